@@ -1,0 +1,123 @@
+# taskexecutord — GNU Makefile.
+#   make            build daemon, tectl, library, tests
+#   make test       unit (Check) + integration tests
+#   make demo       start a daemon, run a word count through it, show the result
+#   make bench      benchmarks (JSON lines)
+#   make sanitize   the test suite under ASan+UBSan, then TSan
+#   make install    PREFIX=/usr/local DESTDIR=
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+PKGS     := libevent_core libevent_pthreads libevent_extra libprotobuf-c jansson yaml-0.1
+VERSION  := 0.1.0
+
+CC       ?= cc
+OPT      ?= -O2 -g
+WERROR   ?=
+CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra $(WERROR) -pthread -fno-strict-aliasing \
+             -Ilib -I$(BUILD)/gen -DTE_VERSION='"$(VERSION)"' $(SAN) $(EXTRA_CFLAGS)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+LDLIBS_ALL = $(PKG_LIBS) -ldl -lm -pthread $(SAN)
+
+PROTOS    := proto/tdd.proto proto/rpc.proto
+GEN_SRCS  := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_HDRS  := $(GEN_SRCS:.c=.h)
+LIB_SRCS  ?= $(sort $(shell find lib -name '*.c'))
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRCS))
+UNIT_SRCS ?= $(sort $(wildcard test/unit/check_*.c))
+UNIT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
+PLUGIN_SRCS := $(wildcard test/plugins/*.c)
+PLUGINS     := $(patsubst test/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRCS))
+
+DAEMON := $(BUILD)/taskexecutord
+TECTL  := $(BUILD)/tectl
+UNIT   := $(BUILD)/check_unit
+LIBTE  := $(BUILD)/libte.a
+
+.SECONDARY:
+.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz
+all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS)
+
+# Installs missing Debian packages when pkg-config cannot find them.
+deps-check:
+	@pkg-config --exists $(PKGS) check && command -v protoc-c >/dev/null || bash scripts/install-deps.sh
+deps:
+	bash scripts/install-deps.sh
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $<
+
+# Every object depends on the generated headers (they are small; keeps order simple).
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -w -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBTE): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
+	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
+
+$(TECTL): $(BUILD)/obj/daemon/tectl.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
+# The unit runner: suites are discovered from file names (check_<name>.c exports
+# Suite *<name>_suite(void)).
+$(BUILD)/gen/unit_suites.h: $(UNIT_SRCS)
+	@mkdir -p $(BUILD)/gen
+	@{ for f in $(UNIT_SRCS); do n=$$(basename $$f .c); n=$${n#check_}; echo "SUITE($$n)"; done; } > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -c $< -o $@
+
+$(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
+	$(CC) $^ -o $@ -rdynamic $(CHECK_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -shared $< -o $@
+
+unit: all
+	$(UNIT)
+
+integration: all
+	bash test/integration/run.sh $(BUILD)
+
+test: all
+	$(UNIT)
+	bash test/integration/run.sh $(BUILD)
+
+demo: all
+	bash scripts/demo.sh $(BUILD)
+
+bench: all
+	bash scripts/bench.sh $(BUILD)
+
+# ASan+UBSan build of everything, then the whole suite; then the same under TSan.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
+sanitize: asan tsan
+
+clean:
+	rm -rf build build-asan build-tsan
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/taskexecutor
+	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/taskexecutord
+	install -m 0755 $(TECTL) $(DESTDIR)$(PREFIX)/bin/tectl
+	install -m 0644 conf/taskexecutor.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/taskexecutor.yaml
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,72 @@
+/*
+ * config — flat Flink-style configuration (`taskmanager.numberOfTaskSlots: 4`) read
+ * from a YAML file with libyaml, overridden by `-D key=value`. Every key is declared in
+ * one table (config.c) with its type, default, allowed range and documentation; the
+ * shipped conf/taskexecutor.yaml and the man page are generated from / checked against
+ * that table.
+ *
+ * Sizes accept b, kb, mb, gb (also k/m/g, kib/mib/gib; binary multiples); durations
+ * ms, s, min, h (a bare number = ms). An unknown key is a warning naming the key; a
+ * bad value is an error naming the key, the value and what is allowed.
+ *
+ * Threading: built by main before any thread starts, read-only afterwards (SIGHUP
+ * reloads build a new te_config_t and swap it on the control thread).
+ */
+#ifndef TE_CONFIG_H
+#define TE_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "te_status.h"
+
+typedef enum te_config_type {
+    TE_CFG_INT,      /* integer within [min, max] */
+    TE_CFG_SIZE,     /* bytes, "32kb" */
+    TE_CFG_DURATION, /* milliseconds, "100ms", "10s"; may allow -1 (see min) */
+    TE_CFG_STRING,
+    TE_CFG_BOOL,     /* true/false */
+    TE_CFG_PORT,     /* 0..65535, 0 = ephemeral */
+    TE_CFG_ENUM,     /* one of `choices` ("a|b|c") */
+} te_config_type_t;
+
+typedef struct te_config_key {
+    const char *name;
+    te_config_type_t type;
+    const char *default_value; /* as written in the file */
+    int64_t min, max;          /* INT / SIZE / DURATION bounds */
+    const char *choices;       /* ENUM: "debug|info|warn|error" */
+    int live;                  /* 1 = can change on SIGHUP without a restart */
+    const char *doc;           /* one line */
+} te_config_key_t;
+
+typedef struct te_config te_config_t;
+
+/* The table of known keys (terminated by a {NULL} entry). */
+const te_config_key_t *config_keys(void);
+
+te_config_t *config_new(void); /* every key at its default */
+void config_free(te_config_t *c);
+
+/* Reads a YAML mapping of flat keys (nested mappings are flattened with '.', as Flink's
+ * config.yaml allows). Unknown keys log a warning. Error names file:line, key, value. */
+te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err);
+/* Sets one key from text (used by the file loader and by -D). Validates. */
+te_status_t config_set(te_config_t *c, const char *key, const char *value, te_error_t *err);
+/* Parses "key=value" (the -D argument form). */
+te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err);
+
+/* Typed getters. The key must be in the table (a programming error otherwise: the
+ * getter logs it and returns 0 / ""). */
+int64_t config_get_int(const te_config_t *c, const char *key);      /* INT, PORT, SIZE (bytes), DURATION (ms) */
+const char *config_get_str(const te_config_t *c, const char *key);  /* STRING, ENUM, or the raw text of any key */
+int config_get_bool(const te_config_t *c, const char *key);
+
+/* Pure parsers, exposed for tests and for job configuration values. */
+te_status_t config_parse_size(const char *s, int64_t *out);
+te_status_t config_parse_duration(const char *s, int64_t *out_ms);
+
+/* Writes the documented default file (every key, its doc and default). */
+void config_write_defaults(FILE *out);
+
+#endif

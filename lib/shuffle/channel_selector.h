@@ -1,0 +1,41 @@
+/*
+ * channel_selector — which subpartition(s) a record goes to (Flink's
+ * ChannelSelector): forward, rebalance / rescale (round robin), hash by key field
+ * through key groups, broadcast.
+ *
+ * Threading: owned by one RecordWriter, used by its task thread only.
+ */
+#ifndef TE_CHANNEL_SELECTOR_H
+#define TE_CHANNEL_SELECTOR_H
+
+#include <stdint.h>
+
+#include "../common/te_status.h"
+
+typedef enum te_partitioner_kind {
+    TE_PARTITION_FORWARD = 1,
+    TE_PARTITION_REBALANCE = 2,
+    TE_PARTITION_RESCALE = 3,
+    TE_PARTITION_HASH = 4,
+    TE_PARTITION_BROADCAST = 5,
+} te_partitioner_kind_t;
+
+#define TE_SELECT_BROADCAST UINT32_MAX
+
+typedef struct te_channel_selector te_channel_selector_t;
+
+/* key_field/delim/max_parallelism matter for HASH only. Rebalance starts at a
+ * subtask-dependent channel (as Flink does) so producers do not all hit channel 0. */
+te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t n_channels,
+                                            uint32_t subtask_index, int key_field, char delim,
+                                            uint32_t max_parallelism, te_error_t *err);
+void channel_selector_free(te_channel_selector_t *s);
+/* Channel for this record, or TE_SELECT_BROADCAST. A HASH record lacking the key field
+ * goes to the key group of the empty key. */
+uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len);
+te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s);
+const char *channel_selector_kind_name(te_partitioner_kind_t k);
+/* Parses "forward", "rebalance", "rescale", "hash", "broadcast"; -1 when unknown. */
+int channel_selector_kind_parse(const char *name);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * input_gate — a SingleInputGate: one input channel per producer subtask of a consumed
+ * result, a queue of channels that have data, and the gate's availability listener
+ * that wakes the consuming task's mailbox. LocalInputChannel reads a subpartition view
+ * of a partition in this daemon (no copy); RemoteInputChannel (network) plugs in
+ * through te_input_channel_ops_t.
+ *
+ * poll_next never blocks. EndOfPartition events are consumed here: a channel that
+ * delivered one is finished; when all are, poll_next returns TE_GATE_END.
+ *
+ * Threading: poll_next / request_partitions / close on the consuming task thread; the
+ * channels' data-available callbacks come from producer threads or the net thread and
+ * take only the gate's queue mutex. The gate's listener is called without locks.
+ */
+#ifndef TE_INPUT_GATE_H
+#define TE_INPUT_GATE_H
+
+#include <stdint.h>
+
+#include "../common/ids.h"
+#include "../common/te_status.h"
+#include "buffer.h"
+#include "event.h"
+#include "local_buffer_pool.h"
+#include "partition_manager.h"
+
+typedef struct te_input_gate te_input_gate_t;
+
+typedef enum te_gate_result {
+    TE_GATE_NOTHING = 0, /* nothing available now: wait for the listener */
+    TE_GATE_BUFFER = 1,  /* out->slice holds data of out->channel (caller owns the ref) */
+    TE_GATE_EVENT = 2,   /* out->event (barriers, cancel markers) from out->channel */
+    TE_GATE_END = 3,     /* every channel delivered EndOfPartition */
+    TE_GATE_ERROR = 4,   /* a channel failed; input_gate_failure() tells why */
+} te_gate_result_t;
+
+typedef struct te_gate_element {
+    uint32_t channel;
+    te_buffer_slice_t slice;
+    te_event_t event;
+} te_gate_element_t;
+
+/* A channel implementation (local or remote). The gate calls these on the task thread;
+ * the channel calls input_gate_notify_channel_available() from any thread. */
+typedef struct te_input_channel_ops {
+    /* Starts consuming; may return TE_EAGAIN when the partition is not there yet (the
+     * channel then notifies the gate when it should be retried). */
+    te_status_t (*request)(void *ch, te_error_t *err);
+    /* 1 + slice when a buffer/event is readable. */
+    int (*poll)(void *ch, te_buffer_slice_t *out);
+    /* 1 + cause when the channel failed. */
+    int (*failure)(void *ch, char *cause, size_t len);
+    void (*release)(void *ch);
+} te_input_channel_ops_t;
+
+/* pool may be NULL (local channels only); the gate takes ownership of it. */
+te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t n_channels,
+                                te_local_buffer_pool_t *pool, te_error_t *err);
+/* Releases channels and frees. */
+void input_gate_free(te_input_gate_t *g);
+
+/* Channel `ch` reads subpartition `sub` of `partition_id` from this daemon. */
+te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_partition_manager_t *pm,
+                                         const te_id_t *partition_id, uint32_t sub, te_error_t *err);
+/* Channel `ch` is an external implementation (remote channels); the gate owns `impl`
+ * and calls ops->release on close. */
+te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops,
+                                   void *impl, te_error_t *err);
+/* For channel implementations: data or a failure arrived on channel ch (any thread). */
+void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch);
+
+/* Persistent listener: fired when the gate goes from nothing-available to available
+ * (data, end, error, or a partition to retry). */
+void input_gate_set_listener(te_input_gate_t *g, te_notifier_t n);
+
+/* Requests every channel's partition. A producer not registered yet is waited for;
+ * when it has not appeared `timeout_ms` after this call, poll_next reports
+ * "PartitionNotFound: ..." as an error. */
+te_status_t input_gate_request_partitions(te_input_gate_t *g, int64_t timeout_ms, te_error_t *err);
+/* Monotonic ms deadline of the earliest pending partition request, or -1. The task
+ * must poll again by then even if not notified. */
+int64_t input_gate_pending_deadline_ms(te_input_gate_t *g);
+
+te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out);
+/* The failure message after TE_GATE_ERROR. */
+const char *input_gate_failure(te_input_gate_t *g);
+
+/* Releases every channel's view (cancel / end). Idempotent. Any queued data is dropped. */
+void input_gate_close(te_input_gate_t *g);
+
+uint32_t input_gate_num_channels(const te_input_gate_t *g);
+uint32_t input_gate_index(const te_input_gate_t *g);
+/* inPoolUsage: buffers held by this gate's channels over their capacity (0..1). */
+double input_gate_pool_usage(te_input_gate_t *g);
+uint64_t input_gate_bytes_in(const te_input_gate_t *g);
+
+#endif

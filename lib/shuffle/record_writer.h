@@ -1,0 +1,59 @@
+/*
+ * record_writer — the producer side of one ResultPartition for one task (Flink's
+ * ChannelSelectorRecordWriter / BroadcastRecordWriter): selects channels, serializes
+ * records into per-channel buffers requested from the partition's pool, and hands
+ * full buffers to the subpartitions.
+ *
+ * Hot path: no malloc, no syscall, no lock per record (a lock per buffer).
+ * When the pool has no buffer, emit waits for one (counted as back-pressured time);
+ * callers that must not block check record_writer_is_available first and suspend.
+ *
+ * Threading: emit/broadcast/finish on the owning task thread only; flush_all may also
+ * be called by the output flusher thread; counters are atomics readable anywhere.
+ */
+#ifndef TE_RECORD_WRITER_H
+#define TE_RECORD_WRITER_H
+
+#include <stdint.h>
+
+#include "../common/te_status.h"
+#include "channel_selector.h"
+#include "event.h"
+#include "local_buffer_pool.h"
+#include "result_partition.h"
+
+typedef struct te_record_writer te_record_writer_t;
+
+/* Borrows rp (the task keeps its reference); takes ownership of sel.
+ * flush_always: execution.buffer-timeout == 0 (flush after every record). */
+te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel,
+                                      int flush_always, te_error_t *err);
+void record_writer_free(te_record_writer_t *rw);
+
+/* One serialized element (hdr + payload) to the channel(s) the selector picks from the
+ * payload. TE_ECANCELED when the pool was cancelled while waiting for a buffer. */
+te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                               const uint8_t *payload, uint32_t payload_len);
+/* The same element to every channel (watermarks, stream status, latency markers). */
+te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                         const uint8_t *payload, uint32_t payload_len);
+/* An event to every channel, after the data written so far (flushes first). */
+te_status_t record_writer_broadcast_event(te_record_writer_t *rw, const te_event_t *ev);
+/* Makes everything written so far readable. Task thread or output flusher. */
+void record_writer_flush_all(te_record_writer_t *rw);
+/* Finishes open buffers, then EndOfPartition on every channel. */
+te_status_t record_writer_finish(te_record_writer_t *rw);
+
+int record_writer_is_available(te_record_writer_t *rw);
+/* One-shot listener for buffer availability; 1 = available already (fired now). */
+int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n);
+
+uint64_t record_writer_bytes_out(const te_record_writer_t *rw);
+uint64_t record_writer_records_out(const te_record_writer_t *rw);
+/* Total nanoseconds spent waiting for a buffer. */
+uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw);
+/* 1 while emit is waiting for a buffer. */
+int record_writer_is_backpressured(const te_record_writer_t *rw);
+te_result_partition_t *record_writer_partition(te_record_writer_t *rw);
+
+#endif

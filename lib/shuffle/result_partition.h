@@ -1,0 +1,77 @@
+/*
+ * result_partition — a PIPELINED ResultPartition: N PipelinedSubpartitions, each a
+ * queue of buffers (the last one possibly still being written, Flink's
+ * BufferBuilder/BufferConsumer pair) with a backlog count and at most one reader view.
+ *
+ * Producer side (the task thread's RecordWriter): add_buffer per buffer, flush,
+ * finish. A flush (from the task thread or the output flusher thread) makes the bytes
+ * committed so far readable without closing the buffer. Consumer side (a local input
+ * channel on another task thread, or the partition server on the net thread): a view
+ * that polls slices and is told, through its listener, when data becomes available.
+ *
+ * Threading: one mutex per subpartition, taken per buffer / flush / poll, never per
+ * record. Listeners are called with no partition lock held. The partition is
+ * refcounted: producer task, partition manager and each view hold a reference.
+ */
+#ifndef TE_RESULT_PARTITION_H
+#define TE_RESULT_PARTITION_H
+
+#include <stdint.h>
+
+#include "../common/ids.h"
+#include "../common/te_status.h"
+#include "buffer.h"
+#include "event.h"
+#include "local_buffer_pool.h"
+
+typedef struct te_result_partition te_result_partition_t;
+typedef struct te_subpartition_view te_subpartition_view_t;
+
+/* Takes ownership of pool. */
+te_result_partition_t *result_partition_new(const te_id_t *partition_id, const char *owner,
+                                            uint32_t n_subpartitions, te_local_buffer_pool_t *pool,
+                                            te_error_t *err);
+void result_partition_retain(te_result_partition_t *rp);
+/* Drops one reference; the last frees queued buffers and destroys the pool. */
+void result_partition_unref(te_result_partition_t *rp);
+
+const te_id_t *result_partition_id(const te_result_partition_t *rp);
+uint32_t result_partition_num_subpartitions(const te_result_partition_t *rp);
+te_local_buffer_pool_t *result_partition_pool(te_result_partition_t *rp);
+
+/* Producer: appends a buffer to subpartition `sub` (takes ownership of one reference).
+ * The producer may keep writing into it (advancing b->committed) until it sets
+ * b->finished, then calls result_partition_buffer_finished. */
+void result_partition_add_buffer(te_result_partition_t *rp, uint32_t sub, te_buffer_t *b);
+/* Producer: the last added buffer of `sub` was finished (full): count it in the backlog
+ * and notify the reader if it had nothing to read. */
+void result_partition_buffer_finished(te_result_partition_t *rp, uint32_t sub);
+/* Makes committed bytes of `sub` (or all) readable now. Any thread. */
+void result_partition_flush(te_result_partition_t *rp, uint32_t sub);
+void result_partition_flush_all(te_result_partition_t *rp);
+/* Producer: appends an event buffer to `sub` (or every subpartition). Events are not
+ * subject to the pool: they use a small side allocation if the pool is exhausted. */
+te_status_t result_partition_add_event(te_result_partition_t *rp, uint32_t sub, const te_event_t *ev);
+te_status_t result_partition_broadcast_event(te_result_partition_t *rp, const te_event_t *ev);
+/* Producer: EndOfPartition on every subpartition, then no more writes. */
+te_status_t result_partition_finish(te_result_partition_t *rp);
+/* Drops all queued data and fails the views with `cause` (cancel / failure). Any thread. */
+void result_partition_release(te_result_partition_t *rp, const char *cause);
+int result_partition_is_released(te_result_partition_t *rp);
+
+/* Consumer: the one reader of subpartition `sub`. `listener` is persistent: it is
+ * called (any thread) each time the view goes from nothing-readable to readable, and on
+ * release. NULL + err when sub is out of range, already has a reader, or released. */
+te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, uint32_t sub,
+                                                     te_notifier_t listener, te_error_t *err);
+/* Returns 1 and a slice (caller owns one reference of slice->buf) or 0 when nothing is
+ * readable now. *backlog (may be NULL) = finished buffers still queued after this one. */
+int subpartition_view_poll(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog);
+/* 1 when readable data (or an event) is queued now. */
+int subpartition_view_is_available(te_subpartition_view_t *v);
+/* When the partition was released: returns 1 and copies the cause. */
+int subpartition_view_failure(te_subpartition_view_t *v, char *cause, size_t len);
+/* Detaches the reader; queued buffers stay for no one and are freed with the partition. */
+void subpartition_view_release(te_subpartition_view_t *v);
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages taskexecutord needs to build, test and benchmark.
+# Idempotent: installs only what is missing; does nothing when all are present.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libevent-dev            # libevent_core, libevent_pthreads, libevent_extra
+  libprotobuf-c-dev protobuf-c-compiler
+  libjansson-dev
+  libyaml-dev
+  check
+  python3 curl procps iproute2
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
