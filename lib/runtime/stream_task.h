@@ -1,0 +1,85 @@
+/*
+ * stream_task — the invokable of a Task (Flink's StreamTask and its SourceStreamTask /
+ * OneInputStreamTask / TwoInputStreamTask variants): builds the OperatorChain, runs the
+ * mailbox loop over the task's inputs and outputs, and tears everything down.
+ *
+ *   stream_task_invoke = beforeInvoke (chain setup, init, initialize_state + open in
+ *   reverse topological order, request partitions) -> mailbox_processor_run ->
+ *   afterInvoke (end input, close operators head first, quiesce, drain the mailbox,
+ *   flush and finish outputs) -> cleanUpInvoke (always: dispose operators, stop the
+ *   source thread, close the mailbox).
+ *
+ * The task layer builds the partitions (record writers) and input gates and lends them
+ * here; the stream task never frees them.
+ *
+ * Threading: stream_task_invoke runs on the task thread (which becomes the mailbox
+ * thread); stream_task_cancel may be called from any thread; new/free/validate from
+ * any single thread while the task is not running.
+ */
+#ifndef TE_STREAM_TASK_H
+#define TE_STREAM_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/ids.h"
+#include "../common/te_status.h"
+#include "../shuffle/input_gate.h"
+#include "../shuffle/output_flusher.h"
+#include "../shuffle/record_writer.h"
+#include "task_metrics.h"
+
+typedef enum te_invokable {
+    TE_INVOKABLE_SOURCE = 1,
+    TE_INVOKABLE_ONE_INPUT = 2,
+    TE_INVOKABLE_TWO_INPUT = 3,
+} te_invokable_t;
+
+/* One operator of a chain, as the TDD names it. All strings borrowed. */
+typedef struct te_chain_op_config {
+    const char *name;
+    const char *uid;
+    size_t n_params;
+    const char *const *param_keys;
+    const char *const *param_values;
+} te_chain_op_config_t;
+
+typedef struct te_stream_task_env {
+    const char *task_name;          /* "Tokenize (1/2)" — borrowed */
+    te_id_t execution_id;
+    uint32_t subtask_index;
+    uint32_t parallelism;
+    uint32_t max_parallelism;
+    te_invokable_t invokable;
+    const te_chain_op_config_t *chain; /* head first; borrowed for the task's life */
+    size_t n_chain;
+    te_record_writer_t **writers;   /* one per produced partition; borrowed */
+    size_t n_writers;
+    te_input_gate_t **gates;        /* borrowed; input_gate_index() = input 0 or 1 */
+    size_t n_gates;
+    te_output_flusher_t *flusher;   /* borrowed; NULL = none */
+    int64_t buffer_timeout_ms;      /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
+    int64_t partition_request_timeout_ms;
+    te_task_metrics_t *metrics;     /* borrowed; written by the task's threads */
+} te_stream_task_env_t;
+
+typedef struct te_stream_task te_stream_task_t;
+
+/* Checks the chain without running anything: every operator exists, its kind fits its
+ * position and the invokable, and its setup accepts its parameters (then disposes it).
+ * The error names the operator (index and name) and the problem. */
+te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain,
+                                       size_t n_chain, uint32_t subtask_index, uint32_t parallelism,
+                                       uint32_t max_parallelism, te_error_t *err);
+
+/* Copies env (the pointed-to objects stay borrowed). */
+te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *err);
+/* Runs the whole lifecycle on the calling thread. TE_OK = finished normally;
+ * TE_ECANCELED = cancelled; anything else = failed, with the cause in err. */
+te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err);
+/* Asks a running (or not yet started) invoke to stop soon: a priority mail ends the
+ * loop, a blocking source is cancelled. Any thread; idempotent. */
+void stream_task_cancel(te_stream_task_t *st);
+void stream_task_free(te_stream_task_t *st);
+
+#endif
