@@ -28,6 +28,7 @@
 #include "../shuffle/output_flusher.h"
 #include "../shuffle/record_writer.h"
 #include "task_metrics.h"
+#include "te/operator.h"
 
 typedef enum te_invokable {
     TE_INVOKABLE_SOURCE = 1,
@@ -35,8 +36,10 @@ typedef enum te_invokable {
     TE_INVOKABLE_TWO_INPUT = 3,
 } te_invokable_t;
 
-/* One operator of a chain, as the TDD names it. All strings borrowed. */
+/* One operator of a chain, as the TDD names it, with its definition already resolved
+ * by the caller (built-in registry or plugin loader). All pointers borrowed. */
 typedef struct te_chain_op_config {
+    const te_operator_def_t *def;
     const char *name;
     const char *uid;
     size_t n_params;
@@ -65,7 +68,7 @@ typedef struct te_stream_task_env {
 
 typedef struct te_stream_task te_stream_task_t;
 
-/* Checks the chain without running anything: every operator exists, its kind fits its
+/* Checks the chain without running anything: every operator has a def, its kind fits its
  * position and the invokable, and its setup accepts its parameters (then disposes it).
  * The error names the operator (index and name) and the problem. */
 te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain,
