@@ -44,6 +44,8 @@ typedef struct te_config te_config_t;
 
 /* The table of known keys (terminated by a {NULL} entry). */
 const te_config_key_t *config_keys(void);
+/* The table entry of `name`, or NULL when the key is unknown. */
+const te_config_key_t *config_key_find(const char *name);
 
 te_config_t *config_new(void); /* every key at its default */
 void config_free(te_config_t *c);

@@ -32,7 +32,16 @@ void te_error_prefix(te_error_t *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    /* Built piecewise: prefix, ": ", old message, truncated to fit. */
+    size_t cap = sizeof(err->msg) - 1, n = strnlen(prefix, cap);
+    memcpy(err->msg, prefix, n);
+    for (const char *p = ": "; *p && n < cap; p++)
+        err->msg[n++] = *p;
+    size_t m = strnlen(old, sizeof(old));
+    if (m > cap - n)
+        m = cap - n;
+    memcpy(err->msg + n, old, m);
+    err->msg[n + m] = '\0';
 }
 
 void te_error_clear(te_error_t *err)
