@@ -1,0 +1,423 @@
+/*
+ * rpc_client — the scheduler side of the control-plane RPC (tectl): one non-blocking
+ * TCP socket driven with poll(2), frames encoded and decoded with frame_codec, calls
+ * matched to their Response by call_id, pushes dispatched to a callback.
+ *
+ * Timeouts: timeout_ms < 0 waits without limit; 0 does not wait at all.
+ * After an I/O error, a closed connection, a send timeout (a frame may be half
+ * sent) or an undecodable reply the client is broken: every later call fails with
+ * the original cause. A call that timed out waiting for its reply leaves the client
+ * usable; the late reply is recognised by its call_id and dropped.
+ * A Response with call_id 0 is the daemon's connection-level error (frame too large,
+ * connection limit, undecodable frame) and fails the pending call with its message.
+ *
+ * Threading: a client is used by one thread at a time; no locks, no globals. The push
+ * handler runs on the caller's thread inside rpc_client_call/rpc_client_poll and must
+ * not call rpc_client_call on the same client.
+ */
+#include "rpc/rpc_client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "rpc/frame_codec.h"
+
+#define RPC_CLIENT_LOG_CTX "rpc-client"
+#define RPC_CLIENT_MAX_FRAME ((size_t)64 * 1024 * 1024)
+#define RPC_CLIENT_READ_CHUNK ((size_t)64 * 1024)
+#define RPC_CLIENT_ADDR_MAX 300
+
+struct te_rpc_client {
+    int fd;
+    char addr[RPC_CLIENT_ADDR_MAX];
+    uint64_t next_call_id;
+    frame_decoder_t dec;
+    size_t in_pos, in_len; /* unconsumed bytes in[in_pos..in_len) */
+    te_rpc_push_fn push_fn;
+    void *push_arg;
+    int broken;
+    te_error_t broken_err;
+    uint8_t in[RPC_CLIENT_READ_CHUNK];
+};
+
+/* -1 = no deadline. */
+static int64_t deadline_from(int timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : te_clock_mono_ms() + timeout_ms;
+}
+
+static int remaining_ms(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - te_clock_mono_ms();
+    if (left <= 0)
+        return 0;
+    return left > 1000000000 ? 1000000000 : (int)left;
+}
+
+/* Marks the client unusable and copies the cause into err. */
+static void client_break(te_rpc_client_t *c, te_error_t *err)
+{
+    c->broken = 1;
+    c->broken_err = *err;
+}
+
+static te_status_t client_check(const te_rpc_client_t *c, te_error_t *err)
+{
+    if (!c->broken)
+        return TE_OK;
+    return te_error_set(err, c->broken_err.code, "connection to %s is unusable: %s", c->addr,
+                        c->broken_err.msg);
+}
+
+/* Waits for `events` on the socket; 1 ready, 0 timeout, -1 error (errno). */
+static int client_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events, .revents = 0};
+        int r = poll(&p, 1, remaining_ms(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? -1 : r;
+    }
+}
+
+/* ---- connect ------------------------------------------------------------------ */
+
+static te_status_t split_host_port(const char *hp, char *host, size_t hcap, char *port,
+                                   size_t pcap, te_error_t *err)
+{
+    const char *h = hp, *colon;
+    size_t hlen;
+    if (hp[0] == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close[1] != ':')
+            goto bad;
+        h = hp + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            goto bad;
+        hlen = (size_t)(colon - hp);
+    }
+    if (hlen == 0 || hlen >= hcap || strlen(colon + 1) == 0 || strlen(colon + 1) >= pcap)
+        goto bad;
+    char *end;
+    long pn = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || pn <= 0 || pn > 65535)
+        goto bad;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    snprintf(port, pcap, "%ld", pn);
+    return TE_OK;
+bad:
+    return te_error_set(err, TE_EINVAL, "bad RPC address '%s' (expected host:port)", hp);
+}
+
+/* Non-blocking connect bounded by the deadline. Returns the fd or -1 (errno set). */
+static int connect_one(const struct addrinfo *ai, int64_t deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (errno != EINPROGRESS)
+            goto fail;
+        int r = client_wait(fd, POLLOUT, deadline);
+        if (r == 0)
+            errno = ETIMEDOUT;
+        if (r <= 0)
+            goto fail;
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            goto fail;
+        if (soerr != 0) {
+            errno = soerr;
+            goto fail;
+        }
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+fail: {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+}
+
+te_rpc_client_t *rpc_client_connect(const char *host_port, int timeout_ms, te_error_t *err)
+{
+    char host[256], port[16];
+    struct addrinfo hints, *res = NULL;
+    te_rpc_client_t *c = NULL;
+    int64_t deadline = deadline_from(timeout_ms);
+    int gai, last_errno = ECONNREFUSED;
+
+    if (host_port == NULL ||
+        split_host_port(host_port, host, sizeof(host), port, sizeof(port), err) != TE_OK) {
+        if (host_port == NULL)
+            te_error_set(err, TE_EINVAL, "no RPC address given");
+        goto cleanup;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory connecting to %s", host_port);
+        goto cleanup;
+    }
+    c->fd = -1;
+    snprintf(c->addr, sizeof(c->addr), "%s", host_port);
+    frame_decoder_init(&c->dec, RPC_CLIENT_MAX_FRAME);
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        te_error_set(err, TE_EIO, "cannot resolve %s: %s", host_port, gai_strerror(gai));
+        goto cleanup;
+    }
+    for (struct addrinfo *ai = res; ai != NULL && c->fd < 0; ai = ai->ai_next) {
+        c->fd = connect_one(ai, deadline);
+        if (c->fd < 0)
+            last_errno = errno;
+    }
+    if (c->fd < 0) {
+        te_error_set(err, last_errno == ETIMEDOUT ? TE_ETIMEOUT : TE_EIO,
+                     "cannot connect to %s: %s", host_port, strerror(last_errno));
+        goto cleanup;
+    }
+    freeaddrinfo(res);
+    return c;
+
+cleanup:
+    if (res != NULL)
+        freeaddrinfo(res);
+    rpc_client_free(c);
+    return NULL;
+}
+
+void rpc_client_free(te_rpc_client_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    frame_decoder_free(&c->dec);
+    free(c);
+}
+
+const char *rpc_client_address(const te_rpc_client_t *c) { return c->addr; }
+int rpc_client_fd(const te_rpc_client_t *c) { return c->fd; }
+
+void rpc_client_set_push_handler(te_rpc_client_t *c, te_rpc_push_fn fn, void *arg)
+{
+    c->push_fn = fn;
+    c->push_arg = arg;
+}
+
+/* ---- I/O ---------------------------------------------------------------------- */
+
+static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_t len,
+                                   int64_t deadline, int timeout_ms, te_error_t *err)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int r = client_wait(c->fd, POLLOUT, deadline);
+            if (r > 0)
+                continue;
+            if (r == 0) {
+                te_error_set(err, TE_ETIMEOUT, "timed out after %d ms sending to %s", timeout_ms,
+                             c->addr);
+                client_break(c, err);
+                return TE_ETIMEOUT;
+            }
+        }
+        te_error_set(err, TE_EIO, "send to %s failed: %s", c->addr, strerror(errno));
+        client_break(c, err);
+        return TE_EIO;
+    }
+    return TE_OK;
+}
+
+/* Reads the next message. 1 = *out set (caller frees), 0 = deadline passed, -1 = err
+ * (the client is then broken). */
+static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMessage **out,
+                               te_error_t *err)
+{
+    for (;;) {
+        while (c->in_pos < c->in_len) {
+            size_t used = 0, flen = 0;
+            const uint8_t *frame = NULL;
+            frame_result_t r = frame_decoder_feed(&c->dec, c->in + c->in_pos,
+                                                  c->in_len - c->in_pos, &used, &frame, &flen, err);
+            c->in_pos += used;
+            if (r == FRAME_ERROR) {
+                te_error_prefix(err, "reply from %s", c->addr);
+                client_break(c, err);
+                return -1;
+            }
+            if (r == FRAME_READY) {
+                /* Decoded before c->in is touched again (frame may point into it). */
+                *out = frame_decode_message(frame, flen, err);
+                if (*out == NULL) {
+                    te_error_prefix(err, "reply from %s", c->addr);
+                    client_break(c, err);
+                    return -1;
+                }
+                return 1;
+            }
+        }
+        c->in_pos = c->in_len = 0;
+        ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+        if (n > 0) {
+            c->in_len = (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            te_error_set(err, TE_EIO, "connection to %s closed by the peer", c->addr);
+            client_break(c, err);
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int r = client_wait(c->fd, POLLIN, deadline);
+            if (r > 0)
+                continue;
+            if (r == 0)
+                return 0;
+        }
+        te_error_set(err, TE_EIO, "receive from %s failed: %s", c->addr, strerror(errno));
+        client_break(c, err);
+        return -1;
+    }
+}
+
+static const char *error_code_name(Te__ErrorCode code)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__error_code__descriptor,
+                                                                       (int)code);
+    return v != NULL ? v->name : "UNKNOWN";
+}
+
+typedef enum msg_route {
+    ROUTE_PUSH,      /* handed to the push handler */
+    ROUTE_RESPONSE,  /* a Response with a non-zero call_id */
+    ROUTE_CONN_ERROR, /* Response with call_id 0: err set */
+    ROUTE_IGNORED,
+} msg_route_t;
+
+/* Dispatches a push, or classifies the message for the caller. Does not free it. */
+static msg_route_t client_route(te_rpc_client_t *c, const Te__RpcMessage *m, te_error_t *err)
+{
+    frame_msg_kind_t kind = frame_message_kind(m);
+    if (kind == FRAME_MSG_RESPONSE) {
+        if (m->call_id != 0)
+            return ROUTE_RESPONSE;
+        te_error_set(err, TE_EPROTO, "%s reported an error: %s: %s", c->addr,
+                     error_code_name(m->response->code), m->response->message);
+        return ROUTE_CONN_ERROR;
+    }
+    if (kind == FRAME_MSG_PUSH || m->call_id == 0) {
+        if (c->push_fn != NULL)
+            c->push_fn(c->push_arg, c, m);
+        else
+            TE_DEBUG(RPC_CLIENT_LOG_CTX, "%s: push %s dropped (no handler)", c->addr,
+                     frame_message_body_name(m));
+        return ROUTE_PUSH;
+    }
+    TE_WARN(RPC_CLIENT_LOG_CTX, "%s: unexpected %s message with call_id %llu ignored", c->addr,
+            frame_message_body_name(m), (unsigned long long)m->call_id);
+    return ROUTE_IGNORED;
+}
+
+Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms,
+                                te_error_t *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int64_t deadline = deadline_from(timeout_ms);
+
+    if (client_check(c, err) != TE_OK)
+        return NULL;
+    msg->call_id = ++c->next_call_id;
+    uint64_t id = msg->call_id;
+    const char *what = frame_message_body_name(msg);
+    if (frame_encode_message(msg, &buf, &len, err) != TE_OK)
+        return NULL;
+    te_status_t st = client_send_all(c, buf, len, deadline, timeout_ms, err);
+    free(buf);
+    if (st != TE_OK)
+        return NULL;
+
+    for (;;) {
+        Te__RpcMessage *m = NULL;
+        int r = client_read_message(c, deadline, &m, err);
+        if (r < 0)
+            return NULL;
+        if (r == 0) {
+            te_error_set(err, TE_ETIMEOUT, "no reply from %s to %s (call %llu) within %d ms",
+                         c->addr, what, (unsigned long long)id, timeout_ms);
+            return NULL;
+        }
+        msg_route_t route = client_route(c, m, err);
+        if (route == ROUTE_RESPONSE && m->call_id == id)
+            return m;
+        if (route == ROUTE_RESPONSE)
+            TE_DEBUG(RPC_CLIENT_LOG_CTX, "%s: late reply to call %llu dropped", c->addr,
+                     (unsigned long long)m->call_id);
+        te__rpc_message__free_unpacked(m, NULL);
+        if (route == ROUTE_CONN_ERROR)
+            return NULL;
+    }
+}
+
+int rpc_client_poll(te_rpc_client_t *c, int timeout_ms, te_error_t *err)
+{
+    int64_t deadline = deadline_from(timeout_ms);
+    int handled = 0;
+
+    if (client_check(c, err) != TE_OK)
+        return -1;
+    for (;;) {
+        Te__RpcMessage *m = NULL;
+        /* Once something arrived, only take what is already there. */
+        int r = client_read_message(c, handled > 0 ? 0 : deadline, &m, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return handled;
+        msg_route_t route = client_route(c, m, err);
+        te__rpc_message__free_unpacked(m, NULL);
+        if (route == ROUTE_CONN_ERROR)
+            return -1;
+        if (route == ROUTE_PUSH)
+            handled++;
+    }
+}

@@ -1,0 +1,549 @@
+/*
+ * rpc_server — daemon side of the control-plane RPC (DESIGN §3): evconnlistener on
+ * taskmanager.rpc.port, a bufferevent per connection, frames of `u32 BE length |
+ * RpcMessage` checked against max_frame_size before the payload is buffered, calls
+ * handed to the daemon's callback, replies and pushes written to the bufferevent.
+ *
+ * Threading: the server, its listener, every bufferevent and both callbacks belong
+ * to the thread running `base` (the daemon's control thread, DESIGN §2). Every
+ * public function must be called on that thread; bufferevents are created without
+ * BEV_OPT_THREADSAFE. No locks.
+ *
+ * Connection life cycle (one explicit state per connection):
+ *   OPEN       reading frames, dispatching calls, accepting replies and pushes;
+ *   DRAINING   a final error reply is being flushed (frame too large, connection
+ *              limit); reads are off; a write timeout bounds a peer that never reads;
+ *   LINGERING  output flushed, write side shut down, input discarded until EOF or a
+ *              short timeout, so the peer receives the reply instead of a reset;
+ *   DEAD       queued for the reaper, which calls close_fn and frees it.
+ * Connections are freed only by the reaper event (or rpc_server_free), never inside
+ * a callback or an rpc_conn_* call, so a rpc_conn_t handed to the call callback
+ * stays valid until the callback returns even when a reply overflows it.
+ */
+#include "rpc/rpc_server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "common/log.h"
+#include "rpc/frame_codec.h"
+
+#define RPC_LOG_CTX "rpc-server"
+#define RPC_DRAIN_TIMEOUT_SEC 5  /* bound on flushing a final error reply */
+#define RPC_LINGER_TIMEOUT_SEC 2 /* bound on waiting for the peer's EOF */
+#define RPC_ACCEPT_RETRY_MS 100  /* listener pause after an accept error (EMFILE) */
+#define RPC_PEER_MAX 64
+
+typedef enum conn_state {
+    CONN_OPEN = 0,
+    CONN_DRAINING,
+    CONN_LINGERING,
+    CONN_DEAD,
+} conn_state_t;
+
+struct rpc_conn {
+    rpc_server_t *srv;
+    uint64_t id;
+    struct bufferevent *bev;
+    conn_state_t state;
+    int refused; /* over the connection limit: never shown to the daemon */
+    int counted; /* included in srv->n_open */
+    char peer[RPC_PEER_MAX];
+    rpc_conn_t *prev, *next; /* srv->conns, every connection until freed */
+    rpc_conn_t *reap_next;   /* srv->reap, DEAD connections */
+};
+
+struct rpc_server {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *reap_ev;
+    struct event *resume_ev;
+    int port;
+    size_t max_frame;
+    int max_conns;
+    size_t max_output;
+    rpc_call_fn call_fn;
+    rpc_close_fn close_fn;
+    void *arg;
+    uint64_t next_id;
+    size_t n_open;
+    rpc_conn_t *conns;
+    rpc_conn_t *reap;
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *ctx);
+static void conn_event_cb(struct bufferevent *bev, short what, void *ctx);
+
+/* ---- connection teardown ------------------------------------------------------- */
+
+static void conn_uncount(rpc_conn_t *c)
+{
+    if (c->counted) {
+        c->counted = 0;
+        c->srv->n_open--;
+    }
+}
+
+/* Marks the connection DEAD and queues it for the reaper. Safe inside callbacks. */
+static void conn_kill(rpc_conn_t *c)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    conn_uncount(c);
+    c->state = CONN_DEAD;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    c->reap_next = c->srv->reap;
+    c->srv->reap = c;
+    event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void conn_destroy(rpc_conn_t *c)
+{
+    rpc_server_t *srv = c->srv;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    conn_uncount(c);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static void server_reap_cb(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    rpc_server_t *srv = ctx;
+    rpc_conn_t *c;
+    /* close_fn may kill further connections; they are pushed on srv->reap and
+     * picked up by this same loop. */
+    while ((c = srv->reap) != NULL) {
+        srv->reap = c->reap_next;
+        uint64_t id = c->id;
+        int announce = !c->refused;
+        conn_destroy(c);
+        TE_DEBUG(RPC_LOG_CTX, "connection %llu closed", (unsigned long long)id);
+        if (announce && srv->close_fn != NULL)
+            srv->close_fn(srv->arg, id);
+    }
+}
+
+static void conn_linger_read_cb(struct bufferevent *bev, void *ctx)
+{
+    (void)ctx;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Output flushed: shut our write side and wait briefly for the peer to close, so the
+ * error reply is not destroyed by a reset caused by unread input. */
+static void conn_linger(rpc_conn_t *c)
+{
+    struct timeval tv = {RPC_LINGER_TIMEOUT_SEC, 0};
+    c->state = CONN_LINGERING;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_setcb(c->bev, conn_linger_read_cb, NULL, conn_event_cb, c);
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    conn_linger_read_cb(c->bev, c);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+static void conn_drain_write_cb(struct bufferevent *bev, void *ctx)
+{
+    rpc_conn_t *c = ctx;
+    if (c->state == CONN_DRAINING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_linger(c);
+}
+
+/* Stops reading and closes once the pending output (a final error reply) is out. */
+static void conn_close_after_flush(rpc_conn_t *c)
+{
+    struct timeval tv = {RPC_DRAIN_TIMEOUT_SEC, 0};
+    if (c->state != CONN_OPEN)
+        return;
+    conn_uncount(c);
+    c->state = CONN_DRAINING;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setcb(c->bev, NULL, conn_drain_write_cb, conn_event_cb, c);
+    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_linger(c);
+    else
+        bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* ---- sending ------------------------------------------------------------------ */
+
+/* Frames msg straight into the output evbuffer (no intermediate copy). */
+static te_status_t conn_write(rpc_conn_t *c, const Te__RpcMessage *msg)
+{
+    te_error_t e;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t size = frame_encoded_size(msg);
+    struct evbuffer_iovec v;
+    if (size - FRAME_HEADER_LEN > UINT32_MAX) {
+        TE_WARN(RPC_LOG_CTX, "%s: message of %zu bytes cannot be framed; dropped", c->peer, size);
+        return TE_ETOOBIG;
+    }
+    if (evbuffer_reserve_space(out, (ev_ssize_t)size, &v, 1) < 1 || v.iov_len < size) {
+        TE_WARN(RPC_LOG_CTX, "%s: out of memory queueing %zu bytes; closing", c->peer, size);
+        conn_kill(c);
+        return TE_ENOMEM;
+    }
+    size_t len = 0;
+    if (frame_encode_into(msg, v.iov_base, v.iov_len, &len, &e) != TE_OK) {
+        TE_ERROR(RPC_LOG_CTX, "%s: %s", c->peer, e.msg);
+        return e.code;
+    }
+    v.iov_len = len;
+    evbuffer_commit_space(out, &v, 1);
+    size_t pending = evbuffer_get_length(out);
+    if (pending > c->srv->max_output) {
+        TE_WARN(RPC_LOG_CTX,
+                "%s: %zu bytes of output pending (limit %zu): the peer does not read; closing",
+                c->peer, pending, c->srv->max_output);
+        conn_kill(c);
+        return TE_EIO;
+    }
+    return TE_OK;
+}
+
+static te_status_t conn_write_response(rpc_conn_t *c, uint64_t call_id, Te__ErrorCode code,
+                                       const char *message)
+{
+    Te__Response r = TE__RESPONSE__INIT;
+    Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
+    r.code = code;
+    r.message = (char *)(message != NULL ? message : "");
+    m.call_id = call_id;
+    m.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
+    m.response = &r;
+    return conn_write(c, &m);
+}
+
+/* A final error: reply, then close once flushed. */
+static void conn_fail(rpc_conn_t *c, Te__ErrorCode code, const char *message)
+{
+    if (conn_write_response(c, 0, code, message) == TE_OK)
+        conn_close_after_flush(c);
+    else
+        conn_kill(c);
+}
+
+te_status_t rpc_conn_send(rpc_conn_t *conn, const Te__RpcMessage *msg)
+{
+    if (conn->state != CONN_OPEN)
+        return TE_ESTATE;
+    return conn_write(conn, msg);
+}
+
+te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
+                           const char *message)
+{
+    if (conn->state != CONN_OPEN)
+        return TE_ESTATE;
+    return conn_write_response(conn, call_id, code, message);
+}
+
+te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
+                            const char *fmt, ...)
+{
+    char buf[TE_ERROR_MSG_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return rpc_conn_reply(conn, call_id, code, buf);
+}
+
+te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp)
+{
+    if (resp->body_case != TE__RPC_MESSAGE__BODY_RESPONSE || resp->response == NULL) {
+        TE_ERROR(RPC_LOG_CTX, "%s: reply for call %llu has no Response body (%s)", conn->peer,
+                 (unsigned long long)resp->call_id, frame_message_body_name(resp));
+        return TE_EINVAL;
+    }
+    return rpc_conn_send(conn, resp);
+}
+
+uint64_t rpc_conn_id(const rpc_conn_t *conn) { return conn->id; }
+const char *rpc_conn_peer(const rpc_conn_t *conn) { return conn->peer; }
+
+/* ---- receiving ---------------------------------------------------------------- */
+
+static void conn_dispatch(rpc_conn_t *c, const Te__RpcMessage *msg)
+{
+    if (frame_message_kind(msg) != FRAME_MSG_CALL) {
+        char text[160];
+        snprintf(text, sizeof(text), "unknown or missing call (body: %s, call_id %llu)",
+                 frame_message_body_name(msg), (unsigned long long)msg->call_id);
+        TE_WARN(RPC_LOG_CTX, "%s: %s", c->peer, text);
+        conn_write_response(c, msg->call_id, TE__ERROR_CODE__MALFORMED_MESSAGE, text);
+        return;
+    }
+    TE_DEBUG(RPC_LOG_CTX, "%s: call %llu %s", c->peer, (unsigned long long)msg->call_id,
+             frame_message_body_name(msg));
+    c->srv->call_fn(c->srv->arg, c, msg);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *ctx)
+{
+    rpc_conn_t *c = ctx;
+    rpc_server_t *srv = c->srv;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (c->state == CONN_OPEN) {
+        uint8_t hdr[FRAME_HEADER_LEN];
+        size_t avail = evbuffer_get_length(in);
+        size_t flen = 0;
+        te_error_t e;
+        if (avail < FRAME_HEADER_LEN)
+            return;
+        evbuffer_copyout(in, hdr, FRAME_HEADER_LEN);
+        if (frame_header_parse(hdr, srv->max_frame, &flen, &e) != TE_OK) {
+            TE_WARN(RPC_LOG_CTX, "%s: %s; closing the connection", c->peer, e.msg);
+            conn_fail(c, TE__ERROR_CODE__FRAME_TOO_LARGE, e.msg);
+            return;
+        }
+        if (avail - FRAME_HEADER_LEN < flen)
+            return; /* wait for the rest; at most max_frame bytes are buffered */
+        uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + flen));
+        if (p == NULL) {
+            TE_WARN(RPC_LOG_CTX, "%s: out of memory reading a %zu-byte frame; closing", c->peer,
+                    flen);
+            conn_kill(c);
+            return;
+        }
+        Te__RpcMessage *msg = frame_decode_message(p + FRAME_HEADER_LEN, flen, &e);
+        evbuffer_drain(in, FRAME_HEADER_LEN + flen);
+        if (msg == NULL) {
+            TE_WARN(RPC_LOG_CTX, "%s: %s", c->peer, e.msg);
+            conn_write_response(c, 0, TE__ERROR_CODE__MALFORMED_MESSAGE, e.msg);
+            continue;
+        }
+        conn_dispatch(c, msg);
+        te__rpc_message__free_unpacked(msg, NULL);
+    }
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *ctx)
+{
+    (void)bev;
+    rpc_conn_t *c = ctx;
+    if (what & BEV_EVENT_ERROR)
+        TE_DEBUG(RPC_LOG_CTX, "%s: connection error: %s", c->peer,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else if (what & BEV_EVENT_TIMEOUT)
+        TE_DEBUG(RPC_LOG_CTX, "%s: timed out while closing", c->peer);
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_kill(c);
+}
+
+/* ---- accepting ---------------------------------------------------------------- */
+
+static void format_peer(const struct sockaddr *sa, socklen_t salen, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN], serv[8];
+    if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    if (sa->sa_family == AF_INET6)
+        snprintf(out, cap, "[%s]:%s", host, serv);
+    else
+        snprintf(out, cap, "%s:%s", host, serv);
+}
+
+static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *ctx)
+{
+    (void)l;
+    rpc_server_t *srv = ctx;
+    int one = 1;
+    rpc_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        TE_WARN(RPC_LOG_CTX, "out of memory accepting a connection");
+        evutil_closesocket(fd);
+        return;
+    }
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        TE_WARN(RPC_LOG_CTX, "cannot create a bufferevent for an accepted connection");
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = srv;
+    c->id = ++srv->next_id;
+    format_peer(sa, (socklen_t)salen, c->peer, sizeof(c->peer));
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+
+    if (srv->max_conns > 0 && srv->n_open >= (size_t)srv->max_conns) {
+        char text[160];
+        snprintf(text, sizeof(text), "connection refused: limit of %d open RPC connections reached",
+                 srv->max_conns);
+        TE_WARN(RPC_LOG_CTX, "%s: %s", c->peer, text);
+        c->refused = 1;
+        conn_fail(c, TE__ERROR_CODE__INTERNAL, text);
+        return;
+    }
+    c->counted = 1;
+    srv->n_open++;
+    TE_DEBUG(RPC_LOG_CTX, "connection %llu from %s", (unsigned long long)c->id, c->peer);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void server_resume_cb(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    rpc_server_t *srv = ctx;
+    evconnlistener_enable(srv->listener);
+}
+
+/* accept(2) failed (EMFILE, ENFILE, ENOBUFS): pause the listener instead of spinning
+ * on a connection that stays in the backlog. */
+static void server_accept_error_cb(struct evconnlistener *l, void *ctx)
+{
+    rpc_server_t *srv = ctx;
+    struct timeval tv = {0, RPC_ACCEPT_RETRY_MS * 1000};
+    TE_WARN(RPC_LOG_CTX, "accept failed on port %d: %s; pausing %d ms", srv->port,
+            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), RPC_ACCEPT_RETRY_MS);
+    evconnlistener_disable(l);
+    evtimer_add(srv->resume_ev, &tv);
+}
+
+/* ---- server ------------------------------------------------------------------- */
+
+rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port,
+                             size_t max_frame_size, int max_conns, rpc_call_fn call_fn,
+                             rpc_close_fn close_fn, void *arg, te_error_t *err)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    const char *h = (host != NULL && host[0] != '\0') ? host : NULL;
+    rpc_server_t *srv = NULL;
+    int gai;
+
+    if (port < 0 || port > 65535 || call_fn == NULL) {
+        te_error_set(err, TE_EINVAL, "invalid RPC server arguments (port %d)", port);
+        goto cleanup;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory creating the RPC server");
+        goto cleanup;
+    }
+    srv->base = base;
+    srv->max_frame = max_frame_size;
+    srv->max_conns = max_conns;
+    srv->max_output = RPC_SERVER_MAX_OUTPUT;
+    srv->call_fn = call_fn;
+    srv->close_fn = close_fn;
+    srv->arg = arg;
+    srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv);
+    srv->resume_ev = evtimer_new(base, server_resume_cb, srv);
+    if (srv->reap_ev == NULL || srv->resume_ev == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory creating the RPC server events");
+        goto cleanup;
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    gai = getaddrinfo(h, portstr, &hints, &res);
+    if (gai != 0) {
+        te_error_set(err, TE_EINVAL, "cannot resolve RPC address %s:%d: %s", h ? h : "*", port,
+                     gai_strerror(gai));
+        goto cleanup;
+    }
+    int last_errno = 0;
+    for (struct addrinfo *ai = res; ai != NULL && srv->listener == NULL; ai = ai->ai_next) {
+        srv->listener = evconnlistener_new_bind(
+            base, server_accept_cb, srv,
+            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128, ai->ai_addr,
+            (int)ai->ai_addrlen);
+        if (srv->listener == NULL)
+            last_errno = errno;
+    }
+    if (srv->listener == NULL) {
+        te_error_set(err, TE_EIO, "cannot listen on RPC address %s:%d: %s", h ? h : "*", port,
+                     strerror(last_errno));
+        goto cleanup;
+    }
+    evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&ss, &sl) != 0) {
+        te_error_set(err, TE_EIO, "getsockname on the RPC listener: %s", strerror(errno));
+        goto cleanup;
+    }
+    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    freeaddrinfo(res);
+    TE_INFO(RPC_LOG_CTX, "listening on %s:%d (max frame %zu bytes, max connections %d)",
+            h ? h : "*", srv->port, max_frame_size, max_conns);
+    return srv;
+
+cleanup:
+    if (res != NULL)
+        freeaddrinfo(res);
+    rpc_server_free(srv);
+    return NULL;
+}
+
+void rpc_server_free(rpc_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->listener != NULL)
+        evconnlistener_free(srv->listener);
+    while (srv->conns != NULL)
+        conn_destroy(srv->conns);
+    srv->reap = NULL;
+    if (srv->reap_ev != NULL)
+        event_free(srv->reap_ev);
+    if (srv->resume_ev != NULL)
+        event_free(srv->resume_ev);
+    free(srv);
+}
+
+int rpc_server_port(const rpc_server_t *srv) { return srv->port; }
+
+void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
+
+size_t rpc_server_conn_count(const rpc_server_t *srv) { return srv->n_open; }
+
+rpc_conn_t *rpc_server_find_conn(rpc_server_t *srv, uint64_t conn_id)
+{
+    for (rpc_conn_t *c = srv->conns; c != NULL; c = c->next)
+        if (c->id == conn_id)
+            return (c->state == CONN_OPEN && !c->refused) ? c : NULL;
+    return NULL;
+}
