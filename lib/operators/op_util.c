@@ -1,0 +1,238 @@
+/*
+ * op_util — parameter parsing and field helpers shared by the built-in operators.
+ *
+ * Uses only te/operator.h and libc. Threading: pure; every helper works on state owned
+ * by one operator instance, on that instance's task thread.
+ */
+#include "operators/op_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int op_errorf(op_setup_t *s, const char *fmt, ...)
+{
+    if (s->err == NULL || s->errlen == 0)
+        return -1;
+    int n = snprintf(s->err, s->errlen, "operator '%s': ", s->op);
+    if (n < 0 || (size_t)n >= s->errlen)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err + n, s->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+struct key_check {
+    const char *const *allowed;
+    const char *bad; /* first unknown key (borrowed) */
+};
+
+static void key_check_one(void *arg, const char *key, const char *value)
+{
+    struct key_check *kc = arg;
+    (void)value;
+    if (kc->bad != NULL)
+        return;
+    for (const char *const *a = kc->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return;
+    kc->bad = key;
+}
+
+int op_check_keys(op_setup_t *s, const char *const *allowed)
+{
+    struct key_check kc = {allowed, NULL};
+    s->api->param_foreach(s->ctx, key_check_one, &kc);
+    if (kc.bad == NULL)
+        return 0;
+    char list[512];
+    size_t off = 0;
+    list[0] = '\0';
+    for (const char *const *a = allowed; *a && off < sizeof(list); a++) {
+        int n = snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "", *a);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    return op_errorf(s, "unknown parameter '%s' (allowed: %s)", kc.bad, allowed[0] ? list : "none");
+}
+
+int op_get_string(op_setup_t *s, const char *key, int required, const char *def, const char **out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        if (required)
+            return op_errorf(s, "missing required parameter '%s'", key);
+        *out = def;
+        return 0;
+    }
+    *out = v;
+    return 0;
+}
+
+int op_parse_int64(const char *str, int64_t *out)
+{
+    if (str == NULL || *str == '\0' || isspace((unsigned char)*str))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(str, &end, 10);
+    if (errno != 0 || end == str || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+int op_parse_double(const char *str, double *out)
+{
+    if (str == NULL || *str == '\0' || isspace((unsigned char)*str))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(str, &end);
+    if (errno == ERANGE || end == str || *end != '\0' || isnan(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int op_parse_double_bytes(const uint8_t *p, size_t len, double *out)
+{
+    char tmp[64];
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    if (memchr(tmp, '\0', len) != NULL)
+        return -1;
+    return op_parse_double(tmp, out);
+}
+
+int op_get_int(op_setup_t *s, const char *key, int required, int64_t def, int64_t min, int64_t max,
+               int64_t *out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        if (required)
+            return op_errorf(s, "missing required parameter '%s'", key);
+        *out = def;
+        return 0;
+    }
+    int64_t x;
+    if (op_parse_int64(v, &x) != 0)
+        return op_errorf(s, "parameter '%s' = '%s' is not an integer", key, v);
+    if (x < min || x > max)
+        return op_errorf(s, "parameter '%s' = '%s' is out of range [%lld, %lld]", key, v, (long long)min,
+                         (long long)max);
+    *out = x;
+    return 0;
+}
+
+int op_get_bool(op_setup_t *s, const char *key, int def, int *out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return op_errorf(s, "parameter '%s' = '%s' is not a boolean (allowed: true, false)", key, v);
+}
+
+int op_get_delimiter(op_setup_t *s, const char *key, char def, char *out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    size_t n = strlen(v);
+    if (n == 1) {
+        *out = v[0];
+        return 0;
+    }
+    if (n == 2 && v[0] == '\\') {
+        switch (v[1]) {
+        case 't': *out = '\t'; return 0;
+        case 'n': *out = '\n'; return 0;
+        case 'r': *out = '\r'; return 0;
+        case '\\': *out = '\\'; return 0;
+        default: break;
+        }
+    }
+    return op_errorf(s,
+                     "parameter '%s' = '%s' is not a single character (allowed: one character or "
+                     "the escapes \\t, \\n, \\r, \\\\)",
+                     key, v);
+}
+
+int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out)
+{
+    int64_t x;
+    if (op_get_int(s, key, required, -1, 0, OP_FIELD_MAX, &x) != 0)
+        return -1;
+    *out = (int32_t)x;
+    return 0;
+}
+
+int op_field_find(const uint8_t *data, uint32_t len, char delim, uint32_t idx, uint32_t *start,
+                  uint32_t *flen)
+{
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < idx; i++) {
+        const uint8_t *d = len > pos ? memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
+        if (d == NULL)
+            return -1;
+        pos = (uint32_t)(d - data) + 1;
+    }
+    const uint8_t *d = len > pos ? memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
+    *start = pos;
+    *flen = d ? (uint32_t)(d - data) - pos : len - pos;
+    return 0;
+}
+
+int op_buf_reserve(op_buf_t *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (p == NULL)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int op_buf_append(op_buf_t *b, const void *p, size_t n)
+{
+    if (op_buf_reserve(b, b->len + n) != 0)
+        return -1;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void op_buf_release(op_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * operator_registry — the table of built-in operators, looked up by name when a job
+ * graph names an operator (`"operator": "tokenize"`). Plugins are loaded elsewhere
+ * (plugin loader); this registry knows only the built-ins, which are written against
+ * the public ABI of te/operator.h and nothing else of the engine.
+ *
+ * Threading: the table is constant; any thread may call these functions.
+ */
+#ifndef TE_OPERATOR_REGISTRY_H
+#define TE_OPERATOR_REGISTRY_H
+
+#include <stddef.h>
+
+#include "include/te/operator.h"
+
+/* The built-in operator called `name`, or NULL when there is none. The definition is
+ * static (never freed). */
+const te_operator_def_t *operator_registry_find(const char *name);
+
+/* Writes the known names, comma-separated ("file_lines, sequence, ..."), into buf
+ * (always NUL-terminated when len > 0; truncated when too small). For error messages. */
+void operator_registry_names(char *buf, size_t len);
+
+#endif
