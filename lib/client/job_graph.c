@@ -1,0 +1,594 @@
+/*
+ * job_graph — parses and validates the job JSON (format in job_graph.h) into an
+ * immutable graph of vertices and edges, derives each vertex's task type and a
+ * topological order, and rejects everything else with an error naming the JSON path.
+ *
+ * Threading: pure functions; no shared state, no locks. jansson values are used only
+ * inside one parse call (the root is new, everything under it borrowed).
+ */
+#include "job_graph.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARALLELISM_LIMIT 32768 /* Flink's upper bound for max parallelism (2^15) */
+
+struct te_job_graph {
+    char *name;
+    uint32_t max_parallelism;
+    te_job_kv_t *config;
+    size_t n_config;
+    te_job_vertex_t *vertices;
+    size_t n_vertices;
+    te_job_edge_t *edges;
+    size_t n_edges;
+    size_t *topo;
+};
+
+static const struct {
+    const char *name;
+    te_partitioner_kind_t kind;
+} partitioners[] = {
+    {"forward", TE_PARTITION_FORWARD}, {"rebalance", TE_PARTITION_REBALANCE},
+    {"rescale", TE_PARTITION_RESCALE}, {"hash", TE_PARTITION_HASH},
+    {"broadcast", TE_PARTITION_BROADCAST},
+};
+
+const char *job_graph_partitioner_name(te_partitioner_kind_t k)
+{
+    for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
+        if (partitioners[i].kind == k)
+            return partitioners[i].name;
+    return "?";
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* A short description of a JSON value for "got ..." in messages. */
+static const char *describe(const json_t *v, char *buf, size_t n)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return json_array_size(v) ? "an array" : "an empty array";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    case JSON_NULL: return "null";
+    default: {
+        char *s = json_dumps(v, JSON_ENCODE_ANY);
+        if (s == NULL)
+            return "a value";
+        snprintf(buf, n, "%s", s);
+        if (strlen(s) >= n && n > 4)
+            memcpy(buf + n - 4, "...", 4);
+        free(s);
+        return buf;
+    }
+    }
+}
+
+static te_status_t type_error(te_error_t *err, const char *path, const char *expected,
+                              const json_t *got)
+{
+    char buf[64];
+    return te_error_set(err, TE_EINVAL, "%s: expected %s, got %s", path, expected,
+                        describe(got, buf, sizeof(buf)));
+}
+
+/* Converts a string / number / bool to newly allocated text; NULL for other types. */
+static char *scalar_to_text(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: return strdup(json_string_value(v));
+    case JSON_INTEGER:
+    case JSON_REAL: return json_dumps(v, JSON_ENCODE_ANY);
+    case JSON_TRUE: return strdup("true");
+    case JSON_FALSE: return strdup("false");
+    default: return NULL;
+    }
+}
+
+static int scalar_ok(const json_t *v)
+{
+    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+/* Every key of obj must be in `allowed` (NULL-terminated). */
+static te_status_t check_keys(const json_t *obj, const char *path, const char *const *allowed,
+                              te_error_t *err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        int found = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0)
+                found = 1;
+        if (!found) {
+            char list[256] = "";
+            for (const char *const *a = allowed; *a; a++) {
+                strncat(list, *a, sizeof(list) - strlen(list) - 1);
+                if (a[1])
+                    strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+            }
+            return te_error_set(err, TE_EINVAL, "%s%s%s: unknown key (expected one of %s)", path,
+                                path[0] ? "." : "", key, list);
+        }
+    }
+    return TE_OK;
+}
+
+/* Reads a required non-empty string member. */
+static te_status_t get_string(const json_t *obj, const char *path, const char *key, int required,
+                              const char **out, te_error_t *err)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (v == NULL) {
+        if (required)
+            return te_error_set(err, TE_EINVAL, "%s: missing (expected a non-empty string)", p);
+        return TE_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return type_error(err, p, "a non-empty string", v);
+    *out = json_string_value(v);
+    return TE_OK;
+}
+
+/* Reads an optional integer member in [lo, hi]; *out untouched when absent. */
+static te_status_t get_int(const json_t *obj, const char *path, const char *key, int required,
+                           long long lo, long long hi, const char *expected, long long *out,
+                           te_error_t *err)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL) {
+        if (required)
+            return te_error_set(err, TE_EINVAL, "%s: missing (expected %s)", p, expected);
+        return TE_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return type_error(err, p, expected, v);
+    *out = json_integer_value(v);
+    return TE_OK;
+}
+
+/* Fills kv[] from every member of obj except the reserved keys. */
+static te_status_t read_kvs(const json_t *obj, const char *path, const char *const *reserved,
+                            te_job_kv_t **out, size_t *n_out, te_error_t *err)
+{
+    size_t n = json_object_size(obj), i = 0;
+    te_job_kv_t *kv = calloc(n ? n : 1, sizeof(*kv));
+    if (kv == NULL)
+        return te_error_set(err, TE_ENOMEM, "%s: out of memory", path);
+    *out = kv;
+    *n_out = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        int skip = 0;
+        for (const char *const *r = reserved; r && *r; r++)
+            if (strcmp(*r, key) == 0)
+                skip = 1;
+        if (skip)
+            continue;
+        if (!scalar_ok(val)) {
+            char p[256];
+            snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
+            return type_error(err, p, "a string, number or bool", val);
+        }
+        kv[i].key = strdup(key);
+        kv[i].value = scalar_to_text(val);
+        *n_out = ++i;
+        if (kv[i - 1].key == NULL || kv[i - 1].value == NULL)
+            return te_error_set(err, TE_ENOMEM, "%s: out of memory", path);
+    }
+    return TE_OK;
+}
+
+static void kvs_free(te_job_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+void job_graph_free(te_job_graph_t *g)
+{
+    if (g == NULL)
+        return;
+    free(g->name);
+    kvs_free(g->config, g->n_config);
+    for (size_t v = 0; v < g->n_vertices; v++) {
+        te_job_vertex_t *vx = &g->vertices[v];
+        free(vx->id);
+        for (size_t o = 0; o < vx->chain_len; o++) {
+            free(vx->chain[o].name);
+            free(vx->chain[o].uid);
+            kvs_free(vx->chain[o].params, vx->chain[o].n_params);
+        }
+        free(vx->chain);
+    }
+    free(g->vertices);
+    free(g->edges);
+    free(g->topo);
+    free(g);
+}
+
+/* ---- vertices and edges ------------------------------------------------------- */
+
+static te_status_t parse_operator(const json_t *j, const char *path, te_job_operator_t *op,
+                                  te_error_t *err)
+{
+    static const char *const reserved[] = {"op", "uid", NULL};
+    if (!json_is_object(j))
+        return type_error(err, path, "an object with \"op\"", j);
+    const char *name, *uid;
+    te_status_t st;
+    if ((st = get_string(j, path, "op", 1, &name, err)) != TE_OK ||
+        (st = get_string(j, path, "uid", 0, &uid, err)) != TE_OK)
+        return st;
+    op->name = strdup(name);
+    op->uid = uid ? strdup(uid) : NULL;
+    if (op->name == NULL || (uid && op->uid == NULL))
+        return te_error_set(err, TE_ENOMEM, "%s: out of memory", path);
+    return read_kvs(j, path, reserved, &op->params, &op->n_params, err);
+}
+
+static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, te_error_t *err)
+{
+    static const char *const allowed[] = {"id", "parallelism", "chain", NULL};
+    char path[64];
+    snprintf(path, sizeof(path), "vertices[%zu]", idx);
+    te_job_vertex_t *v = &g->vertices[idx];
+    if (!json_is_object(j))
+        return type_error(err, path, "an object", j);
+    te_status_t st = check_keys(j, path, allowed, err);
+    if (st != TE_OK)
+        return st;
+    const char *id;
+    if ((st = get_string(j, path, "id", 1, &id, err)) != TE_OK)
+        return st;
+    for (size_t k = 0; k < idx; k++)
+        if (strcmp(g->vertices[k].id, id) == 0)
+            return te_error_set(err, TE_EINVAL, "%s.id: duplicate vertex id \"%s\" (also vertices[%zu])",
+                                path, id, k);
+    if ((v->id = strdup(id)) == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+
+    long long par = 0;
+    char expected[96];
+    snprintf(expected, sizeof(expected), "a positive integer (at most max_parallelism %u)",
+             g->max_parallelism);
+    if ((st = get_int(j, path, "parallelism", 1, 1, g->max_parallelism, expected, &par, err)) != TE_OK)
+        return st;
+    v->parallelism = (uint32_t)par;
+
+    json_t *chain = json_object_get(j, "chain");
+    char cpath[96];
+    snprintf(cpath, sizeof(cpath), "%s.chain", path);
+    if (chain == NULL)
+        return te_error_set(err, TE_EINVAL, "%s: missing (expected a non-empty array of operators)", cpath);
+    if (!json_is_array(chain) || json_array_size(chain) == 0)
+        return type_error(err, cpath, "a non-empty array of operators", chain);
+    v->chain = calloc(json_array_size(chain), sizeof(*v->chain));
+    if (v->chain == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    for (size_t o = 0; o < json_array_size(chain); o++) {
+        char opath[128];
+        snprintf(opath, sizeof(opath), "%s[%zu]", cpath, o);
+        v->chain_len = o + 1;
+        if ((st = parse_operator(json_array_get(chain, o), opath, &v->chain[o], err)) != TE_OK)
+            return st;
+    }
+    return TE_OK;
+}
+
+static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te_error_t *err)
+{
+    static const char *const allowed[] = {"from", "to", "partitioner", "key_field",
+                                          "key_delimiter", "input", NULL};
+    char path[64];
+    snprintf(path, sizeof(path), "edges[%zu]", idx);
+    te_job_edge_t *e = &g->edges[idx];
+    if (!json_is_object(j))
+        return type_error(err, path, "an object", j);
+    te_status_t st = check_keys(j, path, allowed, err);
+    if (st != TE_OK)
+        return st;
+    const char *ends[2];
+    static const char *const end_keys[2] = {"from", "to"};
+    size_t idxs[2];
+    for (int k = 0; k < 2; k++) {
+        if ((st = get_string(j, path, end_keys[k], 1, &ends[k], err)) != TE_OK)
+            return st;
+        long vi = job_graph_find_vertex(g, ends[k]);
+        if (vi < 0)
+            return te_error_set(err, TE_EINVAL, "%s.%s: unknown vertex \"%s\"", path, end_keys[k], ends[k]);
+        idxs[k] = (size_t)vi;
+    }
+    e->from = idxs[0];
+    e->to = idxs[1];
+
+    const char *pname;
+    if ((st = get_string(j, path, "partitioner", 0, &pname, err)) != TE_OK)
+        return st;
+    e->partitioner = TE_PARTITION_REBALANCE;
+    if (pname != NULL) {
+        int found = 0;
+        for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
+            if (strcmp(partitioners[i].name, pname) == 0) {
+                e->partitioner = partitioners[i].kind;
+                found = 1;
+            }
+        if (!found)
+            return te_error_set(err, TE_EINVAL,
+                                "%s.partitioner: unknown partitioner \"%s\" (expected forward, "
+                                "rebalance, rescale, hash or broadcast)", path, pname);
+    }
+    const te_job_vertex_t *from = &g->vertices[e->from], *to = &g->vertices[e->to];
+    if (e->partitioner == TE_PARTITION_FORWARD && from->parallelism != to->parallelism)
+        return te_error_set(err, TE_EINVAL,
+                            "%s.partitioner: forward needs equal parallelism, but \"%s\" has %u "
+                            "and \"%s\" has %u (use rebalance, rescale or hash)",
+                            path, from->id, from->parallelism, to->id, to->parallelism);
+
+    long long kf = 0, input = 0;
+    if ((st = get_int(j, path, "key_field", 0, 0, 1 << 20, "a non-negative integer", &kf, err)) != TE_OK)
+        return st;
+    e->key_field = (int)kf;
+    e->key_delimiter = '\t';
+    json_t *kd = json_object_get(j, "key_delimiter");
+    if (kd != NULL) {
+        if (!json_is_string(kd) || json_string_length(kd) != 1) {
+            char p[96];
+            snprintf(p, sizeof(p), "%s.key_delimiter", path);
+            return type_error(err, p, "a one-character string", kd);
+        }
+        e->key_delimiter = json_string_value(kd)[0];
+    }
+    if (e->partitioner != TE_PARTITION_HASH) {
+        const char *hash_only = json_object_get(j, "key_field") ? "key_field"
+                                : kd                            ? "key_delimiter"
+                                                                : NULL;
+        if (hash_only)
+            return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")",
+                                path, hash_only, job_graph_partitioner_name(e->partitioner));
+    }
+    if ((st = get_int(j, path, "input", 0, 0, 1, "0 or 1", &input, err)) != TE_OK)
+        return st;
+    e->input = (uint32_t)input;
+    return TE_OK;
+}
+
+/* Derives invokables and checks inputs. */
+static te_status_t derive_invokables(te_job_graph_t *g, te_error_t *err)
+{
+    for (size_t v = 0; v < g->n_vertices; v++) {
+        long first_in[2] = {-1, -1};
+        for (size_t e = 0; e < g->n_edges; e++)
+            if (g->edges[e].to == v && first_in[g->edges[e].input] < 0)
+                first_in[g->edges[e].input] = (long)e;
+        if (first_in[1] >= 0 && first_in[0] < 0)
+            return te_error_set(err, TE_EINVAL,
+                                "edges[%ld].input: vertex \"%s\" has an input 1 edge but no input 0 edge",
+                                first_in[1], g->vertices[v].id);
+        g->vertices[v].invokable = first_in[0] < 0   ? TE__INVOKABLE__SOURCE_STREAM_TASK
+                                   : first_in[1] < 0 ? TE__INVOKABLE__ONE_INPUT_STREAM_TASK
+                                                     : TE__INVOKABLE__TWO_INPUT_STREAM_TASK;
+    }
+    return TE_OK;
+}
+
+/* Kahn's algorithm, stable by vertex index; names an edge on a cycle otherwise. */
+static te_status_t topo_sort(te_job_graph_t *g, te_error_t *err)
+{
+    size_t n = g->n_vertices;
+    size_t *indeg = calloc(n, sizeof(*indeg));
+    char *done = calloc(n, 1);
+    te_status_t st = TE_OK;
+    g->topo = calloc(n, sizeof(*g->topo));
+    if (indeg == NULL || done == NULL || g->topo == NULL) {
+        st = te_error_set(err, TE_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t e = 0; e < g->n_edges; e++)
+        indeg[g->edges[e].to]++;
+    for (size_t k = 0; k < n; k++) {
+        size_t pick = n;
+        for (size_t v = 0; v < n && pick == n; v++)
+            if (!done[v] && indeg[v] == 0)
+                pick = v;
+        if (pick == n) {
+            for (size_t e = 0; e < g->n_edges; e++) {
+                const te_job_edge_t *ed = &g->edges[e];
+                if (!done[ed->from] && !done[ed->to]) {
+                    st = te_error_set(err, TE_EINVAL,
+                                      "edges[%zu]: \"%s\" -> \"%s\" is part of a cycle (a job must "
+                                      "be a directed acyclic graph)",
+                                      e, g->vertices[ed->from].id, g->vertices[ed->to].id);
+                    goto cleanup;
+                }
+            }
+            st = te_error_set(err, TE_EINTERNAL, "edges: cycle detection failed");
+            goto cleanup;
+        }
+        done[pick] = 1;
+        g->topo[k] = pick;
+        for (size_t e = 0; e < g->n_edges; e++)
+            if (g->edges[e].from == pick)
+                indeg[g->edges[e].to]--;
+    }
+cleanup:
+    free(indeg);
+    free(done);
+    return st;
+}
+
+static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
+{
+    static const char *const allowed[] = {"name", "max_parallelism", "config", "vertices",
+                                          "edges", NULL};
+    te_status_t st;
+    te_job_graph_t *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        type_error(err, "(root)", "an object", root);
+        goto fail;
+    }
+    if (check_keys(root, "", allowed, err) != TE_OK)
+        goto fail;
+    const char *name;
+    if (get_string(root, "", "name", 1, &name, err) != TE_OK)
+        goto fail;
+    if ((g->name = strdup(name)) == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    long long maxp = TE_JOB_DEFAULT_MAX_PARALLELISM;
+    if (get_int(root, "", "max_parallelism", 0, 1, MAX_PARALLELISM_LIMIT,
+                "a positive integer (at most 32768)", &maxp, err) != TE_OK)
+        goto fail;
+    g->max_parallelism = (uint32_t)maxp;
+
+    json_t *config = json_object_get(root, "config");
+    if (config != NULL) {
+        if (!json_is_object(config)) {
+            type_error(err, "config", "an object of key: value", config);
+            goto fail;
+        }
+        if (read_kvs(config, "config", NULL, &g->config, &g->n_config, err) != TE_OK)
+            goto fail;
+    }
+
+    json_t *vertices = json_object_get(root, "vertices");
+    if (vertices == NULL) {
+        te_error_set(err, TE_EINVAL, "vertices: missing (expected a non-empty array of vertices)");
+        goto fail;
+    }
+    if (!json_is_array(vertices) || json_array_size(vertices) == 0) {
+        type_error(err, "vertices", "a non-empty array of vertices", vertices);
+        goto fail;
+    }
+    g->vertices = calloc(json_array_size(vertices), sizeof(*g->vertices));
+    if (g->vertices == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size(vertices); i++) {
+        g->n_vertices = i + 1;
+        if (parse_vertex(g, json_array_get(vertices, i), i, err) != TE_OK)
+            goto fail;
+    }
+
+    json_t *edges = json_object_get(root, "edges");
+    if (edges != NULL) {
+        if (!json_is_array(edges)) {
+            type_error(err, "edges", "an array of edges", edges);
+            goto fail;
+        }
+        g->edges = calloc(json_array_size(edges) ? json_array_size(edges) : 1, sizeof(*g->edges));
+        if (g->edges == NULL) {
+            te_error_set(err, TE_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < json_array_size(edges); i++) {
+            if (parse_edge(g, json_array_get(edges, i), i, err) != TE_OK)
+                goto fail;
+            g->n_edges = i + 1;
+        }
+    }
+    if ((st = derive_invokables(g, err)) != TE_OK || (st = topo_sort(g, err)) != TE_OK)
+        goto fail;
+    return g;
+fail:
+    job_graph_free(g);
+    return NULL;
+}
+
+te_job_graph_t *job_graph_parse_string(const char *json, te_error_t *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        te_error_set(err, TE_EINVAL, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    te_job_graph_t *g = parse_root(root, err);
+    json_decref(root);
+    return g;
+}
+
+te_job_graph_t *job_graph_parse_file(const char *path, te_error_t *err)
+{
+    json_error_t jerr;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        te_error_set(err, TE_EIO, "%s: cannot open: %m", path);
+        return NULL;
+    }
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (root == NULL) {
+        te_error_set(err, TE_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    te_job_graph_t *g = parse_root(root, err);
+    json_decref(root);
+    if (g == NULL)
+        te_error_prefix(err, "%s", path);
+    return g;
+}
+
+/* ---- accessors ---------------------------------------------------------------- */
+
+const char *job_graph_name(const te_job_graph_t *g) { return g->name; }
+uint32_t job_graph_max_parallelism(const te_job_graph_t *g) { return g->max_parallelism; }
+
+const te_job_kv_t *job_graph_config(const te_job_graph_t *g, size_t *n)
+{
+    *n = g->n_config;
+    return g->config;
+}
+
+size_t job_graph_n_vertices(const te_job_graph_t *g) { return g->n_vertices; }
+
+const te_job_vertex_t *job_graph_vertex(const te_job_graph_t *g, size_t i)
+{
+    return i < g->n_vertices ? &g->vertices[i] : NULL;
+}
+
+long job_graph_find_vertex(const te_job_graph_t *g, const char *id)
+{
+    for (size_t i = 0; i < g->n_vertices; i++)
+        if (g->vertices[i].id != NULL && strcmp(g->vertices[i].id, id) == 0)
+            return (long)i;
+    return -1;
+}
+
+const size_t *job_graph_topo_order(const te_job_graph_t *g) { return g->topo; }
+
+uint32_t job_graph_max_vertex_parallelism(const te_job_graph_t *g)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < g->n_vertices; i++)
+        if (g->vertices[i].parallelism > m)
+            m = g->vertices[i].parallelism;
+    return m;
+}
+
+size_t job_graph_n_edges(const te_job_graph_t *g) { return g->n_edges; }
+
+const te_job_edge_t *job_graph_edge(const te_job_graph_t *g, size_t i)
+{
+    return i < g->n_edges ? &g->edges[i] : NULL;
+}

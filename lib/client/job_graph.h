@@ -1,0 +1,115 @@
+/*
+ * job_graph — the job description tectl submits (Flink's JobGraph): vertices, each a
+ * chain of operators run by `parallelism` subtasks, connected by edges that say how
+ * records are partitioned. Parsed from JSON with jansson and validated; every error
+ * names the JSON path of the offending value.
+ *
+ * Job JSON format:
+ *
+ *   {
+ *     "name": "wordcount",                                  required, non-empty string
+ *     "max_parallelism": 128,                               optional, default 128 (key groups)
+ *     "config": { "execution.buffer-timeout": "100ms" },    optional, job configuration map
+ *     "vertices": [                                         required, non-empty array
+ *       { "id": "source",   "parallelism": 1,
+ *         "chain": [ { "op": "file_lines", "path": "/usr/share/common-licenses/GPL-3" } ] },
+ *       { "id": "tokenize", "parallelism": 2, "chain": [ { "op": "tokenize" } ] },
+ *       { "id": "count",    "parallelism": 2,
+ *         "chain": [ { "op": "keyed_count", "emit": "final" },
+ *                    { "op": "file_sink", "path": "/tmp/wc/part-{subtask}.txt" } ] }
+ *     ],
+ *     "edges": [                                            optional, default []
+ *       { "from": "source",   "to": "tokenize", "partitioner": "rebalance" },
+ *       { "from": "tokenize", "to": "count",    "partitioner": "hash", "key_field": 0 }
+ *     ]
+ *   }
+ *
+ * Vertices: "id" (unique, non-empty string), "parallelism" (integer 1..max_parallelism),
+ *   "chain" (non-empty array of operators, head first).
+ * Chain entries: "op" (operator name, required) and "uid" (stable operator id for
+ *   state, optional) are reserved; every other key is an operator parameter whose value
+ *   must be a string, number or bool (converted to text: 3, 2.5, true). Nested values
+ *   are an error. Operator names are not checked here: the daemon validates them.
+ * Config values: string, number or bool, converted to text as parameters are.
+ * Edges: "from", "to" (vertex ids, required), "partitioner" forward | rebalance |
+ *   rescale | hash | broadcast (default rebalance; forward requires equal parallelism
+ *   on both ends), "key_field" (hash only; integer >= 0, default 0), "key_delimiter"
+ *   (hash only; one character, default "\t"), "input" (0 or 1: which input of a
+ *   two-input vertex the edge feeds; default 0).
+ * The task type follows from the edges: no incoming edge = source task; incoming edges
+ *   all on input 0 = one-input task; inputs 0 and 1 = two-input task.
+ * Rejected: unknown keys (at any level), missing fields, wrong types, duplicate vertex
+ *   ids, edges naming unknown vertices, input 1 without input 0, cycles.
+ *
+ * Threading: pure; a parsed graph is immutable and may be read from any thread.
+ */
+#ifndef TE_JOB_GRAPH_H
+#define TE_JOB_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/te_status.h"
+#include "shuffle/channel_selector.h"
+#include "tdd.pb-c.h"
+
+#define TE_JOB_DEFAULT_MAX_PARALLELISM 128
+
+typedef struct te_job_kv {
+    char *key;
+    char *value;
+} te_job_kv_t;
+
+typedef struct te_job_operator {
+    char *name;          /* "op" */
+    char *uid;           /* NULL when absent */
+    te_job_kv_t *params; /* in JSON order */
+    size_t n_params;
+} te_job_operator_t;
+
+typedef struct te_job_vertex {
+    char *id;
+    uint32_t parallelism;
+    te_job_operator_t *chain; /* head first */
+    size_t chain_len;
+    Te__Invokable invokable; /* derived from the incoming edges */
+} te_job_vertex_t;
+
+typedef struct te_job_edge {
+    size_t from, to; /* vertex indexes */
+    te_partitioner_kind_t partitioner;
+    int key_field;
+    char key_delimiter;
+    uint32_t input; /* 0 or 1 */
+} te_job_edge_t;
+
+/* Opaque; read it through the accessors. Vertices and edges keep their JSON order. */
+typedef struct te_job_graph te_job_graph_t;
+
+/* Parses and validates. NULL + err (EINVAL, message naming the JSON path; EIO for an
+ * unreadable file, naming the file) on failure. */
+te_job_graph_t *job_graph_parse_file(const char *path, te_error_t *err);
+te_job_graph_t *job_graph_parse_string(const char *json, te_error_t *err);
+void job_graph_free(te_job_graph_t *g);
+
+const char *job_graph_name(const te_job_graph_t *g);
+uint32_t job_graph_max_parallelism(const te_job_graph_t *g);
+/* The job configuration map (borrowed, n entries). */
+const te_job_kv_t *job_graph_config(const te_job_graph_t *g, size_t *n);
+
+size_t job_graph_n_vertices(const te_job_graph_t *g);
+const te_job_vertex_t *job_graph_vertex(const te_job_graph_t *g, size_t i);
+/* Index of the vertex with this id, or -1. */
+long job_graph_find_vertex(const te_job_graph_t *g, const char *id);
+/* Vertex indexes in topological order (producers before consumers), n_vertices long. */
+const size_t *job_graph_topo_order(const te_job_graph_t *g);
+/* The largest vertex parallelism = slots the job needs with slot sharing. */
+uint32_t job_graph_max_vertex_parallelism(const te_job_graph_t *g);
+
+size_t job_graph_n_edges(const te_job_graph_t *g);
+const te_job_edge_t *job_graph_edge(const te_job_graph_t *g, size_t i);
+
+/* "forward", "rebalance", ... ; "?" for an unknown kind. */
+const char *job_graph_partitioner_name(te_partitioner_kind_t k);
+
+#endif

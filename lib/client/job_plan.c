@@ -1,0 +1,382 @@
+/*
+ * job_plan — slot-sharing placement of a job graph's subtasks and construction of
+ * their TaskDeploymentDescriptors (rules in job_plan.h).
+ *
+ * The TDDs are built as protobuf-c messages whose every string, byte field, repeated
+ * array and sub-message is malloc'ed, so te__task_deployment_descriptor__free_unpacked
+ * (with the NULL = system allocator) frees them, whole or half-built.
+ *
+ * Threading: a plan is used by one thread; no shared state, no locks.
+ */
+#include "job_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct te_job_plan {
+    const te_job_graph_t *g; /* borrowed */
+    te_id_t job_id;
+    size_t n_executors;
+    te_plan_slot_t *slots;
+    size_t n_slots;
+    te_plan_task_t *tasks; /* topological order of vertices, then subtask */
+    size_t n_tasks;
+    size_t *task_base;        /* per vertex: index of its subtask 0 */
+    te_id_t *vertex_ids;      /* per vertex: JobVertexID */
+    te_id_t *result_ids;      /* per edge: IntermediateDataSetID */
+    te_id_t **partition_ids;  /* per edge, per producer subtask */
+};
+
+void job_plan_free(te_job_plan_t *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t t = 0; t < p->n_tasks; t++) {
+        free(p->tasks[t].task_name);
+        te__task_deployment_descriptor__free_unpacked(p->tasks[t].tdd, NULL);
+    }
+    if (p->partition_ids != NULL)
+        for (size_t e = 0; e < job_graph_n_edges(p->g); e++)
+            free(p->partition_ids[e]);
+    free(p->partition_ids);
+    free(p->result_ids);
+    free(p->vertex_ids);
+    free(p->task_base);
+    free(p->tasks);
+    free(p->slots);
+    free(p);
+}
+
+te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors,
+                            te_error_t *err)
+{
+    if (n_executors == 0) {
+        te_error_set(err, TE_EINVAL, "at least one executor is needed");
+        return NULL;
+    }
+    size_t nv = job_graph_n_vertices(g), ne = job_graph_n_edges(g);
+    te_job_plan_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto nomem;
+    p->g = g;
+    p->job_id = *job_id;
+    p->n_executors = n_executors;
+    p->n_slots = job_graph_max_vertex_parallelism(g);
+    for (size_t v = 0; v < nv; v++)
+        p->n_tasks += job_graph_vertex(g, v)->parallelism;
+    p->slots = calloc(p->n_slots, sizeof(*p->slots));
+    p->tasks = calloc(p->n_tasks, sizeof(*p->tasks));
+    p->task_base = calloc(nv, sizeof(*p->task_base));
+    p->vertex_ids = calloc(nv, sizeof(*p->vertex_ids));
+    p->result_ids = calloc(ne ? ne : 1, sizeof(*p->result_ids));
+    p->partition_ids = calloc(ne ? ne : 1, sizeof(*p->partition_ids));
+    if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids ||
+        !p->partition_ids)
+        goto nomem;
+
+    for (size_t s = 0; s < p->n_slots; s++) {
+        p->slots[s].executor = s % n_executors;
+        p->slots[s].slot_number = -1;
+        te_id_random(&p->slots[s].allocation_id);
+    }
+    for (size_t v = 0; v < nv; v++)
+        te_id_random(&p->vertex_ids[v]);
+    for (size_t e = 0; e < ne; e++) {
+        const te_job_edge_t *ed = job_graph_edge(g, e);
+        uint32_t np = job_graph_vertex(g, ed->from)->parallelism;
+        te_id_random(&p->result_ids[e]);
+        if ((p->partition_ids[e] = calloc(np, sizeof(te_id_t))) == NULL)
+            goto nomem;
+        for (uint32_t i = 0; i < np; i++)
+            te_id_random(&p->partition_ids[e][i]);
+    }
+
+    const size_t *topo = job_graph_topo_order(g);
+    size_t t = 0;
+    for (size_t k = 0; k < nv; k++) {
+        const te_job_vertex_t *vx = job_graph_vertex(g, topo[k]);
+        p->task_base[topo[k]] = t;
+        for (uint32_t i = 0; i < vx->parallelism; i++, t++) {
+            te_plan_task_t *task = &p->tasks[t];
+            char name[512];
+            task->vertex = topo[k];
+            task->subtask = i;
+            task->slot = i;
+            task->executor = p->slots[i].executor;
+            te_id_random(&task->execution_id);
+            snprintf(name, sizeof(name), "%s (%u/%u)", vx->id, i + 1, vx->parallelism);
+            if ((task->task_name = strdup(name)) == NULL)
+                goto nomem;
+        }
+    }
+    return p;
+nomem:
+    te_error_set(err, TE_ENOMEM, "out of memory while planning the job");
+    job_plan_free(p);
+    return NULL;
+}
+
+const te_id_t *job_plan_job_id(const te_job_plan_t *p) { return &p->job_id; }
+size_t job_plan_n_executors(const te_job_plan_t *p) { return p->n_executors; }
+size_t job_plan_n_slots(const te_job_plan_t *p) { return p->n_slots; }
+
+const te_plan_slot_t *job_plan_slot(const te_job_plan_t *p, size_t slot)
+{
+    return slot < p->n_slots ? &p->slots[slot] : NULL;
+}
+
+void job_plan_set_slot_number(te_job_plan_t *p, size_t slot, int32_t slot_number)
+{
+    if (slot < p->n_slots)
+        p->slots[slot].slot_number = slot_number;
+}
+
+size_t job_plan_n_tasks(const te_job_plan_t *p) { return p->n_tasks; }
+
+const te_plan_task_t *job_plan_task(const te_job_plan_t *p, size_t t)
+{
+    return t < p->n_tasks ? &p->tasks[t] : NULL;
+}
+
+long job_plan_task_index(const te_job_plan_t *p, size_t vertex, uint32_t subtask)
+{
+    if (vertex >= job_graph_n_vertices(p->g) || subtask >= job_graph_vertex(p->g, vertex)->parallelism)
+        return -1;
+    return (long)(p->task_base[vertex] + subtask);
+}
+
+long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id)
+{
+    for (size_t t = 0; t < p->n_tasks; t++)
+        if (te_id_equal(&p->tasks[t].execution_id, execution_id))
+            return (long)t;
+    return -1;
+}
+
+/* ---- TDD construction ---------------------------------------------------------- */
+
+static int set_id(ProtobufCBinaryData *b, const te_id_t *id)
+{
+    b->data = malloc(TE_ID_LEN);
+    if (b->data == NULL)
+        return -1;
+    memcpy(b->data, id->b, TE_ID_LEN);
+    b->len = TE_ID_LEN;
+    return 0;
+}
+
+static Te__KeyValue *kv_new(const char *key, const char *value)
+{
+    Te__KeyValue *kv = malloc(sizeof(*kv));
+    if (kv == NULL)
+        return NULL;
+    te__key_value__init(kv);
+    kv->key = strdup(key);
+    kv->value = strdup(value);
+    if (kv->key == NULL || kv->value == NULL) {
+        te__key_value__free_unpacked(kv, NULL);
+        return NULL;
+    }
+    return kv;
+}
+
+/* Allocates a repeated-field array of n pointers (at least one slot so malloc(0) is
+ * never asked for). */
+static void *ptr_array(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(void *));
+}
+
+static Te__JobInformation *job_info_new(const te_job_plan_t *p)
+{
+    size_t n;
+    const te_job_kv_t *cfg = job_graph_config(p->g, &n);
+    Te__JobInformation *ji = malloc(sizeof(*ji));
+    if (ji == NULL)
+        return NULL;
+    te__job_information__init(ji);
+    if ((ji->job_name = strdup(job_graph_name(p->g))) == NULL ||
+        (ji->job_configuration = ptr_array(n)) == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if ((ji->job_configuration[i] = kv_new(cfg[i].key, cfg[i].value)) == NULL)
+            goto fail;
+        ji->n_job_configuration = i + 1;
+    }
+    return ji;
+fail:
+    te__job_information__free_unpacked(ji, NULL);
+    return NULL;
+}
+
+static Te__OperatorConfig *operator_new(const te_job_operator_t *op)
+{
+    Te__OperatorConfig *oc = malloc(sizeof(*oc));
+    if (oc == NULL)
+        return NULL;
+    te__operator_config__init(oc);
+    if ((oc->name = strdup(op->name)) == NULL || (oc->uid = strdup(op->uid ? op->uid : "")) == NULL ||
+        (oc->params = ptr_array(op->n_params)) == NULL)
+        goto fail;
+    for (size_t i = 0; i < op->n_params; i++) {
+        if ((oc->params[i] = kv_new(op->params[i].key, op->params[i].value)) == NULL)
+            goto fail;
+        oc->n_params = i + 1;
+    }
+    return oc;
+fail:
+    te__operator_config__free_unpacked(oc, NULL);
+    return NULL;
+}
+
+static Te__TaskInformation *task_info_new(const te_job_plan_t *p, const te_plan_task_t *task)
+{
+    const te_job_vertex_t *vx = job_graph_vertex(p->g, task->vertex);
+    Te__TaskInformation *ti = malloc(sizeof(*ti));
+    if (ti == NULL)
+        return NULL;
+    te__task_information__init(ti);
+    ti->number_of_subtasks = vx->parallelism;
+    ti->max_parallelism = job_graph_max_parallelism(p->g);
+    ti->invokable = vx->invokable;
+    if (set_id(&ti->job_vertex_id, &p->vertex_ids[task->vertex]) < 0 ||
+        (ti->task_name = strdup(task->task_name)) == NULL ||
+        (ti->chain = ptr_array(vx->chain_len)) == NULL)
+        goto fail;
+    for (size_t i = 0; i < vx->chain_len; i++) {
+        if ((ti->chain[i] = operator_new(&vx->chain[i])) == NULL)
+            goto fail;
+        ti->n_chain = i + 1;
+    }
+    return ti;
+fail:
+    te__task_information__free_unpacked(ti, NULL);
+    return NULL;
+}
+
+static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_t *p, size_t e,
+                                                              uint32_t producer)
+{
+    const te_job_edge_t *ed = job_graph_edge(p->g, e);
+    char delim[2] = {ed->key_delimiter, '\0'};
+    Te__ResultPartitionDeploymentDescriptor *rp = malloc(sizeof(*rp));
+    if (rp == NULL)
+        return NULL;
+    te__result_partition_deployment_descriptor__init(rp);
+    rp->type = TE__PARTITION_TYPE__PIPELINED;
+    rp->number_of_subpartitions =
+        ed->partitioner == TE_PARTITION_FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
+    rp->partitioner = (Te__Partitioner)ed->partitioner;
+    rp->key_field = ed->key_field;
+    if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
+        set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL) {
+        te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
+        return NULL;
+    }
+    return rp;
+}
+
+static Te__ShuffleDescriptor *shuffle_new(const te_job_plan_t *p, size_t e, uint32_t producer,
+                                          size_t consumer_executor, const char *const *addrs)
+{
+    const te_job_edge_t *ed = job_graph_edge(p->g, e);
+    const te_plan_task_t *prod = &p->tasks[p->task_base[ed->from] + producer];
+    Te__ShuffleDescriptor *sd = malloc(sizeof(*sd));
+    if (sd == NULL)
+        return NULL;
+    te__shuffle_descriptor__init(sd);
+    sd->local = prod->executor == consumer_executor;
+    if (set_id(&sd->partition_id, &p->partition_ids[e][producer]) < 0 ||
+        set_id(&sd->producer_execution_id, &prod->execution_id) < 0 ||
+        (sd->producer_address = strdup(addrs[prod->executor] ? addrs[prod->executor] : "")) == NULL) {
+        te__shuffle_descriptor__free_unpacked(sd, NULL);
+        return NULL;
+    }
+    return sd;
+}
+
+static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_t e,
+                                                   const te_plan_task_t *consumer,
+                                                   const char *const *addrs)
+{
+    const te_job_edge_t *ed = job_graph_edge(p->g, e);
+    int forward = ed->partitioner == TE_PARTITION_FORWARD;
+    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism;
+    uint32_t first = forward ? consumer->subtask : 0, count = forward ? 1 : np;
+    Te__InputGateDeploymentDescriptor *ig = malloc(sizeof(*ig));
+    if (ig == NULL)
+        return NULL;
+    te__input_gate_deployment_descriptor__init(ig);
+    ig->consumed_subpartition_index = forward ? 0 : consumer->subtask;
+    ig->input_index = ed->input;
+    if (set_id(&ig->consumed_result_id, &p->result_ids[e]) < 0 ||
+        (ig->shuffle_descriptors = ptr_array(count)) == NULL)
+        goto fail;
+    for (uint32_t k = 0; k < count; k++) {
+        ig->shuffle_descriptors[k] = shuffle_new(p, e, first + k, consumer->executor, addrs);
+        if (ig->shuffle_descriptors[k] == NULL)
+            goto fail;
+        ig->n_shuffle_descriptors = k + 1;
+    }
+    return ig;
+fail:
+    te__input_gate_deployment_descriptor__free_unpacked(ig, NULL);
+    return NULL;
+}
+
+static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_plan_task_t *task,
+                                             const char *const *addrs)
+{
+    size_t ne = job_graph_n_edges(p->g), n_out = 0, n_in = 0;
+    const te_plan_slot_t *slot = &p->slots[task->slot];
+    Te__TaskDeploymentDescriptor *tdd = malloc(sizeof(*tdd));
+    if (tdd == NULL)
+        return NULL;
+    te__task_deployment_descriptor__init(tdd);
+    tdd->subtask_index = task->subtask;
+    tdd->attempt_number = 0;
+    tdd->target_slot_number = slot->slot_number;
+    for (size_t e = 0; e < ne; e++) {
+        n_out += job_graph_edge(p->g, e)->from == task->vertex;
+        n_in += job_graph_edge(p->g, e)->to == task->vertex;
+    }
+    if (set_id(&tdd->job_id, &p->job_id) < 0 || set_id(&tdd->execution_attempt_id, &task->execution_id) < 0 ||
+        set_id(&tdd->allocation_id, &slot->allocation_id) < 0 ||
+        (tdd->job_information = job_info_new(p)) == NULL ||
+        (tdd->task_information = task_info_new(p, task)) == NULL ||
+        (tdd->produced_partitions = ptr_array(n_out)) == NULL ||
+        (tdd->input_gates = ptr_array(n_in)) == NULL)
+        goto fail;
+    for (size_t e = 0; e < ne; e++) {
+        const te_job_edge_t *ed = job_graph_edge(p->g, e);
+        if (ed->from == task->vertex) {
+            Te__ResultPartitionDeploymentDescriptor *rp = partition_new(p, e, task->subtask);
+            if (rp == NULL)
+                goto fail;
+            tdd->produced_partitions[tdd->n_produced_partitions++] = rp;
+        }
+        if (ed->to == task->vertex) {
+            Te__InputGateDeploymentDescriptor *ig = gate_new(p, e, task, addrs);
+            if (ig == NULL)
+                goto fail;
+            tdd->input_gates[tdd->n_input_gates++] = ig;
+        }
+    }
+    return tdd;
+fail:
+    te__task_deployment_descriptor__free_unpacked(tdd, NULL);
+    return NULL;
+}
+
+te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, te_error_t *err)
+{
+    for (size_t t = 0; t < p->n_tasks; t++) {
+        te__task_deployment_descriptor__free_unpacked(p->tasks[t].tdd, NULL);
+        p->tasks[t].tdd = tdd_new(p, &p->tasks[t], data_addresses);
+        if (p->tasks[t].tdd == NULL)
+            return te_error_set(err, TE_ENOMEM, "out of memory while building the TDD of %s",
+                                p->tasks[t].task_name);
+    }
+    return TE_OK;
+}

@@ -1,0 +1,78 @@
+/*
+ * job_plan — places a job graph's subtasks onto slots of one or several executors and
+ * builds one TaskDeploymentDescriptor per subtask (the JobMaster's scheduling and
+ * Execution.deploy, reduced to what tectl needs).
+ *
+ * Placement is Flink's default slot sharing: the job needs S = max vertex parallelism
+ * shared slots; subtask i of every vertex goes into shared slot i; shared slot i lives
+ * on executor i % n_executors and has one random allocation id.
+ *
+ * Wiring: each (edge, producer subtask) gets a produced partition (random partition
+ * id; result id = the edge's random IntermediateDataSetID; 1 subpartition for forward,
+ * else one per consumer subtask; partitioner and key copied from the edge). Each
+ * (edge, consumer subtask) gets an input gate reading subpartition 0 (forward) or its
+ * own subtask index (otherwise), with one shuffle descriptor per producer subtask it
+ * reads (forward: only producer i), carrying the producer's partition id, execution id,
+ * executor data address and whether producer and consumer share the executor.
+ *
+ * Use: job_plan_new → for each slot, RequestSlot with its allocation id on its executor
+ * and job_plan_set_slot_number with the index granted → job_plan_build with each
+ * executor's data address → submit job_plan_task(p, t)->tdd for every task (tasks are
+ * in topological order: producers first).
+ *
+ * Threading: a plan is used by one thread; it borrows the graph, which must outlive it.
+ */
+#ifndef TE_JOB_PLAN_H
+#define TE_JOB_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/job_graph.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "tdd.pb-c.h"
+
+typedef struct te_plan_slot {
+    size_t executor;       /* index into the executors given to job_plan_build */
+    te_id_t allocation_id;
+    int32_t slot_number;   /* the slot index the executor granted; -1 until set */
+} te_plan_slot_t;
+
+typedef struct te_plan_task {
+    size_t vertex;         /* graph vertex index */
+    uint32_t subtask;      /* 0-based */
+    size_t slot;           /* shared slot index (= subtask) */
+    size_t executor;       /* = slot % n_executors */
+    te_id_t execution_id;  /* ExecutionAttemptID */
+    char *task_name;       /* "<vertex id> (<subtask+1>/<parallelism>)" */
+    Te__TaskDeploymentDescriptor *tdd; /* owned by the plan; NULL until job_plan_build */
+} te_plan_task_t;
+
+typedef struct te_job_plan te_job_plan_t;
+
+/* Assigns slots, allocation ids, vertex / result / partition / execution ids. */
+te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors,
+                            te_error_t *err);
+void job_plan_free(te_job_plan_t *p);
+
+const te_id_t *job_plan_job_id(const te_job_plan_t *p);
+size_t job_plan_n_executors(const te_job_plan_t *p);
+
+size_t job_plan_n_slots(const te_job_plan_t *p);
+const te_plan_slot_t *job_plan_slot(const te_job_plan_t *p, size_t slot);
+void job_plan_set_slot_number(te_job_plan_t *p, size_t slot, int32_t slot_number);
+
+size_t job_plan_n_tasks(const te_job_plan_t *p);
+const te_plan_task_t *job_plan_task(const te_job_plan_t *p, size_t t);
+/* Task index of (vertex, subtask), or -1. */
+long job_plan_task_index(const te_job_plan_t *p, size_t vertex, uint32_t subtask);
+/* Task index with this execution id, or -1. */
+long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id);
+
+/* Builds every task's TDD. data_addresses[e] is executor e's "host:port" data address
+ * (borrowed, copied). target_slot_number is each slot's number as set (-1 if never
+ * set). Can be called again (rebuilds). */
+te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, te_error_t *err);
+
+#endif
