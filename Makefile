@@ -15,7 +15,7 @@ CC       ?= cc
 OPT      ?= -O2 -g
 WERROR   ?=
 CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra $(WERROR) -pthread -fno-strict-aliasing \
-             -Ilib -I$(BUILD)/gen -DTE_VERSION='"$(VERSION)"' $(SAN) $(EXTRA_CFLAGS)
+             -Ilib -Ilib/include -I$(BUILD)/gen -DTE_VERSION='"$(VERSION)"' $(SAN) $(EXTRA_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -37,7 +37,7 @@ TECTL  := $(BUILD)/tectl
 UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
-.SECONDARY:
+.SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h
 .PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz
 all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS)
 
@@ -84,6 +84,9 @@ $(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
 $(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
 	$(CC) $^ -o $@ -rdynamic $(CHECK_LIBS) $(LDLIBS_ALL)
 
+$(BUILD)/bench_local_channel: $(BUILD)/obj/test/bench/bench_local_channel.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -shared $< -o $@
@@ -101,7 +104,7 @@ test: all
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
-bench: all
+bench: all $(BUILD)/bench_local_channel
 	bash scripts/bench.sh $(BUILD)
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan.

@@ -553,10 +553,12 @@ static void executor_lost(job_t *j, size_t e, const te_error_t *err)
         }
 }
 
+/* Consumers first (reverse topological order): a consumer is CANCELING before its
+ * producer's partition goes away, so it ends CANCELED rather than FAILED. */
 static void cancel_all(job_t *j)
 {
     j->cancelling = 1;
-    for (size_t t = 0; t < j->n_tasks; t++) {
+    for (size_t t = j->n_tasks; t-- > 0;) {
         task_state_t *ts = &j->tasks[t];
         const te_plan_task_t *task = job_plan_task(j->plan, t);
         executor_t *ex = &j->ex[task->executor];

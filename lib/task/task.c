@@ -1,0 +1,623 @@
+/*
+ * task — one deployed subtask: TDD → partitions, gates, StreamTask; its own pthread;
+ * the CAS state machine; exactly one final state pushed with its cause.
+ *
+ * Threading:
+ *   - control thread: task_new, task_start, task_cancel, task_fail_external,
+ *     task_reinterrupt, task_join, task_release_partitions (finished tasks), task_free.
+ *   - task thread: task_run (doRun) — it owns the StreamTask, the gates and the
+ *     writers while it runs.
+ *   - any thread: the getters (state and metrics are atomics; strings are written once
+ *     before the state that publishes them).
+ * Locks: t->lock guards the cause strings only; it is never held while calling out.
+ */
+#include "task.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/clock.h"
+#include "../common/config.h"
+#include "../common/log.h"
+#include "../operators/operator_registry.h"
+#include "../runtime/stream_task.h"
+#include "../shuffle/channel_selector.h"
+#include "../shuffle/input_gate.h"
+#include "../shuffle/record_writer.h"
+#include "../shuffle/result_partition.h"
+
+#define TASK_CAUSE_MAX 1024
+
+struct te_task {
+    Te__TaskDeploymentDescriptor *tdd; /* owned copy */
+    te_task_services_t svc;
+    te_id_t job_id, exec_id, alloc_id;
+    char name[256];
+    char ctx[96]; /* log context: "task <name>" */
+
+    _Atomic int state;
+    pthread_mutex_t lock;
+    char cause[TASK_CAUSE_MAX];          /* final cause */
+    char external_cause[TASK_CAUSE_MAX]; /* set by task_fail_external */
+    int fail_external;
+
+    te_result_partition_t **partitions;
+    te_record_writer_t **writers;
+    size_t n_partitions;
+    _Atomic int partitions_registered;
+    _Atomic int partitions_released;
+    te_input_gate_t **gates;
+    size_t n_gates;
+
+    te_chain_op_config_t *chain;
+    size_t n_chain;
+    const char **param_keys;   /* all chain params, flattened */
+    const char **param_values;
+
+    te_stream_task_t *st;
+    te_task_metrics_t metrics;
+
+    pthread_t thread;
+    int thread_started;
+    int joined;
+    _Atomic int64_t start_ms, end_ms;
+};
+
+const char *task_state_name(te_exec_state_t s)
+{
+    static const char *names[] = {"CREATED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED"};
+    return (unsigned)s < 7 ? names[s] : "UNKNOWN";
+}
+
+int task_state_is_final(te_exec_state_t s)
+{
+    return s == TE_STATE_FINISHED || s == TE_STATE_CANCELED || s == TE_STATE_FAILED;
+}
+
+static int id_ok(ProtobufCBinaryData b) { return b.len == TE_ID_LEN && b.data != NULL; }
+
+te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *err)
+{
+    if (tdd == NULL)
+        return te_error_set(err, TE_EINVAL, "SubmitTask carries no TaskDeploymentDescriptor");
+    if (!id_ok(tdd->job_id))
+        return te_error_set(err, TE_EINVAL, "job_id must be %d bytes, got %zu", TE_ID_LEN, tdd->job_id.len);
+    if (!id_ok(tdd->execution_attempt_id))
+        return te_error_set(err, TE_EINVAL, "execution_attempt_id must be %d bytes, got %zu", TE_ID_LEN,
+                            tdd->execution_attempt_id.len);
+    if (!id_ok(tdd->allocation_id))
+        return te_error_set(err, TE_EINVAL, "allocation_id must be %d bytes, got %zu", TE_ID_LEN,
+                            tdd->allocation_id.len);
+    const Te__TaskInformation *ti = tdd->task_information;
+    if (ti == NULL)
+        return te_error_set(err, TE_EINVAL, "TaskDeploymentDescriptor has no task_information");
+    if (ti->number_of_subtasks == 0)
+        return te_error_set(err, TE_EINVAL, "task_information.number_of_subtasks must be at least 1");
+    if (tdd->subtask_index >= ti->number_of_subtasks)
+        return te_error_set(err, TE_EINVAL, "subtask_index %u is not below number_of_subtasks %u",
+                            tdd->subtask_index, ti->number_of_subtasks);
+    uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
+    if (ti->number_of_subtasks > maxp)
+        return te_error_set(err, TE_EINVAL, "number_of_subtasks %u exceeds max_parallelism %u",
+                            ti->number_of_subtasks, maxp);
+    for (size_t i = 0; i < tdd->n_produced_partitions; i++) {
+        const Te__ResultPartitionDeploymentDescriptor *p = tdd->produced_partitions[i];
+        if (!id_ok(p->partition_id))
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partition_id must be %d bytes", i, TE_ID_LEN);
+        if (p->number_of_subpartitions == 0 || p->number_of_subpartitions > 65536)
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].number_of_subpartitions %u is not in 1..65536",
+                                i, p->number_of_subpartitions);
+        if (p->partitioner == TE__PARTITIONER__PARTITIONER_UNSPECIFIED || p->partitioner > TE__PARTITIONER__BROADCAST)
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner is not set", i);
+        if (p->partitioner == TE__PARTITIONER__HASH && p->key_field < 0)
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].key_field %d is negative", i, p->key_field);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(tdd->produced_partitions[j]->partition_id.data, p->partition_id.data, TE_ID_LEN) == 0)
+                return te_error_set(err, TE_EINVAL, "produced_partitions[%zu] repeats the partition id of [%zu]", i, j);
+    }
+    int inputs_seen[2] = {0, 0};
+    for (size_t i = 0; i < tdd->n_input_gates; i++) {
+        const Te__InputGateDeploymentDescriptor *g = tdd->input_gates[i];
+        if (g->n_shuffle_descriptors == 0)
+            return te_error_set(err, TE_EINVAL, "input_gates[%zu] has no shuffle descriptors", i);
+        if (g->input_index > 1)
+            return te_error_set(err, TE_EINVAL, "input_gates[%zu].input_index %u is not 0 or 1", i, g->input_index);
+        inputs_seen[g->input_index] = 1;
+        for (size_t j = 0; j < g->n_shuffle_descriptors; j++)
+            if (!id_ok(g->shuffle_descriptors[j]->partition_id))
+                return te_error_set(err, TE_EINVAL, "input_gates[%zu].shuffle_descriptors[%zu].partition_id must be %d bytes",
+                                    i, j, TE_ID_LEN);
+    }
+    switch (ti->invokable) {
+    case TE__INVOKABLE__SOURCE_STREAM_TASK:
+        if (tdd->n_input_gates != 0)
+            return te_error_set(err, TE_EINVAL, "a SOURCE_STREAM_TASK must have no input gates, got %zu", tdd->n_input_gates);
+        break;
+    case TE__INVOKABLE__ONE_INPUT_STREAM_TASK:
+        if (tdd->n_input_gates == 0 || inputs_seen[1])
+            return te_error_set(err, TE_EINVAL, "a ONE_INPUT_STREAM_TASK needs input gates on input 0 only");
+        break;
+    case TE__INVOKABLE__TWO_INPUT_STREAM_TASK:
+        if (!inputs_seen[0] || !inputs_seen[1])
+            return te_error_set(err, TE_EINVAL, "a TWO_INPUT_STREAM_TASK needs input gates on inputs 0 and 1");
+        break;
+    default:
+        return te_error_set(err, TE_EINVAL, "task_information.invokable is not set");
+    }
+    if (ti->n_chain == 0)
+        return te_error_set(err, TE_EINVAL, "task_information.chain is empty");
+    return TE_OK;
+}
+
+static Te__TaskDeploymentDescriptor *tdd_copy(const Te__TaskDeploymentDescriptor *tdd)
+{
+    size_t len = te__task_deployment_descriptor__get_packed_size(tdd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return NULL;
+    te__task_deployment_descriptor__pack(tdd, buf);
+    Te__TaskDeploymentDescriptor *copy = te__task_deployment_descriptor__unpack(NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+static const char *job_config(const Te__TaskDeploymentDescriptor *tdd, const char *key)
+{
+    const Te__JobInformation *ji = tdd->job_information;
+    if (ji == NULL)
+        return NULL;
+    for (size_t i = 0; i < ji->n_job_configuration; i++)
+        if (ji->job_configuration[i]->key && strcmp(ji->job_configuration[i]->key, key) == 0)
+            return ji->job_configuration[i]->value;
+    return NULL;
+}
+
+static te_status_t build_chain(te_task_t *t, te_error_t *err)
+{
+    const Te__TaskInformation *ti = t->tdd->task_information;
+    size_t n_params = 0;
+    for (size_t i = 0; i < ti->n_chain; i++)
+        n_params += ti->chain[i]->n_params;
+    t->n_chain = ti->n_chain;
+    t->chain = calloc(ti->n_chain, sizeof(*t->chain));
+    t->param_keys = calloc(n_params + 1, sizeof(char *));
+    t->param_values = calloc(n_params + 1, sizeof(char *));
+    if (t->chain == NULL || t->param_keys == NULL || t->param_values == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory building the operator chain");
+    size_t k = 0;
+    for (size_t i = 0; i < ti->n_chain; i++) {
+        const Te__OperatorConfig *oc = ti->chain[i];
+        te_chain_op_config_t *c = &t->chain[i];
+        c->name = oc->name ? oc->name : "";
+        c->uid = oc->uid;
+        c->def = operator_registry_find(c->name);
+        if (c->def == NULL) {
+            char known[512];
+            operator_registry_names(known, sizeof(known));
+            return te_error_set(err, TE_EINVAL, "unknown operator '%s' at chain position %zu (known operators: %s)",
+                                c->name, i, known);
+        }
+        c->param_keys = &t->param_keys[k];
+        c->param_values = &t->param_values[k];
+        c->n_params = oc->n_params;
+        for (size_t j = 0; j < oc->n_params; j++, k++) {
+            t->param_keys[k] = oc->params[j]->key ? oc->params[j]->key : "";
+            t->param_values[k] = oc->params[j]->value ? oc->params[j]->value : "";
+        }
+    }
+    uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
+    return stream_task_validate_chain((te_invokable_t)ti->invokable, t->chain, t->n_chain, t->tdd->subtask_index,
+                                      ti->number_of_subtasks, maxp, err);
+}
+
+static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_error_t *why, te_error_t *err)
+{
+    const Te__TaskDeploymentDescriptor *tdd = t->tdd;
+    uint32_t maxp = tdd->task_information->max_parallelism ? tdd->task_information->max_parallelism : 128;
+    t->n_partitions = tdd->n_produced_partitions;
+    if (t->n_partitions == 0)
+        return TE_OK;
+    t->partitions = calloc(t->n_partitions, sizeof(*t->partitions));
+    t->writers = calloc(t->n_partitions, sizeof(*t->writers));
+    if (t->partitions == NULL || t->writers == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        const Te__ResultPartitionDeploymentDescriptor *pd = tdd->produced_partitions[i];
+        te_id_t pid;
+        te_id_from_bytes(pd->partition_id.data, pd->partition_id.len, &pid);
+        uint32_t n = pd->number_of_subpartitions;
+        uint32_t min = n + 1;
+        uint32_t max = n * t->svc.buffers_per_channel + t->svc.floating_buffers_per_gate;
+        if (max < min)
+            max = min;
+        char owner[320];
+        snprintf(owner, sizeof(owner), "%s partition %zu", t->name, i);
+        te_local_buffer_pool_t *pool = network_buffer_pool_create_local(t->svc.buffers, owner, min, max, err);
+        if (pool == NULL) {
+            *why = TE_DEPLOY_INSUFFICIENT_BUFFERS;
+            return err ? err->code : TE_ENOBUFS;
+        }
+        t->partitions[i] = result_partition_new(&pid, owner, n, pool, err);
+        if (t->partitions[i] == NULL) {
+            local_buffer_pool_destroy(pool);
+            return err ? err->code : TE_ENOMEM;
+        }
+        const char *d = pd->key_delimiter && pd->key_delimiter[0] ? pd->key_delimiter : "\t";
+        te_channel_selector_t *sel = channel_selector_new((te_partitioner_kind_t)pd->partitioner, n, tdd->subtask_index,
+                                                          pd->key_field, d[0], maxp, err);
+        if (sel == NULL)
+            return err ? err->code : TE_EINVAL;
+        t->writers[i] = record_writer_new(t->partitions[i], sel, flush_always, err);
+        if (t->writers[i] == NULL) {
+            channel_selector_free(sel);
+            return err ? err->code : TE_ENOMEM;
+        }
+    }
+    return TE_OK;
+}
+
+static te_status_t build_gates(te_task_t *t, te_error_t *err)
+{
+    const Te__TaskDeploymentDescriptor *tdd = t->tdd;
+    t->n_gates = tdd->n_input_gates;
+    if (t->n_gates == 0)
+        return TE_OK;
+    t->gates = calloc(t->n_gates, sizeof(*t->gates));
+    if (t->gates == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_gates; i++) {
+        const Te__InputGateDeploymentDescriptor *gd = tdd->input_gates[i];
+        char owner[320];
+        snprintf(owner, sizeof(owner), "%s gate %zu", t->name, i);
+        t->gates[i] = input_gate_new(owner, gd->input_index, (uint32_t)gd->n_shuffle_descriptors, NULL, err);
+        if (t->gates[i] == NULL)
+            return err ? err->code : TE_ENOMEM;
+        for (size_t c = 0; c < gd->n_shuffle_descriptors; c++) {
+            const Te__ShuffleDescriptor *sd = gd->shuffle_descriptors[c];
+            te_id_t pid;
+            te_id_from_bytes(sd->partition_id.data, sd->partition_id.len, &pid);
+            if (!sd->local)
+                return te_error_set(err, TE_EINVAL,
+                                    "input_gates[%zu].shuffle_descriptors[%zu]: the producer at '%s' is not in this "
+                                    "daemon and remote input channels are not available in this build",
+                                    i, c, sd->producer_address ? sd->producer_address : "");
+            te_status_t s = input_gate_set_local_channel(t->gates[i], (uint32_t)c, t->svc.partitions, &pid,
+                                                         gd->consumed_subpartition_index, err);
+            if (s != TE_OK)
+                return s;
+        }
+    }
+    return TE_OK;
+}
+
+static void release_built(te_task_t *t)
+{
+    stream_task_free(t->st);
+    t->st = NULL;
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        record_writer_free(t->writers ? t->writers[i] : NULL);
+        if (t->partitions && t->partitions[i])
+            result_partition_unref(t->partitions[i]);
+    }
+    free(t->writers);
+    free(t->partitions);
+    t->writers = NULL;
+    t->partitions = NULL;
+    t->n_partitions = 0;
+    for (size_t i = 0; i < t->n_gates; i++)
+        input_gate_free(t->gates[i]);
+    free(t->gates);
+    t->gates = NULL;
+    t->n_gates = 0;
+}
+
+te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_services_t *svc, te_deploy_error_t *why,
+                    te_error_t *err)
+{
+    te_deploy_error_t dummy;
+    if (why == NULL)
+        why = &dummy;
+    *why = TE_DEPLOY_INCONSISTENT_IDS;
+    if (task_check_ids(tdd, err) != TE_OK)
+        return NULL;
+    *why = TE_DEPLOY_INTERNAL;
+    te_task_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    t->svc = *svc;
+    t->tdd = tdd_copy(tdd);
+    if (t->tdd == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory copying the deployment descriptor");
+        goto cleanup;
+    }
+    te_id_from_bytes(tdd->job_id.data, tdd->job_id.len, &t->job_id);
+    te_id_from_bytes(tdd->execution_attempt_id.data, tdd->execution_attempt_id.len, &t->exec_id);
+    te_id_from_bytes(tdd->allocation_id.data, tdd->allocation_id.len, &t->alloc_id);
+    const Te__TaskInformation *ti = t->tdd->task_information;
+    if (ti->task_name && ti->task_name[0])
+        snprintf(t->name, sizeof(t->name), "%s", ti->task_name);
+    else
+        snprintf(t->name, sizeof(t->name), "task (%u/%u)", tdd->subtask_index + 1, ti->number_of_subtasks);
+    snprintf(t->ctx, sizeof(t->ctx), "task %.60s", t->name);
+    atomic_store(&t->state, TE_STATE_CREATED);
+    atomic_store(&t->metrics.current_input_watermark, INT64_MIN);
+
+    int64_t buffer_timeout = svc->default_buffer_timeout_ms;
+    const char *bt = job_config(t->tdd, "execution.buffer-timeout");
+    if (bt != NULL && config_parse_duration(bt, &buffer_timeout) != TE_OK) {
+        *why = TE_DEPLOY_INVALID_CHAIN;
+        te_error_set(err, TE_EINVAL, "job configuration 'execution.buffer-timeout' = '%s' is not a duration "
+                     "(e.g. 100ms, 0 = flush every record, -1 = only full buffers)", bt);
+        goto cleanup;
+    }
+    if (buffer_timeout < -1)
+        buffer_timeout = -1;
+
+    *why = TE_DEPLOY_INVALID_CHAIN;
+    if (build_chain(t, err) != TE_OK)
+        goto cleanup;
+    *why = TE_DEPLOY_INTERNAL;
+    if (build_partitions(t, buffer_timeout == 0, why, err) != TE_OK)
+        goto cleanup;
+    *why = TE_DEPLOY_INCONSISTENT_IDS;
+    if (build_gates(t, err) != TE_OK)
+        goto cleanup;
+    *why = TE_DEPLOY_INTERNAL;
+
+    te_stream_task_env_t env = {
+        .task_name = t->name,
+        .execution_id = t->exec_id,
+        .subtask_index = t->tdd->subtask_index,
+        .parallelism = ti->number_of_subtasks,
+        .max_parallelism = ti->max_parallelism ? ti->max_parallelism : 128,
+        .invokable = (te_invokable_t)ti->invokable,
+        .chain = t->chain,
+        .n_chain = t->n_chain,
+        .writers = t->writers,
+        .n_writers = t->n_partitions,
+        .gates = t->gates,
+        .n_gates = t->n_gates,
+        .flusher = svc->flusher,
+        .buffer_timeout_ms = buffer_timeout,
+        .partition_request_timeout_ms = svc->partition_request_timeout_ms,
+        .metrics = &t->metrics,
+    };
+    t->st = stream_task_new(&env, err);
+    if (t->st == NULL)
+        goto cleanup;
+    *why = TE_DEPLOY_OK;
+    return t;
+
+cleanup:
+    task_free(t);
+    return NULL;
+}
+
+static void push_state(te_task_t *t, te_exec_state_t s, const char *cause)
+{
+    if (task_state_is_final(s))
+        TE_INFO(t->ctx, "%s -> %s%s%s", te_id_str(&t->exec_id), task_state_name(s), cause ? ": " : "",
+                cause ? cause : "");
+    else
+        TE_INFO(t->ctx, "%s -> %s", te_id_str(&t->exec_id), task_state_name(s));
+    if (t->svc.on_state)
+        t->svc.on_state(t->svc.on_state_arg, t, s, cause);
+}
+
+static int transition(te_task_t *t, te_exec_state_t from, te_exec_state_t to)
+{
+    int expected = from;
+    return atomic_compare_exchange_strong(&t->state, &expected, to);
+}
+
+static void register_partitions(te_task_t *t)
+{
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        te_error_t e;
+        if (partition_manager_register(t->svc.partitions, t->partitions[i], &e) != TE_OK)
+            TE_WARN(t->ctx, "registering partition %s: %s", te_id_str(result_partition_id(t->partitions[i])), e.msg);
+    }
+    atomic_store(&t->partitions_registered, 1);
+}
+
+void task_release_partitions(te_task_t *t, const char *cause)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        if (cause != NULL)
+            result_partition_release(t->partitions[i], cause);
+        if (atomic_load(&t->partitions_registered))
+            partition_manager_unregister(t->svc.partitions, result_partition_id(t->partitions[i]));
+    }
+    atomic_store(&t->partitions_registered, 0);
+    atomic_store(&t->partitions_released, 1);
+}
+
+static void finish_with(te_task_t *t, te_exec_state_t final, const char *cause)
+{
+    pthread_mutex_lock(&t->lock);
+    snprintf(t->cause, sizeof(t->cause), "%s", cause ? cause : "");
+    pthread_mutex_unlock(&t->lock);
+    if (final != TE_STATE_FINISHED) {
+        /* Consumers must not wait for data that will never come. */
+        task_release_partitions(t, cause && cause[0] ? cause : task_state_name(final));
+    }
+    for (size_t i = 0; i < t->n_gates; i++)
+        input_gate_close(t->gates[i]);
+    atomic_store(&t->end_ms, te_clock_wall_ms());
+    atomic_store(&t->state, final);
+    push_state(t, final, cause && cause[0] ? cause : NULL);
+}
+
+/* The final state for a task that stops without finishing normally. */
+static void finish_abnormally(te_task_t *t, const char *failure)
+{
+    pthread_mutex_lock(&t->lock);
+    int ext = t->fail_external;
+    char ext_cause[TASK_CAUSE_MAX];
+    snprintf(ext_cause, sizeof(ext_cause), "%s", t->external_cause);
+    pthread_mutex_unlock(&t->lock);
+    int st = atomic_load(&t->state);
+    if (ext)
+        finish_with(t, TE_STATE_FAILED, ext_cause);
+    else if (st == TE_STATE_CANCELING)
+        finish_with(t, TE_STATE_CANCELED, NULL);
+    else
+        finish_with(t, TE_STATE_FAILED, failure ? failure : "unknown failure");
+}
+
+static void *task_run(void *arg)
+{
+    te_task_t *t = arg;
+    atomic_store(&t->start_ms, te_clock_wall_ms());
+    if (!transition(t, TE_STATE_CREATED, TE_STATE_DEPLOYING)) {
+        finish_abnormally(t, NULL);
+        return NULL;
+    }
+    push_state(t, TE_STATE_DEPLOYING, NULL);
+    register_partitions(t);
+    if (!transition(t, TE_STATE_DEPLOYING, TE_STATE_RUNNING)) {
+        finish_abnormally(t, NULL);
+        return NULL;
+    }
+    push_state(t, TE_STATE_RUNNING, NULL);
+
+    te_error_t err;
+    te_error_clear(&err);
+    te_status_t s = stream_task_invoke(t->st, &err);
+    if (s == TE_OK) {
+        if (transition(t, TE_STATE_RUNNING, TE_STATE_FINISHED)) {
+            finish_with(t, TE_STATE_FINISHED, NULL);
+        } else {
+            finish_abnormally(t, NULL);
+        }
+    } else if (s == TE_ECANCELED) {
+        finish_abnormally(t, "the task was cancelled");
+    } else {
+        if (err.msg[0] == '\0')
+            te_error_set(&err, s, "the task failed (%s)", te_status_name(s));
+        finish_abnormally(t, err.msg);
+    }
+    return NULL;
+}
+
+te_status_t task_start(te_task_t *t, te_error_t *err)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    int rc = pthread_create(&t->thread, &attr, task_run, t);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return te_error_set(err, TE_EIO, "cannot start the task thread: %s", strerror(rc));
+    t->thread_started = 1;
+    return TE_OK;
+}
+
+static void interrupt(te_task_t *t, const char *cause)
+{
+    stream_task_cancel(t->st);
+    /* Wakes a producer blocked on a buffer; consumers of this task's data stop too. */
+    for (size_t i = 0; i < t->n_partitions; i++)
+        result_partition_release(t->partitions[i], cause);
+}
+
+static void cancel_common(te_task_t *t, const char *cause)
+{
+    for (;;) {
+        int s = atomic_load(&t->state);
+        if (task_state_is_final((te_exec_state_t)s) || s == TE_STATE_CANCELING)
+            return;
+        if (atomic_compare_exchange_strong(&t->state, &s, TE_STATE_CANCELING))
+            break;
+    }
+    push_state(t, TE_STATE_CANCELING, NULL);
+    interrupt(t, cause);
+}
+
+void task_cancel(te_task_t *t, const char *cause)
+{
+    cancel_common(t, cause ? cause : "the task was cancelled");
+}
+
+void task_fail_external(te_task_t *t, const char *cause)
+{
+    pthread_mutex_lock(&t->lock);
+    if (!t->fail_external) {
+        t->fail_external = 1;
+        snprintf(t->external_cause, sizeof(t->external_cause), "%s", cause);
+    }
+    pthread_mutex_unlock(&t->lock);
+    cancel_common(t, cause);
+}
+
+void task_reinterrupt(te_task_t *t)
+{
+    if (atomic_load(&t->state) == TE_STATE_CANCELING)
+        interrupt(t, "the task was cancelled");
+}
+
+void task_join(te_task_t *t)
+{
+    if (t && t->thread_started && !t->joined) {
+        pthread_join(t->thread, NULL);
+        t->joined = 1;
+    }
+}
+
+void task_free(te_task_t *t)
+{
+    if (t == NULL)
+        return;
+    task_join(t);
+    if (atomic_load(&t->partitions_registered))
+        task_release_partitions(t, NULL);
+    release_built(t);
+    free(t->chain);
+    free(t->param_keys);
+    free(t->param_values);
+    if (t->tdd)
+        te__task_deployment_descriptor__free_unpacked(t->tdd, NULL);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+te_exec_state_t task_state(const te_task_t *t) { return (te_exec_state_t)atomic_load(&((te_task_t *)t)->state); }
+const char *task_failure_cause(const te_task_t *t) { return t->cause; }
+const te_id_t *task_execution_id(const te_task_t *t) { return &t->exec_id; }
+const te_id_t *task_job_id(const te_task_t *t) { return &t->job_id; }
+const te_id_t *task_allocation_id(const te_task_t *t) { return &t->alloc_id; }
+const char *task_name(const te_task_t *t) { return t->name; }
+uint32_t task_subtask_index(const te_task_t *t) { return t->tdd->subtask_index; }
+te_task_metrics_t *task_metrics(te_task_t *t) { return &t->metrics; }
+int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->start_ms); }
+int64_t task_end_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->end_ms); }
+
+double task_out_pool_usage(te_task_t *t)
+{
+    double u = 0;
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        double x = local_buffer_pool_usage(result_partition_pool(t->partitions[i]));
+        if (x > u)
+            u = x;
+    }
+    return u;
+}
+
+double task_in_pool_usage(te_task_t *t)
+{
+    double u = 0;
+    for (size_t i = 0; i < t->n_gates; i++) {
+        double x = input_gate_pool_usage(t->gates[i]);
+        if (x > u)
+            u = x;
+    }
+    return u;
+}

@@ -1,0 +1,103 @@
+/*
+ * task — one deployed subtask (the seed's Task): built from a TaskDeploymentDescriptor
+ * (its ResultPartitions with their buffer pools, its InputGates, its StreamTask; no
+ * thread yet), then run on its own pthread: CREATED → DEPLOYING → RUNNING → FINISHED,
+ * or CANCELING → CANCELED, or FAILED from any non-final state. Every run pushes exactly
+ * one final state, with its cause, through the state listener.
+ *
+ * Threading: task_new / task_start / task_cancel / task_release_partitions / task_free
+ * on the control thread; the task thread runs doRun and calls the state listener (which
+ * must only hand the update to the control thread). State and metrics are atomics,
+ * readable from any thread.
+ */
+#ifndef TE_TASK_H
+#define TE_TASK_H
+
+#include <stdint.h>
+
+#include "../common/ids.h"
+#include "../common/te_status.h"
+#include "../runtime/task_metrics.h"
+#include "../shuffle/network_buffer_pool.h"
+#include "../shuffle/output_flusher.h"
+#include "../shuffle/partition_manager.h"
+#include "tdd.pb-c.h"
+
+typedef enum te_exec_state {
+    TE_STATE_CREATED = 0,
+    TE_STATE_DEPLOYING = 1,
+    TE_STATE_RUNNING = 2,
+    TE_STATE_FINISHED = 3,
+    TE_STATE_CANCELING = 4,
+    TE_STATE_CANCELED = 5,
+    TE_STATE_FAILED = 6,
+} te_exec_state_t;
+
+typedef struct te_task te_task_t;
+
+/* Called on the task thread (or the control thread for CANCELING) for every state the
+ * task enters; cause is NULL unless FAILED/CANCELED with a reason. Borrowed strings. */
+typedef void (*te_task_state_fn)(void *arg, te_task_t *task, te_exec_state_t state, const char *cause);
+
+typedef struct te_task_services {
+    te_network_buffer_pool_t *buffers;
+    te_partition_manager_t *partitions;
+    te_output_flusher_t *flusher;
+    int64_t default_buffer_timeout_ms;  /* execution.buffer-timeout (job config may override) */
+    int64_t partition_request_timeout_ms;
+    uint32_t buffers_per_channel;
+    uint32_t floating_buffers_per_gate;
+    te_task_state_fn on_state;
+    void *on_state_arg;
+} te_task_services_t;
+
+/* Error codes a rejected deployment carries (mapped to RPC ErrorCodes by the caller). */
+typedef enum te_deploy_error {
+    TE_DEPLOY_OK = 0,
+    TE_DEPLOY_INCONSISTENT_IDS,
+    TE_DEPLOY_INVALID_CHAIN,
+    TE_DEPLOY_INSUFFICIENT_BUFFERS,
+    TE_DEPLOY_INTERNAL,
+} te_deploy_error_t;
+
+/* Validates the TDD's ids and wiring (pure). TE_OK or TE_EINVAL with a message. */
+te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *err);
+
+/* Builds the task (copies the TDD). On failure NULL, *why says which kind of error and
+ * err the message; nothing stays allocated or registered. */
+te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_services_t *svc,
+                    te_deploy_error_t *why, te_error_t *err);
+/* Starts the task thread. */
+te_status_t task_start(te_task_t *t, te_error_t *err);
+/* CANCELING, then the task thread ends the task as CANCELED. Idempotent; a task that
+ * already reached a final state is left alone. Control thread. */
+void task_cancel(te_task_t *t, const char *cause);
+/* Cancels with the intention to FAIL (e.g. JobManager lost): the final state is FAILED
+ * with this cause. */
+void task_fail_external(te_task_t *t, const char *cause);
+/* Re-interrupts a task stuck in cancellation (watchdog). */
+void task_reinterrupt(te_task_t *t);
+/* Joins the thread after the final state was pushed. */
+void task_join(te_task_t *t);
+/* Unregisters and releases the produced partitions (consumers still holding views keep
+ * reading data already there only if the task FINISHED; otherwise they fail). */
+void task_release_partitions(te_task_t *t, const char *cause);
+void task_free(te_task_t *t);
+
+te_exec_state_t task_state(const te_task_t *t);
+const char *task_state_name(te_exec_state_t s);
+int task_state_is_final(te_exec_state_t s);
+const char *task_failure_cause(const te_task_t *t); /* valid once final */
+const te_id_t *task_execution_id(const te_task_t *t);
+const te_id_t *task_job_id(const te_task_t *t);
+const te_id_t *task_allocation_id(const te_task_t *t);
+const char *task_name(const te_task_t *t);
+uint32_t task_subtask_index(const te_task_t *t);
+te_task_metrics_t *task_metrics(te_task_t *t);
+/* Pool usages (0..1) for the status endpoint; safe while the task runs. */
+double task_out_pool_usage(te_task_t *t);
+double task_in_pool_usage(te_task_t *t);
+int64_t task_start_time_ms(const te_task_t *t);
+int64_t task_end_time_ms(const te_task_t *t);
+
+#endif

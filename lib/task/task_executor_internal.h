@@ -1,0 +1,111 @@
+/*
+ * task_executor_internal — the executor's state, shared by its concept files
+ * (task_executor.c: RPC calls and lifecycle; executor_status.c: status endpoint
+ * views). Not for other layers.
+ *
+ * Threading: every field is the control thread's, except `queue*` (mutex-guarded,
+ * written by task threads).
+ */
+#ifndef TE_TASK_EXECUTOR_INTERNAL_H
+#define TE_TASK_EXECUTOR_INTERNAL_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <pthread.h>
+
+#include "../common/ids.h"
+#include "../rpc/rpc_server.h"
+#include "../shuffle/network_buffer_pool.h"
+#include "../shuffle/output_flusher.h"
+#include "../shuffle/partition_manager.h"
+#include "../slots/slot_table.h"
+#include "../status/status_server.h"
+#include "task.h"
+#include "task_executor.h"
+
+/* A registered JobManager (one per job). */
+typedef struct te_job_manager {
+    te_id_t job_id;
+    te_id_t job_master_id;
+    uint64_t conn_id;
+    int64_t last_heartbeat_ms;
+    char job_name[128];
+    struct te_job_manager *next;
+} te_job_manager_t;
+
+/* Rates sampled once a second for the status endpoint. */
+typedef struct te_task_rates {
+    uint64_t last_in, last_out, last_bytes_in, last_bytes_out, last_bp_ns, last_idle_ns, last_busy_ns;
+    int64_t last_sample_ms;
+    double records_in_per_s, records_out_per_s, bytes_in_per_s, bytes_out_per_s;
+    double bp_ms_per_s, idle_ms_per_s, busy_ms_per_s;
+} te_task_rates_t;
+
+/* A deployed task, from submission until its slot is freed. */
+typedef struct te_task_record {
+    te_task_t *task;
+    te_id_t exec_id, job_id, alloc_id;
+    te_exec_state_t last_pushed;
+    int final_seen;            /* its final state was drained from the queue */
+    int slot_freed;            /* its slot was freed: drop the record once final */
+    int64_t cancel_started_ms; /* 0 = not cancelling */
+    int64_t last_reinterrupt_ms;
+    te_task_rates_t rates;
+    struct te_task_record *next;
+} te_task_record_t;
+
+/* A state change reported by a task thread. */
+typedef struct te_state_update {
+    te_task_t *task;
+    te_exec_state_t state;
+    char *cause;
+    struct te_state_update *next;
+} te_state_update_t;
+
+#define TE_HISTORY_MAX 128
+
+struct te_task_executor {
+    struct event_base *base;
+    const te_config_t *cfg;
+    te_fatal_fn fatal;
+    void *fatal_arg;
+    pthread_t control_thread;
+
+    char resource_id[128];
+    char data_address[300];
+    int64_t started_ms;
+
+    te_network_buffer_pool_t *buffers;
+    te_partition_manager_t *partitions;
+    te_output_flusher_t *flusher;
+    slot_table_t *slots;
+    rpc_server_t *rpc;
+    status_server_t *status;
+
+    te_job_manager_t *jobs;
+    te_task_record_t *tasks;
+    json_t *history; /* array of snapshots of tasks whose records were dropped, newest last */
+
+    /* live settings */
+    int64_t heartbeat_timeout_ms;
+    int64_t slot_timeout_ms;
+    int64_t cancel_interval_ms;
+    int64_t cancel_timeout_ms;
+
+    pthread_mutex_t queue_lock;
+    te_state_update_t *queue_head, *queue_tail;
+    struct event *queue_event;
+    struct event *tick_event;
+
+    int shutting_down;
+    void (*shutdown_done)(void *arg);
+    void *shutdown_arg;
+};
+
+te_task_record_t *executor_find_record(te_task_executor_t *te, const te_id_t *exec_id);
+json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
+void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
+/* The status endpoint's provider (executor_status.c). */
+te_status_provider_t executor_status_provider(te_task_executor_t *te);
+
+#endif

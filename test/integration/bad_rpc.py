@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Sends bad input to a daemon's RPC port and checks each gets an error reply or a
+closed connection, and that the daemon serves the next client. Protobuf messages are
+encoded here by hand (independently of the daemon's protobuf-c code)."""
+import os
+import random
+import socket
+import struct
+import sys
+
+HOST, PORT = sys.argv[1].rsplit(":", 1)
+PORT = int(PORT)
+ERROR_CODES = {0: "OK", 1: "MALFORMED_MESSAGE", 2: "FRAME_TOO_LARGE", 3: "UNKNOWN_JOB", 4: "JOB_MASTER_MISMATCH",
+               5: "SLOT_NOT_FOUND", 6: "SLOT_NOT_AVAILABLE", 7: "INCONSISTENT_IDS", 8: "INVALID_CHAIN"}
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(num, v):
+    return varint(num << 3 | 0) + varint(v)
+
+
+def field_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+def read_varint(buf, i):
+    shift = v = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
+def parse(buf):
+    """Top-level fields of a protobuf message: {num: [values]}"""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(buf, i)
+        elif wt == 2:
+            n, i = read_varint(buf, i)
+            v = buf[i:i + n]
+            i += n
+        elif wt == 1:
+            v = buf[i:i + 8]; i += 8
+        elif wt == 5:
+            v = buf[i:i + 4]; i += 4
+        else:
+            raise ValueError("bad wire type")
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def connect():
+    s = socket.create_connection((HOST, PORT), timeout=5)
+    s.settimeout(5)
+    return s
+
+
+def read_frame(s):
+    hdr = b""
+    while len(hdr) < 4:
+        c = s.recv(4 - len(hdr))
+        if not c:
+            return None
+        hdr += c
+    (n,) = struct.unpack(">I", hdr)
+    body = b""
+    while len(body) < n:
+        c = s.recv(n - len(body))
+        if not c:
+            return None
+        body += c
+    return body
+
+
+def response_of(body):
+    msg = parse(body)
+    assert 30 in msg, "reply is not a Response: %r" % msg
+    r = parse(msg[30][0])
+    code = r.get(1, [0])[0]
+    text = r.get(2, [b""])[0].decode(errors="replace")
+    return ERROR_CODES.get(code, str(code)), text
+
+
+def call(s, call_id, field_num, body):
+    s.sendall(frame(field_varint(1, call_id) + field_bytes(field_num, body)))
+    while True:
+        f = read_frame(s)
+        assert f is not None, "connection closed while waiting for call %d" % call_id
+        m = parse(f)
+        if m.get(1, [0])[0] == call_id:
+            return response_of(f)
+
+
+def error_or_close(s, what):
+    """After bad input: an error Response or EOF. Returns a description."""
+    try:
+        f = read_frame(s)
+    except (socket.timeout, ConnectionResetError):
+        f = None
+    if f is None:
+        return "closed"
+    code, text = response_of(f)
+    assert code != "OK", "%s was answered OK" % what
+    return "%s: %s" % (code, text)
+
+
+def healthy():
+    s = connect()
+    code, text = call(s, 99, 18, b"")  # Heartbeat (liveness)
+    s.close()
+    assert code == "OK", "heartbeat after bad input: %s %s" % (code, text)
+
+
+rng = random.Random(1234)
+checks = 0
+
+# 1. Random bytes.
+for n in (1, 7, 100, 5000):
+    s = connect()
+    s.sendall(bytes(rng.getrandbits(8) for _ in range(n)))
+    s.shutdown(socket.SHUT_WR)
+    print("random %d bytes ->" % n, error_or_close(s, "random bytes"))
+    s.close()
+    healthy(); checks += 1
+
+# 2. Oversized length: rejected before any allocation, with FRAME_TOO_LARGE.
+s = connect()
+s.sendall(struct.pack(">I", 0x7FFFFFF0) + b"xxxx")
+res = error_or_close(s, "oversized frame")
+print("oversized ->", res)
+assert res.startswith("FRAME_TOO_LARGE") or res == "closed", res
+s.close()
+healthy(); checks += 1
+
+# 3. A valid frame of garbage protobuf.
+s = connect()
+s.sendall(frame(b"\xff" * 16))
+res = error_or_close(s, "garbage protobuf")
+print("garbage protobuf ->", res)
+assert res.startswith("MALFORMED_MESSAGE") or res == "closed", res
+s.close()
+healthy(); checks += 1
+
+# 4. SubmitTask for an unknown allocation (after a proper RegisterJobManager).
+job, master, alloc, exe = (os.urandom(16) for _ in range(4))
+s = connect()
+code, text = call(s, 1, 10, field_bytes(1, job) + field_bytes(2, master) + field_bytes(3, "bad-rpc"))
+assert code == "OK", (code, text)
+task_info = field_bytes(2, "t (1/1)") + field_varint(3, 1) + field_varint(4, 128) + field_varint(5, 1) + \
+    field_bytes(6, field_bytes(1, "sequence") + field_bytes(3, field_bytes(1, "to") + field_bytes(2, "5")))
+tdd = field_bytes(1, job) + field_bytes(2, exe) + field_bytes(3, alloc) + field_bytes(8, task_info)
+code, text = call(s, 2, 12, field_bytes(1, master) + field_bytes(2, tdd))
+print("submit into unknown allocation ->", code, text)
+assert code == "SLOT_NOT_FOUND", (code, text)
+assert alloc.hex() in text, "the error does not name the allocation"
+# Wrong fencing token.
+code, text = call(s, 3, 12, field_bytes(1, os.urandom(16)) + field_bytes(2, tdd))
+print("submit with a wrong job master id ->", code, text)
+assert code == "JOB_MASTER_MISMATCH", (code, text)
+# Unknown job.
+tdd2 = field_bytes(1, os.urandom(16)) + field_bytes(2, exe) + field_bytes(3, alloc) + field_bytes(8, task_info)
+code, text = call(s, 4, 12, field_bytes(1, master) + field_bytes(2, tdd2))
+print("submit for an unknown job ->", code, text)
+assert code == "UNKNOWN_JOB", (code, text)
+# A call with no body.
+s.sendall(frame(field_varint(1, 5)))
+f = read_frame(s)
+code, text = response_of(f)
+print("empty call ->", code, text)
+assert code == "MALFORMED_MESSAGE", (code, text)
+s.close()
+healthy(); checks += 1
+
+# 5. Many connections opened and dropped.
+for _ in range(300):
+    c = connect()
+    c.close()
+healthy(); checks += 1
+print("bad RPC input: %d checks, daemon still serving" % checks)

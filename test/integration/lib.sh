@@ -1,0 +1,81 @@
+# Shared helpers for integration tests: start real daemons on 127.0.0.1 with port 0,
+# read their READY line, query the status endpoint, clean up on exit.
+# Sourced by each test_*.sh; BUILD (binaries) and WORK (a scratch dir) are set by run.sh.
+
+set -u
+: "${BUILD:?BUILD not set}"
+: "${WORK:?WORK not set}"
+DAEMON="$BUILD/taskexecutord"
+TECTL="$BUILD/tectl"
+PIDS=()
+
+cleanup_daemons() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill -9 "$p" 2>/dev/null
+  done
+  wait 2>/dev/null
+}
+trap cleanup_daemons EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# start_daemon NAME [-D k=v ...]: starts a daemon, waits for READY, sets
+# <NAME>_PID <NAME>_RPC <NAME>_STATUS <NAME>_LOG.
+start_daemon() {
+  local name=$1; shift
+  local log="$WORK/$name.log"
+  "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "$@" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  local i
+  for i in $(seq 1 100); do
+    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "daemon $name exited before READY"; fi
+    sleep 0.05
+  done
+  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "daemon $name never logged READY"; }
+  local line; line=$(grep ' READY ' "$log" | head -1)
+  local rpc status
+  rpc=$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")
+  status=$(sed -n 's/.*status_port=\([0-9]*\).*/\1/p' <<<"$line")
+  printf -v "${name}_PID" '%s' "$pid"
+  printf -v "${name}_RPC" '%s' "127.0.0.1:$rpc"
+  printf -v "${name}_STATUS" '%s' "http://127.0.0.1:$status"
+  printf -v "${name}_LOG" '%s' "$log"
+}
+
+# http_get URL: sets HTTP_CODE and HTTP_BODY (call it directly, not in $(...)).
+http_get() {
+  local out="$WORK/http.body"
+  HTTP_CODE=$(curl -s -o "$out" -w '%{http_code}' "$1") || HTTP_CODE=000
+  HTTP_BODY=$(cat "$out" 2>/dev/null); rm -f "$out"
+}
+# http_body URL: the body on stdout (for pipelines).
+http_body() { curl -s "$1"; }
+
+# json EXPR < json: evaluates a Python expression over the parsed document `d`.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# wait_until SECONDS CMD...: retries CMD every 0.1s until it succeeds.
+wait_until() {
+  local limit=$1; shift
+  local end=$((SECONDS + limit))
+  while [ $SECONDS -lt $end ]; do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Every slot free and every network segment back in the arena.
+daemon_idle() {
+  local st=$1
+  http_get "$st/v1/overview"
+  [ "$HTTP_CODE" = 200 ] || return 1
+  local ov=$HTTP_BODY
+  python3 -c '
+import json,sys
+d=json.loads(sys.argv[1])
+ok = d["slots"]["free"] == d["slots"]["total"] and d["network"]["segments_available"] == d["network"]["segments_total"]
+sys.exit(0 if ok else 1)' "$ov"
+}

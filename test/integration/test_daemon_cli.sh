@@ -1,0 +1,29 @@
+# The daemon's command line and configuration: --help, --version, a bad value stops
+# start-up naming the key, the value and what is allowed; an unknown key only warns;
+# a YAML file is read; SIGTERM with nothing running exits 0.
+. "$(dirname "$0")/lib.sh"
+"$DAEMON" --help | grep -q -- "--config" || fail "--help does not mention --config"
+"$DAEMON" --version | grep -Eq '^taskexecutord [0-9]+\.[0-9]+' || fail "--version"
+if "$DAEMON" -D taskmanager.numberOfTaskSlots=abc >"$WORK/bad.log" 2>&1; then fail "started with a bad value"; fi
+cat "$WORK/bad.log"
+grep -q "taskmanager.numberOfTaskSlots" "$WORK/bad.log" && grep -q "abc" "$WORK/bad.log" || fail "error does not name key and value"
+if "$DAEMON" -D taskmanager.memory.segment-size=3000 >"$WORK/bad2.log" 2>&1; then fail "started with a bad segment size"; fi
+grep -q "segment-size" "$WORK/bad2.log" || fail "segment-size error does not name the key"
+if "$DAEMON" --config "$WORK/missing.yaml" >"$WORK/bad3.log" 2>&1; then fail "started with a missing config file"; fi
+grep -q "missing.yaml" "$WORK/bad3.log" || fail "missing file not named"
+if "$DAEMON" --bogus >/dev/null 2>&1; then fail "accepted an unknown flag"; fi
+
+cat >"$WORK/te.yaml" <<'YAML'
+taskmanager:
+  numberOfTaskSlots: 3
+taskmanager.no-such-key: 1
+YAML
+start_daemon tm --config "$WORK/te.yaml"
+grep -q "no-such-key" "$tm_LOG" || fail "unknown key did not warn"
+[ "$(http_body "$tm_STATUS/v1/overview" | json 'd["slots"]["total"]')" = 3 ] || fail "YAML numberOfTaskSlots not applied"
+# The shipped configuration file is exactly the documented defaults.
+"$DAEMON" --print-defaults | cmp -s - "$ROOT/conf/taskexecutor.yaml" || fail "conf/taskexecutor.yaml differs from --print-defaults"
+kill -TERM "$tm_PID"
+rc=0; wait "$tm_PID" || rc=$?
+[ "$rc" = 0 ] || fail "SIGTERM exit code $rc"
+grep -q "stopped" "$tm_LOG" || fail "no 'stopped' line"
