@@ -1,0 +1,225 @@
+/*
+ * mailbox_processor — the MailboxProcessor loop (see mailbox_processor.h).
+ *
+ * Threading: the loop state (suspended, resume_at, completed, failure) is touched only
+ * by the mailbox thread. `resume_pending` is an atomic that coalesces resume mails put
+ * from any thread. A waker (refcounted) holds a pointer to the processor under its own
+ * mutex; mailbox_processor_free clears it, so wakes fired later by objects that outlive
+ * the task do nothing. Lock order: waker.mu -> mailbox mu; the optional mail lock is
+ * taken by the mailbox thread only around mails and the default action, never while
+ * holding the mailbox mutex.
+ */
+#include "mailbox_processor.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/clock.h"
+
+struct te_mailbox_waker {
+    _Atomic int refs;
+    pthread_mutex_t mu;
+    te_mailbox_processor_t *mp; /* NULL once the processor is freed */
+};
+
+struct te_mailbox_processor {
+    te_mailbox_t *mb;
+    te_default_action_fn action;
+    void *arg;
+    te_task_metrics_t *metrics;
+    pthread_mutex_t *lock;
+    te_mailbox_waker_t *waker;
+    _Atomic int resume_pending;
+    /* mailbox thread only */
+    int suspended;
+    int64_t resume_at_ms;
+    int completed;
+    te_status_t fail_code;
+    char fail_msg[TE_ERROR_MSG_MAX];
+};
+
+te_mailbox_processor_t *mailbox_processor_new(te_mailbox_t *mb, te_default_action_fn action, void *arg,
+                                              te_task_metrics_t *metrics)
+{
+    te_mailbox_processor_t *mp = calloc(1, sizeof(*mp));
+    te_mailbox_waker_t *w = calloc(1, sizeof(*w));
+    if (mp == NULL || w == NULL || mb == NULL || action == NULL) {
+        free(mp);
+        free(w);
+        return NULL;
+    }
+    atomic_init(&w->refs, 1);
+    pthread_mutex_init(&w->mu, NULL);
+    w->mp = mp;
+    mp->waker = w;
+    mp->mb = mb;
+    mp->action = action;
+    mp->arg = arg;
+    mp->metrics = metrics;
+    mp->resume_at_ms = -1;
+    mp->fail_code = TE_OK;
+    atomic_init(&mp->resume_pending, 0);
+    return mp;
+}
+
+void mailbox_processor_free(te_mailbox_processor_t *mp)
+{
+    if (mp == NULL)
+        return;
+    te_mailbox_waker_t *w = mp->waker;
+    pthread_mutex_lock(&w->mu);
+    w->mp = NULL;
+    pthread_mutex_unlock(&w->mu);
+    mailbox_waker_unref(w);
+    free(mp);
+}
+
+void mailbox_processor_set_lock(te_mailbox_processor_t *mp, pthread_mutex_t *lock)
+{
+    mp->lock = lock;
+}
+
+static void run_mail_locked(te_mailbox_processor_t *mp, const te_mail_t *m)
+{
+    if (mp->lock)
+        pthread_mutex_lock(mp->lock);
+    mail_run(m);
+    if (mp->lock)
+        pthread_mutex_unlock(mp->lock);
+}
+
+static int loop_done(const te_mailbox_processor_t *mp)
+{
+    return mp->completed || mp->fail_code != TE_OK;
+}
+
+te_status_t mailbox_processor_run(te_mailbox_processor_t *mp, te_error_t *err)
+{
+    int64_t t_start = te_clock_mono_ns();
+    int64_t idle = 0;
+    te_status_t rc = TE_OK;
+    te_mail_t m;
+
+    while (!loop_done(mp)) {
+        /* 1. every mail available now */
+        while (!loop_done(mp) && mailbox_try_take(mp->mb, &m))
+            run_mail_locked(mp, &m);
+        if (loop_done(mp))
+            break;
+        /* 2. suspended: block for the next mail (or the resume time) */
+        if (mp->suspended) {
+            int64_t t0 = te_clock_mono_ns();
+            te_status_t st = mailbox_take(mp->mb, mp->resume_at_ms, &m);
+            idle += te_clock_mono_ns() - t0;
+            if (st == TE_ETIMEOUT) {
+                mp->suspended = 0;
+                mp->resume_at_ms = -1;
+            } else if (st == TE_OK) {
+                run_mail_locked(mp, &m);
+            } else {
+                rc = te_error_set(err, TE_ESTATE, "mailbox closed while the task was running");
+                goto cleanup;
+            }
+            continue;
+        }
+        /* 3. the default action, once */
+        if (mp->lock)
+            pthread_mutex_lock(mp->lock);
+        te_status_t st = mp->action(mp->arg, mp, err);
+        if (mp->lock)
+            pthread_mutex_unlock(mp->lock);
+        if (st != TE_OK) {
+            rc = st;
+            goto cleanup;
+        }
+    }
+    if (mp->fail_code != TE_OK)
+        rc = te_error_set(err, mp->fail_code, "%s", mp->fail_msg);
+
+cleanup:
+    if (mp->metrics) {
+        int64_t total = te_clock_mono_ns() - t_start;
+        task_metrics_add(&mp->metrics->idle_ns, (uint64_t)idle);
+        task_metrics_add(&mp->metrics->busy_ns, (uint64_t)(total > idle ? total - idle : 0));
+    }
+    return rc;
+}
+
+void mailbox_processor_suspend(te_mailbox_processor_t *mp, int64_t resume_at_ms)
+{
+    if (!mp->suspended) {
+        mp->suspended = 1;
+        mp->resume_at_ms = resume_at_ms;
+    } else if (resume_at_ms >= 0 && (mp->resume_at_ms < 0 || resume_at_ms < mp->resume_at_ms)) {
+        mp->resume_at_ms = resume_at_ms;
+    }
+}
+
+int mailbox_processor_is_suspended(te_mailbox_processor_t *mp)
+{
+    return mp->suspended;
+}
+
+static void resume_mail(void *arg)
+{
+    te_mailbox_processor_t *mp = arg;
+    atomic_store(&mp->resume_pending, 0);
+    mp->suspended = 0;
+    mp->resume_at_ms = -1;
+}
+
+void mailbox_processor_resume(te_mailbox_processor_t *mp)
+{
+    if (atomic_exchange(&mp->resume_pending, 1) != 0)
+        return; /* a resume mail is queued already */
+    if (mailbox_put(mp->mb, resume_mail, mp, TE_MAIL_PRIO_HIGH, "resume default action") != TE_OK)
+        atomic_store(&mp->resume_pending, 0);
+}
+
+void mailbox_processor_all_actions_completed(te_mailbox_processor_t *mp)
+{
+    mp->completed = 1;
+}
+
+void mailbox_processor_fail(te_mailbox_processor_t *mp, te_status_t code, const char *msg)
+{
+    if (mp->fail_code != TE_OK)
+        return;
+    mp->fail_code = code == TE_OK ? TE_EINTERNAL : code;
+    snprintf(mp->fail_msg, sizeof(mp->fail_msg), "%s", msg ? msg : "failed");
+}
+
+te_mailbox_waker_t *mailbox_processor_waker(te_mailbox_processor_t *mp)
+{
+    mailbox_waker_ref(mp->waker);
+    return mp->waker;
+}
+
+void mailbox_waker_ref(te_mailbox_waker_t *w)
+{
+    atomic_fetch_add(&w->refs, 1);
+}
+
+void mailbox_waker_unref(te_mailbox_waker_t *w)
+{
+    if (w == NULL)
+        return;
+    if (atomic_fetch_sub(&w->refs, 1) == 1) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+void mailbox_waker_wake(te_mailbox_waker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->mp)
+        mailbox_processor_resume(w->mp);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void mailbox_waker_notify(void *waker)
+{
+    mailbox_waker_wake(waker);
+}

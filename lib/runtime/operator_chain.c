@@ -1,0 +1,551 @@
+/*
+ * operator_chain — OperatorChain, the engine side of the operator ABI, ChainingOutput,
+ * BroadcastingOutputCollector and RecordWriterOutput (see operator_chain.h).
+ *
+ * Threading: all calls on the task thread, except operator 0 of a blocking source whose
+ * `run` emits from the source thread holding `head_emit_lock` (this file takes it around
+ * each emit of operator 0; the task thread holds it around every mail). The failure
+ * record is guarded by `fail_mu` (a leaf lock); `failed` and the counters are atomics.
+ * Lock order: head_emit_lock -> (record writer internals) ; fail_mu is a leaf.
+ */
+#include "operator_chain.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "stream_element.h"
+
+#define CHAIN_MAX_NAMED_COUNTERS 8
+
+typedef struct named_counter {
+    char *name;
+    _Atomic uint64_t value;
+} named_counter_t;
+
+/* The engine's te_output_t: where operator `from` emits. */
+struct te_output {
+    te_operator_chain_t *chain;
+    size_t from;
+    pthread_mutex_t *lock; /* operator 0 of a blocking source only */
+};
+
+/* The engine's te_operator_ctx_t: one per operator. */
+struct te_operator_ctx {
+    te_operator_chain_t *chain;
+    size_t index;
+    const te_chain_op_config_t *cfg;
+    void *self;
+    int set_up;
+    int opened;
+    _Atomic uint64_t records_in;
+    _Atomic uint64_t records_out;
+    named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
+    size_t n_counters;
+};
+
+struct te_operator_chain {
+    te_operator_chain_config_t cfg;
+    te_operator_ctx_t *ctx;
+    te_output_t *out;
+    size_t n;
+    int disposed;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t side_dropped;
+    pthread_mutex_t fail_mu;
+    _Atomic int failed;
+    te_status_t fail_code;
+    char fail_msg[TE_ERROR_MSG_MAX];
+};
+
+static const char *op_name(const te_operator_ctx_t *x)
+{
+    if (x->cfg->name && x->cfg->name[0])
+        return x->cfg->name;
+    return x->cfg->def && x->cfg->def->name ? x->cfg->def->name : "?";
+}
+
+/* Records the first failure: "operator '<name>' (#<i>): <msg>". */
+static void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
+{
+    pthread_mutex_lock(&c->fail_mu);
+    if (!atomic_load(&c->failed)) {
+        snprintf(c->fail_msg, sizeof(c->fail_msg), "operator '%s' (#%zu): %s", op_name(&c->ctx[i]), i, msg);
+        c->fail_code = TE_EIO;
+        atomic_store(&c->failed, 1);
+    }
+    pthread_mutex_unlock(&c->fail_mu);
+}
+
+static void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg)
+{
+    pthread_mutex_lock(&c->fail_mu);
+    if (!atomic_load(&c->failed)) {
+        snprintf(c->fail_msg, sizeof(c->fail_msg), "%s", msg);
+        c->fail_code = code;
+        atomic_store(&c->failed, 1);
+    }
+    pthread_mutex_unlock(&c->fail_mu);
+}
+
+static int chain_cancelled(const te_operator_chain_t *c)
+{
+    return c->cfg.cancelled && atomic_load(c->cfg.cancelled);
+}
+
+/* ---- outputs ---- */
+
+static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec);
+static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
+
+/* RecordWriterOutput (+ BroadcastingOutputCollector over several writers). */
+static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
+                        uint32_t payload_len, int broadcast)
+{
+    for (size_t w = 0; w < c->cfg.n_writers; w++) {
+        te_status_t st = broadcast
+                             ? record_writer_broadcast_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len)
+                             : record_writer_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len);
+        if (st != TE_OK) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "record writer %zu failed: %s", w, te_status_name(st));
+            chain_fail_output(c, st, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return -1;
+    atomic_fetch_add_explicit(&c->ctx[i].records_out, 1, memory_order_relaxed);
+    if (i + 1 < c->n)
+        return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
+    if (c->cfg.n_writers == 0) {
+        atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+        return 0;
+    }
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    int rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
+    if (rc == 0 && c->cfg.metrics)
+        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    return rc;
+}
+
+static int emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
+{
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return -1;
+    if (i + 1 < c->n)
+        return chain_push_watermark(c, i + 1, wm);
+    if (c->cfg.n_writers == 0)
+        return 0;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_watermark_header(hdr, wm);
+    return writers_emit(c, hdr, hl, NULL, 0, 1);
+}
+
+static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
+{
+    te_operator_ctx_t *x = &c->ctx[j];
+    atomic_fetch_add_explicit(&x->records_in, 1, memory_order_relaxed);
+    if (x->cfg->def->process_element == NULL)
+        return emit_from(c, j, rec); /* no callback: pass through */
+    int rc = x->cfg->def->process_element(x->self, input, rec, &c->out[j]);
+    if (rc != 0) {
+        chain_fail_op(c, j, "process_element failed");
+        return -1;
+    }
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
+static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm)
+{
+    te_operator_ctx_t *x = &c->ctx[j];
+    if (x->cfg->def->process_watermark == NULL)
+        return emit_watermark_from(c, j, wm);
+    if (x->cfg->def->process_watermark(x->self, wm, &c->out[j]) != 0) {
+        chain_fail_op(c, j, "process_watermark failed");
+        return -1;
+    }
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
+/* ---- te_operator_api_t ---- */
+
+static const char *api_param(te_operator_ctx_t *x, const char *key)
+{
+    for (size_t i = 0; i < x->cfg->n_params; i++)
+        if (x->cfg->param_keys[i] && strcmp(x->cfg->param_keys[i], key) == 0)
+            return x->cfg->param_values[i];
+    return NULL;
+}
+
+static void api_param_foreach(te_operator_ctx_t *x, void (*fn)(void *arg, const char *key, const char *value),
+                              void *arg)
+{
+    for (size_t i = 0; i < x->cfg->n_params; i++)
+        fn(arg, x->cfg->param_keys[i], x->cfg->param_values[i]);
+}
+
+static uint32_t api_subtask_index(te_operator_ctx_t *x) { return x->chain->cfg.subtask_index; }
+static uint32_t api_parallelism(te_operator_ctx_t *x) { return x->chain->cfg.parallelism; }
+static uint32_t api_max_parallelism(te_operator_ctx_t *x) { return x->chain->cfg.max_parallelism; }
+static const char *api_task_name(te_operator_ctx_t *x)
+{
+    return x->chain->cfg.task_name ? x->chain->cfg.task_name : "";
+}
+
+static int api_emit(te_output_t *out, const te_record_t *rec)
+{
+    if (out->lock == NULL)
+        return emit_from(out->chain, out->from, rec);
+    pthread_mutex_lock(out->lock);
+    int rc = emit_from(out->chain, out->from, rec);
+    pthread_mutex_unlock(out->lock);
+    return rc;
+}
+
+static int api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
+{
+    (void)tag;
+    (void)rec;
+    if (atomic_load(&out->chain->failed) || chain_cancelled(out->chain))
+        return -1;
+    /* no side-output edges: every tag is unknown */
+    atomic_fetch_add_explicit(&out->chain->side_dropped, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int api_emit_watermark(te_output_t *out, int64_t wm)
+{
+    if (out->lock == NULL)
+        return emit_watermark_from(out->chain, out->from, wm);
+    pthread_mutex_lock(out->lock);
+    int rc = emit_watermark_from(out->chain, out->from, wm);
+    pthread_mutex_unlock(out->lock);
+    return rc;
+}
+
+static void api_fail(te_operator_ctx_t *x, const char *fmt, ...)
+{
+    char msg[TE_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    chain_fail_op(x->chain, x->index, msg);
+}
+
+static void api_log(te_operator_ctx_t *x, te_op_log_level_t level, const char *fmt, ...)
+{
+    te_log_level_t l = level == TE_OP_DEBUG  ? TE_LOG_DEBUG
+                       : level == TE_OP_INFO ? TE_LOG_INFO
+                       : level == TE_OP_WARN ? TE_LOG_WARN
+                                             : TE_LOG_ERROR;
+    if (l < te_log_get_level())
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    te_log_write(l, api_task_name(x), "%s: %s", op_name(x), msg);
+}
+
+static int api_is_cancelled(te_operator_ctx_t *x)
+{
+    return chain_cancelled(x->chain);
+}
+
+static void api_counter_add(te_operator_ctx_t *x, const char *name, uint64_t delta)
+{
+    if (name == NULL)
+        return;
+    te_task_metrics_t *m = x->chain->cfg.metrics;
+    if (m && strcmp(name, "numLateRecordsDropped") == 0)
+        task_metrics_add(&m->num_late_records_dropped, delta);
+    for (size_t i = 0; i < x->n_counters; i++) {
+        if (strcmp(x->counters[i].name, name) == 0) {
+            atomic_fetch_add_explicit(&x->counters[i].value, delta, memory_order_relaxed);
+            return;
+        }
+    }
+    if (x->n_counters == CHAIN_MAX_NAMED_COUNTERS)
+        return; /* table full: dropped */
+    char *dup = strdup(name);
+    if (dup == NULL)
+        return;
+    x->counters[x->n_counters].name = dup;
+    atomic_init(&x->counters[x->n_counters].value, delta);
+    x->n_counters++;
+}
+
+static const te_operator_api_t chain_api = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .param = api_param,
+    .param_foreach = api_param_foreach,
+    .subtask_index = api_subtask_index,
+    .parallelism = api_parallelism,
+    .max_parallelism = api_max_parallelism,
+    .task_name = api_task_name,
+    .emit = api_emit,
+    .emit_side = api_emit_side,
+    .emit_watermark = api_emit_watermark,
+    .fail = api_fail,
+    .log = api_log,
+    .is_cancelled = api_is_cancelled,
+    .counter_add = api_counter_add,
+};
+
+/* ---- lifecycle ---- */
+
+te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, te_error_t *err)
+{
+    if (cfg == NULL || cfg->n_ops == 0 || cfg->ops == NULL) {
+        te_error_set(err, TE_EINVAL, "operator chain is empty");
+        return NULL;
+    }
+    te_operator_chain_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto oom;
+    c->cfg = *cfg;
+    c->n = cfg->n_ops;
+    pthread_mutex_init(&c->fail_mu, NULL);
+    c->ctx = calloc(c->n, sizeof(*c->ctx));
+    c->out = calloc(c->n, sizeof(*c->out));
+    if (c->ctx == NULL || c->out == NULL)
+        goto oom;
+    for (size_t i = 0; i < c->n; i++) {
+        c->ctx[i].chain = c;
+        c->ctx[i].index = i;
+        c->ctx[i].cfg = &cfg->ops[i];
+        c->out[i].chain = c;
+        c->out[i].from = i;
+        c->out[i].lock = i == 0 ? cfg->head_emit_lock : NULL;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        const te_operator_def_t *def = x->cfg->def;
+        if (def == NULL || def->abi_version != TE_OPERATOR_ABI_VERSION) {
+            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                         def == NULL ? "no definition" : "wrong ABI version");
+            goto fail;
+        }
+        if (def->setup == NULL)
+            continue; /* stateless: self stays NULL */
+        char msg[TE_ERROR_MSG_MAX] = "";
+        x->self = def->setup(&chain_api, x, msg, sizeof(msg));
+        if (x->self == NULL) {
+            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                         msg[0] ? msg : "setup failed");
+            goto fail;
+        }
+        x->set_up = 1;
+    }
+    return c;
+
+oom:
+    te_error_set(err, TE_ENOMEM, "out of memory building the operator chain");
+fail:
+    operator_chain_free(c);
+    return NULL;
+}
+
+void operator_chain_dispose(te_operator_chain_t *c)
+{
+    if (c == NULL || c->disposed || c->ctx == NULL)
+        return;
+    c->disposed = 1;
+    for (size_t i = c->n; i-- > 0;) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        if (x->set_up && x->cfg->def->dispose)
+            x->cfg->def->dispose(x->self);
+        x->set_up = 0;
+        x->self = NULL;
+    }
+}
+
+void operator_chain_free(te_operator_chain_t *c)
+{
+    if (c == NULL)
+        return;
+    operator_chain_dispose(c);
+    if (c->ctx) {
+        for (size_t i = 0; i < c->n; i++)
+            for (size_t k = 0; k < c->ctx[i].n_counters; k++)
+                free(c->ctx[i].counters[k].name);
+    }
+    free(c->ctx);
+    free(c->out);
+    pthread_mutex_destroy(&c->fail_mu);
+    free(c);
+}
+
+te_status_t operator_chain_failure(te_operator_chain_t *c, te_error_t *err)
+{
+    if (!atomic_load(&c->failed))
+        return TE_OK;
+    pthread_mutex_lock(&c->fail_mu);
+    te_status_t code = c->fail_code;
+    te_error_set(err, code, "%s", c->fail_msg);
+    pthread_mutex_unlock(&c->fail_mu);
+    return code;
+}
+
+/* After callback i returned rc: records a failure when rc != 0 and returns the chain's
+ * failure status. */
+static te_status_t after_callback(te_operator_chain_t *c, size_t i, int rc, const char *what, te_error_t *err)
+{
+    if (rc != 0)
+        chain_fail_op(c, i, what);
+    return operator_chain_failure(c, err);
+}
+
+te_status_t operator_chain_open(te_operator_chain_t *c, te_error_t *err)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        int rc = 0;
+        char msg[TE_ERROR_MSG_MAX] = "";
+        if (x->cfg->def->open)
+            rc = x->cfg->def->open(x->self, msg, sizeof(msg));
+        x->opened = 1;
+        te_status_t st = after_callback(c, i, rc, msg[0] ? msg : "open failed", err);
+        if (st != TE_OK)
+            return st;
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
+                                           te_error_t *err)
+{
+    if (chain_push_element(c, 0, input, rec) != 0) {
+        te_status_t st = operator_chain_failure(c, err);
+        if (st == TE_OK && chain_cancelled(c))
+            return te_error_set(err, TE_ECANCELED, "task cancelled");
+        return st;
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_process_watermark(te_operator_chain_t *c, int64_t wm, te_error_t *err)
+{
+    if (chain_push_watermark(c, 0, wm) != 0) {
+        te_status_t st = operator_chain_failure(c, err);
+        if (st == TE_OK && chain_cancelled(c))
+            return te_error_set(err, TE_ECANCELED, "task cancelled");
+        return st;
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_emit_status(te_operator_chain_t *c, int idle, te_error_t *err)
+{
+    if (c->cfg.n_writers == 0)
+        return TE_OK;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_status_header(hdr, idle);
+    if (writers_emit(c, hdr, hl, NULL, 0, 1) != 0)
+        return operator_chain_failure(c, err);
+    return TE_OK;
+}
+
+te_status_t operator_chain_source_step(te_operator_chain_t *c, uint32_t budget, te_source_status_t *status,
+                                       uint32_t *idle_wait_ms, te_error_t *err)
+{
+    te_operator_ctx_t *x = &c->ctx[0];
+    *idle_wait_ms = 0;
+    *status = x->cfg->def->step(x->self, &c->out[0], budget, idle_wait_ms);
+    te_status_t st = after_callback(c, 0, *status == TE_SOURCE_ERROR, "source step failed", err);
+    if (st == TE_OK && *status != TE_SOURCE_MORE && *status != TE_SOURCE_END && *status != TE_SOURCE_IDLE)
+        st = after_callback(c, 0, 1, "source step returned an unknown status", err);
+    return st;
+}
+
+te_status_t operator_chain_source_run(te_operator_chain_t *c, te_error_t *err)
+{
+    te_operator_ctx_t *x = &c->ctx[0];
+    te_source_status_t s = x->cfg->def->run(x->self, &c->out[0]);
+    return after_callback(c, 0, s == TE_SOURCE_ERROR, "source run failed", err);
+}
+
+void operator_chain_source_cancel(te_operator_chain_t *c)
+{
+    te_operator_ctx_t *x = &c->ctx[0];
+    if (x->set_up && x->cfg->def->cancel)
+        x->cfg->def->cancel(x->self);
+}
+
+te_status_t operator_chain_end_input(te_operator_chain_t *c, size_t from, te_error_t *err)
+{
+    for (size_t i = from; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        int rc = x->cfg->def->end_input ? x->cfg->def->end_input(x->self, &c->out[i]) : 0;
+        te_status_t st = after_callback(c, i, rc, "end_input failed", err);
+        if (st != TE_OK)
+            return st;
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_close(te_operator_chain_t *c, te_error_t *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        if (!x->opened)
+            continue;
+        int rc = x->cfg->def->close ? x->cfg->def->close(x->self, &c->out[i]) : 0;
+        x->opened = 0;
+        te_status_t st = after_callback(c, i, rc, "close failed", err);
+        if (st != TE_OK)
+            return st;
+    }
+    return TE_OK;
+}
+
+size_t operator_chain_length(const te_operator_chain_t *c)
+{
+    return c->n;
+}
+
+const te_operator_def_t *operator_chain_def(const te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? c->ctx[i].cfg->def : NULL;
+}
+
+uint64_t operator_chain_records_in(const te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? atomic_load_explicit(&c->ctx[i].records_in, memory_order_relaxed) : 0;
+}
+
+uint64_t operator_chain_records_out(const te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? atomic_load_explicit(&c->ctx[i].records_out, memory_order_relaxed) : 0;
+}
+
+uint64_t operator_chain_records_dropped(const te_operator_chain_t *c)
+{
+    return atomic_load_explicit(&c->dropped, memory_order_relaxed);
+}
+
+uint64_t operator_chain_side_dropped(const te_operator_chain_t *c)
+{
+    return atomic_load_explicit(&c->side_dropped, memory_order_relaxed);
+}
+
+uint64_t operator_chain_counter(const te_operator_chain_t *c, size_t i, const char *name)
+{
+    if (i >= c->n)
+        return 0;
+    for (size_t k = 0; k < c->ctx[i].n_counters; k++)
+        if (strcmp(c->ctx[i].counters[k].name, name) == 0)
+            return atomic_load_explicit(&c->ctx[i].counters[k].value, memory_order_relaxed);
+    return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * operator_chain — Flink's OperatorChain for a linear chain (head first): the operator
+ * instances of one task, the engine side of the operator ABI (te_operator_api_t, one
+ * te_operator_ctx_t per operator with its params, subtask info, counters and the
+ * failure message) and the Outputs between them:
+ *   - ChainingOutput: operator i emits straight into operator i+1's process_element;
+ *   - the tail's output: a RecordWriterOutput per record writer (stream-element header
+ *     + payload, never copying the payload), fanned out by a BroadcastingOutputCollector
+ *     when there are several writers; with no writer (a sink) emitted records are
+ *     counted and dropped;
+ *   - side outputs: no side-output edges exist yet, so emit_side drops (and counts).
+ * Watermarks go through process_watermark (NULL = forward unchanged); the tail
+ * broadcasts them to every channel.
+ *
+ * Lifecycle: new (setup of every operator) -> open (tail first) -> process / step / run
+ * -> end_input (head to tail) -> close (head first; operators may emit) -> dispose
+ * (always, reverse order; also after a failure) -> free.
+ *
+ * Failures: the first api->fail message, or the first callback returning non-zero, is
+ * recorded as "operator '<name>' (#<i>): <message>"; after it, emits return -1.
+ *
+ * Threading: every call on the task thread, except that a blocking source's `run` emits
+ * from the source thread while holding `head_emit_lock` (taken here around each head
+ * emit). The cancelled flag is read from any thread.
+ */
+#ifndef TE_OPERATOR_CHAIN_H
+#define TE_OPERATOR_CHAIN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/te_status.h"
+#include "../shuffle/record_writer.h"
+#include "stream_task.h"
+#include "task_metrics.h"
+#include "te/operator.h"
+
+typedef struct te_operator_chain te_operator_chain_t;
+
+typedef struct te_operator_chain_config {
+    const char *task_name;            /* borrowed */
+    uint32_t subtask_index;
+    uint32_t parallelism;
+    uint32_t max_parallelism;
+    const te_chain_op_config_t *ops;  /* head first; borrowed for the chain's life */
+    size_t n_ops;
+    te_record_writer_t **writers;     /* borrowed; may be 0 */
+    size_t n_writers;
+    te_task_metrics_t *metrics;       /* borrowed; may be NULL */
+    _Atomic int *cancelled;           /* borrowed; may be NULL */
+    pthread_mutex_t *head_emit_lock;  /* held around each emit of operator 0; may be NULL */
+} te_operator_chain_config_t;
+
+/* Sets up every operator (def->setup). On failure the operators set up so far are
+ * disposed and err says "operator '<name>' (#<i>): <problem>". */
+te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, te_error_t *err);
+/* Disposes (if not yet) and frees. NULL is a no-op. */
+void operator_chain_free(te_operator_chain_t *c);
+
+/* def->open of every operator, tail first. */
+te_status_t operator_chain_open(te_operator_chain_t *c, te_error_t *err);
+/* A record for the head (one/two-input chains). TE_OK, or the failure. */
+te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
+                                           te_error_t *err);
+/* A combined input watermark for the head. */
+te_status_t operator_chain_process_watermark(te_operator_chain_t *c, int64_t wm, te_error_t *err);
+/* A stream status change: broadcast to the outputs (operators do not see it). */
+te_status_t operator_chain_emit_status(te_operator_chain_t *c, int idle, te_error_t *err);
+/* Step-wise source head: def->step. *status gets the source status. */
+te_status_t operator_chain_source_step(te_operator_chain_t *c, uint32_t budget, te_source_status_t *status,
+                                       uint32_t *idle_wait_ms, te_error_t *err);
+/* Blocking source head: def->run (source thread) / def->cancel (any thread). */
+te_status_t operator_chain_source_run(te_operator_chain_t *c, te_error_t *err);
+void operator_chain_source_cancel(te_operator_chain_t *c);
+/* end_input of operators from..n-1, in order (each op's end_input, then the next's). */
+te_status_t operator_chain_end_input(te_operator_chain_t *c, size_t from, te_error_t *err);
+/* def->close of every opened operator, head first. */
+te_status_t operator_chain_close(te_operator_chain_t *c, te_error_t *err);
+/* def->dispose of every operator, tail first. Idempotent. */
+void operator_chain_dispose(te_operator_chain_t *c);
+
+/* The recorded failure (TE_OK when none), with its message in err. */
+te_status_t operator_chain_failure(te_operator_chain_t *c, te_error_t *err);
+size_t operator_chain_length(const te_operator_chain_t *c);
+const te_operator_def_t *operator_chain_def(const te_operator_chain_t *c, size_t i);
+
+/* Per-operator counters (numRecordsIn / numRecordsOut of operator i). */
+uint64_t operator_chain_records_in(const te_operator_chain_t *c, size_t i);
+uint64_t operator_chain_records_out(const te_operator_chain_t *c, size_t i);
+/* Records the tail emitted with no writer (sinks), and side-output records dropped. */
+uint64_t operator_chain_records_dropped(const te_operator_chain_t *c);
+uint64_t operator_chain_side_dropped(const te_operator_chain_t *c);
+/* A named counter of operator i (api->counter_add), 0 when never added. */
+uint64_t operator_chain_counter(const te_operator_chain_t *c, size_t i, const char *name);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * stream_task — the StreamTask lifecycle common to every task type (see stream_task.h):
+ *
+ *   invoke = beforeInvoke (operator chain: setup of every operator; init per task type:
+ *            network input + gate listeners + partition requests; output flusher; open
+ *            tail first)
+ *          -> mailbox_processor_run (default action = output availability check, then
+ *             the task type's process_input)
+ *          -> afterInvoke (normal end only: join a finished source thread, close
+ *             operators head first, quiesce + drain the mailbox, flush, remove from the
+ *             flusher, finish every record writer with EndOfPartition)
+ *          -> cleanUpInvoke (always: stop the source thread, remove from the flusher,
+ *             detach gate listeners, dispose operators, close the mailbox).
+ *
+ * Output availability: before each default action every record writer must be
+ * available; otherwise the task is marked back-pressured and suspends until the
+ * writer's one-shot availability notification (from a recycling thread) wakes it.
+ *
+ * Threading: invoke on the task thread (= the mailbox thread); cancel from any thread
+ * (atomic flag + a max-priority mail + def->cancel of a blocking source under
+ * state_mu); new/free/validate on one thread while the task is not running. Locks:
+ * checkpoint_lock (mailbox thread around mails, source thread around emits) ->
+ * record-writer / pool internals; state_mu is a leaf (only def->cancel runs under it).
+ * stream_task_free must come after the task layer closed the gates and released the
+ * partitions (no listener may fire into a freed task; wakers are refcounted for calls
+ * already in flight).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "stream_task_internal.h"
+
+/* ---- writer availability notifications (one-shot, may outlive the task) ---- */
+
+struct writer_wake {
+    _Atomic int refs;
+    _Atomic int armed;
+    te_mailbox_waker_t *waker;
+};
+
+static void writer_wake_unref(writer_wake_t *ww)
+{
+    if (ww && atomic_fetch_sub(&ww->refs, 1) == 1) {
+        mailbox_waker_unref(ww->waker);
+        free(ww);
+    }
+}
+
+static void writer_wake_fire(void *arg)
+{
+    writer_wake_t *ww = arg;
+    atomic_store(&ww->armed, 0);
+    mailbox_waker_wake(ww->waker);
+    writer_wake_unref(ww);
+}
+
+static void writer_wake_arm(writer_wake_t *ww, te_record_writer_t *rw)
+{
+    if (atomic_exchange(&ww->armed, 1) != 0)
+        return; /* armed already */
+    atomic_fetch_add(&ww->refs, 1);
+    record_writer_notify_when_available(rw, (te_notifier_t){writer_wake_fire, ww});
+}
+
+/* ---- metrics ---- */
+
+static void update_output_metrics(te_stream_task_t *st)
+{
+    te_task_metrics_t *m = st->env.metrics;
+    if (m == NULL)
+        return;
+    uint64_t bytes = 0, bp = 0;
+    for (size_t w = 0; w < st->env.n_writers; w++) {
+        bytes += record_writer_bytes_out(st->env.writers[w]);
+        bp += record_writer_backpressured_ns(st->env.writers[w]);
+    }
+    atomic_store_explicit(&m->num_bytes_out, bytes, memory_order_relaxed);
+    atomic_store_explicit(&m->backpressured_ns, bp, memory_order_relaxed);
+}
+
+/* ---- validation ---- */
+
+static const char *kind_name(te_operator_kind_t k)
+{
+    switch (k) {
+    case TE_OP_SOURCE:
+        return "source";
+    case TE_OP_ONE_INPUT:
+        return "one-input";
+    case TE_OP_TWO_INPUT:
+        return "two-input";
+    default:
+        return "unknown-kind";
+    }
+}
+
+static const char *invokable_name(te_invokable_t inv)
+{
+    switch (inv) {
+    case TE_INVOKABLE_SOURCE:
+        return "SourceStreamTask";
+    case TE_INVOKABLE_ONE_INPUT:
+        return "OneInputStreamTask";
+    case TE_INVOKABLE_TWO_INPUT:
+        return "TwoInputStreamTask";
+    default:
+        return "unknown invokable";
+    }
+}
+
+static te_operator_kind_t head_kind_for(te_invokable_t inv)
+{
+    return inv == TE_INVOKABLE_SOURCE ? TE_OP_SOURCE : inv == TE_INVOKABLE_TWO_INPUT ? TE_OP_TWO_INPUT : TE_OP_ONE_INPUT;
+}
+
+static te_status_t check_chain_shape(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
+                                     te_error_t *err)
+{
+    if (invokable != TE_INVOKABLE_SOURCE && invokable != TE_INVOKABLE_ONE_INPUT &&
+        invokable != TE_INVOKABLE_TWO_INPUT)
+        return te_error_set(err, TE_EINVAL, "unknown invokable %d", (int)invokable);
+    if (chain == NULL || n_chain == 0)
+        return te_error_set(err, TE_EINVAL, "the operator chain is empty");
+    for (size_t i = 0; i < n_chain; i++) {
+        const te_operator_def_t *def = chain[i].def;
+        const char *name = chain[i].name ? chain[i].name : def && def->name ? def->name : "?";
+        if (def == NULL)
+            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): no operator definition", name, i);
+        if (def->abi_version != TE_OPERATOR_ABI_VERSION)
+            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): ABI version %u, expected %u", name, i,
+                                def->abi_version, TE_OPERATOR_ABI_VERSION);
+        te_operator_kind_t want = i == 0 ? head_kind_for(invokable) : TE_OP_ONE_INPUT;
+        if (def->kind != want) {
+            if (i == 0)
+                return te_error_set(err, TE_EINVAL,
+                                    "operator '%s' (#0): a %s operator cannot head a %s (needs a %s operator)", name,
+                                    kind_name(def->kind), invokable_name(invokable), kind_name(want));
+            return te_error_set(err, TE_EINVAL,
+                                "operator '%s' (#%zu): a %s operator may only be the head of a chain; chained "
+                                "operators must be one-input",
+                                name, i, kind_name(def->kind));
+        }
+        if (def->kind == TE_OP_SOURCE && def->blocking_source && def->run == NULL)
+            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): blocking source without a run callback",
+                                name, i);
+        if (def->kind == TE_OP_SOURCE && !def->blocking_source && def->step == NULL)
+            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): source without a step callback", name, i);
+    }
+    return TE_OK;
+}
+
+te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
+                                       uint32_t subtask_index, uint32_t parallelism, uint32_t max_parallelism,
+                                       te_error_t *err)
+{
+    te_status_t rc = check_chain_shape(invokable, chain, n_chain, err);
+    if (rc != TE_OK)
+        return rc;
+    te_operator_chain_config_t cfg = {
+        .task_name = "validate",
+        .subtask_index = subtask_index,
+        .parallelism = parallelism,
+        .max_parallelism = max_parallelism,
+        .ops = chain,
+        .n_ops = n_chain,
+    };
+    te_operator_chain_t *c = operator_chain_new(&cfg, err); /* setup of every operator */
+    if (c == NULL)
+        return err ? err->code : TE_EINVAL;
+    operator_chain_free(c); /* dispose */
+    return TE_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static te_status_t default_action(void *arg, te_mailbox_processor_t *mp, te_error_t *err)
+{
+    te_stream_task_t *st = arg;
+    te_task_metrics_t *m = st->env.metrics;
+    for (size_t w = 0; w < st->env.n_writers; w++) {
+        if (!record_writer_is_available(st->env.writers[w])) {
+            if (m)
+                atomic_store(&m->is_backpressured, 1);
+            mailbox_processor_suspend(mp, -1);
+            writer_wake_arm(st->writer_wakes[w], st->env.writers[w]);
+            return TE_OK;
+        }
+    }
+    if (m)
+        atomic_store(&m->is_backpressured, 0);
+    te_status_t rc = st->env.invokable == TE_INVOKABLE_SOURCE ? source_stream_task_process_input(st, err)
+                                                              : input_stream_task_process_input(st, err);
+    update_output_metrics(st);
+    return rc;
+}
+
+te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *err)
+{
+    if (env == NULL || (env->n_writers > 0 && env->writers == NULL) || (env->n_gates > 0 && env->gates == NULL)) {
+        te_error_set(err, TE_EINVAL, "stream task: bad environment");
+        return NULL;
+    }
+    if (check_chain_shape(env->invokable, env->chain, env->n_chain, err) != TE_OK)
+        return NULL;
+    te_stream_task_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        goto oom;
+    st->env = *env;
+    pthread_mutex_init(&st->checkpoint_lock, NULL);
+    pthread_mutex_init(&st->state_mu, NULL);
+    atomic_init(&st->cancelled, 0);
+    st->blocking_source = env->invokable == TE_INVOKABLE_SOURCE && env->chain[0].def->blocking_source;
+    st->mb = mailbox_new();
+    if (st->mb == NULL)
+        goto oom;
+    st->mp = mailbox_processor_new(st->mb, default_action, st, env->metrics);
+    if (st->mp == NULL)
+        goto oom;
+    mailbox_processor_set_lock(st->mp, &st->checkpoint_lock);
+    st->writer_wakes = calloc(env->n_writers ? env->n_writers : 1, sizeof(*st->writer_wakes));
+    if (st->writer_wakes == NULL)
+        goto oom;
+    for (size_t w = 0; w < env->n_writers; w++) {
+        writer_wake_t *ww = calloc(1, sizeof(*ww));
+        if (ww == NULL)
+            goto oom;
+        atomic_init(&ww->refs, 1);
+        atomic_init(&ww->armed, 0);
+        ww->waker = mailbox_processor_waker(st->mp);
+        st->writer_wakes[w] = ww;
+    }
+    return st;
+
+oom:
+    te_error_set(err, TE_ENOMEM, "out of memory creating the stream task");
+    stream_task_free(st);
+    return NULL;
+}
+
+void stream_task_free(te_stream_task_t *st)
+{
+    if (st == NULL)
+        return;
+    operator_chain_free(st->chain);
+    stream_task_network_input_free(st->input);
+    mailbox_processor_free(st->mp); /* wakers become no-ops */
+    mailbox_free(st->mb);
+    if (st->writer_wakes)
+        for (size_t w = 0; w < st->env.n_writers; w++)
+            writer_wake_unref(st->writer_wakes[w]);
+    free(st->writer_wakes);
+    mailbox_waker_unref(st->gate_waker);
+    pthread_mutex_destroy(&st->checkpoint_lock);
+    pthread_mutex_destroy(&st->state_mu);
+    free(st);
+}
+
+static void cancel_mail(void *arg)
+{
+    te_stream_task_t *st = arg;
+    mailbox_processor_all_actions_completed(st->mp);
+}
+
+void stream_task_cancel(te_stream_task_t *st)
+{
+    if (st == NULL || atomic_exchange(&st->cancelled, 1) != 0)
+        return;
+    /* TE_ESTATE when the mailbox is quiesced/closed already: the loop is over anyway */
+    mailbox_put(st->mb, cancel_mail, st, TE_MAIL_PRIO_MAX, "cancel task");
+    pthread_mutex_lock(&st->state_mu);
+    if (st->source_started && !st->source_joined)
+        operator_chain_source_cancel(st->chain);
+    pthread_mutex_unlock(&st->state_mu);
+}
+
+static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
+{
+    te_operator_chain_config_t cfg = {
+        .task_name = st->env.task_name,
+        .subtask_index = st->env.subtask_index,
+        .parallelism = st->env.parallelism,
+        .max_parallelism = st->env.max_parallelism,
+        .ops = st->env.chain,
+        .n_ops = st->env.n_chain,
+        .writers = st->env.writers,
+        .n_writers = st->env.n_writers,
+        .metrics = st->env.metrics,
+        .cancelled = &st->cancelled,
+        .head_emit_lock = st->blocking_source ? &st->checkpoint_lock : NULL,
+    };
+    st->chain = operator_chain_new(&cfg, err);
+    if (st->chain == NULL)
+        return err ? err->code : TE_EINVAL;
+    if (st->env.invokable != TE_INVOKABLE_SOURCE) {
+        te_status_t rc = input_stream_task_init(st, err);
+        if (rc != TE_OK)
+            return rc;
+    }
+    if (st->env.buffer_timeout_ms > 0 && st->env.flusher) {
+        for (size_t w = 0; w < st->env.n_writers; w++)
+            output_flusher_add(st->env.flusher, st->env.writers[w], st->env.buffer_timeout_ms);
+        st->flusher_added = 1;
+    }
+    return operator_chain_open(st->chain, err);
+}
+
+static void remove_from_flusher(te_stream_task_t *st)
+{
+    if (!st->flusher_added)
+        return;
+    for (size_t w = 0; w < st->env.n_writers; w++)
+        output_flusher_remove(st->env.flusher, st->env.writers[w]);
+    st->flusher_added = 0;
+}
+
+static te_status_t after_invoke(te_stream_task_t *st, te_error_t *err)
+{
+    /* a blocking source has reported its end: its thread is exiting */
+    source_stream_task_stop_thread(st);
+    te_status_t rc = operator_chain_close(st->chain, err);
+    if (rc != TE_OK)
+        return rc;
+    /* prepare close + drain: mails already queued still run, new ones are refused */
+    mailbox_quiesce(st->mb);
+    te_mail_t m;
+    while (mailbox_try_take(st->mb, &m)) {
+        pthread_mutex_lock(&st->checkpoint_lock);
+        mail_run(&m);
+        pthread_mutex_unlock(&st->checkpoint_lock);
+    }
+    rc = operator_chain_failure(st->chain, err);
+    if (rc != TE_OK)
+        return rc;
+    remove_from_flusher(st);
+    for (size_t w = 0; w < st->env.n_writers; w++) {
+        record_writer_flush_all(st->env.writers[w]);
+        rc = record_writer_finish(st->env.writers[w]);
+        if (rc != TE_OK)
+            return te_error_set(err, rc, "finishing output %zu failed: %s", w, te_status_name(rc));
+    }
+    return TE_OK;
+}
+
+static void cleanup_invoke(te_stream_task_t *st)
+{
+    if (st->chain)
+        source_stream_task_stop_thread(st);
+    remove_from_flusher(st);
+    input_stream_task_cleanup(st);
+    operator_chain_dispose(st->chain);
+    mailbox_close(st->mb);
+    update_output_metrics(st);
+    if (st->env.metrics)
+        atomic_store(&st->env.metrics->is_backpressured, 0);
+}
+
+te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err)
+{
+    if (st == NULL)
+        return te_error_set(err, TE_EINVAL, "no stream task");
+    if (st->invoked)
+        return te_error_set(err, TE_ESTATE, "stream task invoked twice");
+    st->invoked = 1;
+    te_error_t local = {0};
+    te_status_t rc = TE_OK;
+    if (!atomic_load(&st->cancelled)) {
+        rc = before_invoke(st, &local);
+        if (rc == TE_OK)
+            rc = mailbox_processor_run(st->mp, &local);
+        if (rc == TE_OK && !atomic_load(&st->cancelled))
+            rc = after_invoke(st, &local);
+    }
+    cleanup_invoke(st);
+    if (atomic_load(&st->cancelled))
+        return te_error_set(err, TE_ECANCELED, "task '%s' was cancelled",
+                            st->env.task_name ? st->env.task_name : "");
+    if (rc != TE_OK) {
+        te_error_set(err, rc, "%s", local.msg);
+        TE_DEBUG(st->env.task_name ? st->env.task_name : "stream_task", "failed: %s", local.msg);
+    }
+    return rc;
+}

@@ -1,0 +1,62 @@
+/*
+ * stream_task_internal — the stream task's private state, shared by stream_task.c (the
+ * lifecycle common to every task type), source_stream_task.c and
+ * one_input_stream_task.c (network-input tasks: one and two inputs). Not for other
+ * layers.
+ *
+ * Threading: see stream_task.c.
+ */
+#ifndef TE_STREAM_TASK_INTERNAL_H
+#define TE_STREAM_TASK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mailbox.h"
+#include "mailbox_processor.h"
+#include "operator_chain.h"
+#include "stream_task.h"
+#include "stream_task_network_input.h"
+
+/* Records a source step / input step processes per default-action run, so mails are
+ * looked at regularly. */
+#define STREAM_TASK_STEP_BUDGET 256
+
+typedef struct writer_wake writer_wake_t;
+
+struct te_stream_task {
+    te_stream_task_env_t env;
+    te_mailbox_t *mb;
+    te_mailbox_processor_t *mp;
+    te_operator_chain_t *chain;
+    te_stream_task_network_input_t *input;
+    _Atomic int cancelled;
+    int invoked;
+
+    /* Checkpoint lock: held by the mailbox thread around every mail and by the blocking
+     * source thread around every emit. */
+    pthread_mutex_t checkpoint_lock;
+    int blocking_source;
+
+    /* Blocking source thread; `state_mu` guards started/joined against cancel. */
+    pthread_mutex_t state_mu;
+    pthread_t source_thread;
+    int source_started;
+    int source_joined;
+
+    te_mailbox_waker_t *gate_waker; /* the gates' listeners hold it */
+    int gate_listeners_set;
+    writer_wake_t **writer_wakes;   /* per writer */
+    int flusher_added;
+};
+
+/* Source tasks (source_stream_task.c). */
+te_status_t source_stream_task_process_input(te_stream_task_t *st, te_error_t *err);
+void source_stream_task_stop_thread(te_stream_task_t *st);
+
+/* Network-input tasks (one_input_stream_task.c). */
+te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err);
+te_status_t input_stream_task_process_input(te_stream_task_t *st, te_error_t *err);
+void input_stream_task_cleanup(te_stream_task_t *st);
+
+#endif

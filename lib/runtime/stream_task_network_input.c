@@ -1,0 +1,246 @@
+/*
+ * stream_task_network_input — the network input of one/two-input stream tasks (see
+ * stream_task_network_input.h).
+ *
+ * Threading: task thread only; no locks of its own (the gates lock internally).
+ */
+#include "stream_task_network_input.h"
+
+#include <stdlib.h>
+
+#include "shuffle/record_deserializer.h"
+#include "stream_element.h"
+#include "watermark_valve.h"
+
+/* A length prefix above this is corruption. */
+#define NETWORK_INPUT_MAX_RECORD (64u * 1024 * 1024)
+
+typedef struct input_gate_state {
+    te_input_gate_t *gate;
+    uint32_t base;  /* index of its channel 0 in the flat channel array */
+    int input;      /* 0 or 1 */
+    int ended;
+} input_gate_state_t;
+
+struct te_stream_task_network_input {
+    te_operator_chain_t *chain;
+    te_task_metrics_t *metrics;
+    input_gate_state_t *gates;
+    size_t n_gates;
+    size_t n_ended;
+    size_t next_gate;              /* round-robin cursor */
+    te_record_deserializer_t **des; /* per flat channel */
+    int *ch_input;                  /* per flat channel */
+    uint32_t n_channels;
+    te_watermark_valve_t *valve;
+    int64_t current; /* flat channel being drained, -1 none */
+};
+
+te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **gates, size_t n_gates,
+                                                              te_operator_chain_t *chain,
+                                                              te_task_metrics_t *metrics, te_error_t *err)
+{
+    te_stream_task_network_input_t *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        goto oom;
+    in->chain = chain;
+    in->metrics = metrics;
+    in->current = -1;
+    in->n_gates = n_gates;
+    in->gates = calloc(n_gates ? n_gates : 1, sizeof(*in->gates));
+    if (in->gates == NULL)
+        goto oom;
+    for (size_t g = 0; g < n_gates; g++) {
+        in->gates[g].gate = gates[g];
+        in->gates[g].base = in->n_channels;
+        in->gates[g].input = input_gate_index(gates[g]) == 1 ? 1 : 0;
+        in->n_channels += input_gate_num_channels(gates[g]);
+    }
+    in->des = calloc(in->n_channels ? in->n_channels : 1, sizeof(*in->des));
+    in->ch_input = calloc(in->n_channels ? in->n_channels : 1, sizeof(*in->ch_input));
+    in->valve = watermark_valve_new(in->n_channels);
+    if (in->des == NULL || in->ch_input == NULL || in->valve == NULL)
+        goto oom;
+    for (size_t g = 0; g < n_gates; g++) {
+        uint32_t nc = input_gate_num_channels(gates[g]);
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t f = in->gates[g].base + c;
+            in->ch_input[f] = in->gates[g].input;
+            in->des[f] = record_deserializer_new(NETWORK_INPUT_MAX_RECORD);
+            if (in->des[f] == NULL)
+                goto oom;
+        }
+    }
+    return in;
+
+oom:
+    te_error_set(err, TE_ENOMEM, "out of memory building the network input");
+    stream_task_network_input_free(in);
+    return NULL;
+}
+
+void stream_task_network_input_free(te_stream_task_network_input_t *in)
+{
+    if (in == NULL)
+        return;
+    if (in->des)
+        for (uint32_t i = 0; i < in->n_channels; i++)
+            record_deserializer_free(in->des[i]);
+    free(in->des);
+    free(in->ch_input);
+    free(in->gates);
+    watermark_valve_free(in->valve);
+    free(in);
+}
+
+static te_status_t apply_valve(te_stream_task_network_input_t *in, int flags, int64_t wm, te_error_t *err)
+{
+    te_status_t st = TE_OK;
+    if (flags & TE_VALVE_WATERMARK) {
+        if (in->metrics)
+            atomic_store_explicit(&in->metrics->current_input_watermark, wm, memory_order_relaxed);
+        st = operator_chain_process_watermark(in->chain, wm, err);
+    }
+    if (st == TE_OK && (flags & TE_VALVE_STATUS_IDLE))
+        st = operator_chain_emit_status(in->chain, 1, err);
+    if (st == TE_OK && (flags & TE_VALVE_STATUS_ACTIVE))
+        st = operator_chain_emit_status(in->chain, 0, err);
+    return st;
+}
+
+static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data, uint32_t len,
+                            te_error_t *err)
+{
+    te_stream_element_t e;
+    if (stream_element_decode(data, len, &e) != 0)
+        return te_error_set(err, TE_EPROTO, "corrupt stream element (%u bytes, tag %u) on input channel %u", len,
+                            len ? data[0] : 0, ch);
+    int64_t wm = 0;
+    switch (e.tag) {
+    case TE_SE_RECORD:
+    case TE_SE_RECORD_TS: {
+        te_record_t rec = {.data = e.payload, .len = e.payload_len, .timestamp = e.timestamp};
+        if (in->metrics)
+            task_metrics_add(&in->metrics->num_records_in, 1);
+        return operator_chain_process_element(in->chain, in->ch_input[ch], &rec, err);
+    }
+    case TE_SE_WATERMARK:
+        return apply_valve(in, watermark_valve_input_watermark(in->valve, ch, e.watermark, &wm), wm, err);
+    case TE_SE_STREAM_STATUS:
+        return apply_valve(in, watermark_valve_input_status(in->valve, ch, e.idle, &wm), wm, err);
+    case TE_SE_LATENCY_MARKER:
+    default:
+        return TE_OK; /* latency markers are not tracked yet */
+    }
+}
+
+/* Polls the live gates round robin once each. Returns the gate result of the first
+ * gate that had something (BUFFER sets in->current), or NOTHING / END. */
+static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result_t *res, te_error_t *err)
+{
+    for (size_t k = 0; k < in->n_gates; k++) {
+        size_t gi = (in->next_gate + k) % in->n_gates;
+        input_gate_state_t *g = &in->gates[gi];
+        if (g->ended)
+            continue;
+        te_gate_element_t el;
+        te_gate_result_t r = input_gate_poll_next(g->gate, &el);
+        switch (r) {
+        case TE_GATE_NOTHING:
+            continue;
+        case TE_GATE_BUFFER: {
+            if (el.channel >= input_gate_num_channels(g->gate)) {
+                buffer_recycle(el.slice.buf);
+                return te_error_set(err, TE_EINTERNAL, "gate %zu returned channel %u out of range", gi,
+                                    el.channel);
+            }
+            uint32_t f = g->base + el.channel;
+            if (in->metrics)
+                task_metrics_add(&in->metrics->num_bytes_in, el.slice.len);
+            record_deserializer_set_next(in->des[f], el.slice);
+            in->current = f;
+            in->next_gate = (gi + 1) % in->n_gates;
+            *res = r;
+            return TE_OK;
+        }
+        case TE_GATE_EVENT:
+            /* barriers / cancel markers: no alignment yet */
+            in->next_gate = (gi + 1) % in->n_gates;
+            *res = r;
+            return TE_OK;
+        case TE_GATE_END:
+            for (uint32_t c = 0; c < input_gate_num_channels(g->gate); c++)
+                if (record_deserializer_has_partial(in->des[g->base + c]))
+                    return te_error_set(err, TE_EPROTO, "input channel %u of gate %zu ended inside a record", c,
+                                        gi);
+            g->ended = 1;
+            in->n_ended++;
+            *res = r;
+            return TE_OK;
+        case TE_GATE_ERROR:
+        default: {
+            const char *why = input_gate_failure(g->gate);
+            return te_error_set(err, TE_EIO, "input gate %zu failed: %s", gi, why ? why : "unknown error");
+        }
+        }
+    }
+    *res = in->n_ended == in->n_gates ? TE_GATE_END : TE_GATE_NOTHING;
+    return TE_OK;
+}
+
+te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *in, uint32_t budget,
+                                                te_input_status_t *status, te_error_t *err)
+{
+    uint32_t done = 0;
+    *status = TE_INPUT_MORE;
+    while (done < budget) {
+        if (in->current >= 0) {
+            const uint8_t *data;
+            uint32_t len;
+            te_des_result_t r = record_deserializer_next(in->des[in->current], &data, &len);
+            if (r == TE_DES_RECORD) {
+                te_status_t st = dispatch(in, (uint32_t)in->current, data, len, err);
+                if (st != TE_OK)
+                    return st;
+                done++;
+                continue;
+            }
+            if (r == TE_DES_ERROR)
+                return te_error_set(err, TE_EPROTO, "corrupt record length on input channel %lld",
+                                    (long long)in->current);
+            in->current = -1; /* NEED_MORE */
+        }
+        if (in->n_ended == in->n_gates) {
+            *status = TE_INPUT_END;
+            return TE_OK;
+        }
+        te_gate_result_t res = TE_GATE_NOTHING;
+        te_status_t st = poll_gates(in, &res, err);
+        if (st != TE_OK)
+            return st;
+        if (res == TE_GATE_NOTHING) {
+            *status = TE_INPUT_NOTHING;
+            return TE_OK;
+        }
+        if (res == TE_GATE_END && in->n_ended == in->n_gates) {
+            *status = TE_INPUT_END;
+            return TE_OK;
+        }
+        if (res == TE_GATE_EVENT)
+            done++;
+    }
+    return TE_OK;
+}
+
+int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in)
+{
+    int64_t best = -1;
+    for (size_t g = 0; g < in->n_gates; g++) {
+        if (in->gates[g].ended)
+            continue;
+        int64_t d = input_gate_pending_deadline_ms(in->gates[g].gate);
+        if (d >= 0 && (best < 0 || d < best))
+            best = d;
+    }
+    return best;
+}

@@ -1,0 +1,43 @@
+/*
+ * stream_task_network_input — Flink's StreamTaskNetworkInput (+ StreamOneInputProcessor
+ * / StreamTwoInputProcessor selection): reads the task's input gates without ever
+ * blocking, reassembles records per channel, decodes stream elements and pushes them
+ * into the operator chain's head: records (input = the gate's input_gate_index, 0 or 1),
+ * watermarks through a StatusWatermarkValve over all channels, stream status changes.
+ * Gates are polled round robin, so one input with data is never starved by another.
+ * Events (checkpoint barriers, cancel markers) are skipped for now.
+ *
+ * Threading: the task thread only.
+ */
+#ifndef TE_STREAM_TASK_NETWORK_INPUT_H
+#define TE_STREAM_TASK_NETWORK_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/te_status.h"
+#include "../shuffle/input_gate.h"
+#include "operator_chain.h"
+#include "task_metrics.h"
+
+typedef struct te_stream_task_network_input te_stream_task_network_input_t;
+
+typedef enum te_input_status {
+    TE_INPUT_MORE = 0,    /* more may be available now */
+    TE_INPUT_NOTHING = 1, /* nothing available: wait for the gates' listeners */
+    TE_INPUT_END = 2,     /* every gate ended */
+} te_input_status_t;
+
+/* Borrows gates, chain and metrics (may be NULL). */
+te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **gates, size_t n_gates,
+                                                              te_operator_chain_t *chain,
+                                                              te_task_metrics_t *metrics, te_error_t *err);
+void stream_task_network_input_free(te_stream_task_network_input_t *in);
+
+/* Processes up to `budget` stream elements. */
+te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *in, uint32_t budget,
+                                                te_input_status_t *status, te_error_t *err);
+/* Earliest pending partition-request deadline of a live gate (monotonic ms), or -1. */
+int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in);
+
+#endif
