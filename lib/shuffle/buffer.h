@@ -54,4 +54,9 @@ static inline void buffer_retain(te_buffer_t *b)
 /* Drops one reference; the last one returns the segment to its owner pool. */
 void buffer_recycle(te_buffer_t *b);
 
+/* A buffer outside any pool (owner NULL, refcnt 1, type DATA): header and `capacity`
+ * bytes in one allocation, freed by the last buffer_recycle. For side allocations that
+ * must not wait for the pool (events). NULL when out of memory. */
+te_buffer_t *buffer_new_unpooled(uint32_t capacity);
+
 #endif

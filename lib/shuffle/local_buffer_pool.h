@@ -41,6 +41,14 @@ void local_buffer_pool_cancel(te_local_buffer_pool_t *lp);
  * when their last reference is recycled. */
 void local_buffer_pool_destroy(te_local_buffer_pool_t *lp);
 
+/* Internal (network_buffer_pool.c / buffer.c only). Builds a pool around `reserved`
+ * (min_required segments already taken from the arena, linked by next_free). */
+struct te_network_buffer_pool;
+te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_pool *arena, const char *owner,
+                                                       uint32_t min_required, uint32_t max, te_buffer_t *reserved);
+/* Internal: buffer_recycle's path for the last reference of a pooled buffer. */
+void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b);
+
 uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp);   /* buffers handed out, not yet recycled */
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);
 /* in_use / max as a fraction 0..1 (inPoolUsage / outPoolUsage). */

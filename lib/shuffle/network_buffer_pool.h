@@ -14,6 +14,7 @@
 
 typedef struct te_network_buffer_pool te_network_buffer_pool_t;
 struct te_local_buffer_pool;
+struct te_buffer;
 
 /* Allocates total_bytes / segment_size segments up front. NULL + err on failure. */
 te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t segment_size, te_error_t *err);
@@ -37,5 +38,10 @@ uint32_t network_buffer_pool_available_segments(const te_network_buffer_pool_t *
 struct te_local_buffer_pool *network_buffer_pool_create_local(te_network_buffer_pool_t *p, const char *owner,
                                                               uint32_t min_required, uint32_t max,
                                                               te_error_t *err);
+
+/* Internal (local_buffer_pool.c only): one free segment, or NULL when the arena is empty. */
+struct te_buffer *network_buffer_pool_take_segment(te_network_buffer_pool_t *p);
+/* Internal: gives back a list of segments linked by next_free (NULL-terminated). */
+void network_buffer_pool_return_segments(te_network_buffer_pool_t *p, struct te_buffer *list);
 
 #endif

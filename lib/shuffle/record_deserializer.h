@@ -15,7 +15,7 @@
 #include "buffer.h"
 
 typedef enum te_des_result {
-    TE_DES_RECORD = 0,      /* *data/*len hold one record, valid until the next call */
+    TE_DES_RECORD = 0,      /* *data and *len hold one record, valid until the next call */
     TE_DES_NEED_MORE = 1,   /* the slice is used up (and recycled); give the next one */
     TE_DES_ERROR = 2,       /* corrupt length (above max_record_len) */
 } te_des_result_t;

@@ -49,10 +49,9 @@ static Te__ExecutionState to_wire_state(te_exec_state_t s) { return (Te__Executi
 
 static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause)
 {
-    te_job_manager_t *jm = find_job(te, &r->job_id);
-    if (jm == NULL)
-        return;
-    rpc_conn_t *conn = rpc_server_find_conn(te->rpc, jm->conn_id);
+    /* The submitting connection, even after the job's JobManager was dropped (a
+     * heartbeat timeout): it still learns why its tasks failed. */
+    rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
     if (conn == NULL)
         return;
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
@@ -474,6 +473,7 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     r->exec_id = *task_execution_id(task);
     r->job_id = jm->job_id;
     r->alloc_id = alloc;
+    r->conn_id = rpc_conn_id(conn);
     r->rates.last_sample_ms = te_clock_mono_ms();
     r->next = te->tasks;
     te->tasks = r;

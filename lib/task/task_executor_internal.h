@@ -45,6 +45,7 @@ typedef struct te_task_rates {
 typedef struct te_task_record {
     te_task_t *task;
     te_id_t exec_id, job_id, alloc_id;
+    uint64_t conn_id; /* the submitting JobManager's connection: gets every state */
     te_exec_state_t last_pushed;
     int final_seen;            /* its final state was drained from the queue */
     int slot_freed;            /* its slot was freed: drop the record once final */

@@ -1,0 +1,40 @@
+/*
+ * buffer — refcounted views of network-memory segments (see buffer.h).
+ *
+ * Threading: buffer_recycle from any thread. The reference count is atomic; the last
+ * reference hands the segment to its owner local pool (which takes the pool mutex) or,
+ * for unpooled side buffers (owner NULL), frees the single allocation. No lock here.
+ */
+#include "buffer.h"
+
+#include <stdlib.h>
+
+#include "local_buffer_pool.h"
+
+void buffer_recycle(te_buffer_t *b)
+{
+    if (b == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&b->refcnt, 1, memory_order_acq_rel) != 1)
+        return;
+    if (b->owner == NULL)
+        free(b);
+    else
+        local_buffer_pool_recycle_segment(b->owner, b);
+}
+
+te_buffer_t *buffer_new_unpooled(uint32_t capacity)
+{
+    te_buffer_t *b = malloc(sizeof(*b) + (capacity ? capacity : 1));
+    if (b == NULL)
+        return NULL;
+    b->data = (uint8_t *)(b + 1);
+    b->capacity = capacity;
+    atomic_init(&b->committed, 0);
+    atomic_init(&b->finished, 0);
+    b->type = TE_BUFFER_DATA;
+    atomic_init(&b->refcnt, 1);
+    b->owner = NULL;
+    b->next_free = NULL;
+    return b;
+}

@@ -1,0 +1,132 @@
+/*
+ * channel_selector — Flink's ChannelSelectors: forward (channel 0), rebalance and
+ * rescale (round robin; rebalance starts at subtask_index % n so producers spread
+ * their first records, rescale starts at 0), hash (the key field's key group, then the
+ * consumer subtask owning it, see key_group.c), broadcast (every channel).
+ *
+ * max_parallelism 0 for HASH means Flink's default: roundUpToPowerOfTwo(n + n/2)
+ * clamped to [128, 32768].
+ *
+ * Threading: owned by one RecordWriter; used by its task thread only. No locks.
+ */
+#include "channel_selector.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "key_group.h"
+
+struct te_channel_selector {
+    te_partitioner_kind_t kind;
+    uint32_t n;
+    uint32_t next;
+    int key_field;
+    char delim;
+    uint32_t max_parallelism;
+};
+
+static uint32_t default_max_parallelism(uint32_t n)
+{
+    uint64_t want = (uint64_t)n + n / 2, p = 1;
+    while (p < want)
+        p <<= 1;
+    if (p < 128)
+        p = 128;
+    if (p > 32768)
+        p = 32768;
+    return (uint32_t)p;
+}
+
+te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t n_channels,
+                                            uint32_t subtask_index, int key_field, char delim,
+                                            uint32_t max_parallelism, te_error_t *err)
+{
+    if (n_channels == 0) {
+        te_error_set(err, TE_EINVAL, "a channel selector needs at least one channel");
+        return NULL;
+    }
+    if (kind < TE_PARTITION_FORWARD || kind > TE_PARTITION_BROADCAST) {
+        te_error_set(err, TE_EINVAL, "unknown partitioner kind %d", (int)kind);
+        return NULL;
+    }
+    if (kind == TE_PARTITION_HASH) {
+        if (key_field < 0) {
+            te_error_set(err, TE_EINVAL, "hash partitioning needs a key field >= 0 (got %d)", key_field);
+            return NULL;
+        }
+        if (max_parallelism == 0)
+            max_parallelism = default_max_parallelism(n_channels);
+        if (max_parallelism < n_channels) {
+            te_error_set(err, TE_EINVAL,
+                         "max parallelism %u is lower than the number of consumer channels %u",
+                         max_parallelism, n_channels);
+            return NULL;
+        }
+    }
+    te_channel_selector_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->kind = kind;
+    s->n = n_channels;
+    s->key_field = key_field;
+    s->delim = delim;
+    s->max_parallelism = max_parallelism;
+    /* select() advances before returning, so `next` holds the channel before the first one. */
+    uint32_t first = kind == TE_PARTITION_REBALANCE ? subtask_index % n_channels : 0;
+    s->next = (first + n_channels - 1) % n_channels;
+    return s;
+}
+
+void channel_selector_free(te_channel_selector_t *s) { free(s); }
+
+uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len)
+{
+    switch (s->kind) {
+    case TE_PARTITION_FORWARD:
+        return 0;
+    case TE_PARTITION_REBALANCE:
+    case TE_PARTITION_RESCALE:
+        s->next = s->next + 1 == s->n ? 0 : s->next + 1;
+        return s->next;
+    case TE_PARTITION_HASH: {
+        const uint8_t *k = (const uint8_t *)"";
+        uint32_t klen = 0;
+        if (record_field(rec, len, s->key_field, s->delim, &k, &klen) != 0) {
+            k = (const uint8_t *)"";
+            klen = 0;
+        }
+        uint32_t kg = key_group_for_key(k, klen, s->max_parallelism);
+        return key_group_operator_index(kg, s->max_parallelism, s->n);
+    }
+    case TE_PARTITION_BROADCAST:
+        return TE_SELECT_BROADCAST;
+    }
+    return 0;
+}
+
+te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s) { return s->kind; }
+
+const char *channel_selector_kind_name(te_partitioner_kind_t k)
+{
+    switch (k) {
+    case TE_PARTITION_FORWARD: return "forward";
+    case TE_PARTITION_REBALANCE: return "rebalance";
+    case TE_PARTITION_RESCALE: return "rescale";
+    case TE_PARTITION_HASH: return "hash";
+    case TE_PARTITION_BROADCAST: return "broadcast";
+    }
+    return "unknown";
+}
+
+int channel_selector_kind_parse(const char *name)
+{
+    static const char *names[] = {"forward", "rebalance", "rescale", "hash", "broadcast"};
+    if (name == NULL)
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i + 1;
+    return -1;
+}

@@ -1,0 +1,366 @@
+/*
+ * input_gate — a SingleInputGate: input channels (local or external/remote), a FIFO
+ * of channels that may have data (each queued at most once), and the gate's
+ * persistent listener, fired when that FIFO goes from empty to non-empty.
+ *
+ * poll_next pops a channel, (re)requests its partition when a request is pending,
+ * polls one buffer or event from it and re-queues it (silently: the task is polling
+ * already) so it is polled again until it has nothing. EndOfPartition is consumed
+ * here. A channel whose request keeps failing with EAGAIN past the deadline fails the
+ * gate with "PartitionNotFound: ...".
+ *
+ * Threading: new/set_*_channel/request_partitions/poll_next/close/free on the
+ * consuming task thread. input_gate_notify_channel_available from any thread (producer
+ * threads, net thread, the registering thread): it takes only `mu`, which guards the
+ * FIFO, the queued flags, `closed` and the listener. The listener runs without locks.
+ * close releases channels without holding `mu` (their release waits for callbacks in
+ * progress, which take `mu`), so after close no callback touches the gate.
+ */
+#include "input_gate.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "local_input_channel.h"
+
+struct gate_channel {
+    const te_input_channel_ops_t *ops;
+    void *impl;
+    int finished;
+    int pending;   /* request returned EAGAIN: retry when notified, fail after the deadline */
+    int is_local;
+    te_id_t pid;   /* for messages (local channels) */
+    uint32_t sub;
+    uint8_t queued; /* guarded by mu */
+};
+
+struct te_input_gate {
+    char owner[128];
+    uint32_t index;
+    uint32_t n;
+    te_local_buffer_pool_t *pool;
+    struct gate_channel *ch;
+
+    pthread_mutex_t mu;
+    uint32_t *fifo; /* capacity n */
+    uint32_t head, count;
+    int closed;
+    te_notifier_t listener;
+
+    uint32_t n_finished;
+    int failed;
+    char failure[TE_ERROR_MSG_MAX];
+    int64_t timeout_ms;
+    int64_t deadline_ms; /* of pending requests, -1 = none */
+    uint32_t n_pending;  /* channels with pending = 1 */
+    _Atomic uint64_t bytes_in;
+};
+
+te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t n_channels,
+                                te_local_buffer_pool_t *pool, te_error_t *err)
+{
+    te_input_gate_t *g = NULL;
+    if (n_channels == 0) {
+        te_error_set(err, TE_EINVAL, "input gate %u of %s needs at least one channel", gate_index,
+                     owner ? owner : "?");
+        goto cleanup;
+    }
+    g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        goto nomem;
+    g->ch = calloc(n_channels, sizeof(*g->ch));
+    g->fifo = calloc(n_channels, sizeof(*g->fifo));
+    if (g->ch == NULL || g->fifo == NULL)
+        goto nomem;
+    snprintf(g->owner, sizeof(g->owner), "%s", owner ? owner : "?");
+    g->index = gate_index;
+    g->n = n_channels;
+    g->pool = pool;
+    g->deadline_ms = -1;
+    atomic_init(&g->bytes_in, 0);
+    pthread_mutex_init(&g->mu, NULL);
+    return g;
+
+nomem:
+    te_error_set(err, TE_ENOMEM, "out of memory creating input gate %u of %s", gate_index, owner ? owner : "?");
+cleanup:
+    if (g != NULL) {
+        free(g->ch);
+        free(g->fifo);
+        free(g);
+    }
+    local_buffer_pool_destroy(pool);
+    return NULL;
+}
+
+void input_gate_free(te_input_gate_t *g)
+{
+    if (g == NULL)
+        return;
+    input_gate_close(g);
+    local_buffer_pool_destroy(g->pool);
+    pthread_mutex_destroy(&g->mu);
+    free(g->ch);
+    free(g->fifo);
+    free(g);
+}
+
+te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops,
+                                   void *impl, te_error_t *err)
+{
+    if (ch >= g->n || ops == NULL)
+        return te_error_set(err, TE_EINVAL, "input gate %u of %s has %u channels; channel %u is invalid", g->index,
+                            g->owner, g->n, ch);
+    if (g->ch[ch].ops != NULL)
+        return te_error_set(err, TE_EEXIST, "channel %u of input gate %u of %s is set already", ch, g->index,
+                            g->owner);
+    g->ch[ch].ops = ops;
+    g->ch[ch].impl = impl;
+    return TE_OK;
+}
+
+te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_partition_manager_t *pm,
+                                         const te_id_t *partition_id, uint32_t sub, te_error_t *err)
+{
+    if (ch >= g->n)
+        return te_error_set(err, TE_EINVAL, "input gate %u of %s has %u channels; channel %u is invalid", g->index,
+                            g->owner, g->n, ch);
+    if (g->ch[ch].ops != NULL)
+        return te_error_set(err, TE_EEXIST, "channel %u of input gate %u of %s is set already", ch, g->index,
+                            g->owner);
+    te_local_input_channel_t *lc = local_input_channel_new(g, ch, pm, partition_id, sub);
+    if (lc == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    te_status_t st = input_gate_set_channel(g, ch, &local_input_channel_ops, lc, err);
+    if (st != TE_OK) {
+        local_input_channel_ops.release(lc);
+        return st;
+    }
+    g->ch[ch].is_local = 1;
+    g->ch[ch].pid = *partition_id;
+    g->ch[ch].sub = sub;
+    return TE_OK;
+}
+
+/* Queues `ch` (at most once). Returns the listener to call, if the FIFO was empty. */
+static te_notifier_t gate_enqueue_locked(te_input_gate_t *g, uint32_t ch)
+{
+    te_notifier_t none = {NULL, NULL};
+    if (g->closed || g->ch[ch].queued)
+        return none;
+    g->ch[ch].queued = 1;
+    g->fifo[(g->head + g->count) % g->n] = ch;
+    g->count++;
+    return g->count == 1 ? g->listener : none;
+}
+
+void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch)
+{
+    if (ch >= g->n)
+        return;
+    pthread_mutex_lock(&g->mu);
+    te_notifier_t n = gate_enqueue_locked(g, ch);
+    pthread_mutex_unlock(&g->mu);
+    if (n.fn != NULL)
+        n.fn(n.arg);
+}
+
+/* Re-queues from the task thread itself: no listener call (the task is polling). */
+static void gate_requeue(te_input_gate_t *g, uint32_t ch)
+{
+    pthread_mutex_lock(&g->mu);
+    gate_enqueue_locked(g, ch);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static int gate_dequeue(te_input_gate_t *g, uint32_t *ch)
+{
+    int got = 0;
+    pthread_mutex_lock(&g->mu);
+    if (g->count > 0) {
+        *ch = g->fifo[g->head];
+        g->head = (g->head + 1) % g->n;
+        g->count--;
+        g->ch[*ch].queued = 0;
+        got = 1;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return got;
+}
+
+void input_gate_set_listener(te_input_gate_t *g, te_notifier_t n)
+{
+    pthread_mutex_lock(&g->mu);
+    g->listener = n;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static te_gate_result_t gate_fail(te_input_gate_t *g, const char *fmt, const char *a, const char *b)
+{
+    if (!g->failed) {
+        g->failed = 1;
+        snprintf(g->failure, sizeof(g->failure), fmt, a, b);
+        TE_WARN(g->owner, "input gate %u failed: %s", g->index, g->failure);
+    }
+    return TE_GATE_ERROR;
+}
+
+te_status_t input_gate_request_partitions(te_input_gate_t *g, int64_t timeout_ms, te_error_t *err)
+{
+    g->timeout_ms = timeout_ms;
+    for (uint32_t i = 0; i < g->n; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (c->ops == NULL)
+            return te_error_set(err, TE_ESTATE, "channel %u of input gate %u of %s was never set", i, g->index,
+                                g->owner);
+        if (c->finished || c->pending)
+            continue;
+        te_error_t e;
+        te_error_clear(&e);
+        te_status_t st = c->ops->request(c->impl, &e);
+        if (st == TE_EAGAIN) {
+            c->pending = 1;
+            g->n_pending++;
+            if (g->deadline_ms < 0)
+                g->deadline_ms = te_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        } else if (st != TE_OK) {
+            te_error_set(err, st, "input gate %u channel %u: %s", g->index, i, e.msg);
+            return st;
+        }
+    }
+    return TE_OK;
+}
+
+int64_t input_gate_pending_deadline_ms(te_input_gate_t *g)
+{
+    return g->n_pending > 0 && !g->failed ? g->deadline_ms : -1;
+}
+
+static void gate_clear_pending(te_input_gate_t *g, struct gate_channel *c)
+{
+    c->pending = 0;
+    if (--g->n_pending == 0)
+        g->deadline_ms = -1;
+}
+
+/* Fails the gate when a pending request outlived the deadline. */
+static int gate_check_deadline(te_input_gate_t *g)
+{
+    if (g->n_pending == 0 || te_clock_mono_ms() < g->deadline_ms)
+        return 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (!c->pending || c->finished)
+            continue;
+        /* One last try: the partition may have appeared just now. */
+        te_error_t e;
+        te_error_clear(&e);
+        te_status_t st = c->ops->request(c->impl, &e);
+        if (st == TE_OK) {
+            gate_clear_pending(g, c);
+            continue;
+        }
+        char hex[TE_ID_HEX_LEN + 1], what[96];
+        if (c->is_local)
+            snprintf(what, sizeof(what), "partition %s subpartition %u", te_id_to_hex(&c->pid, hex), c->sub);
+        else
+            snprintf(what, sizeof(what), "channel %u", i);
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%lld", (long long)g->timeout_ms);
+        gate_fail(g, "PartitionNotFound: %s was not registered within %s ms", what, ms);
+        return 1;
+    }
+    return 0;
+}
+
+te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out)
+{
+    if (g->failed)
+        return TE_GATE_ERROR;
+    if (g->closed)
+        return gate_fail(g, "%s%s", "input gate closed", "");
+    if (gate_check_deadline(g))
+        return TE_GATE_ERROR;
+    uint32_t i;
+    while (gate_dequeue(g, &i)) {
+        struct gate_channel *c = &g->ch[i];
+        if (c->finished || c->ops == NULL)
+            continue;
+        if (c->pending) {
+            te_error_t e;
+            te_error_clear(&e);
+            te_status_t st = c->ops->request(c->impl, &e);
+            if (st == TE_EAGAIN)
+                continue;
+            if (st != TE_OK)
+                return gate_fail(g, "%s%s", e.msg, "");
+            gate_clear_pending(g, c);
+        }
+        te_buffer_slice_t s;
+        if (!c->ops->poll(c->impl, &s)) {
+            char cause[TE_ERROR_MSG_MAX];
+            if (c->ops->failure(c->impl, cause, sizeof(cause)))
+                return gate_fail(g, "%s%s", cause, "");
+            continue;
+        }
+        if (s.type == TE_BUFFER_EVENT) {
+            te_event_t ev;
+            int bad = event_decode(s.buf->data + s.offset, s.len, &ev) != 0;
+            buffer_recycle(s.buf);
+            if (bad)
+                return gate_fail(g, "%s%s", "corrupt event buffer on an input channel", "");
+            if (ev.type == TE_EVENT_END_OF_PARTITION) {
+                c->finished = 1;
+                g->n_finished++;
+                continue;
+            }
+            gate_requeue(g, i);
+            out->channel = i;
+            out->event = ev;
+            memset(&out->slice, 0, sizeof(out->slice));
+            return TE_GATE_EVENT;
+        }
+        atomic_store_explicit(&g->bytes_in, atomic_load_explicit(&g->bytes_in, memory_order_relaxed) + s.len,
+                              memory_order_relaxed);
+        gate_requeue(g, i);
+        out->channel = i;
+        out->slice = s;
+        return TE_GATE_BUFFER;
+    }
+    return g->n_finished == g->n ? TE_GATE_END : TE_GATE_NOTHING;
+}
+
+const char *input_gate_failure(te_input_gate_t *g) { return g->failed ? g->failure : ""; }
+
+void input_gate_close(te_input_gate_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int was_closed = g->closed;
+    g->closed = 1;
+    g->count = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        g->ch[i].queued = 0;
+    pthread_mutex_unlock(&g->mu);
+    if (was_closed)
+        return;
+    for (uint32_t i = 0; i < g->n; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (c->ops != NULL && c->impl != NULL)
+            c->ops->release(c->impl);
+        c->impl = NULL;
+    }
+}
+
+uint32_t input_gate_num_channels(const te_input_gate_t *g) { return g->n; }
+uint32_t input_gate_index(const te_input_gate_t *g) { return g->index; }
+
+double input_gate_pool_usage(te_input_gate_t *g) { return g->pool ? local_buffer_pool_usage(g->pool) : 0.0; }
+
+uint64_t input_gate_bytes_in(const te_input_gate_t *g)
+{
+    return atomic_load_explicit(&((te_input_gate_t *)g)->bytes_in, memory_order_relaxed);
+}

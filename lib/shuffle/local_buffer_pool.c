@@ -1,0 +1,242 @@
+/*
+ * local_buffer_pool — a ResultPartition's or InputGate's share of the network arena
+ * (Flink's LocalBufferPool).
+ *
+ * The pool owns `num_owned` segments: min_required reserved at creation plus segments
+ * borrowed from the arena (up to max) when its own free list is empty. A recycled
+ * segment stays in the pool while the pool is at or below its reservation (or someone
+ * waits for it); a borrowed one above the reservation goes back to the arena so other
+ * pools can use it.
+ *
+ * Lifetime: destroy returns the free segments and marks the pool destroyed; the pool
+ * struct lives on while buffers are outstanding (they point at it) and is freed by
+ * whichever of destroy / the last recycle sees (destroyed && num_owned == 0).
+ *
+ * Threading: every function is thread-safe under the pool mutex `mu`; the arena mutex
+ * is taken inside it (lock order: pool, then arena). The one-shot availability
+ * notifier is called with no lock held, on the thread that recycled (or cancelled).
+ * in_use is an atomic readable without the lock.
+ */
+#include "local_buffer_pool.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/clock.h"
+#include "network_buffer_pool.h"
+
+/* A requester blocked while the pool could still grow from the arena re-checks the
+ * arena this often (segments returned to the arena by other pools wake nobody here). */
+#define LBP_ARENA_RECHECK_MS 20
+
+struct te_local_buffer_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    te_network_buffer_pool_t *arena;
+    char owner[96];
+    uint32_t min_required;
+    uint32_t max;
+    te_buffer_t *free_list; /* guarded by mu */
+    uint32_t num_owned;     /* segments from the arena: free + handed out */
+    uint32_t waiters;       /* threads in request_blocking */
+    int cancelled;
+    int destroyed;
+    te_notifier_t notifier;
+    _Atomic uint32_t in_use;
+};
+
+te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_pool *arena, const char *owner,
+                                                       uint32_t min_required, uint32_t max, te_buffer_t *reserved)
+{
+    te_local_buffer_pool_t *lp = calloc(1, sizeof(*lp));
+    if (lp == NULL)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lp->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&lp->mu, NULL);
+    lp->arena = arena;
+    snprintf(lp->owner, sizeof(lp->owner), "%s", owner ? owner : "?");
+    lp->min_required = min_required;
+    lp->max = max;
+    lp->free_list = reserved;
+    lp->num_owned = min_required;
+    atomic_init(&lp->in_use, 0);
+    return lp;
+}
+
+static void lbp_free(te_local_buffer_pool_t *lp)
+{
+    pthread_cond_destroy(&lp->cv);
+    pthread_mutex_destroy(&lp->mu);
+    free(lp);
+}
+
+static te_buffer_t *lbp_pop_locked(te_local_buffer_pool_t *lp)
+{
+    if (lp->cancelled)
+        return NULL;
+    te_buffer_t *b = lp->free_list;
+    if (b != NULL) {
+        lp->free_list = b->next_free;
+    } else if (lp->num_owned < lp->max) {
+        b = network_buffer_pool_take_segment(lp->arena);
+        if (b == NULL)
+            return NULL;
+        lp->num_owned++;
+    } else {
+        return NULL;
+    }
+    b->next_free = NULL;
+    b->owner = lp;
+    b->type = TE_BUFFER_DATA;
+    atomic_store_explicit(&b->committed, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->finished, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->refcnt, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lp->in_use, 1, memory_order_relaxed);
+    return b;
+}
+
+te_buffer_t *local_buffer_pool_request(te_local_buffer_pool_t *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    te_buffer_t *b = lbp_pop_locked(lp);
+    pthread_mutex_unlock(&lp->mu);
+    return b;
+}
+
+te_buffer_t *local_buffer_pool_request_blocking(te_local_buffer_pool_t *lp)
+{
+    te_buffer_t *b;
+    pthread_mutex_lock(&lp->mu);
+    lp->waiters++;
+    while ((b = lbp_pop_locked(lp)) == NULL && !lp->cancelled) {
+        if (lp->num_owned < lp->max) {
+            struct timespec ts;
+            te_clock_deadline(&ts, LBP_ARENA_RECHECK_MS);
+            pthread_cond_timedwait(&lp->cv, &lp->mu, &ts);
+        } else {
+            pthread_cond_wait(&lp->cv, &lp->mu);
+        }
+    }
+    lp->waiters--;
+    if (lp->waiters == 0 && lp->destroyed)
+        pthread_cond_broadcast(&lp->cv);
+    pthread_mutex_unlock(&lp->mu);
+    return b;
+}
+
+static int lbp_available_locked(te_local_buffer_pool_t *lp)
+{
+    if (lp->cancelled)
+        return 0;
+    if (lp->free_list != NULL)
+        return 1;
+    return lp->num_owned < lp->max && network_buffer_pool_available_segments(lp->arena) > 0;
+}
+
+int local_buffer_pool_is_available(te_local_buffer_pool_t *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    int r = lbp_available_locked(lp);
+    pthread_mutex_unlock(&lp->mu);
+    return r;
+}
+
+int local_buffer_pool_notify_when_available(te_local_buffer_pool_t *lp, te_notifier_t n)
+{
+    pthread_mutex_lock(&lp->mu);
+    if (lbp_available_locked(lp)) {
+        pthread_mutex_unlock(&lp->mu);
+        if (n.fn != NULL)
+            n.fn(n.arg);
+        return 1;
+    }
+    lp->notifier = n;
+    pthread_mutex_unlock(&lp->mu);
+    return 0;
+}
+
+void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b)
+{
+    int free_now = 0;
+    te_notifier_t n = {NULL, NULL};
+    b->owner = NULL;
+    pthread_mutex_lock(&lp->mu);
+    atomic_fetch_sub_explicit(&lp->in_use, 1, memory_order_relaxed);
+    if (lp->destroyed ||
+        (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
+        b->next_free = NULL;
+        network_buffer_pool_return_segments(lp->arena, b);
+        lp->num_owned--;
+        free_now = lp->destroyed && lp->num_owned == 0;
+    } else {
+        b->next_free = lp->free_list;
+        lp->free_list = b;
+        if (lp->waiters > 0)
+            pthread_cond_signal(&lp->cv);
+        n = lp->notifier;
+        lp->notifier.fn = NULL;
+    }
+    pthread_mutex_unlock(&lp->mu);
+    if (n.fn != NULL)
+        n.fn(n.arg);
+    if (free_now)
+        lbp_free(lp);
+}
+
+void local_buffer_pool_cancel(te_local_buffer_pool_t *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    lp->cancelled = 1;
+    pthread_cond_broadcast(&lp->cv);
+    te_notifier_t n = lp->notifier;
+    lp->notifier.fn = NULL;
+    pthread_mutex_unlock(&lp->mu);
+    /* Wake a suspended producer so it notices the cancellation. */
+    if (n.fn != NULL)
+        n.fn(n.arg);
+}
+
+void local_buffer_pool_destroy(te_local_buffer_pool_t *lp)
+{
+    if (lp == NULL)
+        return;
+    pthread_mutex_lock(&lp->mu);
+    lp->cancelled = 1;
+    lp->destroyed = 1;
+    lp->notifier.fn = NULL;
+    pthread_cond_broadcast(&lp->cv);
+    while (lp->waiters > 0)
+        pthread_cond_wait(&lp->cv, &lp->mu);
+    uint32_t n = 0;
+    for (te_buffer_t *b = lp->free_list; b != NULL; b = b->next_free)
+        n++;
+    network_buffer_pool_return_segments(lp->arena, lp->free_list);
+    lp->free_list = NULL;
+    lp->num_owned -= n;
+    int free_now = lp->num_owned == 0;
+    pthread_mutex_unlock(&lp->mu);
+    if (free_now)
+        lbp_free(lp);
+}
+
+uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp)
+{
+    return atomic_load_explicit(&lp->in_use, memory_order_relaxed);
+}
+
+uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp) { return lp->max; }
+
+double local_buffer_pool_usage(te_local_buffer_pool_t *lp)
+{
+    if (lp == NULL || lp->max == 0)
+        return 0.0;
+    double u = (double)local_buffer_pool_in_use(lp) / (double)lp->max;
+    return u > 1.0 ? 1.0 : u;
+}

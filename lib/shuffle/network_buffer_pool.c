@@ -1,0 +1,170 @@
+/*
+ * network_buffer_pool — the daemon's arena of network memory (Flink's
+ * NetworkBufferPool): total_bytes / segment_size segments in one aligned allocation,
+ * with one preallocated te_buffer_t header per segment so that requests never malloc.
+ * Free segments form a singly linked list (te_buffer_t.next_free).
+ *
+ * Local pools take their min_required segments at creation (the reservation) and
+ * borrow more, one at a time, up to their max while the arena has free segments;
+ * borrowed segments come back when recycled (see local_buffer_pool.c).
+ *
+ * Threading: every entry point is thread-safe under the arena mutex `mu`. Lock order:
+ * a local pool's mutex may be held when taking `mu`, never the other way round.
+ * available_segments is an atomic readable without the lock (status endpoint).
+ */
+#include "network_buffer_pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "local_buffer_pool.h"
+
+struct te_network_buffer_pool {
+    pthread_mutex_t mu;
+    uint8_t *arena;
+    te_buffer_t *headers; /* one per segment */
+    uint32_t segment_size;
+    uint32_t total;
+    te_buffer_t *free_list;       /* guarded by mu */
+    _Atomic uint32_t n_free;      /* written under mu, read anywhere */
+};
+
+te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t segment_size, te_error_t *err)
+{
+    te_network_buffer_pool_t *p = NULL;
+    if (segment_size < 64) {
+        te_error_set(err, TE_EINVAL, "network segment size %u is too small (minimum 64 bytes)", segment_size);
+        return NULL;
+    }
+    uint64_t n = total_bytes / segment_size;
+    if (n == 0 || n > UINT32_MAX) {
+        te_error_set(err, TE_EINVAL,
+                     "network memory of %llu bytes does not give a usable number of %u-byte segments",
+                     (unsigned long long)total_bytes, segment_size);
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto nomem;
+    p->segment_size = segment_size;
+    p->total = (uint32_t)n;
+    if (posix_memalign((void **)&p->arena, 4096, (size_t)n * segment_size) != 0) {
+        p->arena = NULL;
+        goto nomem;
+    }
+    p->headers = calloc(n, sizeof(te_buffer_t));
+    if (p->headers == NULL)
+        goto nomem;
+    pthread_mutex_init(&p->mu, NULL);
+    for (uint32_t i = p->total; i-- > 0;) {
+        te_buffer_t *b = &p->headers[i];
+        b->data = p->arena + (size_t)i * segment_size;
+        b->capacity = segment_size;
+        b->next_free = p->free_list;
+        p->free_list = b;
+    }
+    atomic_init(&p->n_free, p->total);
+    return p;
+
+nomem:
+    te_error_set(err, TE_ENOMEM, "cannot allocate %llu bytes of network memory",
+                 (unsigned long long)total_bytes);
+    if (p != NULL) {
+        free(p->arena);
+        free(p);
+    }
+    return NULL;
+}
+
+void network_buffer_pool_free(te_network_buffer_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    free(p->headers);
+    free(p->arena);
+    free(p);
+}
+
+uint32_t network_buffer_pool_segment_size(const te_network_buffer_pool_t *p) { return p->segment_size; }
+uint32_t network_buffer_pool_total_segments(const te_network_buffer_pool_t *p) { return p->total; }
+
+uint32_t network_buffer_pool_available_segments(const te_network_buffer_pool_t *p)
+{
+    return atomic_load_explicit(&((te_network_buffer_pool_t *)p)->n_free, memory_order_relaxed);
+}
+
+te_buffer_t *network_buffer_pool_take_segment(te_network_buffer_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    te_buffer_t *b = p->free_list;
+    if (b != NULL) {
+        p->free_list = b->next_free;
+        b->next_free = NULL;
+        atomic_store_explicit(&p->n_free, atomic_load_explicit(&p->n_free, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+void network_buffer_pool_return_segments(te_network_buffer_pool_t *p, te_buffer_t *list)
+{
+    if (list == NULL)
+        return;
+    uint32_t n = 1;
+    te_buffer_t *last = list;
+    while (last->next_free != NULL) {
+        last = last->next_free;
+        n++;
+    }
+    pthread_mutex_lock(&p->mu);
+    last->next_free = p->free_list;
+    p->free_list = list;
+    atomic_store_explicit(&p->n_free, atomic_load_explicit(&p->n_free, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
+}
+
+struct te_local_buffer_pool *network_buffer_pool_create_local(te_network_buffer_pool_t *p, const char *owner,
+                                                              uint32_t min_required, uint32_t max,
+                                                              te_error_t *err)
+{
+    if (max < min_required)
+        max = min_required;
+    if (max == 0) {
+        te_error_set(err, TE_EINVAL, "buffer pool of %s must allow at least one buffer", owner);
+        return NULL;
+    }
+    te_buffer_t *reserved = NULL;
+    pthread_mutex_lock(&p->mu);
+    uint32_t avail = atomic_load_explicit(&p->n_free, memory_order_relaxed);
+    if (avail < min_required) {
+        pthread_mutex_unlock(&p->mu);
+        te_error_set(err, TE_ENOBUFS,
+                     "Insufficient number of network buffers for %s: required %u, but only %u available. "
+                     "The total number of network buffers is currently set to %u of %u bytes each. "
+                     "You can increase this number by setting the configuration key "
+                     "'taskmanager.memory.network.size'.",
+                     owner, min_required, avail, p->total, p->segment_size);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < min_required; i++) {
+        te_buffer_t *b = p->free_list;
+        p->free_list = b->next_free;
+        b->next_free = reserved;
+        reserved = b;
+    }
+    atomic_store_explicit(&p->n_free, avail - min_required, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
+
+    struct te_local_buffer_pool *lp = local_buffer_pool_new_reserved(p, owner, min_required, max, reserved);
+    if (lp == NULL) {
+        network_buffer_pool_return_segments(p, reserved);
+        te_error_set(err, TE_ENOMEM, "cannot allocate the buffer pool of %s", owner);
+    }
+    return lp;
+}

@@ -1,0 +1,39 @@
+/*
+ * pipelined_subpartition — internal to result_partition.c: one PipelinedSubpartition,
+ * a queue of buffers (the tail possibly still being written by the producer) with a
+ * backlog count, a flush flag and at most one reader.
+ *
+ * Threading: see pipelined_subpartition.c.
+ */
+#ifndef TE_PIPELINED_SUBPARTITION_H
+#define TE_PIPELINED_SUBPARTITION_H
+
+#include <stdint.h>
+
+#include "buffer.h"
+#include "local_buffer_pool.h"
+
+typedef struct te_pipelined_subpartition te_pipelined_subpartition_t;
+
+te_pipelined_subpartition_t *pipelined_subpartition_new(void);
+/* Recycles queued buffers and frees. No reader may be attached. */
+void pipelined_subpartition_free(te_pipelined_subpartition_t *sp);
+
+/* Producer: appends b (takes one reference). An EVENT buffer is readable at once. */
+void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b);
+/* Producer: the tail data buffer was finished (b->finished set). */
+void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp);
+/* Any thread: makes committed bytes readable. */
+void pipelined_subpartition_flush(te_pipelined_subpartition_t *sp);
+/* Any thread: drops queued buffers, refuses later adds, wakes the reader. */
+void pipelined_subpartition_release(te_pipelined_subpartition_t *sp);
+
+/* Reader: 0 and *err message when a reader is attached already or released. */
+int pipelined_subpartition_attach(te_pipelined_subpartition_t *sp, te_notifier_t listener);
+/* Reader: detaches; returns once no listener call is in progress. */
+void pipelined_subpartition_detach(te_pipelined_subpartition_t *sp);
+int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog);
+int pipelined_subpartition_is_available(te_pipelined_subpartition_t *sp);
+uint32_t pipelined_subpartition_backlog(te_pipelined_subpartition_t *sp);
+
+#endif

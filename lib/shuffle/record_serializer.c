@@ -1,0 +1,65 @@
+/*
+ * record_serializer — length-prefixed records into buffers, spanning as many buffers
+ * as needed (Flink's SpanningRecordSerializer). Layout: u32 BE length | header | payload.
+ *
+ * Threading: one serializer per channel, used only by the producing task thread. The
+ * new committed position is published with a release store so a reader on another
+ * thread that acquires `committed` sees the bytes.
+ */
+#include "record_serializer.h"
+
+#include <string.h>
+
+void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32_t hdr_len,
+                           const uint8_t *payload, uint32_t payload_len)
+{
+    uint32_t l = hdr_len + payload_len;
+    s->lenbuf[0] = (uint8_t)(l >> 24);
+    s->lenbuf[1] = (uint8_t)(l >> 16);
+    s->lenbuf[2] = (uint8_t)(l >> 8);
+    s->lenbuf[3] = (uint8_t)l;
+    s->hdr = hdr;
+    s->hdr_len = hdr_len;
+    s->payload = payload;
+    s->payload_len = payload_len;
+    s->pos = 0;
+    s->total = 4 + l;
+}
+
+/* Copies part [from, from+len) of `src` (which starts at stream offset `base`) when the
+ * serializer's position lies in it. Returns bytes copied. */
+static uint32_t copy_part(te_record_serializer_t *s, const uint8_t *src, uint32_t base, uint32_t len,
+                          uint8_t *dst, uint32_t room)
+{
+    if (s->pos < base || s->pos >= base + len || room == 0)
+        return 0;
+    uint32_t off = s->pos - base;
+    uint32_t n = len - off;
+    if (n > room)
+        n = room;
+    memcpy(dst, src + off, n);
+    s->pos += n;
+    return n;
+}
+
+te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_buffer_t *b)
+{
+    uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
+    uint32_t room = b->capacity - c;
+    uint8_t *dst = b->data + c;
+    uint32_t n;
+
+    n = copy_part(s, s->lenbuf, 0, 4, dst, room);
+    dst += n, room -= n;
+    n = copy_part(s, s->hdr, 4, s->hdr_len, dst, room);
+    dst += n, room -= n;
+    n = copy_part(s, s->payload, 4 + s->hdr_len, s->payload_len, dst, room);
+    dst += n, room -= n;
+
+    atomic_store_explicit(&b->committed, b->capacity - room, memory_order_release);
+    if (s->pos < s->total)
+        return TE_SER_PARTIAL_RECORD_BUFFER_FULL;
+    return room == 0 ? TE_SER_FULL_RECORD_BUFFER_FULL : TE_SER_FULL_RECORD;
+}
+
+int record_serializer_has_pending(const te_record_serializer_t *s) { return s->pos < s->total; }

@@ -1,0 +1,216 @@
+/*
+ * record_writer — the producer side of one ResultPartition for one task (Flink's
+ * ChannelSelectorRecordWriter / BroadcastRecordWriter).
+ *
+ * Per channel: a serializer and the buffer being filled. The writer owns one reference
+ * of that buffer and the subpartition queue another (added when the buffer is started),
+ * so a concurrent release cannot recycle a segment the writer still writes into. Each
+ * record advances b->committed (release store, inside the serializer); a full buffer
+ * is marked finished and handed over with result_partition_buffer_finished. Hot path:
+ * no malloc, no syscall, no lock per record (the subpartition lock per buffer only).
+ *
+ * Threading: emit / broadcast_emit / broadcast_event / finish on the owning task
+ * thread only. flush_all may run concurrently on the output flusher thread: it only
+ * touches the subpartitions (under their locks), never the serializers or `cur`.
+ * Counters are atomics written by the task thread (relaxed) and readable anywhere.
+ */
+#include "record_writer.h"
+
+#include <stdlib.h>
+
+#include "../common/clock.h"
+#include "record_serializer.h"
+
+struct rw_channel {
+    te_record_serializer_t ser;
+    te_buffer_t *cur; /* the writer's own reference, or NULL */
+};
+
+struct te_record_writer {
+    te_result_partition_t *rp;
+    te_local_buffer_pool_t *pool;
+    te_channel_selector_t *sel;
+    uint32_t n;
+    int flush_always;
+    struct rw_channel *ch;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t records_out;
+    _Atomic uint64_t bp_ns;
+    _Atomic int bp;
+};
+
+te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel,
+                                      int flush_always, te_error_t *err)
+{
+    te_record_writer_t *rw = calloc(1, sizeof(*rw));
+    if (rw == NULL)
+        goto nomem;
+    rw->n = result_partition_num_subpartitions(rp);
+    rw->ch = calloc(rw->n, sizeof(*rw->ch));
+    if (rw->ch == NULL)
+        goto nomem;
+    rw->rp = rp;
+    rw->pool = result_partition_pool(rp);
+    rw->sel = sel;
+    rw->flush_always = flush_always;
+    return rw;
+
+nomem:
+    te_error_set(err, TE_ENOMEM, "out of memory creating a record writer");
+    if (rw != NULL)
+        free(rw->ch);
+    free(rw);
+    channel_selector_free(sel);
+    return NULL;
+}
+
+/* Marks the channel's current buffer finished and drops the writer's reference. */
+static void rw_finish_buffer(te_record_writer_t *rw, uint32_t c)
+{
+    te_buffer_t *b = rw->ch[c].cur;
+    if (b == NULL)
+        return;
+    atomic_store_explicit(&b->finished, 1, memory_order_release);
+    result_partition_buffer_finished(rw->rp, c);
+    rw->ch[c].cur = NULL;
+    buffer_recycle(b);
+}
+
+static void rw_finish_all(te_record_writer_t *rw)
+{
+    for (uint32_t c = 0; c < rw->n; c++)
+        rw_finish_buffer(rw, c);
+}
+
+static te_buffer_t *rw_request(te_record_writer_t *rw)
+{
+    te_buffer_t *b = local_buffer_pool_request(rw->pool);
+    if (b != NULL)
+        return b;
+    atomic_store_explicit(&rw->bp, 1, memory_order_relaxed);
+    int64_t t0 = te_clock_mono_ns();
+    b = local_buffer_pool_request_blocking(rw->pool);
+    int64_t dt = te_clock_mono_ns() - t0;
+    atomic_store_explicit(&rw->bp_ns, atomic_load_explicit(&rw->bp_ns, memory_order_relaxed) + (uint64_t)dt,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rw->bp, 0, memory_order_relaxed);
+    return b;
+}
+
+static te_status_t rw_write(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
+                            const uint8_t *payload, uint32_t payload_len)
+{
+    struct rw_channel *ch = &rw->ch[c];
+    record_serializer_set(&ch->ser, hdr, hdr_len, payload, payload_len);
+    for (;;) {
+        if (ch->cur == NULL) {
+            te_buffer_t *b = rw_request(rw);
+            if (b == NULL)
+                return TE_ECANCELED;
+            buffer_retain(b); /* one reference for the queue, one for the writer */
+            result_partition_add_buffer(rw->rp, c, b);
+            ch->cur = b;
+        }
+        te_ser_result_t r = record_serializer_copy_to_buffer(&ch->ser, ch->cur);
+        if (r == TE_SER_FULL_RECORD)
+            break;
+        rw_finish_buffer(rw, c);
+        if (r == TE_SER_FULL_RECORD_BUFFER_FULL)
+            break;
+    }
+    if (rw->flush_always)
+        result_partition_flush(rw->rp, c);
+    return TE_OK;
+}
+
+static void rw_count(te_record_writer_t *rw, uint64_t bytes)
+{
+    atomic_store_explicit(&rw->bytes_out, atomic_load_explicit(&rw->bytes_out, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&rw->records_out, atomic_load_explicit(&rw->records_out, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                               const uint8_t *payload, uint32_t payload_len)
+{
+    if (result_partition_is_released(rw->rp))
+        return TE_ECANCELED;
+    uint32_t c = channel_selector_select(rw->sel, payload, payload_len);
+    if (c == TE_SELECT_BROADCAST)
+        return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
+    if (c >= rw->n)
+        return TE_EINTERNAL;
+    te_status_t st = rw_write(rw, c, hdr, hdr_len, payload, payload_len);
+    if (st == TE_OK)
+        rw_count(rw, 4ull + hdr_len + payload_len);
+    return st;
+}
+
+te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                         const uint8_t *payload, uint32_t payload_len)
+{
+    if (result_partition_is_released(rw->rp))
+        return TE_ECANCELED;
+    for (uint32_t c = 0; c < rw->n; c++) {
+        te_status_t st = rw_write(rw, c, hdr, hdr_len, payload, payload_len);
+        if (st != TE_OK)
+            return st;
+    }
+    rw_count(rw, (4ull + hdr_len + payload_len) * rw->n);
+    return TE_OK;
+}
+
+te_status_t record_writer_broadcast_event(te_record_writer_t *rw, const te_event_t *ev)
+{
+    rw_finish_all(rw);
+    return result_partition_broadcast_event(rw->rp, ev);
+}
+
+void record_writer_flush_all(te_record_writer_t *rw) { result_partition_flush_all(rw->rp); }
+
+te_status_t record_writer_finish(te_record_writer_t *rw)
+{
+    rw_finish_all(rw);
+    return result_partition_finish(rw->rp);
+}
+
+void record_writer_free(te_record_writer_t *rw)
+{
+    if (rw == NULL)
+        return;
+    /* Open buffers are finished so readers can still drain what was written. */
+    rw_finish_all(rw);
+    channel_selector_free(rw->sel);
+    free(rw->ch);
+    free(rw);
+}
+
+int record_writer_is_available(te_record_writer_t *rw) { return local_buffer_pool_is_available(rw->pool); }
+
+int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n)
+{
+    return local_buffer_pool_notify_when_available(rw->pool, n);
+}
+
+uint64_t record_writer_bytes_out(const te_record_writer_t *rw)
+{
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->bytes_out, memory_order_relaxed);
+}
+
+uint64_t record_writer_records_out(const te_record_writer_t *rw)
+{
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->records_out, memory_order_relaxed);
+}
+
+uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw)
+{
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->bp_ns, memory_order_relaxed);
+}
+
+int record_writer_is_backpressured(const te_record_writer_t *rw)
+{
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->bp, memory_order_relaxed);
+}
+
+te_result_partition_t *record_writer_partition(te_record_writer_t *rw) { return rw->rp; }

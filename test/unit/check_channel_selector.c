@@ -1,0 +1,228 @@
+/* Unit tests: channel selectors and key groups — rebalance evenness and start,
+ * hash partitioning against an independent implementation of the documented formula
+ * (MurmurHash3_x86_32 seed 0, Flink's murmur mix, % maxp, * p / maxp), key-group
+ * ranges covering 0..maxp-1 exactly once, record_field. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shuffle/channel_selector.h"
+#include "shuffle/key_group.h"
+
+/* --- independent reference (written from the reference algorithm, not key_group.c) --- */
+static uint32_t ref_rotl(uint32_t x, unsigned r) { return (x << r) | (x >> (32 - r)); }
+
+static uint32_t ref_murmur3(const uint8_t *data, size_t len)
+{
+    uint32_t h = 0;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        uint32_t k;
+        memcpy(&k, data + i, 4); /* little-endian host (x86 / arm64) */
+        k *= 0xcc9e2d51u;
+        k = ref_rotl(k, 15);
+        k *= 0x1b873593u;
+        h ^= k;
+        h = ref_rotl(h, 13);
+        h = h * 5 + 0xe6546b64u;
+    }
+    uint32_t k = 0;
+    for (size_t j = len - i; j > 0; j--)
+        k = (k << 8) | data[i + j - 1];
+    if (len - i > 0) {
+        k *= 0xcc9e2d51u;
+        k = ref_rotl(k, 15);
+        k *= 0x1b873593u;
+        h ^= k;
+    }
+    h ^= (uint32_t)len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+static uint32_t ref_flink_mix(uint32_t code)
+{
+    code = ref_rotl(code * 0xcc9e2d51u, 15) * 0x1b873593u;
+    code = ref_rotl(code, 13) * 5 + 0xe6546b64u;
+    code ^= 4;
+    code ^= code >> 16;
+    code *= 0x85ebca6bu;
+    code ^= code >> 13;
+    code *= 0xc2b2ae35u;
+    code ^= code >> 16;
+    int64_t s = (int32_t)code;
+    if (s == INT32_MIN)
+        return 0;
+    return (uint32_t)(s < 0 ? -s : s);
+}
+
+START_TEST(test_murmur_vectors)
+{
+    ck_assert_uint_eq(key_group_hash_bytes((const uint8_t *)"", 0), 0);
+    ck_assert_uint_eq(key_group_hash_bytes((const uint8_t *)"hello", 5), 0x248bfa47u);
+    const char *fox = "The quick brown fox jumps over the lazy dog";
+    ck_assert_uint_eq(key_group_hash_bytes((const uint8_t *)fox, (uint32_t)strlen(fox)), 0x2e4ff723u);
+    ck_assert_uint_eq(ref_murmur3((const uint8_t *)"hello", 5), 0x248bfa47u);
+    for (int i = 0; i < 200; i++) {
+        char k[32];
+        int n = snprintf(k, sizeof(k), "key-%d", i * 7919);
+        ck_assert_uint_eq(key_group_hash_bytes((const uint8_t *)k, (uint32_t)n), ref_murmur3((uint8_t *)k, n));
+    }
+}
+END_TEST
+
+START_TEST(test_hash_selector_consistent)
+{
+    const uint32_t maxp = 128;
+    for (uint32_t p = 1; p <= 7; p++) {
+        te_error_t err;
+        te_channel_selector_t *s = channel_selector_new(TE_PARTITION_HASH, p, 0, 1, ',', maxp, &err);
+        ck_assert_ptr_nonnull(s);
+        uint32_t count[7] = {0};
+        for (int i = 0; i < 1000; i++) {
+            char rec[64], key[32];
+            int kl = snprintf(key, sizeof(key), "w%d", i);
+            int n = snprintf(rec, sizeof(rec), "%d,%s,x", i, key);
+            uint32_t kg = ref_flink_mix(ref_murmur3((uint8_t *)key, kl)) % maxp;
+            uint32_t want = kg * p / maxp;
+            ck_assert_uint_eq(key_group_for_key((uint8_t *)key, kl, maxp), kg);
+            uint32_t got = channel_selector_select(s, (uint8_t *)rec, (uint32_t)n);
+            ck_assert_uint_eq(got, want);
+            ck_assert_uint_eq(channel_selector_select(s, (uint8_t *)rec, (uint32_t)n), got); /* deterministic */
+            uint32_t first, last;
+            key_group_range(got, maxp, p, &first, &last);
+            ck_assert(kg >= first && kg <= last);
+            count[got]++;
+        }
+        for (uint32_t c = 0; c < p; c++)
+            ck_assert_uint_gt(count[c], 0);
+        /* missing key field: the empty key's group */
+        uint32_t kg0 = ref_flink_mix(ref_murmur3((const uint8_t *)"", 0)) % maxp;
+        ck_assert_uint_eq(channel_selector_select(s, (const uint8_t *)"nofield", 7), kg0 * p / maxp);
+        channel_selector_free(s);
+    }
+}
+END_TEST
+
+START_TEST(test_key_group_ranges)
+{
+    uint32_t maxps[] = {1, 7, 128, 129, 1000};
+    for (size_t m = 0; m < sizeof(maxps) / sizeof(maxps[0]); m++) {
+        uint32_t maxp = maxps[m];
+        for (uint32_t p = 1; p <= maxp && p <= 40; p++) {
+            uint8_t *seen = calloc(maxp, 1);
+            for (uint32_t i = 0; i < p; i++) {
+                uint32_t first, last;
+                key_group_range(i, maxp, p, &first, &last);
+                ck_assert_uint_le(first, last);
+                for (uint32_t kg = first; kg <= last; kg++) {
+                    ck_assert_uint_lt(kg, maxp);
+                    seen[kg]++;
+                    ck_assert_uint_eq(key_group_operator_index(kg, maxp, p), i);
+                }
+            }
+            for (uint32_t kg = 0; kg < maxp; kg++)
+                ck_assert_uint_eq(seen[kg], 1);
+            free(seen);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_rebalance)
+{
+    te_error_t err;
+    uint32_t firsts[4];
+    for (uint32_t sub = 0; sub < 4; sub++) {
+        te_channel_selector_t *s = channel_selector_new(TE_PARTITION_REBALANCE, 4, sub, -1, 0, 0, &err);
+        ck_assert_ptr_nonnull(s);
+        uint32_t count[4] = {0}, prev = 0;
+        for (int i = 0; i < 400; i++) {
+            uint32_t c = channel_selector_select(s, NULL, 0);
+            ck_assert_uint_lt(c, 4);
+            if (i == 0)
+                firsts[sub] = c;
+            else
+                ck_assert_uint_eq(c, (prev + 1) % 4); /* round robin */
+            prev = c;
+            count[c]++;
+        }
+        for (int c = 0; c < 4; c++)
+            ck_assert_uint_eq(count[c], 100);
+        channel_selector_free(s);
+    }
+    /* subtask-dependent start: not every producer starts on the same channel */
+    ck_assert(firsts[0] != firsts[1] || firsts[1] != firsts[2] || firsts[2] != firsts[3]);
+
+    te_channel_selector_t *r = channel_selector_new(TE_PARTITION_RESCALE, 3, 5, -1, 0, 0, &err);
+    uint32_t cnt[3] = {0};
+    for (int i = 0; i < 30; i++)
+        cnt[channel_selector_select(r, NULL, 0)]++;
+    ck_assert(cnt[0] == 10 && cnt[1] == 10 && cnt[2] == 10);
+    channel_selector_free(r);
+}
+END_TEST
+
+START_TEST(test_forward_broadcast_parse)
+{
+    te_error_t err;
+    te_channel_selector_t *f = channel_selector_new(TE_PARTITION_FORWARD, 1, 3, -1, 0, 0, &err);
+    ck_assert_uint_eq(channel_selector_select(f, (const uint8_t *)"x", 1), 0);
+    ck_assert_int_eq(channel_selector_kind(f), TE_PARTITION_FORWARD);
+    channel_selector_free(f);
+    te_channel_selector_t *b = channel_selector_new(TE_PARTITION_BROADCAST, 5, 0, -1, 0, 0, &err);
+    ck_assert_uint_eq(channel_selector_select(b, (const uint8_t *)"x", 1), TE_SELECT_BROADCAST);
+    channel_selector_free(b);
+    ck_assert_ptr_null(channel_selector_new(TE_PARTITION_HASH, 200, 0, 0, ',', 128, &err));
+    ck_assert_int_eq(err.code, TE_EINVAL);
+    ck_assert_ptr_null(channel_selector_new(TE_PARTITION_REBALANCE, 0, 0, 0, ',', 128, &err));
+    const char *names[] = {"forward", "rebalance", "rescale", "hash", "broadcast"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(channel_selector_kind_parse(names[i]), i + 1);
+        ck_assert_str_eq(channel_selector_kind_name((te_partitioner_kind_t)(i + 1)), names[i]);
+    }
+    ck_assert_int_eq(channel_selector_kind_parse("shuffle"), -1);
+    channel_selector_free(NULL);
+}
+END_TEST
+
+START_TEST(test_record_field)
+{
+    const uint8_t *st;
+    uint32_t fl;
+    const uint8_t *rec = (const uint8_t *)"a\tbb\t\tddd";
+    ck_assert_int_eq(record_field(rec, 9, 0, '\t', &st, &fl), 0);
+    ck_assert(fl == 1 && st == rec);
+    ck_assert_int_eq(record_field(rec, 9, 1, '\t', &st, &fl), 0);
+    ck_assert(fl == 2 && st == rec + 2);
+    ck_assert_int_eq(record_field(rec, 9, 2, '\t', &st, &fl), 0);
+    ck_assert_uint_eq(fl, 0);
+    ck_assert_int_eq(record_field(rec, 9, 3, '\t', &st, &fl), 0);
+    ck_assert(fl == 3 && memcmp(st, "ddd", 3) == 0);
+    ck_assert_int_eq(record_field(rec, 9, 4, '\t', &st, &fl), -1);
+    ck_assert_int_eq(record_field(rec, 0, 0, '\t', &st, &fl), 0);
+    ck_assert_uint_eq(fl, 0);
+    ck_assert_int_eq(record_field((const uint8_t *)"x\t", 2, 1, '\t', &st, &fl), 0);
+    ck_assert_uint_eq(fl, 0);
+}
+END_TEST
+
+Suite *channel_selector_suite(void)
+{
+    Suite *s = suite_create("channel_selector");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_murmur_vectors);
+    tcase_add_test(tc, test_hash_selector_consistent);
+    tcase_add_test(tc, test_key_group_ranges);
+    tcase_add_test(tc, test_rebalance);
+    tcase_add_test(tc, test_forward_broadcast_parse);
+    tcase_add_test(tc, test_record_field);
+    suite_add_tcase(s, tc);
+    return s;
+}

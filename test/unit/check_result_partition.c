@@ -1,0 +1,335 @@
+/* Unit tests: result partition, pipelined subpartitions and record writer — flush
+ * makes a partial buffer readable, listener on transitions only, backlog, events
+ * without pool buffers, release with a cause (views fail, a producer blocked on the
+ * pool gets ECANCELED), the partition manager, the output flusher. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shuffle/buffer.h"
+#include "shuffle/channel_selector.h"
+#include "shuffle/network_buffer_pool.h"
+#include "shuffle/output_flusher.h"
+#include "shuffle/partition_manager.h"
+#include "shuffle/record_deserializer.h"
+#include "shuffle/record_writer.h"
+#include "shuffle/result_partition.h"
+
+#define SEG 256
+
+static te_network_buffer_pool_t *arena;
+
+static te_result_partition_t *new_rp(uint32_t nsub, uint32_t min, uint32_t max, te_id_t *id)
+{
+    te_error_t err;
+    te_id_random(id);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "test-rp", min, max, &err);
+    ck_assert_ptr_nonnull(lp);
+    te_result_partition_t *rp = result_partition_new(id, "test-rp", nsub, lp, &err);
+    ck_assert_ptr_nonnull(rp);
+    return rp;
+}
+
+static void setup(void)
+{
+    te_error_t err;
+    arena = network_buffer_pool_new(64 * SEG, SEG, &err);
+}
+
+static void teardown(void)
+{
+    /* nothing leaked: every segment is back */
+    ck_assert_uint_eq(network_buffer_pool_available_segments(arena), network_buffer_pool_total_segments(arena));
+    network_buffer_pool_free(arena);
+}
+
+static _Atomic int notified;
+static void on_data(void *arg)
+{
+    (void)arg;
+    notified++;
+}
+
+/* Reads every readable slice of v, deserializing records into out (joined by '|'). */
+static int drain(te_subpartition_view_t *v, te_record_deserializer_t *d, char *out, size_t cap, int *events)
+{
+    te_buffer_slice_t s;
+    int slices = 0;
+    while (subpartition_view_poll(v, &s, NULL)) {
+        slices++;
+        if (s.type == TE_BUFFER_EVENT) {
+            if (events)
+                (*events)++;
+            buffer_recycle(s.buf);
+            continue;
+        }
+        record_deserializer_set_next(d, s);
+        const uint8_t *data;
+        uint32_t len;
+        te_des_result_t r;
+        while ((r = record_deserializer_next(d, &data, &len)) == TE_DES_RECORD) {
+            strncat(out, (const char *)data, len < cap - strlen(out) - 2 ? len : 0);
+            strcat(out, "|");
+        }
+        ck_assert_int_eq(r, TE_DES_NEED_MORE);
+    }
+    return slices;
+}
+
+START_TEST(test_flush_makes_partial_readable)
+{
+    te_id_t id;
+    te_error_t err;
+    te_result_partition_t *rp = new_rp(1, 2, 4, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    notified = 0;
+    te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_null(result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err)); /* one reader */
+    ck_assert_ptr_null(result_partition_create_view(rp, 1, (te_notifier_t){on_data, NULL}, &err));
+    te_record_deserializer_t *d = record_deserializer_new(1000);
+    char out[2048] = "";
+
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(record_writer_emit(rw, (const uint8_t *)"h", 1, (const uint8_t *)"abc", 3), TE_OK);
+    ck_assert_int_eq(notified, 0); /* never per record */
+    ck_assert_int_eq(subpartition_view_is_available(v), 0);
+    ck_assert_int_eq(drain(v, d, out, sizeof(out), NULL), 0);
+
+    record_writer_flush_all(rw);
+    ck_assert_int_eq(notified, 1);
+    record_writer_flush_all(rw); /* nothing new: no second notification */
+    ck_assert_int_eq(notified, 1);
+    ck_assert_int_eq(drain(v, d, out, sizeof(out), NULL), 1);
+    ck_assert_str_eq(out, "habc|habc|habc|habc|habc|");
+
+    /* more records into the same (unfinished) buffer: invisible until the next flush */
+    record_writer_emit(rw, NULL, 0, (const uint8_t *)"z", 1);
+    ck_assert_int_eq(subpartition_view_is_available(v), 0);
+    record_writer_flush_all(rw);
+    ck_assert_int_eq(notified, 2);
+    out[0] = 0;
+    drain(v, d, out, sizeof(out), NULL);
+    ck_assert_str_eq(out, "z|");
+    ck_assert_uint_eq(record_writer_records_out(rw), 6);
+    ck_assert_uint_eq(record_writer_bytes_out(rw), 5 * 8 + 5);
+
+    /* fill buffers without flushing: finished buffers are readable, counted as backlog */
+    uint8_t big[100];
+    memset(big, 'q', sizeof(big));
+    for (int i = 0; i < 6; i++)
+        record_writer_emit(rw, NULL, 0, big, sizeof(big));
+    ck_assert_int_eq(notified, 3); /* once, when the first buffer was finished */
+    /* 45 + 6*104 bytes: two finished 256-byte buffers and an unfinished tail */
+    te_buffer_slice_t s;
+    uint32_t backlog = 99;
+    int nrec = 0;
+    const uint8_t *data;
+    uint32_t len;
+    for (uint32_t want = 1;; want--) {
+        ck_assert_int_eq(subpartition_view_poll(v, &s, &backlog), 1);
+        ck_assert_uint_eq(backlog, want);
+        record_deserializer_set_next(d, s);
+        while (record_deserializer_next(d, &data, &len) == TE_DES_RECORD) {
+            ck_assert(len == 100 && memcmp(data, big, 100) == 0);
+            nrec++;
+        }
+        if (want == 0)
+            break;
+    }
+    ck_assert_int_eq(nrec, 4); /* the 5th spans into the unfinished tail */
+    ck_assert_int_eq(subpartition_view_poll(v, &s, &backlog), 0);
+
+    int events = 0;
+    ck_assert_int_eq(record_writer_finish(rw), TE_OK);
+    out[0] = 0;
+    drain(v, d, out, sizeof(out), &events);
+    ck_assert_int_eq(events, 1);
+    ck_assert_uint_eq(strlen(out), 2 * 101); /* the last two big records */
+    ck_assert_int_eq(record_deserializer_has_partial(d), 0);
+    record_deserializer_free(d);
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+}
+END_TEST
+
+START_TEST(test_events_without_pool_buffers)
+{
+    te_id_t id;
+    te_result_partition_t *rp = new_rp(2, 1, 1, &id);
+    te_buffer_t *hold = local_buffer_pool_request(result_partition_pool(rp));
+    ck_assert_ptr_nonnull(hold);
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234};
+    ck_assert_int_eq(result_partition_broadcast_event(rp, &ev), TE_OK); /* side buffers */
+    te_error_t err;
+    te_subpartition_view_t *v = result_partition_create_view(rp, 1, (te_notifier_t){NULL, NULL}, &err);
+    te_buffer_slice_t s;
+    ck_assert_int_eq(subpartition_view_poll(v, &s, NULL), 1);
+    ck_assert_int_eq(s.type, TE_BUFFER_EVENT);
+    te_event_t got;
+    ck_assert_int_eq(event_decode(s.buf->data + s.offset, s.len, &got), 0);
+    ck_assert(got.type == TE_EVENT_CHECKPOINT_BARRIER && got.checkpoint_id == 7 && got.timestamp == 1234);
+    buffer_recycle(s.buf);
+    buffer_recycle(hold);
+    subpartition_view_release(v);
+    result_partition_unref(rp); /* frees the unread event of subpartition 0 */
+}
+END_TEST
+
+struct producer {
+    te_record_writer_t *rw;
+    te_status_t last;
+    int emitted;
+};
+
+static void *produce_until_error(void *arg)
+{
+    struct producer *p = arg;
+    uint8_t rec[50];
+    memset(rec, 'r', sizeof(rec));
+    for (;;) {
+        te_status_t st = record_writer_emit(p->rw, NULL, 0, rec, sizeof(rec));
+        if (st != TE_OK) {
+            p->last = st;
+            return NULL;
+        }
+        p->emitted++;
+    }
+}
+
+START_TEST(test_release_cancels_blocked_producer)
+{
+    te_id_t id;
+    te_error_t err;
+    te_result_partition_t *rp = new_rp(1, 2, 2, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    notified = 0;
+    te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
+    struct producer p = {rw, TE_OK, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, produce_until_error, &p);
+    /* wait until the producer is back-pressured (both buffers full, nobody reads) */
+    while (!record_writer_is_backpressured(rw))
+        usleep(1000);
+    ck_assert_int_eq(record_writer_is_available(rw), 0);
+    result_partition_release(rp, "TaskCanceled: the consumer went away");
+    pthread_join(th, NULL);
+    ck_assert_int_eq(p.last, TE_ECANCELED);
+    ck_assert_int_gt(p.emitted, 0);
+    ck_assert_uint_gt(record_writer_backpressured_ns(rw), 0);
+    ck_assert_int_eq(result_partition_is_released(rp), 1);
+    ck_assert_int_ge(notified, 1);
+    ck_assert_int_eq(subpartition_view_is_available(v), 1); /* so the reader looks */
+    te_buffer_slice_t s;
+    ck_assert_int_eq(subpartition_view_poll(v, &s, NULL), 0);
+    char cause[128];
+    ck_assert_int_eq(subpartition_view_failure(v, cause, sizeof(cause)), 1);
+    ck_assert_str_eq(cause, "TaskCanceled: the consumer went away");
+    ck_assert_int_eq(record_writer_emit(rw, NULL, 0, (const uint8_t *)"x", 1), TE_ECANCELED);
+    ck_assert_ptr_null(result_partition_create_view(rp, 0, (te_notifier_t){NULL, NULL}, &err));
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+}
+END_TEST
+
+static int reg_fired;
+static void on_registered(void *arg)
+{
+    (void)arg;
+    reg_fired++;
+}
+
+START_TEST(test_partition_manager)
+{
+    te_partition_manager_t *pm = partition_manager_new();
+    te_id_t id, other;
+    te_error_t err;
+    te_result_partition_t *rp = new_rp(2, 1, 2, &id);
+    te_id_random(&other);
+    reg_fired = 0;
+    ck_assert_ptr_null(partition_manager_create_view(pm, &id, 0, (te_notifier_t){NULL, NULL}, &err));
+    ck_assert_int_eq(err.code, TE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "PartitionNotFound"));
+    ck_assert_int_eq(partition_manager_notify_when_registered(pm, &id, (te_notifier_t){on_registered, NULL}), 0);
+    ck_assert_int_eq(partition_manager_notify_when_registered(pm, &other, (te_notifier_t){on_registered, &pm}), 0);
+    ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
+    ck_assert_int_eq(reg_fired, 1);
+    ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_EEXIST);
+    ck_assert_uint_eq(partition_manager_count(pm), 1);
+    ck_assert_int_eq(partition_manager_notify_when_registered(pm, &id, (te_notifier_t){on_registered, NULL}), 1);
+    ck_assert_int_eq(reg_fired, 2);
+    partition_manager_cancel_listener(pm, (te_notifier_t){on_registered, &pm});
+    te_subpartition_view_t *v = partition_manager_create_view(pm, &id, 1, (te_notifier_t){NULL, NULL}, &err);
+    ck_assert_ptr_nonnull(v);
+    result_partition_unref(rp); /* the manager and the view keep it */
+    partition_manager_unregister(pm, &id);
+    ck_assert_uint_eq(partition_manager_count(pm), 0);
+    subpartition_view_release(v); /* last reference */
+    partition_manager_free(pm);
+}
+END_TEST
+
+/* --- output flusher: records reach the reader without any explicit flush --- */
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fcv = PTHREAD_COND_INITIALIZER;
+static int fflag;
+static void on_flush_data(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&fmu);
+    fflag = 1;
+    pthread_cond_signal(&fcv);
+    pthread_mutex_unlock(&fmu);
+}
+
+START_TEST(test_output_flusher)
+{
+    te_id_t id;
+    te_error_t err;
+    te_result_partition_t *rp = new_rp(1, 2, 4, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_flush_data, NULL}, &err);
+    te_output_flusher_t *f = output_flusher_new(&err);
+    ck_assert_int_eq(output_flusher_start(f, &err), TE_OK);
+    output_flusher_add(f, rw, 5);
+    fflag = 0;
+    record_writer_emit(rw, NULL, 0, (const uint8_t *)"hello", 5);
+    pthread_mutex_lock(&fmu);
+    while (!fflag)
+        pthread_cond_wait(&fcv, &fmu);
+    pthread_mutex_unlock(&fmu);
+    te_record_deserializer_t *d = record_deserializer_new(100);
+    char out[64] = "";
+    drain(v, d, out, sizeof(out), NULL);
+    ck_assert_str_eq(out, "hello|");
+    output_flusher_remove(f, rw);
+    output_flusher_stop(f);
+    output_flusher_free(f);
+    record_deserializer_free(d);
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+}
+END_TEST
+
+Suite *result_partition_suite(void)
+{
+    Suite *s = suite_create("result_partition");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_flush_makes_partial_readable);
+    tcase_add_test(tc, test_events_without_pool_buffers);
+    tcase_add_test(tc, test_release_cancels_blocked_producer);
+    tcase_add_test(tc, test_partition_manager);
+    tcase_add_test(tc, test_output_flusher);
+    suite_add_tcase(s, tc);
+    return s;
+}
