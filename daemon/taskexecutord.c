@@ -93,75 +93,87 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL;
     te_error_t err;
+    int rc = -1; /* >= 0: exit with it after parsing */
     te_config_t *cfg = config_new();
-    if (cfg == NULL) {
-        fprintf(stderr, "taskexecutord: out of memory\n");
-        return 1;
-    }
     /* -D overrides are applied after the file, in order. */
     const char **overrides = calloc((size_t)argc, sizeof(char *));
     int n_overrides = 0;
-    for (int i = 1; i < argc; i++) {
+    if (cfg == NULL || overrides == NULL) {
+        fprintf(stderr, "taskexecutord: out of memory\n");
+        rc = 1;
+        goto parsed;
+    }
+    for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
-            return 0;
+            rc = 0;
         } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
             printf("taskexecutord %s\n", TE_VERSION);
-            return 0;
+            rc = 0;
         } else if (strcmp(a, "--print-defaults") == 0) {
             config_write_defaults(stdout);
-            return 0;
+            rc = 0;
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
             if (++i >= argc) {
                 fprintf(stderr, "taskexecutord: %s needs a file name\n", a);
-                return 2;
+                rc = 2;
+            } else {
+                config_path = argv[i];
             }
-            config_path = argv[i];
         } else if (strncmp(a, "--config=", 9) == 0) {
             config_path = a + 9;
         } else if (strcmp(a, "-D") == 0) {
             if (++i >= argc) {
                 fprintf(stderr, "taskexecutord: -D needs key=value\n");
-                return 2;
+                rc = 2;
+            } else {
+                overrides[n_overrides++] = argv[i];
             }
-            overrides[n_overrides++] = argv[i];
         } else if (strncmp(a, "-D", 2) == 0) {
             overrides[n_overrides++] = a + 2;
         } else {
             fprintf(stderr, "taskexecutord: unknown argument '%s' (see --help)\n", a);
-            return 2;
+            rc = 2;
         }
     }
-    if (config_path != NULL && config_load_file(cfg, config_path, &err) != TE_OK) {
+    if (rc < 0 && config_path != NULL && config_load_file(cfg, config_path, &err) != TE_OK) {
         fprintf(stderr, "taskexecutord: %s\n", err.msg);
-        return 1;
+        rc = 1;
     }
-    for (int i = 0; i < n_overrides; i++) {
+    for (int i = 0; rc < 0 && i < n_overrides; i++) {
         if (config_set_kv(cfg, overrides[i], &err) != TE_OK) {
             fprintf(stderr, "taskexecutord: -D %s: %s\n", overrides[i], err.msg);
-            return 1;
+            rc = 1;
         }
     }
+parsed:
     free(overrides);
+    if (rc >= 0) {
+        config_free(cfg);
+        return rc;
+    }
 
     int level = te_log_level_parse(config_get_str(cfg, "log.level"));
     te_log_set_level(level < 0 ? TE_LOG_INFO : (te_log_level_t)level);
     const char *log_file = config_get_str(cfg, "log.file");
     if (log_file && log_file[0] && te_log_set_file(log_file) != 0) {
         fprintf(stderr, "taskexecutord: cannot open log.file '%s': %s\n", log_file, strerror(errno));
+        config_free(cfg);
         return 1;
     }
 
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         TE_ERROR(CTX, "libevent has no pthreads support");
+        config_free(cfg);
         return 1;
     }
     daemon_state_t d = {0};
     d.base = event_base_new();
     if (d.base == NULL) {
         TE_ERROR(CTX, "cannot create the event base");
+        config_free(cfg);
         return 1;
     }
     TE_INFO(CTX, "taskexecutord %s starting (pid %d, config %s)", TE_VERSION, (int)getpid(),

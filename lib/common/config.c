@@ -694,6 +694,16 @@ cleanup:
     return st;
 }
 
+/* Starts a parser over f (from its current position). */
+static te_status_t yaml_begin(yaml_load_t *L, FILE *f, int *parser_ok)
+{
+    if (!yaml_parser_initialize(&L->parser))
+        return te_error_set(L->err, TE_ENOMEM, "cannot initialize the YAML parser");
+    *parser_ok = 1;
+    yaml_parser_set_input_file(&L->parser, f);
+    return TE_OK;
+}
+
 te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err)
 {
     te_status_t st = TE_OK;
@@ -706,14 +716,10 @@ te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err)
     if (f == NULL)
         return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO,
                             "cannot open configuration file '%s': %s", path, strerror(errno));
-    if (!yaml_parser_initialize(&L.parser)) {
-        st = te_error_set(err, TE_ENOMEM, "cannot initialize the YAML parser");
-        goto cleanup;
-    }
-    parser_ok = 1;
     /* First pass: syntax only, so a syntax error is reported as such (with its line)
      * before any value is applied. */
-    yaml_parser_set_input_file(&L.parser, f);
+    if ((st = yaml_begin(&L, f, &parser_ok)) != TE_OK)
+        goto cleanup;
     for (;;) {
         yaml_event_t ev;
         st = yaml_next(&L, &ev);
@@ -727,12 +733,8 @@ te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err)
     yaml_parser_delete(&L.parser);
     parser_ok = 0;
     rewind(f);
-    if (!yaml_parser_initialize(&L.parser)) {
-        st = te_error_set(err, TE_ENOMEM, "cannot initialize the YAML parser");
+    if ((st = yaml_begin(&L, f, &parser_ok)) != TE_OK)
         goto cleanup;
-    }
-    parser_ok = 1;
-    yaml_parser_set_input_file(&L.parser, f);
     for (;;) {
         yaml_event_t ev;
         st = yaml_next(&L, &ev);

@@ -148,7 +148,7 @@ static int filter_process(void *self, int input, const te_record_t *rec, te_outp
     int match = 0, error = 0;
     if (f->field >= 0) {
         uint32_t start, flen;
-        if (op_field_find(rec->data, rec->len, f->delim, (uint32_t)f->field, &start, &flen) == 0)
+        if (te_record_field(rec->data, rec->len, f->delim, (uint32_t)f->field, &start, &flen) == 0)
             match = filter_matches(f, rec->data + start, flen, &error);
     } else {
         match = filter_matches(f, rec->data, rec->len, &error);

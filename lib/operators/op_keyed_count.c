@@ -172,7 +172,7 @@ static int keyed_count_process(void *self, int input, const te_record_t *rec, te
     keyed_count_t *kc = self;
     (void)input;
     uint32_t start = 0, len = 0;
-    if (op_field_find(rec->data, rec->len, kc->delim, (uint32_t)kc->key_field, &start, &len) != 0)
+    if (te_record_field(rec->data, rec->len, kc->delim, (uint32_t)kc->key_field, &start, &len) != 0)
         start = len = 0; /* no such field: the empty key */
     kc_entry_t *e = kc_add(kc, rec->data + start, len, 1);
     if (e == NULL || (!kc->emit_final && kc_emit(kc, e, rec->timestamp, out) != 0)) {

@@ -143,7 +143,7 @@ static int select_process(void *self, int input, const te_record_t *rec, te_outp
         uint32_t start, flen;
         if (i > 0)
             m->out.data[off++] = (uint8_t)m->delim;
-        if (op_field_find(rec->data, rec->len, m->delim, m->fields[i], &start, &flen) == 0) {
+        if (te_record_field(rec->data, rec->len, m->delim, m->fields[i], &start, &flen) == 0) {
             memcpy(m->out.data + off, rec->data + start, flen);
             off += flen;
         }
@@ -158,7 +158,7 @@ static int case_process(void *self, int input, const te_record_t *rec, te_output
     map_op_t *m = self;
     (void)input;
     uint32_t start = 0, flen = rec->len;
-    if (m->field >= 0 && op_field_find(rec->data, rec->len, m->delim, (uint32_t)m->field, &start, &flen) != 0) {
+    if (m->field >= 0 && te_record_field(rec->data, rec->len, m->delim, (uint32_t)m->field, &start, &flen) != 0) {
         m->api->emit(out, rec);
         return 0;
     }

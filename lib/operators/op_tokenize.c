@@ -66,7 +66,7 @@ static int tokenize_process(void *self, int input, const te_record_t *rec, te_ou
     uint32_t len = rec->len;
     if (t->field >= 0) {
         uint32_t start, flen;
-        if (op_field_find(rec->data, rec->len, t->delim, (uint32_t)t->field, &start, &flen) != 0)
+        if (te_record_field(rec->data, rec->len, t->delim, (uint32_t)t->field, &start, &flen) != 0)
             return 0;
         p += start;
         len = flen;

@@ -189,21 +189,6 @@ int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out)
     return 0;
 }
 
-int op_field_find(const uint8_t *data, uint32_t len, char delim, uint32_t idx, uint32_t *start,
-                  uint32_t *flen)
-{
-    uint32_t pos = 0;
-    for (uint32_t i = 0; i < idx; i++) {
-        const uint8_t *d = len > pos ? memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
-        if (d == NULL)
-            return -1;
-        pos = (uint32_t)(d - data) + 1;
-    }
-    const uint8_t *d = len > pos ? memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
-    *start = pos;
-    *flen = d ? (uint32_t)(d - data) - pos : len - pos;
-    return 0;
-}
 
 int op_buf_reserve(op_buf_t *b, size_t need)
 {

@@ -60,10 +60,6 @@ int op_parse_double(const char *str, double *out);
 /* The same over a byte range (not NUL-terminated); fails on ranges over 63 bytes. */
 int op_parse_double_bytes(const uint8_t *p, size_t len, double *out);
 
-/* Finds field `idx` of a record split by `delim`. Returns 0 and sets start and flen, or
- * -1 when the record has fewer fields. */
-int op_field_find(const uint8_t *data, uint32_t len, char delim, uint32_t idx, uint32_t *start,
-                  uint32_t *flen);
 
 /* A growable byte buffer, grown geometrically (so no allocation per record once it
  * has reached the largest record size). */

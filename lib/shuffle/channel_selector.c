@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "key_group.h"
+#include "te/operator.h"
 
 struct te_channel_selector {
     te_partitioner_kind_t kind;
@@ -91,13 +92,10 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
         s->next = s->next + 1 == s->n ? 0 : s->next + 1;
         return s->next;
     case TE_PARTITION_HASH: {
-        const uint8_t *k = (const uint8_t *)"";
-        uint32_t klen = 0;
-        if (record_field(rec, len, s->key_field, s->delim, &k, &klen) != 0) {
-            k = (const uint8_t *)"";
-            klen = 0;
-        }
-        uint32_t kg = key_group_for_key(k, klen, s->max_parallelism);
+        uint32_t kstart = 0, klen = 0;
+        if (s->key_field < 0 || te_record_field(rec, len, s->delim, (uint32_t)s->key_field, &kstart, &klen) != 0)
+            kstart = klen = 0; /* a record lacking the key field: the empty key */
+        uint32_t kg = key_group_for_key(rec + kstart, klen, s->max_parallelism);
         return key_group_operator_index(kg, s->max_parallelism, s->n);
     }
     case TE_PARTITION_BROADCAST:

@@ -102,20 +102,3 @@ void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parall
     *last = (uint32_t)(end_excl - 1); /* first > last when the range is empty (p > maxp) */
 }
 
-int record_field(const uint8_t *rec, uint32_t len, int field, char delim, const uint8_t **start, uint32_t *flen)
-{
-    if (field < 0)
-        return -1;
-    uint32_t i = 0;
-    for (int f = 0; f < field; f++) {
-        const uint8_t *d = len > i ? memchr(rec + i, (unsigned char)delim, len - i) : NULL;
-        if (d == NULL)
-            return -1;
-        i = (uint32_t)(d - rec) + 1;
-    }
-    const uint8_t *d = len > i ? memchr(rec + i, (unsigned char)delim, len - i) : NULL;
-    uint32_t end = d ? (uint32_t)(d - rec) : len;
-    *start = rec + i;
-    *flen = end - i;
-    return 0;
-}

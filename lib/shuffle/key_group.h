@@ -20,8 +20,5 @@ uint32_t key_group_operator_index(uint32_t key_group, uint32_t max_parallelism, 
 void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parallelism, uint32_t *first,
                      uint32_t *last);
 
-/* Finds field `field` (0-based) of a record split by `delim`. Returns 0 and the field's
- * bounds, or -1 when the record has fewer fields. */
-int record_field(const uint8_t *rec, uint32_t len, int field, char delim, const uint8_t **start, uint32_t *flen);
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests: channel selectors and key groups — rebalance evenness and start,
  * hash partitioning against an independent implementation of the documented formula
  * (MurmurHash3_x86_32 seed 0, Flink's murmur mix, % maxp, * p / maxp), key-group
- * ranges covering 0..maxp-1 exactly once, record_field. */
+ * ranges covering 0..maxp-1 exactly once, te_record_field. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "shuffle/channel_selector.h"
 #include "shuffle/key_group.h"
+#include "te/operator.h"
 
 /* --- independent reference (written from the reference algorithm, not key_group.c) --- */
 static uint32_t ref_rotl(uint32_t x, unsigned r) { return (x << r) | (x >> (32 - r)); }
@@ -193,21 +194,20 @@ END_TEST
 
 START_TEST(test_record_field)
 {
-    const uint8_t *st;
-    uint32_t fl;
+    uint32_t st, fl;
     const uint8_t *rec = (const uint8_t *)"a\tbb\t\tddd";
-    ck_assert_int_eq(record_field(rec, 9, 0, '\t', &st, &fl), 0);
-    ck_assert(fl == 1 && st == rec);
-    ck_assert_int_eq(record_field(rec, 9, 1, '\t', &st, &fl), 0);
-    ck_assert(fl == 2 && st == rec + 2);
-    ck_assert_int_eq(record_field(rec, 9, 2, '\t', &st, &fl), 0);
+    ck_assert_int_eq(te_record_field(rec, 9, '\t', 0, &st, &fl), 0);
+    ck_assert(fl == 1 && st == 0);
+    ck_assert_int_eq(te_record_field(rec, 9, '\t', 1, &st, &fl), 0);
+    ck_assert(fl == 2 && st == 2);
+    ck_assert_int_eq(te_record_field(rec, 9, '\t', 2, &st, &fl), 0);
     ck_assert_uint_eq(fl, 0);
-    ck_assert_int_eq(record_field(rec, 9, 3, '\t', &st, &fl), 0);
-    ck_assert(fl == 3 && memcmp(st, "ddd", 3) == 0);
-    ck_assert_int_eq(record_field(rec, 9, 4, '\t', &st, &fl), -1);
-    ck_assert_int_eq(record_field(rec, 0, 0, '\t', &st, &fl), 0);
+    ck_assert_int_eq(te_record_field(rec, 9, '\t', 3, &st, &fl), 0);
+    ck_assert(fl == 3 && memcmp(rec + st, "ddd", 3) == 0);
+    ck_assert_int_eq(te_record_field(rec, 9, '\t', 4, &st, &fl), -1);
+    ck_assert_int_eq(te_record_field(rec, 0, '\t', 0, &st, &fl), 0);
     ck_assert_uint_eq(fl, 0);
-    ck_assert_int_eq(record_field((const uint8_t *)"x\t", 2, 1, '\t', &st, &fl), 0);
+    ck_assert_int_eq(te_record_field((const uint8_t *)"x\t", 2, '\t', 1, &st, &fl), 0);
     ck_assert_uint_eq(fl, 0);
 }
 END_TEST

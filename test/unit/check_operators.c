@@ -533,7 +533,7 @@ START_TEST(test_file_lines_snapshot)
     finish(d, b, &out);
     ck_assert_uint_eq(out.main.n, 5);
     for (int i = 0; i < 5; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof(want), "l%d", i);
         ck_assert_str_eq(out.main.data[i], want);
     }

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,6 +135,25 @@ typedef struct te_operator_def {
     /* Frees the instance; always called, also after a failure or cancellation. */
     void (*dispose)(void *self);
 } te_operator_def_t;
+
+/* Finds field `idx` (0-based) of a record whose fields are separated by `delim`.
+ * Returns 0 with the field's offset and length, or -1 when the record has fewer
+ * fields. The built-in operators and the engine's hash partitioner share this rule. */
+static inline int te_record_field(const uint8_t *data, uint32_t len, char delim, uint32_t idx, uint32_t *start,
+                                  uint32_t *flen)
+{
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < idx; i++) {
+        const uint8_t *d = len > pos ? (const uint8_t *)memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
+        if (d == NULL)
+            return -1;
+        pos = (uint32_t)(d - data) + 1;
+    }
+    const uint8_t *d = len > pos ? (const uint8_t *)memchr(data + pos, (unsigned char)delim, len - pos) : NULL;
+    *start = pos;
+    *flen = d ? (uint32_t)(d - data) - pos : len - pos;
+    return 0;
+}
 
 /* The symbol a plugin exports. */
 typedef const te_operator_def_t *(*te_operator_plugin_entry_fn)(void);
