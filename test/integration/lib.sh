@@ -8,12 +8,31 @@ set -u
 DAEMON="$BUILD/taskexecutord"
 TECTL="$BUILD/tectl"
 PIDS=()
+LOGS=()
 
+# At exit: stop every daemon gracefully (SIGTERM, so sanitizer leak checks run), then
+# fail the test if any daemon log holds a sanitizer report.
 cleanup_daemons() {
+  local rc=$?
+  local p i
   for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill -9 "$p" 2>/dev/null
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+  done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] || continue
+    for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null
+  for l in "${LOGS[@]:-}"; do
+    [ -n "$l" ] && [ -f "$l" ] || continue
+    if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$l"; then
+      echo "FAIL: sanitizer report in $l" >&2
+      grep -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$l" | head -60 >&2
+      rc=1
+    fi
+  done
+  exit $rc
 }
 trap cleanup_daemons EXIT
 
@@ -27,6 +46,7 @@ start_daemon() {
   "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "$@" >"$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
+  LOGS+=("$log")
   local i
   for i in $(seq 1 100); do
     if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
