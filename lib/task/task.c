@@ -23,6 +23,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../operators/operator_registry.h"
+#include "../operators/plugin_loader.h"
 #include "../runtime/stream_task.h"
 #include "../shuffle/channel_selector.h"
 #include "../shuffle/input_gate.h"
@@ -193,19 +194,40 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
         te_chain_op_config_t *c = &t->chain[i];
         c->name = oc->name ? oc->name : "";
         c->uid = oc->uid;
-        c->def = operator_registry_find(c->name);
+        int is_plugin = strcmp(c->name, "plugin") == 0;
+        if (is_plugin) {
+            /* A user operator from plugins.dir; `library` names the file and is not
+             * passed on to the plugin. */
+            const char *library = NULL;
+            for (size_t j = 0; j < oc->n_params; j++)
+                if (oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
+                    library = oc->params[j]->value;
+            char perr[TE_ERROR_MSG_MAX - 64];
+            c->def = plugin_loader_load(t->svc.plugins_dir, library, perr, sizeof(perr));
+            if (c->def == NULL)
+                return te_error_set(err, TE_EINVAL, "chain position %zu: %s", i, perr);
+            c->name = c->def->name;
+        } else {
+            c->def = operator_registry_find(c->name);
+        }
         if (c->def == NULL) {
             char known[512];
             operator_registry_names(known, sizeof(known));
-            return te_error_set(err, TE_EINVAL, "unknown operator '%s' at chain position %zu (known operators: %s)",
+            return te_error_set(err, TE_EINVAL,
+                                "unknown operator '%s' at chain position %zu (known operators: %s, and 'plugin' "
+                                "with a 'library' under plugins.dir)",
                                 c->name, i, known);
         }
         c->param_keys = &t->param_keys[k];
         c->param_values = &t->param_values[k];
-        c->n_params = oc->n_params;
-        for (size_t j = 0; j < oc->n_params; j++, k++) {
+        c->n_params = 0;
+        for (size_t j = 0; j < oc->n_params; j++) {
+            if (is_plugin && oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
+                continue;
             t->param_keys[k] = oc->params[j]->key ? oc->params[j]->key : "";
             t->param_values[k] = oc->params[j]->value ? oc->params[j]->value : "";
+            k++;
+            c->n_params++;
         }
     }
     uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;

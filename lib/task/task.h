@@ -47,6 +47,7 @@ typedef struct te_task_services {
     int64_t partition_request_timeout_ms;
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;
+    const char *plugins_dir;            /* plugins.dir: where `plugin` operators load from */
     te_task_state_fn on_state;
     void *on_state_arg;
 } te_task_services_t;

@@ -19,6 +19,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "../operators/plugin_loader.h"
 #include "task_executor_internal.h"
 
 #define CTX "executor"
@@ -436,6 +437,7 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
         .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
         .floating_buffers_per_gate =
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
+        .plugins_dir = config_get_str(te->cfg, "plugins.dir"),
         .on_state = on_task_state,
         .on_state_arg = te,
     };
@@ -764,6 +766,7 @@ void task_executor_free(te_task_executor_t *te)
     json_decref(te->history);
     pthread_mutex_destroy(&te->queue_lock);
     free(te);
+    plugin_loader_unload_all(); /* no task is left to use a plugin's code */
 }
 
 int task_executor_rpc_port(const te_task_executor_t *te) { return rpc_server_port(te->rpc); }
