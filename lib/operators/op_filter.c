@@ -2,11 +2,13 @@
  * op_filter — the `filter` operator: passes the records that match a condition.
  *
  * Parameters, one of two forms:
- *   field (optional: the whole record when absent) + op + value, op one of
+ *   field (optional: the whole record when absent) + cmp + value, cmp one of
  *     eq, ne       — byte-wise string (in)equality,
  *     contains     — the field contains value as a substring,
  *     lt, le, gt, ge — numeric: value must be a number (checked at setup); a record
  *                    whose field is not a number does not match;
+ *     multiple_of  — the field is an integer divisible by value (a positive integer);
+ *   (the comparison is called `cmp` because `op` names the operator in a job graph);
  *   regex (POSIX extended, matched against the field or the whole record).
  * side_output (optional): rejected records go to the side output with that tag
  * (api->emit_side); otherwise they are dropped. delimiter (default "\t").
@@ -24,9 +26,9 @@
 
 #include "operators/op_util.h"
 
-typedef enum filter_op { F_EQ, F_NE, F_LT, F_LE, F_GT, F_GE, F_CONTAINS, F_REGEX } filter_op_t;
+typedef enum filter_op { F_EQ, F_NE, F_LT, F_LE, F_GT, F_GE, F_CONTAINS, F_MULTIPLE_OF, F_REGEX } filter_op_t;
 
-static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge", "contains"};
+static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge", "contains", "multiple_of"};
 
 typedef struct filter {
     const te_operator_api_t *api;
@@ -36,6 +38,7 @@ typedef struct filter {
     char delim;
     const char *value;
     size_t value_len;
+    long long divisor; /* multiple_of */
     double number;
     int have_regex;
     regex_t re;
@@ -45,24 +48,24 @@ typedef struct filter {
 
 static void *filter_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"field", "op", "value", "regex", "side_output", "delimiter", NULL};
+    static const char *const allowed[] = {"field", "cmp", "value", "regex", "side_output", "delimiter", NULL};
     op_setup_t s = {api, ctx, "filter", err, errlen};
     int32_t field;
     char delim;
     const char *op, *value, *regex, *side;
     if (op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 0, &field) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
-        op_get_string(&s, "op", 0, NULL, &op) != 0 || op_get_string(&s, "value", 0, NULL, &value) != 0 ||
+        op_get_string(&s, "cmp", 0, NULL, &op) != 0 || op_get_string(&s, "value", 0, NULL, &value) != 0 ||
         op_get_string(&s, "regex", 0, NULL, &regex) != 0 ||
         op_get_string(&s, "side_output", 0, NULL, &side) != 0)
         return NULL;
     if (regex != NULL && (op != NULL || value != NULL)) {
-        op_errorf(&s, "parameter 'regex' cannot be combined with '%s' (use either regex or op+value)",
-                  op ? "op" : "value");
+        op_errorf(&s, "parameter 'regex' cannot be combined with '%s' (use either regex or cmp+value)",
+                  op ? "cmp" : "value");
         return NULL;
     }
     if (regex == NULL && op == NULL) {
-        op_errorf(&s, "missing required parameter 'op' (or 'regex')");
+        op_errorf(&s, "missing required parameter 'cmp' (or 'regex')");
         return NULL;
     }
     if (side != NULL && side[0] == '\0') {
@@ -99,7 +102,7 @@ static void *filter_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
             found = 1;
         }
     if (!found) {
-        op_errorf(&s, "parameter 'op' = '%s' is not one of eq, ne, lt, le, gt, ge, contains", op);
+        op_errorf(&s, "parameter 'cmp' = '%s' is not one of eq, ne, lt, le, gt, ge, contains, multiple_of", op);
         goto cleanup;
     }
     if (value == NULL) {
@@ -108,8 +111,18 @@ static void *filter_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     }
     f->value = value;
     f->value_len = strlen(value);
+    if (f->op == F_MULTIPLE_OF) {
+        char *end = NULL;
+        long long d = strtoll(value, &end, 10);
+        if (end == value || *end != '\0' || d <= 0) {
+            op_errorf(&s, "parameter 'value' = '%s' is not a positive integer (cmp 'multiple_of' needs a divisor)",
+                      value);
+            goto cleanup;
+        }
+        f->divisor = d;
+    }
     if (f->op >= F_LT && f->op <= F_GE && op_parse_double(value, &f->number) != 0) {
-        op_errorf(&s, "parameter 'value' = '%s' is not a number (op '%s' compares numbers)", value, op);
+        op_errorf(&s, "parameter 'value' = '%s' is not a number (cmp '%s' compares numbers)", value, op);
         goto cleanup;
     }
     return f;
@@ -125,6 +138,16 @@ static int filter_matches(filter_t *f, const uint8_t *p, uint32_t len, int *erro
     case F_EQ: return len == f->value_len && memcmp(p, f->value, len) == 0;
     case F_NE: return !(len == f->value_len && memcmp(p, f->value, len) == 0);
     case F_CONTAINS: return f->value_len == 0 || memmem(p, len, f->value, f->value_len) != NULL;
+    case F_MULTIPLE_OF: {
+        long long v = 0;
+        uint32_t i = 0;
+        int neg = len > 0 && p[0] == '-';
+        for (i = (uint32_t)neg; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+            v = v * 10 + (p[i] - '0');
+        if (len == (uint32_t)neg || i != len)
+            return 0; /* not an integer */
+        return v % f->divisor == 0;
+    }
     case F_LT: return op_parse_double_bytes(p, len, &x) == 0 && x < f->number;
     case F_LE: return op_parse_double_bytes(p, len, &x) == 0 && x <= f->number;
     case F_GT: return op_parse_double_bytes(p, len, &x) == 0 && x > f->number;

@@ -332,12 +332,13 @@ static const struct bad_case bad_cases[] = {
     {"tokenize", {"lowercase", "perhaps"}, {"parameter 'lowercase' = 'perhaps'"}},
     {"tokenize", {"field", "-1"}, {"parameter 'field' = '-1' is out of range"}},
     {"filter", {"regex", "(ab"}, {"operator 'filter': parameter 'regex' = '(ab' is not a valid"}},
-    {"filter", {"op", "zz", "value", "1"}, {"parameter 'op' = 'zz' is not one of"}},
-    {"filter", {"op", "lt", "value", "abc"}, {"parameter 'value' = 'abc' is not a number"}},
-    {"filter", {"op", "eq"}, {"missing required parameter 'value'"}},
-    {"filter", {"field", "1"}, {"missing required parameter 'op'"}},
-    {"filter", {"regex", "a", "op", "eq"}, {"'regex'", "'op'"}},
-    {"filter", {"op", "eq", "value", "1", "side", "x"}, {"unknown parameter 'side'", "side_output"}},
+    {"filter", {"cmp", "zz", "value", "1"}, {"parameter 'cmp' = 'zz' is not one of"}},
+    {"filter", {"cmp", "lt", "value", "abc"}, {"parameter 'value' = 'abc' is not a number"}},
+    {"filter", {"cmp", "eq"}, {"missing required parameter 'value'"}},
+    {"filter", {"field", "1"}, {"missing required parameter 'cmp'"}},
+    {"filter", {"regex", "a", "cmp", "eq"}, {"'regex'", "'cmp'"}},
+    {"filter", {"cmp", "multiple_of", "value", "0"}, {"parameter 'value' = '0' is not a positive integer"}},
+    {"filter", {"cmp", "eq", "value", "1", "side", "x"}, {"unknown parameter 'side'", "side_output"}},
     {"select", {NULL}, {"operator 'select': missing required parameter 'fields'"}},
     {"select", {"fields", "1,x"}, {"parameter 'fields' = '1,x'", "'x' is not an integer"}},
     {"select", {"fields", "1,,2"}, {"parameter 'fields' = '1,,2'"}},
@@ -781,7 +782,7 @@ START_TEST(test_filter)
     te_operator_ctx_t c;
     te_output_t out = {0};
 
-    ctx_init(&c, 0, 1, "field", "1", "op", "lt", "value", "10", "side_output", "rejects", NULL);
+    ctx_init(&c, 0, 1, "field", "1", "cmp", "lt", "value", "10", "side_output", "rejects", NULL);
     run_filter(&c, in, 6, &out);
     ck_assert_uint_eq(out.main.n, 3);
     ck_assert_str_eq(out.main.data[0], "a\t5");
@@ -794,25 +795,32 @@ START_TEST(test_filter)
     ck_assert_str_eq(out.side.data[2], "d");
     out_free(&out);
 
-    ctx_init(&c, 0, 1, "field", "1", "op", "ge", "value", "5.5", NULL);
+    ctx_init(&c, 0, 1, "field", "1", "cmp", "ge", "value", "5.5", NULL);
     run_filter(&c, in, 6, &out);
     ck_assert_uint_eq(out.main.n, 2);
     ck_assert_str_eq(out.main.data[0], "b\t12");
     ck_assert_uint_eq(out.side.n, 0); /* no side_output: dropped */
     out_free(&out);
 
-    ctx_init(&c, 0, 1, "field", "0", "op", "eq", "value", "ab", NULL);
+    ctx_init(&c, 0, 1, "field", "0", "cmp", "eq", "value", "ab", NULL);
     run_filter(&c, in, 6, &out);
     ck_assert_uint_eq(out.main.n, 1);
     ck_assert_str_eq(out.main.data[0], "ab\t5.5");
     out_free(&out);
 
-    ctx_init(&c, 0, 1, "field", "0", "op", "ne", "value", "ab", NULL);
+    ctx_init(&c, 0, 1, "field", "0", "cmp", "ne", "value", "ab", NULL);
     run_filter(&c, in, 6, &out);
     ck_assert_uint_eq(out.main.n, 5);
     out_free(&out);
 
-    ctx_init(&c, 0, 1, "op", "contains", "value", "b", NULL); /* whole record */
+    ctx_init(&c, 0, 1, "field", "1", "cmp", "multiple_of", "value", "3", NULL); /* 12 and -3; not 5.5 */
+    run_filter(&c, in, 6, &out);
+    ck_assert_uint_eq(out.main.n, 2);
+    ck_assert_str_eq(out.main.data[0], "b\t12");
+    ck_assert_str_eq(out.main.data[1], "abc\t-3");
+    out_free(&out);
+
+    ctx_init(&c, 0, 1, "cmp", "contains", "value", "b", NULL); /* whole record */
     run_filter(&c, in, 6, &out);
     ck_assert_uint_eq(out.main.n, 3);
     out_free(&out);
