@@ -88,5 +88,8 @@ extern const te_operator_def_t op_keyed_count_def;
 extern const te_operator_def_t op_file_sink_def;
 extern const te_operator_def_t op_print_def;
 extern const te_operator_def_t op_discard_def;
+extern const te_operator_def_t op_nexmark_def;
+extern const te_operator_def_t op_scale_def;
+extern const te_operator_def_t op_socket_sink_def;
 
 #endif

@@ -313,6 +313,11 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    {"nexmark", {"count", "10", "events", "trades"}, {"parameter 'events' = 'trades' is not one of"}},
+    {"nexmark", {"rate", "5"}, {"missing required parameter 'count'"}},
+    {"scale", {"field", "1", "factor", "lots"}, {"parameter 'factor' = 'lots' is not a number"}},
+    {"scale", {"field", "1"}, {"missing required parameter 'factor'"}},
+    {"socket_sink", {"host", "localhost", "port", "70000"}, {"'port'"}},
     {"sequence", {"to", "abc"}, {"operator 'sequence': parameter 'to' = 'abc' is not an integer"}},
     {"sequence", {"from", "1"}, {"operator 'sequence': missing required parameter 'to'"}},
     {"sequence", {"to", "10", "rate", "-1"}, {"parameter 'rate' = '-1' is out of range"}},
@@ -1235,6 +1240,208 @@ START_TEST(test_socket_text_connect_fails)
 }
 END_TEST
 
+
+/* ---- nexmark, scale, socket_sink ---- */
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static size_t count_fields(const char *r)
+{
+    size_t n = 1;
+    for (; *r; r++)
+        n += *r == '\t';
+    return n;
+}
+
+/* Runs a nexmark source at parallelism p and returns every record (sorted copies). */
+static char **nexmark_all(uint32_t p, const char *count, const char *events, size_t *n_out, te_output_t *keep0)
+{
+    const te_operator_def_t *d = def_of("nexmark");
+    char **all = NULL;
+    size_t n = 0;
+    for (uint32_t i = 0; i < p; i++) {
+        te_operator_ctx_t c;
+        ctx_init(&c, i, p, "count", count, "events", events, "seed", "7", NULL);
+        te_output_t out = {0};
+        void *self = mk(d, &c);
+        uint32_t idle;
+        while (d->step(self, &out, 100, &idle) != TE_SOURCE_END)
+            ;
+        finish(d, self, &out);
+        all = realloc(all, (n + out.main.n) * sizeof(char *));
+        for (size_t k = 0; k < out.main.n; k++) {
+            /* the record's timestamp is its date_time field (P: 7, A: 6, B: 6) */
+            const char *f = out.main.data[k];
+            int idx = f[0] == 'P' ? 7 : 6;
+            for (int j = 0; j < idx && f; j++)
+                f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
+            ck_assert(f != NULL);
+            ck_assert_int_eq(out.main.ts[k], atoll(f));
+            all[n++] = strdup(out.main.data[k]);
+        }
+        if (i == 0 && keep0)
+            *keep0 = out;
+        else
+            out_free(&out);
+    }
+    qsort(all, n, sizeof(char *), cmp_cstr);
+    *n_out = n;
+    return all;
+}
+
+START_TEST(test_nexmark_deterministic_split)
+{
+    size_t n1, n3;
+    te_output_t first = {0};
+    char **a = nexmark_all(1, "5000", "all", &n1, &first);
+    char **b = nexmark_all(3, "5000", "all", &n3, NULL);
+    ck_assert_uint_eq(n1, 5000);
+    ck_assert_uint_eq(n3, 5000);
+    size_t persons = 0, auctions = 0, bids = 0;
+    for (size_t i = 0; i < n1; i++) {
+        ck_assert_str_eq(a[i], b[i]); /* the same events whatever the parallelism */
+        switch (a[i][0]) {
+        case 'P': persons++; ck_assert_uint_eq(count_fields(a[i]), 8); break;
+        case 'A': auctions++; ck_assert_uint_eq(count_fields(a[i]), 10); break;
+        case 'B': bids++; ck_assert_uint_eq(count_fields(a[i]), 7); break;
+        default: ck_abort_msg("unknown event kind in '%s'", a[i]);
+        }
+    }
+    /* Nexmark's proportions 1 : 3 : 46 out of every 50 events. */
+    ck_assert_uint_eq(persons, 100);
+    ck_assert_uint_eq(auctions, 300);
+    ck_assert_uint_eq(bids, 4600);
+    /* In generation order: event time grows by 100us per event, and every bid refers
+     * to an auction and a person created before it. */
+    long long max_auction = 0, max_person = 0, prev_ts = 0;
+    for (size_t k = 0; k < first.main.n; k++) {
+        const char *r = first.main.data[k];
+        long long id = atoll(r + 2);
+        ck_assert_int_ge(first.main.ts[k], prev_ts);
+        prev_ts = first.main.ts[k];
+        ck_assert_int_eq(first.main.ts[k], 1700000000000LL + (long long)k / 10);
+        if (r[0] == 'P')
+            max_person = id;
+        else if (r[0] == 'A')
+            max_auction = id;
+        else {
+            const char *bidder = strchr(r + 2, '\t') + 1;
+            ck_assert_int_le(id, max_auction);
+            ck_assert_int_ge(id, 1000);
+            ck_assert_int_le(atoll(bidder), max_person);
+        }
+    }
+    out_free(&first);
+    for (size_t i = 0; i < n1; i++) {
+        free(a[i]);
+        free(b[i]);
+    }
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_nexmark_bids_only)
+{
+    size_t n;
+    char **a = nexmark_all(2, "1000", "bids", &n, NULL);
+    ck_assert_uint_eq(n, 920);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(a[i][0] == 'B');
+        /* B auction bidder price ...: the price is the fourth field */
+        const char *p = a[i];
+        for (int f = 0; f < 3; f++)
+            p = strchr(p, '\t') + 1;
+        long long price = atoll(p);
+        ck_assert_int_ge(price, 100);       /* 10^0 * 100 */
+        ck_assert_int_le(price, 100000000); /* 10^6 * 100 */
+        free(a[i]);
+    }
+    free(a);
+}
+END_TEST
+
+START_TEST(test_scale)
+{
+    const te_operator_def_t *d = def_of("scale");
+    te_operator_ctx_t c;
+    ctx_init(&c, 0, 1, "field", "1", "factor", "0.908", NULL);
+    te_output_t out = {0};
+    void *self = mk(d, &c);
+    feed(d, self, "a\t100\tx", &out);  /* 90.8 -> 91 */
+    feed(d, self, "b\t-1000\ty", &out); /* -908 */
+    feed(d, self, "c\t2.5", &out);      /* 2.27 */
+    feed(d, self, "d\tabc", &out);      /* not a number: unchanged */
+    feed(d, self, "e", &out);           /* no field: unchanged */
+    finish(d, self, &out);
+    ck_assert_uint_eq(out.main.n, 5);
+    ck_assert_str_eq(out.main.data[0], "a\t91\tx");
+    ck_assert_str_eq(out.main.data[1], "b\t-908\ty");
+    ck_assert_str_eq(out.main.data[2], "c\t2.27");
+    ck_assert_str_eq(out.main.data[3], "d\tabc");
+    ck_assert_str_eq(out.main.data[4], "e");
+    ck_assert(out.main.ts[0] == 42);
+    out_free(&out);
+}
+END_TEST
+
+struct collector {
+    int lfd;
+    char buf[65536];
+    size_t len;
+};
+
+static void *collector_main(void *arg)
+{
+    struct collector *k = arg;
+    int fd = accept(k->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    ssize_t n;
+    while ((n = read(fd, k->buf + k->len, sizeof(k->buf) - 1 - k->len)) > 0)
+        k->len += (size_t)n;
+    k->buf[k->len] = '\0';
+    close(fd);
+    return NULL;
+}
+
+START_TEST(test_socket_sink)
+{
+    struct server s = {0};
+    server_listen(&s);
+    struct collector k = {.lfd = s.lfd};
+    pthread_t th;
+    pthread_create(&th, NULL, collector_main, &k);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", s.port);
+    const te_operator_def_t *d = def_of("socket_sink");
+    te_operator_ctx_t c;
+    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, NULL);
+    te_output_t out = {0};
+    void *self = mk(d, &c);
+    feed(d, self, "first", &out);
+    feed(d, self, "", &out);
+    feed(d, self, "third record", &out);
+    finish(d, self, &out);
+    pthread_join(th, NULL);
+    close(s.lfd);
+    ck_assert_str_eq(k.buf, "first\n\nthird record\n");
+    ck_assert_uint_eq(out.main.n, 0);
+
+    /* Nobody listening: open fails naming host:port. */
+    server_listen(&s);
+    snprintf(port, sizeof(port), "%d", s.port);
+    close(s.lfd);
+    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, NULL);
+    char err[512] = "";
+    self = d->setup(&api, &c, err, sizeof(err));
+    ck_assert_ptr_nonnull(self);
+    ck_assert_int_ne(d->open(self, err, sizeof(err)), 0);
+    ck_assert_msg(strstr(err, port) != NULL, "%s", err);
+    d->dispose(self);
+}
+END_TEST
+
 Suite *operators_suite(void)
 {
     Suite *s = suite_create("operators");
@@ -1276,6 +1483,14 @@ Suite *operators_suite(void)
     tcase_add_test(tc, test_socket_text_reads_lines);
     tcase_add_test(tc, test_socket_text_cancel);
     tcase_add_test(tc, test_socket_text_connect_fails);
+    tcase_add_test(tc, test_socket_sink);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("nexmark");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_nexmark_deterministic_split);
+    tcase_add_test(tc, test_nexmark_bids_only);
+    tcase_add_test(tc, test_scale);
     suite_add_tcase(s, tc);
     return s;
 }
