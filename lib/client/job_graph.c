@@ -293,7 +293,7 @@ static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, 
 static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te_error_t *err)
 {
     static const char *const allowed[] = {"from", "to", "partitioner", "key_field",
-                                          "key_delimiter", "input", NULL};
+                                          "key_delimiter", "input", "side_output", NULL};
     char path[64];
     snprintf(path, sizeof(path), "edges[%zu]", idx);
     te_job_edge_t *e = &g->edges[idx];
@@ -364,6 +364,15 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
     if ((st = get_int(j, path, "input", 0, 0, 1, "0 or 1", &input, err)) != TE_OK)
         return st;
     e->input = (uint32_t)input;
+    const char *side;
+    if ((st = get_string(j, path, "side_output", 0, &side, err)) != TE_OK)
+        return st;
+    if (side != NULL) {
+        if (side[0] == '\0' || strlen(side) >= sizeof(e->side_output))
+            return te_error_set(err, TE_EINVAL, "%s.side_output: expected a tag of 1 to %zu characters, got \"%s\"",
+                                path, sizeof(e->side_output) - 1, side);
+        snprintf(e->side_output, sizeof(e->side_output), "%s", side);
+    }
     return TE_OK;
 }
 

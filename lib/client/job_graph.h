@@ -35,7 +35,9 @@
  *   rescale | hash | broadcast (default rebalance; forward requires equal parallelism
  *   on both ends), "key_field" (hash only; integer >= 0, default 0), "key_delimiter"
  *   (hash only; one character, default "\t"), "input" (0 or 1: which input of a
- *   two-input vertex the edge feeds; default 0).
+ *   two-input vertex the edge feeds; default 0), "side_output" (a tag: the edge carries
+ *   the records the producer's operators emit to that side output — e.g. a filter's
+ *   rejects — instead of its main output).
  * The task type follows from the edges: no incoming edge = source task; incoming edges
  *   all on input 0 = one-input task; inputs 0 and 1 = two-input task.
  * Rejected: unknown keys (at any level), missing fields, wrong types, duplicate vertex
@@ -81,6 +83,7 @@ typedef struct te_job_edge {
     int key_field;
     char key_delimiter;
     uint32_t input; /* 0 or 1 */
+    char side_output[64]; /* "" = the producer's main output, else the side-output tag it carries */
 } te_job_edge_t;
 
 /* Opaque; read it through the accessors. Vertices and edges keep their JSON order. */

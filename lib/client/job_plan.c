@@ -270,7 +270,8 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
     rp->partitioner = (Te__Partitioner)ed->partitioner;
     rp->key_field = ed->key_field;
     if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
-        set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL) {
+        set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL ||
+        (ed->side_output[0] && (rp->side_output_tag = strdup(ed->side_output)) == NULL)) {
         te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
         return NULL;
     }

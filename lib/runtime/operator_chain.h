@@ -12,6 +12,12 @@
  * Watermarks go through process_watermark (NULL = forward unchanged); the tail
  * broadcasts them to every channel.
  *
+ * Each operator has its own timer service and keyed state backend (ABI v2, created on
+ * first use) and its own current watermark; a watermark that does not advance an
+ * operator's is dropped. The chain's writers carry the stream status set by
+ * api->mark_idle / the input valve (an idle output becomes active again with the next
+ * record or watermark). end_input first sends the final watermark (INT64_MAX).
+ *
  * Lifecycle: new (setup of every operator) -> open (tail first) -> process / step / run
  * -> end_input (head to tail) -> close (head first; operators may emit) -> dispose
  * (always, reverse order; also after a failure) -> free.
@@ -48,6 +54,7 @@ typedef struct te_operator_chain_config {
     size_t n_ops;
     te_record_writer_t **writers;     /* borrowed; may be 0 */
     size_t n_writers;
+    const char *const *writer_tags;   /* borrowed; per writer NULL/"" = main output, else a side-output tag */
     te_task_metrics_t *metrics;       /* borrowed; may be NULL */
     _Atomic int *cancelled;           /* borrowed; may be NULL */
     pthread_mutex_t *head_emit_lock;  /* held around each emit of operator 0; may be NULL */
@@ -94,5 +101,16 @@ uint64_t operator_chain_records_dropped(const te_operator_chain_t *c);
 uint64_t operator_chain_side_dropped(const te_operator_chain_t *c);
 /* A named counter of operator i (api->counter_add), 0 when never added. */
 uint64_t operator_chain_counter(const te_operator_chain_t *c, size_t i, const char *name);
+
+/* Timers (ABI v2). Event-time timers of operator i fire inside the watermark path (when
+ * the watermark reaching operator i passes them, before its process_watermark).
+ * Processing-time timers are fired by the task's mailbox loop: next = the earliest
+ * processing-time timer of any operator (monotonic ms, -1 none); fire runs every timer
+ * due at now_ms (on_timer of its operator) and recomputes next. Task thread. */
+int64_t operator_chain_next_processing_timer(const te_operator_chain_t *c);
+te_status_t operator_chain_fire_processing_timers(te_operator_chain_t *c, int64_t now_ms, te_error_t *err);
+size_t operator_chain_timer_count(const te_operator_chain_t *c, size_t i, int event_time);
+/* Operator i's keyed state (NULL until it stored something), for checkpoints. */
+struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, size_t i);
 
 #endif

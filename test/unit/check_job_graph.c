@@ -188,6 +188,8 @@ static const struct {
      "edges[0].key_field: expected a non-negative integer, got -1"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_delimiter\":\"ab\"}]}",
      "edges[0].key_delimiter: expected a one-character string, got \"ab\""},
+    {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"side_output\":\"\"}]}",
+     "edges[0].side_output: expected a non-empty string"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"key_field\":1}]}",
      "edges[0].key_field: only valid with partitioner \"hash\""},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"input\":2}]}",
