@@ -114,8 +114,12 @@ tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
 sanitize: asan tsan
 
+# libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 20) from test/fuzz/corpus.
+fuzz: deps-check
+	bash scripts/fuzz.sh
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/taskexecutor

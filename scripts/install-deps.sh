@@ -11,6 +11,11 @@ PKGS=(
   libyaml-dev
   check
   python3 curl procps iproute2
+  python3-prometheus-client   # tests: a real Prometheus text parser for /metrics
+  chromium                    # tests: the dashboard rendered in headless Chromium
+  iperf3                      # bench: loopback bandwidth, the limit for network figures
+  valgrind                    # make valgrind
+  clang libclang-rt-14-dev    # make fuzz: libFuzzer
 )
 
 missing=()
