@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "operators/op_keyed.h"
 #include "operators/op_util.h"
 
 static const te_operator_def_t *const builtins[] = {
@@ -15,6 +16,9 @@ static const te_operator_def_t *const builtins[] = {
     &op_filter_def,     &op_select_def,   &op_upper_def,       &op_lower_def,
     &op_keyed_count_def, &op_file_sink_def, &op_print_def,     &op_discard_def,
     &op_nexmark_def,    &op_scale_def,    &op_socket_sink_def,
+    /* keyed state, event time, two inputs (op_keyed.h) */
+    &op_keyed_sum_def, &op_keyed_reduce_def, &op_assign_timestamps_def, &op_tumbling_window_def,
+    &op_sliding_window_def, &op_union_def, &op_window_join_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

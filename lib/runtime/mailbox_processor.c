@@ -30,6 +30,9 @@ struct te_mailbox_processor {
     te_task_metrics_t *metrics;
     pthread_mutex_t *lock;
     te_mailbox_waker_t *waker;
+    te_timer_next_fn timer_next;
+    te_timer_fire_fn timer_fire;
+    void *timer_arg;
     _Atomic int resume_pending;
     /* mailbox thread only */
     int suspended;
@@ -80,6 +83,37 @@ void mailbox_processor_set_lock(te_mailbox_processor_t *mp, pthread_mutex_t *loc
     mp->lock = lock;
 }
 
+void mailbox_processor_set_timers(te_mailbox_processor_t *mp, te_timer_next_fn next, te_timer_fire_fn fire,
+                                  void *arg)
+{
+    mp->timer_next = next;
+    mp->timer_fire = fire;
+    mp->timer_arg = arg;
+}
+
+/* The earliest processing-time timer, -1 none. */
+static int64_t next_timer(const te_mailbox_processor_t *mp)
+{
+    return mp->timer_next ? mp->timer_next(mp->timer_arg) : -1;
+}
+
+/* Fires the due timers (under the mail lock). */
+static te_status_t fire_due_timers(te_mailbox_processor_t *mp, te_error_t *err)
+{
+    int64_t due = next_timer(mp);
+    if (due < 0)
+        return TE_OK;
+    int64_t now = te_clock_mono_ms();
+    if (now < due)
+        return TE_OK;
+    if (mp->lock)
+        pthread_mutex_lock(mp->lock);
+    te_status_t st = mp->timer_fire(mp->timer_arg, now, err);
+    if (mp->lock)
+        pthread_mutex_unlock(mp->lock);
+    return st;
+}
+
 static void run_mail_locked(te_mailbox_processor_t *mp, const te_mail_t *m)
 {
     if (mp->lock)
@@ -107,14 +141,27 @@ te_status_t mailbox_processor_run(te_mailbox_processor_t *mp, te_error_t *err)
             run_mail_locked(mp, &m);
         if (loop_done(mp))
             break;
-        /* 2. suspended: block for the next mail (or the resume time) */
+        /* 1b. processing-time timers that are due */
+        te_status_t tst = fire_due_timers(mp, err);
+        if (tst != TE_OK) {
+            rc = tst;
+            goto cleanup;
+        }
+        if (loop_done(mp))
+            break;
+        /* 2. suspended: block for the next mail (or the resume time, or a timer) */
         if (mp->suspended) {
+            int64_t deadline = mp->resume_at_ms, timer = next_timer(mp);
+            if (timer >= 0 && (deadline < 0 || timer < deadline))
+                deadline = timer;
             int64_t t0 = te_clock_mono_ns();
-            te_status_t st = mailbox_take(mp->mb, mp->resume_at_ms, &m);
+            te_status_t st = mailbox_take(mp->mb, deadline, &m);
             idle += te_clock_mono_ns() - t0;
             if (st == TE_ETIMEOUT) {
-                mp->suspended = 0;
-                mp->resume_at_ms = -1;
+                if (mp->resume_at_ms >= 0 && te_clock_mono_ms() >= mp->resume_at_ms) {
+                    mp->suspended = 0;
+                    mp->resume_at_ms = -1;
+                } /* else a timer is due: fired at the top of the loop */
             } else if (st == TE_OK) {
                 run_mail_locked(mp, &m);
             } else {

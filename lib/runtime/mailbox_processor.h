@@ -40,6 +40,17 @@ void mailbox_processor_free(te_mailbox_processor_t *mp);
 /* Held (borrowed) around each mail and each default action run. NULL = none. */
 void mailbox_processor_set_lock(te_mailbox_processor_t *mp, pthread_mutex_t *lock);
 
+/* Processing-time timers: `next(arg)` = the earliest timer (CLOCK_MONOTONIC ms, -1 none;
+ * must be cheap: it is asked before every default action). Once the clock reaches it
+ * the loop calls `fire(arg, now_ms, err)` on the mailbox thread under the mail lock, as
+ * a mail would run (a non-TE_OK status ends the loop with it). A suspended loop's
+ * blocking take waits at most until the earliest timer, so timers fire on time and
+ * the loop never spins. */
+typedef int64_t (*te_timer_next_fn)(void *arg);
+typedef te_status_t (*te_timer_fire_fn)(void *arg, int64_t now_ms, te_error_t *err);
+void mailbox_processor_set_timers(te_mailbox_processor_t *mp, te_timer_next_fn next, te_timer_fire_fn fire,
+                                  void *arg);
+
 /* Runs the loop on the calling thread (which becomes the mailbox thread) until
  * all_actions_completed (TE_OK), a failure (its status + err), or the mailbox is
  * closed (TE_ESTATE). */

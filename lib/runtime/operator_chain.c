@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "state/state_backend.h"
 #include "stream_element.h"
+#include "timer_service.h"
 
 #define CHAIN_MAX_NAMED_COUNTERS 8
 
@@ -44,6 +47,10 @@ struct te_operator_ctx {
     _Atomic uint64_t records_out;
     named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
     size_t n_counters;
+    /* ABI v2: created on first use */
+    te_timer_service_t *timers;
+    te_state_backend_t *state;
+    int64_t current_wm; /* last watermark this operator received */
 };
 
 struct te_operator_chain {
@@ -58,6 +65,8 @@ struct te_operator_chain {
     _Atomic int failed;
     te_status_t fail_code;
     char fail_msg[TE_ERROR_MSG_MAX];
+    int out_idle;             /* the stream status last sent on the writers */
+    int64_t next_proc_timer;  /* earliest processing-time timer of any operator, -1 none */
 };
 
 static const char *op_name(const te_operator_ctx_t *x)
@@ -99,12 +108,30 @@ static int chain_cancelled(const te_operator_chain_t *c)
 
 static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec);
 static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
+static int chain_set_status(te_operator_chain_t *c, int idle);
 
-/* RecordWriterOutput (+ BroadcastingOutputCollector over several writers). */
-static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
-                        uint32_t payload_len, int broadcast)
+/* The side-output tag of writer w, or NULL for a main-output writer. */
+static const char *writer_tag(const te_operator_chain_t *c, size_t w)
 {
+    const char *t = c->cfg.writer_tags ? c->cfg.writer_tags[w] : NULL;
+    return t && t[0] ? t : NULL;
+}
+
+/* RecordWriterOutput (+ BroadcastingOutputCollector over several writers). Records go
+ * to the writers of `tag` (NULL = the main output); broadcast elements (watermarks,
+ * stream status) go to every writer, side outputs included, as in Flink. Returns the
+ * number of writers written, or -1 on failure. */
+static int writers_emit_tagged(te_operator_chain_t *c, const char *tag, const uint8_t *hdr, uint32_t hdr_len,
+                               const uint8_t *payload, uint32_t payload_len, int broadcast)
+{
+    int written = 0;
     for (size_t w = 0; w < c->cfg.n_writers; w++) {
+        if (!broadcast) {
+            const char *wt = writer_tag(c, w);
+            if (tag == NULL ? wt != NULL : (wt == NULL || strcmp(wt, tag) != 0))
+                continue;
+        }
+        written++;
         te_status_t st = broadcast
                              ? record_writer_broadcast_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len)
                              : record_writer_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len);
@@ -115,7 +142,13 @@ static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr
             return -1;
         }
     }
-    return 0;
+    return written;
+}
+
+static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
+                        uint32_t payload_len, int broadcast)
+{
+    return writers_emit_tagged(c, NULL, hdr, hdr_len, payload, payload_len, broadcast) < 0 ? -1 : 0;
 }
 
 static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
@@ -129,6 +162,8 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
         atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
         return 0;
     }
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
     int rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
@@ -145,6 +180,8 @@ static int emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
         return chain_push_watermark(c, i + 1, wm);
     if (c->cfg.n_writers == 0)
         return 0;
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_watermark_header(hdr, wm);
     return writers_emit(c, hdr, hl, NULL, 0, 1);
@@ -164,9 +201,46 @@ static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const
     return atomic_load(&c->failed) ? -1 : 0;
 }
 
+/* Sends a stream status on every writer when it differs from the last one sent. */
+static int chain_set_status(te_operator_chain_t *c, int idle)
+{
+    if (c->out_idle == idle || c->cfg.n_writers == 0)
+        return 0;
+    c->out_idle = idle;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_status_header(hdr, idle);
+    return writers_emit(c, hdr, hl, NULL, 0, 1);
+}
+
+/* Fires operator j's timers of `kind` due at `limit` (on_timer of a v2 def). */
+static int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit)
+{
+    te_operator_ctx_t *x = &c->ctx[j];
+    const te_operator_def_t *def = x->cfg->def;
+    if (x->timers == NULL)
+        return 0;
+    int64_t t;
+    const uint8_t *key;
+    uint32_t keylen;
+    while (!atomic_load(&c->failed) && timer_service_pop(x->timers, kind, limit, &t, &key, &keylen)) {
+        if (def->abi_version < 2 || def->on_timer == NULL)
+            continue; /* a timer nobody can receive */
+        if (def->on_timer(x->self, kind == TE_TIMER_EVENT, t, key, keylen, &c->out[j]) != 0) {
+            chain_fail_op(c, j, "on_timer failed");
+            return -1;
+        }
+    }
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
 static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm)
 {
     te_operator_ctx_t *x = &c->ctx[j];
+    if (wm <= x->current_wm)
+        return 0; /* watermarks only advance */
+    x->current_wm = wm;
+    if (chain_fire_timers(c, j, TE_TIMER_EVENT, wm) != 0)
+        return -1;
     if (x->cfg->def->process_watermark == NULL)
         return emit_watermark_from(c, j, wm);
     if (x->cfg->def->process_watermark(x->self, wm, &c->out[j]) != 0) {
@@ -211,15 +285,38 @@ static int api_emit(te_output_t *out, const te_record_t *rec)
     return rc;
 }
 
+/* A side output: the record goes to the writers whose edge carries `tag` (from any
+ * operator of the chain); a tag with no edge is dropped and counted. */
+static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t *rec)
+{
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return -1;
+    if (tag == NULL || tag[0] == '\0') {
+        atomic_fetch_add_explicit(&c->side_dropped, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    int n = writers_emit_tagged(c, tag, hdr, hl, rec->data, rec->len, 0);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        atomic_fetch_add_explicit(&c->side_dropped, 1, memory_order_relaxed);
+    else if (c->cfg.metrics)
+        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    return 0;
+}
+
 static int api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
 {
-    (void)tag;
-    (void)rec;
-    if (atomic_load(&out->chain->failed) || chain_cancelled(out->chain))
-        return -1;
-    /* no side-output edges: every tag is unknown */
-    atomic_fetch_add_explicit(&out->chain->side_dropped, 1, memory_order_relaxed);
-    return 0;
+    if (out->lock == NULL)
+        return side_emit(out->chain, tag, rec);
+    pthread_mutex_lock(out->lock);
+    int rc = side_emit(out->chain, tag, rec);
+    pthread_mutex_unlock(out->lock);
+    return rc;
 }
 
 static int api_emit_watermark(te_output_t *out, int64_t wm)
@@ -286,6 +383,137 @@ static void api_counter_add(te_operator_ctx_t *x, const char *name, uint64_t del
     x->n_counters++;
 }
 
+/* ---- te_operator_api_t v2: timers, keyed state, stream status ---- */
+
+static te_timer_service_t *ctx_timers(te_operator_ctx_t *x)
+{
+    if (x->timers == NULL)
+        x->timers = timer_service_new(x->chain->cfg.max_parallelism);
+    return x->timers;
+}
+
+static te_state_backend_t *ctx_state(te_operator_ctx_t *x)
+{
+    if (x->state == NULL)
+        x->state = state_backend_new("hashmap", x->chain->cfg.max_parallelism, NULL);
+    return x->state;
+}
+
+static int api_register_timer(te_operator_ctx_t *x, int kind, const uint8_t *key, uint32_t keylen, int64_t ts)
+{
+    te_timer_service_t *t = ctx_timers(x);
+    if (t == NULL || timer_service_register(t, kind, key, keylen, ts) < 0) {
+        chain_fail_op(x->chain, x->index, "out of memory registering a timer");
+        return -1;
+    }
+    if (kind == TE_TIMER_PROCESSING && (x->chain->next_proc_timer < 0 || ts < x->chain->next_proc_timer))
+        x->chain->next_proc_timer = ts;
+    return 0;
+}
+
+static int api_register_event_timer(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, int64_t ts)
+{
+    return api_register_timer(x, TE_TIMER_EVENT, key, keylen, ts);
+}
+
+static int api_register_processing_timer(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, int64_t ts)
+{
+    return api_register_timer(x, TE_TIMER_PROCESSING, key, keylen, ts < 0 ? 0 : ts);
+}
+
+static int64_t api_current_watermark(te_operator_ctx_t *x) { return x->current_wm; }
+static int64_t api_current_processing_time(te_operator_ctx_t *x)
+{
+    (void)x;
+    return te_clock_mono_ms();
+}
+
+static int api_state_get_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                            uint32_t nslen, const uint8_t **val, uint32_t *vallen)
+{
+    if (x->state == NULL)
+        return 0;
+    return state_backend_get(x->state, key, keylen, ns, nslen, val, vallen);
+}
+
+static int api_state_put_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                            uint32_t nslen, const uint8_t *val, uint32_t vallen)
+{
+    te_state_backend_t *b = ctx_state(x);
+    if (b == NULL || state_backend_put(b, key, keylen, ns, nslen, val, vallen) != 0) {
+        chain_fail_op(x->chain, x->index, "out of memory storing keyed state");
+        return -1;
+    }
+    return 0;
+}
+
+static int api_state_delete_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                               uint32_t nslen)
+{
+    return x->state ? state_backend_delete(x->state, key, keylen, ns, nslen) : 0;
+}
+
+static int api_state_get(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t **val,
+                         uint32_t *vallen)
+{
+    return api_state_get_ns(x, key, keylen, NULL, 0, val, vallen);
+}
+
+static int api_state_put(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *val,
+                         uint32_t vallen)
+{
+    return api_state_put_ns(x, key, keylen, NULL, 0, val, vallen);
+}
+
+static int api_state_delete(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen)
+{
+    return api_state_delete_ns(x, key, keylen, NULL, 0);
+}
+
+typedef struct foreach_adapter {
+    int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen);
+    int (*fn_ns)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
+                 const uint8_t *val, uint32_t vallen);
+    void *arg;
+} foreach_adapter_t;
+
+static int foreach_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                         uint32_t nslen, const uint8_t *val, uint32_t vallen)
+{
+    (void)kg;
+    foreach_adapter_t *a = arg;
+    if (a->fn_ns)
+        return a->fn_ns(a->arg, key, keylen, ns, nslen, val, vallen);
+    return nslen == 0 ? a->fn(a->arg, key, keylen, val, vallen) : 0;
+}
+
+static int api_state_foreach(te_operator_ctx_t *x,
+                             int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val,
+                                       uint32_t vallen),
+                             void *arg)
+{
+    foreach_adapter_t a = {.fn = fn, .arg = arg};
+    return x->state && fn ? state_backend_foreach(x->state, foreach_visit, &a) : 0;
+}
+
+static int api_state_foreach_ns(te_operator_ctx_t *x,
+                                int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                                          uint32_t nslen, const uint8_t *val, uint32_t vallen),
+                                void *arg)
+{
+    foreach_adapter_t a = {.fn_ns = fn, .arg = arg};
+    return x->state && fn ? state_backend_foreach(x->state, foreach_visit, &a) : 0;
+}
+
+static void api_mark_idle(te_operator_ctx_t *x, int idle)
+{
+    te_operator_chain_t *c = x->chain;
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return;
+    if (chain_set_status(c, idle ? 1 : 0) != 0)
+        chain_fail_op(c, x->index, "sending the stream status failed");
+}
+
 static const te_operator_api_t chain_api = {
     .abi_version = TE_OPERATOR_ABI_VERSION,
     .param = api_param,
@@ -301,6 +529,19 @@ static const te_operator_api_t chain_api = {
     .log = api_log,
     .is_cancelled = api_is_cancelled,
     .counter_add = api_counter_add,
+    .register_event_timer = api_register_event_timer,
+    .register_processing_timer = api_register_processing_timer,
+    .current_watermark = api_current_watermark,
+    .current_processing_time = api_current_processing_time,
+    .state_get = api_state_get,
+    .state_put = api_state_put,
+    .state_delete = api_state_delete,
+    .state_foreach = api_state_foreach,
+    .state_get_ns = api_state_get_ns,
+    .state_put_ns = api_state_put_ns,
+    .state_delete_ns = api_state_delete_ns,
+    .state_foreach_ns = api_state_foreach_ns,
+    .mark_idle = api_mark_idle,
 };
 
 /* ---- lifecycle ---- */
@@ -316,6 +557,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         goto oom;
     c->cfg = *cfg;
     c->n = cfg->n_ops;
+    c->next_proc_timer = -1;
     pthread_mutex_init(&c->fail_mu, NULL);
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));
@@ -325,6 +567,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         c->ctx[i].chain = c;
         c->ctx[i].index = i;
         c->ctx[i].cfg = &cfg->ops[i];
+        c->ctx[i].current_wm = INT64_MIN;
         c->out[i].chain = c;
         c->out[i].from = i;
         c->out[i].lock = i == 0 ? cfg->head_emit_lock : NULL;
@@ -332,7 +575,8 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         const te_operator_def_t *def = x->cfg->def;
-        if (def == NULL || def->abi_version != TE_OPERATOR_ABI_VERSION) {
+        if (def == NULL || def->abi_version < TE_OPERATOR_ABI_MIN_VERSION ||
+            def->abi_version > TE_OPERATOR_ABI_VERSION) {
             te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
                          def == NULL ? "no definition" : "wrong ABI version");
             goto fail;
@@ -377,9 +621,12 @@ void operator_chain_free(te_operator_chain_t *c)
         return;
     operator_chain_dispose(c);
     if (c->ctx) {
-        for (size_t i = 0; i < c->n; i++)
+        for (size_t i = 0; i < c->n; i++) {
             for (size_t k = 0; k < c->ctx[i].n_counters; k++)
                 free(c->ctx[i].counters[k].name);
+            timer_service_free(c->ctx[i].timers);
+            state_backend_free(c->ctx[i].state);
+        }
     }
     free(c->ctx);
     free(c->out);
@@ -448,11 +695,7 @@ te_status_t operator_chain_process_watermark(te_operator_chain_t *c, int64_t wm,
 
 te_status_t operator_chain_emit_status(te_operator_chain_t *c, int idle, te_error_t *err)
 {
-    if (c->cfg.n_writers == 0)
-        return TE_OK;
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_status_header(hdr, idle);
-    if (writers_emit(c, hdr, hl, NULL, 0, 1) != 0)
+    if (chain_set_status(c, idle ? 1 : 0) != 0)
         return operator_chain_failure(c, err);
     return TE_OK;
 }
@@ -485,6 +728,15 @@ void operator_chain_source_cancel(te_operator_chain_t *c)
 
 te_status_t operator_chain_end_input(te_operator_chain_t *c, size_t from, te_error_t *err)
 {
+    /* As in Flink, an ended input carries the final watermark (Long.MAX_VALUE): every
+     * pending event-time timer fires (windows flush) before end_input. */
+    int wrc = from == 0 ? chain_push_watermark(c, 0, INT64_MAX) : emit_watermark_from(c, from - 1, INT64_MAX);
+    if (wrc != 0) {
+        te_status_t st = operator_chain_failure(c, err);
+        if (st == TE_OK && chain_cancelled(c))
+            return te_error_set(err, TE_ECANCELED, "task cancelled");
+        return st != TE_OK ? st : te_error_set(err, TE_EINTERNAL, "forwarding the final watermark failed");
+    }
     for (size_t i = from; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         int rc = x->cfg->def->end_input ? x->cfg->def->end_input(x->self, &c->out[i]) : 0;
@@ -548,4 +800,50 @@ uint64_t operator_chain_counter(const te_operator_chain_t *c, size_t i, const ch
         if (strcmp(c->ctx[i].counters[k].name, name) == 0)
             return atomic_load_explicit(&c->ctx[i].counters[k].value, memory_order_relaxed);
     return 0;
+}
+
+/* ---- timers (ABI v2) ---- */
+
+int64_t operator_chain_next_processing_timer(const te_operator_chain_t *c)
+{
+    return c->next_proc_timer;
+}
+
+te_status_t operator_chain_fire_processing_timers(te_operator_chain_t *c, int64_t now_ms, te_error_t *err)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        if (x->timers == NULL)
+            continue;
+        /* timers registered while firing with a time <= now fire in this round too */
+        if (chain_fire_timers(c, i, TE_TIMER_PROCESSING, now_ms) != 0)
+            break;
+        int64_t t = timer_service_next(x->timers, TE_TIMER_PROCESSING);
+        if (t < next)
+            next = t;
+    }
+    /* a timer registered by a later operator's callback for an earlier one */
+    for (size_t i = 0; i < c->n; i++) {
+        int64_t t = c->ctx[i].timers ? timer_service_next(c->ctx[i].timers, TE_TIMER_PROCESSING) : INT64_MAX;
+        if (t < next)
+            next = t;
+    }
+    c->next_proc_timer = next == INT64_MAX ? -1 : next;
+    te_status_t st = operator_chain_failure(c, err);
+    if (st == TE_OK && chain_cancelled(c))
+        return te_error_set(err, TE_ECANCELED, "task cancelled");
+    return st;
+}
+
+size_t operator_chain_timer_count(const te_operator_chain_t *c, size_t i, int event_time)
+{
+    if (i >= c->n || c->ctx[i].timers == NULL)
+        return 0;
+    return timer_service_count(c->ctx[i].timers, event_time ? TE_TIMER_EVENT : TE_TIMER_PROCESSING);
+}
+
+struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? c->ctx[i].state : NULL;
 }

@@ -12,6 +12,11 @@
  *          -> cleanUpInvoke (always: stop the source thread, remove from the flusher,
  *             detach gate listeners, dispose operators, close the mailbox).
  *
+ * Processing-time timers (ABI v2): the mailbox processor asks the operator chain for
+ * its earliest timer before each default action and as the deadline of its blocking
+ * take, and fires the due ones under the checkpoint lock (task_next_timer /
+ * task_fire_timers); event-time timers fire inside the chain's watermark path.
+ *
  * Output availability: before each default action every record writer must be
  * available; otherwise the task is marked back-pressured and suspends until the
  * writer's one-shot availability notification (from a recycling thread) wakes it.
@@ -127,9 +132,9 @@ static te_status_t check_chain_shape(te_invokable_t invokable, const te_chain_op
         const char *name = chain[i].name ? chain[i].name : def && def->name ? def->name : "?";
         if (def == NULL)
             return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): no operator definition", name, i);
-        if (def->abi_version != TE_OPERATOR_ABI_VERSION)
-            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): ABI version %u, expected %u", name, i,
-                                def->abi_version, TE_OPERATOR_ABI_VERSION);
+        if (def->abi_version < TE_OPERATOR_ABI_MIN_VERSION || def->abi_version > TE_OPERATOR_ABI_VERSION)
+            return te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): ABI version %u, expected %u..%u", name, i,
+                                def->abi_version, TE_OPERATOR_ABI_MIN_VERSION, TE_OPERATOR_ABI_VERSION);
         te_operator_kind_t want = i == 0 ? head_kind_for(invokable) : TE_OP_ONE_INPUT;
         if (def->kind != want) {
             if (i == 0)
@@ -195,6 +200,19 @@ static te_status_t default_action(void *arg, te_mailbox_processor_t *mp, te_erro
     return rc;
 }
 
+/* Processing-time timers of the chain's operators, fired by the mailbox loop. */
+static int64_t task_next_timer(void *arg)
+{
+    te_stream_task_t *st = arg;
+    return st->chain ? operator_chain_next_processing_timer(st->chain) : -1;
+}
+
+static te_status_t task_fire_timers(void *arg, int64_t now_ms, te_error_t *err)
+{
+    te_stream_task_t *st = arg;
+    return st->chain ? operator_chain_fire_processing_timers(st->chain, now_ms, err) : TE_OK;
+}
+
 te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *err)
 {
     if (env == NULL || (env->n_writers > 0 && env->writers == NULL) || (env->n_gates > 0 && env->gates == NULL)) {
@@ -218,6 +236,7 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
     if (st->mp == NULL)
         goto oom;
     mailbox_processor_set_lock(st->mp, &st->checkpoint_lock);
+    mailbox_processor_set_timers(st->mp, task_next_timer, task_fire_timers, st);
     st->writer_wakes = calloc(env->n_writers ? env->n_writers : 1, sizeof(*st->writer_wakes));
     if (st->writer_wakes == NULL)
         goto oom;
@@ -285,6 +304,7 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
         .n_ops = st->env.n_chain,
         .writers = st->env.writers,
         .n_writers = st->env.n_writers,
+        .writer_tags = st->env.writer_tags,
         .metrics = st->env.metrics,
         .cancelled = &st->cancelled,
         .head_emit_lock = st->blocking_source ? &st->checkpoint_lock : NULL,

@@ -124,10 +124,15 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
             task_metrics_add(&in->metrics->num_records_in, 1);
         return operator_chain_process_element(in->chain, in->ch_input[ch], &rec, err);
     }
-    case TE_SE_WATERMARK:
-        return apply_valve(in, watermark_valve_input_watermark(in->valve, ch, e.watermark, &wm), wm, err);
-    case TE_SE_STREAM_STATUS:
-        return apply_valve(in, watermark_valve_input_status(in->valve, ch, e.idle, &wm), wm, err);
+    case TE_SE_WATERMARK: {
+        /* flags first: the valve writes wm (argument evaluation order is unspecified) */
+        int flags = watermark_valve_input_watermark(in->valve, ch, e.watermark, &wm);
+        return apply_valve(in, flags, wm, err);
+    }
+    case TE_SE_STREAM_STATUS: {
+        int flags = watermark_valve_input_status(in->valve, ch, e.idle, &wm);
+        return apply_valve(in, flags, wm, err);
+    }
     case TE_SE_LATENCY_MARKER:
     default:
         return TE_OK; /* latency markers are not tracked yet */

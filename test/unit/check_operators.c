@@ -20,6 +20,7 @@
 
 #include "include/te/operator.h"
 #include "operators/operator_registry.h"
+#include "state/state_backend.h"
 
 /* ------------------------------------------------------------------ harness ---- */
 
@@ -37,6 +38,7 @@ struct te_operator_ctx {
     int nlogs;
     uint64_t discarded;
     atomic_int cancelled;
+    te_state_backend_t *state; /* ABI v2 keyed state; kept reachable in h_states */
 };
 
 typedef struct rec_list {
@@ -160,6 +162,87 @@ static void h_counter_add(te_operator_ctx_t *c, const char *name, uint64_t delta
         c->discarded += delta;
 }
 
+/* ABI v2: keyed state on the real hashmap backend (one per ctx, created on first put;
+ * every backend is kept here and freed at exit, so re-initialised contexts do not leak). */
+static te_state_backend_t *h_states[256];
+static size_t h_n_states;
+
+static void h_states_free(void)
+{
+    for (size_t i = 0; i < h_n_states; i++)
+        state_backend_free(h_states[i]);
+    h_n_states = 0;
+}
+
+static int h_state_get_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
+                          const uint8_t **v, uint32_t *vl)
+{
+    return c->state ? state_backend_get(c->state, k, kl, ns, nl, v, vl) : 0;
+}
+
+static int h_state_put_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
+                          const uint8_t *v, uint32_t vl)
+{
+    if (c->state == NULL) {
+        ck_assert_uint_lt(h_n_states, 256);
+        if (h_n_states == 0)
+            atexit(h_states_free);
+        c->state = h_states[h_n_states++] = state_backend_new("hashmap", 128, NULL);
+    }
+    return state_backend_put(c->state, k, kl, ns, nl, v, vl);
+}
+
+static int h_state_delete_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl)
+{
+    return c->state ? state_backend_delete(c->state, k, kl, ns, nl) : 0;
+}
+
+static int h_state_get(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t **v, uint32_t *vl)
+{
+    return h_state_get_ns(c, k, kl, NULL, 0, v, vl);
+}
+
+static int h_state_put(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *v, uint32_t vl)
+{
+    return h_state_put_ns(c, k, kl, NULL, 0, v, vl);
+}
+
+static int h_state_delete(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl)
+{
+    return h_state_delete_ns(c, k, kl, NULL, 0);
+}
+
+typedef struct h_visit {
+    int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t);
+    void *arg;
+} h_visit_t;
+
+static int h_visit_plain(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
+                         const uint8_t *v, uint32_t vl)
+{
+    (void)kg;
+    (void)ns;
+    h_visit_t *h = arg;
+    return nl == 0 ? h->fn(h->arg, k, kl, v, vl) : 0;
+}
+
+static int h_state_foreach(te_operator_ctx_t *c, int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t),
+                           void *arg)
+{
+    h_visit_t h = {fn, arg};
+    return c->state ? state_backend_foreach(c->state, h_visit_plain, &h) : 0;
+}
+
+static int h_no_timer(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, int64_t ts)
+{
+    (void)c, (void)k, (void)kl, (void)ts;
+    return -1; /* timers: see check_windows.c */
+}
+
+static int64_t h_current_watermark(te_operator_ctx_t *c) { (void)c; return INT64_MIN; }
+static int64_t h_processing_time(te_operator_ctx_t *c) { (void)c; return 0; }
+static void h_mark_idle(te_operator_ctx_t *c, int idle) { (void)c, (void)idle; }
+
 static const te_operator_api_t api = {
     .abi_version = TE_OPERATOR_ABI_VERSION,
     .param = h_param,
@@ -175,6 +258,18 @@ static const te_operator_api_t api = {
     .log = h_log,
     .is_cancelled = h_is_cancelled,
     .counter_add = h_counter_add,
+    .register_event_timer = h_no_timer,
+    .register_processing_timer = h_no_timer,
+    .current_watermark = h_current_watermark,
+    .current_processing_time = h_processing_time,
+    .state_get = h_state_get,
+    .state_put = h_state_put,
+    .state_delete = h_state_delete,
+    .state_foreach = h_state_foreach,
+    .state_get_ns = h_state_get_ns,
+    .state_put_ns = h_state_put_ns,
+    .state_delete_ns = h_state_delete_ns,
+    .mark_idle = h_mark_idle,
 };
 
 /* ctx_init(&c, subtask, parallelism, "key", "value", ..., NULL) */

@@ -8,7 +8,15 @@
  *
  * A plugin is a shared object under `plugins.dir` exporting
  *     const te_operator_def_t *te_operator_plugin_entry(void);
- * whose def->abi_version must equal TE_OPERATOR_ABI_VERSION.
+ * whose def->abi_version is 1 or 2 (TE_OPERATOR_ABI_MIN_VERSION ..
+ * TE_OPERATOR_ABI_VERSION); the engine accepts both.
+ *
+ * Versions (fields are only ever appended, so an older plugin keeps working):
+ *   1  the base API and def.
+ *   2  api: event-/processing-time timers, current watermark / processing time,
+ *      keyed value state (by key group), mark_idle; def: on_timer. The engine reads
+ *      def->on_timer only when def->abi_version >= 2, and an operator must check
+ *      api->abi_version >= 2 before using a v2 api field.
  *
  * Records are byte strings. Built-ins read them as delimited text fields
  * (`delimiter` default "\t"); plugins may use any format.
@@ -29,7 +37,9 @@
 extern "C" {
 #endif
 
-#define TE_OPERATOR_ABI_VERSION 1
+#define TE_OPERATOR_ABI_VERSION 2
+/* The oldest def->abi_version the engine still loads. */
+#define TE_OPERATOR_ABI_MIN_VERSION 1
 
 /* Timestamp value meaning "this record has none". */
 #define TE_NO_TIMESTAMP INT64_MIN
@@ -92,6 +102,60 @@ typedef struct te_operator_api {
 
     /* Metrics the engine shows on the status endpoint, e.g. "numLateRecordsDropped". */
     void (*counter_add)(te_operator_ctx_t *ctx, const char *name, uint64_t delta);
+
+    /* ---- ABI v2 (check api->abi_version >= 2 before use) ---- */
+
+    /* Timers (Flink's TimerService). A timer is (key, timestamp); registering the same
+     * one twice keeps one. Event-time timers fire, through def->on_timer(event_time=1),
+     * when the operator's input watermark reaches ts (watermark >= ts), before the
+     * watermark goes on to process_watermark. Processing-time timers fire
+     * (event_time=0) on the task thread once the monotonic clock of
+     * current_processing_time reaches ts. key may be NULL when keylen is 0. The key is
+     * copied. Returns 0, or -1 (out of memory: the task fails). */
+    int (*register_event_timer)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, int64_t ts);
+    int (*register_processing_timer)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, int64_t ts);
+    /* The last watermark this operator received (INT64_MIN before the first). */
+    int64_t (*current_watermark)(te_operator_ctx_t *ctx);
+    /* The processing-time clock of timers: monotonic milliseconds. */
+    int64_t (*current_processing_time)(te_operator_ctx_t *ctx);
+
+    /* Keyed value state of this operator (backend `hashmap`), stored by the key's key
+     * group (key_group_for_key over max_parallelism, the hash partitioner's rule), so it
+     * can be snapshotted per key group and redistributed. Values are byte strings.
+     * state_get: 1 and *val, *vallen (borrowed until the next state call of this
+     * operator) when present, 0 when absent. state_put copies; 0 or -1 (out of memory).
+     * state_delete: 1 when removed, 0 when absent. */
+    int (*state_get)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t **val,
+                     uint32_t *vallen);
+    int (*state_put)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *val,
+                     uint32_t vallen);
+    int (*state_delete)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen);
+    /* Every entry, key group by key group (ascending), in no particular order within a
+     * group. fn returning non-zero stops the walk and is returned. fn must not change
+     * the state; collect keys first to delete them. */
+    int (*state_foreach)(te_operator_ctx_t *ctx,
+                         int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val,
+                                   uint32_t vallen),
+                         void *arg);
+    /* The same per namespace (Flink's key + namespace, e.g. key + window): the key group
+     * comes from key alone; (key, ns) names the value. The plain functions use the
+     * empty namespace. state_foreach_ns walks every namespace. */
+    int (*state_get_ns)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                        uint32_t nslen, const uint8_t **val, uint32_t *vallen);
+    int (*state_put_ns)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                        uint32_t nslen, const uint8_t *val, uint32_t vallen);
+    int (*state_delete_ns)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                           uint32_t nslen);
+    int (*state_foreach_ns)(te_operator_ctx_t *ctx,
+                            int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                                      uint32_t nslen, const uint8_t *val, uint32_t vallen),
+                            void *arg);
+
+    /* Stream status (Flink's WatermarkStatus): idle=1 tells downstream tasks that this
+     * task's output will carry no records or watermarks for a while, so their
+     * watermark valves stop waiting for it; idle=0 (or the next emitted watermark)
+     * makes it active again. Used by sources and by assign_timestamps' idle_timeout. */
+    void (*mark_idle)(te_operator_ctx_t *ctx, int idle);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
@@ -134,6 +198,12 @@ typedef struct te_operator_def {
     int (*close)(void *self, te_output_t *out);
     /* Frees the instance; always called, also after a failure or cancellation. */
     void (*dispose)(void *self);
+
+    /* ---- ABI v2 (read by the engine only when abi_version >= 2) ---- */
+
+    /* A timer registered through the api fired: event_time=1 for an event-time timer
+     * (the watermark reached ts), 0 for a processing-time one. key is borrowed. */
+    int (*on_timer)(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen, te_output_t *out);
 } te_operator_def_t;
 
 /* Finds field `idx` (0-based) of a record whose fields are separated by `delim`.

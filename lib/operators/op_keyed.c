@@ -1,0 +1,100 @@
+/*
+ * op_keyed — helpers of the keyed / event-time / two-input built-ins (see op_keyed.h).
+ *
+ * Threading: pure functions.
+ */
+#include "operators/op_keyed.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def_ms, int64_t min_ms,
+                       int64_t max_ms, int64_t *out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        if (required)
+            return op_errorf(s, "missing required parameter '%s' (a duration such as 200ms, 5s, 1min)", key);
+        *out = def_ms;
+        return 0;
+    }
+    size_t n = strlen(v), d = 0;
+    while (d < n && v[d] >= '0' && v[d] <= '9')
+        d++;
+    int64_t mult = 0;
+    const char *unit = v + d;
+    if (*unit == '\0' || strcmp(unit, "ms") == 0)
+        mult = 1;
+    else if (strcmp(unit, "s") == 0)
+        mult = 1000;
+    else if (strcmp(unit, "min") == 0)
+        mult = 60000;
+    else if (strcmp(unit, "h") == 0)
+        mult = 3600000;
+    char digits[24];
+    int64_t num = 0;
+    if (d == 0 || d >= sizeof(digits) || mult == 0)
+        goto bad;
+    memcpy(digits, v, d);
+    digits[d] = '\0';
+    if (op_parse_int64(digits, &num) != 0 || num > INT64_MAX / mult)
+        goto bad;
+    num *= mult;
+    if (num < min_ms || num > max_ms)
+        return op_errorf(s, "parameter '%s' = '%s' is out of range (%lld ms to %lld ms)", key, v, (long long)min_ms,
+                         (long long)max_ms);
+    *out = num;
+    return 0;
+bad:
+    return op_errorf(s, "parameter '%s' = '%s' is not a duration (a non-negative integer with ms, s, min or h)", key,
+                     v);
+}
+
+int op_field_int64(const te_record_t *rec, char delim, uint32_t idx, int64_t *out)
+{
+    uint32_t start, len;
+    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0 || len == 0 || len > 20)
+        return -1;
+    char buf[24];
+    memcpy(buf, rec->data + start, len);
+    buf[len] = '\0';
+    return op_parse_int64(buf, out);
+}
+
+int op_field_double(const te_record_t *rec, char delim, uint32_t idx, double *out)
+{
+    uint32_t start, len;
+    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0 || len == 0)
+        return -1;
+    if (op_parse_double_bytes(rec->data + start, len, out) != 0 || !isfinite(*out))
+        return -1;
+    return 0;
+}
+
+int op_format_number(char *buf, size_t len, double v)
+{
+    int n;
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        n = snprintf(buf, len, "%lld", (long long)v);
+    else
+        n = snprintf(buf, len, "%.17g", v);
+    return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
+}
+
+void op_field_key(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **key, uint32_t *keylen)
+{
+    uint32_t start = 0, len = 0;
+    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0)
+        start = len = 0;
+    *key = rec->data + start;
+    *keylen = len;
+}
+
+int op_require_v2(op_setup_t *s)
+{
+    if (s->api->abi_version < 2)
+        return op_errorf(s, "needs operator ABI version 2 (timers and keyed state); the engine offers %u",
+                         s->api->abi_version);
+    return 0;
+}

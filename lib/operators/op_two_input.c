@@ -1,0 +1,215 @@
+/*
+ * op_two_input — the two-input built-ins (heads of a TwoInputStreamTask):
+ *
+ * `union`: forwards every record of both inputs unchanged (Flink's DataStream.union;
+ * no parameters).
+ *
+ * `window_join`: Flink's a.join(b).where(key).equalTo(key).window(TumblingEventTime
+ * Windows.of(size)). Parameters: size (duration, required), left_key_field /
+ * right_key_field (default key_field, default 0), delimiter ("\t"). Each record of
+ * input 0 (left) / 1 (right) is kept in keyed state under (key, namespace = window
+ * start (8 bytes BE) | side (1) | sequence (8)), with a per-side count under
+ * (key, start | side); an event-time timer at window end - 1 fires the window: for each
+ * left record in arrival order, for each right record in arrival order, it emits
+ *     key <TAB> left record <TAB> right record      (timestamp end - 1)
+ * and clears the window. Records late for their window (end - 1 <= watermark) are
+ * dropped and counted in numLateRecordsDropped; records without a timestamp fail the
+ * task. End of input (watermark INT64_MAX) fires every pending window.
+ *
+ * Threading: every callback runs on the owning task's thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/op_keyed.h"
+
+/* ---- union ---- */
+
+static void *union_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {NULL};
+    op_setup_t s = {api, ctx, "union", err, errlen};
+    if (op_check_keys(&s, allowed) != 0)
+        return NULL;
+    static int token;
+    return &token; /* stateless */
+}
+
+/* The engine passes records through when process_element is NULL; union only needs
+ * setup (parameter check) and the two-input kind. */
+const te_operator_def_t op_union_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "union",
+    .kind = TE_OP_TWO_INPUT,
+    .setup = union_setup,
+};
+
+/* ---- window_join ---- */
+
+typedef struct window_join {
+    const te_operator_api_t *api;
+    te_operator_ctx_t *ctx;
+    int32_t key_field[2];
+    char delim;
+    int64_t size;
+    op_buf_t left; /* copy of the current left record while pairing */
+    op_buf_t out;
+} window_join_t;
+
+#define WJ_TS_LIMIT (INT64_MAX / 4)
+
+static void *window_join_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"size", "key_field", "left_key_field", "right_key_field", "delimiter",
+                                          NULL};
+    op_setup_t s = {api, ctx, "window_join", err, errlen};
+    int32_t kf, lk, rk;
+    char delim;
+    int64_t size;
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "key_field", 0, &kf) != 0 ||
+        op_get_field(&s, "left_key_field", 0, &lk) != 0 || op_get_field(&s, "right_key_field", 0, &rk) != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_duration_ms(&s, "size", 1, 0, 1, 86400000LL * 3650, &size) != 0)
+        return NULL;
+    window_join_t *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        op_errorf(&s, "out of memory");
+        return NULL;
+    }
+    if (kf < 0)
+        kf = 0;
+    j->api = api;
+    j->ctx = ctx;
+    j->key_field[0] = lk >= 0 ? lk : kf;
+    j->key_field[1] = rk >= 0 ? rk : kf;
+    j->delim = delim;
+    j->size = size;
+    return j;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t wj_count(window_join_t *j, const uint8_t *key, uint32_t keylen, const uint8_t ns[9])
+{
+    const uint8_t *v;
+    uint32_t vl;
+    uint64_t n = 0;
+    if (j->api->state_get_ns(j->ctx, key, keylen, ns, 9, &v, &vl) && vl == sizeof(n))
+        memcpy(&n, v, sizeof(n));
+    return n;
+}
+
+static int window_join_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    window_join_t *j = self;
+    (void)out;
+    int side = input == 1 ? 1 : 0;
+    int64_t ts = rec->timestamp;
+    if (ts == TE_NO_TIMESTAMP) {
+        j->api->fail(j->ctx, "operator 'window_join': a record on input %d has no timestamp (put assign_timestamps "
+                             "before the join)",
+                     side);
+        return -1;
+    }
+    if (ts < -WJ_TS_LIMIT || ts > WJ_TS_LIMIT) {
+        j->api->fail(j->ctx, "operator 'window_join': timestamp %lld is out of range", (long long)ts);
+        return -1;
+    }
+    int64_t start = ts - (((ts % j->size) + j->size) % j->size);
+    int64_t max_ts = start + j->size - 1;
+    if (max_ts <= j->api->current_watermark(j->ctx)) {
+        j->api->counter_add(j->ctx, "numLateRecordsDropped", 1);
+        return 0;
+    }
+    const uint8_t *key;
+    uint32_t keylen;
+    op_field_key(rec, j->delim, (uint32_t)j->key_field[side], &key, &keylen);
+    uint8_t ns[17];
+    put_be64(ns, (uint64_t)start);
+    ns[8] = (uint8_t)side;
+    uint64_t n = wj_count(j, key, keylen, ns);
+    put_be64(ns + 9, n);
+    uint64_t n1 = n + 1;
+    if (j->api->state_put_ns(j->ctx, key, keylen, ns, 17, rec->data, rec->len) != 0 ||
+        j->api->state_put_ns(j->ctx, key, keylen, ns, 9, (const uint8_t *)&n1, sizeof(n1)) != 0 ||
+        j->api->register_event_timer(j->ctx, key, keylen, max_ts) != 0)
+        return -1;
+    return 0;
+}
+
+static int window_join_on_timer(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen,
+                                te_output_t *out)
+{
+    window_join_t *j = self;
+    if (!event_time)
+        return 0;
+    int64_t start = ts + 1 - j->size;
+    uint8_t lns[17], rns[17];
+    put_be64(lns, (uint64_t)start);
+    put_be64(rns, (uint64_t)start);
+    lns[8] = 0;
+    rns[8] = 1;
+    uint64_t nl = wj_count(j, key, keylen, lns), nr = wj_count(j, key, keylen, rns);
+    for (uint64_t a = 0; a < nl && nr > 0; a++) {
+        put_be64(lns + 9, a);
+        const uint8_t *v;
+        uint32_t vl;
+        if (!j->api->state_get_ns(j->ctx, key, keylen, lns, 17, &v, &vl))
+            continue;
+        j->left.len = 0;
+        if (op_buf_append(&j->left, v, vl) != 0)
+            goto oom;
+        for (uint64_t b = 0; b < nr; b++) {
+            put_be64(rns + 9, b);
+            if (!j->api->state_get_ns(j->ctx, key, keylen, rns, 17, &v, &vl))
+                continue;
+            j->out.len = 0;
+            if (op_buf_append(&j->out, key, keylen) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
+                op_buf_append(&j->out, j->left.data, j->left.len) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
+                op_buf_append(&j->out, v, vl) != 0)
+                goto oom;
+            te_record_t r = {j->out.data, (uint32_t)j->out.len, ts};
+            if (j->api->emit(out, &r) != 0)
+                return 0; /* cancelled or failed */
+        }
+    }
+    /* clear the window */
+    for (int side = 0; side < 2; side++) {
+        uint8_t *ns = side ? rns : lns;
+        uint64_t n = side ? nr : nl;
+        for (uint64_t a = 0; a < n; a++) {
+            put_be64(ns + 9, a);
+            j->api->state_delete_ns(j->ctx, key, keylen, ns, 17);
+        }
+        j->api->state_delete_ns(j->ctx, key, keylen, ns, 9);
+    }
+    return 0;
+oom:
+    j->api->fail(j->ctx, "operator 'window_join': out of memory");
+    return -1;
+}
+
+static void window_join_dispose(void *self)
+{
+    window_join_t *j = self;
+    if (j == NULL)
+        return;
+    op_buf_release(&j->left);
+    op_buf_release(&j->out);
+    free(j);
+}
+
+const te_operator_def_t op_window_join_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "window_join",
+    .kind = TE_OP_TWO_INPUT,
+    .setup = window_join_setup,
+    .process_element = window_join_process,
+    .on_timer = window_join_on_timer,
+    .dispose = window_join_dispose,
+};

@@ -1,0 +1,173 @@
+/*
+ * timer_service — per-operator event-time and processing-time timers (see
+ * timer_service.h): a binary min-heap per kind ordered by (time, sequence), plus a
+ * keyed-state backend holding (key, kind|time) for de-duplication.
+ *
+ * Threading: one owner thread; no locks.
+ */
+#include "timer_service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/state_backend.h"
+
+typedef struct timer_item {
+    int64_t t;
+    uint64_t seq;
+    uint8_t *key; /* malloc'd; NULL when keylen 0 */
+    uint32_t keylen;
+} timer_item_t;
+
+typedef struct timer_heap {
+    timer_item_t *items;
+    size_t n, cap;
+} timer_heap_t;
+
+struct te_timer_service {
+    timer_heap_t heap[2];
+    te_state_backend_t *dedup;
+    uint64_t seq;
+    uint8_t *popped; /* the key of the last pop */
+};
+
+te_timer_service_t *timer_service_new(uint32_t max_parallelism)
+{
+    te_timer_service_t *ts = calloc(1, sizeof(*ts));
+    if (ts == NULL)
+        return NULL;
+    ts->dedup = state_backend_new("hashmap", max_parallelism, NULL);
+    if (ts->dedup == NULL) {
+        free(ts);
+        return NULL;
+    }
+    return ts;
+}
+
+void timer_service_free(te_timer_service_t *ts)
+{
+    if (ts == NULL)
+        return;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < ts->heap[k].n; i++)
+            free(ts->heap[k].items[i].key);
+        free(ts->heap[k].items);
+    }
+    state_backend_free(ts->dedup);
+    free(ts->popped);
+    free(ts);
+}
+
+static int item_less(const timer_item_t *a, const timer_item_t *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void heap_up(timer_heap_t *h, size_t i)
+{
+    timer_item_t x = h->items[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!item_less(&x, &h->items[p]))
+            break;
+        h->items[i] = h->items[p];
+        i = p;
+    }
+    h->items[i] = x;
+}
+
+static void heap_down(timer_heap_t *h, size_t i)
+{
+    timer_item_t x = h->items[i];
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        const timer_item_t *best = &x;
+        if (l < h->n && item_less(&h->items[l], best)) {
+            m = l;
+            best = &h->items[l];
+        }
+        if (l + 1 < h->n && item_less(&h->items[l + 1], best))
+            m = l + 1;
+        if (m == i)
+            break;
+        h->items[i] = h->items[m];
+        i = m;
+    }
+    h->items[i] = x;
+}
+
+static void dedup_ns(uint8_t ns[9], int kind, int64_t t)
+{
+    ns[0] = (uint8_t)kind;
+    for (int i = 0; i < 8; i++)
+        ns[1 + i] = (uint8_t)((uint64_t)t >> (8 * i));
+}
+
+int timer_service_register(te_timer_service_t *ts, int kind, const uint8_t *key, uint32_t keylen, int64_t t)
+{
+    kind = kind ? 1 : 0;
+    uint8_t ns[9];
+    dedup_ns(ns, kind, t);
+    const uint8_t *v;
+    uint32_t vl;
+    if (state_backend_get(ts->dedup, key, keylen, ns, sizeof(ns), &v, &vl))
+        return 1;
+    timer_heap_t *h = &ts->heap[kind];
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        timer_item_t *ni = realloc(h->items, nc * sizeof(*ni));
+        if (ni == NULL)
+            return -1;
+        h->items = ni;
+        h->cap = nc;
+    }
+    uint8_t *kc = NULL;
+    if (keylen) {
+        kc = malloc(keylen);
+        if (kc == NULL)
+            return -1;
+        memcpy(kc, key, keylen);
+    }
+    if (state_backend_put(ts->dedup, key, keylen, ns, sizeof(ns), NULL, 0) != 0) {
+        free(kc);
+        return -1;
+    }
+    h->items[h->n] = (timer_item_t){.t = t, .seq = ts->seq++, .key = kc, .keylen = keylen};
+    h->n++;
+    heap_up(h, h->n - 1);
+    return 0;
+}
+
+int timer_service_pop(te_timer_service_t *ts, int kind, int64_t limit, int64_t *t, const uint8_t **key,
+                      uint32_t *keylen)
+{
+    timer_heap_t *h = &ts->heap[kind ? 1 : 0];
+    if (h->n == 0 || h->items[0].t > limit)
+        return 0;
+    timer_item_t top = h->items[0];
+    h->n--;
+    if (h->n > 0) {
+        h->items[0] = h->items[h->n];
+        heap_down(h, 0);
+    }
+    uint8_t ns[9];
+    dedup_ns(ns, kind ? 1 : 0, top.t);
+    state_backend_delete(ts->dedup, top.key, top.keylen, ns, sizeof(ns));
+    free(ts->popped);
+    ts->popped = top.key;
+    *t = top.t;
+    *key = top.key;
+    *keylen = top.keylen;
+    return 1;
+}
+
+int64_t timer_service_next(const te_timer_service_t *ts, int kind)
+{
+    const timer_heap_t *h = &ts->heap[kind ? 1 : 0];
+    return h->n ? h->items[0].t : INT64_MAX;
+}
+
+size_t timer_service_count(const te_timer_service_t *ts, int kind)
+{
+    return ts->heap[kind ? 1 : 0].n;
+}

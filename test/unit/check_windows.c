@@ -1,0 +1,457 @@
+/*
+ * Unit tests: event time through the real operator chain (operator_chain.c: timers in
+ * the watermark path, keyed state, counters) — tumbling / sliding windows and
+ * window_join over random out-of-order input with watermarks, compared with brute-force
+ * oracles written here (per record: enumerate its windows, skip the late ones); late
+ * records counted; end of input fires every pending window; assign_timestamps'
+ * watermarks; the watermark valve with an idle channel; bad parameters named.
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/operator_registry.h"
+#include "runtime/operator_chain.h"
+#include "runtime/watermark_valve.h"
+
+/* ---- a capture operator at the chain's tail ---- */
+
+#define CAP_MAX 200000
+static char *cap_lines[CAP_MAX];
+static size_t cap_n;
+static int64_t cap_last_wm = INT64_MIN;
+
+static int cap_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    (void)self, (void)input, (void)out;
+    ck_assert_uint_lt(cap_n, CAP_MAX);
+    char *s = malloc(rec->len + 1);
+    memcpy(s, rec->data, rec->len);
+    s[rec->len] = '\0';
+    cap_lines[cap_n++] = s;
+    return 0;
+}
+
+static int cap_watermark(void *self, int64_t wm, te_output_t *out)
+{
+    (void)self, (void)out;
+    cap_last_wm = wm;
+    return 0;
+}
+
+static const te_operator_def_t cap_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "capture",
+    .kind = TE_OP_ONE_INPUT,
+    .process_element = cap_process,
+    .process_watermark = cap_watermark,
+};
+
+static void cap_reset(void)
+{
+    for (size_t i = 0; i < cap_n; i++)
+        free(cap_lines[i]);
+    cap_n = 0;
+    cap_last_wm = INT64_MIN;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A chain [op(params), capture]. */
+static te_chain_op_config_t g_ops[2];
+static te_operator_chain_t *chain_of(const char *op, const char *const *keys, const char *const *vals, size_t n,
+                                     te_error_t *err)
+{
+    g_ops[0] = (te_chain_op_config_t){operator_registry_find(op), op, NULL, n, keys, vals};
+    g_ops[1] = (te_chain_op_config_t){&cap_def, "capture", NULL, 0, NULL, NULL};
+    te_operator_chain_config_t cfg = {.task_name = "t", .parallelism = 1, .max_parallelism = 128,
+                                      .ops = g_ops, .n_ops = 2};
+    te_operator_chain_t *c = operator_chain_new(&cfg, err);
+    if (c)
+        ck_assert_int_eq(operator_chain_open(c, err), TE_OK);
+    return c;
+}
+
+/* ---- random event-time input ---- */
+
+typedef struct ev {
+    int is_wm;
+    int64_t t; /* record timestamp or watermark */
+    int key, val, input;
+} ev_t;
+
+#define NEV 3000
+static ev_t evs[NEV];
+
+/* Records with timestamps drifting upwards and jitter up to 400 ms back; every 20th
+ * event a watermark = max seen - 300 (so some records are late). */
+static void gen_events(unsigned seed)
+{
+    srand(seed);
+    int64_t max = 0, base = 1000;
+    for (int i = 0; i < NEV; i++) {
+        if (i % 20 == 19) {
+            evs[i] = (ev_t){1, max - 300, 0, 0, 0};
+            continue;
+        }
+        base += rand() % 15;
+        int64_t t = base - rand() % 400;
+        if (t > max)
+            max = t;
+        evs[i] = (ev_t){0, t, rand() % 5, rand() % 100 - 20, rand() % 2};
+    }
+}
+
+static void feed_events(te_operator_chain_t *c, int two_inputs)
+{
+    te_error_t err = {0};
+    char buf[64];
+    for (int i = 0; i < NEV; i++) {
+        if (evs[i].is_wm) {
+            ck_assert_int_eq(operator_chain_process_watermark(c, evs[i].t, &err), TE_OK);
+            continue;
+        }
+        int n = snprintf(buf, sizeof(buf), "k%d\t%d", evs[i].key, evs[i].val);
+        te_record_t r = {(uint8_t *)buf, (uint32_t)n, evs[i].t};
+        ck_assert_int_eq(operator_chain_process_element(c, two_inputs ? evs[i].input : 0, &r, &err), TE_OK);
+    }
+    ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
+}
+
+static int64_t floor_to(int64_t t, int64_t m)
+{
+    int64_t r = t % m;
+    return r < 0 ? t - r - m : t - r;
+}
+
+/* Brute-force window oracle. agg: 0 count, 1 sum, 2 max. */
+typedef struct win_cell {
+    int key;
+    int64_t start;
+    long long count, sum, max;
+} win_cell_t;
+static win_cell_t cells[20000];
+
+static size_t oracle_windows(int64_t size, int64_t slide, int agg, char **lines, uint64_t *late)
+{
+    size_t nc = 0;
+    int64_t wm = INT64_MIN;
+    *late = 0;
+    for (int i = 0; i < NEV; i++) {
+        if (evs[i].is_wm) {
+            if (evs[i].t > wm)
+                wm = evs[i].t;
+            continue;
+        }
+        int any = 0;
+        for (int64_t s = floor_to(evs[i].t, slide); s + size > evs[i].t; s -= slide) {
+            if (s + size - 1 <= wm)
+                continue;
+            any = 1;
+            size_t j;
+            for (j = 0; j < nc; j++)
+                if (cells[j].key == evs[i].key && cells[j].start == s)
+                    break;
+            if (j == nc)
+                cells[nc++] = (win_cell_t){evs[i].key, s, 0, 0, -1000000};
+            cells[j].count++;
+            cells[j].sum += evs[i].val;
+            if (evs[i].val > cells[j].max)
+                cells[j].max = evs[i].val;
+        }
+        if (!any)
+            (*late)++;
+    }
+    for (size_t j = 0; j < nc; j++) {
+        long long v = agg == 0 ? cells[j].count : agg == 1 ? cells[j].sum : cells[j].max;
+        if (asprintf(&lines[j], "k%d\t%lld\t%lld\t%lld", cells[j].key, (long long)cells[j].start,
+                     (long long)(cells[j].start + size), v) < 0)
+            ck_abort();
+    }
+    return nc;
+}
+
+static void check_window(const char *op, const char *size, const char *slide, const char *agg, int64_t sz,
+                         int64_t sl, int aggn, unsigned seed)
+{
+    gen_events(seed);
+    cap_reset();
+    const char *keys[] = {"key_field", "size", "agg", "value_field", "slide"};
+    const char *vals[] = {"0", size, agg, "1", slide};
+    te_error_t err = {0};
+    te_operator_chain_t *c = chain_of(op, keys, vals, slide ? 5 : 4, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    feed_events(c, 0);
+    static char *exp[20000];
+    uint64_t late;
+    size_t ne = oracle_windows(sz, sl, aggn, exp, &late);
+    ck_assert_uint_eq(cap_n, ne);
+    qsort(exp, ne, sizeof(char *), str_cmp);
+    qsort(cap_lines, cap_n, sizeof(char *), str_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        ck_assert_str_eq(cap_lines[i], exp[i]);
+        free(exp[i]);
+    }
+    if (sl == sz)
+        ck_assert_uint_gt(late, 0); /* the input does have late records */
+    ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+    ck_assert_int_eq(cap_last_wm, INT64_MAX); /* the final watermark went through */
+    ck_assert_uint_eq(operator_chain_timer_count(c, 0, 1), 0);
+    operator_chain_free(c);
+    cap_reset();
+}
+
+START_TEST(test_tumbling_count)
+{
+    check_window("tumbling_window", "100ms", NULL, "count", 100, 100, 0, 1);
+}
+END_TEST
+
+START_TEST(test_tumbling_sum)
+{
+    check_window("tumbling_window", "250", NULL, "sum", 250, 250, 1, 2);
+}
+END_TEST
+
+START_TEST(test_sliding_max)
+{
+    check_window("sliding_window", "1s", "250ms", "max", 1000, 250, 2, 3);
+}
+END_TEST
+
+START_TEST(test_sliding_count)
+{
+    check_window("sliding_window", "300", "100", "count", 300, 100, 0, 4);
+}
+END_TEST
+
+START_TEST(test_window_join)
+{
+    gen_events(5);
+    cap_reset();
+    const char *keys[] = {"size", "left_key_field", "right_key_field"};
+    const char *vals[] = {"200ms", "0", "0"};
+    te_error_t err = {0};
+    te_operator_chain_t *c = chain_of("window_join", keys, vals, 3, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    feed_events(c, 1);
+    /* oracle: non-late records per side, then all pairs with the same key and window */
+    static int keep[NEV];
+    int64_t wm = INT64_MIN;
+    uint64_t late = 0;
+    for (int i = 0; i < NEV; i++) {
+        keep[i] = 0;
+        if (evs[i].is_wm) {
+            wm = evs[i].t > wm ? evs[i].t : wm;
+            continue;
+        }
+        if (floor_to(evs[i].t, 200) + 199 <= wm)
+            late++;
+        else
+            keep[i] = 1;
+    }
+    size_t ne = 0;
+    static char *exp[400000];
+    for (int a = 0; a < NEV; a++) {
+        if (!keep[a] || evs[a].input != 0)
+            continue;
+        for (int b = 0; b < NEV; b++) {
+            if (!keep[b] || evs[b].input != 1 || evs[b].key != evs[a].key ||
+                floor_to(evs[a].t, 200) != floor_to(evs[b].t, 200))
+                continue;
+            ck_assert_uint_lt(ne, 400000);
+            if (asprintf(&exp[ne++], "k%d\tk%d\t%d\tk%d\t%d", evs[a].key, evs[a].key, evs[a].val, evs[b].key,
+                         evs[b].val) < 0)
+                ck_abort();
+        }
+    }
+    ck_assert_uint_gt(ne, 0);
+    ck_assert_uint_eq(cap_n, ne);
+    qsort(exp, ne, sizeof(char *), str_cmp);
+    qsort(cap_lines, cap_n, sizeof(char *), str_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        ck_assert_str_eq(cap_lines[i], exp[i]);
+        free(exp[i]);
+    }
+    ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+    operator_chain_free(c);
+    cap_reset();
+}
+END_TEST
+
+START_TEST(test_assign_timestamps_punctuated)
+{
+    cap_reset();
+    const char *keys[] = {"field", "max_out_of_orderness", "watermark_interval"};
+    const char *vals[] = {"1", "50ms", "0"};
+    te_error_t err = {0};
+    te_operator_chain_t *c = chain_of("assign_timestamps", keys, vals, 3, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    int64_t ts[] = {1000, 900, 1200, 1100, 1300};
+    int64_t max = INT64_MIN;
+    for (size_t i = 0; i < 5; i++) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
+        te_record_t r = {(uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
+        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+        max = ts[i] > max ? ts[i] : max;
+        ck_assert_int_eq(cap_last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
+    }
+    /* upstream watermarks are ignored */
+    ck_assert_int_eq(operator_chain_process_watermark(c, 5000, &err), TE_OK);
+    ck_assert_int_eq(cap_last_wm, 1300 - 51);
+    ck_assert_uint_eq(cap_n, 5);
+    /* a bad timestamp fails the task, naming the field and value */
+    te_record_t bad = {(uint8_t *)"a\tnoon", 6, TE_NO_TIMESTAMP};
+    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "field 1 = 'noon' is not an integer timestamp"));
+    operator_chain_free(c);
+    cap_reset();
+}
+END_TEST
+
+START_TEST(test_valve_idle_channel)
+{
+    /* random watermarks on 3 channels, channel 2 idle for a while: the output never
+     * passes the minimum over the active channels, and advances while 2 is idle */
+    te_watermark_valve_t *v = watermark_valve_new(3);
+    int64_t wm[3] = {INT64_MIN, INT64_MIN, INT64_MIN}, out = INT64_MIN, o;
+    int active[3] = {1, 1, 1};
+    srand(8);
+    int advanced_while_idle = 0;
+    for (int i = 0; i < 5000; i++) {
+        int ch = rand() % 3;
+        if (i == 1000) {
+            ck_assert_int_eq(watermark_valve_input_status(v, 2, 1, &o) & TE_VALVE_STATUS_IDLE, 0);
+            active[2] = 0;
+        }
+        if (!active[ch])
+            continue;
+        wm[ch] = (wm[ch] == INT64_MIN ? 0 : wm[ch]) + rand() % 10;
+        if (watermark_valve_input_watermark(v, (uint32_t)ch, wm[ch], &o) & TE_VALVE_WATERMARK) {
+            ck_assert_int_gt(o, out);
+            out = o;
+            if (!active[2])
+                advanced_while_idle = 1;
+        }
+        int64_t min = INT64_MAX;
+        for (int k = 0; k < 3; k++)
+            if (active[k] && wm[k] < min)
+                min = wm[k];
+        ck_assert_int_le(out, min);
+    }
+    ck_assert(advanced_while_idle);
+    /* everyone idle: status idle */
+    watermark_valve_input_status(v, 0, 1, &o);
+    ck_assert_int_ne(watermark_valve_input_status(v, 1, 1, &o) & TE_VALVE_STATUS_IDLE, 0);
+    ck_assert(watermark_valve_is_idle(v));
+    watermark_valve_free(v);
+}
+END_TEST
+
+START_TEST(test_bad_parameters)
+{
+    static const struct {
+        const char *op, *k1, *v1, *k2, *v2, *msg;
+    } cases[] = {
+        {"tumbling_window", "size", "10 s", NULL, NULL, "parameter 'size' = '10 s' is not a duration"},
+        {"tumbling_window", "agg", "avg", "size", "1s", "parameter 'agg' = 'avg' is not one of count, sum, min, max"},
+        {"tumbling_window", "agg", "sum", "size", "1s", "missing required parameter 'value_field'"},
+        {"tumbling_window", "slide", "1s", "size", "1s", "unknown parameter 'slide'"},
+        {"sliding_window", "size", "1s", "slide", "2s", "parameter 'slide' = '2s' is larger than 'size'"},
+        {"sliding_window", "size", "1s", NULL, NULL, "missing required parameter 'slide'"},
+        {"sliding_window", "size", "0", "slide", "0", "parameter 'size' = '0' is out of range"},
+        {"assign_timestamps", "field", "x", NULL, NULL, "parameter 'field' = 'x'"},
+        {"assign_timestamps", "field", "1", "max_out_of_orderness", "-5", "'max_out_of_orderness' = '-5'"},
+        {"assign_timestamps", "field", "1", "idle_timeout", "3 days", "'idle_timeout' = '3 days'"},
+        {"window_join", "left_key_field", "0", NULL, NULL, "missing required parameter 'size'"},
+        {"keyed_reduce", "value_field", "1", "fn", "avg", "parameter 'fn' = 'avg' is not one of sum, min, max, concat"},
+        {"keyed_reduce", "value_field", "1", NULL, NULL, "missing required parameter 'fn'"},
+        {"keyed_sum", "key_field", "0", NULL, NULL, "missing required parameter 'value_field'"},
+        {"keyed_sum", "value_field", "1", "emit", "never", "parameter 'emit' = 'never'"},
+        {"union", "key_field", "0", NULL, NULL, "unknown parameter 'key_field'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *keys[2] = {cases[i].k1, cases[i].k2};
+        const char *vals[2] = {cases[i].v1, cases[i].v2};
+        te_error_t err = {0};
+        te_operator_chain_t *c = chain_of(cases[i].op, keys, vals, cases[i].k2 ? 2 : 1, &err);
+        ck_assert_msg(c == NULL, "%s accepted bad parameters (case %zu)", cases[i].op, i);
+        ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
+        ck_assert_msg(strstr(err.msg, cases[i].op) != NULL, "case %zu: '%s' does not name the operator", i, err.msg);
+    }
+}
+END_TEST
+
+START_TEST(test_keyed_reduce_and_union)
+{
+    cap_reset();
+    const char *keys[] = {"value_field", "fn", "emit"};
+    const char *vals[] = {"1", "concat", "final"};
+    te_error_t err = {0};
+    te_operator_chain_t *c = chain_of("keyed_reduce", keys, vals, 3, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    const char *in[] = {"a\tx", "b\ty", "a\tz", "b\tw", "a\tq"};
+    for (int i = 0; i < 5; i++) {
+        te_record_t r = {(const uint8_t *)in[i], (uint32_t)strlen(in[i]), TE_NO_TIMESTAMP};
+        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+    }
+    ck_assert_uint_eq(cap_n, 0);
+    ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
+    ck_assert_uint_eq(cap_n, 2);
+    ck_assert_str_eq(cap_lines[0], "a\tx,z,q");
+    ck_assert_str_eq(cap_lines[1], "b\ty,w");
+    operator_chain_free(c);
+    cap_reset();
+
+    const char *sk[] = {"value_field"};
+    const char *sv[] = {"1"};
+    c = chain_of("keyed_sum", sk, sv, 1, &err);
+    const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
+    for (int i = 0; i < 4; i++) {
+        te_record_t r = {(const uint8_t *)nums[i], (uint32_t)strlen(nums[i]), TE_NO_TIMESTAMP};
+        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+    }
+    ck_assert_str_eq(cap_lines[1], "a\t3.5");
+    ck_assert_str_eq(cap_lines[2], "b\t-3");
+    ck_assert_str_eq(cap_lines[3], "a\t13.5");
+    te_record_t bad = {(const uint8_t *)"a\tlots", 6, TE_NO_TIMESTAMP};
+    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "value_field 1 = 'lots' is not a number"));
+    operator_chain_free(c);
+    cap_reset();
+
+    c = chain_of("union", NULL, NULL, 0, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    te_record_t r0 = {(const uint8_t *)"left", 4, 5}, r1 = {(const uint8_t *)"right", 5, 6};
+    ck_assert_int_eq(operator_chain_process_element(c, 0, &r0, &err), TE_OK);
+    ck_assert_int_eq(operator_chain_process_element(c, 1, &r1, &err), TE_OK);
+    ck_assert_uint_eq(cap_n, 2);
+    ck_assert_str_eq(cap_lines[1], "right");
+    operator_chain_free(c);
+    cap_reset();
+}
+END_TEST
+
+Suite *windows_suite(void)
+{
+    Suite *s = suite_create("windows");
+    TCase *tc = tcase_create("event_time");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_tumbling_count);
+    tcase_add_test(tc, test_tumbling_sum);
+    tcase_add_test(tc, test_sliding_max);
+    tcase_add_test(tc, test_sliding_count);
+    tcase_add_test(tc, test_window_join);
+    tcase_add_test(tc, test_assign_timestamps_punctuated);
+    tcase_add_test(tc, test_valve_idle_channel);
+    tcase_add_test(tc, test_bad_parameters);
+    tcase_add_test(tc, test_keyed_reduce_and_union);
+    suite_add_tcase(s, tc);
+    return s;
+}
