@@ -166,7 +166,7 @@ static int file_sink_close(void *self, te_output_t *out)
     if (fs->fd < 0)
         return 0;
     int rc = file_sink_flush(fs);
-    if (rc == 0 && fsync(fs->fd) != 0) {
+    if (rc == 0 && fsync(fs->fd) != 0 && errno != EINVAL) { /* EINVAL: a pipe or device, nothing to sync */
         fs->api->fail(fs->ctx, "operator 'file_sink': cannot fsync '%s': %s", fs->path, strerror(errno));
         rc = -1;
     }

@@ -50,6 +50,7 @@ struct te_input_gate {
     uint32_t head, count;
     int closed;
     te_notifier_t listener;
+    te_notifier_t poll_hook; /* task thread only */
 
     uint32_t n_finished;
     int failed;
@@ -199,6 +200,8 @@ void input_gate_set_listener(te_input_gate_t *g, te_notifier_t n)
     pthread_mutex_unlock(&g->mu);
 }
 
+void input_gate_set_poll_hook(te_input_gate_t *g, te_notifier_t n) { g->poll_hook = n; }
+
 static te_gate_result_t gate_fail(te_input_gate_t *g, const char *fmt, const char *a, const char *b)
 {
     if (!g->failed) {
@@ -285,6 +288,8 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
         return gate_fail(g, "%s%s", "input gate closed", "");
     if (gate_check_deadline(g))
         return TE_GATE_ERROR;
+    if (g->poll_hook.fn != NULL)
+        g->poll_hook.fn(g->poll_hook.arg);
     uint32_t i;
     while (gate_dequeue(g, &i)) {
         struct gate_channel *c = &g->ch[i];
@@ -331,7 +336,11 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
         out->slice = s;
         return TE_GATE_BUFFER;
     }
-    return g->n_finished == g->n ? TE_GATE_END : TE_GATE_NOTHING;
+    if (g->n_finished == g->n)
+        return TE_GATE_END;
+    if (g->poll_hook.fn != NULL)
+        g->poll_hook.fn(g->poll_hook.arg); /* buffers recycled during this poll */
+    return TE_GATE_NOTHING;
 }
 
 const char *input_gate_failure(te_input_gate_t *g) { return g->failed ? g->failure : ""; }

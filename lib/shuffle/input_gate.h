@@ -72,6 +72,10 @@ void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch);
 /* Persistent listener: fired when the gate goes from nothing-available to available
  * (data, end, error, or a partition to retry). */
 void input_gate_set_listener(te_input_gate_t *g, te_notifier_t n);
+/* Persistent hook called on the task thread at the start of every poll_next and before
+ * it reports nothing available (remote channels reclaim recycled buffers there). Set
+ * before the task runs. */
+void input_gate_set_poll_hook(te_input_gate_t *g, te_notifier_t n);
 
 /* Requests every channel's partition. A producer not registered yet is waited for;
  * when it has not appeared `timeout_ms` after this call, poll_next reports

@@ -47,10 +47,12 @@ struct te_task {
 
     te_result_partition_t **partitions;
     te_record_writer_t **writers;
+    const char **writer_tags; /* per writer: the side-output tag from the TDD, or NULL */
     size_t n_partitions;
     _Atomic int partitions_registered;
     _Atomic int partitions_released;
     te_input_gate_t **gates;
+    te_remote_buffers_t **remote_buffers; /* per gate; NULL when the gate has no remote channel */
     size_t n_gates;
 
     te_chain_op_config_t *chain;
@@ -244,7 +246,8 @@ static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_er
         return TE_OK;
     t->partitions = calloc(t->n_partitions, sizeof(*t->partitions));
     t->writers = calloc(t->n_partitions, sizeof(*t->writers));
-    if (t->partitions == NULL || t->writers == NULL)
+    t->writer_tags = calloc(t->n_partitions, sizeof(*t->writer_tags));
+    if (t->partitions == NULL || t->writers == NULL || t->writer_tags == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
     for (size_t i = 0; i < t->n_partitions; i++) {
         const Te__ResultPartitionDeploymentDescriptor *pd = tdd->produced_partitions[i];
@@ -267,6 +270,7 @@ static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_er
             local_buffer_pool_destroy(pool);
             return err ? err->code : TE_ENOMEM;
         }
+        t->writer_tags[i] = pd->side_output_tag && pd->side_output_tag[0] ? pd->side_output_tag : NULL;
         const char *d = pd->key_delimiter && pd->key_delimiter[0] ? pd->key_delimiter : "\t";
         te_channel_selector_t *sel = channel_selector_new((te_partitioner_kind_t)pd->partitioner, n, tdd->subtask_index,
                                                           pd->key_field, d[0], maxp, err);
@@ -281,33 +285,87 @@ static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_er
     return TE_OK;
 }
 
-static te_status_t build_gates(te_task_t *t, te_error_t *err)
+/* A gate with remote channels gets its own buffer pool, sized as Flink sizes it:
+ * required = remote channels x buffers-per-channel (their exclusive buffers), max =
+ * required + floating-buffers-per-gate. */
+static te_status_t build_gate_pool(te_task_t *t, size_t i, const Te__InputGateDeploymentDescriptor *gd,
+                                   te_local_buffer_pool_t **pool, te_deploy_error_t *why, te_error_t *err)
+{
+    uint32_t n_remote = 0;
+    for (size_t c = 0; c < gd->n_shuffle_descriptors; c++)
+        n_remote += !gd->shuffle_descriptors[c]->local;
+    *pool = NULL;
+    if (n_remote == 0)
+        return TE_OK;
+    if (t->svc.transport == NULL)
+        return te_error_set(err, TE_EINVAL,
+                            "input_gates[%zu]: a producer is not in this daemon and this daemon has no network "
+                            "transport for remote input channels", i);
+    if (t->svc.buffers_per_channel == 0)
+        return te_error_set(err, TE_EINVAL, "remote input channels need at least one exclusive buffer: set "
+                            "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
+    uint32_t min = n_remote * t->svc.buffers_per_channel;
+    uint32_t max = min + t->svc.floating_buffers_per_gate;
+    char owner[320];
+    snprintf(owner, sizeof(owner), "%s gate %zu", t->name, i);
+    *pool = network_buffer_pool_create_local(t->svc.buffers, owner, min, max, err);
+    if (*pool == NULL) {
+        *why = TE_DEPLOY_INSUFFICIENT_BUFFERS;
+        return err ? err->code : TE_ENOBUFS;
+    }
+    t->remote_buffers[i] = remote_buffers_new(*pool, t->svc.buffers_per_channel);
+    if (t->remote_buffers[i] == NULL) {
+        local_buffer_pool_destroy(*pool);
+        *pool = NULL;
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    }
+    return TE_OK;
+}
+
+static te_status_t build_gates(te_task_t *t, te_deploy_error_t *why, te_error_t *err)
 {
     const Te__TaskDeploymentDescriptor *tdd = t->tdd;
     t->n_gates = tdd->n_input_gates;
     if (t->n_gates == 0)
         return TE_OK;
     t->gates = calloc(t->n_gates, sizeof(*t->gates));
-    if (t->gates == NULL)
+    t->remote_buffers = calloc(t->n_gates, sizeof(*t->remote_buffers));
+    if (t->gates == NULL || t->remote_buffers == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
     for (size_t i = 0; i < t->n_gates; i++) {
         const Te__InputGateDeploymentDescriptor *gd = tdd->input_gates[i];
         char owner[320];
         snprintf(owner, sizeof(owner), "%s gate %zu", t->name, i);
-        t->gates[i] = input_gate_new(owner, gd->input_index, (uint32_t)gd->n_shuffle_descriptors, NULL, err);
+        te_local_buffer_pool_t *pool;
+        te_status_t ps = build_gate_pool(t, i, gd, &pool, why, err);
+        if (ps != TE_OK)
+            return ps;
+        t->gates[i] = input_gate_new(owner, gd->input_index, (uint32_t)gd->n_shuffle_descriptors, pool, err);
         if (t->gates[i] == NULL)
             return err ? err->code : TE_ENOMEM;
+        if (t->remote_buffers[i] != NULL)
+            input_gate_set_poll_hook(t->gates[i], (te_notifier_t){remote_buffers_poll_hook, t->remote_buffers[i]});
         for (size_t c = 0; c < gd->n_shuffle_descriptors; c++) {
             const Te__ShuffleDescriptor *sd = gd->shuffle_descriptors[c];
             te_id_t pid;
             te_id_from_bytes(sd->partition_id.data, sd->partition_id.len, &pid);
-            if (!sd->local)
-                return te_error_set(err, TE_EINVAL,
-                                    "input_gates[%zu].shuffle_descriptors[%zu]: the producer at '%s' is not in this "
-                                    "daemon and remote input channels are not available in this build",
-                                    i, c, sd->producer_address ? sd->producer_address : "");
-            te_status_t s = input_gate_set_local_channel(t->gates[i], (uint32_t)c, t->svc.partitions, &pid,
-                                                         gd->consumed_subpartition_index, err);
+            te_status_t s;
+            if (sd->local) {
+                s = input_gate_set_local_channel(t->gates[i], (uint32_t)c, t->svc.partitions, &pid,
+                                                 gd->consumed_subpartition_index, err);
+            } else {
+                te_remote_input_channel_t *rc = remote_input_channel_new(
+                    t->gates[i], (uint32_t)c, t->remote_buffers[i], t->svc.transport, sd->producer_address, &pid,
+                    gd->consumed_subpartition_index, t->svc.request_backoff_initial_ms,
+                    t->svc.request_backoff_max_ms, err);
+                if (rc == NULL) {
+                    te_error_prefix(err, "input_gates[%zu].shuffle_descriptors[%zu]", i, c);
+                    return err ? err->code : TE_EINVAL;
+                }
+                s = input_gate_set_channel(t->gates[i], (uint32_t)c, &remote_input_channel_ops, rc, err);
+                if (s != TE_OK)
+                    remote_input_channel_ops.release(rc);
+            }
             if (s != TE_OK)
                 return s;
         }
@@ -325,14 +383,20 @@ static void release_built(te_task_t *t)
             result_partition_unref(t->partitions[i]);
     }
     free(t->writers);
+    free(t->writer_tags);
     free(t->partitions);
+    t->writer_tags = NULL;
     t->writers = NULL;
     t->partitions = NULL;
     t->n_partitions = 0;
-    for (size_t i = 0; i < t->n_gates; i++)
+    for (size_t i = 0; i < t->n_gates; i++) {
         input_gate_free(t->gates[i]);
+        remote_buffers_free(t->remote_buffers ? t->remote_buffers[i] : NULL);
+    }
     free(t->gates);
+    free(t->remote_buffers);
     t->gates = NULL;
+    t->remote_buffers = NULL;
     t->n_gates = 0;
 }
 
@@ -388,7 +452,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
     if (build_partitions(t, buffer_timeout == 0, why, err) != TE_OK)
         goto cleanup;
     *why = TE_DEPLOY_INCONSISTENT_IDS;
-    if (build_gates(t, err) != TE_OK)
+    if (build_gates(t, why, err) != TE_OK)
         goto cleanup;
     *why = TE_DEPLOY_INTERNAL;
 
@@ -403,6 +467,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .n_chain = t->n_chain,
         .writers = t->writers,
         .n_writers = t->n_partitions,
+        .writer_tags = t->writer_tags,
         .gates = t->gates,
         .n_gates = t->n_gates,
         .flusher = svc->flusher,

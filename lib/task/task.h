@@ -21,6 +21,7 @@
 #include "../shuffle/network_buffer_pool.h"
 #include "../shuffle/output_flusher.h"
 #include "../shuffle/partition_manager.h"
+#include "../shuffle/remote_input_channel.h"
 #include "tdd.pb-c.h"
 
 typedef enum te_exec_state {
@@ -48,6 +49,11 @@ typedef struct te_task_services {
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;
     const char *plugins_dir;            /* plugins.dir: where `plugin` operators load from */
+    /* Remote input channels (producer in another daemon): the network's transport (the
+     * partition client; NULL = local channels only) and the PartitionNotFound backoff. */
+    const te_channel_transport_t *transport;
+    int64_t request_backoff_initial_ms;
+    int64_t request_backoff_max_ms;
     te_task_state_fn on_state;
     void *on_state_arg;
 } te_task_services_t;

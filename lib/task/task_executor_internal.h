@@ -14,6 +14,9 @@
 #include <pthread.h>
 
 #include "../common/ids.h"
+#include "../net/net_io_thread.h"
+#include "../net/partition_client.h"
+#include "../net/partition_server.h"
 #include "../rpc/rpc_server.h"
 #include "../shuffle/network_buffer_pool.h"
 #include "../shuffle/output_flusher.h"
@@ -79,6 +82,12 @@ struct te_task_executor {
     te_network_buffer_pool_t *buffers;
     te_partition_manager_t *partitions;
     te_output_flusher_t *flusher;
+    /* data plane: taskmanager.network.io-threads I/O threads, the partition server on
+     * taskmanager.data.port and the partition client of remote input channels */
+    te_net_io_thread_t **net_io;
+    int n_net_io;
+    te_partition_server_t *data_server;
+    te_partition_client_t *data_client;
     slot_table_t *slots;
     rpc_server_t *rpc;
     status_server_t *status;

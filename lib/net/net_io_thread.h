@@ -1,0 +1,31 @@
+/*
+ * net_io_thread — one network I/O thread: its own event_base (the partition server's
+ * and partition client's connections assigned to it live here) and a mutex-guarded
+ * work queue other threads hand closures to (DESIGN §2: an event_base is touched only
+ * by its thread; others submit work and wake it with event_active).
+ *
+ * Threading: new / start / stop / free on the owning (control) thread; submit from any
+ * thread (including the I/O thread itself); base() is for code running on the thread.
+ */
+#ifndef TE_NET_IO_THREAD_H
+#define TE_NET_IO_THREAD_H
+
+#include "../common/te_status.h"
+
+struct event_base;
+typedef struct te_net_io_thread te_net_io_thread_t;
+
+te_net_io_thread_t *net_io_thread_new(const char *name, te_error_t *err);
+te_status_t net_io_thread_start(te_net_io_thread_t *t, te_error_t *err);
+/* Runs the queued work, stops the loop and joins the thread. Idempotent. */
+void net_io_thread_stop(te_net_io_thread_t *t);
+void net_io_thread_free(te_net_io_thread_t *t);
+
+struct event_base *net_io_thread_base(te_net_io_thread_t *t);
+/* Runs fn(arg) on the I/O thread, in submission order. Returns -1 (fn not called)
+ * when out of memory or the thread is stopped. */
+int net_io_thread_submit(te_net_io_thread_t *t, void (*fn)(void *arg), void *arg);
+/* 1 when called on this I/O thread. */
+int net_io_thread_is_current(te_net_io_thread_t *t);
+
+#endif

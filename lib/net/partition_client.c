@@ -1,0 +1,525 @@
+/*
+ * partition_client — connections to producer daemons, one per address, multiplexing
+ * remote input channels.
+ *
+ * Threading: per I/O thread a `cli_thread` holds that thread's connections (by address)
+ * and channel records (by receiver id); only that thread touches them (and free() after
+ * the threads stopped). Transport calls (task threads) retain the channel and submit a
+ * closure; the closure finds the channel record by receiver id. A channel record holds
+ * the transport's channel reference until the channel ended, failed or was released.
+ */
+#include "partition_client.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/log.h"
+#include "net_codec.h"
+#include "net_id_map.h"
+
+#define CTX "partition-client"
+
+typedef struct cli_conn cli_conn_t;
+typedef struct cli_thread cli_thread_t;
+
+typedef struct cli_chan {
+    te_remote_input_channel_t *ch; /* the transport's reference */
+    cli_conn_t *conn;
+    cli_thread_t *th;
+    uint8_t rid[TE_NET_ID_LEN];
+    int64_t credit_outstanding; /* credit the server holds for us */
+    int64_t backoff_ms;
+    int active;                 /* a PartitionRequest is out (not waiting for a retry) */
+    struct event *retry;
+    struct cli_chan *prev, *next; /* conn's list */
+} cli_chan_t;
+
+struct cli_conn {
+    cli_thread_t *th;
+    char address[256];
+    struct bufferevent *bev;
+    cli_chan_t *chans;
+    uint32_t n_chans;
+    cli_conn_t *prev, *next;
+};
+
+struct cli_thread {
+    te_partition_client_t *client;
+    te_net_io_thread_t *io;
+    cli_conn_t *conns;
+    net_id_map_t chans; /* receiver id -> cli_chan_t */
+};
+
+struct te_partition_client {
+    cli_thread_t *th;
+    int n;
+    uint32_t max_frame;
+    te_channel_transport_t tr;
+};
+
+static cli_thread_t *thread_for(te_partition_client_t *c, const char *address)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = address; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &c->th[h % (uint32_t)c->n];
+}
+
+static void send_msg(cli_conn_t *cn, const te_net_msg_t *m)
+{
+    uint8_t buf[128];
+    size_t n = net_codec_encode(m, buf, sizeof(buf));
+    if (n > 0 && cn->bev)
+        bufferevent_write(cn->bev, buf, n);
+}
+
+static const char *chan_what(cli_chan_t *cc, char *buf, size_t len)
+{
+    char hex[TE_ID_HEX_LEN + 1];
+    snprintf(buf, len, "partition %s subpartition %u", te_id_to_hex(remote_input_channel_partition_id(cc->ch), hex),
+             remote_input_channel_subpartition(cc->ch));
+    return buf;
+}
+
+/* Drops the record (and the transport's channel reference). */
+static void chan_forget(cli_chan_t *cc)
+{
+    net_id_map_remove(&cc->th->chans, cc->rid);
+    if (cc->conn) {
+        cli_conn_t *cn = cc->conn;
+        if (cc->prev)
+            cc->prev->next = cc->next;
+        else
+            cn->chans = cc->next;
+        if (cc->next)
+            cc->next->prev = cc->prev;
+        cn->n_chans--;
+    }
+    if (cc->retry)
+        event_free(cc->retry);
+    remote_input_channel_unref(cc->ch);
+    free(cc);
+}
+
+static void conn_free(cli_conn_t *cn)
+{
+    if (cn->prev)
+        cn->prev->next = cn->next;
+    else
+        cn->th->conns = cn->next;
+    if (cn->next)
+        cn->next->prev = cn->prev;
+    if (cn->bev)
+        bufferevent_free(cn->bev);
+    free(cn);
+}
+
+/* Fails every channel of the connection with `why` and closes it. */
+static void conn_fail(cli_conn_t *cn, const char *why)
+{
+    while (cn->chans) {
+        cli_chan_t *cc = cn->chans;
+        char what[128], cause[TE_ERROR_MSG_MAX];
+        snprintf(cause, sizeof(cause), "Connection to producer %.120s failed (%.200s) while reading %s", cn->address, why,
+                 chan_what(cc, what, sizeof(what)));
+        remote_input_channel_on_failure(cc->ch, cause);
+        chan_forget(cc);
+    }
+    conn_free(cn);
+}
+
+static void maybe_close_idle(cli_conn_t *cn)
+{
+    if (cn->n_chans == 0) {
+        te_net_msg_t m;
+        net_msg_receiver(&m, TE_NET_CLOSE_REQUEST, NULL, 0);
+        send_msg(cn, &m);
+        conn_free(cn);
+    }
+}
+
+static void send_request(cli_chan_t *cc)
+{
+    uint32_t credit = remote_input_channel_take_credit(cc->ch);
+    cc->credit_outstanding += credit;
+    te_net_msg_t m;
+    net_msg_partition_request(&m, remote_input_channel_partition_id(cc->ch)->b,
+                              remote_input_channel_subpartition(cc->ch), cc->rid, (uint32_t)cc->credit_outstanding);
+    send_msg(cc->conn, &m);
+    cc->active = 1;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cli_chan_t *cc = arg;
+    if (remote_input_channel_is_done(cc->ch)) {
+        cli_conn_t *cn = cc->conn;
+        chan_forget(cc);
+        maybe_close_idle(cn);
+        return;
+    }
+    send_request(cc);
+}
+
+static void copy_from_input(void *arg, uint8_t *dst, uint32_t size) { evbuffer_remove(arg, dst, size); }
+
+/* Returns 1 when the connection was closed (freed). */
+static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
+{
+    char msg[TE_NET_ERROR_MSG_MAX + 1];
+    memcpy(msg, m->payload, m->size);
+    msg[m->size] = '\0';
+    static const uint8_t zero[TE_NET_ID_LEN];
+    if (memcmp(m->receiver_id, zero, TE_NET_ID_LEN) == 0) {
+        char why[TE_NET_ERROR_MSG_MAX + 64];
+        snprintf(why, sizeof(why), "the producer reported %s: %s", net_error_code_name(m->error_code), msg);
+        conn_fail(cn, why);
+        return 1;
+    }
+    cli_chan_t *cc = net_id_map_get(&cn->th->chans, m->receiver_id);
+    if (cc == NULL || cc->conn != cn)
+        return 0; /* a channel we are done with (e.g. credit that crossed its EndOfPartition) */
+    char what[128], cause[TE_ERROR_MSG_MAX];
+    if (m->error_code == TE_NET_ERR_PARTITION_NOT_FOUND) {
+        int64_t max = remote_input_channel_backoff_max_ms(cc->ch);
+        if (cc->backoff_ms < max) {
+            cc->backoff_ms = cc->backoff_ms == 0 ? remote_input_channel_backoff_initial_ms(cc->ch) : cc->backoff_ms * 2;
+            if (cc->backoff_ms > max)
+                cc->backoff_ms = max;
+            cc->active = 0;
+            if (cc->retry == NULL)
+                cc->retry = evtimer_new(bufferevent_get_base(cn->bev), on_retry, cc);
+            struct timeval tv = {cc->backoff_ms / 1000, (cc->backoff_ms % 1000) * 1000};
+            if (cc->retry != NULL && evtimer_add(cc->retry, &tv) == 0) {
+                TE_DEBUG(CTX, "%s not found at %s, retrying in %lld ms", chan_what(cc, what, sizeof(what)),
+                         cn->address, (long long)cc->backoff_ms);
+                return 0;
+            }
+        }
+        snprintf(cause, sizeof(cause), "PartitionNotFound: %s was not found at producer %.120s (retried with backoff up "
+                 "to %lld ms): %.150s", chan_what(cc, what, sizeof(what)), cn->address, (long long)max, msg);
+    } else {
+        snprintf(cause, sizeof(cause), "producer %.120s answered %s for %s: %.150s", cn->address,
+                 net_error_code_name(m->error_code), chan_what(cc, what, sizeof(what)), msg);
+    }
+    remote_input_channel_on_failure(cc->ch, cause);
+    chan_forget(cc);
+    if (cn->n_chans == 0) {
+        maybe_close_idle(cn);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    cli_conn_t *cn = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint32_t max_frame = cn->th->client->max_frame;
+    for (;;) {
+        uint8_t hdr[TE_NET_HEADER_LEN + 64 + TE_NET_ERROR_MSG_MAX];
+        size_t have = evbuffer_get_length(in);
+        ev_ssize_t n = evbuffer_copyout(in, hdr, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
+        if (n <= 0)
+            return;
+        te_error_t e;
+        te_error_clear(&e);
+        uint32_t fl;
+        uint8_t id;
+        int h = net_codec_peek_header(hdr, (size_t)n, max_frame, &fl, &id, &e);
+        if (h < 0) {
+            conn_fail(cn, e.msg);
+            return;
+        }
+        if (h == 0 || have < fl)
+            return;
+        te_net_msg_t m;
+        size_t used;
+        if (id == TE_NET_BUFFER_RESPONSE) {
+            /* Decode the fixed part only; the payload goes straight into the channel's buffer. */
+            evbuffer_copyout(in, hdr, TE_NET_BUFFER_RESPONSE_FIXED);
+            if (net_codec_decode_buffer_header(hdr, fl, &m, &e) != 0) {
+                conn_fail(cn, e.msg);
+                return;
+            }
+            evbuffer_drain(in, TE_NET_BUFFER_RESPONSE_FIXED);
+            cli_chan_t *cc = net_id_map_get(&cn->th->chans, m.receiver_id);
+            te_status_t st = TE_ECANCELED;
+            if (cc != NULL && cc->conn == cn) {
+                if (m.data_type == TE_NET_DATA_BUFFER)
+                    cc->credit_outstanding--;
+                st = remote_input_channel_on_buffer(cc->ch, m.sequence, m.backlog, m.data_type == TE_NET_EVENT_BUFFER,
+                                                    m.size, copy_from_input, in, &e);
+            }
+            if (st != TE_OK)
+                evbuffer_drain(in, m.size);
+            if (cc != NULL && cc->conn == cn && remote_input_channel_is_done(cc->ch)) {
+                chan_forget(cc); /* ended (EndOfPartition) or failed */
+                if (cn->n_chans == 0) {
+                    maybe_close_idle(cn);
+                    return;
+                }
+            }
+            continue;
+        }
+        if (fl > sizeof(hdr)) {
+            conn_fail(cn, "oversized control frame");
+            return;
+        }
+        evbuffer_remove(in, hdr, fl);
+        if (net_codec_decode(hdr, fl, max_frame, &m, &used, &e) != 1) {
+            conn_fail(cn, e.msg);
+            return;
+        }
+        if (m.id == TE_NET_ERROR_RESPONSE) {
+            if (handle_error_response(cn, &m))
+                return; /* the connection is gone */
+        } else if (m.id == TE_NET_BACKLOG_ANNOUNCEMENT) {
+            cli_chan_t *cc = net_id_map_get(&cn->th->chans, m.receiver_id);
+            if (cc != NULL && cc->conn == cn)
+                remote_input_channel_on_backlog(cc->ch, m.backlog);
+        } else {
+            char why[96];
+            snprintf(why, sizeof(why), "unexpected %s (id %u) from a producer", net_msg_name(m.id), m.id);
+            conn_fail(cn, why);
+            return;
+        }
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    cli_conn_t *cn = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        char why[160];
+        int err = EVUTIL_SOCKET_ERROR();
+        if (what & BEV_EVENT_EOF)
+            snprintf(why, sizeof(why), "the peer closed the connection");
+        else
+            snprintf(why, sizeof(why), "%s", err ? evutil_socket_error_to_string(err) : "socket error");
+        TE_WARN(CTX, "data connection to %s lost: %s", cn->address, why);
+        conn_fail(cn, why);
+    }
+}
+
+static cli_conn_t *conn_get(cli_thread_t *th, const char *address, char *why, size_t why_len)
+{
+    for (cli_conn_t *cn = th->conns; cn; cn = cn->next)
+        if (strcmp(cn->address, address) == 0)
+            return cn;
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    if (evutil_parse_sockaddr_port(address, (struct sockaddr *)&ss, &sslen) != 0) {
+        /* A host name: resolve (blocking, rare: tectl passes numeric addresses). */
+        char host[256];
+        snprintf(host, sizeof(host), "%s", address);
+        char *colon = strrchr(host, ':');
+        if (colon == NULL) {
+            snprintf(why, why_len, "producer address '%s' is not host:port", address);
+            return NULL;
+        }
+        *colon = '\0';
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
+            snprintf(why, why_len, "cannot resolve producer address '%s'", address);
+            return NULL;
+        }
+        memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        sslen = (int)res->ai_addrlen;
+        freeaddrinfo(res);
+    }
+    cli_conn_t *cn = calloc(1, sizeof(*cn));
+    if (cn == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    cn->th = th;
+    snprintf(cn->address, sizeof(cn->address), "%s", address);
+    cn->bev = bufferevent_socket_new(net_io_thread_base(th->io), -1, BEV_OPT_CLOSE_ON_FREE);
+    if (cn->bev == NULL) {
+        free(cn);
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    bufferevent_setcb(cn->bev, on_read, NULL, on_event, cn);
+    bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
+    cn->next = th->conns;
+    if (cn->next)
+        cn->next->prev = cn;
+    th->conns = cn;
+    if (bufferevent_socket_connect(cn->bev, (struct sockaddr *)&ss, sslen) != 0) {
+        snprintf(why, why_len, "cannot connect to producer %s: %s", address,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        conn_free(cn);
+        return NULL;
+    }
+    return cn;
+}
+
+/* ---- transport (closures run on the I/O thread) ---- */
+
+struct op {
+    te_partition_client_t *c;
+    cli_thread_t *th;
+    te_remote_input_channel_t *ch; /* one reference */
+};
+
+static void do_request(void *arg)
+{
+    struct op *o = arg;
+    cli_thread_t *th = o->th;
+    te_remote_input_channel_t *ch = o->ch;
+    free(o);
+    if (remote_input_channel_is_done(ch)) {
+        remote_input_channel_unref(ch);
+        return;
+    }
+    char why[300];
+    cli_conn_t *cn = conn_get(th, remote_input_channel_address(ch), why, sizeof(why));
+    cli_chan_t *cc = cn ? calloc(1, sizeof(*cc)) : NULL;
+    if (cc == NULL || net_id_map_put(&th->chans, remote_input_channel_receiver_id(ch)->b, cc) != 0) {
+        char cause[TE_ERROR_MSG_MAX], hex[TE_ID_HEX_LEN + 1];
+        snprintf(cause, sizeof(cause), "Connection to producer %s failed (%s) while requesting partition %s "
+                 "subpartition %u", remote_input_channel_address(ch), cn ? "out of memory" : why,
+                 te_id_to_hex(remote_input_channel_partition_id(ch), hex), remote_input_channel_subpartition(ch));
+        remote_input_channel_on_failure(ch, cause);
+        remote_input_channel_unref(ch);
+        free(cc);
+        if (cn)
+            maybe_close_idle(cn);
+        return;
+    }
+    cc->ch = ch;
+    cc->th = th;
+    cc->conn = cn;
+    memcpy(cc->rid, remote_input_channel_receiver_id(ch)->b, TE_NET_ID_LEN);
+    cc->next = cn->chans;
+    if (cc->next)
+        cc->next->prev = cc;
+    cn->chans = cc;
+    cn->n_chans++;
+    send_request(cc);
+}
+
+static void do_credit(void *arg)
+{
+    struct op *o = arg;
+    cli_chan_t *cc = net_id_map_get(&o->th->chans, remote_input_channel_receiver_id(o->ch)->b);
+    if (cc != NULL && cc->active) {
+        uint32_t n = remote_input_channel_take_credit(cc->ch);
+        if (n > 0) {
+            cc->credit_outstanding += n;
+            te_net_msg_t m;
+            net_msg_receiver(&m, TE_NET_ADD_CREDIT, cc->rid, n);
+            send_msg(cc->conn, &m);
+        }
+    }
+    remote_input_channel_unref(o->ch);
+    free(o);
+}
+
+static void do_release(void *arg)
+{
+    struct op *o = arg;
+    cli_chan_t *cc = net_id_map_get(&o->th->chans, remote_input_channel_receiver_id(o->ch)->b);
+    if (cc != NULL) {
+        cli_conn_t *cn = cc->conn;
+        if (cc->active) {
+            te_net_msg_t m;
+            net_msg_receiver(&m, TE_NET_CANCEL_PARTITION_REQUEST, cc->rid, 0);
+            send_msg(cn, &m);
+        }
+        chan_forget(cc);
+        maybe_close_idle(cn);
+    }
+    remote_input_channel_unref(o->ch);
+    free(o);
+}
+
+static int submit_op(te_partition_client_t *c, te_remote_input_channel_t *ch, void (*fn)(void *))
+{
+    struct op *o = malloc(sizeof(*o));
+    if (o == NULL)
+        return -1;
+    o->c = c;
+    o->th = thread_for(c, remote_input_channel_address(ch));
+    o->ch = ch;
+    remote_input_channel_retain(ch);
+    if (net_io_thread_submit(o->th->io, fn, o) != 0) {
+        remote_input_channel_unref(ch);
+        free(o);
+        return -1;
+    }
+    return 0;
+}
+
+static te_status_t tr_request(void *ctx, te_remote_input_channel_t *ch, te_error_t *err)
+{
+    if (submit_op(ctx, ch, do_request) != 0)
+        return te_error_set(err, TE_ESTATE, "the network I/O threads are stopped (or out of memory): cannot "
+                            "request a partition from %s", remote_input_channel_address(ch));
+    return TE_OK;
+}
+
+static void tr_credit(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_credit); }
+static void tr_release(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_release); }
+
+te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_threads, uint32_t max_payload,
+                                            te_error_t *err)
+{
+    te_partition_client_t *c = calloc(1, sizeof(*c));
+    if (c != NULL)
+        c->th = calloc((size_t)n_threads, sizeof(*c->th));
+    if (c == NULL || c->th == NULL) {
+        free(c);
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->n = n_threads;
+    c->max_frame = TE_NET_BUFFER_RESPONSE_FIXED + max_payload;
+    for (int i = 0; i < n_threads; i++) {
+        c->th[i].client = c;
+        c->th[i].io = threads[i];
+    }
+    c->tr.request = tr_request;
+    c->tr.credit_available = tr_credit;
+    c->tr.release = tr_release;
+    c->tr.ctx = c;
+    return c;
+}
+
+const te_channel_transport_t *partition_client_transport(te_partition_client_t *c) { return &c->tr; }
+
+void partition_client_free(te_partition_client_t *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        cli_thread_t *th = &c->th[i];
+        while (th->conns) {
+            cli_conn_t *cn = th->conns;
+            while (cn->chans)
+                chan_forget(cn->chans);
+            conn_free(cn);
+        }
+        net_id_map_clear(&th->chans);
+    }
+    free(c->th);
+    free(c);
+}

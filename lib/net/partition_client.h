@@ -1,0 +1,33 @@
+/*
+ * partition_client — Flink's PartitionRequestClient + CreditBasedPartitionRequestClient
+ * Handler: one TCP connection per producer address, multiplexing every remote input
+ * channel of this daemon that reads from it. Implements te_channel_transport_t for
+ * lib/shuffle/remote_input_channel: sends PartitionRequest (with the channel's initial
+ * credit), AddCredit, CancelPartitionRequest; feeds BufferResponse / BacklogAnnouncement
+ * / ErrorResponse to the channels; retries PartitionNotFound with backoff (initial,
+ * doubling, up to max, then fails); fails every channel of a connection that is lost or
+ * speaks garbage with a cause naming the peer and the partition.
+ *
+ * Threading: new / transport / free on the control thread (free after the I/O threads
+ * stopped). The transport entry points are called from task threads and only submit
+ * work to the I/O thread owning the address (hash of "host:port" over the threads);
+ * connections are created, used and freed on that thread only.
+ */
+#ifndef TE_PARTITION_CLIENT_H
+#define TE_PARTITION_CLIENT_H
+
+#include <stdint.h>
+
+#include "../common/te_status.h"
+#include "../shuffle/remote_input_channel.h"
+#include "net_io_thread.h"
+
+typedef struct te_partition_client te_partition_client_t;
+
+/* max_payload: the largest BufferResponse payload accepted (this daemon's segment size). */
+te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_threads, uint32_t max_payload,
+                                            te_error_t *err);
+const te_channel_transport_t *partition_client_transport(te_partition_client_t *c);
+void partition_client_free(te_partition_client_t *c);
+
+#endif

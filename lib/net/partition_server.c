@@ -1,0 +1,592 @@
+/*
+ * partition_server — the data port: per-connection readers, credit, zero-copy writes.
+ *
+ * Threading: each connection, its readers and its ready queue are touched only by the
+ * connection's I/O thread (and by partition_server_free after the threads stopped).
+ * A reader's view listener runs on a producer thread: it sets the reader's atomic
+ * `notify_pending` and, when it was clear, submits reader_notified (holding a reader
+ * reference) to the I/O thread. subpartition_view_release waits for listener calls in
+ * progress, so once a reader's view is released no new wake-up is submitted. The
+ * connection list per thread is guarded by the server mutex only for free().
+ */
+#include "partition_server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <errno.h>
+
+#include "../common/log.h"
+#include "../shuffle/result_partition.h"
+#include "net_codec.h"
+#include "net_id_map.h"
+
+#define CTX "partition-server"
+/* Stop polling views while this much is queued for the socket; resume below half. */
+#define SRV_HIGH_WATERMARK (512u * 1024u)
+
+typedef struct srv_conn srv_conn_t;
+
+typedef struct reader {
+    _Atomic int refs;
+    srv_conn_t *conn; /* NULL once released */
+    te_net_io_thread_t *io;
+    te_subpartition_view_t *view;
+    uint8_t receiver_id[TE_NET_ID_LEN];
+    te_id_t pid;
+    uint32_t sub;
+    int64_t credit;
+    uint32_t seq;
+    te_buffer_slice_t stash; /* polled, waiting for credit */
+    uint32_t stash_backlog;
+    int has_stash;
+    int backlog_announced;
+    int in_ready;
+    int released;
+    _Atomic int notify_pending;
+    struct reader *next_ready;
+} reader_t;
+
+struct srv_conn {
+    te_partition_server_t *s;
+    te_net_io_thread_t *io;
+    struct bufferevent *bev;
+    char peer[80];
+    net_id_map_t readers;
+    reader_t *ready_head, *ready_tail;
+    int closing;
+    srv_conn_t *prev, *next;
+};
+
+struct te_partition_server {
+    te_net_io_thread_t **threads;
+    int n_threads;
+    unsigned next_thread;
+    te_partition_manager_t *pm;
+    struct evconnlistener *listener;
+    int port;
+    pthread_mutex_t mu; /* guards conns lists (linking on I/O threads, free on control) */
+    srv_conn_t *conns;
+    _Atomic unsigned long accepted;
+};
+
+static void reader_unref(reader_t *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1)
+        free(r);
+}
+
+static void conn_drive(srv_conn_t *c);
+static void conn_close(srv_conn_t *c);
+
+/* ---- writing ---- */
+
+static void send_msg(srv_conn_t *c, const te_net_msg_t *m)
+{
+    uint8_t buf[TE_NET_HEADER_LEN + 64 + TE_NET_ERROR_MSG_MAX];
+    size_t n = net_codec_encode(m, buf, sizeof(buf));
+    if (n > 0)
+        evbuffer_add(bufferevent_get_output(c->bev), buf, n);
+}
+
+static void send_error(srv_conn_t *c, const uint8_t *receiver, uint16_t code, const char *msg)
+{
+    te_net_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.id = TE_NET_ERROR_RESPONSE;
+    if (receiver)
+        memcpy(m.receiver_id, receiver, TE_NET_ID_LEN);
+    m.error_code = code;
+    m.payload = (const uint8_t *)msg;
+    m.size = (uint32_t)strlen(msg);
+    send_msg(c, &m);
+}
+
+static void recycle_ref(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    buffer_recycle(arg);
+}
+
+static void reader_release(srv_conn_t *c, reader_t *r)
+{
+    if (r->released)
+        return;
+    r->released = 1;
+    net_id_map_remove(&c->readers, r->receiver_id);
+    subpartition_view_release(r->view); /* no listener call after this */
+    r->view = NULL;
+    if (r->has_stash) {
+        buffer_recycle(r->stash.buf);
+        r->has_stash = 0;
+    }
+    r->conn = NULL;
+    reader_unref(r); /* the connection's reference */
+}
+
+static void ready_push(srv_conn_t *c, reader_t *r)
+{
+    if (r->in_ready || r->released)
+        return;
+    r->in_ready = 1;
+    atomic_fetch_add(&r->refs, 1);
+    r->next_ready = NULL;
+    if (c->ready_tail)
+        c->ready_tail->next_ready = r;
+    else
+        c->ready_head = r;
+    c->ready_tail = r;
+}
+
+static reader_t *ready_pop(srv_conn_t *c)
+{
+    reader_t *r = c->ready_head;
+    if (r) {
+        c->ready_head = r->next_ready;
+        if (c->ready_head == NULL)
+            c->ready_tail = NULL;
+        r->in_ready = 0;
+    }
+    return r;
+}
+
+/* Writes at most one buffer of r. 1 when it wrote and may have more. */
+static int reader_write_one(srv_conn_t *c, reader_t *r)
+{
+    if (!r->has_stash) {
+        if (!subpartition_view_poll(r->view, &r->stash, &r->stash_backlog)) {
+            char cause[TE_ERROR_MSG_MAX];
+            if (subpartition_view_failure(r->view, cause, sizeof(cause))) {
+                char msg[TE_ERROR_MSG_MAX + 128];
+                snprintf(msg, sizeof(msg), "partition %s subpartition %u was released by its producer: %s",
+                         te_id_str(&r->pid), r->sub, cause);
+                send_error(c, r->receiver_id, TE_NET_ERR_PRODUCER_FAILED, msg);
+                reader_release(c, r);
+            }
+            return 0;
+        }
+        r->has_stash = 1;
+    }
+    int is_data = r->stash.type == TE_BUFFER_DATA;
+    if (is_data && r->credit <= 0) {
+        if (!r->backlog_announced) {
+            te_net_msg_t m;
+            net_msg_receiver(&m, TE_NET_BACKLOG_ANNOUNCEMENT, r->receiver_id, r->stash_backlog + 1);
+            send_msg(c, &m);
+            r->backlog_announced = 1;
+        }
+        return 0; /* AddCredit puts it back in the ready queue */
+    }
+    te_net_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.id = TE_NET_BUFFER_RESPONSE;
+    memcpy(m.receiver_id, r->receiver_id, TE_NET_ID_LEN);
+    m.sequence = r->seq++;
+    m.backlog = r->stash_backlog;
+    m.data_type = is_data ? TE_NET_DATA_BUFFER : TE_NET_EVENT_BUFFER;
+    m.size = r->stash.len;
+    uint8_t hdr[TE_NET_BUFFER_RESPONSE_FIXED];
+    net_codec_encode(&m, hdr, sizeof(hdr));
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    te_buffer_t *b = r->stash.buf;
+    int eop = !is_data && r->stash.len > 0 && b->data[r->stash.offset] == TE_EVENT_END_OF_PARTITION;
+    r->has_stash = 0;
+    if (r->stash.len == 0 || evbuffer_add_reference(out, b->data + r->stash.offset, r->stash.len, recycle_ref, b) != 0)
+        buffer_recycle(b);
+    if (is_data)
+        r->credit--;
+    if (eop) {
+        reader_release(c, r); /* the subpartition is fully consumed */
+        return 0;
+    }
+    return 1;
+}
+
+static void conn_drive(srv_conn_t *c)
+{
+    if (c->closing)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    reader_t *r;
+    while (evbuffer_get_length(out) < SRV_HIGH_WATERMARK && (r = ready_pop(c)) != NULL) {
+        if (!r->released && reader_write_one(c, r))
+            ready_push(c, r); /* round robin: one buffer per reader per turn */
+        reader_unref(r);
+    }
+}
+
+static void reader_notified(void *arg)
+{
+    reader_t *r = arg;
+    atomic_store(&r->notify_pending, 0);
+    srv_conn_t *c = r->conn;
+    if (c != NULL && !r->released) {
+        ready_push(c, r);
+        conn_drive(c);
+    }
+    reader_unref(r);
+}
+
+/* Producer thread (or whoever released the partition). */
+static void reader_on_data(void *arg)
+{
+    reader_t *r = arg;
+    if (atomic_exchange(&r->notify_pending, 1))
+        return;
+    atomic_fetch_add(&r->refs, 1);
+    if (net_io_thread_submit(r->io, reader_notified, r) != 0) {
+        atomic_store(&r->notify_pending, 0);
+        reader_unref(r);
+    }
+}
+
+/* ---- requests ---- */
+
+static void on_partition_request(srv_conn_t *c, const te_net_msg_t *m)
+{
+    if (net_id_map_get(&c->readers, m->receiver_id) != NULL) {
+        send_error(c, m->receiver_id, TE_NET_ERR_DUPLICATE_RECEIVER, "a PartitionRequest for this receiver id is "
+                   "being served already on this connection");
+        return;
+    }
+    reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        send_error(c, m->receiver_id, TE_NET_ERR_INTERNAL, "out of memory creating a reader");
+        return;
+    }
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->notify_pending, 0);
+    r->conn = c;
+    r->io = c->io;
+    memcpy(r->receiver_id, m->receiver_id, TE_NET_ID_LEN);
+    te_id_from_bytes(m->partition_id, TE_NET_ID_LEN, &r->pid);
+    r->sub = m->subpartition;
+    r->credit = m->credit;
+    te_error_t e;
+    te_error_clear(&e);
+    r->view = partition_manager_create_view(c->s->pm, &r->pid, r->sub, (te_notifier_t){reader_on_data, r}, &e);
+    if (r->view == NULL) {
+        char msg[TE_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s", e.msg);
+        send_error(c, m->receiver_id, e.code == TE_ENOTFOUND ? TE_NET_ERR_PARTITION_NOT_FOUND : TE_NET_ERR_INTERNAL,
+                   msg);
+        free(r);
+        return;
+    }
+    if (net_id_map_put(&c->readers, r->receiver_id, r) != 0) {
+        subpartition_view_release(r->view);
+        free(r);
+        send_error(c, m->receiver_id, TE_NET_ERR_INTERNAL, "out of memory registering a reader");
+        return;
+    }
+    TE_DEBUG(CTX, "%s requests partition %s subpartition %u (credit %u)", c->peer, te_id_str(&r->pid), r->sub,
+             m->credit);
+    ready_push(c, r); /* data may be there already */
+    conn_drive(c);
+}
+
+static void protocol_error(srv_conn_t *c, const char *msg)
+{
+    TE_WARN(CTX, "closing the data connection from %s: %s", c->peer, msg);
+    send_error(c, NULL, TE_NET_ERR_PROTOCOL, msg);
+    conn_close(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    srv_conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    while (!c->closing) {
+        uint8_t frame[TE_NET_MAX_REQUEST_FRAME];
+        size_t have = evbuffer_get_length(in);
+        ev_ssize_t n = evbuffer_copyout(in, frame, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
+        if (n <= 0)
+            return;
+        te_error_t e;
+        te_error_clear(&e);
+        uint32_t fl;
+        uint8_t id;
+        int h = net_codec_peek_header(frame, (size_t)n, TE_NET_MAX_REQUEST_FRAME, &fl, &id, &e);
+        if (h < 0) {
+            protocol_error(c, e.msg);
+            return;
+        }
+        if (h == 0 || have < fl)
+            return;
+        evbuffer_remove(in, frame, fl);
+        te_net_msg_t m;
+        size_t used;
+        if (net_codec_decode(frame, fl, TE_NET_MAX_REQUEST_FRAME, &m, &used, &e) != 1) {
+            protocol_error(c, e.msg);
+            return;
+        }
+        reader_t *r;
+        switch (m.id) {
+        case TE_NET_PARTITION_REQUEST:
+            on_partition_request(c, &m);
+            break;
+        case TE_NET_ADD_CREDIT:
+        case TE_NET_RESUME_CONSUMPTION:
+            r = net_id_map_get(&c->readers, m.receiver_id);
+            if (r == NULL) {
+                char hex[TE_ID_HEX_LEN + 1];
+                te_id_t rid;
+                te_id_from_bytes(m.receiver_id, TE_NET_ID_LEN, &rid);
+                char msg[160];
+                snprintf(msg, sizeof(msg), "%s for unknown receiver %s", net_msg_name(m.id), te_id_to_hex(&rid, hex));
+                send_error(c, m.receiver_id, TE_NET_ERR_UNKNOWN_RECEIVER, msg);
+                break;
+            }
+            if (m.id == TE_NET_ADD_CREDIT) {
+                r->credit += m.credit;
+                r->backlog_announced = 0;
+            }
+            ready_push(c, r);
+            conn_drive(c);
+            break;
+        case TE_NET_CANCEL_PARTITION_REQUEST:
+            r = net_id_map_get(&c->readers, m.receiver_id);
+            if (r != NULL)
+                reader_release(c, r);
+            break;
+        case TE_NET_CLOSE_REQUEST:
+            conn_close(c);
+            return;
+        default: {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "unexpected %s (id %u) from a consumer", net_msg_name(m.id), m.id);
+            protocol_error(c, msg);
+            return;
+        }
+        }
+    }
+}
+
+static void conn_free(srv_conn_t *c)
+{
+    reader_t *r;
+    while ((r = ready_pop(c)) != NULL)
+        reader_unref(r);
+    for (;;) {
+        reader_t *x = NULL;
+        for (uint32_t i = 0; i < c->readers.nb && x == NULL; i++)
+            if (c->readers.b[i])
+                x = c->readers.b[i]->val;
+        if (x == NULL)
+            break;
+        reader_release(c, x);
+    }
+    net_id_map_clear(&c->readers);
+    if (c->bev)
+        bufferevent_free(c->bev); /* recycles referenced payloads still queued */
+    pthread_mutex_lock(&c->s->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&c->s->mu);
+    free(c);
+}
+
+static void on_drained_close(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_free(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    srv_conn_t *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        TE_DEBUG(CTX, "data connection from %s closed", c->peer);
+        conn_free(c);
+    }
+}
+
+/* Stops reading, releases the readers, frees once the output (an error) is sent. */
+static void conn_close(srv_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    for (;;) {
+        reader_t *x = NULL;
+        for (uint32_t i = 0; i < c->readers.nb && x == NULL; i++)
+            if (c->readers.b[i])
+                x = c->readers.b[i]->val;
+        if (x == NULL)
+            break;
+        reader_release(c, x);
+    }
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        conn_free(c);
+        return;
+    }
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(c->bev, NULL, on_drained_close, on_event, c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_drive(arg);
+}
+
+struct accepted {
+    te_partition_server_t *s;
+    te_net_io_thread_t *io;
+    evutil_socket_t fd;
+    char peer[80];
+};
+
+static void conn_setup(void *arg)
+{
+    struct accepted *a = arg;
+    srv_conn_t *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev =
+        c ? bufferevent_socket_new(net_io_thread_base(a->io), a->fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (bev == NULL) {
+        TE_WARN(CTX, "out of memory accepting a data connection from %s", a->peer);
+        free(c);
+        close(a->fd);
+        free(a);
+        return;
+    }
+    c->s = a->s;
+    c->io = a->io;
+    c->bev = bev;
+    snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
+    pthread_mutex_lock(&c->s->mu);
+    c->next = c->s->conns;
+    if (c->next)
+        c->next->prev = c;
+    c->s->conns = c;
+    pthread_mutex_unlock(&c->s->mu);
+    bufferevent_setwatermark(bev, EV_WRITE, SRV_HIGH_WATERMARK / 2, 0);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    free(a);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+{
+    (void)l;
+    (void)socklen;
+    te_partition_server_t *s = arg;
+    struct accepted *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        close(fd);
+        return;
+    }
+    a->s = s;
+    a->fd = fd;
+    char host[64] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(a->peer, sizeof(a->peer), "%s:%d", host, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    evutil_make_socket_nonblocking(fd);
+    atomic_fetch_add(&s->accepted, 1);
+    a->io = s->threads[s->next_thread++ % (unsigned)s->n_threads];
+    if (a->io == s->threads[0])
+        conn_setup(a);
+    else if (net_io_thread_submit(a->io, conn_setup, a) != 0) {
+        close(fd);
+        free(a);
+    }
+}
+
+te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_threads, const char *bind_host,
+                                            int port, te_partition_manager_t *pm, te_error_t *err)
+{
+    te_partition_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->threads = threads;
+    s->n_threads = n_threads;
+    s->pm = pm;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->accepted, 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    int sslen;
+    char spec[300];
+    snprintf(spec, sizeof(spec), strchr(bind_host, ':') ? "[%s]:%d" : "%s:%d", bind_host, port);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, bind_host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        sslen = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, bind_host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        sslen = sizeof(*in6);
+    } else {
+        te_error_set(err, TE_EINVAL, "cannot parse the data-port bind address '%s' (taskmanager.bind-host must be a "
+                     "numeric IP address)", bind_host);
+        goto fail;
+    }
+    s->listener = evconnlistener_new_bind(net_io_thread_base(threads[0]), on_accept, s,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, (struct sockaddr *)&ss,
+                                          sslen);
+    if (s->listener == NULL) {
+        te_error_set(err, TE_EIO, "cannot listen on %s (taskmanager.data.port): %s", spec, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &blen);
+    s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    return s;
+fail:
+    partition_server_free(s);
+    return NULL;
+}
+
+int partition_server_port(const te_partition_server_t *s) { return s->port; }
+unsigned long partition_server_connections_accepted(const te_partition_server_t *s)
+{
+    return atomic_load(&((te_partition_server_t *)s)->accepted);
+}
+
+void partition_server_free(te_partition_server_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->listener)
+        evconnlistener_free(s->listener);
+    while (s->conns)
+        conn_free(s->conns);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

@@ -1,0 +1,466 @@
+/*
+ * remote_input_channel — RemoteInputChannel and its gate's buffer manager (see the
+ * header for the credit model).
+ *
+ * Threading: gate ops (request / poll / failure / release) and remote_buffers_poll_hook
+ * on the consuming task thread; on_buffer / on_backlog / on_failure / take_credit on the
+ * net thread. Lock order: channel `mu` -> pool mutex, channel `mu` -> manager `mu`,
+ * channel `mu` -> gate queue mutex. The manager never holds its mutex while taking a
+ * channel's. Buffers are recycled outside `mu` except the ones pulled from the pool
+ * under it, which are never recycled there.
+ */
+#include "remote_input_channel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+struct te_remote_buffers {
+    te_local_buffer_pool_t *pool; /* borrowed */
+    uint32_t bpc;
+    pthread_mutex_t mu;
+    te_remote_input_channel_t **fifo; /* waiting channels (each holds a reference) */
+    uint32_t head, count, cap;
+    _Atomic uint32_t n_waiting;
+};
+
+struct te_remote_input_channel {
+    _Atomic int refs;
+    te_input_gate_t *gate;
+    uint32_t index;
+    te_remote_buffers_t *rb;
+    const te_channel_transport_t *tr;
+    char address[256];
+    te_id_t pid;
+    uint32_t sub;
+    te_id_t receiver_id;
+    int64_t backoff_initial_ms, backoff_max_ms;
+
+    pthread_mutex_t mu;
+    te_buffer_t *free_list; /* credited buffers, linked by next_free */
+    uint32_t n_free;
+    te_buffer_slice_t *q; /* received, not yet polled */
+    uint32_t qhead, qcount, qcap;
+    uint32_t q_data;      /* data buffers in q */
+    uint32_t expected_seq;
+    uint32_t backlog;
+    uint32_t unannounced;
+    int requested, released, ended, failed, waiting;
+    char cause[TE_ERROR_MSG_MAX];
+};
+
+/* ---- manager ---- */
+
+te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t buffers_per_channel)
+{
+    te_remote_buffers_t *rb = calloc(1, sizeof(*rb));
+    if (rb == NULL)
+        return NULL;
+    rb->pool = pool;
+    rb->bpc = buffers_per_channel;
+    pthread_mutex_init(&rb->mu, NULL);
+    atomic_init(&rb->n_waiting, 0);
+    return rb;
+}
+
+void remote_buffers_free(te_remote_buffers_t *rb)
+{
+    if (rb == NULL)
+        return;
+    while (rb->count > 0) {
+        te_remote_input_channel_t *c = rb->fifo[rb->head];
+        rb->head = (rb->head + 1) % rb->cap;
+        rb->count--;
+        remote_input_channel_unref(c);
+    }
+    free(rb->fifo);
+    pthread_mutex_destroy(&rb->mu);
+    free(rb);
+}
+
+/* Caller holds c->mu (order channel -> manager). */
+static void rb_enqueue(te_remote_buffers_t *rb, te_remote_input_channel_t *c)
+{
+    pthread_mutex_lock(&rb->mu);
+    if (rb->count == rb->cap) {
+        uint32_t ncap = rb->cap ? rb->cap * 2 : 16;
+        te_remote_input_channel_t **f = malloc(ncap * sizeof(*f));
+        if (f == NULL) {
+            pthread_mutex_unlock(&rb->mu);
+            return; /* out of memory: the channel still has its exclusive buffers */
+        }
+        for (uint32_t i = 0; i < rb->count; i++)
+            f[i] = rb->fifo[(rb->head + i) % rb->cap];
+        free(rb->fifo);
+        rb->fifo = f;
+        rb->cap = ncap;
+        rb->head = 0;
+    }
+    remote_input_channel_retain(c);
+    rb->fifo[(rb->head + rb->count) % rb->cap] = c;
+    rb->count++;
+    c->waiting = 1;
+    atomic_store(&rb->n_waiting, rb->count);
+    pthread_mutex_unlock(&rb->mu);
+}
+
+static te_remote_input_channel_t *rb_dequeue(te_remote_buffers_t *rb)
+{
+    te_remote_input_channel_t *c = NULL;
+    pthread_mutex_lock(&rb->mu);
+    if (rb->count > 0) {
+        c = rb->fifo[rb->head];
+        rb->head = (rb->head + 1) % rb->cap;
+        rb->count--;
+        atomic_store(&rb->n_waiting, rb->count);
+    }
+    pthread_mutex_unlock(&rb->mu);
+    return c;
+}
+
+/* Tops the channel up to bpc + backlog buffers free or queued. Returns 1 when the pool
+ * ran dry before that (the channel then waits in the manager's FIFO). Caller holds mu. */
+static int ch_ensure_buffers_locked(te_remote_input_channel_t *c)
+{
+    if (c->released || c->ended || c->failed)
+        return 0;
+    uint32_t target = c->rb->bpc + c->backlog;
+    uint32_t have = c->n_free + c->q_data;
+    uint32_t got = 0;
+    int dry = 0;
+    while (have < target) {
+        te_buffer_t *b = local_buffer_pool_request(c->rb->pool);
+        if (b == NULL) {
+            dry = 1;
+            break;
+        }
+        b->next_free = c->free_list;
+        c->free_list = b;
+        c->n_free++;
+        have++;
+        got++;
+    }
+    if (got > 0) {
+        int was = c->unannounced;
+        c->unannounced += got;
+        if (was == 0 && c->requested && c->tr->credit_available)
+            c->tr->credit_available(c->tr->ctx, c);
+    }
+    if (dry && !c->waiting)
+        rb_enqueue(c->rb, c);
+    return dry;
+}
+
+void remote_buffers_poll_hook(void *arg)
+{
+    te_remote_buffers_t *rb = arg;
+    uint32_t n = atomic_load_explicit(&rb->n_waiting, memory_order_relaxed);
+    while (n-- > 0) {
+        te_remote_input_channel_t *c = rb_dequeue(rb);
+        if (c == NULL)
+            break;
+        pthread_mutex_lock(&c->mu);
+        c->waiting = 0;
+        int dry = ch_ensure_buffers_locked(c); /* re-queues itself when still short */
+        pthread_mutex_unlock(&c->mu);
+        remote_input_channel_unref(c);
+        if (dry)
+            break;
+    }
+}
+
+/* ---- channel ---- */
+
+te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint32_t index, te_remote_buffers_t *rb,
+                                                    const te_channel_transport_t *tr, const char *address,
+                                                    const te_id_t *partition_id, uint32_t sub,
+                                                    int64_t backoff_initial_ms, int64_t backoff_max_ms,
+                                                    te_error_t *err)
+{
+    if (rb == NULL || tr == NULL || address == NULL || address[0] == '\0') {
+        te_error_set(err, TE_EINVAL, "remote input channel %u: no producer address or no network transport", index);
+        return NULL;
+    }
+    if (rb->bpc == 0) {
+        te_error_set(err, TE_EINVAL, "remote input channels need at least one exclusive buffer: set "
+                     "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
+        return NULL;
+    }
+    te_remote_input_channel_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory creating a remote input channel");
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    c->gate = gate;
+    c->index = index;
+    c->rb = rb;
+    c->tr = tr;
+    snprintf(c->address, sizeof(c->address), "%s", address);
+    c->pid = *partition_id;
+    c->sub = sub;
+    te_id_random(&c->receiver_id);
+    c->backoff_initial_ms = backoff_initial_ms;
+    c->backoff_max_ms = backoff_max_ms;
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void remote_input_channel_retain(te_remote_input_channel_t *c) { atomic_fetch_add(&c->refs, 1); }
+
+void remote_input_channel_unref(te_remote_input_channel_t *c)
+{
+    if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c->q);
+    free(c);
+}
+
+const char *remote_input_channel_address(const te_remote_input_channel_t *c) { return c->address; }
+const te_id_t *remote_input_channel_partition_id(const te_remote_input_channel_t *c) { return &c->pid; }
+uint32_t remote_input_channel_subpartition(const te_remote_input_channel_t *c) { return c->sub; }
+const te_id_t *remote_input_channel_receiver_id(const te_remote_input_channel_t *c) { return &c->receiver_id; }
+int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *c) { return c->backoff_initial_ms; }
+int64_t remote_input_channel_backoff_max_ms(const te_remote_input_channel_t *c) { return c->backoff_max_ms; }
+
+uint32_t remote_input_channel_take_credit(te_remote_input_channel_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint32_t n = c->released ? 0 : c->unannounced;
+    c->unannounced = 0;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+int remote_input_channel_is_done(te_remote_input_channel_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int d = c->released || c->ended || c->failed;
+    pthread_mutex_unlock(&c->mu);
+    return d;
+}
+
+static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
+{
+    if (c->qcount == c->qcap) {
+        uint32_t ncap = c->qcap ? c->qcap * 2 : 8;
+        te_buffer_slice_t *q = malloc(ncap * sizeof(*q));
+        if (q == NULL)
+            return -1;
+        for (uint32_t i = 0; i < c->qcount; i++)
+            q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qcap = ncap;
+        c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qcount) % c->qcap] = s;
+    c->qcount++;
+    if (s.type == TE_BUFFER_DATA)
+        c->q_data++;
+    return 0;
+}
+
+static void fail_locked(te_remote_input_channel_t *c, const char *cause)
+{
+    if (c->released || c->ended || c->failed)
+        return;
+    c->failed = 1;
+    snprintf(c->cause, sizeof(c->cause), "%s", cause);
+    input_gate_notify_channel_available(c->gate, c->index);
+}
+
+void remote_input_channel_on_failure(te_remote_input_channel_t *c, const char *cause)
+{
+    pthread_mutex_lock(&c->mu);
+    fail_locked(c, cause);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static const char *ch_what(te_remote_input_channel_t *c, char *buf, size_t len)
+{
+    char hex[TE_ID_HEX_LEN + 1];
+    snprintf(buf, len, "partition %s subpartition %u from %.120s", te_id_to_hex(&c->pid, hex), c->sub, c->address);
+    return buf;
+}
+
+te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_t sequence, uint32_t backlog,
+                                           int is_event, uint32_t size,
+                                           void (*copy)(void *arg, uint8_t *dst, uint32_t size), void *arg,
+                                           te_error_t *err)
+{
+    char what[240];
+    te_status_t st = TE_OK;
+    pthread_mutex_lock(&c->mu);
+    if (c->released || c->failed || c->ended) {
+        pthread_mutex_unlock(&c->mu);
+        return TE_ECANCELED;
+    }
+    if (sequence != c->expected_seq) {
+        st = te_error_set(err, TE_EPROTO, "buffer out of order on %s: expected sequence number %u, got %u",
+                          ch_what(c, what, sizeof(what)), c->expected_seq, sequence);
+        goto fail;
+    }
+    te_buffer_t *b;
+    if (is_event) {
+        if (size != TE_EVENT_ENCODED_LEN) {
+            st = te_error_set(err, TE_EPROTO, "event of %u bytes on %s (events have %d)", size,
+                              ch_what(c, what, sizeof(what)), TE_EVENT_ENCODED_LEN);
+            goto fail;
+        }
+        b = buffer_new_unpooled(size);
+        if (b == NULL) {
+            st = te_error_set(err, TE_ENOMEM, "out of memory receiving an event on %s", ch_what(c, what, sizeof(what)));
+            goto fail;
+        }
+        b->type = TE_BUFFER_EVENT;
+    } else {
+        b = c->free_list;
+        if (b == NULL) {
+            st = te_error_set(err, TE_EPROTO, "the producer sent a data buffer without credit on %s",
+                              ch_what(c, what, sizeof(what)));
+            goto fail;
+        }
+        if (size > b->capacity) {
+            st = te_error_set(err, TE_EPROTO, "a buffer of %u bytes on %s does not fit this daemon's %u-byte "
+                              "segments (use the same 'taskmanager.memory.segment-size' on every daemon)",
+                              size, ch_what(c, what, sizeof(what)), b->capacity);
+            goto fail;
+        }
+        c->free_list = b->next_free;
+        b->next_free = NULL;
+        c->n_free--;
+    }
+    copy(arg, b->data, size);
+    atomic_store_explicit(&b->committed, size, memory_order_relaxed);
+    atomic_store_explicit(&b->finished, 1, memory_order_relaxed);
+    te_buffer_slice_t s = {b, 0, size, is_event ? TE_BUFFER_EVENT : TE_BUFFER_DATA};
+    if (q_push_locked(c, s) != 0) {
+        /* Cannot happen for data beyond the ring's growth; give the buffer back. */
+        if (is_event) {
+            buffer_recycle(b);
+        } else {
+            b->next_free = c->free_list;
+            c->free_list = b;
+            c->n_free++;
+        }
+        st = te_error_set(err, TE_ENOMEM, "out of memory queueing a buffer on %s", ch_what(c, what, sizeof(what)));
+        goto fail;
+    }
+    c->expected_seq++;
+    if (is_event && size == TE_EVENT_ENCODED_LEN && b->data[0] == TE_EVENT_END_OF_PARTITION)
+        c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
+    else
+        c->backlog = backlog;
+    if (c->qcount == 1)
+        input_gate_notify_channel_available(c->gate, c->index);
+    if (!c->ended)
+        ch_ensure_buffers_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    return TE_OK;
+fail:
+    fail_locked(c, err ? err->msg : "protocol error");
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+void remote_input_channel_on_backlog(te_remote_input_channel_t *c, uint32_t backlog)
+{
+    pthread_mutex_lock(&c->mu);
+    c->backlog = backlog;
+    ch_ensure_buffers_locked(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- gate ops (task thread) ---- */
+
+static te_status_t ric_request(void *ch, te_error_t *err)
+{
+    te_remote_input_channel_t *c = ch;
+    pthread_mutex_lock(&c->mu);
+    if (c->requested) {
+        pthread_mutex_unlock(&c->mu);
+        return TE_OK;
+    }
+    ch_ensure_buffers_locked(c); /* exclusive buffers: the initial credit */
+    c->requested = 1;
+    pthread_mutex_unlock(&c->mu);
+    te_status_t st = c->tr->request(c->tr->ctx, c, err);
+    if (st != TE_OK) {
+        pthread_mutex_lock(&c->mu);
+        c->requested = 0;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return st;
+}
+
+static int ric_poll(void *ch, te_buffer_slice_t *out)
+{
+    te_remote_input_channel_t *c = ch;
+    pthread_mutex_lock(&c->mu);
+    if (c->failed || c->qcount == 0) {
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+    *out = c->q[c->qhead];
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qcount--;
+    if (out->type == TE_BUFFER_DATA)
+        c->q_data--;
+    ch_ensure_buffers_locked(c);
+    pthread_mutex_unlock(&c->mu);
+    return 1;
+}
+
+static int ric_failure(void *ch, char *cause, size_t len)
+{
+    te_remote_input_channel_t *c = ch;
+    pthread_mutex_lock(&c->mu);
+    int f = c->failed;
+    if (f)
+        snprintf(cause, len, "%s", c->cause);
+    pthread_mutex_unlock(&c->mu);
+    return f;
+}
+
+static void ric_release(void *ch)
+{
+    te_remote_input_channel_t *c = ch;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->released = 1;
+    te_buffer_t *free_list = c->free_list;
+    c->free_list = NULL;
+    c->n_free = 0;
+    uint32_t n = c->qcount, head = c->qhead, cap = c->qcap;
+    te_buffer_slice_t *q = c->q;
+    c->q = NULL;
+    c->qcount = c->qcap = c->qhead = c->q_data = 0;
+    int requested = c->requested;
+    pthread_mutex_unlock(&c->mu);
+    while (free_list != NULL) {
+        te_buffer_t *b = free_list;
+        free_list = b->next_free;
+        b->next_free = NULL;
+        buffer_recycle(b);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        buffer_recycle(q[(head + i) % cap].buf);
+    free(q);
+    if (requested)
+        c->tr->release(c->tr->ctx, c);
+    remote_input_channel_unref(c);
+}
+
+const te_input_channel_ops_t remote_input_channel_ops = {
+    .request = ric_request,
+    .poll = ric_poll,
+    .failure = ric_failure,
+    .release = ric_release,
+};

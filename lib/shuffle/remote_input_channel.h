@@ -1,0 +1,99 @@
+/*
+ * remote_input_channel — Flink's RemoteInputChannel: an input channel whose producer
+ * lives in another daemon. It owns no socket: a transport (the partition client of
+ * lib/net, through te_channel_transport_t below — the shuffle layer never includes net
+ * headers) sends the PartitionRequest, AddCredit and CancelPartitionRequest and feeds
+ * received BufferResponses in through remote_input_channel_on_buffer.
+ *
+ * Credit: the channel announces one credit per free buffer it holds for the sender.
+ * Buffers come from the gate's pool (te_remote_buffers_t, one per gate: required =
+ * channels x buffers-per-channel, max = required + floating-buffers-per-gate). A
+ * channel keeps buffers-per-channel + backlog buffers free-or-queued (exclusive plus
+ * floating on backlog, Flink's numRequiredBuffers = backlog + initialCredit); what the
+ * pool cannot give now is asked again, in FIFO order of the channels, each time the
+ * task polls its gate (after the buffers it finished with were recycled). Events come
+ * without credit (own unpooled buffer). Sequence numbers must be 0, 1, 2 ... per
+ * channel; a gap fails the channel.
+ *
+ * Threading: new / request / poll / failure / release on the consuming task thread
+ * (the gate's ops); on_* callbacks and the take_* accessors on the net thread; the
+ * transport calls come from the task thread and must only hand work to the net thread.
+ * Locks: the channel mutex `mu` guards everything mutable; under it the pool mutex and
+ * the manager mutex may be taken (order: channel, then pool / manager), and the gate's
+ * queue mutex (notify). After release returns, no callback reaches the gate or the
+ * pool. The channel is refcounted: the gate's reference (dropped by release) and the
+ * transport's (taken by request, dropped with remote_input_channel_unref).
+ */
+#ifndef TE_REMOTE_INPUT_CHANNEL_H
+#define TE_REMOTE_INPUT_CHANNEL_H
+
+#include <stdint.h>
+
+#include "../common/ids.h"
+#include "../common/te_status.h"
+#include "input_gate.h"
+#include "local_buffer_pool.h"
+
+typedef struct te_remote_input_channel te_remote_input_channel_t;
+typedef struct te_remote_buffers te_remote_buffers_t;
+
+/* Implemented by the network layer. `ctx` is the transport's own object. */
+typedef struct te_channel_transport {
+    /* Start requesting (async). Takes a reference (remote_input_channel_retain) that it
+     * drops with remote_input_channel_unref when it is done with the channel. */
+    te_status_t (*request)(void *ctx, te_remote_input_channel_t *ch, te_error_t *err);
+    /* The channel has credit to announce (remote_input_channel_take_credit). */
+    void (*credit_available)(void *ctx, te_remote_input_channel_t *ch);
+    /* The channel was released: cancel the request; no more callbacks are needed. */
+    void (*release)(void *ctx, te_remote_input_channel_t *ch);
+    void *ctx;
+} te_channel_transport_t;
+
+/* Per gate: the buffer pool of its remote channels (borrowed: the gate owns it) and
+ * the FIFO of channels waiting for buffers. Freed after the gate. */
+te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t buffers_per_channel);
+void remote_buffers_free(te_remote_buffers_t *rb);
+/* The gate's poll hook (input_gate_set_poll_hook): hands recycled buffers to waiting
+ * channels. Task thread. */
+void remote_buffers_poll_hook(void *rb);
+
+/* A channel of `gate` (index `index`) reading subpartition `sub` of `partition_id`
+ * from the daemon whose data port is `address` ("host:port"). backoff in ms. */
+te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint32_t index, te_remote_buffers_t *rb,
+                                                    const te_channel_transport_t *tr, const char *address,
+                                                    const te_id_t *partition_id, uint32_t sub,
+                                                    int64_t backoff_initial_ms, int64_t backoff_max_ms,
+                                                    te_error_t *err);
+extern const te_input_channel_ops_t remote_input_channel_ops;
+
+void remote_input_channel_retain(te_remote_input_channel_t *ch);
+void remote_input_channel_unref(te_remote_input_channel_t *ch);
+
+/* Accessors (any thread; immutable after new). */
+const char *remote_input_channel_address(const te_remote_input_channel_t *ch);
+const te_id_t *remote_input_channel_partition_id(const te_remote_input_channel_t *ch);
+uint32_t remote_input_channel_subpartition(const te_remote_input_channel_t *ch);
+const te_id_t *remote_input_channel_receiver_id(const te_remote_input_channel_t *ch);
+int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *ch);
+int64_t remote_input_channel_backoff_max_ms(const te_remote_input_channel_t *ch);
+
+/* Net thread: credit not announced yet (reset to 0). */
+uint32_t remote_input_channel_take_credit(te_remote_input_channel_t *ch);
+/* 1 once released or ended (EndOfPartition received) or failed: nothing more to do. */
+int remote_input_channel_is_done(te_remote_input_channel_t *ch);
+
+/* Net thread: one BufferResponse. `copy(arg, dst, size)` must fill dst with the
+ * payload; it is called at most once, and not at all on error (the caller then skips
+ * the payload). Errors (the channel is failed with the message too): a sequence gap,
+ * data without credit, a payload larger than a buffer. TE_ECANCELED: released, drop. */
+te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *ch, uint32_t sequence, uint32_t backlog,
+                                           int is_event, uint32_t size,
+                                           void (*copy)(void *arg, uint8_t *dst, uint32_t size), void *arg,
+                                           te_error_t *err);
+/* Net thread: BacklogAnnouncement. */
+void remote_input_channel_on_backlog(te_remote_input_channel_t *ch, uint32_t backlog);
+/* Net thread: fails the channel (an ErrorResponse, a lost connection, retries used up).
+ * Ignored once it ended or was released. */
+void remote_input_channel_on_failure(te_remote_input_channel_t *ch, const char *cause);
+
+#endif

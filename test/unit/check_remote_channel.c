@@ -1,0 +1,453 @@
+/* Unit tests: remote input channels against a real partition server and client in
+ * this process, over a loopback TCP connection on one net I/O thread. Checks: every
+ * byte of a producer's buffers arrives in order through credit-based flow control
+ * with 1 exclusive buffer and few floating ones (the producer blocks on its pool
+ * meanwhile); a PartitionRequest sent before the producer registers is retried with
+ * backoff and then served; a partition that never appears fails the gate with
+ * PartitionNotFound naming the producer address; a peer that drops the connection fails
+ * the channel naming host:port; a sequence gap and data without credit fail the channel
+ * (driven directly); the server answers credit for an unknown receiver with an
+ * ErrorResponse and closes on garbage, then serves a new connection. Every test ends
+ * with the whole arena back. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "net/net_codec.h"
+#include "net/net_io_thread.h"
+#include "net/partition_client.h"
+#include "net/partition_server.h"
+#include "shuffle/buffer.h"
+#include "shuffle/input_gate.h"
+#include "shuffle/network_buffer_pool.h"
+#include "shuffle/partition_manager.h"
+#include "shuffle/remote_input_channel.h"
+#include "shuffle/result_partition.h"
+
+#define SEG 1024
+
+static te_network_buffer_pool_t *arena;
+static te_partition_manager_t *pm;
+static te_net_io_thread_t *io;
+static te_partition_server_t *server;
+static te_partition_client_t *client;
+static char address[64];
+
+static void setup(void)
+{
+    te_error_t err;
+    arena = network_buffer_pool_new(128 * SEG, SEG, &err);
+    ck_assert_ptr_nonnull(arena);
+    pm = partition_manager_new();
+    io = net_io_thread_new("test-io", &err);
+    ck_assert_ptr_nonnull(io);
+    server = partition_server_new(&io, 1, "127.0.0.1", 0, pm, &err);
+    ck_assert_msg(server != NULL, "%s", err.msg);
+    client = partition_client_new(&io, 1, SEG, &err);
+    ck_assert_ptr_nonnull(client);
+    ck_assert_int_eq(net_io_thread_start(io, &err), TE_OK);
+    snprintf(address, sizeof(address), "127.0.0.1:%d", partition_server_port(server));
+}
+
+static void teardown(void)
+{
+    net_io_thread_stop(io);
+    partition_server_free(server);
+    partition_client_free(client);
+    net_io_thread_free(io);
+    partition_manager_free(pm);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(arena), network_buffer_pool_total_segments(arena));
+    network_buffer_pool_free(arena);
+}
+
+/* ---- the consumer side: a gate of remote channels polled until END / ERROR ---- */
+
+static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcv = PTHREAD_COND_INITIALIZER;
+static int wflag;
+static void wake(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wmu);
+    wflag = 1;
+    pthread_cond_signal(&wcv);
+    pthread_mutex_unlock(&wmu);
+}
+static void wait_wake(void)
+{
+    pthread_mutex_lock(&wmu);
+    if (!wflag) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wcv, &wmu, &ts);
+    }
+    wflag = 0;
+    pthread_mutex_unlock(&wmu);
+}
+
+typedef struct consumer {
+    te_input_gate_t *gate;
+    te_remote_buffers_t *rb;
+} consumer_t;
+
+static void consumer_open(consumer_t *c, const char *addr, const te_id_t *pid, uint32_t floating, int64_t b0,
+                          int64_t bmax)
+{
+    te_error_t err;
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1 + floating, &err);
+    ck_assert_ptr_nonnull(lp);
+    c->gate = input_gate_new("consumer", 0, 1, lp, &err);
+    ck_assert_ptr_nonnull(c->gate);
+    c->rb = remote_buffers_new(lp, 1);
+    input_gate_set_poll_hook(c->gate, (te_notifier_t){remote_buffers_poll_hook, c->rb});
+    input_gate_set_listener(c->gate, (te_notifier_t){wake, NULL});
+    te_remote_input_channel_t *ch = remote_input_channel_new(c->gate, 0, c->rb, partition_client_transport(client),
+                                                             addr, pid, 0, b0, bmax, &err);
+    ck_assert_ptr_nonnull(ch);
+    ck_assert_int_eq(input_gate_set_channel(c->gate, 0, &remote_input_channel_ops, ch, &err), TE_OK);
+    ck_assert_int_eq(input_gate_request_partitions(c->gate, 10000, &err), TE_OK);
+}
+
+static void consumer_close(consumer_t *c)
+{
+    input_gate_free(c->gate);
+    remote_buffers_free(c->rb);
+}
+
+/* Polls until END or ERROR (or 20 s); appends data to out. Returns the last result. */
+static te_gate_result_t consume(consumer_t *c, uint8_t *out, size_t cap, size_t *len)
+{
+    int64_t deadline = te_clock_mono_ms() + 20000;
+    *len = 0;
+    while (te_clock_mono_ms() < deadline) {
+        te_gate_element_t el;
+        te_gate_result_t r = input_gate_poll_next(c->gate, &el);
+        if (r == TE_GATE_END || r == TE_GATE_ERROR)
+            return r;
+        if (r == TE_GATE_BUFFER) {
+            ck_assert_uint_le(*len + el.slice.len, cap);
+            memcpy(out + *len, el.slice.buf->data + el.slice.offset, el.slice.len);
+            *len += el.slice.len;
+            buffer_recycle(el.slice.buf);
+            continue;
+        }
+        if (r == TE_GATE_NOTHING)
+            wait_wake();
+    }
+    return TE_GATE_NOTHING;
+}
+
+/* ---- the producer side ---- */
+
+typedef struct producer {
+    te_result_partition_t *rp;
+    te_id_t pid;
+    int n_buffers;
+    int64_t delay_register_ms;
+} producer_t;
+
+static uint8_t pattern(int buf, int i) { return (uint8_t)(buf * 31 + i * 7); }
+
+static void *produce(void *arg)
+{
+    producer_t *p = arg;
+    if (p->delay_register_ms > 0)
+        usleep((useconds_t)p->delay_register_ms * 1000);
+    te_error_t err;
+    ck_assert_int_eq(partition_manager_register(pm, p->rp, &err), TE_OK);
+    te_local_buffer_pool_t *lp = result_partition_pool(p->rp);
+    for (int b = 0; b < p->n_buffers; b++) {
+        te_buffer_t *buf = local_buffer_pool_request_blocking(lp);
+        ck_assert_ptr_nonnull(buf);
+        uint32_t n = 100 + (uint32_t)(b % 7) * 100; /* 100 .. 700 bytes */
+        for (uint32_t i = 0; i < n; i++)
+            buf->data[i] = pattern(b, (int)i);
+        atomic_store(&buf->committed, n);
+        atomic_store(&buf->finished, 1);
+        result_partition_add_buffer(p->rp, 0, buf);
+        result_partition_buffer_finished(p->rp, 0);
+    }
+    ck_assert_int_eq(result_partition_finish(p->rp), TE_OK);
+    return NULL;
+}
+
+static void producer_init(producer_t *p, int n_buffers)
+{
+    te_error_t err;
+    te_id_random(&p->pid);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "producer", 2, 4, &err);
+    p->rp = result_partition_new(&p->pid, "producer", 1, lp, &err);
+    ck_assert_ptr_nonnull(p->rp);
+    p->n_buffers = n_buffers;
+    p->delay_register_ms = 0;
+}
+
+static size_t expected(int n_buffers, uint8_t *out)
+{
+    size_t len = 0;
+    for (int b = 0; b < n_buffers; b++) {
+        uint32_t n = 100 + (uint32_t)(b % 7) * 100;
+        for (uint32_t i = 0; i < n; i++)
+            out[len++] = pattern(b, (int)i);
+    }
+    return len;
+}
+
+static void run_transfer(int n_buffers, uint32_t floating, int64_t delay_ms)
+{
+    static uint8_t got[1 << 20], want[1 << 20];
+    producer_t p;
+    producer_init(&p, n_buffers);
+    p.delay_register_ms = delay_ms;
+    consumer_t c;
+    consumer_open(&c, address, &p.pid, floating, 20, 2000);
+    pthread_t th;
+    pthread_create(&th, NULL, produce, &p);
+    size_t len;
+    te_gate_result_t r = consume(&c, got, sizeof(got), &len);
+    ck_assert_msg(r == TE_GATE_END, "gate ended with %d: %s", r, input_gate_failure(c.gate));
+    pthread_join(th, NULL);
+    size_t wlen = expected(n_buffers, want);
+    ck_assert_uint_eq(len, wlen);
+    ck_assert(memcmp(got, want, len) == 0);
+    consumer_close(&c);
+    partition_manager_unregister(pm, &p.pid);
+    result_partition_unref(p.rp);
+}
+
+START_TEST(test_transfer_exclusive_only) { run_transfer(300, 0, 0); }
+END_TEST
+
+START_TEST(test_transfer_with_floating) { run_transfer(300, 4, 0); }
+END_TEST
+
+START_TEST(test_partition_not_found_then_registered) { run_transfer(20, 2, 150); }
+END_TEST
+
+START_TEST(test_partition_never_registered)
+{
+    te_id_t pid;
+    te_id_random(&pid);
+    consumer_t c;
+    consumer_open(&c, address, &pid, 2, 5, 20);
+    uint8_t got[16];
+    size_t len;
+    ck_assert_int_eq(consume(&c, got, sizeof(got), &len), TE_GATE_ERROR);
+    const char *f = input_gate_failure(c.gate);
+    ck_assert_msg(strstr(f, "PartitionNotFound") && strstr(f, address), "%s", f);
+    consumer_close(&c);
+}
+END_TEST
+
+/* A peer that accepts and closes at once. */
+static void *accept_and_close(void *arg)
+{
+    int lfd = *(int *)arg;
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0) {
+        usleep(20000);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int listen_any(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    listen(fd, 4);
+    socklen_t l = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+START_TEST(test_connection_lost_names_peer)
+{
+    int port;
+    int lfd = listen_any(&port);
+    pthread_t th;
+    pthread_create(&th, NULL, accept_and_close, &lfd);
+    char peer[64];
+    snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+    te_id_t pid;
+    te_id_random(&pid);
+    consumer_t c;
+    consumer_open(&c, peer, &pid, 2, 100, 1000);
+    uint8_t got[16];
+    size_t len;
+    ck_assert_int_eq(consume(&c, got, sizeof(got), &len), TE_GATE_ERROR);
+    const char *f = input_gate_failure(c.gate);
+    ck_assert_msg(strstr(f, peer) && strstr(f, "partition "), "%s", f);
+    pthread_join(th, NULL);
+    close(lfd);
+    consumer_close(&c);
+}
+END_TEST
+
+/* ---- channel protocol checks without a network ---- */
+
+static int fake_requests;
+static te_status_t fake_request(void *ctx, te_remote_input_channel_t *ch, te_error_t *err)
+{
+    (void)ctx;
+    (void)ch;
+    (void)err;
+    fake_requests++;
+    return TE_OK;
+}
+static void fake_credit(void *ctx, te_remote_input_channel_t *ch) { (void)ctx; (void)ch; }
+static void fake_release(void *ctx, te_remote_input_channel_t *ch) { (void)ctx; (void)ch; }
+static const te_channel_transport_t fake_tr = {fake_request, fake_credit, fake_release, NULL};
+
+static void copy_bytes(void *arg, uint8_t *dst, uint32_t size) { memcpy(dst, arg, size); }
+
+START_TEST(test_sequence_gap_and_no_credit)
+{
+    te_error_t err;
+    for (int k = 0; k < 2; k++) {
+        te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1, &err);
+        te_input_gate_t *g = input_gate_new("consumer", 0, 1, lp, &err);
+        te_remote_buffers_t *rb = remote_buffers_new(lp, 1);
+        te_id_t pid;
+        te_id_random(&pid);
+        te_remote_input_channel_t *ch =
+            remote_input_channel_new(g, 0, rb, &fake_tr, "10.0.0.9:6121", &pid, 0, 100, 1000, &err);
+        ck_assert_int_eq(input_gate_set_channel(g, 0, &remote_input_channel_ops, ch, &err), TE_OK);
+        ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
+        ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1); /* one exclusive buffer */
+        uint8_t data[10] = "0123456789";
+        ck_assert_int_eq(remote_input_channel_on_buffer(ch, 0, 0, 0, 10, copy_bytes, data, &err), TE_OK);
+        if (k == 0) {
+            /* sequence 2 after 0: a gap */
+            ck_assert_int_ne(remote_input_channel_on_buffer(ch, 2, 0, 1, 17, copy_bytes, data, &err), TE_OK);
+            ck_assert_ptr_nonnull(strstr(err.msg, "expected sequence number 1, got 2"));
+        } else {
+            /* the only buffer is in use: a second data buffer came without credit */
+            ck_assert_int_ne(remote_input_channel_on_buffer(ch, 1, 0, 0, 10, copy_bytes, data, &err), TE_OK);
+            ck_assert_ptr_nonnull(strstr(err.msg, "without credit"));
+        }
+        te_gate_element_t el;
+        ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_ERROR);
+        ck_assert_ptr_nonnull(strstr(input_gate_failure(g), "10.0.0.9:6121"));
+        input_gate_free(g);
+        remote_buffers_free(rb);
+    }
+}
+END_TEST
+
+/* ---- the server against raw bytes ---- */
+
+static int connect_server(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)partition_server_port(server));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Reads one frame; returns its decoded message (payload copied to msgbuf) or -1/0 at EOF. */
+static int read_frame(int fd, te_net_msg_t *m, char *msgbuf, size_t cap)
+{
+    uint8_t buf[2048];
+    size_t have = 0;
+    for (;;) {
+        size_t used;
+        te_error_t e;
+        int r = net_codec_decode(buf, have, sizeof(buf), m, &used, &e);
+        if (r == 1) {
+            size_t n = m->size < cap - 1 ? m->size : cap - 1;
+            memcpy(msgbuf, m->payload, n);
+            msgbuf[n] = '\0';
+            return 1;
+        }
+        if (r < 0)
+            return -1;
+        ssize_t k = read(fd, buf + have, sizeof(buf) - have);
+        if (k <= 0)
+            return 0;
+        have += (size_t)k;
+    }
+}
+
+START_TEST(test_server_bad_frames)
+{
+    /* credit for a receiver the server does not know: an ErrorResponse, still open */
+    int fd = connect_server();
+    uint8_t out[64], rid[16];
+    memset(rid, 0x42, sizeof(rid));
+    te_net_msg_t m;
+    net_msg_receiver(&m, TE_NET_ADD_CREDIT, rid, 3);
+    size_t n = net_codec_encode(&m, out, sizeof(out));
+    ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
+    char msg[1100];
+    ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(m.id, TE_NET_ERROR_RESPONSE);
+    ck_assert_uint_eq(m.error_code, TE_NET_ERR_UNKNOWN_RECEIVER);
+    ck_assert_ptr_nonnull(strstr(msg, "unknown receiver"));
+    /* a PartitionRequest for an unknown partition: PartitionNotFound */
+    uint8_t pid[16];
+    memset(pid, 0x17, sizeof(pid));
+    net_msg_partition_request(&m, pid, 0, rid, 2);
+    n = net_codec_encode(&m, out, sizeof(out));
+    ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
+    ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(m.error_code, TE_NET_ERR_PARTITION_NOT_FOUND);
+    /* garbage: a protocol ErrorResponse, then the server closes */
+    ck_assert_int_eq(write(fd, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+    ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(m.error_code, TE_NET_ERR_PROTOCOL);
+    ck_assert_ptr_nonnull(strstr(msg, "magic"));
+    ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 0);
+    close(fd);
+    /* unknown id, oversized length */
+    uint8_t bad[2][9] = {{0, 0, 0, 9, 0xBA, 0xDC, 0x0F, 0xFE, 3}, {0x10, 0, 0, 0, 0xBA, 0xDC, 0x0F, 0xFE, 2}};
+    for (int k = 0; k < 2; k++) {
+        fd = connect_server();
+        ck_assert_int_eq(write(fd, bad[k], 9), 9);
+        ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 1);
+        ck_assert_uint_eq(m.error_code, TE_NET_ERR_PROTOCOL);
+        ck_assert_int_eq(read_frame(fd, &m, msg, sizeof(msg)), 0);
+        close(fd);
+    }
+    /* the server still serves */
+    run_transfer(10, 1, 0);
+}
+END_TEST
+
+Suite *remote_channel_suite(void)
+{
+    Suite *s = suite_create("remote_channel");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_transfer_exclusive_only);
+    tcase_add_test(tc, test_transfer_with_floating);
+    tcase_add_test(tc, test_partition_not_found_then_registered);
+    tcase_add_test(tc, test_partition_never_registered);
+    tcase_add_test(tc, test_connection_lost_names_peer);
+    tcase_add_test(tc, test_sequence_gap_and_no_credit);
+    tcase_add_test(tc, test_server_bad_frames);
+    suite_add_tcase(s, tc);
+    return s;
+}
