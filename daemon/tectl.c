@@ -3,7 +3,11 @@
  * JobManager): `submit` plans a job JSON onto the slots of one or more executors,
  * deploys one TaskDeploymentDescriptor per subtask and stays attached, printing every
  * TaskExecutionState push, heartbeating, and cancelling on failure or Ctrl-C;
- * `slots` prints an executor's slot report; `cancel` cancels executions by id.
+ * `list` shows the jobs and tasks on executors (RequestTaskReport); `slots` prints an
+ * executor's slot report; `cancel` cancels executions by id. Every command takes
+ * --json: one JSON document on stdout (submit: JSON lines, one event per line).
+ * On a terminal, submit keeps one live progress line (tasks running / finished,
+ * records/s) under the state-change lines; piped, it prints plain lines only.
  *
  * Threading: single-threaded. One blocking rpc_client per executor, multiplexed with
  * poll(2) over their sockets plus a self-pipe written by the SIGINT/SIGTERM handler
@@ -12,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +49,7 @@
 #define CANCEL_WAIT_MS 30000 /* how long to wait for final states after cancelling */
 #define MAX_EXECUTORS 64
 #define MAX_POSITIONAL 256
+#define PROGRESS_INTERVAL_MS 1000
 
 /* ---- usage ------------------------------------------------------------------------- */
 
@@ -54,10 +60,13 @@ static const char usage_main[] =
     "\n"
     "Commands:\n"
     "  submit   deploy a job (JSON) onto one or more executors and follow it to its end\n"
+    "  list     show the jobs and tasks on one or more executors\n"
     "  slots    show an executor's slots\n"
     "  cancel   cancel task executions by id\n"
     "\n"
     "`tectl <command> --help` shows a command's options and an example.\n"
+    "Every command takes --json: machine-readable output on stdout (one JSON document;\n"
+    "submit: JSON lines, one event per line). Errors stay plain text on stderr.\n"
     "\n"
     "Durations: 500ms, 2s, 1min, 1h (a bare number is milliseconds).\n"
     "\n"
@@ -65,19 +74,21 @@ static const char usage_main[] =
     "  0    ok (submit: every task FINISHED)\n"
     "  1    the job failed, was rejected or is invalid; an executor was lost; a cancel failed\n"
     "  2    usage error\n"
-    "  3    cannot connect to an executor\n"
+    "  3    cannot connect to an executor (list: at least one of them)\n"
     "  130  the job was cancelled (Ctrl-C / SIGTERM, or its tasks were cancelled)\n";
 
 static const char usage_submit[] =
     "usage: tectl submit JOB.json --executor HOST:PORT [--executor HOST:PORT ...]\n"
-    "                    [--heartbeat-interval 2s] [--timeout 0]\n"
+    "                    [--heartbeat-interval 2s] [--timeout 0] [--json]\n"
     "\n"
     "Plans the job onto the executors' slots (slot sharing: the job needs as many slots as\n"
     "its largest vertex parallelism; shared slot i goes to executor i modulo the number of\n"
     "executors), registers as the job's JobManager, requests the slots, submits every\n"
     "subtask and stays attached: one line per task state change\n"
     "(\"<time> <task> <STATE> [cause]\"). Prints the job id and every task's execution id\n"
-    "first (for `tectl cancel`).\n"
+    "first (for `tectl cancel`). On a terminal a live progress line below them shows\n"
+    "tasks running / finished and the job's records/s (records out summed over its\n"
+    "tasks); piped, only the plain lines are printed.\n"
     "\n"
     "Ends when every task FINISHED (exit 0). When a task fails, the others are cancelled\n"
     "(exit 1). Ctrl-C / SIGTERM cancels every task and waits for them (exit 130; a second\n"
@@ -89,24 +100,61 @@ static const char usage_submit[] =
     "  --heartbeat-interval DUR     heartbeat period per executor (default 2s)\n"
     "  --timeout DUR                cancel the job and exit 1 if it has not ended by then\n"
     "                               (default 0 = no limit)\n"
+    "  --json                       JSON lines on stdout, one event per line:\n"
+    "                               {\"event\":\"plan\",...} once, {\"event\":\"state\",...} per\n"
+    "                               state change, {\"event\":\"progress\",...} every second,\n"
+    "                               {\"event\":\"end\",\"result\":...,\"exit_code\":N} last\n"
+    "\n"
+    "Exit codes: 0 every task FINISHED, 1 failed / rejected / invalid job / executor\n"
+    "lost / --timeout, 2 usage, 3 cannot connect, 130 cancelled.\n"
     "\n"
     "Example:\n"
     "  tectl submit conf/jobs/wordcount.json --executor 127.0.0.1:6122\n";
 
-static const char usage_slots[] =
-    "usage: tectl slots --executor HOST:PORT\n"
+static const char usage_list[] =
+    "usage: tectl list --executor HOST:PORT [--executor HOST:PORT ...] [--json]\n"
     "\n"
-    "Prints the executor's slot report: slot, state, job, allocation, number of tasks,\n"
-    "and the data (partition server) address.\n"
+    "Shows the jobs and tasks each executor knows (running tasks and finished ones whose\n"
+    "slot is still allocated) as a table: job id, job name, task, state, slot, records\n"
+    "in / out, executor and execution id (for `tectl cancel`).\n"
+    "\n"
+    "Options:\n"
+    "  --executor HOST:PORT   an executor's RPC address; repeat for several executors\n"
+    "  --json                 one JSON document: {\"executors\":[{\"executor\":...,\n"
+    "                         \"resource_id\":...,\"tasks\":[...]} or {..., \"error\":...}]}\n"
+    "\n"
+    "Exit codes: 0 ok, 1 an executor answered with an error, 2 usage, 3 an executor\n"
+    "could not be reached (the others are still listed).\n"
+    "\n"
+    "Example:\n"
+    "  tectl list --executor 127.0.0.1:6122 --executor 10.0.0.2:6122\n";
+
+static const char usage_slots[] =
+    "usage: tectl slots --executor HOST:PORT [--json]\n"
+    "\n"
+    "Prints the executor's slot report as a table: slot, state, job, allocation, number\n"
+    "of tasks; then the data (partition server) address and the resource id.\n"
+    "\n"
+    "Options:\n"
+    "  --json   one JSON document: {\"executor\":...,\"resource_id\":...,\n"
+    "           \"data_address\":...,\"slots\":[{\"slot\":0,\"state\":\"FREE\",...}]}\n"
+    "\n"
+    "Exit codes: 0 ok, 1 the executor answered with an error, 2 usage, 3 cannot connect.\n"
     "\n"
     "Example:\n"
     "  tectl slots --executor 127.0.0.1:6122\n";
 
 static const char usage_cancel[] =
-    "usage: tectl cancel --executor HOST:PORT EXECUTION_ID...\n"
+    "usage: tectl cancel --executor HOST:PORT [--json] EXECUTION_ID...\n"
     "\n"
-    "Cancels each task execution (32 hex characters, as printed by `tectl submit`) on the\n"
-    "executor and prints the result per id. Exit 1 when any cancel was refused.\n"
+    "Cancels each task execution (32 hex characters, as printed by `tectl submit` and\n"
+    "`tectl list`) on the executor and prints the result per id.\n"
+    "\n"
+    "Options:\n"
+    "  --json   one JSON document: {\"results\":[{\"execution_id\":...,\"ok\":true,\n"
+    "           \"error\":null}, ...]}\n"
+    "\n"
+    "Exit codes: 0 every cancel accepted, 1 any refused, 2 usage, 3 cannot connect.\n"
     "\n"
     "Example:\n"
     "  tectl cancel --executor 127.0.0.1:6122 4f1c0de0a1b2c3d4e5f60718293a4b5c\n";
@@ -121,6 +169,7 @@ typedef struct args {
     int64_t heartbeat_ms;
     int64_t timeout_ms;
     int help;
+    int json;
 } args_t;
 
 enum { OPT_EXECUTOR = 1, OPT_HEARTBEAT = 2, OPT_TIMEOUT = 4 };
@@ -168,6 +217,10 @@ static int args_parse(const char *cmd, int argc, char **argv, int allowed, args_
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             a->help = 1;
+            continue;
+        }
+        if (strcmp(arg, "--json") == 0) {
+            a->json = 1;
             continue;
         }
         if (strcmp(arg, "--") == 0) {
@@ -312,6 +365,109 @@ static const char *id_or_dash(const ProtobufCBinaryData *b, char *buf)
     return te_id_to_hex(&id, buf);
 }
 
+/* ---- output helpers --------------------------------------------------------------- */
+
+/* Prints one JSON document (takes the reference) and a newline on stdout. `lines`:
+ * compact on one line (JSON lines), else indented. */
+static void json_emit(json_t *doc, int lines)
+{
+    if (doc == NULL) {
+        fprintf(stderr, "tectl: out of memory building JSON output\n");
+        return;
+    }
+    json_dumpf(doc, stdout, lines ? JSON_COMPACT : JSON_INDENT(2));
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(doc);
+}
+
+/* A 16-byte id as 32 hex characters, or JSON null when absent/malformed. New ref. */
+static json_t *json_id(const ProtobufCBinaryData *b)
+{
+    char hex[TE_ID_HEX_LEN + 1];
+    te_id_t id;
+    if (b->len == 0 || te_id_from_bytes(b->data, b->len, &id) != 0)
+        return json_null();
+    return json_string(te_id_to_hex(&id, hex));
+}
+
+/* Bytes that carry text (resource ids) as a C string in buf. */
+static const char *bytes_text(const ProtobufCBinaryData *b, char *buf, size_t cap)
+{
+    size_t n = b->len < cap - 1 ? b->len : cap - 1;
+    if (n > 0)
+        memcpy(buf, b->data, n);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] == 0x7f)
+            buf[i] = '?';
+    return n ? buf : "-";
+}
+
+static const char *slot_state_name(int state)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__slot_state__descriptor, state);
+    const char *st = v ? v->name : "UNKNOWN";
+    return strncmp(st, "SLOT_", 5) == 0 ? st + 5 : st;
+}
+
+/* A text table: cells are copied; columns sized to their widest cell; printed once. */
+#define TABLE_MAX_COLS 10
+typedef struct table {
+    size_t n_cols, n_rows, cap;
+    char **cells; /* row-major */
+    int right[TABLE_MAX_COLS]; /* right-aligned (numbers) */
+} table_t;
+
+static void table_add(table_t *t, const char *const *row)
+{
+    if (t->n_rows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **c = realloc(t->cells, cap * t->n_cols * sizeof(char *));
+        if (c == NULL)
+            return; /* out of memory: the row is dropped */
+        t->cells = c;
+        t->cap = cap;
+    }
+    for (size_t k = 0; k < t->n_cols; k++)
+        t->cells[t->n_rows * t->n_cols + k] = strdup(row[k] ? row[k] : "");
+    t->n_rows++;
+}
+
+static void table_free(table_t *t)
+{
+    for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof(*t));
+}
+
+static void table_print_free(table_t *t)
+{
+    size_t w[TABLE_MAX_COLS] = {0};
+    for (size_t r = 0; r < t->n_rows; r++)
+        for (size_t k = 0; k < t->n_cols; k++) {
+            const char *c = t->cells[r * t->n_cols + k];
+            size_t n = c ? strlen(c) : 0;
+            if (n > w[k])
+                w[k] = n;
+        }
+    for (size_t r = 0; r < t->n_rows; r++) {
+        for (size_t k = 0; k < t->n_cols; k++) {
+            const char *c = t->cells[r * t->n_cols + k];
+            int last = k + 1 == t->n_cols;
+            if (t->right[k])
+                printf("%*s%s", (int)w[k], c ? c : "", last ? "" : "  ");
+            else if (last)
+                printf("%s", c ? c : "");
+            else
+                printf("%-*s  ", (int)w[k], c ? c : "");
+        }
+        putchar('\n');
+    }
+    table_free(t);
+}
+
 /* ---- tectl slots ------------------------------------------------------------------ */
 
 static int cmd_slots(int argc, char **argv)
@@ -339,22 +495,163 @@ static int cmd_slots(int argc, char **argv)
         return EXIT_JOB_FAILED;
     }
     const Te__SlotReport *r = reply->response->slot_report;
-    char b1[TE_ID_HEX_LEN + 1], b2[TE_ID_HEX_LEN + 1];
-    printf("%-5s %-10s %-32s %-32s %s\n", "SLOT", "STATE", "JOB", "ALLOCATION", "TASKS");
-    for (size_t i = 0; i < r->n_slots; i++) {
-        const Te__SlotStatus *s = r->slots[i];
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__slot_state__descriptor, s->state);
-        const char *st = v ? v->name : "UNKNOWN";
-        if (strncmp(st, "SLOT_", 5) == 0)
-            st += 5;
-        printf("%-5d %-10s %-32s %-32s %u\n", s->slot_index, st, id_or_dash(&s->job_id, b1),
-               id_or_dash(&s->allocation_id, b2), s->number_of_tasks);
+    char b1[TE_ID_HEX_LEN + 1], b2[TE_ID_HEX_LEN + 1], rid[256];
+    if (a.json) {
+        json_t *slots = json_array();
+        for (size_t i = 0; i < r->n_slots; i++) {
+            const Te__SlotStatus *st = r->slots[i];
+            json_array_append_new(slots, json_pack("{s:i, s:s, s:o, s:o, s:i}", "slot", (int)st->slot_index, "state",
+                                                   slot_state_name(st->state), "job_id", json_id(&st->job_id),
+                                                   "allocation_id", json_id(&st->allocation_id), "tasks",
+                                                   (int)st->number_of_tasks));
+        }
+        json_emit(json_pack("{s:s, s:s, s:s, s:o}", "executor", a.executors[0], "resource_id",
+                            bytes_text(&r->resource_id, rid, sizeof(rid)), "data_address",
+                            r->data_address ? r->data_address : "", "slots", slots),
+                  0);
+    } else {
+        table_t t = {.n_cols = 5};
+        t.right[4] = 1;
+        table_add(&t, (const char *[]){"SLOT", "STATE", "JOB", "ALLOCATION", "TASKS"});
+        for (size_t i = 0; i < r->n_slots; i++) {
+            const Te__SlotStatus *st = r->slots[i];
+            char idx[16], n[16];
+            snprintf(idx, sizeof(idx), "%d", st->slot_index);
+            snprintf(n, sizeof(n), "%u", st->number_of_tasks);
+            table_add(&t, (const char *[]){idx, slot_state_name(st->state), id_or_dash(&st->job_id, b1),
+                                           id_or_dash(&st->allocation_id, b2), n});
+        }
+        table_print_free(&t);
+        printf("data address: %s\n", r->data_address && r->data_address[0] ? r->data_address : "-");
+        printf("resource id: %s\n", bytes_text(&r->resource_id, rid, sizeof(rid)));
     }
-    printf("data address: %s\n", r->data_address[0] ? r->data_address : "-");
-    printf("resource id: %s\n", id_or_dash(&r->resource_id, b1));
     te__rpc_message__free_unpacked(reply, NULL);
     rpc_client_free(c);
     return EXIT_OK;
+}
+
+/* ---- tectl list ------------------------------------------------------------------- */
+
+/* RequestTaskReport (job_id NULL = every job). The reply is handed over, or NULL + err. */
+static Te__RpcMessage *task_report_call(te_rpc_client_t *c, const te_id_t *job_id, Te__ErrorCode *code,
+                                        te_error_t *err)
+{
+    Te__RequestTaskReport req = TE__REQUEST_TASK_REPORT__INIT;
+    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT, *reply = NULL;
+    te_id_t job;
+    if (job_id != NULL) {
+        job = *job_id;
+        req.job_id.data = job.b;
+        req.job_id.len = TE_ID_LEN;
+    }
+    msg.body_case = TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT;
+    msg.request_task_report = &req;
+    if (call(c, &msg, &reply, code, err) != TE_OK)
+        return NULL;
+    if (reply->response->task_report == NULL) {
+        te__rpc_message__free_unpacked(reply, NULL);
+        te_error_set(err, TE_EPROTO, "%s: the reply carries no task report (an older taskexecutord?)",
+                     rpc_client_address(c));
+        return NULL;
+    }
+    return reply;
+}
+
+/* Table order: by job id, then task name. */
+static int task_status_cmp(const void *x, const void *y)
+{
+    const Te__TaskStatus *a = *(const Te__TaskStatus *const *)x, *b = *(const Te__TaskStatus *const *)y;
+    size_t n = a->job_id.len < b->job_id.len ? a->job_id.len : b->job_id.len;
+    int c = n ? memcmp(a->job_id.data, b->job_id.data, n) : 0;
+    if (c == 0 && a->job_id.len != b->job_id.len)
+        c = a->job_id.len < b->job_id.len ? -1 : 1;
+    return c != 0 ? c : strcmp(a->task_name ? a->task_name : "", b->task_name ? b->task_name : "");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    args_t a;
+    int rc = args_parse("list", argc, argv, OPT_EXECUTOR, &a);
+    if (rc != 0)
+        return rc;
+    if (a.help) {
+        fputs(usage_list, stdout);
+        return EXIT_OK;
+    }
+    if (a.n_executors == 0 || a.n_pos != 0)
+        return usage_error("list", "%s", "expected at least one --executor HOST:PORT and no other argument");
+    rc = EXIT_OK;
+    json_t *doc = a.json ? json_array() : NULL;
+    table_t t = {.n_cols = 9};
+    t.right[4] = t.right[5] = t.right[6] = 1;
+    table_add(&t, (const char *[]){"JOB", "NAME", "TASK", "STATE", "SLOT", "IN", "OUT", "EXECUTOR", "EXECUTION"});
+    for (size_t e = 0; e < a.n_executors; e++) {
+        const char *addr = a.executors[e];
+        te_error_t err = {0};
+        Te__ErrorCode code = TE__ERROR_CODE__OK;
+        Te__RpcMessage *reply = NULL;
+        te_rpc_client_t *c = rpc_client_connect(addr, CONNECT_TIMEOUT_MS, &err);
+        if (c == NULL) {
+            rc = EXIT_CONNECT;
+        } else {
+            reply = task_report_call(c, NULL, &code, &err);
+            if (reply == NULL && rc == EXIT_OK)
+                rc = code == TE__ERROR_CODE__OK && err.code != TE_EPROTO ? EXIT_CONNECT : EXIT_JOB_FAILED;
+        }
+        if (reply == NULL) {
+            fprintf(stderr, "tectl: list %s: %s\n", addr, err.msg);
+            if (doc)
+                json_array_append_new(doc, json_pack("{s:s, s:s}", "executor", addr, "error", err.msg));
+            rpc_client_free(c);
+            continue;
+        }
+        const Te__TaskReport *r = reply->response->task_report;
+        if (r->n_tasks > 1)
+            qsort(r->tasks, r->n_tasks, sizeof(r->tasks[0]), task_status_cmp);
+        char rid[256];
+        json_t *tasks = doc ? json_array() : NULL;
+        for (size_t i = 0; i < r->n_tasks; i++) {
+            const Te__TaskStatus *ts = r->tasks[i];
+            char b1[TE_ID_HEX_LEN + 1], b2[TE_ID_HEX_LEN + 1], slot[16], in[24], out[24];
+            const char *state = state_name(ts->state);
+            if (tasks) {
+                json_array_append_new(
+                    tasks, json_pack("{s:o, s:s, s:s, s:o, s:s, s:i, s:o, s:I, s:I, s:s?}", "job_id", json_id(&ts->job_id),
+                                     "job_name", ts->job_name ? ts->job_name : "", "task",
+                                     ts->task_name ? ts->task_name : "", "execution_id",
+                                     json_id(&ts->execution_attempt_id), "state", state, "slot", (int)ts->slot_index,
+                                     "allocation_id", json_id(&ts->allocation_id), "records_in",
+                                     (json_int_t)ts->records_in, "records_out", (json_int_t)ts->records_out, "cause",
+                                     ts->cause && ts->cause[0] ? ts->cause : NULL));
+                continue;
+            }
+            if (ts->slot_index >= 0)
+                snprintf(slot, sizeof(slot), "%d", ts->slot_index);
+            else
+                snprintf(slot, sizeof(slot), "-");
+            snprintf(in, sizeof(in), "%llu", (unsigned long long)ts->records_in);
+            snprintf(out, sizeof(out), "%llu", (unsigned long long)ts->records_out);
+            table_add(&t, (const char *[]){id_or_dash(&ts->job_id, b1),
+                                           ts->job_name && ts->job_name[0] ? ts->job_name : "-",
+                                           ts->task_name ? ts->task_name : "-", state, slot, in, out, addr,
+                                           id_or_dash(&ts->execution_attempt_id, b2)});
+        }
+        if (doc)
+            json_array_append_new(doc, json_pack("{s:s, s:s, s:o}", "executor", addr, "resource_id",
+                                                 bytes_text(&r->resource_id, rid, sizeof(rid)), "tasks", tasks));
+        te__rpc_message__free_unpacked(reply, NULL);
+        rpc_client_free(c);
+    }
+    if (doc) {
+        json_emit(json_pack("{s:o}", "executors", doc), 0);
+        table_free(&t);
+    } else if (t.n_rows == 1) {
+        table_free(&t);
+        printf("no tasks\n");
+    } else {
+        table_print_free(&t);
+    }
+    return rc;
 }
 
 /* ---- tectl cancel ----------------------------------------------------------------- */
@@ -384,22 +681,50 @@ static int cmd_cancel(int argc, char **argv)
         return EXIT_CONNECT;
     }
     rc = EXIT_OK;
+    json_t *results = a.json ? json_array() : NULL;
     for (size_t i = 0; i < a.n_pos; i++) {
         Te__ErrorCode code;
         if (cancel_call(c, &ids[i], &code, &err) == TE_OK) {
-            printf("%s: cancelling\n", a.pos[i]);
+            if (results)
+                json_array_append_new(results, json_pack("{s:s, s:b, s:n}", "execution_id", a.pos[i], "ok", 1, "error"));
+            else
+                printf("%s: cancelling\n", a.pos[i]);
         } else {
-            printf("%s: %s\n", a.pos[i], err.msg);
+            if (results)
+                json_array_append_new(results, json_pack("{s:s, s:b, s:s}", "execution_id", a.pos[i], "ok", 0, "error", err.msg));
+            else
+                printf("%s: %s\n", a.pos[i], err.msg);
             rc = EXIT_JOB_FAILED;
             if (code == TE__ERROR_CODE__OK) /* connection failed */
                 break;
         }
     }
+    if (results)
+        json_emit(json_pack("{s:o}", "results", results), 0);
     rpc_client_free(c);
     return rc;
 }
 
 /* ---- tectl submit ------------------------------------------------------------------- */
+
+/* How submit reports: plain lines (piped), plain lines + one live progress line
+ * (terminal), or JSON lines (--json). */
+typedef enum out_mode { OUT_PLAIN, OUT_TTY, OUT_JSON } out_mode_t;
+static out_mode_t g_mode = OUT_PLAIN;
+static int g_progress_shown; /* the progress line is on the terminal's last line */
+
+/* Erases the progress line so that a normal line can be printed in its place. */
+static void progress_clear(void)
+{
+    if (!g_progress_shown)
+        return;
+    fputs("\r\033[K", stdout);
+    fflush(stdout);
+    g_progress_shown = 0;
+}
+
+/* stderr lines of the submit path: clear the progress line first. */
+#define ERRF(...) (progress_clear(), fprintf(stderr, __VA_ARGS__))
 
 static volatile sig_atomic_t g_signal;
 static int g_sigpipe[2] = {-1, -1};
@@ -475,6 +800,12 @@ struct job {
     long first_failed; /* task index, -1 */
     char *first_cause;
     int cancelling; /* we sent cancels: CANCELED is expected, not trouble */
+    /* progress (OUT_TTY / OUT_JSON) */
+    int64_t start_ms;
+    int64_t rate_sample_ms; /* when records_out was sampled; 0 = never */
+    uint64_t records_out;   /* summed over the job's tasks at the last sample */
+    double records_per_s;
+    int no_task_report; /* the executors do not answer RequestTaskReport */
 };
 
 static void print_time(FILE *f)
@@ -484,6 +815,61 @@ static void print_time(FILE *f)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     fprintf(f, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+}
+
+/* UTC "2024-05-01T12:00:00.123Z" in buf. */
+static const char *iso_time(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    return buf;
+}
+
+static void count_tasks(const job_t *j, size_t *running, size_t *submitted)
+{
+    *running = *submitted = 0;
+    for (size_t t = 0; t < j->n_tasks; t++) {
+        *submitted += j->tasks[t].submitted;
+        *running += !j->tasks[t].final && j->tasks[t].state == TE__EXECUTION_STATE__RUNNING;
+    }
+}
+
+/* 12345.6 -> "12.3k" */
+static const char *human_rate(double v, char *buf, size_t cap)
+{
+    if (v >= 1e9)
+        snprintf(buf, cap, "%.1fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(buf, cap, "%.1fM", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(buf, cap, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, cap, "%.0f", v);
+    return buf;
+}
+
+/* OUT_TTY: (re)draws the one progress line (no newline; cleared before any other
+ * output). Other modes: nothing. */
+static void progress_draw(job_t *j)
+{
+    if (g_mode != OUT_TTY || j->start_ms == 0)
+        return;
+    size_t running, submitted;
+    count_tasks(j, &running, &submitted);
+    int64_t el = (te_clock_mono_ms() - j->start_ms) / 1000;
+    char rate[32];
+    printf("\r\033[K[%02lld:%02lld] %zu running, %zu finished", (long long)(el / 60), (long long)(el % 60), running,
+           j->n_finished);
+    if (j->n_failed + j->n_canceled > 0)
+        printf(", %zu failed/cancelled", j->n_failed + j->n_canceled);
+    printf(" of %zu tasks | %s records/s", j->n_tasks,
+           j->rate_sample_ms ? human_rate(j->records_per_s, rate, sizeof(rate)) : "-");
+    fflush(stdout);
+    g_progress_shown = 1;
 }
 
 static int state_is_final(int s)
@@ -522,12 +908,23 @@ static void on_push(void *arg, te_rpc_client_t *c, const Te__RpcMessage *push)
         return;
     }
     const te_plan_task_t *task = job_plan_task(j->plan, (size_t)t);
-    print_time(stdout);
-    printf(" %s %s", task->task_name, state_name(s->state));
-    if (s->cause != NULL && s->cause[0] != '\0')
-        printf(" %s", s->cause);
-    printf("\n");
-    fflush(stdout);
+    if (g_mode == OUT_JSON) {
+        char hex[TE_ID_HEX_LEN + 1], when[96];
+        json_emit(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:I}", "event", "state", "time",
+                            iso_time(when, sizeof(when)), "task", task->task_name, "execution_id",
+                            te_id_to_hex(&id, hex), "executor", ex->address, "state", state_name(s->state), "cause",
+                            s->cause && s->cause[0] ? s->cause : NULL, "records_in", (json_int_t)s->records_in,
+                            "records_out", (json_int_t)s->records_out),
+                  1);
+    } else {
+        progress_clear();
+        print_time(stdout);
+        printf(" %s %s", task->task_name, state_name(s->state));
+        if (s->cause != NULL && s->cause[0] != '\0')
+            printf(" %s", s->cause);
+        printf("\n");
+        fflush(stdout);
+    }
     j->tasks[t].state = s->state;
     if (state_is_final(s->state)) {
         if (s->state == TE__EXECUTION_STATE__FAILED && j->first_failed < 0) {
@@ -537,6 +934,7 @@ static void on_push(void *arg, te_rpc_client_t *c, const Te__RpcMessage *push)
         }
         task_mark_final(j, (size_t)t, s->state);
     }
+    progress_draw(j);
 }
 
 /* An executor's connection failed: its tasks can no longer report. */
@@ -545,7 +943,7 @@ static void executor_lost(job_t *j, size_t e, const te_error_t *err)
     if (j->ex[e].lost)
         return;
     j->ex[e].lost = 1;
-    fprintf(stderr, "tectl: lost the connection to executor %s: %s\n", j->ex[e].address, err->msg);
+    ERRF("tectl: lost the connection to executor %s: %s\n", j->ex[e].address, err->msg);
     for (size_t t = 0; t < j->n_tasks; t++)
         if (job_plan_task(j->plan, t)->executor == e && !j->tasks[t].final) {
             j->tasks[t].final = 1;
@@ -575,7 +973,7 @@ static void cancel_all(job_t *j)
         } else if (code == TE__ERROR_CODE__OK) {
             executor_lost(j, task->executor, &err);
         } else {
-            fprintf(stderr, "tectl: cancel %s: %s\n", task->task_name, err.msg);
+            ERRF("tectl: cancel %s: %s\n", task->task_name, err.msg);
             task_mark_final(j, t, TE__EXECUTION_STATE__CANCELED);
         }
     }
@@ -597,6 +995,56 @@ static int any_lost(const job_t *j)
     return 0;
 }
 
+/* Samples the job's records (RequestTaskReport on every executor), updates the rate
+ * and shows it (progress line / JSON progress event). */
+static void job_progress_sample(job_t *j)
+{
+    uint64_t total = 0;
+    int sampled = 0;
+    for (size_t e = 0; e < j->n_ex && !j->no_task_report; e++) {
+        if (j->ex[e].lost || !j->ex[e].registered)
+            continue;
+        Te__ErrorCode code = TE__ERROR_CODE__OK;
+        te_error_t err = {0};
+        Te__RpcMessage *reply = task_report_call(j->ex[e].client, &j->job_id, &code, &err);
+        if (reply == NULL) {
+            if (code == TE__ERROR_CODE__OK && err.code != TE_EPROTO) {
+                executor_lost(j, e, &err);
+            } else {
+                j->no_task_report = 1; /* e.g. an older daemon: no records/s, no retries */
+                TE_DEBUG("tectl", "no task report from %s: %s", j->ex[e].address, err.msg);
+            }
+            continue;
+        }
+        const Te__TaskReport *r = reply->response->task_report;
+        for (size_t i = 0; i < r->n_tasks; i++)
+            total += r->tasks[i]->records_out;
+        sampled = 1;
+        te__rpc_message__free_unpacked(reply, NULL);
+    }
+    int64_t now = te_clock_mono_ms();
+    if (sampled && !j->no_task_report) {
+        if (j->rate_sample_ms > 0 && now > j->rate_sample_ms)
+            j->records_per_s =
+                total >= j->records_out ? (double)(total - j->records_out) * 1000.0 / (double)(now - j->rate_sample_ms) : 0;
+        j->records_out = total;
+        j->rate_sample_ms = now;
+    }
+    if (g_mode == OUT_JSON) {
+        size_t running, submitted;
+        count_tasks(j, &running, &submitted);
+        char when[96];
+        json_emit(json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:o, s:o}", "event", "progress", "time",
+                            iso_time(when, sizeof(when)), "tasks", (int)j->n_tasks, "running", (int)running,
+                            "finished", (int)j->n_finished, "failed_or_cancelled", (int)(j->n_failed + j->n_canceled),
+                            "records_out", j->rate_sample_ms ? json_integer((json_int_t)j->records_out) : json_null(),
+                            "records_per_second", j->rate_sample_ms ? json_real(j->records_per_s) : json_null()),
+                  1);
+    } else {
+        progress_draw(j);
+    }
+}
+
 typedef enum pump_result {
     PUMP_DONE,     /* every submitted task is final */
     PUMP_DEADLINE, /* the deadline passed */
@@ -610,6 +1058,7 @@ static pump_result_t job_pump(job_t *j, int64_t deadline_ms, int64_t heartbeat_m
 {
     struct pollfd pfd[MAX_EXECUTORS + 1];
     int64_t next_hb = te_clock_mono_ms() + heartbeat_ms;
+    int64_t next_progress = g_mode != OUT_PLAIN ? te_clock_mono_ms() + PROGRESS_INTERVAL_MS : -1;
     for (;;) {
         /* Ask every client before sleeping: a call may have left pushes in its
          * buffer, where poll(2) cannot see them. */
@@ -641,13 +1090,20 @@ static pump_result_t job_pump(job_t *j, int64_t deadline_ms, int64_t heartbeat_m
                     if (code == TE__ERROR_CODE__OK)
                         executor_lost(j, e, &err);
                     else
-                        fprintf(stderr, "tectl: heartbeat to %s: %s\n", j->ex[e].address, err.msg);
+                        ERRF("tectl: heartbeat to %s: %s\n", j->ex[e].address, err.msg);
                 }
             }
             next_hb = te_clock_mono_ms() + heartbeat_ms;
             continue;
         }
+        if (next_progress >= 0 && now >= next_progress) {
+            job_progress_sample(j);
+            next_progress = te_clock_mono_ms() + PROGRESS_INTERVAL_MS;
+            continue;
+        }
         int64_t wait = next_hb - now;
+        if (next_progress >= 0 && next_progress - now < wait)
+            wait = next_progress - now;
         if (deadline_ms >= 0 && deadline_ms - now < wait)
             wait = deadline_ms - now;
         size_t n = 0;
@@ -677,12 +1133,12 @@ static void job_cancel_and_wait(job_t *j, int64_t heartbeat_ms)
     pump_result_t r = job_pump(j, te_clock_mono_ms() + CANCEL_WAIT_MS, heartbeat_ms, 0);
     if (r == PUMP_DONE)
         return;
-    fprintf(stderr, "tectl: %s; not waiting for:", r == PUMP_SIGNAL ? "interrupted again"
+    ERRF("tectl: %s; not waiting for:", r == PUMP_SIGNAL ? "interrupted again"
                                                                    : "tasks did not reach a final state in time");
     for (size_t t = 0; t < j->n_tasks; t++)
         if (j->tasks[t].submitted && !j->tasks[t].final)
-            fprintf(stderr, " %s", job_plan_task(j->plan, t)->task_name);
-    fprintf(stderr, "\n");
+            ERRF(" %s", job_plan_task(j->plan, t)->task_name);
+    ERRF("\n");
 }
 
 /* Frees every allocated slot, disconnects the JobManager, closes the connections. */
@@ -704,7 +1160,7 @@ static void job_teardown(job_t *j, const char *cause)
             msg.body_case = TE__RPC_MESSAGE__BODY_FREE_SLOT;
             msg.free_slot = &fs;
             if (call(ex->client, &msg, NULL, &code, &err) != TE_OK) {
-                fprintf(stderr, "tectl: free slot %d on %s: %s\n", slot->slot_number, ex->address, err.msg);
+                ERRF("tectl: free slot %d on %s: %s\n", slot->slot_number, ex->address, err.msg);
                 if (code == TE__ERROR_CODE__OK)
                     ex->lost = 1;
             }
@@ -720,7 +1176,7 @@ static void job_teardown(job_t *j, const char *cause)
             msg.body_case = TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER;
             msg.disconnect_job_manager = &dj;
             if (call(ex->client, &msg, NULL, NULL, &err) != TE_OK)
-                fprintf(stderr, "tectl: disconnect from %s: %s\n", ex->address, err.msg);
+                ERRF("tectl: disconnect from %s: %s\n", ex->address, err.msg);
         }
         rpc_client_free(ex->client);
         free(ex->data_address);
@@ -743,7 +1199,7 @@ static int job_connect(job_t *j, const args_t *a)
         ex->job = j;
         ex->client = rpc_client_connect(ex->address, CONNECT_TIMEOUT_MS, &err);
         if (ex->client == NULL) {
-            fprintf(stderr, "tectl: %s\n", err.msg);
+            ERRF("tectl: %s\n", err.msg);
             return EXIT_CONNECT;
         }
         rpc_client_set_push_handler(ex->client, on_push, ex);
@@ -754,7 +1210,7 @@ static int job_connect(job_t *j, const args_t *a)
         executor_t *ex = &j->ex[e];
         Te__RpcMessage *reply = slot_report_call(ex->client, &err);
         if (reply == NULL) {
-            fprintf(stderr, "tectl: slot report from %s: %s\n", ex->address, err.msg);
+            ERRF("tectl: slot report from %s: %s\n", ex->address, err.msg);
             return EXIT_JOB_FAILED;
         }
         const Te__SlotReport *r = reply->response->slot_report;
@@ -765,11 +1221,11 @@ static int job_connect(job_t *j, const args_t *a)
         size_t total = r->n_slots;
         te__rpc_message__free_unpacked(reply, NULL);
         if (ex->data_address == NULL || ex->data_address[0] == '\0') {
-            fprintf(stderr, "tectl: executor %s reported no data address\n", ex->address);
+            ERRF("tectl: executor %s reported no data address\n", ex->address);
             return EXIT_JOB_FAILED;
         }
         if (n_free < need) {
-            fprintf(stderr,
+            ERRF(
                     "tectl: executor %s has %zu free slot(s) of %zu, the job needs %zu there "
                     "(%u shared slots in all = the largest vertex parallelism, spread over %zu "
                     "executor(s)); free slots or add executors\n",
@@ -786,7 +1242,7 @@ static int job_connect(job_t *j, const args_t *a)
         msg.body_case = TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER;
         msg.register_job_manager = &rj;
         if (call(j->ex[e].client, &msg, NULL, NULL, &err) != TE_OK) {
-            fprintf(stderr, "tectl: register the job with %s: %s\n", j->ex[e].address, err.msg);
+            ERRF("tectl: register the job with %s: %s\n", j->ex[e].address, err.msg);
             return EXIT_JOB_FAILED;
         }
         j->ex[e].registered = 1;
@@ -812,7 +1268,7 @@ static int job_request_slots(job_t *j)
         msg.body_case = TE__RPC_MESSAGE__BODY_REQUEST_SLOT;
         msg.request_slot = &rs;
         if (call(ex->client, &msg, &reply, NULL, &err) != TE_OK) {
-            fprintf(stderr, "tectl: request slot %zu on %s: %s\n", s, ex->address, err.msg);
+            ERRF("tectl: request slot %zu on %s: %s\n", s, ex->address, err.msg);
             return EXIT_JOB_FAILED;
         }
         j->slot_allocated[s] = 1;
@@ -825,6 +1281,20 @@ static int job_request_slots(job_t *j)
 static void job_print_plan(const job_t *j)
 {
     char hex[TE_ID_HEX_LEN + 1];
+    if (g_mode == OUT_JSON) {
+        json_t *tasks = json_array();
+        for (size_t t = 0; t < j->n_tasks; t++) {
+            const te_plan_task_t *task = job_plan_task(j->plan, t);
+            json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:i}", "execution_id",
+                                                   te_id_to_hex(&task->execution_id, hex), "task", task->task_name,
+                                                   "executor", j->ex[task->executor].address, "slot",
+                                                   (int)job_plan_slot(j->plan, task->slot)->slot_number));
+        }
+        json_emit(json_pack("{s:s, s:s, s:s, s:i, s:o}", "event", "plan", "job_id", te_id_to_hex(&j->job_id, hex),
+                            "job_name", job_graph_name(j->g), "slots", (int)job_plan_n_slots(j->plan), "tasks", tasks),
+                  1);
+        return;
+    }
     printf("job %s (%s): %zu task(s) in %zu slot(s) on %zu executor(s)\n", te_id_to_hex(&j->job_id, hex),
            job_graph_name(j->g), j->n_tasks, job_plan_n_slots(j->plan), j->n_ex);
     for (size_t t = 0; t < j->n_tasks; t++) {
@@ -856,12 +1326,21 @@ static int job_submit_tasks(job_t *j)
                 executor_lost(j, task->executor, &err);
             } else {
                 j->tasks[t].submitted = 0;
-                fprintf(stderr, "tectl: %s rejected by %s: %s\n", task->task_name, ex->address, err.msg);
+                ERRF("tectl: %s rejected by %s: %s\n", task->task_name, ex->address, err.msg);
             }
             return EXIT_JOB_FAILED;
         }
     }
     return EXIT_OK;
+}
+
+/* The last line of a job in the plain modes ("job finished"); JSON has the end event. */
+static void print_result(const char *line)
+{
+    if (g_mode == OUT_JSON)
+        return;
+    progress_clear();
+    printf("%s\n", line);
 }
 
 static int cmd_submit(int argc, char **argv)
@@ -878,6 +1357,7 @@ static int cmd_submit(int argc, char **argv)
         return usage_error("submit", "%s", "expected exactly one JOB.json");
     if (a.n_executors == 0)
         return usage_error("submit", "%s", "expected at least one --executor HOST:PORT");
+    g_mode = a.json ? OUT_JSON : isatty(STDOUT_FILENO) ? OUT_TTY : OUT_PLAIN;
 
     te_error_t err = {0};
     job_t j;
@@ -885,7 +1365,7 @@ static int cmd_submit(int argc, char **argv)
     j.first_failed = -1;
     j.g = job_graph_parse_file(a.pos[0], &err);
     if (j.g == NULL) {
-        fprintf(stderr, "tectl: invalid job: %s\n", err.msg);
+        ERRF("tectl: invalid job: %s\n", err.msg);
         return EXIT_JOB_FAILED;
     }
     if (signals_install() != 0) {
@@ -899,7 +1379,7 @@ static int cmd_submit(int argc, char **argv)
     j.ex = calloc(j.n_ex, sizeof(*j.ex));
     j.plan = job_plan_new(j.g, &j.job_id, j.n_ex, &err);
     if (j.ex == NULL || j.plan == NULL) {
-        fprintf(stderr, "tectl: %s\n", j.plan == NULL ? err.msg : "out of memory");
+        ERRF("tectl: %s\n", j.plan == NULL ? err.msg : "out of memory");
         rc = EXIT_JOB_FAILED;
         goto cleanup;
     }
@@ -907,7 +1387,7 @@ static int cmd_submit(int argc, char **argv)
     j.tasks = calloc(j.n_tasks, sizeof(*j.tasks));
     j.slot_allocated = calloc(job_plan_n_slots(j.plan), sizeof(*j.slot_allocated));
     if (j.tasks == NULL || j.slot_allocated == NULL) {
-        fprintf(stderr, "tectl: out of memory\n");
+        ERRF("tectl: out of memory\n");
         rc = EXIT_JOB_FAILED;
         goto cleanup;
     }
@@ -916,24 +1396,26 @@ static int cmd_submit(int argc, char **argv)
 
     if ((rc = job_connect(&j, &a)) != EXIT_OK || (rc = job_request_slots(&j)) != EXIT_OK) {
         if (rc == EXIT_CANCELLED)
-            printf("job cancelled\n");
+            print_result("job cancelled");
         goto cleanup;
     }
     const char *addrs[MAX_EXECUTORS];
     for (size_t e = 0; e < j.n_ex; e++)
         addrs[e] = j.ex[e].data_address;
     if (job_plan_build(j.plan, addrs, &err) != TE_OK) {
-        fprintf(stderr, "tectl: %s\n", err.msg);
+        ERRF("tectl: %s\n", err.msg);
         rc = EXIT_JOB_FAILED;
         goto cleanup;
     }
     job_print_plan(&j);
+    j.start_ms = te_clock_mono_ms();
+    progress_draw(&j);
 
     rc = job_submit_tasks(&j);
     if (rc != EXIT_OK) {
         job_cancel_and_wait(&j, a.heartbeat_ms);
         if (rc == EXIT_CANCELLED)
-            printf("job cancelled\n");
+            print_result("job cancelled");
         goto cleanup;
     }
 
@@ -943,13 +1425,13 @@ static int cmd_submit(int argc, char **argv)
     case PUMP_DONE:
         break;
     case PUMP_SIGNAL:
-        fprintf(stderr, "tectl: %s: cancelling the job\n", g_signal == SIGTERM ? "SIGTERM" : "interrupted");
+        ERRF("tectl: %s: cancelling the job\n", g_signal == SIGTERM ? "SIGTERM" : "interrupted");
         job_cancel_and_wait(&j, a.heartbeat_ms);
-        printf("job cancelled\n");
+        print_result("job cancelled");
         rc = EXIT_CANCELLED;
         goto cleanup;
     case PUMP_DEADLINE:
-        fprintf(stderr, "tectl: the job did not end within --timeout %lld ms: cancelling it\n",
+        ERRF("tectl: the job did not end within --timeout %lld ms: cancelling it\n",
                 (long long)a.timeout_ms);
         job_cancel_and_wait(&j, a.heartbeat_ms);
         rc = EXIT_JOB_FAILED;
@@ -960,20 +1442,30 @@ static int cmd_submit(int argc, char **argv)
     }
     /* Every task is final (or unreachable). */
     if (j.first_failed >= 0) {
-        fprintf(stderr, "tectl: job failed: %s failed: %s\n", job_plan_task(j.plan, (size_t)j.first_failed)->task_name,
+        ERRF("tectl: job failed: %s failed: %s\n", job_plan_task(j.plan, (size_t)j.first_failed)->task_name,
                 j.first_cause && j.first_cause[0] ? j.first_cause : "(no cause given)");
         rc = EXIT_JOB_FAILED;
     } else if (j.n_failed > 0) {
-        fprintf(stderr, "tectl: job failed: an executor was lost\n");
+        ERRF("tectl: job failed: an executor was lost\n");
         rc = EXIT_JOB_FAILED;
     } else if (j.n_canceled > 0) {
-        printf("job cancelled\n");
+        print_result("job cancelled");
         rc = EXIT_CANCELLED;
     } else {
-        printf("job finished\n");
+        print_result("job finished");
         rc = EXIT_OK;
     }
 cleanup:
+    progress_clear();
+    if (g_mode == OUT_JSON) {
+        const char *result = rc == EXIT_OK ? "finished" : rc == EXIT_CANCELLED ? "cancelled" : "failed";
+        char hex[TE_ID_HEX_LEN + 1];
+        json_emit(json_pack("{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:i}", "event", "end", "job_id",
+                            te_id_to_hex(&j.job_id, hex), "result", result, "exit_code", rc, "cause",
+                            rc == EXIT_JOB_FAILED && j.first_cause && j.first_cause[0] ? j.first_cause : NULL,
+                            "finished", (int)j.n_finished, "failed", (int)j.n_failed, "cancelled", (int)j.n_canceled),
+                  1);
+    }
     job_teardown(&j, rc == EXIT_OK ? "job finished" : rc == EXIT_CANCELLED ? "job cancelled" : "job failed");
     return rc;
 }
@@ -993,6 +1485,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         if (argc > 2 && strcmp(argv[2], "submit") == 0)
             fputs(usage_submit, stdout);
+        else if (argc > 2 && strcmp(argv[2], "list") == 0)
+            fputs(usage_list, stdout);
         else if (argc > 2 && strcmp(argv[2], "slots") == 0)
             fputs(usage_slots, stdout);
         else if (argc > 2 && strcmp(argv[2], "cancel") == 0)
@@ -1009,6 +1503,8 @@ int main(int argc, char **argv)
         return cmd_submit(argc - 2, argv + 2);
     if (strcmp(cmd, "slots") == 0)
         return cmd_slots(argc - 2, argv + 2);
+    if (strcmp(cmd, "list") == 0)
+        return cmd_list(argc - 2, argv + 2);
     if (strcmp(cmd, "cancel") == 0)
         return cmd_cancel(argc - 2, argv + 2);
     fprintf(stderr, "tectl: unknown command '%s'\n\n", cmd);

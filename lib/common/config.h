@@ -70,5 +70,19 @@ te_status_t config_parse_duration(const char *s, int64_t *out_ms);
 
 /* Writes the documented default file (every key, its doc and default). */
 void config_write_defaults(FILE *out);
+/* Writes the key reference of taskexecutor.yaml(5) as roff (.TP entries: name, doc,
+ * type, allowed values, default, live or restart) from the same table. */
+void config_write_man_keys(FILE *out);
+
+/* Reload support (SIGHUP). config_diff calls fn for every key whose value differs
+ * between a and b (numbers compared by value, so "10s" equals "10000ms"; strings by
+ * text) and returns how many differ. The values are borrowed for the call. */
+typedef void (*te_config_diff_fn)(void *arg, const te_config_key_t *key, const char *old_value,
+                                  const char *new_value);
+int config_diff(const te_config_t *a, const te_config_t *b, te_config_diff_fn fn, void *arg);
+/* A new config: `cur` with every live key (key->live) taken from `next` — what the
+ * daemon runs with after a reload (restart-only keys keep their old values). NULL when
+ * out of memory. The caller owns the result. */
+te_config_t *config_merge_live(const te_config_t *cur, const te_config_t *next);
 
 #endif

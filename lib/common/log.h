@@ -2,8 +2,15 @@
  * log — the one logging macro family: level + context (component, task, execution
  * id, peer) + message, one line per call, to stderr (or log.file).
  *
- * Threading: any thread; each line is written with a single write(2) so lines from
- * different threads never interleave. The level is an atomic global.
+ * Line format: "2024-05-01T12:00:00.123Z INFO  [ctx] message" (UTC ISO-8601 time);
+ * when stderr is the systemd journal (te_log_detect_journal) and no log.file is set:
+ * "<6>[ctx] message" — an sd-daemon(3) level prefix (<7> debug, <6> info, <4> warn,
+ * <3> error) and no timestamp (journald adds its own).
+ *
+ * Threading: writers: any thread; each line is written with a single write(2) so
+ * lines from different threads never interleave. The level, the output fd and the
+ * journal flag are atomics. te_log_set_file / te_log_reopen / te_log_detect_journal
+ * are called by one thread (main / the control thread), never concurrently.
  */
 #ifndef TE_LOG_H
 #define TE_LOG_H
@@ -20,8 +27,19 @@ void te_log_set_level(te_log_level_t level);
 te_log_level_t te_log_get_level(void);
 /* Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
 int te_log_level_parse(const char *s);
-/* Redirects output to a file (append). NULL = stderr. Returns 0 or -1 (errno set). */
+/* Redirects output to a file (append). NULL or "" = stderr. Returns 0 or -1 (errno
+ * set; the previous output stays). The path is remembered for te_log_reopen. */
 int te_log_set_file(const char *path);
+/* Reopens the current log file under its path (after logrotate moved it); a no-op
+ * returning 0 when logging to stderr. Returns -1 (errno set) when the file cannot be
+ * opened; the old file stays in use. */
+int te_log_reopen(void);
+/* The current log file path ("" = stderr). Owned by the log module. */
+const char *te_log_file(void);
+/* Switches to journald's format when $JOURNAL_STREAM names the device:inode of fd 2
+ * (systemd sets it when stderr is connected to the journal). Returns 1 when the
+ * journal format is on, 0 otherwise. */
+int te_log_detect_journal(void);
 
 void te_log_write(te_log_level_t level, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

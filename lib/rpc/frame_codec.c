@@ -219,6 +219,7 @@ frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg)
     case TE__RPC_MESSAGE__BODY_HEARTBEAT:
     case TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER:
     case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT:
+    case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT:
         return FRAME_MSG_CALL;
     case TE__RPC_MESSAGE__BODY_RESPONSE:
         return FRAME_MSG_RESPONSE;

@@ -1,7 +1,7 @@
 /*
  * task_executor — the control-plane glue of the daemon: RPC calls (RegisterJobManager,
  * RequestSlot, SubmitTask, CancelTask, FreeSlot, Heartbeat, DisconnectJobManager,
- * RequestSlotReport), the JobManager table with fencing and heartbeats, the registry
+ * RequestSlotReport, RequestTaskReport), the JobManager table with fencing and heartbeats, the registry
  * of deployed tasks, the control queue that carries task state changes from task
  * threads to the job's connection, and the cancellation watchdog.
  *
@@ -438,6 +438,9 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
         .floating_buffers_per_gate =
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
         .plugins_dir = config_get_str(te->cfg, "plugins.dir"),
+        .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
+        .request_backoff_initial_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.initial"),
+        .request_backoff_max_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
         .on_state = on_task_state,
         .on_state_arg = te,
     };
@@ -590,6 +593,67 @@ cleanup:
     free(stp);
 }
 
+/* RequestTaskReport: every task record (running, or final with its slot still
+ * allocated), optionally of one job. */
+static void call_task_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__RequestTaskReport *m)
+{
+    te_id_t job;
+    int filter = m != NULL && m->job_id.len > 0;
+    if (filter && id_from(m->job_id, &job) != 0) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "job_id must be 16 bytes (or empty for every job)");
+        return;
+    }
+    size_t n = 0;
+    for (te_task_record_t *r = te->tasks; r; r = r->next)
+        n += !filter || te_id_equal(&r->job_id, &job);
+    Te__TaskStatus *st = calloc(n ? n : 1, sizeof(*st));
+    Te__TaskStatus **stp = calloc(n ? n : 1, sizeof(*stp));
+    if (st == NULL || stp == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+        goto cleanup;
+    }
+    size_t i = 0;
+    for (te_task_record_t *r = te->tasks; r && i < n; r = r->next) {
+        if (filter && !te_id_equal(&r->job_id, &job))
+            continue;
+        te__task_status__init(&st[i]);
+        te_job_manager_t *jm = find_job(te, &r->job_id);
+        te_task_metrics_t *met = task_metrics(r->task);
+        st[i].job_id.data = r->job_id.b;
+        st[i].job_id.len = TE_ID_LEN;
+        st[i].job_name = jm ? jm->job_name : (char *)"";
+        st[i].execution_attempt_id.data = r->exec_id.b;
+        st[i].execution_attempt_id.len = TE_ID_LEN;
+        st[i].task_name = (char *)task_name(r->task);
+        st[i].state = to_wire_state(task_state(r->task));
+        st[i].slot_index = r->slot_freed ? -1 : slot_table_find_by_allocation(te->slots, &r->alloc_id);
+        st[i].allocation_id.data = r->alloc_id.b;
+        st[i].allocation_id.len = TE_ID_LEN;
+        st[i].records_in = task_metrics_get(&met->num_records_in);
+        st[i].records_out = task_metrics_get(&met->num_records_out);
+        /* The cause is the task thread's until its final state was drained. */
+        const char *cause = r->final_seen ? task_failure_cause(r->task) : NULL;
+        st[i].cause = (char *)(cause ? cause : "");
+        stp[i] = &st[i];
+        i++;
+    }
+    Te__TaskReport rep = TE__TASK_REPORT__INIT;
+    rep.resource_id.data = (uint8_t *)te->resource_id;
+    rep.resource_id.len = strlen(te->resource_id);
+    rep.n_tasks = i;
+    rep.tasks = stp;
+    Te__Response resp = TE__RESPONSE__INIT;
+    resp.task_report = &rep;
+    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
+    msg.call_id = call_id;
+    msg.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
+    msg.response = &resp;
+    rpc_conn_reply_msg(conn, &msg);
+cleanup:
+    free(st);
+    free(stp);
+}
+
 static void on_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
 {
     te_task_executor_t *te = arg;
@@ -618,6 +682,9 @@ static void on_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
         break;
     case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT:
         call_slot_report(te, conn, id);
+        break;
+    case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT:
+        call_task_report(te, conn, id, call->request_task_report);
         break;
     case TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT:
     case TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT:
@@ -655,6 +722,51 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->cancel_timeout_ms = config_get_int(cfg, "task.cancellation.timeout");
 }
 
+/* The data plane: I/O threads, partition server (taskmanager.data.port), client. */
+static te_status_t executor_start_network(te_task_executor_t *te, const te_config_t *cfg, const char *bind,
+                                          te_error_t *err)
+{
+    int n = (int)config_get_int(cfg, "taskmanager.network.io-threads");
+    te->net_io = calloc((size_t)n, sizeof(*te->net_io));
+    if (te->net_io == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "net-io-%d", i);
+        te->net_io[i] = net_io_thread_new(name, err);
+        if (te->net_io[i] == NULL)
+            return err ? err->code : TE_ENOMEM;
+        te->n_net_io = i + 1;
+    }
+    te->data_server = partition_server_new(te->net_io, n, bind, (int)config_get_int(cfg, "taskmanager.data.port"),
+                                           te->partitions, err);
+    if (te->data_server == NULL)
+        return err ? err->code : TE_EIO;
+    te->data_client = partition_client_new(te->net_io, n, network_buffer_pool_segment_size(te->buffers), err);
+    if (te->data_client == NULL)
+        return err ? err->code : TE_ENOMEM;
+    for (int i = 0; i < n; i++)
+        if (net_io_thread_start(te->net_io[i], err) != TE_OK)
+            return err ? err->code : TE_EIO;
+    return TE_OK;
+}
+
+/* After every task was freed: stop the threads, then free what lived on them. */
+static void executor_stop_network(te_task_executor_t *te)
+{
+    for (int i = 0; i < te->n_net_io; i++)
+        net_io_thread_stop(te->net_io[i]);
+    partition_server_free(te->data_server);
+    partition_client_free(te->data_client);
+    te->data_server = NULL;
+    te->data_client = NULL;
+    for (int i = 0; i < te->n_net_io; i++)
+        net_io_thread_free(te->net_io[i]);
+    free(te->net_io);
+    te->net_io = NULL;
+    te->n_net_io = 0;
+}
+
 te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t *cfg, te_fatal_fn fatal,
                                       void *fatal_arg, te_error_t *err)
 {
@@ -683,6 +795,8 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     te->partitions = partition_manager_new();
     te->flusher = output_flusher_new(err);
     if (te->partitions == NULL || te->flusher == NULL || output_flusher_start(te->flusher, err) != TE_OK)
+        goto cleanup;
+    if (executor_start_network(te, cfg, bind, err) != TE_OK)
         goto cleanup;
     te->slots = slot_table_new(base, (int)config_get_int(cfg, "taskmanager.numberOfTaskSlots"), slot_timeout, te);
     if (te->slots == NULL) {
@@ -761,6 +875,7 @@ void task_executor_free(te_task_executor_t *te)
         output_flusher_stop(te->flusher);
         output_flusher_free(te->flusher);
     }
+    executor_stop_network(te);
     partition_manager_free(te->partitions);
     network_buffer_pool_free(te->buffers);
     json_decref(te->history);
@@ -772,8 +887,7 @@ void task_executor_free(te_task_executor_t *te)
 int task_executor_rpc_port(const te_task_executor_t *te) { return rpc_server_port(te->rpc); }
 int task_executor_data_port(const te_task_executor_t *te)
 {
-    (void)te;
-    return 0; /* no partition server in this build: every channel is local */
+    return te->data_server ? partition_server_port(te->data_server) : 0;
 }
 int task_executor_status_port(const te_task_executor_t *te) { return status_server_port(te->status); }
 const char *task_executor_resource_id(const te_task_executor_t *te) { return te->resource_id; }
@@ -798,5 +912,6 @@ void task_executor_shutdown(te_task_executor_t *te, void (*done)(void *arg), voi
 
 void task_executor_reconfigure(te_task_executor_t *te, const te_config_t *cfg)
 {
+    te->cfg = cfg;
     apply_live(te, cfg);
 }

@@ -38,7 +38,11 @@ const char *task_executor_resource_id(const te_task_executor_t *te);
  * thread) once no task is running any more (at once when none is). */
 void task_executor_shutdown(te_task_executor_t *te, void (*done)(void *arg), void *arg);
 
-/* Applies the live keys of a reloaded config (log level, heartbeat, timeouts). */
+/* Control thread (SIGHUP reload): makes cfg the executor's config (borrowed for its
+ * life from now on; the caller frees the previous one after this returns) and applies
+ * its live keys (heartbeat.timeout, taskmanager.slot.timeout, task.cancellation.*) to
+ * later decisions. Running tasks are not touched. Restart-only keys of cfg must equal
+ * the old ones (config_merge_live builds such a config). */
 void task_executor_reconfigure(te_task_executor_t *te, const te_config_t *cfg);
 
 #endif
