@@ -1,7 +1,8 @@
 /*
  * status_server — HTTP status endpoint: an evhttp server on the control event_base
  * routing GET/HEAD requests to the provider callbacks and answering with JSON
- * (jansson) or Prometheus text. Limits: 8 KiB of headers, 64 KiB of body, 30 s idle
+ * (jansson) or Prometheus text, and serving the dashboard page (dashboard_page.c) at
+ * GET /. Limits: 8 KiB of headers, 64 KiB of body, 30 s idle
  * timeout per connection.
  *
  * Threading: control thread only — status_server_new/_free and every request callback
@@ -24,6 +25,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "dashboard_page.h"
 
 #define SS_CTX "status"
 #define SS_MAX_HEADERS 8192
@@ -117,6 +119,30 @@ static void serve_metrics(status_server_t *s, struct evhttp_request *req, const 
     evbuffer_free(buf);
 }
 
+/* GET / : the dashboard page (dashboard_page.c). The Content-Security-Policy lets
+ * the page run only its own inline script and style and talk only to this server, so
+ * it cannot load anything from elsewhere even by mistake. */
+static void serve_dashboard(struct evhttp_request *req)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+        evbuffer_add_reference(buf, te_dashboard_html, te_dashboard_html_len, NULL, NULL);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                      "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+                      "frame-ancestors 'none'");
+    evhttp_send_reply(req, HTTP_OK, "OK", buf);
+    evbuffer_free(buf);
+}
+
 static void serve_task(status_server_t *s, struct evhttp_request *req, const char *path,
                        const char *id)
 {
@@ -171,10 +197,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_task(s, req, path, path + strlen(TASKS_PREFIX));
     else if (strcmp(path, "/metrics") == 0)
         serve_metrics(s, req, path);
+    else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
+        serve_dashboard(req);
     else
         reply_error(req, HTTP_NOTFOUND, "Not Found", path,
-                    "no such endpoint; try /v1/overview, /v1/slots, /v1/tasks, "
-                    "/v1/tasks/<execution-id> or /metrics");
+                    "no such endpoint; try / (the dashboard), /v1/overview, /v1/slots, "
+                    "/v1/tasks, /v1/tasks/<execution-id> or /metrics");
 }
 
 status_server_t *status_server_new(struct event_base *base, const char *host, int port,

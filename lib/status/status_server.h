@@ -1,8 +1,9 @@
 /*
  * status_server — the HTTP status endpoint (DESIGN §11) on taskmanager.status.port:
- * GET /v1/overview, /v1/slots, /v1/tasks, /v1/tasks/<32-hex execution id> (JSON) and
- * /metrics (Prometheus text 0.0.4). Errors are JSON too: {"error": ..., "path": ...}
- * with 400 (malformed id), 404 (unknown path or id), 405 (method other than GET/HEAD).
+ * GET /v1/overview, /v1/slots, /v1/tasks, /v1/tasks/<32-hex execution id> (JSON),
+ * /metrics (Prometheus text 0.0.4) and / (the live dashboard page, HTML built in).
+ * Errors are JSON too: {"error": ..., "path": ...} with 400 (malformed id), 404
+ * (unknown path or id), 405 (method other than GET/HEAD).
  *
  * The content comes from a provider: callbacks the daemon implements from its own
  * snapshot of counters (never a lock held by a task thread).

@@ -1,17 +1,21 @@
 /*
  * executor_status — the status endpoint's views of the TaskExecutor: /v1/overview,
- * /v1/slots, /v1/tasks, /v1/tasks/<id> as JSON, /metrics as Prometheus text. Built
- * from the slot table (control thread data) and the tasks' atomic counters, so no
- * lock of a task thread is ever taken. Per-second rates are sampled by the executor's
+ * /v1/slots, /v1/tasks, /v1/tasks/<id> as JSON, /metrics as Prometheus text (the
+ * families are listed above sbuf_t). Built from the slot table (control thread data),
+ * the tasks' atomic counters and /proc/self, so no lock of a task thread is ever
+ * taken. Per-second rates are sampled by the executor's
  * one-second tick (executor_sample_rates).
  *
  * Threading: control thread only. jansson references returned are new.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/log.h"
@@ -108,10 +112,14 @@ static json_t *view_overview(void *arg)
     int n_jobs = 0;
     for (te_job_manager_t *j = te->jobs; j; j = j->next)
         n_jobs++;
-    return json_pack("{s:s, s:s, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}}",
+    int64_t now_ms = te_clock_wall_ms();
+    /* time_ms: the daemon's wall clock, so a client (the dashboard) can show task
+     * durations without trusting its own clock. */
+    return json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}}",
                      "resource_id", te->resource_id,
                      "version", TE_VERSION,
-                     "uptime_ms", (json_int_t)(te_clock_wall_ms() - te->started_ms),
+                     "time_ms", (json_int_t)now_ms,
+                     "uptime_ms", (json_int_t)(now_ms - te->started_ms),
                      "slots",
                      "total", slot_table_size(te->slots),
                      "free", slot_table_count(te->slots, TE_SLOT_FREE),
@@ -179,88 +187,324 @@ static json_t *view_task(void *arg, const char *hex)
     return NULL;
 }
 
-/* A growable string for the Prometheus text. */
+/* ---- /metrics: Prometheus text exposition format 0.0.4 ----
+ *
+ * Families (every one with # HELP and # TYPE exactly once, in this order):
+ *   daemon   te_build_info{version}, te_executor_info{resource_id}, te_uptime_seconds,
+ *            te_slots{state}, te_tasks{state}, te_jobs, te_rpc_connections,
+ *            te_network_segments, te_network_segments_available,
+ *            te_network_segment_size_bytes
+ *   process  process_resident_memory_bytes, process_virtual_memory_bytes,
+ *            process_start_time_seconds, process_cpu_seconds_total, process_open_fds,
+ *            process_max_fds (the names every Prometheus client library uses)
+ *   task     labels {job_id, task_name, subtask}: te_task_records_{in,out}_total,
+ *            te_task_bytes_{in,out}_total, te_task_{backpressured,busy,idle}_seconds_total,
+ *            te_task_late_records_dropped_total, te_task_is_back_pressured,
+ *            te_task_{in,out}_pool_usage, te_task_current_input_watermark_seconds (only
+ *            once a watermark arrived), te_task_start_time_seconds, te_task_state{state}
+ *            (1 for the current state, 0 for the others), te_task_info{execution_id,
+ *            allocation_id} 1.
+ * When a subtask was redeployed while its old attempt is still listed, only the newest
+ * attempt is exported (metrics_task_records), so a label set never appears twice. */
+
+/* A growable string; `failed` is set once an allocation failed (the text is then
+ * dropped and /metrics answers 500). */
 typedef struct sbuf {
     char *p;
     size_t len, cap;
+    int failed;
 } sbuf_t;
 
 static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf_t *b, const char *fmt, ...)
 {
-    for (;;) {
+    while (!b->failed) {
         va_list ap;
         va_start(ap, fmt);
         int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
-        if (n < 0)
+        if (n < 0) {
+            b->failed = 1;
             return;
+        }
         if (b->p && b->len + (size_t)n < b->cap) {
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
+        size_t cap = b->cap ? b->cap * 2 : 8192;
         while (cap < b->len + (size_t)n + 1)
             cap *= 2;
         char *np = realloc(b->p, cap);
-        if (np == NULL)
+        if (np == NULL) {
+            b->failed = 1;
             return;
+        }
         b->p = np;
         b->cap = cap;
     }
 }
 
-static void label_escape(const char *in, char *out, size_t cap)
+/* Appends `in` as a label value: backslash, double quote and newline escaped. */
+static void sb_label_value(sbuf_t *b, const char *in)
 {
-    size_t o = 0;
-    for (; *in && o + 3 < cap; in++) {
-        if (*in == '"' || *in == '\\') {
-            out[o++] = '\\';
-            out[o++] = *in;
-        } else if (*in == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *in;
+    const char *run = in;
+    for (; *in; in++) {
+        const char *esc = *in == '"' ? "\\\"" : *in == '\\' ? "\\\\" : *in == '\n' ? "\\n" : NULL;
+        if (esc == NULL)
+            continue;
+        sb_printf(b, "%.*s%s", (int)(in - run), run, esc);
+        run = in + 1;
+    }
+    sb_printf(b, "%s", run);
+}
+
+static void sb_family(sbuf_t *b, const char *name, const char *type, const char *help)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{job_id="..",task_name="..",subtask=".."` without the closing brace. */
+static void sb_task_series(sbuf_t *b, const char *name, const te_task_record_t *r)
+{
+    char job[TE_ID_HEX_LEN + 1];
+    sb_printf(b, "%s{job_id=\"%s\",task_name=\"", name, te_id_to_hex(&r->job_id, job));
+    sb_label_value(b, task_name(r->task));
+    sb_printf(b, "\",subtask=\"%u\"", task_subtask_index(r->task));
+}
+
+/* Process figures from /proc/self; a file that cannot be read leaves its sample out. */
+static void metrics_process(sbuf_t *b, te_task_executor_t *te)
+{
+    long page = sysconf(_SC_PAGESIZE), ticks = sysconf(_SC_CLK_TCK);
+    unsigned long long size_pages = 0, rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    int have_statm = f != NULL && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2;
+    if (f != NULL)
+        fclose(f);
+    sb_family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    if (have_statm)
+        sb_printf(b, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+    sb_family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    if (have_statm)
+        sb_printf(b, "process_virtual_memory_bytes %llu\n", size_pages * (unsigned long long)page);
+    sb_family(b, "process_start_time_seconds", "gauge",
+              "Start time of the process since the Unix epoch in seconds.");
+    sb_printf(b, "process_start_time_seconds %.3f\n", (double)te->started_ms / 1000.0);
+
+    /* /proc/self/stat: utime and stime are fields 14 and 15; the command name (field
+     * 2) may hold spaces and parentheses, so parse from the last ')'. */
+    char stat[1024];
+    size_t n = 0;
+    f = fopen("/proc/self/stat", "r");
+    if (f != NULL) {
+        n = fread(stat, 1, sizeof(stat) - 1, f);
+        fclose(f);
+    }
+    stat[n] = '\0';
+    const char *p = strrchr(stat, ')');
+    unsigned long long utime = 0, stime = 0;
+    /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+     * cmajflt utime(14) stime(15) */
+    int have_cpu = p != NULL && ticks > 0 &&
+                   sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                          &stime) == 2;
+    sb_family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+    if (have_cpu)
+        sb_printf(b, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
+
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d != NULL) {
+        for (struct dirent *e; (e = readdir(d)) != NULL;)
+            if (e->d_name[0] != '.')
+                fds++;
+        closedir(d);
+        fds--; /* the descriptor of this very listing */
+    }
+    sb_family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+    if (d != NULL)
+        sb_printf(b, "process_open_fds %d\n", fds);
+    struct rlimit rl;
+    sb_family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        sb_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
+static void metrics_daemon(sbuf_t *b, te_task_executor_t *te)
+{
+    sb_family(b, "te_build_info", "gauge", "Build information of taskexecutord; the value is always 1.");
+    sb_printf(b, "te_build_info{version=\"%s\"} 1\n", TE_VERSION);
+    sb_family(b, "te_executor_info", "gauge", "Identity of this TaskExecutor; the value is always 1.");
+    sb_printf(b, "te_executor_info{resource_id=\"");
+    sb_label_value(b, te->resource_id);
+    sb_printf(b, "\"} 1\n");
+    sb_family(b, "te_uptime_seconds", "gauge", "Seconds since the daemon started.");
+    sb_printf(b, "te_uptime_seconds %.3f\n", (double)(te_clock_wall_ms() - te->started_ms) / 1000.0);
+
+    sb_family(b, "te_slots", "gauge", "Task slots by state.");
+    for (int s = 0; s < TE_SLOT_N_STATES; s++)
+        sb_printf(b, "te_slots{state=\"%s\"} %d\n", slot_table_state_name((te_slot_state_t)s),
+                  slot_table_count(te->slots, (te_slot_state_t)s));
+
+    int counts[7] = {0};
+    for (te_task_record_t *r = te->tasks; r; r = r->next)
+        counts[task_state(r->task)]++;
+    sb_family(b, "te_tasks", "gauge", "Deployed tasks (running and recently ended) by execution state.");
+    for (int i = 0; i < 7; i++)
+        sb_printf(b, "te_tasks{state=\"%s\"} %d\n", TASK_STATES[i], counts[i]);
+
+    int n_jobs = 0;
+    for (te_job_manager_t *j = te->jobs; j; j = j->next)
+        n_jobs++;
+    sb_family(b, "te_jobs", "gauge", "Jobs whose JobManager is registered with this TaskExecutor.");
+    sb_printf(b, "te_jobs %d\n", n_jobs);
+    sb_family(b, "te_rpc_connections", "gauge", "Open control RPC connections.");
+    sb_printf(b, "te_rpc_connections %zu\n", te->rpc ? rpc_server_conn_count(te->rpc) : (size_t)0);
+
+    sb_family(b, "te_network_segments", "gauge", "Network memory segments in the buffer arena.");
+    sb_printf(b, "te_network_segments %u\n", network_buffer_pool_total_segments(te->buffers));
+    sb_family(b, "te_network_segments_available", "gauge",
+              "Network memory segments not held by any buffer pool.");
+    sb_printf(b, "te_network_segments_available %u\n", network_buffer_pool_available_segments(te->buffers));
+    sb_family(b, "te_network_segment_size_bytes", "gauge", "Size of one network memory segment in bytes.");
+    sb_printf(b, "te_network_segment_size_bytes %zu\n", (size_t)network_buffer_pool_segment_size(te->buffers));
+}
+
+/* The records to export, newest first: an attempt is left out when a newer one (listed
+ * before it: records are prepended) has the same job, task name and subtask, so a
+ * label set never appears twice. NULL on allocation failure; *n = 0 with no tasks. */
+static te_task_record_t **metrics_task_records(te_task_executor_t *te, size_t *n)
+{
+    size_t total = 0, k = 0;
+    for (te_task_record_t *r = te->tasks; r; r = r->next)
+        total++;
+    te_task_record_t **out = malloc((total ? total : 1) * sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    for (te_task_record_t *r = te->tasks; r; r = r->next) {
+        int shadowed = 0;
+        for (size_t i = 0; i < k && !shadowed; i++)
+            shadowed = task_subtask_index(out[i]->task) == task_subtask_index(r->task) &&
+                       te_id_equal(&out[i]->job_id, &r->job_id) &&
+                       strcmp(task_name(out[i]->task), task_name(r->task)) == 0;
+        if (!shadowed)
+            out[k++] = r;
+    }
+    *n = k;
+    return out;
+}
+
+typedef enum { TM_COUNTER_U64, TM_NS_AS_SECONDS } tm_kind_t;
+
+static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
+{
+    static const struct {
+        const char *name, *help;
+        tm_kind_t kind;
+        size_t off;
+    } counters[] = {
+        {"te_task_records_in_total", "Records received by the task (numRecordsIn).", TM_COUNTER_U64,
+         offsetof(te_task_metrics_t, num_records_in)},
+        {"te_task_records_out_total", "Records emitted by the task (numRecordsOut).", TM_COUNTER_U64,
+         offsetof(te_task_metrics_t, num_records_out)},
+        {"te_task_bytes_in_total", "Bytes received by the task (numBytesIn).", TM_COUNTER_U64,
+         offsetof(te_task_metrics_t, num_bytes_in)},
+        {"te_task_bytes_out_total", "Bytes emitted by the task (numBytesOut).", TM_COUNTER_U64,
+         offsetof(te_task_metrics_t, num_bytes_out)},
+        {"te_task_backpressured_seconds_total",
+         "Time the task waited for an output buffer (accumulatedBackpressuredTimeMs).", TM_NS_AS_SECONDS,
+         offsetof(te_task_metrics_t, backpressured_ns)},
+        {"te_task_busy_seconds_total", "Time the task spent processing (accumulatedBusyTime).",
+         TM_NS_AS_SECONDS, offsetof(te_task_metrics_t, busy_ns)},
+        {"te_task_idle_seconds_total", "Time the task waited for input or mail (accumulatedIdleTime).",
+         TM_NS_AS_SECONDS, offsetof(te_task_metrics_t, idle_ns)},
+        {"te_task_late_records_dropped_total", "Records dropped for arriving behind the watermark.",
+         TM_COUNTER_U64, offsetof(te_task_metrics_t, num_late_records_dropped)},
+    };
+    for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+        sb_family(b, counters[c].name, "counter", counters[c].help);
+        for (size_t i = 0; i < n; i++) {
+            const te_task_record_t *r = recs[i];
+            uint64_t v = task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
+            sb_task_series(b, counters[c].name, r);
+            if (counters[c].kind == TM_NS_AS_SECONDS)
+                sb_printf(b, "} %llu.%09llu\n", (unsigned long long)(v / 1000000000ULL),
+                          (unsigned long long)(v % 1000000000ULL));
+            else
+                sb_printf(b, "} %llu\n", (unsigned long long)v);
         }
     }
-    out[o] = '\0';
+
+    sb_family(b, "te_task_is_back_pressured", "gauge",
+              "1 while the running task cannot get an output buffer (isBackPressured).");
+    for (size_t i = 0; i < n; i++) {
+        sb_task_series(b, "te_task_is_back_pressured", recs[i]);
+        sb_printf(b, "} %d\n",
+                  atomic_load(&task_metrics(recs[i]->task)->is_backpressured) != 0 &&
+                      task_state(recs[i]->task) == TE_STATE_RUNNING);
+    }
+    sb_family(b, "te_task_in_pool_usage", "gauge",
+              "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");
+    for (size_t i = 0; i < n; i++) {
+        sb_task_series(b, "te_task_in_pool_usage", recs[i]);
+        sb_printf(b, "} %.6g\n", task_in_pool_usage(recs[i]->task));
+    }
+    sb_family(b, "te_task_out_pool_usage", "gauge",
+              "Fraction of the output buffer pools in use, 0 to 1 (outPoolUsage).");
+    for (size_t i = 0; i < n; i++) {
+        sb_task_series(b, "te_task_out_pool_usage", recs[i]);
+        sb_printf(b, "} %.6g\n", task_out_pool_usage(recs[i]->task));
+    }
+    sb_family(b, "te_task_current_input_watermark_seconds", "gauge",
+              "Event time of the task's current input watermark, seconds since the epoch "
+              "(currentInputWatermark; absent until a watermark arrives).");
+    for (size_t i = 0; i < n; i++) {
+        int64_t wm = atomic_load(&task_metrics(recs[i]->task)->current_input_watermark);
+        if (wm == INT64_MIN)
+            continue;
+        sb_task_series(b, "te_task_current_input_watermark_seconds", recs[i]);
+        sb_printf(b, "} %.3f\n", (double)wm / 1000.0);
+    }
+    sb_family(b, "te_task_start_time_seconds", "gauge", "When the task was deployed, seconds since the epoch.");
+    for (size_t i = 0; i < n; i++) {
+        sb_task_series(b, "te_task_start_time_seconds", recs[i]);
+        sb_printf(b, "} %.3f\n", (double)task_start_time_ms(recs[i]->task) / 1000.0);
+    }
+    sb_family(b, "te_task_state", "gauge", "Execution state of the task: 1 for its current state, 0 for the others.");
+    for (size_t i = 0; i < n; i++) {
+        te_exec_state_t st = task_state(recs[i]->task);
+        for (int s = 0; s < 7; s++) {
+            sb_task_series(b, "te_task_state", recs[i]);
+            sb_printf(b, ",state=\"%s\"} %d\n", TASK_STATES[s], (int)st == s);
+        }
+    }
+    sb_family(b, "te_task_info", "gauge",
+              "Execution attempt and slot allocation of the task; the value is always 1.");
+    for (size_t i = 0; i < n; i++) {
+        char exec[TE_ID_HEX_LEN + 1], alloc[TE_ID_HEX_LEN + 1];
+        sb_task_series(b, "te_task_info", recs[i]);
+        sb_printf(b, ",execution_id=\"%s\",allocation_id=\"%s\"} 1\n", te_id_to_hex(&recs[i]->exec_id, exec),
+                  te_id_to_hex(&recs[i]->alloc_id, alloc));
+    }
 }
 
 static char *view_metrics(void *arg)
 {
     te_task_executor_t *te = arg;
     sbuf_t b = {0};
-    sb_printf(&b, "# HELP te_build_info Build information.\n# TYPE te_build_info gauge\n");
-    sb_printf(&b, "te_build_info{version=\"%s\"} 1\n", TE_VERSION);
-    sb_printf(&b, "# HELP te_uptime_seconds Seconds since the daemon started.\n# TYPE te_uptime_seconds gauge\n");
-    sb_printf(&b, "te_uptime_seconds %.3f\n", (double)(te_clock_wall_ms() - te->started_ms) / 1000.0);
-    sb_printf(&b, "# HELP te_slots Task slots by state.\n# TYPE te_slots gauge\n");
-    for (int s = 0; s < TE_SLOT_N_STATES; s++)
-        sb_printf(&b, "te_slots{state=\"%s\"} %d\n", slot_table_state_name((te_slot_state_t)s),
-                  slot_table_count(te->slots, (te_slot_state_t)s));
-    sb_printf(&b, "# HELP te_network_segments Network memory segments.\n# TYPE te_network_segments gauge\n");
-    sb_printf(&b, "te_network_segments{kind=\"total\"} %u\n", network_buffer_pool_total_segments(te->buffers));
-    sb_printf(&b, "te_network_segments{kind=\"available\"} %u\n", network_buffer_pool_available_segments(te->buffers));
-    static const struct {
-        const char *name, *help;
-        size_t off;
-    } counters[] = {
-        {"te_task_records_in_total", "Records received by the task.", offsetof(te_task_metrics_t, num_records_in)},
-        {"te_task_records_out_total", "Records emitted by the task.", offsetof(te_task_metrics_t, num_records_out)},
-        {"te_task_bytes_in_total", "Bytes received by the task.", offsetof(te_task_metrics_t, num_bytes_in)},
-        {"te_task_bytes_out_total", "Bytes emitted by the task.", offsetof(te_task_metrics_t, num_bytes_out)},
-    };
-    for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help, counters[c].name);
-        for (te_task_record_t *r = te->tasks; r; r = r->next) {
-            char job[TE_ID_HEX_LEN + 1], name[512];
-            label_escape(task_name(r->task), name, sizeof(name));
-            _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off);
-            sb_printf(&b, "%s{job_id=\"%s\",task_name=\"%s\",subtask=\"%u\"} %llu\n", counters[c].name,
-                      te_id_to_hex(&r->job_id, job), name, task_subtask_index(r->task),
-                      (unsigned long long)task_metrics_get(v));
-        }
+    metrics_daemon(&b, te);
+    metrics_process(&b, te);
+    size_t n = 0;
+    te_task_record_t **recs = metrics_task_records(te, &n);
+    if (recs == NULL)
+        b.failed = 1;
+    else
+        metrics_tasks(&b, recs, n);
+    free(recs);
+    if (b.failed) {
+        TE_WARN("status", "cannot build the /metrics text: out of memory");
+        free(b.p);
+        return NULL;
     }
     return b.p;
 }
