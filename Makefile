@@ -39,7 +39,9 @@ LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h
 .PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz
-all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS)
+MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
+
+all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES)
 
 # Installs missing Debian packages when pkg-config cannot find them.
 deps-check:
@@ -84,7 +86,15 @@ $(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
 $(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
 	$(CC) $^ -o $@ -rdynamic $(CHECK_LIBS) $(LDLIBS_ALL)
 
+# Man pages: the key reference of taskexecutor.yaml(5) comes from the parser's table.
+$(BUILD)/man/%: daemon/man/%.in daemon/man/gen-man.sh $(DAEMON)
+	@mkdir -p $(BUILD)/man
+	sh daemon/man/gen-man.sh $(DAEMON) $(VERSION) $< $@
+
 $(BUILD)/bench_local_channel: $(BUILD)/obj/test/bench/bench_local_channel.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
+$(BUILD)/bench_network: $(BUILD)/obj/test/bench/bench_network.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
@@ -104,7 +114,7 @@ test: all
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
-bench: all $(BUILD)/bench_local_channel
+bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
 	bash scripts/bench.sh $(BUILD)
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan.
@@ -126,5 +136,11 @@ install: all
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/taskexecutord
 	install -m 0755 $(TECTL) $(DESTDIR)$(PREFIX)/bin/tectl
 	install -m 0644 conf/taskexecutor.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/taskexecutor.yaml
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 $(BUILD)/man/tectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(BUILD)/man/taskexecutor.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 $(BUILD)/man/taskexecutord.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 conf/taskexecutord.service $(DESTDIR)$(PREFIX)/lib/systemd/system/taskexecutord.service
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

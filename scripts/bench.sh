@@ -32,4 +32,5 @@ arena = 64 * 1024 * 1024
 # The arena is allocated at start but its pages become resident only when used.
 print(json.dumps({"figure": "idle_rss_bytes", "rss": rss, "network_arena_bytes": arena, "rss_to_arena": round(rss / arena, 3)}))
 PY
+bash scripts/bench_network.sh "$BUILD"
 bash scripts/bench_nexmark.sh "$BUILD"

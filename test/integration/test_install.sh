@@ -1,0 +1,20 @@
+# make install with DESTDIR and PREFIX puts the programs, the configuration, the
+# systemd unit and the three man pages in place; the man pages render, and
+# taskexecutor.yaml(5) documents every key the parser knows (from the same table).
+. "$(dirname "$0")/lib.sh"
+root="$WORK/root"
+make -s -C "$ROOT" BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr/local install >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "make install failed"; }
+for f in sbin/taskexecutord bin/tectl etc/taskexecutor/taskexecutor.yaml lib/systemd/system/taskexecutord.service \
+         share/man/man8/taskexecutord.8 share/man/man1/tectl.1 share/man/man5/taskexecutor.yaml.5; do
+  [ -s "$root/usr/local/$f" ] || fail "make install did not install $f"
+done
+"$root/usr/local/sbin/taskexecutord" --version | grep -q taskexecutord || fail "installed daemon does not run"
+if command -v man >/dev/null; then
+  MANWIDTH=100 man -l "$root/usr/local/share/man/man5/taskexecutor.yaml.5" 2>/dev/null | col -b >"$WORK/yaml5.txt" || true
+  [ -s "$WORK/yaml5.txt" ] || fail "taskexecutor.yaml(5) does not render"
+  "$DAEMON" --print-defaults | sed -n 's/^\([a-z][A-Za-z0-9._-]*\):.*/\1/p' | while read -r key; do
+    grep -qF -- "$key" "$WORK/yaml5.txt" || { echo "missing $key"; exit 1; }
+  done || fail "taskexecutor.yaml(5) misses a configuration key"
+else
+  echo "SKIP man rendering: man is not installed"
+fi
