@@ -43,6 +43,7 @@ extern const te_operator_def_t op_assign_timestamps_def;
 extern const te_operator_def_t op_tumbling_window_def;
 extern const te_operator_def_t op_sliding_window_def;
 extern const te_operator_def_t op_union_def;
+extern const te_operator_def_t op_max_by_def;
 extern const te_operator_def_t op_window_join_def;
 
 #endif

@@ -18,7 +18,7 @@ static const te_operator_def_t *const builtins[] = {
     &op_nexmark_def,    &op_scale_def,    &op_socket_sink_def,
     /* keyed state, event time, two inputs (op_keyed.h) */
     &op_keyed_sum_def, &op_keyed_reduce_def, &op_assign_timestamps_def, &op_tumbling_window_def,
-    &op_sliding_window_def, &op_union_def, &op_window_join_def,
+    &op_sliding_window_def, &op_union_def, &op_window_join_def, &op_max_by_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

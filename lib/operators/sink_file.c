@@ -4,7 +4,7 @@
  * Parameters: path (required), delimiter (accepted for uniformity, unused). Each
  * subtask writes its own file: every "{subtask}" in path is replaced by the subtask
  * index; without it, ".<subtask>" is appended when the parallelism is > 1. open
- * creates/truncates the file; close flushes, fsyncs and closes it. Errors name the path.
+ * creates missing parent directories and creates/truncates the file; close flushes, fsyncs and closes it. Errors name the path.
  *
  * Writes go through a 256 KiB buffer (one write(2) per full buffer; a record larger
  * than the buffer is written directly), so there is no per-record syscall.
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "operators/op_util.h"
@@ -100,6 +101,34 @@ oom:
     return NULL;
 }
 
+/* Creates the missing parent directories of path (mkdir -p of its dirname), as
+ * Flink's file sinks do. Returns 0 or -1 (errno set). */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
 static int file_sink_open(void *self, char *err, size_t errlen)
 {
     file_sink_t *fs = self;
@@ -107,6 +136,8 @@ static int file_sink_open(void *self, char *err, size_t errlen)
     fs->buf = malloc(FILE_SINK_BUF);
     if (fs->buf == NULL)
         return op_errorf(&s, "out of memory");
+    if (make_parents(fs->path) != 0)
+        return op_errorf(&s, "cannot create the directory of '%s': %s", fs->path, strerror(errno));
     fs->fd = open(fs->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fs->fd < 0)
         return op_errorf(&s, "cannot open '%s' for writing: %s", fs->path, strerror(errno));

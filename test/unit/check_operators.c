@@ -408,6 +408,8 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    {"max_by", {"key_field", "0"}, {"missing required parameter 'value_field'"}},
+    {"max_by", {"value_field", "1", "emit", "sometimes"}, {"parameter 'emit' = 'sometimes' is not one of"}},
     {"nexmark", {"count", "10", "events", "trades"}, {"parameter 'events' = 'trades' is not one of"}},
     {"nexmark", {"rate", "5"}, {"missing required parameter 'count'"}},
     {"scale", {"field", "1", "factor", "lots"}, {"parameter 'factor' = 'lots' is not a number"}},
@@ -1138,8 +1140,18 @@ START_TEST(test_file_sink)
     ck_assert_str_eq(got, "y\n");
     free(got);
 
-    /* Open error names the path. */
-    snprintf(path, sizeof(path), "%s/missing-dir/out", tmpdir);
+    /* Missing parent directories are created. */
+    snprintf(path, sizeof(path), "%s/new/deeper/out", tmpdir);
+    ctx_init(&c, 0, 1, "path", path, NULL);
+    self = mk(d, &c);
+    feed(d, self, "z", &out);
+    finish(d, self, &out);
+    got = read_file(path, &n);
+    ck_assert_str_eq(got, "z\n");
+    free(got);
+
+    /* Open error names the path: a parent that is a file, not a directory. */
+    snprintf(path, sizeof(path), "%s/plain.1/out", tmpdir);
     ctx_init(&c, 0, 1, "path", path, NULL);
     char err[512] = "";
     self = d->setup(&api, &c, err, sizeof(err));
@@ -1147,6 +1159,12 @@ START_TEST(test_file_sink)
     ck_assert_int_ne(d->open(self, err, sizeof(err)), 0);
     ck_assert_msg(strstr(err, path) != NULL, "%s", err);
     d->dispose(self);
+    snprintf(path, sizeof(path), "%s/new/deeper/out", tmpdir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/new/deeper", tmpdir);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/new", tmpdir);
+    rmdir(path);
     remove_tmpdir();
 }
 END_TEST
@@ -1537,6 +1555,47 @@ START_TEST(test_socket_sink)
 }
 END_TEST
 
+
+START_TEST(test_max_by)
+{
+    /* Oracle: per key, the first record with the largest value, computed here. */
+    static const char *in[] = {"a\t3\tx", "b\t1\ty", "a\t7\tz", "b\t1\tw", "c\t-2\tq", "a\t7\tlate-tie", "b\t4\tv"};
+    const te_operator_def_t *d = def_of("max_by");
+    te_operator_ctx_t c;
+    ctx_init(&c, 0, 1, "value_field", "1", "emit", "final", NULL);
+    void *self = mk(d, &c);
+    te_output_t out = {0};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+        feed(d, self, in[i], &out);
+    ck_assert_uint_eq(out.main.n, 0);
+    finish(d, self, &out);
+    ck_assert_uint_eq(out.main.n, 3);
+    ck_assert_str_eq(out.main.data[0], "a\t7\tz");
+    ck_assert_str_eq(out.main.data[1], "b\t4\tv");
+    ck_assert_str_eq(out.main.data[2], "c\t-2\tq");
+    out_free(&out);
+
+    ctx_init(&c, 0, 1, "value_field", "1", NULL); /* updates: each new maximum */
+    self = mk(d, &c);
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+        feed(d, self, in[i], &out);
+    finish(d, self, &out);
+    ck_assert_uint_eq(out.main.n, 5); /* a3 b1 a7 c-2 b4 */
+    ck_assert_str_eq(out.main.data[2], "a\t7\tz");
+    ck_assert_str_eq(out.main.data[4], "b\t4\tv");
+    out_free(&out);
+
+    ctx_init(&c, 0, 1, "value_field", "1", NULL);
+    char err[256] = "";
+    self = d->setup(&api, &c, err, sizeof(err));
+    te_record_t bad = {(const uint8_t *)"a\tNaN-ish", 9, 1};
+    ck_assert_int_ne(d->process_element(self, 0, &bad, &out), 0);
+    ck_assert_msg(strstr(c.fail_msg, "value_field 1") != NULL, "%s", c.fail_msg);
+    d->dispose(self);
+    out_free(&out);
+}
+END_TEST
+
 Suite *operators_suite(void)
 {
     Suite *s = suite_create("operators");
@@ -1586,6 +1645,7 @@ Suite *operators_suite(void)
     tcase_add_test(tc, test_nexmark_deterministic_split);
     tcase_add_test(tc, test_nexmark_bids_only);
     tcase_add_test(tc, test_scale);
+    tcase_add_test(tc, test_max_by);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,230 @@
+/*
+ * op_max_by — `max_by`: per key, the record with the largest numeric value field
+ * (Flink's KeyedStream.maxBy). With windows upstream it answers "which item had the
+ * most bids in each window" — Nexmark q5's hot items.
+ *
+ * Parameters: key_field (default 0), value_field (required), delimiter ("\t"),
+ * emit = updates (default: the record each time it becomes its key's new maximum) |
+ * final (every key's maximum once at end of input, sorted by key bytes) | watermark
+ * (event time: a key's maximum once the watermark reaches the timestamp of the record
+ * that first opened the key, then the key starts over — with a window upstream, whose
+ * results carry timestamp window end - 1 and are keyed by window, that is "once per
+ * window, after all its results arrived"). Ties keep the first record seen.
+ *
+ * Keyed state per key: 8-byte IEEE double (host order) of the maximum + its record.
+ * A record whose value field is missing or not a number fails the task, naming it.
+ *
+ * Threading: every callback runs on the owning task's thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/op_keyed.h"
+
+typedef enum { EMIT_UPDATES, EMIT_FINAL, EMIT_WATERMARK } emit_mode_t;
+
+typedef struct max_by {
+    const te_operator_api_t *api;
+    te_operator_ctx_t *ctx;
+    int32_t key_field, value_field;
+    char delim;
+    emit_mode_t emit;
+    op_buf_t buf;
+} max_by_t;
+
+static void *max_by_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"key_field", "value_field", "delimiter", "emit", NULL};
+    op_setup_t s = {api, ctx, "max_by", err, errlen};
+    int32_t kf, vf;
+    char delim;
+    const char *emit;
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "key_field", 0, &kf) != 0 ||
+        op_get_field(&s, "value_field", 1, &vf) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_string(&s, "emit", 0, "updates", &emit) != 0)
+        return NULL;
+    emit_mode_t mode;
+    if (strcmp(emit, "updates") == 0)
+        mode = EMIT_UPDATES;
+    else if (strcmp(emit, "final") == 0)
+        mode = EMIT_FINAL;
+    else if (strcmp(emit, "watermark") == 0)
+        mode = EMIT_WATERMARK;
+    else {
+        op_errorf(&s, "parameter 'emit' = '%s' is not one of updates, final, watermark", emit);
+        return NULL;
+    }
+    max_by_t *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        op_errorf(&s, "out of memory");
+        return NULL;
+    }
+    m->api = api;
+    m->ctx = ctx;
+    m->key_field = kf < 0 ? 0 : kf;
+    m->value_field = vf;
+    m->delim = delim;
+    m->emit = mode;
+    return m;
+}
+
+static int max_by_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    (void)input;
+    max_by_t *m = self;
+    double v;
+    if (op_field_double(rec, m->delim, (uint32_t)m->value_field, &v) != 0) {
+        m->api->fail(m->ctx, "operator 'max_by': value_field %d of record '%.*s' is missing or not a number",
+                     m->value_field, (int)(rec->len > 80 ? 80 : rec->len), (const char *)rec->data);
+        return -1;
+    }
+    const uint8_t *key;
+    uint32_t keylen;
+    op_field_key(rec, m->delim, (uint32_t)m->key_field, &key, &keylen);
+    const uint8_t *old;
+    uint32_t oldlen;
+    int have = m->api->state_get(m->ctx, key, keylen, &old, &oldlen) && oldlen >= sizeof(double);
+    if (have) {
+        double cur;
+        memcpy(&cur, old, sizeof(cur));
+        if (!(v > cur))
+            return 0;
+    }
+    if (op_buf_reserve(&m->buf, sizeof(double) + rec->len) != 0) {
+        m->api->fail(m->ctx, "out of memory");
+        return -1;
+    }
+    memcpy(m->buf.data, &v, sizeof(v));
+    memcpy(m->buf.data + sizeof(v), rec->data, rec->len);
+    /* The key points into rec, which stays valid: state_put copies both. */
+    if (m->api->state_put(m->ctx, key, keylen, m->buf.data, (uint32_t)(sizeof(v) + rec->len)) != 0) {
+        m->api->fail(m->ctx, "out of memory for keyed state");
+        return -1;
+    }
+    if (m->emit == EMIT_WATERMARK && !have) {
+        if (rec->timestamp == TE_NO_TIMESTAMP) {
+            m->api->fail(m->ctx, "operator 'max_by': emit=watermark needs records with timestamps");
+            return -1;
+        }
+        if (m->api->register_event_timer(m->ctx, key, keylen, rec->timestamp) != 0)
+            return -1;
+    }
+    if (m->emit == EMIT_UPDATES)
+        return m->api->emit(out, rec);
+    return 0;
+}
+
+static int max_by_on_timer(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen,
+                           te_output_t *out)
+{
+    max_by_t *m = self;
+    if (!event_time)
+        return 0;
+    const uint8_t *val;
+    uint32_t vallen;
+    if (!m->api->state_get(m->ctx, key, keylen, &val, &vallen) || vallen < sizeof(double))
+        return 0;
+    if (op_buf_reserve(&m->buf, vallen) != 0) {
+        m->api->fail(m->ctx, "out of memory");
+        return -1;
+    }
+    memcpy(m->buf.data, val, vallen); /* val is borrowed only until the next state call */
+    m->api->state_delete(m->ctx, key, keylen);
+    te_record_t r = {m->buf.data + sizeof(double), vallen - (uint32_t)sizeof(double), ts};
+    return m->api->emit(out, &r);
+}
+
+/* emit=final: collect every (key, record), sort by key, emit. Each item is
+ * u32 keylen | u32 reclen | key | record. */
+typedef struct collected {
+    uint8_t **items;
+    size_t n, cap;
+    int oom;
+} collected_t;
+
+static int collect_fn(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
+{
+    collected_t *c = arg;
+    if (vallen < sizeof(double))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        uint8_t **ni = realloc(c->items, cap * sizeof(*ni));
+        if (ni == NULL) {
+            c->oom = 1;
+            return 1;
+        }
+        c->items = ni;
+        c->cap = cap;
+    }
+    uint32_t reclen = vallen - (uint32_t)sizeof(double);
+    uint8_t *it = malloc(8 + (size_t)keylen + reclen);
+    if (it == NULL) {
+        c->oom = 1;
+        return 1;
+    }
+    memcpy(it, &keylen, 4);
+    memcpy(it + 4, &reclen, 4);
+    memcpy(it + 8, key, keylen);
+    memcpy(it + 8 + keylen, val + sizeof(double), reclen);
+    c->items[c->n++] = it;
+    return 0;
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+    const uint8_t *x = *(uint8_t *const *)a, *y = *(uint8_t *const *)b;
+    uint32_t kx, ky;
+    memcpy(&kx, x, 4);
+    memcpy(&ky, y, 4);
+    int c = memcmp(x + 8, y + 8, kx < ky ? kx : ky);
+    return c ? c : (kx > ky) - (kx < ky);
+}
+
+static int max_by_end_input(void *self, te_output_t *out)
+{
+    max_by_t *m = self;
+    if (m->emit != EMIT_FINAL)
+        return 0;
+    collected_t c = {0};
+    m->api->state_foreach(m->ctx, collect_fn, &c);
+    int rc = 0;
+    if (c.oom) {
+        m->api->fail(m->ctx, "out of memory collecting the final maxima");
+        rc = -1;
+    }
+    if (rc == 0 && c.n > 1)
+        qsort(c.items, c.n, sizeof(*c.items), cmp_items);
+    for (size_t i = 0; i < c.n && rc == 0; i++) {
+        uint32_t kl, rl;
+        memcpy(&kl, c.items[i], 4);
+        memcpy(&rl, c.items[i] + 4, 4);
+        te_record_t r = {c.items[i] + 8 + kl, rl, TE_NO_TIMESTAMP};
+        rc = m->api->emit(out, &r);
+    }
+    for (size_t i = 0; i < c.n; i++)
+        free(c.items[i]);
+    free(c.items);
+    return rc;
+}
+
+static void max_by_dispose(void *self)
+{
+    max_by_t *m = self;
+    if (m) {
+        op_buf_release(&m->buf);
+        free(m);
+    }
+}
+
+const te_operator_def_t op_max_by_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "max_by",
+    .kind = TE_OP_ONE_INPUT,
+    .setup = max_by_setup,
+    .process_element = max_by_process,
+    .end_input = max_by_end_input,
+    .on_timer = max_by_on_timer,
+    .dispose = max_by_dispose,
+};
