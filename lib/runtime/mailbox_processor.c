@@ -128,10 +128,19 @@ static int loop_done(const te_mailbox_processor_t *mp)
     return mp->completed || mp->fail_code != TE_OK;
 }
 
+/* Busy and idle time are published as the loop goes (not only at its end), so the
+ * status endpoint sees them while the task runs: idle after each blocking wait, busy
+ * at each wait and at least every 100 ms of continuous work. */
+static void publish_busy(te_mailbox_processor_t *mp, int64_t *mark, int64_t now)
+{
+    if (mp->metrics && now > *mark)
+        task_metrics_add(&mp->metrics->busy_ns, (uint64_t)(now - *mark));
+    *mark = now;
+}
+
 te_status_t mailbox_processor_run(te_mailbox_processor_t *mp, te_error_t *err)
 {
-    int64_t t_start = te_clock_mono_ns();
-    int64_t idle = 0;
+    int64_t mark = te_clock_mono_ns(); /* busy time is counted from here */
     te_status_t rc = TE_OK;
     te_mail_t m;
 
@@ -154,9 +163,12 @@ te_status_t mailbox_processor_run(te_mailbox_processor_t *mp, te_error_t *err)
             int64_t deadline = mp->resume_at_ms, timer = next_timer(mp);
             if (timer >= 0 && (deadline < 0 || timer < deadline))
                 deadline = timer;
-            int64_t t0 = te_clock_mono_ns();
+            publish_busy(mp, &mark, te_clock_mono_ns());
             te_status_t st = mailbox_take(mp->mb, deadline, &m);
-            idle += te_clock_mono_ns() - t0;
+            int64_t t1 = te_clock_mono_ns();
+            if (mp->metrics)
+                task_metrics_add(&mp->metrics->idle_ns, (uint64_t)(t1 - mark));
+            mark = t1;
             if (st == TE_ETIMEOUT) {
                 if (mp->resume_at_ms >= 0 && te_clock_mono_ms() >= mp->resume_at_ms) {
                     mp->suspended = 0;
@@ -180,16 +192,15 @@ te_status_t mailbox_processor_run(te_mailbox_processor_t *mp, te_error_t *err)
             rc = st;
             goto cleanup;
         }
+        int64_t now = te_clock_mono_ns();
+        if (now - mark >= 100 * 1000000LL)
+            publish_busy(mp, &mark, now);
     }
     if (mp->fail_code != TE_OK)
         rc = te_error_set(err, mp->fail_code, "%s", mp->fail_msg);
 
 cleanup:
-    if (mp->metrics) {
-        int64_t total = te_clock_mono_ns() - t_start;
-        task_metrics_add(&mp->metrics->idle_ns, (uint64_t)idle);
-        task_metrics_add(&mp->metrics->busy_ns, (uint64_t)(total > idle ? total - idle : 0));
-    }
+    publish_busy(mp, &mark, te_clock_mono_ns());
     return rc;
 }
 

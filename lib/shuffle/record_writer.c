@@ -37,6 +37,7 @@ struct te_record_writer {
     _Atomic uint64_t records_out;
     _Atomic uint64_t bp_ns;
     _Atomic int bp;
+    _Atomic int64_t bp_since; /* monotonic ns when the current wait began; 0 = not waiting */
 };
 
 te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel,
@@ -89,8 +90,10 @@ static te_buffer_t *rw_request(te_record_writer_t *rw)
         return b;
     atomic_store_explicit(&rw->bp, 1, memory_order_relaxed);
     int64_t t0 = te_clock_mono_ns();
+    atomic_store_explicit(&rw->bp_since, t0, memory_order_relaxed);
     b = local_buffer_pool_request_blocking(rw->pool);
     int64_t dt = te_clock_mono_ns() - t0;
+    atomic_store_explicit(&rw->bp_since, 0, memory_order_relaxed);
     atomic_store_explicit(&rw->bp_ns, atomic_load_explicit(&rw->bp_ns, memory_order_relaxed) + (uint64_t)dt,
                           memory_order_relaxed);
     atomic_store_explicit(&rw->bp, 0, memory_order_relaxed);
@@ -205,7 +208,15 @@ uint64_t record_writer_records_out(const te_record_writer_t *rw)
 
 uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw)
 {
-    return atomic_load_explicit(&((te_record_writer_t *)rw)->bp_ns, memory_order_relaxed);
+    te_record_writer_t *w = (te_record_writer_t *)rw;
+    uint64_t done = atomic_load_explicit(&w->bp_ns, memory_order_relaxed);
+    int64_t since = atomic_load_explicit(&w->bp_since, memory_order_relaxed);
+    if (since != 0) { /* a wait in progress counts as it goes */
+        int64_t now = te_clock_mono_ns();
+        if (now > since)
+            done += (uint64_t)(now - since);
+    }
+    return done;
 }
 
 int record_writer_is_backpressured(const te_record_writer_t *rw)

@@ -50,7 +50,8 @@ int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n)
 
 uint64_t record_writer_bytes_out(const te_record_writer_t *rw);
 uint64_t record_writer_records_out(const te_record_writer_t *rw);
-/* Total nanoseconds spent waiting for a buffer. */
+/* Total nanoseconds spent waiting for a buffer, including a wait in progress (any
+ * thread; may read slightly low at the instant a wait ends). */
 uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw);
 /* 1 while emit is waiting for a buffer. */
 int record_writer_is_backpressured(const te_record_writer_t *rw);

@@ -23,6 +23,17 @@
 
 static const char *TASK_STATES[] = {"CREATED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED"};
 
+/* The task's back-pressure time so far (a wait in progress included), never
+ * decreasing between reads. Control thread. */
+static uint64_t record_bp_ns(const te_task_record_t *cr)
+{
+    te_task_record_t *r = (te_task_record_t *)cr;
+    uint64_t v = task_backpressured_ns(r->task);
+    if (v > r->rates.bp_hwm_ns)
+        r->rates.bp_hwm_ns = v;
+    return r->rates.bp_hwm_ns;
+}
+
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms)
 {
     (void)te;
@@ -30,7 +41,7 @@ void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t 
     te_task_metrics_t *m = task_metrics(r->task);
     uint64_t in = task_metrics_get(&m->num_records_in), out = task_metrics_get(&m->num_records_out);
     uint64_t bin = task_metrics_get(&m->num_bytes_in), bout = task_metrics_get(&m->num_bytes_out);
-    uint64_t bp = task_metrics_get(&m->backpressured_ns), idle = task_metrics_get(&m->idle_ns),
+    uint64_t bp = record_bp_ns(r), idle = task_metrics_get(&m->idle_ns),
              busy = task_metrics_get(&m->busy_ns);
     int64_t dt = now_ms - q->last_sample_ms;
     if (dt >= 200) {
@@ -74,9 +85,9 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
         "numRecordsOutPerSecond", r->rates.records_out_per_s,
         "numBytesInPerSecond", r->rates.bytes_in_per_s,
         "numBytesOutPerSecond", r->rates.bytes_out_per_s,
-        "isBackPressured", atomic_load(&m->is_backpressured) != 0 && st == TE_STATE_RUNNING,
+        "isBackPressured", task_is_backpressured(t) && st == TE_STATE_RUNNING,
         "backPressuredTimeMsPerSecond", r->rates.bp_ms_per_s,
-        "accumulatedBackpressuredTimeMs", (json_int_t)(task_metrics_get(&m->backpressured_ns) / 1000000),
+        "accumulatedBackpressuredTimeMs", (json_int_t)(record_bp_ns(r) / 1000000),
         "busyTimeMsPerSecond", r->rates.busy_ms_per_s,
         "idleTimeMsPerSecond", r->rates.idle_ms_per_s,
         "inPoolUsage", task_in_pool_usage(t),
@@ -425,7 +436,9 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         sb_family(b, counters[c].name, "counter", counters[c].help);
         for (size_t i = 0; i < n; i++) {
             const te_task_record_t *r = recs[i];
-            uint64_t v = task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
+            uint64_t v = counters[c].off == offsetof(te_task_metrics_t, backpressured_ns)
+                             ? record_bp_ns(r)
+                             : task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
             sb_task_series(b, counters[c].name, r);
             if (counters[c].kind == TM_NS_AS_SECONDS)
                 sb_printf(b, "} %llu.%09llu\n", (unsigned long long)(v / 1000000000ULL),
@@ -440,8 +453,7 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_is_back_pressured", recs[i]);
         sb_printf(b, "} %d\n",
-                  atomic_load(&task_metrics(recs[i]->task)->is_backpressured) != 0 &&
-                      task_state(recs[i]->task) == TE_STATE_RUNNING);
+                  task_is_backpressured(recs[i]->task) && task_state(recs[i]->task) == TE_STATE_RUNNING);
     }
     sb_family(b, "te_task_in_pool_usage", "gauge",
               "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");

@@ -687,6 +687,26 @@ te_task_metrics_t *task_metrics(te_task_t *t) { return &t->metrics; }
 int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->start_ms); }
 int64_t task_end_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->end_ms); }
 
+int task_is_backpressured(te_task_t *t)
+{
+    if (atomic_load(&t->metrics.is_backpressured))
+        return 1;
+    for (size_t i = 0; i < t->n_partitions; i++)
+        if (t->writers && t->writers[i] && record_writer_is_backpressured(t->writers[i]))
+            return 1;
+    return 0;
+}
+
+uint64_t task_backpressured_ns(te_task_t *t)
+{
+    uint64_t ns = 0;
+    for (size_t i = 0; i < t->n_partitions; i++)
+        if (t->writers && t->writers[i])
+            ns += record_writer_backpressured_ns(t->writers[i]);
+    uint64_t published = task_metrics_get(&t->metrics.backpressured_ns);
+    return ns > published ? ns : published;
+}
+
 double task_out_pool_usage(te_task_t *t)
 {
     double u = 0;

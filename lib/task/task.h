@@ -101,6 +101,11 @@ const te_id_t *task_allocation_id(const te_task_t *t);
 const char *task_name(const te_task_t *t);
 uint32_t task_subtask_index(const te_task_t *t);
 te_task_metrics_t *task_metrics(te_task_t *t);
+/* Back-pressure, live: the task is waiting for an output buffer (in its mailbox or
+ * inside an emit), and the total time spent so far, a wait in progress included.
+ * Any thread. */
+int task_is_backpressured(te_task_t *t);
+uint64_t task_backpressured_ns(te_task_t *t);
 /* Pool usages (0..1) for the status endpoint; safe while the task runs. */
 double task_out_pool_usage(te_task_t *t);
 double task_in_pool_usage(te_task_t *t);

@@ -42,6 +42,7 @@ typedef struct te_task_rates {
     int64_t last_sample_ms;
     double records_in_per_s, records_out_per_s, bytes_in_per_s, bytes_out_per_s;
     double bp_ms_per_s, idle_ms_per_s, busy_ms_per_s;
+    uint64_t bp_hwm_ns; /* highest back-pressure total seen: keeps the counter monotonic */
 } te_task_rates_t;
 
 /* A deployed task, from submission until its slot is freed. */

@@ -29,6 +29,10 @@ http_get "$tm_STATUS/v1/tasks/$id"; t=$HTTP_BODY; [ "$HTTP_CODE" = 200 ] || fail
 for k in numRecordsIn numRecordsOut numBytesIn numBytesOut isBackPressured inPoolUsage outPoolUsage; do
   json "d['metrics']['$k']" <<<"$t" >/dev/null || fail "metric $k missing: $t"
 done
+# Busy/idle time are published while the task runs: the sink of a 1000 records/s
+# source is mostly idle.
+sink_idle() { [ "$(http_body "$tm_STATUS/v1/tasks/$id" | json 'int(d["metrics"]["idleTimeMsPerSecond"] > 100)')" = 1 ]; }
+wait_until 3 sink_idle || fail "idleTimeMsPerSecond of a running, mostly idle sink stays at 0"
 wait "$tp" || { cat "$WORK/tectl.out"; fail "job failed"; }
 http_get "$tm_STATUS/v1/tasks/$id"; t=$HTTP_BODY; [ "$HTTP_CODE" = 200 ] || fail "finished task not found"
 [ "$(json 'd["state"]' <<<"$t")" = FINISHED ] || fail "state: $t"
