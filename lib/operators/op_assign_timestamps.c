@@ -4,7 +4,7 @@
  *
  * Parameters: field (required; an integer timestamp in ms), delimiter ("\t"),
  * max_out_of_orderness (duration, default 0), watermark_interval (duration, default
- * 200ms = Flink's pipeline.auto-watermark-interval; 0 = a watermark after every record
+ * the job's pipeline.auto-watermark-interval, 200ms; 0 = a watermark after every record
  * that advances it, deterministic for tests), idle_timeout (duration, default 0 =
  * never: after this long without records the task's output is marked idle, so
  * downstream windows do not wait for it; the next record makes it active again).
@@ -37,6 +37,18 @@ typedef struct assign_ts {
     int idle;
 } assign_ts_t;
 
+/* The default watermark interval: the job's pipeline.auto-watermark-interval (Flink's
+ * ExecutionConfig.autoWatermarkInterval; the daemon's value when the job sets none),
+ * else 200 ms. */
+static int64_t default_interval(const te_operator_api_t *api, te_operator_ctx_t *ctx)
+{
+    const char *v = api->job_config ? api->job_config(ctx, "pipeline.auto-watermark-interval") : NULL;
+    int64_t ms;
+    if (v != NULL && op_parse_duration_ms(v, &ms) == 0 && ms <= 3600000)
+        return ms;
+    return 200;
+}
+
 static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"field", "delimiter", "max_out_of_orderness", "watermark_interval",
@@ -49,7 +61,7 @@ static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 1, &field) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_duration_ms(&s, "max_out_of_orderness", 0, 0, 0, day, &ooo) != 0 ||
-        op_get_duration_ms(&s, "watermark_interval", 0, 200, 0, 3600000, &interval) != 0 ||
+        op_get_duration_ms(&s, "watermark_interval", 0, default_interval(api, ctx), 0, 3600000, &interval) != 0 ||
         op_get_duration_ms(&s, "idle_timeout", 0, 0, 0, day, &idle) != 0)
         return NULL;
     assign_ts_t *a = calloc(1, sizeof(*a));

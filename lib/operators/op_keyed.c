@@ -9,16 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def_ms, int64_t min_ms,
-                       int64_t max_ms, int64_t *out)
+int op_parse_duration_ms(const char *v, int64_t *out)
 {
-    const char *v = s->api->param(s->ctx, key);
-    if (v == NULL) {
-        if (required)
-            return op_errorf(s, "missing required parameter '%s' (a duration such as 200ms, 5s, 1min)", key);
-        *out = def_ms;
-        return 0;
-    }
     size_t n = strlen(v), d = 0;
     while (d < n && v[d] >= '0' && v[d] <= '9')
         d++;
@@ -35,12 +27,28 @@ int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def
     char digits[24];
     int64_t num = 0;
     if (d == 0 || d >= sizeof(digits) || mult == 0)
-        goto bad;
+        return -1;
     memcpy(digits, v, d);
     digits[d] = '\0';
     if (op_parse_int64(digits, &num) != 0 || num > INT64_MAX / mult)
+        return -1;
+    *out = num * mult;
+    return 0;
+}
+
+int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def_ms, int64_t min_ms,
+                       int64_t max_ms, int64_t *out)
+{
+    const char *v = s->api->param(s->ctx, key);
+    if (v == NULL) {
+        if (required)
+            return op_errorf(s, "missing required parameter '%s' (a duration such as 200ms, 5s, 1min)", key);
+        *out = def_ms;
+        return 0;
+    }
+    int64_t num;
+    if (op_parse_duration_ms(v, &num) != 0)
         goto bad;
-    num *= mult;
     if (num < min_ms || num > max_ms)
         return op_errorf(s, "parameter '%s' = '%s' is out of range (%lld ms to %lld ms)", key, v, (long long)min_ms,
                          (long long)max_ms);

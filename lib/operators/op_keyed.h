@@ -16,6 +16,9 @@
 
 #include "operators/op_util.h"
 
+/* Parses a duration: an integer with unit ms (default), s, min or h. 0 or -1. */
+int op_parse_duration_ms(const char *v, int64_t *out);
+
 /* A duration parameter: an integer with unit ms (default), s, min or h ("200ms",
  * "5s", "1min", "1500"), in [min_ms, max_ms]; `def_ms` when absent (unless required).
  * The error names the parameter, its value and what is allowed. */

@@ -505,6 +505,15 @@ static int api_state_foreach_ns(te_operator_ctx_t *x,
     return x->state && fn ? state_backend_foreach(x->state, foreach_visit, &a) : 0;
 }
 
+static const char *api_job_config(te_operator_ctx_t *x, const char *key)
+{
+    const te_operator_chain_config_t *cfg = &x->chain->cfg;
+    for (size_t i = 0; key && i < cfg->n_config; i++)
+        if (cfg->config_keys[i] && strcmp(cfg->config_keys[i], key) == 0)
+            return cfg->config_values[i];
+    return NULL;
+}
+
 static void api_mark_idle(te_operator_ctx_t *x, int idle)
 {
     te_operator_chain_t *c = x->chain;
@@ -542,6 +551,7 @@ static const te_operator_api_t chain_api = {
     .state_delete_ns = api_state_delete_ns,
     .state_foreach_ns = api_state_foreach_ns,
     .mark_idle = api_mark_idle,
+    .job_config = api_job_config,
 };
 
 /* ---- lifecycle ---- */

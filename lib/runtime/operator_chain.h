@@ -55,6 +55,9 @@ typedef struct te_operator_chain_config {
     te_record_writer_t **writers;     /* borrowed; may be 0 */
     size_t n_writers;
     const char *const *writer_tags;   /* borrowed; per writer NULL/"" = main output, else a side-output tag */
+    const char *const *config_keys;   /* the job configuration (borrowed), n_config pairs */
+    const char *const *config_values;
+    size_t n_config;
     te_task_metrics_t *metrics;       /* borrowed; may be NULL */
     _Atomic int *cancelled;           /* borrowed; may be NULL */
     pthread_mutex_t *head_emit_lock;  /* held around each emit of operator 0; may be NULL */

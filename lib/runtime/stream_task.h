@@ -60,6 +60,9 @@ typedef struct te_stream_task_env {
     size_t n_writers;
     const char *const *writer_tags; /* per writer: NULL/"" = main output, else the side-output tag
                                        whose records it carries; NULL array = all main */
+    const char *const *config_keys;   /* the job configuration seen by operators (borrowed) */
+    const char *const *config_values;
+    size_t n_config;
     te_input_gate_t **gates;        /* borrowed; input_gate_index() = input 0 or 1 */
     size_t n_gates;
     te_output_flusher_t *flusher;   /* borrowed; NULL = none */

@@ -57,6 +57,10 @@ struct te_task {
 
     te_chain_op_config_t *chain;
     size_t n_chain;
+    const char **config_keys;  /* job configuration over daemon defaults */
+    char **config_owned;       /* copies of the defaults used, NULL-terminated */
+    const char **config_values;
+    size_t n_config;
     const char **param_keys;   /* all chain params, flattened */
     const char **param_values;
 
@@ -176,6 +180,43 @@ static const char *job_config(const Te__TaskDeploymentDescriptor *tdd, const cha
         if (ji->job_configuration[i]->key && strcmp(ji->job_configuration[i]->key, key) == 0)
             return ji->job_configuration[i]->value;
     return NULL;
+}
+
+/* The configuration operators see: the job's entries, then the daemon's default for
+ * each job-level key the job does not set. */
+static te_status_t build_job_config(te_task_t *t)
+{
+    const Te__JobInformation *ji = t->tdd->job_information;
+    size_t nj = ji ? ji->n_job_configuration : 0, nd = 0;
+    for (const char *const *d = t->svc.job_config_defaults; d && d[0]; d += 2)
+        nd++;
+    t->config_keys = calloc(nj + nd + 1, sizeof(char *));
+    t->config_values = calloc(nj + nd + 1, sizeof(char *));
+    if (t->config_keys == NULL || t->config_values == NULL)
+        return TE_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < nj; i++) {
+        t->config_keys[n] = ji->job_configuration[i]->key ? ji->job_configuration[i]->key : "";
+        t->config_values[n++] = ji->job_configuration[i]->value ? ji->job_configuration[i]->value : "";
+    }
+    /* Daemon defaults are copied: a reload may replace the daemon's configuration
+     * while the task runs. */
+    t->config_owned = calloc(2 * nd + 1, sizeof(char *));
+    if (t->config_owned == NULL)
+        return TE_ENOMEM;
+    size_t o = 0;
+    for (const char *const *d = t->svc.job_config_defaults; d && d[0]; d += 2)
+        if (job_config(t->tdd, d[0]) == NULL) {
+            char *k = strdup(d[0]), *v = strdup(d[1] ? d[1] : "");
+            t->config_owned[o++] = k;
+            t->config_owned[o++] = v;
+            if (k == NULL || v == NULL)
+                return TE_ENOMEM;
+            t->config_keys[n] = k;
+            t->config_values[n++] = v;
+        }
+    t->n_config = n;
+    return TE_OK;
 }
 
 static te_status_t build_chain(te_task_t *t, te_error_t *err)
@@ -456,6 +497,10 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         goto cleanup;
     *why = TE_DEPLOY_INTERNAL;
 
+    if (build_job_config(t) != TE_OK) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        goto cleanup;
+    }
     te_stream_task_env_t env = {
         .task_name = t->name,
         .execution_id = t->exec_id,
@@ -468,6 +513,9 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .writers = t->writers,
         .n_writers = t->n_partitions,
         .writer_tags = t->writer_tags,
+        .config_keys = t->config_keys,
+        .config_values = t->config_values,
+        .n_config = t->n_config,
         .gates = t->gates,
         .n_gates = t->n_gates,
         .flusher = svc->flusher,
@@ -667,6 +715,11 @@ void task_free(te_task_t *t)
     if (atomic_load(&t->partitions_registered))
         task_release_partitions(t, NULL);
     release_built(t);
+    free(t->config_keys);
+    free(t->config_values);
+    for (size_t i = 0; t->config_owned && t->config_owned[i]; i++)
+        free(t->config_owned[i]);
+    free(t->config_owned);
     free(t->chain);
     free(t->param_keys);
     free(t->param_values);

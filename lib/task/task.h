@@ -49,6 +49,7 @@ typedef struct te_task_services {
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;
     const char *plugins_dir;            /* plugins.dir: where `plugin` operators load from */
+    const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
     /* Remote input channels (producer in another daemon): the network's transport (the
      * partition client; NULL = local channels only) and the PartitionNotFound backoff. */
     const te_channel_transport_t *transport;

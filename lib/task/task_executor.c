@@ -438,6 +438,7 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
         .floating_buffers_per_gate =
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
         .plugins_dir = config_get_str(te->cfg, "plugins.dir"),
+        .job_config_defaults = te->job_config_defaults,
         .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
         .request_backoff_initial_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.initial"),
         .request_backoff_max_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
@@ -720,6 +721,15 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->slot_timeout_ms = config_get_int(cfg, "taskmanager.slot.timeout");
     te->cancel_interval_ms = config_get_int(cfg, "task.cancellation.interval");
     te->cancel_timeout_ms = config_get_int(cfg, "task.cancellation.timeout");
+    /* Job-level keys: what a job that does not set them gets (copied into each task). */
+    static const char *const job_keys[] = {"pipeline.auto-watermark-interval", "execution.buffer-timeout",
+                                           "state.checkpoints.dir"};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++) {
+        te->job_config_defaults[n++] = job_keys[i];
+        te->job_config_defaults[n++] = config_get_str(cfg, job_keys[i]);
+    }
+    te->job_config_defaults[n] = NULL;
 }
 
 /* The data plane: I/O threads, partition server (taskmanager.data.port), client. */

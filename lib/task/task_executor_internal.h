@@ -108,6 +108,7 @@ struct te_task_executor {
     struct event *queue_event;
     struct event *tick_event;
 
+    const char *job_config_defaults[8]; /* key, value pairs + NULL: job-level keys' daemon defaults */
     int shutting_down;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;

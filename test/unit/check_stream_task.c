@@ -757,6 +757,52 @@ START_TEST(test_cancel_before_invoke)
 }
 END_TEST
 
+/* A source that ends at once after recording what the job configuration says. */
+static char g_seen_config[64];
+
+static void *config_src_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    const char *v = api->job_config(ctx, "pipeline.auto-watermark-interval");
+    const char *none = api->job_config(ctx, "no.such.key");
+    snprintf(g_seen_config, sizeof(g_seen_config), "%s|%s", v ? v : "(null)", none ? none : "(null)");
+    static int token;
+    return &token;
+}
+
+static te_source_status_t config_src_step(void *self, te_output_t *out, uint32_t budget, uint32_t *idle)
+{
+    (void)self, (void)out, (void)budget, (void)idle;
+    return TE_SOURCE_END;
+}
+
+static const te_operator_def_t config_src_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "ConfigSource",
+    .kind = TE_OP_SOURCE,
+    .setup = config_src_setup,
+    .step = config_src_step,
+};
+
+START_TEST(test_job_config_reaches_operators)
+{
+    te_chain_op_config_t chain[] = {{&config_src_def, "ConfigSource", "u0", 0, NULL, NULL}};
+    te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 1, 0, 1);
+    const char *keys[] = {"execution.buffer-timeout", "pipeline.auto-watermark-interval"};
+    const char *vals[] = {"5ms", "750ms"};
+    e.config_keys = keys;
+    e.config_values = vals;
+    e.n_config = 2;
+    te_error_t err = {0};
+    te_stream_task_t *st = stream_task_new(&e, &err);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(stream_task_invoke(st, &err), TE_OK);
+    stream_task_free(st);
+    ck_assert_str_eq(g_seen_config, "750ms|(null)");
+}
+END_TEST
+
 START_TEST(test_validate_chain)
 {
     atomic_store(&g_live, 0);
@@ -902,6 +948,7 @@ Suite *stream_task_suite(void)
     tcase_add_test(tf, test_blocking_source_ends);
     tcase_add_test(tf, test_blocking_source_cancel);
     tcase_add_test(tf, test_cancel_before_invoke);
+    tcase_add_test(tf, test_job_config_reaches_operators);
     suite_add_tcase(s, tf);
     TCase *tv = tcase_create("validate");
     tcase_set_timeout(tv, 10);

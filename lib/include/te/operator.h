@@ -156,6 +156,12 @@ typedef struct te_operator_api {
      * watermark valves stop waiting for it; idle=0 (or the next emitted watermark)
      * makes it active again. Used by sources and by assign_timestamps' idle_timeout. */
     void (*mark_idle)(te_operator_ctx_t *ctx, int idle);
+
+    /* The job's configuration (Flink's ExecutionConfig): the job graph's "config" map
+     * over the daemon's defaults for job-level keys (e.g.
+     * pipeline.auto-watermark-interval, execution.buffer-timeout). NULL when unset.
+     * Borrowed for the operator's life. */
+    const char *(*job_config)(te_operator_ctx_t *ctx, const char *key);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
