@@ -228,6 +228,11 @@ status_server_t *status_server_new(struct event_base *base, const char *host, in
     evhttp_set_max_headers_size(s->http, SS_MAX_HEADERS);
     evhttp_set_max_body_size(s->http, SS_MAX_BODY);
     evhttp_set_timeout(s->http, SS_TIMEOUT_S);
+    /* Every method reaches on_request, so any but GET/HEAD gets a JSON 405 (libevent
+     * would answer the ones it does not allow with its own HTML 501). */
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
     errno = 0;
     struct evhttp_bound_socket *bs =
