@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "net_codec.h"
@@ -46,6 +49,7 @@ struct cli_conn {
     cli_thread_t *th;
     char address[256];
     struct bufferevent *bev;
+    struct event *rev; /* our own read event once connected (see on_readable) */
     cli_chan_t *chans;
     uint32_t n_chans;
     cli_conn_t *prev, *next;
@@ -117,6 +121,8 @@ static void conn_free(cli_conn_t *cn)
         cn->th->conns = cn->next;
     if (cn->next)
         cn->next->prev = cn->prev;
+    if (cn->rev)
+        event_free(cn->rev);
     if (cn->bev)
         bufferevent_free(cn->bev);
     free(cn);
@@ -297,12 +303,62 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
 }
 
+#define CLI_READ_CHUNK (256u * 1024u)
+
+/* The socket is readable: one large read into the input buffer, then the frames. EOF
+ * and errors fail the connection as on_event does. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    cli_conn_t *cn = arg;
+    struct evbuffer *in = bufferevent_get_input(cn->bev);
+    struct evbuffer_iovec v[2];
+    int nv = evbuffer_reserve_space(in, CLI_READ_CHUNK, v, 2);
+    if (nv <= 0) {
+        conn_fail(cn, "out of memory reading from the connection");
+        return;
+    }
+    struct iovec iov[2];
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    ssize_t n = readv(fd, iov, nv);
+    if (n <= 0) {
+        evbuffer_commit_space(in, v, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        char why[160];
+        if (n == 0)
+            snprintf(why, sizeof(why), "the peer closed the connection");
+        else
+            snprintf(why, sizeof(why), "%s", strerror(errno));
+        TE_WARN(CTX, "data connection to %s lost: %s", cn->address, why);
+        conn_fail(cn, why);
+        return;
+    }
+    int used = 0;
+    for (int i = 0; i < nv && n > 0; i++, used++) {
+        size_t take = (size_t)n < v[i].iov_len ? (size_t)n : v[i].iov_len;
+        v[i].iov_len = take;
+        n -= (ssize_t)take;
+    }
+    evbuffer_commit_space(in, v, used);
+    on_read(cn->bev, cn); /* may free cn: nothing after this */
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     cli_conn_t *cn = arg;
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* libevent 2.1 reads at most 4 KiB per readv (EVBUFFER_MAX_READ) plus a FIONREAD
+         * ioctl, one read per loop turn: far too little for a data connection. Read the
+         * socket ourselves, in large chunks, into the bufferevent's input buffer. */
+        cn->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, cn);
+        if (cn->rev != NULL && event_add(cn->rev, NULL) == 0)
+            bufferevent_disable(bev, EV_READ);
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {

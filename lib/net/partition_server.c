@@ -480,6 +480,9 @@ static void conn_setup(void *arg)
     c->s->conns = c;
     pthread_mutex_unlock(&c->s->mu);
     bufferevent_setwatermark(bev, EV_WRITE, SRV_HIGH_WATERMARK / 2, 0);
+    /* libevent's default is 16 KiB per writev and loop turn: let one writev take all
+     * that is queued (the output never holds much more than the high watermark). */
+    bufferevent_set_max_single_write(bev, SRV_HIGH_WATERMARK);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     free(a);
