@@ -38,7 +38,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h
-.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz
+.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES)
@@ -123,6 +123,14 @@ asan:
 tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
 sanitize: asan tsan
+
+# The unit suites under valgrind (fork mode: children traced), then the integration
+# tests in VALGRIND_TESTS with every daemon under valgrind (reports fail the test).
+VALGRIND_TESTS ?= wordcount bad_rpc unknown_operator cancel plugin side_output
+VG := valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 --trace-children=yes --trace-children-skip=/bin/*,/usr/bin/* -q
+valgrind: all
+	$(VG) $(UNIT)
+	for t in $(VALGRIND_TESTS); do TE_READY_TRIES=400 TE_DAEMON_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect -q" ONLY=$$t bash test/integration/run.sh $(BUILD) || exit 1; done
 
 # libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 20) from test/fuzz/corpus.
 fuzz: deps-check

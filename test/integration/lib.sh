@@ -20,15 +20,16 @@ cleanup_daemons() {
   done
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] || continue
-    for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    for i in $(seq 1 ${TE_READY_TRIES:-100}); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null
   for l in "${LOGS[@]:-}"; do
     [ -n "$l" ] && [ -f "$l" ] || continue
-    if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$l"; then
-      echo "FAIL: sanitizer report in $l" >&2
-      grep -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$l" | head -60 >&2
+    local bad='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|are (definitely|indirectly) lost|Invalid (read|write|free)|uninitialised|Mismatched free'
+    if grep -qE "$bad" "$l"; then
+      echo "FAIL: sanitizer or valgrind report in $l" >&2
+      grep -B5 -A30 -E "$bad" "$l" | head -80 >&2
       rc=1
     fi
   done
@@ -43,12 +44,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 start_daemon() {
   local name=$1; shift
   local log="$WORK/$name.log"
-  "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "$@" >"$log" 2>&1 &
+  # TE_DAEMON_WRAPPER (e.g. "valgrind --leak-check=full") runs the daemon under a tool.
+  ${TE_DAEMON_WRAPPER:-} "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "$@" >"$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   LOGS+=("$log")
   local i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
     if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
     if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "daemon $name exited before READY"; fi
     sleep 0.05
