@@ -13,14 +13,63 @@
  * runs on producer / net threads and only wakes the mailbox (a refcounted waker, safe
  * after the task is gone).
  */
+#include <string.h>
+
 #include "common/log.h"
 #include "stream_task_internal.h"
+
+/* ---- the CheckpointedInputGate: aligner callbacks (task thread) ---- */
+
+static void al_block(void *arg, uint32_t ch)
+{
+    te_stream_task_t *st = arg;
+    stream_task_network_input_block_channel(st->input, ch);
+}
+
+static void al_resume(void *arg)
+{
+    te_stream_task_t *st = arg;
+    stream_task_network_input_resume_all(st->input);
+}
+
+static te_status_t al_trigger(void *arg, uint64_t id, uint64_t ts, uint64_t alignment_ns, te_error_t *err)
+{
+    te_stream_task_t *st = arg;
+    return subtask_checkpoint_perform(st->ckpt, st->chain, st->env.writers, st->env.n_writers, id, ts, alignment_ns,
+                                      err);
+}
+
+static te_status_t al_complete(void *arg, uint64_t id, te_error_t *err)
+{
+    te_stream_task_t *st = arg;
+    (void)err;
+    subtask_checkpoint_complete(st->ckpt, id);
+    return TE_OK;
+}
+
+static void al_abort(void *arg, uint64_t id, const char *cause)
+{
+    te_stream_task_t *st = arg;
+    /* a coordinator's abort needs no decline; cancel markers / subsumption do */
+    int external = cause != NULL && strstr(cause, "checkpoint coordinator") != NULL;
+    subtask_checkpoint_abort(st->ckpt, st->env.writers, st->env.n_writers, id, cause, !external);
+}
+
+static const te_barrier_aligner_ops_t aligner_ops = {al_block, al_resume, al_trigger, al_complete, al_abort};
 
 te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
 {
     st->input = stream_task_network_input_new(st->env.gates, st->env.n_gates, st->chain, st->env.metrics, err);
     if (st->input == NULL)
         return err ? err->code : TE_ENOMEM;
+    if (st->ckpt != NULL) {
+        /* unaligned checkpoints are not wired into the task yet: aligned mode */
+        st->aligner =
+            barrier_aligner_new(stream_task_network_input_num_channels(st->input), 0, &aligner_ops, st);
+        if (st->aligner == NULL)
+            return te_error_set(err, TE_ENOMEM, "out of memory");
+        stream_task_network_input_set_aligner(st->input, st->aligner);
+    }
     st->gate_waker = mailbox_processor_waker(st->mp);
     if (st->gate_waker == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "state/checkpoint_storage.h"
 #include "state/state_backend.h"
 #include "stream_element.h"
 #include "timer_service.h"
@@ -856,4 +857,116 @@ size_t operator_chain_timer_count(const te_operator_chain_t *c, size_t i, int ev
 struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, size_t i)
 {
     return i < c->n ? c->ctx[i].state : NULL;
+}
+
+/* ---- checkpoints ---- */
+
+te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id, te_ckpt_snapshot_t *snap,
+                                          te_error_t *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        const te_operator_def_t *def = x->cfg->def;
+        const char *name = op_name(x);
+        te_status_t rc;
+        if (def->snapshot) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            if (def->snapshot(x->self, checkpoint_id, &data, &len) != 0) {
+                free(data);
+                return te_error_set(err, TE_EIO, "operator '%s' (#%zu): snapshot of checkpoint %llu failed", name,
+                                    i, (unsigned long long)checkpoint_id);
+            }
+            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_OPERATOR, (uint32_t)i, 0, name, data, len) != TE_OK)
+                return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
+        }
+        if (x->state) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            rc = state_backend_snapshot(x->state, &data, &len, err);
+            if (rc != TE_OK)
+                return rc;
+            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_KEYED, (uint32_t)i, 0, name, data, len) != TE_OK)
+                return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
+        }
+        if (x->timers && (timer_service_count(x->timers, TE_TIMER_EVENT) > 0 ||
+                          timer_service_count(x->timers, TE_TIMER_PROCESSING) > 0)) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            rc = timer_service_snapshot(x->timers, &data, &len, err);
+            if (rc != TE_OK)
+                return rc;
+            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, 0, name, data, len) != TE_OK)
+                return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
+        }
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_snapshot_t *snap, int nonkeyed,
+                                         uint32_t kg_first, uint32_t kg_last, te_error_t *err)
+{
+    for (size_t k = 0; k < snap->n_sections; k++) {
+        const te_ckpt_section_t *sec = &snap->sections[k];
+        if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
+            continue;
+        if (sec->index >= c->n || strcmp(sec->name, op_name(&c->ctx[sec->index])) != 0)
+            return te_error_set(err, TE_EINVAL,
+                                "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
+                                "the chain has %s there: the job graph changed",
+                                snap->subtask_index, sec->name, sec->index,
+                                sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+        te_operator_ctx_t *x = &c->ctx[sec->index];
+        const te_operator_def_t *def = x->cfg->def;
+        te_status_t rc = TE_OK;
+        if (sec->type == TE_CKPT_SEC_OPERATOR) {
+            /* rescaled (2): an operator whose state is keyed is restored from its key
+             * groups only, never from another subtask's whole non-keyed copy */
+            if (!nonkeyed || (nonkeyed == 2 && ckpt_snapshot_find(snap, TE_CKPT_SEC_KEYED, sec->index) != NULL))
+                continue;
+            if (def->restore == NULL)
+                return te_error_set(err, TE_EINVAL, "operator '%s' (#%u) has state in the snapshot but cannot restore",
+                                    sec->name, sec->index);
+            if (def->restore(x->self, sec->data, sec->len) != 0) {
+                te_error_t fe;
+                if (operator_chain_failure(c, &fe) != TE_OK)
+                    return te_error_set(err, fe.code, "%s", fe.msg);
+                return te_error_set(err, TE_EINVAL, "operator '%s' (#%u): restoring its state of checkpoint %llu failed",
+                                    sec->name, sec->index, (unsigned long long)snap->checkpoint_id);
+            }
+        } else if (sec->type == TE_CKPT_SEC_KEYED) {
+            te_state_backend_t *b = ctx_state(x);
+            if (b == NULL)
+                return te_error_set(err, TE_ENOMEM, "out of memory restoring keyed state");
+            rc = state_backend_restore(b, sec->data, sec->len, kg_first, kg_last, err);
+        } else {
+            te_timer_service_t *t = ctx_timers(x);
+            if (t == NULL)
+                return te_error_set(err, TE_ENOMEM, "out of memory restoring timers");
+            rc = timer_service_restore(t, sec->data, sec->len, kg_first, kg_last, err);
+            int64_t next = timer_service_next(t, TE_TIMER_PROCESSING);
+            if (next != INT64_MAX && (c->next_proc_timer < 0 || next < c->next_proc_timer))
+                c->next_proc_timer = next;
+        }
+        if (rc != TE_OK) {
+            te_error_prefix(err, "operator '%s' (#%u), snapshot of subtask %u", sec->name, sec->index,
+                            snap->subtask_index);
+            return rc;
+        }
+    }
+    return TE_OK;
+}
+
+te_status_t operator_chain_notify_checkpoint_complete(te_operator_chain_t *c, uint64_t checkpoint_id, te_error_t *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        te_operator_ctx_t *x = &c->ctx[i];
+        if (x->cfg->def->notify_checkpoint_complete == NULL || !x->opened)
+            continue;
+        int rc = x->cfg->def->notify_checkpoint_complete(x->self, checkpoint_id);
+        te_status_t st = after_callback(c, i, rc, "notify_checkpoint_complete failed", err);
+        if (st != TE_OK)
+            return st;
+    }
+    return TE_OK;
 }

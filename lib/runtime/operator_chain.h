@@ -116,4 +116,20 @@ size_t operator_chain_timer_count(const te_operator_chain_t *c, size_t i, int ev
 /* Operator i's keyed state (NULL until it stored something), for checkpoints. */
 struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, size_t i);
 
+/* Checkpoints (task thread, or under the checkpoint lock). snapshot_state adds, per
+ * operator i, an OPERATOR section (def->snapshot bytes, when the def has a snapshot), a
+ * KEYED section (its state backend, when it has one) and a TIMERS section (when it has
+ * timers) to snap. restore_state (before open) restores from one subtask's snapshot:
+ * keyed state and timers of key groups kg_first..kg_last always, non-keyed operator
+ * state only when `nonkeyed` is 1 (same subtask) or 2 (rescaled: then not for operators
+ * that also have a KEYED section); it checks that snap's operator names match the
+ * chain. notify_checkpoint_complete calls def->notify_checkpoint_complete head first. */
+struct te_ckpt_snapshot;
+te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id,
+                                          struct te_ckpt_snapshot *snap, te_error_t *err);
+te_status_t operator_chain_restore_state(te_operator_chain_t *c, const struct te_ckpt_snapshot *snap, int nonkeyed,
+                                         uint32_t kg_first, uint32_t kg_last, te_error_t *err);
+te_status_t operator_chain_notify_checkpoint_complete(te_operator_chain_t *c, uint64_t checkpoint_id,
+                                                      te_error_t *err);
+
 #endif

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "state/checkpoint_storage.h"
 #include "stream_task_internal.h"
 
 /* ---- writer availability notifications (one-shot, may outlive the task) ---- */
@@ -236,6 +237,11 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
     if (st->mp == NULL)
         goto oom;
     mailbox_processor_set_lock(st->mp, &st->checkpoint_lock);
+    if (env->checkpoint) {
+        st->ckpt = subtask_checkpoint_coordinator_new(env->checkpoint);
+        if (st->ckpt == NULL)
+            goto oom;
+    }
     mailbox_processor_set_timers(st->mp, task_next_timer, task_fire_timers, st);
     st->writer_wakes = calloc(env->n_writers ? env->n_writers : 1, sizeof(*st->writer_wakes));
     if (st->writer_wakes == NULL)
@@ -270,6 +276,8 @@ void stream_task_free(te_stream_task_t *st)
             writer_wake_unref(st->writer_wakes[w]);
     free(st->writer_wakes);
     mailbox_waker_unref(st->gate_waker);
+    barrier_aligner_free(st->aligner);
+    subtask_checkpoint_coordinator_free(st->ckpt);
     pthread_mutex_destroy(&st->checkpoint_lock);
     pthread_mutex_destroy(&st->state_mu);
     free(st);
@@ -315,6 +323,22 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
     st->chain = operator_chain_new(&cfg, err);
     if (st->chain == NULL)
         return err ? err->code : TE_EINVAL;
+    if (st->env.n_restore > 0) {
+        te_ckpt_snapshot_t *channel_state = NULL;
+        te_status_t rc = subtask_checkpoint_restore(st->chain, st->env.subtask_index, st->env.parallelism,
+                                                    st->env.max_parallelism, st->env.restore, st->env.n_restore,
+                                                    &channel_state, err);
+        int has_channel_state = channel_state != NULL;
+        ckpt_snapshot_free(channel_state);
+        if (rc != TE_OK) {
+            te_error_prefix(err, "restoring the checkpoint state");
+            return rc;
+        }
+        if (has_channel_state)
+            return te_error_set(err, TE_EINVAL, "the checkpoint holds in-flight channel state (an unaligned "
+                                "checkpoint) and replaying channel state is not supported yet: restore from an "
+                                "aligned checkpoint");
+    }
     if (st->env.invokable != TE_INVOKABLE_SOURCE) {
         te_status_t rc = input_stream_task_init(st, err);
         if (rc != TE_OK)
@@ -403,4 +427,83 @@ te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err)
         TE_DEBUG(st->env.task_name ? st->env.task_name : "stream_task", "failed: %s", local.msg);
     }
     return rc;
+}
+
+/* ---- checkpoints (mails; run under the checkpoint lock on the task thread) ---- */
+
+typedef struct ckpt_mail {
+    te_stream_task_t *st;
+    uint64_t id, ts;
+} ckpt_mail_t;
+
+static void trigger_mail(void *arg)
+{
+    ckpt_mail_t *m = arg;
+    te_stream_task_t *st = m->st;
+    if (st->chain != NULL && st->ckpt != NULL) {
+        te_error_t err = {0};
+        te_status_t rc = subtask_checkpoint_perform(st->ckpt, st->chain, st->env.writers, st->env.n_writers, m->id,
+                                                    m->ts, 0, &err);
+        if (rc != TE_OK)
+            mailbox_processor_fail(st->mp, rc, err.msg);
+    }
+    free(m);
+}
+
+static void notify_mail(void *arg)
+{
+    ckpt_mail_t *m = arg;
+    te_stream_task_t *st = m->st;
+    if (st->chain != NULL && st->ckpt != NULL) {
+        te_error_t err = {0};
+        te_status_t rc = subtask_checkpoint_notify_complete(st->ckpt, st->chain, m->id, &err);
+        if (rc != TE_OK)
+            mailbox_processor_fail(st->mp, rc, err.msg);
+    }
+    free(m);
+}
+
+static void abort_mail(void *arg)
+{
+    ckpt_mail_t *m = arg;
+    te_stream_task_t *st = m->st;
+    if (st->aligner != NULL)
+        barrier_aligner_abort(st->aligner, m->id, "aborted by the checkpoint coordinator");
+    else if (st->ckpt != NULL)
+        subtask_checkpoint_abort(st->ckpt, st->env.writers, st->env.n_writers, m->id, NULL, 0);
+    free(m);
+}
+
+static te_status_t put_ckpt_mail(te_stream_task_t *st, void (*fn)(void *), uint64_t id, uint64_t ts,
+                                 const char *what)
+{
+    if (st == NULL || st->ckpt == NULL)
+        return TE_ESTATE;
+    ckpt_mail_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return TE_ENOMEM;
+    m->st = st;
+    m->id = id;
+    m->ts = ts;
+    te_status_t rc = mailbox_put_ex(st->mb, fn, free, m, TE_MAIL_PRIO_HIGH, what);
+    if (rc != TE_OK)
+        free(m);
+    return rc;
+}
+
+te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts)
+{
+    if (st != NULL && st->env.invokable != TE_INVOKABLE_SOURCE)
+        return TE_EINVAL;
+    return put_ckpt_mail(st, trigger_mail, id, ts, "trigger checkpoint");
+}
+
+te_status_t stream_task_notify_checkpoint_complete(te_stream_task_t *st, uint64_t id)
+{
+    return put_ckpt_mail(st, notify_mail, id, 0, "checkpoint complete");
+}
+
+te_status_t stream_task_abort_checkpoint(te_stream_task_t *st, uint64_t id)
+{
+    return put_ckpt_mail(st, abort_mail, id, 0, "abort checkpoint");
 }

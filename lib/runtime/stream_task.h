@@ -27,6 +27,7 @@
 #include "../shuffle/input_gate.h"
 #include "../shuffle/output_flusher.h"
 #include "../shuffle/record_writer.h"
+#include "subtask_checkpoint_coordinator.h"
 #include "task_metrics.h"
 #include "te/operator.h"
 
@@ -69,6 +70,12 @@ typedef struct te_stream_task_env {
     int64_t buffer_timeout_ms;      /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
     int64_t partition_request_timeout_ms;
     te_task_metrics_t *metrics;     /* borrowed; written by the task's threads */
+    /* Checkpoints: NULL = the task takes none (triggers are declined). Borrowed. */
+    const te_subtask_ckpt_config_t *checkpoint;
+    /* TaskRestore: the handles of every subtask of the vertex (borrowed); restored
+     * before open. */
+    const te_restore_handle_t *restore;
+    size_t n_restore;
 } te_stream_task_env_t;
 
 typedef struct te_stream_task te_stream_task_t;
@@ -89,5 +96,14 @@ te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err);
  * loop, a blocking source is cancelled. Any thread; idempotent. */
 void stream_task_cancel(te_stream_task_t *st);
 void stream_task_free(te_stream_task_t *st);
+
+/* Checkpoints, from any thread (each becomes a mail run under the checkpoint lock):
+ * trigger (source tasks: snapshot + barrier on every output), notify complete
+ * (operators' notify_checkpoint_complete: file sinks commit), abort (ends an
+ * alignment / drops an open unaligned snapshot). TE_ESTATE when the task does not run
+ * (any more) or takes no checkpoints; TE_EINVAL for a trigger of a non-source task. */
+te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts);
+te_status_t stream_task_notify_checkpoint_complete(te_stream_task_t *st, uint64_t id);
+te_status_t stream_task_abort_checkpoint(te_stream_task_t *st, uint64_t id);
 
 #endif

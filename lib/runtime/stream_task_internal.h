@@ -48,6 +48,10 @@ struct te_stream_task {
     int gate_listeners_set;
     writer_wake_t **writer_wakes;   /* per writer */
     int flusher_added;
+
+    /* checkpoints (task thread / checkpoint lock) */
+    te_subtask_ckpt_t *ckpt;             /* NULL = no checkpoints */
+    te_barrier_aligner_t *aligner;       /* network-input tasks */
 };
 
 /* Source tasks (source_stream_task.c). */

@@ -20,6 +20,7 @@ typedef struct input_gate_state {
     uint32_t base;  /* index of its channel 0 in the flat channel array */
     int input;      /* 0 or 1 */
     int ended;
+    uint32_t n_finished_seen; /* channels whose EndOfPartition was passed to the aligner */
 } input_gate_state_t;
 
 struct te_stream_task_network_input {
@@ -34,6 +35,7 @@ struct te_stream_task_network_input {
     uint32_t n_channels;
     te_watermark_valve_t *valve;
     int64_t current; /* flat channel being drained, -1 none */
+    te_barrier_aligner_t *aligner; /* borrowed; NULL = events skipped */
 };
 
 te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **gates, size_t n_gates,
@@ -139,6 +141,64 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
     }
 }
 
+void stream_task_network_input_set_aligner(te_stream_task_network_input_t *in, te_barrier_aligner_t *a)
+{
+    in->aligner = a;
+}
+
+uint32_t stream_task_network_input_num_channels(const te_stream_task_network_input_t *in) { return in->n_channels; }
+
+void stream_task_network_input_block_channel(te_stream_task_network_input_t *in, uint32_t flat)
+{
+    for (size_t g = 0; g < in->n_gates; g++) {
+        uint32_t nc = input_gate_num_channels(in->gates[g].gate);
+        if (flat >= in->gates[g].base && flat < in->gates[g].base + nc) {
+            input_gate_block_channel(in->gates[g].gate, flat - in->gates[g].base);
+            return;
+        }
+    }
+}
+
+void stream_task_network_input_resume_all(te_stream_task_network_input_t *in)
+{
+    for (size_t g = 0; g < in->n_gates; g++)
+        input_gate_resume_channels(in->gates[g].gate);
+}
+
+/* Tells the aligner about channels of gate gi that delivered EndOfPartition since the
+ * last look (they count as having delivered every barrier). */
+static te_status_t pass_finished(te_stream_task_network_input_t *in, size_t gi, te_error_t *err)
+{
+    input_gate_state_t *g = &in->gates[gi];
+    if (in->aligner == NULL || input_gate_num_finished(g->gate) == g->n_finished_seen)
+        return TE_OK;
+    g->n_finished_seen = input_gate_num_finished(g->gate);
+    for (uint32_t c = 0; c < input_gate_num_channels(g->gate); c++)
+        if (input_gate_channel_finished(g->gate, c)) {
+            te_status_t st = barrier_aligner_on_channel_finished(in->aligner, g->base + c, err);
+            if (st != TE_OK)
+                return st;
+        }
+    return TE_OK;
+}
+
+static te_status_t handle_event(te_stream_task_network_input_t *in, size_t gi, const te_gate_element_t *el,
+                                te_error_t *err)
+{
+    if (in->aligner == NULL)
+        return TE_OK;
+    uint32_t f = in->gates[gi].base + el->channel;
+    switch (el->event.type) {
+    case TE_EVENT_CHECKPOINT_BARRIER:
+        return barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
+    case TE_EVENT_CANCEL_CHECKPOINT_MARKER:
+        barrier_aligner_on_cancel_marker(in->aligner, f, el->event.checkpoint_id);
+        return TE_OK;
+    default:
+        return TE_OK;
+    }
+}
+
 /* Polls the live gates round robin once each. Returns the gate result of the first
  * gate that had something (BUFFER sets in->current), or NOTHING / END. */
 static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result_t *res, te_error_t *err)
@@ -150,6 +210,14 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
             continue;
         te_gate_element_t el;
         te_gate_result_t r = input_gate_poll_next(g->gate, &el);
+        if (r != TE_GATE_ERROR) {
+            te_status_t fs = pass_finished(in, gi, err);
+            if (fs != TE_OK) {
+                if (r == TE_GATE_BUFFER)
+                    buffer_recycle(el.slice.buf);
+                return fs;
+            }
+        }
         switch (r) {
         case TE_GATE_NOTHING:
             continue;
@@ -168,11 +236,12 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
             *res = r;
             return TE_OK;
         }
-        case TE_GATE_EVENT:
-            /* barriers / cancel markers: no alignment yet */
+        case TE_GATE_EVENT: {
+            /* barriers / cancel markers: the CheckpointedInputGate's handler */
             in->next_gate = (gi + 1) % in->n_gates;
             *res = r;
-            return TE_OK;
+            return handle_event(in, gi, &el, err);
+        }
         case TE_GATE_END:
             for (uint32_t c = 0; c < input_gate_num_channels(g->gate); c++)
                 if (record_deserializer_has_partial(in->des[g->base + c]))

@@ -5,7 +5,8 @@
  * into the operator chain's head: records (input = the gate's input_gate_index, 0 or 1),
  * watermarks through a StatusWatermarkValve over all channels, stream status changes.
  * Gates are polled round robin, so one input with data is never starved by another.
- * Events (checkpoint barriers, cancel markers) are skipped for now.
+ * Events (checkpoint barriers, cancel markers) and channel ends go to the barrier
+ * aligner when one is set (the CheckpointedInputGate); without one they are skipped.
  *
  * Threading: the task thread only.
  */
@@ -17,6 +18,7 @@
 
 #include "../common/te_status.h"
 #include "../shuffle/input_gate.h"
+#include "checkpoint_barrier_aligner.h"
 #include "operator_chain.h"
 #include "task_metrics.h"
 
@@ -37,6 +39,14 @@ void stream_task_network_input_free(te_stream_task_network_input_t *in);
 /* Processes up to `budget` stream elements. */
 te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *in, uint32_t budget,
                                                 te_input_status_t *status, te_error_t *err);
+/* The barrier handler events go to (borrowed; NULL = skip events). Its block /
+ * resume_all ops should call the two functions below with flat channel numbers
+ * (gates in order, their channels in order). */
+void stream_task_network_input_set_aligner(te_stream_task_network_input_t *in, te_barrier_aligner_t *a);
+uint32_t stream_task_network_input_num_channels(const te_stream_task_network_input_t *in);
+void stream_task_network_input_block_channel(te_stream_task_network_input_t *in, uint32_t flat);
+void stream_task_network_input_resume_all(te_stream_task_network_input_t *in);
+
 /* Earliest pending partition-request deadline of a live gate (monotonic ms), or -1. */
 int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in);
 

@@ -171,3 +171,43 @@ size_t timer_service_count(const te_timer_service_t *ts, int kind)
 {
     return ts->heap[kind ? 1 : 0].n;
 }
+
+/* ---- checkpoints ---- */
+
+te_status_t timer_service_snapshot(te_timer_service_t *ts, uint8_t **data, size_t *len, te_error_t *err)
+{
+    return state_backend_snapshot(ts->dedup, data, len, err);
+}
+
+static int restore_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                         uint32_t nslen, const uint8_t *val, uint32_t vallen)
+{
+    te_timer_service_t *ts = arg;
+    (void)kg;
+    (void)val;
+    (void)vallen;
+    if (nslen != 9)
+        return 1;
+    uint64_t t = 0;
+    for (int i = 7; i >= 0; i--)
+        t = (t << 8) | ns[1 + i];
+    return timer_service_register(ts, ns[0] ? 1 : 0, key, keylen, (int64_t)t) < 0 ? 2 : 0;
+}
+
+te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t kg_first,
+                                  uint32_t kg_last, te_error_t *err)
+{
+    te_state_backend_t *tmp = state_backend_new("hashmap", state_backend_max_parallelism(ts->dedup), err);
+    if (tmp == NULL)
+        return err ? err->code : TE_ENOMEM;
+    te_status_t rc = state_backend_restore(tmp, data, len, kg_first, kg_last, err);
+    if (rc == TE_OK) {
+        int v = state_backend_foreach(tmp, restore_visit, ts);
+        if (v == 1)
+            rc = te_error_set(err, TE_EPROTO, "timer snapshot holds an entry that is not a timer");
+        else if (v != 0)
+            rc = te_error_set(err, TE_ENOMEM, "out of memory restoring timers");
+    }
+    state_backend_free(tmp);
+    return rc;
+}

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/te_status.h"
+
 typedef struct te_timer_service te_timer_service_t;
 
 #define TE_TIMER_PROCESSING 0
@@ -39,5 +41,14 @@ int timer_service_pop(te_timer_service_t *ts, int kind, int64_t limit, int64_t *
 /* Time of the earliest timer of `kind`, INT64_MAX when none. */
 int64_t timer_service_next(const te_timer_service_t *ts, int kind);
 size_t timer_service_count(const te_timer_service_t *ts, int kind);
+
+/* Checkpoints: every pending timer, as a keyed-state snapshot (state_backend format; the
+ * key group comes from the timer's key), so timers are redistributed with their keys.
+ * snapshot: a malloc'd buffer (the caller frees). restore adds the timers of key groups
+ * kg_first..kg_last found in data (duplicates are kept once); corruption is an error
+ * and leaves the service unchanged. */
+te_status_t timer_service_snapshot(te_timer_service_t *ts, uint8_t **data, size_t *len, te_error_t *err);
+te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t kg_first,
+                                  uint32_t kg_last, te_error_t *err);
 
 #endif

@@ -36,6 +36,7 @@ struct gate_channel {
     te_id_t pid;   /* for messages (local channels) */
     uint32_t sub;
     uint8_t queued; /* guarded by mu */
+    uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
 };
 
 struct te_input_gate {
@@ -293,8 +294,8 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
     uint32_t i;
     while (gate_dequeue(g, &i)) {
         struct gate_channel *c = &g->ch[i];
-        if (c->finished || c->ops == NULL)
-            continue;
+        if (c->finished || c->ops == NULL || c->blocked)
+            continue; /* a blocked channel keeps its data; resume re-queues it */
         if (c->pending) {
             te_error_t e;
             te_error_clear(&e);
@@ -344,6 +345,25 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
 }
 
 const char *input_gate_failure(te_input_gate_t *g) { return g->failed ? g->failure : ""; }
+
+void input_gate_block_channel(te_input_gate_t *g, uint32_t ch)
+{
+    if (ch < g->n)
+        g->ch[ch].blocked = 1;
+}
+
+void input_gate_resume_channels(te_input_gate_t *g)
+{
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (!g->ch[i].blocked)
+            continue;
+        g->ch[i].blocked = 0;
+        gate_requeue(g, i); /* it may have data queued meanwhile: poll it again */
+    }
+}
+
+int input_gate_channel_finished(const te_input_gate_t *g, uint32_t ch) { return ch < g->n && g->ch[ch].finished; }
+uint32_t input_gate_num_finished(const te_input_gate_t *g) { return g->n_finished; }
 
 void input_gate_close(te_input_gate_t *g)
 {

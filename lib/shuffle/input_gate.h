@@ -89,6 +89,15 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
 /* The failure message after TE_GATE_ERROR. */
 const char *input_gate_failure(te_input_gate_t *g);
 
+/* Checkpoint alignment (task thread): a blocked channel is not polled — its buffers and
+ * events stay queued in the channel, in order, none dropped — until
+ * input_gate_resume_channels unblocks every blocked channel and re-queues it. */
+void input_gate_block_channel(te_input_gate_t *g, uint32_t ch);
+void input_gate_resume_channels(te_input_gate_t *g);
+/* 1 once channel ch delivered EndOfPartition; the count of such channels. */
+int input_gate_channel_finished(const te_input_gate_t *g, uint32_t ch);
+uint32_t input_gate_num_finished(const te_input_gate_t *g);
+
 /* Releases every channel's view (cancel / end). Idempotent. Any queued data is dropped. */
 void input_gate_close(te_input_gate_t *g);
 

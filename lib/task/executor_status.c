@@ -94,6 +94,12 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
         "outPoolUsage", task_out_pool_usage(t),
         "numLateRecordsDropped", (json_int_t)task_metrics_get(&m->num_late_records_dropped));
     json_object_set_new(metrics, "currentInputWatermark", wm == INT64_MIN ? json_null() : json_integer(wm));
+    uint64_t ck_id, ck_ms, ck_size, ck_align;
+    task_last_checkpoint(t, &ck_id, &ck_ms, &ck_size, &ck_align);
+    json_object_set_new(metrics, "lastCheckpointId", json_integer((json_int_t)ck_id));
+    json_object_set_new(metrics, "lastCheckpointDurationMs", json_integer((json_int_t)ck_ms));
+    json_object_set_new(metrics, "lastCheckpointSize", json_integer((json_int_t)ck_size));
+    json_object_set_new(metrics, "checkpointAlignmentTimeMs", json_real((double)ck_align / 1e6));
     const char *cause = task_state_is_final(st) ? task_failure_cause(t) : "";
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, s:o}",
                      "execution_id", te_id_to_hex(&r->exec_id, exec),
@@ -454,6 +460,28 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         sb_task_series(b, "te_task_is_back_pressured", recs[i]);
         sb_printf(b, "} %d\n",
                   task_is_backpressured(recs[i]->task) && task_state(recs[i]->task) == TE_STATE_RUNNING);
+    }
+    {
+        static const char *const names[4][2] = {
+            {"te_task_last_checkpoint_id", "Id of the last checkpoint this task acknowledged (0 = none)."},
+            {"te_task_last_checkpoint_duration_seconds", "Duration of the last acknowledged checkpoint."},
+            {"te_task_last_checkpoint_size_bytes", "Bytes of the last acknowledged checkpoint's snapshot file."},
+            {"te_task_last_checkpoint_alignment_seconds", "checkpointAlignmentTime of the last checkpoint."},
+        };
+        for (int k = 0; k < 4; k++) {
+            sb_family(b, names[k][0], "gauge", names[k][1]);
+            for (size_t i = 0; i < n; i++) {
+                uint64_t v[4];
+                task_last_checkpoint(recs[i]->task, &v[0], &v[1], &v[2], &v[3]);
+                sb_task_series(b, names[k][0], recs[i]);
+                if (k == 1)
+                    sb_printf(b, "} %.6g\n", (double)v[1] / 1e3);
+                else if (k == 3)
+                    sb_printf(b, "} %.6g\n", (double)v[3] / 1e9);
+                else
+                    sb_printf(b, "} %llu\n", (unsigned long long)v[k]);
+            }
+        }
     }
     sb_family(b, "te_task_in_pool_usage", "gauge",
               "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");

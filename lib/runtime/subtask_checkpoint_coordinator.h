@@ -1,0 +1,96 @@
+/*
+ * subtask_checkpoint_coordinator — the task side of a checkpoint (Flink's
+ * SubtaskCheckpointCoordinator): snapshot every operator of the chain, emit the
+ * CheckpointBarrier on every output, write the snapshot file durably
+ * (checkpoint_storage) and report an acknowledgement or a decline through the
+ * callback the task layer gave; abort (CancelCheckpointMarker downstream, decline);
+ * notifyCheckpointComplete; and restore of the chain from the handles of a TaskRestore
+ * (keyed state + timers of the subtask's key-group range from every handle, non-keyed
+ * operator state only from the handle of the same subtask at the same parallelism).
+ *
+ * Unaligned checkpoints: perform(unaligned) takes the operator snapshot and emits the
+ * barrier at once but keeps the snapshot open; add_channel_state appends in-flight
+ * input data; complete writes and acknowledges it.
+ *
+ * Threading: the task thread (mails run under the checkpoint lock); the report
+ * callback is called on it and must only hand the report to another thread.
+ */
+#ifndef TE_SUBTASK_CHECKPOINT_COORDINATOR_H
+#define TE_SUBTASK_CHECKPOINT_COORDINATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/te_status.h"
+#include "../shuffle/record_writer.h"
+
+typedef struct te_operator_chain te_operator_chain_t; /* operator_chain.h */
+
+typedef struct te_checkpoint_report {
+    uint64_t checkpoint_id;
+    int declined;
+    const char *cause;   /* declined: why (borrowed for the call) */
+    const char *path;    /* acknowledged: absolute path of the snapshot file (borrowed) */
+    uint64_t size;       /* bytes of the snapshot file */
+    uint32_t subtask_index, parallelism;
+    uint32_t kg_first, kg_last;
+    uint64_t duration_ms;   /* from the trigger / first barrier to the durable file */
+    uint64_t alignment_ns;  /* checkpointAlignmentTime */
+} te_checkpoint_report_t;
+
+typedef void (*te_checkpoint_report_fn)(void *arg, const te_checkpoint_report_t *r);
+
+/* One handle of a TaskRestore (borrowed strings). */
+typedef struct te_restore_handle {
+    const char *path;
+    uint32_t subtask_index;
+    uint32_t parallelism;
+} te_restore_handle_t;
+
+typedef struct te_subtask_ckpt_config {
+    const char *task_name;      /* borrowed */
+    const char *dir;            /* state.checkpoints.dir (absolute or relative to the cwd) */
+    const char *job_id_hex;
+    const char *vertex_id_hex;
+    uint32_t subtask_index, parallelism, max_parallelism;
+    int unaligned;
+    te_checkpoint_report_fn report;
+    void *report_arg;
+} te_subtask_ckpt_config_t;
+
+typedef struct te_subtask_ckpt te_subtask_ckpt_t;
+
+/* Copies cfg's strings. NULL when out of memory. */
+te_subtask_ckpt_t *subtask_checkpoint_coordinator_new(const te_subtask_ckpt_config_t *cfg);
+void subtask_checkpoint_coordinator_free(te_subtask_ckpt_t *sc);
+
+/* Snapshot + barrier on every writer + (aligned) write + ack. A failed snapshot or
+ * write declines the checkpoint (and sends a CancelCheckpointMarker) without failing
+ * the task; only an output failure is returned. */
+te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain, te_record_writer_t **writers,
+                                       size_t n_writers, uint64_t id, uint64_t ts, uint64_t alignment_ns,
+                                       te_error_t *err);
+/* Unaligned: in-flight bytes of flat input channel ch for the open snapshot id. */
+void subtask_checkpoint_add_channel_state(te_subtask_ckpt_t *sc, uint64_t id, uint32_t ch, const uint8_t *data,
+                                          size_t len);
+/* Unaligned: every barrier arrived: write + ack the open snapshot id. */
+void subtask_checkpoint_complete(te_subtask_ckpt_t *sc, uint64_t id);
+/* Ends checkpoint id: drops an open snapshot, sends a CancelCheckpointMarker on every
+ * writer, declines with cause when `decline`. */
+void subtask_checkpoint_abort(te_subtask_ckpt_t *sc, te_record_writer_t **writers, size_t n_writers, uint64_t id,
+                              const char *cause, int decline);
+te_status_t subtask_checkpoint_notify_complete(te_subtask_ckpt_t *sc, te_operator_chain_t *chain, uint64_t id,
+                                               te_error_t *err);
+/* The last acknowledged checkpoint (0 none), for the status endpoint. */
+uint64_t subtask_checkpoint_last_id(const te_subtask_ckpt_t *sc);
+
+/* Restores chain (before open) from the handles of every subtask of the vertex.
+ * Returns the input-channel state to replay for this subtask (unaligned checkpoints)
+ * as a snapshot holding only INPUT_CHANNEL sections in *channel_state (NULL when
+ * none; the caller frees it with ckpt_snapshot_free). */
+struct te_ckpt_snapshot;
+te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subtask_index, uint32_t parallelism,
+                                       uint32_t max_parallelism, const te_restore_handle_t *handles,
+                                       size_t n_handles, struct te_ckpt_snapshot **channel_state, te_error_t *err);
+
+#endif
