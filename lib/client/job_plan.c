@@ -26,6 +26,9 @@ struct te_job_plan {
     te_id_t *vertex_ids;      /* per vertex: JobVertexID */
     te_id_t *result_ids;      /* per edge: IntermediateDataSetID */
     te_id_t **partition_ids;  /* per edge, per producer subtask */
+    te_job_kv_t *extra_config; /* job_plan_set_config entries, after the graph's */
+    size_t n_extra_config;
+    uint32_t attempt_number;
 };
 
 void job_plan_free(te_job_plan_t *p)
@@ -40,6 +43,11 @@ void job_plan_free(te_job_plan_t *p)
         for (size_t e = 0; e < job_graph_n_edges(p->g); e++)
             free(p->partition_ids[e]);
     free(p->partition_ids);
+    for (size_t i = 0; i < p->n_extra_config; i++) {
+        free(p->extra_config[i].key);
+        free(p->extra_config[i].value);
+    }
+    free(p->extra_config);
     free(p->result_ids);
     free(p->vertex_ids);
     free(p->task_base);
@@ -197,12 +205,23 @@ static Te__JobInformation *job_info_new(const te_job_plan_t *p)
         return NULL;
     te__job_information__init(ji);
     if ((ji->job_name = strdup(job_graph_name(p->g))) == NULL ||
-        (ji->job_configuration = ptr_array(n)) == NULL)
+        (ji->job_configuration = ptr_array(n + p->n_extra_config)) == NULL)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        if ((ji->job_configuration[i] = kv_new(cfg[i].key, cfg[i].value)) == NULL)
+        int overridden = 0;
+        for (size_t k = 0; k < p->n_extra_config; k++)
+            overridden |= strcmp(p->extra_config[k].key, cfg[i].key) == 0;
+        if (overridden)
+            continue;
+        if ((ji->job_configuration[ji->n_job_configuration] = kv_new(cfg[i].key, cfg[i].value)) == NULL)
             goto fail;
-        ji->n_job_configuration = i + 1;
+        ji->n_job_configuration++;
+    }
+    for (size_t k = 0; k < p->n_extra_config; k++) {
+        const te_job_kv_t *kv = &p->extra_config[k];
+        if ((ji->job_configuration[ji->n_job_configuration] = kv_new(kv->key, kv->value)) == NULL)
+            goto fail;
+        ji->n_job_configuration++;
     }
     return ji;
 fail:
@@ -336,7 +355,7 @@ static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_pl
         return NULL;
     te__task_deployment_descriptor__init(tdd);
     tdd->subtask_index = task->subtask;
-    tdd->attempt_number = 0;
+    tdd->attempt_number = p->attempt_number;
     tdd->target_slot_number = slot->slot_number;
     for (size_t e = 0; e < ne; e++) {
         n_out += job_graph_edge(p->g, e)->from == task->vertex;
@@ -380,4 +399,78 @@ te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, 
                                 p->tasks[t].task_name);
     }
     return TE_OK;
+}
+
+const te_id_t *job_plan_vertex_id(const te_job_plan_t *p, size_t v)
+{
+    return v < job_graph_n_vertices(p->g) ? &p->vertex_ids[v] : NULL;
+}
+
+te_status_t job_plan_set_config(te_job_plan_t *p, const char *key, const char *value, te_error_t *err)
+{
+    for (size_t k = 0; k < p->n_extra_config; k++)
+        if (strcmp(p->extra_config[k].key, key) == 0) {
+            char *v = strdup(value);
+            if (v == NULL)
+                return te_error_set(err, TE_ENOMEM, "out of memory setting job config '%s'", key);
+            free(p->extra_config[k].value);
+            p->extra_config[k].value = v;
+            return TE_OK;
+        }
+    te_job_kv_t *kv = realloc(p->extra_config, (p->n_extra_config + 1) * sizeof(*kv));
+    if (kv == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory setting job config '%s'", key);
+    p->extra_config = kv;
+    kv[p->n_extra_config].key = strdup(key);
+    kv[p->n_extra_config].value = strdup(value);
+    if (kv[p->n_extra_config].key == NULL || kv[p->n_extra_config].value == NULL) {
+        free(kv[p->n_extra_config].key);
+        free(kv[p->n_extra_config].value);
+        return te_error_set(err, TE_ENOMEM, "out of memory setting job config '%s'", key);
+    }
+    p->n_extra_config++;
+    return TE_OK;
+}
+
+void job_plan_set_attempt(te_job_plan_t *p, uint32_t attempt_number) { p->attempt_number = attempt_number; }
+
+te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id, const te_ckpt_handle_t *handles,
+                                 size_t n_handles, te_error_t *err)
+{
+    if (t >= p->n_tasks || p->tasks[t].tdd == NULL)
+        return te_error_set(err, TE_ESTATE, "task %zu has no TDD yet (build the plan first)", t);
+    Te__TaskDeploymentDescriptor *tdd = p->tasks[t].tdd;
+    Te__TaskRestore *r = malloc(sizeof(*r));
+    if (r == NULL)
+        goto nomem;
+    te__task_restore__init(r);
+    r->checkpoint_id = checkpoint_id;
+    if ((r->handles = ptr_array(n_handles)) == NULL)
+        goto nomem_r;
+    for (size_t k = 0; k < n_handles; k++) {
+        const te_ckpt_handle_t *h = &handles[k];
+        Te__StateHandle *sh = malloc(sizeof(*sh));
+        if (sh == NULL)
+            goto nomem_r;
+        te__state_handle__init(sh);
+        r->handles[r->n_handles++] = sh;
+        sh->size = h->size;
+        sh->subtask_index = h->subtask_index;
+        sh->parallelism = h->parallelism;
+        if ((sh->operator_uid = strdup("")) == NULL || (sh->path = strdup(h->path ? h->path : "")) == NULL)
+            goto nomem_r;
+        if (h->n_key_groups > 0) {
+            if ((sh->key_groups = malloc(h->n_key_groups * sizeof(uint32_t))) == NULL)
+                goto nomem_r;
+            memcpy(sh->key_groups, h->key_groups, h->n_key_groups * sizeof(uint32_t));
+            sh->n_key_groups = h->n_key_groups;
+        }
+    }
+    te__task_restore__free_unpacked(tdd->task_restore, NULL);
+    tdd->task_restore = r;
+    return TE_OK;
+nomem_r:
+    te__task_restore__free_unpacked(r, NULL);
+nomem:
+    return te_error_set(err, TE_ENOMEM, "out of memory building the TaskRestore of %s", p->tasks[t].task_name);
 }

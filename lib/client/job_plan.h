@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/checkpoint_metadata.h"
 #include "client/job_graph.h"
 #include "common/ids.h"
 #include "common/te_status.h"
@@ -74,5 +75,20 @@ long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id);
  * (borrowed, copied). target_slot_number is each slot's number as set (-1 if never
  * set). Can be called again (rebuilds). */
 te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, te_error_t *err);
+
+/* The JobVertexID given to graph vertex v (random per plan). */
+const te_id_t *job_plan_vertex_id(const te_job_plan_t *p, size_t v);
+
+/* Adds (or replaces) a job configuration entry put into every TDD's JobInformation
+ * after the graph's own config (tectl: state.checkpoints.dir). Call before build. */
+te_status_t job_plan_set_config(te_job_plan_t *p, const char *key, const char *value, te_error_t *err);
+
+/* The attempt_number of every TDD built afterwards (0 = first deployment). */
+void job_plan_set_attempt(te_job_plan_t *p, uint32_t attempt_number);
+
+/* Sets task t's TaskRestore (after job_plan_build): the checkpoint id and the handles
+ * (copied) of every subtask of its vertex from that checkpoint. */
+te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id, const te_ckpt_handle_t *handles,
+                                 size_t n_handles, te_error_t *err);
 
 #endif

@@ -1,0 +1,651 @@
+/*
+ * checkpoint_metadata — writes, reads, lists and prunes the `_metadata` files of
+ * completed checkpoints (format and layout in checkpoint_metadata.h). JSON through
+ * jansson; atomic replacement through write-temp + fsync + rename + fsync(dir).
+ *
+ * Threading: pure functions over the file system; no shared state, no locks.
+ */
+#define _GNU_SOURCE
+#include "checkpoint_metadata.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define METADATA_FORMAT 1
+
+void ckpt_handle_clear(te_ckpt_handle_t *h)
+{
+    if (h == NULL)
+        return;
+    free(h->path);
+    free(h->key_groups);
+    memset(h, 0, sizeof(*h));
+}
+
+te_status_t ckpt_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src, te_error_t *err)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->size = src->size;
+    dst->subtask_index = src->subtask_index;
+    dst->parallelism = src->parallelism;
+    dst->path = strdup(src->path ? src->path : "");
+    if (src->n_key_groups > 0) {
+        dst->key_groups = malloc(src->n_key_groups * sizeof(uint32_t));
+        if (dst->key_groups != NULL) {
+            memcpy(dst->key_groups, src->key_groups, src->n_key_groups * sizeof(uint32_t));
+            dst->n_key_groups = src->n_key_groups;
+        }
+    }
+    if (dst->path == NULL || (src->n_key_groups > 0 && dst->key_groups == NULL)) {
+        ckpt_handle_clear(dst);
+        return te_error_set(err, TE_ENOMEM, "out of memory copying a state handle");
+    }
+    return TE_OK;
+}
+
+static void vertex_clear(te_ckpt_vertex_t *v)
+{
+    free(v->id);
+    free(v->vertex_id);
+    for (size_t i = 0; i < v->n_handles; i++)
+        ckpt_handle_clear(&v->handles[i]);
+    free(v->handles);
+}
+
+void ckpt_metadata_free(te_ckpt_metadata_t *m)
+{
+    if (m == NULL)
+        return;
+    free(m->job_id);
+    free(m->job_name);
+    free(m->job_graph);
+    for (size_t i = 0; i < m->n_vertices; i++)
+        vertex_clear(&m->vertices[i]);
+    free(m->vertices);
+    free(m->dir);
+    free(m);
+}
+
+void ckpt_metadata_list_free(te_ckpt_metadata_t **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ckpt_metadata_free(list[i]);
+    free(list);
+}
+
+char *ckpt_chk_dir(const char *job_dir, uint64_t id, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/chk-%" PRIu64, job_dir, id);
+    return n < 0 || (size_t)n >= cap ? NULL : buf;
+}
+
+/* mkdir -p */
+static te_status_t mkdirs(const char *path, te_error_t *err)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return te_error_set(err, TE_EINVAL, "checkpoint directory '%s': empty or too long", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return te_error_set(err, TE_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    return TE_OK;
+}
+
+/* ---- write -------------------------------------------------------------------- */
+
+static json_t *handle_to_json(const te_ckpt_handle_t *h)
+{
+    json_t *kg = json_array();
+    for (size_t i = 0; kg != NULL && i < h->n_key_groups; i++)
+        json_array_append_new(kg, json_integer(h->key_groups[i]));
+    return json_pack("{s:s, s:I, s:o, s:I, s:I}", "path", h->path ? h->path : "", "size", (json_int_t)h->size,
+                     "key_groups", kg, "subtask_index", (json_int_t)h->subtask_index, "parallelism",
+                     (json_int_t)h->parallelism);
+}
+
+static json_t *metadata_to_json(const te_ckpt_metadata_t *m, te_error_t *err)
+{
+    json_error_t jerr;
+    json_t *graph = json_loads(m->job_graph ? m->job_graph : "", 0, &jerr);
+    if (graph == NULL) {
+        te_error_set(err, TE_EINVAL, "checkpoint %" PRIu64 ": the job graph is not JSON: %s (line %d)",
+                     m->checkpoint_id, jerr.text, jerr.line);
+        return NULL;
+    }
+    json_t *vs = json_array();
+    for (size_t i = 0; vs != NULL && i < m->n_vertices; i++) {
+        const te_ckpt_vertex_t *v = &m->vertices[i];
+        json_t *hs = json_array();
+        for (size_t k = 0; hs != NULL && k < v->n_handles; k++)
+            json_array_append_new(hs, handle_to_json(&v->handles[k]));
+        json_array_append_new(vs, json_pack("{s:s, s:s, s:I, s:o}", "id", v->id ? v->id : "", "vertex_id",
+                                            v->vertex_id ? v->vertex_id : "", "parallelism",
+                                            (json_int_t)v->parallelism, "handles", hs));
+    }
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "format", METADATA_FORMAT, "job_id",
+                            m->job_id ? m->job_id : "", "job_name", m->job_name ? m->job_name : "",
+                            "max_parallelism", (json_int_t)m->max_parallelism, "checkpoint_id",
+                            (json_int_t)m->checkpoint_id, "timestamp", (json_int_t)m->timestamp_ms, "duration_ms",
+                            (json_int_t)m->duration_ms, "state_size", (json_int_t)m->state_size, "job_graph", graph,
+                            "vertices", vs);
+    if (doc == NULL)
+        te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %" PRIu64,
+                     m->checkpoint_id);
+    return doc;
+}
+
+static te_status_t write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return TE_EIO;
+        data += w;
+        len -= (size_t)w;
+    }
+    return TE_OK;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+te_status_t ckpt_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
+{
+    char dir[4096], path[4200], tmp[4200];
+    if (ckpt_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
+        return te_error_set(err, TE_EINVAL, "checkpoint directory '%s' is too long", job_dir);
+    if (mkdirs(dir, err) != TE_OK)
+        return err ? err->code : TE_EIO;
+    snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, TE_CKPT_METADATA_FILE, (long)getpid());
+    json_t *doc = metadata_to_json(m, err);
+    if (doc == NULL)
+        return err ? err->code : TE_EINVAL;
+    char *text = json_dumps(doc, JSON_INDENT(1));
+    json_decref(doc);
+    if (text == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory serializing '%s'", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(text);
+        return te_error_set(err, TE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+    }
+    te_status_t st = write_all(fd, text, strlen(text));
+    if (st == TE_OK)
+        st = write_all(fd, "\n", 1);
+    int saved = errno;
+    free(text);
+    if (st != TE_OK || fsync(fd) != 0) {
+        if (st == TE_OK)
+            saved = errno;
+        close(fd);
+        unlink(tmp);
+        return te_error_set(err, TE_EIO, "cannot write '%s': %s", tmp, strerror(saved));
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        saved = errno;
+        unlink(tmp);
+        return te_error_set(err, TE_EIO, "cannot commit '%s': %s", path, strerror(saved));
+    }
+    fsync_dir(dir);
+    return TE_OK;
+}
+
+/* ---- read --------------------------------------------------------------------- */
+
+static int get_u64(const json_t *obj, const char *key, uint64_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static char *dup_str(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+/* Fills h from JSON; returns NULL or the name of what is wrong. */
+static const char *handle_from_json(const json_t *j, te_ckpt_handle_t *h)
+{
+    uint64_t u;
+    if (!json_is_object(j))
+        return "a handle is not an object";
+    if ((h->path = dup_str(j, "path")) == NULL)
+        return "handle.path";
+    if (get_u64(j, "size", &h->size) != 0)
+        return "handle.size";
+    if (get_u64(j, "subtask_index", &u) != 0 || u > UINT32_MAX)
+        return "handle.subtask_index";
+    h->subtask_index = (uint32_t)u;
+    if (get_u64(j, "parallelism", &u) != 0 || u > UINT32_MAX)
+        return "handle.parallelism";
+    h->parallelism = (uint32_t)u;
+    const json_t *kg = json_object_get(j, "key_groups");
+    if (!json_is_array(kg))
+        return "handle.key_groups";
+    size_t n = json_array_size(kg);
+    if (n > 0 && (h->key_groups = calloc(n, sizeof(uint32_t))) == NULL)
+        return "memory";
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(kg, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > UINT32_MAX)
+            return "handle.key_groups[]";
+        h->key_groups[i] = (uint32_t)json_integer_value(x);
+        h->n_key_groups = i + 1;
+    }
+    return NULL;
+}
+
+static const char *metadata_from_json(const json_t *doc, te_ckpt_metadata_t *m)
+{
+    uint64_t u;
+    if (!json_is_object(doc))
+        return "the document is not an object";
+    if (get_u64(doc, "format", &u) != 0 || u != METADATA_FORMAT)
+        return "format (expected 1)";
+    if ((m->job_id = dup_str(doc, "job_id")) == NULL || strlen(m->job_id) != 32)
+        return "job_id";
+    if ((m->job_name = dup_str(doc, "job_name")) == NULL)
+        return "job_name";
+    if (get_u64(doc, "max_parallelism", &u) != 0 || u == 0 || u > UINT32_MAX)
+        return "max_parallelism";
+    m->max_parallelism = (uint32_t)u;
+    if (get_u64(doc, "checkpoint_id", &m->checkpoint_id) != 0 || m->checkpoint_id == 0)
+        return "checkpoint_id";
+    if (get_u64(doc, "timestamp", &u) != 0)
+        return "timestamp";
+    m->timestamp_ms = (int64_t)u;
+    if (get_u64(doc, "duration_ms", &u) != 0)
+        return "duration_ms";
+    m->duration_ms = (int64_t)u;
+    if (get_u64(doc, "state_size", &m->state_size) != 0)
+        return "state_size";
+    const json_t *g = json_object_get(doc, "job_graph");
+    if (!json_is_object(g) || (m->job_graph = json_dumps(g, JSON_COMPACT)) == NULL)
+        return "job_graph";
+    const json_t *vs = json_object_get(doc, "vertices");
+    if (!json_is_array(vs))
+        return "vertices";
+    size_t nv = json_array_size(vs);
+    if (nv > 0 && (m->vertices = calloc(nv, sizeof(*m->vertices))) == NULL)
+        return "memory";
+    for (size_t i = 0; i < nv; i++) {
+        const json_t *vj = json_array_get(vs, i);
+        te_ckpt_vertex_t *v = &m->vertices[i];
+        m->n_vertices = i + 1;
+        if (!json_is_object(vj) || (v->id = dup_str(vj, "id")) == NULL)
+            return "vertices[].id";
+        if ((v->vertex_id = dup_str(vj, "vertex_id")) == NULL)
+            return "vertices[].vertex_id";
+        if (get_u64(vj, "parallelism", &u) != 0 || u == 0 || u > UINT32_MAX)
+            return "vertices[].parallelism";
+        v->parallelism = (uint32_t)u;
+        const json_t *hs = json_object_get(vj, "handles");
+        if (!json_is_array(hs))
+            return "vertices[].handles";
+        size_t nh = json_array_size(hs);
+        if (nh > 0 && (v->handles = calloc(nh, sizeof(*v->handles))) == NULL)
+            return "memory";
+        for (size_t k = 0; k < nh; k++) {
+            v->n_handles = k + 1;
+            const char *bad = handle_from_json(json_array_get(hs, k), &v->handles[k]);
+            if (bad != NULL)
+                return bad;
+        }
+    }
+    return NULL;
+}
+
+te_ckpt_metadata_t *ckpt_metadata_read(const char *chk_dir, te_error_t *err)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", chk_dir, TE_CKPT_METADATA_FILE);
+    if (access(path, F_OK) != 0) {
+        te_error_set(err, TE_ENOTFOUND, "'%s' does not exist (not a completed checkpoint)", path);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr);
+    if (doc == NULL) {
+        te_error_set(err, TE_EPROTO, "'%s' is corrupt or truncated: %s (line %d, column %d)", path, jerr.text,
+                     jerr.line, jerr.column);
+        return NULL;
+    }
+    te_ckpt_metadata_t *m = calloc(1, sizeof(*m));
+    const char *bad = m == NULL ? "memory" : metadata_from_json(doc, m);
+    json_decref(doc);
+    if (bad == NULL && (m->dir = strdup(chk_dir)) == NULL)
+        bad = "memory";
+    if (bad != NULL) {
+        te_error_set(err, strcmp(bad, "memory") == 0 ? TE_ENOMEM : TE_EPROTO,
+                     "'%s' is not valid checkpoint metadata: bad or missing %s", path, bad);
+        ckpt_metadata_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- listing ------------------------------------------------------------------- */
+
+/* "chk-<n>" -> n (> 0), else 0. */
+static uint64_t chk_name_id(const char *name)
+{
+    if (strncmp(name, "chk-", 4) != 0 || name[4] < '1' || name[4] > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(name + 4, &end, 10);
+    return *end == '\0' && errno == 0 ? (uint64_t)v : 0;
+}
+
+/* The ids of the chk-<n> directories of job_dir, ascending. */
+static te_status_t chk_ids(const char *job_dir, uint64_t **ids, size_t *n, te_error_t *err)
+{
+    *ids = NULL;
+    *n = 0;
+    DIR *d = opendir(job_dir);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return TE_OK;
+        return te_error_set(err, TE_EIO, "cannot read checkpoint directory '%s': %s", job_dir, strerror(errno));
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    te_status_t st = TE_OK;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id = chk_name_id(e->d_name);
+        if (id == 0)
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint64_t *p = realloc(*ids, nc * sizeof(uint64_t));
+            if (p == NULL) {
+                st = te_error_set(err, TE_ENOMEM, "out of memory listing '%s'", job_dir);
+                break;
+            }
+            *ids = p;
+            cap = nc;
+        }
+        (*ids)[(*n)++] = id;
+    }
+    closedir(d);
+    if (st != TE_OK) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+        return st;
+    }
+    /* insertion sort: a handful of entries */
+    for (size_t i = 1; i < *n; i++)
+        for (size_t k = i; k > 0 && (*ids)[k - 1] > (*ids)[k]; k--) {
+            uint64_t t = (*ids)[k];
+            (*ids)[k] = (*ids)[k - 1];
+            (*ids)[k - 1] = t;
+        }
+    return TE_OK;
+}
+
+uint64_t ckpt_metadata_max_id(const char *job_dir)
+{
+    uint64_t *ids, max = 0;
+    size_t n;
+    if (chk_ids(job_dir, &ids, &n, NULL) != TE_OK)
+        return 0;
+    if (n > 0)
+        max = ids[n - 1];
+    free(ids);
+    return max;
+}
+
+/* Appends to a growing list. */
+static te_status_t list_push(te_ckpt_metadata_t ***list, size_t *n, size_t *cap, te_ckpt_metadata_t *m,
+                             te_error_t *err)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        te_ckpt_metadata_t **p = realloc(*list, nc * sizeof(*p));
+        if (p == NULL) {
+            ckpt_metadata_free(m);
+            return te_error_set(err, TE_ENOMEM, "out of memory listing checkpoints");
+        }
+        *list = p;
+        *cap = nc;
+    }
+    (*list)[(*n)++] = m;
+    return TE_OK;
+}
+
+static te_status_t list_into(const char *job_dir, te_ckpt_metadata_t ***list, size_t *n, size_t *cap,
+                             te_error_t *err)
+{
+    uint64_t *ids;
+    size_t nids;
+    te_status_t st = chk_ids(job_dir, &ids, &nids, err);
+    if (st != TE_OK)
+        return st;
+    for (size_t i = 0; i < nids && st == TE_OK; i++) {
+        char dir[4096];
+        te_error_t e = {0};
+        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+            continue;
+        te_ckpt_metadata_t *m = ckpt_metadata_read(dir, &e);
+        if (m == NULL) {
+            if (e.code != TE_ENOTFOUND)
+                TE_WARN("checkpoint", "skipping checkpoint %" PRIu64 ": %s", ids[i], e.msg);
+            continue;
+        }
+        if (m->checkpoint_id != ids[i]) {
+            TE_WARN("checkpoint", "skipping '%s': its _metadata says checkpoint %" PRIu64, dir, m->checkpoint_id);
+            ckpt_metadata_free(m);
+            continue;
+        }
+        st = list_push(list, n, cap, m, err);
+    }
+    free(ids);
+    return st;
+}
+
+te_status_t ckpt_metadata_list(const char *job_dir, te_ckpt_metadata_t ***out, size_t *n, te_error_t *err)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    te_status_t st = list_into(job_dir, out, n, &cap, err);
+    if (st != TE_OK) {
+        ckpt_metadata_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+static int is_job_hex(const char *s)
+{
+    if (strlen(s) != 32)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out, size_t *n,
+                                    te_error_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    char path[4096];
+    if (job_id != NULL) {
+        snprintf(path, sizeof(path), "%s/%s", root, job_id);
+        return ckpt_metadata_list(path, out, n, err);
+    }
+    DIR *d = opendir(root);
+    if (d == NULL)
+        return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot read checkpoint directory '%s': %s",
+                            root, strerror(errno));
+    char **jobs = NULL;
+    size_t nj = 0, jcap = 0;
+    te_status_t st = TE_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && st == TE_OK) {
+        if (!is_job_hex(e->d_name))
+            continue;
+        if (nj == jcap) {
+            size_t nc = jcap ? jcap * 2 : 8;
+            char **p = realloc(jobs, nc * sizeof(*p));
+            if (p == NULL) {
+                st = te_error_set(err, TE_ENOMEM, "out of memory listing '%s'", root);
+                break;
+            }
+            jobs = p;
+            jcap = nc;
+        }
+        if ((jobs[nj] = strdup(e->d_name)) == NULL)
+            st = te_error_set(err, TE_ENOMEM, "out of memory listing '%s'", root);
+        else
+            nj++;
+    }
+    closedir(d);
+    if (nj > 1)
+        qsort(jobs, nj, sizeof(*jobs), cmp_str);
+    for (size_t i = 0; i < nj && st == TE_OK; i++) {
+        snprintf(path, sizeof(path), "%s/%s", root, jobs[i]);
+        st = list_into(path, out, n, &cap, err);
+    }
+    for (size_t i = 0; i < nj; i++)
+        free(jobs[i]);
+    free(jobs);
+    if (st != TE_OK) {
+        ckpt_metadata_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+te_ckpt_metadata_t *ckpt_metadata_latest(const char *job_dir, te_error_t *err)
+{
+    uint64_t *ids;
+    size_t n;
+    if (chk_ids(job_dir, &ids, &n, err) != TE_OK)
+        return NULL;
+    te_ckpt_metadata_t *m = NULL;
+    for (size_t i = n; i-- > 0 && m == NULL;) {
+        char dir[4096];
+        te_error_t e = {0};
+        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+            continue;
+        m = ckpt_metadata_read(dir, &e);
+        if (m == NULL && e.code != TE_ENOTFOUND)
+            TE_WARN("checkpoint", "skipping checkpoint %" PRIu64 ": %s", ids[i], e.msg);
+        if (m != NULL && m->checkpoint_id != ids[i]) {
+            TE_WARN("checkpoint", "skipping '%s': its _metadata says checkpoint %" PRIu64, dir, m->checkpoint_id);
+            ckpt_metadata_free(m);
+            m = NULL;
+        }
+    }
+    free(ids);
+    if (m == NULL)
+        te_error_set(err, TE_ENOTFOUND, "no valid completed checkpoint in '%s'", job_dir);
+    return m;
+}
+
+te_ckpt_metadata_t *ckpt_metadata_resolve(const char *dir, te_error_t *err)
+{
+    char path[4200];
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        te_error_set(err, TE_ENOTFOUND, "checkpoint directory '%s' does not exist", dir);
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
+    if (access(path, F_OK) == 0)
+        return ckpt_metadata_read(dir, err);
+    return ckpt_metadata_latest(dir, err);
+}
+
+/* ---- retention ----------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (r != 0 && errno != ENOENT)
+        TE_WARN("checkpoint", "cannot delete '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+te_status_t ckpt_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
+                                 te_error_t *err)
+{
+    if (n_deleted)
+        *n_deleted = 0;
+    if (keep == 0)
+        keep = 1;
+    uint64_t *ids;
+    size_t n;
+    te_status_t st = chk_ids(job_dir, &ids, &n, err);
+    if (st != TE_OK)
+        return st;
+    /* The oldest kept = the keep-th newest directory that has a readable _metadata. */
+    uint64_t oldest_kept = 0;
+    size_t found = 0;
+    for (size_t i = n; i-- > 0 && found < keep;) {
+        char dir[4096];
+        te_ckpt_metadata_t *m;
+        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL || (m = ckpt_metadata_read(dir, NULL)) == NULL)
+            continue;
+        ckpt_metadata_free(m);
+        found++;
+        oldest_kept = ids[i];
+    }
+    if (found == keep)
+        for (size_t i = 0; i < n && ids[i] < oldest_kept; i++) {
+            char dir[4096];
+            if (ids[i] == protect_id || ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+                continue;
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            if (n_deleted)
+                (*n_deleted)++;
+        }
+    free(ids);
+    return TE_OK;
+}
