@@ -8,7 +8,7 @@
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
-PKGS     := libevent_core libevent_pthreads libevent_extra libprotobuf-c jansson yaml-0.1
+PKGS     := libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl
 VERSION  := 0.1.0
 
 CC       ?= cc

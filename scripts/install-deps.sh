@@ -6,6 +6,8 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libevent-dev            # libevent_core, libevent_pthreads, libevent_extra
+  libssl-dev              # openssl + libevent_openssl (TLS, HMAC; issue #6)
+  openssl                 # CLI: scripts/gen-test-certs.sh
   libprotobuf-c-dev protobuf-c-compiler
   libjansson-dev
   libyaml-dev

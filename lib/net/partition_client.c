@@ -7,12 +7,20 @@
  * the threads stopped). Transport calls (task threads) retain the channel and submit a
  * closure; the closure finds the channel record by receiver id. A channel record holds
  * the transport's channel reference until the channel ended, failed or was released.
+ *
+ * Security (issue #6): with TLS the connection is an OpenSSL filter bufferevent over
+ * the socket one (and read through it, not with on_readable); with a token the
+ * client side of the challenge-response runs once connected, and messages queued
+ * meanwhile wait in cn->pending.
  */
 #include "partition_client.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,7 +32,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../common/auth_handshake.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "net_codec.h"
 #include "net_id_map.h"
 
@@ -52,6 +62,9 @@ struct cli_conn {
     struct event *rev; /* our own read event once connected (see on_readable) */
     cli_chan_t *chans;
     uint32_t n_chans;
+    te_auth_bev_t *auth;     /* pending authentication handshake, or NULL */
+    struct evbuffer *pending; /* output held until authenticated (NULL = none / done) */
+    int tls;
     cli_conn_t *prev, *next;
 };
 
@@ -67,6 +80,7 @@ struct te_partition_client {
     int n;
     uint32_t max_frame;
     te_channel_transport_t tr;
+    const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
 };
 
 static cli_thread_t *thread_for(te_partition_client_t *c, const char *address)
@@ -81,7 +95,9 @@ static void send_msg(cli_conn_t *cn, const te_net_msg_t *m)
 {
     uint8_t buf[128];
     size_t n = net_codec_encode(m, buf, sizeof(buf));
-    if (n > 0 && cn->bev)
+    if (n > 0 && cn->pending)
+        evbuffer_add(cn->pending, buf, n);
+    else if (n > 0 && cn->bev)
         bufferevent_write(cn->bev, buf, n);
 }
 
@@ -123,6 +139,9 @@ static void conn_free(cli_conn_t *cn)
         cn->next->prev = cn->prev;
     if (cn->rev)
         event_free(cn->rev);
+    auth_bev_cancel(cn->auth);
+    if (cn->pending)
+        evbuffer_free(cn->pending);
     if (cn->bev)
         bufferevent_free(cn->bev);
     free(cn);
@@ -347,10 +366,58 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     on_read(cn->bev, cn); /* may free cn: nothing after this */
 }
 
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Once connected (and authenticated): read the plain socket ourselves (see below). */
+static void conn_start_reading(cli_conn_t *cn)
+{
+    if (cn->tls)
+        return; /* OpenSSL reads through the bufferevent */
+    struct bufferevent *bev = cn->bev;
+    /* After the bufferevent itself read (the authentication handshake) libevent leaves
+     * its input frozen at the end; we append to it ourselves from now on. */
+    evbuffer_unfreeze(bufferevent_get_input(bev), 0);
+    cn->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, cn);
+    if (cn->rev != NULL && event_add(cn->rev, NULL) == 0)
+        bufferevent_disable(bev, EV_READ);
+}
+
+static void conn_auth_done(void *arg, int ok, const char *why)
+{
+    cli_conn_t *cn = arg;
+    cn->auth = NULL;
+    if (ok <= 0) {
+        TE_WARN(CTX, "data connection to %s: %s", cn->address, why);
+        conn_fail(cn, why);
+        return;
+    }
+    bufferevent_setcb(cn->bev, on_read, NULL, on_event, cn);
+    bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
+    evbuffer_add_buffer(bufferevent_get_output(cn->bev), cn->pending);
+    evbuffer_free(cn->pending);
+    cn->pending = NULL;
+    conn_start_reading(cn);
+    if (evbuffer_get_length(bufferevent_get_input(cn->bev)) > 0)
+        on_read(cn->bev, cn); /* may free cn */
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     cli_conn_t *cn = arg;
     if (what & BEV_EVENT_CONNECTED) {
+        const te_security_t *sec = cn->th->client->sec;
+        if (!cn->tls) {
+            int one = 1;
+            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        if (sec != NULL && sec->auth != NULL) {
+            cn->auth = auth_bev_start(bev, 0, sec->auth, conn_auth_done, cn);
+            if (cn->auth == NULL)
+                conn_fail(cn, "cannot start authentication (out of memory)");
+            return;
+        }
+        if (cn->tls)
+            return;
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /* libevent 2.1 reads at most 4 KiB per readv (EVBUFFER_MAX_READ) plus a FIONREAD
@@ -368,6 +435,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             snprintf(why, sizeof(why), "the peer closed the connection");
         else
             snprintf(why, sizeof(why), "%s", err ? evutil_socket_error_to_string(err) : "socket error");
+        unsigned long ssl_err = cn->tls ? bufferevent_get_openssl_error(bev) : 0;
+        if (ssl_err != 0) {
+            char text[256];
+            ERR_error_string_n(ssl_err, text, sizeof(text));
+            snprintf(why, sizeof(why), "TLS error: %.140s", text);
+        }
         TE_WARN(CTX, "data connection to %s lost: %s", cn->address, why);
         conn_fail(cn, why);
     }
@@ -407,8 +480,11 @@ static cli_conn_t *conn_get(cli_thread_t *th, const char *address, char *why, si
     }
     cn->th = th;
     snprintf(cn->address, sizeof(cn->address), "%s", address);
+    const te_security_t *sec = th->client->sec;
     cn->bev = bufferevent_socket_new(net_io_thread_base(th->io), -1, BEV_OPT_CLOSE_ON_FREE);
-    if (cn->bev == NULL) {
+    if (cn->bev == NULL || (sec != NULL && sec->auth != NULL && (cn->pending = evbuffer_new()) == NULL)) {
+        if (cn->bev)
+            bufferevent_free(cn->bev);
         free(cn);
         snprintf(why, why_len, "out of memory");
         return NULL;
@@ -424,6 +500,28 @@ static cli_conn_t *conn_get(cli_thread_t *th, const char *address, char *why, si
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         conn_free(cn);
         return NULL;
+    }
+    if (sec != NULL && sec->tls_client != NULL) {
+        /* TLS on top of the connecting socket bufferevent (the filter owns it). */
+        int one = 1;
+        setsockopt(bufferevent_getfd(cn->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        bufferevent_setcb(cn->bev, NULL, NULL, NULL, NULL);
+        SSL *ssl = SSL_new(sec->tls_client);
+        struct bufferevent *f =
+            ssl == NULL ? NULL
+                        : bufferevent_openssl_filter_new(net_io_thread_base(th->io), cn->bev, ssl,
+                                                         BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        if (f == NULL) {
+            SSL_free(ssl);
+            snprintf(why, why_len, "cannot set up TLS to producer %s", address);
+            conn_free(cn);
+            return NULL;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+        cn->bev = f;
+        cn->tls = 1;
+        bufferevent_setcb(f, on_read, NULL, on_event, cn);
+        bufferevent_enable(f, EV_READ | EV_WRITE);
     }
     return cn;
 }
@@ -561,6 +659,7 @@ te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_
 }
 
 const te_channel_transport_t *partition_client_transport(te_partition_client_t *c) { return &c->tr; }
+void partition_client_set_security(te_partition_client_t *c, const te_security_t *sec) { c->sec = sec; }
 
 void partition_client_free(te_partition_client_t *c)
 {

@@ -27,6 +27,12 @@ typedef struct te_partition_client te_partition_client_t;
 /* max_payload: the largest BufferResponse payload accepted (this daemon's segment size). */
 te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_threads, uint32_t max_payload,
                                             te_error_t *err);
+struct te_security;
+/* TLS (sec->tls_client: the producer's certificate verified against the CA; our own
+ * certificate presented for mutual TLS) and the shared-secret handshake (sec->auth)
+ * on every connection made from now on. Call before the I/O threads start; `sec`
+ * borrowed, must outlive the client. NULL = plaintext. */
+void partition_client_set_security(te_partition_client_t *c, const struct te_security *sec);
 const te_channel_transport_t *partition_client_transport(te_partition_client_t *c);
 void partition_client_free(te_partition_client_t *c);
 

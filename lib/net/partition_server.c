@@ -27,7 +27,13 @@
 #include <unistd.h>
 #include <errno.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "../common/auth_handshake.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "../shuffle/result_partition.h"
 #include "net_codec.h"
 #include "net_id_map.h"
@@ -66,6 +72,7 @@ struct srv_conn {
     net_id_map_t readers;
     reader_t *ready_head, *ready_tail;
     int closing;
+    te_auth_bev_t *auth; /* pending authentication handshake, or NULL */
     srv_conn_t *prev, *next;
 };
 
@@ -79,6 +86,7 @@ struct te_partition_server {
     pthread_mutex_t mu; /* guards conns lists (linking on I/O threads, free on control) */
     srv_conn_t *conns;
     _Atomic unsigned long accepted;
+    const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
 };
 
 static void reader_unref(reader_t *r)
@@ -390,6 +398,8 @@ static void conn_free(srv_conn_t *c)
         reader_release(c, x);
     }
     net_id_map_clear(&c->readers);
+    auth_bev_cancel(c->auth);
+    c->auth = NULL;
     if (c->bev)
         bufferevent_free(c->bev); /* recycles referenced payloads still queued */
     pthread_mutex_lock(&c->s->mu);
@@ -411,8 +421,15 @@ static void on_drained_close(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     srv_conn_t *c = arg;
+    unsigned long ssl_err = (what & BEV_EVENT_ERROR) && c->s->sec != NULL && c->s->sec->tls_server != NULL
+                                ? bufferevent_get_openssl_error(bev)
+                                : 0;
+    if (ssl_err != 0) {
+        char text[256];
+        ERR_error_string_n(ssl_err, text, sizeof(text));
+        TE_WARN(CTX, "data connection from %s: TLS error, closing: %s", c->peer, text);
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         TE_DEBUG(CTX, "data connection from %s closed", c->peer);
         conn_free(c);
@@ -456,12 +473,40 @@ struct accepted {
     char peer[80];
 };
 
+/* The authentication handshake finished (see auth_bev_start). */
+static void conn_auth_done(void *arg, int ok, const char *why)
+{
+    srv_conn_t *c = arg;
+    c->auth = NULL;
+    if (ok <= 0) {
+        TE_WARN(CTX, "data connection from %s: %s; closing", c->peer, why);
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        on_read(c->bev, c);
+}
+
 static void conn_setup(void *arg)
 {
     struct accepted *a = arg;
     srv_conn_t *c = calloc(1, sizeof(*c));
-    struct bufferevent *bev =
-        c ? bufferevent_socket_new(net_io_thread_base(a->io), a->fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct bufferevent *bev = NULL;
+    const te_security_t *sec = a->s->sec;
+    if (c != NULL && sec != NULL && sec->tls_server != NULL) {
+        SSL *ssl = SSL_new(sec->tls_server);
+        bev = ssl == NULL ? NULL
+                          : bufferevent_openssl_socket_new(net_io_thread_base(a->io), a->fd, ssl,
+                                                           BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        if (bev == NULL)
+            SSL_free(ssl);
+        else
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else if (c != NULL) {
+        bev = bufferevent_socket_new(net_io_thread_base(a->io), a->fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (bev == NULL) {
         TE_WARN(CTX, "out of memory accepting a data connection from %s", a->peer);
         free(c);
@@ -482,10 +527,19 @@ static void conn_setup(void *arg)
     bufferevent_setwatermark(bev, EV_WRITE, SRV_HIGH_WATERMARK / 2, 0);
     /* libevent's default is 16 KiB per writev and loop turn: let one writev take all
      * that is queued (the output never holds much more than the high watermark). */
-    bufferevent_set_max_single_write(bev, SRV_HIGH_WATERMARK);
+    if (sec == NULL || sec->tls_server == NULL)
+        bufferevent_set_max_single_write(bev, SRV_HIGH_WATERMARK);
+    free(a);
+    if (sec != NULL && sec->auth != NULL) {
+        c->auth = auth_bev_start(bev, 1, sec->auth, conn_auth_done, c);
+        if (c->auth == NULL) {
+            TE_WARN(CTX, "data connection from %s: cannot start authentication; closing", c->peer);
+            conn_free(c);
+        }
+        return;
+    }
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    free(a);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
@@ -577,6 +631,7 @@ fail:
 }
 
 int partition_server_port(const te_partition_server_t *s) { return s->port; }
+void partition_server_set_security(te_partition_server_t *s, const te_security_t *sec) { s->sec = sec; }
 unsigned long partition_server_connections_accepted(const te_partition_server_t *s)
 {
     return atomic_load(&((te_partition_server_t *)s)->accepted);

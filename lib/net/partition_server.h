@@ -28,6 +28,11 @@ typedef struct te_partition_server te_partition_server_t;
 
 te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_threads, const char *bind_host,
                                             int port, te_partition_manager_t *pm, te_error_t *err);
+struct te_security;
+/* Authentication / TLS for accepted connections (call before the I/O threads start;
+ * `sec` borrowed, must outlive the server; NULL = plaintext, no authentication). A
+ * peer that fails the challenge-response is logged and disconnected. */
+void partition_server_set_security(te_partition_server_t *s, const struct te_security *sec);
 int partition_server_port(const te_partition_server_t *s);
 /* Connections accepted so far / open now (for tests and status). */
 unsigned long partition_server_connections_accepted(const te_partition_server_t *s);

@@ -11,7 +11,12 @@
  * A Response with call_id 0 is the daemon's connection-level error (frame too large,
  * connection limit, undecodable frame) and fails the pending call with its message.
  *
- * Threading: a client is used by one thread at a time; no locks, no globals. The push
+ * Security (issue #6): optional TLS (OpenSSL over the same non-blocking socket, driven
+ * by the same poll loop) and the shared-secret handshake (auth_handshake.h) run inside
+ * rpc_client_connect_secure before it returns.
+ *
+ * Threading: a client is used by one thread at a time; no locks. The only global is
+ * the default security pointer, set once at startup before threads connect. The push
  * handler runs on the caller's thread inside rpc_client_call/rpc_client_poll and must
  * not call rpc_client_call on the same client.
  */
@@ -28,7 +33,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/auth_handshake.h"
 #include "common/clock.h"
+#include "common/tls.h"
 #include "common/log.h"
 #include "rpc/frame_codec.h"
 
@@ -47,6 +57,9 @@ struct te_rpc_client {
     void *push_arg;
     int broken;
     te_error_t broken_err;
+    SSL *ssl;     /* NULL = plaintext */
+    int got_any;  /* some byte was received (detects an unexpected auth challenge) */
+    int auth_on;  /* this client completed the handshake */
     uint8_t in[RPC_CLIENT_READ_CHUNK];
 };
 
@@ -79,6 +92,43 @@ static te_status_t client_check(const te_rpc_client_t *c, te_error_t *err)
         return TE_OK;
     return te_error_set(err, c->broken_err.code, "connection to %s is unusable: %s", c->addr,
                         c->broken_err.msg);
+}
+
+static const te_security_t *g_default_security;
+
+void rpc_client_set_default_security(const te_security_t *sec) { g_default_security = sec; }
+
+/* One send / recv on the plain or TLS socket. > 0 bytes; 0 EOF (recv); -1 with errno
+ * (EAGAIN: wait for *want). */
+static ssize_t io_op(te_rpc_client_t *c, int is_send, void *buf, size_t len, short *want)
+{
+    *want = is_send ? POLLOUT : POLLIN;
+    if (c->ssl == NULL)
+        return is_send ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
+    int cap = len > (size_t)(1 << 30) ? (1 << 30) : (int)len;
+    ERR_clear_error();
+    int n = is_send ? SSL_write(c->ssl, buf, cap) : SSL_read(c->ssl, buf, cap);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        *want = POLLIN;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *want = POLLOUT;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0 || !is_send)
+            return errno == 0 ? 0 : -1;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
 }
 
 /* Waits for `events` on the socket; 1 ready, 0 timeout, -1 error (errno). */
@@ -162,7 +212,16 @@ fail: {
 }
 }
 
+static te_status_t client_secure(te_rpc_client_t *c, const te_security_t *sec, int64_t deadline, int timeout_ms,
+                                 te_error_t *err);
+
 te_rpc_client_t *rpc_client_connect(const char *host_port, int timeout_ms, te_error_t *err)
+{
+    return rpc_client_connect_secure(host_port, timeout_ms, g_default_security, err);
+}
+
+te_rpc_client_t *rpc_client_connect_secure(const char *host_port, int timeout_ms, const te_security_t *sec,
+                                           te_error_t *err)
 {
     char host[256], port[16];
     struct addrinfo hints, *res = NULL;
@@ -205,6 +264,9 @@ te_rpc_client_t *rpc_client_connect(const char *host_port, int timeout_ms, te_er
         goto cleanup;
     }
     freeaddrinfo(res);
+    res = NULL;
+    if (sec != NULL && client_secure(c, sec, deadline, timeout_ms, err) != TE_OK)
+        goto cleanup;
     return c;
 
 cleanup:
@@ -218,6 +280,8 @@ void rpc_client_free(te_rpc_client_t *c)
 {
     if (c == NULL)
         return;
+    if (c->ssl != NULL)
+        SSL_free(c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     frame_decoder_free(&c->dec);
@@ -240,7 +304,8 @@ static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_
 {
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+        short want;
+        ssize_t n = io_op(c, 1, (void *)(buf + off), len - off, &want);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -248,7 +313,7 @@ static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int r = client_wait(c->fd, POLLOUT, deadline);
+            int r = client_wait(c->fd, want, deadline);
             if (r > 0)
                 continue;
             if (r == 0) {
@@ -278,7 +343,13 @@ static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMess
                                                   c->in_len - c->in_pos, &used, &frame, &flen, err);
             c->in_pos += used;
             if (r == FRAME_ERROR) {
-                te_error_prefix(err, "reply from %s", c->addr);
+                if (!c->auth_on && c->in_len >= TE_AUTH_MAGIC_LEN &&
+                    memcmp(c->in, TE_AUTH_MAGIC_HELLO, TE_AUTH_MAGIC_LEN) == 0)
+                    te_error_set(err, TE_EPROTO,
+                                 "the daemon at %s requires authentication: pass --token-file FILE (or set "
+                                 "TE_TOKEN_FILE) with its shared secret", c->addr);
+                else
+                    te_error_prefix(err, "reply from %s", c->addr);
                 client_break(c, err);
                 return -1;
             }
@@ -294,9 +365,11 @@ static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMess
             }
         }
         c->in_pos = c->in_len = 0;
-        ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+        short want;
+        ssize_t n = io_op(c, 0, c->in, sizeof(c->in), &want);
         if (n > 0) {
             c->in_len = (size_t)n;
+            c->got_any = 1;
             continue;
         }
         if (n == 0) {
@@ -307,7 +380,7 @@ static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMess
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = client_wait(c->fd, POLLIN, deadline);
+            int r = client_wait(c->fd, want, deadline);
             if (r > 0)
                 continue;
             if (r == 0)
@@ -420,4 +493,144 @@ int rpc_client_poll(te_rpc_client_t *c, int timeout_ms, te_error_t *err)
         if (route == ROUTE_PUSH)
             handled++;
     }
+}
+
+/* ---- TLS and authentication ---------------------------------------------------- */
+
+/* Reads exactly len bytes into buf (not through c->in). 1 ok, 0 deadline, -1 err. */
+static int read_exact(te_rpc_client_t *c, uint8_t *buf, size_t len, size_t *got, int64_t deadline,
+                      te_error_t *err)
+{
+    *got = 0;
+    while (*got < len) {
+        short want;
+        ssize_t n = io_op(c, 0, buf + *got, len - *got, &want);
+        if (n > 0) {
+            *got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            te_error_set(err, TE_EIO, "connection to %s closed by the peer during authentication", c->addr);
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int r = client_wait(c->fd, want, deadline);
+            if (r > 0)
+                continue;
+            if (r == 0)
+                return 0;
+        }
+        te_error_set(err, TE_EIO, "receive from %s failed: %s", c->addr, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
+/* The peer sent something other than the expected handshake bytes: most likely a
+ * Response frame with the daemon's reason. Returns its text in err. */
+static void explain_refusal(te_rpc_client_t *c, const uint8_t *got, size_t n, int64_t deadline,
+                            const char *fallback, te_error_t *err)
+{
+    memcpy(c->in, got, n);
+    c->in_pos = 0;
+    c->in_len = n;
+    c->auth_on = 1; /* no "requires authentication" hint: we did authenticate */
+    Te__RpcMessage *m = NULL;
+    te_error_t e;
+    te_error_clear(&e);
+    int64_t short_deadline = te_clock_mono_ms() + 2000;
+    if (deadline >= 0 && deadline < short_deadline)
+        short_deadline = deadline;
+    if (client_read_message(c, short_deadline, &m, &e) == 1 && frame_message_kind(m) == FRAME_MSG_RESPONSE)
+        te_error_set(err, TE_EPROTO, "%s refused the connection: %s: %s", c->addr,
+                     error_code_name(m->response->code), m->response->message);
+    else
+        te_error_set(err, TE_EPROTO, "%s: %s", c->addr, fallback);
+    if (m != NULL)
+        te__rpc_message__free_unpacked(m, NULL);
+}
+
+static te_status_t client_tls(te_rpc_client_t *c, SSL_CTX *ctx, int64_t deadline, int timeout_ms, te_error_t *err)
+{
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+        return te_error_set(err, TE_ENOMEM, "cannot set up TLS for %s", c->addr);
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_connect(c->ssl);
+        if (r == 1)
+            return TE_OK;
+        int e = SSL_get_error(c->ssl, r);
+        short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+        if (want != 0) {
+            int w = client_wait(c->fd, want, deadline);
+            if (w > 0)
+                continue;
+            if (w == 0)
+                return te_error_set(err, TE_ETIMEOUT, "TLS handshake with %s timed out after %d ms", c->addr,
+                                    timeout_ms);
+        }
+        char text[300];
+        long vr = SSL_get_verify_result(c->ssl);
+        tls_error_string(text, sizeof(text));
+        if (vr != X509_V_OK)
+            return te_error_set(err, TE_EIO, "TLS handshake with %s failed: server certificate not trusted: %s",
+                                c->addr, X509_verify_cert_error_string(vr));
+        return te_error_set(err, TE_EIO, "TLS handshake with %s failed: %s (is TLS enabled on the daemon?)",
+                            c->addr, e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ? "connection closed" : text);
+    }
+}
+
+static te_status_t client_auth(te_rpc_client_t *c, const te_auth_secret_t *secret, int64_t deadline,
+                               int timeout_ms, te_error_t *err)
+{
+    uint8_t ch[TE_AUTH_CHALLENGE_LEN], ans[TE_AUTH_ANSWER_LEN], conf[TE_AUTH_CONFIRM_LEN];
+    uint8_t cn[TE_AUTH_NONCE_LEN];
+    size_t got;
+    int r = read_exact(c, ch, sizeof(ch), &got, deadline, err);
+    if (r == 0)
+        return te_error_set(err, TE_ETIMEOUT,
+                            "no authentication challenge from %s within %d ms (is security.auth.token-file set on "
+                            "the daemon?)", c->addr, timeout_ms);
+    if (r < 0)
+        return TE_EIO;
+    if (memcmp(ch, TE_AUTH_MAGIC_HELLO, TE_AUTH_MAGIC_LEN) != 0) {
+        explain_refusal(c, ch, got, deadline, "did not send an authentication challenge", err);
+        return TE_EPROTO;
+    }
+    if (auth_client_answer(secret, ch, ans, cn, err) != TE_OK)
+        return TE_EPROTO;
+    if (client_send_all(c, ans, sizeof(ans), deadline, timeout_ms, err) != TE_OK)
+        return TE_EIO;
+    r = read_exact(c, conf, TE_AUTH_MAGIC_LEN, &got, deadline, err);
+    if (r == 0)
+        return te_error_set(err, TE_ETIMEOUT, "no authentication result from %s within %d ms", c->addr, timeout_ms);
+    if (r < 0)
+        return TE_EIO;
+    if (memcmp(conf, TE_AUTH_MAGIC_CONFIRM, TE_AUTH_MAGIC_LEN) != 0) {
+        explain_refusal(c, conf, got, deadline, "authentication failed: the daemon rejected the token", err);
+        return TE_EPROTO;
+    }
+    r = read_exact(c, conf + TE_AUTH_MAGIC_LEN, TE_AUTH_MAC_LEN, &got, deadline, err);
+    if (r <= 0)
+        return r == 0 ? te_error_set(err, TE_ETIMEOUT, "no authentication result from %s", c->addr) : TE_EIO;
+    if (auth_client_check(secret, ch + TE_AUTH_MAGIC_LEN, cn, conf, err) != TE_OK) {
+        te_error_prefix(err, "%s", c->addr);
+        return TE_EPROTO;
+    }
+    c->auth_on = 1;
+    return TE_OK;
+}
+
+static te_status_t client_secure(te_rpc_client_t *c, const te_security_t *sec, int64_t deadline, int timeout_ms,
+                                 te_error_t *err)
+{
+    if (sec->tls_client != NULL && client_tls(c, sec->tls_client, deadline, timeout_ms, err) != TE_OK)
+        return err != NULL ? err->code : TE_EIO;
+    if (sec->auth != NULL && client_auth(c, sec->auth, deadline, timeout_ms, err) != TE_OK)
+        return err != NULL ? err->code : TE_EPROTO;
+    c->broken = 0;
+    return TE_OK;
 }

@@ -17,8 +17,19 @@ typedef struct te_rpc_client te_rpc_client_t;
 /* Called for every push (call_id 0) received; `push` is borrowed until it returns. */
 typedef void (*te_rpc_push_fn)(void *arg, te_rpc_client_t *c, const Te__RpcMessage *push);
 
-/* "host:port". NULL + err (naming the address) on failure. */
+struct te_security;
+
+/* "host:port". NULL + err (naming the address) on failure. Uses the process-wide
+ * security set with rpc_client_set_default_security (none by default). */
 te_rpc_client_t *rpc_client_connect(const char *host_port, int timeout_ms, te_error_t *err);
+/* Same with explicit security: sec->tls_client on = TLS handshake (server certificate
+ * verified against its CA); sec->auth on = the shared-secret challenge-response (both
+ * sides prove the secret) before the first call. NULL sec = plaintext. */
+te_rpc_client_t *rpc_client_connect_secure(const char *host_port, int timeout_ms, const struct te_security *sec,
+                                           te_error_t *err);
+/* Sets the security rpc_client_connect uses (borrowed; must outlive every client).
+ * Call once at startup before other threads use rpc_client_connect (tectl options). */
+void rpc_client_set_default_security(const struct te_security *sec);
 void rpc_client_free(te_rpc_client_t *c);
 const char *rpc_client_address(const te_rpc_client_t *c);
 

@@ -34,11 +34,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/auth_handshake.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "rpc/frame_codec.h"
 
 #define RPC_LOG_CTX "rpc-server"
@@ -61,6 +67,7 @@ struct rpc_conn {
     conn_state_t state;
     int refused; /* over the connection limit: never shown to the daemon */
     int counted; /* included in srv->n_open */
+    te_auth_bev_t *auth; /* pending authentication handshake, or NULL */
     char peer[RPC_PEER_MAX];
     rpc_conn_t *prev, *next; /* srv->conns, every connection until freed */
     rpc_conn_t *reap_next;   /* srv->reap, DEAD connections */
@@ -82,6 +89,7 @@ struct rpc_server {
     size_t n_open;
     rpc_conn_t *conns;
     rpc_conn_t *reap;
+    const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *ctx);
@@ -104,6 +112,8 @@ static void conn_kill(rpc_conn_t *c)
         return;
     conn_uncount(c);
     c->state = CONN_DEAD;
+    auth_bev_cancel(c->auth);
+    c->auth = NULL;
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     c->reap_next = c->srv->reap;
@@ -121,6 +131,7 @@ static void conn_destroy(rpc_conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     conn_uncount(c);
+    auth_bev_cancel(c->auth);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -345,9 +356,15 @@ static void conn_read_cb(struct bufferevent *bev, void *ctx)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *ctx)
 {
-    (void)bev;
     rpc_conn_t *c = ctx;
-    if (what & BEV_EVENT_ERROR)
+    unsigned long ssl_err = (what & BEV_EVENT_ERROR) && c->srv->sec != NULL && c->srv->sec->tls_server != NULL
+                                ? bufferevent_get_openssl_error(bev)
+                                : 0;
+    if (ssl_err != 0) {
+        char text[256];
+        ERR_error_string_n(ssl_err, text, sizeof(text));
+        TE_WARN(RPC_LOG_CTX, "%s: TLS error, closing: %s", c->peer, text);
+    } else if (what & BEV_EVENT_ERROR)
         TE_DEBUG(RPC_LOG_CTX, "%s: connection error: %s", c->peer,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     else if (what & BEV_EVENT_TIMEOUT)
@@ -372,6 +389,28 @@ static void format_peer(const struct sockaddr *sa, socklen_t salen, char *out, s
         snprintf(out, cap, "%s:%s", host, serv);
 }
 
+/* The authentication handshake finished (see auth_bev_start). */
+static void conn_auth_done(void *arg, int ok, const char *why)
+{
+    rpc_conn_t *c = arg;
+    c->auth = NULL;
+    if (ok > 0) {
+        TE_DEBUG(RPC_LOG_CTX, "%s: authenticated", c->peer);
+        bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            conn_read_cb(c->bev, c);
+        return;
+    }
+    TE_WARN(RPC_LOG_CTX, "%s: %s; closing the connection", c->peer, why);
+    if (ok == 0) {
+        bufferevent_setcb(c->bev, NULL, NULL, conn_event_cb, c);
+        conn_fail(c, TE__ERROR_CODE__MALFORMED_MESSAGE, why);
+    } else {
+        conn_kill(c);
+    }
+}
+
 static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int salen, void *ctx)
 {
@@ -384,7 +423,18 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
         evutil_closesocket(fd);
         return;
     }
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (srv->sec != NULL && srv->sec->tls_server != NULL) {
+        SSL *ssl = SSL_new(srv->sec->tls_server);
+        c->bev = ssl == NULL ? NULL
+                             : bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                              BEV_OPT_CLOSE_ON_FREE);
+        if (c->bev == NULL)
+            SSL_free(ssl);
+        else
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (c->bev == NULL) {
         TE_WARN(RPC_LOG_CTX, "cannot create a bufferevent for an accepted connection");
         evutil_closesocket(fd);
@@ -413,6 +463,14 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     c->counted = 1;
     srv->n_open++;
     TE_DEBUG(RPC_LOG_CTX, "connection %llu from %s", (unsigned long long)c->id, c->peer);
+    if (srv->sec != NULL && srv->sec->auth != NULL) {
+        c->auth = auth_bev_start(c->bev, 1, srv->sec->auth, conn_auth_done, c);
+        if (c->auth == NULL) {
+            TE_WARN(RPC_LOG_CTX, "%s: cannot start authentication (out of memory or no randomness)", c->peer);
+            conn_kill(c);
+        }
+        return;
+    }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -535,6 +593,8 @@ void rpc_server_free(rpc_server_t *srv)
 }
 
 int rpc_server_port(const rpc_server_t *srv) { return srv->port; }
+
+void rpc_server_set_security(rpc_server_t *srv, const te_security_t *sec) { srv->sec = sec; }
 
 void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
 

@@ -52,6 +52,13 @@ rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port
                              rpc_close_fn close_fn, void *arg, te_error_t *err);
 /* Closes the listener and every connection (without calling close_fn). NULL: no-op. */
 void rpc_server_free(rpc_server_t *srv);
+struct te_security;
+/* Authentication / TLS for connections accepted from now on (call right after new;
+ * NULL or all-off = plaintext, no authentication). `sec` must outlive the server.
+ * With a token, a connection completes the challenge-response before any frame is
+ * read; a wrong proof gets Response{MALFORMED_MESSAGE, "authentication failed ..."}
+ * and the connection is closed. */
+void rpc_server_set_security(rpc_server_t *srv, const struct te_security *sec);
 /* The bound port (the real one when 0 was asked for). */
 int rpc_server_port(const rpc_server_t *srv);
 /* Changes the output bound (default RPC_SERVER_MAX_OUTPUT); for tests. */
