@@ -59,6 +59,8 @@ static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *c
         op_errorf(&s, "parameter 'path' is empty");
         return NULL;
     }
+    if (op_check_path(&s, "path", path) != 0)
+        return NULL;
     file_lines_t *fl = calloc(1, sizeof(*fl));
     if (fl == NULL) {
         op_errorf(&s, "out of memory");

@@ -71,6 +71,13 @@ struct te_task {
     int thread_started;
     int joined;
     _Atomic int64_t start_ms, end_ms;
+
+    /* checkpoints */
+    te_subtask_ckpt_config_t ckpt_cfg;
+    char job_hex[TE_ID_HEX_LEN + 1], vertex_hex[TE_ID_HEX_LEN + 1];
+    te_restore_handle_t *restore;
+    size_t n_restore;
+    _Atomic uint64_t ckpt_last_id, ckpt_last_duration_ms, ckpt_last_size, ckpt_last_alignment_ns;
 };
 
 const char *task_state_name(te_exec_state_t s)
@@ -184,29 +191,47 @@ static const char *job_config(const Te__TaskDeploymentDescriptor *tdd, const cha
 
 /* The configuration operators see: the job's entries, then the daemon's default for
  * each job-level key the job does not set. */
+static int in_pairs(const char *const *pairs, const char *key)
+{
+    for (const char *const *d = pairs; d && d[0]; d += 2)
+        if (strcmp(d[0], key) == 0)
+            return 1;
+    return 0;
+}
+
+/* The configuration operators see: the daemon's enforced keys (a job cannot override
+ * them: io.allowed-dirs), the job's entries, then the daemon's default for each
+ * job-level key the job does not set. Daemon values are copied: a reload may replace
+ * the daemon's configuration while the task runs. */
 static te_status_t build_job_config(te_task_t *t)
 {
     const Te__JobInformation *ji = t->tdd->job_information;
     size_t nj = ji ? ji->n_job_configuration : 0, nd = 0;
     for (const char *const *d = t->svc.job_config_defaults; d && d[0]; d += 2)
         nd++;
+    for (const char *const *d = t->svc.job_config_enforced; d && d[0]; d += 2)
+        nd++;
     t->config_keys = calloc(nj + nd + 1, sizeof(char *));
     t->config_values = calloc(nj + nd + 1, sizeof(char *));
-    if (t->config_keys == NULL || t->config_values == NULL)
-        return TE_ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < nj; i++) {
-        t->config_keys[n] = ji->job_configuration[i]->key ? ji->job_configuration[i]->key : "";
-        t->config_values[n++] = ji->job_configuration[i]->value ? ji->job_configuration[i]->value : "";
-    }
-    /* Daemon defaults are copied: a reload may replace the daemon's configuration
-     * while the task runs. */
     t->config_owned = calloc(2 * nd + 1, sizeof(char *));
-    if (t->config_owned == NULL)
+    if (t->config_keys == NULL || t->config_values == NULL || t->config_owned == NULL)
         return TE_ENOMEM;
-    size_t o = 0;
-    for (const char *const *d = t->svc.job_config_defaults; d && d[0]; d += 2)
-        if (job_config(t->tdd, d[0]) == NULL) {
+    size_t n = 0, o = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *const *pairs = pass == 0 ? t->svc.job_config_enforced : NULL;
+        if (pass == 1) {
+            for (size_t i = 0; i < nj; i++) {
+                const char *k = ji->job_configuration[i]->key ? ji->job_configuration[i]->key : "";
+                if (in_pairs(t->svc.job_config_enforced, k))
+                    continue; /* the daemon's value stands */
+                t->config_keys[n] = k;
+                t->config_values[n++] = ji->job_configuration[i]->value ? ji->job_configuration[i]->value : "";
+            }
+            pairs = t->svc.job_config_defaults;
+        }
+        for (const char *const *d = pairs; d && d[0]; d += 2) {
+            if (pass == 1 && (job_config(t->tdd, d[0]) != NULL || in_pairs(t->svc.job_config_enforced, d[0])))
+                continue;
             char *k = strdup(d[0]), *v = strdup(d[1] ? d[1] : "");
             t->config_owned[o++] = k;
             t->config_owned[o++] = v;
@@ -215,6 +240,7 @@ static te_status_t build_job_config(te_task_t *t)
             t->config_keys[n] = k;
             t->config_values[n++] = v;
         }
+    }
     t->n_config = n;
     return TE_OK;
 }
@@ -441,6 +467,87 @@ static void release_built(te_task_t *t)
     t->n_gates = 0;
 }
 
+/* The merged job configuration (job entries over daemon defaults). */
+static const char *task_config(const te_task_t *t, const char *key)
+{
+    for (size_t i = 0; i < t->n_config; i++)
+        if (strcmp(t->config_keys[i], key) == 0)
+            return t->config_values[i];
+    return NULL;
+}
+
+/* Task thread: a checkpoint was acknowledged or declined. */
+static void task_on_checkpoint(void *arg, const te_checkpoint_report_t *r)
+{
+    te_task_t *t = arg;
+    if (!r->declined) {
+        atomic_store(&t->ckpt_last_duration_ms, r->duration_ms);
+        atomic_store(&t->ckpt_last_size, r->size);
+        atomic_store(&t->ckpt_last_alignment_ns, r->alignment_ns);
+        atomic_store(&t->ckpt_last_id, r->checkpoint_id);
+    }
+    if (t->svc.on_checkpoint)
+        t->svc.on_checkpoint(t->svc.on_checkpoint_arg, t, r);
+}
+
+/* Checkpoint settings and the TaskRestore handles. INVALID_CHAIN when the chain has
+ * non-keyed state that cannot be restored at the new parallelism. */
+static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_error_t *err)
+{
+    const Te__TaskInformation *ti = t->tdd->task_information;
+    te_id_to_hex(&t->job_id, t->job_hex);
+    te_id_t vid;
+    if (te_id_from_bytes(ti->job_vertex_id.data, ti->job_vertex_id.len, &vid) == 0)
+        te_id_to_hex(&vid, t->vertex_hex);
+    else
+        snprintf(t->vertex_hex, sizeof(t->vertex_hex), "vertex");
+    const char *un = task_config(t, "execution.checkpointing.unaligned.enabled");
+    t->ckpt_cfg = (te_subtask_ckpt_config_t){
+        .task_name = t->name,
+        .dir = task_config(t, "state.checkpoints.dir"),
+        .job_id_hex = t->job_hex,
+        .vertex_id_hex = t->vertex_hex,
+        .subtask_index = t->tdd->subtask_index,
+        .parallelism = ti->number_of_subtasks,
+        .max_parallelism = ti->max_parallelism ? ti->max_parallelism : 128,
+        .unaligned = un != NULL && strcmp(un, "true") == 0,
+        .report = task_on_checkpoint,
+        .report_arg = t,
+    };
+    const Te__TaskRestore *tr = t->tdd->task_restore;
+    if (tr == NULL || tr->n_handles == 0)
+        return TE_OK;
+    *why = TE_DEPLOY_INVALID_CHAIN;
+    t->restore = calloc(tr->n_handles, sizeof(*t->restore));
+    if (t->restore == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    t->n_restore = tr->n_handles;
+    for (size_t h = 0; h < tr->n_handles; h++) {
+        const Te__StateHandle *sh = tr->handles[h];
+        if (sh->path == NULL || sh->path[0] == '\0')
+            return te_error_set(err, TE_EINVAL, "task_restore.handles[%zu] has no path", h);
+        uint32_t p = sh->parallelism ? sh->parallelism : ti->number_of_subtasks;
+        t->restore[h] = (te_restore_handle_t){sh->path, sh->subtask_index, p};
+        if (p == ti->number_of_subtasks)
+            continue;
+        for (size_t i = 0; i < t->n_chain; i++) {
+            const te_operator_def_t *def = t->chain[i].def;
+            /* sources keep positions (not keyed); other operators' keyed state is
+             * redistributed by key group and file_sink's pending files are committed */
+            if (def->snapshot == NULL || def->kind != TE_OP_SOURCE)
+                continue;
+            return te_error_set(err, TE_EINVAL,
+                                "checkpoint %llu was taken at parallelism %u and this vertex now has %u, but "
+                                "operator '%s' (#%zu) has non-keyed state (e.g. a source position%s) that cannot "
+                                "be rescaled: restore this vertex at parallelism %u",
+                                (unsigned long long)tr->checkpoint_id, p, ti->number_of_subtasks, def->name, i,
+                                strcmp(def->name, "file_lines") == 0 ? ", kept per byte range of the file" : "", p);
+        }
+    }
+    *why = TE_DEPLOY_INTERNAL;
+    return TE_OK;
+}
+
 te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_services_t *svc, te_deploy_error_t *why,
                     te_error_t *err)
 {
@@ -501,6 +608,8 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         te_error_set(err, TE_ENOMEM, "out of memory");
         goto cleanup;
     }
+    if (build_checkpointing(t, why, err) != TE_OK)
+        goto cleanup;
     te_stream_task_env_t env = {
         .task_name = t->name,
         .execution_id = t->exec_id,
@@ -522,6 +631,9 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .buffer_timeout_ms = buffer_timeout,
         .partition_request_timeout_ms = svc->partition_request_timeout_ms,
         .metrics = &t->metrics,
+        .checkpoint = svc->on_checkpoint ? &t->ckpt_cfg : NULL,
+        .restore = t->restore,
+        .n_restore = t->n_restore,
     };
     t->st = stream_task_new(&env, err);
     if (t->st == NULL)
@@ -723,6 +835,7 @@ void task_free(te_task_t *t)
     free(t->chain);
     free(t->param_keys);
     free(t->param_values);
+    free(t->restore);
     if (t->tdd)
         te__task_deployment_descriptor__free_unpacked(t->tdd, NULL);
     pthread_mutex_destroy(&t->lock);
@@ -738,6 +851,39 @@ const char *task_name(const te_task_t *t) { return t->name; }
 uint32_t task_subtask_index(const te_task_t *t) { return t->tdd->subtask_index; }
 te_task_metrics_t *task_metrics(te_task_t *t) { return &t->metrics; }
 int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->start_ms); }
+
+static te_status_t running_or(te_task_t *t)
+{
+    return task_state(t) == TE_STATE_RUNNING ? TE_OK : TE_ESTATE;
+}
+
+te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts)
+{
+    te_status_t rc = running_or(t);
+    return rc == TE_OK ? stream_task_trigger_checkpoint(t->st, id, ts) : rc;
+}
+
+te_status_t task_confirm_checkpoint(te_task_t *t, uint64_t id)
+{
+    if (task_state(t) == TE_STATE_FINISHED)
+        return TE_OK; /* its sinks committed everything when the input ended */
+    te_status_t rc = running_or(t);
+    return rc == TE_OK ? stream_task_notify_checkpoint_complete(t->st, id) : rc;
+}
+
+te_status_t task_abort_checkpoint(te_task_t *t, uint64_t id)
+{
+    te_status_t rc = running_or(t);
+    return rc == TE_OK ? stream_task_abort_checkpoint(t->st, id) : rc;
+}
+
+void task_last_checkpoint(te_task_t *t, uint64_t *id, uint64_t *duration_ms, uint64_t *size, uint64_t *alignment_ns)
+{
+    *id = atomic_load(&t->ckpt_last_id);
+    *duration_ms = atomic_load(&t->ckpt_last_duration_ms);
+    *size = atomic_load(&t->ckpt_last_size);
+    *alignment_ns = atomic_load(&t->ckpt_last_alignment_ns);
+}
 int64_t task_end_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->end_ms); }
 
 int task_is_backpressured(te_task_t *t)

@@ -24,6 +24,8 @@
 #include "../shuffle/remote_input_channel.h"
 #include "tdd.pb-c.h"
 
+struct te_checkpoint_report; /* runtime/subtask_checkpoint_coordinator.h */
+
 typedef enum te_exec_state {
     TE_STATE_CREATED = 0,
     TE_STATE_DEPLOYING = 1,
@@ -50,6 +52,7 @@ typedef struct te_task_services {
     uint32_t floating_buffers_per_gate;
     const char *plugins_dir;            /* plugins.dir: where `plugin` operators load from */
     const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
+    const char *const *job_config_enforced; /* daemon keys a job cannot override (io.allowed-dirs) */
     /* Remote input channels (producer in another daemon): the network's transport (the
      * partition client; NULL = local channels only) and the PartitionNotFound backoff. */
     const te_channel_transport_t *transport;
@@ -57,6 +60,11 @@ typedef struct te_task_services {
     int64_t request_backoff_max_ms;
     te_task_state_fn on_state;
     void *on_state_arg;
+    /* Checkpoint acknowledgements / declines, called on the task thread (must only
+     * hand the report to the control thread; strings borrowed for the call). NULL =
+     * the task takes no checkpoints. */
+    void (*on_checkpoint)(void *arg, te_task_t *task, const struct te_checkpoint_report *r);
+    void *on_checkpoint_arg;
 } te_task_services_t;
 
 /* Error codes a rejected deployment carries (mapped to RPC ErrorCodes by the caller). */
@@ -111,6 +119,17 @@ uint64_t task_backpressured_ns(te_task_t *t);
 double task_out_pool_usage(te_task_t *t);
 double task_in_pool_usage(te_task_t *t);
 int64_t task_start_time_ms(const te_task_t *t);
+
+/* Checkpoints (control thread): hand TriggerCheckpoint (source tasks),
+ * ConfirmCheckpoint and AbortCheckpoint to the task's mailbox. TE_OK, TE_ESTATE (not
+ * running), TE_EINVAL (a trigger for a task that is not a source). */
+te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts);
+te_status_t task_confirm_checkpoint(te_task_t *t, uint64_t id);
+te_status_t task_abort_checkpoint(te_task_t *t, uint64_t id);
+/* The last acknowledged checkpoint (id 0 = none): duration ms, bytes, alignment ns.
+ * Any thread. */
+void task_last_checkpoint(te_task_t *t, uint64_t *id, uint64_t *duration_ms, uint64_t *size,
+                          uint64_t *alignment_ns);
 int64_t task_end_time_ms(const te_task_t *t);
 
 #endif

@@ -19,7 +19,9 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "../operators/plugin_loader.h"
+#include "../runtime/subtask_checkpoint_coordinator.h"
 #include "task_executor_internal.h"
 
 #define CTX "executor"
@@ -72,6 +74,59 @@ static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec
         TE_WARN(CTX, "could not push %s of %s to the JobManager of job %s", task_state_name(s),
                 te_id_str(&r->exec_id), te_id_str(&r->job_id));
     r->last_pushed = s;
+}
+
+/* AcknowledgeCheckpoint / DeclineCheckpoint to the task's JobManager connection. */
+static void push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u)
+{
+    rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
+    if (conn == NULL)
+        return;
+    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
+    Te__AcknowledgeCheckpoint ack = TE__ACKNOWLEDGE_CHECKPOINT__INIT;
+    Te__DeclineCheckpoint dec = TE__DECLINE_CHECKPOINT__INIT;
+    Te__StateHandle h = TE__STATE_HANDLE__INIT;
+    Te__StateHandle *hp = &h;
+    uint32_t *kgs = NULL;
+    if (u->ckpt == 1) {
+        size_t n_kg = u->ckpt_kg_last >= u->ckpt_kg_first ? u->ckpt_kg_last - u->ckpt_kg_first + 1 : 0;
+        kgs = calloc(n_kg ? n_kg : 1, sizeof(*kgs));
+        if (kgs == NULL)
+            return;
+        for (size_t i = 0; i < n_kg; i++)
+            kgs[i] = u->ckpt_kg_first + (uint32_t)i;
+        h.operator_uid = (char *)"";
+        h.path = u->path ? u->path : (char *)"";
+        h.size = u->ckpt_size;
+        h.n_key_groups = n_kg;
+        h.key_groups = kgs;
+        h.subtask_index = u->ckpt_subtask;
+        h.parallelism = u->ckpt_parallelism;
+        ack.job_id.data = r->job_id.b;
+        ack.job_id.len = TE_ID_LEN;
+        ack.execution_attempt_id.data = r->exec_id.b;
+        ack.execution_attempt_id.len = TE_ID_LEN;
+        ack.checkpoint_id = u->ckpt_id;
+        ack.n_handles = 1;
+        ack.handles = &hp;
+        ack.state_size = u->ckpt_size;
+        msg.body_case = TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT;
+        msg.acknowledge_checkpoint = &ack;
+    } else {
+        dec.job_id.data = r->job_id.b;
+        dec.job_id.len = TE_ID_LEN;
+        dec.execution_attempt_id.data = r->exec_id.b;
+        dec.execution_attempt_id.len = TE_ID_LEN;
+        dec.checkpoint_id = u->ckpt_id;
+        dec.cause = u->cause ? u->cause : (char *)"";
+        msg.body_case = TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT;
+        msg.decline_checkpoint = &dec;
+    }
+    if (rpc_conn_send(conn, &msg) != TE_OK)
+        TE_WARN(CTX, "could not push the %s of checkpoint %llu of %s to the JobManager of job %s",
+                u->ckpt == 1 ? "acknowledgement" : "decline", (unsigned long long)u->ckpt_id,
+                te_id_str(&r->exec_id), te_id_str(&r->job_id));
+    free(kgs);
 }
 
 /* ---------- records and slots ---------- */
@@ -203,8 +258,15 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&te->queue_lock);
     while (u) {
         te_state_update_t *next = u->next;
-        handle_update(te, u->task, u->state, u->cause);
+        if (u->ckpt) {
+            te_task_record_t *r = executor_find_record(te, task_execution_id(u->task));
+            if (r != NULL)
+                push_checkpoint(te, r, u);
+        } else {
+            handle_update(te, u->task, u->state, u->cause);
+        }
         free(u->cause);
+        free(u->path);
         free(u);
         u = next;
     }
@@ -235,6 +297,93 @@ static void on_task_state(void *arg, te_task_t *task, te_exec_state_t state, con
     te->queue_tail = u;
     pthread_mutex_unlock(&te->queue_lock);
     event_active(te->queue_event, EV_READ, 0);
+}
+
+/* Checkpoint report listener: task threads. Queued like states, so an ack is pushed
+ * before the task's final state. */
+static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_report_t *rep)
+{
+    te_task_executor_t *te = arg;
+    te_state_update_t *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        TE_ERROR(CTX, "out of memory queueing a checkpoint report of %s", task_name(task));
+        return;
+    }
+    u->task = task;
+    u->ckpt = rep->declined ? 2 : 1;
+    u->ckpt_id = rep->checkpoint_id;
+    u->ckpt_size = rep->size;
+    u->ckpt_subtask = rep->subtask_index;
+    u->ckpt_parallelism = rep->parallelism;
+    u->ckpt_kg_first = rep->kg_first;
+    u->ckpt_kg_last = rep->kg_last;
+    u->cause = rep->cause ? strdup(rep->cause) : NULL;
+    u->path = rep->path ? strdup(rep->path) : NULL;
+    pthread_mutex_lock(&te->queue_lock);
+    if (te->queue_tail)
+        te->queue_tail->next = u;
+    else
+        te->queue_head = u;
+    te->queue_tail = u;
+    pthread_mutex_unlock(&te->queue_lock);
+    event_active(te->queue_event, EV_READ, 0);
+}
+
+/* TriggerCheckpoint / ConfirmCheckpoint / AbortCheckpoint: handed to the task's mailbox. */
+static void call_checkpoint(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__RpcMessage *call)
+{
+    ProtobufCBinaryData eid;
+    uint64_t ckpt;
+    const char *what;
+    if (call->body_case == TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT && call->trigger_checkpoint) {
+        eid = call->trigger_checkpoint->execution_attempt_id;
+        ckpt = call->trigger_checkpoint->checkpoint_id;
+        what = "TriggerCheckpoint";
+    } else if (call->body_case == TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT && call->confirm_checkpoint) {
+        eid = call->confirm_checkpoint->execution_attempt_id;
+        ckpt = call->confirm_checkpoint->checkpoint_id;
+        what = "ConfirmCheckpoint";
+    } else if (call->body_case == TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT && call->abort_checkpoint) {
+        eid = call->abort_checkpoint->execution_attempt_id;
+        ckpt = call->abort_checkpoint->checkpoint_id;
+        what = "AbortCheckpoint";
+    } else {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__MALFORMED_MESSAGE, "empty checkpoint call");
+        return;
+    }
+    te_id_t exec;
+    if (id_from(eid, &exec) != 0) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                        "%s: execution_attempt_id must be 16 bytes, got %zu", what, eid.len);
+        return;
+    }
+    if (ckpt == 0) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: checkpoint_id must be at least 1",
+                        what);
+        return;
+    }
+    te_task_record_t *r = executor_find_record(te, &exec);
+    if (r == NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_TASK, "%s: no task with execution attempt id %s",
+                        what, te_id_str(&exec));
+        return;
+    }
+    te_status_t rc;
+    if (call->body_case == TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT)
+        rc = task_trigger_checkpoint(r->task, ckpt, call->trigger_checkpoint->timestamp);
+    else if (call->body_case == TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT)
+        rc = task_confirm_checkpoint(r->task, ckpt);
+    else
+        rc = task_abort_checkpoint(r->task, ckpt);
+    if (rc == TE_EINVAL)
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                        "%s: task %s (%s) is not a source task; checkpoints are triggered at the sources", what,
+                        task_name(r->task), te_id_str(&exec));
+    else if (rc != TE_OK)
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running", what,
+                        task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));
+    else
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
 /* ---------- periodic: heartbeats, watchdog, rates ---------- */
@@ -427,6 +576,16 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
                         te_id_str(&alloc));
         return;
     }
+    /* A bound on what one slot may hold (refused, never grown without limit). */
+    int slot_index = slot_table_find_by_allocation(te->slots, &alloc);
+    int64_t max_tasks = config_get_int(te->cfg, "taskmanager.slot.max-tasks");
+    int in_slot = slot_index >= 0 ? slot_table_tasks_of_slot(te->slots, slot_index, NULL, NULL, 0) : 0;
+    if (in_slot >= max_tasks) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE,
+                        "slot %d already holds %d tasks, the most taskmanager.slot.max-tasks (%lld) allows",
+                        slot_index, in_slot, (long long)max_tasks);
+        return;
+    }
     /* 4-6: ids, chain, buffers (task_new checks in that order and unwinds). */
     te_task_services_t svc = {
         .buffers = te->buffers,
@@ -439,11 +598,14 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
         .plugins_dir = config_get_str(te->cfg, "plugins.dir"),
         .job_config_defaults = te->job_config_defaults,
+        .job_config_enforced = te->job_config_enforced,
         .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
         .request_backoff_initial_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.initial"),
         .request_backoff_max_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
         .on_state = on_task_state,
         .on_state_arg = te,
+        .on_checkpoint = on_task_checkpoint,
+        .on_checkpoint_arg = te,
     };
     te_error_t err;
     te_error_clear(&err);
@@ -690,8 +852,7 @@ static void on_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
     case TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT:
     case TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT:
     case TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT:
-        rpc_conn_reply(conn, id, TE__ERROR_CODE__INVALID_ARGUMENT,
-                       "checkpoint calls are not supported by this TaskExecutor version");
+        call_checkpoint(te, conn, id, call);
         break;
     default:
         rpc_conn_reply(conn, id, TE__ERROR_CODE__MALFORMED_MESSAGE, "unknown or missing call");
@@ -723,13 +884,16 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->cancel_timeout_ms = config_get_int(cfg, "task.cancellation.timeout");
     /* Job-level keys: what a job that does not set them gets (copied into each task). */
     static const char *const job_keys[] = {"pipeline.auto-watermark-interval", "execution.buffer-timeout",
-                                           "state.checkpoints.dir"};
+                                           "state.checkpoints.dir", "execution.checkpointing.unaligned.enabled"};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++) {
         te->job_config_defaults[n++] = job_keys[i];
         te->job_config_defaults[n++] = config_get_str(cfg, job_keys[i]);
     }
     te->job_config_defaults[n] = NULL;
+    te->job_config_enforced[0] = "io.allowed-dirs";
+    te->job_config_enforced[1] = config_get_str(cfg, "io.allowed-dirs");
+    te->job_config_enforced[2] = NULL;
 }
 
 /* The data plane: I/O threads, partition server (taskmanager.data.port), client. */
@@ -755,6 +919,8 @@ static te_status_t executor_start_network(te_task_executor_t *te, const te_confi
     te->data_client = partition_client_new(te->net_io, n, network_buffer_pool_segment_size(te->buffers), err);
     if (te->data_client == NULL)
         return err ? err->code : TE_ENOMEM;
+    partition_server_set_security(te->data_server, te->security);
+    partition_client_set_security(te->data_client, te->security);
     for (int i = 0; i < n; i++)
         if (net_io_thread_start(te->net_io[i], err) != TE_OK)
             return err ? err->code : TE_EIO;
@@ -798,6 +964,9 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     const char *bind = config_get_str(cfg, "taskmanager.bind-host");
     const char *host = config_get_str(cfg, "taskmanager.host");
 
+    te->security = security_from_config(cfg, err); /* before any listener opens */
+    if (te->security == NULL)
+        goto cleanup;
     te->buffers = network_buffer_pool_new((uint64_t)config_get_int(cfg, "taskmanager.memory.network.size"),
                                           (uint32_t)config_get_int(cfg, "taskmanager.memory.segment-size"), err);
     if (te->buffers == NULL)
@@ -828,6 +997,7 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
         te_error_prefix(err, "taskmanager.rpc.port");
         goto cleanup;
     }
+    rpc_server_set_security(te->rpc, te->security);
     te_status_provider_t prov = executor_status_provider(te);
     te->status = status_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.status.port"), &prov, err);
     if (te->status == NULL) {
@@ -889,6 +1059,7 @@ void task_executor_free(te_task_executor_t *te)
     partition_manager_free(te->partitions);
     network_buffer_pool_free(te->buffers);
     json_decref(te->history);
+    security_free(te->security); /* every connection using it is closed by now */
     pthread_mutex_destroy(&te->queue_lock);
     free(te);
     plugin_loader_unload_all(); /* no task is left to use a plugin's code */

@@ -64,6 +64,12 @@ typedef struct te_state_update {
     te_task_t *task;
     te_exec_state_t state;
     char *cause;
+    /* a checkpoint report instead of a state (ckpt = 1 ack, 2 decline); `cause` is the
+     * decline's cause, `path` the snapshot file */
+    int ckpt;
+    uint64_t ckpt_id, ckpt_size;
+    uint32_t ckpt_subtask, ckpt_parallelism, ckpt_kg_first, ckpt_kg_last;
+    char *path;
     struct te_state_update *next;
 } te_state_update_t;
 
@@ -89,6 +95,7 @@ struct te_task_executor {
     int n_net_io;
     te_partition_server_t *data_server;
     te_partition_client_t *data_client;
+    struct te_security *security; /* security.* (auth token, TLS contexts); freed last */
     slot_table_t *slots;
     rpc_server_t *rpc;
     status_server_t *status;
@@ -108,7 +115,8 @@ struct te_task_executor {
     struct event *queue_event;
     struct event *tick_event;
 
-    const char *job_config_defaults[8]; /* key, value pairs + NULL: job-level keys' daemon defaults */
+    const char *job_config_defaults[16]; /* key, value pairs + NULL: job-level keys' daemon defaults */
+    const char *job_config_enforced[4]; /* key, value pairs + NULL: daemon keys a job cannot override */
     int shutting_down;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
