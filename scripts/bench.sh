@@ -33,4 +33,6 @@ arena = 64 * 1024 * 1024
 print(json.dumps({"figure": "idle_rss_bytes", "rss": rss, "network_arena_bytes": arena, "rss_to_arena": round(rss / arena, 3)}))
 PY
 bash scripts/bench_network.sh "$BUILD"
+bash scripts/bench_tls.sh "$BUILD"
 bash scripts/bench_nexmark.sh "$BUILD"
+bash scripts/bench_checkpoint.sh "$BUILD"
