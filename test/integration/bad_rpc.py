@@ -11,7 +11,8 @@ import sys
 HOST, PORT = sys.argv[1].rsplit(":", 1)
 PORT = int(PORT)
 ERROR_CODES = {0: "OK", 1: "MALFORMED_MESSAGE", 2: "FRAME_TOO_LARGE", 3: "UNKNOWN_JOB", 4: "JOB_MASTER_MISMATCH",
-               5: "SLOT_NOT_FOUND", 6: "SLOT_NOT_AVAILABLE", 7: "INCONSISTENT_IDS", 8: "INVALID_CHAIN"}
+               5: "SLOT_NOT_FOUND", 6: "SLOT_NOT_AVAILABLE", 7: "INCONSISTENT_IDS", 8: "INVALID_CHAIN",
+               9: "INSUFFICIENT_BUFFERS", 10: "DUPLICATE_EXECUTION", 11: "UNKNOWN_TASK", 12: "INVALID_ARGUMENT"}
 
 
 def varint(n):
@@ -195,7 +196,38 @@ assert code == "MALFORMED_MESSAGE", (code, text)
 s.close()
 healthy(); checks += 1
 
-# 5. Many connections opened and dropped.
+# 5. A duplicate execution id, and a submit into a slot allocated to another job.
+job, master, alloc, exe = (os.urandom(16) for _ in range(4))
+s = connect()
+code, text = call(s, 10, 10, field_bytes(1, job) + field_bytes(2, master) + field_bytes(3, "dup"))
+assert code == "OK", (code, text)
+code, text = call(s, 11, 11, field_bytes(1, job) + field_bytes(2, master) + field_bytes(3, alloc) + field_varint(4, 0xFFFFFFFFFFFFFFFF))
+assert code == "OK", ("RequestSlot", code, text)
+task_info = field_bytes(2, "dup (1/1)") + field_varint(3, 1) + field_varint(4, 128) + field_varint(5, 1) + \
+    field_bytes(6, field_bytes(1, "sequence") + field_bytes(3, field_bytes(1, "unbounded") + field_bytes(2, "true"))) + \
+    field_bytes(6, field_bytes(1, "discard"))
+tdd = field_bytes(1, job) + field_bytes(2, exe) + field_bytes(3, alloc) + field_bytes(8, task_info)
+code, text = call(s, 12, 12, field_bytes(1, master) + field_bytes(2, tdd))
+assert code == "OK", ("first submit", code, text)
+code, text = call(s, 13, 12, field_bytes(1, master) + field_bytes(2, tdd))
+print("the same execution id again ->", code, text)
+assert code == "DUPLICATE_EXECUTION", (code, text)
+assert exe.hex() in text, "the error does not name the execution id"
+# another job cannot use this job's allocation
+job2, master2 = os.urandom(16), os.urandom(16)
+code, text = call(s, 14, 10, field_bytes(1, job2) + field_bytes(2, master2) + field_bytes(3, "other"))
+tdd2 = field_bytes(1, job2) + field_bytes(2, os.urandom(16)) + field_bytes(3, alloc) + field_bytes(8, task_info)
+code, text = call(s, 15, 12, field_bytes(1, master2) + field_bytes(2, tdd2))
+print("another job's allocation ->", code, text)
+assert code == "SLOT_NOT_FOUND", (code, text)
+code, text = call(s, 16, 13, field_bytes(1, exe))   # CancelTask
+assert code == "OK", (code, text)
+code, text = call(s, 17, 14, field_bytes(1, alloc))  # FreeSlot
+assert code == "OK", (code, text)
+s.close()
+healthy(); checks += 1
+
+# 6. Many connections opened and dropped.
 for _ in range(300):
     c = connect()
     c.close()
