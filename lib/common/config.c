@@ -90,6 +90,8 @@ static const te_config_key_t g_keys[] = {
      "Comma-separated directories that file paths in deployments (sources, sinks, checkpoints) must lie under; empty = any path."},
     {"taskmanager.slot.max-tasks", TE_CFG_INT, "64", 1, 65536, NULL, 0,
      "Most tasks one slot may hold; a deployment beyond it is refused."},
+    {"taskmanager.rpc.idle-timeout", TE_CFG_DURATION, "10min", 0, 86400000, NULL, 1,
+     "An RPC connection silent this long is closed (0 = never); tectl's heartbeats keep its connections open."},
     /* security (issue #6) */
     {"security.auth.token-file", TE_CFG_STRING, "", 0, 0, NULL, 0,
      "File holding the shared secret (>= 16 bytes) RPC and data peers must prove by challenge-response; empty = no authentication."},

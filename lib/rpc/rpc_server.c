@@ -82,6 +82,7 @@ struct rpc_server {
     size_t max_frame;
     int max_conns;
     size_t max_output;
+    int64_t idle_timeout_ms; /* 0 = never */
     rpc_call_fn call_fn;
     rpc_close_fn close_fn;
     void *arg;
@@ -367,6 +368,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *ctx)
     } else if (what & BEV_EVENT_ERROR)
         TE_DEBUG(RPC_LOG_CTX, "%s: connection error: %s", c->peer,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    else if ((what & BEV_EVENT_TIMEOUT) && c->state == CONN_OPEN)
+        TE_INFO(RPC_LOG_CTX, "%s: silent for %lld ms (taskmanager.rpc.idle-timeout); closing the connection",
+                c->peer, (long long)c->srv->idle_timeout_ms);
     else if (what & BEV_EVENT_TIMEOUT)
         TE_DEBUG(RPC_LOG_CTX, "%s: timed out while closing", c->peer);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
@@ -389,6 +393,15 @@ static void format_peer(const struct sockaddr *sa, socklen_t salen, char *out, s
         snprintf(out, cap, "%s:%s", host, serv);
 }
 
+/* Reading frames from now on: a connection silent for the idle timeout is closed. */
+static void conn_arm_idle(rpc_conn_t *c)
+{
+    if (c->srv->idle_timeout_ms > 0) {
+        struct timeval tv = {c->srv->idle_timeout_ms / 1000, (c->srv->idle_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->bev, &tv, NULL);
+    }
+}
+
 /* The authentication handshake finished (see auth_bev_start). */
 static void conn_auth_done(void *arg, int ok, const char *why)
 {
@@ -398,6 +411,7 @@ static void conn_auth_done(void *arg, int ok, const char *why)
         TE_DEBUG(RPC_LOG_CTX, "%s: authenticated", c->peer);
         bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
         bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        conn_arm_idle(c);
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
             conn_read_cb(c->bev, c);
         return;
@@ -472,6 +486,7 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
         return;
     }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_arm_idle(c);
 }
 
 static void server_resume_cb(evutil_socket_t fd, short what, void *ctx)
@@ -597,6 +612,7 @@ int rpc_server_port(const rpc_server_t *srv) { return srv->port; }
 void rpc_server_set_security(rpc_server_t *srv, const te_security_t *sec) { srv->sec = sec; }
 
 void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
+void rpc_server_set_idle_timeout(rpc_server_t *srv, int64_t ms) { srv->idle_timeout_ms = ms > 0 ? ms : 0; }
 
 size_t rpc_server_conn_count(const rpc_server_t *srv) { return srv->n_open; }
 

@@ -61,6 +61,9 @@ struct te_security;
 void rpc_server_set_security(rpc_server_t *srv, const struct te_security *sec);
 /* The bound port (the real one when 0 was asked for). */
 int rpc_server_port(const rpc_server_t *srv);
+/* Connections that send nothing for `ms` (after authentication) are closed; 0 = never.
+ * Applies to connections accepted afterwards. */
+void rpc_server_set_idle_timeout(rpc_server_t *srv, int64_t ms);
 /* Changes the output bound (default RPC_SERVER_MAX_OUTPUT); for tests. */
 void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes);
 /* Open connections (not counting ones being closed). */

@@ -882,6 +882,8 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->slot_timeout_ms = config_get_int(cfg, "taskmanager.slot.timeout");
     te->cancel_interval_ms = config_get_int(cfg, "task.cancellation.interval");
     te->cancel_timeout_ms = config_get_int(cfg, "task.cancellation.timeout");
+    if (te->rpc != NULL)
+        rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
     /* Job-level keys: what a job that does not set them gets (copied into each task). */
     static const char *const job_keys[] = {"pipeline.auto-watermark-interval", "execution.buffer-timeout",
                                            "state.checkpoints.dir", "execution.checkpointing.unaligned.enabled"};
@@ -998,6 +1000,7 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
         goto cleanup;
     }
     rpc_server_set_security(te->rpc, te->security);
+    rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
     te_status_provider_t prov = executor_status_provider(te);
     te->status = status_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.status.port"), &prov, err);
     if (te->status == NULL) {

@@ -60,5 +60,25 @@ print("9th connection:", "refused with a reply" if data else "closed")
 for s in held:
     s.close()
 PY
+# taskmanager.rpc.idle-timeout: a silent connection is closed, a talking one is not.
+start_daemon idle -D taskmanager.rpc.idle-timeout=300ms
+python3 - "${idle_RPC%:*}" "${idle_RPC##*:}" <<'PY' || fail "RPC idle timeout not enforced"
+import socket, struct, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+silent = socket.create_connection((host, port), timeout=5)
+talking = socket.create_connection((host, port), timeout=5)
+hb = struct.pack(">I", 5) + b"\x08\x01\x92\x01\x00"  # RpcMessage{call_id 1, heartbeat {}}
+end = time.time() + 1.2
+while time.time() < end:
+    talking.sendall(hb)
+    talking.recv(4096)
+    time.sleep(0.1)
+silent.settimeout(2)
+assert silent.recv(1) == b"", "the silent connection is still open after 1.2 s"
+talking.sendall(hb)
+assert talking.recv(4096), "the talking connection was closed"
+print("silent connection closed after the idle timeout; a heartbeating one stays open")
+PY
+grep -q "taskmanager.rpc.idle-timeout" "$idle_LOG" || fail "the idle close is not logged"
 wait_until 10 daemon_idle "$tm_STATUS" || fail "daemon not idle after the refusals"
 "$TECTL" submit "$WORK/ok.json" --executor "$tm_RPC" >/dev/null 2>&1 || fail "daemon does not serve after the limits were hit"
