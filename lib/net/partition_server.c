@@ -359,6 +359,15 @@ static void on_read(struct bufferevent *bev, void *arg)
                 break;
             }
             if (m.id == TE_NET_ADD_CREDIT) {
+                /* Credit is a positive count of buffers (Flink checks credit > 0); 0 or a
+                 * value that is negative as a signed 32-bit int is a protocol error. */
+                if (m.credit == 0 || m.credit > INT32_MAX || r->credit + (int64_t)m.credit > INT32_MAX) {
+                    char msg[128];
+                    snprintf(msg, sizeof(msg), "AddCredit with an invalid credit of %u (must be 1..%d in total)",
+                             m.credit, INT32_MAX);
+                    protocol_error(c, msg);
+                    return;
+                }
                 r->credit += m.credit;
                 r->backlog_announced = 0;
             }

@@ -435,6 +435,46 @@ START_TEST(test_server_bad_frames)
 }
 END_TEST
 
+START_TEST(test_server_rejects_bad_credit)
+{
+    /* A registered partition with a live reader; then AddCredit of 0 and of a value
+     * negative as a signed 32-bit int: each a protocol ErrorResponse, then closed. */
+    te_error_t err;
+    te_id_t pid;
+    te_id_random(&pid);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "credit-test", 2, 4, &err);
+    ck_assert_ptr_nonnull(lp);
+    te_result_partition_t *rp = result_partition_new(&pid, "credit-test", 1, lp, &err);
+    ck_assert_ptr_nonnull(rp);
+    ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
+    const uint32_t bad[] = {0, 0x80000000u, 0xFFFFFFFFu};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        int fd = connect_server();
+        uint8_t out[128], rid[16];
+        memset(rid, 0x30 + (int)k, sizeof(rid));
+        te_net_msg_t m;
+        net_msg_partition_request(&m, pid.b, 0, rid, 1);
+        size_t n = net_codec_encode(&m, out, sizeof(out));
+        net_msg_receiver(&m, TE_NET_ADD_CREDIT, rid, bad[k]);
+        n += net_codec_encode(&m, out + n, sizeof(out) - n);
+        ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
+        char msg[1100];
+        int got_protocol = 0;
+        while (read_frame(fd, &m, msg, sizeof(msg)) == 1)
+            if (m.id == TE_NET_ERROR_RESPONSE && m.error_code == TE_NET_ERR_PROTOCOL) {
+                ck_assert_msg(strstr(msg, "invalid credit") != NULL, "%s", msg);
+                got_protocol = 1;
+            }
+        ck_assert_msg(got_protocol, "credit %u was not refused", bad[k]);
+        close(fd);
+    }
+    partition_manager_unregister(pm, &pid);
+    result_partition_release(rp, "test over");
+    result_partition_unref(rp);
+    run_transfer(10, 1, 0); /* the server still serves */
+}
+END_TEST
+
 Suite *remote_channel_suite(void)
 {
     Suite *s = suite_create("remote_channel");
@@ -442,6 +482,7 @@ Suite *remote_channel_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_transfer_exclusive_only);
+    tcase_add_test(tc, test_server_rejects_bad_credit);
     tcase_add_test(tc, test_transfer_with_floating);
     tcase_add_test(tc, test_partition_not_found_then_registered);
     tcase_add_test(tc, test_partition_never_registered);
