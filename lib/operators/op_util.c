@@ -7,7 +7,6 @@
 #include "operators/op_util.h"
 
 #include <ctype.h>
-#include <limits.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 int op_errorf(op_setup_t *s, const char *fmt, ...)
 {
@@ -224,79 +222,12 @@ void op_buf_release(op_buf_t *b)
     b->len = b->cap = 0;
 }
 
-/* Resolves path into out (PATH_MAX bytes): the real path of its longest existing
- * ancestor followed by the components that do not exist yet. -1 when the path is too
- * long or a not-yet-existing component is "..". */
-static int resolve_future_path(const char *path, char *out)
-{
-    char buf[PATH_MAX];
-    if (path[0] == '\0')
-        return -1;
-    if (path[0] == '/') {
-        if (strlen(path) >= sizeof(buf))
-            return -1;
-        strcpy(buf, path);
-    } else {
-        if (getcwd(buf, sizeof(buf)) == NULL || strlen(buf) + strlen(path) + 2 > sizeof(buf))
-            return -1;
-        strcat(buf, "/");
-        strcat(buf, path);
-    }
-    size_t cut = strlen(buf);
-    while (cut > 1 && buf[cut - 1] == '/')
-        buf[--cut] = '\0';
-    for (;;) {
-        char save = buf[cut], real[PATH_MAX];
-        buf[cut] = '\0';
-        int ok = realpath(cut == 0 ? "/" : buf, real) != NULL;
-        buf[cut] = save;
-        if (ok) {
-            const char *rest = buf + cut; /* "" or "/a/b" */
-            for (const char *p = rest; *p;) {
-                while (*p == '/')
-                    p++;
-                size_t n = strcspn(p, "/");
-                if (n == 2 && p[0] == '.' && p[1] == '.')
-                    return -1;
-                p += n;
-            }
-            if (strlen(real) + strlen(rest) + 1 > PATH_MAX)
-                return -1;
-            strcpy(out, strcmp(real, "/") == 0 && rest[0] == '/' ? "" : real);
-            strcat(out, rest);
-            return 0;
-        }
-        if (cut == 0)
-            return -1;
-        size_t i = cut; /* drop the last component */
-        while (i > 0 && buf[i - 1] != '/')
-            i--;
-        cut = i > 0 ? i - 1 : 0;
-    }
-}
-
 int op_check_path(op_setup_t *s, const char *param, const char *path)
 {
-    const char *allowed = s->api->abi_version >= 2 && s->api->job_config
-                              ? s->api->job_config(s->ctx, "io.allowed-dirs")
-                              : NULL;
-    if (allowed == NULL || allowed[0] == '\0')
+    if (s->api->abi_version < 2 || s->api->check_path == NULL)
         return 0;
-    char target[PATH_MAX];
-    if (resolve_future_path(path, target) != 0)
-        return op_errorf(s, "parameter '%s' = '%s' cannot be resolved safely (too long, or '..' in a part that does "
-                            "not exist yet)", param, path);
-    char list[1024];
-    snprintf(list, sizeof(list), "%s", allowed);
-    for (char *save = NULL, *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
-        while (*d == ' ')
-            d++;
-        char real[PATH_MAX];
-        if (*d == '\0' || realpath(d, real) == NULL)
-            continue;
-        size_t n = strlen(real);
-        if (strcmp(real, "/") == 0 || (strncmp(target, real, n) == 0 && (target[n] == '/' || target[n] == '\0')))
-            return 0;
-    }
-    return op_errorf(s, "parameter '%s' = '%s' is outside io.allowed-dirs (%s)", param, path, allowed);
+    char why[512];
+    if (s->api->check_path(s->ctx, path, why, sizeof(why)) == 0)
+        return 0;
+    return op_errorf(s, "parameter '%s' = %s", param, why);
 }

@@ -54,11 +54,9 @@ int op_get_delimiter(op_setup_t *s, const char *key, char def, char *out);
 /* Field index 0..OP_FIELD_MAX; *out = -1 when absent and not required. */
 int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out);
 
-/* A file path parameter must lie under one of the directories of the job
- * configuration's io.allowed-dirs (comma-separated; enforced by the daemon, empty =
- * anywhere). The path need not exist yet: its longest existing ancestor is resolved
- * (symlinks followed) and the rest may not contain "..". Returns 0, or -1 with
- * "parameter 'path' = '...' is outside io.allowed-dirs (...)". */
+/* A file path parameter must lie under the daemon's io.allowed-dirs (the engine's
+ * api->check_path). Returns 0, or -1 with "parameter 'path' = '...' is outside
+ * io.allowed-dirs (...)". */
 int op_check_path(op_setup_t *s, const char *param, const char *path);
 
 /* Strict parsers: the whole string must be consumed, no leading/trailing space. */

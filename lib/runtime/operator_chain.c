@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/path_confine.h"
 #include "state/checkpoint_storage.h"
 #include "state/state_backend.h"
 #include "stream_element.h"
@@ -515,6 +516,15 @@ static const char *api_job_config(te_operator_ctx_t *x, const char *key)
     return NULL;
 }
 
+static int api_check_path(te_operator_ctx_t *x, const char *path, char *err, size_t errlen)
+{
+    te_error_t e;
+    if (path_confine_check(api_job_config(x, "io.allowed-dirs"), path, &e) == TE_OK)
+        return 0;
+    snprintf(err, errlen, "%s", e.msg);
+    return -1;
+}
+
 static void api_mark_idle(te_operator_ctx_t *x, int idle)
 {
     te_operator_chain_t *c = x->chain;
@@ -553,6 +563,7 @@ static const te_operator_api_t chain_api = {
     .state_foreach_ns = api_state_foreach_ns,
     .mark_idle = api_mark_idle,
     .job_config = api_job_config,
+    .check_path = api_check_path,
 };
 
 /* ---- lifecycle ---- */

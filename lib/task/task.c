@@ -22,6 +22,7 @@
 #include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../common/path_confine.h"
 #include "../operators/operator_registry.h"
 #include "../operators/plugin_loader.h"
 #include "../runtime/stream_task.h"
@@ -514,10 +515,24 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
         .report = task_on_checkpoint,
         .report_arg = t,
     };
+    /* Paths a job names must lie under io.allowed-dirs (the daemon's own default
+     * checkpoint directory is the operator's choice and not checked). */
+    const char *allowed = task_config(t, "io.allowed-dirs");
+    const char *job_dir = job_config(t->tdd, "state.checkpoints.dir");
+    if (job_dir != NULL && path_confine_check(allowed, job_dir, err) != TE_OK) {
+        *why = TE_DEPLOY_INVALID_CHAIN;
+        te_error_prefix(err, "job configuration 'state.checkpoints.dir'");
+        return TE_EINVAL;
+    }
     const Te__TaskRestore *tr = t->tdd->task_restore;
     if (tr == NULL || tr->n_handles == 0)
         return TE_OK;
     *why = TE_DEPLOY_INVALID_CHAIN;
+    for (size_t h = 0; h < tr->n_handles; h++)
+        if (tr->handles[h]->path && path_confine_check(allowed, tr->handles[h]->path, err) != TE_OK) {
+            te_error_prefix(err, "task_restore.handles[%zu].path", h);
+            return TE_EINVAL;
+        }
     t->restore = calloc(tr->n_handles, sizeof(*t->restore));
     if (t->restore == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");

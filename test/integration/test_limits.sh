@@ -29,6 +29,10 @@ job "$WORK/allowed/link/in.txt" "$WORK/allowed/o.txt" >"$WORK/link.json"; refuse
 job "$WORK/elsewhere/in.txt" "$WORK/allowed/o.txt" "\"io.allowed-dirs\": \"/\"" >"$WORK/override.json"
 refused "$WORK/override.json" "outside io.allowed-dirs"
 [ ! -e "$WORK/elsewhere/o.txt" ] || fail "a refused sink created its file"
+# The checkpoint directory a job names is confined too.
+if "$TECTL" submit "$WORK/ok.json" --executor "$tm_RPC" --checkpoint-interval 1s \
+     --checkpoint-dir "$WORK/elsewhere/ck" >"$WORK/ck.out" 2>&1; then fail "a checkpoint dir outside io.allowed-dirs was accepted"; fi
+grep -q "state.checkpoints.dir.*outside io.allowed-dirs" "$WORK/ck.out" || { cat "$WORK/ck.out"; fail "the refusal does not name state.checkpoints.dir"; }
 
 # Three chained vertices share one slot: 3 tasks > max-tasks 2.
 cat >"$WORK/wide.json" <<'JSON'

@@ -162,6 +162,11 @@ typedef struct te_operator_api {
      * pipeline.auto-watermark-interval, execution.buffer-timeout). NULL when unset.
      * Borrowed for the operator's life. */
     const char *(*job_config)(te_operator_ctx_t *ctx, const char *key);
+
+    /* Files an operator reads or writes must lie under the daemon's io.allowed-dirs
+     * (symlinks and ".." resolved; the path need not exist yet). 0, or -1 with the
+     * reason in err. */
+    int (*check_path)(te_operator_ctx_t *ctx, const char *path, char *err, size_t errlen);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
