@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 int op_errorf(op_setup_t *s, const char *fmt, ...)
 {
@@ -230,4 +231,51 @@ int op_check_path(op_setup_t *s, const char *param, const char *path)
     if (s->api->check_path(s->ctx, path, why, sizeof(why)) == 0)
         return 0;
     return op_errorf(s, "parameter '%s' = %s", param, why);
+}
+
+uint64_t op_rate_allow(op_rate_t *r, uint64_t budget, uint32_t *idle_wait_ms)
+{
+    if (r->rate <= 0)
+        return budget;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    if (!r->started) {
+        r->t0_ns = now_ns;
+        r->started = 1;
+    }
+    double el = (double)(now_ns - r->t0_ns) / 1e9;
+    uint64_t total = (uint64_t)(el * r->rate) + 1;
+    if (total <= r->emitted) {
+        double wait = ((double)r->emitted / r->rate - el) * 1000.0;
+        if (idle_wait_ms)
+            *idle_wait_ms = wait < 1.0 ? 1 : wait > 1000.0 ? 1000 : (uint32_t)(wait + 0.999);
+        return 0;
+    }
+    return total - r->emitted < budget ? total - r->emitted : budget;
+}
+
+int op_position_snapshot(int done, uint64_t next, uint8_t **data, size_t *len)
+{
+    uint8_t *p = malloc(9);
+    if (p == NULL)
+        return -1;
+    p[0] = (uint8_t)(done != 0);
+    for (int i = 0; i < 8; i++)
+        p[1 + i] = (uint8_t)(next >> (8 * i));
+    *data = p;
+    *len = 9;
+    return 0;
+}
+
+int op_position_restore(const uint8_t *data, size_t len, int *done, uint64_t *next)
+{
+    if (len != 9 || data[0] > 1)
+        return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)data[1 + i] << (8 * i);
+    *done = data[0];
+    *next = v;
+    return 0;
 }

@@ -66,6 +66,23 @@ int op_parse_double(const char *str, double *out);
 int op_parse_double_bytes(const uint8_t *p, size_t len, double *out);
 
 
+/* Pacing of a rate-limited step-wise source: at most `rate` records per second since
+ * the first step (0 = unlimited). */
+typedef struct op_rate {
+    double rate;        /* records/s; 0 = unlimited */
+    int started;
+    int64_t t0_ns;      /* CLOCK_MONOTONIC at the first step */
+    uint64_t emitted;   /* records counted by op_rate_take */
+} op_rate_t;
+
+/* How many of `budget` records may go now. 0 = none yet: *idle_wait_ms says when to
+ * step again (1..1000 ms). The caller then reports what it emitted via r->emitted. */
+uint64_t op_rate_allow(op_rate_t *r, uint64_t budget, uint32_t *idle_wait_ms);
+
+/* A source position as operator state: u8 done | u64 little-endian next (9 bytes). */
+int op_position_snapshot(int done, uint64_t next, uint8_t **data, size_t *len);
+int op_position_restore(const uint8_t *data, size_t len, int *done, uint64_t *next);
+
 /* A growable byte buffer, grown geometrically (so no allocation per record once it
  * has reached the largest record size). */
 typedef struct op_buf {

@@ -44,10 +44,7 @@ typedef struct nexmark {
     int unbounded, kinds, done;
     uint64_t seed;
     int64_t first_time, interval_us;
-    double rate; /* per subtask; 0 = unlimited */
-    int started;
-    struct timespec t0;
-    uint64_t emitted;
+    op_rate_t pace; /* per subtask */
     char buf[512];
 } nexmark_t;
 
@@ -257,7 +254,7 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
     q->seed = (uint64_t)seed;
     q->first_time = first;
     q->interval_us = interval;
-    q->rate = rate > 0 ? (double)rate / (double)q->stride : 0.0;
+    q->pace.rate = rate > 0 ? (double)rate / (double)q->stride : 0.0;
     q->done = q->next >= q->count;
     return q;
 }
@@ -267,30 +264,15 @@ static te_source_status_t nexmark_step(void *self, te_output_t *out, uint32_t bu
     nexmark_t *q = self;
     if (q->done)
         return TE_SOURCE_END;
-    uint64_t allowed = budget;
-    if (q->rate > 0) {
-        struct timespec now;
-        if (!q->started) {
-            clock_gettime(CLOCK_MONOTONIC, &q->t0);
-            q->started = 1;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double el = (double)(now.tv_sec - q->t0.tv_sec) + (double)(now.tv_nsec - q->t0.tv_nsec) / 1e9;
-        uint64_t total = (uint64_t)(el * q->rate) + 1;
-        if (total <= q->emitted) {
-            double wait = ((double)q->emitted / q->rate - el) * 1000.0;
-            *idle_wait_ms = wait < 1.0 ? 1 : wait > 1000.0 ? 1000 : (uint32_t)(wait + 0.999);
-            return TE_SOURCE_IDLE;
-        }
-        if (total - q->emitted < allowed)
-            allowed = total - q->emitted;
-    }
+    uint64_t allowed = op_rate_allow(&q->pace, budget, idle_wait_ms);
+    if (allowed == 0)
+        return TE_SOURCE_IDLE;
     for (uint64_t k = 0; k < allowed; k++) {
         uint64_t n = q->next;
         int64_t ts = q->first_time + (int64_t)(n * (uint64_t)q->interval_us / 1000);
         int kind;
         uint32_t len = format_event(q, n, ts, &kind);
-        q->emitted++;
+        q->pace.emitted++;
         int rc = 0;
         if (q->kinds == KIND_ALL || q->kinds == kind) {
             te_record_t rec = {(const uint8_t *)q->buf, len, ts};
@@ -311,28 +293,17 @@ static int nexmark_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, 
 {
     nexmark_t *q = self;
     (void)checkpoint_id;
-    uint8_t *p = malloc(9);
-    if (p == NULL)
-        return -1;
-    p[0] = (uint8_t)q->done;
-    for (int i = 0; i < 8; i++)
-        p[1 + i] = (uint8_t)(q->next >> (8 * i));
-    *data = p;
-    *len = 9;
-    return 0;
+    return op_position_snapshot(q->done, q->next, data, len);
 }
 
 static int nexmark_restore(void *self, const uint8_t *data, size_t len)
 {
     nexmark_t *q = self;
-    if (len != 9 || data[0] > 1)
+    int done;
+    uint64_t v;
+    if (op_position_restore(data, len, &done, &v) != 0 || v % q->stride != q->api->subtask_index(q->ctx) % q->stride)
         return -1;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)data[1 + i] << (8 * i);
-    if (v % q->stride != q->api->subtask_index(q->ctx) % q->stride)
-        return -1;
-    q->done = data[0];
+    q->done = done;
     q->next = v;
     return 0;
 }

@@ -26,10 +26,7 @@ typedef struct sequence {
     int64_t from, to, next, stride;
     int unbounded;
     int done;
-    double rate;       /* per subtask, records/s; 0 = unlimited */
-    int started;
-    struct timespec t0;
-    uint64_t emitted;  /* since t0 */
+    op_rate_t pace;    /* per subtask */
 } sequence_t;
 
 static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err,
@@ -68,19 +65,12 @@ static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     q->to = to;
     q->unbounded = unbounded;
     q->stride = p;
-    q->rate = rate > 0 ? (double)rate / p : 0.0;
+    q->pace.rate = rate > 0 ? (double)rate / p : 0.0;
     if ((uint64_t)to - (uint64_t)from < i)
         q->done = 1; /* fewer values than subtasks: nothing for this one */
     else
         q->next = from + (int64_t)i;
     return q;
-}
-
-static double elapsed_s(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static te_source_status_t sequence_step(void *self, te_output_t *out, uint32_t budget,
@@ -89,29 +79,14 @@ static te_source_status_t sequence_step(void *self, te_output_t *out, uint32_t b
     sequence_t *q = self;
     if (q->done)
         return TE_SOURCE_END;
-    uint64_t allowed = budget;
-    if (q->rate > 0) {
-        if (!q->started) {
-            clock_gettime(CLOCK_MONOTONIC, &q->t0);
-            q->started = 1;
-        }
-        double el = elapsed_s(&q->t0);
-        uint64_t total = (uint64_t)(el * q->rate) + 1;
-        if (total <= q->emitted) {
-            double wait = ((double)q->emitted / q->rate - el) * 1000.0;
-            uint32_t ms = wait < 1.0 ? 1 : wait > 1000.0 ? 1000 : (uint32_t)(wait + 0.999);
-            if (idle_wait_ms)
-                *idle_wait_ms = ms;
-            return TE_SOURCE_IDLE;
-        }
-        if (total - q->emitted < allowed)
-            allowed = total - q->emitted;
-    }
+    uint64_t allowed = op_rate_allow(&q->pace, budget, idle_wait_ms);
+    if (allowed == 0)
+        return TE_SOURCE_IDLE;
     char num[24];
     for (uint64_t k = 0; k < allowed; k++) {
         int n = snprintf(num, sizeof(num), "%lld", (long long)q->next);
         te_record_t rec = {(const uint8_t *)num, (uint32_t)n, TE_NO_TIMESTAMP};
-        q->emitted++;
+        q->pace.emitted++;
         int rc = q->api->emit(out, &rec);
         if ((uint64_t)q->to - (uint64_t)q->next < (uint64_t)q->stride) /* no overflow: next <= to */
             q->done = 1;
@@ -129,26 +104,17 @@ static int sequence_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data,
 {
     sequence_t *q = self;
     (void)checkpoint_id;
-    uint8_t *p = malloc(9);
-    if (p == NULL)
-        return -1;
-    p[0] = (uint8_t)q->done;
-    for (int i = 0; i < 8; i++)
-        p[1 + i] = (uint8_t)((uint64_t)q->next >> (8 * i));
-    *data = p;
-    *len = 9;
-    return 0;
+    return op_position_snapshot(q->done, (uint64_t)q->next, data, len);
 }
 
 static int sequence_restore(void *self, const uint8_t *data, size_t len)
 {
     sequence_t *q = self;
-    if (len != 9 || data[0] > 1)
+    int done;
+    uint64_t v;
+    if (op_position_restore(data, len, &done, &v) != 0)
         return -1;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)data[1 + i] << (8 * i);
-    q->done = data[0];
+    q->done = done;
     q->next = (int64_t)v;
     if (!q->done && (q->next < q->from || q->next > q->to))
         return -1;
