@@ -37,6 +37,15 @@ int op_format_number(char *buf, size_t len, double v);
 /* Field `idx` as a key: its bytes, or the empty key when the record has fewer fields. */
 void op_field_key(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **key, uint32_t *keylen);
 
+/* Calls fn for every keyed-state entry (empty namespace) in key byte order (a shorter
+ * key first on a common prefix) — the emit=final pass of keyed operators. Entries are
+ * copied first, so fn may emit and change state. Returns 0; -1 when fn returned
+ * non-zero (the walk stops); -2 when out of memory. */
+int op_keyed_foreach_sorted(const te_operator_api_t *api, te_operator_ctx_t *ctx,
+                            int (*fn)(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val,
+                                      uint32_t vallen),
+                            void *arg);
+
 /* Needs the v2 API (timers / keyed state): writes an error and returns -1 otherwise. */
 int op_require_v2(op_setup_t *s);
 

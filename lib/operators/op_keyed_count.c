@@ -106,69 +106,19 @@ static int keyed_count_process(void *self, int input, const te_record_t *rec, te
 
 /* ---- collecting the state (final emit, snapshot) ---- */
 
-typedef struct kc_item {
-    const uint8_t *key; /* into the arena, fixed up after collection */
-    size_t off;
-    uint32_t len;
+typedef struct kc_final {
+    keyed_count_t *kc;
+    te_output_t *out;
+} kc_final_t;
+
+static int kc_final_emit(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
+{
+    kc_final_t *f = arg;
     uint64_t count;
-} kc_item_t;
-
-typedef struct kc_collect {
-    kc_item_t *items;
-    size_t n, cap;
-    op_buf_t arena;
-    int oom;
-} kc_collect_t;
-
-static int kc_collect_visit(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
-{
-    kc_collect_t *c = arg;
-    if (vallen != sizeof(uint64_t))
+    if (vallen != sizeof(count))
         return 0;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        kc_item_t *ni = realloc(c->items, nc * sizeof(*ni));
-        if (ni == NULL)
-            return c->oom = -1;
-        c->items = ni;
-        c->cap = nc;
-    }
-    kc_item_t *it = &c->items[c->n++];
-    it->off = c->arena.len;
-    it->len = keylen;
-    memcpy(&it->count, val, sizeof(it->count));
-    if (op_buf_append(&c->arena, key, keylen) != 0)
-        return c->oom = -1;
-    return 0;
-}
-
-static int kc_collect(keyed_count_t *kc, kc_collect_t *c)
-{
-    memset(c, 0, sizeof(*c));
-    if (op_buf_reserve(&c->arena, 64) != 0)
-        return -1;
-    kc->api->state_foreach(kc->ctx, kc_collect_visit, c);
-    if (c->oom)
-        return -1;
-    for (size_t i = 0; i < c->n; i++)
-        c->items[i].key = c->arena.data + c->items[i].off;
-    return 0;
-}
-
-static void kc_collect_free(kc_collect_t *c)
-{
-    free(c->items);
-    op_buf_release(&c->arena);
-}
-
-static int kc_cmp(const void *a, const void *b)
-{
-    const kc_item_t *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    if (c != 0)
-        return c;
-    return x->len < y->len ? -1 : x->len > y->len ? 1 : 0;
+    memcpy(&count, val, sizeof(count));
+    return kc_emit(f->kc, key, keylen, count, TE_NO_TIMESTAMP, f->out);
 }
 
 static int keyed_count_end_input(void *self, te_output_t *out)
@@ -176,17 +126,11 @@ static int keyed_count_end_input(void *self, te_output_t *out)
     keyed_count_t *kc = self;
     if (!kc->emit_final)
         return 0;
-    kc_collect_t c;
-    int rc = kc_collect(kc, &c);
-    if (rc == 0) {
-        qsort(c.items, c.n, sizeof(*c.items), kc_cmp);
-        for (size_t i = 0; i < c.n && rc == 0; i++)
-            rc = kc_emit(kc, c.items[i].key, c.items[i].len, c.items[i].count, TE_NO_TIMESTAMP, out);
-    }
-    kc_collect_free(&c);
-    if (rc != 0)
+    kc_final_t f = {kc, out};
+    int rc = op_keyed_foreach_sorted(kc->api, kc->ctx, kc_final_emit, &f);
+    if (rc == -2)
         kc->api->fail(kc->ctx, "operator 'keyed_count': out of memory");
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 static void put_u64(uint8_t *p, uint64_t v)
@@ -203,38 +147,44 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+/* KCN1 snapshot: "KCN1" | u64 n | n x (u32 keylen | key | u64 count), little endian. */
+typedef struct kc_snap {
+    op_buf_t buf;
+    uint64_t n;
+} kc_snap_t;
+
+static int kc_snap_entry(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
+{
+    kc_snap_t *sn = arg;
+    if (vallen != sizeof(uint64_t))
+        return 0;
+    uint8_t hdr[4], cnt[8];
+    for (int b = 0; b < 4; b++)
+        hdr[b] = (uint8_t)(keylen >> (8 * b));
+    uint64_t count;
+    memcpy(&count, val, sizeof(count));
+    put_u64(cnt, count);
+    if (op_buf_append(&sn->buf, hdr, 4) != 0 || op_buf_append(&sn->buf, key, keylen) != 0 ||
+        op_buf_append(&sn->buf, cnt, 8) != 0)
+        return -1;
+    sn->n++;
+    return 0;
+}
+
 static int keyed_count_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
 {
     keyed_count_t *kc = self;
     (void)checkpoint_id;
-    kc_collect_t c;
-    if (kc_collect(kc, &c) != 0) {
-        kc_collect_free(&c);
+    kc_snap_t sn = {0};
+    static const uint8_t head[12] = {'K', 'C', 'N', '1'};
+    if (op_buf_append(&sn.buf, head, sizeof(head)) != 0 ||
+        op_keyed_foreach_sorted(kc->api, kc->ctx, kc_snap_entry, &sn) != 0) {
+        op_buf_release(&sn.buf);
         return -1;
     }
-    size_t size = 12 + c.n * 12 + c.arena.len;
-    uint8_t *p = malloc(size);
-    if (p == NULL) {
-        kc_collect_free(&c);
-        return -1;
-    }
-    memcpy(p, "KCN1", 4);
-    put_u64(p + 4, c.n);
-    size_t off = 12;
-    for (size_t i = 0; i < c.n; i++) {
-        const kc_item_t *e = &c.items[i];
-        for (int b = 0; b < 4; b++)
-            p[off + b] = (uint8_t)(e->len >> (8 * b));
-        off += 4;
-        if (e->len)
-            memcpy(p + off, e->key, e->len);
-        off += e->len;
-        put_u64(p + off, e->count);
-        off += 8;
-    }
-    kc_collect_free(&c);
-    *data = p;
-    *len = off;
+    put_u64(sn.buf.data + 4, sn.n);
+    *data = sn.buf.data; /* handed over: the engine frees it */
+    *len = sn.buf.len;
     return 0;
 }
 

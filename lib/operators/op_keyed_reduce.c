@@ -185,44 +185,15 @@ static int keyed_reduce_process(void *self, int input, const te_record_t *rec, t
 
 /* ---- final emit: collect (key, value) copies, sort by key ---- */
 
-typedef struct kr_item {
-    size_t off;
-    uint32_t keylen, vallen;
-} kr_item_t;
+typedef struct kr_final {
+    keyed_reduce_t *kr;
+    te_output_t *out;
+} kr_final_t;
 
-typedef struct kr_collect {
-    kr_item_t *items;
-    size_t n, cap;
-    op_buf_t arena;
-    int oom;
-} kr_collect_t;
-
-static int kr_visit(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
+static int kr_final_emit(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
 {
-    kr_collect_t *c = arg;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        kr_item_t *ni = realloc(c->items, nc * sizeof(*ni));
-        if (ni == NULL)
-            return c->oom = -1;
-        c->items = ni;
-        c->cap = nc;
-    }
-    c->items[c->n++] = (kr_item_t){c->arena.len, keylen, vallen};
-    if (op_buf_append(&c->arena, key, keylen) != 0 || op_buf_append(&c->arena, val, vallen) != 0)
-        return c->oom = -1;
-    return 0;
-}
-
-static int kr_cmp(const void *a, const void *b, void *arg)
-{
-    const uint8_t *kr_sort_base = arg;
-    const kr_item_t *x = a, *y = b;
-    uint32_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
-    int c = n ? memcmp(kr_sort_base + x->off, kr_sort_base + y->off, n) : 0;
-    if (c != 0)
-        return c;
-    return x->keylen < y->keylen ? -1 : x->keylen > y->keylen ? 1 : 0;
+    kr_final_t *f = arg;
+    return kr_emit(f->kr, key, keylen, val, vallen, TE_NO_TIMESTAMP, f->out);
 }
 
 static int keyed_reduce_end_input(void *self, te_output_t *out)
@@ -230,24 +201,11 @@ static int keyed_reduce_end_input(void *self, te_output_t *out)
     keyed_reduce_t *kr = self;
     if (!kr->emit_final)
         return 0;
-    kr_collect_t c = {0};
-    int rc = op_buf_reserve(&c.arena, 64);
-    if (rc == 0) {
-        kr->api->state_foreach(kr->ctx, kr_visit, &c);
-        rc = c.oom;
-    }
-    if (rc == 0) {
-        qsort_r(c.items, c.n, sizeof(*c.items), kr_cmp, c.arena.data);
-        for (size_t i = 0; i < c.n && rc == 0; i++) {
-            const uint8_t *k = c.arena.data + c.items[i].off;
-            rc = kr_emit(kr, k, c.items[i].keylen, k + c.items[i].keylen, c.items[i].vallen, TE_NO_TIMESTAMP, out);
-        }
-    }
-    free(c.items);
-    op_buf_release(&c.arena);
-    if (rc != 0)
+    kr_final_t f = {kr, out};
+    int rc = op_keyed_foreach_sorted(kr->api, kr->ctx, kr_final_emit, &f);
+    if (rc == -2)
         kr->api->fail(kr->ctx, "operator '%s': out of memory", kr->name);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 static void keyed_reduce_dispose(void *self)

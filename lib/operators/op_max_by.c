@@ -135,51 +135,21 @@ static int max_by_on_timer(void *self, int event_time, int64_t ts, const uint8_t
     return m->api->emit(out, &r);
 }
 
-/* emit=final: collect every (key, record), sort by key, emit. Each item is
- * u32 keylen | u32 reclen | key | record. */
-typedef struct collected {
-    uint8_t **items;
-    size_t n, cap;
-    int oom;
-} collected_t;
+/* emit=final: every key's maximum record, in key order. */
+typedef struct max_by_final {
+    max_by_t *m;
+    te_output_t *out;
+} max_by_final_t;
 
-static int collect_fn(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
+static int max_by_final_emit(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
 {
-    collected_t *c = arg;
+    (void)key;
+    (void)keylen;
+    max_by_final_t *f = arg;
     if (vallen < sizeof(double))
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        uint8_t **ni = realloc(c->items, cap * sizeof(*ni));
-        if (ni == NULL) {
-            c->oom = 1;
-            return 1;
-        }
-        c->items = ni;
-        c->cap = cap;
-    }
-    uint32_t reclen = vallen - (uint32_t)sizeof(double);
-    uint8_t *it = malloc(8 + (size_t)keylen + reclen);
-    if (it == NULL) {
-        c->oom = 1;
-        return 1;
-    }
-    memcpy(it, &keylen, 4);
-    memcpy(it + 4, &reclen, 4);
-    memcpy(it + 8, key, keylen);
-    memcpy(it + 8 + keylen, val + sizeof(double), reclen);
-    c->items[c->n++] = it;
-    return 0;
-}
-
-static int cmp_items(const void *a, const void *b)
-{
-    const uint8_t *x = *(uint8_t *const *)a, *y = *(uint8_t *const *)b;
-    uint32_t kx, ky;
-    memcpy(&kx, x, 4);
-    memcpy(&ky, y, 4);
-    int c = memcmp(x + 8, y + 8, kx < ky ? kx : ky);
-    return c ? c : (kx > ky) - (kx < ky);
+    te_record_t r = {val + sizeof(double), vallen - (uint32_t)sizeof(double), TE_NO_TIMESTAMP};
+    return f->m->api->emit(f->out, &r);
 }
 
 static int max_by_end_input(void *self, te_output_t *out)
@@ -187,26 +157,11 @@ static int max_by_end_input(void *self, te_output_t *out)
     max_by_t *m = self;
     if (m->emit != EMIT_FINAL)
         return 0;
-    collected_t c = {0};
-    m->api->state_foreach(m->ctx, collect_fn, &c);
-    int rc = 0;
-    if (c.oom) {
+    max_by_final_t f = {m, out};
+    int rc = op_keyed_foreach_sorted(m->api, m->ctx, max_by_final_emit, &f);
+    if (rc == -2)
         m->api->fail(m->ctx, "out of memory collecting the final maxima");
-        rc = -1;
-    }
-    if (rc == 0 && c.n > 1)
-        qsort(c.items, c.n, sizeof(*c.items), cmp_items);
-    for (size_t i = 0; i < c.n && rc == 0; i++) {
-        uint32_t kl, rl;
-        memcpy(&kl, c.items[i], 4);
-        memcpy(&rl, c.items[i] + 4, 4);
-        te_record_t r = {c.items[i] + 8 + kl, rl, TE_NO_TIMESTAMP};
-        rc = m->api->emit(out, &r);
-    }
-    for (size_t i = 0; i < c.n; i++)
-        free(c.items[i]);
-    free(c.items);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
 static void max_by_dispose(void *self)
