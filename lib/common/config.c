@@ -108,7 +108,7 @@ static const te_config_key_t g_keys[] = {
     {"state.checkpoints.dir", TE_CFG_STRING, "checkpoints", 0, 0, NULL, 0,
      "Directory checkpoint snapshots are written to (<job>/chk-<n>/<vertex>-<subtask>)."},
     {"execution.checkpointing.unaligned.enabled", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
-     "Unaligned checkpoints (FLIP-76); a job can set it in its config. Reserved: tasks still align barriers (channel-state replay is not implemented yet)."},
+     "Unaligned checkpoints (FLIP-76): barriers overtake in-flight buffers, which are stored with the snapshot and replayed on restore, so checkpoints complete under backpressure. A job can set it in its config; restore only at the same parallelism."},
     {"pipeline.auto-watermark-interval", TE_CFG_DURATION, "200ms", 0, MAX_DURATION, NULL, 0,
      "Interval at which periodic watermarks are emitted; 0 = disabled."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},

@@ -54,7 +54,7 @@ typedef struct reader {
     uint32_t sub;
     int64_t credit;
     uint32_t seq;
-    te_buffer_slice_t stash; /* polled, waiting for credit */
+    te_buffer_slice_t stash; /* polled, being written */
     uint32_t stash_backlog;
     int has_stash;
     int backlog_announced;
@@ -174,7 +174,11 @@ static reader_t *ready_pop(srv_conn_t *c)
 static int reader_write_one(srv_conn_t *c, reader_t *r)
 {
     if (!r->has_stash) {
-        if (!subpartition_view_poll(r->view, &r->stash, &r->stash_backlog)) {
+        /* Without credit only events are taken out of the subpartition: data stays
+         * queued there, where a priority barrier can overtake it. */
+        int got = r->credit > 0 ? subpartition_view_poll(r->view, &r->stash, &r->stash_backlog)
+                                : subpartition_view_poll_event(r->view, &r->stash, &r->stash_backlog);
+        if (!got) {
             char cause[TE_ERROR_MSG_MAX];
             if (subpartition_view_failure(r->view, cause, sizeof(cause))) {
                 char msg[TE_ERROR_MSG_MAX + 128];
@@ -182,21 +186,19 @@ static int reader_write_one(srv_conn_t *c, reader_t *r)
                          te_id_str(&r->pid), r->sub, cause);
                 send_error(c, r->receiver_id, TE_NET_ERR_PRODUCER_FAILED, msg);
                 reader_release(c, r);
+            } else if (r->credit <= 0 && !r->backlog_announced && subpartition_view_is_available(r->view)) {
+                /* data waits for credit: tell the receiver how much */
+                te_net_msg_t m;
+                net_msg_receiver(&m, TE_NET_BACKLOG_ANNOUNCEMENT, r->receiver_id,
+                                 r->stash_backlog > 0 ? r->stash_backlog : 1);
+                send_msg(c, &m);
+                r->backlog_announced = 1;
             }
-            return 0;
+            return 0; /* AddCredit (or new data) puts it back in the ready queue */
         }
         r->has_stash = 1;
     }
     int is_data = r->stash.type == TE_BUFFER_DATA;
-    if (is_data && r->credit <= 0) {
-        if (!r->backlog_announced) {
-            te_net_msg_t m;
-            net_msg_receiver(&m, TE_NET_BACKLOG_ANNOUNCEMENT, r->receiver_id, r->stash_backlog + 1);
-            send_msg(c, &m);
-            r->backlog_announced = 1;
-        }
-        return 0; /* AddCredit puts it back in the ready queue */
-    }
     te_net_msg_t m;
     memset(&m, 0, sizeof(m));
     m.id = TE_NET_BUFFER_RESPONSE;
@@ -294,6 +296,7 @@ static void on_partition_request(srv_conn_t *c, const te_net_msg_t *m)
         free(r);
         return;
     }
+    subpartition_view_set_priority_listener(r->view, (te_notifier_t){reader_on_data, r});
     if (net_id_map_put(&c->readers, r->receiver_id, r) != 0) {
         subpartition_view_release(r->view);
         free(r);

@@ -35,14 +35,18 @@ static void al_resume(void *arg)
 static te_status_t al_trigger(void *arg, uint64_t id, uint64_t ts, uint64_t alignment_ns, te_error_t *err)
 {
     te_stream_task_t *st = arg;
-    return subtask_checkpoint_perform(st->ckpt, st->chain, st->env.writers, st->env.n_writers, id, ts, alignment_ns,
-                                      err);
+    te_status_t rc = subtask_checkpoint_perform(st->ckpt, st->chain, st->env.writers, st->env.n_writers, id, ts,
+                                                alignment_ns, err);
+    if (rc == TE_OK && st->env.checkpoint->unaligned)
+        stream_task_network_input_snapshot_inflight(st->input, id);
+    return rc;
 }
 
 static te_status_t al_complete(void *arg, uint64_t id, te_error_t *err)
 {
     te_stream_task_t *st = arg;
     (void)err;
+    stream_task_network_input_flush_overtaken(st->input);
     subtask_checkpoint_complete(st->ckpt, id);
     return TE_OK;
 }
@@ -55,6 +59,12 @@ static void al_abort(void *arg, uint64_t id, const char *cause)
     subtask_checkpoint_abort(st->ckpt, st->env.writers, st->env.n_writers, id, cause, !external);
 }
 
+static void record_channel_state(void *arg, uint64_t id, uint32_t ch, const uint8_t *data, size_t len)
+{
+    te_stream_task_t *st = arg;
+    subtask_checkpoint_add_channel_state(st->ckpt, id, ch, data, len);
+}
+
 static const te_barrier_aligner_ops_t aligner_ops = {al_block, al_resume, al_trigger, al_complete, al_abort};
 
 te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
@@ -63,12 +73,15 @@ te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
     if (st->input == NULL)
         return err ? err->code : TE_ENOMEM;
     if (st->ckpt != NULL) {
-        /* unaligned checkpoints are not wired into the task yet: aligned mode */
-        st->aligner =
-            barrier_aligner_new(stream_task_network_input_num_channels(st->input), 0, &aligner_ops, st);
+        uint32_t n = stream_task_network_input_num_channels(st->input);
+        int unaligned = st->env.checkpoint->unaligned;
+        st->aligner = barrier_aligner_new(n, unaligned, &aligner_ops, st);
         if (st->aligner == NULL)
             return te_error_set(err, TE_ENOMEM, "out of memory");
         stream_task_network_input_set_aligner(st->input, st->aligner);
+        subtask_checkpoint_set_input_channels(st->ckpt, n);
+        if (unaligned)
+            stream_task_network_input_set_unaligned(st->input, record_channel_state, st);
     }
     st->gate_waker = mailbox_processor_waker(st->mp);
     if (st->gate_waker == NULL)

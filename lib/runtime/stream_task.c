@@ -30,6 +30,7 @@
  * partitions (no listener may fire into a freed task; wakers are refcounted for calls
  * already in flight).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +302,46 @@ void stream_task_cancel(te_stream_task_t *st)
     pthread_mutex_unlock(&st->state_mu);
 }
 
+/* Replays the in-flight data of an unaligned checkpoint: output channel state into the
+ * writers (before anything new is emitted), input channel state into the network input
+ * (before anything received). The topology must be the one it was taken with. */
+static te_status_t replay_channel_state(te_stream_task_t *st, const te_ckpt_snapshot_t *cs, te_error_t *err)
+{
+    for (size_t i = 0; i < cs->n_sections; i++) {
+        const te_ckpt_section_t *s = &cs->sections[i];
+        unsigned n = 0;
+        if (s->type == TE_CKPT_SEC_OUTPUT_CHANNEL) {
+            uint32_t have = s->index < st->env.n_writers
+                                ? result_partition_num_subpartitions(record_writer_partition(st->env.writers[s->index]))
+                                : 0;
+            if (s->index >= st->env.n_writers || sscanf(s->name, "subpartitions=%u", &n) != 1 || n != have ||
+                s->sub >= have)
+                return te_error_set(err, TE_EINVAL,
+                                    "the checkpoint holds in-flight output of output %u subpartition %u (%s) but "
+                                    "the task has %zu outputs%s: restore an unaligned checkpoint with the job's "
+                                    "original parallelism",
+                                    s->index, s->sub, s->name, st->env.n_writers,
+                                    s->index < st->env.n_writers ? " with another number of subpartitions" : "");
+            te_status_t rc = record_writer_write_raw(st->env.writers[s->index], s->sub, s->data, s->len);
+            if (rc != TE_OK)
+                return te_error_set(err, rc, "replaying the in-flight output of output %u subpartition %u: %s",
+                                    s->index, s->sub, te_status_name(rc));
+        } else if (s->type == TE_CKPT_SEC_INPUT_CHANNEL) {
+            uint32_t have = st->input ? stream_task_network_input_num_channels(st->input) : 0;
+            if (sscanf(s->name, "channels=%u", &n) != 1 || n != have || s->index >= have)
+                return te_error_set(err, TE_EINVAL,
+                                    "the checkpoint holds in-flight input of input channel %u (%s) but the task "
+                                    "has %u input channels: restore an unaligned checkpoint with the job's "
+                                    "original parallelism",
+                                    s->index, s->name, have);
+            te_status_t rc = stream_task_network_input_add_recovered(st->input, s->index, s->data, s->len, err);
+            if (rc != TE_OK)
+                return rc;
+        }
+    }
+    return TE_OK;
+}
+
 static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
 {
     te_operator_chain_config_t cfg = {
@@ -323,26 +364,31 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
     st->chain = operator_chain_new(&cfg, err);
     if (st->chain == NULL)
         return err ? err->code : TE_EINVAL;
+    te_ckpt_snapshot_t *channel_state = NULL;
     if (st->env.n_restore > 0) {
-        te_ckpt_snapshot_t *channel_state = NULL;
         te_status_t rc = subtask_checkpoint_restore(st->chain, st->env.subtask_index, st->env.parallelism,
                                                     st->env.max_parallelism, st->env.restore, st->env.n_restore,
                                                     &channel_state, err);
-        int has_channel_state = channel_state != NULL;
-        ckpt_snapshot_free(channel_state);
         if (rc != TE_OK) {
+            ckpt_snapshot_free(channel_state);
             te_error_prefix(err, "restoring the checkpoint state");
             return rc;
         }
-        if (has_channel_state)
-            return te_error_set(err, TE_EINVAL, "the checkpoint holds in-flight channel state (an unaligned "
-                                "checkpoint) and replaying channel state is not supported yet: restore from an "
-                                "aligned checkpoint");
     }
     if (st->env.invokable != TE_INVOKABLE_SOURCE) {
         te_status_t rc = input_stream_task_init(st, err);
-        if (rc != TE_OK)
+        if (rc != TE_OK) {
+            ckpt_snapshot_free(channel_state);
             return rc;
+        }
+    }
+    if (channel_state != NULL) {
+        te_status_t rc = replay_channel_state(st, channel_state, err);
+        ckpt_snapshot_free(channel_state);
+        if (rc != TE_OK) {
+            te_error_prefix(err, "restoring the checkpoint's channel state");
+            return rc;
+        }
     }
     if (st->env.buffer_timeout_ms > 0 && st->env.flusher) {
         for (size_t w = 0; w < st->env.n_writers; w++)

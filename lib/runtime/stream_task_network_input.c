@@ -2,11 +2,22 @@
  * stream_task_network_input — the network input of one/two-input stream tasks (see
  * stream_task_network_input.h).
  *
+ * Unaligned checkpoints: the in-flight input of checkpoint n on flat channel f is, in
+ * stream order, (1) what f's deserializer holds unconsumed (and f's recovered bytes
+ * not yet replayed) when the first barrier n arrives, (2) every buffer polled from f
+ * after that until f's barrier n, (3) the buffers queued in f that barrier n overtook
+ * when it arrived there. (1) is taken by snapshot_inflight (from the aligner's
+ * trigger), (2) in poll_gates, (3) right after the barrier went to the aligner, or in
+ * flush_overtaken when that barrier completed the checkpoint. Priority events are
+ * polled ahead of data, also in the middle of a buffer (every few records). Recovered
+ * channel state is replayed before the gates are polled at all.
+ *
  * Threading: task thread only; no locks of its own (the gates lock internally).
  */
 #include "stream_task_network_input.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "shuffle/record_deserializer.h"
 #include "stream_element.h"
@@ -36,6 +47,16 @@ struct te_stream_task_network_input {
     te_watermark_valve_t *valve;
     int64_t current; /* flat channel being drained, -1 none */
     te_barrier_aligner_t *aligner; /* borrowed; NULL = events skipped */
+    int unaligned;                 /* poll priority events, record channel state */
+    te_channel_state_sink_fn sink;
+    void *sink_arg;
+    /* a priority barrier whose overtaken buffers are still to be recorded */
+    int ovt_pending;
+    size_t ovt_gate;
+    uint32_t ovt_ch;
+    uint64_t ovt_id;
+    te_buffer_slice_t *recovered; /* per flat channel: recovered state to replay (buf NULL = none) */
+    uint32_t n_recovered;
 };
 
 te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **gates, size_t n_gates,
@@ -88,6 +109,11 @@ void stream_task_network_input_free(te_stream_task_network_input_t *in)
     if (in->des)
         for (uint32_t i = 0; i < in->n_channels; i++)
             record_deserializer_free(in->des[i]);
+    if (in->recovered)
+        for (uint32_t i = 0; i < in->n_channels; i++)
+            if (in->recovered[i].buf != NULL)
+                buffer_recycle(in->recovered[i].buf);
+    free(in->recovered);
     free(in->des);
     free(in->ch_input);
     free(in->gates);
@@ -146,6 +172,96 @@ void stream_task_network_input_set_aligner(te_stream_task_network_input_t *in, t
     in->aligner = a;
 }
 
+void stream_task_network_input_set_unaligned(te_stream_task_network_input_t *in, te_channel_state_sink_fn sink,
+                                             void *arg)
+{
+    in->unaligned = 1;
+    in->sink = sink;
+    in->sink_arg = arg;
+}
+
+typedef struct sink_ctx {
+    te_stream_task_network_input_t *in;
+    uint64_t id;
+    uint32_t ch;
+} sink_ctx_t;
+
+static void sink_bytes(void *arg, const uint8_t *data, uint32_t len)
+{
+    sink_ctx_t *c = arg;
+    if (len > 0 && c->in->sink != NULL)
+        c->in->sink(c->in->sink_arg, c->id, c->ch, data, len);
+}
+
+void stream_task_network_input_snapshot_inflight(te_stream_task_network_input_t *in, uint64_t id)
+{
+    for (uint32_t f = 0; f < in->n_channels; f++) {
+        sink_ctx_t c = {in, id, f};
+        record_deserializer_unconsumed(in->des[f], sink_bytes, &c);
+        if (in->recovered && in->recovered[f].buf != NULL)
+            sink_bytes(&c, in->recovered[f].buf->data + in->recovered[f].offset, in->recovered[f].len);
+    }
+}
+
+void stream_task_network_input_flush_overtaken(te_stream_task_network_input_t *in)
+{
+    if (!in->ovt_pending)
+        return;
+    in->ovt_pending = 0;
+    input_gate_state_t *g = &in->gates[in->ovt_gate];
+    te_buffer_slice_t *s = NULL;
+    size_t n = input_gate_take_overtaken(g->gate, in->ovt_ch, in->ovt_id, &s);
+    sink_ctx_t c = {in, in->ovt_id, g->base + in->ovt_ch};
+    for (size_t i = 0; i < n; i++) {
+        sink_bytes(&c, s[i].buf->data + s[i].offset, s[i].len);
+        buffer_recycle(s[i].buf);
+    }
+    free(s);
+}
+
+te_status_t stream_task_network_input_add_recovered(te_stream_task_network_input_t *in, uint32_t flat,
+                                                    const uint8_t *data, size_t len, te_error_t *err)
+{
+    if (flat >= in->n_channels)
+        return te_error_set(err, TE_EINVAL, "recovered channel state for input channel %u; the task has %u", flat,
+                            in->n_channels);
+    if (len == 0)
+        return TE_OK;
+    if (len > UINT32_MAX / 2)
+        return te_error_set(err, TE_EINVAL, "recovered channel state of input channel %u is too large (%zu bytes)",
+                            flat, len);
+    if (in->recovered == NULL) {
+        in->recovered = calloc(in->n_channels, sizeof(*in->recovered));
+        if (in->recovered == NULL)
+            return te_error_set(err, TE_ENOMEM, "out of memory");
+    }
+    if (in->recovered[flat].buf != NULL)
+        return te_error_set(err, TE_EEXIST, "input channel %u has recovered channel state already", flat);
+    te_buffer_t *b = buffer_new_unpooled((uint32_t)len);
+    if (b == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    memcpy(b->data, data, len);
+    atomic_store_explicit(&b->committed, (uint32_t)len, memory_order_relaxed);
+    in->recovered[flat] = (te_buffer_slice_t){b, 0, (uint32_t)len, TE_BUFFER_DATA};
+    in->n_recovered++;
+    return TE_OK;
+}
+
+/* Hands the next recovered slice to its deserializer. 1 when one was set. */
+static int replay_recovered(te_stream_task_network_input_t *in)
+{
+    for (uint32_t f = 0; in->n_recovered > 0 && f < in->n_channels; f++) {
+        if (in->recovered[f].buf == NULL)
+            continue;
+        record_deserializer_set_next(in->des[f], in->recovered[f]);
+        in->recovered[f].buf = NULL;
+        in->n_recovered--;
+        in->current = f;
+        return 1;
+    }
+    return 0;
+}
+
 uint32_t stream_task_network_input_num_channels(const te_stream_task_network_input_t *in) { return in->n_channels; }
 
 void stream_task_network_input_block_channel(te_stream_task_network_input_t *in, uint32_t flat)
@@ -189,14 +305,49 @@ static te_status_t handle_event(te_stream_task_network_input_t *in, size_t gi, c
         return TE_OK;
     uint32_t f = in->gates[gi].base + el->channel;
     switch (el->event.type) {
-    case TE_EVENT_CHECKPOINT_BARRIER:
-        return barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
+    case TE_EVENT_CHECKPOINT_BARRIER: {
+        if (!el->event.priority || !in->unaligned)
+            return barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
+        in->ovt_pending = 1;
+        in->ovt_gate = gi;
+        in->ovt_ch = el->channel;
+        in->ovt_id = el->event.checkpoint_id;
+        te_status_t st = barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
+        stream_task_network_input_flush_overtaken(in); /* when the aligner did not complete it */
+        return st;
+    }
     case TE_EVENT_CANCEL_CHECKPOINT_MARKER:
         barrier_aligner_on_cancel_marker(in->aligner, f, el->event.checkpoint_id);
         return TE_OK;
     default:
         return TE_OK;
     }
+}
+
+/* Takes one announced priority event (an unaligned barrier) ahead of data.
+ * *got = 1 when one was handled. */
+static te_status_t poll_priority(te_stream_task_network_input_t *in, int *got, te_error_t *err)
+{
+    *got = 0;
+    for (size_t gi = 0; gi < in->n_gates; gi++) {
+        input_gate_state_t *g = &in->gates[gi];
+        if (g->ended || !input_gate_has_priority(g->gate))
+            continue;
+        te_gate_element_t el;
+        te_gate_result_t r = input_gate_poll_priority(g->gate, &el);
+        te_status_t fs = pass_finished(in, gi, err);
+        if (fs != TE_OK)
+            return fs;
+        if (r == TE_GATE_EVENT) {
+            *got = 1;
+            return handle_event(in, gi, &el, err);
+        }
+        if (r == TE_GATE_ERROR) {
+            const char *why = input_gate_failure(g->gate);
+            return te_error_set(err, TE_EIO, "input gate %zu failed: %s", gi, why ? why : "unknown error");
+        }
+    }
+    return TE_OK;
 }
 
 /* Polls the live gates round robin once each. Returns the gate result of the first
@@ -230,6 +381,10 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
             uint32_t f = g->base + el.channel;
             if (in->metrics)
                 task_metrics_add(&in->metrics->num_bytes_in, el.slice.len);
+            if (in->unaligned && barrier_aligner_is_recording(in->aligner, f)) {
+                sink_ctx_t c = {in, barrier_aligner_pending(in->aligner), f};
+                sink_bytes(&c, el.slice.buf->data + el.slice.offset, el.slice.len);
+            }
             record_deserializer_set_next(in->des[f], el.slice);
             in->current = f;
             in->next_gate = (gi + 1) % in->n_gates;
@@ -268,6 +423,16 @@ te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *
     uint32_t done = 0;
     *status = TE_INPUT_MORE;
     while (done < budget) {
+        if (in->unaligned && (in->current < 0 || (done & 15) == 0)) {
+            int got = 0;
+            te_status_t st = poll_priority(in, &got, err);
+            if (st != TE_OK)
+                return st;
+            if (got) {
+                done++;
+                continue;
+            }
+        }
         if (in->current >= 0) {
             const uint8_t *data;
             uint32_t len;
@@ -284,6 +449,8 @@ te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *
                                     (long long)in->current);
             in->current = -1; /* NEED_MORE */
         }
+        if (in->n_recovered > 0 && replay_recovered(in))
+            continue; /* recovered state before anything from the gates */
         if (in->n_ended == in->n_gates) {
             *status = TE_INPUT_END;
             return TE_OK;

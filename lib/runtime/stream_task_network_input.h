@@ -47,6 +47,23 @@ uint32_t stream_task_network_input_num_channels(const te_stream_task_network_inp
 void stream_task_network_input_block_channel(te_stream_task_network_input_t *in, uint32_t flat);
 void stream_task_network_input_resume_all(te_stream_task_network_input_t *in);
 
+/* Unaligned checkpoints: receives in-flight bytes of flat input channel ch that belong
+ * to checkpoint id's channel state (task thread). */
+typedef void (*te_channel_state_sink_fn)(void *arg, uint64_t id, uint32_t ch, const uint8_t *data, size_t len);
+/* Switches to unaligned checkpoints: priority events are polled ahead of data (also
+ * between the records of a buffer) and in-flight data goes to sink. */
+void stream_task_network_input_set_unaligned(te_stream_task_network_input_t *in, te_channel_state_sink_fn sink,
+                                             void *arg);
+/* From the aligner's trigger of checkpoint id: records what every channel's
+ * deserializer holds unconsumed (plus recovered bytes not yet replayed). */
+void stream_task_network_input_snapshot_inflight(te_stream_task_network_input_t *in, uint64_t id);
+/* From the aligner's complete: records the buffers the barrier being handled overtook
+ * in its channel (no-op when none is pending). */
+void stream_task_network_input_flush_overtaken(te_stream_task_network_input_t *in);
+/* Restore: bytes of flat channel `flat` to process before anything it receives. */
+te_status_t stream_task_network_input_add_recovered(te_stream_task_network_input_t *in, uint32_t flat,
+                                                    const uint8_t *data, size_t len, te_error_t *err);
+
 /* Earliest pending partition-request deadline of a live gate (monotonic ms), or -1. */
 int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in);
 

@@ -28,7 +28,9 @@ struct te_subtask_ckpt {
     te_ckpt_snapshot_t *open;
     uint64_t open_id;
     int64_t open_start_ms;
+    int open_oom;
     uint64_t last_id;
+    uint32_t n_input_channels;
 };
 
 te_subtask_ckpt_t *subtask_checkpoint_coordinator_new(const te_subtask_ckpt_config_t *cfg)
@@ -80,6 +82,48 @@ void subtask_checkpoint_coordinator_free(te_subtask_ckpt_t *sc)
 }
 
 uint64_t subtask_checkpoint_last_id(const te_subtask_ckpt_t *sc) { return sc ? sc->last_id : 0; }
+
+void subtask_checkpoint_set_input_channels(te_subtask_ckpt_t *sc, uint32_t n) { sc->n_input_channels = n; }
+
+/* Appends bytes to the section (type, index, sub) of snap, creating it (named `name`).
+ * -1 when out of memory. */
+static int snap_append(te_ckpt_snapshot_t *snap, uint32_t type, uint32_t index, uint32_t sub, const char *name,
+                       const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < snap->n_sections; i++) {
+        te_ckpt_section_t *s = &snap->sections[i];
+        if (s->type == type && s->index == index && s->sub == sub) {
+            uint8_t *nd = realloc(s->data, s->len + len);
+            if (nd == NULL)
+                return -1;
+            memcpy(nd + s->len, data, len);
+            s->data = nd;
+            s->len += len;
+            return 0;
+        }
+    }
+    uint8_t *d = malloc(len ? len : 1);
+    if (d == NULL)
+        return -1;
+    memcpy(d, data, len);
+    return ckpt_snapshot_add(snap, type, index, sub, name, d, len) == TE_OK ? 0 : -1;
+}
+
+typedef struct out_capture {
+    te_ckpt_snapshot_t *snap;
+    uint32_t writer, n_subs;
+    int oom;
+} out_capture_t;
+
+/* Under a subpartition lock: copies the overtaken bytes (output channel state). */
+static void capture_output(void *arg, uint32_t sub, const uint8_t *data, uint32_t len)
+{
+    out_capture_t *c = arg;
+    char name[48];
+    snprintf(name, sizeof(name), "subpartitions=%u", c->n_subs);
+    if (!c->oom && snap_append(c->snap, TE_CKPT_SEC_OUTPUT_CHANNEL, c->writer, sub, name, data, len) != 0)
+        c->oom = 1;
+}
 
 static void report_decline(te_subtask_ckpt_t *sc, uint64_t id, const char *cause)
 {
@@ -151,17 +195,38 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
         report_decline(sc, id, serr.msg);
         return broadcast(writers, n_writers, TE_EVENT_CANCEL_CHECKPOINT_MARKER, id, ts, err);
     }
-    /* The barrier follows every record the snapshot reflects. */
-    rc = broadcast(writers, n_writers, TE_EVENT_CHECKPOINT_BARRIER, id, ts, err);
+    /* The barrier follows every record the snapshot reflects. Unaligned: it overtakes
+     * the queued output, which becomes the output channel state. */
+    int oom = 0;
+    if (sc->cfg.unaligned) {
+        te_event_t ev = {.type = TE_EVENT_CHECKPOINT_BARRIER, .checkpoint_id = id, .timestamp = ts, .priority = 1};
+        for (size_t w = 0; w < n_writers && rc == TE_OK; w++) {
+            out_capture_t c = {snap, (uint32_t)w,
+                               result_partition_num_subpartitions(record_writer_partition(writers[w])), 0};
+            rc = record_writer_broadcast_priority_event(writers[w], &ev, capture_output, &c);
+            if (rc != TE_OK)
+                rc = te_error_set(err, rc, "emitting the barrier of checkpoint %llu on output %zu failed: %s",
+                                  (unsigned long long)id, w, te_status_name(rc));
+            oom |= c.oom;
+        }
+    } else {
+        rc = broadcast(writers, n_writers, TE_EVENT_CHECKPOINT_BARRIER, id, ts, err);
+    }
     if (rc != TE_OK) {
         ckpt_snapshot_free(snap);
         return rc;
     }
-    if (sc->cfg.unaligned) {
+    if (oom) {
+        ckpt_snapshot_free(snap);
+        report_decline(sc, id, "out of memory recording output channel state");
+        return TE_OK;
+    }
+    if (sc->cfg.unaligned && sc->n_input_channels > 0) {
         ckpt_snapshot_free(sc->open); /* an older open one was subsumed */
         sc->open = snap;
         sc->open_id = id;
         sc->open_start_ms = start;
+        sc->open_oom = 0;
         return TE_OK;
     }
     write_and_ack(sc, snap, id, start, alignment_ns);
@@ -172,31 +237,12 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
 void subtask_checkpoint_add_channel_state(te_subtask_ckpt_t *sc, uint64_t id, uint32_t ch, const uint8_t *data,
                                           size_t len)
 {
-    if (sc->open == NULL || sc->open_id != id || len == 0)
+    if (sc->open == NULL || sc->open_id != id || len == 0 || sc->open_oom)
         return;
-    /* one section per channel: grow the existing one */
-    for (size_t i = 0; i < sc->open->n_sections; i++) {
-        te_ckpt_section_t *s = &sc->open->sections[i];
-        if (s->type == TE_CKPT_SEC_INPUT_CHANNEL && s->index == ch) {
-            uint8_t *nd = realloc(s->data, s->len + len);
-            if (nd == NULL)
-                goto oom;
-            memcpy(nd + s->len, data, len);
-            s->data = nd;
-            s->len += len;
-            return;
-        }
-    }
-    uint8_t *d = malloc(len);
-    if (d == NULL)
-        goto oom;
-    memcpy(d, data, len);
-    if (ckpt_snapshot_add(sc->open, TE_CKPT_SEC_INPUT_CHANNEL, ch, 0, "", d, len) == TE_OK)
-        return;
-oom:
-    ckpt_snapshot_free(sc->open);
-    sc->open = NULL;
-    report_decline(sc, id, "out of memory recording channel state");
+    char name[48];
+    snprintf(name, sizeof(name), "channels=%u", sc->n_input_channels);
+    if (snap_append(sc->open, TE_CKPT_SEC_INPUT_CHANNEL, ch, 0, name, data, len) != 0)
+        sc->open_oom = 1; /* declined when complete */
 }
 
 void subtask_checkpoint_complete(te_subtask_ckpt_t *sc, uint64_t id)
@@ -205,7 +251,10 @@ void subtask_checkpoint_complete(te_subtask_ckpt_t *sc, uint64_t id)
         return;
     te_ckpt_snapshot_t *snap = sc->open;
     sc->open = NULL;
-    write_and_ack(sc, snap, id, sc->open_start_ms, 0);
+    if (sc->open_oom)
+        report_decline(sc, id, "out of memory recording input channel state");
+    else
+        write_and_ack(sc, snap, id, sc->open_start_ms, 0);
     ckpt_snapshot_free(snap);
 }
 
@@ -260,10 +309,18 @@ te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subt
         te_status_t rc = TE_OK;
         if (nonkeyed || !(snap->kg_last < kgf || snap->kg_first > kgl))
             rc = operator_chain_restore_state(chain, snap, nonkeyed, kgf, kgl, err);
+        for (size_t i = 0; i < snap->n_sections && rc == TE_OK && !own; i++)
+            if ((snap->sections[i].type == TE_CKPT_SEC_INPUT_CHANNEL ||
+                 snap->sections[i].type == TE_CKPT_SEC_OUTPUT_CHANNEL) &&
+                snap->parallelism != parallelism)
+                rc = te_error_set(err, TE_EINVAL,
+                                  "snapshot '%s' holds in-flight channel state (an unaligned checkpoint) of "
+                                  "parallelism %u; it can be restored only at the same parallelism, not %u",
+                                  hd->path, snap->parallelism, parallelism);
         if (rc == TE_OK && own && channel_state) {
             for (size_t i = 0; i < snap->n_sections && rc == TE_OK; i++) {
                 te_ckpt_section_t *s = &snap->sections[i];
-                if (s->type != TE_CKPT_SEC_INPUT_CHANNEL)
+                if (s->type != TE_CKPT_SEC_INPUT_CHANNEL && s->type != TE_CKPT_SEC_OUTPUT_CHANNEL)
                     continue;
                 if (*channel_state == NULL)
                     *channel_state = ckpt_snapshot_new(snap->checkpoint_id, subtask_index, parallelism,

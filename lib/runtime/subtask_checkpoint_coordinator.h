@@ -9,8 +9,11 @@
  * operator state only from the handle of the same subtask at the same parallelism).
  *
  * Unaligned checkpoints: perform(unaligned) takes the operator snapshot and emits the
- * barrier at once but keeps the snapshot open; add_channel_state appends in-flight
- * input data; complete writes and acknowledges it.
+ * barrier as a priority event that overtakes the queued output, whose bytes become
+ * OUTPUT_CHANNEL sections (index = writer, sub = subpartition, name
+ * "subpartitions=<n>"); a task with inputs keeps the snapshot open while
+ * add_channel_state appends in-flight input (INPUT_CHANNEL, index = flat channel, name
+ * "channels=<n>"), and complete writes and acknowledges it.
  *
  * Threading: the task thread (mails run under the checkpoint lock); the report
  * callback is called on it and must only hand the report to another thread.
@@ -70,6 +73,9 @@ void subtask_checkpoint_coordinator_free(te_subtask_ckpt_t *sc);
 te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain, te_record_writer_t **writers,
                                        size_t n_writers, uint64_t id, uint64_t ts, uint64_t alignment_ns,
                                        te_error_t *err);
+/* The number of flat input channels (0 = a source: unaligned snapshots are written at
+ * once). Set before the first checkpoint. */
+void subtask_checkpoint_set_input_channels(te_subtask_ckpt_t *sc, uint32_t n);
 /* Unaligned: in-flight bytes of flat input channel ch for the open snapshot id. */
 void subtask_checkpoint_add_channel_state(te_subtask_ckpt_t *sc, uint64_t id, uint32_t ch, const uint8_t *data,
                                           size_t len);
@@ -85,9 +91,10 @@ te_status_t subtask_checkpoint_notify_complete(te_subtask_ckpt_t *sc, te_operato
 uint64_t subtask_checkpoint_last_id(const te_subtask_ckpt_t *sc);
 
 /* Restores chain (before open) from the handles of every subtask of the vertex.
- * Returns the input-channel state to replay for this subtask (unaligned checkpoints)
- * as a snapshot holding only INPUT_CHANNEL sections in *channel_state (NULL when
- * none; the caller frees it with ckpt_snapshot_free). */
+ * Returns the channel state to replay for this subtask (unaligned checkpoints) as a
+ * snapshot holding only INPUT_CHANNEL and OUTPUT_CHANNEL sections in *channel_state
+ * (NULL when none; the caller frees it with ckpt_snapshot_free). Channel state restores
+ * only at the parallelism it was taken at (an error names the snapshot otherwise). */
 struct te_ckpt_snapshot;
 te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subtask_index, uint32_t parallelism,
                                        uint32_t max_parallelism, const te_restore_handle_t *handles,

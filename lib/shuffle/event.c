@@ -24,7 +24,8 @@ static uint64_t get_u64(const uint8_t *p)
 
 void event_encode(const te_event_t *ev, uint8_t *out)
 {
-    out[0] = (uint8_t)ev->type;
+    out[0] = ev->type == TE_EVENT_CHECKPOINT_BARRIER && ev->priority ? TE_EVENT_WIRE_UNALIGNED_BARRIER
+                                                                     : (uint8_t)ev->type;
     put_u64(out + 1, ev->checkpoint_id);
     put_u64(out + 9, ev->timestamp);
 }
@@ -33,9 +34,10 @@ int event_decode(const uint8_t *in, size_t len, te_event_t *out)
 {
     if (len != TE_EVENT_ENCODED_LEN)
         return -1;
-    if (in[0] < TE_EVENT_END_OF_PARTITION || in[0] > TE_EVENT_CANCEL_CHECKPOINT_MARKER)
+    if (in[0] < TE_EVENT_END_OF_PARTITION || in[0] > TE_EVENT_WIRE_UNALIGNED_BARRIER)
         return -1;
-    out->type = (te_event_type_t)in[0];
+    out->priority = in[0] == TE_EVENT_WIRE_UNALIGNED_BARRIER;
+    out->type = out->priority ? TE_EVENT_CHECKPOINT_BARRIER : (te_event_type_t)in[0];
     out->checkpoint_id = get_u64(in + 1);
     out->timestamp = get_u64(in + 9);
     return 0;

@@ -2,7 +2,9 @@
  * event — task events carried in their own EVENT buffers through partitions and
  * gates (Flink's EndOfPartitionEvent, CheckpointBarrier, CancelCheckpointMarker,
  * EndOfSuperstep is not used). Encoding: u8 type | u64 BE checkpoint_id | u64 BE
- * timestamp (17 bytes, fixed).
+ * timestamp (17 bytes, fixed). Type byte 4 is a CheckpointBarrier of an unaligned
+ * checkpoint (decoded as TE_EVENT_CHECKPOINT_BARRIER with `priority` set): a priority
+ * event that overtakes the data queued before it in subpartitions and channels.
  *
  * Threading: pure.
  */
@@ -22,7 +24,10 @@ typedef struct te_event {
     te_event_type_t type;
     uint64_t checkpoint_id;
     uint64_t timestamp;
+    uint8_t priority; /* barriers only: unaligned (FLIP-76), overtakes queued data */
 } te_event_t;
+
+#define TE_EVENT_WIRE_UNALIGNED_BARRIER 4
 
 #define TE_EVENT_ENCODED_LEN 17
 

@@ -37,6 +37,7 @@ struct gate_channel {
     uint32_t sub;
     uint8_t queued; /* guarded by mu */
     uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
+    uint32_t prio;   /* priority events announced, not yet polled (guarded by mu) */
 };
 
 struct te_input_gate {
@@ -59,6 +60,7 @@ struct te_input_gate {
     int64_t timeout_ms;
     int64_t deadline_ms; /* of pending requests, -1 = none */
     uint32_t n_pending;  /* channels with pending = 1 */
+    _Atomic uint32_t n_prio; /* sum of the channels' prio */
     _Atomic uint64_t bytes_in;
 };
 
@@ -171,6 +173,27 @@ void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch)
         n.fn(n.arg);
 }
 
+void input_gate_notify_priority(te_input_gate_t *g, uint32_t ch)
+{
+    if (ch >= g->n)
+        return;
+    pthread_mutex_lock(&g->mu);
+    te_notifier_t n = {NULL, NULL};
+    if (!g->closed) {
+        g->ch[ch].prio++;
+        atomic_fetch_add_explicit(&g->n_prio, 1, memory_order_release);
+        n = gate_enqueue_locked(g, ch);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (n.fn != NULL)
+        n.fn(n.arg);
+}
+
+int input_gate_has_priority(te_input_gate_t *g)
+{
+    return atomic_load_explicit(&g->n_prio, memory_order_acquire) > 0;
+}
+
 /* Re-queues from the task thread itself: no listener call (the task is polling). */
 static void gate_requeue(te_input_gate_t *g, uint32_t ch)
 {
@@ -281,6 +304,61 @@ static int gate_check_deadline(te_input_gate_t *g)
     return 0;
 }
 
+/* An event slice polled from channel i: EndOfPartition finishes the channel (NOTHING),
+ * others are returned (EVENT) and the channel re-queued. */
+static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffer_slice_t *s, te_gate_element_t *out)
+{
+    te_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    int bad = event_decode(s->buf->data + s->offset, s->len, &ev) != 0;
+    buffer_recycle(s->buf);
+    if (bad)
+        return gate_fail(g, "%s%s", "corrupt event buffer on an input channel", "");
+    if (ev.type == TE_EVENT_END_OF_PARTITION) {
+        g->ch[i].finished = 1;
+        g->n_finished++;
+        return TE_GATE_NOTHING;
+    }
+    gate_requeue(g, i);
+    out->channel = i;
+    out->event = ev;
+    memset(&out->slice, 0, sizeof(out->slice));
+    return TE_GATE_EVENT;
+}
+
+te_gate_result_t input_gate_poll_priority(te_input_gate_t *g, te_gate_element_t *out)
+{
+    if (g->failed || g->closed)
+        return TE_GATE_NOTHING;
+    for (uint32_t i = 0; i < g->n && atomic_load_explicit(&g->n_prio, memory_order_acquire) > 0; i++) {
+        pthread_mutex_lock(&g->mu);
+        int has = g->ch[i].prio > 0;
+        if (has) {
+            g->ch[i].prio--;
+            atomic_fetch_sub_explicit(&g->n_prio, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&g->mu);
+        struct gate_channel *c = &g->ch[i];
+        if (!has || c->finished || c->ops == NULL || c->ops->poll_event == NULL || c->pending)
+            continue;
+        te_buffer_slice_t s;
+        if (!c->ops->poll_event(c->impl, &s))
+            continue; /* polled already through poll_next */
+        te_gate_result_t r = gate_take_event(g, i, &s, out);
+        if (r != TE_GATE_NOTHING)
+            return r;
+    }
+    return TE_GATE_NOTHING;
+}
+
+size_t input_gate_take_overtaken(te_input_gate_t *g, uint32_t ch, uint64_t id, te_buffer_slice_t **out)
+{
+    *out = NULL;
+    if (ch >= g->n || g->ch[ch].ops == NULL || g->ch[ch].ops->take_overtaken == NULL || g->ch[ch].impl == NULL)
+        return 0;
+    return g->ch[ch].ops->take_overtaken(g->ch[ch].impl, id, out);
+}
+
 te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out)
 {
     if (g->failed)
@@ -314,21 +392,10 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
             continue;
         }
         if (s.type == TE_BUFFER_EVENT) {
-            te_event_t ev;
-            int bad = event_decode(s.buf->data + s.offset, s.len, &ev) != 0;
-            buffer_recycle(s.buf);
-            if (bad)
-                return gate_fail(g, "%s%s", "corrupt event buffer on an input channel", "");
-            if (ev.type == TE_EVENT_END_OF_PARTITION) {
-                c->finished = 1;
-                g->n_finished++;
+            te_gate_result_t r = gate_take_event(g, i, &s, out);
+            if (r == TE_GATE_NOTHING)
                 continue;
-            }
-            gate_requeue(g, i);
-            out->channel = i;
-            out->event = ev;
-            memset(&out->slice, 0, sizeof(out->slice));
-            return TE_GATE_EVENT;
+            return r;
         }
         atomic_store_explicit(&g->bytes_in, atomic_load_explicit(&g->bytes_in, memory_order_relaxed) + s.len,
                               memory_order_relaxed);

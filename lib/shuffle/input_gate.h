@@ -51,6 +51,13 @@ typedef struct te_input_channel_ops {
     /* 1 + cause when the channel failed. */
     int (*failure)(void *ch, char *cause, size_t len);
     void (*release)(void *ch);
+    /* Optional (unaligned checkpoints): 1 + slice when an event is next — a priority
+     * event first, else an event at the head; never data. */
+    int (*poll_event)(void *ch, te_buffer_slice_t *out);
+    /* Optional: the data slices queued in the channel that the priority barrier of
+     * checkpoint id overtook when it arrived (one reference each, which the caller
+     * recycles; the array is malloc'd, the caller frees it). Returns the count. */
+    size_t (*take_overtaken)(void *ch, uint64_t id, te_buffer_slice_t **out);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */
@@ -68,6 +75,17 @@ te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_inp
                                    void *impl, te_error_t *err);
 /* For channel implementations: data or a failure arrived on channel ch (any thread). */
 void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch);
+/* For channel implementations: a priority event (an unaligned checkpoint's barrier)
+ * arrived on channel ch (any thread); the task takes it with input_gate_poll_priority
+ * ahead of data, between records. */
+void input_gate_notify_priority(te_input_gate_t *g, uint32_t ch);
+/* Task thread: 1 when a priority event was announced and not yet polled. */
+int input_gate_has_priority(te_input_gate_t *g);
+/* Task thread: the next event of a channel that announced a priority event
+ * (TE_GATE_EVENT), or TE_GATE_NOTHING. EndOfPartition is consumed as in poll_next. */
+te_gate_result_t input_gate_poll_priority(te_input_gate_t *g, te_gate_element_t *out);
+/* Task thread: see te_input_channel_ops_t.take_overtaken (0 for local channels). */
+size_t input_gate_take_overtaken(te_input_gate_t *g, uint32_t ch, uint64_t id, te_buffer_slice_t **out);
 
 /* Persistent listener: fired when the gate goes from nothing-available to available
  * (data, end, error, or a partition to retry). */

@@ -5,8 +5,8 @@
  * the request when it fires (the gate owns the timeout).
  *
  * Threading: request / poll / failure / release on the consuming task thread. The
- * view listener (producer or releasing thread) and the registration listener (the
- * registering thread) only call input_gate_notify_channel_available (the gate's queue
+ * view listeners (producer or releasing thread) and the registration listener (the
+ * registering thread) only call input_gate_notify_channel_available / _priority (the gate's queue
  * mutex) and touch the atomic `armed`. release() disarms both (view detach and
  * partition_manager_cancel_listener wait for callbacks in progress), so no callback
  * runs after it returns.
@@ -32,6 +32,12 @@ static void lic_on_data(void *arg)
 {
     te_local_input_channel_t *c = arg;
     input_gate_notify_channel_available(c->gate, c->index);
+}
+
+static void lic_on_priority(void *arg)
+{
+    te_local_input_channel_t *c = arg;
+    input_gate_notify_priority(c->gate, c->index);
 }
 
 static void lic_on_registered(void *arg)
@@ -67,6 +73,7 @@ static te_status_t lic_request(void *ch, te_error_t *err)
         te_notifier_t on_data = {lic_on_data, c};
         c->view = partition_manager_create_view(c->pm, &c->pid, c->sub, on_data, &e);
         if (c->view != NULL) {
+            subpartition_view_set_priority_listener(c->view, (te_notifier_t){lic_on_priority, c});
             /* The listener fires on transitions only: data queued before now needs a nudge. */
             if (subpartition_view_is_available(c->view))
                 input_gate_notify_channel_available(c->gate, c->index);
@@ -94,6 +101,14 @@ static int lic_poll(void *ch, te_buffer_slice_t *out)
     return subpartition_view_poll(c->view, out, NULL);
 }
 
+static int lic_poll_event(void *ch, te_buffer_slice_t *out)
+{
+    te_local_input_channel_t *c = ch;
+    if (c->view == NULL)
+        return 0;
+    return subpartition_view_poll_event(c->view, out, NULL);
+}
+
 static int lic_failure(void *ch, char *cause, size_t len)
 {
     te_local_input_channel_t *c = ch;
@@ -119,4 +134,5 @@ const te_input_channel_ops_t local_input_channel_ops = {
     .poll = lic_poll,
     .failure = lic_failure,
     .release = lic_release,
+    .poll_event = lic_poll_event,
 };

@@ -17,6 +17,13 @@
  * later (without the lock) never become readable without a flush or finish.
  * The listener is called on those transitions only, never per record.
  *
+ * Priority events (the barriers of unaligned checkpoints) wait in their own FIFO that
+ * poll serves first: they overtake every queued byte not yet read, which the producer
+ * captures (as output channel state) under the same lock that orders the reader, so
+ * each byte is either read before the barrier or captured, never both nor neither. A
+ * priority add calls the priority listener when one is set (always: the reader may be
+ * stalled on credit with data readable), the listener otherwise.
+ *
  * Threading: producer entry points (add, buffer_finished) on the producing task thread;
  * flush from it or the output flusher; poll/is_available from the reader's thread
  * (consumer task or net thread); release from any thread. One mutex `mu` per
@@ -41,7 +48,9 @@ struct te_pipelined_subpartition {
     int released;
     int has_reader;
     te_notifier_t listener;
+    te_notifier_t prio_listener;
     uint32_t notifying;
+    te_buffer_t *prio_head, *prio_tail; /* priority events, linked by next_free */
 };
 
 te_pipelined_subpartition_t *pipelined_subpartition_new(void)
@@ -120,6 +129,10 @@ static te_buffer_t *sp_take_all_locked(te_pipelined_subpartition_t *sp)
     sp->backlog = 0;
     sp->flush_requested = 0;
     sp->tail_open = 0;
+    if (sp->prio_head != NULL) {
+        *tail = sp->prio_head;
+        sp->prio_head = sp->prio_tail = NULL;
+    }
     return list;
 }
 
@@ -159,7 +172,7 @@ static te_buffer_t *sp_trim_locked(te_pipelined_subpartition_t *sp)
 /* 1 when poll would return something now. */
 static int sp_readable_locked(te_pipelined_subpartition_t *sp)
 {
-    if (sp->released)
+    if (sp->released || sp->prio_head != NULL)
         return 1;
     for (uint32_t i = 0; i < sp->count; i++) {
         te_buffer_t *b = sp_at(sp, i);
@@ -225,6 +238,89 @@ void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
     pthread_mutex_unlock(&sp->mu);
     recycle_list(drop);
     sp_end_notify(sp, n);
+}
+
+void pipelined_subpartition_add_priority(te_pipelined_subpartition_t *sp, te_buffer_t *b,
+                                         void (*capture)(void *arg, const uint8_t *data, uint32_t len), void *arg)
+{
+    pthread_mutex_lock(&sp->mu);
+    if (sp->released) {
+        pthread_mutex_unlock(&sp->mu);
+        buffer_recycle(b);
+        return;
+    }
+    int was = sp_readable_locked(sp);
+    for (uint32_t i = 0; capture != NULL && i < sp->count; i++) {
+        te_buffer_t *q = sp_at(sp, i);
+        if (q->type != TE_BUFFER_DATA)
+            continue;
+        uint32_t off = i == 0 ? sp->read_offset : 0;
+        uint32_t c = atomic_load_explicit(&q->committed, memory_order_acquire);
+        if (c > off)
+            capture(arg, q->data + off, c - off);
+    }
+    atomic_store_explicit(&b->finished, 1, memory_order_release);
+    b->next_free = NULL;
+    if (sp->prio_tail != NULL)
+        sp->prio_tail->next_free = b;
+    else
+        sp->prio_head = b;
+    sp->prio_tail = b;
+    te_notifier_t n = {NULL, NULL};
+    if (sp->has_reader && sp->prio_listener.fn != NULL) {
+        n = sp->prio_listener;
+        sp->notifying++;
+    } else {
+        n = sp_begin_notify_locked(sp, was);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    sp_end_notify(sp, n);
+}
+
+void pipelined_subpartition_set_priority_listener(te_pipelined_subpartition_t *sp, te_notifier_t listener)
+{
+    pthread_mutex_lock(&sp->mu);
+    if (sp->has_reader)
+        sp->prio_listener = listener;
+    pthread_mutex_unlock(&sp->mu);
+}
+
+/* Pops the first priority event. Caller holds mu. */
+static int sp_pop_priority_locked(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out)
+{
+    te_buffer_t *p = sp->prio_head;
+    if (p == NULL)
+        return 0;
+    sp->prio_head = p->next_free;
+    if (sp->prio_head == NULL)
+        sp->prio_tail = NULL;
+    p->next_free = NULL;
+    out->buf = p;
+    out->offset = 0;
+    out->len = atomic_load_explicit(&p->committed, memory_order_acquire);
+    out->type = p->type;
+    return 1;
+}
+
+int pipelined_subpartition_poll_event(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog)
+{
+    int got = 0;
+    pthread_mutex_lock(&sp->mu);
+    if (!sp->released) {
+        got = sp_pop_priority_locked(sp, out);
+        if (!got && sp->count > 0 && sp->ring[sp->head]->type != TE_BUFFER_DATA) {
+            te_buffer_t *h = sp_pop_locked(sp);
+            out->buf = h;
+            out->offset = 0;
+            out->len = atomic_load_explicit(&h->committed, memory_order_acquire);
+            out->type = h->type;
+            got = 1;
+        }
+    }
+    if (backlog != NULL)
+        *backlog = sp->backlog;
+    pthread_mutex_unlock(&sp->mu);
+    return got;
 }
 
 void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp)
@@ -293,6 +389,7 @@ void pipelined_subpartition_detach(te_pipelined_subpartition_t *sp)
     pthread_mutex_lock(&sp->mu);
     sp->has_reader = 0;
     sp->listener.fn = NULL;
+    sp->prio_listener.fn = NULL;
     while (sp->notifying > 0)
         pthread_cond_wait(&sp->cv, &sp->mu);
     pthread_mutex_unlock(&sp->mu);
@@ -303,6 +400,12 @@ int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice
     int got = 0;
     te_buffer_t *drop = NULL;
     pthread_mutex_lock(&sp->mu);
+    if (!sp->released && sp_pop_priority_locked(sp, out)) {
+        if (backlog != NULL)
+            *backlog = sp->backlog;
+        pthread_mutex_unlock(&sp->mu);
+        return 1;
+    }
     while (!sp->released && sp->count > 0) {
         te_buffer_t *h = sp->ring[sp->head];
         if (h->type != TE_BUFFER_DATA) {

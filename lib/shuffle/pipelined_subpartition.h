@@ -21,6 +21,11 @@ void pipelined_subpartition_free(te_pipelined_subpartition_t *sp);
 
 /* Producer: appends b (takes one reference). An EVENT buffer is readable at once. */
 void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b);
+/* Producer: appends the priority event b (takes one reference), which the reader gets
+ * before any queued data. capture(arg, data, len) is called (under the subpartition
+ * lock; it must only copy) for each run of queued bytes not yet read, in order. */
+void pipelined_subpartition_add_priority(te_pipelined_subpartition_t *sp, te_buffer_t *b,
+                                         void (*capture)(void *arg, const uint8_t *data, uint32_t len), void *arg);
 /* Producer: the tail data buffer was finished (b->finished set). */
 void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp);
 /* Any thread: makes committed bytes readable. */
@@ -33,6 +38,11 @@ int pipelined_subpartition_attach(te_pipelined_subpartition_t *sp, te_notifier_t
 /* Reader: detaches; returns once no listener call is in progress. */
 void pipelined_subpartition_detach(te_pipelined_subpartition_t *sp);
 int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog);
+/* Reader: like poll, but returns only a priority event or an event at the head (for a
+ * reader without credit for data). */
+int pipelined_subpartition_poll_event(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog);
+/* Reader: called (any thread, no lock held) on every priority add. */
+void pipelined_subpartition_set_priority_listener(te_pipelined_subpartition_t *sp, te_notifier_t listener);
 int pipelined_subpartition_is_available(te_pipelined_subpartition_t *sp);
 uint32_t pipelined_subpartition_backlog(te_pipelined_subpartition_t *sp);
 

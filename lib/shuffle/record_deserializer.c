@@ -152,3 +152,19 @@ void record_deserializer_clear(te_record_deserializer_t *d)
     d->spill_have = 0;
     d->rec_len = 0;
 }
+
+void record_deserializer_unconsumed(const te_record_deserializer_t *d,
+                                    void (*emit)(void *arg, const uint8_t *data, uint32_t len), void *arg)
+{
+    if (d->len_have > 0)
+        emit(arg, d->lenbuf, d->len_have);
+    if (d->spanning) {
+        uint8_t l[4] = {(uint8_t)(d->rec_len >> 24), (uint8_t)(d->rec_len >> 16), (uint8_t)(d->rec_len >> 8),
+                        (uint8_t)d->rec_len};
+        emit(arg, l, 4);
+        if (d->spill_have > 0)
+            emit(arg, d->spill, d->spill_have);
+    }
+    if (d->has_cur && d->pos < d->cur.len)
+        emit(arg, d->cur.buf->data + d->cur.offset + d->pos, d->cur.len - d->pos);
+}

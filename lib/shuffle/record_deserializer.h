@@ -32,6 +32,11 @@ void record_deserializer_set_next(te_record_deserializer_t *d, te_buffer_slice_t
 te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint8_t **data, uint32_t *len);
 /* 1 when a partially received record is held (the channel ended mid-record = error). */
 int record_deserializer_has_partial(const te_record_deserializer_t *d);
+/* The bytes held and not yet returned as records — a partial record and the rest of the
+ * current slice — in stream order (Flink's getUnconsumedBuffer): the head of a
+ * channel's in-flight state for an unaligned checkpoint. emit may be called 0-3 times. */
+void record_deserializer_unconsumed(const te_record_deserializer_t *d,
+                                    void (*emit)(void *arg, const uint8_t *data, uint32_t len), void *arg);
 /* Drops held data (recycling the slice). */
 void record_deserializer_clear(te_record_deserializer_t *d);
 

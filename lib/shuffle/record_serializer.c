@@ -23,7 +23,19 @@ void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32
     s->payload = payload;
     s->payload_len = payload_len;
     s->pos = 0;
+    s->prefix_len = 4;
     s->total = 4 + l;
+}
+
+void record_serializer_set_raw(te_record_serializer_t *s, const uint8_t *data, uint32_t len)
+{
+    s->hdr = data;
+    s->hdr_len = len;
+    s->payload = NULL;
+    s->payload_len = 0;
+    s->pos = 0;
+    s->prefix_len = 0;
+    s->total = len;
 }
 
 /* Copies part [from, from+len) of `src` (which starts at stream offset `base`) when the
@@ -49,11 +61,11 @@ te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_b
     uint8_t *dst = b->data + c;
     uint32_t n;
 
-    n = copy_part(s, s->lenbuf, 0, 4, dst, room);
+    n = copy_part(s, s->lenbuf, 0, s->prefix_len, dst, room);
     dst += n, room -= n;
-    n = copy_part(s, s->hdr, 4, s->hdr_len, dst, room);
+    n = copy_part(s, s->hdr, s->prefix_len, s->hdr_len, dst, room);
     dst += n, room -= n;
-    n = copy_part(s, s->payload, 4 + s->hdr_len, s->payload_len, dst, room);
+    n = copy_part(s, s->payload, s->prefix_len + s->hdr_len, s->payload_len, dst, room);
     dst += n, room -= n;
 
     atomic_store_explicit(&b->committed, b->capacity - room, memory_order_release);

@@ -28,7 +28,8 @@ typedef struct te_record_serializer {
     const uint8_t *payload;
     uint32_t payload_len;
     uint32_t pos;      /* bytes of (lenbuf + hdr + payload) written so far */
-    uint32_t total;    /* 4 + hdr_len + payload_len */
+    uint32_t total;    /* prefix_len + hdr_len + payload_len */
+    uint32_t prefix_len; /* 4, or 0 for raw bytes */
 } te_record_serializer_t;
 
 /* Starts a record. hdr and payload are borrowed until the record is complete. */
@@ -36,6 +37,9 @@ void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32
                            const uint8_t *payload, uint32_t payload_len);
 /* Copies as much of the current record as fits at b->committed and publishes the new
  * committed position (release store). */
+/* Raw bytes that are already a part of a serialized record stream (no length prefix
+ * added): replaying recovered channel state. */
+void record_serializer_set_raw(te_record_serializer_t *s, const uint8_t *data, uint32_t len);
 te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_buffer_t *b);
 int record_serializer_has_pending(const te_record_serializer_t *s);
 

@@ -100,11 +100,10 @@ static te_buffer_t *rw_request(te_record_writer_t *rw)
     return b;
 }
 
-static te_status_t rw_write(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
-                            const uint8_t *payload, uint32_t payload_len)
+/* Copies what the channel's serializer holds into buffers. */
+static te_status_t rw_drain(te_record_writer_t *rw, uint32_t c)
 {
     struct rw_channel *ch = &rw->ch[c];
-    record_serializer_set(&ch->ser, hdr, hdr_len, payload, payload_len);
     for (;;) {
         if (ch->cur == NULL) {
             te_buffer_t *b = rw_request(rw);
@@ -123,6 +122,30 @@ static te_status_t rw_write(te_record_writer_t *rw, uint32_t c, const uint8_t *h
     }
     if (rw->flush_always)
         result_partition_flush(rw->rp, c);
+    return TE_OK;
+}
+
+static te_status_t rw_write(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
+                            const uint8_t *payload, uint32_t payload_len)
+{
+    record_serializer_set(&rw->ch[c].ser, hdr, hdr_len, payload, payload_len);
+    return rw_drain(rw, c);
+}
+
+te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const uint8_t *data, size_t len)
+{
+    if (sub >= rw->n)
+        return TE_EINVAL;
+    while (len > 0) {
+        uint32_t n = len > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)len;
+        record_serializer_set_raw(&rw->ch[sub].ser, data, n);
+        te_status_t st = rw_drain(rw, sub);
+        if (st != TE_OK)
+            return st;
+        data += n;
+        len -= n;
+    }
+    result_partition_flush(rw->rp, sub);
     return TE_OK;
 }
 
@@ -168,6 +191,14 @@ te_status_t record_writer_broadcast_event(te_record_writer_t *rw, const te_event
 {
     rw_finish_all(rw);
     return result_partition_broadcast_event(rw->rp, ev);
+}
+
+te_status_t record_writer_broadcast_priority_event(te_record_writer_t *rw, const te_event_t *ev,
+                                                   te_partition_capture_fn capture, void *arg)
+{
+    /* The open buffers stay open: the capture takes their committed bytes, and what is
+     * written after the event follows it. */
+    return result_partition_broadcast_priority_event(rw->rp, ev, capture, arg);
 }
 
 void record_writer_flush_all(te_record_writer_t *rw) { result_partition_flush_all(rw->rp); }

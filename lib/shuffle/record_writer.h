@@ -39,6 +39,13 @@ te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *
                                          const uint8_t *payload, uint32_t payload_len);
 /* An event to every channel, after the data written so far (flushes first). */
 te_status_t record_writer_broadcast_event(te_record_writer_t *rw, const te_event_t *ev);
+/* A priority event (unaligned barrier) on every channel ahead of their queued data,
+ * which capture receives (see result_partition_broadcast_priority_event). */
+te_status_t record_writer_broadcast_priority_event(te_record_writer_t *rw, const te_event_t *ev,
+                                                   te_partition_capture_fn capture, void *arg);
+/* Replays recovered output channel state: raw serialized bytes into channel `sub`
+ * (blocking for buffers like emit), then flushes it. */
+te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const uint8_t *data, size_t len);
 /* Makes everything written so far readable. Task thread or output flusher. */
 void record_writer_flush_all(te_record_writer_t *rw);
 /* Finishes open buffers, then EndOfPartition on every channel. */

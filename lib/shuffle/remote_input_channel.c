@@ -28,6 +28,27 @@ struct te_remote_buffers {
     _Atomic uint32_t n_waiting;
 };
 
+/* The data slices queued ahead of a priority barrier when it arrived (one extra
+ * reference each), until the task takes them as channel state. */
+struct overtaken {
+    uint64_t id;
+    te_buffer_slice_t *s;
+    size_t n;
+    struct overtaken *next;
+};
+
+static void overtaken_free(struct overtaken *o)
+{
+    while (o != NULL) {
+        struct overtaken *n = o->next;
+        for (size_t i = 0; i < o->n; i++)
+            buffer_recycle(o->s[i].buf);
+        free(o->s);
+        free(o);
+        o = n;
+    }
+}
+
 struct te_remote_input_channel {
     _Atomic int refs;
     te_input_gate_t *gate;
@@ -46,6 +67,8 @@ struct te_remote_input_channel {
     te_buffer_slice_t *q; /* received, not yet polled */
     uint32_t qhead, qcount, qcap;
     uint32_t q_data;      /* data buffers in q */
+    uint32_t q_prio;      /* priority events at the head of q */
+    struct overtaken *overtaken; /* per priority barrier: the data it overtook */
     uint32_t expected_seq;
     uint32_t backlog;
     uint32_t unannounced;
@@ -245,7 +268,7 @@ int remote_input_channel_is_done(te_remote_input_channel_t *c)
     return d;
 }
 
-static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
+static int q_grow_locked(te_remote_input_channel_t *c)
 {
     if (c->qcount == c->qcap) {
         uint32_t ncap = c->qcap ? c->qcap * 2 : 8;
@@ -259,10 +282,57 @@ static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
         c->qcap = ncap;
         c->qhead = 0;
     }
+    return 0;
+}
+
+static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
+{
+    if (q_grow_locked(c) != 0)
+        return -1;
     c->q[(c->qhead + c->qcount) % c->qcap] = s;
     c->qcount++;
     if (s.type == TE_BUFFER_DATA)
         c->q_data++;
+    return 0;
+}
+
+/* A priority event (an unaligned checkpoint's barrier): queued after the priority
+ * events already at the head, ahead of all data, which it records as overtaken. */
+static int q_push_priority_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
+{
+    te_event_t ev;
+    if (event_decode(s.buf->data + s.offset, s.len, &ev) != 0)
+        return -1;
+    struct overtaken *o = calloc(1, sizeof(*o));
+    if (o == NULL || q_grow_locked(c) != 0) {
+        free(o);
+        return -1;
+    }
+    o->id = ev.checkpoint_id;
+    if (c->q_data > 0) {
+        o->s = malloc(c->q_data * sizeof(*o->s));
+        if (o->s == NULL) {
+            free(o);
+            return -1;
+        }
+        for (uint32_t i = 0; i < c->qcount; i++) {
+            te_buffer_slice_t *q = &c->q[(c->qhead + i) % c->qcap];
+            if (q->type != TE_BUFFER_DATA)
+                continue;
+            buffer_retain(q->buf);
+            o->s[o->n++] = *q;
+        }
+    }
+    struct overtaken **tail = &c->overtaken;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = o;
+    /* shift [q_prio, qcount) one place towards the tail */
+    for (uint32_t i = c->qcount; i > c->q_prio; i--)
+        c->q[(c->qhead + i) % c->qcap] = c->q[(c->qhead + i - 1) % c->qcap];
+    c->q[(c->qhead + c->q_prio) % c->qcap] = s;
+    c->qcount++;
+    c->q_prio++;
     return 0;
 }
 
@@ -340,7 +410,8 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
     atomic_store_explicit(&b->committed, size, memory_order_relaxed);
     atomic_store_explicit(&b->finished, 1, memory_order_relaxed);
     te_buffer_slice_t s = {b, 0, size, is_event ? TE_BUFFER_EVENT : TE_BUFFER_DATA};
-    if (q_push_locked(c, s) != 0) {
+    int prio = is_event && b->data[0] == TE_EVENT_WIRE_UNALIGNED_BARRIER;
+    if ((prio ? q_push_priority_locked(c, s) : q_push_locked(c, s)) != 0) {
         /* Cannot happen for data beyond the ring's growth; give the buffer back. */
         if (is_event) {
             buffer_recycle(b);
@@ -357,7 +428,9 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
         c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
     else
         c->backlog = backlog;
-    if (c->qcount == 1)
+    if (prio)
+        input_gate_notify_priority(c->gate, c->index);
+    else if (c->qcount == 1)
         input_gate_notify_channel_available(c->gate, c->index);
     if (!c->ended)
         ch_ensure_buffers_locked(c);
@@ -399,14 +472,15 @@ static te_status_t ric_request(void *ch, te_error_t *err)
     return st;
 }
 
-static int ric_poll(void *ch, te_buffer_slice_t *out)
+static int ric_poll_impl(te_remote_input_channel_t *c, te_buffer_slice_t *out, int events_only)
 {
-    te_remote_input_channel_t *c = ch;
     pthread_mutex_lock(&c->mu);
-    if (c->failed || c->qcount == 0) {
+    if (c->failed || c->qcount == 0 || (events_only && c->q[c->qhead].type == TE_BUFFER_DATA)) {
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
+    if (c->q_prio > 0)
+        c->q_prio--;
     *out = c->q[c->qhead];
     c->qhead = (c->qhead + 1) % c->qcap;
     c->qcount--;
@@ -415,6 +489,39 @@ static int ric_poll(void *ch, te_buffer_slice_t *out)
     ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
+}
+
+static int ric_poll(void *ch, te_buffer_slice_t *out) { return ric_poll_impl(ch, out, 0); }
+static int ric_poll_event(void *ch, te_buffer_slice_t *out) { return ric_poll_impl(ch, out, 1); }
+
+static size_t ric_take_overtaken(void *ch, uint64_t id, te_buffer_slice_t **out)
+{
+    te_remote_input_channel_t *c = ch;
+    struct overtaken *stale = NULL, *found = NULL;
+    pthread_mutex_lock(&c->mu);
+    struct overtaken **pp = &c->overtaken;
+    while (*pp != NULL && found == NULL) {
+        struct overtaken *o = *pp;
+        if (o->id > id)
+            break;
+        *pp = o->next;
+        o->next = NULL;
+        if (o->id == id) {
+            found = o;
+        } else { /* an older barrier's, never taken: its checkpoint ended */
+            o->next = stale;
+            stale = o;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    overtaken_free(stale);
+    *out = NULL;
+    if (found == NULL)
+        return 0;
+    size_t n = found->n;
+    *out = found->s;
+    free(found);
+    return n;
 }
 
 static int ric_failure(void *ch, char *cause, size_t len)
@@ -441,7 +548,9 @@ static void ric_release(void *ch)
     uint32_t n = c->qcount, head = c->qhead, cap = c->qcap;
     te_buffer_slice_t *q = c->q;
     c->q = NULL;
-    c->qcount = c->qcap = c->qhead = c->q_data = 0;
+    c->qcount = c->qcap = c->qhead = c->q_data = c->q_prio = 0;
+    struct overtaken *ovt = c->overtaken;
+    c->overtaken = NULL;
     int requested = c->requested;
     pthread_mutex_unlock(&c->mu);
     while (free_list != NULL) {
@@ -453,6 +562,7 @@ static void ric_release(void *ch)
     for (uint32_t i = 0; i < n; i++)
         buffer_recycle(q[(head + i) % cap].buf);
     free(q);
+    overtaken_free(ovt);
     if (requested)
         c->tr->release(c->tr->ctx, c);
     remote_input_channel_unref(c);
@@ -463,4 +573,6 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .poll = ric_poll,
     .failure = ric_failure,
     .release = ric_release,
+    .poll_event = ric_poll_event,
+    .take_overtaken = ric_take_overtaken,
 };

@@ -13,7 +13,9 @@
  * pool cannot give now is asked again, in FIFO order of the channels, each time the
  * task polls its gate (after the buffers it finished with were recycled). Events come
  * without credit (own unpooled buffer). Sequence numbers must be 0, 1, 2 ... per
- * channel; a gap fails the channel.
+ * channel; a gap fails the channel. A priority event (an unaligned checkpoint's
+ * barrier) is queued ahead of the data already queued, which it records as overtaken
+ * (the gate op take_overtaken hands those buffers to the task as channel state).
  *
  * Threading: new / request / poll / failure / release on the consuming task thread
  * (the gate's ops); on_* callbacks and the take_* accessors on the net thread; the

@@ -174,6 +174,33 @@ te_status_t result_partition_broadcast_event(te_result_partition_t *rp, const te
     return TE_OK;
 }
 
+typedef struct rp_capture {
+    te_partition_capture_fn fn;
+    void *arg;
+    uint32_t sub;
+} rp_capture_t;
+
+static void rp_capture_run(void *arg, const uint8_t *data, uint32_t len)
+{
+    rp_capture_t *c = arg;
+    c->fn(c->arg, c->sub, data, len);
+}
+
+te_status_t result_partition_broadcast_priority_event(te_result_partition_t *rp, const te_event_t *ev,
+                                                      te_partition_capture_fn capture, void *arg)
+{
+    if (atomic_load_explicit(&rp->released, memory_order_acquire))
+        return TE_ECANCELED;
+    for (uint32_t i = 0; i < rp->n; i++) {
+        te_buffer_t *b = rp_event_buffer(rp, ev);
+        if (b == NULL)
+            return TE_ENOMEM;
+        rp_capture_t c = {capture, arg, i};
+        pipelined_subpartition_add_priority(rp->subs[i], b, capture ? rp_capture_run : NULL, &c);
+    }
+    return TE_OK;
+}
+
 te_status_t result_partition_finish(te_result_partition_t *rp)
 {
     if (rp->finished)
@@ -239,6 +266,16 @@ te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, 
 int subpartition_view_poll(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog)
 {
     return pipelined_subpartition_poll(v->rp->subs[v->sub], out, backlog);
+}
+
+int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog)
+{
+    return pipelined_subpartition_poll_event(v->rp->subs[v->sub], out, backlog);
+}
+
+void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener)
+{
+    pipelined_subpartition_set_priority_listener(v->rp->subs[v->sub], listener);
 }
 
 int subpartition_view_is_available(te_subpartition_view_t *v)

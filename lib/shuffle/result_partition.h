@@ -53,6 +53,13 @@ void result_partition_flush_all(te_result_partition_t *rp);
  * subject to the pool: they use a small side allocation if the pool is exhausted. */
 te_status_t result_partition_add_event(te_result_partition_t *rp, uint32_t sub, const te_event_t *ev);
 te_status_t result_partition_broadcast_event(te_result_partition_t *rp, const te_event_t *ev);
+/* Producer: a priority event (the barrier of an unaligned checkpoint) on every
+ * subpartition, ahead of the data queued there. capture(arg, sub, data, len) receives,
+ * in order, every byte it overtook per subpartition (the output channel state); it
+ * runs under the subpartition lock and must only copy. */
+typedef void (*te_partition_capture_fn)(void *arg, uint32_t sub, const uint8_t *data, uint32_t len);
+te_status_t result_partition_broadcast_priority_event(te_result_partition_t *rp, const te_event_t *ev,
+                                                      te_partition_capture_fn capture, void *arg);
 /* Producer: EndOfPartition on every subpartition, then no more writes. */
 te_status_t result_partition_finish(te_result_partition_t *rp);
 /* Drops all queued data and fails the views with `cause` (cancel / failure). Any thread. */
@@ -67,6 +74,10 @@ te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, 
 /* Returns 1 and a slice (caller owns one reference of slice->buf) or 0 when nothing is
  * readable now. *backlog (may be NULL) = finished buffers still queued after this one. */
 int subpartition_view_poll(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog);
+/* Like poll, but only an event (priority first): for a reader without credit. */
+int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog);
+/* Called (any thread, no lock held) on every priority event added; set after create. */
+void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener);
 /* 1 when readable data (or an event) is queued now. */
 int subpartition_view_is_available(te_subpartition_view_t *v);
 /* When the partition was released: returns 1 and copies the cause. */

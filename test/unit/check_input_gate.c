@@ -281,7 +281,7 @@ START_TEST(test_event_flush_and_release)
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING);
 
     /* a barrier after the data, then more data */
-    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 5, 99};
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 5, 99, 0};
     record_writer_emit(rw, NULL, 0, (const uint8_t *)"two", 3);
     ck_assert_int_eq(record_writer_broadcast_event(rw, &ev), TE_OK);
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
@@ -378,7 +378,7 @@ START_TEST(test_request_before_register)
     /* channel 0: registered already; channel 1: registered later by another thread */
     te_result_partition_t *early = new_rp(1, 1, 2, &early_id);
     ck_assert_int_eq(partition_manager_register(pm, early, &err), TE_OK);
-    te_event_t eop = {TE_EVENT_END_OF_PARTITION, 0, 0};
+    te_event_t eop = {TE_EVENT_END_OF_PARTITION, 0, 0, 0};
     ck_assert_int_eq(result_partition_broadcast_event(early, &eop), TE_OK);
 
     struct late l;

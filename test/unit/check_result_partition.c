@@ -163,7 +163,7 @@ START_TEST(test_events_without_pool_buffers)
     te_result_partition_t *rp = new_rp(2, 1, 1, &id);
     te_buffer_t *hold = local_buffer_pool_request(result_partition_pool(rp));
     ck_assert_ptr_nonnull(hold);
-    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234};
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234, 0};
     ck_assert_int_eq(result_partition_broadcast_event(rp, &ev), TE_OK); /* side buffers */
     te_error_t err;
     te_subpartition_view_t *v = result_partition_create_view(rp, 1, (te_notifier_t){NULL, NULL}, &err);

@@ -254,7 +254,7 @@ END_TEST
 
 START_TEST(test_event_codec)
 {
-    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 0x0102030405060708ull, 42}, out;
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 0x0102030405060708ull, 42, 0}, out;
     uint8_t buf[TE_EVENT_ENCODED_LEN];
     event_encode(&ev, buf);
     ck_assert_uint_eq(buf[0], 2);
