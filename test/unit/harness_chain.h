@@ -5,7 +5,7 @@
  *     NUL-terminated copy with its timestamp, and the last watermark) in the list
  *     cap_slot[slot], `slot` being its parameter (default 0), so several chains can
  *     run side by side;
- *   - test_chain_new: the chain [operator(params), capture(slot)] of one subtask.
+ *   - test_chain_new(_def): the chain [operator(params), capture(slot)] of one subtask.
  * Header-only (static functions and lists, one copy per test file).
  *
  * Threading: the test's thread only (Check runs each case in its own forked child).
@@ -116,18 +116,19 @@ typedef struct test_chain {
     te_operator_chain_t *c;
 } test_chain_t;
 
-/* Builds [op(keys = vals), capture(slot)] as subtask `subtask` of `parallelism` (max
- * parallelism 128); opens it when `open` (asserting that it opens). NULL with err when a
- * setup fails. */
-static inline te_operator_chain_t *test_chain_new(test_chain_t *t, const char *op, const char *const *keys,
-                                                  const char *const *vals, size_t n, uint32_t subtask,
-                                                  uint32_t parallelism, int slot, int open, te_error_t *err)
+/* Builds [def(keys = vals) named `name`, capture(slot)] as subtask `subtask` of
+ * `parallelism` (max parallelism 128); opens it when `open` (asserting that it opens).
+ * NULL with err when a setup fails. */
+static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_operator_def_t *def, const char *name,
+                                                      const char *const *keys, const char *const *vals, size_t n,
+                                                      uint32_t subtask, uint32_t parallelism, int slot, int open,
+                                                      te_error_t *err)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->slot, sizeof(t->slot), "%d", slot);
     t->cap_key[0] = "slot";
     t->cap_val[0] = t->slot;
-    t->ops[0] = (te_chain_op_config_t){operator_registry_find(op), op, NULL, n, keys, vals};
+    t->ops[0] = (te_chain_op_config_t){def, name, NULL, n, keys, vals};
     t->ops[1] = (te_chain_op_config_t){&cap_def, "capture", NULL, 1, t->cap_key, t->cap_val};
     te_operator_chain_config_t cfg = {.task_name = "t", .subtask_index = subtask, .parallelism = parallelism,
                                       .max_parallelism = 128, .ops = t->ops, .n_ops = 2};
@@ -135,6 +136,14 @@ static inline te_operator_chain_t *test_chain_new(test_chain_t *t, const char *o
     if (t->c && open)
         ck_assert_msg(operator_chain_open(t->c, err) == TE_OK, "%s", err->msg);
     return t->c;
+}
+
+/* The same with the built-in operator called `op`. */
+static inline te_operator_chain_t *test_chain_new(test_chain_t *t, const char *op, const char *const *keys,
+                                                  const char *const *vals, size_t n, uint32_t subtask,
+                                                  uint32_t parallelism, int slot, int open, te_error_t *err)
+{
+    return test_chain_new_def(t, operator_registry_find(op), op, keys, vals, n, subtask, parallelism, slot, open, err);
 }
 
 #endif
