@@ -15,6 +15,11 @@
  * final one (INT64_MAX, end of input), which is forwarded. A record whose field is not
  * an integer fails the task with a message naming the field and value.
  *
+ * No operator state: as in Flink, the watermark starts over after a restore. The tick
+ * timer is in checkpoints like every timer, but open starts this instance's own tick
+ * (next_tick); a tick restored from an earlier run fires once and is dropped, so
+ * restores do not pile up ticks.
+ *
  * Threading: every callback runs on the owning task's thread (under the checkpoint
  * lock when the source before it runs in a source thread).
  */
@@ -34,6 +39,7 @@ typedef struct assign_ts {
     int64_t emitted_wm;
     uint64_t records, records_at_check;
     int64_t last_activity;
+    int64_t next_tick; /* time of this instance's tick timer */
     int idle;
 } assign_ts_t;
 
@@ -91,8 +97,9 @@ static int assign_ts_open(void *self, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     a->last_activity = a->api->current_processing_time(a->ctx);
+    a->next_tick = a->last_activity + a->tick;
     if (a->tick > 0)
-        return a->api->register_processing_timer(a->ctx, NULL, 0, a->last_activity + a->tick);
+        return a->api->register_processing_timer(a->ctx, NULL, 0, a->next_tick);
     return 0;
 }
 
@@ -159,8 +166,8 @@ static int assign_ts_on_timer(void *self, int event_time, int64_t ts, const uint
     (void)event_time;
     (void)key;
     (void)keylen;
-    if (a->emitted_wm == INT64_MAX)
-        return 0; /* ended: no more ticks */
+    if (a->emitted_wm == INT64_MAX || ts != a->next_tick)
+        return 0; /* ended: no more ticks; or a tick restored from an earlier run */
     int64_t now = a->api->current_processing_time(a->ctx);
     if (a->interval > 0 && !a->idle)
         emit_wm_if_advanced(a, out);
@@ -176,6 +183,7 @@ static int assign_ts_on_timer(void *self, int event_time, int64_t ts, const uint
     int64_t next = ts + a->tick;
     if (next <= now)
         next = now + a->tick;
+    a->next_tick = next;
     return a->api->register_processing_timer(a->ctx, NULL, 0, next);
 }
 

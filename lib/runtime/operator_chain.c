@@ -2,6 +2,11 @@
  * operator_chain — OperatorChain, the engine side of the operator ABI, ChainingOutput,
  * BroadcastingOutputCollector and RecordWriterOutput (see operator_chain.h).
  *
+ * Checkpoints: snapshot_state / restore_state read the monotonic and the wall clock
+ * once per call and hand both to the timer services, which store processing-time
+ * timers on the wall clock and re-base them onto this process's monotonic clock on
+ * restore (timer_service.h; the format version is the TIMERS section's `sub`).
+ *
  * Threading: all calls on the task thread, except operator 0 of a blocking source whose
  * `run` emits from the source thread holding `head_emit_lock` (this file takes it around
  * each emit of operator 0; the task thread holds it around every mail). The failure
@@ -872,9 +877,17 @@ struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, si
 
 /* ---- checkpoints ---- */
 
+/* Both clocks at one moment: processing-time timers cross a checkpoint on the wall
+ * clock (timer_service.h). */
+static te_timer_clock_t chain_clock_now(void)
+{
+    return (te_timer_clock_t){.mono_ms = te_clock_mono_ms(), .wall_ms = te_clock_wall_ms()};
+}
+
 te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id, te_ckpt_snapshot_t *snap,
                                           te_error_t *err)
 {
+    te_timer_clock_t now = chain_clock_now();
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         const te_operator_def_t *def = x->cfg->def;
@@ -904,10 +917,11 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
                           timer_service_count(x->timers, TE_TIMER_PROCESSING) > 0)) {
             uint8_t *data = NULL;
             size_t len = 0;
-            rc = timer_service_snapshot(x->timers, &data, &len, err);
+            rc = timer_service_snapshot(x->timers, now, &data, &len, err);
             if (rc != TE_OK)
                 return rc;
-            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, 0, name, data, len) != TE_OK)
+            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data, len) !=
+                TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
     }
@@ -917,6 +931,7 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
 te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_snapshot_t *snap, int nonkeyed,
                                          uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
+    te_timer_clock_t now = chain_clock_now();
     for (size_t k = 0; k < snap->n_sections; k++) {
         const te_ckpt_section_t *sec = &snap->sections[k];
         if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
@@ -954,7 +969,7 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
             te_timer_service_t *t = ctx_timers(x);
             if (t == NULL)
                 return te_error_set(err, TE_ENOMEM, "out of memory restoring timers");
-            rc = timer_service_restore(t, sec->data, sec->len, kg_first, kg_last, err);
+            rc = timer_service_restore(t, sec->data, sec->len, sec->sub, now, kg_first, kg_last, err);
             int64_t next = timer_service_next(t, TE_TIMER_PROCESSING);
             if (next != INT64_MAX && (c->next_proc_timer < 0 || next < c->next_proc_timer))
                 c->next_proc_timer = next;

@@ -119,7 +119,10 @@ struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, si
 /* Checkpoints (task thread, or under the checkpoint lock). snapshot_state adds, per
  * operator i, an OPERATOR section (def->snapshot bytes, when the def has a snapshot), a
  * KEYED section (its state backend, when it has one) and a TIMERS section (when it has
- * timers) to snap. restore_state (before open) restores from one subtask's snapshot:
+ * timers, format TE_TIMER_SNAPSHOT_VERSION in the section's `sub`: processing-time
+ * timers on the wall clock, timer_service.h) to snap. restore_state (before open)
+ * restores from one subtask's snapshot (processing-time timers re-based onto this
+ * process's monotonic clock, keeping the wall-clock time they were due at):
  * keyed state and timers of key groups kg_first..kg_last always, non-keyed operator
  * state only when `nonkeyed` is 1 (same subtask) or 2 (rescaled: then not for operators
  * that also have a KEYED section); it checks that snap's operator names match the

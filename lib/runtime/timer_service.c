@@ -1,7 +1,9 @@
 /*
  * timer_service — per-operator event-time and processing-time timers (see
  * timer_service.h): a binary min-heap per kind ordered by (time, sequence), plus a
- * keyed-state backend holding (key, kind|time) for de-duplication.
+ * keyed-state backend holding (key, kind|time) for de-duplication. Snapshots hold the
+ * same (key, kind|time) entries, processing times moved onto the wall clock (the
+ * formats and why: timer_service.h).
  *
  * Threading: one owner thread; no locks.
  */
@@ -174,35 +176,85 @@ size_t timer_service_count(const te_timer_service_t *ts, int kind)
 
 /* ---- checkpoints ---- */
 
-te_status_t timer_service_snapshot(te_timer_service_t *ts, uint8_t **data, size_t *len, te_error_t *err)
+/* a + b, saturated to the int64 range (timer times may be near INT64_MAX: "never"). */
+static int64_t sat_add(int64_t a, int64_t b)
 {
-    return state_backend_snapshot(ts->dedup, data, len, err);
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
 }
+
+te_status_t timer_service_snapshot(te_timer_service_t *ts, te_timer_clock_t now, uint8_t **data, size_t *len,
+                                   te_error_t *err)
+{
+    te_state_backend_t *out = state_backend_new("hashmap", state_backend_max_parallelism(ts->dedup), err);
+    if (out == NULL)
+        return err ? err->code : TE_ENOMEM;
+    /* processing time: monotonic -> wall clock (epoch ms) */
+    int64_t to_wall = now.wall_ms - now.mono_ms;
+    te_status_t rc = TE_OK;
+    for (int kind = 0; kind < 2 && rc == TE_OK; kind++) {
+        const timer_heap_t *h = &ts->heap[kind];
+        for (size_t i = 0; i < h->n && rc == TE_OK; i++) {
+            uint8_t ns[9];
+            int64_t t = kind == TE_TIMER_PROCESSING ? sat_add(h->items[i].t, to_wall) : h->items[i].t;
+            dedup_ns(ns, kind, t);
+            if (state_backend_put(out, h->items[i].key, h->items[i].keylen, ns, sizeof(ns), NULL, 0) != 0)
+                rc = te_error_set(err, TE_ENOMEM, "out of memory snapshotting timers");
+        }
+    }
+    if (rc == TE_OK)
+        rc = state_backend_snapshot(out, data, len, err);
+    state_backend_free(out);
+    return rc;
+}
+
+typedef struct restore_ctx {
+    te_timer_service_t *ts;
+    uint32_t format;
+    te_timer_clock_t now;
+} restore_ctx_t;
 
 static int restore_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
-    te_timer_service_t *ts = arg;
+    restore_ctx_t *rc = arg;
     (void)kg;
     (void)val;
     (void)vallen;
     if (nslen != 9)
         return 1;
-    uint64_t t = 0;
+    uint64_t u = 0;
     for (int i = 7; i >= 0; i--)
-        t = (t << 8) | ns[1 + i];
-    return timer_service_register(ts, ns[0] ? 1 : 0, key, keylen, (int64_t)t) < 0 ? 2 : 0;
+        u = (u << 8) | ns[1 + i];
+    int kind = ns[0] ? TE_TIMER_EVENT : TE_TIMER_PROCESSING;
+    int64_t t = (int64_t)u;
+    if (kind == TE_TIMER_PROCESSING) {
+        if (rc->format == TE_TIMER_SNAPSHOT_WALL) /* wall clock -> our monotonic clock */
+            t = sat_add(t, rc->now.mono_ms - rc->now.wall_ms);
+        else if (t > rc->now.mono_ms) /* another process's monotonic clock: due at once */
+            t = rc->now.mono_ms;
+        if (t < 0)
+            t = 0; /* the mailbox loop reads a negative time as "no timer" */
+    }
+    return timer_service_register(rc->ts, kind, key, keylen, t) < 0 ? 2 : 0;
 }
 
-te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t kg_first,
-                                  uint32_t kg_last, te_error_t *err)
+te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t format,
+                                  te_timer_clock_t now, uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
+    if (format != TE_TIMER_SNAPSHOT_MONO && format != TE_TIMER_SNAPSHOT_WALL)
+        return te_error_set(err, TE_EPROTO, "timers in snapshot format %u (this build reads formats %u and %u)",
+                            format, TE_TIMER_SNAPSHOT_MONO, TE_TIMER_SNAPSHOT_WALL);
     te_state_backend_t *tmp = state_backend_new("hashmap", state_backend_max_parallelism(ts->dedup), err);
     if (tmp == NULL)
         return err ? err->code : TE_ENOMEM;
     te_status_t rc = state_backend_restore(tmp, data, len, kg_first, kg_last, err);
     if (rc == TE_OK) {
-        int v = state_backend_foreach(tmp, restore_visit, ts);
+        restore_ctx_t ctx = {ts, format, now};
+        int v = state_backend_foreach(tmp, restore_visit, &ctx);
         if (v == 1)
             rc = te_error_set(err, TE_EPROTO, "timer snapshot holds an entry that is not a timer");
         else if (v != 0)

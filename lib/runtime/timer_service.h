@@ -11,6 +11,20 @@
  * by the task's mailbox loop once te_clock_mono_ms() reaches them (the loop's blocking
  * take waits at most until the earliest one, so it never spins).
  *
+ * Checkpoints: a processing-time timer's time is a reading of this process's monotonic
+ * clock, which means nothing to a process restored later or on another machine. So a
+ * snapshot stores processing-time timers on the wall clock (epoch ms, as Flink does:
+ * processing time is wall-clock time): t - mono_now + wall_now. A restore maps them
+ * back onto its own monotonic clock: stored - wall_now + mono_now, so a timer keeps
+ * the wall-clock time it was due at: one restored before that time fires after the
+ * remaining delay, one whose time passed while nothing ran fires at once. Event-time
+ * timers are stored as they are (event time is in the data). The format version
+ * travels with the snapshot (the `sub` field of the checkpoint's TIMERS section):
+ *   0  TE_TIMER_SNAPSHOT_MONO  processing times as the writer's monotonic clock read
+ *      (snapshots of older builds). Restored as due at once (min(t, mono_now)): the
+ *      writer's clock is unknown, and firing early is better than never firing.
+ *   1  TE_TIMER_SNAPSHOT_WALL  processing times as wall-clock epoch ms (written now).
+ *
  * Threading: owned by one operator instance; task thread only (or under the task's
  * checkpoint lock); no locks.
  */
@@ -42,13 +56,28 @@ int timer_service_pop(te_timer_service_t *ts, int kind, int64_t limit, int64_t *
 int64_t timer_service_next(const te_timer_service_t *ts, int kind);
 size_t timer_service_count(const te_timer_service_t *ts, int kind);
 
+/* Snapshot formats (see the top of this file). */
+#define TE_TIMER_SNAPSHOT_MONO 0u
+#define TE_TIMER_SNAPSHOT_WALL 1u
+#define TE_TIMER_SNAPSHOT_VERSION TE_TIMER_SNAPSHOT_WALL
+
+/* The two clocks read at one moment (te_clock_mono_ms(), te_clock_wall_ms()): how a
+ * snapshot or a restore converts processing-time timers. Passed in, so the conversion
+ * is testable with any clocks. */
+typedef struct te_timer_clock {
+    int64_t mono_ms;
+    int64_t wall_ms;
+} te_timer_clock_t;
+
 /* Checkpoints: every pending timer, as a keyed-state snapshot (state_backend format; the
- * key group comes from the timer's key), so timers are redistributed with their keys.
- * snapshot: a malloc'd buffer (the caller frees). restore adds the timers of key groups
- * kg_first..kg_last found in data (duplicates are kept once); corruption is an error
- * and leaves the service unchanged. */
-te_status_t timer_service_snapshot(te_timer_service_t *ts, uint8_t **data, size_t *len, te_error_t *err);
-te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t kg_first,
-                                  uint32_t kg_last, te_error_t *err);
+ * key group comes from the timer's key, the namespace is kind | time), so timers are
+ * redistributed with their keys. snapshot writes format TE_TIMER_SNAPSHOT_VERSION into
+ * a malloc'd buffer (the caller frees). restore adds the timers of key groups
+ * kg_first..kg_last found in data, written in `format` (duplicates are kept once); an
+ * unknown format or corruption is an error and leaves the service unchanged. */
+te_status_t timer_service_snapshot(te_timer_service_t *ts, te_timer_clock_t now, uint8_t **data, size_t *len,
+                                   te_error_t *err);
+te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t format,
+                                  te_timer_clock_t now, uint32_t kg_first, uint32_t kg_last, te_error_t *err);
 
 #endif

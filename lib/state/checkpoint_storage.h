@@ -16,7 +16,9 @@
  *
  * Section types: OPERATOR = non-keyed bytes of chain operator `index` (def->snapshot);
  * KEYED = its keyed state backend snapshot (state_backend format, per key group);
- * TIMERS = its timers (also a state_backend snapshot, by the timers' key groups);
+ * TIMERS = its timers (also a state_backend snapshot, by the timers' key groups; `sub`
+ * is the timers' format version, TE_TIMER_SNAPSHOT_* in runtime/timer_service.h:
+ * 1 = processing-time timers as wall-clock epoch ms, 0 = as the writer's monotonic ms);
  * INPUT_CHANNEL = in-flight data of flat input channel `index` (unaligned checkpoints:
  * the raw stream bytes, replayed before any other input on restore); OUTPUT_CHANNEL =
  * data of writer `index` subpartition `sub` not yet sent (reserved). `name` is the

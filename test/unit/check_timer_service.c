@@ -2,7 +2,9 @@
  * Unit tests: the timer service (fires in timestamp order, de-duplicates (key, ts),
  * keeps event and processing timers apart; oracle: a sorted list of distinct pairs) and
  * processing-time timers fired by the mailbox loop on time while the loop is suspended
- * (it must not spin: the default action runs only when resumed).
+ * (it must not spin: the default action runs only when resumed); processing-time timers
+ * across a checkpoint and a restart whose monotonic clock has another base (fake
+ * clocks: a timer keeps its remaining wall-clock delay; legacy snapshots fire at once).
  */
 #include <check.h>
 #include <stdio.h>
@@ -155,6 +157,105 @@ START_TEST(test_mailbox_fires_processing_timers)
 }
 END_TEST
 
+/* ---- processing-time timers across a restart ---- */
+
+/* Pops every timer of `kind` due at limit; returns how many. */
+static int pop_all(te_timer_service_t *ts, int kind, int64_t limit, int64_t *first_t)
+{
+    int n = 0;
+    int64_t t;
+    const uint8_t *k;
+    uint32_t kl;
+    while (timer_service_pop(ts, kind, limit, &t, &k, &kl)) {
+        if (n++ == 0 && first_t)
+            *first_t = t;
+    }
+    return n;
+}
+
+/* A service holding a processing-time timer due 50 ms after `old.mono_ms`, one due 20 ms
+ * before it, and an event-time timer at 1234, snapshotted 5 ms later. */
+static void snapshot_three(te_timer_clock_t old, uint8_t **data, size_t *len)
+{
+    te_timer_service_t *ts = timer_service_new(128);
+    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"k", 1, old.mono_ms + 50), 0);
+    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"p", 1, old.mono_ms - 20), 0);
+    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_EVENT, (const uint8_t *)"k", 1, 1234), 0);
+    te_timer_clock_t at = {old.mono_ms + 5, old.wall_ms + 5};
+    te_error_t err = {0};
+    ck_assert_int_eq(timer_service_snapshot(ts, at, data, len, &err), TE_OK);
+    timer_service_free(ts);
+}
+
+START_TEST(test_processing_timers_survive_restart)
+{
+    const int64_t wall0 = 1700000000000LL;
+    te_timer_clock_t old = {.mono_ms = 5000000, .wall_ms = wall0}; /* the old process: up 83 min */
+    uint8_t *snap;
+    size_t len;
+    snapshot_three(old, &snap, &len);
+    te_error_t err = {0};
+    /* Restored 30 ms after the snapshot (35 ms after registration) on a host whose
+     * monotonic clock is far behind (a fresh boot) or far ahead: the timer is due after
+     * the remaining 15 ms of the new clock, never at the old clock's reading. */
+    const int64_t bases[] = {1000, 9000000000LL, old.mono_ms};
+    for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+        te_timer_clock_t now = {.mono_ms = bases[b], .wall_ms = wall0 + 35};
+        te_timer_service_t *ts = timer_service_new(128);
+        ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION, now, 0, 127, &err), TE_OK);
+        ck_assert_uint_eq(timer_service_count(ts, TE_TIMER_PROCESSING), 2);
+        /* the one due before the snapshot is due at once (55 ms ago on the new clock) */
+        int64_t t = 0;
+        ck_assert_int_eq(pop_all(ts, TE_TIMER_PROCESSING, now.mono_ms, &t), 1);
+        ck_assert_int_eq(t, now.mono_ms - 55);
+        ck_assert_int_eq(timer_service_next(ts, TE_TIMER_PROCESSING), now.mono_ms + 15);
+        ck_assert_int_eq(pop_all(ts, TE_TIMER_PROCESSING, now.mono_ms + 14, NULL), 0); /* not early */
+        ck_assert_int_eq(pop_all(ts, TE_TIMER_PROCESSING, now.mono_ms + 15, &t), 1);
+        ck_assert_int_eq(t, now.mono_ms + 15);
+        /* event time is in the data: unchanged */
+        ck_assert_int_eq(timer_service_next(ts, TE_TIMER_EVENT), 1234);
+        timer_service_free(ts);
+    }
+    /* Restored long after both were due: due at once, and never before 0 (the mailbox
+     * loop reads a negative time as "no timer"). */
+    te_timer_clock_t late = {.mono_ms = 100, .wall_ms = wall0 + 3600000};
+    te_timer_service_t *ts = timer_service_new(128);
+    ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION, late, 0, 127, &err), TE_OK);
+    ck_assert_int_eq(timer_service_next(ts, TE_TIMER_PROCESSING), 0);
+    ck_assert_int_eq(pop_all(ts, TE_TIMER_PROCESSING, late.mono_ms, NULL), 2);
+    timer_service_free(ts);
+    free(snap);
+}
+END_TEST
+
+START_TEST(test_timer_snapshot_formats)
+{
+    /* Format 0 (older builds) holds the writer's monotonic readings; with both clocks
+     * equal a snapshot writes exactly that. Its processing-time timers are due at once
+     * on restore (at most the new clock's now), event-time ones unchanged. */
+    te_timer_clock_t same = {.mono_ms = 5000000, .wall_ms = 5000000};
+    uint8_t *snap;
+    size_t len;
+    snapshot_three(same, &snap, &len);
+    te_error_t err = {0};
+    te_timer_clock_t now = {.mono_ms = 4999990, .wall_ms = 1700000000000LL};
+    te_timer_service_t *ts = timer_service_new(128);
+    ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_MONO, now, 0, 127, &err), TE_OK);
+    int64_t t = 0;
+    ck_assert_int_eq(pop_all(ts, TE_TIMER_PROCESSING, now.mono_ms, &t), 2);
+    ck_assert_int_eq(t, 5000000 - 20); /* already due on the new clock: kept */
+    ck_assert_int_eq(timer_service_next(ts, TE_TIMER_EVENT), 1234);
+    timer_service_free(ts);
+    /* an unknown format is refused and restores nothing */
+    ts = timer_service_new(128);
+    ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION + 1, now, 0, 127, &err), TE_EPROTO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "format 2"));
+    ck_assert_uint_eq(timer_service_count(ts, TE_TIMER_PROCESSING) + timer_service_count(ts, TE_TIMER_EVENT), 0);
+    timer_service_free(ts);
+    free(snap);
+}
+END_TEST
+
 Suite *timer_service_suite(void)
 {
     Suite *s = suite_create("timer_service");
@@ -162,6 +263,8 @@ Suite *timer_service_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_order_and_dedup);
     tcase_add_test(tc, test_mailbox_fires_processing_timers);
+    tcase_add_test(tc, test_processing_timers_survive_restart);
+    tcase_add_test(tc, test_timer_snapshot_formats);
     suite_add_tcase(s, tc);
     return s;
 }

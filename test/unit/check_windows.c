@@ -1,8 +1,9 @@
 /*
  * Unit tests: event time through the real operator chain (operator_chain.c: timers in
  * the watermark path, keyed state, counters) — tumbling / sliding windows and
- * window_join over random out-of-order input with watermarks, compared with brute-force
- * oracles written here (per record: enumerate its windows, skip the late ones); late
+ * window_join over random out-of-order input with watermarks (harness_events.h),
+ * compared with brute-force oracles (per record: enumerate its windows, skip the late
+ * ones: harness_events.h; the join's here); late
  * records counted; end of input fires every pending window; assign_timestamps'
  * watermarks; the watermark valve with an idle channel; bad parameters named.
  */
@@ -12,175 +13,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/operator_registry.h"
-#include "runtime/operator_chain.h"
+#include "harness_chain.h"
+#include "harness_events.h"
 #include "runtime/watermark_valve.h"
 
-/* ---- a capture operator at the chain's tail ---- */
-
-#define CAP_MAX 200000
-static char *cap_lines[CAP_MAX];
-static size_t cap_n;
-static int64_t cap_last_wm = INT64_MIN;
-
-static int cap_process(void *self, int input, const te_record_t *rec, te_output_t *out)
-{
-    (void)self, (void)input, (void)out;
-    ck_assert_uint_lt(cap_n, CAP_MAX);
-    char *s = malloc(rec->len + 1);
-    memcpy(s, rec->data, rec->len);
-    s[rec->len] = '\0';
-    cap_lines[cap_n++] = s;
-    return 0;
-}
-
-static int cap_watermark(void *self, int64_t wm, te_output_t *out)
-{
-    (void)self, (void)out;
-    cap_last_wm = wm;
-    return 0;
-}
-
-static const te_operator_def_t cap_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
-    .name = "capture",
-    .kind = TE_OP_ONE_INPUT,
-    .process_element = cap_process,
-    .process_watermark = cap_watermark,
-};
-
-static void cap_reset(void)
-{
-    for (size_t i = 0; i < cap_n; i++)
-        free(cap_lines[i]);
-    cap_n = 0;
-    cap_last_wm = INT64_MIN;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A chain [op(params), capture]. */
-static te_chain_op_config_t g_ops[2];
+/* [op(params), capture] as the only subtask (harness_chain.h). */
+static test_chain_t g_chain;
 static te_operator_chain_t *chain_of(const char *op, const char *const *keys, const char *const *vals, size_t n,
                                      te_error_t *err)
 {
-    g_ops[0] = (te_chain_op_config_t){operator_registry_find(op), op, NULL, n, keys, vals};
-    g_ops[1] = (te_chain_op_config_t){&cap_def, "capture", NULL, 0, NULL, NULL};
-    te_operator_chain_config_t cfg = {.task_name = "t", .parallelism = 1, .max_parallelism = 128,
-                                      .ops = g_ops, .n_ops = 2};
-    te_operator_chain_t *c = operator_chain_new(&cfg, err);
-    if (c)
-        ck_assert_int_eq(operator_chain_open(c, err), TE_OK);
-    return c;
+    return test_chain_new(&g_chain, op, keys, vals, n, 0, 1, 0, 1, err);
 }
 
-/* ---- random event-time input ---- */
-
-typedef struct ev {
-    int is_wm;
-    int64_t t; /* record timestamp or watermark */
-    int key, val, input;
-} ev_t;
-
-#define NEV 3000
-static ev_t evs[NEV];
-
-/* Records with timestamps drifting upwards and jitter up to 400 ms back; every 20th
- * event a watermark = max seen - 300 (so some records are late). */
-static void gen_events(unsigned seed)
-{
-    srand(seed);
-    int64_t max = 0, base = 1000;
-    for (int i = 0; i < NEV; i++) {
-        if (i % 20 == 19) {
-            evs[i] = (ev_t){1, max - 300, 0, 0, 0};
-            continue;
-        }
-        base += rand() % 15;
-        int64_t t = base - rand() % 400;
-        if (t > max)
-            max = t;
-        evs[i] = (ev_t){0, t, rand() % 5, rand() % 100 - 20, rand() % 2};
-    }
-}
-
+/* All events, then the end of input. */
 static void feed_events(te_operator_chain_t *c, int two_inputs)
 {
     te_error_t err = {0};
-    char buf[64];
-    for (int i = 0; i < NEV; i++) {
-        if (evs[i].is_wm) {
-            ck_assert_int_eq(operator_chain_process_watermark(c, evs[i].t, &err), TE_OK);
-            continue;
-        }
-        int n = snprintf(buf, sizeof(buf), "k%d\t%d", evs[i].key, evs[i].val);
-        te_record_t r = {(uint8_t *)buf, (uint32_t)n, evs[i].t};
-        ck_assert_int_eq(operator_chain_process_element(c, two_inputs ? evs[i].input : 0, &r, &err), TE_OK);
-    }
+    feed_events_range(&c, 1, 0, NEV, two_inputs);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
-}
-
-static int64_t floor_to(int64_t t, int64_t m)
-{
-    int64_t r = t % m;
-    return r < 0 ? t - r - m : t - r;
-}
-
-/* Brute-force window oracle. agg: 0 count, 1 sum, 2 max. */
-typedef struct win_cell {
-    int key;
-    int64_t start;
-    long long count, sum, max;
-} win_cell_t;
-static win_cell_t cells[20000];
-
-static size_t oracle_windows(int64_t size, int64_t slide, int agg, char **lines, uint64_t *late)
-{
-    size_t nc = 0;
-    int64_t wm = INT64_MIN;
-    *late = 0;
-    for (int i = 0; i < NEV; i++) {
-        if (evs[i].is_wm) {
-            if (evs[i].t > wm)
-                wm = evs[i].t;
-            continue;
-        }
-        int any = 0;
-        for (int64_t s = floor_to(evs[i].t, slide); s + size > evs[i].t; s -= slide) {
-            if (s + size - 1 <= wm)
-                continue;
-            any = 1;
-            size_t j;
-            for (j = 0; j < nc; j++)
-                if (cells[j].key == evs[i].key && cells[j].start == s)
-                    break;
-            if (j == nc)
-                cells[nc++] = (win_cell_t){evs[i].key, s, 0, 0, -1000000};
-            cells[j].count++;
-            cells[j].sum += evs[i].val;
-            if (evs[i].val > cells[j].max)
-                cells[j].max = evs[i].val;
-        }
-        if (!any)
-            (*late)++;
-    }
-    for (size_t j = 0; j < nc; j++) {
-        long long v = agg == 0 ? cells[j].count : agg == 1 ? cells[j].sum : cells[j].max;
-        if (asprintf(&lines[j], "k%d\t%lld\t%lld\t%lld", cells[j].key, (long long)cells[j].start,
-                     (long long)(cells[j].start + size), v) < 0)
-            ck_abort();
-    }
-    return nc;
 }
 
 static void check_window(const char *op, const char *size, const char *slide, const char *agg, int64_t sz,
                          int64_t sl, int aggn, unsigned seed)
 {
     gen_events(seed);
-    cap_reset();
+    cap_reset(0);
     const char *keys[] = {"key_field", "size", "agg", "value_field", "slide"};
     const char *vals[] = {"0", size, agg, "1", slide};
     te_error_t err = {0};
@@ -190,20 +47,20 @@ static void check_window(const char *op, const char *size, const char *slide, co
     static char *exp[20000];
     uint64_t late;
     size_t ne = oracle_windows(sz, sl, aggn, exp, &late);
-    ck_assert_uint_eq(cap_n, ne);
+    ck_assert_uint_eq(cap_slot[0].n, ne);
     qsort(exp, ne, sizeof(char *), str_cmp);
-    qsort(cap_lines, cap_n, sizeof(char *), str_cmp);
+    qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
     for (size_t i = 0; i < ne; i++) {
-        ck_assert_str_eq(cap_lines[i], exp[i]);
+        ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
         free(exp[i]);
     }
     if (sl == sz)
         ck_assert_uint_gt(late, 0); /* the input does have late records */
     ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
-    ck_assert_int_eq(cap_last_wm, INT64_MAX); /* the final watermark went through */
+    ck_assert_int_eq(cap_slot[0].last_wm, INT64_MAX); /* the final watermark went through */
     ck_assert_uint_eq(operator_chain_timer_count(c, 0, 1), 0);
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 }
 
 START_TEST(test_tumbling_count)
@@ -233,7 +90,7 @@ END_TEST
 START_TEST(test_window_join)
 {
     gen_events(5);
-    cap_reset();
+    cap_reset(0);
     const char *keys[] = {"size", "left_key_field", "right_key_field"};
     const char *vals[] = {"200ms", "0", "0"};
     te_error_t err = {0};
@@ -271,22 +128,22 @@ START_TEST(test_window_join)
         }
     }
     ck_assert_uint_gt(ne, 0);
-    ck_assert_uint_eq(cap_n, ne);
+    ck_assert_uint_eq(cap_slot[0].n, ne);
     qsort(exp, ne, sizeof(char *), str_cmp);
-    qsort(cap_lines, cap_n, sizeof(char *), str_cmp);
+    qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
     for (size_t i = 0; i < ne; i++) {
-        ck_assert_str_eq(cap_lines[i], exp[i]);
+        ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
         free(exp[i]);
     }
     ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 }
 END_TEST
 
 START_TEST(test_assign_timestamps_punctuated)
 {
-    cap_reset();
+    cap_reset(0);
     const char *keys[] = {"field", "max_out_of_orderness", "watermark_interval"};
     const char *vals[] = {"1", "50ms", "0"};
     te_error_t err = {0};
@@ -300,18 +157,18 @@ START_TEST(test_assign_timestamps_punctuated)
         te_record_t r = {(uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
         ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
         max = ts[i] > max ? ts[i] : max;
-        ck_assert_int_eq(cap_last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
+        ck_assert_int_eq(cap_slot[0].last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
     }
     /* upstream watermarks are ignored */
     ck_assert_int_eq(operator_chain_process_watermark(c, 5000, &err), TE_OK);
-    ck_assert_int_eq(cap_last_wm, 1300 - 51);
-    ck_assert_uint_eq(cap_n, 5);
+    ck_assert_int_eq(cap_slot[0].last_wm, 1300 - 51);
+    ck_assert_uint_eq(cap_slot[0].n, 5);
     /* a bad timestamp fails the task, naming the field and value */
     te_record_t bad = {(uint8_t *)"a\tnoon", 6, TE_NO_TIMESTAMP};
     ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "field 1 = 'noon' is not an integer timestamp"));
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 }
 END_TEST
 
@@ -390,7 +247,7 @@ END_TEST
 
 START_TEST(test_keyed_reduce_and_union)
 {
-    cap_reset();
+    cap_reset(0);
     const char *keys[] = {"value_field", "fn", "emit"};
     const char *vals[] = {"1", "concat", "final"};
     te_error_t err = {0};
@@ -401,13 +258,13 @@ START_TEST(test_keyed_reduce_and_union)
         te_record_t r = {(const uint8_t *)in[i], (uint32_t)strlen(in[i]), TE_NO_TIMESTAMP};
         ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
     }
-    ck_assert_uint_eq(cap_n, 0);
+    ck_assert_uint_eq(cap_slot[0].n, 0);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
-    ck_assert_uint_eq(cap_n, 2);
-    ck_assert_str_eq(cap_lines[0], "a\tx,z,q");
-    ck_assert_str_eq(cap_lines[1], "b\ty,w");
+    ck_assert_uint_eq(cap_slot[0].n, 2);
+    ck_assert_str_eq(cap_slot[0].lines[0], "a\tx,z,q");
+    ck_assert_str_eq(cap_slot[0].lines[1], "b\ty,w");
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 
     const char *sk[] = {"value_field"};
     const char *sv[] = {"1"};
@@ -417,24 +274,24 @@ START_TEST(test_keyed_reduce_and_union)
         te_record_t r = {(const uint8_t *)nums[i], (uint32_t)strlen(nums[i]), TE_NO_TIMESTAMP};
         ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
     }
-    ck_assert_str_eq(cap_lines[1], "a\t3.5");
-    ck_assert_str_eq(cap_lines[2], "b\t-3");
-    ck_assert_str_eq(cap_lines[3], "a\t13.5");
+    ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
+    ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
+    ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
     te_record_t bad = {(const uint8_t *)"a\tlots", 6, TE_NO_TIMESTAMP};
     ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "value_field 1 = 'lots' is not a number"));
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 
     c = chain_of("union", NULL, NULL, 0, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     te_record_t r0 = {(const uint8_t *)"left", 4, 5}, r1 = {(const uint8_t *)"right", 5, 6};
     ck_assert_int_eq(operator_chain_process_element(c, 0, &r0, &err), TE_OK);
     ck_assert_int_eq(operator_chain_process_element(c, 1, &r1, &err), TE_OK);
-    ck_assert_uint_eq(cap_n, 2);
-    ck_assert_str_eq(cap_lines[1], "right");
+    ck_assert_uint_eq(cap_slot[0].n, 2);
+    ck_assert_str_eq(cap_slot[0].lines[1], "right");
     operator_chain_free(c);
-    cap_reset();
+    cap_reset(0);
 }
 END_TEST
 

@@ -111,7 +111,9 @@ typedef struct te_operator_api {
      * watermark goes on to process_watermark. Processing-time timers fire
      * (event_time=0) on the task thread once the monotonic clock of
      * current_processing_time reaches ts. key may be NULL when keylen is 0. The key is
-     * copied. Returns 0, or -1 (out of memory: the task fails). */
+     * copied. Returns 0, or -1 (out of memory: the task fails). Timers are part of a
+     * checkpoint; a restored processing-time timer keeps the wall-clock time it was due
+     * at, re-based onto the new process's clock (its ts in on_timer is on that clock). */
     int (*register_event_timer)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, int64_t ts);
     int (*register_processing_timer)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, int64_t ts);
     /* The last watermark this operator received (INT64_MIN before the first). */

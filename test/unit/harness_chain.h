@@ -1,0 +1,149 @@
+/*
+ * harness_chain — for unit tests that drive built-in operators through a real operator
+ * chain (runtime/operator_chain.c: the engine side of the ABI, timers, keyed state):
+ *   - `capture`, a tail operator keeping what reaches it (each record as a
+ *     NUL-terminated copy with its timestamp, and the last watermark) in the list
+ *     cap_slot[slot], `slot` being its parameter (default 0), so several chains can
+ *     run side by side;
+ *   - test_chain_new(_def): the chain [operator(params), capture(slot)] of one subtask.
+ * Header-only (static functions and lists, one copy per test file).
+ *
+ * Threading: the test's thread only (Check runs each case in its own forked child).
+ */
+#ifndef TE_TEST_HARNESS_CHAIN_H
+#define TE_TEST_HARNESS_CHAIN_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/operator_registry.h"
+#include "runtime/operator_chain.h"
+
+#define CAP_SLOTS 8
+
+typedef struct cap_list {
+    char **lines; /* malloc'd copies */
+    int64_t *ts;
+    size_t n, cap;
+    int64_t last_wm;
+} cap_list_t;
+
+static cap_list_t cap_slot[CAP_SLOTS];
+
+static inline void cap_push(cap_list_t *l, const te_record_t *rec)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->lines = realloc(l->lines, l->cap * sizeof(*l->lines));
+        l->ts = realloc(l->ts, l->cap * sizeof(*l->ts));
+        ck_assert(l->lines != NULL && l->ts != NULL);
+    }
+    char *s = malloc(rec->len + 1);
+    ck_assert_ptr_nonnull(s);
+    if (rec->len)
+        memcpy(s, rec->data, rec->len);
+    s[rec->len] = '\0';
+    l->lines[l->n] = s;
+    l->ts[l->n] = rec->timestamp;
+    l->n++;
+}
+
+static inline void *cap_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    const char *v = api->param(ctx, "slot");
+    int slot = v ? atoi(v) : 0;
+    if (slot < 0 || slot >= CAP_SLOTS) {
+        snprintf(err, errlen, "capture: bad slot");
+        return NULL;
+    }
+    return &cap_slot[slot];
+}
+
+static inline int cap_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    (void)input, (void)out;
+    cap_push(self, rec);
+    return 0;
+}
+
+static inline int cap_watermark(void *self, int64_t wm, te_output_t *out)
+{
+    (void)out;
+    ((cap_list_t *)self)->last_wm = wm;
+    return 0;
+}
+
+static const te_operator_def_t cap_def __attribute__((unused)) = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "capture",
+    .kind = TE_OP_ONE_INPUT,
+    .setup = cap_setup,
+    .process_element = cap_process,
+    .process_watermark = cap_watermark,
+};
+
+static inline void cap_reset(int slot)
+{
+    cap_list_t *l = &cap_slot[slot];
+    for (size_t i = 0; i < l->n; i++)
+        free(l->lines[i]);
+    free(l->lines);
+    free(l->ts);
+    memset(l, 0, sizeof(*l));
+    l->last_wm = INT64_MIN;
+}
+
+static inline void cap_reset_all(void)
+{
+    for (int i = 0; i < CAP_SLOTS; i++)
+        cap_reset(i);
+}
+
+static inline int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One subtask's chain: the operator, then capture. The configs live here because the
+ * chain borrows them for its life. */
+typedef struct test_chain {
+    te_chain_op_config_t ops[2];
+    const char *cap_key[1];
+    const char *cap_val[1];
+    char slot[12];
+    te_operator_chain_t *c;
+} test_chain_t;
+
+/* Builds [def(keys = vals) named `name`, capture(slot)] as subtask `subtask` of
+ * `parallelism` (max parallelism 128); opens it when `open` (asserting that it opens).
+ * NULL with err when a setup fails. */
+static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_operator_def_t *def, const char *name,
+                                                      const char *const *keys, const char *const *vals, size_t n,
+                                                      uint32_t subtask, uint32_t parallelism, int slot, int open,
+                                                      te_error_t *err)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->slot, sizeof(t->slot), "%d", slot);
+    t->cap_key[0] = "slot";
+    t->cap_val[0] = t->slot;
+    t->ops[0] = (te_chain_op_config_t){def, name, NULL, n, keys, vals};
+    t->ops[1] = (te_chain_op_config_t){&cap_def, "capture", NULL, 1, t->cap_key, t->cap_val};
+    te_operator_chain_config_t cfg = {.task_name = "t", .subtask_index = subtask, .parallelism = parallelism,
+                                      .max_parallelism = 128, .ops = t->ops, .n_ops = 2};
+    t->c = operator_chain_new(&cfg, err);
+    if (t->c && open)
+        ck_assert_msg(operator_chain_open(t->c, err) == TE_OK, "%s", err->msg);
+    return t->c;
+}
+
+/* The same with the built-in operator called `op`. */
+static inline te_operator_chain_t *test_chain_new(test_chain_t *t, const char *op, const char *const *keys,
+                                                  const char *const *vals, size_t n, uint32_t subtask,
+                                                  uint32_t parallelism, int slot, int open, te_error_t *err)
+{
+    return test_chain_new_def(t, operator_registry_find(op), op, keys, vals, n, subtask, parallelism, slot, open, err);
+}
+
+#endif
