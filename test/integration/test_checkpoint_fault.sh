@@ -13,7 +13,8 @@ N=400000
 RATE=80000 # about 5 s undisturbed
 SEED=${SEED:-$$}
 RANDOM=$SEED
-echo "seed $SEED"
+UNALIGNED=${UNALIGNED:-false} # test_checkpoint_fault_unaligned.sh: the same with unaligned checkpoints
+echo "seed $SEED, unaligned checkpoints: $UNALIGNED"
 
 read -r A_RPC A_DATA B_RPC B_DATA < <(python3 -c '
 import socket
@@ -32,7 +33,8 @@ BPID=$b0_PID
 
 mkdir -p "$WORK/out"
 cat >"$WORK/job.json" <<JSON
-{ "name": "keyed-count-faults", "config": { "execution.buffer-timeout": "5ms" },
+{ "name": "keyed-count-faults",
+  "config": { "execution.buffer-timeout": "5ms", "execution.checkpointing.unaligned.enabled": "$UNALIGNED" },
   "vertices": [
     { "id": "src", "parallelism": 2, "chain": [ { "op": "sequence", "from": 1, "to": $N, "rate": $RATE },
                                                 { "op": "scale", "field": 0, "factor": 0.0009765625 } ] },
