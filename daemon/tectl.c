@@ -119,8 +119,10 @@ static const char usage_submit[] =
     "checkpoint n+1 on the source tasks; when every task acknowledged it, it writes\n"
     "DIR/<job id>/chk-<n>/_metadata (atomically), keeps the last 3 completed checkpoints\n"
     "and confirms it to every task (sinks commit); one line per completed checkpoint\n"
-    "(\"checkpoint N completed in D ms, SIZE, T tasks\"). A decline or --checkpoint-timeout\n"
-    "aborts it. The job configuration gets state.checkpoints.dir = DIR (made absolute).\n"
+    "(\"checkpoint N completed in D ms, SIZE, T tasks, start delay S ms, alignment A ms,\n"
+    "in-flight B\": S is the longest wait of a task for its first barrier, A the longest\n"
+    "barrier alignment, B the in-flight data an unaligned checkpoint stored). A decline or --checkpoint-timeout aborts it. The job\n"
+    "configuration gets state.checkpoints.dir = DIR (made absolute).\n"
     "\n"
     "Restarts (--restart-attempts N > 0): when a task fails or an executor is lost, the\n"
     "job is cancelled, its slots freed, and after --restart-backoff it is redeployed on\n"
@@ -1157,6 +1159,8 @@ static void on_ack(job_t *j, executor_t *ex, const Te__AcknowledgeCheckpoint *a)
         hs[k].subtask_index = h->subtask_index;
         hs[k].parallelism = h->parallelism;
     }
+    ckpt_coord_ack_metrics(j->coord, a->checkpoint_id, a->alignment_duration_ns, a->persisted_in_flight_bytes,
+                           a->start_delay_ms);
     te_ckpt_event_t ev = ckpt_coord_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles, a->state_size,
                                         te_clock_mono_ms());
     free(hs);
@@ -1414,17 +1418,24 @@ static void ckpt_finalize(job_t *j)
         n_tasks += m->vertices[v].n_handles;
     if (g_mode == OUT_JSON) {
         char when[96];
-        json_emit(json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s}", "event", "checkpoint", "time",
+        json_emit(json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:I, s:f, s:I}", "event", "checkpoint", "time",
                             iso_time(when, sizeof(when)), "checkpoint_id", (json_int_t)m->checkpoint_id,
                             "duration_ms", (json_int_t)m->duration_ms, "state_size", (json_int_t)m->state_size,
-                            "tasks", (int)n_tasks, "path", dir),
+                            "tasks", (int)n_tasks, "path", dir, "start_delay_ms_max",
+                            (json_int_t)cp->start_delay_ms_max, "alignment_ms_max",
+                            (double)cp->alignment_ns_max / 1e6, "in_flight_bytes", (json_int_t)cp->inflight_bytes),
                   1);
     } else {
         char size[32];
         progress_clear();
         print_time(stdout);
-        printf(" checkpoint %llu completed in %lld ms, %s, %zu tasks\n", (unsigned long long)m->checkpoint_id,
-               (long long)m->duration_ms, human_bytes(m->state_size, size, sizeof(size)), n_tasks);
+        char inflight[32];
+        printf(" checkpoint %llu completed in %lld ms, %s, %zu tasks, start delay %llu ms, alignment %.1f ms, "
+               "in-flight %s\n",
+               (unsigned long long)m->checkpoint_id, (long long)m->duration_ms,
+               human_bytes(m->state_size, size, sizeof(size)), n_tasks, (unsigned long long)cp->start_delay_ms_max,
+               (double)cp->alignment_ns_max / 1e6,
+               human_bytes(cp->inflight_bytes, inflight, sizeof(inflight)));
         fflush(stdout);
     }
     uint64_t id = m->checkpoint_id; /* m may be replaced by a completion during the calls */

@@ -105,6 +105,20 @@ static te_ckpt_checkpoint_t *pending_remove(te_ckpt_coord_t *c, size_t i)
     return cp;
 }
 
+void ckpt_coord_ack_metrics(te_ckpt_coord_t *c, uint64_t id, uint64_t alignment_ns, uint64_t inflight_bytes,
+                            uint64_t start_delay_ms)
+{
+    long i = find_pending(c, id);
+    if (i < 0)
+        return;
+    te_ckpt_checkpoint_t *cp = c->pending[i];
+    if (alignment_ns > cp->alignment_ns_max)
+        cp->alignment_ns_max = alignment_ns;
+    cp->inflight_bytes += inflight_bytes;
+    if (start_delay_ms > cp->start_delay_ms_max)
+        cp->start_delay_ms_max = start_delay_ms;
+}
+
 te_ckpt_event_t ckpt_coord_ack(te_ckpt_coord_t *c, uint64_t id, size_t task, const te_ckpt_handle_t *handles,
                                size_t n_handles, uint64_t state_size, int64_t now_ms)
 {

@@ -46,6 +46,9 @@ typedef struct te_ckpt_checkpoint {
     int64_t timestamp_ms; /* wall clock, as passed to trigger */
     int64_t complete_ms;  /* monotonic time of the last ack (completed ones) */
     uint64_t state_size;  /* sum of the acks' state sizes */
+    uint64_t alignment_ns_max; /* the longest checkpointAlignmentTime of a task */
+    uint64_t inflight_bytes;   /* unaligned: channel state persisted by all tasks */
+    uint64_t start_delay_ms_max; /* the longest checkpointStartDelay of a task */
     size_t n_tasks, n_acked;
     te_ckpt_task_ack_t *tasks; /* n_tasks */
 } te_ckpt_checkpoint_t;
@@ -64,6 +67,10 @@ uint64_t ckpt_coord_trigger(te_ckpt_coord_t *c, int64_t now_ms, int64_t timestam
 /* A task acknowledged checkpoint `id` with these handles (copied). */
 te_ckpt_event_t ckpt_coord_ack(te_ckpt_coord_t *c, uint64_t id, size_t task, const te_ckpt_handle_t *handles,
                                size_t n_handles, uint64_t state_size, int64_t now_ms);
+
+/* Metrics of a task's acknowledgement of pending checkpoint `id` (before its ack). */
+void ckpt_coord_ack_metrics(te_ckpt_coord_t *c, uint64_t id, uint64_t alignment_ns, uint64_t inflight_bytes,
+                            uint64_t start_delay_ms);
 
 /* A task declined checkpoint `id`: aborts it. */
 te_ckpt_event_t ckpt_coord_decline(te_ckpt_coord_t *c, uint64_t id, size_t task, const char *cause);

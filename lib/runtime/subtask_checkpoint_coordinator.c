@@ -28,6 +28,7 @@ struct te_subtask_ckpt {
     te_ckpt_snapshot_t *open;
     uint64_t open_id;
     int64_t open_start_ms;
+    uint64_t open_start_delay_ms;
     int open_oom;
     uint64_t last_id;
     uint32_t n_input_channels;
@@ -150,7 +151,7 @@ static te_status_t broadcast(te_record_writer_t **writers, size_t n, te_event_ty
 
 /* Writes snap and reports the ack (or a decline). */
 static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint64_t id, int64_t start_ms,
-                          uint64_t alignment_ns)
+                          uint64_t alignment_ns, uint64_t start_delay_ms)
 {
     char path[4608];
     snprintf(path, sizeof(path), "%s/%s/chk-%llu/%s-%u", sc->dir, sc->job, (unsigned long long)id, sc->vertex,
@@ -162,6 +163,10 @@ static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint6
         return;
     }
     sc->last_id = id;
+    uint64_t inflight = 0;
+    for (size_t i = 0; i < snap->n_sections; i++)
+        if (snap->sections[i].type == TE_CKPT_SEC_INPUT_CHANNEL || snap->sections[i].type == TE_CKPT_SEC_OUTPUT_CHANNEL)
+            inflight += snap->sections[i].len;
     int64_t now = te_clock_mono_ms();
     te_checkpoint_report_t r = {
         .checkpoint_id = id,
@@ -173,6 +178,8 @@ static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint6
         .kg_last = sc->kg_last,
         .duration_ms = now > start_ms ? (uint64_t)(now - start_ms) : 0,
         .alignment_ns = alignment_ns,
+        .inflight_bytes = inflight,
+        .start_delay_ms = start_delay_ms,
     };
     TE_DEBUG(sc->task_name, "checkpoint %llu: %llu bytes in %llu ms", (unsigned long long)id,
              (unsigned long long)size, (unsigned long long)r.duration_ms);
@@ -185,6 +192,9 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
                                        te_error_t *err)
 {
     int64_t start = te_clock_mono_ms() - (int64_t)(alignment_ns / 1000000);
+    /* ts is the coordinator's wall-clock trigger time; the first barrier came alignment_ns ago */
+    int64_t delay = ts > 0 ? te_clock_wall_ms() - (int64_t)(alignment_ns / 1000000) - (int64_t)ts : 0;
+    uint64_t start_delay_ms = delay > 0 ? (uint64_t)delay : 0;
     te_ckpt_snapshot_t *snap = ckpt_snapshot_new(id, sc->cfg.subtask_index, sc->cfg.parallelism,
                                                  sc->cfg.max_parallelism, sc->kg_first, sc->kg_last);
     te_error_t serr = {0};
@@ -226,10 +236,11 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
         sc->open = snap;
         sc->open_id = id;
         sc->open_start_ms = start;
+        sc->open_start_delay_ms = start_delay_ms;
         sc->open_oom = 0;
         return TE_OK;
     }
-    write_and_ack(sc, snap, id, start, alignment_ns);
+    write_and_ack(sc, snap, id, start, alignment_ns, start_delay_ms);
     ckpt_snapshot_free(snap);
     return TE_OK;
 }
@@ -254,7 +265,7 @@ void subtask_checkpoint_complete(te_subtask_ckpt_t *sc, uint64_t id)
     if (sc->open_oom)
         report_decline(sc, id, "out of memory recording input channel state");
     else
-        write_and_ack(sc, snap, id, sc->open_start_ms, 0);
+        write_and_ack(sc, snap, id, sc->open_start_ms, 0, sc->open_start_delay_ms);
     ckpt_snapshot_free(snap);
 }
 

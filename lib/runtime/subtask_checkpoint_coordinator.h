@@ -39,6 +39,8 @@ typedef struct te_checkpoint_report {
     uint32_t kg_first, kg_last;
     uint64_t duration_ms;   /* from the trigger / first barrier to the durable file */
     uint64_t alignment_ns;  /* checkpointAlignmentTime */
+    uint64_t inflight_bytes; /* unaligned: channel state persisted with the snapshot */
+    uint64_t start_delay_ms; /* checkpointStartDelay: trigger (barrier timestamp) to the first barrier */
 } te_checkpoint_report_t;
 
 typedef void (*te_checkpoint_report_fn)(void *arg, const te_checkpoint_report_t *r);

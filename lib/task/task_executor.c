@@ -110,6 +110,9 @@ static void push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const t
         ack.n_handles = 1;
         ack.handles = &hp;
         ack.state_size = u->ckpt_size;
+        ack.alignment_duration_ns = u->ckpt_alignment_ns;
+        ack.persisted_in_flight_bytes = u->ckpt_inflight;
+        ack.start_delay_ms = u->ckpt_start_delay_ms;
         msg.body_case = TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT;
         msg.acknowledge_checkpoint = &ack;
     } else {
@@ -313,6 +316,9 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
     u->ckpt = rep->declined ? 2 : 1;
     u->ckpt_id = rep->checkpoint_id;
     u->ckpt_size = rep->size;
+    u->ckpt_alignment_ns = rep->alignment_ns;
+    u->ckpt_inflight = rep->inflight_bytes;
+    u->ckpt_start_delay_ms = rep->start_delay_ms;
     u->ckpt_subtask = rep->subtask_index;
     u->ckpt_parallelism = rep->parallelism;
     u->ckpt_kg_first = rep->kg_first;

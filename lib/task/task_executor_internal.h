@@ -67,7 +67,7 @@ typedef struct te_state_update {
     /* a checkpoint report instead of a state (ckpt = 1 ack, 2 decline); `cause` is the
      * decline's cause, `path` the snapshot file */
     int ckpt;
-    uint64_t ckpt_id, ckpt_size;
+    uint64_t ckpt_id, ckpt_size, ckpt_alignment_ns, ckpt_inflight, ckpt_start_delay_ms;
     uint32_t ckpt_subtask, ckpt_parallelism, ckpt_kg_first, ckpt_kg_last;
     char *path;
     struct te_state_update *next;

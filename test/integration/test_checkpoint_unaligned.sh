@@ -55,6 +55,13 @@ echo "under backpressure, 5 s with a checkpoint every 200ms: aligned $n_al compl
 [ "$med_al" = none ] || [ "$med_un" -lt "$med_al" ] ||
   fail "unaligned median $med_un ms is not below the aligned median $med_al ms"
 grep -qi "declining checkpoint" "$a_LOG" "$b_LOG" && fail "a task declined a checkpoint"
+# what tectl reports per checkpoint: the alignment (aligned) and the in-flight data (unaligned)
+grep 'completed in' "$WORK/slow-true.out" | tail -2
+grep -q 'completed in .*in-flight [1-9]' "$WORK/slow-true.out" ||
+  fail "no unaligned checkpoint reported persisted in-flight data"
+grep 'completed in' "$WORK/slow-false.out" | tail -2
+[ "$n_al" -eq 0 ] || grep -q 'completed in .*start delay [1-9][0-9][0-9]* ms' "$WORK/slow-false.out" ||
+  fail "aligned checkpoints under backpressure reported no start delay (the barrier waiting behind data)"
 
 # ---- 2. restore of in-flight data ----
 mkdir -p "$WORK/out"

@@ -38,9 +38,13 @@ START_TEST(test_acks_complete)
     ck_assert_uint_eq(ckpt_coord_trigger(c, 100, 1700000000000LL), 5);
     ck_assert_uint_eq(ckpt_coord_trigger(c, 101, 0), 0); /* one at a time */
     te_ckpt_handle_t h0 = handle("/x/a-0", 10, 0, 3), h1 = handle("/x/a-1", 20, 1, 3), h2 = handle("/x/a-2", 30, 2, 3);
+    ckpt_coord_ack_metrics(c, 5, 3000000, 100, 40);
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 110), TE_CKPT_ACKED);
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 111), TE_CKPT_IGNORED); /* duplicate */
+    ckpt_coord_ack_metrics(c, 5, 7000000, 0, 5);
+    ckpt_coord_ack_metrics(c, 9, 9000000, 999, 999); /* not pending: ignored */
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 0, &h0, 1, 10, 120), TE_CKPT_ACKED);
+    ckpt_coord_ack_metrics(c, 5, 1000000, 23, 7);
     ck_assert_ptr_null(ckpt_coord_completed(c));
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 2, &h2, 1, 30, 150), TE_CKPT_COMPLETED);
     const te_ckpt_checkpoint_t *cp = ckpt_coord_completed(c);
@@ -49,6 +53,9 @@ START_TEST(test_acks_complete)
     ck_assert_int_eq(cp->complete_ms - cp->trigger_ms, 50);
     ck_assert_int_eq(cp->timestamp_ms, 1700000000000LL);
     ck_assert_uint_eq(cp->state_size, 60);
+    ck_assert_uint_eq(cp->alignment_ns_max, 7000000); /* the longest of the tasks' */
+    ck_assert_uint_eq(cp->inflight_bytes, 123);        /* the sum */
+    ck_assert_uint_eq(cp->start_delay_ms_max, 40);
     ck_assert_uint_eq(cp->tasks[2].n_handles, 1);
     ck_assert_str_eq(cp->tasks[2].handles[0].path, "/x/a-2");
     ck_assert_uint_eq(cp->tasks[2].handles[0].key_groups[1], 4);
