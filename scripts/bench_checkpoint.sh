@@ -7,9 +7,12 @@
 #    stateless: the snapshots hold the source positions), records/s over the whole job
 #    (submit to finish, best of 2); the drop in percent (target < 5 %).
 # 2. Checkpoint duration and alignment without backpressure (the job of 1) and with
-#    backpressure (a rate-limited source into a socket_sink whose peer reads slowly),
-#    aligned and unaligned: completed checkpoints, average / max duration (trigger to
-#    the last ack, as tectl measures it), aborted ones.
+#    backpressure (a rate-limited source, 200k records/s, into the slow_sink test
+#    plugin, about 20k records/s per subtask), aligned and unaligned: completed
+#    checkpoints, average / max duration (trigger to the last ack, as tectl measures
+#    it), the average start delay (trigger to a task's first barrier, the longest task
+#    per checkpoint), the longest alignment, the average in-flight data stored, aborted
+#    ones.
 #
 # Environment: BENCH_CKPT_RECORDS (records of figure 1, 100000000: about 10 s).
 set -euo pipefail
@@ -25,7 +28,7 @@ trap cleanup EXIT
 start() { # NAME
   "$BUILD/taskexecutord" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
     -D taskmanager.numberOfTaskSlots=2 -D taskmanager.memory.network.size=4mb \
-    -D taskmanager.memory.segment-size=8kb >"$WORK/$1.log" 2>&1 &
+    -D taskmanager.memory.segment-size=8kb -D plugins.dir="$ROOT/$BUILD/plugins" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do grep -q ' READY ' "$WORK/$1.log" 2>/dev/null && break; sleep 0.05; done
   printf -v "$1_RPC" '127.0.0.1:%s' "$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' "$WORK/$1.log" | head -1)"
@@ -42,7 +45,8 @@ cat >"$WORK/q1.json" <<JSON
   "edges": [ { "from": "src", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
 
-# Runs tectl --json; prints "seconds completed avg_ms max_ms aborted".
+# Runs tectl --json; prints "seconds completed avg_ms max_ms aborted avg_start_delay_ms
+# max_alignment_ms avg_in_flight_bytes".
 run_job() { # JOB [tectl options]
   local job=$1; shift
   local t0 t1
@@ -53,9 +57,13 @@ run_job() { # JOB [tectl options]
   python3 - "$WORK/run.out" "$t0" "$t1" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-d = [e["duration_ms"] for e in ev if e["event"] == "checkpoint"]
+cp = [e for e in ev if e["event"] == "checkpoint"]
+d = [e["duration_ms"] for e in cp]
 ab = sum(1 for e in ev if e["event"] == "checkpoint_aborted")
-print(f"{float(sys.argv[3]) - float(sys.argv[2]):.3f} {len(d)} {sum(d) / len(d) if d else 0:.1f} {max(d or [0])} {ab}")
+avg = lambda xs: sum(xs) / len(xs) if xs else 0
+print(f"{float(sys.argv[3]) - float(sys.argv[2]):.3f} {len(d)} {avg(d):.1f} {max(d or [0])} {ab}",
+      f"{avg([e['start_delay_ms_max'] for e in cp]):.1f} {max([e['alignment_ms_max'] for e in cp] or [0]):.2f}",
+      f"{avg([e['in_flight_bytes'] for e in cp]):.0f}")
 PY
 }
 
@@ -65,8 +73,8 @@ best() { # JOB [options] -> the best of 2 runs
   awk -v a="$r1" -v b="$r2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (x[1] <= y[1] ? a : b) }'
 }
 read -r s_none _ <<<"$(best "$WORK/q1.json")"
-read -r s_ckpt n avg max ab <<<"$(best "$WORK/q1.json" --checkpoint-interval 1s)"
-python3 - "$N" "$s_none" "$s_ckpt" "$n" "$avg" "$max" "$ab" <<'PY'
+read -r s_ckpt n avg max ab sd al inf <<<"$(best "$WORK/q1.json" --checkpoint-interval 1s)"
+python3 - "$N" "$s_none" "$s_ckpt" "$n" "$avg" "$max" "$ab" "$sd" "$al" "$inf" <<'PY'
 import json, sys
 n, s0, s1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 r0, r1 = n / s0, n / s1
@@ -75,41 +83,28 @@ print(json.dumps({"bench": "checkpoint_throughput", "job": "q1-like, 2 daemons",
                   "drop_percent": round((r0 - r1) / r0 * 100, 2), "target_drop_percent": 5}))
 print(json.dumps({"bench": "checkpoint_duration", "backpressure": False, "mode": "aligned",
                   "completed": int(sys.argv[4]), "avg_ms": float(sys.argv[5]), "max_ms": int(sys.argv[6]),
-                  "aborted": int(sys.argv[7])}))
+                  "aborted": int(sys.argv[7]), "avg_start_delay_ms": float(sys.argv[8]),
+                  "max_alignment_ms": float(sys.argv[9]), "avg_in_flight_bytes": int(sys.argv[10])}))
 PY
 
-# ---- 2. under backpressure: a slow socket reader ----
-NB=400000
+# ---- 2. under backpressure: a deliberately slow sink ----
+NB=200000
 for mode in false true; do
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  python3 - "$PORT" <<'PY' &
-import socket, sys, threading, time
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-srv.bind(("127.0.0.1", int(sys.argv[1]))); srv.listen(4)
-def drain(c):
-    while c.recv(4096):
-        time.sleep(0.01)
-ts = []
-for _ in range(2):
-    c, _ = srv.accept(); t = threading.Thread(target=drain, args=(c,)); t.start(); ts.append(t)
-for t in ts: t.join()
-PY
-  reader=$!
   cat >"$WORK/bp.json" <<JSON
 { "name": "bench-ckpt-backpressure",
   "config": { "execution.buffer-timeout": "10ms", "execution.checkpointing.unaligned.enabled": $mode },
   "vertices": [
     { "id": "src", "parallelism": 1, "chain": [ { "op": "sequence", "from": 1, "to": $NB, "rate": 200000 } ] },
-    { "id": "sink", "parallelism": 2, "chain": [ { "op": "socket_sink", "host": "127.0.0.1", "port": $PORT,
-                                                   "max_retries": 20, "retry_delay_ms": 50 } ] } ],
+    { "id": "sink", "parallelism": 2,
+      "chain": [ { "op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000" } ] } ],
   "edges": [ { "from": "src", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-  read -r secs n avg max ab <<<"$(run_job "$WORK/bp.json" --checkpoint-interval 200ms --checkpoint-timeout 10s)"
-  wait "$reader" || true
+  read -r secs n avg max ab sd al inf <<<"$(run_job "$WORK/bp.json" --checkpoint-interval 200ms --checkpoint-timeout 30s)"
   python3 -c 'import json, sys
 print(json.dumps({"bench": "checkpoint_duration", "backpressure": True,
                   "mode": "unaligned" if sys.argv[1] == "true" else "aligned", "job_seconds": float(sys.argv[2]),
                   "completed": int(sys.argv[3]), "avg_ms": float(sys.argv[4]), "max_ms": int(sys.argv[5]),
-                  "aborted": int(sys.argv[6])}))' "$mode" "$secs" "$n" "$avg" "$max" "$ab"
+                  "aborted": int(sys.argv[6]), "avg_start_delay_ms": float(sys.argv[7]),
+                  "max_alignment_ms": float(sys.argv[8]), "avg_in_flight_bytes": int(sys.argv[9])}))' \
+    "$mode" "$secs" "$n" "$avg" "$max" "$ab" "$sd" "$al" "$inf"
 done
