@@ -339,11 +339,11 @@ te_gate_result_t input_gate_poll_priority(te_input_gate_t *g, te_gate_element_t 
         }
         pthread_mutex_unlock(&g->mu);
         struct gate_channel *c = &g->ch[i];
-        if (!has || c->finished || c->ops == NULL || c->ops->poll_event == NULL || c->pending)
+        if (!has || c->finished || c->ops == NULL || c->ops->poll_priority == NULL || c->pending)
             continue;
         te_buffer_slice_t s;
-        if (!c->ops->poll_event(c->impl, &s))
-            continue; /* polled already through poll_next */
+        if (!c->ops->poll_priority(c->impl, &s))
+            continue; /* taken through poll_next already: the announcement was stale */
         te_gate_result_t r = gate_take_event(g, i, &s, out);
         if (r != TE_GATE_NOTHING)
             return r;

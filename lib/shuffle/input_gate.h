@@ -51,9 +51,10 @@ typedef struct te_input_channel_ops {
     /* 1 + cause when the channel failed. */
     int (*failure)(void *ch, char *cause, size_t len);
     void (*release)(void *ch);
-    /* Optional (unaligned checkpoints): 1 + slice when an event is next — a priority
-     * event first, else an event at the head; never data. */
-    int (*poll_event)(void *ch, te_buffer_slice_t *out);
+    /* Optional (unaligned checkpoints): 1 + slice when a priority event is queued (they
+     * are always at the head); never data or another event, so a stale announcement
+     * cannot take an EndOfPartition or a marker ahead of the data before it. */
+    int (*poll_priority)(void *ch, te_buffer_slice_t *out);
     /* Optional: the data slices queued in the channel that the priority barrier of
      * checkpoint id overtook when it arrived (one reference each, which the caller
      * recycles; the array is malloc'd, the caller frees it). Returns the count. */

@@ -101,12 +101,12 @@ static int lic_poll(void *ch, te_buffer_slice_t *out)
     return subpartition_view_poll(c->view, out, NULL);
 }
 
-static int lic_poll_event(void *ch, te_buffer_slice_t *out)
+static int lic_poll_priority(void *ch, te_buffer_slice_t *out)
 {
     te_local_input_channel_t *c = ch;
     if (c->view == NULL)
         return 0;
-    return subpartition_view_poll_event(c->view, out, NULL);
+    return subpartition_view_poll_priority(c->view, out);
 }
 
 static int lic_failure(void *ch, char *cause, size_t len)
@@ -134,5 +134,5 @@ const te_input_channel_ops_t local_input_channel_ops = {
     .poll = lic_poll,
     .failure = lic_failure,
     .release = lic_release,
-    .poll_event = lic_poll_event,
+    .poll_priority = lic_poll_priority,
 };

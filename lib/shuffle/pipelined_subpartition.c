@@ -302,6 +302,14 @@ static int sp_pop_priority_locked(te_pipelined_subpartition_t *sp, te_buffer_sli
     return 1;
 }
 
+int pipelined_subpartition_poll_priority(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out)
+{
+    pthread_mutex_lock(&sp->mu);
+    int got = !sp->released && sp_pop_priority_locked(sp, out);
+    pthread_mutex_unlock(&sp->mu);
+    return got;
+}
+
 int pipelined_subpartition_poll_event(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog)
 {
     int got = 0;

@@ -41,6 +41,8 @@ int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice
 /* Reader: like poll, but returns only a priority event or an event at the head (for a
  * reader without credit for data). */
 int pipelined_subpartition_poll_event(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out, uint32_t *backlog);
+/* Reader: only a priority event (1 + slice), never anything else. */
+int pipelined_subpartition_poll_priority(te_pipelined_subpartition_t *sp, te_buffer_slice_t *out);
 /* Reader: called (any thread, no lock held) on every priority add. */
 void pipelined_subpartition_set_priority_listener(te_pipelined_subpartition_t *sp, te_notifier_t listener);
 int pipelined_subpartition_is_available(te_pipelined_subpartition_t *sp);

@@ -472,10 +472,10 @@ static te_status_t ric_request(void *ch, te_error_t *err)
     return st;
 }
 
-static int ric_poll_impl(te_remote_input_channel_t *c, te_buffer_slice_t *out, int events_only)
+static int ric_poll_impl(te_remote_input_channel_t *c, te_buffer_slice_t *out, int priority_only)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->failed || c->qcount == 0 || (events_only && c->q[c->qhead].type == TE_BUFFER_DATA)) {
+    if (c->failed || c->qcount == 0 || (priority_only && c->q_prio == 0)) {
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
@@ -492,7 +492,7 @@ static int ric_poll_impl(te_remote_input_channel_t *c, te_buffer_slice_t *out, i
 }
 
 static int ric_poll(void *ch, te_buffer_slice_t *out) { return ric_poll_impl(ch, out, 0); }
-static int ric_poll_event(void *ch, te_buffer_slice_t *out) { return ric_poll_impl(ch, out, 1); }
+static int ric_poll_priority(void *ch, te_buffer_slice_t *out) { return ric_poll_impl(ch, out, 1); }
 
 static size_t ric_take_overtaken(void *ch, uint64_t id, te_buffer_slice_t **out)
 {
@@ -573,6 +573,6 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .poll = ric_poll,
     .failure = ric_failure,
     .release = ric_release,
-    .poll_event = ric_poll_event,
+    .poll_priority = ric_poll_priority,
     .take_overtaken = ric_take_overtaken,
 };

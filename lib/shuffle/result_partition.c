@@ -273,6 +273,11 @@ int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *o
     return pipelined_subpartition_poll_event(v->rp->subs[v->sub], out, backlog);
 }
 
+int subpartition_view_poll_priority(te_subpartition_view_t *v, te_buffer_slice_t *out)
+{
+    return pipelined_subpartition_poll_priority(v->rp->subs[v->sub], out);
+}
+
 void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener)
 {
     pipelined_subpartition_set_priority_listener(v->rp->subs[v->sub], listener);

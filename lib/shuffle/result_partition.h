@@ -76,6 +76,8 @@ te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, 
 int subpartition_view_poll(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog);
 /* Like poll, but only an event (priority first): for a reader without credit. */
 int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog);
+/* Only a priority event (1 + slice), never data or another event. */
+int subpartition_view_poll_priority(te_subpartition_view_t *v, te_buffer_slice_t *out);
 /* Called (any thread, no lock held) on every priority event added; set after create. */
 void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener);
 /* 1 when readable data (or an event) is queued now. */

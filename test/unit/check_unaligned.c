@@ -1193,6 +1193,31 @@ END_TEST
  * loop 0 releases the gate with both lists untaken and the data queued; loop 1 takes
  * the newer one (the older one is dropped as stale) and releases with data queued.
  * The arena must be whole afterwards (and ASan sees no leak). */
+/* A priority event taken through poll_next leaves its announcement behind; the stale
+ * announcement must not let poll_priority take a later ordinary event ahead of data. */
+START_TEST(test_stale_priority_announcement)
+{
+    remote_t r;
+    remote_open(&r, 4);
+    remote_data(&r, 1);
+    remote_barrier(&r, 7, 1);
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(r.g, &el), TE_GATE_EVENT);
+    ck_assert(el.event.priority == 1 && el.event.checkpoint_id == 7);
+    expect_gate_data(r.g, 1);
+    remote_barrier(&r, 8, 0); /* an ordinary event now at the head */
+    ck_assert_int_eq(input_gate_poll_priority(r.g, &el), TE_GATE_NOTHING);
+    ck_assert_int_eq(input_gate_poll_next(r.g, &el), TE_GATE_EVENT);
+    ck_assert(el.event.priority == 0 && el.event.checkpoint_id == 8);
+    te_buffer_slice_t *s;
+    ck_assert_uint_eq(input_gate_take_overtaken(r.g, 0, 7, &s), 1);
+    expect_slice_k(&s[0], 1);
+    buffer_recycle(s[0].buf);
+    free(s);
+    remote_close(&r);
+}
+END_TEST
+
 START_TEST(test_remote_overtaken_release)
 {
     remote_t r;
@@ -1310,6 +1335,7 @@ Suite *unaligned_suite(void)
     tcase_add_test(tc, test_unconsumed_every_cut);
     tcase_add_test(tc, test_remote_priority_overtakes);
     tcase_add_test(tc, test_remote_priority_via_poll_next);
+    tcase_add_test(tc, test_stale_priority_announcement);
     tcase_add_loop_test(tc, test_remote_overtaken_release, 0, 2);
     tcase_add_test(tc, test_local_priority);
     suite_add_tcase(s, tc);
