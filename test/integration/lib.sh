@@ -101,3 +101,39 @@ d=json.loads(sys.argv[1])
 ok = d["slots"]["free"] == d["slots"]["total"] and d["network"]["segments_available"] == d["network"]["segments_total"]
 sys.exit(0 if ok else 1)' "$ov"
 }
+
+# The word-count job several tests run: file_lines -> tokenize -> (hash) keyed_count
+# emit=final + file_sink into $WORK/out/part-{subtask}.txt.
+# wordcount_job NAME INPUT P_LINES P_WORDS P_COUNT [CONFIG_ENTRIES] > job.json
+wordcount_job() {
+  mkdir -p "$WORK/out"
+  cat <<JSON
+{ "name": "$1", "max_parallelism": 128, "config": { ${6:-} },
+  "vertices": [
+    { "id": "lines", "parallelism": $3, "chain": [ { "op": "file_lines", "path": "$2" } ] },
+    { "id": "words", "parallelism": $4, "chain": [ { "op": "tokenize" } ] },
+    { "id": "count", "parallelism": $5, "chain": [ { "op": "keyed_count", "emit": "final" },
+                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
+  "edges": [ { "from": "lines", "to": "words", "partitioner": "rebalance" },
+             { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
+JSON
+}
+
+# The independent oracle of that job: "word<TAB>count" lines, sorted, by coreutils.
+# word_count_oracle INPUT > expected.txt (fails the test when it computes nothing)
+word_count_oracle() {
+  tr -cs 'A-Za-z' '\n' <"$1" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort
+  [ -s "$1" ] || fail "oracle input $1 is empty"
+}
+
+# random_words_file FILE SEED: 200,000 lines of 5 words from a random vocabulary of 1,500.
+random_words_file() {
+  python3 - "$1" "$2" <<'PY'
+import random, string, sys
+random.seed(int(sys.argv[2]))
+words = [''.join(random.choice(string.ascii_lowercase) for _ in range(random.randint(2, 7))) for _ in range(1500)]
+with open(sys.argv[1], 'w') as f:
+    for _ in range(200000):
+        f.write(' '.join(random.choice(words) for _ in range(5)) + '\n')
+PY
+}

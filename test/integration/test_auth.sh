@@ -80,19 +80,10 @@ grep -q 'data connection from 127.0.0.1:[0-9]*: authentication failed' "$a_LOG" 
 mkdir -p "$WORK/out"
 INPUT=/usr/share/common-licenses/GPL-3
 [ -r "$INPUT" ] || INPUT=$(ls /usr/share/common-licenses/* | head -1)
-cat >"$WORK/job.json" <<JSON
-{ "name": "wordcount-auth", "config": { "execution.buffer-timeout": "5ms" },
-  "vertices": [
-    { "id": "lines", "parallelism": 2, "chain": [ { "op": "file_lines", "path": "$INPUT" } ] },
-    { "id": "words", "parallelism": 2, "chain": [ { "op": "tokenize" } ] },
-    { "id": "count", "parallelism": 2, "chain": [ { "op": "keyed_count", "emit": "final" },
-                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
-  "edges": [ { "from": "lines", "to": "words", "partitioner": "rebalance" },
-             { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
-JSON
+wordcount_job wordcount-auth "$INPUT" 2 2 2 '"execution.buffer-timeout": "5ms"' >"$WORK/job.json"
 "$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" --token-file "$WORK/token" >"$WORK/submit.out" 2>&1 \
   || { cat "$WORK/submit.out"; tail -20 "$a_LOG" "$b_LOG"; fail "2-daemon job with authentication failed"; }
-tr -cs 'A-Za-z' '\n' <"$INPUT" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$WORK/expected.txt"
+word_count_oracle "$INPUT" >"$WORK/expected.txt"
 cat "$WORK"/out/part-*.txt | sort >"$WORK/actual.txt"
 [ -s "$WORK/expected.txt" ] || fail "oracle produced nothing"
 cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "word counts with authentication differ from coreutils"

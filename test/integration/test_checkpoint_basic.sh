@@ -11,32 +11,9 @@ export LC_ALL=C
 start_daemon tm -D taskmanager.numberOfTaskSlots=4
 
 mkdir -p "$WORK/out"
-python3 - "$WORK/in.txt" <<'PY'
-import random, string, sys
-random.seed(7)
-words = [''.join(random.choice(string.ascii_lowercase) for _ in range(random.randint(2, 7))) for _ in range(1500)]
-with open(sys.argv[1], 'w') as f:
-    for _ in range(200000):
-        f.write(' '.join(random.choice(words) for _ in range(5)) + '\n')
-PY
-cat >"$WORK/job.json" <<JSON
-{
-  "name": "checkpoint-basic",
-  "max_parallelism": 128,
-  "config": { "execution.buffer-timeout": "10ms" },
-  "vertices": [
-    { "id": "lines", "parallelism": 1, "chain": [ { "op": "file_lines", "path": "$WORK/in.txt" } ] },
-    { "id": "words", "parallelism": 2, "chain": [ { "op": "tokenize" } ] },
-    { "id": "count", "parallelism": 2, "chain": [ { "op": "keyed_count", "emit": "final" },
-                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] }
-  ],
-  "edges": [
-    { "from": "lines", "to": "words", "partitioner": "rebalance" },
-    { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 }
-  ]
-}
-JSON
-tr -cs 'A-Za-z' '\n' <"$WORK/in.txt" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$WORK/expected.txt"
+random_words_file "$WORK/in.txt" 7
+wordcount_job checkpoint-basic "$WORK/in.txt" 1 2 2 '"execution.buffer-timeout": "10ms"' >"$WORK/job.json"
+word_count_oracle "$WORK/in.txt" >"$WORK/expected.txt"
 [ -s "$WORK/expected.txt" ] || fail "oracle produced nothing"
 
 "$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" --checkpoint-interval 30ms --checkpoint-dir "$WORK/chk" \

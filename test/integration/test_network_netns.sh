@@ -43,19 +43,10 @@ for i in 1 2 3; do
   RPCS+=(--executor "10.77.0.$i:$(sed -n 's/.* READY rpc_port=\([0-9]*\).*/\1/p' "$log" | head -1)")
 done
 mkdir -p "$WORK/out"
-cat >"$WORK/job.json" <<JSON
-{ "name": "wordcount-netns", "config": { "execution.buffer-timeout": "5ms" },
-  "vertices": [
-    { "id": "lines", "parallelism": 3, "chain": [ { "op": "file_lines", "path": "$INPUT" } ] },
-    { "id": "words", "parallelism": 3, "chain": [ { "op": "tokenize" } ] },
-    { "id": "count", "parallelism": 3, "chain": [ { "op": "keyed_count", "emit": "final" },
-                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
-  "edges": [ { "from": "lines", "to": "words", "partitioner": "rebalance" },
-             { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
-JSON
+wordcount_job wordcount-netns "$INPUT" 3 3 3 '"execution.buffer-timeout": "5ms"' >"$WORK/job.json"
 ip netns exec "${NS[1]}" "$TECTL" submit "$WORK/job.json" "${RPCS[@]}" >"$WORK/tectl.out" 2>&1 \
   || { cat "$WORK/tectl.out"; fail "tectl submit across 3 namespaces failed"; }
-tr -cs 'A-Za-z' '\n' <"$INPUT" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$WORK/expected.txt"
+word_count_oracle "$INPUT" >"$WORK/expected.txt"
 cat "$WORK"/out/part-*.txt | sort >"$WORK/actual.txt"
 [ -s "$WORK/expected.txt" ] || fail "oracle produced nothing"
 cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "word counts across 3 namespaces differ from coreutils"

@@ -13,26 +13,11 @@ for n in a b c; do
 done
 
 mkdir -p "$WORK/out"
-cat >"$WORK/job.json" <<JSON
-{
-  "name": "wordcount-network",
-  "config": { "execution.buffer-timeout": "5ms" },
-  "vertices": [
-    { "id": "lines", "parallelism": 3, "chain": [ { "op": "file_lines", "path": "$INPUT" } ] },
-    { "id": "words", "parallelism": 3, "chain": [ { "op": "tokenize" } ] },
-    { "id": "count", "parallelism": 3, "chain": [ { "op": "keyed_count", "emit": "final" },
-                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] }
-  ],
-  "edges": [
-    { "from": "lines", "to": "words", "partitioner": "rebalance" },
-    { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 }
-  ]
-}
-JSON
+wordcount_job wordcount-network "$INPUT" 3 3 3 '"execution.buffer-timeout": "5ms"' >"$WORK/job.json"
 "$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" --executor "$c_RPC" >"$WORK/tectl.out" 2>&1 \
   || { cat "$WORK/tectl.out"; fail "tectl submit across 3 daemons failed"; }
 
-tr -cs 'A-Za-z' '\n' <"$INPUT" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$WORK/expected.txt"
+word_count_oracle "$INPUT" >"$WORK/expected.txt"
 cat "$WORK"/out/part-*.txt | sort >"$WORK/actual.txt"
 [ -s "$WORK/expected.txt" ] || fail "oracle produced nothing"
 diff -u "$WORK/expected.txt" "$WORK/actual.txt" | head -20

@@ -8,25 +8,11 @@ INPUT=/usr/share/common-licenses/GPL-3
 start_daemon tm -D taskmanager.numberOfTaskSlots=4
 
 mkdir -p "$WORK/out"
-cat >"$WORK/job.json" <<JSON
-{
-  "name": "wordcount-test",
-  "vertices": [
-    { "id": "lines", "parallelism": 2, "chain": [ { "op": "file_lines", "path": "$INPUT" } ] },
-    { "id": "words", "parallelism": 2, "chain": [ { "op": "tokenize" } ] },
-    { "id": "count", "parallelism": 2, "chain": [ { "op": "keyed_count", "emit": "final" },
-                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] }
-  ],
-  "edges": [
-    { "from": "lines", "to": "words", "partitioner": "rebalance" },
-    { "from": "words", "to": "count", "partitioner": "hash", "key_field": 0 }
-  ]
-}
-JSON
+wordcount_job wordcount-test "$INPUT" 2 2 2  >"$WORK/job.json"
 "$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 || { cat "$WORK/tectl.out"; fail "tectl submit failed"; }
 grep -q FINISHED "$WORK/tectl.out" || fail "tectl did not report FINISHED"
 
-tr -cs 'A-Za-z' '\n' <"$INPUT" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$WORK/expected.txt"
+word_count_oracle "$INPUT" >"$WORK/expected.txt"
 cat "$WORK"/out/part-*.txt | sort >"$WORK/actual.txt"
 [ -s "$WORK/expected.txt" ] || fail "oracle produced nothing"
 diff -u "$WORK/expected.txt" "$WORK/actual.txt" | head -20
