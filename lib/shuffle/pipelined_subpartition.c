@@ -211,14 +211,21 @@ static void sp_end_notify(te_pipelined_subpartition_t *sp, te_notifier_t n)
     pthread_mutex_unlock(&sp->mu);
 }
 
-void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
+/* Producer: takes mu for adding b; when released, recycles b and returns 0 unlocked. */
+static int sp_lock_unreleased(te_pipelined_subpartition_t *sp, te_buffer_t *b)
 {
     pthread_mutex_lock(&sp->mu);
-    if (sp->released) {
-        pthread_mutex_unlock(&sp->mu);
-        buffer_recycle(b);
+    if (!sp->released)
+        return 1;
+    pthread_mutex_unlock(&sp->mu);
+    buffer_recycle(b);
+    return 0;
+}
+
+void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
+{
+    if (!sp_lock_unreleased(sp, b))
         return;
-    }
     int was = sp_readable_locked(sp);
     if (sp_push_locked(sp, b) != 0) {
         pthread_mutex_unlock(&sp->mu);
@@ -243,12 +250,8 @@ void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
 void pipelined_subpartition_add_priority(te_pipelined_subpartition_t *sp, te_buffer_t *b,
                                          void (*capture)(void *arg, const uint8_t *data, uint32_t len), void *arg)
 {
-    pthread_mutex_lock(&sp->mu);
-    if (sp->released) {
-        pthread_mutex_unlock(&sp->mu);
-        buffer_recycle(b);
+    if (!sp_lock_unreleased(sp, b))
         return;
-    }
     int was = sp_readable_locked(sp);
     for (uint32_t i = 0; capture != NULL && i < sp->count; i++) {
         te_buffer_t *q = sp_at(sp, i);
