@@ -36,6 +36,7 @@
 #include "../common/log.h"
 #include "../common/tls.h"
 #include "net_codec.h"
+#include "net_frame_reader.h"
 #include "net_id_map.h"
 
 #define CTX "partition-client"
@@ -253,20 +254,16 @@ static void on_read(struct bufferevent *bev, void *arg)
     uint32_t max_frame = cn->th->client->max_frame;
     for (;;) {
         uint8_t hdr[TE_NET_HEADER_LEN + 64 + TE_NET_ERROR_MSG_MAX];
-        size_t have = evbuffer_get_length(in);
-        ev_ssize_t n = evbuffer_copyout(in, hdr, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
-        if (n <= 0)
-            return;
         te_error_t e;
         te_error_clear(&e);
         uint32_t fl;
         uint8_t id;
-        int h = net_codec_peek_header(hdr, (size_t)n, max_frame, &fl, &id, &e);
+        int h = net_frame_peek(in, max_frame, &fl, &id, &e);
         if (h < 0) {
             conn_fail(cn, e.msg);
             return;
         }
-        if (h == 0 || have < fl)
+        if (h == 0 || evbuffer_get_length(in) < fl)
             return;
         te_net_msg_t m;
         size_t used;

@@ -36,6 +36,7 @@
 #include "../common/tls.h"
 #include "../shuffle/result_partition.h"
 #include "net_codec.h"
+#include "net_frame_reader.h"
 #include "net_id_map.h"
 
 #define CTX "partition-server"
@@ -319,20 +320,16 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     while (!c->closing) {
         uint8_t frame[TE_NET_MAX_REQUEST_FRAME];
-        size_t have = evbuffer_get_length(in);
-        ev_ssize_t n = evbuffer_copyout(in, frame, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
-        if (n <= 0)
-            return;
         te_error_t e;
         te_error_clear(&e);
         uint32_t fl;
         uint8_t id;
-        int h = net_codec_peek_header(frame, (size_t)n, TE_NET_MAX_REQUEST_FRAME, &fl, &id, &e);
+        int h = net_frame_peek(in, TE_NET_MAX_REQUEST_FRAME, &fl, &id, &e);
         if (h < 0) {
             protocol_error(c, e.msg);
             return;
         }
-        if (h == 0 || have < fl)
+        if (h == 0 || evbuffer_get_length(in) < fl)
             return;
         evbuffer_remove(in, frame, fl);
         te_net_msg_t m;
