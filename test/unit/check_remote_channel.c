@@ -671,6 +671,83 @@ END_TEST
 
 /* ---- the server against raw bytes ---- */
 
+/* A consumer that vanishes (connection reset) while the server's output holds payloads
+ * it has not written: the server drops them and every segment returns to its pool. */
+typedef struct big_producer {
+    te_result_partition_t *rp;
+    int produced;
+} big_producer_t;
+
+static void *produce_until_released(void *arg)
+{
+    big_producer_t *p = arg;
+    te_local_buffer_pool_t *lp = result_partition_pool(p->rp);
+    for (int k = 0; k < 400; k++) {
+        te_buffer_t *b = local_buffer_pool_request_blocking(lp);
+        if (b == NULL)
+            break; /* released */
+        memset(b->data, k, b->capacity);
+        atomic_store(&b->committed, b->capacity);
+        atomic_store(&b->finished, 1);
+        result_partition_add_buffer(p->rp, 0, b);
+        result_partition_buffer_finished(p->rp, 0);
+        p->produced++;
+    }
+    return NULL;
+}
+
+START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
+{
+    te_error_t err;
+    te_network_buffer_pool_t *big = network_buffer_pool_new(64 * BIG_SEG, BIG_SEG, &err);
+    ck_assert_ptr_nonnull(big);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(big, "producer", 2, 48, &err);
+    te_id_t pid;
+    te_id_random(&pid);
+    big_producer_t p = {result_partition_new(&pid, "producer", 1, lp, &err), 0};
+    ck_assert_ptr_nonnull(p.rp);
+    ck_assert_int_eq(partition_manager_register(pm, p.rp, &err), TE_OK);
+    pthread_t th;
+    pthread_create(&th, NULL, produce_until_released, &p);
+
+    /* a consumer with a tiny receive window that asks for everything, reads nothing */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)partition_server_port(server));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    uint8_t out[64], rid[16];
+    memset(rid, 0x77, sizeof(rid));
+    te_net_msg_t m;
+    net_msg_partition_request(&m, pid.b, 0, rid, 1000);
+    size_t n = net_codec_encode(&m, out, sizeof(out));
+    ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
+    int64_t deadline = te_clock_mono_ms() + 5000;
+    while (p.produced < 40 && te_clock_mono_ms() < deadline)
+        usleep(10000);
+    ck_assert_int_ge(p.produced, 40); /* far more than the socket holds: the rest is queued */
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd); /* reset */
+
+    usleep(100000);
+    partition_manager_unregister(pm, &pid);
+    result_partition_release(p.rp, "test over");
+    pthread_join(th, NULL);
+    result_partition_unref(p.rp);
+    deadline = te_clock_mono_ms() + 5000;
+    while (network_buffer_pool_available_segments(big) != network_buffer_pool_total_segments(big) &&
+           te_clock_mono_ms() < deadline)
+        usleep(10000);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(big), network_buffer_pool_total_segments(big));
+    network_buffer_pool_free(big);
+    run_transfer(10, 1, 0); /* the server still serves */
+}
+END_TEST
+
 static int connect_server(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -810,6 +887,7 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_reserve_release_abort);
     tcase_add_test(tc, test_client_payloads_split_across_reads);
     tcase_add_test(tc, test_server_bad_frames);
+    tcase_add_test(tc, test_server_drops_queued_payloads_of_a_lost_consumer);
     suite_add_tcase(s, tc);
     return s;
 }
