@@ -675,7 +675,7 @@ END_TEST
  * it has not written: the server drops them and every segment returns to its pool. */
 typedef struct big_producer {
     te_result_partition_t *rp;
-    int produced;
+    _Atomic int produced;
 } big_producer_t;
 
 static void *produce_until_released(void *arg)
@@ -705,6 +705,7 @@ START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
     te_id_t pid;
     te_id_random(&pid);
     big_producer_t p = {result_partition_new(&pid, "producer", 1, lp, &err), 0};
+    ck_assert_ptr_nonnull(lp);
     ck_assert_ptr_nonnull(p.rp);
     ck_assert_int_eq(partition_manager_register(pm, p.rp, &err), TE_OK);
     pthread_t th;
@@ -726,9 +727,9 @@ START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
     size_t n = net_codec_encode(&m, out, sizeof(out));
     ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
     int64_t deadline = te_clock_mono_ms() + 5000;
-    while (p.produced < 40 && te_clock_mono_ms() < deadline)
+    while (atomic_load(&p.produced) < 40 && te_clock_mono_ms() < deadline)
         usleep(10000);
-    ck_assert_int_ge(p.produced, 40); /* far more than the socket holds: the rest is queued */
+    ck_assert_int_ge(atomic_load(&p.produced), 40); /* far more than the socket holds: the rest is queued */
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd); /* reset */
