@@ -6,7 +6,8 @@
  * on the consuming task thread; reserve_buffer / commit_buffer / abort_buffer (and the
  * on_buffer wrapper) / on_backlog / on_failure / take_credit on the net thread. A
  * reserved buffer belongs to the net thread until commit or abort (release does not
- * touch it; commit or abort then recycles it). Lock order: channel `mu` -> pool mutex,
+ * touch it; commit or abort then recycles it). commit tells the gate after releasing
+ * `mu` (counted in `notifying`; release waits for those in progress). Lock order: channel `mu` -> pool mutex,
  * channel `mu` -> manager `mu`, channel `mu` -> gate queue mutex. The manager never
  * holds its mutex while taking a channel's. Buffers are recycled outside `mu` except
  * the ones pulled from the pool under it, which are never recycled there.
@@ -14,6 +15,7 @@
 #include "remote_input_channel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,7 @@ struct te_remote_input_channel {
     uint32_t q_data;      /* data buffers in q */
     te_buffer_t *reserved; /* handed to the net thread by reserve_buffer, not committed yet */
     uint32_t reserved_size;
+    _Atomic int notifying; /* commit_buffer's gate notifications in progress (after mu) */
     uint32_t expected_seq;
     uint32_t backlog;
     uint32_t unannounced;
@@ -388,11 +391,18 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
         c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
     else
         c->backlog = backlog;
-    if (c->qcount == 1)
-        input_gate_notify_channel_available(c->gate, c->index);
+    /* The gate is told after mu is released: the task it wakes polls at once, and
+     * must not find mu held by this (preempted) thread. release waits for it. */
+    int notify = c->qcount == 1;
+    if (notify)
+        atomic_fetch_add_explicit(&c->notifying, 1, memory_order_relaxed);
     if (!c->ended)
         ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
+    if (notify) {
+        input_gate_notify_channel_available(c->gate, c->index);
+        atomic_fetch_sub_explicit(&c->notifying, 1, memory_order_release);
+    }
     return TE_OK;
 fail:
     fail_locked(c, err ? err->msg : "protocol error");
@@ -503,6 +513,8 @@ static void ric_release(void *ch)
     c->qcount = c->qcap = c->qhead = c->q_data = 0;
     int requested = c->requested;
     pthread_mutex_unlock(&c->mu);
+    while (atomic_load_explicit(&c->notifying, memory_order_acquire) > 0)
+        sched_yield(); /* a commit_buffer is telling the gate: no callback after release */
     while (free_list != NULL) {
         te_buffer_t *b = free_list;
         free_list = b->next_free;

@@ -384,12 +384,27 @@ static te_remote_input_channel_t *fake_channel(te_input_gate_t **g, te_remote_bu
     return ch;
 }
 
+/* The gate's listener wakes the task, which polls the channel at once: it must not
+ * find the channel locked by the thread that committed (here the same thread: a
+ * listener called under the channel's mutex would deadlock). */
+static te_remote_input_channel_t *listened;
+static int listener_calls;
+static void listener_polls(void *arg)
+{
+    (void)arg;
+    listener_calls++;
+    (void)remote_input_channel_is_done(listened); /* takes the channel's mutex */
+}
+
 START_TEST(test_reserve_fill_in_pieces_commit)
 {
     te_error_t err;
     te_input_gate_t *g;
     te_remote_buffers_t *rb;
     te_remote_input_channel_t *ch = fake_channel(&g, &rb, 2);
+    listened = ch;
+    listener_calls = 0;
+    input_gate_set_listener(g, (te_notifier_t){listener_polls, NULL});
     ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
     uint8_t want[SEG];
     for (int i = 0; i < SEG; i++)
@@ -405,6 +420,7 @@ START_TEST(test_reserve_fill_in_pieces_commit)
     te_gate_element_t el;
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING); /* not visible before commit */
     ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 1, &err), TE_OK);
+    ck_assert_int_eq(listener_calls, 1);
     /* backlog 1: one more buffer (floating) beside the queued one: one credit */
     ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
     /* a checkpoint barrier (no credit), then EndOfPartition */
