@@ -87,6 +87,7 @@ struct cli_conn {
     struct evbuffer *pending; /* output held until authenticated (NULL = none / done) */
     int tls;
     cli_rx_t rx;
+    uint32_t avg_payload; /* running average of BufferResponse payload sizes (on_readable) */
     cli_conn_t *prev, *next;
 };
 
@@ -296,6 +297,7 @@ static int rx_begin(cli_conn_t *cn, const te_net_msg_t *m)
     memcpy(rx->rid, m->receiver_id, TE_NET_ID_LEN);
     rx->size = m->size;
     rx->backlog = m->backlog;
+    cn->avg_payload = cn->avg_payload - cn->avg_payload / 8 + m->size / 8;
     cli_chan_t *cc = net_id_map_get(&cn->th->chans, m->receiver_id);
     if (cc == NULL || cc->conn != cn)
         return 0;
@@ -418,8 +420,12 @@ static void on_read(struct bufferevent *bev, void *arg)
 }
 
 #define CLI_READ_CHUNK (256u * 1024u)
-/* A payload remainder at least this large is read straight into its buffer (one readv
- * per payload); a smaller one comes with the next chunk (one copy, fewer syscalls). */
+/* Payloads this large are read straight into their buffers (one readv per payload,
+ * with the next frame's fixed part); smaller ones come in chunks of CLI_READ_CHUNK and
+ * are copied (one copy, far fewer syscalls). Which way a payload goes follows the
+ * running average of payload sizes on the connection: a stream of large buffers with
+ * a small one (a flush, an event) among them stays on the direct path, instead of
+ * reading (and copying) a chunk of the large ones after each small one. */
 #define CLI_DIRECT_MIN 4096u
 /* Reads per readable event before the loop gets a turn (other connections, closures). */
 #define CLI_READS_PER_EVENT 16
@@ -437,14 +443,17 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         cli_rx_t *rx = &cn->rx;
         struct iovec iov[3];
         int niov = 0;
-        size_t direct = 0, want = CLI_READ_CHUNK;
-        if (rx->active && rx->buf != NULL && rx->size - rx->got >= CLI_DIRECT_MIN && evbuffer_get_length(in) == 0) {
+        size_t direct = 0, want = CLI_READ_CHUNK, have = evbuffer_get_length(in);
+        int large = cn->avg_payload >= CLI_DIRECT_MIN;
+        if (rx->active && rx->buf != NULL && have == 0 && (large || rx->size - rx->got >= CLI_DIRECT_MIN)) {
             /* The payload's buffer first, then just the next frame's fixed part: the
              * frame after that may belong to another channel. */
             direct = rx->size - rx->got;
             iov[niov].iov_base = rx->buf->data + rx->got;
             iov[niov++].iov_len = direct;
             want = TE_NET_BUFFER_RESPONSE_FIXED;
+        } else if (large && !rx->active && have < TE_NET_BUFFER_RESPONSE_FIXED) {
+            want = TE_NET_BUFFER_RESPONSE_FIXED - have; /* the rest of a fixed part only */
         }
         struct evbuffer_iovec v[2];
         int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);

@@ -586,29 +586,32 @@ START_TEST(test_client_payloads_split_across_reads)
     ck_assert_ptr_nonnull(cli);
     ck_assert_int_eq(net_io_thread_start(io2, &err), TE_OK);
 
-    /* data 12000, data 300, data 16384 (a full segment), barrier, data 5000, EOP */
-    static const uint32_t sizes[] = {12000, 300, BIG_SEG, 5000};
-    static uint8_t payload[4][BIG_SEG];
-    static uint8_t stream[5 * (TE_NET_BUFFER_RESPONSE_FIXED + BIG_SEG)];
-    size_t fo[7]; /* frame offsets */
+    /* Frames: data buffers of these sizes, a checkpoint barrier before data buffer 3,
+     * EndOfPartition last. The first ones are read in chunks or, when large, straight
+     * into their buffers; once the running average of payload sizes is large (from
+     * data buffer 7 on) small payloads and partial headers take the direct path too. */
+    enum { ND = 11 };
+    static const uint32_t sizes[ND] = {12000, 300, BIG_SEG, 5000, BIG_SEG, BIG_SEG, BIG_SEG, BIG_SEG, 200, BIG_SEG, 64};
+    static uint8_t payload[ND][BIG_SEG];
+    static uint8_t stream[(ND + 2) * (TE_NET_BUFFER_RESPONSE_FIXED + BIG_SEG)];
+    size_t fo[ND + 2]; /* frame offsets: fo[k] data buffer k, fo[ND] the barrier, fo[ND + 1] the end */
     size_t n = 0;
     uint8_t ev[TE_EVENT_ENCODED_LEN];
     uint32_t seq = 0;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < ND; k++) {
         for (uint32_t i = 0; i < sizes[k]; i++)
             payload[k][i] = pattern(k + 1, (int)i);
         if (k == 3) {
-            fo[4] = n;
+            fo[ND] = n;
             event_encode(&(te_event_t){TE_EVENT_CHECKPOINT_BARRIER, 3, 99}, ev);
             n += put_buffer_frame(stream + n, seq++, 1, 1, ev, TE_EVENT_ENCODED_LEN);
         }
         fo[k] = n;
-        n += put_buffer_frame(stream + n, seq++, (uint32_t)(3 - k), 0, payload[k], sizes[k]);
+        n += put_buffer_frame(stream + n, seq++, (uint32_t)(ND - 1 - k), 0, payload[k], sizes[k]);
     }
-    fo[5] = n;
     event_encode(&(te_event_t){TE_EVENT_END_OF_PARTITION, 0, 0}, ev);
     n += put_buffer_frame(stream + n, seq++, 0, 1, ev, TE_EVENT_ENCODED_LEN);
-    fo[6] = n;
+    fo[ND + 1] = n;
     const size_t H = TE_NET_BUFFER_RESPONSE_FIXED;
     const size_t cuts[] = {
         5,                        /* a header split */
@@ -617,12 +620,15 @@ START_TEST(test_client_payloads_split_across_reads)
         fo[1] - 10,               /* ... up to 10 bytes before its end */
         fo[2] + 20,               /* those 10 (copied), all of frame 1, 20 header bytes */
         fo[2] + H,                /* the rest of frame 2's header */
-        fo[4] + H + 10,           /* frame 2's payload, the barrier, frame 3's header + 10 */
-        fo[3] + 2000,             /* frame 3's payload in pieces */
+        fo[ND] + H + 10,          /* frame 2's payload, the barrier's header + 10 */
+        fo[3] + 2000,             /* the barrier's rest, frame 3's header and payload in pieces */
         fo[3] + H + 3000,
-        fo[6],                    /* the rest, EndOfPartition */
+        fo[8] + H + 50,           /* frames 3..7, frame 8's header and 50 of its 200 bytes */
+        fo[9] + 10,               /* its last 150 bytes and 10 header bytes of frame 9 */
+        fo[9] + H + 8000,         /* the rest of that header, half a payload */
+        fo[ND + 1],               /* the rest, frame 10 (64 bytes), EndOfPartition */
     };
-    ck_assert_uint_eq(fo[3], fo[4] + H + TE_EVENT_ENCODED_LEN);
+    ck_assert_uint_eq(fo[3], fo[ND] + H + TE_EVENT_ENCODED_LEN);
     for (size_t i = 1; i < sizeof(cuts) / sizeof(cuts[0]); i++)
         ck_assert_uint_lt(cuts[i - 1], cuts[i]);
 
@@ -636,7 +642,7 @@ START_TEST(test_client_payloads_split_across_reads)
     te_id_t pid;
     te_id_random(&pid);
     consumer_t c;
-    consumer_open_on(&c, big, cli, peer, &pid, 4, 100, 1000);
+    consumer_open_on(&c, big, cli, peer, &pid, 16, 100, 1000);
 
     int got_buffers = 0, got_barrier = 0;
     te_gate_result_t r = TE_GATE_NOTHING;
@@ -647,11 +653,11 @@ START_TEST(test_client_payloads_split_across_reads)
         if (r == TE_GATE_END || r == TE_GATE_ERROR)
             break;
         if (r == TE_GATE_BUFFER) {
-            ck_assert_int_lt(got_buffers, 4);
+            ck_assert_int_lt(got_buffers, ND);
             ck_assert_uint_eq(el.slice.len, sizes[got_buffers]);
             ck_assert_msg(memcmp(el.slice.buf->data + el.slice.offset, payload[got_buffers], el.slice.len) == 0,
                           "buffer %d arrived corrupted", got_buffers);
-            ck_assert_int_eq(got_barrier, got_buffers == 3);
+            ck_assert_int_eq(got_barrier, got_buffers >= 3);
             got_buffers++;
             buffer_recycle(el.slice.buf);
         } else if (r == TE_GATE_EVENT) {
@@ -664,14 +670,17 @@ START_TEST(test_client_payloads_split_across_reads)
         }
     }
     ck_assert_msg(r == TE_GATE_END, "gate ended with %d: %s", r, input_gate_failure(c.gate));
-    ck_assert_int_eq(got_buffers, 4);
-    uint64_t direct, copied;
+    ck_assert_int_eq(got_buffers, ND);
+    uint64_t direct, copied, total = 2 * TE_EVENT_ENCODED_LEN;
+    for (int k = 0; k < ND; k++)
+        total += sizes[k];
     partition_client_payload_bytes(cli, &direct, &copied);
-    uint64_t total = 12000 + 300 + BIG_SEG + 5000 + 2 * TE_EVENT_ENCODED_LEN;
     ck_assert_uint_eq(direct + copied, total);
-    ck_assert_msg(direct >= 4000 + BIG_SEG, "only %llu payload bytes were read straight into buffers",
-                  (unsigned long long)direct);
-    ck_assert_uint_ge(copied, 100 + 10 + 300);
+    /* at least: frame 0 from byte 100 to 10 before its end, frame 2, frame 8's last 150
+     * bytes, frame 9 (a large stream by then) */
+    ck_assert_msg(direct >= (12000 - 110) + BIG_SEG + 150 + BIG_SEG,
+                  "only %llu payload bytes were read straight into buffers", (unsigned long long)direct);
+    ck_assert_uint_ge(copied, 100 + 10 + 300 + 50);
 
     consumer_close(&c);
     pthread_join(th, NULL);
