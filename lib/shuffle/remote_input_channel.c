@@ -7,10 +7,11 @@
  * on_buffer wrapper) / on_backlog / on_failure / take_credit on the net thread. A
  * reserved buffer belongs to the net thread until commit or abort (release does not
  * touch it; commit or abort then recycles it). commit tells the gate after releasing
- * `mu` (counted in `notifying`; release waits for those in progress). Lock order: channel `mu` -> pool mutex,
- * channel `mu` -> manager `mu`, channel `mu` -> gate queue mutex. The manager never
- * holds its mutex while taking a channel's. Buffers are recycled outside `mu` except
- * the ones pulled from the pool under it, which are never recycled there.
+ * `mu` (counted in `notifying`; release waits for those in progress). Lock order:
+ * channel `mu` -> pool mutex, channel `mu` -> manager `mu`, channel `mu` -> gate queue
+ * mutex. The manager never holds its mutex while taking a channel's. Buffers are
+ * recycled outside `mu` except the ones pulled from the pool under it, which are never
+ * recycled there.
  */
 #include "remote_input_channel.h"
 
