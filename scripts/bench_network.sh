@@ -24,7 +24,11 @@ NLAT=${BENCH_NET_LATENCY_RECORDS:-300000}
 ND=${BENCH_NET_DAEMON_RECORDS:-20000000}
 WORK=$(mktemp -d /tmp/te-bench-net.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+# start() runs in $(...): its daemons' pids go to $WORK/pids (PIDS+= would stay in the subshell).
+cleanup() {
+  for p in "${PIDS[@]:-}" $(cat "$WORK/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true; rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # ---- 1. iperf3 loopback bandwidth ----
@@ -54,7 +58,7 @@ fi
 start() {
   "$BUILD/taskexecutord" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
     -D taskmanager.numberOfTaskSlots=4 >"$WORK/$1.log" 2>&1 &
-  PIDS+=($!)
+  echo $! >>"$WORK/pids"
   for _ in $(seq 1 100); do grep -q ' READY ' "$WORK/$1.log" && break; sleep 0.05; done
   sed -n 's/.* READY rpc_port=\([0-9]*\).*/127.0.0.1:\1/p' "$WORK/$1.log" | head -1
 }

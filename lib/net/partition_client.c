@@ -8,10 +8,20 @@
  * closure; the closure finds the channel record by receiver id. A channel record holds
  * the transport's channel reference until the channel ended, failed or was released.
  *
+ * Receiving: a BufferResponse's payload goes straight into the buffer its channel
+ * reserves for it (remote_input_channel_reserve_buffer, once the 39-byte fixed part is
+ * decoded) and is committed when complete (cn->rx holds the payload in progress; one
+ * per connection, frames being in order). On a plain connection on_readable reads the
+ * socket itself: the rest of a large payload with readv straight into that buffer plus
+ * the next frame's fixed part into the input evbuffer, anything else in large chunks
+ * into the evbuffer, from which conn_process takes the frames (copying only what was
+ * read ahead of a payload's buffer).
+ *
  * Security (issue #6): with TLS the connection is an OpenSSL filter bufferevent over
- * the socket one (and read through it, not with on_readable); with a token the
- * client side of the challenge-response runs once connected, and messages queued
- * meanwhile wait in cn->pending.
+ * the socket one (and read through it, not with on_readable: OpenSSL decrypts into the
+ * filter's input evbuffer, from which payloads are copied into their buffers); with a
+ * token the client side of the challenge-response runs once connected, and messages
+ * queued meanwhile wait in cn->pending.
  */
 #include "partition_client.h"
 
@@ -24,6 +34,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +47,7 @@
 #include "../common/log.h"
 #include "../common/tls.h"
 #include "net_codec.h"
+#include "net_frame_reader.h"
 #include "net_id_map.h"
 
 #define CTX "partition-client"
@@ -55,6 +67,15 @@ typedef struct cli_chan {
     struct cli_chan *prev, *next; /* conn's list */
 } cli_chan_t;
 
+/* The BufferResponse whose payload is being received. */
+typedef struct cli_rx {
+    int active;
+    uint8_t rid[TE_NET_ID_LEN];
+    te_remote_input_channel_t *ch; /* a reference while buf is reserved, else NULL */
+    te_buffer_t *buf;              /* reserved for the payload; NULL: the payload is skipped */
+    uint32_t size, got, backlog;
+} cli_rx_t;
+
 struct cli_conn {
     cli_thread_t *th;
     char address[256];
@@ -65,6 +86,8 @@ struct cli_conn {
     te_auth_bev_t *auth;     /* pending authentication handshake, or NULL */
     struct evbuffer *pending; /* output held until authenticated (NULL = none / done) */
     int tls;
+    cli_rx_t rx;
+    uint32_t avg_payload; /* running average of BufferResponse payload sizes (on_readable) */
     cli_conn_t *prev, *next;
 };
 
@@ -81,6 +104,7 @@ struct te_partition_client {
     uint32_t max_frame;
     te_channel_transport_t tr;
     const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
+    _Atomic uint64_t payload_direct, payload_copied; /* partition_client_payload_bytes */
 };
 
 static cli_thread_t *thread_for(te_partition_client_t *c, const char *address)
@@ -131,6 +155,10 @@ static void chan_forget(cli_chan_t *cc)
 
 static void conn_free(cli_conn_t *cn)
 {
+    if (cn->rx.ch != NULL) {
+        remote_input_channel_abort_buffer(cn->rx.ch, cn->rx.buf);
+        remote_input_channel_unref(cn->rx.ch);
+    }
     if (cn->prev)
         cn->prev->next = cn->next;
     else
@@ -196,8 +224,6 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     send_request(cc);
 }
 
-static void copy_from_input(void *arg, uint8_t *dst, uint32_t size) { evbuffer_remove(arg, dst, size); }
-
 /* Returns 1 when the connection was closed (freed). */
 static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
 {
@@ -246,69 +272,134 @@ static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
     return 0;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Drops the record of a channel that ended or failed; 1 when that closed the
+ * connection (its last channel). */
+static int chan_forget_if_done(cli_conn_t *cn, cli_chan_t *cc)
 {
-    cli_conn_t *cn = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    if (cc == NULL || cc->conn != cn || !remote_input_channel_is_done(cc->ch))
+        return 0;
+    chan_forget(cc); /* ended (EndOfPartition) or failed */
+    if (cn->n_chans == 0) {
+        maybe_close_idle(cn);
+        return 1;
+    }
+    return 0;
+}
+
+/* A BufferResponse header: reserve the buffer its payload goes into (or skip the
+ * payload: a channel we are done with, or one this frame failed). 1 when the
+ * connection was closed. */
+static int rx_begin(cli_conn_t *cn, const te_net_msg_t *m)
+{
+    cli_rx_t *rx = &cn->rx;
+    memset(rx, 0, sizeof(*rx));
+    rx->active = 1;
+    memcpy(rx->rid, m->receiver_id, TE_NET_ID_LEN);
+    rx->size = m->size;
+    rx->backlog = m->backlog;
+    cn->avg_payload = cn->avg_payload - cn->avg_payload / 8 + m->size / 8;
+    cli_chan_t *cc = net_id_map_get(&cn->th->chans, m->receiver_id);
+    if (cc == NULL || cc->conn != cn)
+        return 0;
+    if (m->data_type == TE_NET_DATA_BUFFER)
+        cc->credit_outstanding--;
+    te_error_t e;
+    te_error_clear(&e);
+    if (remote_input_channel_reserve_buffer(cc->ch, m->sequence, m->data_type == TE_NET_EVENT_BUFFER, m->size,
+                                            &rx->buf, &e) == TE_OK) {
+        rx->ch = cc->ch;
+        remote_input_channel_retain(rx->ch);
+        return 0;
+    }
+    rx->buf = NULL;
+    return chan_forget_if_done(cn, cc);
+}
+
+/* The payload is complete: hand it to its channel. 1 when the connection was closed. */
+static int rx_end(cli_conn_t *cn)
+{
+    cli_rx_t *rx = &cn->rx;
+    rx->active = 0;
+    if (rx->ch == NULL)
+        return 0;
+    te_remote_input_channel_t *ch = rx->ch;
+    te_error_t e;
+    te_error_clear(&e);
+    remote_input_channel_commit_buffer(ch, rx->buf, rx->backlog, &e);
+    rx->ch = NULL;
+    rx->buf = NULL;
+    remote_input_channel_unref(ch);
+    return chan_forget_if_done(cn, net_id_map_get(&cn->th->chans, rx->rid));
+}
+
+/* Takes every complete frame, and the buffered part of a payload, from the input
+ * buffer. Returns 1 when the connection was closed (cn freed), else 0 with the input
+ * empty while a payload is in progress. */
+static int conn_process(cli_conn_t *cn)
+{
+    struct evbuffer *in = bufferevent_get_input(cn->bev);
     uint32_t max_frame = cn->th->client->max_frame;
     for (;;) {
+        cli_rx_t *rx = &cn->rx;
+        if (rx->active) {
+            size_t have = evbuffer_get_length(in);
+            uint32_t take = rx->size - rx->got;
+            if (have < take)
+                take = (uint32_t)have;
+            if (take > 0 && rx->buf != NULL) {
+                evbuffer_remove(in, rx->buf->data + rx->got, take);
+                atomic_fetch_add_explicit(&cn->th->client->payload_copied, take, memory_order_relaxed);
+            } else if (take > 0) {
+                evbuffer_drain(in, take);
+            }
+            rx->got += take;
+            if (rx->got < rx->size)
+                return 0;
+            if (rx_end(cn))
+                return 1;
+            continue;
+        }
         uint8_t hdr[TE_NET_HEADER_LEN + 64 + TE_NET_ERROR_MSG_MAX];
-        size_t have = evbuffer_get_length(in);
-        ev_ssize_t n = evbuffer_copyout(in, hdr, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
-        if (n <= 0)
-            return;
         te_error_t e;
         te_error_clear(&e);
         uint32_t fl;
         uint8_t id;
-        int h = net_codec_peek_header(hdr, (size_t)n, max_frame, &fl, &id, &e);
+        int h = net_frame_peek(in, max_frame, &fl, &id, &e);
         if (h < 0) {
             conn_fail(cn, e.msg);
-            return;
+            return 1;
         }
-        if (h == 0 || have < fl)
-            return;
+        if (h == 0)
+            return 0;
         te_net_msg_t m;
-        size_t used;
         if (id == TE_NET_BUFFER_RESPONSE) {
-            /* Decode the fixed part only; the payload goes straight into the channel's buffer. */
-            evbuffer_copyout(in, hdr, TE_NET_BUFFER_RESPONSE_FIXED);
+            /* The fixed part only; the payload goes straight into the channel's buffer. */
+            if (evbuffer_get_length(in) < TE_NET_BUFFER_RESPONSE_FIXED)
+                return 0;
+            evbuffer_remove(in, hdr, TE_NET_BUFFER_RESPONSE_FIXED);
             if (net_codec_decode_buffer_header(hdr, fl, &m, &e) != 0) {
                 conn_fail(cn, e.msg);
-                return;
+                return 1;
             }
-            evbuffer_drain(in, TE_NET_BUFFER_RESPONSE_FIXED);
-            cli_chan_t *cc = net_id_map_get(&cn->th->chans, m.receiver_id);
-            te_status_t st = TE_ECANCELED;
-            if (cc != NULL && cc->conn == cn) {
-                if (m.data_type == TE_NET_DATA_BUFFER)
-                    cc->credit_outstanding--;
-                st = remote_input_channel_on_buffer(cc->ch, m.sequence, m.backlog, m.data_type == TE_NET_EVENT_BUFFER,
-                                                    m.size, copy_from_input, in, &e);
-            }
-            if (st != TE_OK)
-                evbuffer_drain(in, m.size);
-            if (cc != NULL && cc->conn == cn && remote_input_channel_is_done(cc->ch)) {
-                chan_forget(cc); /* ended (EndOfPartition) or failed */
-                if (cn->n_chans == 0) {
-                    maybe_close_idle(cn);
-                    return;
-                }
-            }
+            if (rx_begin(cn, &m))
+                return 1;
             continue;
         }
         if (fl > sizeof(hdr)) {
             conn_fail(cn, "oversized control frame");
-            return;
+            return 1;
         }
+        if (evbuffer_get_length(in) < fl)
+            return 0;
         evbuffer_remove(in, hdr, fl);
+        size_t used;
         if (net_codec_decode(hdr, fl, max_frame, &m, &used, &e) != 1) {
             conn_fail(cn, e.msg);
-            return;
+            return 1;
         }
         if (m.id == TE_NET_ERROR_RESPONSE) {
             if (handle_error_response(cn, &m))
-                return; /* the connection is gone */
+                return 1; /* the connection is gone */
         } else if (m.id == TE_NET_BACKLOG_ANNOUNCEMENT) {
             cli_chan_t *cc = net_id_map_get(&cn->th->chans, m.receiver_id);
             if (cc != NULL && cc->conn == cn)
@@ -317,53 +408,101 @@ static void on_read(struct bufferevent *bev, void *arg)
             char why[96];
             snprintf(why, sizeof(why), "unexpected %s (id %u) from a producer", net_msg_name(m.id), m.id);
             conn_fail(cn, why);
-            return;
+            return 1;
         }
     }
 }
 
-#define CLI_READ_CHUNK (256u * 1024u)
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process(arg);
+}
 
-/* The socket is readable: one large read into the input buffer, then the frames. EOF
- * and errors fail the connection as on_event does. */
+#define CLI_READ_CHUNK (256u * 1024u)
+/* Payloads this large are read straight into their buffers (one readv per payload,
+ * with the next frame's fixed part); smaller ones come in chunks of CLI_READ_CHUNK and
+ * are copied (one copy, far fewer syscalls). Which way a payload goes follows the
+ * running average of payload sizes on the connection: a stream of large buffers with
+ * a small one (a flush, an event) among them stays on the direct path, instead of
+ * reading (and copying) a chunk of the large ones after each small one. */
+#define CLI_DIRECT_MIN 4096u
+/* Reads per readable event before the loop gets a turn (other connections, closures). */
+#define CLI_READS_PER_EVENT 16
+
+/* The socket is readable: read it until it is drained (or CLI_READS_PER_EVENT reads),
+ * the rest of a payload in progress straight into its buffer, other bytes into the
+ * input buffer; conn_process after each read. EOF and errors fail the connection as
+ * on_event does. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     cli_conn_t *cn = arg;
     struct evbuffer *in = bufferevent_get_input(cn->bev);
-    struct evbuffer_iovec v[2];
-    int nv = evbuffer_reserve_space(in, CLI_READ_CHUNK, v, 2);
-    if (nv <= 0) {
-        conn_fail(cn, "out of memory reading from the connection");
-        return;
-    }
-    struct iovec iov[2];
-    for (int i = 0; i < nv; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-    }
-    ssize_t n = readv(fd, iov, nv);
-    if (n <= 0) {
-        evbuffer_commit_space(in, v, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    for (int turn = 0; turn < CLI_READS_PER_EVENT; turn++) {
+        cli_rx_t *rx = &cn->rx;
+        struct iovec iov[3];
+        int niov = 0;
+        size_t direct = 0, want = CLI_READ_CHUNK, have = evbuffer_get_length(in);
+        int large = cn->avg_payload >= CLI_DIRECT_MIN;
+        if (rx->active && rx->buf != NULL && have == 0 && (large || rx->size - rx->got >= CLI_DIRECT_MIN)) {
+            /* The payload's buffer first, then just the next frame's fixed part: the
+             * frame after that may belong to another channel. */
+            direct = rx->size - rx->got;
+            iov[niov].iov_base = rx->buf->data + rx->got;
+            iov[niov++].iov_len = direct;
+            want = TE_NET_BUFFER_RESPONSE_FIXED;
+        } else if (large && !rx->active && have < TE_NET_BUFFER_RESPONSE_FIXED) {
+            want = TE_NET_BUFFER_RESPONSE_FIXED - have; /* the rest of a fixed part only */
+        }
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+        if (nv <= 0) {
+            conn_fail(cn, "out of memory reading from the connection");
             return;
-        char why[160];
-        if (n == 0)
-            snprintf(why, sizeof(why), "the peer closed the connection");
-        else
-            snprintf(why, sizeof(why), "%s", strerror(errno));
-        TE_WARN(CTX, "data connection to %s lost: %s", cn->address, why);
-        conn_fail(cn, why);
-        return;
+        }
+        size_t left = want;
+        int used = 0;
+        for (int i = 0; i < nv && left > 0; i++, used++) {
+            if (v[i].iov_len > left)
+                v[i].iov_len = left;
+            left -= v[i].iov_len;
+            iov[niov].iov_base = v[i].iov_base;
+            iov[niov++].iov_len = v[i].iov_len;
+        }
+        size_t asked = direct + (want - left);
+        ssize_t n = readv(fd, iov, niov);
+        if (n <= 0) {
+            evbuffer_commit_space(in, v, 0);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return;
+            char why[160];
+            if (n == 0)
+                snprintf(why, sizeof(why), "the peer closed the connection");
+            else
+                snprintf(why, sizeof(why), "%s", strerror(errno));
+            TE_WARN(CTX, "data connection to %s lost: %s", cn->address, why);
+            conn_fail(cn, why);
+            return;
+        }
+        size_t got = (size_t)n;
+        size_t into_buf = got < direct ? got : direct;
+        rx->got += (uint32_t)into_buf;
+        if (into_buf > 0)
+            atomic_fetch_add_explicit(&cn->th->client->payload_direct, into_buf, memory_order_relaxed);
+        size_t rest = got - into_buf;
+        int filled = 0;
+        for (int i = 0; i < used && rest > 0; i++, filled++) {
+            if (v[i].iov_len > rest)
+                v[i].iov_len = rest;
+            rest -= v[i].iov_len;
+        }
+        evbuffer_commit_space(in, v, filled);
+        if (conn_process(cn))
+            return; /* cn was freed */
+        if (got < asked)
+            return; /* drained: wait for the next readable event */
     }
-    int used = 0;
-    for (int i = 0; i < nv && n > 0; i++, used++) {
-        size_t take = (size_t)n < v[i].iov_len ? (size_t)n : v[i].iov_len;
-        v[i].iov_len = take;
-        n -= (ssize_t)take;
-    }
-    evbuffer_commit_space(in, v, used);
-    on_read(cn->bev, cn); /* may free cn: nothing after this */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -398,7 +537,7 @@ static void conn_auth_done(void *arg, int ok, const char *why)
     cn->pending = NULL;
     conn_start_reading(cn);
     if (evbuffer_get_length(bufferevent_get_input(cn->bev)) > 0)
-        on_read(cn->bev, cn); /* may free cn */
+        conn_process(cn); /* may free cn */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -659,6 +798,12 @@ te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_
 }
 
 const te_channel_transport_t *partition_client_transport(te_partition_client_t *c) { return &c->tr; }
+
+void partition_client_payload_bytes(te_partition_client_t *c, uint64_t *direct, uint64_t *copied)
+{
+    *direct = atomic_load_explicit(&c->payload_direct, memory_order_relaxed);
+    *copied = atomic_load_explicit(&c->payload_copied, memory_order_relaxed);
+}
 void partition_client_set_security(te_partition_client_t *c, const te_security_t *sec) { c->sec = sec; }
 
 void partition_client_free(te_partition_client_t *c)

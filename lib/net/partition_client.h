@@ -34,6 +34,10 @@ struct te_security;
  * borrowed, must outlive the client. NULL = plaintext. */
 void partition_client_set_security(te_partition_client_t *c, const struct te_security *sec);
 const te_channel_transport_t *partition_client_transport(te_partition_client_t *c);
+/* BufferResponse payload bytes received so far: read from the socket straight into
+ * channel buffers, and copied into them from an input evbuffer (TLS, or bytes read
+ * ahead). Any thread (relaxed counters, for tests and benchmarks). */
+void partition_client_payload_bytes(te_partition_client_t *c, uint64_t *direct, uint64_t *copied);
 void partition_client_free(te_partition_client_t *c);
 
 #endif

@@ -8,6 +8,13 @@
  * reference) to the I/O thread. subpartition_view_release waits for listener calls in
  * progress, so once a reader's view is released no new wake-up is submitted. The
  * connection list per thread is guarded by the server mutex only for free().
+ *
+ * Written payloads go back to their pools in batches: each connection keeps the
+ * buffers its output references in order (libevent frees the references in that
+ * order); a freed reference only moves the buffer to the "sent" part, and the output
+ * buffer's callback (once libevent's drain is complete) or conn_free recycles them all
+ * with buffer_recycle_batch, waking a producer blocked on its pool once per batch
+ * instead of once per buffer.
  */
 #include "partition_server.h"
 
@@ -36,6 +43,7 @@
 #include "../common/tls.h"
 #include "../shuffle/result_partition.h"
 #include "net_codec.h"
+#include "net_frame_reader.h"
 #include "net_id_map.h"
 
 #define CTX "partition-server"
@@ -68,6 +76,8 @@ struct srv_conn {
     te_partition_server_t *s;
     te_net_io_thread_t *io;
     struct bufferevent *bev;
+    te_buffer_t **out_bufs; /* ring: sent (to recycle), then still referenced by the output */
+    uint32_t out_cap, out_start, out_sent, out_refd;
     char peer[80];
     net_id_map_t readers;
     reader_t *ready_head, *ready_tail;
@@ -126,6 +136,64 @@ static void recycle_ref(const void *data, size_t len, void *arg)
     (void)data;
     (void)len;
     buffer_recycle(arg);
+}
+
+/* libevent no longer references the oldest payload of the output: it is sent. */
+static void sent_ref(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    srv_conn_t *c = arg;
+    c->out_sent++;
+    c->out_refd--;
+}
+
+/* Recycles the sent payloads together (see the file comment). */
+static void out_recycle_sent(srv_conn_t *c)
+{
+    while (c->out_sent > 0) {
+        te_buffer_t *batch[64];
+        uint32_t n = c->out_sent < 64 ? c->out_sent : 64;
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = c->out_bufs[(c->out_start + i) % c->out_cap];
+        c->out_start = (c->out_start + n) % c->out_cap;
+        c->out_sent -= n;
+        buffer_recycle_batch(batch, n);
+    }
+}
+
+static void on_output_changed(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)out;
+    if (info->n_deleted > 0)
+        out_recycle_sent(arg);
+}
+
+/* Queues `len` payload bytes of b (one reference, handed over) after what is queued. */
+static void out_add_payload(srv_conn_t *c, struct evbuffer *out, te_buffer_t *b, const uint8_t *data, uint32_t len)
+{
+    uint32_t used = c->out_sent + c->out_refd;
+    if (used == c->out_cap) {
+        uint32_t ncap = c->out_cap ? c->out_cap * 2 : 64;
+        te_buffer_t **r = malloc(ncap * sizeof(*r));
+        if (r == NULL) { /* not tracked: recycled on its own when libevent frees it */
+            if (evbuffer_add_reference(out, data, len, recycle_ref, b) != 0)
+                buffer_recycle(b);
+            return;
+        }
+        for (uint32_t i = 0; i < used; i++)
+            r[i] = c->out_bufs[(c->out_start + i) % c->out_cap];
+        free(c->out_bufs);
+        c->out_bufs = r;
+        c->out_cap = ncap;
+        c->out_start = 0;
+    }
+    if (evbuffer_add_reference(out, data, len, sent_ref, c) != 0) {
+        buffer_recycle(b);
+        return;
+    }
+    c->out_bufs[(c->out_start + used) % c->out_cap] = b;
+    c->out_refd++;
 }
 
 static void reader_release(srv_conn_t *c, reader_t *r)
@@ -214,8 +282,10 @@ static int reader_write_one(srv_conn_t *c, reader_t *r)
     te_buffer_t *b = r->stash.buf;
     int eop = !is_data && r->stash.len > 0 && b->data[r->stash.offset] == TE_EVENT_END_OF_PARTITION;
     r->has_stash = 0;
-    if (r->stash.len == 0 || evbuffer_add_reference(out, b->data + r->stash.offset, r->stash.len, recycle_ref, b) != 0)
+    if (r->stash.len == 0)
         buffer_recycle(b);
+    else
+        out_add_payload(c, out, b, b->data + r->stash.offset, r->stash.len);
     if (is_data)
         r->credit--;
     if (eop) {
@@ -322,20 +392,16 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     while (!c->closing) {
         uint8_t frame[TE_NET_MAX_REQUEST_FRAME];
-        size_t have = evbuffer_get_length(in);
-        ev_ssize_t n = evbuffer_copyout(in, frame, have < TE_NET_HEADER_LEN ? have : TE_NET_HEADER_LEN);
-        if (n <= 0)
-            return;
         te_error_t e;
         te_error_clear(&e);
         uint32_t fl;
         uint8_t id;
-        int h = net_codec_peek_header(frame, (size_t)n, TE_NET_MAX_REQUEST_FRAME, &fl, &id, &e);
+        int h = net_frame_peek(in, TE_NET_MAX_REQUEST_FRAME, &fl, &id, &e);
         if (h < 0) {
             protocol_error(c, e.msg);
             return;
         }
-        if (h == 0 || have < fl)
+        if (h == 0 || evbuffer_get_length(in) < fl)
             return;
         evbuffer_remove(in, frame, fl);
         te_net_msg_t m;
@@ -412,8 +478,17 @@ static void conn_free(srv_conn_t *c)
     net_id_map_clear(&c->readers);
     auth_bev_cancel(c->auth);
     c->auth = NULL;
-    if (c->bev)
-        bufferevent_free(c->bev); /* recycles referenced payloads still queued */
+    if (c->bev) {
+        /* Payloads still queued are dropped here, not when libevent finalizes the
+         * bufferevent (possibly later, in the loop): sent_ref needs c. A socket
+         * bufferevent keeps the front of its output frozen between its own writes. */
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evbuffer_unfreeze(out, 1);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        bufferevent_free(c->bev);
+    }
+    out_recycle_sent(c);
+    free(c->out_bufs);
     pthread_mutex_lock(&c->s->mu);
     if (c->prev)
         c->prev->next = c->next;
@@ -537,6 +612,7 @@ static void conn_setup(void *arg)
     c->s->conns = c;
     pthread_mutex_unlock(&c->s->mu);
     bufferevent_setwatermark(bev, EV_WRITE, SRV_HIGH_WATERMARK / 2, 0);
+    evbuffer_add_cb(bufferevent_get_output(bev), on_output_changed, c);
     /* libevent's default is 16 KiB per writev and loop turn: let one writev take all
      * that is queued (the output never holds much more than the high watermark). */
     if (sec == NULL || sec->tls_server == NULL)

@@ -17,6 +17,7 @@
 #define TE_BUFFER_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum te_buffer_type {
@@ -53,6 +54,10 @@ static inline void buffer_retain(te_buffer_t *b)
 
 /* Drops one reference; the last one returns the segment to its owner pool. */
 void buffer_recycle(te_buffer_t *b);
+/* buffer_recycle of each of bufs[0..n) (NULL entries skipped), the segments going back
+ * to each pool together: one pool lock and one wake-up of its requesters per pool, so
+ * a producer woken by the recycling thread finds every buffer that thread freed. */
+void buffer_recycle_batch(te_buffer_t **bufs, size_t n);
 
 /* A buffer outside any pool (owner NULL, refcnt 1, type DATA): header and `capacity`
  * bytes in one allocation, freed by the last buffer_recycle. For side allocations that

@@ -162,32 +162,51 @@ int local_buffer_pool_notify_when_available(te_local_buffer_pool_t *lp, te_notif
     return 0;
 }
 
-void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b)
+void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t *list)
 {
-    int free_now = 0;
+    int free_now = 0, kept = 0;
     te_notifier_t n = {NULL, NULL};
-    b->owner = NULL;
     pthread_mutex_lock(&lp->mu);
-    atomic_fetch_sub_explicit(&lp->in_use, 1, memory_order_relaxed);
-    if (lp->destroyed ||
-        (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
-        b->next_free = NULL;
-        network_buffer_pool_return_segments(lp->arena, b);
-        lp->num_owned--;
-        free_now = lp->destroyed && lp->num_owned == 0;
-    } else {
-        b->next_free = lp->free_list;
-        lp->free_list = b;
-        if (lp->waiters > 0)
+    while (list != NULL) {
+        te_buffer_t *b = list;
+        list = b->next_free;
+        b->owner = NULL;
+        atomic_fetch_sub_explicit(&lp->in_use, 1, memory_order_relaxed);
+        if (lp->destroyed ||
+            (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
+            b->next_free = NULL;
+            network_buffer_pool_return_segments(lp->arena, b);
+            lp->num_owned--;
+            free_now = lp->destroyed && lp->num_owned == 0;
+        } else {
+            b->next_free = lp->free_list;
+            lp->free_list = b;
+            kept++;
+            if (lp->notifier.fn != NULL) {
+                n = lp->notifier;
+                lp->notifier.fn = NULL;
+            }
+        }
+    }
+    /* Requesters are woken once the whole batch is in: a woken producer finds all of
+     * it (one wake-up per batch, not one per buffer, each preempting the recycler). */
+    if (kept > 0 && lp->waiters > 0) {
+        if (kept > 1)
+            pthread_cond_broadcast(&lp->cv);
+        else
             pthread_cond_signal(&lp->cv);
-        n = lp->notifier;
-        lp->notifier.fn = NULL;
     }
     pthread_mutex_unlock(&lp->mu);
     if (n.fn != NULL)
         n.fn(n.arg);
     if (free_now)
         lbp_free(lp);
+}
+
+void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b)
+{
+    b->next_free = NULL;
+    local_buffer_pool_recycle_segments(lp, b);
 }
 
 void local_buffer_pool_cancel(te_local_buffer_pool_t *lp)

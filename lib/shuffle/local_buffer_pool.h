@@ -48,6 +48,9 @@ te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_
                                                        uint32_t min_required, uint32_t max, te_buffer_t *reserved);
 /* Internal: buffer_recycle's path for the last reference of a pooled buffer. */
 void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b);
+/* Internal: buffer_recycle_batch's path: several segments of this pool (linked by
+ * next_free), under one lock, waking requesters once. */
+void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t *list);
 
 uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp);   /* buffers handed out, not yet recycled */
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);

@@ -3,15 +3,20 @@
  * header for the credit model).
  *
  * Threading: gate ops (request / poll / failure / release) and remote_buffers_poll_hook
- * on the consuming task thread; on_buffer / on_backlog / on_failure / take_credit on the
- * net thread. Lock order: channel `mu` -> pool mutex, channel `mu` -> manager `mu`,
- * channel `mu` -> gate queue mutex. The manager never holds its mutex while taking a
- * channel's. Buffers are recycled outside `mu` except the ones pulled from the pool
- * under it, which are never recycled there.
+ * on the consuming task thread; reserve_buffer / commit_buffer / abort_buffer (and the
+ * on_buffer wrapper) / on_backlog / on_failure / take_credit on the net thread. A
+ * reserved buffer belongs to the net thread until commit or abort (release does not
+ * touch it; commit or abort then recycles it). commit tells the gate after releasing
+ * `mu` (counted in `notifying`; release waits for those in progress). Lock order:
+ * channel `mu` -> pool mutex, channel `mu` -> manager `mu`, channel `mu` -> gate queue
+ * mutex. The manager never holds its mutex while taking a channel's. Buffers are
+ * recycled outside `mu` except the ones pulled from the pool under it, which are never
+ * recycled there.
  */
 #include "remote_input_channel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +74,9 @@ struct te_remote_input_channel {
     uint32_t q_data;      /* data buffers in q */
     uint32_t q_prio;      /* priority events at the head of q */
     struct overtaken *overtaken; /* per priority barrier: the data it overtook */
+    te_buffer_t *reserved; /* handed to the net thread by reserve_buffer, not committed yet */
+    uint32_t reserved_size;
+    _Atomic int notifying; /* commit_buffer's gate notifications in progress (after mu) */
     uint32_t expected_seq;
     uint32_t backlog;
     uint32_t unannounced;
@@ -152,7 +160,7 @@ static int ch_ensure_buffers_locked(te_remote_input_channel_t *c)
     if (c->released || c->ended || c->failed)
         return 0;
     uint32_t target = c->rb->bpc + c->backlog;
-    uint32_t have = c->n_free + c->q_data;
+    uint32_t have = c->n_free + c->q_data + (c->reserved != NULL && c->reserved->type == TE_BUFFER_DATA);
     uint32_t got = 0;
     int dry = 0;
     while (have < target) {
@@ -359,10 +367,8 @@ static const char *ch_what(te_remote_input_channel_t *c, char *buf, size_t len)
     return buf;
 }
 
-te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_t sequence, uint32_t backlog,
-                                           int is_event, uint32_t size,
-                                           void (*copy)(void *arg, uint8_t *dst, uint32_t size), void *arg,
-                                           te_error_t *err)
+te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, uint32_t sequence, int is_event,
+                                                uint32_t size, te_buffer_t **out, te_error_t *err)
 {
     char what[240];
     te_status_t st = TE_OK;
@@ -370,6 +376,11 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
     if (c->released || c->failed || c->ended) {
         pthread_mutex_unlock(&c->mu);
         return TE_ECANCELED;
+    }
+    if (c->reserved != NULL) {
+        st = te_error_set(err, TE_ESTATE, "a buffer on %s began before the previous one was complete",
+                          ch_what(c, what, sizeof(what)));
+        goto fail;
     }
     if (sequence != c->expected_seq) {
         st = te_error_set(err, TE_EPROTO, "buffer out of order on %s: expected sequence number %u, got %u",
@@ -406,7 +417,31 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
         b->next_free = NULL;
         c->n_free--;
     }
-    copy(arg, b->data, size);
+    c->reserved = b;
+    c->reserved_size = size;
+    pthread_mutex_unlock(&c->mu);
+    *out = b;
+    return TE_OK;
+fail:
+    fail_locked(c, err ? err->msg : "protocol error");
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_buffer_t *b, uint32_t backlog,
+                                               te_error_t *err)
+{
+    char what[240];
+    te_status_t st = TE_OK;
+    pthread_mutex_lock(&c->mu);
+    uint32_t size = c->reserved_size;
+    int is_event = b->type == TE_BUFFER_EVENT;
+    c->reserved = NULL;
+    if (c->released || c->failed || c->ended) {
+        pthread_mutex_unlock(&c->mu);
+        buffer_recycle(b); /* released while the payload arrived: nobody polls it */
+        return TE_ECANCELED;
+    }
     atomic_store_explicit(&b->committed, size, memory_order_relaxed);
     atomic_store_explicit(&b->finished, 1, memory_order_relaxed);
     te_buffer_slice_t s = {b, 0, size, is_event ? TE_BUFFER_EVENT : TE_BUFFER_DATA};
@@ -428,18 +463,55 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
         c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
     else
         c->backlog = backlog;
-    if (prio)
-        input_gate_notify_priority(c->gate, c->index);
-    else if (c->qcount == 1)
-        input_gate_notify_channel_available(c->gate, c->index);
+    /* The gate is told after mu is released: the task it wakes polls at once, and
+     * must not find mu held by this (preempted) thread. release waits for it. A
+     * priority event is announced as such (the task takes it between records). */
+    int notify = prio || c->qcount == 1;
+    if (notify)
+        atomic_fetch_add_explicit(&c->notifying, 1, memory_order_relaxed);
     if (!c->ended)
         ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
+    if (notify) {
+        if (prio)
+            input_gate_notify_priority(c->gate, c->index);
+        else
+            input_gate_notify_channel_available(c->gate, c->index);
+        atomic_fetch_sub_explicit(&c->notifying, 1, memory_order_release);
+    }
     return TE_OK;
 fail:
     fail_locked(c, err ? err->msg : "protocol error");
     pthread_mutex_unlock(&c->mu);
     return st;
+}
+
+void remote_input_channel_abort_buffer(te_remote_input_channel_t *c, te_buffer_t *b)
+{
+    pthread_mutex_lock(&c->mu);
+    c->reserved = NULL;
+    int keep = b->type == TE_BUFFER_DATA && !(c->released || c->failed || c->ended);
+    if (keep) { /* free again: the next BufferResponse may use it */
+        b->next_free = c->free_list;
+        c->free_list = b;
+        c->n_free++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!keep)
+        buffer_recycle(b);
+}
+
+te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_t sequence, uint32_t backlog,
+                                           int is_event, uint32_t size,
+                                           void (*copy)(void *arg, uint8_t *dst, uint32_t size), void *arg,
+                                           te_error_t *err)
+{
+    te_buffer_t *b;
+    te_status_t st = remote_input_channel_reserve_buffer(c, sequence, is_event, size, &b, err);
+    if (st != TE_OK)
+        return st;
+    copy(arg, b->data, size);
+    return remote_input_channel_commit_buffer(c, b, backlog, err);
 }
 
 void remote_input_channel_on_backlog(te_remote_input_channel_t *c, uint32_t backlog)
@@ -553,6 +625,8 @@ static void ric_release(void *ch)
     c->overtaken = NULL;
     int requested = c->requested;
     pthread_mutex_unlock(&c->mu);
+    while (atomic_load_explicit(&c->notifying, memory_order_acquire) > 0)
+        sched_yield(); /* a commit_buffer is telling the gate: no callback after release */
     while (free_list != NULL) {
         te_buffer_t *b = free_list;
         free_list = b->next_free;

@@ -3,7 +3,9 @@
  * lives in another daemon. It owns no socket: a transport (the partition client of
  * lib/net, through te_channel_transport_t below — the shuffle layer never includes net
  * headers) sends the PartitionRequest, AddCredit and CancelPartitionRequest and feeds
- * received BufferResponses in through remote_input_channel_on_buffer.
+ * received BufferResponses in: remote_input_channel_reserve_buffer once a header is
+ * decoded (the payload is then read straight into the channel's buffer, no copy in
+ * between), remote_input_channel_commit_buffer once the payload is in.
  *
  * Credit: the channel announces one credit per free buffer it holds for the sender.
  * Buffers come from the gate's pool (te_remote_buffers_t, one per gate: required =
@@ -22,8 +24,9 @@
  * transport calls come from the task thread and must only hand work to the net thread.
  * Locks: the channel mutex `mu` guards everything mutable; under it the pool mutex and
  * the manager mutex may be taken (order: channel, then pool / manager), and the gate's
- * queue mutex (notify). After release returns, no callback reaches the gate or the
- * pool. The channel is refcounted: the gate's reference (dropped by release) and the
+ * queue mutex (notify). After release returns, no callback reaches the gate, and the
+ * pool only through the buffer the net thread may still be filling (recycled by its
+ * commit or abort). The channel is refcounted: the gate's reference (dropped by release) and the
  * transport's (taken by request, dropped with remote_input_channel_unref).
  */
 #ifndef TE_REMOTE_INPUT_CHANNEL_H
@@ -84,10 +87,27 @@ uint32_t remote_input_channel_take_credit(te_remote_input_channel_t *ch);
 /* 1 once released or ended (EndOfPartition received) or failed: nothing more to do. */
 int remote_input_channel_is_done(te_remote_input_channel_t *ch);
 
-/* Net thread: one BufferResponse. `copy(arg, dst, size)` must fill dst with the
- * payload; it is called at most once, and not at all on error (the caller then skips
- * the payload). Errors (the channel is failed with the message too): a sequence gap,
- * data without credit, a payload larger than a buffer. TE_ECANCELED: released, drop. */
+/* Net thread: the header of one BufferResponse arrived. Checks it and hands out the
+ * buffer its `size` payload bytes go into: *out, bytes [0, size) of (*out)->data, owned
+ * by the caller until it calls commit_buffer (payload complete) or abort_buffer (it
+ * will not be). One buffer at a time per channel. Errors (the channel is failed with
+ * the message too; the caller skips the payload): a sequence gap, data without credit,
+ * a payload larger than a buffer, an event of the wrong size, a reservation still
+ * open. TE_ECANCELED: released, ended or failed: skip the payload. */
+te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *ch, uint32_t sequence, int is_event,
+                                                uint32_t size, te_buffer_t **out, te_error_t *err);
+/* Net thread: the payload of the reserved buffer `b` is complete: queue it for the gate
+ * (an EndOfPartition event ends the channel) with the sender's backlog. Takes `b`.
+ * TE_ECANCELED when the channel was released (or failed) meanwhile: `b` is recycled. */
+te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *ch, te_buffer_t *b, uint32_t backlog,
+                                               te_error_t *err);
+/* Net thread: the payload of the reserved buffer `b` will not arrive (the connection is
+ * gone). Takes `b`: a data buffer of a live channel is free again (the sequence number
+ * is still expected), anything else is recycled. */
+void remote_input_channel_abort_buffer(te_remote_input_channel_t *ch, te_buffer_t *b);
+/* Net thread: one BufferResponse whose payload is at hand: reserve, `copy(arg, dst,
+ * size)` (called at most once, not at all on error: the caller then skips the
+ * payload), commit. Errors as reserve_buffer. */
 te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *ch, uint32_t sequence, uint32_t backlog,
                                            int is_event, uint32_t size,
                                            void (*copy)(void *arg, uint8_t *dst, uint32_t size), void *arg,

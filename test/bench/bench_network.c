@@ -92,6 +92,7 @@ typedef struct result {
     uint64_t records;
     double seconds;
     uint64_t *lat_ns; /* latency figure: one sample per record */
+    double direct_share; /* payload bytes read from the socket straight into channel buffers */
 } result_t;
 
 /* ---------------------------------------------------------------- pipes ---- */
@@ -633,6 +634,9 @@ static int figure_run(const figure_t *f, result_t *res)
     }
     res->records = k.count;
     res->seconds = secs;
+    uint64_t direct, copied;
+    partition_client_payload_bytes(k.client, &direct, &copied);
+    res->direct_share = direct + copied > 0 ? (double)direct / (double)(direct + copied) : 0;
     res->lat_ns = k.lat;
     k.lat = NULL;
     ok = 1;
@@ -733,8 +737,9 @@ int main(int argc, char **argv)
         } else if (f->rec_len == 1024) {
             double bps = rps * f->rec_len;
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
-                   "\"bytes_per_s\":%.0f,\"writers\":%u,\"channels\":%u,\"buffer_timeout_ms\":%d,",
-                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms);
+                   "\"bytes_per_s\":%.0f,\"writers\":%u,\"channels\":%u,\"buffer_timeout_ms\":%d,"
+                   "\"payload_read_direct_share\":%.3f,",
+                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms, r.direct_share);
             if (iperf > 0)
                 printf("\"iperf3_bytes_per_s\":%.0f,\"ratio_to_iperf3\":%.3f,\"target\":0.70,"
                        "\"ratio_to_target\":%.3f}\n", iperf, bps / iperf, bps / iperf / 0.70);

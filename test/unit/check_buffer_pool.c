@@ -1,6 +1,8 @@
 /* Unit tests: network buffer pool (arena) and local buffer pools — exhaustion, min/max,
  * blocking requests woken by recycling or cancel, one-shot notifiers, the ENOBUFS
- * message, destroy with buffers outstanding. */
+ * message, destroy with buffers outstanding, batch recycling (buffers of several
+ * pools, shared and unpooled ones, a blocked requester woken by the batch; more pools
+ * than the batch groups at once). */
 #include <check.h>
 #include <pthread.h>
 #include <string.h>
@@ -138,6 +140,59 @@ START_TEST(test_recycle_wakes_blocked)
 }
 END_TEST
 
+START_TEST(test_recycle_batch)
+{
+    te_error_t err;
+    te_network_buffer_pool_t *p = network_buffer_pool_new(16 * SEG, SEG, &err);
+    te_local_buffer_pool_t *a = network_buffer_pool_create_local(p, "a", 1, 6, &err);
+    te_local_buffer_pool_t *b = network_buffer_pool_create_local(p, "b", 2, 4, &err);
+    te_buffer_t *ab[6], *bb[2];
+    for (int i = 0; i < 6; i++)
+        ck_assert_ptr_nonnull(ab[i] = local_buffer_pool_request(a));
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(bb[i] = local_buffer_pool_request(b));
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 8);
+    struct blocker bl = {a, NULL, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, blocking_requester, &bl);
+    usleep(50000); /* let it block (the outcome does not depend on it) */
+    buffer_retain(ab[0]);
+    te_buffer_t *side = buffer_new_unpooled(17);
+    te_buffer_t *batch[] = {ab[0], ab[1], bb[0], side, NULL, ab[2], bb[1], ab[3]};
+    buffer_recycle_batch(batch, sizeof(batch) / sizeof(batch[0]));
+    pthread_join(th, NULL);
+    ck_assert_ptr_nonnull(bl.got);
+    ck_assert(bl.got == ab[1] || bl.got == ab[2] || bl.got == ab[3]);
+    /* a: ab[0] (still referenced), ab[4], ab[5] and the requester's; b: none */
+    ck_assert_uint_eq(local_buffer_pool_in_use(a), 4);
+    ck_assert_uint_eq(local_buffer_pool_in_use(b), 0);
+    /* kept for the waiter (a) and within b's reservation: nothing went to the arena */
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 8);
+    te_buffer_t *rest[] = {ab[0], ab[4], ab[5], bl.got};
+    buffer_recycle_batch(rest, 4);
+    ck_assert_uint_eq(local_buffer_pool_in_use(a), 0);
+    local_buffer_pool_destroy(a);
+    local_buffer_pool_destroy(b);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 16);
+
+    /* more pools in one batch than it groups at once */
+    te_local_buffer_pool_t *many[11];
+    te_buffer_t *one[11];
+    for (int i = 0; i < 11; i++) {
+        many[i] = network_buffer_pool_create_local(p, "m", 1, 1, &err);
+        ck_assert_ptr_nonnull(many[i]);
+        ck_assert_ptr_nonnull(one[i] = local_buffer_pool_request(many[i]));
+    }
+    buffer_recycle_batch(one, 11);
+    for (int i = 0; i < 11; i++) {
+        ck_assert_uint_eq(local_buffer_pool_in_use(many[i]), 0);
+        local_buffer_pool_destroy(many[i]);
+    }
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 16);
+    network_buffer_pool_free(p);
+}
+END_TEST
+
 START_TEST(test_cancel_wakes_blocked)
 {
     te_error_t err;
@@ -235,6 +290,7 @@ Suite *buffer_pool_suite(void)
     tcase_add_test(tc, test_notifier_one_shot);
     tcase_add_test(tc, test_destroy_with_outstanding);
     tcase_add_test(tc, test_unpooled);
+    tcase_add_test(tc, test_recycle_batch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,8 +7,12 @@
  * PartitionNotFound naming the producer address; a peer that drops the connection fails
  * the channel naming host:port; a sequence gap and data without credit fail the channel
  * (driven directly); the server answers credit for an unknown receiver with an
- * ErrorResponse and closes on garbage, then serves a new connection. Every test ends
- * with the whole arena back. */
+ * ErrorResponse and closes on garbage, then serves a new connection. Receiving into the
+ * channel's buffer: reserve / fill in pieces / commit, a release or a second reservation
+ * while a buffer is reserved, an abort; and the real client against a scripted
+ * producer that sends headers and payloads split across many reads (payloads partly
+ * copied from the input buffer, partly read straight into the buffer, events and
+ * EndOfPartition among them). Every test ends with the whole arena back. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -19,12 +23,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/tcp.h>
+
 #include "common/clock.h"
 #include "net/net_codec.h"
 #include "net/net_io_thread.h"
 #include "net/partition_client.h"
 #include "net/partition_server.h"
 #include "shuffle/buffer.h"
+#include "shuffle/event.h"
 #include "shuffle/input_gate.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -102,22 +109,28 @@ typedef struct consumer {
     te_remote_buffers_t *rb;
 } consumer_t;
 
-static void consumer_open(consumer_t *c, const char *addr, const te_id_t *pid, uint32_t floating, int64_t b0,
-                          int64_t bmax)
+static void consumer_open_on(consumer_t *c, te_network_buffer_pool_t *from, te_partition_client_t *cli,
+                             const char *addr, const te_id_t *pid, uint32_t floating, int64_t b0, int64_t bmax)
 {
     te_error_t err;
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1 + floating, &err);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(from, "consumer", 1, 1 + floating, &err);
     ck_assert_ptr_nonnull(lp);
     c->gate = input_gate_new("consumer", 0, 1, lp, &err);
     ck_assert_ptr_nonnull(c->gate);
     c->rb = remote_buffers_new(lp, 1);
     input_gate_set_poll_hook(c->gate, (te_notifier_t){remote_buffers_poll_hook, c->rb});
     input_gate_set_listener(c->gate, (te_notifier_t){wake, NULL});
-    te_remote_input_channel_t *ch = remote_input_channel_new(c->gate, 0, c->rb, partition_client_transport(client),
+    te_remote_input_channel_t *ch = remote_input_channel_new(c->gate, 0, c->rb, partition_client_transport(cli),
                                                              addr, pid, 0, b0, bmax, &err);
     ck_assert_ptr_nonnull(ch);
     ck_assert_int_eq(input_gate_set_channel(c->gate, 0, &remote_input_channel_ops, ch, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(c->gate, 10000, &err), TE_OK);
+}
+
+static void consumer_open(consumer_t *c, const char *addr, const te_id_t *pid, uint32_t floating, int64_t b0,
+                          int64_t bmax)
+{
+    consumer_open_on(c, arena, client, addr, pid, floating, b0, bmax);
 }
 
 static void consumer_close(consumer_t *c)
@@ -351,7 +364,415 @@ START_TEST(test_sequence_gap_and_no_credit)
 }
 END_TEST
 
+/* ---- receiving into the channel's buffer (reserve / commit), driven directly ---- */
+
+/* A gate of one remote channel on the fake transport, requested (one exclusive buffer,
+ * `floating` more on backlog). */
+static te_remote_input_channel_t *fake_channel(te_input_gate_t **g, te_remote_buffers_t **rb, uint32_t floating)
+{
+    te_error_t err;
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1 + floating, &err);
+    *g = input_gate_new("consumer", 0, 1, lp, &err);
+    *rb = remote_buffers_new(lp, 1);
+    te_id_t pid;
+    te_id_random(&pid);
+    te_remote_input_channel_t *ch =
+        remote_input_channel_new(*g, 0, *rb, &fake_tr, "10.0.0.9:6121", &pid, 0, 100, 1000, &err);
+    ck_assert_ptr_nonnull(ch);
+    ck_assert_int_eq(input_gate_set_channel(*g, 0, &remote_input_channel_ops, ch, &err), TE_OK);
+    ck_assert_int_eq(input_gate_request_partitions(*g, 1000, &err), TE_OK);
+    return ch;
+}
+
+/* The gate's listener wakes the task, which polls the channel at once: it must not
+ * find the channel locked by the thread that committed (here the same thread: a
+ * listener called under the channel's mutex would deadlock). */
+static te_remote_input_channel_t *listened;
+static int listener_calls;
+static void listener_polls(void *arg)
+{
+    (void)arg;
+    listener_calls++;
+    (void)remote_input_channel_is_done(listened); /* takes the channel's mutex */
+}
+
+START_TEST(test_reserve_fill_in_pieces_commit)
+{
+    te_error_t err;
+    te_input_gate_t *g;
+    te_remote_buffers_t *rb;
+    te_remote_input_channel_t *ch = fake_channel(&g, &rb, 2);
+    listened = ch;
+    listener_calls = 0;
+    input_gate_set_listener(g, (te_notifier_t){listener_polls, NULL});
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
+    uint8_t want[SEG];
+    for (int i = 0; i < SEG; i++)
+        want[i] = pattern(5, i);
+    /* a full segment, written in three pieces as reads would deliver it */
+    te_buffer_t *b = NULL;
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 0, 0, SEG, &b, &err), TE_OK);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_ge(b->capacity, SEG);
+    memcpy(b->data, want, 1);
+    memcpy(b->data + 1, want + 1, 600);
+    memcpy(b->data + 601, want + 601, SEG - 601);
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING); /* not visible before commit */
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 1, &err), TE_OK);
+    ck_assert_int_eq(listener_calls, 1);
+    /* backlog 1: one more buffer (floating) beside the queued one: one credit */
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
+    /* a checkpoint barrier (no credit), then EndOfPartition */
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234, 0};
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 1, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
+    event_encode(&ev, b->data);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_OK);
+    ev.type = TE_EVENT_END_OF_PARTITION;
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 2, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
+    event_encode(&ev, b->data);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_OK);
+    ck_assert(remote_input_channel_is_done(ch));
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
+    ck_assert_uint_eq(el.slice.len, SEG);
+    ck_assert(memcmp(el.slice.buf->data + el.slice.offset, want, SEG) == 0);
+    buffer_recycle(el.slice.buf);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_EVENT);
+    ck_assert_int_eq(el.event.type, TE_EVENT_CHECKPOINT_BARRIER);
+    ck_assert_uint_eq(el.event.checkpoint_id, 7);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_END);
+    input_gate_free(g);
+    remote_buffers_free(rb);
+}
+END_TEST
+
+START_TEST(test_reserve_release_abort)
+{
+    te_error_t err;
+    te_input_gate_t *g;
+    te_remote_buffers_t *rb;
+    /* released while its buffer is being filled: commit recycles it (arena checked by
+     * teardown) */
+    te_remote_input_channel_t *ch = fake_channel(&g, &rb, 0);
+    remote_input_channel_retain(ch); /* the transport's reference */
+    te_buffer_t *b = NULL;
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 0, 0, 100, &b, &err), TE_OK);
+    memset(b->data, 1, 100);
+    input_gate_free(g); /* releases the channel */
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_ECANCELED);
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 1, 0, 100, &b, &err), TE_ECANCELED);
+    remote_input_channel_unref(ch);
+    remote_buffers_free(rb);
+    /* an abort gives a data buffer back: the same sequence number is received next */
+    ch = fake_channel(&g, &rb, 0);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 0, 0, 100, &b, &err), TE_OK);
+    remote_input_channel_abort_buffer(ch, b);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 0); /* no new credit: same buffer */
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 0, 0, 3, &b, &err), TE_OK);
+    memcpy(b->data, "abc", 3);
+    /* a second reservation before the first is committed fails the channel */
+    te_buffer_t *b2 = NULL;
+    ck_assert_int_ne(remote_input_channel_reserve_buffer(ch, 1, 1, TE_EVENT_ENCODED_LEN, &b2, &err), TE_OK);
+    ck_assert_ptr_null(b2);
+    ck_assert_ptr_nonnull(strstr(err.msg, "before the previous one was complete"));
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_ECANCELED);
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_ERROR);
+    input_gate_free(g);
+    remote_buffers_free(rb);
+}
+END_TEST
+
+/* ---- the real client against a scripted producer: payloads split across reads ---- */
+
+#define BIG_SEG 16384u
+
+typedef struct script {
+    int lfd;
+    const uint8_t *stream;
+    const size_t *cuts; /* send [cuts[i-1], cuts[i]) as one write, pausing between */
+    size_t n_cuts;
+    int ok;
+} script_t;
+
+static int read_exact(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = read(fd, p, n);
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static uint8_t script_rid[TE_NET_ID_LEN];
+
+/* Accepts, reads the PartitionRequest (its receiver id goes into the stream's frames:
+ * the caller left them zero), then sends the stream in its pieces. */
+static void *scripted_producer(void *arg)
+{
+    script_t *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    uint8_t req[49];
+    te_net_msg_t m;
+    size_t used;
+    te_error_t e;
+    if (read_exact(fd, req, sizeof(req)) != 0 || net_codec_decode(req, sizeof(req), 256, &m, &used, &e) != 1 ||
+        m.id != TE_NET_PARTITION_REQUEST) {
+        close(fd);
+        return NULL;
+    }
+    memcpy(script_rid, m.receiver_id, TE_NET_ID_LEN);
+    size_t total = s->cuts[s->n_cuts - 1];
+    uint8_t *out = malloc(total);
+    memcpy(out, s->stream, total);
+    /* patch the receiver id into every frame */
+    for (size_t off = 0; off < total;) {
+        uint32_t fl = (uint32_t)out[off] << 24 | (uint32_t)out[off + 1] << 16 | (uint32_t)out[off + 2] << 8 |
+                      out[off + 3];
+        memcpy(out + off + TE_NET_HEADER_LEN, m.receiver_id, TE_NET_ID_LEN);
+        off += fl;
+    }
+    size_t at = 0;
+    s->ok = 1;
+    for (size_t i = 0; i < s->n_cuts && s->ok; i++) {
+        if (write(fd, out + at, s->cuts[i] - at) != (ssize_t)(s->cuts[i] - at))
+            s->ok = 0;
+        at = s->cuts[i];
+        usleep(15000); /* the client reads each piece on its own */
+    }
+    free(out);
+    /* wait for the client to close (CloseRequest, then EOF) */
+    uint8_t sink[256];
+    while (read(fd, sink, sizeof(sink)) > 0)
+        ;
+    close(fd);
+    return NULL;
+}
+
+static size_t put_buffer_frame(uint8_t *p, uint32_t seq, uint32_t backlog, int is_event, const uint8_t *payload,
+                               uint32_t size)
+{
+    te_net_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.id = TE_NET_BUFFER_RESPONSE;
+    m.sequence = seq;
+    m.backlog = backlog;
+    m.data_type = is_event ? TE_NET_EVENT_BUFFER : TE_NET_DATA_BUFFER;
+    m.size = size;
+    size_t n = net_codec_encode(&m, p, TE_NET_BUFFER_RESPONSE_FIXED);
+    ck_assert_uint_eq(n, TE_NET_BUFFER_RESPONSE_FIXED);
+    memcpy(p + n, payload, size);
+    return n + size;
+}
+
+START_TEST(test_client_payloads_split_across_reads)
+{
+    /* Own arena, I/O thread and client: segments large enough for payloads read
+     * straight from the socket. */
+    te_error_t err;
+    te_network_buffer_pool_t *big = network_buffer_pool_new(32 * BIG_SEG, BIG_SEG, &err);
+    ck_assert_ptr_nonnull(big);
+    te_net_io_thread_t *io2 = net_io_thread_new("test-io-2", &err);
+    ck_assert_ptr_nonnull(io2);
+    te_partition_client_t *cli = partition_client_new(&io2, 1, BIG_SEG, &err);
+    ck_assert_ptr_nonnull(cli);
+    ck_assert_int_eq(net_io_thread_start(io2, &err), TE_OK);
+
+    /* Frames: data buffers of these sizes, a checkpoint barrier before data buffer 3,
+     * EndOfPartition last. The first ones are read in chunks or, when large, straight
+     * into their buffers; once the running average of payload sizes is large (from
+     * data buffer 7 on) small payloads and partial headers take the direct path too. */
+    enum { ND = 11 };
+    static const uint32_t sizes[ND] = {12000, 300, BIG_SEG, 5000, BIG_SEG, BIG_SEG, BIG_SEG, BIG_SEG, 200, BIG_SEG, 64};
+    static uint8_t payload[ND][BIG_SEG];
+    static uint8_t stream[(ND + 2) * (TE_NET_BUFFER_RESPONSE_FIXED + BIG_SEG)];
+    size_t fo[ND + 2]; /* frame offsets: fo[k] data buffer k, fo[ND] the barrier, fo[ND + 1] the end */
+    size_t n = 0;
+    uint8_t ev[TE_EVENT_ENCODED_LEN];
+    uint32_t seq = 0;
+    for (int k = 0; k < ND; k++) {
+        for (uint32_t i = 0; i < sizes[k]; i++)
+            payload[k][i] = pattern(k + 1, (int)i);
+        if (k == 3) {
+            fo[ND] = n;
+            event_encode(&(te_event_t){TE_EVENT_CHECKPOINT_BARRIER, 3, 99, 0}, ev);
+            n += put_buffer_frame(stream + n, seq++, 1, 1, ev, TE_EVENT_ENCODED_LEN);
+        }
+        fo[k] = n;
+        n += put_buffer_frame(stream + n, seq++, (uint32_t)(ND - 1 - k), 0, payload[k], sizes[k]);
+    }
+    event_encode(&(te_event_t){TE_EVENT_END_OF_PARTITION, 0, 0, 0}, ev);
+    n += put_buffer_frame(stream + n, seq++, 0, 1, ev, TE_EVENT_ENCODED_LEN);
+    fo[ND + 1] = n;
+    const size_t H = TE_NET_BUFFER_RESPONSE_FIXED;
+    const size_t cuts[] = {
+        5,                        /* a header split */
+        fo[0] + H + 100,          /* the rest of it with 100 payload bytes (copied) */
+        fo[0] + H + 4100,         /* payload straight into the buffer, in two reads */
+        fo[1] - 10,               /* ... up to 10 bytes before its end */
+        fo[2] + 20,               /* those 10 (copied), all of frame 1, 20 header bytes */
+        fo[2] + H,                /* the rest of frame 2's header */
+        fo[ND] + H + 10,          /* frame 2's payload, the barrier's header + 10 */
+        fo[3] + 2000,             /* the barrier's rest, frame 3's header and payload in pieces */
+        fo[3] + H + 3000,
+        fo[8] + H + 50,           /* frames 3..7, frame 8's header and 50 of its 200 bytes */
+        fo[9] + 10,               /* its last 150 bytes and 10 header bytes of frame 9 */
+        fo[9] + H + 8000,         /* the rest of that header, half a payload */
+        fo[ND + 1],               /* the rest, frame 10 (64 bytes), EndOfPartition */
+    };
+    ck_assert_uint_eq(fo[3], fo[ND] + H + TE_EVENT_ENCODED_LEN);
+    for (size_t i = 1; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        ck_assert_uint_lt(cuts[i - 1], cuts[i]);
+
+    int port;
+    int lfd = listen_any(&port);
+    script_t s = {lfd, stream, cuts, sizeof(cuts) / sizeof(cuts[0]), 0};
+    pthread_t th;
+    pthread_create(&th, NULL, scripted_producer, &s);
+    char peer[64];
+    snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+    te_id_t pid;
+    te_id_random(&pid);
+    consumer_t c;
+    consumer_open_on(&c, big, cli, peer, &pid, 16, 100, 1000);
+
+    int got_buffers = 0, got_barrier = 0;
+    te_gate_result_t r = TE_GATE_NOTHING;
+    int64_t deadline = te_clock_mono_ms() + 20000;
+    while (te_clock_mono_ms() < deadline) {
+        te_gate_element_t el;
+        r = input_gate_poll_next(c.gate, &el);
+        if (r == TE_GATE_END || r == TE_GATE_ERROR)
+            break;
+        if (r == TE_GATE_BUFFER) {
+            ck_assert_int_lt(got_buffers, ND);
+            ck_assert_uint_eq(el.slice.len, sizes[got_buffers]);
+            ck_assert_msg(memcmp(el.slice.buf->data + el.slice.offset, payload[got_buffers], el.slice.len) == 0,
+                          "buffer %d arrived corrupted", got_buffers);
+            ck_assert_int_eq(got_barrier, got_buffers >= 3);
+            got_buffers++;
+            buffer_recycle(el.slice.buf);
+        } else if (r == TE_GATE_EVENT) {
+            ck_assert_int_eq(el.event.type, TE_EVENT_CHECKPOINT_BARRIER);
+            ck_assert_uint_eq(el.event.checkpoint_id, 3);
+            ck_assert_int_eq(got_buffers, 3);
+            got_barrier = 1;
+        } else {
+            wait_wake();
+        }
+    }
+    ck_assert_msg(r == TE_GATE_END, "gate ended with %d: %s", r, input_gate_failure(c.gate));
+    ck_assert_int_eq(got_buffers, ND);
+    uint64_t direct, copied, total = 2 * TE_EVENT_ENCODED_LEN;
+    for (int k = 0; k < ND; k++)
+        total += sizes[k];
+    partition_client_payload_bytes(cli, &direct, &copied);
+    ck_assert_uint_eq(direct + copied, total);
+    /* at least: frame 0 from byte 100 to 10 before its end, frame 2, frame 8's last 150
+     * bytes, frame 9 (a large stream by then) */
+    ck_assert_msg(direct >= (12000 - 110) + BIG_SEG + 150 + BIG_SEG,
+                  "only %llu payload bytes were read straight into buffers", (unsigned long long)direct);
+    ck_assert_uint_ge(copied, 100 + 10 + 300 + 50);
+
+    consumer_close(&c);
+    pthread_join(th, NULL);
+    ck_assert(s.ok);
+    close(lfd);
+    net_io_thread_stop(io2);
+    partition_client_free(cli);
+    net_io_thread_free(io2);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(big), network_buffer_pool_total_segments(big));
+    network_buffer_pool_free(big);
+}
+END_TEST
+
 /* ---- the server against raw bytes ---- */
+
+/* A consumer that vanishes (connection reset) while the server's output holds payloads
+ * it has not written: the server drops them and every segment returns to its pool. */
+typedef struct big_producer {
+    te_result_partition_t *rp;
+    _Atomic int produced;
+} big_producer_t;
+
+static void *produce_until_released(void *arg)
+{
+    big_producer_t *p = arg;
+    te_local_buffer_pool_t *lp = result_partition_pool(p->rp);
+    for (int k = 0; k < 400; k++) {
+        te_buffer_t *b = local_buffer_pool_request_blocking(lp);
+        if (b == NULL)
+            break; /* released */
+        memset(b->data, k, b->capacity);
+        atomic_store(&b->committed, b->capacity);
+        atomic_store(&b->finished, 1);
+        result_partition_add_buffer(p->rp, 0, b);
+        result_partition_buffer_finished(p->rp, 0);
+        p->produced++;
+    }
+    return NULL;
+}
+
+START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
+{
+    te_error_t err;
+    te_network_buffer_pool_t *big = network_buffer_pool_new(64 * BIG_SEG, BIG_SEG, &err);
+    ck_assert_ptr_nonnull(big);
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(big, "producer", 2, 48, &err);
+    te_id_t pid;
+    te_id_random(&pid);
+    big_producer_t p = {result_partition_new(&pid, "producer", 1, lp, &err), 0};
+    ck_assert_ptr_nonnull(lp);
+    ck_assert_ptr_nonnull(p.rp);
+    ck_assert_int_eq(partition_manager_register(pm, p.rp, &err), TE_OK);
+    pthread_t th;
+    pthread_create(&th, NULL, produce_until_released, &p);
+
+    /* a consumer with a tiny receive window that asks for everything, reads nothing */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)partition_server_port(server));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    uint8_t out[64], rid[16];
+    memset(rid, 0x77, sizeof(rid));
+    te_net_msg_t m;
+    net_msg_partition_request(&m, pid.b, 0, rid, 1000);
+    size_t n = net_codec_encode(&m, out, sizeof(out));
+    ck_assert_int_eq(write(fd, out, n), (ssize_t)n);
+    int64_t deadline = te_clock_mono_ms() + 5000;
+    while (atomic_load(&p.produced) < 40 && te_clock_mono_ms() < deadline)
+        usleep(10000);
+    ck_assert_int_ge(atomic_load(&p.produced), 40); /* far more than the socket holds: the rest is queued */
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd); /* reset */
+
+    usleep(100000);
+    partition_manager_unregister(pm, &pid);
+    result_partition_release(p.rp, "test over");
+    pthread_join(th, NULL);
+    result_partition_unref(p.rp);
+    deadline = te_clock_mono_ms() + 5000;
+    while (network_buffer_pool_available_segments(big) != network_buffer_pool_total_segments(big) &&
+           te_clock_mono_ms() < deadline)
+        usleep(10000);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(big), network_buffer_pool_total_segments(big));
+    network_buffer_pool_free(big);
+    run_transfer(10, 1, 0); /* the server still serves */
+}
+END_TEST
 
 static int connect_server(void)
 {
@@ -488,7 +909,11 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_partition_never_registered);
     tcase_add_test(tc, test_connection_lost_names_peer);
     tcase_add_test(tc, test_sequence_gap_and_no_credit);
+    tcase_add_test(tc, test_reserve_fill_in_pieces_commit);
+    tcase_add_test(tc, test_reserve_release_abort);
+    tcase_add_test(tc, test_client_payloads_split_across_reads);
     tcase_add_test(tc, test_server_bad_frames);
+    tcase_add_test(tc, test_server_drops_queued_payloads_of_a_lost_consumer);
     suite_add_tcase(s, tc);
     return s;
 }
