@@ -35,9 +35,13 @@ trap cleanup EXIT
 IPERF_ARGS=()
 if command -v iperf3 >/dev/null; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  iperf3 -s -1 -B 127.0.0.1 -p "$port" >"$WORK/iperf3-server.log" 2>&1 &
-  PIDS+=($!)
+  # a long-lived server (not -1: a client attempt that fails before the test would end a
+  # one-off server and every later attempt with it), stopped after the measurement
+  iperf3 -s -B 127.0.0.1 -p "$port" >"$WORK/iperf3-server.log" 2>&1 &
+  iperf_srv=$!
+  PIDS+=($iperf_srv)
   for _ in $(seq 1 50); do iperf3 -c 127.0.0.1 -p "$port" -t 3 -J >"$WORK/iperf3.json" 2>/dev/null && break; sleep 0.1; done
+  kill "$iperf_srv" 2>/dev/null || true
   bw=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/8))' \
        "$WORK/iperf3.json" 2>/dev/null || true)
   if [ -n "$bw" ]; then
