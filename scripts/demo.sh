@@ -57,7 +57,7 @@ for t in sorted(d["tasks"] + d["finished_history"], key=lambda t: t["name"]):
     print("  %-22s %-9s in=%-7d out=%-7d" % (t["name"], t["state"], m["numRecordsIn"], m["numRecordsOut"]))'
 
 echo "== top 10 words"
-cat "$OUT"/wordcount/part-*.txt | sort -t$'\t' -k2,2nr -k1,1 | head -10 | sed 's/^/  /'
+cat "$OUT"/wordcount/part-*.txt | sort -t$'\t' -k2,2nr -k1,1 | sed -n '1,10s/^/  /p' # sed reads to the end: no SIGPIPE under pipefail
 tr -cs 'A-Za-z' '\n' <"$INPUT" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort >"$OUT/expected.txt"
 cat "$OUT"/wordcount/part-*.txt | sort >"$OUT/actual.txt"
 if cmp -s "$OUT/expected.txt" "$OUT/actual.txt"; then
