@@ -233,6 +233,15 @@ int op_check_path(op_setup_t *s, const char *param, const char *path)
     return op_errorf(s, "parameter '%s' = %s", param, why);
 }
 
+int op_get_path(op_setup_t *s, const char *key, const char **out)
+{
+    if (op_get_string(s, key, 1, NULL, out) != 0)
+        return -1;
+    if ((*out)[0] == '\0')
+        return op_errorf(s, "parameter '%s' is empty", key);
+    return op_check_path(s, key, *out);
+}
+
 uint64_t op_rate_allow(op_rate_t *r, uint64_t budget, uint32_t *idle_wait_ms)
 {
     if (r->rate <= 0)

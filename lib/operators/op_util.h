@@ -58,6 +58,8 @@ int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out);
  * api->check_path). Returns 0, or -1 with "parameter 'path' = '...' is outside
  * io.allowed-dirs (...)". */
 int op_check_path(op_setup_t *s, const char *param, const char *path);
+/* A required, non-empty file path parameter that passes op_check_path. */
+int op_get_path(op_setup_t *s, const char *key, const char **out);
 
 /* Strict parsers: the whole string must be consumed, no leading/trailing space. */
 int op_parse_int64(const char *str, int64_t *out);

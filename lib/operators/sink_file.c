@@ -121,14 +121,8 @@ static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     op_setup_t s = {api, ctx, "file_sink", err, errlen};
     const char *path;
     char delim;
-    if (op_check_keys(&s, allowed) != 0 || op_get_string(&s, "path", 1, NULL, &path) != 0 ||
+    if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
-        return NULL;
-    if (path[0] == '\0') {
-        op_errorf(&s, "parameter 'path' is empty");
-        return NULL;
-    }
-    if (op_check_path(&s, "path", path) != 0)
         return NULL;
     file_sink_t *fs = calloc(1, sizeof(*fs));
     if (fs == NULL)

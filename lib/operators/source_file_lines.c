@@ -52,14 +52,8 @@ static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *c
     op_setup_t s = {api, ctx, "file_lines", err, errlen};
     const char *path;
     char delim;
-    if (op_check_keys(&s, allowed) != 0 || op_get_string(&s, "path", 1, NULL, &path) != 0 ||
+    if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
-        return NULL;
-    if (path[0] == '\0') {
-        op_errorf(&s, "parameter 'path' is empty");
-        return NULL;
-    }
-    if (op_check_path(&s, "path", path) != 0)
         return NULL;
     file_lines_t *fl = calloc(1, sizeof(*fl));
     if (fl == NULL) {
