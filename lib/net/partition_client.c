@@ -96,6 +96,7 @@ struct cli_thread {
     te_net_io_thread_t *io;
     cli_conn_t *conns;
     net_id_map_t chans; /* receiver id -> cli_chan_t */
+    te_ric_wake_batch_t wakes; /* gate wake-ups of the read callback in progress */
 };
 
 struct te_partition_client {
@@ -325,7 +326,7 @@ static int rx_end(cli_conn_t *cn)
     te_remote_input_channel_t *ch = rx->ch;
     te_error_t e;
     te_error_clear(&e);
-    remote_input_channel_commit_buffer(ch, rx->buf, rx->backlog, &e);
+    remote_input_channel_commit_buffer(ch, rx->buf, rx->backlog, &cn->th->wakes, &e);
     rx->ch = NULL;
     rx->buf = NULL;
     remote_input_channel_unref(ch);
@@ -413,10 +414,19 @@ static int conn_process(cli_conn_t *cn)
     }
 }
 
+/* conn_process, then the gate wake-ups it deferred. 1 when cn was freed. */
+static int conn_process_and_wake(cli_conn_t *cn)
+{
+    cli_thread_t *th = cn->th;
+    int gone = conn_process(cn);
+    remote_input_channel_wake_flush(&th->wakes);
+    return gone;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     (void)bev;
-    conn_process(arg);
+    conn_process_and_wake(arg);
 }
 
 #define CLI_READ_CHUNK (256u * 1024u)
@@ -434,10 +444,8 @@ static void on_read(struct bufferevent *bev, void *arg)
  * the rest of a payload in progress straight into its buffer, other bytes into the
  * input buffer; conn_process after each read. EOF and errors fail the connection as
  * on_event does. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void read_batch(cli_conn_t *cn, evutil_socket_t fd)
 {
-    (void)what;
-    cli_conn_t *cn = arg;
     struct evbuffer *in = bufferevent_get_input(cn->bev);
     for (int turn = 0; turn < CLI_READS_PER_EVENT; turn++) {
         cli_rx_t *rx = &cn->rx;
@@ -505,6 +513,16 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The gates learn of the batch's buffers at its end (see te_ric_wake_batch_t). */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    cli_conn_t *cn = arg;
+    cli_thread_t *th = cn->th;
+    read_batch(cn, fd);
+    remote_input_channel_wake_flush(&th->wakes);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
 /* Once connected (and authenticated): read the plain socket ourselves (see below). */
@@ -537,7 +555,7 @@ static void conn_auth_done(void *arg, int ok, const char *why)
     cn->pending = NULL;
     conn_start_reading(cn);
     if (evbuffer_get_length(bufferevent_get_input(cn->bev)) > 0)
-        conn_process(cn); /* may free cn */
+        conn_process_and_wake(cn); /* may free cn */
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

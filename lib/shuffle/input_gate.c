@@ -162,29 +162,33 @@ static te_notifier_t gate_enqueue_locked(te_input_gate_t *g, uint32_t ch)
     return g->count == 1 ? g->listener : none;
 }
 
+te_notifier_t input_gate_enqueue_channel(te_input_gate_t *g, uint32_t ch, int priority)
+{
+    te_notifier_t n = {NULL, NULL};
+    if (ch >= g->n)
+        return n;
+    pthread_mutex_lock(&g->mu);
+    if (!g->closed) {
+        if (priority) {
+            g->ch[ch].prio++;
+            atomic_fetch_add_explicit(&g->n_prio, 1, memory_order_release);
+        }
+        n = gate_enqueue_locked(g, ch);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
 void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch)
 {
-    if (ch >= g->n)
-        return;
-    pthread_mutex_lock(&g->mu);
-    te_notifier_t n = gate_enqueue_locked(g, ch);
-    pthread_mutex_unlock(&g->mu);
+    te_notifier_t n = input_gate_enqueue_channel(g, ch, 0);
     if (n.fn != NULL)
         n.fn(n.arg);
 }
 
 void input_gate_notify_priority(te_input_gate_t *g, uint32_t ch)
 {
-    if (ch >= g->n)
-        return;
-    pthread_mutex_lock(&g->mu);
-    te_notifier_t n = {NULL, NULL};
-    if (!g->closed) {
-        g->ch[ch].prio++;
-        atomic_fetch_add_explicit(&g->n_prio, 1, memory_order_release);
-        n = gate_enqueue_locked(g, ch);
-    }
-    pthread_mutex_unlock(&g->mu);
+    te_notifier_t n = input_gate_enqueue_channel(g, ch, 1);
     if (n.fn != NULL)
         n.fn(n.arg);
 }

@@ -76,6 +76,11 @@ te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_inp
                                    void *impl, te_error_t *err);
 /* For channel implementations: data or a failure arrived on channel ch (any thread). */
 void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch);
+/* As notify_channel_available (priority: as notify_priority), but the gate's listener
+ * is returned instead of called (fn NULL when no call is due): the caller calls it,
+ * later if it likes (the net thread does at the end of a read batch), while it keeps
+ * the gate alive. The channel is queued at once: a task already polling sees it. */
+te_notifier_t input_gate_enqueue_channel(te_input_gate_t *g, uint32_t ch, int priority);
 /* For channel implementations: a priority event (an unaligned checkpoint's barrier)
  * arrived on channel ch (any thread); the task takes it with input_gate_poll_priority
  * ahead of data, between records. */

@@ -7,7 +7,8 @@
  * on_buffer wrapper) / on_backlog / on_failure / take_credit on the net thread. A
  * reserved buffer belongs to the net thread until commit or abort (release does not
  * touch it; commit or abort then recycles it). commit tells the gate after releasing
- * `mu` (counted in `notifying`; release waits for those in progress). Lock order:
+ * `mu`, its listener at once or at the flush of the caller's wake batch (counted in
+ * `notifying` until then; release waits for those in progress). Lock order:
  * channel `mu` -> pool mutex, channel `mu` -> manager `mu`, channel `mu` -> gate queue
  * mutex. The manager never holds its mutex while taking a channel's. Buffers are
  * recycled outside `mu` except the ones pulled from the pool under it, which are never
@@ -367,6 +368,40 @@ static const char *ch_what(te_remote_input_channel_t *c, char *buf, size_t len)
     return buf;
 }
 
+void remote_input_channel_wake_flush(te_ric_wake_batch_t *wb)
+{
+    uint32_t n = wb->n;
+    wb->n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (wb->e[i].wake.fn != NULL)
+            wb->e[i].wake.fn(wb->e[i].wake.arg);
+        atomic_fetch_sub_explicit(&wb->e[i].ch->notifying, 1, memory_order_release);
+    }
+}
+
+/* After commit queued a buffer (c->notifying counted): calls the gate's listener `w`
+ * now (no batch) or leaves it to the batch's flush, once per listener. */
+static void ch_wake(te_remote_input_channel_t *c, te_notifier_t w, te_ric_wake_batch_t *wb)
+{
+    if (w.fn == NULL || wb == NULL) {
+        if (w.fn != NULL)
+            w.fn(w.arg);
+        atomic_fetch_sub_explicit(&c->notifying, 1, memory_order_release);
+        return;
+    }
+    for (uint32_t i = 0; i < wb->n; i++)
+        if (wb->e[i].wake.fn == w.fn && wb->e[i].wake.arg == w.arg) {
+            /* called by that entry, whose channel keeps the listener alive */
+            atomic_fetch_sub_explicit(&c->notifying, 1, memory_order_release);
+            return;
+        }
+    if (wb->n == TE_RIC_WAKE_BATCH_MAX)
+        remote_input_channel_wake_flush(wb);
+    wb->e[wb->n].ch = c;
+    wb->e[wb->n].wake = w;
+    wb->n++;
+}
+
 te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, uint32_t sequence, int is_event,
                                                 uint32_t size, te_buffer_t **out, te_error_t *err)
 {
@@ -429,7 +464,7 @@ fail:
 }
 
 te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_buffer_t *b, uint32_t backlog,
-                                               te_error_t *err)
+                                               te_ric_wake_batch_t *wb, te_error_t *err)
 {
     char what[240];
     te_status_t st = TE_OK;
@@ -472,13 +507,8 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
     if (!c->ended)
         ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
-    if (notify) {
-        if (prio)
-            input_gate_notify_priority(c->gate, c->index);
-        else
-            input_gate_notify_channel_available(c->gate, c->index);
-        atomic_fetch_sub_explicit(&c->notifying, 1, memory_order_release);
-    }
+    if (notify)
+        ch_wake(c, input_gate_enqueue_channel(c->gate, c->index, prio), wb);
     return TE_OK;
 fail:
     fail_locked(c, err ? err->msg : "protocol error");
@@ -511,7 +541,7 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
     if (st != TE_OK)
         return st;
     copy(arg, b->data, size);
-    return remote_input_channel_commit_buffer(c, b, backlog, err);
+    return remote_input_channel_commit_buffer(c, b, backlog, NULL, err);
 }
 
 void remote_input_channel_on_backlog(te_remote_input_channel_t *c, uint32_t backlog)

@@ -96,11 +96,30 @@ int remote_input_channel_is_done(te_remote_input_channel_t *ch);
  * open. TE_ECANCELED: released, ended or failed: skip the payload. */
 te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *ch, uint32_t sequence, int is_event,
                                                 uint32_t size, te_buffer_t **out, te_error_t *err);
+/* Gate wake-ups the net thread defers to the end of a read batch: the buffers it
+ * commits are queued in their gates at once (a task that is polling sees them), but a
+ * task waiting for input is woken once for the batch instead of once per buffer (each
+ * wake-up a futex call, and a preemption of the net thread by the woken task). Each
+ * entry keeps its channel's release waiting, so the gate and its listener stay alive
+ * until the flush; one listener is called once per batch. */
+#define TE_RIC_WAKE_BATCH_MAX 32
+typedef struct te_ric_wake_batch {
+    uint32_t n;
+    struct {
+        te_remote_input_channel_t *ch;
+        te_notifier_t wake;
+    } e[TE_RIC_WAKE_BATCH_MAX];
+} te_ric_wake_batch_t;
+/* Net thread: calls the deferred listeners and lets their channels be released. */
+void remote_input_channel_wake_flush(te_ric_wake_batch_t *wb);
+
 /* Net thread: the payload of the reserved buffer `b` is complete: queue it for the gate
  * (an EndOfPartition event ends the channel) with the sender's backlog. Takes `b`.
+ * The gate's listener is called before it returns, or, with `wb`, deferred to
+ * remote_input_channel_wake_flush(wb) (a full batch is flushed first).
  * TE_ECANCELED when the channel was released (or failed) meanwhile: `b` is recycled. */
 te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *ch, te_buffer_t *b, uint32_t backlog,
-                                               te_error_t *err);
+                                               te_ric_wake_batch_t *wb, te_error_t *err);
 /* Net thread: the payload of the reserved buffer `b` will not arrive (the connection is
  * gone). Takes `b`: a data buffer of a live channel is free again (the sequence number
  * is still expected), anything else is recycled. */

@@ -17,6 +17,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,7 +420,7 @@ START_TEST(test_reserve_fill_in_pieces_commit)
     memcpy(b->data + 601, want + 601, SEG - 601);
     te_gate_element_t el;
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING); /* not visible before commit */
-    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 1, &err), TE_OK);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 1, NULL, &err), TE_OK);
     ck_assert_int_eq(listener_calls, 1);
     /* backlog 1: one more buffer (floating) beside the queued one: one credit */
     ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
@@ -427,11 +428,11 @@ START_TEST(test_reserve_fill_in_pieces_commit)
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234, 0};
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 1, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
     event_encode(&ev, b->data);
-    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_OK);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_OK);
     ev.type = TE_EVENT_END_OF_PARTITION;
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 2, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
     event_encode(&ev, b->data);
-    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_OK);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_OK);
     ck_assert(remote_input_channel_is_done(ch));
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
     ck_assert_uint_eq(el.slice.len, SEG);
@@ -459,7 +460,7 @@ START_TEST(test_reserve_release_abort)
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 0, 0, 100, &b, &err), TE_OK);
     memset(b->data, 1, 100);
     input_gate_free(g); /* releases the channel */
-    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_ECANCELED);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_ECANCELED);
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 1, 0, 100, &b, &err), TE_ECANCELED);
     remote_input_channel_unref(ch);
     remote_buffers_free(rb);
@@ -476,11 +477,109 @@ START_TEST(test_reserve_release_abort)
     ck_assert_int_ne(remote_input_channel_reserve_buffer(ch, 1, 1, TE_EVENT_ENCODED_LEN, &b2, &err), TE_OK);
     ck_assert_ptr_null(b2);
     ck_assert_ptr_nonnull(strstr(err.msg, "before the previous one was complete"));
-    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, &err), TE_ECANCELED);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_ECANCELED);
     te_gate_element_t el;
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_ERROR);
     input_gate_free(g);
     remote_buffers_free(rb);
+}
+END_TEST
+
+/* ---- gate wake-ups deferred to the end of the net thread's read batch ---- */
+
+static int wake_count[40];
+static void count_wake(void *arg) { wake_count[(int *)arg - wake_count]++; }
+
+/* Commits `len` bytes of data on a fresh channel of `g` (sequence `seq`), deferring the
+ * gate's wake-up into `wb`. */
+static void commit_data(te_remote_input_channel_t *ch, uint32_t seq, te_ric_wake_batch_t *wb)
+{
+    te_error_t err;
+    te_buffer_t *b = NULL;
+    ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, seq, 0, 8, &b, &err), TE_OK);
+    memcpy(b->data, "deferred", 8);
+    ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, wb, &err), TE_OK);
+}
+
+struct freeing {
+    te_input_gate_t *g;
+    _Atomic int done;
+};
+
+static void *free_gate(void *arg)
+{
+    struct freeing *f = arg;
+    input_gate_free(f->g); /* releases the channel: waits for its deferred wake-up */
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+START_TEST(test_wake_batch_defers_listeners)
+{
+    enum { N = TE_RIC_WAKE_BATCH_MAX + 3 };
+    te_input_gate_t *g[N];
+    te_remote_buffers_t *rb[N];
+    te_remote_input_channel_t *ch[N];
+    memset(wake_count, 0, sizeof(wake_count));
+    for (int i = 0; i < N; i++) {
+        ch[i] = fake_channel(&g[i], &rb[i], 0);
+        remote_input_channel_take_credit(ch[i]);
+    }
+    /* gates 0 and 1 share one listener (one task waiting on two gates); the rest each
+     * have their own */
+    input_gate_set_listener(g[0], (te_notifier_t){count_wake, &wake_count[0]});
+    input_gate_set_listener(g[1], (te_notifier_t){count_wake, &wake_count[0]});
+    for (int i = 2; i < N; i++)
+        input_gate_set_listener(g[i], (te_notifier_t){count_wake, &wake_count[i]});
+
+    te_ric_wake_batch_t wb = {0};
+    commit_data(ch[0], 0, &wb);
+    commit_data(ch[1], 0, &wb);
+    ck_assert_int_eq(wake_count[0], 0); /* deferred */
+    /* ... but queued at once: a task that is polling finds the buffer */
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g[1], &el), TE_GATE_BUFFER);
+    ck_assert(memcmp(el.slice.buf->data + el.slice.offset, "deferred", 8) == 0);
+    buffer_recycle(el.slice.buf);
+    remote_buffers_poll_hook(rb[1]);
+    remote_input_channel_wake_flush(&wb);
+    ck_assert_int_eq(wake_count[0], 1); /* one call for the shared listener */
+    ck_assert_uint_eq(wb.n, 0);
+    remote_input_channel_wake_flush(&wb); /* empty: nothing more */
+    ck_assert_int_eq(wake_count[0], 1);
+
+    /* a full batch is flushed before the entry that does not fit */
+    for (int i = 2; i < N; i++)
+        commit_data(ch[i], 0, &wb);
+    int called = 0;
+    for (int i = 2; i < N; i++)
+        called += wake_count[i];
+    ck_assert_int_eq(called, TE_RIC_WAKE_BATCH_MAX);
+    ck_assert_uint_eq(wb.n, N - 2 - TE_RIC_WAKE_BATCH_MAX);
+    remote_input_channel_wake_flush(&wb);
+    for (int i = 2; i < N; i++)
+        ck_assert_int_eq(wake_count[i], 1);
+
+    /* a pending wake-up holds the channel's release (and so the gate) until the flush */
+    ck_assert_int_eq(input_gate_poll_next(g[1], &el), TE_GATE_NOTHING); /* gate 1 drained */
+    commit_data(ch[1], 1, &wb);
+    ck_assert_uint_eq(wb.n, 1);
+    struct freeing f = {g[1], 0};
+    pthread_t th;
+    pthread_create(&th, NULL, free_gate, &f);
+    usleep(50 * 1000);
+    ck_assert_int_eq(atomic_load(&f.done), 0);
+    remote_input_channel_wake_flush(&wb);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(atomic_load(&f.done), 1);
+    ck_assert_int_eq(wake_count[0], 2); /* the flush woke the listener of gate 1 */
+    remote_buffers_free(rb[1]);
+    for (int i = 0; i < N; i++) {
+        if (i == 1)
+            continue;
+        input_gate_free(g[i]);
+        remote_buffers_free(rb[i]);
+    }
 }
 END_TEST
 
@@ -911,6 +1010,7 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_sequence_gap_and_no_credit);
     tcase_add_test(tc, test_reserve_fill_in_pieces_commit);
     tcase_add_test(tc, test_reserve_release_abort);
+    tcase_add_test(tc, test_wake_batch_defers_listeners);
     tcase_add_test(tc, test_client_payloads_split_across_reads);
     tcase_add_test(tc, test_server_bad_frames);
     tcase_add_test(tc, test_server_drops_queued_payloads_of_a_lost_consumer);
