@@ -132,8 +132,10 @@ te_status_t mailbox_put_ex(te_mailbox_t *mb, void (*fn)(void *arg), void (*drop)
     atomic_fetch_add(&mb->shared_count, 1);
     if (priority > atomic_load(&mb->shared_best))
         atomic_store(&mb->shared_best, priority);
-    pthread_cond_signal(&mb->cond);
     pthread_mutex_unlock(&mb->mu);
+    /* After unlocking: the woken task takes mu at once and must not find it held. The
+     * caller keeps the mailbox alive for the call. */
+    pthread_cond_signal(&mb->cond);
     return TE_OK;
 }
 

@@ -318,15 +318,18 @@ static void gate_on_available(void *arg)
 {
     gate_ref_t *r = arg;
     ready_fifo_t *f = r->fifo;
+    int wake = 0;
     pthread_mutex_lock(&f->mu);
     if (!f->queued[r->index]) {
         f->queued[r->index] = 1;
         f->q[(f->head + f->count) % f->cap] = r->index;
         f->count++;
-        if (f->waiting)
-            pthread_cond_signal(&f->cv);
+        wake = f->waiting;
     }
     pthread_mutex_unlock(&f->mu);
+    /* after unlocking: the woken receiver takes the mutex at once */
+    if (wake)
+        pthread_cond_signal(&f->cv);
 }
 
 /* Receiver: the next ready gate; -1 after timeout_ms with nothing ready. */
