@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hot_mutex.h"
+
 struct work {
     void (*fn)(void *);
     void *arg;
@@ -65,7 +67,7 @@ te_net_io_thread_t *net_io_thread_new(const char *name, te_error_t *err)
         return NULL;
     }
     snprintf(t->name, sizeof(t->name), "%s", name ? name : "net-io");
-    pthread_mutex_init(&t->mu, NULL);
+    te_hot_mutex_init(&t->mu);
     t->base = event_base_new();
     if (t->base != NULL)
         t->wake = event_new(t->base, -1, EV_PERSIST, on_wake, t);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../common/hot_mutex.h"
+
 typedef struct mail_node {
     te_mail_t mail;
     struct mail_node *next;
@@ -90,7 +92,7 @@ te_mailbox_t *mailbox_new(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&mb->cond, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&mb->mu, NULL);
+    te_hot_mutex_init(&mb->mu);
     atomic_init(&mb->shared_count, 0);
     atomic_init(&mb->shared_best, -1);
     atomic_init(&mb->state, TE_MAILBOX_OPEN);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/hot_mutex.h"
 
 struct te_mailbox_waker {
     _Atomic int refs;
@@ -53,7 +54,7 @@ te_mailbox_processor_t *mailbox_processor_new(te_mailbox_t *mb, te_default_actio
         return NULL;
     }
     atomic_init(&w->refs, 1);
-    pthread_mutex_init(&w->mu, NULL);
+    te_hot_mutex_init(&w->mu);
     w->mp = mp;
     mp->waker = w;
     mp->mb = mb;

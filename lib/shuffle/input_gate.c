@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../common/clock.h"
+#include "../common/hot_mutex.h"
 #include "../common/log.h"
 #include "local_input_channel.h"
 
@@ -86,7 +87,7 @@ te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t
     g->pool = pool;
     g->deadline_ms = -1;
     atomic_init(&g->bytes_in, 0);
-    pthread_mutex_init(&g->mu, NULL);
+    te_hot_mutex_init(&g->mu);
     return g;
 
 nomem:

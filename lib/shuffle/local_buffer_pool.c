@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "../common/clock.h"
+#include "../common/hot_mutex.h"
 #include "network_buffer_pool.h"
 
 /* A requester blocked while the pool could still grow from the arena re-checks the
@@ -59,7 +60,7 @@ te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&lp->cv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&lp->mu, NULL);
+    te_hot_mutex_init(&lp->mu);
     lp->arena = arena;
     snprintf(lp->owner, sizeof(lp->owner), "%s", owner ? owner : "?");
     lp->min_required = min_required;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hot_mutex.h"
 #include "buffer.h"
 #include "local_buffer_pool.h"
 
@@ -58,7 +59,7 @@ te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t
     p->headers = calloc(n, sizeof(te_buffer_t));
     if (p->headers == NULL)
         goto nomem;
-    pthread_mutex_init(&p->mu, NULL);
+    te_hot_mutex_init(&p->mu);
     for (uint32_t i = p->total; i-- > 0;) {
         te_buffer_t *b = &p->headers[i];
         b->data = p->arena + (size_t)i * segment_size;

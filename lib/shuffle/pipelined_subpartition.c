@@ -36,6 +36,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "../common/hot_mutex.h"
+
 struct te_pipelined_subpartition {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* detach waits for notifying == 0 */
@@ -64,7 +66,7 @@ te_pipelined_subpartition_t *pipelined_subpartition_new(void)
         free(sp);
         return NULL;
     }
-    pthread_mutex_init(&sp->mu, NULL);
+    te_hot_mutex_init(&sp->mu);
     pthread_cond_init(&sp->cv, NULL);
     return sp;
 }

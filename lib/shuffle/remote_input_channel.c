@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/hot_mutex.h"
 #include "event.h"
 
 struct te_remote_buffers {
@@ -94,7 +95,7 @@ te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t b
         return NULL;
     rb->pool = pool;
     rb->bpc = buffers_per_channel;
-    pthread_mutex_init(&rb->mu, NULL);
+    te_hot_mutex_init(&rb->mu);
     atomic_init(&rb->n_waiting, 0);
     return rb;
 }
@@ -238,7 +239,7 @@ te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint3
     te_id_random(&c->receiver_id);
     c->backoff_initial_ms = backoff_initial_ms;
     c->backoff_max_ms = backoff_max_ms;
-    pthread_mutex_init(&c->mu, NULL);
+    te_hot_mutex_init(&c->mu);
     return c;
 }
 
