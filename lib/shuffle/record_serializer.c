@@ -54,6 +54,21 @@ static uint32_t copy_part(te_record_serializer_t *s, const uint8_t *src, uint32_
     return n;
 }
 
+/* The next record of this channel most likely goes right after this one and is about
+ * as long. With many channels, records of the others come in between and that part of
+ * the buffer is cold by then (last touched when the segment was sent before): asking
+ * for its cache lines now, for writing, overlaps those misses with the records in
+ * between instead of stalling the copy on each of them. */
+#define SER_PREFETCH_MAX 4096u
+static inline void prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len)
+{
+    if (len > SER_PREFETCH_MAX)
+        len = SER_PREFETCH_MAX;
+    uint32_t stop = end + len < b->capacity ? end + len : b->capacity;
+    for (uint32_t off = (end + 63u) & ~63u; off < stop; off += 64u)
+        __builtin_prefetch(b->data + off, 1, 3);
+}
+
 te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_buffer_t *b)
 {
     uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
@@ -69,6 +84,7 @@ te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_b
     dst += n, room -= n;
 
     atomic_store_explicit(&b->committed, b->capacity - room, memory_order_release);
+    prefetch_next(b, b->capacity - room, s->total);
     if (s->pos < s->total)
         return TE_SER_PARTIAL_RECORD_BUFFER_FULL;
     return room == 0 ? TE_SER_FULL_RECORD_BUFFER_FULL : TE_SER_FULL_RECORD;
