@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../common/hot_mutex.h"
+#include "../common/thread_name.h"
 
 struct work {
     void (*fn)(void *);
@@ -84,6 +85,7 @@ te_net_io_thread_t *net_io_thread_new(const char *name, te_error_t *err)
 static void *io_main(void *arg)
 {
     te_net_io_thread_t *t = arg;
+    te_thread_set_name("te-", t->name);
     event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }

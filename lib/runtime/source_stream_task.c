@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "stream_task_internal.h"
 
 typedef struct source_finished {
@@ -51,6 +52,7 @@ static void *source_thread_main(void *arg)
 {
     source_finished_t *sf = arg; /* allocated by the starter, so the end is always reported */
     te_stream_task_t *st = sf->st;
+    te_thread_set_name("src:", st->env.task_name);
     te_error_t err = {0};
     te_status_t rc = operator_chain_source_run(st->chain, &err);
     sf->code = rc;

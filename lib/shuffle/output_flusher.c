@@ -19,6 +19,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/thread_name.h"
 
 struct flush_entry {
     te_record_writer_t *rw;
@@ -66,6 +67,7 @@ static int find_locked(te_output_flusher_t *f, te_record_writer_t *rw)
 static void *flusher_main(void *arg)
 {
     te_output_flusher_t *f = arg;
+    te_thread_set_name(NULL, "te-flusher");
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
         int64_t now = te_clock_mono_ms();
