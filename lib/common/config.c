@@ -68,6 +68,8 @@ static const te_config_key_t g_keys[] = {
      "Longest retry delay of a partition request (the delay doubles up to this)."},
     {"taskmanager.network.io-threads", TE_CFG_INT, "1", 1, 64, NULL, 0,
      "Number of network I/O threads (each runs its own event loop)."},
+    {"taskmanager.task.scheduling-policy", TE_CFG_ENUM, "auto", 0, 0, "auto|batch|other", 0,
+     "Linux scheduling policy of task threads: batch = SCHED_BATCH (a task woken by input or a free buffer does not preempt the running thread, often the network I/O thread serving every task: more throughput under load), other = SCHED_OTHER, auto = other for tasks with buffer timeout 0 (latency first), batch for the rest."},
     {"execution.buffer-timeout", TE_CFG_DURATION, "100ms", -1, MAX_DURATION, NULL, 0,
      "Longest time a record waits in an unfilled output buffer; -1 = flush only full buffers, 0 = flush every record."},
     /* heartbeats and cancellation */

@@ -23,6 +23,8 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/path_confine.h"
+#include "../common/thread_name.h"
+#include "../common/thread_sched.h"
 #include "../operators/operator_registry.h"
 #include "../operators/plugin_loader.h"
 #include "../runtime/stream_task.h"
@@ -36,6 +38,7 @@
 struct te_task {
     Te__TaskDeploymentDescriptor *tdd; /* owned copy */
     te_task_services_t svc;
+    te_sched_policy_t sched_policy; /* of the task thread: svc's, auto resolved */
     te_id_t job_id, exec_id, alloc_id;
     char name[256];
     char ctx[96]; /* log context: "task <name>" */
@@ -607,6 +610,8 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
     }
     if (buffer_timeout < -1)
         buffer_timeout = -1;
+    t->sched_policy = te_sched_policy_for_task(
+        svc->sched_policy < 0 ? TE_SCHED_POLICY_AUTO : (te_sched_policy_t)svc->sched_policy, buffer_timeout);
 
     *why = TE_DEPLOY_INVALID_CHAIN;
     if (build_chain(t, err) != TE_OK)
@@ -739,6 +744,11 @@ static void *task_run(void *arg)
 {
     te_task_t *t = arg;
     atomic_store(&t->start_ms, te_clock_wall_ms());
+    te_thread_set_name(NULL, t->name);
+    int rc = te_thread_set_sched_policy(t->sched_policy);
+    if (rc != 0)
+        TE_WARN(t->ctx, "cannot set scheduling policy '%s' for the task thread (%s); it runs with the default",
+                te_sched_policy_name(t->sched_policy), strerror(rc));
     if (!transition(t, TE_STATE_CREATED, TE_STATE_DEPLOYING)) {
         finish_abnormally(t, NULL);
         return NULL;

@@ -19,6 +19,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/thread_sched.h"
 #include "../common/tls.h"
 #include "../operators/plugin_loader.h"
 #include "../runtime/subtask_checkpoint_coordinator.h"
@@ -598,6 +599,7 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
         .partitions = te->partitions,
         .flusher = te->flusher,
         .default_buffer_timeout_ms = config_get_int(te->cfg, "execution.buffer-timeout"),
+        .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, "taskmanager.task.scheduling-policy")),
         .partition_request_timeout_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
         .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
         .floating_buffers_per_gate =

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
+#include "common/thread_sched.h"
 #include "runtime/stream_task.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/network_buffer_pool.h"
@@ -105,8 +107,15 @@ static const te_operator_def_t SINK = {
     .setup = sink_setup, .process_element = sink_process, .close = sink_close, .dispose = op_dispose,
 };
 
+/* A task thread, under the policy the daemon gives task threads by default
+ * (taskmanager.task.scheduling-policy). */
 static void *run_task(void *arg)
 {
+    te_config_t *defaults = config_new();
+    int policy = te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    config_free(defaults);
+    if (policy >= 0) /* the tasks below flush every 100 ms */
+        te_thread_set_sched_policy(te_sched_policy_for_task((te_sched_policy_t)policy, 100));
     te_error_t err;
     te_error_clear(&err);
     te_status_t s = stream_task_invoke(arg, &err);

@@ -56,6 +56,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/config.h"
+#include "common/thread_sched.h"
 #include "common/log.h"
 #include "net/net_io_thread.h"
 #include "net/partition_client.h"
@@ -76,6 +78,12 @@
 #define FLOATING_PER_GATE 8   /* taskmanager.network.memory.floating-buffers-per-gate */
 #define MAX_WRITERS 16
 #define RUN_TIMEOUT_MS 300000
+
+/* Writers and the receiver stand for task threads: they run under the policy the daemon
+ * gives task threads (taskmanager.task.scheduling-policy, its default unless -p; auto
+ * resolved by the figure's buffer timeout). The I/O and flusher threads keep the
+ * normal policy, as in the daemon. */
+static te_sched_policy_t g_task_policy;
 
 typedef struct figure {
     const char *name;
@@ -147,6 +155,7 @@ static void *writer_main(void *arg)
 {
     writer_arg_t *wa = arg;
     const figure_t *f = wa->f;
+    te_thread_set_sched_policy(te_sched_policy_for_task(g_task_policy, f->flush_ms));
     uint64_t per = f->records / f->writers;
     uint64_t base = per * wa->index;
     uint8_t hdr[TE_SE_MAX_HEADER];
@@ -614,6 +623,8 @@ static int figure_run(const figure_t *f, result_t *res)
         fprintf(stderr, "bench_network %s: consumer setup: %s\n", f->name, err.msg);
         goto out;
     }
+    /* the receiver, after its I/O thread started */
+    te_thread_set_sched_policy(te_sched_policy_for_task(g_task_policy, f->flush_ms));
     int64_t t0 = te_clock_mono_ns();
     if (write_all(p2c[1], "g", 1) != 0) {
         fprintf(stderr, "bench_network %s: the producer process went away\n", f->name);
@@ -681,7 +692,9 @@ out:
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_network [-n records_8b] [-k records_1k] [-l latency_records] [-r latency_rate]\n"
-                    "                     [-i iperf3_bytes_per_s] [-f figure_substring]\n");
+                    "                     [-i iperf3_bytes_per_s] [-f figure_substring] [-p auto|batch|other]\n"
+                    "  -p  scheduling policy of the writer and receiver threads (default: the daemon's\n"
+                    "      default for task threads, taskmanager.task.scheduling-policy)\n");
 }
 
 int main(int argc, char **argv)
@@ -689,8 +702,11 @@ int main(int argc, char **argv)
     uint64_t n8 = 100000000ULL, n1k = 4000000ULL, nlat = 300000ULL;
     double rate = 100000, iperf = 0;
     const char *only = NULL;
+    te_config_t *defaults = config_new();
+    int policy = te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    config_free(defaults);
     int opt;
-    while ((opt = getopt(argc, argv, "n:k:l:r:i:f:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:k:l:r:i:f:p:h")) != -1) {
         switch (opt) {
         case 'n': n8 = strtoull(optarg, NULL, 10); break;
         case 'k': n1k = strtoull(optarg, NULL, 10); break;
@@ -698,13 +714,15 @@ int main(int argc, char **argv)
         case 'r': rate = strtod(optarg, NULL); break;
         case 'i': iperf = strtod(optarg, NULL); break;
         case 'f': only = optarg; break;
+        case 'p': policy = te_sched_policy_parse(optarg); break;
         default: usage(); return 2;
         }
     }
-    if (n8 < 4 || n1k < 4 || nlat < 1 || rate <= 0) {
+    if (n8 < 4 || n1k < 4 || nlat < 1 || rate <= 0 || policy < 0) {
         usage();
         return 2;
     }
+    g_task_policy = (te_sched_policy_t)policy;
     te_log_set_level(TE_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
     const figure_t figs[] = {
@@ -726,6 +744,7 @@ int main(int argc, char **argv)
             continue;
         }
         double rps = (double)r.records / r.seconds;
+        const char *pol = te_sched_policy_name(te_sched_policy_for_task(g_task_policy, f->flush_ms));
         if (f->latency) {
             qsort(r.lat_ns, r.records, sizeof(uint64_t), cmp_u64);
             double p50 = (double)r.lat_ns[r.records / 2] / 1e3;
@@ -735,14 +754,14 @@ int main(int argc, char **argv)
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
                    "\"target_rate\":%.0f,\"writers\":1,\"channels\":1,\"buffer_timeout_ms\":0,\"p50_us\":%.1f,"
                    "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"target\":\"p99 < 200 us\","
-                   "\"ratio_to_target\":%.3f}\n",
-                   f->name, r.records, r.seconds, rps, f->rate, p50, p99, p999, mx, p99 / 200.0);
+                   "\"ratio_to_target\":%.3f,\"task_thread_policy\":\"%s\"}\n",
+                   f->name, r.records, r.seconds, rps, f->rate, p50, p99, p999, mx, p99 / 200.0, pol);
         } else if (f->rec_len == 1024) {
             double bps = rps * f->rec_len;
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
                    "\"bytes_per_s\":%.0f,\"writers\":%u,\"channels\":%u,\"buffer_timeout_ms\":%d,"
-                   "\"payload_read_direct_share\":%.3f,",
-                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms, r.direct_share);
+                   "\"payload_read_direct_share\":%.3f,\"task_thread_policy\":\"%s\",",
+                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms, r.direct_share, pol);
             if (iperf > 0)
                 printf("\"iperf3_bytes_per_s\":%.0f,\"ratio_to_iperf3\":%.3f,\"target\":0.70,"
                        "\"ratio_to_target\":%.3f}\n", iperf, bps / iperf, bps / iperf / 0.70);
@@ -752,8 +771,8 @@ int main(int argc, char **argv)
         } else {
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
                    "\"writers\":%u,\"channels\":%u,\"buffer_timeout_ms\":%d,\"target\":30000000,"
-                   "\"ratio_to_target\":%.3f}\n",
-                   f->name, r.records, r.seconds, rps, f->writers, f->channels, f->flush_ms, rps / 30e6);
+                   "\"ratio_to_target\":%.3f,\"task_thread_policy\":\"%s\"}\n",
+                   f->name, r.records, r.seconds, rps, f->writers, f->channels, f->flush_ms, rps / 30e6, pol);
         }
         fflush(stdout);
         free(r.lat_ns);

@@ -262,6 +262,11 @@ START_TEST(test_enum)
                             "debug|info|warn|error");
     ck_assert_int_eq(config_set(c, "log.level", "", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "log.level", "inf", &e), TE_EINVAL);
+    ck_assert_str_eq(config_get_str(c, "taskmanager.task.scheduling-policy"), "auto");
+    ck_assert_int_eq(config_set(c, "taskmanager.task.scheduling-policy", "fifo", &e), TE_EINVAL);
+    ck_assert_str_eq(e.msg, "invalid value 'fifo' for key 'taskmanager.task.scheduling-policy': expected one of "
+                            "auto|batch|other");
+    ck_assert_int_eq(config_set(c, "taskmanager.task.scheduling-policy", "other", &e), TE_OK);
     config_free(c);
 }
 END_TEST
