@@ -50,7 +50,7 @@ void te_thread_name_shorten(const char *prefix, const char *name, char out[16])
         head--;
     memcpy(out, full, head);
     memcpy(out + head, full + n - suf, suf);
-    out[15] = '\0';
+    out[head + suf] = '\0';
 }
 
 void te_thread_set_name(const char *prefix, const char *name)

@@ -16,30 +16,37 @@
 #include "common/thread_name.h"
 #include "common/thread_sched.h"
 
+/* te_thread_name_shorten into a buffer full of garbage: the result must end itself. */
+static void shorten(const char *prefix, const char *name, char out[16])
+{
+    memset(out, 'X', 16);
+    te_thread_name_shorten(prefix, name, out);
+}
+
 START_TEST(test_name_shorten)
 {
     char out[16];
-    te_thread_name_shorten(NULL, "te-flusher", out);
+    shorten(NULL, "te-flusher", out);
     ck_assert_str_eq(out, "te-flusher");
-    te_thread_name_shorten("te-", "net-io-0", out);
+    shorten("te-", "net-io-0", out);
     ck_assert_str_eq(out, "te-net-io-0");
     /* a subtask suffix survives; the vertex name is cut before it */
-    te_thread_name_shorten(NULL, "Tokenize words (2/4)", out);
+    shorten(NULL, "Tokenize words (2/4)", out);
     ck_assert_str_eq(out, "Tokenize (2/4)"); /* no double space */
-    te_thread_name_shorten("src:", "sequence-source (12/16)", out);
+    shorten("src:", "sequence-source (12/16)", out);
     ck_assert_str_eq(out, "src:seq (12/16)");
     ck_assert_uint_eq(strlen(out), 15);
     /* exactly 15: unchanged */
-    te_thread_name_shorten(NULL, "abcdefghi (1/2)", out);
+    shorten(NULL, "abcdefghi (1/2)", out);
     ck_assert_str_eq(out, "abcdefghi (1/2)");
     /* no suffix (or not a subtask one): plain truncation */
-    te_thread_name_shorten(NULL, "a-very-long-vertex-name", out);
+    shorten(NULL, "a-very-long-vertex-name", out);
     ck_assert_str_eq(out, "a-very-long-ver");
-    te_thread_name_shorten(NULL, "a-very-long-vertex (x/y)", out);
+    shorten(NULL, "a-very-long-vertex (x/y)", out);
     ck_assert_str_eq(out, "a-very-long-ver");
-    te_thread_name_shorten(NULL, "a-very-long-vertex(1/2)", out);
+    shorten(NULL, "a-very-long-vertex(1/2)", out);
     ck_assert_str_eq(out, "a-very-long-ver");
-    te_thread_name_shorten(NULL, NULL, out);
+    shorten(NULL, NULL, out);
     ck_assert_str_eq(out, "");
 }
 END_TEST
