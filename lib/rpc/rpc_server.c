@@ -295,6 +295,15 @@ te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp)
     return rpc_conn_send(conn, resp);
 }
 
+te_status_t rpc_conn_reply_response(rpc_conn_t *conn, uint64_t call_id, Te__Response *resp)
+{
+    Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
+    m.call_id = call_id;
+    m.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
+    m.response = resp;
+    return rpc_conn_reply_msg(conn, &m);
+}
+
 uint64_t rpc_conn_id(const rpc_conn_t *conn) { return conn->id; }
 const char *rpc_conn_peer(const rpc_conn_t *conn) { return conn->peer; }
 

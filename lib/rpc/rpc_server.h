@@ -85,6 +85,9 @@ te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode co
 /* Sends a full reply (body must be a Response; resp->call_id set by the caller, e.g.
  * a Response carrying a SlotReport). `resp` is borrowed. */
 te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp);
+/* Sends `resp` (borrowed: a Response with its payload, e.g. a SlotReport) as the reply
+ * to call_id. */
+te_status_t rpc_conn_reply_response(rpc_conn_t *conn, uint64_t call_id, Te__Response *resp);
 /* Sends any message (a push: TaskExecutionState, AcknowledgeCheckpoint, ...; call_id
  * normally 0). `msg` is borrowed. TE_ESTATE when the connection is closing; TE_EIO
  * when the output bound was exceeded (the connection is then closed). */

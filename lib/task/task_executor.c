@@ -538,11 +538,7 @@ static void call_request_slot(te_task_executor_t *te, rpc_conn_t *conn, uint64_t
     Te__Response resp = TE__RESPONSE__INIT;
     resp.code = TE__ERROR_CODE__OK;
     resp.slot_index = index;
-    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
-    msg.call_id = call_id;
-    msg.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
-    msg.response = &resp;
-    rpc_conn_reply_msg(conn, &msg);
+    rpc_conn_reply_response(conn, call_id, &resp);
 }
 
 static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
@@ -753,11 +749,7 @@ static void call_slot_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     rep.data_address = te->data_address;
     Te__Response resp = TE__RESPONSE__INIT;
     resp.slot_report = &rep;
-    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
-    msg.call_id = call_id;
-    msg.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
-    msg.response = &resp;
-    rpc_conn_reply_msg(conn, &msg);
+    rpc_conn_reply_response(conn, call_id, &resp);
 cleanup:
     free(info);
     free(st);
@@ -815,11 +807,7 @@ static void call_task_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     rep.tasks = stp;
     Te__Response resp = TE__RESPONSE__INIT;
     resp.task_report = &rep;
-    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
-    msg.call_id = call_id;
-    msg.body_case = TE__RPC_MESSAGE__BODY_RESPONSE;
-    msg.response = &resp;
-    rpc_conn_reply_msg(conn, &msg);
+    rpc_conn_reply_response(conn, call_id, &resp);
 cleanup:
     free(st);
     free(stp);
