@@ -5,7 +5,7 @@
  *
  * Threading: a coordinator is used by one thread; no locks.
  */
-#include "checkpoint_coordinator.h"
+#include "client/checkpoint_coordinator.h"
 
 #include <inttypes.h>
 #include <stdio.h>

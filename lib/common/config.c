@@ -7,7 +7,7 @@
  * SIGHUP reload) and is read-only once published; getters take no lock. The key
  * table and the pure parsers are immutable / reentrant. No locks.
  */
-#include "config.h"
+#include "common/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define KB (INT64_C(1) << 10)
 #define MB (INT64_C(1) << 20)

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "te_status.h"
+#include "common/te_status.h"
 
 typedef enum te_config_type {
     TE_CFG_INT,      /* integer within [min, max] */

@@ -2,7 +2,7 @@
  * hot_mutex — see the header. Threading: init before the mutex is shared.
  */
 #define _GNU_SOURCE
-#include "hot_mutex.h"
+#include "common/hot_mutex.h"
 
 void te_hot_mutex_init(pthread_mutex_t *m)
 {

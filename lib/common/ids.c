@@ -3,7 +3,7 @@
  *
  * Threading: all functions are reentrant; te_id_str uses a thread-local ring.
  */
-#include "ids.h"
+#include "common/ids.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
  * onto it, so a writer racing with a switch writes to the old or the new target,
  * never to a closed or reused descriptor.
  */
-#include "log.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

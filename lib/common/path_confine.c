@@ -3,7 +3,7 @@
  *
  * Threading: pure functions over the file system; any thread.
  */
-#include "path_confine.h"
+#include "common/path_confine.h"
 
 #include <limits.h>
 #include <stdio.h>

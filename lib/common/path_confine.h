@@ -8,7 +8,7 @@
 #ifndef TE_PATH_CONFINE_H
 #define TE_PATH_CONFINE_H
 
-#include "te_status.h"
+#include "common/te_status.h"
 
 /* allowed_csv: comma-separated directories; NULL or "" = no restriction. TE_OK, or
  * TE_EINVAL with "'<path>' is outside io.allowed-dirs (<list>)". */

@@ -7,7 +7,7 @@
  *
  * Threading: any thread; no shared state, no locks.
  */
-#include "sd_notify.h"
+#include "common/sd_notify.h"
 
 #include <errno.h>
 #include <stdarg.h>

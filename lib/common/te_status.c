@@ -3,7 +3,7 @@
  *
  * Threading: pure functions; no shared state.
  */
-#include "te_status.h"
+#include "common/te_status.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * thread_name — see the header. Threading: names the calling thread only.
  */
 #define _GNU_SOURCE
-#include "thread_name.h"
+#include "common/thread_name.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * thread only.
  */
 #define _GNU_SOURCE
-#include "thread_sched.h"
+#include "common/thread_sched.h"
 
 #include <pthread.h>
 #include <sched.h>

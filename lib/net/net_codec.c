@@ -3,7 +3,7 @@
  *
  * Threading: pure functions, no state, no allocation; any thread.
  */
-#include "net_codec.h"
+#include "net/net_codec.h"
 
 #include <string.h>
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 #define TE_NET_MAGIC 0xBADC0FFEu
 #define TE_NET_HEADER_LEN 9u

@@ -4,11 +4,11 @@
  *
  * Threading: no state; the caller's net I/O thread.
  */
-#include "net_frame_reader.h"
+#include "net/net_frame_reader.h"
 
 #include <event2/buffer.h>
 
-#include "net_codec.h"
+#include "net/net_codec.h"
 
 int net_frame_peek(struct evbuffer *in, uint32_t max_frame, uint32_t *frame_len, uint8_t *id, te_error_t *err)
 {

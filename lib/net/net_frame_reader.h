@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 struct evbuffer;
 

@@ -6,7 +6,7 @@
  * made thread-aware by evthread_use_pthreads). The queue is drained on the I/O thread
  * without `mu` held while closures run. stop() submits a closure that breaks the loop.
  */
-#include "net_io_thread.h"
+#include "net/net_io_thread.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/hot_mutex.h"
-#include "../common/thread_name.h"
+#include "common/hot_mutex.h"
+#include "common/thread_name.h"
 
 struct work {
     void (*fn)(void *);

@@ -10,7 +10,7 @@
 #ifndef TE_NET_IO_THREAD_H
 #define TE_NET_IO_THREAD_H
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 struct event_base;
 typedef struct te_net_io_thread te_net_io_thread_t;

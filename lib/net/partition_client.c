@@ -23,7 +23,7 @@
  * token the client side of the challenge-response runs once connected, and messages
  * queued meanwhile wait in cn->pending.
  */
-#include "partition_client.h"
+#include "net/partition_client.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -43,12 +43,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../common/auth_handshake.h"
-#include "../common/log.h"
-#include "../common/tls.h"
-#include "net_codec.h"
-#include "net_frame_reader.h"
-#include "net_id_map.h"
+#include "common/auth_handshake.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "net/net_codec.h"
+#include "net/net_frame_reader.h"
+#include "net/net_id_map.h"
 
 #define CTX "partition-client"
 

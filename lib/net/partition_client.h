@@ -18,9 +18,9 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "../shuffle/remote_input_channel.h"
-#include "net_io_thread.h"
+#include "common/te_status.h"
+#include "shuffle/remote_input_channel.h"
+#include "net/net_io_thread.h"
 
 typedef struct te_partition_client te_partition_client_t;
 

@@ -16,7 +16,7 @@
  * with buffer_recycle_batch, waking a producer blocked on its pool once per batch
  * instead of once per buffer.
  */
-#include "partition_server.h"
+#include "net/partition_server.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -38,13 +38,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "../common/auth_handshake.h"
-#include "../common/log.h"
-#include "../common/tls.h"
-#include "../shuffle/result_partition.h"
-#include "net_codec.h"
-#include "net_frame_reader.h"
-#include "net_id_map.h"
+#include "common/auth_handshake.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "shuffle/result_partition.h"
+#include "net/net_codec.h"
+#include "net/net_frame_reader.h"
+#include "net/net_id_map.h"
 
 #define CTX "partition-server"
 /* Stop polling views while this much is queued for the socket; resume below half. */

@@ -20,9 +20,9 @@
 #ifndef TE_PARTITION_SERVER_H
 #define TE_PARTITION_SERVER_H
 
-#include "../common/te_status.h"
-#include "../shuffle/partition_manager.h"
-#include "net_io_thread.h"
+#include "common/te_status.h"
+#include "shuffle/partition_manager.h"
+#include "net/net_io_thread.h"
 
 typedef struct te_partition_server te_partition_server_t;
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "include/te/operator.h"
+#include "te/operator.h"
 
 /* Everything a parameter helper needs to look up a value and report a problem. */
 typedef struct op_setup {

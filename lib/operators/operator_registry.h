@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "include/te/operator.h"
+#include "te/operator.h"
 
 /* The built-in operator called `name`, or NULL when there is none. The definition is
  * static (never freed). */

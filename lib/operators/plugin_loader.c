@@ -5,7 +5,7 @@
  * happens at deployment on the control thread; task threads only use the returned
  * definitions, which stay valid until plugin_loader_unload_all().
  */
-#include "plugin_loader.h"
+#include "operators/plugin_loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "include/te/operator.h"
+#include "te/operator.h"
 
 /* Resolves `library` under `plugins_dir`, loads it (once) and returns its definition.
  * NULL with a message naming the file and the problem (outside plugins.dir, missing

@@ -9,7 +9,7 @@
 #ifndef TE_RPC_CLIENT_H
 #define TE_RPC_CLIENT_H
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 #include "rpc.pb-c.h"
 
 typedef struct te_rpc_client te_rpc_client_t;

@@ -8,7 +8,7 @@
  *
  * Threading: task thread only; no locks.
  */
-#include "checkpoint_barrier_aligner.h"
+#include "runtime/checkpoint_barrier_aligner.h"
 
 #include <stdio.h>
 #include <stdlib.h>

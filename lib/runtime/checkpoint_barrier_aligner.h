@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef struct te_barrier_aligner_ops {
     void (*block)(void *arg, uint32_t ch);

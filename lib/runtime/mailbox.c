@@ -8,14 +8,14 @@
  * mailbox thread can tell, without locking, whether the shared queue holds mail and of
  * which priority. Lock order: `mu` is a leaf (nothing is called while holding it).
  */
-#include "mailbox.h"
+#include "runtime/mailbox.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "../common/hot_mutex.h"
+#include "common/hot_mutex.h"
 
 typedef struct mail_node {
     te_mail_t mail;

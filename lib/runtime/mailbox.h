@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef enum te_mail_priority {
     TE_MAIL_PRIO_DEFAULT = 0, /* ordinary mails (timers, checkpoint notifications) */

@@ -9,7 +9,7 @@
  * taken by the mailbox thread only around mails and the default action, never while
  * holding the mailbox mutex.
  */
-#include "mailbox_processor.h"
+#include "runtime/mailbox_processor.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

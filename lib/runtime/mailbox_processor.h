@@ -21,9 +21,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "mailbox.h"
-#include "task_metrics.h"
+#include "common/te_status.h"
+#include "runtime/mailbox.h"
+#include "runtime/task_metrics.h"
 
 typedef struct te_mailbox_processor te_mailbox_processor_t;
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "stream_task_internal.h"
+#include "runtime/stream_task_internal.h"
 
 /* ---- the CheckpointedInputGate: aligner callbacks (task thread) ---- */
 

@@ -13,7 +13,7 @@
  * record is guarded by `fail_mu` (a leaf lock); `failed` and the counters are atomics.
  * Lock order: head_emit_lock -> (record writer internals) ; fail_mu is a leaf.
  */
-#include "operator_chain.h"
+#include "runtime/operator_chain.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,8 +25,8 @@
 #include "common/path_confine.h"
 #include "state/checkpoint_storage.h"
 #include "state/state_backend.h"
-#include "stream_element.h"
-#include "timer_service.h"
+#include "runtime/stream_element.h"
+#include "runtime/timer_service.h"
 
 #define CHAIN_MAX_NAMED_COUNTERS 8
 

@@ -37,10 +37,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "../shuffle/record_writer.h"
-#include "stream_task.h"
-#include "task_metrics.h"
+#include "common/te_status.h"
+#include "shuffle/record_writer.h"
+#include "runtime/stream_task.h"
+#include "runtime/task_metrics.h"
 #include "te/operator.h"
 
 typedef struct te_operator_chain te_operator_chain_t;

@@ -23,7 +23,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/thread_name.h"
-#include "stream_task_internal.h"
+#include "runtime/stream_task_internal.h"
 
 typedef struct source_finished {
     te_stream_task_t *st;

@@ -4,7 +4,7 @@
  *
  * Threading: pure functions, no shared state.
  */
-#include "stream_element.h"
+#include "runtime/stream_element.h"
 
 #include <string.h>
 

@@ -36,7 +36,7 @@
 
 #include "common/log.h"
 #include "state/checkpoint_storage.h"
-#include "stream_task_internal.h"
+#include "runtime/stream_task_internal.h"
 
 /* ---- writer availability notifications (one-shot, may outlive the task) ---- */
 

@@ -22,13 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "../shuffle/input_gate.h"
-#include "../shuffle/output_flusher.h"
-#include "../shuffle/record_writer.h"
-#include "subtask_checkpoint_coordinator.h"
-#include "task_metrics.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "shuffle/input_gate.h"
+#include "shuffle/output_flusher.h"
+#include "shuffle/record_writer.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
+#include "runtime/task_metrics.h"
 #include "te/operator.h"
 
 typedef enum te_invokable {

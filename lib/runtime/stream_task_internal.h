@@ -12,11 +12,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "mailbox.h"
-#include "mailbox_processor.h"
-#include "operator_chain.h"
-#include "stream_task.h"
-#include "stream_task_network_input.h"
+#include "runtime/mailbox.h"
+#include "runtime/mailbox_processor.h"
+#include "runtime/operator_chain.h"
+#include "runtime/stream_task.h"
+#include "runtime/stream_task_network_input.h"
 
 /* Records a source step / input step processes per default-action run, so mails are
  * looked at regularly. */

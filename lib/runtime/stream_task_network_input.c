@@ -14,14 +14,14 @@
  *
  * Threading: task thread only; no locks of its own (the gates lock internally).
  */
-#include "stream_task_network_input.h"
+#include "runtime/stream_task_network_input.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "shuffle/record_deserializer.h"
-#include "stream_element.h"
-#include "watermark_valve.h"
+#include "runtime/stream_element.h"
+#include "runtime/watermark_valve.h"
 
 /* A length prefix above this is corruption. */
 #define NETWORK_INPUT_MAX_RECORD (64u * 1024 * 1024)

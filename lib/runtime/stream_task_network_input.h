@@ -16,11 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "../shuffle/input_gate.h"
-#include "checkpoint_barrier_aligner.h"
-#include "operator_chain.h"
-#include "task_metrics.h"
+#include "common/te_status.h"
+#include "shuffle/input_gate.h"
+#include "runtime/checkpoint_barrier_aligner.h"
+#include "runtime/operator_chain.h"
+#include "runtime/task_metrics.h"
 
 typedef struct te_stream_task_network_input te_stream_task_network_input_t;
 

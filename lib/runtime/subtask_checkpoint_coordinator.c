@@ -6,7 +6,7 @@
  * Threading: task thread only (or under the task's checkpoint lock); no locks of its
  * own. The report callback runs on the calling thread.
  */
-#include "subtask_checkpoint_coordinator.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "operator_chain.h"
+#include "runtime/operator_chain.h"
 #include "shuffle/event.h"
 #include "shuffle/key_group.h"
 #include "state/checkpoint_storage.h"

@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "../shuffle/record_writer.h"
+#include "common/te_status.h"
+#include "shuffle/record_writer.h"
 
 typedef struct te_operator_chain te_operator_chain_t; /* operator_chain.h */
 

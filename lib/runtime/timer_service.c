@@ -7,7 +7,7 @@
  *
  * Threading: one owner thread; no locks.
  */
-#include "timer_service.h"
+#include "runtime/timer_service.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef struct te_timer_service te_timer_service_t;
 

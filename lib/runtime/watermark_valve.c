@@ -3,7 +3,7 @@
  *
  * Threading: no locks; one task thread owns a valve.
  */
-#include "watermark_valve.h"
+#include "runtime/watermark_valve.h"
 
 #include <stdlib.h>
 

@@ -5,11 +5,11 @@
  * reference hands the segment to its owner local pool (which takes the pool mutex) or,
  * for unpooled side buffers (owner NULL), frees the single allocation. No lock here.
  */
-#include "buffer.h"
+#include "shuffle/buffer.h"
 
 #include <stdlib.h>
 
-#include "local_buffer_pool.h"
+#include "shuffle/local_buffer_pool.h"
 
 void buffer_recycle(te_buffer_t *b)
 {

@@ -9,12 +9,12 @@
  *
  * Threading: owned by one RecordWriter; used by its task thread only. No locks.
  */
-#include "channel_selector.h"
+#include "shuffle/channel_selector.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "key_group.h"
+#include "shuffle/key_group.h"
 #include "te/operator.h"
 
 struct te_channel_selector {

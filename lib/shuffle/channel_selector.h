@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef enum te_partitioner_kind {
     TE_PARTITION_FORWARD = 1,

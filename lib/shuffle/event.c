@@ -4,7 +4,7 @@
  *
  * Threading: pure functions.
  */
-#include "event.h"
+#include "shuffle/event.h"
 
 static void put_u64(uint8_t *p, uint64_t v)
 {

@@ -16,17 +16,17 @@
  * close releases channels without holding `mu` (their release waits for callbacks in
  * progress, which take `mu`), so after close no callback touches the gate.
  */
-#include "input_gate.h"
+#include "shuffle/input_gate.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
-#include "../common/hot_mutex.h"
-#include "../common/log.h"
-#include "local_input_channel.h"
+#include "common/clock.h"
+#include "common/hot_mutex.h"
+#include "common/log.h"
+#include "shuffle/local_input_channel.h"
 
 struct gate_channel {
     const te_input_channel_ops_t *ops;

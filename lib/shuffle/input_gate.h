@@ -17,12 +17,12 @@
 
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "buffer.h"
-#include "event.h"
-#include "local_buffer_pool.h"
-#include "partition_manager.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "shuffle/buffer.h"
+#include "shuffle/event.h"
+#include "shuffle/local_buffer_pool.h"
+#include "shuffle/partition_manager.h"
 
 typedef struct te_input_gate te_input_gate_t;
 

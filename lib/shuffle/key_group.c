@@ -13,7 +13,7 @@
  *
  * Threading: pure functions.
  */
-#include "key_group.h"
+#include "shuffle/key_group.h"
 
 #include <string.h>
 

@@ -17,7 +17,7 @@
  * notifier is called with no lock held, on the thread that recycled (or cancelled).
  * in_use is an atomic readable without the lock.
  */
-#include "local_buffer_pool.h"
+#include "shuffle/local_buffer_pool.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,9 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/clock.h"
-#include "../common/hot_mutex.h"
-#include "network_buffer_pool.h"
+#include "common/clock.h"
+#include "common/hot_mutex.h"
+#include "shuffle/network_buffer_pool.h"
 
 /* A requester blocked while the pool could still grow from the arena re-checks the
  * arena this often (segments returned to the arena by other pools wake nobody here). */

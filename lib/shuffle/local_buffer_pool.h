@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "buffer.h"
+#include "shuffle/buffer.h"
 
 typedef struct te_local_buffer_pool te_local_buffer_pool_t;
 

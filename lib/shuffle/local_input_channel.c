@@ -11,7 +11,7 @@
  * partition_manager_cancel_listener wait for callbacks in progress), so no callback
  * runs after it returns.
  */
-#include "local_input_channel.h"
+#include "shuffle/local_input_channel.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "input_gate.h"
-#include "partition_manager.h"
+#include "common/ids.h"
+#include "shuffle/input_gate.h"
+#include "shuffle/partition_manager.h"
 
 typedef struct te_local_input_channel te_local_input_channel_t;
 

@@ -12,16 +12,16 @@
  * a local pool's mutex may be held when taking `mu`, never the other way round.
  * available_segments is an atomic readable without the lock (status endpoint).
  */
-#include "network_buffer_pool.h"
+#include "shuffle/network_buffer_pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/hot_mutex.h"
-#include "buffer.h"
-#include "local_buffer_pool.h"
+#include "common/hot_mutex.h"
+#include "shuffle/buffer.h"
+#include "shuffle/local_buffer_pool.h"
 
 struct te_network_buffer_pool {
     pthread_mutex_t mu;

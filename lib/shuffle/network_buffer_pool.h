@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef struct te_network_buffer_pool te_network_buffer_pool_t;
 struct te_local_buffer_pool;

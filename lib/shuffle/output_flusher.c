@@ -11,15 +11,15 @@
  * record_writer_flush_all (which takes subpartition locks). remove waits on `done`
  * while its writer is being flushed, so the caller may free the writer afterwards.
  */
-#include "output_flusher.h"
+#include "shuffle/output_flusher.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/thread_name.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/thread_name.h"
 
 struct flush_entry {
     te_record_writer_t *rw;

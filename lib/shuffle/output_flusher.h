@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "record_writer.h"
+#include "common/te_status.h"
+#include "shuffle/record_writer.h"
 
 typedef struct te_output_flusher te_output_flusher_t;
 

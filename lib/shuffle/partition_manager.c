@@ -8,7 +8,7 @@
  * progress so cancel_listener can wait until none may still touch its argument.
  * Lock order: `mu` is never held while calling into a partition.
  */
-#include "partition_manager.h"
+#include "shuffle/partition_manager.h"
 
 #include <pthread.h>
 #include <stdlib.h>

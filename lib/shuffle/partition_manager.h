@@ -9,9 +9,9 @@
 #ifndef TE_PARTITION_MANAGER_H
 #define TE_PARTITION_MANAGER_H
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "result_partition.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "shuffle/result_partition.h"
 
 typedef struct te_partition_manager te_partition_manager_t;
 

@@ -31,12 +31,12 @@
  * taken under it (buffers leaving the queue are recycled after unlocking). The listener is called with no lock held; `notifying` counts calls
  * in progress so detach can wait for them (a reader may free its context after detach).
  */
-#include "pipelined_subpartition.h"
+#include "shuffle/pipelined_subpartition.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "../common/hot_mutex.h"
+#include "common/hot_mutex.h"
 
 struct te_pipelined_subpartition {
     pthread_mutex_t mu;

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "buffer.h"
-#include "local_buffer_pool.h"
+#include "shuffle/buffer.h"
+#include "shuffle/local_buffer_pool.h"
 
 typedef struct te_pipelined_subpartition te_pipelined_subpartition_t;
 

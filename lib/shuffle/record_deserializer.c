@@ -10,7 +10,7 @@
  *
  * Threading: one deserializer per input channel, used by the consuming task thread only.
  */
-#include "record_deserializer.h"
+#include "shuffle/record_deserializer.h"
 
 #include <stdlib.h>
 #include <string.h>

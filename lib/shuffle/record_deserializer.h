@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "buffer.h"
+#include "common/te_status.h"
+#include "shuffle/buffer.h"
 
 typedef enum te_des_result {
     TE_DES_RECORD = 0,      /* *data and *len hold one record, valid until the next call */

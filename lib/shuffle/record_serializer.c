@@ -6,7 +6,7 @@
  * new committed position is published with a release store so a reader on another
  * thread that acquires `committed` sees the bytes.
  */
-#include "record_serializer.h"
+#include "shuffle/record_serializer.h"
 
 #include <string.h>
 

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "buffer.h"
+#include "shuffle/buffer.h"
 
 typedef enum te_ser_result {
     TE_SER_FULL_RECORD = 0,                 /* record complete; the buffer has room left */

@@ -14,12 +14,12 @@
  * touches the subpartitions (under their locks), never the serializers or `cur`.
  * Counters are atomics written by the task thread (relaxed) and readable anywhere.
  */
-#include "record_writer.h"
+#include "shuffle/record_writer.h"
 
 #include <stdlib.h>
 
-#include "../common/clock.h"
-#include "record_serializer.h"
+#include "common/clock.h"
+#include "shuffle/record_serializer.h"
 
 struct rw_channel {
     te_record_serializer_t ser;

@@ -16,11 +16,11 @@
 
 #include <stdint.h>
 
-#include "../common/te_status.h"
-#include "channel_selector.h"
-#include "event.h"
-#include "local_buffer_pool.h"
-#include "result_partition.h"
+#include "common/te_status.h"
+#include "shuffle/channel_selector.h"
+#include "shuffle/event.h"
+#include "shuffle/local_buffer_pool.h"
+#include "shuffle/result_partition.h"
 
 typedef struct te_record_writer te_record_writer_t;
 

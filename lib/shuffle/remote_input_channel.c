@@ -14,7 +14,7 @@
  * recycled outside `mu` except the ones pulled from the pool under it, which are never
  * recycled there.
  */
-#include "remote_input_channel.h"
+#include "shuffle/remote_input_channel.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/hot_mutex.h"
-#include "event.h"
+#include "common/hot_mutex.h"
+#include "shuffle/event.h"
 
 struct te_remote_buffers {
     te_local_buffer_pool_t *pool; /* borrowed */

@@ -34,10 +34,10 @@
 
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "input_gate.h"
-#include "local_buffer_pool.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "shuffle/input_gate.h"
+#include "shuffle/local_buffer_pool.h"
 
 typedef struct te_remote_input_channel te_remote_input_channel_t;
 typedef struct te_remote_buffers te_remote_buffers_t;

@@ -12,15 +12,15 @@
  * released flag; it is never held while a subpartition lock is taken. Listeners run
  * with no lock held.
  */
-#include "result_partition.h"
+#include "shuffle/result_partition.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "pipelined_subpartition.h"
+#include "common/log.h"
+#include "shuffle/pipelined_subpartition.h"
 
 #define RP_CAUSE_MAX 512
 

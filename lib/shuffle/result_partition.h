@@ -18,11 +18,11 @@
 
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "buffer.h"
-#include "event.h"
-#include "local_buffer_pool.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "shuffle/buffer.h"
+#include "shuffle/event.h"
+#include "shuffle/local_buffer_pool.h"
 
 typedef struct te_result_partition te_result_partition_t;
 typedef struct te_subpartition_view te_subpartition_view_t;

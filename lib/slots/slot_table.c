@@ -8,7 +8,7 @@
  * the thread that runs `base`. No locks. The timeout callback is called with no
  * internal state borrowed except the allocation id copy, so it may re-enter the table.
  */
-#include "slot_table.h"
+#include "slots/slot_table.h"
 
 #include <event2/event.h>
 #include <stdlib.h>

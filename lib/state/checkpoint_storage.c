@@ -5,7 +5,7 @@
  * Threading: no shared state; every function runs on the caller's thread (the task
  * thread for writes and restores). No locks.
  */
-#include "checkpoint_storage.h"
+#include "state/checkpoint_storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state_backend.h"
+#include "state/state_backend.h"
 
 #define CKPT_MAGIC "TECK"
 #define CKPT_END "TEND"

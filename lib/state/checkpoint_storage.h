@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 typedef enum te_ckpt_section_type {
     TE_CKPT_SEC_OPERATOR = 1,

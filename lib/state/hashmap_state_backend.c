@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state_backend.h"
+#include "state/state_backend.h"
 
 typedef struct hm_entry {
     uint32_t keylen, nslen, vallen, valcap;

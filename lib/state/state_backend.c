@@ -6,7 +6,7 @@
  * Threading: a backend is used by its operator's task thread only. The CRC table is
  * built once under pthread_once, so state_crc32c may be called from any thread.
  */
-#include "state_backend.h"
+#include "state/state_backend.h"
 
 #include <pthread.h>
 #include <stdlib.h>

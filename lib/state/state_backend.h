@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/te_status.h"
+#include "common/te_status.h"
 
 /* Called for each entry; non-zero stops the walk (and is returned by the walker). The
  * pointers are borrowed for the call; fn must not change the backend. */

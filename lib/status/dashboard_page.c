@@ -14,7 +14,7 @@
  *
  * Threading: an immutable constant; any thread may read it.
  */
-#include "dashboard_page.h"
+#include "status/dashboard_page.h"
 
 const char te_dashboard_html[] =
     "<!DOCTYPE html>\n"

@@ -9,7 +9,7 @@
  * run on the thread that runs `base`; the provider callbacks are called from the
  * request callback. No locks.
  */
-#include "status_server.h"
+#include "status/status_server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -25,7 +25,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
-#include "dashboard_page.h"
+#include "status/dashboard_page.h"
 
 #define SS_CTX "status"
 #define SS_MAX_HEADERS 8192

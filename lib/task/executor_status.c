@@ -17,9 +17,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "task_executor_internal.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "task/task_executor_internal.h"
 
 static const char *TASK_STATES[] = {"CREATED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED"};
 

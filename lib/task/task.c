@@ -11,7 +11,7 @@
  *     before the state that publishes them).
  * Locks: t->lock guards the cause strings only; it is never held while calling out.
  */
-#include "task.h"
+#include "task/task.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,19 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
-#include "../common/config.h"
-#include "../common/log.h"
-#include "../common/path_confine.h"
-#include "../common/thread_name.h"
-#include "../common/thread_sched.h"
-#include "../operators/operator_registry.h"
-#include "../operators/plugin_loader.h"
-#include "../runtime/stream_task.h"
-#include "../shuffle/channel_selector.h"
-#include "../shuffle/input_gate.h"
-#include "../shuffle/record_writer.h"
-#include "../shuffle/result_partition.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/path_confine.h"
+#include "common/thread_name.h"
+#include "common/thread_sched.h"
+#include "operators/operator_registry.h"
+#include "operators/plugin_loader.h"
+#include "runtime/stream_task.h"
+#include "shuffle/channel_selector.h"
+#include "shuffle/input_gate.h"
+#include "shuffle/record_writer.h"
+#include "shuffle/result_partition.h"
 
 #define TASK_CAUSE_MAX 1024
 

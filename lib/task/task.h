@@ -15,13 +15,13 @@
 
 #include <stdint.h>
 
-#include "../common/ids.h"
-#include "../common/te_status.h"
-#include "../runtime/task_metrics.h"
-#include "../shuffle/network_buffer_pool.h"
-#include "../shuffle/output_flusher.h"
-#include "../shuffle/partition_manager.h"
-#include "../shuffle/remote_input_channel.h"
+#include "common/ids.h"
+#include "common/te_status.h"
+#include "runtime/task_metrics.h"
+#include "shuffle/network_buffer_pool.h"
+#include "shuffle/output_flusher.h"
+#include "shuffle/partition_manager.h"
+#include "shuffle/remote_input_channel.h"
 #include "tdd.pb-c.h"
 
 struct te_checkpoint_report; /* runtime/subtask_checkpoint_coordinator.h */

@@ -17,13 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/thread_sched.h"
-#include "../common/tls.h"
-#include "../operators/plugin_loader.h"
-#include "../runtime/subtask_checkpoint_coordinator.h"
-#include "task_executor_internal.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/thread_sched.h"
+#include "common/tls.h"
+#include "operators/plugin_loader.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
+#include "task/task_executor_internal.h"
 
 #define CTX "executor"
 

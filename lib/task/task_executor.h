@@ -12,8 +12,8 @@
 #ifndef TE_TASK_EXECUTOR_H
 #define TE_TASK_EXECUTOR_H
 
-#include "../common/config.h"
-#include "../common/te_status.h"
+#include "common/config.h"
+#include "common/te_status.h"
 
 struct event_base;
 

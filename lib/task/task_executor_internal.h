@@ -13,18 +13,18 @@
 #include <jansson.h>
 #include <pthread.h>
 
-#include "../common/ids.h"
-#include "../net/net_io_thread.h"
-#include "../net/partition_client.h"
-#include "../net/partition_server.h"
-#include "../rpc/rpc_server.h"
-#include "../shuffle/network_buffer_pool.h"
-#include "../shuffle/output_flusher.h"
-#include "../shuffle/partition_manager.h"
-#include "../slots/slot_table.h"
-#include "../status/status_server.h"
-#include "task.h"
-#include "task_executor.h"
+#include "common/ids.h"
+#include "net/net_io_thread.h"
+#include "net/partition_client.h"
+#include "net/partition_server.h"
+#include "rpc/rpc_server.h"
+#include "shuffle/network_buffer_pool.h"
+#include "shuffle/output_flusher.h"
+#include "shuffle/partition_manager.h"
+#include "slots/slot_table.h"
+#include "status/status_server.h"
+#include "task/task.h"
+#include "task/task_executor.h"
 
 /* A registered JobManager (one per job). */
 typedef struct te_job_manager {

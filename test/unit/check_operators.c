@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "include/te/operator.h"
+#include "te/operator.h"
 #include "operators/operator_registry.h"
 #include "state/state_backend.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "include/te/operator.h"
+#include "te/operator.h"
 #include "runtime/stream_element.h"
 #include "runtime/stream_task.h"
 #include "runtime/watermark_valve.h"
