@@ -49,20 +49,20 @@
 #define TE_VERSION "dev"
 #endif
 
-#define EXIT_OK 0
+#define EXIT_OK         0
 #define EXIT_JOB_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_CONNECT 3
-#define EXIT_CANCELLED 130
+#define EXIT_USAGE      2
+#define EXIT_CONNECT    3
+#define EXIT_CANCELLED  130
 
-#define CONNECT_TIMEOUT_MS 5000
-#define CALL_TIMEOUT_MS 10000
-#define CANCEL_WAIT_MS 30000 /* how long to wait for final states after cancelling */
-#define MAX_EXECUTORS 64
-#define MAX_POSITIONAL 256
+#define CONNECT_TIMEOUT_MS   5000
+#define CALL_TIMEOUT_MS      10000
+#define CANCEL_WAIT_MS       30000 /* how long to wait for final states after cancelling */
+#define MAX_EXECUTORS        64
+#define MAX_POSITIONAL       256
 #define PROGRESS_INTERVAL_MS 1000
-#define RECONNECT_MS 3000      /* a restart retries unreachable executors this long */
-#define RECONNECT_PAUSE_MS 100
+#define RECONNECT_MS         3000 /* a restart retries unreachable executors this long */
+#define RECONNECT_PAUSE_MS   100
 
 /* ---- usage ------------------------------------------------------------------------- */
 
@@ -121,7 +121,8 @@ static const char usage_submit[] =
     "and confirms it to every task (sinks commit); one line per completed checkpoint\n"
     "(\"checkpoint N completed in D ms, SIZE, T tasks, start delay S ms, alignment A ms,\n"
     "in-flight B\": S is the longest wait of a task for its first barrier, A the longest\n"
-    "barrier alignment, B the in-flight data an unaligned checkpoint stored). A decline or --checkpoint-timeout aborts it. The job\n"
+    "barrier alignment, B the in-flight data an unaligned checkpoint stored). A decline or --checkpoint-timeout "
+    "aborts it. The job\n"
     "configuration gets state.checkpoints.dir = DIR (made absolute).\n"
     "\n"
     "Restarts (--restart-attempts N > 0): when a task fails or an executor is lost, the\n"
@@ -246,11 +247,11 @@ typedef struct args {
     size_t n_pos;
     int64_t heartbeat_ms;
     int64_t timeout_ms;
-    int64_t checkpoint_interval_ms;  /* 0 = no checkpoints */
+    int64_t checkpoint_interval_ms; /* 0 = no checkpoints */
     int64_t checkpoint_timeout_ms;
-    const char *checkpoint_dir;      /* NULL = default */
-    const char *from_checkpoint;     /* NULL = fresh start */
-    const char *job;                 /* checkpoints --job */
+    const char *checkpoint_dir;  /* NULL = default */
+    const char *from_checkpoint; /* NULL = fresh start */
+    const char *job;             /* checkpoints --job */
     long restart_attempts;
     int64_t restart_backoff_ms;
     int help;
@@ -417,9 +418,7 @@ static int args_parse(const char *cmd, int argc, char **argv, int allowed, args_
                 return usage_error(cmd, "--from-checkpoint: %s", "the directory must not be empty");
             a->from_checkpoint = value;
             break;
-        case OPT_JOB:
-            a->job = value;
-            break;
+        case OPT_JOB: a->job = value; break;
         }
     }
     return 0;
@@ -443,8 +442,8 @@ static const char *state_name(int state)
  * hands over the reply (caller frees with te__rpc_message__free_unpacked). A daemon
  * error sets *code (when given) and err to "CODE: message"; an I/O failure sets err
  * and leaves *code at OK (the connection is then broken). */
-static te_status_t call(te_rpc_client_t *c, Te__RpcMessage *msg, Te__RpcMessage **reply,
-                        Te__ErrorCode *code, te_error_t *err)
+static te_status_t call(te_rpc_client_t *c, Te__RpcMessage *msg, Te__RpcMessage **reply, Te__ErrorCode *code,
+                        te_error_t *err)
 {
     if (code)
         *code = TE__ERROR_CODE__OK;
@@ -561,7 +560,7 @@ static const char *slot_state_name(int state)
 #define TABLE_MAX_COLS 10
 typedef struct table {
     size_t n_cols, n_rows, cap;
-    char **cells; /* row-major */
+    char **cells;              /* row-major */
     int right[TABLE_MAX_COLS]; /* right-aligned (numbers) */
 } table_t;
 
@@ -646,10 +645,10 @@ static int cmd_slots(int argc, char **argv)
         json_t *slots = json_array();
         for (size_t i = 0; i < r->n_slots; i++) {
             const Te__SlotStatus *st = r->slots[i];
-            json_array_append_new(slots, json_pack("{s:i, s:s, s:o, s:o, s:i}", "slot", (int)st->slot_index, "state",
-                                                   slot_state_name(st->state), "job_id", json_id(&st->job_id),
-                                                   "allocation_id", json_id(&st->allocation_id), "tasks",
-                                                   (int)st->number_of_tasks));
+            json_array_append_new(
+                slots, json_pack("{s:i, s:s, s:o, s:o, s:i}", "slot", (int)st->slot_index, "state",
+                                 slot_state_name(st->state), "job_id", json_id(&st->job_id), "allocation_id",
+                                 json_id(&st->allocation_id), "tasks", (int)st->number_of_tasks));
         }
         json_emit(json_pack("{s:s, s:s, s:s, s:o}", "executor", a.executors[0], "resource_id",
                             bytes_text(&r->resource_id, rid, sizeof(rid)), "data_address",
@@ -761,14 +760,15 @@ static int cmd_list(int argc, char **argv)
             char b1[TE_ID_HEX_LEN + 1], b2[TE_ID_HEX_LEN + 1], slot[16], in[24], out[24];
             const char *state = state_name(ts->state);
             if (tasks) {
-                json_array_append_new(
-                    tasks, json_pack("{s:o, s:s, s:s, s:o, s:s, s:i, s:o, s:I, s:I, s:s?}", "job_id", json_id(&ts->job_id),
-                                     "job_name", ts->job_name ? ts->job_name : "", "task",
-                                     ts->task_name ? ts->task_name : "", "execution_id",
-                                     json_id(&ts->execution_attempt_id), "state", state, "slot", (int)ts->slot_index,
-                                     "allocation_id", json_id(&ts->allocation_id), "records_in",
-                                     (json_int_t)ts->records_in, "records_out", (json_int_t)ts->records_out, "cause",
-                                     ts->cause && ts->cause[0] ? ts->cause : NULL));
+                json_array_append_new(tasks,
+                                      json_pack("{s:o, s:s, s:s, s:o, s:s, s:i, s:o, s:I, s:I, s:s?}", "job_id",
+                                                json_id(&ts->job_id), "job_name", ts->job_name ? ts->job_name : "",
+                                                "task", ts->task_name ? ts->task_name : "", "execution_id",
+                                                json_id(&ts->execution_attempt_id), "state", state, "slot",
+                                                (int)ts->slot_index, "allocation_id", json_id(&ts->allocation_id),
+                                                "records_in", (json_int_t)ts->records_in, "records_out",
+                                                (json_int_t)ts->records_out, "cause",
+                                                ts->cause && ts->cause[0] ? ts->cause : NULL));
                 continue;
             }
             if (ts->slot_index >= 0)
@@ -832,12 +832,14 @@ static int cmd_cancel(int argc, char **argv)
         Te__ErrorCode code;
         if (cancel_call(c, &ids[i], &code, &err) == TE_OK) {
             if (results)
-                json_array_append_new(results, json_pack("{s:s, s:b, s:n}", "execution_id", a.pos[i], "ok", 1, "error"));
+                json_array_append_new(results,
+                                      json_pack("{s:s, s:b, s:n}", "execution_id", a.pos[i], "ok", 1, "error"));
             else
                 printf("%s: cancelling\n", a.pos[i]);
         } else {
             if (results)
-                json_array_append_new(results, json_pack("{s:s, s:b, s:s}", "execution_id", a.pos[i], "ok", 0, "error", err.msg));
+                json_array_append_new(
+                    results, json_pack("{s:s, s:b, s:s}", "execution_id", a.pos[i], "ok", 0, "error", err.msg));
             else
                 printf("%s: %s\n", a.pos[i], err.msg);
             rc = EXIT_JOB_FAILED;
@@ -928,9 +930,9 @@ typedef struct executor {
 } executor_t;
 
 typedef struct task_state {
-    int state;       /* Te__ExecutionState; -1 before any push */
+    int state; /* Te__ExecutionState; -1 before any push */
     int submitted;
-    int final;       /* a final state was seen, or it can no longer be seen */
+    int final; /* a final state was seen, or it can no longer be seen */
     int cancel_sent;
 } task_state_t;
 
@@ -955,8 +957,8 @@ struct job {
     /* checkpoints (coord == NULL: off) */
     te_ckpt_coord_t *coord;
     int64_t next_trigger_ms;
-    int ckpt_completed;                /* an ack completed one: finalize in the pump */
-    uint64_t aborts[MAX_CKPT_ABORTS];  /* aborted ids whose AbortCheckpoint is not sent yet */
+    int ckpt_completed;               /* an ack completed one: finalize in the pump */
+    uint64_t aborts[MAX_CKPT_ABORTS]; /* aborted ids whose AbortCheckpoint is not sent yet */
     size_t n_aborts;
     /* progress (OUT_TTY / OUT_JSON) */
     int64_t start_ms;
@@ -970,20 +972,20 @@ struct job {
 struct session {
     const args_t *a;
     te_job_graph_t *g;
-    char *graph_text;      /* the job JSON, for _metadata */
+    char *graph_text; /* the job JSON, for _metadata */
     te_id_t job_id, jm_id;
     char job_hex[TE_ID_HEX_LEN + 1];
-    char *ckpt_root;       /* absolute; NULL when checkpoints are off and nothing is restored */
-    char *job_dir;         /* <ckpt_root>/<job id> */
+    char *ckpt_root;            /* absolute; NULL when checkpoints are off and nothing is restored */
+    char *job_dir;              /* <ckpt_root>/<job id> */
     te_ckpt_metadata_t *latest; /* the latest completed checkpoint: what a restart restores */
     uint64_t next_ckpt_id;
-    uint64_t protect_id;   /* the checkpoint the running attempt restored from (kept) */
+    uint64_t protect_id; /* the checkpoint the running attempt restored from (kept) */
     uint32_t attempt;
     size_t n_completed;
     /* the last attempt's end */
-    char *cause;           /* "X failed: ..." for "job failed: ..." */
-    char *task_cause;      /* the failed task's own cause (JSON end event) */
-    int cause_printed;     /* already reported on stderr */
+    char *cause;       /* "X failed: ..." for "job failed: ..." */
+    char *task_cause;  /* the failed task's own cause (JSON end event) */
+    int cause_printed; /* already reported on stderr */
     size_t n_finished, n_failed, n_canceled;
 };
 
@@ -1062,8 +1064,8 @@ static void progress_draw(job_t *j)
     count_tasks(j, &running, &submitted);
     int64_t el = (te_clock_mono_ms() - j->start_ms) / 1000;
     char rate[32];
-    printf("\r\033[K[%02lld:%02lld] %zu running, %zu finished", (long long)(el / 60), (long long)(el % 60), running,
-           j->n_finished);
+    printf("\r\033[K[%02lld:%02lld] %zu running, %zu finished", (long long)(el / 60), (long long)(el % 60),
+           running, j->n_finished);
     if (j->n_failed + j->n_canceled > 0)
         printf(", %zu failed/cancelled", j->n_failed + j->n_canceled);
     printf(" of %zu tasks | %s records/s", j->n_tasks,
@@ -1092,8 +1094,8 @@ static void ckpt_note_abort(job_t *j, uint64_t id, int quiet)
         return;
     if (g_mode == OUT_JSON) {
         char when[96];
-        json_emit(json_pack("{s:s, s:s, s:I, s:s}", "event", "checkpoint_aborted", "time", iso_time(when, sizeof(when)),
-                            "checkpoint_id", (json_int_t)id, "cause", cause),
+        json_emit(json_pack("{s:s, s:s, s:I, s:s}", "event", "checkpoint_aborted", "time",
+                            iso_time(when, sizeof(when)), "checkpoint_id", (json_int_t)id, "cause", cause),
                   1);
     } else {
         progress_clear();
@@ -1161,14 +1163,14 @@ static void on_ack(job_t *j, executor_t *ex, const Te__AcknowledgeCheckpoint *a)
     }
     ckpt_coord_ack_metrics(j->coord, a->checkpoint_id, a->alignment_duration_ns, a->persisted_in_flight_bytes,
                            a->start_delay_ms);
-    te_ckpt_event_t ev = ckpt_coord_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles, a->state_size,
-                                        te_clock_mono_ms());
+    te_ckpt_event_t ev =
+        ckpt_coord_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles, a->state_size, te_clock_mono_ms());
     free(hs);
     if (ev == TE_CKPT_COMPLETED)
         j->ckpt_completed = 1;
     else if (ev == TE_CKPT_IGNORED)
-        TE_DEBUG("tectl", "ack of checkpoint %llu by %s ignored (not pending)", (unsigned long long)a->checkpoint_id,
-                 job_plan_task(j->plan, (size_t)t)->task_name);
+        TE_DEBUG("tectl", "ack of checkpoint %llu by %s ignored (not pending)",
+                 (unsigned long long)a->checkpoint_id, job_plan_task(j->plan, (size_t)t)->task_name);
 }
 
 static void on_decline(job_t *j, executor_t *ex, const Te__DeclineCheckpoint *d)
@@ -1324,7 +1326,8 @@ static void ckpt_trigger(job_t *j, int64_t now)
         if (job_graph_vertex(j->g, task->vertex)->invokable != TE__INVOKABLE__SOURCE_STREAM_TASK)
             continue;
         te_error_t err = {0};
-        Te__ErrorCode code = ckpt_call(j, t, TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT, id, te_clock_wall_ms(), &err);
+        Te__ErrorCode code =
+            ckpt_call(j, t, TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT, id, te_clock_wall_ms(), &err);
         if (code == TE__ERROR_CODE__OK)
             continue;
         if (code != TE__ERROR_CODE__INTERNAL) {
@@ -1434,8 +1437,7 @@ static void ckpt_finalize(job_t *j)
                "in-flight %s\n",
                (unsigned long long)m->checkpoint_id, (long long)m->duration_ms,
                human_bytes(m->state_size, size, sizeof(size)), n_tasks, (unsigned long long)cp->start_delay_ms_max,
-               (double)cp->alignment_ns_max / 1e6,
-               human_bytes(cp->inflight_bytes, inflight, sizeof(inflight)));
+               (double)cp->alignment_ns_max / 1e6, human_bytes(cp->inflight_bytes, inflight, sizeof(inflight)));
         fflush(stdout);
     }
     uint64_t id = m->checkpoint_id; /* m may be replaced by a completion during the calls */
@@ -1478,7 +1480,6 @@ static int ckpt_tick(job_t *j, int64_t interval_ms)
     }
     return did;
 }
-
 
 static void cancel_all(job_t *j)
 {
@@ -1552,8 +1553,9 @@ static void job_progress_sample(job_t *j)
     int64_t now = te_clock_mono_ms();
     if (sampled && !j->no_task_report) {
         if (j->rate_sample_ms > 0 && now > j->rate_sample_ms)
-            j->records_per_s =
-                total >= j->records_out ? (double)(total - j->records_out) * 1000.0 / (double)(now - j->rate_sample_ms) : 0;
+            j->records_per_s = total >= j->records_out
+                                   ? (double)(total - j->records_out) * 1000.0 / (double)(now - j->rate_sample_ms)
+                                   : 0;
         j->records_out = total;
         j->rate_sample_ms = now;
     }
@@ -1563,8 +1565,9 @@ static void job_progress_sample(job_t *j)
         char when[96];
         json_emit(json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:o, s:o}", "event", "progress", "time",
                             iso_time(when, sizeof(when)), "tasks", (int)j->n_tasks, "running", (int)running,
-                            "finished", (int)j->n_finished, "failed_or_cancelled", (int)(j->n_failed + j->n_canceled),
-                            "records_out", j->rate_sample_ms ? json_integer((json_int_t)j->records_out) : json_null(),
+                            "finished", (int)j->n_finished, "failed_or_cancelled",
+                            (int)(j->n_failed + j->n_canceled), "records_out",
+                            j->rate_sample_ms ? json_integer((json_int_t)j->records_out) : json_null(),
                             "records_per_second", j->rate_sample_ms ? json_real(j->records_per_s) : json_null()),
                   1);
     } else {
@@ -1598,8 +1601,7 @@ static pump_result_t job_pump(job_t *j, int64_t deadline_ms, int64_t heartbeat_m
             continue; /* calls were made: look for pushes again before sleeping */
         if (n_open_tasks(j) == 0)
             return PUMP_DONE;
-        if (stop_on_trouble && (j->n_failed > 0 || (j->n_canceled > 0 && !j->cancelling) ||
-                                any_lost(j)))
+        if (stop_on_trouble && (j->n_failed > 0 || (j->n_canceled > 0 && !j->cancelling) || any_lost(j)))
             return PUMP_TROUBLE;
         int64_t now = te_clock_mono_ms();
         if (deadline_ms >= 0 && now >= deadline_ms)
@@ -1671,8 +1673,8 @@ static void job_cancel_and_wait(job_t *j, int64_t heartbeat_ms)
     pump_result_t r = job_pump(j, te_clock_mono_ms() + CANCEL_WAIT_MS, heartbeat_ms, 0);
     if (r == PUMP_DONE)
         return;
-    ERRF("tectl: %s; not waiting for:", r == PUMP_SIGNAL ? "interrupted again"
-                                                                   : "tasks did not reach a final state in time");
+    ERRF("tectl: %s; not waiting for:",
+         r == PUMP_SIGNAL ? "interrupted again" : "tasks did not reach a final state in time");
     for (size_t t = 0; t < j->n_tasks; t++)
         if (j->tasks[t].submitted && !j->tasks[t].final)
             ERRF(" %s", job_plan_task(j->plan, t)->task_name);
@@ -1766,11 +1768,10 @@ static int job_connect(job_t *j)
             return EXIT_JOB_FAILED;
         }
         if (n_free < need) {
-            ERRF(
-                    "tectl: executor %s has %zu free slot(s) of %zu, the job needs %zu there "
-                    "(%u shared slots in all = the largest vertex parallelism, spread over %zu "
-                    "executor(s)); free slots or add executors\n",
-                    ex->address, n_free, total, need, slots, j->n_ex);
+            ERRF("tectl: executor %s has %zu free slot(s) of %zu, the job needs %zu there "
+                 "(%u shared slots in all = the largest vertex parallelism, spread over %zu "
+                 "executor(s)); free slots or add executors\n",
+                 ex->address, n_free, total, need, slots, j->n_ex);
             return EXIT_JOB_FAILED;
         }
     }
@@ -1860,7 +1861,6 @@ static int job_open_executors(job_t *j, const args_t *a, int all_required)
     return EXIT_OK;
 }
 
-
 static int job_request_slots(job_t *j)
 {
     for (size_t s = 0; s < job_plan_n_slots(j->plan); s++) {
@@ -1902,7 +1902,8 @@ static void job_print_plan(const job_t *j)
                                                    (int)job_plan_slot(j->plan, task->slot)->slot_number));
         }
         json_emit(json_pack("{s:s, s:s, s:s, s:i, s:o}", "event", "plan", "job_id", te_id_to_hex(&j->job_id, hex),
-                            "job_name", job_graph_name(j->g), "slots", (int)job_plan_n_slots(j->plan), "tasks", tasks),
+                            "job_name", job_graph_name(j->g), "slots", (int)job_plan_n_slots(j->plan), "tasks",
+                            tasks),
                   1);
         return;
     }
@@ -1959,8 +1960,6 @@ static void print_result(const char *line)
     printf("%s\n", line);
 }
 
-
-
 /* Sets every task's TaskRestore from the session's latest checkpoint: all handles of
  * the same vertex (matched by vertex id in the job graph). */
 static int job_set_restore(job_t *j)
@@ -1972,8 +1971,8 @@ static int job_set_restore(job_t *j)
             if (strcmp(m->vertices[v].id, vx->id) != 0)
                 continue;
             te_error_t err = {0};
-            if (job_plan_set_restore(j->plan, t, m->checkpoint_id, m->vertices[v].handles, m->vertices[v].n_handles,
-                                     &err) != TE_OK) {
+            if (job_plan_set_restore(j->plan, t, m->checkpoint_id, m->vertices[v].handles,
+                                     m->vertices[v].n_handles, &err) != TE_OK) {
                 ERRF("tectl: %s\n", err.msg);
                 return EXIT_JOB_FAILED;
             }
@@ -2034,7 +2033,8 @@ static int run_attempt(session_t *s, int64_t deadline, int *restartable)
         goto out;
     }
     job_plan_set_attempt(j.plan, s->attempt);
-    if (s->ckpt_root != NULL && job_plan_set_config(j.plan, "state.checkpoints.dir", s->ckpt_root, &err) != TE_OK) {
+    if (s->ckpt_root != NULL &&
+        job_plan_set_config(j.plan, "state.checkpoints.dir", s->ckpt_root, &err) != TE_OK) {
         ERRF("tectl: %s\n", err.msg);
         rc = EXIT_JOB_FAILED;
         *restartable = 0;
@@ -2097,8 +2097,7 @@ static int run_attempt(session_t *s, int64_t deadline, int *restartable)
 
     pump_result_t r = job_pump(&j, deadline, a->heartbeat_ms, 1);
     switch (r) {
-    case PUMP_DONE:
-        break;
+    case PUMP_DONE: break;
     case PUMP_SIGNAL:
         ERRF("tectl: %s: cancelling the job\n", g_signal == SIGTERM ? "SIGTERM" : "interrupted");
         job_cancel_and_wait(&j, a->heartbeat_ms);
@@ -2112,13 +2111,12 @@ static int run_attempt(session_t *s, int64_t deadline, int *restartable)
         rc = EXIT_JOB_FAILED;
         *restartable = 0;
         goto out;
-    case PUMP_TROUBLE:
-        job_cancel_and_wait(&j, a->heartbeat_ms);
-        break;
+    case PUMP_TROUBLE: job_cancel_and_wait(&j, a->heartbeat_ms); break;
     }
     /* Every task is final (or unreachable). */
     if (j.first_failed >= 0) {
-        session_set_cause(s, j.first_cause, 0, "%s failed: %s", job_plan_task(j.plan, (size_t)j.first_failed)->task_name,
+        session_set_cause(s, j.first_cause, 0, "%s failed: %s",
+                          job_plan_task(j.plan, (size_t)j.first_failed)->task_name,
                           j.first_cause && j.first_cause[0] ? j.first_cause : "(no cause given)");
         rc = EXIT_JOB_FAILED;
     } else if (j.n_failed > 0) {
@@ -2363,8 +2361,8 @@ static int cmd_submit(int argc, char **argv)
             json_emit(json_pack("{s:s, s:s, s:i, s:i, s:o, s:s}", "event", "restart", "time",
                                 iso_time(when, sizeof(when)), "attempt", (int)s.attempt, "max_attempts",
                                 (int)a.restart_attempts, "checkpoint_id",
-                                s.latest ? json_integer((json_int_t)s.latest->checkpoint_id) : json_null(), "cause",
-                                why),
+                                s.latest ? json_integer((json_int_t)s.latest->checkpoint_id) : json_null(),
+                                "cause", why),
                       1);
         } else {
             progress_clear();
@@ -2373,8 +2371,8 @@ static int cmd_submit(int argc, char **argv)
                 printf(" %s; restarting from checkpoint %llu (attempt %u of %ld)\n", why,
                        (unsigned long long)s.latest->checkpoint_id, s.attempt, a.restart_attempts);
             else
-                printf(" %s; restarting from the beginning, no checkpoint completed yet (attempt %u of %ld)\n", why,
-                       s.attempt, a.restart_attempts);
+                printf(" %s; restarting from the beginning, no checkpoint completed yet (attempt %u of %ld)\n",
+                       why, s.attempt, a.restart_attempts);
             fflush(stdout);
         }
         if (sleep_interruptible(a.restart_backoff_ms)) {
@@ -2395,11 +2393,11 @@ static int cmd_submit(int argc, char **argv)
     progress_clear();
     if (g_mode == OUT_JSON) {
         const char *result = rc == EXIT_OK ? "finished" : rc == EXIT_CANCELLED ? "cancelled" : "failed";
-        json_emit(json_pack("{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:i, s:i, s:o}", "event", "end", "job_id", s.job_hex,
-                            "result", result, "exit_code", rc, "cause",
+        json_emit(json_pack("{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:i, s:i, s:o}", "event", "end", "job_id",
+                            s.job_hex, "result", result, "exit_code", rc, "cause",
                             rc == EXIT_JOB_FAILED && s.task_cause ? s.task_cause : NULL, "finished",
-                            (int)s.n_finished, "failed", (int)s.n_failed, "cancelled", (int)s.n_canceled, "restarts",
-                            (int)s.attempt, "checkpoint_id",
+                            (int)s.n_finished, "failed", (int)s.n_failed, "cancelled", (int)s.n_canceled,
+                            "restarts", (int)s.attempt, "checkpoint_id",
                             s.latest ? json_integer((json_int_t)s.latest->checkpoint_id) : json_null()),
                   1);
     }
@@ -2443,12 +2441,13 @@ static int cmd_checkpoints(int argc, char **argv)
             char when[96];
             for (size_t v = 0; v < m->n_vertices; v++)
                 tasks += m->vertices[v].n_handles;
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:i, s:s}", "job_id", m->job_id,
-                                                 "job_name", m->job_name, "checkpoint_id", (json_int_t)m->checkpoint_id,
-                                                 "timestamp", (json_int_t)m->timestamp_ms, "time",
-                                                 iso_time_at(m->timestamp_ms, when, sizeof(when)), "duration_ms",
-                                                 (json_int_t)m->duration_ms, "state_size", (json_int_t)m->state_size,
-                                                 "tasks", (int)tasks, "path", m->dir));
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:i, s:s}", "job_id", m->job_id,
+                                            "job_name", m->job_name, "checkpoint_id", (json_int_t)m->checkpoint_id,
+                                            "timestamp", (json_int_t)m->timestamp_ms, "time",
+                                            iso_time_at(m->timestamp_ms, when, sizeof(when)), "duration_ms",
+                                            (json_int_t)m->duration_ms, "state_size", (json_int_t)m->state_size,
+                                            "tasks", (int)tasks, "path", m->dir));
         }
         json_emit(json_pack("{s:o}", "checkpoints", arr), 0);
     } else if (n == 0) {
@@ -2466,15 +2465,15 @@ static int cmd_checkpoints(int argc, char **argv)
             snprintf(idb, sizeof(idb), "%llu", (unsigned long long)m->checkpoint_id);
             snprintf(dur, sizeof(dur), "%lld ms", (long long)m->duration_ms);
             snprintf(nt, sizeof(nt), "%zu", tasks);
-            table_add(&t, (const char *[]){m->job_id, m->job_name, idb, iso_time_at(m->timestamp_ms, when, sizeof(when)),
-                                           dur, human_bytes(m->state_size, size, sizeof(size)), nt, m->dir});
+            table_add(&t, (const char *[]){m->job_id, m->job_name, idb,
+                                           iso_time_at(m->timestamp_ms, when, sizeof(when)), dur,
+                                           human_bytes(m->state_size, size, sizeof(size)), nt, m->dir});
         }
         table_print_free(&t);
     }
     ckpt_metadata_list_free(list, n);
     return EXIT_OK;
 }
-
 
 static int tectl_dispatch(int argc, char **argv);
 

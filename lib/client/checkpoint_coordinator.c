@@ -176,7 +176,8 @@ te_ckpt_event_t ckpt_coord_decline(te_ckpt_coord_t *c, uint64_t id, size_t task,
     long i = find_pending(c, id);
     if (i < 0 || task >= c->n_tasks)
         return TE_CKPT_IGNORED;
-    snprintf(c->cause, sizeof(c->cause), "declined by task %zu: %s", task, cause && cause[0] ? cause : "(no cause)");
+    snprintf(c->cause, sizeof(c->cause), "declined by task %zu: %s", task,
+             cause && cause[0] ? cause : "(no cause)");
     abort_at(c, (size_t)i);
     return TE_CKPT_ABORTED;
 }

@@ -42,12 +42,12 @@ typedef struct te_ckpt_task_ack {
 /* A pending or completed checkpoint. */
 typedef struct te_ckpt_checkpoint {
     uint64_t id;
-    int64_t trigger_ms;   /* monotonic, as passed to trigger */
-    int64_t timestamp_ms; /* wall clock, as passed to trigger */
-    int64_t complete_ms;  /* monotonic time of the last ack (completed ones) */
-    uint64_t state_size;  /* sum of the acks' state sizes */
-    uint64_t alignment_ns_max; /* the longest checkpointAlignmentTime of a task */
-    uint64_t inflight_bytes;   /* unaligned: channel state persisted by all tasks */
+    int64_t trigger_ms;          /* monotonic, as passed to trigger */
+    int64_t timestamp_ms;        /* wall clock, as passed to trigger */
+    int64_t complete_ms;         /* monotonic time of the last ack (completed ones) */
+    uint64_t state_size;         /* sum of the acks' state sizes */
+    uint64_t alignment_ns_max;   /* the longest checkpointAlignmentTime of a task */
+    uint64_t inflight_bytes;     /* unaligned: channel state persisted by all tasks */
     uint64_t start_delay_ms_max; /* the longest checkpointStartDelay of a task */
     size_t n_tasks, n_acked;
     te_ckpt_task_ack_t *tasks; /* n_tasks */

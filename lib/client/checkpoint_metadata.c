@@ -141,12 +141,12 @@ static json_t *metadata_to_json(const te_ckpt_metadata_t *m, te_error_t *err)
                                             v->vertex_id ? v->vertex_id : "", "parallelism",
                                             (json_int_t)v->parallelism, "handles", hs));
     }
-    json_t *doc = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "format", METADATA_FORMAT, "job_id",
-                            m->job_id ? m->job_id : "", "job_name", m->job_name ? m->job_name : "",
-                            "max_parallelism", (json_int_t)m->max_parallelism, "checkpoint_id",
-                            (json_int_t)m->checkpoint_id, "timestamp", (json_int_t)m->timestamp_ms, "duration_ms",
-                            (json_int_t)m->duration_ms, "state_size", (json_int_t)m->state_size, "job_graph", graph,
-                            "vertices", vs);
+    json_t *doc =
+        json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "format", METADATA_FORMAT, "job_id",
+                  m->job_id ? m->job_id : "", "job_name", m->job_name ? m->job_name : "", "max_parallelism",
+                  (json_int_t)m->max_parallelism, "checkpoint_id", (json_int_t)m->checkpoint_id, "timestamp",
+                  (json_int_t)m->timestamp_ms, "duration_ms", (json_int_t)m->duration_ms, "state_size",
+                  (json_int_t)m->state_size, "job_graph", graph, "vertices", vs);
     if (doc == NULL)
         te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %" PRIu64,
                      m->checkpoint_id);
@@ -500,10 +500,7 @@ static int is_job_hex(const char *s)
     return 1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out, size_t *n,
                                     te_error_t *err)
@@ -518,8 +515,8 @@ te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckp
     }
     DIR *d = opendir(root);
     if (d == NULL)
-        return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot read checkpoint directory '%s': %s",
-                            root, strerror(errno));
+        return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO,
+                            "cannot read checkpoint directory '%s': %s", root, strerror(errno));
     char **jobs = NULL;
     size_t nj = 0, jcap = 0;
     te_status_t st = TE_OK;

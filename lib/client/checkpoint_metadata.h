@@ -35,7 +35,7 @@
 #include "common/te_status.h"
 
 #define TE_CKPT_METADATA_FILE "_metadata"
-#define TE_CKPT_RETAINED 3 /* completed checkpoints kept per job */
+#define TE_CKPT_RETAINED      3 /* completed checkpoints kept per job */
 
 /* One task's snapshot (a StateHandle). */
 typedef struct te_ckpt_handle {

@@ -31,9 +31,8 @@ static const struct {
     const char *name;
     te_partitioner_kind_t kind;
 } partitioners[] = {
-    {"forward", TE_PARTITION_FORWARD}, {"rebalance", TE_PARTITION_REBALANCE},
-    {"rescale", TE_PARTITION_RESCALE}, {"hash", TE_PARTITION_HASH},
-    {"broadcast", TE_PARTITION_BROADCAST},
+    {"forward", TE_PARTITION_FORWARD}, {"rebalance", TE_PARTITION_REBALANCE}, {"rescale", TE_PARTITION_RESCALE},
+    {"hash", TE_PARTITION_HASH},       {"broadcast", TE_PARTITION_BROADCAST},
 };
 
 const char *job_graph_partitioner_name(te_partitioner_kind_t k)
@@ -68,8 +67,7 @@ static const char *describe(const json_t *v, char *buf, size_t n)
     }
 }
 
-static te_status_t type_error(te_error_t *err, const char *path, const char *expected,
-                              const json_t *got)
+static te_status_t type_error(te_error_t *err, const char *path, const char *expected, const json_t *got)
 {
     char buf[64];
     return te_error_set(err, TE_EINVAL, "%s: expected %s, got %s", path, expected,
@@ -89,18 +87,15 @@ static char *scalar_to_text(const json_t *v)
     }
 }
 
-static int scalar_ok(const json_t *v)
-{
-    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
-}
+static int scalar_ok(const json_t *v) { return json_is_string(v) || json_is_number(v) || json_is_boolean(v); }
 
 /* Every key of obj must be in `allowed` (NULL-terminated). */
-static te_status_t check_keys(const json_t *obj, const char *path, const char *const *allowed,
-                              te_error_t *err)
+static te_status_t check_keys(const json_t *obj, const char *path, const char *const *allowed, te_error_t *err)
 {
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         int found = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, key) == 0)
@@ -120,8 +115,8 @@ static te_status_t check_keys(const json_t *obj, const char *path, const char *c
 }
 
 /* Reads a required non-empty string member. */
-static te_status_t get_string(const json_t *obj, const char *path, const char *key, int required,
-                              const char **out, te_error_t *err)
+static te_status_t get_string(const json_t *obj, const char *path, const char *key, int required, const char **out,
+                              te_error_t *err)
 {
     char p[256];
     snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
@@ -139,9 +134,8 @@ static te_status_t get_string(const json_t *obj, const char *path, const char *k
 }
 
 /* Reads an optional integer member in [lo, hi]; *out untouched when absent. */
-static te_status_t get_int(const json_t *obj, const char *path, const char *key, int required,
-                           long long lo, long long hi, const char *expected, long long *out,
-                           te_error_t *err)
+static te_status_t get_int(const json_t *obj, const char *path, const char *key, int required, long long lo,
+                           long long hi, const char *expected, long long *out, te_error_t *err)
 {
     char p[256];
     snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
@@ -158,8 +152,8 @@ static te_status_t get_int(const json_t *obj, const char *path, const char *key,
 }
 
 /* Fills kv[] from every member of obj except the reserved keys. */
-static te_status_t read_kvs(const json_t *obj, const char *path, const char *const *reserved,
-                            te_job_kv_t **out, size_t *n_out, te_error_t *err)
+static te_status_t read_kvs(const json_t *obj, const char *path, const char *const *reserved, te_job_kv_t **out,
+                            size_t *n_out, te_error_t *err)
 {
     size_t n = json_object_size(obj), i = 0;
     te_job_kv_t *kv = calloc(n ? n : 1, sizeof(*kv));
@@ -169,7 +163,8 @@ static te_status_t read_kvs(const json_t *obj, const char *path, const char *con
     *n_out = 0;
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         int skip = 0;
         for (const char *const *r = reserved; r && *r; r++)
             if (strcmp(*r, key) == 0)
@@ -223,8 +218,7 @@ void job_graph_free(te_job_graph_t *g)
 
 /* ---- vertices and edges ------------------------------------------------------- */
 
-static te_status_t parse_operator(const json_t *j, const char *path, te_job_operator_t *op,
-                                  te_error_t *err)
+static te_status_t parse_operator(const json_t *j, const char *path, te_job_operator_t *op, te_error_t *err)
 {
     static const char *const reserved[] = {"op", "uid", NULL};
     if (!json_is_object(j))
@@ -257,15 +251,14 @@ static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, 
         return st;
     for (size_t k = 0; k < idx; k++)
         if (strcmp(g->vertices[k].id, id) == 0)
-            return te_error_set(err, TE_EINVAL, "%s.id: duplicate vertex id \"%s\" (also vertices[%zu])",
-                                path, id, k);
+            return te_error_set(err, TE_EINVAL, "%s.id: duplicate vertex id \"%s\" (also vertices[%zu])", path, id,
+                                k);
     if ((v->id = strdup(id)) == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
 
     long long par = 0;
     char expected[96];
-    snprintf(expected, sizeof(expected), "a positive integer (at most max_parallelism %u)",
-             g->max_parallelism);
+    snprintf(expected, sizeof(expected), "a positive integer (at most max_parallelism %u)", g->max_parallelism);
     if ((st = get_int(j, path, "parallelism", 1, 1, g->max_parallelism, expected, &par, err)) != TE_OK)
         return st;
     v->parallelism = (uint32_t)par;
@@ -292,7 +285,7 @@ static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, 
 
 static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te_error_t *err)
 {
-    static const char *const allowed[] = {"from", "to", "partitioner", "key_field",
+    static const char *const allowed[] = {"from",          "to",    "partitioner", "key_field",
                                           "key_delimiter", "input", "side_output", NULL};
     char path[64];
     snprintf(path, sizeof(path), "edges[%zu]", idx);
@@ -330,7 +323,8 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         if (!found)
             return te_error_set(err, TE_EINVAL,
                                 "%s.partitioner: unknown partitioner \"%s\" (expected forward, "
-                                "rebalance, rescale, hash or broadcast)", path, pname);
+                                "rebalance, rescale, hash or broadcast)",
+                                path, pname);
     }
     const te_job_vertex_t *from = &g->vertices[e->from], *to = &g->vertices[e->to];
     if (e->partitioner == TE_PARTITION_FORWARD && from->parallelism != to->parallelism)
@@ -354,12 +348,10 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         e->key_delimiter = json_string_value(kd)[0];
     }
     if (e->partitioner != TE_PARTITION_HASH) {
-        const char *hash_only = json_object_get(j, "key_field") ? "key_field"
-                                : kd                            ? "key_delimiter"
-                                                                : NULL;
+        const char *hash_only = json_object_get(j, "key_field") ? "key_field" : kd ? "key_delimiter" : NULL;
         if (hash_only)
-            return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")",
-                                path, hash_only, job_graph_partitioner_name(e->partitioner));
+            return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")", path,
+                                hash_only, job_graph_partitioner_name(e->partitioner));
     }
     if ((st = get_int(j, path, "input", 0, 0, 1, "0 or 1", &input, err)) != TE_OK)
         return st;
@@ -369,8 +361,9 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         return st;
     if (side != NULL) {
         if (side[0] == '\0' || strlen(side) >= sizeof(e->side_output))
-            return te_error_set(err, TE_EINVAL, "%s.side_output: expected a tag of 1 to %zu characters, got \"%s\"",
-                                path, sizeof(e->side_output) - 1, side);
+            return te_error_set(err, TE_EINVAL,
+                                "%s.side_output: expected a tag of 1 to %zu characters, got \"%s\"", path,
+                                sizeof(e->side_output) - 1, side);
         snprintf(e->side_output, sizeof(e->side_output), "%s", side);
     }
     return TE_OK;
@@ -442,8 +435,7 @@ cleanup:
 
 static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
 {
-    static const char *const allowed[] = {"name", "max_parallelism", "config", "vertices",
-                                          "edges", NULL};
+    static const char *const allowed[] = {"name", "max_parallelism", "config", "vertices", "edges", NULL};
     te_status_t st;
     te_job_graph_t *g = calloc(1, sizeof(*g));
     if (g == NULL) {
@@ -464,8 +456,8 @@ static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
         goto fail;
     }
     long long maxp = TE_JOB_DEFAULT_MAX_PARALLELISM;
-    if (get_int(root, "", "max_parallelism", 0, 1, MAX_PARALLELISM_LIMIT,
-                "a positive integer (at most 32768)", &maxp, err) != TE_OK)
+    if (get_int(root, "", "max_parallelism", 0, 1, MAX_PARALLELISM_LIMIT, "a positive integer (at most 32768)",
+                &maxp, err) != TE_OK)
         goto fail;
     g->max_parallelism = (uint32_t)maxp;
 

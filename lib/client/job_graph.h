@@ -82,7 +82,7 @@ typedef struct te_job_edge {
     te_partitioner_kind_t partitioner;
     int key_field;
     char key_delimiter;
-    uint32_t input; /* 0 or 1 */
+    uint32_t input;       /* 0 or 1 */
     char side_output[64]; /* "" = the producer's main output, else the side-output tag it carries */
 } te_job_edge_t;
 

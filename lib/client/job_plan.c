@@ -22,10 +22,10 @@ struct te_job_plan {
     size_t n_slots;
     te_plan_task_t *tasks; /* topological order of vertices, then subtask */
     size_t n_tasks;
-    size_t *task_base;        /* per vertex: index of its subtask 0 */
-    te_id_t *vertex_ids;      /* per vertex: JobVertexID */
-    te_id_t *result_ids;      /* per edge: IntermediateDataSetID */
-    te_id_t **partition_ids;  /* per edge, per producer subtask */
+    size_t *task_base;         /* per vertex: index of its subtask 0 */
+    te_id_t *vertex_ids;       /* per vertex: JobVertexID */
+    te_id_t *result_ids;       /* per edge: IntermediateDataSetID */
+    te_id_t **partition_ids;   /* per edge, per producer subtask */
     te_job_kv_t *extra_config; /* job_plan_set_config entries, after the graph's */
     size_t n_extra_config;
     uint32_t attempt_number;
@@ -56,8 +56,7 @@ void job_plan_free(te_job_plan_t *p)
     free(p);
 }
 
-te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors,
-                            te_error_t *err)
+te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors, te_error_t *err)
 {
     if (n_executors == 0) {
         te_error_set(err, TE_EINVAL, "at least one executor is needed");
@@ -79,8 +78,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     p->vertex_ids = calloc(nv, sizeof(*p->vertex_ids));
     p->result_ids = calloc(ne ? ne : 1, sizeof(*p->result_ids));
     p->partition_ids = calloc(ne ? ne : 1, sizeof(*p->partition_ids));
-    if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids ||
-        !p->partition_ids)
+    if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids || !p->partition_ids)
         goto nomem;
 
     for (size_t s = 0; s < p->n_slots; s++) {
@@ -191,10 +189,7 @@ static Te__KeyValue *kv_new(const char *key, const char *value)
 
 /* Allocates a repeated-field array of n pointers (at least one slot so malloc(0) is
  * never asked for). */
-static void *ptr_array(size_t n)
-{
-    return calloc(n ? n : 1, sizeof(void *));
-}
+static void *ptr_array(size_t n) { return calloc(n ? n : 1, sizeof(void *)); }
 
 static Te__JobInformation *job_info_new(const te_job_plan_t *p)
 {
@@ -260,8 +255,7 @@ static Te__TaskInformation *task_info_new(const te_job_plan_t *p, const te_plan_
     ti->max_parallelism = job_graph_max_parallelism(p->g);
     ti->invokable = vx->invokable;
     if (set_id(&ti->job_vertex_id, &p->vertex_ids[task->vertex]) < 0 ||
-        (ti->task_name = strdup(task->task_name)) == NULL ||
-        (ti->chain = ptr_array(vx->chain_len)) == NULL)
+        (ti->task_name = strdup(task->task_name)) == NULL || (ti->chain = ptr_array(vx->chain_len)) == NULL)
         goto fail;
     for (size_t i = 0; i < vx->chain_len; i++) {
         if ((ti->chain[i] = operator_new(&vx->chain[i])) == NULL)
@@ -274,8 +268,7 @@ fail:
     return NULL;
 }
 
-static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_t *p, size_t e,
-                                                              uint32_t producer)
+static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_t *p, size_t e, uint32_t producer)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
     char delim[2] = {ed->key_delimiter, '\0'};
@@ -317,8 +310,7 @@ static Te__ShuffleDescriptor *shuffle_new(const te_job_plan_t *p, size_t e, uint
 }
 
 static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_t e,
-                                                   const te_plan_task_t *consumer,
-                                                   const char *const *addrs)
+                                                   const te_plan_task_t *consumer, const char *const *addrs)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
     int forward = ed->partitioner == TE_PARTITION_FORWARD;
@@ -365,8 +357,7 @@ static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_pl
         set_id(&tdd->allocation_id, &slot->allocation_id) < 0 ||
         (tdd->job_information = job_info_new(p)) == NULL ||
         (tdd->task_information = task_info_new(p, task)) == NULL ||
-        (tdd->produced_partitions = ptr_array(n_out)) == NULL ||
-        (tdd->input_gates = ptr_array(n_in)) == NULL)
+        (tdd->produced_partitions = ptr_array(n_out)) == NULL || (tdd->input_gates = ptr_array(n_in)) == NULL)
         goto fail;
     for (size_t e = 0; e < ne; e++) {
         const te_job_edge_t *ed = job_graph_edge(p->g, e);
@@ -434,8 +425,8 @@ te_status_t job_plan_set_config(te_job_plan_t *p, const char *key, const char *v
 
 void job_plan_set_attempt(te_job_plan_t *p, uint32_t attempt_number) { p->attempt_number = attempt_number; }
 
-te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id, const te_ckpt_handle_t *handles,
-                                 size_t n_handles, te_error_t *err)
+te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id,
+                                 const te_ckpt_handle_t *handles, size_t n_handles, te_error_t *err)
 {
     if (t >= p->n_tasks || p->tasks[t].tdd == NULL)
         return te_error_set(err, TE_ESTATE, "task %zu has no TDD yet (build the plan first)", t);

@@ -35,26 +35,25 @@
 #include "tdd.pb-c.h"
 
 typedef struct te_plan_slot {
-    size_t executor;       /* index into the executors given to job_plan_build */
+    size_t executor; /* index into the executors given to job_plan_build */
     te_id_t allocation_id;
-    int32_t slot_number;   /* the slot index the executor granted; -1 until set */
+    int32_t slot_number; /* the slot index the executor granted; -1 until set */
 } te_plan_slot_t;
 
 typedef struct te_plan_task {
-    size_t vertex;         /* graph vertex index */
-    uint32_t subtask;      /* 0-based */
-    size_t slot;           /* shared slot index (= subtask) */
-    size_t executor;       /* = slot % n_executors */
-    te_id_t execution_id;  /* ExecutionAttemptID */
-    char *task_name;       /* "<vertex id> (<subtask+1>/<parallelism>)" */
+    size_t vertex;                     /* graph vertex index */
+    uint32_t subtask;                  /* 0-based */
+    size_t slot;                       /* shared slot index (= subtask) */
+    size_t executor;                   /* = slot % n_executors */
+    te_id_t execution_id;              /* ExecutionAttemptID */
+    char *task_name;                   /* "<vertex id> (<subtask+1>/<parallelism>)" */
     Te__TaskDeploymentDescriptor *tdd; /* owned by the plan; NULL until job_plan_build */
 } te_plan_task_t;
 
 typedef struct te_job_plan te_job_plan_t;
 
 /* Assigns slots, allocation ids, vertex / result / partition / execution ids. */
-te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors,
-                            te_error_t *err);
+te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors, te_error_t *err);
 void job_plan_free(te_job_plan_t *p);
 
 const te_id_t *job_plan_job_id(const te_job_plan_t *p);
@@ -88,7 +87,7 @@ void job_plan_set_attempt(te_job_plan_t *p, uint32_t attempt_number);
 
 /* Sets task t's TaskRestore (after job_plan_build): the checkpoint id and the handles
  * (copied) of every subtask of its vertex from that checkpoint. */
-te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id, const te_ckpt_handle_t *handles,
-                                 size_t n_handles, te_error_t *err);
+te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint_id,
+                                 const te_ckpt_handle_t *handles, size_t n_handles, te_error_t *err);
 
 #endif

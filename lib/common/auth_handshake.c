@@ -26,8 +26,8 @@
 const uint8_t TE_AUTH_MAGIC_HELLO[TE_AUTH_MAGIC_LEN] = {'T', 'E', 'A', '1'};
 const uint8_t TE_AUTH_MAGIC_CONFIRM[TE_AUTH_MAGIC_LEN] = {'T', 'E', 'A', 'S'};
 
-#define LABEL_CLIENT "te-auth-client-v1"
-#define LABEL_SERVER "te-auth-server-v1"
+#define LABEL_CLIENT     "te-auth-client-v1"
+#define LABEL_SERVER     "te-auth-server-v1"
 #define SECRET_MAX_BYTES (64 * 1024)
 
 /* ---- secrets ---- */

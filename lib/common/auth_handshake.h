@@ -28,14 +28,14 @@
 
 #include "common/te_status.h"
 
-#define TE_AUTH_NONCE_LEN 32
-#define TE_AUTH_MAC_LEN 32
-#define TE_AUTH_MAGIC_LEN 4
+#define TE_AUTH_NONCE_LEN     32
+#define TE_AUTH_MAC_LEN       32
+#define TE_AUTH_MAGIC_LEN     4
 #define TE_AUTH_CHALLENGE_LEN (TE_AUTH_MAGIC_LEN + TE_AUTH_NONCE_LEN)
-#define TE_AUTH_ANSWER_LEN (TE_AUTH_MAGIC_LEN + TE_AUTH_NONCE_LEN + TE_AUTH_MAC_LEN)
-#define TE_AUTH_CONFIRM_LEN (TE_AUTH_MAGIC_LEN + TE_AUTH_MAC_LEN)
-#define TE_AUTH_MIN_SECRET 16
-#define TE_AUTH_TIMEOUT_SEC 10 /* bound on a peer that never completes the handshake */
+#define TE_AUTH_ANSWER_LEN    (TE_AUTH_MAGIC_LEN + TE_AUTH_NONCE_LEN + TE_AUTH_MAC_LEN)
+#define TE_AUTH_CONFIRM_LEN   (TE_AUTH_MAGIC_LEN + TE_AUTH_MAC_LEN)
+#define TE_AUTH_MIN_SECRET    16
+#define TE_AUTH_TIMEOUT_SEC   10 /* bound on a peer that never completes the handshake */
 
 extern const uint8_t TE_AUTH_MAGIC_HELLO[TE_AUTH_MAGIC_LEN];   /* "TEA1" */
 extern const uint8_t TE_AUTH_MAGIC_CONFIRM[TE_AUTH_MAGIC_LEN]; /* "TEAS" */

@@ -19,12 +19,12 @@
 
 #include "common/log.h"
 
-#define KB (INT64_C(1) << 10)
-#define MB (INT64_C(1) << 20)
-#define GB (INT64_C(1) << 30)
-#define TB (INT64_C(1) << 40)
-#define SEC INT64_C(1000)
-#define NO_MAX INT64_MAX
+#define KB           (INT64_C(1) << 10)
+#define MB           (INT64_C(1) << 20)
+#define GB           (INT64_C(1) << 30)
+#define TB           (INT64_C(1) << 40)
+#define SEC          INT64_C(1000)
+#define NO_MAX       INT64_MAX
 #define MAX_DURATION (INT64_C(365) * 24 * 3600 * SEC) /* one year */
 
 #define CFG_CTX "config"
@@ -217,8 +217,7 @@ typedef struct unit_def {
     int64_t mult;
 } unit_def_t;
 
-static te_status_t parse_with_units(const char *s, const unit_def_t *units, int allow_neg,
-                                    int64_t *out)
+static te_status_t parse_with_units(const char *s, const unit_def_t *units, int allow_neg, int64_t *out)
 {
     if (s == NULL)
         return TE_EINVAL;
@@ -348,9 +347,7 @@ static void describe_allowed(const te_config_key_t *k, char *buf, size_t cap)
         else
             snprintf(buf, cap, "an integer between %" PRId64 " and %" PRId64, k->min, k->max);
         break;
-    case TE_CFG_PORT:
-        snprintf(buf, cap, "a port number between 0 and 65535 (0 = ephemeral)");
-        break;
+    case TE_CFG_PORT: snprintf(buf, cap, "a port number between 0 and 65535 (0 = ephemeral)"); break;
     case TE_CFG_SIZE:
         fmt_size(k->min, lo, sizeof(lo));
         fmt_size(k->max, hi, sizeof(hi));
@@ -361,27 +358,19 @@ static void describe_allowed(const te_config_key_t *k, char *buf, size_t cap)
         fmt_duration(k->min, lo, sizeof(lo));
         fmt_duration(k->max, hi, sizeof(hi));
         if (k->min < 0)
-            snprintf(buf, cap, "-1 or a duration between 0ms and %s (ms, s, min, h; e.g. 100ms)",
-                     hi);
+            snprintf(buf, cap, "-1 or a duration between 0ms and %s (ms, s, min, h; e.g. 100ms)", hi);
         else
             snprintf(buf, cap, "a duration between %s and %s (ms, s, min, h; e.g. 100ms)", lo, hi);
         break;
-    case TE_CFG_BOOL:
-        snprintf(buf, cap, "true or false");
-        break;
-    case TE_CFG_ENUM:
-        snprintf(buf, cap, "one of %s", k->choices ? k->choices : "");
-        break;
+    case TE_CFG_BOOL: snprintf(buf, cap, "true or false"); break;
+    case TE_CFG_ENUM: snprintf(buf, cap, "one of %s", k->choices ? k->choices : ""); break;
     case TE_CFG_STRING:
-    default:
-        snprintf(buf, cap, "a string");
-        break;
+    default: snprintf(buf, cap, "a string"); break;
     }
 }
 
 /* Validates `value` for key k; on success sets *num (0 for strings). */
-static te_status_t validate(const te_config_key_t *k, const char *value, int64_t *num,
-                            te_error_t *err)
+static te_status_t validate(const te_config_key_t *k, const char *value, int64_t *num, te_error_t *err)
 {
     int64_t v = 0;
     te_status_t st = TE_OK;
@@ -414,9 +403,7 @@ static te_status_t validate(const te_config_key_t *k, const char *value, int64_t
         if (st == TE_OK && (v < k->min || v > k->max))
             st = TE_EINVAL;
         break;
-    case TE_CFG_BOOL:
-        st = parse_bool(value, &v);
-        break;
+    case TE_CFG_BOOL: st = parse_bool(value, &v); break;
     case TE_CFG_ENUM: {
         size_t len;
         const char *p = trim(value, &len);
@@ -424,14 +411,13 @@ static te_status_t validate(const te_config_key_t *k, const char *value, int64_t
             st = TE_EINVAL;
         break;
     }
-    case TE_CFG_STRING:
-        break;
+    case TE_CFG_STRING: break;
     }
     if (st != TE_OK) {
         char allowed[160];
         describe_allowed(k, allowed, sizeof(allowed));
-        return te_error_set(err, TE_EINVAL, "invalid value '%s' for key '%s': expected %s", value,
-                            k->name, allowed);
+        return te_error_set(err, TE_EINVAL, "invalid value '%s' for key '%s': expected %s", value, k->name,
+                            allowed);
     }
     *num = v;
     return TE_OK;
@@ -477,8 +463,8 @@ void config_free(te_config_t *c)
 }
 
 /* `where` ("file.yaml:3" or NULL) only decorates the unknown-key warning. */
-static te_status_t config_set_at(te_config_t *c, const char *key, const char *value,
-                                 const char *where, te_error_t *err)
+static te_status_t config_set_at(te_config_t *c, const char *key, const char *value, const char *where,
+                                 te_error_t *err)
 {
     if (c == NULL || key == NULL || value == NULL)
         return te_error_set(err, TE_EINVAL, "config_set: NULL argument");
@@ -527,8 +513,7 @@ te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err)
         return te_error_set(err, TE_EINVAL, "invalid -D argument '%s': empty key", kv);
     char key[256];
     if (klen >= sizeof(key))
-        return te_error_set(err, TE_EINVAL, "invalid -D argument: key longer than %zu bytes",
-                            sizeof(key) - 1);
+        return te_error_set(err, TE_EINVAL, "invalid -D argument: key longer than %zu bytes", sizeof(key) - 1);
     memcpy(key, k, klen);
     key[klen] = '\0';
     size_t vlen;
@@ -541,13 +526,11 @@ te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err)
     return st;
 }
 
-static const config_value_t *lookup(const te_config_t *c, const char *key, const char *getter,
-                                    int *idx)
+static const config_value_t *lookup(const te_config_t *c, const char *key, const char *getter, int *idx)
 {
     int i = key_index(key);
     if (c == NULL || i < 0) {
-        TE_ERROR(CFG_CTX, "%s: unknown configuration key '%s' (programming error)", getter,
-                 key ? key : "(null)");
+        TE_ERROR(CFG_CTX, "%s: unknown configuration key '%s' (programming error)", getter, key ? key : "(null)");
         return NULL;
     }
     *idx = i;
@@ -565,11 +548,8 @@ int64_t config_get_int(const te_config_t *c, const char *key)
     case TE_CFG_PORT:
     case TE_CFG_SIZE:
     case TE_CFG_DURATION:
-    case TE_CFG_BOOL:
-        return v->num;
-    default:
-        TE_ERROR(CFG_CTX, "config_get_int: key '%s' is not numeric (programming error)", key);
-        return 0;
+    case TE_CFG_BOOL: return v->num;
+    default: TE_ERROR(CFG_CTX, "config_get_int: key '%s' is not numeric (programming error)", key); return 0;
     }
 }
 
@@ -607,12 +587,11 @@ static te_status_t yaml_next(yaml_load_t *L, yaml_event_t *ev)
     if (!yaml_parser_parse(&L->parser, ev)) {
         yaml_parser_t *p = &L->parser;
         if (p->context != NULL)
-            return te_error_set(L->err, TE_EINVAL, "%s:%zu: YAML syntax error: %s (%s, line %zu)",
-                                L->path, p->problem_mark.line + 1,
-                                p->problem ? p->problem : "unknown problem", p->context,
+            return te_error_set(L->err, TE_EINVAL, "%s:%zu: YAML syntax error: %s (%s, line %zu)", L->path,
+                                p->problem_mark.line + 1, p->problem ? p->problem : "unknown problem", p->context,
                                 p->context_mark.line + 1);
-        return te_error_set(L->err, TE_EINVAL, "%s:%zu: YAML syntax error: %s", L->path,
-                            p->problem_mark.line + 1, p->problem ? p->problem : "unknown problem");
+        return te_error_set(L->err, TE_EINVAL, "%s:%zu: YAML syntax error: %s", L->path, p->problem_mark.line + 1,
+                            p->problem ? p->problem : "unknown problem");
     }
     return TE_OK;
 }
@@ -664,8 +643,8 @@ static te_status_t yaml_mapping(yaml_load_t *L, const char *prefix, int depth)
         if (kev.type == YAML_MAPPING_END_EVENT)
             break;
         if (kev.type != YAML_SCALAR_EVENT) {
-            st = te_error_set(L->err, TE_EINVAL, "%s:%zu: a key must be a plain scalar, found %s",
-                              L->path, kev.start_mark.line + 1, event_what(kev.type));
+            st = te_error_set(L->err, TE_EINVAL, "%s:%zu: a key must be a plain scalar, found %s", L->path,
+                              kev.start_mark.line + 1, event_what(kev.type));
             goto cleanup;
         }
         const char *k = (const char *)kev.data.scalar.value;
@@ -768,8 +747,7 @@ te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err)
         yaml_event_delete(&ev);
         if (t == YAML_STREAM_END_EVENT)
             break;
-        if (t == YAML_STREAM_START_EVENT || t == YAML_DOCUMENT_START_EVENT ||
-            t == YAML_DOCUMENT_END_EVENT)
+        if (t == YAML_STREAM_START_EVENT || t == YAML_DOCUMENT_START_EVENT || t == YAML_DOCUMENT_END_EVENT)
             continue;
         if (t == YAML_MAPPING_START_EVENT) {
             st = yaml_mapping(&L, "", 0);
@@ -779,8 +757,7 @@ te_status_t config_load_file(te_config_t *c, const char *path, te_error_t *err)
         }
         if (t == YAML_SCALAR_EVENT) {
             /* A document that is one scalar: allow an empty one ("" / "~"), refuse text. */
-            st = te_error_set(err, TE_EINVAL,
-                              "%s:%zu: expected a mapping of 'key: value' lines at top level",
+            st = te_error_set(err, TE_EINVAL, "%s:%zu: expected a mapping of 'key: value' lines at top level",
                               path, line);
             goto cleanup;
         }

@@ -25,9 +25,9 @@ typedef enum te_config_type {
     TE_CFG_SIZE,     /* bytes, "32kb" */
     TE_CFG_DURATION, /* milliseconds, "100ms", "10s"; may allow -1 (see min) */
     TE_CFG_STRING,
-    TE_CFG_BOOL,     /* true/false */
-    TE_CFG_PORT,     /* 0..65535, 0 = ephemeral */
-    TE_CFG_ENUM,     /* one of `choices` ("a|b|c") */
+    TE_CFG_BOOL, /* true/false */
+    TE_CFG_PORT, /* 0..65535, 0 = ephemeral */
+    TE_CFG_ENUM, /* one of `choices` ("a|b|c") */
 } te_config_type_t;
 
 typedef struct te_config_key {
@@ -60,8 +60,8 @@ te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err);
 
 /* Typed getters. The key must be in the table (a programming error otherwise: the
  * getter logs it and returns 0 / ""). */
-int64_t config_get_int(const te_config_t *c, const char *key);      /* INT, PORT, SIZE (bytes), DURATION (ms) */
-const char *config_get_str(const te_config_t *c, const char *key);  /* STRING, ENUM, or the raw text of any key */
+int64_t config_get_int(const te_config_t *c, const char *key);     /* INT, PORT, SIZE (bytes), DURATION (ms) */
+const char *config_get_str(const te_config_t *c, const char *key); /* STRING, ENUM, or the raw text of any key */
 int config_get_bool(const te_config_t *c, const char *key);
 
 /* Pure parsers, exposed for tests and for job configuration values. */

@@ -25,9 +25,12 @@ char *te_id_to_hex(const te_id_t *id, char *out)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -65,10 +68,7 @@ void te_id_random(te_id_t *out)
     memcpy(out->b + 8, &b, 8);
 }
 
-int te_id_equal(const te_id_t *a, const te_id_t *b)
-{
-    return memcmp(a->b, b->b, TE_ID_LEN) == 0;
-}
+int te_id_equal(const te_id_t *a, const te_id_t *b) { return memcmp(a->b, b->b, TE_ID_LEN) == 0; }
 
 int te_id_is_zero(const te_id_t *id)
 {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TE_ID_LEN 16
+#define TE_ID_LEN     16
 #define TE_ID_HEX_LEN 32
 
 typedef struct te_id {

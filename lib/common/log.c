@@ -31,7 +31,10 @@ static _Atomic int g_is_file; /* 1: g_fd refers to log.file, 0: to stderr */
 static char g_path[4096];     /* "" = stderr */
 
 void te_log_set_level(te_log_level_t level) { atomic_store(&g_level, (int)level); }
-te_log_level_t te_log_get_level(void) { return (te_log_level_t)atomic_load_explicit(&g_level, memory_order_relaxed); }
+te_log_level_t te_log_get_level(void)
+{
+    return (te_log_level_t)atomic_load_explicit(&g_level, memory_order_relaxed);
+}
 
 int te_log_level_parse(const char *s)
 {
@@ -46,10 +49,7 @@ int te_log_level_parse(const char *s)
     return -1;
 }
 
-static int log_open(const char *path)
-{
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
+static int log_open(const char *path) { return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644); }
 
 /* Makes the log fd refer to what `fd` refers to. The first file gets its own fd
  * number; later switches dup2 onto that number, so a writer that loaded g_fd just
@@ -129,7 +129,8 @@ void te_log_write(te_log_level_t level, const char *ctx, const char *fmt, ...)
     int li = level < 0 || level > 4 ? 4 : (int)level;
     int fd = atomic_load(&g_fd);
     int n;
-    if (!atomic_load_explicit(&g_is_file, memory_order_relaxed) && atomic_load_explicit(&g_journal, memory_order_relaxed)) {
+    if (!atomic_load_explicit(&g_is_file, memory_order_relaxed) &&
+        atomic_load_explicit(&g_journal, memory_order_relaxed)) {
         n = snprintf(line, sizeof(line), "%s[%s] ", prio[li], ctx ? ctx : "-");
     } else {
         struct timespec ts;

@@ -44,15 +44,15 @@ int te_log_detect_journal(void);
 void te_log_write(te_log_level_t level, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define TE_LOG(level, ctx, ...)                                                     \
-    do {                                                                            \
-        if ((level) >= te_log_get_level())                                          \
-            te_log_write((level), (ctx), __VA_ARGS__);                              \
+#define TE_LOG(level, ctx, ...)                        \
+    do {                                               \
+        if ((level) >= te_log_get_level())             \
+            te_log_write((level), (ctx), __VA_ARGS__); \
     } while (0)
 
 #define TE_DEBUG(ctx, ...) TE_LOG(TE_LOG_DEBUG, ctx, __VA_ARGS__)
-#define TE_INFO(ctx, ...) TE_LOG(TE_LOG_INFO, ctx, __VA_ARGS__)
-#define TE_WARN(ctx, ...) TE_LOG(TE_LOG_WARN, ctx, __VA_ARGS__)
+#define TE_INFO(ctx, ...)  TE_LOG(TE_LOG_INFO, ctx, __VA_ARGS__)
+#define TE_WARN(ctx, ...)  TE_LOG(TE_LOG_WARN, ctx, __VA_ARGS__)
 #define TE_ERROR(ctx, ...) TE_LOG(TE_LOG_ERROR, ctx, __VA_ARGS__)
 
 #endif

@@ -11,20 +11,20 @@
 
 typedef enum te_status {
     TE_OK = 0,
-    TE_EINVAL,      /* bad argument, parameter or config value */
-    TE_ENOMEM,      /* allocation failed */
-    TE_ENOTFOUND,   /* unknown id / name / path */
-    TE_ESTATE,      /* operation not allowed in the current state */
-    TE_EIO,         /* I/O failure (file, socket) */
-    TE_ECANCELED,   /* the operation was cancelled */
-    TE_EAGAIN,      /* nothing available now; try again later */
-    TE_ETIMEOUT,    /* a deadline passed */
-    TE_EPROTO,      /* malformed frame or message */
-    TE_ENOBUFS,     /* not enough network buffers */
-    TE_EEXIST,      /* already exists (duplicate id) */
-    TE_ETOOBIG,     /* a size limit was exceeded */
-    TE_EFENCED,     /* a fencing token did not match */
-    TE_EINTERNAL,   /* a bug: an invariant did not hold */
+    TE_EINVAL,    /* bad argument, parameter or config value */
+    TE_ENOMEM,    /* allocation failed */
+    TE_ENOTFOUND, /* unknown id / name / path */
+    TE_ESTATE,    /* operation not allowed in the current state */
+    TE_EIO,       /* I/O failure (file, socket) */
+    TE_ECANCELED, /* the operation was cancelled */
+    TE_EAGAIN,    /* nothing available now; try again later */
+    TE_ETIMEOUT,  /* a deadline passed */
+    TE_EPROTO,    /* malformed frame or message */
+    TE_ENOBUFS,   /* not enough network buffers */
+    TE_EEXIST,    /* already exists (duplicate id) */
+    TE_ETOOBIG,   /* a size limit was exceeded */
+    TE_EFENCED,   /* a fencing token did not match */
+    TE_EINTERNAL, /* a bug: an invariant did not hold */
 } te_status_t;
 
 #define TE_ERROR_MSG_MAX 512

@@ -107,8 +107,9 @@ fail:
 SSL_CTX *tls_client_ctx_new(const char *ca, const char *cert, const char *key, te_error_t *err)
 {
     if (empty(ca)) {
-        te_error_set(err, TE_EINVAL, "TLS is on but no CA is given (security.ssl.ca / --tls-ca): the server's "
-                                     "certificate cannot be verified");
+        te_error_set(err, TE_EINVAL,
+                     "TLS is on but no CA is given (security.ssl.ca / --tls-ca): the server's "
+                     "certificate cannot be verified");
         return NULL;
     }
     SSL_CTX *ctx = ctx_base(TLS_client_method(), err);
@@ -156,12 +157,13 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
         const char *key = config_get_str(cfg, "security.ssl.key");
         const char *ca = config_get_str(cfg, "security.ssl.ca");
         if (empty(ca)) {
-            te_error_set(err, TE_EINVAL, "security.ssl.enabled is true but security.ssl.ca is empty (peers' "
-                                         "certificates cannot be verified)");
+            te_error_set(err, TE_EINVAL,
+                         "security.ssl.enabled is true but security.ssl.ca is empty (peers' "
+                         "certificates cannot be verified)");
             goto fail;
         }
-        s->tls_server = tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, "security.ssl.require-client-cert"),
-                                           err);
+        s->tls_server =
+            tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, "security.ssl.require-client-cert"), err);
         if (s->tls_server == NULL)
             goto fail;
         s->tls_client = tls_client_ctx_new(ca, cert, key, err);

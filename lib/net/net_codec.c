@@ -81,8 +81,10 @@ int net_codec_peek_header(const uint8_t *buf, size_t len, uint32_t max_frame, ui
 {
     /* Check the magic as soon as its bytes are there: garbage fails early. */
     if (len >= 8 && rd32(buf + 4) != TE_NET_MAGIC) {
-        te_error_set(err, TE_EPROTO, "bad frame magic 0x%08x (expected 0x%08x): the peer does not speak the "
-                     "data-plane protocol", rd32(buf + 4), TE_NET_MAGIC);
+        te_error_set(err, TE_EPROTO,
+                     "bad frame magic 0x%08x (expected 0x%08x): the peer does not speak the "
+                     "data-plane protocol",
+                     rd32(buf + 4), TE_NET_MAGIC);
         return -1;
     }
     if (len < TE_NET_HEADER_LEN)
@@ -148,11 +150,8 @@ int net_codec_decode(const uint8_t *buf, size_t len, uint32_t max_frame, te_net_
         out->credit = rd32(p + 2 * TE_NET_ID_LEN + 4);
         break;
     case TE_NET_CANCEL_PARTITION_REQUEST:
-    case TE_NET_RESUME_CONSUMPTION:
-        memcpy(out->receiver_id, p, TE_NET_ID_LEN);
-        break;
-    case TE_NET_CLOSE_REQUEST:
-        break;
+    case TE_NET_RESUME_CONSUMPTION: memcpy(out->receiver_id, p, TE_NET_ID_LEN); break;
+    case TE_NET_CLOSE_REQUEST: break;
     case TE_NET_ADD_CREDIT:
         out->credit = rd32(p);
         memcpy(out->receiver_id, p + 4, TE_NET_ID_LEN);
@@ -184,7 +183,8 @@ int net_codec_decode_buffer_header(const uint8_t *buf, uint32_t frame_len, te_ne
         return -1;
     }
     if (out->data_type != TE_NET_DATA_BUFFER && out->data_type != TE_NET_EVENT_BUFFER) {
-        te_error_set(err, TE_EPROTO, "BufferResponse data type %u is neither 0 (data) nor 1 (event)", out->data_type);
+        te_error_set(err, TE_EPROTO, "BufferResponse data type %u is neither 0 (data) nor 1 (event)",
+                     out->data_type);
         return -1;
     }
     if (out->compressed != 0) {
@@ -243,11 +243,8 @@ size_t net_codec_encode(const te_net_msg_t *m, uint8_t *out, size_t cap)
         p = wr32(p, m->credit);
         break;
     case TE_NET_CANCEL_PARTITION_REQUEST:
-    case TE_NET_RESUME_CONSUMPTION:
-        p = wrid(p, m->receiver_id);
-        break;
-    case TE_NET_CLOSE_REQUEST:
-        break;
+    case TE_NET_RESUME_CONSUMPTION: p = wrid(p, m->receiver_id); break;
+    case TE_NET_CLOSE_REQUEST: break;
     case TE_NET_ADD_CREDIT:
         p = wr32(p, m->credit);
         p = wrid(p, m->receiver_id);

@@ -19,9 +19,9 @@
 
 #include "common/te_status.h"
 
-#define TE_NET_MAGIC 0xBADC0FFEu
+#define TE_NET_MAGIC      0xBADC0FFEu
 #define TE_NET_HEADER_LEN 9u
-#define TE_NET_ID_LEN 16u
+#define TE_NET_ID_LEN     16u
 /* Fixed part of a BufferResponse frame before the payload. */
 #define TE_NET_BUFFER_RESPONSE_FIXED (TE_NET_HEADER_LEN + 16u + 4u + 4u + 1u + 1u + 4u)
 /* Longest ErrorResponse message carried. */
@@ -51,7 +51,7 @@ typedef enum te_net_error_code {
 } te_net_error_code_t;
 
 /* Data types of a BufferResponse (te_buffer_type_t). */
-#define TE_NET_DATA_BUFFER 0
+#define TE_NET_DATA_BUFFER  0
 #define TE_NET_EVENT_BUFFER 1
 
 typedef struct te_net_msg {

@@ -130,7 +130,10 @@ void net_io_thread_free(te_net_io_thread_t *t)
 
 struct event_base *net_io_thread_base(te_net_io_thread_t *t) { return t->base; }
 
-int net_io_thread_is_current(te_net_io_thread_t *t) { return t->started && pthread_equal(pthread_self(), t->thread); }
+int net_io_thread_is_current(te_net_io_thread_t *t)
+{
+    return t->started && pthread_equal(pthread_self(), t->thread);
+}
 
 int net_io_thread_submit(te_net_io_thread_t *t, void (*fn)(void *arg), void *arg)
 {

@@ -62,7 +62,7 @@ typedef struct cli_chan {
     uint8_t rid[TE_NET_ID_LEN];
     int64_t credit_outstanding; /* credit the server holds for us */
     int64_t backoff_ms;
-    int active;                 /* a PartitionRequest is out (not waiting for a retry) */
+    int active; /* a PartitionRequest is out (not waiting for a retry) */
     struct event *retry;
     struct cli_chan *prev, *next; /* conn's list */
 } cli_chan_t;
@@ -83,7 +83,7 @@ struct cli_conn {
     struct event *rev; /* our own read event once connected (see on_readable) */
     cli_chan_t *chans;
     uint32_t n_chans;
-    te_auth_bev_t *auth;     /* pending authentication handshake, or NULL */
+    te_auth_bev_t *auth;      /* pending authentication handshake, or NULL */
     struct evbuffer *pending; /* output held until authenticated (NULL = none / done) */
     int tls;
     cli_rx_t rx;
@@ -95,7 +95,7 @@ struct cli_thread {
     te_partition_client_t *client;
     te_net_io_thread_t *io;
     cli_conn_t *conns;
-    net_id_map_t chans; /* receiver id -> cli_chan_t */
+    net_id_map_t chans;        /* receiver id -> cli_chan_t */
     te_ric_wake_batch_t wakes; /* gate wake-ups of the read callback in progress */
 };
 
@@ -104,7 +104,7 @@ struct te_partition_client {
     int n;
     uint32_t max_frame;
     te_channel_transport_t tr;
-    const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
+    const te_security_t *sec;                        /* borrowed; NULL = plaintext, no authentication */
     _Atomic uint64_t payload_direct, payload_copied; /* partition_client_payload_bytes */
 };
 
@@ -129,7 +129,8 @@ static void send_msg(cli_conn_t *cn, const te_net_msg_t *m)
 static const char *chan_what(cli_chan_t *cc, char *buf, size_t len)
 {
     char hex[TE_ID_HEX_LEN + 1];
-    snprintf(buf, len, "partition %s subpartition %u", te_id_to_hex(remote_input_channel_partition_id(cc->ch), hex),
+    snprintf(buf, len, "partition %s subpartition %u",
+             te_id_to_hex(remote_input_channel_partition_id(cc->ch), hex),
              remote_input_channel_subpartition(cc->ch));
     return buf;
 }
@@ -182,8 +183,8 @@ static void conn_fail(cli_conn_t *cn, const char *why)
     while (cn->chans) {
         cli_chan_t *cc = cn->chans;
         char what[128], cause[TE_ERROR_MSG_MAX];
-        snprintf(cause, sizeof(cause), "Connection to producer %.120s failed (%.200s) while reading %s", cn->address, why,
-                 chan_what(cc, what, sizeof(what)));
+        snprintf(cause, sizeof(cause), "Connection to producer %.120s failed (%.200s) while reading %s",
+                 cn->address, why, chan_what(cc, what, sizeof(what)));
         remote_input_channel_on_failure(cc->ch, cause);
         chan_forget(cc);
     }
@@ -206,7 +207,8 @@ static void send_request(cli_chan_t *cc)
     cc->credit_outstanding += credit;
     te_net_msg_t m;
     net_msg_partition_request(&m, remote_input_channel_partition_id(cc->ch)->b,
-                              remote_input_channel_subpartition(cc->ch), cc->rid, (uint32_t)cc->credit_outstanding);
+                              remote_input_channel_subpartition(cc->ch), cc->rid,
+                              (uint32_t)cc->credit_outstanding);
     send_msg(cc->conn, &m);
     cc->active = 1;
 }
@@ -245,7 +247,8 @@ static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
     if (m->error_code == TE_NET_ERR_PARTITION_NOT_FOUND) {
         int64_t max = remote_input_channel_backoff_max_ms(cc->ch);
         if (cc->backoff_ms < max) {
-            cc->backoff_ms = cc->backoff_ms == 0 ? remote_input_channel_backoff_initial_ms(cc->ch) : cc->backoff_ms * 2;
+            cc->backoff_ms =
+                cc->backoff_ms == 0 ? remote_input_channel_backoff_initial_ms(cc->ch) : cc->backoff_ms * 2;
             if (cc->backoff_ms > max)
                 cc->backoff_ms = max;
             cc->active = 0;
@@ -258,8 +261,10 @@ static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
                 return 0;
             }
         }
-        snprintf(cause, sizeof(cause), "PartitionNotFound: %s was not found at producer %.120s (retried with backoff up "
-                 "to %lld ms): %.150s", chan_what(cc, what, sizeof(what)), cn->address, (long long)max, msg);
+        snprintf(cause, sizeof(cause),
+                 "PartitionNotFound: %s was not found at producer %.120s (retried with backoff up "
+                 "to %lld ms): %.150s",
+                 chan_what(cc, what, sizeof(what)), cn->address, (long long)max, msg);
     } else {
         snprintf(cause, sizeof(cause), "producer %.120s answered %s for %s: %.150s", cn->address,
                  net_error_code_name(m->error_code), chan_what(cc, what, sizeof(what)), msg);
@@ -580,7 +585,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         /* libevent 2.1 reads at most 4 KiB per readv (EVBUFFER_MAX_READ) plus a FIONREAD
          * ioctl, one read per loop turn: far too little for a data connection. Read the
          * socket ourselves, in large chunks, into the bufferevent's input buffer. */
-        cn->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, cn);
+        cn->rev =
+            event_new(bufferevent_get_base(bev), bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, cn);
         if (cn->rev != NULL && event_add(cn->rev, NULL) == 0)
             bufferevent_disable(bev, EV_READ);
         return;
@@ -706,8 +712,10 @@ static void do_request(void *arg)
     cli_chan_t *cc = cn ? calloc(1, sizeof(*cc)) : NULL;
     if (cc == NULL || net_id_map_put(&th->chans, remote_input_channel_receiver_id(ch)->b, cc) != 0) {
         char cause[TE_ERROR_MSG_MAX], hex[TE_ID_HEX_LEN + 1];
-        snprintf(cause, sizeof(cause), "Connection to producer %s failed (%s) while requesting partition %s "
-                 "subpartition %u", remote_input_channel_address(ch), cn ? "out of memory" : why,
+        snprintf(cause, sizeof(cause),
+                 "Connection to producer %s failed (%s) while requesting partition %s "
+                 "subpartition %u",
+                 remote_input_channel_address(ch), cn ? "out of memory" : why,
                  te_id_to_hex(remote_input_channel_partition_id(ch), hex), remote_input_channel_subpartition(ch));
         remote_input_channel_on_failure(ch, cause);
         remote_input_channel_unref(ch);
@@ -783,8 +791,10 @@ static int submit_op(te_partition_client_t *c, te_remote_input_channel_t *ch, vo
 static te_status_t tr_request(void *ctx, te_remote_input_channel_t *ch, te_error_t *err)
 {
     if (submit_op(ctx, ch, do_request) != 0)
-        return te_error_set(err, TE_ESTATE, "the network I/O threads are stopped (or out of memory): cannot "
-                            "request a partition from %s", remote_input_channel_address(ch));
+        return te_error_set(err, TE_ESTATE,
+                            "the network I/O threads are stopped (or out of memory): cannot "
+                            "request a partition from %s",
+                            remote_input_channel_address(ch));
     return TE_OK;
 }
 

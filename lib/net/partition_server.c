@@ -338,7 +338,8 @@ static void reader_on_data(void *arg)
 static void on_partition_request(srv_conn_t *c, const te_net_msg_t *m)
 {
     if (net_id_map_get(&c->readers, m->receiver_id) != NULL) {
-        send_error(c, m->receiver_id, TE_NET_ERR_DUPLICATE_RECEIVER, "a PartitionRequest for this receiver id is "
+        send_error(c, m->receiver_id, TE_NET_ERR_DUPLICATE_RECEIVER,
+                   "a PartitionRequest for this receiver id is "
                    "being served already on this connection");
         return;
     }
@@ -361,8 +362,8 @@ static void on_partition_request(srv_conn_t *c, const te_net_msg_t *m)
     if (r->view == NULL) {
         char msg[TE_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "%s", e.msg);
-        send_error(c, m->receiver_id, e.code == TE_ENOTFOUND ? TE_NET_ERR_PARTITION_NOT_FOUND : TE_NET_ERR_INTERNAL,
-                   msg);
+        send_error(c, m->receiver_id,
+                   e.code == TE_ENOTFOUND ? TE_NET_ERR_PARTITION_NOT_FOUND : TE_NET_ERR_INTERNAL, msg);
         free(r);
         return;
     }
@@ -412,9 +413,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         reader_t *r;
         switch (m.id) {
-        case TE_NET_PARTITION_REQUEST:
-            on_partition_request(c, &m);
-            break;
+        case TE_NET_PARTITION_REQUEST: on_partition_request(c, &m); break;
         case TE_NET_ADD_CREDIT:
         case TE_NET_RESUME_CONSUMPTION:
             r = net_id_map_get(&c->readers, m.receiver_id);
@@ -423,7 +422,8 @@ static void on_read(struct bufferevent *bev, void *arg)
                 te_id_t rid;
                 te_id_from_bytes(m.receiver_id, TE_NET_ID_LEN, &rid);
                 char msg[160];
-                snprintf(msg, sizeof(msg), "%s for unknown receiver %s", net_msg_name(m.id), te_id_to_hex(&rid, hex));
+                snprintf(msg, sizeof(msg), "%s for unknown receiver %s", net_msg_name(m.id),
+                         te_id_to_hex(&rid, hex));
                 send_error(c, m.receiver_id, TE_NET_ERR_UNKNOWN_RECEIVER, msg);
                 break;
             }
@@ -448,9 +448,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             if (r != NULL)
                 reader_release(c, r);
             break;
-        case TE_NET_CLOSE_REQUEST:
-            conn_close(c);
-            return;
+        case TE_NET_CLOSE_REQUEST: conn_close(c); return;
         default: {
             char msg[96];
             snprintf(msg, sizeof(msg), "unexpected %s (id %u) from a consumer", net_msg_name(m.id), m.id);
@@ -696,13 +694,15 @@ te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_
         in6->sin6_port = htons((uint16_t)port);
         sslen = sizeof(*in6);
     } else {
-        te_error_set(err, TE_EINVAL, "cannot parse the data-port bind address '%s' (taskmanager.bind-host must be a "
-                     "numeric IP address)", bind_host);
+        te_error_set(err, TE_EINVAL,
+                     "cannot parse the data-port bind address '%s' (taskmanager.bind-host must be a "
+                     "numeric IP address)",
+                     bind_host);
         goto fail;
     }
-    s->listener = evconnlistener_new_bind(net_io_thread_base(threads[0]), on_accept, s,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, (struct sockaddr *)&ss,
-                                          sslen);
+    s->listener =
+        evconnlistener_new_bind(net_io_thread_base(threads[0]), on_accept, s,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, (struct sockaddr *)&ss, sslen);
     if (s->listener == NULL) {
         te_error_set(err, TE_EIO, "cannot listen on %s (taskmanager.data.port): %s", spec, strerror(errno));
         goto fail;

@@ -57,8 +57,8 @@ static int64_t default_interval(const te_operator_api_t *api, te_operator_ctx_t 
 
 static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"field", "delimiter", "max_out_of_orderness", "watermark_interval",
-                                          "idle_timeout", NULL};
+    static const char *const allowed[] = {
+        "field", "delimiter", "max_out_of_orderness", "watermark_interval", "idle_timeout", NULL};
     op_setup_t s = {api, ctx, "assign_timestamps", err, errlen};
     const int64_t day = 86400000LL * 365;
     int32_t field;
@@ -187,10 +187,7 @@ static int assign_ts_on_timer(void *self, int event_time, int64_t ts, const uint
     return a->api->register_processing_timer(a->ctx, NULL, 0, next);
 }
 
-static void assign_ts_dispose(void *self)
-{
-    free(self);
-}
+static void assign_ts_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_assign_timestamps_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,

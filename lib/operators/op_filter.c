@@ -54,9 +54,8 @@ static void *filter_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     char delim;
     const char *op, *value, *regex, *side;
     if (op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 0, &field) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
-        op_get_string(&s, "cmp", 0, NULL, &op) != 0 || op_get_string(&s, "value", 0, NULL, &value) != 0 ||
-        op_get_string(&s, "regex", 0, NULL, &regex) != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || op_get_string(&s, "cmp", 0, NULL, &op) != 0 ||
+        op_get_string(&s, "value", 0, NULL, &value) != 0 || op_get_string(&s, "regex", 0, NULL, &regex) != 0 ||
         op_get_string(&s, "side_output", 0, NULL, &side) != 0)
         return NULL;
     if (regex != NULL && (op != NULL || value != NULL)) {

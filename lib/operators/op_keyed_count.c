@@ -38,7 +38,8 @@ static void *keyed_count_setup(const te_operator_api_t *api, te_operator_ctx_t *
     char delim;
     const char *emit;
     if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 ||
-        op_get_field(&s, "key_field", 0, &key_field) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_field(&s, "key_field", 0, &key_field) != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_string(&s, "emit", 0, "updates", &emit) != 0)
         return NULL;
     int final;
@@ -74,7 +75,8 @@ static uint64_t kc_get(keyed_count_t *kc, const uint8_t *key, uint32_t len)
 }
 
 /* Emits "key<delim>count". */
-static int kc_emit(keyed_count_t *kc, const uint8_t *key, uint32_t len, uint64_t count, int64_t ts, te_output_t *out)
+static int kc_emit(keyed_count_t *kc, const uint8_t *key, uint32_t len, uint64_t count, int64_t ts,
+                   te_output_t *out)
 {
     if (op_buf_reserve(&kc->out, (size_t)len + 32) != 0)
         return -1;

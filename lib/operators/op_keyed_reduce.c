@@ -49,10 +49,13 @@ static void *reduce_setup_common(const te_operator_api_t *api, te_operator_ctx_t
     char delim;
     const char *emit, *fn = "sum", *sep = ",";
     if (op_require_v2(&s) != 0 || op_check_keys(&s, is_sum ? allowed_sum : allowed_reduce) != 0 ||
-        op_get_field(&s, "key_field", 0, &key_field) != 0 || op_get_field(&s, "value_field", 1, &value_field) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || op_get_string(&s, "emit", 0, "updates", &emit) != 0)
+        op_get_field(&s, "key_field", 0, &key_field) != 0 ||
+        op_get_field(&s, "value_field", 1, &value_field) != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_string(&s, "emit", 0, "updates", &emit) != 0)
         return NULL;
-    if (!is_sum && (op_get_string(&s, "fn", 1, NULL, &fn) != 0 || op_get_string(&s, "separator", 0, ",", &sep) != 0))
+    if (!is_sum &&
+        (op_get_string(&s, "fn", 1, NULL, &fn) != 0 || op_get_string(&s, "separator", 0, ",", &sep) != 0))
         return NULL;
     int final;
     if (strcmp(emit, "updates") == 0)
@@ -149,7 +152,8 @@ static int keyed_reduce_process(void *self, int input, const te_record_t *rec, t
             return -1;
         }
         kr->val.len = 0;
-        if ((have && (op_buf_append(&kr->val, old, oldlen) != 0 || op_buf_append(&kr->val, kr->sep, kr->seplen) != 0)) ||
+        if ((have &&
+             (op_buf_append(&kr->val, old, oldlen) != 0 || op_buf_append(&kr->val, kr->sep, kr->seplen) != 0)) ||
             op_buf_reserve(&kr->val, kr->val.len + l + 1) != 0) {
             kr->api->fail(kr->ctx, "operator '%s': out of memory", kr->name);
             return -1;

@@ -25,15 +25,14 @@ typedef struct map_op {
     te_operator_ctx_t *ctx;
     const char *name;
     char delim;
-    int32_t field;   /* upper/lower: -1 = whole record */
-    int to_upper;    /* upper = 1, lower = 0 */
+    int32_t field;    /* upper/lower: -1 = whole record */
+    int to_upper;     /* upper = 1, lower = 0 */
     uint32_t nfields; /* select */
     uint32_t fields[SELECT_MAX_FIELDS];
     op_buf_t out;
 } map_op_t;
 
-static map_op_t *map_op_new(const te_operator_api_t *api, te_operator_ctx_t *ctx, const char *name,
-                            op_setup_t *s)
+static map_op_t *map_op_new(const te_operator_api_t *api, te_operator_ctx_t *ctx, const char *name, op_setup_t *s)
 {
     map_op_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -57,8 +56,7 @@ static int select_parse_fields(map_op_t *m, op_setup_t *s, const char *list)
         char tmp[16];
         int64_t v;
         if (n == 0 || n >= sizeof(tmp))
-            return op_errorf(s, "parameter 'fields' = '%s' is not a comma-separated list of field indexes",
-                             list);
+            return op_errorf(s, "parameter 'fields' = '%s' is not a comma-separated list of field indexes", list);
         memcpy(tmp, p, n);
         tmp[n] = '\0';
         if (op_parse_int64(tmp, &v) != 0)
@@ -67,8 +65,7 @@ static int select_parse_fields(map_op_t *m, op_setup_t *s, const char *list)
             return op_errorf(s, "parameter 'fields' = '%s': index %s is out of range [0, %d]", list, tmp,
                              OP_FIELD_MAX);
         if (m->nfields == SELECT_MAX_FIELDS)
-            return op_errorf(s, "parameter 'fields' = '%s' names more than %d fields", list,
-                             SELECT_MAX_FIELDS);
+            return op_errorf(s, "parameter 'fields' = '%s' names more than %d fields", list, SELECT_MAX_FIELDS);
         m->fields[m->nfields++] = (uint32_t)v;
         if (comma == NULL)
             return 0;

@@ -53,10 +53,7 @@ static void *tokenize_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     return t;
 }
 
-static inline int is_letter(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+static inline int is_letter(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 static int tokenize_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {

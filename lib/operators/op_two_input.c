@@ -61,8 +61,8 @@ typedef struct window_join {
 
 static void *window_join_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"size", "key_field", "left_key_field", "right_key_field", "delimiter",
-                                          NULL};
+    static const char *const allowed[] = {"size",      "key_field", "left_key_field", "right_key_field",
+                                          "delimiter", NULL};
     op_setup_t s = {api, ctx, "window_join", err, errlen};
     int32_t kf, lk, rk;
     char delim;
@@ -111,8 +111,9 @@ static int window_join_process(void *self, int input, const te_record_t *rec, te
     int side = input == 1 ? 1 : 0;
     int64_t ts = rec->timestamp;
     if (ts == TE_NO_TIMESTAMP) {
-        j->api->fail(j->ctx, "operator 'window_join': a record on input %d has no timestamp (put assign_timestamps "
-                             "before the join)",
+        j->api->fail(j->ctx,
+                     "operator 'window_join': a record on input %d has no timestamp (put assign_timestamps "
+                     "before the join)",
                      side);
         return -1;
     }
@@ -170,8 +171,8 @@ static int window_join_on_timer(void *self, int event_time, int64_t ts, const ui
                 continue;
             j->out.len = 0;
             if (op_buf_append(&j->out, key, keylen) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
-                op_buf_append(&j->out, j->left.data, j->left.len) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
-                op_buf_append(&j->out, v, vl) != 0)
+                op_buf_append(&j->out, j->left.data, j->left.len) != 0 ||
+                op_buf_append(&j->out, &j->delim, 1) != 0 || op_buf_append(&j->out, v, vl) != 0)
                 goto oom;
             te_record_t r = {j->out.data, (uint32_t)j->out.len, ts};
             if (j->api->emit(out, &r) != 0)

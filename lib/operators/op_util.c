@@ -116,8 +116,7 @@ int op_parse_double_bytes(const uint8_t *p, size_t len, double *out)
     return op_parse_double(tmp, out);
 }
 
-int op_get_int(op_setup_t *s, const char *key, int required, int64_t def, int64_t min, int64_t max,
-               int64_t *out)
+int op_get_int(op_setup_t *s, const char *key, int required, int64_t def, int64_t min, int64_t max, int64_t *out)
 {
     const char *v = s->api->param(s->ctx, key);
     if (v == NULL) {
@@ -189,7 +188,6 @@ int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out)
     *out = (int32_t)x;
     return 0;
 }
-
 
 int op_buf_reserve(op_buf_t *b, size_t need)
 {

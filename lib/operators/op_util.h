@@ -41,8 +41,7 @@ int op_check_keys(op_setup_t *s, const char *const *allowed);
 int op_get_string(op_setup_t *s, const char *key, int required, const char *def, const char **out);
 
 /* Integer parameter in [min, max]; `def` when absent (unless required). */
-int op_get_int(op_setup_t *s, const char *key, int required, int64_t def, int64_t min, int64_t max,
-               int64_t *out);
+int op_get_int(op_setup_t *s, const char *key, int required, int64_t def, int64_t min, int64_t max, int64_t *out);
 
 /* Boolean: true/false/1/0/yes/no (case-insensitive). */
 int op_get_bool(op_setup_t *s, const char *key, int def, int *out);
@@ -67,14 +66,13 @@ int op_parse_double(const char *str, double *out);
 /* The same over a byte range (not NUL-terminated); fails on ranges over 63 bytes. */
 int op_parse_double_bytes(const uint8_t *p, size_t len, double *out);
 
-
 /* Pacing of a rate-limited step-wise source: at most `rate` records per second since
  * the first step (0 = unlimited). */
 typedef struct op_rate {
-    double rate;        /* records/s; 0 = unlimited */
+    double rate; /* records/s; 0 = unlimited */
     int started;
-    int64_t t0_ns;      /* CLOCK_MONOTONIC at the first step */
-    uint64_t emitted;   /* records counted by op_rate_take */
+    int64_t t0_ns;    /* CLOCK_MONOTONIC at the first step */
+    uint64_t emitted; /* records counted by op_rate_take */
 } op_rate_t;
 
 /* How many of `budget` records may go now. 0 = none yet: *idle_wait_ms says when to

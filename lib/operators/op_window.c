@@ -60,7 +60,8 @@ static void *window_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     int64_t size, slide = 0;
     const char *agg;
     if (op_require_v2(&s) != 0 || op_check_keys(&s, sliding ? allowed_s : allowed_t) != 0 ||
-        op_get_field(&s, "key_field", 0, &key_field) != 0 || op_get_field(&s, "value_field", 0, &value_field) != 0 ||
+        op_get_field(&s, "key_field", 0, &key_field) != 0 ||
+        op_get_field(&s, "value_field", 0, &value_field) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_duration_ms(&s, "size", 1, 0, 1, max_ms, &size) != 0 ||
         (sliding && op_get_duration_ms(&s, "slide", 1, 0, 1, max_ms, &slide) != 0) ||

@@ -12,13 +12,30 @@
 #include "operators/op_util.h"
 
 static const te_operator_def_t *const builtins[] = {
-    &op_file_lines_def, &op_sequence_def, &op_socket_text_def, &op_tokenize_def,
-    &op_filter_def,     &op_select_def,   &op_upper_def,       &op_lower_def,
-    &op_keyed_count_def, &op_file_sink_def, &op_print_def,     &op_discard_def,
-    &op_nexmark_def,    &op_scale_def,    &op_socket_sink_def,
+    &op_file_lines_def,
+    &op_sequence_def,
+    &op_socket_text_def,
+    &op_tokenize_def,
+    &op_filter_def,
+    &op_select_def,
+    &op_upper_def,
+    &op_lower_def,
+    &op_keyed_count_def,
+    &op_file_sink_def,
+    &op_print_def,
+    &op_discard_def,
+    &op_nexmark_def,
+    &op_scale_def,
+    &op_socket_sink_def,
     /* keyed state, event time, two inputs (op_keyed.h) */
-    &op_keyed_sum_def, &op_keyed_reduce_def, &op_assign_timestamps_def, &op_tumbling_window_def,
-    &op_sliding_window_def, &op_union_def, &op_window_join_def, &op_max_by_def,
+    &op_keyed_sum_def,
+    &op_keyed_reduce_def,
+    &op_assign_timestamps_def,
+    &op_tumbling_window_def,
+    &op_sliding_window_def,
+    &op_union_def,
+    &op_window_join_def,
+    &op_max_by_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

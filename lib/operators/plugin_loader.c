@@ -38,7 +38,8 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
 {
     char dir_real[PATH_MAX], lib_path[PATH_MAX * 2], lib_real[PATH_MAX];
     if (library == NULL || library[0] == '\0') {
-        snprintf(err, errlen, "operator 'plugin': missing required parameter 'library' (a file under plugins.dir)");
+        snprintf(err, errlen,
+                 "operator 'plugin': missing required parameter 'library' (a file under plugins.dir)");
         return NULL;
     }
     if (library[0] == '/' || has_dotdot(library)) {
@@ -54,14 +55,14 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
     }
     snprintf(lib_path, sizeof(lib_path), "%s/%s", dir_real, library);
     if (realpath(lib_path, lib_real) == NULL) {
-        snprintf(err, errlen, "operator 'plugin': library '%s' not found in plugins.dir '%s': %s", library, dir_real,
-                 strerror(errno));
+        snprintf(err, errlen, "operator 'plugin': library '%s' not found in plugins.dir '%s': %s", library,
+                 dir_real, strerror(errno));
         return NULL;
     }
     size_t dl = strlen(dir_real);
     if (strncmp(lib_real, dir_real, dl) != 0 || lib_real[dl] != '/') {
-        snprintf(err, errlen, "operator 'plugin': library '%s' resolves to '%s', outside plugins.dir '%s'", library,
-                 lib_real, dir_real);
+        snprintf(err, errlen, "operator 'plugin': library '%s' resolves to '%s', outside plugins.dir '%s'",
+                 library, lib_real, dir_real);
         return NULL;
     }
 
@@ -88,9 +89,10 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
     }
     const te_operator_def_t *d = entry();
     if (d == NULL || d->abi_version < 1 || d->abi_version > TE_OPERATOR_ABI_VERSION) {
-        snprintf(err, errlen,
-                 "operator 'plugin': '%s' was built for operator ABI version %u; this daemon supports versions 1 to %u",
-                 lib_real, d ? d->abi_version : 0, (unsigned)TE_OPERATOR_ABI_VERSION);
+        snprintf(
+            err, errlen,
+            "operator 'plugin': '%s' was built for operator ABI version %u; this daemon supports versions 1 to %u",
+            lib_real, d ? d->abi_version : 0, (unsigned)TE_OPERATOR_ABI_VERSION);
         dlclose(h);
         goto out;
     }

@@ -66,10 +66,7 @@ static int discard_close(void *self, te_output_t *out)
     return 0;
 }
 
-static void discard_dispose(void *self)
-{
-    free(self);
-}
+static void discard_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_discard_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,

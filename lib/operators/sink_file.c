@@ -56,10 +56,10 @@ typedef struct file_sink {
     uint8_t *buf;
     size_t len;
     /* two-phase commit */
-    uint64_t seq;        /* seq of the in-progress file */
-    uint64_t written;    /* bytes written to it */
-    int ckpt_mode;       /* a snapshot or restore happened: the output goes to parts */
-    int direct;          /* the path is a FIFO or device: written directly, no two-phase commit */
+    uint64_t seq;     /* seq of the in-progress file */
+    uint64_t written; /* bytes written to it */
+    int ckpt_mode;    /* a snapshot or restore happened: the output goes to parts */
+    int direct;       /* the path is a FIFO or device: written directly, no two-phase commit */
     int restored;
     pending_file_t *pending;
     size_t n_pending, cap_pending;
@@ -477,7 +477,8 @@ static int file_sink_restore(void *self, const uint8_t *data, size_t len)
     memcpy(old_path, data + 24 + 24 * n, pl);
     old_path[pl] = '\0';
     for (uint64_t i = 0; i < n; i++) {
-        pending_file_t p = {get_u64le(data + 24 + 24 * i), get_u64le(data + 32 + 24 * i), get_u64le(data + 40 + 24 * i)};
+        pending_file_t p = {get_u64le(data + 24 + 24 * i), get_u64le(data + 32 + 24 * i),
+                            get_u64le(data + 40 + 24 * i)};
         char from[4200];
         sink_name_of(old_path, "pending", p.seq, from, sizeof(from));
         if (access(from, F_OK) == 0 && truncate(from, (off_t)p.size) != 0) {

@@ -46,15 +46,11 @@ static int print_process(void *self, int input, const te_record_t *rec, te_outpu
     print_sink_t *ps = self;
     (void)input;
     (void)out;
-    ps->api->log(ps->ctx, TE_OP_INFO, "%s%s> %.*s", ps->prefix, ps->tag, (int)rec->len,
-                 (const char *)rec->data);
+    ps->api->log(ps->ctx, TE_OP_INFO, "%s%s> %.*s", ps->prefix, ps->tag, (int)rec->len, (const char *)rec->data);
     return 0;
 }
 
-static void print_dispose(void *self)
-{
-    free(self);
-}
+static void print_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_print_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,

@@ -107,7 +107,8 @@ static int socket_sink_open(void *self, char *err, size_t errlen)
             nanosleep(&ts, NULL);
         }
     }
-    snprintf(err, errlen, "operator 'socket_sink': cannot connect to %s:%lld: %s", k->host, (long long)k->port, why);
+    snprintf(err, errlen, "operator 'socket_sink': cannot connect to %s:%lld: %s", k->host, (long long)k->port,
+             why);
     return -1;
 }
 

@@ -34,19 +34,18 @@ typedef struct file_lines {
     te_operator_ctx_t *ctx;
     const char *path;
     int fd;
-    uint64_t end;      /* first byte not owned by this subtask */
-    uint64_t buf_off;  /* file offset of buf[0] */
+    uint64_t end;     /* first byte not owned by this subtask */
+    uint64_t buf_off; /* file offset of buf[0] */
     uint8_t *buf;
     size_t cap, len, pos;
     int eof;
-    int need_skip;     /* still skipping the tail of a line owned by the previous subtask */
+    int need_skip; /* still skipping the tail of a line owned by the previous subtask */
     int done;
     int restored;
     uint64_t restore_off;
 } file_lines_t;
 
-static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err,
-                              size_t errlen)
+static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"path", "delimiter", NULL};
     op_setup_t s = {api, ctx, "file_lines", err, errlen};
@@ -123,8 +122,7 @@ static int file_lines_fill(file_lines_t *fl)
     if (fl->len == fl->cap) {
         uint8_t *nb = realloc(fl->buf, fl->cap * 2);
         if (nb == NULL) {
-            fl->api->fail(fl->ctx, "operator 'file_lines': out of memory reading a long line of '%s'",
-                          fl->path);
+            fl->api->fail(fl->ctx, "operator 'file_lines': out of memory reading a long line of '%s'", fl->path);
             return -1;
         }
         fl->buf = nb;
@@ -135,8 +133,7 @@ static int file_lines_fill(file_lines_t *fl)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            fl->api->fail(fl->ctx, "operator 'file_lines': cannot read '%s': %s", fl->path,
-                          strerror(errno));
+            fl->api->fail(fl->ctx, "operator 'file_lines': cannot read '%s': %s", fl->path, strerror(errno));
             return -1;
         }
         if (n == 0)
@@ -146,8 +143,7 @@ static int file_lines_fill(file_lines_t *fl)
     }
 }
 
-static te_source_status_t file_lines_step(void *self, te_output_t *out, uint32_t budget,
-                                          uint32_t *idle_wait_ms)
+static te_source_status_t file_lines_step(void *self, te_output_t *out, uint32_t budget, uint32_t *idle_wait_ms)
 {
     file_lines_t *fl = self;
     (void)idle_wait_ms;

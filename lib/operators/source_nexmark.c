@@ -48,9 +48,12 @@ typedef struct nexmark {
     char buf[512];
 } nexmark_t;
 
-static const char *const FIRST[] = {"Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"};
-static const char *const LAST[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"};
-static const char *const CITY[] = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"};
+static const char *const FIRST[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
+                                    "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
+static const char *const LAST[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
+                                   "Walton", "Smith",  "Jones",   "Noris"};
+static const char *const CITY[] = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
+                                   "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
 static const char *const STATE[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 static const char *const CHANNEL[] = {"Google", "Facebook", "Baidu", "Apple"};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -64,10 +67,7 @@ static inline uint64_t mix(uint64_t x)
 }
 
 /* The k-th random number of event n. */
-static inline uint64_t rnd(const nexmark_t *q, uint64_t n, unsigned k)
-{
-    return mix(q->seed ^ mix(n * 64 + k));
-}
+static inline uint64_t rnd(const nexmark_t *q, uint64_t n, unsigned k) { return mix(q->seed ^ mix(n * 64 + k)); }
 
 static inline char *put_str(char *p, const char *s)
 {
@@ -154,7 +154,8 @@ static uint32_t format_event(nexmark_t *q, uint64_t n, int64_t ts, int *kind)
         uint64_t id = last_auction(n);
         uint64_t initial = 100 + rnd(q, n, 0) % 10000;
         uint64_t persons = last_person(n) - 1000 + 1;
-        uint64_t seller = rnd(q, n, 3) % 2 ? (last_person(n) / 100) * 100 : last_person(n) - rnd(q, n, 4) % (persons < 100 ? persons : 100);
+        uint64_t seller = rnd(q, n, 3) % 2 ? (last_person(n) / 100) * 100
+                                           : last_person(n) - rnd(q, n, 4) % (persons < 100 ? persons : 100);
         if (seller < 1000)
             seller = 1000;
         p = put_str(p, "A\t");
@@ -211,8 +212,8 @@ static uint32_t format_event(nexmark_t *q, uint64_t n, int64_t ts, int *kind)
 
 static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"count", "unbounded", "rate", "seed", "events", "first_event_time",
-                                          "event_interval_us", NULL};
+    static const char *const allowed[] = {
+        "count", "unbounded", "rate", "seed", "events", "first_event_time", "event_interval_us", NULL};
     op_setup_t s = {api, ctx, "nexmark", err, errlen};
     int64_t count = 0, rate, seed, first, interval;
     int unbounded;
@@ -301,7 +302,8 @@ static int nexmark_restore(void *self, const uint8_t *data, size_t len)
     nexmark_t *q = self;
     int done;
     uint64_t v;
-    if (op_position_restore(data, len, &done, &v) != 0 || v % q->stride != q->api->subtask_index(q->ctx) % q->stride)
+    if (op_position_restore(data, len, &done, &v) != 0 ||
+        v % q->stride != q->api->subtask_index(q->ctx) % q->stride)
         return -1;
     q->done = done;
     q->next = v;

@@ -26,11 +26,10 @@ typedef struct sequence {
     int64_t from, to, next, stride;
     int unbounded;
     int done;
-    op_rate_t pace;    /* per subtask */
+    op_rate_t pace; /* per subtask */
 } sequence_t;
 
-static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err,
-                            size_t errlen)
+static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"from", "to", "rate", "unbounded", "delimiter", NULL};
     op_setup_t s = {api, ctx, "sequence", err, errlen};
@@ -46,8 +45,7 @@ static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     if (unbounded)
         to = INT64_MAX;
     if (to < from) {
-        op_errorf(&s, "parameter 'to' = '%lld' is less than 'from' = '%lld'", (long long)to,
-                  (long long)from);
+        op_errorf(&s, "parameter 'to' = '%lld' is less than 'from' = '%lld'", (long long)to, (long long)from);
         return NULL;
     }
     sequence_t *q = calloc(1, sizeof(*q));
@@ -73,8 +71,7 @@ static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     return q;
 }
 
-static te_source_status_t sequence_step(void *self, te_output_t *out, uint32_t budget,
-                                        uint32_t *idle_wait_ms)
+static te_source_status_t sequence_step(void *self, te_output_t *out, uint32_t budget, uint32_t *idle_wait_ms)
 {
     sequence_t *q = self;
     if (q->done)
@@ -121,10 +118,7 @@ static int sequence_restore(void *self, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void sequence_dispose(void *self)
-{
-    free(self);
-}
+static void sequence_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_sequence_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,

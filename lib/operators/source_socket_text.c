@@ -30,7 +30,7 @@
 
 #include "operators/op_util.h"
 
-#define SOCKET_TEXT_READ 65536
+#define SOCKET_TEXT_READ    65536
 #define SOCKET_TEXT_POLL_MS 200
 
 typedef struct socket_text {
@@ -48,11 +48,9 @@ typedef struct socket_text {
     op_buf_t line; /* bytes of a record not yet complete */
 } socket_text_t;
 
-static void *socket_text_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err,
-                               size_t errlen)
+static void *socket_text_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"host", "port", "delimiter", "max_retries",
-                                          "retry_delay_ms", NULL};
+    static const char *const allowed[] = {"host", "port", "delimiter", "max_retries", "retry_delay_ms", NULL};
     op_setup_t s = {api, ctx, "socket_text", err, errlen};
     const char *host;
     int64_t port, retries, delay;
@@ -284,8 +282,7 @@ static te_source_status_t socket_text_run(void *self, te_output_t *out)
         }
         attempt++;
         st->api->log(st->ctx, TE_OP_WARN, "socket_text: %s; retry %lld in %lld ms",
-                     rc < 0 ? msg : "connection closed", (long long)attempt,
-                     (long long)st->retry_delay_ms);
+                     rc < 0 ? msg : "connection closed", (long long)attempt, (long long)st->retry_delay_ms);
         sleep_cancellable(st);
     }
     /* Flush a trailing record that had no delimiter. */

@@ -51,8 +51,8 @@ void frame_header_write(uint8_t out[FRAME_HEADER_LEN], uint32_t len)
     out[3] = (uint8_t)len;
 }
 
-te_status_t frame_header_parse(const uint8_t in[FRAME_HEADER_LEN], size_t max_frame,
-                               size_t *frame_len, te_error_t *err)
+te_status_t frame_header_parse(const uint8_t in[FRAME_HEADER_LEN], size_t max_frame, size_t *frame_len,
+                               te_error_t *err)
 {
     size_t len = ((size_t)in[0] << 24) | ((size_t)in[1] << 16) | ((size_t)in[2] << 8) | in[3];
     *frame_len = len;
@@ -77,16 +77,14 @@ static te_status_t decoder_reserve(frame_decoder_t *dec, size_t need, te_error_t
         cap = dec->frame_len;
     uint8_t *nb = realloc(dec->buf, cap);
     if (nb == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory assembling a frame of %zu bytes",
-                            dec->frame_len);
+        return te_error_set(err, TE_ENOMEM, "out of memory assembling a frame of %zu bytes", dec->frame_len);
     dec->buf = nb;
     dec->buf_cap = cap;
     return TE_OK;
 }
 
-frame_result_t frame_decoder_feed(frame_decoder_t *dec, const void *data, size_t len,
-                                  size_t *consumed, const uint8_t **frame, size_t *frame_len,
-                                  te_error_t *err)
+frame_result_t frame_decoder_feed(frame_decoder_t *dec, const void *data, size_t len, size_t *consumed,
+                                  const uint8_t **frame, size_t *frame_len, te_error_t *err)
 {
     const uint8_t *p = data;
     size_t off = 0;
@@ -162,13 +160,12 @@ size_t frame_encoded_size(const Te__RpcMessage *msg)
     return FRAME_HEADER_LEN + te__rpc_message__get_packed_size(msg);
 }
 
-te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t cap, size_t *len,
-                              te_error_t *err)
+te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t cap, size_t *len, te_error_t *err)
 {
     size_t body = te__rpc_message__get_packed_size(msg);
     if (body > UINT32_MAX)
-        return te_error_set(err, TE_ETOOBIG, "message of %zu bytes cannot be framed (max %u)",
-                            body, (unsigned)UINT32_MAX);
+        return te_error_set(err, TE_ETOOBIG, "message of %zu bytes cannot be framed (max %u)", body,
+                            (unsigned)UINT32_MAX);
     if (cap < FRAME_HEADER_LEN + body)
         return te_error_set(err, TE_ETOOBIG, "frame of %zu bytes does not fit a buffer of %zu",
                             FRAME_HEADER_LEN + body, cap);
@@ -180,8 +177,7 @@ te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t ca
     return TE_OK;
 }
 
-te_status_t frame_encode_message(const Te__RpcMessage *msg, uint8_t **buf, size_t *len,
-                                 te_error_t *err)
+te_status_t frame_encode_message(const Te__RpcMessage *msg, uint8_t **buf, size_t *len, te_error_t *err)
 {
     size_t total = frame_encoded_size(msg);
     uint8_t *b = malloc(total);
@@ -219,16 +215,12 @@ frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg)
     case TE__RPC_MESSAGE__BODY_HEARTBEAT:
     case TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER:
     case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT:
-    case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT:
-        return FRAME_MSG_CALL;
-    case TE__RPC_MESSAGE__BODY_RESPONSE:
-        return FRAME_MSG_RESPONSE;
+    case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT: return FRAME_MSG_CALL;
+    case TE__RPC_MESSAGE__BODY_RESPONSE: return FRAME_MSG_RESPONSE;
     case TE__RPC_MESSAGE__BODY_TASK_EXECUTION_STATE:
     case TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT:
-        return FRAME_MSG_PUSH;
-    default:
-        return FRAME_MSG_NONE;
+    case TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT: return FRAME_MSG_PUSH;
+    default: return FRAME_MSG_NONE;
     }
 }
 

@@ -42,7 +42,7 @@ typedef struct frame_decoder {
     size_t have;      /* payload bytes copied into buf */
     uint8_t *buf;     /* payload assembly buffer, grown as bytes arrive */
     size_t buf_cap;
-    int delivered;    /* the last feed returned FRAME_READY */
+    int delivered; /* the last feed returned FRAME_READY */
     int failed;
 } frame_decoder_t;
 
@@ -59,26 +59,23 @@ void frame_decoder_free(frame_decoder_t *dec);
  * caller feeds the rest (data + *consumed) again to get further frames.
  * On FRAME_ERROR, err says why (TE_ETOOBIG naming the length and the limit,
  * TE_ENOMEM). */
-frame_result_t frame_decoder_feed(frame_decoder_t *dec, const void *data, size_t len,
-                                  size_t *consumed, const uint8_t **frame, size_t *frame_len,
-                                  te_error_t *err);
+frame_result_t frame_decoder_feed(frame_decoder_t *dec, const void *data, size_t len, size_t *consumed,
+                                  const uint8_t **frame, size_t *frame_len, te_error_t *err);
 
 /* Bytes the decoder has allocated (0 until a frame needs assembling). For tests. */
 size_t frame_decoder_capacity(const frame_decoder_t *dec);
 
 void frame_header_write(uint8_t out[FRAME_HEADER_LEN], uint32_t len);
 /* Reads the length; TE_ETOOBIG (message giving both sizes) when above max_frame. */
-te_status_t frame_header_parse(const uint8_t in[FRAME_HEADER_LEN], size_t max_frame,
-                               size_t *frame_len, te_error_t *err);
+te_status_t frame_header_parse(const uint8_t in[FRAME_HEADER_LEN], size_t max_frame, size_t *frame_len,
+                               te_error_t *err);
 
 /* Length prefix + packed size of msg. */
 size_t frame_encoded_size(const Te__RpcMessage *msg);
 /* Encodes msg into a malloc'd buffer (*buf, *len; the caller frees *buf). */
-te_status_t frame_encode_message(const Te__RpcMessage *msg, uint8_t **buf, size_t *len,
-                                 te_error_t *err);
+te_status_t frame_encode_message(const Te__RpcMessage *msg, uint8_t **buf, size_t *len, te_error_t *err);
 /* Encodes into buf[0..cap); TE_ETOOBIG when it does not fit. */
-te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t cap, size_t *len,
-                              te_error_t *err);
+te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t cap, size_t *len, te_error_t *err);
 
 /* Unpacks a frame payload. NULL + TE_EPROTO on garbage. The caller frees the result
  * with te__rpc_message__free_unpacked(msg, NULL). */

@@ -42,10 +42,10 @@
 #include "common/log.h"
 #include "rpc/frame_codec.h"
 
-#define RPC_CLIENT_LOG_CTX "rpc-client"
-#define RPC_CLIENT_MAX_FRAME ((size_t)64 * 1024 * 1024)
+#define RPC_CLIENT_LOG_CTX    "rpc-client"
+#define RPC_CLIENT_MAX_FRAME  ((size_t)64 * 1024 * 1024)
 #define RPC_CLIENT_READ_CHUNK ((size_t)64 * 1024)
-#define RPC_CLIENT_ADDR_MAX 300
+#define RPC_CLIENT_ADDR_MAX   300
 
 struct te_rpc_client {
     int fd;
@@ -57,17 +57,14 @@ struct te_rpc_client {
     void *push_arg;
     int broken;
     te_error_t broken_err;
-    SSL *ssl;     /* NULL = plaintext */
-    int got_any;  /* some byte was received (detects an unexpected auth challenge) */
-    int auth_on;  /* this client completed the handshake */
+    SSL *ssl;    /* NULL = plaintext */
+    int got_any; /* some byte was received (detects an unexpected auth challenge) */
+    int auth_on; /* this client completed the handshake */
     uint8_t in[RPC_CLIENT_READ_CHUNK];
 };
 
 /* -1 = no deadline. */
-static int64_t deadline_from(int timeout_ms)
-{
-    return timeout_ms < 0 ? -1 : te_clock_mono_ms() + timeout_ms;
-}
+static int64_t deadline_from(int timeout_ms) { return timeout_ms < 0 ? -1 : te_clock_mono_ms() + timeout_ms; }
 
 static int remaining_ms(int64_t deadline)
 {
@@ -90,8 +87,7 @@ static te_status_t client_check(const te_rpc_client_t *c, te_error_t *err)
 {
     if (!c->broken)
         return TE_OK;
-    return te_error_set(err, c->broken_err.code, "connection to %s is unusable: %s", c->addr,
-                        c->broken_err.msg);
+    return te_error_set(err, c->broken_err.code, "connection to %s is unusable: %s", c->addr, c->broken_err.msg);
 }
 
 static const te_security_t *g_default_security;
@@ -119,15 +115,12 @@ static ssize_t io_op(te_rpc_client_t *c, int is_send, void *buf, size_t len, sho
         *want = POLLOUT;
         errno = EAGAIN;
         return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
+    case SSL_ERROR_ZERO_RETURN: return 0;
     case SSL_ERROR_SYSCALL:
         if (errno == 0 || !is_send)
             return errno == 0 ? 0 : -1;
         return -1;
-    default:
-        errno = EPROTO;
-        return -1;
+    default: errno = EPROTO; return -1;
     }
 }
 
@@ -145,8 +138,8 @@ static int client_wait(int fd, short events, int64_t deadline)
 
 /* ---- connect ------------------------------------------------------------------ */
 
-static te_status_t split_host_port(const char *hp, char *host, size_t hcap, char *port,
-                                   size_t pcap, te_error_t *err)
+static te_status_t split_host_port(const char *hp, char *host, size_t hcap, char *port, size_t pcap,
+                                   te_error_t *err)
 {
     const char *h = hp, *colon;
     size_t hlen;
@@ -180,8 +173,7 @@ bad:
 /* Non-blocking connect bounded by the deadline. Returns the fd or -1 (errno set). */
 static int connect_one(const struct addrinfo *ai, int64_t deadline)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return -1;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
@@ -204,7 +196,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
-fail: {
+fail : {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -229,8 +221,7 @@ te_rpc_client_t *rpc_client_connect_secure(const char *host_port, int timeout_ms
     int64_t deadline = deadline_from(timeout_ms);
     int gai, last_errno = ECONNREFUSED;
 
-    if (host_port == NULL ||
-        split_host_port(host_port, host, sizeof(host), port, sizeof(port), err) != TE_OK) {
+    if (host_port == NULL || split_host_port(host_port, host, sizeof(host), port, sizeof(port), err) != TE_OK) {
         if (host_port == NULL)
             te_error_set(err, TE_EINVAL, "no RPC address given");
         goto cleanup;
@@ -259,8 +250,8 @@ te_rpc_client_t *rpc_client_connect_secure(const char *host_port, int timeout_ms
             last_errno = errno;
     }
     if (c->fd < 0) {
-        te_error_set(err, last_errno == ETIMEDOUT ? TE_ETIMEOUT : TE_EIO,
-                     "cannot connect to %s: %s", host_port, strerror(last_errno));
+        te_error_set(err, last_errno == ETIMEDOUT ? TE_ETIMEOUT : TE_EIO, "cannot connect to %s: %s", host_port,
+                     strerror(last_errno));
         goto cleanup;
     }
     freeaddrinfo(res);
@@ -299,8 +290,8 @@ void rpc_client_set_push_handler(te_rpc_client_t *c, te_rpc_push_fn fn, void *ar
 
 /* ---- I/O ---------------------------------------------------------------------- */
 
-static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_t len,
-                                   int64_t deadline, int timeout_ms, te_error_t *err)
+static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_t len, int64_t deadline,
+                                   int timeout_ms, te_error_t *err)
 {
     size_t off = 0;
     while (off < len) {
@@ -317,8 +308,7 @@ static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_
             if (r > 0)
                 continue;
             if (r == 0) {
-                te_error_set(err, TE_ETIMEOUT, "timed out after %d ms sending to %s", timeout_ms,
-                             c->addr);
+                te_error_set(err, TE_ETIMEOUT, "timed out after %d ms sending to %s", timeout_ms, c->addr);
                 client_break(c, err);
                 return TE_ETIMEOUT;
             }
@@ -332,22 +322,22 @@ static te_status_t client_send_all(te_rpc_client_t *c, const uint8_t *buf, size_
 
 /* Reads the next message. 1 = *out set (caller frees), 0 = deadline passed, -1 = err
  * (the client is then broken). */
-static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMessage **out,
-                               te_error_t *err)
+static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMessage **out, te_error_t *err)
 {
     for (;;) {
         while (c->in_pos < c->in_len) {
             size_t used = 0, flen = 0;
             const uint8_t *frame = NULL;
-            frame_result_t r = frame_decoder_feed(&c->dec, c->in + c->in_pos,
-                                                  c->in_len - c->in_pos, &used, &frame, &flen, err);
+            frame_result_t r =
+                frame_decoder_feed(&c->dec, c->in + c->in_pos, c->in_len - c->in_pos, &used, &frame, &flen, err);
             c->in_pos += used;
             if (r == FRAME_ERROR) {
                 if (!c->auth_on && c->in_len >= TE_AUTH_MAGIC_LEN &&
                     memcmp(c->in, TE_AUTH_MAGIC_HELLO, TE_AUTH_MAGIC_LEN) == 0)
                     te_error_set(err, TE_EPROTO,
                                  "the daemon at %s requires authentication: pass --token-file FILE (or set "
-                                 "TE_TOKEN_FILE) with its shared secret", c->addr);
+                                 "TE_TOKEN_FILE) with its shared secret",
+                                 c->addr);
                 else
                     te_error_prefix(err, "reply from %s", c->addr);
                 client_break(c, err);
@@ -394,14 +384,13 @@ static int client_read_message(te_rpc_client_t *c, int64_t deadline, Te__RpcMess
 
 static const char *error_code_name(Te__ErrorCode code)
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__error_code__descriptor,
-                                                                       (int)code);
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__error_code__descriptor, (int)code);
     return v != NULL ? v->name : "UNKNOWN";
 }
 
 typedef enum msg_route {
-    ROUTE_PUSH,      /* handed to the push handler */
-    ROUTE_RESPONSE,  /* a Response with a non-zero call_id */
+    ROUTE_PUSH,       /* handed to the push handler */
+    ROUTE_RESPONSE,   /* a Response with a non-zero call_id */
     ROUTE_CONN_ERROR, /* Response with call_id 0: err set */
     ROUTE_IGNORED,
 } msg_route_t;
@@ -413,16 +402,15 @@ static msg_route_t client_route(te_rpc_client_t *c, const Te__RpcMessage *m, te_
     if (kind == FRAME_MSG_RESPONSE) {
         if (m->call_id != 0)
             return ROUTE_RESPONSE;
-        te_error_set(err, TE_EPROTO, "%s reported an error: %s: %s", c->addr,
-                     error_code_name(m->response->code), m->response->message);
+        te_error_set(err, TE_EPROTO, "%s reported an error: %s: %s", c->addr, error_code_name(m->response->code),
+                     m->response->message);
         return ROUTE_CONN_ERROR;
     }
     if (kind == FRAME_MSG_PUSH || m->call_id == 0) {
         if (c->push_fn != NULL)
             c->push_fn(c->push_arg, c, m);
         else
-            TE_DEBUG(RPC_CLIENT_LOG_CTX, "%s: push %s dropped (no handler)", c->addr,
-                     frame_message_body_name(m));
+            TE_DEBUG(RPC_CLIENT_LOG_CTX, "%s: push %s dropped (no handler)", c->addr, frame_message_body_name(m));
         return ROUTE_PUSH;
     }
     TE_WARN(RPC_CLIENT_LOG_CTX, "%s: unexpected %s message with call_id %llu ignored", c->addr,
@@ -430,8 +418,7 @@ static msg_route_t client_route(te_rpc_client_t *c, const Te__RpcMessage *m, te_
     return ROUTE_IGNORED;
 }
 
-Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms,
-                                te_error_t *err)
+Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms, te_error_t *err)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -455,8 +442,8 @@ Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int tim
         if (r < 0)
             return NULL;
         if (r == 0) {
-            te_error_set(err, TE_ETIMEOUT, "no reply from %s to %s (call %llu) within %d ms",
-                         c->addr, what, (unsigned long long)id, timeout_ms);
+            te_error_set(err, TE_ETIMEOUT, "no reply from %s to %s (call %llu) within %d ms", c->addr, what,
+                         (unsigned long long)id, timeout_ms);
             return NULL;
         }
         msg_route_t route = client_route(c, m, err);
@@ -498,8 +485,7 @@ int rpc_client_poll(te_rpc_client_t *c, int timeout_ms, te_error_t *err)
 /* ---- TLS and authentication ---------------------------------------------------- */
 
 /* Reads exactly len bytes into buf (not through c->in). 1 ok, 0 deadline, -1 err. */
-static int read_exact(te_rpc_client_t *c, uint8_t *buf, size_t len, size_t *got, int64_t deadline,
-                      te_error_t *err)
+static int read_exact(te_rpc_client_t *c, uint8_t *buf, size_t len, size_t *got, int64_t deadline, te_error_t *err)
 {
     *got = 0;
     while (*got < len) {
@@ -593,7 +579,8 @@ static te_status_t client_auth(te_rpc_client_t *c, const te_auth_secret_t *secre
     if (r == 0)
         return te_error_set(err, TE_ETIMEOUT,
                             "no authentication challenge from %s within %d ms (is security.auth.token-file set on "
-                            "the daemon?)", c->addr, timeout_ms);
+                            "the daemon?)",
+                            c->addr, timeout_ms);
     if (r < 0)
         return TE_EIO;
     if (memcmp(ch, TE_AUTH_MAGIC_HELLO, TE_AUTH_MAGIC_LEN) != 0) {
@@ -606,7 +593,8 @@ static te_status_t client_auth(te_rpc_client_t *c, const te_auth_secret_t *secre
         return TE_EIO;
     r = read_exact(c, conf, TE_AUTH_MAGIC_LEN, &got, deadline, err);
     if (r == 0)
-        return te_error_set(err, TE_ETIMEOUT, "no authentication result from %s within %d ms", c->addr, timeout_ms);
+        return te_error_set(err, TE_ETIMEOUT, "no authentication result from %s within %d ms", c->addr,
+                            timeout_ms);
     if (r < 0)
         return TE_EIO;
     if (memcmp(conf, TE_AUTH_MAGIC_CONFIRM, TE_AUTH_MAGIC_LEN) != 0) {

@@ -47,11 +47,11 @@
 #include "common/tls.h"
 #include "rpc/frame_codec.h"
 
-#define RPC_LOG_CTX "rpc-server"
-#define RPC_DRAIN_TIMEOUT_SEC 5  /* bound on flushing a final error reply */
-#define RPC_LINGER_TIMEOUT_SEC 2 /* bound on waiting for the peer's EOF */
-#define RPC_ACCEPT_RETRY_MS 100  /* listener pause after an accept error (EMFILE) */
-#define RPC_PEER_MAX 64
+#define RPC_LOG_CTX            "rpc-server"
+#define RPC_DRAIN_TIMEOUT_SEC  5   /* bound on flushing a final error reply */
+#define RPC_LINGER_TIMEOUT_SEC 2   /* bound on waiting for the peer's EOF */
+#define RPC_ACCEPT_RETRY_MS    100 /* listener pause after an accept error (EMFILE) */
+#define RPC_PEER_MAX           64
 
 typedef enum conn_state {
     CONN_OPEN = 0,
@@ -65,8 +65,8 @@ struct rpc_conn {
     uint64_t id;
     struct bufferevent *bev;
     conn_state_t state;
-    int refused; /* over the connection limit: never shown to the daemon */
-    int counted; /* included in srv->n_open */
+    int refused;         /* over the connection limit: never shown to the daemon */
+    int counted;         /* included in srv->n_open */
     te_auth_bev_t *auth; /* pending authentication handshake, or NULL */
     char peer[RPC_PEER_MAX];
     rpc_conn_t *prev, *next; /* srv->conns, every connection until freed */
@@ -228,8 +228,7 @@ static te_status_t conn_write(rpc_conn_t *c, const Te__RpcMessage *msg)
     evbuffer_commit_space(out, &v, 1);
     size_t pending = evbuffer_get_length(out);
     if (pending > c->srv->max_output) {
-        TE_WARN(RPC_LOG_CTX,
-                "%s: %zu bytes of output pending (limit %zu): the peer does not read; closing",
+        TE_WARN(RPC_LOG_CTX, "%s: %zu bytes of output pending (limit %zu): the peer does not read; closing",
                 c->peer, pending, c->srv->max_output);
         conn_kill(c);
         return TE_EIO;
@@ -237,8 +236,7 @@ static te_status_t conn_write(rpc_conn_t *c, const Te__RpcMessage *msg)
     return TE_OK;
 }
 
-static te_status_t conn_write_response(rpc_conn_t *c, uint64_t call_id, Te__ErrorCode code,
-                                       const char *message)
+static te_status_t conn_write_response(rpc_conn_t *c, uint64_t call_id, Te__ErrorCode code, const char *message)
 {
     Te__Response r = TE__RESPONSE__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
@@ -266,16 +264,14 @@ te_status_t rpc_conn_send(rpc_conn_t *conn, const Te__RpcMessage *msg)
     return conn_write(conn, msg);
 }
 
-te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
-                           const char *message)
+te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message)
 {
     if (conn->state != CONN_OPEN)
         return TE_ESTATE;
     return conn_write_response(conn, call_id, code, message);
 }
 
-te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
-                            const char *fmt, ...)
+te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
 {
     char buf[TE_ERROR_MSG_MAX * 2];
     va_list ap;
@@ -347,8 +343,7 @@ static void conn_read_cb(struct bufferevent *bev, void *ctx)
             return; /* wait for the rest; at most max_frame bytes are buffered */
         uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + flen));
         if (p == NULL) {
-            TE_WARN(RPC_LOG_CTX, "%s: out of memory reading a %zu-byte frame; closing", c->peer,
-                    flen);
+            TE_WARN(RPC_LOG_CTX, "%s: out of memory reading a %zu-byte frame; closing", c->peer, flen);
             conn_kill(c);
             return;
         }
@@ -391,8 +386,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *ctx)
 static void format_peer(const struct sockaddr *sa, socklen_t salen, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN], serv[8];
-    if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv),
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    if (getnameinfo(sa, salen, host, sizeof(host), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         snprintf(out, cap, "?");
         return;
     }
@@ -434,8 +428,8 @@ static void conn_auth_done(void *arg, int ok, const char *why)
     }
 }
 
-static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                             int salen, void *ctx)
+static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                             void *ctx)
 {
     (void)l;
     rpc_server_t *srv = ctx;
@@ -520,9 +514,8 @@ static void server_accept_error_cb(struct evconnlistener *l, void *ctx)
 
 /* ---- server ------------------------------------------------------------------- */
 
-rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port,
-                             size_t max_frame_size, int max_conns, rpc_call_fn call_fn,
-                             rpc_close_fn close_fn, void *arg, te_error_t *err)
+rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
+                             int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg, te_error_t *err)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];
@@ -560,16 +553,14 @@ rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port
     snprintf(portstr, sizeof(portstr), "%d", port);
     gai = getaddrinfo(h, portstr, &hints, &res);
     if (gai != 0) {
-        te_error_set(err, TE_EINVAL, "cannot resolve RPC address %s:%d: %s", h ? h : "*", port,
-                     gai_strerror(gai));
+        te_error_set(err, TE_EINVAL, "cannot resolve RPC address %s:%d: %s", h ? h : "*", port, gai_strerror(gai));
         goto cleanup;
     }
     int last_errno = 0;
     for (struct addrinfo *ai = res; ai != NULL && srv->listener == NULL; ai = ai->ai_next) {
-        srv->listener = evconnlistener_new_bind(
-            base, server_accept_cb, srv,
-            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128, ai->ai_addr,
-            (int)ai->ai_addrlen);
+        srv->listener = evconnlistener_new_bind(base, server_accept_cb, srv,
+                                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                                128, ai->ai_addr, (int)ai->ai_addrlen);
         if (srv->listener == NULL)
             last_errno = errno;
     }
@@ -589,8 +580,8 @@ rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port
     srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                : ((struct sockaddr_in *)&ss)->sin_port);
     freeaddrinfo(res);
-    TE_INFO(RPC_LOG_CTX, "listening on %s:%d (max frame %zu bytes, max connections %d)",
-            h ? h : "*", srv->port, max_frame_size, max_conns);
+    TE_INFO(RPC_LOG_CTX, "listening on %s:%d (max frame %zu bytes, max connections %d)", h ? h : "*", srv->port,
+            max_frame_size, max_conns);
     return srv;
 
 cleanup:

@@ -47,9 +47,9 @@ typedef void (*rpc_close_fn)(void *arg, uint64_t conn_id);
 /* Listens on host:port (port 0 = ephemeral, see rpc_server_port; host NULL or "" =
  * all interfaces). max_frame_size bounds incoming frames; max_conns bounds open
  * connections (<= 0 = unlimited). NULL + err (naming the address) on failure. */
-rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port,
-                             size_t max_frame_size, int max_conns, rpc_call_fn call_fn,
-                             rpc_close_fn close_fn, void *arg, te_error_t *err);
+rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
+                             int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg,
+                             te_error_t *err);
 /* Closes the listener and every connection (without calling close_fn). NULL: no-op. */
 void rpc_server_free(rpc_server_t *srv);
 struct te_security;
@@ -77,11 +77,10 @@ uint64_t rpc_conn_id(const rpc_conn_t *conn);
 const char *rpc_conn_peer(const rpc_conn_t *conn);
 
 /* Sends Response{code, message} with call_id. message may be NULL (empty). */
-te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
-                           const char *message);
+te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message);
 /* Same with a printf-style message. */
-te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Sends a full reply (body must be a Response; resp->call_id set by the caller, e.g.
  * a Response carrying a SlotReport). `resp` is borrowed. */
 te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp);

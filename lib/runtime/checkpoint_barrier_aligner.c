@@ -22,11 +22,11 @@ struct te_barrier_aligner {
     void *arg;
     uint8_t *arrived;
     uint8_t *finished;
-    uint32_t n_arrived;  /* arrived and not finished */
+    uint32_t n_arrived; /* arrived and not finished */
     uint32_t n_finished;
     uint64_t pending;
     uint64_t pending_ts;
-    int triggered;       /* unaligned: the snapshot was taken */
+    int triggered; /* unaligned: the snapshot was taken */
     uint64_t latest;
     int64_t start_ns;
     uint64_t last_alignment_ns;

@@ -141,8 +141,7 @@ te_status_t mailbox_put_ex(te_mailbox_t *mb, void (*fn)(void *arg), void (*drop)
     return TE_OK;
 }
 
-te_status_t mailbox_put(te_mailbox_t *mb, void (*fn)(void *arg), void *arg, int priority,
-                        const char *description)
+te_status_t mailbox_put(te_mailbox_t *mb, void (*fn)(void *arg), void *arg, int priority, const char *description)
 {
     return mailbox_put_ex(mb, fn, NULL, arg, priority, description);
 }
@@ -223,8 +222,7 @@ te_status_t mailbox_take(te_mailbox_t *mb, int64_t deadline_ms, te_mail_t *out)
         }
         if (deadline_ms < 0) {
             pthread_cond_wait(&mb->cond, &mb->mu);
-        } else if (pthread_cond_timedwait(&mb->cond, &mb->mu, &ts) != 0 &&
-                   atomic_load(&mb->shared_count) == 0) {
+        } else if (pthread_cond_timedwait(&mb->cond, &mb->mu, &ts) != 0 && atomic_load(&mb->shared_count) == 0) {
             rc = TE_ETIMEOUT;
             break;
         }
@@ -235,10 +233,7 @@ te_status_t mailbox_take(te_mailbox_t *mb, int64_t deadline_ms, te_mail_t *out)
     return batch_pop(mb, out) ? TE_OK : TE_EINTERNAL;
 }
 
-int mailbox_has_mail(te_mailbox_t *mb)
-{
-    return atomic_load(&mb->shared_count) > 0 || mb->batch_count > 0;
-}
+int mailbox_has_mail(te_mailbox_t *mb) { return atomic_load(&mb->shared_count) > 0 || mb->batch_count > 0; }
 
 void mailbox_quiesce(te_mailbox_t *mb)
 {
@@ -270,15 +265,9 @@ size_t mailbox_close(te_mailbox_t *mb)
     return n;
 }
 
-te_mailbox_state_t mailbox_state(te_mailbox_t *mb)
-{
-    return (te_mailbox_state_t)atomic_load(&mb->state);
-}
+te_mailbox_state_t mailbox_state(te_mailbox_t *mb) { return (te_mailbox_state_t)atomic_load(&mb->state); }
 
-void mail_run(const te_mail_t *m)
-{
-    m->fn(m->arg);
-}
+void mail_run(const te_mail_t *m) { m->fn(m->arg); }
 
 void mail_drop(const te_mail_t *m)
 {

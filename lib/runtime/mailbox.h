@@ -60,8 +60,7 @@ void mailbox_free(te_mailbox_t *mb);
 
 /* Enqueues a mail. TE_ESTATE when the mailbox is QUIESCED or CLOSED (the caller keeps
  * ownership of arg then), TE_EINVAL on a bad priority, TE_ENOMEM. */
-te_status_t mailbox_put(te_mailbox_t *mb, void (*fn)(void *arg), void *arg, int priority,
-                        const char *description);
+te_status_t mailbox_put(te_mailbox_t *mb, void (*fn)(void *arg), void *arg, int priority, const char *description);
 /* The same with a drop callback for arg. */
 te_status_t mailbox_put_ex(te_mailbox_t *mb, void (*fn)(void *arg), void (*drop)(void *arg), void *arg,
                            int priority, const char *description);

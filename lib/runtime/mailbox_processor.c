@@ -79,10 +79,7 @@ void mailbox_processor_free(te_mailbox_processor_t *mp)
     free(mp);
 }
 
-void mailbox_processor_set_lock(te_mailbox_processor_t *mp, pthread_mutex_t *lock)
-{
-    mp->lock = lock;
-}
+void mailbox_processor_set_lock(te_mailbox_processor_t *mp, pthread_mutex_t *lock) { mp->lock = lock; }
 
 void mailbox_processor_set_timers(te_mailbox_processor_t *mp, te_timer_next_fn next, te_timer_fire_fn fire,
                                   void *arg)
@@ -124,10 +121,7 @@ static void run_mail_locked(te_mailbox_processor_t *mp, const te_mail_t *m)
         pthread_mutex_unlock(mp->lock);
 }
 
-static int loop_done(const te_mailbox_processor_t *mp)
-{
-    return mp->completed || mp->fail_code != TE_OK;
-}
+static int loop_done(const te_mailbox_processor_t *mp) { return mp->completed || mp->fail_code != TE_OK; }
 
 /* Busy and idle time are published as the loop goes (not only at its end), so the
  * status endpoint sees them while the task runs: idle after each blocking wait, busy
@@ -215,10 +209,7 @@ void mailbox_processor_suspend(te_mailbox_processor_t *mp, int64_t resume_at_ms)
     }
 }
 
-int mailbox_processor_is_suspended(te_mailbox_processor_t *mp)
-{
-    return mp->suspended;
-}
+int mailbox_processor_is_suspended(te_mailbox_processor_t *mp) { return mp->suspended; }
 
 static void resume_mail(void *arg)
 {
@@ -236,10 +227,7 @@ void mailbox_processor_resume(te_mailbox_processor_t *mp)
         atomic_store(&mp->resume_pending, 0);
 }
 
-void mailbox_processor_all_actions_completed(te_mailbox_processor_t *mp)
-{
-    mp->completed = 1;
-}
+void mailbox_processor_all_actions_completed(te_mailbox_processor_t *mp) { mp->completed = 1; }
 
 void mailbox_processor_fail(te_mailbox_processor_t *mp, te_status_t code, const char *msg)
 {
@@ -255,10 +243,7 @@ te_mailbox_waker_t *mailbox_processor_waker(te_mailbox_processor_t *mp)
     return mp->waker;
 }
 
-void mailbox_waker_ref(te_mailbox_waker_t *w)
-{
-    atomic_fetch_add(&w->refs, 1);
-}
+void mailbox_waker_ref(te_mailbox_waker_t *w) { atomic_fetch_add(&w->refs, 1); }
 
 void mailbox_waker_unref(te_mailbox_waker_t *w)
 {
@@ -278,7 +263,4 @@ void mailbox_waker_wake(te_mailbox_waker_t *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-void mailbox_waker_notify(void *waker)
-{
-    mailbox_waker_wake(waker);
-}
+void mailbox_waker_notify(void *waker) { mailbox_waker_wake(waker); }

@@ -90,7 +90,8 @@ te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
         input_gate_set_listener(st->env.gates[g], (te_notifier_t){mailbox_waker_notify, st->gate_waker});
     st->gate_listeners_set = 1;
     for (size_t g = 0; g < st->env.n_gates; g++) {
-        te_status_t rc = input_gate_request_partitions(st->env.gates[g], st->env.partition_request_timeout_ms, err);
+        te_status_t rc =
+            input_gate_request_partitions(st->env.gates[g], st->env.partition_request_timeout_ms, err);
         if (rc != TE_OK) {
             te_error_prefix(err, "requesting the partitions of input gate %zu", g);
             return rc;
@@ -114,8 +115,7 @@ te_status_t input_stream_task_process_input(te_stream_task_t *st, te_error_t *er
         if (rc == TE_OK)
             mailbox_processor_all_actions_completed(st->mp);
         return rc;
-    default:
-        return TE_OK;
+    default: return TE_OK;
     }
 }
 

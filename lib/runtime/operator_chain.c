@@ -72,8 +72,8 @@ struct te_operator_chain {
     _Atomic int failed;
     te_status_t fail_code;
     char fail_msg[TE_ERROR_MSG_MAX];
-    int out_idle;             /* the stream status last sent on the writers */
-    int64_t next_proc_timer;  /* earliest processing-time timer of any operator, -1 none */
+    int out_idle;            /* the stream status last sent on the writers */
+    int64_t next_proc_timer; /* earliest processing-time timer of any operator, -1 none */
 };
 
 static const char *op_name(const te_operator_ctx_t *x)
@@ -362,10 +362,7 @@ static void api_log(te_operator_ctx_t *x, te_op_log_level_t level, const char *f
     te_log_write(l, api_task_name(x), "%s: %s", op_name(x), msg);
 }
 
-static int api_is_cancelled(te_operator_ctx_t *x)
-{
-    return chain_cancelled(x->chain);
-}
+static int api_is_cancelled(te_operator_ctx_t *x) { return chain_cancelled(x->chain); }
 
 static void api_counter_add(te_operator_ctx_t *x, const char *name, uint64_t delta)
 {
@@ -613,8 +610,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         char msg[TE_ERROR_MSG_MAX] = "";
         x->self = def->setup(&chain_api, x, msg, sizeof(msg));
         if (x->self == NULL) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
-                         msg[0] ? msg : "setup failed");
+            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i, msg[0] ? msg : "setup failed");
             goto fail;
         }
         x->set_up = 1;
@@ -789,10 +785,7 @@ te_status_t operator_chain_close(te_operator_chain_t *c, te_error_t *err)
     return TE_OK;
 }
 
-size_t operator_chain_length(const te_operator_chain_t *c)
-{
-    return c->n;
-}
+size_t operator_chain_length(const te_operator_chain_t *c) { return c->n; }
 
 const te_operator_def_t *operator_chain_def(const te_operator_chain_t *c, size_t i)
 {
@@ -831,10 +824,7 @@ uint64_t operator_chain_counter(const te_operator_chain_t *c, size_t i, const ch
 
 /* ---- timers (ABI v2) ---- */
 
-int64_t operator_chain_next_processing_timer(const te_operator_chain_t *c)
-{
-    return c->next_proc_timer;
-}
+int64_t operator_chain_next_processing_timer(const te_operator_chain_t *c) { return c->next_proc_timer; }
 
 te_status_t operator_chain_fire_processing_timers(te_operator_chain_t *c, int64_t now_ms, te_error_t *err)
 {
@@ -920,8 +910,8 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
             rc = timer_service_snapshot(x->timers, now, &data, &len, err);
             if (rc != TE_OK)
                 return rc;
-            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data, len) !=
-                TE_OK)
+            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data,
+                                  len) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
     }
@@ -937,11 +927,12 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
         if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
             continue;
         if (sec->index >= c->n || strcmp(sec->name, op_name(&c->ctx[sec->index])) != 0)
-            return te_error_set(err, TE_EINVAL,
-                                "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
-                                "the chain has %s there: the job graph changed",
-                                snap->subtask_index, sec->name, sec->index,
-                                sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+            return te_error_set(
+                err, TE_EINVAL,
+                "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
+                "the chain has %s there: the job graph changed",
+                snap->subtask_index, sec->name, sec->index,
+                sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
         te_operator_ctx_t *x = &c->ctx[sec->index];
         const te_operator_def_t *def = x->cfg->def;
         te_status_t rc = TE_OK;
@@ -951,13 +942,15 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
             if (!nonkeyed || (nonkeyed == 2 && ckpt_snapshot_find(snap, TE_CKPT_SEC_KEYED, sec->index) != NULL))
                 continue;
             if (def->restore == NULL)
-                return te_error_set(err, TE_EINVAL, "operator '%s' (#%u) has state in the snapshot but cannot restore",
-                                    sec->name, sec->index);
+                return te_error_set(err, TE_EINVAL,
+                                    "operator '%s' (#%u) has state in the snapshot but cannot restore", sec->name,
+                                    sec->index);
             if (def->restore(x->self, sec->data, sec->len) != 0) {
                 te_error_t fe;
                 if (operator_chain_failure(c, &fe) != TE_OK)
                     return te_error_set(err, fe.code, "%s", fe.msg);
-                return te_error_set(err, TE_EINVAL, "operator '%s' (#%u): restoring its state of checkpoint %llu failed",
+                return te_error_set(err, TE_EINVAL,
+                                    "operator '%s' (#%u): restoring its state of checkpoint %llu failed",
                                     sec->name, sec->index, (unsigned long long)snap->checkpoint_id);
             }
         } else if (sec->type == TE_CKPT_SEC_KEYED) {
@@ -983,7 +976,8 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
     return TE_OK;
 }
 
-te_status_t operator_chain_notify_checkpoint_complete(te_operator_chain_t *c, uint64_t checkpoint_id, te_error_t *err)
+te_status_t operator_chain_notify_checkpoint_complete(te_operator_chain_t *c, uint64_t checkpoint_id,
+                                                      te_error_t *err)
 {
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];

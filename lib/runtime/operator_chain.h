@@ -46,21 +46,21 @@
 typedef struct te_operator_chain te_operator_chain_t;
 
 typedef struct te_operator_chain_config {
-    const char *task_name;            /* borrowed */
+    const char *task_name; /* borrowed */
     uint32_t subtask_index;
     uint32_t parallelism;
     uint32_t max_parallelism;
-    const te_chain_op_config_t *ops;  /* head first; borrowed for the chain's life */
+    const te_chain_op_config_t *ops; /* head first; borrowed for the chain's life */
     size_t n_ops;
-    te_record_writer_t **writers;     /* borrowed; may be 0 */
+    te_record_writer_t **writers; /* borrowed; may be 0 */
     size_t n_writers;
-    const char *const *writer_tags;   /* borrowed; per writer NULL/"" = main output, else a side-output tag */
-    const char *const *config_keys;   /* the job configuration (borrowed), n_config pairs */
+    const char *const *writer_tags; /* borrowed; per writer NULL/"" = main output, else a side-output tag */
+    const char *const *config_keys; /* the job configuration (borrowed), n_config pairs */
     const char *const *config_values;
     size_t n_config;
-    te_task_metrics_t *metrics;       /* borrowed; may be NULL */
-    _Atomic int *cancelled;           /* borrowed; may be NULL */
-    pthread_mutex_t *head_emit_lock;  /* held around each emit of operator 0; may be NULL */
+    te_task_metrics_t *metrics;      /* borrowed; may be NULL */
+    _Atomic int *cancelled;          /* borrowed; may be NULL */
+    pthread_mutex_t *head_emit_lock; /* held around each emit of operator 0; may be NULL */
 } te_operator_chain_config_t;
 
 /* Sets up every operator (def->setup). On failure the operators set up so far are

@@ -119,7 +119,6 @@ te_status_t source_stream_task_process_input(te_stream_task_t *st, te_error_t *e
         if (rc == TE_OK)
             mailbox_processor_all_actions_completed(st->mp);
         return rc;
-    default:
-        return TE_OK;
+    default: return TE_OK;
     }
 }

@@ -89,15 +89,14 @@ int stream_element_decode(const uint8_t *data, uint32_t len, te_stream_element_t
         if (len != 13)
             return -1;
         out->marked_time = get_i64(data + 1);
-        out->subtask_index = ((uint32_t)data[9] << 24) | ((uint32_t)data[10] << 16) |
-                             ((uint32_t)data[11] << 8) | data[12];
+        out->subtask_index =
+            ((uint32_t)data[9] << 24) | ((uint32_t)data[10] << 16) | ((uint32_t)data[11] << 8) | data[12];
         return 0;
     case TE_SE_STREAM_STATUS:
         if (len != 2 || data[1] > TE_SE_STATUS_IDLE)
             return -1;
         out->idle = data[1] == TE_SE_STATUS_IDLE;
         return 0;
-    default:
-        return -1;
+    default: return -1;
     }
 }

@@ -31,20 +31,20 @@ typedef enum te_stream_element_tag {
 } te_stream_element_tag_t;
 
 #define TE_SE_STATUS_ACTIVE 0
-#define TE_SE_STATUS_IDLE 1
+#define TE_SE_STATUS_IDLE   1
 
 /* The largest header any element has. */
 #define TE_SE_MAX_HEADER 13
 
 typedef struct te_stream_element {
     te_stream_element_tag_t tag;
-    int64_t timestamp;       /* RECORD_TS; INT64_MIN (TE_NO_TIMESTAMP) for RECORD */
-    const uint8_t *payload;  /* RECORD / RECORD_TS: points into the decoded bytes */
+    int64_t timestamp;      /* RECORD_TS; INT64_MIN (TE_NO_TIMESTAMP) for RECORD */
+    const uint8_t *payload; /* RECORD / RECORD_TS: points into the decoded bytes */
     uint32_t payload_len;
-    int64_t watermark;       /* WATERMARK */
-    int64_t marked_time;     /* LATENCY_MARKER */
-    uint32_t subtask_index;  /* LATENCY_MARKER */
-    int idle;                /* STREAM_STATUS: 1 idle, 0 active */
+    int64_t watermark;      /* WATERMARK */
+    int64_t marked_time;    /* LATENCY_MARKER */
+    uint32_t subtask_index; /* LATENCY_MARKER */
+    int idle;               /* STREAM_STATUS: 1 idle, 0 active */
 } te_stream_element_t;
 
 /* Header writers: fill hdr (TE_SE_MAX_HEADER bytes) and return its length. */

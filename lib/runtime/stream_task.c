@@ -91,34 +91,28 @@ static void update_output_metrics(te_stream_task_t *st)
 static const char *kind_name(te_operator_kind_t k)
 {
     switch (k) {
-    case TE_OP_SOURCE:
-        return "source";
-    case TE_OP_ONE_INPUT:
-        return "one-input";
-    case TE_OP_TWO_INPUT:
-        return "two-input";
-    default:
-        return "unknown-kind";
+    case TE_OP_SOURCE: return "source";
+    case TE_OP_ONE_INPUT: return "one-input";
+    case TE_OP_TWO_INPUT: return "two-input";
+    default: return "unknown-kind";
     }
 }
 
 static const char *invokable_name(te_invokable_t inv)
 {
     switch (inv) {
-    case TE_INVOKABLE_SOURCE:
-        return "SourceStreamTask";
-    case TE_INVOKABLE_ONE_INPUT:
-        return "OneInputStreamTask";
-    case TE_INVOKABLE_TWO_INPUT:
-        return "TwoInputStreamTask";
-    default:
-        return "unknown invokable";
+    case TE_INVOKABLE_SOURCE: return "SourceStreamTask";
+    case TE_INVOKABLE_ONE_INPUT: return "OneInputStreamTask";
+    case TE_INVOKABLE_TWO_INPUT: return "TwoInputStreamTask";
+    default: return "unknown invokable";
     }
 }
 
 static te_operator_kind_t head_kind_for(te_invokable_t inv)
 {
-    return inv == TE_INVOKABLE_SOURCE ? TE_OP_SOURCE : inv == TE_INVOKABLE_TWO_INPUT ? TE_OP_TWO_INPUT : TE_OP_ONE_INPUT;
+    return inv == TE_INVOKABLE_SOURCE      ? TE_OP_SOURCE
+           : inv == TE_INVOKABLE_TWO_INPUT ? TE_OP_TWO_INPUT
+                                           : TE_OP_ONE_INPUT;
 }
 
 static te_status_t check_chain_shape(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
@@ -141,8 +135,8 @@ static te_status_t check_chain_shape(te_invokable_t invokable, const te_chain_op
         if (def->kind != want) {
             if (i == 0)
                 return te_error_set(err, TE_EINVAL,
-                                    "operator '%s' (#0): a %s operator cannot head a %s (needs a %s operator)", name,
-                                    kind_name(def->kind), invokable_name(invokable), kind_name(want));
+                                    "operator '%s' (#0): a %s operator cannot head a %s (needs a %s operator)",
+                                    name, kind_name(def->kind), invokable_name(invokable), kind_name(want));
             return te_error_set(err, TE_EINVAL,
                                 "operator '%s' (#%zu): a %s operator may only be the head of a chain; chained "
                                 "operators must be one-input",
@@ -311,9 +305,10 @@ static te_status_t replay_channel_state(te_stream_task_t *st, const te_ckpt_snap
         const te_ckpt_section_t *s = &cs->sections[i];
         unsigned n = 0;
         if (s->type == TE_CKPT_SEC_OUTPUT_CHANNEL) {
-            uint32_t have = s->index < st->env.n_writers
-                                ? result_partition_num_subpartitions(record_writer_partition(st->env.writers[s->index]))
-                                : 0;
+            uint32_t have =
+                s->index < st->env.n_writers
+                    ? result_partition_num_subpartitions(record_writer_partition(st->env.writers[s->index]))
+                    : 0;
             if (s->index >= st->env.n_writers || sscanf(s->name, "subpartitions=%u", &n) != 1 || n != have ||
                 s->sub >= have)
                 return te_error_set(err, TE_EINVAL,

@@ -49,7 +49,7 @@ typedef struct te_chain_op_config {
 } te_chain_op_config_t;
 
 typedef struct te_stream_task_env {
-    const char *task_name;          /* "Tokenize (1/2)" — borrowed */
+    const char *task_name; /* "Tokenize (1/2)" — borrowed */
     te_id_t execution_id;
     uint32_t subtask_index;
     uint32_t parallelism;
@@ -57,19 +57,19 @@ typedef struct te_stream_task_env {
     te_invokable_t invokable;
     const te_chain_op_config_t *chain; /* head first; borrowed for the task's life */
     size_t n_chain;
-    te_record_writer_t **writers;   /* one per produced partition; borrowed */
+    te_record_writer_t **writers; /* one per produced partition; borrowed */
     size_t n_writers;
     const char *const *writer_tags; /* per writer: NULL/"" = main output, else the side-output tag
                                        whose records it carries; NULL array = all main */
-    const char *const *config_keys;   /* the job configuration seen by operators (borrowed) */
+    const char *const *config_keys; /* the job configuration seen by operators (borrowed) */
     const char *const *config_values;
     size_t n_config;
-    te_input_gate_t **gates;        /* borrowed; input_gate_index() = input 0 or 1 */
+    te_input_gate_t **gates; /* borrowed; input_gate_index() = input 0 or 1 */
     size_t n_gates;
-    te_output_flusher_t *flusher;   /* borrowed; NULL = none */
-    int64_t buffer_timeout_ms;      /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
+    te_output_flusher_t *flusher; /* borrowed; NULL = none */
+    int64_t buffer_timeout_ms;    /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
     int64_t partition_request_timeout_ms;
-    te_task_metrics_t *metrics;     /* borrowed; written by the task's threads */
+    te_task_metrics_t *metrics; /* borrowed; written by the task's threads */
     /* Checkpoints: NULL = the task takes none (triggers are declined). Borrowed. */
     const te_subtask_ckpt_config_t *checkpoint;
     /* TaskRestore: the handles of every subtask of the vertex (borrowed); restored
@@ -83,9 +83,9 @@ typedef struct te_stream_task te_stream_task_t;
 /* Checks the chain without running anything: every operator has a def, its kind fits its
  * position and the invokable, and its setup accepts its parameters (then disposes it).
  * The error names the operator (index and name) and the problem. */
-te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain,
-                                       size_t n_chain, uint32_t subtask_index, uint32_t parallelism,
-                                       uint32_t max_parallelism, te_error_t *err);
+te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
+                                       uint32_t subtask_index, uint32_t parallelism, uint32_t max_parallelism,
+                                       te_error_t *err);
 
 /* Copies env (the pointed-to objects stay borrowed). */
 te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *err);

@@ -46,12 +46,12 @@ struct te_stream_task {
 
     te_mailbox_waker_t *gate_waker; /* the gates' listeners hold it */
     int gate_listeners_set;
-    writer_wake_t **writer_wakes;   /* per writer */
+    writer_wake_t **writer_wakes; /* per writer */
     int flusher_added;
 
     /* checkpoints (task thread / checkpoint lock) */
-    te_subtask_ckpt_t *ckpt;             /* NULL = no checkpoints */
-    te_barrier_aligner_t *aligner;       /* network-input tasks */
+    te_subtask_ckpt_t *ckpt;       /* NULL = no checkpoints */
+    te_barrier_aligner_t *aligner; /* network-input tasks */
 };
 
 /* Source tasks (source_stream_task.c). */

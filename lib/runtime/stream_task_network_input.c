@@ -28,8 +28,8 @@
 
 typedef struct input_gate_state {
     te_input_gate_t *gate;
-    uint32_t base;  /* index of its channel 0 in the flat channel array */
-    int input;      /* 0 or 1 */
+    uint32_t base; /* index of its channel 0 in the flat channel array */
+    int input;     /* 0 or 1 */
     int ended;
     uint32_t n_finished_seen; /* channels whose EndOfPartition was passed to the aligner */
 } input_gate_state_t;
@@ -40,12 +40,12 @@ struct te_stream_task_network_input {
     input_gate_state_t *gates;
     size_t n_gates;
     size_t n_ended;
-    size_t next_gate;              /* round-robin cursor */
+    size_t next_gate;               /* round-robin cursor */
     te_record_deserializer_t **des; /* per flat channel */
     int *ch_input;                  /* per flat channel */
     uint32_t n_channels;
     te_watermark_valve_t *valve;
-    int64_t current; /* flat channel being drained, -1 none */
+    int64_t current;               /* flat channel being drained, -1 none */
     te_barrier_aligner_t *aligner; /* borrowed; NULL = events skipped */
     int unaligned;                 /* poll priority events, record channel state */
     te_channel_state_sink_fn sink;
@@ -162,8 +162,7 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
         return apply_valve(in, flags, wm, err);
     }
     case TE_SE_LATENCY_MARKER:
-    default:
-        return TE_OK; /* latency markers are not tracked yet */
+    default: return TE_OK; /* latency markers are not tracked yet */
     }
 }
 
@@ -262,7 +261,10 @@ static int replay_recovered(te_stream_task_network_input_t *in)
     return 0;
 }
 
-uint32_t stream_task_network_input_num_channels(const te_stream_task_network_input_t *in) { return in->n_channels; }
+uint32_t stream_task_network_input_num_channels(const te_stream_task_network_input_t *in)
+{
+    return in->n_channels;
+}
 
 void stream_task_network_input_block_channel(te_stream_task_network_input_t *in, uint32_t flat)
 {
@@ -312,15 +314,15 @@ static te_status_t handle_event(te_stream_task_network_input_t *in, size_t gi, c
         in->ovt_gate = gi;
         in->ovt_ch = el->channel;
         in->ovt_id = el->event.checkpoint_id;
-        te_status_t st = barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
+        te_status_t st =
+            barrier_aligner_on_barrier(in->aligner, f, el->event.checkpoint_id, el->event.timestamp, err);
         stream_task_network_input_flush_overtaken(in); /* when the aligner did not complete it */
         return st;
     }
     case TE_EVENT_CANCEL_CHECKPOINT_MARKER:
         barrier_aligner_on_cancel_marker(in->aligner, f, el->event.checkpoint_id);
         return TE_OK;
-    default:
-        return TE_OK;
+    default: return TE_OK;
     }
 }
 
@@ -370,8 +372,7 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
             }
         }
         switch (r) {
-        case TE_GATE_NOTHING:
-            continue;
+        case TE_GATE_NOTHING: continue;
         case TE_GATE_BUFFER: {
             if (el.channel >= input_gate_num_channels(g->gate)) {
                 buffer_recycle(el.slice.buf);

@@ -129,14 +129,17 @@ static void capture_output(void *arg, uint32_t sub, const uint8_t *data, uint32_
 static void report_decline(te_subtask_ckpt_t *sc, uint64_t id, const char *cause)
 {
     TE_WARN(sc->task_name, "declining checkpoint %llu: %s", (unsigned long long)id, cause);
-    te_checkpoint_report_t r = {.checkpoint_id = id, .declined = 1, .cause = cause,
-                                .subtask_index = sc->cfg.subtask_index, .parallelism = sc->cfg.parallelism};
+    te_checkpoint_report_t r = {.checkpoint_id = id,
+                                .declined = 1,
+                                .cause = cause,
+                                .subtask_index = sc->cfg.subtask_index,
+                                .parallelism = sc->cfg.parallelism};
     if (sc->cfg.report)
         sc->cfg.report(sc->cfg.report_arg, &r);
 }
 
-static te_status_t broadcast(te_record_writer_t **writers, size_t n, te_event_type_t type, uint64_t id, uint64_t ts,
-                             te_error_t *err)
+static te_status_t broadcast(te_record_writer_t **writers, size_t n, te_event_type_t type, uint64_t id,
+                             uint64_t ts, te_error_t *err)
 {
     te_event_t ev = {.type = type, .checkpoint_id = id, .timestamp = ts};
     for (size_t w = 0; w < n; w++) {
@@ -165,7 +168,8 @@ static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint6
     sc->last_id = id;
     uint64_t inflight = 0;
     for (size_t i = 0; i < snap->n_sections; i++)
-        if (snap->sections[i].type == TE_CKPT_SEC_INPUT_CHANNEL || snap->sections[i].type == TE_CKPT_SEC_OUTPUT_CHANNEL)
+        if (snap->sections[i].type == TE_CKPT_SEC_INPUT_CHANNEL ||
+            snap->sections[i].type == TE_CKPT_SEC_OUTPUT_CHANNEL)
             inflight += snap->sections[i].len;
     int64_t now = te_clock_mono_ms();
     te_checkpoint_report_t r = {
@@ -187,9 +191,9 @@ static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint6
         sc->cfg.report(sc->cfg.report_arg, &r);
 }
 
-te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain, te_record_writer_t **writers,
-                                       size_t n_writers, uint64_t id, uint64_t ts, uint64_t alignment_ns,
-                                       te_error_t *err)
+te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain,
+                                       te_record_writer_t **writers, size_t n_writers, uint64_t id, uint64_t ts,
+                                       uint64_t alignment_ns, te_error_t *err)
 {
     int64_t start = te_clock_mono_ms() - (int64_t)(alignment_ns / 1000000);
     /* ts is the coordinator's wall-clock trigger time; the first barrier came alignment_ns ago */
@@ -307,16 +311,18 @@ te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subt
             return err ? err->code : TE_EIO;
         if (snap->max_parallelism != max_parallelism) {
             ckpt_snapshot_free(snap);
-            return te_error_set(err, TE_EINVAL, "snapshot '%s' was written with max_parallelism %u, the job has %u",
-                                hd->path, snap->max_parallelism, max_parallelism);
+            return te_error_set(err, TE_EINVAL,
+                                "snapshot '%s' was written with max_parallelism %u, the job has %u", hd->path,
+                                snap->max_parallelism, max_parallelism);
         }
         /* only handles whose key groups overlap ours matter for keyed state */
         int own = snap->subtask_index == subtask_index && snap->parallelism == parallelism;
         /* rescaled: non-keyed state of old subtask j goes to new subtask j % parallelism
          * (the task layer admits only operators whose state allows it) */
         int nonkeyed = own ? 1
-                           : (snap->parallelism != parallelism && snap->subtask_index % parallelism == subtask_index) ? 2
-                                                                                                                       : 0;
+                       : (snap->parallelism != parallelism && snap->subtask_index % parallelism == subtask_index)
+                           ? 2
+                           : 0;
         te_status_t rc = TE_OK;
         if (nonkeyed || !(snap->kg_last < kgf || snap->kg_first > kgl))
             rc = operator_chain_restore_state(chain, snap, nonkeyed, kgf, kgl, err);
@@ -336,8 +342,8 @@ te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subt
                 if (*channel_state == NULL)
                     *channel_state = ckpt_snapshot_new(snap->checkpoint_id, subtask_index, parallelism,
                                                        max_parallelism, kgf, kgl);
-                if (*channel_state == NULL ||
-                    ckpt_snapshot_add(*channel_state, s->type, s->index, s->sub, s->name, s->data, s->len) != TE_OK)
+                if (*channel_state == NULL || ckpt_snapshot_add(*channel_state, s->type, s->index, s->sub, s->name,
+                                                                s->data, s->len) != TE_OK)
                     rc = te_error_set(err, TE_ENOMEM, "out of memory restoring channel state");
                 s->data = NULL; /* moved */
                 s->len = 0;

@@ -32,13 +32,13 @@ typedef struct te_operator_chain te_operator_chain_t; /* operator_chain.h */
 typedef struct te_checkpoint_report {
     uint64_t checkpoint_id;
     int declined;
-    const char *cause;   /* declined: why (borrowed for the call) */
-    const char *path;    /* acknowledged: absolute path of the snapshot file (borrowed) */
-    uint64_t size;       /* bytes of the snapshot file */
+    const char *cause; /* declined: why (borrowed for the call) */
+    const char *path;  /* acknowledged: absolute path of the snapshot file (borrowed) */
+    uint64_t size;     /* bytes of the snapshot file */
     uint32_t subtask_index, parallelism;
     uint32_t kg_first, kg_last;
-    uint64_t duration_ms;   /* from the trigger / first barrier to the durable file */
-    uint64_t alignment_ns;  /* checkpointAlignmentTime */
+    uint64_t duration_ms;    /* from the trigger / first barrier to the durable file */
+    uint64_t alignment_ns;   /* checkpointAlignmentTime */
     uint64_t inflight_bytes; /* unaligned: channel state persisted with the snapshot */
     uint64_t start_delay_ms; /* checkpointStartDelay: trigger (barrier timestamp) to the first barrier */
 } te_checkpoint_report_t;
@@ -53,8 +53,8 @@ typedef struct te_restore_handle {
 } te_restore_handle_t;
 
 typedef struct te_subtask_ckpt_config {
-    const char *task_name;      /* borrowed */
-    const char *dir;            /* state.checkpoints.dir (absolute or relative to the cwd) */
+    const char *task_name; /* borrowed */
+    const char *dir;       /* state.checkpoints.dir (absolute or relative to the cwd) */
     const char *job_id_hex;
     const char *vertex_id_hex;
     uint32_t subtask_index, parallelism, max_parallelism;
@@ -72,9 +72,9 @@ void subtask_checkpoint_coordinator_free(te_subtask_ckpt_t *sc);
 /* Snapshot + barrier on every writer + (aligned) write + ack. A failed snapshot or
  * write declines the checkpoint (and sends a CancelCheckpointMarker) without failing
  * the task; only an output failure is returned. */
-te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain, te_record_writer_t **writers,
-                                       size_t n_writers, uint64_t id, uint64_t ts, uint64_t alignment_ns,
-                                       te_error_t *err);
+te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_t *chain,
+                                       te_record_writer_t **writers, size_t n_writers, uint64_t id, uint64_t ts,
+                                       uint64_t alignment_ns, te_error_t *err);
 /* The number of flat input channels (0 = a source: unaligned snapshots are written at
  * once). Set before the first checkpoint. */
 void subtask_checkpoint_set_input_channels(te_subtask_ckpt_t *sc, uint32_t n);

@@ -15,10 +15,10 @@ typedef struct te_task_metrics {
     _Atomic uint64_t num_records_out;
     _Atomic uint64_t num_bytes_in;
     _Atomic uint64_t num_bytes_out;
-    _Atomic uint64_t backpressured_ns;  /* total time waiting for an output buffer */
-    _Atomic uint64_t idle_ns;           /* total time blocked waiting for input/mail */
-    _Atomic uint64_t busy_ns;           /* total time processing */
-    _Atomic int is_backpressured;       /* 1 while output is unavailable */
+    _Atomic uint64_t backpressured_ns; /* total time waiting for an output buffer */
+    _Atomic uint64_t idle_ns;          /* total time blocked waiting for input/mail */
+    _Atomic uint64_t busy_ns;          /* total time processing */
+    _Atomic int is_backpressured;      /* 1 while output is unavailable */
     _Atomic int64_t current_input_watermark;
     _Atomic uint64_t num_late_records_dropped;
 } te_task_metrics_t;

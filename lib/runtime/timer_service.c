@@ -169,10 +169,7 @@ int64_t timer_service_next(const te_timer_service_t *ts, int kind)
     return h->n ? h->items[0].t : INT64_MAX;
 }
 
-size_t timer_service_count(const te_timer_service_t *ts, int kind)
-{
-    return ts->heap[kind ? 1 : 0].n;
-}
+size_t timer_service_count(const te_timer_service_t *ts, int kind) { return ts->heap[kind ? 1 : 0].n; }
 
 /* ---- checkpoints ---- */
 

@@ -39,7 +39,7 @@
 typedef struct te_timer_service te_timer_service_t;
 
 #define TE_TIMER_PROCESSING 0
-#define TE_TIMER_EVENT 1
+#define TE_TIMER_EVENT      1
 
 /* max_parallelism: the key-group count of the de-duplication state (0 = 128). */
 te_timer_service_t *timer_service_new(uint32_t max_parallelism);
@@ -57,8 +57,8 @@ int64_t timer_service_next(const te_timer_service_t *ts, int kind);
 size_t timer_service_count(const te_timer_service_t *ts, int kind);
 
 /* Snapshot formats (see the top of this file). */
-#define TE_TIMER_SNAPSHOT_MONO 0u
-#define TE_TIMER_SNAPSHOT_WALL 1u
+#define TE_TIMER_SNAPSHOT_MONO    0u
+#define TE_TIMER_SNAPSHOT_WALL    1u
 #define TE_TIMER_SNAPSHOT_VERSION TE_TIMER_SNAPSHOT_WALL
 
 /* The two clocks read at one moment (te_clock_mono_ms(), te_clock_wall_ms()): how a

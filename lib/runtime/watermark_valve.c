@@ -35,10 +35,7 @@ te_watermark_valve_t *watermark_valve_new(uint32_t n_channels)
     return v;
 }
 
-void watermark_valve_free(te_watermark_valve_t *v)
-{
-    free(v);
-}
+void watermark_valve_free(te_watermark_valve_t *v) { free(v); }
 
 /* Min over aligned channels; advances last_out. */
 static int find_and_output_min(te_watermark_valve_t *v, int64_t *wm_out)
@@ -116,12 +113,6 @@ int watermark_valve_input_status(te_watermark_valve_t *v, uint32_t ch, int idle,
     return flags;
 }
 
-int64_t watermark_valve_current(const te_watermark_valve_t *v)
-{
-    return v->last_out;
-}
+int64_t watermark_valve_current(const te_watermark_valve_t *v) { return v->last_out; }
 
-int watermark_valve_is_idle(const te_watermark_valve_t *v)
-{
-    return v->idle;
-}
+int watermark_valve_is_idle(const te_watermark_valve_t *v) { return v->idle; }

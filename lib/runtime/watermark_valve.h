@@ -20,8 +20,8 @@
 typedef struct te_watermark_valve te_watermark_valve_t;
 
 /* What an input produced (bit flags). */
-#define TE_VALVE_WATERMARK 1     /* *wm_out holds a new combined watermark */
-#define TE_VALVE_STATUS_IDLE 2   /* the combined status became IDLE */
+#define TE_VALVE_WATERMARK     1 /* *wm_out holds a new combined watermark */
+#define TE_VALVE_STATUS_IDLE   2 /* the combined status became IDLE */
 #define TE_VALVE_STATUS_ACTIVE 4 /* the combined status became ACTIVE */
 
 te_watermark_valve_t *watermark_valve_new(uint32_t n_channels);

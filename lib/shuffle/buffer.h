@@ -28,14 +28,14 @@ typedef enum te_buffer_type {
 struct te_local_buffer_pool;
 
 typedef struct te_buffer {
-    uint8_t *data;                     /* segment start */
-    uint32_t capacity;                 /* segment size */
-    _Atomic uint32_t committed;        /* bytes written and visible to readers */
-    _Atomic int finished;              /* producer will write no more */
-    uint8_t type;                      /* te_buffer_type_t */
+    uint8_t *data;              /* segment start */
+    uint32_t capacity;          /* segment size */
+    _Atomic uint32_t committed; /* bytes written and visible to readers */
+    _Atomic int finished;       /* producer will write no more */
+    uint8_t type;               /* te_buffer_type_t */
     _Atomic int32_t refcnt;
     struct te_local_buffer_pool *owner; /* where the segment goes back */
-    struct te_buffer *next_free;       /* pool free-list link (pool-internal) */
+    struct te_buffer *next_free;        /* pool free-list link (pool-internal) */
 } te_buffer_t;
 
 /* A read-only slice of a buffer handed to a consumer: bytes [offset, offset+len).

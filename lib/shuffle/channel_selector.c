@@ -58,8 +58,7 @@ te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t
         if (max_parallelism == 0)
             max_parallelism = default_max_parallelism(n_channels);
         if (max_parallelism < n_channels) {
-            te_error_set(err, TE_EINVAL,
-                         "max parallelism %u is lower than the number of consumer channels %u",
+            te_error_set(err, TE_EINVAL, "max parallelism %u is lower than the number of consumer channels %u",
                          max_parallelism, n_channels);
             return NULL;
         }
@@ -85,12 +84,9 @@ void channel_selector_free(te_channel_selector_t *s) { free(s); }
 uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len)
 {
     switch (s->kind) {
-    case TE_PARTITION_FORWARD:
-        return 0;
+    case TE_PARTITION_FORWARD: return 0;
     case TE_PARTITION_REBALANCE:
-    case TE_PARTITION_RESCALE:
-        s->next = s->next + 1 == s->n ? 0 : s->next + 1;
-        return s->next;
+    case TE_PARTITION_RESCALE: s->next = s->next + 1 == s->n ? 0 : s->next + 1; return s->next;
     case TE_PARTITION_HASH: {
         uint32_t kstart = 0, klen = 0;
         if (s->key_field < 0 || te_record_field(rec, len, s->delim, (uint32_t)s->key_field, &kstart, &klen) != 0)
@@ -98,8 +94,7 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
         uint32_t kg = key_group_for_key(rec + kstart, klen, s->max_parallelism);
         return key_group_operator_index(kg, s->max_parallelism, s->n);
     }
-    case TE_PARTITION_BROADCAST:
-        return TE_SELECT_BROADCAST;
+    case TE_PARTITION_BROADCAST: return TE_SELECT_BROADCAST;
     }
     return 0;
 }

@@ -32,11 +32,11 @@ struct gate_channel {
     const te_input_channel_ops_t *ops;
     void *impl;
     int finished;
-    int pending;   /* request returned EAGAIN: retry when notified, fail after the deadline */
+    int pending; /* request returned EAGAIN: retry when notified, fail after the deadline */
     int is_local;
-    te_id_t pid;   /* for messages (local channels) */
+    te_id_t pid; /* for messages (local channels) */
     uint32_t sub;
-    uint8_t queued; /* guarded by mu */
+    uint8_t queued;  /* guarded by mu */
     uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
     uint32_t prio;   /* priority events announced, not yet polled (guarded by mu) */
 };
@@ -59,8 +59,8 @@ struct te_input_gate {
     int failed;
     char failure[TE_ERROR_MSG_MAX];
     int64_t timeout_ms;
-    int64_t deadline_ms; /* of pending requests, -1 = none */
-    uint32_t n_pending;  /* channels with pending = 1 */
+    int64_t deadline_ms;     /* of pending requests, -1 = none */
+    uint32_t n_pending;      /* channels with pending = 1 */
     _Atomic uint32_t n_prio; /* sum of the channels' prio */
     _Atomic uint64_t bytes_in;
 };
@@ -114,8 +114,8 @@ void input_gate_free(te_input_gate_t *g)
     free(g);
 }
 
-te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops,
-                                   void *impl, te_error_t *err)
+te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops, void *impl,
+                                   te_error_t *err)
 {
     if (ch >= g->n || ops == NULL)
         return te_error_set(err, TE_EINVAL, "input gate %u of %s has %u channels; channel %u is invalid", g->index,
@@ -311,7 +311,8 @@ static int gate_check_deadline(te_input_gate_t *g)
 
 /* An event slice polled from channel i: EndOfPartition finishes the channel (NOTHING),
  * others are returned (EVENT) and the channel re-queued. */
-static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffer_slice_t *s, te_gate_element_t *out)
+static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffer_slice_t *s,
+                                        te_gate_element_t *out)
 {
     te_event_t ev;
     memset(&ev, 0, sizeof(ev));

@@ -72,8 +72,8 @@ te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_par
                                          const te_id_t *partition_id, uint32_t sub, te_error_t *err);
 /* Channel `ch` is an external implementation (remote channels); the gate owns `impl`
  * and calls ops->release on close. */
-te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops,
-                                   void *impl, te_error_t *err);
+te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops, void *impl,
+                                   te_error_t *err);
 /* For channel implementations: data or a failure arrived on channel ch (any thread). */
 void input_gate_notify_channel_available(te_input_gate_t *g, uint32_t ch);
 /* As notify_channel_available (priority: as notify_priority), but the gate's listener

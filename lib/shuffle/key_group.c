@@ -101,4 +101,3 @@ void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parall
     *first = (uint32_t)start;
     *last = (uint32_t)(end_excl - 1); /* first > last when the range is empty (p > maxp) */
 }
-

@@ -20,5 +20,4 @@ uint32_t key_group_operator_index(uint32_t key_group, uint32_t max_parallelism, 
 void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parallelism, uint32_t *first,
                      uint32_t *last);
 
-
 #endif

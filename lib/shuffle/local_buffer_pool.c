@@ -173,8 +173,7 @@ void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t 
         list = b->next_free;
         b->owner = NULL;
         atomic_fetch_sub_explicit(&lp->in_use, 1, memory_order_relaxed);
-        if (lp->destroyed ||
-            (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
+        if (lp->destroyed || (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
             b->next_free = NULL;
             network_buffer_pool_return_segments(lp->arena, b);
             lp->num_owned--;

@@ -52,7 +52,7 @@ void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *
  * next_free), under one lock, waking requesters once. */
 void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t *list);
 
-uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp);   /* buffers handed out, not yet recycled */
+uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp); /* buffers handed out, not yet recycled */
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);
 /* in_use / max as a fraction 0..1 (inPoolUsage / outPoolUsage). */
 double local_buffer_pool_usage(te_local_buffer_pool_t *lp);

@@ -47,8 +47,9 @@ static void lic_on_registered(void *arg)
     input_gate_notify_channel_available(c->gate, c->index);
 }
 
-te_local_input_channel_t *local_input_channel_new(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,
-                                                  const te_id_t *partition_id, uint32_t sub)
+te_local_input_channel_t *local_input_channel_new(te_input_gate_t *gate, uint32_t index,
+                                                  te_partition_manager_t *pm, const te_id_t *partition_id,
+                                                  uint32_t sub)
 {
     te_local_input_channel_t *c = calloc(1, sizeof(*c));
     if (c == NULL)

@@ -19,7 +19,8 @@ typedef struct te_local_input_channel te_local_input_channel_t;
 extern const te_input_channel_ops_t local_input_channel_ops;
 
 /* gate/index: whom to notify. NULL when out of memory. Freed by ops->release. */
-te_local_input_channel_t *local_input_channel_new(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,
-                                                  const te_id_t *partition_id, uint32_t sub);
+te_local_input_channel_t *local_input_channel_new(te_input_gate_t *gate, uint32_t index,
+                                                  te_partition_manager_t *pm, const te_id_t *partition_id,
+                                                  uint32_t sub);
 
 #endif

@@ -29,8 +29,8 @@ struct te_network_buffer_pool {
     te_buffer_t *headers; /* one per segment */
     uint32_t segment_size;
     uint32_t total;
-    te_buffer_t *free_list;       /* guarded by mu */
-    _Atomic uint32_t n_free;      /* written under mu, read anywhere */
+    te_buffer_t *free_list;  /* guarded by mu */
+    _Atomic uint32_t n_free; /* written under mu, read anywhere */
 };
 
 te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t segment_size, te_error_t *err)
@@ -71,8 +71,7 @@ te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t
     return p;
 
 nomem:
-    te_error_set(err, TE_ENOMEM, "cannot allocate %llu bytes of network memory",
-                 (unsigned long long)total_bytes);
+    te_error_set(err, TE_ENOMEM, "cannot allocate %llu bytes of network memory", (unsigned long long)total_bytes);
     if (p != NULL) {
         free(p->arena);
         free(p);
@@ -131,8 +130,7 @@ void network_buffer_pool_return_segments(te_network_buffer_pool_t *p, te_buffer_
 }
 
 struct te_local_buffer_pool *network_buffer_pool_create_local(te_network_buffer_pool_t *p, const char *owner,
-                                                              uint32_t min_required, uint32_t max,
-                                                              te_error_t *err)
+                                                              uint32_t min_required, uint32_t max, te_error_t *err)
 {
     if (max < min_required)
         max = min_required;

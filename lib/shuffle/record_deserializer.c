@@ -21,8 +21,8 @@ struct te_record_deserializer {
     int has_cur;
     uint32_t pos; /* bytes of cur consumed */
     uint8_t lenbuf[4];
-    uint32_t len_have;  /* bytes of a split length prefix gathered */
-    int spanning;       /* a record is being gathered in spill */
+    uint32_t len_have; /* bytes of a split length prefix gathered */
+    int spanning;      /* a record is being gathered in spill */
     uint32_t rec_len;
     uint32_t spill_have;
     uint8_t *spill;
@@ -139,10 +139,7 @@ te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint
     return TE_DES_NEED_MORE;
 }
 
-int record_deserializer_has_partial(const te_record_deserializer_t *d)
-{
-    return d->len_have > 0 || d->spanning;
-}
+int record_deserializer_has_partial(const te_record_deserializer_t *d) { return d->len_have > 0 || d->spanning; }
 
 void record_deserializer_clear(te_record_deserializer_t *d)
 {

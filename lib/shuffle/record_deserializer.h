@@ -15,9 +15,9 @@
 #include "shuffle/buffer.h"
 
 typedef enum te_des_result {
-    TE_DES_RECORD = 0,      /* *data and *len hold one record, valid until the next call */
-    TE_DES_NEED_MORE = 1,   /* the slice is used up (and recycled); give the next one */
-    TE_DES_ERROR = 2,       /* corrupt length (above max_record_len) */
+    TE_DES_RECORD = 0,    /* *data and *len hold one record, valid until the next call */
+    TE_DES_NEED_MORE = 1, /* the slice is used up (and recycled); give the next one */
+    TE_DES_ERROR = 2,     /* corrupt length (above max_record_len) */
 } te_des_result_t;
 
 typedef struct te_record_deserializer te_record_deserializer_t;

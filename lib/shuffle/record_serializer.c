@@ -10,8 +10,8 @@
 
 #include <string.h>
 
-void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32_t hdr_len,
-                           const uint8_t *payload, uint32_t payload_len)
+void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
+                           uint32_t payload_len)
 {
     uint32_t l = hdr_len + payload_len;
     s->lenbuf[0] = (uint8_t)(l >> 24);
@@ -40,8 +40,8 @@ void record_serializer_set_raw(te_record_serializer_t *s, const uint8_t *data, u
 
 /* Copies part [from, from+len) of `src` (which starts at stream offset `base`) when the
  * serializer's position lies in it. Returns bytes copied. */
-static uint32_t copy_part(te_record_serializer_t *s, const uint8_t *src, uint32_t base, uint32_t len,
-                          uint8_t *dst, uint32_t room)
+static uint32_t copy_part(te_record_serializer_t *s, const uint8_t *src, uint32_t base, uint32_t len, uint8_t *dst,
+                          uint32_t room)
 {
     if (s->pos < base || s->pos >= base + len || room == 0)
         return 0;

@@ -16,9 +16,9 @@
 #include "shuffle/buffer.h"
 
 typedef enum te_ser_result {
-    TE_SER_FULL_RECORD = 0,                 /* record complete; the buffer has room left */
-    TE_SER_FULL_RECORD_BUFFER_FULL = 1,     /* record complete; the buffer is full */
-    TE_SER_PARTIAL_RECORD_BUFFER_FULL = 2,  /* the buffer is full; call copy_to_buffer again with a new one */
+    TE_SER_FULL_RECORD = 0,                /* record complete; the buffer has room left */
+    TE_SER_FULL_RECORD_BUFFER_FULL = 1,    /* record complete; the buffer is full */
+    TE_SER_PARTIAL_RECORD_BUFFER_FULL = 2, /* the buffer is full; call copy_to_buffer again with a new one */
 } te_ser_result_t;
 
 typedef struct te_record_serializer {
@@ -27,14 +27,14 @@ typedef struct te_record_serializer {
     uint32_t hdr_len;
     const uint8_t *payload;
     uint32_t payload_len;
-    uint32_t pos;      /* bytes of (lenbuf + hdr + payload) written so far */
-    uint32_t total;    /* prefix_len + hdr_len + payload_len */
+    uint32_t pos;        /* bytes of (lenbuf + hdr + payload) written so far */
+    uint32_t total;      /* prefix_len + hdr_len + payload_len */
     uint32_t prefix_len; /* 4, or 0 for raw bytes */
 } te_record_serializer_t;
 
 /* Starts a record. hdr and payload are borrowed until the record is complete. */
-void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32_t hdr_len,
-                           const uint8_t *payload, uint32_t payload_len);
+void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
+                           uint32_t payload_len);
 /* Copies as much of the current record as fits at b->committed and publishes the new
  * committed position (release store). */
 /* Raw bytes that are already a part of a serialized record stream (no length prefix

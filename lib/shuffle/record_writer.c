@@ -40,8 +40,8 @@ struct te_record_writer {
     _Atomic int64_t bp_since; /* monotonic ns when the current wait began; 0 = not waiting */
 };
 
-te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel,
-                                      int flush_always, te_error_t *err)
+te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel, int flush_always,
+                                      te_error_t *err)
 {
     te_record_writer_t *rw = calloc(1, sizeof(*rw));
     if (rw == NULL)

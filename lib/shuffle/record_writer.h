@@ -26,8 +26,8 @@ typedef struct te_record_writer te_record_writer_t;
 
 /* Borrows rp (the task keeps its reference); takes ownership of sel.
  * flush_always: execution.buffer-timeout == 0 (flush after every record). */
-te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel,
-                                      int flush_always, te_error_t *err);
+te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel, int flush_always,
+                                      te_error_t *err);
 void record_writer_free(te_record_writer_t *rw);
 
 /* One serialized element (hdr + payload) to the channel(s) the selector picks from the

@@ -73,10 +73,10 @@ struct te_remote_input_channel {
     uint32_t n_free;
     te_buffer_slice_t *q; /* received, not yet polled */
     uint32_t qhead, qcount, qcap;
-    uint32_t q_data;      /* data buffers in q */
-    uint32_t q_prio;      /* priority events at the head of q */
+    uint32_t q_data;             /* data buffers in q */
+    uint32_t q_prio;             /* priority events at the head of q */
     struct overtaken *overtaken; /* per priority barrier: the data it overtook */
-    te_buffer_t *reserved; /* handed to the net thread by reserve_buffer, not committed yet */
+    te_buffer_t *reserved;       /* handed to the net thread by reserve_buffer, not committed yet */
     uint32_t reserved_size;
     _Atomic int notifying; /* commit_buffer's gate notifications in progress (after mu) */
     uint32_t expected_seq;
@@ -215,11 +215,13 @@ te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint3
                                                     te_error_t *err)
 {
     if (rb == NULL || tr == NULL || address == NULL || address[0] == '\0') {
-        te_error_set(err, TE_EINVAL, "remote input channel %u: no producer address or no network transport", index);
+        te_error_set(err, TE_EINVAL, "remote input channel %u: no producer address or no network transport",
+                     index);
         return NULL;
     }
     if (rb->bpc == 0) {
-        te_error_set(err, TE_EINVAL, "remote input channels need at least one exclusive buffer: set "
+        te_error_set(err, TE_EINVAL,
+                     "remote input channels need at least one exclusive buffer: set "
                      "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
         return NULL;
     }
@@ -258,7 +260,10 @@ const char *remote_input_channel_address(const te_remote_input_channel_t *c) { r
 const te_id_t *remote_input_channel_partition_id(const te_remote_input_channel_t *c) { return &c->pid; }
 uint32_t remote_input_channel_subpartition(const te_remote_input_channel_t *c) { return c->sub; }
 const te_id_t *remote_input_channel_receiver_id(const te_remote_input_channel_t *c) { return &c->receiver_id; }
-int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *c) { return c->backoff_initial_ms; }
+int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *c)
+{
+    return c->backoff_initial_ms;
+}
 int64_t remote_input_channel_backoff_max_ms(const te_remote_input_channel_t *c) { return c->backoff_max_ms; }
 
 uint32_t remote_input_channel_take_credit(te_remote_input_channel_t *c)
@@ -432,7 +437,8 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
         }
         b = buffer_new_unpooled(size);
         if (b == NULL) {
-            st = te_error_set(err, TE_ENOMEM, "out of memory receiving an event on %s", ch_what(c, what, sizeof(what)));
+            st = te_error_set(err, TE_ENOMEM, "out of memory receiving an event on %s",
+                              ch_what(c, what, sizeof(what)));
             goto fail;
         }
         b->type = TE_BUFFER_EVENT;
@@ -444,7 +450,8 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
             goto fail;
         }
         if (size > b->capacity) {
-            st = te_error_set(err, TE_EPROTO, "a buffer of %u bytes on %s does not fit this daemon's %u-byte "
+            st = te_error_set(err, TE_EPROTO,
+                              "a buffer of %u bytes on %s does not fit this daemon's %u-byte "
                               "segments (use the same 'taskmanager.memory.segment-size' on every daemon)",
                               size, ch_what(c, what, sizeof(what)), b->capacity);
             goto fail;

@@ -253,8 +253,8 @@ te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, 
     }
     if (!pipelined_subpartition_attach(rp->subs[sub], listener)) {
         free(v);
-        te_error_set(err, TE_ESTATE, "subpartition %u of partition %s already has a reader or was released",
-                     sub, te_id_to_hex(&rp->id, hex));
+        te_error_set(err, TE_ESTATE, "subpartition %u of partition %s already has a reader or was released", sub,
+                     te_id_to_hex(&rp->id, hex));
         return NULL;
     }
     result_partition_retain(rp);

@@ -22,7 +22,7 @@ typedef struct task_entry {
     te_id_t exec_id;
     void *task;
     int slot;
-    struct task_entry *hnext;      /* hash bucket chain */
+    struct task_entry *hnext;       /* hash bucket chain */
     struct task_entry *prev, *next; /* per-slot list */
 } task_entry_t;
 
@@ -68,14 +68,12 @@ static void slot_on_timeout(evutil_socket_t fd, short what, void *arg)
         return; /* raced with mark_active / free on this same thread: nothing to do */
     te_id_t alloc = s->allocation_id;
     slot_table_t *t = s->table;
-    TE_INFO(ST_CTX, "slot %d: allocation %s timed out before a task activated it", s->index,
-            te_id_str(&alloc));
+    TE_INFO(ST_CTX, "slot %d: allocation %s timed out before a task activated it", s->index, te_id_str(&alloc));
     if (t->timeout_cb != NULL)
         t->timeout_cb(t->arg, &alloc);
 }
 
-slot_table_t *slot_table_new(struct event_base *base, int n_slots, slot_table_timeout_cb timeout_cb,
-                             void *arg)
+slot_table_t *slot_table_new(struct event_base *base, int n_slots, slot_table_timeout_cb timeout_cb, void *arg)
 {
     if (base == NULL || n_slots < 1)
         return NULL;
@@ -160,25 +158,23 @@ static void slot_make_free(slot_t *s)
     memset(&s->allocation_id, 0, sizeof(s->allocation_id));
 }
 
-te_status_t slot_table_allocate(slot_table_t *t, int index, const te_id_t *job_id,
-                                const te_id_t *allocation_id, long timeout_ms, int *index_out,
-                                te_error_t *err)
+te_status_t slot_table_allocate(slot_table_t *t, int index, const te_id_t *job_id, const te_id_t *allocation_id,
+                                long timeout_ms, int *index_out, te_error_t *err)
 {
     if (t == NULL || job_id == NULL || allocation_id == NULL)
         return te_error_set(err, TE_EINVAL, "slot_table_allocate: NULL argument");
     if (index >= t->n_slots)
-        return te_error_set(err, TE_EINVAL, "slot index %d out of range: this TaskExecutor has %d "
-                                            "slots (0..%d, taskmanager.numberOfTaskSlots)",
+        return te_error_set(err, TE_EINVAL,
+                            "slot index %d out of range: this TaskExecutor has %d "
+                            "slots (0..%d, taskmanager.numberOfTaskSlots)",
                             index, t->n_slots, t->n_slots - 1);
     slot_t *held = slot_of_allocation(t, allocation_id);
     if (held != NULL) {
         if (!te_id_equal(&held->job_id, job_id))
-            return te_error_set(err, TE_EEXIST,
-                                "allocation %s already holds slot %d for another job (%s)",
+            return te_error_set(err, TE_EEXIST, "allocation %s already holds slot %d for another job (%s)",
                                 te_id_str(allocation_id), held->index, te_id_str(&held->job_id));
         if (index >= 0 && index != held->index)
-            return te_error_set(err, TE_EEXIST,
-                                "allocation %s already holds slot %d; cannot also take slot %d",
+            return te_error_set(err, TE_EEXIST, "allocation %s already holds slot %d; cannot also take slot %d",
                                 te_id_str(allocation_id), held->index, index);
         if (held->state == TE_SLOT_RELEASING)
             return te_error_set(err, TE_ESTATE, "allocation %s: slot %d is being released",
@@ -258,26 +254,22 @@ static task_entry_t *entry_find(const slot_table_t *t, const te_id_t *exec_id)
     return NULL;
 }
 
-te_status_t slot_table_add_task(slot_table_t *t, const te_id_t *job_id,
-                                const te_id_t *allocation_id, const te_id_t *execution_id,
-                                void *task, te_error_t *err)
+te_status_t slot_table_add_task(slot_table_t *t, const te_id_t *job_id, const te_id_t *allocation_id,
+                                const te_id_t *execution_id, void *task, te_error_t *err)
 {
     if (t == NULL || job_id == NULL || allocation_id == NULL || execution_id == NULL)
         return te_error_set(err, TE_EINVAL, "slot_table_add_task: NULL argument");
     slot_t *s = slot_of_allocation(t, allocation_id);
     if (s == NULL)
-        return te_error_set(err, TE_ENOTFOUND, "no slot is allocated for allocation %s",
-                            te_id_str(allocation_id));
+        return te_error_set(err, TE_ENOTFOUND, "no slot is allocated for allocation %s", te_id_str(allocation_id));
     if (!te_id_equal(&s->job_id, job_id))
-        return te_error_set(err, TE_EINVAL,
-                            "slot %d (allocation %s) belongs to job %s, not to job %s", s->index,
+        return te_error_set(err, TE_EINVAL, "slot %d (allocation %s) belongs to job %s, not to job %s", s->index,
                             te_id_str(allocation_id), te_id_str(&s->job_id), te_id_str(job_id));
     if (s->state != TE_SLOT_ACTIVE)
         return te_error_set(err, TE_ESTATE, "slot %d (allocation %s) is %s, not ACTIVE", s->index,
                             te_id_str(allocation_id), slot_table_state_name(s->state));
     if (entry_find(t, execution_id) != NULL)
-        return te_error_set(err, TE_EEXIST, "execution %s is already registered",
-                            te_id_str(execution_id));
+        return te_error_set(err, TE_EEXIST, "execution %s is already registered", te_id_str(execution_id));
     task_entry_t *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory registering a task");
@@ -327,15 +319,13 @@ te_status_t slot_table_remove_task(slot_table_t *t, const te_id_t *execution_id,
     return TE_OK;
 }
 
-te_status_t slot_table_free_slot(slot_table_t *t, const te_id_t *allocation_id, int *index_out,
-                                 te_error_t *err)
+te_status_t slot_table_free_slot(slot_table_t *t, const te_id_t *allocation_id, int *index_out, te_error_t *err)
 {
     if (t == NULL || allocation_id == NULL)
         return te_error_set(err, TE_EINVAL, "slot_table_free_slot: NULL argument");
     slot_t *s = slot_of_allocation(t, allocation_id);
     if (s == NULL)
-        return te_error_set(err, TE_ENOTFOUND, "no slot is allocated for allocation %s",
-                            te_id_str(allocation_id));
+        return te_error_set(err, TE_ENOTFOUND, "no slot is allocated for allocation %s", te_id_str(allocation_id));
     if (index_out != NULL)
         *index_out = s->index;
     if (s->n_tasks == 0) {
@@ -347,8 +337,7 @@ te_status_t slot_table_free_slot(slot_table_t *t, const te_id_t *allocation_id, 
     return TE_OK;
 }
 
-int slot_table_find_by_execution(const slot_table_t *t, const te_id_t *execution_id,
-                                 void **task_out)
+int slot_table_find_by_execution(const slot_table_t *t, const te_id_t *execution_id, void **task_out)
 {
     if (t == NULL || execution_id == NULL)
         return -1;
@@ -368,8 +357,7 @@ int slot_table_find_by_allocation(const slot_table_t *t, const te_id_t *allocati
     return s == NULL ? -1 : s->index;
 }
 
-int slot_table_tasks_of_slot(const slot_table_t *t, int index, te_id_t *exec_out,
-                             void **tasks_out, int cap)
+int slot_table_tasks_of_slot(const slot_table_t *t, int index, te_id_t *exec_out, void **tasks_out, int cap)
 {
     if (t == NULL || index < 0 || index >= t->n_slots)
         return -1;

@@ -17,11 +17,11 @@
 
 #include "state/state_backend.h"
 
-#define CKPT_MAGIC "TECK"
-#define CKPT_END "TEND"
-#define CKPT_VERSION 1u
-#define CKPT_HDR_LEN 44u  /* 40 bytes + crc */
-#define CKPT_SEC_HDR 24u
+#define CKPT_MAGIC    "TECK"
+#define CKPT_END      "TEND"
+#define CKPT_VERSION  1u
+#define CKPT_HDR_LEN  44u /* 40 bytes + crc */
+#define CKPT_SEC_HDR  24u
 #define CKPT_NAME_MAX 4096u
 
 static void put32(uint8_t *p, uint32_t v)
@@ -327,8 +327,8 @@ te_ckpt_snapshot_t *ckpt_storage_read(const char *path, te_error_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot open checkpoint snapshot '%s': %s", path,
-                     strerror(errno));
+        te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot open checkpoint snapshot '%s': %s",
+                     path, strerror(errno));
         return NULL;
     }
     struct stat stt;

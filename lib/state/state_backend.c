@@ -86,10 +86,7 @@ void state_backend_free(te_state_backend_t *b)
     free(b);
 }
 
-uint32_t state_backend_max_parallelism(const te_state_backend_t *b)
-{
-    return b->maxp;
-}
+uint32_t state_backend_max_parallelism(const te_state_backend_t *b) { return b->maxp; }
 
 uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key, uint32_t keylen)
 {
@@ -97,14 +94,14 @@ uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key
     return key_group_for_key(keylen ? key : empty, keylen, b->maxp);
 }
 
-int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
-                      const uint8_t **val, uint32_t *vallen)
+int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t **val, uint32_t *vallen)
 {
     return b->ops->get(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
-int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
-                      const uint8_t *val, uint32_t vallen)
+int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
     return b->ops->put(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
@@ -164,10 +161,7 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
+static uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 typedef struct snap_writer {
     uint8_t *buf;
@@ -196,8 +190,8 @@ static uint8_t *sw_reserve(snap_writer_t *w, size_t n)
     return p;
 }
 
-static int snap_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
-                      const uint8_t *val, uint32_t vallen)
+static int snap_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
     (void)kg;
     snap_writer_t *w = arg;
@@ -229,8 +223,8 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
         if (n == 0)
             continue;
         if (n > UINT32_MAX)
-            return te_error_set(err, TE_ETOOBIG, "key group %u holds %llu entries (more than a snapshot allows)", kg,
-                                (unsigned long long)n);
+            return te_error_set(err, TE_ETOOBIG, "key group %u holds %llu entries (more than a snapshot allows)",
+                                kg, (unsigned long long)n);
         size_t start = w.len;
         if (sw_reserve(&w, 16) == NULL)
             goto oom;
@@ -306,11 +300,12 @@ static te_status_t restore_pass(te_state_backend_t *b, const uint8_t *data, size
         const uint8_t *p = sec + 16, *pe = p + body;
         for (uint32_t i = 0; i < n; i++) {
             if (pe - p < 12)
-                return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u entry %u truncated", kg, i);
+                return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u entry %u truncated", kg,
+                                    i);
             uint64_t kl = get_u32(p), nl = get_u32(p + 4), vl = get_u32(p + 8);
             if (kl + nl + vl > (uint64_t)(pe - p - 12))
-                return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u entry %u overruns its group",
-                                    kg, i);
+                return te_error_set(err, TE_EPROTO,
+                                    "keyed-state snapshot: key group %u entry %u overruns its group", kg, i);
             const uint8_t *k = p + 12;
             if (apply && kg >= kg_first && kg <= kg_last &&
                 b->ops->put(b->impl, kg, k, (uint32_t)kl, k + kl, (uint32_t)nl, k + kl + nl, (uint32_t)vl) != 0)
@@ -318,8 +313,9 @@ static te_status_t restore_pass(te_state_backend_t *b, const uint8_t *data, size
             p = k + kl + nl + vl;
         }
         if (p != pe)
-            return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u has %zu bytes after its %u entries",
-                                kg, (size_t)(pe - p), n);
+            return te_error_set(err, TE_EPROTO,
+                                "keyed-state snapshot: key group %u has %zu bytes after its %u entries", kg,
+                                (size_t)(pe - p), n);
         off += 20 + (size_t)body;
     }
     if (off != end)

@@ -56,7 +56,7 @@ extern const te_state_backend_ops_t hashmap_state_backend_ops;
 typedef struct te_state_backend te_state_backend_t;
 
 #define TE_STATE_DEFAULT_MAX_PARALLELISM 128
-#define TE_STATE_MAX_MAX_PARALLELISM 32768
+#define TE_STATE_MAX_MAX_PARALLELISM     32768
 
 /* kind = "hashmap" (NULL = "hashmap"); max_parallelism 1..32768 (0 = 128). NULL with a
  * message naming the bad value. */
@@ -68,10 +68,10 @@ uint32_t state_backend_max_parallelism(const te_state_backend_t *b);
 uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key, uint32_t keylen);
 
 /* Entry operations; the key group is computed from key. ns may be NULL when nslen 0. */
-int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
-                      const uint8_t **val, uint32_t *vallen);
-int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
-                      const uint8_t *val, uint32_t vallen);
+int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t **val, uint32_t *vallen);
+int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t *val, uint32_t vallen);
 int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen);
 

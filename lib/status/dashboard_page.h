@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-extern const char te_dashboard_html[];   /* NUL-terminated UTF-8 (ASCII) HTML */
+extern const char te_dashboard_html[];     /* NUL-terminated UTF-8 (ASCII) HTML */
 extern const size_t te_dashboard_html_len; /* strlen(te_dashboard_html) */
 
 #endif

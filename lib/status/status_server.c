@@ -27,11 +27,11 @@
 #include "common/log.h"
 #include "status/dashboard_page.h"
 
-#define SS_CTX "status"
+#define SS_CTX         "status"
 #define SS_MAX_HEADERS 8192
-#define SS_MAX_BODY 65536
-#define SS_TIMEOUT_S 30
-#define TASKS_PREFIX "/v1/tasks/"
+#define SS_MAX_BODY    65536
+#define SS_TIMEOUT_S   30
+#define TASKS_PREFIX   "/v1/tasks/"
 
 struct status_server {
     struct evhttp *http;
@@ -64,11 +64,10 @@ static void reply_json(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(buf);
 }
 
-static void reply_error(struct evhttp_request *req, int code, const char *reason,
-                        const char *path, const char *msg)
+static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *path,
+                        const char *msg)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i}", "error", msg, "path", path ? path : "", "status",
-                          code);
+    json_t *o = json_pack("{s:s, s:s, s:i}", "error", msg, "path", path ? path : "", "status", code);
     reply_json(req, code, reason, o);
 }
 
@@ -100,8 +99,7 @@ static void serve_metrics(status_server_t *s, struct evhttp_request *req, const 
     }
     char *text = s->provider.metrics_text(s->provider.arg);
     if (text == NULL) {
-        reply_error(req, HTTP_INTERNAL, "Internal Server Error", path,
-                    "the metrics provider failed");
+        reply_error(req, HTTP_INTERNAL, "Internal Server Error", path, "the metrics provider failed");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -143,13 +141,12 @@ static void serve_dashboard(struct evhttp_request *req)
     evbuffer_free(buf);
 }
 
-static void serve_task(status_server_t *s, struct evhttp_request *req, const char *path,
-                       const char *id)
+static void serve_task(status_server_t *s, struct evhttp_request *req, const char *path, const char *id)
 {
     char msg[256];
     if (!is_hex32(id)) {
-        snprintf(msg, sizeof(msg), "malformed execution id '%.80s%s': expected 32 hex characters",
-                 id, strlen(id) > 80 ? "..." : "");
+        snprintf(msg, sizeof(msg), "malformed execution id '%.80s%s': expected 32 hex characters", id,
+                 strlen(id) > 80 ? "..." : "");
         reply_error(req, HTTP_BADREQUEST, "Bad Request", path, msg);
         return;
     }
@@ -235,8 +232,7 @@ status_server_t *status_server_new(struct event_base *base, const char *host, in
                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
     errno = 0;
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (bs == NULL) {
         int e = errno;
         te_error_set(err, TE_EIO, "cannot bind the status server to %s:%d: %s", host, port,

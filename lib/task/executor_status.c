@@ -21,7 +21,8 @@
 #include "common/log.h"
 #include "task/task_executor_internal.h"
 
-static const char *TASK_STATES[] = {"CREATED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED"};
+static const char *TASK_STATES[] = {"CREATED",   "DEPLOYING", "RUNNING", "FINISHED",
+                                    "CANCELING", "CANCELED",  "FAILED"};
 
 /* The task's back-pressure time so far (a wait in progress included), never
  * decreasing between reads. Control thread. */
@@ -41,8 +42,7 @@ void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t 
     te_task_metrics_t *m = task_metrics(r->task);
     uint64_t in = task_metrics_get(&m->num_records_in), out = task_metrics_get(&m->num_records_out);
     uint64_t bin = task_metrics_get(&m->num_bytes_in), bout = task_metrics_get(&m->num_bytes_out);
-    uint64_t bp = record_bp_ns(r), idle = task_metrics_get(&m->idle_ns),
-             busy = task_metrics_get(&m->busy_ns);
+    uint64_t bp = record_bp_ns(r), idle = task_metrics_get(&m->idle_ns), busy = task_metrics_get(&m->busy_ns);
     int64_t dt = now_ms - q->last_sample_ms;
     if (dt >= 200) {
         double s = (double)dt / 1000.0;
@@ -76,23 +76,18 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
     int64_t start = task_start_time_ms(t), end = task_end_time_ms(t);
     int64_t wm = atomic_load(&m->current_input_watermark);
     json_t *metrics = json_pack(
-        "{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:f, s:I, s:f, s:f, s:f, s:f, s:I}",
-        "numRecordsIn", (json_int_t)task_metrics_get(&m->num_records_in),
-        "numRecordsOut", (json_int_t)task_metrics_get(&m->num_records_out),
-        "numBytesIn", (json_int_t)task_metrics_get(&m->num_bytes_in),
-        "numBytesOut", (json_int_t)task_metrics_get(&m->num_bytes_out),
-        "numRecordsInPerSecond", r->rates.records_in_per_s,
-        "numRecordsOutPerSecond", r->rates.records_out_per_s,
-        "numBytesInPerSecond", r->rates.bytes_in_per_s,
-        "numBytesOutPerSecond", r->rates.bytes_out_per_s,
-        "isBackPressured", task_is_backpressured(t) && st == TE_STATE_RUNNING,
-        "backPressuredTimeMsPerSecond", r->rates.bp_ms_per_s,
-        "accumulatedBackpressuredTimeMs", (json_int_t)(record_bp_ns(r) / 1000000),
-        "busyTimeMsPerSecond", r->rates.busy_ms_per_s,
-        "idleTimeMsPerSecond", r->rates.idle_ms_per_s,
-        "inPoolUsage", task_in_pool_usage(t),
-        "outPoolUsage", task_out_pool_usage(t),
-        "numLateRecordsDropped", (json_int_t)task_metrics_get(&m->num_late_records_dropped));
+        "{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:f, s:I, s:f, s:f, s:f, s:f, s:I}", "numRecordsIn",
+        (json_int_t)task_metrics_get(&m->num_records_in), "numRecordsOut",
+        (json_int_t)task_metrics_get(&m->num_records_out), "numBytesIn",
+        (json_int_t)task_metrics_get(&m->num_bytes_in), "numBytesOut",
+        (json_int_t)task_metrics_get(&m->num_bytes_out), "numRecordsInPerSecond", r->rates.records_in_per_s,
+        "numRecordsOutPerSecond", r->rates.records_out_per_s, "numBytesInPerSecond", r->rates.bytes_in_per_s,
+        "numBytesOutPerSecond", r->rates.bytes_out_per_s, "isBackPressured",
+        task_is_backpressured(t) && st == TE_STATE_RUNNING, "backPressuredTimeMsPerSecond", r->rates.bp_ms_per_s,
+        "accumulatedBackpressuredTimeMs", (json_int_t)(record_bp_ns(r) / 1000000), "busyTimeMsPerSecond",
+        r->rates.busy_ms_per_s, "idleTimeMsPerSecond", r->rates.idle_ms_per_s, "inPoolUsage",
+        task_in_pool_usage(t), "outPoolUsage", task_out_pool_usage(t), "numLateRecordsDropped",
+        (json_int_t)task_metrics_get(&m->num_late_records_dropped));
     json_object_set_new(metrics, "currentInputWatermark", wm == INT64_MIN ? json_null() : json_integer(wm));
     uint64_t ck_id, ck_ms, ck_size, ck_align;
     task_last_checkpoint(t, &ck_id, &ck_ms, &ck_size, &ck_align);
@@ -101,17 +96,12 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
     json_object_set_new(metrics, "lastCheckpointSize", json_integer((json_int_t)ck_size));
     json_object_set_new(metrics, "checkpointAlignmentTimeMs", json_real((double)ck_align / 1e6));
     const char *cause = task_state_is_final(st) ? task_failure_cause(t) : "";
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, s:o}",
-                     "execution_id", te_id_to_hex(&r->exec_id, exec),
-                     "job_id", te_id_to_hex(&r->job_id, job),
-                     "allocation_id", te_id_to_hex(&r->alloc_id, alloc),
-                     "name", task_name(t),
-                     "subtask", (int)task_subtask_index(t),
-                     "state", TASK_STATES[st],
-                     "cause", cause && cause[0] ? cause : NULL,
-                     "start_time_ms", (json_int_t)start,
-                     "end_time_ms", (json_int_t)end,
-                     "metrics", metrics);
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, s:o}", "execution_id",
+                     te_id_to_hex(&r->exec_id, exec), "job_id", te_id_to_hex(&r->job_id, job), "allocation_id",
+                     te_id_to_hex(&r->alloc_id, alloc), "name", task_name(t), "subtask",
+                     (int)task_subtask_index(t), "state", TASK_STATES[st], "cause",
+                     cause && cause[0] ? cause : NULL, "start_time_ms", (json_int_t)start, "end_time_ms",
+                     (json_int_t)end, "metrics", metrics);
 }
 
 static json_t *view_overview(void *arg)
@@ -132,27 +122,18 @@ static json_t *view_overview(void *arg)
     int64_t now_ms = te_clock_wall_ms();
     /* time_ms: the daemon's wall clock, so a client (the dashboard) can show task
      * durations without trusting its own clock. */
-    return json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i}}",
-                     "resource_id", te->resource_id,
-                     "version", TE_VERSION,
-                     "time_ms", (json_int_t)now_ms,
-                     "uptime_ms", (json_int_t)(now_ms - te->started_ms),
-                     "slots",
-                     "total", slot_table_size(te->slots),
-                     "free", slot_table_count(te->slots, TE_SLOT_FREE),
-                     "allocated", slot_table_count(te->slots, TE_SLOT_ALLOCATED),
-                     "active", slot_table_count(te->slots, TE_SLOT_ACTIVE),
-                     "releasing", slot_table_count(te->slots, TE_SLOT_RELEASING),
-                     "tasks", "total", n_tasks, "by_state", by_state,
-                     "jobs", n_jobs,
-                     "network",
-                     "segments_total", (int)network_buffer_pool_total_segments(te->buffers),
-                     "segments_available", (int)network_buffer_pool_available_segments(te->buffers),
-                     "segment_size", (int)network_buffer_pool_segment_size(te->buffers),
-                     "ports",
-                     "rpc", task_executor_rpc_port(te),
-                     "data", task_executor_data_port(te),
-                     "status", task_executor_status_port(te));
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, "
+        "s:i}}",
+        "resource_id", te->resource_id, "version", TE_VERSION, "time_ms", (json_int_t)now_ms, "uptime_ms",
+        (json_int_t)(now_ms - te->started_ms), "slots", "total", slot_table_size(te->slots), "free",
+        slot_table_count(te->slots, TE_SLOT_FREE), "allocated", slot_table_count(te->slots, TE_SLOT_ALLOCATED),
+        "active", slot_table_count(te->slots, TE_SLOT_ACTIVE), "releasing",
+        slot_table_count(te->slots, TE_SLOT_RELEASING), "tasks", "total", n_tasks, "by_state", by_state, "jobs",
+        n_jobs, "network", "segments_total", (int)network_buffer_pool_total_segments(te->buffers),
+        "segments_available", (int)network_buffer_pool_available_segments(te->buffers), "segment_size",
+        (int)network_buffer_pool_segment_size(te->buffers), "ports", "rpc", task_executor_rpc_port(te), "data",
+        task_executor_data_port(te), "status", task_executor_status_port(te));
 }
 
 static json_t *view_slots(void *arg)
@@ -323,8 +304,7 @@ static void metrics_process(sbuf_t *b, te_task_executor_t *te)
     /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
      * cmajflt utime(14) stime(15) */
     int have_cpu = p != NULL && ticks > 0 &&
-                   sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                          &stime) == 2;
+                   sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2;
     sb_family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
     if (have_cpu)
         sb_printf(b, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
@@ -380,8 +360,7 @@ static void metrics_daemon(sbuf_t *b, te_task_executor_t *te)
 
     sb_family(b, "te_network_segments", "gauge", "Network memory segments in the buffer arena.");
     sb_printf(b, "te_network_segments %u\n", network_buffer_pool_total_segments(te->buffers));
-    sb_family(b, "te_network_segments_available", "gauge",
-              "Network memory segments not held by any buffer pool.");
+    sb_family(b, "te_network_segments_available", "gauge", "Network memory segments not held by any buffer pool.");
     sb_printf(b, "te_network_segments_available %u\n", network_buffer_pool_available_segments(te->buffers));
     sb_family(b, "te_network_segment_size_bytes", "gauge", "Size of one network memory segment in bytes.");
     sb_printf(b, "te_network_segment_size_bytes %zu\n", (size_t)network_buffer_pool_segment_size(te->buffers));
@@ -431,8 +410,8 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         {"te_task_backpressured_seconds_total",
          "Time the task waited for an output buffer (accumulatedBackpressuredTimeMs).", TM_NS_AS_SECONDS,
          offsetof(te_task_metrics_t, backpressured_ns)},
-        {"te_task_busy_seconds_total", "Time the task spent processing (accumulatedBusyTime).",
-         TM_NS_AS_SECONDS, offsetof(te_task_metrics_t, busy_ns)},
+        {"te_task_busy_seconds_total", "Time the task spent processing (accumulatedBusyTime).", TM_NS_AS_SECONDS,
+         offsetof(te_task_metrics_t, busy_ns)},
         {"te_task_idle_seconds_total", "Time the task waited for input or mail (accumulatedIdleTime).",
          TM_NS_AS_SECONDS, offsetof(te_task_metrics_t, idle_ns)},
         {"te_task_late_records_dropped_total", "Records dropped for arriving behind the watermark.",
@@ -442,9 +421,10 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         sb_family(b, counters[c].name, "counter", counters[c].help);
         for (size_t i = 0; i < n; i++) {
             const te_task_record_t *r = recs[i];
-            uint64_t v = counters[c].off == offsetof(te_task_metrics_t, backpressured_ns)
-                             ? record_bp_ns(r)
-                             : task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
+            uint64_t v =
+                counters[c].off == offsetof(te_task_metrics_t, backpressured_ns)
+                    ? record_bp_ns(r)
+                    : task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
             sb_task_series(b, counters[c].name, r);
             if (counters[c].kind == TM_NS_AS_SECONDS)
                 sb_printf(b, "} %llu.%09llu\n", (unsigned long long)(v / 1000000000ULL),
@@ -510,7 +490,8 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         sb_task_series(b, "te_task_start_time_seconds", recs[i]);
         sb_printf(b, "} %.3f\n", (double)task_start_time_ms(recs[i]->task) / 1000.0);
     }
-    sb_family(b, "te_task_state", "gauge", "Execution state of the task: 1 for its current state, 0 for the others.");
+    sb_family(b, "te_task_state", "gauge",
+              "Execution state of the task: 1 for its current state, 0 for the others.");
     for (size_t i = 0; i < n; i++) {
         te_exec_state_t st = task_state(recs[i]->task);
         for (int s = 0; s < 7; s++) {

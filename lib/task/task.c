@@ -61,11 +61,11 @@ struct te_task {
 
     te_chain_op_config_t *chain;
     size_t n_chain;
-    const char **config_keys;  /* job configuration over daemon defaults */
-    char **config_owned;       /* copies of the defaults used, NULL-terminated */
+    const char **config_keys; /* job configuration over daemon defaults */
+    char **config_owned;      /* copies of the defaults used, NULL-terminated */
     const char **config_values;
     size_t n_config;
-    const char **param_keys;   /* all chain params, flattened */
+    const char **param_keys; /* all chain params, flattened */
     const char **param_values;
 
     te_stream_task_t *st;
@@ -86,7 +86,8 @@ struct te_task {
 
 const char *task_state_name(te_exec_state_t s)
 {
-    static const char *names[] = {"CREATED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED"};
+    static const char *names[] = {"CREATED",   "DEPLOYING", "RUNNING", "FINISHED",
+                                  "CANCELING", "CANCELED",  "FAILED"};
     return (unsigned)s < 7 ? names[s] : "UNKNOWN";
 }
 
@@ -124,17 +125,22 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
     for (size_t i = 0; i < tdd->n_produced_partitions; i++) {
         const Te__ResultPartitionDeploymentDescriptor *p = tdd->produced_partitions[i];
         if (!id_ok(p->partition_id))
-            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partition_id must be %d bytes", i, TE_ID_LEN);
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partition_id must be %d bytes", i,
+                                TE_ID_LEN);
         if (p->number_of_subpartitions == 0 || p->number_of_subpartitions > 65536)
-            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].number_of_subpartitions %u is not in 1..65536",
-                                i, p->number_of_subpartitions);
-        if (p->partitioner == TE__PARTITIONER__PARTITIONER_UNSPECIFIED || p->partitioner > TE__PARTITIONER__BROADCAST)
+            return te_error_set(err, TE_EINVAL,
+                                "produced_partitions[%zu].number_of_subpartitions %u is not in 1..65536", i,
+                                p->number_of_subpartitions);
+        if (p->partitioner == TE__PARTITIONER__PARTITIONER_UNSPECIFIED ||
+            p->partitioner > TE__PARTITIONER__BROADCAST)
             return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner is not set", i);
         if (p->partitioner == TE__PARTITIONER__HASH && p->key_field < 0)
-            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].key_field %d is negative", i, p->key_field);
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].key_field %d is negative", i,
+                                p->key_field);
         for (size_t j = 0; j < i; j++)
             if (memcmp(tdd->produced_partitions[j]->partition_id.data, p->partition_id.data, TE_ID_LEN) == 0)
-                return te_error_set(err, TE_EINVAL, "produced_partitions[%zu] repeats the partition id of [%zu]", i, j);
+                return te_error_set(err, TE_EINVAL, "produced_partitions[%zu] repeats the partition id of [%zu]",
+                                    i, j);
     }
     int inputs_seen[2] = {0, 0};
     for (size_t i = 0; i < tdd->n_input_gates; i++) {
@@ -142,17 +148,20 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
         if (g->n_shuffle_descriptors == 0)
             return te_error_set(err, TE_EINVAL, "input_gates[%zu] has no shuffle descriptors", i);
         if (g->input_index > 1)
-            return te_error_set(err, TE_EINVAL, "input_gates[%zu].input_index %u is not 0 or 1", i, g->input_index);
+            return te_error_set(err, TE_EINVAL, "input_gates[%zu].input_index %u is not 0 or 1", i,
+                                g->input_index);
         inputs_seen[g->input_index] = 1;
         for (size_t j = 0; j < g->n_shuffle_descriptors; j++)
             if (!id_ok(g->shuffle_descriptors[j]->partition_id))
-                return te_error_set(err, TE_EINVAL, "input_gates[%zu].shuffle_descriptors[%zu].partition_id must be %d bytes",
-                                    i, j, TE_ID_LEN);
+                return te_error_set(err, TE_EINVAL,
+                                    "input_gates[%zu].shuffle_descriptors[%zu].partition_id must be %d bytes", i,
+                                    j, TE_ID_LEN);
     }
     switch (ti->invokable) {
     case TE__INVOKABLE__SOURCE_STREAM_TASK:
         if (tdd->n_input_gates != 0)
-            return te_error_set(err, TE_EINVAL, "a SOURCE_STREAM_TASK must have no input gates, got %zu", tdd->n_input_gates);
+            return te_error_set(err, TE_EINVAL, "a SOURCE_STREAM_TASK must have no input gates, got %zu",
+                                tdd->n_input_gates);
         break;
     case TE__INVOKABLE__ONE_INPUT_STREAM_TASK:
         if (tdd->n_input_gates == 0 || inputs_seen[1])
@@ -162,8 +171,7 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
         if (!inputs_seen[0] || !inputs_seen[1])
             return te_error_set(err, TE_EINVAL, "a TWO_INPUT_STREAM_TASK needs input gates on inputs 0 and 1");
         break;
-    default:
-        return te_error_set(err, TE_EINVAL, "task_information.invokable is not set");
+    default: return te_error_set(err, TE_EINVAL, "task_information.invokable is not set");
     }
     if (ti->n_chain == 0)
         return te_error_set(err, TE_EINVAL, "task_information.chain is empty");
@@ -343,8 +351,8 @@ static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_er
         }
         t->writer_tags[i] = pd->side_output_tag && pd->side_output_tag[0] ? pd->side_output_tag : NULL;
         const char *d = pd->key_delimiter && pd->key_delimiter[0] ? pd->key_delimiter : "\t";
-        te_channel_selector_t *sel = channel_selector_new((te_partitioner_kind_t)pd->partitioner, n, tdd->subtask_index,
-                                                          pd->key_field, d[0], maxp, err);
+        te_channel_selector_t *sel = channel_selector_new((te_partitioner_kind_t)pd->partitioner, n,
+                                                          tdd->subtask_index, pd->key_field, d[0], maxp, err);
         if (sel == NULL)
             return err ? err->code : TE_EINVAL;
         t->writers[i] = record_writer_new(t->partitions[i], sel, flush_always, err);
@@ -371,9 +379,11 @@ static te_status_t build_gate_pool(te_task_t *t, size_t i, const Te__InputGateDe
     if (t->svc.transport == NULL)
         return te_error_set(err, TE_EINVAL,
                             "input_gates[%zu]: a producer is not in this daemon and this daemon has no network "
-                            "transport for remote input channels", i);
+                            "transport for remote input channels",
+                            i);
     if (t->svc.buffers_per_channel == 0)
-        return te_error_set(err, TE_EINVAL, "remote input channels need at least one exclusive buffer: set "
+        return te_error_set(err, TE_EINVAL,
+                            "remote input channels need at least one exclusive buffer: set "
                             "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
     uint32_t min = n_remote * t->svc.buffers_per_channel;
     uint32_t max = min + t->svc.floating_buffers_per_gate;
@@ -559,7 +569,8 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
                                 "operator '%s' (#%zu) has non-keyed state (e.g. a source position%s) that cannot "
                                 "be rescaled: restore this vertex at parallelism %u",
                                 (unsigned long long)tr->checkpoint_id, p, ti->number_of_subtasks, def->name, i,
-                                strcmp(def->name, "file_lines") == 0 ? ", kept per byte range of the file" : "", p);
+                                strcmp(def->name, "file_lines") == 0 ? ", kept per byte range of the file" : "",
+                                p);
         }
     }
     *why = TE_DEPLOY_INTERNAL;
@@ -604,8 +615,10 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
     const char *bt = job_config(t->tdd, "execution.buffer-timeout");
     if (bt != NULL && config_parse_duration(bt, &buffer_timeout) != TE_OK) {
         *why = TE_DEPLOY_INVALID_CHAIN;
-        te_error_set(err, TE_EINVAL, "job configuration 'execution.buffer-timeout' = '%s' is not a duration "
-                     "(e.g. 100ms, 0 = flush every record, -1 = only full buffers)", bt);
+        te_error_set(err, TE_EINVAL,
+                     "job configuration 'execution.buffer-timeout' = '%s' is not a duration "
+                     "(e.g. 100ms, 0 = flush every record, -1 = only full buffers)",
+                     bt);
         goto cleanup;
     }
     if (buffer_timeout < -1)
@@ -688,7 +701,8 @@ static void register_partitions(te_task_t *t)
     for (size_t i = 0; i < t->n_partitions; i++) {
         te_error_t e;
         if (partition_manager_register(t->svc.partitions, t->partitions[i], &e) != TE_OK)
-            TE_WARN(t->ctx, "registering partition %s: %s", te_id_str(result_partition_id(t->partitions[i])), e.msg);
+            TE_WARN(t->ctx, "registering partition %s: %s", te_id_str(result_partition_id(t->partitions[i])),
+                    e.msg);
     }
     atomic_store(&t->partitions_registered, 1);
 }
@@ -814,10 +828,7 @@ static void cancel_common(te_task_t *t, const char *cause)
     interrupt(t, cause);
 }
 
-void task_cancel(te_task_t *t, const char *cause)
-{
-    cancel_common(t, cause ? cause : "the task was cancelled");
-}
+void task_cancel(te_task_t *t, const char *cause) { cancel_common(t, cause ? cause : "the task was cancelled"); }
 
 void task_fail_external(te_task_t *t, const char *cause)
 {
@@ -877,10 +888,7 @@ uint32_t task_subtask_index(const te_task_t *t) { return t->tdd->subtask_index; 
 te_task_metrics_t *task_metrics(te_task_t *t) { return &t->metrics; }
 int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->start_ms); }
 
-static te_status_t running_or(te_task_t *t)
-{
-    return task_state(t) == TE_STATE_RUNNING ? TE_OK : TE_ESTATE;
-}
+static te_status_t running_or(te_task_t *t) { return task_state(t) == TE_STATE_RUNNING ? TE_OK : TE_ESTATE; }
 
 te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts)
 {
@@ -902,7 +910,8 @@ te_status_t task_abort_checkpoint(te_task_t *t, uint64_t id)
     return rc == TE_OK ? stream_task_abort_checkpoint(t->st, id) : rc;
 }
 
-void task_last_checkpoint(te_task_t *t, uint64_t *id, uint64_t *duration_ms, uint64_t *size, uint64_t *alignment_ns)
+void task_last_checkpoint(te_task_t *t, uint64_t *id, uint64_t *duration_ms, uint64_t *size,
+                          uint64_t *alignment_ns)
 {
     *id = atomic_load(&t->ckpt_last_id);
     *duration_ms = atomic_load(&t->ckpt_last_duration_ms);

@@ -46,12 +46,12 @@ typedef struct te_task_services {
     te_network_buffer_pool_t *buffers;
     te_partition_manager_t *partitions;
     te_output_flusher_t *flusher;
-    int64_t default_buffer_timeout_ms;  /* execution.buffer-timeout (job config may override) */
-    int sched_policy;                   /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
+    int64_t default_buffer_timeout_ms; /* execution.buffer-timeout (job config may override) */
+    int sched_policy;                  /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
     int64_t partition_request_timeout_ms;
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;
-    const char *plugins_dir;            /* plugins.dir: where `plugin` operators load from */
+    const char *plugins_dir;                /* plugins.dir: where `plugin` operators load from */
     const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
     const char *const *job_config_enforced; /* daemon keys a job cannot override (io.allowed-dirs) */
     /* Remote input channels (producer in another daemon): the network's transport (the
@@ -82,8 +82,8 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
 
 /* Builds the task (copies the TDD). On failure NULL, *why says which kind of error and
  * err the message; nothing stays allocated or registered. */
-te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_services_t *svc,
-                    te_deploy_error_t *why, te_error_t *err);
+te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_services_t *svc, te_deploy_error_t *why,
+                    te_error_t *err);
 /* Starts the task thread. */
 te_status_t task_start(te_task_t *t, te_error_t *err);
 /* CANCELING, then the task thread ends the task as CANCELED. Idempotent; a task that

@@ -387,8 +387,8 @@ static void call_checkpoint(te_task_executor_t *te, rpc_conn_t *conn, uint64_t c
                         "%s: task %s (%s) is not a source task; checkpoints are triggered at the sources", what,
                         task_name(r->task), te_id_str(&exec));
     else if (rc != TE_OK)
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running", what,
-                        task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running",
+                        what, task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));
     else
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
@@ -406,7 +406,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         te_job_manager_t *next = j->next;
         if (te->heartbeat_timeout_ms > 0 && now - j->last_heartbeat_ms > te->heartbeat_timeout_ms) {
             char why[128];
-            snprintf(why, sizeof(why), "no heartbeat for %lld ms (heartbeat.timeout)", (long long)te->heartbeat_timeout_ms);
+            snprintf(why, sizeof(why), "no heartbeat for %lld ms (heartbeat.timeout)",
+                     (long long)te->heartbeat_timeout_ms);
             te_id_t id = j->job_id;
             disconnect_job(te, &id, why);
         }
@@ -496,7 +497,8 @@ static te_job_manager_t *fenced_job(te_task_executor_t *te, rpc_conn_t *conn, ui
     te_job_manager_t *jm = find_job(te, &job_id);
     if (jm == NULL) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB,
-                        "no JobManager is registered for job %s (call RegisterJobManager first)", te_id_str(&job_id));
+                        "no JobManager is registered for job %s (call RegisterJobManager first)",
+                        te_id_str(&job_id));
         return NULL;
     }
     if (id_from(master_bytes, &master_id) != 0 || !te_id_equal(&master_id, &jm->job_master_id)) {
@@ -530,7 +532,8 @@ static void call_request_slot(te_task_executor_t *te, rpc_conn_t *conn, uint64_t
     te_error_t err;
     te_status_t s = slot_table_allocate(te->slots, m->slot_index, &jm->job_id, &alloc, timeout, &index, &err);
     if (s != TE_OK) {
-        Te__ErrorCode code = s == TE_EINVAL ? TE__ERROR_CODE__INVALID_ARGUMENT : TE__ERROR_CODE__SLOT_NOT_AVAILABLE;
+        Te__ErrorCode code =
+            s == TE_EINVAL ? TE__ERROR_CODE__INVALID_ARGUMENT : TE__ERROR_CODE__SLOT_NOT_AVAILABLE;
         rpc_conn_reply(conn, call_id, code, err.msg);
         return;
     }
@@ -555,7 +558,8 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
 {
     const Te__TaskDeploymentDescriptor *tdd = m->tdd;
     if (tdd == NULL) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "SubmitTask carries no TaskDeploymentDescriptor");
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "SubmitTask carries no TaskDeploymentDescriptor");
         return;
     }
     if (te->shutting_down) {
@@ -622,13 +626,14 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     }
     /* 7: a new execution id. */
     if (executor_find_record(te, task_execution_id(task)) != NULL) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__DUPLICATE_EXECUTION, "execution attempt %s is already deployed",
-                        te_id_str(task_execution_id(task)));
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__DUPLICATE_EXECUTION,
+                        "execution attempt %s is already deployed", te_id_str(task_execution_id(task)));
         task_free(task);
         return;
     }
     if (slot_table_add_task(te->slots, &jm->job_id, &alloc, task_execution_id(task), task, &err) != TE_OK) {
-        Te__ErrorCode code = err.code == TE_EEXIST ? TE__ERROR_CODE__DUPLICATE_EXECUTION : TE__ERROR_CODE__SLOT_NOT_FOUND;
+        Te__ErrorCode code =
+            err.code == TE_EEXIST ? TE__ERROR_CODE__DUPLICATE_EXECUTION : TE__ERROR_CODE__SLOT_NOT_FOUND;
         rpc_conn_reply(conn, call_id, code, err.msg);
         task_free(task);
         return;
@@ -698,7 +703,8 @@ static void call_heartbeat(te_task_executor_t *te, rpc_conn_t *conn, uint64_t ca
     te_id_t job;
     te_job_manager_t *jm = id_from(m->job_id, &job) == 0 ? find_job(te, &job) : NULL;
     if (jm == NULL) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB, "heartbeat for a job with no registered JobManager");
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB,
+                       "heartbeat for a job with no registered JobManager");
         return;
     }
     jm->last_heartbeat_ms = te_clock_mono_ms();
@@ -758,12 +764,14 @@ cleanup:
 
 /* RequestTaskReport: every task record (running, or final with its slot still
  * allocated), optionally of one job. */
-static void call_task_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__RequestTaskReport *m)
+static void call_task_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id,
+                             const Te__RequestTaskReport *m)
 {
     te_id_t job;
     int filter = m != NULL && m->job_id.len > 0;
     if (filter && id_from(m->job_id, &job) != 0) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "job_id must be 16 bytes (or empty for every job)");
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "job_id must be 16 bytes (or empty for every job)");
         return;
     }
     size_t n = 0;
@@ -821,38 +829,22 @@ static void on_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
     case TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER:
         call_register_job_manager(te, conn, id, call->register_job_manager);
         break;
-    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT:
-        call_request_slot(te, conn, id, call->request_slot);
-        break;
-    case TE__RPC_MESSAGE__BODY_SUBMIT_TASK:
-        call_submit_task(te, conn, id, call->submit_task);
-        break;
-    case TE__RPC_MESSAGE__BODY_CANCEL_TASK:
-        call_cancel_task(te, conn, id, call->cancel_task);
-        break;
-    case TE__RPC_MESSAGE__BODY_FREE_SLOT:
-        call_free_slot(te, conn, id, call->free_slot);
-        break;
-    case TE__RPC_MESSAGE__BODY_HEARTBEAT:
-        call_heartbeat(te, conn, id, call->heartbeat);
-        break;
+    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT: call_request_slot(te, conn, id, call->request_slot); break;
+    case TE__RPC_MESSAGE__BODY_SUBMIT_TASK: call_submit_task(te, conn, id, call->submit_task); break;
+    case TE__RPC_MESSAGE__BODY_CANCEL_TASK: call_cancel_task(te, conn, id, call->cancel_task); break;
+    case TE__RPC_MESSAGE__BODY_FREE_SLOT: call_free_slot(te, conn, id, call->free_slot); break;
+    case TE__RPC_MESSAGE__BODY_HEARTBEAT: call_heartbeat(te, conn, id, call->heartbeat); break;
     case TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER:
         call_disconnect(te, conn, id, call->disconnect_job_manager);
         break;
-    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT:
-        call_slot_report(te, conn, id);
-        break;
+    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT: call_slot_report(te, conn, id); break;
     case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT:
         call_task_report(te, conn, id, call->request_task_report);
         break;
     case TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT:
     case TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT:
-        call_checkpoint(te, conn, id, call);
-        break;
-    default:
-        rpc_conn_reply(conn, id, TE__ERROR_CODE__MALFORMED_MESSAGE, "unknown or missing call");
-        break;
+    case TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT: call_checkpoint(te, conn, id, call); break;
+    default: rpc_conn_reply(conn, id, TE__ERROR_CODE__MALFORMED_MESSAGE, "unknown or missing call"); break;
     }
 }
 
@@ -989,8 +981,8 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     }
     te->rpc = rpc_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.rpc.port"),
                              (size_t)config_get_int(cfg, "taskmanager.rpc.max-frame-size"),
-                             (int)config_get_int(cfg, "taskmanager.rpc.max-connections"), on_call, on_conn_closed, te,
-                             err);
+                             (int)config_get_int(cfg, "taskmanager.rpc.max-connections"), on_call, on_conn_closed,
+                             te, err);
     if (te->rpc == NULL) {
         te_error_prefix(err, "taskmanager.rpc.port");
         goto cleanup;

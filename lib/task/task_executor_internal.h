@@ -116,7 +116,7 @@ struct te_task_executor {
     struct event *tick_event;
 
     const char *job_config_defaults[16]; /* key, value pairs + NULL: job-level keys' daemon defaults */
-    const char *job_config_enforced[4]; /* key, value pairs + NULL: daemon keys a job cannot override */
+    const char *job_config_enforced[4];  /* key, value pairs + NULL: daemon keys a job cannot override */
     int shutting_down;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;

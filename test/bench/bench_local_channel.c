@@ -99,12 +99,21 @@ static int sink_close(void *self, te_output_t *out)
 }
 
 static const te_operator_def_t SRC = {
-    .abi_version = TE_OPERATOR_ABI_VERSION, .name = "bench_source", .kind = TE_OP_SOURCE,
-    .setup = src_setup, .step = src_step, .dispose = op_dispose,
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "bench_source",
+    .kind = TE_OP_SOURCE,
+    .setup = src_setup,
+    .step = src_step,
+    .dispose = op_dispose,
 };
 static const te_operator_def_t SINK = {
-    .abi_version = TE_OPERATOR_ABI_VERSION, .name = "bench_sink", .kind = TE_OP_ONE_INPUT,
-    .setup = sink_setup, .process_element = sink_process, .close = sink_close, .dispose = op_dispose,
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "bench_sink",
+    .kind = TE_OP_ONE_INPUT,
+    .setup = sink_setup,
+    .process_element = sink_process,
+    .close = sink_close,
+    .dispose = op_dispose,
 };
 
 /* A task thread, under the policy the daemon gives task threads by default
@@ -112,7 +121,8 @@ static const te_operator_def_t SINK = {
 static void *run_task(void *arg)
 {
     te_config_t *defaults = config_new();
-    int policy = te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy =
+        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
     config_free(defaults);
     if (policy >= 0) /* the tasks below flush every 100 ms */
         te_thread_set_sched_policy(te_sched_policy_for_task((te_sched_policy_t)policy, 100));
@@ -146,14 +156,32 @@ static double run(uint32_t len, uint64_t count, te_network_buffer_pool_t *nbp, t
     te_task_metrics_t m1 = {0}, m2 = {0};
     te_chain_op_config_t c1 = {.def = &SRC, .name = "bench_source"};
     te_chain_op_config_t c2 = {.def = &SINK, .name = "bench_sink"};
-    te_stream_task_env_t env1 = {.task_name = "source (1/1)", .execution_id = e1, .parallelism = 1,
-                                 .max_parallelism = 128, .invokable = TE_INVOKABLE_SOURCE, .chain = &c1, .n_chain = 1,
-                                 .writers = &rw, .n_writers = 1, .flusher = fl, .buffer_timeout_ms = 100,
-                                 .partition_request_timeout_ms = 10000, .metrics = &m1};
-    te_stream_task_env_t env2 = {.task_name = "sink (1/1)", .execution_id = e2, .parallelism = 1,
-                                 .max_parallelism = 128, .invokable = TE_INVOKABLE_ONE_INPUT, .chain = &c2, .n_chain = 1,
-                                 .gates = &gate, .n_gates = 1, .flusher = fl, .buffer_timeout_ms = 100,
-                                 .partition_request_timeout_ms = 10000, .metrics = &m2};
+    te_stream_task_env_t env1 = {.task_name = "source (1/1)",
+                                 .execution_id = e1,
+                                 .parallelism = 1,
+                                 .max_parallelism = 128,
+                                 .invokable = TE_INVOKABLE_SOURCE,
+                                 .chain = &c1,
+                                 .n_chain = 1,
+                                 .writers = &rw,
+                                 .n_writers = 1,
+                                 .flusher = fl,
+                                 .buffer_timeout_ms = 100,
+                                 .partition_request_timeout_ms = 10000,
+                                 .metrics = &m1};
+    te_stream_task_env_t env2 = {.task_name = "sink (1/1)",
+                                 .execution_id = e2,
+                                 .parallelism = 1,
+                                 .max_parallelism = 128,
+                                 .invokable = TE_INVOKABLE_ONE_INPUT,
+                                 .chain = &c2,
+                                 .n_chain = 1,
+                                 .gates = &gate,
+                                 .n_gates = 1,
+                                 .flusher = fl,
+                                 .buffer_timeout_ms = 100,
+                                 .partition_request_timeout_ms = 10000,
+                                 .metrics = &m2};
     te_stream_task_t *st1 = stream_task_new(&env1, &err), *st2 = stream_task_new(&env2, &err);
     pthread_t t1, t2;
     int64_t t0 = te_clock_mono_ns();
@@ -231,7 +259,8 @@ int main(int argc, char **argv)
     double ring = memcpy_ring_bandwidth();
     printf("{\"figure\":\"memcpy_bandwidth\",\"bytes_per_s\":%.0f,\"what\":\"64 MiB blocks (DRAM)\"}\n", mem);
     printf("{\"figure\":\"memcpy_ring_bandwidth\",\"bytes_per_s\":%.0f,\"what\":\"1 KiB copies into ten 32 KiB "
-           "segments (cache)\"}\n", ring);
+           "segments (cache)\"}\n",
+           ring);
     double s8 = run(8, n8, nbp, pm, fl);
     double s1k = run(1024, n1k, nbp, pm, fl);
     if (s8 > 0)
@@ -243,7 +272,8 @@ int main(int argc, char **argv)
                "\"bytes_per_s\":%.0f,\"ratio_to_memcpy\":%.3f,\"ratio_to_memcpy_ring\":%.3f}\n",
                (unsigned long long)n1k, s1k, n1k / s1k, n1k * 1024.0 / s1k, n1k * 1024.0 / s1k / mem,
                n1k * 1024.0 / s1k / ring);
-    int ok = s8 > 0 && s1k > 0 && network_buffer_pool_available_segments(nbp) == network_buffer_pool_total_segments(nbp);
+    int ok = s8 > 0 && s1k > 0 &&
+             network_buffer_pool_available_segments(nbp) == network_buffer_pool_total_segments(nbp);
     output_flusher_stop(fl);
     output_flusher_free(fl);
     partition_manager_free(pm);

@@ -73,11 +73,11 @@
 #include "shuffle/remote_input_channel.h"
 #include "shuffle/result_partition.h"
 
-#define SEGMENT_SIZE 32768u   /* taskmanager.memory.segment-size default */
-#define BUFFERS_PER_CHANNEL 2 /* taskmanager.network.memory.buffers-per-channel */
-#define FLOATING_PER_GATE 8   /* taskmanager.network.memory.floating-buffers-per-gate */
-#define MAX_WRITERS 16
-#define RUN_TIMEOUT_MS 300000
+#define SEGMENT_SIZE        32768u /* taskmanager.memory.segment-size default */
+#define BUFFERS_PER_CHANNEL 2      /* taskmanager.network.memory.buffers-per-channel */
+#define FLOATING_PER_GATE   8      /* taskmanager.network.memory.floating-buffers-per-gate */
+#define MAX_WRITERS         16
+#define RUN_TIMEOUT_MS      300000
 
 /* Writers and the receiver stand for task threads: they run under the policy the daemon
  * gives task threads (taskmanager.task.scheduling-policy, its default unless -p; auto
@@ -87,19 +87,19 @@ static te_sched_policy_t g_task_policy;
 
 typedef struct figure {
     const char *name;
-    uint32_t rec_len;   /* payload bytes (>= 8) */
+    uint32_t rec_len; /* payload bytes (>= 8) */
     uint32_t writers;
     uint32_t channels;
-    int flush_ms;       /* 0: flush after every record (buffer-timeout 0) */
-    uint64_t records;   /* total over all writers */
-    double rate;        /* 0: as fast as possible; else records/s (paced) */
-    int latency;        /* payload carries the send time */
+    int flush_ms;     /* 0: flush after every record (buffer-timeout 0) */
+    uint64_t records; /* total over all writers */
+    double rate;      /* 0: as fast as possible; else records/s (paced) */
+    int latency;      /* payload carries the send time */
 } figure_t;
 
 typedef struct result {
     uint64_t records;
     double seconds;
-    uint64_t *lat_ns; /* latency figure: one sample per record */
+    uint64_t *lat_ns;    /* latency figure: one sample per record */
     double direct_share; /* payload bytes read from the socket straight into channel buffers */
 } result_t;
 
@@ -223,8 +223,8 @@ static int producer_run(const figure_t *f, const te_id_t *pids, int to_parent, i
             local_buffer_pool_destroy(pool);
             goto fail;
         }
-        te_channel_selector_t *sel = channel_selector_new(C == 1 ? TE_PARTITION_FORWARD : TE_PARTITION_REBALANCE, C,
-                                                          w, 0, '\t', 128, &err);
+        te_channel_selector_t *sel =
+            channel_selector_new(C == 1 ? TE_PARTITION_FORWARD : TE_PARTITION_REBALANCE, C, w, 0, '\t', 128, &err);
         if (sel == NULL)
             goto fail;
         rws[w] = record_writer_new(rps[w], sel, f->flush_ms == 0, &err);
@@ -410,9 +410,10 @@ static int consume_slice(consumer_t *k, uint32_t g, uint32_t c, te_buffer_slice_
             /* Round robin: a channel sees every C-th value of its writer, in order. */
             uint64_t *last = &k->last[(size_t)g * k->f->writers + c];
             if (*last != UINT64_MAX && v != *last + k->f->channels && k->gaps++ < 10)
-                fprintf(stderr, "bench_network %s: gate %u channel %u: after value %" PRIu64 " came %" PRIu64
-                        " (expected %" PRIu64 ") at record %" PRIu64 "\n", k->f->name, g, c, *last, v,
-                        *last + k->f->channels, k->count);
+                fprintf(stderr,
+                        "bench_network %s: gate %u channel %u: after value %" PRIu64 " came %" PRIu64
+                        " (expected %" PRIu64 ") at record %" PRIu64 "\n",
+                        k->f->name, g, c, *last, v, *last + k->f->channels, k->count);
             *last = v;
             k->sum += v;
         }
@@ -495,7 +496,8 @@ static int consumer_setup(consumer_t *k, const te_id_t *pids, int port, te_error
         char owner[64];
         snprintf(owner, sizeof(owner), "bench receiver gate %u", g);
         uint32_t min = W * BUFFERS_PER_CHANNEL;
-        te_local_buffer_pool_t *pool = network_buffer_pool_create_local(k->nbp, owner, min, min + FLOATING_PER_GATE, err);
+        te_local_buffer_pool_t *pool =
+            network_buffer_pool_create_local(k->nbp, owner, min, min + FLOATING_PER_GATE, err);
         if (pool == NULL)
             return err->code;
         k->rbs[g] = remote_buffers_new(pool, BUFFERS_PER_CHANNEL);
@@ -545,8 +547,9 @@ static te_status_t consumer_drain(consumer_t *k, te_error_t *err)
         int64_t gi = fifo_pop(&k->fifo, 100);
         if (gi < 0) {
             if (te_clock_mono_ms() > deadline)
-                return te_error_set(err, TE_ETIMEOUT, "no progress: %u of %u gates ended, %" PRIu64
-                                    " records received after %d s", ended, C, k->count, RUN_TIMEOUT_MS / 1000);
+                return te_error_set(err, TE_ETIMEOUT,
+                                    "no progress: %u of %u gates ended, %" PRIu64 " records received after %d s",
+                                    ended, C, k->count, RUN_TIMEOUT_MS / 1000);
             continue;
         }
         te_input_gate_t *g = k->gates[gi];
@@ -641,9 +644,10 @@ static int figure_run(const figure_t *f, result_t *res)
     /* sum of 0..expect-1, modulo 2^64 like the receiver's sum */
     uint64_t expect_sum = expect % 2 == 0 ? (expect / 2) * (expect - 1) : expect * ((expect - 1) / 2);
     if (k.count != expect || (!f->latency && k.sum != expect_sum) || k.gaps > 0) {
-        fprintf(stderr, "bench_network %s: records lost or duplicated: received %" PRIu64 " of %" PRIu64
-                " (payload sum %" PRIu64 ", expected %" PRIu64 "; %" PRIu64 " channel sequence gaps)\n", f->name, k.count,
-                expect, k.sum, expect_sum, k.gaps);
+        fprintf(stderr,
+                "bench_network %s: records lost or duplicated: received %" PRIu64 " of %" PRIu64
+                " (payload sum %" PRIu64 ", expected %" PRIu64 "; %" PRIu64 " channel sequence gaps)\n",
+                f->name, k.count, expect, k.sum, expect_sum, k.gaps);
         goto out;
     }
     res->records = k.count;
@@ -703,7 +707,8 @@ int main(int argc, char **argv)
     double rate = 100000, iperf = 0;
     const char *only = NULL;
     te_config_t *defaults = config_new();
-    int policy = te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy =
+        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
     config_free(defaults);
     int opt;
     while ((opt = getopt(argc, argv, "n:k:l:r:i:f:p:h")) != -1) {
@@ -761,10 +766,12 @@ int main(int argc, char **argv)
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
                    "\"bytes_per_s\":%.0f,\"writers\":%u,\"channels\":%u,\"buffer_timeout_ms\":%d,"
                    "\"payload_read_direct_share\":%.3f,\"task_thread_policy\":\"%s\",",
-                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms, r.direct_share, pol);
+                   f->name, r.records, r.seconds, rps, bps, f->writers, f->channels, f->flush_ms, r.direct_share,
+                   pol);
             if (iperf > 0)
                 printf("\"iperf3_bytes_per_s\":%.0f,\"ratio_to_iperf3\":%.3f,\"target\":0.70,"
-                       "\"ratio_to_target\":%.3f}\n", iperf, bps / iperf, bps / iperf / 0.70);
+                       "\"ratio_to_target\":%.3f}\n",
+                       iperf, bps / iperf, bps / iperf / 0.70);
             else
                 printf("\"iperf3_bytes_per_s\":null,\"target\":0.70,\"ratio_to_target\":null,"
                        "\"note\":\"pass iperf3's loopback bytes/s with -i\"}\n");

@@ -15,7 +15,7 @@
 
 #include "runtime/checkpoint_barrier_aligner.h"
 
-#define NCH 4
+#define NCH  4
 #define QMAX 64
 
 typedef struct item {
@@ -30,7 +30,7 @@ typedef struct model {
     int blocked[NCH];
     /* what happened */
     int delivered[NCH][QMAX], n_delivered[NCH];
-    int order[NCH * QMAX], n_order;   /* data values in delivery order; -(id) for a snapshot */
+    int order[NCH * QMAX], n_order; /* data values in delivery order; -(id) for a snapshot */
     uint64_t triggered[8];
     int n_triggered;
     uint64_t aborted[8];
@@ -97,15 +97,9 @@ static void run(model_t *m, unsigned seed, int recorded[NCH][QMAX], int *n_recor
             m->delivered[c][m->n_delivered[c]++] = it.value;
             m->order[m->n_order++] = it.value;
             break;
-        case 1:
-            ck_assert_int_eq(barrier_aligner_on_barrier(m->a, (uint32_t)c, it.id, 0, NULL), TE_OK);
-            break;
-        case 2:
-            barrier_aligner_on_cancel_marker(m->a, (uint32_t)c, it.id);
-            break;
-        default:
-            ck_assert_int_eq(barrier_aligner_on_channel_finished(m->a, (uint32_t)c, NULL), TE_OK);
-            break;
+        case 1: ck_assert_int_eq(barrier_aligner_on_barrier(m->a, (uint32_t)c, it.id, 0, NULL), TE_OK); break;
+        case 2: barrier_aligner_on_cancel_marker(m->a, (uint32_t)c, it.id); break;
+        default: ck_assert_int_eq(barrier_aligner_on_channel_finished(m->a, (uint32_t)c, NULL), TE_OK); break;
         }
     }
 }

@@ -37,7 +37,8 @@ START_TEST(test_acks_complete)
     ck_assert_msg(c != NULL, "%s", err.msg);
     ck_assert_uint_eq(ckpt_coord_trigger(c, 100, 1700000000000LL), 5);
     ck_assert_uint_eq(ckpt_coord_trigger(c, 101, 0), 0); /* one at a time */
-    te_ckpt_handle_t h0 = handle("/x/a-0", 10, 0, 3), h1 = handle("/x/a-1", 20, 1, 3), h2 = handle("/x/a-2", 30, 2, 3);
+    te_ckpt_handle_t h0 = handle("/x/a-0", 10, 0, 3), h1 = handle("/x/a-1", 20, 1, 3),
+                     h2 = handle("/x/a-2", 30, 2, 3);
     ckpt_coord_ack_metrics(c, 5, 3000000, 100, 40);
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 110), TE_CKPT_ACKED);
     ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 111), TE_CKPT_IGNORED); /* duplicate */
@@ -54,7 +55,7 @@ START_TEST(test_acks_complete)
     ck_assert_int_eq(cp->timestamp_ms, 1700000000000LL);
     ck_assert_uint_eq(cp->state_size, 60);
     ck_assert_uint_eq(cp->alignment_ns_max, 7000000); /* the longest of the tasks' */
-    ck_assert_uint_eq(cp->inflight_bytes, 123);        /* the sum */
+    ck_assert_uint_eq(cp->inflight_bytes, 123);       /* the sum */
     ck_assert_uint_eq(cp->start_delay_ms_max, 40);
     ck_assert_uint_eq(cp->tasks[2].n_handles, 1);
     ck_assert_str_eq(cp->tasks[2].handles[0].path, "/x/a-2");
@@ -111,8 +112,8 @@ START_TEST(test_unknown_ignored)
     te_ckpt_handle_t h = handle("/p", 1, 0, 2);
     ck_assert_int_eq(ckpt_coord_ack(c, 1, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* nothing triggered */
     ck_assert_uint_eq(ckpt_coord_trigger(c, 0, 0), 1);
-    ck_assert_int_eq(ckpt_coord_ack(c, 7, 0, &h, 1, 1, 0), TE_CKPT_IGNORED);  /* unknown checkpoint */
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 2, &h, 1, 1, 0), TE_CKPT_IGNORED);  /* unknown task */
+    ck_assert_int_eq(ckpt_coord_ack(c, 7, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown checkpoint */
+    ck_assert_int_eq(ckpt_coord_ack(c, 1, 2, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown task */
     ck_assert_int_eq(ckpt_coord_ack(c, 1, 99, &h, 1, 1, 0), TE_CKPT_IGNORED);
     ck_assert_int_eq(ckpt_coord_decline(c, 7, 0, "x"), TE_CKPT_IGNORED);
     ck_assert_int_eq(ckpt_coord_decline(c, 1, 5, "x"), TE_CKPT_IGNORED);
@@ -140,8 +141,8 @@ START_TEST(test_newer_supersedes)
     ck_assert_int_eq(ckpt_coord_ack(c, 11, 0, NULL, 0, 0, 4), TE_CKPT_ACKED);
     ck_assert_int_eq(ckpt_coord_ack(c, 11, 1, NULL, 0, 0, 5), TE_CKPT_COMPLETED);
     ck_assert_uint_eq(ckpt_coord_completed(c)->id, 11);
-    ck_assert_uint_eq(ckpt_coord_n_subsumed(c), 1);          /* 10 dropped */
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 1);           /* 12 stays */
+    ck_assert_uint_eq(ckpt_coord_n_subsumed(c), 1); /* 10 dropped */
+    ck_assert_uint_eq(ckpt_coord_n_pending(c), 1);  /* 12 stays */
     ck_assert_uint_eq(ckpt_coord_pending_id(c, 0), 12);
     ck_assert_int_eq(ckpt_coord_ack(c, 10, 1, NULL, 0, 0, 6), TE_CKPT_IGNORED);
     /* a task that ended aborts what it has not acknowledged */
@@ -195,7 +196,8 @@ static te_ckpt_metadata_t *sample(uint64_t id)
     m->vertices[0].parallelism = 2;
     m->vertices[0].n_handles = 2;
     m->vertices[0].handles = calloc(2, sizeof(te_ckpt_handle_t));
-    te_ckpt_handle_t h0 = {(char *)"/c/chk/v-0", 100, kg0, 3, 0, 2}, h1 = {(char *)"/c/chk/v-1", 200, kg1, 2, 1, 2};
+    te_ckpt_handle_t h0 = {(char *)"/c/chk/v-0", 100, kg0, 3, 0, 2},
+                     h1 = {(char *)"/c/chk/v-1", 200, kg1, 2, 1, 2};
     ck_assert_int_eq(ckpt_handle_copy(&m->vertices[0].handles[0], &h0, NULL), TE_OK);
     ck_assert_int_eq(ckpt_handle_copy(&m->vertices[0].handles[1], &h1, NULL), TE_OK);
     return m;

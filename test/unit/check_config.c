@@ -119,11 +119,10 @@ START_TEST(test_parse_size)
         const char *s;
         int64_t v;
     } good[] = {
-        {"32kb", 32 * 1024},        {"64mb", 64LL << 20},   {"1gb", 1LL << 30},
-        {"512b", 512},              {"4096", 4096},         {"1k", 1024},
-        {"1KiB", 1024},             {"2 MB", 2LL << 20},    {"3m", 3LL << 20},
-        {"1MiB", 1LL << 20},        {" 7 g ", 7LL << 30},   {"0", 0},
-        {"10 Bytes", 10},           {"1t", 1LL << 40},
+        {"32kb", 32 * 1024}, {"64mb", 64LL << 20}, {"1gb", 1LL << 30},   {"512b", 512},
+        {"4096", 4096},      {"1k", 1024},         {"1KiB", 1024},       {"2 MB", 2LL << 20},
+        {"3m", 3LL << 20},   {"1MiB", 1LL << 20},  {" 7 g ", 7LL << 30}, {"0", 0},
+        {"10 Bytes", 10},    {"1t", 1LL << 40},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int64_t v = -99;
@@ -131,8 +130,9 @@ START_TEST(test_parse_size)
         ck_assert_msg(v == good[i].v, "'%s' -> %lld, expected %lld", good[i].s, (long long)v,
                       (long long)good[i].v);
     }
-    const char *bad[] = {"", "kb", "abc", "12xb", "1.5mb", "-1kb", "-5", "1 k b",
-                         "99999999999999999999", "9999999999999gb", "12 kbx", NULL};
+    const char *bad[] = {
+        "",       "kb", "abc", "12xb", "1.5mb", "-1kb", "-5", "1 k b", "99999999999999999999", "9999999999999gb",
+        "12 kbx", NULL};
     for (int i = 0; bad[i] != NULL; i++) {
         int64_t v = 0;
         ck_assert_msg(config_parse_size(bad[i], &v) == TE_EINVAL, "'%s' should fail", bad[i]);
@@ -147,20 +147,17 @@ START_TEST(test_parse_duration)
         const char *s;
         int64_t v;
     } good[] = {
-        {"100ms", 100},   {"10s", 10000},      {"2min", 120000}, {"1h", 3600000},
-        {"-1", -1},       {"250", 250},        {"0", 0},         {"3 s", 3000},
-        {"5MS", 5},       {"2m", 120000},      {"1d", 86400000}, {"4 seconds", 4000},
+        {"100ms", 100}, {"10s", 10000}, {"2min", 120000}, {"1h", 3600000}, {"-1", -1},       {"250", 250},
+        {"0", 0},       {"3 s", 3000},  {"5MS", 5},       {"2m", 120000},  {"1d", 86400000}, {"4 seconds", 4000},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int64_t v = -99;
-        ck_assert_msg(config_parse_duration(good[i].s, &v) == TE_OK, "'%s' should parse",
-                      good[i].s);
+        ck_assert_msg(config_parse_duration(good[i].s, &v) == TE_OK, "'%s' should parse", good[i].s);
         ck_assert_msg(v == good[i].v, "'%s' -> %lld", good[i].s, (long long)v);
     }
     const char *bad[] = {"", "ms", "ten", "10x", "1.5s", "10 s s", "9999999999999999d", NULL};
     for (int i = 0; bad[i] != NULL; i++)
-        ck_assert_msg(config_parse_duration(bad[i], NULL) == TE_EINVAL, "'%s' should fail",
-                      bad[i]);
+        ck_assert_msg(config_parse_duration(bad[i], NULL) == TE_EINVAL, "'%s' should fail", bad[i]);
 }
 END_TEST
 
@@ -236,8 +233,7 @@ START_TEST(test_segment_size_pow2)
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)v);
         int pow2 = (v & (v - 1)) == 0;
-        ck_assert_int_eq(config_set(c, "taskmanager.memory.segment-size", buf, &e),
-                         pow2 ? TE_OK : TE_EINVAL);
+        ck_assert_int_eq(config_set(c, "taskmanager.memory.segment-size", buf, &e), pow2 ? TE_OK : TE_EINVAL);
         if (pow2)
             ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), v);
         if (v > 65536)
@@ -321,8 +317,7 @@ START_TEST(test_set_kv)
     ck_assert_ptr_nonnull(strstr(e.msg, "key=value"));
     ck_assert_int_eq(config_set_kv(c, "=5", &e), TE_EINVAL);
     ck_assert_int_eq(config_set_kv(c, "taskmanager.numberOfTaskSlots=x", &e), TE_EINVAL);
-    ck_assert_ptr_nonnull(
-        strstr(e.msg, "invalid value 'x' for key 'taskmanager.numberOfTaskSlots'"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "invalid value 'x' for key 'taskmanager.numberOfTaskSlots'"));
     ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 16);
     config_free(c);
 }
@@ -331,15 +326,14 @@ END_TEST
 START_TEST(test_load_good_file)
 {
     make_dir();
-    const char *p = write_file("good.yaml",
-                               "# a comment\n"
-                               "taskmanager.numberOfTaskSlots: 6\n"
-                               "taskmanager.memory.segment-size: \"64kb\"\n"
-                               "taskmanager.host: 'worker-1'\n"
-                               "execution.buffer-timeout: -1\n"
-                               "log.level: debug\n"
-                               "log.file:\n"
-                               "heartbeat.timeout: 2min\n");
+    const char *p = write_file("good.yaml", "# a comment\n"
+                                            "taskmanager.numberOfTaskSlots: 6\n"
+                                            "taskmanager.memory.segment-size: \"64kb\"\n"
+                                            "taskmanager.host: 'worker-1'\n"
+                                            "execution.buffer-timeout: -1\n"
+                                            "log.level: debug\n"
+                                            "log.file:\n"
+                                            "heartbeat.timeout: 2min\n");
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_load_file(c, p, &e), TE_OK);
@@ -364,17 +358,16 @@ END_TEST
 START_TEST(test_load_nested)
 {
     make_dir();
-    const char *p = write_file("nested.yaml",
-                               "taskmanager:\n"
-                               "  numberOfTaskSlots: 3\n"
-                               "  memory:\n"
-                               "    network.size: 128mb\n"
-                               "    segment-size: 16kb\n"
-                               "  rpc:\n"
-                               "    port: 0\n"
-                               "log:\n"
-                               "  level: warn\n"
-                               "execution.buffer-timeout: 0\n");
+    const char *p = write_file("nested.yaml", "taskmanager:\n"
+                                              "  numberOfTaskSlots: 3\n"
+                                              "  memory:\n"
+                                              "    network.size: 128mb\n"
+                                              "    segment-size: 16kb\n"
+                                              "  rpc:\n"
+                                              "    port: 0\n"
+                                              "log:\n"
+                                              "  level: warn\n"
+                                              "execution.buffer-timeout: 0\n");
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_load_file(c, p, &e), TE_OK);
@@ -429,8 +422,7 @@ START_TEST(test_load_errors)
     p = write_file("syntax2.yaml", "x.y: 1\n"
                                    "log.level: \"info\n");
     ck_assert_int_eq(config_load_file(c, p, &e), TE_EINVAL);
-    ck_assert_msg(strstr(e.msg, "syntax2.yaml:") != NULL && strstr(e.msg, "line 2") != NULL,
-                  "got: %s", e.msg);
+    ck_assert_msg(strstr(e.msg, "syntax2.yaml:") != NULL && strstr(e.msg, "line 2") != NULL, "got: %s", e.msg);
     p = write_file("syntax3.yaml", "a: 1\n  b: 2\n");
     ck_assert_int_eq(config_load_file(c, p, &e), TE_EINVAL);
     ck_assert_msg(strstr(e.msg, "syntax3.yaml:2:") != NULL, "got: %s", e.msg);

@@ -39,8 +39,7 @@ static void feed_chunk(frame_decoder_t *dec, const uint8_t *chunk, size_t len, c
     while (!out->error) {
         size_t used = 99999, flen = 0;
         const uint8_t *frame = NULL;
-        frame_result_t r = frame_decoder_feed(dec, copy + off, len - off, &used, &frame, &flen,
-                                              &out->err);
+        frame_result_t r = frame_decoder_feed(dec, copy + off, len - off, &used, &frame, &flen, &out->err);
         ck_assert_uint_le(used, len - off);
         off += used;
         if (r == FRAME_ERROR) {
@@ -288,28 +287,24 @@ START_TEST(test_oversized_rejected_before_allocation)
     frame_decoder_init(&dec, max);
     /* Byte by byte: the first three bytes need more, the fourth fails at once. */
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(frame_decoder_feed(&dec, hdr + i, 1, &used, &frame, &flen, &err),
-                         FRAME_NEED_MORE);
+        ck_assert_int_eq(frame_decoder_feed(&dec, hdr + i, 1, &used, &frame, &flen, &err), FRAME_NEED_MORE);
         ck_assert_uint_eq(used, 1);
     }
     te_error_clear(&err);
-    ck_assert_int_eq(frame_decoder_feed(&dec, hdr + 3, 1, &used, &frame, &flen, &err),
-                     FRAME_ERROR);
+    ck_assert_int_eq(frame_decoder_feed(&dec, hdr + 3, 1, &used, &frame, &flen, &err), FRAME_ERROR);
     ck_assert_uint_eq(used, 1);
     ck_assert_int_eq(err.code, TE_ETOOBIG);
     ck_assert_ptr_nonnull(strstr(err.msg, "1001"));
     ck_assert_ptr_nonnull(strstr(err.msg, "1000"));
     ck_assert_uint_eq(frame_decoder_capacity(&dec), 0);
     /* Stays failed until reset. */
-    ck_assert_int_eq(frame_decoder_feed(&dec, hdr + 4, 8, &used, &frame, &flen, &err),
-                     FRAME_ERROR);
+    ck_assert_int_eq(frame_decoder_feed(&dec, hdr + 4, 8, &used, &frame, &flen, &err), FRAME_ERROR);
     ck_assert_uint_eq(used, 0);
 
     /* The maximum possible length announced in one chunk: same, nothing allocated. */
     frame_decoder_reset(&dec);
     frame_header_write(hdr, UINT32_MAX);
-    ck_assert_int_eq(frame_decoder_feed(&dec, hdr, sizeof(hdr), &used, &frame, &flen, &err),
-                     FRAME_ERROR);
+    ck_assert_int_eq(frame_decoder_feed(&dec, hdr, sizeof(hdr), &used, &frame, &flen, &err), FRAME_ERROR);
     ck_assert_uint_eq(used, FRAME_HEADER_LEN);
     ck_assert_ptr_nonnull(strstr(err.msg, "4294967295"));
     ck_assert_uint_eq(frame_decoder_capacity(&dec), 0);
@@ -345,8 +340,7 @@ START_TEST(test_zero_length_frame)
     const uint8_t *frame = NULL;
     te_error_t err;
     frame_decoder_init(&dec, 0); /* even with a maximum of 0 */
-    ck_assert_int_eq(frame_decoder_feed(&dec, z, sizeof(z), &used, &frame, &flen, &err),
-                     FRAME_READY);
+    ck_assert_int_eq(frame_decoder_feed(&dec, z, sizeof(z), &used, &frame, &flen, &err), FRAME_READY);
     ck_assert_uint_eq(used, 4);
     ck_assert_uint_eq(flen, 0);
     ck_assert_ptr_nonnull(frame);
@@ -402,8 +396,7 @@ START_TEST(test_garbage_fuzz)
         int ref_err = 0;
         size_t p = 0;
         while (p + 4 <= len && ref_n < MAX_FRAMES) {
-            size_t l = (size_t)buf[p] << 24 | (size_t)buf[p + 1] << 16 |
-                       (size_t)buf[p + 2] << 8 | buf[p + 3];
+            size_t l = (size_t)buf[p] << 24 | (size_t)buf[p + 1] << 16 | (size_t)buf[p + 2] << 8 | buf[p + 3];
             if (l > max) {
                 ref_err = 1;
                 break;

@@ -21,7 +21,7 @@
 #include "shuffle/record_writer.h"
 #include "shuffle/result_partition.h"
 
-#define SEG 1024
+#define SEG  1024
 #define MAXP 128
 
 static te_network_buffer_pool_t *arena;
@@ -112,7 +112,7 @@ static te_input_gate_t *new_gate(uint32_t nch)
 /* ---------------- end to end ---------------- */
 
 #define N_RECORDS 20000
-#define N_KEYS 37
+#define N_KEYS    37
 
 struct e2e {
     te_record_writer_t *rw;
@@ -226,7 +226,8 @@ START_TEST(test_end_to_end_two_threads)
         ck_assert_msg(t->seen[seq] == 1, "record %d seen %d times", seq, t->seen[seq]);
         char key[16];
         int kl = sprintf(key, "k%d", seq % N_KEYS);
-        uint32_t want_gate = key_group_operator_index(key_group_for_key((uint8_t *)key, (uint32_t)kl, MAXP), MAXP, 2);
+        uint32_t want_gate =
+            key_group_operator_index(key_group_for_key((uint8_t *)key, (uint32_t)kl, MAXP), MAXP, 2);
         ck_assert_int_eq(t->gate_of[seq], (int)want_gate);
         uint8_t tmp[4096];
         want_bytes += 4 + 1 + (uint64_t)make_record(seq, tmp);
@@ -338,8 +339,8 @@ START_TEST(test_partition_not_found_timeout)
     ck_assert_int_eq(input_gate_set_local_channel(g2, 0, pm, &id, 0, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g2, 10000, &err), TE_OK);
     input_gate_free(g2);
-    te_result_partition_t *rp = result_partition_new(&id, "late", 1,
-                                                     network_buffer_pool_create_local(arena, "late", 1, 1, &err), &err);
+    te_result_partition_t *rp =
+        result_partition_new(&id, "late", 1, network_buffer_pool_create_local(arena, "late", 1, 1, &err), &err);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
     partition_manager_unregister(pm, &id);
     result_partition_unref(rp);

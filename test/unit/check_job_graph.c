@@ -81,7 +81,7 @@ START_TEST(test_parse_other_jobs)
     const te_job_vertex_t *seq = job_graph_vertex(g, 0);
     ck_assert_str_eq(seq->chain[0].name, "sequence");
     ck_assert_str_eq(param(&seq->chain[0], "unbounded"), "true"); /* bool -> text */
-    ck_assert_str_eq(param(&seq->chain[0], "rate"), "1000");       /* number -> text */
+    ck_assert_str_eq(param(&seq->chain[0], "rate"), "1000");      /* number -> text */
     ck_assert_uint_eq(seq->parallelism, 2);
     ck_assert_uint_eq(job_graph_vertex(g, 1)->parallelism, 2);
     ck_assert_int_eq(job_graph_edge(g, 0)->partitioner, TE_PARTITION_FORWARD);
@@ -101,12 +101,12 @@ END_TEST
 
 START_TEST(test_parse_defaults_and_two_input)
 {
-    const char *json =
-        "{\"name\":\"j\",\"vertices\":["
-        "{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"window_join\",\"uid\":\"u1\",\"size\":2.5,\"x\":false}]},"
-        "{\"id\":\"a1\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
-        "{\"id\":\"a2\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]}],"
-        "\"edges\":[{\"from\":\"a2\",\"to\":\"b\",\"input\":1},{\"from\":\"a1\",\"to\":\"b\"}]}";
+    const char *json = "{\"name\":\"j\",\"vertices\":["
+                       "{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"window_join\",\"uid\":\"u1\","
+                       "\"size\":2.5,\"x\":false}]},"
+                       "{\"id\":\"a1\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
+                       "{\"id\":\"a2\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]}],"
+                       "\"edges\":[{\"from\":\"a2\",\"to\":\"b\",\"input\":1},{\"from\":\"a1\",\"to\":\"b\"}]}";
     te_error_t err = {0};
     te_job_graph_t *g = job_graph_parse_string(json, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);
@@ -172,7 +172,8 @@ static const struct {
      "vertices[0].chain[0].op: missing"},
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"m\",\"uid\":3}]}]}",
      "vertices[0].chain[0].uid: expected a non-empty string, got 3"},
-    {"{\"name\":\"j\",\"vertices\":[" V1 ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[1]}]}]}",
+    {"{\"name\":\"j\",\"vertices\":[" V1
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[1]}]}]}",
      "vertices[1].chain[1].p: expected a string, number or bool, got an array"},
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"}],\"extra\":1}]}",
      "vertices[0].extra: unknown key"},
@@ -186,7 +187,8 @@ static const struct {
      "edges[0].partitioner: forward needs equal parallelism"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":-1}]}",
      "edges[0].key_field: expected a non-negative integer, got -1"},
-    {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_delimiter\":\"ab\"}]}",
+    {"{\"name\":\"j\"," VS
+     ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_delimiter\":\"ab\"}]}",
      "edges[0].key_delimiter: expected a one-character string, got \"ab\""},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"side_output\":\"\"}]}",
      "edges[0].side_output: expected a non-empty string"},
@@ -196,7 +198,8 @@ static const struct {
      "edges[0].input: expected 0 or 1, got 2"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"input\":1}]}",
      "edges[0].input: vertex \"b\" has an input 1 edge but no input 0 edge"},
-    {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"weight\":1}]}", "edges[0].weight: unknown key"},
+    {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"weight\":1}]}",
+     "edges[0].weight: unknown key"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"}]}",
      "edges[0]: \"a\" -> \"b\" is part of a cycle"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"b\"}]}",
@@ -211,8 +214,8 @@ START_TEST(test_validation_errors)
     te_job_graph_t *g = job_graph_parse_string(bad_jobs[_i].json, &err);
     ck_assert_msg(g == NULL, "job %d was accepted: %s", _i, bad_jobs[_i].json);
     ck_assert_int_eq(err.code, TE_EINVAL);
-    ck_assert_msg(strstr(err.msg, bad_jobs[_i].expect) != NULL, "job %d: message \"%s\" lacks \"%s\"",
-                  _i, err.msg, bad_jobs[_i].expect);
+    ck_assert_msg(strstr(err.msg, bad_jobs[_i].expect) != NULL, "job %d: message \"%s\" lacks \"%s\"", _i, err.msg,
+                  bad_jobs[_i].expect);
 }
 END_TEST
 
@@ -221,8 +224,8 @@ END_TEST
 static const char *const addrs[] = {"10.0.0.1:6121", "10.0.0.2:6121", "10.0.0.3:6121"};
 
 /* Finds the task of (vertex id, subtask) by scanning, independent of the plan's index. */
-static const te_plan_task_t *find_task(const te_job_graph_t *g, const te_job_plan_t *p,
-                                       const char *vid, uint32_t subtask)
+static const te_plan_task_t *find_task(const te_job_graph_t *g, const te_job_plan_t *p, const char *vid,
+                                       uint32_t subtask)
 {
     for (size_t t = 0; t < job_plan_n_tasks(p); t++) {
         const te_plan_task_t *task = job_plan_task(p, t);
@@ -298,7 +301,9 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         ck_assert_uint_eq(rp->number_of_subpartitions, forward ? 1 : pb);
         ck_assert_int_eq(rp->type, TE__PARTITION_TYPE__PIPELINED);
         ck_assert_str_eq(protobuf_c_enum_descriptor_get_value(&te__partitioner__descriptor, rp->partitioner)->name,
-                         hash ? "HASH" : forward ? "FORWARD" : "REBALANCE");
+                         hash      ? "HASH"
+                         : forward ? "FORWARD"
+                                   : "REBALANCE");
         if (hash) {
             ck_assert_int_eq(rp->key_field, 2);
             ck_assert_str_eq(rp->key_delimiter, ",");
@@ -327,7 +332,8 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         const Te__InputGateDeploymentDescriptor *ig = tdd->input_gates[0];
         ck_assert_uint_eq(ig->input_index, 0);
         ck_assert_uint_eq(ig->consumed_subpartition_index, forward ? 0 : j);
-        ck_assert(bin_eq(&ig->consumed_result_id, &find_task(g, p, "a", 0)->tdd->produced_partitions[0]->result_id));
+        ck_assert(
+            bin_eq(&ig->consumed_result_id, &find_task(g, p, "a", 0)->tdd->produced_partitions[0]->result_id));
         ck_assert_uint_eq(ig->n_shuffle_descriptors, forward ? 1 : pa);
         for (size_t k = 0; k < ig->n_shuffle_descriptors; k++) {
             uint32_t prod_idx = forward ? j : (uint32_t)k;
@@ -376,13 +382,12 @@ END_TEST
 
 START_TEST(test_plan_two_input_and_wordcount)
 {
-    const char *json =
-        "{\"name\":\"j\",\"vertices\":["
-        "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
-        "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\"}]},"
-        "{\"id\":\"j\",\"parallelism\":2,\"chain\":[{\"op\":\"union\"}]}],"
-        "\"edges\":[{\"from\":\"l\",\"to\":\"j\",\"partitioner\":\"broadcast\"},"
-        "{\"from\":\"r\",\"to\":\"j\",\"partitioner\":\"forward\",\"input\":1}]}";
+    const char *json = "{\"name\":\"j\",\"vertices\":["
+                       "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
+                       "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\"}]},"
+                       "{\"id\":\"j\",\"parallelism\":2,\"chain\":[{\"op\":\"union\"}]}],"
+                       "\"edges\":[{\"from\":\"l\",\"to\":\"j\",\"partitioner\":\"broadcast\"},"
+                       "{\"from\":\"r\",\"to\":\"j\",\"partitioner\":\"forward\",\"input\":1}]}";
     te_error_t err = {0};
     te_job_graph_t *g = job_graph_parse_string(json, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);

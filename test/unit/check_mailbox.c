@@ -17,10 +17,7 @@
 static int g_log[LOG_MAX];
 static int g_log_n;
 
-static void log_mail(void *arg)
-{
-    g_log[g_log_n++] = (int)(intptr_t)arg;
-}
+static void log_mail(void *arg) { g_log[g_log_n++] = (int)(intptr_t)arg; }
 
 static int g_dropped;
 static void count_drop(void *arg)
@@ -78,7 +75,7 @@ START_TEST(test_priorities)
 }
 END_TEST
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 5000
 
 typedef struct prod_arg {
@@ -195,7 +192,7 @@ typedef struct proc_fixture {
     _Atomic int suspended_flag; /* 1 while the action has suspended itself */
     int mode;                   /* see actions */
     int limit;
-    _Atomic int violations;     /* action ran while suspended */
+    _Atomic int violations; /* action ran while suspended */
     int64_t resume_at;
 } proc_fixture_t;
 

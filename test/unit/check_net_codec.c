@@ -19,7 +19,11 @@ typedef struct fb {
 } fb_t;
 
 static void put8(fb_t *f, uint8_t v) { f->b[f->n++] = v; }
-static void put16(fb_t *f, uint16_t v) { put8(f, (uint8_t)(v >> 8)); put8(f, (uint8_t)v); }
+static void put16(fb_t *f, uint16_t v)
+{
+    put8(f, (uint8_t)(v >> 8));
+    put8(f, (uint8_t)v);
+}
 static void put32(fb_t *f, uint32_t v)
 {
     for (int s = 24; s >= 0; s -= 8)
@@ -222,15 +226,54 @@ static size_t build_stream(uint8_t *s)
 {
     fb_t f;
     size_t n = 0;
-    begin(&f, 2); putid(&f, 3); put32(&f, 1); putid(&f, 4); put32(&f, 2); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 0); putid(&f, 4); put32(&f, 0); put32(&f, 1); put8(&f, 0); put8(&f, 0); put32(&f, 3);
-    put8(&f, 'a'); put8(&f, 'b'); put8(&f, 'c'); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 6); put32(&f, 5); putid(&f, 4); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 1); putid(&f, 4); put16(&f, 3); put16(&f, 2); put8(&f, 'n'); put8(&f, 'o'); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 9); put32(&f, 8); putid(&f, 4); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 4); putid(&f, 4); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 7); putid(&f, 4); memcpy(s + n, f.b, end(&f)); n += f.n;
-    begin(&f, 5); memcpy(s + n, f.b, end(&f)); n += f.n;
+    begin(&f, 2);
+    putid(&f, 3);
+    put32(&f, 1);
+    putid(&f, 4);
+    put32(&f, 2);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 0);
+    putid(&f, 4);
+    put32(&f, 0);
+    put32(&f, 1);
+    put8(&f, 0);
+    put8(&f, 0);
+    put32(&f, 3);
+    put8(&f, 'a');
+    put8(&f, 'b');
+    put8(&f, 'c');
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 6);
+    put32(&f, 5);
+    putid(&f, 4);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 1);
+    putid(&f, 4);
+    put16(&f, 3);
+    put16(&f, 2);
+    put8(&f, 'n');
+    put8(&f, 'o');
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 9);
+    put32(&f, 8);
+    putid(&f, 4);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 4);
+    putid(&f, 4);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 7);
+    putid(&f, 4);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
+    begin(&f, 5);
+    memcpy(s + n, f.b, end(&f));
+    n += f.n;
     return n;
 }
 static const uint8_t expected_ids[] = {2, 0, 6, 1, 9, 4, 7, 5};
@@ -335,7 +378,14 @@ START_TEST(test_lengths)
     ck_assert_ptr_nonnull(strstr(e.msg, "exceeds"));
     /* Just above a small limit. */
     begin(&f, 0);
-    putid(&f, 1); put32(&f, 0); put32(&f, 0); put8(&f, 0); put8(&f, 0); put32(&f, 2); put8(&f, 1); put8(&f, 2);
+    putid(&f, 1);
+    put32(&f, 0);
+    put32(&f, 0);
+    put8(&f, 0);
+    put8(&f, 0);
+    put32(&f, 2);
+    put8(&f, 1);
+    put8(&f, 2);
     size_t n = end(&f);
     ck_assert_int_eq(decode_copy(f.b, n, (uint32_t)n - 1, &m, &used, &e), -1);
     ck_assert_int_eq(decode_copy(f.b, n, (uint32_t)n, &m, &used, &e), 1);
@@ -357,24 +407,41 @@ START_TEST(test_lengths)
     }
     /* BufferResponse size field disagreeing with the frame. */
     begin(&f, 0);
-    putid(&f, 1); put32(&f, 0); put32(&f, 0); put8(&f, 0); put8(&f, 0); put32(&f, 9); put8(&f, 1);
+    putid(&f, 1);
+    put32(&f, 0);
+    put32(&f, 0);
+    put8(&f, 0);
+    put8(&f, 0);
+    put32(&f, 9);
+    put8(&f, 1);
     n = end(&f);
     ck_assert_int_eq(decode_copy(f.b, n, 1024, &m, &used, &e), -1);
     /* Bad data type, compressed flag. */
     for (int k = 0; k < 2; k++) {
         begin(&f, 0);
-        putid(&f, 1); put32(&f, 0); put32(&f, 0); put8(&f, k ? 0 : 7); put8(&f, k ? 1 : 0); put32(&f, 0);
+        putid(&f, 1);
+        put32(&f, 0);
+        put32(&f, 0);
+        put8(&f, k ? 0 : 7);
+        put8(&f, k ? 1 : 0);
+        put32(&f, 0);
         n = end(&f);
         ck_assert_int_eq(decode_copy(f.b, n, 1024, &m, &used, &e), -1);
     }
     /* ErrorResponse message length disagreeing with the frame. */
     begin(&f, 1);
-    putid(&f, 1); put16(&f, 1); put16(&f, 50); put8(&f, 'x');
+    putid(&f, 1);
+    put16(&f, 1);
+    put16(&f, 50);
+    put8(&f, 'x');
     n = end(&f);
     ck_assert_int_eq(decode_copy(f.b, n, 1024, &m, &used, &e), -1);
     /* Incomplete frames ask for more. */
     begin(&f, 2);
-    putid(&f, 3); put32(&f, 9); putid(&f, 4); put32(&f, 2);
+    putid(&f, 3);
+    put32(&f, 9);
+    putid(&f, 4);
+    put32(&f, 2);
     n = end(&f);
     for (size_t k = 0; k < n; k++)
         ck_assert_int_eq(decode_copy(f.b, k, 1024, &m, &used, &e), 0);
@@ -392,7 +459,10 @@ START_TEST(test_garbage_fuzz)
         for (size_t i = 0; i < len; i++)
             buf[i] = (uint8_t)rand_r(&seed);
         if (it % 2 && len >= 9) { /* valid magic, random rest */
-            buf[4] = 0xBA; buf[5] = 0xDC; buf[6] = 0x0F; buf[7] = 0xFE;
+            buf[4] = 0xBA;
+            buf[5] = 0xDC;
+            buf[6] = 0x0F;
+            buf[7] = 0xFE;
             buf[0] = buf[1] = 0;
             buf[8] = (uint8_t)(rand_r(&seed) % 11);
         }

@@ -62,10 +62,7 @@ static int unlink_any(const char *path, const struct stat *st, int flag, struct 
     return remove(path);
 }
 
-static void dir_remove(void)
-{
-    ck_assert_int_eq(nftw(g_dir, unlink_any, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
+static void dir_remove(void) { ck_assert_int_eq(nftw(g_dir, unlink_any, 16, FTW_DEPTH | FTW_PHYS), 0); }
 
 static void ckpt_path(char *buf, size_t n, uint64_t id, uint32_t subtask)
 {
@@ -155,7 +152,8 @@ static void expect_same(char **got, size_t ng, char **exp, size_t ne, int sorted
         qsort(exp, ne, sizeof(char *), str_cmp);
     }
     for (size_t i = 0; i < ng && i < ne; i++)
-        ck_assert_msg(strcmp(got[i], exp[i]) == 0, "%s: record %zu is '%s', expected '%s'", what, i, got[i], exp[i]);
+        ck_assert_msg(strcmp(got[i], exp[i]) == 0, "%s: record %zu is '%s', expected '%s'", what, i, got[i],
+                      exp[i]);
     ck_assert_msg(ng == ne, "%s: %zu records, expected %zu", what, ng, ne);
     for (size_t i = 0; i < ng; i++)
         free(got[i]);
@@ -194,17 +192,14 @@ static void expect_lines(int from, int to, char **exp, size_t ne, int sorted)
 /* ---- event-time input through one subtask, with a failure and a restore ---- */
 
 typedef struct run_info {
-    size_t sections;         /* in the checkpoint */
-    size_t event_timers;     /* pending in the checkpointed chain */
-    uint64_t keyed_entries;  /* keyed state of the checkpointed chain */
-    uint64_t late_restored;  /* numLateRecordsDropped before the checkpoint + after the restore */
-    uint64_t late_whole;     /* of the uninterrupted run */
+    size_t sections;        /* in the checkpoint */
+    size_t event_timers;    /* pending in the checkpointed chain */
+    uint64_t keyed_entries; /* keyed state of the checkpointed chain */
+    uint64_t late_restored; /* numLateRecordsDropped before the checkpoint + after the restore */
+    uint64_t late_whole;    /* of the uninterrupted run */
 } run_info_t;
 
-static uint64_t late_of(te_operator_chain_t *c)
-{
-    return operator_chain_counter(c, 0, "numLateRecordsDropped");
-}
+static uint64_t late_of(te_operator_chain_t *c) { return operator_chain_counter(c, 0, "numLateRecordsDropped"); }
 
 /* op over the events of harness_events.h: uninterrupted into slot 0; then a chain that
  * gets events [0, split) into slot 1, is checkpointed and abandoned, and a fresh chain
@@ -549,7 +544,8 @@ START_TEST(test_file_lines)
             line[300000] = '\0';
         } else if (i % 41 == 40) {
             line = strdup("");
-        } else if (asprintf(&line, "%s%d%.*s", i % 17 == 0 ? "" : "line ", i, i % 23, "abcdefghijklmnopqrstuvwxyz") < 0) {
+        } else if (asprintf(&line, "%s%d%.*s", i % 17 == 0 ? "" : "line ", i, i % 23,
+                            "abcdefghijklmnopqrstuvwxyz") < 0) {
             ck_abort();
         }
         fprintf(f, "%s%s", line, i == 299 ? "" : i % 5 == 0 ? "\r\n" : "\n");
@@ -711,7 +707,8 @@ static int ptimer_process(void *self, int input, const te_record_t *rec, te_outp
 {
     (void)input, (void)out;
     ptimer_t *p = self;
-    return p->api->register_processing_timer(p->ctx, rec->data, rec->len, p->api->current_processing_time(p->ctx) + 50);
+    return p->api->register_processing_timer(p->ctx, rec->data, rec->len,
+                                             p->api->current_processing_time(p->ctx) + 50);
 }
 
 static int ptimer_on_timer(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen,
@@ -846,8 +843,9 @@ START_TEST(test_assign_timestamps)
     open_chain(ch[1]);
     ck_assert_uint_eq(operator_chain_timer_count(ch[1], 0, 0), 2);
     for (int round = 0; round < 4; round++)
-        ck_assert_int_eq(operator_chain_fire_processing_timers(ch[1], operator_chain_next_processing_timer(ch[1]), &err),
-                         TE_OK);
+        ck_assert_int_eq(
+            operator_chain_fire_processing_timers(ch[1], operator_chain_next_processing_timer(ch[1]), &err),
+            TE_OK);
     ck_assert_uint_eq(operator_chain_timer_count(ch[1], 0, 0), 1);
     operator_chain_free(ch[1]);
     cap_reset_all();
@@ -863,12 +861,12 @@ static const struct {
     const char *name;
     int stateful;
 } builtin_state[] = {
-    {"sequence", 1},       {"nexmark", 1},         {"file_lines", 1},     {"keyed_count", 1},
-    {"keyed_sum", 1},      {"keyed_reduce", 1},    {"max_by", 1},         {"tumbling_window", 1},
-    {"sliding_window", 1}, {"window_join", 1},     {"file_sink", 1},      {"assign_timestamps", 1},
-    {"socket_text", 0},    {"tokenize", 0},        {"filter", 0},         {"select", 0},
-    {"upper", 0},          {"lower", 0},           {"print", 0},          {"discard", 0},
-    {"scale", 0},          {"socket_sink", 0},     {"union", 0},
+    {"sequence", 1},       {"nexmark", 1},      {"file_lines", 1}, {"keyed_count", 1},
+    {"keyed_sum", 1},      {"keyed_reduce", 1}, {"max_by", 1},     {"tumbling_window", 1},
+    {"sliding_window", 1}, {"window_join", 1},  {"file_sink", 1},  {"assign_timestamps", 1},
+    {"socket_text", 0},    {"tokenize", 0},     {"filter", 0},     {"select", 0},
+    {"upper", 0},          {"lower", 0},        {"print", 0},      {"discard", 0},
+    {"scale", 0},          {"socket_sink", 0},  {"union", 0},
 };
 
 START_TEST(test_every_builtin_covered)

@@ -42,11 +42,11 @@ struct te_operator_ctx {
 };
 
 typedef struct rec_list {
-    char **data;     /* copies, NUL-terminated */
+    char **data; /* copies, NUL-terminated */
     uint32_t *len;
     int64_t *ts;
     const uint8_t **ptr; /* the pointer the operator passed */
-    char **tag;      /* side outputs only */
+    char **tag;          /* side outputs only */
     size_t n, cap;
 } rec_list_t;
 
@@ -114,7 +114,11 @@ static void h_param_foreach(te_operator_ctx_t *c, void (*fn)(void *, const char 
 
 static uint32_t h_subtask(te_operator_ctx_t *c) { return c->subtask; }
 static uint32_t h_parallelism(te_operator_ctx_t *c) { return c->parallelism; }
-static uint32_t h_max_parallelism(te_operator_ctx_t *c) { (void)c; return 128; }
+static uint32_t h_max_parallelism(te_operator_ctx_t *c)
+{
+    (void)c;
+    return 128;
+}
 static const char *h_task_name(te_operator_ctx_t *c) { return c->task_name; }
 
 static int h_emit(te_output_t *o, const te_record_t *rec)
@@ -226,8 +230,8 @@ static int h_visit_plain(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, 
     return nl == 0 ? h->fn(h->arg, k, kl, v, vl) : 0;
 }
 
-static int h_state_foreach(te_operator_ctx_t *c, int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t),
-                           void *arg)
+static int h_state_foreach(te_operator_ctx_t *c,
+                           int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t), void *arg)
 {
     h_visit_t h = {fn, arg};
     return c->state ? state_backend_foreach(c->state, h_visit_plain, &h) : 0;
@@ -239,8 +243,16 @@ static int h_no_timer(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, int64
     return -1; /* timers: see check_windows.c */
 }
 
-static int64_t h_current_watermark(te_operator_ctx_t *c) { (void)c; return INT64_MIN; }
-static int64_t h_processing_time(te_operator_ctx_t *c) { (void)c; return 0; }
+static int64_t h_current_watermark(te_operator_ctx_t *c)
+{
+    (void)c;
+    return INT64_MIN;
+}
+static int64_t h_processing_time(te_operator_ctx_t *c)
+{
+    (void)c;
+    return 0;
+}
 static void h_mark_idle(te_operator_ctx_t *c, int idle) { (void)c, (void)idle; }
 
 static const te_operator_api_t api = {
@@ -372,8 +384,8 @@ static char *read_file(const char *path, size_t *n)
 
 START_TEST(test_registry)
 {
-    static const char *names[] = {"file_lines", "sequence", "socket_text", "tokenize", "filter", "select",
-                                  "upper", "lower", "keyed_count", "file_sink", "print", "discard"};
+    static const char *names[] = {"file_lines", "sequence", "socket_text", "tokenize",  "filter", "select",
+                                  "upper",      "lower",    "keyed_count", "file_sink", "print",  "discard"};
     char list[1024];
     operator_registry_names(list, sizeof(list));
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -403,7 +415,7 @@ END_TEST
 
 struct bad_case {
     const char *op;
-    const char *kv[8]; /* key, value pairs, NULL-terminated */
+    const char *kv[8];   /* key, value pairs, NULL-terminated */
     const char *want[3]; /* substrings the message must contain */
 };
 
@@ -430,7 +442,9 @@ static const struct bad_case bad_cases[] = {
     {"socket_text", {"host", "localhost", "port", "70000"}, {"parameter 'port' = '70000' is out of range"}},
     {"socket_text", {"host", "localhost", "port", "x"}, {"parameter 'port' = 'x' is not an integer"}},
     {"socket_text", {"host", "h", "port", "1", "max_retries", "-2"}, {"parameter 'max_retries' = '-2'"}},
-    {"tokenize", {"bogus", "1"}, {"operator 'tokenize': unknown parameter 'bogus'", "allowed: field, lowercase, delimiter"}},
+    {"tokenize",
+     {"bogus", "1"},
+     {"operator 'tokenize': unknown parameter 'bogus'", "allowed: field, lowercase, delimiter"}},
     {"tokenize", {"lowercase", "perhaps"}, {"parameter 'lowercase' = 'perhaps'"}},
     {"tokenize", {"field", "-1"}, {"parameter 'field' = '-1' is out of range"}},
     {"filter", {"regex", "(ab"}, {"operator 'filter': parameter 'regex' = '(ab' is not a valid"}},
@@ -562,9 +576,9 @@ START_TEST(test_file_lines_split)
     make_tmpdir();
     const char *fixed[] = {
         "alpha\nbeta\n\ngamma\n", /* empty line inside */
-        "a\nb\n\n",                /* empty last line */
-        "x\nyy\nzzz",              /* no trailing newline */
-        "",                        /* empty file */
+        "a\nb\n\n",               /* empty last line */
+        "x\nyy\nzzz",             /* no trailing newline */
+        "",                       /* empty file */
         "\n",
         "\n\n\n",
         "one line no newline",
@@ -1021,10 +1035,7 @@ START_TEST(test_keyed_count_updates)
 }
 END_TEST
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 START_TEST(test_keyed_count_final)
 {
@@ -1353,7 +1364,6 @@ START_TEST(test_socket_text_connect_fails)
 }
 END_TEST
 
-
 /* ---- nexmark, scale, socket_sink ---- */
 
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -1414,9 +1424,18 @@ START_TEST(test_nexmark_deterministic_split)
     for (size_t i = 0; i < n1; i++) {
         ck_assert_str_eq(a[i], b[i]); /* the same events whatever the parallelism */
         switch (a[i][0]) {
-        case 'P': persons++; ck_assert_uint_eq(count_fields(a[i]), 8); break;
-        case 'A': auctions++; ck_assert_uint_eq(count_fields(a[i]), 10); break;
-        case 'B': bids++; ck_assert_uint_eq(count_fields(a[i]), 7); break;
+        case 'P':
+            persons++;
+            ck_assert_uint_eq(count_fields(a[i]), 8);
+            break;
+        case 'A':
+            auctions++;
+            ck_assert_uint_eq(count_fields(a[i]), 10);
+            break;
+        case 'B':
+            bids++;
+            ck_assert_uint_eq(count_fields(a[i]), 7);
+            break;
         default: ck_abort_msg("unknown event kind in '%s'", a[i]);
         }
     }
@@ -1481,7 +1500,7 @@ START_TEST(test_scale)
     ctx_init(&c, 0, 1, "field", "1", "factor", "0.908", NULL);
     te_output_t out = {0};
     void *self = mk(d, &c);
-    feed(d, self, "a\t100\tx", &out);  /* 90.8 -> 91 */
+    feed(d, self, "a\t100\tx", &out);   /* 90.8 -> 91 */
     feed(d, self, "b\t-1000\ty", &out); /* -908 */
     feed(d, self, "c\t2.5", &out);      /* 2.27 */
     feed(d, self, "d\tabc", &out);      /* not a number: unchanged */
@@ -1555,11 +1574,11 @@ START_TEST(test_socket_sink)
 }
 END_TEST
 
-
 START_TEST(test_max_by)
 {
     /* Oracle: per key, the first record with the largest value, computed here. */
-    static const char *in[] = {"a\t3\tx", "b\t1\ty", "a\t7\tz", "b\t1\tw", "c\t-2\tq", "a\t7\tlate-tie", "b\t4\tv"};
+    static const char *in[] = {"a\t3\tx",  "b\t1\ty",        "a\t7\tz", "b\t1\tw",
+                               "c\t-2\tq", "a\t7\tlate-tie", "b\t4\tv"};
     const te_operator_def_t *d = def_of("max_by");
     te_operator_ctx_t c;
     ctx_init(&c, 0, 1, "value_field", "1", "emit", "final", NULL);

@@ -48,18 +48,18 @@ START_TEST(test_confinement)
 
     ck_assert(allowed(ok_dir, "%s", ok_dir));
     ck_assert(allowed(ok_dir, "%s/file", ok_dir));
-    ck_assert(allowed(ok_dir, "%s/new/deeper/file", ok_dir));       /* need not exist */
+    ck_assert(allowed(ok_dir, "%s/new/deeper/file", ok_dir)); /* need not exist */
     ck_assert(!allowed(ok_dir, "%s/file", other));
-    ck_assert(!allowed(ok_dir, "%s/../other/file", ok_dir));         /* existing '..' resolved */
-    ck_assert(!allowed(ok_dir, "%s/new/../../other/f", ok_dir));     /* '..' after a missing part */
-    ck_assert(!allowed(ok_dir, "%s/escape/file", ok_dir));           /* symlink out */
-    ck_assert(allowed(ok_dir, "%s/into-ok/file", other));            /* symlink in */
-    ck_assert(!allowed(ok_dir, "%sx/file", ok_dir));                 /* prefix is not enough */
+    ck_assert(!allowed(ok_dir, "%s/../other/file", ok_dir));     /* existing '..' resolved */
+    ck_assert(!allowed(ok_dir, "%s/new/../../other/f", ok_dir)); /* '..' after a missing part */
+    ck_assert(!allowed(ok_dir, "%s/escape/file", ok_dir));       /* symlink out */
+    ck_assert(allowed(ok_dir, "%s/into-ok/file", other));        /* symlink in */
+    ck_assert(!allowed(ok_dir, "%sx/file", ok_dir));             /* prefix is not enough */
     char list[PATH_MAX * 3];
-    snprintf(list, sizeof(list), "/nonexistent-dir, %s", other);     /* several; spaces; a missing one */
+    snprintf(list, sizeof(list), "/nonexistent-dir, %s", other); /* several; spaces; a missing one */
     ck_assert(allowed(list, "%s/f", other));
     ck_assert(!allowed(list, "%s/f", ok_dir));
-    ck_assert(allowed("", "%s", "/etc/passwd"));                     /* no restriction */
+    ck_assert(allowed("", "%s", "/etc/passwd")); /* no restriction */
     ck_assert(allowed(NULL, "%s", "/etc/passwd"));
     ck_assert(allowed("/", "%s", "/etc/passwd"));
 

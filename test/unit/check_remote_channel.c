@@ -121,8 +121,8 @@ static void consumer_open_on(consumer_t *c, te_network_buffer_pool_t *from, te_p
     c->rb = remote_buffers_new(lp, 1);
     input_gate_set_poll_hook(c->gate, (te_notifier_t){remote_buffers_poll_hook, c->rb});
     input_gate_set_listener(c->gate, (te_notifier_t){wake, NULL});
-    te_remote_input_channel_t *ch = remote_input_channel_new(c->gate, 0, c->rb, partition_client_transport(cli),
-                                                             addr, pid, 0, b0, bmax, &err);
+    te_remote_input_channel_t *ch =
+        remote_input_channel_new(c->gate, 0, c->rb, partition_client_transport(cli), addr, pid, 0, b0, bmax, &err);
     ck_assert_ptr_nonnull(ch);
     ck_assert_int_eq(input_gate_set_channel(c->gate, 0, &remote_input_channel_ops, ch, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(c->gate, 10000, &err), TE_OK);
@@ -325,8 +325,16 @@ static te_status_t fake_request(void *ctx, te_remote_input_channel_t *ch, te_err
     fake_requests++;
     return TE_OK;
 }
-static void fake_credit(void *ctx, te_remote_input_channel_t *ch) { (void)ctx; (void)ch; }
-static void fake_release(void *ctx, te_remote_input_channel_t *ch) { (void)ctx; (void)ch; }
+static void fake_credit(void *ctx, te_remote_input_channel_t *ch)
+{
+    (void)ctx;
+    (void)ch;
+}
+static void fake_release(void *ctx, te_remote_input_channel_t *ch)
+{
+    (void)ctx;
+    (void)ch;
+}
 static const te_channel_transport_t fake_tr = {fake_request, fake_credit, fake_release, NULL};
 
 static void copy_bytes(void *arg, uint8_t *dst, uint32_t size) { memcpy(dst, arg, size); }
@@ -634,8 +642,8 @@ static void *scripted_producer(void *arg)
     memcpy(out, s->stream, total);
     /* patch the receiver id into every frame */
     for (size_t off = 0; off < total;) {
-        uint32_t fl = (uint32_t)out[off] << 24 | (uint32_t)out[off + 1] << 16 | (uint32_t)out[off + 2] << 8 |
-                      out[off + 3];
+        uint32_t fl =
+            (uint32_t)out[off] << 24 | (uint32_t)out[off + 1] << 16 | (uint32_t)out[off + 2] << 8 | out[off + 3];
         memcpy(out + off + TE_NET_HEADER_LEN, m.receiver_id, TE_NET_ID_LEN);
         off += fl;
     }
@@ -690,7 +698,8 @@ START_TEST(test_client_payloads_split_across_reads)
      * into their buffers; once the running average of payload sizes is large (from
      * data buffer 7 on) small payloads and partial headers take the direct path too. */
     enum { ND = 11 };
-    static const uint32_t sizes[ND] = {12000, 300, BIG_SEG, 5000, BIG_SEG, BIG_SEG, BIG_SEG, BIG_SEG, 200, BIG_SEG, 64};
+    static const uint32_t sizes[ND] = {12000,   300,     BIG_SEG, 5000,    BIG_SEG, BIG_SEG,
+                                       BIG_SEG, BIG_SEG, 200,     BIG_SEG, 64};
     static uint8_t payload[ND][BIG_SEG];
     static uint8_t stream[(ND + 2) * (TE_NET_BUFFER_RESPONSE_FIXED + BIG_SEG)];
     size_t fo[ND + 2]; /* frame offsets: fo[k] data buffer k, fo[ND] the barrier, fo[ND + 1] the end */
@@ -713,19 +722,19 @@ START_TEST(test_client_payloads_split_across_reads)
     fo[ND + 1] = n;
     const size_t H = TE_NET_BUFFER_RESPONSE_FIXED;
     const size_t cuts[] = {
-        5,                        /* a header split */
-        fo[0] + H + 100,          /* the rest of it with 100 payload bytes (copied) */
-        fo[0] + H + 4100,         /* payload straight into the buffer, in two reads */
-        fo[1] - 10,               /* ... up to 10 bytes before its end */
-        fo[2] + 20,               /* those 10 (copied), all of frame 1, 20 header bytes */
-        fo[2] + H,                /* the rest of frame 2's header */
-        fo[ND] + H + 10,          /* frame 2's payload, the barrier's header + 10 */
-        fo[3] + 2000,             /* the barrier's rest, frame 3's header and payload in pieces */
+        5,                /* a header split */
+        fo[0] + H + 100,  /* the rest of it with 100 payload bytes (copied) */
+        fo[0] + H + 4100, /* payload straight into the buffer, in two reads */
+        fo[1] - 10,       /* ... up to 10 bytes before its end */
+        fo[2] + 20,       /* those 10 (copied), all of frame 1, 20 header bytes */
+        fo[2] + H,        /* the rest of frame 2's header */
+        fo[ND] + H + 10,  /* frame 2's payload, the barrier's header + 10 */
+        fo[3] + 2000,     /* the barrier's rest, frame 3's header and payload in pieces */
         fo[3] + H + 3000,
-        fo[8] + H + 50,           /* frames 3..7, frame 8's header and 50 of its 200 bytes */
-        fo[9] + 10,               /* its last 150 bytes and 10 header bytes of frame 9 */
-        fo[9] + H + 8000,         /* the rest of that header, half a payload */
-        fo[ND + 1],               /* the rest, frame 10 (64 bytes), EndOfPartition */
+        fo[8] + H + 50,   /* frames 3..7, frame 8's header and 50 of its 200 bytes */
+        fo[9] + 10,       /* its last 150 bytes and 10 header bytes of frame 9 */
+        fo[9] + H + 8000, /* the rest of that header, half a payload */
+        fo[ND + 1],       /* the rest, frame 10 (64 bytes), EndOfPartition */
     };
     ck_assert_uint_eq(fo[3], fo[ND] + H + TE_EVENT_ENCODED_LEN);
     for (size_t i = 1; i < sizeof(cuts) / sizeof(cuts[0]); i++)

@@ -23,7 +23,7 @@
 #include "rpc/rpc_client.h"
 #include "rpc/rpc_server.h"
 
-#define WAIT_MS 5000
+#define WAIT_MS    5000
 #define MAX_CLOSED 64
 
 /* ---- server fixture ------------------------------------------------------------ */
@@ -47,8 +47,7 @@ typedef struct env {
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static void use_threads(void) { evthread_use_pthreads(); }
 
-static void push_state(rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st,
-                       const char *cause)
+static void push_state(rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st, const char *cause)
 {
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
@@ -69,9 +68,7 @@ static void test_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
     pthread_mutex_unlock(&env->mu);
 
     switch (call->body_case) {
-    case TE__RPC_MESSAGE__BODY_HEARTBEAT:
-        rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__OK, "alive");
-        break;
+    case TE__RPC_MESSAGE__BODY_HEARTBEAT: rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__OK, "alive"); break;
     case TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER: {
         ProtobufCBinaryData job = call->register_job_manager->job_id;
         env->registered_conn = rpc_conn_id(conn);
@@ -123,9 +120,7 @@ static void test_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
         rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__OK, big);
         break;
     }
-    default:
-        rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "unsupported");
-        break;
+    default: rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "unsupported"); break;
     }
 }
 
@@ -159,8 +154,7 @@ static env_t *env_start(int max_conns, size_t max_frame, size_t max_output)
     pthread_condattr_destroy(&ca);
     env->base = event_base_new();
     ck_assert_ptr_nonnull(env->base);
-    env->srv = rpc_server_new(env->base, "127.0.0.1", 0, max_frame, max_conns, test_call,
-                              test_close, env, &err);
+    env->srv = rpc_server_new(env->base, "127.0.0.1", 0, max_frame, max_conns, test_call, test_close, env, &err);
     ck_assert_msg(env->srv != NULL, "rpc_server_new: %s", err.msg);
     if (max_output)
         rpc_server_set_max_output(env->srv, max_output);

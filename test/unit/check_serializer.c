@@ -122,12 +122,12 @@ START_TEST(test_round_trip_spanning)
 {
     const uint32_t cap = 256;
     struct rec r[8];
-    r[0] = make_rec(0, 0, 1);         /* empty record */
-    r[1] = make_rec(2, 10, 2);        /* fits */
-    r[2] = make_rec(1, 300, 3);       /* spans 2 buffers */
+    r[0] = make_rec(0, 0, 1);   /* empty record */
+    r[1] = make_rec(2, 10, 2);  /* fits */
+    r[2] = make_rec(1, 300, 3); /* spans 2 buffers */
     r[3] = make_rec(0, 0, 4);
-    r[4] = make_rec(5, 600, 5);       /* spans 3 buffers, larger than a segment */
-    r[5] = make_rec(0, 2000, 6);      /* much larger than a segment */
+    r[4] = make_rec(5, 600, 5);  /* spans 3 buffers, larger than a segment */
+    r[5] = make_rec(0, 2000, 6); /* much larger than a segment */
     r[6] = make_rec(0, 1, 7);
     r[7] = make_rec(0, 0, 8);
     int n = 8;

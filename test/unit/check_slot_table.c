@@ -17,9 +17,9 @@ static te_id_t id_of(uint8_t tag, uint8_t n)
     return id;
 }
 
-#define JOB(n) id_of(0xA0, (n))
+#define JOB(n)   id_of(0xA0, (n))
 #define ALLOC(n) id_of(0xB0, (n))
-#define EXEC(n) id_of(0xC0, (n))
+#define EXEC(n)  id_of(0xC0, (n))
 
 typedef struct timeout_rec {
     int fired;

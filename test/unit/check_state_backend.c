@@ -54,9 +54,9 @@ static te_state_backend_t *random_backend(uint32_t maxp, int ops, unsigned seed)
         or_entry_t *e = or_find(k, ns);
         if (op < 6) {
             snprintf(v, sizeof(v), "%.*s", 1 + rand() % 30, "abcdefghijklmnopqrstuvwxyz0123456789");
-            ck_assert_int_eq(state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), (uint8_t *)v,
-                                               strlen(v)),
-                             0);
+            ck_assert_int_eq(
+                state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), (uint8_t *)v, strlen(v)),
+                0);
             if (e == NULL) {
                 for (int j = 0; j < OR_MAX; j++)
                     if (!oracle[j].used) {
@@ -70,7 +70,8 @@ static te_state_backend_t *random_backend(uint32_t maxp, int ops, unsigned seed)
             }
             strcpy(e->val, v);
         } else if (op < 8) {
-            ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns)), e != NULL);
+            ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns)),
+                             e != NULL);
             if (e)
                 e->used = 0;
         } else {
@@ -96,7 +97,8 @@ static void assert_equals_oracle(te_state_backend_t *b, uint32_t first, uint32_t
         uint32_t kg = key_group_for_key((uint8_t *)e->key, strlen(e->key), state_backend_max_parallelism(b));
         const uint8_t *v;
         uint32_t vl;
-        int found = state_backend_get(b, (uint8_t *)e->key, strlen(e->key), (uint8_t *)e->ns, strlen(e->ns), &v, &vl);
+        int found =
+            state_backend_get(b, (uint8_t *)e->key, strlen(e->key), (uint8_t *)e->ns, strlen(e->ns), &v, &vl);
         if (kg < first || kg > last) {
             ck_assert_int_eq(found, 0);
             continue;

@@ -49,8 +49,8 @@ static json_t *fake_task(void *arg, const char *id)
     snprintf(f->last_id, sizeof(f->last_id), "%s", id);
     if (strcmp(id, KNOWN_ID) != 0)
         return NULL;
-    return json_pack("{s:s, s:s, s:{s:I}}", "execution_id", id, "state", "RUNNING", "metrics",
-                     "numRecordsIn", (json_int_t)12345);
+    return json_pack("{s:s, s:s, s:{s:I}}", "execution_id", id, "state", "RUNNING", "metrics", "numRecordsIn",
+                     (json_int_t)12345);
 }
 
 static char *fake_metrics(void *arg)
@@ -226,9 +226,7 @@ START_TEST(test_json_endpoints)
     ck_assert_int_eq(r.status, 200);
     j = body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "execution_id")), KNOWN_ID);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "metrics"),
-                                                        "numRecordsIn")),
-                     12345);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "metrics"), "numRecordsIn")), 12345);
     json_decref(j);
     reply_free(&r);
 
@@ -256,8 +254,8 @@ START_TEST(test_json_endpoints)
 END_TEST
 
 /* Checks an error reply: status, JSON with "error" containing `needle` and "path". */
-static void expect_error(int port, const char *method, const char *path, int status,
-                         const char *needle, const char *want_path)
+static void expect_error(int port, const char *method, const char *path, int status, const char *needle,
+                         const char *want_path)
 {
     reply_t r;
     http_req(port, method, path, &r);
@@ -281,10 +279,9 @@ START_TEST(test_errors)
     expect_error(port, "GET", "/v2/overview", 404, "no such endpoint", "/v2/overview");
     expect_error(port, "GET", "/index.htm", 404, "no such endpoint", "/index.htm");
     expect_error(port, "GET", "/dashboard", 404, "no such endpoint", "/dashboard");
-    expect_error(port, "GET", "/v1/tasks/xyz", 400, "malformed execution id 'xyz'",
-                 "/v1/tasks/xyz");
-    expect_error(port, "GET", "/v1/tasks/0123456789abcdef0123456789abcdeg", 400,
-                 "32 hex characters", "/v1/tasks/0123456789abcdef0123456789abcdeg");
+    expect_error(port, "GET", "/v1/tasks/xyz", 400, "malformed execution id 'xyz'", "/v1/tasks/xyz");
+    expect_error(port, "GET", "/v1/tasks/0123456789abcdef0123456789abcdeg", 400, "32 hex characters",
+                 "/v1/tasks/0123456789abcdef0123456789abcdeg");
     expect_error(port, "GET", "/v1/tasks/0123456789abcdef0123456789abcdef00", 400, "malformed",
                  "/v1/tasks/0123456789abcdef0123456789abcdef00");
     expect_error(port, "GET", "/v1/tasks/ffffffffffffffffffffffffffffffff", 404,
@@ -378,8 +375,7 @@ START_TEST(test_provider_gaps)
     int port = status_server_port(c.srv);
     expect_error(port, "GET", "/v1/overview", 500, "failed", "/v1/overview");
     expect_error(port, "GET", "/metrics", 404, "not enabled", "/metrics");
-    expect_error(port, "GET", "/v1/tasks/" KNOWN_ID, 404, "unknown execution id",
-                 "/v1/tasks/" KNOWN_ID);
+    expect_error(port, "GET", "/v1/tasks/" KNOWN_ID, 404, "unknown execution id", "/v1/tasks/" KNOWN_ID);
     server_stop(&c);
 }
 END_TEST

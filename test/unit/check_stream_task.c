@@ -148,7 +148,7 @@ static const te_operator_def_t doubler_def = {
 };
 
 /* Collecting sink: param "slot" picks a global collector. */
-#define MAX_SLOTS 4
+#define MAX_SLOTS   4
 #define MAX_COLLECT 200000
 typedef struct collector {
     pthread_mutex_t mu;
@@ -529,22 +529,13 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     collectors_free();
 }
 
-START_TEST(test_source_to_sink)
-{
-    run_pipeline(1, 1, TE_PARTITION_FORWARD, 20000, 0);
-}
+START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 20000, 0); }
 END_TEST
 
-START_TEST(test_parallel_hash)
-{
-    run_pipeline(2, 2, TE_PARTITION_HASH, 10000, 0);
-}
+START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE_PARTITION_HASH, 10000, 0); }
 END_TEST
 
-START_TEST(test_idle_source)
-{
-    run_pipeline(1, 1, TE_PARTITION_FORWARD, 300, 25);
-}
+START_TEST(test_idle_source) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 300, 25); }
 END_TEST
 
 /* Two sources, each into its own gate (input 0 and 1) of a TwoInputStreamTask. */

@@ -178,8 +178,10 @@ static int pop_all(te_timer_service_t *ts, int kind, int64_t limit, int64_t *fir
 static void snapshot_three(te_timer_clock_t old, uint8_t **data, size_t *len)
 {
     te_timer_service_t *ts = timer_service_new(128);
-    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"k", 1, old.mono_ms + 50), 0);
-    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"p", 1, old.mono_ms - 20), 0);
+    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"k", 1, old.mono_ms + 50),
+                     0);
+    ck_assert_int_eq(timer_service_register(ts, TE_TIMER_PROCESSING, (const uint8_t *)"p", 1, old.mono_ms - 20),
+                     0);
     ck_assert_int_eq(timer_service_register(ts, TE_TIMER_EVENT, (const uint8_t *)"k", 1, 1234), 0);
     te_timer_clock_t at = {old.mono_ms + 5, old.wall_ms + 5};
     te_error_t err = {0};
@@ -202,7 +204,8 @@ START_TEST(test_processing_timers_survive_restart)
     for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
         te_timer_clock_t now = {.mono_ms = bases[b], .wall_ms = wall0 + 35};
         te_timer_service_t *ts = timer_service_new(128);
-        ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION, now, 0, 127, &err), TE_OK);
+        ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION, now, 0, 127, &err),
+                         TE_OK);
         ck_assert_uint_eq(timer_service_count(ts, TE_TIMER_PROCESSING), 2);
         /* the one due before the snapshot is due at once (55 ms ago on the new clock) */
         int64_t t = 0;
@@ -248,7 +251,8 @@ START_TEST(test_timer_snapshot_formats)
     timer_service_free(ts);
     /* an unknown format is refused and restores nothing */
     ts = timer_service_new(128);
-    ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION + 1, now, 0, 127, &err), TE_EPROTO);
+    ck_assert_int_eq(timer_service_restore(ts, snap, len, TE_TIMER_SNAPSHOT_VERSION + 1, now, 0, 127, &err),
+                     TE_EPROTO);
     ck_assert_ptr_nonnull(strstr(err.msg, "format 2"));
     ck_assert_uint_eq(timer_service_count(ts, TE_TIMER_PROCESSING) + timer_service_count(ts, TE_TIMER_EVENT), 0);
     timer_service_free(ts);

@@ -57,10 +57,10 @@ static void teardown(void)
 
 /* Fails like ck_assert_msg, but a passing check costs nothing (each ck_assert records
  * its location with a write to the runner: too slow in loops of millions). */
-#define EXPECT(cond, ...)               \
-    do {                                \
-        if (!(cond))                    \
-            ck_abort_msg(__VA_ARGS__);  \
+#define EXPECT(cond, ...)              \
+    do {                               \
+        if (!(cond))                   \
+            ck_abort_msg(__VA_ARGS__); \
     } while (0)
 
 typedef struct bytes {
@@ -514,8 +514,8 @@ END_TEST
 
 /* ---- a producer and two consumer threads, back-pressured ---- */
 
-#define CC_RECORDS 20000
-#define CC_EVERY 97 /* odd against the flush period: barriers land everywhere */
+#define CC_RECORDS  20000
+#define CC_EVERY    97 /* odd against the flush period: barriers land everywhere */
 #define CC_BARRIERS ((CC_RECORDS - 1) / CC_EVERY)
 
 static uint32_t cc_payload(uint32_t i, uint8_t *out)
@@ -680,8 +680,8 @@ START_TEST(test_priority_concurrent_backpressure)
         for (int j = 0; j < CC_BARRIERS; j++) {
             ck_assert_int_eq(c->seen[s][j], 1);
             /* read before the barrier + captured = written before it */
-            ck_assert_msg(c->R[s][j] + c->cap[s][j].n == c->P[j], "sub %d barrier %d: %llu + %zu != %llu", s, j + 1,
-                          (unsigned long long)c->R[s][j], c->cap[s][j].n, (unsigned long long)c->P[j]);
+            ck_assert_msg(c->R[s][j] + c->cap[s][j].n == c->P[j], "sub %d barrier %d: %llu + %zu != %llu", s,
+                          j + 1, (unsigned long long)c->R[s][j], c->cap[s][j].n, (unsigned long long)c->P[j]);
             ck_assert(c->cap[s][j].n == 0 || memcmp(c->cap[s][j].p, want.p + c->R[s][j], c->cap[s][j].n) == 0);
             captured += c->cap[s][j].n;
             bytes_free(&c->cap[s][j]);
@@ -811,7 +811,8 @@ START_TEST(test_serializer_raw_spanning)
             }
             bytes_add(&got, cur->data, atomic_load(&cur->committed));
             buffer_recycle(cur);
-            ck_assert_msg(got.n == want.n && memcmp(got.p, want.p, want.n) == 0, "cap %u raw %u: bytes differ", cap, L);
+            ck_assert_msg(got.n == want.n && memcmp(got.p, want.p, want.n) == 0, "cap %u raw %u: bytes differ",
+                          cap, L);
             bytes_free(&want);
             bytes_free(&got);
         }
@@ -918,10 +919,7 @@ static void u_check_record(int k, const uint8_t *data, uint32_t len)
     EXPECT(memcmp(data, u_stream + u_rec_off[k], len) == 0, "record %d differs", k);
 }
 
-static void u_emit(void *arg, const uint8_t *data, uint32_t len)
-{
-    bytes_add(arg, data, len);
-}
+static void u_emit(void *arg, const uint8_t *data, uint32_t len) { bytes_add(arg, data, len); }
 
 /* After k records were read, with slices first.. of the cut not fed yet: the
  * unconsumed bytes, then those slices, fed to a fresh deserializer, give exactly
@@ -1134,7 +1132,7 @@ START_TEST(test_remote_priority_overtakes)
     ck_assert_int_eq(input_gate_has_priority(r.g), 0);
     ck_assert_int_eq(input_gate_poll_priority(r.g, &el), TE_GATE_NOTHING); /* never data */
 
-    te_buffer_slice_t *s = (te_buffer_slice_t *)&el; /* poisoned: must be set to NULL */
+    te_buffer_slice_t *s = (te_buffer_slice_t *)&el;                 /* poisoned: must be set to NULL */
     ck_assert_uint_eq(input_gate_take_overtaken(r.g, 0, 10, &s), 0); /* an unknown (older) id */
     ck_assert_ptr_null(s);
     ck_assert_uint_eq(input_gate_take_overtaken(r.g, 1, 11, &s), 0); /* no such channel */
@@ -1169,10 +1167,12 @@ START_TEST(test_remote_priority_via_poll_next)
     remote_barrier(&r, 7, 1);
     te_gate_element_t el;
     ck_assert_int_eq(input_gate_poll_next(r.g, &el), TE_GATE_EVENT);
-    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 1 && el.event.checkpoint_id == 7);
+    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 1 &&
+              el.event.checkpoint_id == 7);
     expect_gate_data(r.g, 1);
     ck_assert_int_eq(input_gate_poll_next(r.g, &el), TE_GATE_EVENT);
-    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 0 && el.event.checkpoint_id == 6);
+    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 0 &&
+              el.event.checkpoint_id == 6);
     expect_gate_data(r.g, 2);
     ck_assert_int_eq(input_gate_poll_next(r.g, &el), TE_GATE_NOTHING);
     /* the priority event was polled already: poll_priority finds nothing, takes no data */
@@ -1280,7 +1280,8 @@ START_TEST(test_local_priority)
 
     te_gate_element_t el;
     ck_assert_int_eq(input_gate_poll_priority(g, &el), TE_GATE_EVENT);
-    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 1 && el.event.checkpoint_id == 8);
+    ck_assert(el.event.type == TE_EVENT_CHECKPOINT_BARRIER && el.event.priority == 1 &&
+              el.event.checkpoint_id == 8);
     ck_assert_int_eq(input_gate_has_priority(g), 0);
     te_buffer_slice_t *s;
     ck_assert_uint_eq(input_gate_take_overtaken(g, 0, 8, &s), 0); /* local: the producer captured */

@@ -63,28 +63,16 @@ static void check_window(const char *op, const char *size, const char *slide, co
     cap_reset(0);
 }
 
-START_TEST(test_tumbling_count)
-{
-    check_window("tumbling_window", "100ms", NULL, "count", 100, 100, 0, 1);
-}
+START_TEST(test_tumbling_count) { check_window("tumbling_window", "100ms", NULL, "count", 100, 100, 0, 1); }
 END_TEST
 
-START_TEST(test_tumbling_sum)
-{
-    check_window("tumbling_window", "250", NULL, "sum", 250, 250, 1, 2);
-}
+START_TEST(test_tumbling_sum) { check_window("tumbling_window", "250", NULL, "sum", 250, 250, 1, 2); }
 END_TEST
 
-START_TEST(test_sliding_max)
-{
-    check_window("sliding_window", "1s", "250ms", "max", 1000, 250, 2, 3);
-}
+START_TEST(test_sliding_max) { check_window("sliding_window", "1s", "250ms", "max", 1000, 250, 2, 3); }
 END_TEST
 
-START_TEST(test_sliding_count)
-{
-    check_window("sliding_window", "300", "100", "count", 300, 100, 0, 4);
-}
+START_TEST(test_sliding_count) { check_window("sliding_window", "300", "100", "count", 300, 100, 0, 4); }
 END_TEST
 
 START_TEST(test_window_join)
@@ -217,7 +205,8 @@ START_TEST(test_bad_parameters)
         const char *op, *k1, *v1, *k2, *v2, *msg;
     } cases[] = {
         {"tumbling_window", "size", "10 s", NULL, NULL, "parameter 'size' = '10 s' is not a duration"},
-        {"tumbling_window", "agg", "avg", "size", "1s", "parameter 'agg' = 'avg' is not one of count, sum, min, max"},
+        {"tumbling_window", "agg", "avg", "size", "1s",
+         "parameter 'agg' = 'avg' is not one of count, sum, min, max"},
         {"tumbling_window", "agg", "sum", "size", "1s", "missing required parameter 'value_field'"},
         {"tumbling_window", "slide", "1s", "size", "1s", "unknown parameter 'slide'"},
         {"sliding_window", "size", "1s", "slide", "2s", "parameter 'slide' = '2s' is larger than 'size'"},
@@ -227,7 +216,8 @@ START_TEST(test_bad_parameters)
         {"assign_timestamps", "field", "1", "max_out_of_orderness", "-5", "'max_out_of_orderness' = '-5'"},
         {"assign_timestamps", "field", "1", "idle_timeout", "3 days", "'idle_timeout' = '3 days'"},
         {"window_join", "left_key_field", "0", NULL, NULL, "missing required parameter 'size'"},
-        {"keyed_reduce", "value_field", "1", "fn", "avg", "parameter 'fn' = 'avg' is not one of sum, min, max, concat"},
+        {"keyed_reduce", "value_field", "1", "fn", "avg",
+         "parameter 'fn' = 'avg' is not one of sum, min, max, concat"},
         {"keyed_reduce", "value_field", "1", NULL, NULL, "missing required parameter 'fn'"},
         {"keyed_sum", "key_field", "0", NULL, NULL, "missing required parameter 'value_field'"},
         {"keyed_sum", "value_field", "1", "emit", "never", "parameter 'emit' = 'never'"},
@@ -239,8 +229,10 @@ START_TEST(test_bad_parameters)
         te_error_t err = {0};
         te_operator_chain_t *c = chain_of(cases[i].op, keys, vals, cases[i].k2 ? 2 : 1, &err);
         ck_assert_msg(c == NULL, "%s accepted bad parameters (case %zu)", cases[i].op, i);
-        ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
-        ck_assert_msg(strstr(err.msg, cases[i].op) != NULL, "case %zu: '%s' does not name the operator", i, err.msg);
+        ck_assert_msg(strstr(err.msg, cases[i].msg) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg,
+                      cases[i].msg);
+        ck_assert_msg(strstr(err.msg, cases[i].op) != NULL, "case %zu: '%s' does not name the operator", i,
+                      err.msg);
     }
 }
 END_TEST

@@ -101,10 +101,7 @@ static inline void cap_reset_all(void)
         cap_reset(i);
 }
 
-static inline int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static inline int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* One subtask's chain: the operator, then capture. The configs live here because the
  * chain borrows them for its life. */
@@ -119,10 +116,10 @@ typedef struct test_chain {
 /* Builds [def(keys = vals) named `name`, capture(slot)] as subtask `subtask` of
  * `parallelism` (max parallelism 128); opens it when `open` (asserting that it opens).
  * NULL with err when a setup fails. */
-static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_operator_def_t *def, const char *name,
-                                                      const char *const *keys, const char *const *vals, size_t n,
-                                                      uint32_t subtask, uint32_t parallelism, int slot, int open,
-                                                      te_error_t *err)
+static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_operator_def_t *def,
+                                                      const char *name, const char *const *keys,
+                                                      const char *const *vals, size_t n, uint32_t subtask,
+                                                      uint32_t parallelism, int slot, int open, te_error_t *err)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->slot, sizeof(t->slot), "%d", slot);
@@ -130,8 +127,12 @@ static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_
     t->cap_val[0] = t->slot;
     t->ops[0] = (te_chain_op_config_t){def, name, NULL, n, keys, vals};
     t->ops[1] = (te_chain_op_config_t){&cap_def, "capture", NULL, 1, t->cap_key, t->cap_val};
-    te_operator_chain_config_t cfg = {.task_name = "t", .subtask_index = subtask, .parallelism = parallelism,
-                                      .max_parallelism = 128, .ops = t->ops, .n_ops = 2};
+    te_operator_chain_config_t cfg = {.task_name = "t",
+                                      .subtask_index = subtask,
+                                      .parallelism = parallelism,
+                                      .max_parallelism = 128,
+                                      .ops = t->ops,
+                                      .n_ops = 2};
     t->c = operator_chain_new(&cfg, err);
     if (t->c && open)
         ck_assert_msg(operator_chain_open(t->c, err) == TE_OK, "%s", err->msg);
@@ -143,7 +144,8 @@ static inline te_operator_chain_t *test_chain_new(test_chain_t *t, const char *o
                                                   const char *const *vals, size_t n, uint32_t subtask,
                                                   uint32_t parallelism, int slot, int open, te_error_t *err)
 {
-    return test_chain_new_def(t, operator_registry_find(op), op, keys, vals, n, subtask, parallelism, slot, open, err);
+    return test_chain_new_def(t, operator_registry_find(op), op, keys, vals, n, subtask, parallelism, slot, open,
+                              err);
 }
 
 #endif

@@ -52,14 +52,12 @@ static inline void gen_events_keys(unsigned seed, int nkeys)
     }
 }
 
-static inline void gen_events(unsigned seed)
-{
-    gen_events_keys(seed, 5);
-}
+static inline void gen_events(unsigned seed) { gen_events_keys(seed, 5); }
 
 /* Feeds events [from, to): each record to chains[the subtask owning its key's key group
  * among n] (input 0, or its random input when two_inputs), each watermark to all. */
-static inline void feed_events_range(te_operator_chain_t *const *chains, uint32_t n, int from, int to, int two_inputs)
+static inline void feed_events_range(te_operator_chain_t *const *chains, uint32_t n, int from, int to,
+                                     int two_inputs)
 {
     te_error_t err = {0};
     char buf[64];

@@ -47,7 +47,7 @@ extern "C" {
 typedef struct te_record {
     const uint8_t *data; /* borrowed until the callback returns */
     uint32_t len;
-    int64_t timestamp;   /* TE_NO_TIMESTAMP when absent */
+    int64_t timestamp; /* TE_NO_TIMESTAMP when absent */
 } te_record_t;
 
 typedef enum te_operator_kind {
@@ -58,17 +58,22 @@ typedef enum te_operator_kind {
 
 /* Result of a source step. */
 typedef enum te_source_status {
-    TE_SOURCE_MORE = 0,     /* more records to come: call step again */
-    TE_SOURCE_END = 1,      /* the source is exhausted */
-    TE_SOURCE_IDLE = 2,     /* nothing right now (rate limit): call again after idle_wait_ms */
-    TE_SOURCE_ERROR = -1,   /* failed; the message was passed to api->fail */
+    TE_SOURCE_MORE = 0,   /* more records to come: call step again */
+    TE_SOURCE_END = 1,    /* the source is exhausted */
+    TE_SOURCE_IDLE = 2,   /* nothing right now (rate limit): call again after idle_wait_ms */
+    TE_SOURCE_ERROR = -1, /* failed; the message was passed to api->fail */
 } te_source_status_t;
 
 /* Opaque handles owned by the engine. */
 typedef struct te_operator_ctx te_operator_ctx_t; /* one per operator instance */
 typedef struct te_output te_output_t;             /* where an operator emits */
 
-typedef enum te_op_log_level { TE_OP_DEBUG = 0, TE_OP_INFO = 1, TE_OP_WARN = 2, TE_OP_ERROR = 3 } te_op_log_level_t;
+typedef enum te_op_log_level {
+    TE_OP_DEBUG = 0,
+    TE_OP_INFO = 1,
+    TE_OP_WARN = 2,
+    TE_OP_ERROR = 3
+} te_op_log_level_t;
 
 /* What the engine offers an operator. All function pointers are always set. */
 typedef struct te_operator_api {
@@ -77,7 +82,8 @@ typedef struct te_operator_api {
     /* Parameters from the job graph; NULL when absent. Borrowed for the operator's life. */
     const char *(*param)(te_operator_ctx_t *ctx, const char *key);
     /* Call for each parameter key (used by operators to reject unknown keys). */
-    void (*param_foreach)(te_operator_ctx_t *ctx, void (*fn)(void *arg, const char *key, const char *value), void *arg);
+    void (*param_foreach)(te_operator_ctx_t *ctx, void (*fn)(void *arg, const char *key, const char *value),
+                          void *arg);
 
     uint32_t (*subtask_index)(te_operator_ctx_t *ctx);
     uint32_t (*parallelism)(te_operator_ctx_t *ctx);
