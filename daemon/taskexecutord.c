@@ -26,7 +26,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/sd_notify.h"
-#include "task/task_executor.h"
+#include "executor/task_executor.h"
 
 #define CTX "daemon"
 

@@ -4,8 +4,8 @@
  * deploys one TaskDeploymentDescriptor per subtask and stays attached, printing every
  * TaskExecutionState push, heartbeating, and cancelling on failure or Ctrl-C.
  * With --checkpoint-interval it is the job's checkpoint coordinator (trigger on the
- * sources, collect acks through lib/client/checkpoint_coordinator, write _metadata
- * through lib/client/checkpoint_metadata, confirm / abort); with --restart-attempts it
+ * sources, collect acks through lib/jobmaster/checkpoint_coordinator, write _metadata
+ * through lib/jobmaster/checkpoint_metadata, confirm / abort); with --restart-attempts it
  * cancels a failed job and redeploys it from the latest completed checkpoint;
  * --from-checkpoint resumes a job. `checkpoints` lists retained checkpoints.
  * `list` shows the jobs and tasks on executors (RequestTaskReport); `slots` prints an
@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/checkpoint_coordinator.h"
-#include "client/checkpoint_metadata.h"
-#include "client/job_graph.h"
-#include "client/job_plan.h"
+#include "jobmaster/checkpoint_coordinator.h"
+#include "jobmaster/checkpoint_metadata.h"
+#include "jobmaster/job_graph.h"
+#include "jobmaster/job_plan.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/log.h"

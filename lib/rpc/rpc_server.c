@@ -17,7 +17,7 @@
  *              short timeout, so the peer receives the reply instead of a reset;
  *   DEAD       queued for the reaper, which calls close_fn and frees it.
  * Connections are freed only by the reaper event (or rpc_server_free), never inside
- * a callback or an rpc_conn_* call, so a rpc_conn_t handed to the call callback
+ * a callback or an rpc_conn_* call, so a te_rpc_conn_t handed to the call callback
  * stays valid until the callback returns even when a reply overflows it.
  */
 #include "rpc/rpc_server.h"
@@ -61,7 +61,7 @@ typedef enum conn_state {
 } conn_state_t;
 
 struct rpc_conn {
-    rpc_server_t *srv;
+    te_rpc_server_t *srv;
     uint64_t id;
     struct bufferevent *bev;
     conn_state_t state;
@@ -69,8 +69,8 @@ struct rpc_conn {
     int counted;         /* included in srv->n_open */
     te_auth_bev_t *auth; /* pending authentication handshake, or NULL */
     char peer[RPC_PEER_MAX];
-    rpc_conn_t *prev, *next; /* srv->conns, every connection until freed */
-    rpc_conn_t *reap_next;   /* srv->reap, DEAD connections */
+    te_rpc_conn_t *prev, *next; /* srv->conns, every connection until freed */
+    te_rpc_conn_t *reap_next;   /* srv->reap, DEAD connections */
 };
 
 struct rpc_server {
@@ -88,8 +88,8 @@ struct rpc_server {
     void *arg;
     uint64_t next_id;
     size_t n_open;
-    rpc_conn_t *conns;
-    rpc_conn_t *reap;
+    te_rpc_conn_t *conns;
+    te_rpc_conn_t *reap;
     const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
 };
 
@@ -98,7 +98,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *ctx);
 
 /* ---- connection teardown ------------------------------------------------------- */
 
-static void conn_uncount(rpc_conn_t *c)
+static void conn_uncount(te_rpc_conn_t *c)
 {
     if (c->counted) {
         c->counted = 0;
@@ -107,7 +107,7 @@ static void conn_uncount(rpc_conn_t *c)
 }
 
 /* Marks the connection DEAD and queues it for the reaper. Safe inside callbacks. */
-static void conn_kill(rpc_conn_t *c)
+static void conn_kill(te_rpc_conn_t *c)
 {
     if (c->state == CONN_DEAD)
         return;
@@ -122,9 +122,9 @@ static void conn_kill(rpc_conn_t *c)
     event_active(c->srv->reap_ev, EV_TIMEOUT, 0);
 }
 
-static void conn_destroy(rpc_conn_t *c)
+static void conn_destroy(te_rpc_conn_t *c)
 {
-    rpc_server_t *srv = c->srv;
+    te_rpc_server_t *srv = c->srv;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -141,8 +141,8 @@ static void server_reap_cb(evutil_socket_t fd, short what, void *ctx)
 {
     (void)fd;
     (void)what;
-    rpc_server_t *srv = ctx;
-    rpc_conn_t *c;
+    te_rpc_server_t *srv = ctx;
+    te_rpc_conn_t *c;
     /* close_fn may kill further connections; they are pushed on srv->reap and
      * picked up by this same loop. */
     while ((c = srv->reap) != NULL) {
@@ -165,7 +165,7 @@ static void conn_linger_read_cb(struct bufferevent *bev, void *ctx)
 
 /* Output flushed: shut our write side and wait briefly for the peer to close, so the
  * error reply is not destroyed by a reset caused by unread input. */
-static void conn_linger(rpc_conn_t *c)
+static void conn_linger(te_rpc_conn_t *c)
 {
     struct timeval tv = {RPC_LINGER_TIMEOUT_SEC, 0};
     c->state = CONN_LINGERING;
@@ -179,13 +179,13 @@ static void conn_linger(rpc_conn_t *c)
 
 static void conn_drain_write_cb(struct bufferevent *bev, void *ctx)
 {
-    rpc_conn_t *c = ctx;
+    te_rpc_conn_t *c = ctx;
     if (c->state == CONN_DRAINING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         conn_linger(c);
 }
 
 /* Stops reading and closes once the pending output (a final error reply) is out. */
-static void conn_close_after_flush(rpc_conn_t *c)
+static void conn_close_after_flush(te_rpc_conn_t *c)
 {
     struct timeval tv = {RPC_DRAIN_TIMEOUT_SEC, 0};
     if (c->state != CONN_OPEN)
@@ -204,7 +204,7 @@ static void conn_close_after_flush(rpc_conn_t *c)
 /* ---- sending ------------------------------------------------------------------ */
 
 /* Frames msg straight into the output evbuffer (no intermediate copy). */
-static te_status_t conn_write(rpc_conn_t *c, const Te__RpcMessage *msg)
+static te_status_t conn_write(te_rpc_conn_t *c, const Te__RpcMessage *msg)
 {
     te_error_t e;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -236,7 +236,7 @@ static te_status_t conn_write(rpc_conn_t *c, const Te__RpcMessage *msg)
     return TE_OK;
 }
 
-static te_status_t conn_write_response(rpc_conn_t *c, uint64_t call_id, Te__ErrorCode code, const char *message)
+static te_status_t conn_write_response(te_rpc_conn_t *c, uint64_t call_id, Te__ErrorCode code, const char *message)
 {
     Te__Response r = TE__RESPONSE__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
@@ -249,7 +249,7 @@ static te_status_t conn_write_response(rpc_conn_t *c, uint64_t call_id, Te__Erro
 }
 
 /* A final error: reply, then close once flushed. */
-static void conn_fail(rpc_conn_t *c, Te__ErrorCode code, const char *message)
+static void conn_fail(te_rpc_conn_t *c, Te__ErrorCode code, const char *message)
 {
     if (conn_write_response(c, 0, code, message) == TE_OK)
         conn_close_after_flush(c);
@@ -257,21 +257,21 @@ static void conn_fail(rpc_conn_t *c, Te__ErrorCode code, const char *message)
         conn_kill(c);
 }
 
-te_status_t rpc_conn_send(rpc_conn_t *conn, const Te__RpcMessage *msg)
+te_status_t rpc_conn_send(te_rpc_conn_t *conn, const Te__RpcMessage *msg)
 {
     if (conn->state != CONN_OPEN)
         return TE_ESTATE;
     return conn_write(conn, msg);
 }
 
-te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message)
+te_status_t rpc_conn_reply(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message)
 {
     if (conn->state != CONN_OPEN)
         return TE_ESTATE;
     return conn_write_response(conn, call_id, code, message);
 }
 
-te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
+te_status_t rpc_conn_replyf(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
 {
     char buf[TE_ERROR_MSG_MAX * 2];
     va_list ap;
@@ -281,7 +281,7 @@ te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode co
     return rpc_conn_reply(conn, call_id, code, buf);
 }
 
-te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp)
+te_status_t rpc_conn_reply_msg(te_rpc_conn_t *conn, const Te__RpcMessage *resp)
 {
     if (resp->body_case != TE__RPC_MESSAGE__BODY_RESPONSE || resp->response == NULL) {
         TE_ERROR(RPC_LOG_CTX, "%s: reply for call %llu has no Response body (%s)", conn->peer,
@@ -291,7 +291,7 @@ te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp)
     return rpc_conn_send(conn, resp);
 }
 
-te_status_t rpc_conn_reply_response(rpc_conn_t *conn, uint64_t call_id, Te__Response *resp)
+te_status_t rpc_conn_reply_response(te_rpc_conn_t *conn, uint64_t call_id, Te__Response *resp)
 {
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
     m.call_id = call_id;
@@ -300,12 +300,12 @@ te_status_t rpc_conn_reply_response(rpc_conn_t *conn, uint64_t call_id, Te__Resp
     return rpc_conn_reply_msg(conn, &m);
 }
 
-uint64_t rpc_conn_id(const rpc_conn_t *conn) { return conn->id; }
-const char *rpc_conn_peer(const rpc_conn_t *conn) { return conn->peer; }
+uint64_t rpc_conn_id(const te_rpc_conn_t *conn) { return conn->id; }
+const char *rpc_conn_peer(const te_rpc_conn_t *conn) { return conn->peer; }
 
 /* ---- receiving ---------------------------------------------------------------- */
 
-static void conn_dispatch(rpc_conn_t *c, const Te__RpcMessage *msg)
+static void conn_dispatch(te_rpc_conn_t *c, const Te__RpcMessage *msg)
 {
     if (frame_message_kind(msg) != FRAME_MSG_CALL) {
         char text[160];
@@ -322,8 +322,8 @@ static void conn_dispatch(rpc_conn_t *c, const Te__RpcMessage *msg)
 
 static void conn_read_cb(struct bufferevent *bev, void *ctx)
 {
-    rpc_conn_t *c = ctx;
-    rpc_server_t *srv = c->srv;
+    te_rpc_conn_t *c = ctx;
+    te_rpc_server_t *srv = c->srv;
     struct evbuffer *in = bufferevent_get_input(bev);
 
     while (c->state == CONN_OPEN) {
@@ -361,7 +361,7 @@ static void conn_read_cb(struct bufferevent *bev, void *ctx)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *ctx)
 {
-    rpc_conn_t *c = ctx;
+    te_rpc_conn_t *c = ctx;
     unsigned long ssl_err = (what & BEV_EVENT_ERROR) && c->srv->sec != NULL && c->srv->sec->tls_server != NULL
                                 ? bufferevent_get_openssl_error(bev)
                                 : 0;
@@ -397,7 +397,7 @@ static void format_peer(const struct sockaddr *sa, socklen_t salen, char *out, s
 }
 
 /* Reading frames from now on: a connection silent for the idle timeout is closed. */
-static void conn_arm_idle(rpc_conn_t *c)
+static void conn_arm_idle(te_rpc_conn_t *c)
 {
     if (c->srv->idle_timeout_ms > 0) {
         struct timeval tv = {c->srv->idle_timeout_ms / 1000, (c->srv->idle_timeout_ms % 1000) * 1000};
@@ -408,7 +408,7 @@ static void conn_arm_idle(rpc_conn_t *c)
 /* The authentication handshake finished (see auth_bev_start). */
 static void conn_auth_done(void *arg, int ok, const char *why)
 {
-    rpc_conn_t *c = arg;
+    te_rpc_conn_t *c = arg;
     c->auth = NULL;
     if (ok > 0) {
         TE_DEBUG(RPC_LOG_CTX, "%s: authenticated", c->peer);
@@ -432,9 +432,9 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
                              void *ctx)
 {
     (void)l;
-    rpc_server_t *srv = ctx;
+    te_rpc_server_t *srv = ctx;
     int one = 1;
-    rpc_conn_t *c = calloc(1, sizeof(*c));
+    te_rpc_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         TE_WARN(RPC_LOG_CTX, "out of memory accepting a connection");
         evutil_closesocket(fd);
@@ -496,7 +496,7 @@ static void server_resume_cb(evutil_socket_t fd, short what, void *ctx)
 {
     (void)fd;
     (void)what;
-    rpc_server_t *srv = ctx;
+    te_rpc_server_t *srv = ctx;
     evconnlistener_enable(srv->listener);
 }
 
@@ -504,7 +504,7 @@ static void server_resume_cb(evutil_socket_t fd, short what, void *ctx)
  * on a connection that stays in the backlog. */
 static void server_accept_error_cb(struct evconnlistener *l, void *ctx)
 {
-    rpc_server_t *srv = ctx;
+    te_rpc_server_t *srv = ctx;
     struct timeval tv = {0, RPC_ACCEPT_RETRY_MS * 1000};
     TE_WARN(RPC_LOG_CTX, "accept failed on port %d: %s; pausing %d ms", srv->port,
             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), RPC_ACCEPT_RETRY_MS);
@@ -514,13 +514,13 @@ static void server_accept_error_cb(struct evconnlistener *l, void *ctx)
 
 /* ---- server ------------------------------------------------------------------- */
 
-rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
+te_rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
                              int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg, te_error_t *err)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];
     const char *h = (host != NULL && host[0] != '\0') ? host : NULL;
-    rpc_server_t *srv = NULL;
+    te_rpc_server_t *srv = NULL;
     int gai;
 
     if (port < 0 || port > 65535 || call_fn == NULL) {
@@ -591,7 +591,7 @@ cleanup:
     return NULL;
 }
 
-void rpc_server_free(rpc_server_t *srv)
+void rpc_server_free(te_rpc_server_t *srv)
 {
     if (srv == NULL)
         return;
@@ -607,18 +607,18 @@ void rpc_server_free(rpc_server_t *srv)
     free(srv);
 }
 
-int rpc_server_port(const rpc_server_t *srv) { return srv->port; }
+int rpc_server_port(const te_rpc_server_t *srv) { return srv->port; }
 
-void rpc_server_set_security(rpc_server_t *srv, const te_security_t *sec) { srv->sec = sec; }
+void rpc_server_set_security(te_rpc_server_t *srv, const te_security_t *sec) { srv->sec = sec; }
 
-void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
-void rpc_server_set_idle_timeout(rpc_server_t *srv, int64_t ms) { srv->idle_timeout_ms = ms > 0 ? ms : 0; }
+void rpc_server_set_max_output(te_rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
+void rpc_server_set_idle_timeout(te_rpc_server_t *srv, int64_t ms) { srv->idle_timeout_ms = ms > 0 ? ms : 0; }
 
-size_t rpc_server_conn_count(const rpc_server_t *srv) { return srv->n_open; }
+size_t rpc_server_conn_count(const te_rpc_server_t *srv) { return srv->n_open; }
 
-rpc_conn_t *rpc_server_find_conn(rpc_server_t *srv, uint64_t conn_id)
+te_rpc_conn_t *rpc_server_find_conn(te_rpc_server_t *srv, uint64_t conn_id)
 {
-    for (rpc_conn_t *c = srv->conns; c != NULL; c = c->next)
+    for (te_rpc_conn_t *c = srv->conns; c != NULL; c = c->next)
         if (c->id == conn_id)
             return (c->state == CONN_OPEN && !c->refused) ? c : NULL;
     return NULL;

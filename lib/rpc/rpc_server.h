@@ -29,8 +29,8 @@
 
 struct event_base;
 
-typedef struct rpc_server rpc_server_t;
-typedef struct rpc_conn rpc_conn_t;
+typedef struct rpc_server te_rpc_server_t;
+typedef struct rpc_conn te_rpc_conn_t;
 
 /* Pending output above which a connection is dropped (a peer that does not read). */
 #define RPC_SERVER_MAX_OUTPUT ((size_t)64 * 1024 * 1024)
@@ -38,7 +38,7 @@ typedef struct rpc_conn rpc_conn_t;
 /* A valid call arrived. `conn` and `call` are borrowed until the callback returns;
  * keep rpc_conn_id(conn) to reach the connection later. The callback answers with
  * rpc_conn_reply*, now or later (by id). It must not free the server. */
-typedef void (*rpc_call_fn)(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call);
+typedef void (*rpc_call_fn)(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
 /* A connection that delivered (or could have delivered) calls went away: EOF, error,
  * reset, output overflow, protocol error. Called once per such connection, from the
  * event loop (never from inside rpc_conn_* calls), not from rpc_server_free. */
@@ -47,49 +47,49 @@ typedef void (*rpc_close_fn)(void *arg, uint64_t conn_id);
 /* Listens on host:port (port 0 = ephemeral, see rpc_server_port; host NULL or "" =
  * all interfaces). max_frame_size bounds incoming frames; max_conns bounds open
  * connections (<= 0 = unlimited). NULL + err (naming the address) on failure. */
-rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
+te_rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
                              int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg,
                              te_error_t *err);
 /* Closes the listener and every connection (without calling close_fn). NULL: no-op. */
-void rpc_server_free(rpc_server_t *srv);
+void rpc_server_free(te_rpc_server_t *srv);
 struct te_security;
 /* Authentication / TLS for connections accepted from now on (call right after new;
  * NULL or all-off = plaintext, no authentication). `sec` must outlive the server.
  * With a token, a connection completes the challenge-response before any frame is
  * read; a wrong proof gets Response{MALFORMED_MESSAGE, "authentication failed ..."}
  * and the connection is closed. */
-void rpc_server_set_security(rpc_server_t *srv, const struct te_security *sec);
+void rpc_server_set_security(te_rpc_server_t *srv, const struct te_security *sec);
 /* The bound port (the real one when 0 was asked for). */
-int rpc_server_port(const rpc_server_t *srv);
+int rpc_server_port(const te_rpc_server_t *srv);
 /* Connections that send nothing for `ms` (after authentication) are closed; 0 = never.
  * Applies to connections accepted afterwards. */
-void rpc_server_set_idle_timeout(rpc_server_t *srv, int64_t ms);
+void rpc_server_set_idle_timeout(te_rpc_server_t *srv, int64_t ms);
 /* Changes the output bound (default RPC_SERVER_MAX_OUTPUT); for tests. */
-void rpc_server_set_max_output(rpc_server_t *srv, size_t bytes);
+void rpc_server_set_max_output(te_rpc_server_t *srv, size_t bytes);
 /* Open connections (not counting ones being closed). */
-size_t rpc_server_conn_count(const rpc_server_t *srv);
+size_t rpc_server_conn_count(const te_rpc_server_t *srv);
 /* The open connection with this id, or NULL when it closed or is closing. */
-rpc_conn_t *rpc_server_find_conn(rpc_server_t *srv, uint64_t conn_id);
+te_rpc_conn_t *rpc_server_find_conn(te_rpc_server_t *srv, uint64_t conn_id);
 
 /* Stable id of a connection (never reused within a server; never 0). */
-uint64_t rpc_conn_id(const rpc_conn_t *conn);
+uint64_t rpc_conn_id(const te_rpc_conn_t *conn);
 /* "host:port" of the peer. */
-const char *rpc_conn_peer(const rpc_conn_t *conn);
+const char *rpc_conn_peer(const te_rpc_conn_t *conn);
 
 /* Sends Response{code, message} with call_id. message may be NULL (empty). */
-te_status_t rpc_conn_reply(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message);
+te_status_t rpc_conn_reply(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *message);
 /* Same with a printf-style message. */
-te_status_t rpc_conn_replyf(rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
+te_status_t rpc_conn_replyf(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sends a full reply (body must be a Response; resp->call_id set by the caller, e.g.
  * a Response carrying a SlotReport). `resp` is borrowed. */
-te_status_t rpc_conn_reply_msg(rpc_conn_t *conn, const Te__RpcMessage *resp);
+te_status_t rpc_conn_reply_msg(te_rpc_conn_t *conn, const Te__RpcMessage *resp);
 /* Sends `resp` (borrowed: a Response with its payload, e.g. a SlotReport) as the reply
  * to call_id. */
-te_status_t rpc_conn_reply_response(rpc_conn_t *conn, uint64_t call_id, Te__Response *resp);
+te_status_t rpc_conn_reply_response(te_rpc_conn_t *conn, uint64_t call_id, Te__Response *resp);
 /* Sends any message (a push: TaskExecutionState, AcknowledgeCheckpoint, ...; call_id
  * normally 0). `msg` is borrowed. TE_ESTATE when the connection is closing; TE_EIO
  * when the output bound was exceeded (the connection is then closed). */
-te_status_t rpc_conn_send(rpc_conn_t *conn, const Te__RpcMessage *msg);
+te_status_t rpc_conn_send(te_rpc_conn_t *conn, const Te__RpcMessage *msg);
 
 #endif

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "runtime/operator_chain.h"
 #include "shuffle/event.h"
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 #include "state/checkpoint_storage.h"
 
 struct te_subtask_ckpt {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 #include "te/operator.h"
 
 struct te_channel_selector {

@@ -27,7 +27,7 @@ typedef struct task_entry {
 } task_entry_t;
 
 typedef struct slot {
-    slot_table_t *table;
+    te_slot_table_t *table;
     int index;
     te_slot_state_t state;
     te_id_t job_id;
@@ -67,17 +67,17 @@ static void slot_on_timeout(evutil_socket_t fd, short what, void *arg)
     if (s->state != TE_SLOT_ALLOCATED)
         return; /* raced with mark_active / free on this same thread: nothing to do */
     te_id_t alloc = s->allocation_id;
-    slot_table_t *t = s->table;
+    te_slot_table_t *t = s->table;
     TE_INFO(ST_CTX, "slot %d: allocation %s timed out before a task activated it", s->index, te_id_str(&alloc));
     if (t->timeout_cb != NULL)
         t->timeout_cb(t->arg, &alloc);
 }
 
-slot_table_t *slot_table_new(struct event_base *base, int n_slots, slot_table_timeout_cb timeout_cb, void *arg)
+te_slot_table_t *slot_table_new(struct event_base *base, int n_slots, slot_table_timeout_cb timeout_cb, void *arg)
 {
     if (base == NULL || n_slots < 1)
         return NULL;
-    slot_table_t *t = calloc(1, sizeof(*t));
+    te_slot_table_t *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     t->base = base;
@@ -106,7 +106,7 @@ cleanup:
     return NULL;
 }
 
-void slot_table_free(slot_table_t *t)
+void slot_table_free(te_slot_table_t *t)
 {
     if (t == NULL)
         return;
@@ -129,9 +129,9 @@ void slot_table_free(slot_table_t *t)
     free(t);
 }
 
-int slot_table_size(const slot_table_t *t) { return t == NULL ? 0 : t->n_slots; }
+int slot_table_size(const te_slot_table_t *t) { return t == NULL ? 0 : t->n_slots; }
 
-static slot_t *slot_of_allocation(const slot_table_t *t, const te_id_t *alloc)
+static slot_t *slot_of_allocation(const te_slot_table_t *t, const te_id_t *alloc)
 {
     for (int i = 0; i < t->n_slots; i++) {
         slot_t *s = &t->slots[i];
@@ -158,7 +158,7 @@ static void slot_make_free(slot_t *s)
     memset(&s->allocation_id, 0, sizeof(s->allocation_id));
 }
 
-te_status_t slot_table_allocate(slot_table_t *t, int index, const te_id_t *job_id, const te_id_t *allocation_id,
+te_status_t slot_table_allocate(te_slot_table_t *t, int index, const te_id_t *job_id, const te_id_t *allocation_id,
                                 long timeout_ms, int *index_out, te_error_t *err)
 {
     if (t == NULL || job_id == NULL || allocation_id == NULL)
@@ -211,7 +211,7 @@ te_status_t slot_table_allocate(slot_table_t *t, int index, const te_id_t *job_i
     return TE_OK;
 }
 
-int slot_table_mark_active(slot_table_t *t, const te_id_t *job_id, const te_id_t *allocation_id)
+int slot_table_mark_active(te_slot_table_t *t, const te_id_t *job_id, const te_id_t *allocation_id)
 {
     if (t == NULL || job_id == NULL || allocation_id == NULL)
         return -1;
@@ -226,7 +226,7 @@ int slot_table_mark_active(slot_table_t *t, const te_id_t *job_id, const te_id_t
     return s->state == TE_SLOT_ACTIVE ? 0 : -1;
 }
 
-int slot_table_mark_inactive(slot_table_t *t, const te_id_t *allocation_id, long timeout_ms)
+int slot_table_mark_inactive(te_slot_table_t *t, const te_id_t *allocation_id, long timeout_ms)
 {
     if (t == NULL || allocation_id == NULL)
         return -1;
@@ -241,12 +241,12 @@ int slot_table_mark_inactive(slot_table_t *t, const te_id_t *allocation_id, long
     return s->state == TE_SLOT_ALLOCATED ? 0 : -1;
 }
 
-static size_t bucket_of(const slot_table_t *t, const te_id_t *id)
+static size_t bucket_of(const te_slot_table_t *t, const te_id_t *id)
 {
     return (size_t)te_id_hash(id) & (t->n_buckets - 1);
 }
 
-static task_entry_t *entry_find(const slot_table_t *t, const te_id_t *exec_id)
+static task_entry_t *entry_find(const te_slot_table_t *t, const te_id_t *exec_id)
 {
     for (task_entry_t *e = t->buckets[bucket_of(t, exec_id)]; e != NULL; e = e->hnext)
         if (te_id_equal(&e->exec_id, exec_id))
@@ -254,7 +254,7 @@ static task_entry_t *entry_find(const slot_table_t *t, const te_id_t *exec_id)
     return NULL;
 }
 
-te_status_t slot_table_add_task(slot_table_t *t, const te_id_t *job_id, const te_id_t *allocation_id,
+te_status_t slot_table_add_task(te_slot_table_t *t, const te_id_t *job_id, const te_id_t *allocation_id,
                                 const te_id_t *execution_id, void *task, te_error_t *err)
 {
     if (t == NULL || job_id == NULL || allocation_id == NULL || execution_id == NULL)
@@ -288,7 +288,7 @@ te_status_t slot_table_add_task(slot_table_t *t, const te_id_t *job_id, const te
     return TE_OK;
 }
 
-te_status_t slot_table_remove_task(slot_table_t *t, const te_id_t *execution_id, void **task_out)
+te_status_t slot_table_remove_task(te_slot_table_t *t, const te_id_t *execution_id, void **task_out)
 {
     if (t == NULL || execution_id == NULL)
         return TE_EINVAL;
@@ -319,7 +319,7 @@ te_status_t slot_table_remove_task(slot_table_t *t, const te_id_t *execution_id,
     return TE_OK;
 }
 
-te_status_t slot_table_free_slot(slot_table_t *t, const te_id_t *allocation_id, int *index_out, te_error_t *err)
+te_status_t slot_table_free_slot(te_slot_table_t *t, const te_id_t *allocation_id, int *index_out, te_error_t *err)
 {
     if (t == NULL || allocation_id == NULL)
         return te_error_set(err, TE_EINVAL, "slot_table_free_slot: NULL argument");
@@ -337,7 +337,7 @@ te_status_t slot_table_free_slot(slot_table_t *t, const te_id_t *allocation_id, 
     return TE_OK;
 }
 
-int slot_table_find_by_execution(const slot_table_t *t, const te_id_t *execution_id, void **task_out)
+int slot_table_find_by_execution(const te_slot_table_t *t, const te_id_t *execution_id, void **task_out)
 {
     if (t == NULL || execution_id == NULL)
         return -1;
@@ -349,7 +349,7 @@ int slot_table_find_by_execution(const slot_table_t *t, const te_id_t *execution
     return e->slot;
 }
 
-int slot_table_find_by_allocation(const slot_table_t *t, const te_id_t *allocation_id)
+int slot_table_find_by_allocation(const te_slot_table_t *t, const te_id_t *allocation_id)
 {
     if (t == NULL || allocation_id == NULL)
         return -1;
@@ -357,7 +357,7 @@ int slot_table_find_by_allocation(const slot_table_t *t, const te_id_t *allocati
     return s == NULL ? -1 : s->index;
 }
 
-int slot_table_tasks_of_slot(const slot_table_t *t, int index, te_id_t *exec_out, void **tasks_out, int cap)
+int slot_table_tasks_of_slot(const te_slot_table_t *t, int index, te_id_t *exec_out, void **tasks_out, int cap)
 {
     if (t == NULL || index < 0 || index >= t->n_slots)
         return -1;
@@ -372,7 +372,7 @@ int slot_table_tasks_of_slot(const slot_table_t *t, int index, te_id_t *exec_out
     return s->n_tasks;
 }
 
-int slot_table_slots_of_job(const slot_table_t *t, const te_id_t *job_id, int *out, int cap)
+int slot_table_slots_of_job(const te_slot_table_t *t, const te_id_t *job_id, int *out, int cap)
 {
     if (t == NULL || job_id == NULL)
         return 0;
@@ -388,7 +388,7 @@ int slot_table_slots_of_job(const slot_table_t *t, const te_id_t *job_id, int *o
     return n;
 }
 
-int slot_table_count(const slot_table_t *t, te_slot_state_t state)
+int slot_table_count(const te_slot_table_t *t, te_slot_state_t state)
 {
     if (t == NULL)
         return 0;
@@ -399,9 +399,9 @@ int slot_table_count(const slot_table_t *t, te_slot_state_t state)
     return n;
 }
 
-int slot_table_n_tasks(const slot_table_t *t) { return t == NULL ? 0 : t->n_tasks; }
+int slot_table_n_tasks(const te_slot_table_t *t) { return t == NULL ? 0 : t->n_tasks; }
 
-int slot_table_get(const slot_table_t *t, int index, te_slot_info_t *out)
+int slot_table_get(const te_slot_table_t *t, int index, te_slot_info_t *out)
 {
     if (t == NULL || out == NULL || index < 0 || index >= t->n_slots)
         return -1;
@@ -414,7 +414,7 @@ int slot_table_get(const slot_table_t *t, int index, te_slot_info_t *out)
     return 0;
 }
 
-int slot_table_snapshot(const slot_table_t *t, te_slot_info_t *out, int cap)
+int slot_table_snapshot(const te_slot_table_t *t, te_slot_info_t *out, int cap)
 {
     if (t == NULL)
         return 0;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 
 struct te_state_backend {
     const te_state_backend_ops_t *ops;

@@ -91,7 +91,7 @@ static void serve_json(struct evhttp_request *req, const char *path, json_t *j)
         reply_json(req, HTTP_OK, "OK", j);
 }
 
-static void serve_metrics(status_server_t *s, struct evhttp_request *req, const char *path)
+static void serve_metrics(te_status_server_t *s, struct evhttp_request *req, const char *path)
 {
     if (s->provider.metrics_text == NULL) {
         reply_error(req, HTTP_NOTFOUND, "Not Found", path, "metrics are not enabled");
@@ -141,7 +141,7 @@ static void serve_dashboard(struct evhttp_request *req)
     evbuffer_free(buf);
 }
 
-static void serve_task(status_server_t *s, struct evhttp_request *req, const char *path, const char *id)
+static void serve_task(te_status_server_t *s, struct evhttp_request *req, const char *path, const char *id)
 {
     char msg[256];
     if (!is_hex32(id)) {
@@ -167,7 +167,7 @@ static json_t *call_or_null(json_t *(*fn)(void *), void *arg) { return fn ? fn(a
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    status_server_t *s = arg;
+    te_status_server_t *s = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     char path[512];
@@ -202,7 +202,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                     "/v1/tasks, /v1/tasks/<execution-id> or /metrics");
 }
 
-status_server_t *status_server_new(struct event_base *base, const char *host, int port,
+te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,
                                    const te_status_provider_t *provider, te_error_t *err)
 {
     if (base == NULL || provider == NULL || port < 0 || port > 65535) {
@@ -211,7 +211,7 @@ status_server_t *status_server_new(struct event_base *base, const char *host, in
     }
     if (host == NULL || host[0] == '\0')
         host = "127.0.0.1";
-    status_server_t *s = calloc(1, sizeof(*s));
+    te_status_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
         return NULL;
@@ -259,9 +259,9 @@ cleanup:
     return NULL;
 }
 
-int status_server_port(const status_server_t *s) { return s == NULL ? -1 : s->port; }
+int status_server_port(const te_status_server_t *s) { return s == NULL ? -1 : s->port; }
 
-void status_server_free(status_server_t *s)
+void status_server_free(te_status_server_t *s)
 {
     if (s == NULL)
         return;

@@ -34,15 +34,15 @@ typedef struct te_status_provider {
     char *(*metrics_text)(void *arg);
 } te_status_provider_t;
 
-typedef struct status_server status_server_t;
+typedef struct status_server te_status_server_t;
 
 /* Binds host:port (port 0 = ephemeral) on base. The provider struct is copied; its
  * arg must outlive the server. NULL + err (naming the address) on failure. */
-status_server_t *status_server_new(struct event_base *base, const char *host, int port,
+te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,
                                    const te_status_provider_t *provider, te_error_t *err);
 /* The bound port (the real one when 0 was asked). */
-int status_server_port(const status_server_t *s);
+int status_server_port(const te_status_server_t *s);
 /* Closes the listener and every open connection. */
-void status_server_free(status_server_t *s);
+void status_server_free(te_status_server_t *s);
 
 #endif

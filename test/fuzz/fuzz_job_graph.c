@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/job_graph.h"
-#include "client/job_plan.h"
+#include "jobmaster/job_graph.h"
+#include "jobmaster/job_plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "shuffle/channel_selector.h"
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 #include "te/operator.h"
 
 /* --- independent reference (written from the reference algorithm, not key_group.c) --- */

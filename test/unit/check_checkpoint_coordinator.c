@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "client/checkpoint_coordinator.h"
-#include "client/checkpoint_metadata.h"
+#include "jobmaster/checkpoint_coordinator.h"
+#include "jobmaster/checkpoint_metadata.h"
 #include "common/log.h"
 
 /* ---- coordinator -------------------------------------------------------------- */

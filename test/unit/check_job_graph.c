@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/job_graph.h"
-#include "client/job_plan.h"
+#include "jobmaster/job_graph.h"
+#include "jobmaster/job_plan.h"
 #include "common/ids.h"
 
 /* ---- parsing the shipped jobs ---------------------------------------------------- */

@@ -30,7 +30,7 @@
 
 typedef struct env {
     struct event_base *base;
-    rpc_server_t *srv;
+    te_rpc_server_t *srv;
     pthread_t thr;
     int port;
     char addr[64];
@@ -47,7 +47,7 @@ typedef struct env {
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static void use_threads(void) { evthread_use_pthreads(); }
 
-static void push_state(rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st, const char *cause)
+static void push_state(te_rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st, const char *cause)
 {
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
@@ -60,7 +60,7 @@ static void push_state(rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__Exe
 }
 
 /* The daemon stand-in; runs on the server thread. */
-static void test_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
+static void test_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call)
 {
     env_t *env = arg;
     pthread_mutex_lock(&env->mu);
@@ -81,7 +81,7 @@ static void test_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
     }
     case TE__RPC_MESSAGE__BODY_FREE_SLOT: {
         /* Push to the registered connection by id, as the daemon does later on. */
-        rpc_conn_t *target = rpc_server_find_conn(env->srv, env->registered_conn);
+        te_rpc_conn_t *target = rpc_server_find_conn(env->srv, env->registered_conn);
         if (target == NULL) {
             rpc_conn_reply(conn, call->call_id, TE__ERROR_CODE__UNKNOWN_JOB, "job connection gone");
             break;

@@ -24,7 +24,7 @@ static te_id_t id_of(uint8_t tag, uint8_t n)
 typedef struct timeout_rec {
     int fired;
     te_id_t last;
-    slot_table_t *t;
+    te_slot_table_t *t;
     int free_on_timeout;
 } timeout_rec_t;
 
@@ -47,7 +47,7 @@ static void run_for_ms(struct event_base *base, long ms)
 START_TEST(test_lifecycle)
 {
     struct event_base *base = event_base_new();
-    slot_table_t *t = slot_table_new(base, 3, NULL, NULL);
+    te_slot_table_t *t = slot_table_new(base, 3, NULL, NULL);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(slot_table_size(t), 3);
     ck_assert_int_eq(slot_table_count(t, TE_SLOT_FREE), 3);
@@ -116,7 +116,7 @@ END_TEST
 START_TEST(test_allocate_errors)
 {
     struct event_base *base = event_base_new();
-    slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
+    te_slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
     te_id_t j1 = JOB(1), j2 = JOB(2), a1 = ALLOC(1), a2 = ALLOC(2), a3 = ALLOC(3);
     te_error_t e;
     int idx;
@@ -167,7 +167,7 @@ END_TEST
 START_TEST(test_add_task_errors)
 {
     struct event_base *base = event_base_new();
-    slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
+    te_slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
     te_id_t j1 = JOB(1), j2 = JOB(2), a1 = ALLOC(1), a2 = ALLOC(2), x1 = EXEC(1), x2 = EXEC(2);
     te_error_t e;
     ck_assert_int_eq(slot_table_add_task(t, &j1, &a1, &x1, NULL, &e), TE_ENOTFOUND);
@@ -195,7 +195,7 @@ END_TEST
 START_TEST(test_free_with_tasks_releasing)
 {
     struct event_base *base = event_base_new();
-    slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
+    te_slot_table_t *t = slot_table_new(base, 2, NULL, NULL);
     te_id_t j = JOB(1), a = ALLOC(1);
     te_error_t e;
     ck_assert_int_eq(slot_table_allocate(t, 1, &j, &a, 0, NULL, &e), TE_OK);
@@ -257,7 +257,7 @@ START_TEST(test_timeout_fires)
 {
     struct event_base *base = event_base_new();
     timeout_rec_t r = {0};
-    slot_table_t *t = slot_table_new(base, 2, on_timeout, &r);
+    te_slot_table_t *t = slot_table_new(base, 2, on_timeout, &r);
     r.t = t;
     r.free_on_timeout = 1;
     te_id_t j = JOB(1), a = ALLOC(1), a2 = ALLOC(2);
@@ -281,7 +281,7 @@ START_TEST(test_mark_active_cancels_timeout)
 {
     struct event_base *base = event_base_new();
     timeout_rec_t r = {0};
-    slot_table_t *t = slot_table_new(base, 2, on_timeout, &r);
+    te_slot_table_t *t = slot_table_new(base, 2, on_timeout, &r);
     r.t = t;
     r.free_on_timeout = 1;
     te_id_t j = JOB(1), a = ALLOC(1), b = ALLOC(2);
@@ -316,7 +316,7 @@ END_TEST
 START_TEST(test_snapshot)
 {
     struct event_base *base = event_base_new();
-    slot_table_t *t = slot_table_new(base, 4, NULL, NULL);
+    te_slot_table_t *t = slot_table_new(base, 4, NULL, NULL);
     te_id_t j = JOB(1), a0 = ALLOC(10), a2 = ALLOC(12), x = EXEC(1);
     ck_assert_int_eq(slot_table_allocate(t, 0, &j, &a0, 0, NULL, NULL), TE_OK);
     ck_assert_int_eq(slot_table_allocate(t, 2, &j, &a2, 0, NULL, NULL), TE_OK);

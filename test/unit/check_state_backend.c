@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 #include "state/state_backend.h"
 
 /* ---- a naive oracle: an array of (key, ns, value) strings ---- */

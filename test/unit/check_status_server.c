@@ -67,7 +67,7 @@ static json_t *broken_overview(void *arg)
 
 typedef struct server_ctx {
     struct event_base *base;
-    status_server_t *srv;
+    te_status_server_t *srv;
     pthread_t thread;
     fake_t fake;
 } server_ctx_t;
@@ -427,10 +427,10 @@ START_TEST(test_bind_error)
     struct event_base *base = event_base_new();
     te_status_provider_t p = full_provider();
     te_error_t e;
-    status_server_t *a = status_server_new(base, "127.0.0.1", 0, &p, &e);
+    te_status_server_t *a = status_server_new(base, "127.0.0.1", 0, &p, &e);
     ck_assert_ptr_nonnull(a);
     int port = status_server_port(a);
-    status_server_t *b = status_server_new(base, "127.0.0.1", port, &p, &e);
+    te_status_server_t *b = status_server_new(base, "127.0.0.1", port, &p, &e);
     ck_assert_ptr_null(b);
     ck_assert_int_eq(e.code, TE_EIO);
     char want[64];

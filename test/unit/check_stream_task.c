@@ -18,7 +18,7 @@
 #include "runtime/watermark_valve.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/input_gate.h"
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
 #include "shuffle/record_writer.h"

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "runtime/operator_chain.h"
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 
 typedef struct ev {
     int is_wm;

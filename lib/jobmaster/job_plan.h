@@ -28,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/checkpoint_metadata.h"
-#include "client/job_graph.h"
+#include "jobmaster/checkpoint_metadata.h"
+#include "jobmaster/job_graph.h"
 #include "common/ids.h"
 #include "common/te_status.h"
 #include "tdd.pb-c.h"

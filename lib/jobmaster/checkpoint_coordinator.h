@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/checkpoint_metadata.h"
+#include "jobmaster/checkpoint_metadata.h"
 #include "common/te_status.h"
 
 typedef enum te_ckpt_event {

@@ -8,7 +8,7 @@
  *
  * Threading: a plan is used by one thread; no shared state, no locks.
  */
-#include "client/job_plan.h"
+#include "jobmaster/job_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
  *
  * Threading: pure functions.
  */
-#include "shuffle/key_group.h"
+#include "common/key_group.h"
 
 #include <string.h>
 

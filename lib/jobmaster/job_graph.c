@@ -6,7 +6,7 @@
  * Threading: pure functions; no shared state, no locks. jansson values are used only
  * inside one parse call (the root is new, everything under it borrowed).
  */
-#include "client/job_graph.h"
+#include "jobmaster/job_graph.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
 #include "slots/slot_table.h"
 #include "status/status_server.h"
 #include "task/task.h"
-#include "task/task_executor.h"
+#include "executor/task_executor.h"
 
 /* A registered JobManager (one per job). */
 typedef struct te_job_manager {
@@ -96,9 +96,9 @@ struct te_task_executor {
     te_partition_server_t *data_server;
     te_partition_client_t *data_client;
     struct te_security *security; /* security.* (auth token, TLS contexts); freed last */
-    slot_table_t *slots;
-    rpc_server_t *rpc;
-    status_server_t *status;
+    te_slot_table_t *slots;
+    te_rpc_server_t *rpc;
+    te_status_server_t *status;
 
     te_job_manager_t *jobs;
     te_task_record_t *tasks;

@@ -23,7 +23,7 @@
 #include "common/tls.h"
 #include "operators/plugin_loader.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
-#include "task/task_executor_internal.h"
+#include "executor/task_executor_internal.h"
 
 #define CTX "executor"
 
@@ -55,7 +55,7 @@ static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec
 {
     /* The submitting connection, even after the job's JobManager was dropped (a
      * heartbeat timeout): it still learns why its tasks failed. */
-    rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
+    te_rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
     if (conn == NULL)
         return;
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
@@ -80,7 +80,7 @@ static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec
 /* AcknowledgeCheckpoint / DeclineCheckpoint to the task's JobManager connection. */
 static void push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u)
 {
-    rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
+    te_rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
     if (conn == NULL)
         return;
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
@@ -337,7 +337,7 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
 }
 
 /* TriggerCheckpoint / ConfirmCheckpoint / AbortCheckpoint: handed to the task's mailbox. */
-static void call_checkpoint(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__RpcMessage *call)
+static void call_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__RpcMessage *call)
 {
     ProtobufCBinaryData eid;
     uint64_t ckpt;
@@ -448,7 +448,7 @@ static void slot_timeout(void *arg, const te_id_t *alloc_id)
     free_slot(te, alloc_id, "the allocation timed out", NULL);
 }
 
-static void call_register_job_manager(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id,
+static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
                                       const Te__RegisterJobManager *m)
 {
     te_id_t job_id, master_id;
@@ -485,7 +485,7 @@ static void call_register_job_manager(te_task_executor_t *te, rpc_conn_t *conn, 
 }
 
 /* Looks the job up and checks the fencing token; replies on failure. */
-static te_job_manager_t *fenced_job(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id,
+static te_job_manager_t *fenced_job(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
                                     ProtobufCBinaryData job_bytes, ProtobufCBinaryData master_bytes)
 {
     te_id_t job_id, master_id;
@@ -513,7 +513,7 @@ static te_job_manager_t *fenced_job(te_task_executor_t *te, rpc_conn_t *conn, ui
     return jm;
 }
 
-static void call_request_slot(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__RequestSlot *m)
+static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__RequestSlot *m)
 {
     te_job_manager_t *jm = fenced_job(te, conn, call_id, m->job_id, m->job_master_id);
     if (jm == NULL)
@@ -554,7 +554,7 @@ static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
     }
 }
 
-static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__SubmitTask *m)
+static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__SubmitTask *m)
 {
     const Te__TaskDeploymentDescriptor *tdd = m->tdd;
     if (tdd == NULL) {
@@ -659,7 +659,7 @@ static void call_submit_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_cancel_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__CancelTask *m)
+static void call_cancel_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__CancelTask *m)
 {
     te_id_t exec;
     if (id_from(m->execution_attempt_id, &exec) != 0) {
@@ -678,7 +678,7 @@ static void call_cancel_task(te_task_executor_t *te, rpc_conn_t *conn, uint64_t 
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_free_slot(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__FreeSlot *m)
+static void call_free_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__FreeSlot *m)
 {
     te_id_t alloc;
     if (id_from(m->allocation_id, &alloc) != 0) {
@@ -694,7 +694,7 @@ static void call_free_slot(te_task_executor_t *te, rpc_conn_t *conn, uint64_t ca
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_heartbeat(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id, const Te__Heartbeat *m)
+static void call_heartbeat(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__Heartbeat *m)
 {
     if (m->job_id.len == 0) {
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
@@ -711,7 +711,7 @@ static void call_heartbeat(te_task_executor_t *te, rpc_conn_t *conn, uint64_t ca
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_disconnect(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id,
+static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
                             const Te__DisconnectJobManager *m)
 {
     te_id_t job;
@@ -723,7 +723,7 @@ static void call_disconnect(te_task_executor_t *te, rpc_conn_t *conn, uint64_t c
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_slot_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id)
+static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id)
 {
     int n = slot_table_size(te->slots);
     te_slot_info_t *info = calloc((size_t)n, sizeof(*info));
@@ -764,7 +764,7 @@ cleanup:
 
 /* RequestTaskReport: every task record (running, or final with its slot still
  * allocated), optionally of one job. */
-static void call_task_report(te_task_executor_t *te, rpc_conn_t *conn, uint64_t call_id,
+static void call_task_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
                              const Te__RequestTaskReport *m)
 {
     te_id_t job;
@@ -821,7 +821,7 @@ cleanup:
     free(stp);
 }
 
-static void on_call(void *arg, rpc_conn_t *conn, const Te__RpcMessage *call)
+static void on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call)
 {
     te_task_executor_t *te = arg;
     uint64_t id = call->call_id;

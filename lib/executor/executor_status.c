@@ -19,7 +19,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "task/task_executor_internal.h"
+#include "executor/task_executor_internal.h"
 
 static const char *TASK_STATES[] = {"CREATED",   "DEPLOYING", "RUNNING", "FINISHED",
                                     "CANCELING", "CANCELED",  "FAILED"};

@@ -5,7 +5,7 @@
  *
  * Threading: a coordinator is used by one thread; no locks.
  */
-#include "client/checkpoint_coordinator.h"
+#include "jobmaster/checkpoint_coordinator.h"
 
 #include <inttypes.h>
 #include <stdio.h>

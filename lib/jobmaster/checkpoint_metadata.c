@@ -6,7 +6,7 @@
  * Threading: pure functions over the file system; no shared state, no locks.
  */
 #define _GNU_SOURCE
-#include "client/checkpoint_metadata.h"
+#include "jobmaster/checkpoint_metadata.h"
 
 #include <dirent.h>
 #include <errno.h>
