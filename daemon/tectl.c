@@ -1087,7 +1087,7 @@ static int state_is_final(int s)
 /* Records an aborted checkpoint: reported now, AbortCheckpoint sent from the pump. */
 static void ckpt_note_abort(job_t *j, uint64_t id, int quiet)
 {
-    const char *cause = ckpt_coord_abort_cause(j->coord);
+    const char *cause = checkpoint_coordinator_abort_cause(j->coord);
     if (j->n_aborts < MAX_CKPT_ABORTS)
         j->aborts[j->n_aborts++] = id;
     if (quiet)
@@ -1112,7 +1112,7 @@ static void ckpt_task_gone(job_t *j, size_t t, int quiet)
     uint64_t id;
     if (j->coord == NULL)
         return;
-    while ((id = ckpt_coord_task_gone(j->coord, t)) != 0)
+    while ((id = checkpoint_coordinator_task_gone(j->coord, t)) != 0)
         ckpt_note_abort(j, id, quiet);
 }
 
@@ -1161,10 +1161,10 @@ static void on_ack(job_t *j, executor_t *ex, const Te__AcknowledgeCheckpoint *a)
         hs[k].subtask_index = h->subtask_index;
         hs[k].parallelism = h->parallelism;
     }
-    ckpt_coord_ack_metrics(j->coord, a->checkpoint_id, a->alignment_duration_ns, a->persisted_in_flight_bytes,
-                           a->start_delay_ms);
-    te_ckpt_event_t ev =
-        ckpt_coord_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles, a->state_size, te_clock_mono_ms());
+    checkpoint_coordinator_ack_metrics(j->coord, a->checkpoint_id, a->alignment_duration_ns,
+                                       a->persisted_in_flight_bytes, a->start_delay_ms);
+    te_ckpt_event_t ev = checkpoint_coordinator_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles,
+                                                    a->state_size, te_clock_mono_ms());
     free(hs);
     if (ev == TE_CKPT_COMPLETED)
         j->ckpt_completed = 1;
@@ -1181,7 +1181,7 @@ static void on_decline(job_t *j, executor_t *ex, const Te__DeclineCheckpoint *d)
     char cause[600];
     snprintf(cause, sizeof(cause), "%s: %s", job_plan_task(j->plan, (size_t)t)->task_name,
              d->cause && d->cause[0] ? d->cause : "(no cause given)");
-    if (ckpt_coord_decline(j->coord, d->checkpoint_id, (size_t)t, cause) == TE_CKPT_ABORTED)
+    if (checkpoint_coordinator_decline(j->coord, d->checkpoint_id, (size_t)t, cause) == TE_CKPT_ABORTED)
         ckpt_note_abort(j, d->checkpoint_id, 0);
 }
 
@@ -1317,7 +1317,7 @@ static void ckpt_send_aborts(job_t *j)
 
 static void ckpt_trigger(job_t *j, int64_t now)
 {
-    uint64_t id = ckpt_coord_trigger(j->coord, now, te_clock_wall_ms());
+    uint64_t id = checkpoint_coordinator_trigger(j->coord, now, te_clock_wall_ms());
     if (id == 0)
         return;
     TE_DEBUG("tectl", "triggering checkpoint %llu", (unsigned long long)id);
@@ -1333,7 +1333,7 @@ static void ckpt_trigger(job_t *j, int64_t now)
         if (code != TE__ERROR_CODE__INTERNAL) {
             char cause[700];
             snprintf(cause, sizeof(cause), "trigger refused by %s: %s", task->task_name, err.msg);
-            if (ckpt_coord_decline(j->coord, id, t, cause) == TE_CKPT_ABORTED)
+            if (checkpoint_coordinator_decline(j->coord, id, t, cause) == TE_CKPT_ABORTED)
                 ckpt_note_abort(j, id, 0);
         }
         return; /* aborted (refused, or the executor was lost) */
@@ -1373,7 +1373,7 @@ static te_ckpt_metadata_t *ckpt_build_metadata(job_t *j, const te_ckpt_checkpoin
         for (uint32_t i = 0; i < vx->parallelism; i++) {
             const te_ckpt_task_ack_t *ack = &cp->tasks[job_plan_task_index(j->plan, v, i)];
             for (size_t k = 0; k < ack->n_handles; k++) {
-                if (ckpt_handle_copy(&mv->handles[mv->n_handles], &ack->handles[k], err) != TE_OK)
+                if (checkpoint_metadata_handle_copy(&mv->handles[mv->n_handles], &ack->handles[k], err) != TE_OK)
                     goto fail;
                 sum += ack->handles[k].size;
                 mv->n_handles++;
@@ -1386,7 +1386,7 @@ nomem:
     te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %llu",
                  (unsigned long long)cp->id);
 fail:
-    ckpt_metadata_free(m);
+    checkpoint_metadata_free(m);
     return NULL;
 }
 
@@ -1394,27 +1394,27 @@ fail:
 static void ckpt_finalize(job_t *j)
 {
     session_t *s = j->s;
-    const te_ckpt_checkpoint_t *cp = ckpt_coord_completed(j->coord);
+    const te_ckpt_checkpoint_t *cp = checkpoint_coordinator_completed(j->coord);
     if (cp == NULL)
         return;
     te_error_t err = {0};
     te_ckpt_metadata_t *m = ckpt_build_metadata(j, cp, &err);
-    if (m == NULL || ckpt_metadata_write(m, s->job_dir, &err) != TE_OK) {
+    if (m == NULL || checkpoint_metadata_write(m, s->job_dir, &err) != TE_OK) {
         ERRF("tectl: checkpoint %llu cannot be completed: %s\n", (unsigned long long)cp->id, err.msg);
-        ckpt_metadata_free(m);
+        checkpoint_metadata_free(m);
         if (j->n_aborts < MAX_CKPT_ABORTS)
             j->aborts[j->n_aborts++] = cp->id;
         return;
     }
     char dir[4096];
-    if (ckpt_chk_dir(s->job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
+    if (checkpoint_metadata_chk_dir(s->job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
         snprintf(dir, sizeof(dir), "%s", s->job_dir);
     /* A checkpoint of this attempt exists now: the restored one need not be kept. */
     s->protect_id = 0;
-    ckpt_metadata_free(s->latest);
+    checkpoint_metadata_free(s->latest);
     s->latest = m;
     s->n_completed++;
-    if (ckpt_metadata_retain(s->job_dir, TE_CKPT_RETAINED, s->protect_id, NULL, &err) != TE_OK)
+    if (checkpoint_metadata_retain(s->job_dir, TE_CKPT_RETAINED, s->protect_id, NULL, &err) != TE_OK)
         ERRF("tectl: pruning old checkpoints: %s\n", err.msg);
     size_t n_tasks = 0;
     for (size_t v = 0; v < m->n_vertices; v++)
@@ -1465,7 +1465,7 @@ static int ckpt_tick(job_t *j, int64_t interval_ms)
         ckpt_finalize(j);
         did = 1;
     }
-    while ((id = ckpt_coord_expire(j->coord, now)) != 0)
+    while ((id = checkpoint_coordinator_expire(j->coord, now)) != 0)
         ckpt_note_abort(j, id, 0);
     if (j->n_aborts > 0) {
         ckpt_send_aborts(j);
@@ -1473,7 +1473,7 @@ static int ckpt_tick(job_t *j, int64_t interval_ms)
     }
     if (!j->cancelling && now >= j->next_trigger_ms) {
         j->next_trigger_ms = now + interval_ms;
-        if (ckpt_coord_n_pending(j->coord) == 0 && all_tasks_running(j)) {
+        if (checkpoint_coordinator_n_pending(j->coord) == 0 && all_tasks_running(j)) {
             ckpt_trigger(j, now);
             did = 1;
         }
@@ -1638,7 +1638,7 @@ static pump_result_t job_pump(job_t *j, int64_t deadline_ms, int64_t heartbeat_m
         if (deadline_ms >= 0 && deadline_ms - now < wait)
             wait = deadline_ms - now;
         if (j->coord != NULL) {
-            int64_t d = ckpt_coord_next_deadline(j->coord);
+            int64_t d = checkpoint_coordinator_next_deadline(j->coord);
             if (!j->cancelling && j->next_trigger_ms - now < wait)
                 wait = j->next_trigger_ms - now;
             if (d >= 0 && d - now < wait)
@@ -1725,8 +1725,8 @@ static void job_teardown(job_t *j, const char *cause)
         free(ex->data_address);
     }
     if (j->coord != NULL)
-        j->s->next_ckpt_id = ckpt_coord_next_id(j->coord);
-    ckpt_coord_free(j->coord);
+        j->s->next_ckpt_id = checkpoint_coordinator_next_id(j->coord);
+    checkpoint_coordinator_free(j->coord);
     free(j->ex);
     free(j->tasks);
     free(j->slot_allocated);
@@ -2072,7 +2072,7 @@ static int run_attempt(session_t *s, int64_t deadline, int *restartable)
     }
     job_print_plan(&j);
     if (a->checkpoint_interval_ms > 0) {
-        j.coord = ckpt_coord_new(j.n_tasks, a->checkpoint_timeout_ms, 1, s->next_ckpt_id, &err);
+        j.coord = checkpoint_coordinator_new(j.n_tasks, a->checkpoint_timeout_ms, 1, s->next_ckpt_id, &err);
         if (j.coord == NULL) {
             ERRF("tectl: %s\n", err.msg);
             rc = EXIT_JOB_FAILED;
@@ -2202,7 +2202,7 @@ static int session_open(session_t *s)
     char root_buf[4096];
     const char *root = a->checkpoint_dir;
     if (a->from_checkpoint != NULL) {
-        m = ckpt_metadata_resolve(a->from_checkpoint, &err);
+        m = checkpoint_metadata_resolve(a->from_checkpoint, &err);
         if (m == NULL) {
             ERRF("tectl: --from-checkpoint %s: %s\n", a->from_checkpoint, err.msg);
             return EXIT_JOB_FAILED;
@@ -2292,7 +2292,7 @@ static int session_open(session_t *s)
             printf("resuming job %s from checkpoint %llu (%s)\n", s->job_hex, (unsigned long long)m->checkpoint_id,
                    m->dir);
     }
-    uint64_t max = s->job_dir ? ckpt_metadata_max_id(s->job_dir) : 0;
+    uint64_t max = s->job_dir ? checkpoint_metadata_max_id(s->job_dir) : 0;
     if (m != NULL && m->checkpoint_id > max)
         max = m->checkpoint_id;
     s->next_ckpt_id = max + 1;
@@ -2305,7 +2305,7 @@ static void session_close(session_t *s)
     free(s->graph_text);
     free(s->ckpt_root);
     free(s->job_dir);
-    ckpt_metadata_free(s->latest);
+    checkpoint_metadata_free(s->latest);
     free(s->cause);
     free(s->task_cause);
 }
@@ -2429,7 +2429,7 @@ static int cmd_checkpoints(int argc, char **argv)
     te_error_t err = {0};
     te_ckpt_metadata_t **list;
     size_t n;
-    if (ckpt_metadata_list_root(a.checkpoint_dir, a.job ? hex : NULL, &list, &n, &err) != TE_OK) {
+    if (checkpoint_metadata_list_root(a.checkpoint_dir, a.job ? hex : NULL, &list, &n, &err) != TE_OK) {
         fprintf(stderr, "tectl: %s\n", err.msg);
         return EXIT_JOB_FAILED;
     }
@@ -2471,7 +2471,7 @@ static int cmd_checkpoints(int argc, char **argv)
         }
         table_print_free(&t);
     }
-    ckpt_metadata_list_free(list, n);
+    checkpoint_metadata_list_free(list, n);
     return EXIT_OK;
 }
 

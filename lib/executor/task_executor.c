@@ -337,7 +337,8 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
 }
 
 /* TriggerCheckpoint / ConfirmCheckpoint / AbortCheckpoint: handed to the task's mailbox. */
-static void call_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__RpcMessage *call)
+static void call_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                            const Te__RpcMessage *call)
 {
     ProtobufCBinaryData eid;
     uint64_t ckpt;
@@ -513,7 +514,8 @@ static te_job_manager_t *fenced_job(te_task_executor_t *te, te_rpc_conn_t *conn,
     return jm;
 }
 
-static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__RequestSlot *m)
+static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                              const Te__RequestSlot *m)
 {
     te_job_manager_t *jm = fenced_job(te, conn, call_id, m->job_id, m->job_master_id);
     if (jm == NULL)
@@ -554,7 +556,8 @@ static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
     }
 }
 
-static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__SubmitTask *m)
+static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                             const Te__SubmitTask *m)
 {
     const Te__TaskDeploymentDescriptor *tdd = m->tdd;
     if (tdd == NULL) {
@@ -659,7 +662,8 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_cancel_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const Te__CancelTask *m)
+static void call_cancel_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                             const Te__CancelTask *m)
 {
     te_id_t exec;
     if (id_from(m->execution_attempt_id, &exec) != 0) {

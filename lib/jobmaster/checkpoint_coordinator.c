@@ -30,15 +30,15 @@ static void checkpoint_free(te_ckpt_checkpoint_t *cp)
         return;
     for (size_t t = 0; t < cp->n_tasks; t++) {
         for (size_t k = 0; k < cp->tasks[t].n_handles; k++)
-            ckpt_handle_clear(&cp->tasks[t].handles[k]);
+            checkpoint_metadata_handle_clear(&cp->tasks[t].handles[k]);
         free(cp->tasks[t].handles);
     }
     free(cp->tasks);
     free(cp);
 }
 
-te_ckpt_coord_t *ckpt_coord_new(size_t n_tasks, int64_t timeout_ms, size_t max_concurrent, uint64_t first_id,
-                                te_error_t *err)
+te_ckpt_coord_t *checkpoint_coordinator_new(size_t n_tasks, int64_t timeout_ms, size_t max_concurrent,
+                                            uint64_t first_id, te_error_t *err)
 {
     if (n_tasks == 0 || timeout_ms <= 0 || max_concurrent == 0 || first_id == 0) {
         te_error_set(err, TE_EINVAL,
@@ -60,7 +60,7 @@ te_ckpt_coord_t *ckpt_coord_new(size_t n_tasks, int64_t timeout_ms, size_t max_c
     return c;
 }
 
-void ckpt_coord_free(te_ckpt_coord_t *c)
+void checkpoint_coordinator_free(te_ckpt_coord_t *c)
 {
     if (c == NULL)
         return;
@@ -71,7 +71,7 @@ void ckpt_coord_free(te_ckpt_coord_t *c)
     free(c);
 }
 
-uint64_t ckpt_coord_trigger(te_ckpt_coord_t *c, int64_t now_ms, int64_t timestamp_ms)
+uint64_t checkpoint_coordinator_trigger(te_ckpt_coord_t *c, int64_t now_ms, int64_t timestamp_ms)
 {
     if (c->n_pending >= c->max_concurrent)
         return 0;
@@ -105,8 +105,8 @@ static te_ckpt_checkpoint_t *pending_remove(te_ckpt_coord_t *c, size_t i)
     return cp;
 }
 
-void ckpt_coord_ack_metrics(te_ckpt_coord_t *c, uint64_t id, uint64_t alignment_ns, uint64_t inflight_bytes,
-                            uint64_t start_delay_ms)
+void checkpoint_coordinator_ack_metrics(te_ckpt_coord_t *c, uint64_t id, uint64_t alignment_ns,
+                                        uint64_t inflight_bytes, uint64_t start_delay_ms)
 {
     long i = find_pending(c, id);
     if (i < 0)
@@ -119,8 +119,9 @@ void ckpt_coord_ack_metrics(te_ckpt_coord_t *c, uint64_t id, uint64_t alignment_
         cp->start_delay_ms_max = start_delay_ms;
 }
 
-te_ckpt_event_t ckpt_coord_ack(te_ckpt_coord_t *c, uint64_t id, size_t task, const te_ckpt_handle_t *handles,
-                               size_t n_handles, uint64_t state_size, int64_t now_ms)
+te_ckpt_event_t checkpoint_coordinator_ack(te_ckpt_coord_t *c, uint64_t id, size_t task,
+                                           const te_ckpt_handle_t *handles, size_t n_handles, uint64_t state_size,
+                                           int64_t now_ms)
 {
     long i = find_pending(c, id);
     if (i < 0 || task >= c->n_tasks)
@@ -134,9 +135,9 @@ te_ckpt_event_t ckpt_coord_ack(te_ckpt_coord_t *c, uint64_t id, size_t task, con
         if (a->handles == NULL)
             return TE_CKPT_IGNORED; /* out of memory: the checkpoint will time out */
         for (size_t k = 0; k < n_handles; k++) {
-            if (ckpt_handle_copy(&a->handles[k], &handles[k], NULL) != TE_OK) {
+            if (checkpoint_metadata_handle_copy(&a->handles[k], &handles[k], NULL) != TE_OK) {
                 for (size_t m = 0; m < k; m++)
-                    ckpt_handle_clear(&a->handles[m]);
+                    checkpoint_metadata_handle_clear(&a->handles[m]);
                 free(a->handles);
                 a->handles = NULL;
                 return TE_CKPT_IGNORED;
@@ -171,7 +172,7 @@ static uint64_t abort_at(te_ckpt_coord_t *c, size_t i)
     return id;
 }
 
-te_ckpt_event_t ckpt_coord_decline(te_ckpt_coord_t *c, uint64_t id, size_t task, const char *cause)
+te_ckpt_event_t checkpoint_coordinator_decline(te_ckpt_coord_t *c, uint64_t id, size_t task, const char *cause)
 {
     long i = find_pending(c, id);
     if (i < 0 || task >= c->n_tasks)
@@ -182,7 +183,7 @@ te_ckpt_event_t ckpt_coord_decline(te_ckpt_coord_t *c, uint64_t id, size_t task,
     return TE_CKPT_ABORTED;
 }
 
-uint64_t ckpt_coord_expire(te_ckpt_coord_t *c, int64_t now_ms)
+uint64_t checkpoint_coordinator_expire(te_ckpt_coord_t *c, int64_t now_ms)
 {
     for (size_t i = 0; i < c->n_pending; i++)
         if (now_ms - c->pending[i]->trigger_ms >= c->timeout_ms) {
@@ -194,7 +195,7 @@ uint64_t ckpt_coord_expire(te_ckpt_coord_t *c, int64_t now_ms)
     return 0;
 }
 
-uint64_t ckpt_coord_task_gone(te_ckpt_coord_t *c, size_t task)
+uint64_t checkpoint_coordinator_task_gone(te_ckpt_coord_t *c, size_t task)
 {
     if (task >= c->n_tasks)
         return 0;
@@ -206,7 +207,7 @@ uint64_t ckpt_coord_task_gone(te_ckpt_coord_t *c, size_t task)
     return 0;
 }
 
-uint64_t ckpt_coord_abort_oldest(te_ckpt_coord_t *c, const char *cause)
+uint64_t checkpoint_coordinator_abort_oldest(te_ckpt_coord_t *c, const char *cause)
 {
     if (c->n_pending == 0)
         return 0;
@@ -214,14 +215,14 @@ uint64_t ckpt_coord_abort_oldest(te_ckpt_coord_t *c, const char *cause)
     return abort_at(c, 0);
 }
 
-size_t ckpt_coord_n_pending(const te_ckpt_coord_t *c) { return c->n_pending; }
+size_t checkpoint_coordinator_n_pending(const te_ckpt_coord_t *c) { return c->n_pending; }
 
-uint64_t ckpt_coord_pending_id(const te_ckpt_coord_t *c, size_t i)
+uint64_t checkpoint_coordinator_pending_id(const te_ckpt_coord_t *c, size_t i)
 {
     return i < c->n_pending ? c->pending[i]->id : 0;
 }
 
-int64_t ckpt_coord_next_deadline(const te_ckpt_coord_t *c)
+int64_t checkpoint_coordinator_next_deadline(const te_ckpt_coord_t *c)
 {
     int64_t d = -1;
     for (size_t i = 0; i < c->n_pending; i++) {
@@ -232,7 +233,7 @@ int64_t ckpt_coord_next_deadline(const te_ckpt_coord_t *c)
     return d;
 }
 
-uint64_t ckpt_coord_next_id(const te_ckpt_coord_t *c) { return c->next_id; }
-const te_ckpt_checkpoint_t *ckpt_coord_completed(const te_ckpt_coord_t *c) { return c->completed; }
-size_t ckpt_coord_n_subsumed(const te_ckpt_coord_t *c) { return c->n_subsumed; }
-const char *ckpt_coord_abort_cause(const te_ckpt_coord_t *c) { return c->cause; }
+uint64_t checkpoint_coordinator_next_id(const te_ckpt_coord_t *c) { return c->next_id; }
+const te_ckpt_checkpoint_t *checkpoint_coordinator_completed(const te_ckpt_coord_t *c) { return c->completed; }
+size_t checkpoint_coordinator_n_subsumed(const te_ckpt_coord_t *c) { return c->n_subsumed; }
+const char *checkpoint_coordinator_abort_cause(const te_ckpt_coord_t *c) { return c->cause; }

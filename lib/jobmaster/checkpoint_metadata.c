@@ -24,7 +24,7 @@
 
 #define METADATA_FORMAT 1
 
-void ckpt_handle_clear(te_ckpt_handle_t *h)
+void checkpoint_metadata_handle_clear(te_ckpt_handle_t *h)
 {
     if (h == NULL)
         return;
@@ -33,7 +33,7 @@ void ckpt_handle_clear(te_ckpt_handle_t *h)
     memset(h, 0, sizeof(*h));
 }
 
-te_status_t ckpt_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src, te_error_t *err)
+te_status_t checkpoint_metadata_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src, te_error_t *err)
 {
     memset(dst, 0, sizeof(*dst));
     dst->size = src->size;
@@ -48,7 +48,7 @@ te_status_t ckpt_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src,
         }
     }
     if (dst->path == NULL || (src->n_key_groups > 0 && dst->key_groups == NULL)) {
-        ckpt_handle_clear(dst);
+        checkpoint_metadata_handle_clear(dst);
         return te_error_set(err, TE_ENOMEM, "out of memory copying a state handle");
     }
     return TE_OK;
@@ -59,11 +59,11 @@ static void vertex_clear(te_ckpt_vertex_t *v)
     free(v->id);
     free(v->vertex_id);
     for (size_t i = 0; i < v->n_handles; i++)
-        ckpt_handle_clear(&v->handles[i]);
+        checkpoint_metadata_handle_clear(&v->handles[i]);
     free(v->handles);
 }
 
-void ckpt_metadata_free(te_ckpt_metadata_t *m)
+void checkpoint_metadata_free(te_ckpt_metadata_t *m)
 {
     if (m == NULL)
         return;
@@ -77,14 +77,14 @@ void ckpt_metadata_free(te_ckpt_metadata_t *m)
     free(m);
 }
 
-void ckpt_metadata_list_free(te_ckpt_metadata_t **list, size_t n)
+void checkpoint_metadata_list_free(te_ckpt_metadata_t **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        ckpt_metadata_free(list[i]);
+        checkpoint_metadata_free(list[i]);
     free(list);
 }
 
-char *ckpt_chk_dir(const char *job_dir, uint64_t id, char *buf, size_t cap)
+char *checkpoint_metadata_chk_dir(const char *job_dir, uint64_t id, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%s/chk-%" PRIu64, job_dir, id);
     return n < 0 || (size_t)n >= cap ? NULL : buf;
@@ -176,10 +176,10 @@ static void fsync_dir(const char *dir)
     }
 }
 
-te_status_t ckpt_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
+te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
 {
     char dir[4096], path[4200], tmp[4200];
-    if (ckpt_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
+    if (checkpoint_metadata_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
         return te_error_set(err, TE_EINVAL, "checkpoint directory '%s' is too long", job_dir);
     if (mkdirs(dir, err) != TE_OK)
         return err ? err->code : TE_EIO;
@@ -327,7 +327,7 @@ static const char *metadata_from_json(const json_t *doc, te_ckpt_metadata_t *m)
     return NULL;
 }
 
-te_ckpt_metadata_t *ckpt_metadata_read(const char *chk_dir, te_error_t *err)
+te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *err)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", chk_dir, TE_CKPT_METADATA_FILE);
@@ -350,7 +350,7 @@ te_ckpt_metadata_t *ckpt_metadata_read(const char *chk_dir, te_error_t *err)
     if (bad != NULL) {
         te_error_set(err, strcmp(bad, "memory") == 0 ? TE_ENOMEM : TE_EPROTO,
                      "'%s' is not valid checkpoint metadata: bad or missing %s", path, bad);
-        ckpt_metadata_free(m);
+        checkpoint_metadata_free(m);
         return NULL;
     }
     return m;
@@ -416,7 +416,7 @@ static te_status_t chk_ids(const char *job_dir, uint64_t **ids, size_t *n, te_er
     return TE_OK;
 }
 
-uint64_t ckpt_metadata_max_id(const char *job_dir)
+uint64_t checkpoint_metadata_max_id(const char *job_dir)
 {
     uint64_t *ids, max = 0;
     size_t n;
@@ -436,7 +436,7 @@ static te_status_t list_push(te_ckpt_metadata_t ***list, size_t *n, size_t *cap,
         size_t nc = *cap ? *cap * 2 : 8;
         te_ckpt_metadata_t **p = realloc(*list, nc * sizeof(*p));
         if (p == NULL) {
-            ckpt_metadata_free(m);
+            checkpoint_metadata_free(m);
             return te_error_set(err, TE_ENOMEM, "out of memory listing checkpoints");
         }
         *list = p;
@@ -457,9 +457,9 @@ static te_status_t list_into(const char *job_dir, te_ckpt_metadata_t ***list, si
     for (size_t i = 0; i < nids && st == TE_OK; i++) {
         char dir[4096];
         te_error_t e = {0};
-        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+        if (checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
             continue;
-        te_ckpt_metadata_t *m = ckpt_metadata_read(dir, &e);
+        te_ckpt_metadata_t *m = checkpoint_metadata_read(dir, &e);
         if (m == NULL) {
             if (e.code != TE_ENOTFOUND)
                 TE_WARN("checkpoint", "skipping checkpoint %" PRIu64 ": %s", ids[i], e.msg);
@@ -467,7 +467,7 @@ static te_status_t list_into(const char *job_dir, te_ckpt_metadata_t ***list, si
         }
         if (m->checkpoint_id != ids[i]) {
             TE_WARN("checkpoint", "skipping '%s': its _metadata says checkpoint %" PRIu64, dir, m->checkpoint_id);
-            ckpt_metadata_free(m);
+            checkpoint_metadata_free(m);
             continue;
         }
         st = list_push(list, n, cap, m, err);
@@ -476,14 +476,14 @@ static te_status_t list_into(const char *job_dir, te_ckpt_metadata_t ***list, si
     return st;
 }
 
-te_status_t ckpt_metadata_list(const char *job_dir, te_ckpt_metadata_t ***out, size_t *n, te_error_t *err)
+te_status_t checkpoint_metadata_list(const char *job_dir, te_ckpt_metadata_t ***out, size_t *n, te_error_t *err)
 {
     size_t cap = 0;
     *out = NULL;
     *n = 0;
     te_status_t st = list_into(job_dir, out, n, &cap, err);
     if (st != TE_OK) {
-        ckpt_metadata_list_free(*out, *n);
+        checkpoint_metadata_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }
@@ -502,8 +502,8 @@ static int is_job_hex(const char *s)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out, size_t *n,
-                                    te_error_t *err)
+te_status_t checkpoint_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out,
+                                          size_t *n, te_error_t *err)
 {
     *out = NULL;
     *n = 0;
@@ -511,7 +511,7 @@ te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckp
     char path[4096];
     if (job_id != NULL) {
         snprintf(path, sizeof(path), "%s/%s", root, job_id);
-        return ckpt_metadata_list(path, out, n, err);
+        return checkpoint_metadata_list(path, out, n, err);
     }
     DIR *d = opendir(root);
     if (d == NULL)
@@ -550,14 +550,14 @@ te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckp
         free(jobs[i]);
     free(jobs);
     if (st != TE_OK) {
-        ckpt_metadata_list_free(*out, *n);
+        checkpoint_metadata_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }
     return st;
 }
 
-te_ckpt_metadata_t *ckpt_metadata_latest(const char *job_dir, te_error_t *err)
+te_ckpt_metadata_t *checkpoint_metadata_latest(const char *job_dir, te_error_t *err)
 {
     uint64_t *ids;
     size_t n;
@@ -567,14 +567,14 @@ te_ckpt_metadata_t *ckpt_metadata_latest(const char *job_dir, te_error_t *err)
     for (size_t i = n; i-- > 0 && m == NULL;) {
         char dir[4096];
         te_error_t e = {0};
-        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+        if (checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
             continue;
-        m = ckpt_metadata_read(dir, &e);
+        m = checkpoint_metadata_read(dir, &e);
         if (m == NULL && e.code != TE_ENOTFOUND)
             TE_WARN("checkpoint", "skipping checkpoint %" PRIu64 ": %s", ids[i], e.msg);
         if (m != NULL && m->checkpoint_id != ids[i]) {
             TE_WARN("checkpoint", "skipping '%s': its _metadata says checkpoint %" PRIu64, dir, m->checkpoint_id);
-            ckpt_metadata_free(m);
+            checkpoint_metadata_free(m);
             m = NULL;
         }
     }
@@ -584,7 +584,7 @@ te_ckpt_metadata_t *ckpt_metadata_latest(const char *job_dir, te_error_t *err)
     return m;
 }
 
-te_ckpt_metadata_t *ckpt_metadata_resolve(const char *dir, te_error_t *err)
+te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err)
 {
     char path[4200];
     struct stat sb;
@@ -594,8 +594,8 @@ te_ckpt_metadata_t *ckpt_metadata_resolve(const char *dir, te_error_t *err)
     }
     snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
     if (access(path, F_OK) == 0)
-        return ckpt_metadata_read(dir, err);
-    return ckpt_metadata_latest(dir, err);
+        return checkpoint_metadata_read(dir, err);
+    return checkpoint_metadata_latest(dir, err);
 }
 
 /* ---- retention ----------------------------------------------------------------- */
@@ -610,8 +610,8 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
-te_status_t ckpt_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
-                                 te_error_t *err)
+te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
+                                       te_error_t *err)
 {
     if (n_deleted)
         *n_deleted = 0;
@@ -628,16 +628,17 @@ te_status_t ckpt_metadata_retain(const char *job_dir, size_t keep, uint64_t prot
     for (size_t i = n; i-- > 0 && found < keep;) {
         char dir[4096];
         te_ckpt_metadata_t *m;
-        if (ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL || (m = ckpt_metadata_read(dir, NULL)) == NULL)
+        if (checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL ||
+            (m = checkpoint_metadata_read(dir, NULL)) == NULL)
             continue;
-        ckpt_metadata_free(m);
+        checkpoint_metadata_free(m);
         found++;
         oldest_kept = ids[i];
     }
     if (found == keep)
         for (size_t i = 0; i < n && ids[i] < oldest_kept; i++) {
             char dir[4096];
-            if (ids[i] == protect_id || ckpt_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
+            if (ids[i] == protect_id || checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
                 continue;
             nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             if (n_deleted)

@@ -71,50 +71,50 @@ typedef struct te_ckpt_metadata {
 } te_ckpt_metadata_t;
 
 /* Deep copy of src into dst (dst is overwritten). */
-te_status_t ckpt_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src, te_error_t *err);
-void ckpt_handle_clear(te_ckpt_handle_t *h);
+te_status_t checkpoint_metadata_handle_copy(te_ckpt_handle_t *dst, const te_ckpt_handle_t *src, te_error_t *err);
+void checkpoint_metadata_handle_clear(te_ckpt_handle_t *h);
 
 /* Frees m and everything it points to (NULL is fine). */
-void ckpt_metadata_free(te_ckpt_metadata_t *m);
+void checkpoint_metadata_free(te_ckpt_metadata_t *m);
 
 /* "<job_dir>/chk-<id>" into buf. Returns buf (NULL when it does not fit). */
-char *ckpt_chk_dir(const char *job_dir, uint64_t id, char *buf, size_t cap);
+char *checkpoint_metadata_chk_dir(const char *job_dir, uint64_t id, char *buf, size_t cap);
 
 /* Writes <job_dir>/chk-<m->checkpoint_id>/_metadata atomically (creating the
  * directories when missing). job_graph must be valid JSON. */
-te_status_t ckpt_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err);
+te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err);
 
 /* Reads <chk_dir>/_metadata. NULL + err (naming the file: ENOTFOUND when missing,
  * EPROTO when truncated / not valid metadata). */
-te_ckpt_metadata_t *ckpt_metadata_read(const char *chk_dir, te_error_t *err);
+te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *err);
 
 /* Every valid completed checkpoint of the job directory, by ascending id, in *out
- * (free each with ckpt_metadata_free, then the array). chk-* directories without a
+ * (free each with checkpoint_metadata_free, then the array). chk-* directories without a
  * `_metadata` (in progress or aborted) are not listed; corrupt ones are skipped with
  * a warning. A missing job_dir lists nothing. */
-te_status_t ckpt_metadata_list(const char *job_dir, te_ckpt_metadata_t ***out, size_t *n, te_error_t *err);
+te_status_t checkpoint_metadata_list(const char *job_dir, te_ckpt_metadata_t ***out, size_t *n, te_error_t *err);
 
-/* Like ckpt_metadata_list over every job directory (32 hex characters) under root, or
+/* Like checkpoint_metadata_list over every job directory (32 hex characters) under root, or
  * only the job with this id (hex) when job_id != NULL. Ordered by job, then id. */
-te_status_t ckpt_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out, size_t *n,
-                                    te_error_t *err);
+te_status_t checkpoint_metadata_list_root(const char *root, const char *job_id, te_ckpt_metadata_t ***out,
+                                          size_t *n, te_error_t *err);
 
-void ckpt_metadata_list_free(te_ckpt_metadata_t **list, size_t n);
+void checkpoint_metadata_list_free(te_ckpt_metadata_t **list, size_t n);
 
 /* The valid checkpoint with the highest id in job_dir; NULL + ENOTFOUND when none. */
-te_ckpt_metadata_t *ckpt_metadata_latest(const char *job_dir, te_error_t *err);
+te_ckpt_metadata_t *checkpoint_metadata_latest(const char *job_dir, te_error_t *err);
 
 /* `dir` is a chk-<n> directory (holding _metadata) or a job directory (then its
  * latest valid checkpoint). */
-te_ckpt_metadata_t *ckpt_metadata_resolve(const char *dir, te_error_t *err);
+te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err);
 
 /* The highest n of any chk-<n> directory in job_dir (complete or not), 0 when none. */
-uint64_t ckpt_metadata_max_id(const char *job_dir);
+uint64_t checkpoint_metadata_max_id(const char *job_dir);
 
 /* Keeps the `keep` newest completed checkpoints of job_dir and deletes every chk-<n>
  * directory older than the oldest kept one (completed, aborted or abandoned), except
  * `protect_id` (0 = none). Sets *n_deleted when given. */
-te_status_t ckpt_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
-                                 te_error_t *err);
+te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
+                                       te_error_t *err);
 
 #endif

@@ -515,7 +515,8 @@ static void server_accept_error_cb(struct evconnlistener *l, void *ctx)
 /* ---- server ------------------------------------------------------------------- */
 
 te_rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
-                             int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg, te_error_t *err)
+                                int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg,
+                                te_error_t *err)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];

@@ -48,8 +48,8 @@ typedef void (*rpc_close_fn)(void *arg, uint64_t conn_id);
  * all interfaces). max_frame_size bounds incoming frames; max_conns bounds open
  * connections (<= 0 = unlimited). NULL + err (naming the address) on failure. */
 te_rpc_server_t *rpc_server_new(struct event_base *base, const char *host, int port, size_t max_frame_size,
-                             int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg,
-                             te_error_t *err);
+                                int max_conns, rpc_call_fn call_fn, rpc_close_fn close_fn, void *arg,
+                                te_error_t *err);
 /* Closes the listener and every connection (without calling close_fn). NULL: no-op. */
 void rpc_server_free(te_rpc_server_t *srv);
 struct te_security;

@@ -67,7 +67,7 @@ static void record_channel_state(void *arg, uint64_t id, uint32_t ch, const uint
 
 static const te_barrier_aligner_ops_t aligner_ops = {al_block, al_resume, al_trigger, al_complete, al_abort};
 
-te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
+te_status_t one_input_stream_task_init(te_stream_task_t *st, te_error_t *err)
 {
     st->input = stream_task_network_input_new(st->env.gates, st->env.n_gates, st->chain, st->env.metrics, err);
     if (st->input == NULL)
@@ -100,7 +100,7 @@ te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err)
     return TE_OK;
 }
 
-te_status_t input_stream_task_process_input(te_stream_task_t *st, te_error_t *err)
+te_status_t one_input_stream_task_process_input(te_stream_task_t *st, te_error_t *err)
 {
     te_input_status_t status;
     te_status_t rc = stream_task_network_input_emit_next(st->input, STREAM_TASK_STEP_BUDGET, &status, err);
@@ -119,7 +119,7 @@ te_status_t input_stream_task_process_input(te_stream_task_t *st, te_error_t *er
     }
 }
 
-void input_stream_task_cleanup(te_stream_task_t *st)
+void one_input_stream_task_cleanup(te_stream_task_t *st)
 {
     if (st->gate_listeners_set) {
         /* Stop the gates from waking us; the waker itself stays valid for a listener

@@ -891,7 +891,7 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
                 return te_error_set(err, TE_EIO, "operator '%s' (#%zu): snapshot of checkpoint %llu failed", name,
                                     i, (unsigned long long)checkpoint_id);
             }
-            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_OPERATOR, (uint32_t)i, 0, name, data, len) != TE_OK)
+            if (snapshot_add(snap, TE_CKPT_SEC_OPERATOR, (uint32_t)i, 0, name, data, len) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
         if (x->state) {
@@ -900,7 +900,7 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
             rc = state_backend_snapshot(x->state, &data, &len, err);
             if (rc != TE_OK)
                 return rc;
-            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_KEYED, (uint32_t)i, 0, name, data, len) != TE_OK)
+            if (snapshot_add(snap, TE_CKPT_SEC_KEYED, (uint32_t)i, 0, name, data, len) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
         if (x->timers && (timer_service_count(x->timers, TE_TIMER_EVENT) > 0 ||
@@ -910,8 +910,8 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
             rc = timer_service_snapshot(x->timers, now, &data, &len, err);
             if (rc != TE_OK)
                 return rc;
-            if (ckpt_snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data,
-                                  len) != TE_OK)
+            if (snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data, len) !=
+                TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
     }
@@ -939,7 +939,7 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
         if (sec->type == TE_CKPT_SEC_OPERATOR) {
             /* rescaled (2): an operator whose state is keyed is restored from its key
              * groups only, never from another subtask's whole non-keyed copy */
-            if (!nonkeyed || (nonkeyed == 2 && ckpt_snapshot_find(snap, TE_CKPT_SEC_KEYED, sec->index) != NULL))
+            if (!nonkeyed || (nonkeyed == 2 && snapshot_find(snap, TE_CKPT_SEC_KEYED, sec->index) != NULL))
                 continue;
             if (def->restore == NULL)
                 return te_error_set(err, TE_EINVAL,

@@ -191,7 +191,7 @@ static te_status_t default_action(void *arg, te_mailbox_processor_t *mp, te_erro
     if (m)
         atomic_store(&m->is_backpressured, 0);
     te_status_t rc = st->env.invokable == TE_INVOKABLE_SOURCE ? source_stream_task_process_input(st, err)
-                                                              : input_stream_task_process_input(st, err);
+                                                              : one_input_stream_task_process_input(st, err);
     update_output_metrics(st);
     return rc;
 }
@@ -365,21 +365,21 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
                                                     st->env.max_parallelism, st->env.restore, st->env.n_restore,
                                                     &channel_state, err);
         if (rc != TE_OK) {
-            ckpt_snapshot_free(channel_state);
+            snapshot_free(channel_state);
             te_error_prefix(err, "restoring the checkpoint state");
             return rc;
         }
     }
     if (st->env.invokable != TE_INVOKABLE_SOURCE) {
-        te_status_t rc = input_stream_task_init(st, err);
+        te_status_t rc = one_input_stream_task_init(st, err);
         if (rc != TE_OK) {
-            ckpt_snapshot_free(channel_state);
+            snapshot_free(channel_state);
             return rc;
         }
     }
     if (channel_state != NULL) {
         te_status_t rc = replay_channel_state(st, channel_state, err);
-        ckpt_snapshot_free(channel_state);
+        snapshot_free(channel_state);
         if (rc != TE_OK) {
             te_error_prefix(err, "restoring the checkpoint's channel state");
             return rc;
@@ -435,7 +435,7 @@ static void cleanup_invoke(te_stream_task_t *st)
     if (st->chain)
         source_stream_task_stop_thread(st);
     remove_from_flusher(st);
-    input_stream_task_cleanup(st);
+    one_input_stream_task_cleanup(st);
     operator_chain_dispose(st->chain);
     mailbox_close(st->mb);
     update_output_metrics(st);

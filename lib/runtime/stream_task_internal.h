@@ -59,8 +59,8 @@ te_status_t source_stream_task_process_input(te_stream_task_t *st, te_error_t *e
 void source_stream_task_stop_thread(te_stream_task_t *st);
 
 /* Network-input tasks (one_input_stream_task.c). */
-te_status_t input_stream_task_init(te_stream_task_t *st, te_error_t *err);
-te_status_t input_stream_task_process_input(te_stream_task_t *st, te_error_t *err);
-void input_stream_task_cleanup(te_stream_task_t *st);
+te_status_t one_input_stream_task_init(te_stream_task_t *st, te_error_t *err);
+te_status_t one_input_stream_task_process_input(te_stream_task_t *st, te_error_t *err);
+void one_input_stream_task_cleanup(te_stream_task_t *st);
 
 #endif

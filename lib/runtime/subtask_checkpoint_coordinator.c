@@ -16,7 +16,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "runtime/operator_chain.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "common/key_group.h"
 #include "state/checkpoint_storage.h"
 
@@ -74,7 +74,7 @@ void subtask_checkpoint_coordinator_free(te_subtask_ckpt_t *sc)
 {
     if (sc == NULL)
         return;
-    ckpt_snapshot_free(sc->open);
+    snapshot_free(sc->open);
     free(sc->task_name);
     free(sc->dir);
     free(sc->job);
@@ -107,7 +107,7 @@ static int snap_append(te_ckpt_snapshot_t *snap, uint32_t type, uint32_t index, 
     if (d == NULL)
         return -1;
     memcpy(d, data, len);
-    return ckpt_snapshot_add(snap, type, index, sub, name, d, len) == TE_OK ? 0 : -1;
+    return snapshot_add(snap, type, index, sub, name, d, len) == TE_OK ? 0 : -1;
 }
 
 typedef struct out_capture {
@@ -161,7 +161,7 @@ static void write_and_ack(te_subtask_ckpt_t *sc, te_ckpt_snapshot_t *snap, uint6
              sc->cfg.subtask_index);
     te_error_t err = {0};
     uint64_t size = 0;
-    if (ckpt_storage_write(path, snap, &size, &err) != TE_OK) {
+    if (checkpoint_storage_write(path, snap, &size, &err) != TE_OK) {
         report_decline(sc, id, err.msg);
         return;
     }
@@ -199,13 +199,13 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
     /* ts is the coordinator's wall-clock trigger time; the first barrier came alignment_ns ago */
     int64_t delay = ts > 0 ? te_clock_wall_ms() - (int64_t)(alignment_ns / 1000000) - (int64_t)ts : 0;
     uint64_t start_delay_ms = delay > 0 ? (uint64_t)delay : 0;
-    te_ckpt_snapshot_t *snap = ckpt_snapshot_new(id, sc->cfg.subtask_index, sc->cfg.parallelism,
-                                                 sc->cfg.max_parallelism, sc->kg_first, sc->kg_last);
+    te_ckpt_snapshot_t *snap = snapshot_new(id, sc->cfg.subtask_index, sc->cfg.parallelism,
+                                            sc->cfg.max_parallelism, sc->kg_first, sc->kg_last);
     te_error_t serr = {0};
     te_status_t rc = snap ? operator_chain_snapshot_state(chain, id, snap, &serr)
                           : te_error_set(&serr, TE_ENOMEM, "out of memory");
     if (rc != TE_OK) {
-        ckpt_snapshot_free(snap);
+        snapshot_free(snap);
         report_decline(sc, id, serr.msg);
         return broadcast(writers, n_writers, TE_EVENT_CANCEL_CHECKPOINT_MARKER, id, ts, err);
     }
@@ -227,16 +227,16 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
         rc = broadcast(writers, n_writers, TE_EVENT_CHECKPOINT_BARRIER, id, ts, err);
     }
     if (rc != TE_OK) {
-        ckpt_snapshot_free(snap);
+        snapshot_free(snap);
         return rc;
     }
     if (oom) {
-        ckpt_snapshot_free(snap);
+        snapshot_free(snap);
         report_decline(sc, id, "out of memory recording output channel state");
         return TE_OK;
     }
     if (sc->cfg.unaligned && sc->n_input_channels > 0) {
-        ckpt_snapshot_free(sc->open); /* an older open one was subsumed */
+        snapshot_free(sc->open); /* an older open one was subsumed */
         sc->open = snap;
         sc->open_id = id;
         sc->open_start_ms = start;
@@ -245,7 +245,7 @@ te_status_t subtask_checkpoint_perform(te_subtask_ckpt_t *sc, te_operator_chain_
         return TE_OK;
     }
     write_and_ack(sc, snap, id, start, alignment_ns, start_delay_ms);
-    ckpt_snapshot_free(snap);
+    snapshot_free(snap);
     return TE_OK;
 }
 
@@ -270,14 +270,14 @@ void subtask_checkpoint_complete(te_subtask_ckpt_t *sc, uint64_t id)
         report_decline(sc, id, "out of memory recording input channel state");
     else
         write_and_ack(sc, snap, id, sc->open_start_ms, 0, sc->open_start_delay_ms);
-    ckpt_snapshot_free(snap);
+    snapshot_free(snap);
 }
 
 void subtask_checkpoint_abort(te_subtask_ckpt_t *sc, te_record_writer_t **writers, size_t n_writers, uint64_t id,
                               const char *cause, int decline)
 {
     if (sc->open != NULL && sc->open_id <= id) {
-        ckpt_snapshot_free(sc->open);
+        snapshot_free(sc->open);
         sc->open = NULL;
     }
     (void)broadcast(writers, n_writers, TE_EVENT_CANCEL_CHECKPOINT_MARKER, id, 0, NULL);
@@ -306,11 +306,11 @@ te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subt
         const te_restore_handle_t *hd = &handles[h];
         if (hd->path == NULL || hd->path[0] == '\0')
             return te_error_set(err, TE_EINVAL, "restore handle %zu has no path", h);
-        te_ckpt_snapshot_t *snap = ckpt_storage_read(hd->path, err);
+        te_ckpt_snapshot_t *snap = checkpoint_storage_read(hd->path, err);
         if (snap == NULL)
             return err ? err->code : TE_EIO;
         if (snap->max_parallelism != max_parallelism) {
-            ckpt_snapshot_free(snap);
+            snapshot_free(snap);
             return te_error_set(err, TE_EINVAL,
                                 "snapshot '%s' was written with max_parallelism %u, the job has %u", hd->path,
                                 snap->max_parallelism, max_parallelism);
@@ -340,16 +340,16 @@ te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subt
                 if (s->type != TE_CKPT_SEC_INPUT_CHANNEL && s->type != TE_CKPT_SEC_OUTPUT_CHANNEL)
                     continue;
                 if (*channel_state == NULL)
-                    *channel_state = ckpt_snapshot_new(snap->checkpoint_id, subtask_index, parallelism,
-                                                       max_parallelism, kgf, kgl);
-                if (*channel_state == NULL || ckpt_snapshot_add(*channel_state, s->type, s->index, s->sub, s->name,
-                                                                s->data, s->len) != TE_OK)
+                    *channel_state =
+                        snapshot_new(snap->checkpoint_id, subtask_index, parallelism, max_parallelism, kgf, kgl);
+                if (*channel_state == NULL ||
+                    snapshot_add(*channel_state, s->type, s->index, s->sub, s->name, s->data, s->len) != TE_OK)
                     rc = te_error_set(err, TE_ENOMEM, "out of memory restoring channel state");
                 s->data = NULL; /* moved */
                 s->len = 0;
             }
         }
-        ckpt_snapshot_free(snap);
+        snapshot_free(snap);
         if (rc != TE_OK)
             return rc;
     }

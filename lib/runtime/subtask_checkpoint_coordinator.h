@@ -95,7 +95,7 @@ uint64_t subtask_checkpoint_last_id(const te_subtask_ckpt_t *sc);
 /* Restores chain (before open) from the handles of every subtask of the vertex.
  * Returns the channel state to replay for this subtask (unaligned checkpoints) as a
  * snapshot holding only INPUT_CHANNEL and OUTPUT_CHANNEL sections in *channel_state
- * (NULL when none; the caller frees it with ckpt_snapshot_free). Channel state restores
+ * (NULL when none; the caller frees it with snapshot_free). Channel state restores
  * only at the parallelism it was taken at (an error names the snapshot otherwise). */
 struct te_ckpt_snapshot;
 te_status_t subtask_checkpoint_restore(te_operator_chain_t *chain, uint32_t subtask_index, uint32_t parallelism,

@@ -316,7 +316,7 @@ static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffe
 {
     te_event_t ev;
     memset(&ev, 0, sizeof(ev));
-    int bad = event_decode(s->buf->data + s->offset, s->len, &ev) != 0;
+    int bad = task_event_decode(s->buf->data + s->offset, s->len, &ev) != 0;
     buffer_recycle(s->buf);
     if (bad)
         return gate_fail(g, "%s%s", "corrupt event buffer on an input channel", "");

@@ -18,7 +18,7 @@
 
 #include "common/te_status.h"
 #include "shuffle/channel_selector.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "shuffle/local_buffer_pool.h"
 #include "shuffle/result_partition.h"
 

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "common/hot_mutex.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 
 struct te_remote_buffers {
     te_local_buffer_pool_t *pool; /* borrowed */
@@ -316,7 +316,7 @@ static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
 static int q_push_priority_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
 {
     te_event_t ev;
-    if (event_decode(s.buf->data + s.offset, s.len, &ev) != 0)
+    if (task_event_decode(s.buf->data + s.offset, s.len, &ev) != 0)
         return -1;
     struct overtaken *o = calloc(1, sizeof(*o));
     if (o == NULL || q_grow_locked(c) != 0) {

@@ -144,7 +144,7 @@ static te_buffer_t *rp_event_buffer(te_result_partition_t *rp, const te_event_t 
         if (b == NULL)
             return NULL;
     }
-    event_encode(ev, b->data);
+    task_event_encode(ev, b->data);
     b->type = TE_BUFFER_EVENT;
     atomic_store_explicit(&b->committed, TE_EVENT_ENCODED_LEN, memory_order_relaxed);
     atomic_store_explicit(&b->finished, 1, memory_order_release);

@@ -21,7 +21,7 @@
 #include "common/ids.h"
 #include "common/te_status.h"
 #include "shuffle/buffer.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "shuffle/local_buffer_pool.h"
 
 typedef struct te_result_partition te_result_partition_t;

@@ -89,7 +89,8 @@ te_status_t slot_table_remove_task(te_slot_table_t *t, const te_id_t *execution_
  * with tasks → RELEASING (the caller fails them; the last remove frees the slot).
  * Freeing a RELEASING slot again is TE_OK. TE_ENOTFOUND when no slot has it.
  * *index_out (may be NULL) gets the slot index. */
-te_status_t slot_table_free_slot(te_slot_table_t *t, const te_id_t *allocation_id, int *index_out, te_error_t *err);
+te_status_t slot_table_free_slot(te_slot_table_t *t, const te_id_t *allocation_id, int *index_out,
+                                 te_error_t *err);
 
 /* Lookups. Return the slot index or -1. task_out may be NULL. */
 int slot_table_find_by_execution(const te_slot_table_t *t, const te_id_t *execution_id, void **task_out);

@@ -40,8 +40,8 @@ static uint32_t get32(const uint8_t *p)
 }
 static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
-te_ckpt_snapshot_t *ckpt_snapshot_new(uint64_t checkpoint_id, uint32_t subtask_index, uint32_t parallelism,
-                                      uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last)
+te_ckpt_snapshot_t *snapshot_new(uint64_t checkpoint_id, uint32_t subtask_index, uint32_t parallelism,
+                                 uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last)
 {
     te_ckpt_snapshot_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -55,7 +55,7 @@ te_ckpt_snapshot_t *ckpt_snapshot_new(uint64_t checkpoint_id, uint32_t subtask_i
     return s;
 }
 
-void ckpt_snapshot_free(te_ckpt_snapshot_t *s)
+void snapshot_free(te_ckpt_snapshot_t *s)
 {
     if (s == NULL)
         return;
@@ -67,8 +67,8 @@ void ckpt_snapshot_free(te_ckpt_snapshot_t *s)
     free(s);
 }
 
-te_status_t ckpt_snapshot_add(te_ckpt_snapshot_t *s, uint32_t type, uint32_t index, uint32_t sub, const char *name,
-                              uint8_t *data, size_t len)
+te_status_t snapshot_add(te_ckpt_snapshot_t *s, uint32_t type, uint32_t index, uint32_t sub, const char *name,
+                         uint8_t *data, size_t len)
 {
     if (s->n_sections >= TE_CKPT_MAX_SECTIONS)
         goto fail;
@@ -92,7 +92,7 @@ fail:
     return TE_ENOMEM;
 }
 
-const te_ckpt_section_t *ckpt_snapshot_find(const te_ckpt_snapshot_t *s, uint32_t type, uint32_t index)
+const te_ckpt_section_t *snapshot_find(const te_ckpt_snapshot_t *s, uint32_t type, uint32_t index)
 {
     for (size_t i = 0; i < s->n_sections; i++)
         if (s->sections[i].type == type && s->sections[i].index == index)
@@ -100,7 +100,7 @@ const te_ckpt_section_t *ckpt_snapshot_find(const te_ckpt_snapshot_t *s, uint32_
     return NULL;
 }
 
-te_status_t ckpt_snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *out_len, te_error_t *err)
+te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *out_len, te_error_t *err)
 {
     size_t total = CKPT_HDR_LEN + 8;
     for (size_t i = 0; i < s->n_sections; i++)
@@ -142,7 +142,7 @@ te_status_t ckpt_snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, siz
     return TE_OK;
 }
 
-te_ckpt_snapshot_t *ckpt_snapshot_decode(const uint8_t *d, size_t len, const char *what, te_error_t *err)
+te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *what, te_error_t *err)
 {
     te_ckpt_snapshot_t *s = NULL;
     what = what ? what : "checkpoint snapshot";
@@ -177,7 +177,7 @@ te_ckpt_snapshot_t *ckpt_snapshot_decode(const uint8_t *d, size_t len, const cha
         te_error_set(err, TE_EPROTO, "%s: %u sections (at most %u)", what, n, TE_CKPT_MAX_SECTIONS);
         return NULL;
     }
-    s = ckpt_snapshot_new(get64(d + 8), get32(d + 16), get32(d + 20), get32(d + 24), get32(d + 28), get32(d + 32));
+    s = snapshot_new(get64(d + 8), get32(d + 16), get32(d + 20), get32(d + 24), get32(d + 28), get32(d + 32));
     if (s == NULL)
         goto oom;
     size_t off = CKPT_HDR_LEN, end = len - 8;
@@ -210,7 +210,7 @@ te_ckpt_snapshot_t *ckpt_snapshot_decode(const uint8_t *d, size_t len, const cha
         name[nl] = '\0';
         if (dl)
             memcpy(data, p + CKPT_SEC_HDR + nl, (size_t)dl);
-        te_status_t rc = ckpt_snapshot_add(s, get32(p), get32(p + 4), get32(p + 8), name, data, (size_t)dl);
+        te_status_t rc = snapshot_add(s, get32(p), get32(p + 4), get32(p + 8), name, data, (size_t)dl);
         free(name);
         if (rc != TE_OK)
             goto oom;
@@ -224,7 +224,7 @@ te_ckpt_snapshot_t *ckpt_snapshot_decode(const uint8_t *d, size_t len, const cha
 oom:
     te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
 fail:
-    ckpt_snapshot_free(s);
+    snapshot_free(s);
     return NULL;
 }
 
@@ -254,7 +254,7 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-te_status_t ckpt_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err)
+te_status_t checkpoint_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err)
 {
     if (make_dirs(path) != 0)
         return te_error_set(err, TE_EIO, "cannot create the directory of '%s': %s", path, strerror(errno));
@@ -309,21 +309,22 @@ te_status_t ckpt_storage_write_file(const char *path, const uint8_t *data, size_
     return TE_OK;
 }
 
-te_status_t ckpt_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size, te_error_t *err)
+te_status_t checkpoint_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size,
+                                     te_error_t *err)
 {
     uint8_t *buf;
     size_t len;
-    te_status_t rc = ckpt_snapshot_encode(s, &buf, &len, err);
+    te_status_t rc = snapshot_encode(s, &buf, &len, err);
     if (rc != TE_OK)
         return rc;
-    rc = ckpt_storage_write_file(path, buf, len, err);
+    rc = checkpoint_storage_write_file(path, buf, len, err);
     free(buf);
     if (rc == TE_OK && size)
         *size = len;
     return rc;
 }
 
-te_ckpt_snapshot_t *ckpt_storage_read(const char *path, te_error_t *err)
+te_ckpt_snapshot_t *checkpoint_storage_read(const char *path, te_error_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -354,7 +355,7 @@ te_ckpt_snapshot_t *ckpt_storage_read(const char *path, te_error_t *err)
         off += (size_t)r;
     }
     close(fd);
-    te_ckpt_snapshot_t *s = ckpt_snapshot_decode(buf, off, path, err);
+    te_ckpt_snapshot_t *s = snapshot_decode(buf, off, path, err);
     free(buf);
     return s;
 }

@@ -64,27 +64,28 @@ typedef struct te_ckpt_snapshot {
 
 #define TE_CKPT_MAX_SECTIONS 65536u
 
-te_ckpt_snapshot_t *ckpt_snapshot_new(uint64_t checkpoint_id, uint32_t subtask_index, uint32_t parallelism,
-                                      uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last);
-void ckpt_snapshot_free(te_ckpt_snapshot_t *s);
+te_ckpt_snapshot_t *snapshot_new(uint64_t checkpoint_id, uint32_t subtask_index, uint32_t parallelism,
+                                 uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last);
+void snapshot_free(te_ckpt_snapshot_t *s);
 /* Appends a section; takes ownership of data (malloc'd, may be NULL when len 0) even on
  * failure; name is copied. TE_OK or TE_ENOMEM. */
-te_status_t ckpt_snapshot_add(te_ckpt_snapshot_t *s, uint32_t type, uint32_t index, uint32_t sub, const char *name,
-                              uint8_t *data, size_t len);
+te_status_t snapshot_add(te_ckpt_snapshot_t *s, uint32_t type, uint32_t index, uint32_t sub, const char *name,
+                         uint8_t *data, size_t len);
 /* The first section of (type, index), or NULL. */
-const te_ckpt_section_t *ckpt_snapshot_find(const te_ckpt_snapshot_t *s, uint32_t type, uint32_t index);
+const te_ckpt_section_t *snapshot_find(const te_ckpt_snapshot_t *s, uint32_t type, uint32_t index);
 
 /* Serializes into a malloc'd buffer (the caller frees). */
-te_status_t ckpt_snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *out_len, te_error_t *err);
+te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *out_len, te_error_t *err);
 /* Parses and checks everything; `what` names the source in messages (a path). */
-te_ckpt_snapshot_t *ckpt_snapshot_decode(const uint8_t *data, size_t len, const char *what, te_error_t *err);
+te_ckpt_snapshot_t *snapshot_decode(const uint8_t *data, size_t len, const char *what, te_error_t *err);
 
 /* Writes data to path durably: creates missing parent directories, writes
  * "<path>.tmp", fsyncs it, renames it over path and fsyncs the directory. */
-te_status_t ckpt_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err);
+te_status_t checkpoint_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err);
 /* Encodes s and writes it to path; *size = bytes written. */
-te_status_t ckpt_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size, te_error_t *err);
+te_status_t checkpoint_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size,
+                                     te_error_t *err);
 /* Reads and decodes the snapshot file at path. */
-te_ckpt_snapshot_t *ckpt_storage_read(const char *path, te_error_t *err);
+te_ckpt_snapshot_t *checkpoint_storage_read(const char *path, te_error_t *err);
 
 #endif

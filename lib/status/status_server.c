@@ -203,7 +203,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 }
 
 te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,
-                                   const te_status_provider_t *provider, te_error_t *err)
+                                      const te_status_provider_t *provider, te_error_t *err)
 {
     if (base == NULL || provider == NULL || port < 0 || port > 65535) {
         te_error_set(err, TE_EINVAL, "status_server_new: bad argument");

@@ -39,7 +39,7 @@ typedef struct status_server te_status_server_t;
 /* Binds host:port (port 0 = ephemeral) on base. The provider struct is copied; its
  * arg must outlive the server. NULL + err (naming the address) on failure. */
 te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,
-                                   const te_status_provider_t *provider, te_error_t *err);
+                                      const te_status_provider_t *provider, te_error_t *err);
 /* The bound port (the real one when 0 was asked). */
 int status_server_port(const te_status_server_t *s);
 /* Closes the listener and every open connection. */

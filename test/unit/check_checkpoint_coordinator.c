@@ -33,22 +33,22 @@ static te_ckpt_handle_t handle(const char *path, uint64_t size, uint32_t subtask
 START_TEST(test_acks_complete)
 {
     te_error_t err = {0};
-    te_ckpt_coord_t *c = ckpt_coord_new(3, 1000, 1, 5, &err);
+    te_ckpt_coord_t *c = checkpoint_coordinator_new(3, 1000, 1, 5, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 100, 1700000000000LL), 5);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 101, 0), 0); /* one at a time */
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 100, 1700000000000LL), 5);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 101, 0), 0); /* one at a time */
     te_ckpt_handle_t h0 = handle("/x/a-0", 10, 0, 3), h1 = handle("/x/a-1", 20, 1, 3),
                      h2 = handle("/x/a-2", 30, 2, 3);
-    ckpt_coord_ack_metrics(c, 5, 3000000, 100, 40);
-    ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 110), TE_CKPT_ACKED);
-    ck_assert_int_eq(ckpt_coord_ack(c, 5, 1, &h1, 1, 20, 111), TE_CKPT_IGNORED); /* duplicate */
-    ckpt_coord_ack_metrics(c, 5, 7000000, 0, 5);
-    ckpt_coord_ack_metrics(c, 9, 9000000, 999, 999); /* not pending: ignored */
-    ck_assert_int_eq(ckpt_coord_ack(c, 5, 0, &h0, 1, 10, 120), TE_CKPT_ACKED);
-    ckpt_coord_ack_metrics(c, 5, 1000000, 23, 7);
-    ck_assert_ptr_null(ckpt_coord_completed(c));
-    ck_assert_int_eq(ckpt_coord_ack(c, 5, 2, &h2, 1, 30, 150), TE_CKPT_COMPLETED);
-    const te_ckpt_checkpoint_t *cp = ckpt_coord_completed(c);
+    checkpoint_coordinator_ack_metrics(c, 5, 3000000, 100, 40);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 5, 1, &h1, 1, 20, 110), TE_CKPT_ACKED);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 5, 1, &h1, 1, 20, 111), TE_CKPT_IGNORED); /* duplicate */
+    checkpoint_coordinator_ack_metrics(c, 5, 7000000, 0, 5);
+    checkpoint_coordinator_ack_metrics(c, 9, 9000000, 999, 999); /* not pending: ignored */
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 5, 0, &h0, 1, 10, 120), TE_CKPT_ACKED);
+    checkpoint_coordinator_ack_metrics(c, 5, 1000000, 23, 7);
+    ck_assert_ptr_null(checkpoint_coordinator_completed(c));
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 5, 2, &h2, 1, 30, 150), TE_CKPT_COMPLETED);
+    const te_ckpt_checkpoint_t *cp = checkpoint_coordinator_completed(c);
     ck_assert_ptr_nonnull(cp);
     ck_assert_uint_eq(cp->id, 5);
     ck_assert_int_eq(cp->complete_ms - cp->trigger_ms, 50);
@@ -61,97 +61,97 @@ START_TEST(test_acks_complete)
     ck_assert_str_eq(cp->tasks[2].handles[0].path, "/x/a-2");
     ck_assert_uint_eq(cp->tasks[2].handles[0].key_groups[1], 4);
     ck_assert_ptr_ne(cp->tasks[2].handles[0].path, h2.path); /* copied */
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 0);
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 0);
     /* acks for the completed checkpoint are ignored; the next one gets id 6 */
-    ck_assert_int_eq(ckpt_coord_ack(c, 5, 0, &h0, 1, 10, 160), TE_CKPT_IGNORED);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 200, 0), 6);
-    ckpt_coord_free(c);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 5, 0, &h0, 1, 10, 160), TE_CKPT_IGNORED);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 200, 0), 6);
+    checkpoint_coordinator_free(c);
 }
 END_TEST
 
 START_TEST(test_decline_aborts)
 {
-    te_ckpt_coord_t *c = ckpt_coord_new(2, 1000, 1, 1, NULL);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 0, 0), 1);
+    te_ckpt_coord_t *c = checkpoint_coordinator_new(2, 1000, 1, 1, NULL);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 0, 0), 1);
     te_ckpt_handle_t h = handle("/p", 1, 0, 2);
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 0, &h, 1, 1, 5), TE_CKPT_ACKED);
-    ck_assert_int_eq(ckpt_coord_decline(c, 1, 1, "disk full"), TE_CKPT_ABORTED);
-    ck_assert_ptr_nonnull(strstr(ckpt_coord_abort_cause(c), "disk full"));
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 0);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 0, &h, 1, 1, 5), TE_CKPT_ACKED);
+    ck_assert_int_eq(checkpoint_coordinator_decline(c, 1, 1, "disk full"), TE_CKPT_ABORTED);
+    ck_assert_ptr_nonnull(strstr(checkpoint_coordinator_abort_cause(c), "disk full"));
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 0);
     /* the late ack of the aborted checkpoint, a second decline: ignored */
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 1, &h, 1, 1, 6), TE_CKPT_IGNORED);
-    ck_assert_int_eq(ckpt_coord_decline(c, 1, 0, "again"), TE_CKPT_IGNORED);
-    ck_assert_ptr_null(ckpt_coord_completed(c));
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 1, &h, 1, 1, 6), TE_CKPT_IGNORED);
+    ck_assert_int_eq(checkpoint_coordinator_decline(c, 1, 0, "again"), TE_CKPT_IGNORED);
+    ck_assert_ptr_null(checkpoint_coordinator_completed(c));
     /* ids are not reused */
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 10, 0), 2);
-    ckpt_coord_free(c);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 10, 0), 2);
+    checkpoint_coordinator_free(c);
 }
 END_TEST
 
 START_TEST(test_timeout)
 {
-    te_ckpt_coord_t *c = ckpt_coord_new(2, 100, 1, 1, NULL);
-    ck_assert_int_eq(ckpt_coord_next_deadline(c), -1);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 1000, 0), 1);
-    ck_assert_int_eq(ckpt_coord_next_deadline(c), 1100);
-    ck_assert_uint_eq(ckpt_coord_expire(c, 1099), 0);
+    te_ckpt_coord_t *c = checkpoint_coordinator_new(2, 100, 1, 1, NULL);
+    ck_assert_int_eq(checkpoint_coordinator_next_deadline(c), -1);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 1000, 0), 1);
+    ck_assert_int_eq(checkpoint_coordinator_next_deadline(c), 1100);
+    ck_assert_uint_eq(checkpoint_coordinator_expire(c, 1099), 0);
     te_ckpt_handle_t h = handle("/p", 1, 0, 2);
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 0, &h, 1, 1, 1050), TE_CKPT_ACKED);
-    ck_assert_uint_eq(ckpt_coord_expire(c, 1100), 1);
-    ck_assert_ptr_nonnull(strstr(ckpt_coord_abort_cause(c), "1 of 2"));
-    ck_assert_uint_eq(ckpt_coord_expire(c, 5000), 0);
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 1, &h, 1, 1, 1101), TE_CKPT_IGNORED);
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 0);
-    ckpt_coord_free(c);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 0, &h, 1, 1, 1050), TE_CKPT_ACKED);
+    ck_assert_uint_eq(checkpoint_coordinator_expire(c, 1100), 1);
+    ck_assert_ptr_nonnull(strstr(checkpoint_coordinator_abort_cause(c), "1 of 2"));
+    ck_assert_uint_eq(checkpoint_coordinator_expire(c, 5000), 0);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 1, &h, 1, 1, 1101), TE_CKPT_IGNORED);
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 0);
+    checkpoint_coordinator_free(c);
 }
 END_TEST
 
 START_TEST(test_unknown_ignored)
 {
-    te_ckpt_coord_t *c = ckpt_coord_new(2, 1000, 1, 1, NULL);
+    te_ckpt_coord_t *c = checkpoint_coordinator_new(2, 1000, 1, 1, NULL);
     te_ckpt_handle_t h = handle("/p", 1, 0, 2);
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* nothing triggered */
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 0, 0), 1);
-    ck_assert_int_eq(ckpt_coord_ack(c, 7, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown checkpoint */
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 2, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown task */
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 99, &h, 1, 1, 0), TE_CKPT_IGNORED);
-    ck_assert_int_eq(ckpt_coord_decline(c, 7, 0, "x"), TE_CKPT_IGNORED);
-    ck_assert_int_eq(ckpt_coord_decline(c, 1, 5, "x"), TE_CKPT_IGNORED);
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 1);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* nothing triggered */
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 0, 0), 1);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 7, 0, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown checkpoint */
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 2, &h, 1, 1, 0), TE_CKPT_IGNORED); /* unknown task */
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 99, &h, 1, 1, 0), TE_CKPT_IGNORED);
+    ck_assert_int_eq(checkpoint_coordinator_decline(c, 7, 0, "x"), TE_CKPT_IGNORED);
+    ck_assert_int_eq(checkpoint_coordinator_decline(c, 1, 5, "x"), TE_CKPT_IGNORED);
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 1);
     /* ack without handles (a stateless task) counts */
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 0, NULL, 0, 0, 1), TE_CKPT_ACKED);
-    ck_assert_int_eq(ckpt_coord_ack(c, 1, 1, NULL, 0, 0, 2), TE_CKPT_COMPLETED);
-    ckpt_coord_free(c);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 0, NULL, 0, 0, 1), TE_CKPT_ACKED);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 1, 1, NULL, 0, 0, 2), TE_CKPT_COMPLETED);
+    checkpoint_coordinator_free(c);
     te_error_t err = {0};
-    ck_assert_ptr_null(ckpt_coord_new(0, 1000, 1, 1, &err));
+    ck_assert_ptr_null(checkpoint_coordinator_new(0, 1000, 1, 1, &err));
     ck_assert_int_eq(err.code, TE_EINVAL);
-    ck_assert_ptr_null(ckpt_coord_new(2, 0, 1, 1, NULL));
+    ck_assert_ptr_null(checkpoint_coordinator_new(2, 0, 1, 1, NULL));
 }
 END_TEST
 
 START_TEST(test_newer_supersedes)
 {
-    te_ckpt_coord_t *c = ckpt_coord_new(2, 1000, 3, 10, NULL);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 0, 0), 10);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 1, 0), 11);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 2, 0), 12);
-    ck_assert_uint_eq(ckpt_coord_trigger(c, 3, 0), 0);
-    ck_assert_uint_eq(ckpt_coord_pending_id(c, 0), 10);
-    ck_assert_int_eq(ckpt_coord_ack(c, 10, 0, NULL, 0, 0, 4), TE_CKPT_ACKED);
-    ck_assert_int_eq(ckpt_coord_ack(c, 11, 0, NULL, 0, 0, 4), TE_CKPT_ACKED);
-    ck_assert_int_eq(ckpt_coord_ack(c, 11, 1, NULL, 0, 0, 5), TE_CKPT_COMPLETED);
-    ck_assert_uint_eq(ckpt_coord_completed(c)->id, 11);
-    ck_assert_uint_eq(ckpt_coord_n_subsumed(c), 1); /* 10 dropped */
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 1);  /* 12 stays */
-    ck_assert_uint_eq(ckpt_coord_pending_id(c, 0), 12);
-    ck_assert_int_eq(ckpt_coord_ack(c, 10, 1, NULL, 0, 0, 6), TE_CKPT_IGNORED);
+    te_ckpt_coord_t *c = checkpoint_coordinator_new(2, 1000, 3, 10, NULL);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 0, 0), 10);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 1, 0), 11);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 2, 0), 12);
+    ck_assert_uint_eq(checkpoint_coordinator_trigger(c, 3, 0), 0);
+    ck_assert_uint_eq(checkpoint_coordinator_pending_id(c, 0), 10);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 10, 0, NULL, 0, 0, 4), TE_CKPT_ACKED);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 11, 0, NULL, 0, 0, 4), TE_CKPT_ACKED);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 11, 1, NULL, 0, 0, 5), TE_CKPT_COMPLETED);
+    ck_assert_uint_eq(checkpoint_coordinator_completed(c)->id, 11);
+    ck_assert_uint_eq(checkpoint_coordinator_n_subsumed(c), 1); /* 10 dropped */
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 1);  /* 12 stays */
+    ck_assert_uint_eq(checkpoint_coordinator_pending_id(c, 0), 12);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 10, 1, NULL, 0, 0, 6), TE_CKPT_IGNORED);
     /* a task that ended aborts what it has not acknowledged */
-    ck_assert_int_eq(ckpt_coord_ack(c, 12, 0, NULL, 0, 0, 7), TE_CKPT_ACKED);
-    ck_assert_uint_eq(ckpt_coord_task_gone(c, 0), 0); /* acked already */
-    ck_assert_uint_eq(ckpt_coord_task_gone(c, 1), 12);
-    ck_assert_uint_eq(ckpt_coord_n_pending(c), 0);
-    ck_assert_uint_eq(ckpt_coord_completed(c)->id, 11);
-    ckpt_coord_free(c);
+    ck_assert_int_eq(checkpoint_coordinator_ack(c, 12, 0, NULL, 0, 0, 7), TE_CKPT_ACKED);
+    ck_assert_uint_eq(checkpoint_coordinator_task_gone(c, 0), 0); /* acked already */
+    ck_assert_uint_eq(checkpoint_coordinator_task_gone(c, 1), 12);
+    ck_assert_uint_eq(checkpoint_coordinator_n_pending(c), 0);
+    ck_assert_uint_eq(checkpoint_coordinator_completed(c)->id, 11);
+    checkpoint_coordinator_free(c);
 }
 END_TEST
 
@@ -198,8 +198,8 @@ static te_ckpt_metadata_t *sample(uint64_t id)
     m->vertices[0].handles = calloc(2, sizeof(te_ckpt_handle_t));
     te_ckpt_handle_t h0 = {(char *)"/c/chk/v-0", 100, kg0, 3, 0, 2},
                      h1 = {(char *)"/c/chk/v-1", 200, kg1, 2, 1, 2};
-    ck_assert_int_eq(ckpt_handle_copy(&m->vertices[0].handles[0], &h0, NULL), TE_OK);
-    ck_assert_int_eq(ckpt_handle_copy(&m->vertices[0].handles[1], &h1, NULL), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_handle_copy(&m->vertices[0].handles[0], &h0, NULL), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_handle_copy(&m->vertices[0].handles[1], &h1, NULL), TE_OK);
     return m;
 }
 
@@ -214,8 +214,8 @@ static void write_sample(uint64_t id)
     char jd[512];
     te_error_t err = {0};
     te_ckpt_metadata_t *m = sample(id);
-    ck_assert_msg(ckpt_metadata_write(m, job_dir(jd, sizeof(jd)), &err) == TE_OK, "%s", err.msg);
-    ckpt_metadata_free(m);
+    ck_assert_msg(checkpoint_metadata_write(m, job_dir(jd, sizeof(jd)), &err) == TE_OK, "%s", err.msg);
+    checkpoint_metadata_free(m);
 }
 
 START_TEST(test_metadata_round_trip)
@@ -224,7 +224,7 @@ START_TEST(test_metadata_round_trip)
     te_error_t err = {0};
     write_sample(7);
     snprintf(chk, sizeof(chk), "%s/chk-7", job_dir(jd, sizeof(jd)));
-    te_ckpt_metadata_t *m = ckpt_metadata_read(chk, &err);
+    te_ckpt_metadata_t *m = checkpoint_metadata_read(chk, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
     ck_assert_str_eq(m->job_id, JOB);
     ck_assert_str_eq(m->job_name, "wc");
@@ -244,20 +244,20 @@ START_TEST(test_metadata_round_trip)
     ck_assert_uint_eq(m->vertices[0].handles[0].n_key_groups, 3);
     ck_assert_uint_eq(m->vertices[0].handles[0].key_groups[2], 2);
     ck_assert_str_eq(m->dir, chk);
-    ckpt_metadata_free(m);
+    checkpoint_metadata_free(m);
     /* no temp file left behind */
     char tmp[700];
     snprintf(tmp, sizeof(tmp), "%s/._metadata.tmp.%ld", chk, (long)getpid());
     ck_assert_int_ne(access(tmp, F_OK), 0);
     /* resolve: the chk dir itself, or the job dir -> its latest */
     write_sample(9);
-    m = ckpt_metadata_resolve(chk, &err);
+    m = checkpoint_metadata_resolve(chk, &err);
     ck_assert_uint_eq(m->checkpoint_id, 7);
-    ckpt_metadata_free(m);
-    m = ckpt_metadata_resolve(jd, &err);
+    checkpoint_metadata_free(m);
+    m = checkpoint_metadata_resolve(jd, &err);
     ck_assert_uint_eq(m->checkpoint_id, 9);
-    ckpt_metadata_free(m);
-    ck_assert_ptr_null(ckpt_metadata_resolve("/nonexistent/te-ckpt", &err));
+    checkpoint_metadata_free(m);
+    ck_assert_ptr_null(checkpoint_metadata_resolve("/nonexistent/te-ckpt", &err));
     ck_assert_int_eq(err.code, TE_ENOTFOUND);
 }
 END_TEST
@@ -272,20 +272,20 @@ START_TEST(test_metadata_list_and_retain)
     /* an in-progress checkpoint (no _metadata) is not listed */
     snprintf(dir, sizeof(dir), "%s/chk-6", jd);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
-    ck_assert_uint_eq(ckpt_metadata_max_id(jd), 6);
+    ck_assert_uint_eq(checkpoint_metadata_max_id(jd), 6);
     te_ckpt_metadata_t **list;
     size_t n;
-    ck_assert_int_eq(ckpt_metadata_list(jd, &list, &n, &err), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_list(jd, &list, &n, &err), TE_OK);
     ck_assert_uint_eq(n, 5);
     for (size_t i = 0; i < n; i++)
         ck_assert_uint_eq(list[i]->checkpoint_id, i + 1);
-    ckpt_metadata_list_free(list, n);
-    ck_assert_int_eq(ckpt_metadata_list_root(g_tmp, NULL, &list, &n, &err), TE_OK);
+    checkpoint_metadata_list_free(list, n);
+    ck_assert_int_eq(checkpoint_metadata_list_root(g_tmp, NULL, &list, &n, &err), TE_OK);
     ck_assert_uint_eq(n, 5);
-    ckpt_metadata_list_free(list, n);
+    checkpoint_metadata_list_free(list, n);
     /* keep 3 (3, 4, 5) and chk-6 (newer, in progress); protect 1 */
     size_t deleted = 0;
-    ck_assert_int_eq(ckpt_metadata_retain(jd, 3, 1, &deleted, &err), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_retain(jd, 3, 1, &deleted, &err), TE_OK);
     ck_assert_uint_eq(deleted, 1);
     snprintf(dir, sizeof(dir), "%s/chk-2", jd);
     ck_assert_int_ne(access(dir, F_OK), 0);
@@ -293,12 +293,12 @@ START_TEST(test_metadata_list_and_retain)
     ck_assert_int_eq(access(dir, F_OK), 0);
     snprintf(dir, sizeof(dir), "%s/chk-6", jd);
     ck_assert_int_eq(access(dir, F_OK), 0);
-    ck_assert_int_eq(ckpt_metadata_retain(jd, 3, 0, &deleted, &err), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_retain(jd, 3, 0, &deleted, &err), TE_OK);
     ck_assert_uint_eq(deleted, 1);
-    ck_assert_int_eq(ckpt_metadata_list(jd, &list, &n, &err), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_list(jd, &list, &n, &err), TE_OK);
     ck_assert_uint_eq(n, 3);
     ck_assert_uint_eq(list[0]->checkpoint_id, 3);
-    ckpt_metadata_list_free(list, n);
+    checkpoint_metadata_list_free(list, n);
 }
 END_TEST
 
@@ -316,30 +316,30 @@ START_TEST(test_metadata_truncated_skipped)
     ck_assert_int_eq(truncate(path, sb.st_size / 2), 0);
     char dir[600];
     snprintf(dir, sizeof(dir), "%s/chk-2", jd);
-    ck_assert_ptr_null(ckpt_metadata_read(dir, &err));
+    ck_assert_ptr_null(checkpoint_metadata_read(dir, &err));
     ck_assert_int_eq(err.code, TE_EPROTO);
     ck_assert_ptr_nonnull(strstr(err.msg, path));
     te_log_level_t lvl = te_log_get_level();
     te_log_set_level(TE_LOG_ERROR); /* the skip warning is expected */
-    te_ckpt_metadata_t *m = ckpt_metadata_latest(jd, &err);
+    te_ckpt_metadata_t *m = checkpoint_metadata_latest(jd, &err);
     ck_assert_ptr_nonnull(m);
     ck_assert_uint_eq(m->checkpoint_id, 1);
-    ckpt_metadata_free(m);
+    checkpoint_metadata_free(m);
     te_ckpt_metadata_t **list;
     size_t n;
-    ck_assert_int_eq(ckpt_metadata_list(jd, &list, &n, &err), TE_OK);
+    ck_assert_int_eq(checkpoint_metadata_list(jd, &list, &n, &err), TE_OK);
     ck_assert_uint_eq(n, 1);
-    ckpt_metadata_list_free(list, n);
+    checkpoint_metadata_list_free(list, n);
     /* valid JSON but not metadata (a field missing) is rejected too */
     FILE *f = fopen(path, "w");
     fputs("{\"format\":1,\"job_id\":\"0123456789abcdef0123456789abcdef\"}\n", f);
     fclose(f);
-    ck_assert_ptr_null(ckpt_metadata_read(dir, &err));
+    ck_assert_ptr_null(checkpoint_metadata_read(dir, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "job_name"));
     /* nothing valid at all */
     snprintf(path, sizeof(path), "%s/chk-1/_metadata", jd);
     ck_assert_int_eq(truncate(path, 0), 0);
-    ck_assert_ptr_null(ckpt_metadata_latest(jd, &err));
+    ck_assert_ptr_null(checkpoint_metadata_latest(jd, &err));
     ck_assert_int_eq(err.code, TE_ENOTFOUND);
     te_log_set_level(lvl);
 }

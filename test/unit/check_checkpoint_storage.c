@@ -26,7 +26,7 @@ typedef struct kept {
 static te_ckpt_snapshot_t *build(kept_t *k, unsigned seed)
 {
     srand(seed);
-    te_ckpt_snapshot_t *s = ckpt_snapshot_new(42, 3, 4, 128, 96, 127);
+    te_ckpt_snapshot_t *s = snapshot_new(42, 3, 4, 128, 96, 127);
     ck_assert_ptr_nonnull(s);
     for (int i = 0; i < N_SEC; i++) {
         k[i].type = 1 + (uint32_t)(rand() % 5);
@@ -39,7 +39,7 @@ static te_ckpt_snapshot_t *build(kept_t *k, unsigned seed)
         uint8_t *d = k[i].len ? malloc(k[i].len) : NULL;
         if (k[i].len)
             memcpy(d, k[i].data, k[i].len);
-        ck_assert_int_eq(ckpt_snapshot_add(s, k[i].type, k[i].index, k[i].sub, k[i].name, d, k[i].len), TE_OK);
+        ck_assert_int_eq(snapshot_add(s, k[i].type, k[i].index, k[i].sub, k[i].name, d, k[i].len), TE_OK);
     }
     return s;
 }
@@ -63,8 +63,8 @@ static void compare(const te_ckpt_snapshot_t *s, const kept_t *k)
         if (k[i].len)
             ck_assert(memcmp(x->data, k[i].data, k[i].len) == 0);
     }
-    ck_assert_ptr_eq(ckpt_snapshot_find(s, k[5].type, 5), &s->sections[5]);
-    ck_assert_ptr_null(ckpt_snapshot_find(s, 99, 0));
+    ck_assert_ptr_eq(snapshot_find(s, k[5].type, 5), &s->sections[5]);
+    ck_assert_ptr_null(snapshot_find(s, 99, 0));
 }
 
 START_TEST(test_round_trip_memory)
@@ -73,13 +73,13 @@ START_TEST(test_round_trip_memory)
     te_ckpt_snapshot_t *s = build(k, 7);
     uint8_t *buf;
     size_t len;
-    ck_assert_int_eq(ckpt_snapshot_encode(s, &buf, &len, NULL), TE_OK);
+    ck_assert_int_eq(snapshot_encode(s, &buf, &len, NULL), TE_OK);
     te_error_t err = {0};
-    te_ckpt_snapshot_t *d = ckpt_snapshot_decode(buf, len, "mem", &err);
+    te_ckpt_snapshot_t *d = snapshot_decode(buf, len, "mem", &err);
     ck_assert_msg(d != NULL, "%s", err.msg);
     compare(d, k);
-    ckpt_snapshot_free(d);
-    ckpt_snapshot_free(s);
+    snapshot_free(d);
+    snapshot_free(s);
     free(buf);
 }
 END_TEST
@@ -94,13 +94,13 @@ START_TEST(test_round_trip_file)
     te_ckpt_snapshot_t *s = build(k, 11);
     te_error_t err = {0};
     uint64_t size = 0;
-    ck_assert_msg(ckpt_storage_write(path, s, &size, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(checkpoint_storage_write(path, s, &size, &err) == TE_OK, "%s", err.msg);
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     fseek(f, 0, SEEK_END);
     ck_assert_uint_eq((uint64_t)ftell(f), size);
     fclose(f);
-    te_ckpt_snapshot_t *d = ckpt_storage_read(path, &err);
+    te_ckpt_snapshot_t *d = checkpoint_storage_read(path, &err);
     ck_assert_msg(d != NULL, "%s", err.msg);
     compare(d, k);
     /* no temp file left next to it */
@@ -115,9 +115,9 @@ START_TEST(test_round_trip_file)
             n++;
     closedir(dd);
     ck_assert_int_eq(n, 1);
-    ckpt_snapshot_free(d);
-    ckpt_snapshot_free(s);
-    ck_assert_ptr_null(ckpt_storage_read("/nonexistent/ckpt/file", &err));
+    snapshot_free(d);
+    snapshot_free(s);
+    ck_assert_ptr_null(checkpoint_storage_read("/nonexistent/ckpt/file", &err));
     ck_assert_int_eq(err.code, TE_ENOTFOUND);
     unlink(path);
     rmdir(cdir);
@@ -133,12 +133,12 @@ START_TEST(test_corruption_and_truncation)
     te_ckpt_snapshot_t *s = build(k, 23);
     uint8_t *buf;
     size_t len;
-    ck_assert_int_eq(ckpt_snapshot_encode(s, &buf, &len, NULL), TE_OK);
+    ck_assert_int_eq(snapshot_encode(s, &buf, &len, NULL), TE_OK);
     for (size_t i = 0; i < len; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             buf[i] ^= (uint8_t)(1u << bit);
             te_error_t err = {0};
-            te_ckpt_snapshot_t *d = ckpt_snapshot_decode(buf, len, "flip", &err);
+            te_ckpt_snapshot_t *d = snapshot_decode(buf, len, "flip", &err);
             ck_assert_msg(d == NULL, "flip of byte %zu bit %d not detected", i, bit);
             ck_assert(strstr(err.msg, "flip") != NULL);
             buf[i] ^= (uint8_t)(1u << bit);
@@ -146,14 +146,14 @@ START_TEST(test_corruption_and_truncation)
     }
     for (size_t l = 0; l < len; l++) {
         te_error_t err = {0};
-        te_ckpt_snapshot_t *d = ckpt_snapshot_decode(buf, l, "cut", &err);
+        te_ckpt_snapshot_t *d = snapshot_decode(buf, l, "cut", &err);
         ck_assert_msg(d == NULL, "truncation to %zu of %zu bytes not detected", l, len);
         ck_assert(err.msg[0] != '\0');
     }
-    te_ckpt_snapshot_t *ok = ckpt_snapshot_decode(buf, len, "whole", NULL);
+    te_ckpt_snapshot_t *ok = snapshot_decode(buf, len, "whole", NULL);
     ck_assert_ptr_nonnull(ok);
-    ckpt_snapshot_free(ok);
-    ckpt_snapshot_free(s);
+    snapshot_free(ok);
+    snapshot_free(s);
     free(buf);
 }
 END_TEST

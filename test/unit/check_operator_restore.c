@@ -77,16 +77,16 @@ static size_t checkpoint(te_operator_chain_t *c, uint64_t id, uint32_t subtask, 
 {
     uint32_t kgf, kgl;
     key_group_range(subtask, MAXP, par, &kgf, &kgl);
-    te_ckpt_snapshot_t *s = ckpt_snapshot_new(id, subtask, par, MAXP, kgf, kgl);
+    te_ckpt_snapshot_t *s = snapshot_new(id, subtask, par, MAXP, kgf, kgl);
     ck_assert_ptr_nonnull(s);
     te_error_t err = {0};
     ck_assert_msg(operator_chain_snapshot_state(c, id, s, &err) == TE_OK, "%s", err.msg);
     char path[256];
     ckpt_path(path, sizeof(path), id, subtask);
     uint64_t size = 0;
-    ck_assert_msg(ckpt_storage_write(path, s, &size, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(checkpoint_storage_write(path, s, &size, &err) == TE_OK, "%s", err.msg);
     size_t n = s->n_sections;
-    ckpt_snapshot_free(s);
+    snapshot_free(s);
     return n;
 }
 
@@ -762,9 +762,9 @@ START_TEST(test_processing_timer_restore)
 
     char path[256];
     ckpt_path(path, sizeof(path), 9, 0);
-    te_ckpt_snapshot_t *s = ckpt_storage_read(path, &err);
+    te_ckpt_snapshot_t *s = checkpoint_storage_read(path, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
-    const te_ckpt_section_t *sec = ckpt_snapshot_find(s, TE_CKPT_SEC_TIMERS, 0);
+    const te_ckpt_section_t *sec = snapshot_find(s, TE_CKPT_SEC_TIMERS, 0);
     ck_assert_ptr_nonnull(sec);
     ck_assert_uint_eq(sec->sub, TE_TIMER_SNAPSHOT_VERSION);
     te_state_backend_t *tb_state = state_backend_new("hashmap", MAXP, NULL);
@@ -772,7 +772,7 @@ START_TEST(test_processing_timer_restore)
     int64_t stored = INT64_MIN;
     state_backend_foreach(tb_state, collect_timer, &stored);
     state_backend_free(tb_state);
-    ckpt_snapshot_free(s);
+    snapshot_free(s);
     /* +-2: the two clocks are read one after the other, each truncated to ms */
     ck_assert_int_ge(stored, wall_before + 50 - 2);
     ck_assert_int_le(stored, wall_after + 50 + 2);

@@ -32,7 +32,7 @@
 #include "net/partition_client.h"
 #include "net/partition_server.h"
 #include "shuffle/buffer.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "shuffle/input_gate.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -435,11 +435,11 @@ START_TEST(test_reserve_fill_in_pieces_commit)
     /* a checkpoint barrier (no credit), then EndOfPartition */
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234, 0};
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 1, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
-    event_encode(&ev, b->data);
+    task_event_encode(&ev, b->data);
     ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_OK);
     ev.type = TE_EVENT_END_OF_PARTITION;
     ck_assert_int_eq(remote_input_channel_reserve_buffer(ch, 2, 1, TE_EVENT_ENCODED_LEN, &b, &err), TE_OK);
-    event_encode(&ev, b->data);
+    task_event_encode(&ev, b->data);
     ck_assert_int_eq(remote_input_channel_commit_buffer(ch, b, 0, NULL, &err), TE_OK);
     ck_assert(remote_input_channel_is_done(ch));
     ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
@@ -711,13 +711,13 @@ START_TEST(test_client_payloads_split_across_reads)
             payload[k][i] = pattern(k + 1, (int)i);
         if (k == 3) {
             fo[ND] = n;
-            event_encode(&(te_event_t){TE_EVENT_CHECKPOINT_BARRIER, 3, 99, 0}, ev);
+            task_event_encode(&(te_event_t){TE_EVENT_CHECKPOINT_BARRIER, 3, 99, 0}, ev);
             n += put_buffer_frame(stream + n, seq++, 1, 1, ev, TE_EVENT_ENCODED_LEN);
         }
         fo[k] = n;
         n += put_buffer_frame(stream + n, seq++, (uint32_t)(ND - 1 - k), 0, payload[k], sizes[k]);
     }
-    event_encode(&(te_event_t){TE_EVENT_END_OF_PARTITION, 0, 0, 0}, ev);
+    task_event_encode(&(te_event_t){TE_EVENT_END_OF_PARTITION, 0, 0, 0}, ev);
     n += put_buffer_frame(stream + n, seq++, 0, 1, ev, TE_EVENT_ENCODED_LEN);
     fo[ND + 1] = n;
     const size_t H = TE_NET_BUFFER_RESPONSE_FIXED;

@@ -171,7 +171,7 @@ START_TEST(test_events_without_pool_buffers)
     ck_assert_int_eq(subpartition_view_poll(v, &s, NULL), 1);
     ck_assert_int_eq(s.type, TE_BUFFER_EVENT);
     te_event_t got;
-    ck_assert_int_eq(event_decode(s.buf->data + s.offset, s.len, &got), 0);
+    ck_assert_int_eq(task_event_decode(s.buf->data + s.offset, s.len, &got), 0);
     ck_assert(got.type == TE_EVENT_CHECKPOINT_BARRIER && got.checkpoint_id == 7 && got.timestamp == 1234);
     buffer_recycle(s.buf);
     buffer_recycle(hold);

@@ -47,7 +47,8 @@ typedef struct env {
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static void use_threads(void) { evthread_use_pthreads(); }
 
-static void push_state(te_rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st, const char *cause)
+static void push_state(te_rpc_conn_t *conn, const ProtobufCBinaryData *job, Te__ExecutionState st,
+                       const char *cause)
 {
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;

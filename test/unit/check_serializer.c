@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "shuffle/buffer.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "shuffle/record_deserializer.h"
 #include "shuffle/record_serializer.h"
 
@@ -256,17 +256,17 @@ START_TEST(test_event_codec)
 {
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 0x0102030405060708ull, 42, 0}, out;
     uint8_t buf[TE_EVENT_ENCODED_LEN];
-    event_encode(&ev, buf);
+    task_event_encode(&ev, buf);
     ck_assert_uint_eq(buf[0], 2);
     ck_assert_uint_eq(buf[1], 1);
     ck_assert_uint_eq(buf[8], 8);
     ck_assert_uint_eq(buf[16], 42);
-    ck_assert_int_eq(event_decode(buf, sizeof(buf), &out), 0);
+    ck_assert_int_eq(task_event_decode(buf, sizeof(buf), &out), 0);
     ck_assert_int_eq(out.type, ev.type);
     ck_assert(out.checkpoint_id == ev.checkpoint_id && out.timestamp == 42);
-    ck_assert_int_eq(event_decode(buf, 16, &out), -1);
+    ck_assert_int_eq(task_event_decode(buf, 16, &out), -1);
     buf[0] = 9;
-    ck_assert_int_eq(event_decode(buf, sizeof(buf), &out), -1);
+    ck_assert_int_eq(task_event_decode(buf, sizeof(buf), &out), -1);
 }
 END_TEST
 

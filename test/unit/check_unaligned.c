@@ -26,7 +26,7 @@
 
 #include "shuffle/buffer.h"
 #include "shuffle/channel_selector.h"
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 #include "shuffle/input_gate.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -131,7 +131,7 @@ static void expect_event(te_buffer_slice_t *s, te_event_type_t type, int priorit
     ck_assert_uint_eq(s->len, TE_EVENT_ENCODED_LEN);
     te_event_t ev;
     memset(&ev, 0xAA, sizeof(ev));
-    ck_assert_int_eq(event_decode(s->buf->data + s->offset, s->len, &ev), 0);
+    ck_assert_int_eq(task_event_decode(s->buf->data + s->offset, s->len, &ev), 0);
     ck_assert_int_eq(ev.type, type);
     ck_assert_uint_eq(ev.priority, priority);
     ck_assert_uint_eq(ev.checkpoint_id, id);
@@ -603,7 +603,7 @@ static void *cc_consume(void *arg)
             continue;
         }
         te_event_t ev;
-        int r = event_decode(sl.buf->data + sl.offset, sl.len, &ev);
+        int r = task_event_decode(sl.buf->data + sl.offset, sl.len, &ev);
         buffer_recycle(sl.buf);
         /* a wrong event is noted and reading goes on, so the producer is not stuck */
         if (r != 0) {
@@ -709,12 +709,12 @@ START_TEST(test_event_codec_priority)
     te_event_t out;
     for (int prio = 0; prio <= 1; prio++) {
         te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 0x0102030405060708ull, 0xF1F2F3F4F5F6F7F8ull, (uint8_t)prio};
-        event_encode(&ev, buf);
+        task_event_encode(&ev, buf);
         ck_assert_uint_eq(buf[0], prio ? 4 : 2);
         ck_assert_uint_eq(TE_EVENT_WIRE_UNALIGNED_BARRIER, 4);
         ck_assert(memcmp(buf + 1, tail, 16) == 0);
         memset(&out, 0xAA, sizeof(out));
-        ck_assert_int_eq(event_decode(buf, sizeof(buf), &out), 0);
+        ck_assert_int_eq(task_event_decode(buf, sizeof(buf), &out), 0);
         ck_assert_int_eq(out.type, TE_EVENT_CHECKPOINT_BARRIER);
         ck_assert_uint_eq(out.priority, prio);
         ck_assert_uint_eq(out.checkpoint_id, 0x0102030405060708ull);
@@ -723,30 +723,30 @@ START_TEST(test_event_codec_priority)
     /* hand-made wire bytes decode too */
     uint8_t wire[TE_EVENT_ENCODED_LEN] = {4, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1, 0};
     memset(&out, 0, sizeof(out));
-    ck_assert_int_eq(event_decode(wire, sizeof(wire), &out), 0);
+    ck_assert_int_eq(task_event_decode(wire, sizeof(wire), &out), 0);
     ck_assert(out.type == TE_EVENT_CHECKPOINT_BARRIER && out.priority == 1 && out.checkpoint_id == 9 &&
               out.timestamp == 256);
     /* priority only means something for barriers */
     te_event_t cm = {TE_EVENT_CANCEL_CHECKPOINT_MARKER, 7, 8, 1};
-    event_encode(&cm, buf);
+    task_event_encode(&cm, buf);
     ck_assert_uint_eq(buf[0], 3);
     memset(&out, 0xAA, sizeof(out));
-    ck_assert_int_eq(event_decode(buf, sizeof(buf), &out), 0);
+    ck_assert_int_eq(task_event_decode(buf, sizeof(buf), &out), 0);
     ck_assert(out.type == TE_EVENT_CANCEL_CHECKPOINT_MARKER && out.priority == 0 && out.checkpoint_id == 7);
     te_event_t eop = {TE_EVENT_END_OF_PARTITION, 0, 0, 0};
-    event_encode(&eop, buf);
+    task_event_encode(&eop, buf);
     ck_assert_uint_eq(buf[0], 1);
-    ck_assert_int_eq(event_decode(buf, sizeof(buf), &out), 0);
+    ck_assert_int_eq(task_event_decode(buf, sizeof(buf), &out), 0);
     ck_assert(out.type == TE_EVENT_END_OF_PARTITION && out.priority == 0);
     /* type 5 (and 0, 255) refused; wrong lengths refused */
     const uint8_t bad_types[] = {0, 5, 6, 255};
     for (size_t k = 0; k < sizeof(bad_types); k++) {
         wire[0] = bad_types[k];
-        ck_assert_msg(event_decode(wire, sizeof(wire), &out) == -1, "type byte %u accepted", bad_types[k]);
+        ck_assert_msg(task_event_decode(wire, sizeof(wire), &out) == -1, "type byte %u accepted", bad_types[k]);
     }
     wire[0] = 4;
-    ck_assert_int_eq(event_decode(wire, TE_EVENT_ENCODED_LEN - 1, &out), -1);
-    ck_assert_int_eq(event_decode(wire, TE_EVENT_ENCODED_LEN + 1, &out), -1);
+    ck_assert_int_eq(task_event_decode(wire, TE_EVENT_ENCODED_LEN - 1, &out), -1);
+    ck_assert_int_eq(task_event_decode(wire, TE_EVENT_ENCODED_LEN + 1, &out), -1);
 }
 END_TEST
 
@@ -1088,7 +1088,7 @@ static void remote_barrier(remote_t *r, uint64_t id, int priority)
 {
     uint8_t e[TE_EVENT_ENCODED_LEN];
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, id, 5000 + id, (uint8_t)priority};
-    event_encode(&ev, e);
+    task_event_encode(&ev, e);
     te_error_t err;
     ck_assert_int_eq(remote_input_channel_on_buffer(r->ch, r->seq++, 0, 1, sizeof(e), copy_bytes, e, &err), TE_OK);
 }

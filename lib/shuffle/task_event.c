@@ -1,10 +1,10 @@
 /*
- * event — encoding of task events (EndOfPartition, CheckpointBarrier,
+ * task_event — encoding of task events (EndOfPartition, CheckpointBarrier,
  * CancelCheckpointMarker): u8 type | u64 BE checkpoint_id | u64 BE timestamp.
  *
  * Threading: pure functions.
  */
-#include "shuffle/event.h"
+#include "shuffle/task_event.h"
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
@@ -22,7 +22,7 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-void event_encode(const te_event_t *ev, uint8_t *out)
+void task_event_encode(const te_event_t *ev, uint8_t *out)
 {
     out[0] = ev->type == TE_EVENT_CHECKPOINT_BARRIER && ev->priority ? TE_EVENT_WIRE_UNALIGNED_BARRIER
                                                                      : (uint8_t)ev->type;
@@ -30,7 +30,7 @@ void event_encode(const te_event_t *ev, uint8_t *out)
     put_u64(out + 9, ev->timestamp);
 }
 
-int event_decode(const uint8_t *in, size_t len, te_event_t *out)
+int task_event_decode(const uint8_t *in, size_t len, te_event_t *out)
 {
     if (len != TE_EVENT_ENCODED_LEN)
         return -1;

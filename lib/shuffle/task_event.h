@@ -1,5 +1,5 @@
 /*
- * event — task events carried in their own EVENT buffers through partitions and
+ * task_event — task events carried in their own EVENT buffers through partitions and
  * gates (Flink's EndOfPartitionEvent, CheckpointBarrier, CancelCheckpointMarker,
  * EndOfSuperstep is not used). Encoding: u8 type | u64 BE checkpoint_id | u64 BE
  * timestamp (17 bytes, fixed). Type byte 4 is a CheckpointBarrier of an unaligned
@@ -8,8 +8,8 @@
  *
  * Threading: pure.
  */
-#ifndef TE_EVENT_H
-#define TE_EVENT_H
+#ifndef TE_TASK_EVENT_H
+#define TE_TASK_EVENT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,8 +32,8 @@ typedef struct te_event {
 #define TE_EVENT_ENCODED_LEN 17
 
 /* Writes TE_EVENT_ENCODED_LEN bytes. */
-void event_encode(const te_event_t *ev, uint8_t *out);
+void task_event_encode(const te_event_t *ev, uint8_t *out);
 /* Returns 0, or -1 when the length or the type is invalid. */
-int event_decode(const uint8_t *in, size_t len, te_event_t *out);
+int task_event_decode(const uint8_t *in, size_t len, te_event_t *out);
 
 #endif
