@@ -97,6 +97,9 @@ $(BUILD)/bench_local_channel: $(BUILD)/obj/test/bench/bench_local_channel.o $(LI
 $(BUILD)/bench_network: $(BUILD)/obj/test/bench/bench_network.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/bench_job_graph: $(BUILD)/obj/test/bench/bench_job_graph.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -shared $< -o $@
@@ -114,7 +117,7 @@ test: all
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
-bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
+bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph
 	bash scripts/bench.sh $(BUILD)
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan.

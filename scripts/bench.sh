@@ -4,7 +4,9 @@
 #   - local channel throughput (source task -> sink task through one partition),
 #     8-byte and 1 KiB records, vs the 20 M records/s target and memcpy bandwidth;
 #   - daemon start-to-READY time;
-#   - idle RSS of a daemon beside its buffer arena size.
+#   - idle RSS of a daemon beside its buffer arena size;
+#   - the JobMaster's work on a job (parse, plan, TDDs, lookups) at 5k/10k/20k vertices
+#     and its growth ratio (2 = linear, 4 = quadratic).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +34,7 @@ arena = 64 * 1024 * 1024
 # The arena is allocated at start but its pages become resident only when used.
 print(json.dumps({"figure": "idle_rss_bytes", "rss": rss, "network_arena_bytes": arena, "rss_to_arena": round(rss / arena, 3)}))
 PY
+"$BUILD/bench_job_graph"
 bash scripts/bench_network.sh "$BUILD"
 bash scripts/bench_tls.sh "$BUILD"
 bash scripts/bench_nexmark.sh "$BUILD"

@@ -25,17 +25,22 @@ struct te_job_graph {
     te_job_edge_t *edges;
     size_t n_edges;
     size_t *topo;
+    size_t *id_index;    /* open addressing over vertex ids: vertex index + 1, 0 = empty */
+    size_t id_index_cap; /* a power of two >= 2 * vertices */
+    size_t *adj;         /* per vertex: its out edges, then its in edges (edge order) */
+    size_t *adj_start;   /* 2 * n_vertices + 1 offsets into adj: out of v at 2v, in of v at 2v+1 */
 };
 
 static const struct {
     const char *name;
-    te_partitioner_kind_t kind;
+    Te__Partitioner kind;
 } partitioners[] = {
-    {"forward", TE_PARTITION_FORWARD}, {"rebalance", TE_PARTITION_REBALANCE}, {"rescale", TE_PARTITION_RESCALE},
-    {"hash", TE_PARTITION_HASH},       {"broadcast", TE_PARTITION_BROADCAST},
+    {"forward", TE__PARTITIONER__FORWARD},     {"rebalance", TE__PARTITIONER__REBALANCE},
+    {"rescale", TE__PARTITIONER__RESCALE},     {"hash", TE__PARTITIONER__HASH},
+    {"broadcast", TE__PARTITIONER__BROADCAST},
 };
 
-const char *job_graph_partitioner_name(te_partitioner_kind_t k)
+const char *job_graph_partitioner_name(Te__Partitioner k)
 {
     for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
         if (partitioners[i].kind == k)
@@ -213,7 +218,38 @@ void job_graph_free(te_job_graph_t *g)
     free(g->vertices);
     free(g->edges);
     free(g->topo);
+    free(g->id_index);
+    free(g->adj);
+    free(g->adj_start);
     free(g);
+}
+
+/* ---- the vertex id index ------------------------------------------------------ */
+
+static size_t id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t id_slot(const te_job_graph_t *g, const char *id)
+{
+    size_t mask = g->id_index_cap - 1, i = id_hash(id) & mask;
+    while (g->id_index[i] != 0 && strcmp(g->vertices[g->id_index[i] - 1].id, id) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static te_status_t id_index_init(te_job_graph_t *g, size_t n, te_error_t *err)
+{
+    g->id_index_cap = 16;
+    while (g->id_index_cap < 2 * n)
+        g->id_index_cap *= 2;
+    g->id_index = calloc(g->id_index_cap, sizeof(*g->id_index));
+    return g->id_index ? TE_OK : te_error_set(err, TE_ENOMEM, "out of memory");
 }
 
 /* ---- vertices and edges ------------------------------------------------------- */
@@ -249,12 +285,13 @@ static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, 
     const char *id;
     if ((st = get_string(j, path, "id", 1, &id, err)) != TE_OK)
         return st;
-    for (size_t k = 0; k < idx; k++)
-        if (strcmp(g->vertices[k].id, id) == 0)
-            return te_error_set(err, TE_EINVAL, "%s.id: duplicate vertex id \"%s\" (also vertices[%zu])", path, id,
-                                k);
+    size_t slot = id_slot(g, id);
+    if (g->id_index[slot] != 0)
+        return te_error_set(err, TE_EINVAL, "%s.id: duplicate vertex id \"%s\" (also vertices[%zu])", path, id,
+                            g->id_index[slot] - 1);
     if ((v->id = strdup(id)) == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
+    g->id_index[slot] = idx + 1;
 
     long long par = 0;
     char expected[96];
@@ -312,7 +349,7 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
     const char *pname;
     if ((st = get_string(j, path, "partitioner", 0, &pname, err)) != TE_OK)
         return st;
-    e->partitioner = TE_PARTITION_REBALANCE;
+    e->partitioner = TE__PARTITIONER__REBALANCE;
     if (pname != NULL) {
         int found = 0;
         for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
@@ -327,7 +364,7 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
                                 path, pname);
     }
     const te_job_vertex_t *from = &g->vertices[e->from], *to = &g->vertices[e->to];
-    if (e->partitioner == TE_PARTITION_FORWARD && from->parallelism != to->parallelism)
+    if (e->partitioner == TE__PARTITIONER__FORWARD && from->parallelism != to->parallelism)
         return te_error_set(err, TE_EINVAL,
                             "%s.partitioner: forward needs equal parallelism, but \"%s\" has %u "
                             "and \"%s\" has %u (use rebalance, rescale or hash)",
@@ -347,7 +384,7 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         }
         e->key_delimiter = json_string_value(kd)[0];
     }
-    if (e->partitioner != TE_PARTITION_HASH) {
+    if (e->partitioner != TE__PARTITIONER__HASH) {
         const char *hash_only = json_object_get(j, "key_field") ? "key_field" : kd ? "key_delimiter" : NULL;
         if (hash_only)
             return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")", path,
@@ -369,14 +406,43 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
     return TE_OK;
 }
 
+/* Per vertex, its out edges and its in edges, each by ascending edge index
+ * (a counting sort: O(V + E)). */
+static te_status_t build_adjacency(te_job_graph_t *g, te_error_t *err)
+{
+    size_t nv = g->n_vertices, ne = g->n_edges;
+    g->adj_start = calloc(2 * nv + 1, sizeof(*g->adj_start));
+    g->adj = calloc(2 * ne + 1, sizeof(*g->adj));
+    size_t *fill = calloc(2 * nv + 1, sizeof(*fill));
+    if (g->adj_start == NULL || g->adj == NULL || fill == NULL) {
+        free(fill);
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    }
+    for (size_t e = 0; e < ne; e++) {
+        g->adj_start[2 * g->edges[e].from + 1]++;
+        g->adj_start[2 * g->edges[e].to + 2]++;
+    }
+    for (size_t k = 1; k <= 2 * nv; k++)
+        g->adj_start[k] += g->adj_start[k - 1];
+    memcpy(fill, g->adj_start, (2 * nv + 1) * sizeof(*fill));
+    for (size_t e = 0; e < ne; e++) {
+        g->adj[fill[2 * g->edges[e].from]++] = e;
+        g->adj[fill[2 * g->edges[e].to + 1]++] = e;
+    }
+    free(fill);
+    return TE_OK;
+}
+
 /* Derives invokables and checks inputs. */
 static te_status_t derive_invokables(te_job_graph_t *g, te_error_t *err)
 {
     for (size_t v = 0; v < g->n_vertices; v++) {
         long first_in[2] = {-1, -1};
-        for (size_t e = 0; e < g->n_edges; e++)
-            if (g->edges[e].to == v && first_in[g->edges[e].input] < 0)
-                first_in[g->edges[e].input] = (long)e;
+        size_t n;
+        const size_t *in = job_graph_vertex_edges(g, v, 0, &n);
+        for (size_t k = 0; k < n; k++)
+            if (first_in[g->edges[in[k]].input] < 0)
+                first_in[g->edges[in[k]].input] = (long)in[k];
         if (first_in[1] >= 0 && first_in[0] < 0)
             return te_error_set(err, TE_EINVAL,
                                 "edges[%ld].input: vertex \"%s\" has an input 1 edge but no input 0 edge",
@@ -388,47 +454,79 @@ static te_status_t derive_invokables(te_job_graph_t *g, te_error_t *err)
     return TE_OK;
 }
 
-/* Kahn's algorithm, stable by vertex index; names an edge on a cycle otherwise. */
+/* A binary min-heap of vertex indexes (the ready vertices of Kahn's algorithm). */
+static void heap_push(size_t *h, size_t *n, size_t v)
+{
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2] > v) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = v;
+}
+
+static size_t heap_pop(size_t *h, size_t *n)
+{
+    size_t top = h[0], last = h[--(*n)], i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1] < h[c])
+            c++;
+        if (h[c] >= last)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0)
+        h[i] = last;
+    return top;
+}
+
+/* Kahn's algorithm, the lowest ready vertex index first; names an edge on a cycle
+ * otherwise. */
 static te_status_t topo_sort(te_job_graph_t *g, te_error_t *err)
 {
-    size_t n = g->n_vertices;
-    size_t *indeg = calloc(n, sizeof(*indeg));
+    size_t n = g->n_vertices, n_ready = 0, k = 0;
+    size_t *indeg = calloc(n, sizeof(*indeg)), *ready = calloc(n, sizeof(*ready));
     char *done = calloc(n, 1);
     te_status_t st = TE_OK;
     g->topo = calloc(n, sizeof(*g->topo));
-    if (indeg == NULL || done == NULL || g->topo == NULL) {
+    if (indeg == NULL || ready == NULL || done == NULL || g->topo == NULL) {
         st = te_error_set(err, TE_ENOMEM, "out of memory");
         goto cleanup;
     }
     for (size_t e = 0; e < g->n_edges; e++)
         indeg[g->edges[e].to]++;
-    for (size_t k = 0; k < n; k++) {
-        size_t pick = n;
-        for (size_t v = 0; v < n && pick == n; v++)
-            if (!done[v] && indeg[v] == 0)
-                pick = v;
-        if (pick == n) {
-            for (size_t e = 0; e < g->n_edges; e++) {
-                const te_job_edge_t *ed = &g->edges[e];
-                if (!done[ed->from] && !done[ed->to]) {
-                    st = te_error_set(err, TE_EINVAL,
-                                      "edges[%zu]: \"%s\" -> \"%s\" is part of a cycle (a job must "
-                                      "be a directed acyclic graph)",
-                                      e, g->vertices[ed->from].id, g->vertices[ed->to].id);
-                    goto cleanup;
-                }
-            }
-            st = te_error_set(err, TE_EINTERNAL, "edges: cycle detection failed");
-            goto cleanup;
-        }
+    for (size_t v = 0; v < n; v++)
+        if (indeg[v] == 0)
+            heap_push(ready, &n_ready, v);
+    while (n_ready > 0) {
+        size_t pick = heap_pop(ready, &n_ready), n_out;
+        const size_t *out = job_graph_vertex_edges(g, pick, 1, &n_out);
         done[pick] = 1;
-        g->topo[k] = pick;
-        for (size_t e = 0; e < g->n_edges; e++)
-            if (g->edges[e].from == pick)
-                indeg[g->edges[e].to]--;
+        g->topo[k++] = pick;
+        for (size_t i = 0; i < n_out; i++)
+            if (--indeg[g->edges[out[i]].to] == 0)
+                heap_push(ready, &n_ready, g->edges[out[i]].to);
+    }
+    if (k < n) {
+        for (size_t e = 0; e < g->n_edges; e++) {
+            const te_job_edge_t *ed = &g->edges[e];
+            if (!done[ed->from] && !done[ed->to]) {
+                st = te_error_set(err, TE_EINVAL,
+                                  "edges[%zu]: \"%s\" -> \"%s\" is part of a cycle (a job must "
+                                  "be a directed acyclic graph)",
+                                  e, g->vertices[ed->from].id, g->vertices[ed->to].id);
+                goto cleanup;
+            }
+        }
+        st = te_error_set(err, TE_EINTERNAL, "edges: cycle detection failed");
     }
 cleanup:
     free(indeg);
+    free(ready);
     free(done);
     return st;
 }
@@ -485,6 +583,8 @@ static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
         te_error_set(err, TE_ENOMEM, "out of memory");
         goto fail;
     }
+    if (id_index_init(g, json_array_size(vertices), err) != TE_OK)
+        goto fail;
     for (size_t i = 0; i < json_array_size(vertices); i++) {
         g->n_vertices = i + 1;
         if (parse_vertex(g, json_array_get(vertices, i), i, err) != TE_OK)
@@ -508,7 +608,8 @@ static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
             g->n_edges = i + 1;
         }
     }
-    if ((st = derive_invokables(g, err)) != TE_OK || (st = topo_sort(g, err)) != TE_OK)
+    if ((st = build_adjacency(g, err)) != TE_OK || (st = derive_invokables(g, err)) != TE_OK ||
+        (st = topo_sort(g, err)) != TE_OK)
         goto fail;
     return g;
 fail:
@@ -570,10 +671,21 @@ const te_job_vertex_t *job_graph_vertex(const te_job_graph_t *g, size_t i)
 
 long job_graph_find_vertex(const te_job_graph_t *g, const char *id)
 {
-    for (size_t i = 0; i < g->n_vertices; i++)
-        if (g->vertices[i].id != NULL && strcmp(g->vertices[i].id, id) == 0)
-            return (long)i;
-    return -1;
+    if (g->id_index == NULL || id == NULL)
+        return -1;
+    size_t slot = id_slot(g, id);
+    return g->id_index[slot] != 0 ? (long)(g->id_index[slot] - 1) : -1;
+}
+
+const size_t *job_graph_vertex_edges(const te_job_graph_t *g, size_t v, int out, size_t *n)
+{
+    if (v >= g->n_vertices || g->adj_start == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    size_t k = 2 * v + (out ? 0 : 1);
+    *n = g->adj_start[k + 1] - g->adj_start[k];
+    return g->adj + g->adj_start[k];
 }
 
 const size_t *job_graph_topo_order(const te_job_graph_t *g) { return g->topo; }

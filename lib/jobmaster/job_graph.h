@@ -43,6 +43,9 @@
  * Rejected: unknown keys (at any level), missing fields, wrong types, duplicate vertex
  *   ids, edges naming unknown vertices, input 1 without input 0, cycles.
  *
+ * Cost: parsing, validation and the topological order are O((V + E) log V) for V
+ * vertices and E edges (vertex ids are hashed; Kahn's algorithm over a heap).
+ *
  * Threading: pure; a parsed graph is immutable and may be read from any thread.
  */
 #ifndef TE_JOB_GRAPH_H
@@ -52,7 +55,6 @@
 #include <stdint.h>
 
 #include "common/te_status.h"
-#include "shuffle/channel_selector.h"
 #include "tdd.pb-c.h"
 
 #define TE_JOB_DEFAULT_MAX_PARALLELISM 128
@@ -78,8 +80,8 @@ typedef struct te_job_vertex {
 } te_job_vertex_t;
 
 typedef struct te_job_edge {
-    size_t from, to; /* vertex indexes */
-    te_partitioner_kind_t partitioner;
+    size_t from, to;             /* vertex indexes */
+    Te__Partitioner partitioner; /* the TDD's enum (FORWARD .. BROADCAST) */
     int key_field;
     char key_delimiter;
     uint32_t input;       /* 0 or 1 */
@@ -102,10 +104,14 @@ const te_job_kv_t *job_graph_config(const te_job_graph_t *g, size_t *n);
 
 size_t job_graph_n_vertices(const te_job_graph_t *g);
 const te_job_vertex_t *job_graph_vertex(const te_job_graph_t *g, size_t i);
-/* Index of the vertex with this id, or -1. */
+/* Index of the vertex with this id, or -1 (a hash lookup). */
 long job_graph_find_vertex(const te_job_graph_t *g, const char *id);
-/* Vertex indexes in topological order (producers before consumers), n_vertices long. */
+/* Vertex indexes in topological order (producers before consumers; among vertices
+ * ready at the same time, the lower index first), n_vertices long. */
 const size_t *job_graph_topo_order(const te_job_graph_t *g);
+/* The edges leaving (out = 1) or entering (out = 0) vertex v, by ascending edge index
+ * (*n of them; borrowed). */
+const size_t *job_graph_vertex_edges(const te_job_graph_t *g, size_t v, int out, size_t *n);
 /* The largest vertex parallelism = slots the job needs with slot sharing. */
 uint32_t job_graph_max_vertex_parallelism(const te_job_graph_t *g);
 
@@ -113,6 +119,6 @@ size_t job_graph_n_edges(const te_job_graph_t *g);
 const te_job_edge_t *job_graph_edge(const te_job_graph_t *g, size_t i);
 
 /* "forward", "rebalance", ... ; "?" for an unknown kind. */
-const char *job_graph_partitioner_name(te_partitioner_kind_t k);
+const char *job_graph_partitioner_name(Te__Partitioner k);
 
 #endif

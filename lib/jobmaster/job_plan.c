@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct exec_entry {
+    te_id_t id;
+    size_t task;
+};
+
 struct te_job_plan {
     const te_job_graph_t *g; /* borrowed */
     te_id_t job_id;
@@ -29,6 +34,7 @@ struct te_job_plan {
     te_job_kv_t *extra_config; /* job_plan_set_config entries, after the graph's */
     size_t n_extra_config;
     uint32_t attempt_number;
+    struct exec_entry *by_execution; /* (execution id, task) by id: job_plan_find_task */
 };
 
 void job_plan_free(te_job_plan_t *p)
@@ -53,7 +59,20 @@ void job_plan_free(te_job_plan_t *p)
     free(p->task_base);
     free(p->tasks);
     free(p->slots);
+    free(p->by_execution);
     free(p);
+}
+
+static int execution_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct exec_entry *)a)->id.b, ((const struct exec_entry *)b)->id.b, TE_ID_LEN);
+}
+
+static void index_executions(te_job_plan_t *p)
+{
+    for (size_t t = 0; t < p->n_tasks; t++)
+        p->by_execution[t] = (struct exec_entry){p->tasks[t].execution_id, t};
+    qsort(p->by_execution, p->n_tasks, sizeof(*p->by_execution), execution_cmp);
 }
 
 te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors, te_error_t *err)
@@ -78,7 +97,9 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     p->vertex_ids = calloc(nv, sizeof(*p->vertex_ids));
     p->result_ids = calloc(ne ? ne : 1, sizeof(*p->result_ids));
     p->partition_ids = calloc(ne ? ne : 1, sizeof(*p->partition_ids));
-    if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids || !p->partition_ids)
+    p->by_execution = calloc(p->n_tasks ? p->n_tasks : 1, sizeof(*p->by_execution));
+    if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids || !p->partition_ids ||
+        !p->by_execution)
         goto nomem;
 
     for (size_t s = 0; s < p->n_slots; s++) {
@@ -116,6 +137,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
                 goto nomem;
         }
     }
+    index_executions(p);
     return p;
 nomem:
     te_error_set(err, TE_ENOMEM, "out of memory while planning the job");
@@ -152,11 +174,29 @@ long job_plan_task_index(const te_job_plan_t *p, size_t vertex, uint32_t subtask
     return (long)(p->task_base[vertex] + subtask);
 }
 
+void job_plan_assign_slot(te_job_plan_t *p, size_t slot, size_t executor, int32_t slot_number)
+{
+    if (slot >= p->n_slots)
+        return;
+    p->slots[slot].executor = executor;
+    p->slots[slot].slot_number = slot_number;
+    if (executor >= p->n_executors)
+        p->n_executors = executor + 1;
+}
+
 long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id)
 {
-    for (size_t t = 0; t < p->n_tasks; t++)
-        if (te_id_equal(&p->tasks[t].execution_id, execution_id))
-            return (long)t;
+    size_t lo = 0, hi = p->n_tasks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(p->by_execution[mid].id.b, execution_id->b, TE_ID_LEN);
+        if (c == 0)
+            return (long)p->by_execution[mid].task;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
@@ -278,8 +318,8 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
     te__result_partition_deployment_descriptor__init(rp);
     rp->type = TE__PARTITION_TYPE__PIPELINED;
     rp->number_of_subpartitions =
-        ed->partitioner == TE_PARTITION_FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
-    rp->partitioner = (Te__Partitioner)ed->partitioner;
+        ed->partitioner == TE__PARTITIONER__FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
+    rp->partitioner = ed->partitioner;
     rp->key_field = ed->key_field;
     if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
         set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL ||
@@ -313,7 +353,7 @@ static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_
                                                    const te_plan_task_t *consumer, const char *const *addrs)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
-    int forward = ed->partitioner == TE_PARTITION_FORWARD;
+    int forward = ed->partitioner == TE__PARTITIONER__FORWARD;
     uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism;
     uint32_t first = forward ? consumer->subtask : 0, count = forward ? 1 : np;
     Te__InputGateDeploymentDescriptor *ig = malloc(sizeof(*ig));
@@ -340,7 +380,9 @@ fail:
 static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_plan_task_t *task,
                                              const char *const *addrs)
 {
-    size_t ne = job_graph_n_edges(p->g), n_out = 0, n_in = 0;
+    size_t n_out, n_in;
+    const size_t *out = job_graph_vertex_edges(p->g, task->vertex, 1, &n_out);
+    const size_t *in = job_graph_vertex_edges(p->g, task->vertex, 0, &n_in);
     const te_plan_slot_t *slot = &p->slots[task->slot];
     Te__TaskDeploymentDescriptor *tdd = malloc(sizeof(*tdd));
     if (tdd == NULL)
@@ -349,30 +391,23 @@ static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_pl
     tdd->subtask_index = task->subtask;
     tdd->attempt_number = p->attempt_number;
     tdd->target_slot_number = slot->slot_number;
-    for (size_t e = 0; e < ne; e++) {
-        n_out += job_graph_edge(p->g, e)->from == task->vertex;
-        n_in += job_graph_edge(p->g, e)->to == task->vertex;
-    }
     if (set_id(&tdd->job_id, &p->job_id) < 0 || set_id(&tdd->execution_attempt_id, &task->execution_id) < 0 ||
         set_id(&tdd->allocation_id, &slot->allocation_id) < 0 ||
         (tdd->job_information = job_info_new(p)) == NULL ||
         (tdd->task_information = task_info_new(p, task)) == NULL ||
         (tdd->produced_partitions = ptr_array(n_out)) == NULL || (tdd->input_gates = ptr_array(n_in)) == NULL)
         goto fail;
-    for (size_t e = 0; e < ne; e++) {
-        const te_job_edge_t *ed = job_graph_edge(p->g, e);
-        if (ed->from == task->vertex) {
-            Te__ResultPartitionDeploymentDescriptor *rp = partition_new(p, e, task->subtask);
-            if (rp == NULL)
-                goto fail;
-            tdd->produced_partitions[tdd->n_produced_partitions++] = rp;
-        }
-        if (ed->to == task->vertex) {
-            Te__InputGateDeploymentDescriptor *ig = gate_new(p, e, task, addrs);
-            if (ig == NULL)
-                goto fail;
-            tdd->input_gates[tdd->n_input_gates++] = ig;
-        }
+    for (size_t k = 0; k < n_out; k++) {
+        Te__ResultPartitionDeploymentDescriptor *rp = partition_new(p, out[k], task->subtask);
+        if (rp == NULL)
+            goto fail;
+        tdd->produced_partitions[tdd->n_produced_partitions++] = rp;
+    }
+    for (size_t k = 0; k < n_in; k++) {
+        Te__InputGateDeploymentDescriptor *ig = gate_new(p, in[k], task, addrs);
+        if (ig == NULL)
+            goto fail;
+        tdd->input_gates[tdd->n_input_gates++] = ig;
     }
     return tdd;
 fail:
@@ -382,6 +417,8 @@ fail:
 
 te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, te_error_t *err)
 {
+    for (size_t t = 0; t < p->n_tasks; t++)
+        p->tasks[t].executor = p->slots[p->tasks[t].slot].executor;
     for (size_t t = 0; t < p->n_tasks; t++) {
         te__task_deployment_descriptor__free_unpacked(p->tasks[t].tdd, NULL);
         p->tasks[t].tdd = tdd_new(p, &p->tasks[t], data_addresses);

@@ -4,8 +4,10 @@
  * Execution.deploy, reduced to what tectl needs).
  *
  * Placement is Flink's default slot sharing: the job needs S = max vertex parallelism
- * shared slots; subtask i of every vertex goes into shared slot i; shared slot i lives
- * on executor i % n_executors and has one random allocation id.
+ * shared slots; subtask i of every vertex goes into shared slot i; shared slot i has
+ * one random allocation id and lives on executor i % n_executors unless
+ * job_plan_assign_slot puts it elsewhere (the JobMaster places each shared slot on the
+ * slot offered for it).
  *
  * Wiring: each (edge, producer subtask) gets a produced partition (random partition
  * id; result id = the edge's random IntermediateDataSetID; 1 subpartition for forward,
@@ -16,9 +18,12 @@
  * executor data address and whether producer and consumer share the executor.
  *
  * Use: job_plan_new → for each slot, RequestSlot with its allocation id on its executor
- * and job_plan_set_slot_number with the index granted → job_plan_build with each
- * executor's data address → submit job_plan_task(p, t)->tdd for every task (tasks are
- * in topological order: producers first).
+ * and job_plan_set_slot_number (or job_plan_assign_slot) with the index granted →
+ * job_plan_build with each executor's data address → submit job_plan_task(p, t)->tdd
+ * for every task (tasks are in topological order: producers first).
+ *
+ * Cost: O(T log T + size of the TDDs) for T tasks; job_plan_find_task is a binary
+ * search.
  *
  * Threading: a plan is used by one thread; it borrows the graph, which must outlive it.
  */
@@ -44,7 +49,7 @@ typedef struct te_plan_task {
     size_t vertex;                     /* graph vertex index */
     uint32_t subtask;                  /* 0-based */
     size_t slot;                       /* shared slot index (= subtask) */
-    size_t executor;                   /* = slot % n_executors */
+    size_t executor;                   /* its slot's executor (set again by job_plan_build) */
     te_id_t execution_id;              /* ExecutionAttemptID */
     char *task_name;                   /* "<vertex id> (<subtask+1>/<parallelism>)" */
     Te__TaskDeploymentDescriptor *tdd; /* owned by the plan; NULL until job_plan_build */
@@ -62,6 +67,9 @@ size_t job_plan_n_executors(const te_job_plan_t *p);
 size_t job_plan_n_slots(const te_job_plan_t *p);
 const te_plan_slot_t *job_plan_slot(const te_job_plan_t *p, size_t slot);
 void job_plan_set_slot_number(te_job_plan_t *p, size_t slot, int32_t slot_number);
+/* Places shared slot `slot` on executor `executor` (any index: the data addresses given
+ * to job_plan_build must cover it) in its slot `slot_number`. */
+void job_plan_assign_slot(te_job_plan_t *p, size_t slot, size_t executor, int32_t slot_number);
 
 size_t job_plan_n_tasks(const te_job_plan_t *p);
 const te_plan_task_t *job_plan_task(const te_job_plan_t *p, size_t t);
@@ -71,8 +79,8 @@ long job_plan_task_index(const te_job_plan_t *p, size_t vertex, uint32_t subtask
 long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id);
 
 /* Builds every task's TDD. data_addresses[e] is executor e's "host:port" data address
- * (borrowed, copied). target_slot_number is each slot's number as set (-1 if never
- * set). Can be called again (rebuilds). */
+ * (borrowed, copied) for every executor a slot is placed on. target_slot_number is
+ * each slot's number as set (-1 if never set). Can be called again (rebuilds). */
 te_status_t job_plan_build(te_job_plan_t *p, const char *const *data_addresses, te_error_t *err);
 
 /* The JobVertexID given to graph vertex v (random per plan). */

@@ -59,8 +59,8 @@ START_TEST(test_parse_wordcount)
     const te_job_edge_t *e0 = job_graph_edge(g, 0), *e1 = job_graph_edge(g, 1);
     ck_assert_uint_eq(e0->from, 0);
     ck_assert_uint_eq(e0->to, 1);
-    ck_assert_int_eq(e0->partitioner, TE_PARTITION_REBALANCE);
-    ck_assert_int_eq(e1->partitioner, TE_PARTITION_HASH);
+    ck_assert_int_eq(e0->partitioner, TE__PARTITIONER__REBALANCE);
+    ck_assert_int_eq(e1->partitioner, TE__PARTITIONER__HASH);
     ck_assert_int_eq(e1->key_field, 0);
     ck_assert_int_eq(e1->key_delimiter, '\t');
     ck_assert_uint_eq(job_graph_max_vertex_parallelism(g), 2);
@@ -84,7 +84,7 @@ START_TEST(test_parse_other_jobs)
     ck_assert_str_eq(param(&seq->chain[0], "rate"), "1000");      /* number -> text */
     ck_assert_uint_eq(seq->parallelism, 2);
     ck_assert_uint_eq(job_graph_vertex(g, 1)->parallelism, 2);
-    ck_assert_int_eq(job_graph_edge(g, 0)->partitioner, TE_PARTITION_FORWARD);
+    ck_assert_int_eq(job_graph_edge(g, 0)->partitioner, TE__PARTITIONER__FORWARD);
     job_graph_free(g);
 
     g = job_graph_parse_file("conf/jobs/upper_print.json", &err);
@@ -116,7 +116,7 @@ START_TEST(test_parse_defaults_and_two_input)
     ck_assert_str_eq(b->chain[0].uid, "u1");
     ck_assert_str_eq(param(&b->chain[0], "size"), "2.5");
     ck_assert_str_eq(param(&b->chain[0], "x"), "false");
-    ck_assert_int_eq(job_graph_edge(g, 1)->partitioner, TE_PARTITION_REBALANCE); /* default */
+    ck_assert_int_eq(job_graph_edge(g, 1)->partitioner, TE__PARTITIONER__REBALANCE); /* default */
     ck_assert_uint_eq(job_graph_edge(g, 0)->input, 1);
     /* b consumes a1 and a2, so it must come last in the topological order */
     ck_assert_uint_eq(job_graph_topo_order(g)[2], 0);
@@ -432,6 +432,62 @@ START_TEST(test_plan_two_input_and_wordcount)
 }
 END_TEST
 
+/* Edges listed in an order unlike the vertices': adjacency by edge index, the
+ * topological order picks the lowest ready vertex index first, lookups by id and by
+ * execution id, a slot placed elsewhere than round robin. */
+START_TEST(test_graph_index_and_assigned_slots)
+{
+    static const char *json = "{\"name\": \"d\", \"vertices\": ["
+                              "{\"id\": \"sink\", \"parallelism\": 2, \"chain\": [{\"op\": \"union\"}]},"
+                              "{\"id\": \"b\", \"parallelism\": 1, \"chain\": [{\"op\": \"map\"}]},"
+                              "{\"id\": \"a\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\"}]},"
+                              "{\"id\": \"c\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\"}]}],"
+                              "\"edges\": [{\"from\": \"b\", \"to\": \"sink\", \"input\": 1},"
+                              "{\"from\": \"a\", \"to\": \"b\"}, {\"from\": \"c\", \"to\": \"sink\"}]}";
+    te_error_t err = {0};
+    te_job_graph_t *g = job_graph_parse_string(json, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    size_t n;
+    const size_t *in = job_graph_vertex_edges(g, 0, 0, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(in[0], 0); /* edge 0 (b -> sink, input 1), then edge 2 */
+    ck_assert_uint_eq(in[1], 2);
+    ck_assert_ptr_nonnull(job_graph_vertex_edges(g, 2, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    job_graph_vertex_edges(g, 2, 0, &n);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(job_graph_vertex(g, 0)->invokable, TE__INVOKABLE__TWO_INPUT_STREAM_TASK);
+    /* ready at the start: a (2) and c (3) -> a; then b (1) is ready and lower than c */
+    const size_t *topo = job_graph_topo_order(g);
+    ck_assert_uint_eq(topo[0], 2);
+    ck_assert_uint_eq(topo[1], 1);
+    ck_assert_uint_eq(topo[2], 3);
+    ck_assert_uint_eq(topo[3], 0);
+    ck_assert_int_eq(job_graph_find_vertex(g, "c"), 3);
+    ck_assert_int_eq(job_graph_find_vertex(g, "x"), -1);
+
+    te_id_t job_id;
+    te_id_random(&job_id);
+    te_job_plan_t *p = job_plan_new(g, &job_id, 1, &err);
+    ck_assert_ptr_nonnull(p);
+    job_plan_assign_slot(p, 1, 4, 17); /* shared slot 1 on executor 4, its slot 17 */
+    ck_assert_uint_eq(job_plan_n_executors(p), 5);
+    const char *addrs[5] = {"h0:1", "h1:1", "h2:1", "h3:1", "h4:1"};
+    ck_assert_int_eq(job_plan_build(p, addrs, &err), TE_OK);
+    for (size_t t = 0; t < job_plan_n_tasks(p); t++) {
+        const te_plan_task_t *task = job_plan_task(p, t);
+        ck_assert_int_eq(job_plan_find_task(p, &task->execution_id), (long)t);
+        ck_assert_uint_eq(task->executor, task->slot == 1 ? 4 : 0);
+        ck_assert_int_eq(task->tdd->target_slot_number, task->slot == 1 ? 17 : -1);
+    }
+    te_id_t other;
+    te_id_random(&other);
+    ck_assert_int_eq(job_plan_find_task(p, &other), -1);
+    job_plan_free(p);
+    job_graph_free(g);
+}
+END_TEST
+
 Suite *job_graph_suite(void)
 {
     Suite *s = suite_create("job_graph");
@@ -452,6 +508,7 @@ Suite *job_graph_suite(void)
     tcase_add_test(tc, test_plan_2_to_3_two_executors);
     tcase_add_test(tc, test_plan_hash_3_to_2_three_executors);
     tcase_add_test(tc, test_plan_two_input_and_wordcount);
+    tcase_add_test(tc, test_graph_index_and_assigned_slots);
     suite_add_tcase(s, tc);
     return s;
 }
