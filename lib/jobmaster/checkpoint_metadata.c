@@ -584,16 +584,21 @@ te_ckpt_metadata_t *checkpoint_metadata_latest(const char *job_dir, te_error_t *
     return m;
 }
 
-te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err)
+int checkpoint_metadata_is_chk_dir(const char *dir)
 {
     char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
+    return access(path, F_OK) == 0;
+}
+
+te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err)
+{
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         te_error_set(err, TE_ENOTFOUND, "checkpoint directory '%s' does not exist", dir);
         return NULL;
     }
-    snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
-    if (access(path, F_OK) == 0)
+    if (checkpoint_metadata_is_chk_dir(dir))
         return checkpoint_metadata_read(dir, err);
     return checkpoint_metadata_latest(dir, err);
 }

@@ -104,6 +104,8 @@ void checkpoint_metadata_list_free(te_ckpt_metadata_t **list, size_t n);
 /* The valid checkpoint with the highest id in job_dir; NULL + ENOTFOUND when none. */
 te_ckpt_metadata_t *checkpoint_metadata_latest(const char *job_dir, te_error_t *err);
 
+/* dir holds a _metadata itself (names one checkpoint, not a job directory). */
+int checkpoint_metadata_is_chk_dir(const char *dir);
 /* `dir` is a chk-<n> directory (holding _metadata) or a job directory (then its
  * latest valid checkpoint). */
 te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err);

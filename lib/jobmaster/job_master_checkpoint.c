@@ -1,0 +1,338 @@
+/*
+ * job_master_checkpoint — the JobMaster's checkpoint coordination (part of the
+ * JobMaster record, see job_master_internal.h): triggers on the source tasks through
+ * the gateways, feeds acknowledgements and declines into the checkpoint_coordinator,
+ * writes `_metadata` and keeps the retained checkpoints when one completes, confirms
+ * it to every task, sends AbortCheckpoint for aborted ones, counts failures against
+ * execution.checkpointing.tolerable-failed-checkpoints (checkpoint_failure_manager),
+ * and turns the latest completed checkpoint into TaskRestores for a new attempt.
+ *
+ * Pushes only record (an ack that completes a checkpoint sets ckpt_completed); the
+ * work that makes calls is done by jm_ckpt_tick from the drive.
+ *
+ * Threading: the JobMaster's event-loop thread; no locks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "jobmaster/job_master_internal.h"
+
+#define CTX "jobmaster"
+
+te_status_t jm_ckpt_start(te_job_master_t *jm, te_error_t *err)
+{
+    jm->coord = checkpoint_coordinator_new(jm->n_tasks, jm->cfg.checkpoint_timeout_ms, 1, jm->next_ckpt_id, err);
+    if (jm->coord == NULL)
+        return err ? err->code : TE_ENOMEM;
+    if (jm->failures == NULL &&
+        (jm->failures = checkpoint_failure_manager_new(jm->tolerable_failed_checkpoints)) == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory starting checkpoints");
+    jm->next_trigger = jm_now(jm) + jm->cfg.checkpoint_interval_ms;
+    jm->n_aborts = 0;
+    jm->ckpt_completed = 0;
+    return TE_OK;
+}
+
+void jm_ckpt_stop(te_job_master_t *jm)
+{
+    if (jm->coord != NULL)
+        jm->next_ckpt_id = checkpoint_coordinator_next_id(jm->coord);
+    checkpoint_coordinator_free(jm->coord);
+    jm->coord = NULL;
+    jm->n_aborts = 0;
+    jm->ckpt_completed = 0;
+}
+
+/* A checkpoint was aborted: report it (unless quiet), queue its AbortCheckpoint, count
+ * it against the tolerable failures. */
+static void note_abort(te_job_master_t *jm, uint64_t id, int quiet, te_ckpt_failure_reason_t reason,
+                       const char *cause)
+{
+    if (jm->n_aborts < JM_MAX_ABORTS)
+        jm->aborts[jm->n_aborts++] = id;
+    if (!quiet && jm->listener.on_checkpoint_aborted)
+        jm->listener.on_checkpoint_aborted(jm->cfg.listener_arg, jm, id, cause);
+    if (jm->failures == NULL || !checkpoint_failure_manager_on_failure(jm->failures, id, reason))
+        return;
+    jm_logf(jm, TE_LOG_WARN,
+            "checkpoint %llu failed (%s): more than %s = %ld consecutive checkpoints failed: failing the job over",
+            (unsigned long long)id, checkpoint_failure_reason_name(reason), TE_CKPT_TOLERABLE_FAILURES_KEY,
+            jm->tolerable_failed_checkpoints);
+    jm_fail(jm, 1, 0, NULL, "%s", TE_CKPT_EXCEEDED_TOLERABLE_MESSAGE);
+}
+
+void jm_ckpt_task_gone(te_job_master_t *jm, size_t t, int quiet)
+{
+    uint64_t id;
+    if (jm->coord == NULL)
+        return;
+    while ((id = checkpoint_coordinator_task_gone(jm->coord, t)) != 0)
+        note_abort(jm, id, quiet, TE_CKPT_FAILURE_TASK_GONE, checkpoint_coordinator_abort_cause(jm->coord));
+}
+
+void jm_ckpt_on_ack(te_job_master_t *jm, size_t t, const Te__AcknowledgeCheckpoint *a)
+{
+    if (jm->coord == NULL)
+        return;
+    te_ckpt_handle_t *hs = a->n_handles ? calloc(a->n_handles, sizeof(*hs)) : NULL;
+    if (a->n_handles && hs == NULL) {
+        jm_logf(jm, TE_LOG_ERROR, "out of memory reading the ack of checkpoint %llu",
+                (unsigned long long)a->checkpoint_id);
+        return;
+    }
+    for (size_t k = 0; k < a->n_handles; k++) {
+        const Te__StateHandle *h = a->handles[k];
+        hs[k] =
+            (te_ckpt_handle_t){h->path, h->size, h->key_groups, h->n_key_groups, h->subtask_index, h->parallelism};
+    }
+    checkpoint_coordinator_ack_metrics(jm->coord, a->checkpoint_id, a->alignment_duration_ns,
+                                       a->persisted_in_flight_bytes, a->start_delay_ms);
+    te_ckpt_event_t ev =
+        checkpoint_coordinator_ack(jm->coord, a->checkpoint_id, t, hs, a->n_handles, a->state_size, jm_now(jm));
+    free(hs);
+    if (ev == TE_CKPT_COMPLETED)
+        jm->ckpt_completed = 1;
+    else if (ev == TE_CKPT_IGNORED)
+        TE_DEBUG(CTX, "ack of checkpoint %llu by %s ignored (not pending)", (unsigned long long)a->checkpoint_id,
+                 job_plan_task(jm->plan, t)->task_name);
+}
+
+void jm_ckpt_on_decline(te_job_master_t *jm, size_t t, const Te__DeclineCheckpoint *d)
+{
+    if (jm->coord == NULL)
+        return;
+    char cause[600];
+    snprintf(cause, sizeof(cause), "%s: %s", job_plan_task(jm->plan, t)->task_name,
+             d->cause && d->cause[0] ? d->cause : "(no cause given)");
+    if (checkpoint_coordinator_decline(jm->coord, d->checkpoint_id, t, cause) == TE_CKPT_ABORTED)
+        note_abort(jm, d->checkpoint_id, 0, TE_CKPT_FAILURE_DECLINED,
+                   checkpoint_coordinator_abort_cause(jm->coord));
+}
+
+void jm_ckpt_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t t, uint64_t id, const te_tm_result_t *r)
+{
+    const te_plan_task_t *task = job_plan_task(jm->plan, t);
+    if (r->lost) {
+        jm_executor_lost(jm, task->executor, r->message);
+        return;
+    }
+    if (r->code == TE__ERROR_CODE__OK)
+        return;
+    if (kind == JM_OP_TRIGGER && jm->coord != NULL) {
+        char cause[700];
+        snprintf(cause, sizeof(cause), "trigger refused by %s: %s", task->task_name, r->message);
+        if (checkpoint_coordinator_decline(jm->coord, id, t, cause) == TE_CKPT_ABORTED)
+            note_abort(jm, id, 0, TE_CKPT_FAILURE_TRIGGER, checkpoint_coordinator_abort_cause(jm->coord));
+    } else if (kind == JM_OP_CONFIRM && r->code != TE__ERROR_CODE__UNKNOWN_TASK) {
+        jm_logf(jm, TE_LOG_ERROR, "confirm checkpoint %llu to %s: %s", (unsigned long long)id, task->task_name,
+                r->message);
+    }
+}
+
+/* One call of `kind` for checkpoint id to every reachable task (sources only for a
+ * trigger). */
+static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int sources_only)
+{
+    for (size_t t = 0; t < jm->n_tasks; t++) {
+        const te_plan_task_t *task = job_plan_task(jm->plan, t);
+        if (!jm_task_reachable(jm, t) ||
+            (sources_only &&
+             job_graph_vertex(jm->cfg.graph, task->vertex)->invokable != TE__INVOKABLE__SOURCE_STREAM_TASK))
+            continue;
+        te_tm_gateway_t *gw = jm_task_gateway(jm, t);
+        void *op = jm_op_new(jm, kind, t, id);
+        if (kind == JM_OP_TRIGGER)
+            tm_gateway_trigger_checkpoint(gw, &task->execution_id, id, te_clock_wall_ms(), jm_op_done, op);
+        else if (kind == JM_OP_CONFIRM)
+            tm_gateway_confirm_checkpoint(gw, &task->execution_id, id, jm_op_done, op);
+        else
+            tm_gateway_abort_checkpoint(gw, &task->execution_id, id, jm_op_done, op);
+    }
+}
+
+/* The metadata of the checkpoint that just completed (owned copies). */
+static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_checkpoint_t *cp, te_error_t *err)
+{
+    const te_job_graph_t *g = jm->cfg.graph;
+    size_t nv = job_graph_n_vertices(g);
+    te_ckpt_metadata_t *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->vertices = calloc(nv, sizeof(*m->vertices))) == NULL)
+        goto nomem;
+    m->n_vertices = nv;
+    m->max_parallelism = job_graph_max_parallelism(g);
+    m->checkpoint_id = cp->id;
+    m->timestamp_ms = cp->timestamp_ms;
+    m->duration_ms = cp->complete_ms - cp->trigger_ms;
+    if ((m->job_id = strdup(jm->job_hex)) == NULL || (m->job_name = strdup(job_graph_name(g))) == NULL ||
+        (m->job_graph = strdup(jm->graph_text ? jm->graph_text : "{}")) == NULL)
+        goto nomem;
+    uint64_t sum = 0;
+    for (size_t v = 0; v < nv; v++) {
+        const te_job_vertex_t *vx = job_graph_vertex(g, v);
+        te_ckpt_vertex_t *mv = &m->vertices[v];
+        char hex[TE_ID_HEX_LEN + 1];
+        size_t n = 0;
+        mv->parallelism = vx->parallelism;
+        if ((mv->id = strdup(vx->id)) == NULL ||
+            (mv->vertex_id = strdup(te_id_to_hex(job_plan_vertex_id(jm->plan, v), hex))) == NULL)
+            goto nomem;
+        for (uint32_t i = 0; i < vx->parallelism; i++)
+            n += cp->tasks[job_plan_task_index(jm->plan, v, i)].n_handles;
+        if (n > 0 && (mv->handles = calloc(n, sizeof(*mv->handles))) == NULL)
+            goto nomem;
+        for (uint32_t i = 0; i < vx->parallelism; i++) {
+            const te_ckpt_task_ack_t *ack = &cp->tasks[job_plan_task_index(jm->plan, v, i)];
+            for (size_t k = 0; k < ack->n_handles; k++) {
+                if (checkpoint_metadata_handle_copy(&mv->handles[mv->n_handles], &ack->handles[k], err) != TE_OK)
+                    goto fail;
+                sum += ack->handles[k].size;
+                mv->n_handles++;
+            }
+        }
+    }
+    m->state_size = cp->state_size > 0 ? cp->state_size : sum;
+    return m;
+nomem:
+    te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %llu",
+                 (unsigned long long)cp->id);
+fail:
+    checkpoint_metadata_free(m);
+    return NULL;
+}
+
+/* Every task acknowledged: _metadata, retention, report, ConfirmCheckpoint. */
+static void finalize(te_job_master_t *jm)
+{
+    const te_ckpt_checkpoint_t *cp = checkpoint_coordinator_completed(jm->coord);
+    if (cp == NULL)
+        return;
+    te_error_t err = {0};
+    te_ckpt_metadata_t *m = build_metadata(jm, cp, &err);
+    if (m == NULL || checkpoint_metadata_write(m, jm->job_dir, &err) != TE_OK) {
+        jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)cp->id, err.msg);
+        checkpoint_metadata_free(m);
+        note_abort(jm, cp->id, 1, TE_CKPT_FAILURE_IO, err.msg);
+        return;
+    }
+    jm->protect_id = 0; /* a checkpoint of this attempt exists now: the restored one need not be kept */
+    checkpoint_metadata_free(jm->latest);
+    jm->latest = m;
+    jm->n_completed++;
+    if (checkpoint_metadata_retain(jm->job_dir, TE_CKPT_RETAINED, jm->protect_id, NULL, &err) != TE_OK)
+        jm_logf(jm, TE_LOG_ERROR, "pruning old checkpoints: %s", err.msg);
+    checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
+    uint64_t id = m->checkpoint_id;
+    if (jm->listener.on_checkpoint)
+        jm->listener.on_checkpoint(jm->cfg.listener_arg, jm, m, cp);
+    call_tasks(jm, JM_OP_CONFIRM, id, 0);
+}
+
+void jm_ckpt_tick(te_job_master_t *jm, int trigger)
+{
+    if (jm->coord == NULL)
+        return;
+    int64_t now = jm_now(jm);
+    uint64_t id;
+    if (jm->ckpt_completed) {
+        jm->ckpt_completed = 0;
+        finalize(jm);
+    }
+    while ((id = checkpoint_coordinator_expire(jm->coord, now)) != 0)
+        note_abort(jm, id, 0, TE_CKPT_FAILURE_EXPIRED, checkpoint_coordinator_abort_cause(jm->coord));
+    if (jm->n_aborts > 0) {
+        uint64_t ids[JM_MAX_ABORTS];
+        size_t n = jm->n_aborts;
+        memcpy(ids, jm->aborts, n * sizeof(ids[0]));
+        jm->n_aborts = 0;
+        for (size_t i = 0; i < n; i++)
+            call_tasks(jm, JM_OP_ABORT, ids[i], 0);
+    }
+    if (!trigger || now < jm->next_trigger)
+        return;
+    jm->next_trigger = now + jm->cfg.checkpoint_interval_ms;
+    if (checkpoint_coordinator_n_pending(jm->coord) > 0 || jm->n_running < jm->n_tasks)
+        return;
+    id = checkpoint_coordinator_trigger(jm->coord, now, te_clock_wall_ms());
+    if (id == 0)
+        return;
+    TE_DEBUG(CTX, "job %s: triggering checkpoint %llu", jm->job_hex, (unsigned long long)id);
+    call_tasks(jm, JM_OP_TRIGGER, id, 1);
+}
+
+int64_t jm_ckpt_next_deadline(const te_job_master_t *jm, int trigger)
+{
+    if (jm->coord == NULL)
+        return -1;
+    int64_t d = checkpoint_coordinator_next_deadline(jm->coord);
+    if (trigger && (d < 0 || jm->next_trigger < d))
+        d = jm->next_trigger;
+    return d;
+}
+
+/* Per graph vertex, the index of its vertex in the metadata (-1 = none). */
+static long *metadata_vertex_map(te_job_master_t *jm, te_error_t *err)
+{
+    const te_ckpt_metadata_t *m = jm->latest;
+    size_t nv = job_graph_n_vertices(jm->cfg.graph);
+    long *map = malloc((nv ? nv : 1) * sizeof(*map));
+    if (map == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory matching checkpoint %llu",
+                     (unsigned long long)m->checkpoint_id);
+        return NULL;
+    }
+    for (size_t v = 0; v < nv; v++)
+        map[v] = -1;
+    for (size_t k = 0; k < m->n_vertices; k++) {
+        long v = job_graph_find_vertex(jm->cfg.graph, m->vertices[k].id);
+        if (v >= 0)
+            map[v] = (long)k;
+    }
+    return map;
+}
+
+te_status_t jm_ckpt_set_restore(te_job_master_t *jm, te_error_t *err)
+{
+    const te_ckpt_metadata_t *m = jm->latest;
+    long *map = metadata_vertex_map(jm, err);
+    if (map == NULL)
+        return TE_ENOMEM;
+    te_status_t st = TE_OK;
+    for (size_t t = 0; t < jm->n_tasks && st == TE_OK; t++) {
+        long k = map[job_plan_task(jm->plan, t)->vertex];
+        if (k >= 0)
+            st = job_plan_set_restore(jm->plan, t, m->checkpoint_id, m->vertices[k].handles,
+                                      m->vertices[k].n_handles, err);
+    }
+    free(map);
+    if (st == TE_OK)
+        jm->protect_id = m->checkpoint_id;
+    return st;
+}
+
+te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err)
+{
+    const te_ckpt_metadata_t *m = jm->latest;
+    const te_job_graph_t *g = jm->cfg.graph;
+    if (m->max_parallelism != job_graph_max_parallelism(g))
+        return te_error_set(err, TE_EINVAL,
+                            "checkpoint %llu was taken with max_parallelism %u but the job has %u: its key "
+                            "groups cannot be mapped; set \"max_parallelism\": %u in the job",
+                            (unsigned long long)m->checkpoint_id, m->max_parallelism, job_graph_max_parallelism(g),
+                            m->max_parallelism);
+    long *map = metadata_vertex_map(jm, err);
+    if (map == NULL)
+        return TE_ENOMEM;
+    for (size_t v = 0; v < job_graph_n_vertices(g); v++)
+        if (map[v] < 0)
+            jm_logf(jm, TE_LOG_WARN, "vertex '%s' has no state in checkpoint %llu: it starts empty",
+                    job_graph_vertex(g, v)->id, (unsigned long long)m->checkpoint_id);
+    for (size_t k = 0; k < m->n_vertices; k++)
+        if (job_graph_find_vertex(g, m->vertices[k].id) < 0)
+            jm_logf(jm, TE_LOG_WARN,
+                    "checkpoint %llu holds state of vertex '%s', which the job does not have: ignored",
+                    (unsigned long long)m->checkpoint_id, m->vertices[k].id);
+    free(map);
+    return TE_OK;
+}

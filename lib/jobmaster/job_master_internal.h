@@ -1,0 +1,156 @@
+/*
+ * job_master_internal — internal to job_master.c, job_master_checkpoint.c and
+ * job_master_monitor.c only:
+ * the JobMaster's record and what the files call of each other.
+ *
+ * Threading: as job_master.h (the event-loop thread).
+ */
+#ifndef TE_JOB_MASTER_INTERNAL_H
+#define TE_JOB_MASTER_INTERNAL_H
+
+#include "jobmaster/checkpoint_failure_manager.h"
+#include "jobmaster/job_master.h"
+#include "jobmaster/restart_strategy.h"
+
+#define JM_MAX_ABORTS 32
+
+/* One task of the current attempt. */
+typedef struct jm_task {
+    int state;         /* Te__ExecutionState of the last push; -1 before any */
+    uint8_t submitted; /* SubmitTask sent (and not rejected) */
+    uint8_t final;     /* a final state was seen, or none can come any more */
+    uint8_t cancel_sent;
+    uint8_t restore_failed; /* it failed restoring its TaskRestore */
+    uint64_t records_in, records_out;
+} jm_task_t;
+
+/* A TaskExecutor of the current attempt (indexed as in the plan). */
+typedef struct jm_executor {
+    te_tm_gateway_t *gw; /* the provider's */
+    char *data_address;
+    int lost;
+} jm_executor_t;
+
+/* Why an attempt ends the way it does. */
+typedef enum jm_end {
+    JM_END_NONE = 0,
+    JM_END_FINISHED,
+    JM_END_FAILED,
+    JM_END_CANCELED,
+} jm_end_t;
+
+/* The kinds of gateway operation a JobMaster has in flight. */
+typedef enum jm_op_kind {
+    JM_OP_SUBMIT,
+    JM_OP_CANCEL,
+    JM_OP_FREE_SLOT,
+    JM_OP_HEARTBEAT,
+    JM_OP_TASK_REPORT,
+    JM_OP_TRIGGER,
+    JM_OP_CONFIRM,
+    JM_OP_ABORT,
+} jm_op_kind_t;
+
+struct te_job_master {
+    te_job_master_config_t cfg; /* strings below are our copies */
+    te_job_master_listener_t listener;
+    te_job_state_t state;
+    int driving, again; /* drive guard: inputs during a drive run it again */
+    struct event *timer;
+    int64_t timer_at; /* -1: not armed */
+
+    /* The job. */
+    te_id_t job_id, jm_id;
+    char job_hex[TE_ID_HEX_LEN + 1];
+    char *graph_text, *ckpt_root, *job_dir;
+    te_ckpt_metadata_t *latest; /* what a restart restores */
+    uint64_t protect_id;        /* the checkpoint the attempt restored from (kept by retention) */
+    uint64_t next_ckpt_id;
+    size_t n_completed;
+    long tolerable_failed_checkpoints;
+    te_restart_strategy_t *restart;
+    uint32_t attempt;
+    int64_t deadline; /* job timeout (monotonic), -1 none */
+    int cancel_requested;
+    char *cancel_why;
+
+    /* The end of the current (or last) attempt. */
+    jm_end_t end;
+    char *cause, *task_cause;
+    int cause_reported, recoverable, unreachable;
+    size_t last_finished, last_failed, last_canceled;
+
+    /* The current attempt. */
+    te_job_plan_t *plan;
+    jm_task_t *tasks;
+    size_t n_tasks;
+    uint8_t *slot_offered; /* per shared slot: 1 offered (allocated on its executor) */
+    size_t n_slots, n_offered;
+    int slots_requested, release_started, released;
+    jm_executor_t *ex;
+    size_t n_ex, cap_ex, n_lost;
+    size_t n_open;    /* submitted && !final */
+    size_t n_running; /* state RUNNING && !final */
+    size_t n_finished, n_failed, n_canceled;
+    size_t n_submit_pending;
+    long first_failed; /* task index, -1 */
+    char *first_cause;
+    int cancelling; /* cancels were sent: CANCELED is expected */
+    int forced;     /* stop waiting for the cancelled tasks */
+    int64_t cancel_deadline;
+    size_t n_inflight; /* gateway operations not completed */
+    int64_t next_hb, next_progress;
+    size_t n_reports_pending;
+    uint64_t report_total;
+    int report_any, no_task_report;
+    int64_t start_ms, rate_sample_ms;
+    uint64_t records_out;
+    double records_per_s;
+    int64_t restart_at;
+
+    /* Checkpoints of the attempt (coord NULL: off). */
+    te_ckpt_coord_t *coord;
+    te_ckpt_failure_manager_t *failures;
+    int64_t next_trigger;
+    int ckpt_completed;
+    uint64_t aborts[JM_MAX_ABORTS];
+    size_t n_aborts;
+};
+
+/* job_master.c */
+int64_t jm_now(const te_job_master_t *jm);
+void jm_logf(te_job_master_t *jm, te_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Starts a gateway operation for the JobMaster (counted in n_inflight). */
+void *jm_op_new(te_job_master_t *jm, jm_op_kind_t kind, size_t index, uint64_t id);
+void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r);
+te_tm_gateway_t *jm_task_gateway(const te_job_master_t *jm, size_t t);
+/* The task can still take calls. */
+int jm_task_reachable(const te_job_master_t *jm, size_t t);
+void jm_executor_lost(te_job_master_t *jm, size_t e, const char *cause);
+/* Records a failure that ends the attempt (the first one wins). */
+void jm_fail(te_job_master_t *jm, int recoverable, int reported, const char *task_cause, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* job_master_monitor.c */
+/* Heartbeats and records samples when due. */
+void jm_monitor_tick(te_job_master_t *jm);
+void jm_monitor_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t e, const te_tm_result_t *r);
+
+/* job_master_checkpoint.c */
+te_status_t jm_ckpt_start(te_job_master_t *jm, te_error_t *err);
+void jm_ckpt_stop(te_job_master_t *jm);
+/* Completions, timeouts, aborts; triggers when `trigger`. */
+void jm_ckpt_tick(te_job_master_t *jm, int trigger);
+int64_t jm_ckpt_next_deadline(const te_job_master_t *jm, int trigger);
+void jm_ckpt_on_ack(te_job_master_t *jm, size_t t, const Te__AcknowledgeCheckpoint *a);
+void jm_ckpt_on_decline(te_job_master_t *jm, size_t t, const Te__DeclineCheckpoint *d);
+/* Task t can no longer acknowledge (quietly: it finished, or we cancel). */
+void jm_ckpt_task_gone(te_job_master_t *jm, size_t t, int quiet);
+void jm_ckpt_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t t, uint64_t id, const te_tm_result_t *r);
+/* Sets every task's TaskRestore from jm->latest. */
+te_status_t jm_ckpt_set_restore(te_job_master_t *jm, te_error_t *err);
+/* Checks jm->latest against the graph (max parallelism; warnings). */
+te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err);
+
+#endif

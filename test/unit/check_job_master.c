@@ -1,0 +1,669 @@
+/*
+ * Unit tests: the JobMaster state machine (lib/jobmaster/job_master) over fake
+ * TaskExecutors (harness_fake_te.h) and a fake clock — placement on offered slots,
+ * deployment, the end of a job, restart decisions (task failure, lost executor,
+ * rejected deployment, the restart budget), cancellation, checkpoint coordination
+ * (triggers on sources only, acks -> _metadata + confirmations, declines -> aborts,
+ * tolerable failed checkpoints, restore on restart), plus restart_strategy and
+ * checkpoint_failure_manager. Expected values are written out here from the rules,
+ * not computed by the code under test.
+ *
+ * Threading: single-threaded; no event loop runs (the JobMaster's timer is never
+ * waited for: the tests move the fake clock and call job_master_drive).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "harness_fake_te.h"
+#include "jobmaster/checkpoint_failure_manager.h"
+#include "jobmaster/restart_strategy.h"
+
+/* source (p 2) -> sink (p 3): 3 shared slots, 5 tasks. */
+static const char *job_json(const char *config)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{\"name\": \"t\", \"config\": {%s}, \"vertices\": ["
+             "{\"id\": \"src\", \"parallelism\": 2, \"chain\": [{\"op\": \"sequence\"}]},"
+             "{\"id\": \"sink\", \"parallelism\": 3, \"chain\": [{\"op\": \"discard\"}]}],"
+             "\"edges\": [{\"from\": \"src\", \"to\": \"sink\"}]}",
+             config ? config : "");
+    return buf;
+}
+
+typedef struct env {
+    struct event_base *base;
+    te_job_graph_t *g;
+    fake_te_t te[2];
+    fake_te_t *tes[2];
+    fake_provider_t prov;
+    te_job_master_t *jm;
+    int64_t now;
+    /* what the listener saw */
+    int n_plans, n_restarts, n_checkpoints, n_aborted, n_progress;
+    te_job_state_t states[64];
+    size_t n_states;
+    char last_restart_cause[256];
+    long last_restart_attempt;
+    uint64_t last_restart_ckpt, last_checkpoint, last_aborted;
+    char logs[4096];
+    char dir[64];
+} env_t;
+
+static int64_t fake_now(void *arg) { return ((env_t *)arg)->now; }
+
+static void l_state(void *arg, te_job_master_t *jm, te_job_state_t from, te_job_state_t to)
+{
+    env_t *e = arg;
+    (void)jm, (void)from;
+    if (e->n_states < 64)
+        e->states[e->n_states++] = to;
+}
+static void l_plan(void *arg, te_job_master_t *jm)
+{
+    (void)jm;
+    ((env_t *)arg)->n_plans++;
+}
+static void l_progress(void *arg, te_job_master_t *jm)
+{
+    (void)jm;
+    ((env_t *)arg)->n_progress++;
+}
+static void l_checkpoint(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m,
+                         const te_ckpt_checkpoint_t *cp)
+{
+    env_t *e = arg;
+    (void)jm, (void)cp;
+    e->n_checkpoints++;
+    e->last_checkpoint = m->checkpoint_id;
+}
+static void l_aborted(void *arg, te_job_master_t *jm, uint64_t id, const char *cause)
+{
+    env_t *e = arg;
+    (void)jm, (void)cause;
+    e->n_aborted++;
+    e->last_aborted = id;
+}
+static void l_restart(void *arg, te_job_master_t *jm, const char *cause, long attempt, long max, uint64_t ckpt)
+{
+    env_t *e = arg;
+    (void)jm, (void)max;
+    e->n_restarts++;
+    snprintf(e->last_restart_cause, sizeof(e->last_restart_cause), "%s", cause);
+    e->last_restart_attempt = attempt;
+    e->last_restart_ckpt = ckpt;
+}
+static void l_log(void *arg, te_job_master_t *jm, te_log_level_t level, const char *msg)
+{
+    env_t *e = arg;
+    (void)jm, (void)level;
+    strncat(e->logs, msg, sizeof(e->logs) - strlen(e->logs) - 2);
+    strncat(e->logs, "\n", sizeof(e->logs) - strlen(e->logs) - 1);
+}
+
+static const te_job_master_listener_t listener = {l_state,      l_plan,    NULL,      l_progress,
+                                                  l_checkpoint, l_aborted, l_restart, l_log};
+
+typedef struct opts {
+    const char *config;
+    long restarts;
+    int64_t checkpoint_interval;
+    int hold;
+} opts_t;
+
+static void env_setup(env_t *e, opts_t o)
+{
+    te_error_t err = {0};
+    memset(e, 0, sizeof(*e));
+    e->base = event_base_new();
+    ck_assert_ptr_nonnull(e->base);
+    e->g = job_graph_parse_string(job_json(o.config), &err);
+    ck_assert_msg(e->g != NULL, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "te%d:6122", i);
+        fake_te_init(&e->te[i], addr);
+        e->tes[i] = &e->te[i];
+    }
+    e->prov.tes = e->tes;
+    e->prov.n_tes = 2;
+    e->prov.hold = o.hold;
+    e->now = 1000;
+    snprintf(e->dir, sizeof(e->dir), "/tmp/check_jm.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(e->dir));
+    te_job_master_config_t c = {
+        .base = e->base,
+        .graph = e->g,
+        .graph_text = job_json(o.config),
+        .slots = {&fake_provider_ops, &e->prov},
+        .checkpoint_root = e->dir,
+        .checkpoint_interval_ms = o.checkpoint_interval,
+        .checkpoint_timeout_ms = 500,
+        .restart_attempts = o.restarts,
+        .restart_backoff_ms = 200,
+        .heartbeat_interval_ms = 1000,
+        .cancel_wait_ms = 3000,
+        .listener = &listener,
+        .listener_arg = e,
+        .clock_ms = fake_now,
+        .clock_arg = e,
+    };
+    te_id_random(&c.job_id);
+    e->jm = job_master_new(&c, &err);
+    ck_assert_msg(e->jm != NULL, "%s", err.msg);
+}
+
+static void env_teardown(env_t *e)
+{
+    job_master_free(e->jm);
+    job_graph_free(e->g);
+    event_base_free(e->base);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void deliver(env_t *e) { fake_te_deliver_all(e->tes, 2); }
+
+static void advance(env_t *e, int64_t ms)
+{
+    e->now += ms;
+    job_master_drive(e->jm);
+    deliver(e);
+}
+
+static void push_all(env_t *e, uint32_t attempt, Te__ExecutionState st)
+{
+    for (int i = 0; i < 2; i++)
+        fake_te_push_all(&e->te[i], attempt, st);
+    deliver(e);
+}
+
+static size_t count(env_t *e, fake_call_kind_t kind)
+{
+    return fake_te_count(&e->te[0], kind) + fake_te_count(&e->te[1], kind);
+}
+
+/* Starts the job and brings every task of attempt 0 to RUNNING. */
+static void start_running(env_t *e)
+{
+    job_master_start(e->jm);
+    deliver(e);
+    push_all(e, 0, TE__EXECUTION_STATE__RUNNING);
+    ck_assert_int_eq(job_master_state(e->jm), TE_JOB_RUNNING);
+}
+
+/* ---- placement, deployment, the end ---------------------------------------------- */
+
+START_TEST(test_deploy_and_finish)
+{
+    env_t e;
+    env_setup(&e, (opts_t){0});
+    job_master_start(e.jm);
+    /* 3 shared slots requested with distinct allocation ids; all offered at once. */
+    ck_assert_int_eq(e.prov.n_requests, 1);
+    ck_assert_uint_eq(e.prov.n_reqs, 3);
+    ck_assert(!te_id_equal(&e.prov.reqs[0].allocation_id, &e.prov.reqs[1].allocation_id));
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_DEPLOYING);
+    ck_assert_int_eq(e.n_plans, 1);
+    /* slot k on te(k % 2): te0 holds slots 0 and 2 -> src 0, sink 0, sink 2; te1 src 1, sink 1. */
+    ck_assert_uint_eq(fake_te_count(&e.te[0], FAKE_SUBMIT), 3);
+    ck_assert_uint_eq(fake_te_count(&e.te[1], FAKE_SUBMIT), 2);
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < fake_te_count(&e.te[i], FAKE_SUBMIT); k++) {
+            const fake_call_t *c = fake_te_call(&e.te[i], FAKE_SUBMIT, k);
+            size_t slot = (size_t)(c->slot - 10); /* the provider numbers slot k 10 + k */
+            ck_assert_uint_eq(slot % 2, (size_t)i);
+            ck_assert(te_id_equal(&c->allocation, &e.prov.reqs[slot].allocation_id));
+            ck_assert_uint_eq(c->attempt, 0);
+            ck_assert(!c->has_restore);
+        }
+    /* producers first: te0's first submission is the source */
+    ck_assert_str_eq(fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->task_name, "src (1/2)");
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    push_all(&e, 0, TE__EXECUTION_STATE__RUNNING);
+    push_all(&e, 0, TE__EXECUTION_STATE__FINISHED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
+    /* every slot freed with its allocation id, the provider released once */
+    ck_assert_uint_eq(count(&e, FAKE_FREE_SLOT), 3);
+    for (size_t s = 0; s < 3; s++)
+        ck_assert(
+            te_id_equal(&fake_te_call(&e.te[s % 2], FAKE_FREE_SLOT, s / 2)->id, &e.prov.reqs[s].allocation_id));
+    ck_assert_int_eq(e.prov.n_releases, 1);
+    te_job_result_t r;
+    job_master_result(e.jm, &r);
+    ck_assert_int_eq(r.state, TE_JOB_FINISHED);
+    ck_assert_uint_eq(r.n_finished, 5);
+    ck_assert_int_eq(e.states[e.n_states - 2], TE_JOB_RELEASING);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_slots_offered_one_by_one)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.hold = 1});
+    job_master_start(e.jm);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_WAITING_FOR_SLOTS);
+    fake_provider_offer(&e.prov, 2);
+    fake_provider_offer(&e.prov, 0);
+    fake_provider_offer(&e.prov, 0); /* a duplicate offer is ignored */
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_WAITING_FOR_SLOTS);
+    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 0);
+    /* heartbeats go to the executors offering slots while the job waits */
+    advance(&e, 1000);
+    ck_assert_uint_eq(fake_te_count(&e.te[0], FAKE_HEARTBEAT), 1);
+    fake_provider_offer(&e.prov, 1);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_DEPLOYING); /* the last offer deploys */
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 5);
+    job_master_cancel(e.jm, NULL);
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELED);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_unavailable_slots_fail_or_restart)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 1});
+    e.prov.unavailable = 1;
+    job_master_start(e.jm);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    ck_assert_str_eq(e.last_restart_cause, "the executors could not be used");
+    ck_assert_ptr_nonnull(strstr(e.logs, "the fake has no slots"));
+    e.prov.unavailable = 1;
+    advance(&e, 200);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    ck_assert_int_eq(e.prov.n_requests, 2);
+    ck_assert_int_eq(e.prov.n_releases, 2);
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- restart decisions ---------------------------------------------------------------- */
+
+START_TEST(test_task_failure_restarts_then_fails)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 2});
+    start_running(&e);
+    const fake_call_t *sink = fake_te_call(&e.te[1], FAKE_SUBMIT, 1);
+    ck_assert_str_eq(sink->task_name, "sink (2/3)");
+    fake_te_push_state(&e.te[1], &sink->id, TE__EXECUTION_STATE__FAILED, "boom");
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    /* every other task is cancelled, the failed one is not */
+    ck_assert_uint_eq(count(&e, FAKE_CANCEL), 4);
+    for (size_t k = 0; k < fake_te_count(&e.te[1], FAKE_CANCEL); k++)
+        ck_assert(!te_id_equal(&fake_te_call(&e.te[1], FAKE_CANCEL, k)->id, &sink->id));
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    ck_assert_int_eq(e.n_restarts, 1);
+    ck_assert_str_eq(e.last_restart_cause, "sink (2/3) failed: boom");
+    ck_assert_int_eq(e.last_restart_attempt, 1);
+    ck_assert_uint_eq(e.last_restart_ckpt, 0);
+    ck_assert_uint_eq(count(&e, FAKE_FREE_SLOT), 3);
+    /* the backoff: nothing before 200 ms */
+    advance(&e, 199);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    advance(&e, 1);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    ck_assert_int_eq(e.prov.last_attempt, 1);
+    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 10);
+    const fake_call_t *again = fake_te_call(&e.te[1], FAKE_SUBMIT, 3);
+    ck_assert_uint_eq(again->attempt, 1);
+    ck_assert(!te_id_equal(&again->id, &sink->id)); /* new execution ids */
+    /* second failure: restart 2 of 2; third: FAILED */
+    for (int round = 1; round <= 2; round++) {
+        push_all(&e, (uint32_t)round, TE__EXECUTION_STATE__RUNNING);
+        fake_te_push_state(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 3 * (size_t)round)->id,
+                           TE__EXECUTION_STATE__FAILED, "again");
+        deliver(&e);
+        push_all(&e, (uint32_t)round, TE__EXECUTION_STATE__CANCELED);
+        if (round == 1) {
+            ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+            advance(&e, 200);
+        }
+    }
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    te_job_result_t r;
+    job_master_result(e.jm, &r);
+    ck_assert_str_eq(r.cause, "src (1/2) failed: again");
+    ck_assert_str_eq(r.task_cause, "again");
+    ck_assert_int_eq(r.restarts, 2);
+    ck_assert(!r.cause_reported);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_lost_executor_restarts)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 1});
+    start_running(&e);
+    fake_te_lose(&e.te[1], "connection reset");
+    ck_assert_ptr_nonnull(strstr(e.logs, "lost the connection to executor te1:6122: connection reset"));
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    ck_assert_str_eq(e.last_restart_cause, "an executor was lost");
+    /* no FreeSlot to the lost executor */
+    ck_assert_uint_eq(fake_te_count(&e.te[1], FAKE_FREE_SLOT), 0);
+    ck_assert_uint_eq(fake_te_count(&e.te[0], FAKE_FREE_SLOT), 2);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_rejected_deployment_is_not_restarted)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 5});
+    e.te[1].answers[FAKE_SUBMIT] = TE__ERROR_CODE__INVALID_CHAIN;
+    job_master_start(e.jm);
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    ck_assert_int_eq(e.n_restarts, 0);
+    ck_assert_ptr_nonnull(strstr(e.logs, "rejected by te1:6122: FAKE_ERROR"));
+    te_job_result_t r;
+    job_master_result(e.jm, &r);
+    ck_assert(r.cause_reported);
+    /* a recoverable rejection (e.g. no slot) is restarted */
+    env_teardown(&e);
+    env_setup(&e, (opts_t){.restarts = 1});
+    e.te[0].answers[FAKE_SUBMIT] = TE__ERROR_CODE__SLOT_NOT_AVAILABLE;
+    job_master_start(e.jm);
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- cancellation ------------------------------------------------------------------------ */
+
+START_TEST(test_cancel_and_forced_cancel)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 3});
+    start_running(&e);
+    job_master_cancel(e.jm, NULL);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELLING);
+    ck_assert_uint_eq(count(&e, FAKE_CANCEL), 5);
+    deliver(&e);
+    /* two tasks never answer; a second cancel stops waiting for them */
+    fake_te_push_all(&e.te[0], 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELLING);
+    job_master_cancel(e.jm, "interrupted again");
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELED);
+    ck_assert_ptr_nonnull(strstr(e.logs, "interrupted again; not waiting for: src (2/2) sink (2/3)"));
+    ck_assert_int_eq(e.n_restarts, 0);
+    env_teardown(&e);
+    /* the cancellation wait ends by itself after cancel_wait_ms */
+    env_setup(&e, (opts_t){0});
+    start_running(&e);
+    job_master_cancel(e.jm, NULL);
+    deliver(&e);
+    advance(&e, 2999);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELLING);
+    advance(&e, 1);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELED);
+    ck_assert_ptr_nonnull(strstr(e.logs, "tasks did not reach a final state in time"));
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_externally_cancelled_task_ends_the_job)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 3});
+    start_running(&e);
+    fake_te_push_state(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 1)->id, TE__EXECUTION_STATE__CANCELED, NULL);
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_CANCELED);
+    ck_assert_int_eq(e.n_restarts, 0);
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+/* Acks checkpoint id from every task of attempt `attempt`. */
+static void ack_all(env_t *e, uint32_t attempt, uint64_t id)
+{
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < fake_te_count(&e->te[i], FAKE_SUBMIT); k++) {
+            const fake_call_t *c = fake_te_call(&e->te[i], FAKE_SUBMIT, k);
+            if (c->attempt == attempt)
+                fake_te_ack(&e->te[i], &c->id, id, c->task_name);
+        }
+    deliver(e);
+}
+
+START_TEST(test_checkpoint_trigger_ack_confirm)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .restarts = 1});
+    start_running(&e);
+    advance(&e, 99);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 0);
+    advance(&e, 1);
+    /* checkpoint 1 triggered on the two sources only */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    for (int i = 0; i < 2; i++) {
+        const fake_call_t *t = fake_te_call(&e.te[i], FAKE_TRIGGER, 0);
+        ck_assert_uint_eq(t->ckpt, 1);
+        ck_assert(te_id_equal(&t->id, &fake_te_call(&e.te[i], FAKE_SUBMIT, 0)->id));
+    }
+    advance(&e, 100); /* one pending at a time */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    ack_all(&e, 0, 1);
+    ck_assert_int_eq(e.n_checkpoints, 1);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
+    char chk[128];
+    snprintf(chk, sizeof(chk), "%s/%s/chk-1", e.dir, job_master_job_hex(e.jm));
+    te_error_t err = {0};
+    te_ckpt_metadata_t *m = checkpoint_metadata_read(chk, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ck_assert_uint_eq(m->checkpoint_id, 1);
+    ck_assert_uint_eq(m->n_vertices, 2);
+    ck_assert_str_eq(m->vertices[1].id, "sink");
+    ck_assert_uint_eq(m->vertices[1].n_handles, 3);
+    checkpoint_metadata_free(m);
+    /* the next interval triggers checkpoint 2 */
+    advance(&e, 100);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4);
+    ck_assert_uint_eq(fake_te_call(&e.te[1], FAKE_TRIGGER, 1)->ckpt, 2);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_decline_counts_against_tolerable_failures)
+{
+    /* default tolerable-failed-checkpoints 0: the first decline fails the job over */
+    env_t e;
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .restarts = 1});
+    start_running(&e);
+    advance(&e, 100);
+    ack_all(&e, 0, 1);
+    advance(&e, 100);
+    const fake_call_t *sink = fake_te_call(&e.te[1], FAKE_SUBMIT, 1);
+    fake_te_decline(&e.te[1], &sink->id, 2, "disk full");
+    ck_assert_int_eq(e.n_aborted, 1);
+    ck_assert_uint_eq(e.last_aborted, 2);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    ck_assert_uint_eq(count(&e, FAKE_ABORT), 5);
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RESTARTING);
+    ck_assert_str_eq(e.last_restart_cause, TE_CKPT_EXCEEDED_TOLERABLE_MESSAGE);
+    ck_assert_uint_eq(e.last_restart_ckpt, 1);
+    /* the new attempt restores checkpoint 1: every task gets its vertex's handles */
+    advance(&e, 200);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < fake_te_count(&e.te[i], FAKE_SUBMIT); k++) {
+            const fake_call_t *c = fake_te_call(&e.te[i], FAKE_SUBMIT, k);
+            if (c->attempt != 1)
+                continue;
+            ck_assert(c->has_restore);
+            ck_assert_uint_eq(c->restore_id, 1);
+            ck_assert_uint_eq(c->n_restore_handles, strncmp(c->task_name, "src", 3) == 0 ? 2 : 3);
+        }
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_tolerable_expirations)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.config = "\"" TE_CKPT_TOLERABLE_FAILURES_KEY "\": 2",
+                           .checkpoint_interval = 100,
+                           .restarts = 1});
+    start_running(&e);
+    /* checkpoints 1 and 2 expire (timeout 500 ms): tolerated */
+    for (uint64_t id = 1; id <= 2; id++) {
+        advance(&e, 100);
+        ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2 * id);
+        advance(&e, 500);
+        ck_assert_uint_eq(e.last_aborted, id);
+    }
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    /* 3 completes: the count starts again; 4, 5 expire; 6 expiring is the third in a row */
+    advance(&e, 100);
+    ack_all(&e, 0, 3);
+    ck_assert_int_eq(e.n_checkpoints, 1);
+    for (uint64_t id = 4; id <= 6; id++) {
+        advance(&e, 100);
+        advance(&e, 500);
+        ck_assert_uint_eq(e.last_aborted, id);
+        ck_assert_int_eq(job_master_state(e.jm), id < 6 ? TE_JOB_RUNNING : TE_JOB_FAILING);
+    }
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_finished_task_aborts_quietly)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.checkpoint_interval = 100});
+    start_running(&e);
+    advance(&e, 100);
+    /* a source finishes while checkpoint 1 waits for it: aborted quietly, not counted */
+    fake_te_push_state(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->id, TE__EXECUTION_STATE__FINISHED, NULL);
+    deliver(&e);
+    ck_assert_int_eq(e.n_aborted, 0);
+    ck_assert_uint_eq(count(&e, FAKE_ABORT), 4);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    push_all(&e, 0, TE__EXECUTION_STATE__FINISHED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- progress, timeouts --------------------------------------------------------------------- */
+
+START_TEST(test_heartbeats_and_lost_heartbeat)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.restarts = 0});
+    start_running(&e);
+    advance(&e, 1000);
+    ck_assert_uint_eq(fake_te_count(&e.te[0], FAKE_HEARTBEAT), 1);
+    ck_assert_uint_eq(fake_te_count(&e.te[1], FAKE_HEARTBEAT), 1);
+    e.te[0].answers[FAKE_HEARTBEAT] = TE__ERROR_CODE__UNKNOWN_JOB;
+    advance(&e, 1000);
+    ck_assert_ptr_nonnull(strstr(e.logs, "heartbeat to te0:6122: FAKE_ERROR"));
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    e.te[1].lose_calls = 1;
+    advance(&e, 1000);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    deliver(&e);
+    fake_te_push_all(&e.te[0], 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RELEASING); /* until FreeSlot is answered */
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    te_job_result_t r;
+    job_master_result(e.jm, &r);
+    ck_assert_str_eq(r.cause, "an executor was lost");
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- restart strategy, failure manager ----------------------------------------------------- */
+
+START_TEST(test_restart_strategy)
+{
+    te_restart_strategy_t *rs = restart_strategy_fixed_delay_new(2, 300);
+    ck_assert_int_eq(restart_strategy_on_failure(rs, 0), 0); /* not recoverable */
+    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 1);
+    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 1);
+    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 0);
+    ck_assert_int_eq(restart_strategy_restarts(rs), 2);
+    ck_assert_int_eq(restart_strategy_backoff_ms(rs), 300);
+    restart_strategy_free(rs);
+    rs = restart_strategy_fixed_delay_new(0, 0);
+    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 0);
+    restart_strategy_free(rs);
+}
+END_TEST
+
+START_TEST(test_checkpoint_failure_manager)
+{
+    te_ckpt_failure_manager_t *m = checkpoint_failure_manager_new(1);
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 1, TE_CKPT_FAILURE_EXPIRED), 0);
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 1, TE_CKPT_FAILURE_DECLINED), 0); /* once per id */
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 2, TE_CKPT_FAILURE_TRIGGER), 0);  /* not counted */
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 3, TE_CKPT_FAILURE_TASK_GONE), 0);
+    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 1);
+    checkpoint_failure_manager_on_success(m, 4);
+    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 0);
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 3, TE_CKPT_FAILURE_IO),
+                     0); /* older than the success */
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 5, TE_CKPT_FAILURE_IO), 0);
+    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 6, TE_CKPT_FAILURE_DECLINED), 1);
+    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 0); /* reset after failing over */
+    checkpoint_failure_manager_free(m);
+}
+END_TEST
+
+Suite *job_master_suite(void)
+{
+    Suite *s = suite_create("job_master");
+    TCase *tc = tcase_create("job_master");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_deploy_and_finish);
+    tcase_add_test(tc, test_slots_offered_one_by_one);
+    tcase_add_test(tc, test_unavailable_slots_fail_or_restart);
+    tcase_add_test(tc, test_task_failure_restarts_then_fails);
+    tcase_add_test(tc, test_lost_executor_restarts);
+    tcase_add_test(tc, test_rejected_deployment_is_not_restarted);
+    tcase_add_test(tc, test_cancel_and_forced_cancel);
+    tcase_add_test(tc, test_externally_cancelled_task_ends_the_job);
+    tcase_add_test(tc, test_checkpoint_trigger_ack_confirm);
+    tcase_add_test(tc, test_decline_counts_against_tolerable_failures);
+    tcase_add_test(tc, test_tolerable_expirations);
+    tcase_add_test(tc, test_finished_task_aborts_quietly);
+    tcase_add_test(tc, test_heartbeats_and_lost_heartbeat);
+    tcase_add_test(tc, test_restart_strategy);
+    tcase_add_test(tc, test_checkpoint_failure_manager);
+    suite_add_tcase(s, tc);
+    return s;
+}
