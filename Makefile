@@ -69,7 +69,7 @@ $(LIBTE): $(LIB_OBJS)
 $(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
 	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
 
-$(TECTL): $(BUILD)/obj/daemon/tectl.o $(LIBTE)
+$(TECTL): $(BUILD)/obj/daemon/tectl.o $(BUILD)/obj/daemon/tectl_submit.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 # The unit runner: suites are discovered from file names (check_<name>.c exports

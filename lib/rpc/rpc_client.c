@@ -93,6 +93,7 @@ static te_status_t client_check(const te_rpc_client_t *c, te_error_t *err)
 static const te_security_t *g_default_security;
 
 void rpc_client_set_default_security(const te_security_t *sec) { g_default_security = sec; }
+const te_security_t *rpc_client_default_security(void) { return g_default_security; }
 
 /* One send / recv on the plain or TLS socket. > 0 bytes; 0 EOF (recv); -1 with errno
  * (EAGAIN: wait for *want). */
@@ -456,6 +457,34 @@ Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int tim
         if (route == ROUTE_CONN_ERROR)
             return NULL;
     }
+}
+
+te_status_t rpc_client_call_checked(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms,
+                                    Te__RpcMessage **reply, Te__ErrorCode *code, te_error_t *err)
+{
+    if (code)
+        *code = TE__ERROR_CODE__OK;
+    if (reply)
+        *reply = NULL;
+    Te__RpcMessage *r = rpc_client_call(c, msg, timeout_ms, err);
+    if (r == NULL)
+        return err->code != TE_OK ? err->code : TE_EIO;
+    if (r->body_case != TE__RPC_MESSAGE__BODY_RESPONSE || r->response == NULL) {
+        te__rpc_message__free_unpacked(r, NULL);
+        return te_error_set(err, TE_EPROTO, "%s: the reply is not a Response", c->addr);
+    }
+    if (r->response->code != TE__ERROR_CODE__OK) {
+        if (code)
+            *code = r->response->code;
+        te_error_set(err, TE_EINVAL, "%s: %s", error_code_name(r->response->code), r->response->message);
+        te__rpc_message__free_unpacked(r, NULL);
+        return TE_EINVAL;
+    }
+    if (reply)
+        *reply = r;
+    else
+        te__rpc_message__free_unpacked(r, NULL);
+    return TE_OK;
 }
 
 int rpc_client_poll(te_rpc_client_t *c, int timeout_ms, te_error_t *err)

@@ -30,6 +30,8 @@ te_rpc_client_t *rpc_client_connect_secure(const char *host_port, int timeout_ms
 /* Sets the security rpc_client_connect uses (borrowed; must outlive every client).
  * Call once at startup before other threads use rpc_client_connect (tectl options). */
 void rpc_client_set_default_security(const struct te_security *sec);
+/* What rpc_client_set_default_security set (NULL = none). */
+const struct te_security *rpc_client_default_security(void);
 void rpc_client_free(te_rpc_client_t *c);
 const char *rpc_client_address(const te_rpc_client_t *c);
 
@@ -40,6 +42,14 @@ void rpc_client_set_push_handler(te_rpc_client_t *c, te_rpc_push_fn fn, void *ar
  * te__rpc_message__free_unpacked(reply, NULL)); NULL + err on I/O error, timeout or a
  * malformed reply. A Response with an error code is returned, not turned into err. */
 Te__RpcMessage *rpc_client_call(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms, te_error_t *err);
+
+/* rpc_client_call that also checks the Response. On success returns TE_OK and, when
+ * reply != NULL, hands over the reply (free it as above). A daemon error sets *code
+ * (when given) and err to "CODE: message" (TE_EINVAL); an I/O failure sets err and
+ * leaves *code at OK (the connection is then broken); a reply that is not a Response
+ * is TE_EPROTO. */
+te_status_t rpc_client_call_checked(te_rpc_client_t *c, Te__RpcMessage *msg, int timeout_ms,
+                                    Te__RpcMessage **reply, Te__ErrorCode *code, te_error_t *err);
 
 /* Waits up to timeout_ms for pushes and dispatches them. Returns the number handled,
  * 0 on timeout, -1 + err when the connection failed or closed. */
