@@ -65,6 +65,7 @@ static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec
     tes.execution_attempt_id.len = TE_ID_LEN;
     tes.state = to_wire_state(s);
     tes.cause = (char *)(cause ? cause : "");
+    tes.restore_failed = s == TE_STATE_FAILED && task_restore_failed(r->task);
     te_task_metrics_t *m = task_metrics(r->task);
     tes.records_in = task_metrics_get(&m->num_records_in);
     tes.records_out = task_metrics_get(&m->num_records_out);

@@ -20,9 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "common/log.h"
 
-#define METADATA_FORMAT 1
+#define METADATA_FORMAT   1
+#define CHECKSUM_KEY      "checksum"
+#define CHECKSUM_PREFIX   "sha256:"
+#define CHECKSUM_TEXT_LEN (sizeof(CHECKSUM_PREFIX) - 1 + 64)
 
 void checkpoint_metadata_handle_clear(te_ckpt_handle_t *h)
 {
@@ -153,6 +158,28 @@ static json_t *metadata_to_json(const te_ckpt_metadata_t *m, te_error_t *err)
     return doc;
 }
 
+/* "sha256:<64 hex>" of the document's canonical text (compact, keys sorted, without
+ * its checksum member) into out. -1 when out of memory. */
+static int checksum_of(json_t *doc, char out[CHECKSUM_TEXT_LEN + 1])
+{
+    json_t *copy = json_copy(doc);
+    if (copy == NULL)
+        return -1;
+    json_object_del(copy, CHECKSUM_KEY);
+    char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(copy);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    int ok = text != NULL && EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    free(text);
+    if (!ok)
+        return -1;
+    int len = snprintf(out, CHECKSUM_TEXT_LEN + 1, "%s", CHECKSUM_PREFIX);
+    for (unsigned int i = 0; i < n; i++)
+        len += snprintf(out + len, CHECKSUM_TEXT_LEN + 1 - (size_t)len, "%02x", md[i]);
+    return 0;
+}
+
 static te_status_t write_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {
@@ -186,8 +213,13 @@ te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *j
     snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, TE_CKPT_METADATA_FILE, (long)getpid());
     json_t *doc = metadata_to_json(m, err);
+    char sum[CHECKSUM_TEXT_LEN + 1];
     if (doc == NULL)
         return err ? err->code : TE_EINVAL;
+    if (checksum_of(doc, sum) != 0 || json_object_set_new(doc, CHECKSUM_KEY, json_string(sum)) != 0) {
+        json_decref(doc);
+        return te_error_set(err, TE_ENOMEM, "out of memory serializing '%s'", path);
+    }
     char *text = json_dumps(doc, JSON_INDENT(1));
     json_decref(doc);
     if (text == NULL)
@@ -340,6 +372,16 @@ te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *er
     if (doc == NULL) {
         te_error_set(err, TE_EPROTO, "'%s' is corrupt or truncated: %s (line %d, column %d)", path, jerr.text,
                      jerr.line, jerr.column);
+        return NULL;
+    }
+    /* A checksum that does not match: bytes changed after the write. (_metadata of
+     * builds before the checksum has none and is taken as it is.) */
+    const json_t *stored = json_object_get(doc, CHECKSUM_KEY);
+    char sum[CHECKSUM_TEXT_LEN + 1];
+    if (stored != NULL &&
+        (!json_is_string(stored) || checksum_of(doc, sum) != 0 || strcmp(json_string_value(stored), sum) != 0)) {
+        json_decref(doc);
+        te_error_set(err, TE_EPROTO, "'%s' is corrupt: its checksum does not match its content", path);
         return NULL;
     }
     te_ckpt_metadata_t *m = calloc(1, sizeof(*m));
@@ -615,6 +657,32 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
+/* chk-<id> and everything in it. */
+static void remove_chk_dir(const char *job_dir, uint64_t id)
+{
+    char dir[4096];
+    if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) != NULL)
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void checkpoint_metadata_discard(const char *job_dir, uint64_t id)
+{
+    if (job_dir != NULL && id != 0)
+        remove_chk_dir(job_dir, id);
+}
+
+/* 1 when chk-<id> holds a valid _metadata. */
+static int chk_valid(const char *job_dir, uint64_t id)
+{
+    char dir[4096];
+    te_ckpt_metadata_t *m;
+    if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) == NULL ||
+        (m = checkpoint_metadata_read(dir, NULL)) == NULL)
+        return 0;
+    checkpoint_metadata_free(m);
+    return 1;
+}
+
 te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
                                        te_error_t *err)
 {
@@ -627,28 +695,52 @@ te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_
     te_status_t st = chk_ids(job_dir, &ids, &n, err);
     if (st != TE_OK)
         return st;
-    /* The oldest kept = the keep-th newest directory that has a readable _metadata. */
-    uint64_t oldest_kept = 0;
-    size_t found = 0;
-    for (size_t i = n; i-- > 0 && found < keep;) {
-        char dir[4096];
-        te_ckpt_metadata_t *m;
-        if (checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL ||
-            (m = checkpoint_metadata_read(dir, NULL)) == NULL)
-            continue;
-        checkpoint_metadata_free(m);
-        found++;
-        oldest_kept = ids[i];
+    char *valid = calloc(n ? n : 1, 1);
+    if (valid == NULL) {
+        free(ids);
+        return te_error_set(err, TE_ENOMEM, "out of memory pruning '%s'", job_dir);
     }
-    if (found == keep)
-        for (size_t i = 0; i < n && ids[i] < oldest_kept; i++) {
-            char dir[4096];
-            if (ids[i] == protect_id || checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
-                continue;
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-            if (n_deleted)
-                (*n_deleted)++;
-        }
+    /* The oldest kept = the keep-th newest directory that has a valid _metadata. */
+    uint64_t oldest_kept = 0, newest = 0;
+    size_t found = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (!(valid[i] = (char)chk_valid(job_dir, ids[i])))
+            continue;
+        if (newest == 0)
+            newest = ids[i];
+        if (found++ < keep)
+            oldest_kept = ids[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* older than the oldest kept, or aborted / abandoned (no valid _metadata) and older
+         * than the newest completed one (no checkpoint before it is still being written) */
+        int old = found >= keep && ids[i] < oldest_kept, dead = !valid[i] && ids[i] < newest;
+        if (ids[i] == protect_id || !(old || dead))
+            continue;
+        remove_chk_dir(job_dir, ids[i]);
+        if (n_deleted)
+            (*n_deleted)++;
+    }
+    free(valid);
     free(ids);
     return TE_OK;
+}
+
+te_status_t checkpoint_metadata_sweep(const char *job_dir, uint64_t from_id, uint64_t below_id, size_t *n_deleted,
+                                      te_error_t *err)
+{
+    uint64_t *ids;
+    size_t n;
+    if (n_deleted)
+        *n_deleted = 0;
+    te_status_t st = chk_ids(job_dir, &ids, &n, err);
+    for (size_t i = 0; st == TE_OK && i < n && ids[i] < below_id; i++) {
+        if (ids[i] < from_id || chk_valid(job_dir, ids[i]))
+            continue;
+        remove_chk_dir(job_dir, ids[i]);
+        if (n_deleted)
+            (*n_deleted)++;
+    }
+    free(ids);
+    return st;
 }

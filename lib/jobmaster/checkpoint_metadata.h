@@ -19,10 +19,14 @@
  *                                    "key_groups": [0, 1, ...],
  *                                    "subtask_index": 0, "parallelism": 2 } ] } ] }
  *
+ * plus "checksum": "sha256:<64 hex>" over the document's canonical text (compact,
+ * keys sorted, without the checksum member).
+ *
  * It is written to a temp file, fsync'ed, renamed over `_metadata` and the directory
- * fsync'ed, so a reader sees either nothing or the whole document. A truncated or
- * otherwise unreadable `_metadata` makes its checkpoint invalid: listing and picking
- * the latest skip it with a warning naming the file.
+ * fsync'ed, so a reader sees either nothing or the whole document. A truncated,
+ * otherwise unreadable or changed (checksum mismatch) `_metadata` makes its checkpoint
+ * invalid: listing and picking the latest skip it with a warning naming the file. A
+ * `_metadata` without a checksum (written before it existed) is read as it is.
  *
  * Threading: pure functions over the file system; no shared state.
  */
@@ -114,9 +118,17 @@ te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err
 uint64_t checkpoint_metadata_max_id(const char *job_dir);
 
 /* Keeps the `keep` newest completed checkpoints of job_dir and deletes every chk-<n>
- * directory older than the oldest kept one (completed, aborted or abandoned), except
- * `protect_id` (0 = none). Sets *n_deleted when given. */
+ * directory older than the oldest kept one (completed, aborted or abandoned) and every
+ * one without a valid _metadata older than the newest completed one (aborted or
+ * abandoned), except `protect_id` (0 = none). Sets *n_deleted when given. */
 te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
                                        te_error_t *err);
+/* Deletes chk-<id> of job_dir (an aborted checkpoint; best effort, NULL job_dir: no-op). */
+void checkpoint_metadata_discard(const char *job_dir, uint64_t id);
+/* Deletes every chk-<n> of job_dir with from_id <= n < below_id and no valid _metadata
+ * (call when none of those can still be written: between attempts, at the end of a
+ * job). */
+te_status_t checkpoint_metadata_sweep(const char *job_dir, uint64_t from_id, uint64_t below_id, size_t *n_deleted,
+                                      te_error_t *err);
 
 #endif

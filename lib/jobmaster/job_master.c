@@ -287,7 +287,7 @@ static void attempt_clear(te_job_master_t *jm)
         free(jm->ex[e].data_address);
     jm->n_ex = jm->n_lost = 0;
     jm->n_tasks = jm->n_slots = jm->n_offered = 0;
-    jm->n_open = jm->n_running = jm->n_finished = jm->n_failed = jm->n_canceled = 0;
+    jm->n_open = jm->n_running = jm->n_finished = jm->n_failed = jm->n_canceled = jm->n_restore_failed = 0;
     jm->n_submit_pending = jm->n_reports_pending = 0;
     jm->slots_requested = jm->release_started = jm->released = 0;
     jm->cancelling = jm->forced = 0;
@@ -473,6 +473,10 @@ static void classify(te_job_master_t *jm)
         const char *c = jm->first_cause && jm->first_cause[0] ? jm->first_cause : "(no cause given)";
         jm_fail(jm, 1, 0, jm->first_cause, "%s failed: %s",
                 job_plan_task(jm->plan, (size_t)jm->first_failed)->task_name, c);
+        /* The restored checkpoint is unreadable: an older one, or nothing (a restart
+         * would read the same state). */
+        if (jm->n_restore_failed > 0 && !(jm->fallback = jm_ckpt_fall_back(jm, jm->cause)))
+            jm->recoverable = 0;
     } else if (jm->n_failed > 0) {
         jm_fail(jm, 1, 0, NULL, "%s", "an executor was lost");
     } else if (jm->n_canceled > 0 || jm->cancel_requested) {
@@ -535,6 +539,10 @@ static void st_releasing(te_job_master_t *jm)
     if (jm->slots_requested && !jm->released)
         return;
     attempt_clear(jm);
+    /* Aborted checkpoints of the attempt whose directory came back (a task wrote its
+     * snapshot after the abort): nothing writes them any more. */
+    if (jm->job_dir != NULL && jm->next_ckpt_id > jm->first_ckpt_id)
+        checkpoint_metadata_sweep(jm->job_dir, jm->first_ckpt_id, jm->next_ckpt_id, NULL, NULL);
     if (jm->end == JM_END_FINISHED) {
         set_state(jm, TE_JOB_FINISHED);
         return;
@@ -544,7 +552,14 @@ static void st_releasing(te_job_master_t *jm)
         set_state(jm, TE_JOB_CANCELED);
         return;
     }
-    timed_out_between_attempts(jm);
+    if (timed_out_between_attempts(jm))
+        jm->fallback = 0;
+    if (jm->fallback) { /* not a restart: the same deployment from an older checkpoint */
+        jm->fallback = 0;
+        jm->restart_at = jm_now(jm);
+        set_state(jm, TE_JOB_RESTARTING);
+        return;
+    }
     if (!restart_strategy_on_failure(jm->restart, jm->recoverable)) {
         set_state(jm, TE_JOB_FAILED);
         return;
@@ -720,10 +735,12 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
     }
     if (read_tolerable(jm, err) != TE_OK || (jm->latest != NULL && jm_ckpt_check_restore(jm, err) != TE_OK))
         goto fail;
+    if (jm->latest != NULL && cfg->restore_explicit)
+        jm->explicit_id = jm->latest->checkpoint_id;
     uint64_t max = jm->job_dir ? checkpoint_metadata_max_id(jm->job_dir) : 0;
     if (jm->latest != NULL && jm->latest->checkpoint_id > max)
         max = jm->latest->checkpoint_id;
-    jm->next_ckpt_id = max + 1;
+    jm->first_ckpt_id = jm->next_ckpt_id = max + 1;
     return jm;
 fail:
     job_master_free(jm);
@@ -836,6 +853,10 @@ static void on_task_state(te_job_master_t *jm, size_t t, const Te__TaskExecution
             jm->n_running++;
     }
     ts->state = s->state;
+    if (s->restore_failed && !ts->restore_failed) {
+        ts->restore_failed = 1;
+        jm->n_restore_failed++;
+    }
     if (exec_state_is_final(s->state)) {
         if (s->state == TE__EXECUTION_STATE__FAILED && jm->first_failed < 0) {
             jm->first_failed = (long)t;

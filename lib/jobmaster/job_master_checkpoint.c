@@ -52,6 +52,7 @@ static void note_abort(te_job_master_t *jm, uint64_t id, int quiet, te_ckpt_fail
 {
     if (jm->n_aborts < JM_MAX_ABORTS)
         jm->aborts[jm->n_aborts++] = id;
+    checkpoint_metadata_discard(jm->job_dir, id); /* what tasks wrote for it */
     if (!quiet && jm->listener.on_checkpoint_aborted)
         jm->listener.on_checkpoint_aborted(jm->cfg.listener_arg, jm, id, cause);
     if (jm->failures == NULL || !checkpoint_failure_manager_on_failure(jm->failures, id, reason))
@@ -335,4 +336,54 @@ te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err)
                     (unsigned long long)m->checkpoint_id, m->vertices[k].id);
     free(map);
     return TE_OK;
+}
+
+static int known_unreadable(const te_job_master_t *jm, uint64_t id)
+{
+    for (size_t i = 0; i < jm->n_unreadable; i++)
+        if (jm->unreadable[i] == id)
+            return 1;
+    return 0;
+}
+
+int jm_ckpt_fall_back(te_job_master_t *jm, const char *cause)
+{
+    const te_ckpt_metadata_t *bad = jm->latest;
+    if (bad == NULL || jm->protect_id != bad->checkpoint_id)
+        return 0; /* not the checkpoint this attempt restored */
+    if (bad->checkpoint_id == jm->explicit_id) {
+        jm_logf(jm, TE_LOG_WARN, "checkpoint %llu cannot be restored and was named explicitly: not falling back",
+                (unsigned long long)bad->checkpoint_id);
+        return 0;
+    }
+    if (jm->n_unreadable < JM_MAX_UNREADABLE)
+        jm->unreadable[jm->n_unreadable++] = bad->checkpoint_id;
+    /* The newest older one retained in the job directory it lies in, not known bad. */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", bad->dir ? bad->dir : (jm->job_dir ? jm->job_dir : ""));
+    char *slash = bad->dir ? strrchr(dir, '/') : NULL;
+    if (slash != NULL)
+        *slash = '\0';
+    te_ckpt_metadata_t **list = NULL, *older = NULL;
+    size_t n = 0;
+    if (dir[0] != '\0' && checkpoint_metadata_list(dir, &list, &n, NULL) == TE_OK)
+        for (size_t i = n; i-- > 0 && older == NULL;)
+            if (list[i]->checkpoint_id < bad->checkpoint_id && !known_unreadable(jm, list[i]->checkpoint_id)) {
+                older = list[i];
+                list[i] = NULL;
+            }
+    checkpoint_metadata_list_free(list, n);
+    if (older == NULL) {
+        jm_logf(jm, TE_LOG_WARN, "checkpoint %llu cannot be restored and no older retained checkpoint is valid",
+                (unsigned long long)bad->checkpoint_id);
+        return 0;
+    }
+    jm_logf(jm, TE_LOG_WARN,
+            "checkpoint %llu cannot be restored (%s): falling back to checkpoint %llu (output committed after it "
+            "may be repeated)",
+            (unsigned long long)bad->checkpoint_id, cause, (unsigned long long)older->checkpoint_id);
+    checkpoint_metadata_free(jm->latest);
+    jm->latest = older;
+    jm->protect_id = 0;
+    return 1;
 }

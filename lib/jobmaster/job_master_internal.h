@@ -12,7 +12,8 @@
 #include "jobmaster/job_master.h"
 #include "jobmaster/restart_strategy.h"
 
-#define JM_MAX_ABORTS 32
+#define JM_MAX_ABORTS     32
+#define JM_MAX_UNREADABLE 16
 
 /* One task of the current attempt. */
 typedef struct jm_task {
@@ -63,9 +64,12 @@ struct te_job_master {
     te_id_t job_id, jm_id;
     char job_hex[TE_ID_HEX_LEN + 1];
     char *graph_text, *ckpt_root, *job_dir;
-    te_ckpt_metadata_t *latest; /* what a restart restores */
-    uint64_t protect_id;        /* the checkpoint the attempt restored from (kept by retention) */
-    uint64_t next_ckpt_id;
+    te_ckpt_metadata_t *latest;             /* what a restart restores */
+    uint64_t protect_id;                    /* the checkpoint the attempt restored from (kept by retention) */
+    uint64_t explicit_id;                   /* the checkpoint the user named: never fallen back from */
+    uint64_t unreadable[JM_MAX_UNREADABLE]; /* checkpoints a restore could not read */
+    size_t n_unreadable;
+    uint64_t first_ckpt_id, next_ckpt_id; /* the ids this JobMaster hands out */
     size_t n_completed;
     long tolerable_failed_checkpoints;
     te_restart_strategy_t *restart;
@@ -78,6 +82,7 @@ struct te_job_master {
     jm_end_t end;
     char *cause, *task_cause;
     int cause_reported, recoverable, unreachable;
+    int fallback; /* redeploy from the older checkpoint now in `latest` (not a restart) */
     size_t last_finished, last_failed, last_canceled;
 
     /* The current attempt. */
@@ -92,6 +97,7 @@ struct te_job_master {
     size_t n_open;    /* submitted && !final */
     size_t n_running; /* state RUNNING && !final */
     size_t n_finished, n_failed, n_canceled;
+    size_t n_restore_failed; /* tasks that could not read their TaskRestore's state */
     size_t n_submit_pending;
     long first_failed; /* task index, -1 */
     char *first_cause;
@@ -152,5 +158,9 @@ void jm_ckpt_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t t, uint64_t 
 te_status_t jm_ckpt_set_restore(te_job_master_t *jm, te_error_t *err);
 /* Checks jm->latest against the graph (max parallelism; warnings). */
 te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err);
+/* The attempt restored jm->latest and a task could not read its state (cause): puts
+ * the previous retained valid checkpoint in its place, unless the user named it.
+ * Returns 1 when there is one to redeploy from. */
+int jm_ckpt_fall_back(te_job_master_t *jm, const char *cause);
 
 #endif

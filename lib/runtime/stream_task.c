@@ -366,6 +366,8 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
                                                     &channel_state, err);
         if (rc != TE_OK) {
             snapshot_free(channel_state);
+            /* a snapshot missing, unreadable or corrupt (not a job that does not fit it) */
+            st->restore_failed = rc == TE_EPROTO || rc == TE_EIO || rc == TE_ENOTFOUND;
             te_error_prefix(err, "restoring the checkpoint state");
             return rc;
         }
@@ -442,6 +444,8 @@ static void cleanup_invoke(te_stream_task_t *st)
     if (st->env.metrics)
         atomic_store(&st->env.metrics->is_backpressured, 0);
 }
+
+int stream_task_restore_failed(const te_stream_task_t *st) { return st != NULL && st->restore_failed; }
 
 te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err)
 {

@@ -92,6 +92,9 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
 /* Runs the whole lifecycle on the calling thread. TE_OK = finished normally;
  * TE_ECANCELED = cancelled; anything else = failed, with the cause in err. */
 te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err);
+/* After stream_task_invoke failed (task thread): it could not read the state of its
+ * TaskRestore (a snapshot missing, unreadable or corrupt). */
+int stream_task_restore_failed(const te_stream_task_t *st);
 /* Asks a running (or not yet started) invoke to stop soon: a priority mail ends the
  * loop, a blocking source is cancelled. Any thread; idempotent. */
 void stream_task_cancel(te_stream_task_t *st);

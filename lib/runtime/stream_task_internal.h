@@ -32,6 +32,7 @@ struct te_stream_task {
     te_stream_task_network_input_t *input;
     _Atomic int cancelled;
     int invoked;
+    int restore_failed; /* before_invoke could not restore the TaskRestore (task thread) */
 
     /* Checkpoint lock: held by the mailbox thread around every mail and by the blocking
      * source thread around every emit. */

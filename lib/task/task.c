@@ -53,6 +53,7 @@ struct te_task {
     te_record_writer_t **writers;
     const char **writer_tags; /* per writer: the side-output tag from the TDD, or NULL */
     size_t n_partitions;
+    _Atomic int restore_failed; /* it failed reading its TaskRestore's state */
     _Atomic int partitions_registered;
     _Atomic int partitions_released;
     te_input_gate_t **gates;
@@ -789,6 +790,7 @@ static void *task_run(void *arg)
     } else {
         if (err.msg[0] == '\0')
             te_error_set(&err, s, "the task failed (%s)", te_status_name(s));
+        atomic_store(&t->restore_failed, stream_task_restore_failed(t->st));
         finish_abnormally(t, err.msg);
     }
     return NULL;
@@ -880,6 +882,7 @@ void task_free(te_task_t *t)
 
 te_exec_state_t task_state(const te_task_t *t) { return (te_exec_state_t)atomic_load(&((te_task_t *)t)->state); }
 const char *task_failure_cause(const te_task_t *t) { return t->cause; }
+int task_restore_failed(const te_task_t *t) { return atomic_load(&((te_task_t *)t)->restore_failed); }
 const te_id_t *task_execution_id(const te_task_t *t) { return &t->exec_id; }
 const te_id_t *task_job_id(const te_task_t *t) { return &t->job_id; }
 const te_id_t *task_allocation_id(const te_task_t *t) { return &t->alloc_id; }

@@ -105,6 +105,9 @@ te_exec_state_t task_state(const te_task_t *t);
 const char *task_state_name(te_exec_state_t s);
 int task_state_is_final(te_exec_state_t s);
 const char *task_failure_cause(const te_task_t *t); /* valid once final */
+/* It FAILED reading the state of its TaskRestore (a snapshot missing, unreadable or
+ * corrupt); any thread, meaningful once final. */
+int task_restore_failed(const te_task_t *t);
 const te_id_t *task_execution_id(const te_task_t *t);
 const te_id_t *task_job_id(const te_task_t *t);
 const te_id_t *task_allocation_id(const te_task_t *t);

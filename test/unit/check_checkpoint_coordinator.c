@@ -345,6 +345,87 @@ START_TEST(test_metadata_truncated_skipped)
 }
 END_TEST
 
+/* Replaces the first `from` in the file with `to` (same JSON shape). */
+static void edit_file(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *at = strstr(buf, from);
+    ck_assert_ptr_nonnull(at);
+    f = fopen(path, "w");
+    fwrite(buf, 1, (size_t)(at - buf), f);
+    fputs(to, f);
+    fputs(at + strlen(from), f);
+    fclose(f);
+}
+
+START_TEST(test_metadata_checksum)
+{
+    char jd[512], dir[600], path[700];
+    te_error_t err = {0};
+    job_dir(jd, sizeof(jd));
+    write_sample(1);
+    write_sample(2);
+    snprintf(dir, sizeof(dir), "%s/chk-2", jd);
+    snprintf(path, sizeof(path), "%s/_metadata", dir);
+    /* a changed value that keeps the JSON valid: the checksum no longer matches */
+    edit_file(path, "\"duration_ms\": 42", "\"duration_ms\": 43");
+    ck_assert_ptr_null(checkpoint_metadata_read(dir, &err));
+    ck_assert_int_eq(err.code, TE_EPROTO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "checksum"));
+    te_log_level_t lvl = te_log_get_level();
+    te_log_set_level(TE_LOG_ERROR);
+    te_ckpt_metadata_t *m = checkpoint_metadata_latest(jd, &err);
+    te_log_set_level(lvl);
+    ck_assert_uint_eq(m->checkpoint_id, 1);
+    checkpoint_metadata_free(m);
+    /* without a checksum member (written before it existed): read as it is */
+    edit_file(path, "\"checksum\"", "\"no_checksum\"");
+    m = checkpoint_metadata_read(dir, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ck_assert_int_eq(m->duration_ms, 43);
+    checkpoint_metadata_free(m);
+}
+END_TEST
+
+/* Aborted and abandoned chk-<n> (no valid _metadata) go once a newer checkpoint
+ * completed; sweep and discard remove them on request. */
+START_TEST(test_metadata_dead_directories)
+{
+    char jd[512], dir[600];
+    te_error_t err = {0};
+    job_dir(jd, sizeof(jd));
+    for (uint64_t id = 1; id <= 5; id++)
+        write_sample(id);
+    snprintf(dir, sizeof(dir), "%s/chk-3/_metadata", jd); /* chk-3 aborted: a snapshot, no _metadata */
+    ck_assert_int_eq(unlink(dir), 0);
+    snprintf(dir, sizeof(dir), "%s/chk-3/v-0", jd);
+    fclose(fopen(dir, "w"));
+    snprintf(dir, sizeof(dir), "%s/chk-7", jd); /* in progress */
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    size_t deleted = 0;
+    ck_assert_int_eq(checkpoint_metadata_retain(jd, 3, 0, &deleted, &err), TE_OK);
+    ck_assert_uint_eq(deleted, 2); /* chk-1 (older than the kept 2, 4, 5) and chk-3 */
+    for (uint64_t id = 1; id <= 7; id++) {
+        snprintf(dir, sizeof(dir), "%s/chk-%llu", jd, (unsigned long long)id);
+        ck_assert_msg((access(dir, F_OK) == 0) == (id == 2 || id == 4 || id == 5 || id == 7), "chk-%llu",
+                      (unsigned long long)id);
+    }
+    ck_assert_int_eq(checkpoint_metadata_sweep(jd, 1, 7, &deleted, &err), TE_OK); /* 7 not in range */
+    ck_assert_uint_eq(deleted, 0);
+    ck_assert_int_eq(checkpoint_metadata_sweep(jd, 6, 8, &deleted, &err), TE_OK);
+    ck_assert_uint_eq(deleted, 1);
+    ck_assert_int_ne(access(dir, F_OK), 0);
+    checkpoint_metadata_discard(jd, 5);
+    snprintf(dir, sizeof(dir), "%s/chk-5", jd);
+    ck_assert_int_ne(access(dir, F_OK), 0);
+}
+END_TEST
+
 Suite *checkpoint_coordinator_suite(void)
 {
     Suite *s = suite_create("checkpoint_coordinator");
@@ -358,6 +439,8 @@ Suite *checkpoint_coordinator_suite(void)
     tc = tcase_create("metadata");
     tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, test_metadata_round_trip);
+    tcase_add_test(tc, test_metadata_checksum);
+    tcase_add_test(tc, test_metadata_dead_directories);
     tcase_add_test(tc, test_metadata_list_and_retain);
     tcase_add_test(tc, test_metadata_truncated_skipped);
     suite_add_tcase(s, tc);

@@ -504,8 +504,15 @@ START_TEST(test_decline_counts_against_tolerable_failures)
     advance(&e, 100);
     ack_all(&e, 0, 1);
     advance(&e, 100);
+    /* a task wrote its snapshot of checkpoint 2 before another declined it */
+    char chk2[400];
+    snprintf(chk2, sizeof(chk2), "mkdir -p %s/%s/chk-2 && touch %s/%s/chk-2/v-0", e.dir, job_master_job_hex(e.jm),
+             e.dir, job_master_job_hex(e.jm));
+    ck_assert_int_eq(system(chk2), 0);
     const fake_call_t *sink = fake_te_call(&e.te[1], FAKE_SUBMIT, 1);
     fake_te_decline(&e.te[1], &sink->id, 2, "disk full");
+    snprintf(chk2, sizeof(chk2), "%s/%s/chk-2", e.dir, job_master_job_hex(e.jm));
+    ck_assert_int_ne(access(chk2, F_OK), 0); /* the aborted checkpoint's directory is gone */
     ck_assert_int_eq(e.n_aborted, 1);
     ck_assert_uint_eq(e.last_aborted, 2);
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
@@ -574,6 +581,51 @@ START_TEST(test_finished_task_aborts_quietly)
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
     push_all(&e, 0, TE__EXECUTION_STATE__FINISHED);
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
+    env_teardown(&e);
+}
+END_TEST
+
+/* A restored checkpoint a task cannot read: the previous retained one is deployed
+ * instead (not a restart); with none older the job fails without further restarts. */
+START_TEST(test_unreadable_checkpoint_falls_back)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .restarts = 1});
+    start_running(&e);
+    for (uint64_t id = 1; id <= 2; id++) {
+        advance(&e, 100);
+        ack_all(&e, 0, id);
+    }
+    ck_assert_int_eq(e.n_checkpoints, 2);
+    fake_te_push_state(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 1)->id, TE__EXECUTION_STATE__FAILED, "x");
+    deliver(&e);
+    push_all(&e, 0, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_uint_eq(e.last_restart_ckpt, 2);
+    advance(&e, 200);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    /* attempt 1 restored checkpoint 2; a task cannot read it */
+    const fake_call_t *c = fake_te_call(&e.te[1], FAKE_SUBMIT, 2);
+    ck_assert_uint_eq(c->attempt, 1);
+    ck_assert_uint_eq(c->restore_id, 2);
+    fake_te_push_state_ex(&e.te[1], &c->id, TE__EXECUTION_STATE__FAILED, "checksum mismatch", 1);
+    deliver(&e);
+    push_all(&e, 1, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_msg(strstr(e.logs, "checkpoint 2 cannot be restored (src (2/2) failed: checksum mismatch): falling "
+                                 "back to checkpoint 1") != NULL,
+                  "%s", e.logs);
+    ck_assert_int_eq(e.n_restarts, 1); /* not a restart */
+    advance(&e, 0);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    c = fake_te_call(&e.te[1], FAKE_SUBMIT, 4);
+    ck_assert_uint_eq(c->attempt, 2);
+    ck_assert_uint_eq(c->restore_id, 1);
+    /* checkpoint 1 unreadable too: nothing older, no restart is tried */
+    fake_te_push_state_ex(&e.te[1], &c->id, TE__EXECUTION_STATE__FAILED, "gone", 1);
+    deliver(&e);
+    push_all(&e, 2, TE__EXECUTION_STATE__CANCELED);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    ck_assert_ptr_nonnull(
+        strstr(e.logs, "checkpoint 1 cannot be restored and no older retained checkpoint is valid"));
     env_teardown(&e);
 }
 END_TEST
@@ -661,6 +713,7 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_decline_counts_against_tolerable_failures);
     tcase_add_test(tc, test_tolerable_expirations);
     tcase_add_test(tc, test_finished_task_aborts_quietly);
+    tcase_add_test(tc, test_unreadable_checkpoint_falls_back);
     tcase_add_test(tc, test_heartbeats_and_lost_heartbeat);
     tcase_add_test(tc, test_restart_strategy);
     tcase_add_test(tc, test_checkpoint_failure_manager);

@@ -249,9 +249,11 @@ static const fake_call_t *fake_te_call(const fake_te_t *f, fake_call_kind_t kind
     return NULL;
 }
 
-static void fake_te_push_state(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause)
+static void fake_te_push_state_ex(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause,
+                                  int restore_failed)
 {
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
+    tes.restore_failed = restore_failed;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
     tes.execution_attempt_id.data = (uint8_t *)exec->b;
     tes.execution_attempt_id.len = TE_ID_LEN;
@@ -261,6 +263,11 @@ static void fake_te_push_state(fake_te_t *f, const te_id_t *exec, Te__ExecutionS
     m.task_execution_state = &tes;
     if (f->listener.on_push)
         f->listener.on_push(f->listener_arg, &f->base, &m);
+}
+
+static void fake_te_push_state(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause)
+{
+    fake_te_push_state_ex(f, exec, st, cause, 0);
 }
 
 /* Pushes `st` for every task submitted to f in attempt `attempt`. */
