@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -192,4 +194,19 @@ te_security_t *security_for_client(const char *token_file, const char *ca, const
 fail:
     security_free(s);
     return NULL;
+}
+
+struct bufferevent *tls_client_filter_new(SSL_CTX *ctx, struct bufferevent *under)
+{
+    SSL *ssl = SSL_new(ctx);
+    struct bufferevent *f =
+        ssl == NULL ? NULL
+                    : bufferevent_openssl_filter_new(bufferevent_get_base(under), under, ssl,
+                                                     BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (f == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+    return f;
 }

@@ -40,6 +40,11 @@ void security_free(te_security_t *s);
 SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, int require_client_cert,
                             te_error_t *err);
 SSL_CTX *tls_client_ctx_new(const char *ca, const char *cert, const char *key, te_error_t *err);
+struct bufferevent;
+/* A TLS client filter over `under` (a connecting or connected socket bufferevent, which
+ * the filter then owns): SSL from ctx in the connecting state, dirty shutdown allowed.
+ * NULL when out of memory (`under` is then still the caller's). */
+struct bufferevent *tls_client_filter_new(SSL_CTX *ctx, struct bufferevent *under);
 /* The most recent OpenSSL error queue entries as text (clears the queue). */
 void tls_error_string(char *out, size_t cap);
 

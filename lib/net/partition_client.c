@@ -669,18 +669,12 @@ static cli_conn_t *conn_get(cli_thread_t *th, const char *address, char *why, si
         int one = 1;
         setsockopt(bufferevent_getfd(cn->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         bufferevent_setcb(cn->bev, NULL, NULL, NULL, NULL);
-        SSL *ssl = SSL_new(sec->tls_client);
-        struct bufferevent *f =
-            ssl == NULL ? NULL
-                        : bufferevent_openssl_filter_new(net_io_thread_base(th->io), cn->bev, ssl,
-                                                         BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        struct bufferevent *f = tls_client_filter_new(sec->tls_client, cn->bev);
         if (f == NULL) {
-            SSL_free(ssl);
             snprintf(why, why_len, "cannot set up TLS to producer %s", address);
             conn_free(cn);
             return NULL;
         }
-        bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
         cn->bev = f;
         cn->tls = 1;
         bufferevent_setcb(f, on_read, NULL, on_event, cn);

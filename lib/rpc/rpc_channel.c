@@ -470,16 +470,9 @@ te_rpc_channel_t *rpc_channel_connect(struct event_base *base, const char *host_
     }
     if (ch->sec != NULL && ch->sec->tls_client != NULL) {
         bufferevent_setcb(ch->bev, NULL, NULL, NULL, NULL);
-        SSL *ssl = SSL_new(ch->sec->tls_client);
-        struct bufferevent *f =
-            ssl == NULL ? NULL
-                        : bufferevent_openssl_filter_new(base, ch->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                         BEV_OPT_CLOSE_ON_FREE);
-        if (f == NULL) {
-            SSL_free(ssl);
+        struct bufferevent *f = tls_client_filter_new(ch->sec->tls_client, ch->bev);
+        if (f == NULL)
             goto nomem;
-        }
-        bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
         ch->bev = f;
         ch->tls = 1;
         bufferevent_setcb(f, on_read, NULL, on_event, ch);
