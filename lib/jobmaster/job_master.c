@@ -34,10 +34,11 @@ static const char *const state_names[TE_JOB_N_STATES] = {
 };
 
 typedef struct jm_op {
-    te_job_master_t *jm;
+    te_job_master_t *jm; /* NULL: the JobMaster was freed first (the op only frees itself) */
     jm_op_kind_t kind;
-    size_t index; /* task, slot or executor */
-    uint64_t id;  /* checkpoint id */
+    size_t index;              /* task, slot or executor */
+    uint64_t id;               /* checkpoint id */
+    struct jm_op *prev, *next; /* jm->ops */
 } jm_op_t;
 
 const char *job_master_state_name(te_job_state_t s)
@@ -131,7 +132,10 @@ void *jm_op_new(te_job_master_t *jm, jm_op_kind_t kind, size_t index, uint64_t i
     jm_op_t *op = malloc(sizeof(*op));
     if (op == NULL)
         return NULL;
-    *op = (jm_op_t){jm, kind, index, id};
+    *op = (jm_op_t){jm, kind, index, id, NULL, jm->ops};
+    if (jm->ops != NULL)
+        jm->ops->prev = op;
+    jm->ops = op;
     jm->n_inflight++;
     return op;
 }
@@ -247,6 +251,16 @@ void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
     if (op == NULL)
         return; /* out of memory when it was started */
     te_job_master_t *jm = op->jm;
+    if (jm == NULL) {
+        free(op);
+        return;
+    }
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        jm->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
     jm->n_inflight--;
     switch (op->kind) {
     case JM_OP_SUBMIT: on_submit_done(jm, op->index, r); break;
@@ -751,6 +765,8 @@ void job_master_free(te_job_master_t *jm)
 {
     if (jm == NULL)
         return;
+    for (jm_op_t *op = jm->ops; op != NULL; op = op->next)
+        op->jm = NULL; /* completions still to come find no JobMaster */
     attempt_clear(jm);
     free(jm->ex);
     if (jm->timer != NULL)

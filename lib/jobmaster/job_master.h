@@ -148,8 +148,9 @@ typedef struct te_job_master_config {
  * execution.checkpointing.tolerable-failed-checkpoints (default 0) is read from the
  * graph. NULL + err (cfg->restore is freed then too). */
 te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *err);
-/* NULL: no-op. Do not call from a listener callback. In a non-terminal state the
- * gateways of the running attempt are left to the provider (nothing is cancelled). */
+/* NULL: no-op. Do not call from a listener callback. In a non-terminal state nothing
+ * is cancelled or freed on the TaskExecutors; operations still in flight complete
+ * harmlessly later (the provider must no longer forward to this JobMaster). */
 void job_master_free(te_job_master_t *jm);
 
 /* CREATED -> WAITING_FOR_SLOTS: asks the provider for the first attempt's slots. */

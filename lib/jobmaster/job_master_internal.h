@@ -105,6 +105,7 @@ struct te_job_master {
     int forced;     /* stop waiting for the cancelled tasks */
     int64_t cancel_deadline;
     size_t n_inflight; /* gateway operations not completed */
+    struct jm_op *ops; /* those operations (orphaned by job_master_free) */
     int64_t next_hb, next_progress;
     size_t n_reports_pending;
     uint64_t report_total;

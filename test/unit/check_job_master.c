@@ -659,6 +659,25 @@ START_TEST(test_heartbeats_and_lost_heartbeat)
 }
 END_TEST
 
+/* Freed while calls are in flight (a job removed while a TaskExecutor is slow): their
+ * completions come later and find no JobMaster (run under ASan: no use after free). */
+START_TEST(test_free_with_calls_in_flight)
+{
+    env_t e;
+    env_setup(&e, (opts_t){0});
+    start_running(&e);
+    e.now += 1000;
+    job_master_drive(e.jm); /* heartbeats sent, not answered */
+    job_master_cancel(e.jm, NULL);
+    ck_assert_uint_gt(e.te[0].n_calls, e.te[0].n_answered);
+    job_master_free(e.jm);
+    e.jm = NULL;
+    deliver(&e);
+    ck_assert_uint_eq(e.te[0].n_calls, e.te[0].n_answered);
+    env_teardown(&e);
+}
+END_TEST
+
 /* ---- restart strategy, failure manager ----------------------------------------------------- */
 
 START_TEST(test_restart_strategy)
@@ -715,6 +734,7 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_finished_task_aborts_quietly);
     tcase_add_test(tc, test_unreadable_checkpoint_falls_back);
     tcase_add_test(tc, test_heartbeats_and_lost_heartbeat);
+    tcase_add_test(tc, test_free_with_calls_in_flight);
     tcase_add_test(tc, test_restart_strategy);
     tcase_add_test(tc, test_checkpoint_failure_manager);
     suite_add_tcase(s, tc);
