@@ -386,6 +386,10 @@ static void deploy(te_job_master_t *jm)
         jm_task_t *ts = &jm->tasks[t];
         if (ts->final || jm->end != JM_END_NONE)
             continue;
+        if (jm->ex[job_plan_task(jm->plan, t)->executor].lost) { /* lost after it offered the slot */
+            task_mark_final(jm, t, TE__EXECUTION_STATE__FAILED);
+            continue;
+        }
         ts->submitted = 1; /* a failed call may still have reached the daemon */
         jm->n_open++;
         jm->n_submit_pending++;

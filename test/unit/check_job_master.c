@@ -274,6 +274,32 @@ START_TEST(test_slots_offered_one_by_one)
 }
 END_TEST
 
+/* An executor lost after it offered its slot: its tasks are not deployed and count as
+ * failed at once (nothing waits for them). */
+START_TEST(test_executor_lost_before_deployment)
+{
+    env_t e;
+    env_setup(&e, (opts_t){.hold = 1});
+    job_master_start(e.jm);
+    fake_provider_offer(&e.prov, 0);
+    fake_provider_offer(&e.prov, 1);
+    fake_te_lose(&e.te[1], "gone");
+    fake_provider_offer(&e.prov, 2);
+    ck_assert_uint_eq(fake_te_count(&e.te[1], FAKE_SUBMIT), 0);
+    ck_assert_uint_eq(fake_te_count(&e.te[0], FAKE_SUBMIT), 3);
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    fake_te_push_all(&e.te[0], 0, TE__EXECUTION_STATE__CANCELED);
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILED);
+    te_job_result_t r;
+    job_master_result(e.jm, &r);
+    ck_assert_str_eq(r.cause, "an executor was lost");
+    ck_assert_uint_eq(r.n_failed, 2);
+    env_teardown(&e);
+}
+END_TEST
+
 START_TEST(test_unavailable_slots_fail_or_restart)
 {
     env_t e;
@@ -722,6 +748,7 @@ Suite *job_master_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_deploy_and_finish);
     tcase_add_test(tc, test_slots_offered_one_by_one);
+    tcase_add_test(tc, test_executor_lost_before_deployment);
     tcase_add_test(tc, test_unavailable_slots_fail_or_restart);
     tcase_add_test(tc, test_task_failure_restarts_then_fails);
     tcase_add_test(tc, test_lost_executor_restarts);
