@@ -8,7 +8,8 @@
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
-PKGS     := libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl
+PKGS     := libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl \
+            rdkafka libpq libmosquitto
 VERSION  := 0.1.0
 
 CC       ?= cc
