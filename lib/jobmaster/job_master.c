@@ -333,6 +333,11 @@ static void attempt_begin(te_job_master_t *jm)
             te_error_set(&err, TE_ENOMEM, "out of memory planning attempt %u", jm->attempt);
         else if (jm->ckpt_root != NULL)
             job_plan_set_config(jm->plan, "state.checkpoints.dir", jm->ckpt_root, &err);
+        /* Flink's key: sinks choose exactly-once (two-phase commit) when checkpoints run */
+        char interval[32];
+        snprintf(interval, sizeof(interval), "%lldms", (long long)jm->cfg.checkpoint_interval_ms);
+        if (err.code == TE_OK && jm->cfg.checkpoint_interval_ms > 0)
+            job_plan_set_config(jm->plan, "execution.checkpointing.interval", interval, &err);
     }
     set_state(jm, TE_JOB_WAITING_FOR_SLOTS);
     if (err.code != TE_OK) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "operators/connector_util.h"
 #include "operators/op_keyed.h"
 #include "operators/op_util.h"
 
@@ -36,6 +37,9 @@ static const te_operator_def_t *const builtins[] = {
     &op_union_def,
     &op_window_join_def,
     &op_max_by_def,
+    /* connectors (connector_util.h): a source and a sink may share a name */
+    &op_postgres_source_def,
+    &op_postgres_sink_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))
@@ -50,6 +54,16 @@ const te_operator_def_t *operator_registry_find(const char *name)
     return NULL;
 }
 
+const te_operator_def_t *operator_registry_find_kind(const char *name, int source)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < N_BUILTINS; i++)
+        if (strcmp(builtins[i]->name, name) == 0 && (builtins[i]->kind == TE_OP_SOURCE) == (source != 0))
+            return builtins[i];
+    return operator_registry_find(name);
+}
+
 void operator_registry_names(char *buf, size_t len)
 {
     if (buf == NULL || len == 0)
@@ -57,6 +71,8 @@ void operator_registry_names(char *buf, size_t len)
     size_t off = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < N_BUILTINS && off < len; i++) {
+        if (i > 0 && strcmp(builtins[i - 1]->name, builtins[i]->name) == 0)
+            continue; /* a source and a sink of one name */
         int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", builtins[i]->name);
         if (n < 0)
             break;

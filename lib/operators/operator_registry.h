@@ -17,6 +17,11 @@
  * static (never freed). */
 const te_operator_def_t *operator_registry_find(const char *name);
 
+/* The same, preferring the definition of the wanted role when a source and a sink
+ * share a name (the connectors: `postgres`, `kafka`, `mqtt`): source != 0 wants the
+ * TE_OP_SOURCE one (a source vertex's chain head). Falls back to any of that name. */
+const te_operator_def_t *operator_registry_find_kind(const char *name, int source);
+
 /* Writes the known names, comma-separated ("file_lines, sequence, ..."), into buf
  * (always NUL-terminated when len > 0; truncated when too small). For error messages. */
 void operator_registry_names(char *buf, size_t len);

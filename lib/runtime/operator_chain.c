@@ -277,6 +277,15 @@ static void api_param_foreach(te_operator_ctx_t *x, void (*fn)(void *arg, const 
 static uint32_t api_subtask_index(te_operator_ctx_t *x) { return x->chain->cfg.subtask_index; }
 static uint32_t api_parallelism(te_operator_ctx_t *x) { return x->chain->cfg.parallelism; }
 static uint32_t api_max_parallelism(te_operator_ctx_t *x) { return x->chain->cfg.max_parallelism; }
+static const char zero_id_hex[] = "00000000000000000000000000000000";
+static const char *api_job_id(te_operator_ctx_t *x)
+{
+    return x->chain->cfg.job_id_hex ? x->chain->cfg.job_id_hex : zero_id_hex;
+}
+static const char *api_vertex_id(te_operator_ctx_t *x)
+{
+    return x->chain->cfg.vertex_id_hex ? x->chain->cfg.vertex_id_hex : zero_id_hex;
+}
 static const char *api_task_name(te_operator_ctx_t *x)
 {
     return x->chain->cfg.task_name ? x->chain->cfg.task_name : "";
@@ -566,6 +575,8 @@ static const te_operator_api_t chain_api = {
     .mark_idle = api_mark_idle,
     .job_config = api_job_config,
     .check_path = api_check_path,
+    .job_id = api_job_id,
+    .vertex_id = api_vertex_id,
 };
 
 /* ---- lifecycle ---- */

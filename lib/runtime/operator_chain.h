@@ -46,7 +46,9 @@
 typedef struct te_operator_chain te_operator_chain_t;
 
 typedef struct te_operator_chain_config {
-    const char *task_name; /* borrowed */
+    const char *task_name;     /* borrowed */
+    const char *job_id_hex;    /* borrowed; may be NULL (api->job_id then gives 32 zeros) */
+    const char *vertex_id_hex; /* borrowed; may be NULL */
     uint32_t subtask_index;
     uint32_t parallelism;
     uint32_t max_parallelism;

@@ -341,6 +341,8 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
 {
     te_operator_chain_config_t cfg = {
         .task_name = st->env.task_name,
+        .job_id_hex = st->env.checkpoint ? st->env.checkpoint->job_id_hex : NULL,
+        .vertex_id_hex = st->env.checkpoint ? st->env.checkpoint->vertex_id_hex : NULL,
         .subtask_index = st->env.subtask_index,
         .parallelism = st->env.parallelism,
         .max_parallelism = st->env.max_parallelism,

@@ -290,7 +290,7 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
                 return te_error_set(err, TE_EINVAL, "chain position %zu: %s", i, perr);
             c->name = c->def->name;
         } else {
-            c->def = operator_registry_find(c->name);
+            c->def = operator_registry_find_kind(c->name, i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
         }
         if (c->def == NULL) {
             char known[512];

@@ -9,12 +9,14 @@ DAEMON="$BUILD/taskexecutord"
 TECTL="$BUILD/tectl"
 PIDS=()
 LOGS=()
+CLEANUP=() # commands run first at exit (servers a test started: start_postgres, start_mosquitto)
 
 # At exit: stop every daemon gracefully (SIGTERM, so sanitizer leak checks run), then
 # fail the test if any daemon log holds a sanitizer report.
 cleanup_daemons() {
   local rc=$?
-  local p i
+  local p i c
+  for c in "${CLEANUP[@]:-}"; do [ -n "$c" ] && eval "$c" >/dev/null 2>&1; done
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
   done
@@ -136,4 +138,66 @@ with open(sys.argv[1], 'w') as f:
     for _ in range(200000):
         f.write(' '.join(random.choice(words) for _ in range(5)) + '\n')
 PY
+}
+
+# free_ports N: N free loopback TCP ports, space-separated.
+free_ports() {
+  python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))
+for s in ss: s.close()' "$1"
+}
+
+# need_tool NAME WHY: a system the test needs is missing: SKIP (counted by the runner as
+# a pass with a SKIP line), or FAIL under CI=true, where scripts/install-deps.sh installs it.
+need_tool() {
+  [ "${CI:-}" = true ] && fail "$1 is not installed ($2; scripts/install-deps.sh installs it)"
+  echo "SKIP $(basename "$0" .sh): $1 is not installed ($2)"
+  exit 0
+}
+
+# as_unprivileged CMD...: runs CMD as nobody when root (servers such as PostgreSQL refuse
+# to run as root), else as the current user.
+as_unprivileged() {
+  if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; else "$@"; fi
+}
+
+# start_postgres [-c name=value ...]: a throwaway PostgreSQL server (initdb + pg_ctl, as
+# nobody when root) in a temp dir on a free 127.0.0.1 port, with
+# max_prepared_transactions=20 unless given, password authentication over TCP, stopped
+# and removed at exit. Sets PG_DIR PG_PORT PG_PASSWORD PG_CONNINFO (user te, database
+# postgres); pg_sql SQL runs a statement and prints the rows (unaligned, tab-separated).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+start_postgres() {
+  local bin; bin=$(pg_bin)
+  [ -n "$bin" ] && [ -x "$bin/initdb" ] && command -v psql >/dev/null || need_tool PostgreSQL "initdb, pg_ctl, psql"
+  PG_BIN=$bin
+  PG_DIR=$(mktemp -d /tmp/te-pg.XXXXXX)
+  chmod 0755 "$PG_DIR"
+  [ "$(id -u)" -eq 0 ] && chown nobody:nogroup "$PG_DIR"
+  PG_PORT=$(free_ports 1)
+  PG_PASSWORD="pw-$RANDOM-secret-$RANDOM"
+  printf '%s\n' "$PG_PASSWORD" | as_unprivileged tee "$PG_DIR/pw" >/dev/null
+  (cd "$PG_DIR" && as_unprivileged "$bin/initdb" -D "$PG_DIR/data" -U te --pwfile="$PG_DIR/pw" --auth-local=trust \
+    --auth-host=scram-sha-256 -E UTF8 --locale=C --no-sync) >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log"; fail "initdb failed"; }
+  CLEANUP+=("stop_postgres")
+  PG_OPTS="-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c fsync=off -c max_prepared_transactions=20 $*"
+  pg_ctl_as start
+  PG_CONNINFO="host=127.0.0.1 port=$PG_PORT user=te password=$PG_PASSWORD dbname=postgres"
+}
+# pg_ctl_as start|stop|restart [-o extra options]: pg_ctl on the test's server.
+pg_ctl_as() {
+  local cmd=$1; shift
+  (cd "$PG_DIR" && as_unprivileged "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 -m fast \
+    -o "$PG_OPTS ${*:-}" "$cmd") >"$WORK/pg_ctl.log" 2>&1 || { cat "$WORK/pg_ctl.log" "$PG_DIR/server.log" 2>/dev/null | tail -n 20; fail "pg_ctl $cmd failed"; }
+}
+stop_postgres() {
+  [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
+  (cd "$PG_DIR" && as_unprivileged "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop) >/dev/null 2>&1
+  rm -rf "$PG_DIR"
+}
+pg_sql() {
+  PGPASSWORD=$PG_PASSWORD psql -X -q -At -F $'\t' -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PG_PORT user=te dbname=postgres" -c "$1"
 }

@@ -8,8 +8,8 @@
  *
  * A plugin is a shared object under `plugins.dir` exporting
  *     const te_operator_def_t *te_operator_plugin_entry(void);
- * whose def->abi_version is 1 or 2 (TE_OPERATOR_ABI_MIN_VERSION ..
- * TE_OPERATOR_ABI_VERSION); the engine accepts both.
+ * whose def->abi_version is 1 .. 3 (TE_OPERATOR_ABI_MIN_VERSION ..
+ * TE_OPERATOR_ABI_VERSION); the engine accepts each.
  *
  * Versions (fields are only ever appended, so an older plugin keeps working):
  *   1  the base API and def.
@@ -17,6 +17,9 @@
  *      keyed value state (by key group), mark_idle; def: on_timer. The engine reads
  *      def->on_timer only when def->abi_version >= 2, and an operator must check
  *      api->abi_version >= 2 before using a v2 api field.
+ *   3  api: job_id / vertex_id (names for transactions an operator
+ *      opens in an external system, e.g. the PostgreSQL sink's prepared transactions).
+ *      The def is unchanged; a def of version 3 is read like one of version 2.
  *
  * Records are byte strings. Built-ins read them as delimited text fields
  * (`delimiter` default "\t"); plugins may use any format.
@@ -37,7 +40,7 @@
 extern "C" {
 #endif
 
-#define TE_OPERATOR_ABI_VERSION 2
+#define TE_OPERATOR_ABI_VERSION 3
 /* The oldest def->abi_version the engine still loads. */
 #define TE_OPERATOR_ABI_MIN_VERSION 1
 
@@ -175,6 +178,14 @@ typedef struct te_operator_api {
      * (symlinks and ".." resolved; the path need not exist yet). 0, or -1 with the
      * reason in err. */
     int (*check_path)(te_operator_ctx_t *ctx, const char *path, char *err, size_t errlen);
+
+    /* ---- ABI v3 (check api->abi_version >= 3 before use) ---- */
+
+    /* The job's id and this operator's vertex id (32 lowercase hex characters each, the
+     * same in every attempt of the job, so a restarted sink finds what its previous
+     * attempt left in an external system). Borrowed for the operator's life. */
+    const char *(*job_id)(te_operator_ctx_t *ctx);
+    const char *(*vertex_id)(te_operator_ctx_t *ctx);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
