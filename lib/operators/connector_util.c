@@ -444,13 +444,13 @@ const char *conn_pg_error(const PGconn *conn, const PGresult *res, char *buf, si
     return buf;
 }
 
-PGconn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, char *err, size_t errlen)
+PGconn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, const char *app, char *err, size_t errlen)
 {
     char timeout[24];
     snprintf(timeout, sizeof(timeout), "%lld", (long long)(timeout_ms < 1000 ? 1 : timeout_ms / 1000));
     /* later keywords win, and the expanded dbname (the conninfo) comes last */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {timeout, "taskexecutord", conninfo, NULL};
+    const char *vals[] = {timeout, app, conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c != NULL && PQstatus(c) == CONNECTION_OK)
         return c;

@@ -123,12 +123,14 @@ void conn_state_take(op_buf_t *b, uint8_t **data, size_t *len);
 int conn_sql_ident(op_buf_t *b, const char *name, size_t n);
 
 /* Connects with libpq: conninfo (a conninfo string or URI) with connect_timeout
- * (seconds, rounded down, >= 1) and application name taskexecutord. NULL on failure,
+ * (seconds, rounded down, >= 1) and fallback_application_name app (the conninfo's
+ * application_name wins). NULL on failure,
  * with "cannot connect to PostgreSQL (<conninfo, password redacted>): <libpq's
  * message>" in err. */
 struct pg_conn;
 struct pg_result;
-struct pg_conn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, char *err, size_t errlen);
+struct pg_conn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, const char *app, char *err,
+                                size_t errlen);
 /* The error of res (or of the connection when res has none) on one line, in buf. */
 const char *conn_pg_error(const struct pg_conn *conn, const struct pg_result *res, char *buf, size_t len);
 

@@ -10,7 +10,10 @@
  * (default 200ms: a batch is written at the latest this long after its first row),
  * delivery = auto (default: exactly_once when the job takes checkpoints, else
  * at_least_once) | at_least_once | exactly_once, delimiter ("\t"), side_output (tag of
- * rejected records, default "malformed"), connect_timeout (default 10s).
+ * rejected records, default "malformed"), connect_timeout (default 10s). Its
+ * connections are named (application_name) taskexecutord-sink (writes) and
+ * taskexecutord-commit (COMMIT / ROLLBACK PREPARED, which cannot run inside the open
+ * transaction) unless the conninfo names one.
  *
  * Values: field bytes as text, PostgreSQL converts them to the column's type; an empty
  * field is NULL. A record with fewer fields than the columns need, or a row PostgreSQL
@@ -77,7 +80,8 @@ typedef struct pg_sink {
     int64_t batch_size, batch_interval, connect_timeout;
     char delim;
     const char *side_tag;
-    PGconn *conn;
+    PGconn *conn; /* writes: the open transaction */
+    PGconn *ctl;  /* exactly_once: COMMIT / ROLLBACK PREPARED (not allowed inside a transaction) */
     /* the batch: the records' bytes, one after the other */
     op_buf_t rows;
     uint32_t *row_off, *row_len;
@@ -235,12 +239,17 @@ fail:
 
 /* ---- SQL helpers ---- */
 
-static int pg_fail(pg_sink_t *ps, const char *what, const PGresult *res)
+static int pg_fail_on(pg_sink_t *ps, PGconn *c, const char *what, const PGresult *res)
 {
     char msg[1024];
     ps->api->fail(ps->ctx, "operator 'postgres': %s on %s (%s): %s", what, ps->table, ps->where,
-                  conn_pg_error(ps->conn, res, msg, sizeof(msg)));
+                  conn_pg_error(c, res, msg, sizeof(msg)));
     return -1;
+}
+
+static int pg_fail(pg_sink_t *ps, const char *what, const PGresult *res)
+{
+    return pg_fail_on(ps, ps->conn, what, res);
 }
 
 /* Runs a command. 0, or -1 after api->fail. */
@@ -637,14 +646,14 @@ static int finish_prepared(pg_sink_t *ps, const char *verb, const char *gid)
 {
     char sql[PG_GID_MAX + 64];
     snprintf(sql, sizeof(sql), "%s '%s'", verb, gid); /* gid: [0-9a-z-] only */
-    PGresult *res = PQexec(ps->conn, sql);
+    PGresult *res = PQexec(ps->ctl, sql);
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (st != NULL && strcmp(st, "42704") == 0)
             ps->api->log(ps->ctx, TE_OP_INFO, "postgres: %s '%s': already finished", verb, gid);
         else
-            rc = pg_fail(ps, verb, res);
+            rc = pg_fail_on(ps, ps->ctl, verb, res);
     }
     PQclear(res);
     return rc;
@@ -702,7 +711,7 @@ static int pg_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, 
 static int pg_sink_notify_complete(void *self, uint64_t checkpoint_id)
 {
     pg_sink_t *ps = self;
-    return ps->conn ? commit_pending(ps, checkpoint_id) : 0;
+    return ps->ctl ? commit_pending(ps, checkpoint_id) : 0;
 }
 
 /* Called before open, once per snapshot given to this subtask. */
@@ -750,12 +759,12 @@ bad:
 static int rollback_leftovers(pg_sink_t *ps, const char *prefix)
 {
     const char *param[1] = {prefix};
-    PGresult *res = PQexecParams(ps->conn,
+    PGresult *res = PQexecParams(ps->ctl,
                                  "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND "
                                  "left(gid, length($1)) = $1",
                                  1, NULL, param, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pg_fail(ps, "listing pg_prepared_xacts", res);
+        pg_fail_on(ps, ps->ctl, "listing pg_prepared_xacts", res);
         PQclear(res);
         return -1;
     }
@@ -782,11 +791,11 @@ static int rollback_leftovers(pg_sink_t *ps, const char *prefix)
 
 static int pg_recover(pg_sink_t *ps)
 {
-    PGresult *res = PQexec(ps->conn, "SHOW max_prepared_transactions");
+    PGresult *res = PQexec(ps->ctl, "SHOW max_prepared_transactions");
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     int zero = ok && strcmp(PQgetvalue(res, 0, 0), "0") == 0;
     if (!ok)
-        pg_fail(ps, "SHOW max_prepared_transactions", res);
+        pg_fail_on(ps, ps->ctl, "SHOW max_prepared_transactions", res);
     PQclear(res);
     if (!ok)
         return -1;
@@ -814,13 +823,18 @@ static int pg_sink_open(void *self, char *err, size_t errlen)
     pg_sink_t *ps = self;
     op_setup_t s = {ps->api, ps->ctx, "postgres", err, errlen};
     char msg[TE_OP_ERR_MAX];
-    ps->conn = conn_pg_connect(ps->conninfo, ps->connect_timeout, msg, sizeof(msg));
+    ps->conn = conn_pg_connect(ps->conninfo, ps->connect_timeout, "taskexecutord-sink", msg, sizeof(msg));
     if (ps->conn == NULL)
         return op_errorf(&s, "%s", msg);
     if (pg_exec(ps, "SET synchronous_commit = on", "SET") != 0)
         goto failed;
-    if (ps->delivery == CONN_DELIVERY_EXACTLY_ONCE && pg_recover(ps) != 0)
-        goto failed;
+    if (ps->delivery == CONN_DELIVERY_EXACTLY_ONCE) {
+        ps->ctl = conn_pg_connect(ps->conninfo, ps->connect_timeout, "taskexecutord-commit", msg, sizeof(msg));
+        if (ps->ctl == NULL)
+            return op_errorf(&s, "%s", msg);
+        if (pg_recover(ps) != 0)
+            goto failed;
+    }
     return 0;
 failed:
     /* the failure is recorded through api->fail; err gets a short pointer to it */
@@ -840,7 +854,7 @@ static int pg_sink_close(void *self, te_output_t *out)
         if (pg_exec(ps, "COMMIT", "COMMIT") != 0)
             return -1;
     }
-    return commit_pending(ps, UINT64_MAX);
+    return ps->ctl ? commit_pending(ps, UINT64_MAX) : 0;
 }
 
 static void pg_sink_dispose(void *self)
@@ -850,6 +864,8 @@ static void pg_sink_dispose(void *self)
         return;
     if (ps->conn)
         PQfinish(ps->conn); /* an open (not prepared) transaction is rolled back by the server */
+    if (ps->ctl)
+        PQfinish(ps->ctl);
     for (size_t i = 0; i < ps->ncols; i++)
         free(ps->cols ? ps->cols[i] : NULL);
     for (size_t i = 0; i < ps->nold; i++)

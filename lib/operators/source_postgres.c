@@ -254,7 +254,7 @@ static int pg_source_open(void *self, char *err, size_t errlen)
     pg_source_t *q = self;
     op_setup_t s = {q->api, q->ctx, "postgres", err, errlen};
     char msg[TE_OP_ERR_MAX];
-    q->conn = conn_pg_connect(q->conninfo, q->connect_timeout, msg, sizeof(msg));
+    q->conn = conn_pg_connect(q->conninfo, q->connect_timeout, "taskexecutord-source", msg, sizeof(msg));
     if (q->conn == NULL)
         return op_errorf(&s, "%s", msg);
     if (!q->done && q->split_column != NULL && !q->have_bounds && compute_bounds(q) != 0)
