@@ -8,7 +8,10 @@
 #include "operators/connector_util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <mosquitto.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,4 +463,80 @@ PGconn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, const char *ap
              conn_pg_error(c, NULL, msg, sizeof(msg)));
     PQfinish(c);
     return NULL;
+}
+
+/* ---- MQTT ---- */
+
+int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (op_get_string(s, "host", 0, "127.0.0.1", &o->host) != 0 || op_get_int(s, "port", 0, 1883, 1, 65535, &o->port) != 0 ||
+        op_get_int(s, "qos", 0, 1, 0, 1, &o->qos) != 0 || op_get_string(s, "client_id", 0, NULL, &o->client_id) != 0 ||
+        op_get_string(s, "username", 0, NULL, &o->username) != 0 ||
+        op_get_string(s, "password", 0, NULL, &o->password) != 0 ||
+        op_get_duration_ms(s, "keepalive", 0, 60000, 5000, 3600000, &o->keepalive) != 0 ||
+        op_get_duration_ms(s, "connect_timeout", 0, 10000, 100, 3600000, &o->connect_timeout) != 0 ||
+        op_get_bool(s, "clean_session", 1, &o->clean_session) != 0)
+        return -1;
+    if (o->host[0] == '\0')
+        return op_errorf(s, "parameter 'host' is empty");
+    if (o->client_id != NULL && (o->client_id[0] == '\0' || strlen(o->client_id) > 184))
+        return op_errorf(s, "parameter 'client_id' = '%s' must be 1..184 characters", o->client_id);
+    if (o->client_id == NULL) {
+        const char *job = s->api->abi_version >= 3 ? s->api->job_id(s->ctx) : "00000000";
+        const char *vx = s->api->abi_version >= 3 ? s->api->vertex_id(s->ctx) : "00000000";
+        snprintf(o->default_id, sizeof(o->default_id), "te-%.8s-%.8s-%u-%s", job, vx, s->api->subtask_index(s->ctx),
+                 role);
+        o->client_id = o->default_id;
+    }
+    snprintf(o->where, sizeof(o->where), "%s:%lld", o->host, (long long)o->port);
+    return 0;
+}
+
+static pthread_once_t mqtt_once = PTHREAD_ONCE_INIT;
+static void mqtt_init_once(void) { mosquitto_lib_init(); }
+
+typedef struct mqtt_connecting {
+    int done, rc;
+} mqtt_connecting_t;
+
+static void mqtt_on_connect(struct mosquitto *m, void *arg, int rc)
+{
+    (void)m;
+    mqtt_connecting_t *c = arg;
+    c->done = 1;
+    c->rc = rc;
+}
+
+static const char *mqtt_reason(int rc) { return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc); }
+
+struct mosquitto *conn_mqtt_connect(const conn_mqtt_opts_t *o, void *userdata, char *err, size_t errlen)
+{
+    pthread_once(&mqtt_once, mqtt_init_once);
+    mqtt_connecting_t st = {0, 0};
+    struct mosquitto *m = mosquitto_new(o->client_id, o->clean_session != 0, &st);
+    if (m == NULL) {
+        snprintf(err, errlen, "cannot create an MQTT client: %s", strerror(errno));
+        return NULL;
+    }
+    mosquitto_connect_callback_set(m, mqtt_on_connect);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (o->username != NULL)
+        rc = mosquitto_username_pw_set(m, o->username, o->password);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_connect(m, o->host, (int)o->port, (int)(o->keepalive / 1000));
+    int64_t deadline = conn_now_ms() + o->connect_timeout;
+    while (rc == MOSQ_ERR_SUCCESS && !st.done && conn_now_ms() < deadline)
+        rc = mosquitto_loop(m, 50, 1);
+    if (rc != MOSQ_ERR_SUCCESS || !st.done || st.rc != 0) {
+        snprintf(err, errlen, "cannot connect to the MQTT broker at %s: %s", o->where,
+                 rc != MOSQ_ERR_SUCCESS ? mqtt_reason(rc)
+                 : st.done              ? mosquitto_connack_string(st.rc)
+                                        : "no CONNACK within connect_timeout");
+        mosquitto_destroy(m);
+        return NULL;
+    }
+    mosquitto_connect_callback_set(m, NULL);
+    mosquitto_user_data_set(m, userdata);
+    return m;
 }

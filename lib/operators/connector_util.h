@@ -134,6 +134,34 @@ struct pg_conn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, const 
 /* The error of res (or of the connection when res has none) on one line, in buf. */
 const char *conn_pg_error(const struct pg_conn *conn, const struct pg_result *res, char *buf, size_t len);
 
+/* ---- MQTT (libmosquitto connectors) ---- */
+
+typedef struct conn_mqtt_opts {
+    const char *host;
+    int64_t port, keepalive, connect_timeout, qos;
+    const char *client_id; /* NULL: te-<job 8>-<vertex 8>-<subtask>-<role> */
+    const char *username, *password;
+    int clean_session;
+    char default_id[64];
+    char where[300]; /* "host:port" for messages */
+} conn_mqtt_opts_t;
+
+/* The parameters both MQTT operators take: host (default 127.0.0.1), port (1883), qos
+ * (0 or 1, default 1), client_id, username, password, keepalive (default 60s),
+ * connect_timeout (default 10s), clean_session (default true). role names the default
+ * client id ("src", "sink"). 0 or -1 (message in s->err). */
+int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o);
+/* The MQTT parameter names, for conn_check_keys lists: CONN_MQTT_KEYS, then the
+ * operator's own. */
+#define CONN_MQTT_KEYS \
+    "host", "port", "qos", "client_id", "username", "password", "keepalive", "connect_timeout", "clean_session"
+
+/* Creates a client and connects it (waiting for the broker's CONNACK up to
+ * o->connect_timeout). userdata goes to the callbacks the caller sets afterwards.
+ * NULL on failure with "cannot connect to the MQTT broker at host:port: <reason>" in err. */
+struct mosquitto;
+struct mosquitto *conn_mqtt_connect(const conn_mqtt_opts_t *o, void *userdata, char *err, size_t errlen);
+
 /* The monotonic clock in milliseconds (timeouts of connector calls). */
 int64_t conn_now_ms(void);
 

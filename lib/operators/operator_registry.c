@@ -40,6 +40,8 @@ static const te_operator_def_t *const builtins[] = {
     /* connectors (connector_util.h): a source and a sink may share a name */
     &op_postgres_source_def,
     &op_postgres_sink_def,
+    &op_mqtt_source_def,
+    &op_mqtt_sink_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

@@ -651,7 +651,7 @@ static int finish_prepared(pg_sink_t *ps, const char *verb, const char *gid)
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (st != NULL && strcmp(st, "42704") == 0)
-            ps->api->log(ps->ctx, TE_OP_INFO, "postgres: %s '%s': already finished", verb, gid);
+            ps->api->log(ps->ctx, TE_OP_INFO, "%s '%s': already finished", verb, gid);
         else
             rc = pg_fail_on(ps, ps->ctl, verb, res);
     }
@@ -780,7 +780,7 @@ static int rollback_leftovers(pg_sink_t *ps, const char *prefix)
         if (rc == 0) {
             ps->api->counter_add(ps->ctx, "numTransactionsRolledBack", 1);
             ps->api->log(ps->ctx, TE_OP_INFO,
-                         "postgres: rolled back prepared transaction '%s' (after the restored "
+                         "rolled back prepared transaction '%s' (after the restored "
                          "checkpoint, or of an attempt without a completed checkpoint)",
                          gid);
         }

@@ -201,3 +201,31 @@ stop_postgres() {
 pg_sql() {
   PGPASSWORD=$PG_PASSWORD psql -X -q -At -F $'\t' -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PG_PORT user=te dbname=postgres" -c "$1"
 }
+
+# start_mosquitto: a throwaway mosquitto broker (as nobody when root) on a free
+# 127.0.0.1 port: anonymous, in-memory, queueing up to 100000 messages per persistent
+# session; stopped at exit. Sets MQTT_PORT MQTT_DIR; needs mosquitto_pub/_sub too.
+start_mosquitto() {
+  local bin; bin=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)
+  [ -n "$bin" ] || need_tool mosquitto "the MQTT broker"
+  command -v mosquitto_pub >/dev/null && command -v mosquitto_sub >/dev/null || need_tool mosquitto-clients "mosquitto_pub, mosquitto_sub"
+  MQTT_DIR=$(mktemp -d /tmp/te-mqtt.XXXXXX)
+  chmod 0755 "$MQTT_DIR"
+  MQTT_PORT=$(free_ports 1)
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n' \
+    "$MQTT_PORT" >"$MQTT_DIR/mosquitto.conf"
+  chmod 0644 "$MQTT_DIR/mosquitto.conf"
+  local as=()
+  [ "$(id -u)" -eq 0 ] && as=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+  "${as[@]}" "$bin" -c "$MQTT_DIR/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+  MQTT_PID=$!
+  CLEANUP+=("stop_mosquitto")
+  wait_until 10 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t te/ping -m up -q 1 2>/dev/null ||
+    { cat "$WORK/mosquitto.log"; fail "mosquitto did not start on port $MQTT_PORT"; }
+}
+stop_mosquitto() {
+  [ -n "${MQTT_PID:-}" ] && kill -TERM "$MQTT_PID" 2>/dev/null
+  [ -n "${MQTT_PID:-}" ] && wait "$MQTT_PID" 2>/dev/null
+  [ -n "${MQTT_DIR:-}" ] && rm -rf "$MQTT_DIR"
+  MQTT_PID=
+}
