@@ -32,17 +32,20 @@ UNIT_SRCS ?= $(sort $(wildcard test/unit/check_*.c))
 UNIT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS))
 PLUGIN_SRCS := $(wildcard test/plugins/*.c)
 PLUGINS     := $(patsubst test/plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRCS))
+# Test tools (test/tools/<name>.c -> $(BUILD)/<name>), e.g. kafka_mock_cluster.
+TOOL_SRCS   := $(wildcard test/tools/*.c)
+TOOLS       := $(patsubst test/tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 
 DAEMON := $(BUILD)/taskexecutord
 TECTL  := $(BUILD)/tectl
 UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
-.SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h
+.SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(patsubst test/tools/%.c,$(BUILD)/obj/test/tools/%.o,$(TOOL_SRCS))
 .PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
-all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES)
+all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
 
 # Installs missing Debian packages when pkg-config cannot find them.
 deps-check:
@@ -99,6 +102,9 @@ $(BUILD)/bench_network: $(BUILD)/obj/test/bench/bench_network.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(BUILD)/bench_job_graph: $(BUILD)/obj/test/bench/bench_job_graph.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
+$(TOOLS): $(BUILD)/%: $(BUILD)/obj/test/tools/%.o
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 #include <mosquitto.h>
 #include <pthread.h>
@@ -470,8 +471,10 @@ PGconn *conn_pg_connect(const char *conninfo, int64_t timeout_ms, const char *ap
 int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
-    if (op_get_string(s, "host", 0, "127.0.0.1", &o->host) != 0 || op_get_int(s, "port", 0, 1883, 1, 65535, &o->port) != 0 ||
-        op_get_int(s, "qos", 0, 1, 0, 1, &o->qos) != 0 || op_get_string(s, "client_id", 0, NULL, &o->client_id) != 0 ||
+    if (op_get_string(s, "host", 0, "127.0.0.1", &o->host) != 0 ||
+        op_get_int(s, "port", 0, 1883, 1, 65535, &o->port) != 0 ||
+        op_get_int(s, "qos", 0, 1, 0, 1, &o->qos) != 0 ||
+        op_get_string(s, "client_id", 0, NULL, &o->client_id) != 0 ||
         op_get_string(s, "username", 0, NULL, &o->username) != 0 ||
         op_get_string(s, "password", 0, NULL, &o->password) != 0 ||
         op_get_duration_ms(s, "keepalive", 0, 60000, 5000, 3600000, &o->keepalive) != 0 ||
@@ -485,8 +488,8 @@ int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o)
     if (o->client_id == NULL) {
         const char *job = s->api->abi_version >= 3 ? s->api->job_id(s->ctx) : "00000000";
         const char *vx = s->api->abi_version >= 3 ? s->api->vertex_id(s->ctx) : "00000000";
-        snprintf(o->default_id, sizeof(o->default_id), "te-%.8s-%.8s-%u-%s", job, vx, s->api->subtask_index(s->ctx),
-                 role);
+        snprintf(o->default_id, sizeof(o->default_id), "te-%.8s-%.8s-%u-%s", job, vx,
+                 s->api->subtask_index(s->ctx), role);
         o->client_id = o->default_id;
     }
     snprintf(o->where, sizeof(o->where), "%s:%lld", o->host, (long long)o->port);
@@ -539,4 +542,42 @@ struct mosquitto *conn_mqtt_connect(const conn_mqtt_opts_t *o, void *userdata, c
     mosquitto_connect_callback_set(m, NULL);
     mosquitto_user_data_set(m, userdata);
     return m;
+}
+
+/* ---- Kafka ---- */
+
+typedef struct kafka_conf_walk {
+    rd_kafka_conf_t *conf;
+    char *err;
+    size_t errlen;
+} kafka_conf_walk_t;
+
+static int kafka_conf_one(void *arg, const char *key, const char *value)
+{
+    kafka_conf_walk_t *w = arg;
+    return rd_kafka_conf_set(w->conf, key, value, w->err, w->errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+rd_kafka_conf_t *conn_kafka_conf(op_setup_t *s, const char *bootstrap, const char *const *fixed)
+{
+    char msg[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    kafka_conf_walk_t w = {conf, msg, sizeof(msg)};
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
+        op_errorf(s, "parameter 'bootstrap_servers' = '%s': %s", bootstrap, msg);
+        goto fail;
+    }
+    if (conn_foreach_prefixed(s->api, s->ctx, "kafka.", kafka_conf_one, &w) != 0) {
+        op_errorf(s, "a kafka.<name> parameter was refused by librdkafka: %s", msg);
+        goto fail;
+    }
+    for (const char *const *f = fixed; f && *f; f += 2)
+        if (rd_kafka_conf_set(conf, f[0], f[1], msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
+            op_errorf(s, "librdkafka setting %s = %s: %s", f[0], f[1], msg);
+            goto fail;
+        }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
 }

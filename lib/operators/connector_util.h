@@ -162,6 +162,15 @@ int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o);
 struct mosquitto;
 struct mosquitto *conn_mqtt_connect(const conn_mqtt_opts_t *o, void *userdata, char *err, size_t errlen);
 
+/* ---- Kafka (librdkafka connectors) ---- */
+
+/* A librdkafka configuration: bootstrap.servers, then every parameter kafka.<name> as
+ * <name> (security and tuning pass-through, e.g. kafka.security.protocol), then the
+ * `fixed` pairs (NULL-terminated key, value list; they win). NULL with librdkafka's
+ * message naming the key in s->err. The values are never logged. */
+struct rd_kafka_conf_s;
+struct rd_kafka_conf_s *conn_kafka_conf(op_setup_t *s, const char *bootstrap, const char *const *fixed);
+
 /* The monotonic clock in milliseconds (timeouts of connector calls). */
 int64_t conn_now_ms(void);
 

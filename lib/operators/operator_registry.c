@@ -42,6 +42,8 @@ static const te_operator_def_t *const builtins[] = {
     &op_postgres_sink_def,
     &op_mqtt_source_def,
     &op_mqtt_sink_def,
+    &op_kafka_source_def,
+    &op_kafka_sink_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

@@ -48,8 +48,9 @@ typedef struct mqtt_sink {
 
 static void *mqtt_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {CONN_MQTT_KEYS, "topic",     "topic_field", "payload_field", "retain",
-                                          "max_inflight", "delimiter", "side_output", NULL};
+    static const char *const allowed[] = {CONN_MQTT_KEYS,  "topic",       "topic_field",
+                                          "payload_field", "retain",      "max_inflight",
+                                          "delimiter",     "side_output", NULL};
     op_setup_t s = {api, ctx, "mqtt", err, errlen};
     if (op_check_keys(&s, allowed) != 0)
         return NULL;
@@ -62,7 +63,8 @@ static void *mqtt_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     m->ctx = ctx;
     if (conn_mqtt_get_opts(&s, "sink", &m->o) != 0 || op_get_string(&s, "topic", 0, NULL, &m->topic) != 0 ||
         op_get_field(&s, "topic_field", 0, &m->topic_field) != 0 ||
-        op_get_field(&s, "payload_field", 0, &m->payload_field) != 0 || op_get_bool(&s, "retain", 0, &m->retain) != 0 ||
+        op_get_field(&s, "payload_field", 0, &m->payload_field) != 0 ||
+        op_get_bool(&s, "retain", 0, &m->retain) != 0 ||
         op_get_int(&s, "max_inflight", 0, 1000, 1, 65535, &m->max_inflight) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &m->delim) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &m->side_tag) != 0)
@@ -117,7 +119,8 @@ static int mqtt_wait_acks(mqtt_sink_t *m, uint64_t left)
         if (rc != MOSQ_ERR_SUCCESS)
             return mqtt_fail(m, rc);
         if (conn_now_ms() > deadline) {
-            m->api->fail(m->ctx, "operator 'mqtt': the broker at %s acknowledged no message for %d s (%llu pending)",
+            m->api->fail(m->ctx,
+                         "operator 'mqtt': the broker at %s acknowledged no message for %d s (%llu pending)",
                          m->o.where, MQTT_FLUSH_TIMEOUT_MS / 1000, (unsigned long long)(m->published - m->acked));
             return -1;
         }
@@ -148,7 +151,8 @@ static int mqtt_sink_process(void *self, int input, const te_record_t *rec, te_o
         }
         topic = (const char *)m->tbuf.data;
         if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS || memchr(tp, '\0', tl) != NULL) {
-            conn_malformed(m->api, m->ctx, out, m->side_tag, rec, &m->logged, "'%s' is not a valid topic name", topic);
+            conn_malformed(m->api, m->ctx, out, m->side_tag, rec, &m->logged, "'%s' is not a valid topic name",
+                           topic);
             return 0;
         }
     }

@@ -70,8 +70,8 @@ static void mqtt_source_dispose(void *self);
 
 static void *mqtt_source_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {CONN_MQTT_KEYS, "topics",    "payload_delimiter", "max_messages",
-                                          "delimiter",    "side_output", NULL};
+    static const char *const allowed[] = {
+        CONN_MQTT_KEYS, "topics", "payload_delimiter", "max_messages", "delimiter", "side_output", NULL};
     op_setup_t s = {api, ctx, "mqtt", err, errlen};
     if (op_check_keys(&s, allowed) != 0)
         return NULL;

@@ -229,3 +229,28 @@ stop_mosquitto() {
   [ -n "${MQTT_DIR:-}" ] && rm -rf "$MQTT_DIR"
   MQTT_PID=
 }
+
+# start_kafka NAME:PARTITIONS...: a Kafka cluster with these topics: the real one at
+# $KAFKA_BOOTSTRAP when set (topics created there with a per-run prefix), else
+# librdkafka's mock cluster ($BUILD/kafka_tool mock, stopped at exit). Sets KAFKA_BS
+# (bootstrap servers), KAFKA_REAL (1 against a real broker, else 0) and KT (the topic
+# prefix: use "${KT}name"). ktool runs $BUILD/kafka_tool.
+ktool() { "$BUILD/kafka_tool" "$@"; }
+start_kafka() {
+  local specs=() t
+  if [ -n "${KAFKA_BOOTSTRAP:-}" ]; then
+    KT="te-$$-$RANDOM-"; KAFKA_BS=$KAFKA_BOOTSTRAP; KAFKA_REAL=1
+    for t in "$@"; do specs+=("$KT$t"); done
+    ktool create "$KAFKA_BS" "${specs[@]}" || fail "cannot create topics on $KAFKA_BS"
+    echo "Kafka: the real cluster at $KAFKA_BS"
+    return 0
+  fi
+  KT=""; KAFKA_REAL=0
+  for t in "$@"; do specs+=(--topic "$t"); done
+  ktool mock "${specs[@]}" >"$WORK/kafka_mock.out" 2>"$WORK/kafka_mock.log" &
+  KAFKA_MOCK_PID=$!
+  CLEANUP+=('kill -TERM "$KAFKA_MOCK_PID"; wait "$KAFKA_MOCK_PID"')
+  wait_until 10 grep -q '^BOOTSTRAP ' "$WORK/kafka_mock.out" || { cat "$WORK/kafka_mock.log"; fail "the Kafka mock cluster did not start"; }
+  KAFKA_BS=$(awk '/^BOOTSTRAP /{print $2}' "$WORK/kafka_mock.out")
+  echo "Kafka: librdkafka's mock cluster at $KAFKA_BS (set KAFKA_BOOTSTRAP to use a real broker)"
+}
