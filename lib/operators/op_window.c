@@ -1,11 +1,11 @@
 /*
  * op_window — `tumbling_window` and `sliding_window`: event-time keyed windows with an
  * incremental aggregate (Flink's window(TumblingEventTimeWindows / SlidingEventTime
- * Windows).aggregate(count | sum | min | max)).
+ * Windows).aggregate(count | sum | min | max | avg)).
  *
  * Parameters: key_field (default 0), size (duration, required), slide (sliding only,
- * duration, required, <= size), agg = count (default) | sum | min | max, value_field
- * (required for sum / min / max; a number), delimiter ("\t").
+ * duration, required, <= size), agg = count (default) | sum | min | max | avg, value_field
+ * (required for sum / min / max / avg; a number), delimiter ("\t").
  *
  * A record with timestamp t belongs to the windows [start, start + size) with start a
  * multiple of slide (size for tumbling) and start <= t < start + size. Per window the
@@ -27,7 +27,7 @@
 
 #include "operators/op_keyed.h"
 
-typedef enum win_agg { WA_COUNT, WA_SUM, WA_MIN, WA_MAX } win_agg_t;
+typedef enum win_agg { WA_COUNT, WA_SUM, WA_MIN, WA_MAX, WA_AVG } win_agg_t;
 
 typedef struct win_acc {
     double acc;
@@ -88,8 +88,10 @@ static void *window_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
         a = WA_MIN;
     else if (strcmp(agg, "max") == 0)
         a = WA_MAX;
+    else if (strcmp(agg, "avg") == 0)
+        a = WA_AVG;
     else {
-        op_errorf(&s, "parameter 'agg' = '%s' is not one of count, sum, min, max", agg);
+        op_errorf(&s, "parameter 'agg' = '%s' is not one of count, sum, min, max, avg", agg);
         return NULL;
     }
     if (a != WA_COUNT && value_field < 0) {
@@ -172,7 +174,7 @@ static int window_process(void *self, int input, const te_record_t *rec, te_outp
             memcpy(&acc, old, sizeof(acc));
         if (acc.count == 0)
             acc.acc = v;
-        else if (w->agg == WA_SUM)
+        else if (w->agg == WA_SUM || w->agg == WA_AVG)
             acc.acc += v;
         else if (w->agg == WA_MIN && v < acc.acc)
             acc.acc = v;
@@ -209,7 +211,7 @@ static int window_on_timer(void *self, int event_time, int64_t ts, const uint8_t
     if (w->agg == WA_COUNT)
         snprintf(num, sizeof(num), "%llu", (unsigned long long)acc.count);
     else
-        op_format_number(num, sizeof(num), acc.acc);
+        op_format_number(num, sizeof(num), w->agg == WA_AVG ? acc.acc / (double)acc.count : acc.acc);
     int n = snprintf(tail, sizeof(tail), "%c%lld%c%lld%c%s", w->delim, (long long)start, w->delim,
                      (long long)(ts + 1), w->delim, num);
     w->out.len = 0;

@@ -6,7 +6,7 @@
  * is never logged or shown), table (required; "name" or "schema.name", quoted as
  * given), columns (required; "a,b,c" maps field i to column i, "0:a,2:c" names the
  * fields), mode = insert (default; COPY) | upsert (INSERT ... ON CONFLICT (key_columns)
- * DO UPDATE; key_columns required), batch_size (rows, default 1000), batch_interval
+ * DO UPDATE; key_columns required), batch_size (rows, default 5000), batch_interval
  * (default 200ms: a batch is written at the latest this long after its first row),
  * delivery = auto (default: exactly_once when the job takes checkpoints, else
  * at_least_once) | at_least_once | exactly_once, delimiter ("\t"), side_output (tag of
@@ -88,6 +88,8 @@ typedef struct pg_sink {
     size_t nrows, cap_rows;
     int timer_armed;
     int in_txn;
+    int copy_open; /* insert mode: the batch's COPY runs while its rows arrive */
+    op_buf_t cbuf; /* COPY data not yet handed to libpq */
     /* two-phase commit */
     char prefix[80]; /* te-<job>-<vertex>- */
     pg_pending_t *pending;
@@ -203,7 +205,7 @@ static void *pg_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         op_get_string(&s, "table", 1, NULL, &table) != 0 || op_get_string(&s, "columns", 1, NULL, &columns) != 0 ||
         op_get_string(&s, "key_columns", 0, NULL, &keys) != 0 ||
         op_get_string(&s, "mode", 0, "insert", &mode) != 0 ||
-        op_get_int(&s, "batch_size", 0, 1000, 1, 1000000, &ps->batch_size) != 0 ||
+        op_get_int(&s, "batch_size", 0, 5000, 1, 1000000, &ps->batch_size) != 0 ||
         op_get_duration_ms(&s, "batch_interval", 0, 200, 1, 3600000, &ps->batch_interval) != 0 ||
         op_get_duration_ms(&s, "connect_timeout", 0, 10000, 1000, 3600000, &ps->connect_timeout) != 0 ||
         conn_get_delivery(&s, "delivery", "auto", 0, &ps->delivery) != 0 ||
@@ -305,9 +307,8 @@ static void column_list(pg_sink_t *ps, op_buf_t *b)
     }
 }
 
-/* COPY of rows idx[0..n). Returns the result status: 0 ok, 1 rejected data (res in
- * *bad, caller clears), -1 other failure (api->fail done). */
-static int write_copy(pg_sink_t *ps, const size_t *idx, size_t n, PGresult **bad)
+/* Starts COPY table (columns) FROM STDIN. 0, or -1 after api->fail. */
+static int copy_start(pg_sink_t *ps)
 {
     ps->sql.len = 0;
     op_buf_append(&ps->sql, "COPY ", 5);
@@ -317,27 +318,45 @@ static int write_copy(pg_sink_t *ps, const size_t *idx, size_t n, PGresult **bad
     if (op_buf_append(&ps->sql, ") FROM STDIN", 13) != 0)
         return pg_fail(ps, "out of memory", NULL);
     PGresult *res = PQexec(ps->conn, (const char *)ps->sql.data);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        int rc = pg_data_error(ps, res) ? (*bad = res, 1) : (pg_fail(ps, "COPY", res), PQclear(res), -1);
-        return rc;
-    }
+    int ok = PQresultStatus(res) == PGRES_COPY_IN;
+    if (!ok)
+        pg_fail(ps, "COPY", res);
     PQclear(res);
-    ps->vals.len = 0;
-    for (size_t k = 0; k < n; k++) {
-        for (size_t c = 0; c < ps->ncols; c++) {
-            const uint8_t *p;
-            uint32_t l;
-            row_field(ps, idx[k], c, &p, &l);
-            if ((c && op_buf_append(&ps->vals, "\t", 1) != 0) || copy_value(&ps->vals, p, l) != 0)
-                return pg_fail(ps, "out of memory", NULL);
-        }
-        if (op_buf_append(&ps->vals, "\n", 1) != 0)
+    ps->cbuf.len = 0;
+    return ok ? 0 : -1;
+}
+
+static int copy_put(pg_sink_t *ps)
+{
+    if (ps->cbuf.len > 0 && PQputCopyData(ps->conn, (const char *)ps->cbuf.data, (int)ps->cbuf.len) != 1)
+        return pg_fail(ps, "COPY", NULL);
+    ps->cbuf.len = 0;
+    return 0;
+}
+
+/* Appends row r's COPY line; hands the data to libpq every 64 KiB. */
+static int copy_row(pg_sink_t *ps, size_t r)
+{
+    for (size_t c = 0; c < ps->ncols; c++) {
+        const uint8_t *p;
+        uint32_t l;
+        row_field(ps, r, c, &p, &l);
+        if ((c && op_buf_append(&ps->cbuf, "\t", 1) != 0) || copy_value(&ps->cbuf, p, l) != 0)
             return pg_fail(ps, "out of memory", NULL);
     }
-    if (PQputCopyData(ps->conn, (const char *)ps->vals.data, (int)ps->vals.len) != 1 ||
-        PQputCopyEnd(ps->conn, NULL) != 1)
+    if (op_buf_append(&ps->cbuf, "\n", 1) != 0)
+        return pg_fail(ps, "out of memory", NULL);
+    return ps->cbuf.len >= 65536 ? copy_put(ps) : 0;
+}
+
+/* Ends the COPY: 0 ok, 1 rejected data (res in *bad, caller clears), -1 other failure. */
+static int copy_end(pg_sink_t *ps, PGresult **bad)
+{
+    ps->copy_open = 0;
+    if (copy_put(ps) != 0 || PQputCopyEnd(ps->conn, NULL) != 1)
         return pg_fail(ps, "COPY", NULL);
     int rc = 0;
+    PGresult *res;
     while ((res = PQgetResult(ps->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
             if (pg_data_error(ps, res)) {
@@ -350,6 +369,25 @@ static int write_copy(pg_sink_t *ps, const size_t *idx, size_t n, PGresult **bad
         }
         PQclear(res);
     }
+    return rc;
+}
+
+/* COPY of rows idx[0..n) in one statement. Same results as copy_end. */
+static int write_copy(pg_sink_t *ps, const size_t *idx, size_t n, PGresult **bad)
+{
+    if (copy_start(ps) != 0)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        if (copy_row(ps, idx[k]) != 0)
+            return -1;
+    return copy_end(ps, bad);
+}
+
+/* Opens the transaction (if none) and the batch's savepoint. */
+static int batch_begin(pg_sink_t *ps)
+{
+    int rc = pg_exec(ps, ps->in_txn ? "SAVEPOINT te_batch" : "BEGIN; SAVEPOINT te_batch", "SAVEPOINT");
+    ps->in_txn = 1;
     return rc;
 }
 
@@ -531,34 +569,38 @@ static int write_row_by_row(pg_sink_t *ps, const size_t *idx, size_t n)
     return 0;
 }
 
-/* Writes the batch (in the open transaction, or in its own for at_least_once). */
+/* Writes the batch (in the open transaction, or in its own for at_least_once): ends
+ * the streaming COPY (insert) or runs the INSERTs (upsert); after rejected data, back
+ * to the savepoint and row by row. */
 static int pg_flush(pg_sink_t *ps)
 {
     if (ps->nrows == 0)
         return 0;
     if (ps->conn == NULL)
         return pg_fail(ps, "write before open", NULL);
-    if (!ps->in_txn) {
-        if (pg_exec(ps, "BEGIN", "BEGIN") != 0)
-            return -1;
-        ps->in_txn = 1;
-    }
     size_t *idx = malloc(ps->nrows * sizeof(size_t)), n = ps->nrows;
     if (idx == NULL)
         return pg_fail(ps, "out of memory", NULL);
     for (size_t r = 0; r < n; r++)
         idx[r] = r;
-    int rc = pg_exec(ps, "SAVEPOINT te_batch", "SAVEPOINT");
     PGresult *bad = NULL;
-    if (rc == 0)
+    int rc;
+    if (!ps->upsert)
+        rc = ps->copy_open ? copy_end(ps, &bad) : pg_fail(ps, "internal: rows without an open COPY", NULL);
+    else if ((rc = batch_begin(ps)) == 0)
         rc = write_rows(ps, idx, n, &bad);
     if (rc == 1) {
         PQclear(bad);
         rc = pg_exec(ps, "ROLLBACK TO SAVEPOINT te_batch", "ROLLBACK TO SAVEPOINT");
         if (rc == 0)
             rc = write_row_by_row(ps, idx, n);
+        if (rc == 0 && ps->delivery != CONN_DELIVERY_EXACTLY_ONCE)
+            rc = pg_exec(ps, "COMMIT", "COMMIT");
     } else if (rc == 0) {
-        rc = pg_exec(ps, "RELEASE SAVEPOINT te_batch", "RELEASE SAVEPOINT");
+        rc = pg_exec(ps,
+                     ps->delivery != CONN_DELIVERY_EXACTLY_ONCE ? "RELEASE SAVEPOINT te_batch; COMMIT"
+                                                                : "RELEASE SAVEPOINT te_batch",
+                     "RELEASE SAVEPOINT");
     }
     free(idx);
     if (rc != 0)
@@ -566,10 +608,8 @@ static int pg_flush(pg_sink_t *ps)
     ps->api->counter_add(ps->ctx, "numRowsWritten", n);
     ps->nrows = 0;
     ps->rows.len = 0;
-    if (ps->delivery != CONN_DELIVERY_EXACTLY_ONCE) {
+    if (ps->delivery != CONN_DELIVERY_EXACTLY_ONCE)
         ps->in_txn = 0;
-        return pg_exec(ps, "COMMIT", "COMMIT");
-    }
     return 0;
 }
 
@@ -599,6 +639,13 @@ static int pg_sink_process(void *self, int input, const te_record_t *rec, te_out
         return pg_fail(ps, "out of memory", NULL);
     ps->row_off[ps->nrows] = (uint32_t)(ps->rows.len - rec->len);
     ps->row_len[ps->nrows++] = rec->len;
+    if (!ps->upsert) { /* stream the row into the batch's COPY */
+        if (!ps->copy_open && (batch_begin(ps) != 0 || copy_start(ps) != 0))
+            return -1;
+        ps->copy_open = 1;
+        if (copy_row(ps, ps->nrows - 1) != 0)
+            return -1;
+    }
     if ((int64_t)ps->nrows >= ps->batch_size)
         return pg_flush(ps);
     if (!ps->timer_armed) {
@@ -881,6 +928,7 @@ static void pg_sink_dispose(void *self)
     op_buf_release(&ps->rows);
     op_buf_release(&ps->sql);
     op_buf_release(&ps->vals);
+    op_buf_release(&ps->cbuf);
     free(ps);
 }
 

@@ -96,6 +96,10 @@ typedef struct kafka_source {
     int idle;
     int bounded;
     op_rate_t pace;
+    int64_t step_now;                 /* conn_now_ms() at the start of the step */
+    const rd_kafka_topic_t *last_rkt; /* the partition of the previous message (batches */
+    int32_t last_partition;           /* come partition by partition) */
+    size_t last_idx;
     op_buf_t rec;
     uint64_t logged;
     rd_kafka_message_t *batch[KAFKA_BATCH];
@@ -379,13 +383,21 @@ static int has_bad_byte(const void *p, size_t n, char delim)
 static int emit_message(kafka_source_t *k, te_output_t *out, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    kpart_t *p = find_part(k, topic, m->partition);
-    if (p == NULL)
-        return 0; /* not (any more) ours */
+    kpart_t *p;
+    if (m->rkt == k->last_rkt && m->partition == k->last_partition && k->last_idx < k->nparts) {
+        p = &k->parts[k->last_idx];
+    } else {
+        p = find_part(k, topic, m->partition);
+        if (p == NULL)
+            return 0; /* not (any more) ours */
+        k->last_rkt = m->rkt;
+        k->last_partition = m->partition;
+        k->last_idx = (size_t)(p - k->parts);
+    }
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     p->next = m->offset + 1;
-    p->last_active_ms = conn_now_ms();
+    p->last_active_ms = k->step_now;
     if (ts >= 0 && ts > p->max_ts)
         p->max_ts = ts;
     k->rec.len = 0;
@@ -450,6 +462,7 @@ static te_source_status_t kafka_source_step(void *self, te_output_t *out, uint32
         if (added < 0 || (added > 0 && assign_all(k) != 0))
             return TE_SOURCE_ERROR;
     }
+    k->step_now = conn_now_ms();
     uint64_t allowed = op_rate_allow(&k->pace, budget, idle_wait_ms);
     if (allowed == 0)
         return TE_SOURCE_IDLE;

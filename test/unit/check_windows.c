@@ -205,8 +205,9 @@ START_TEST(test_bad_parameters)
         const char *op, *k1, *v1, *k2, *v2, *msg;
     } cases[] = {
         {"tumbling_window", "size", "10 s", NULL, NULL, "parameter 'size' = '10 s' is not a duration"},
-        {"tumbling_window", "agg", "avg", "size", "1s",
-         "parameter 'agg' = 'avg' is not one of count, sum, min, max"},
+        {"tumbling_window", "agg", "mean", "size", "1s",
+         "parameter 'agg' = 'mean' is not one of count, sum, min, max, avg"},
+        {"tumbling_window", "agg", "avg", "size", "1s", "missing required parameter 'value_field'"},
         {"tumbling_window", "agg", "sum", "size", "1s", "missing required parameter 'value_field'"},
         {"tumbling_window", "slide", "1s", "size", "1s", "unknown parameter 'slide'"},
         {"sliding_window", "size", "1s", "slide", "2s", "parameter 'slide' = '2s' is larger than 'size'"},
