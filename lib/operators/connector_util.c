@@ -243,45 +243,6 @@ int conn_foreach_prefixed(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     return w.rc;
 }
 
-typedef struct key_walk {
-    const char *const *allowed;
-    const char *prefix;
-    const char *bad;
-} key_walk_t;
-
-static void key_walk_one(void *arg, const char *key, const char *value)
-{
-    key_walk_t *w = arg;
-    (void)value;
-    if (w->bad != NULL)
-        return;
-    if (w->prefix && strncmp(key, w->prefix, strlen(w->prefix)) == 0 && key[strlen(w->prefix)] != '\0')
-        return;
-    for (const char *const *a = w->allowed; *a; a++)
-        if (strcmp(*a, key) == 0)
-            return;
-    w->bad = key;
-}
-
-int conn_check_keys(op_setup_t *s, const char *const *allowed, const char *prefix)
-{
-    key_walk_t w = {allowed, prefix, NULL};
-    s->api->param_foreach(s->ctx, key_walk_one, &w);
-    if (w.bad == NULL)
-        return 0;
-    char list[768];
-    size_t off = 0;
-    list[0] = '\0';
-    for (const char *const *a = allowed; *a && off < sizeof(list); a++) {
-        int n = snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "", *a);
-        if (n < 0)
-            break;
-        off += (size_t)n;
-    }
-    return op_errorf(s, "unknown parameter '%s' (allowed: %s%s%s%s)", w.bad, list, prefix ? ", and " : "",
-                     prefix ? prefix : "", prefix ? "<key> passed to the client library" : "");
-}
-
 int conn_split_list(op_setup_t *s, const char *key, const char *value, char ***items, size_t *n)
 {
     size_t count = 1;

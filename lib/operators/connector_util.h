@@ -88,8 +88,6 @@ const char *conn_delivery_name(conn_delivery_t d);
  * (e.g. "kafka."). Returns 0, or the first non-zero value fn returned. */
 int conn_foreach_prefixed(const te_operator_api_t *api, te_operator_ctx_t *ctx, const char *prefix,
                           int (*fn)(void *arg, const char *key, const char *value), void *arg);
-/* op_check_keys, but keys starting with `prefix` (may be NULL) are allowed too. */
-int conn_check_keys(op_setup_t *s, const char *const *allowed, const char *prefix);
 
 /* A comma-separated list parameter split into NUL-terminated items (whitespace around
  * items trimmed, empty items rejected). *items and the strings are one malloc'd block:
@@ -151,7 +149,7 @@ typedef struct conn_mqtt_opts {
  * connect_timeout (default 10s), clean_session (default true). role names the default
  * client id ("src", "sink"). 0 or -1 (message in s->err). */
 int conn_mqtt_get_opts(op_setup_t *s, const char *role, conn_mqtt_opts_t *o);
-/* The MQTT parameter names, for conn_check_keys lists: CONN_MQTT_KEYS, then the
+/* The MQTT parameter names, for op_check_keys lists: CONN_MQTT_KEYS, then the
  * operator's own. */
 #define CONN_MQTT_KEYS \
     "host", "port", "qos", "client_id", "username", "password", "keepalive", "connect_timeout", "clean_session"

@@ -32,7 +32,8 @@ int op_errorf(op_setup_t *s, const char *fmt, ...)
 
 struct key_check {
     const char *const *allowed;
-    const char *bad; /* first unknown key (borrowed) */
+    const char *prefix; /* keys starting with it are allowed too; may be NULL */
+    const char *bad;    /* first unknown key (borrowed) */
 };
 
 static void key_check_one(void *arg, const char *key, const char *value)
@@ -41,19 +42,21 @@ static void key_check_one(void *arg, const char *key, const char *value)
     (void)value;
     if (kc->bad != NULL)
         return;
+    if (kc->prefix && strncmp(key, kc->prefix, strlen(kc->prefix)) == 0 && key[strlen(kc->prefix)] != '\0')
+        return;
     for (const char *const *a = kc->allowed; *a; a++)
         if (strcmp(*a, key) == 0)
             return;
     kc->bad = key;
 }
 
-int op_check_keys(op_setup_t *s, const char *const *allowed)
+int op_check_keys_prefixed(op_setup_t *s, const char *const *allowed, const char *prefix)
 {
-    struct key_check kc = {allowed, NULL};
+    struct key_check kc = {allowed, prefix, NULL};
     s->api->param_foreach(s->ctx, key_check_one, &kc);
     if (kc.bad == NULL)
         return 0;
-    char list[512];
+    char list[768];
     size_t off = 0;
     list[0] = '\0';
     for (const char *const *a = allowed; *a && off < sizeof(list); a++) {
@@ -62,8 +65,12 @@ int op_check_keys(op_setup_t *s, const char *const *allowed)
             break;
         off += (size_t)n;
     }
-    return op_errorf(s, "unknown parameter '%s' (allowed: %s)", kc.bad, allowed[0] ? list : "none");
+    return op_errorf(s, "unknown parameter '%s' (allowed: %s%s%s%s)", kc.bad, allowed[0] ? list : "none",
+                     prefix ? ", and " : "", prefix ? prefix : "",
+                     prefix ? "<key> passed to the client library" : "");
 }
+
+int op_check_keys(op_setup_t *s, const char *const *allowed) { return op_check_keys_prefixed(s, allowed, NULL); }
 
 int op_get_string(op_setup_t *s, const char *key, int required, const char *def, const char **out)
 {

@@ -35,6 +35,9 @@ int op_errorf(op_setup_t *s, const char *fmt, ...) __attribute__((format(printf,
 /* Rejects any parameter whose key is not in `allowed` (NULL-terminated). Returns 0, or
  * -1 with "unknown parameter 'k' (allowed: a, b)" in s->err. */
 int op_check_keys(op_setup_t *s, const char *const *allowed);
+/* The same, also allowing every key that starts with prefix (e.g. "kafka.": settings
+ * passed through to a client library). */
+int op_check_keys_prefixed(op_setup_t *s, const char *const *allowed, const char *prefix);
 
 /* String parameter. *out = value (borrowed for the operator's life) or `def` when
  * absent. required != 0: absence is an error. Returns 0 or -1. */

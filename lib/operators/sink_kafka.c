@@ -115,7 +115,7 @@ static void *kafka_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *c
                                           "side_output",
                                           NULL};
     op_setup_t s = {api, ctx, "kafka", err, errlen};
-    if (conn_check_keys(&s, allowed, "kafka.") != 0)
+    if (op_check_keys_prefixed(&s, allowed, "kafka.") != 0)
         return NULL;
     kafka_sink_t *k = calloc(1, sizeof(*k));
     if (k == NULL) {

@@ -142,7 +142,7 @@ static void *kafka_source_setup(const te_operator_api_t *api, te_operator_ctx_t 
                                           "rate",
                                           NULL};
     op_setup_t s = {api, ctx, "kafka", err, errlen};
-    if (op_require_v2(&s) != 0 || conn_check_keys(&s, allowed, "kafka.") != 0)
+    if (op_require_v2(&s) != 0 || op_check_keys_prefixed(&s, allowed, "kafka.") != 0)
         return NULL;
     kafka_source_t *k = calloc(1, sizeof(*k));
     if (k == NULL) {
