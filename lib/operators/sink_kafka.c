@@ -368,6 +368,8 @@ static int kafka_sink_open(void *self, char *err, size_t errlen)
     if (k->rk == NULL)
         return op_errorf(&s, "cannot create a Kafka producer: %s", msg);
     k->conf = NULL;
+    k->api->log(k->ctx, TE_OP_INFO, "producing to %s on %s, delivery %s", k->topic ? k->topic : "(topic_field)",
+                k->bootstrap, conn_delivery_name(k->delivery));
     if (k->delivery != CONN_DELIVERY_EXACTLY_ONCE)
         return 0;
     const char *mc[] = {"group.id", k->marker_group, "enable.auto.commit", "false", NULL};

@@ -875,6 +875,8 @@ static int pg_sink_open(void *self, char *err, size_t errlen)
         return op_errorf(&s, "%s", msg);
     if (pg_exec(ps, "SET synchronous_commit = on", "SET") != 0)
         goto failed;
+    ps->api->log(ps->ctx, TE_OP_INFO, "writing to %s on %s, delivery %s", ps->table, ps->where,
+                 conn_delivery_name(ps->delivery));
     if (ps->delivery == CONN_DELIVERY_EXACTLY_ONCE) {
         ps->ctl = conn_pg_connect(ps->conninfo, ps->connect_timeout, "taskexecutord-commit", msg, sizeof(msg));
         if (ps->ctl == NULL)

@@ -84,4 +84,6 @@ cat "$WORK"/malformed.txt* 2>/dev/null | sort >"$WORK/malformed.sorted" # commit
 sed 's/,/\t/' "$WORK/bad.txt" | awk '{ print "sensors/s1/temperature\t" $0 }' | sort | cmp -s - "$WORK/malformed.sorted" ||
   { cat "$WORK/malformed.sorted"; fail "the malformed readings are not on the side output"; }
 [ "$(pg_sql "SELECT count(*) FROM pg_prepared_xacts")" = 0 ] || fail "prepared transactions left behind"
+[ "$(grep -c 'writing to "sensor_avg" on .*, delivery exactly_once' "$tm_LOG")" = 2 ] ||
+  fail "the sink did not choose exactly_once (delivery auto with checkpoints)"
 echo "example: malformed readings on the side output, no prepared transaction left"
