@@ -17,6 +17,12 @@
 #   5. an unreachable cluster fails the task naming the bootstrap servers.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
+# Debian's librdkafka starts its threads with C11 thrd_create, which ThreadSanitizer
+# (GCC 12) does not intercept: a TSan daemon crashes inside librdkafka at once.
+if ldd "$DAEMON" | grep -q libtsan; then
+  echo "SKIP test_kafka: librdkafka's C11 threads are not supported by ThreadSanitizer (the ASan build runs it)"
+  exit 0
+fi
 start_kafka in:4 wm:4 out:1 eo:1
 start_daemon tm -D taskmanager.numberOfTaskSlots=6
 
