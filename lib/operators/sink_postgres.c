@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "operators/connector_util.h"
 #include "operators/op_keyed.h"
@@ -92,6 +93,7 @@ typedef struct pg_sink {
     op_buf_t cbuf; /* COPY data not yet handed to libpq */
     /* two-phase commit */
     char prefix[80]; /* te-<job>-<vertex>- */
+    char app[64];    /* application_name of the writer: te-<job 8>-<vertex 8>-<subtask>-sink */
     pg_pending_t *pending;
     size_t npending, cap_pending;
     char **old_prefixes; /* restored from snapshots written by another job id */
@@ -229,6 +231,8 @@ static void *pg_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         goto fail;
     conn_redact(ps->conninfo, ps->where, sizeof(ps->where));
     snprintf(ps->prefix, sizeof(ps->prefix), "te-%s-%s-", api->job_id(ctx), api->vertex_id(ctx));
+    snprintf(ps->app, sizeof(ps->app), "te-%.8s-%.8s-%u-sink", api->job_id(ctx), api->vertex_id(ctx),
+             api->subtask_index(ctx));
     if ((ps->table = quoted(table, 1)) == NULL) {
         op_errorf(&s, "out of memory");
         goto fail;
@@ -836,6 +840,44 @@ static int rollback_leftovers(pg_sink_t *ps, const char *prefix)
     return rc;
 }
 
+/* Fences the writers of earlier attempts of this subtask: a process killed in the middle
+ * of PREPARE TRANSACTION leaves a backend that may still finish it after this attempt
+ * listed pg_prepared_xacts. Their connections (same application_name, other pids) are
+ * terminated and waited for (up to connect_timeout). */
+static int fence_old_writers(pg_sink_t *ps)
+{
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(ps->conn));
+    const char *param[2] = {ps->app, pid};
+    static const char *const sql[2] = {
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND "
+        "pid <> pg_backend_pid() AND pid <> $2::int",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid() AND "
+        "pid <> $2::int"};
+    int64_t deadline = conn_now_ms() + ps->connect_timeout;
+    for (int i = 0;; i = 1) {
+        PGresult *res = PQexecParams(ps->ctl, sql[i], 2, NULL, param, NULL, NULL, 0);
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        int left = ok && strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+        if (!ok)
+            pg_fail_on(ps, ps->ctl, "fencing the writers of earlier attempts", res);
+        else if (i == 0 && left)
+            ps->api->log(ps->ctx, TE_OP_INFO, "terminated %s connection(s) of an earlier attempt (%s)",
+                         PQgetvalue(res, 0, 0), ps->app);
+        PQclear(res);
+        if (!ok)
+            return -1;
+        if (i == 1 && !left)
+            return 0;
+        if (i == 1 && conn_now_ms() > deadline)
+            return pg_fail_on(ps, ps->ctl, "connections of an earlier attempt did not end", NULL);
+        if (i == 1) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static int pg_recover(pg_sink_t *ps)
 {
     PGresult *res = PQexec(ps->ctl, "SHOW max_prepared_transactions");
@@ -855,6 +897,8 @@ static int pg_recover(pg_sink_t *ps)
                       ps->where);
         return -1;
     }
+    if (fence_old_writers(ps) != 0)
+        return -1;
     if (commit_pending(ps, UINT64_MAX) != 0) /* everything in the restored state completed */
         return -1;
     if (rollback_leftovers(ps, ps->prefix) != 0)
@@ -870,7 +914,7 @@ static int pg_sink_open(void *self, char *err, size_t errlen)
     pg_sink_t *ps = self;
     op_setup_t s = {ps->api, ps->ctx, "postgres", err, errlen};
     char msg[TE_OP_ERR_MAX];
-    ps->conn = conn_pg_connect(ps->conninfo, ps->connect_timeout, "taskexecutord-sink", msg, sizeof(msg));
+    ps->conn = conn_pg_connect(ps->conninfo, ps->connect_timeout, ps->app, msg, sizeof(msg));
     if (ps->conn == NULL)
         return op_errorf(&s, "%s", msg);
     if (pg_exec(ps, "SET synchronous_commit = on", "SET") != 0)
