@@ -75,6 +75,23 @@ static void index_executions(te_job_plan_t *p)
     qsort(p->by_execution, p->n_tasks, sizeof(*p->by_execution), execution_cmp);
 }
 
+/* A JobVertexID derived from the job id and the vertex's id in the graph (FNV-1a over
+ * both, two seeds), as Flink hashes its JobVertexIDs: the same in every attempt of the
+ * job, so a restarted sink finds what an earlier attempt left in an external system
+ * (e.g. prepared transactions named after it). */
+static void vertex_id_derive(const te_id_t *job_id, const char *name, te_id_t *out)
+{
+    for (int half = 0; half < 2; half++) {
+        uint64_t h = half ? 0x84222325cbf29ce4ULL : 0xcbf29ce484222325ULL;
+        for (size_t i = 0; i < TE_ID_LEN; i++)
+            h = (h ^ job_id->b[i]) * 0x100000001b3ULL;
+        for (const char *c = name ? name : ""; *c; c++)
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+        for (int i = 0; i < 8; i++)
+            out->b[half * 8 + i] = (uint8_t)(h >> (8 * i));
+    }
+}
+
 te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors, te_error_t *err)
 {
     if (n_executors == 0) {
@@ -108,7 +125,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
         te_id_random(&p->slots[s].allocation_id);
     }
     for (size_t v = 0; v < nv; v++)
-        te_id_random(&p->vertex_ids[v]);
+        vertex_id_derive(job_id, job_graph_vertex(g, v)->id, &p->vertex_ids[v]);
     for (size_t e = 0; e < ne; e++) {
         const te_job_edge_t *ed = job_graph_edge(g, e);
         uint32_t np = job_graph_vertex(g, ed->from)->parallelism;
