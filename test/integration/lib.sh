@@ -249,7 +249,7 @@ start_kafka() {
   for t in "$@"; do specs+=(--topic "$t"); done
   ktool mock "${specs[@]}" >"$WORK/kafka_mock.out" 2>"$WORK/kafka_mock.log" &
   KAFKA_MOCK_PID=$!
-  CLEANUP+=('kill -TERM "$KAFKA_MOCK_PID"; wait "$KAFKA_MOCK_PID"')
+  CLEANUP+=("kill -TERM $KAFKA_MOCK_PID; wait $KAFKA_MOCK_PID")
   wait_until 10 grep -q '^BOOTSTRAP ' "$WORK/kafka_mock.out" || { cat "$WORK/kafka_mock.log"; fail "the Kafka mock cluster did not start"; }
   KAFKA_BS=$(awk '/^BOOTSTRAP /{print $2}' "$WORK/kafka_mock.out")
   echo "Kafka: librdkafka's mock cluster at $KAFKA_BS (set KAFKA_BOOTSTRAP to use a real broker)"

@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,10 @@ static int cmd_mock(int argc, char **argv)
             return usage();
     if (brokers < 1 || brokers > 16)
         return usage();
+    /* a test that dies (or forgets to stop the cluster) takes it along */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        return 1;
     const char *kv[] = {"log_level", "3", NULL};
     rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, kv);
     rd_kafka_mock_cluster_t *mc = rk ? rd_kafka_mock_cluster_new(rk, brokers) : NULL;
