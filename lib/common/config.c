@@ -351,7 +351,8 @@ static void describe_allowed(const te_config_key_t *k, char *buf, size_t cap)
     case TE_CFG_SIZE:
         fmt_size(k->min, lo, sizeof(lo));
         fmt_size(k->max, hi, sizeof(hi));
-        snprintf(buf, cap, "a size between %s and %s (b, kb, mb, gb; e.g. 32kb)%s", lo, hi,
+        /* The example is the key's default: always inside the range. */
+        snprintf(buf, cap, "a size between %s and %s (b, kb, mb, gb; e.g. %s)%s", lo, hi, k->default_value,
                  key_needs_pow2(k->name) ? " that is a power of two" : "");
         break;
     case TE_CFG_DURATION:
