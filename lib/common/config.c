@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "common/log.h"
+#include "common/suggest.h"
 
 #define KB           (INT64_C(1) << 10)
 #define MB           (INT64_C(1) << 20)
@@ -471,10 +472,9 @@ static te_status_t config_set_at(te_config_t *c, const char *key, const char *va
         return te_error_set(err, TE_EINVAL, "config_set: NULL argument");
     int i = key_index(key);
     if (i < 0) {
-        if (where != NULL)
-            TE_WARN(CFG_CTX, "%s: unknown configuration key '%s' (ignored)", where, key);
-        else
-            TE_WARN(CFG_CTX, "unknown configuration key '%s' (ignored)", key);
+        const char *hint = suggest_config_key(key);
+        TE_WARN(CFG_CTX, "%s%sunknown configuration key '%s' (ignored)%s%s%s", where ? where : "",
+                where ? ": " : "", key, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
         return TE_OK;
     }
     int64_t num;
