@@ -28,7 +28,7 @@ ns_cleanup() {
   for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done
 }
 NSPIDS=()
-trap 'rc=$?; ns_cleanup; cleanup_daemons; exit $rc' EXIT
+trap 'rc=$?; ns_cleanup; (exit $rc); cleanup_daemons' EXIT # cleanup_daemons exits with $?
 ip netns add "${NS[0]}" || fail "cannot create a network namespace (the probe could)"
 ip -n "${NS[0]}" link add br0 type bridge && ip -n "${NS[0]}" link set br0 up || fail "cannot create a bridge"
 for i in 1 2 3; do
