@@ -44,14 +44,23 @@ EOF
   log "minbase ready in $((SECONDS - t0))s"
 }
 
-# chroot_new DIR: a fresh copy of the minbase in DIR with /proc, a private /dev/pts,
-# the host's resolver, and the user `newcomer` (password-less sudo, as the one who
-# installed the machine). Removed again by the EXIT trap.
+# chroot_new DIR: a fresh minbase in DIR with /proc, a private /dev/pts, the host's
+# resolver, and the user `newcomer` (password-less sudo, as the one who installed the
+# machine). DIR is an overlay of the kept minbase with a tmpfs taking the writes (a
+# copy where overlayfs is missing), so making and removing one costs next to nothing.
+# Removed again by the EXIT trap.
 chroot_new() {
   local r=$1
   chroot_free "$r"
-  cp -a "$IDIR/base" "$r"
   CHROOTS+=("$r")
+  mkdir -p "$r" "$r.rw"
+  if mount -t tmpfs -o size=8g,mode=0755 tmpfs "$r.rw" && mkdir "$r.rw/upper" "$r.rw/work" &&
+    mount -t overlay overlay -o "lowerdir=$IDIR/base,upperdir=$r.rw/upper,workdir=$r.rw/work" "$r" 2>/dev/null; then :
+  else
+    mountpoint -q "$r.rw" && umount "$r.rw"
+    rmdir "$r"
+    cp -a "$IDIR/base" "$r"
+  fi
   cp -L /etc/resolv.conf "$r/etc/resolv.conf"
   # As the installer writes it (sudo looks its host name up).
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$(hostname)" >"$r/etc/hosts"
@@ -90,20 +99,22 @@ chroot_user() {
 chroot_procs() {
   local r p
   r=$(readlink -f "$1")
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/root" 2>/dev/null)" = "$r" ] && echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+  for p in $(find /proc -mindepth 2 -maxdepth 2 -name root -lname "$r" 2>/dev/null); do
+    p=${p%/root}
+    echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
   done
-  return 0
 }
 
 chroot_free() {
   local r=$1 m
   [ -d "$r" ] || return 0
   chroot_procs "$r" | while read -r pid _; do kill -9 "$pid" 2>/dev/null || true; done
-  for m in var/cache/apt/archives dev/pts proc; do
-    mountpoint -q "$r/$m" 2>/dev/null && { umount "$r/$m" 2>/dev/null || umount -l "$r/$m"; }
+  # Every mount under it, deepest first (ours, and any a test made: /run/netns).
+  for m in $(awk -v r="$(readlink -f "$r")" '$2 == r || index($2, r "/") == 1 || $2 == r ".rw" { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m"
   done
   rm -rf --one-file-system "$r"
+  [ ! -d "$r.rw" ] || rmdir "$r.rw"
 }
 
 chroot_free_all() {
