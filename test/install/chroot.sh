@@ -44,9 +44,9 @@ EOF
   log "minbase ready in $((SECONDS - t0))s"
 }
 
-# chroot_new DIR: a fresh minbase in DIR with /proc, a private /dev/pts, the host's
-# resolver, and the user `newcomer` (password-less sudo, as the one who installed the
-# machine). DIR is an overlay of the kept minbase with a tmpfs taking the writes (a
+# chroot_new DIR: a fresh minbase in DIR with /proc, /sys, /dev/shm (Chromium needs
+# it), a private /dev/pts, the host's resolver, and the user `newcomer` (password-less
+# sudo, as the one who installed the machine). DIR is an overlay of the kept minbase with a tmpfs taking the writes (a
 # copy where overlayfs is missing), so making and removing one costs next to nothing.
 # Removed again by the EXIT trap.
 chroot_new() {
@@ -65,6 +65,9 @@ chroot_new() {
   # As the installer writes it (sudo looks its host name up).
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$(hostname)" >"$r/etc/hosts"
   mount -t proc proc "$r/proc"
+  mount -t sysfs sysfs "$r/sys"
+  mkdir -p "$r/dev/shm"
+  mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
   mkdir -p "$r/dev/pts"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts"
   rm -f "$r/dev/ptmx" && ln -s pts/ptmx "$r/dev/ptmx"
