@@ -17,7 +17,7 @@ for t in "$HERE"/test_*.sh; do
   work=$(mktemp -d "/tmp/te-it-$name.XXXXXX")
   start=$(date +%s.%N)
   rc=0
-  BUILD="$BUILD" WORK="$work" ROOT="$ROOT" timeout 300 bash "$t" >"$work/output.txt" 2>&1 || rc=$?
+  BUILD="$BUILD" WORK="$work" ROOT="$ROOT" timeout 300 bash "$t" </dev/null >"$work/output.txt" 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
     printf 'PASS %-32s %6.2fs\n' "$name" "$(awk "BEGIN{print $(date +%s.%N) - $start}")"
     pass=$((pass + 1))
