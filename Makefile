@@ -5,6 +5,7 @@
 #   make bench      benchmarks (JSON lines)
 #   make sanitize   the test suite under ASan+UBSan, then TSan
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make test-install  each package set of scripts/packages.txt on a fresh debootstrap
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -46,14 +47,41 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind
+.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
-all: deps-check $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
+# Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
+# starts protoc-c or cc before they are installed), scripts/install-deps.sh installs
+# what is missing of the package sets (scripts/packages.txt) that the goals need:
+# DEPS_<goal>, `build unit` for a goal not listed, `none` for none. Silent when nothing
+# is missing. TE_NO_DEPS=1 skips it (a machine that is not Debian).
+DEPS_all          := build unit
+DEPS_demo         := build
+DEPS_unit         := build unit
+DEPS_integration  := build unit test
+DEPS_test         := build unit test
+DEPS_bench        := build unit bench
+DEPS_asan         := build unit test sanitize
+DEPS_tsan         := build unit test sanitize
+DEPS_sanitize     := build unit test sanitize
+DEPS_valgrind     := build unit test valgrind
+DEPS_fuzz         := build fuzz
+DEPS_test-install := install
+DEPS_deps         := none
+DEPS_clean        := none
+DEPS_SETS := $(filter-out none,$(sort $(foreach g,$(or $(MAKECMDGOALS),all),$(or $(DEPS_$(g)),build unit))))
+ifneq ($(DEPS_SETS),)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(TE_NO_DEPS),)
+$(shell bash scripts/install-deps.sh $(DEPS_SETS) >&2)
+ifneq ($(.SHELLSTATUS),0)
+$(error scripts/install-deps.sh $(DEPS_SETS) failed (see above))
+endif
+endif
+endif
 
-# Installs missing Debian packages when pkg-config cannot find them.
-deps-check:
-	@pkg-config --exists $(PKGS) check && command -v protoc-c >/dev/null || bash scripts/install-deps.sh
+all: $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
+
+# Every package set at once (what `make` would install piecewise).
 deps:
 	bash scripts/install-deps.sh
 
@@ -125,7 +153,7 @@ test: all
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 
-demo: all
+demo: $(DAEMON) $(TECTL)
 	bash scripts/demo.sh $(BUILD)
 
 bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph
@@ -147,8 +175,14 @@ valgrind: all
 	for t in $(VALGRIND_TESTS); do TE_READY_TRIES=400 TE_DAEMON_WRAPPER="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect -q" ONLY=$$t bash test/integration/run.sh $(BUILD) || exit 1; done
 
 # libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 20) from test/fuzz/corpus.
-fuzz: deps-check
+fuzz:
 	bash scripts/fuzz.sh
+
+# Each package set of scripts/packages.txt installed by scripts/install-deps.sh into a
+# fresh debootstrap minbase chroot, as a user with sudo, with a terminal that never
+# answers: fails on a prompt, a started or enabled service, or a missing package.
+test-install:
+	bash test/install/test_install_sets.sh
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

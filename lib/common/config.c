@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "common/log.h"
+#include "common/suggest.h"
 
 #define KB           (INT64_C(1) << 10)
 #define MB           (INT64_C(1) << 20)
@@ -351,7 +352,8 @@ static void describe_allowed(const te_config_key_t *k, char *buf, size_t cap)
     case TE_CFG_SIZE:
         fmt_size(k->min, lo, sizeof(lo));
         fmt_size(k->max, hi, sizeof(hi));
-        snprintf(buf, cap, "a size between %s and %s (b, kb, mb, gb; e.g. 32kb)%s", lo, hi,
+        /* The example is the key's default: always inside the range. */
+        snprintf(buf, cap, "a size between %s and %s (b, kb, mb, gb; e.g. %s)%s", lo, hi, k->default_value,
                  key_needs_pow2(k->name) ? " that is a power of two" : "");
         break;
     case TE_CFG_DURATION:
@@ -470,10 +472,9 @@ static te_status_t config_set_at(te_config_t *c, const char *key, const char *va
         return te_error_set(err, TE_EINVAL, "config_set: NULL argument");
     int i = key_index(key);
     if (i < 0) {
-        if (where != NULL)
-            TE_WARN(CFG_CTX, "%s: unknown configuration key '%s' (ignored)", where, key);
-        else
-            TE_WARN(CFG_CTX, "unknown configuration key '%s' (ignored)", key);
+        const char *hint = suggest_config_key(key);
+        TE_WARN(CFG_CTX, "%s%sunknown configuration key '%s' (ignored)%s%s%s", where ? where : "",
+                where ? ": " : "", key, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
         return TE_OK;
     }
     int64_t num;

@@ -1,6 +1,6 @@
 /*
  * executor_status — the status endpoint's views of the TaskExecutor: /v1/overview,
- * /v1/slots, /v1/tasks, /v1/tasks/<id> as JSON, /metrics as Prometheus text (the
+ * /v1/slots, /v1/tasks, /v1/tasks/<id>, /v1/operators as JSON, /metrics as Prometheus text (the
  * families are listed above sbuf_t). Built from the slot table (control thread data),
  * the tasks' atomic counters and /proc/self, so no lock of a task thread is ever
  * taken. Per-second rates are sampled by the executor's
@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
+#include "operators/operator_registry.h"
 #include "executor/task_executor_internal.h"
 
 static const char *TASK_STATES[] = {"CREATED",   "DEPLOYING", "RUNNING", "FINISHED",
@@ -530,6 +532,48 @@ static char *view_metrics(void *arg)
     return b.p;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The shared objects directly in dir (names ending in ".so", sorted), not loaded. */
+static json_t *plugin_libraries(const char *dir)
+{
+    json_t *libs = json_array();
+    DIR *d = dir != NULL && dir[0] ? opendir(dir) : NULL;
+    char *names[256];
+    size_t n = 0;
+    for (struct dirent *e; d != NULL && n < 256 && (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] != '.' && len > 3 && strcmp(e->d_name + len - 3, ".so") == 0 &&
+            (names[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(libs, json_string(names[i]));
+        free(names[i]);
+    }
+    return libs;
+}
+
+/* GET /v1/operators: what a chain may name on this daemon, so a scheduler can check a
+ * job graph before it deploys anything: every built-in (name, kind, whether a source
+ * blocks) and `plugin` with the libraries under plugins.dir. */
+static json_t *view_operators(void *arg)
+{
+    te_task_executor_t *te = arg;
+    json_t *ops = json_array();
+    const te_operator_def_t *d;
+    for (size_t i = 0; (d = operator_registry_at(i)) != NULL; i++)
+        json_array_append_new(ops, json_pack("{s:s, s:s, s:b}", "name", d->name, "kind",
+                                             operator_registry_kind_name(d->kind), "blocking_source",
+                                             d->blocking_source));
+    const char *dir = config_get_str(te->cfg, "plugins.dir");
+    return json_pack("{s:o, s:{s:s, s:s, s:o}}", "operators", ops, "plugin", "dir", dir ? dir : "", "parameter",
+                     "library", "libraries", plugin_libraries(dir));
+}
+
 te_status_provider_t executor_status_provider(te_task_executor_t *te)
 {
     te_status_provider_t p = {
@@ -538,6 +582,7 @@ te_status_provider_t executor_status_provider(te_task_executor_t *te)
         .slots = view_slots,
         .tasks = view_tasks,
         .task = view_task,
+        .operators = view_operators,
         .metrics_text = view_metrics,
     };
     return p;

@@ -200,8 +200,19 @@ static te_status_t free_slot(te_task_executor_t *te, const te_id_t *alloc_id, co
     return TE_OK;
 }
 
-/* Fails every task of the job and frees its slots; forgets the JobManager. */
-static void disconnect_job(te_task_executor_t *te, const te_id_t *job_id, const char *reason)
+/* Whether a task of the job has not reached a final state. */
+static int job_has_live_tasks(const te_task_executor_t *te, const te_id_t *job_id)
+{
+    for (const te_task_record_t *r = te->tasks; r; r = r->next)
+        if (te_id_equal(&r->job_id, job_id) && !r->final_seen)
+            return 1;
+    return 0;
+}
+
+/* Fails every task of the job and frees its slots; forgets the JobManager. A warning
+ * when that loses work (tasks still running) or the JobManager was lost (`lost`: no
+ * heartbeat); after a job that ended (tectl's "job finished") it is routine: INFO. */
+static void disconnect_job(te_task_executor_t *te, const te_id_t *job_id, const char *reason, int lost)
 {
     te_job_manager_t **pp = &te->jobs;
     while (*pp && !te_id_equal(&(*pp)->job_id, job_id))
@@ -209,7 +220,8 @@ static void disconnect_job(te_task_executor_t *te, const te_id_t *job_id, const 
     if (*pp == NULL)
         return;
     te_job_manager_t *jm = *pp;
-    TE_WARN(CTX, "JobManager of job %s (%s) disconnected: %s", te_id_str(job_id), jm->job_name, reason);
+    te_log_level_t level = lost || job_has_live_tasks(te, job_id) ? TE_LOG_WARN : TE_LOG_INFO;
+    TE_LOG(level, CTX, "JobManager of job %s (%s) disconnected: %s", te_id_str(job_id), jm->job_name, reason);
     char cause[512];
     snprintf(cause, sizeof(cause), "the JobManager of job %s was lost: %s", te_id_str(job_id), reason);
     int idx[1024];
@@ -411,7 +423,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             snprintf(why, sizeof(why), "no heartbeat for %lld ms (heartbeat.timeout)",
                      (long long)te->heartbeat_timeout_ms);
             te_id_t id = j->job_id;
-            disconnect_job(te, &id, why);
+            disconnect_job(te, &id, why, 1);
         }
         j = next;
     }
@@ -724,7 +736,7 @@ static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB, "no JobManager is registered for that job");
         return;
     }
-    disconnect_job(te, &job, m->cause && m->cause[0] ? m->cause : "DisconnectJobManager");
+    disconnect_job(te, &job, m->cause && m->cause[0] ? m->cause : "DisconnectJobManager", 0);
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
@@ -861,7 +873,7 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
         te_job_manager_t *next = j->next;
         if (j->conn_id == conn_id) {
             te_id_t id = j->job_id;
-            disconnect_job(te, &id, "its RPC connection closed");
+            disconnect_job(te, &id, "its RPC connection closed", 0);
         }
         j = next;
     }

@@ -68,6 +68,18 @@ const te_operator_def_t *operator_registry_find_kind(const char *name, int sourc
     return operator_registry_find(name);
 }
 
+const te_operator_def_t *operator_registry_at(size_t i) { return i < N_BUILTINS ? builtins[i] : NULL; }
+
+const char *operator_registry_kind_name(te_operator_kind_t kind)
+{
+    switch (kind) {
+    case TE_OP_SOURCE: return "source";
+    case TE_OP_ONE_INPUT: return "one-input";
+    case TE_OP_TWO_INPUT: return "two-input";
+    default: return "unknown";
+    }
+}
+
 void operator_registry_names(char *buf, size_t len)
 {
     if (buf == NULL || len == 0)

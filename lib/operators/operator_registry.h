@@ -26,4 +26,11 @@ const te_operator_def_t *operator_registry_find_kind(const char *name, int sourc
  * (always NUL-terminated when len > 0; truncated when too small). For error messages. */
 void operator_registry_names(char *buf, size_t len);
 
+/* The i-th built-in (0-based, table order), or NULL past the last: for listings
+ * (GET /v1/operators) and "did you mean" hints. */
+const te_operator_def_t *operator_registry_at(size_t i);
+
+/* "source", "one-input" or "two-input" ("unknown" for anything else). */
+const char *operator_registry_kind_name(te_operator_kind_t kind);
+
 #endif

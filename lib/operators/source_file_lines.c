@@ -2,7 +2,8 @@
  * source_file_lines — the `file_lines` source: the lines of a file, split among the
  * source's subtasks without overlap or gaps.
  *
- * Parameters: path (required), delimiter (accepted for uniformity, unused).
+ * Parameters: path (required; a readable regular file at setup, i.e. at deployment),
+ * delimiter (accepted for uniformity, unused).
  * Subtask i of p owns the byte range [i*size/p, (i+1)*size/p) of the file as it is at
  * open; a line belongs to the subtask whose range contains its first byte. So the
  * subtask skips the tail of a line that began before its range (unless it starts at 0
@@ -54,6 +55,17 @@ static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *c
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
         return NULL;
+    /* Setup runs at deployment: a file that cannot be read fails the deployment
+     * (INVALID_CHAIN naming the path), not the running job. */
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        op_errorf(&s, "cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        op_errorf(&s, "'%s' is not a regular file", path);
+        return NULL;
+    }
     file_lines_t *fl = calloc(1, sizeof(*fl));
     if (fl == NULL) {
         op_errorf(&s, "out of memory");

@@ -83,12 +83,32 @@ static const char *op_name(const te_operator_ctx_t *x)
     return x->cfg->def && x->cfg->def->name ? x->cfg->def->name : "?";
 }
 
+/* An operator's message without its own "operator '<name>': " in front (built-ins and
+ * plugins name themselves; the chain adds the name and the position once). */
+static const char *strip_name(const char *name, const char *msg)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n > 0 && strncmp(msg, "operator '", 10) == 0 && strncmp(msg + 10, name, n) == 0 &&
+        strncmp(msg + 10 + n, "': ", 3) == 0)
+        return msg + 10 + n + 3;
+    return msg;
+}
+
+static const char *op_msg_body(const te_operator_ctx_t *x, const char *msg)
+{
+    const char *body = strip_name(op_name(x), msg);
+    if (body == msg && x->cfg->def != NULL)
+        body = strip_name(x->cfg->def->name, msg);
+    return body;
+}
+
 /* Records the first failure: "operator '<name>' (#<i>): <msg>". */
 static void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
 {
     pthread_mutex_lock(&c->fail_mu);
     if (!atomic_load(&c->failed)) {
-        snprintf(c->fail_msg, sizeof(c->fail_msg), "operator '%s' (#%zu): %s", op_name(&c->ctx[i]), i, msg);
+        snprintf(c->fail_msg, sizeof(c->fail_msg), "operator '%s' (#%zu): %s", op_name(&c->ctx[i]), i,
+                 op_msg_body(&c->ctx[i], msg));
         c->fail_code = TE_EIO;
         atomic_store(&c->failed, 1);
     }
@@ -621,7 +641,8 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         char msg[TE_ERROR_MSG_MAX] = "";
         x->self = def->setup(&chain_api, x, msg, sizeof(msg));
         if (x->self == NULL) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i, msg[0] ? msg : "setup failed");
+            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                         msg[0] ? op_msg_body(x, msg) : "setup failed");
             goto fail;
         }
         x->set_up = 1;

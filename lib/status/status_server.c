@@ -190,6 +190,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_json(req, path, call_or_null(s->provider.slots, s->provider.arg));
     else if (strcmp(path, "/v1/tasks") == 0)
         serve_json(req, path, call_or_null(s->provider.tasks, s->provider.arg));
+    else if (strcmp(path, "/v1/operators") == 0 && s->provider.operators != NULL)
+        serve_json(req, path, s->provider.operators(s->provider.arg));
     else if (strncmp(path, TASKS_PREFIX, strlen(TASKS_PREFIX)) == 0)
         serve_task(s, req, path, path + strlen(TASKS_PREFIX));
     else if (strcmp(path, "/metrics") == 0)
@@ -199,7 +201,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     else
         reply_error(req, HTTP_NOTFOUND, "Not Found", path,
                     "no such endpoint; try / (the dashboard), /v1/overview, /v1/slots, "
-                    "/v1/tasks, /v1/tasks/<execution-id> or /metrics");
+                    "/v1/tasks, /v1/tasks/<execution-id>, /v1/operators or /metrics");
 }
 
 te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,

@@ -1,7 +1,8 @@
 /*
  * status_server — the HTTP status endpoint (DESIGN §11) on taskmanager.status.port:
- * GET /v1/overview, /v1/slots, /v1/tasks, /v1/tasks/<32-hex execution id> (JSON),
- * /metrics (Prometheus text 0.0.4) and / (the live dashboard page, HTML built in).
+ * GET /v1/overview, /v1/slots, /v1/tasks, /v1/tasks/<32-hex execution id>,
+ * /v1/operators (JSON), /metrics (Prometheus text 0.0.4) and / (the live dashboard
+ * page, HTML built in).
  * Errors are JSON too: {"error": ..., "path": ...} with 400 (malformed id), 404
  * (unknown path or id), 405 (method other than GET/HEAD).
  *
@@ -29,6 +30,8 @@ typedef struct te_status_provider {
     json_t *(*tasks)(void *arg);
     /* execution_id_hex: 32 lower-case hex chars, borrowed. NULL = unknown task (404). */
     json_t *(*task)(void *arg, const char *execution_id_hex);
+    /* Optional (NULL = 404): the operators a chain may name (GET /v1/operators). */
+    json_t *(*operators)(void *arg);
     /* Optional (NULL = /metrics answers 404): a malloc'd NUL-terminated Prometheus
      * text exposition; the server frees it. */
     char *(*metrics_text)(void *arg);

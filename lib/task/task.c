@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/path_confine.h"
+#include "common/suggest.h"
 #include "common/thread_name.h"
 #include "common/thread_sched.h"
 #include "operators/operator_registry.h"
@@ -295,10 +296,17 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
         if (c->def == NULL) {
             char known[512];
             operator_registry_names(known, sizeof(known));
+            te_suggest_t s;
+            suggest_init(&s, c->name);
+            for (size_t j = 0; operator_registry_at(j) != NULL; j++)
+                suggest_consider(&s, operator_registry_at(j)->name);
+            suggest_consider(&s, "plugin");
+            const char *hint = suggest_best(&s);
             return te_error_set(err, TE_EINVAL,
-                                "unknown operator '%s' at chain position %zu (known operators: %s, and 'plugin' "
-                                "with a 'library' under plugins.dir)",
-                                c->name, i, known);
+                                "unknown operator '%s' at chain position %zu%s%s%s (known operators: %s, and "
+                                "'plugin' with a 'library' under plugins.dir)",
+                                c->name, i, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
+                                known);
         }
         c->param_keys = &t->param_keys[k];
         c->param_values = &t->param_values[k];

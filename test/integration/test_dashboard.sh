@@ -10,7 +10,7 @@ CHROME=
 for c in chromium chromium-browser google-chrome; do
   if command -v "$c" >/dev/null 2>&1; then CHROME=$(command -v "$c"); break; fi
 done
-if [ -z "$CHROME" ]; then echo "SKIP: chromium not installed (apt-get install chromium)"; exit 0; fi
+[ -n "$CHROME" ] || skip "chromium is not installed (scripts/install-deps.sh test)"
 
 start_daemon tm -D taskmanager.numberOfTaskSlots=3
 http_get "$tm_STATUS/"

@@ -16,5 +16,5 @@ if command -v man >/dev/null; then
     grep -qF -- "$key" "$WORK/yaml5.txt" || { echo "missing $key"; exit 1; }
   done || fail "taskexecutor.yaml(5) misses a configuration key"
 else
-  echo "SKIP man rendering: man is not installed"
+  skip_check "man rendering" "man is not installed (scripts/install-deps.sh test)"
 fi

@@ -1,13 +1,24 @@
 # Word count across 3 daemons in 3 network namespaces (10.77.0.1-3, veth pairs joined
 # by a bridge in a 4th namespace): the data really crosses interfaces other than
-# loopback. Equals the coreutils result. Needs root and `ip netns`; skips otherwise
-# with a message. Namespaces are removed at exit.
+# loopback. Equals the coreutils result. Needs root and working network namespaces;
+# probes them first (root in a plain chroot can add a namespace but not enter it: `ip -n`
+# fails there) and skips with the reason. Namespaces are removed at exit.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-  echo "SKIP: needs root and 'ip netns' (network namespaces)"; exit 0
-fi
 TAG="te$$"
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, veth pairs)"
+command -v ip >/dev/null || skip "ip (iproute2) is not installed"
+# The probe does, in a namespace of its own, each kind of thing the test does.
+netns_probe() {
+  local p="${TAG}p"
+  ip netns add "$p" && ip -n "$p" link set lo up && ip -n "$p" link add br0 type bridge &&
+    ip -n "$p" link add v0 type veth peer name v1 && ip -n "$p" link set v1 master br0 &&
+    ip netns exec "$p" true
+  local rc=$?
+  ip netns del "$p" 2>/dev/null
+  return $rc
+}
+why=$(netns_probe 2>&1) || skip "network namespaces do not work here: $(tail -n 1 <<<"$why")"
 NS=("${TAG}h" "${TAG}1" "${TAG}2" "${TAG}3")
 ns_cleanup() {
   local p
@@ -17,8 +28,8 @@ ns_cleanup() {
   for n in "${NS[@]}"; do ip netns del "$n" 2>/dev/null; done
 }
 NSPIDS=()
-trap 'rc=$?; ns_cleanup; cleanup_daemons; exit $rc' EXIT
-ip netns add "${NS[0]}" || { echo "SKIP: cannot create network namespaces here"; exit 0; }
+trap 'rc=$?; ns_cleanup; (exit $rc); cleanup_daemons' EXIT # cleanup_daemons exits with $?
+ip netns add "${NS[0]}" || fail "cannot create a network namespace (the probe could)"
 ip -n "${NS[0]}" link add br0 type bridge && ip -n "${NS[0]}" link set br0 up || fail "cannot create a bridge"
 for i in 1 2 3; do
   n=${NS[$i]}

@@ -103,7 +103,7 @@ if command -v script >/dev/null; then
     || { cat -A "$WORK/tty.out" | head -40; fail "no progress line on a terminal"; }
   grep -q 'job finished' "$WORK/tty.out" || fail "no 'job finished' on a terminal"
 else
-  echo "SKIP: script(1) not installed: the terminal progress line is not checked"
+  skip_check "terminal progress line" "script(1) is not installed"
 fi
 
 # Man pages: built from daemon/man/*.in (the key reference by --print-man-keys), they
@@ -127,6 +127,6 @@ if command -v man >/dev/null; then
   grep -A3 '^       taskmanager.numberOfTaskSlots$' "$WORK/taskexecutor.yaml.5.txt" | grep -q 'Needs a restart' \
     || fail "numberOfTaskSlots not marked restart-only"
 else
-  echo "SKIP: man(1) not installed: the pages are not rendered"
+  skip_check "man page rendering" "man is not installed (scripts/install-deps.sh test)"
 fi
 echo OK

@@ -4,7 +4,7 @@
 # the daemon keeps serving. Certificates come from scripts/gen-test-certs.sh.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-if ! command -v openssl >/dev/null; then echo "SKIP: openssl CLI not installed (apt-get install openssl)"; exit 0; fi
+command -v openssl >/dev/null || skip "the openssl CLI is not installed (scripts/install-deps.sh test)"
 C="$WORK/certs"
 bash "$ROOT/scripts/gen-test-certs.sh" "$C" || fail "gen-test-certs.sh failed"
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/token"

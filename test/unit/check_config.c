@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "unit_skip.h"
 
 static char g_dir[256];
 
@@ -493,7 +494,7 @@ START_TEST(test_shipped_file_matches)
      * repo root (the unit runner's usual cwd); skipped elsewhere. */
     FILE *f = fopen("conf/taskexecutor.yaml", "r");
     if (f == NULL)
-        return;
+        UNIT_SKIP("conf/taskexecutor.yaml is not in the working directory (run from the repository root)");
     fclose(f);
     char *shipped = read_all("conf/taskexecutor.yaml");
     char *gen = NULL;

@@ -611,15 +611,30 @@ END_TEST
 
 START_TEST(test_file_lines_errors)
 {
+    /* A path that cannot be read fails setup (deployment), naming the path; one that
+     * goes away after setup fails open. */
     const te_operator_def_t *d = def_of("file_lines");
     te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "path", "/nonexistent/dir/file.txt", NULL);
     char err[512] = "";
+    ctx_init(&c, 0, 1, "path", "/nonexistent/dir/file.txt", NULL);
+    ck_assert_ptr_null(d->setup(&api, &c, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "cannot read '/nonexistent/dir/file.txt': No such file or directory") != NULL, "%s",
+                  err);
+    make_tmpdir();
+    ctx_init(&c, 0, 1, "path", tmpdir, NULL);
+    ck_assert_ptr_null(d->setup(&api, &c, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "is not a regular file") != NULL, "%s", err);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/gone.txt", tmpdir);
+    write_file(path, "a\n", 2);
+    ctx_init(&c, 0, 1, "path", path, NULL);
     void *self = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_ptr_nonnull(self);
+    ck_assert_msg(self != NULL, "%s", err);
+    unlink(path);
     ck_assert_int_ne(d->open(self, err, sizeof(err)), 0);
-    ck_assert_msg(strstr(err, "/nonexistent/dir/file.txt") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, path) != NULL, "%s", err);
     d->dispose(self);
+    remove_tmpdir();
 }
 END_TEST
 

@@ -220,14 +220,22 @@ END_TEST
 
 START_TEST(test_failure_has_cause)
 {
+    /* The input is readable at deployment (file_lines checks it there) and gone when
+     * the source opens it: the task fails with a cause naming the file. */
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/te-test-input-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
     tdd_builder_t b;
-    build_tdd(&b, "file_lines", "path", "/nonexistent/te-test-input", "discard", 0);
+    build_tdd(&b, "file_lines", "path", path, "discard", 0);
     te_task_t *t = make(&b);
+    unlink(path);
     task_start(t, NULL);
     int i = wait_final(5000);
     ck_assert_int_ge(i, 0);
     ck_assert_int_eq(rec.states[i], TE_STATE_FAILED);
-    ck_assert_msg(strstr(rec.causes[i], "/nonexistent/te-test-input") != NULL, "cause: %s", rec.causes[i]);
+    ck_assert_msg(strstr(rec.causes[i], path) != NULL, "cause: %s", rec.causes[i]);
     task_join(t);
     ck_assert_int_eq(count_final(), 1);
     ck_assert_str_eq(task_failure_cause(t), rec.causes[i]);
