@@ -3,6 +3,7 @@
 #   make test       unit (Check) + integration tests
 #   make demo       start a daemon, run a word count through it, show the result
 #   make bench      benchmarks (JSON lines)
+#   make bench-instructions  instructions per record under callgrind (load-independent)
 #   make sanitize   the test suite under ASan+UBSan, then TSan
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make test-install  each package set of scripts/packages.txt on a fresh debootstrap
@@ -47,7 +48,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
+.PHONY: all deps test unit integration demo bench bench-instructions sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 # Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
@@ -61,6 +62,7 @@ DEPS_unit         := build unit
 DEPS_integration  := build unit test
 DEPS_test         := build unit test
 DEPS_bench        := build unit bench
+DEPS_bench-instructions := build unit bench valgrind
 DEPS_asan         := build unit test sanitize
 DEPS_tsan         := build unit test sanitize
 DEPS_sanitize     := build unit test sanitize
@@ -158,6 +160,10 @@ demo: $(DAEMON) $(TECTL)
 
 bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph
 	bash scripts/bench.sh $(BUILD)
+
+# Instructions per record counted by callgrind (repeatable on a loaded machine).
+bench-instructions: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
+	bash scripts/bench_instructions.sh $(BUILD)
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan.
 asan:
