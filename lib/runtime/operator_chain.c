@@ -10,7 +10,8 @@
  * Threading: all calls on the task thread, except operator 0 of a blocking source whose
  * `run` emits from the source thread holding `head_emit_lock` (this file takes it around
  * each emit of operator 0; the task thread holds it around every mail). The failure
- * record is guarded by `fail_mu` (a leaf lock); `failed` and the counters are atomics.
+ * record is guarded by `fail_mu` (a leaf lock); `failed` is an atomic; the counters are
+ * single-writer atomics (task_metrics_add: relaxed load + store, no read-modify-write).
  * Lock order: head_emit_lock -> (record writer internals) ; fail_mu is a leaf.
  */
 #include "runtime/operator_chain.h"
@@ -182,11 +183,11 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     if (atomic_load(&c->failed) || chain_cancelled(c))
         return -1;
-    atomic_fetch_add_explicit(&c->ctx[i].records_out, 1, memory_order_relaxed);
+    task_metrics_add(&c->ctx[i].records_out, 1);
     if (i + 1 < c->n)
         return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
     if (c->cfg.n_writers == 0) {
-        atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+        task_metrics_add(&c->dropped, 1);
         return 0;
     }
     if (c->out_idle && chain_set_status(c, 0) != 0)
@@ -217,7 +218,7 @@ static int emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
 static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
 {
     te_operator_ctx_t *x = &c->ctx[j];
-    atomic_fetch_add_explicit(&x->records_in, 1, memory_order_relaxed);
+    task_metrics_add(&x->records_in, 1);
     if (x->cfg->def->process_element == NULL)
         return emit_from(c, j, rec); /* no callback: pass through */
     int rc = x->cfg->def->process_element(x->self, input, rec, &c->out[j]);
@@ -328,7 +329,7 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
     if (atomic_load(&c->failed) || chain_cancelled(c))
         return -1;
     if (tag == NULL || tag[0] == '\0') {
-        atomic_fetch_add_explicit(&c->side_dropped, 1, memory_order_relaxed);
+        task_metrics_add(&c->side_dropped, 1);
         return 0;
     }
     if (c->out_idle && chain_set_status(c, 0) != 0)
@@ -339,7 +340,7 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
     if (n < 0)
         return -1;
     if (n == 0)
-        atomic_fetch_add_explicit(&c->side_dropped, 1, memory_order_relaxed);
+        task_metrics_add(&c->side_dropped, 1);
     else if (c->cfg.metrics)
         task_metrics_add(&c->cfg.metrics->num_records_out, 1);
     return 0;
@@ -402,7 +403,7 @@ static void api_counter_add(te_operator_ctx_t *x, const char *name, uint64_t del
         task_metrics_add(&m->num_late_records_dropped, delta);
     for (size_t i = 0; i < x->n_counters; i++) {
         if (strcmp(x->counters[i].name, name) == 0) {
-            atomic_fetch_add_explicit(&x->counters[i].value, delta, memory_order_relaxed);
+            task_metrics_add(&x->counters[i].value, delta);
             return;
         }
     }

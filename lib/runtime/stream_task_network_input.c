@@ -136,8 +136,10 @@ static te_status_t apply_valve(te_stream_task_network_input_t *in, int flags, in
     return st;
 }
 
+/* Hands one element to the chain; a record counts in *records (published per call of
+ * emit_next, not per record). */
 static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data, uint32_t len,
-                            te_error_t *err)
+                            uint64_t *records, te_error_t *err)
 {
     te_stream_element_t e;
     if (stream_element_decode(data, len, &e) != 0)
@@ -148,8 +150,7 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
     case TE_SE_RECORD:
     case TE_SE_RECORD_TS: {
         te_record_t rec = {.data = e.payload, .len = e.payload_len, .timestamp = e.timestamp};
-        if (in->metrics)
-            task_metrics_add(&in->metrics->num_records_in, 1);
+        (*records)++;
         return operator_chain_process_element(in->chain, in->ch_input[ch], &rec, err);
     }
     case TE_SE_WATERMARK: {
@@ -418,8 +419,8 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
     return TE_OK;
 }
 
-te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *in, uint32_t budget,
-                                                te_input_status_t *status, te_error_t *err)
+static te_status_t input_emit_next(te_stream_task_network_input_t *in, uint32_t budget, te_input_status_t *status,
+                                   uint64_t *records, te_error_t *err)
 {
     uint32_t done = 0;
     *status = TE_INPUT_MORE;
@@ -439,7 +440,7 @@ te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *
             uint32_t len;
             te_des_result_t r = record_deserializer_next(in->des[in->current], &data, &len);
             if (r == TE_DES_RECORD) {
-                te_status_t st = dispatch(in, (uint32_t)in->current, data, len, err);
+                te_status_t st = dispatch(in, (uint32_t)in->current, data, len, records, err);
                 if (st != TE_OK)
                     return st;
                 done++;
@@ -472,6 +473,16 @@ te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *
             done++;
     }
     return TE_OK;
+}
+
+te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *in, uint32_t budget,
+                                                te_input_status_t *status, te_error_t *err)
+{
+    uint64_t records = 0;
+    te_status_t st = input_emit_next(in, budget, status, &records, err);
+    if (records > 0 && in->metrics)
+        task_metrics_add(&in->metrics->num_records_in, records);
+    return st;
 }
 
 int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in)
