@@ -2,6 +2,9 @@
  * record_serializer — length-prefixed records into buffers, spanning as many buffers
  * as needed (Flink's SpanningRecordSerializer). Layout: u32 BE length | header | payload.
  *
+ * record_serializer_write_whole (inline, in the header) is the per-record path of a
+ * record that fits in the current buffer; set + copy_to_buffer handle the rest.
+ *
  * Threading: one serializer per channel, used only by the producing task thread. The
  * new committed position is published with a release store so a reader on another
  * thread that acquires `committed` sees the bytes.
@@ -60,7 +63,7 @@ static uint32_t copy_part(te_record_serializer_t *s, const uint8_t *src, uint32_
  * for its cache lines now, for writing, overlaps those misses with the records in
  * between instead of stalling the copy on each of them. */
 #define SER_PREFETCH_MAX 4096u
-static inline void prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len)
+void record_serializer_prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len)
 {
     if (len > SER_PREFETCH_MAX)
         len = SER_PREFETCH_MAX;
@@ -84,7 +87,7 @@ te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_b
     dst += n, room -= n;
 
     atomic_store_explicit(&b->committed, b->capacity - room, memory_order_release);
-    prefetch_next(b, b->capacity - room, s->total);
+    record_serializer_prefetch_next(b, b->capacity - room, s->total);
     if (s->pos < s->total)
         return TE_SER_PARTIAL_RECORD_BUFFER_FULL;
     return room == 0 ? TE_SER_FULL_RECORD_BUFFER_FULL : TE_SER_FULL_RECORD;

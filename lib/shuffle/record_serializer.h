@@ -12,6 +12,7 @@
 #define TE_RECORD_SERIALIZER_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "shuffle/buffer.h"
 
@@ -42,5 +43,64 @@ void record_serializer_set(te_record_serializer_t *s, const uint8_t *hdr, uint32
 void record_serializer_set_raw(te_record_serializer_t *s, const uint8_t *data, uint32_t len);
 te_ser_result_t record_serializer_copy_to_buffer(te_record_serializer_t *s, te_buffer_t *b);
 int record_serializer_has_pending(const te_record_serializer_t *s);
+
+/* Prefetches, for writing, where the channel's next record of about `len` bytes goes
+ * after `end` (see record_serializer.c). */
+void record_serializer_prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len);
+
+/* Copies n bytes; up to 16 without a call (two overlapping loads and stores), so the
+ * short headers and payloads of the per-record path cost a few instructions. */
+static inline void record_serializer_copy(uint8_t *d, const uint8_t *s, uint32_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &z, 8);
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &z, 4);
+    } else if (n > 0) {
+        uint8_t a = s[0], m = s[n >> 1], z = s[n - 1];
+        d[0] = a;
+        d[n >> 1] = m;
+        d[n - 1] = z;
+    }
+}
+
+/* The per-record path of the record writer: when the whole record (length prefix,
+ * header, payload) fits in b with at least one byte to spare, writes it straight into
+ * the segment, publishes the new b->committed (release store) and returns 1; writes
+ * nothing and returns 0 otherwise (the caller takes set + copy_to_buffer, which also
+ * finishes a buffer the record fills exactly). The same bytes as set + copy_to_buffer;
+ * no record may be pending in the channel's serializer. */
+static inline int record_serializer_write_whole(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
+                                                const uint8_t *payload, uint32_t payload_len)
+{
+    uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
+    uint64_t total = 4ull + hdr_len + payload_len;
+    if (total >= (uint64_t)(b->capacity - c))
+        return 0;
+    uint8_t *d = b->data + c;
+    uint32_t be = __builtin_bswap32(hdr_len + payload_len);
+    memcpy(d, &be, 4);
+    record_serializer_copy(d + 4, hdr, hdr_len);
+    record_serializer_copy(d + 4 + hdr_len, payload, payload_len);
+    uint32_t end = c + (uint32_t)total;
+    atomic_store_explicit(&b->committed, end, memory_order_release);
+    if (total <= 64) {
+        if (end + total < b->capacity)
+            __builtin_prefetch(d + 2 * total, 1, 3);
+    } else {
+        record_serializer_prefetch_next(b, end, (uint32_t)total);
+    }
+    return 1;
+}
 
 #endif

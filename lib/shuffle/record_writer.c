@@ -7,7 +7,10 @@
  * so a concurrent release cannot recycle a segment the writer still writes into. Each
  * record advances b->committed (release store, inside the serializer); a full buffer
  * is marked finished and handed over with result_partition_buffer_finished. Hot path:
- * no malloc, no syscall, no lock per record (the subpartition lock per buffer only).
+ * no malloc, no syscall, no lock per record (the subpartition lock per buffer only); a
+ * record that fits in the open buffer is written straight into it
+ * (record_serializer_write_whole), and a forward (or single-channel) writer skips the
+ * channel selector.
  *
  * Threading: emit / broadcast_emit / broadcast_event / finish on the owning task
  * thread only. flush_all may run concurrently on the output flusher thread: it only
@@ -26,11 +29,16 @@ struct rw_channel {
     te_buffer_t *cur; /* the writer's own reference, or NULL */
 };
 
+/* rw->fixed: every record goes to channel 0 (forward, or one channel) */
+#define RW_SELECT UINT32_MAX
+
 struct te_record_writer {
     te_result_partition_t *rp;
+    const _Atomic int *released; /* the partition's flag, tested per record */
     te_local_buffer_pool_t *pool;
     te_channel_selector_t *sel;
     uint32_t n;
+    uint32_t fixed; /* the channel of every record when the selector needs no look, else RW_SELECT */
     int flush_always;
     struct rw_channel *ch;
     _Atomic uint64_t bytes_out;
@@ -51,8 +59,11 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
     if (rw->ch == NULL)
         goto nomem;
     rw->rp = rp;
+    rw->released = result_partition_released_flag(rp);
     rw->pool = result_partition_pool(rp);
     rw->sel = sel;
+    te_partitioner_kind_t k = channel_selector_kind(sel);
+    rw->fixed = k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST) ? 0 : RW_SELECT;
     rw->flush_always = flush_always;
     return rw;
 
@@ -160,14 +171,25 @@ static void rw_count(te_record_writer_t *rw, uint64_t bytes)
 te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
                                const uint8_t *payload, uint32_t payload_len)
 {
-    if (result_partition_is_released(rw->rp))
+    if (atomic_load_explicit(rw->released, memory_order_acquire))
         return TE_ECANCELED;
-    uint32_t c = channel_selector_select(rw->sel, payload, payload_len);
-    if (c == TE_SELECT_BROADCAST)
-        return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
-    if (c >= rw->n)
-        return TE_EINTERNAL;
-    te_status_t st = rw_write(rw, c, hdr, hdr_len, payload, payload_len);
+    uint32_t c = rw->fixed;
+    if (c == RW_SELECT) {
+        c = channel_selector_select(rw->sel, payload, payload_len);
+        if (c == TE_SELECT_BROADCAST)
+            return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
+        if (c >= rw->n)
+            return TE_EINTERNAL;
+    }
+    /* The common case: the record fits in the channel's open buffer. */
+    te_buffer_t *b = rw->ch[c].cur;
+    te_status_t st = TE_OK;
+    if (b != NULL && record_serializer_write_whole(b, hdr, hdr_len, payload, payload_len)) {
+        if (rw->flush_always)
+            result_partition_flush(rw->rp, c);
+    } else {
+        st = rw_write(rw, c, hdr, hdr_len, payload, payload_len);
+    }
     if (st == TE_OK)
         rw_count(rw, 4ull + hdr_len + payload_len);
     return st;

@@ -233,6 +233,8 @@ int result_partition_is_released(te_result_partition_t *rp)
     return atomic_load_explicit(&rp->released, memory_order_acquire);
 }
 
+const _Atomic int *result_partition_released_flag(te_result_partition_t *rp) { return &rp->released; }
+
 te_subpartition_view_t *result_partition_create_view(te_result_partition_t *rp, uint32_t sub,
                                                      te_notifier_t listener, te_error_t *err)
 {

@@ -65,6 +65,9 @@ te_status_t result_partition_finish(te_result_partition_t *rp);
 /* Drops all queued data and fails the views with `cause` (cancel / failure). Any thread. */
 void result_partition_release(te_result_partition_t *rp, const char *cause);
 int result_partition_is_released(te_result_partition_t *rp);
+/* The flag result_partition_is_released reads (set once, release store), for a record
+ * writer to test inline per record. Valid while rp is. */
+const _Atomic int *result_partition_released_flag(te_result_partition_t *rp);
 
 /* Consumer: the one reader of subpartition `sub`. `listener` is persistent: it is
  * called (any thread) each time the view goes from nothing-readable to readable, and on

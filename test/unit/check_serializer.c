@@ -1,7 +1,7 @@
 /* Unit tests: record serializer / deserializer — the wire layout against a hand-built
  * byte stream, round trips with records of 0 bytes, records spanning 1, 2 and 3
  * buffers and larger than a segment, the byte stream split at every position, and
- * corrupt lengths. */
+ * corrupt lengths; the inline per-record writer against the same oracle. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +252,52 @@ START_TEST(test_partial_at_end)
 }
 END_TEST
 
+/* The per-record path (record_serializer_write_whole) writes exactly what set +
+ * copy_to_buffer write (the oracle stream), at any offset, touches nothing past the
+ * record, and declines a record that does not fit with a byte to spare. */
+START_TEST(test_write_whole)
+{
+    static const uint32_t hdrs[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17};
+    static const uint32_t pays[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 15, 16, 17, 24, 31, 40, 100, 1000};
+    const uint32_t cap = 4096;
+    te_buffer_t *b = buffer_new_unpooled(cap);
+    for (size_t h = 0; h < sizeof(hdrs) / sizeof(hdrs[0]); h++) {
+        for (size_t p = 0; p < sizeof(pays) / sizeof(pays[0]); p++) {
+            for (uint32_t at = 0; at < 3; at++) {
+                struct rec r = make_rec(hdrs[h], hdrs[h] + pays[p], (uint32_t)(h * 100 + p));
+                uint32_t total;
+                uint8_t *exp = expected_stream(&r, 1, &total);
+                memset(b->data, 0xa5, cap);
+                atomic_store(&b->committed, at * 13);
+                ck_assert_int_eq(record_serializer_write_whole(b, r.bytes, hdrs[h], r.bytes + hdrs[h], pays[p]),
+                                 1);
+                ck_assert_uint_eq(atomic_load(&b->committed), at * 13 + total);
+                ck_assert_int_eq(memcmp(b->data + at * 13, exp, total), 0);
+                for (uint32_t i = 0; i < cap; i++)
+                    if (i < at * 13 || i >= at * 13 + total)
+                        ck_assert_uint_eq(b->data[i], 0xa5);
+                /* room = total: it would fill the buffer; room < total: it does not fit */
+                atomic_store(&b->committed, cap - total);
+                ck_assert_int_eq(record_serializer_write_whole(b, r.bytes, hdrs[h], r.bytes + hdrs[h], pays[p]),
+                                 0);
+                atomic_store(&b->committed, cap - total + 1);
+                ck_assert_int_eq(record_serializer_write_whole(b, r.bytes, hdrs[h], r.bytes + hdrs[h], pays[p]),
+                                 0);
+                ck_assert_uint_eq(atomic_load(&b->committed), cap - total + 1);
+                atomic_store(&b->committed, cap - total - 1);
+                ck_assert_int_eq(record_serializer_write_whole(b, r.bytes, hdrs[h], r.bytes + hdrs[h], pays[p]),
+                                 1);
+                ck_assert_uint_eq(atomic_load(&b->committed), cap - 1);
+                ck_assert_int_eq(memcmp(b->data + cap - total - 1, exp, total), 0);
+                free(exp);
+                free(r.bytes);
+            }
+        }
+    }
+    buffer_recycle(b);
+}
+END_TEST
+
 START_TEST(test_event_codec)
 {
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 0x0102030405060708ull, 42, 0}, out;
@@ -279,6 +325,7 @@ Suite *serializer_suite(void)
     tcase_add_test(tc, test_split_every_position);
     tcase_add_test(tc, test_corrupt_length);
     tcase_add_test(tc, test_partial_at_end);
+    tcase_add_test(tc, test_write_whole);
     tcase_add_test(tc, test_event_codec);
     suite_add_tcase(s, tc);
     return s;
