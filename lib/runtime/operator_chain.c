@@ -73,8 +73,9 @@ struct te_operator_chain {
     _Atomic int failed;
     te_status_t fail_code;
     char fail_msg[TE_ERROR_MSG_MAX];
-    int out_idle;            /* the stream status last sent on the writers */
-    int64_t next_proc_timer; /* earliest processing-time timer of any operator, -1 none */
+    te_record_writer_t *main_writer; /* the only writer, when it is a main output: records skip the tag match */
+    int out_idle;                    /* the stream status last sent on the writers */
+    int64_t next_proc_timer;         /* earliest processing-time timer of any operator, -1 none */
 };
 
 static const char *op_name(const te_operator_ctx_t *x)
@@ -179,9 +180,17 @@ static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr
     return writers_emit_tagged(c, NULL, hdr, hdr_len, payload, payload_len, broadcast) < 0 ? -1 : 0;
 }
 
+static int main_writer_failed(te_operator_chain_t *c, te_status_t st)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "record writer 0 failed: %s", te_status_name(st));
+    chain_fail_output(c, st, msg);
+    return -1;
+}
+
 static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
-    if (atomic_load(&c->failed) || chain_cancelled(c))
+    if (atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c))
         return -1;
     task_metrics_add(&c->ctx[i].records_out, 1);
     if (i + 1 < c->n)
@@ -194,7 +203,13 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
         return -1;
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
-    int rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
+    int rc;
+    if (c->main_writer != NULL) { /* RecordWriterOutput: the common one-writer case */
+        te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
+        rc = st == TE_OK ? 0 : main_writer_failed(c, st);
+    } else {
+        rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
+    }
     if (rc == 0 && c->cfg.metrics)
         task_metrics_add(&c->cfg.metrics->num_records_out, 1);
     return rc;
@@ -614,6 +629,8 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->cfg = *cfg;
     c->n = cfg->n_ops;
     c->next_proc_timer = -1;
+    if (cfg->n_writers == 1 && writer_tag(c, 0) == NULL)
+        c->main_writer = cfg->writers[0];
     pthread_mutex_init(&c->fail_mu, NULL);
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));

@@ -25,17 +25,6 @@ static int64_t get_i64(const uint8_t *p)
     return (int64_t)u;
 }
 
-uint32_t stream_element_record_header(uint8_t *hdr, int64_t timestamp)
-{
-    if (timestamp == INT64_MIN) {
-        hdr[0] = TE_SE_RECORD;
-        return 1;
-    }
-    hdr[0] = TE_SE_RECORD_TS;
-    put_i64(hdr + 1, timestamp);
-    return 9;
-}
-
 uint32_t stream_element_watermark_header(uint8_t *hdr, int64_t watermark)
 {
     hdr[0] = TE_SE_WATERMARK;

@@ -136,10 +136,9 @@ static te_status_t apply_valve(te_stream_task_network_input_t *in, int flags, in
     return st;
 }
 
-/* Hands one element to the chain; a record counts in *records (published per call of
- * emit_next, not per record). */
-static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data, uint32_t len,
-                            uint64_t *records, te_error_t *err)
+/* Hands one element that is not a record to the chain (watermarks, stream status). */
+static te_status_t dispatch_other(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data,
+                                  uint32_t len, te_error_t *err)
 {
     te_stream_element_t e;
     if (stream_element_decode(data, len, &e) != 0)
@@ -147,12 +146,6 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
                             len ? data[0] : 0, ch);
     int64_t wm = 0;
     switch (e.tag) {
-    case TE_SE_RECORD:
-    case TE_SE_RECORD_TS: {
-        te_record_t rec = {.data = e.payload, .len = e.payload_len, .timestamp = e.timestamp};
-        (*records)++;
-        return operator_chain_process_element(in->chain, in->ch_input[ch], &rec, err);
-    }
     case TE_SE_WATERMARK: {
         /* flags first: the valve writes wm (argument evaluation order is unspecified) */
         int flags = watermark_valve_input_watermark(in->valve, ch, e.watermark, &wm);
@@ -162,6 +155,8 @@ static te_status_t dispatch(te_stream_task_network_input_t *in, uint32_t ch, con
         int flags = watermark_valve_input_status(in->valve, ch, e.idle, &wm);
         return apply_valve(in, flags, wm, err);
     }
+    case TE_SE_RECORD:
+    case TE_SE_RECORD_TS: /* stream_element_record_view takes every well-formed record */
     case TE_SE_LATENCY_MARKER:
     default: return TE_OK; /* latency markers are not tracked yet */
     }
@@ -440,7 +435,14 @@ static te_status_t input_emit_next(te_stream_task_network_input_t *in, uint32_t 
             uint32_t len;
             te_des_result_t r = record_deserializer_next(in->des[in->current], &data, &len);
             if (r == TE_DES_RECORD) {
-                te_status_t st = dispatch(in, (uint32_t)in->current, data, len, records, err);
+                te_record_t rec;
+                te_status_t st;
+                if (stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp)) {
+                    (*records)++;
+                    st = operator_chain_process_element(in->chain, in->ch_input[in->current], &rec, err);
+                } else {
+                    st = dispatch_other(in, (uint32_t)in->current, data, len, err);
+                }
                 if (st != TE_OK)
                     return st;
                 done++;

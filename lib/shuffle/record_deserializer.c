@@ -6,7 +6,10 @@
  * across slices is gathered in `lenbuf`; a record split across slices is gathered in a
  * growable spill buffer (the only allocation, for spanning records only). A slice is
  * recycled on the first call after its last byte was consumed, so the pointer returned
- * with the previous record stays valid until the next call.
+ * with the previous record stays valid until the next call. The read position is a
+ * pointer pair (rp, rend) so the inline fast path of record_deserializer_next (a whole
+ * record in the current slice, no partial one pending) is a length check and a bump;
+ * this file handles everything else.
  *
  * Threading: one deserializer per input channel, used by the consuming task thread only.
  */
@@ -14,20 +17,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-struct te_record_deserializer {
-    uint32_t max_record_len;
-    te_buffer_slice_t cur;
-    int has_cur;
-    uint32_t pos; /* bytes of cur consumed */
-    uint8_t lenbuf[4];
-    uint32_t len_have; /* bytes of a split length prefix gathered */
-    int spanning;      /* a record is being gathered in spill */
-    uint32_t rec_len;
-    uint32_t spill_have;
-    uint8_t *spill;
-    uint32_t spill_cap;
-};
 
 te_record_deserializer_t *record_deserializer_new(uint32_t max_record_len)
 {
@@ -39,11 +28,11 @@ te_record_deserializer_t *record_deserializer_new(uint32_t max_record_len)
 
 static void des_drop_slice(te_record_deserializer_t *d)
 {
-    if (d->has_cur) {
-        buffer_recycle(d->cur.buf);
-        d->has_cur = 0;
+    if (d->cur != NULL) {
+        buffer_recycle(d->cur);
+        d->cur = NULL;
     }
-    d->pos = 0;
+    d->rp = d->rend = NULL;
 }
 
 void record_deserializer_free(te_record_deserializer_t *d)
@@ -58,9 +47,9 @@ void record_deserializer_free(te_record_deserializer_t *d)
 void record_deserializer_set_next(te_record_deserializer_t *d, te_buffer_slice_t slice)
 {
     des_drop_slice(d);
-    d->cur = slice;
-    d->has_cur = 1;
-    d->pos = 0;
+    d->cur = slice.buf;
+    d->rp = slice.buf->data + slice.offset;
+    d->rend = d->rp + slice.len;
 }
 
 static uint32_t get_be32(const uint8_t *p)
@@ -68,12 +57,13 @@ static uint32_t get_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint8_t **data, uint32_t *len)
+static void des_set_partial(te_record_deserializer_t *d) { d->partial = d->len_have > 0 || d->spanning; }
+
+te_des_result_t record_deserializer_next_slow(te_record_deserializer_t *d, const uint8_t **data, uint32_t *len)
 {
-    if (!d->has_cur)
+    if (d->cur == NULL)
         return TE_DES_NEED_MORE;
-    const uint8_t *p = d->cur.buf->data + d->cur.offset;
-    uint32_t remaining = d->cur.len - d->pos;
+    uint32_t remaining = (uint32_t)(d->rend - d->rp);
     if (remaining == 0) {
         des_drop_slice(d);
         return TE_DES_NEED_MORE;
@@ -83,14 +73,15 @@ te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint
         uint32_t n = d->rec_len - d->spill_have;
         if (n > remaining)
             n = remaining;
-        memcpy(d->spill + d->spill_have, p + d->pos, n);
+        memcpy(d->spill + d->spill_have, d->rp, n);
         d->spill_have += n;
-        d->pos += n;
+        d->rp += n;
         if (d->spill_have < d->rec_len) {
             des_drop_slice(d);
             return TE_DES_NEED_MORE;
         }
         d->spanning = 0;
+        des_set_partial(d);
         *data = d->spill;
         *len = d->rec_len;
         return TE_DES_RECORD;
@@ -98,27 +89,29 @@ te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint
 
     uint32_t l;
     if (d->len_have == 0 && remaining >= 4) {
-        l = get_be32(p + d->pos);
-        d->pos += 4;
+        l = get_be32(d->rp);
+        d->rp += 4;
         remaining -= 4;
     } else {
         while (d->len_have < 4 && remaining > 0) {
-            d->lenbuf[d->len_have++] = p[d->pos++];
+            d->lenbuf[d->len_have++] = *d->rp++;
             remaining--;
         }
         if (d->len_have < 4) {
+            des_set_partial(d);
             des_drop_slice(d);
             return TE_DES_NEED_MORE;
         }
         l = get_be32(d->lenbuf);
         d->len_have = 0;
+        des_set_partial(d);
     }
     if (l > d->max_record_len)
         return TE_DES_ERROR;
     if (l <= remaining) {
-        *data = p + d->pos;
+        *data = d->rp;
         *len = l;
-        d->pos += l;
+        d->rp += l;
         return TE_DES_RECORD;
     }
     if (l > d->spill_cap) {
@@ -131,10 +124,11 @@ te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint
         d->spill = s;
         d->spill_cap = cap;
     }
-    memcpy(d->spill, p + d->pos, remaining);
+    memcpy(d->spill, d->rp, remaining);
     d->spill_have = remaining;
     d->rec_len = l;
     d->spanning = 1;
+    des_set_partial(d);
     des_drop_slice(d);
     return TE_DES_NEED_MORE;
 }
@@ -148,6 +142,7 @@ void record_deserializer_clear(te_record_deserializer_t *d)
     d->spanning = 0;
     d->spill_have = 0;
     d->rec_len = 0;
+    d->partial = 0;
 }
 
 void record_deserializer_unconsumed(const te_record_deserializer_t *d,
@@ -162,6 +157,6 @@ void record_deserializer_unconsumed(const te_record_deserializer_t *d,
         if (d->spill_have > 0)
             emit(arg, d->spill, d->spill_have);
     }
-    if (d->has_cur && d->pos < d->cur.len)
-        emit(arg, d->cur.buf->data + d->cur.offset + d->pos, d->cur.len - d->pos);
+    if (d->cur != NULL && d->rp < d->rend)
+        emit(arg, d->rp, (uint32_t)(d->rend - d->rp));
 }

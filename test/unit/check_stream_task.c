@@ -849,6 +849,38 @@ START_TEST(test_validate_chain)
 }
 END_TEST
 
+/* The inline record view agrees with decode on records and declines everything else. */
+static void check_record_view(const uint8_t *data, uint32_t len)
+{
+    te_stream_element_t e;
+    const uint8_t *payload = NULL;
+    uint32_t plen = 0;
+    int64_t ts = 0;
+    int is_rec = stream_element_decode(data, len, &e) == 0 && (e.tag == TE_SE_RECORD || e.tag == TE_SE_RECORD_TS);
+    ck_assert_int_eq(stream_element_record_view(data, len, &payload, &plen, &ts), is_rec);
+    if (is_rec) {
+        ck_assert_ptr_eq(payload, e.payload);
+        ck_assert_uint_eq(plen, e.payload_len);
+        ck_assert_int_eq(ts, e.timestamp);
+    }
+}
+
+START_TEST(test_stream_element_record_view)
+{
+    uint8_t el[TE_SE_MAX_HEADER + 4];
+    static const int64_t stamps[] = {TE_NO_TIMESTAMP, -5, 0, 0x0102030405060708LL, INT64_MAX};
+    for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+        uint32_t n = stream_element_record_header(el, stamps[i]);
+        memcpy(el + n, "abc", 3);
+        for (uint32_t l = 0; l <= n + 3; l++)
+            check_record_view(el, l);
+    }
+    check_record_view(el, stream_element_watermark_header(el, 7));
+    check_record_view(el, stream_element_latency_marker_header(el, 77, 3));
+    check_record_view(el, stream_element_status_header(el, 1));
+}
+END_TEST
+
 START_TEST(test_stream_element_codec)
 {
     uint8_t hdr[TE_SE_MAX_HEADER + 4];
@@ -945,6 +977,7 @@ Suite *stream_task_suite(void)
     tcase_set_timeout(tv, 10);
     tcase_add_test(tv, test_validate_chain);
     tcase_add_test(tv, test_stream_element_codec);
+    tcase_add_test(tv, test_stream_element_record_view);
     tcase_add_test(tv, test_watermark_valve);
     suite_add_tcase(s, tv);
     return s;
