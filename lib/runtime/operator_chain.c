@@ -1,6 +1,8 @@
 /*
- * operator_chain — OperatorChain, the engine side of the operator ABI, ChainingOutput,
- * BroadcastingOutputCollector and RecordWriterOutput (see operator_chain.h).
+ * operator_chain — OperatorChain and the engine side of the operator ABI (see
+ * operator_chain.h); its Outputs (ChainingOutput, RecordWriterOutput,
+ * BroadcastingOutputCollector) are in chain_output.c, the state both share in
+ * operator_chain_internal.h.
  *
  * Checkpoints: snapshot_state / restore_state read the monotonic and the wall clock
  * once per call and hand both to the timer services, which store processing-time
@@ -8,13 +10,14 @@
  * restore (timer_service.h; the format version is the TIMERS section's `sub`).
  *
  * Threading: all calls on the task thread, except operator 0 of a blocking source whose
- * `run` emits from the source thread holding `head_emit_lock` (this file takes it around
- * each emit of operator 0; the task thread holds it around every mail). The failure
+ * `run` emits from the source thread holding `head_emit_lock` (chain_output.c takes it
+ * around each emit of operator 0; the task thread holds it around every mail). The failure
  * record is guarded by `fail_mu` (a leaf lock); `failed` is an atomic; the counters are
  * single-writer atomics (task_metrics_add: relaxed load + store, no read-modify-write).
  * Lock order: head_emit_lock -> (record writer internals) ; fail_mu is a leaf.
  */
 #include "runtime/operator_chain.h"
+#include "runtime/operator_chain_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,55 +31,6 @@
 #include "state/state_backend.h"
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"
-
-#define CHAIN_MAX_NAMED_COUNTERS 8
-
-typedef struct named_counter {
-    char *name;
-    _Atomic uint64_t value;
-} named_counter_t;
-
-/* The engine's te_output_t: where operator `from` emits. */
-struct te_output {
-    te_operator_chain_t *chain;
-    size_t from;
-    pthread_mutex_t *lock; /* operator 0 of a blocking source only */
-};
-
-/* The engine's te_operator_ctx_t: one per operator. */
-struct te_operator_ctx {
-    te_operator_chain_t *chain;
-    size_t index;
-    const te_chain_op_config_t *cfg;
-    void *self;
-    int set_up;
-    int opened;
-    _Atomic uint64_t records_in;
-    _Atomic uint64_t records_out;
-    named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
-    size_t n_counters;
-    /* ABI v2: created on first use */
-    te_timer_service_t *timers;
-    te_state_backend_t *state;
-    int64_t current_wm; /* last watermark this operator received */
-};
-
-struct te_operator_chain {
-    te_operator_chain_config_t cfg;
-    te_operator_ctx_t *ctx;
-    te_output_t *out;
-    size_t n;
-    int disposed;
-    _Atomic uint64_t dropped;
-    _Atomic uint64_t side_dropped;
-    pthread_mutex_t fail_mu;
-    _Atomic int failed;
-    te_status_t fail_code;
-    char fail_msg[TE_ERROR_MSG_MAX];
-    te_record_writer_t *main_writer; /* the only writer, when it is a main output: records skip the tag match */
-    int out_idle;                    /* the stream status last sent on the writers */
-    int64_t next_proc_timer;         /* earliest processing-time timer of any operator, -1 none */
-};
 
 static const char *op_name(const te_operator_ctx_t *x)
 {
@@ -105,7 +59,7 @@ static const char *op_msg_body(const te_operator_ctx_t *x, const char *msg)
 }
 
 /* Records the first failure: "operator '<name>' (#<i>): <msg>". */
-static void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
+void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
 {
     pthread_mutex_lock(&c->fail_mu);
     if (!atomic_load(&c->failed)) {
@@ -117,7 +71,7 @@ static void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
     pthread_mutex_unlock(&c->fail_mu);
 }
 
-static void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg)
+void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg)
 {
     pthread_mutex_lock(&c->fail_mu);
     if (!atomic_load(&c->failed)) {
@@ -128,135 +82,8 @@ static void chain_fail_output(te_operator_chain_t *c, te_status_t code, const ch
     pthread_mutex_unlock(&c->fail_mu);
 }
 
-static int chain_cancelled(const te_operator_chain_t *c)
-{
-    return c->cfg.cancelled && atomic_load(c->cfg.cancelled);
-}
-
-/* ---- outputs ---- */
-
-static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec);
-static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
-static int chain_set_status(te_operator_chain_t *c, int idle);
-
-/* The side-output tag of writer w, or NULL for a main-output writer. */
-static const char *writer_tag(const te_operator_chain_t *c, size_t w)
-{
-    const char *t = c->cfg.writer_tags ? c->cfg.writer_tags[w] : NULL;
-    return t && t[0] ? t : NULL;
-}
-
-/* RecordWriterOutput (+ BroadcastingOutputCollector over several writers). Records go
- * to the writers of `tag` (NULL = the main output); broadcast elements (watermarks,
- * stream status) go to every writer, side outputs included, as in Flink. Returns the
- * number of writers written, or -1 on failure. */
-static int writers_emit_tagged(te_operator_chain_t *c, const char *tag, const uint8_t *hdr, uint32_t hdr_len,
-                               const uint8_t *payload, uint32_t payload_len, int broadcast)
-{
-    int written = 0;
-    for (size_t w = 0; w < c->cfg.n_writers; w++) {
-        if (!broadcast) {
-            const char *wt = writer_tag(c, w);
-            if (tag == NULL ? wt != NULL : (wt == NULL || strcmp(wt, tag) != 0))
-                continue;
-        }
-        written++;
-        te_status_t st = broadcast
-                             ? record_writer_broadcast_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len)
-                             : record_writer_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len);
-        if (st != TE_OK) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "record writer %zu failed: %s", w, te_status_name(st));
-            chain_fail_output(c, st, msg);
-            return -1;
-        }
-    }
-    return written;
-}
-
-static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
-                        uint32_t payload_len, int broadcast)
-{
-    return writers_emit_tagged(c, NULL, hdr, hdr_len, payload, payload_len, broadcast) < 0 ? -1 : 0;
-}
-
-static int main_writer_failed(te_operator_chain_t *c, te_status_t st)
-{
-    char msg[128];
-    snprintf(msg, sizeof(msg), "record writer 0 failed: %s", te_status_name(st));
-    chain_fail_output(c, st, msg);
-    return -1;
-}
-
-static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
-{
-    if (atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c))
-        return -1;
-    task_metrics_add(&c->ctx[i].records_out, 1);
-    if (i + 1 < c->n)
-        return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
-    if (c->cfg.n_writers == 0) {
-        task_metrics_add(&c->dropped, 1);
-        return 0;
-    }
-    if (c->out_idle && chain_set_status(c, 0) != 0)
-        return -1;
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
-    int rc;
-    if (c->main_writer != NULL) { /* RecordWriterOutput: the common one-writer case */
-        te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
-        rc = st == TE_OK ? 0 : main_writer_failed(c, st);
-    } else {
-        rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
-    }
-    if (rc == 0 && c->cfg.metrics)
-        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
-    return rc;
-}
-
-static int emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
-{
-    if (atomic_load(&c->failed) || chain_cancelled(c))
-        return -1;
-    if (i + 1 < c->n)
-        return chain_push_watermark(c, i + 1, wm);
-    if (c->cfg.n_writers == 0)
-        return 0;
-    if (c->out_idle && chain_set_status(c, 0) != 0)
-        return -1;
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_watermark_header(hdr, wm);
-    return writers_emit(c, hdr, hl, NULL, 0, 1);
-}
-
-static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
-{
-    te_operator_ctx_t *x = &c->ctx[j];
-    task_metrics_add(&x->records_in, 1);
-    if (x->cfg->def->process_element == NULL)
-        return emit_from(c, j, rec); /* no callback: pass through */
-    int rc = x->cfg->def->process_element(x->self, input, rec, &c->out[j]);
-    if (rc != 0) {
-        chain_fail_op(c, j, "process_element failed");
-        return -1;
-    }
-    return atomic_load(&c->failed) ? -1 : 0;
-}
-
-/* Sends a stream status on every writer when it differs from the last one sent. */
-static int chain_set_status(te_operator_chain_t *c, int idle)
-{
-    if (c->out_idle == idle || c->cfg.n_writers == 0)
-        return 0;
-    c->out_idle = idle;
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_status_header(hdr, idle);
-    return writers_emit(c, hdr, hl, NULL, 0, 1);
-}
-
 /* Fires operator j's timers of `kind` due at `limit` (on_timer of a v2 def). */
-static int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit)
+int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit)
 {
     te_operator_ctx_t *x = &c->ctx[j];
     const te_operator_def_t *def = x->cfg->def;
@@ -272,23 +99,6 @@ static int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t
             chain_fail_op(c, j, "on_timer failed");
             return -1;
         }
-    }
-    return atomic_load(&c->failed) ? -1 : 0;
-}
-
-static int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm)
-{
-    te_operator_ctx_t *x = &c->ctx[j];
-    if (wm <= x->current_wm)
-        return 0; /* watermarks only advance */
-    x->current_wm = wm;
-    if (chain_fire_timers(c, j, TE_TIMER_EVENT, wm) != 0)
-        return -1;
-    if (x->cfg->def->process_watermark == NULL)
-        return emit_watermark_from(c, j, wm);
-    if (x->cfg->def->process_watermark(x->self, wm, &c->out[j]) != 0) {
-        chain_fail_op(c, j, "process_watermark failed");
-        return -1;
     }
     return atomic_load(&c->failed) ? -1 : 0;
 }
@@ -325,60 +135,6 @@ static const char *api_vertex_id(te_operator_ctx_t *x)
 static const char *api_task_name(te_operator_ctx_t *x)
 {
     return x->chain->cfg.task_name ? x->chain->cfg.task_name : "";
-}
-
-static int api_emit(te_output_t *out, const te_record_t *rec)
-{
-    if (out->lock == NULL)
-        return emit_from(out->chain, out->from, rec);
-    pthread_mutex_lock(out->lock);
-    int rc = emit_from(out->chain, out->from, rec);
-    pthread_mutex_unlock(out->lock);
-    return rc;
-}
-
-/* A side output: the record goes to the writers whose edge carries `tag` (from any
- * operator of the chain); a tag with no edge is dropped and counted. */
-static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t *rec)
-{
-    if (atomic_load(&c->failed) || chain_cancelled(c))
-        return -1;
-    if (tag == NULL || tag[0] == '\0') {
-        task_metrics_add(&c->side_dropped, 1);
-        return 0;
-    }
-    if (c->out_idle && chain_set_status(c, 0) != 0)
-        return -1;
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
-    int n = writers_emit_tagged(c, tag, hdr, hl, rec->data, rec->len, 0);
-    if (n < 0)
-        return -1;
-    if (n == 0)
-        task_metrics_add(&c->side_dropped, 1);
-    else if (c->cfg.metrics)
-        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
-    return 0;
-}
-
-static int api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
-{
-    if (out->lock == NULL)
-        return side_emit(out->chain, tag, rec);
-    pthread_mutex_lock(out->lock);
-    int rc = side_emit(out->chain, tag, rec);
-    pthread_mutex_unlock(out->lock);
-    return rc;
-}
-
-static int api_emit_watermark(te_output_t *out, int64_t wm)
-{
-    if (out->lock == NULL)
-        return emit_watermark_from(out->chain, out->from, wm);
-    pthread_mutex_lock(out->lock);
-    int rc = emit_watermark_from(out->chain, out->from, wm);
-    pthread_mutex_unlock(out->lock);
-    return rc;
 }
 
 static void api_fail(te_operator_ctx_t *x, const char *fmt, ...)
@@ -589,9 +345,9 @@ static const te_operator_api_t chain_api = {
     .parallelism = api_parallelism,
     .max_parallelism = api_max_parallelism,
     .task_name = api_task_name,
-    .emit = api_emit,
-    .emit_side = api_emit_side,
-    .emit_watermark = api_emit_watermark,
+    .emit = chain_api_emit,
+    .emit_side = chain_api_emit_side,
+    .emit_watermark = chain_api_emit_watermark,
     .fail = api_fail,
     .log = api_log,
     .is_cancelled = api_is_cancelled,
@@ -629,8 +385,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->cfg = *cfg;
     c->n = cfg->n_ops;
     c->next_proc_timer = -1;
-    if (cfg->n_writers == 1 && writer_tag(c, 0) == NULL)
-        c->main_writer = cfg->writers[0];
+    c->main_writer = chain_main_writer(c);
     pthread_mutex_init(&c->fail_mu, NULL);
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));
@@ -640,6 +395,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         c->ctx[i].chain = c;
         c->ctx[i].index = i;
         c->ctx[i].cfg = &cfg->ops[i];
+        c->ctx[i].process_element = cfg->ops[i].def ? cfg->ops[i].def->process_element : NULL;
         c->ctx[i].current_wm = INT64_MIN;
         c->out[i].chain = c;
         c->out[i].from = i;
@@ -803,7 +559,8 @@ te_status_t operator_chain_end_input(te_operator_chain_t *c, size_t from, te_err
 {
     /* As in Flink, an ended input carries the final watermark (Long.MAX_VALUE): every
      * pending event-time timer fires (windows flush) before end_input. */
-    int wrc = from == 0 ? chain_push_watermark(c, 0, INT64_MAX) : emit_watermark_from(c, from - 1, INT64_MAX);
+    int wrc =
+        from == 0 ? chain_push_watermark(c, 0, INT64_MAX) : chain_emit_watermark_from(c, from - 1, INT64_MAX);
     if (wrc != 0) {
         te_status_t st = operator_chain_failure(c, err);
         if (st == TE_OK && chain_cancelled(c))

@@ -1,0 +1,208 @@
+/*
+ * chain_output — the Outputs of an operator chain (see operator_chain.h): elements an
+ * operator emits go to the next operator (ChainingOutput), or at the tail to the record
+ * writers as a stream-element header + the payload (RecordWriterOutput; several writers
+ * through a BroadcastingOutputCollector, side outputs to the writers of their tag).
+ *
+ * The per-record path: api emit -> emit_from -> (next operator's process_element, or)
+ * record_writer_emit on the chain's one main-output writer when it has exactly one,
+ * which is the common case, without matching writer tags. Counters are single-writer
+ * (task_metrics_add).
+ *
+ * Threading: as operator_chain.c — the task thread, or the source thread of a blocking
+ * source holding head_emit_lock (taken here around each emit of operator 0).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/operator_chain_internal.h"
+#include "runtime/stream_element.h"
+
+/* The side-output tag of writer w, or NULL for a main-output writer. */
+static const char *writer_tag(const te_operator_chain_t *c, size_t w)
+{
+    const char *t = c->cfg.writer_tags ? c->cfg.writer_tags[w] : NULL;
+    return t && t[0] ? t : NULL;
+}
+
+te_record_writer_t *chain_main_writer(const te_operator_chain_t *c)
+{
+    return c->cfg.n_writers == 1 && writer_tag(c, 0) == NULL ? c->cfg.writers[0] : NULL;
+}
+
+static int writer_failed(te_operator_chain_t *c, size_t w, te_status_t st)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "record writer %zu failed: %s", w, te_status_name(st));
+    chain_fail_output(c, st, msg);
+    return -1;
+}
+
+/* RecordWriterOutput (+ BroadcastingOutputCollector over several writers). Records go
+ * to the writers of `tag` (NULL = the main output); broadcast elements (watermarks,
+ * stream status) go to every writer, side outputs included, as in Flink. Returns the
+ * number of writers written, or -1 on failure. */
+static int writers_emit_tagged(te_operator_chain_t *c, const char *tag, const uint8_t *hdr, uint32_t hdr_len,
+                               const uint8_t *payload, uint32_t payload_len, int broadcast)
+{
+    int written = 0;
+    for (size_t w = 0; w < c->cfg.n_writers; w++) {
+        if (!broadcast) {
+            const char *wt = writer_tag(c, w);
+            if (tag == NULL ? wt != NULL : (wt == NULL || strcmp(wt, tag) != 0))
+                continue;
+        }
+        written++;
+        te_status_t st = broadcast
+                             ? record_writer_broadcast_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len)
+                             : record_writer_emit(c->cfg.writers[w], hdr, hdr_len, payload, payload_len);
+        if (st != TE_OK)
+            return writer_failed(c, w, st);
+    }
+    return written;
+}
+
+static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *payload,
+                        uint32_t payload_len, int broadcast)
+{
+    return writers_emit_tagged(c, NULL, hdr, hdr_len, payload, payload_len, broadcast) < 0 ? -1 : 0;
+}
+
+/* Operator i's record to what follows it: the next operator (ChainingOutput) or the
+ * writers (RecordWriterOutput), or dropped and counted at a sink. */
+static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c))
+        return -1;
+    task_metrics_add(&c->ctx[i].records_out, 1);
+    if (i + 1 < c->n)
+        return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
+    if (c->cfg.n_writers == 0) {
+        task_metrics_add(&c->dropped, 1);
+        return 0;
+    }
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    int rc;
+    if (c->main_writer != NULL) { /* RecordWriterOutput: the common one-writer case */
+        te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
+        rc = st == TE_OK ? 0 : writer_failed(c, 0, st);
+    } else {
+        rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
+    }
+    if (rc == 0 && c->cfg.metrics)
+        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    return rc;
+}
+
+int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
+{
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return -1;
+    if (i + 1 < c->n)
+        return chain_push_watermark(c, i + 1, wm);
+    if (c->cfg.n_writers == 0)
+        return 0;
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_watermark_header(hdr, wm);
+    return writers_emit(c, hdr, hl, NULL, 0, 1);
+}
+
+int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
+{
+    te_operator_ctx_t *x = &c->ctx[j];
+    task_metrics_add(&x->records_in, 1);
+    if (x->process_element == NULL)
+        return emit_from(c, j, rec); /* no callback: pass through */
+    int rc = x->process_element(x->self, input, rec, &c->out[j]);
+    if (rc != 0) {
+        chain_fail_op(c, j, "process_element failed");
+        return -1;
+    }
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
+int chain_set_status(te_operator_chain_t *c, int idle)
+{
+    if (c->out_idle == idle || c->cfg.n_writers == 0)
+        return 0;
+    c->out_idle = idle;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_status_header(hdr, idle);
+    return writers_emit(c, hdr, hl, NULL, 0, 1);
+}
+
+int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm)
+{
+    te_operator_ctx_t *x = &c->ctx[j];
+    if (wm <= x->current_wm)
+        return 0; /* watermarks only advance */
+    x->current_wm = wm;
+    if (chain_fire_timers(c, j, TE_TIMER_EVENT, wm) != 0)
+        return -1;
+    if (x->cfg->def->process_watermark == NULL)
+        return chain_emit_watermark_from(c, j, wm);
+    if (x->cfg->def->process_watermark(x->self, wm, &c->out[j]) != 0) {
+        chain_fail_op(c, j, "process_watermark failed");
+        return -1;
+    }
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
+int chain_api_emit(te_output_t *out, const te_record_t *rec)
+{
+    if (out->lock == NULL)
+        return emit_from(out->chain, out->from, rec);
+    pthread_mutex_lock(out->lock);
+    int rc = emit_from(out->chain, out->from, rec);
+    pthread_mutex_unlock(out->lock);
+    return rc;
+}
+
+/* A side output: the record goes to the writers whose edge carries `tag` (from any
+ * operator of the chain); a tag with no edge is dropped and counted. */
+static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t *rec)
+{
+    if (atomic_load(&c->failed) || chain_cancelled(c))
+        return -1;
+    if (tag == NULL || tag[0] == '\0') {
+        task_metrics_add(&c->side_dropped, 1);
+        return 0;
+    }
+    if (c->out_idle && chain_set_status(c, 0) != 0)
+        return -1;
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    int n = writers_emit_tagged(c, tag, hdr, hl, rec->data, rec->len, 0);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        task_metrics_add(&c->side_dropped, 1);
+    else if (c->cfg.metrics)
+        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    return 0;
+}
+
+int chain_api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
+{
+    if (out->lock == NULL)
+        return side_emit(out->chain, tag, rec);
+    pthread_mutex_lock(out->lock);
+    int rc = side_emit(out->chain, tag, rec);
+    pthread_mutex_unlock(out->lock);
+    return rc;
+}
+
+int chain_api_emit_watermark(te_output_t *out, int64_t wm)
+{
+    if (out->lock == NULL)
+        return chain_emit_watermark_from(out->chain, out->from, wm);
+    pthread_mutex_lock(out->lock);
+    int rc = chain_emit_watermark_from(out->chain, out->from, wm);
+    pthread_mutex_unlock(out->lock);
+    return rc;
+}

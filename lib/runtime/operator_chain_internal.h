@@ -1,0 +1,99 @@
+/*
+ * operator_chain_internal — the operator chain's private state, shared by
+ * operator_chain.c (lifecycle, the operator API, timers, checkpoints) and
+ * chain_output.c (the outputs elements travel through: ChainingOutput,
+ * RecordWriterOutput, BroadcastingOutputCollector, side outputs). Internal: no other
+ * file includes it.
+ *
+ * Threading: see operator_chain.c.
+ */
+#ifndef TE_OPERATOR_CHAIN_INTERNAL_H
+#define TE_OPERATOR_CHAIN_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "state/state_backend.h"
+#include "runtime/operator_chain.h"
+#include "runtime/timer_service.h"
+
+#define CHAIN_MAX_NAMED_COUNTERS 8
+
+typedef struct named_counter {
+    char *name;
+    _Atomic uint64_t value;
+} named_counter_t;
+
+/* The engine's te_output_t: where operator `from` emits. */
+struct te_output {
+    te_operator_chain_t *chain;
+    size_t from;
+    pthread_mutex_t *lock; /* operator 0 of a blocking source only */
+};
+
+/* The engine's te_operator_ctx_t: one per operator. */
+struct te_operator_ctx {
+    te_operator_chain_t *chain;
+    size_t index;
+    const te_chain_op_config_t *cfg;
+    /* cfg->def->process_element, read once per record without the two indirections */
+    int (*process_element)(void *self, int input, const te_record_t *rec, te_output_t *out);
+    void *self;
+    int set_up;
+    int opened;
+    _Atomic uint64_t records_in;
+    _Atomic uint64_t records_out;
+    named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
+    size_t n_counters;
+    /* ABI v2: created on first use */
+    te_timer_service_t *timers;
+    te_state_backend_t *state;
+    int64_t current_wm; /* last watermark this operator received */
+};
+
+struct te_operator_chain {
+    te_operator_chain_config_t cfg;
+    te_operator_ctx_t *ctx;
+    te_output_t *out;
+    size_t n;
+    int disposed;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t side_dropped;
+    pthread_mutex_t fail_mu;
+    _Atomic int failed;
+    te_status_t fail_code;
+    char fail_msg[TE_ERROR_MSG_MAX];
+    te_record_writer_t *main_writer; /* the only writer, when it is a main output: records skip the tag match */
+    int out_idle;                    /* the stream status last sent on the writers */
+    int64_t next_proc_timer;         /* earliest processing-time timer of any operator, -1 none */
+};
+
+static inline int chain_cancelled(const te_operator_chain_t *c)
+{
+    return c->cfg.cancelled && atomic_load(c->cfg.cancelled);
+}
+
+/* operator_chain.c */
+/* Records the first failure: "operator '<name>' (#<i>): <msg>", or msg as it is. */
+void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg);
+void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg);
+/* Fires operator j's timers of `kind` due at `limit` (on_timer of a v2 def). */
+int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit);
+
+/* chain_output.c; each returns 0, or -1 once the chain failed or was cancelled */
+/* The main-output writer when there is exactly one writer and it has no side-output
+ * tag (records then skip the tag match), else NULL. */
+te_record_writer_t *chain_main_writer(const te_operator_chain_t *c);
+/* Element / watermark into operator j (input = 0 or 1 for a two-input head). */
+int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec);
+int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
+/* Operator i's watermark to what follows it (the next operator or the writers). */
+int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm);
+/* Sends a stream status on every writer when it differs from the last one sent. */
+int chain_set_status(te_operator_chain_t *c, int idle);
+/* te_operator_api_t's emit, emit_side, emit_watermark. */
+int chain_api_emit(te_output_t *out, const te_record_t *rec);
+int chain_api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec);
+int chain_api_emit_watermark(te_output_t *out, int64_t wm);
+
+#endif
