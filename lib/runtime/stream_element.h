@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/compiler.h"
+
 typedef enum te_stream_element_tag {
     TE_SE_RECORD = 0,
     TE_SE_RECORD_TS = 1,
@@ -73,8 +75,8 @@ int stream_element_decode(const uint8_t *data, uint32_t len, te_stream_element_t
 /* The per-record case of decode, inline: 1 with the payload and timestamp (INT64_MIN
  * for RECORD) when data is a well-formed RECORD or RECORD_TS; 0 for anything else
  * (then stream_element_decode says what it is, or that it is malformed). */
-static inline int stream_element_record_view(const uint8_t *data, uint32_t len, const uint8_t **payload,
-                                             uint32_t *payload_len, int64_t *timestamp)
+static TE_ALWAYS_INLINE int stream_element_record_view(const uint8_t *data, uint32_t len, const uint8_t **payload,
+                                                       uint32_t *payload_len, int64_t *timestamp)
 {
     if (len >= 1 && data[0] == TE_SE_RECORD) {
         *payload = data + 1;

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "common/compiler.h"
 #include "common/te_status.h"
 #include "shuffle/buffer.h"
 
@@ -50,14 +52,16 @@ te_des_result_t record_deserializer_next_slow(te_record_deserializer_t *d, const
 
 /* The next record: in place when it lies wholly in the current slice (the per-record
  * case, inline: a length check and a pointer bump), else through the slow path. */
-static inline te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint8_t **data,
-                                                       uint32_t *len)
+static TE_ALWAYS_INLINE te_des_result_t record_deserializer_next(te_record_deserializer_t *d, const uint8_t **data,
+                                                                 uint32_t *len)
 {
     const uint8_t *p = d->rp;
     size_t have = (size_t)(d->rend - p);
-    if (!d->partial && have >= 4) {
-        uint32_t l = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-        if (l <= have - 4 && l <= d->max_record_len) {
+    if (TE_LIKELY(!d->partial && have >= 4)) {
+        uint32_t be;
+        memcpy(&be, p, 4);
+        uint32_t l = __builtin_bswap32(be);
+        if (TE_LIKELY(l <= have - 4 && l <= d->max_record_len)) {
             *data = p + 4;
             *len = l;
             d->rp = p + 4 + l;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "shuffle/buffer.h"
 
 typedef enum te_ser_result {
@@ -48,12 +49,17 @@ int record_serializer_has_pending(const te_record_serializer_t *s);
  * after `end` (see record_serializer.c). */
 void record_serializer_prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len);
 
-/* Copies n bytes; up to 16 without a call (two overlapping loads and stores), so the
- * short headers and payloads of the per-record path cost a few instructions. */
-static inline void record_serializer_copy(uint8_t *d, const uint8_t *s, uint32_t n)
+/* Copies n <= 32 bytes without a call: two overlapping loads and stores of the
+ * largest power of two not above n, so a short header or payload costs a few
+ * instructions. */
+static TE_ALWAYS_INLINE void record_serializer_copy_small(uint8_t *d, const uint8_t *s, uint32_t n)
 {
-    if (n > 16) {
-        memcpy(d, s, n);
+    if (n >= 16) {
+        uint8_t a[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(z, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, z, 16);
     } else if (n >= 8) {
         uint64_t a, z;
         memcpy(&a, s, 8);
@@ -74,33 +80,59 @@ static inline void record_serializer_copy(uint8_t *d, const uint8_t *s, uint32_t
     }
 }
 
-/* The per-record path of the record writer: when the whole record (length prefix,
- * header, payload) fits in b with at least one byte to spare, writes it straight into
- * the segment, publishes the new b->committed (release store) and returns 1; writes
- * nothing and returns 0 otherwise (the caller takes set + copy_to_buffer, which also
- * finishes a buffer the record fills exactly). The same bytes as set + copy_to_buffer;
- * no record may be pending in the channel's serializer. */
-static inline int record_serializer_write_whole(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
-                                                const uint8_t *payload, uint32_t payload_len)
+#define RECORD_SERIALIZER_SMALL_HEADER  16u
+#define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
+
+/* Writes the whole record when it fits in b with at least one byte to spare; `small`
+ * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call. */
+static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
+                                                       const uint8_t *payload, uint32_t payload_len, int small)
 {
     uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
     uint64_t total = 4ull + hdr_len + payload_len;
-    if (total >= (uint64_t)(b->capacity - c))
+    if (TE_UNLIKELY(total >= (uint64_t)(b->capacity - c)))
         return 0;
     uint8_t *d = b->data + c;
     uint32_t be = __builtin_bswap32(hdr_len + payload_len);
     memcpy(d, &be, 4);
-    record_serializer_copy(d + 4, hdr, hdr_len);
-    record_serializer_copy(d + 4 + hdr_len, payload, payload_len);
+    if (small || hdr_len <= 32)
+        record_serializer_copy_small(d + 4, hdr, hdr_len);
+    else
+        memcpy(d + 4, hdr, hdr_len);
+    if (small || payload_len <= 32)
+        record_serializer_copy_small(d + 4 + hdr_len, payload, payload_len);
+    else
+        memcpy(d + 4 + hdr_len, payload, payload_len);
     uint32_t end = c + (uint32_t)total;
     atomic_store_explicit(&b->committed, end, memory_order_release);
-    if (total <= 64) {
+    if (small || total <= 64) {
         if (end + total < b->capacity)
             __builtin_prefetch(d + 2 * total, 1, 3);
     } else {
         record_serializer_prefetch_next(b, end, (uint32_t)total);
     }
     return 1;
+}
+
+/* The per-record path of the record writer: when the whole record (length prefix,
+ * header, payload) fits in b with at least one byte to spare, writes it straight into
+ * the segment, publishes the new b->committed (release store) and returns 1; writes
+ * nothing and returns 0 otherwise (the caller takes set + copy_to_buffer, which also
+ * finishes a buffer the record fills exactly). The same bytes as set + copy_to_buffer;
+ * no record may be pending in the channel's serializer. */
+static TE_ALWAYS_INLINE int record_serializer_write_whole(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
+                                                          const uint8_t *payload, uint32_t payload_len)
+{
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0);
+}
+
+/* write_whole for a small record (hdr_len <= RECORD_SERIALIZER_SMALL_HEADER, payload_len
+ * <= RECORD_SERIALIZER_SMALL_PAYLOAD): no call at all, so a caller's fast path needs no
+ * stack frame. */
+static TE_ALWAYS_INLINE int record_serializer_write_small(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
+                                                          const uint8_t *payload, uint32_t payload_len)
+{
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 1);
 }
 
 #endif

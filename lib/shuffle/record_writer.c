@@ -38,7 +38,8 @@ struct te_record_writer {
     te_local_buffer_pool_t *pool;
     te_channel_selector_t *sel;
     uint32_t n;
-    uint32_t fixed; /* the channel of every record when the selector needs no look, else RW_SELECT */
+    uint32_t fixed;        /* the channel of every record when the selector needs no look, else RW_SELECT */
+    te_buffer_t *fast_cur; /* ch[0].cur when fixed == 0 and no flush per record (emit's fast path), else NULL */
     int flush_always;
     struct rw_channel *ch;
     _Atomic uint64_t bytes_out;
@@ -76,6 +77,14 @@ nomem:
     return NULL;
 }
 
+/* The channel's open buffer (the writer's reference), mirrored for emit's fast path. */
+static void rw_set_cur(te_record_writer_t *rw, uint32_t c, te_buffer_t *b)
+{
+    rw->ch[c].cur = b;
+    if (c == 0 && rw->fixed == 0 && !rw->flush_always)
+        rw->fast_cur = b;
+}
+
 /* Marks the channel's current buffer finished and drops the writer's reference. */
 static void rw_finish_buffer(te_record_writer_t *rw, uint32_t c)
 {
@@ -84,7 +93,7 @@ static void rw_finish_buffer(te_record_writer_t *rw, uint32_t c)
         return;
     atomic_store_explicit(&b->finished, 1, memory_order_release);
     result_partition_buffer_finished(rw->rp, c);
-    rw->ch[c].cur = NULL;
+    rw_set_cur(rw, c, NULL);
     buffer_recycle(b);
 }
 
@@ -122,7 +131,7 @@ static te_status_t rw_drain(te_record_writer_t *rw, uint32_t c)
                 return TE_ECANCELED;
             buffer_retain(b); /* one reference for the queue, one for the writer */
             result_partition_add_buffer(rw->rp, c, b);
-            ch->cur = b;
+            rw_set_cur(rw, c, b);
         }
         te_ser_result_t r = record_serializer_copy_to_buffer(&ch->ser, ch->cur);
         if (r == TE_SER_FULL_RECORD)
@@ -160,7 +169,7 @@ te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const 
     return TE_OK;
 }
 
-static void rw_count(te_record_writer_t *rw, uint64_t bytes)
+static inline void rw_count(te_record_writer_t *rw, uint64_t bytes)
 {
     atomic_store_explicit(&rw->bytes_out, atomic_load_explicit(&rw->bytes_out, memory_order_relaxed) + bytes,
                           memory_order_relaxed);
@@ -168,8 +177,10 @@ static void rw_count(te_record_writer_t *rw, uint64_t bytes)
                           memory_order_relaxed);
 }
 
-te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                               const uint8_t *payload, uint32_t payload_len)
+/* Everything record_writer_emit's fast path does not take: released partitions, the
+ * channel selector, a full or missing buffer, flush-per-record writers. */
+static TE_NOINLINE te_status_t rw_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                            const uint8_t *payload, uint32_t payload_len)
 {
     if (atomic_load_explicit(rw->released, memory_order_acquire))
         return TE_ECANCELED;
@@ -181,7 +192,6 @@ te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint3
         if (c >= rw->n)
             return TE_EINTERNAL;
     }
-    /* The common case: the record fits in the channel's open buffer. */
     te_buffer_t *b = rw->ch[c].cur;
     te_status_t st = TE_OK;
     if (b != NULL && record_serializer_write_whole(b, hdr, hdr_len, payload, payload_len)) {
@@ -193,6 +203,22 @@ te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint3
     if (st == TE_OK)
         rw_count(rw, 4ull + hdr_len + payload_len);
     return st;
+}
+
+/* The per-record case (a forward or single-channel writer, a small record that fits in
+ * the open buffer, no flush per record) calls nothing, so it needs no stack frame. */
+te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                               const uint8_t *payload, uint32_t payload_len)
+{
+    te_buffer_t *b = rw->fast_cur;
+    if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
+                  payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
+                  !atomic_load_explicit(rw->released, memory_order_acquire) &&
+                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len))) {
+        rw_count(rw, 4ull + hdr_len + payload_len);
+        return TE_OK;
+    }
+    return rw_emit_slow(rw, hdr, hdr_len, payload, payload_len);
 }
 
 te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
