@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "runtime/operator_chain_internal.h"
 #include "runtime/stream_element.h"
 
@@ -68,15 +69,28 @@ static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr
     return writers_emit_tagged(c, NULL, hdr, hdr_len, payload, payload_len, broadcast) < 0 ? -1 : 0;
 }
 
-/* Operator i's record to what follows it: the next operator (ChainingOutput) or the
- * writers (RecordWriterOutput), or dropped and counted at a sink. */
-static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec);
+
+/* A record into operator j (input 0/1 of a two-input head). Inline: the per-record
+ * path of operator_chain_process_element and of ChainingOutput. */
+static TE_ALWAYS_INLINE int push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
 {
-    if (atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c))
+    te_operator_ctx_t *x = &c->ctx[j];
+    task_metrics_add(&x->records_in, 1);
+    if (TE_UNLIKELY(x->process_element == NULL))
+        return emit_from(c, j, rec); /* no callback: pass through */
+    int rc = x->process_element(x->self, input, rec, &c->out[j]);
+    if (TE_UNLIKELY(rc != 0)) {
+        chain_fail_op(c, j, "process_element failed");
         return -1;
-    task_metrics_add(&c->ctx[i].records_out, 1);
-    if (i + 1 < c->n)
-        return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
+    }
+    return atomic_load_explicit(&c->failed, memory_order_relaxed) ? -1 : 0;
+}
+
+/* The tail's record to the writers other than the one-main-writer fast path: several
+ * writers, none (a sink: dropped and counted), an idle stream status to end first. */
+static TE_NOINLINE int emit_to_writers(te_operator_chain_t *c, const te_record_t *rec)
+{
     if (c->cfg.n_writers == 0) {
         task_metrics_add(&c->dropped, 1);
         return 0;
@@ -86,15 +100,49 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
     int rc;
-    if (c->main_writer != NULL) { /* RecordWriterOutput: the common one-writer case */
+    if (c->main_writer != NULL) {
         te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
         rc = st == TE_OK ? 0 : writer_failed(c, 0, st);
     } else {
         rc = writers_emit(c, hdr, hl, rec->data, rec->len, 0);
     }
-    if (rc == 0 && c->cfg.metrics)
-        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    if (rc == 0)
+        task_metrics_add(c->num_records_out, 1);
     return rc;
+}
+
+/* Operator i's record to what follows it: the next operator (ChainingOutput) or the
+ * writers (RecordWriterOutput), or dropped and counted at a sink. An operator's
+ * records-out is counted at the tail only (inside the chain it is the next one's
+ * records-in). */
+static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (TE_UNLIKELY(atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c)))
+        return -1;
+    if (i + 1 < c->n)
+        return push_element(c, i + 1, 0, rec); /* ChainingOutput */
+    task_metrics_add(&c->ctx[i].records_out, 1);
+    if (TE_UNLIKELY(c->main_writer == NULL || c->out_idle))
+        return emit_to_writers(c, rec);
+    /* RecordWriterOutput, the common one-writer case */
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
+    if (TE_UNLIKELY(st != TE_OK))
+        return writer_failed(c, 0, st);
+    task_metrics_add(c->num_records_out, 1);
+    return 0;
+}
+
+te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
+                                           te_error_t *err)
+{
+    if (TE_LIKELY(push_element(c, 0, input, rec) == 0))
+        return TE_OK;
+    te_status_t st = operator_chain_failure(c, err);
+    if (st == TE_OK && chain_cancelled(c))
+        return te_error_set(err, TE_ECANCELED, "task cancelled");
+    return st;
 }
 
 int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
@@ -110,20 +158,6 @@ int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_watermark_header(hdr, wm);
     return writers_emit(c, hdr, hl, NULL, 0, 1);
-}
-
-int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
-{
-    te_operator_ctx_t *x = &c->ctx[j];
-    task_metrics_add(&x->records_in, 1);
-    if (x->process_element == NULL)
-        return emit_from(c, j, rec); /* no callback: pass through */
-    int rc = x->process_element(x->self, input, rec, &c->out[j]);
-    if (rc != 0) {
-        chain_fail_op(c, j, "process_element failed");
-        return -1;
-    }
-    return atomic_load(&c->failed) ? -1 : 0;
 }
 
 int chain_set_status(te_operator_chain_t *c, int idle)
@@ -182,8 +216,8 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
         return -1;
     if (n == 0)
         task_metrics_add(&c->side_dropped, 1);
-    else if (c->cfg.metrics)
-        task_metrics_add(&c->cfg.metrics->num_records_out, 1);
+    else
+        task_metrics_add(c->num_records_out, 1);
     return 0;
 }
 

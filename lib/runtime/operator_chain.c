@@ -386,6 +386,8 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->n = cfg->n_ops;
     c->next_proc_timer = -1;
     c->main_writer = chain_main_writer(c);
+    c->cancelled = cfg->cancelled ? cfg->cancelled : &c->never_cancelled;
+    c->num_records_out = cfg->metrics ? &cfg->metrics->num_records_out : &c->records_out_unreported;
     pthread_mutex_init(&c->fail_mu, NULL);
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));
@@ -499,18 +501,6 @@ te_status_t operator_chain_open(te_operator_chain_t *c, te_error_t *err)
     return TE_OK;
 }
 
-te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
-                                           te_error_t *err)
-{
-    if (chain_push_element(c, 0, input, rec) != 0) {
-        te_status_t st = operator_chain_failure(c, err);
-        if (st == TE_OK && chain_cancelled(c))
-            return te_error_set(err, TE_ECANCELED, "task cancelled");
-        return st;
-    }
-    return TE_OK;
-}
-
 te_status_t operator_chain_process_watermark(te_operator_chain_t *c, int64_t wm, te_error_t *err)
 {
     if (chain_push_watermark(c, 0, wm) != 0) {
@@ -606,6 +596,8 @@ uint64_t operator_chain_records_in(const te_operator_chain_t *c, size_t i)
 
 uint64_t operator_chain_records_out(const te_operator_chain_t *c, size_t i)
 {
+    if (i + 1 < c->n) /* counted once: what operator i emits is operator i+1's input */
+        return atomic_load_explicit(&c->ctx[i + 1].records_in, memory_order_relaxed);
     return i < c->n ? atomic_load_explicit(&c->ctx[i].records_out, memory_order_relaxed) : 0;
 }
 

@@ -64,14 +64,15 @@ struct te_operator_chain {
     te_status_t fail_code;
     char fail_msg[TE_ERROR_MSG_MAX];
     te_record_writer_t *main_writer; /* the only writer, when it is a main output: records skip the tag match */
-    int out_idle;                    /* the stream status last sent on the writers */
-    int64_t next_proc_timer;         /* earliest processing-time timer of any operator, -1 none */
+    _Atomic int *cancelled;          /* cfg.cancelled, or never_cancelled: never NULL */
+    _Atomic int never_cancelled;
+    _Atomic uint64_t *num_records_out; /* the task metric, or records_out_unreported: never NULL */
+    _Atomic uint64_t records_out_unreported;
+    int out_idle;            /* the stream status last sent on the writers */
+    int64_t next_proc_timer; /* earliest processing-time timer of any operator, -1 none */
 };
 
-static inline int chain_cancelled(const te_operator_chain_t *c)
-{
-    return c->cfg.cancelled && atomic_load(c->cfg.cancelled);
-}
+static inline int chain_cancelled(const te_operator_chain_t *c) { return atomic_load(c->cancelled); }
 
 /* operator_chain.c */
 /* Records the first failure: "operator '<name>' (#<i>): <msg>", or msg as it is. */
@@ -84,8 +85,7 @@ int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit)
 /* The main-output writer when there is exactly one writer and it has no side-output
  * tag (records then skip the tag match), else NULL. */
 te_record_writer_t *chain_main_writer(const te_operator_chain_t *c);
-/* Element / watermark into operator j (input = 0 or 1 for a two-input head). */
-int chain_push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec);
+/* A watermark into operator j. */
 int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
 /* Operator i's watermark to what follows it (the next operator or the writers). */
 int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm);

@@ -414,6 +414,46 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
     return TE_OK;
 }
 
+/* Processes the elements of the current channel's slice until *done reaches stop or the
+ * slice is used up (in->current = -1): the per-record loop, with the deserializer's and
+ * the record view's fast paths inline. */
+static te_status_t drain_current(te_stream_task_network_input_t *in, uint32_t stop, uint32_t *done,
+                                 uint64_t *records, te_error_t *err)
+{
+    uint32_t ch = (uint32_t)in->current;
+    te_record_deserializer_t *d = in->des[ch];
+    int input = in->ch_input[ch];
+    te_operator_chain_t *chain = in->chain;
+    uint32_t n = *done;
+    uint64_t recs = 0;
+    te_status_t st = TE_OK;
+    while (n < stop) {
+        const uint8_t *data;
+        uint32_t len;
+        te_des_result_t r = record_deserializer_next(d, &data, &len);
+        if (TE_UNLIKELY(r != TE_DES_RECORD)) {
+            if (r == TE_DES_ERROR)
+                st = te_error_set(err, TE_EPROTO, "corrupt record length on input channel %u", ch);
+            else
+                in->current = -1; /* NEED_MORE */
+            break;
+        }
+        te_record_t rec;
+        if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
+            recs++;
+            st = operator_chain_process_element(chain, input, &rec, err);
+        } else {
+            st = dispatch_other(in, ch, data, len, err);
+        }
+        if (TE_UNLIKELY(st != TE_OK))
+            break;
+        n++;
+    }
+    *done = n;
+    *records += recs;
+    return st;
+}
+
 static te_status_t input_emit_next(te_stream_task_network_input_t *in, uint32_t budget, te_input_status_t *status,
                                    uint64_t *records, te_error_t *err)
 {
@@ -431,27 +471,13 @@ static te_status_t input_emit_next(te_stream_task_network_input_t *in, uint32_t 
             }
         }
         if (in->current >= 0) {
-            const uint8_t *data;
-            uint32_t len;
-            te_des_result_t r = record_deserializer_next(in->des[in->current], &data, &len);
-            if (r == TE_DES_RECORD) {
-                te_record_t rec;
-                te_status_t st;
-                if (stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp)) {
-                    (*records)++;
-                    st = operator_chain_process_element(in->chain, in->ch_input[in->current], &rec, err);
-                } else {
-                    st = dispatch_other(in, (uint32_t)in->current, data, len, err);
-                }
-                if (st != TE_OK)
-                    return st;
-                done++;
-                continue;
-            }
-            if (r == TE_DES_ERROR)
-                return te_error_set(err, TE_EPROTO, "corrupt record length on input channel %lld",
-                                    (long long)in->current);
-            in->current = -1; /* NEED_MORE */
+            /* with unaligned checkpoints, priority events are looked at every 16 elements */
+            uint32_t stop = in->unaligned && (done | 15) + 1 < budget ? (done | 15) + 1 : budget;
+            te_status_t st = drain_current(in, stop, &done, records, err);
+            if (st != TE_OK)
+                return st;
+            if (in->current >= 0)
+                continue; /* stopped at `stop` */
         }
         if (in->n_recovered > 0 && replay_recovered(in))
             continue; /* recovered state before anything from the gates */
