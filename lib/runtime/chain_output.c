@@ -87,8 +87,9 @@ static TE_ALWAYS_INLINE int push_element(te_operator_chain_t *c, size_t j, int i
     return atomic_load_explicit(&c->failed, memory_order_relaxed) ? -1 : 0;
 }
 
-/* The tail's record to the writers other than the one-main-writer fast path: several
- * writers, none (a sink: dropped and counted), an idle stream status to end first. */
+/* The tail's record to the writers, but for emit_tail's fast case: several writers,
+ * none (a sink: dropped and counted), an idle stream status to end first, a record the
+ * writer's inline path does not take. */
 static TE_NOINLINE int emit_to_writers(te_operator_chain_t *c, const te_record_t *rec)
 {
     if (c->cfg.n_writers == 0) {
@@ -111,27 +112,44 @@ static TE_NOINLINE int emit_to_writers(te_operator_chain_t *c, const te_record_t
     return rc;
 }
 
+/* The tail operator's record (RecordWriterOutput). The common case — one main-output
+ * writer taking the record on its inline path — makes no call, so it needs no stack
+ * frame; everything else is a tail call. */
+static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
+{
+    if (TE_LIKELY(c->main_writer != NULL && !c->out_idle)) {
+        int done;
+        if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
+            static const uint8_t hdr = TE_SE_RECORD;
+            done = record_writer_emit_fast(c->main_writer, &hdr, 1, rec->data, rec->len);
+        } else {
+            uint8_t hdr[TE_SE_MAX_HEADER];
+            done = record_writer_emit_fast(c->main_writer, hdr, stream_element_record_header(hdr, rec->timestamp),
+                                           rec->data, rec->len);
+        }
+        if (TE_LIKELY(done)) {
+            task_metrics_add(c->num_records_out, 1);
+            return 0;
+        }
+    }
+    return emit_to_writers(c, rec);
+}
+
+/* ChainingOutput: into operator j's process_element. */
+static TE_NOINLINE int emit_chained(te_operator_chain_t *c, size_t j, const te_record_t *rec)
+{
+    return push_element(c, j, 0, rec);
+}
+
 /* Operator i's record to what follows it: the next operator (ChainingOutput) or the
- * writers (RecordWriterOutput), or dropped and counted at a sink. An operator's
- * records-out is counted at the tail only (inside the chain it is the next one's
- * records-in). */
+ * writers (RecordWriterOutput), or dropped and counted at a sink. */
 static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     if (TE_UNLIKELY(atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c)))
         return -1;
     if (i + 1 < c->n)
-        return push_element(c, i + 1, 0, rec); /* ChainingOutput */
-    task_metrics_add(&c->ctx[i].records_out, 1);
-    if (TE_UNLIKELY(c->main_writer == NULL || c->out_idle))
-        return emit_to_writers(c, rec);
-    /* RecordWriterOutput, the common one-writer case */
-    uint8_t hdr[TE_SE_MAX_HEADER];
-    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
-    te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
-    if (TE_UNLIKELY(st != TE_OK))
-        return writer_failed(c, 0, st);
-    task_metrics_add(c->num_records_out, 1);
-    return 0;
+        return emit_chained(c, i + 1, rec);
+    return emit_tail(c, rec);
 }
 
 te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
@@ -187,14 +205,19 @@ int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm)
     return atomic_load(&c->failed) ? -1 : 0;
 }
 
-int chain_api_emit(te_output_t *out, const te_record_t *rec)
+static TE_NOINLINE int emit_locked(te_output_t *out, const te_record_t *rec)
 {
-    if (out->lock == NULL)
-        return emit_from(out->chain, out->from, rec);
     pthread_mutex_lock(out->lock);
     int rc = emit_from(out->chain, out->from, rec);
     pthread_mutex_unlock(out->lock);
     return rc;
+}
+
+int chain_api_emit(te_output_t *out, const te_record_t *rec)
+{
+    if (TE_LIKELY(out->lock == NULL))
+        return emit_from(out->chain, out->from, rec);
+    return emit_locked(out, rec);
 }
 
 /* A side output: the record goes to the writers whose edge carries `tag` (from any

@@ -598,7 +598,10 @@ uint64_t operator_chain_records_out(const te_operator_chain_t *c, size_t i)
 {
     if (i + 1 < c->n) /* counted once: what operator i emits is operator i+1's input */
         return atomic_load_explicit(&c->ctx[i + 1].records_in, memory_order_relaxed);
-    return i < c->n ? atomic_load_explicit(&c->ctx[i].records_out, memory_order_relaxed) : 0;
+    if (i >= c->n)
+        return 0;
+    return atomic_load_explicit(c->num_records_out, memory_order_relaxed) +
+           atomic_load_explicit(&c->dropped, memory_order_relaxed);
 }
 
 uint64_t operator_chain_records_dropped(const te_operator_chain_t *c)

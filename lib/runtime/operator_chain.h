@@ -98,7 +98,9 @@ te_status_t operator_chain_failure(te_operator_chain_t *c, te_error_t *err);
 size_t operator_chain_length(const te_operator_chain_t *c);
 const te_operator_def_t *operator_chain_def(const te_operator_chain_t *c, size_t i);
 
-/* Per-operator counters (numRecordsIn / numRecordsOut of operator i). */
+/* Per-operator counters (numRecordsIn / numRecordsOut of operator i). Counted once per
+ * record: inside the chain operator i's records out are operator i+1's records in; the
+ * tail's are what the task emitted (main and side outputs) plus what a sink dropped. */
 uint64_t operator_chain_records_in(const te_operator_chain_t *c, size_t i);
 uint64_t operator_chain_records_out(const te_operator_chain_t *c, size_t i);
 /* Records the tail emitted with no writer (sinks), and side-output records dropped. */

@@ -41,8 +41,7 @@ struct te_operator_ctx {
     void *self;
     int set_up;
     int opened;
-    _Atomic uint64_t records_in;
-    _Atomic uint64_t records_out;
+    _Atomic uint64_t records_in; /* records out are derived (operator_chain_records_out) */
     named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
     size_t n_counters;
     /* ABI v2: created on first use */

@@ -137,8 +137,8 @@ static te_status_t apply_valve(te_stream_task_network_input_t *in, int flags, in
 }
 
 /* Hands one element that is not a record to the chain (watermarks, stream status). */
-static te_status_t dispatch_other(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data,
-                                  uint32_t len, te_error_t *err)
+static TE_NOINLINE te_status_t dispatch_other(te_stream_task_network_input_t *in, uint32_t ch, const uint8_t *data,
+                                              uint32_t len, te_error_t *err)
 {
     te_stream_element_t e;
     if (stream_element_decode(data, len, &e) != 0)
@@ -417,8 +417,8 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
 /* Processes the elements of the current channel's slice until *done reaches stop or the
  * slice is used up (in->current = -1): the per-record loop, with the deserializer's and
  * the record view's fast paths inline. */
-static te_status_t drain_current(te_stream_task_network_input_t *in, uint32_t stop, uint32_t *done,
-                                 uint64_t *records, te_error_t *err)
+static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in, uint32_t stop, uint32_t *done,
+                                             uint64_t *records, te_error_t *err)
 {
     uint32_t ch = (uint32_t)in->current;
     te_record_deserializer_t *d = in->des[ch];

@@ -84,7 +84,8 @@ static TE_ALWAYS_INLINE void record_serializer_copy_small(uint8_t *d, const uint
 #define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
 
 /* Writes the whole record when it fits in b with at least one byte to spare; `small`
- * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call. */
+ * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call, into a
+ * writer's only channel. */
 static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                        const uint8_t *payload, uint32_t payload_len, int small)
 {
@@ -95,7 +96,9 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
     uint8_t *d = b->data + c;
     uint32_t be = __builtin_bswap32(hdr_len + payload_len);
     memcpy(d, &be, 4);
-    if (small || hdr_len <= 32)
+    if (hdr_len == 1) /* a stream record without timestamp */
+        d[4] = hdr[0];
+    else if (small || hdr_len <= 32)
         record_serializer_copy_small(d + 4, hdr, hdr_len);
     else
         memcpy(d + 4, hdr, hdr_len);
@@ -105,7 +108,9 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
         memcpy(d + 4 + hdr_len, payload, payload_len);
     uint32_t end = c + (uint32_t)total;
     atomic_store_explicit(&b->committed, end, memory_order_release);
-    if (small || total <= 64) {
+    if (small) /* the caller's one channel: sequential writes the hardware prefetcher follows */
+        return 1;
+    if (total <= 64) {
         if (end + total < b->capacity)
             __builtin_prefetch(d + 2 * total, 1, 3);
     } else {
@@ -127,8 +132,8 @@ static TE_ALWAYS_INLINE int record_serializer_write_whole(te_buffer_t *b, const 
 }
 
 /* write_whole for a small record (hdr_len <= RECORD_SERIALIZER_SMALL_HEADER, payload_len
- * <= RECORD_SERIALIZER_SMALL_PAYLOAD): no call at all, so a caller's fast path needs no
- * stack frame. */
+ * <= RECORD_SERIALIZER_SMALL_PAYLOAD) into a writer's only channel: no call at all, so a
+ * caller's fast path needs no stack frame, and no prefetch (the writes are sequential). */
 static TE_ALWAYS_INLINE int record_serializer_write_small(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                           const uint8_t *payload, uint32_t payload_len)
 {

@@ -33,17 +33,14 @@ struct rw_channel {
 #define RW_SELECT UINT32_MAX
 
 struct te_record_writer {
+    te_record_writer_hot_t hot; /* first: record_writer_emit (inline) reads it through the writer pointer */
     te_result_partition_t *rp;
-    const _Atomic int *released; /* the partition's flag, tested per record */
     te_local_buffer_pool_t *pool;
     te_channel_selector_t *sel;
     uint32_t n;
-    uint32_t fixed;        /* the channel of every record when the selector needs no look, else RW_SELECT */
-    te_buffer_t *fast_cur; /* ch[0].cur when fixed == 0 and no flush per record (emit's fast path), else NULL */
+    uint32_t fixed; /* the channel of every record when the selector needs no look, else RW_SELECT */
     int flush_always;
     struct rw_channel *ch;
-    _Atomic uint64_t bytes_out;
-    _Atomic uint64_t records_out;
     _Atomic uint64_t bp_ns;
     _Atomic int bp;
     _Atomic int64_t bp_since; /* monotonic ns when the current wait began; 0 = not waiting */
@@ -60,7 +57,7 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
     if (rw->ch == NULL)
         goto nomem;
     rw->rp = rp;
-    rw->released = result_partition_released_flag(rp);
+    rw->hot.released = result_partition_released_flag(rp);
     rw->pool = result_partition_pool(rp);
     rw->sel = sel;
     te_partitioner_kind_t k = channel_selector_kind(sel);
@@ -82,7 +79,7 @@ static void rw_set_cur(te_record_writer_t *rw, uint32_t c, te_buffer_t *b)
 {
     rw->ch[c].cur = b;
     if (c == 0 && rw->fixed == 0 && !rw->flush_always)
-        rw->fast_cur = b;
+        rw->hot.fast_cur = b;
 }
 
 /* Marks the channel's current buffer finished and drops the writer's reference. */
@@ -171,18 +168,21 @@ te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const 
 
 static inline void rw_count(te_record_writer_t *rw, uint64_t bytes)
 {
-    atomic_store_explicit(&rw->bytes_out, atomic_load_explicit(&rw->bytes_out, memory_order_relaxed) + bytes,
+    atomic_store_explicit(&rw->hot.bytes_out,
+                          atomic_load_explicit(&rw->hot.bytes_out, memory_order_relaxed) + bytes,
                           memory_order_relaxed);
-    atomic_store_explicit(&rw->records_out, atomic_load_explicit(&rw->records_out, memory_order_relaxed) + 1,
+    atomic_store_explicit(&rw->hot.records_out,
+                          atomic_load_explicit(&rw->hot.records_out, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
-/* Everything record_writer_emit's fast path does not take: released partitions, the
- * channel selector, a full or missing buffer, flush-per-record writers. */
-static TE_NOINLINE te_status_t rw_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                                            const uint8_t *payload, uint32_t payload_len)
+/* Everything record_writer_emit's inline fast path does not take: released partitions,
+ * the channel selector, larger records, a full or missing buffer, flush-per-record
+ * writers. */
+te_status_t record_writer_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                    const uint8_t *payload, uint32_t payload_len)
 {
-    if (atomic_load_explicit(rw->released, memory_order_acquire))
+    if (atomic_load_explicit(rw->hot.released, memory_order_acquire))
         return TE_ECANCELED;
     uint32_t c = rw->fixed;
     if (c == RW_SELECT) {
@@ -203,22 +203,6 @@ static TE_NOINLINE te_status_t rw_emit_slow(te_record_writer_t *rw, const uint8_
     if (st == TE_OK)
         rw_count(rw, 4ull + hdr_len + payload_len);
     return st;
-}
-
-/* The per-record case (a forward or single-channel writer, a small record that fits in
- * the open buffer, no flush per record) calls nothing, so it needs no stack frame. */
-te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                               const uint8_t *payload, uint32_t payload_len)
-{
-    te_buffer_t *b = rw->fast_cur;
-    if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
-                  payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
-                  !atomic_load_explicit(rw->released, memory_order_acquire) &&
-                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len))) {
-        rw_count(rw, 4ull + hdr_len + payload_len);
-        return TE_OK;
-    }
-    return rw_emit_slow(rw, hdr, hdr_len, payload, payload_len);
 }
 
 te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
@@ -277,12 +261,12 @@ int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n)
 
 uint64_t record_writer_bytes_out(const te_record_writer_t *rw)
 {
-    return atomic_load_explicit(&((te_record_writer_t *)rw)->bytes_out, memory_order_relaxed);
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->hot.bytes_out, memory_order_relaxed);
 }
 
 uint64_t record_writer_records_out(const te_record_writer_t *rw)
 {
-    return atomic_load_explicit(&((te_record_writer_t *)rw)->records_out, memory_order_relaxed);
+    return atomic_load_explicit(&((te_record_writer_t *)rw)->hot.records_out, memory_order_relaxed);
 }
 
 uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw)

@@ -17,12 +17,26 @@
 #include <stdint.h>
 
 #include "common/te_status.h"
+#include "common/compiler.h"
 #include "shuffle/channel_selector.h"
+#include "shuffle/record_serializer.h"
 #include "shuffle/task_event.h"
 #include "shuffle/local_buffer_pool.h"
 #include "shuffle/result_partition.h"
 
 typedef struct te_record_writer te_record_writer_t;
+
+/* The first member of every te_record_writer: what record_writer_emit's inline fast
+ * path reads and writes (as te_buffer_t, visible only for the per-record path; the rest
+ * of the writer is opaque). Task thread only, but for the counters, which other threads
+ * load relaxed. */
+typedef struct te_record_writer_hot {
+    te_buffer_t *fast_cur;       /* the open buffer of channel 0 when every record goes there and none is
+                                    flushed by itself (forward / one channel, buffer timeout != 0), else NULL */
+    const _Atomic int *released; /* the partition's released flag */
+    _Atomic uint64_t bytes_out;  /* single-writer counters */
+    _Atomic uint64_t records_out;
+} te_record_writer_hot_t;
 
 /* Borrows rp (the task keeps its reference); takes ownership of sel.
  * flush_always: execution.buffer-timeout == 0 (flush after every record). */
@@ -30,10 +44,43 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
                                       te_error_t *err);
 void record_writer_free(te_record_writer_t *rw);
 
+/* record_writer_emit's everything-else path. */
+te_status_t record_writer_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                    const uint8_t *payload, uint32_t payload_len);
+
+/* The per-record case of record_writer_emit, inline and without any call: a small
+ * record into a forward writer's open buffer. 1 = written (and counted); 0 = nothing
+ * done, use record_writer_emit. */
+static TE_ALWAYS_INLINE int record_writer_emit_fast(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                                    const uint8_t *payload, uint32_t payload_len)
+{
+    te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
+    te_buffer_t *b = h->fast_cur;
+    if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
+                  payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
+                  !atomic_load_explicit(h->released, memory_order_acquire) &&
+                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len))) {
+        atomic_store_explicit(
+            &h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + 4 + hdr_len + payload_len,
+            memory_order_relaxed);
+        atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
 /* One serialized element (hdr + payload) to the channel(s) the selector picks from the
- * payload. TE_ECANCELED when the pool was cancelled while waiting for a buffer. */
-te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                               const uint8_t *payload, uint32_t payload_len);
+ * payload. TE_ECANCELED when the partition was released or the pool cancelled while
+ * waiting for a buffer. */
+static TE_ALWAYS_INLINE te_status_t record_writer_emit(te_record_writer_t *rw, const uint8_t *hdr,
+                                                       uint32_t hdr_len, const uint8_t *payload,
+                                                       uint32_t payload_len)
+{
+    if (record_writer_emit_fast(rw, hdr, hdr_len, payload, payload_len))
+        return TE_OK;
+    return record_writer_emit_slow(rw, hdr, hdr_len, payload, payload_len);
+}
 /* The same element to every channel (watermarks, stream status, latency markers). */
 te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
                                          const uint8_t *payload, uint32_t payload_len);

@@ -157,6 +157,82 @@ START_TEST(test_flush_makes_partial_readable)
 }
 END_TEST
 
+/* Concatenates every data slice of v (events skipped) into out; returns the length. */
+static size_t drain_bytes(te_subpartition_view_t *v, uint8_t *out, size_t cap)
+{
+    te_buffer_slice_t s;
+    size_t n = 0;
+    while (subpartition_view_poll(v, &s, NULL)) {
+        if (s.type == TE_BUFFER_DATA) {
+            ck_assert_uint_le(n + s.len, cap);
+            memcpy(out + n, s.buf->data + s.offset, s.len);
+            n += s.len;
+        }
+        buffer_recycle(s.buf);
+    }
+    return n;
+}
+
+/* A forward writer takes small records on record_writer_emit's inline path; a writer
+ * flushing per record never does. Both must write exactly the oracle stream (u32 BE
+ * length, header, payload), across buffer boundaries and with larger records mixed in. */
+START_TEST(test_writer_fast_path_stream)
+{
+    te_id_t id1, id2;
+    te_error_t err;
+    te_result_partition_t *rp[2] = {new_rp(1, 2, 16, &id1), new_rp(1, 2, 16, &id2)};
+    te_record_writer_t *rw[2];
+    te_subpartition_view_t *v[2];
+    for (int w = 0; w < 2; w++) {
+        te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+        rw[w] = record_writer_new(rp[w], sel, w /* flush_always */, &err);
+        v[w] = result_partition_create_view(rp[w], 0, (te_notifier_t){NULL, NULL}, &err);
+        ck_assert_ptr_nonnull(v[w]);
+    }
+    static const uint32_t hdrs[] = {0, 1, 9, 13, 1, 1};
+    static uint8_t exp[64 * 1024], got[64 * 1024];
+    uint8_t hdr[16], payload[300];
+    size_t n_exp = 0;
+    uint64_t recs = 0;
+    for (uint32_t i = 0; i < 400; i++) {
+        uint32_t hl = hdrs[i % 6], pl = i % 7 == 6 ? 100 + i % 150 : i % 41;
+        for (uint32_t k = 0; k < hl; k++)
+            hdr[k] = (uint8_t)(i + k);
+        for (uint32_t k = 0; k < pl; k++)
+            payload[k] = (uint8_t)(i * 3 + k);
+        uint32_t l = hl + pl;
+        uint8_t be[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8), (uint8_t)l};
+        memcpy(exp + n_exp, be, 4);
+        memcpy(exp + n_exp + 4, hdr, hl);
+        memcpy(exp + n_exp + 4 + hl, payload, pl);
+        n_exp += 4 + l;
+        recs++;
+        for (int w = 0; w < 2; w++)
+            ck_assert_int_eq(record_writer_emit(rw[w], hdr, hl, payload, pl), TE_OK);
+        if (i % 4 == 3) /* the reader keeps up: at most a few buffers in flight */
+            for (int w = 0; w < 2; w++)
+                record_writer_flush_all(rw[w]);
+        if (i % 4 == 3) {
+            size_t a = drain_bytes(v[0], got, sizeof(got));
+            ck_assert_uint_eq(a, n_exp);
+            ck_assert_int_eq(memcmp(got, exp, n_exp), 0);
+            size_t b = drain_bytes(v[1], got, sizeof(got));
+            ck_assert_uint_eq(b, n_exp);
+            ck_assert_int_eq(memcmp(got, exp, n_exp), 0);
+            for (int w = 0; w < 2; w++)
+                ck_assert_uint_eq(record_writer_records_out(rw[w]), recs);
+            n_exp = 0;
+        }
+    }
+    ck_assert_uint_eq(record_writer_bytes_out(rw[0]), record_writer_bytes_out(rw[1]));
+    for (int w = 0; w < 2; w++) {
+        subpartition_view_release(v[w]);
+        record_writer_free(rw[w]);
+        result_partition_unref(rp[w]);
+    }
+}
+END_TEST
+
 START_TEST(test_events_without_pool_buffers)
 {
     te_id_t id;
@@ -326,6 +402,7 @@ Suite *result_partition_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_flush_makes_partial_readable);
+    tcase_add_test(tc, test_writer_fast_path_stream);
     tcase_add_test(tc, test_events_without_pool_buffers);
     tcase_add_test(tc, test_release_cancels_blocked_producer);
     tcase_add_test(tc, test_partition_manager);
