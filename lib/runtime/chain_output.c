@@ -152,15 +152,41 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
     return emit_tail(c, rec);
 }
 
+/* The chain's failure after the head failed (or a cancelled pass-through). */
+static te_status_t head_failure(te_operator_chain_t *c, te_error_t *err)
+{
+    te_status_t st = operator_chain_failure(c, err);
+    if (st == TE_OK && chain_cancelled(c))
+        return te_error_set(err, TE_ECANCELED, "task cancelled");
+    return st;
+}
+
 te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
                                            te_error_t *err)
 {
     if (TE_LIKELY(push_element(c, 0, input, rec) == 0))
         return TE_OK;
-    te_status_t st = operator_chain_failure(c, err);
-    if (st == TE_OK && chain_cancelled(c))
-        return te_error_set(err, TE_ECANCELED, "task cancelled");
-    return st;
+    return head_failure(c, err);
+}
+
+void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h)
+{
+    h->process_element = c->ctx[0].process_element;
+    h->self = c->ctx[0].self;
+    h->out = &c->out[0];
+    h->failed = &c->failed;
+}
+
+void operator_chain_head_count(te_operator_chain_t *c, uint64_t records)
+{
+    task_metrics_add(&c->ctx[0].records_in, records);
+}
+
+te_status_t operator_chain_head_failed(te_operator_chain_t *c, int rc, te_error_t *err)
+{
+    if (rc != 0)
+        chain_fail_op(c, 0, "process_element failed");
+    return head_failure(c, err);
 }
 
 int chain_emit_watermark_from(te_operator_chain_t *c, size_t i, int64_t wm)

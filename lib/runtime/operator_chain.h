@@ -76,6 +76,23 @@ te_status_t operator_chain_open(te_operator_chain_t *c, te_error_t *err);
 /* A record for the head (one/two-input chains). TE_OK, or the failure. */
 te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
                                            te_error_t *err);
+/* The head operator's per-record entry for a caller's own record loop (the network
+ * input's, Flink's DataOutput): per record call process_element(self, input, rec,
+ * out); when it returns nonzero or *failed is set, stop and take
+ * operator_chain_head_failed. The records handed in are counted with
+ * operator_chain_head_count (per batch). process_element NULL: a pass-through head, use
+ * operator_chain_process_element. Valid for the chain's life. */
+typedef struct te_chain_head {
+    int (*process_element)(void *self, int input, const te_record_t *rec, te_output_t *out);
+    void *self;
+    te_output_t *out;
+    const _Atomic int *failed;
+} te_chain_head_t;
+void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h);
+void operator_chain_head_count(te_operator_chain_t *c, uint64_t records);
+/* After a head call returned rc or left the chain failed: the failure (as
+ * operator_chain_process_element reports it). */
+te_status_t operator_chain_head_failed(te_operator_chain_t *c, int rc, te_error_t *err);
 /* A combined input watermark for the head. */
 te_status_t operator_chain_process_watermark(te_operator_chain_t *c, int64_t wm, te_error_t *err);
 /* A stream status change: broadcast to the outputs (operators do not see it). */

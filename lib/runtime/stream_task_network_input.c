@@ -45,6 +45,7 @@ struct te_stream_task_network_input {
     int *ch_input;                  /* per flat channel */
     uint32_t n_channels;
     te_watermark_valve_t *valve;
+    te_chain_head_t head;          /* the chain head's per-record entry */
     int64_t current;               /* flat channel being drained, -1 none */
     te_barrier_aligner_t *aligner; /* borrowed; NULL = events skipped */
     int unaligned;                 /* poll priority events, record channel state */
@@ -67,6 +68,7 @@ te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **
     if (in == NULL)
         goto oom;
     in->chain = chain;
+    operator_chain_head(chain, &in->head);
     in->metrics = metrics;
     in->current = -1;
     in->n_gates = n_gates;
@@ -423,7 +425,7 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
     uint32_t ch = (uint32_t)in->current;
     te_record_deserializer_t *d = in->des[ch];
     int input = in->ch_input[ch];
-    te_operator_chain_t *chain = in->chain;
+    const te_chain_head_t *h = &in->head;
     uint32_t n = *done;
     uint64_t recs = 0;
     te_status_t st = TE_OK;
@@ -441,7 +443,13 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
         te_record_t rec;
         if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
             recs++;
-            st = operator_chain_process_element(chain, input, &rec, err);
+            if (TE_LIKELY(h->process_element != NULL)) {
+                int rc = h->process_element(h->self, input, &rec, h->out);
+                if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
+                    st = operator_chain_head_failed(in->chain, rc, err);
+            } else {
+                st = operator_chain_process_element(in->chain, input, &rec, err);
+            }
         } else {
             st = dispatch_other(in, ch, data, len, err);
         }
@@ -451,6 +459,8 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
     }
     *done = n;
     *records += recs;
+    if (recs > 0 && h->process_element != NULL) /* operator_chain_process_element counts its own */
+        operator_chain_head_count(in->chain, recs);
     return st;
 }
 
