@@ -10,8 +10,17 @@
 #                     PipelinedSubpartition -> LocalInputChannel -> sink task, two
 #                     threads), N = 1e6 and 2e6: instructions per 8-byte record,
 #                     both threads counted.
+#   wordcount         the shipped conf/jobs/wordcount.json (file_lines x1 -> rebalance ->
+#                     tokenize x2 -> hash -> keyed_count + file_sink x2) through one real
+#                     taskexecutord under callgrind, driven by tectl, on the GPL-3 text
+#                     repeated K and 2K times: instructions per word, every thread of the
+#                     daemon counted (control, net I/O, flusher and task threads), start-up
+#                     and the idle daemon cancelled by the difference.
 #
-# Environment: BENCH_INSN_FIGURES (a substring filter on the figure names, default all).
+# Environment: BENCH_INSN_FIGURES (a substring filter on the figure names, default all);
+# BENCH_INSN_KEEP=DIR keeps the callgrind files there (callgrind_annotate them for the
+# per-function split; a per-record function's count difference between the two sizes
+# divided by the record difference is its share).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +31,14 @@ command -v valgrind >/dev/null || {
   exit 0
 }
 WORK=$(mktemp -d /tmp/te-bench-insn.XXXXXX)
+# keep TAG FILE...: copies the files to $BENCH_INSN_KEEP as TAG.<name> when it is set.
+keep() {
+  local tag=$1 f
+  shift
+  [ -n "${BENCH_INSN_KEEP:-}" ] || return 0
+  mkdir -p "$BENCH_INSN_KEEP"
+  for f in "$@"; do cp "$f" "$BENCH_INSN_KEEP/$tag.$(basename "$f")"; done
+}
 trap 'rm -rf "$WORK"' EXIT
 
 want() { [ -z "$FILTER" ] || [[ "$1" == *"$FILTER"* ]]; }
@@ -37,6 +54,7 @@ count() {
     tail -20 "$WORK/$tag.log" >&2
     return 1
   }
+  keep "$tag" "$WORK/$tag".[0-9]*
   awk '/^summary:/ {s += $2; next} END {printf "%.0f\n", s}' "$WORK/$tag".[0-9]*
 }
 
@@ -56,4 +74,55 @@ if want local_channel_8b; then
   b=$(BENCH_LIMITS=0 count local2 "$BUILD/bench_local_channel" $n2 1)
   per_record local_channel_8b $n1 $n2 "$a" "$b" \
     '{"what":"bench_local_channel N 1: source task -> local channel -> sink task, both threads","target":100}'
+fi
+
+# One word-count run of the daemon under callgrind; prints its instruction total.
+wordcount_run() {
+  local tag=$1 input=$2
+  rm -rf "$WORK/$tag" && mkdir -p "$WORK/$tag/out"
+  python3 - "$input" "$WORK/$tag" <<'PY'
+import json, sys
+src, work = sys.argv[1], sys.argv[2]
+job = json.load(open("conf/jobs/wordcount.json"))
+for v in job["vertices"]:
+    for op in v["chain"]:
+        if op["op"] == "file_lines":
+            op["path"] = src
+        if op["op"] == "file_sink":
+            op["path"] = work + "/out/part-{subtask}.txt"
+json.dump(job, open(work + "/job.json", "w"))
+PY
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/$tag/cg.%p" "$BUILD/taskexecutord" \
+    -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
+    -D taskmanager.numberOfTaskSlots=4 >"$WORK/$tag/daemon.log" 2>&1 &
+  local pid=$! rpc=""
+  for _ in $(seq 1 600); do
+    rpc=$(sed -n 's/.* READY rpc_port=\([0-9]*\).*/\1/p' "$WORK/$tag/daemon.log" | head -1)
+    [ -n "$rpc" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$rpc" ] || { cat "$WORK/$tag/daemon.log" >&2; kill "$pid" 2>/dev/null; return 1; }
+  if ! "$BUILD/tectl" submit "$WORK/$tag/job.json" --executor "127.0.0.1:$rpc" >"$WORK/$tag/tectl.out" 2>&1 ||
+     ! grep -q FINISHED "$WORK/$tag/tectl.out"; then
+    cat "$WORK/$tag/tectl.out" >&2; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; return 1
+  fi
+  kill -TERM "$pid"
+  wait "$pid" || true
+  keep "$tag" "$WORK/$tag"/cg.*
+  awk '/^summary:/ {s += $2; next} END {printf "%.0f\n", s}' "$WORK/$tag"/cg.*
+}
+
+if want wordcount; then
+  text=/usr/share/common-licenses/GPL-3
+  [ -r "$text" ] || text=$(ls /usr/share/common-licenses/* | head -1)
+  k=${BENCH_INSN_WORDCOUNT_COPIES:-20}
+  for i in $(seq 1 $k); do cat "$text"; done >"$WORK/text1"
+  cat "$WORK/text1" "$WORK/text1" >"$WORK/text2"
+  words() { LC_ALL=C tr -cs 'A-Za-z' '\n' <"$1" | grep -vc '^$'; }
+  w1=$(words "$WORK/text1") w2=$(words "$WORK/text2")
+  a=$(wordcount_run wc1 "$WORK/text1")
+  b=$(wordcount_run wc2 "$WORK/text2")
+  per_record wordcount "$w1" "$w2" "$a" "$b" \
+    '{"what":"conf/jobs/wordcount.json through one taskexecutord, every thread; per word","target":900}'
 fi

@@ -112,20 +112,35 @@ static TE_NOINLINE int emit_to_writers(te_operator_chain_t *c, const te_record_t
     return rc;
 }
 
+/* The tail's record through a main writer whose selector picks each record's channel
+ * (rebalance, hash): the channel, then its open buffer inline. */
+static TE_NOINLINE int emit_selected(te_operator_chain_t *c, const te_record_t *rec)
+{
+    uint8_t hdr[TE_SE_MAX_HEADER];
+    uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+    te_status_t st = record_writer_emit(c->main_writer, hdr, hl, rec->data, rec->len);
+    if (TE_UNLIKELY(st != TE_OK))
+        return writer_failed(c, 0, st);
+    task_metrics_add(c->num_records_out, 1);
+    return 0;
+}
+
 /* The tail operator's record (RecordWriterOutput). The common case — one main-output
- * writer taking the record on its inline path — makes no call, so it needs no stack
- * frame; everything else is a tail call. */
+ * writer sending every record to one channel, whose open buffer takes it inline — makes
+ * no call, so it needs no stack frame; everything else is a tail call. */
 static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
 {
     if (TE_LIKELY(c->main_writer != NULL && !c->out_idle)) {
+        if (record_writer_fixed_channel(c->main_writer) != 0)
+            return emit_selected(c, rec);
         int done;
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             static const uint8_t hdr = TE_SE_RECORD;
-            done = record_writer_emit_fast(c->main_writer, &hdr, 1, rec->data, rec->len);
+            done = record_writer_write_open(c->main_writer, 0, &hdr, 1, rec->data, rec->len, 0);
         } else {
             uint8_t hdr[TE_SE_MAX_HEADER];
-            done = record_writer_emit_fast(c->main_writer, hdr, stream_element_record_header(hdr, rec->timestamp),
-                                           rec->data, rec->len);
+            done = record_writer_write_open(
+                c->main_writer, 0, hdr, stream_element_record_header(hdr, rec->timestamp), rec->data, rec->len, 0);
         }
         if (TE_LIKELY(done)) {
             task_metrics_add(c->num_records_out, 1);

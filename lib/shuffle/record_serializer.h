@@ -84,10 +84,11 @@ static TE_ALWAYS_INLINE void record_serializer_copy_small(uint8_t *d, const uint
 #define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
 
 /* Writes the whole record when it fits in b with at least one byte to spare; `small`
- * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call, into a
- * writer's only channel. */
+ * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call; `prefetch`
+ * (a constant): prefetch where the channel's next record goes. */
 static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
-                                                       const uint8_t *payload, uint32_t payload_len, int small)
+                                                       const uint8_t *payload, uint32_t payload_len, int small,
+                                                       int prefetch)
 {
     uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
     uint64_t total = 4ull + hdr_len + payload_len;
@@ -108,9 +109,9 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
         memcpy(d + 4 + hdr_len, payload, payload_len);
     uint32_t end = c + (uint32_t)total;
     atomic_store_explicit(&b->committed, end, memory_order_release);
-    if (small) /* the caller's one channel: sequential writes the hardware prefetcher follows */
+    if (!prefetch)
         return 1;
-    if (total <= 64) {
+    if (small || total <= 64) {
         if (end + total < b->capacity)
             __builtin_prefetch(d + 2 * total, 1, 3);
     } else {
@@ -128,16 +129,18 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
 static TE_ALWAYS_INLINE int record_serializer_write_whole(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                           const uint8_t *payload, uint32_t payload_len)
 {
-    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0);
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0, 1);
 }
 
 /* write_whole for a small record (hdr_len <= RECORD_SERIALIZER_SMALL_HEADER, payload_len
- * <= RECORD_SERIALIZER_SMALL_PAYLOAD) into a writer's only channel: no call at all, so a
- * caller's fast path needs no stack frame, and no prefetch (the writes are sequential). */
+ * <= RECORD_SERIALIZER_SMALL_PAYLOAD): no call at all, so a caller's fast path needs no
+ * stack frame; prefetch (a constant) as write_whole does, or not (a writer's only
+ * channel: sequential writes the hardware prefetcher follows). */
 static TE_ALWAYS_INLINE int record_serializer_write_small(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
-                                                          const uint8_t *payload, uint32_t payload_len)
+                                                          const uint8_t *payload, uint32_t payload_len,
+                                                          int prefetch)
 {
-    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 1);
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 1, prefetch);
 }
 
 #endif

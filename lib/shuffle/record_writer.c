@@ -8,9 +8,10 @@
  * record advances b->committed (release store, inside the serializer); a full buffer
  * is marked finished and handed over with result_partition_buffer_finished. Hot path:
  * no malloc, no syscall, no lock per record (the subpartition lock per buffer only); a
- * record that fits in the open buffer is written straight into it
- * (record_serializer_write_whole), and a forward (or single-channel) writer skips the
- * channel selector.
+ * small record that fits in its channel's open buffer is written straight into it by
+ * the inline path in record_writer.h (hot.open mirrors each channel's `cur` unless
+ * every record is flushed), and a forward (or single-channel) writer skips the channel
+ * selector.
  *
  * Threading: emit / broadcast_emit / broadcast_event / finish on the owning task
  * thread only. flush_all may run concurrently on the output flusher thread: it only
@@ -29,16 +30,12 @@ struct rw_channel {
     te_buffer_t *cur; /* the writer's own reference, or NULL */
 };
 
-/* rw->fixed: every record goes to channel 0 (forward, or one channel) */
-#define RW_SELECT UINT32_MAX
-
 struct te_record_writer {
     te_record_writer_hot_t hot; /* first: record_writer_emit (inline) reads it through the writer pointer */
     te_result_partition_t *rp;
     te_local_buffer_pool_t *pool;
     te_channel_selector_t *sel;
     uint32_t n;
-    uint32_t fixed; /* the channel of every record when the selector needs no look, else RW_SELECT */
     int flush_always;
     struct rw_channel *ch;
     _Atomic uint64_t bp_ns;
@@ -54,21 +51,25 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
         goto nomem;
     rw->n = result_partition_num_subpartitions(rp);
     rw->ch = calloc(rw->n, sizeof(*rw->ch));
-    if (rw->ch == NULL)
+    rw->hot.open = calloc(rw->n, sizeof(*rw->hot.open));
+    if (rw->ch == NULL || rw->hot.open == NULL)
         goto nomem;
     rw->rp = rp;
     rw->hot.released = result_partition_released_flag(rp);
     rw->pool = result_partition_pool(rp);
-    rw->sel = sel;
+    rw->sel = rw->hot.sel = sel;
     te_partitioner_kind_t k = channel_selector_kind(sel);
-    rw->fixed = k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST) ? 0 : RW_SELECT;
+    rw->hot.fixed =
+        k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST) ? 0 : TE_RECORD_WRITER_SELECT;
     rw->flush_always = flush_always;
     return rw;
 
 nomem:
     te_error_set(err, TE_ENOMEM, "out of memory creating a record writer");
-    if (rw != NULL)
+    if (rw != NULL) {
         free(rw->ch);
+        free(rw->hot.open);
+    }
     free(rw);
     channel_selector_free(sel);
     return NULL;
@@ -78,8 +79,7 @@ nomem:
 static void rw_set_cur(te_record_writer_t *rw, uint32_t c, te_buffer_t *b)
 {
     rw->ch[c].cur = b;
-    if (c == 0 && rw->fixed == 0 && !rw->flush_always)
-        rw->hot.fast_cur = b;
+    rw->hot.open[c] = rw->flush_always ? NULL : b;
 }
 
 /* Marks the channel's current buffer finished and drops the writer's reference. */
@@ -176,22 +176,13 @@ static inline void rw_count(te_record_writer_t *rw, uint64_t bytes)
                           memory_order_relaxed);
 }
 
-/* Everything record_writer_emit's inline fast path does not take: released partitions,
- * the channel selector, larger records, a full or missing buffer, flush-per-record
- * writers. */
-te_status_t record_writer_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                                    const uint8_t *payload, uint32_t payload_len)
+te_status_t record_writer_emit_to(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
+                                  const uint8_t *payload, uint32_t payload_len)
 {
     if (atomic_load_explicit(rw->hot.released, memory_order_acquire))
         return TE_ECANCELED;
-    uint32_t c = rw->fixed;
-    if (c == RW_SELECT) {
-        c = channel_selector_select(rw->sel, payload, payload_len);
-        if (c == TE_SELECT_BROADCAST)
-            return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
-        if (c >= rw->n)
-            return TE_EINTERNAL;
-    }
+    if (c >= rw->n)
+        return TE_EINTERNAL;
     te_buffer_t *b = rw->ch[c].cur;
     te_status_t st = TE_OK;
     if (b != NULL && record_serializer_write_whole(b, hdr, hdr_len, payload, payload_len)) {
@@ -249,6 +240,7 @@ void record_writer_free(te_record_writer_t *rw)
     rw_finish_all(rw);
     channel_selector_free(rw->sel);
     free(rw->ch);
+    free(rw->hot.open);
     free(rw);
 }
 

@@ -26,40 +26,56 @@
 
 typedef struct te_record_writer te_record_writer_t;
 
-/* The first member of every te_record_writer: what record_writer_emit's inline fast
- * path reads and writes (as te_buffer_t, visible only for the per-record path; the rest
- * of the writer is opaque). Task thread only, but for the counters, which other threads
- * load relaxed. */
+/* record_writer_fixed_channel: the selector picks the channel per record. */
+#define TE_RECORD_WRITER_SELECT UINT32_MAX
+
+/* The first member of every te_record_writer: what the inline per-record path reads and
+ * writes (visible for that path only, as te_buffer_t is; the rest of the writer is
+ * opaque). Task thread only, but for the counters, which other threads load relaxed. */
 typedef struct te_record_writer_hot {
-    te_buffer_t *fast_cur;       /* the open buffer of channel 0 when every record goes there and none is
-                                    flushed by itself (forward / one channel, buffer timeout != 0), else NULL */
+    te_buffer_t **open; /* per channel: its open buffer when records may go straight into it
+                           (never with a flush per record), else NULL */
+    uint32_t fixed;     /* 0: every record goes to channel 0 (forward / one channel); TE_RECORD_WRITER_SELECT */
     const _Atomic int *released; /* the partition's released flag */
-    _Atomic uint64_t bytes_out;  /* single-writer counters */
+    te_channel_selector_t *sel;
+    _Atomic uint64_t bytes_out; /* single-writer counters */
     _Atomic uint64_t records_out;
 } te_record_writer_hot_t;
 
-/* Borrows rp (the task keeps its reference); takes ownership of sel.
- * flush_always: execution.buffer-timeout == 0 (flush after every record). */
 te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel, int flush_always,
                                       te_error_t *err);
 void record_writer_free(te_record_writer_t *rw);
 
-/* record_writer_emit's everything-else path. */
-te_status_t record_writer_emit_slow(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                                    const uint8_t *payload, uint32_t payload_len);
+/* The same element to every channel (watermarks, stream status, latency markers). */
+te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
+                                         const uint8_t *payload, uint32_t payload_len);
+/* The element to channel c (a channel the selector picked, or the fixed one), by the
+ * general path: buffer requests, records spanning buffers, a flush per record. */
+te_status_t record_writer_emit_to(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
+                                  const uint8_t *payload, uint32_t payload_len);
 
-/* The per-record case of record_writer_emit, inline and without any call: a small
- * record into a forward writer's open buffer. 1 = written (and counted); 0 = nothing
- * done, use record_writer_emit. */
-static TE_ALWAYS_INLINE int record_writer_emit_fast(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                                                    const uint8_t *payload, uint32_t payload_len)
+/* 0 when every record goes to channel 0 (forward, one channel), else
+ * TE_RECORD_WRITER_SELECT. */
+static inline uint32_t record_writer_fixed_channel(const te_record_writer_t *rw)
+{
+    return ((const te_record_writer_hot_t *)rw)->fixed;
+}
+
+/* The per-record case, inline and without any call: a small record (header <= 16,
+ * payload <= 32 bytes) into channel c's open buffer when it fits. 1 = written and
+ * counted; 0 = nothing done (use record_writer_emit_to). prefetch (a constant): ask
+ * for the cache lines the channel's next record goes to (worth it when records of
+ * other channels come in between; a fixed channel writes sequentially). */
+static TE_ALWAYS_INLINE int record_writer_write_open(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr,
+                                                     uint32_t hdr_len, const uint8_t *payload,
+                                                     uint32_t payload_len, int prefetch)
 {
     te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
-    te_buffer_t *b = h->fast_cur;
+    te_buffer_t *b = h->open[c];
     if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
                   payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
                   !atomic_load_explicit(h->released, memory_order_acquire) &&
-                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len))) {
+                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len, prefetch))) {
         atomic_store_explicit(
             &h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + 4 + hdr_len + payload_len,
             memory_order_relaxed);
@@ -77,13 +93,18 @@ static TE_ALWAYS_INLINE te_status_t record_writer_emit(te_record_writer_t *rw, c
                                                        uint32_t hdr_len, const uint8_t *payload,
                                                        uint32_t payload_len)
 {
-    if (record_writer_emit_fast(rw, hdr, hdr_len, payload, payload_len))
+    te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
+    uint32_t c = h->fixed;
+    if (c == TE_RECORD_WRITER_SELECT) {
+        c = channel_selector_select(h->sel, payload, payload_len);
+        if (TE_UNLIKELY(c == TE_SELECT_BROADCAST))
+            return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
+    }
+    if (record_writer_write_open(rw, c, hdr, hdr_len, payload, payload_len, 1))
         return TE_OK;
-    return record_writer_emit_slow(rw, hdr, hdr_len, payload, payload_len);
+    return record_writer_emit_to(rw, c, hdr, hdr_len, payload, payload_len);
 }
-/* The same element to every channel (watermarks, stream status, latency markers). */
-te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *hdr, uint32_t hdr_len,
-                                         const uint8_t *payload, uint32_t payload_len);
+
 /* An event to every channel, after the data written so far (flushes first). */
 te_status_t record_writer_broadcast_event(te_record_writer_t *rw, const te_event_t *ev);
 /* A priority event (unaligned barrier) on every channel ahead of their queued data,
