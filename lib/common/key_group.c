@@ -29,14 +29,24 @@ static inline uint32_t fmix32(uint32_t h)
     return h;
 }
 
+/* A little-endian 32-bit block (one unaligned load on little-endian hosts). */
+static inline uint32_t load_le32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
 uint32_t key_group_hash_bytes(const uint8_t *key, uint32_t len)
 {
     const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
     uint32_t h = 0;
     uint32_t nblocks = len / 4;
     for (uint32_t i = 0; i < nblocks; i++) {
-        uint32_t k = (uint32_t)key[4 * i] | ((uint32_t)key[4 * i + 1] << 8) | ((uint32_t)key[4 * i + 2] << 16) |
-                     ((uint32_t)key[4 * i + 3] << 24);
+        uint32_t k = load_le32(key + 4 * i);
         k *= c1;
         k = rotl32(k, 15);
         k *= c2;
