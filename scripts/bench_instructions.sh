@@ -10,6 +10,11 @@
 #                     PipelinedSubpartition -> LocalInputChannel -> sink task, two
 #                     threads), N = 1e6 and 2e6: instructions per 8-byte record,
 #                     both threads counted.
+#   remote_8b         build/bench_network -n N -f net_throughput_8b_100ch_100ms (4 writer
+#                     threads -> 100 channels each -> partition server -> TCP loopback ->
+#                     partition client -> remote input channels -> the receiver), N = 1e6
+#                     and 2e6: instructions per 8-byte record, both processes (the forked
+#                     producer and the consumer) and all their threads counted.
 #   wordcount         the shipped conf/jobs/wordcount.json (file_lines x1 -> rebalance ->
 #                     tokenize x2 -> hash -> keyed_count + file_sink x2) through one real
 #                     taskexecutord under callgrind, driven by tectl, on the GPL-3 text
@@ -74,6 +79,14 @@ if want local_channel_8b; then
   b=$(BENCH_LIMITS=0 count local2 "$BUILD/bench_local_channel" $n2 1)
   per_record local_channel_8b $n1 $n2 "$a" "$b" \
     '{"what":"bench_local_channel N 1: source task -> local channel -> sink task, both threads","target":100}'
+fi
+
+if want remote_8b; then
+  n1=1000000 n2=2000000
+  a=$(count remote1 "$BUILD/bench_network" -n $n1 -f net_throughput_8b_100ch_100ms)
+  b=$(count remote2 "$BUILD/bench_network" -n $n2 -f net_throughput_8b_100ch_100ms)
+  per_record remote_8b $n1 $n2 "$a" "$b" \
+    '{"what":"bench_network net_throughput_8b_100ch_100ms: producer and consumer processes, every thread"}'
 fi
 
 # One word-count run of the daemon under callgrind; prints its instruction total.

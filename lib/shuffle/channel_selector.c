@@ -101,6 +101,8 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
 
 te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s) { return s->kind; }
 
+uint32_t channel_selector_round_robin_last(const te_channel_selector_t *s) { return s->next; }
+
 const char *channel_selector_kind_name(te_partitioner_kind_t k)
 {
     switch (k) {

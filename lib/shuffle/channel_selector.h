@@ -34,6 +34,9 @@ void channel_selector_free(te_channel_selector_t *s);
  * goes to the key group of the empty key. */
 uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len);
 te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s);
+/* Rebalance / rescale: the channel select() picked last (before the first pick: the one
+ * before the first channel), so a caller can go on round robin itself, inline. */
+uint32_t channel_selector_round_robin_last(const te_channel_selector_t *s);
 const char *channel_selector_kind_name(te_partitioner_kind_t k);
 /* Parses "forward", "rebalance", "rescale", "hash", "broadcast"; -1 when unknown. */
 int channel_selector_kind_parse(const char *name);

@@ -59,8 +59,15 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
     rw->pool = result_partition_pool(rp);
     rw->sel = rw->hot.sel = sel;
     te_partitioner_kind_t k = channel_selector_kind(sel);
-    rw->hot.fixed =
-        k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST) ? 0 : TE_RECORD_WRITER_SELECT;
+    rw->hot.n = rw->n;
+    if (k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST)) {
+        rw->hot.fixed = 0;
+    } else if (k == TE_PARTITION_REBALANCE || k == TE_PARTITION_RESCALE) {
+        rw->hot.fixed = TE_RECORD_WRITER_ROUND_ROBIN;
+        rw->hot.rr_last = channel_selector_round_robin_last(sel);
+    } else {
+        rw->hot.fixed = TE_RECORD_WRITER_SELECT;
+    }
     rw->flush_always = flush_always;
     return rw;
 

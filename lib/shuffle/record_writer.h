@@ -26,16 +26,22 @@
 
 typedef struct te_record_writer te_record_writer_t;
 
-/* record_writer_fixed_channel: the selector picks the channel per record. */
+/* record_writer_fixed_channel: the selector picks each record's channel (hash). */
 #define TE_RECORD_WRITER_SELECT UINT32_MAX
+/* record_writer_fixed_channel: round robin over the channels (rebalance, rescale), picked
+ * inline. */
+#define TE_RECORD_WRITER_ROUND_ROBIN (UINT32_MAX - 1)
 
 /* The first member of every te_record_writer: what the inline per-record path reads and
  * writes (visible for that path only, as te_buffer_t is; the rest of the writer is
  * opaque). Task thread only, but for the counters, which other threads load relaxed. */
 typedef struct te_record_writer_hot {
-    te_buffer_t **open; /* per channel: its open buffer when records may go straight into it
+    te_buffer_t **open;          /* per channel: its open buffer when records may go straight into it
                            (never with a flush per record), else NULL */
-    uint32_t fixed;     /* 0: every record goes to channel 0 (forward / one channel); TE_RECORD_WRITER_SELECT */
+    uint32_t fixed;              /* 0: every record goes to channel 0 (forward / one channel); or
+                           TE_RECORD_WRITER_ROUND_ROBIN / TE_RECORD_WRITER_SELECT */
+    uint32_t n;                  /* channels */
+    uint32_t rr_last;            /* round robin: the channel picked last */
     const _Atomic int *released; /* the partition's released flag */
     te_channel_selector_t *sel;
     _Atomic uint64_t bytes_out; /* single-writer counters */
@@ -55,7 +61,7 @@ te_status_t record_writer_emit_to(te_record_writer_t *rw, uint32_t c, const uint
                                   const uint8_t *payload, uint32_t payload_len);
 
 /* 0 when every record goes to channel 0 (forward, one channel), else
- * TE_RECORD_WRITER_SELECT. */
+ * TE_RECORD_WRITER_ROUND_ROBIN or TE_RECORD_WRITER_SELECT. */
 static inline uint32_t record_writer_fixed_channel(const te_record_writer_t *rw)
 {
     return ((const te_record_writer_hot_t *)rw)->fixed;
@@ -95,7 +101,10 @@ static TE_ALWAYS_INLINE te_status_t record_writer_emit(te_record_writer_t *rw, c
 {
     te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
     uint32_t c = h->fixed;
-    if (c == TE_RECORD_WRITER_SELECT) {
+    if (c == TE_RECORD_WRITER_ROUND_ROBIN) { /* channel_selector_select's rule, inline */
+        c = h->rr_last + 1 == h->n ? 0 : h->rr_last + 1;
+        h->rr_last = c;
+    } else if (c == TE_RECORD_WRITER_SELECT) {
         c = channel_selector_select(h->sel, payload, payload_len);
         if (TE_UNLIKELY(c == TE_SELECT_BROADCAST))
             return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);

@@ -398,11 +398,14 @@ static int consume_slice(consumer_t *k, uint32_t g, uint32_t c, te_buffer_slice_
     te_des_result_t r;
     int lat = k->f->latency;
     while ((r = record_deserializer_next(d, &data, &len)) == TE_DES_RECORD) {
-        te_stream_element_t se;
-        if (stream_element_decode(data, len, &se) != 0 || se.tag != TE_SE_RECORD || se.payload_len < 8)
+        const uint8_t *payload; /* the network input's per-record decode */
+        uint32_t payload_len;
+        int64_t ts;
+        if (!stream_element_record_view(data, len, &payload, &payload_len, &ts) || ts != INT64_MIN ||
+            payload_len < 8)
             return -1;
         uint64_t v;
-        memcpy(&v, se.payload, sizeof(v));
+        memcpy(&v, payload, sizeof(v));
         if (lat) {
             if (k->n_lat < k->f->records)
                 k->lat[k->n_lat++] = (uint64_t)te_clock_mono_ns() - v;

@@ -233,6 +233,37 @@ START_TEST(test_writer_fast_path_stream)
 }
 END_TEST
 
+/* A rebalance writer picks channels round robin inline, starting where the selector
+ * would (subtask_index % n): record i of subtask 2 over 3 channels goes to (2 + i) % 3. */
+START_TEST(test_writer_round_robin)
+{
+    te_id_t id;
+    te_error_t err;
+    te_result_partition_t *rp = new_rp(3, 4, 8, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 3, 2, -1, 0, 0, &err);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    te_subpartition_view_t *v[3];
+    for (uint32_t c = 0; c < 3; c++)
+        v[c] = result_partition_create_view(rp, c, (te_notifier_t){NULL, NULL}, &err);
+    for (int i = 0; i < 12; i++) {
+        char p[2] = {(char)('a' + i), 0};
+        ck_assert_int_eq(record_writer_emit(rw, NULL, 0, (const uint8_t *)p, 1), TE_OK);
+    }
+    record_writer_flush_all(rw);
+    static const char *want[3] = {"b|e|h|k|", "c|f|i|l|", "a|d|g|j|"};
+    for (uint32_t c = 0; c < 3; c++) {
+        te_record_deserializer_t *d = record_deserializer_new(1000);
+        char out[64] = "";
+        drain(v[c], d, out, sizeof(out), NULL);
+        ck_assert_str_eq(out, want[c]);
+        record_deserializer_free(d);
+        subpartition_view_release(v[c]);
+    }
+    record_writer_free(rw);
+    result_partition_unref(rp);
+}
+END_TEST
+
 START_TEST(test_events_without_pool_buffers)
 {
     te_id_t id;
@@ -403,6 +434,7 @@ Suite *result_partition_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_flush_makes_partial_readable);
     tcase_add_test(tc, test_writer_fast_path_stream);
+    tcase_add_test(tc, test_writer_round_robin);
     tcase_add_test(tc, test_events_without_pool_buffers);
     tcase_add_test(tc, test_release_cancels_blocked_producer);
     tcase_add_test(tc, test_partition_manager);
