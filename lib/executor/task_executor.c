@@ -616,6 +616,7 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
         .flusher = te->flusher,
         .default_buffer_timeout_ms = config_get_int(te->cfg, "execution.buffer-timeout"),
         .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, "taskmanager.task.scheduling-policy")),
+        .busy_poll_ns = config_get_int(te->cfg, "taskmanager.network.busy-poll") * 1000,
         .partition_request_timeout_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
         .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
         .floating_buffers_per_gate =
@@ -917,6 +918,7 @@ static te_status_t executor_start_network(te_task_executor_t *te, const te_confi
         te->net_io[i] = net_io_thread_new(name, err);
         if (te->net_io[i] == NULL)
             return err ? err->code : TE_ENOMEM;
+        net_io_thread_set_busy_poll(te->net_io[i], config_get_int(cfg, "taskmanager.network.busy-poll") * 1000);
         te->n_net_io = i + 1;
     }
     te->data_server = partition_server_new(te->net_io, n, bind, (int)config_get_int(cfg, "taskmanager.data.port"),

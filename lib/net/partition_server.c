@@ -4,8 +4,8 @@
  * Threading: each connection, its readers and its ready queue are touched only by the
  * connection's I/O thread (and by partition_server_free after the threads stopped).
  * A reader's view listener runs on a producer thread: it sets the reader's atomic
- * `notify_pending` and, when it was clear, submits reader_notified (holding a reader
- * reference) to the I/O thread. subpartition_view_release waits for listener calls in
+ * `notify_pending` and, when it was clear, posts reader_notified (holding a reader
+ * reference; the node is the reader's own, free again once it runs) to the I/O thread. subpartition_view_release waits for listener calls in
  * progress, so once a reader's view is released no new wake-up is submitted. The
  * connection list per thread is guarded by the server mutex only for free().
  *
@@ -69,6 +69,7 @@ typedef struct reader {
     int in_ready;
     int released;
     _Atomic int notify_pending;
+    te_net_work_t notify_work; /* reader_notified, posted while notify_pending (no allocation per buffer) */
     struct reader *next_ready;
 } reader_t;
 
@@ -327,7 +328,8 @@ static void reader_on_data(void *arg)
     if (atomic_exchange(&r->notify_pending, 1))
         return;
     atomic_fetch_add(&r->refs, 1);
-    if (net_io_thread_submit(r->io, reader_notified, r) != 0) {
+    r->notify_work = (te_net_work_t){.fn = reader_notified, .arg = r};
+    if (net_io_thread_post(r->io, &r->notify_work) != 0) {
         atomic_store(&r->notify_pending, 0);
         reader_unref(r);
     }

@@ -7,6 +7,8 @@
  * batch (once per batch) or to block. `shared_count` / `shared_best` are atomics so the
  * mailbox thread can tell, without locking, whether the shared queue holds mail and of
  * which priority. Lock order: `mu` is a leaf (nothing is called while holding it).
+ * With busy poll set, a mailbox_take that finds nothing first spins on `shared_count`
+ * (bounded) before it sleeps on the condition variable.
  */
 #include "runtime/mailbox.h"
 
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/hot_mutex.h"
 
 typedef struct mail_node {
@@ -37,6 +41,7 @@ struct te_mailbox {
     /* Mailbox-thread private. */
     mail_list_t batch[TE_MAIL_PRIORITIES];
     size_t batch_count;
+    int64_t busy_poll_ns;
 };
 
 static void list_append(mail_list_t *l, mail_node_t *n)
@@ -195,10 +200,35 @@ int mailbox_try_take(te_mailbox_t *mb, te_mail_t *out)
     return batch_pop(mb, out);
 }
 
+void mailbox_set_busy_poll(te_mailbox_t *mb, int64_t ns) { mb->busy_poll_ns = ns > 0 ? ns : 0; }
+
+/* Busy poll: waits up to busy_poll_ns (and not past the deadline) for a mail or a state
+ * change without sleeping, so a mail put meanwhile costs its producer no futex wake-up
+ * and this thread no scheduler round trip. */
+static void take_spin(te_mailbox_t *mb, int64_t deadline_ms)
+{
+    int64_t until = te_clock_mono_ns() + mb->busy_poll_ns;
+    if (deadline_ms >= 0 && deadline_ms * 1000000LL < until)
+        until = deadline_ms * 1000000LL;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&mb->shared_count, memory_order_relaxed) > 0 ||
+            atomic_load_explicit(&mb->state, memory_order_relaxed) != TE_MAILBOX_OPEN)
+            return;
+        te_cpu_relax();
+        if ((i & 63) == 0 && te_clock_mono_ns() >= until)
+            return;
+    }
+}
+
 te_status_t mailbox_take(te_mailbox_t *mb, int64_t deadline_ms, te_mail_t *out)
 {
     if (mailbox_try_take(mb, out))
         return TE_OK;
+    if (mb->busy_poll_ns > 0) {
+        take_spin(mb, deadline_ms);
+        if (mailbox_try_take(mb, out))
+            return TE_OK;
+    }
     struct timespec ts;
     if (deadline_ms >= 0) {
         ts.tv_sec = deadline_ms / 1000;

@@ -71,6 +71,9 @@ int mailbox_try_take(te_mailbox_t *mb, te_mail_t *out);
  * or -1 for no deadline. TE_OK + *out, TE_ETIMEOUT when the deadline passed,
  * TE_ESTATE when the mailbox is CLOSED (or QUIESCED and empty). */
 te_status_t mailbox_take(te_mailbox_t *mb, int64_t deadline_ms, te_mail_t *out);
+/* taskmanager.network.busy-poll: mailbox_take spins up to ns for a mail before it
+ * sleeps (0 = off). Mailbox thread, before its loop runs. */
+void mailbox_set_busy_poll(te_mailbox_t *mb, int64_t ns);
 /* Mailbox thread: 1 when a mail is pending (batch or shared queue). */
 int mailbox_has_mail(te_mailbox_t *mb);
 

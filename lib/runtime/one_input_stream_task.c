@@ -83,6 +83,7 @@ te_status_t one_input_stream_task_init(te_stream_task_t *st, te_error_t *err)
         if (unaligned)
             stream_task_network_input_set_unaligned(st->input, record_channel_state, st);
     }
+    mailbox_set_busy_poll(st->mb, st->env.busy_poll_ns); /* waiting for input: spin before sleeping */
     st->gate_waker = mailbox_processor_waker(st->mp);
     if (st->gate_waker == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");

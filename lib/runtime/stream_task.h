@@ -68,6 +68,7 @@ typedef struct te_stream_task_env {
     size_t n_gates;
     te_output_flusher_t *flusher; /* borrowed; NULL = none */
     int64_t buffer_timeout_ms;    /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
+    int64_t busy_poll_ns;         /* taskmanager.network.busy-poll: a task with input spins this long for it */
     int64_t partition_request_timeout_ms;
     te_task_metrics_t *metrics; /* borrowed; written by the task's threads */
     /* Checkpoints: NULL = the task takes none (triggers are declined). Borrowed. */

@@ -671,6 +671,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .n_gates = t->n_gates,
         .flusher = svc->flusher,
         .buffer_timeout_ms = buffer_timeout,
+        .busy_poll_ns = svc->busy_poll_ns,
         .partition_request_timeout_ms = svc->partition_request_timeout_ms,
         .metrics = &t->metrics,
         .checkpoint = svc->on_checkpoint ? &t->ckpt_cfg : NULL,

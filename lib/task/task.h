@@ -48,6 +48,7 @@ typedef struct te_task_services {
     te_output_flusher_t *flusher;
     int64_t default_buffer_timeout_ms; /* execution.buffer-timeout (job config may override) */
     int sched_policy;                  /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
+    int64_t busy_poll_ns;              /* taskmanager.network.busy-poll (0 = off) */
     int64_t partition_request_timeout_ms;
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;

@@ -183,6 +183,50 @@ START_TEST(test_take_deadline)
 }
 END_TEST
 
+/* Busy poll: mails from other threads are taken while the mailbox thread spins (every
+ * one, in order), a deadline inside the spin window still ends the wait, and a
+ * close during the spin ends it with ESTATE. */
+static void *late_producer(void *arg)
+{
+    te_mailbox_t *mb = arg;
+    for (int i = 0; i < 1000; i++) {
+        mailbox_put(mb, log_mail, (void *)(intptr_t)i, 0, "late");
+        if (i % 100 == 0)
+            usleep(1000);
+    }
+    return NULL;
+}
+
+static void *late_closer(void *arg)
+{
+    usleep(20000);
+    mailbox_close(arg);
+    return NULL;
+}
+
+START_TEST(test_busy_poll_take)
+{
+    te_mailbox_t *mb = mailbox_new();
+    mailbox_set_busy_poll(mb, 3600 * 1000000000LL); /* a spin that missed its end would hit the case timeout */
+    g_log_n = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, late_producer, mb);
+    te_mail_t m;
+    while (g_log_n < 1000) {
+        ck_assert_int_eq(mailbox_take(mb, -1, &m), TE_OK);
+        mail_run(&m);
+    }
+    pthread_join(th, NULL);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(g_log[i], i);
+    ck_assert_int_eq(mailbox_take(mb, te_clock_mono_ms() + 20, &m), TE_ETIMEOUT);
+    pthread_create(&th, NULL, late_closer, mb);
+    ck_assert_int_eq(mailbox_take(mb, -1, &m), TE_ESTATE);
+    pthread_join(th, NULL);
+    mailbox_free(mb);
+}
+END_TEST
+
 /* ---- processor ---- */
 
 typedef struct proc_fixture {
@@ -412,6 +456,7 @@ Suite *mailbox_suite(void)
     tcase_add_test(tc, test_concurrent_producers);
     tcase_add_test(tc, test_states);
     tcase_add_test(tc, test_take_deadline);
+    tcase_add_test(tc, test_busy_poll_take);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("processor");
     tcase_set_timeout(tp, 30);

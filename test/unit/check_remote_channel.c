@@ -47,6 +47,7 @@ static te_net_io_thread_t *io;
 static te_partition_server_t *server;
 static te_partition_client_t *client;
 static char address[64];
+static int64_t g_busy_poll_ns; /* the busy_poll case's fixture sets it */
 
 static void setup(void)
 {
@@ -56,6 +57,7 @@ static void setup(void)
     pm = partition_manager_new();
     io = net_io_thread_new("test-io", &err);
     ck_assert_ptr_nonnull(io);
+    net_io_thread_set_busy_poll(io, g_busy_poll_ns);
     server = partition_server_new(&io, 1, "127.0.0.1", 0, pm, &err);
     ck_assert_msg(server != NULL, "%s", err.msg);
     client = partition_client_new(&io, 1, SEG, &err);
@@ -1004,6 +1006,53 @@ START_TEST(test_server_rejects_bad_credit)
 }
 END_TEST
 
+/* taskmanager.network.busy-poll: the I/O thread serving both ends polls instead of
+ * sleeping; closures posted while it spins (no event_active) must still run, in
+ * order, and the transfers arrive complete. */
+static void setup_busy_poll(void)
+{
+    g_busy_poll_ns = 200000;
+    setup();
+}
+
+static void teardown_busy_poll(void)
+{
+    teardown();
+    g_busy_poll_ns = 0;
+}
+
+static _Atomic int g_posted_seen;
+static void posted_fn(void *arg)
+{
+    int want = (int)(intptr_t)arg;
+    if (atomic_load(&g_posted_seen) == want) /* in submission order */
+        atomic_store(&g_posted_seen, want + 1);
+}
+
+START_TEST(test_busy_poll_transfers_and_closures)
+{
+    run_transfer(200, 4, 0);
+    run_transfer(50, 0, 0);
+    atomic_store(&g_posted_seen, 0);
+    te_net_work_t nodes[64];
+    for (int i = 0; i < 1000; i++) {
+        if (i % 2 == 0) {
+            while (i >= 64 && atomic_load(&g_posted_seen) <= i - 64)
+                usleep(10); /* node i % 64 is free once closure i - 64 ran */
+            nodes[i % 64] = (te_net_work_t){.fn = posted_fn, .arg = (void *)(intptr_t)i};
+            ck_assert_int_eq(net_io_thread_post(io, &nodes[i % 64]), 0);
+        } else {
+            ck_assert_int_eq(net_io_thread_submit(io, posted_fn, (void *)(intptr_t)i), 0);
+        }
+        if (i % 100 == 99)
+            usleep(500); /* let the thread go back to sleep now and then */
+    }
+    while (atomic_load(&g_posted_seen) < 1000)
+        usleep(100);
+    ck_assert_int_eq(atomic_load(&g_posted_seen), 1000);
+}
+END_TEST
+
 Suite *remote_channel_suite(void)
 {
     Suite *s = suite_create("remote_channel");
@@ -1024,5 +1073,10 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_server_bad_frames);
     tcase_add_test(tc, test_server_drops_queued_payloads_of_a_lost_consumer);
     suite_add_tcase(s, tc);
+    TCase *tb = tcase_create("busy_poll");
+    tcase_set_timeout(tb, 60);
+    tcase_add_checked_fixture(tb, setup_busy_poll, teardown_busy_poll);
+    tcase_add_test(tb, test_busy_poll_transfers_and_closures);
+    suite_add_tcase(s, tb);
     return s;
 }
