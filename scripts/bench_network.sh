@@ -7,7 +7,9 @@
 #    client (flink-benchmarks networkThroughput shape: 4 writers, 100 channels at 100 ms
 #    flush and 1000 channels at 1 ms flush, 8-byte records; 1 KiB records as a ratio of
 #    the iperf3 figure; p50/p99 latency with buffer-timeout 0 at 100k records/s). It
-#    fails (and so does this script) when a record is lost or duplicated.
+#    fails (and so does this script) when a record is lost or duplicated. The latency
+#    figure runs twice: the default mode (busy_poll_us 0) and with
+#    taskmanager.network.busy-poll (BENCH_NET_BUSY_POLL_US, default 50; 0 skips it).
 # 3. Two real taskexecutord daemons driven by tectl (sequence -> rebalance -> discard;
 #    half of the channels cross TCP): records/s over the whole job, submit to finish.
 #
@@ -22,6 +24,7 @@ N8=${BENCH_NET_RECORDS:-100000000}
 N1K=${BENCH_NET_RECORDS_1K:-4000000}
 NLAT=${BENCH_NET_LATENCY_RECORDS:-300000}
 ND=${BENCH_NET_DAEMON_RECORDS:-20000000}
+BUSY=${BENCH_NET_BUSY_POLL_US:-50}
 WORK=$(mktemp -d /tmp/te-bench-net.XXXXXX)
 PIDS=()
 # start() runs in $(...): its daemons' pids go to $WORK/pids (PIDS+= would stay in the subshell).
@@ -56,6 +59,9 @@ fi
 
 # ---- 2. two processes through the partition server and client ----
 "$BUILD/bench_network" -n "$N8" -k "$N1K" -l "$NLAT" "${IPERF_ARGS[@]}"
+if [ "$BUSY" -gt 0 ]; then
+  "$BUILD/bench_network" -l "$NLAT" -f net_latency -b "$BUSY"
+fi
 
 # ---- 3. two daemons through tectl ----
 [ "$ND" -gt 0 ] || exit 0
