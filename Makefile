@@ -48,7 +48,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps test unit integration demo bench bench-instructions sanitize tsan asan clean install fuzz valgrind test-install
+.PHONY: all deps print-libs print-cflags test unit integration demo bench bench-instructions sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 # Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
@@ -71,6 +71,8 @@ DEPS_fuzz         := build fuzz
 DEPS_test-install := install
 DEPS_deps         := none
 DEPS_clean        := none
+DEPS_print-libs   := none
+DEPS_print-cflags := none
 DEPS_SETS := $(filter-out none,$(sort $(foreach g,$(or $(MAKECMDGOALS),all),$(or $(DEPS_$(g)),build unit))))
 ifneq ($(DEPS_SETS),)
 ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(TE_NO_DEPS),)
@@ -183,6 +185,13 @@ valgrind: all
 # libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 20) from test/fuzz/corpus.
 fuzz:
 	bash scripts/fuzz.sh
+
+# The flags and libraries of the packages every program builds with (scripts/fuzz.sh
+# builds its harnesses with them).
+print-libs:
+	@echo $(PKG_LIBS) -ldl -lm -pthread
+print-cflags:
+	@echo $(PKG_CFLAGS)
 
 # Each package set of scripts/packages.txt installed by scripts/install-deps.sh into a
 # fresh debootstrap minbase chroot, as a user with sudo, with a terminal that never

@@ -14,8 +14,8 @@ OUT=build-fuzz
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }
 SAN="-fsanitize=fuzzer-no-link,address,undefined"
 make -s BUILD=$OUT CC=clang OPT="-O1 -g -fno-omit-frame-pointer" SAN="$SAN" WERROR= $OUT/libte.a
-CFLAGS="-std=gnu11 -O1 -g -Ilib -Ilib/include -I$OUT/gen $(pkg-config --cflags libprotobuf-c jansson yaml-0.1)"
-LIBS="$(pkg-config --libs libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl) -ldl -lm -pthread"
+CFLAGS="-std=gnu11 -O1 -g -Ilib -Ilib/include -I$OUT/gen $(make -s --no-print-directory print-cflags)"
+LIBS="$(make -s --no-print-directory print-libs)"
 status=0
 for src in test/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c); short=${name#fuzz_}
