@@ -224,6 +224,17 @@ frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg)
     }
 }
 
+const void *frame_message_body(const Te__RpcMessage *msg)
+{
+    if (msg->body_case == TE__RPC_MESSAGE__BODY__NOT_SET)
+        return NULL;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&te__rpc_message__descriptor, msg->body_case);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return NULL;
+    return *(void *const *)((const char *)msg + f->offset);
+}
+
 const char *frame_message_body_name(const Te__RpcMessage *msg)
 {
     if (msg->body_case == TE__RPC_MESSAGE__BODY__NOT_SET)

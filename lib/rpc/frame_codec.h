@@ -89,6 +89,8 @@ typedef enum frame_msg_kind {
 } frame_msg_kind_t;
 
 frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg);
+/* The body's message (the oneof member body_case selects), or NULL when unset. */
+const void *frame_message_body(const Te__RpcMessage *msg);
 /* The proto field name of the body ("heartbeat", "submit_task"), "none" when unset. */
 const char *frame_message_body_name(const Te__RpcMessage *msg);
 
