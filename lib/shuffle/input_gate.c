@@ -26,16 +26,12 @@
 #include "common/clock.h"
 #include "common/hot_mutex.h"
 #include "common/log.h"
-#include "shuffle/local_input_channel.h"
 
 struct gate_channel {
     const te_input_channel_ops_t *ops;
     void *impl;
     int finished;
-    int pending; /* request returned EAGAIN: retry when notified, fail after the deadline */
-    int is_local;
-    te_id_t pid; /* for messages (local channels) */
-    uint32_t sub;
+    int pending;     /* request returned EAGAIN: retry when notified, fail after the deadline */
     uint8_t queued;  /* guarded by mu */
     uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
     uint32_t prio;   /* priority events announced, not yet polled (guarded by mu) */
@@ -125,29 +121,6 @@ te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_inp
                             g->owner);
     g->ch[ch].ops = ops;
     g->ch[ch].impl = impl;
-    return TE_OK;
-}
-
-te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_partition_manager_t *pm,
-                                         const te_id_t *partition_id, uint32_t sub, te_error_t *err)
-{
-    if (ch >= g->n)
-        return te_error_set(err, TE_EINVAL, "input gate %u of %s has %u channels; channel %u is invalid", g->index,
-                            g->owner, g->n, ch);
-    if (g->ch[ch].ops != NULL)
-        return te_error_set(err, TE_EEXIST, "channel %u of input gate %u of %s is set already", ch, g->index,
-                            g->owner);
-    te_local_input_channel_t *lc = local_input_channel_new(g, ch, pm, partition_id, sub);
-    if (lc == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory");
-    te_status_t st = input_gate_set_channel(g, ch, &local_input_channel_ops, lc, err);
-    if (st != TE_OK) {
-        local_input_channel_ops.release(lc);
-        return st;
-    }
-    g->ch[ch].is_local = 1;
-    g->ch[ch].pid = *partition_id;
-    g->ch[ch].sub = sub;
     return TE_OK;
 }
 
@@ -296,10 +269,8 @@ static int gate_check_deadline(te_input_gate_t *g)
             gate_clear_pending(g, c);
             continue;
         }
-        char hex[TE_ID_HEX_LEN + 1], what[96];
-        if (c->is_local)
-            snprintf(what, sizeof(what), "partition %s subpartition %u", te_id_to_hex(&c->pid, hex), c->sub);
-        else
+        char what[96];
+        if (c->ops->describe == NULL || c->ops->describe(c->impl, what, sizeof(what)) == 0)
             snprintf(what, sizeof(what), "channel %u", i);
         char ms[32];
         snprintf(ms, sizeof(ms), "%lld", (long long)g->timeout_ms);

@@ -20,6 +20,7 @@
 #include "common/thread_sched.h"
 #include "runtime/stream_task.h"
 #include "shuffle/channel_selector.h"
+#include "shuffle/local_input_channel.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
 #include "shuffle/partition_manager.h"
@@ -151,7 +152,7 @@ static double run(uint32_t len, uint64_t count, te_network_buffer_pool_t *nbp, t
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     partition_manager_register(pm, rp, &err);
     te_input_gate_t *gate = input_gate_new("bench gate", 0, 1, NULL, &err);
-    input_gate_set_local_channel(gate, 0, pm, &pid, 0, &err);
+    local_input_channel_attach(gate, 0, pm, &pid, 0, &err);
 
     te_task_metrics_t m1 = {0}, m2 = {0};
     te_chain_op_config_t c1 = {.def = &SRC, .name = "bench_source"};

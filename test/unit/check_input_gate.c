@@ -14,6 +14,7 @@
 #include "shuffle/buffer.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -212,7 +213,7 @@ START_TEST(test_end_to_end_two_threads)
     t->rw = record_writer_new(rp, sel, flush_always, &err);
     for (int gi = 0; gi < 2; gi++) {
         t->gates[gi] = new_gate(1);
-        ck_assert_int_eq(input_gate_set_local_channel(t->gates[gi], 0, pm, &id, (uint32_t)gi, &err), TE_OK);
+        ck_assert_int_eq(local_input_channel_attach(t->gates[gi], 0, pm, &id, (uint32_t)gi, &err), TE_OK);
         ck_assert_int_eq(input_gate_request_partitions(t->gates[gi], 1000, &err), TE_OK);
     }
     pthread_t prod, cons;
@@ -260,8 +261,8 @@ START_TEST(test_event_flush_and_release)
     te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = new_gate(1);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_EEXIST);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_EEXIST);
     ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
     ck_assert_int_eq(input_gate_pending_deadline_ms(g), -1);
     te_gate_element_t el;
@@ -315,8 +316,8 @@ START_TEST(test_partition_not_found_timeout)
     te_id_t id;
     te_id_random(&id);
     te_input_gate_t *g = new_gate(2);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 1, pm, &id, 1, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 1, pm, &id, 1, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g, 50, &err), TE_OK);
     int64_t dl = input_gate_pending_deadline_ms(g);
     ck_assert_int_ge(dl, 0);
@@ -336,7 +337,7 @@ START_TEST(test_partition_not_found_timeout)
 
     /* a gate freed while still waiting must not be called back later */
     te_input_gate_t *g2 = new_gate(1);
-    ck_assert_int_eq(input_gate_set_local_channel(g2, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g2, 0, pm, &id, 0, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g2, 10000, &err), TE_OK);
     input_gate_free(g2);
     te_result_partition_t *rp =
@@ -385,8 +386,8 @@ START_TEST(test_request_before_register)
     struct late l;
     l.rp = new_rp(1, 2, 3, &l.id);
     te_input_gate_t *g = new_gate(2);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &early_id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 1, pm, &l.id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &early_id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 1, pm, &l.id, 0, &err), TE_OK);
     clear_listener_flag();
     ck_assert_int_eq(input_gate_request_partitions(g, 10000, &err), TE_OK);
     ck_assert_int_ge(input_gate_pending_deadline_ms(g), 0);

@@ -18,6 +18,7 @@
 #include "runtime/watermark_valve.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -409,7 +410,7 @@ static void net_build(net_t *n, uint32_t p, uint32_t c, te_partitioner_kind_t ki
         n->gate[j] = input_gate_new("consumer", 0, p, NULL, &err);
         ck_assert_msg(n->gate[j] != NULL, "%s", err.msg);
         for (uint32_t i = 0; i < p; i++)
-            ck_assert_int_eq(input_gate_set_local_channel(n->gate[j], i, n->pm, &n->pid[i], j, &err), TE_OK);
+            ck_assert_int_eq(local_input_channel_attach(n->gate[j], i, n->pm, &n->pid[i], j, &err), TE_OK);
     }
 }
 
@@ -551,7 +552,7 @@ START_TEST(test_two_input)
     input_gate_free(b.gate[0]);
     b.gate[0] = input_gate_new("consumer", 1, 1, NULL, &err);
     ck_assert_ptr_nonnull(b.gate[0]);
-    ck_assert_int_eq(input_gate_set_local_channel(b.gate[0], 0, b.pm, &b.pid[0], 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(b.gate[0], 0, b.pm, &b.pid[0], 0, &err), TE_OK);
     const char *v_a[] = {"3000"}, *v_b[] = {"2000"};
     te_chain_op_config_t ca[] = {{&count_src_def, "A", "u0", 1, K_N, v_a}};
     te_chain_op_config_t cb[] = {{&count_src_def, "B", "u1", 1, K_N, v_b}};

@@ -28,6 +28,7 @@
 #include "shuffle/channel_selector.h"
 #include "shuffle/task_event.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
 #include "shuffle/record_deserializer.h"
@@ -1261,7 +1262,7 @@ START_TEST(test_local_priority)
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = input_gate_new("consumer", 0, 1, NULL, &err);
     ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, result_partition_id(rp), 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, result_partition_id(rp), 0, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
 
     uint8_t p[64];
