@@ -23,7 +23,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/path_confine.h"
-#include "state/checkpoint_storage.h"
+#include "state/snapshot.h"
 #include "state/state_backend.h"
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"

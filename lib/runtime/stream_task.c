@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "state/checkpoint_storage.h"
+#include "state/snapshot.h"
 #include "runtime/stream_task_internal.h"
 
 /* ---- writer availability notifications (one-shot, may outlive the task) ---- */

@@ -77,7 +77,7 @@ cat "$WORK"/out/part-*.txt.part-* | sort >"$WORK/actual.txt"
 cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "committed output differs from coreutils"
 
 # In-flight bytes per retained checkpoint, read from the snapshot files (format:
-# lib/state/checkpoint_storage.h): section types 4 (input) and 5 (output channel).
+# lib/state/snapshot.h): section types 4 (input) and 5 (output channel).
 python3 - "$WORK"/chk/*/chk-* >"$WORK/inflight.txt" <<'PY' || fail "reading the snapshot files failed"
 import os, struct, sys
 for d in sys.argv[1:]:
