@@ -365,7 +365,7 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
         .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
         .floating_buffers_per_gate =
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
-        .plugins_dir = config_get_str(te->cfg, "plugins.dir"),
+        .operators = task_executor_operator_resolver(config_get_str(te->cfg, "plugins.dir")),
         .job_config_defaults = te->job_config_defaults,
         .job_config_enforced = te->job_config_enforced,
         .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,

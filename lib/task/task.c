@@ -23,11 +23,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/path_confine.h"
-#include "common/suggest.h"
 #include "common/thread_name.h"
 #include "common/thread_sched.h"
-#include "operators/operator_registry.h"
-#include "operators/plugin_loader.h"
 #include "runtime/stream_task.h"
 #include "shuffle/shuffle_env.h"
 
@@ -264,50 +261,31 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
     for (size_t i = 0; i < ti->n_chain; i++) {
         const Te__OperatorConfig *oc = ti->chain[i];
         te_chain_op_config_t *c = &t->chain[i];
-        c->name = oc->name ? oc->name : "";
         c->uid = oc->uid;
-        int is_plugin = strcmp(c->name, "plugin") == 0;
-        if (is_plugin) {
-            /* A user operator from plugins.dir; `library` names the file and is not
-             * passed on to the plugin. */
-            const char *library = NULL;
-            for (size_t j = 0; j < oc->n_params; j++)
-                if (oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
-                    library = oc->params[j]->value;
-            char perr[TE_ERROR_MSG_MAX - 64];
-            c->def = plugin_loader_load(t->svc.plugins_dir, library, perr, sizeof(perr));
-            if (c->def == NULL)
-                return te_error_set(err, TE_EINVAL, "chain position %zu: %s", i, perr);
-            c->name = c->def->name;
-        } else {
-            c->def = operator_registry_find_kind(c->name, i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
-        }
-        if (c->def == NULL) {
-            char known[512];
-            operator_registry_names(known, sizeof(known));
-            te_suggest_t s;
-            suggest_init(&s, c->name);
-            for (size_t j = 0; operator_registry_at(j) != NULL; j++)
-                suggest_consider(&s, operator_registry_at(j)->name);
-            suggest_consider(&s, "plugin");
-            const char *hint = suggest_best(&s);
-            return te_error_set(err, TE_EINVAL,
-                                "unknown operator '%s' at chain position %zu%s%s%s (known operators: %s, and "
-                                "'plugin' with a 'library' under plugins.dir)",
-                                c->name, i, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
-                                known);
-        }
         c->param_keys = &t->param_keys[k];
         c->param_values = &t->param_values[k];
-        c->n_params = 0;
+        c->n_params = oc->n_params;
         for (size_t j = 0; j < oc->n_params; j++) {
-            if (is_plugin && oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
-                continue;
-            t->param_keys[k] = oc->params[j]->key ? oc->params[j]->key : "";
-            t->param_values[k] = oc->params[j]->value ? oc->params[j]->value : "";
-            k++;
-            c->n_params++;
+            t->param_keys[k + j] = oc->params[j]->key ? oc->params[j]->key : "";
+            t->param_values[k + j] = oc->params[j]->value ? oc->params[j]->value : "";
         }
+        char msg[TE_ERROR_MSG_MAX - 64];
+        int consumed = -1;
+        int source_head = i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK;
+        c->def =
+            t->svc.operators.resolve(t->svc.operators.arg, oc->name ? oc->name : "", i, source_head, c->param_keys,
+                                     c->param_values, c->n_params, &consumed, msg, sizeof(msg));
+        if (c->def == NULL)
+            return te_error_set(err, TE_EINVAL, "%s", msg);
+        c->name = c->def->name;
+        if (consumed >= 0 && (size_t)consumed < c->n_params) { /* not the operator's: drop it */
+            for (size_t j = (size_t)consumed; j + 1 < c->n_params; j++) {
+                t->param_keys[k + j] = t->param_keys[k + j + 1];
+                t->param_values[k + j] = t->param_values[k + j + 1];
+            }
+            c->n_params--;
+        }
+        k += c->n_params;
     }
     uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
     return stream_task_validate_chain((te_invokable_t)ti->invokable, t->chain, t->n_chain, t->tdd->subtask_index,

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "executor/task_executor.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
 #include "shuffle/partition_manager.h"
@@ -180,6 +181,7 @@ static te_task_services_t services(void)
         .partition_request_timeout_ms = 2000,
         .buffers_per_channel = 2,
         .floating_buffers_per_gate = 8,
+        .operators = task_executor_operator_resolver("plugins"),
         .on_state = on_state,
         .on_state_arg = &rec,
     };
