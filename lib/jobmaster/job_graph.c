@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/proto_enum.h"
+
 #define MAX_PARALLELISM_LIMIT 32768 /* Flink's upper bound for max parallelism (2^15) */
 
 struct te_job_graph {
@@ -30,23 +32,6 @@ struct te_job_graph {
     size_t *adj;         /* per vertex: its out edges, then its in edges (edge order) */
     size_t *adj_start;   /* 2 * n_vertices + 1 offsets into adj: out of v at 2v, in of v at 2v+1 */
 };
-
-static const struct {
-    const char *name;
-    Te__Partitioner kind;
-} partitioners[] = {
-    {"forward", TE__PARTITIONER__FORWARD},     {"rebalance", TE__PARTITIONER__REBALANCE},
-    {"rescale", TE__PARTITIONER__RESCALE},     {"hash", TE__PARTITIONER__HASH},
-    {"broadcast", TE__PARTITIONER__BROADCAST},
-};
-
-const char *job_graph_partitioner_name(Te__Partitioner k)
-{
-    for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
-        if (partitioners[i].kind == k)
-            return partitioners[i].name;
-    return "?";
-}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -351,17 +336,12 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         return st;
     e->partitioner = TE__PARTITIONER__REBALANCE;
     if (pname != NULL) {
-        int found = 0;
-        for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
-            if (strcmp(partitioners[i].name, pname) == 0) {
-                e->partitioner = partitioners[i].kind;
-                found = 1;
-            }
-        if (!found)
-            return te_error_set(err, TE_EINVAL,
-                                "%s.partitioner: unknown partitioner \"%s\" (expected forward, "
-                                "rebalance, rescale, hash or broadcast)",
-                                path, pname);
+        int kind = proto_enum_parse(&te__partitioner__descriptor, pname);
+        char names[128];
+        if (kind < 0)
+            return te_error_set(err, TE_EINVAL, "%s.partitioner: unknown partitioner \"%s\" (expected %s)", path,
+                                pname, proto_enum_names(&te__partitioner__descriptor, names, sizeof(names)));
+        e->partitioner = (Te__Partitioner)kind;
     }
     const te_job_vertex_t *from = &g->vertices[e->from], *to = &g->vertices[e->to];
     if (e->partitioner == TE__PARTITIONER__FORWARD && from->parallelism != to->parallelism)
@@ -385,10 +365,12 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         e->key_delimiter = json_string_value(kd)[0];
     }
     if (e->partitioner != TE__PARTITIONER__HASH) {
+        char pn[32];
         const char *hash_only = json_object_get(j, "key_field") ? "key_field" : kd ? "key_delimiter" : NULL;
         if (hash_only)
             return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")", path,
-                                hash_only, job_graph_partitioner_name(e->partitioner));
+                                hash_only,
+                                proto_enum_name(&te__partitioner__descriptor, e->partitioner, pn, sizeof(pn)));
     }
     if ((st = get_int(j, path, "input", 0, 0, 1, "0 or 1", &input, err)) != TE_OK)
         return st;

@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/path_confine.h"
+#include "common/proto_enum.h"
 #include "common/thread_name.h"
 #include "common/thread_sched.h"
 #include "runtime/stream_task.h"
@@ -119,9 +120,9 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
             return te_error_set(err, TE_EINVAL,
                                 "produced_partitions[%zu].number_of_subpartitions %u is not in 1..65536", i,
                                 p->number_of_subpartitions);
-        if (p->partitioner == TE__PARTITIONER__PARTITIONER_UNSPECIFIED ||
-            p->partitioner > TE__PARTITIONER__BROADCAST)
-            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner is not set", i);
+        if (!proto_enum_valid(&te__partitioner__descriptor, p->partitioner))
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner %d is not set or unknown", i,
+                                (int)p->partitioner);
         if (p->partitioner == TE__PARTITIONER__HASH && p->key_field < 0)
             return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].key_field %d is negative", i,
                                 p->key_field);

@@ -148,7 +148,7 @@ static double run(uint32_t len, uint64_t count, te_network_buffer_pool_t *nbp, t
     te_id_random(&e2);
     te_local_buffer_pool_t *pool = network_buffer_pool_create_local(nbp, "bench", 2, 10, &err);
     te_result_partition_t *rp = result_partition_new(&pid, "bench", 1, pool, &err);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, 0, '\t', 128, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, 0, '\t', 128, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     partition_manager_register(pm, rp, &err);
     te_input_gate_t *gate = input_gate_new("bench gate", 0, 1, NULL, &err);

@@ -223,8 +223,8 @@ static int producer_run(const figure_t *f, const te_id_t *pids, int to_parent, i
             local_buffer_pool_destroy(pool);
             goto fail;
         }
-        te_channel_selector_t *sel =
-            channel_selector_new(C == 1 ? TE_PARTITION_FORWARD : TE_PARTITION_REBALANCE, C, w, 0, '\t', 128, &err);
+        te_channel_selector_t *sel = channel_selector_new(
+            C == 1 ? TE__PARTITIONER__FORWARD : TE__PARTITIONER__REBALANCE, C, w, 0, '\t', 128, &err);
         if (sel == NULL)
             goto fail;
         rws[w] = record_writer_new(rps[w], sel, f->flush_ms == 0, &err);

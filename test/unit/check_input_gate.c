@@ -208,7 +208,7 @@ START_TEST(test_end_to_end_two_threads)
     te_id_t id;
     te_result_partition_t *rp = new_rp(2, 3, 6, &id); /* small pool: the producer gets back-pressured */
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_HASH, 2, 0, 0, '\t', MAXP, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__HASH, 2, 0, 0, '\t', MAXP, &err);
     struct e2e *t = calloc(1, sizeof(*t));
     t->rw = record_writer_new(rp, sel, flush_always, &err);
     for (int gi = 0; gi < 2; gi++) {
@@ -258,7 +258,7 @@ START_TEST(test_event_flush_and_release)
     te_id_t id;
     te_result_partition_t *rp = new_rp(1, 2, 4, &id);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = new_gate(1);
     ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_OK);
@@ -361,7 +361,7 @@ static void *late_producer(void *arg)
     te_error_t err;
     usleep(30000); /* the consumer has requested and is waiting by now (not required) */
     ck_assert_int_eq(partition_manager_register(pm, l->rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(l->rp, sel, 1, &err);
     char buf[32];
     for (int i = 0; i < 100; i++) {

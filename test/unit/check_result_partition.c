@@ -83,7 +83,7 @@ START_TEST(test_flush_makes_partial_readable)
     te_id_t id;
     te_error_t err;
     te_result_partition_t *rp = new_rp(1, 2, 4, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     notified = 0;
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
@@ -206,7 +206,7 @@ START_TEST(test_release_cancels_blocked_producer)
     te_id_t id;
     te_error_t err;
     te_result_partition_t *rp = new_rp(1, 2, 2, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     notified = 0;
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
@@ -293,7 +293,7 @@ START_TEST(test_output_flusher)
     te_id_t id;
     te_error_t err;
     te_result_partition_t *rp = new_rp(1, 2, 4, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_flush_data, NULL}, &err);
     te_output_flusher_t *f = output_flusher_new(&err);

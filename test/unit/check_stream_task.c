@@ -505,7 +505,7 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     long long *all = malloc(total * sizeof(long long));
     size_t at = 0;
     for (uint32_t j = 0; j < C; j++) {
-        if (kind == TE_PARTITION_HASH) {
+        if (kind == TE__PARTITIONER__HASH) {
             for (size_t x = 0; x < g_coll[j].n; x++) {
                 char key[32];
                 int kl = snprintf(key, sizeof(key), "%lld", g_coll[j].vals[x] / 2);
@@ -530,13 +530,13 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     collectors_free();
 }
 
-START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 20000, 0); }
+START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 20000, 0); }
 END_TEST
 
-START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE_PARTITION_HASH, 10000, 0); }
+START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE__PARTITIONER__HASH, 10000, 0); }
 END_TEST
 
-START_TEST(test_idle_source) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 300, 25); }
+START_TEST(test_idle_source) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 300, 25); }
 END_TEST
 
 /* Two sources, each into its own gate (input 0 and 1) of a TwoInputStreamTask. */
@@ -547,8 +547,8 @@ START_TEST(test_two_input)
     atomic_store(&g_union_inputs[1], 0);
     te_error_t err = {0};
     net_t a, b; /* one producer / one consumer each; gates rebuilt with input indexes */
-    net_build(&a, 1, 1, TE_PARTITION_FORWARD, 0);
-    net_build(&b, 1, 1, TE_PARTITION_FORWARD, 0);
+    net_build(&a, 1, 1, TE__PARTITIONER__FORWARD, 0);
+    net_build(&b, 1, 1, TE__PARTITIONER__FORWARD, 0);
     input_gate_free(b.gate[0]);
     b.gate[0] = input_gate_new("consumer", 1, 1, NULL, &err);
     ck_assert_ptr_nonnull(b.gate[0]);
@@ -650,7 +650,7 @@ START_TEST(test_cancel_pipeline)
 {
     collectors_init();
     net_t n;
-    net_build(&n, 1, 1, TE_PARTITION_FORWARD, 1);
+    net_build(&n, 1, 1, TE__PARTITIONER__FORWARD, 1);
     const char *v_n[] = {"-1"};
     te_chain_op_config_t src_chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n}};
     te_chain_op_config_t sink_chain[] = {{&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}}};

@@ -347,6 +347,12 @@ START_TEST(test_rejections_unwind)
     ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
     ck_assert_int_eq(why, TE_DEPLOY_INCONSISTENT_IDS);
 
+    build_tdd(&b, "sequence", "to", "10", NULL, 1);
+    b.rp.partitioner = (Te__Partitioner)(TE__PARTITIONER__BROADCAST + 1); /* not in tdd.proto */
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_int_eq(why, TE_DEPLOY_INCONSISTENT_IDS);
+    ck_assert_msg(strstr(err.msg, "partitioner 6") != NULL, "%s", err.msg);
+
     build_tdd(&b, "discard", NULL, NULL, NULL, 0); /* a sink cannot head a source task */
     ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
     ck_assert_int_eq(why, TE_DEPLOY_INVALID_CHAIN);

@@ -349,7 +349,7 @@ START_TEST(test_priority_with_record_writer)
 {
     te_error_t err;
     te_result_partition_t *rp = new_rp(1, 4, 12);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     ck_assert_ptr_nonnull(rw);
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){NULL, NULL}, &err);
@@ -632,7 +632,7 @@ START_TEST(test_priority_concurrent_backpressure)
     ck_assert_ptr_nonnull(c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 2, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 2, 0, -1, 0, 0, &err);
     c->rw = record_writer_new(rp, sel, 0, &err);
     ck_assert_ptr_nonnull(c->rw);
     for (int s = 0; s < 2; s++) {
@@ -828,7 +828,7 @@ START_TEST(test_write_raw)
 {
     te_error_t err;
     te_result_partition_t *rp = new_rp(2, 2, 8);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 2, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 2, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_subpartition_view_t *v[2];
     for (int s = 0; s < 2; s++)
@@ -1258,7 +1258,7 @@ START_TEST(test_local_priority)
     te_partition_manager_t *pm = partition_manager_new();
     te_result_partition_t *rp = new_rp(1, 2, 4);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = input_gate_new("consumer", 0, 1, NULL, &err);
     ck_assert_ptr_nonnull(g);
