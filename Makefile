@@ -47,7 +47,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
+.PHONY: all deps check-layers test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 # Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
@@ -68,6 +68,7 @@ DEPS_valgrind     := build unit test valgrind
 DEPS_fuzz         := build fuzz
 DEPS_test-install := install
 DEPS_deps         := none
+DEPS_check-layers := none
 DEPS_clean        := none
 DEPS_SETS := $(filter-out none,$(sort $(foreach g,$(or $(MAKECMDGOALS),all),$(or $(DEPS_$(g)),build unit))))
 ifneq ($(DEPS_SETS),)
@@ -149,7 +150,11 @@ unit: all
 integration: all
 	bash test/integration/run.sh $(BUILD)
 
-test: all
+# The include graph stays inside DESIGN.md's layers (the allowed edges are listed in the script).
+check-layers:
+	bash scripts/check-layers.sh
+
+test: all check-layers
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 
