@@ -399,6 +399,18 @@ START_TEST(test_registry)
             ck_assert_ptr_nonnull(d->process_element);
         ck_assert_msg(strstr(list, names[i]) != NULL, "%s not in '%s'", names[i], list);
     }
+    /* Every entry of builtins.def is found under its own name, and no name twice. */
+    const char *seen[64];
+    size_t listed = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        const te_operator_def_t *d = operator_registry_find(tok);
+        ck_assert_msg(d != NULL && strcmp(d->name, tok) == 0, "registry entry '%s' is not found by its name", tok);
+        for (size_t j = 0; j < listed; j++)
+            ck_assert_msg(strcmp(seen[j], tok) != 0, "'%s' is registered twice", tok);
+        ck_assert_uint_lt(listed, 64);
+        seen[listed++] = tok;
+    }
+    ck_assert_uint_ge(listed, 20);
     ck_assert_int_eq(def_of("socket_text")->blocking_source, 1);
     ck_assert_int_eq(def_of("sequence")->kind, TE_OP_SOURCE);
     ck_assert_int_eq(def_of("filter")->kind, TE_OP_ONE_INPUT);
