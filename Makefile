@@ -47,7 +47,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps check-layers test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
+.PHONY: all deps check-layers readme-keys test unit integration demo bench sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 # Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
@@ -149,6 +149,10 @@ unit: all
 
 integration: all
 	bash test/integration/run.sh $(BUILD)
+
+# README.md's configuration key table, regenerated from the parser's key table.
+readme-keys: $(DAEMON)
+	bash scripts/readme-keys.sh $(BUILD)
 
 # The include graph stays inside DESIGN.md's layers (the allowed edges are listed in the script).
 check-layers:

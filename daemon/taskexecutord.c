@@ -43,6 +43,7 @@ static void usage(FILE *out)
                  "  -D key=value           override one configuration key (repeatable)\n"
                  "      --print-defaults   print every configuration key with its default and exit\n"
                  "      --print-man-keys   print the key reference of taskexecutor.yaml(5) as roff and exit\n"
+                 "      --print-readme-keys print the README's configuration key table (markdown) and exit\n"
                  "  -h, --help             show this help and exit\n"
                  "  -V, --version          show the version and exit\n"
                  "\n"
@@ -92,7 +93,7 @@ static void notify_ready(daemon_state_t *d, const char *status)
 {
     notify("READY=1", "READY=1\nSTATUS=%s: rpc port %d, status port %d, %lld slot(s)\nMAINPID=%d", status,
            task_executor_rpc_port(d->te), task_executor_status_port(d->te),
-           (long long)config_get_int(d->cfg, "taskmanager.numberOfTaskSlots"), (int)getpid());
+           (long long)config_get_int(d->cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), (int)getpid());
 }
 
 /* Builds the configuration the command line describes: defaults, the file, then the
@@ -158,8 +159,8 @@ static void daemon_reload(daemon_state_t *d)
     reload_count_t n = {0, 0};
     config_diff(d->cfg, fresh, reload_report, &n);
     /* log.file: switch to a new file, or reopen the same path (logrotate). */
-    const char *old_file = config_get_str(d->cfg, "log.file");
-    const char *new_file = config_get_str(merged, "log.file");
+    const char *old_file = config_get_str(d->cfg, TE_KEY_LOG_FILE);
+    const char *new_file = config_get_str(merged, TE_KEY_LOG_FILE);
     if (strcmp(old_file, new_file) != 0) {
         if (te_log_set_file(new_file) != 0) {
             TE_ERROR(CTX, "reload: cannot open log.file '%s': %s; keeping '%s'", new_file, strerror(errno),
@@ -170,7 +171,7 @@ static void daemon_reload(daemon_state_t *d)
         TE_ERROR(CTX, "reload: cannot reopen log.file '%s': %s; writing to the old file", te_log_file(),
                  strerror(errno));
     }
-    int level = te_log_level_parse(config_get_str(merged, "log.level"));
+    int level = te_log_level_parse(config_get_str(merged, TE_KEY_LOG_LEVEL));
     task_executor_reconfigure(d->te, merged);
     config_free(d->cfg);
     d->cfg = merged;
@@ -178,7 +179,7 @@ static void daemon_reload(daemon_state_t *d)
     TE_INFO(CTX, "reload done: %d change(s) applied, %d need a restart", n.applied, n.restart);
     if (level >= 0)
         te_log_set_level((te_log_level_t)level);
-    TE_DEBUG(CTX, "reload: log level is now %s", config_get_str(d->cfg, "log.level"));
+    TE_DEBUG(CTX, "reload: log level is now %s", config_get_str(d->cfg, TE_KEY_LOG_LEVEL));
     notify_ready(d, n.restart ? "ready (reloaded; some changes need a restart, see the log)" : "ready (reloaded)");
 }
 
@@ -246,6 +247,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--print-man-keys") == 0) {
             config_write_man_keys(stdout);
             rc = 0;
+        } else if (strcmp(a, "--print-readme-keys") == 0) {
+            config_write_readme_keys(stdout);
+            rc = 0;
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
             if (++i >= argc) {
                 fprintf(stderr, "taskexecutord: %s needs a file name\n", a);
@@ -282,9 +286,9 @@ int main(int argc, char **argv)
         return rc;
     }
 
-    int level = te_log_level_parse(config_get_str(d.cfg, "log.level"));
+    int level = te_log_level_parse(config_get_str(d.cfg, TE_KEY_LOG_LEVEL));
     te_log_set_level(level < 0 ? TE_LOG_INFO : (te_log_level_t)level);
-    const char *log_file = config_get_str(d.cfg, "log.file");
+    const char *log_file = config_get_str(d.cfg, TE_KEY_LOG_FILE);
     if (log_file && log_file[0] && te_log_set_file(log_file) != 0) {
         fprintf(stderr, "taskexecutord: cannot open log.file '%s': %s\n", log_file, strerror(errno));
         config_free(d.cfg);
@@ -325,7 +329,7 @@ int main(int argc, char **argv)
     TE_INFO(CTX, "READY rpc_port=%d data_port=%d status_port=%d resource_id=%s pid=%d slots=%lld",
             task_executor_rpc_port(d.te), task_executor_data_port(d.te), task_executor_status_port(d.te),
             task_executor_resource_id(d.te), (int)getpid(),
-            (long long)config_get_int(d.cfg, "taskmanager.numberOfTaskSlots"));
+            (long long)config_get_int(d.cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS));
     notify_ready(&d, "ready");
 
     event_base_dispatch(d.base);

@@ -151,13 +151,13 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
         te_error_set(err, TE_ENOMEM, "out of memory");
         return NULL;
     }
-    const char *tf = config_get_str(cfg, "security.auth.token-file");
+    const char *tf = config_get_str(cfg, TE_KEY_SECURITY_AUTH_TOKEN_FILE);
     if (!empty(tf) && (s->auth = auth_secret_load(tf, "security.auth.token-file", err)) == NULL)
         goto fail;
-    if (config_get_bool(cfg, "security.ssl.enabled")) {
-        const char *cert = config_get_str(cfg, "security.ssl.certificate");
-        const char *key = config_get_str(cfg, "security.ssl.key");
-        const char *ca = config_get_str(cfg, "security.ssl.ca");
+    if (config_get_bool(cfg, TE_KEY_SECURITY_SSL_ENABLED)) {
+        const char *cert = config_get_str(cfg, TE_KEY_SECURITY_SSL_CERTIFICATE);
+        const char *key = config_get_str(cfg, TE_KEY_SECURITY_SSL_KEY);
+        const char *ca = config_get_str(cfg, TE_KEY_SECURITY_SSL_CA);
         if (empty(ca)) {
             te_error_set(err, TE_EINVAL,
                          "security.ssl.enabled is true but security.ssl.ca is empty (peers' "
@@ -165,7 +165,7 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
             goto fail;
         }
         s->tls_server =
-            tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, "security.ssl.require-client-cert"), err);
+            tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, TE_KEY_SECURITY_SSL_REQUIRE_CLIENT_CERT), err);
         if (s->tls_server == NULL)
             goto fail;
         s->tls_client = tls_client_ctx_new(ca, cert, key, err);

@@ -317,7 +317,7 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
     }
     /* A bound on what one slot may hold (refused, never grown without limit). */
     int slot_index = slot_table_find_by_allocation(te->slots, &alloc);
-    int64_t max_tasks = config_get_int(te->cfg, "taskmanager.slot.max-tasks");
+    int64_t max_tasks = config_get_int(te->cfg, TE_KEY_TASKMANAGER_SLOT_MAX_TASKS);
     int in_slot = slot_index >= 0 ? slot_table_tasks_of_slot(te->slots, slot_index, NULL, NULL, 0) : 0;
     if (in_slot >= max_tasks) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE,

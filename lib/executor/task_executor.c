@@ -333,23 +333,24 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
 
 static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
 {
-    te->heartbeat_timeout_ms = config_get_int(cfg, "heartbeat.timeout");
-    te->slot_timeout_ms = config_get_int(cfg, "taskmanager.slot.timeout");
-    te->cancel_interval_ms = config_get_int(cfg, "task.cancellation.interval");
-    te->cancel_timeout_ms = config_get_int(cfg, "task.cancellation.timeout");
+    te->heartbeat_timeout_ms = config_get_int(cfg, TE_KEY_HEARTBEAT_TIMEOUT);
+    te->slot_timeout_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_SLOT_TIMEOUT);
+    te->cancel_interval_ms = config_get_int(cfg, TE_KEY_TASK_CANCELLATION_INTERVAL);
+    te->cancel_timeout_ms = config_get_int(cfg, TE_KEY_TASK_CANCELLATION_TIMEOUT);
     if (te->rpc != NULL)
-        rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
+        rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_IDLE_TIMEOUT));
     /* Job-level keys: what a job that does not set them gets (copied into each task). */
-    static const char *const job_keys[] = {"pipeline.auto-watermark-interval", "execution.buffer-timeout",
-                                           "state.checkpoints.dir", "execution.checkpointing.unaligned.enabled"};
+    static const te_config_key_id_t job_keys[] = {TE_KEY_PIPELINE_AUTO_WATERMARK_INTERVAL,
+                                                  TE_KEY_EXECUTION_BUFFER_TIMEOUT, TE_KEY_STATE_CHECKPOINTS_DIR,
+                                                  TE_KEY_EXECUTION_CHECKPOINTING_UNALIGNED_ENABLED};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++) {
-        te->job_config_defaults[n++] = job_keys[i];
+        te->job_config_defaults[n++] = config_key_name(job_keys[i]);
         te->job_config_defaults[n++] = config_get_str(cfg, job_keys[i]);
     }
     te->job_config_defaults[n] = NULL;
-    te->job_config_enforced[0] = "io.allowed-dirs";
-    te->job_config_enforced[1] = config_get_str(cfg, "io.allowed-dirs");
+    te->job_config_enforced[0] = config_key_name(TE_KEY_IO_ALLOWED_DIRS);
+    te->job_config_enforced[1] = config_get_str(cfg, TE_KEY_IO_ALLOWED_DIRS);
     te->job_config_enforced[2] = NULL;
 }
 
@@ -359,18 +360,19 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
         .buffers = te->buffers,
         .partitions = te->partitions,
         .flusher = te->flusher,
-        .default_buffer_timeout_ms = config_get_int(te->cfg, "execution.buffer-timeout"),
-        .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, "taskmanager.task.scheduling-policy")),
-        .partition_request_timeout_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
-        .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
+        .default_buffer_timeout_ms = config_get_int(te->cfg, TE_KEY_EXECUTION_BUFFER_TIMEOUT),
+        .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY)),
+        .partition_request_timeout_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
+        .buffers_per_channel =
+            (uint32_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
         .floating_buffers_per_gate =
-            (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),
-        .operators = task_executor_operator_resolver(config_get_str(te->cfg, "plugins.dir")),
+            (uint32_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_FLOATING_BUFFERS_PER_GATE),
+        .operators = task_executor_operator_resolver(config_get_str(te->cfg, TE_KEY_PLUGINS_DIR)),
         .job_config_defaults = te->job_config_defaults,
         .job_config_enforced = te->job_config_enforced,
         .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
-        .request_backoff_initial_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.initial"),
-        .request_backoff_max_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
+        .request_backoff_initial_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_INITIAL),
+        .request_backoff_max_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
         .on_state = on_task_state,
         .on_state_arg = te,
         .on_checkpoint = on_task_checkpoint,
@@ -382,7 +384,7 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
 static te_status_t executor_start_network(te_task_executor_t *te, const te_config_t *cfg, const char *bind,
                                           te_error_t *err)
 {
-    int n = (int)config_get_int(cfg, "taskmanager.network.io-threads");
+    int n = (int)config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_IO_THREADS);
     te->net_io = calloc((size_t)n, sizeof(*te->net_io));
     if (te->net_io == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -394,8 +396,8 @@ static te_status_t executor_start_network(te_task_executor_t *te, const te_confi
             return err ? err->code : TE_ENOMEM;
         te->n_net_io = i + 1;
     }
-    te->data_server = partition_server_new(te->net_io, n, bind, (int)config_get_int(cfg, "taskmanager.data.port"),
-                                           te->partitions, err);
+    te->data_server = partition_server_new(
+        te->net_io, n, bind, (int)config_get_int(cfg, TE_KEY_TASKMANAGER_DATA_PORT), te->partitions, err);
     if (te->data_server == NULL)
         return err ? err->code : TE_EIO;
     te->data_client = partition_client_new(te->net_io, n, network_buffer_pool_segment_size(te->buffers), err);
@@ -443,14 +445,15 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     te->history = json_array();
     apply_live(te, cfg);
 
-    const char *bind = config_get_str(cfg, "taskmanager.bind-host");
-    const char *host = config_get_str(cfg, "taskmanager.host");
+    const char *bind = config_get_str(cfg, TE_KEY_TASKMANAGER_BIND_HOST);
+    const char *host = config_get_str(cfg, TE_KEY_TASKMANAGER_HOST);
 
     te->security = security_from_config(cfg, err); /* before any listener opens */
     if (te->security == NULL)
         goto cleanup;
-    te->buffers = network_buffer_pool_new((uint64_t)config_get_int(cfg, "taskmanager.memory.network.size"),
-                                          (uint32_t)config_get_int(cfg, "taskmanager.memory.segment-size"), err);
+    te->buffers =
+        network_buffer_pool_new((uint64_t)config_get_int(cfg, TE_KEY_TASKMANAGER_MEMORY_NETWORK_SIZE),
+                                (uint32_t)config_get_int(cfg, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), err);
     if (te->buffers == NULL)
         goto cleanup;
     te->partitions = partition_manager_new();
@@ -459,7 +462,8 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
         goto cleanup;
     if (executor_start_network(te, cfg, bind, err) != TE_OK)
         goto cleanup;
-    te->slots = slot_table_new(base, (int)config_get_int(cfg, "taskmanager.numberOfTaskSlots"), slot_timeout, te);
+    te->slots =
+        slot_table_new(base, (int)config_get_int(cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), slot_timeout, te);
     if (te->slots == NULL) {
         te_error_set(err, TE_ENOMEM, "cannot create the slot table");
         goto cleanup;
@@ -471,23 +475,24 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
         te_error_set(err, TE_ENOMEM, "cannot create control events");
         goto cleanup;
     }
-    te->rpc = rpc_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.rpc.port"),
-                             (size_t)config_get_int(cfg, "taskmanager.rpc.max-frame-size"),
-                             (int)config_get_int(cfg, "taskmanager.rpc.max-connections"), executor_on_call,
+    te->rpc = rpc_server_new(base, bind, (int)config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_PORT),
+                             (size_t)config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_MAX_FRAME_SIZE),
+                             (int)config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_MAX_CONNECTIONS), executor_on_call,
                              on_conn_closed, te, err);
     if (te->rpc == NULL) {
         te_error_prefix(err, "taskmanager.rpc.port");
         goto cleanup;
     }
     rpc_server_set_security(te->rpc, te->security);
-    rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
+    rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_IDLE_TIMEOUT));
     te_status_provider_t prov = executor_status_provider(te);
-    te->status = status_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.status.port"), &prov, err);
+    te->status =
+        status_server_new(base, bind, (int)config_get_int(cfg, TE_KEY_TASKMANAGER_STATUS_PORT), &prov, err);
     if (te->status == NULL) {
         te_error_prefix(err, "taskmanager.status.port");
         goto cleanup;
     }
-    const char *rid = config_get_str(cfg, "taskmanager.resource-id");
+    const char *rid = config_get_str(cfg, TE_KEY_TASKMANAGER_RESOURCE_ID);
     if (rid && rid[0])
         snprintf(te->resource_id, sizeof(te->resource_id), "%s", rid);
     else

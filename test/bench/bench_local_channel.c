@@ -122,8 +122,8 @@ static const te_operator_def_t SINK = {
 static void *run_task(void *arg)
 {
     te_config_t *defaults = config_new();
-    int policy =
-        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy = te_sched_policy_parse(
+        defaults ? config_get_str(defaults, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY) : NULL);
     config_free(defaults);
     if (policy >= 0) /* the tasks below flush every 100 ms */
         te_thread_set_sched_policy(te_sched_policy_for_task((te_sched_policy_t)policy, 100));

@@ -707,8 +707,8 @@ int main(int argc, char **argv)
     double rate = 100000, iperf = 0;
     const char *only = NULL;
     te_config_t *defaults = config_new();
-    int policy =
-        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy = te_sched_policy_parse(
+        defaults ? config_get_str(defaults, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY) : NULL);
     config_free(defaults);
     int opt;
     while ((opt = getopt(argc, argv, "n:k:l:r:i:f:p:h")) != -1) {
