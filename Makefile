@@ -104,7 +104,7 @@ $(LIBTE): $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
-	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(TECTL): $(BUILD)/obj/daemon/tectl.o $(BUILD)/obj/daemon/tectl_submit.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
@@ -121,7 +121,7 @@ $(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -c $< -o $@
 
 $(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
-	$(CC) $^ -o $@ -rdynamic $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $^ -o $@ $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # Man pages: the key reference of taskexecutor.yaml(5) comes from the parser's table.
 $(BUILD)/man/%: daemon/man/%.in daemon/man/gen-man.sh $(DAEMON)
