@@ -226,12 +226,14 @@ int main(int argc, char **argv)
     te_error_t err;
     int rc = -1; /* >= 0: exit with it after parsing */
     daemon_state_t d = {0};
+    struct event *sigs[3] = {NULL, NULL, NULL};
+    int started = 0;         /* the executor was up: log "stopped" at the end */
     te_log_detect_journal(); /* before the first line (config warnings) */
     /* -D overrides are applied after the file, in order (and again on every reload). */
     d.overrides = calloc((size_t)argc, sizeof(char *));
     if (d.overrides == NULL) {
         fprintf(stderr, "taskexecutord: out of memory\n");
-        return 1;
+        rc = 1;
     }
     for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i];
@@ -281,46 +283,36 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (rc >= 0) {
-        free(d.overrides);
-        return rc;
-    }
+    if (rc >= 0)
+        goto cleanup; /* --help, --version, --print-*, or a bad argument or configuration */
+    rc = 1;           /* until the daemon ran */
 
     int level = te_log_level_parse(config_get_str(d.cfg, TE_KEY_LOG_LEVEL));
     te_log_set_level(level < 0 ? TE_LOG_INFO : (te_log_level_t)level);
     const char *log_file = config_get_str(d.cfg, TE_KEY_LOG_FILE);
     if (log_file && log_file[0] && te_log_set_file(log_file) != 0) {
         fprintf(stderr, "taskexecutord: cannot open log.file '%s': %s\n", log_file, strerror(errno));
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
 
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         TE_ERROR(CTX, "libevent has no pthreads support");
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
     d.base = event_base_new();
     if (d.base == NULL) {
         TE_ERROR(CTX, "cannot create the event base");
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
     TE_INFO(CTX, "taskexecutord %s starting (pid %d, config %s)", TE_VERSION, (int)getpid(),
             d.config_path ? d.config_path : "(defaults)");
     d.te = task_executor_new(d.base, d.cfg, on_fatal, &d, &err);
     if (d.te == NULL) {
         TE_ERROR(CTX, "cannot start: %s", err.msg);
-        event_base_free(d.base);
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
-    struct event *sigs[3];
+    started = 1;
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
@@ -339,13 +331,19 @@ int main(int argc, char **argv)
         TE_ERROR(CTX, "exiting with code %d without waiting for tasks", d.exit_code);
         _exit(d.exit_code);
     }
+    rc = d.exit_code;
+cleanup:
     for (int i = 0; i < 3; i++)
-        event_free(sigs[i]);
+        if (sigs[i] != NULL)
+            event_free(sigs[i]);
     task_executor_free(d.te);
-    event_base_free(d.base);
+    if (d.base != NULL) {
+        event_base_free(d.base);
+        libevent_global_shutdown();
+    }
     config_free(d.cfg);
     free(d.overrides);
-    libevent_global_shutdown();
-    TE_INFO(CTX, "stopped");
-    return d.exit_code;
+    if (started)
+        TE_INFO(CTX, "stopped");
+    return rc;
 }

@@ -64,19 +64,20 @@ struct te_input_gate {
 te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t n_channels,
                                 te_local_buffer_pool_t *pool, te_error_t *err)
 {
+    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_input_gate_t *g = NULL;
     if (n_channels == 0) {
-        te_error_set(err, TE_EINVAL, "input gate %u of %s needs at least one channel", gate_index,
-                     owner ? owner : "?");
+        st = te_error_set(err, TE_EINVAL, "input gate %u of %s needs at least one channel", gate_index,
+                          owner ? owner : "?");
         goto cleanup;
     }
     g = calloc(1, sizeof(*g));
     if (g == NULL)
-        goto nomem;
+        goto cleanup;
     g->ch = calloc(n_channels, sizeof(*g->ch));
     g->fifo = calloc(n_channels, sizeof(*g->fifo));
     if (g->ch == NULL || g->fifo == NULL)
-        goto nomem;
+        goto cleanup;
     snprintf(g->owner, sizeof(g->owner), "%s", owner ? owner : "?");
     g->index = gate_index;
     g->n = n_channels;
@@ -86,9 +87,10 @@ te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t
     te_hot_mutex_init(&g->mu);
     return g;
 
-nomem:
-    te_error_set(err, TE_ENOMEM, "out of memory creating input gate %u of %s", gate_index, owner ? owner : "?");
 cleanup:
+    if (st == TE_ENOMEM)
+        te_error_set(err, TE_ENOMEM, "out of memory creating input gate %u of %s", gate_index,
+                     owner ? owner : "?");
     if (g != NULL) {
         free(g->ch);
         free(g->fifo);

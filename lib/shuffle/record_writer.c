@@ -45,18 +45,18 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
 {
     te_record_writer_t *rw = calloc(1, sizeof(*rw));
     if (rw == NULL)
-        goto nomem;
+        goto cleanup;
     rw->n = result_partition_num_subpartitions(rp);
     rw->ch = calloc(rw->n, sizeof(*rw->ch));
     if (rw->ch == NULL)
-        goto nomem;
+        goto cleanup;
     rw->rp = rp;
     rw->pool = result_partition_pool(rp);
     rw->sel = sel;
     rw->flush_always = flush_always;
     return rw;
 
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory creating a record writer");
     if (rw != NULL)
         free(rw->ch);

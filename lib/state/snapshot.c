@@ -67,23 +67,23 @@ te_status_t snapshot_add(te_ckpt_snapshot_t *s, uint32_t type, uint32_t index, u
                          uint8_t *data, size_t len)
 {
     if (s->n_sections >= TE_CKPT_MAX_SECTIONS)
-        goto fail;
+        goto cleanup;
     if (s->n_sections == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 8;
         te_ckpt_section_t *ns = realloc(s->sections, nc * sizeof(*ns));
         if (ns == NULL)
-            goto fail;
+            goto cleanup;
         s->sections = ns;
         s->cap = nc;
     }
     char *nm = strdup(name ? name : "");
     if (nm == NULL)
-        goto fail;
+        goto cleanup;
     s->sections[s->n_sections++] = (te_ckpt_section_t){type, index, sub, nm, len ? data : NULL, len};
     if (len == 0)
         free(data);
     return TE_OK;
-fail:
+cleanup:
     free(data);
     return TE_ENOMEM;
 }
@@ -140,6 +140,7 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
 
 te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *what, te_error_t *err)
 {
+    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_ckpt_snapshot_t *s = NULL;
     what = what ? what : "checkpoint snapshot";
     if (len < CKPT_HDR_LEN + 8) {
@@ -175,32 +176,32 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
     }
     s = snapshot_new(get64(d + 8), get32(d + 16), get32(d + 20), get32(d + 24), get32(d + 28), get32(d + 32));
     if (s == NULL)
-        goto oom;
+        goto cleanup;
     size_t off = CKPT_HDR_LEN, end = len - 8;
     for (uint32_t i = 0; i < n; i++) {
         if (end - off < CKPT_SEC_HDR + 4) {
-            te_error_set(err, TE_EPROTO, "%s: section %u is truncated", what, i);
-            goto fail;
+            st = te_error_set(err, TE_EPROTO, "%s: section %u is truncated", what, i);
+            goto cleanup;
         }
         const uint8_t *p = d + off;
         uint32_t nl = get32(p + 12);
         uint64_t dl = get64(p + 16);
         if (nl > CKPT_NAME_MAX || dl > end - off - CKPT_SEC_HDR - 4 - nl || nl > end - off - CKPT_SEC_HDR - 4) {
-            te_error_set(err, TE_EPROTO, "%s: section %u length %llu runs past the end of the file", what, i,
-                         (unsigned long long)dl);
-            goto fail;
+            st = te_error_set(err, TE_EPROTO, "%s: section %u length %llu runs past the end of the file", what, i,
+                              (unsigned long long)dl);
+            goto cleanup;
         }
         size_t body = CKPT_SEC_HDR + nl + (size_t)dl;
         if (get32(p + body) != state_crc32c(0, p, body)) {
-            te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", what, i);
-            goto fail;
+            st = te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", what, i);
+            goto cleanup;
         }
         char *name = malloc(nl + 1);
         uint8_t *data = dl ? malloc((size_t)dl) : NULL;
         if (name == NULL || (dl && data == NULL)) {
             free(name);
             free(data);
-            goto oom;
+            goto cleanup;
         }
         memcpy(name, p + CKPT_SEC_HDR, nl);
         name[nl] = '\0';
@@ -209,17 +210,17 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
         te_status_t rc = snapshot_add(s, get32(p), get32(p + 4), get32(p + 8), name, data, (size_t)dl);
         free(name);
         if (rc != TE_OK)
-            goto oom;
+            goto cleanup;
         off += body + 4;
     }
     if (off != end) {
-        te_error_set(err, TE_EPROTO, "%s: %zu unexpected bytes after the last section", what, end - off);
-        goto fail;
+        st = te_error_set(err, TE_EPROTO, "%s: %zu unexpected bytes after the last section", what, end - off);
+        goto cleanup;
     }
     return s;
-oom:
-    te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
-fail:
+cleanup:
+    if (st == TE_ENOMEM)
+        te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
     snapshot_free(s);
     return NULL;
 }
