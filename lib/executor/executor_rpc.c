@@ -263,9 +263,8 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
     te_error_t err;
     te_status_t s = slot_table_allocate(te->slots, m->slot_index, &jm->job_id, &alloc, timeout, &index, &err);
     if (s != TE_OK) {
-        Te__ErrorCode code =
-            s == TE_EINVAL ? TE__ERROR_CODE__INVALID_ARGUMENT : TE__ERROR_CODE__SLOT_NOT_AVAILABLE;
-        rpc_conn_reply(conn, call_id, code, err.msg);
+        /* rpc.proto: taken, out of range or none free are all SLOT_NOT_AVAILABLE. */
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE, err.msg);
         return;
     }
     TE_INFO(CTX, "allocated slot %d to job %s (allocation %s)", index, te_id_str(&jm->job_id), te_id_str(&alloc));
@@ -283,6 +282,68 @@ static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
     case TE_DEPLOY_INSUFFICIENT_BUFFERS: return TE__ERROR_CODE__INSUFFICIENT_BUFFERS;
     default: return TE__ERROR_CODE__INTERNAL;
     }
+}
+
+/* Checks 4-7 of SubmitTask and the deployment into the ACTIVE slot of `alloc`. 0, or
+ * -1 when refused (the reply is sent). */
+static int deploy_in_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, te_job_manager_t *jm,
+                          const te_id_t *alloc, const Te__TaskDeploymentDescriptor *tdd)
+{
+    /* A bound on what one slot may hold (refused, never grown without limit). */
+    int slot_index = slot_table_find_by_allocation(te->slots, alloc);
+    int64_t max_tasks = config_get_int(te->cfg, TE_KEY_TASKMANAGER_SLOT_MAX_TASKS);
+    int in_slot = slot_index >= 0 ? slot_table_tasks_of_slot(te->slots, slot_index, NULL, NULL, 0) : 0;
+    if (in_slot >= max_tasks) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE,
+                        "slot %d already holds %d tasks, the most taskmanager.slot.max-tasks (%lld) allows",
+                        slot_index, in_slot, (long long)max_tasks);
+        return -1;
+    }
+    /* 4-6: ids, chain, buffers (task_new checks in that order and unwinds). */
+    te_task_services_t svc;
+    executor_task_services(te, &svc);
+    te_error_t err;
+    te_error_clear(&err);
+    te_deploy_error_t why;
+    te_task_t *task = task_new(tdd, &svc, &why, &err);
+    if (task == NULL) {
+        TE_WARN(CTX, "rejected task submission: %s", err.msg);
+        rpc_conn_reply(conn, call_id, deploy_error_code(why), err.msg);
+        return -1;
+    }
+    /* 7: a new execution id. */
+    if (executor_find_record(te, task_execution_id(task)) != NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__DUPLICATE_EXECUTION,
+                        "execution attempt %s is already deployed", te_id_str(task_execution_id(task)));
+        task_free(task);
+        return -1;
+    }
+    if (slot_table_add_task(te->slots, &jm->job_id, alloc, task_execution_id(task), task, &err) != TE_OK) {
+        Te__ErrorCode code =
+            err.code == TE_EEXIST ? TE__ERROR_CODE__DUPLICATE_EXECUTION : TE__ERROR_CODE__SLOT_NOT_FOUND;
+        rpc_conn_reply(conn, call_id, code, err.msg);
+        task_free(task);
+        return -1;
+    }
+    te_task_record_t *r = calloc(1, sizeof(*r));
+    if (r == NULL || task_start(task, &err) != TE_OK) {
+        slot_table_remove_task(te->slots, task_execution_id(task), NULL);
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, r ? err.msg : "out of memory");
+        free(r);
+        task_free(task);
+        return -1;
+    }
+    r->task = task;
+    r->exec_id = *task_execution_id(task);
+    r->job_id = jm->job_id;
+    r->alloc_id = *alloc;
+    r->conn_id = rpc_conn_id(conn);
+    r->rates.last_sample_ms = te_clock_mono_ms();
+    r->next = te->tasks;
+    te->tasks = r;
+    TE_INFO(CTX, "deployed %s (%s) of job %s into allocation %s", task_name(task), te_id_str(&r->exec_id),
+            te_id_str(&r->job_id), te_id_str(alloc));
+    return 0;
 }
 
 static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
@@ -315,60 +376,15 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
                         te_id_str(&alloc));
         return;
     }
-    /* A bound on what one slot may hold (refused, never grown without limit). */
-    int slot_index = slot_table_find_by_allocation(te->slots, &alloc);
-    int64_t max_tasks = config_get_int(te->cfg, TE_KEY_TASKMANAGER_SLOT_MAX_TASKS);
-    int in_slot = slot_index >= 0 ? slot_table_tasks_of_slot(te->slots, slot_index, NULL, NULL, 0) : 0;
-    if (in_slot >= max_tasks) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE,
-                        "slot %d already holds %d tasks, the most taskmanager.slot.max-tasks (%lld) allows",
-                        slot_index, in_slot, (long long)max_tasks);
+    if (deploy_in_slot(te, conn, call_id, jm, &alloc, tdd) != 0) {
+        /* Refused after the slot was marked ACTIVE: a slot holding no task goes back to
+         * ALLOCATED and its taskmanager.slot.timeout starts again (Flink's
+         * markSlotInactive), so it is freed unless a deployment activates it in time. */
+        int idx = slot_table_find_by_allocation(te->slots, &alloc);
+        if (idx >= 0 && slot_table_tasks_of_slot(te->slots, idx, NULL, NULL, 0) == 0)
+            slot_table_mark_inactive(te->slots, &alloc, te->slot_timeout_ms);
         return;
     }
-    /* 4-6: ids, chain, buffers (task_new checks in that order and unwinds). */
-    te_task_services_t svc;
-    executor_task_services(te, &svc);
-    te_error_t err;
-    te_error_clear(&err);
-    te_deploy_error_t why;
-    te_task_t *task = task_new(tdd, &svc, &why, &err);
-    if (task == NULL) {
-        TE_WARN(CTX, "rejected task submission: %s", err.msg);
-        rpc_conn_reply(conn, call_id, deploy_error_code(why), err.msg);
-        return;
-    }
-    /* 7: a new execution id. */
-    if (executor_find_record(te, task_execution_id(task)) != NULL) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__DUPLICATE_EXECUTION,
-                        "execution attempt %s is already deployed", te_id_str(task_execution_id(task)));
-        task_free(task);
-        return;
-    }
-    if (slot_table_add_task(te->slots, &jm->job_id, &alloc, task_execution_id(task), task, &err) != TE_OK) {
-        Te__ErrorCode code =
-            err.code == TE_EEXIST ? TE__ERROR_CODE__DUPLICATE_EXECUTION : TE__ERROR_CODE__SLOT_NOT_FOUND;
-        rpc_conn_reply(conn, call_id, code, err.msg);
-        task_free(task);
-        return;
-    }
-    te_task_record_t *r = calloc(1, sizeof(*r));
-    if (r == NULL || task_start(task, &err) != TE_OK) {
-        slot_table_remove_task(te->slots, task_execution_id(task), NULL);
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, r ? err.msg : "out of memory");
-        free(r);
-        task_free(task);
-        return;
-    }
-    r->task = task;
-    r->exec_id = *task_execution_id(task);
-    r->job_id = jm->job_id;
-    r->alloc_id = alloc;
-    r->conn_id = rpc_conn_id(conn);
-    r->rates.last_sample_ms = te_clock_mono_ms();
-    r->next = te->tasks;
-    te->tasks = r;
-    TE_INFO(CTX, "deployed %s (%s) of job %s into allocation %s", task_name(task), te_id_str(&r->exec_id),
-            te_id_str(&r->job_id), te_id_str(&alloc));
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
