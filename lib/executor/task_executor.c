@@ -334,6 +334,7 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
 static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
 {
     te->heartbeat_timeout_ms = config_get_int(cfg, TE_KEY_HEARTBEAT_TIMEOUT);
+    te->heartbeat_interval_ms = config_get_int(cfg, TE_KEY_HEARTBEAT_INTERVAL);
     te->slot_timeout_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_SLOT_TIMEOUT);
     te->cancel_interval_ms = config_get_int(cfg, TE_KEY_TASK_CANCELLATION_INTERVAL);
     te->cancel_timeout_ms = config_get_int(cfg, TE_KEY_TASK_CANCELLATION_TIMEOUT);
@@ -362,7 +363,8 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
         .flusher = te->flusher,
         .default_buffer_timeout_ms = config_get_int(te->cfg, TE_KEY_EXECUTION_BUFFER_TIMEOUT),
         .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY)),
-        .partition_request_timeout_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
+        .partition_request_timeout_ms =
+            config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_PARTITION_REQUEST_TIMEOUT),
         .buffers_per_channel =
             (uint32_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
         .floating_buffers_per_gate =

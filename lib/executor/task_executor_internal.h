@@ -106,6 +106,9 @@ struct te_task_executor {
 
     /* live settings */
     int64_t heartbeat_timeout_ms;
+    /* heartbeat.interval: how often this TaskExecutor heartbeats the ResourceManager it
+     * registers with (cluster mode; read here, used by that registration). */
+    int64_t heartbeat_interval_ms;
     int64_t slot_timeout_ms;
     int64_t cancel_interval_ms;
     int64_t cancel_timeout_ms;

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Slot contract of proto/rpc.proto, through a hand-encoded client (te_wire):
+"""Contracts of proto/rpc.proto and the configuration, through a hand-encoded client
+(te_wire), against a daemon started with taskmanager.slot.timeout=1s,
+taskmanager.network.partition-request-timeout=1s and request-backoff.max=60s:
   - RequestSlot for a slot index out of range answers SLOT_NOT_AVAILABLE;
   - a SubmitTask refused after its slot was marked ACTIVE (here: an unknown operator)
     leaves a slot holding no task ALLOCATED again, and its taskmanager.slot.timeout
-    then frees it (it used to stay ACTIVE, with no task, forever).
-Usage: slot_contract.py HOST:PORT N_SLOTS"""
+    then frees it (it used to stay ACTIVE, with no task, forever);
+  - a consumer whose local producer never registers fails after
+    taskmanager.network.partition-request-timeout (it used to wait request-backoff.max).
+Usage: rpc_contract.py HOST:PORT N_SLOTS"""
 import os
 import sys
 import time
@@ -61,6 +65,30 @@ while slot_state(1) != "FREE":
     time.sleep(0.1)
 print("slot 1 freed by taskmanager.slot.timeout")
 # A slot freed so can be requested again.
-code, text = request_slot(5, 1, w.new_id())
+alloc = w.new_id()
+code, text = request_slot(5, 1, alloc)
 assert code == "OK", (code, text)
+
+# 16: the partition request timeout is its own key (it was filled from request-backoff.max)
+gate = w.field_bytes(3, w.field_bytes(1, w.new_id()) + w.field_varint(4, 1))  # local, never registered
+task_info = (w.field_bytes(2, "orphan (1/1)") + w.field_varint(3, 1) + w.field_varint(4, 128) +
+             w.field_varint(5, 2) + w.field_bytes(6, w.field_bytes(1, "discard")))
+exe = w.new_id()
+tdd = (w.field_bytes(1, job) + w.field_bytes(2, exe) + w.field_bytes(3, alloc) + w.field_varint(6, 1) +
+       w.field_bytes(8, task_info) + w.field_bytes(10, gate))
+code, text = w.call(s, 6, w.SUBMIT_TASK, w.field_bytes(1, master) + w.field_bytes(2, tdd))
+assert code == "OK", (code, text)
+while True:
+    push = w.read_push(s)
+    assert push is not None, "connection closed before the task's final state"
+    num, body = push
+    if num != w.TASK_EXECUTION_STATE or w.msg_field(body, 2) != exe:
+        continue
+    state = w.STATES[w.msg_field(body, 3, 0)]
+    if state in ("FINISHED", "CANCELED", "FAILED"):
+        cause = w.msg_field(body, 4, b"").decode()
+        break
+print("consumer of a partition never registered ->", state, cause)
+assert state == "FAILED", state
+assert "PartitionNotFound" in cause and "within 1000 ms" in cause, cause
 s.close()
