@@ -325,6 +325,42 @@ fail:
     return NULL;
 }
 
+/* ---- pointwise wiring (forward, rescale) ---- */
+
+int job_plan_is_pointwise(Te__Partitioner partitioner)
+{
+    return partitioner == TE__PARTITIONER__FORWARD || partitioner == TE__PARTITIONER__RESCALE;
+}
+
+/* The ranges below partition 0..n-1 in order and none is empty, so the range holding
+ * k is found directly: the largest r with floor(r*n/m) <= k is ((k+1)*m - 1) / n. */
+uint32_t job_plan_pointwise_consumers(uint32_t np, uint32_t nc, uint32_t producer, uint32_t *first)
+{
+    if (nc >= np) { /* producer i feeds consumers floor(i*C/P) .. floor((i+1)*C/P)-1 */
+        uint64_t lo = (uint64_t)producer * nc / np, hi = ((uint64_t)producer + 1) * nc / np;
+        *first = (uint32_t)lo;
+        return (uint32_t)(hi - lo);
+    }
+    /* C < P: consumer j reads producers floor(j*P/C) .. floor((j+1)*P/C)-1 */
+    *first = (uint32_t)((((uint64_t)producer + 1) * nc - 1) / np);
+    return 1;
+}
+
+uint32_t job_plan_pointwise_producers(uint32_t np, uint32_t nc, uint32_t consumer, uint32_t *first, uint32_t *sub)
+{
+    if (nc < np) { /* subpartition 0 of producers floor(j*P/C) .. floor((j+1)*P/C)-1 */
+        uint64_t lo = (uint64_t)consumer * np / nc, hi = ((uint64_t)consumer + 1) * np / nc;
+        *first = (uint32_t)lo;
+        *sub = 0;
+        return (uint32_t)(hi - lo);
+    }
+    /* C >= P: the one producer whose consumer range holds j, at j's offset in it */
+    uint32_t i = (uint32_t)((((uint64_t)consumer + 1) * np - 1) / nc);
+    *first = i;
+    *sub = consumer - (uint32_t)((uint64_t)i * nc / np);
+    return 1;
+}
+
 static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_t *p, size_t e, uint32_t producer)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
@@ -334,8 +370,11 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
         return NULL;
     te__result_partition_deployment_descriptor__init(rp);
     rp->type = TE__PARTITION_TYPE__PIPELINED;
-    rp->number_of_subpartitions =
-        ed->partitioner == TE__PARTITIONER__FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism, nc = job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t first_consumer;
+    rp->number_of_subpartitions = job_plan_is_pointwise(ed->partitioner)
+                                      ? job_plan_pointwise_consumers(np, nc, producer, &first_consumer)
+                                      : nc;
     rp->partitioner = ed->partitioner;
     rp->key_field = ed->key_field;
     if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
@@ -370,14 +409,15 @@ static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_
                                                    const te_plan_task_t *consumer, const char *const *addrs)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
-    int forward = ed->partitioner == TE__PARTITIONER__FORWARD;
-    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism;
-    uint32_t first = forward ? consumer->subtask : 0, count = forward ? 1 : np;
+    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism, nc = job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t first = 0, count = np, sub = consumer->subtask; /* all-to-all */
+    if (job_plan_is_pointwise(ed->partitioner))
+        count = job_plan_pointwise_producers(np, nc, consumer->subtask, &first, &sub);
     Te__InputGateDeploymentDescriptor *ig = malloc(sizeof(*ig));
     if (ig == NULL)
         return NULL;
     te__input_gate_deployment_descriptor__init(ig);
-    ig->consumed_subpartition_index = forward ? 0 : consumer->subtask;
+    ig->consumed_subpartition_index = sub;
     ig->input_index = ed->input;
     if (set_id(&ig->consumed_result_id, &p->result_ids[e]) < 0 ||
         (ig->shuffle_descriptors = ptr_array(count)) == NULL)
