@@ -25,6 +25,18 @@
 
 static int id_from(ProtobufCBinaryData b, te_id_t *out) { return te_id_from_bytes(b.data, b.len, out); }
 
+/* A 16-byte id argument of a call: 0, or -1 after answering `code` with a message
+ * naming the field (`what` prefixes it when not NULL) and the length received. */
+static int id_arg(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *what, const char *field,
+                  ProtobufCBinaryData b, te_id_t *out)
+{
+    if (id_from(b, out) == 0)
+        return 0;
+    rpc_conn_replyf(conn, call_id, code, "%s%s%s must be 16 bytes, got %zu", what ? what : "", what ? ": " : "",
+                    field, b.len);
+    return -1;
+}
+
 static Te__ExecutionState to_wire_state(te_exec_state_t s) { return (Te__ExecutionState)s; }
 
 /* ---------- pushes ---------- */
@@ -123,11 +135,8 @@ static void checkpoint_call(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
     static const char *const names[] = {"TriggerCheckpoint", "ConfirmCheckpoint", "AbortCheckpoint"};
     const char *what = names[kind];
     te_id_t exec;
-    if (id_from(eid, &exec) != 0) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
-                        "%s: execution_attempt_id must be 16 bytes, got %zu", what, eid.len);
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, what, "execution_attempt_id", eid, &exec) != 0)
         return;
-    }
     if (ckpt == 0) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: checkpoint_id must be at least 1",
                         what);
@@ -219,11 +228,8 @@ static te_job_manager_t *fenced_job(te_task_executor_t *te, te_rpc_conn_t *conn,
                                     ProtobufCBinaryData job_bytes, ProtobufCBinaryData master_bytes)
 {
     te_id_t job_id, master_id;
-    if (id_from(job_bytes, &job_id) != 0) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, "job_id must be 16 bytes, got %zu",
-                        job_bytes.len);
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "job_id", job_bytes, &job_id) != 0)
         return NULL;
-    }
     te_job_manager_t *jm = executor_find_job(te, &job_id);
     if (jm == NULL) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB,
@@ -250,10 +256,9 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
     if (jm == NULL)
         return;
     te_id_t alloc;
-    if (id_from(m->allocation_id, &alloc) != 0) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, "allocation_id must be 16 bytes");
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "allocation_id", m->allocation_id, &alloc) !=
+        0)
         return;
-    }
     if (te->shutting_down) {
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SHUTTING_DOWN, "the TaskExecutor is shutting down");
         return;
@@ -365,11 +370,9 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
         return;
     /* 3: an ACTIVE-able slot of the job for the allocation (tryMarkSlotActive). */
     te_id_t alloc;
-    if (id_from(tdd->allocation_id, &alloc) != 0) {
-        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, "allocation_id must be 16 bytes, got %zu",
-                        tdd->allocation_id.len);
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "allocation_id", tdd->allocation_id,
+               &alloc) != 0)
         return;
-    }
     if (slot_table_mark_active(te->slots, &jm->job_id, &alloc) != 0) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_FOUND,
                         "no task slot allocated for job %s and allocation %s", te_id_str(&jm->job_id),
@@ -392,10 +395,9 @@ static void call_cancel_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
 {
     const Te__CancelTask *m = body;
     te_id_t exec;
-    if (id_from(m->execution_attempt_id, &exec) != 0) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "execution_attempt_id must be 16 bytes");
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, NULL, "execution_attempt_id",
+               m->execution_attempt_id, &exec) != 0)
         return;
-    }
     te_task_record_t *r = executor_find_record(te, &exec);
     if (r == NULL) {
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_TASK, "no task with execution attempt id %s",
@@ -412,10 +414,9 @@ static void call_free_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t
 {
     const Te__FreeSlot *m = body;
     te_id_t alloc;
-    if (id_from(m->allocation_id, &alloc) != 0) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "allocation_id must be 16 bytes");
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, NULL, "allocation_id", m->allocation_id, &alloc) !=
+        0)
         return;
-    }
     te_error_t err;
     const char *cause = m->cause && m->cause[0] ? m->cause : "freed by the JobManager";
     if (executor_free_slot(te, &alloc, cause, &err) != TE_OK) {

@@ -357,24 +357,28 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
 
 void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
 {
+    const te_config_t *cfg = te->cfg;
     *svc = (te_task_services_t){
-        .buffers = te->buffers,
-        .partitions = te->partitions,
+        .shuffle =
+            {
+                .buffers = te->buffers,
+                .partitions = te->partitions,
+                .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
+                .buffers_per_channel =
+                    (uint32_t)config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
+                .floating_buffers_per_gate =
+                    (uint32_t)config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_FLOATING_BUFFERS_PER_GATE),
+                .request_backoff_initial_ms =
+                    config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_INITIAL),
+                .request_backoff_max_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
+            },
         .flusher = te->flusher,
-        .default_buffer_timeout_ms = config_get_int(te->cfg, TE_KEY_EXECUTION_BUFFER_TIMEOUT),
-        .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY)),
-        .partition_request_timeout_ms =
-            config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_PARTITION_REQUEST_TIMEOUT),
-        .buffers_per_channel =
-            (uint32_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
-        .floating_buffers_per_gate =
-            (uint32_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_FLOATING_BUFFERS_PER_GATE),
-        .operators = task_executor_operator_resolver(config_get_str(te->cfg, TE_KEY_PLUGINS_DIR)),
+        .default_buffer_timeout_ms = config_get_int(cfg, TE_KEY_EXECUTION_BUFFER_TIMEOUT),
+        .sched_policy = te_sched_policy_parse(config_get_str(cfg, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY)),
+        .partition_request_timeout_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_PARTITION_REQUEST_TIMEOUT),
+        .operators = task_executor_operator_resolver(config_get_str(cfg, TE_KEY_PLUGINS_DIR)),
         .job_config_defaults = te->job_config_defaults,
         .job_config_enforced = te->job_config_enforced,
-        .transport = te->data_client ? partition_client_transport(te->data_client) : NULL,
-        .request_backoff_initial_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_INITIAL),
-        .request_backoff_max_ms = config_get_int(te->cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
         .on_state = on_task_state,
         .on_state_arg = te,
         .on_checkpoint = on_task_checkpoint,

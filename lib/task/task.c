@@ -297,19 +297,10 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
 static te_status_t build_shuffle_io(te_task_t *t, int flush_always, te_deploy_error_t *why, te_error_t *err)
 {
     const Te__TaskDeploymentDescriptor *tdd = t->tdd;
-    te_shuffle_env_t env = {
-        .buffers = t->svc.buffers,
-        .partitions = t->svc.partitions,
-        .transport = t->svc.transport,
-        .buffers_per_channel = t->svc.buffers_per_channel,
-        .floating_buffers_per_gate = t->svc.floating_buffers_per_gate,
-        .request_backoff_initial_ms = t->svc.request_backoff_initial_ms,
-        .request_backoff_max_ms = t->svc.request_backoff_max_ms,
-    };
     uint32_t maxp = tdd->task_information->max_parallelism;
     te_shuffle_task_t task = {t->name, tdd->subtask_index, maxp ? maxp : 128, flush_always};
     te_shuffle_error_t serr;
-    t->io = shuffle_env_create_io(&env, &task, tdd->produced_partitions, tdd->n_produced_partitions,
+    t->io = shuffle_env_create_io(&t->svc.shuffle, &task, tdd->produced_partitions, tdd->n_produced_partitions,
                                   tdd->input_gates, tdd->n_input_gates, &serr, err);
     if (t->io != NULL)
         return TE_OK;

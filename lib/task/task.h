@@ -18,10 +18,8 @@
 #include "common/ids.h"
 #include "common/te_status.h"
 #include "runtime/task_metrics.h"
-#include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
-#include "shuffle/partition_manager.h"
-#include "shuffle/remote_input_channel.h"
+#include "shuffle/shuffle_env.h"
 #include "tdd.pb-c.h"
 #include "te/operator.h"
 
@@ -58,22 +56,16 @@ typedef struct te_operator_resolver {
 typedef void (*te_task_state_fn)(void *arg, te_task_t *task, te_exec_state_t state, const char *cause);
 
 typedef struct te_task_services {
-    te_network_buffer_pool_t *buffers;
-    te_partition_manager_t *partitions;
+    /* Buffers, partition manager, remote transport and channel settings the task's
+     * partitions and gates are built with (shuffle_env). */
+    te_shuffle_env_t shuffle;
     te_output_flusher_t *flusher;
     int64_t default_buffer_timeout_ms; /* execution.buffer-timeout (job config may override) */
     int sched_policy;                  /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
     int64_t partition_request_timeout_ms;
-    uint32_t buffers_per_channel;
-    uint32_t floating_buffers_per_gate;
     te_operator_resolver_t operators;       /* chain operator names -> definitions */
     const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
     const char *const *job_config_enforced; /* daemon keys a job cannot override (io.allowed-dirs) */
-    /* Remote input channels (producer in another daemon): the network's transport (the
-     * partition client; NULL = local channels only) and the PartitionNotFound backoff. */
-    const te_channel_transport_t *transport;
-    int64_t request_backoff_initial_ms;
-    int64_t request_backoff_max_ms;
     te_task_state_fn on_state;
     void *on_state_arg;
     /* Checkpoint acknowledgements / declines, called on the task thread (must only

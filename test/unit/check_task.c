@@ -174,13 +174,10 @@ static void build_tdd(tdd_builder_t *b, const char *op1, const char *k1, const c
 static te_task_services_t services(void)
 {
     te_task_services_t s = {
-        .buffers = nbp,
-        .partitions = pm,
+        .shuffle = {.buffers = nbp, .partitions = pm, .buffers_per_channel = 2, .floating_buffers_per_gate = 8},
         .flusher = flusher,
         .default_buffer_timeout_ms = 100,
         .partition_request_timeout_ms = 2000,
-        .buffers_per_channel = 2,
-        .floating_buffers_per_gate = 8,
         .operators = task_executor_operator_resolver("plugins"),
         .on_state = on_state,
         .on_state_arg = &rec,
