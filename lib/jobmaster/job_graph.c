@@ -524,77 +524,77 @@ static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
     }
     if (!json_is_object(root)) {
         type_error(err, "(root)", "an object", root);
-        goto fail;
+        goto cleanup;
     }
     if (check_keys(root, "", allowed, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     const char *name;
     if (get_string(root, "", "name", 1, &name, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     if ((g->name = strdup(name)) == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
-        goto fail;
+        goto cleanup;
     }
     long long maxp = TE_JOB_DEFAULT_MAX_PARALLELISM;
     if (get_int(root, "", "max_parallelism", 0, 1, MAX_PARALLELISM_LIMIT, "a positive integer (at most 32768)",
                 &maxp, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     g->max_parallelism = (uint32_t)maxp;
 
     json_t *config = json_object_get(root, "config");
     if (config != NULL) {
         if (!json_is_object(config)) {
             type_error(err, "config", "an object of key: value", config);
-            goto fail;
+            goto cleanup;
         }
         if (read_kvs(config, "config", NULL, &g->config, &g->n_config, err) != TE_OK)
-            goto fail;
+            goto cleanup;
     }
 
     json_t *vertices = json_object_get(root, "vertices");
     if (vertices == NULL) {
         te_error_set(err, TE_EINVAL, "vertices: missing (expected a non-empty array of vertices)");
-        goto fail;
+        goto cleanup;
     }
     if (!json_is_array(vertices) || json_array_size(vertices) == 0) {
         type_error(err, "vertices", "a non-empty array of vertices", vertices);
-        goto fail;
+        goto cleanup;
     }
     g->vertices = calloc(json_array_size(vertices), sizeof(*g->vertices));
     if (g->vertices == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
-        goto fail;
+        goto cleanup;
     }
     if (id_index_init(g, json_array_size(vertices), err) != TE_OK)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < json_array_size(vertices); i++) {
         g->n_vertices = i + 1;
         if (parse_vertex(g, json_array_get(vertices, i), i, err) != TE_OK)
-            goto fail;
+            goto cleanup;
     }
 
     json_t *edges = json_object_get(root, "edges");
     if (edges != NULL) {
         if (!json_is_array(edges)) {
             type_error(err, "edges", "an array of edges", edges);
-            goto fail;
+            goto cleanup;
         }
         g->edges = calloc(json_array_size(edges) ? json_array_size(edges) : 1, sizeof(*g->edges));
         if (g->edges == NULL) {
             te_error_set(err, TE_ENOMEM, "out of memory");
-            goto fail;
+            goto cleanup;
         }
         for (size_t i = 0; i < json_array_size(edges); i++) {
             if (parse_edge(g, json_array_get(edges, i), i, err) != TE_OK)
-                goto fail;
+                goto cleanup;
             g->n_edges = i + 1;
         }
     }
     if ((st = build_adjacency(g, err)) != TE_OK || (st = derive_invokables(g, err)) != TE_OK ||
         (st = topo_sort(g, err)) != TE_OK)
-        goto fail;
+        goto cleanup;
     return g;
-fail:
+cleanup:
     job_graph_free(g);
     return NULL;
 }
