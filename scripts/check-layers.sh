@@ -21,9 +21,10 @@
 #   runtime -> te      the runtime is the host side of the operator ABI
 #   task -> proto      the Task is built from its TaskDeploymentDescriptor
 #   executor -> operators
-#                      the executor assembles the engine: it gives each Task the
-#                      built-in registry and the plugin loader as its operator resolver
-#                      (task.h's te_operator_resolver_t) and unloads plugins at exit
+#                      the executor assembles the engine: executor_operators.c gives
+#                      each Task the built-in registry and the plugin loader as its
+#                      operator resolver (task.h's te_operator_resolver_t), the status
+#                      views list the operators, and plugins are unloaded at exit
 set -euo pipefail
 ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$ROOT"
