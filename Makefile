@@ -48,7 +48,7 @@ UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
 .SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BUILD)/gen/unit_suites.h $(TOOL_OBJS)
-.PHONY: all deps print-libs print-cflags test unit integration demo bench bench-instructions sanitize tsan asan clean install fuzz valgrind test-install
+.PHONY: all deps print-libs print-cflags check-layers readme-keys test unit integration demo bench bench-instructions sanitize tsan asan clean install fuzz valgrind test-install
 MAN_PAGES := $(BUILD)/man/taskexecutord.8 $(BUILD)/man/tectl.1 $(BUILD)/man/taskexecutor.yaml.5
 
 # Debian packages: while the Makefile is read, before any rule runs (so `make -j` never
@@ -70,9 +70,11 @@ DEPS_valgrind     := build unit test valgrind
 DEPS_fuzz         := build fuzz
 DEPS_test-install := install
 DEPS_deps         := none
+DEPS_check-layers := none
 DEPS_clean        := none
 DEPS_print-libs   := none
 DEPS_print-cflags := none
+DEPS_readme-keys  := build
 DEPS_SETS := $(filter-out none,$(sort $(foreach g,$(or $(MAKECMDGOALS),all),$(or $(DEPS_$(g)),build unit))))
 ifneq ($(DEPS_SETS),)
 ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(TE_NO_DEPS),)
@@ -107,7 +109,7 @@ $(LIBTE): $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
-	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(TECTL): $(BUILD)/obj/daemon/tectl.o $(BUILD)/obj/daemon/tectl_submit.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
@@ -124,7 +126,7 @@ $(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -c $< -o $@
 
 $(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
-	$(CC) $^ -o $@ -rdynamic $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $^ -o $@ $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # Man pages: the key reference of taskexecutor.yaml(5) comes from the parser's table.
 $(BUILD)/man/%: daemon/man/%.in daemon/man/gen-man.sh $(DAEMON)
@@ -153,7 +155,15 @@ unit: all
 integration: all
 	bash test/integration/run.sh $(BUILD)
 
-test: all
+# README.md's configuration key table, regenerated from the parser's key table.
+readme-keys: $(DAEMON)
+	bash scripts/readme-keys.sh $(BUILD)
+
+# The include graph stays inside DESIGN.md's layers (the allowed edges are listed in the script).
+check-layers:
+	bash scripts/check-layers.sh
+
+test: all check-layers
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 

@@ -43,6 +43,7 @@ static void usage(FILE *out)
                  "  -D key=value           override one configuration key (repeatable)\n"
                  "      --print-defaults   print every configuration key with its default and exit\n"
                  "      --print-man-keys   print the key reference of taskexecutor.yaml(5) as roff and exit\n"
+                 "      --print-readme-keys print the README's configuration key table (markdown) and exit\n"
                  "  -h, --help             show this help and exit\n"
                  "  -V, --version          show the version and exit\n"
                  "\n"
@@ -92,7 +93,7 @@ static void notify_ready(daemon_state_t *d, const char *status)
 {
     notify("READY=1", "READY=1\nSTATUS=%s: rpc port %d, status port %d, %lld slot(s)\nMAINPID=%d", status,
            task_executor_rpc_port(d->te), task_executor_status_port(d->te),
-           (long long)config_get_int(d->cfg, "taskmanager.numberOfTaskSlots"), (int)getpid());
+           (long long)config_get_int(d->cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), (int)getpid());
 }
 
 /* Builds the configuration the command line describes: defaults, the file, then the
@@ -158,8 +159,8 @@ static void daemon_reload(daemon_state_t *d)
     reload_count_t n = {0, 0};
     config_diff(d->cfg, fresh, reload_report, &n);
     /* log.file: switch to a new file, or reopen the same path (logrotate). */
-    const char *old_file = config_get_str(d->cfg, "log.file");
-    const char *new_file = config_get_str(merged, "log.file");
+    const char *old_file = config_get_str(d->cfg, TE_KEY_LOG_FILE);
+    const char *new_file = config_get_str(merged, TE_KEY_LOG_FILE);
     if (strcmp(old_file, new_file) != 0) {
         if (te_log_set_file(new_file) != 0) {
             TE_ERROR(CTX, "reload: cannot open log.file '%s': %s; keeping '%s'", new_file, strerror(errno),
@@ -170,7 +171,7 @@ static void daemon_reload(daemon_state_t *d)
         TE_ERROR(CTX, "reload: cannot reopen log.file '%s': %s; writing to the old file", te_log_file(),
                  strerror(errno));
     }
-    int level = te_log_level_parse(config_get_str(merged, "log.level"));
+    int level = te_log_level_parse(config_get_str(merged, TE_KEY_LOG_LEVEL));
     task_executor_reconfigure(d->te, merged);
     config_free(d->cfg);
     d->cfg = merged;
@@ -178,7 +179,7 @@ static void daemon_reload(daemon_state_t *d)
     TE_INFO(CTX, "reload done: %d change(s) applied, %d need a restart", n.applied, n.restart);
     if (level >= 0)
         te_log_set_level((te_log_level_t)level);
-    TE_DEBUG(CTX, "reload: log level is now %s", config_get_str(d->cfg, "log.level"));
+    TE_DEBUG(CTX, "reload: log level is now %s", config_get_str(d->cfg, TE_KEY_LOG_LEVEL));
     notify_ready(d, n.restart ? "ready (reloaded; some changes need a restart, see the log)" : "ready (reloaded)");
 }
 
@@ -225,12 +226,14 @@ int main(int argc, char **argv)
     te_error_t err;
     int rc = -1; /* >= 0: exit with it after parsing */
     daemon_state_t d = {0};
+    struct event *sigs[3] = {NULL, NULL, NULL};
+    int started = 0;         /* the executor was up: log "stopped" at the end */
     te_log_detect_journal(); /* before the first line (config warnings) */
     /* -D overrides are applied after the file, in order (and again on every reload). */
     d.overrides = calloc((size_t)argc, sizeof(char *));
     if (d.overrides == NULL) {
         fprintf(stderr, "taskexecutord: out of memory\n");
-        return 1;
+        rc = 1;
     }
     for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i];
@@ -245,6 +248,9 @@ int main(int argc, char **argv)
             rc = 0;
         } else if (strcmp(a, "--print-man-keys") == 0) {
             config_write_man_keys(stdout);
+            rc = 0;
+        } else if (strcmp(a, "--print-readme-keys") == 0) {
+            config_write_readme_keys(stdout);
             rc = 0;
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
             if (++i >= argc) {
@@ -277,46 +283,36 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (rc >= 0) {
-        free(d.overrides);
-        return rc;
-    }
+    if (rc >= 0)
+        goto cleanup; /* --help, --version, --print-*, or a bad argument or configuration */
+    rc = 1;           /* until the daemon ran */
 
-    int level = te_log_level_parse(config_get_str(d.cfg, "log.level"));
+    int level = te_log_level_parse(config_get_str(d.cfg, TE_KEY_LOG_LEVEL));
     te_log_set_level(level < 0 ? TE_LOG_INFO : (te_log_level_t)level);
-    const char *log_file = config_get_str(d.cfg, "log.file");
+    const char *log_file = config_get_str(d.cfg, TE_KEY_LOG_FILE);
     if (log_file && log_file[0] && te_log_set_file(log_file) != 0) {
         fprintf(stderr, "taskexecutord: cannot open log.file '%s': %s\n", log_file, strerror(errno));
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
 
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         TE_ERROR(CTX, "libevent has no pthreads support");
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
     d.base = event_base_new();
     if (d.base == NULL) {
         TE_ERROR(CTX, "cannot create the event base");
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
     TE_INFO(CTX, "taskexecutord %s starting (pid %d, config %s)", TE_VERSION, (int)getpid(),
             d.config_path ? d.config_path : "(defaults)");
     d.te = task_executor_new(d.base, d.cfg, on_fatal, &d, &err);
     if (d.te == NULL) {
         TE_ERROR(CTX, "cannot start: %s", err.msg);
-        event_base_free(d.base);
-        config_free(d.cfg);
-        free(d.overrides);
-        return 1;
+        goto cleanup;
     }
-    struct event *sigs[3];
+    started = 1;
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
@@ -325,7 +321,7 @@ int main(int argc, char **argv)
     TE_INFO(CTX, "READY rpc_port=%d data_port=%d status_port=%d resource_id=%s pid=%d slots=%lld",
             task_executor_rpc_port(d.te), task_executor_data_port(d.te), task_executor_status_port(d.te),
             task_executor_resource_id(d.te), (int)getpid(),
-            (long long)config_get_int(d.cfg, "taskmanager.numberOfTaskSlots"));
+            (long long)config_get_int(d.cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS));
     notify_ready(&d, "ready");
 
     event_base_dispatch(d.base);
@@ -335,13 +331,19 @@ int main(int argc, char **argv)
         TE_ERROR(CTX, "exiting with code %d without waiting for tasks", d.exit_code);
         _exit(d.exit_code);
     }
+    rc = d.exit_code;
+cleanup:
     for (int i = 0; i < 3; i++)
-        event_free(sigs[i]);
+        if (sigs[i] != NULL)
+            event_free(sigs[i]);
     task_executor_free(d.te);
-    event_base_free(d.base);
+    if (d.base != NULL) {
+        event_base_free(d.base);
+        libevent_global_shutdown();
+    }
     config_free(d.cfg);
     free(d.overrides);
-    libevent_global_shutdown();
-    TE_INFO(CTX, "stopped");
-    return d.exit_code;
+    if (started)
+        TE_INFO(CTX, "stopped");
+    return rc;
 }

@@ -30,98 +30,17 @@
 
 #define CFG_CTX "config"
 
-/* clang-format off */
 static const te_config_key_t g_keys[] = {
-    /* identity and endpoints */
-    {"taskmanager.resource-id", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "Resource id of this TaskExecutor; empty = generated from host:rpc-port."},
-    {"taskmanager.bind-host", TE_CFG_STRING, "127.0.0.1", 0, 0, NULL, 0,
-     "Local address the RPC, data and status listeners bind to (0.0.0.0 = all interfaces)."},
-    {"taskmanager.host", TE_CFG_STRING, "127.0.0.1", 0, 0, NULL, 0,
-     "Address advertised to the scheduler and to consumer tasks on other hosts."},
-    {"taskmanager.rpc.port", TE_CFG_PORT, "6122", 0, 65535, NULL, 0,
-     "Port of the control-plane RPC listener (0 = ephemeral, the real port is logged in the READY line)."},
-    {"taskmanager.data.port", TE_CFG_PORT, "6121", 0, 65535, NULL, 0,
-     "Port of the data-plane partition server (0 = ephemeral)."},
-    {"taskmanager.status.port", TE_CFG_PORT, "8082", 0, 65535, NULL, 0,
-     "Port of the HTTP status and metrics endpoint (0 = ephemeral)."},
-    {"taskmanager.rpc.max-frame-size", TE_CFG_SIZE, "10mb", KB, GB, NULL, 0,
-     "Largest RPC frame accepted; a longer frame is refused before any allocation."},
-    {"taskmanager.rpc.max-connections", TE_CFG_INT, "1024", 1, 1048576, NULL, 0,
-     "Most simultaneous RPC connections; further connections are closed at once."},
-    /* slots */
-    {"taskmanager.numberOfTaskSlots", TE_CFG_INT, "4", 1, 1024, NULL, 0,
-     "Number of task slots this TaskExecutor offers."},
-    {"taskmanager.slot.timeout", TE_CFG_DURATION, "10s", 1, MAX_DURATION, NULL, 1,
-     "An allocated slot that no task activates within this time is freed again."},
-    /* network memory and shuffle */
-    {"taskmanager.memory.network.size", TE_CFG_SIZE, "64mb", MB, TB, NULL, 0,
-     "Size of the network buffer arena allocated at start (segments for all partitions and gates)."},
-    {"taskmanager.memory.segment-size", TE_CFG_SIZE, "32kb", 4 * KB, 16 * MB, NULL, 0,
-     "Size of one network buffer (memory segment); must be a power of two."},
-    {"taskmanager.network.memory.buffers-per-channel", TE_CFG_INT, "2", 0, 65535, NULL, 0,
-     "Exclusive buffers of each remote input channel (credit announced up front)."},
-    {"taskmanager.network.memory.floating-buffers-per-gate", TE_CFG_INT, "8", 0, 65535, NULL, 0,
-     "Floating buffers each input gate may add on top of the exclusive ones (granted on backlog)."},
-    {"taskmanager.network.request-backoff.initial", TE_CFG_DURATION, "100ms", 1, MAX_DURATION, NULL, 0,
-     "First retry delay of a partition request answered with PartitionNotFound."},
-    {"taskmanager.network.request-backoff.max", TE_CFG_DURATION, "10s", 1, MAX_DURATION, NULL, 0,
-     "Longest retry delay of a partition request (the delay doubles up to this)."},
-    {"taskmanager.network.io-threads", TE_CFG_INT, "1", 1, 64, NULL, 0,
-     "Number of network I/O threads (each runs its own event loop)."},
-    {"taskmanager.network.busy-poll", TE_CFG_INT, "0", 0, 1000000, NULL, 0,
-     "Microseconds a network I/O thread, and a task waiting for network input, keep polling after their last work before they sleep; 0 = off. Cuts the wake-ups (eventfd write, futex, scheduler round trip) off the latency of a buffer at buffer timeout 0, at a cost of CPU: each such thread spins up to this long after every piece of work, so with records arriving more often than that it never sleeps (one core per network I/O thread plus one per waiting task). For latency-critical jobs on spare cores; e.g. 50."},
-    {"taskmanager.task.scheduling-policy", TE_CFG_ENUM, "auto", 0, 0, "auto|batch|other", 0,
-     "Linux scheduling policy of task threads: batch = SCHED_BATCH (a task woken by input or a free buffer does not preempt the running thread, often the network I/O thread serving every task: more throughput under load), other = SCHED_OTHER, auto = other for tasks with buffer timeout 0 (latency first), batch for the rest."},
-    {"execution.buffer-timeout", TE_CFG_DURATION, "100ms", -1, MAX_DURATION, NULL, 0,
-     "Longest time a record waits in an unfilled output buffer; -1 = flush only full buffers, 0 = flush every record."},
-    /* heartbeats and cancellation */
-    {"heartbeat.interval", TE_CFG_DURATION, "10s", 1, MAX_DURATION, NULL, 1,
-     "Interval of heartbeats with the scheduler."},
-    {"heartbeat.timeout", TE_CFG_DURATION, "50s", 1, MAX_DURATION, NULL, 1,
-     "A scheduler connection without heartbeat for this long is treated as lost (its job's slots are freed)."},
-    {"task.cancellation.interval", TE_CFG_DURATION, "30s", 1, MAX_DURATION, NULL, 1,
-     "Interval at which a task that does not react to cancellation is interrupted again."},
-    {"task.cancellation.timeout", TE_CFG_DURATION, "180s", 0, MAX_DURATION, NULL, 1,
-     "Time after which a task stuck in cancellation is escalated to a fatal error; 0 = no escalation."},
-    /* logging, plugins, state */
-    {"log.level", TE_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", 1,
-     "Lowest level of log lines written."},
-    {"log.file", TE_CFG_STRING, "", 0, 0, NULL, 1,
-     "File the log is appended to; empty = stderr. Reopened on SIGHUP (for logrotate)."},
-    {"plugins.dir", TE_CFG_STRING, "plugins", 0, 0, NULL, 0,
-     "Directory operator plugins (shared objects) are loaded from; never from anywhere else."},
-    {"io.allowed-dirs", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "Comma-separated directories that file paths in deployments (sources, sinks, checkpoints) must lie under; empty = any path."},
-    {"taskmanager.slot.max-tasks", TE_CFG_INT, "64", 1, 65536, NULL, 0,
-     "Most tasks one slot may hold; a deployment beyond it is refused."},
-    {"taskmanager.rpc.idle-timeout", TE_CFG_DURATION, "10min", 0, 86400000, NULL, 1,
-     "An RPC connection silent this long is closed (0 = never); tectl's heartbeats keep its connections open."},
-    /* security (issue #6) */
-    {"security.auth.token-file", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "File holding the shared secret (>= 16 bytes) RPC and data peers must prove by challenge-response; empty = no authentication."},
-    {"security.ssl.enabled", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
-     "TLS (1.2+) on the RPC and data ports; needs security.ssl.certificate, .key and .ca."},
-    {"security.ssl.certificate", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "PEM certificate (chain) this daemon presents on its ports and to peers' data ports."},
-    {"security.ssl.key", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "PEM private key of security.ssl.certificate."},
-    {"security.ssl.ca", TE_CFG_STRING, "", 0, 0, NULL, 0,
-     "PEM CA certificate(s) peers' certificates are verified against."},
-    {"security.ssl.require-client-cert", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
-     "Mutual TLS: clients must present a certificate signed by security.ssl.ca."},
-    {"state.checkpoints.dir", TE_CFG_STRING, "checkpoints", 0, 0, NULL, 0,
-     "Directory checkpoint snapshots are written to (<job>/chk-<n>/<vertex>-<subtask>)."},
-    {"execution.checkpointing.unaligned.enabled", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
-     "Unaligned checkpoints (FLIP-76): barriers overtake in-flight buffers, which are stored with the snapshot and replayed on restore, so checkpoints complete under backpressure. A job can set it in its config; restore only at the same parallelism."},
-    {"pipeline.auto-watermark-interval", TE_CFG_DURATION, "200ms", 0, MAX_DURATION, NULL, 0,
-     "Interval at which periodic watermarks are emitted; 0 = disabled."},
+#define CONFIG_KEY(id, name, type, def, min, max, choices, live, doc) \
+    {name, type, def, min, max, choices, live, doc},
+#include "common/config_keys.def"
+#undef CONFIG_KEY
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
-/* clang-format on */
+_Static_assert(sizeof(g_keys) / sizeof(g_keys[0]) == TE_KEY_COUNT + 1, "config_keys.def expands to the table");
 
 /* Keys whose SIZE value must also be a power of two. */
-static const char *const g_pow2_keys[] = {"taskmanager.memory.segment-size", NULL};
+static const te_config_key_id_t g_pow2_keys[] = {TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE};
 
 typedef struct config_value {
     char *raw;   /* the text as set (owned) */
@@ -153,8 +72,8 @@ const te_config_key_t *config_key_find(const char *name)
 
 static int key_needs_pow2(const char *name)
 {
-    for (int i = 0; g_pow2_keys[i] != NULL; i++)
-        if (strcmp(g_pow2_keys[i], name) == 0)
+    for (size_t i = 0; i < sizeof(g_pow2_keys) / sizeof(g_pow2_keys[0]); i++)
+        if (strcmp(g_keys[g_pow2_keys[i]].name, name) == 0)
             return 1;
     return 0;
 }
@@ -529,48 +448,50 @@ te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err)
     return st;
 }
 
-static const config_value_t *lookup(const te_config_t *c, const char *key, const char *getter, int *idx)
+const char *config_key_name(te_config_key_id_t key)
 {
-    int i = key_index(key);
-    if (c == NULL || i < 0) {
-        TE_ERROR(CFG_CTX, "%s: unknown configuration key '%s' (programming error)", getter, key ? key : "(null)");
-        return NULL;
-    }
-    *idx = i;
-    return &c->vals[i];
+    return (unsigned)key < TE_KEY_COUNT ? g_keys[key].name : "(unknown key)";
 }
 
-int64_t config_get_int(const te_config_t *c, const char *key)
+static const config_value_t *lookup(const te_config_t *c, te_config_key_id_t key, const char *getter)
 {
-    int i;
-    const config_value_t *v = lookup(c, key, "config_get_int", &i);
+    if (c == NULL || (unsigned)key >= TE_KEY_COUNT) {
+        TE_ERROR(CFG_CTX, "%s: configuration key #%d is not in the table (programming error)", getter, (int)key);
+        return NULL;
+    }
+    return &c->vals[key];
+}
+
+int64_t config_get_int(const te_config_t *c, te_config_key_id_t key)
+{
+    const config_value_t *v = lookup(c, key, "config_get_int");
     if (v == NULL)
         return 0;
-    switch (g_keys[i].type) {
+    switch (g_keys[key].type) {
     case TE_CFG_INT:
     case TE_CFG_PORT:
     case TE_CFG_SIZE:
     case TE_CFG_DURATION:
     case TE_CFG_BOOL: return v->num;
-    default: TE_ERROR(CFG_CTX, "config_get_int: key '%s' is not numeric (programming error)", key); return 0;
+    default:
+        TE_ERROR(CFG_CTX, "config_get_int: key '%s' is not numeric (programming error)", g_keys[key].name);
+        return 0;
     }
 }
 
-const char *config_get_str(const te_config_t *c, const char *key)
+const char *config_get_str(const te_config_t *c, te_config_key_id_t key)
 {
-    int i;
-    const config_value_t *v = lookup(c, key, "config_get_str", &i);
+    const config_value_t *v = lookup(c, key, "config_get_str");
     return v == NULL ? "" : v->raw;
 }
 
-int config_get_bool(const te_config_t *c, const char *key)
+int config_get_bool(const te_config_t *c, te_config_key_id_t key)
 {
-    int i;
-    const config_value_t *v = lookup(c, key, "config_get_bool", &i);
+    const config_value_t *v = lookup(c, key, "config_get_bool");
     if (v == NULL)
         return 0;
-    if (g_keys[i].type != TE_CFG_BOOL) {
-        TE_ERROR(CFG_CTX, "config_get_bool: key '%s' is not a boolean (programming error)", key);
+    if (g_keys[key].type != TE_CFG_BOOL) {
+        TE_ERROR(CFG_CTX, "config_get_bool: key '%s' is not a boolean (programming error)", g_keys[key].name);
         return 0;
     }
     return v->num != 0;
@@ -884,6 +805,40 @@ te_config_t *config_merge_live(const te_config_t *cur, const te_config_t *next)
         c->vals[i].num = src->num;
     }
     return c;
+}
+
+/* ---- the README's key table ------------------------------------------------------- */
+
+/* Writes s for a markdown table cell ('|' escaped). */
+static void write_md_cell(FILE *out, const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '|')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+}
+
+void config_write_readme_keys(FILE *out)
+{
+    fputs("| key | default | allowed | meaning |\n|---|---|---|---|\n", out);
+    for (const te_config_key_t *k = g_keys; k->name != NULL; k++) {
+        char allowed[160];
+        describe_allowed(k, allowed, sizeof(allowed));
+        fprintf(out, "| `%s` | ", k->name);
+        if (k->default_value[0] == '\0')
+            fputs("(empty)", out);
+        else {
+            fputc('`', out);
+            write_md_cell(out, k->default_value);
+            fputc('`', out);
+        }
+        fputs(" | ", out);
+        write_md_cell(out, allowed);
+        fputs(" | ", out);
+        write_md_cell(out, k->doc);
+        fputs(k->live ? " *Live (SIGHUP).* |\n" : " |\n", out);
+    }
 }
 
 /* ---- the key reference of taskexecutor.yaml(5) ---------------------------------- */

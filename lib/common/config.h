@@ -1,9 +1,10 @@
 /*
  * config — flat Flink-style configuration (`taskmanager.numberOfTaskSlots: 4`) read
- * from a YAML file with libyaml, overridden by `-D key=value`. Every key is declared in
- * one table (config.c) with its type, default, allowed range and documentation; the
- * shipped conf/taskexecutor.yaml and the man page are generated from / checked against
- * that table.
+ * from a YAML file with libyaml, overridden by `-D key=value`. Every key is declared
+ * once, in config_keys.def, with its type, default, allowed range and documentation;
+ * the key table, the TE_KEY_* constants the getters take, the shipped
+ * conf/taskexecutor.yaml, the man page and the README's key table are generated from /
+ * checked against it.
  *
  * Sizes accept b, kb, mb, gb (also k/m/g, kib/mib/gib; binary multiples); durations
  * ms, s, min, h (a bare number = ms). An unknown key is a warning naming the key; a
@@ -42,6 +43,18 @@ typedef struct te_config_key {
 
 typedef struct te_config te_config_t;
 
+/* One constant per key (TE_KEY_HEARTBEAT_TIMEOUT for heartbeat.timeout), in table
+ * order: the getters take these, so a misspelt key fails to compile. */
+typedef enum te_config_key_id {
+#define CONFIG_KEY(id, ...) TE_KEY_##id,
+#include "common/config_keys.def"
+#undef CONFIG_KEY
+    TE_KEY_COUNT
+} te_config_key_id_t;
+
+/* The name of a key ("heartbeat.timeout"), e.g. for messages and job configuration. */
+const char *config_key_name(te_config_key_id_t key);
+
 /* The table of known keys (terminated by a {NULL} entry). */
 const te_config_key_t *config_keys(void);
 /* The table entry of `name`, or NULL when the key is unknown. */
@@ -58,11 +71,11 @@ te_status_t config_set(te_config_t *c, const char *key, const char *value, te_er
 /* Parses "key=value" (the -D argument form). */
 te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err);
 
-/* Typed getters. The key must be in the table (a programming error otherwise: the
- * getter logs it and returns 0 / ""). */
-int64_t config_get_int(const te_config_t *c, const char *key);     /* INT, PORT, SIZE (bytes), DURATION (ms) */
-const char *config_get_str(const te_config_t *c, const char *key); /* STRING, ENUM, or the raw text of any key */
-int config_get_bool(const te_config_t *c, const char *key);
+/* Typed getters. A getter of the wrong type for the key is a programming error: it
+ * logs and returns 0 / "". */
+int64_t config_get_int(const te_config_t *c, te_config_key_id_t key); /* INT, PORT, SIZE (bytes), DURATION (ms) */
+const char *config_get_str(const te_config_t *c, te_config_key_id_t key); /* STRING, ENUM, or any key's raw text */
+int config_get_bool(const te_config_t *c, te_config_key_id_t key);
 
 /* Pure parsers, exposed for tests and for job configuration values. */
 te_status_t config_parse_size(const char *s, int64_t *out);
@@ -70,6 +83,9 @@ te_status_t config_parse_duration(const char *s, int64_t *out_ms);
 
 /* Writes the documented default file (every key, its doc and default). */
 void config_write_defaults(FILE *out);
+/* Writes the README's key table (markdown: key, default, live, meaning) from the same
+ * table, between the README's `<!-- keys -->` markers (a test compares them). */
+void config_write_readme_keys(FILE *out);
 /* Writes the key reference of taskexecutor.yaml(5) as roff (.TP entries: name, doc,
  * type, allowed values, default, live or restart) from the same table. */
 void config_write_man_keys(FILE *out);

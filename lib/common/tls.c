@@ -87,21 +87,21 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, i
     if (ctx == NULL)
         return NULL;
     if (ctx_load_pair(ctx, cert, key, "security.ssl.certificate", "security.ssl.key", err) != TE_OK)
-        goto fail;
+        goto cleanup;
     if (require_client_cert) {
         if (empty(ca)) {
             te_error_set(err, TE_EINVAL, "security.ssl.require-client-cert is true but security.ssl.ca is empty");
-            goto fail;
+            goto cleanup;
         }
         if (ctx_load_ca(ctx, ca, "security.ssl.ca", err) != TE_OK)
-            goto fail;
+            goto cleanup;
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
         if (names != NULL)
             SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
     return ctx;
-fail:
+cleanup:
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -118,18 +118,18 @@ SSL_CTX *tls_client_ctx_new(const char *ca, const char *cert, const char *key, t
     if (ctx == NULL)
         return NULL;
     if (ctx_load_ca(ctx, ca, "security.ssl.ca", err) != TE_OK)
-        goto fail;
+        goto cleanup;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (!empty(cert) || !empty(key)) {
         if (empty(cert) || empty(key)) {
             te_error_set(err, TE_EINVAL, "a client certificate needs both a certificate and a key file");
-            goto fail;
+            goto cleanup;
         }
         if (ctx_load_pair(ctx, cert, key, "client certificate", "client key", err) != TE_OK)
-            goto fail;
+            goto cleanup;
     }
     return ctx;
-fail:
+cleanup:
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -151,29 +151,29 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
         te_error_set(err, TE_ENOMEM, "out of memory");
         return NULL;
     }
-    const char *tf = config_get_str(cfg, "security.auth.token-file");
+    const char *tf = config_get_str(cfg, TE_KEY_SECURITY_AUTH_TOKEN_FILE);
     if (!empty(tf) && (s->auth = auth_secret_load(tf, "security.auth.token-file", err)) == NULL)
-        goto fail;
-    if (config_get_bool(cfg, "security.ssl.enabled")) {
-        const char *cert = config_get_str(cfg, "security.ssl.certificate");
-        const char *key = config_get_str(cfg, "security.ssl.key");
-        const char *ca = config_get_str(cfg, "security.ssl.ca");
+        goto cleanup;
+    if (config_get_bool(cfg, TE_KEY_SECURITY_SSL_ENABLED)) {
+        const char *cert = config_get_str(cfg, TE_KEY_SECURITY_SSL_CERTIFICATE);
+        const char *key = config_get_str(cfg, TE_KEY_SECURITY_SSL_KEY);
+        const char *ca = config_get_str(cfg, TE_KEY_SECURITY_SSL_CA);
         if (empty(ca)) {
             te_error_set(err, TE_EINVAL,
                          "security.ssl.enabled is true but security.ssl.ca is empty (peers' "
                          "certificates cannot be verified)");
-            goto fail;
+            goto cleanup;
         }
         s->tls_server =
-            tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, "security.ssl.require-client-cert"), err);
+            tls_server_ctx_new(cert, key, ca, config_get_bool(cfg, TE_KEY_SECURITY_SSL_REQUIRE_CLIENT_CERT), err);
         if (s->tls_server == NULL)
-            goto fail;
+            goto cleanup;
         s->tls_client = tls_client_ctx_new(ca, cert, key, err);
         if (s->tls_client == NULL)
-            goto fail;
+            goto cleanup;
     }
     return s;
-fail:
+cleanup:
     security_free(s);
     return NULL;
 }
@@ -187,11 +187,11 @@ te_security_t *security_for_client(const char *token_file, const char *ca, const
         return NULL;
     }
     if (!empty(token_file) && (s->auth = auth_secret_load(token_file, "--token-file", err)) == NULL)
-        goto fail;
+        goto cleanup;
     if (!empty(ca) && (s->tls_client = tls_client_ctx_new(ca, cert, key, err)) == NULL)
-        goto fail;
+        goto cleanup;
     return s;
-fail:
+cleanup:
     security_free(s);
     return NULL;
 }

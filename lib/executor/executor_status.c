@@ -569,7 +569,7 @@ static json_t *view_operators(void *arg)
         json_array_append_new(ops, json_pack("{s:s, s:s, s:b}", "name", d->name, "kind",
                                              operator_registry_kind_name(d->kind), "blocking_source",
                                              d->blocking_source));
-    const char *dir = config_get_str(te->cfg, "plugins.dir");
+    const char *dir = config_get_str(te->cfg, TE_KEY_PLUGINS_DIR);
     return json_pack("{s:o, s:{s:s, s:s, s:o}}", "operators", ops, "plugin", "dir", dir ? dir : "", "parameter",
                      "library", "libraries", plugin_libraries(dir));
 }

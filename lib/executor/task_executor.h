@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/te_status.h"
+#include "task/task.h"
 
 struct event_base;
 
@@ -44,5 +45,9 @@ void task_executor_shutdown(te_task_executor_t *te, void (*done)(void *arg), voi
  * later decisions. Running tasks are not touched. Restart-only keys of cfg must equal
  * the old ones (config_merge_live builds such a config). */
 void task_executor_reconfigure(te_task_executor_t *te, const te_config_t *cfg);
+
+/* The operator resolver the executor gives its tasks (executor_operators.c): the
+ * built-ins, and `plugin` operators from plugins_dir (borrowed for the resolver's use). */
+te_operator_resolver_t task_executor_operator_resolver(const char *plugins_dir);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * task_executor_internal — the executor's state, shared by its concept files
- * (task_executor.c: RPC calls and lifecycle; executor_status.c: status endpoint
- * views). Not for other layers.
+ * (task_executor.c: services, records, jobs, control queue; executor_rpc.c: the RPC
+ * calls and pushes; executor_status.c: status endpoint views). Not for other layers.
  *
  * Threading: every field is the control thread's, except `queue*` (mutex-guarded,
  * written by task threads).
@@ -106,6 +106,9 @@ struct te_task_executor {
 
     /* live settings */
     int64_t heartbeat_timeout_ms;
+    /* heartbeat.interval: how often this TaskExecutor heartbeats the ResourceManager it
+     * registers with (cluster mode; read here, used by that registration). */
+    int64_t heartbeat_interval_ms;
     int64_t slot_timeout_ms;
     int64_t cancel_interval_ms;
     int64_t cancel_timeout_ms;
@@ -123,6 +126,22 @@ struct te_task_executor {
 };
 
 te_task_record_t *executor_find_record(te_task_executor_t *te, const te_id_t *exec_id);
+te_job_manager_t *executor_find_job(te_task_executor_t *te, const te_id_t *job_id);
+/* Frees a slot: running tasks in it fail with `cause`; final ones are dropped. */
+te_status_t executor_free_slot(te_task_executor_t *te, const te_id_t *alloc_id, const char *cause,
+                               te_error_t *err);
+/* Fails every task of the job and frees its slots; forgets the JobManager. `lost`: no
+ * heartbeat (always a warning; otherwise only when tasks were still running). */
+void executor_disconnect_job(te_task_executor_t *te, const te_id_t *job_id, const char *reason, int lost);
+/* What a task deployed now gets: the shared services, the current settings and the
+ * executor's state and checkpoint listeners. */
+void executor_task_services(te_task_executor_t *te, te_task_services_t *svc);
+
+/* executor_rpc.c: the RPC server's call callback (one handler per call kind), and the
+ * pushes to the job's connection. */
+void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
+void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause);
+void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u);
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
 /* The status endpoint's provider (executor_status.c). */

@@ -443,7 +443,7 @@ te_direct_slot_provider_t *direct_slot_provider_new(const te_direct_slot_provide
 {
     te_direct_slot_provider_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
-        goto nomem;
+        goto cleanup;
     p->cfg = *cfg;
     p->cfg.addresses = NULL;
     p->n = cfg->n_addresses;
@@ -451,12 +451,12 @@ te_direct_slot_provider_t *direct_slot_provider_new(const te_direct_slot_provide
     p->conn = calloc(p->n ? p->n : 1, sizeof(*p->conn));
     p->retry_ev = evtimer_new(cfg->base, on_retry, p);
     if (p->ex == NULL || p->conn == NULL || p->retry_ev == NULL)
-        goto nomem;
+        goto cleanup;
     for (size_t e = 0; e < p->n; e++)
         if ((p->ex[e].address = strdup(cfg->addresses[e])) == NULL)
-            goto nomem;
+            goto cleanup;
     return p;
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory creating the slot provider");
     direct_slot_provider_free(p);
     return NULL;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/proto_enum.h"
+
 #define MAX_PARALLELISM_LIMIT 32768 /* Flink's upper bound for max parallelism (2^15) */
 
 struct te_job_graph {
@@ -30,23 +32,6 @@ struct te_job_graph {
     size_t *adj;         /* per vertex: its out edges, then its in edges (edge order) */
     size_t *adj_start;   /* 2 * n_vertices + 1 offsets into adj: out of v at 2v, in of v at 2v+1 */
 };
-
-static const struct {
-    const char *name;
-    Te__Partitioner kind;
-} partitioners[] = {
-    {"forward", TE__PARTITIONER__FORWARD},     {"rebalance", TE__PARTITIONER__REBALANCE},
-    {"rescale", TE__PARTITIONER__RESCALE},     {"hash", TE__PARTITIONER__HASH},
-    {"broadcast", TE__PARTITIONER__BROADCAST},
-};
-
-const char *job_graph_partitioner_name(Te__Partitioner k)
-{
-    for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
-        if (partitioners[i].kind == k)
-            return partitioners[i].name;
-    return "?";
-}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -351,17 +336,12 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         return st;
     e->partitioner = TE__PARTITIONER__REBALANCE;
     if (pname != NULL) {
-        int found = 0;
-        for (size_t i = 0; i < sizeof(partitioners) / sizeof(partitioners[0]); i++)
-            if (strcmp(partitioners[i].name, pname) == 0) {
-                e->partitioner = partitioners[i].kind;
-                found = 1;
-            }
-        if (!found)
-            return te_error_set(err, TE_EINVAL,
-                                "%s.partitioner: unknown partitioner \"%s\" (expected forward, "
-                                "rebalance, rescale, hash or broadcast)",
-                                path, pname);
+        int kind = proto_enum_parse(&te__partitioner__descriptor, pname);
+        char names[128];
+        if (kind < 0)
+            return te_error_set(err, TE_EINVAL, "%s.partitioner: unknown partitioner \"%s\" (expected %s)", path,
+                                pname, proto_enum_names(&te__partitioner__descriptor, names, sizeof(names)));
+        e->partitioner = (Te__Partitioner)kind;
     }
     const te_job_vertex_t *from = &g->vertices[e->from], *to = &g->vertices[e->to];
     if (e->partitioner == TE__PARTITIONER__FORWARD && from->parallelism != to->parallelism)
@@ -385,10 +365,12 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
         e->key_delimiter = json_string_value(kd)[0];
     }
     if (e->partitioner != TE__PARTITIONER__HASH) {
+        char pn[32];
         const char *hash_only = json_object_get(j, "key_field") ? "key_field" : kd ? "key_delimiter" : NULL;
         if (hash_only)
             return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")", path,
-                                hash_only, job_graph_partitioner_name(e->partitioner));
+                                hash_only,
+                                proto_enum_name(&te__partitioner__descriptor, e->partitioner, pn, sizeof(pn)));
     }
     if ((st = get_int(j, path, "input", 0, 0, 1, "0 or 1", &input, err)) != TE_OK)
         return st;
@@ -542,77 +524,77 @@ static te_job_graph_t *parse_root(const json_t *root, te_error_t *err)
     }
     if (!json_is_object(root)) {
         type_error(err, "(root)", "an object", root);
-        goto fail;
+        goto cleanup;
     }
     if (check_keys(root, "", allowed, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     const char *name;
     if (get_string(root, "", "name", 1, &name, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     if ((g->name = strdup(name)) == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
-        goto fail;
+        goto cleanup;
     }
     long long maxp = TE_JOB_DEFAULT_MAX_PARALLELISM;
     if (get_int(root, "", "max_parallelism", 0, 1, MAX_PARALLELISM_LIMIT, "a positive integer (at most 32768)",
                 &maxp, err) != TE_OK)
-        goto fail;
+        goto cleanup;
     g->max_parallelism = (uint32_t)maxp;
 
     json_t *config = json_object_get(root, "config");
     if (config != NULL) {
         if (!json_is_object(config)) {
             type_error(err, "config", "an object of key: value", config);
-            goto fail;
+            goto cleanup;
         }
         if (read_kvs(config, "config", NULL, &g->config, &g->n_config, err) != TE_OK)
-            goto fail;
+            goto cleanup;
     }
 
     json_t *vertices = json_object_get(root, "vertices");
     if (vertices == NULL) {
         te_error_set(err, TE_EINVAL, "vertices: missing (expected a non-empty array of vertices)");
-        goto fail;
+        goto cleanup;
     }
     if (!json_is_array(vertices) || json_array_size(vertices) == 0) {
         type_error(err, "vertices", "a non-empty array of vertices", vertices);
-        goto fail;
+        goto cleanup;
     }
     g->vertices = calloc(json_array_size(vertices), sizeof(*g->vertices));
     if (g->vertices == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
-        goto fail;
+        goto cleanup;
     }
     if (id_index_init(g, json_array_size(vertices), err) != TE_OK)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < json_array_size(vertices); i++) {
         g->n_vertices = i + 1;
         if (parse_vertex(g, json_array_get(vertices, i), i, err) != TE_OK)
-            goto fail;
+            goto cleanup;
     }
 
     json_t *edges = json_object_get(root, "edges");
     if (edges != NULL) {
         if (!json_is_array(edges)) {
             type_error(err, "edges", "an array of edges", edges);
-            goto fail;
+            goto cleanup;
         }
         g->edges = calloc(json_array_size(edges) ? json_array_size(edges) : 1, sizeof(*g->edges));
         if (g->edges == NULL) {
             te_error_set(err, TE_ENOMEM, "out of memory");
-            goto fail;
+            goto cleanup;
         }
         for (size_t i = 0; i < json_array_size(edges); i++) {
             if (parse_edge(g, json_array_get(edges, i), i, err) != TE_OK)
-                goto fail;
+                goto cleanup;
             g->n_edges = i + 1;
         }
     }
     if ((st = build_adjacency(g, err)) != TE_OK || (st = derive_invokables(g, err)) != TE_OK ||
         (st = topo_sort(g, err)) != TE_OK)
-        goto fail;
+        goto cleanup;
     return g;
-fail:
+cleanup:
     job_graph_free(g);
     return NULL;
 }

@@ -118,7 +118,4 @@ uint32_t job_graph_max_vertex_parallelism(const te_job_graph_t *g);
 size_t job_graph_n_edges(const te_job_graph_t *g);
 const te_job_edge_t *job_graph_edge(const te_job_graph_t *g, size_t i);
 
-/* "forward", "rebalance", ... ; "?" for an unknown kind. */
-const char *job_graph_partitioner_name(Te__Partitioner k);
-
 #endif

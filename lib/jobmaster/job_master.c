@@ -747,17 +747,17 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
     if ((cfg->graph_text && !jm->graph_text) || (cfg->checkpoint_root && (!jm->ckpt_root || !jm->job_dir)) ||
         jm->restart == NULL || jm->timer == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory creating the JobMaster");
-        goto fail;
+        goto cleanup;
     }
     if (cfg->slots.ops == NULL || cfg->heartbeat_interval_ms <= 0 ||
         (cfg->checkpoint_interval_ms > 0 && (cfg->checkpoint_timeout_ms <= 0 || jm->job_dir == NULL))) {
         te_error_set(err, TE_EINVAL,
                      "JobMaster configuration: a slot provider, a positive heartbeat interval and, with "
                      "checkpoints, a timeout and a checkpoint directory are required");
-        goto fail;
+        goto cleanup;
     }
     if (read_tolerable(jm, err) != TE_OK || (jm->latest != NULL && jm_ckpt_check_restore(jm, err) != TE_OK))
-        goto fail;
+        goto cleanup;
     if (jm->latest != NULL && cfg->restore_explicit)
         jm->explicit_id = jm->latest->checkpoint_id;
     uint64_t max = jm->job_dir ? checkpoint_metadata_max_id(jm->job_dir) : 0;
@@ -765,7 +765,7 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
         max = jm->latest->checkpoint_id;
     jm->first_ckpt_id = jm->next_ckpt_id = max + 1;
     return jm;
-fail:
+cleanup:
     job_master_free(jm);
     return NULL;
 }

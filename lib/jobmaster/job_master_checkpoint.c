@@ -156,11 +156,12 @@ static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int 
 /* The metadata of the checkpoint that just completed (owned copies). */
 static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_checkpoint_t *cp, te_error_t *err)
 {
+    int reported = 0; /* err already names the failure; otherwise it is out of memory */
     const te_job_graph_t *g = jm->cfg.graph;
     size_t nv = job_graph_n_vertices(g);
     te_ckpt_metadata_t *m = calloc(1, sizeof(*m));
     if (m == NULL || (m->vertices = calloc(nv, sizeof(*m->vertices))) == NULL)
-        goto nomem;
+        goto cleanup;
     m->n_vertices = nv;
     m->max_parallelism = job_graph_max_parallelism(g);
     m->checkpoint_id = cp->id;
@@ -168,7 +169,7 @@ static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_che
     m->duration_ms = cp->complete_ms - cp->trigger_ms;
     if ((m->job_id = strdup(jm->job_hex)) == NULL || (m->job_name = strdup(job_graph_name(g))) == NULL ||
         (m->job_graph = strdup(jm->graph_text ? jm->graph_text : "{}")) == NULL)
-        goto nomem;
+        goto cleanup;
     uint64_t sum = 0;
     for (size_t v = 0; v < nv; v++) {
         const te_job_vertex_t *vx = job_graph_vertex(g, v);
@@ -178,16 +179,18 @@ static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_che
         mv->parallelism = vx->parallelism;
         if ((mv->id = strdup(vx->id)) == NULL ||
             (mv->vertex_id = strdup(te_id_to_hex(job_plan_vertex_id(jm->plan, v), hex))) == NULL)
-            goto nomem;
+            goto cleanup;
         for (uint32_t i = 0; i < vx->parallelism; i++)
             n += cp->tasks[job_plan_task_index(jm->plan, v, i)].n_handles;
         if (n > 0 && (mv->handles = calloc(n, sizeof(*mv->handles))) == NULL)
-            goto nomem;
+            goto cleanup;
         for (uint32_t i = 0; i < vx->parallelism; i++) {
             const te_ckpt_task_ack_t *ack = &cp->tasks[job_plan_task_index(jm->plan, v, i)];
             for (size_t k = 0; k < ack->n_handles; k++) {
-                if (checkpoint_metadata_handle_copy(&mv->handles[mv->n_handles], &ack->handles[k], err) != TE_OK)
-                    goto fail;
+                if (checkpoint_metadata_handle_copy(&mv->handles[mv->n_handles], &ack->handles[k], err) != TE_OK) {
+                    reported = 1;
+                    goto cleanup;
+                }
                 sum += ack->handles[k].size;
                 mv->n_handles++;
             }
@@ -195,10 +198,10 @@ static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_che
     }
     m->state_size = cp->state_size > 0 ? cp->state_size : sum;
     return m;
-nomem:
-    te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %llu",
-                 (unsigned long long)cp->id);
-fail:
+cleanup:
+    if (!reported)
+        te_error_set(err, TE_ENOMEM, "out of memory building the metadata of checkpoint %llu",
+                     (unsigned long long)cp->id);
     checkpoint_metadata_free(m);
     return NULL;
 }

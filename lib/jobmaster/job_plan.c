@@ -101,7 +101,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     size_t nv = job_graph_n_vertices(g), ne = job_graph_n_edges(g);
     te_job_plan_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
-        goto nomem;
+        goto cleanup;
     p->g = g;
     p->job_id = *job_id;
     p->n_executors = n_executors;
@@ -117,7 +117,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     p->by_execution = calloc(p->n_tasks ? p->n_tasks : 1, sizeof(*p->by_execution));
     if (!p->slots || !p->tasks || !p->task_base || !p->vertex_ids || !p->result_ids || !p->partition_ids ||
         !p->by_execution)
-        goto nomem;
+        goto cleanup;
 
     for (size_t s = 0; s < p->n_slots; s++) {
         p->slots[s].executor = s % n_executors;
@@ -131,7 +131,7 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
         uint32_t np = job_graph_vertex(g, ed->from)->parallelism;
         te_id_random(&p->result_ids[e]);
         if ((p->partition_ids[e] = calloc(np, sizeof(te_id_t))) == NULL)
-            goto nomem;
+            goto cleanup;
         for (uint32_t i = 0; i < np; i++)
             te_id_random(&p->partition_ids[e][i]);
     }
@@ -151,12 +151,12 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
             te_id_random(&task->execution_id);
             snprintf(name, sizeof(name), "%s (%u/%u)", vx->id, i + 1, vx->parallelism);
             if ((task->task_name = strdup(name)) == NULL)
-                goto nomem;
+                goto cleanup;
         }
     }
     index_executions(p);
     return p;
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory while planning the job");
     job_plan_free(p);
     return NULL;
@@ -258,7 +258,7 @@ static Te__JobInformation *job_info_new(const te_job_plan_t *p)
     te__job_information__init(ji);
     if ((ji->job_name = strdup(job_graph_name(p->g))) == NULL ||
         (ji->job_configuration = ptr_array(n + p->n_extra_config)) == NULL)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < n; i++) {
         int overridden = 0;
         for (size_t k = 0; k < p->n_extra_config; k++)
@@ -266,17 +266,17 @@ static Te__JobInformation *job_info_new(const te_job_plan_t *p)
         if (overridden)
             continue;
         if ((ji->job_configuration[ji->n_job_configuration] = kv_new(cfg[i].key, cfg[i].value)) == NULL)
-            goto fail;
+            goto cleanup;
         ji->n_job_configuration++;
     }
     for (size_t k = 0; k < p->n_extra_config; k++) {
         const te_job_kv_t *kv = &p->extra_config[k];
         if ((ji->job_configuration[ji->n_job_configuration] = kv_new(kv->key, kv->value)) == NULL)
-            goto fail;
+            goto cleanup;
         ji->n_job_configuration++;
     }
     return ji;
-fail:
+cleanup:
     te__job_information__free_unpacked(ji, NULL);
     return NULL;
 }
@@ -289,14 +289,14 @@ static Te__OperatorConfig *operator_new(const te_job_operator_t *op)
     te__operator_config__init(oc);
     if ((oc->name = strdup(op->name)) == NULL || (oc->uid = strdup(op->uid ? op->uid : "")) == NULL ||
         (oc->params = ptr_array(op->n_params)) == NULL)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < op->n_params; i++) {
         if ((oc->params[i] = kv_new(op->params[i].key, op->params[i].value)) == NULL)
-            goto fail;
+            goto cleanup;
         oc->n_params = i + 1;
     }
     return oc;
-fail:
+cleanup:
     te__operator_config__free_unpacked(oc, NULL);
     return NULL;
 }
@@ -313,16 +313,52 @@ static Te__TaskInformation *task_info_new(const te_job_plan_t *p, const te_plan_
     ti->invokable = vx->invokable;
     if (set_id(&ti->job_vertex_id, &p->vertex_ids[task->vertex]) < 0 ||
         (ti->task_name = strdup(task->task_name)) == NULL || (ti->chain = ptr_array(vx->chain_len)) == NULL)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < vx->chain_len; i++) {
         if ((ti->chain[i] = operator_new(&vx->chain[i])) == NULL)
-            goto fail;
+            goto cleanup;
         ti->n_chain = i + 1;
     }
     return ti;
-fail:
+cleanup:
     te__task_information__free_unpacked(ti, NULL);
     return NULL;
+}
+
+/* ---- pointwise wiring (forward, rescale) ---- */
+
+int job_plan_is_pointwise(Te__Partitioner partitioner)
+{
+    return partitioner == TE__PARTITIONER__FORWARD || partitioner == TE__PARTITIONER__RESCALE;
+}
+
+/* The ranges below partition 0..n-1 in order and none is empty, so the range holding
+ * k is found directly: the largest r with floor(r*n/m) <= k is ((k+1)*m - 1) / n. */
+uint32_t job_plan_pointwise_consumers(uint32_t np, uint32_t nc, uint32_t producer, uint32_t *first)
+{
+    if (nc >= np) { /* producer i feeds consumers floor(i*C/P) .. floor((i+1)*C/P)-1 */
+        uint64_t lo = (uint64_t)producer * nc / np, hi = ((uint64_t)producer + 1) * nc / np;
+        *first = (uint32_t)lo;
+        return (uint32_t)(hi - lo);
+    }
+    /* C < P: consumer j reads producers floor(j*P/C) .. floor((j+1)*P/C)-1 */
+    *first = (uint32_t)((((uint64_t)producer + 1) * nc - 1) / np);
+    return 1;
+}
+
+uint32_t job_plan_pointwise_producers(uint32_t np, uint32_t nc, uint32_t consumer, uint32_t *first, uint32_t *sub)
+{
+    if (nc < np) { /* subpartition 0 of producers floor(j*P/C) .. floor((j+1)*P/C)-1 */
+        uint64_t lo = (uint64_t)consumer * np / nc, hi = ((uint64_t)consumer + 1) * np / nc;
+        *first = (uint32_t)lo;
+        *sub = 0;
+        return (uint32_t)(hi - lo);
+    }
+    /* C >= P: the one producer whose consumer range holds j, at j's offset in it */
+    uint32_t i = (uint32_t)((((uint64_t)consumer + 1) * np - 1) / nc);
+    *first = i;
+    *sub = consumer - (uint32_t)((uint64_t)i * nc / np);
+    return 1;
 }
 
 static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_t *p, size_t e, uint32_t producer)
@@ -334,8 +370,11 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
         return NULL;
     te__result_partition_deployment_descriptor__init(rp);
     rp->type = TE__PARTITION_TYPE__PIPELINED;
-    rp->number_of_subpartitions =
-        ed->partitioner == TE__PARTITIONER__FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism, nc = job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t first_consumer;
+    rp->number_of_subpartitions = job_plan_is_pointwise(ed->partitioner)
+                                      ? job_plan_pointwise_consumers(np, nc, producer, &first_consumer)
+                                      : nc;
     rp->partitioner = ed->partitioner;
     rp->key_field = ed->key_field;
     if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
@@ -370,26 +409,27 @@ static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_
                                                    const te_plan_task_t *consumer, const char *const *addrs)
 {
     const te_job_edge_t *ed = job_graph_edge(p->g, e);
-    int forward = ed->partitioner == TE__PARTITIONER__FORWARD;
-    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism;
-    uint32_t first = forward ? consumer->subtask : 0, count = forward ? 1 : np;
+    uint32_t np = job_graph_vertex(p->g, ed->from)->parallelism, nc = job_graph_vertex(p->g, ed->to)->parallelism;
+    uint32_t first = 0, count = np, sub = consumer->subtask; /* all-to-all */
+    if (job_plan_is_pointwise(ed->partitioner))
+        count = job_plan_pointwise_producers(np, nc, consumer->subtask, &first, &sub);
     Te__InputGateDeploymentDescriptor *ig = malloc(sizeof(*ig));
     if (ig == NULL)
         return NULL;
     te__input_gate_deployment_descriptor__init(ig);
-    ig->consumed_subpartition_index = forward ? 0 : consumer->subtask;
+    ig->consumed_subpartition_index = sub;
     ig->input_index = ed->input;
     if (set_id(&ig->consumed_result_id, &p->result_ids[e]) < 0 ||
         (ig->shuffle_descriptors = ptr_array(count)) == NULL)
-        goto fail;
+        goto cleanup;
     for (uint32_t k = 0; k < count; k++) {
         ig->shuffle_descriptors[k] = shuffle_new(p, e, first + k, consumer->executor, addrs);
         if (ig->shuffle_descriptors[k] == NULL)
-            goto fail;
+            goto cleanup;
         ig->n_shuffle_descriptors = k + 1;
     }
     return ig;
-fail:
+cleanup:
     te__input_gate_deployment_descriptor__free_unpacked(ig, NULL);
     return NULL;
 }
@@ -413,21 +453,21 @@ static Te__TaskDeploymentDescriptor *tdd_new(const te_job_plan_t *p, const te_pl
         (tdd->job_information = job_info_new(p)) == NULL ||
         (tdd->task_information = task_info_new(p, task)) == NULL ||
         (tdd->produced_partitions = ptr_array(n_out)) == NULL || (tdd->input_gates = ptr_array(n_in)) == NULL)
-        goto fail;
+        goto cleanup;
     for (size_t k = 0; k < n_out; k++) {
         Te__ResultPartitionDeploymentDescriptor *rp = partition_new(p, out[k], task->subtask);
         if (rp == NULL)
-            goto fail;
+            goto cleanup;
         tdd->produced_partitions[tdd->n_produced_partitions++] = rp;
     }
     for (size_t k = 0; k < n_in; k++) {
         Te__InputGateDeploymentDescriptor *ig = gate_new(p, in[k], task, addrs);
         if (ig == NULL)
-            goto fail;
+            goto cleanup;
         tdd->input_gates[tdd->n_input_gates++] = ig;
     }
     return tdd;
-fail:
+cleanup:
     te__task_deployment_descriptor__free_unpacked(tdd, NULL);
     return NULL;
 }
@@ -487,26 +527,26 @@ te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint
     Te__TaskDeploymentDescriptor *tdd = p->tasks[t].tdd;
     Te__TaskRestore *r = malloc(sizeof(*r));
     if (r == NULL)
-        goto nomem;
+        goto cleanup;
     te__task_restore__init(r);
     r->checkpoint_id = checkpoint_id;
     if ((r->handles = ptr_array(n_handles)) == NULL)
-        goto nomem_r;
+        goto cleanup;
     for (size_t k = 0; k < n_handles; k++) {
         const te_ckpt_handle_t *h = &handles[k];
         Te__StateHandle *sh = malloc(sizeof(*sh));
         if (sh == NULL)
-            goto nomem_r;
+            goto cleanup;
         te__state_handle__init(sh);
         r->handles[r->n_handles++] = sh;
         sh->size = h->size;
         sh->subtask_index = h->subtask_index;
         sh->parallelism = h->parallelism;
         if ((sh->operator_uid = strdup("")) == NULL || (sh->path = strdup(h->path ? h->path : "")) == NULL)
-            goto nomem_r;
+            goto cleanup;
         if (h->n_key_groups > 0) {
             if ((sh->key_groups = malloc(h->n_key_groups * sizeof(uint32_t))) == NULL)
-                goto nomem_r;
+                goto cleanup;
             memcpy(sh->key_groups, h->key_groups, h->n_key_groups * sizeof(uint32_t));
             sh->n_key_groups = h->n_key_groups;
         }
@@ -514,8 +554,7 @@ te_status_t job_plan_set_restore(te_job_plan_t *p, size_t t, uint64_t checkpoint
     te__task_restore__free_unpacked(tdd->task_restore, NULL);
     tdd->task_restore = r;
     return TE_OK;
-nomem_r:
-    te__task_restore__free_unpacked(r, NULL);
-nomem:
+cleanup:
+    te__task_restore__free_unpacked(r, NULL); /* NULL-safe */
     return te_error_set(err, TE_ENOMEM, "out of memory building the TaskRestore of %s", p->tasks[t].task_name);
 }

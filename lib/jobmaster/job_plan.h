@@ -10,12 +10,17 @@
  * slot offered for it).
  *
  * Wiring: each (edge, producer subtask) gets a produced partition (random partition
- * id; result id = the edge's random IntermediateDataSetID; 1 subpartition for forward,
- * else one per consumer subtask; partitioner and key copied from the edge). Each
- * (edge, consumer subtask) gets an input gate reading subpartition 0 (forward) or its
- * own subtask index (otherwise), with one shuffle descriptor per producer subtask it
- * reads (forward: only producer i), carrying the producer's partition id, execution id,
- * executor data address and whether producer and consumer share the executor.
+ * id; result id = the edge's random IntermediateDataSetID; partitioner and key copied
+ * from the edge) and each (edge, consumer subtask) an input gate with one shuffle
+ * descriptor per producer subtask it reads, carrying the producer's partition id,
+ * execution id, executor data address and whether producer and consumer share the
+ * executor. All-to-all edges (rebalance, hash, broadcast): one subpartition per
+ * consumer subtask; consumer j reads subpartition j of every producer. Pointwise edges
+ * (forward, rescale; Flink's POINTWISE): with P producers and C consumers, when C >= P
+ * producer i feeds consumers floor(i*C/P) .. floor((i+1)*C/P)-1 (one subpartition
+ * each, in order) and each consumer reads one producer; when C < P consumer j reads
+ * subpartition 0 of producers floor(j*P/C) .. floor((j+1)*P/C)-1. A pointwise edge has
+ * max(P, C) channels instead of P x C. Forward is the case P = C.
  *
  * Use: job_plan_new → for each slot, RequestSlot with its allocation id on its executor
  * and job_plan_set_slot_number (or job_plan_assign_slot) with the index granted →
@@ -56,6 +61,14 @@ typedef struct te_plan_task {
 } te_plan_task_t;
 
 typedef struct te_job_plan te_job_plan_t;
+
+/* Pointwise wiring (pure): 1 for forward and rescale. For producer `producer` of np:
+ * the number of consumers it feeds, the first in *first (its subpartition k goes to
+ * consumer *first + k). For consumer `consumer` of nc: the number of producers it
+ * reads, the first in *first, and the subpartition of theirs it reads in *sub. */
+int job_plan_is_pointwise(Te__Partitioner partitioner);
+uint32_t job_plan_pointwise_consumers(uint32_t np, uint32_t nc, uint32_t producer, uint32_t *first);
+uint32_t job_plan_pointwise_producers(uint32_t np, uint32_t nc, uint32_t consumer, uint32_t *first, uint32_t *sub);
 
 /* Assigns slots, allocation ids, vertex / result / partition / execution ids. */
 te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size_t n_executors, te_error_t *err);

@@ -700,14 +700,14 @@ te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_
                      "cannot parse the data-port bind address '%s' (taskmanager.bind-host must be a "
                      "numeric IP address)",
                      bind_host);
-        goto fail;
+        goto cleanup;
     }
     s->listener =
         evconnlistener_new_bind(net_io_thread_base(threads[0]), on_accept, s,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, (struct sockaddr *)&ss, sslen);
     if (s->listener == NULL) {
         te_error_set(err, TE_EIO, "cannot listen on %s (taskmanager.data.port): %s", spec, strerror(errno));
-        goto fail;
+        goto cleanup;
     }
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
@@ -715,7 +715,7 @@ te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_
     s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     return s;
-fail:
+cleanup:
     partition_server_free(s);
     return NULL;
 }

@@ -526,19 +526,19 @@ rd_kafka_conf_t *conn_kafka_conf(op_setup_t *s, const char *bootstrap, const cha
     kafka_conf_walk_t w = {conf, msg, sizeof(msg)};
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
         op_errorf(s, "parameter 'bootstrap_servers' = '%s': %s", bootstrap, msg);
-        goto fail;
+        goto cleanup;
     }
     if (conn_foreach_prefixed(s->api, s->ctx, "kafka.", kafka_conf_one, &w) != 0) {
         op_errorf(s, "a kafka.<name> parameter was refused by librdkafka: %s", msg);
-        goto fail;
+        goto cleanup;
     }
     for (const char *const *f = fixed; f && *f; f += 2)
         if (rd_kafka_conf_set(conf, f[0], f[1], msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
             op_errorf(s, "librdkafka setting %s = %s: %s", f[0], f[1], msg);
-            goto fail;
+            goto cleanup;
         }
     return conf;
-fail:
+cleanup:
     rd_kafka_conf_destroy(conf);
     return NULL;
 }

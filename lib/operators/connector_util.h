@@ -175,12 +175,4 @@ int64_t conn_now_ms(void);
 /* Java's String.hashCode of a byte string (Flink's KafkaTopicPartitionAssigner). */
 int32_t conn_java_hash(const char *s);
 
-/* The connector definitions, listed by operator_registry. */
-extern const te_operator_def_t op_postgres_sink_def;
-extern const te_operator_def_t op_postgres_source_def;
-extern const te_operator_def_t op_mqtt_source_def;
-extern const te_operator_def_t op_mqtt_sink_def;
-extern const te_operator_def_t op_kafka_source_def;
-extern const te_operator_def_t op_kafka_sink_def;
-
 #endif

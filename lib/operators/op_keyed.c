@@ -51,13 +51,13 @@ int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def
     }
     int64_t num;
     if (op_parse_duration_ms(v, &num) != 0)
-        goto bad;
+        goto cleanup;
     if (num < min_ms || num > max_ms)
         return op_errorf(s, "parameter '%s' = '%s' is out of range (%lld ms to %lld ms)", key, v,
                          (long long)min_ms, (long long)max_ms);
     *out = num;
     return 0;
-bad:
+cleanup:
     return op_errorf(s, "parameter '%s' = '%s' is not a duration (a non-negative integer with ms, s, min or h)",
                      key, v);
 }

@@ -49,13 +49,4 @@ int op_keyed_foreach_sorted(const te_operator_api_t *api, te_operator_ctx_t *ctx
 /* Needs the v2 API (timers / keyed state): writes an error and returns -1 otherwise. */
 int op_require_v2(op_setup_t *s);
 
-extern const te_operator_def_t op_keyed_sum_def;
-extern const te_operator_def_t op_keyed_reduce_def;
-extern const te_operator_def_t op_assign_timestamps_def;
-extern const te_operator_def_t op_tumbling_window_def;
-extern const te_operator_def_t op_sliding_window_def;
-extern const te_operator_def_t op_union_def;
-extern const te_operator_def_t op_max_by_def;
-extern const te_operator_def_t op_window_join_def;
-
 #endif

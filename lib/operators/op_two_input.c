@@ -164,7 +164,7 @@ static int window_join_on_timer(void *self, int event_time, int64_t ts, const ui
             continue;
         j->left.len = 0;
         if (op_buf_append(&j->left, v, vl) != 0)
-            goto oom;
+            goto cleanup;
         for (uint64_t b = 0; b < nr; b++) {
             put_be64(rns + 9, b);
             if (!j->api->state_get_ns(j->ctx, key, keylen, rns, 17, &v, &vl))
@@ -173,7 +173,7 @@ static int window_join_on_timer(void *self, int event_time, int64_t ts, const ui
             if (op_buf_append(&j->out, key, keylen) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
                 op_buf_append(&j->out, j->left.data, j->left.len) != 0 ||
                 op_buf_append(&j->out, &j->delim, 1) != 0 || op_buf_append(&j->out, v, vl) != 0)
-                goto oom;
+                goto cleanup;
             te_record_t r = {j->out.data, (uint32_t)j->out.len, ts};
             if (j->api->emit(out, &r) != 0)
                 return 0; /* cancelled or failed */
@@ -190,7 +190,7 @@ static int window_join_on_timer(void *self, int event_time, int64_t ts, const ui
         j->api->state_delete_ns(j->ctx, key, keylen, ns, 9);
     }
     return 0;
-oom:
+cleanup:
     j->api->fail(j->ctx, "operator 'window_join': out of memory");
     return -1;
 }

@@ -100,21 +100,4 @@ int op_buf_reserve(op_buf_t *b, size_t need);
 int op_buf_append(op_buf_t *b, const void *p, size_t n);
 void op_buf_release(op_buf_t *b);
 
-/* The built-in definitions (one per operator), listed by operator_registry. */
-extern const te_operator_def_t op_file_lines_def;
-extern const te_operator_def_t op_sequence_def;
-extern const te_operator_def_t op_socket_text_def;
-extern const te_operator_def_t op_tokenize_def;
-extern const te_operator_def_t op_filter_def;
-extern const te_operator_def_t op_select_def;
-extern const te_operator_def_t op_upper_def;
-extern const te_operator_def_t op_lower_def;
-extern const te_operator_def_t op_keyed_count_def;
-extern const te_operator_def_t op_file_sink_def;
-extern const te_operator_def_t op_print_def;
-extern const te_operator_def_t op_discard_def;
-extern const te_operator_def_t op_nexmark_def;
-extern const te_operator_def_t op_scale_def;
-extern const te_operator_def_t op_socket_sink_def;
-
 #endif

@@ -1,5 +1,6 @@
 /*
- * operator_registry — name → built-in te_operator_def_t.
+ * operator_registry — name → built-in te_operator_def_t (the table is generated from
+ * builtins.def).
  *
  * Threading: a constant table; safe from any thread.
  */
@@ -8,42 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "operators/connector_util.h"
-#include "operators/op_keyed.h"
-#include "operators/op_util.h"
+/* The built-ins: builtins.def is the list. */
+#define BUILTIN(x) extern const te_operator_def_t op_##x##_def;
+#include "operators/builtins.def"
+#undef BUILTIN
 
 static const te_operator_def_t *const builtins[] = {
-    &op_file_lines_def,
-    &op_sequence_def,
-    &op_socket_text_def,
-    &op_tokenize_def,
-    &op_filter_def,
-    &op_select_def,
-    &op_upper_def,
-    &op_lower_def,
-    &op_keyed_count_def,
-    &op_file_sink_def,
-    &op_print_def,
-    &op_discard_def,
-    &op_nexmark_def,
-    &op_scale_def,
-    &op_socket_sink_def,
-    /* keyed state, event time, two inputs (op_keyed.h) */
-    &op_keyed_sum_def,
-    &op_keyed_reduce_def,
-    &op_assign_timestamps_def,
-    &op_tumbling_window_def,
-    &op_sliding_window_def,
-    &op_union_def,
-    &op_window_join_def,
-    &op_max_by_def,
-    /* connectors (connector_util.h): a source and a sink may share a name */
-    &op_postgres_source_def,
-    &op_postgres_sink_def,
-    &op_mqtt_source_def,
-    &op_mqtt_sink_def,
-    &op_kafka_source_def,
-    &op_kafka_sink_def,
+#define BUILTIN(x) &op_##x##_def,
+#include "operators/builtins.def"
+#undef BUILTIN
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

@@ -78,14 +78,14 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
     void *h = dlopen(lib_real, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         snprintf(err, errlen, "operator 'plugin': cannot load '%s': %s", lib_real, dlerror());
-        goto out;
+        goto cleanup;
     }
     te_operator_plugin_entry_fn entry;
     *(void **)&entry = dlsym(h, TE_OPERATOR_PLUGIN_ENTRY);
     if (entry == NULL) {
         snprintf(err, errlen, "operator 'plugin': '%s' does not export %s()", lib_real, TE_OPERATOR_PLUGIN_ENTRY);
         dlclose(h);
-        goto out;
+        goto cleanup;
     }
     const te_operator_def_t *d = entry();
     if (d == NULL || d->abi_version < 1 || d->abi_version > TE_OPERATOR_ABI_VERSION) {
@@ -94,18 +94,18 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
             "operator 'plugin': '%s' was built for operator ABI version %u; this daemon supports versions 1 to %u",
             lib_real, d ? d->abi_version : 0, (unsigned)TE_OPERATOR_ABI_VERSION);
         dlclose(h);
-        goto out;
+        goto cleanup;
     }
     if (d->name == NULL || d->setup == NULL) {
         snprintf(err, errlen, "operator 'plugin': '%s' returned a definition without a name or setup", lib_real);
         dlclose(h);
-        goto out;
+        goto cleanup;
     }
     loaded_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         snprintf(err, errlen, "out of memory");
         dlclose(h);
-        goto out;
+        goto cleanup;
     }
     snprintf(l->path, sizeof(l->path), "%s", lib_real);
     l->handle = h;
@@ -113,7 +113,7 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
     l->next = g_loaded;
     g_loaded = l;
     def = d;
-out:
+cleanup:
     pthread_mutex_unlock(&g_lock);
     return def;
 }

@@ -126,16 +126,16 @@ static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
         return NULL;
     file_sink_t *fs = calloc(1, sizeof(*fs));
     if (fs == NULL)
-        goto oom;
+        goto cleanup;
     fs->api = api;
     fs->ctx = ctx;
     fs->fd = -1;
     fs->seq = 1;
     fs->path = file_sink_path(path, api->subtask_index(ctx), api->parallelism(ctx));
     if (fs->path == NULL)
-        goto oom;
+        goto cleanup;
     return fs;
-oom:
+cleanup:
     free(fs);
     op_errorf(&s, "out of memory");
     return NULL;

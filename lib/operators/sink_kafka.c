@@ -135,15 +135,15 @@ static void *kafka_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *c
         op_get_duration_ms(&s, "flush_timeout", 0, 60000, 100, 3600000, &k->flush_timeout) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &k->delim) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &k->side_tag) != 0)
-        goto fail;
+        goto cleanup;
     if ((k->topic == NULL) == (k->topic_field < 0)) {
         op_errorf(&s, "give exactly one of 'topic' (a fixed topic) and 'topic_field' (the field naming it)");
-        goto fail;
+        goto cleanup;
     }
     if (k->delivery == CONN_DELIVERY_EXACTLY_ONCE && (k->topic == NULL || api->abi_version < 3)) {
         op_errorf(&s,
                   "delivery 'exactly_once' needs a fixed 'topic' (its partition 0 carries the commit markers)");
-        goto fail;
+        goto cleanup;
     }
     char timeout[24];
     snprintf(timeout, sizeof(timeout), "%lld", (long long)k->txn_timeout);
@@ -157,11 +157,11 @@ static void *kafka_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *c
                                : k->delivery == CONN_DELIVERY_AT_LEAST_ONCE ? alo
                                                                             : none;
     if ((k->conf = conn_kafka_conf(&s, k->bootstrap, fixed)) == NULL)
-        goto fail;
+        goto cleanup;
     rd_kafka_conf_set_dr_msg_cb(k->conf, on_delivery);
     rd_kafka_conf_set_opaque(k->conf, k);
     return k;
-fail:
+cleanup:
     kafka_sink_dispose(k);
     return NULL;
 }

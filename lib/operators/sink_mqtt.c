@@ -68,17 +68,17 @@ static void *mqtt_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
         op_get_int(&s, "max_inflight", 0, 1000, 1, 65535, &m->max_inflight) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &m->delim) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &m->side_tag) != 0)
-        goto fail;
+        goto cleanup;
     if ((m->topic == NULL) == (m->topic_field < 0)) {
         op_errorf(&s, "give exactly one of 'topic' (a fixed topic) and 'topic_field' (the field naming it)");
-        goto fail;
+        goto cleanup;
     }
     if (m->topic != NULL && mosquitto_pub_topic_check(m->topic) != MOSQ_ERR_SUCCESS) {
         op_errorf(&s, "parameter 'topic' = '%s' is not a valid topic name (no wildcards + or #)", m->topic);
-        goto fail;
+        goto cleanup;
     }
     return m;
-fail:
+cleanup:
     free(m);
     return NULL;
 }

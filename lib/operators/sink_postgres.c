@@ -113,15 +113,15 @@ static char *quoted(const char *name, int dotted)
         const char *dot = dotted ? strchr(p, '.') : NULL;
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         if (conn_sql_ident(&b, p, n) != 0 || (dot && op_buf_append(&b, ".", 1) != 0))
-            goto oom;
+            goto cleanup;
         if (dot == NULL)
             break;
         p = dot + 1;
     }
     if (op_buf_append(&b, "", 1) != 0)
-        goto oom;
+        goto cleanup;
     return (char *)b.data;
-oom:
+cleanup:
     op_buf_release(&b);
     return NULL;
 }
@@ -130,15 +130,18 @@ static int parse_columns(op_setup_t *s, pg_sink_t *ps, const char *columns, cons
 {
     char **items = NULL, **kitems = NULL;
     size_t n = 0, nk = 0;
+    int reported = 0; /* the error is written; otherwise it is out of memory */
     if (conn_split_list(s, "columns", columns, &items, &n) != 0)
         return -1;
-    if (keys != NULL && conn_split_list(s, "key_columns", keys, &kitems, &nk) != 0)
-        goto fail;
+    if (keys != NULL && conn_split_list(s, "key_columns", keys, &kitems, &nk) != 0) {
+        reported = 1;
+        goto cleanup;
+    }
     ps->cols = calloc(n, sizeof(char *));
     ps->field = calloc(n, sizeof(int32_t));
     ps->is_key = calloc(n, sizeof(int));
     if (ps->cols == NULL || ps->field == NULL || ps->is_key == NULL)
-        goto oom;
+        goto cleanup;
     ps->ncols = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = items[i], *colon = strchr(items[i], ':');
@@ -151,7 +154,8 @@ static int parse_columns(op_setup_t *s, pg_sink_t *ps, const char *columns, cons
                 (memcpy(num, items[i], l), num[l] = '\0', op_parse_int64(num, &f)) != 0 || f < 0 ||
                 f > OP_FIELD_MAX || colon[1] == '\0') {
                 op_errorf(s, "parameter 'columns': '%s' is not <column> or <field index>:<column>", items[i]);
-                goto fail;
+                reported = 1;
+                goto cleanup;
             }
             ps->field[i] = (int32_t)f;
             name = colon + 1;
@@ -163,19 +167,20 @@ static int parse_columns(op_setup_t *s, pg_sink_t *ps, const char *columns, cons
                 ps->is_key[i] = 1;
         ps->nkeys += (size_t)ps->is_key[i];
         if ((ps->cols[i] = quoted(name, 0)) == NULL)
-            goto oom;
+            goto cleanup;
     }
     if (ps->nkeys != nk) {
         op_errorf(s, "parameter 'key_columns' = '%s' names a column that is not in 'columns' = '%s'", keys,
                   columns);
-        goto fail;
+        reported = 1;
+        goto cleanup;
     }
     free(items);
     free(kitems);
     return 0;
-oom:
-    op_errorf(s, "out of memory");
-fail:
+cleanup:
+    if (!reported)
+        op_errorf(s, "out of memory");
     free(items);
     free(kitems);
     return -1;
@@ -213,32 +218,32 @@ static void *pg_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         conn_get_delivery(&s, "delivery", "auto", 0, &ps->delivery) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &ps->delim) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &ps->side_tag) != 0)
-        goto fail;
+        goto cleanup;
     if (strcmp(mode, "insert") != 0 && strcmp(mode, "upsert") != 0) {
         op_errorf(&s, "parameter 'mode' = '%s' is not allowed (allowed: insert, upsert)", mode);
-        goto fail;
+        goto cleanup;
     }
     ps->upsert = strcmp(mode, "upsert") == 0;
     if (ps->upsert && keys == NULL) {
         op_errorf(&s, "mode 'upsert' needs parameter 'key_columns' (the conflict target, e.g. \"id\")");
-        goto fail;
+        goto cleanup;
     }
     if (table[0] == '\0' || ps->conninfo[0] == '\0') {
         op_errorf(&s, "parameter '%s' is empty", table[0] == '\0' ? "table" : "conninfo");
-        goto fail;
+        goto cleanup;
     }
     if (parse_columns(&s, ps, columns, keys) != 0)
-        goto fail;
+        goto cleanup;
     conn_redact(ps->conninfo, ps->where, sizeof(ps->where));
     snprintf(ps->prefix, sizeof(ps->prefix), "te-%s-%s-", api->job_id(ctx), api->vertex_id(ctx));
     snprintf(ps->app, sizeof(ps->app), "te-%.8s-%.8s-%u-sink", api->job_id(ctx), api->vertex_id(ctx),
              api->subtask_index(ctx));
     if ((ps->table = quoted(table, 1)) == NULL) {
         op_errorf(&s, "out of memory");
-        goto fail;
+        goto cleanup;
     }
     return ps;
-fail:
+cleanup:
     pg_sink_dispose(ps);
     return NULL;
 }
@@ -775,7 +780,7 @@ static int pg_sink_restore(void *self, const uint8_t *data, size_t len)
     conn_state_t r = {data, len, 0, 0};
     char *prefix = NULL;
     if (conn_get_u32(&r) != 1 || (prefix = conn_get_str(&r)) == NULL)
-        goto bad;
+        goto cleanup;
     uint32_t n = conn_get_u32(&r);
     for (uint32_t i = 0; i < n && !r.bad; i++) {
         uint64_t ckpt = conn_get_u64(&r);
@@ -783,23 +788,23 @@ static int pg_sink_restore(void *self, const uint8_t *data, size_t len)
         if (gid == NULL || strlen(gid) >= PG_GID_MAX || strspn(gid, "0123456789abcdef-te") != strlen(gid) ||
             add_pending(ps, ckpt, gid) != 0) {
             free(gid);
-            goto bad;
+            goto cleanup;
         }
         free(gid);
     }
     if (r.bad || r.off != len)
-        goto bad;
+        goto cleanup;
     if (strcmp(prefix, ps->prefix) != 0) {
         char **np = realloc(ps->old_prefixes, (ps->nold + 1) * sizeof(char *));
         if (np == NULL)
-            goto bad;
+            goto cleanup;
         ps->old_prefixes = np;
         ps->old_prefixes[ps->nold++] = prefix;
     } else {
         free(prefix);
     }
     return 0;
-bad:
+cleanup:
     free(prefix);
     ps->api->fail(ps->ctx, "operator 'postgres': corrupt restored state (%zu bytes)", len);
     return -1;
@@ -918,7 +923,7 @@ static int pg_sink_open(void *self, char *err, size_t errlen)
     if (ps->conn == NULL)
         return op_errorf(&s, "%s", msg);
     if (pg_exec(ps, "SET synchronous_commit = on", "SET") != 0)
-        goto failed;
+        goto cleanup;
     ps->api->log(ps->ctx, TE_OP_INFO, "writing to %s on %s, delivery %s", ps->table, ps->where,
                  conn_delivery_name(ps->delivery));
     if (ps->delivery == CONN_DELIVERY_EXACTLY_ONCE) {
@@ -926,10 +931,10 @@ static int pg_sink_open(void *self, char *err, size_t errlen)
         if (ps->ctl == NULL)
             return op_errorf(&s, "%s", msg);
         if (pg_recover(ps) != 0)
-            goto failed;
+            goto cleanup;
     }
     return 0;
-failed:
+cleanup:
     /* the failure is recorded through api->fail; err gets a short pointer to it */
     return op_errorf(&s, "opening the sink on %s failed", ps->where);
 }

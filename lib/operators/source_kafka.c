@@ -166,21 +166,21 @@ static void *kafka_source_setup(const te_operator_api_t *api, te_operator_ctx_t 
         op_get_delimiter(&s, "delimiter", '\t', &k->delim) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &k->side_tag) != 0 ||
         op_get_bool(&s, "bounded", 0, &k->bounded) != 0 || op_get_int(&s, "rate", 0, 0, 0, 1000000000, &rate) != 0)
-        goto fail;
+        goto cleanup;
     k->pace.rate = rate > 0 ? (double)rate / (api->parallelism(ctx) ? api->parallelism(ctx) : 1) : 0.0;
     if (k->bounded)
         k->discovery_ms = 0;
     if ((topics == NULL) == (k->topic_pattern == NULL)) {
         op_errorf(&s, "give exactly one of 'topics' (a comma-separated list) and 'topic_pattern' (a regex)");
-        goto fail;
+        goto cleanup;
     }
     if (topics != NULL && conn_split_list(&s, "topics", topics, &k->topics, &k->ntopics) != 0)
-        goto fail;
+        goto cleanup;
     if (k->topic_pattern != NULL) {
         if (regcomp(&k->re, k->topic_pattern, REG_EXTENDED | REG_NOSUB) != 0) {
             op_errorf(&s, "parameter 'topic_pattern' = '%s' is not a valid extended regular expression",
                       k->topic_pattern);
-            goto fail;
+            goto cleanup;
         }
         k->have_re = 1;
     }
@@ -200,9 +200,9 @@ static void *kafka_source_setup(const te_operator_api_t *api, te_operator_ctx_t 
                            "false",
                            NULL};
     if ((k->conf = conn_kafka_conf(&s, k->bootstrap, fixed)) == NULL)
-        goto fail;
+        goto cleanup;
     return k;
-fail:
+cleanup:
     kafka_source_dispose(k);
     return NULL;
 }
@@ -404,19 +404,19 @@ static int emit_message(kafka_source_t *k, te_output_t *out, const rd_kafka_mess
     int bad = has_bad_byte(m->key, m->key_len, k->delim) || has_bad_byte(m->payload, m->len, k->delim);
     if (!bad && (conn_row_add(&k->rec, k->delim, 1, m->key, m->key ? m->key_len : 0, NULL) != 0 ||
                  conn_row_add(&k->rec, k->delim, 0, m->payload, m->payload ? m->len : 0, NULL) != 0))
-        goto oom;
+        goto cleanup;
     if (conn_row_add_str(&k->rec, k->delim, bad, topic) != 0 ||
         conn_row_add_i64(&k->rec, k->delim, 0, m->partition) ||
         conn_row_add_i64(&k->rec, k->delim, 0, m->offset) != 0 ||
         (!bad && conn_row_add_i64(&k->rec, k->delim, 0, ts) != 0))
-        goto oom;
+        goto cleanup;
     te_record_t rec = {k->rec.data, (uint32_t)k->rec.len, ts >= 0 ? ts : TE_NO_TIMESTAMP};
     if (bad)
         return conn_malformed(k->api, k->ctx, out, k->side_tag, &rec, &k->logged,
                               "key or value at %s/%d offset %" PRId64 " holds the delimiter or a line break",
                               topic, (int)m->partition, m->offset);
     return k->api->emit(out, &rec);
-oom:
+cleanup:
     k->api->fail(k->ctx, "operator 'kafka': out of memory");
     return -1;
 }

@@ -89,14 +89,14 @@ static void *mqtt_source_setup(const te_operator_api_t *api, te_operator_ctx_t *
         op_get_delimiter(&s, "payload_delimiter", '\0', &m->payload_delim) != 0 ||
         op_get_int(&s, "max_messages", 0, 0, 0, INT64_MAX, &m->max_messages) != 0 ||
         op_get_string(&s, "side_output", 0, CONN_MALFORMED_TAG, &m->side_tag) != 0)
-        goto fail;
+        goto cleanup;
     for (size_t i = 0; i < m->ntopics; i++)
         if (mosquitto_sub_topic_check(m->topics[i]) != MOSQ_ERR_SUCCESS) {
             op_errorf(&s, "parameter 'topics': '%s' is not a valid topic filter", m->topics[i]);
-            goto fail;
+            goto cleanup;
         }
     return m;
-fail:
+cleanup:
     mqtt_source_dispose(m);
     return NULL;
 }

@@ -78,10 +78,10 @@ static void *pg_source_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
         op_get_int(&s, "fetch_size", 0, 1000, 1, 1000000, &q->fetch_size) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &q->delim) != 0 ||
         op_get_duration_ms(&s, "connect_timeout", 0, 10000, 1000, 3600000, &q->connect_timeout) != 0)
-        goto fail;
+        goto cleanup;
     if (q->query[0] == '\0' || q->conninfo[0] == '\0') {
         op_errorf(&s, "parameter '%s' is empty", q->query[0] == '\0' ? "query" : "conninfo");
-        goto fail;
+        goto cleanup;
     }
     if (q->split_column == NULL)
         q->splits = 1;
@@ -89,7 +89,7 @@ static void *pg_source_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     q->split = api->subtask_index(ctx);
     q->done = q->split >= (uint64_t)q->splits;
     return q;
-fail:
+cleanup:
     pg_source_dispose(q);
     return NULL;
 }

@@ -203,25 +203,28 @@ Te__RpcMessage *frame_decode_message(const uint8_t *payload, size_t len, te_erro
 
 frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg)
 {
-    switch (msg->body_case) {
-    case TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER:
-    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT:
-    case TE__RPC_MESSAGE__BODY_SUBMIT_TASK:
-    case TE__RPC_MESSAGE__BODY_CANCEL_TASK:
-    case TE__RPC_MESSAGE__BODY_FREE_SLOT:
-    case TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_HEARTBEAT:
-    case TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER:
-    case TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT:
-    case TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT: return FRAME_MSG_CALL;
-    case TE__RPC_MESSAGE__BODY_RESPONSE: return FRAME_MSG_RESPONSE;
-    case TE__RPC_MESSAGE__BODY_TASK_EXECUTION_STATE:
-    case TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT:
-    case TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT: return FRAME_MSG_PUSH;
-    default: return FRAME_MSG_NONE;
-    }
+    int f = (int)msg->body_case;
+    if (msg->body_case == TE__RPC_MESSAGE__BODY__NOT_SET ||
+        protobuf_c_message_descriptor_get_field(&te__rpc_message__descriptor, (unsigned)f) == NULL)
+        return FRAME_MSG_NONE;
+    if (f >= FRAME_CALL_FIRST && f <= FRAME_CALL_LAST)
+        return FRAME_MSG_CALL;
+    if (f == FRAME_RESPONSE_FIELD)
+        return FRAME_MSG_RESPONSE;
+    if (f >= FRAME_PUSH_FIRST && f <= FRAME_PUSH_LAST)
+        return FRAME_MSG_PUSH;
+    return FRAME_MSG_NONE;
+}
+
+const void *frame_message_body(const Te__RpcMessage *msg)
+{
+    if (msg->body_case == TE__RPC_MESSAGE__BODY__NOT_SET)
+        return NULL;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&te__rpc_message__descriptor, msg->body_case);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return NULL;
+    return *(void *const *)((const char *)msg + f->offset);
 }
 
 const char *frame_message_body_name(const Te__RpcMessage *msg)

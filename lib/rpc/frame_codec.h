@@ -10,7 +10,8 @@
  *    evbuffer themselves (peek 4 bytes, check, wait for the whole frame).
  *  - frame_encode_*: RpcMessage -> length-prefixed bytes; frame_decode_message:
  *    payload bytes -> Te__RpcMessage.
- *  - frame_message_kind: is a message a call, a Response or a push.
+ *  - frame_message_kind: is a message a call, a Response or a push (by the range of
+ *    its field number).
  *
  * Threading: pure; a decoder belongs to one thread at a time.
  */
@@ -81,6 +82,15 @@ te_status_t frame_encode_into(const Te__RpcMessage *msg, uint8_t *buf, size_t ca
  * with te__rpc_message__free_unpacked(msg, NULL). */
 Te__RpcMessage *frame_decode_message(const uint8_t *payload, size_t len, te_error_t *err);
 
+/* What a message is follows from its RpcMessage field number (proto/rpc.proto): calls
+ * 10..29, the Response 30, pushes 40..49. A call added in its range is a call here
+ * with no other change. */
+#define FRAME_CALL_FIRST     10
+#define FRAME_CALL_LAST      29
+#define FRAME_RESPONSE_FIELD 30
+#define FRAME_PUSH_FIRST     40
+#define FRAME_PUSH_LAST      49
+
 typedef enum frame_msg_kind {
     FRAME_MSG_NONE = 0, /* no (known) body set */
     FRAME_MSG_CALL,     /* scheduler -> daemon call */
@@ -89,6 +99,8 @@ typedef enum frame_msg_kind {
 } frame_msg_kind_t;
 
 frame_msg_kind_t frame_message_kind(const Te__RpcMessage *msg);
+/* The body's message (the oneof member body_case selects), or NULL when unset. */
+const void *frame_message_body(const Te__RpcMessage *msg);
 /* The proto field name of the body ("heartbeat", "submit_task"), "none" when unset. */
 const char *frame_message_body_name(const Te__RpcMessage *msg);
 

@@ -459,7 +459,7 @@ te_rpc_channel_t *rpc_channel_connect(struct event_base *base, const char *host_
     ch->timer = evtimer_new(base, on_timer, ch);
     ch->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (ch->timer == NULL || ch->bev == NULL)
-        goto nomem;
+        goto cleanup;
     bufferevent_setcb(ch->bev, on_read, NULL, on_event, ch);
     bufferevent_enable(ch->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(ch->bev, (struct sockaddr *)&ss, sslen) != 0) {
@@ -472,7 +472,7 @@ te_rpc_channel_t *rpc_channel_connect(struct event_base *base, const char *host_
         bufferevent_setcb(ch->bev, NULL, NULL, NULL, NULL);
         struct bufferevent *f = tls_client_filter_new(ch->sec->tls_client, ch->bev);
         if (f == NULL)
-            goto nomem;
+            goto cleanup;
         ch->bev = f;
         ch->tls = 1;
         bufferevent_setcb(f, on_read, NULL, on_event, ch);
@@ -481,7 +481,7 @@ te_rpc_channel_t *rpc_channel_connect(struct event_base *base, const char *host_
     if (timeout_ms > 0)
         timer_arm(ch, te_clock_mono_ms() + timeout_ms);
     return ch;
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory connecting to %s", host_port);
     channel_destroy(ch);
     return NULL;

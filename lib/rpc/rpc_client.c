@@ -147,27 +147,27 @@ static te_status_t split_host_port(const char *hp, char *host, size_t hcap, char
     if (hp[0] == '[') {
         const char *close = strchr(hp, ']');
         if (close == NULL || close[1] != ':')
-            goto bad;
+            goto cleanup;
         h = hp + 1;
         hlen = (size_t)(close - h);
         colon = close + 1;
     } else {
         colon = strrchr(hp, ':');
         if (colon == NULL)
-            goto bad;
+            goto cleanup;
         hlen = (size_t)(colon - hp);
     }
     if (hlen == 0 || hlen >= hcap || strlen(colon + 1) == 0 || strlen(colon + 1) >= pcap)
-        goto bad;
+        goto cleanup;
     char *end;
     long pn = strtol(colon + 1, &end, 10);
     if (*end != '\0' || pn <= 0 || pn > 65535)
-        goto bad;
+        goto cleanup;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     snprintf(port, pcap, "%ld", pn);
     return TE_OK;
-bad:
+cleanup:
     return te_error_set(err, TE_EINVAL, "bad RPC address '%s' (expected host:port)", hp);
 }
 

@@ -27,7 +27,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/path_confine.h"
-#include "state/checkpoint_storage.h"
+#include "state/snapshot.h"
 #include "state/state_backend.h"
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"
@@ -379,9 +379,10 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         te_error_set(err, TE_EINVAL, "operator chain is empty");
         return NULL;
     }
+    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_operator_chain_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
-        goto oom;
+        goto cleanup;
     c->cfg = *cfg;
     c->n = cfg->n_ops;
     c->next_proc_timer = -1;
@@ -392,7 +393,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));
     if (c->ctx == NULL || c->out == NULL)
-        goto oom;
+        goto cleanup;
     for (size_t i = 0; i < c->n; i++) {
         c->ctx[i].chain = c;
         c->ctx[i].index = i;
@@ -408,26 +409,26 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         const te_operator_def_t *def = x->cfg->def;
         if (def == NULL || def->abi_version < TE_OPERATOR_ABI_MIN_VERSION ||
             def->abi_version > TE_OPERATOR_ABI_VERSION) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
-                         def == NULL ? "no definition" : "wrong ABI version");
-            goto fail;
+            st = te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                              def == NULL ? "no definition" : "wrong ABI version");
+            goto cleanup;
         }
         if (def->setup == NULL)
             continue; /* stateless: self stays NULL */
         char msg[TE_ERROR_MSG_MAX] = "";
         x->self = def->setup(&chain_api, x, msg, sizeof(msg));
         if (x->self == NULL) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
-                         msg[0] ? op_msg_body(x, msg) : "setup failed");
-            goto fail;
+            st = te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                              msg[0] ? op_msg_body(x, msg) : "setup failed");
+            goto cleanup;
         }
         x->set_up = 1;
     }
     return c;
 
-oom:
-    te_error_set(err, TE_ENOMEM, "out of memory building the operator chain");
-fail:
+cleanup:
+    if (st == TE_ENOMEM)
+        te_error_set(err, TE_ENOMEM, "out of memory building the operator chain");
     operator_chain_free(c);
     return NULL;
 }

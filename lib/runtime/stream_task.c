@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "state/checkpoint_storage.h"
+#include "state/snapshot.h"
 #include "runtime/stream_task_internal.h"
 
 /* ---- writer availability notifications (one-shot, may outlive the task) ---- */
@@ -219,7 +219,7 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
         return NULL;
     te_stream_task_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
-        goto oom;
+        goto cleanup;
     st->env = *env;
     pthread_mutex_init(&st->checkpoint_lock, NULL);
     pthread_mutex_init(&st->state_mu, NULL);
@@ -227,24 +227,24 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
     st->blocking_source = env->invokable == TE_INVOKABLE_SOURCE && env->chain[0].def->blocking_source;
     st->mb = mailbox_new();
     if (st->mb == NULL)
-        goto oom;
+        goto cleanup;
     st->mp = mailbox_processor_new(st->mb, default_action, st, env->metrics);
     if (st->mp == NULL)
-        goto oom;
+        goto cleanup;
     mailbox_processor_set_lock(st->mp, &st->checkpoint_lock);
     if (env->checkpoint) {
         st->ckpt = subtask_checkpoint_coordinator_new(env->checkpoint);
         if (st->ckpt == NULL)
-            goto oom;
+            goto cleanup;
     }
     mailbox_processor_set_timers(st->mp, task_next_timer, task_fire_timers, st);
     st->writer_wakes = calloc(env->n_writers ? env->n_writers : 1, sizeof(*st->writer_wakes));
     if (st->writer_wakes == NULL)
-        goto oom;
+        goto cleanup;
     for (size_t w = 0; w < env->n_writers; w++) {
         writer_wake_t *ww = calloc(1, sizeof(*ww));
         if (ww == NULL)
-            goto oom;
+            goto cleanup;
         atomic_init(&ww->refs, 1);
         atomic_init(&ww->armed, 0);
         ww->waker = mailbox_processor_waker(st->mp);
@@ -252,7 +252,7 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
     }
     return st;
 
-oom:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory creating the stream task");
     stream_task_free(st);
     return NULL;

@@ -66,7 +66,7 @@ te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **
 {
     te_stream_task_network_input_t *in = calloc(1, sizeof(*in));
     if (in == NULL)
-        goto oom;
+        goto cleanup;
     in->chain = chain;
     operator_chain_head(chain, &in->head);
     in->metrics = metrics;
@@ -74,7 +74,7 @@ te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **
     in->n_gates = n_gates;
     in->gates = calloc(n_gates ? n_gates : 1, sizeof(*in->gates));
     if (in->gates == NULL)
-        goto oom;
+        goto cleanup;
     for (size_t g = 0; g < n_gates; g++) {
         in->gates[g].gate = gates[g];
         in->gates[g].base = in->n_channels;
@@ -85,7 +85,7 @@ te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **
     in->ch_input = calloc(in->n_channels ? in->n_channels : 1, sizeof(*in->ch_input));
     in->valve = watermark_valve_new(in->n_channels);
     if (in->des == NULL || in->ch_input == NULL || in->valve == NULL)
-        goto oom;
+        goto cleanup;
     for (size_t g = 0; g < n_gates; g++) {
         uint32_t nc = input_gate_num_channels(gates[g]);
         for (uint32_t c = 0; c < nc; c++) {
@@ -93,12 +93,12 @@ te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **
             in->ch_input[f] = in->gates[g].input;
             in->des[f] = record_deserializer_new(NETWORK_INPUT_MAX_RECORD);
             if (in->des[f] == NULL)
-                goto oom;
+                goto cleanup;
         }
     }
     return in;
 
-oom:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory building the network input");
     stream_task_network_input_free(in);
     return NULL;

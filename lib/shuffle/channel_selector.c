@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/key_group.h"
+#include "common/proto_enum.h"
 #include "te/operator.h"
 
 struct te_channel_selector {
@@ -46,11 +47,11 @@ te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t
         te_error_set(err, TE_EINVAL, "a channel selector needs at least one channel");
         return NULL;
     }
-    if (kind < TE_PARTITION_FORWARD || kind > TE_PARTITION_BROADCAST) {
+    if (!proto_enum_valid(&te__partitioner__descriptor, (int)kind)) {
         te_error_set(err, TE_EINVAL, "unknown partitioner kind %d", (int)kind);
         return NULL;
     }
-    if (kind == TE_PARTITION_HASH) {
+    if (kind == TE__PARTITIONER__HASH) {
         if (key_field < 0) {
             te_error_set(err, TE_EINVAL, "hash partitioning needs a key field >= 0 (got %d)", key_field);
             return NULL;
@@ -74,7 +75,7 @@ te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t
     s->delim = delim;
     s->max_parallelism = max_parallelism;
     /* select() advances before returning, so `next` holds the channel before the first one. */
-    uint32_t first = kind == TE_PARTITION_REBALANCE ? subtask_index % n_channels : 0;
+    uint32_t first = kind == TE__PARTITIONER__REBALANCE ? subtask_index % n_channels : 0;
     s->next = (first + n_channels - 1) % n_channels;
     return s;
 }
@@ -84,17 +85,19 @@ void channel_selector_free(te_channel_selector_t *s) { free(s); }
 uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len)
 {
     switch (s->kind) {
-    case TE_PARTITION_FORWARD: return 0;
-    case TE_PARTITION_REBALANCE:
-    case TE_PARTITION_RESCALE: s->next = s->next + 1 == s->n ? 0 : s->next + 1; return s->next;
-    case TE_PARTITION_HASH: {
+    case TE__PARTITIONER__FORWARD: return 0;
+    case TE__PARTITIONER__REBALANCE:
+    case TE__PARTITIONER__RESCALE: s->next = s->next + 1 == s->n ? 0 : s->next + 1; return s->next;
+    case TE__PARTITIONER__HASH: {
         uint32_t kstart = 0, klen = 0;
         if (s->key_field < 0 || te_record_field(rec, len, s->delim, (uint32_t)s->key_field, &kstart, &klen) != 0)
             kstart = klen = 0; /* a record lacking the key field: the empty key */
         uint32_t kg = key_group_for_key(rec + kstart, klen, s->max_parallelism);
         return key_group_operator_index(kg, s->max_parallelism, s->n);
     }
-    case TE_PARTITION_BROADCAST: return TE_SELECT_BROADCAST;
+    case TE__PARTITIONER__BROADCAST: return TE_SELECT_BROADCAST;
+    case TE__PARTITIONER__PARTITIONER_UNSPECIFIED:
+    case _TE__PARTITIONER_IS_INT_SIZE: break; /* refused by channel_selector_new */
     }
     return 0;
 }
@@ -102,26 +105,3 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
 te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s) { return s->kind; }
 
 uint32_t channel_selector_round_robin_last(const te_channel_selector_t *s) { return s->next; }
-
-const char *channel_selector_kind_name(te_partitioner_kind_t k)
-{
-    switch (k) {
-    case TE_PARTITION_FORWARD: return "forward";
-    case TE_PARTITION_REBALANCE: return "rebalance";
-    case TE_PARTITION_RESCALE: return "rescale";
-    case TE_PARTITION_HASH: return "hash";
-    case TE_PARTITION_BROADCAST: return "broadcast";
-    }
-    return "unknown";
-}
-
-int channel_selector_kind_parse(const char *name)
-{
-    static const char *names[] = {"forward", "rebalance", "rescale", "hash", "broadcast"};
-    if (name == NULL)
-        return -1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i + 1;
-    return -1;
-}

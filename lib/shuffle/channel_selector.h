@@ -11,14 +11,13 @@
 #include <stdint.h>
 
 #include "common/te_status.h"
+#include "tdd.pb-c.h"
 
-typedef enum te_partitioner_kind {
-    TE_PARTITION_FORWARD = 1,
-    TE_PARTITION_REBALANCE = 2,
-    TE_PARTITION_RESCALE = 3,
-    TE_PARTITION_HASH = 4,
-    TE_PARTITION_BROADCAST = 5,
-} te_partitioner_kind_t;
+/* The partitioners are the proto's Partitioner (tdd.proto: the one list; names through
+ * common/proto_enum.h). Adding one: its value there, its case in
+ * channel_selector_select (the compiler points at it), and how the job plan wires it
+ * (lib/jobmaster/job_plan.c) if not all-to-all. */
+typedef Te__Partitioner te_partitioner_kind_t;
 
 #define TE_SELECT_BROADCAST UINT32_MAX
 
@@ -37,8 +36,5 @@ te_partitioner_kind_t channel_selector_kind(const te_channel_selector_t *s);
 /* Rebalance / rescale: the channel select() picked last (before the first pick: the one
  * before the first channel), so a caller can go on round robin itself, inline. */
 uint32_t channel_selector_round_robin_last(const te_channel_selector_t *s);
-const char *channel_selector_kind_name(te_partitioner_kind_t k);
-/* Parses "forward", "rebalance", "rescale", "hash", "broadcast"; -1 when unknown. */
-int channel_selector_kind_parse(const char *name);
 
 #endif

@@ -26,16 +26,12 @@
 #include "common/clock.h"
 #include "common/hot_mutex.h"
 #include "common/log.h"
-#include "shuffle/local_input_channel.h"
 
 struct gate_channel {
     const te_input_channel_ops_t *ops;
     void *impl;
     int finished;
-    int pending; /* request returned EAGAIN: retry when notified, fail after the deadline */
-    int is_local;
-    te_id_t pid; /* for messages (local channels) */
-    uint32_t sub;
+    int pending;     /* request returned EAGAIN: retry when notified, fail after the deadline */
     uint8_t queued;  /* guarded by mu */
     uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
     uint32_t prio;   /* priority events announced, not yet polled (guarded by mu) */
@@ -68,19 +64,20 @@ struct te_input_gate {
 te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t n_channels,
                                 te_local_buffer_pool_t *pool, te_error_t *err)
 {
+    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_input_gate_t *g = NULL;
     if (n_channels == 0) {
-        te_error_set(err, TE_EINVAL, "input gate %u of %s needs at least one channel", gate_index,
-                     owner ? owner : "?");
+        st = te_error_set(err, TE_EINVAL, "input gate %u of %s needs at least one channel", gate_index,
+                          owner ? owner : "?");
         goto cleanup;
     }
     g = calloc(1, sizeof(*g));
     if (g == NULL)
-        goto nomem;
+        goto cleanup;
     g->ch = calloc(n_channels, sizeof(*g->ch));
     g->fifo = calloc(n_channels, sizeof(*g->fifo));
     if (g->ch == NULL || g->fifo == NULL)
-        goto nomem;
+        goto cleanup;
     snprintf(g->owner, sizeof(g->owner), "%s", owner ? owner : "?");
     g->index = gate_index;
     g->n = n_channels;
@@ -90,9 +87,10 @@ te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t
     te_hot_mutex_init(&g->mu);
     return g;
 
-nomem:
-    te_error_set(err, TE_ENOMEM, "out of memory creating input gate %u of %s", gate_index, owner ? owner : "?");
 cleanup:
+    if (st == TE_ENOMEM)
+        te_error_set(err, TE_ENOMEM, "out of memory creating input gate %u of %s", gate_index,
+                     owner ? owner : "?");
     if (g != NULL) {
         free(g->ch);
         free(g->fifo);
@@ -125,29 +123,6 @@ te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_inp
                             g->owner);
     g->ch[ch].ops = ops;
     g->ch[ch].impl = impl;
-    return TE_OK;
-}
-
-te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_partition_manager_t *pm,
-                                         const te_id_t *partition_id, uint32_t sub, te_error_t *err)
-{
-    if (ch >= g->n)
-        return te_error_set(err, TE_EINVAL, "input gate %u of %s has %u channels; channel %u is invalid", g->index,
-                            g->owner, g->n, ch);
-    if (g->ch[ch].ops != NULL)
-        return te_error_set(err, TE_EEXIST, "channel %u of input gate %u of %s is set already", ch, g->index,
-                            g->owner);
-    te_local_input_channel_t *lc = local_input_channel_new(g, ch, pm, partition_id, sub);
-    if (lc == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory");
-    te_status_t st = input_gate_set_channel(g, ch, &local_input_channel_ops, lc, err);
-    if (st != TE_OK) {
-        local_input_channel_ops.release(lc);
-        return st;
-    }
-    g->ch[ch].is_local = 1;
-    g->ch[ch].pid = *partition_id;
-    g->ch[ch].sub = sub;
     return TE_OK;
 }
 
@@ -296,10 +271,8 @@ static int gate_check_deadline(te_input_gate_t *g)
             gate_clear_pending(g, c);
             continue;
         }
-        char hex[TE_ID_HEX_LEN + 1], what[96];
-        if (c->is_local)
-            snprintf(what, sizeof(what), "partition %s subpartition %u", te_id_to_hex(&c->pid, hex), c->sub);
-        else
+        char what[96];
+        if (c->ops->describe == NULL || c->ops->describe(c->impl, what, sizeof(what)) == 0)
             snprintf(what, sizeof(what), "channel %u", i);
         char ms[32];
         snprintf(ms, sizeof(ms), "%lld", (long long)g->timeout_ms);

@@ -1,9 +1,10 @@
 /*
  * input_gate — a SingleInputGate: one input channel per producer subtask of a consumed
  * result, a queue of channels that have data, and the gate's availability listener
- * that wakes the consuming task's mailbox. LocalInputChannel reads a subpartition view
- * of a partition in this daemon (no copy); RemoteInputChannel (network) plugs in
- * through te_input_channel_ops_t.
+ * that wakes the consuming task's mailbox. Channels plug in through
+ * te_input_channel_ops_t: LocalInputChannel (local_input_channel.h) reads a
+ * subpartition view of a partition in this daemon (no copy), RemoteInputChannel
+ * (remote_input_channel.h) one of another daemon; shuffle_env builds both.
  *
  * poll_next never blocks. EndOfPartition events are consumed here: a channel that
  * delivered one is finished; when all are, poll_next returns TE_GATE_END.
@@ -22,7 +23,6 @@
 #include "shuffle/buffer.h"
 #include "shuffle/task_event.h"
 #include "shuffle/local_buffer_pool.h"
-#include "shuffle/partition_manager.h"
 
 typedef struct te_input_gate te_input_gate_t;
 
@@ -59,6 +59,9 @@ typedef struct te_input_channel_ops {
      * checkpoint id overtook when it arrived (one reference each, which the caller
      * recycles; the array is malloc'd, the caller frees it). Returns the count. */
     size_t (*take_overtaken)(void *ch, uint64_t id, te_buffer_slice_t **out);
+    /* Optional: what the channel reads, for messages ("partition <id> subpartition 2");
+     * 1 when written into buf. */
+    int (*describe)(void *ch, char *buf, size_t len);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */
@@ -67,11 +70,9 @@ te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t
 /* Releases channels and frees. */
 void input_gate_free(te_input_gate_t *g);
 
-/* Channel `ch` reads subpartition `sub` of `partition_id` from this daemon. */
-te_status_t input_gate_set_local_channel(te_input_gate_t *g, uint32_t ch, te_partition_manager_t *pm,
-                                         const te_id_t *partition_id, uint32_t sub, te_error_t *err);
-/* Channel `ch` is an external implementation (remote channels); the gate owns `impl`
- * and calls ops->release on close. */
+/* Channel `ch` is `impl` (a local or remote channel made for this gate and index); the
+ * gate owns it from now on and calls ops->release on close. On failure the caller
+ * still owns impl. */
 te_status_t input_gate_set_channel(te_input_gate_t *g, uint32_t ch, const te_input_channel_ops_t *ops, void *impl,
                                    te_error_t *err);
 /* For channel implementations: data or a failure arrived on channel ch (any thread). */

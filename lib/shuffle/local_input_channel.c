@@ -130,10 +130,31 @@ static void lic_release(void *ch)
     free(c);
 }
 
+static int lic_describe(void *ch, char *buf, size_t len)
+{
+    te_local_input_channel_t *c = ch;
+    char hex[TE_ID_HEX_LEN + 1];
+    snprintf(buf, len, "partition %s subpartition %u", te_id_to_hex(&c->pid, hex), c->sub);
+    return 1;
+}
+
 const te_input_channel_ops_t local_input_channel_ops = {
     .request = lic_request,
     .poll = lic_poll,
     .failure = lic_failure,
     .release = lic_release,
     .poll_priority = lic_poll_priority,
+    .describe = lic_describe,
 };
+
+te_status_t local_input_channel_attach(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,
+                                       const te_id_t *partition_id, uint32_t sub, te_error_t *err)
+{
+    te_local_input_channel_t *c = local_input_channel_new(gate, index, pm, partition_id, sub);
+    if (c == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    te_status_t st = input_gate_set_channel(gate, index, &local_input_channel_ops, c, err);
+    if (st != TE_OK)
+        lic_release(c);
+    return st;
+}

@@ -49,16 +49,16 @@ te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t
     }
     p = calloc(1, sizeof(*p));
     if (p == NULL)
-        goto nomem;
+        goto cleanup;
     p->segment_size = segment_size;
     p->total = (uint32_t)n;
     if (posix_memalign((void **)&p->arena, 4096, (size_t)n * segment_size) != 0) {
         p->arena = NULL;
-        goto nomem;
+        goto cleanup;
     }
     p->headers = calloc(n, sizeof(te_buffer_t));
     if (p->headers == NULL)
-        goto nomem;
+        goto cleanup;
     te_hot_mutex_init(&p->mu);
     for (uint32_t i = p->total; i-- > 0;) {
         te_buffer_t *b = &p->headers[i];
@@ -70,7 +70,7 @@ te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t
     atomic_init(&p->n_free, p->total);
     return p;
 
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "cannot allocate %llu bytes of network memory", (unsigned long long)total_bytes);
     if (p != NULL) {
         free(p->arena);

@@ -48,21 +48,21 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
 {
     te_record_writer_t *rw = calloc(1, sizeof(*rw));
     if (rw == NULL)
-        goto nomem;
+        goto cleanup;
     rw->n = result_partition_num_subpartitions(rp);
     rw->ch = calloc(rw->n, sizeof(*rw->ch));
     rw->hot.open = calloc(rw->n, sizeof(*rw->hot.open));
     if (rw->ch == NULL || rw->hot.open == NULL)
-        goto nomem;
+        goto cleanup;
     rw->rp = rp;
     rw->hot.released = result_partition_released_flag(rp);
     rw->pool = result_partition_pool(rp);
     rw->sel = rw->hot.sel = sel;
     te_partitioner_kind_t k = channel_selector_kind(sel);
     rw->hot.n = rw->n;
-    if (k == TE_PARTITION_FORWARD || (rw->n == 1 && k != TE_PARTITION_BROADCAST)) {
+    if (k == TE__PARTITIONER__FORWARD || (rw->n == 1 && k != TE__PARTITIONER__BROADCAST)) {
         rw->hot.fixed = 0;
-    } else if (k == TE_PARTITION_REBALANCE || k == TE_PARTITION_RESCALE) {
+    } else if (k == TE__PARTITIONER__REBALANCE || k == TE__PARTITIONER__RESCALE) {
         rw->hot.fixed = TE_RECORD_WRITER_ROUND_ROBIN;
         rw->hot.rr_last = channel_selector_round_robin_last(sel);
     } else {
@@ -71,7 +71,7 @@ te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_sele
     rw->flush_always = flush_always;
     return rw;
 
-nomem:
+cleanup:
     te_error_set(err, TE_ENOMEM, "out of memory creating a record writer");
     if (rw != NULL) {
         free(rw->ch);

@@ -421,25 +421,25 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
     if (c->reserved != NULL) {
         st = te_error_set(err, TE_ESTATE, "a buffer on %s began before the previous one was complete",
                           ch_what(c, what, sizeof(what)));
-        goto fail;
+        goto cleanup;
     }
     if (sequence != c->expected_seq) {
         st = te_error_set(err, TE_EPROTO, "buffer out of order on %s: expected sequence number %u, got %u",
                           ch_what(c, what, sizeof(what)), c->expected_seq, sequence);
-        goto fail;
+        goto cleanup;
     }
     te_buffer_t *b;
     if (is_event) {
         if (size != TE_EVENT_ENCODED_LEN) {
             st = te_error_set(err, TE_EPROTO, "event of %u bytes on %s (events have %d)", size,
                               ch_what(c, what, sizeof(what)), TE_EVENT_ENCODED_LEN);
-            goto fail;
+            goto cleanup;
         }
         b = buffer_new_unpooled(size);
         if (b == NULL) {
             st = te_error_set(err, TE_ENOMEM, "out of memory receiving an event on %s",
                               ch_what(c, what, sizeof(what)));
-            goto fail;
+            goto cleanup;
         }
         b->type = TE_BUFFER_EVENT;
     } else {
@@ -447,14 +447,14 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
         if (b == NULL) {
             st = te_error_set(err, TE_EPROTO, "the producer sent a data buffer without credit on %s",
                               ch_what(c, what, sizeof(what)));
-            goto fail;
+            goto cleanup;
         }
         if (size > b->capacity) {
             st = te_error_set(err, TE_EPROTO,
                               "a buffer of %u bytes on %s does not fit this daemon's %u-byte "
                               "segments (use the same 'taskmanager.memory.segment-size' on every daemon)",
                               size, ch_what(c, what, sizeof(what)), b->capacity);
-            goto fail;
+            goto cleanup;
         }
         c->free_list = b->next_free;
         b->next_free = NULL;
@@ -465,7 +465,7 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
     pthread_mutex_unlock(&c->mu);
     *out = b;
     return TE_OK;
-fail:
+cleanup:
     fail_locked(c, err ? err->msg : "protocol error");
     pthread_mutex_unlock(&c->mu);
     return st;
@@ -499,7 +499,7 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
             c->n_free++;
         }
         st = te_error_set(err, TE_ENOMEM, "out of memory queueing a buffer on %s", ch_what(c, what, sizeof(what)));
-        goto fail;
+        goto cleanup;
     }
     c->expected_seq++;
     if (is_event && size == TE_EVENT_ENCODED_LEN && b->data[0] == TE_EVENT_END_OF_PARTITION)
@@ -518,7 +518,7 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
     if (notify)
         ch_wake(c, input_gate_enqueue_channel(c->gate, c->index, prio), wb);
     return TE_OK;
-fail:
+cleanup:
     fail_locked(c, err ? err->msg : "protocol error");
     pthread_mutex_unlock(&c->mu);
     return st;

@@ -46,22 +46,24 @@ te_result_partition_t *result_partition_new(const te_id_t *partition_id, const c
                                             uint32_t n_subpartitions, te_local_buffer_pool_t *pool,
                                             te_error_t *err)
 {
+    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_result_partition_t *rp = NULL;
     if (n_subpartitions == 0 || pool == NULL) {
-        te_error_set(err, TE_EINVAL, "result partition of %s needs at least one subpartition and a buffer pool",
-                     owner ? owner : "?");
+        st = te_error_set(err, TE_EINVAL,
+                          "result partition of %s needs at least one subpartition and a buffer pool",
+                          owner ? owner : "?");
         goto cleanup;
     }
     rp = calloc(1, sizeof(*rp));
     if (rp == NULL)
-        goto nomem;
+        goto cleanup;
     rp->subs = calloc(n_subpartitions, sizeof(*rp->subs));
     if (rp->subs == NULL)
-        goto nomem;
+        goto cleanup;
     for (uint32_t i = 0; i < n_subpartitions; i++) {
         rp->subs[i] = pipelined_subpartition_new();
         if (rp->subs[i] == NULL)
-            goto nomem;
+            goto cleanup;
     }
     rp->id = *partition_id;
     snprintf(rp->owner, sizeof(rp->owner), "%s", owner ? owner : "?");
@@ -72,9 +74,9 @@ te_result_partition_t *result_partition_new(const te_id_t *partition_id, const c
     pthread_mutex_init(&rp->mu, NULL);
     return rp;
 
-nomem:
-    te_error_set(err, TE_ENOMEM, "out of memory creating the result partition of %s", owner ? owner : "?");
 cleanup:
+    if (st == TE_ENOMEM)
+        te_error_set(err, TE_ENOMEM, "out of memory creating the result partition of %s", owner ? owner : "?");
     if (rp != NULL) {
         if (rp->subs != NULL)
             for (uint32_t i = 0; i < n_subpartitions; i++)

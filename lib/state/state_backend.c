@@ -217,7 +217,7 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
     uint8_t *hdr = sw_reserve(&w, 16);
     uint32_t n_groups = 0;
     if (hdr == NULL)
-        goto oom;
+        goto cleanup;
     for (uint32_t kg = 0; kg < b->maxp; kg++) {
         uint64_t n = b->ops->group_entries(b->impl, kg);
         if (n == 0)
@@ -227,9 +227,9 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
                                 kg, (unsigned long long)n);
         size_t start = w.len;
         if (sw_reserve(&w, 16) == NULL)
-            goto oom;
+            goto cleanup;
         if (b->ops->foreach_group(b->impl, kg, snap_visit, &w) != 0)
-            goto oom;
+            goto cleanup;
         uint8_t *gh = w.buf + start;
         put_u32(gh, kg);
         put_u32(gh + 4, (uint32_t)n);
@@ -237,7 +237,7 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
         uint32_t crc = state_crc32c(0, w.buf + start, w.len - start);
         uint8_t *c = sw_reserve(&w, 4);
         if (c == NULL)
-            goto oom;
+            goto cleanup;
         put_u32(c, crc);
         n_groups++;
     }
@@ -248,12 +248,12 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
     uint32_t crc = state_crc32c(0, w.buf, w.len);
     uint8_t *c = sw_reserve(&w, 4);
     if (c == NULL)
-        goto oom;
+        goto cleanup;
     put_u32(c, crc);
     *data = w.buf;
     *len = w.len;
     return TE_OK;
-oom:
+cleanup:
     free(w.buf);
     return te_error_set(err, TE_ENOMEM, "out of memory writing a keyed-state snapshot");
 }

@@ -23,16 +23,11 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/path_confine.h"
-#include "common/suggest.h"
+#include "common/proto_enum.h"
 #include "common/thread_name.h"
 #include "common/thread_sched.h"
-#include "operators/operator_registry.h"
-#include "operators/plugin_loader.h"
 #include "runtime/stream_task.h"
-#include "shuffle/channel_selector.h"
-#include "shuffle/input_gate.h"
-#include "shuffle/record_writer.h"
-#include "shuffle/result_partition.h"
+#include "shuffle/shuffle_env.h"
 
 #define TASK_CAUSE_MAX 1024
 
@@ -50,16 +45,8 @@ struct te_task {
     char external_cause[TASK_CAUSE_MAX]; /* set by task_fail_external */
     int fail_external;
 
-    te_result_partition_t **partitions;
-    te_record_writer_t **writers;
-    const char **writer_tags; /* per writer: the side-output tag from the TDD, or NULL */
-    size_t n_partitions;
+    te_shuffle_io_t *io;        /* partitions, writers, gates (shuffle_env) */
     _Atomic int restore_failed; /* it failed reading its TaskRestore's state */
-    _Atomic int partitions_registered;
-    _Atomic int partitions_released;
-    te_input_gate_t **gates;
-    te_remote_buffers_t **remote_buffers; /* per gate; NULL when the gate has no remote channel */
-    size_t n_gates;
 
     te_chain_op_config_t *chain;
     size_t n_chain;
@@ -133,9 +120,9 @@ te_status_t task_check_ids(const Te__TaskDeploymentDescriptor *tdd, te_error_t *
             return te_error_set(err, TE_EINVAL,
                                 "produced_partitions[%zu].number_of_subpartitions %u is not in 1..65536", i,
                                 p->number_of_subpartitions);
-        if (p->partitioner == TE__PARTITIONER__PARTITIONER_UNSPECIFIED ||
-            p->partitioner > TE__PARTITIONER__BROADCAST)
-            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner is not set", i);
+        if (!proto_enum_valid(&te__partitioner__descriptor, p->partitioner))
+            return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].partitioner %d is not set or unknown", i,
+                                (int)p->partitioner);
         if (p->partitioner == TE__PARTITIONER__HASH && p->key_field < 0)
             return te_error_set(err, TE_EINVAL, "produced_partitions[%zu].key_field %d is negative", i,
                                 p->key_field);
@@ -275,219 +262,52 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
     for (size_t i = 0; i < ti->n_chain; i++) {
         const Te__OperatorConfig *oc = ti->chain[i];
         te_chain_op_config_t *c = &t->chain[i];
-        c->name = oc->name ? oc->name : "";
         c->uid = oc->uid;
-        int is_plugin = strcmp(c->name, "plugin") == 0;
-        if (is_plugin) {
-            /* A user operator from plugins.dir; `library` names the file and is not
-             * passed on to the plugin. */
-            const char *library = NULL;
-            for (size_t j = 0; j < oc->n_params; j++)
-                if (oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
-                    library = oc->params[j]->value;
-            char perr[TE_ERROR_MSG_MAX - 64];
-            c->def = plugin_loader_load(t->svc.plugins_dir, library, perr, sizeof(perr));
-            if (c->def == NULL)
-                return te_error_set(err, TE_EINVAL, "chain position %zu: %s", i, perr);
-            c->name = c->def->name;
-        } else {
-            c->def = operator_registry_find_kind(c->name, i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
-        }
-        if (c->def == NULL) {
-            char known[512];
-            operator_registry_names(known, sizeof(known));
-            te_suggest_t s;
-            suggest_init(&s, c->name);
-            for (size_t j = 0; operator_registry_at(j) != NULL; j++)
-                suggest_consider(&s, operator_registry_at(j)->name);
-            suggest_consider(&s, "plugin");
-            const char *hint = suggest_best(&s);
-            return te_error_set(err, TE_EINVAL,
-                                "unknown operator '%s' at chain position %zu%s%s%s (known operators: %s, and "
-                                "'plugin' with a 'library' under plugins.dir)",
-                                c->name, i, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "",
-                                known);
-        }
         c->param_keys = &t->param_keys[k];
         c->param_values = &t->param_values[k];
-        c->n_params = 0;
+        c->n_params = oc->n_params;
         for (size_t j = 0; j < oc->n_params; j++) {
-            if (is_plugin && oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
-                continue;
-            t->param_keys[k] = oc->params[j]->key ? oc->params[j]->key : "";
-            t->param_values[k] = oc->params[j]->value ? oc->params[j]->value : "";
-            k++;
-            c->n_params++;
+            t->param_keys[k + j] = oc->params[j]->key ? oc->params[j]->key : "";
+            t->param_values[k + j] = oc->params[j]->value ? oc->params[j]->value : "";
         }
+        char msg[TE_ERROR_MSG_MAX - 64];
+        int consumed = -1;
+        int source_head = i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK;
+        c->def =
+            t->svc.operators.resolve(t->svc.operators.arg, oc->name ? oc->name : "", i, source_head, c->param_keys,
+                                     c->param_values, c->n_params, &consumed, msg, sizeof(msg));
+        if (c->def == NULL)
+            return te_error_set(err, TE_EINVAL, "%s", msg);
+        c->name = c->def->name;
+        if (consumed >= 0 && (size_t)consumed < c->n_params) { /* not the operator's: drop it */
+            for (size_t j = (size_t)consumed; j + 1 < c->n_params; j++) {
+                t->param_keys[k + j] = t->param_keys[k + j + 1];
+                t->param_values[k + j] = t->param_values[k + j + 1];
+            }
+            c->n_params--;
+        }
+        k += c->n_params;
     }
     uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
     return stream_task_validate_chain((te_invokable_t)ti->invokable, t->chain, t->n_chain, t->tdd->subtask_index,
                                       ti->number_of_subtasks, maxp, err);
 }
 
-static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_error_t *why, te_error_t *err)
+/* The task's partitions and gates (the shuffle environment builds them). */
+static te_status_t build_shuffle_io(te_task_t *t, int flush_always, te_deploy_error_t *why, te_error_t *err)
 {
     const Te__TaskDeploymentDescriptor *tdd = t->tdd;
-    uint32_t maxp = tdd->task_information->max_parallelism ? tdd->task_information->max_parallelism : 128;
-    t->n_partitions = tdd->n_produced_partitions;
-    if (t->n_partitions == 0)
+    uint32_t maxp = tdd->task_information->max_parallelism;
+    te_shuffle_task_t task = {t->name, tdd->subtask_index, maxp ? maxp : 128, flush_always};
+    te_shuffle_error_t serr;
+    t->io = shuffle_env_create_io(&t->svc.shuffle, &task, tdd->produced_partitions, tdd->n_produced_partitions,
+                                  tdd->input_gates, tdd->n_input_gates, &serr, err);
+    if (t->io != NULL)
         return TE_OK;
-    t->partitions = calloc(t->n_partitions, sizeof(*t->partitions));
-    t->writers = calloc(t->n_partitions, sizeof(*t->writers));
-    t->writer_tags = calloc(t->n_partitions, sizeof(*t->writer_tags));
-    if (t->partitions == NULL || t->writers == NULL || t->writer_tags == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        const Te__ResultPartitionDeploymentDescriptor *pd = tdd->produced_partitions[i];
-        te_id_t pid;
-        te_id_from_bytes(pd->partition_id.data, pd->partition_id.len, &pid);
-        uint32_t n = pd->number_of_subpartitions;
-        uint32_t min = n + 1;
-        uint32_t max = n * t->svc.buffers_per_channel + t->svc.floating_buffers_per_gate;
-        if (max < min)
-            max = min;
-        char owner[320];
-        snprintf(owner, sizeof(owner), "%s partition %zu", t->name, i);
-        te_local_buffer_pool_t *pool = network_buffer_pool_create_local(t->svc.buffers, owner, min, max, err);
-        if (pool == NULL) {
-            *why = TE_DEPLOY_INSUFFICIENT_BUFFERS;
-            return err ? err->code : TE_ENOBUFS;
-        }
-        t->partitions[i] = result_partition_new(&pid, owner, n, pool, err);
-        if (t->partitions[i] == NULL) {
-            local_buffer_pool_destroy(pool);
-            return err ? err->code : TE_ENOMEM;
-        }
-        t->writer_tags[i] = pd->side_output_tag && pd->side_output_tag[0] ? pd->side_output_tag : NULL;
-        const char *d = pd->key_delimiter && pd->key_delimiter[0] ? pd->key_delimiter : "\t";
-        te_channel_selector_t *sel = channel_selector_new((te_partitioner_kind_t)pd->partitioner, n,
-                                                          tdd->subtask_index, pd->key_field, d[0], maxp, err);
-        if (sel == NULL)
-            return err ? err->code : TE_EINVAL;
-        t->writers[i] = record_writer_new(t->partitions[i], sel, flush_always, err);
-        if (t->writers[i] == NULL) {
-            channel_selector_free(sel);
-            return err ? err->code : TE_ENOMEM;
-        }
-    }
-    return TE_OK;
-}
-
-/* A gate with remote channels gets its own buffer pool, sized as Flink sizes it:
- * required = remote channels x buffers-per-channel (their exclusive buffers), max =
- * required + floating-buffers-per-gate. */
-static te_status_t build_gate_pool(te_task_t *t, size_t i, const Te__InputGateDeploymentDescriptor *gd,
-                                   te_local_buffer_pool_t **pool, te_deploy_error_t *why, te_error_t *err)
-{
-    uint32_t n_remote = 0;
-    for (size_t c = 0; c < gd->n_shuffle_descriptors; c++)
-        n_remote += !gd->shuffle_descriptors[c]->local;
-    *pool = NULL;
-    if (n_remote == 0)
-        return TE_OK;
-    if (t->svc.transport == NULL)
-        return te_error_set(err, TE_EINVAL,
-                            "input_gates[%zu]: a producer is not in this daemon and this daemon has no network "
-                            "transport for remote input channels",
-                            i);
-    if (t->svc.buffers_per_channel == 0)
-        return te_error_set(err, TE_EINVAL,
-                            "remote input channels need at least one exclusive buffer: set "
-                            "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
-    uint32_t min = n_remote * t->svc.buffers_per_channel;
-    uint32_t max = min + t->svc.floating_buffers_per_gate;
-    char owner[320];
-    snprintf(owner, sizeof(owner), "%s gate %zu", t->name, i);
-    *pool = network_buffer_pool_create_local(t->svc.buffers, owner, min, max, err);
-    if (*pool == NULL) {
-        *why = TE_DEPLOY_INSUFFICIENT_BUFFERS;
-        return err ? err->code : TE_ENOBUFS;
-    }
-    t->remote_buffers[i] = remote_buffers_new(*pool, t->svc.buffers_per_channel);
-    if (t->remote_buffers[i] == NULL) {
-        local_buffer_pool_destroy(*pool);
-        *pool = NULL;
-        return te_error_set(err, TE_ENOMEM, "out of memory");
-    }
-    return TE_OK;
-}
-
-static te_status_t build_gates(te_task_t *t, te_deploy_error_t *why, te_error_t *err)
-{
-    const Te__TaskDeploymentDescriptor *tdd = t->tdd;
-    t->n_gates = tdd->n_input_gates;
-    if (t->n_gates == 0)
-        return TE_OK;
-    t->gates = calloc(t->n_gates, sizeof(*t->gates));
-    t->remote_buffers = calloc(t->n_gates, sizeof(*t->remote_buffers));
-    if (t->gates == NULL || t->remote_buffers == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < t->n_gates; i++) {
-        const Te__InputGateDeploymentDescriptor *gd = tdd->input_gates[i];
-        char owner[320];
-        snprintf(owner, sizeof(owner), "%s gate %zu", t->name, i);
-        te_local_buffer_pool_t *pool;
-        te_status_t ps = build_gate_pool(t, i, gd, &pool, why, err);
-        if (ps != TE_OK)
-            return ps;
-        t->gates[i] = input_gate_new(owner, gd->input_index, (uint32_t)gd->n_shuffle_descriptors, pool, err);
-        if (t->gates[i] == NULL)
-            return err ? err->code : TE_ENOMEM;
-        if (t->remote_buffers[i] != NULL)
-            input_gate_set_poll_hook(t->gates[i], (te_notifier_t){remote_buffers_poll_hook, t->remote_buffers[i]});
-        for (size_t c = 0; c < gd->n_shuffle_descriptors; c++) {
-            const Te__ShuffleDescriptor *sd = gd->shuffle_descriptors[c];
-            te_id_t pid;
-            te_id_from_bytes(sd->partition_id.data, sd->partition_id.len, &pid);
-            te_status_t s;
-            if (sd->local) {
-                s = input_gate_set_local_channel(t->gates[i], (uint32_t)c, t->svc.partitions, &pid,
-                                                 gd->consumed_subpartition_index, err);
-            } else {
-                te_remote_input_channel_t *rc = remote_input_channel_new(
-                    t->gates[i], (uint32_t)c, t->remote_buffers[i], t->svc.transport, sd->producer_address, &pid,
-                    gd->consumed_subpartition_index, t->svc.request_backoff_initial_ms,
-                    t->svc.request_backoff_max_ms, err);
-                if (rc == NULL) {
-                    te_error_prefix(err, "input_gates[%zu].shuffle_descriptors[%zu]", i, c);
-                    return err ? err->code : TE_EINVAL;
-                }
-                s = input_gate_set_channel(t->gates[i], (uint32_t)c, &remote_input_channel_ops, rc, err);
-                if (s != TE_OK)
-                    remote_input_channel_ops.release(rc);
-            }
-            if (s != TE_OK)
-                return s;
-        }
-    }
-    return TE_OK;
-}
-
-static void release_built(te_task_t *t)
-{
-    stream_task_free(t->st);
-    t->st = NULL;
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        record_writer_free(t->writers ? t->writers[i] : NULL);
-        if (t->partitions && t->partitions[i])
-            result_partition_unref(t->partitions[i]);
-    }
-    free(t->writers);
-    free(t->writer_tags);
-    free(t->partitions);
-    t->writer_tags = NULL;
-    t->writers = NULL;
-    t->partitions = NULL;
-    t->n_partitions = 0;
-    for (size_t i = 0; i < t->n_gates; i++) {
-        input_gate_free(t->gates[i]);
-        remote_buffers_free(t->remote_buffers ? t->remote_buffers[i] : NULL);
-    }
-    free(t->gates);
-    free(t->remote_buffers);
-    t->gates = NULL;
-    t->remote_buffers = NULL;
-    t->n_gates = 0;
+    *why = serr == TE_SHUFFLE_ERR_BUFFERS      ? TE_DEPLOY_INSUFFICIENT_BUFFERS
+           : serr == TE_SHUFFLE_ERR_DESCRIPTOR ? TE_DEPLOY_INCONSISTENT_IDS
+                                               : TE_DEPLOY_INTERNAL;
+    return err ? err->code : TE_EINVAL;
 }
 
 /* The merged job configuration (job entries over daemon defaults). */
@@ -638,11 +458,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
     *why = TE_DEPLOY_INVALID_CHAIN;
     if (build_chain(t, err) != TE_OK)
         goto cleanup;
-    *why = TE_DEPLOY_INTERNAL;
-    if (build_partitions(t, buffer_timeout == 0, why, err) != TE_OK)
-        goto cleanup;
-    *why = TE_DEPLOY_INCONSISTENT_IDS;
-    if (build_gates(t, why, err) != TE_OK)
+    if (build_shuffle_io(t, buffer_timeout == 0, why, err) != TE_OK)
         goto cleanup;
     *why = TE_DEPLOY_INTERNAL;
 
@@ -661,14 +477,14 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .invokable = (te_invokable_t)ti->invokable,
         .chain = t->chain,
         .n_chain = t->n_chain,
-        .writers = t->writers,
-        .n_writers = t->n_partitions,
-        .writer_tags = t->writer_tags,
+        .writers = t->io->writers,
+        .n_writers = t->io->n_partitions,
+        .writer_tags = t->io->writer_tags,
         .config_keys = t->config_keys,
         .config_values = t->config_values,
         .n_config = t->n_config,
-        .gates = t->gates,
-        .n_gates = t->n_gates,
+        .gates = t->io->gates,
+        .n_gates = t->io->n_gates,
         .flusher = svc->flusher,
         .buffer_timeout_ms = buffer_timeout,
         .busy_poll_ns = svc->busy_poll_ns,
@@ -706,29 +522,13 @@ static int transition(te_task_t *t, te_exec_state_t from, te_exec_state_t to)
     return atomic_compare_exchange_strong(&t->state, &expected, to);
 }
 
-static void register_partitions(te_task_t *t)
-{
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        te_error_t e;
-        if (partition_manager_register(t->svc.partitions, t->partitions[i], &e) != TE_OK)
-            TE_WARN(t->ctx, "registering partition %s: %s", te_id_str(result_partition_id(t->partitions[i])),
-                    e.msg);
-    }
-    atomic_store(&t->partitions_registered, 1);
-}
-
 void task_release_partitions(te_task_t *t, const char *cause)
 {
-    if (t == NULL)
+    if (t == NULL || t->io == NULL)
         return;
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        if (cause != NULL)
-            result_partition_release(t->partitions[i], cause);
-        if (atomic_load(&t->partitions_registered))
-            partition_manager_unregister(t->svc.partitions, result_partition_id(t->partitions[i]));
-    }
-    atomic_store(&t->partitions_registered, 0);
-    atomic_store(&t->partitions_released, 1);
+    if (cause != NULL)
+        shuffle_io_release_partitions(t->io, cause);
+    shuffle_io_unregister_partitions(t->io);
 }
 
 static void finish_with(te_task_t *t, te_exec_state_t final, const char *cause)
@@ -740,8 +540,7 @@ static void finish_with(te_task_t *t, te_exec_state_t final, const char *cause)
         /* Consumers must not wait for data that will never come. */
         task_release_partitions(t, cause && cause[0] ? cause : task_state_name(final));
     }
-    for (size_t i = 0; i < t->n_gates; i++)
-        input_gate_close(t->gates[i]);
+    shuffle_io_close_gates(t->io);
     atomic_store(&t->end_ms, te_clock_wall_ms());
     atomic_store(&t->state, final);
     push_state(t, final, cause && cause[0] ? cause : NULL);
@@ -778,7 +577,7 @@ static void *task_run(void *arg)
         return NULL;
     }
     push_state(t, TE_STATE_DEPLOYING, NULL);
-    register_partitions(t);
+    shuffle_io_register_partitions(t->io, t->ctx);
     if (!transition(t, TE_STATE_DEPLOYING, TE_STATE_RUNNING)) {
         finish_abnormally(t, NULL);
         return NULL;
@@ -822,8 +621,7 @@ static void interrupt(te_task_t *t, const char *cause)
 {
     stream_task_cancel(t->st);
     /* Wakes a producer blocked on a buffer; consumers of this task's data stop too. */
-    for (size_t i = 0; i < t->n_partitions; i++)
-        result_partition_release(t->partitions[i], cause);
+    shuffle_io_release_partitions(t->io, cause);
 }
 
 static void cancel_common(te_task_t *t, const char *cause)
@@ -871,9 +669,8 @@ void task_free(te_task_t *t)
     if (t == NULL)
         return;
     task_join(t);
-    if (atomic_load(&t->partitions_registered))
-        task_release_partitions(t, NULL);
-    release_built(t);
+    stream_task_free(t->st);
+    shuffle_io_free(t->io);
     free(t->config_keys);
     free(t->config_values);
     for (size_t i = 0; t->config_owned && t->config_owned[i]; i++)
@@ -934,42 +731,15 @@ int64_t task_end_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t *
 
 int task_is_backpressured(te_task_t *t)
 {
-    if (atomic_load(&t->metrics.is_backpressured))
-        return 1;
-    for (size_t i = 0; i < t->n_partitions; i++)
-        if (t->writers && t->writers[i] && record_writer_is_backpressured(t->writers[i]))
-            return 1;
-    return 0;
+    return atomic_load(&t->metrics.is_backpressured) || (t->io && shuffle_io_is_backpressured(t->io));
 }
 
 uint64_t task_backpressured_ns(te_task_t *t)
 {
-    uint64_t ns = 0;
-    for (size_t i = 0; i < t->n_partitions; i++)
-        if (t->writers && t->writers[i])
-            ns += record_writer_backpressured_ns(t->writers[i]);
+    uint64_t ns = t->io ? shuffle_io_backpressured_ns(t->io) : 0;
     uint64_t published = task_metrics_get(&t->metrics.backpressured_ns);
     return ns > published ? ns : published;
 }
 
-double task_out_pool_usage(te_task_t *t)
-{
-    double u = 0;
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        double x = local_buffer_pool_usage(result_partition_pool(t->partitions[i]));
-        if (x > u)
-            u = x;
-    }
-    return u;
-}
-
-double task_in_pool_usage(te_task_t *t)
-{
-    double u = 0;
-    for (size_t i = 0; i < t->n_gates; i++) {
-        double x = input_gate_pool_usage(t->gates[i]);
-        if (x > u)
-            u = x;
-    }
-    return u;
-}
+double task_out_pool_usage(te_task_t *t) { return t->io ? shuffle_io_out_pool_usage(t->io) : 0; }
+double task_in_pool_usage(te_task_t *t) { return t->io ? shuffle_io_in_pool_usage(t->io) : 0; }

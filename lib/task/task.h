@@ -18,11 +18,10 @@
 #include "common/ids.h"
 #include "common/te_status.h"
 #include "runtime/task_metrics.h"
-#include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
-#include "shuffle/partition_manager.h"
-#include "shuffle/remote_input_channel.h"
+#include "shuffle/shuffle_env.h"
 #include "tdd.pb-c.h"
+#include "te/operator.h"
 
 struct te_checkpoint_report; /* runtime/subtask_checkpoint_coordinator.h */
 
@@ -38,28 +37,36 @@ typedef enum te_exec_state {
 
 typedef struct te_task te_task_t;
 
+/* Finds the operator a chain position names (Flink's user-code class loading): a
+ * built-in, or a user operator one of its parameters names. The task does not know
+ * where operators come from (the executor hands it its resolver). `position` is the
+ * chain position, `source_head` 1 for the head of a source task (a source and a sink
+ * may share a name). Sets *consumed to the index of a parameter the resolver used
+ * itself (not passed on to the operator), -1 for none. NULL + a message naming the
+ * operator and the chain position in err. Control thread. */
+typedef struct te_operator_resolver {
+    const te_operator_def_t *(*resolve)(void *arg, const char *name, size_t position, int source_head,
+                                        const char *const *keys, const char *const *values, size_t n,
+                                        int *consumed, char *err, size_t errlen);
+    void *arg; /* borrowed for task_new only */
+} te_operator_resolver_t;
+
 /* Called on the task thread (or the control thread for CANCELING) for every state the
  * task enters; cause is NULL unless FAILED/CANCELED with a reason. Borrowed strings. */
 typedef void (*te_task_state_fn)(void *arg, te_task_t *task, te_exec_state_t state, const char *cause);
 
 typedef struct te_task_services {
-    te_network_buffer_pool_t *buffers;
-    te_partition_manager_t *partitions;
+    /* Buffers, partition manager, remote transport and channel settings the task's
+     * partitions and gates are built with (shuffle_env). */
+    te_shuffle_env_t shuffle;
     te_output_flusher_t *flusher;
     int64_t default_buffer_timeout_ms; /* execution.buffer-timeout (job config may override) */
     int sched_policy;                  /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
     int64_t busy_poll_ns;              /* taskmanager.network.busy-poll (0 = off) */
     int64_t partition_request_timeout_ms;
-    uint32_t buffers_per_channel;
-    uint32_t floating_buffers_per_gate;
-    const char *plugins_dir;                /* plugins.dir: where `plugin` operators load from */
+    te_operator_resolver_t operators;       /* chain operator names -> definitions */
     const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
     const char *const *job_config_enforced; /* daemon keys a job cannot override (io.allowed-dirs) */
-    /* Remote input channels (producer in another daemon): the network's transport (the
-     * partition client; NULL = local channels only) and the PartitionNotFound backoff. */
-    const te_channel_transport_t *transport;
-    int64_t request_backoff_initial_ms;
-    int64_t request_backoff_max_ms;
     te_task_state_fn on_state;
     void *on_state_arg;
     /* Checkpoint acknowledgements / declines, called on the task thread (must only

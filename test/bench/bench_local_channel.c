@@ -24,6 +24,7 @@
 #include "common/thread_sched.h"
 #include "runtime/stream_task.h"
 #include "shuffle/channel_selector.h"
+#include "shuffle/local_input_channel.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
 #include "shuffle/partition_manager.h"
@@ -125,8 +126,8 @@ static const te_operator_def_t SINK = {
 static void *run_task(void *arg)
 {
     te_config_t *defaults = config_new();
-    int policy =
-        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy = te_sched_policy_parse(
+        defaults ? config_get_str(defaults, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY) : NULL);
     config_free(defaults);
     if (policy >= 0) /* the tasks below flush every 100 ms */
         te_thread_set_sched_policy(te_sched_policy_for_task((te_sched_policy_t)policy, 100));
@@ -151,11 +152,11 @@ static double run(uint32_t len, uint64_t count, te_network_buffer_pool_t *nbp, t
     te_id_random(&e2);
     te_local_buffer_pool_t *pool = network_buffer_pool_create_local(nbp, "bench", 2, 10, &err);
     te_result_partition_t *rp = result_partition_new(&pid, "bench", 1, pool, &err);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, 0, '\t', 128, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, 0, '\t', 128, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     partition_manager_register(pm, rp, &err);
     te_input_gate_t *gate = input_gate_new("bench gate", 0, 1, NULL, &err);
-    input_gate_set_local_channel(gate, 0, pm, &pid, 0, &err);
+    local_input_channel_attach(gate, 0, pm, &pid, 0, &err);
 
     te_task_metrics_t m1 = {0}, m2 = {0};
     te_chain_op_config_t c1 = {.def = &SRC, .name = "bench_source"};

@@ -236,8 +236,8 @@ static int producer_run(const figure_t *f, const te_id_t *pids, int to_parent, i
             local_buffer_pool_destroy(pool);
             goto fail;
         }
-        te_channel_selector_t *sel =
-            channel_selector_new(C == 1 ? TE_PARTITION_FORWARD : TE_PARTITION_REBALANCE, C, w, 0, '\t', 128, &err);
+        te_channel_selector_t *sel = channel_selector_new(
+            C == 1 ? TE__PARTITIONER__FORWARD : TE__PARTITIONER__REBALANCE, C, w, 0, '\t', 128, &err);
         if (sel == NULL)
             goto fail;
         rws[w] = record_writer_new(rps[w], sel, f->flush_ms == 0, &err);
@@ -746,8 +746,8 @@ int main(int argc, char **argv)
     double rate = 100000, iperf = 0;
     const char *only = NULL;
     te_config_t *defaults = config_new();
-    int policy =
-        te_sched_policy_parse(defaults ? config_get_str(defaults, "taskmanager.task.scheduling-policy") : NULL);
+    int policy = te_sched_policy_parse(
+        defaults ? config_get_str(defaults, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY) : NULL);
     config_free(defaults);
     int opt;
     while ((opt = getopt(argc, argv, "n:k:l:r:i:f:p:b:h")) != -1) {

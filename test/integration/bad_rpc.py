@@ -8,116 +8,16 @@ import socket
 import struct
 import sys
 
-HOST, PORT = sys.argv[1].rsplit(":", 1)
-PORT = int(PORT)
-ERROR_CODES = {0: "OK", 1: "MALFORMED_MESSAGE", 2: "FRAME_TOO_LARGE", 3: "UNKNOWN_JOB", 4: "JOB_MASTER_MISMATCH",
-               5: "SLOT_NOT_FOUND", 6: "SLOT_NOT_AVAILABLE", 7: "INCONSISTENT_IDS", 8: "INVALID_CHAIN",
-               9: "INSUFFICIENT_BUFFERS", 10: "DUPLICATE_EXECUTION", 11: "UNKNOWN_TASK", 12: "INVALID_ARGUMENT"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from te_wire import (call, connect as wire_connect, field_bytes, field_varint, frame, parse, read_frame,
+                     response_of)
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_varint(num, v):
-    return varint(num << 3 | 0) + varint(v)
-
-
-def field_bytes(num, b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(num << 3 | 2) + varint(len(b)) + b
-
-
-def frame(payload):
-    return struct.pack(">I", len(payload)) + payload
-
-
-def read_varint(buf, i):
-    shift = v = 0
-    while True:
-        b = buf[i]
-        i += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, i
-
-
-def parse(buf):
-    """Top-level fields of a protobuf message: {num: [values]}"""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v = buf[i:i + n]
-            i += n
-        elif wt == 1:
-            v = buf[i:i + 8]; i += 8
-        elif wt == 5:
-            v = buf[i:i + 4]; i += 4
-        else:
-            raise ValueError("bad wire type")
-        out.setdefault(num, []).append(v)
-    return out
-
-
-# Replies take milliseconds; the generous timeout only matters under valgrind.
-TIMEOUT = float(os.environ.get("TE_RPC_TEST_TIMEOUT", "30"))
+ADDRESS = sys.argv[1]
 
 
 def connect():
-    s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
-    s.settimeout(TIMEOUT)
-    return s
-
-
-def read_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        c = s.recv(4 - len(hdr))
-        if not c:
-            return None
-        hdr += c
-    (n,) = struct.unpack(">I", hdr)
-    body = b""
-    while len(body) < n:
-        c = s.recv(n - len(body))
-        if not c:
-            return None
-        body += c
-    return body
-
-
-def response_of(body):
-    msg = parse(body)
-    assert 30 in msg, "reply is not a Response: %r" % msg
-    r = parse(msg[30][0])
-    code = r.get(1, [0])[0]
-    text = r.get(2, [b""])[0].decode(errors="replace")
-    return ERROR_CODES.get(code, str(code)), text
-
-
-def call(s, call_id, field_num, body):
-    s.sendall(frame(field_varint(1, call_id) + field_bytes(field_num, body)))
-    while True:
-        f = read_frame(s)
-        assert f is not None, "connection closed while waiting for call %d" % call_id
-        m = parse(f)
-        if m.get(1, [0])[0] == call_id:
-            return response_of(f)
+    return wire_connect(ADDRESS)
 
 
 def error_or_close(s, what):

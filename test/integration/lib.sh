@@ -109,6 +109,28 @@ wait_until() {
   return 1
 }
 
+# tasks_running STATUS N: exactly N tasks of the daemon whose status URL is STATUS are
+# RUNNING (for wait_until).
+tasks_running() {
+  [ "$(http_body "$1/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = "$2" ]
+}
+
+# submit_bg OUT ARGS...: `tectl submit ARGS...` in the background, its output in OUT;
+# SUBMIT_PID is its pid (wait for it, or kill it).
+submit_bg() {
+  local out=$1; shift
+  "$TECTL" submit "$@" >"$out" 2>&1 &
+  SUBMIT_PID=$!
+}
+
+# submit_running OUT N STATUS ARGS...: submit_bg, then waits (20 s) until N tasks are
+# RUNNING on the daemon at STATUS; fails the test, showing tectl's output, otherwise.
+submit_running() {
+  local out=$1 n=$2 st=$3; shift 3
+  submit_bg "$out" "$@"
+  wait_until 20 tasks_running "$st" "$n" || { cat "$out"; fail "tasks never all RUNNING ($n expected on $st)"; }
+}
+
 # Every slot free and every network segment back in the arena.
 daemon_idle() {
   local st=$1

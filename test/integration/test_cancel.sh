@@ -8,10 +8,8 @@ cat >"$WORK/job.json" <<'JSON'
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 &
-tectl_pid=$!
-running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 4 ]; }
-wait_until 20 running || { cat "$WORK/tectl.out"; fail "tasks never all RUNNING"; }
+submit_running "$WORK/tectl.out" 4 "$tm_STATUS" "$WORK/job.json" --executor "$tm_RPC"
+tectl_pid=$SUBMIT_PID
 # Records are flowing: the sinks' input grows.
 n1=$(http_body "$tm_STATUS/v1/tasks" | json 'sum(t["metrics"]["numRecordsIn"] for t in d["tasks"] if t["name"].startswith("sink"))')
 sleep 0.5

@@ -42,10 +42,10 @@ cat >"$WORK/job.json" <<JSON
                                                   { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
   "edges": [ { "from": "src", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "127.0.0.1:$A_RPC" --executor "127.0.0.1:$B_RPC" \
+submit_bg "$WORK/tectl.out" "$WORK/job.json" --executor "127.0.0.1:$A_RPC" --executor "127.0.0.1:$B_RPC" \
   --checkpoint-interval 200ms --checkpoint-dir "$WORK/ck" --restart-attempts 10 --restart-backoff 200ms \
-  --timeout 90s >"$WORK/tectl.out" 2>&1 &
-TECTL_PID=$!
+  --timeout 90s
+TECTL_PID=$SUBMIT_PID
 
 # Kill one daemon at random moments while the job runs (never once a task finished:
 # the job is then ending), each time restarting it on the same ports.

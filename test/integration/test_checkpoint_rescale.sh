@@ -27,9 +27,9 @@ JSON
 }
 job 2 >"$WORK/job2.json"
 job 3 >"$WORK/job3.json"
-"$TECTL" submit "$WORK/job2.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 200ms \
-  --checkpoint-dir "$WORK/ck" >"$WORK/tectl1.out" 2>&1 &
-TECTL_PID=$!
+submit_bg "$WORK/tectl1.out" "$WORK/job2.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 200ms \
+  --checkpoint-dir "$WORK/ck"
+TECTL_PID=$SUBMIT_PID
 wait_until 20 grep -q 'checkpoint 5 completed' "$WORK/tectl1.out" || { cat "$WORK/tectl1.out"; fail "checkpoint 5 never completed"; }
 kill -9 "$TECTL_PID" "$a_PID" "$b_PID"
 wait "$TECTL_PID" "$a_PID" "$b_PID" 2>/dev/null

@@ -29,9 +29,9 @@ run_slow() { # $1 = true|false (unaligned); prints the completed checkpoints' du
       "chain": [ { "op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000" } ] } ],
   "edges": [ { "from": "src", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-  "$TECTL" submit "$WORK/slow-$1.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 200ms \
-    --checkpoint-timeout 60s --checkpoint-dir "$WORK/chk-slow-$1" >"$WORK/slow-$1.out" 2>&1 &
-  local pid=$!
+  submit_bg "$WORK/slow-$1.out" "$WORK/slow-$1.json" --executor "$a_RPC" --executor "$b_RPC" \
+    --checkpoint-interval 200ms --checkpoint-timeout 60s --checkpoint-dir "$WORK/chk-slow-$1"
+  local pid=$SUBMIT_PID
   sleep 5
   kill -TERM $pid
   wait $pid
@@ -77,7 +77,7 @@ cat "$WORK"/out/part-*.txt.part-* | sort >"$WORK/actual.txt"
 cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "committed output differs from coreutils"
 
 # In-flight bytes per retained checkpoint, read from the snapshot files (format:
-# lib/state/checkpoint_storage.h): section types 4 (input) and 5 (output channel).
+# lib/state/snapshot.h): section types 4 (input) and 5 (output channel).
 python3 - "$WORK"/chk/*/chk-* >"$WORK/inflight.txt" <<'PY' || fail "reading the snapshot files failed"
 import os, struct, sys
 for d in sys.argv[1:]:

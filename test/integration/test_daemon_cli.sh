@@ -23,6 +23,11 @@ grep -q "no-such-key" "$tm_LOG" || fail "unknown key did not warn"
 [ "$(http_body "$tm_STATUS/v1/overview" | json 'd["slots"]["total"]')" = 3 ] || fail "YAML numberOfTaskSlots not applied"
 # The shipped configuration file is exactly the documented defaults.
 "$DAEMON" --print-defaults | cmp -s - "$ROOT/conf/taskexecutor.yaml" || fail "conf/taskexecutor.yaml differs from --print-defaults"
+# The README's key table is the parser's (every key, as generated).
+bash "$ROOT/scripts/readme-keys.sh" "$BUILD" --check || fail "README.md's key table differs from --print-readme-keys"
+for key in taskmanager.resource-id taskmanager.rpc.idle-timeout pipeline.auto-watermark-interval; do
+  grep -qF "| \`$key\` |" "$ROOT/README.md" || fail "README.md's key table lacks $key"
+done
 kill -TERM "$tm_PID"
 rc=0; wait "$tm_PID" || rc=$?
 [ "$rc" = 0 ] || fail "SIGTERM exit code $rc"

@@ -128,8 +128,8 @@ cat >"$WORK/job_b.json" <<JSON
   ]
 }
 JSON
-"$TECTL" submit "$WORK/job_b.json" --executor "$tm_RPC" >"$WORK/tectl_b.out" 2>&1 &
-TECTL_PID=$!
+submit_bg "$WORK/tectl_b.out" "$WORK/job_b.json" --executor "$tm_RPC"
+TECTL_PID=$SUBMIT_PID
 iw_watermark() {
   http_get "$tm_STATUS/v1/tasks"
   [ "$HTTP_CODE" = 200 ] || return 1

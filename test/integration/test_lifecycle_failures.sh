@@ -10,10 +10,8 @@ cat >"$WORK/forever.json" <<'JSON'
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-"$TECTL" submit "$WORK/forever.json" --executor "$tm_RPC" >"$WORK/t1.out" 2>&1 &
-tp=$!
-running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 4 ]; }
-wait_until 20 running || fail "not running"
+submit_running "$WORK/t1.out" 4 "$tm_STATUS" "$WORK/forever.json" --executor "$tm_RPC"
+tp=$SUBMIT_PID
 kill -9 "$tp"; wait "$tp" 2>/dev/null
 wait_until 10 daemon_idle "$tm_STATUS" || fail "slots not freed after the JobManager was lost"
 grep -q "JobManager of job .* lost\|disconnected" "$tm_LOG" || fail "no log line about the lost JobManager"
@@ -37,9 +35,8 @@ grep -q "taskmanager.memory.network.size" "$WORK/wide.out" || fail "the error do
 wait_until 10 daemon_idle "$small_STATUS" || fail "slots not freed after the rejection"
 
 # SIGTERM while a job runs: tasks cancelled, exit 0.
-"$TECTL" submit "$WORK/forever.json" --executor "$tm_RPC" >"$WORK/t2.out" 2>&1 &
-tp=$!
-wait_until 20 running || fail "not running (2)"
+submit_running "$WORK/t2.out" 4 "$tm_STATUS" "$WORK/forever.json" --executor "$tm_RPC"
+tp=$SUBMIT_PID
 kill -TERM "$tm_PID"
 rc=0; wait "$tm_PID" || rc=$?
 [ "$rc" = 0 ] || fail "daemon exit code $rc after SIGTERM"

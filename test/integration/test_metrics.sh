@@ -39,10 +39,8 @@ cat >"$WORK/job.json" <<JSON
     { "id": "$SINK_ID", "parallelism": 1, "chain": [ { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "$SINK_ID", "partitioner": "forward" } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 &
-tectl_pid=$!
-running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 2 ]; }
-wait_until 20 running || { cat "$WORK/tectl.out"; fail "tasks never RUNNING"; }
+submit_running "$WORK/tectl.out" 2 "$tm_STATUS" "$WORK/job.json" --executor "$tm_RPC"
+tectl_pid=$SUBMIT_PID
 flowing() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'min(t["metrics"]["numRecordsIn"] + t["metrics"]["numRecordsOut"] for t in d["tasks"])')" -gt 0 ]; }
 wait_until 20 flowing || fail "no records flowing"
 job=$(http_body "$tm_STATUS/v1/tasks" | json 'd["tasks"][0]["job_id"]')

@@ -31,8 +31,8 @@ with open(sys.argv[1], "rb") as f, open(sys.argv[2], "wb") as out:
         out.write(b); time.sleep(0.02)' "$WORK/sink-$i" "$WORK/out-$i.txt" &
   READERS+=($!)
 done
-"$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" >"$WORK/tectl.out" 2>&1 &
-TECTL_PID=$!
+submit_bg "$WORK/tectl.out" "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC"
+TECTL_PID=$SUBMIT_PID
 
 # Producer pools on a: the source's partition (2 subpartitions: max 2*2+8 = 12).
 POOL_MAX=12

@@ -17,8 +17,8 @@ cat >"$WORK/job.json" <<JSON
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "discard" } ] } ],
   "edges": [ { "from": "src", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" >"$WORK/tectl.out" 2>&1 &
-TECTL_PID=$!
+submit_bg "$WORK/tectl.out" "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC"
+TECTL_PID=$SUBMIT_PID
 sink_running() {
   http_get "$b_STATUS/v1/tasks"
   python3 -c '

@@ -16,10 +16,8 @@ cat >"$WORK/job.json" <<JSON
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "file_sink", "path": "$WORK/out-{subtask}.txt" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 &
-tectl_pid=$!
-running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 3 ]; }
-wait_until 20 running || { cat "$WORK/tectl.out"; fail "tasks never all RUNNING"; }
+submit_running "$WORK/tectl.out" 3 "$tm_STATUS" "$WORK/job.json" --executor "$tm_RPC"
+tectl_pid=$SUBMIT_PID
 grep -q ' DEBUG ' "$tm_LOG" && fail "debug lines before the reload at log.level=info"
 
 # 1. Live change + a restart-only change.

@@ -20,10 +20,8 @@ cat >"$WORK/job.json" <<'JSON'
     { "id": "sink", "parallelism": 1, "chain": [ { "op": "upper" }, { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "forward" } ] }
 JSON
-"$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 &
-tp=$!
-has_running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 2 ]; }
-wait_until 10 has_running || fail "tasks not running"
+submit_running "$WORK/tectl.out" 2 "$tm_STATUS" "$WORK/job.json" --executor "$tm_RPC"
+tp=$SUBMIT_PID
 id=$(http_body "$tm_STATUS/v1/tasks" | json '[t["execution_id"] for t in d["tasks"] if t["name"].startswith("sink")][0]')
 http_get "$tm_STATUS/v1/tasks/$id"; t=$HTTP_BODY; [ "$HTTP_CODE" = 200 ] || fail "task $id -> $HTTP_CODE"
 for k in numRecordsIn numRecordsOut numBytesIn numBytesOut isBackPressured inPoolUsage outPoolUsage; do

@@ -36,10 +36,8 @@ check() {
   local name=$1 want=$3
   job_json "$2" >"$WORK/job.json"
   local rpc_var=${name}_RPC status_var=${name}_STATUS pid_var=${name}_PID
-  "$TECTL" submit "$WORK/job.json" --executor "${!rpc_var}" >"$WORK/$name.tectl" 2>&1 &
-  local tectl_pid=$!
-  running() { [ "$(http_body "${!status_var}/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 4 ]; }
-  wait_until 20 running || { cat "$WORK/$name.tectl"; fail "$name: tasks never all RUNNING"; }
+  submit_running "$WORK/$name.tectl" 4 "${!status_var}" "$WORK/job.json" --executor "${!rpc_var}"
+  local tectl_pid=$SUBMIT_PID
   threads "${!pid_var}" | sort >"$WORK/$name.threads"
   echo "--- $name threads (policy name):"; cat "$WORK/$name.threads"
   # the four task threads, named after their tasks ("seq (1/2)" ...)

@@ -32,10 +32,8 @@ cat >"$WORK/forever.json" <<'JSON'
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "forward" } ] }
 JSON
-"$TECTL" submit "$WORK/forever.json" --executor "$tm_RPC" >"$WORK/forever.out" 2>&1 &
-fpid=$!
-running() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = 4 ]; }
-wait_until 20 running || { cat "$WORK/forever.out"; fail "tasks never all RUNNING"; }
+submit_running "$WORK/forever.out" 4 "$tm_STATUS" "$WORK/forever.json" --executor "$tm_RPC"
+fpid=$SUBMIT_PID
 "$TECTL" list --executor "$tm_RPC" --json >"$WORK/list.json" || fail "list --json failed"
 cat "$WORK/list.json"
 python3 - "$WORK/list.json" "$WORK/forever.out" <<'PY' || fail "list --json does not match the submitted job"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/proto_enum.h"
 #include "shuffle/channel_selector.h"
 #include "common/key_group.h"
 #include "te/operator.h"
@@ -82,7 +83,7 @@ START_TEST(test_hash_selector_consistent)
     const uint32_t maxp = 128;
     for (uint32_t p = 1; p <= 7; p++) {
         te_error_t err;
-        te_channel_selector_t *s = channel_selector_new(TE_PARTITION_HASH, p, 0, 1, ',', maxp, &err);
+        te_channel_selector_t *s = channel_selector_new(TE__PARTITIONER__HASH, p, 0, 1, ',', maxp, &err);
         ck_assert_ptr_nonnull(s);
         uint32_t count[7] = {0};
         for (int i = 0; i < 1000; i++) {
@@ -140,7 +141,7 @@ START_TEST(test_rebalance)
     te_error_t err;
     uint32_t firsts[4];
     for (uint32_t sub = 0; sub < 4; sub++) {
-        te_channel_selector_t *s = channel_selector_new(TE_PARTITION_REBALANCE, 4, sub, -1, 0, 0, &err);
+        te_channel_selector_t *s = channel_selector_new(TE__PARTITIONER__REBALANCE, 4, sub, -1, 0, 0, &err);
         ck_assert_ptr_nonnull(s);
         uint32_t count[4] = {0}, prev = 0;
         for (int i = 0; i < 400; i++) {
@@ -160,7 +161,7 @@ START_TEST(test_rebalance)
     /* subtask-dependent start: not every producer starts on the same channel */
     ck_assert(firsts[0] != firsts[1] || firsts[1] != firsts[2] || firsts[2] != firsts[3]);
 
-    te_channel_selector_t *r = channel_selector_new(TE_PARTITION_RESCALE, 3, 5, -1, 0, 0, &err);
+    te_channel_selector_t *r = channel_selector_new(TE__PARTITIONER__RESCALE, 3, 5, -1, 0, 0, &err);
     uint32_t cnt[3] = {0};
     for (int i = 0; i < 30; i++)
         cnt[channel_selector_select(r, NULL, 0)]++;
@@ -172,22 +173,34 @@ END_TEST
 START_TEST(test_forward_broadcast_parse)
 {
     te_error_t err;
-    te_channel_selector_t *f = channel_selector_new(TE_PARTITION_FORWARD, 1, 3, -1, 0, 0, &err);
+    te_channel_selector_t *f = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 3, -1, 0, 0, &err);
     ck_assert_uint_eq(channel_selector_select(f, (const uint8_t *)"x", 1), 0);
-    ck_assert_int_eq(channel_selector_kind(f), TE_PARTITION_FORWARD);
+    ck_assert_int_eq(channel_selector_kind(f), TE__PARTITIONER__FORWARD);
     channel_selector_free(f);
-    te_channel_selector_t *b = channel_selector_new(TE_PARTITION_BROADCAST, 5, 0, -1, 0, 0, &err);
+    te_channel_selector_t *b = channel_selector_new(TE__PARTITIONER__BROADCAST, 5, 0, -1, 0, 0, &err);
     ck_assert_uint_eq(channel_selector_select(b, (const uint8_t *)"x", 1), TE_SELECT_BROADCAST);
     channel_selector_free(b);
-    ck_assert_ptr_null(channel_selector_new(TE_PARTITION_HASH, 200, 0, 0, ',', 128, &err));
+    ck_assert_ptr_null(channel_selector_new(TE__PARTITIONER__HASH, 200, 0, 0, ',', 128, &err));
     ck_assert_int_eq(err.code, TE_EINVAL);
-    ck_assert_ptr_null(channel_selector_new(TE_PARTITION_REBALANCE, 0, 0, 0, ',', 128, &err));
+    ck_assert_ptr_null(channel_selector_new(TE__PARTITIONER__REBALANCE, 0, 0, 0, ',', 128, &err));
+    /* Names come from the proto's enum: every value but UNSPECIFIED, in order. */
+    const ProtobufCEnumDescriptor *d = &te__partitioner__descriptor;
     const char *names[] = {"forward", "rebalance", "rescale", "hash", "broadcast"};
+    char buf[64];
     for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(channel_selector_kind_parse(names[i]), i + 1);
-        ck_assert_str_eq(channel_selector_kind_name((te_partitioner_kind_t)(i + 1)), names[i]);
+        ck_assert_int_eq(proto_enum_parse(d, names[i]), i + 1);
+        ck_assert_str_eq(proto_enum_name(d, i + 1, buf, sizeof(buf)), names[i]);
+        ck_assert(proto_enum_valid(d, i + 1));
     }
-    ck_assert_int_eq(channel_selector_kind_parse("shuffle"), -1);
+    ck_assert_int_eq(proto_enum_parse(d, "HASH"), TE__PARTITIONER__HASH);
+    ck_assert_int_eq(proto_enum_parse(d, "shuffle"), -1);
+    ck_assert_int_eq(proto_enum_parse(d, "partitioner_unspecified"), -1);
+    ck_assert(!proto_enum_valid(d, 0));
+    ck_assert(!proto_enum_valid(d, 6));
+    ck_assert_str_eq(proto_enum_name(d, 0, buf, sizeof(buf)), "?");
+    ck_assert_str_eq(proto_enum_names(d, buf, sizeof(buf)), "forward, rebalance, rescale, hash or broadcast");
+    ck_assert_ptr_null(channel_selector_new((te_partitioner_kind_t)6, 2, 0, 0, ',', 128, &err));
+    ck_assert_ptr_null(channel_selector_new(TE__PARTITIONER__PARTITIONER_UNSPECIFIED, 2, 0, 0, ',', 128, &err));
     channel_selector_free(NULL);
 }
 END_TEST

@@ -55,40 +55,43 @@ START_TEST(test_defaults)
 {
     te_config_t *c = config_new();
     ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 4);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.port"), 6122);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.data.port"), 6121);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.status.port"), 8082);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.max-frame-size"), 10 * 1024 * 1024);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.max-connections"), 1024);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.slot.timeout"), 10000);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.network.size"), 64 * 1024 * 1024);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), 32 * 1024);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.network.memory.buffers-per-channel"), 2);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.network.memory.floating-buffers-per-gate"), 8);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.network.request-backoff.initial"), 100);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.network.request-backoff.max"), 10000);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.network.io-threads"), 1);
-    ck_assert_int_eq(config_get_int(c, "execution.buffer-timeout"), 100);
-    ck_assert_int_eq(config_get_int(c, "heartbeat.interval"), 10000);
-    ck_assert_int_eq(config_get_int(c, "heartbeat.timeout"), 50000);
-    ck_assert_int_eq(config_get_int(c, "task.cancellation.interval"), 30000);
-    ck_assert_int_eq(config_get_int(c, "task.cancellation.timeout"), 180000);
-    ck_assert_int_eq(config_get_int(c, "pipeline.auto-watermark-interval"), 200);
-    ck_assert_str_eq(config_get_str(c, "taskmanager.resource-id"), "");
-    ck_assert_str_eq(config_get_str(c, "taskmanager.bind-host"), "127.0.0.1");
-    ck_assert_str_eq(config_get_str(c, "taskmanager.host"), "127.0.0.1");
-    ck_assert_str_eq(config_get_str(c, "log.level"), "info");
-    ck_assert_str_eq(config_get_str(c, "log.file"), "");
-    ck_assert_str_eq(config_get_str(c, "plugins.dir"), "plugins");
-    ck_assert_str_eq(config_get_str(c, "state.checkpoints.dir"), "checkpoints");
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 4);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_PORT), 6122);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_DATA_PORT), 6121);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_STATUS_PORT), 8082);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_MAX_FRAME_SIZE), 10 * 1024 * 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_MAX_CONNECTIONS), 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_SLOT_TIMEOUT), 10000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_NETWORK_SIZE), 64 * 1024 * 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), 32 * 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL), 2);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NETWORK_MEMORY_FLOATING_BUFFERS_PER_GATE), 8);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_INITIAL), 100);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX), 10000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NETWORK_IO_THREADS), 1);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_EXECUTION_BUFFER_TIMEOUT), 100);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_HEARTBEAT_INTERVAL), 10000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_HEARTBEAT_TIMEOUT), 50000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASK_CANCELLATION_INTERVAL), 30000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASK_CANCELLATION_TIMEOUT), 180000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_PIPELINE_AUTO_WATERMARK_INTERVAL), 200);
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_RESOURCE_ID), "");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_BIND_HOST), "127.0.0.1");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_HOST), "127.0.0.1");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_LEVEL), "info");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_FILE), "");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_PLUGINS_DIR), "plugins");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_STATE_CHECKPOINTS_DIR), "checkpoints");
     /* raw text of a numeric key */
-    ck_assert_str_eq(config_get_str(c, "taskmanager.memory.segment-size"), "32kb");
-    /* unknown key in a getter: logged, 0 / "" */
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), "32kb");
+    /* a key outside the table (only a cast makes one; a misspelt TE_KEY_ does not
+     * compile): logged, 0 / "" */
     te_log_set_level(TE_LOG_OFF);
-    ck_assert_int_eq(config_get_int(c, "no.such.key"), 0);
-    ck_assert_str_eq(config_get_str(c, "no.such.key"), "");
-    ck_assert_int_eq(config_get_int(c, "log.file"), 0); /* string key: not numeric */
+    ck_assert_int_eq(config_get_int(c, TE_KEY_COUNT), 0);
+    ck_assert_str_eq(config_get_str(c, (te_config_key_id_t)-1), "");
+    ck_assert_str_eq(config_key_name(TE_KEY_HEARTBEAT_TIMEOUT), "heartbeat.timeout");
+    ck_assert_ptr_eq(config_key_find(config_key_name(TE_KEY_LOG_LEVEL)), &config_keys()[TE_KEY_LOG_LEVEL]);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_LOG_FILE), 0); /* string key: not numeric */
     config_free(c);
     config_free(NULL);
 }
@@ -167,11 +170,11 @@ START_TEST(test_set_and_bounds)
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_set(c, "taskmanager.numberOfTaskSlots", "8", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 8);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 8);
     ck_assert_int_eq(config_set(c, "taskmanager.numberOfTaskSlots", "abc", &e), TE_EINVAL);
     ck_assert_str_eq(e.msg, "invalid value 'abc' for key 'taskmanager.numberOfTaskSlots': "
                             "expected an integer between 1 and 1024");
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 8); /* unchanged */
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 8); /* unchanged */
     ck_assert_int_eq(config_set(c, "taskmanager.numberOfTaskSlots", "0", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "taskmanager.numberOfTaskSlots", "1025", &e), TE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "'1025'"));
@@ -185,27 +188,27 @@ START_TEST(test_set_and_bounds)
     ck_assert_ptr_nonnull(strstr(e.msg, "between 1kb and 1gb"));
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.max-frame-size", "2gb", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.max-frame-size", "1kb", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.max-frame-size"), 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_MAX_FRAME_SIZE), 1024);
     ck_assert_int_eq(config_set(c, "taskmanager.memory.network.size", "1023kb", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "taskmanager.memory.network.size", "1mb", &e), TE_OK);
 
     /* ports */
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.port", "0", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.port"), 0);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_PORT), 0);
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.port", "65536", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.port", "-1", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "taskmanager.rpc.port", "80x", &e), TE_EINVAL);
 
     /* durations: -1 and 0 only where allowed */
     ck_assert_int_eq(config_set(c, "execution.buffer-timeout", "-1", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "execution.buffer-timeout"), -1);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_EXECUTION_BUFFER_TIMEOUT), -1);
     ck_assert_int_eq(config_set(c, "execution.buffer-timeout", "0", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "execution.buffer-timeout"), 0);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_EXECUTION_BUFFER_TIMEOUT), 0);
     ck_assert_int_eq(config_set(c, "execution.buffer-timeout", "-2", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "heartbeat.interval", "-1", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "heartbeat.interval", "0", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "heartbeat.interval", "2min", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "heartbeat.interval"), 120000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_HEARTBEAT_INTERVAL), 120000);
     ck_assert_int_eq(config_set(c, "task.cancellation.timeout", "0", &e), TE_OK);
     ck_assert_int_eq(config_set(c, "taskmanager.slot.timeout", "soon", &e), TE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "'taskmanager.slot.timeout'"));
@@ -213,7 +216,7 @@ START_TEST(test_set_and_bounds)
 
     /* strings take anything */
     ck_assert_int_eq(config_set(c, "taskmanager.host", "10.0.0.7", &e), TE_OK);
-    ck_assert_str_eq(config_get_str(c, "taskmanager.host"), "10.0.0.7");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_HOST), "10.0.0.7");
     config_free(c);
 }
 END_TEST
@@ -236,12 +239,12 @@ START_TEST(test_segment_size_pow2)
         int pow2 = (v & (v - 1)) == 0;
         ck_assert_int_eq(config_set(c, "taskmanager.memory.segment-size", buf, &e), pow2 ? TE_OK : TE_EINVAL);
         if (pow2)
-            ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), v);
+            ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), v);
         if (v > 65536)
             v += 65536; /* keep it quick */
     }
     ck_assert_int_eq(config_set(c, "taskmanager.memory.segment-size", "16MB", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), 16 * 1024 * 1024);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), 16 * 1024 * 1024);
     config_free(c);
 }
 END_TEST
@@ -253,13 +256,13 @@ START_TEST(test_enum)
     const char *ok[] = {"debug", "info", "warn", "error", "WARN"};
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(config_set(c, "log.level", ok[i], &e), TE_OK);
-    ck_assert_str_eq(config_get_str(c, "log.level"), "WARN");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_LEVEL), "WARN");
     ck_assert_int_eq(config_set(c, "log.level", "verbose", &e), TE_EINVAL);
     ck_assert_str_eq(e.msg, "invalid value 'verbose' for key 'log.level': expected one of "
                             "debug|info|warn|error");
     ck_assert_int_eq(config_set(c, "log.level", "", &e), TE_EINVAL);
     ck_assert_int_eq(config_set(c, "log.level", "inf", &e), TE_EINVAL);
-    ck_assert_str_eq(config_get_str(c, "taskmanager.task.scheduling-policy"), "auto");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY), "auto");
     ck_assert_int_eq(config_set(c, "taskmanager.task.scheduling-policy", "fifo", &e), TE_EINVAL);
     ck_assert_str_eq(e.msg, "invalid value 'fifo' for key 'taskmanager.task.scheduling-policy': expected one of "
                             "auto|batch|other");
@@ -289,7 +292,7 @@ START_TEST(test_unknown_key_warns)
     ck_assert_int_eq(config_set_kv(c, "no.such=1", &e), TE_OK);
     const char *p = write_file("u.yaml", "bogus.key: 7\ntaskmanager.numberOfTaskSlots: 5\n");
     ck_assert_int_eq(config_load_file(c, p, &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 5);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 5);
     te_log_set_file(NULL);
     char *log = with_captured_log();
     ck_assert_ptr_nonnull(strstr(log, "WARN"));
@@ -307,19 +310,19 @@ START_TEST(test_set_kv)
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_set_kv(c, "taskmanager.numberOfTaskSlots=16", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 16);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 16);
     ck_assert_int_eq(config_set_kv(c, " taskmanager.memory.segment-size = 64kb ", &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), 65536);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), 65536);
     ck_assert_int_eq(config_set_kv(c, "taskmanager.host=a=b", &e), TE_OK);
-    ck_assert_str_eq(config_get_str(c, "taskmanager.host"), "a=b");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_HOST), "a=b");
     ck_assert_int_eq(config_set_kv(c, "log.file=", &e), TE_OK);
-    ck_assert_str_eq(config_get_str(c, "log.file"), "");
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_FILE), "");
     ck_assert_int_eq(config_set_kv(c, "taskmanager.numberOfTaskSlots", &e), TE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "key=value"));
     ck_assert_int_eq(config_set_kv(c, "=5", &e), TE_EINVAL);
     ck_assert_int_eq(config_set_kv(c, "taskmanager.numberOfTaskSlots=x", &e), TE_EINVAL);
     ck_assert_ptr_nonnull(strstr(e.msg, "invalid value 'x' for key 'taskmanager.numberOfTaskSlots'"));
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 16);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 16);
     config_free(c);
 }
 END_TEST
@@ -338,13 +341,13 @@ START_TEST(test_load_good_file)
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_load_file(c, p, &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 6);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), 65536);
-    ck_assert_str_eq(config_get_str(c, "taskmanager.host"), "worker-1");
-    ck_assert_int_eq(config_get_int(c, "execution.buffer-timeout"), -1);
-    ck_assert_str_eq(config_get_str(c, "log.level"), "debug");
-    ck_assert_int_eq(config_get_int(c, "heartbeat.timeout"), 120000);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.port"), 6122); /* untouched */
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 6);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), 65536);
+    ck_assert_str_eq(config_get_str(c, TE_KEY_TASKMANAGER_HOST), "worker-1");
+    ck_assert_int_eq(config_get_int(c, TE_KEY_EXECUTION_BUFFER_TIMEOUT), -1);
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_LEVEL), "debug");
+    ck_assert_int_eq(config_get_int(c, TE_KEY_HEARTBEAT_TIMEOUT), 120000);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_PORT), 6122); /* untouched */
     config_free(c);
 
     /* an empty file (or only comments) is a valid, empty configuration */
@@ -372,12 +375,12 @@ START_TEST(test_load_nested)
     te_config_t *c = config_new();
     te_error_t e;
     ck_assert_int_eq(config_load_file(c, p, &e), TE_OK);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.numberOfTaskSlots"), 3);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.network.size"), 128LL << 20);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.memory.segment-size"), 16384);
-    ck_assert_int_eq(config_get_int(c, "taskmanager.rpc.port"), 0);
-    ck_assert_str_eq(config_get_str(c, "log.level"), "warn");
-    ck_assert_int_eq(config_get_int(c, "execution.buffer-timeout"), 0);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), 3);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_NETWORK_SIZE), 128LL << 20);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE), 16384);
+    ck_assert_int_eq(config_get_int(c, TE_KEY_TASKMANAGER_RPC_PORT), 0);
+    ck_assert_str_eq(config_get_str(c, TE_KEY_LOG_LEVEL), "warn");
+    ck_assert_int_eq(config_get_int(c, TE_KEY_EXECUTION_BUFFER_TIMEOUT), 0);
     config_free(c);
     remove_dir();
 }
@@ -477,10 +480,11 @@ START_TEST(test_write_defaults_round_trip)
     ck_assert_int_eq(config_set(c, "taskmanager.host", "x", &e), TE_OK);
     ck_assert_int_eq(config_set(c, "taskmanager.resource-id", "rid", &e), TE_OK);
     ck_assert_int_eq(config_load_file(c, path, &e), TE_OK);
-    for (const te_config_key_t *k = config_keys(); k->name != NULL; k++) {
-        ck_assert_str_eq(config_get_str(c, k->name), config_get_str(d, k->name));
+    for (int i = 0; i < TE_KEY_COUNT; i++) {
+        const te_config_key_t *k = &config_keys()[i];
+        ck_assert_str_eq(config_get_str(c, i), config_get_str(d, i));
         if (k->type != TE_CFG_STRING && k->type != TE_CFG_ENUM)
-            ck_assert_int_eq(config_get_int(c, k->name), config_get_int(d, k->name));
+            ck_assert_int_eq(config_get_int(c, i), config_get_int(d, i));
     }
     config_free(c);
     config_free(d);

@@ -530,6 +530,46 @@ START_TEST(test_decode_garbage_and_kinds)
 }
 END_TEST
 
+/* Every body field of RpcMessage is a call, the Response or a push by its number, and
+ * frame_message_body finds its message: a call added to rpc.proto in its range is a
+ * call without another table to edit. */
+START_TEST(test_kind_from_field_ranges)
+{
+    const ProtobufCMessageDescriptor *d = &te__rpc_message__descriptor;
+    int calls = 0, pushes = 0, responses = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->id == 1)
+            continue; /* call_id */
+        Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
+        Te__Heartbeat any = TE__HEARTBEAT__INIT; /* only the pointer matters here */
+        m.body_case = (Te__RpcMessage__BodyCase)f->id;
+        *(void **)((char *)&m + f->offset) = &any;
+        frame_msg_kind_t k = frame_message_kind(&m);
+        ck_assert_ptr_eq(frame_message_body(&m), &any);
+        ck_assert_str_eq(frame_message_body_name(&m), f->name);
+        if (f->id >= FRAME_CALL_FIRST && f->id <= FRAME_CALL_LAST) {
+            ck_assert_msg(k == FRAME_MSG_CALL, "%s (%u) is not a call", f->name, f->id);
+            calls++;
+        } else if (f->id == FRAME_RESPONSE_FIELD) {
+            ck_assert_int_eq(k, FRAME_MSG_RESPONSE);
+            responses++;
+        } else {
+            ck_assert_msg(f->id >= FRAME_PUSH_FIRST && f->id <= FRAME_PUSH_LAST,
+                          "%s has field number %u, outside the call, response and push ranges", f->name, f->id);
+            ck_assert_int_eq(k, FRAME_MSG_PUSH);
+            pushes++;
+        }
+    }
+    ck_assert_int_ge(calls, 12);
+    ck_assert_int_eq(responses, 1);
+    ck_assert_int_ge(pushes, 3);
+    Te__RpcMessage none = TE__RPC_MESSAGE__INIT;
+    ck_assert_int_eq(frame_message_kind(&none), FRAME_MSG_NONE);
+    ck_assert_ptr_null(frame_message_body(&none));
+}
+END_TEST
+
 Suite *frame_codec_suite(void)
 {
     Suite *s = suite_create("frame_codec");
@@ -543,6 +583,7 @@ Suite *frame_codec_suite(void)
     tcase_add_test(tc, test_garbage_fuzz);
     tcase_add_test(tc, test_round_trip_submit_task);
     tcase_add_test(tc, test_decode_garbage_and_kinds);
+    tcase_add_test(tc, test_kind_from_field_ranges);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,7 +13,9 @@
 #include "common/clock.h"
 #include "shuffle/buffer.h"
 #include "shuffle/channel_selector.h"
+#include "harness_shuffle.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -39,17 +41,6 @@ static void teardown(void)
     partition_manager_free(pm);
     ck_assert_uint_eq(network_buffer_pool_available_segments(arena), network_buffer_pool_total_segments(arena));
     network_buffer_pool_free(arena);
-}
-
-static te_result_partition_t *new_rp(uint32_t nsub, uint32_t min, uint32_t max, te_id_t *id)
-{
-    te_error_t err;
-    te_id_random(id);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "producer", min, max, &err);
-    ck_assert_ptr_nonnull(lp);
-    te_result_partition_t *rp = result_partition_new(id, "producer", nsub, lp, &err);
-    ck_assert_ptr_nonnull(rp);
-    return rp;
 }
 
 /* The consumer's wake-up: gate listeners set a flag under a mutex and signal. */
@@ -205,14 +196,15 @@ START_TEST(test_end_to_end_two_threads)
     int flush_always = _i;
     te_error_t err;
     te_id_t id;
-    te_result_partition_t *rp = new_rp(2, 3, 6, &id); /* small pool: the producer gets back-pressured */
+    te_result_partition_t *rp =
+        harness_new_rp(arena, 2, 3, 6, &id); /* small pool: the producer gets back-pressured */
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_HASH, 2, 0, 0, '\t', MAXP, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__HASH, 2, 0, 0, '\t', MAXP, &err);
     struct e2e *t = calloc(1, sizeof(*t));
     t->rw = record_writer_new(rp, sel, flush_always, &err);
     for (int gi = 0; gi < 2; gi++) {
         t->gates[gi] = new_gate(1);
-        ck_assert_int_eq(input_gate_set_local_channel(t->gates[gi], 0, pm, &id, (uint32_t)gi, &err), TE_OK);
+        ck_assert_int_eq(local_input_channel_attach(t->gates[gi], 0, pm, &id, (uint32_t)gi, &err), TE_OK);
         ck_assert_int_eq(input_gate_request_partitions(t->gates[gi], 1000, &err), TE_OK);
     }
     pthread_t prod, cons;
@@ -255,13 +247,13 @@ START_TEST(test_event_flush_and_release)
 {
     te_error_t err;
     te_id_t id;
-    te_result_partition_t *rp = new_rp(1, 2, 4, &id);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, &id);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = new_gate(1);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_EEXIST);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_EEXIST);
     ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
     ck_assert_int_eq(input_gate_pending_deadline_ms(g), -1);
     te_gate_element_t el;
@@ -315,8 +307,8 @@ START_TEST(test_partition_not_found_timeout)
     te_id_t id;
     te_id_random(&id);
     te_input_gate_t *g = new_gate(2);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 1, pm, &id, 1, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 1, pm, &id, 1, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g, 50, &err), TE_OK);
     int64_t dl = input_gate_pending_deadline_ms(g);
     ck_assert_int_ge(dl, 0);
@@ -336,7 +328,7 @@ START_TEST(test_partition_not_found_timeout)
 
     /* a gate freed while still waiting must not be called back later */
     te_input_gate_t *g2 = new_gate(1);
-    ck_assert_int_eq(input_gate_set_local_channel(g2, 0, pm, &id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g2, 0, pm, &id, 0, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g2, 10000, &err), TE_OK);
     input_gate_free(g2);
     te_result_partition_t *rp =
@@ -360,7 +352,7 @@ static void *late_producer(void *arg)
     te_error_t err;
     usleep(30000); /* the consumer has requested and is waiting by now (not required) */
     ck_assert_int_eq(partition_manager_register(pm, l->rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(l->rp, sel, 1, &err);
     char buf[32];
     for (int i = 0; i < 100; i++) {
@@ -377,16 +369,16 @@ START_TEST(test_request_before_register)
     te_error_t err;
     te_id_t early_id;
     /* channel 0: registered already; channel 1: registered later by another thread */
-    te_result_partition_t *early = new_rp(1, 1, 2, &early_id);
+    te_result_partition_t *early = harness_new_rp(arena, 1, 1, 2, &early_id);
     ck_assert_int_eq(partition_manager_register(pm, early, &err), TE_OK);
     te_event_t eop = {TE_EVENT_END_OF_PARTITION, 0, 0, 0};
     ck_assert_int_eq(result_partition_broadcast_event(early, &eop), TE_OK);
 
     struct late l;
-    l.rp = new_rp(1, 2, 3, &l.id);
+    l.rp = harness_new_rp(arena, 1, 2, 3, &l.id);
     te_input_gate_t *g = new_gate(2);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, &early_id, 0, &err), TE_OK);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 1, pm, &l.id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, &early_id, 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 1, pm, &l.id, 0, &err), TE_OK);
     clear_listener_flag();
     ck_assert_int_eq(input_gate_request_partitions(g, 10000, &err), TE_OK);
     ck_assert_int_ge(input_gate_pending_deadline_ms(g), 0);

@@ -245,12 +245,42 @@ static int bin_eq(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
     return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
+/* The pointwise rule (forward, rescale), by brute force: producer i of P feeds consumer
+ * j of C when floor(i*C/P) <= j < floor((i+1)*C/P) (C >= P), or when floor(j*P/C) <= i <
+ * floor((j+1)*P/C) (C < P). All-to-all edges: always. */
+static int feeds(int pointwise, uint32_t P, uint32_t C, uint32_t i, uint32_t j)
+{
+    if (!pointwise)
+        return 1;
+    if (C >= P)
+        return (uint64_t)i * C / P <= j && j < (uint64_t)(i + 1) * C / P;
+    return (uint64_t)j * P / C <= i && i < (uint64_t)(j + 1) * P / C;
+}
+
+/* Producer i's subpartition read by consumer j: its rank among the consumers i feeds. */
+static uint32_t subpartition_for(int pointwise, uint32_t P, uint32_t C, uint32_t i, uint32_t j)
+{
+    uint32_t rank = 0;
+    for (uint32_t k = 0; k < j; k++)
+        rank += feeds(pointwise, P, C, i, k);
+    return rank;
+}
+
+static uint32_t consumers_fed(int pointwise, uint32_t P, uint32_t C, uint32_t i)
+{
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < C; j++)
+        n += feeds(pointwise, P, C, i, j);
+    return n;
+}
+
 /* Plans "a" (pa) -> "b" (pb) over n_exec executors and checks every TDD against the
  * rules: placement, ids, subpartitions, gates, shuffle descriptors, local flags. */
 static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitioner, size_t n_exec)
 {
     char json[1024];
     int hash = strcmp(partitioner, "hash") == 0, forward = strcmp(partitioner, "forward") == 0;
+    int pointwise = forward || strcmp(partitioner, "rescale") == 0;
     snprintf(json, sizeof(json),
              "{\"name\":\"t\",\"max_parallelism\":64,\"config\":{\"k\":\"v\"},\"vertices\":["
              "{\"id\":\"a\",\"parallelism\":%u,\"chain\":[{\"op\":\"sequence\",\"to\":10}]},"
@@ -298,12 +328,13 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         ck_assert_uint_eq(tdd->n_input_gates, 0);
         ck_assert_uint_eq(tdd->n_produced_partitions, 1);
         const Te__ResultPartitionDeploymentDescriptor *rp = tdd->produced_partitions[0];
-        ck_assert_uint_eq(rp->number_of_subpartitions, forward ? 1 : pb);
+        ck_assert_uint_eq(rp->number_of_subpartitions, consumers_fed(pointwise, pa, pb, i));
         ck_assert_int_eq(rp->type, TE__PARTITION_TYPE__PIPELINED);
         ck_assert_str_eq(protobuf_c_enum_descriptor_get_value(&te__partitioner__descriptor, rp->partitioner)->name,
-                         hash      ? "HASH"
-                         : forward ? "FORWARD"
-                                   : "REBALANCE");
+                         hash                                  ? "HASH"
+                         : forward                             ? "FORWARD"
+                         : strcmp(partitioner, "rescale") == 0 ? "RESCALE"
+                                                               : "REBALANCE");
         if (hash) {
             ck_assert_int_eq(rp->key_field, 2);
             ck_assert_str_eq(rp->key_delimiter, ",");
@@ -331,12 +362,18 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         ck_assert_uint_eq(tdd->n_input_gates, 1);
         const Te__InputGateDeploymentDescriptor *ig = tdd->input_gates[0];
         ck_assert_uint_eq(ig->input_index, 0);
-        ck_assert_uint_eq(ig->consumed_subpartition_index, forward ? 0 : j);
         ck_assert(
             bin_eq(&ig->consumed_result_id, &find_task(g, p, "a", 0)->tdd->produced_partitions[0]->result_id));
-        ck_assert_uint_eq(ig->n_shuffle_descriptors, forward ? 1 : pa);
+        uint32_t readers[64], n_read = 0;
+        for (uint32_t i = 0; i < pa; i++)
+            if (feeds(pointwise, pa, pb, i, j))
+                readers[n_read++] = i;
+        ck_assert_uint_eq(ig->n_shuffle_descriptors, n_read);
+        ck_assert_uint_eq(ig->consumed_subpartition_index, subpartition_for(pointwise, pa, pb, readers[0], j));
         for (size_t k = 0; k < ig->n_shuffle_descriptors; k++) {
-            uint32_t prod_idx = forward ? j : (uint32_t)k;
+            uint32_t prod_idx = readers[k];
+            /* the subpartition index is one per gate: every producer it reads has it */
+            ck_assert_uint_eq(ig->consumed_subpartition_index, subpartition_for(pointwise, pa, pb, prod_idx, j));
             size_t pexec = prod_idx % n_exec;
             const te_plan_task_t *prod = find_task(g, p, "a", prod_idx);
             const Te__ShuffleDescriptor *sd = ig->shuffle_descriptors[k];
@@ -378,6 +415,47 @@ END_TEST
 START_TEST(test_plan_2_to_3_two_executors) { check_two_vertex_plan(2, 3, "rebalance", 2); }
 END_TEST
 START_TEST(test_plan_hash_3_to_2_three_executors) { check_two_vertex_plan(3, 2, "hash", 3); }
+END_TEST
+START_TEST(test_plan_rescale_2_to_5) { check_two_vertex_plan(2, 5, "rescale", 2); }
+END_TEST
+START_TEST(test_plan_rescale_7_to_3) { check_two_vertex_plan(7, 3, "rescale", 3); }
+END_TEST
+START_TEST(test_plan_rescale_4_to_4) { check_two_vertex_plan(4, 4, "rescale", 1); }
+END_TEST
+
+/* The pointwise functions against the brute-force rule for every P, C up to 24: every
+ * channel is found from both ends, and a pointwise edge has max(P, C) channels where an
+ * all-to-all one has P x C (the figures are printed). */
+START_TEST(test_pointwise_ranges)
+{
+    uint64_t saved_total = 0;
+    for (uint32_t P = 1; P <= 24; P++) {
+        for (uint32_t C = 1; C <= 24; C++) {
+            uint32_t channels = 0;
+            for (uint32_t j = 0; j < C; j++) {
+                uint32_t first, sub, n = job_plan_pointwise_producers(P, C, j, &first, &sub);
+                ck_assert_uint_ge(n, 1);
+                for (uint32_t i = 0; i < P; i++)
+                    ck_assert_int_eq(feeds(1, P, C, i, j), i >= first && i < first + n);
+                ck_assert_uint_eq(sub, subpartition_for(1, P, C, first, j));
+                channels += n;
+            }
+            for (uint32_t i = 0; i < P; i++) {
+                uint32_t first, n = job_plan_pointwise_consumers(P, C, i, &first);
+                ck_assert_uint_eq(n, consumers_fed(1, P, C, i));
+                for (uint32_t j = 0; j < C; j++)
+                    ck_assert_int_eq(feeds(1, P, C, i, j), j >= first && j < first + n);
+            }
+            ck_assert_uint_eq(channels, P > C ? P : C);
+            saved_total += (uint64_t)P * C - channels;
+            if ((P == 4 && C == 8) || (P == 8 && C == 2) || (P == 24 && C == 24))
+                printf("pointwise %u -> %u: %u channels instead of %u\n", P, C, channels, P * C);
+        }
+    }
+    ck_assert_uint_gt(saved_total, 0);
+    ck_assert(job_plan_is_pointwise(TE__PARTITIONER__RESCALE) && job_plan_is_pointwise(TE__PARTITIONER__FORWARD));
+    ck_assert(!job_plan_is_pointwise(TE__PARTITIONER__REBALANCE) && !job_plan_is_pointwise(TE__PARTITIONER__HASH));
+}
 END_TEST
 
 START_TEST(test_plan_two_input_and_wordcount)
@@ -507,6 +585,10 @@ Suite *job_graph_suite(void)
     tcase_add_test(tc, test_plan_forward_2_to_2_two_executors);
     tcase_add_test(tc, test_plan_2_to_3_two_executors);
     tcase_add_test(tc, test_plan_hash_3_to_2_three_executors);
+    tcase_add_test(tc, test_plan_rescale_2_to_5);
+    tcase_add_test(tc, test_plan_rescale_7_to_3);
+    tcase_add_test(tc, test_plan_rescale_4_to_4);
+    tcase_add_test(tc, test_pointwise_ranges);
     tcase_add_test(tc, test_plan_two_input_and_wordcount);
     tcase_add_test(tc, test_graph_index_and_assigned_slots);
     suite_add_tcase(s, tc);

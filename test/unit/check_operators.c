@@ -1,8 +1,10 @@
 /*
  * Unit tests: the built-in operators, driven through the public operator ABI by a small
  * harness implementing te_operator_api_t (params from an array, emits appended to
- * in-memory lists). Outputs are compared with independent oracles (a hand-written
- * line splitter, coreutils `tr` for tokenize, a naive counter for keyed_count).
+ * in-memory lists, fail/log/cancel/counters recorded) — or, for keyed operators, through
+ * a real operator chain (harness_chain.h: the engine's keyed state and snapshots).
+ * Outputs are compared with independent oracles (a hand-written line splitter,
+ * coreutils `tr` for tokenize, a naive counter for keyed_count).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,7 +22,9 @@
 
 #include "te/operator.h"
 #include "operators/operator_registry.h"
-#include "state/state_backend.h"
+#include "state/snapshot.h"
+
+#include "harness_chain.h"
 
 /* ------------------------------------------------------------------ harness ---- */
 
@@ -38,7 +42,6 @@ struct te_operator_ctx {
     int nlogs;
     uint64_t discarded;
     atomic_int cancelled;
-    te_state_backend_t *state; /* ABI v2 keyed state; kept reachable in h_states */
 };
 
 typedef struct rec_list {
@@ -166,77 +169,6 @@ static void h_counter_add(te_operator_ctx_t *c, const char *name, uint64_t delta
         c->discarded += delta;
 }
 
-/* ABI v2: keyed state on the real hashmap backend (one per ctx, created on first put;
- * every backend is kept here and freed at exit, so re-initialised contexts do not leak). */
-static te_state_backend_t *h_states[256];
-static size_t h_n_states;
-
-static void h_states_free(void)
-{
-    for (size_t i = 0; i < h_n_states; i++)
-        state_backend_free(h_states[i]);
-    h_n_states = 0;
-}
-
-static int h_state_get_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                          const uint8_t **v, uint32_t *vl)
-{
-    return c->state ? state_backend_get(c->state, k, kl, ns, nl, v, vl) : 0;
-}
-
-static int h_state_put_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                          const uint8_t *v, uint32_t vl)
-{
-    if (c->state == NULL) {
-        ck_assert_uint_lt(h_n_states, 256);
-        if (h_n_states == 0)
-            atexit(h_states_free);
-        c->state = h_states[h_n_states++] = state_backend_new("hashmap", 128, NULL);
-    }
-    return state_backend_put(c->state, k, kl, ns, nl, v, vl);
-}
-
-static int h_state_delete_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl)
-{
-    return c->state ? state_backend_delete(c->state, k, kl, ns, nl) : 0;
-}
-
-static int h_state_get(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t **v, uint32_t *vl)
-{
-    return h_state_get_ns(c, k, kl, NULL, 0, v, vl);
-}
-
-static int h_state_put(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *v, uint32_t vl)
-{
-    return h_state_put_ns(c, k, kl, NULL, 0, v, vl);
-}
-
-static int h_state_delete(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl)
-{
-    return h_state_delete_ns(c, k, kl, NULL, 0);
-}
-
-typedef struct h_visit {
-    int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t);
-    void *arg;
-} h_visit_t;
-
-static int h_visit_plain(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                         const uint8_t *v, uint32_t vl)
-{
-    (void)kg;
-    (void)ns;
-    h_visit_t *h = arg;
-    return nl == 0 ? h->fn(h->arg, k, kl, v, vl) : 0;
-}
-
-static int h_state_foreach(te_operator_ctx_t *c,
-                           int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t), void *arg)
-{
-    h_visit_t h = {fn, arg};
-    return c->state ? state_backend_foreach(c->state, h_visit_plain, &h) : 0;
-}
-
 static int h_no_timer(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, int64_t ts)
 {
     (void)c, (void)k, (void)kl, (void)ts;
@@ -274,13 +206,7 @@ static const te_operator_api_t api = {
     .register_processing_timer = h_no_timer,
     .current_watermark = h_current_watermark,
     .current_processing_time = h_processing_time,
-    .state_get = h_state_get,
-    .state_put = h_state_put,
-    .state_delete = h_state_delete,
-    .state_foreach = h_state_foreach,
-    .state_get_ns = h_state_get_ns,
-    .state_put_ns = h_state_put_ns,
-    .state_delete_ns = h_state_delete_ns,
+    /* no keyed state: keyed operators run through the real chain (harness_chain.h) */
     .mark_idle = h_mark_idle,
 };
 
@@ -399,6 +325,18 @@ START_TEST(test_registry)
             ck_assert_ptr_nonnull(d->process_element);
         ck_assert_msg(strstr(list, names[i]) != NULL, "%s not in '%s'", names[i], list);
     }
+    /* Every entry of builtins.def is found under its own name, and no name twice. */
+    const char *seen[64];
+    size_t listed = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        const te_operator_def_t *d = operator_registry_find(tok);
+        ck_assert_msg(d != NULL && strcmp(d->name, tok) == 0, "registry entry '%s' is not found by its name", tok);
+        for (size_t j = 0; j < listed; j++)
+            ck_assert_msg(strcmp(seen[j], tok) != 0, "'%s' is registered twice", tok);
+        ck_assert_uint_lt(listed, 64);
+        seen[listed++] = tok;
+    }
+    ck_assert_uint_ge(listed, 20);
     ck_assert_int_eq(def_of("socket_text")->blocking_source, 1);
     ck_assert_int_eq(def_of("sequence")->kind, TE_OP_SOURCE);
     ck_assert_int_eq(def_of("filter")->kind, TE_OP_ONE_INPUT);
@@ -1021,32 +959,55 @@ END_TEST
 
 /* --------------------------------------------------------------- keyed_count ---- */
 
+/* Keyed operators through a real chain [op, capture] (harness_chain.h). */
+static void chain_feed(te_operator_chain_t *c, const char *s)
+{
+    te_record_t rec = {(const uint8_t *)s, (uint32_t)strlen(s), 42};
+    te_error_t err = {0};
+    ck_assert_msg(operator_chain_process_element(c, 0, &rec, &err) == TE_OK, "%s", err.msg);
+}
+
+static void chain_finish(te_operator_chain_t *c)
+{
+    te_error_t err = {0};
+    ck_assert_msg(operator_chain_end_input(c, 0, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(operator_chain_close(c, &err) == TE_OK, "%s", err.msg);
+    operator_chain_free(c);
+}
+
+static te_operator_chain_t *keyed_chain(test_chain_t *t, const char *op, const char *const *keys,
+                                        const char *const *vals, size_t n, int open)
+{
+    te_error_t err = {0};
+    te_operator_chain_t *c = test_chain_new(t, op, keys, vals, n, 0, 1, 0, open, &err);
+    ck_assert_msg(c != NULL, "%s: %s", op, err.msg);
+    return c;
+}
+
 START_TEST(test_keyed_count_updates)
 {
-    const te_operator_def_t *d = def_of("keyed_count");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
-    feed(d, self, "a", &out);
-    feed(d, self, "b", &out);
-    feed(d, self, "a", &out);
-    feed(d, self, "", &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 4);
-    ck_assert_str_eq(out.main.data[0], "a\t1");
-    ck_assert_str_eq(out.main.data[1], "b\t1");
-    ck_assert_str_eq(out.main.data[2], "a\t2");
-    ck_assert_str_eq(out.main.data[3], "\t1");
-    out_free(&out);
+    test_chain_t t;
+    cap_reset_all();
+    te_operator_chain_t *c = keyed_chain(&t, "keyed_count", NULL, NULL, 0, 1);
+    chain_feed(c, "a");
+    chain_feed(c, "b");
+    chain_feed(c, "a");
+    chain_feed(c, "");
+    chain_finish(c);
+    ck_assert_uint_eq(cap_slot[0].n, 4);
+    ck_assert_str_eq(cap_slot[0].lines[0], "a\t1");
+    ck_assert_str_eq(cap_slot[0].lines[1], "b\t1");
+    ck_assert_str_eq(cap_slot[0].lines[2], "a\t2");
+    ck_assert_str_eq(cap_slot[0].lines[3], "\t1");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "key_field", "1", "delimiter", ",", NULL);
-    self = mk(d, &c);
-    feed(d, self, "x,k1,y", &out);
-    feed(d, self, "z,k1", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[1], "k1,2");
-    out_free(&out);
+    const char *k[] = {"key_field", "delimiter"}, *v[] = {"1", ","};
+    c = keyed_chain(&t, "keyed_count", k, v, 2, 1);
+    chain_feed(c, "x,k1,y");
+    chain_feed(c, "z,k1");
+    chain_finish(c);
+    ck_assert_str_eq(cap_slot[0].lines[1], "k1,2");
+    cap_reset_all();
 }
 END_TEST
 
@@ -1065,40 +1026,41 @@ START_TEST(test_keyed_count_final)
     }
     qsort(sorted, N, sizeof(sorted[0]), cmp_str);
 
-    const te_operator_def_t *d = def_of("keyed_count");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "emit", "final", NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    test_chain_t t;
+    cap_reset_all();
+    const char *k[] = {"emit"}, *v[] = {"final"};
+    te_operator_chain_t *c = keyed_chain(&t, "keyed_count", k, v, 1, 1);
     for (int i = 0; i < N / 2; i++)
-        feed(d, self, keys[i], &out);
-    ck_assert_uint_eq(out.main.n, 0);
-    /* Snapshot halfway, continue in a restored instance. */
-    uint8_t *snap;
-    size_t len;
-    ck_assert_int_eq(d->snapshot(self, 1, &snap, &len), 0);
-    d->dispose(self);
-    self = mk(d, &c);
-    ck_assert_int_eq(d->restore(self, snap, len), 0);
-    free(snap);
+        chain_feed(c, keys[i]);
+    ck_assert_uint_eq(cap_slot[0].n, 0);
+    /* Snapshot halfway (as a checkpoint does), continue in a restored chain. */
+    te_error_t err = {0};
+    te_ckpt_snapshot_t *snap = snapshot_new(1, 0, 1, 128, 0, 127);
+    ck_assert_ptr_nonnull(snap);
+    ck_assert_msg(operator_chain_snapshot_state(c, 1, snap, &err) == TE_OK, "%s", err.msg);
+    operator_chain_free(c);
+    c = keyed_chain(&t, "keyed_count", k, v, 1, 0);
+    ck_assert_msg(operator_chain_restore_state(c, snap, 1, 0, 127, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(operator_chain_open(c, &err) == TE_OK, "%s", err.msg);
+    snapshot_free(snap);
     for (int i = N / 2; i < N; i++)
-        feed(d, self, keys[i], &out);
-    finish(d, self, &out);
+        chain_feed(c, keys[i]);
+    chain_finish(c);
 
-    size_t k = 0;
+    size_t n = 0;
     for (int i = 0; i < N;) {
         int j = i;
         while (j < N && strcmp(sorted[j], sorted[i]) == 0)
             j++;
         char want[64];
         snprintf(want, sizeof(want), "%s\t%d", sorted[i], j - i);
-        ck_assert_msg(k < out.main.n, "missing %s", want);
-        ck_assert_str_eq(out.main.data[k], want);
-        k++;
+        ck_assert_msg(n < cap_slot[0].n, "missing %s", want);
+        ck_assert_str_eq(cap_slot[0].lines[n], want);
+        n++;
         i = j;
     }
-    ck_assert_uint_eq(k, out.main.n);
-    out_free(&out);
+    ck_assert_uint_eq(n, cap_slot[0].n);
+    cap_reset_all();
 }
 END_TEST
 
@@ -1594,39 +1556,36 @@ START_TEST(test_max_by)
     /* Oracle: per key, the first record with the largest value, computed here. */
     static const char *in[] = {"a\t3\tx",  "b\t1\ty",        "a\t7\tz", "b\t1\tw",
                                "c\t-2\tq", "a\t7\tlate-tie", "b\t4\tv"};
-    const te_operator_def_t *d = def_of("max_by");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "value_field", "1", "emit", "final", NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    test_chain_t t;
+    cap_reset_all();
+    const char *k[] = {"value_field", "emit"}, *v[] = {"1", "final"};
+    te_operator_chain_t *c = keyed_chain(&t, "max_by", k, v, 2, 1);
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-        feed(d, self, in[i], &out);
-    ck_assert_uint_eq(out.main.n, 0);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "a\t7\tz");
-    ck_assert_str_eq(out.main.data[1], "b\t4\tv");
-    ck_assert_str_eq(out.main.data[2], "c\t-2\tq");
-    out_free(&out);
+        chain_feed(c, in[i]);
+    ck_assert_uint_eq(cap_slot[0].n, 0);
+    chain_finish(c);
+    ck_assert_uint_eq(cap_slot[0].n, 3);
+    ck_assert_str_eq(cap_slot[0].lines[0], "a\t7\tz");
+    ck_assert_str_eq(cap_slot[0].lines[1], "b\t4\tv");
+    ck_assert_str_eq(cap_slot[0].lines[2], "c\t-2\tq");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "value_field", "1", NULL); /* updates: each new maximum */
-    self = mk(d, &c);
+    c = keyed_chain(&t, "max_by", k, v, 1, 1); /* updates: each new maximum */
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-        feed(d, self, in[i], &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 5); /* a3 b1 a7 c-2 b4 */
-    ck_assert_str_eq(out.main.data[2], "a\t7\tz");
-    ck_assert_str_eq(out.main.data[4], "b\t4\tv");
-    out_free(&out);
+        chain_feed(c, in[i]);
+    chain_finish(c);
+    ck_assert_uint_eq(cap_slot[0].n, 5); /* a3 b1 a7 c-2 b4 */
+    ck_assert_str_eq(cap_slot[0].lines[2], "a\t7\tz");
+    ck_assert_str_eq(cap_slot[0].lines[4], "b\t4\tv");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "value_field", "1", NULL);
-    char err[256] = "";
-    self = d->setup(&api, &c, err, sizeof(err));
+    c = keyed_chain(&t, "max_by", k, v, 1, 1);
     te_record_t bad = {(const uint8_t *)"a\tNaN-ish", 9, 1};
-    ck_assert_int_ne(d->process_element(self, 0, &bad, &out), 0);
-    ck_assert_msg(strstr(c.fail_msg, "value_field 1") != NULL, "%s", c.fail_msg);
-    d->dispose(self);
-    out_free(&out);
+    te_error_t err = {0};
+    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
+    ck_assert_msg(strstr(err.msg, "value_field 1") != NULL, "%s", err.msg);
+    operator_chain_free(c);
+    cap_reset_all();
 }
 END_TEST
 

@@ -39,6 +39,8 @@
 #include "shuffle/remote_input_channel.h"
 #include "shuffle/result_partition.h"
 
+#include "harness_shuffle.h"
+
 #define SEG 1024
 
 static te_network_buffer_pool_t *arena;
@@ -201,11 +203,7 @@ static void *produce(void *arg)
 
 static void producer_init(producer_t *p, int n_buffers)
 {
-    te_error_t err;
-    te_id_random(&p->pid);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "producer", 2, 4, &err);
-    p->rp = result_partition_new(&p->pid, "producer", 1, lp, &err);
-    ck_assert_ptr_nonnull(p->rp);
+    p->rp = harness_new_rp(arena, 1, 2, 4, &p->pid);
     p->n_buffers = n_buffers;
     p->delay_register_ms = 0;
 }
@@ -318,42 +316,15 @@ END_TEST
 
 /* ---- channel protocol checks without a network ---- */
 
-static int fake_requests;
-static te_status_t fake_request(void *ctx, te_remote_input_channel_t *ch, te_error_t *err)
-{
-    (void)ctx;
-    (void)ch;
-    (void)err;
-    fake_requests++;
-    return TE_OK;
-}
-static void fake_credit(void *ctx, te_remote_input_channel_t *ch)
-{
-    (void)ctx;
-    (void)ch;
-}
-static void fake_release(void *ctx, te_remote_input_channel_t *ch)
-{
-    (void)ctx;
-    (void)ch;
-}
-static const te_channel_transport_t fake_tr = {fake_request, fake_credit, fake_release, NULL};
-
 static void copy_bytes(void *arg, uint8_t *dst, uint32_t size) { memcpy(dst, arg, size); }
 
 START_TEST(test_sequence_gap_and_no_credit)
 {
     te_error_t err;
     for (int k = 0; k < 2; k++) {
-        te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1, &err);
-        te_input_gate_t *g = input_gate_new("consumer", 0, 1, lp, &err);
-        te_remote_buffers_t *rb = remote_buffers_new(lp, 1);
-        te_id_t pid;
-        te_id_random(&pid);
-        te_remote_input_channel_t *ch =
-            remote_input_channel_new(g, 0, rb, &fake_tr, "10.0.0.9:6121", &pid, 0, 100, 1000, &err);
-        ck_assert_int_eq(input_gate_set_channel(g, 0, &remote_input_channel_ops, ch, &err), TE_OK);
-        ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
+        te_input_gate_t *g;
+        te_remote_buffers_t *rb;
+        te_remote_input_channel_t *ch = harness_fake_channel(arena, 1, 0, &g, &rb);
         ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1); /* one exclusive buffer */
         uint8_t data[10] = "0123456789";
         ck_assert_int_eq(remote_input_channel_on_buffer(ch, 0, 0, 0, 10, copy_bytes, data, &err), TE_OK);
@@ -381,18 +352,7 @@ END_TEST
  * `floating` more on backlog). */
 static te_remote_input_channel_t *fake_channel(te_input_gate_t **g, te_remote_buffers_t **rb, uint32_t floating)
 {
-    te_error_t err;
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1 + floating, &err);
-    *g = input_gate_new("consumer", 0, 1, lp, &err);
-    *rb = remote_buffers_new(lp, 1);
-    te_id_t pid;
-    te_id_random(&pid);
-    te_remote_input_channel_t *ch =
-        remote_input_channel_new(*g, 0, *rb, &fake_tr, "10.0.0.9:6121", &pid, 0, 100, 1000, &err);
-    ck_assert_ptr_nonnull(ch);
-    ck_assert_int_eq(input_gate_set_channel(*g, 0, &remote_input_channel_ops, ch, &err), TE_OK);
-    ck_assert_int_eq(input_gate_request_partitions(*g, 1000, &err), TE_OK);
-    return ch;
+    return harness_fake_channel(arena, 1, floating, g, rb);
 }
 
 /* The gate's listener wakes the task, which polls the channel at once: it must not

@@ -17,20 +17,11 @@
 #include "shuffle/record_writer.h"
 #include "shuffle/result_partition.h"
 
+#include "harness_shuffle.h"
+
 #define SEG 256
 
 static te_network_buffer_pool_t *arena;
-
-static te_result_partition_t *new_rp(uint32_t nsub, uint32_t min, uint32_t max, te_id_t *id)
-{
-    te_error_t err;
-    te_id_random(id);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "test-rp", min, max, &err);
-    ck_assert_ptr_nonnull(lp);
-    te_result_partition_t *rp = result_partition_new(id, "test-rp", nsub, lp, &err);
-    ck_assert_ptr_nonnull(rp);
-    return rp;
-}
 
 static void setup(void)
 {
@@ -82,8 +73,8 @@ START_TEST(test_flush_makes_partial_readable)
 {
     te_id_t id;
     te_error_t err;
-    te_result_partition_t *rp = new_rp(1, 2, 4, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     notified = 0;
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
@@ -180,11 +171,11 @@ START_TEST(test_writer_fast_path_stream)
 {
     te_id_t id1, id2;
     te_error_t err;
-    te_result_partition_t *rp[2] = {new_rp(1, 2, 16, &id1), new_rp(1, 2, 16, &id2)};
+    te_result_partition_t *rp[2] = {harness_new_rp(arena, 1, 2, 16, &id1), harness_new_rp(arena, 1, 2, 16, &id2)};
     te_record_writer_t *rw[2];
     te_subpartition_view_t *v[2];
     for (int w = 0; w < 2; w++) {
-        te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+        te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
         rw[w] = record_writer_new(rp[w], sel, w /* flush_always */, &err);
         v[w] = result_partition_create_view(rp[w], 0, (te_notifier_t){NULL, NULL}, &err);
         ck_assert_ptr_nonnull(v[w]);
@@ -239,8 +230,8 @@ START_TEST(test_writer_round_robin)
 {
     te_id_t id;
     te_error_t err;
-    te_result_partition_t *rp = new_rp(3, 4, 8, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 3, 2, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 3, 4, 8, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 3, 2, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_subpartition_view_t *v[3];
     for (uint32_t c = 0; c < 3; c++)
@@ -267,7 +258,7 @@ END_TEST
 START_TEST(test_events_without_pool_buffers)
 {
     te_id_t id;
-    te_result_partition_t *rp = new_rp(2, 1, 1, &id);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 1, 1, &id);
     te_buffer_t *hold = local_buffer_pool_request(result_partition_pool(rp));
     ck_assert_ptr_nonnull(hold);
     te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 7, 1234, 0};
@@ -312,8 +303,8 @@ START_TEST(test_release_cancels_blocked_producer)
 {
     te_id_t id;
     te_error_t err;
-    te_result_partition_t *rp = new_rp(1, 2, 2, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 2, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     notified = 0;
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
@@ -357,7 +348,7 @@ START_TEST(test_partition_manager)
     te_partition_manager_t *pm = partition_manager_new();
     te_id_t id, other;
     te_error_t err;
-    te_result_partition_t *rp = new_rp(2, 1, 2, &id);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 1, 2, &id);
     te_id_random(&other);
     reg_fired = 0;
     ck_assert_ptr_null(partition_manager_create_view(pm, &id, 0, (te_notifier_t){NULL, NULL}, &err));
@@ -399,8 +390,8 @@ START_TEST(test_output_flusher)
 {
     te_id_t id;
     te_error_t err;
-    te_result_partition_t *rp = new_rp(1, 2, 4, &id);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, &id);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_flush_data, NULL}, &err);
     te_output_flusher_t *f = output_flusher_new(&err);

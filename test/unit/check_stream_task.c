@@ -18,6 +18,7 @@
 #include "runtime/watermark_valve.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
@@ -409,7 +410,7 @@ static void net_build(net_t *n, uint32_t p, uint32_t c, te_partitioner_kind_t ki
         n->gate[j] = input_gate_new("consumer", 0, p, NULL, &err);
         ck_assert_msg(n->gate[j] != NULL, "%s", err.msg);
         for (uint32_t i = 0; i < p; i++)
-            ck_assert_int_eq(input_gate_set_local_channel(n->gate[j], i, n->pm, &n->pid[i], j, &err), TE_OK);
+            ck_assert_int_eq(local_input_channel_attach(n->gate[j], i, n->pm, &n->pid[i], j, &err), TE_OK);
     }
 }
 
@@ -504,7 +505,7 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     long long *all = malloc(total * sizeof(long long));
     size_t at = 0;
     for (uint32_t j = 0; j < C; j++) {
-        if (kind == TE_PARTITION_HASH) {
+        if (kind == TE__PARTITIONER__HASH) {
             for (size_t x = 0; x < g_coll[j].n; x++) {
                 char key[32];
                 int kl = snprintf(key, sizeof(key), "%lld", g_coll[j].vals[x] / 2);
@@ -529,13 +530,13 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     collectors_free();
 }
 
-START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 20000, 0); }
+START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 20000, 0); }
 END_TEST
 
-START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE_PARTITION_HASH, 10000, 0); }
+START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE__PARTITIONER__HASH, 10000, 0); }
 END_TEST
 
-START_TEST(test_idle_source) { run_pipeline(1, 1, TE_PARTITION_FORWARD, 300, 25); }
+START_TEST(test_idle_source) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 300, 25); }
 END_TEST
 
 /* Two sources, each into its own gate (input 0 and 1) of a TwoInputStreamTask. */
@@ -546,12 +547,12 @@ START_TEST(test_two_input)
     atomic_store(&g_union_inputs[1], 0);
     te_error_t err = {0};
     net_t a, b; /* one producer / one consumer each; gates rebuilt with input indexes */
-    net_build(&a, 1, 1, TE_PARTITION_FORWARD, 0);
-    net_build(&b, 1, 1, TE_PARTITION_FORWARD, 0);
+    net_build(&a, 1, 1, TE__PARTITIONER__FORWARD, 0);
+    net_build(&b, 1, 1, TE__PARTITIONER__FORWARD, 0);
     input_gate_free(b.gate[0]);
     b.gate[0] = input_gate_new("consumer", 1, 1, NULL, &err);
     ck_assert_ptr_nonnull(b.gate[0]);
-    ck_assert_int_eq(input_gate_set_local_channel(b.gate[0], 0, b.pm, &b.pid[0], 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(b.gate[0], 0, b.pm, &b.pid[0], 0, &err), TE_OK);
     const char *v_a[] = {"3000"}, *v_b[] = {"2000"};
     te_chain_op_config_t ca[] = {{&count_src_def, "A", "u0", 1, K_N, v_a}};
     te_chain_op_config_t cb[] = {{&count_src_def, "B", "u1", 1, K_N, v_b}};
@@ -649,7 +650,7 @@ START_TEST(test_cancel_pipeline)
 {
     collectors_init();
     net_t n;
-    net_build(&n, 1, 1, TE_PARTITION_FORWARD, 1);
+    net_build(&n, 1, 1, TE__PARTITIONER__FORWARD, 1);
     const char *v_n[] = {"-1"};
     te_chain_op_config_t src_chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n}};
     te_chain_op_config_t sink_chain[] = {{&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}}};

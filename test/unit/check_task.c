@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "executor/task_executor.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
 #include "shuffle/partition_manager.h"
@@ -173,13 +174,11 @@ static void build_tdd(tdd_builder_t *b, const char *op1, const char *k1, const c
 static te_task_services_t services(void)
 {
     te_task_services_t s = {
-        .buffers = nbp,
-        .partitions = pm,
+        .shuffle = {.buffers = nbp, .partitions = pm, .buffers_per_channel = 2, .floating_buffers_per_gate = 8},
         .flusher = flusher,
         .default_buffer_timeout_ms = 100,
         .partition_request_timeout_ms = 2000,
-        .buffers_per_channel = 2,
-        .floating_buffers_per_gate = 8,
+        .operators = task_executor_operator_resolver("plugins"),
         .on_state = on_state,
         .on_state_arg = &rec,
     };
@@ -344,6 +343,12 @@ START_TEST(test_rejections_unwind)
     b.tdd.subtask_index = 1; /* of 1 subtask */
     ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
     ck_assert_int_eq(why, TE_DEPLOY_INCONSISTENT_IDS);
+
+    build_tdd(&b, "sequence", "to", "10", NULL, 1);
+    b.rp.partitioner = (Te__Partitioner)(TE__PARTITIONER__BROADCAST + 1); /* not in tdd.proto */
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_int_eq(why, TE_DEPLOY_INCONSISTENT_IDS);
+    ck_assert_msg(strstr(err.msg, "partitioner 6") != NULL, "%s", err.msg);
 
     build_tdd(&b, "discard", NULL, NULL, NULL, 0); /* a sink cannot head a source task */
     ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));

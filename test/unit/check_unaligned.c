@@ -28,6 +28,7 @@
 #include "shuffle/channel_selector.h"
 #include "shuffle/task_event.h"
 #include "shuffle/input_gate.h"
+#include "shuffle/local_input_channel.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
 #include "shuffle/record_deserializer.h"
@@ -35,6 +36,8 @@
 #include "shuffle/record_writer.h"
 #include "shuffle/remote_input_channel.h"
 #include "shuffle/result_partition.h"
+
+#include "harness_shuffle.h"
 
 #define SEG 256
 
@@ -101,18 +104,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 /* A stream byte: position i of subpartition (or channel) s. */
 static uint8_t pat(uint32_t s, uint32_t i) { return (uint8_t)((i * 37u) ^ (s * 101u) ^ (i >> 8) ^ 0x5a); }
-
-static te_result_partition_t *new_rp(uint32_t nsub, uint32_t min, uint32_t max)
-{
-    te_error_t err;
-    te_id_t id;
-    te_id_random(&id);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "test-unaligned", min, max, &err);
-    ck_assert_ptr_nonnull(lp);
-    te_result_partition_t *rp = result_partition_new(&id, "test-unaligned", nsub, lp, &err);
-    ck_assert_ptr_nonnull(rp);
-    return rp;
-}
 
 /* Writes stream bytes *pos.. of sub into b->data[committed, to) and publishes `to`. */
 static void fill_to(te_buffer_t *b, uint32_t to, uint32_t sub, uint32_t *pos)
@@ -196,7 +187,7 @@ static void on_prio(void *arg) { prio_calls[(intptr_t)arg]++; }
 START_TEST(test_priority_capture_and_order)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(2, 8, 16);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 8, 16, NULL);
     te_local_buffer_pool_t *lp = result_partition_pool(rp);
     te_subpartition_view_t *v[2];
     for (intptr_t s = 0; s < 2; s++) {
@@ -347,8 +338,8 @@ static void rw_expected(int from, int to, bytes_t *out)
 START_TEST(test_priority_with_record_writer)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(1, 4, 12);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 4, 12, NULL);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     ck_assert_ptr_nonnull(rw);
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){NULL, NULL}, &err);
@@ -411,7 +402,7 @@ END_TEST
 START_TEST(test_poll_event_only_events)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(1, 2, 4);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, NULL);
     te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){NULL, NULL}, &err);
     te_buffer_slice_t sl;
     ck_assert_int_eq(subpartition_view_poll_event(v, &sl, NULL), 0); /* empty */
@@ -468,7 +459,7 @@ END_TEST
 START_TEST(test_priority_listener)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(2, 2, 6);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 2, 6, NULL);
     te_subpartition_view_t *v[2];
     for (intptr_t s = 0; s < 2; s++) {
         data_calls[s] = prio_calls[s] = 0;
@@ -626,12 +617,12 @@ static void *cc_consume(void *arg)
 START_TEST(test_priority_concurrent_backpressure)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(2, 4, 4);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 4, 4, NULL);
     cc_t *c = calloc(1, sizeof(*c));
     ck_assert_ptr_nonnull(c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 2, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 2, 0, -1, 0, 0, &err);
     c->rw = record_writer_new(rp, sel, 0, &err);
     ck_assert_ptr_nonnull(c->rw);
     for (int s = 0; s < 2; s++) {
@@ -826,8 +817,8 @@ END_TEST
 START_TEST(test_write_raw)
 {
     te_error_t err;
-    te_result_partition_t *rp = new_rp(2, 2, 8);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_REBALANCE, 2, 0, -1, 0, 0, &err);
+    te_result_partition_t *rp = harness_new_rp(arena, 2, 2, 8, NULL);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__REBALANCE, 2, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_subpartition_view_t *v[2];
     for (int s = 0; s < 2; s++)
@@ -1014,25 +1005,6 @@ END_TEST
 
 /* ================= 4. the input gate's priority API ================= */
 
-static te_status_t fake_request(void *ctx, te_remote_input_channel_t *ch, te_error_t *err)
-{
-    (void)ctx;
-    (void)ch;
-    (void)err;
-    return TE_OK;
-}
-static void fake_credit(void *ctx, te_remote_input_channel_t *ch)
-{
-    (void)ctx;
-    (void)ch;
-}
-static void fake_release(void *ctx, te_remote_input_channel_t *ch)
-{
-    (void)ctx;
-    (void)ch;
-}
-static const te_channel_transport_t fake_tr = {fake_request, fake_credit, fake_release, NULL};
-
 static void copy_bytes(void *arg, uint8_t *dst, uint32_t size) { memcpy(dst, arg, size); }
 
 typedef struct remote {
@@ -1044,19 +1016,7 @@ typedef struct remote {
 
 static void remote_open(remote_t *r, uint32_t bpc)
 {
-    te_error_t err;
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", bpc, bpc, &err);
-    ck_assert_ptr_nonnull(lp);
-    r->g = input_gate_new("consumer", 0, 1, lp, &err);
-    ck_assert_ptr_nonnull(r->g);
-    r->rb = remote_buffers_new(lp, bpc);
-    input_gate_set_poll_hook(r->g, (te_notifier_t){remote_buffers_poll_hook, r->rb});
-    te_id_t pid;
-    te_id_random(&pid);
-    r->ch = remote_input_channel_new(r->g, 0, r->rb, &fake_tr, "10.0.0.9:6121", &pid, 0, 100, 1000, &err);
-    ck_assert_ptr_nonnull(r->ch);
-    ck_assert_int_eq(input_gate_set_channel(r->g, 0, &remote_input_channel_ops, r->ch, &err), TE_OK);
-    ck_assert_int_eq(input_gate_request_partitions(r->g, 1000, &err), TE_OK);
+    r->ch = harness_fake_channel(arena, bpc, 0, &r->g, &r->rb);
     ck_assert_uint_eq(remote_input_channel_take_credit(r->ch), bpc);
     r->seq = 0;
 }
@@ -1255,13 +1215,13 @@ START_TEST(test_local_priority)
 {
     te_error_t err;
     te_partition_manager_t *pm = partition_manager_new();
-    te_result_partition_t *rp = new_rp(1, 2, 4);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, NULL);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
-    te_channel_selector_t *sel = channel_selector_new(TE_PARTITION_FORWARD, 1, 0, -1, 0, 0, &err);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     te_input_gate_t *g = input_gate_new("consumer", 0, 1, NULL, &err);
     ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(input_gate_set_local_channel(g, 0, pm, result_partition_id(rp), 0, &err), TE_OK);
+    ck_assert_int_eq(local_input_channel_attach(g, 0, pm, result_partition_id(rp), 0, &err), TE_OK);
     ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
 
     uint8_t p[64];

@@ -1,0 +1,590 @@
+/*
+ * executor_rpc — the TaskExecutor's side of the control-plane RPC (Flink's
+ * TaskExecutorGateway): one handler per call kind in a table indexed by the call's
+ * RpcMessage field number (register, slots, deployment, cancellation, checkpoints,
+ * heartbeats, reports), and the pushes to a job's JobManager connection
+ * (TaskExecutionState, AcknowledgeCheckpoint, DeclineCheckpoint).
+ *
+ * Adding a call: its message in proto/rpc.proto (a field number in the call range,
+ * see RpcMessage), a handler below and one line in `calls`.
+ *
+ * Threading: everything runs on the control thread (rpc_server delivers calls there;
+ * pushes come from the control queue). No locks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "rpc/frame_codec.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
+#include "executor/task_executor_internal.h"
+
+#define CTX "executor"
+
+static int id_from(ProtobufCBinaryData b, te_id_t *out) { return te_id_from_bytes(b.data, b.len, out); }
+
+/* A 16-byte id argument of a call: 0, or -1 after answering `code` with a message
+ * naming the field (`what` prefixes it when not NULL) and the length received. */
+static int id_arg(te_rpc_conn_t *conn, uint64_t call_id, Te__ErrorCode code, const char *what, const char *field,
+                  ProtobufCBinaryData b, te_id_t *out)
+{
+    if (id_from(b, out) == 0)
+        return 0;
+    rpc_conn_replyf(conn, call_id, code, "%s%s%s must be 16 bytes, got %zu", what ? what : "", what ? ": " : "",
+                    field, b.len);
+    return -1;
+}
+
+static Te__ExecutionState to_wire_state(te_exec_state_t s) { return (Te__ExecutionState)s; }
+
+/* ---------- pushes ---------- */
+
+void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause)
+{
+    /* The submitting connection, even after the job's JobManager was dropped (a
+     * heartbeat timeout): it still learns why its tasks failed. */
+    te_rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
+    if (conn == NULL)
+        return;
+    Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
+    tes.job_id.data = r->job_id.b;
+    tes.job_id.len = TE_ID_LEN;
+    tes.execution_attempt_id.data = r->exec_id.b;
+    tes.execution_attempt_id.len = TE_ID_LEN;
+    tes.state = to_wire_state(s);
+    tes.cause = (char *)(cause ? cause : "");
+    tes.restore_failed = s == TE_STATE_FAILED && task_restore_failed(r->task);
+    te_task_metrics_t *m = task_metrics(r->task);
+    tes.records_in = task_metrics_get(&m->num_records_in);
+    tes.records_out = task_metrics_get(&m->num_records_out);
+    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
+    msg.body_case = TE__RPC_MESSAGE__BODY_TASK_EXECUTION_STATE;
+    msg.task_execution_state = &tes;
+    if (rpc_conn_send(conn, &msg) != TE_OK)
+        TE_WARN(CTX, "could not push %s of %s to the JobManager of job %s", task_state_name(s),
+                te_id_str(&r->exec_id), te_id_str(&r->job_id));
+    r->last_pushed = s;
+}
+
+/* AcknowledgeCheckpoint / DeclineCheckpoint to the task's JobManager connection. */
+void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u)
+{
+    te_rpc_conn_t *conn = rpc_server_find_conn(te->rpc, r->conn_id);
+    if (conn == NULL)
+        return;
+    Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
+    Te__AcknowledgeCheckpoint ack = TE__ACKNOWLEDGE_CHECKPOINT__INIT;
+    Te__DeclineCheckpoint dec = TE__DECLINE_CHECKPOINT__INIT;
+    Te__StateHandle h = TE__STATE_HANDLE__INIT;
+    Te__StateHandle *hp = &h;
+    uint32_t *kgs = NULL;
+    if (u->ckpt == 1) {
+        size_t n_kg = u->ckpt_kg_last >= u->ckpt_kg_first ? u->ckpt_kg_last - u->ckpt_kg_first + 1 : 0;
+        kgs = calloc(n_kg ? n_kg : 1, sizeof(*kgs));
+        if (kgs == NULL)
+            return;
+        for (size_t i = 0; i < n_kg; i++)
+            kgs[i] = u->ckpt_kg_first + (uint32_t)i;
+        h.operator_uid = (char *)"";
+        h.path = u->path ? u->path : (char *)"";
+        h.size = u->ckpt_size;
+        h.n_key_groups = n_kg;
+        h.key_groups = kgs;
+        h.subtask_index = u->ckpt_subtask;
+        h.parallelism = u->ckpt_parallelism;
+        ack.job_id.data = r->job_id.b;
+        ack.job_id.len = TE_ID_LEN;
+        ack.execution_attempt_id.data = r->exec_id.b;
+        ack.execution_attempt_id.len = TE_ID_LEN;
+        ack.checkpoint_id = u->ckpt_id;
+        ack.n_handles = 1;
+        ack.handles = &hp;
+        ack.state_size = u->ckpt_size;
+        ack.alignment_duration_ns = u->ckpt_alignment_ns;
+        ack.persisted_in_flight_bytes = u->ckpt_inflight;
+        ack.start_delay_ms = u->ckpt_start_delay_ms;
+        msg.body_case = TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT;
+        msg.acknowledge_checkpoint = &ack;
+    } else {
+        dec.job_id.data = r->job_id.b;
+        dec.job_id.len = TE_ID_LEN;
+        dec.execution_attempt_id.data = r->exec_id.b;
+        dec.execution_attempt_id.len = TE_ID_LEN;
+        dec.checkpoint_id = u->ckpt_id;
+        dec.cause = u->cause ? u->cause : (char *)"";
+        msg.body_case = TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT;
+        msg.decline_checkpoint = &dec;
+    }
+    if (rpc_conn_send(conn, &msg) != TE_OK)
+        TE_WARN(CTX, "could not push the %s of checkpoint %llu of %s to the JobManager of job %s",
+                u->ckpt == 1 ? "acknowledgement" : "decline", (unsigned long long)u->ckpt_id,
+                te_id_str(&r->exec_id), te_id_str(&r->job_id));
+    free(kgs);
+}
+
+/* ---------- calls ---------- */
+
+typedef enum { CKPT_TRIGGER, CKPT_CONFIRM, CKPT_ABORT } ckpt_call_t;
+
+/* TriggerCheckpoint / ConfirmCheckpoint / AbortCheckpoint: handed to the task's mailbox. */
+static void checkpoint_call(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, ckpt_call_t kind,
+                            ProtobufCBinaryData eid, uint64_t ckpt, uint64_t timestamp)
+{
+    static const char *const names[] = {"TriggerCheckpoint", "ConfirmCheckpoint", "AbortCheckpoint"};
+    const char *what = names[kind];
+    te_id_t exec;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, what, "execution_attempt_id", eid, &exec) != 0)
+        return;
+    if (ckpt == 0) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: checkpoint_id must be at least 1",
+                        what);
+        return;
+    }
+    te_task_record_t *r = executor_find_record(te, &exec);
+    if (r == NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_TASK, "%s: no task with execution attempt id %s",
+                        what, te_id_str(&exec));
+        return;
+    }
+    te_status_t rc;
+    if (kind == CKPT_TRIGGER)
+        rc = task_trigger_checkpoint(r->task, ckpt, timestamp);
+    else if (kind == CKPT_CONFIRM)
+        rc = task_confirm_checkpoint(r->task, ckpt);
+    else
+        rc = task_abort_checkpoint(r->task, ckpt);
+    if (rc == TE_EINVAL)
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                        "%s: task %s (%s) is not a source task; checkpoints are triggered at the sources", what,
+                        task_name(r->task), te_id_str(&exec));
+    else if (rc != TE_OK)
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running",
+                        what, task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));
+    else
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_trigger_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                                    const void *body)
+{
+    const Te__TriggerCheckpoint *m = body;
+    checkpoint_call(te, conn, call_id, CKPT_TRIGGER, m->execution_attempt_id, m->checkpoint_id, m->timestamp);
+}
+
+static void call_confirm_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                                    const void *body)
+{
+    const Te__ConfirmCheckpoint *m = body;
+    checkpoint_call(te, conn, call_id, CKPT_CONFIRM, m->execution_attempt_id, m->checkpoint_id, 0);
+}
+
+static void call_abort_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__AbortCheckpoint *m = body;
+    checkpoint_call(te, conn, call_id, CKPT_ABORT, m->execution_attempt_id, m->checkpoint_id, 0);
+}
+
+static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                                      const void *body)
+{
+    const Te__RegisterJobManager *m = body;
+    te_id_t job_id, master_id;
+    if (id_from(m->job_id, &job_id) != 0 || id_from(m->job_master_id, &master_id) != 0) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "RegisterJobManager needs a 16-byte job_id and job_master_id");
+        return;
+    }
+    te_job_manager_t *jm = executor_find_job(te, &job_id);
+    if (jm != NULL && !te_id_equal(&jm->job_master_id, &master_id) && rpc_server_find_conn(te->rpc, jm->conn_id)) {
+        char have[TE_ID_HEX_LEN + 1];
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__JOB_MASTER_MISMATCH,
+                        "job %s is already led by JobManager %s (connection %s); got job_master_id %s",
+                        te_id_str(&job_id), te_id_to_hex(&jm->job_master_id, have), "open", te_id_str(&master_id));
+        return;
+    }
+    if (jm == NULL) {
+        jm = calloc(1, sizeof(*jm));
+        if (jm == NULL) {
+            rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+            return;
+        }
+        jm->job_id = job_id;
+        jm->next = te->jobs;
+        te->jobs = jm;
+    }
+    jm->job_master_id = master_id;
+    jm->conn_id = rpc_conn_id(conn);
+    jm->last_heartbeat_ms = te_clock_mono_ms();
+    snprintf(jm->job_name, sizeof(jm->job_name), "%s", m->job_name ? m->job_name : "");
+    TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s", te_id_str(&master_id), te_id_str(&job_id),
+            jm->job_name, rpc_conn_peer(conn));
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+/* Looks the job up and checks the fencing token; replies on failure. */
+static te_job_manager_t *fenced_job(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
+                                    ProtobufCBinaryData job_bytes, ProtobufCBinaryData master_bytes)
+{
+    te_id_t job_id, master_id;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "job_id", job_bytes, &job_id) != 0)
+        return NULL;
+    te_job_manager_t *jm = executor_find_job(te, &job_id);
+    if (jm == NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB,
+                        "no JobManager is registered for job %s (call RegisterJobManager first)",
+                        te_id_str(&job_id));
+        return NULL;
+    }
+    if (id_from(master_bytes, &master_id) != 0 || !te_id_equal(&master_id, &jm->job_master_id)) {
+        char want[TE_ID_HEX_LEN + 1];
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__JOB_MASTER_MISMATCH,
+                        "the job master id %s does not match the expected job master id %s of job %s",
+                        master_bytes.len == TE_ID_LEN ? te_id_str(&master_id) : "(malformed)",
+                        te_id_to_hex(&jm->job_master_id, want), te_id_str(&job_id));
+        return NULL;
+    }
+    jm->last_heartbeat_ms = te_clock_mono_ms();
+    return jm;
+}
+
+static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__RequestSlot *m = body;
+    te_job_manager_t *jm = fenced_job(te, conn, call_id, m->job_id, m->job_master_id);
+    if (jm == NULL)
+        return;
+    te_id_t alloc;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "allocation_id", m->allocation_id, &alloc) !=
+        0)
+        return;
+    if (te->shutting_down) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SHUTTING_DOWN, "the TaskExecutor is shutting down");
+        return;
+    }
+    long timeout = m->timeout_ms ? (long)m->timeout_ms : (long)te->slot_timeout_ms;
+    int index = -1;
+    te_error_t err;
+    te_status_t s = slot_table_allocate(te->slots, m->slot_index, &jm->job_id, &alloc, timeout, &index, &err);
+    if (s != TE_OK) {
+        /* rpc.proto: taken, out of range or none free are all SLOT_NOT_AVAILABLE. */
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE, err.msg);
+        return;
+    }
+    TE_INFO(CTX, "allocated slot %d to job %s (allocation %s)", index, te_id_str(&jm->job_id), te_id_str(&alloc));
+    Te__Response resp = TE__RESPONSE__INIT;
+    resp.code = TE__ERROR_CODE__OK;
+    resp.slot_index = index;
+    rpc_conn_reply_response(conn, call_id, &resp);
+}
+
+static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
+{
+    switch (why) {
+    case TE_DEPLOY_INCONSISTENT_IDS: return TE__ERROR_CODE__INCONSISTENT_IDS;
+    case TE_DEPLOY_INVALID_CHAIN: return TE__ERROR_CODE__INVALID_CHAIN;
+    case TE_DEPLOY_INSUFFICIENT_BUFFERS: return TE__ERROR_CODE__INSUFFICIENT_BUFFERS;
+    default: return TE__ERROR_CODE__INTERNAL;
+    }
+}
+
+/* Checks 4-7 of SubmitTask and the deployment into the ACTIVE slot of `alloc`. 0, or
+ * -1 when refused (the reply is sent). */
+static int deploy_in_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, te_job_manager_t *jm,
+                          const te_id_t *alloc, const Te__TaskDeploymentDescriptor *tdd)
+{
+    /* A bound on what one slot may hold (refused, never grown without limit). */
+    int slot_index = slot_table_find_by_allocation(te->slots, alloc);
+    int64_t max_tasks = config_get_int(te->cfg, TE_KEY_TASKMANAGER_SLOT_MAX_TASKS);
+    int in_slot = slot_index >= 0 ? slot_table_tasks_of_slot(te->slots, slot_index, NULL, NULL, 0) : 0;
+    if (in_slot >= max_tasks) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_AVAILABLE,
+                        "slot %d already holds %d tasks, the most taskmanager.slot.max-tasks (%lld) allows",
+                        slot_index, in_slot, (long long)max_tasks);
+        return -1;
+    }
+    /* 4-6: ids, chain, buffers (task_new checks in that order and unwinds). */
+    te_task_services_t svc;
+    executor_task_services(te, &svc);
+    te_error_t err;
+    te_error_clear(&err);
+    te_deploy_error_t why;
+    te_task_t *task = task_new(tdd, &svc, &why, &err);
+    if (task == NULL) {
+        TE_WARN(CTX, "rejected task submission: %s", err.msg);
+        rpc_conn_reply(conn, call_id, deploy_error_code(why), err.msg);
+        return -1;
+    }
+    /* 7: a new execution id. */
+    if (executor_find_record(te, task_execution_id(task)) != NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__DUPLICATE_EXECUTION,
+                        "execution attempt %s is already deployed", te_id_str(task_execution_id(task)));
+        task_free(task);
+        return -1;
+    }
+    if (slot_table_add_task(te->slots, &jm->job_id, alloc, task_execution_id(task), task, &err) != TE_OK) {
+        Te__ErrorCode code =
+            err.code == TE_EEXIST ? TE__ERROR_CODE__DUPLICATE_EXECUTION : TE__ERROR_CODE__SLOT_NOT_FOUND;
+        rpc_conn_reply(conn, call_id, code, err.msg);
+        task_free(task);
+        return -1;
+    }
+    te_task_record_t *r = calloc(1, sizeof(*r));
+    if (r == NULL || task_start(task, &err) != TE_OK) {
+        slot_table_remove_task(te->slots, task_execution_id(task), NULL);
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, r ? err.msg : "out of memory");
+        free(r);
+        task_free(task);
+        return -1;
+    }
+    r->task = task;
+    r->exec_id = *task_execution_id(task);
+    r->job_id = jm->job_id;
+    r->alloc_id = *alloc;
+    r->conn_id = rpc_conn_id(conn);
+    r->rates.last_sample_ms = te_clock_mono_ms();
+    r->next = te->tasks;
+    te->tasks = r;
+    TE_INFO(CTX, "deployed %s (%s) of job %s into allocation %s", task_name(task), te_id_str(&r->exec_id),
+            te_id_str(&r->job_id), te_id_str(alloc));
+    return 0;
+}
+
+static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__SubmitTask *m = body;
+    const Te__TaskDeploymentDescriptor *tdd = m->tdd;
+    if (tdd == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "SubmitTask carries no TaskDeploymentDescriptor");
+        return;
+    }
+    if (te->shutting_down) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SHUTTING_DOWN, "the TaskExecutor is shutting down");
+        return;
+    }
+    /* 1-2: a JobManager for the job, with the matching fencing token. */
+    te_job_manager_t *jm = fenced_job(te, conn, call_id, tdd->job_id, m->job_master_id);
+    if (jm == NULL)
+        return;
+    /* 3: an ACTIVE-able slot of the job for the allocation (tryMarkSlotActive). */
+    te_id_t alloc;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INCONSISTENT_IDS, NULL, "allocation_id", tdd->allocation_id,
+               &alloc) != 0)
+        return;
+    if (slot_table_mark_active(te->slots, &jm->job_id, &alloc) != 0) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__SLOT_NOT_FOUND,
+                        "no task slot allocated for job %s and allocation %s", te_id_str(&jm->job_id),
+                        te_id_str(&alloc));
+        return;
+    }
+    if (deploy_in_slot(te, conn, call_id, jm, &alloc, tdd) != 0) {
+        /* Refused after the slot was marked ACTIVE: a slot holding no task goes back to
+         * ALLOCATED and its taskmanager.slot.timeout starts again (Flink's
+         * markSlotInactive), so it is freed unless a deployment activates it in time. */
+        int idx = slot_table_find_by_allocation(te->slots, &alloc);
+        if (idx >= 0 && slot_table_tasks_of_slot(te->slots, idx, NULL, NULL, 0) == 0)
+            slot_table_mark_inactive(te->slots, &alloc, te->slot_timeout_ms);
+        return;
+    }
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_cancel_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__CancelTask *m = body;
+    te_id_t exec;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, NULL, "execution_attempt_id",
+               m->execution_attempt_id, &exec) != 0)
+        return;
+    te_task_record_t *r = executor_find_record(te, &exec);
+    if (r == NULL) {
+        rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__UNKNOWN_TASK, "no task with execution attempt id %s",
+                        te_id_str(&exec));
+        return;
+    }
+    if (!r->final_seen && r->cancel_started_ms == 0)
+        r->cancel_started_ms = te_clock_mono_ms();
+    task_cancel(r->task, "the task was cancelled");
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_free_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__FreeSlot *m = body;
+    te_id_t alloc;
+    if (id_arg(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, NULL, "allocation_id", m->allocation_id, &alloc) !=
+        0)
+        return;
+    te_error_t err;
+    const char *cause = m->cause && m->cause[0] ? m->cause : "freed by the JobManager";
+    if (executor_free_slot(te, &alloc, cause, &err) != TE_OK) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SLOT_NOT_FOUND, err.msg);
+        return;
+    }
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_heartbeat(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__Heartbeat *m = body;
+    if (m->job_id.len == 0) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+        return;
+    }
+    te_id_t job;
+    te_job_manager_t *jm = id_from(m->job_id, &job) == 0 ? executor_find_job(te, &job) : NULL;
+    if (jm == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB,
+                       "heartbeat for a job with no registered JobManager");
+        return;
+    }
+    jm->last_heartbeat_ms = te_clock_mono_ms();
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__DisconnectJobManager *m = body;
+    te_id_t job;
+    if (id_from(m->job_id, &job) != 0 || executor_find_job(te, &job) == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__UNKNOWN_JOB, "no JobManager is registered for that job");
+        return;
+    }
+    executor_disconnect_job(te, &job, m->cause && m->cause[0] ? m->cause : "DisconnectJobManager", 0);
+    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+}
+
+static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    (void)body;
+    int n = slot_table_size(te->slots);
+    te_slot_info_t *info = calloc((size_t)n, sizeof(*info));
+    Te__SlotStatus *st = calloc((size_t)n, sizeof(*st));
+    Te__SlotStatus **stp = calloc((size_t)n, sizeof(*stp));
+    if (info == NULL || st == NULL || stp == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+        goto cleanup;
+    }
+    slot_table_snapshot(te->slots, info, n);
+    for (int i = 0; i < n; i++) {
+        te__slot_status__init(&st[i]);
+        st[i].slot_index = info[i].index;
+        st[i].state = (Te__SlotState)info[i].state;
+        if (info[i].state != TE_SLOT_FREE) {
+            st[i].job_id.data = info[i].job_id.b;
+            st[i].job_id.len = TE_ID_LEN;
+            st[i].allocation_id.data = info[i].allocation_id.b;
+            st[i].allocation_id.len = TE_ID_LEN;
+        }
+        st[i].number_of_tasks = (uint32_t)info[i].n_tasks;
+        stp[i] = &st[i];
+    }
+    Te__SlotReport rep = TE__SLOT_REPORT__INIT;
+    rep.resource_id.data = (uint8_t *)te->resource_id;
+    rep.resource_id.len = strlen(te->resource_id);
+    rep.n_slots = (size_t)n;
+    rep.slots = stp;
+    rep.data_address = te->data_address;
+    Te__Response resp = TE__RESPONSE__INIT;
+    resp.slot_report = &rep;
+    rpc_conn_reply_response(conn, call_id, &resp);
+cleanup:
+    free(info);
+    free(st);
+    free(stp);
+}
+
+/* RequestTaskReport: every task record (running, or final with its slot still
+ * allocated), optionally of one job. */
+static void call_task_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__RequestTaskReport *m = body;
+    te_id_t job;
+    int filter = m != NULL && m->job_id.len > 0;
+    if (filter && id_from(m->job_id, &job) != 0) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "job_id must be 16 bytes (or empty for every job)");
+        return;
+    }
+    size_t n = 0;
+    for (te_task_record_t *r = te->tasks; r; r = r->next)
+        n += !filter || te_id_equal(&r->job_id, &job);
+    Te__TaskStatus *st = calloc(n ? n : 1, sizeof(*st));
+    Te__TaskStatus **stp = calloc(n ? n : 1, sizeof(*stp));
+    if (st == NULL || stp == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+        goto cleanup;
+    }
+    size_t i = 0;
+    for (te_task_record_t *r = te->tasks; r && i < n; r = r->next) {
+        if (filter && !te_id_equal(&r->job_id, &job))
+            continue;
+        te__task_status__init(&st[i]);
+        te_job_manager_t *jm = executor_find_job(te, &r->job_id);
+        te_task_metrics_t *met = task_metrics(r->task);
+        st[i].job_id.data = r->job_id.b;
+        st[i].job_id.len = TE_ID_LEN;
+        st[i].job_name = jm ? jm->job_name : (char *)"";
+        st[i].execution_attempt_id.data = r->exec_id.b;
+        st[i].execution_attempt_id.len = TE_ID_LEN;
+        st[i].task_name = (char *)task_name(r->task);
+        st[i].state = to_wire_state(task_state(r->task));
+        st[i].slot_index = r->slot_freed ? -1 : slot_table_find_by_allocation(te->slots, &r->alloc_id);
+        st[i].allocation_id.data = r->alloc_id.b;
+        st[i].allocation_id.len = TE_ID_LEN;
+        st[i].records_in = task_metrics_get(&met->num_records_in);
+        st[i].records_out = task_metrics_get(&met->num_records_out);
+        /* The cause is the task thread's until its final state was drained. */
+        const char *cause = r->final_seen ? task_failure_cause(r->task) : NULL;
+        st[i].cause = (char *)(cause ? cause : "");
+        stp[i] = &st[i];
+        i++;
+    }
+    Te__TaskReport rep = TE__TASK_REPORT__INIT;
+    rep.resource_id.data = (uint8_t *)te->resource_id;
+    rep.resource_id.len = strlen(te->resource_id);
+    rep.n_tasks = i;
+    rep.tasks = stp;
+    Te__Response resp = TE__RESPONSE__INIT;
+    resp.task_report = &rep;
+    rpc_conn_reply_response(conn, call_id, &resp);
+cleanup:
+    free(st);
+    free(stp);
+}
+
+/* ---------- the call table ---------- */
+
+typedef void (*call_fn)(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body);
+
+/* Indexed by the RpcMessage field number of the call (its body_case). */
+static const call_fn calls[] = {
+    [TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER] = call_register_job_manager,
+    [TE__RPC_MESSAGE__BODY_REQUEST_SLOT] = call_request_slot,
+    [TE__RPC_MESSAGE__BODY_SUBMIT_TASK] = call_submit_task,
+    [TE__RPC_MESSAGE__BODY_CANCEL_TASK] = call_cancel_task,
+    [TE__RPC_MESSAGE__BODY_FREE_SLOT] = call_free_slot,
+    [TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT] = call_trigger_checkpoint,
+    [TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT] = call_confirm_checkpoint,
+    [TE__RPC_MESSAGE__BODY_ABORT_CHECKPOINT] = call_abort_checkpoint,
+    [TE__RPC_MESSAGE__BODY_HEARTBEAT] = call_heartbeat,
+    [TE__RPC_MESSAGE__BODY_DISCONNECT_JOB_MANAGER] = call_disconnect,
+    [TE__RPC_MESSAGE__BODY_REQUEST_SLOT_REPORT] = call_slot_report,
+    [TE__RPC_MESSAGE__BODY_REQUEST_TASK_REPORT] = call_task_report,
+};
+
+void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call)
+{
+    te_task_executor_t *te = arg;
+    size_t bc = (size_t)call->body_case;
+    const void *body = frame_message_body(call);
+    if (bc >= sizeof(calls) / sizeof(calls[0]) || calls[bc] == NULL || body == NULL) {
+        rpc_conn_replyf(conn, call->call_id, TE__ERROR_CODE__MALFORMED_MESSAGE,
+                        "unknown or missing call (%s): this TaskExecutor has no handler for it",
+                        frame_message_body_name(call));
+        return;
+    }
+    calls[bc](te, conn, call->call_id, body);
+}
