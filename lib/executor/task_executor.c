@@ -401,7 +401,8 @@ static te_status_t executor_start_network(te_task_executor_t *te, const te_confi
         te->net_io[i] = net_io_thread_new(name, err);
         if (te->net_io[i] == NULL)
             return err ? err->code : TE_ENOMEM;
-        net_io_thread_set_busy_poll(te->net_io[i], config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_BUSY_POLL) * 1000);
+        net_io_thread_set_busy_poll(te->net_io[i],
+                                    config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_BUSY_POLL) * 1000);
         te->n_net_io = i + 1;
     }
     te->data_server = partition_server_new(
