@@ -115,7 +115,9 @@ const char *input_gate_failure(te_input_gate_t *g);
 
 /* Checkpoint alignment (task thread): a blocked channel is not polled — its buffers and
  * events stay queued in the channel, in order, none dropped — until
- * input_gate_resume_channels unblocks every blocked channel and re-queues it. */
+ * input_gate_resume_channels unblocks every blocked channel and re-queues it, calling
+ * the listener when that makes the gate available (it may run from a mail while the
+ * task sleeps: an alignment aborted by the coordinator). */
 void input_gate_block_channel(te_input_gate_t *g, uint32_t ch);
 void input_gate_resume_channels(te_input_gate_t *g);
 /* 1 once channel ch delivered EndOfPartition; the count of such channels. */
