@@ -114,6 +114,9 @@ static const te_config_key_t g_keys[] = {
      "Unaligned checkpoints (FLIP-76): barriers overtake in-flight buffers, which are stored with the snapshot and replayed on restore, so checkpoints complete under backpressure. A job can set it in its config; restore only at the same parallelism."},
     {"pipeline.auto-watermark-interval", TE_CFG_DURATION, "200ms", 0, MAX_DURATION, NULL, 0,
      "Interval at which periodic watermarks are emitted; 0 = disabled."},
+    /* fault reporting (issue #19) */
+    {"taskmanager.task.input-stall-threshold", TE_CFG_DURATION, "30s", 0, MAX_DURATION, NULL, 0,
+     "A task whose input has data while it neither processes anything nor is back-pressured for this long is reported: a WARN naming the task and what it waits on, isInputStalled / te_task_input_stalled; 0 = off."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 /* clang-format on */

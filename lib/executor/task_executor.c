@@ -617,6 +617,7 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
         .default_buffer_timeout_ms = config_get_int(te->cfg, "execution.buffer-timeout"),
         .sched_policy = te_sched_policy_parse(config_get_str(te->cfg, "taskmanager.task.scheduling-policy")),
         .partition_request_timeout_ms = config_get_int(te->cfg, "taskmanager.network.request-backoff.max"),
+        .input_stall_threshold_ms = config_get_int(te->cfg, "taskmanager.task.input-stall-threshold"),
         .buffers_per_channel = (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.buffers-per-channel"),
         .floating_buffers_per_gate =
             (uint32_t)config_get_int(te->cfg, "taskmanager.network.memory.floating-buffers-per-gate"),

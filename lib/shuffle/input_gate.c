@@ -449,6 +449,25 @@ void input_gate_resume_channels(te_input_gate_t *g)
         wake.fn(wake.arg);
 }
 
+uint32_t input_gate_num_queued(te_input_gate_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    uint32_t n = g->closed ? 0 : g->count;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+uint32_t input_gate_num_blocked_with_data(te_input_gate_t *g)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (c->blocked && c->impl != NULL && c->ops->has_data != NULL && c->ops->has_data(c->impl))
+            n++;
+    }
+    return n;
+}
+
 int input_gate_channel_finished(const te_input_gate_t *g, uint32_t ch) { return ch < g->n && g->ch[ch].finished; }
 uint32_t input_gate_num_finished(const te_input_gate_t *g) { return g->n_finished; }
 

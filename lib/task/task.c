@@ -672,6 +672,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .flusher = svc->flusher,
         .buffer_timeout_ms = buffer_timeout,
         .partition_request_timeout_ms = svc->partition_request_timeout_ms,
+        .input_stall_threshold_ms = svc->input_stall_threshold_ms,
         .metrics = &t->metrics,
         .checkpoint = svc->on_checkpoint ? &t->ckpt_cfg : NULL,
         .restore = t->restore,

@@ -49,6 +49,7 @@ typedef struct te_task_services {
     int64_t default_buffer_timeout_ms; /* execution.buffer-timeout (job config may override) */
     int sched_policy;                  /* taskmanager.task.scheduling-policy (te_sched_policy_t; -1 = auto) */
     int64_t partition_request_timeout_ms;
+    int64_t input_stall_threshold_ms; /* taskmanager.task.input-stall-threshold (0 = off) */
     uint32_t buffers_per_channel;
     uint32_t floating_buffers_per_gate;
     const char *plugins_dir;                /* plugins.dir: where `plugin` operators load from */
