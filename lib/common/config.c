@@ -117,6 +117,14 @@ static const te_config_key_t g_keys[] = {
     /* fault reporting (issue #19) */
     {"taskmanager.task.input-stall-threshold", TE_CFG_DURATION, "30s", 0, MAX_DURATION, NULL, 0,
      "A task whose input has data while it neither processes anything nor is back-pressured for this long is reported: a WARN naming the task and what it waits on, isInputStalled / te_task_input_stalled; 0 = off."},
+    {"taskmanager.rpc.handshake-timeout", TE_CFG_DURATION, "10s", 0, MAX_DURATION, NULL, 0,
+     "Absolute time an RPC connection has from accept to finishing authentication (without authentication: to its first complete frame), however it trickles bytes; 0 = no limit."},
+    {"taskmanager.rpc.max-pending-connections", TE_CFG_INT, "128", 1, 1048576, NULL, 0,
+     "Most RPC connections still in the handshake (see taskmanager.rpc.handshake-timeout); a new one then closes the oldest of them. Connections that finished the handshake are only bounded by taskmanager.rpc.max-connections, and when that is reached the oldest pending connection is closed first."},
+    {"taskmanager.rpc.max-pending-per-address", TE_CFG_INT, "32", 1, 1048576, NULL, 0,
+     "Most RPC connections still in the handshake from one peer address; a new one closes that address's oldest."},
+    {"taskmanager.rpc.max-buffered-bytes", TE_CFG_SIZE, "64mb", KB, TB, NULL, 0,
+     "Input all RPC connections together may hold in unfinished frames; beyond it the connection holding the most is closed with an error. A connection still authenticating may hold 4kb."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 /* clang-format on */

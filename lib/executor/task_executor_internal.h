@@ -1,7 +1,7 @@
 /*
  * task_executor_internal — the executor's state, shared by its concept files
  * (task_executor.c: RPC calls and lifecycle; executor_status.c: status endpoint
- * views). Not for other layers.
+ * views; executor_ports.c: port limits). Not for other layers.
  *
  * Threading: every field is the control thread's, except `queue*` (mutex-guarded,
  * written by task threads).
@@ -127,5 +127,7 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
 /* The status endpoint's provider (executor_status.c). */
 te_status_provider_t executor_status_provider(te_task_executor_t *te);
+/* Connection limits of the RPC, data and status ports (executor_ports.c). */
+void executor_ports_apply_limits(te_task_executor_t *te, const te_config_t *cfg);
 
 #endif
