@@ -226,6 +226,7 @@ int main(int argc, char **argv)
     int rc = -1; /* >= 0: exit with it after parsing */
     daemon_state_t d = {0};
     te_log_detect_journal(); /* before the first line (config warnings) */
+    te_log_capture_libevent();
     /* -D overrides are applied after the file, in order (and again on every reload). */
     d.overrides = calloc((size_t)argc, sizeof(char *));
     if (d.overrides == NULL) {

@@ -1007,13 +1007,14 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     }
     rpc_server_set_security(te->rpc, te->security);
     rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
-    executor_ports_apply_limits(te, cfg);
     te_status_provider_t prov = executor_status_provider(te);
     te->status = status_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.status.port"), &prov, err);
     if (te->status == NULL) {
         te_error_prefix(err, "taskmanager.status.port");
         goto cleanup;
     }
+    if (executor_ports_apply_limits(te, cfg, err) != TE_OK)
+        goto cleanup;
     const char *rid = config_get_str(cfg, "taskmanager.resource-id");
     if (rid && rid[0])
         snprintf(te->resource_id, sizeof(te->resource_id), "%s", rid);
@@ -1060,6 +1061,7 @@ void task_executor_free(te_task_executor_t *te)
         event_free(te->queue_event);
     if (te->tick_event)
         event_free(te->tick_event);
+    executor_ports_stop(te);
     slot_table_free(te->slots);
     if (te->flusher) {
         output_flusher_stop(te->flusher);

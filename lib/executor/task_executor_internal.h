@@ -114,6 +114,7 @@ struct te_task_executor {
     te_state_update_t *queue_head, *queue_tail;
     struct event *queue_event;
     struct event *tick_event;
+    struct event *ports_tick; /* executor_ports.c */
 
     const char *job_config_defaults[16]; /* key, value pairs + NULL: job-level keys' daemon defaults */
     const char *job_config_enforced[4];  /* key, value pairs + NULL: daemon keys a job cannot override */
@@ -127,7 +128,9 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
 /* The status endpoint's provider (executor_status.c). */
 te_status_provider_t executor_status_provider(te_task_executor_t *te);
-/* Connection limits of the RPC, data and status ports (executor_ports.c). */
-void executor_ports_apply_limits(te_task_executor_t *te, const te_config_t *cfg);
+/* Connection limits of the RPC, data and status ports, fitted to the file-descriptor
+ * limit, and the ports' housekeeping timer (executor_ports.c). */
+te_status_t executor_ports_apply_limits(te_task_executor_t *te, const te_config_t *cfg, te_error_t *err);
+void executor_ports_stop(te_task_executor_t *te);
 
 #endif

@@ -867,6 +867,7 @@ void rpc_server_set_security(te_rpc_server_t *srv, const te_security_t *sec) { s
 
 void rpc_server_set_max_output(te_rpc_server_t *srv, size_t bytes) { srv->max_output = bytes; }
 void rpc_server_set_limits(te_rpc_server_t *srv, const te_rpc_limits_t *lim) { srv->lim = *lim; }
+void rpc_server_set_max_connections(te_rpc_server_t *srv, int max_conns) { srv->max_conns = max_conns; }
 size_t rpc_server_pending_count(const te_rpc_server_t *srv) { return srv->n_pending; }
 size_t rpc_server_buffered_bytes(const te_rpc_server_t *srv) { return srv->in_bytes; }
 void rpc_server_set_idle_timeout(te_rpc_server_t *srv, int64_t ms) { srv->idle_timeout_ms = ms > 0 ? ms : 0; }

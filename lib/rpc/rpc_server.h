@@ -87,6 +87,8 @@ int rpc_server_port(const te_rpc_server_t *srv);
 /* Connections that send nothing for `ms` (after authentication) are closed; 0 = never.
  * Applies to connections accepted afterwards. */
 void rpc_server_set_idle_timeout(te_rpc_server_t *srv, int64_t ms);
+/* Changes max_conns (connections accepted from now on count against it). */
+void rpc_server_set_max_connections(te_rpc_server_t *srv, int max_conns);
 /* Pre-authentication limits and the input budget, for connections accepted from now
  * on (the input budget at once). Default: all 0 (none). */
 void rpc_server_set_limits(te_rpc_server_t *srv, const te_rpc_limits_t *lim);
