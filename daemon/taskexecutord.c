@@ -317,6 +317,7 @@ int main(int argc, char **argv)
         free(d.overrides);
         return 1;
     }
+    task_executor_protect_config_file(d.te, d.config_path); /* no job may read or write it */
     struct event *sigs[3];
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

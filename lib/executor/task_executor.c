@@ -901,7 +901,10 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->job_config_defaults[n] = NULL;
     te->job_config_enforced[0] = "io.allowed-dirs";
     te->job_config_enforced[1] = config_get_str(cfg, "io.allowed-dirs");
-    te->job_config_enforced[2] = NULL;
+    executor_confine_build(te, cfg);
+    te->job_config_enforced[2] = "io.protected-paths";
+    te->job_config_enforced[3] = te->protected_paths;
+    te->job_config_enforced[4] = NULL;
 }
 
 /* The data plane: I/O threads, partition server (taskmanager.data.port), client. */

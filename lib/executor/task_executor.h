@@ -45,4 +45,8 @@ void task_executor_shutdown(te_task_executor_t *te, void (*done)(void *arg), voi
  * the old ones (config_merge_live builds such a config). */
 void task_executor_reconfigure(te_task_executor_t *te, const te_config_t *cfg);
 
+/* Control thread: the configuration file the daemon was started with; like plugins.dir
+ * and the security.* files, no job may read or write it (executor_confine.c). */
+void task_executor_protect_config_file(te_task_executor_t *te, const char *path);
+
 #endif
