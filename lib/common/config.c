@@ -108,6 +108,8 @@ static const te_config_key_t g_keys[] = {
      "PEM CA certificate(s) peers' certificates are verified against."},
     {"security.ssl.require-client-cert", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
      "Mutual TLS: clients must present a certificate signed by security.ssl.ca."},
+    {"security.allow-insecure-permissions", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
+     "Start even when security.auth.token-file or security.ssl.key is readable or writable by group or others (a loud WARN instead of refusing to start, as ssh refuses such keys)."},
     {"state.checkpoints.dir", TE_CFG_STRING, "checkpoints", 0, 0, NULL, 0,
      "Directory checkpoint snapshots are written to (<job>/chk-<n>/<vertex>-<subtask>)."},
     {"execution.checkpointing.unaligned.enabled", TE_CFG_BOOL, "false", 0, 1, NULL, 0,
