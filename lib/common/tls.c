@@ -151,7 +151,7 @@ void security_free(te_security_t *s)
 
 /* A secret must be accessible by its owner only (as ssh demands of private keys):
  * otherwise refuse, naming the file and its mode - or, when allowed, warn loudly. */
-static te_status_t secret_file_check(const char *key, const char *path, int allow_insecure, te_error_t *err)
+te_status_t security_check_secret_file(const char *key, const char *path, int allow_insecure, te_error_t *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -181,7 +181,7 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
     }
     int insecure_ok = config_get_bool(cfg, "security.allow-insecure-permissions");
     const char *tf = config_get_str(cfg, "security.auth.token-file");
-    if (!empty(tf) && secret_file_check("security.auth.token-file", tf, insecure_ok, err) != TE_OK)
+    if (!empty(tf) && security_check_secret_file("security.auth.token-file", tf, insecure_ok, err) != TE_OK)
         goto fail;
     if (!empty(tf) && (s->auth = auth_secret_load(tf, "security.auth.token-file", err)) == NULL)
         goto fail;
@@ -189,7 +189,7 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
         const char *cert = config_get_str(cfg, "security.ssl.certificate");
         const char *key = config_get_str(cfg, "security.ssl.key");
         const char *ca = config_get_str(cfg, "security.ssl.ca");
-        if (!empty(key) && secret_file_check("security.ssl.key", key, insecure_ok, err) != TE_OK)
+        if (!empty(key) && security_check_secret_file("security.ssl.key", key, insecure_ok, err) != TE_OK)
             goto fail;
         if (empty(ca)) {
             te_error_set(err, TE_EINVAL,

@@ -24,8 +24,9 @@ static void confine_add(char *buf, size_t cap, const char *what, const char *pat
 
 void executor_confine_build(te_task_executor_t *te, const te_config_t *cfg)
 {
-    static const char *const keys[] = {"plugins.dir", "security.auth.token-file", "security.ssl.key",
-                                       "security.ssl.certificate", "security.ssl.ca"};
+    static const char *const keys[] = {"plugins.dir",      "security.auth.token-file",
+                                       "security.ssl.key", "security.ssl.certificate",
+                                       "security.ssl.ca",  "taskmanager.status.token-file"};
     te->protected_paths[0] = '\0';
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         confine_add(te->protected_paths, sizeof(te->protected_paths), keys[i], config_get_str(cfg, keys[i]));

@@ -5,7 +5,8 @@
  *     max-pending-connections, max-pending-per-address, max-buffered-bytes) and
  *     taskmanager.rpc.max-connections;
  *   - data: taskmanager.data.max-connections and handshake-timeout;
- *   - status: taskmanager.status.max-connections.
+ *   - status: taskmanager.status.max-connections, and the optional bearer token
+ *     (taskmanager.status.token-file, open-paths; the file checked like a secret).
  * The three connection caps plus a reserve for everything else (tasks' files, sockets to
  * other daemons, the log) must fit in RLIMIT_NOFILE: the soft limit is raised towards
  * the hard one as needed, and when even that is too small the caps are scaled down
@@ -19,7 +20,9 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "common/auth_handshake.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "executor/task_executor_internal.h"
 
 #define PORTS_CTX        "executor"
@@ -101,8 +104,22 @@ te_status_t executor_ports_apply_limits(te_task_executor_t *te, const te_config_
     if (te->data_server != NULL)
         partition_server_set_limits(te->data_server, (int)caps.data,
                                     config_get_int(cfg, "taskmanager.data.handshake-timeout"));
-    if (te->status != NULL)
+    if (te->status != NULL) {
         status_server_set_max_connections(te->status, (int)caps.status);
+        const char *tf = config_get_str(cfg, "taskmanager.status.token-file");
+        if (tf[0] != '\0') {
+            if (security_check_secret_file("taskmanager.status.token-file", tf,
+                                           config_get_bool(cfg, "security.allow-insecure-permissions"),
+                                           err) != TE_OK)
+                return TE_EINVAL;
+            te_auth_secret_t *tok = auth_secret_load(tf, "taskmanager.status.token-file", err);
+            if (tok == NULL)
+                return TE_EINVAL;
+            status_server_set_token(te->status, tok->bytes, tok->len,
+                                    config_get_str(cfg, "taskmanager.status.open-paths"));
+            auth_secret_free(tok);
+        }
+    }
     struct timeval one_second = {1, 0};
     te->ports_tick = event_new(te->base, -1, EV_PERSIST, ports_tick, te);
     if (te->ports_tick == NULL || event_add(te->ports_tick, &one_second) != 0)

@@ -1011,7 +1011,9 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     rpc_server_set_security(te->rpc, te->security);
     rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
     te_status_provider_t prov = executor_status_provider(te);
-    te->status = status_server_new(base, bind, (int)config_get_int(cfg, "taskmanager.status.port"), &prov, err);
+    const char *sbind = config_get_str(cfg, "taskmanager.status.bind-host");
+    te->status = status_server_new(base, sbind[0] ? sbind : bind, (int)config_get_int(cfg, "taskmanager.status.port"),
+                                   &prov, err);
     if (te->status == NULL) {
         te_error_prefix(err, "taskmanager.status.port");
         goto cleanup;

@@ -28,11 +28,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <openssl/crypto.h>
 
 #include "common/clock.h"
 #include "common/ids.h"
@@ -66,6 +69,10 @@ struct status_server {
     int paused_full;
     ss_conn_t *conns;
     int n_conns, cap_conns;
+    /* optional bearer token for every path but open_paths */
+    char *token;
+    size_t token_len;
+    char open_paths[512]; /* comma-separated exact paths */
 };
 
 /* Sends `body` (a NEW reference, consumed) as JSON with `code`. */
@@ -196,6 +203,79 @@ static json_t *call_or_null(json_t *(*fn)(void *), void *arg) { return fn ? fn(a
 
 static void ss_mark_served(te_status_server_t *s, struct evhttp_request *req);
 
+/* 1 when s is valid UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s, n = c < 0x80             ? 0
+                             : (c & 0xE0) == 0xC0 ? 1
+                             : (c & 0xF0) == 0xE0 ? 2
+                             : (c & 0xF8) == 0xF0 ? 3
+                                                  : 9;
+        if (n == 9 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4))
+            return 0;
+        unsigned cp = n == 0 ? c : c & (0x3F >> n);
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* The path for messages: bytes outside printable ASCII as %XX (so a reply can always
+ * be encoded, and nothing the client sent is echoed raw). */
+static void path_for_reply(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < cap; p++) {
+        if (*p >= 0x20 && *p < 0x7F) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+static int path_is_open(const te_status_server_t *s, const char *path)
+{
+    size_t pl = strlen(path);
+    for (const char *p = s->open_paths; *p;) {
+        size_t n = strcspn(p, ",");
+        while (n > 0 && p[0] == ' ')
+            p++, n--;
+        if (n == pl && strncmp(p, path, n) == 0)
+            return 1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* With a token: "Authorization: Bearer <token>" (compared in constant time). */
+static int request_authorized(const te_status_server_t *s, struct evhttp_request *req, const char *path)
+{
+    if (s->token == NULL || path_is_open(s, path))
+        return 1;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return strlen(h) == s->token_len && CRYPTO_memcmp(h, s->token, s->token_len) == 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     te_status_server_t *s = arg;
@@ -206,6 +286,28 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') /* "/v1/slots/" is "/v1/slots" */
         path[--n] = '\0';
+    if (req->major != 1 || req->minor > 1) {
+        /* evhttp would answer in the client's version ("HTTP/1.9 200"): answer 1.1 */
+        req->major = 1;
+        req->minor = 1;
+        reply_error(req, 505, "HTTP Version Not Supported", "",
+                    "HTTP version not supported: use HTTP/1.0 or HTTP/1.1");
+        return;
+    }
+    if (!utf8_valid((const unsigned char *)path)) {
+        char shown[512];
+        path_for_reply(path, shown, sizeof(shown));
+        reply_error(req, HTTP_BADREQUEST, "Bad Request", shown, "the request path is not valid UTF-8");
+        return;
+    }
+    if (!request_authorized(s, req, path)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"taskexecutord\"");
+        reply_error(req, 401, "Unauthorized", path,
+                    "this endpoint needs the status token: send 'Authorization: Bearer <the contents of "
+                    "taskmanager.status.token-file>'");
+        return;
+    }
 
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -366,6 +468,18 @@ static void ss_accept_error(struct evconnlistener *l, void *arg)
     evconnlistener_disable(l);
 }
 
+void status_server_set_token(te_status_server_t *s, const void *token, size_t len, const char *open_paths)
+{
+    free(s->token);
+    s->token = NULL;
+    s->token_len = 0;
+    if (token != NULL && len > 0 && (s->token = malloc(len)) != NULL) {
+        memcpy(s->token, token, len);
+        s->token_len = len;
+    }
+    snprintf(s->open_paths, sizeof(s->open_paths), "%s", open_paths ? open_paths : "");
+}
+
 void status_server_set_max_connections(te_status_server_t *s, int max_conns)
 {
     s->max_conns = max_conns > 0 ? max_conns : 0;
@@ -448,6 +562,9 @@ void status_server_free(te_status_server_t *s)
     for (int i = 0; i < s->n_conns; i++)
         bufferevent_decref(s->conns[i].bev);
     free(s->conns);
+    if (s->token != NULL)
+        OPENSSL_cleanse(s->token, s->token_len);
+    free(s->token);
     if (s->sweep_ev != NULL)
         event_free(s->sweep_ev);
     free(s);
