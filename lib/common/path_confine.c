@@ -63,15 +63,23 @@ static int resolve_future_path(const char *path, char *out)
     }
 }
 
+/* path resolved into target, or TE_EINVAL saying why it cannot be. */
+static te_status_t resolve_target(const char *path, char *target, te_error_t *err)
+{
+    if (path == NULL || resolve_future_path(path, target) != 0)
+        return te_error_set(err, TE_EINVAL,
+                            "'%s' cannot be resolved safely (too long, or '..' in a part that does not exist yet)",
+                            path ? path : "");
+    return TE_OK;
+}
+
 te_status_t path_confine_check_protected(const char *protected_list, const char *path, te_error_t *err)
 {
     if (protected_list == NULL || protected_list[0] == '\0')
         return TE_OK;
     char target[PATH_MAX];
-    if (path == NULL || resolve_future_path(path, target) != 0)
-        return te_error_set(err, TE_EINVAL,
-                            "'%s' cannot be resolved safely (too long, or '..' in a part that does not exist yet)",
-                            path ? path : "");
+    if (resolve_target(path, target, err) != TE_OK)
+        return TE_EINVAL;
     for (const char *line = protected_list; *line;) {
         size_t len = strcspn(line, "\n");
         const char *eq = memchr(line, '=', len);
@@ -109,10 +117,8 @@ te_status_t path_confine_check(const char *allowed_csv, const char *path, te_err
     if (allowed_csv == NULL || allowed_csv[0] == '\0')
         return TE_OK;
     char target[PATH_MAX];
-    if (path == NULL || resolve_future_path(path, target) != 0)
-        return te_error_set(err, TE_EINVAL,
-                            "'%s' cannot be resolved safely (too long, or '..' in a part that does not exist yet)",
-                            path ? path : "");
+    if (resolve_target(path, target, err) != TE_OK)
+        return TE_EINVAL;
     char list[1024];
     snprintf(list, sizeof(list), "%s", allowed_csv);
     for (char *save = NULL, *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
