@@ -14,7 +14,7 @@ RUNS=${RUNS:-20}
 COPIES=2
 if daemon_instrumented; then
   RUNS=4 COPIES=1
-  echo "SKIP the full loop: the daemon runs under a sanitizer or a wrapper ($RUNS runs over half the input)"
+  skip_check_by_design "the full loop" "the daemon runs under a sanitizer or a wrapper ($RUNS runs over half the input)"
 fi
 start_daemon tm -D taskmanager.numberOfTaskSlots=4
 

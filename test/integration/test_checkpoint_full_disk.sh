@@ -8,16 +8,10 @@
 # (mount); skips otherwise.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-if [ "$(id -u)" != 0 ]; then
-  echo "SKIP checkpoint_full_disk: needs root to mount a small tmpfs as the checkpoint directory"
-  exit 0
-fi
+[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs as the checkpoint directory"
 FS="$WORK/chkfs"
 mkdir -p "$FS"
-mount -t tmpfs -o size=32m tmpfs "$FS" || {
-  echo "SKIP checkpoint_full_disk: cannot mount a tmpfs here"
-  exit 0
-}
+mount -t tmpfs -o size=32m tmpfs "$FS" || skip "cannot mount a tmpfs here"
 at_exit "umount '$FS'"
 N=60000
 start_daemon tm -D taskmanager.numberOfTaskSlots=4

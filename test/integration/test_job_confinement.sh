@@ -86,7 +86,7 @@ if [ "$(id -u)" = 0 ]; then
   plugin_job foreign.so >"$WORK/j9.json"
   refused "$tm_RPC" "$WORK/j9.json" "owned by uid 65534" "a library owned by another user" "${T[@]}"
 else
-  echo "SKIP job_confinement foreign owner: needs root to chown a library"
+  skip_check "foreign owner" "needs root to chown a library"
 fi
 plugin_job example_reverse.so >"$WORK/ok.json"
 "$TECTL" submit "$WORK/ok.json" --executor "$tm_RPC" "${T[@]}" >"$WORK/ok.out" 2>&1 || { cat "$WORK/ok.out"; fail "the safe plugin was refused"; }

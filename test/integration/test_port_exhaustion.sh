@@ -11,7 +11,7 @@
 # Then 100 idle connections on the status port: a request is still answered (the
 # oldest idle connection is closed at the cap). Afterwards the daemon runs a small job.
 . "$(dirname "$0")/lib.sh"
-command -v prlimit >/dev/null || { echo "SKIP port_exhaustion: prlimit (util-linux) is not installed"; exit 0; }
+command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
 TE_DAEMON_WRAPPER="prlimit --nofile=64:64 --" start_daemon lim -D taskmanager.numberOfTaskSlots=2 \
   -D taskmanager.data.handshake-timeout=3s
 grep -q 'file-descriptor limit (64)' "$lim_LOG" || fail "no WARN about fitting the connection limits to 64 descriptors"
