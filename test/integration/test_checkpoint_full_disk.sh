@@ -6,6 +6,8 @@
 # running; once the filler file is removed, checkpoints complete again, and the job's
 # committed output equals "k<TAB>1" for every k (seq + awk, the oracle). Needs root
 # (mount); skips otherwise.
+# The job tolerates any number of failed checkpoints
+# (execution.checkpointing.tolerable-failed-checkpoints): they must not fail it over.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 [ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs as the checkpoint directory"
@@ -17,7 +19,8 @@ N=60000
 start_daemon tm -D taskmanager.numberOfTaskSlots=4
 
 cat >"$WORK/job.json" <<JSON
-{ "name": "full-disk", "config": { "execution.buffer-timeout": "20ms" },
+{ "name": "full-disk",
+  "config": { "execution.buffer-timeout": "20ms", "execution.checkpointing.tolerable-failed-checkpoints": "1000000" },
   "vertices": [
     { "id": "seq", "parallelism": 2, "chain": [ { "op": "sequence", "from": "1", "to": "$N", "rate": "10000" } ] },
     { "id": "count", "parallelism": 2, "chain": [ { "op": "keyed_count", "emit": "final" },

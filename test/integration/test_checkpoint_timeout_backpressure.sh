@@ -9,13 +9,16 @@
 # blocked channels, back-pressuring the maps into a deadlock (3 of 4 runs). The job
 # must finish by itself (tectl --timeout 120s cancels a hung one and exits 1) and its
 # committed output must be "k<TAB>1" for every k in 1..N (seq + awk, the oracle).
+# The job tolerates any number of failed checkpoints
+# (execution.checkpointing.tolerable-failed-checkpoints): they must not fail it over.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 N=150000
 start_daemon tm -D taskmanager.numberOfTaskSlots=4 -D plugins.dir="$BUILD/plugins"
 mkdir -p "$WORK/out"
 cat >"$WORK/job.json" <<JSON
-{ "name": "timeout-backpressure", "config": { "execution.buffer-timeout": "10ms" },
+{ "name": "timeout-backpressure",
+  "config": { "execution.buffer-timeout": "10ms", "execution.checkpointing.tolerable-failed-checkpoints": "1000000" },
   "vertices": [
     { "id": "seq", "parallelism": 2, "chain": [ { "op": "sequence", "from": "1", "to": "$N" } ] },
     { "id": "slow", "parallelism": 2,
