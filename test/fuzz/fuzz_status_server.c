@@ -44,7 +44,12 @@ static void setup_once(void)
     te_error_t err;
     te_log_set_level(TE_LOG_OFF);
     g_base = event_base_new();
-    te_status_provider_t p = {NULL, report, report, report, task, metrics};
+    te_status_provider_t p = {.overview = report,
+                              .slots = report,
+                              .tasks = report,
+                              .task = task,
+                              .operators = report,
+                              .metrics_text = metrics};
     for (int i = 0; i < 2; i++) {
         g_srv[i] = g_base ? status_server_new(g_base, "127.0.0.1", 0, &p, &err) : NULL;
         if (g_srv[i] == NULL)
