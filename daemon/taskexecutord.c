@@ -229,6 +229,7 @@ int main(int argc, char **argv)
     struct event *sigs[3] = {NULL, NULL, NULL};
     int started = 0;         /* the executor was up: log "stopped" at the end */
     te_log_detect_journal(); /* before the first line (config warnings) */
+    te_log_capture_libevent();
     /* -D overrides are applied after the file, in order (and again on every reload). */
     d.overrides = calloc((size_t)argc, sizeof(char *));
     if (d.overrides == NULL) {
@@ -313,6 +314,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     started = 1;
+    task_executor_protect_config_file(d.te, d.config_path); /* no job may read or write it */
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);

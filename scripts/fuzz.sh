@@ -19,6 +19,7 @@ LIBS="$(make -s --no-print-directory print-libs)"
 status=0
 for src in test/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c); short=${name#fuzz_}
+  [ -n "${FUZZ_ONLY:-}" ] && [[ "$name" != *"$FUZZ_ONLY"* ]] && continue
   clang $CFLAGS -fsanitize=fuzzer,address,undefined "$src" $OUT/libte.a $LIBS -o "$OUT/$name"
   mkdir -p "$OUT/corpus/$short"
   echo "fuzz: $name for ${SECS}s"
@@ -27,6 +28,7 @@ for src in test/fuzz/fuzz_*.c; do
     echo "fuzz: $name FAILED (see $OUT/$name.log)"; tail -30 "$OUT/$name.log"; status=1
   else
     grep -E "stat::number_of_executed_units|stat::new_units_added" "$OUT/$name.log" | sed "s/^/fuzz: $name /"
+    { grep -E "^#[0-9]+[[:space:]]+DONE" "$OUT/$name.log" || true; } | tail -1 | sed "s/^/fuzz: $name final /"
   fi
 done
 exit $status

@@ -187,6 +187,7 @@ te_status_t auth_client_check(const te_auth_secret_t *s, const uint8_t server_no
 
 struct te_auth_bev {
     struct bufferevent *bev;
+    struct event *deadline; /* absolute: traffic does not restart it */
     const te_auth_secret_t *secret;
     int is_server;
     int answered; /* client: ANSWER sent, waiting for CONFIRM */
@@ -202,7 +203,7 @@ static void bev_finish(te_auth_bev_t *h, int ok, const char *why)
     te_auth_done_fn done = h->done;
     void *arg = h->arg;
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_set_timeouts(bev, NULL, NULL);
+    event_free(h->deadline);
     OPENSSL_cleanse(h, sizeof(*h));
     free(h);
     done(arg, ok, why);
@@ -259,12 +260,17 @@ static void bev_read_cb(struct bufferevent *bev, void *ctx)
     bev_finish(h, 1, NULL);
 }
 
+static void bev_deadline_cb(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    bev_finish(ctx, -1, "authentication not completed within " TE_AUTH_TIMEOUT_TEXT);
+}
+
 static void bev_event_cb(struct bufferevent *bev, short what, void *ctx)
 {
     te_auth_bev_t *h = ctx;
-    if (what & BEV_EVENT_TIMEOUT)
-        bev_finish(h, -1, "authentication timed out");
-    else if (what & BEV_EVENT_EOF)
+    if (what & BEV_EVENT_EOF)
         bev_finish(h, -1, "the peer closed the connection during authentication (wrong token?)");
     else if (what & BEV_EVENT_ERROR) {
         unsigned long ssl_err = bufferevent_get_openssl_error(bev);
@@ -287,6 +293,11 @@ te_auth_bev_t *auth_bev_start(struct bufferevent *bev, int is_server, const te_a
     if (h == NULL)
         return NULL;
     h->bev = bev;
+    h->deadline = evtimer_new(bufferevent_get_base(bev), bev_deadline_cb, h);
+    if (h->deadline == NULL) {
+        free(h);
+        return NULL;
+    }
     h->secret = s;
     h->is_server = is_server;
     h->done = done;
@@ -294,13 +305,14 @@ te_auth_bev_t *auth_bev_start(struct bufferevent *bev, int is_server, const te_a
     if (is_server) {
         uint8_t ch[TE_AUTH_CHALLENGE_LEN];
         if (auth_server_challenge(ch, h->server_nonce, NULL) != TE_OK) {
+            event_free(h->deadline);
             free(h);
             return NULL;
         }
         bufferevent_write(bev, ch, sizeof(ch));
     }
     struct timeval tv = {TE_AUTH_TIMEOUT_SEC, 0};
-    bufferevent_set_timeouts(bev, &tv, NULL);
+    evtimer_add(h->deadline, &tv);
     bufferevent_setcb(bev, bev_read_cb, NULL, bev_event_cb, h);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     return h;
@@ -311,6 +323,7 @@ void auth_bev_cancel(te_auth_bev_t *h)
     if (h == NULL)
         return;
     bufferevent_setcb(h->bev, NULL, NULL, NULL, NULL);
+    event_free(h->deadline);
     OPENSSL_cleanse(h, sizeof(*h));
     free(h);
 }

@@ -35,7 +35,8 @@
 #define TE_AUTH_ANSWER_LEN    (TE_AUTH_MAGIC_LEN + TE_AUTH_NONCE_LEN + TE_AUTH_MAC_LEN)
 #define TE_AUTH_CONFIRM_LEN   (TE_AUTH_MAGIC_LEN + TE_AUTH_MAC_LEN)
 #define TE_AUTH_MIN_SECRET    16
-#define TE_AUTH_TIMEOUT_SEC   10 /* bound on a peer that never completes the handshake */
+#define TE_AUTH_TIMEOUT_SEC   10 /* absolute bound on a peer that never completes the handshake */
+#define TE_AUTH_TIMEOUT_TEXT  "10 s"
 
 extern const uint8_t TE_AUTH_MAGIC_HELLO[TE_AUTH_MAGIC_LEN];   /* "TEA1" */
 extern const uint8_t TE_AUTH_MAGIC_CONFIRM[TE_AUTH_MAGIC_LEN]; /* "TEAS" */
@@ -86,7 +87,8 @@ typedef struct te_auth_bev te_auth_bev_t;
 typedef void (*te_auth_done_fn)(void *arg, int ok, const char *why);
 
 /* Starts the handshake on `bev` (server: sends the challenge now; client: waits for
- * it). Replaces bev's callbacks and sets a read timeout until done. NULL when out of
+ * it). Replaces bev's callbacks and arms a deadline TE_AUTH_TIMEOUT_SEC from now that
+ * no traffic restarts (a peer trickling bytes cannot hold the connection). NULL when out of
  * memory or the random source failed. */
 te_auth_bev_t *auth_bev_start(struct bufferevent *bev, int is_server, const te_auth_secret_t *s,
                               te_auth_done_fn done, void *arg);

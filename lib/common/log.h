@@ -8,12 +8,15 @@
  * <3> error) and no timestamp (journald adds its own).
  *
  * Threading: writers: any thread; each line is written with a single write(2) so
- * lines from different threads never interleave. The level, the output fd and the
+ * lines from different threads never interleave. WARN and ERROR lines repeated from
+ * one call site are rate-limited (te_log_set_rate_limit). The level, the output fd and the
  * journal flag are atomics. te_log_set_file / te_log_reopen / te_log_detect_journal
  * are called by one thread (main / the control thread), never concurrently.
  */
 #ifndef TE_LOG_H
 #define TE_LOG_H
+
+#include <stdint.h>
 
 typedef enum te_log_level {
     TE_LOG_DEBUG = 0,
@@ -43,6 +46,18 @@ int te_log_detect_journal(void);
 
 void te_log_write(te_log_level_t level, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Repeated WARN/ERROR lines of one call site (ctx + format) beyond `burst` per window
+ * are counted instead of written, then summed up in one line "repeated N times in the
+ * last W s: <the last one>" (defaults 5 per 10 s; burst 0 = no limit). Resets the
+ * table. Any thread. */
+void te_log_set_rate_limit(unsigned burst, int64_t window_ms);
+/* Writes the summaries of windows that are over (call it periodically so a flood's
+ * count shows up even when the site stays silent afterwards). Any thread. */
+void te_log_flush_repeats(void);
+/* Routes libevent's own messages (e.g. "Error from accept() call") through this log,
+ * rate-limited like the rest. Call once, before the event loops run. */
+void te_log_capture_libevent(void);
 
 #define TE_LOG(level, ctx, ...)                        \
     do {                                               \

@@ -1,5 +1,6 @@
 /*
- * path_confine — confinement of deployment file paths to io.allowed-dirs.
+ * path_confine — confinement of deployment file paths to io.allowed-dirs, and the
+ * daemon's own files no job may touch.
  *
  * Threading: pure functions over the file system; any thread.
  */
@@ -62,15 +63,62 @@ static int resolve_future_path(const char *path, char *out)
     }
 }
 
+/* path resolved into target, or TE_EINVAL saying why it cannot be. */
+static te_status_t resolve_target(const char *path, char *target, te_error_t *err)
+{
+    if (path == NULL || resolve_future_path(path, target) != 0)
+        return te_error_set(err, TE_EINVAL,
+                            "'%s' cannot be resolved safely (too long, or '..' in a part that does not exist yet)",
+                            path ? path : "");
+    return TE_OK;
+}
+
+te_status_t path_confine_check_protected(const char *protected_list, const char *path, te_error_t *err)
+{
+    if (protected_list == NULL || protected_list[0] == '\0')
+        return TE_OK;
+    char target[PATH_MAX];
+    if (resolve_target(path, target, err) != TE_OK)
+        return TE_EINVAL;
+    for (const char *line = protected_list; *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *eq = memchr(line, '=', len);
+        char what[128], file[PATH_MAX], real[PATH_MAX];
+        if (eq != NULL && (size_t)(eq - line) < sizeof(what) && len - (size_t)(eq - line) - 1 < sizeof(file)) {
+            snprintf(what, sizeof(what), "%.*s", (int)(eq - line), line);
+            snprintf(file, sizeof(file), "%.*s", (int)(len - (size_t)(eq - line) - 1), eq + 1);
+            size_t wl = strlen(what);
+            int is_dir = wl > 4 && strcmp(what + wl - 4, ".dir") == 0;
+            if (file[0] != '\0' && resolve_future_path(file, real) == 0) {
+                size_t n = strlen(real);
+                int inside = strncmp(target, real, n) == 0 && (target[n] == '\0' || (is_dir && target[n] == '/'));
+                if (inside && is_dir)
+                    return te_error_set(
+                        err, TE_EINVAL,
+                        "'%s' is inside %s (%s): a job may never read or write the daemon's own files", path, what,
+                        real);
+                if (inside)
+                    return te_error_set(
+                        err, TE_EINVAL,
+                        "'%s' is the daemon's %s (%s): a job may never read or write the daemon's own "
+                        "files",
+                        path, what, real);
+            }
+        }
+        line += len;
+        while (*line == '\n')
+            line++;
+    }
+    return TE_OK;
+}
+
 te_status_t path_confine_check(const char *allowed_csv, const char *path, te_error_t *err)
 {
     if (allowed_csv == NULL || allowed_csv[0] == '\0')
         return TE_OK;
     char target[PATH_MAX];
-    if (path == NULL || resolve_future_path(path, target) != 0)
-        return te_error_set(err, TE_EINVAL,
-                            "'%s' cannot be resolved safely (too long, or '..' in a part that does not exist yet)",
-                            path ? path : "");
+    if (resolve_target(path, target, err) != TE_OK)
+        return TE_EINVAL;
     char list[1024];
     snprintf(list, sizeof(list), "%s", allowed_csv);
     for (char *save = NULL, *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {

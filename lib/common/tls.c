@@ -1,5 +1,7 @@
 /*
- * tls — SSL_CTX setup and the te_security_t bundle (see tls.h).
+ * tls — SSL_CTX setup and the te_security_t bundle (see tls.h). The daemon's secrets
+ * (token file, TLS key) must not be accessible by group or others: start-up is refused
+ * naming the file and its mode, unless security.allow-insecure-permissions (then WARN).
  *
  * Threading: constructors and free run on one thread at startup / shutdown; the
  * resulting contexts are shared read-only. OpenSSL 1.1+ initialises itself.
@@ -9,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "common/log.h"
 
 void tls_error_string(char *out, size_t cap)
 {
@@ -144,6 +149,29 @@ void security_free(te_security_t *s)
     free(s);
 }
 
+/* A secret must be accessible by its owner only (as ssh demands of private keys):
+ * otherwise refuse, naming the file and its mode - or, when allowed, warn loudly. */
+te_status_t security_check_secret_file(const char *key, const char *path, int allow_insecure, te_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return TE_OK; /* the loader reports a missing file */
+    unsigned mode = (unsigned)(st.st_mode & 07777);
+    if ((mode & 077) == 0)
+        return TE_OK;
+    if (allow_insecure) {
+        TE_WARN("security",
+                "%s '%s' has mode %04o: it is accessible by group or others, who can impersonate this daemon "
+                "(starting anyway: security.allow-insecure-permissions is true; chmod 600 '%s')",
+                key, path, mode, path);
+        return TE_OK;
+    }
+    return te_error_set(err, TE_EINVAL,
+                        "%s '%s' has mode %04o: it must not be readable or writable by group or others "
+                        "(chmod 600 '%s'), or set security.allow-insecure-permissions: true to start anyway",
+                        key, path, mode, path);
+}
+
 te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
 {
     te_security_t *s = calloc(1, sizeof(*s));
@@ -151,13 +179,18 @@ te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err)
         te_error_set(err, TE_ENOMEM, "out of memory");
         return NULL;
     }
+    int insecure_ok = config_get_bool(cfg, TE_KEY_SECURITY_ALLOW_INSECURE_PERMISSIONS);
     const char *tf = config_get_str(cfg, TE_KEY_SECURITY_AUTH_TOKEN_FILE);
+    if (!empty(tf) && security_check_secret_file("security.auth.token-file", tf, insecure_ok, err) != TE_OK)
+        goto cleanup;
     if (!empty(tf) && (s->auth = auth_secret_load(tf, "security.auth.token-file", err)) == NULL)
         goto cleanup;
     if (config_get_bool(cfg, TE_KEY_SECURITY_SSL_ENABLED)) {
         const char *cert = config_get_str(cfg, TE_KEY_SECURITY_SSL_CERTIFICATE);
         const char *key = config_get_str(cfg, TE_KEY_SECURITY_SSL_KEY);
         const char *ca = config_get_str(cfg, TE_KEY_SECURITY_SSL_CA);
+        if (!empty(key) && security_check_secret_file("security.ssl.key", key, insecure_ok, err) != TE_OK)
+            goto cleanup;
         if (empty(ca)) {
             te_error_set(err, TE_EINVAL,
                          "security.ssl.enabled is true but security.ssl.ca is empty (peers' "

@@ -30,6 +30,10 @@ typedef struct te_security {
 /* From security.* keys. All NULL when both are off. NULL + err (naming the key and
  * the file) when a file is missing or unusable. */
 te_security_t *security_from_config(const te_config_t *cfg, te_error_t *err);
+/* A secret file (named by config key `key`) must not be readable or writable by group
+ * or others: TE_EINVAL naming the file and its mode, or with allow_insecure a WARN and
+ * TE_OK. A missing file is TE_OK (its loader reports it). */
+te_status_t security_check_secret_file(const char *key, const char *path, int allow_insecure, te_error_t *err);
 /* For tools (tectl): token_file may be NULL (no auth); ca NULL = no TLS; cert/key
  * optional (mutual TLS). `what` prefixes errors (e.g. "--tls-ca"). */
 te_security_t *security_for_client(const char *token_file, const char *ca, const char *cert, const char *key,

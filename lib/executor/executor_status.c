@@ -68,6 +68,16 @@ void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t 
     }
 }
 
+/* How long the running task's input has been stalled (task_metrics.h), -1 when not. */
+static int64_t input_stalled_ms(te_task_t *t)
+{
+    int64_t since = atomic_load_explicit(&task_metrics(t)->input_stalled_since_ms, memory_order_relaxed);
+    if (since <= 0 || task_state(t) != TE_STATE_RUNNING)
+        return -1;
+    int64_t now = te_clock_mono_ms();
+    return now > since ? now - since : 0;
+}
+
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
 {
     (void)te;
@@ -91,6 +101,10 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
         task_in_pool_usage(t), "outPoolUsage", task_out_pool_usage(t), "numLateRecordsDropped",
         (json_int_t)task_metrics_get(&m->num_late_records_dropped));
     json_object_set_new(metrics, "currentInputWatermark", wm == INT64_MIN ? json_null() : json_integer(wm));
+    int64_t stalled = input_stalled_ms(t);
+    json_object_set_new(metrics, "isInputStalled", json_boolean(stalled >= 0));
+    json_object_set_new(metrics, "inputStalledTimeMs", json_integer(stalled >= 0 ? stalled : 0));
+    json_object_set_new(metrics, "numInputStalls", json_integer((json_int_t)task_metrics_get(&m->input_stalls)));
     uint64_t ck_id, ck_ms, ck_size, ck_align;
     task_last_checkpoint(t, &ck_id, &ck_ms, &ck_size, &ck_align);
     json_object_set_new(metrics, "lastCheckpointId", json_integer((json_int_t)ck_id));
@@ -418,6 +432,10 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
          TM_NS_AS_SECONDS, offsetof(te_task_metrics_t, idle_ns)},
         {"te_task_late_records_dropped_total", "Records dropped for arriving behind the watermark.",
          TM_COUNTER_U64, offsetof(te_task_metrics_t, num_late_records_dropped)},
+        {"te_task_input_stalls_total",
+         "Input stalls reported: input with data the task neither processed nor was back-pressured on for "
+         "taskmanager.task.input-stall-threshold.",
+         TM_COUNTER_U64, offsetof(te_task_metrics_t, input_stalls)},
     };
     for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
         sb_family(b, counters[c].name, "counter", counters[c].help);
@@ -436,6 +454,13 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
         }
     }
 
+    sb_family(b, "te_task_input_stalled", "gauge",
+              "1 while the running task's input is stalled (isInputStalled: data waiting, nothing processed, "
+              "not back-pressured).");
+    for (size_t i = 0; i < n; i++) {
+        sb_task_series(b, "te_task_input_stalled", recs[i]);
+        sb_printf(b, "} %d\n", input_stalled_ms(recs[i]->task) >= 0);
+    }
     sb_family(b, "te_task_is_back_pressured", "gauge",
               "1 while the running task cannot get an output buffer (isBackPressured).");
     for (size_t i = 0; i < n; i++) {

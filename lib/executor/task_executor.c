@@ -352,7 +352,10 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     te->job_config_defaults[n] = NULL;
     te->job_config_enforced[0] = config_key_name(TE_KEY_IO_ALLOWED_DIRS);
     te->job_config_enforced[1] = config_get_str(cfg, TE_KEY_IO_ALLOWED_DIRS);
-    te->job_config_enforced[2] = NULL;
+    executor_confine_build(te, cfg);
+    te->job_config_enforced[2] = "io.protected-paths";
+    te->job_config_enforced[3] = te->protected_paths;
+    te->job_config_enforced[4] = NULL;
 }
 
 void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
@@ -377,6 +380,7 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
         .sched_policy = te_sched_policy_parse(config_get_str(cfg, TE_KEY_TASKMANAGER_TASK_SCHEDULING_POLICY)),
         .busy_poll_ns = config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_BUSY_POLL) * 1000,
         .partition_request_timeout_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_PARTITION_REQUEST_TIMEOUT),
+        .input_stall_threshold_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_TASK_INPUT_STALL_THRESHOLD),
         .operators = task_executor_operator_resolver(config_get_str(cfg, TE_KEY_PLUGINS_DIR)),
         .job_config_defaults = te->job_config_defaults,
         .job_config_enforced = te->job_config_enforced,
@@ -495,12 +499,15 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     rpc_server_set_security(te->rpc, te->security);
     rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_IDLE_TIMEOUT));
     te_status_provider_t prov = executor_status_provider(te);
-    te->status =
-        status_server_new(base, bind, (int)config_get_int(cfg, TE_KEY_TASKMANAGER_STATUS_PORT), &prov, err);
+    const char *sbind = config_get_str(cfg, TE_KEY_TASKMANAGER_STATUS_BIND_HOST);
+    te->status = status_server_new(base, sbind[0] ? sbind : bind,
+                                   (int)config_get_int(cfg, TE_KEY_TASKMANAGER_STATUS_PORT), &prov, err);
     if (te->status == NULL) {
         te_error_prefix(err, "taskmanager.status.port");
         goto cleanup;
     }
+    if (executor_ports_apply_limits(te, cfg, err) != TE_OK)
+        goto cleanup;
     const char *rid = config_get_str(cfg, TE_KEY_TASKMANAGER_RESOURCE_ID);
     if (rid && rid[0])
         snprintf(te->resource_id, sizeof(te->resource_id), "%s", rid);
@@ -547,6 +554,7 @@ void task_executor_free(te_task_executor_t *te)
         event_free(te->queue_event);
     if (te->tick_event)
         event_free(te->tick_event);
+    executor_ports_stop(te);
     slot_table_free(te->slots);
     if (te->flusher) {
         output_flusher_stop(te->flusher);

@@ -50,4 +50,8 @@ void task_executor_reconfigure(te_task_executor_t *te, const te_config_t *cfg);
  * built-ins, and `plugin` operators from plugins_dir (borrowed for the resolver's use). */
 te_operator_resolver_t task_executor_operator_resolver(const char *plugins_dir);
 
+/* Control thread: the configuration file the daemon was started with; like plugins.dir
+ * and the security.* files, no job may read or write it (executor_confine.c). */
+void task_executor_protect_config_file(te_task_executor_t *te, const char *path);
+
 #endif

@@ -1,7 +1,9 @@
 /*
  * task_executor_internal — the executor's state, shared by its concept files
  * (task_executor.c: services, records, jobs, control queue; executor_rpc.c: the RPC
- * calls and pushes; executor_status.c: status endpoint views). Not for other layers.
+ * calls and pushes; executor_status.c: status endpoint views; executor_ports.c: port
+ * limits; executor_confine.c: the daemon's files jobs may not touch). Not for other
+ * layers.
  *
  * Threading: every field is the control thread's, except `queue*` (mutex-guarded,
  * written by task threads).
@@ -117,9 +119,12 @@ struct te_task_executor {
     te_state_update_t *queue_head, *queue_tail;
     struct event *queue_event;
     struct event *tick_event;
+    struct event *ports_tick; /* executor_ports.c */
 
     const char *job_config_defaults[16]; /* key, value pairs + NULL: job-level keys' daemon defaults */
-    const char *job_config_enforced[4];  /* key, value pairs + NULL: daemon keys a job cannot override */
+    const char *job_config_enforced[6];  /* key, value pairs + NULL: daemon keys a job cannot override */
+    char protected_paths[8192];          /* io.protected-paths (executor_confine.c) */
+    char config_file[4096];              /* the daemon's --config file, "" = none */
     int shutting_down;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
@@ -146,5 +151,11 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
 /* The status endpoint's provider (executor_status.c). */
 te_status_provider_t executor_status_provider(te_task_executor_t *te);
+/* Builds te->protected_paths from cfg (executor_confine.c). */
+void executor_confine_build(te_task_executor_t *te, const te_config_t *cfg);
+/* Connection limits of the RPC, data and status ports, fitted to the file-descriptor
+ * limit, and the ports' housekeeping timer (executor_ports.c). */
+te_status_t executor_ports_apply_limits(te_task_executor_t *te, const te_config_t *cfg, te_error_t *err);
+void executor_ports_stop(te_task_executor_t *te);
 
 #endif

@@ -15,6 +15,13 @@
  * buffer's callback (once libevent's drain is complete) or conn_free recycles them all
  * with buffer_recycle_batch, waking a producer blocked on its pool once per batch
  * instead of once per buffer.
+ *
+ * Limits: open connections are counted (atomic n_open); at max_conns the listener is
+ * disabled (connections wait in the backlog) until one closes. A connection must
+ * deliver its first valid frame (after the authentication handshake, when on) within
+ * handshake_ms of accept, or it is closed. accept(2) failing (EMFILE) pauses the
+ * listener for PS_ACCEPT_RETRY_MS instead of retrying at once. The listener and its
+ * pause/resume state belong to the first I/O thread; other threads hand a resume to it.
  */
 #include "net/partition_server.h"
 
@@ -49,6 +56,7 @@
 #define CTX "partition-server"
 /* Stop polling views while this much is queued for the socket; resume below half. */
 #define SRV_HIGH_WATERMARK (512u * 1024u)
+#define PS_ACCEPT_RETRY_MS 100 /* listener pause after an accept error (EMFILE) */
 
 typedef struct srv_conn srv_conn_t;
 
@@ -83,6 +91,8 @@ struct srv_conn {
     net_id_map_t readers;
     reader_t *ready_head, *ready_tail;
     int closing;
+    int proven;          /* a valid frame arrived: the handshake deadline is off */
+    struct event *hs_ev; /* the handshake deadline */
     te_auth_bev_t *auth; /* pending authentication handshake, or NULL */
     srv_conn_t *prev, *next;
 };
@@ -98,7 +108,38 @@ struct te_partition_server {
     srv_conn_t *conns;
     _Atomic unsigned long accepted;
     const te_security_t *sec; /* borrowed; NULL = plaintext, no authentication */
+    _Atomic int n_open;
+    _Atomic int max_conns;        /* 0 = no limit */
+    _Atomic int64_t handshake_ms; /* 0 = no deadline */
+    _Atomic int full;             /* the listener is off: max_conns reached */
+    struct event *resume_ev;      /* first I/O thread: re-enables the listener */
 };
+
+/* First I/O thread: the listener may accept again (unless still full). */
+static void server_resume(void *arg)
+{
+    te_partition_server_t *s = arg;
+    int max = atomic_load(&s->max_conns);
+    if (s->listener == NULL || (max > 0 && atomic_load(&s->n_open) >= max))
+        return;
+    atomic_store(&s->full, 0);
+    evconnlistener_enable(s->listener);
+}
+
+static void server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_resume(arg);
+}
+
+/* Any I/O thread: a connection was freed. */
+static void server_conn_gone(te_partition_server_t *s)
+{
+    atomic_fetch_sub(&s->n_open, 1);
+    if (atomic_load(&s->full) && atomic_exchange(&s->full, 0))
+        net_io_thread_submit(s->threads[0], server_resume, s);
+}
 
 static void reader_unref(reader_t *r)
 {
@@ -413,6 +454,11 @@ static void on_read(struct bufferevent *bev, void *arg)
             protocol_error(c, e.msg);
             return;
         }
+        if (!c->proven) {
+            c->proven = 1;
+            if (c->hs_ev != NULL)
+                event_del(c->hs_ev);
+        }
         reader_t *r;
         switch (m.id) {
         case TE_NET_PARTITION_REQUEST: on_partition_request(c, &m); break;
@@ -489,15 +535,19 @@ static void conn_free(srv_conn_t *c)
     }
     out_recycle_sent(c);
     free(c->out_bufs);
-    pthread_mutex_lock(&c->s->mu);
+    if (c->hs_ev != NULL)
+        event_free(c->hs_ev);
+    te_partition_server_t *s = c->s;
+    pthread_mutex_lock(&s->mu);
     if (c->prev)
         c->prev->next = c->next;
     else
-        c->s->conns = c->next;
+        s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    pthread_mutex_unlock(&c->s->mu);
+    pthread_mutex_unlock(&s->mu);
     free(c);
+    server_conn_gone(s);
 }
 
 static void on_drained_close(struct bufferevent *bev, void *arg)
@@ -576,6 +626,20 @@ static void conn_auth_done(void *arg, int ok, const char *why)
         on_read(c->bev, c);
 }
 
+static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_conn_t *c = arg;
+    if (c->proven || c->closing)
+        return;
+    TE_WARN(CTX,
+            "data connection from %s: no %svalid request within %lld ms (taskmanager.data.handshake-timeout); "
+            "closing",
+            c->peer, c->auth != NULL ? "authentication and " : "", (long long)atomic_load(&c->s->handshake_ms));
+    conn_free(c);
+}
+
 static void conn_setup(void *arg)
 {
     struct accepted *a = arg;
@@ -596,9 +660,11 @@ static void conn_setup(void *arg)
     }
     if (bev == NULL) {
         TE_WARN(CTX, "out of memory accepting a data connection from %s", a->peer);
+        te_partition_server_t *s = a->s;
         free(c);
         close(a->fd);
         free(a);
+        server_conn_gone(s);
         return;
     }
     c->s = a->s;
@@ -618,6 +684,11 @@ static void conn_setup(void *arg)
     if (sec == NULL || sec->tls_server == NULL)
         bufferevent_set_max_single_write(bev, SRV_HIGH_WATERMARK);
     free(a);
+    int64_t hs = atomic_load(&c->s->handshake_ms);
+    if (hs > 0 && (c->hs_ev = evtimer_new(net_io_thread_base(c->io), conn_deadline_cb, c)) != NULL) {
+        struct timeval tv = {hs / 1000, (hs % 1000) * 1000};
+        evtimer_add(c->hs_ev, &tv);
+    }
     if (sec != NULL && sec->auth != NULL) {
         c->auth = auth_bev_start(bev, 1, sec->auth, conn_auth_done, c);
         if (c->auth == NULL) {
@@ -658,13 +729,38 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     evutil_make_socket_nonblocking(fd);
     atomic_fetch_add(&s->accepted, 1);
+    int max = atomic_load(&s->max_conns);
+    if (atomic_fetch_add(&s->n_open, 1) + 1 >= max && max > 0) {
+        /* full: further connections wait in the backlog until one closes */
+        atomic_store(&s->full, 1);
+        evconnlistener_disable(l);
+        TE_WARN(CTX,
+                "%d data connections open (taskmanager.data.max-connections): not accepting more until one "
+                "closes",
+                max);
+        if (atomic_load(&s->n_open) < max) /* one closed meanwhile */
+            server_resume(s);
+    }
     a->io = s->threads[s->next_thread++ % (unsigned)s->n_threads];
     if (a->io == s->threads[0])
         conn_setup(a);
     else if (net_io_thread_submit(a->io, conn_setup, a) != 0) {
         close(fd);
         free(a);
+        server_conn_gone(s);
     }
+}
+
+/* accept(2) failed (EMFILE, ENFILE, ENOBUFS): pause instead of spinning on a connection
+ * that stays in the backlog. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    te_partition_server_t *s = arg;
+    struct timeval tv = {0, PS_ACCEPT_RETRY_MS * 1000};
+    TE_WARN(CTX, "accept failed on port %d: %s; pausing %d ms", s->port,
+            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), PS_ACCEPT_RETRY_MS);
+    evconnlistener_disable(l);
+    evtimer_add(s->resume_ev, &tv);
 }
 
 te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_threads, const char *bind_host,
@@ -680,6 +776,10 @@ te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_
     s->pm = pm;
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->accepted, 0);
+    atomic_init(&s->n_open, 0);
+    atomic_init(&s->max_conns, 0);
+    atomic_init(&s->handshake_ms, 0);
+    atomic_init(&s->full, 0);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     int sslen;
@@ -709,6 +809,12 @@ te_partition_server_t *partition_server_new(te_net_io_thread_t **threads, int n_
         te_error_set(err, TE_EIO, "cannot listen on %s (taskmanager.data.port): %s", spec, strerror(errno));
         goto cleanup;
     }
+    evconnlistener_set_error_cb(s->listener, on_accept_error);
+    s->resume_ev = evtimer_new(net_io_thread_base(threads[0]), server_resume_cb, s);
+    if (s->resume_ev == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        goto cleanup;
+    }
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
     getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &blen);
@@ -721,6 +827,15 @@ cleanup:
 }
 
 int partition_server_port(const te_partition_server_t *s) { return s->port; }
+void partition_server_set_limits(te_partition_server_t *s, int max_conns, int64_t handshake_ms)
+{
+    atomic_store(&s->max_conns, max_conns > 0 ? max_conns : 0);
+    atomic_store(&s->handshake_ms, handshake_ms > 0 ? handshake_ms : 0);
+}
+int partition_server_open_connections(const te_partition_server_t *s)
+{
+    return atomic_load(&((te_partition_server_t *)s)->n_open);
+}
 void partition_server_set_security(te_partition_server_t *s, const te_security_t *sec) { s->sec = sec; }
 unsigned long partition_server_connections_accepted(const te_partition_server_t *s)
 {
@@ -733,8 +848,12 @@ void partition_server_free(te_partition_server_t *s)
         return;
     if (s->listener)
         evconnlistener_free(s->listener);
+    s->listener = NULL;
+    atomic_store(&s->full, 0); /* the threads are stopped: nothing to resume */
     while (s->conns)
         conn_free(s->conns);
+    if (s->resume_ev)
+        event_free(s->resume_ev);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -34,6 +34,12 @@ struct te_security;
  * peer that fails the challenge-response is logged and disconnected. */
 void partition_server_set_security(te_partition_server_t *s, const struct te_security *sec);
 int partition_server_port(const te_partition_server_t *s);
+/* Connection limits (any thread; 0 = none): at most max_conns open connections (more
+ * wait in the listen backlog); each must deliver a valid frame within handshake_ms of
+ * accept (after authentication, when on) or it is closed. */
+void partition_server_set_limits(te_partition_server_t *s, int max_conns, int64_t handshake_ms);
+/* Connections open now. */
+int partition_server_open_connections(const te_partition_server_t *s);
 /* Connections accepted so far / open now (for tests and status). */
 unsigned long partition_server_connections_accepted(const te_partition_server_t *s);
 /* The I/O threads must be stopped. Releases every view and closes every connection. */

@@ -1,5 +1,8 @@
 /*
- * plugin_loader — dlopen of operator plugins confined to plugins.dir.
+ * plugin_loader — dlopen of operator plugins confined to plugins.dir. A library is
+ * loaded only when nobody but the daemon's user (or root) can change it: the file and
+ * every directory from it up to plugins.dir must be owned by the daemon's effective
+ * user or root and not writable by group or others (as ssh treats its keys).
  *
  * Threading: any thread; a global mutex guards the list of loaded libraries. Loading
  * happens at deployment on the control thread; task threads only use the returned
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct loaded {
     char path[PATH_MAX];
@@ -30,6 +35,54 @@ static int has_dotdot(const char *p)
     for (const char *s = p; *s; s++) {
         if (s[0] == '.' && s[1] == '.' && (s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
             return 1;
+    }
+    return 0;
+}
+
+/* 0 when `path` (the library or a directory above it) can be changed only by the
+ * daemon's user or root; -1 with err naming the path, its owner or mode, and the rule. */
+static int check_owner_mode(const char *path, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "operator 'plugin': cannot stat %s '%s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    uid_t me = geteuid();
+    if (st.st_uid != me && st.st_uid != 0) {
+        snprintf(
+            err, errlen,
+            "operator 'plugin': refusing to load from %s '%s': it is owned by uid %u, not by the daemon's user "
+            "(uid %u) or root, so someone else can change the code the daemon would run",
+            what, path, (unsigned)st.st_uid, (unsigned)me);
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen,
+                 "operator 'plugin': refusing to load from %s '%s': it is writable by %s (mode %04o); plugins and "
+                 "their directories must be writable only by the daemon's user (chmod go-w '%s')",
+                 what, path, (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The library and each directory from its own up to plugins.dir (dir_real). */
+static int check_library_safe(const char *lib_real, const char *dir_real, char *err, size_t errlen)
+{
+    if (check_owner_mode(lib_real, "the library", err, errlen) != 0)
+        return -1;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", lib_real);
+    size_t dl = strlen(dir_real);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL || (size_t)(slash - dir) < dl)
+            break;
+        *slash = '\0';
+        if (check_owner_mode(dir, strlen(dir) == dl ? "plugins.dir" : "the directory", err, errlen) != 0)
+            return -1;
     }
     return 0;
 }
@@ -65,6 +118,9 @@ const te_operator_def_t *plugin_loader_load(const char *plugins_dir, const char 
                  library, lib_real, dir_real);
         return NULL;
     }
+
+    if (check_library_safe(lib_real, dir_real, err, errlen) != 0)
+        return NULL;
 
     pthread_mutex_lock(&g_lock);
     for (loaded_t *l = g_loaded; l; l = l->next) {

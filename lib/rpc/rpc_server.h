@@ -14,6 +14,19 @@
  *   - more than max_conns connections -> INTERNAL "connection limit" reply, closed.
  * A connection whose pending output exceeds RPC_SERVER_MAX_OUTPUT is closed.
  *
+ * Pre-authentication limits (te_rpc_limits_t): a connection is *pending* from accept
+ * until it proves itself — the authentication handshake done, or without
+ * authentication its first complete frame decoded. Pending connections have an
+ * absolute deadline (handshake_timeout_ms, not restarted by traffic), a cap of their
+ * own (max_pending) and per peer address (max_pending_per_addr); when a cap is reached,
+ * or the connection limit, the *oldest pending* connection is closed to make room, so
+ * connections that never finish a handshake cannot lock out a peer that does. Input
+ * buffering: with authentication a pending connection may buffer RPC_PENDING_MAX_INPUT
+ * bytes; every connection's buffered input counts against max_buffered_bytes — when
+ * the total exceeds it, the connection holding the most (pending ones first) is
+ * closed with an error naming the limit. Freed frame memory is returned to the
+ * system (malloc_trim) after large frames.
+ *
  * Threading: everything here — every function of this header and both callbacks —
  * runs on the thread that runs `base` (the daemon's control thread). Other threads
  * hand work to that thread (control queue) and never call these functions. No locks.
@@ -34,6 +47,16 @@ typedef struct rpc_conn te_rpc_conn_t;
 
 /* Pending output above which a connection is dropped (a peer that does not read). */
 #define RPC_SERVER_MAX_OUTPUT ((size_t)64 * 1024 * 1024)
+/* Input a connection still in the authentication handshake may buffer. */
+#define RPC_PENDING_MAX_INPUT ((size_t)4096)
+
+/* Connection limits before authentication (see above). 0 = no limit / no deadline. */
+typedef struct te_rpc_limits {
+    int64_t handshake_timeout_ms;
+    size_t max_pending;
+    size_t max_pending_per_addr;
+    size_t max_buffered_bytes;
+} te_rpc_limits_t;
 
 /* A valid call arrived. `conn` and `call` are borrowed until the callback returns;
  * keep rpc_conn_id(conn) to reach the connection later. The callback answers with
@@ -64,6 +87,14 @@ int rpc_server_port(const te_rpc_server_t *srv);
 /* Connections that send nothing for `ms` (after authentication) are closed; 0 = never.
  * Applies to connections accepted afterwards. */
 void rpc_server_set_idle_timeout(te_rpc_server_t *srv, int64_t ms);
+/* Changes max_conns (connections accepted from now on count against it). */
+void rpc_server_set_max_connections(te_rpc_server_t *srv, int max_conns);
+/* Pre-authentication limits and the input budget, for connections accepted from now
+ * on (the input budget at once). Default: all 0 (none). */
+void rpc_server_set_limits(te_rpc_server_t *srv, const te_rpc_limits_t *lim);
+/* Connections still pending (in the handshake) and input bytes buffered now. */
+size_t rpc_server_pending_count(const te_rpc_server_t *srv);
+size_t rpc_server_buffered_bytes(const te_rpc_server_t *srv);
 /* Changes the output bound (default RPC_SERVER_MAX_OUTPUT); for tests. */
 void rpc_server_set_max_output(te_rpc_server_t *srv, size_t bytes);
 /* Open connections (not counting ones being closed). */

@@ -188,4 +188,17 @@ int barrier_aligner_is_blocked(const te_barrier_aligner_t *a, uint32_t ch)
     return !a->unaligned && a->pending != 0 && ch < a->n && a->arrived[ch] && a->n_arrived + a->n_finished < a->n;
 }
 
+uint32_t barrier_aligner_waiting_channels(const te_barrier_aligner_t *a, uint32_t *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t ch = 0; a->pending != 0 && ch < a->n; ch++) {
+        if (a->arrived[ch] || a->finished[ch])
+            continue;
+        if (n < max)
+            out[n] = ch;
+        n++;
+    }
+    return n;
+}
+
 uint64_t barrier_aligner_last_alignment_ns(const te_barrier_aligner_t *a) { return a->last_alignment_ns; }

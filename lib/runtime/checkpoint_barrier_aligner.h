@@ -56,6 +56,10 @@ uint64_t barrier_aligner_pending(const te_barrier_aligner_t *a);
 int barrier_aligner_is_recording(const te_barrier_aligner_t *a, uint32_t ch);
 int barrier_aligner_is_blocked(const te_barrier_aligner_t *a, uint32_t ch);
 /* checkpointAlignmentTime of the last triggered checkpoint (ns). */
+/* The channels the pending checkpoint still waits for (neither its barrier nor
+ * EndOfPartition yet): up to max of them into out, returns how many there are (0 when
+ * no checkpoint is pending). */
+uint32_t barrier_aligner_waiting_channels(const te_barrier_aligner_t *a, uint32_t *out, uint32_t max);
 uint64_t barrier_aligner_last_alignment_ns(const te_barrier_aligner_t *a);
 
 #endif

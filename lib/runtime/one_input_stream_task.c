@@ -9,12 +9,23 @@
  * request deadline passes); when every gate ended it ends the chain's input and
  * completes the loop.
  *
+ * Input stalls (env.input_stall_threshold_ms > 0): the loop's timer hook calls
+ * check_stall every threshold/2. A stall is input that has data while the task handles
+ * nothing and is not back-pressured for the threshold: channels queued for polling
+ * while the task sleeps (a lost wake-up: seen on two checks in a row, the task is woken
+ * again), or an alignment whose blocked channels hold data while the task waits for the
+ * barrier on the others. Each is counted (metrics input_stalls, input_stalled_since_ms)
+ * and logged once as a WARN naming the task and what it waits on; an INFO when input
+ * flows again.
+ *
  * Threading: everything on the task (mailbox) thread, except the gate listener, which
  * runs on producer / net threads and only wakes the mailbox (a refcounted waker, safe
  * after the task is gone).
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "runtime/stream_task_internal.h"
 
@@ -84,6 +95,12 @@ te_status_t one_input_stream_task_init(te_stream_task_t *st, te_error_t *err)
             stream_task_network_input_set_unaligned(st->input, record_channel_state, st);
     }
     mailbox_set_busy_poll(st->mb, st->env.busy_poll_ns); /* waiting for input: spin before sleeping */
+    if (st->env.input_stall_threshold_ms > 0) {
+        st->stall.interval_ms =
+            st->env.input_stall_threshold_ms / 2 > 0 ? st->env.input_stall_threshold_ms / 2 : 1;
+        st->stall.quiet_since_ms = te_clock_mono_ms();
+        st->stall.next_check_ms = st->stall.quiet_since_ms + st->stall.interval_ms;
+    }
     st->gate_waker = mailbox_processor_waker(st->mp);
     if (st->gate_waker == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -107,6 +124,7 @@ te_status_t one_input_stream_task_process_input(te_stream_task_t *st, te_error_t
     te_status_t rc = stream_task_network_input_emit_next(st->input, STREAM_TASK_STEP_BUDGET, &status, err);
     if (rc != TE_OK)
         return rc;
+    st->stall.waiting = status == TE_INPUT_NOTHING;
     switch (status) {
     case TE_INPUT_NOTHING:
         mailbox_processor_suspend(st->mp, stream_task_network_input_pending_deadline_ms(st->input));
@@ -118,6 +136,94 @@ te_status_t one_input_stream_task_process_input(te_stream_task_t *st, te_error_t
         return rc;
     default: return TE_OK;
     }
+}
+
+/* ---- input stall detection (task thread) ---- */
+
+static void stall_begin(te_stream_task_t *st)
+{
+    te_task_metrics_t *m = st->env.metrics;
+    st->stall.reported = 1;
+    if (m == NULL)
+        return;
+    task_metrics_add(&m->input_stalls, 1);
+    atomic_store_explicit(&m->input_stalled_since_ms, st->stall.quiet_since_ms, memory_order_relaxed);
+}
+
+static void stall_end(te_stream_task_t *st, int64_t now_ms)
+{
+    input_stall_t *s = &st->stall;
+    if (s->reported)
+        TE_INFO(st->env.task_name, "input flows again after a stall of %lld ms",
+                (long long)(now_ms - s->quiet_since_ms));
+    s->reported = 0;
+    s->queued_seen = 0;
+    s->quiet_since_ms = now_ms;
+    if (st->env.metrics)
+        atomic_store_explicit(&st->env.metrics->input_stalled_since_ms, 0, memory_order_relaxed);
+}
+
+/* "1, 3, 4" (at most 8, then "..."). */
+static void format_channels(const uint32_t *ch, uint32_t n, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < n && i < 8 && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%u", i ? ", " : "", ch[i]);
+    if (n > 8 && at < len)
+        snprintf(buf + at, len - at, ", ...");
+}
+
+/* An alignment waits for barriers while its blocked channels hold data. */
+static void stall_report_alignment(te_stream_task_t *st, int64_t quiet_ms, uint32_t held)
+{
+    uint32_t wait[9];
+    char list[96];
+    uint32_t nw = barrier_aligner_waiting_channels(st->aligner, wait, 9);
+    format_channels(wait, nw, list, sizeof(list));
+    stall_begin(st);
+    TE_WARN(st->env.task_name,
+            "input stalled for %lld ms: aligning checkpoint %llu, the task waits for its barrier on input "
+            "channel(s) %s (of %u) while %u blocked channel(s) hold data; nothing processed, not back-pressured",
+            (long long)quiet_ms, (unsigned long long)barrier_aligner_pending(st->aligner), list,
+            stream_task_network_input_num_channels(st->input), held);
+}
+
+void one_input_stream_task_check_stall(te_stream_task_t *st, int64_t now_ms)
+{
+    input_stall_t *s = &st->stall;
+    s->next_check_ms = now_ms + s->interval_ms;
+    uint64_t p = stream_task_network_input_progress(st->input);
+    if (p != s->progress || !s->waiting) {
+        s->progress = p;
+        stall_end(st, now_ms);
+        return;
+    }
+    int64_t quiet = now_ms - s->quiet_since_ms;
+    uint32_t queued = mailbox_processor_is_suspended(st->mp) ? stream_task_network_input_num_queued(st->input) : 0;
+    if (queued > 0) {
+        /* A wake-up may be in flight right now: only a second look is a lost one. */
+        if (s->queued_seen && quiet >= st->env.input_stall_threshold_ms) {
+            if (!s->reported) {
+                stall_begin(st);
+                TE_WARN(st->env.task_name,
+                        "input stalled for %lld ms: %u input channel(s) have data queued but the task was not "
+                        "woken (nothing processed, not back-pressured); polling them again",
+                        (long long)quiet, queued);
+            }
+            mailbox_processor_resume(st->mp);
+        }
+        s->queued_seen = 1;
+        return;
+    }
+    s->queued_seen = 0;
+    if (quiet < st->env.input_stall_threshold_ms || s->reported)
+        return;
+    uint32_t held = st->aligner != NULL && barrier_aligner_pending(st->aligner) != 0
+                        ? stream_task_network_input_num_blocked_with_data(st->input)
+                        : 0;
+    if (held > 0)
+        stall_report_alignment(st, quiet, held);
 }
 
 void one_input_stream_task_cleanup(te_stream_task_t *st)

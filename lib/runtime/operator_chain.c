@@ -322,7 +322,8 @@ static const char *api_job_config(te_operator_ctx_t *x, const char *key)
 static int api_check_path(te_operator_ctx_t *x, const char *path, char *err, size_t errlen)
 {
     te_error_t e;
-    if (path_confine_check(api_job_config(x, "io.allowed-dirs"), path, &e) == TE_OK)
+    if (path_confine_check(api_job_config(x, "io.allowed-dirs"), path, &e) == TE_OK &&
+        path_confine_check_protected(api_job_config(x, "io.protected-paths"), path, &e) == TE_OK)
         return 0;
     snprintf(err, errlen, "%s", e.msg);
     return -1;

@@ -183,6 +183,7 @@ static te_status_t default_action(void *arg, te_mailbox_processor_t *mp, te_erro
         if (!record_writer_is_available(st->env.writers[w])) {
             if (m)
                 atomic_store(&m->is_backpressured, 1);
+            st->stall.waiting = 0; /* back-pressured: not an input stall */
             mailbox_processor_suspend(mp, -1);
             writer_wake_arm(st->writer_wakes[w], st->env.writers[w]);
             return TE_OK;
@@ -196,16 +197,21 @@ static te_status_t default_action(void *arg, te_mailbox_processor_t *mp, te_erro
     return rc;
 }
 
-/* Processing-time timers of the chain's operators, fired by the mailbox loop. */
+/* Processing-time timers of the chain's operators, fired by the mailbox loop, and the
+ * input stall check of network-input tasks riding on the same hook. */
 static int64_t task_next_timer(void *arg)
 {
     te_stream_task_t *st = arg;
-    return st->chain ? operator_chain_next_processing_timer(st->chain) : -1;
+    int64_t t = st->chain ? operator_chain_next_processing_timer(st->chain) : -1;
+    int64_t c = st->stall.next_check_ms;
+    return c >= 0 && (t < 0 || c < t) ? c : t;
 }
 
 static te_status_t task_fire_timers(void *arg, int64_t now_ms, te_error_t *err)
 {
     te_stream_task_t *st = arg;
+    if (st->stall.next_check_ms >= 0 && now_ms >= st->stall.next_check_ms && st->input != NULL)
+        one_input_stream_task_check_stall(st, now_ms);
     return st->chain ? operator_chain_fire_processing_timers(st->chain, now_ms, err) : TE_OK;
 }
 
@@ -221,6 +227,7 @@ te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *e
     if (st == NULL)
         goto cleanup;
     st->env = *env;
+    st->stall.next_check_ms = -1;
     pthread_mutex_init(&st->checkpoint_lock, NULL);
     pthread_mutex_init(&st->state_mu, NULL);
     atomic_init(&st->cancelled, 0);

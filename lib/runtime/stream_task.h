@@ -70,6 +70,9 @@ typedef struct te_stream_task_env {
     int64_t buffer_timeout_ms;    /* execution.buffer-timeout: >0 flusher, 0 per record, -1 full buffers only */
     int64_t busy_poll_ns;         /* taskmanager.network.busy-poll: a task with input spins this long for it */
     int64_t partition_request_timeout_ms;
+    /* Network-input tasks: report an input stall (data in the gates, nothing processed,
+     * not back-pressured) lasting this long — metric + WARN; 0 = off. */
+    int64_t input_stall_threshold_ms;
     te_task_metrics_t *metrics; /* borrowed; written by the task's threads */
     /* Checkpoints: NULL = the task takes none (triggers are declined). Borrowed. */
     const te_subtask_ckpt_config_t *checkpoint;

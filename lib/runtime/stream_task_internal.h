@@ -24,6 +24,17 @@
 
 typedef struct writer_wake writer_wake_t;
 
+/* Input stall detection of network-input tasks (task thread only). */
+typedef struct input_stall {
+    int64_t next_check_ms; /* -1 = off */
+    int64_t interval_ms;
+    int64_t quiet_since_ms; /* no element handled since */
+    uint64_t progress;      /* stream_task_network_input_progress at the last check */
+    int waiting;            /* the last default action found no input */
+    int queued_seen;        /* the previous check saw channels queued while the task slept */
+    int reported;           /* the current stall was reported */
+} input_stall_t;
+
 struct te_stream_task {
     te_stream_task_env_t env;
     te_mailbox_t *mb;
@@ -53,6 +64,7 @@ struct te_stream_task {
     /* checkpoints (task thread / checkpoint lock) */
     te_subtask_ckpt_t *ckpt;       /* NULL = no checkpoints */
     te_barrier_aligner_t *aligner; /* network-input tasks */
+    input_stall_t stall;
 };
 
 /* Source tasks (source_stream_task.c). */
@@ -63,5 +75,7 @@ void source_stream_task_stop_thread(te_stream_task_t *st);
 te_status_t one_input_stream_task_init(te_stream_task_t *st, te_error_t *err);
 te_status_t one_input_stream_task_process_input(te_stream_task_t *st, te_error_t *err);
 void one_input_stream_task_cleanup(te_stream_task_t *st);
+/* Called by the loop's timer hook once the clock reaches stall.next_check_ms. */
+void one_input_stream_task_check_stall(te_stream_task_t *st, int64_t now_ms);
 
 #endif

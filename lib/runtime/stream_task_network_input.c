@@ -58,6 +58,7 @@ struct te_stream_task_network_input {
     uint64_t ovt_id;
     te_buffer_slice_t *recovered; /* per flat channel: recovered state to replay (buf NULL = none) */
     uint32_t n_recovered;
+    uint64_t progress; /* elements and events handled */
 };
 
 te_stream_task_network_input_t *stream_task_network_input_new(te_input_gate_t **gates, size_t n_gates,
@@ -143,6 +144,7 @@ static TE_NOINLINE te_status_t dispatch_other(te_stream_task_network_input_t *in
                                               uint32_t len, te_error_t *err)
 {
     te_stream_element_t e;
+    in->progress++;
     if (stream_element_decode(data, len, &e) != 0)
         return te_error_set(err, TE_EPROTO, "corrupt stream element (%u bytes, tag %u) on input channel %u", len,
                             len ? data[0] : 0, ch);
@@ -301,6 +303,7 @@ static te_status_t pass_finished(te_stream_task_network_input_t *in, size_t gi, 
 static te_status_t handle_event(te_stream_task_network_input_t *in, size_t gi, const te_gate_element_t *el,
                                 te_error_t *err)
 {
+    in->progress++;
     if (in->aligner == NULL)
         return TE_OK;
     uint32_t f = in->gates[gi].base + el->channel;
@@ -521,6 +524,26 @@ te_status_t stream_task_network_input_emit_next(te_stream_task_network_input_t *
     if (records > 0 && in->metrics)
         task_metrics_add(&in->metrics->num_records_in, records);
     return st;
+}
+
+uint64_t stream_task_network_input_progress(const te_stream_task_network_input_t *in) { return in->progress; }
+
+uint32_t stream_task_network_input_num_queued(te_stream_task_network_input_t *in)
+{
+    uint32_t n = 0;
+    for (size_t g = 0; g < in->n_gates; g++)
+        if (!in->gates[g].ended)
+            n += input_gate_num_queued(in->gates[g].gate);
+    return n;
+}
+
+uint32_t stream_task_network_input_num_blocked_with_data(te_stream_task_network_input_t *in)
+{
+    uint32_t n = 0;
+    for (size_t g = 0; g < in->n_gates; g++)
+        if (!in->gates[g].ended)
+            n += input_gate_num_blocked_with_data(in->gates[g].gate);
+    return n;
 }
 
 int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in)

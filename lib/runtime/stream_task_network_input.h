@@ -64,6 +64,12 @@ void stream_task_network_input_flush_overtaken(te_stream_task_network_input_t *i
 te_status_t stream_task_network_input_add_recovered(te_stream_task_network_input_t *in, uint32_t flat,
                                                     const uint8_t *data, size_t len, te_error_t *err);
 
+/* Stall detection: elements and events handled so far; channels of live gates queued
+ * for polling; blocked (aligning) channels holding data. */
+uint64_t stream_task_network_input_progress(const te_stream_task_network_input_t *in);
+uint32_t stream_task_network_input_num_queued(te_stream_task_network_input_t *in);
+uint32_t stream_task_network_input_num_blocked_with_data(te_stream_task_network_input_t *in);
+
 /* Earliest pending partition-request deadline of a live gate (monotonic ms), or -1. */
 int64_t stream_task_network_input_pending_deadline_ms(te_stream_task_network_input_t *in);
 

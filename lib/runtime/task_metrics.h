@@ -25,6 +25,11 @@ typedef struct te_task_metrics {
     _Atomic int is_backpressured;      /* 1 while output is unavailable */
     _Atomic int64_t current_input_watermark;
     _Atomic uint64_t num_late_records_dropped;
+    /* Input stalls (stream_task: the input has data, the task neither processes it nor
+     * is back-pressured for taskmanager.task.input-stall-threshold): how many were
+     * reported, and CLOCK_MONOTONIC ms since when the current one lasts (0 = none). */
+    _Atomic uint64_t input_stalls;
+    _Atomic int64_t input_stalled_since_ms;
 } te_task_metrics_t;
 
 /* Single-writer add (see above): never call it on a counter two threads may update

@@ -5,7 +5,12 @@
  *
  * poll_next pops a channel, (re)requests its partition when a request is pending,
  * polls one buffer or event from it and re-queues it (silently: the task is polling
- * already) so it is polled again until it has nothing. EndOfPartition is consumed
+ * already) so it is polled again until it has nothing. Every other path that queues a
+ * channel calls the listener when the FIFO goes from empty to non-empty — also
+ * input_gate_resume_channels, which runs on the task thread but possibly from a mail
+ * while the default action is suspended (an alignment aborted by the coordinator):
+ * the task sleeps once poll_next said NOTHING, so whatever makes the gate available
+ * again must wake it. EndOfPartition is consumed
  * here. A channel whose request keeps failing with EAGAIN past the deadline fails the
  * gate with "PartitionNotFound: ...".
  *
@@ -174,12 +179,14 @@ int input_gate_has_priority(te_input_gate_t *g)
     return atomic_load_explicit(&g->n_prio, memory_order_acquire) > 0;
 }
 
-/* Re-queues from the task thread itself: no listener call (the task is polling). */
-static void gate_requeue(te_input_gate_t *g, uint32_t ch)
+/* Re-queues from the task thread. Returns the listener to call when the FIFO was
+ * empty: poll_next ignores it (the task is polling), resume_channels calls it. */
+static te_notifier_t gate_requeue(te_input_gate_t *g, uint32_t ch)
 {
     pthread_mutex_lock(&g->mu);
-    gate_enqueue_locked(g, ch);
+    te_notifier_t n = gate_enqueue_locked(g, ch);
     pthread_mutex_unlock(&g->mu);
+    return n;
 }
 
 static int gate_dequeue(te_input_gate_t *g, uint32_t *ch)
@@ -298,7 +305,7 @@ static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffe
         g->n_finished++;
         return TE_GATE_NOTHING;
     }
-    gate_requeue(g, i);
+    (void)gate_requeue(g, i); /* the task is polling */
     out->channel = i;
     out->event = ev;
     memset(&out->slice, 0, sizeof(out->slice));
@@ -378,7 +385,7 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
         }
         atomic_store_explicit(&g->bytes_in, atomic_load_explicit(&g->bytes_in, memory_order_relaxed) + s.len,
                               memory_order_relaxed);
-        gate_requeue(g, i);
+        (void)gate_requeue(g, i); /* the task is polling */
         out->channel = i;
         out->slice = s;
         return TE_GATE_BUFFER;
@@ -400,12 +407,38 @@ void input_gate_block_channel(te_input_gate_t *g, uint32_t ch)
 
 void input_gate_resume_channels(te_input_gate_t *g)
 {
+    te_notifier_t wake = {NULL, NULL};
     for (uint32_t i = 0; i < g->n; i++) {
         if (!g->ch[i].blocked)
             continue;
         g->ch[i].blocked = 0;
-        gate_requeue(g, i); /* it may have data queued meanwhile: poll it again */
+        te_notifier_t n = gate_requeue(g, i); /* it may have data queued meanwhile: poll it again */
+        if (n.fn != NULL)
+            wake = n;
     }
+    /* The caller may be a mail (an aborted alignment) while the default action is
+     * suspended: nothing else would wake it to poll the re-queued channels. */
+    if (wake.fn != NULL)
+        wake.fn(wake.arg);
+}
+
+uint32_t input_gate_num_queued(te_input_gate_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    uint32_t n = g->closed ? 0 : g->count;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+uint32_t input_gate_num_blocked_with_data(te_input_gate_t *g)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (c->blocked && c->impl != NULL && c->ops->has_data != NULL && c->ops->has_data(c->impl))
+            n++;
+    }
+    return n;
 }
 
 int input_gate_channel_finished(const te_input_gate_t *g, uint32_t ch) { return ch < g->n && g->ch[ch].finished; }

@@ -62,6 +62,9 @@ typedef struct te_input_channel_ops {
     /* Optional: what the channel reads, for messages ("partition <id> subpartition 2");
      * 1 when written into buf. */
     int (*describe)(void *ch, char *buf, size_t len);
+    /* Optional: 1 when a buffer or event is queued (a cheap look, no poll). Used to tell
+     * whether a channel blocked for an alignment holds data (stall reports). */
+    int (*has_data)(void *ch);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */
@@ -116,9 +119,17 @@ const char *input_gate_failure(te_input_gate_t *g);
 
 /* Checkpoint alignment (task thread): a blocked channel is not polled — its buffers and
  * events stay queued in the channel, in order, none dropped — until
- * input_gate_resume_channels unblocks every blocked channel and re-queues it. */
+ * input_gate_resume_channels unblocks every blocked channel and re-queues it, calling
+ * the listener when that makes the gate available (it may run from a mail while the
+ * task sleeps: an alignment aborted by the coordinator). */
 void input_gate_block_channel(te_input_gate_t *g, uint32_t ch);
 void input_gate_resume_channels(te_input_gate_t *g);
+/* Task thread: channels queued as having data (the FIFO the task polls), and blocked
+ * channels that hold data (0 for channels without has_data). A task asleep while the
+ * first is non-zero missed a wake-up; one asleep with the second non-zero waits for
+ * the rest of an alignment. */
+uint32_t input_gate_num_queued(te_input_gate_t *g);
+uint32_t input_gate_num_blocked_with_data(te_input_gate_t *g);
 /* 1 once channel ch delivered EndOfPartition; the count of such channels. */
 int input_gate_channel_finished(const te_input_gate_t *g, uint32_t ch);
 uint32_t input_gate_num_finished(const te_input_gate_t *g);

@@ -110,6 +110,12 @@ static int lic_poll_priority(void *ch, te_buffer_slice_t *out)
     return subpartition_view_poll_priority(c->view, out);
 }
 
+static int lic_has_data(void *ch)
+{
+    te_local_input_channel_t *c = ch;
+    return c->view != NULL && subpartition_view_is_available(c->view);
+}
+
 static int lic_failure(void *ch, char *cause, size_t len)
 {
     te_local_input_channel_t *c = ch;
@@ -145,6 +151,7 @@ const te_input_channel_ops_t local_input_channel_ops = {
     .release = lic_release,
     .poll_priority = lic_poll_priority,
     .describe = lic_describe,
+    .has_data = lic_has_data,
 };
 
 te_status_t local_input_channel_attach(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,

@@ -645,6 +645,15 @@ static int ric_failure(void *ch, char *cause, size_t len)
     return f;
 }
 
+static int ric_has_data(void *ch)
+{
+    te_remote_input_channel_t *c = ch;
+    pthread_mutex_lock(&c->mu);
+    int has = c->qcount > 0;
+    pthread_mutex_unlock(&c->mu);
+    return has;
+}
+
 static void ric_release(void *ch)
 {
     te_remote_input_channel_t *c = ch;
@@ -687,4 +696,5 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .release = ric_release,
     .poll_priority = ric_poll_priority,
     .take_overtaken = ric_take_overtaken,
+    .has_data = ric_has_data,
 };

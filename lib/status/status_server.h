@@ -43,6 +43,13 @@ typedef struct status_server te_status_server_t;
  * arg must outlive the server. NULL + err (naming the address) on failure. */
 te_status_server_t *status_server_new(struct event_base *base, const char *host, int port,
                                       const te_status_provider_t *provider, te_error_t *err);
+/* Requests for every path but those in open_paths (comma-separated exact paths, e.g.
+ * "/metrics,/") must carry "Authorization: Bearer <token>", else 401 (JSON). token
+ * copied; NULL = no authentication. */
+void status_server_set_token(te_status_server_t *s, const void *token, size_t len, const char *open_paths);
+/* At most max_conns open connections (0 = no limit): at the limit the oldest one open
+ * for 5 s or more is closed, else new ones wait in the listen backlog. */
+void status_server_set_max_connections(te_status_server_t *s, int max_conns);
 /* The bound port (the real one when 0 was asked). */
 int status_server_port(const te_status_server_t *s);
 /* Closes the listener and every open connection. */

@@ -361,7 +361,9 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
      * checkpoint directory is the operator's choice and not checked). */
     const char *allowed = task_config(t, "io.allowed-dirs");
     const char *job_dir = job_config(t->tdd, "state.checkpoints.dir");
-    if (job_dir != NULL && path_confine_check(allowed, job_dir, err) != TE_OK) {
+    const char *protect = task_config(t, "io.protected-paths");
+    if (job_dir != NULL && (path_confine_check(allowed, job_dir, err) != TE_OK ||
+                            path_confine_check_protected(protect, job_dir, err) != TE_OK)) {
         *why = TE_DEPLOY_INVALID_CHAIN;
         te_error_prefix(err, "job configuration 'state.checkpoints.dir'");
         return TE_EINVAL;
@@ -371,7 +373,8 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
         return TE_OK;
     *why = TE_DEPLOY_INVALID_CHAIN;
     for (size_t h = 0; h < tr->n_handles; h++)
-        if (tr->handles[h]->path && path_confine_check(allowed, tr->handles[h]->path, err) != TE_OK) {
+        if (tr->handles[h]->path && (path_confine_check(allowed, tr->handles[h]->path, err) != TE_OK ||
+                                     path_confine_check_protected(protect, tr->handles[h]->path, err) != TE_OK)) {
             te_error_prefix(err, "task_restore.handles[%zu].path", h);
             return TE_EINVAL;
         }
@@ -489,6 +492,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .buffer_timeout_ms = buffer_timeout,
         .busy_poll_ns = svc->busy_poll_ns,
         .partition_request_timeout_ms = svc->partition_request_timeout_ms,
+        .input_stall_threshold_ms = svc->input_stall_threshold_ms,
         .metrics = &t->metrics,
         .checkpoint = svc->on_checkpoint ? &t->ckpt_cfg : NULL,
         .restore = t->restore,

@@ -65,6 +65,7 @@ typedef struct te_task_services {
     int64_t busy_poll_ns;              /* taskmanager.network.busy-poll (0 = off) */
     int64_t partition_request_timeout_ms;
     te_operator_resolver_t operators;       /* chain operator names -> definitions */
+    int64_t input_stall_threshold_ms;       /* taskmanager.task.input-stall-threshold (0 = off) */
     const char *const *job_config_defaults; /* daemon defaults of job-level keys: key, value, ..., NULL */
     const char *const *job_config_enforced; /* daemon keys a job cannot override (io.allowed-dirs) */
     te_task_state_fn on_state;

@@ -10,6 +10,10 @@ TECTL="$BUILD/tectl"
 PIDS=()
 LOGS=()
 CLEANUP=() # commands run first at exit (servers a test started: start_postgres, start_mosquitto)
+AT_EXIT=()
+
+# at_exit 'COMMAND': run (eval) at exit, after the daemons stopped (unmounts, ...).
+at_exit() { AT_EXIT+=("$1"); }
 
 # At exit: stop every daemon gracefully (SIGTERM, so sanitizer leak checks run), then
 # fail the test if any daemon log holds a sanitizer report.
@@ -26,6 +30,7 @@ cleanup_daemons() {
     kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null
+  for p in "${AT_EXIT[@]:-}"; do [ -n "$p" ] && eval "$p"; done
   for l in "${LOGS[@]:-}"; do
     [ -n "$l" ] && [ -f "$l" ] || continue
     local bad='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|ERROR SUMMARY: [1-9]|are (definitely|indirectly) lost|Invalid (read|write|free)|uninitialised|Mismatched free'
@@ -84,6 +89,12 @@ start_daemon() {
   printf -v "${name}_RPC" '%s' "127.0.0.1:$rpc"
   printf -v "${name}_STATUS" '%s' "http://127.0.0.1:$status"
   printf -v "${name}_LOG" '%s' "$log"
+}
+
+# daemon_instrumented: true when the daemon runs under a sanitizer runtime or a wrapper
+# (valgrind): memory figures mean nothing then, and it runs several times slower.
+daemon_instrumented() {
+  ldd "$DAEMON" 2>/dev/null | grep -qE 'lib(asan|tsan)' || [ -n "${TE_DAEMON_WRAPPER:-}" ]
 }
 
 # http_get URL: sets HTTP_CODE and HTTP_BODY (call it directly, not in $(...)).
@@ -166,6 +177,17 @@ JSON
 word_count_oracle() {
   tr -cs 'A-Za-z' '\n' <"$1" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}' | sort
   [ -s "$1" ] || fail "oracle input $1 is empty"
+}
+
+# committed_output DIR: what the file_sinks under DIR committed (`<file>` written when
+# a subtask took no checkpoint, `<file>.part-*` per committed checkpoint), unsorted;
+# in-progress and pending files are left out.
+committed_output() {
+  local f
+  for f in "$1"/*; do
+    case "$f" in *.inprogress-* | *.pending-*) continue ;; esac
+    [ -f "$f" ] && cat "$f"
+  done
 }
 
 # random_words_file FILE SEED: 200,000 lines of 5 words from a random vocabulary of 1,500.

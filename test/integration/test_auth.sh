@@ -1,4 +1,6 @@
-# security.auth.token-file (issue #6): tectl works only with the right token; raw
+# security.auth.token-file (issue #6): a token file readable by group or others stops
+# start-up (issue 19: naming file and mode) unless security.allow-insecure-permissions;
+# tectl works only with the right token; raw
 # sockets that skip the challenge-response are refused on the RPC and data ports
 # (also garbage sent first); the daemon keeps serving; a 2-daemon job with remote
 # channels authenticates daemon to daemon; a missing / short token file stops start-up.
@@ -7,12 +9,24 @@ export LC_ALL=C
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/token"
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/wrong"
 printf 'short' >"$WORK/short"
+chmod 600 "$WORK/token" "$WORK/wrong" "$WORK/short"
+
+# Secrets others can read refuse start-up, naming the file and its mode (as ssh does);
+# security.allow-insecure-permissions starts with a loud WARN instead.
+cp "$WORK/token" "$WORK/loose"; chmod 640 "$WORK/loose"
+if timeout 10 "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
+     -D security.auth.token-file="$WORK/loose" >"$WORK/loose.log" 2>&1; then fail "daemon started with a group-readable token file"; fi
+grep -q "security.auth.token-file '$WORK/loose' has mode 0640: it must not be readable or writable by group or others" "$WORK/loose.log" ||
+  { cat "$WORK/loose.log"; fail "loose token file: file and mode not named"; }
+start_daemon insecure -D security.auth.token-file="$WORK/loose" -D security.allow-insecure-permissions=true
+grep -q "WARN .*security.auth.token-file '$WORK/loose' has mode 0640: it is accessible by group or others" "$insecure_LOG" ||
+  fail "no WARN about the loose token file with security.allow-insecure-permissions"
 
 # Start-up refusals name the key and the problem.
-if "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
+if timeout 10 "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
      -D security.auth.token-file="$WORK/nope" >"$WORK/nope.log" 2>&1; then fail "daemon started with a missing token file"; fi
 grep -q 'security.auth.token-file' "$WORK/nope.log" || { cat "$WORK/nope.log"; fail "missing token file: key not named"; }
-if "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
+if timeout 10 "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
      -D security.auth.token-file="$WORK/short" >"$WORK/short.log" 2>&1; then fail "daemon started with a 5-byte token"; fi
 grep -q 'at least 16' "$WORK/short.log" || { cat "$WORK/short.log"; fail "short token file: problem not named"; }
 

@@ -30,7 +30,7 @@ rss1=$(rss)
 echo "fds $fd0 -> $(fds); RSS ${rss0} kB -> ${rss1} kB"
 # Memory is only meaningful without a sanitizer runtime (ASan quarantines freed memory)
 # or a wrapper such as valgrind.
-if ldd "$DAEMON" 2>/dev/null | grep -qE 'lib(asan|tsan)' || [ -n "${TE_DAEMON_WRAPPER:-}" ]; then
+if daemon_instrumented; then
   skip_check_by_design "RSS check" "the daemon runs under a sanitizer or a wrapper (memory is measured without one)"
 else
   [ "$rss1" -lt $((rss0 + 8192)) ] || fail "RSS grew by more than 8 MB over 12,000 dropped connections ($rss0 -> $rss1 kB)"

@@ -1,15 +1,22 @@
 # security.ssl.* (issue #6): RPC and data ports over TLS with mutual authentication
 # and the token on top. A 2-daemon word count over TLS equals coreutils; a plaintext
 # client, a client trusting another CA and a client without a certificate are refused;
-# the daemon keeps serving. Certificates come from scripts/gen-test-certs.sh.
+# the daemon keeps serving; a key readable by others stops start-up (issue 19).
+# Certificates come from scripts/gen-test-certs.sh.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 command -v openssl >/dev/null || skip "the openssl CLI is not installed (scripts/install-deps.sh test)"
 C="$WORK/certs"
 bash "$ROOT/scripts/gen-test-certs.sh" "$C" || fail "gen-test-certs.sh failed"
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/token"
+chmod 600 "$WORK/token"
 TLS=(-D security.ssl.enabled=true -D security.ssl.certificate="$C/server.pem" -D security.ssl.key="$C/server.key"
      -D security.ssl.ca="$C/ca.pem" -D security.ssl.require-client-cert=true -D security.auth.token-file="$WORK/token")
+# A private key readable by others stops start-up, naming the file and its mode.
+cp "$C/server.key" "$WORK/loose.key"; chmod 644 "$WORK/loose.key"
+if timeout 10 "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "${TLS[@]}" \
+     -D security.ssl.key="$WORK/loose.key" >"$WORK/loose.log" 2>&1; then fail "daemon started with a world-readable TLS key"; fi
+grep -q "security.ssl.key '$WORK/loose.key' has mode 0644" "$WORK/loose.log" || { cat "$WORK/loose.log"; fail "loose key: file and mode not named"; }
 for n in a b; do start_daemon "$n" -D taskmanager.numberOfTaskSlots=2 "${TLS[@]}"; done
 GOOD=(--tls-ca "$C/ca.pem" --tls-cert "$C/client.pem" --tls-key "$C/client.key" --token-file "$WORK/token")
 

@@ -3,6 +3,8 @@
  * (default 1000) after every `every` records (default 10) and discards them, so its
  * input backs up and backpressure reaches the producers while the task itself stays
  * responsive between records (unlike a sink stuck in one long blocking call).
+ * With `forward: true` it passes every record on instead (a slow map), so a sink
+ * after it can show that nothing was lost.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -13,8 +15,11 @@
 #include "te/operator.h"
 
 typedef struct slow_sink {
+    const te_operator_api_t *api;
+    te_operator_ctx_t *ctx;
     long every, sleep_us;
     long seen;
+    int forward;
 } slow_sink_t;
 
 static long param_long(const te_operator_api_t *api, te_operator_ctx_t *ctx, const char *key, long dflt)
@@ -32,6 +37,10 @@ static void *slow_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, ch
     slow_sink_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    s->api = api;
+    s->ctx = ctx;
+    const char *fw = api->param(ctx, "forward");
+    s->forward = fw != NULL && strcmp(fw, "true") == 0;
     s->every = param_long(api, ctx, "every", 10);
     s->sleep_us = param_long(api, ctx, "sleep_us", 1000);
     if (s->every < 0 || s->sleep_us < 0) {
@@ -47,14 +56,14 @@ static void *slow_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, ch
 static int slow_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     (void)input;
-    (void)rec;
-    (void)out;
     slow_sink_t *s = self;
     if (++s->seen % s->every == 0) {
         struct timespec ts = {s->sleep_us / 1000000, (s->sleep_us % 1000000) * 1000};
         nanosleep(&ts, NULL);
     }
-    return 0;
+    if (!s->forward)
+        return 0;
+    return s->api->emit(out, rec) == 0 || s->api->is_cancelled(s->ctx) ? 0 : -1;
 }
 
 static void slow_dispose(void *self) { free(self); }

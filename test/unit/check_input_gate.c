@@ -2,7 +2,8 @@
  * consumer thread (hash partitioning into two subpartitions read by two gates, every
  * record exactly once in per-channel order, then END), events, release with a cause,
  * PartitionNotFound after the timeout, a consumer requesting before the producer
- * registers. Every test ends with the whole arena back (nothing leaked). */
+ * registers, a channel resumed after an alignment wakes the consumer. Every test
+ * ends with the whole arena back (nothing leaked). */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -301,6 +302,70 @@ START_TEST(test_event_flush_and_release)
 }
 END_TEST
 
+/* ---------------- alignment: resume wakes the consumer ---------------- */
+
+/* A channel blocked for an alignment keeps what arrives; the consumer polls, finds
+ * nothing else and sleeps. When the alignment ends outside a poll (an abort mail),
+ * resume_channels must call the listener: it re-queued data nobody else announces
+ * (the regression of an aborted aligned checkpoint that hung its task). */
+START_TEST(test_resume_after_block_wakes_listener)
+{
+    te_error_t err;
+    te_id_t id[2];
+    te_result_partition_t *rp[2];
+    te_record_writer_t *rw[2];
+    te_input_gate_t *g = new_gate(2);
+    for (int i = 0; i < 2; i++) {
+        rp[i] = harness_new_rp(arena, 1, 2, 4, &id[i]);
+        ck_assert_int_eq(partition_manager_register(pm, rp[i], &err), TE_OK);
+        te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
+        rw[i] = record_writer_new(rp[i], sel, 1, &err);
+        ck_assert_ptr_nonnull(rw[i]);
+        ck_assert_int_eq(local_input_channel_attach(g, (uint32_t)i, pm, &id[i], 0, &err), TE_OK);
+    }
+    ck_assert_int_eq(input_gate_request_partitions(g, 1000, &err), TE_OK);
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING);
+
+    /* barrier 1 on channel 0, which the consumer blocks, then data behind it */
+    te_event_t ev = {TE_EVENT_CHECKPOINT_BARRIER, 1, 7, 0};
+    ck_assert_int_eq(record_writer_broadcast_event(rw[0], &ev), TE_OK);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_EVENT);
+    ck_assert_uint_eq(el.channel, 0);
+    input_gate_block_channel(g, 0);
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(record_writer_emit(rw[0], NULL, 0, (const uint8_t *)"after", 5), TE_OK);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING); /* blocked: nothing */
+    ck_assert_int_eq(record_writer_emit(rw[0], NULL, 0, (const uint8_t *)"more", 4), TE_OK);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING);
+
+    /* the consumer sleeps now; an abort resumes the channels from a mail */
+    wcount = 0;
+    input_gate_resume_channels(g);
+    ck_assert_msg(wcount == 1, "resume_channels re-queued data without waking the consumer (%d calls)",
+                  (int)wcount);
+    uint32_t got = 0; /* bytes: 3 x (length prefix + "after") + (prefix + "more") */
+    while (input_gate_poll_next(g, &el) == TE_GATE_BUFFER) {
+        ck_assert_uint_eq(el.channel, 0);
+        got += el.slice.len;
+        buffer_recycle(el.slice.buf);
+    }
+    ck_assert_uint_eq(got, 3 * (4 + 5) + 4 + 4);
+
+    /* nothing blocked, nothing queued: resume calls nobody */
+    wcount = 0;
+    input_gate_resume_channels(g);
+    ck_assert_int_eq(wcount, 0);
+
+    input_gate_free(g);
+    for (int i = 0; i < 2; i++) {
+        record_writer_free(rw[i]);
+        partition_manager_unregister(pm, &id[i]);
+        result_partition_unref(rp[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_partition_not_found_timeout)
 {
     te_error_t err;
@@ -427,6 +492,7 @@ Suite *input_gate_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_end_to_end_two_threads, 0, 2);
     tcase_add_test(tc, test_event_flush_and_release);
+    tcase_add_test(tc, test_resume_after_block_wakes_listener);
     tcase_add_test(tc, test_partition_not_found_timeout);
     tcase_add_test(tc, test_request_before_register);
     suite_add_tcase(s, tc);

@@ -1,6 +1,8 @@
 /* Unit tests: path_confine (io.allowed-dirs) over a real directory tree: inside,
  * outside, not yet existing paths, "..", symlinks out of and into the allowed tree,
- * relative paths, several directories, no restriction. */
+ * relative paths, several directories, no restriction; and the protected paths (the
+ * daemon's own files): a directory entry covers everything under it (also before it
+ * exists, and through symlinks), a file entry only that file. */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -78,6 +80,45 @@ START_TEST(test_confinement)
 }
 END_TEST
 
+START_TEST(test_protected)
+{
+    char list[PATH_MAX * 3], path[PATH_MAX * 2], link[PATH_MAX * 2];
+    snprintf(list, sizeof(list), "plugins.dir=%s/ok/plugins\nsecurity.auth.token-file=%s/other/token", root, root);
+    FILE *f = fopen(strcat(strcpy(path, other), "/token"), "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    te_error_t e;
+    /* plugins.dir does not exist yet: still covered */
+    snprintf(path, sizeof(path), "%s/ok/plugins/evil.so", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "is inside plugins.dir"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "a job may never read or write the daemon's own files"));
+    snprintf(path, sizeof(path), "%s/ok/plugins", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_EINVAL);
+    snprintf(path, sizeof(path), "%s/ok/plugins2/x.so", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_OK);
+    snprintf(path, sizeof(path), "%s/ok/x/../plugins/evil.so", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_EINVAL); /* unresolvable '..' */
+    /* once it exists, a symlink into it is seen through */
+    snprintf(path, sizeof(path), "%s/ok/plugins", root);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(link, sizeof(link), "%s/other/l", root);
+    ck_assert_int_eq(symlink(path, link), 0);
+    snprintf(path, sizeof(path), "%s/other/l/evil.so", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_EINVAL);
+    /* a file entry: that file only */
+    snprintf(path, sizeof(path), "%s/other/token", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "is the daemon's security.auth.token-file"));
+    snprintf(path, sizeof(path), "%s/other/token2", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_OK);
+    snprintf(path, sizeof(path), "%s/other/token/x", root);
+    ck_assert_int_eq(path_confine_check_protected(list, path, &e), TE_OK);
+    ck_assert_int_eq(path_confine_check_protected(NULL, path, &e), TE_OK);
+    ck_assert_int_eq(path_confine_check_protected("", path, &e), TE_OK);
+}
+END_TEST
+
 Suite *path_confine_suite(void)
 {
     Suite *s = suite_create("path_confine");
@@ -85,6 +126,7 @@ Suite *path_confine_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_confinement);
+    tcase_add_test(tc, test_protected);
     suite_add_tcase(s, tc);
     return s;
 }

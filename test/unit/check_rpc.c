@@ -2,7 +2,10 @@
  * runs its event_base on a thread of its own, as on the daemon's control thread; a
  * test handler answers calls and pushes TaskExecutionState updates; raw sockets send
  * garbage, oversized lengths and undecodable frames; the close callback, the
- * connection limit, push-by-connection-id and the output bound are checked. */
+ * connection limit, push-by-connection-id and the output bound are checked; so are
+ * the pre-authentication limits: the absolute handshake deadline against a trickling
+ * peer, the eviction of the oldest pending connection (never an established one) at
+ * the connection limit and at the per-address cap, and the input budget. */
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -142,7 +145,14 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+static env_t *env_start_limits(int max_conns, size_t max_frame, size_t max_output, const te_rpc_limits_t *lim);
+
 static env_t *env_start(int max_conns, size_t max_frame, size_t max_output)
+{
+    return env_start_limits(max_conns, max_frame, max_output, NULL);
+}
+
+static env_t *env_start_limits(int max_conns, size_t max_frame, size_t max_output, const te_rpc_limits_t *lim)
 {
     te_error_t err;
     env_t *env = calloc(1, sizeof(*env));
@@ -159,6 +169,8 @@ static env_t *env_start(int max_conns, size_t max_frame, size_t max_output)
     ck_assert_msg(env->srv != NULL, "rpc_server_new: %s", err.msg);
     if (max_output)
         rpc_server_set_max_output(env->srv, max_output);
+    if (lim != NULL)
+        rpc_server_set_limits(env->srv, lim);
     env->port = rpc_server_port(env->srv);
     ck_assert_int_gt(env->port, 0);
     snprintf(env->addr, sizeof(env->addr), "127.0.0.1:%d", env->port);
@@ -728,6 +740,166 @@ START_TEST(test_output_bound)
 }
 END_TEST
 
+/* ---- pre-authentication limits ---------------------------------------------------- */
+
+/* 1 when the server closed r (EOF or reset, after any reply) within WAIT_MS. */
+static int raw_closed(raw_t *r)
+{
+    uint8_t b[4096];
+    for (;;) {
+        ssize_t n = recv(r->fd, b, sizeof(b), 0);
+        if (n > 0)
+            continue;
+        return n == 0 || errno == ECONNRESET;
+    }
+}
+
+START_TEST(test_handshake_deadline_is_absolute)
+{
+    te_rpc_limits_t lim = {.handshake_timeout_ms = 300};
+    env_t *env = env_start_limits(8, FRAME_DEFAULT_MAX_SIZE, 0, &lim);
+    raw_t r;
+    raw_open(&r, env->port);
+    /* one byte of a frame header every 50 ms: a read timeout would never fire */
+    static const uint8_t hdr[4] = {0, 0, 1, 0};
+    int closed = 0;
+    int64_t end = te_clock_mono_ms() + 3000;
+    for (int i = 0; te_clock_mono_ms() < end && !closed; i = (i + 1) % 4) {
+        if (send(r.fd, &hdr[i], 1, MSG_NOSIGNAL) != 1)
+            closed = 1;
+        usleep(50 * 1000);
+        uint8_t b;
+        ssize_t n = recv(r.fd, &b, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            closed = 1;
+    }
+    ck_assert_msg(closed, "a peer trickling bytes kept its connection past the handshake deadline");
+    raw_close(&r);
+    /* a connection that completes its first frame is not affected */
+    te_error_t err;
+    te_rpc_client_t *c = rpc_client_connect(env->addr, WAIT_MS, &err);
+    ck_assert_ptr_nonnull(c);
+    usleep(500 * 1000);
+    Te__RpcMessage *m = call_heartbeat(c, &err);
+    ck_assert_msg(m == NULL, "a silent connection outlived the first-frame deadline");
+    rpc_client_free(c);
+    c = rpc_client_connect(env->addr, WAIT_MS, &err);
+    m = call_heartbeat(c, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    usleep(500 * 1000); /* established: the deadline no longer applies */
+    m = call_heartbeat(c, &err);
+    ck_assert_msg(m != NULL, "an established connection was closed by the handshake deadline: %s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    rpc_client_free(c);
+    env_stop(env);
+}
+END_TEST
+
+/* At the connection limit a new connection closes the oldest pending one (past its
+ * grace time), never an established one; young pending ones make it be refused. */
+START_TEST(test_limit_evicts_oldest_pending)
+{
+    te_rpc_limits_t lim = {.handshake_timeout_ms = 60000};
+    env_t *env = env_start_limits(3, FRAME_DEFAULT_MAX_SIZE, 0, &lim);
+    te_error_t err;
+    te_rpc_client_t *est = rpc_client_connect(env->addr, WAIT_MS, &err);
+    Te__RpcMessage *m = call_heartbeat(est, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    raw_t old1, old2;
+    raw_open(&old1, env->port);
+    usleep(20 * 1000);
+    raw_open(&old2, env->port);
+    /* both pending ones are young: the next connection is refused */
+    te_rpc_client_t *x = rpc_client_connect(env->addr, WAIT_MS, &err);
+    ck_assert_ptr_null(call_heartbeat(x, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "limit of 3 open RPC connections"));
+    rpc_client_free(x);
+    usleep(400 * 1000); /* past the grace time */
+    te_rpc_client_t *c[2];
+    for (int i = 0; i < 2; i++) { /* each takes the place of the oldest pending one */
+        c[i] = rpc_client_connect(env->addr, WAIT_MS, &err);
+        ck_assert_ptr_nonnull(c[i]);
+        m = call_heartbeat(c[i], &err);
+        ck_assert_msg(m != NULL, "connection %d: %s", i, err.msg);
+        te__rpc_message__free_unpacked(m, NULL);
+        ck_assert_msg(raw_closed(i == 0 ? &old1 : &old2), "pending connection %d was not closed", i + 1);
+    }
+    /* three established connections: nothing to evict, the next one is refused */
+    x = rpc_client_connect(env->addr, WAIT_MS, &err);
+    ck_assert_ptr_null(call_heartbeat(x, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "limit of 3 open RPC connections"));
+    rpc_client_free(x);
+    m = call_heartbeat(est, &err);
+    ck_assert_msg(m != NULL, "the established connection was closed: %s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    raw_close(&old1);
+    raw_close(&old2);
+    rpc_client_free(c[0]);
+    rpc_client_free(c[1]);
+    rpc_client_free(est);
+    env_stop(env);
+}
+END_TEST
+
+/* The per-address cap displaces that address's oldest pending connection at once. */
+START_TEST(test_per_address_cap)
+{
+    te_rpc_limits_t lim = {.handshake_timeout_ms = 60000, .max_pending = 100, .max_pending_per_addr = 2};
+    env_t *env = env_start_limits(100, FRAME_DEFAULT_MAX_SIZE, 0, &lim);
+    raw_t p[3];
+    for (int i = 0; i < 3; i++) {
+        raw_open(&p[i], env->port);
+        usleep(20 * 1000);
+    }
+    ck_assert_msg(raw_closed(&p[0]), "the third pending connection from one address did not close the first");
+    raw_send(&p[1], "\0\0", 2); /* still open */
+    assert_heartbeat_ok(env->addr);
+    for (int i = 0; i < 3; i++)
+        raw_close(&p[i]);
+    env_stop(env);
+}
+END_TEST
+
+/* Unfinished frames over the input budget: the connection holding the most is closed
+ * with a reply naming the limit; the others keep working. */
+START_TEST(test_input_budget)
+{
+    te_rpc_limits_t lim = {.max_buffered_bytes = 96 * 1024};
+    env_t *env = env_start_limits(8, FRAME_DEFAULT_MAX_SIZE, 0, &lim);
+    te_error_t err;
+    te_rpc_client_t *c = rpc_client_connect(env->addr, WAIT_MS, &err);
+    Te__RpcMessage *m = call_heartbeat(c, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    static uint8_t body[64 * 1024];
+    uint8_t hdr[4] = {0, 0x10, 0, 0}; /* a 1 MiB frame */
+    raw_t small, big;
+    raw_open(&small, env->port);
+    raw_send(&small, hdr, 4);
+    raw_send(&small, body, 32 * 1024);
+    usleep(100 * 1000);
+    raw_open(&big, env->port);
+    raw_send(&big, hdr, 4);
+    raw_send(&big, body, sizeof(body));
+    Te__RpcMessage *reply = NULL;
+    ck_assert_int_eq(raw_read(&big, &reply), 1);
+    ck_assert_int_eq(reply->body_case, TE__RPC_MESSAGE__BODY_RESPONSE);
+    ck_assert_ptr_nonnull(strstr(reply->response->message, "taskmanager.rpc.max-buffered-bytes"));
+    te__rpc_message__free_unpacked(reply, NULL);
+    ck_assert(raw_closed(&big));
+    raw_send(&small, body, 1024); /* still served */
+    m = call_heartbeat(c, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    te__rpc_message__free_unpacked(m, NULL);
+    raw_close(&small);
+    raw_close(&big);
+    rpc_client_free(c);
+    env_stop(env);
+}
+END_TEST
+
 Suite *rpc_suite(void)
 {
     Suite *s = suite_create("rpc");
@@ -741,5 +913,12 @@ Suite *rpc_suite(void)
     tcase_add_test(tc, test_connection_limit_and_close_callback);
     tcase_add_test(tc, test_output_bound);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("limits");
+    tcase_set_timeout(tl, 60);
+    tcase_add_test(tl, test_handshake_deadline_is_absolute);
+    tcase_add_test(tl, test_limit_evicts_oldest_pending);
+    tcase_add_test(tl, test_per_address_cap);
+    tcase_add_test(tl, test_input_budget);
+    suite_add_tcase(s, tl);
     return s;
 }
