@@ -43,6 +43,7 @@ $(TOOLS) $(TOOL_OBJS): override SAN =
 
 DAEMON := $(BUILD)/taskexecutord
 TECTL  := $(BUILD)/tectl
+JOBMGR := $(BUILD)/tejobmanager
 UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
@@ -79,7 +80,7 @@ endif
 endif
 endif
 
-all: $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
+all: $(DAEMON) $(JOBMGR) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
 
 # Every package set at once (what `make` would install piecewise).
 deps:
@@ -105,7 +106,11 @@ $(LIBTE): $(LIB_OBJS)
 $(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
 	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
 
-$(TECTL): $(BUILD)/obj/daemon/tectl.o $(BUILD)/obj/daemon/tectl_submit.o $(LIBTE)
+$(JOBMGR): $(BUILD)/obj/daemon/tejobmanager.o $(BUILD)/obj/daemon/daemon_cli.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
+TECTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/tectl*.c))
+$(TECTL): $(TECTL_OBJS) $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 # The unit runner: suites are discovered from file names (check_<name>.c exports

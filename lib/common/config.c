@@ -114,6 +114,13 @@ static const te_config_key_t g_keys[] = {
      "Unaligned checkpoints (FLIP-76): barriers overtake in-flight buffers, which are stored with the snapshot and replayed on restore, so checkpoints complete under backpressure. A job can set it in its config; restore only at the same parallelism."},
     {"pipeline.auto-watermark-interval", TE_CFG_DURATION, "200ms", 0, MAX_DURATION, NULL, 0,
      "Interval at which periodic watermarks are emitted; 0 = disabled."},
+    /* cluster mode (issue #14) */
+    {"jobmanager.address", TE_CFG_STRING, "", 0, 0, NULL, 0,
+     "host:port of a tejobmanager's RPC port (jobmanager.rpc.port) to register with, heartbeat to and offer slots through; empty = no JobManager (a scheduler drives this daemon directly)."},
+    {"cluster.registration.initial-timeout", TE_CFG_DURATION, "100ms", 1, MAX_DURATION, NULL, 0,
+     "Delay before the first attempt to register with the JobManager again after a failed attempt or a lost connection; it doubles per attempt."},
+    {"cluster.registration.max-timeout", TE_CFG_DURATION, "10s", 1, MAX_DURATION, NULL, 0,
+     "Longest delay between two attempts to register with the JobManager."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 /* clang-format on */
@@ -127,26 +134,65 @@ typedef struct config_value {
 } config_value_t;
 
 struct te_config {
+    te_config_set_t set;
     size_t n;
-    config_value_t *vals; /* indexed like g_keys */
+    const te_config_key_t **keys; /* the set's keys */
+    config_value_t *vals;         /* indexed like keys */
 };
 
 const te_config_key_t *config_keys(void) { return g_keys; }
 
-static int key_index(const char *name)
+static int table_index(const te_config_key_t *table, const char *name)
 {
     if (name == NULL)
         return -1;
-    for (int i = 0; g_keys[i].name != NULL; i++)
-        if (strcmp(g_keys[i].name, name) == 0)
+    for (int i = 0; table[i].name != NULL; i++)
+        if (strcmp(table[i].name, name) == 0)
             return i;
+    return -1;
+}
+
+static int key_index(const te_config_t *c, const char *name)
+{
+    if (name == NULL)
+        return -1;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->keys[i]->name, name) == 0)
+            return (int)i;
     return -1;
 }
 
 const te_config_key_t *config_key_find(const char *name)
 {
-    int i = key_index(name);
+    int i = table_index(g_keys, name);
     return i < 0 ? NULL : &g_keys[i];
+}
+
+/* The keys of a set: every TaskExecutor key; for the JobManager the TaskExecutor keys
+ * it shares (config_jobmanager_shared_keys) and its own. NULL when out of memory. */
+static const te_config_key_t **set_keys(te_config_set_t set, size_t *n)
+{
+    const te_config_key_t *own = set == TE_CONFIG_JOBMANAGER ? config_jobmanager_keys() : g_keys;
+    const char *const *shared = set == TE_CONFIG_JOBMANAGER ? config_jobmanager_shared_keys() : NULL;
+    size_t cap = 0;
+    while (own[cap].name != NULL)
+        cap++;
+    for (size_t i = 0; shared != NULL && shared[i] != NULL; i++)
+        cap++;
+    const te_config_key_t **keys = calloc(cap ? cap : 1, sizeof(*keys));
+    if (keys == NULL)
+        return NULL;
+    *n = 0;
+    for (size_t i = 0; shared != NULL && shared[i] != NULL; i++) {
+        int k = table_index(g_keys, shared[i]);
+        if (k < 0)
+            TE_ERROR(CFG_CTX, "shared key '%s' is not a TaskExecutor key (programming error)", shared[i]);
+        else
+            keys[(*n)++] = &g_keys[k];
+    }
+    for (size_t i = 0; own[i].name != NULL; i++)
+        keys[(*n)++] = &own[i];
+    return keys;
 }
 
 static int key_needs_pow2(const char *name)
@@ -427,23 +473,26 @@ static te_status_t validate(const te_config_key_t *k, const char *value, int64_t
 
 /* ---- the config object ---------------------------------------------------------- */
 
-te_config_t *config_new(void)
+te_config_t *config_new(void) { return config_new_for(TE_CONFIG_TASKEXECUTOR); }
+
+te_config_t *config_new_for(te_config_set_t set)
 {
     te_config_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    while (g_keys[c->n].name != NULL)
-        c->n++;
-    c->vals = calloc(c->n, sizeof(*c->vals));
+    c->set = set;
+    if ((c->keys = set_keys(set, &c->n)) == NULL)
+        goto cleanup;
+    c->vals = calloc(c->n ? c->n : 1, sizeof(*c->vals));
     if (c->vals == NULL)
         goto cleanup;
     for (size_t i = 0; i < c->n; i++) {
         te_error_t e;
-        if (validate(&g_keys[i], g_keys[i].default_value, &c->vals[i].num, &e) != TE_OK) {
+        if (validate(c->keys[i], c->keys[i]->default_value, &c->vals[i].num, &e) != TE_OK) {
             TE_ERROR(CFG_CTX, "bad default in key table: %s", e.msg); /* a bug */
             goto cleanup;
         }
-        c->vals[i].raw = strdup(g_keys[i].default_value);
+        c->vals[i].raw = strdup(c->keys[i]->default_value);
         if (c->vals[i].raw == NULL)
             goto cleanup;
     }
@@ -461,6 +510,7 @@ void config_free(te_config_t *c)
         for (size_t i = 0; i < c->n; i++)
             free(c->vals[i].raw);
     free(c->vals);
+    free(c->keys);
     free(c);
 }
 
@@ -470,7 +520,7 @@ static te_status_t config_set_at(te_config_t *c, const char *key, const char *va
 {
     if (c == NULL || key == NULL || value == NULL)
         return te_error_set(err, TE_EINVAL, "config_set: NULL argument");
-    int i = key_index(key);
+    int i = key_index(c, key);
     if (i < 0) {
         const char *hint = suggest_config_key(key);
         TE_WARN(CFG_CTX, "%s%sunknown configuration key '%s' (ignored)%s%s%s", where ? where : "",
@@ -478,7 +528,7 @@ static te_status_t config_set_at(te_config_t *c, const char *key, const char *va
         return TE_OK;
     }
     int64_t num;
-    te_status_t st = validate(&g_keys[i], value, &num, err);
+    te_status_t st = validate(c->keys[i], value, &num, err);
     if (st != TE_OK)
         return st;
     char *copy = strdup(value);
@@ -529,8 +579,8 @@ te_status_t config_set_kv(te_config_t *c, const char *kv, te_error_t *err)
 
 static const config_value_t *lookup(const te_config_t *c, const char *key, const char *getter, int *idx)
 {
-    int i = key_index(key);
-    if (c == NULL || i < 0) {
+    int i = c != NULL ? key_index(c, key) : -1;
+    if (i < 0) {
         TE_ERROR(CFG_CTX, "%s: unknown configuration key '%s' (programming error)", getter, key ? key : "(null)");
         return NULL;
     }
@@ -544,7 +594,7 @@ int64_t config_get_int(const te_config_t *c, const char *key)
     const config_value_t *v = lookup(c, key, "config_get_int", &i);
     if (v == NULL)
         return 0;
-    switch (g_keys[i].type) {
+    switch (c->keys[i]->type) {
     case TE_CFG_INT:
     case TE_CFG_PORT:
     case TE_CFG_SIZE:
@@ -567,7 +617,7 @@ int config_get_bool(const te_config_t *c, const char *key)
     const config_value_t *v = lookup(c, key, "config_get_bool", &i);
     if (v == NULL)
         return 0;
-    if (g_keys[i].type != TE_CFG_BOOL) {
+    if (c->keys[i]->type != TE_CFG_BOOL) {
         TE_ERROR(CFG_CTX, "config_get_bool: key '%s' is not a boolean (programming error)", key);
         return 0;
     }
@@ -805,11 +855,18 @@ static void write_yaml_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-void config_write_defaults(FILE *out)
+void config_write_defaults(FILE *out) { config_write_defaults_for(TE_CONFIG_TASKEXECUTOR, out); }
+
+void config_write_defaults_for(te_config_set_t set, FILE *out)
 {
-    fputs("# taskexecutord configuration — every key, its default and the values it allows.\n"
-          "#\n"
-          "# Generated by config_write_defaults() from the key table in lib/common/config.c;\n"
+    size_t n = 0;
+    const te_config_key_t **keys = set_keys(set, &n);
+    if (keys == NULL)
+        return;
+    fprintf(out, "# %s configuration — every key, its default and the values it allows.\n",
+            set == TE_CONFIG_JOBMANAGER ? "tejobmanager" : "taskexecutord");
+    fputs("#\n"
+          "# Generated by --print-defaults from the key tables in lib/common/config*.c;\n"
           "# keep the two in sync (a test compares them). Flat Flink-style keys; nested\n"
           "# mappings are flattened with '.', so Flink's config.yaml syntax works too.\n"
           "# Override any key on the command line with -D key=value.\n"
@@ -820,7 +877,8 @@ void config_write_defaults(FILE *out)
           "# Ports: 0 = ephemeral (the daemon logs the real ports in its READY line).\n"
           "# Live keys are re-read on SIGHUP; the others need a restart.\n",
           out);
-    for (const te_config_key_t *k = g_keys; k->name != NULL; k++) {
+    for (size_t i = 0; i < n; i++) {
+        const te_config_key_t *k = keys[i];
         char allowed[160];
         describe_allowed(k, allowed, sizeof(allowed));
         fprintf(out, "\n# %s\n", k->doc);
@@ -837,6 +895,7 @@ void config_write_defaults(FILE *out)
             fputs(k->default_value, out);
         fputc('\n', out);
     }
+    free(keys);
 }
 
 /* ---- reload support: differences, live merge ------------------------------------ */
@@ -854,11 +913,11 @@ int config_diff(const te_config_t *a, const te_config_t *b, te_config_diff_fn fn
     if (a == NULL || b == NULL)
         return 0;
     for (size_t i = 0; i < a->n && i < b->n; i++) {
-        if (value_equal(&g_keys[i], &a->vals[i], &b->vals[i]))
+        if (value_equal(a->keys[i], &a->vals[i], &b->vals[i]))
             continue;
         n++;
         if (fn != NULL)
-            fn(arg, &g_keys[i], a->vals[i].raw, b->vals[i].raw);
+            fn(arg, a->keys[i], a->vals[i].raw, b->vals[i].raw);
     }
     return n;
 }
@@ -867,11 +926,13 @@ te_config_t *config_merge_live(const te_config_t *cur, const te_config_t *next)
 {
     if (cur == NULL || next == NULL)
         return NULL;
-    te_config_t *c = config_new();
+    if (cur->set != next->set)
+        return NULL;
+    te_config_t *c = config_new_for(cur->set);
     if (c == NULL)
         return NULL;
     for (size_t i = 0; i < c->n; i++) {
-        const config_value_t *src = g_keys[i].live ? &next->vals[i] : &cur->vals[i];
+        const config_value_t *src = c->keys[i]->live ? &next->vals[i] : &cur->vals[i];
         char *copy = strdup(src->raw);
         if (copy == NULL) {
             config_free(c);

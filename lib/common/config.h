@@ -42,12 +42,25 @@ typedef struct te_config_key {
 
 typedef struct te_config te_config_t;
 
+/* Which daemon a configuration is for: its keys, --print-defaults, unknown-key
+ * warnings. The JobManager's set holds its own keys (config_jobmanager.c) and the
+ * TaskExecutor keys both daemons read (logging, heartbeats, security, checkpoints). */
+typedef enum te_config_set {
+    TE_CONFIG_TASKEXECUTOR = 0,
+    TE_CONFIG_JOBMANAGER,
+} te_config_set_t;
+
 /* The table of known keys (terminated by a {NULL} entry). */
 const te_config_key_t *config_keys(void);
 /* The table entry of `name`, or NULL when the key is unknown. */
 const te_config_key_t *config_key_find(const char *name);
 
-te_config_t *config_new(void); /* every key at its default */
+te_config_t *config_new(void); /* every TaskExecutor key at its default */
+te_config_t *config_new_for(te_config_set_t set);
+/* The JobManager's own keys ({NULL}-terminated) and the names of the TaskExecutor keys
+ * it shares (NULL-terminated); config_jobmanager.c. */
+const te_config_key_t *config_jobmanager_keys(void);
+const char *const *config_jobmanager_shared_keys(void);
 void config_free(te_config_t *c);
 
 /* Reads a YAML mapping of flat keys (nested mappings are flattened with '.', as Flink's
@@ -70,6 +83,7 @@ te_status_t config_parse_duration(const char *s, int64_t *out_ms);
 
 /* Writes the documented default file (every key, its doc and default). */
 void config_write_defaults(FILE *out);
+void config_write_defaults_for(te_config_set_t set, FILE *out);
 /* Writes the key reference of taskexecutor.yaml(5) as roff (.TP entries: name, doc,
  * type, allowed values, default, live or restart) from the same table. */
 void config_write_man_keys(FILE *out);

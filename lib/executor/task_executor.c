@@ -23,6 +23,7 @@
 #include "common/tls.h"
 #include "operators/plugin_loader.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
+#include "executor/resource_manager_connection.h"
 #include "executor/task_executor_internal.h"
 
 #define CTX "executor"
@@ -198,6 +199,13 @@ static te_status_t free_slot(te_task_executor_t *te, const te_id_t *alloc_id, co
         r = next;
     }
     return TE_OK;
+}
+
+void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_id, const char *cause)
+{
+    char why[600];
+    snprintf(why, sizeof(why), "the slot offer was rejected: %s", cause);
+    (void)free_slot(te, allocation_id, why, NULL);
 }
 
 /* Whether a task of the job has not reached a final state. */
@@ -491,6 +499,7 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
     }
     jm->job_master_id = master_id;
     jm->conn_id = rpc_conn_id(conn);
+    jm->retain = m->retain_tasks_on_disconnect;
     jm->last_heartbeat_ms = te_clock_mono_ms();
     snprintf(jm->job_name, sizeof(jm->job_name), "%s", m->job_name ? m->job_name : "");
     TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s", te_id_str(&master_id), te_id_str(&job_id),
@@ -542,6 +551,12 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SHUTTING_DOWN, "the TaskExecutor is shutting down");
         return;
     }
+    if (m->offer && te->rm == NULL) {
+        rpc_conn_reply(
+            conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+            "RequestSlot with offer: this TaskExecutor has no jobmanager.address to offer slots through");
+        return;
+    }
     long timeout = m->timeout_ms ? (long)m->timeout_ms : (long)te->slot_timeout_ms;
     int index = -1;
     te_error_t err;
@@ -557,6 +572,8 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
     resp.code = TE__ERROR_CODE__OK;
     resp.slot_index = index;
     rpc_conn_reply_response(conn, call_id, &resp);
+    if (m->offer)
+        rm_connection_offer_slot(te->rm, &jm->job_id, &alloc, index);
 }
 
 static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
@@ -740,43 +757,73 @@ static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
-static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id)
+/* The storage of a slot report (executor_slot_report_new). */
+typedef struct slot_report_box {
+    Te__SlotReport rep; /* first: the box is freed through it */
+    te_slot_info_t *info;
+    Te__SlotStatus *st;
+    Te__SlotStatus **stp;
+} slot_report_box_t;
+
+void executor_slot_report_free(Te__SlotReport *rep)
+{
+    slot_report_box_t *b = (slot_report_box_t *)rep;
+    if (b == NULL)
+        return;
+    free(b->info);
+    free(b->st);
+    free(b->stp);
+    free(b);
+}
+
+Te__SlotReport *executor_slot_report_new(te_task_executor_t *te)
 {
     int n = slot_table_size(te->slots);
-    te_slot_info_t *info = calloc((size_t)n, sizeof(*info));
-    Te__SlotStatus *st = calloc((size_t)n, sizeof(*st));
-    Te__SlotStatus **stp = calloc((size_t)n, sizeof(*stp));
-    if (info == NULL || st == NULL || stp == NULL) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
-        goto cleanup;
+    slot_report_box_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->info = calloc((size_t)n, sizeof(*b->info));
+    b->st = calloc((size_t)n, sizeof(*b->st));
+    b->stp = calloc((size_t)n, sizeof(*b->stp));
+    if (b->info == NULL || b->st == NULL || b->stp == NULL) {
+        executor_slot_report_free(&b->rep);
+        return NULL;
     }
-    slot_table_snapshot(te->slots, info, n);
+    slot_table_snapshot(te->slots, b->info, n);
     for (int i = 0; i < n; i++) {
-        te__slot_status__init(&st[i]);
-        st[i].slot_index = info[i].index;
-        st[i].state = (Te__SlotState)info[i].state;
-        if (info[i].state != TE_SLOT_FREE) {
-            st[i].job_id.data = info[i].job_id.b;
-            st[i].job_id.len = TE_ID_LEN;
-            st[i].allocation_id.data = info[i].allocation_id.b;
-            st[i].allocation_id.len = TE_ID_LEN;
+        Te__SlotStatus *st = &b->st[i];
+        te__slot_status__init(st);
+        st->slot_index = b->info[i].index;
+        st->state = (Te__SlotState)b->info[i].state;
+        if (b->info[i].state != TE_SLOT_FREE) {
+            st->job_id.data = b->info[i].job_id.b;
+            st->job_id.len = TE_ID_LEN;
+            st->allocation_id.data = b->info[i].allocation_id.b;
+            st->allocation_id.len = TE_ID_LEN;
         }
-        st[i].number_of_tasks = (uint32_t)info[i].n_tasks;
-        stp[i] = &st[i];
+        st->number_of_tasks = (uint32_t)b->info[i].n_tasks;
+        b->stp[i] = st;
     }
-    Te__SlotReport rep = TE__SLOT_REPORT__INIT;
-    rep.resource_id.data = (uint8_t *)te->resource_id;
-    rep.resource_id.len = strlen(te->resource_id);
-    rep.n_slots = (size_t)n;
-    rep.slots = stp;
-    rep.data_address = te->data_address;
+    te__slot_report__init(&b->rep);
+    b->rep.resource_id.data = (uint8_t *)te->resource_id;
+    b->rep.resource_id.len = strlen(te->resource_id);
+    b->rep.n_slots = (size_t)n;
+    b->rep.slots = b->stp;
+    b->rep.data_address = te->data_address;
+    return &b->rep;
+}
+
+static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id)
+{
+    Te__SlotReport *rep = executor_slot_report_new(te);
+    if (rep == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+        return;
+    }
     Te__Response resp = TE__RESPONSE__INIT;
-    resp.slot_report = &rep;
+    resp.slot_report = rep;
     rpc_conn_reply_response(conn, call_id, &resp);
-cleanup:
-    free(info);
-    free(st);
-    free(stp);
+    executor_slot_report_free(rep);
 }
 
 /* RequestTaskReport: every task record (running, or final with its slot still
@@ -871,7 +918,13 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
     te_job_manager_t *j = te->jobs;
     while (j) {
         te_job_manager_t *next = j->next;
-        if (j->conn_id == conn_id) {
+        if (j->conn_id == conn_id && j->retain) {
+            TE_WARN(CTX,
+                    "the connection of the JobManager of job %s (%s) closed; its tasks keep running until a "
+                    "JobManager registers the job again or heartbeat.timeout (%lld ms) passes",
+                    te_id_str(&j->job_id), j->job_name, (long long)te->heartbeat_timeout_ms);
+            j->conn_id = 0;
+        } else if (j->conn_id == conn_id) {
             te_id_t id = j->job_id;
             disconnect_job(te, &id, "its RPC connection closed", 0);
         }
@@ -1018,6 +1071,11 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     else
         snprintf(te->resource_id, sizeof(te->resource_id), "%s:%d", host, rpc_server_port(te->rpc));
     snprintf(te->data_address, sizeof(te->data_address), "%s:%d", host, task_executor_data_port(te));
+    const char *jm_address = config_get_str(cfg, "jobmanager.address");
+    if (jm_address[0] != '\0' && (te->rm = rm_connection_new(te, jm_address, err)) == NULL) {
+        te_error_prefix(err, "jobmanager.address");
+        goto cleanup;
+    }
     return te;
 cleanup:
     task_executor_free(te);
@@ -1028,6 +1086,7 @@ void task_executor_free(te_task_executor_t *te)
 {
     if (te == NULL)
         return;
+    rm_connection_free(te->rm);
     rpc_server_free(te->rpc);
     status_server_free(te->status);
     /* Every task must be final by now (shutdown waited); free them. */

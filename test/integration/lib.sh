@@ -7,6 +7,7 @@ set -u
 : "${WORK:?WORK not set}"
 DAEMON="$BUILD/taskexecutord"
 TECTL="$BUILD/tectl"
+JOBMANAGER="$BUILD/tejobmanager"
 PIDS=()
 LOGS=()
 CLEANUP=() # commands run first at exit (servers a test started: start_postgres, start_mosquitto)
@@ -85,6 +86,70 @@ start_daemon() {
   printf -v "${name}_STATUS" '%s' "http://127.0.0.1:$status"
   printf -v "${name}_LOG" '%s' "$log"
 }
+
+# start_jobmanager NAME [-D k=v ...]: starts a tejobmanager (job store $WORK/NAME-store,
+# checkpoints $WORK/NAME-ckpt unless given) on ephemeral ports, waits for READY; sets
+# <NAME>_PID <NAME>_RPC (host:port TaskExecutors register on) <NAME>_REST (host:port,
+# for tectl --jobmanager) <NAME>_URL (http://<REST>) <NAME>_LOG.
+start_jobmanager() {
+  local name=$1; shift
+  local log="$WORK/$name.log"
+  ${TE_DAEMON_WRAPPER:-} "$JOBMANAGER" -D jobmanager.rpc.port=0 -D jobmanager.rest.port=0 \
+    -D jobmanager.store.dir="$WORK/$name-store" -D state.checkpoints.dir="$WORK/$name-ckpt" \
+    -D heartbeat.interval=200ms -D heartbeat.timeout=5s "$@" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  LOGS+=("$log")
+  local i
+  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
+    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "jobmanager $name exited before READY"; fi
+    sleep 0.05
+  done
+  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "jobmanager $name never logged READY"; }
+  local line; line=$(grep ' READY ' "$log" | head -1)
+  printf -v "${name}_PID" '%s' "$pid"
+  printf -v "${name}_RPC" '%s' "127.0.0.1:$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_REST" '%s' "127.0.0.1:$(sed -n 's/.*rest_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_URL" '%s' "http://127.0.0.1:$(sed -n 's/.*rest_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_LOG" '%s' "$log"
+}
+
+# start_executor NAME JM [-D k=v ...]: a taskexecutord registered with JobManager JM
+# (jobmanager.address = <JM>_RPC, heartbeats every 200 ms).
+start_executor() {
+  local name=$1 jm=$2; shift 2
+  local rpc="${jm}_RPC"
+  start_daemon "$name" -D jobmanager.address="${!rpc}" -D heartbeat.interval=200ms -D heartbeat.timeout=5s "$@"
+}
+
+# registered JM N: the JobManager lists exactly N TaskExecutors, each reachable.
+registered() {
+  local url="${1}_URL"
+  [ "$(curl -s "${!url}/v1/taskmanagers" | json 'sum(1 for t in d["taskmanagers"] if t["gateway"] == "open" and t["connected"])' 2>/dev/null)" = "$2" ]
+}
+
+# job_field JM JOB EXPR: EXPR over GET /v1/jobs/<JOB> (e.g. 'd["state"]').
+job_field() {
+  local url="${1}_URL"
+  curl -s "${!url}/v1/jobs/$2" | json "$3" 2>/dev/null
+}
+
+# job_in_state JM JOB STATE...: the job is in one of the states.
+job_in_state() {
+  local jm=$1 job=$2; shift 2
+  local st; st=$(job_field "$jm" "$job" 'd["state"]') || return 1
+  local s; for s in "$@"; do [ "$st" = "$s" ] && return 0; done
+  return 1
+}
+
+# job_tasks_running JM JOB N: N subtasks of the job are RUNNING.
+job_tasks_running() {
+  [ "$(job_field "$1" "$2" 'sum(1 for v in d["vertices"] for s in v["subtasks"] if s["state"] == "RUNNING")')" = "$3" ]
+}
+
+# free_port: a TCP port nobody listens on now (for daemons restarted on the same port).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # http_get URL: sets HTTP_CODE and HTTP_BODY (call it directly, not in $(...)).
 http_get() {
