@@ -163,7 +163,19 @@ static void on_state(void *arg, te_job_master_t *jm, te_job_state_t from, te_job
     event_active(j->d->reaper, EV_TIMEOUT, 0);
 }
 
-static void on_plan(void *arg, te_job_master_t *jm) { cl_event(arg, job_event_plan(jm)); }
+/* A new attempt: its TaskExecutors go to the store, so that a JobManager recovering the
+ * job waits for them (their tasks of this attempt must be gone before it redeploys). */
+static void on_plan(void *arg, te_job_master_t *jm)
+{
+    cl_job_t *j = arg;
+    cl_event(j, job_event_plan(jm));
+    json_t *ex = json_array();
+    for (size_t e = 0; e < job_master_n_executors(jm); e++)
+        json_array_append_new(ex, json_string(job_master_executor_address(jm, e)));
+    json_decref(j->executors);
+    j->executors = ex;
+    store_write(j);
+}
 
 static void on_task_state(void *arg, te_job_master_t *jm, size_t t, const Te__TaskExecutionState *s)
 {
@@ -312,6 +324,7 @@ static void job_free(cl_job_t *j)
     json_decref(j->last_checkpoint);
     json_decref(j->ckpt_history);
     json_decref(j->final_detail);
+    json_decref(j->executors);
     json_decref(j->events);
     free(j);
 }
@@ -489,6 +502,8 @@ void dispatcher_submit(te_dispatcher_t *d, const char *body, size_t len, te_disp
         goto bad;
     if ((j = job_new(d, &id, graph_json, &err)) == NULL) {
         options_clear(&opt);
+        if (err.code != TE_ENOMEM)
+            te_error_prefix(&err, "invalid job"); /* as tectl says it of a job file */
         goto bad;
     }
     j->opt = opt;
@@ -620,6 +635,15 @@ static void recover_one(void *arg, const char *hex, const char *text)
         link_job(d, j);
         json_decref(rec);
         return;
+    }
+    json_t *executors = json_object_get(rec, "executors");
+    if (json_is_array(executors) && json_array_size(executors) > 0) {
+        const char *addrs[256];
+        size_t n = 0, i;
+        json_t *a;
+        json_array_foreach(executors, i, a) if (json_is_string(a) && n < 256) addrs[n++] = json_string_value(a);
+        resource_manager_hold(d->cfg.rm, &id, addrs, n, te_clock_mono_ms() + d->cfg.heartbeat_timeout_ms);
+        j->executors = json_incref(executors);
     }
     json_decref(rec);
     j->recovered = 1;

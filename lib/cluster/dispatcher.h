@@ -39,6 +39,7 @@ typedef struct te_dispatcher_config {
     te_resource_manager_t *rm;   /* borrowed */
     const char *checkpoint_root; /* absolute: where jobs without checkpoint_dir checkpoint */
     int64_t heartbeat_interval_ms;
+    int64_t heartbeat_timeout_ms; /* a recovered job waits this long for its TaskExecutors */
     int64_t checkpoint_timeout_ms;
     long restart_attempts; /* defaults of jobs that do not set them */
     int64_t restart_backoff_ms;

@@ -44,6 +44,7 @@ typedef struct cl_job {
     json_t *last_checkpoint; /* {"id", "path", "duration_ms", "size", "time_ms"} or NULL */
     json_t *ckpt_history;    /* the last completed / aborted checkpoints, newest last */
     json_t *final_detail;    /* vertices/subtasks at the end (the JobMaster is gone) */
+    json_t *executors;       /* RPC addresses of the TaskExecutors of the last attempt (stored) */
     /* events for attach */
     json_t *events;
     uint64_t next_seq;

@@ -170,6 +170,7 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
         .rm = jm->rm,
         .checkpoint_root = jm->checkpoint_root,
         .heartbeat_interval_ms = config_get_int(cfg, "heartbeat.interval"),
+        .heartbeat_timeout_ms = config_get_int(cfg, "heartbeat.timeout"),
         .checkpoint_timeout_ms = config_get_int(cfg, "jobmanager.checkpoint.timeout"),
         .restart_attempts = (long)config_get_int(cfg, "jobmanager.execution.restart-attempts"),
         .restart_backoff_ms = config_get_int(cfg, "jobmanager.execution.restart-backoff"),

@@ -562,6 +562,7 @@ void resource_manager_free(te_resource_manager_t *rm)
     if (rm == NULL)
         return;
     rpc_server_free(rm->rpc);
+    rm_holds_free(rm);
     while (rm->jobs != NULL) {
         rm_job_t *j = rm->jobs;
         rm->jobs = j->next;

@@ -79,6 +79,13 @@ te_slot_provider_t resource_manager_slot_provider(te_resource_manager_t *rm);
  * forwarded to it). */
 void resource_manager_forget(te_resource_manager_t *rm, te_job_master_t *jm);
 
+/* A job recovered by a new JobManager process gets no slot until every TaskExecutor
+ * that ran its last attempt (their RPC addresses) has registered again (its leftover
+ * tasks are then freed first), or until deadline_ms (monotonic; they have failed those
+ * tasks by then: heartbeat.timeout). */
+void resource_manager_hold(te_resource_manager_t *rm, const te_id_t *job_id, const char *const *rpc_addresses,
+                           size_t n, int64_t deadline_ms);
+
 /* Why the JobMaster's slot request waits (e.g. "3 of 4 slots: 1 free slot on 2
  * TaskExecutors"), into buf; NULL when it does not wait. */
 const char *resource_manager_waiting_reason(const te_resource_manager_t *rm, const te_job_master_t *jm, char *buf,

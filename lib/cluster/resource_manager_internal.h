@@ -89,13 +89,23 @@ typedef struct rm_job {
     struct rm_job *next;
 } rm_job_t;
 
+/* A recovered job waiting for the TaskExecutors of its last attempt (resource_manager_hold). */
+typedef struct rm_hold {
+    te_id_t job_id;
+    char **addresses;
+    size_t n;
+    int64_t deadline;
+    struct rm_hold *next;
+} rm_hold_t;
+
 struct te_resource_manager {
     te_rm_config_t cfg;
     te_rpc_server_t *rpc;
     rm_executor_t *executors;
     rm_executor_t *graveyard; /* lost executors: freed by the reaper event */
     rm_job_t *jobs;           /* in request order */
-    struct event *tick;       /* heartbeat timeouts, gateway retries, slot reports, deadlines */
+    rm_hold_t *holds;
+    struct event *tick; /* heartbeat timeouts, gateway retries, slot reports, deadlines */
     struct event *reap;
     int scheduling, again;
     uint64_t n_lost, n_registrations;
@@ -127,5 +137,9 @@ int rm_slots_holds(te_resource_manager_t *rm, const te_id_t *job_id, const te_id
 /* Slot request deadlines. */
 void rm_slots_tick(te_resource_manager_t *rm, int64_t now);
 void rm_job_free(rm_job_t *j);
+/* The hold of a job, or NULL (an expired or satisfied one is dropped); *missing names
+ * one TaskExecutor still awaited. */
+rm_hold_t *rm_hold_check(te_resource_manager_t *rm, const te_id_t *job_id, int64_t now, const char **missing);
+void rm_holds_free(te_resource_manager_t *rm);
 
 #endif

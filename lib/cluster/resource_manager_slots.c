@@ -204,9 +204,86 @@ static void place(te_resource_manager_t *rm, rm_job_t *j, rm_req_t *req, rm_exec
                             op_new(rm, j->jm, ex, &req->allocation_id));
 }
 
+/* ---- holds of recovered jobs ---------------------------------------------------------------- */
+
+static void hold_free(rm_hold_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->addresses[i]);
+    free(h->addresses);
+    free(h);
+}
+
+void rm_holds_free(te_resource_manager_t *rm)
+{
+    while (rm->holds != NULL) {
+        rm_hold_t *h = rm->holds;
+        rm->holds = h->next;
+        hold_free(h);
+    }
+}
+
+void resource_manager_hold(te_resource_manager_t *rm, const te_id_t *job_id, const char *const *rpc_addresses,
+                           size_t n, int64_t deadline_ms)
+{
+    rm_hold_t *h = calloc(1, sizeof(*h));
+    if (h == NULL || (n > 0 && (h->addresses = calloc(n, sizeof(char *))) == NULL)) {
+        free(h);
+        return; /* out of memory: no hold (the leftover check still applies) */
+    }
+    h->job_id = *job_id;
+    h->deadline = deadline_ms;
+    for (size_t i = 0; i < n; i++)
+        if ((h->addresses[h->n] = strdup(rpc_addresses[i])) != NULL)
+            h->n++;
+    h->next = rm->holds;
+    rm->holds = h;
+}
+
+static int registered_at(te_resource_manager_t *rm, const char *rpc_address)
+{
+    for (rm_executor_t *ex = rm->executors; ex != NULL; ex = ex->next)
+        if (strcmp(ex->rpc_address, rpc_address) == 0 && rm_executor_usable(ex) && ex->report_at < 0 &&
+            !ex->report_pending)
+            return 1;
+    return 0;
+}
+
+rm_hold_t *rm_hold_check(te_resource_manager_t *rm, const te_id_t *job_id, int64_t now, const char **missing)
+{
+    for (rm_hold_t **pp = &rm->holds; *pp != NULL; pp = &(*pp)->next) {
+        rm_hold_t *h = *pp;
+        if (!te_id_equal(&h->job_id, job_id))
+            continue;
+        *missing = NULL;
+        for (size_t i = 0; i < h->n && *missing == NULL; i++)
+            if (!registered_at(rm, h->addresses[i]))
+                *missing = h->addresses[i];
+        if (*missing == NULL || now >= h->deadline) {
+            if (*missing != NULL)
+                TE_WARN(CTX,
+                        "job %s: TaskExecutor %s, which ran its last attempt, did not register again within "
+                        "heartbeat.timeout: placing the job without it",
+                        te_id_str(job_id), *missing);
+            *pp = h->next;
+            hold_free(h);
+            return NULL;
+        }
+        return h;
+    }
+    return NULL;
+}
+
 static void place_job(te_resource_manager_t *rm, rm_job_t *j, int64_t now)
 {
     const char *where = NULL;
+    if (rm_hold_check(rm, &j->job_id, now, &where) != NULL) {
+        snprintf(j->waiting, sizeof(j->waiting),
+                 "recovered: waiting until TaskExecutor %s, which ran the job's last attempt, registers again "
+                 "(its leftover tasks are cancelled first)",
+                 where);
+        return;
+    }
     size_t left = leftovers_of(rm, j, &where);
     if (left > 0) {
         snprintf(j->waiting, sizeof(j->waiting),

@@ -148,6 +148,39 @@ job_tasks_running() {
   [ "$(job_field "$1" "$2" 'sum(1 for v in d["vertices"] for s in v["subtasks"] if s["state"] == "RUNNING")')" = "$3" ]
 }
 
+# prom_python: sets PROM_PY to a python3 with the Prometheus client parser (it may live
+# in Debian's python3 only, while another python3 comes first in PATH); fails without.
+prom_python() {
+  PROM_PY=
+  local p
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import prometheus_client.parser' 2>/dev/null; then PROM_PY=$p; return 0; fi
+  done
+  fail "no python3 with the Prometheus client parser (apt-get install python3-prometheus-client)"
+}
+
+# committed_lines DIR: the committed output of file sinks under DIR (the plain files and
+# their committed parts; in-progress and pending files left out), one record a line.
+committed_lines() {
+  local f
+  for f in "$1"/*; do
+    case "$f" in *.inprogress-*|*.pending-*) continue;; esac
+    [ -f "$f" ] && cat "$f"
+  done
+}
+
+# seq_sink_job NAME TO RATE DIR > job.json: sequence 0..TO at RATE records/s (one source
+# subtask) rebalanced into two file sinks DIR/part-{subtask}.txt: its exactly-once output
+# is `seq 0 TO`.
+seq_sink_job() {
+  cat <<JSON
+{ "name": "$1", "vertices": [
+    { "id": "seq", "parallelism": 1, "chain": [ { "op": "sequence", "from": 0, "to": $2, "rate": $3, "uid": "seq" } ] },
+    { "id": "sink", "parallelism": 2, "chain": [ { "op": "file_sink", "path": "$4/part-{subtask}.txt", "uid": "sink" } ] } ],
+  "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
+JSON
+}
+
 # free_port: a TCP port nobody listens on now (for daemons restarted on the same port).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
