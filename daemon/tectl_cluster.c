@@ -249,6 +249,8 @@ int tectl_cluster_submit(const args_t *a, const char *job_file)
     return a->attach ? attach(a, jm, job) : EXIT_OK;
 }
 
+static const char *str(const json_t *o, const char *key);
+
 /* ---- cancel, savepoint, stop ------------------------------------------------------------------ */
 
 int tectl_cluster_cancel(const args_t *a)
@@ -304,16 +306,32 @@ static int cmd_stop(const args_t *a)
     snprintf(path, sizeof(path), "/v1/jobs/%s/stop", job);
     tectl_http_reply_t rep;
     if ((rc = request(jm, "POST", path, json_pack("{s:o}", "savepoint_dir", abs_path_json(a->savepoint_dir)),
-                      SAVEPOINT_MS, &rep)) == EXIT_OK) {
-        if (a->json)
-            tectl_json_emit(json_incref(rep.json), 0);
-        else
-            printf("job %s stopped with savepoint %lld: %s\n", job,
-                   (long long)json_integer_value(json_object_get(rep.json, "checkpoint_id")),
-                   json_string_value(json_object_get(rep.json, "path")));
+                      SAVEPOINT_MS, &rep)) != EXIT_OK) {
+        tectl_http_reply_free(&rep);
+        return rc;
+    }
+    /* the sources ended at the savepoint's barrier: wait for the job to finish */
+    char state[32] = "";
+    snprintf(path, sizeof(path), "/v1/jobs/%s", job);
+    for (int64_t end = now_ms() + SAVEPOINT_MS; now_ms() < end;) {
+        tectl_http_reply_t st;
+        if (tectl_http(jm, "GET", path, NULL, 0, HTTP_TIMEOUT_MS, &st) == 0 && st.json != NULL)
+            snprintf(state, sizeof(state), "%s", str(st.json, "state"));
+        tectl_http_reply_free(&st);
+        if (!strcmp(state, "FINISHED") || !strcmp(state, "FAILED") || !strcmp(state, "CANCELED"))
+            break;
+        sleep_ms(POLL_MS);
+    }
+    if (a->json) {
+        json_object_set_new(rep.json, "state", json_string(state));
+        tectl_json_emit(json_incref(rep.json), 0);
+    } else {
+        printf("job %s stopped with savepoint %lld: %s (job %s)\n", job,
+               (long long)json_integer_value(json_object_get(rep.json, "checkpoint_id")),
+               json_string_value(json_object_get(rep.json, "path")), state);
     }
     tectl_http_reply_free(&rep);
-    return rc;
+    return strcmp(state, "FINISHED") == 0 ? EXIT_OK : EXIT_JOB_FAILED;
 }
 
 /* ---- jobs, job, taskmanagers ------------------------------------------------------------------ */

@@ -283,6 +283,7 @@ static int tectl_submit(const args_t *a)
         .checkpoint_timeout_ms = a->checkpoint_timeout_ms,
         .restore = restore,
         .restore_explicit = restore != NULL && checkpoint_metadata_is_chk_dir(a->from_checkpoint),
+        .allow_non_restored_state = a->allow_non_restored,
         .restart_attempts = (long)a->restart_attempts,
         .restart_backoff_ms = a->restart_backoff_ms,
         .heartbeat_interval_ms = a->heartbeat_ms,
@@ -403,7 +404,8 @@ static const char usage_submit[] =
     "  --jobmanager HOST:PORT       the JobManager's REST address (jobmanager.rest.port)\n"
     "  --attach                     follow the job after submitting it (JobManager)\n"
     "  --from-savepoint DIR         start from a savepoint (JobManager)\n"
-    "  --allow-non-restored-state   ignore savepoint state no operator claims (JobManager)\n"
+    "  --allow-non-restored-state   drop restored state the job does not claim (a vertex it\n"
+    "                               no longer has, an operator uid gone from a chain)\n"
     "  --executor HOST:PORT         an executor's RPC address (taskmanager.rpc.port);\n"
     "                               repeat for several executors\n"
     "  --heartbeat-interval DUR     heartbeat period per executor (default 2s)\n"
@@ -452,8 +454,7 @@ static const opt_t submit_opts[] = {
 /* Options of one mode only: given in the other, they are a usage error. */
 static const char *const direct_only[] = {"heartbeat-interval", "timeout", "checkpoint-timeout", "from-checkpoint",
                                           NULL};
-static const char *const cluster_only[] = {"jobmanager", "attach", "from-savepoint", "allow-non-restored-state",
-                                           NULL};
+static const char *const cluster_only[] = {"jobmanager", "attach", "from-savepoint", NULL};
 
 static int cmd_submit(const args_t *a)
 {

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "jobmaster/checkpoint_metadata.h"
 #include "jobmaster/job_events.h"
+#include "jobmaster/savepoint.h"
 
 #define CTX              "dispatcher"
 #define CANCEL_WAIT_MS   30000
@@ -325,6 +326,7 @@ static void job_free(cl_job_t *j)
     json_decref(j->ckpt_history);
     json_decref(j->final_detail);
     json_decref(j->executors);
+    json_decref(j->last_savepoint);
     json_decref(j->events);
     free(j);
 }
@@ -398,6 +400,7 @@ static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *er
         .checkpoint_timeout_ms = d->cfg.checkpoint_timeout_ms,
         .restore = restore,
         .restore_explicit = explicit_restore,
+        .allow_non_restored_state = j->opt.allow_non_restored_state,
         .restart_attempts = j->opt.restart_attempts,
         .restart_backoff_ms = j->opt.restart_backoff_ms,
         .heartbeat_interval_ms = d->cfg.heartbeat_interval_ms,
@@ -443,10 +446,15 @@ static void on_submit_stored(void *arg, const te_error_t *err)
     cl_job_t *j = c->job;
     te_dispatcher_t *d = j->d;
     j->store_busy = 0;
-    if (err != NULL || d->closing) {
+    if (d->closing) { /* the REST API is gone: nobody to answer */
+        job_free(j);
+        free(c);
+        return;
+    }
+    if (err != NULL) {
         char msg[TE_ERROR_MSG_MAX + 200];
         snprintf(msg, sizeof(msg), "the job store (%s) cannot be written: %s; the job was not accepted",
-                 job_store_describe(d->cfg.store), err ? err->msg : "the JobManager is shutting down");
+                 job_store_describe(d->cfg.store), err->msg);
         TE_ERROR(CTX, "job %s (%s) refused: %s", j->hex, job_graph_name(j->graph), msg);
         reply_error(c->reply, c->arg, 503, msg);
         job_free(j);
@@ -547,6 +555,91 @@ void dispatcher_cancel(te_dispatcher_t *d, const char *job_hex, te_dispatch_repl
     job_master_cancel(j->jm, NULL);
     reply(arg, 202, json_pack("{s:s, s:s}", "job_id", j->hex, "state", job_master_state_name(j->state)));
 }
+
+/* ---- savepoints ------------------------------------------------------------------------------ */
+
+typedef struct savepoint_ctx {
+    cl_job_t *job;
+    char *dir;
+    int stop;
+    te_dispatch_reply_fn reply;
+    void *arg;
+} savepoint_ctx_t;
+
+static void on_savepoint(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m, const char *cause)
+{
+    savepoint_ctx_t *c = arg;
+    cl_job_t *j = c->job;
+    (void)jm;
+    char path[4400], msg[TE_ERROR_MSG_MAX + 200];
+    te_error_t err = {0};
+    int ok = m != NULL && savepoint_write(m, c->dir, path, sizeof(path), &err) == TE_OK;
+    if (ok) {
+        TE_INFO(CTX, "job %s: %s %llu in %s", j->hex, c->stop ? "stop with savepoint" : "savepoint",
+                (unsigned long long)m->checkpoint_id, path);
+        json_decref(j->last_savepoint);
+        j->last_savepoint = json_pack("{s:I, s:s, s:I, s:b}", "id", (json_int_t)m->checkpoint_id, "path", path,
+                                      "time_ms", (json_int_t)te_clock_wall_ms(), "stop", c->stop);
+        cl_event(j, json_pack("{s:s, s:I, s:s, s:b}", "event", "savepoint", "checkpoint_id",
+                              (json_int_t)m->checkpoint_id, "path", path, "stop", c->stop));
+    } else {
+        snprintf(msg, sizeof(msg), "the savepoint of job %s failed: %s", j->hex, m ? err.msg : cause);
+        TE_ERROR(CTX, "%s", msg);
+        cl_event(j, job_event_log(TE_LOG_ERROR, msg));
+    }
+    if (!j->d->closing) {
+        if (ok)
+            c->reply(c->arg, 200,
+                     json_pack("{s:s, s:I, s:s}", "job_id", j->hex, "checkpoint_id", (json_int_t)m->checkpoint_id,
+                               "path", path));
+        else
+            reply_error(c->reply, c->arg, 500, msg);
+    }
+    free(c->dir);
+    free(c);
+}
+
+void dispatcher_savepoint(te_dispatcher_t *d, const char *job_hex, const char *body, size_t len, int stop,
+                          te_dispatch_reply_fn reply, void *arg)
+{
+    const char *key = stop ? "savepoint_dir" : "dir";
+    char msg[TE_ERROR_MSG_MAX + 200];
+    json_error_t jerr;
+    json_t *doc = len ? json_loadb(body, len, 0, &jerr) : NULL;
+    const char *dir = json_string_value(json_object_get(doc, key));
+    cl_job_t *j = cl_find_job(d, job_hex);
+    te_error_t err = {0};
+    if (dir == NULL || dir[0] != '/' || json_object_size(doc) != 1) {
+        snprintf(msg, sizeof(msg),
+                 "expected {\"%s\": \"/absolute/directory\"} (the TaskExecutors' files are linked "
+                 "or copied there)",
+                 key);
+        reply_error(reply, arg, 400, msg);
+    } else if (j == NULL) {
+        snprintf(msg, sizeof(msg), "unknown job %s", job_hex);
+        reply_error(reply, arg, 404, msg);
+    } else if (j->jm == NULL || j->state != TE_JOB_RUNNING) {
+        snprintf(msg, sizeof(msg), "job %s is %s: %s needs a running job", j->hex, job_master_state_name(j->state),
+                 stop ? "stop with savepoint" : "a savepoint");
+        reply_error(reply, arg, 409, msg);
+    } else {
+        savepoint_ctx_t *c = calloc(1, sizeof(*c));
+        if (c == NULL || (c->dir = strdup(dir)) == NULL) {
+            free(c);
+            reply_error(reply, arg, 500, "out of memory");
+        } else {
+            *c = (savepoint_ctx_t){j, c->dir, stop, reply, arg};
+            if (job_master_trigger_savepoint(j->jm, stop, on_savepoint, c, &err) != TE_OK) {
+                reply_error(reply, arg, 409, err.msg);
+                free(c->dir);
+                free(c);
+            }
+        }
+    }
+    json_decref(doc);
+}
+
+void dispatcher_close(te_dispatcher_t *d) { d->closing = 1; }
 
 /* ---- the reaper: ended jobs' JobMasters, history ----------------------------------------------- */
 

@@ -67,6 +67,16 @@ void dispatcher_submit(te_dispatcher_t *d, const char *body, size_t len, te_disp
 /* DELETE /v1/jobs/<id>: 202 (cancelling), 404, 409 (already ended). */
 void dispatcher_cancel(te_dispatcher_t *d, const char *job_hex, te_dispatch_reply_fn reply, void *arg);
 
+/* POST /v1/jobs/<id>/savepoints {"dir": "/abs"} (stop = 0) and POST
+ * /v1/jobs/<id>/stop {"savepoint_dir": "/abs"} (stop = 1: stop-with-savepoint): 200
+ * {"job_id", "checkpoint_id", "path"} once the savepoint directory is in place (a stopped
+ * job then finishes); 400 bad body, 404, 409 not running or a savepoint pending, 500
+ * the savepoint failed (its cause). */
+void dispatcher_savepoint(te_dispatcher_t *d, const char *job_hex, const char *body, size_t len, int stop,
+                          te_dispatch_reply_fn reply, void *arg);
+/* Stops every reply to requests still pending (the REST API is going away). */
+void dispatcher_close(te_dispatcher_t *d);
+
 /* Views (NEW references; NULL = unknown job). */
 json_t *dispatcher_jobs_json(te_dispatcher_t *d);
 json_t *dispatcher_job_json(te_dispatcher_t *d, const char *job_hex);

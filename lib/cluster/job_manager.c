@@ -204,6 +204,8 @@ void job_manager_free(te_job_manager_t *jm)
 {
     if (jm == NULL)
         return;
+    if (jm->dispatcher != NULL)
+        dispatcher_close(jm->dispatcher); /* requests still pending go with the REST API */
     rest_api_free(jm->rest);
     dispatcher_free(jm->dispatcher);
     resource_manager_free(jm->rm);

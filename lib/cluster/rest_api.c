@@ -80,6 +80,21 @@ static void post_jobs(rest_req_t *q)
     free(body);
 }
 
+static void post_savepoint(rest_req_t *q, int stop)
+{
+    size_t len;
+    char *body = http_request_body(q->req, &len);
+    if (body == NULL) {
+        http_reply_error(q->req, 500, q->path, "out of memory reading the body");
+        return;
+    }
+    dispatcher_savepoint(q->r->cfg.dispatcher, q->id, body, len, stop, reply, q->req);
+    free(body);
+}
+
+static void post_savepoints(rest_req_t *q) { post_savepoint(q, 0); }
+static void post_stop(rest_req_t *q) { post_savepoint(q, 1); }
+
 static void get_job(rest_req_t *q) { reply_view(q, dispatcher_job_json(q->r->cfg.dispatcher, q->id)); }
 
 static void delete_job(rest_req_t *q) { dispatcher_cancel(q->r->cfg.dispatcher, q->id, reply, q->req); }
@@ -133,6 +148,8 @@ static const rest_route_t routes[] = {
     {EVHTTP_REQ_DELETE, "/v1/jobs/*", delete_job},
     {EVHTTP_REQ_GET, "/v1/jobs/*/checkpoints", get_checkpoints},
     {EVHTTP_REQ_GET, "/v1/jobs/*/events", get_events},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/savepoints", post_savepoints},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/stop", post_stop},
     {EVHTTP_REQ_GET, "/v1/taskmanagers", get_taskmanagers},
     {EVHTTP_REQ_GET, "/metrics", get_metrics},
 };

@@ -10,14 +10,17 @@
  *   DELETE /v1/jobs/<id>                    cancel -> 202
  *   GET    /v1/jobs/<id>/checkpoints        completed / failed checkpoints
  *   GET    /v1/jobs/<id>/events?since=N     the job's events after N and its progress (tectl attach)
+ *   POST   /v1/jobs/<id>/savepoints         {"dir": "/abs"}: a savepoint -> 200 {"checkpoint_id", "path"}
+ *   POST   /v1/jobs/<id>/stop               {"savepoint_dir": "/abs"}: stop-with-savepoint -> 200 (then FINISHED)
  *   GET    /v1/taskmanagers                 registered TaskExecutors, their slots, last heartbeat
  *   GET    /metrics                         Prometheus text 0.0.4 (te_jobmanager_*)
  *   GET    /                                the dashboard
  *
  * Errors are JSON {"error", "path", "status"}: 400 malformed id / bad body, 404 unknown
- * path or job, 405 wrong method (with Allow), 409 wrong state, 413 body larger than
+ * path or job, 405 wrong method (with Allow), 409 wrong state (a savepoint or stop of a
+ * job that does not run, a cancel of one that ended), 413 body larger than
  * jobmanager.rest.max-body-size (answered by the HTTP layer before reading it), 503 the
- * job store cannot be written.
+ * job store cannot be written, 500 a savepoint failed (with its cause).
  *
  * Threading: the JobManager's event-loop thread.
  */

@@ -3,15 +3,19 @@
  *
  * Threading: reentrant; no shared state.
  */
+#define _GNU_SOURCE /* nftw */
 #include "common/file_io.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/log.h"
 
 te_status_t file_mkdirs(const char *dir, te_error_t *err)
 {
@@ -126,3 +130,15 @@ char *file_read_all(const char *path, size_t *len, te_error_t *err)
         *len = n;
     return buf;
 }
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (r != 0 && errno != ENOENT)
+        TE_WARN("file", "cannot delete '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+void file_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }

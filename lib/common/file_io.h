@@ -21,4 +21,7 @@ te_status_t file_write_durable(const char *path, const void *data, size_t len, t
 /* The whole file, NUL-terminated (*len = its length when len != NULL); NULL + err. */
 char *file_read_all(const char *path, size_t *len, te_error_t *err);
 
+/* rm -r dir (best effort: what cannot be deleted is logged). */
+void file_remove_tree(const char *dir);
+
 #endif

@@ -399,15 +399,21 @@ static void call_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
     }
     te_status_t rc;
     if (call->body_case == TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT)
-        rc = task_trigger_checkpoint(r->task, ckpt, call->trigger_checkpoint->timestamp);
+        rc = task_trigger_checkpoint(r->task, ckpt, call->trigger_checkpoint->timestamp,
+                                     call->trigger_checkpoint->terminate);
     else if (call->body_case == TE__RPC_MESSAGE__BODY_CONFIRM_CHECKPOINT)
         rc = task_confirm_checkpoint(r->task, ckpt);
     else
         rc = task_abort_checkpoint(r->task, ckpt);
     if (rc == TE_EINVAL)
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
-                        "%s: task %s (%s) is not a source task; checkpoints are triggered at the sources", what,
-                        task_name(r->task), te_id_str(&exec));
+                        "%s: task %s (%s) is not a source task (checkpoints are triggered at the sources)%s", what,
+                        task_name(r->task), te_id_str(&exec),
+                        call->body_case == TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT &&
+                                call->trigger_checkpoint->terminate
+                            ? ", or its source runs in its own thread and cannot stop at a barrier (stop with "
+                              "savepoint)"
+                            : "");
     else if (rc != TE_OK)
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running",
                         what, task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));

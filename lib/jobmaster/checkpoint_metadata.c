@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -163,9 +162,15 @@ static int checksum_of(json_t *doc, char out[CHECKSUM_TEXT_LEN + 1])
 
 te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
 {
-    char dir[4096], path[4200];
+    char dir[4096];
     if (checkpoint_metadata_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
         return te_error_set(err, TE_EINVAL, "checkpoint directory '%s' is too long", job_dir);
+    return checkpoint_metadata_write_in(m, dir, err);
+}
+
+te_status_t checkpoint_metadata_write_in(const te_ckpt_metadata_t *m, const char *dir, te_error_t *err)
+{
+    char path[4200];
     if (file_mkdirs(dir, err) != TE_OK)
         return err ? err->code : TE_EIO;
     snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
@@ -301,6 +306,26 @@ static const char *metadata_from_json(const json_t *doc, te_ckpt_metadata_t *m)
     return NULL;
 }
 
+/* Handle paths that are relative (a savepoint: self-contained, movable) name files in
+ * the directory of the _metadata: made absolute. */
+static int resolve_relative(te_ckpt_metadata_t *m, const char *chk_dir)
+{
+    for (size_t v = 0; v < m->n_vertices; v++)
+        for (size_t k = 0; k < m->vertices[v].n_handles; k++) {
+            te_ckpt_handle_t *h = &m->vertices[v].handles[k];
+            if (h->path[0] == '/' || h->path[0] == '\0')
+                continue;
+            size_t n = strlen(chk_dir) + strlen(h->path) + 2;
+            char *abs = malloc(n);
+            if (abs == NULL)
+                return -1;
+            snprintf(abs, n, "%s/%s", chk_dir, h->path);
+            free(h->path);
+            h->path = abs;
+        }
+    return 0;
+}
+
 te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *err)
 {
     char path[4200];
@@ -330,6 +355,8 @@ te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *er
     const char *bad = m == NULL ? "memory" : metadata_from_json(doc, m);
     json_decref(doc);
     if (bad == NULL && (m->dir = strdup(chk_dir)) == NULL)
+        bad = "memory";
+    if (bad == NULL && resolve_relative(m, chk_dir) != 0)
         bad = "memory";
     if (bad != NULL) {
         te_error_set(err, strcmp(bad, "memory") == 0 ? TE_ENOMEM : TE_EPROTO,
@@ -589,22 +616,12 @@ te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err
 
 /* ---- retention ----------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (r != 0 && errno != ENOENT)
-        TE_WARN("checkpoint", "cannot delete '%s': %s", path, strerror(errno));
-    return 0;
-}
-
 /* chk-<id> and everything in it. */
 static void remove_chk_dir(const char *job_dir, uint64_t id)
 {
     char dir[4096];
     if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) != NULL)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        file_remove_tree(dir);
 }
 
 void checkpoint_metadata_discard(const char *job_dir, uint64_t id)

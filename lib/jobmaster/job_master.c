@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "common/clock.h"
+#include "common/job_config_keys.h"
 
 #define CTX "jobmaster"
 
@@ -333,6 +334,8 @@ static void attempt_begin(te_job_master_t *jm)
             te_error_set(&err, TE_ENOMEM, "out of memory planning attempt %u", jm->attempt);
         else if (jm->ckpt_root != NULL)
             job_plan_set_config(jm->plan, "state.checkpoints.dir", jm->ckpt_root, &err);
+        if (err.code == TE_OK && jm->cfg.allow_non_restored_state)
+            job_plan_set_config(jm->plan, TE_IGNORE_UNCLAIMED_STATE_KEY, "true", &err);
         /* Flink's key: sinks choose exactly-once (two-phase commit) when checkpoints run */
         char interval[32];
         snprintf(interval, sizeof(interval), "%lldms", (long long)jm->cfg.checkpoint_interval_ms);
@@ -374,8 +377,8 @@ static void deploy(te_job_master_t *jm)
     free(addrs);
     if (st == TE_OK && jm->latest != NULL)
         st = jm_ckpt_set_restore(jm, &err);
-    if (st == TE_OK && jm->cfg.checkpoint_interval_ms > 0)
-        st = jm_ckpt_start(jm, &err);
+    if (st == TE_OK && (jm->cfg.checkpoint_interval_ms > 0 || jm->job_dir != NULL))
+        st = jm_ckpt_start(jm, &err); /* without an interval: for savepoints only */
     if (st != TE_OK) {
         jm_logf(jm, TE_LOG_ERROR, "%s", err.msg);
         jm_fail(jm, 0, 1, NULL, "%s", err.msg);

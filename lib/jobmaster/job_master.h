@@ -115,6 +115,11 @@ typedef struct te_job_master_listener {
     void (*on_log)(void *arg, te_job_master_t *jm, te_log_level_t level, const char *msg);
 } te_job_master_listener_t;
 
+/* A savepoint's outcome: m (its metadata; its snapshots in the job's checkpoint
+ * directory, chk-<id>) when it completed, else NULL and the cause. Called once. */
+typedef void (*te_savepoint_done_fn)(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m,
+                                     const char *cause);
+
 typedef struct te_job_master_config {
     struct event_base *base;
     const te_job_graph_t *graph; /* borrowed: must outlive the JobMaster */
@@ -127,6 +132,10 @@ typedef struct te_job_master_config {
     int64_t checkpoint_timeout_ms;  /* > 0 when checkpointing */
     te_ckpt_metadata_t *restore;    /* taken: start from this checkpoint; NULL = fresh */
     int restore_explicit;           /* the user named that checkpoint: never fall back from it */
+    /* State of the restore that the job does not claim (a vertex it no longer has; within
+     * a chain, a uid it no longer has) is dropped (Flink's allowNonRestoredState), else
+     * refused: job_master_new fails for a vertex, the task for an operator. */
+    int allow_non_restored_state;
     /* Restarts (fixed delay). */
     long restart_attempts;
     int64_t restart_backoff_ms;
@@ -160,6 +169,13 @@ void job_master_start(te_job_master_t *jm);
  * for them: `why` (e.g. "interrupted again") then prefixes the list of tasks not
  * waited for. */
 void job_master_cancel(te_job_master_t *jm, const char *why);
+/* Takes a savepoint: a checkpoint triggered at once (after the one pending, if any)
+ * whose completion or abort is reported through done (from the loop; never from inside
+ * this call). terminate (stop-with-savepoint): the sources end their input right after
+ * its barrier, so the job FINISHES once it completed. TE_ESTATE + err when the job is
+ * not RUNNING, has no checkpoint directory, or a savepoint is already pending. */
+te_status_t job_master_trigger_savepoint(te_job_master_t *jm, int terminate, te_savepoint_done_fn done, void *arg,
+                                         te_error_t *err);
 /* Runs the machine now (every input does this; tests call it after moving the clock). */
 void job_master_drive(te_job_master_t *jm);
 

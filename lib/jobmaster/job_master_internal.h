@@ -122,6 +122,13 @@ struct te_job_master {
     int ckpt_completed;
     uint64_t aborts[JM_MAX_ABORTS];
     size_t n_aborts;
+
+    /* A savepoint asked for (job_master_trigger_savepoint): triggered as soon as no
+     * checkpoint is pending (sp_wanted), then known by its id (sp_id). */
+    int sp_wanted, sp_terminate;
+    uint64_t sp_id;
+    te_savepoint_done_fn sp_done;
+    void *sp_arg;
 };
 
 /* job_master.c */

@@ -328,13 +328,14 @@ static void gw_free_slot(te_tm_gateway_t *gw, const te_id_t *alloc, const char *
 }
 
 static void gw_trigger_checkpoint(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t timestamp_ms,
-                                  te_tm_done_fn done, void *arg)
+                                  int terminate, te_tm_done_fn done, void *arg)
 {
     Te__TriggerCheckpoint tc = TE__TRIGGER_CHECKPOINT__INIT;
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
     tc.execution_attempt_id = id_bin(exec);
     tc.checkpoint_id = id;
     tc.timestamp = (uint64_t)timestamp_ms;
+    tc.terminate = terminate;
     msg.body_case = TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT;
     msg.trigger_checkpoint = &tc;
     gw_call(GW(gw), &msg, done, arg);

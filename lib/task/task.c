@@ -291,7 +291,8 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
                 return te_error_set(err, TE_EINVAL, "chain position %zu: %s", i, perr);
             c->name = c->def->name;
         } else {
-            c->def = operator_registry_find_kind(c->name, i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
+            c->def =
+                operator_registry_find_kind(c->name, i == 0 && ti->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
         }
         if (c->def == NULL) {
             char known[512];
@@ -901,10 +902,10 @@ int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t
 
 static te_status_t running_or(te_task_t *t) { return task_state(t) == TE_STATE_RUNNING ? TE_OK : TE_ESTATE; }
 
-te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts)
+te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts, int terminate)
 {
     te_status_t rc = running_or(t);
-    return rc == TE_OK ? stream_task_trigger_checkpoint(t->st, id, ts) : rc;
+    return rc == TE_OK ? stream_task_trigger_checkpoint(t->st, id, ts, terminate) : rc;
 }
 
 te_status_t task_confirm_checkpoint(te_task_t *t, uint64_t id)
