@@ -158,7 +158,7 @@ test: all
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 
-demo: $(DAEMON) $(TECTL)
+demo: $(DAEMON) $(JOBMGR) $(TECTL)
 	bash scripts/demo.sh $(BUILD)
 
 bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph
@@ -195,13 +195,16 @@ clean:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/taskexecutor
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/taskexecutord
+	install -m 0755 $(JOBMGR) $(DESTDIR)$(PREFIX)/sbin/tejobmanager
 	install -m 0755 $(TECTL) $(DESTDIR)$(PREFIX)/bin/tectl
 	install -m 0644 conf/taskexecutor.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/taskexecutor.yaml
+	install -m 0644 conf/jobmanager.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/jobmanager.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 $(BUILD)/man/tectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 $(BUILD)/man/taskexecutor.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 $(BUILD)/man/taskexecutord.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 conf/taskexecutord.service $(DESTDIR)$(PREFIX)/lib/systemd/system/taskexecutord.service
+	install -m 0644 conf/tejobmanager.service $(DESTDIR)$(PREFIX)/lib/systemd/system/tejobmanager.service
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

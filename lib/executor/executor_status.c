@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "operators/operator_registry.h"
+#include "executor/resource_manager_connection.h"
 #include "executor/task_executor_internal.h"
 #include "status/prom_text.h"
 
@@ -122,9 +123,14 @@ static json_t *view_overview(void *arg)
     int64_t now_ms = te_clock_wall_ms();
     /* time_ms: the daemon's wall clock, so a client (the dashboard) can show task
      * durations without trusting its own clock. */
+    /* jobmanager: the registration with a JobManager (cluster mode), null without one */
+    json_t *jm = te->rm == NULL ? json_null()
+                                : json_pack("{s:s, s:s, s:I}", "address", rm_connection_address(te->rm), "state",
+                                            rm_connection_state(te->rm), "registered_ms",
+                                            (json_int_t)rm_connection_registered_at(te->rm));
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, "
-        "s:i}}",
+        "s:i}, s:o}",
         "resource_id", te->resource_id, "version", TE_VERSION, "time_ms", (json_int_t)now_ms, "uptime_ms",
         (json_int_t)(now_ms - te->started_ms), "slots", "total", slot_table_size(te->slots), "free",
         slot_table_count(te->slots, TE_SLOT_FREE), "allocated", slot_table_count(te->slots, TE_SLOT_ALLOCATED),
@@ -133,7 +139,7 @@ static json_t *view_overview(void *arg)
         n_jobs, "network", "segments_total", (int)network_buffer_pool_total_segments(te->buffers),
         "segments_available", (int)network_buffer_pool_available_segments(te->buffers), "segment_size",
         (int)network_buffer_pool_segment_size(te->buffers), "ports", "rpc", task_executor_rpc_port(te), "data",
-        task_executor_data_port(te), "status", task_executor_status_port(te));
+        task_executor_data_port(te), "status", task_executor_status_port(te), "jobmanager", jm);
 }
 
 static json_t *view_slots(void *arg)

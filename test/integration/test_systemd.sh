@@ -100,4 +100,32 @@ if command -v systemd-analyze >/dev/null; then
 else
   skip_check "systemd-analyze verify" "systemd-analyze is not installed (scripts/install-deps.sh test)"
 fi
+# The JobManager speaks the same protocol: READY=1 after its READY line, RELOADING=1 then
+# READY=1 on SIGHUP (a live key changed), STOPPING=1 on SIGTERM.
+sock="$WORK/jm-notify.sock"; out="$WORK/jm-notify.out"
+start_notify_server "$sock" "$out" "$WORK/jm.log"
+printf 'log.level: info\n' >"$WORK/jm.yaml"
+export NOTIFY_SOCKET="$sock"
+start_jobmanager jm --config "$WORK/jm.yaml"
+unset NOTIFY_SOCKET
+wait_until 10 has_msg "$out" 'READY=1' || { notify_msgs "$out"; fail "tejobmanager: no READY=1"; }
+printf 'log.level: debug\n' >"$WORK/jm.yaml"
+kill -HUP "$jm_PID"
+wait_until 10 has_msg "$out" 'RELOADING=1' || { notify_msgs "$out"; fail "tejobmanager: no RELOADING=1"; }
+wait_until 10 grep -q "reload: log.level changed from 'info' to 'debug' (applied)" "$jm_LOG" || fail "tejobmanager: reload not logged"
+kill -TERM "$jm_PID"
+wait_until 10 has_msg "$out" 'STOPPING=1' || { notify_msgs "$out"; fail "tejobmanager: no STOPPING=1"; }
+[ "$(notify_msgs "$out" | grep -c 'READY=1')" -ge 2 ] || { notify_msgs "$out"; fail "tejobmanager: no READY=1 after the reload"; }
+
+# The JobManager's unit: the same conventions, its own paths.
+unit="$ROOT/conf/tejobmanager.service"
+grep -q '^Type=notify$' "$unit" || fail "tejobmanager unit is not Type=notify"
+grep -q '^ExecStart=/usr/local/sbin/tejobmanager --config /usr/local/etc/taskexecutor/jobmanager.yaml$' "$unit" \
+  || fail "tejobmanager ExecStart does not match the make install paths"
+if command -v systemd-analyze >/dev/null; then
+  sed "s#/usr/local/sbin/tejobmanager#$JOBMANAGER#" "$unit" >"$WORK/tejobmanager.service"
+  systemd-analyze verify "$WORK/tejobmanager.service" >"$WORK/verify2.out" 2>&1 || true
+  cat "$WORK/verify2.out"
+  if grep -v -e "Command 'man " -e 'man:' "$WORK/verify2.out" | grep -q .; then fail "systemd-analyze verify complained (tejobmanager)"; fi
+fi
 echo OK
