@@ -395,8 +395,10 @@ static void call_offer(te_resource_manager_t *rm, te_rpc_conn_t *conn, uint64_t 
             ok = 0;
     }
     if (ok) {
-        if (ex->first_offer_ms == 0)
+        if (ex->first_offer_ms == 0) {
             ex->first_offer_ms = rm_now();
+            ex->first_offer_wall_ms = te_clock_wall_ms();
+        }
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
     } else {
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SLOT_OFFER_REJECTED, why[0] ? why : "malformed offer");
@@ -452,6 +454,11 @@ static void executor_lost(te_resource_manager_t *rm, rm_executor_t *ex, const ch
     rm->graveyard = ex;
     rm->n_lost++;
     TE_WARN(CTX, "TaskExecutor %s (%s) is lost: %s", ex->resource_id, ex->rpc_address, cause);
+    if (ex->gw != NULL) { /* a silent one: calls still waiting for it end now */
+        char why[TE_ERROR_MSG_MAX + 64];
+        snprintf(why, sizeof(why), "TaskExecutor %s is lost: %s", ex->resource_id, cause);
+        rpc_tm_gateway_abort(ex->gw, why);
+    }
     rm_slots_executor_lost(rm, ex, cause);
     event_active(rm->reap, EV_TIMEOUT, 0);
     rm_schedule(rm);
@@ -648,6 +655,8 @@ json_t *resource_manager_taskmanagers_json(const te_resource_manager_t *rm)
                            (json_int_t)(now - ex->last_heartbeat_ms), "slots_total", (int)ex->n_slots,
                            "slots_free", (int)rm_executor_free_slots(ex), "segment_size",
                            (json_int_t)ex->segment_size, "slots", slots ? slots : json_array()));
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "first_offer_ms",
+                            ex->first_offer_wall_ms ? json_integer(ex->first_offer_wall_ms) : json_null());
     }
     return arr;
 }

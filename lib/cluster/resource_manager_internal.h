@@ -47,7 +47,7 @@ typedef struct rm_executor {
     int report_pending; /* a RequestSlotReport is in flight */
     int64_t report_at;  /* when to ask for a report (leftovers, after a release); -1 none */
     int lost;           /* removed from the list; freed once nothing refers to it */
-    int64_t first_offer_ms;
+    int64_t first_offer_ms, first_offer_wall_ms; /* the first slot offer it made (0 = none yet) */
     struct rm_executor *next;
 } rm_executor_t;
 

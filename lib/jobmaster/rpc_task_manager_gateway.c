@@ -439,6 +439,22 @@ static const te_tm_gateway_ops_t rpc_gw_ops = {
 };
 
 void rpc_tm_gateway_set_epoch(te_tm_gateway_t *gw, uint64_t epoch) { GW(gw)->epoch = epoch; }
+
+void rpc_tm_gateway_abort(te_tm_gateway_t *gw, const char *cause)
+{
+    rpc_gw_t *g = GW(gw);
+    if (g->freed)
+        return;
+    rpc_channel_free(g->ch); /* drops its pending calls: their ops are ours to complete */
+    g->ch = NULL;
+    g->connect_op = NULL;
+    if (!g->lost)
+        snprintf(g->lost_cause, sizeof(g->lost_cause), "%s", cause ? cause : "the connection was abandoned");
+    g->lost = 1;
+    for (gw_op_t *op = g->ops; op != NULL; op = op->next)
+        if (!op->deferred)
+            op_defer(op, TE__ERROR_CODE__OK, 1, g->lost_cause);
+}
 void rpc_tm_gateway_set_cluster_mode(te_tm_gateway_t *gw, int on) { GW(gw)->cluster = on; }
 
 int rpc_tm_gateway_is_open(const te_tm_gateway_t *gw)

@@ -31,6 +31,10 @@ void rpc_tm_gateway_set_epoch(te_tm_gateway_t *gw, uint64_t epoch);
  * heartbeat.timeout) and RequestSlot with offer (the TaskExecutor offers the slot back
  * through its ResourceManager connection). */
 void rpc_tm_gateway_set_cluster_mode(te_tm_gateway_t *gw, int on);
+/* Gives the connection up (a peer that stopped answering): it is closed, every
+ * operation pending completes with `lost` (later, from the loop) and later ones fail at
+ * once; the gateway stays readable (address) until freed. The listener is not told. */
+void rpc_tm_gateway_abort(te_tm_gateway_t *gw, const char *cause);
 /* Connected and not lost. */
 int rpc_tm_gateway_is_open(const te_tm_gateway_t *gw);
 
