@@ -103,7 +103,7 @@ $(LIBTE): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
+$(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(BUILD)/obj/daemon/daemon_cli.o $(LIBTE)
 	$(CC) $^ -o $@ -rdynamic $(LDLIBS_ALL)
 
 $(JOBMGR): $(BUILD)/obj/daemon/tejobmanager.o $(BUILD)/obj/daemon/daemon_cli.o $(LIBTE)

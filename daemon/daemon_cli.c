@@ -1,6 +1,6 @@
 /*
- * daemon_cli — the command line, configuration, logging, notifications and reload a
- * daemon's main shares (see daemon_cli.h).
+ * daemon_cli — the command line, configuration, logging, notifications and reload
+ * taskexecutord's and tejobmanager's main share (see daemon_cli.h).
  *
  * Threading: main's thread.
  */
@@ -34,6 +34,9 @@ int daemon_args_parse(te_daemon_args_t *a, int argc, char **argv)
             return 0;
         } else if (strcmp(arg, "--print-defaults") == 0) {
             config_write_defaults_for(a->set, stdout);
+            return 0;
+        } else if (strcmp(arg, "--print-man-keys") == 0 && a->set == TE_CONFIG_TASKEXECUTOR) {
+            config_write_man_keys(stdout);
             return 0;
         } else if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0) {
             if (++i >= argc) {

@@ -1,6 +1,7 @@
 /*
- * daemon_cli — what a daemon's main shares (tejobmanager; taskexecutord to follow):
- * the command line (-c/--config FILE, -D key=value, --print-defaults, -h, -V), the
+ * daemon_cli — what the daemons' mains share (taskexecutord, tejobmanager): the
+ * command line (-c/--config FILE, -D key=value, --print-defaults, --print-man-keys for
+ * the TaskExecutor, -h, -V), the
  * configuration it describes (defaults, the file, the -D overrides in order), logging
  * set up from it, systemd notifications, and a SIGHUP reload that logs every changed
  * key (applied when live, kept otherwise) and switches log.level / log.file.

@@ -60,6 +60,39 @@ skip_check() {
 }
 skip_check_by_design() { echo "SKIP $1: $2"; }
 
+# await_ready NAME PID LOG WHAT: waits for a started process's READY line and prints it
+# (fails when it exits first or never logs it). line=$(await_ready ...) || exit 1.
+await_ready() {
+  local name=$1 pid=$2 log=$3 what=$4 i
+  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
+    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "$what $name exited before READY"; fi
+    sleep 0.05
+  done
+  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "$what $name never logged READY"; }
+  grep ' READY ' "$log" | head -1
+}
+
+# find_chromium: sets CHROME to Debian's Chromium (or another Chrome), or skips the test.
+find_chromium() {
+  CHROME=
+  local c
+  for c in chromium chromium-browser google-chrome; do
+    if command -v "$c" >/dev/null 2>&1; then CHROME=$(command -v "$c"); return 0; fi
+  done
+  skip "chromium is not installed (scripts/install-deps.sh test)"
+}
+
+# chromium_dump URL OUT: the DOM of URL after its scripts ran (5 s of virtual time) in
+# headless $CHROME (find_chromium), written to OUT; fails the test when Chromium does.
+chromium_dump() {
+  timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$WORK/chrome-profile" --virtual-time-budget=5000 \
+    --dump-dom "$1" >"$2" 2>"$WORK/chrome.err" ||
+    { tail -20 "$WORK/chrome.err"; fail "chromium failed"; }
+}
+
 # start_daemon NAME [-D k=v ...]: starts a daemon, waits for READY, sets
 # <NAME>_PID <NAME>_RPC <NAME>_STATUS <NAME>_LOG.
 start_daemon() {
@@ -70,14 +103,7 @@ start_daemon() {
   local pid=$!
   PIDS+=("$pid")
   LOGS+=("$log")
-  local i
-  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
-    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
-    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "daemon $name exited before READY"; fi
-    sleep 0.05
-  done
-  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "daemon $name never logged READY"; }
-  local line; line=$(grep ' READY ' "$log" | head -1)
+  local line; line=$(await_ready "$name" "$pid" "$log" daemon) || exit 1
   local rpc status
   rpc=$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")
   status=$(sed -n 's/.*status_port=\([0-9]*\).*/\1/p' <<<"$line")
@@ -100,14 +126,7 @@ start_jobmanager() {
   local pid=$!
   PIDS+=("$pid")
   LOGS+=("$log")
-  local i
-  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
-    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
-    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "jobmanager $name exited before READY"; fi
-    sleep 0.05
-  done
-  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "jobmanager $name never logged READY"; }
-  local line; line=$(grep ' READY ' "$log" | head -1)
+  local line; line=$(await_ready "$name" "$pid" "$log" jobmanager) || exit 1
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_RPC" '%s' "127.0.0.1:$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")"
   printf -v "${name}_REST" '%s' "127.0.0.1:$(sed -n 's/.*rest_port=\([0-9]*\).*/\1/p' <<<"$line")"

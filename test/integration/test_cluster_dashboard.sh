@@ -5,11 +5,7 @@
 # TaskExecutor with as many slot tiles as it has slots. A vertex id holding HTML markup
 # shows up as text, never as markup. Skips only where no Chromium can be found.
 . "$(dirname "$0")/lib.sh"
-CHROME=
-for c in chromium chromium-browser google-chrome; do
-  if command -v "$c" >/dev/null 2>&1; then CHROME=$(command -v "$c"); break; fi
-done
-[ -n "$CHROME" ] || skip "chromium is not installed (scripts/install-deps.sh test)"
+find_chromium
 
 start_jobmanager jm
 start_executor te1 jm -D taskmanager.numberOfTaskSlots=2
@@ -30,11 +26,7 @@ job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm_REST") || fail "submit"
 flowing() { [ "$(job_field jm "$job" 'd["state"] == "RUNNING" and min(s["records_in"] + s["records_out"] for v in d["vertices"] for s in v["subtasks"]) > 0')" = True ]; }
 wait_until 20 flowing || fail "the job never ran with records flowing"
 
-timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$WORK/chrome-profile" --virtual-time-budget=5000 \
-  --dump-dom "$jm_URL/" >"$WORK/dom.html" 2>"$WORK/chrome.err" ||
-  { tail -20 "$WORK/chrome.err"; fail "chromium failed"; }
+chromium_dump "$jm_URL/" "$WORK/dom.html"
 curl -s "$jm_URL/v1/jobs/$job" >"$WORK/job.out.json"
 curl -s "$jm_URL/v1/taskmanagers" >"$WORK/tms.json"
 

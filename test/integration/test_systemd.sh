@@ -86,20 +86,6 @@ kill -TERM "$ppid"; wait "$ppid" || true
 bad=$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (DEBUG|INFO |WARN |ERROR) \[' "$plog" || true)
 [ "$bad" = 0 ] || { cat "$plog"; fail "$bad line(s) without an ISO timestamp"; }
 
-# 6. The unit file.
-unit="$ROOT/conf/taskexecutord.service"
-grep -q '^Type=notify$' "$unit" || fail "unit is not Type=notify"
-grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "ExecReload is not SIGHUP"
-grep -q '^ExecStart=/usr/local/sbin/taskexecutord --config /usr/local/etc/taskexecutor/taskexecutor.yaml$' "$unit" \
-  || fail "ExecStart does not match the make install paths"
-if command -v systemd-analyze >/dev/null; then
-  sed "s#/usr/local/sbin/taskexecutord#$DAEMON#" "$unit" >"$WORK/taskexecutord.service"
-  systemd-analyze verify "$WORK/taskexecutord.service" >"$WORK/verify.out" 2>&1 || true
-  cat "$WORK/verify.out"
-  if grep -v -e "Command 'man " -e 'man:' "$WORK/verify.out" | grep -q .; then fail "systemd-analyze verify complained"; fi
-else
-  skip_check "systemd-analyze verify" "systemd-analyze is not installed (scripts/install-deps.sh test)"
-fi
 # The JobManager speaks the same protocol: READY=1 after its READY line, RELOADING=1 then
 # READY=1 on SIGHUP (a live key changed), STOPPING=1 on SIGTERM.
 sock="$WORK/jm-notify.sock"; out="$WORK/jm-notify.out"
@@ -117,15 +103,21 @@ kill -TERM "$jm_PID"
 wait_until 10 has_msg "$out" 'STOPPING=1' || { notify_msgs "$out"; fail "tejobmanager: no STOPPING=1"; }
 [ "$(notify_msgs "$out" | grep -c 'READY=1')" -ge 2 ] || { notify_msgs "$out"; fail "tejobmanager: no READY=1 after the reload"; }
 
-# The JobManager's unit: the same conventions, its own paths.
-unit="$ROOT/conf/tejobmanager.service"
-grep -q '^Type=notify$' "$unit" || fail "tejobmanager unit is not Type=notify"
-grep -q '^ExecStart=/usr/local/sbin/tejobmanager --config /usr/local/etc/taskexecutor/jobmanager.yaml$' "$unit" \
-  || fail "tejobmanager ExecStart does not match the make install paths"
-if command -v systemd-analyze >/dev/null; then
-  sed "s#/usr/local/sbin/tejobmanager#$JOBMANAGER#" "$unit" >"$WORK/tejobmanager.service"
-  systemd-analyze verify "$WORK/tejobmanager.service" >"$WORK/verify2.out" 2>&1 || true
-  cat "$WORK/verify2.out"
-  if grep -v -e "Command 'man " -e 'man:' "$WORK/verify2.out" | grep -q .; then fail "systemd-analyze verify complained (tejobmanager)"; fi
-fi
+# 6. The unit files (make install paths), each through systemd-analyze verify.
+for spec in "taskexecutord:$DAEMON:taskexecutor.yaml" "tejobmanager:$JOBMANAGER:jobmanager.yaml"; do
+  IFS=: read -r prog bin conf <<<"$spec"
+  unit="$ROOT/conf/$prog.service"
+  grep -q '^Type=notify$' "$unit" || fail "$prog unit is not Type=notify"
+  grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "$prog: ExecReload is not SIGHUP"
+  grep -q "^ExecStart=/usr/local/sbin/$prog --config /usr/local/etc/taskexecutor/$conf\$" "$unit" \
+    || fail "$prog: ExecStart does not match the make install paths"
+  if command -v systemd-analyze >/dev/null; then
+    sed "s#/usr/local/sbin/$prog#$bin#" "$unit" >"$WORK/$prog.service"
+    systemd-analyze verify "$WORK/$prog.service" >"$WORK/verify-$prog.out" 2>&1 || true
+    cat "$WORK/verify-$prog.out"
+    if grep -v -e "Command 'man " -e 'man:' "$WORK/verify-$prog.out" | grep -q .; then fail "systemd-analyze verify complained ($prog)"; fi
+  else
+    skip_check "systemd-analyze verify" "systemd-analyze is not installed (scripts/install-deps.sh test)"
+  fi
+done
 echo OK
