@@ -64,6 +64,7 @@ typedef struct rm_req {
     rm_req_state_t state;
     rm_executor_t *ex;
     int32_t slot;
+    int64_t since; /* when it was requested (REQUESTED / GRANTED) */
 } rm_req_t;
 
 /* A TaskExecutor the job's JobMaster was registered with (RegisterJobManager). */
@@ -74,6 +75,7 @@ typedef struct rm_job_tm {
 } rm_job_tm_t;
 
 typedef struct rm_job {
+    uint64_t serial; /* unique in the RM: completions find their job by it */
     te_job_master_t *jm;
     te_id_t job_id;
     char hex[TE_ID_HEX_LEN + 1];
@@ -108,6 +110,7 @@ struct te_resource_manager {
     struct event *tick; /* heartbeat timeouts, gateway retries, slot reports, deadlines */
     struct event *reap;
     int scheduling, again;
+    uint64_t next_serial;
     uint64_t n_lost, n_registrations;
 };
 

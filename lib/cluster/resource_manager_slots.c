@@ -24,21 +24,23 @@
 #define CTX              "resource-manager"
 #define REFUSED_PAUSE_MS 1000
 #define MAX_NOTIFY       256
-#define MAX_LATE         8 /* slot request timeouts reported per tick */
+#define MAX_LATE         8     /* slot request timeouts reported per tick */
+#define OFFER_WAIT_MS    10000 /* a granted slot not offered by then is asked for again */
 
-/* A call's context: the job is looked up again by its JobMaster. */
+/* A call's context: the job is looked up again by its serial (a forgotten job's
+ * completions find nothing, even when a new JobMaster has its address). */
 typedef struct slot_op {
     te_resource_manager_t *rm;
-    te_job_master_t *jm;
+    uint64_t serial;
     rm_executor_t *ex;
     te_id_t allocation_id;
 } slot_op_t;
 
-static slot_op_t *op_new(te_resource_manager_t *rm, te_job_master_t *jm, rm_executor_t *ex, const te_id_t *alloc)
+static slot_op_t *op_new(te_resource_manager_t *rm, const rm_job_t *j, rm_executor_t *ex, const te_id_t *alloc)
 {
     slot_op_t *op = calloc(1, sizeof(*op));
     if (op != NULL) {
-        *op = (slot_op_t){rm, jm, ex, {{0}}};
+        *op = (slot_op_t){rm, j->serial, ex, {{0}}};
         if (alloc != NULL)
             op->allocation_id = *alloc;
     }
@@ -49,6 +51,14 @@ static rm_job_t *find_job(te_resource_manager_t *rm, const te_job_master_t *jm)
 {
     for (rm_job_t *j = rm->jobs; j != NULL; j = j->next)
         if (j->jm == jm)
+            return j;
+    return NULL;
+}
+
+static rm_job_t *find_serial(te_resource_manager_t *rm, uint64_t serial)
+{
+    for (rm_job_t *j = rm->jobs; j != NULL; j = j->next)
+        if (j->serial == serial)
             return j;
     return NULL;
 }
@@ -131,7 +141,7 @@ static void on_registered(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *
 {
     slot_op_t *op = arg;
     (void)gw;
-    rm_job_t *j = find_job(op->rm, op->jm);
+    rm_job_t *j = find_serial(op->rm, op->serial);
     rm_job_tm_t *t = j ? find_tm(j, op->ex) : NULL;
     if (t != NULL && !r->lost && r->code != TE__ERROR_CODE__OK) {
         t->refused_until = rm_now() + REFUSED_PAUSE_MS;
@@ -146,7 +156,7 @@ static void on_slot_reply(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *
     slot_op_t *op = arg;
     te_resource_manager_t *rm = op->rm;
     (void)gw;
-    rm_job_t *j = find_job(rm, op->jm);
+    rm_job_t *j = find_serial(rm, op->serial);
     rm_req_t *req = j ? find_req(j, &op->allocation_id) : NULL;
     rm_executor_t *ex = op->ex;
     free(op);
@@ -188,6 +198,7 @@ static void place(te_resource_manager_t *rm, rm_job_t *j, rm_req_t *req, rm_exec
     req->state = RM_REQ_REQUESTED;
     req->ex = ex;
     req->slot = slot;
+    req->since = rm_now();
     const te_id_t *token = job_master_fencing_token(j->jm);
     if (find_tm(j, ex) == NULL) {
         rm_job_tm_t *t = calloc(1, sizeof(*t));
@@ -198,10 +209,10 @@ static void place(te_resource_manager_t *rm, rm_job_t *j, rm_req_t *req, rm_exec
         }
         /* Pipelined: the executor reads the registration before the slot request. */
         tm_gateway_register_job_manager(ex->gw, &j->job_id, token, job_graph_name(job_master_graph(j->jm)),
-                                        on_registered, op_new(rm, j->jm, ex, NULL));
+                                        on_registered, op_new(rm, j, ex, NULL));
     }
     tm_gateway_request_slot(ex->gw, &j->job_id, token, &req->allocation_id, slot, on_slot_reply,
-                            op_new(rm, j->jm, ex, &req->allocation_id));
+                            op_new(rm, j, ex, &req->allocation_id));
 }
 
 /* ---- holds of recovered jobs ---------------------------------------------------------------- */
@@ -391,6 +402,19 @@ void rm_slots_tick(te_resource_manager_t *rm, int64_t now)
     te_job_master_t *late[MAX_LATE];
     char why[MAX_LATE][600];
     size_t n = 0;
+    for (rm_job_t *j = rm->jobs; j != NULL; j = j->next) /* granted but never offered: ask again */
+        for (size_t i = 0; i < j->n_reqs; i++) {
+            rm_req_t *req = &j->reqs[i];
+            if ((req->state != RM_REQ_REQUESTED && req->state != RM_REQ_GRANTED) ||
+                now - req->since < OFFER_WAIT_MS)
+                continue;
+            TE_WARN(CTX, "job %s: TaskExecutor %s did not offer allocation %s within %d ms; asking again", j->hex,
+                    req->ex->resource_id, te_id_str(&req->allocation_id), OFFER_WAIT_MS);
+            rm_executor_refresh(rm, req->ex, 0);
+            req->state = RM_REQ_PENDING;
+            req->ex = NULL;
+            req->slot = -1;
+        }
     for (rm_job_t *j = rm->jobs; j != NULL && n < MAX_LATE; j = j->next) {
         if (!j->requesting || j->releasing || j->n_open == 0 || now < j->deadline)
             continue;
@@ -418,6 +442,7 @@ static void rm_request(void *self, te_job_master_t *jm, uint32_t attempt, const 
             return;
         }
         j->jm = jm;
+        j->serial = ++rm->next_serial;
         j->job_id = *job_master_job_id(jm);
         te_id_to_hex(&j->job_id, j->hex);
         rm_job_t **pp = &rm->jobs; /* FIFO: the oldest request is placed first */
@@ -433,7 +458,7 @@ static void rm_request(void *self, te_job_master_t *jm, uint32_t attempt, const 
         return;
     }
     for (size_t i = 0; i < n; i++)
-        j->reqs[i] = (rm_req_t){reqs[i].index, reqs[i].allocation_id, RM_REQ_PENDING, NULL, -1};
+        j->reqs[i] = (rm_req_t){reqs[i].index, reqs[i].allocation_id, RM_REQ_PENDING, NULL, -1, 0};
     j->n_reqs = j->n_open = n;
     j->attempt = attempt;
     j->requesting = 1;
@@ -468,7 +493,7 @@ static void on_disconnected(void *arg, te_tm_gateway_t *gw, const te_tm_result_t
     slot_op_t *op = arg;
     (void)gw;
     te_resource_manager_t *rm = op->rm;
-    rm_job_t *j = find_job(rm, op->jm);
+    rm_job_t *j = find_serial(rm, op->serial);
     if (j != NULL && !r->lost && r->code != TE__ERROR_CODE__OK && r->code != TE__ERROR_CODE__UNKNOWN_JOB)
         job_master_log(j->jm, TE_LOG_WARN, "disconnect from TaskExecutor %s: %s", op->ex->resource_id, r->message);
     free(op);
@@ -492,7 +517,7 @@ static void rm_release(void *self, te_job_master_t *jm, const char *cause)
             continue;
         j->release_pending++;
         tm_gateway_disconnect_job_manager(t->ex->gw, &j->job_id, cause, on_disconnected,
-                                          op_new(rm, jm, t->ex, NULL));
+                                          op_new(rm, j, t->ex, NULL));
     }
     if (--j->release_pending == 0)
         release_done(rm, j);
