@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/io_worker.h"
 #include "common/log.h"
 #include "jobmaster/checkpoint_metadata.h"
 #include "jobmaster/job_events.h"
@@ -135,6 +136,56 @@ static te_status_t options_parse(te_dispatcher_t *d, const json_t *root, cl_opti
     if (st != TE_OK)
         options_clear(o);
     return st;
+}
+
+/* ---- checkpoint metadata off the loop (the JobMasters' metadata_writer) ---------------------- */
+
+typedef struct meta_write {
+    const te_ckpt_metadata_t *m; /* borrowed until done */
+    char *job_dir;
+    size_t keep;
+    te_error_t err;
+    void (*done)(void *arg, const te_error_t *err);
+    void *arg;
+} meta_write_t;
+
+static void meta_work(void *arg)
+{
+    meta_write_t *w = arg;
+    te_error_t rerr = {0};
+    if (checkpoint_metadata_write(w->m, w->job_dir, &w->err) == TE_OK &&
+        checkpoint_metadata_retain(w->job_dir, w->keep, 0, NULL, &rerr) != TE_OK)
+        TE_WARN(CTX, "pruning old checkpoints of %s: %s", w->job_dir, rerr.msg);
+}
+
+static void meta_done(void *arg, int cancelled)
+{
+    meta_write_t *w = arg;
+    if (cancelled == 2)
+        te_error_set(&w->err, TE_ECANCELED,
+                     "the JobManager stopped before the checkpoint's _metadata was written");
+    w->done(w->arg, w->err.code == TE_OK ? NULL : &w->err);
+    free(w->job_dir);
+    free(w);
+}
+
+static void meta_write(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
+                       void (*done)(void *arg, const te_error_t *err), void *arg)
+{
+    te_dispatcher_t *d = self;
+    meta_write_t *w = calloc(1, sizeof(*w));
+    te_error_t err = {0};
+    if (w == NULL || (w->job_dir = strdup(job_dir)) == NULL) {
+        free(w);
+        te_error_set(&err, TE_ENOMEM, "out of memory writing the checkpoint's _metadata");
+        done(arg, &err);
+        return;
+    }
+    *w = (meta_write_t){m, w->job_dir, keep, {0}, done, arg};
+    if (io_worker_submit(d->io, meta_work, meta_done, w) != TE_OK) {
+        te_error_set(&w->err, TE_ENOMEM, "out of memory writing the checkpoint's _metadata");
+        meta_done(w, 0);
+    }
 }
 
 /* ---- the JobMaster's reports ------------------------------------------------------------- */
@@ -398,6 +449,7 @@ static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *er
         .checkpoint_root = j->opt.checkpoint_root,
         .checkpoint_interval_ms = j->opt.checkpoint_interval_ms,
         .checkpoint_timeout_ms = d->cfg.checkpoint_timeout_ms,
+        .metadata_writer = {meta_write, d},
         .restore = restore,
         .restore_explicit = explicit_restore,
         .allow_non_restored_state = j->opt.allow_non_restored_state,
@@ -794,6 +846,11 @@ te_dispatcher_t *dispatcher_new(const te_dispatcher_config_t *cfg, te_error_t *e
         te_error_set(err, TE_ENOMEM, "out of memory");
         return NULL;
     }
+    if ((d->io = io_worker_new(cfg->base, "jm-io", err)) == NULL) {
+        event_free(d->reaper);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -808,6 +865,7 @@ void dispatcher_free(te_dispatcher_t *d)
         d->jobs = j->next;
         job_free(j);
     }
+    io_worker_free(d->io); /* after the JobMasters: their writes still in flight complete orphaned */
     event_free(d->reaper);
     free(d);
 }

@@ -58,8 +58,9 @@ typedef struct cl_job {
 
 struct te_dispatcher {
     te_dispatcher_config_t cfg;
-    cl_job_t *jobs;       /* newest first */
-    struct event *reaper; /* frees the JobMasters of ended jobs outside their callbacks */
+    cl_job_t *jobs;          /* newest first */
+    struct event *reaper;    /* frees the JobMasters of ended jobs outside their callbacks */
+    struct te_io_worker *io; /* the JobMasters' _metadata writes and pruning */
     uint64_t n_submitted;
     int closing;
 };

@@ -8,7 +8,10 @@
  * and turns the latest completed checkpoint into TaskRestores for a new attempt.
  *
  * Pushes only record (an ack that completes a checkpoint sets ckpt_completed); the
- * work that makes calls is done by jm_ckpt_tick from the drive.
+ * work that makes calls is done by jm_ckpt_tick from the drive. With a metadata_writer
+ * the _metadata write and the pruning happen on it (an operation counted in
+ * n_inflight, so an attempt is not released while it runs); no checkpoint is triggered
+ * until it is done.
  *
  * Threading: the JobMaster's event-loop thread; no locks.
  */
@@ -51,7 +54,8 @@ static void sp_report(te_job_master_t *jm, const te_ckpt_metadata_t *m, const ch
 
 void jm_ckpt_stop(te_job_master_t *jm)
 {
-    if (jm->sp_done != NULL && (jm->sp_wanted || jm->sp_id != 0))
+    /* (a savepoint whose _metadata is being written reports when the write is done) */
+    if (jm->sp_done != NULL && (jm->sp_wanted || jm->sp_id != 0) && !jm->ckpt_writing)
         sp_report(jm, NULL, "the job stopped running before the savepoint completed");
     if (jm->coord != NULL)
         jm->next_ckpt_id = checkpoint_coordinator_next_id(jm->coord);
@@ -222,7 +226,60 @@ fail:
     return NULL;
 }
 
-/* Every task acknowledged: _metadata, retention, report, ConfirmCheckpoint. */
+/* The figures of a completed checkpoint the listener gets, kept while its _metadata
+ * is being written (the coordinator's record is gone by then). */
+typedef struct pending_write {
+    te_ckpt_metadata_t *m;
+    te_ckpt_checkpoint_t cp; /* tasks not kept */
+} pending_write_t;
+
+static void pending_write_free(void *arg)
+{
+    pending_write_t *w = arg;
+    checkpoint_metadata_free(w->m);
+    free(w);
+}
+
+/* _metadata is durable (err NULL): the checkpoint counts, is reported and confirmed. */
+static void completed(te_job_master_t *jm, te_ckpt_metadata_t *m, const te_ckpt_checkpoint_t *cp,
+                      const te_error_t *err)
+{
+    if (err != NULL) {
+        jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)m->checkpoint_id,
+                err->msg);
+        note_abort(jm, m->checkpoint_id, 1, TE_CKPT_FAILURE_IO, err->msg);
+        checkpoint_metadata_free(m);
+        return;
+    }
+    checkpoint_metadata_free(jm->latest);
+    jm->latest = m;
+    jm->n_completed++;
+    if (jm->failures != NULL)
+        checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
+    uint64_t id = m->checkpoint_id;
+    if (jm->listener.on_checkpoint)
+        jm->listener.on_checkpoint(jm->cfg.listener_arg, jm, m, cp);
+    if (id == jm->sp_id)
+        sp_report(jm, m, NULL);
+    if (jm->plan != NULL)
+        call_tasks(jm, JM_OP_CONFIRM, id, 0, 0);
+}
+
+static void on_written(void *arg, const te_error_t *err)
+{
+    void *payload;
+    te_job_master_t *jm = jm_op_finish(arg, &payload);
+    pending_write_t *w = payload;
+    if (jm == NULL)
+        return; /* the JobMaster was freed meanwhile (the payload went with the op) */
+    jm->ckpt_writing = 0;
+    completed(jm, w->m, &w->cp, err);
+    free(w);
+    job_master_drive(jm);
+}
+
+/* Every task acknowledged: _metadata and retention (on the writer when there is one),
+ * then report and ConfirmCheckpoint. */
 static void finalize(te_job_master_t *jm)
 {
     const te_ckpt_checkpoint_t *cp = checkpoint_coordinator_completed(jm->coord);
@@ -230,25 +287,30 @@ static void finalize(te_job_master_t *jm)
         return;
     te_error_t err = {0};
     te_ckpt_metadata_t *m = build_metadata(jm, cp, &err);
-    if (m == NULL || checkpoint_metadata_write(m, jm->job_dir, &err) != TE_OK) {
+    if (m == NULL) {
         jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)cp->id, err.msg);
-        checkpoint_metadata_free(m);
         note_abort(jm, cp->id, 1, TE_CKPT_FAILURE_IO, err.msg);
         return;
     }
     jm->protect_id = 0; /* a checkpoint of this attempt exists now: the restored one need not be kept */
-    checkpoint_metadata_free(jm->latest);
-    jm->latest = m;
-    jm->n_completed++;
-    if (checkpoint_metadata_retain(jm->job_dir, TE_CKPT_RETAINED, jm->protect_id, NULL, &err) != TE_OK)
-        jm_logf(jm, TE_LOG_ERROR, "pruning old checkpoints: %s", err.msg);
-    checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
-    uint64_t id = m->checkpoint_id;
-    if (jm->listener.on_checkpoint)
-        jm->listener.on_checkpoint(jm->cfg.listener_arg, jm, m, cp);
-    if (id == jm->sp_id)
-        sp_report(jm, m, NULL);
-    call_tasks(jm, JM_OP_CONFIRM, id, 0, 0);
+    const te_ckpt_writer_t *wr = &jm->cfg.metadata_writer;
+    pending_write_t *w = wr->write != NULL ? calloc(1, sizeof(*w)) : NULL;
+    void *op = w != NULL ? jm_op_new(jm, JM_OP_METADATA, 0, cp->id) : NULL;
+    if (op == NULL) { /* on the loop */
+        free(w);
+        te_status_t st = checkpoint_metadata_write(m, jm->job_dir, &err);
+        te_error_t rerr = {0};
+        if (st == TE_OK && checkpoint_metadata_retain(jm->job_dir, TE_CKPT_RETAINED, 0, NULL, &rerr) != TE_OK)
+            jm_logf(jm, TE_LOG_ERROR, "pruning old checkpoints: %s", rerr.msg);
+        completed(jm, m, cp, st == TE_OK ? NULL : &err);
+        return;
+    }
+    w->m = m;
+    w->cp = *cp;
+    w->cp.tasks = NULL;
+    jm_op_set_payload(op, w, pending_write_free);
+    jm->ckpt_writing = 1;
+    wr->write(wr->self, m, jm->job_dir, TE_CKPT_RETAINED, on_written, op);
 }
 
 void jm_ckpt_tick(te_job_master_t *jm, int trigger)
@@ -276,7 +338,7 @@ void jm_ckpt_tick(te_job_master_t *jm, int trigger)
         return;
     if (periodic)
         jm->next_trigger = now + jm->cfg.checkpoint_interval_ms;
-    if (checkpoint_coordinator_n_pending(jm->coord) > 0 || jm->n_running < jm->n_tasks)
+    if (checkpoint_coordinator_n_pending(jm->coord) > 0 || jm->n_running < jm->n_tasks || jm->ckpt_writing)
         return; /* a savepoint waits for the pending checkpoint */
     id = checkpoint_coordinator_trigger(jm->coord, now, te_clock_wall_ms());
     if (id == 0)
@@ -298,7 +360,8 @@ int64_t jm_ckpt_next_deadline(const te_job_master_t *jm, int trigger)
         return -1;
     int64_t d = checkpoint_coordinator_next_deadline(jm->coord);
     int64_t t = jm->next_trigger;
-    if (jm->sp_wanted && checkpoint_coordinator_n_pending(jm->coord) == 0 && jm->n_running == jm->n_tasks)
+    if (jm->sp_wanted && checkpoint_coordinator_n_pending(jm->coord) == 0 && jm->n_running == jm->n_tasks &&
+        !jm->ckpt_writing)
         t = jm_now(jm); /* the savepoint goes now */
     if (trigger && t >= 0 && (d < 0 || t < d))
         d = t;

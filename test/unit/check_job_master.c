@@ -117,6 +117,7 @@ typedef struct opts {
     long restarts;
     int64_t checkpoint_interval;
     int hold;
+    te_ckpt_writer_t writer; /* metadata_writer (none by default) */
 } opts_t;
 
 static void env_setup(env_t *e, opts_t o)
@@ -147,6 +148,7 @@ static void env_setup(env_t *e, opts_t o)
         .checkpoint_root = e->dir,
         .checkpoint_interval_ms = o.checkpoint_interval,
         .checkpoint_timeout_ms = 500,
+        .metadata_writer = o.writer,
         .restart_attempts = o.restarts,
         .restart_backoff_ms = 200,
         .heartbeat_interval_ms = 1000,
@@ -614,6 +616,75 @@ START_TEST(test_savepoint_fails_when_the_attempt_ends)
 }
 END_TEST
 
+/* A metadata writer that holds the writes until the test runs them. */
+typedef struct held_write {
+    const te_ckpt_metadata_t *m;
+    char dir[256];
+    void (*done)(void *arg, const te_error_t *err);
+    void *arg;
+    int n;
+} held_write_t;
+
+static void hold_write(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
+                       void (*done)(void *arg, const te_error_t *err), void *arg)
+{
+    held_write_t *h = self;
+    (void)keep;
+    h->m = m;
+    snprintf(h->dir, sizeof(h->dir), "%s", job_dir);
+    h->done = done;
+    h->arg = arg;
+    h->n++;
+}
+
+static void run_write(held_write_t *h)
+{
+    te_error_t err = {0};
+    ck_assert_int_eq(checkpoint_metadata_write(h->m, h->dir, &err), TE_OK);
+    void (*done)(void *, const te_error_t *) = h->done;
+    h->done = NULL;
+    done(h->arg, NULL);
+}
+
+START_TEST(test_metadata_written_off_the_loop)
+{
+    env_t e;
+    held_write_t h = {0};
+    sp_seen_t sp = {0};
+    te_error_t err = {0};
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .writer = {hold_write, &h}});
+    start_running(&e);
+    advance(&e, 100);
+    ack_all(&e, 0, 1);
+    ck_assert_int_eq(h.n, 1); /* handed to the writer: not complete yet */
+    ck_assert_int_eq(e.n_checkpoints, 0);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 0);
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 0, on_sp, &sp, &err), TE_OK);
+    advance(&e, 300); /* no trigger while the write runs, not even the savepoint */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    run_write(&h);
+    deliver(&e);
+    ck_assert_int_eq(e.n_checkpoints, 1);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
+    advance(&e, 0); /* now the savepoint (2) */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4);
+    ack_all(&e, 0, 2);
+    ck_assert_int_eq(sp.n, 0); /* reported once written */
+    run_write(&h);
+    deliver(&e);
+    ck_assert_int_eq(sp.n, 1);
+    ck_assert_uint_eq(sp.id, 2);
+    /* a write still in flight when the JobMaster is freed completes harmlessly later */
+    advance(&e, 100);
+    ack_all(&e, 0, 3);
+    ck_assert_int_eq(h.n, 3);
+    job_master_free(e.jm);
+    e.jm = NULL;
+    h.done(h.arg, NULL); /* no JobMaster: the metadata it handed over is freed here */
+    env_teardown(&e);
+}
+END_TEST
+
 START_TEST(test_decline_counts_against_tolerable_failures)
 {
     /* default tolerable-failed-checkpoints 0: the first decline fails the job over */
@@ -852,6 +923,7 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_stop_with_savepoint_without_interval);
     tcase_add_test(tc, test_savepoint_after_pending_checkpoint_then_declined);
     tcase_add_test(tc, test_savepoint_fails_when_the_attempt_ends);
+    tcase_add_test(tc, test_metadata_written_off_the_loop);
     tcase_add_test(tc, test_decline_counts_against_tolerable_failures);
     tcase_add_test(tc, test_tolerable_expirations);
     tcase_add_test(tc, test_finished_task_aborts_quietly);
