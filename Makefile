@@ -44,6 +44,7 @@ $(TOOLS) $(TOOL_OBJS): override SAN =
 
 DAEMON := $(BUILD)/taskexecutord
 TECTL  := $(BUILD)/tectl
+JOBMGR := $(BUILD)/tejobmanager
 UNIT   := $(BUILD)/check_unit
 LIBTE  := $(BUILD)/libte.a
 
@@ -85,7 +86,7 @@ endif
 endif
 endif
 
-all: $(DAEMON) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
+all: $(DAEMON) $(JOBMGR) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
 
 # Every package set at once (what `make` would install piecewise).
 deps:
@@ -108,10 +109,14 @@ $(LIBTE): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(LIBTE)
+$(DAEMON): $(BUILD)/obj/daemon/taskexecutord.o $(BUILD)/obj/daemon/daemon_cli.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
-$(TECTL): $(BUILD)/obj/daemon/tectl.o $(BUILD)/obj/daemon/tectl_submit.o $(LIBTE)
+$(JOBMGR): $(BUILD)/obj/daemon/tejobmanager.o $(BUILD)/obj/daemon/daemon_cli.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
+TECTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/tectl*.c))
+$(TECTL): $(TECTL_OBJS) $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 # The unit runner: suites are discovered from file names (check_<name>.c exports
@@ -167,7 +172,7 @@ test: all check-layers
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 
-demo: $(DAEMON) $(TECTL)
+demo: $(DAEMON) $(JOBMGR) $(TECTL)
 	bash scripts/demo.sh $(BUILD)
 
 bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph
@@ -215,13 +220,16 @@ clean:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/taskexecutor
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/taskexecutord
+	install -m 0755 $(JOBMGR) $(DESTDIR)$(PREFIX)/sbin/tejobmanager
 	install -m 0755 $(TECTL) $(DESTDIR)$(PREFIX)/bin/tectl
 	install -m 0644 conf/taskexecutor.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/taskexecutor.yaml
+	install -m 0644 conf/jobmanager.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/jobmanager.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 $(BUILD)/man/tectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 $(BUILD)/man/taskexecutor.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 $(BUILD)/man/taskexecutord.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 conf/taskexecutord.service $(DESTDIR)$(PREFIX)/lib/systemd/system/taskexecutord.service
+	install -m 0644 conf/tejobmanager.service $(DESTDIR)$(PREFIX)/lib/systemd/system/tejobmanager.service
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -44,12 +44,19 @@ static const char usage_main[] =
     "\n"
     "The reference scheduler / client of taskexecutord.\n"
     "\n"
-    "Commands:\n"
-    "  submit   deploy a job (JSON) onto one or more executors and follow it to its end\n"
-    "  list     show the jobs and tasks on one or more executors\n"
-    "  slots    show an executor's slots\n"
-    "  cancel   cancel task executions by id\n"
-    "  checkpoints  list the retained checkpoints of a checkpoint directory\n"
+    "Commands (with a JobManager: --jobmanager HOST:PORT or $TE_JOBMANAGER):\n"
+    "  submit        hand a job (JSON) to the JobManager (or run it on --executor daemons)\n"
+    "  attach        follow a job of the JobManager: state changes, progress, exit code\n"
+    "  jobs          list the JobManager's jobs\n"
+    "  job           show one job: vertices, subtasks and their TaskExecutors, checkpoints\n"
+    "  cancel        cancel a job (or, with --executor, task executions by id)\n"
+    "  savepoint     take a savepoint of a running job\n"
+    "  stop          stop a job with a final savepoint\n"
+    "  taskmanagers  list the TaskExecutors registered with the JobManager\n"
+    "Commands on executors (--executor HOST:PORT):\n"
+    "  list          show the jobs and tasks on one or more executors\n"
+    "  slots         show an executor's slots\n"
+    "  checkpoints   list the retained checkpoints of a checkpoint directory\n"
     "\n"
     "`tectl <command> --help` shows a command's options and an example.\n"
     "Every command takes --json: machine-readable output on stdout (one JSON document;\n"
@@ -69,82 +76,6 @@ static const char usage_main[] =
     "  2    usage error\n"
     "  3    cannot connect to an executor (list: at least one of them)\n"
     "  130  the job was cancelled (Ctrl-C / SIGTERM, or its tasks were cancelled)\n";
-
-static const char usage_submit[] =
-    "usage: tectl submit JOB.json --executor HOST:PORT [--executor HOST:PORT ...]\n"
-    "                    [--heartbeat-interval 2s] [--timeout 0] [--json]\n"
-    "                    [--checkpoint-interval DUR] [--checkpoint-dir DIR]\n"
-    "                    [--checkpoint-timeout 10s] [--restart-attempts N]\n"
-    "                    [--restart-backoff 500ms]\n"
-    "       tectl submit --from-checkpoint DIR [JOB.json] --executor HOST:PORT ...\n"
-    "\n"
-    "Plans the job onto the executors' slots (slot sharing: the job needs as many slots as\n"
-    "its largest vertex parallelism; shared slot i goes to executor i modulo the number of\n"
-    "executors), registers as the job's JobManager, requests the slots, submits every\n"
-    "subtask and stays attached: one line per task state change\n"
-    "(\"<time> <task> <STATE> [cause]\"). Prints the job id and every task's execution id\n"
-    "first (for `tectl cancel`). On a terminal a live progress line below them shows\n"
-    "tasks running / finished and the job's records/s (records out summed over its\n"
-    "tasks); piped, only the plain lines are printed.\n"
-    "\n"
-    "Checkpoints (--checkpoint-interval > 0): tectl is the job's checkpoint coordinator.\n"
-    "Every interval, once every task runs and no checkpoint is pending, it triggers\n"
-    "checkpoint n+1 on the source tasks; when every task acknowledged it, it writes\n"
-    "DIR/<job id>/chk-<n>/_metadata (atomically), keeps the last 3 completed checkpoints\n"
-    "and confirms it to every task (sinks commit); one line per completed checkpoint\n"
-    "(\"checkpoint N completed in D ms, SIZE, T tasks, start delay S ms, alignment A ms,\n"
-    "in-flight B\": S is the longest wait of a task for its first barrier, A the longest\n"
-    "barrier alignment, B the in-flight data an unaligned checkpoint stored). A decline or\n"
-    "--checkpoint-timeout aborts it; more consecutive aborted checkpoints than the job's\n"
-    "execution.checkpointing.tolerable-failed-checkpoints (config, default 0) fail the job\n"
-    "over (a restart, see below). The job configuration gets state.checkpoints.dir = DIR\n"
-    "(made absolute) and execution.checkpointing.interval = DUR (sinks then commit exactly\n"
-    "once).\n"
-    "\n"
-    "Restarts (--restart-attempts N > 0): when a task fails or an executor is lost, the\n"
-    "job is cancelled, its slots freed, and after --restart-backoff it is redeployed on\n"
-    "the executors that answer (each given address is retried: a restarted daemon comes\n"
-    "back) with new execution ids, attempt number + 1 and the state of the latest\n"
-    "completed checkpoint (\"restarting from checkpoint N (attempt k of M)\").\n"
-    "\n"
-    "--from-checkpoint DIR resumes a job (same job id) from a chk-<n> directory, or from\n"
-    "the latest valid checkpoint of a job directory DIR/<job id>. The job graph comes\n"
-    "from its _metadata unless JOB.json is given (vertex parallelism may differ: keyed\n"
-    "state is redistributed by key group). New checkpoints go to the same checkpoint\n"
-    "directory unless --checkpoint-dir is given.\n"
-    "\n"
-    "Ends when every task FINISHED (exit 0). When a task fails and no restart attempt\n"
-    "is left, the others are cancelled (exit 1). Ctrl-C / SIGTERM cancels every task and\n"
-    "waits for them (exit 130; a second Ctrl-C stops waiting). Slots are always freed and\n"
-    "the JobManager disconnected.\n"
-    "\n"
-    "Options:\n"
-    "  --executor HOST:PORT         an executor's RPC address (taskmanager.rpc.port);\n"
-    "                               repeat for several executors\n"
-    "  --heartbeat-interval DUR     heartbeat period per executor (default 2s)\n"
-    "  --timeout DUR                cancel the job and exit 1 if it has not ended by then\n"
-    "                               (default 0 = no limit)\n"
-    "  --checkpoint-interval DUR    trigger a checkpoint every DUR (default 0 = none)\n"
-    "  --checkpoint-dir DIR         where checkpoints go (default ./checkpoints)\n"
-    "  --checkpoint-timeout DUR     abort a checkpoint not complete by then (default 10s)\n"
-    "  --restart-attempts N         restarts after failures (default 0 = fail the job)\n"
-    "  --restart-backoff DUR        wait before each restart (default 500ms)\n"
-    "  --from-checkpoint DIR        resume from a checkpoint (see above)\n"
-    "  --json                       JSON lines on stdout, one event per line:\n"
-    "                               {\"event\":\"plan\",...} per deployment, {\"event\":\"state\",...}\n"
-    "                               per state change, {\"event\":\"progress\",...} every second,\n"
-    "                               {\"event\":\"checkpoint\",...} per completed checkpoint,\n"
-    "                               {\"event\":\"checkpoint_aborted\",...}, {\"event\":\"restart\",...},\n"
-    "                               {\"event\":\"end\",\"result\":...,\"exit_code\":N} last\n"
-    "\n"
-    "Exit codes: 0 every task FINISHED, 1 failed (restart attempts exhausted) / rejected /\n"
-    "invalid job / executor lost / --timeout, 2 usage, 3 cannot connect, 130 cancelled.\n"
-    "\n"
-    "Example:\n"
-    "  tectl submit conf/jobs/wordcount.json --executor 127.0.0.1:6122\n"
-    "  tectl submit job.json --executor 127.0.0.1:6122 --checkpoint-interval 1s \\\n"
-    "      --checkpoint-dir /var/lib/te/checkpoints --restart-attempts 5\n"
-    "  tectl submit --from-checkpoint /var/lib/te/checkpoints/<job id> --executor 127.0.0.1:6122\n";
 
 static const char usage_checkpoints[] =
     "usage: tectl checkpoints --checkpoint-dir DIR [--job JOB_ID] [--json]\n"
@@ -200,10 +131,15 @@ static const char usage_slots[] =
     "  tectl slots --executor 127.0.0.1:6122\n";
 
 static const char usage_cancel[] =
-    "usage: tectl cancel --executor HOST:PORT [--json] EXECUTION_ID...\n"
+    "usage: tectl cancel JOB_ID [--jobmanager HOST:PORT] [--json]\n"
+    "       tectl cancel --executor HOST:PORT [--json] EXECUTION_ID...\n"
     "\n"
-    "Cancels each task execution (32 hex characters, as printed by `tectl submit` and\n"
-    "`tectl list`) on the executor and prints the result per id.\n"
+    "With a JobManager (--jobmanager or $TE_JOBMANAGER): cancels the job (its tasks are\n"
+    "cancelled, its slots freed; it ends CANCELED). Exit 0 accepted, 1 the job already\n"
+    "ended or is unknown, 3 the JobManager cannot be reached.\n"
+    "\n"
+    "With --executor: cancels each task execution (32 hex characters, as printed by\n"
+    "`tectl submit` and `tectl list`) on the executor and prints the result per id.\n"
     "\n"
     "Options:\n"
     "  --json   one JSON document: {\"results\":[{\"execution_id\":...,\"ok\":true,\n"
@@ -212,44 +148,17 @@ static const char usage_cancel[] =
     "Exit codes: 0 every cancel accepted, 1 any refused, 2 usage, 3 cannot connect.\n"
     "\n"
     "Example:\n"
+    "  tectl cancel 0c7e3a1f9b2d4c6e8a0b1c2d3e4f5a6b --jobmanager 127.0.0.1:8081\n"
     "  tectl cancel --executor 127.0.0.1:6122 4f1c0de0a1b2c3d4e5f60718293a4b5c\n";
 
 /* ---- options: one table per command ------------------------------------------------ */
 
-typedef enum opt_kind {
-    OPT_ADDRESS,      /* HOST:PORT, repeatable, each once */
-    OPT_DURATION,     /* >= 0 */
-    OPT_DURATION_POS, /* > 0 */
-    OPT_COUNT,        /* 0 .. 1000000 */
-    OPT_DIR,          /* a non-empty path */
-    OPT_TEXT,
-} opt_kind_t;
-
-typedef struct opt {
-    const char *name; /* without the leading "--" */
-    opt_kind_t kind;
-    size_t offset;        /* of its field in args_t */
-    const char *expected; /* "a positive duration (e.g. 10s)": what a bad value is not */
-} opt_t;
-
-#define OPT(name, kind, field, expected)              \
-    {                                                 \
-        name, kind, offsetof(args_t, field), expected \
-    }
-
-static const opt_t submit_opts[] = {
+static const opt_t executor_opts[] = {OPT("executor", OPT_ADDRESS, executors, NULL), {NULL, 0, 0, NULL}};
+static const opt_t cancel_opts[] = {
     OPT("executor", OPT_ADDRESS, executors, NULL),
-    OPT("heartbeat-interval", OPT_DURATION_POS, heartbeat_ms, "a positive duration (e.g. 2s, 500ms)"),
-    OPT("timeout", OPT_DURATION, timeout_ms, "a duration (e.g. 10min, 30s; 0 = no limit)"),
-    OPT("checkpoint-interval", OPT_DURATION, checkpoint_interval_ms, "a duration (e.g. 200ms, 1s; 0 = off)"),
-    OPT("checkpoint-dir", OPT_DIR, checkpoint_dir, NULL),
-    OPT("checkpoint-timeout", OPT_DURATION_POS, checkpoint_timeout_ms, "a positive duration (e.g. 10s)"),
-    OPT("restart-attempts", OPT_COUNT, restart_attempts, "a number between 0 and 1000000"),
-    OPT("restart-backoff", OPT_DURATION, restart_backoff_ms, "a duration (e.g. 500ms, 2s)"),
-    OPT("from-checkpoint", OPT_DIR, from_checkpoint, NULL),
+    OPT("jobmanager", OPT_TEXT, jobmanager, NULL),
     {NULL, 0, 0, NULL},
 };
-static const opt_t executor_opts[] = {OPT("executor", OPT_ADDRESS, executors, NULL), {NULL, 0, 0, NULL}};
 static const opt_t checkpoints_opts[] = {
     OPT("checkpoint-dir", OPT_DIR, checkpoint_dir, NULL),
     OPT("job", OPT_TEXT, job, NULL),
@@ -321,6 +230,7 @@ static int opt_set(const char *cmd, const opt_t *o, const char *value, args_t *a
         }
         /* fall through */
     case OPT_TEXT: *(const char **)field = value; return 0;
+    case OPT_FLAG: *(int *)field = 1; return 0;
     }
     if (bad) {
         snprintf(msg, sizeof(msg), "--%s: '%s' is not %s", o->name, value, o->expected);
@@ -328,6 +238,20 @@ static int opt_set(const char *cmd, const opt_t *o, const char *value, args_t *a
     }
     *(int64_t *)field = v;
     return 0;
+}
+
+int tectl_opt_given(const args_t *a, const opt_t *opts, const char *name)
+{
+    for (size_t i = 0; opts[i].name != NULL && i < sizeof(a->set) / sizeof(a->set[0]); i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return a->set[i];
+    return 0;
+}
+
+const char *tectl_jobmanager(const args_t *a)
+{
+    const char *env = getenv("TE_JOBMANAGER");
+    return a->jobmanager ? a->jobmanager : env && env[0] ? env : NULL;
 }
 
 /* Parses argv (after the command name) against the command's option table. Returns 0
@@ -373,6 +297,14 @@ static int args_parse(const char *cmd, int argc, char **argv, const opt_t *opts,
         }
         if (o == NULL)
             return tectl_usage_error(cmd, "unknown option '%s'", arg);
+        if ((size_t)(o - opts) < sizeof(a->set) / sizeof(a->set[0]))
+            a->set[o - opts] = 1;
+        if (o->kind == OPT_FLAG) {
+            if (value != NULL)
+                return tectl_usage_error(cmd, "option '%s' takes no value", arg);
+            opt_set(cmd, o, "", a);
+            continue;
+        }
         if (value == NULL) {
             if (i + 1 >= argc)
                 return tectl_usage_error(cmd, "option '%s' needs a value", arg);
@@ -517,15 +449,7 @@ static const char *slot_state_name(int state)
     return strncmp(st, "SLOT_", 5) == 0 ? st + 5 : st;
 }
 
-/* A text table: cells are copied; columns sized to their widest cell; printed once. */
-#define TABLE_MAX_COLS 10
-typedef struct table {
-    size_t n_cols, n_rows, cap;
-    char **cells;              /* row-major */
-    int right[TABLE_MAX_COLS]; /* right-aligned (numbers) */
-} table_t;
-
-static void table_add(table_t *t, const char *const *row)
+void tectl_table_add(tectl_table_t *t, const char *const *row)
 {
     if (t->n_rows == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
@@ -540,7 +464,7 @@ static void table_add(table_t *t, const char *const *row)
     t->n_rows++;
 }
 
-static void table_free(table_t *t)
+void tectl_table_free(tectl_table_t *t)
 {
     for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
         free(t->cells[i]);
@@ -548,7 +472,7 @@ static void table_free(table_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void table_print_free(table_t *t)
+void tectl_table_print_free(tectl_table_t *t)
 {
     size_t w[TABLE_MAX_COLS] = {0};
     for (size_t r = 0; r < t->n_rows; r++)
@@ -571,7 +495,7 @@ static void table_print_free(table_t *t)
         }
         putchar('\n');
     }
-    table_free(t);
+    tectl_table_free(t);
 }
 
 /* ---- tectl slots ------------------------------------------------------------------ */
@@ -608,18 +532,18 @@ static int cmd_slots(const args_t *a)
                                   r->data_address ? r->data_address : "", "slots", slots),
                         0);
     } else {
-        table_t t = {.n_cols = 5};
+        tectl_table_t t = {.n_cols = 5};
         t.right[4] = 1;
-        table_add(&t, (const char *[]){"SLOT", "STATE", "JOB", "ALLOCATION", "TASKS"});
+        tectl_table_add(&t, (const char *[]){"SLOT", "STATE", "JOB", "ALLOCATION", "TASKS"});
         for (size_t i = 0; i < r->n_slots; i++) {
             const Te__SlotStatus *st = r->slots[i];
             char idx[16], n[16];
             snprintf(idx, sizeof(idx), "%d", st->slot_index);
             snprintf(n, sizeof(n), "%u", st->number_of_tasks);
-            table_add(&t, (const char *[]){idx, slot_state_name(st->state), id_or_dash(&st->job_id, b1),
-                                           id_or_dash(&st->allocation_id, b2), n});
+            tectl_table_add(&t, (const char *[]){idx, slot_state_name(st->state), id_or_dash(&st->job_id, b1),
+                                                 id_or_dash(&st->allocation_id, b2), n});
         }
-        table_print_free(&t);
+        tectl_table_print_free(&t);
         printf("data address: %s\n", r->data_address && r->data_address[0] ? r->data_address : "-");
         printf("resource id: %s\n", bytes_text(&r->resource_id, rid, sizeof(rid)));
     }
@@ -673,9 +597,10 @@ static int cmd_list(const args_t *a)
         return tectl_usage_error("list", "%s", "expected at least one --executor HOST:PORT and no other argument");
     rc = EXIT_OK;
     json_t *doc = a->json ? json_array() : NULL;
-    table_t t = {.n_cols = 9};
+    tectl_table_t t = {.n_cols = 9};
     t.right[4] = t.right[5] = t.right[6] = 1;
-    table_add(&t, (const char *[]){"JOB", "NAME", "TASK", "STATE", "SLOT", "IN", "OUT", "EXECUTOR", "EXECUTION"});
+    tectl_table_add(
+        &t, (const char *[]){"JOB", "NAME", "TASK", "STATE", "SLOT", "IN", "OUT", "EXECUTOR", "EXECUTION"});
     for (size_t e = 0; e < a->n_executors; e++) {
         const char *addr = a->executors[e];
         te_error_t err = {0};
@@ -723,10 +648,10 @@ static int cmd_list(const args_t *a)
                 snprintf(slot, sizeof(slot), "-");
             snprintf(in, sizeof(in), "%llu", (unsigned long long)ts->records_in);
             snprintf(out, sizeof(out), "%llu", (unsigned long long)ts->records_out);
-            table_add(&t, (const char *[]){id_or_dash(&ts->job_id, b1),
-                                           ts->job_name && ts->job_name[0] ? ts->job_name : "-",
-                                           ts->task_name ? ts->task_name : "-", state, slot, in, out, addr,
-                                           id_or_dash(&ts->execution_attempt_id, b2)});
+            tectl_table_add(&t, (const char *[]){id_or_dash(&ts->job_id, b1),
+                                                 ts->job_name && ts->job_name[0] ? ts->job_name : "-",
+                                                 ts->task_name ? ts->task_name : "-", state, slot, in, out, addr,
+                                                 id_or_dash(&ts->execution_attempt_id, b2)});
         }
         if (doc)
             json_array_append_new(doc, json_pack("{s:s, s:s, s:o}", "executor", addr, "resource_id",
@@ -736,12 +661,12 @@ static int cmd_list(const args_t *a)
     }
     if (doc) {
         tectl_json_emit(json_pack("{s:o}", "executors", doc), 0);
-        table_free(&t);
+        tectl_table_free(&t);
     } else if (t.n_rows == 1) {
-        table_free(&t);
+        tectl_table_free(&t);
         printf("no tasks\n");
     } else {
-        table_print_free(&t);
+        tectl_table_print_free(&t);
     }
     return rc;
 }
@@ -751,6 +676,10 @@ static int cmd_list(const args_t *a)
 static int cmd_cancel(const args_t *a)
 {
     int rc;
+    if (a->n_executors == 0 && tectl_jobmanager(a) != NULL)
+        return tectl_cluster_cancel(a);
+    if (a->jobmanager != NULL)
+        return tectl_usage_error("cancel", "%s", "--executor and --jobmanager exclude each other");
     if (a->n_executors != 1)
         return tectl_usage_error("cancel", "%s", "expected exactly one --executor HOST:PORT");
     if (a->n_pos == 0)
@@ -832,9 +761,9 @@ static int cmd_checkpoints(const args_t *a)
     } else if (n == 0) {
         printf("no completed checkpoints in %s\n", a->checkpoint_dir);
     } else {
-        table_t t = {.n_cols = 8};
+        tectl_table_t t = {.n_cols = 8};
         t.right[2] = t.right[4] = t.right[5] = t.right[6] = 1;
-        table_add(&t, (const char *[]){"JOB", "NAME", "ID", "TIME", "DURATION", "SIZE", "TASKS", "PATH"});
+        tectl_table_add(&t, (const char *[]){"JOB", "NAME", "ID", "TIME", "DURATION", "SIZE", "TASKS", "PATH"});
         for (size_t i = 0; i < n; i++) {
             const te_ckpt_metadata_t *m = list[i];
             size_t tasks = 0;
@@ -844,49 +773,36 @@ static int cmd_checkpoints(const args_t *a)
             snprintf(idb, sizeof(idb), "%llu", (unsigned long long)m->checkpoint_id);
             snprintf(dur, sizeof(dur), "%lld ms", (long long)m->duration_ms);
             snprintf(nt, sizeof(nt), "%zu", tasks);
-            table_add(&t, (const char *[]){m->job_id, m->job_name, idb,
-                                           tectl_iso_time_at(m->timestamp_ms, when, sizeof(when)), dur,
-                                           tectl_human_bytes(m->state_size, size, sizeof(size)), nt, m->dir});
+            tectl_table_add(&t,
+                            (const char *[]){m->job_id, m->job_name, idb,
+                                             tectl_iso_time_at(m->timestamp_ms, when, sizeof(when)), dur,
+                                             tectl_human_bytes(m->state_size, size, sizeof(size)), nt, m->dir});
         }
-        table_print_free(&t);
+        tectl_table_print_free(&t);
     }
     checkpoint_metadata_list_free(list, n);
     return EXIT_OK;
 }
 
-static int cmd_submit(const args_t *a)
-{
-    if (a->from_checkpoint != NULL ? a->n_pos > 1 : a->n_pos != 1)
-        return tectl_usage_error("submit", "%s",
-                                 a->from_checkpoint ? "expected at most one JOB.json with --from-checkpoint"
-                                                    : "expected exactly one JOB.json");
-    if (a->n_executors == 0)
-        return tectl_usage_error("submit", "%s", "expected at least one --executor HOST:PORT");
-    return tectl_submit(a);
-}
-
 /* ---- commands ------------------------------------------------------------------------ */
 
-typedef struct command {
-    const char *name;
-    const char *usage;
-    const opt_t *opts;
-    int (*run)(const args_t *a);
-} command_t;
-
 static const command_t commands[] = {
-    {"submit", usage_submit, submit_opts, cmd_submit},
     {"list", usage_list, executor_opts, cmd_list},
     {"slots", usage_slots, executor_opts, cmd_slots},
-    {"cancel", usage_cancel, executor_opts, cmd_cancel},
+    {"cancel", usage_cancel, cancel_opts, cmd_cancel},
     {"checkpoints", usage_checkpoints, checkpoints_opts, cmd_checkpoints},
 };
 
 static const command_t *command_find(const char *name)
 {
+    if (strcmp(name, tectl_submit_command.name) == 0)
+        return &tectl_submit_command;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
+    for (const command_t *c = tectl_cluster_commands; c->name != NULL; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
     return NULL;
 }
 

@@ -27,14 +27,17 @@
 
 #include <event2/event.h>
 
+#include "common/file_io.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "jobmaster/checkpoint_metadata.h"
 #include "jobmaster/direct_slot_provider.h"
+#include "jobmaster/job_events.h"
 #include "jobmaster/job_graph.h"
 #include "jobmaster/job_master.h"
 #include "rpc/rpc_client.h"
 #include "tectl.h"
+#include "tectl_render.h"
 
 #define CONNECT_TIMEOUT_MS   5000
 #define CALL_TIMEOUT_MS      10000
@@ -42,14 +45,9 @@
 #define PROGRESS_INTERVAL_MS 1000
 #define RECONNECT_MS         3000 /* a restart retries unreachable executors this long */
 
-/* How submit reports: plain lines (piped), plain lines + one live progress line
- * (terminal), or JSON lines (--json). */
-typedef enum out_mode { OUT_PLAIN, OUT_TTY, OUT_JSON } out_mode_t;
-
 typedef struct submit {
     const args_t *a;
-    out_mode_t mode;
-    int progress_shown; /* the progress line is on the terminal's last line */
+    tectl_render_t out;
     te_job_graph_t *g;
     char *graph_text;
     char *ckpt_root; /* absolute; NULL when checkpoints are off and nothing is restored */
@@ -58,87 +56,22 @@ typedef struct submit {
     te_job_master_t *jm;
     struct event_base *base;
     int n_signals;
+    int exit_code; /* of the end event */
 } submit_t;
 
-/* Erases the progress line so that a normal line can be printed in its place. */
-static void progress_clear(submit_t *s)
+#define errf(s, ...) render_errf(&(s)->out, __VA_ARGS__)
+
+/* Renders the event (taken). */
+static void emit(submit_t *s, json_t *ev)
 {
-    if (!s->progress_shown)
+    if (ev == NULL) {
+        errf(s, "tectl: out of memory building an event\n");
         return;
-    fputs("\r\033[K", stdout);
-    fflush(stdout);
-    s->progress_shown = 0;
-}
-
-static void errf(submit_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* A line on stderr, after clearing the progress line. */
-static void errf(submit_t *s, const char *fmt, ...)
-{
-    va_list ap;
-    progress_clear(s);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-}
-
-static void print_time(FILE *f)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    fprintf(f, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
-}
-
-/* Starts a plain stdout line (time stamp) after clearing the progress line. */
-static void line_start(submit_t *s)
-{
-    progress_clear(s);
-    print_time(stdout);
-}
-
-/* 12345.6 -> "12.3k" */
-static const char *human_rate(double v, char *buf, size_t cap)
-{
-    if (v >= 1e9)
-        snprintf(buf, cap, "%.1fG", v / 1e9);
-    else if (v >= 1e6)
-        snprintf(buf, cap, "%.1fM", v / 1e6);
-    else if (v >= 1e3)
-        snprintf(buf, cap, "%.1fk", v / 1e3);
-    else
-        snprintf(buf, cap, "%.0f", v);
-    return buf;
-}
-
-static const char *state_name(int state)
-{
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&te__execution_state__descriptor, state);
-    return v ? v->name : "UNKNOWN";
-}
-
-/* OUT_TTY: (re)draws the one progress line (no newline; cleared before any other
- * output). Other modes: nothing. */
-static void progress_draw(submit_t *s)
-{
-    te_job_progress_t p;
-    if (s->mode != OUT_TTY || s->jm == NULL || job_master_plan(s->jm) == NULL ||
-        job_master_state(s->jm) < TE_JOB_DEPLOYING)
-        return;
-    job_master_progress(s->jm, &p);
-    int64_t el = p.elapsed_ms / 1000;
-    char rate[32];
-    printf("\r\033[K[%02lld:%02lld] %zu running, %zu finished", (long long)(el / 60), (long long)(el % 60),
-           p.running, p.finished);
-    if (p.failed_or_cancelled > 0)
-        printf(", %zu failed/cancelled", p.failed_or_cancelled);
-    printf(" of %zu tasks | %s records/s", p.tasks,
-           p.sampled ? human_rate(p.records_per_s, rate, sizeof(rate)) : "-");
-    if (p.last_checkpoint > 0)
-        printf(" | checkpoint %llu", (unsigned long long)p.last_checkpoint);
-    fflush(stdout);
-    s->progress_shown = 1;
+    }
+    int rc = render_event(&s->out, ev);
+    if (rc >= 0)
+        s->exit_code = rc;
+    json_decref(ev);
 }
 
 /* ---- what the JobMaster reports ------------------------------------------------------ */
@@ -146,171 +79,52 @@ static void progress_draw(submit_t *s)
 static void on_state(void *arg, te_job_master_t *jm, te_job_state_t from, te_job_state_t to)
 {
     submit_t *s = arg;
-    (void)jm;
     (void)from;
-    if (job_master_state_is_terminal(to))
+    if (job_master_state_is_terminal(to)) {
+        emit(s, job_event_end(jm));
         event_base_loopbreak(s->base);
+    }
 }
 
-static void on_plan(void *arg, te_job_master_t *jm)
-{
-    submit_t *s = arg;
-    const te_job_plan_t *plan = job_master_plan(jm);
-    size_t n_tasks = job_plan_n_tasks(plan);
-    char hex[TE_ID_HEX_LEN + 1];
-    if (s->mode == OUT_JSON) {
-        json_t *tasks = json_array();
-        for (size_t t = 0; t < n_tasks; t++) {
-            const te_plan_task_t *task = job_plan_task(plan, t);
-            json_array_append_new(tasks, json_pack("{s:s, s:s, s:s, s:i}", "execution_id",
-                                                   te_id_to_hex(&task->execution_id, hex), "task", task->task_name,
-                                                   "executor", job_master_executor_address(jm, task->executor),
-                                                   "slot", (int)job_plan_slot(plan, task->slot)->slot_number));
-        }
-        tectl_json_emit(json_pack("{s:s, s:s, s:s, s:i, s:o}", "event", "plan", "job_id", s->job_hex, "job_name",
-                                  job_graph_name(s->g), "slots", (int)job_plan_n_slots(plan), "tasks", tasks),
-                        1);
-        return;
-    }
-    progress_clear(s);
-    printf("job %s (%s): %zu task(s) in %zu slot(s) on %zu executor(s)\n", s->job_hex, job_graph_name(s->g),
-           n_tasks, job_plan_n_slots(plan), job_master_n_executors(jm));
-    for (size_t t = 0; t < n_tasks; t++) {
-        const te_plan_task_t *task = job_plan_task(plan, t);
-        printf("  task %s %s on %s slot %d\n", te_id_to_hex(&task->execution_id, hex), task->task_name,
-               job_master_executor_address(jm, task->executor), job_plan_slot(plan, task->slot)->slot_number);
-    }
-    fflush(stdout);
-    progress_draw(s);
-}
+static void on_plan(void *arg, te_job_master_t *jm) { emit(arg, job_event_plan(jm)); }
 
 static void on_task_state(void *arg, te_job_master_t *jm, size_t t, const Te__TaskExecutionState *st)
 {
-    submit_t *s = arg;
-    const te_plan_task_t *task = job_plan_task(job_master_plan(jm), t);
-    if (s->mode == OUT_JSON) {
-        char hex[TE_ID_HEX_LEN + 1], when[96];
-        tectl_json_emit(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:I}", "event", "state", "time",
-                                  tectl_iso_time_at(-1, when, sizeof(when)), "task", task->task_name,
-                                  "execution_id", te_id_to_hex(&task->execution_id, hex), "executor",
-                                  job_master_executor_address(jm, task->executor), "state", state_name(st->state),
-                                  "cause", st->cause && st->cause[0] ? st->cause : NULL, "records_in",
-                                  (json_int_t)st->records_in, "records_out", (json_int_t)st->records_out),
-                        1);
-        return;
-    }
-    line_start(s);
-    printf(" %s %s", task->task_name, state_name(st->state));
-    if (st->cause != NULL && st->cause[0] != '\0')
-        printf(" %s", st->cause);
-    printf("\n");
-    fflush(stdout);
-    progress_draw(s);
+    emit(arg, job_event_task_state(jm, t, st));
 }
 
-static void on_progress(void *arg, te_job_master_t *jm)
-{
-    submit_t *s = arg;
-    if (s->mode != OUT_JSON) {
-        progress_draw(s);
-        return;
-    }
-    te_job_progress_t p;
-    char when[96];
-    job_master_progress(jm, &p);
-    tectl_json_emit(json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:o, s:o}", "event", "progress", "time",
-                              tectl_iso_time_at(-1, when, sizeof(when)), "tasks", (int)p.tasks, "running",
-                              (int)p.running, "finished", (int)p.finished, "failed_or_cancelled",
-                              (int)p.failed_or_cancelled, "records_out",
-                              p.sampled ? json_integer((json_int_t)p.records_out) : json_null(),
-                              "records_per_second", p.sampled ? json_real(p.records_per_s) : json_null()),
-                    1);
-}
+static void on_progress(void *arg, te_job_master_t *jm) { emit(arg, job_event_progress(jm)); }
 
 static void on_checkpoint(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m,
                           const te_ckpt_checkpoint_t *cp)
 {
     submit_t *s = arg;
-    char job_dir[4096], dir[4200], size[32], inflight[32], when[96];
-    size_t n_tasks = 0;
+    char job_dir[4096], dir[4200];
     (void)jm;
-    for (size_t v = 0; v < m->n_vertices; v++)
-        n_tasks += m->vertices[v].n_handles;
     snprintf(job_dir, sizeof(job_dir), "%s/%s", s->ckpt_root ? s->ckpt_root : ".", s->job_hex);
     if (checkpoint_metadata_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
         snprintf(dir, sizeof(dir), "%s", job_dir);
-    if (s->mode == OUT_JSON) {
-        tectl_json_emit(json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:I, s:f, s:I}", "event", "checkpoint",
-                                  "time", tectl_iso_time_at(-1, when, sizeof(when)), "checkpoint_id",
-                                  (json_int_t)m->checkpoint_id, "duration_ms", (json_int_t)m->duration_ms,
-                                  "state_size", (json_int_t)m->state_size, "tasks", (int)n_tasks, "path", dir,
-                                  "start_delay_ms_max", (json_int_t)cp->start_delay_ms_max, "alignment_ms_max",
-                                  (double)cp->alignment_ns_max / 1e6, "in_flight_bytes",
-                                  (json_int_t)cp->inflight_bytes),
-                        1);
-        return;
-    }
-    line_start(s);
-    printf(" checkpoint %llu completed in %lld ms, %s, %zu tasks, start delay %llu ms, alignment %.1f ms, "
-           "in-flight %s\n",
-           (unsigned long long)m->checkpoint_id, (long long)m->duration_ms,
-           tectl_human_bytes(m->state_size, size, sizeof(size)), n_tasks,
-           (unsigned long long)cp->start_delay_ms_max, (double)cp->alignment_ns_max / 1e6,
-           tectl_human_bytes(cp->inflight_bytes, inflight, sizeof(inflight)));
-    fflush(stdout);
-    progress_draw(s);
+    emit(s, job_event_checkpoint(m, cp, dir));
 }
 
 static void on_checkpoint_aborted(void *arg, te_job_master_t *jm, uint64_t id, const char *cause)
 {
-    submit_t *s = arg;
     (void)jm;
-    if (s->mode == OUT_JSON) {
-        char when[96];
-        tectl_json_emit(json_pack("{s:s, s:s, s:I, s:s}", "event", "checkpoint_aborted", "time",
-                                  tectl_iso_time_at(-1, when, sizeof(when)), "checkpoint_id", (json_int_t)id,
-                                  "cause", cause),
-                        1);
-        return;
-    }
-    line_start(s);
-    printf(" checkpoint %llu aborted: %s\n", (unsigned long long)id, cause);
-    fflush(stdout);
+    emit(arg, job_event_checkpoint_aborted(id, cause));
 }
 
 static void on_restart(void *arg, te_job_master_t *jm, const char *cause, long attempt, long max_attempts,
                        uint64_t checkpoint_id)
 {
-    submit_t *s = arg;
     (void)jm;
-    if (s->mode == OUT_JSON) {
-        char when[96];
-        tectl_json_emit(json_pack("{s:s, s:s, s:i, s:i, s:o, s:s}", "event", "restart", "time",
-                                  tectl_iso_time_at(-1, when, sizeof(when)), "attempt", (int)attempt,
-                                  "max_attempts", (int)max_attempts, "checkpoint_id",
-                                  checkpoint_id ? json_integer((json_int_t)checkpoint_id) : json_null(), "cause",
-                                  cause),
-                        1);
-        return;
-    }
-    line_start(s);
-    if (checkpoint_id != 0)
-        printf(" %s; restarting from checkpoint %llu (attempt %ld of %ld)\n", cause,
-               (unsigned long long)checkpoint_id, attempt, max_attempts);
-    else
-        printf(" %s; restarting from the beginning, no checkpoint completed yet (attempt %ld of %ld)\n", cause,
-               attempt, max_attempts);
-    fflush(stdout);
+    emit(arg, job_event_restart(cause, attempt, max_attempts, checkpoint_id));
 }
 
 static void on_log(void *arg, te_job_master_t *jm, te_log_level_t level, const char *msg)
 {
-    submit_t *s = arg;
     (void)jm;
-    if (level >= TE_LOG_ERROR)
-        errf(s, "tectl: %s\n", msg);
-    else if (level == TE_LOG_WARN)
-        errf(s, "tectl: warning: %s\n", msg);
+    if (level >= TE_LOG_WARN)
+        emit(arg, job_event_log(level, msg));
     else
         TE_DEBUG("tectl", "%s", msg);
 }
@@ -332,43 +146,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* ---- the job to run ----------------------------------------------------------------------- */
-
-/* The whole file as a string (NULL + err). */
-static char *read_text_file(const char *path, te_error_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        te_error_set(err, TE_EIO, "cannot read '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (buf == NULL || bad) {
-        free(buf);
-        te_error_set(err, bad ? TE_EIO : TE_ENOMEM, "cannot read '%s'", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
 
 /* An absolute version of path (relative ones against the working directory). */
 static char *absolute_path(const char *path)
@@ -441,7 +218,7 @@ static int submit_open(submit_t *s, te_ckpt_metadata_t **restore)
             errf(s, "tectl: invalid job: %s\n", err.msg);
             return EXIT_JOB_FAILED;
         }
-        if ((s->graph_text = read_text_file(job_file, &err)) == NULL) {
+        if ((s->graph_text = file_read_all(job_file, NULL, &err)) == NULL) {
             errf(s, "tectl: %s\n", err.msg);
             return EXIT_JOB_FAILED;
         }
@@ -464,47 +241,14 @@ static int submit_open(submit_t *s, te_ckpt_metadata_t **restore)
     return EXIT_OK;
 }
 
-/* The last line in the plain modes, the end event in JSON; returns the exit code. */
-static int submit_report_end(submit_t *s)
-{
-    te_job_result_t r;
-    job_master_result(s->jm, &r);
-    int rc = r.state == TE_JOB_FINISHED   ? EXIT_OK
-             : r.state == TE_JOB_CANCELED ? EXIT_CANCELLED
-             : r.unreachable              ? EXIT_CONNECT
-                                          : EXIT_JOB_FAILED;
-    if (s->mode != OUT_JSON && (rc == EXIT_OK || rc == EXIT_CANCELLED)) {
-        progress_clear(s);
-        printf("%s\n", rc == EXIT_OK ? "job finished" : "job cancelled");
-    } else if (rc == EXIT_JOB_FAILED && r.cause != NULL && !r.cause_reported) {
-        if (r.max_restarts > 0)
-            errf(s, "tectl: job failed: %s (after %ld restart(s) of %ld)\n", r.cause, r.restarts, r.max_restarts);
-        else
-            errf(s, "tectl: job failed: %s\n", r.cause);
-    }
-    progress_clear(s);
-    if (s->mode == OUT_JSON) {
-        const te_ckpt_metadata_t *latest = job_master_latest_checkpoint(s->jm);
-        const char *result = rc == EXIT_OK ? "finished" : rc == EXIT_CANCELLED ? "cancelled" : "failed";
-        tectl_json_emit(json_pack("{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:i, s:i, s:o}", "event", "end", "job_id",
-                                  s->job_hex, "result", result, "exit_code", rc, "cause",
-                                  rc == EXIT_JOB_FAILED ? r.task_cause : NULL, "finished", (int)r.n_finished,
-                                  "failed", (int)r.n_failed, "cancelled", (int)r.n_canceled, "restarts",
-                                  (int)r.restarts, "checkpoint_id",
-                                  latest ? json_integer((json_int_t)latest->checkpoint_id) : json_null()),
-                        1);
-    }
-    return rc;
-}
-
-int tectl_submit(const args_t *a)
+static int tectl_submit(const args_t *a)
 {
     submit_t s = {.a = a};
     te_ckpt_metadata_t *restore = NULL;
     te_direct_slot_provider_t *slots = NULL;
     struct event *sig_int = NULL, *sig_term = NULL;
     te_error_t err = {0};
-    s.mode = a->json ? OUT_JSON : isatty(STDOUT_FILENO) ? OUT_TTY : OUT_PLAIN;
+    render_init(&s.out, a->json);
     int rc = submit_open(&s, &restore);
     if (rc != EXIT_OK)
         goto cleanup;
@@ -539,12 +283,13 @@ int tectl_submit(const args_t *a)
         .checkpoint_timeout_ms = a->checkpoint_timeout_ms,
         .restore = restore,
         .restore_explicit = restore != NULL && checkpoint_metadata_is_chk_dir(a->from_checkpoint),
+        .allow_non_restored_state = a->allow_non_restored,
         .restart_attempts = (long)a->restart_attempts,
         .restart_backoff_ms = a->restart_backoff_ms,
         .heartbeat_interval_ms = a->heartbeat_ms,
         .timeout_ms = a->timeout_ms,
         .cancel_wait_ms = CANCEL_WAIT_MS,
-        .progress_interval_ms = s.mode != OUT_PLAIN ? PROGRESS_INTERVAL_MS : 0,
+        .progress_interval_ms = s.out.mode != OUT_PLAIN ? PROGRESS_INTERVAL_MS : 0,
         .listener = &listener,
         .listener_arg = &s,
     };
@@ -554,7 +299,7 @@ int tectl_submit(const args_t *a)
         goto cleanup;
     }
     const te_ckpt_metadata_t *m = job_master_latest_checkpoint(s.jm);
-    if (m != NULL && s.mode != OUT_JSON)
+    if (m != NULL && s.out.mode != OUT_JSON)
         printf("resuming job %s from checkpoint %llu (%s)\n", s.job_hex, (unsigned long long)m->checkpoint_id,
                m->dir);
     sig_int = evsignal_new(s.base, SIGINT, on_signal, &s);
@@ -571,7 +316,7 @@ int tectl_submit(const args_t *a)
             break;
         }
     if (job_master_state_is_terminal(job_master_state(s.jm)))
-        rc = submit_report_end(&s);
+        rc = s.exit_code;
 cleanup:
     checkpoint_metadata_free(restore);
     if (sig_int != NULL)
@@ -585,5 +330,158 @@ cleanup:
     job_graph_free(s.g);
     free(s.graph_text);
     free(s.ckpt_root);
+    render_free(&s.out);
     return rc;
 }
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+static const char usage_submit[] =
+    "usage: tectl submit JOB.json [--jobmanager HOST:PORT] [--attach] [--json]\n"
+    "                    [--checkpoint-interval DUR] [--checkpoint-dir DIR]\n"
+    "                    [--restart-attempts N] [--restart-backoff DUR]\n"
+    "                    [--from-savepoint DIR [--allow-non-restored-state]]\n"
+    "       tectl submit JOB.json --executor HOST:PORT [--executor HOST:PORT ...]\n"
+    "                    [--heartbeat-interval 2s] [--timeout 0] [--json]\n"
+    "                    [--checkpoint-interval DUR] [--checkpoint-dir DIR]\n"
+    "                    [--checkpoint-timeout 10s] [--restart-attempts N]\n"
+    "                    [--restart-backoff 500ms]\n"
+    "       tectl submit --from-checkpoint DIR [JOB.json] --executor HOST:PORT ...\n"
+    "\n"
+    "With a JobManager (--jobmanager HOST:PORT of its REST port, or $TE_JOBMANAGER when\n"
+    "no --executor is given): the job is handed to the JobManager, which stores it and\n"
+    "runs it whether or not tectl stays; tectl prints the job id and exits 0 once the\n"
+    "job is stored (--json: {\"job_id\": ...}). --attach then follows it like\n"
+    "`tectl attach` (state changes, the progress line, the job's exit code; Ctrl-C\n"
+    "detaches and leaves the job running). --from-savepoint DIR starts the job from a\n"
+    "savepoint (operator state matched by uid); state of an operator the job no longer\n"
+    "has is refused unless --allow-non-restored-state. Relative --checkpoint-dir and\n"
+    "--from-savepoint paths are made absolute here (the TaskExecutors write there).\n"
+    "\n"
+    "With --executor (direct mode) tectl is the job's JobManager itself:\n"
+    "\n"
+    "Plans the job onto the executors' slots (slot sharing: the job needs as many slots as\n"
+    "its largest vertex parallelism; shared slot i goes to executor i modulo the number of\n"
+    "executors), registers as the job's JobManager, requests the slots, submits every\n"
+    "subtask and stays attached: one line per task state change\n"
+    "(\"<time> <task> <STATE> [cause]\"). Prints the job id and every task's execution id\n"
+    "first (for `tectl cancel`). On a terminal a live progress line below them shows\n"
+    "tasks running / finished and the job's records/s (records out summed over its\n"
+    "tasks); piped, only the plain lines are printed.\n"
+    "\n"
+    "Checkpoints (--checkpoint-interval > 0): tectl is the job's checkpoint coordinator.\n"
+    "Every interval, once every task runs and no checkpoint is pending, it triggers\n"
+    "checkpoint n+1 on the source tasks; when every task acknowledged it, it writes\n"
+    "DIR/<job id>/chk-<n>/_metadata (atomically), keeps the last 3 completed checkpoints\n"
+    "and confirms it to every task (sinks commit); one line per completed checkpoint\n"
+    "(\"checkpoint N completed in D ms, SIZE, T tasks, start delay S ms, alignment A ms,\n"
+    "in-flight B\": S is the longest wait of a task for its first barrier, A the longest\n"
+    "barrier alignment, B the in-flight data an unaligned checkpoint stored). A decline or\n"
+    "--checkpoint-timeout aborts it; more consecutive aborted checkpoints than the job's\n"
+    "execution.checkpointing.tolerable-failed-checkpoints (config, default 0) fail the job\n"
+    "over (a restart, see below). The job configuration gets state.checkpoints.dir = DIR\n"
+    "(made absolute) and execution.checkpointing.interval = DUR (sinks then commit exactly\n"
+    "once).\n"
+    "\n"
+    "Restarts (--restart-attempts N > 0): when a task fails or an executor is lost, the\n"
+    "job is cancelled, its slots freed, and after --restart-backoff it is redeployed on\n"
+    "the executors that answer (each given address is retried: a restarted daemon comes\n"
+    "back) with new execution ids, attempt number + 1 and the state of the latest\n"
+    "completed checkpoint (\"restarting from checkpoint N (attempt k of M)\").\n"
+    "\n"
+    "--from-checkpoint DIR resumes a job (same job id) from a chk-<n> directory, or from\n"
+    "the latest valid checkpoint of a job directory DIR/<job id>. The job graph comes\n"
+    "from its _metadata unless JOB.json is given (vertex parallelism may differ: keyed\n"
+    "state is redistributed by key group). New checkpoints go to the same checkpoint\n"
+    "directory unless --checkpoint-dir is given.\n"
+    "\n"
+    "Ends when every task FINISHED (exit 0). When a task fails and no restart attempt\n"
+    "is left, the others are cancelled (exit 1). Ctrl-C / SIGTERM cancels every task and\n"
+    "waits for them (exit 130; a second Ctrl-C stops waiting). Slots are always freed and\n"
+    "the JobManager disconnected.\n"
+    "\n"
+    "Options:\n"
+    "  --jobmanager HOST:PORT       the JobManager's REST address (jobmanager.rest.port)\n"
+    "  --attach                     follow the job after submitting it (JobManager)\n"
+    "  --from-savepoint DIR         start from a savepoint (JobManager)\n"
+    "  --allow-non-restored-state   drop restored state the job does not claim (a vertex it\n"
+    "                               no longer has, an operator uid gone from a chain)\n"
+    "  --executor HOST:PORT         an executor's RPC address (taskmanager.rpc.port);\n"
+    "                               repeat for several executors\n"
+    "  --heartbeat-interval DUR     heartbeat period per executor (default 2s)\n"
+    "  --timeout DUR                cancel the job and exit 1 if it has not ended by then\n"
+    "                               (default 0 = no limit)\n"
+    "  --checkpoint-interval DUR    trigger a checkpoint every DUR (default 0 = none)\n"
+    "  --checkpoint-dir DIR         where checkpoints go (default ./checkpoints)\n"
+    "  --checkpoint-timeout DUR     abort a checkpoint not complete by then (default 10s)\n"
+    "  --restart-attempts N         restarts after failures (default 0 = fail the job)\n"
+    "  --restart-backoff DUR        wait before each restart (default 500ms)\n"
+    "  --from-checkpoint DIR        resume from a checkpoint (see above)\n"
+    "  --json                       JSON lines on stdout, one event per line:\n"
+    "                               {\"event\":\"plan\",...} per deployment, {\"event\":\"state\",...}\n"
+    "                               per state change, {\"event\":\"progress\",...} every second,\n"
+    "                               {\"event\":\"checkpoint\",...} per completed checkpoint,\n"
+    "                               {\"event\":\"checkpoint_aborted\",...}, {\"event\":\"restart\",...},\n"
+    "                               {\"event\":\"end\",\"result\":...,\"exit_code\":N} last\n"
+    "\n"
+    "Exit codes: 0 every task FINISHED, 1 failed (restart attempts exhausted) / rejected /\n"
+    "invalid job / executor lost / --timeout, 2 usage, 3 cannot connect, 130 cancelled.\n"
+    "\n"
+    "Example:\n"
+    "  tectl submit conf/jobs/wordcount.json --jobmanager 127.0.0.1:8081 --attach\n"
+    "  tectl submit conf/jobs/wordcount.json --executor 127.0.0.1:6122\n"
+    "  tectl submit job.json --executor 127.0.0.1:6122 --checkpoint-interval 1s \\\n"
+    "      --checkpoint-dir /var/lib/te/checkpoints --restart-attempts 5\n"
+    "  tectl submit --from-checkpoint /var/lib/te/checkpoints/<job id> --executor 127.0.0.1:6122\n";
+
+static const opt_t submit_opts[] = {
+    OPT("executor", OPT_ADDRESS, executors, NULL),
+    OPT("heartbeat-interval", OPT_DURATION_POS, heartbeat_ms, "a positive duration (e.g. 2s, 500ms)"),
+    OPT("timeout", OPT_DURATION, timeout_ms, "a duration (e.g. 10min, 30s; 0 = no limit)"),
+    OPT("checkpoint-interval", OPT_DURATION, checkpoint_interval_ms, "a duration (e.g. 200ms, 1s; 0 = off)"),
+    OPT("checkpoint-dir", OPT_DIR, checkpoint_dir, NULL),
+    OPT("checkpoint-timeout", OPT_DURATION_POS, checkpoint_timeout_ms, "a positive duration (e.g. 10s)"),
+    OPT("restart-attempts", OPT_COUNT, restart_attempts, "a number between 0 and 1000000"),
+    OPT("restart-backoff", OPT_DURATION, restart_backoff_ms, "a duration (e.g. 500ms, 2s)"),
+    OPT("from-checkpoint", OPT_DIR, from_checkpoint, NULL),
+    OPT("jobmanager", OPT_TEXT, jobmanager, NULL),
+    OPT("attach", OPT_FLAG, attach, NULL),
+    OPT("from-savepoint", OPT_DIR, from_savepoint, NULL),
+    OPT("allow-non-restored-state", OPT_FLAG, allow_non_restored, NULL),
+    {NULL, 0, 0, NULL},
+};
+
+/* Options of one mode only: given in the other, they are a usage error. */
+static const char *const direct_only[] = {"heartbeat-interval", "timeout", "checkpoint-timeout", "from-checkpoint",
+                                          NULL};
+static const char *const cluster_only[] = {"jobmanager", "attach", "from-savepoint", NULL};
+
+static int cmd_submit(const args_t *a)
+{
+    const char *jm = a->n_executors == 0 ? tectl_jobmanager(a) : a->jobmanager;
+    const char *const *wrong = jm != NULL ? direct_only : cluster_only;
+    for (size_t i = 0; wrong[i] != NULL; i++)
+        if (tectl_opt_given(a, submit_opts, wrong[i]))
+            return tectl_usage_error("submit",
+                                     jm != NULL ? "--%s needs --executor (direct mode)"
+                                                : "--%s needs a JobManager (--jobmanager or $TE_JOBMANAGER)",
+                                     wrong[i]);
+    if (jm != NULL && a->n_executors > 0)
+        return tectl_usage_error("submit", "%s", "--executor and --jobmanager exclude each other");
+    if (jm != NULL) {
+        if (a->n_pos != 1)
+            return tectl_usage_error("submit", "%s", "expected exactly one JOB.json");
+        return tectl_cluster_submit(a, a->pos[0]);
+    }
+    if (a->from_checkpoint != NULL ? a->n_pos > 1 : a->n_pos != 1)
+        return tectl_usage_error("submit", "%s",
+                                 a->from_checkpoint ? "expected at most one JOB.json with --from-checkpoint"
+                                                    : "expected exactly one JOB.json");
+    if (a->n_executors == 0)
+        return tectl_usage_error("submit", "%s",
+                                 "expected --jobmanager HOST:PORT (or $TE_JOBMANAGER) or at least one --executor "
+                                 "HOST:PORT");
+    return tectl_submit(a);
+}
+
+const command_t tectl_submit_command = {"submit", usage_submit, submit_opts, cmd_submit};

@@ -44,10 +44,13 @@ typedef struct te_config_key {
 typedef struct te_config te_config_t;
 
 /* One constant per key (TE_KEY_HEARTBEAT_TIMEOUT for heartbeat.timeout), in table
- * order: the getters take these, so a misspelt key fails to compile. */
+ * order: the TaskExecutor's keys (config_keys.def), then the JobManager's own
+ * (config_keys_jobmanager.def). The getters take these, so a misspelt key fails to
+ * compile. */
 typedef enum te_config_key_id {
 #define CONFIG_KEY(id, ...) TE_KEY_##id,
 #include "common/config_keys.def"
+#include "common/config_keys_jobmanager.def"
 #undef CONFIG_KEY
     TE_KEY_COUNT
 } te_config_key_id_t;
@@ -55,12 +58,25 @@ typedef enum te_config_key_id {
 /* The name of a key ("heartbeat.timeout"), e.g. for messages and job configuration. */
 const char *config_key_name(te_config_key_id_t key);
 
-/* The table of known keys (terminated by a {NULL} entry). */
+/* Which daemon a configuration is for: its keys, --print-defaults, unknown-key
+ * warnings. The TaskExecutor's set is config_keys.def; the JobManager's holds its own
+ * keys (config_keys_jobmanager.def) and the TaskExecutor keys both daemons read
+ * (logging, heartbeats, security, checkpoints). */
+typedef enum te_config_set {
+    TE_CONFIG_TASKEXECUTOR = 0,
+    TE_CONFIG_JOBMANAGER,
+} te_config_set_t;
+
+/* The table of known keys of both daemons, indexed by te_config_key_id_t (terminated
+ * by a {NULL} entry). */
 const te_config_key_t *config_keys(void);
+/* 1 when a configuration of `set` holds the key. */
+int config_key_in_set(te_config_set_t set, te_config_key_id_t key);
 /* The table entry of `name`, or NULL when the key is unknown. */
 const te_config_key_t *config_key_find(const char *name);
 
-te_config_t *config_new(void); /* every key at its default */
+te_config_t *config_new(void); /* every TaskExecutor key at its default */
+te_config_t *config_new_for(te_config_set_t set);
 void config_free(te_config_t *c);
 
 /* Reads a YAML mapping of flat keys (nested mappings are flattened with '.', as Flink's
@@ -86,6 +102,7 @@ void config_write_defaults(FILE *out);
 /* Writes the README's key table (markdown: key, default, live, meaning) from the same
  * table, between the README's `<!-- keys -->` markers (a test compares them). */
 void config_write_readme_keys(FILE *out);
+void config_write_defaults_for(te_config_set_t set, FILE *out);
 /* Writes the key reference of taskexecutor.yaml(5) as roff (.TP entries: name, doc,
  * type, allowed values, default, live or restart) from the same table. */
 void config_write_man_keys(FILE *out);

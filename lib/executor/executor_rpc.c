@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "rpc/frame_codec.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
+#include "executor/resource_manager_connection.h"
 #include "executor/task_executor_internal.h"
 
 #define CTX "executor"
@@ -130,7 +131,7 @@ typedef enum { CKPT_TRIGGER, CKPT_CONFIRM, CKPT_ABORT } ckpt_call_t;
 
 /* TriggerCheckpoint / ConfirmCheckpoint / AbortCheckpoint: handed to the task's mailbox. */
 static void checkpoint_call(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, ckpt_call_t kind,
-                            ProtobufCBinaryData eid, uint64_t ckpt, uint64_t timestamp)
+                            ProtobufCBinaryData eid, uint64_t ckpt, uint64_t timestamp, int terminate)
 {
     static const char *const names[] = {"TriggerCheckpoint", "ConfirmCheckpoint", "AbortCheckpoint"};
     const char *what = names[kind];
@@ -150,15 +151,19 @@ static void checkpoint_call(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
     }
     te_status_t rc;
     if (kind == CKPT_TRIGGER)
-        rc = task_trigger_checkpoint(r->task, ckpt, timestamp);
+        rc = task_trigger_checkpoint(r->task, ckpt, timestamp, terminate);
     else if (kind == CKPT_CONFIRM)
         rc = task_confirm_checkpoint(r->task, ckpt);
     else
         rc = task_abort_checkpoint(r->task, ckpt);
     if (rc == TE_EINVAL)
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
-                        "%s: task %s (%s) is not a source task; checkpoints are triggered at the sources", what,
-                        task_name(r->task), te_id_str(&exec));
+                        "%s: task %s (%s) is not a source task (checkpoints are triggered at the sources)%s", what,
+                        task_name(r->task), te_id_str(&exec),
+                        kind == CKPT_TRIGGER && terminate
+                            ? ", or its source runs in its own thread and cannot stop at a barrier (stop with "
+                              "savepoint)"
+                            : "");
     else if (rc != TE_OK)
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT, "%s: task %s (%s) is %s, not running",
                         what, task_name(r->task), te_id_str(&exec), task_state_name(task_state(r->task)));
@@ -170,20 +175,21 @@ static void call_trigger_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn,
                                     const void *body)
 {
     const Te__TriggerCheckpoint *m = body;
-    checkpoint_call(te, conn, call_id, CKPT_TRIGGER, m->execution_attempt_id, m->checkpoint_id, m->timestamp);
+    checkpoint_call(te, conn, call_id, CKPT_TRIGGER, m->execution_attempt_id, m->checkpoint_id, m->timestamp,
+                    m->terminate);
 }
 
 static void call_confirm_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
                                     const void *body)
 {
     const Te__ConfirmCheckpoint *m = body;
-    checkpoint_call(te, conn, call_id, CKPT_CONFIRM, m->execution_attempt_id, m->checkpoint_id, 0);
+    checkpoint_call(te, conn, call_id, CKPT_CONFIRM, m->execution_attempt_id, m->checkpoint_id, 0, 0);
 }
 
 static void call_abort_checkpoint(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
 {
     const Te__AbortCheckpoint *m = body;
-    checkpoint_call(te, conn, call_id, CKPT_ABORT, m->execution_attempt_id, m->checkpoint_id, 0);
+    checkpoint_call(te, conn, call_id, CKPT_ABORT, m->execution_attempt_id, m->checkpoint_id, 0, 0);
 }
 
 static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id,
@@ -216,6 +222,7 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
     }
     jm->job_master_id = master_id;
     jm->conn_id = rpc_conn_id(conn);
+    jm->retain = m->retain_tasks_on_disconnect;
     jm->last_heartbeat_ms = te_clock_mono_ms();
     snprintf(jm->job_name, sizeof(jm->job_name), "%s", m->job_name ? m->job_name : "");
     TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s", te_id_str(&master_id), te_id_str(&job_id),
@@ -263,6 +270,12 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__SHUTTING_DOWN, "the TaskExecutor is shutting down");
         return;
     }
+    if (m->offer && te->rm == NULL) {
+        rpc_conn_reply(
+            conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+            "RequestSlot with offer: this TaskExecutor has no jobmanager.address to offer slots through");
+        return;
+    }
     long timeout = m->timeout_ms ? (long)m->timeout_ms : (long)te->slot_timeout_ms;
     int index = -1;
     te_error_t err;
@@ -277,6 +290,8 @@ static void call_request_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint6
     resp.code = TE__ERROR_CODE__OK;
     resp.slot_index = index;
     rpc_conn_reply_response(conn, call_id, &resp);
+    if (m->offer)
+        rm_connection_offer_slot(te->rm, &jm->job_id, &alloc, index);
 }
 
 static Te__ErrorCode deploy_error_code(te_deploy_error_t why)
@@ -456,44 +471,74 @@ static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
+/* The storage of a slot report (executor_slot_report_new). */
+typedef struct slot_report_box {
+    Te__SlotReport rep; /* first: the box is freed through it */
+    te_slot_info_t *info;
+    Te__SlotStatus *st;
+    Te__SlotStatus **stp;
+} slot_report_box_t;
+
+void executor_slot_report_free(Te__SlotReport *rep)
+{
+    slot_report_box_t *b = (slot_report_box_t *)rep;
+    if (b == NULL)
+        return;
+    free(b->info);
+    free(b->st);
+    free(b->stp);
+    free(b);
+}
+
+Te__SlotReport *executor_slot_report_new(te_task_executor_t *te)
+{
+    int n = slot_table_size(te->slots);
+    slot_report_box_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->info = calloc((size_t)n, sizeof(*b->info));
+    b->st = calloc((size_t)n, sizeof(*b->st));
+    b->stp = calloc((size_t)n, sizeof(*b->stp));
+    if (b->info == NULL || b->st == NULL || b->stp == NULL) {
+        executor_slot_report_free(&b->rep);
+        return NULL;
+    }
+    slot_table_snapshot(te->slots, b->info, n);
+    for (int i = 0; i < n; i++) {
+        Te__SlotStatus *st = &b->st[i];
+        te__slot_status__init(st);
+        st->slot_index = b->info[i].index;
+        st->state = (Te__SlotState)b->info[i].state;
+        if (b->info[i].state != TE_SLOT_FREE) {
+            st->job_id.data = b->info[i].job_id.b;
+            st->job_id.len = TE_ID_LEN;
+            st->allocation_id.data = b->info[i].allocation_id.b;
+            st->allocation_id.len = TE_ID_LEN;
+        }
+        st->number_of_tasks = (uint32_t)b->info[i].n_tasks;
+        b->stp[i] = st;
+    }
+    te__slot_report__init(&b->rep);
+    b->rep.resource_id.data = (uint8_t *)te->resource_id;
+    b->rep.resource_id.len = strlen(te->resource_id);
+    b->rep.n_slots = (size_t)n;
+    b->rep.slots = b->stp;
+    b->rep.data_address = te->data_address;
+    return &b->rep;
+}
+
 static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
 {
     (void)body;
-    int n = slot_table_size(te->slots);
-    te_slot_info_t *info = calloc((size_t)n, sizeof(*info));
-    Te__SlotStatus *st = calloc((size_t)n, sizeof(*st));
-    Te__SlotStatus **stp = calloc((size_t)n, sizeof(*stp));
-    if (info == NULL || st == NULL || stp == NULL) {
+    Te__SlotReport *rep = executor_slot_report_new(te);
+    if (rep == NULL) {
         rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
-        goto cleanup;
+        return;
     }
-    slot_table_snapshot(te->slots, info, n);
-    for (int i = 0; i < n; i++) {
-        te__slot_status__init(&st[i]);
-        st[i].slot_index = info[i].index;
-        st[i].state = (Te__SlotState)info[i].state;
-        if (info[i].state != TE_SLOT_FREE) {
-            st[i].job_id.data = info[i].job_id.b;
-            st[i].job_id.len = TE_ID_LEN;
-            st[i].allocation_id.data = info[i].allocation_id.b;
-            st[i].allocation_id.len = TE_ID_LEN;
-        }
-        st[i].number_of_tasks = (uint32_t)info[i].n_tasks;
-        stp[i] = &st[i];
-    }
-    Te__SlotReport rep = TE__SLOT_REPORT__INIT;
-    rep.resource_id.data = (uint8_t *)te->resource_id;
-    rep.resource_id.len = strlen(te->resource_id);
-    rep.n_slots = (size_t)n;
-    rep.slots = stp;
-    rep.data_address = te->data_address;
     Te__Response resp = TE__RESPONSE__INIT;
-    resp.slot_report = &rep;
+    resp.slot_report = rep;
     rpc_conn_reply_response(conn, call_id, &resp);
-cleanup:
-    free(info);
-    free(st);
-    free(stp);
+    executor_slot_report_free(rep);
 }
 
 /* RequestTaskReport: every task record (running, or final with its slot still

@@ -1,7 +1,7 @@
 /*
  * executor_status — the status endpoint's views of the TaskExecutor: /v1/overview,
  * /v1/slots, /v1/tasks, /v1/tasks/<id>, /v1/operators as JSON, /metrics as Prometheus text (the
- * families are listed above sbuf_t). Built from the slot table (control thread data),
+ * families are listed above metrics_daemon). Built from the slot table (control thread data),
  * the tasks' atomic counters and /proc/self, so no lock of a task thread is ever
  * taken. Per-second rates are sampled by the executor's
  * one-second tick (executor_sample_rates).
@@ -9,19 +9,18 @@
  * Threading: control thread only. jansson references returned are new.
  */
 #include <dirent.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "operators/operator_registry.h"
+#include "executor/resource_manager_connection.h"
 #include "executor/task_executor_internal.h"
+#include "status/prom_text.h"
 
 static const char *TASK_STATES[] = {"CREATED",   "DEPLOYING", "RUNNING", "FINISHED",
                                     "CANCELING", "CANCELED",  "FAILED"};
@@ -138,9 +137,14 @@ static json_t *view_overview(void *arg)
     int64_t now_ms = te_clock_wall_ms();
     /* time_ms: the daemon's wall clock, so a client (the dashboard) can show task
      * durations without trusting its own clock. */
+    /* jobmanager: the registration with a JobManager (cluster mode), null without one */
+    json_t *jm = te->rm == NULL ? json_null()
+                                : json_pack("{s:s, s:s, s:I}", "address", rm_connection_address(te->rm), "state",
+                                            rm_connection_state(te->rm), "registered_ms",
+                                            (json_int_t)rm_connection_registered_at(te->rm));
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:o}, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i, "
-        "s:i}}",
+        "s:i}, s:o}",
         "resource_id", te->resource_id, "version", TE_VERSION, "time_ms", (json_int_t)now_ms, "uptime_ms",
         (json_int_t)(now_ms - te->started_ms), "slots", "total", slot_table_size(te->slots), "free",
         slot_table_count(te->slots, TE_SLOT_FREE), "allocated", slot_table_count(te->slots, TE_SLOT_ALLOCATED),
@@ -149,7 +153,7 @@ static json_t *view_overview(void *arg)
         n_jobs, "network", "segments_total", (int)network_buffer_pool_total_segments(te->buffers),
         "segments_available", (int)network_buffer_pool_available_segments(te->buffers), "segment_size",
         (int)network_buffer_pool_segment_size(te->buffers), "ports", "rpc", task_executor_rpc_port(te), "data",
-        task_executor_data_port(te), "status", task_executor_status_port(te));
+        task_executor_data_port(te), "status", task_executor_status_port(te), "jobmanager", jm);
 }
 
 static json_t *view_slots(void *arg)
@@ -221,165 +225,53 @@ static json_t *view_task(void *arg, const char *hex)
  * When a subtask was redeployed while its old attempt is still listed, only the newest
  * attempt is exported (metrics_task_records), so a label set never appears twice. */
 
-/* A growable string; `failed` is set once an allocation failed (the text is then
- * dropped and /metrics answers 500). */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf_t;
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    while (!b->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 8192;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-/* Appends `in` as a label value: backslash, double quote and newline escaped. */
-static void sb_label_value(sbuf_t *b, const char *in)
-{
-    const char *run = in;
-    for (; *in; in++) {
-        const char *esc = *in == '"' ? "\\\"" : *in == '\\' ? "\\\\" : *in == '\n' ? "\\n" : NULL;
-        if (esc == NULL)
-            continue;
-        sb_printf(b, "%.*s%s", (int)(in - run), run, esc);
-        run = in + 1;
-    }
-    sb_printf(b, "%s", run);
-}
-
-static void sb_family(sbuf_t *b, const char *name, const char *type, const char *help)
-{
-    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /* `name{job_id="..",task_name="..",subtask=".."` without the closing brace. */
-static void sb_task_series(sbuf_t *b, const char *name, const te_task_record_t *r)
+static void sb_task_series(te_prom_t *b, const char *name, const te_task_record_t *r)
 {
     char job[TE_ID_HEX_LEN + 1];
-    sb_printf(b, "%s{job_id=\"%s\",task_name=\"", name, te_id_to_hex(&r->job_id, job));
-    sb_label_value(b, task_name(r->task));
-    sb_printf(b, "\",subtask=\"%u\"", task_subtask_index(r->task));
+    prom_printf(b, "%s{job_id=\"%s\",task_name=\"", name, te_id_to_hex(&r->job_id, job));
+    prom_label_value(b, task_name(r->task));
+    prom_printf(b, "\",subtask=\"%u\"", task_subtask_index(r->task));
 }
 
-/* Process figures from /proc/self; a file that cannot be read leaves its sample out. */
-static void metrics_process(sbuf_t *b, te_task_executor_t *te)
+static void metrics_daemon(te_prom_t *b, te_task_executor_t *te)
 {
-    long page = sysconf(_SC_PAGESIZE), ticks = sysconf(_SC_CLK_TCK);
-    unsigned long long size_pages = 0, rss_pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    int have_statm = f != NULL && fscanf(f, "%llu %llu", &size_pages, &rss_pages) == 2;
-    if (f != NULL)
-        fclose(f);
-    sb_family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    if (have_statm)
-        sb_printf(b, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
-    sb_family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    if (have_statm)
-        sb_printf(b, "process_virtual_memory_bytes %llu\n", size_pages * (unsigned long long)page);
-    sb_family(b, "process_start_time_seconds", "gauge",
-              "Start time of the process since the Unix epoch in seconds.");
-    sb_printf(b, "process_start_time_seconds %.3f\n", (double)te->started_ms / 1000.0);
+    prom_family(b, "te_build_info", "gauge", "Build information of taskexecutord; the value is always 1.");
+    prom_printf(b, "te_build_info{version=\"%s\"} 1\n", TE_VERSION);
+    prom_family(b, "te_executor_info", "gauge", "Identity of this TaskExecutor; the value is always 1.");
+    prom_printf(b, "te_executor_info{resource_id=\"");
+    prom_label_value(b, te->resource_id);
+    prom_printf(b, "\"} 1\n");
+    prom_family(b, "te_uptime_seconds", "gauge", "Seconds since the daemon started.");
+    prom_printf(b, "te_uptime_seconds %.3f\n", (double)(te_clock_wall_ms() - te->started_ms) / 1000.0);
 
-    /* /proc/self/stat: utime and stime are fields 14 and 15; the command name (field
-     * 2) may hold spaces and parentheses, so parse from the last ')'. */
-    char stat[1024];
-    size_t n = 0;
-    f = fopen("/proc/self/stat", "r");
-    if (f != NULL) {
-        n = fread(stat, 1, sizeof(stat) - 1, f);
-        fclose(f);
-    }
-    stat[n] = '\0';
-    const char *p = strrchr(stat, ')');
-    unsigned long long utime = 0, stime = 0;
-    /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-     * cmajflt utime(14) stime(15) */
-    int have_cpu = p != NULL && ticks > 0 &&
-                   sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2;
-    sb_family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
-    if (have_cpu)
-        sb_printf(b, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
-
-    int fds = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (d != NULL) {
-        for (struct dirent *e; (e = readdir(d)) != NULL;)
-            if (e->d_name[0] != '.')
-                fds++;
-        closedir(d);
-        fds--; /* the descriptor of this very listing */
-    }
-    sb_family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
-    if (d != NULL)
-        sb_printf(b, "process_open_fds %d\n", fds);
-    struct rlimit rl;
-    sb_family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        sb_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
-}
-
-static void metrics_daemon(sbuf_t *b, te_task_executor_t *te)
-{
-    sb_family(b, "te_build_info", "gauge", "Build information of taskexecutord; the value is always 1.");
-    sb_printf(b, "te_build_info{version=\"%s\"} 1\n", TE_VERSION);
-    sb_family(b, "te_executor_info", "gauge", "Identity of this TaskExecutor; the value is always 1.");
-    sb_printf(b, "te_executor_info{resource_id=\"");
-    sb_label_value(b, te->resource_id);
-    sb_printf(b, "\"} 1\n");
-    sb_family(b, "te_uptime_seconds", "gauge", "Seconds since the daemon started.");
-    sb_printf(b, "te_uptime_seconds %.3f\n", (double)(te_clock_wall_ms() - te->started_ms) / 1000.0);
-
-    sb_family(b, "te_slots", "gauge", "Task slots by state.");
+    prom_family(b, "te_slots", "gauge", "Task slots by state.");
     for (int s = 0; s < TE_SLOT_N_STATES; s++)
-        sb_printf(b, "te_slots{state=\"%s\"} %d\n", slot_table_state_name((te_slot_state_t)s),
-                  slot_table_count(te->slots, (te_slot_state_t)s));
+        prom_printf(b, "te_slots{state=\"%s\"} %d\n", slot_table_state_name((te_slot_state_t)s),
+                    slot_table_count(te->slots, (te_slot_state_t)s));
 
     int counts[7] = {0};
     for (te_task_record_t *r = te->tasks; r; r = r->next)
         counts[task_state(r->task)]++;
-    sb_family(b, "te_tasks", "gauge", "Deployed tasks (running and recently ended) by execution state.");
+    prom_family(b, "te_tasks", "gauge", "Deployed tasks (running and recently ended) by execution state.");
     for (int i = 0; i < 7; i++)
-        sb_printf(b, "te_tasks{state=\"%s\"} %d\n", TASK_STATES[i], counts[i]);
+        prom_printf(b, "te_tasks{state=\"%s\"} %d\n", TASK_STATES[i], counts[i]);
 
     int n_jobs = 0;
     for (te_job_manager_t *j = te->jobs; j; j = j->next)
         n_jobs++;
-    sb_family(b, "te_jobs", "gauge", "Jobs whose JobManager is registered with this TaskExecutor.");
-    sb_printf(b, "te_jobs %d\n", n_jobs);
-    sb_family(b, "te_rpc_connections", "gauge", "Open control RPC connections.");
-    sb_printf(b, "te_rpc_connections %zu\n", te->rpc ? rpc_server_conn_count(te->rpc) : (size_t)0);
+    prom_family(b, "te_jobs", "gauge", "Jobs whose JobManager is registered with this TaskExecutor.");
+    prom_printf(b, "te_jobs %d\n", n_jobs);
+    prom_family(b, "te_rpc_connections", "gauge", "Open control RPC connections.");
+    prom_printf(b, "te_rpc_connections %zu\n", te->rpc ? rpc_server_conn_count(te->rpc) : (size_t)0);
 
-    sb_family(b, "te_network_segments", "gauge", "Network memory segments in the buffer arena.");
-    sb_printf(b, "te_network_segments %u\n", network_buffer_pool_total_segments(te->buffers));
-    sb_family(b, "te_network_segments_available", "gauge", "Network memory segments not held by any buffer pool.");
-    sb_printf(b, "te_network_segments_available %u\n", network_buffer_pool_available_segments(te->buffers));
-    sb_family(b, "te_network_segment_size_bytes", "gauge", "Size of one network memory segment in bytes.");
-    sb_printf(b, "te_network_segment_size_bytes %zu\n", (size_t)network_buffer_pool_segment_size(te->buffers));
+    prom_family(b, "te_network_segments", "gauge", "Network memory segments in the buffer arena.");
+    prom_printf(b, "te_network_segments %u\n", network_buffer_pool_total_segments(te->buffers));
+    prom_family(b, "te_network_segments_available", "gauge",
+                "Network memory segments not held by any buffer pool.");
+    prom_printf(b, "te_network_segments_available %u\n", network_buffer_pool_available_segments(te->buffers));
+    prom_family(b, "te_network_segment_size_bytes", "gauge", "Size of one network memory segment in bytes.");
+    prom_printf(b, "te_network_segment_size_bytes %zu\n", (size_t)network_buffer_pool_segment_size(te->buffers));
 }
 
 /* The records to export, newest first: an attempt is left out when a newer one (listed
@@ -408,7 +300,7 @@ static te_task_record_t **metrics_task_records(te_task_executor_t *te, size_t *n
 
 typedef enum { TM_COUNTER_U64, TM_NS_AS_SECONDS } tm_kind_t;
 
-static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
+static void metrics_tasks(te_prom_t *b, te_task_record_t *const *recs, size_t n)
 {
     static const struct {
         const char *name, *help;
@@ -438,7 +330,7 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
          TM_COUNTER_U64, offsetof(te_task_metrics_t, input_stalls)},
     };
     for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
-        sb_family(b, counters[c].name, "counter", counters[c].help);
+        prom_family(b, counters[c].name, "counter", counters[c].help);
         for (size_t i = 0; i < n; i++) {
             const te_task_record_t *r = recs[i];
             uint64_t v =
@@ -447,26 +339,26 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
                     : task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(r->task) + counters[c].off));
             sb_task_series(b, counters[c].name, r);
             if (counters[c].kind == TM_NS_AS_SECONDS)
-                sb_printf(b, "} %llu.%09llu\n", (unsigned long long)(v / 1000000000ULL),
-                          (unsigned long long)(v % 1000000000ULL));
+                prom_printf(b, "} %llu.%09llu\n", (unsigned long long)(v / 1000000000ULL),
+                            (unsigned long long)(v % 1000000000ULL));
             else
-                sb_printf(b, "} %llu\n", (unsigned long long)v);
+                prom_printf(b, "} %llu\n", (unsigned long long)v);
         }
     }
 
-    sb_family(b, "te_task_input_stalled", "gauge",
-              "1 while the running task's input is stalled (isInputStalled: data waiting, nothing processed, "
-              "not back-pressured).");
+    prom_family(b, "te_task_input_stalled", "gauge",
+                "1 while the running task's input is stalled (isInputStalled: data waiting, nothing processed, "
+                "not back-pressured).");
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_input_stalled", recs[i]);
-        sb_printf(b, "} %d\n", input_stalled_ms(recs[i]->task) >= 0);
+        prom_printf(b, "} %d\n", input_stalled_ms(recs[i]->task) >= 0);
     }
-    sb_family(b, "te_task_is_back_pressured", "gauge",
-              "1 while the running task cannot get an output buffer (isBackPressured).");
+    prom_family(b, "te_task_is_back_pressured", "gauge",
+                "1 while the running task cannot get an output buffer (isBackPressured).");
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_is_back_pressured", recs[i]);
-        sb_printf(b, "} %d\n",
-                  task_is_backpressured(recs[i]->task) && task_state(recs[i]->task) == TE_STATE_RUNNING);
+        prom_printf(b, "} %d\n",
+                    task_is_backpressured(recs[i]->task) && task_state(recs[i]->task) == TE_STATE_RUNNING);
     }
     {
         static const char *const names[4][2] = {
@@ -476,72 +368,72 @@ static void metrics_tasks(sbuf_t *b, te_task_record_t *const *recs, size_t n)
             {"te_task_last_checkpoint_alignment_seconds", "checkpointAlignmentTime of the last checkpoint."},
         };
         for (int k = 0; k < 4; k++) {
-            sb_family(b, names[k][0], "gauge", names[k][1]);
+            prom_family(b, names[k][0], "gauge", names[k][1]);
             for (size_t i = 0; i < n; i++) {
                 uint64_t v[4];
                 task_last_checkpoint(recs[i]->task, &v[0], &v[1], &v[2], &v[3]);
                 sb_task_series(b, names[k][0], recs[i]);
                 if (k == 1)
-                    sb_printf(b, "} %.6g\n", (double)v[1] / 1e3);
+                    prom_printf(b, "} %.6g\n", (double)v[1] / 1e3);
                 else if (k == 3)
-                    sb_printf(b, "} %.6g\n", (double)v[3] / 1e9);
+                    prom_printf(b, "} %.6g\n", (double)v[3] / 1e9);
                 else
-                    sb_printf(b, "} %llu\n", (unsigned long long)v[k]);
+                    prom_printf(b, "} %llu\n", (unsigned long long)v[k]);
             }
         }
     }
-    sb_family(b, "te_task_in_pool_usage", "gauge",
-              "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");
+    prom_family(b, "te_task_in_pool_usage", "gauge",
+                "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_in_pool_usage", recs[i]);
-        sb_printf(b, "} %.6g\n", task_in_pool_usage(recs[i]->task));
+        prom_printf(b, "} %.6g\n", task_in_pool_usage(recs[i]->task));
     }
-    sb_family(b, "te_task_out_pool_usage", "gauge",
-              "Fraction of the output buffer pools in use, 0 to 1 (outPoolUsage).");
+    prom_family(b, "te_task_out_pool_usage", "gauge",
+                "Fraction of the output buffer pools in use, 0 to 1 (outPoolUsage).");
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_out_pool_usage", recs[i]);
-        sb_printf(b, "} %.6g\n", task_out_pool_usage(recs[i]->task));
+        prom_printf(b, "} %.6g\n", task_out_pool_usage(recs[i]->task));
     }
-    sb_family(b, "te_task_current_input_watermark_seconds", "gauge",
-              "Event time of the task's current input watermark, seconds since the epoch "
-              "(currentInputWatermark; absent until a watermark arrives).");
+    prom_family(b, "te_task_current_input_watermark_seconds", "gauge",
+                "Event time of the task's current input watermark, seconds since the epoch "
+                "(currentInputWatermark; absent until a watermark arrives).");
     for (size_t i = 0; i < n; i++) {
         int64_t wm = atomic_load(&task_metrics(recs[i]->task)->current_input_watermark);
         if (wm == INT64_MIN)
             continue;
         sb_task_series(b, "te_task_current_input_watermark_seconds", recs[i]);
-        sb_printf(b, "} %.3f\n", (double)wm / 1000.0);
+        prom_printf(b, "} %.3f\n", (double)wm / 1000.0);
     }
-    sb_family(b, "te_task_start_time_seconds", "gauge", "When the task was deployed, seconds since the epoch.");
+    prom_family(b, "te_task_start_time_seconds", "gauge", "When the task was deployed, seconds since the epoch.");
     for (size_t i = 0; i < n; i++) {
         sb_task_series(b, "te_task_start_time_seconds", recs[i]);
-        sb_printf(b, "} %.3f\n", (double)task_start_time_ms(recs[i]->task) / 1000.0);
+        prom_printf(b, "} %.3f\n", (double)task_start_time_ms(recs[i]->task) / 1000.0);
     }
-    sb_family(b, "te_task_state", "gauge",
-              "Execution state of the task: 1 for its current state, 0 for the others.");
+    prom_family(b, "te_task_state", "gauge",
+                "Execution state of the task: 1 for its current state, 0 for the others.");
     for (size_t i = 0; i < n; i++) {
         te_exec_state_t st = task_state(recs[i]->task);
         for (int s = 0; s < 7; s++) {
             sb_task_series(b, "te_task_state", recs[i]);
-            sb_printf(b, ",state=\"%s\"} %d\n", TASK_STATES[s], (int)st == s);
+            prom_printf(b, ",state=\"%s\"} %d\n", TASK_STATES[s], (int)st == s);
         }
     }
-    sb_family(b, "te_task_info", "gauge",
-              "Execution attempt and slot allocation of the task; the value is always 1.");
+    prom_family(b, "te_task_info", "gauge",
+                "Execution attempt and slot allocation of the task; the value is always 1.");
     for (size_t i = 0; i < n; i++) {
         char exec[TE_ID_HEX_LEN + 1], alloc[TE_ID_HEX_LEN + 1];
         sb_task_series(b, "te_task_info", recs[i]);
-        sb_printf(b, ",execution_id=\"%s\",allocation_id=\"%s\"} 1\n", te_id_to_hex(&recs[i]->exec_id, exec),
-                  te_id_to_hex(&recs[i]->alloc_id, alloc));
+        prom_printf(b, ",execution_id=\"%s\",allocation_id=\"%s\"} 1\n", te_id_to_hex(&recs[i]->exec_id, exec),
+                    te_id_to_hex(&recs[i]->alloc_id, alloc));
     }
 }
 
 static char *view_metrics(void *arg)
 {
     te_task_executor_t *te = arg;
-    sbuf_t b = {0};
+    te_prom_t b = {0};
     metrics_daemon(&b, te);
-    metrics_process(&b, te);
+    prom_process(&b, te->started_ms);
     size_t n = 0;
     te_task_record_t **recs = metrics_task_records(te, &n);
     if (recs == NULL)
@@ -549,12 +441,10 @@ static char *view_metrics(void *arg)
     else
         metrics_tasks(&b, recs, n);
     free(recs);
-    if (b.failed) {
+    char *text = prom_take(&b);
+    if (text == NULL)
         TE_WARN("status", "cannot build the /metrics text: out of memory");
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return text;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

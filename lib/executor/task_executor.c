@@ -24,6 +24,7 @@
 #include "common/tls.h"
 #include "operators/plugin_loader.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
+#include "executor/resource_manager_connection.h"
 #include "executor/task_executor_internal.h"
 
 #define CTX "executor"
@@ -110,6 +111,13 @@ te_status_t executor_free_slot(te_task_executor_t *te, const te_id_t *alloc_id, 
         r = next;
     }
     return TE_OK;
+}
+
+void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_id, const char *cause)
+{
+    char why[600];
+    snprintf(why, sizeof(why), "the slot offer was rejected: %s", cause);
+    (void)executor_free_slot(te, allocation_id, why, NULL);
 }
 
 /* Whether a task of the job has not reached a final state. */
@@ -321,7 +329,13 @@ static void on_conn_closed(void *arg, uint64_t conn_id)
     te_job_manager_t *j = te->jobs;
     while (j) {
         te_job_manager_t *next = j->next;
-        if (j->conn_id == conn_id) {
+        if (j->conn_id == conn_id && j->retain) {
+            TE_WARN(CTX,
+                    "the connection of the JobManager of job %s (%s) closed; its tasks keep running until a "
+                    "JobManager registers the job again or heartbeat.timeout (%lld ms) passes",
+                    te_id_str(&j->job_id), j->job_name, (long long)te->heartbeat_timeout_ms);
+            j->conn_id = 0;
+        } else if (j->conn_id == conn_id) {
             te_id_t id = j->job_id;
             executor_disconnect_job(te, &id, "its RPC connection closed", 0);
         }
@@ -514,6 +528,11 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     else
         snprintf(te->resource_id, sizeof(te->resource_id), "%s:%d", host, rpc_server_port(te->rpc));
     snprintf(te->data_address, sizeof(te->data_address), "%s:%d", host, task_executor_data_port(te));
+    const char *jm_address = config_get_str(cfg, TE_KEY_JOBMANAGER_ADDRESS);
+    if (jm_address[0] != '\0' && (te->rm = rm_connection_new(te, jm_address, err)) == NULL) {
+        te_error_prefix(err, "jobmanager.address");
+        goto cleanup;
+    }
     return te;
 cleanup:
     task_executor_free(te);
@@ -524,6 +543,7 @@ void task_executor_free(te_task_executor_t *te)
 {
     if (te == NULL)
         return;
+    rm_connection_free(te->rm);
     rpc_server_free(te->rpc);
     status_server_free(te->status);
     /* Every task must be final by now (shutdown waited); free them. */

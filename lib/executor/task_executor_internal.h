@@ -34,6 +34,7 @@ typedef struct te_job_manager {
     te_id_t job_master_id;
     uint64_t conn_id;
     int64_t last_heartbeat_ms;
+    int retain; /* cluster mode: a closed connection leaves the tasks to heartbeat.timeout */
     char job_name[128];
     struct te_job_manager *next;
 } te_job_manager_t;
@@ -101,6 +102,7 @@ struct te_task_executor {
     te_slot_table_t *slots;
     te_rpc_server_t *rpc;
     te_status_server_t *status;
+    struct te_rm_connection *rm; /* jobmanager.address: the registration with a JobManager */
 
     te_job_manager_t *jobs;
     te_task_record_t *tasks;
@@ -147,6 +149,13 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc);
 void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
 void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause);
 void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u);
+
+/* The slot report (RequestSlotReport, registration, heartbeats): heap storage that
+ * borrows from te until executor_slot_report_free. NULL when out of memory. */
+Te__SlotReport *executor_slot_report_new(te_task_executor_t *te);
+void executor_slot_report_free(Te__SlotReport *rep);
+/* A slot offer was rejected (or could not be made): frees the allocation. */
+void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_id, const char *cause);
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);
 void executor_sample_rates(te_task_executor_t *te, te_task_record_t *r, int64_t now_ms);
 /* The status endpoint's provider (executor_status.c). */

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/file_io.h"
 #include "common/log.h"
 
 #define METADATA_FORMAT   1
@@ -95,26 +95,6 @@ char *checkpoint_metadata_chk_dir(const char *job_dir, uint64_t id, char *buf, s
     return n < 0 || (size_t)n >= cap ? NULL : buf;
 }
 
-/* mkdir -p */
-static te_status_t mkdirs(const char *path, te_error_t *err)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf))
-        return te_error_set(err, TE_EINVAL, "checkpoint directory '%s': empty or too long", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return te_error_set(err, TE_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = c;
-    }
-    return TE_OK;
-}
-
 /* ---- write -------------------------------------------------------------------- */
 
 static json_t *handle_to_json(const te_ckpt_handle_t *h)
@@ -180,38 +160,20 @@ static int checksum_of(json_t *doc, char out[CHECKSUM_TEXT_LEN + 1])
     return 0;
 }
 
-static te_status_t write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return TE_EIO;
-        data += w;
-        len -= (size_t)w;
-    }
-    return TE_OK;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
 {
-    char dir[4096], path[4200], tmp[4200];
+    char dir[4096];
     if (checkpoint_metadata_chk_dir(job_dir, m->checkpoint_id, dir, sizeof(dir)) == NULL)
         return te_error_set(err, TE_EINVAL, "checkpoint directory '%s' is too long", job_dir);
-    if (mkdirs(dir, err) != TE_OK)
+    return checkpoint_metadata_write_in(m, dir, err);
+}
+
+te_status_t checkpoint_metadata_write_in(const te_ckpt_metadata_t *m, const char *dir, te_error_t *err)
+{
+    char path[4200];
+    if (file_mkdirs(dir, err) != TE_OK)
         return err ? err->code : TE_EIO;
     snprintf(path, sizeof(path), "%s/%s", dir, TE_CKPT_METADATA_FILE);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, TE_CKPT_METADATA_FILE, (long)getpid());
     json_t *doc = metadata_to_json(m, err);
     char sum[CHECKSUM_TEXT_LEN + 1];
     if (doc == NULL)
@@ -222,32 +184,17 @@ te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *j
     }
     char *text = json_dumps(doc, JSON_INDENT(1));
     json_decref(doc);
-    if (text == NULL)
-        return te_error_set(err, TE_ENOMEM, "out of memory serializing '%s'", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL;
+    if (line == NULL) {
         free(text);
-        return te_error_set(err, TE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+        return te_error_set(err, TE_ENOMEM, "out of memory serializing '%s'", path);
     }
-    te_status_t st = write_all(fd, text, strlen(text));
-    if (st == TE_OK)
-        st = write_all(fd, "\n", 1);
-    int saved = errno;
-    free(text);
-    if (st != TE_OK || fsync(fd) != 0) {
-        if (st == TE_OK)
-            saved = errno;
-        close(fd);
-        unlink(tmp);
-        return te_error_set(err, TE_EIO, "cannot write '%s': %s", tmp, strerror(saved));
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return te_error_set(err, TE_EIO, "cannot commit '%s': %s", path, strerror(saved));
-    }
-    fsync_dir(dir);
-    return TE_OK;
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    te_status_t st = file_write_durable(path, line, n + 1, err);
+    free(line);
+    return st;
 }
 
 /* ---- read --------------------------------------------------------------------- */
@@ -359,6 +306,26 @@ static const char *metadata_from_json(const json_t *doc, te_ckpt_metadata_t *m)
     return NULL;
 }
 
+/* Handle paths that are relative (a savepoint: self-contained, movable) name files in
+ * the directory of the _metadata: made absolute. */
+static int resolve_relative(te_ckpt_metadata_t *m, const char *chk_dir)
+{
+    for (size_t v = 0; v < m->n_vertices; v++)
+        for (size_t k = 0; k < m->vertices[v].n_handles; k++) {
+            te_ckpt_handle_t *h = &m->vertices[v].handles[k];
+            if (h->path[0] == '/' || h->path[0] == '\0')
+                continue;
+            size_t n = strlen(chk_dir) + strlen(h->path) + 2;
+            char *abs = malloc(n);
+            if (abs == NULL)
+                return -1;
+            snprintf(abs, n, "%s/%s", chk_dir, h->path);
+            free(h->path);
+            h->path = abs;
+        }
+    return 0;
+}
+
 te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *err)
 {
     char path[4200];
@@ -388,6 +355,8 @@ te_ckpt_metadata_t *checkpoint_metadata_read(const char *chk_dir, te_error_t *er
     const char *bad = m == NULL ? "memory" : metadata_from_json(doc, m);
     json_decref(doc);
     if (bad == NULL && (m->dir = strdup(chk_dir)) == NULL)
+        bad = "memory";
+    if (bad == NULL && resolve_relative(m, chk_dir) != 0)
         bad = "memory";
     if (bad != NULL) {
         te_error_set(err, strcmp(bad, "memory") == 0 ? TE_ENOMEM : TE_EPROTO,
@@ -647,22 +616,12 @@ te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err
 
 /* ---- retention ----------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (r != 0 && errno != ENOENT)
-        TE_WARN("checkpoint", "cannot delete '%s': %s", path, strerror(errno));
-    return 0;
-}
-
 /* chk-<id> and everything in it. */
 static void remove_chk_dir(const char *job_dir, uint64_t id)
 {
     char dir[4096];
     if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) != NULL)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        file_remove_tree(dir);
 }
 
 void checkpoint_metadata_discard(const char *job_dir, uint64_t id)

@@ -87,6 +87,10 @@ char *checkpoint_metadata_chk_dir(const char *job_dir, uint64_t id, char *buf, s
 /* Writes <job_dir>/chk-<m->checkpoint_id>/_metadata atomically (creating the
  * directories when missing). job_graph must be valid JSON. */
 te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err);
+/* The same into dir/_metadata (a savepoint's directory). Handle paths that are relative
+ * are read back relative to the directory of their _metadata (a savepoint can be
+ * moved). */
+te_status_t checkpoint_metadata_write_in(const te_ckpt_metadata_t *m, const char *dir, te_error_t *err);
 
 /* Reads <chk_dir>/_metadata. NULL + err (naming the file: ENOTFOUND when missing,
  * EPROTO when truncated / not valid metadata). */

@@ -599,6 +599,8 @@ cleanup:
     return NULL;
 }
 
+te_job_graph_t *job_graph_parse_json(const json_t *root, te_error_t *err) { return parse_root(root, err); }
+
 te_job_graph_t *job_graph_parse_string(const char *json, te_error_t *err)
 {
     json_error_t jerr;

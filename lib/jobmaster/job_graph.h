@@ -95,6 +95,9 @@ typedef struct te_job_graph te_job_graph_t;
  * unreadable file, naming the file) on failure. */
 te_job_graph_t *job_graph_parse_file(const char *path, te_error_t *err);
 te_job_graph_t *job_graph_parse_string(const char *json, te_error_t *err);
+/* From an already parsed document (borrowed). */
+struct json_t;
+te_job_graph_t *job_graph_parse_json(const struct json_t *root, te_error_t *err);
 void job_graph_free(te_job_graph_t *g);
 
 const char *job_graph_name(const te_job_graph_t *g);

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "common/clock.h"
+#include "common/job_config_keys.h"
 
 #define CTX "jobmaster"
 
@@ -39,6 +40,8 @@ typedef struct jm_op {
     size_t index;              /* task, slot or executor */
     uint64_t id;               /* checkpoint id */
     struct jm_op *prev, *next; /* jm->ops */
+    void *payload;             /* owned (jm_op_set_payload); freed with the op when orphaned */
+    void (*free_payload)(void *);
 } jm_op_t;
 
 const char *job_master_state_name(te_job_state_t s)
@@ -132,7 +135,7 @@ void *jm_op_new(te_job_master_t *jm, jm_op_kind_t kind, size_t index, uint64_t i
     jm_op_t *op = malloc(sizeof(*op));
     if (op == NULL)
         return NULL;
-    *op = (jm_op_t){jm, kind, index, id, NULL, jm->ops};
+    *op = (jm_op_t){jm, kind, index, id, NULL, jm->ops, NULL, NULL};
     if (jm->ops != NULL)
         jm->ops->prev = op;
     jm->ops = op;
@@ -244,16 +247,24 @@ static void on_cancel_done(te_job_master_t *jm, size_t t, const te_tm_result_t *
     }
 }
 
-void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
+void jm_op_set_payload(void *arg, void *payload, void (*free_payload)(void *))
 {
     jm_op_t *op = arg;
-    (void)gw;
-    if (op == NULL)
-        return; /* out of memory when it was started */
+    op->payload = payload;
+    op->free_payload = free_payload;
+}
+
+te_job_master_t *jm_op_finish(void *arg, void **payload)
+{
+    jm_op_t *op = arg;
     te_job_master_t *jm = op->jm;
-    if (jm == NULL) {
+    *payload = op->payload;
+    if (jm == NULL) { /* orphaned: nobody takes the payload */
+        if (op->free_payload != NULL && op->payload != NULL)
+            op->free_payload(op->payload);
+        *payload = NULL;
         free(op);
-        return;
+        return NULL;
     }
     if (op->prev)
         op->prev->next = op->next;
@@ -262,12 +273,30 @@ void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
     if (op->next)
         op->next->prev = op->prev;
     jm->n_inflight--;
-    switch (op->kind) {
-    case JM_OP_SUBMIT: on_submit_done(jm, op->index, r); break;
-    case JM_OP_CANCEL: on_cancel_done(jm, op->index, r); break;
+    free(op);
+    return jm;
+}
+
+void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
+{
+    jm_op_t *op = arg;
+    (void)gw;
+    if (op == NULL)
+        return; /* out of memory when it was started */
+    jm_op_kind_t kind = op->kind;
+    size_t index = op->index;
+    uint64_t id = op->id;
+    void *payload;
+    te_job_master_t *jm = jm_op_finish(op, &payload);
+    (void)payload; /* gateway operations carry none */
+    if (jm == NULL)
+        return;
+    switch (kind) {
+    case JM_OP_SUBMIT: on_submit_done(jm, index, r); break;
+    case JM_OP_CANCEL: on_cancel_done(jm, index, r); break;
     case JM_OP_FREE_SLOT:
         if (r->lost || r->code != TE__ERROR_CODE__OK) {
-            const te_plan_slot_t *slot = job_plan_slot(jm->plan, op->index);
+            const te_plan_slot_t *slot = job_plan_slot(jm->plan, index);
             jm_logf(jm, TE_LOG_ERROR, "free slot %d on %s: %s", slot->slot_number,
                     tm_gateway_address(jm->ex[slot->executor].gw), r->message);
             if (r->lost && !jm->ex[slot->executor].lost) {
@@ -277,12 +306,12 @@ void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
         }
         break;
     case JM_OP_HEARTBEAT:
-    case JM_OP_TASK_REPORT: jm_monitor_op_done(jm, op->kind, op->index, r); break;
+    case JM_OP_TASK_REPORT: jm_monitor_op_done(jm, kind, index, r); break;
     case JM_OP_TRIGGER:
     case JM_OP_CONFIRM:
-    case JM_OP_ABORT: jm_ckpt_op_done(jm, op->kind, op->index, op->id, r); break;
+    case JM_OP_ABORT: jm_ckpt_op_done(jm, kind, index, id, r); break;
+    case JM_OP_METADATA: break; /* completes through jm_ckpt_written */
     }
-    free(op);
     job_master_drive(jm);
 }
 
@@ -333,6 +362,8 @@ static void attempt_begin(te_job_master_t *jm)
             te_error_set(&err, TE_ENOMEM, "out of memory planning attempt %u", jm->attempt);
         else if (jm->ckpt_root != NULL)
             job_plan_set_config(jm->plan, "state.checkpoints.dir", jm->ckpt_root, &err);
+        if (err.code == TE_OK && jm->cfg.allow_non_restored_state)
+            job_plan_set_config(jm->plan, TE_IGNORE_UNCLAIMED_STATE_KEY, "true", &err);
         /* Flink's key: sinks choose exactly-once (two-phase commit) when checkpoints run */
         char interval[32];
         snprintf(interval, sizeof(interval), "%lldms", (long long)jm->cfg.checkpoint_interval_ms);
@@ -374,8 +405,8 @@ static void deploy(te_job_master_t *jm)
     free(addrs);
     if (st == TE_OK && jm->latest != NULL)
         st = jm_ckpt_set_restore(jm, &err);
-    if (st == TE_OK && jm->cfg.checkpoint_interval_ms > 0)
-        st = jm_ckpt_start(jm, &err);
+    if (st == TE_OK && (jm->cfg.checkpoint_interval_ms > 0 || jm->job_dir != NULL))
+        st = jm_ckpt_start(jm, &err); /* without an interval: for savepoints only */
     if (st != TE_OK) {
         jm_logf(jm, TE_LOG_ERROR, "%s", err.msg);
         jm_fail(jm, 0, 1, NULL, "%s", err.msg);

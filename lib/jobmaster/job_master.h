@@ -26,7 +26,7 @@
  * progress sample, checkpoint trigger or timeout, cancellation wait, restart backoff,
  * job timeout). Re-entrant inputs (a callback of the listener, a gateway completing
  * inside a call) are folded into the running drive. Nothing blocks, except writing a
- * checkpoint's _metadata (temp file, fsync, rename).
+ * checkpoint's _metadata (temp file, fsync, rename) when no metadata_writer is given.
  *
  * Threading: a JobMaster, its gateways, its provider and its listener belong to the
  * thread running cfg->base; many JobMasters may share that loop. No locks. Listener
@@ -115,6 +115,22 @@ typedef struct te_job_master_listener {
     void (*on_log)(void *arg, te_job_master_t *jm, te_log_level_t level, const char *msg);
 } te_job_master_listener_t;
 
+/* A savepoint's outcome: m (its metadata; its snapshots in the job's checkpoint
+ * directory, chk-<id>) when it completed, else NULL and the cause. Called once. */
+typedef void (*te_savepoint_done_fn)(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m,
+                                     const char *cause);
+
+/* Writes a completed checkpoint's _metadata into job_dir (checkpoint_metadata_write)
+ * and keeps the `keep` newest checkpoints (checkpoint_metadata_retain) off the event
+ * loop, then calls done on the loop's thread (err NULL: written; a pruning failure is
+ * only logged). m is borrowed until done. A JobManager hosting many jobs gives a
+ * worker thread; without one (write NULL) the JobMaster does it on the loop. */
+typedef struct te_ckpt_writer {
+    void (*write)(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
+                  void (*done)(void *arg, const te_error_t *err), void *arg);
+    void *self;
+} te_ckpt_writer_t;
+
 typedef struct te_job_master_config {
     struct event_base *base;
     const te_job_graph_t *graph; /* borrowed: must outlive the JobMaster */
@@ -122,11 +138,16 @@ typedef struct te_job_master_config {
     te_id_t job_id;
     te_slot_provider_t slots;
     /* Checkpoints. */
-    const char *checkpoint_root;    /* absolute, or NULL (then no checkpoint is written); copied */
-    int64_t checkpoint_interval_ms; /* 0 = no checkpoints */
-    int64_t checkpoint_timeout_ms;  /* > 0 when checkpointing */
-    te_ckpt_metadata_t *restore;    /* taken: start from this checkpoint; NULL = fresh */
-    int restore_explicit;           /* the user named that checkpoint: never fall back from it */
+    const char *checkpoint_root;      /* absolute, or NULL (then no checkpoint is written); copied */
+    int64_t checkpoint_interval_ms;   /* 0 = no checkpoints */
+    int64_t checkpoint_timeout_ms;    /* > 0 when checkpointing */
+    te_ckpt_writer_t metadata_writer; /* optional: where _metadata is written (see above) */
+    te_ckpt_metadata_t *restore;      /* taken: start from this checkpoint; NULL = fresh */
+    int restore_explicit;             /* the user named that checkpoint: never fall back from it */
+    /* State of the restore that the job does not claim (a vertex it no longer has; within
+     * a chain, a uid it no longer has) is dropped (Flink's allowNonRestoredState), else
+     * refused: job_master_new fails for a vertex, the task for an operator. */
+    int allow_non_restored_state;
     /* Restarts (fixed delay). */
     long restart_attempts;
     int64_t restart_backoff_ms;
@@ -160,6 +181,13 @@ void job_master_start(te_job_master_t *jm);
  * for them: `why` (e.g. "interrupted again") then prefixes the list of tasks not
  * waited for. */
 void job_master_cancel(te_job_master_t *jm, const char *why);
+/* Takes a savepoint: a checkpoint triggered at once (after the one pending, if any)
+ * whose completion or abort is reported through done (from the loop; never from inside
+ * this call). terminate (stop-with-savepoint): the sources end their input right after
+ * its barrier, so the job FINISHES once it completed. TE_ESTATE + err when the job is
+ * not RUNNING, has no checkpoint directory, or a savepoint is already pending. */
+te_status_t job_master_trigger_savepoint(te_job_master_t *jm, int terminate, te_savepoint_done_fn done, void *arg,
+                                         te_error_t *err);
 /* Runs the machine now (every input does this; tests call it after moving the clock). */
 void job_master_drive(te_job_master_t *jm);
 

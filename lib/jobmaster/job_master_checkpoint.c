@@ -8,7 +8,10 @@
  * and turns the latest completed checkpoint into TaskRestores for a new attempt.
  *
  * Pushes only record (an ack that completes a checkpoint sets ckpt_completed); the
- * work that makes calls is done by jm_ckpt_tick from the drive.
+ * work that makes calls is done by jm_ckpt_tick from the drive. With a metadata_writer
+ * the _metadata write and the pruning happen on it (an operation counted in
+ * n_inflight, so an attempt is not released while it runs); no checkpoint is triggered
+ * until it is done.
  *
  * Threading: the JobMaster's event-loop thread; no locks.
  */
@@ -29,14 +32,31 @@ te_status_t jm_ckpt_start(te_job_master_t *jm, te_error_t *err)
     if (jm->failures == NULL &&
         (jm->failures = checkpoint_failure_manager_new(jm->tolerable_failed_checkpoints)) == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory starting checkpoints");
-    jm->next_trigger = jm_now(jm) + jm->cfg.checkpoint_interval_ms;
+    jm->next_trigger = jm->cfg.checkpoint_interval_ms > 0 ? jm_now(jm) + jm->cfg.checkpoint_interval_ms : -1;
     jm->n_aborts = 0;
     jm->ckpt_completed = 0;
     return TE_OK;
 }
 
+/* Reports the savepoint's outcome once (m NULL: failed with cause). */
+static void sp_report(te_job_master_t *jm, const te_ckpt_metadata_t *m, const char *cause)
+{
+    te_savepoint_done_fn done = jm->sp_done;
+    if (done == NULL)
+        return;
+    jm->sp_done = NULL;
+    jm->sp_wanted = 0;
+    jm->sp_id = 0;
+    if (m != NULL)
+        jm_logf(jm, TE_LOG_INFO, "savepoint %llu completed", (unsigned long long)m->checkpoint_id);
+    done(jm->sp_arg, jm, m, cause);
+}
+
 void jm_ckpt_stop(te_job_master_t *jm)
 {
+    /* (a savepoint whose _metadata is being written reports when the write is done) */
+    if (jm->sp_done != NULL && (jm->sp_wanted || jm->sp_id != 0) && !jm->ckpt_writing)
+        sp_report(jm, NULL, "the job stopped running before the savepoint completed");
     if (jm->coord != NULL)
         jm->next_ckpt_id = checkpoint_coordinator_next_id(jm->coord);
     checkpoint_coordinator_free(jm->coord);
@@ -53,6 +73,8 @@ static void note_abort(te_job_master_t *jm, uint64_t id, int quiet, te_ckpt_fail
     if (jm->n_aborts < JM_MAX_ABORTS)
         jm->aborts[jm->n_aborts++] = id;
     checkpoint_metadata_discard(jm->job_dir, id); /* what tasks wrote for it */
+    if (id == jm->sp_id)
+        sp_report(jm, NULL, cause);
     if (!quiet && jm->listener.on_checkpoint_aborted)
         jm->listener.on_checkpoint_aborted(jm->cfg.listener_arg, jm, id, cause);
     if (jm->failures == NULL || !checkpoint_failure_manager_on_failure(jm->failures, id, reason))
@@ -133,8 +155,8 @@ void jm_ckpt_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t t, uint64_t 
 }
 
 /* One call of `kind` for checkpoint id to every reachable task (sources only for a
- * trigger). */
-static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int sources_only)
+ * trigger; terminate: a stop-with-savepoint's). */
+static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int sources_only, int terminate)
 {
     for (size_t t = 0; t < jm->n_tasks; t++) {
         const te_plan_task_t *task = job_plan_task(jm->plan, t);
@@ -145,7 +167,8 @@ static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int 
         te_tm_gateway_t *gw = jm_task_gateway(jm, t);
         void *op = jm_op_new(jm, kind, t, id);
         if (kind == JM_OP_TRIGGER)
-            tm_gateway_trigger_checkpoint(gw, &task->execution_id, id, te_clock_wall_ms(), jm_op_done, op);
+            tm_gateway_trigger_checkpoint(gw, &task->execution_id, id, te_clock_wall_ms(), terminate, jm_op_done,
+                                          op);
         else if (kind == JM_OP_CONFIRM)
             tm_gateway_confirm_checkpoint(gw, &task->execution_id, id, jm_op_done, op);
         else
@@ -206,7 +229,60 @@ cleanup:
     return NULL;
 }
 
-/* Every task acknowledged: _metadata, retention, report, ConfirmCheckpoint. */
+/* The figures of a completed checkpoint the listener gets, kept while its _metadata
+ * is being written (the coordinator's record is gone by then). */
+typedef struct pending_write {
+    te_ckpt_metadata_t *m;
+    te_ckpt_checkpoint_t cp; /* tasks not kept */
+} pending_write_t;
+
+static void pending_write_free(void *arg)
+{
+    pending_write_t *w = arg;
+    checkpoint_metadata_free(w->m);
+    free(w);
+}
+
+/* _metadata is durable (err NULL): the checkpoint counts, is reported and confirmed. */
+static void completed(te_job_master_t *jm, te_ckpt_metadata_t *m, const te_ckpt_checkpoint_t *cp,
+                      const te_error_t *err)
+{
+    if (err != NULL) {
+        jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)m->checkpoint_id,
+                err->msg);
+        note_abort(jm, m->checkpoint_id, 1, TE_CKPT_FAILURE_IO, err->msg);
+        checkpoint_metadata_free(m);
+        return;
+    }
+    checkpoint_metadata_free(jm->latest);
+    jm->latest = m;
+    jm->n_completed++;
+    if (jm->failures != NULL)
+        checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
+    uint64_t id = m->checkpoint_id;
+    if (jm->listener.on_checkpoint)
+        jm->listener.on_checkpoint(jm->cfg.listener_arg, jm, m, cp);
+    if (id == jm->sp_id)
+        sp_report(jm, m, NULL);
+    if (jm->plan != NULL)
+        call_tasks(jm, JM_OP_CONFIRM, id, 0, 0);
+}
+
+static void on_written(void *arg, const te_error_t *err)
+{
+    void *payload;
+    te_job_master_t *jm = jm_op_finish(arg, &payload);
+    pending_write_t *w = payload;
+    if (jm == NULL)
+        return; /* the JobMaster was freed meanwhile (the payload went with the op) */
+    jm->ckpt_writing = 0;
+    completed(jm, w->m, &w->cp, err);
+    free(w);
+    job_master_drive(jm);
+}
+
+/* Every task acknowledged: _metadata and retention (on the writer when there is one),
+ * then report and ConfirmCheckpoint. */
 static void finalize(te_job_master_t *jm)
 {
     const te_ckpt_checkpoint_t *cp = checkpoint_coordinator_completed(jm->coord);
@@ -214,23 +290,30 @@ static void finalize(te_job_master_t *jm)
         return;
     te_error_t err = {0};
     te_ckpt_metadata_t *m = build_metadata(jm, cp, &err);
-    if (m == NULL || checkpoint_metadata_write(m, jm->job_dir, &err) != TE_OK) {
+    if (m == NULL) {
         jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)cp->id, err.msg);
-        checkpoint_metadata_free(m);
         note_abort(jm, cp->id, 1, TE_CKPT_FAILURE_IO, err.msg);
         return;
     }
     jm->protect_id = 0; /* a checkpoint of this attempt exists now: the restored one need not be kept */
-    checkpoint_metadata_free(jm->latest);
-    jm->latest = m;
-    jm->n_completed++;
-    if (checkpoint_metadata_retain(jm->job_dir, TE_CKPT_RETAINED, jm->protect_id, NULL, &err) != TE_OK)
-        jm_logf(jm, TE_LOG_ERROR, "pruning old checkpoints: %s", err.msg);
-    checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
-    uint64_t id = m->checkpoint_id;
-    if (jm->listener.on_checkpoint)
-        jm->listener.on_checkpoint(jm->cfg.listener_arg, jm, m, cp);
-    call_tasks(jm, JM_OP_CONFIRM, id, 0);
+    const te_ckpt_writer_t *wr = &jm->cfg.metadata_writer;
+    pending_write_t *w = wr->write != NULL ? calloc(1, sizeof(*w)) : NULL;
+    void *op = w != NULL ? jm_op_new(jm, JM_OP_METADATA, 0, cp->id) : NULL;
+    if (op == NULL) { /* on the loop */
+        free(w);
+        te_status_t st = checkpoint_metadata_write(m, jm->job_dir, &err);
+        te_error_t rerr = {0};
+        if (st == TE_OK && checkpoint_metadata_retain(jm->job_dir, TE_CKPT_RETAINED, 0, NULL, &rerr) != TE_OK)
+            jm_logf(jm, TE_LOG_ERROR, "pruning old checkpoints: %s", rerr.msg);
+        completed(jm, m, cp, st == TE_OK ? NULL : &err);
+        return;
+    }
+    w->m = m;
+    w->cp = *cp;
+    w->cp.tasks = NULL;
+    jm_op_set_payload(op, w, pending_write_free);
+    jm->ckpt_writing = 1;
+    wr->write(wr->self, m, jm->job_dir, TE_CKPT_RETAINED, on_written, op);
 }
 
 void jm_ckpt_tick(te_job_master_t *jm, int trigger)
@@ -251,18 +334,27 @@ void jm_ckpt_tick(te_job_master_t *jm, int trigger)
         memcpy(ids, jm->aborts, n * sizeof(ids[0]));
         jm->n_aborts = 0;
         for (size_t i = 0; i < n; i++)
-            call_tasks(jm, JM_OP_ABORT, ids[i], 0);
+            call_tasks(jm, JM_OP_ABORT, ids[i], 0, 0);
     }
-    if (!trigger || now < jm->next_trigger)
+    int periodic = jm->cfg.checkpoint_interval_ms > 0 && now >= jm->next_trigger;
+    if (!trigger || (!periodic && !jm->sp_wanted))
         return;
-    jm->next_trigger = now + jm->cfg.checkpoint_interval_ms;
-    if (checkpoint_coordinator_n_pending(jm->coord) > 0 || jm->n_running < jm->n_tasks)
-        return;
+    if (periodic)
+        jm->next_trigger = now + jm->cfg.checkpoint_interval_ms;
+    if (checkpoint_coordinator_n_pending(jm->coord) > 0 || jm->n_running < jm->n_tasks || jm->ckpt_writing)
+        return; /* a savepoint waits for the pending checkpoint */
     id = checkpoint_coordinator_trigger(jm->coord, now, te_clock_wall_ms());
     if (id == 0)
         return;
-    TE_DEBUG(CTX, "job %s: triggering checkpoint %llu", jm->job_hex, (unsigned long long)id);
-    call_tasks(jm, JM_OP_TRIGGER, id, 1);
+    int terminate = 0;
+    if (jm->sp_wanted) {
+        jm->sp_wanted = 0;
+        jm->sp_id = id;
+        terminate = jm->sp_terminate;
+    }
+    TE_DEBUG(CTX, "job %s: triggering %s %llu", jm->job_hex, id == jm->sp_id ? "savepoint" : "checkpoint",
+             (unsigned long long)id);
+    call_tasks(jm, JM_OP_TRIGGER, id, 1, terminate);
 }
 
 int64_t jm_ckpt_next_deadline(const te_job_master_t *jm, int trigger)
@@ -270,9 +362,32 @@ int64_t jm_ckpt_next_deadline(const te_job_master_t *jm, int trigger)
     if (jm->coord == NULL)
         return -1;
     int64_t d = checkpoint_coordinator_next_deadline(jm->coord);
-    if (trigger && (d < 0 || jm->next_trigger < d))
-        d = jm->next_trigger;
+    int64_t t = jm->next_trigger;
+    if (jm->sp_wanted && checkpoint_coordinator_n_pending(jm->coord) == 0 && jm->n_running == jm->n_tasks &&
+        !jm->ckpt_writing)
+        t = jm_now(jm); /* the savepoint goes now */
+    if (trigger && t >= 0 && (d < 0 || t < d))
+        d = t;
     return d;
+}
+
+te_status_t job_master_trigger_savepoint(te_job_master_t *jm, int terminate, te_savepoint_done_fn done, void *arg,
+                                         te_error_t *err)
+{
+    if (jm->state != TE_JOB_RUNNING || jm->coord == NULL)
+        return te_error_set(err, TE_ESTATE, "job %s is %s: a savepoint needs a running job%s", jm->job_hex,
+                            job_master_state_name(jm->state),
+                            jm->job_dir == NULL ? " with a checkpoint directory" : "");
+    if (jm->sp_done != NULL)
+        return te_error_set(err, TE_ESTATE, "job %s: a savepoint is already in progress", jm->job_hex);
+    jm->sp_wanted = 1;
+    jm->sp_terminate = terminate;
+    jm->sp_id = 0;
+    jm->sp_done = done;
+    jm->sp_arg = arg;
+    jm_logf(jm, TE_LOG_INFO, "%s requested", terminate ? "stop with savepoint" : "savepoint");
+    job_master_drive(jm);
+    return TE_OK;
 }
 
 /* Per graph vertex, the index of its vertex in the metadata (-1 = none). */
@@ -332,13 +447,24 @@ te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err)
         if (map[v] < 0)
             jm_logf(jm, TE_LOG_WARN, "vertex '%s' has no state in checkpoint %llu: it starts empty",
                     job_graph_vertex(g, v)->id, (unsigned long long)m->checkpoint_id);
-    for (size_t k = 0; k < m->n_vertices; k++)
-        if (job_graph_find_vertex(g, m->vertices[k].id) < 0)
+    te_status_t st = TE_OK;
+    for (size_t k = 0; k < m->n_vertices && st == TE_OK; k++) {
+        if (job_graph_find_vertex(g, m->vertices[k].id) >= 0)
+            continue;
+        if (jm->cfg.allow_non_restored_state)
             jm_logf(jm, TE_LOG_WARN,
-                    "checkpoint %llu holds state of vertex '%s', which the job does not have: ignored",
+                    "checkpoint %llu holds state of vertex '%s', which the job does not have: dropped "
+                    "(allow_non_restored_state)",
                     (unsigned long long)m->checkpoint_id, m->vertices[k].id);
+        else
+            st = te_error_set(
+                err, TE_EINVAL,
+                "checkpoint %llu holds state of vertex '%s', which the job does not have: submit with "
+                "allow_non_restored_state to start without it",
+                (unsigned long long)m->checkpoint_id, m->vertices[k].id);
+    }
     free(map);
-    return TE_OK;
+    return st;
 }
 
 static int known_unreadable(const te_job_master_t *jm, uint64_t id)

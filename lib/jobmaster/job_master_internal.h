@@ -50,6 +50,7 @@ typedef enum jm_op_kind {
     JM_OP_TRIGGER,
     JM_OP_CONFIRM,
     JM_OP_ABORT,
+    JM_OP_METADATA, /* a checkpoint's _metadata being written by cfg.metadata_writer */
 } jm_op_kind_t;
 
 struct te_job_master {
@@ -122,6 +123,14 @@ struct te_job_master {
     int ckpt_completed;
     uint64_t aborts[JM_MAX_ABORTS];
     size_t n_aborts;
+    int ckpt_writing; /* a completed checkpoint's _metadata is being written: no trigger meanwhile */
+
+    /* A savepoint asked for (job_master_trigger_savepoint): triggered as soon as no
+     * checkpoint is pending (sp_wanted), then known by its id (sp_id). */
+    int sp_wanted, sp_terminate;
+    uint64_t sp_id;
+    te_savepoint_done_fn sp_done;
+    void *sp_arg;
 };
 
 /* job_master.c */
@@ -131,6 +140,12 @@ void jm_logf(te_job_master_t *jm, te_log_level_t level, const char *fmt, ...)
 /* Starts a gateway operation for the JobMaster (counted in n_inflight). */
 void *jm_op_new(te_job_master_t *jm, jm_op_kind_t kind, size_t index, uint64_t id);
 void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r);
+/* An operation's payload (owned: freed with free_payload when the JobMaster was freed
+ * before the operation completed). */
+void jm_op_set_payload(void *op, void *payload, void (*free_payload)(void *));
+/* Ends an operation (unlinked, uncounted, freed): its JobMaster and payload, or NULL
+ * when the JobMaster was freed first (the payload is freed then). */
+te_job_master_t *jm_op_finish(void *op, void **payload);
 te_tm_gateway_t *jm_task_gateway(const te_job_master_t *jm, size_t t);
 /* The task can still take calls. */
 int jm_task_reachable(const te_job_master_t *jm, size_t t);

@@ -52,6 +52,8 @@ struct rpc_gw {
     gw_op_t *connect_op;
     int dispatching; /* on_deferred is running: gw_free leaves the memory to it */
     int freed;
+    uint64_t epoch; /* put on every call (RpcMessage.epoch) */
+    int cluster;    /* RegisterJobManager retains tasks on disconnect; RequestSlot asks for an offer */
 };
 
 static const char *error_code_name(Te__ErrorCode code)
@@ -205,6 +207,7 @@ static void gw_call(rpc_gw_t *g, Te__RpcMessage *msg, te_tm_done_fn done, void *
         op_defer(op, TE__ERROR_CODE__OK, 1, g->lost ? g->lost_cause : "not connected");
         return;
     }
+    msg->epoch = g->epoch;
     if (rpc_channel_call(g->ch, msg, g->call_timeout_ms, on_reply, op, &err) != TE_OK)
         op_defer(op, TE__ERROR_CODE__OK, 1, err.msg);
 }
@@ -269,6 +272,7 @@ static void gw_register_job_manager(te_tm_gateway_t *gw, const te_id_t *job_id, 
     rj.job_id = id_bin(job_id);
     rj.job_master_id = id_bin(jm_id);
     rj.job_name = (char *)job_name;
+    rj.retain_tasks_on_disconnect = GW(gw)->cluster;
     msg.body_case = TE__RPC_MESSAGE__BODY_REGISTER_JOB_MANAGER;
     msg.register_job_manager = &rj;
     gw_call(GW(gw), &msg, done, arg);
@@ -283,6 +287,7 @@ static void gw_request_slot(te_tm_gateway_t *gw, const te_id_t *job_id, const te
     rs.job_master_id = id_bin(jm_id);
     rs.allocation_id = id_bin(allocation_id);
     rs.slot_index = slot_index;
+    rs.offer = GW(gw)->cluster;
     msg.body_case = TE__RPC_MESSAGE__BODY_REQUEST_SLOT;
     msg.request_slot = &rs;
     gw_call(GW(gw), &msg, done, arg);
@@ -323,13 +328,14 @@ static void gw_free_slot(te_tm_gateway_t *gw, const te_id_t *alloc, const char *
 }
 
 static void gw_trigger_checkpoint(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t timestamp_ms,
-                                  te_tm_done_fn done, void *arg)
+                                  int terminate, te_tm_done_fn done, void *arg)
 {
     Te__TriggerCheckpoint tc = TE__TRIGGER_CHECKPOINT__INIT;
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
     tc.execution_attempt_id = id_bin(exec);
     tc.checkpoint_id = id;
     tc.timestamp = (uint64_t)timestamp_ms;
+    tc.terminate = terminate;
     msg.body_case = TE__RPC_MESSAGE__BODY_TRIGGER_CHECKPOINT;
     msg.trigger_checkpoint = &tc;
     gw_call(GW(gw), &msg, done, arg);
@@ -431,6 +437,31 @@ static const te_tm_gateway_ops_t rpc_gw_ops = {
     .disconnect_job_manager = gw_disconnect_job_manager,
     .free = gw_free,
 };
+
+void rpc_tm_gateway_set_epoch(te_tm_gateway_t *gw, uint64_t epoch) { GW(gw)->epoch = epoch; }
+
+void rpc_tm_gateway_abort(te_tm_gateway_t *gw, const char *cause)
+{
+    rpc_gw_t *g = GW(gw);
+    if (g->freed)
+        return;
+    rpc_channel_free(g->ch); /* drops its pending calls: their ops are ours to complete */
+    g->ch = NULL;
+    g->connect_op = NULL;
+    if (!g->lost)
+        snprintf(g->lost_cause, sizeof(g->lost_cause), "%s", cause ? cause : "the connection was abandoned");
+    g->lost = 1;
+    for (gw_op_t *op = g->ops; op != NULL; op = op->next)
+        if (!op->deferred)
+            op_defer(op, TE__ERROR_CODE__OK, 1, g->lost_cause);
+}
+void rpc_tm_gateway_set_cluster_mode(te_tm_gateway_t *gw, int on) { GW(gw)->cluster = on; }
+
+int rpc_tm_gateway_is_open(const te_tm_gateway_t *gw)
+{
+    const rpc_gw_t *g = (const rpc_gw_t *)gw;
+    return !g->lost && g->ch != NULL && g->connect_op == NULL && rpc_channel_is_open(g->ch);
+}
 
 te_tm_gateway_t *rpc_tm_gateway_new(struct event_base *base, const char *address, const struct te_security *sec,
                                     int connect_timeout_ms, int call_timeout_ms, te_error_t *err)

@@ -67,8 +67,9 @@ typedef struct te_tm_gateway_ops {
     void (*cancel_task)(te_tm_gateway_t *gw, const te_id_t *execution_id, te_tm_done_fn done, void *arg);
     void (*free_slot)(te_tm_gateway_t *gw, const te_id_t *allocation_id, const char *cause, te_tm_done_fn done,
                       void *arg);
+    /* terminate: stop-with-savepoint (the source ends its input after the barrier). */
     void (*trigger_checkpoint)(te_tm_gateway_t *gw, const te_id_t *execution_id, uint64_t checkpoint_id,
-                               int64_t timestamp_ms, te_tm_done_fn done, void *arg);
+                               int64_t timestamp_ms, int terminate, te_tm_done_fn done, void *arg);
     void (*confirm_checkpoint)(te_tm_gateway_t *gw, const te_id_t *execution_id, uint64_t checkpoint_id,
                                te_tm_done_fn done, void *arg);
     void (*abort_checkpoint)(te_tm_gateway_t *gw, const te_id_t *execution_id, uint64_t checkpoint_id,
@@ -128,9 +129,10 @@ static inline void tm_gateway_free_slot(te_tm_gateway_t *gw, const te_id_t *allo
     gw->ops->free_slot(gw, allocation_id, cause, done, arg);
 }
 static inline void tm_gateway_trigger_checkpoint(te_tm_gateway_t *gw, const te_id_t *execution_id, uint64_t id,
-                                                 int64_t timestamp_ms, te_tm_done_fn done, void *arg)
+                                                 int64_t timestamp_ms, int terminate, te_tm_done_fn done,
+                                                 void *arg)
 {
-    gw->ops->trigger_checkpoint(gw, execution_id, id, timestamp_ms, done, arg);
+    gw->ops->trigger_checkpoint(gw, execution_id, id, timestamp_ms, terminate, done, arg);
 }
 static inline void tm_gateway_confirm_checkpoint(te_tm_gateway_t *gw, const te_id_t *execution_id, uint64_t id,
                                                  te_tm_done_fn done, void *arg)

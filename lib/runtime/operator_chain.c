@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/job_config_keys.h"
 #include "common/log.h"
 #include "common/path_confine.h"
 #include "state/snapshot.h"
@@ -678,6 +679,62 @@ static te_timer_clock_t chain_clock_now(void)
     return (te_timer_clock_t){.mono_ms = te_clock_mono_ms(), .wall_ms = te_clock_wall_ms()};
 }
 
+/* The name of an operator's snapshot sections: "<op>#<uid>" when it has a uid (its
+ * state is then restored into the operator with that uid, wherever it sits in the
+ * chain), else "<op>" (restored by chain position). */
+static const char *section_name(const te_operator_ctx_t *x, char *buf, size_t cap)
+{
+    if (x->cfg->uid == NULL || x->cfg->uid[0] == '\0')
+        return op_name(x);
+    snprintf(buf, cap, "%s#%s", op_name(x), x->cfg->uid);
+    return buf;
+}
+
+/* The chain position whose operator takes section `sec`: by uid when the section names
+ * one, else by position; -1 = nobody claims it and the job allows that
+ * (execution.savepoint.ignore-unclaimed-state); -2 = an error (err set). */
+static long section_target(te_operator_chain_t *c, const te_ckpt_snapshot_t *snap, const te_ckpt_section_t *sec,
+                           te_error_t *err)
+{
+    const char *hash = strchr(sec->name, '#');
+    size_t op_len = hash ? (size_t)(hash - sec->name) : strlen(sec->name);
+    const char *ignore = api_job_config(&c->ctx[0], TE_IGNORE_UNCLAIMED_STATE_KEY);
+    int may_ignore = ignore != NULL && strcmp(ignore, "true") == 0;
+    if (hash != NULL) {
+        for (size_t i = 0; i < c->n; i++) {
+            const te_operator_ctx_t *x = &c->ctx[i];
+            if (x->cfg->uid == NULL || strcmp(x->cfg->uid, hash + 1) != 0)
+                continue;
+            if (strlen(op_name(x)) != op_len || strncmp(op_name(x), sec->name, op_len) != 0) {
+                te_error_set(err, TE_EINVAL,
+                             "the snapshot of subtask %u holds state of a '%.*s' with uid '%s', but that uid is a "
+                             "'%s' in the job",
+                             snap->subtask_index, (int)op_len, sec->name, hash + 1, op_name(x));
+                return -2;
+            }
+            return (long)i;
+        }
+        if (may_ignore)
+            return -1;
+        te_error_set(err, TE_EINVAL,
+                     "the snapshot of subtask %u holds state of operator '%.*s' with uid '%s', which the job no "
+                     "longer has: submit it with allow_non_restored_state (%s: true) to start without that state",
+                     snap->subtask_index, (int)op_len, sec->name, hash + 1, TE_IGNORE_UNCLAIMED_STATE_KEY);
+        return -2;
+    }
+    if (sec->index < c->n && strcmp(sec->name, op_name(&c->ctx[sec->index])) == 0)
+        return (long)sec->index;
+    if (may_ignore)
+        return -1;
+    te_error_set(
+        err, TE_EINVAL,
+        "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but the chain has %s "
+        "there: the job graph changed (give the operators a uid to move their state)",
+        snap->subtask_index, sec->name, sec->index,
+        sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+    return -2;
+}
+
 te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id, te_ckpt_snapshot_t *snap,
                                           te_error_t *err)
 {
@@ -685,7 +742,8 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         const te_operator_def_t *def = x->cfg->def;
-        const char *name = op_name(x);
+        char name_buf[512];
+        const char *name = section_name(x, name_buf, sizeof(name_buf));
         te_status_t rc;
         if (def->snapshot) {
             uint8_t *data = NULL;
@@ -730,14 +788,12 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
         const te_ckpt_section_t *sec = &snap->sections[k];
         if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
             continue;
-        if (sec->index >= c->n || strcmp(sec->name, op_name(&c->ctx[sec->index])) != 0)
-            return te_error_set(
-                err, TE_EINVAL,
-                "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
-                "the chain has %s there: the job graph changed",
-                snap->subtask_index, sec->name, sec->index,
-                sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
-        te_operator_ctx_t *x = &c->ctx[sec->index];
+        long at = section_target(c, snap, sec, err);
+        if (at == -2)
+            return err ? err->code : TE_EINVAL;
+        if (at < 0)
+            continue; /* unclaimed state the job chose to drop */
+        te_operator_ctx_t *x = &c->ctx[at];
         const te_operator_def_t *def = x->cfg->def;
         te_status_t rc = TE_OK;
         if (sec->type == TE_CKPT_SEC_OPERATOR) {

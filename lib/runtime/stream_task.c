@@ -488,6 +488,7 @@ te_status_t stream_task_invoke(te_stream_task_t *st, te_error_t *err)
 typedef struct ckpt_mail {
     te_stream_task_t *st;
     uint64_t id, ts;
+    int terminate; /* trigger: end the input after the barrier (stop-with-savepoint) */
 } ckpt_mail_t;
 
 static void trigger_mail(void *arg)
@@ -498,6 +499,11 @@ static void trigger_mail(void *arg)
         te_error_t err = {0};
         te_status_t rc = subtask_checkpoint_perform(st->ckpt, st->chain, st->env.writers, st->env.n_writers, m->id,
                                                     m->ts, 0, &err);
+        if (rc == TE_OK && m->terminate) { /* stop-with-savepoint: nothing after the barrier */
+            rc = operator_chain_end_input(st->chain, 1, &err);
+            if (rc == TE_OK)
+                mailbox_processor_all_actions_completed(st->mp);
+        }
         if (rc != TE_OK)
             mailbox_processor_fail(st->mp, rc, err.msg);
     }
@@ -528,7 +534,7 @@ static void abort_mail(void *arg)
     free(m);
 }
 
-static te_status_t put_ckpt_mail(te_stream_task_t *st, void (*fn)(void *), uint64_t id, uint64_t ts,
+static te_status_t put_ckpt_mail(te_stream_task_t *st, void (*fn)(void *), uint64_t id, uint64_t ts, int terminate,
                                  const char *what)
 {
     if (st == NULL || st->ckpt == NULL)
@@ -539,25 +545,27 @@ static te_status_t put_ckpt_mail(te_stream_task_t *st, void (*fn)(void *), uint6
     m->st = st;
     m->id = id;
     m->ts = ts;
+    m->terminate = terminate;
     te_status_t rc = mailbox_put_ex(st->mb, fn, free, m, TE_MAIL_PRIO_HIGH, what);
     if (rc != TE_OK)
         free(m);
     return rc;
 }
 
-te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts)
+te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts, int terminate)
 {
-    if (st != NULL && st->env.invokable != TE_INVOKABLE_SOURCE)
+    if (st != NULL && (st->env.invokable != TE_INVOKABLE_SOURCE || (terminate && st->blocking_source)))
         return TE_EINVAL;
-    return put_ckpt_mail(st, trigger_mail, id, ts, "trigger checkpoint");
+    return put_ckpt_mail(st, trigger_mail, id, ts, terminate,
+                         terminate ? "stop with savepoint" : "trigger checkpoint");
 }
 
 te_status_t stream_task_notify_checkpoint_complete(te_stream_task_t *st, uint64_t id)
 {
-    return put_ckpt_mail(st, notify_mail, id, 0, "checkpoint complete");
+    return put_ckpt_mail(st, notify_mail, id, 0, 0, "checkpoint complete");
 }
 
 te_status_t stream_task_abort_checkpoint(te_stream_task_t *st, uint64_t id)
 {
-    return put_ckpt_mail(st, abort_mail, id, 0, "abort checkpoint");
+    return put_ckpt_mail(st, abort_mail, id, 0, 0, "abort checkpoint");
 }

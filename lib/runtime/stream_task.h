@@ -108,8 +108,10 @@ void stream_task_free(te_stream_task_t *st);
  * trigger (source tasks: snapshot + barrier on every output), notify complete
  * (operators' notify_checkpoint_complete: file sinks commit), abort (ends an
  * alignment / drops an open unaligned snapshot). TE_ESTATE when the task does not run
- * (any more) or takes no checkpoints; TE_EINVAL for a trigger of a non-source task. */
-te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts);
+ * (any more) or takes no checkpoints; TE_EINVAL for a trigger of a non-source task.
+ * terminate (stop-with-savepoint): right after the snapshot and barrier the source ends
+ * its input as at the end of a bounded one; TE_EINVAL for a source in its own thread. */
+te_status_t stream_task_trigger_checkpoint(te_stream_task_t *st, uint64_t id, uint64_t ts, int terminate);
 te_status_t stream_task_notify_checkpoint_complete(te_stream_task_t *st, uint64_t id);
 te_status_t stream_task_abort_checkpoint(te_stream_task_t *st, uint64_t id);
 

@@ -424,8 +424,12 @@ void input_gate_resume_channels(te_input_gate_t *g)
 
 uint32_t input_gate_num_queued(te_input_gate_t *g)
 {
+    uint32_t n = 0;
     pthread_mutex_lock(&g->mu);
-    uint32_t n = g->closed ? 0 : g->count;
+    for (uint32_t i = 0; !g->closed && i < g->count; i++) {
+        const struct gate_channel *c = &g->ch[g->fifo[(g->head + i) % g->n]];
+        n += !c->blocked && !c->finished; /* a blocked channel's data waits for the alignment */
+    }
     pthread_mutex_unlock(&g->mu);
     return n;
 }

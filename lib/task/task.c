@@ -703,10 +703,10 @@ int64_t task_start_time_ms(const te_task_t *t) { return atomic_load(&((te_task_t
 
 static te_status_t running_or(te_task_t *t) { return task_state(t) == TE_STATE_RUNNING ? TE_OK : TE_ESTATE; }
 
-te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts)
+te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts, int terminate)
 {
     te_status_t rc = running_or(t);
-    return rc == TE_OK ? stream_task_trigger_checkpoint(t->st, id, ts) : rc;
+    return rc == TE_OK ? stream_task_trigger_checkpoint(t->st, id, ts, terminate) : rc;
 }
 
 te_status_t task_confirm_checkpoint(te_task_t *t, uint64_t id)

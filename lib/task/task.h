@@ -136,7 +136,7 @@ int64_t task_start_time_ms(const te_task_t *t);
 /* Checkpoints (control thread): hand TriggerCheckpoint (source tasks),
  * ConfirmCheckpoint and AbortCheckpoint to the task's mailbox. TE_OK, TE_ESTATE (not
  * running), TE_EINVAL (a trigger for a task that is not a source). */
-te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts);
+te_status_t task_trigger_checkpoint(te_task_t *t, uint64_t id, uint64_t ts, int terminate);
 te_status_t task_confirm_checkpoint(te_task_t *t, uint64_t id);
 te_status_t task_abort_checkpoint(te_task_t *t, uint64_t id);
 /* The last acknowledged checkpoint (id 0 = none): duration ms, bytes, alignment ns.

@@ -7,6 +7,7 @@ set -u
 : "${WORK:?WORK not set}"
 DAEMON="$BUILD/taskexecutord"
 TECTL="$BUILD/tectl"
+JOBMANAGER="$BUILD/tejobmanager"
 PIDS=()
 LOGS=()
 CLEANUP=() # commands run first at exit (servers a test started: start_postgres, start_mosquitto)
@@ -64,6 +65,39 @@ skip_check() {
 }
 skip_check_by_design() { echo "SKIP $1: $2"; }
 
+# await_ready NAME PID LOG WHAT: waits for a started process's READY line and prints it
+# (fails when it exits first or never logs it). line=$(await_ready ...) || exit 1.
+await_ready() {
+  local name=$1 pid=$2 log=$3 what=$4 i
+  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
+    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "$what $name exited before READY"; fi
+    sleep 0.05
+  done
+  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "$what $name never logged READY"; }
+  grep ' READY ' "$log" | head -1
+}
+
+# find_chromium: sets CHROME to Debian's Chromium (or another Chrome), or skips the test.
+find_chromium() {
+  CHROME=
+  local c
+  for c in chromium chromium-browser google-chrome; do
+    if command -v "$c" >/dev/null 2>&1; then CHROME=$(command -v "$c"); return 0; fi
+  done
+  skip "chromium is not installed (scripts/install-deps.sh test)"
+}
+
+# chromium_dump URL OUT: the DOM of URL after its scripts ran (5 s of virtual time) in
+# headless $CHROME (find_chromium), written to OUT; fails the test when Chromium does.
+chromium_dump() {
+  timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$WORK/chrome-profile" --virtual-time-budget=5000 \
+    --dump-dom "$1" >"$2" 2>"$WORK/chrome.err" ||
+    { tail -20 "$WORK/chrome.err"; fail "chromium failed"; }
+}
+
 # start_daemon NAME [-D k=v ...]: starts a daemon, waits for READY, sets
 # <NAME>_PID <NAME>_RPC <NAME>_STATUS <NAME>_LOG.
 start_daemon() {
@@ -74,14 +108,7 @@ start_daemon() {
   local pid=$!
   PIDS+=("$pid")
   LOGS+=("$log")
-  local i
-  for i in $(seq 1 ${TE_READY_TRIES:-100}); do
-    if grep -q ' READY ' "$log" 2>/dev/null; then break; fi
-    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; fail "daemon $name exited before READY"; fi
-    sleep 0.05
-  done
-  grep -q ' READY ' "$log" || { cat "$log" >&2; fail "daemon $name never logged READY"; }
-  local line; line=$(grep ' READY ' "$log" | head -1)
+  local line; line=$(await_ready "$name" "$pid" "$log" daemon) || exit 1
   local rpc status
   rpc=$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")
   status=$(sed -n 's/.*status_port=\([0-9]*\).*/\1/p' <<<"$line")
@@ -96,6 +123,96 @@ start_daemon() {
 daemon_instrumented() {
   ldd "$DAEMON" 2>/dev/null | grep -qE 'lib(asan|tsan)' || [ -n "${TE_DAEMON_WRAPPER:-}" ]
 }
+
+# start_jobmanager NAME [-D k=v ...]: starts a tejobmanager (job store $WORK/NAME-store,
+# checkpoints $WORK/NAME-ckpt unless given) on ephemeral ports, waits for READY; sets
+# <NAME>_PID <NAME>_RPC (host:port TaskExecutors register on) <NAME>_REST (host:port,
+# for tectl --jobmanager) <NAME>_URL (http://<REST>) <NAME>_LOG.
+start_jobmanager() {
+  local name=$1; shift
+  local log="$WORK/$name.log"
+  ${TE_DAEMON_WRAPPER:-} "$JOBMANAGER" -D jobmanager.rpc.port=0 -D jobmanager.rest.port=0 \
+    -D jobmanager.store.dir="$WORK/$name-store" -D state.checkpoints.dir="$WORK/$name-ckpt" \
+    -D heartbeat.interval=200ms -D heartbeat.timeout=5s "$@" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  LOGS+=("$log")
+  local line; line=$(await_ready "$name" "$pid" "$log" jobmanager) || exit 1
+  printf -v "${name}_PID" '%s' "$pid"
+  printf -v "${name}_RPC" '%s' "127.0.0.1:$(sed -n 's/.*rpc_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_REST" '%s' "127.0.0.1:$(sed -n 's/.*rest_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_URL" '%s' "http://127.0.0.1:$(sed -n 's/.*rest_port=\([0-9]*\).*/\1/p' <<<"$line")"
+  printf -v "${name}_LOG" '%s' "$log"
+}
+
+# start_executor NAME JM [-D k=v ...]: a taskexecutord registered with JobManager JM
+# (jobmanager.address = <JM>_RPC, heartbeats every 200 ms).
+start_executor() {
+  local name=$1 jm=$2; shift 2
+  local rpc="${jm}_RPC"
+  start_daemon "$name" -D jobmanager.address="${!rpc}" -D heartbeat.interval=200ms -D heartbeat.timeout=5s "$@"
+}
+
+# registered JM N: the JobManager lists exactly N TaskExecutors, each reachable.
+registered() {
+  local url="${1}_URL"
+  [ "$(curl -s "${!url}/v1/taskmanagers" | json 'sum(1 for t in d["taskmanagers"] if t["gateway"] == "open" and t["connected"])' 2>/dev/null)" = "$2" ]
+}
+
+# job_field JM JOB EXPR: EXPR over GET /v1/jobs/<JOB> (e.g. 'd["state"]').
+job_field() {
+  local url="${1}_URL"
+  curl -s "${!url}/v1/jobs/$2" | json "$3" 2>/dev/null
+}
+
+# job_in_state JM JOB STATE...: the job is in one of the states.
+job_in_state() {
+  local jm=$1 job=$2; shift 2
+  local st; st=$(job_field "$jm" "$job" 'd["state"]') || return 1
+  local s; for s in "$@"; do [ "$st" = "$s" ] && return 0; done
+  return 1
+}
+
+# job_tasks_running JM JOB N: N subtasks of the job are RUNNING.
+job_tasks_running() {
+  [ "$(job_field "$1" "$2" 'sum(1 for v in d["vertices"] for s in v["subtasks"] if s["state"] == "RUNNING")')" = "$3" ]
+}
+
+# prom_python: sets PROM_PY to a python3 with the Prometheus client parser (it may live
+# in Debian's python3 only, while another python3 comes first in PATH); fails without.
+prom_python() {
+  PROM_PY=
+  local p
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import prometheus_client.parser' 2>/dev/null; then PROM_PY=$p; return 0; fi
+  done
+  fail "no python3 with the Prometheus client parser (apt-get install python3-prometheus-client)"
+}
+
+# committed_lines DIR: the committed output of file sinks under DIR (the plain files and
+# their committed parts; in-progress and pending files left out), one record a line.
+committed_lines() {
+  local f
+  for f in "$1"/*; do
+    case "$f" in *.inprogress-*|*.pending-*) continue;; esac
+    [ -f "$f" ] && cat "$f"
+  done
+}
+
+# seq_sink_job NAME TO RATE DIR > job.json: sequence 0..TO at RATE records/s (one source
+# subtask) rebalanced into two file sinks DIR/part-{subtask}.txt: its exactly-once output
+# is `seq 0 TO`.
+seq_sink_job() {
+  cat <<JSON
+{ "name": "$1", "vertices": [
+    { "id": "seq", "parallelism": 1, "chain": [ { "op": "sequence", "from": 0, "to": $2, "rate": $3, "uid": "seq" } ] },
+    { "id": "sink", "parallelism": 2, "chain": [ { "op": "file_sink", "path": "$4/part-{subtask}.txt", "uid": "sink" } ] } ],
+  "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
+JSON
+}
+
+# free_port: a TCP port nobody listens on now (for daemons restarted on the same port).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # http_get URL: sets HTTP_CODE and HTTP_BODY (call it directly, not in $(...)).
 http_get() {

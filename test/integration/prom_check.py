@@ -5,6 +5,9 @@ taskexecutord's /metrics, with the reference parser of the Prometheus Python cli
 does not enforce.
 
 usage: prom_check.py FIRST.txt SECOND.txt JOB_ID
+       prom_check.py --jobmanager METRICS.txt [NAME{LABELS}=VALUE ...]
+  The second form checks a tejobmanager's /metrics: the rules, its families, and each
+  series given equal to its value (labels as in the text, e.g. te_jobmanager_jobs{state="FINISHED"}=2).
   Both files must parse and follow the rules below; JOB_ID's tasks must be present
   with the labels job_id, task_name, subtask; every counter of FIRST must be <= its
   value in SECOND, and the job's records counters must have grown between the two.
@@ -75,6 +78,9 @@ def lint(path, text):
         if not SAMPLE.match(line):
             die("%s:%d: not a valid sample line: %r" % (path, n, line))
         name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        if types.get(current) in ("summary", "histogram") and name in (current + "_sum", current + "_count",
+                                                                        current + "_bucket"):
+            continue
         if name != current:
             die("%s:%d: sample %s outside its family block (current family %s)"
                 % (path, n, name, current))
@@ -115,9 +121,33 @@ def job_series(series, name, job):
     return {k: v[1] for k, v in series.items() if k[0] == name and dict(k[1]).get("job_id") == job}
 
 
+JOBMANAGER = ["te_build_info", "te_jobmanager_jobs", "te_jobmanager_jobs_submitted_total",
+              "te_jobmanager_job_restarts_total", "te_jobmanager_checkpoints_completed_total",
+              "te_jobmanager_checkpoints_failed_total", "te_jobmanager_checkpoint_duration_seconds",
+              "te_jobmanager_taskexecutors", "te_jobmanager_taskexecutors_lost_total", "te_jobmanager_slots",
+              "te_jobmanager_slots_free", "process_resident_memory_bytes"]
+
+
+def main_jobmanager(path, expected):
+    types, series = parse(path)
+    for name in JOBMANAGER:
+        if name not in types:
+            die("%s: family %s missing" % (path, name))
+    for want in expected:
+        key, value = want.rsplit("=", 1)
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$", key)
+        labels = tuple(sorted(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', m.group(2) or "")))
+        got = series.get((m.group(1), labels))
+        if got is None or got[1] != float(value):
+            die("%s: %s is %r, expected %s" % (path, key, got[1] if got else None, value))
+    print("prom_check: ok: %d families, %d series, %d values as expected" % (len(types), len(series), len(expected)))
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--jobmanager":
+        return main_jobmanager(sys.argv[2], sys.argv[3:])
     if len(sys.argv) != 4:
-        die("usage: prom_check.py FIRST.txt SECOND.txt JOB_ID")
+        die("usage: prom_check.py FIRST.txt SECOND.txt JOB_ID  or  prom_check.py --jobmanager METRICS.txt [SERIES=VALUE ...]")
     first, second, job = sys.argv[1], sys.argv[2], sys.argv[3]
     t1, s1 = parse(first)
     t2, s2 = parse(second)

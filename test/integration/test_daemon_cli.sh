@@ -28,6 +28,14 @@ bash "$ROOT/scripts/readme-keys.sh" "$BUILD" --check || fail "README.md's key ta
 for key in taskmanager.resource-id taskmanager.rpc.idle-timeout pipeline.auto-watermark-interval; do
   grep -qF "| \`$key\` |" "$ROOT/README.md" || fail "README.md's key table lacks $key"
 done
+"$JOBMANAGER" --print-defaults | cmp -s - "$ROOT/conf/jobmanager.yaml" || fail "conf/jobmanager.yaml differs from tejobmanager --print-defaults"
+# Each daemon takes only its own keys (and the ones both read): a JobManager key given
+# to taskexecutord is unknown there, and the other way round.
+"$JOBMANAGER" --print-defaults | grep -q '^jobmanager.rest.port: 8081$' || fail "tejobmanager lacks jobmanager.rest.port"
+"$JOBMANAGER" --print-defaults | grep -q '^taskmanager.numberOfTaskSlots' && fail "tejobmanager offers a TaskExecutor-only key"
+"$DAEMON" --print-defaults | grep -q '^jobmanager.rest.port' && fail "taskexecutord offers a JobManager-only key"
+rc=0; "$JOBMANAGER" -D jobmanager.rest.port=99999 >"$WORK/jmbad.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "jobmanager.rest.port" "$WORK/jmbad.out" || { cat "$WORK/jmbad.out"; fail "a bad JobManager value: exit $rc"; }
 kill -TERM "$tm_PID"
 rc=0; wait "$tm_PID" || rc=$?
 [ "$rc" = 0 ] || fail "SIGTERM exit code $rc"

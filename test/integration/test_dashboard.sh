@@ -6,11 +6,7 @@
 # Skips only where no Chromium can be found.
 . "$(dirname "$0")/lib.sh"
 
-CHROME=
-for c in chromium chromium-browser google-chrome; do
-  if command -v "$c" >/dev/null 2>&1; then CHROME=$(command -v "$c"); break; fi
-done
-[ -n "$CHROME" ] || skip "chromium is not installed (scripts/install-deps.sh test)"
+find_chromium
 
 start_daemon tm -D taskmanager.numberOfTaskSlots=3
 http_get "$tm_STATUS/"
@@ -29,11 +25,7 @@ tectl_pid=$SUBMIT_PID
 flowing() { [ "$(http_body "$tm_STATUS/v1/tasks" | json 'min(t["metrics"]["numRecordsIn"] + t["metrics"]["numRecordsOut"] for t in d["tasks"])')" -gt 0 ]; }
 wait_until 20 flowing || fail "no records flowing"
 
-timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$WORK/chrome-profile" --virtual-time-budget=5000 \
-  --dump-dom "$tm_STATUS/" >"$WORK/dom.html" 2>"$WORK/chrome.err" ||
-  { tail -20 "$WORK/chrome.err"; fail "chromium failed"; }
+chromium_dump "$tm_STATUS/" "$WORK/dom.html"
 http_body "$tm_STATUS/v1/tasks" >"$WORK/tasks.json"
 http_body "$tm_STATUS/v1/overview" >"$WORK/overview.json"
 

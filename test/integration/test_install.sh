@@ -4,7 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 root="$WORK/root"
 make -s -C "$ROOT" BUILD="$BUILD" DESTDIR="$root" PREFIX=/usr/local install >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "make install failed"; }
-for f in sbin/taskexecutord bin/tectl etc/taskexecutor/taskexecutor.yaml lib/systemd/system/taskexecutord.service \
+for f in sbin/taskexecutord sbin/tejobmanager bin/tectl etc/taskexecutor/taskexecutor.yaml \
+         etc/taskexecutor/jobmanager.yaml lib/systemd/system/taskexecutord.service lib/systemd/system/tejobmanager.service \
          share/man/man8/taskexecutord.8 share/man/man1/tectl.1 share/man/man5/taskexecutor.yaml.5; do
   [ -s "$root/usr/local/$f" ] || fail "make install did not install $f"
 done

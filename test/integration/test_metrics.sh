@@ -7,12 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-# The parser may live in Debian's python3 only (another python3 can come first in PATH).
-PY=
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null && "$p" -c 'import prometheus_client.parser' 2>/dev/null; then PY=$p; break; fi
-done
-[ -n "$PY" ] || fail "no python3 with the Prometheus client parser (apt-get install python3-prometheus-client)"
+prom_python
+PY=$PROM_PY
 
 start_daemon tm -D taskmanager.numberOfTaskSlots=2
 # The idle daemon's exposition parses too (no task series, every family present).

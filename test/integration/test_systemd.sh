@@ -86,18 +86,38 @@ kill -TERM "$ppid"; wait "$ppid" || true
 bad=$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (DEBUG|INFO |WARN |ERROR) \[' "$plog" || true)
 [ "$bad" = 0 ] || { cat "$plog"; fail "$bad line(s) without an ISO timestamp"; }
 
-# 6. The unit file.
-unit="$ROOT/conf/taskexecutord.service"
-grep -q '^Type=notify$' "$unit" || fail "unit is not Type=notify"
-grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "ExecReload is not SIGHUP"
-grep -q '^ExecStart=/usr/local/sbin/taskexecutord --config /usr/local/etc/taskexecutor/taskexecutor.yaml$' "$unit" \
-  || fail "ExecStart does not match the make install paths"
-if command -v systemd-analyze >/dev/null; then
-  sed "s#/usr/local/sbin/taskexecutord#$DAEMON#" "$unit" >"$WORK/taskexecutord.service"
-  systemd-analyze verify "$WORK/taskexecutord.service" >"$WORK/verify.out" 2>&1 || true
-  cat "$WORK/verify.out"
-  if grep -v -e "Command 'man " -e 'man:' "$WORK/verify.out" | grep -q .; then fail "systemd-analyze verify complained"; fi
-else
-  skip_check "systemd-analyze verify" "systemd-analyze is not installed (scripts/install-deps.sh test)"
-fi
+# The JobManager speaks the same protocol: READY=1 after its READY line, RELOADING=1 then
+# READY=1 on SIGHUP (a live key changed), STOPPING=1 on SIGTERM.
+sock="$WORK/jm-notify.sock"; out="$WORK/jm-notify.out"
+start_notify_server "$sock" "$out" "$WORK/jm.log"
+printf 'log.level: info\n' >"$WORK/jm.yaml"
+export NOTIFY_SOCKET="$sock"
+start_jobmanager jm --config "$WORK/jm.yaml"
+unset NOTIFY_SOCKET
+wait_until 10 has_msg "$out" 'READY=1' || { notify_msgs "$out"; fail "tejobmanager: no READY=1"; }
+printf 'log.level: debug\n' >"$WORK/jm.yaml"
+kill -HUP "$jm_PID"
+wait_until 10 has_msg "$out" 'RELOADING=1' || { notify_msgs "$out"; fail "tejobmanager: no RELOADING=1"; }
+wait_until 10 grep -q "reload: log.level changed from 'info' to 'debug' (applied)" "$jm_LOG" || fail "tejobmanager: reload not logged"
+kill -TERM "$jm_PID"
+wait_until 10 has_msg "$out" 'STOPPING=1' || { notify_msgs "$out"; fail "tejobmanager: no STOPPING=1"; }
+[ "$(notify_msgs "$out" | grep -c 'READY=1')" -ge 2 ] || { notify_msgs "$out"; fail "tejobmanager: no READY=1 after the reload"; }
+
+# 6. The unit files (make install paths), each through systemd-analyze verify.
+for spec in "taskexecutord:$DAEMON:taskexecutor.yaml" "tejobmanager:$JOBMANAGER:jobmanager.yaml"; do
+  IFS=: read -r prog bin conf <<<"$spec"
+  unit="$ROOT/conf/$prog.service"
+  grep -q '^Type=notify$' "$unit" || fail "$prog unit is not Type=notify"
+  grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "$prog: ExecReload is not SIGHUP"
+  grep -q "^ExecStart=/usr/local/sbin/$prog --config /usr/local/etc/taskexecutor/$conf\$" "$unit" \
+    || fail "$prog: ExecStart does not match the make install paths"
+  if command -v systemd-analyze >/dev/null; then
+    sed "s#/usr/local/sbin/$prog#$bin#" "$unit" >"$WORK/$prog.service"
+    systemd-analyze verify "$WORK/$prog.service" >"$WORK/verify-$prog.out" 2>&1 || true
+    cat "$WORK/verify-$prog.out"
+    if grep -v -e "Command 'man " -e 'man:' "$WORK/verify-$prog.out" | grep -q .; then fail "systemd-analyze verify complained ($prog)"; fi
+  else
+    skip_check "systemd-analyze verify" "systemd-analyze is not installed (scripts/install-deps.sh test)"
+  fi
+done
 echo OK

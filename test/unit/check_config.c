@@ -467,6 +467,10 @@ START_TEST(test_write_defaults_round_trip)
     for (const te_config_key_t *k = config_keys(); k->name != NULL; k++) {
         char line[300];
         snprintf(line, sizeof(line), "\n%s: ", k->name);
+        if (!config_key_in_set(TE_CONFIG_TASKEXECUTOR, (te_config_key_id_t)(k - config_keys()))) {
+            ck_assert_msg(strstr(text, line) == NULL, "JobManager key %s in taskexecutord's defaults", k->name);
+            continue;
+        }
         ck_assert_msg(strstr(text, line) != NULL, "key %s missing", k->name);
         ck_assert_msg(strstr(text, k->doc) != NULL, "doc of %s missing", k->name);
     }

@@ -539,8 +539,8 @@ START_TEST(test_kind_from_field_ranges)
     int calls = 0, pushes = 0, responses = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->id == 1)
-            continue; /* call_id */
+        if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            continue; /* call_id, epoch */
         Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
         Te__Heartbeat any = TE__HEARTBEAT__INIT; /* only the pointer matters here */
         m.body_case = (Te__RpcMessage__BodyCase)f->id;

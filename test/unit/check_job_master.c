@@ -4,7 +4,8 @@
  * deployment, the end of a job, restart decisions (task failure, lost executor,
  * rejected deployment, the restart budget), cancellation, checkpoint coordination
  * (triggers on sources only, acks -> _metadata + confirmations, declines -> aborts,
- * tolerable failed checkpoints, restore on restart), plus restart_strategy and
+ * tolerable failed checkpoints, restore on restart, savepoints and stop-with-savepoint),
+ * plus restart_strategy and
  * checkpoint_failure_manager. Expected values are written out here from the rules,
  * not computed by the code under test.
  *
@@ -116,6 +117,7 @@ typedef struct opts {
     long restarts;
     int64_t checkpoint_interval;
     int hold;
+    te_ckpt_writer_t writer; /* metadata_writer (none by default) */
 } opts_t;
 
 static void env_setup(env_t *e, opts_t o)
@@ -146,6 +148,7 @@ static void env_setup(env_t *e, opts_t o)
         .checkpoint_root = e->dir,
         .checkpoint_interval_ms = o.checkpoint_interval,
         .checkpoint_timeout_ms = 500,
+        .metadata_writer = o.writer,
         .restart_attempts = o.restarts,
         .restart_backoff_ms = 200,
         .heartbeat_interval_ms = 1000,
@@ -521,6 +524,167 @@ START_TEST(test_checkpoint_trigger_ack_confirm)
 }
 END_TEST
 
+/* ---- savepoints --------------------------------------------------------------------- */
+
+typedef struct sp_seen {
+    int n;
+    uint64_t id;
+    char cause[256];
+} sp_seen_t;
+
+static void on_sp(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m, const char *cause)
+{
+    sp_seen_t *s = arg;
+    (void)jm;
+    s->n++;
+    s->id = m ? m->checkpoint_id : 0;
+    snprintf(s->cause, sizeof(s->cause), "%s", cause ? cause : "");
+}
+
+START_TEST(test_stop_with_savepoint_without_interval)
+{
+    env_t e;
+    sp_seen_t sp = {0};
+    te_error_t err = {0};
+    env_setup(&e, (opts_t){0});
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 1, on_sp, &sp, &err), TE_ESTATE); /* not running */
+    start_running(&e);
+    advance(&e, 10000);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 0); /* no periodic checkpoints */
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 1, on_sp, &sp, &err), TE_OK);
+    deliver(&e);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2); /* on the two sources, with terminate */
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(fake_te_call(&e.te[i], FAKE_TRIGGER, 0)->terminate, 1);
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 0, on_sp, &sp, &err), TE_ESTATE); /* one at a time */
+    ck_assert_int_eq(sp.n, 0);
+    ack_all(&e, 0, 1);
+    ck_assert_int_eq(sp.n, 1);
+    ck_assert_uint_eq(sp.id, 1);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
+    push_all(&e, 0, TE__EXECUTION_STATE__FINISHED); /* the sources ended at the barrier */
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
+    ck_assert_int_eq(sp.n, 1);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_savepoint_after_pending_checkpoint_then_declined)
+{
+    env_t e;
+    sp_seen_t sp = {0};
+    te_error_t err = {0};
+    env_setup(&e, (opts_t){.checkpoint_interval = 100});
+    start_running(&e);
+    advance(&e, 100); /* checkpoint 1 pending */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 0, on_sp, &sp, &err), TE_OK);
+    deliver(&e);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2); /* waits for checkpoint 1 */
+    ack_all(&e, 0, 1);
+    advance(&e, 0);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4); /* savepoint 2 at once, not after the interval */
+    const fake_call_t *t = fake_te_call(&e.te[0], FAKE_TRIGGER, 1);
+    ck_assert_uint_eq(t->ckpt, 2);
+    ck_assert_int_eq(t->terminate, 0);
+    fake_te_decline(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->id, 2, "disk full");
+    deliver(&e);
+    advance(&e, 0);
+    ck_assert_int_eq(sp.n, 1);
+    ck_assert_uint_eq(sp.id, 0);
+    ck_assert_msg(strstr(sp.cause, "disk full") != NULL, "cause: %s", sp.cause);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_savepoint_fails_when_the_attempt_ends)
+{
+    env_t e;
+    sp_seen_t sp = {0};
+    te_error_t err = {0};
+    env_setup(&e, (opts_t){.restarts = 1});
+    start_running(&e);
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 0, on_sp, &sp, &err), TE_OK);
+    deliver(&e);
+    fake_te_push_state(&e.te[0], &fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->id, TE__EXECUTION_STATE__FAILED, "boom");
+    deliver(&e);
+    advance(&e, 0);
+    ck_assert_int_eq(sp.n, 1);
+    ck_assert_uint_eq(sp.id, 0);
+    ck_assert_msg(strstr(sp.cause, "ended before acknowledging") != NULL, "cause: %s", sp.cause);
+    env_teardown(&e);
+}
+END_TEST
+
+/* A metadata writer that holds the writes until the test runs them. */
+typedef struct held_write {
+    const te_ckpt_metadata_t *m;
+    char dir[256];
+    void (*done)(void *arg, const te_error_t *err);
+    void *arg;
+    int n;
+} held_write_t;
+
+static void hold_write(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
+                       void (*done)(void *arg, const te_error_t *err), void *arg)
+{
+    held_write_t *h = self;
+    (void)keep;
+    h->m = m;
+    snprintf(h->dir, sizeof(h->dir), "%s", job_dir);
+    h->done = done;
+    h->arg = arg;
+    h->n++;
+}
+
+static void run_write(held_write_t *h)
+{
+    te_error_t err = {0};
+    ck_assert_int_eq(checkpoint_metadata_write(h->m, h->dir, &err), TE_OK);
+    void (*done)(void *, const te_error_t *) = h->done;
+    h->done = NULL;
+    done(h->arg, NULL);
+}
+
+START_TEST(test_metadata_written_off_the_loop)
+{
+    env_t e;
+    held_write_t h = {0};
+    sp_seen_t sp = {0};
+    te_error_t err = {0};
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .writer = {hold_write, &h}});
+    start_running(&e);
+    advance(&e, 100);
+    ack_all(&e, 0, 1);
+    ck_assert_int_eq(h.n, 1); /* handed to the writer: not complete yet */
+    ck_assert_int_eq(e.n_checkpoints, 0);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 0);
+    ck_assert_int_eq(job_master_trigger_savepoint(e.jm, 0, on_sp, &sp, &err), TE_OK);
+    advance(&e, 300); /* no trigger while the write runs, not even the savepoint */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    run_write(&h);
+    deliver(&e);
+    ck_assert_int_eq(e.n_checkpoints, 1);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
+    advance(&e, 0); /* now the savepoint (2) */
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4);
+    ack_all(&e, 0, 2);
+    ck_assert_int_eq(sp.n, 0); /* reported once written */
+    run_write(&h);
+    deliver(&e);
+    ck_assert_int_eq(sp.n, 1);
+    ck_assert_uint_eq(sp.id, 2);
+    /* a write still in flight when the JobMaster is freed completes harmlessly later */
+    advance(&e, 100);
+    ack_all(&e, 0, 3);
+    ck_assert_int_eq(h.n, 3);
+    job_master_free(e.jm);
+    e.jm = NULL;
+    h.done(h.arg, NULL); /* no JobMaster: the metadata it handed over is freed here */
+    env_teardown(&e);
+}
+END_TEST
+
 START_TEST(test_decline_counts_against_tolerable_failures)
 {
     /* default tolerable-failed-checkpoints 0: the first decline fails the job over */
@@ -756,6 +920,10 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_cancel_and_forced_cancel);
     tcase_add_test(tc, test_externally_cancelled_task_ends_the_job);
     tcase_add_test(tc, test_checkpoint_trigger_ack_confirm);
+    tcase_add_test(tc, test_stop_with_savepoint_without_interval);
+    tcase_add_test(tc, test_savepoint_after_pending_checkpoint_then_declined);
+    tcase_add_test(tc, test_savepoint_fails_when_the_attempt_ends);
+    tcase_add_test(tc, test_metadata_written_off_the_loop);
     tcase_add_test(tc, test_decline_counts_against_tolerable_failures);
     tcase_add_test(tc, test_tolerable_expirations);
     tcase_add_test(tc, test_finished_task_aborts_quietly);

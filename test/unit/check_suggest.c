@@ -121,7 +121,10 @@ START_TEST(test_size_error_examples_are_accepted)
         if (k->type != TE_CFG_SIZE)
             continue;
         sizes++;
-        te_config_t *c = config_new();
+        te_config_t *c =
+            config_new_for(config_key_in_set(TE_CONFIG_TASKEXECUTOR, (te_config_key_id_t)(k - config_keys()))
+                               ? TE_CONFIG_TASKEXECUTOR
+                               : TE_CONFIG_JOBMANAGER);
         te_error_t err;
         ck_assert_int_ne(config_set(c, k->name, "0b", &err), TE_OK);
         const char *eg = strstr(err.msg, "e.g. ");

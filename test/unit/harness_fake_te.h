@@ -48,6 +48,7 @@ typedef struct fake_call {
     fake_call_kind_t kind;
     te_id_t id;          /* execution id (submit, cancel, checkpoint calls) or allocation id */
     uint64_t ckpt;       /* checkpoint id */
+    int terminate;       /* trigger: stop-with-savepoint */
     uint32_t attempt;    /* submit: the TDD's attempt number */
     int32_t slot;        /* submit: target slot number */
     te_id_t allocation;  /* submit: the TDD's allocation id */
@@ -148,11 +149,12 @@ static void fake_ckpt(te_tm_gateway_t *gw, fake_call_kind_t kind, const te_id_t 
     c->id = *exec;
     c->ckpt = id;
 }
-static void fake_trigger(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t ts, te_tm_done_fn done,
-                         void *arg)
+static void fake_trigger(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t ts, int terminate,
+                         te_tm_done_fn done, void *arg)
 {
     (void)ts;
     fake_ckpt(gw, FAKE_TRIGGER, exec, id, done, arg);
+    ((fake_te_t *)gw)->calls[((fake_te_t *)gw)->n_calls - 1].terminate = terminate;
 }
 static void fake_confirm(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, te_tm_done_fn done, void *arg)
 {

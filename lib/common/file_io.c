@@ -1,0 +1,144 @@
+/*
+ * file_io — durable replace, whole-file read, mkdir -p (see file_io.h).
+ *
+ * Threading: reentrant; no shared state.
+ */
+#define _GNU_SOURCE /* nftw */
+#include "common/file_io.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+te_status_t file_mkdirs(const char *dir, te_error_t *err)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(buf))
+        return te_error_set(err, TE_EINVAL, "directory '%s': empty or too long", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return te_error_set(err, TE_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return te_error_set(err, TE_EIO, "'%s' is not a directory", dir);
+    return TE_OK;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+te_status_t file_write_durable(const char *path, const void *data, size_t len, te_error_t *err)
+{
+    char dir[4096], tmp[4300];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >= sizeof(tmp))
+        return te_error_set(err, TE_EINVAL, "path too long: '%s'", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return te_error_set(err, TE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return te_error_set(err, TE_EIO, "cannot write '%s': %s", tmp, strerror(e));
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return te_error_set(err, TE_EIO, "cannot commit '%s': %s", path, strerror(e));
+    }
+    fsync_dir(dir);
+    return TE_OK;
+}
+
+char *file_read_all(const char *path, size_t *len, te_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (buf == NULL || bad) {
+        free(buf);
+        te_error_set(err, bad ? TE_EIO : TE_ENOMEM, "cannot read '%s'", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (r != 0 && errno != ENOENT)
+        TE_WARN("file", "cannot delete '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+void file_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }

@@ -1,0 +1,24 @@
+/*
+ * savepoint — a completed checkpoint made self-contained in a directory of its own
+ * (Flink's savepoint): <root>/savepoint-<first 6 hex of the job id>-<checkpoint id>/
+ * holding the checkpoint's snapshot files (hard links when the file system allows,
+ * else fsync'd copies) and a _metadata whose handle paths are relative to it, so the
+ * directory can be moved and is never touched by checkpoint retention. `tectl submit
+ * --from-savepoint` / the REST option from_savepoint start a job from it.
+ *
+ * Threading: pure file work on the calling thread (blocking: hard links are cheap;
+ * copies take as long as the state is large).
+ */
+#ifndef TE_SAVEPOINT_H
+#define TE_SAVEPOINT_H
+
+#include <stddef.h>
+
+#include "common/te_status.h"
+#include "jobmaster/checkpoint_metadata.h"
+
+/* Writes the savepoint of m (its handles' files must exist) under root; the directory
+ * made goes to out (cap bytes). A failure removes what was made. */
+te_status_t savepoint_write(const te_ckpt_metadata_t *m, const char *root, char *out, size_t cap, te_error_t *err);
+
+#endif

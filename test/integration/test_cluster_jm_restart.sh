@@ -1,0 +1,67 @@
+# kill -9 of the JobManager in the middle of a checkpointed job, then a restart on the
+# same ports and store: the TaskExecutors register again, their leftover tasks of the
+# job are cancelled (every old task ended before any new one was deployed: no duplicate
+# writers), the job is recovered from its latest completed checkpoint and finishes; the
+# committed output equals seq(1) exactly once.
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+rpc=$(free_port); rest=$(free_port)
+jm_args=(-D jobmanager.rpc.port="$rpc" -D jobmanager.rest.port="$rest" -D jobmanager.store.dir="$WORK/store"
+         -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=10s)
+start_jobmanager jm "${jm_args[@]}"
+start_executor te1 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10s
+start_executor te2 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10s
+wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
+
+N=119999
+mkdir -p "$WORK/out"
+seq_sink_job recover-me $N 12000 "$WORK/out" >"$WORK/job.json"
+job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm_REST" --checkpoint-interval 200ms --restart-attempts 3) \
+  || fail "submit failed"
+two_checkpoints() { [ "$(job_field jm "$job" 'd["state"] == "RUNNING" and d["checkpoints"]["completed"] >= 2')" = True ]; }
+wait_until 20 two_checkpoints || fail "no checkpoints completed while running: $(job_field jm "$job" 'd["state"]')"
+kill -9 "$jm_PID"
+killed_at=$(date +%s.%N)
+sleep 0.$((RANDOM % 5 + 3))
+start_jobmanager jm2 "${jm_args[@]}"
+grep -q 'jobs_recovered=1' "$jm2_LOG" || fail "the restarted JobManager did not recover the job"
+wait_until 60 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the recovered job did not end: $(job_field jm2 "$job" 'd')"
+job_in_state jm2 "$job" FINISHED || fail "the recovered job ended $(job_field jm2 "$job" 'd["state"], d["failure_cause"]')"
+[ "$(job_field jm2 "$job" 'd["recovered"]')" = True ] || fail "the job is not marked recovered"
+grep -q "job $job (recover-me) recovered from the job store: restarting from checkpoint" "$jm2_LOG" \
+  || fail "the job was not restored from a checkpoint"
+
+committed_lines "$WORK/out" | sort -n >"$WORK/actual.txt"
+seq 0 $N >"$WORK/expected.txt"
+if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
+  echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
+  fail "committed output is not seq 0 $N exactly once"
+fi
+
+# No duplicate writers: on each TaskExecutor, every task deployed before the kill ended
+# before the first task deployed after the restart.
+python3 - "$killed_at" "$WORK/te1.log" "$WORK/te2.log" <<'PY' || fail "old and new tasks overlapped"
+import re, sys, datetime
+killed = float(sys.argv[1])
+def ts(line):
+    t = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
+for path in sys.argv[2:]:
+    deployed, ended = {}, {}
+    for line in open(path):
+        m = re.search(r"deployed .* \(([0-9a-f]{32})\) of job", line)
+        if m:
+            deployed[m.group(1)] = ts(line)
+        m = re.search(r"\] ([0-9a-f]{32}) -> (FINISHED|FAILED|CANCELED)", line)
+        if m:
+            ended[m.group(1)] = ts(line)
+    old = [e for e, t in deployed.items() if t < killed]
+    new = [t for e, t in deployed.items() if t >= killed]
+    if not new:
+        continue
+    for e in old:
+        assert e in ended, "%s: old task %s never ended" % (path, e)
+        assert ended[e] <= min(new), "%s: old task %s ended after a new one was deployed" % (path, e)
+    print("%s: %d old tasks ended before the first of %d new ones" % (path, len(old), len(new)))
+PY
+echo "the JobManager restarted, recovered the job from its checkpoint, output exactly once"
