@@ -12,6 +12,7 @@ PKGS=(
   libjansson-dev
   libyaml-dev
   check
+  librocksdb-dev          # state.backend.type: rocksdb (lib/state/rocksdb_*; issue #16)
   python3 curl procps iproute2
   python3-prometheus-client   # tests: a real Prometheus text parser for /metrics
   chromium                    # tests: the dashboard rendered in headless Chromium
