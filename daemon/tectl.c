@@ -35,6 +35,7 @@
 
 #include "jobmaster/checkpoint_coordinator.h"
 #include "jobmaster/checkpoint_metadata.h"
+#include "jobmaster/shared_state_registry.h"
 #include "jobmaster/job_graph.h"
 #include "jobmaster/job_plan.h"
 #include "common/clock.h"
@@ -987,6 +988,9 @@ struct session {
     char *task_cause;  /* the failed task's own cause (JSON end event) */
     int cause_printed; /* already reported on stderr */
     size_t n_finished, n_failed, n_canceled;
+
+    /* the shared files of incremental checkpoints (reference counts) */
+    te_shared_state_registry_t *registry;
 };
 
 static void print_time(FILE *f)
@@ -1142,6 +1146,16 @@ static long push_task(job_t *j, const executor_t *ex, const ProtobufCBinaryData 
     return t;
 }
 
+/* The shared files of an incremental checkpoint's handle (paths borrowed from h). */
+static void ack_shared_files(te_ckpt_handle_t *dst, const Te__StateHandle *h)
+{
+    if (h->n_shared == 0 || (dst->shared = calloc(h->n_shared, sizeof(*dst->shared))) == NULL)
+        return;
+    for (size_t i = 0; i < h->n_shared; i++)
+        dst->shared[i] = (te_ckpt_shared_file_t){h->shared[i]->path, h->shared[i]->size};
+    dst->n_shared = h->n_shared;
+}
+
 static void on_ack(job_t *j, executor_t *ex, const Te__AcknowledgeCheckpoint *a)
 {
     long t = push_task(j, ex, &a->execution_attempt_id, "checkpoint ack");
@@ -1160,11 +1174,14 @@ static void on_ack(job_t *j, executor_t *ex, const Te__AcknowledgeCheckpoint *a)
         hs[k].n_key_groups = h->n_key_groups;
         hs[k].subtask_index = h->subtask_index;
         hs[k].parallelism = h->parallelism;
+        ack_shared_files(&hs[k], h);
     }
     checkpoint_coordinator_ack_metrics(j->coord, a->checkpoint_id, a->alignment_duration_ns,
                                        a->persisted_in_flight_bytes, a->start_delay_ms);
     te_ckpt_event_t ev = checkpoint_coordinator_ack(j->coord, a->checkpoint_id, (size_t)t, hs, a->n_handles,
                                                     a->state_size, te_clock_mono_ms());
+    for (size_t k = 0; k < a->n_handles; k++)
+        free(hs[k].shared);
     free(hs);
     if (ev == TE_CKPT_COMPLETED)
         j->ckpt_completed = 1;
@@ -1390,6 +1407,20 @@ fail:
     return NULL;
 }
 
+/* Incremental checkpoints: references of the completed checkpoint's shared files. */
+static void ckpt_register_shared(session_t *s, const te_ckpt_metadata_t *m)
+{
+    te_error_t err = {0};
+    uint64_t added = 0;
+    if (s->registry && shared_state_registry_register(s->registry, m, &added, &err) != TE_OK)
+        ERRF("tectl: checkpoint %llu: %s\n", (unsigned long long)m->checkpoint_id, err.msg);
+    else if (s->registry && shared_state_registry_files(s->registry) > 0)
+        TE_DEBUG("tectl", "checkpoint %llu added %llu bytes of shared files (%zu files, %llu bytes referenced)",
+                 (unsigned long long)m->checkpoint_id, (unsigned long long)added,
+                 shared_state_registry_files(s->registry),
+                 (unsigned long long)shared_state_registry_bytes(s->registry));
+}
+
 /* Every task acknowledged: _metadata, retention, ConfirmCheckpoint, report. */
 static void ckpt_finalize(job_t *j)
 {
@@ -1414,8 +1445,11 @@ static void ckpt_finalize(job_t *j)
     checkpoint_metadata_free(s->latest);
     s->latest = m;
     s->n_completed++;
+    ckpt_register_shared(s, m); /* before pruning: files it shares with pruned ones stay */
     if (checkpoint_metadata_retain(s->job_dir, TE_CKPT_RETAINED, s->protect_id, NULL, &err) != TE_OK)
         ERRF("tectl: pruning old checkpoints: %s\n", err.msg);
+    if (s->registry)
+        shared_state_registry_sync(s->registry, s->job_dir);
     size_t n_tasks = 0;
     for (size_t v = 0; v < m->n_vertices; v++)
         n_tasks += m->vertices[v].n_handles;
@@ -2265,6 +2299,13 @@ static int session_open(session_t *s)
             return EXIT_JOB_FAILED;
         }
         snprintf(s->job_dir, n, "%s/%s", s->ckpt_root, s->job_hex);
+        /* the shared files of the job's retained (incremental) checkpoints */
+        if ((s->registry = shared_state_registry_new()) == NULL ||
+            shared_state_registry_load(s->registry, s->job_dir, &err) != TE_OK) {
+            ERRF("tectl: reading the checkpoints in '%s': %s\n", s->job_dir,
+                 err.msg[0] ? err.msg : "out of memory");
+            return EXIT_JOB_FAILED;
+        }
     }
     if (m != NULL) {
         if (m->max_parallelism != job_graph_max_parallelism(s->g)) {
@@ -2305,6 +2346,7 @@ static void session_close(session_t *s)
     free(s->graph_text);
     free(s->ckpt_root);
     free(s->job_dir);
+    shared_state_registry_free(s->registry);
     checkpoint_metadata_free(s->latest);
     free(s->cause);
     free(s->task_cause);
