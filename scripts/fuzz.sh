@@ -13,9 +13,9 @@ SECS=${FUZZ_SECONDS:-20}
 OUT=build-fuzz
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }
 SAN="-fsanitize=fuzzer-no-link,address,undefined"
-make -s BUILD=$OUT CC=clang OPT="-O1 -g -fno-omit-frame-pointer" SAN="$SAN" WERROR= $OUT/libte.a
+make -s BUILD=$OUT CC=clang CXX=clang++ OPT="-O1 -g -fno-omit-frame-pointer" SAN="$SAN" WERROR= $OUT/libte.a
 CFLAGS="-std=gnu11 -O1 -g -Ilib -Ilib/include -I$OUT/gen $(pkg-config --cflags libprotobuf-c jansson yaml-0.1)"
-LIBS="$(pkg-config --libs libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl) -ldl -lm -pthread"
+LIBS="$(pkg-config --libs libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl rocksdb) -lstdc++ -ldl -lm -pthread"
 status=0
 for src in test/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c); short=${name#fuzz_}

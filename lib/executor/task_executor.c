@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dir_util.h"
 #include "common/log.h"
 #include "common/thread_sched.h"
 #include "common/tls.h"
@@ -77,6 +78,41 @@ static void push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec
     r->last_pushed = s;
 }
 
+/* The shared files of an incremental checkpoint's report (issue #16). */
+static void update_free_shared(te_state_update_t *u)
+{
+    for (size_t i = 0; i < u->n_shared; i++) {
+        free(u->shared[i]->path);
+        free(u->shared[i]);
+    }
+    free(u->shared);
+}
+
+static void update_copy_shared(te_state_update_t *u, const te_checkpoint_report_t *rep)
+{
+    if (rep->n_shared == 0 || (u->shared = calloc(rep->n_shared, sizeof(*u->shared))) == NULL)
+        return;
+    for (size_t i = 0; i < rep->n_shared; i++) {
+        Te__SharedStateFile *f = malloc(sizeof(*f));
+        if (f == NULL)
+            break;
+        te__shared_state_file__init(f);
+        f->path = strdup(rep->shared_paths[i]);
+        f->size = rep->shared_sizes[i];
+        u->shared[u->n_shared++] = f;
+        if (f->path == NULL)
+            break;
+    }
+    if (u->n_shared < rep->n_shared || u->shared[u->n_shared - 1]->path == NULL) { /* out of memory: decline */
+        update_free_shared(u);
+        u->shared = NULL;
+        u->n_shared = 0;
+        u->ckpt = 2;
+        free(u->cause);
+        u->cause = strdup("out of memory reporting the shared files of an incremental checkpoint");
+    }
+}
+
 /* AcknowledgeCheckpoint / DeclineCheckpoint to the task's JobManager connection. */
 static void push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u)
 {
@@ -103,6 +139,8 @@ static void push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const t
         h.key_groups = kgs;
         h.subtask_index = u->ckpt_subtask;
         h.parallelism = u->ckpt_parallelism;
+        h.n_shared = u->n_shared;
+        h.shared = u->shared;
         ack.job_id.data = r->job_id.b;
         ack.job_id.len = TE_ID_LEN;
         ack.execution_attempt_id.data = r->exec_id.b;
@@ -271,6 +309,7 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
         }
         free(u->cause);
         free(u->path);
+        update_free_shared(u);
         free(u);
         u = next;
     }
@@ -326,6 +365,7 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
     u->ckpt_kg_last = rep->kg_last;
     u->cause = rep->cause ? strdup(rep->cause) : NULL;
     u->path = rep->path ? strdup(rep->path) : NULL;
+    update_copy_shared(u, rep);
     pthread_mutex_lock(&te->queue_lock);
     if (te->queue_tail)
         te->queue_tail->next = u;
@@ -617,6 +657,9 @@ static void call_submit_task(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
         .on_state_arg = te,
         .on_checkpoint = on_task_checkpoint,
         .on_checkpoint_arg = te,
+        .state_local_dir = te->state_dir,
+        .snapshot_pool = te->snapshot_pool,
+        .memory_budget = slot_index >= 0 ? managed_memory_slot(te->managed, (unsigned)slot_index) : NULL,
     };
     te_error_t err;
     te_error_clear(&err);
@@ -877,8 +920,9 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
     if (te->rpc != NULL)
         rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, "taskmanager.rpc.idle-timeout"));
     /* Job-level keys: what a job that does not set them gets (copied into each task). */
-    static const char *const job_keys[] = {"pipeline.auto-watermark-interval", "execution.buffer-timeout",
-                                           "state.checkpoints.dir", "execution.checkpointing.unaligned.enabled"};
+    static const char *const job_keys[] = {
+        "pipeline.auto-watermark-interval",          "execution.buffer-timeout", "state.checkpoints.dir",
+        "execution.checkpointing.unaligned.enabled", "state.backend.type",       "state.backend.incremental"};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++) {
         te->job_config_defaults[n++] = job_keys[i];
@@ -937,6 +981,23 @@ static void executor_stop_network(te_task_executor_t *te)
     te->n_net_io = 0;
 }
 
+/* This daemon's local state directory (issue #16): <taskmanager.state.local.dir>/
+ * te-<resource id>, so daemons sharing a working directory never touch each other's
+ * RocksDB instances. What a killed earlier run on the same resource id left there is
+ * deleted now (its tasks are gone), the rest at shutdown. */
+static void executor_state_dir(te_task_executor_t *te, const te_config_t *cfg)
+{
+    char rid[160];
+    snprintf(rid, sizeof(rid), "%s", te->resource_id);
+    for (char *p = rid; *p; p++)
+        if (*p == '/' || *p == ':' || *p == ' ')
+            *p = '_';
+    snprintf(te->state_dir, sizeof(te->state_dir), "%s/te-%s", config_get_str(cfg, "taskmanager.state.local.dir"),
+             rid);
+    if (dir_remove_tree(te->state_dir) != 0)
+        TE_WARN(CTX, "cannot delete the old local state in '%s': %s", te->state_dir, strerror(errno));
+}
+
 te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t *cfg, te_fatal_fn fatal,
                                       void *fatal_arg, te_error_t *err)
 {
@@ -969,6 +1030,16 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     te->flusher = output_flusher_new(err);
     if (te->partitions == NULL || te->flusher == NULL || output_flusher_start(te->flusher, err) != TE_OK)
         goto cleanup;
+    te->snapshot_pool = snapshot_pool_new((unsigned)config_get_int(cfg, "state.snapshot.threads"), err);
+    if (te->snapshot_pool == NULL)
+        goto cleanup;
+    te->managed = managed_memory_new((uint64_t)config_get_int(cfg, "taskmanager.memory.managed.size"),
+                                     (unsigned)config_get_int(cfg, "taskmanager.numberOfTaskSlots"), err);
+    if (te->managed == NULL)
+        goto cleanup;
+    TE_INFO(CTX, "managed memory for keyed state: %.1f MiB, %.1f MiB per slot",
+            (double)managed_memory_total(te->managed) / (1 << 20),
+            (double)managed_memory_limit(managed_memory_slot(te->managed, 0)) / (1 << 20));
     if (executor_start_network(te, cfg, bind, err) != TE_OK)
         goto cleanup;
     te->slots = slot_table_new(base, (int)config_get_int(cfg, "taskmanager.numberOfTaskSlots"), slot_timeout, te);
@@ -1005,6 +1076,7 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     else
         snprintf(te->resource_id, sizeof(te->resource_id), "%s:%d", host, rpc_server_port(te->rpc));
     snprintf(te->data_address, sizeof(te->data_address), "%s:%d", host, task_executor_data_port(te));
+    executor_state_dir(te, cfg);
     return te;
 cleanup:
     task_executor_free(te);
@@ -1028,11 +1100,19 @@ void task_executor_free(te_task_executor_t *te)
         task_free(r->task);
         free(r);
     }
+    /* Asynchronous checkpoint parts and state frees still running (no task is left
+     * to report to). */
+    snapshot_pool_free(te->snapshot_pool);
+    managed_memory_free(te->managed); /* no state draws from it any more */
+    if (te->state_dir[0])
+        (void)dir_remove_tree(te->state_dir); /* every task's state is freed by now */
     /* Updates queued by tasks that are gone now. */
     te_state_update_t *u = te->queue_head;
     while (u) {
         te_state_update_t *next = u->next;
         free(u->cause);
+        free(u->path);
+        update_free_shared(u);
         free(u);
         u = next;
     }

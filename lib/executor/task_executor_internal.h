@@ -20,6 +20,8 @@
 #include "rpc/rpc_server.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
+#include "state/managed_memory.h"
+#include "state/snapshot_pool.h"
 #include "shuffle/partition_manager.h"
 #include "slots/slot_table.h"
 #include "status/status_server.h"
@@ -70,6 +72,8 @@ typedef struct te_state_update {
     uint64_t ckpt_id, ckpt_size, ckpt_alignment_ns, ckpt_inflight, ckpt_start_delay_ms;
     uint32_t ckpt_subtask, ckpt_parallelism, ckpt_kg_first, ckpt_kg_last;
     char *path;
+    Te__SharedStateFile **shared; /* incremental checkpoints: the shared files it refers to */
+    size_t n_shared;
     struct te_state_update *next;
 } te_state_update_t;
 
@@ -89,6 +93,9 @@ struct te_task_executor {
     te_network_buffer_pool_t *buffers;
     te_partition_manager_t *partitions;
     te_output_flusher_t *flusher;
+    te_snapshot_pool_t *snapshot_pool; /* asynchronous checkpoint parts (state.snapshot.threads) */
+    te_managed_memory_t *managed;      /* taskmanager.memory.managed.size, a budget per slot */
+    char state_dir[4096]; /* <taskmanager.state.local.dir>/te-<resource id>: this daemon's local state */
     /* data plane: taskmanager.network.io-threads I/O threads, the partition server on
      * taskmanager.data.port and the partition client of remote input channels */
     te_net_io_thread_t **net_io;

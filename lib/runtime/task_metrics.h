@@ -2,7 +2,8 @@
  * task_metrics — the counters of one task, written by its task thread (and source
  * thread) and read lock-free by the status endpoint (Flink's TaskIOMetricGroup names).
  *
- * Threading: relaxed atomics; writers are the owning task's threads only.
+ * Threading: relaxed atomics; writers are the owning task's threads only (and the
+ * snapshot thread reporting one of its checkpoints, for the last_checkpoint_* ones).
  */
 #ifndef TE_TASK_METRICS_H
 #define TE_TASK_METRICS_H
@@ -21,6 +22,13 @@ typedef struct te_task_metrics {
     _Atomic int is_backpressured;      /* 1 while output is unavailable */
     _Atomic int64_t current_input_watermark;
     _Atomic uint64_t num_late_records_dropped;
+    /* keyed state (gauges; the task thread publishes them every ~100 ms) */
+    _Atomic uint64_t state_size_bytes; /* hashmap: memory; rocksdb: SST files + memtables */
+    _Atomic uint64_t state_entries;    /* rocksdb: RocksDB's estimate */
+    _Atomic uint64_t managed_memory_bytes;
+    /* the last acknowledged checkpoint's parts */
+    _Atomic uint64_t last_checkpoint_sync_us;
+    _Atomic uint64_t last_checkpoint_async_ms;
 } te_task_metrics_t;
 
 static inline void task_metrics_add(_Atomic uint64_t *c, uint64_t d)

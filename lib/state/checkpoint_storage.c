@@ -7,14 +7,13 @@
  */
 #include "state/checkpoint_storage.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "common/crc32c.h"
+#include "state/checkpoint_reader.h"
+#include "state/checkpoint_writer.h"
 #include "state/state_backend.h"
 
 #define CKPT_MAGIC    "TECK"
@@ -117,7 +116,7 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
     put32(b + 28, s->kg_first);
     put32(b + 32, s->kg_last);
     put32(b + 36, (uint32_t)s->n_sections);
-    put32(b + 40, state_crc32c(0, b, 40));
+    put32(b + 40, crc32c_update(0, b, 40));
     size_t off = CKPT_HDR_LEN;
     for (size_t i = 0; i < s->n_sections; i++) {
         const te_ckpt_section_t *sec = &s->sections[i];
@@ -132,11 +131,11 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
         if (sec->len)
             memcpy(p + CKPT_SEC_HDR + nl, sec->data, sec->len);
         size_t body = CKPT_SEC_HDR + nl + sec->len;
-        put32(p + body, state_crc32c(0, p, body));
+        put32(p + body, crc32c_update(0, p, body));
         off += body + 4;
     }
     memcpy(b + off, CKPT_END, 4);
-    put32(b + off + 4, state_crc32c(0, b, off));
+    put32(b + off + 4, crc32c_update(0, b, off));
     *out = b;
     *out_len = total;
     return TE_OK;
@@ -160,7 +159,7 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
                      CKPT_VERSION);
         return NULL;
     }
-    if (get32(d + 40) != state_crc32c(0, d, 40)) {
+    if (get32(d + 40) != crc32c_update(0, d, 40)) {
         te_error_set(err, TE_EPROTO, "%s: header checksum mismatch (corrupt file)", what);
         return NULL;
     }
@@ -168,7 +167,7 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
         te_error_set(err, TE_EPROTO, "%s: truncated or corrupt (no end marker)", what);
         return NULL;
     }
-    if (get32(d + len - 4) != state_crc32c(0, d, len - 8)) {
+    if (get32(d + len - 4) != crc32c_update(0, d, len - 8)) {
         te_error_set(err, TE_EPROTO, "%s: checksum mismatch (corrupt file)", what);
         return NULL;
     }
@@ -195,7 +194,7 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
             goto fail;
         }
         size_t body = CKPT_SEC_HDR + nl + (size_t)dl;
-        if (get32(p + body) != state_crc32c(0, p, body)) {
+        if (get32(p + body) != crc32c_update(0, p, body)) {
             te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", what, i);
             goto fail;
         }
@@ -228,134 +227,42 @@ fail:
     return NULL;
 }
 
-static int make_dirs(const char *path)
-{
-    char dir[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(dir)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-te_status_t checkpoint_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err)
-{
-    if (make_dirs(path) != 0)
-        return te_error_set(err, TE_EIO, "cannot create the directory of '%s': %s", path, strerror(errno));
-    char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-        return te_error_set(err, TE_EINVAL, "checkpoint path too long: '%s'", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return te_error_set(err, TE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return te_error_set(err, TE_EIO, "cannot write '%s': %s", tmp, strerror(e));
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return te_error_set(err, TE_EIO, "cannot fsync '%s': %s", tmp, strerror(e));
-    }
-    if (close(fd) != 0) {
-        unlink(tmp);
-        return te_error_set(err, TE_EIO, "cannot close '%s': %s", tmp, strerror(errno));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return te_error_set(err, TE_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-    }
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash != NULL) {
-        if (slash == dir)
-            slash[1] = '\0';
-        else
-            *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return TE_OK;
-}
-
 te_status_t checkpoint_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size,
                                      te_error_t *err)
 {
-    uint8_t *buf;
-    size_t len;
-    te_status_t rc = snapshot_encode(s, &buf, &len, err);
-    if (rc != TE_OK)
-        return rc;
-    rc = checkpoint_storage_write_file(path, buf, len, err);
-    free(buf);
-    if (rc == TE_OK && size)
-        *size = len;
-    return rc;
+    te_ckpt_file_info_t info = {s->checkpoint_id,   s->subtask_index, s->parallelism,
+                                s->max_parallelism, s->kg_first,      s->kg_last};
+    te_ckpt_writer_t *w = checkpoint_writer_open(path, &info, NULL, err);
+    if (w == NULL)
+        return err ? err->code : TE_EIO;
+    for (size_t i = 0; i < s->n_sections; i++) {
+        const te_ckpt_section_t *sec = &s->sections[i];
+        checkpoint_writer_section(w, sec->type, sec->index, sec->sub, sec->name, sec->data, sec->len);
+    }
+    return checkpoint_writer_commit(w, size, err);
 }
 
 te_ckpt_snapshot_t *checkpoint_storage_read(const char *path, te_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot open checkpoint snapshot '%s': %s",
-                     path, strerror(errno));
+    te_ckpt_reader_t *r = checkpoint_reader_open(path, err);
+    if (r == NULL)
         return NULL;
+    const te_ckpt_file_info_t *in = checkpoint_reader_info(r);
+    te_ckpt_snapshot_t *s = snapshot_new(in->checkpoint_id, in->subtask_index, in->parallelism,
+                                         in->max_parallelism, in->kg_first, in->kg_last);
+    for (size_t i = 0; s != NULL && i < checkpoint_reader_count(r); i++) {
+        const te_ckpt_section_info_t *sec = checkpoint_reader_section(r, i);
+        uint8_t *data;
+        if (checkpoint_reader_load(r, sec, &data, err) != TE_OK ||
+            snapshot_add(s, sec->type, sec->index, sec->sub, sec->name, data, (size_t)sec->len) != TE_OK) {
+            if (err && err->code == TE_OK)
+                te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", path);
+            snapshot_free(s);
+            s = NULL;
+        }
     }
-    struct stat stt;
-    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
-        close(fd);
-        te_error_set(err, TE_EIO, "checkpoint snapshot '%s' is not a regular file", path);
-        return NULL;
-    }
-    size_t len = (size_t)stt.st_size;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        close(fd);
-        te_error_set(err, TE_ENOMEM, "out of memory reading '%s' (%zu bytes)", path, len);
-        return NULL;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t r = read(fd, buf + off, len - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        off += (size_t)r;
-    }
-    close(fd);
-    te_ckpt_snapshot_t *s = snapshot_decode(buf, off, path, err);
-    free(buf);
+    if (s == NULL && err && err->code == TE_OK)
+        te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", path);
+    checkpoint_reader_close(r);
     return s;
 }

@@ -21,11 +21,20 @@
  * 1 = processing-time timers as wall-clock epoch ms, 0 = as the writer's monotonic ms);
  * INPUT_CHANNEL = in-flight data of flat input channel `index` (unaligned checkpoints:
  * the raw stream bytes, replayed before any other input on restore); OUTPUT_CHANNEL =
- * data of writer `index` subpartition `sub` not yet sent (reserved). `name` is the
- * operator's name (a restore checks it matches the chain).
+ * data of writer `index` subpartition `sub` not yet sent (reserved); ROCKSDB = the
+ * task's RocksDB instance as an incremental checkpoint (index 0, `sub` its format
+ * version, name "rocksdb"; the manifest of rocksdb_incremental.h: its SST files by
+ * reference to shared files, the small private files inline) holding the keyed state
+ * of every operator of the chain in place of KEYED sections. `name` is the operator's
+ * name (a restore checks it matches the chain).
  *
- * Threading: pure functions plus blocking file I/O; the caller's thread (the task
- * thread). A te_ckpt_snapshot_t belongs to one thread.
+ * Files are written by checkpoint_writer (streamed, for the asynchronous part of a
+ * checkpoint) and read by checkpoint_reader (checked in one pass, then read at will);
+ * this module keeps the in-memory form (te_ckpt_snapshot_t: small sections such as
+ * operator state and in-flight channel data) and its pure codec.
+ *
+ * Threading: pure functions plus blocking file I/O on the caller's thread. A
+ * te_ckpt_snapshot_t belongs to one thread.
  */
 #ifndef TE_CHECKPOINT_STORAGE_H
 #define TE_CHECKPOINT_STORAGE_H
@@ -41,6 +50,7 @@ typedef enum te_ckpt_section_type {
     TE_CKPT_SEC_TIMERS = 3,
     TE_CKPT_SEC_INPUT_CHANNEL = 4,
     TE_CKPT_SEC_OUTPUT_CHANNEL = 5,
+    TE_CKPT_SEC_ROCKSDB = 6,
 } te_ckpt_section_type_t;
 
 typedef struct te_ckpt_section {
@@ -79,13 +89,12 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
 /* Parses and checks everything; `what` names the source in messages (a path). */
 te_ckpt_snapshot_t *snapshot_decode(const uint8_t *data, size_t len, const char *what, te_error_t *err);
 
-/* Writes data to path durably: creates missing parent directories, writes
- * "<path>.tmp", fsyncs it, renames it over path and fsyncs the directory. */
-te_status_t checkpoint_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err);
-/* Encodes s and writes it to path; *size = bytes written. */
+/* Writes s to path durably (checkpoint_writer: "<path>.tmp", fsync, rename, fsync of
+ * the directory; missing directories created); *size = bytes written. */
 te_status_t checkpoint_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size,
                                      te_error_t *err);
-/* Reads and decodes the snapshot file at path. */
+/* Reads, checks and loads the snapshot file at path (checkpoint_reader). Large state
+ * is better read through checkpoint_reader directly (streamed). */
 te_ckpt_snapshot_t *checkpoint_storage_read(const char *path, te_error_t *err);
 
 #endif
