@@ -4,20 +4,20 @@
  * computed by repeated squaring of the one-zero-bit operator (O(log n) 32x32 matrix
  * products).
  *
- * Threading: pure; the table and the CPU check are initialised once (pthread_once).
+ * Threading: pure; the table and the CPU check are initialised by a constructor, before
+ * main.
  */
 #include "common/crc32c.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #define CRC32C_POLY 0x82f63b78u /* reflected Castagnoli polynomial */
 
 static uint32_t crc_table[256];
 static int have_sse42;
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
-static void crc_init(void)
+/* At load time, so the hot path checks nothing (also safe to call again). */
+__attribute__((constructor)) static void crc_init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
@@ -60,7 +60,6 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8
 
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
     uint32_t c = ~crc;
 #if defined(__x86_64__)
     if (have_sse42)

@@ -5,7 +5,7 @@
  * so a file written as a stream whose headers are filled in afterwards (lengths known
  * only at the end) still gets its checksums without reading anything back.
  *
- * Threading: pure; the table is built once under pthread_once.
+ * Threading: pure (tables are built before main).
  */
 #ifndef TE_CRC32C_H
 #define TE_CRC32C_H

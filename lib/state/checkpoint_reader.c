@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/byte_codec.h"
 #include "common/crc32c.h"
 #include "state/checkpoint_storage.h"
 
@@ -30,13 +31,6 @@ struct te_ckpt_reader {
     te_ckpt_section_info_t *secs;
     size_t n;
 };
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 te_status_t checkpoint_reader_pread(te_ckpt_reader_t *r, uint64_t offset, void *buf, size_t len, te_error_t *err)
 {
@@ -93,14 +87,14 @@ static te_status_t verify(te_ckpt_reader_t *r, uint8_t *buf, te_error_t *err)
         return st;
     if (memcmp(h, "TECK", 4) != 0)
         return bad(err, r->path, "not a checkpoint snapshot (bad magic)", UINT32_MAX);
-    if (get32(h + 4) != 1)
+    if (byte_get_le32(h + 4) != 1)
         return te_error_set(err, TE_EPROTO, "%s: snapshot format version %u, this daemon reads 1", r->path,
-                            get32(h + 4));
-    if (get32(h + 40) != crc32c_update(0, h, 40))
+                            byte_get_le32(h + 4));
+    if (byte_get_le32(h + 40) != crc32c_update(0, h, 40))
         return bad(err, r->path, "header checksum mismatch (corrupt file)", UINT32_MAX);
-    r->info = (te_ckpt_file_info_t){get64(h + 8),  get32(h + 16), get32(h + 20),
-                                    get32(h + 24), get32(h + 28), get32(h + 32)};
-    uint32_t n = get32(h + 36);
+    r->info = (te_ckpt_file_info_t){byte_get_le64(h + 8),  byte_get_le32(h + 16), byte_get_le32(h + 20),
+                                    byte_get_le32(h + 24), byte_get_le32(h + 28), byte_get_le32(h + 32)};
+    uint32_t n = byte_get_le32(h + 36);
     if (n > TE_CKPT_MAX_SECTIONS)
         return te_error_set(err, TE_EPROTO, "%s: %u sections (at most %u)", r->path, n, TE_CKPT_MAX_SECTIONS);
     uint8_t t[8];
@@ -119,8 +113,8 @@ static te_status_t verify(te_ckpt_reader_t *r, uint8_t *buf, te_error_t *err)
             return te_error_set(err, TE_EPROTO, "%s: section %u is truncated", r->path, i);
         if ((st = checkpoint_reader_pread(r, off, sh, SEC_HDR_LEN, err)) != TE_OK)
             return st;
-        uint32_t nl = get32(sh + 12);
-        uint64_t dl = get64(sh + 16);
+        uint32_t nl = byte_get_le32(sh + 12);
+        uint64_t dl = byte_get_le64(sh + 16);
         if (nl > NAME_MAX_ || nl > end - off - SEC_HDR_LEN - 4 || dl > end - off - SEC_HDR_LEN - 4 - nl)
             return te_error_set(err, TE_EPROTO, "%s: section %u length %llu runs past the end of the file",
                                 r->path, i, (unsigned long long)dl);
@@ -130,7 +124,7 @@ static te_status_t verify(te_ckpt_reader_t *r, uint8_t *buf, te_error_t *err)
         if ((st = crc_range(r, buf, off, body, &c, err)) != TE_OK ||
             (st = checkpoint_reader_pread(r, off + body, stored, 4, err)) != TE_OK)
             return st;
-        if (get32(stored) != c)
+        if (byte_get_le32(stored) != c)
             return te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", r->path, i);
         char *name = malloc(nl + 1);
         if (name == NULL)
@@ -140,15 +134,15 @@ static te_status_t verify(te_ckpt_reader_t *r, uint8_t *buf, te_error_t *err)
             return st;
         }
         name[nl] = '\0';
-        r->secs[r->n++] =
-            (te_ckpt_section_info_t){get32(sh), get32(sh + 4), get32(sh + 8), name, off + SEC_HDR_LEN + nl, dl};
+        r->secs[r->n++] = (te_ckpt_section_info_t){
+            byte_get_le32(sh), byte_get_le32(sh + 4), byte_get_le32(sh + 8), name, off + SEC_HDR_LEN + nl, dl};
         file_crc = crc32c_update(crc32c_combine(file_crc, c, body), stored, 4);
         off += body + 4;
     }
     if (off != end)
         return te_error_set(err, TE_EPROTO, "%s: %llu unexpected bytes after the last section", r->path,
                             (unsigned long long)(end - off));
-    if (get32(t + 4) != file_crc)
+    if (byte_get_le32(t + 4) != file_crc)
         return bad(err, r->path, "checksum mismatch (corrupt file)", UINT32_MAX);
     return TE_OK;
 }

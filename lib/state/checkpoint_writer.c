@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/byte_codec.h"
 #include "common/crc32c.h"
 #include "common/dir_util.h"
 #include "state/checkpoint_storage.h"
@@ -59,18 +60,6 @@ struct te_ckpt_writer {
     te_status_t st;
     char msg[TE_ERROR_MSG_MAX];
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static te_status_t fail(te_ckpt_writer_t *w, te_status_t st, const char *fmt, const char *arg, int e)
 {
@@ -157,6 +146,13 @@ te_status_t checkpoint_writer_write(te_ckpt_writer_t *w, const void *data, size_
     if (w->st != TE_OK || len == 0)
         return w->st;
     wpiece_t *last = w->np ? &w->p[w->np - 1] : NULL;
+    if (!w->new_piece && last != NULL && last->filled && len <= WBUF_SIZE - w->blen) { /* the common case */
+        last->crc = crc32c_update(last->crc, data, len);
+        last->len += len;
+        memcpy(w->buf + w->blen, data, len);
+        w->blen += len;
+        return TE_OK;
+    }
     if (w->new_piece || last == NULL || !last->filled) {
         if ((last = new_piece(w)) == NULL)
             return w->st;
@@ -356,14 +352,14 @@ te_status_t checkpoint_writer_section_end(te_ckpt_writer_t *w)
     if (!w->in_section)
         return fail(w, TE_EINTERNAL, "writing '%s': end of a section never begun", w->tmp, 0);
     uint8_t h[SEC_HDR_LEN];
-    put32(h, w->sec_type);
-    put32(h + 4, w->sec_index);
-    put32(h + 8, w->sec_sub);
-    put32(h + 12, w->sec_name_len);
-    put64(h + 16, checkpoint_writer_offset(w) - w->sec_data_start);
+    byte_put_le32(h, w->sec_type);
+    byte_put_le32(h + 4, w->sec_index);
+    byte_put_le32(h + 8, w->sec_sub);
+    byte_put_le32(h + 12, w->sec_name_len);
+    byte_put_le64(h + 16, checkpoint_writer_offset(w) - w->sec_data_start);
     checkpoint_writer_fill(w, w->sec_handle, h);
     uint8_t c[4];
-    put32(c, checkpoint_writer_pop(w));
+    byte_put_le32(c, checkpoint_writer_pop(w));
     checkpoint_writer_write(w, c, 4);
     w->in_section = 0;
     w->n_sections++;
@@ -384,19 +380,19 @@ te_status_t checkpoint_writer_commit(te_ckpt_writer_t *w, uint64_t *size, te_err
         fail(w, TE_EINTERNAL, "writing '%s': a section was not ended", w->tmp, 0);
     uint8_t h[HDR_LEN];
     memcpy(h, FILE_MAGIC, 4);
-    put32(h + 4, 1);
-    put64(h + 8, w->info.checkpoint_id);
-    put32(h + 16, w->info.subtask_index);
-    put32(h + 20, w->info.parallelism);
-    put32(h + 24, w->info.max_parallelism);
-    put32(h + 28, w->info.kg_first);
-    put32(h + 32, w->info.kg_last);
-    put32(h + 36, w->n_sections);
-    put32(h + 40, crc32c_update(0, h, 40));
+    byte_put_le32(h + 4, 1);
+    byte_put_le64(h + 8, w->info.checkpoint_id);
+    byte_put_le32(h + 16, w->info.subtask_index);
+    byte_put_le32(h + 20, w->info.parallelism);
+    byte_put_le32(h + 24, w->info.max_parallelism);
+    byte_put_le32(h + 28, w->info.kg_first);
+    byte_put_le32(h + 32, w->info.kg_last);
+    byte_put_le32(h + 36, w->n_sections);
+    byte_put_le32(h + 40, crc32c_update(0, h, 40));
     checkpoint_writer_fill(w, w->hdr_handle, h);
     uint8_t t[8];
     memcpy(t, FILE_END, 4);
-    put32(t + 4, checkpoint_writer_pop(w));
+    byte_put_le32(t + 4, checkpoint_writer_pop(w));
     put_raw(w, t, sizeof(t));
     if (w->st == TE_OK)
         flush_buf(w);

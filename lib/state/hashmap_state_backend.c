@@ -24,7 +24,11 @@
  * write to a shared page copies the page, a change to a shared entry writes a new
  * entry, and the old one is retired with the version R it was replaced at. A retired
  * chunk is visible to views with created <= V < R only; it is freed once every live
- * view has V >= R (all views released: everything retired is freed).
+ * view has V >= R (all views released: everything retired is freed). A view taken
+ * while no other is live gives each key group back as soon as it has written it (the
+ * group's pin drops to 0), so the task copies only what it changes in groups not yet
+ * written — with one snapshot at a time, the usual case, that roughly halves the
+ * copies and the memory they take.
  *
  * Memory: every slab (1 MiB) is reserved from the slot's managed memory before it is
  * mapped; a refusal fails the put with a message naming the budget.
@@ -40,6 +44,8 @@
 #include <string.h>
 
 #include "state/managed_memory.h"
+
+#include "common/byte_codec.h"
 #include "state/slab_arena.h"
 #include "state/state_backend_internal.h"
 
@@ -69,6 +75,11 @@ typedef struct hm_backend {
     te_slab_arena_t *entries, *pages;
     uint32_t version; /* of everything created now */
     uint32_t snap_hi; /* the newest live view's version, 0 = none */
+    /* One live view, taken when none was live, gives each key group back as soon as it
+     * has written it (pins[g]: its version while it still needs group g, 0 after); with
+     * several live views every group stays shared until they are released. */
+    _Atomic uint32_t *pins;
+    int early;
     hm_view_t **views;
     size_t n_views, cap_views;
     _Atomic uint64_t release_events;
@@ -90,6 +101,7 @@ typedef struct hm_view_group {
 struct hm_view {
     hm_backend_t *b;
     uint32_t version;
+    int early; /* releases groups as they are written (pins) */
     uint8_t **eslabs, **pslabs;
     unsigned eshift, ebits, pshift, pbits;
     uint32_t maxp;
@@ -108,38 +120,11 @@ typedef struct hm_entry {
     uint32_t valcap; /* bytes the value may grow to in place */
 } hm_entry_t;
 
-static size_t varint_put(uint8_t *p, uint32_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t varint_len(uint32_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
+/* A varint of an entry header (trusted memory: the arena's own bytes). */
 static const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
 {
-    uint32_t x = 0;
-    for (unsigned s = 0;; s += 7) {
-        uint8_t c = *p++;
-        x |= (uint32_t)(c & 0x7f) << s;
-        if (!(c & 0x80))
-            break;
-    }
-    *v = x;
-    return p;
+    *v = 0;
+    return p + byte_get_varint(p, 5, v);
 }
 
 static uint32_t entry_version(const uint8_t *chunk)
@@ -205,9 +190,9 @@ static uint32_t entry_new(hm_backend_t *b, const uint8_t *key, uint32_t keylen, 
     uint8_t hdr[ENTRY_HDR_MAX];
     memcpy(hdr, &b->version, 4);
     size_t h = 5;
-    h += varint_put(hdr + h, keylen);
-    h += varint_put(hdr + h, nslen);
-    h += varint_put(hdr + h, vallen);
+    h += byte_put_varint(hdr + h, keylen);
+    h += byte_put_varint(hdr + h, nslen);
+    h += byte_put_varint(hdr + h, vallen);
     size_t need = h + (size_t)keylen + nslen + vallen;
     uint32_t ref;
     if (need <= SLAB_ARENA_MAX_CHUNK) {
@@ -265,11 +250,20 @@ static int retire(hm_backend_t *b, uint32_t ref, unsigned cls, int page)
     return 0;
 }
 
-/* Frees a page or an entry no view sees, or retires one a view may see (created at
- * `ver`). -1 when out of memory. */
-static int drop_chunk(hm_backend_t *b, uint32_t ref, unsigned cls, int page, uint32_t ver)
+/* The newest version a live view may still read group g at: chunks of g created at a
+ * version <= it are shared. */
+static inline uint32_t snap_of(const hm_backend_t *b, const hm_group_t *g)
 {
-    if (ver <= b->snap_hi)
+    if (b->snap_hi == 0 || !b->early)
+        return b->snap_hi;
+    return atomic_load_explicit(&b->pins[g - b->groups], memory_order_acquire);
+}
+
+/* Frees a page or an entry of group g no view sees, or retires one a view may see
+ * (created at `ver`). -1 when out of memory. */
+static int drop_chunk(hm_backend_t *b, const hm_group_t *g, uint32_t ref, unsigned cls, int page, uint32_t ver)
+{
+    if (ver <= snap_of(b, g))
         return retire(b, ref, cls, page);
     if (page)
         slab_arena_release(b->pages, ref, cls);
@@ -307,6 +301,11 @@ static void reap(hm_backend_t *b)
     }
     b->n_views = k;
     b->snap_hi = vmax;
+    if (k == 0 && b->early) { /* the early view is gone: what it did not give back is free too */
+        for (uint32_t g = 0; g < b->maxp; g++)
+            atomic_store_explicit(&b->pins[g], 0, memory_order_relaxed);
+        b->early = 0;
+    }
     size_t r = 0;
     for (size_t i = 0; i < b->n_retired; i++) {
         hm_retired_t *x = &b->retired[i];
@@ -352,7 +351,7 @@ static inline uint64_t slot_get(const hm_backend_t *b, const hm_group_t *g, unsi
 static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uint64_t v)
 {
     uint32_t p = j >> pl;
-    if (g->page_ver[p] <= b->snap_hi) {
+    if (g->page_ver[p] <= snap_of(b, g)) {
         unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
         uint32_t nref = slab_arena_alloc(b->pages, cls);
         if (nref == 0 || retire(b, g->pages[p], cls, 1) != 0) {
@@ -414,13 +413,13 @@ fail:
 }
 
 /* Drops a table's pages (retired when a view shares them). */
-static int table_drop(hm_backend_t *b, uint32_t cap, uint32_t *pages, uint32_t *page_ver)
+static int table_drop(hm_backend_t *b, const hm_group_t *g, uint32_t cap, uint32_t *pages, uint32_t *page_ver)
 {
     unsigned pl = page_log(cap);
     unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
     int rc = 0;
     for (uint32_t p = 0; p < (cap >> pl); p++)
-        if (drop_chunk(b, pages[p], cls, 1, page_ver[p]) != 0)
+        if (drop_chunk(b, g, pages[p], cls, 1, page_ver[p]) != 0)
             rc = -1;
     free(pages);
     free(page_ver);
@@ -448,7 +447,7 @@ static int table_grow(hm_backend_t *b, hm_group_t *g)
     }
     g->used = old.used;
     if (old.cap)
-        table_drop(b, old.cap, old.pages, old.page_ver);
+        table_drop(b, g, old.cap, old.pages, old.page_ver);
     return 0;
 }
 
@@ -520,9 +519,11 @@ void *hashmap_state_backend_create(uint32_t maxp, te_memory_budget_t *budget)
     b->version = 1;
     b->budget = budget;
     b->groups = calloc(maxp, sizeof(*b->groups));
+    b->pins = calloc(maxp, sizeof(*b->pins));
     b->entries = slab_arena_new(2, hm_reserve, b);
     b->pages = slab_arena_new(3, hm_reserve, b);
-    if (b->groups == NULL || b->entries == NULL || b->pages == NULL) {
+    if (b->groups == NULL || b->pins == NULL || b->entries == NULL || b->pages == NULL) {
+        free(b->pins);
         slab_arena_free(b->entries);
         slab_arena_free(b->pages);
         free(b->groups);
@@ -561,6 +562,7 @@ static void hm_destroy(void *impl)
         free(b->groups[g].page_ver);
     }
     free(b->groups);
+    free(b->pins);
     slab_arena_free(b->entries);
     slab_arena_free(b->pages);
     free(b);
@@ -589,10 +591,10 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
 {
     uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
     uint32_t ver = entry_version(e->hdr);
-    if (ver > b->snap_hi && vallen <= e->valcap && varint_len(vallen) == varint_len(e->vallen)) {
+    if (ver > snap_of(b, g) && vallen <= e->valcap && byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
         uint8_t *p = e->hdr + 5;
-        p += varint_len(e->keylen) + varint_len(e->nslen);
-        varint_put(p, vallen); /* same length: nothing after it moves */
+        p += byte_varint_len(e->keylen) + byte_varint_len(e->nslen);
+        byte_put_varint(p, vallen); /* same length: nothing after it moves */
         if (vallen)
             memmove(e->data + e->keylen + e->nslen, val, vallen);
         return 0;
@@ -604,7 +606,7 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
         entry_release(b, nref);
         return oom(b, "storing keyed state");
     }
-    if (drop_chunk(b, ref, 0, 0, ver) != 0)
+    if (drop_chunk(b, g, ref, 0, 0, ver) != 0)
         return oom(b, "storing keyed state");
     return 0;
 }
@@ -667,7 +669,7 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
         return oom(b, "deleting keyed state");
     g->used--;
     b->n_entries--;
-    if (drop_chunk(b, ref, 0, 0, entry_version(e.hdr)) != 0)
+    if (drop_chunk(b, g, ref, 0, 0, entry_version(e.hdr)) != 0)
         return oom(b, "deleting keyed state");
     return 1;
 }
@@ -752,6 +754,10 @@ static void *hm_view_take(void *impl, te_error_t *err)
     }
     v->version = b->version++;
     b->snap_hi = v->version;
+    v->early = b->n_views == 0;
+    b->early = v->early;
+    for (uint32_t g = 0; v->early && g < b->maxp; g++)
+        atomic_store_explicit(&b->pins[g], b->groups[g].used ? v->version : 0, memory_order_relaxed);
     b->views[b->n_views++] = v;
     return v;
 oom:
@@ -788,6 +794,13 @@ static uint64_t hm_view_group_entries(void *view, uint32_t kg)
     return v->groups[kg % v->maxp].used;
 }
 
+static void hm_view_group_done(void *view, uint32_t kg)
+{
+    hm_view_t *v = view;
+    if (v->early) /* written: the owner may change the group's pages and entries again */
+        atomic_store_explicit(&v->b->pins[kg % v->maxp], 0, memory_order_release);
+}
+
 static void hm_view_release(void *view)
 {
     hm_view_t *v = view;
@@ -815,6 +828,7 @@ const te_state_backend_ops_t hashmap_state_backend_ops = {
     .view_take = hm_view_take,
     .view_foreach_group = hm_view_foreach_group,
     .view_group_entries = hm_view_group_entries,
+    .view_group_done = hm_view_group_done,
     .view_release = hm_view_release,
     .view_error = hm_view_error,
 };

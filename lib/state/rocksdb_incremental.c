@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/byte_codec.h"
 #include "common/crc32c.h"
 #include "common/dir_util.h"
 
@@ -351,24 +352,6 @@ void rocksdb_incremental_release(te_rocksdb_inc_snapshot_t *s)
 
 /* ---- the asynchronous part ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The names in dir, sorted. */
@@ -460,9 +443,9 @@ static te_status_t write_private(te_rocksdb_inc_snapshot_t *s, const char *name,
     uint8_t h[3 + 256 + 8];
     size_t nl = strlen(name);
     h[0] = KIND_PRIVATE;
-    put16(h + 1, (uint16_t)nl);
+    byte_put_le16(h + 1, (uint16_t)nl);
     memcpy(h + 3, name, nl);
-    put64(h + 3 + nl, (uint64_t)sb.st_size);
+    byte_put_le64(h + 3 + nl, (uint64_t)sb.st_size);
     checkpoint_writer_write(w, h, 3 + nl + 8);
     uint8_t buf[65536];
     uint64_t left = (uint64_t)sb.st_size;
@@ -487,14 +470,14 @@ static void write_shared(te_ckpt_writer_t *w, const char *name, const inc_file_t
     uint8_t h[3 + 256];
     size_t nl = strlen(name), pl = strlen(f->path);
     h[0] = KIND_SHARED;
-    put16(h + 1, (uint16_t)nl);
+    byte_put_le16(h + 1, (uint16_t)nl);
     memcpy(h + 3, name, nl);
     checkpoint_writer_write(w, h, 3 + nl);
-    put16(h, (uint16_t)pl);
+    byte_put_le16(h, (uint16_t)pl);
     checkpoint_writer_write(w, h, 2);
     checkpoint_writer_write(w, f->path, pl);
-    put64(h, f->size);
-    put32(h + 8, f->crc);
+    byte_put_le64(h, f->size);
+    byte_put_le32(h + 8, f->crc);
     checkpoint_writer_write(w, h, 12);
 }
 
@@ -549,20 +532,20 @@ te_status_t rocksdb_incremental_write(te_rocksdb_inc_snapshot_t *s, te_ckpt_writ
     pthread_mutex_unlock(&x->mu);
     uint8_t h[24];
     memcpy(h, "TERI", 4);
-    put32(h + 4, TE_ROCKSDB_MANIFEST_VERSION);
-    put32(h + 8, s->maxp);
-    put32(h + 12, s->kgf);
-    put32(h + 16, s->kgl);
-    put32(h + 20, (uint32_t)s->n_states);
+    byte_put_le32(h + 4, TE_ROCKSDB_MANIFEST_VERSION);
+    byte_put_le32(h + 8, s->maxp);
+    byte_put_le32(h + 12, s->kgf);
+    byte_put_le32(h + 16, s->kgl);
+    byte_put_le32(h + 20, (uint32_t)s->n_states);
     checkpoint_writer_write(w, h, 24);
     for (size_t i = 0; i < s->n_states; i++) {
         size_t nl = strlen(s->states[i].name);
-        put32(h, s->states[i].op_index);
-        put32(h + 4, (uint32_t)nl);
+        byte_put_le32(h, s->states[i].op_index);
+        byte_put_le32(h + 4, (uint32_t)nl);
         checkpoint_writer_write(w, h, 8);
         checkpoint_writer_write(w, s->states[i].name, nl);
     }
-    put32(h, (uint32_t)n);
+    byte_put_le32(h, (uint32_t)n);
     checkpoint_writer_write(w, h, 4);
     for (size_t i = 0; i < n && st == TE_OK; i++) {
         if (checkpoint_writer_status(w, err) != TE_OK || checkpoint_writer_cancelled(w)) {

@@ -21,6 +21,8 @@
 
 #include "state/state_backend_internal.h"
 
+#include "common/byte_codec.h"
+
 typedef struct rdb_backend {
     te_rocksdb_instance_t *inst; /* borrowed: the state store owns it */
     rocksdb_column_family_handle_t *cf;
@@ -32,31 +34,6 @@ typedef struct rdb_backend {
 } rdb_backend_t;
 
 #define RDB_PREFIX 2u
-
-static size_t varint_put(uint8_t *p, uint32_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static int varint_get(const uint8_t *p, size_t len, uint32_t *v, size_t *used)
-{
-    uint32_t x = 0;
-    for (size_t i = 0; i < len && i < 5; i++) {
-        x |= (uint32_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *v = x;
-            *used = i + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 static void kg_put(uint8_t *p, uint32_t kg)
 {
@@ -82,7 +59,7 @@ static size_t encode_key(rdb_backend_t *b, uint32_t kg, const uint8_t *key, uint
         b->key_cap = nc;
     }
     kg_put(b->key, kg);
-    size_t n = RDB_PREFIX + varint_put(b->key + RDB_PREFIX, keylen);
+    size_t n = RDB_PREFIX + byte_put_varint(b->key + RDB_PREFIX, keylen);
     if (keylen)
         memcpy(b->key + n, key, keylen);
     if (nslen)
@@ -212,7 +189,7 @@ static int walk_group(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
         const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
         uint32_t keylen;
-        if (kl < RDB_PREFIX || varint_get(k + RDB_PREFIX, kl - RDB_PREFIX, &keylen, &used) != 0 ||
+        if (kl < RDB_PREFIX || (used = byte_get_varint(k + RDB_PREFIX, kl - RDB_PREFIX, &keylen)) == 0 ||
             keylen > kl - RDB_PREFIX - used) {
             snprintf(errbuf, errlen, "RocksDB instance '%s': a malformed key (%zu bytes) in key group %u",
                      rocksdb_instance_dir(inst), kl, kg);

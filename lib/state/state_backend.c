@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byte_codec.h"
 #include "common/crc32c.h"
 #include "common/key_group.h"
 #include "state/checkpoint_reader.h"
@@ -145,24 +146,40 @@ const char *state_backend_kind(const te_state_backend_t *b) { return b->ops->nam
 
 /* ---- snapshot ---- */
 
-static void put_u32(uint8_t *p, uint32_t v)
+#define TEKS_VERSION 2u /* 1: fixed u32 entry lengths (read, no longer written) */
+
+/* A v2 entry header: varint keylen | varint nslen | varint vallen. Returns its bytes. */
+static size_t entry_header(uint8_t *out, uint32_t kl, uint32_t nl, uint32_t vl)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    size_t n = byte_put_varint(out, kl);
+    n += byte_put_varint(out + n, nl);
+    return n + byte_put_varint(out + n, vl);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
+/* Decodes an entry header of `version` from p (avail bytes): 0 and the lengths and
+ * its size, or -1 when it is cut short / malformed. */
+static int entry_header_get(uint32_t version, const uint8_t *p, size_t avail, uint64_t len[3], size_t *hdr)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    if (version == 1) {
+        if (avail < 12)
+            return -1;
+        for (int i = 0; i < 3; i++)
+            len[i] = byte_get_le32(p + 4 * i);
+        *hdr = 12;
+        return 0;
+    }
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        uint32_t x;
+        size_t used = byte_get_varint(p + n, avail - n, &x);
+        if (used == 0)
+            return -1;
+        len[i] = x;
+        n += used;
+    }
+    *hdr = n;
+    return 0;
 }
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 typedef struct snap_writer {
     uint8_t *buf;
@@ -201,14 +218,14 @@ static int snap_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keyle
 {
     (void)kg;
     snap_group_t *g = arg;
-    uint8_t *p = sw_reserve(g->w, 12 + (size_t)keylen + nslen + vallen);
+    uint8_t h[15];
+    size_t hl = entry_header(h, keylen, nslen, vallen);
+    uint8_t *p = sw_reserve(g->w, hl + (size_t)keylen + nslen + vallen);
     if (p == NULL)
         return -1;
     g->n++;
-    put_u32(p, keylen);
-    put_u32(p + 4, nslen);
-    put_u32(p + 8, vallen);
-    p += 12;
+    memcpy(p, h, hl);
+    p += hl;
     if (keylen)
         memcpy(p, key, keylen);
     if (nslen)
@@ -246,25 +263,25 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
                                 kg, (unsigned long long)g.n);
         }
         uint8_t *gh = w.buf + start;
-        put_u32(gh, kg);
-        put_u32(gh + 4, (uint32_t)g.n);
-        put_u64(gh + 8, (uint64_t)(w.len - start - 16));
+        byte_put_le32(gh, kg);
+        byte_put_le32(gh + 4, (uint32_t)g.n);
+        byte_put_le64(gh + 8, (uint64_t)(w.len - start - 16));
         uint32_t crc = crc32c_update(0, w.buf + start, w.len - start);
         uint8_t *c = sw_reserve(&w, 4);
         if (c == NULL)
             goto oom;
-        put_u32(c, crc);
+        byte_put_le32(c, crc);
         n_groups++;
     }
     memcpy(w.buf, "TEKS", 4);
-    put_u32(w.buf + 4, 1);
-    put_u32(w.buf + 8, b->maxp);
-    put_u32(w.buf + 12, n_groups);
+    byte_put_le32(w.buf + 4, TEKS_VERSION);
+    byte_put_le32(w.buf + 8, b->maxp);
+    byte_put_le32(w.buf + 12, n_groups);
     uint32_t crc = crc32c_update(0, w.buf, w.len);
     uint8_t *c = sw_reserve(&w, 4);
     if (c == NULL)
         goto oom;
-    put_u32(c, crc);
+    byte_put_le32(c, crc);
     *data = w.buf;
     *len = w.len;
     return TE_OK;
@@ -329,10 +346,12 @@ static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t
         return err ? err->code : TE_EIO;
     if (memcmp(h, "TEKS", 4) != 0)
         return te_error_set(err, TE_EPROTO, "not a keyed-state snapshot (bad magic)");
-    if (get_u32(h + 4) != 1)
-        return te_error_set(err, TE_EPROTO, "keyed-state snapshot version %u is not supported (expected 1)",
-                            get_u32(h + 4));
-    uint32_t maxp = get_u32(h + 8), n_groups = get_u32(h + 12);
+    uint32_t version = byte_get_le32(h + 4);
+    if (version != 1 && version != 2)
+        return te_error_set(err, TE_EPROTO,
+                            "keyed-state snapshot version %u is not supported (this build reads 1 and 2)",
+                            version);
+    uint32_t maxp = byte_get_le32(h + 8), n_groups = byte_get_le32(h + 12);
     if (maxp != b->maxp)
         return te_error_set(err, TE_EINVAL,
                             "keyed-state snapshot was taken with max_parallelism %u, this operator has %u", maxp,
@@ -346,8 +365,8 @@ static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t
         const uint8_t *gh = src_at(src, off, 16, err);
         if (gh == NULL)
             return err ? err->code : TE_EIO;
-        uint32_t kg = get_u32(gh), n = get_u32(gh + 4);
-        uint64_t body = get_u64(gh + 8);
+        uint32_t kg = byte_get_le32(gh), n = byte_get_le32(gh + 4);
+        uint64_t body = byte_get_le64(gh + 8);
         if ((int64_t)kg <= prev || kg >= maxp)
             return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u out of order or >= %u", kg,
                                 maxp);
@@ -376,31 +395,32 @@ static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t
             const uint8_t *c = src_at(src, pe, 4, err);
             if (c == NULL)
                 return err ? err->code : TE_EIO;
-            if (crc != get_u32(c))
+            if (crc != byte_get_le32(c))
                 return te_error_set(err, TE_EPROTO, "keyed-state snapshot: checksum mismatch in key group %u", kg);
             whole = crc32c_update(crc32c_combine(whole, crc, 16 + body), c, 4);
         }
         for (uint32_t i = 0; i < n; i++) {
-            const uint8_t *eh = pe - p >= 12 ? src_at(src, p, 12, err) : NULL;
-            if (eh == NULL) {
-                if (err && err->code == TE_ENOMEM)
-                    return TE_ENOMEM;
+            size_t avail = pe - p < 15 ? (size_t)(pe - p) : 15, hl = 0;
+            const uint8_t *eh = avail > 0 ? src_at(src, p, avail, err) : NULL;
+            uint64_t len[3];
+            if (eh == NULL && err && err->code == TE_ENOMEM)
+                return TE_ENOMEM;
+            if (eh == NULL || entry_header_get(version, eh, avail, len, &hl) != 0)
                 return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u entry %u truncated", kg,
                                     i);
-            }
-            uint64_t kl = get_u32(eh), nl = get_u32(eh + 4), vl = get_u32(eh + 8);
-            if (kl + nl + vl > pe - p - 12)
+            uint64_t kl = len[0], nl = len[1], vl = len[2];
+            if (kl + nl + vl > pe - p - hl)
                 return te_error_set(err, TE_EPROTO,
                                     "keyed-state snapshot: key group %u entry %u overruns its group", kg, i);
             if (apply) {
-                const uint8_t *k = src_at(src, p + 12, (size_t)(kl + nl + vl), err);
+                const uint8_t *k = src_at(src, p + hl, (size_t)(kl + nl + vl), err);
                 if (k == NULL)
                     return err ? err->code : TE_EIO;
                 if (b->ops->put(b->impl, kg, k, (uint32_t)kl, k + kl, (uint32_t)nl, k + kl + nl, (uint32_t)vl) !=
                     0)
                     return te_error_set(err, TE_EIO, "restoring keyed state: %s", state_backend_error(b));
             }
-            p += 12 + kl + nl + vl;
+            p += hl + kl + nl + vl;
         }
         if (p != pe)
             return te_error_set(err, TE_EPROTO,
@@ -415,7 +435,7 @@ static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t
         const uint8_t *t = src_at(src, end, 4, err);
         if (t == NULL)
             return err ? err->code : TE_EIO;
-        if (whole != get_u32(t))
+        if (whole != byte_get_le32(t))
             return te_error_set(err, TE_EPROTO,
                                 "keyed-state snapshot checksum mismatch (%llu bytes): corrupted or truncated",
                                 (unsigned long long)len);
@@ -512,16 +532,21 @@ static int view_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keyle
         vw->map(vw->map_arg, vw->ns_buf, nslen);
         ns = vw->ns_buf;
     }
-    uint8_t h[12];
-    put_u32(h, keylen);
-    put_u32(h + 4, nslen);
-    put_u32(h + 8, vallen);
-    checkpoint_writer_write(vw->w, h, 12);
-    checkpoint_writer_write(vw->w, key, keylen);
-    checkpoint_writer_write(vw->w, ns, nslen);
-    checkpoint_writer_write(vw->w, val, vallen);
+    uint8_t h[256];
+    size_t hl = entry_header(h, keylen, nslen, vallen);
+    if (hl + (uint64_t)keylen + nslen + vallen <= sizeof(h)) { /* the usual small entry: one write */
+        memcpy(h + hl, key, keylen);
+        memcpy(h + hl + keylen, ns, nslen);
+        memcpy(h + hl + keylen + nslen, val, vallen);
+        checkpoint_writer_write(vw->w, h, hl + keylen + nslen + vallen);
+    } else {
+        checkpoint_writer_write(vw->w, h, hl);
+        checkpoint_writer_write(vw->w, key, keylen);
+        checkpoint_writer_write(vw->w, ns, nslen);
+        checkpoint_writer_write(vw->w, val, vallen);
+    }
     vw->n++;
-    vw->body += 12 + (uint64_t)keylen + nslen + vallen;
+    vw->body += hl + (uint64_t)keylen + nslen + vallen;
     return checkpoint_writer_status(vw->w, NULL) == TE_OK ? 0 : -1;
 }
 
@@ -542,6 +567,8 @@ te_status_t state_backend_view_write(te_state_view_t *v, te_ckpt_writer_t *w, ui
         vw.kg = kg;
         vw.n = vw.body = 0;
         int rc = v->ops->view_foreach_group(v->impl, kg, view_visit, &vw);
+        if (v->ops->view_group_done)
+            v->ops->view_group_done(v->impl, kg);
         if ((st = checkpoint_writer_status(w, err)) != TE_OK)
             break;
         if (rc != 0) {
@@ -556,12 +583,12 @@ te_status_t state_backend_view_write(te_state_view_t *v, te_ckpt_writer_t *w, ui
                               (unsigned long long)vw.n);
             break;
         }
-        put_u32(h, kg);
-        put_u32(h + 4, (uint32_t)vw.n);
-        put_u64(h + 8, vw.body);
+        byte_put_le32(h, kg);
+        byte_put_le32(h + 4, (uint32_t)vw.n);
+        byte_put_le64(h + 8, vw.body);
         checkpoint_writer_fill(w, vw.hdr, h);
         uint8_t c[4];
-        put_u32(c, checkpoint_writer_pop(w));
+        byte_put_le32(c, checkpoint_writer_pop(w));
         checkpoint_writer_write(w, c, 4);
         n_groups++;
     }
@@ -569,12 +596,12 @@ te_status_t state_backend_view_write(te_state_view_t *v, te_ckpt_writer_t *w, ui
     if (st != TE_OK)
         return st;
     memcpy(h, "TEKS", 4);
-    put_u32(h + 4, 1);
-    put_u32(h + 8, v->maxp);
-    put_u32(h + 12, n_groups);
+    byte_put_le32(h + 4, TEKS_VERSION);
+    byte_put_le32(h + 8, v->maxp);
+    byte_put_le32(h + 12, n_groups);
     checkpoint_writer_fill(w, teks, h);
     uint8_t c[4];
-    put_u32(c, checkpoint_writer_pop(w));
+    byte_put_le32(c, checkpoint_writer_pop(w));
     checkpoint_writer_write(w, c, 4);
     return checkpoint_writer_status(w, err);
 }

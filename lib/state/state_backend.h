@@ -13,10 +13,12 @@
  * implementation's (state_backend.c), so a snapshot of either restores into either:
  *
  *   all integers little endian
- *   header   "TEKS" | u32 version (1) | u32 max_parallelism | u32 n_groups
+ *   header   "TEKS" | u32 version (2) | u32 max_parallelism | u32 n_groups
  *   n_groups times, key groups ascending, empty groups omitted:
  *     u32 key_group | u32 n_entries | u64 body_len | body | u32 crc32c(key_group..body)
- *     body = n_entries times: u32 keylen | u32 nslen | u32 vallen | key | ns | value
+ *     body = n_entries times: varint keylen | varint nslen | varint vallen | key | ns |
+ *            value   (varint: 7 bits a byte, low first; version 1, still read:
+ *            u32 keylen | u32 nslen | u32 vallen)
  *   trailer  u32 crc32c(every byte before it)
  *
  * Each group section is self-contained (its own checksum), so the checkpoint layer can

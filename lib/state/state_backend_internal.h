@@ -37,6 +37,8 @@ typedef struct te_state_backend_ops {
     void *(*view_take)(void *impl, te_error_t *err);
     int (*view_foreach_group)(void *view, uint32_t kg, te_state_visit_fn fn, void *arg);
     uint64_t (*view_group_entries)(void *view, uint32_t kg);
+    /* The writer is done with key group kg (may be NULL). */
+    void (*view_group_done)(void *view, uint32_t kg);
     void (*view_release)(void *view);
     const char *(*view_error)(void *view);
 } te_state_backend_ops_t;
