@@ -105,6 +105,9 @@ $(BUILD)/bench_local_channel: $(BUILD)/obj/test/bench/bench_local_channel.o $(LI
 $(BUILD)/bench_network: $(BUILD)/obj/test/bench/bench_network.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/bench_state: $(BUILD)/obj/test/bench/bench_state.o $(LIBTE)
+	$(CC) $^ -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fPIC -shared $< -o $@
@@ -122,7 +125,7 @@ test: all
 demo: all
 	bash scripts/demo.sh $(BUILD)
 
-bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
+bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_state
 	bash scripts/bench.sh $(BUILD)
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan.
