@@ -9,8 +9,8 @@
 # sorted multisets (a lost record is a missing line, a duplicate an extra one).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-N=${N:-400000}
-RATE=80000 # about 5 s undisturbed
+N=${N:-600000}
+RATE=80000 # about 7.5 s undisturbed (long enough for the kills of a loaded machine)
 MIN_KILLS=${MIN_KILLS:-5}
 SEED=${SEED:-$$}
 RANDOM=$SEED
