@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dir_util.h"
 #include "common/log.h"
 
 #define METADATA_FORMAT 1
@@ -107,20 +107,9 @@ char *checkpoint_metadata_chk_dir(const char *job_dir, uint64_t id, char *buf, s
 /* mkdir -p */
 static te_status_t mkdirs(const char *path, te_error_t *err)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf))
-        return te_error_set(err, TE_EINVAL, "checkpoint directory '%s': empty or too long", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return te_error_set(err, TE_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = c;
-    }
+    if (dir_make(path) != 0)
+        return te_error_set(err, errno == ENAMETOOLONG || errno == ENOENT ? TE_EINVAL : TE_EIO,
+                            "cannot create checkpoint directory '%s': %s", path, strerror(errno));
     return TE_OK;
 }
 
@@ -189,15 +178,6 @@ static te_status_t write_all(int fd, const char *data, size_t len)
     return TE_OK;
 }
 
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *job_dir, te_error_t *err)
 {
     char dir[4096], path[4200], tmp[4200];
@@ -236,7 +216,7 @@ te_status_t checkpoint_metadata_write(const te_ckpt_metadata_t *m, const char *j
         unlink(tmp);
         return te_error_set(err, TE_EIO, "cannot commit '%s': %s", path, strerror(saved));
     }
-    fsync_dir(dir);
+    dir_fsync(dir);
     return TE_OK;
 }
 
@@ -638,16 +618,6 @@ te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err
 
 /* ---- retention ----------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (r != 0 && errno != ENOENT)
-        TE_WARN("checkpoint", "cannot delete '%s': %s", path, strerror(errno));
-    return 0;
-}
-
 te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_t protect_id, size_t *n_deleted,
                                        te_error_t *err)
 {
@@ -678,7 +648,8 @@ te_status_t checkpoint_metadata_retain(const char *job_dir, size_t keep, uint64_
             char dir[4096];
             if (ids[i] == protect_id || checkpoint_metadata_chk_dir(job_dir, ids[i], dir, sizeof(dir)) == NULL)
                 continue;
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            if (dir_remove_tree(dir) != 0)
+                TE_WARN("checkpoint", "cannot delete all of '%s': %s", dir, strerror(errno));
             if (n_deleted)
                 (*n_deleted)++;
         }
