@@ -117,9 +117,11 @@ static te_status_t open_db(te_rocksdb_instance_t *inst, te_error_t *err)
     char *e = NULL;
     size_t n = 0;
     char **names = rocksdb_list_column_families(inst->opts, inst->dir, &n, &e);
-    if (e != NULL) { /* no database yet */
+    if (e != NULL) { /* no database yet (RocksDB still allocated an empty list) */
         rocksdb_free(e);
         e = NULL;
+        if (names != NULL)
+            rocksdb_list_column_families_destroy(names, n);
         names = NULL;
         n = 0;
     }
