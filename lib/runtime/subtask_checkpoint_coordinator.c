@@ -217,6 +217,7 @@ static void job_run(void *arg)
             state_store_checkpoint_abort(async_checkpoint_store(job->ac), r->checkpoint_id);
     }
     pthread_mutex_lock(&ctl->mu);
+    int orphan = st == TE_OK && ctl->cancelled; /* written, but the task is gone: nobody acknowledges it */
     if (st != TE_ECANCELED)
         report_locked(ctl, r);
     if (st == TE_OK)
@@ -225,6 +226,11 @@ static void job_run(void *arg)
                  (unsigned long long)r->sync_duration_us, (unsigned long long)r->async_duration_ms);
     job_unlink_locked(ctl, job);
     pthread_mutex_unlock(&ctl->mu);
+    if (orphan) {
+        unlink(async_checkpoint_path(job->ac));
+        if (async_checkpoint_store(job->ac))
+            state_store_checkpoint_abort(async_checkpoint_store(job->ac), r->checkpoint_id);
+    }
     async_checkpoint_free(job->ac); /* may free the state of a task that ended meanwhile */
     ctl_unref(ctl);
     free(job);
