@@ -95,6 +95,8 @@ void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const
         h.key_groups = kgs;
         h.subtask_index = u->ckpt_subtask;
         h.parallelism = u->ckpt_parallelism;
+        h.n_shared = u->n_shared;
+        h.shared = u->shared;
         ack.job_id.data = r->job_id.b;
         ack.job_id.len = TE_ID_LEN;
         ack.execution_attempt_id.data = r->exec_id.b;
@@ -322,6 +324,7 @@ static int deploy_in_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t 
     /* 4-6: ids, chain, buffers (task_new checks in that order and unwinds). */
     te_task_services_t svc;
     executor_task_services(te, &svc);
+    svc.memory_budget = slot_index >= 0 ? managed_memory_slot(te->managed, (unsigned)slot_index) : NULL;
     te_error_t err;
     te_error_clear(&err);
     te_deploy_error_t why;

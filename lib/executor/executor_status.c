@@ -77,6 +77,20 @@ static int64_t input_stalled_ms(te_task_t *t)
     return now > since ? now - since : 0;
 }
 
+/* Keyed state and the last checkpoint's synchronous / asynchronous parts (issue #16). */
+static void executor_state_json(json_t *metrics, te_task_metrics_t *m)
+{
+    json_object_set_new(metrics, "stateSizeBytes",
+                        json_integer((json_int_t)task_metrics_get(&m->state_size_bytes)));
+    json_object_set_new(metrics, "stateEntries", json_integer((json_int_t)task_metrics_get(&m->state_entries)));
+    json_object_set_new(metrics, "managedMemoryUsedBytes",
+                        json_integer((json_int_t)task_metrics_get(&m->managed_memory_bytes)));
+    json_object_set_new(metrics, "lastCheckpointSyncDurationMs",
+                        json_real((double)task_metrics_get(&m->last_checkpoint_sync_us) / 1e3));
+    json_object_set_new(metrics, "lastCheckpointAsyncDurationMs",
+                        json_integer((json_int_t)task_metrics_get(&m->last_checkpoint_async_ms)));
+}
+
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
 {
     (void)te;
@@ -110,6 +124,7 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
     json_object_set_new(metrics, "lastCheckpointDurationMs", json_integer((json_int_t)ck_ms));
     json_object_set_new(metrics, "lastCheckpointSize", json_integer((json_int_t)ck_size));
     json_object_set_new(metrics, "checkpointAlignmentTimeMs", json_real((double)ck_align / 1e6));
+    executor_state_json(metrics, m);
     const char *cause = task_state_is_final(st) ? task_failure_cause(t) : "";
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, s:o}", "execution_id",
                      te_id_to_hex(&r->exec_id, exec), "job_id", te_id_to_hex(&r->job_id, job), "allocation_id",
@@ -300,6 +315,39 @@ static te_task_record_t **metrics_task_records(te_task_executor_t *te, size_t *n
 
 typedef enum { TM_COUNTER_U64, TM_NS_AS_SECONDS } tm_kind_t;
 
+/* Keyed-state gauges of every task (issue #16). */
+static void metrics_task_state(te_prom_t *b, te_task_record_t *const *recs, size_t n)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+        double scale; /* 0 = an integer */
+    } gauges[] = {
+        {"te_task_state_size_bytes", "Keyed state held (hashmap: memory; rocksdb: SST files + memtables).",
+         offsetof(te_task_metrics_t, state_size_bytes), 0},
+        {"te_task_state_entries", "Keyed-state entries (rocksdb: RocksDB's estimate).",
+         offsetof(te_task_metrics_t, state_entries), 0},
+        {"te_task_managed_memory_used_bytes", "Managed memory the task's keyed state uses.",
+         offsetof(te_task_metrics_t, managed_memory_bytes), 0},
+        {"te_task_last_checkpoint_sync_seconds", "Synchronous part (the task's pause) of the last checkpoint.",
+         offsetof(te_task_metrics_t, last_checkpoint_sync_us), 1e-6},
+        {"te_task_last_checkpoint_async_seconds", "Asynchronous part of the last checkpoint.",
+         offsetof(te_task_metrics_t, last_checkpoint_async_ms), 1e-3},
+    };
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        prom_family(b, gauges[g].name, "gauge", gauges[g].help);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v =
+                task_metrics_get((_Atomic uint64_t *)((char *)task_metrics(recs[i]->task) + gauges[g].off));
+            sb_task_series(b, gauges[g].name, recs[i]);
+            if (gauges[g].scale != 0)
+                prom_printf(b, "} %.6g\n", (double)v * gauges[g].scale);
+            else
+                prom_printf(b, "} %llu\n", (unsigned long long)v);
+        }
+    }
+}
+
 static void metrics_tasks(te_prom_t *b, te_task_record_t *const *recs, size_t n)
 {
     static const struct {
@@ -382,6 +430,7 @@ static void metrics_tasks(te_prom_t *b, te_task_record_t *const *recs, size_t n)
             }
         }
     }
+    metrics_task_state(b, recs, n);
     prom_family(b, "te_task_in_pool_usage", "gauge",
                 "Fraction of the input buffer pools in use, 0 to 1 (inPoolUsage).");
     for (size_t i = 0; i < n; i++) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/dir_util.h"
 #include "common/log.h"
 #include "common/thread_sched.h"
 #include "common/tls.h"
@@ -204,8 +205,44 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
         }
         free(u->cause);
         free(u->path);
+        executor_update_free_shared(u);
         free(u);
         u = next;
+    }
+}
+
+/* The shared files of an incremental checkpoint's report (issue #16). */
+void executor_update_free_shared(te_state_update_t *u)
+{
+    for (size_t i = 0; i < u->n_shared; i++) {
+        free(u->shared[i]->path);
+        free(u->shared[i]);
+    }
+    free(u->shared);
+}
+
+static void update_copy_shared(te_state_update_t *u, const te_checkpoint_report_t *rep)
+{
+    if (rep->n_shared == 0 || (u->shared = calloc(rep->n_shared, sizeof(*u->shared))) == NULL)
+        return;
+    for (size_t i = 0; i < rep->n_shared; i++) {
+        Te__SharedStateFile *f = malloc(sizeof(*f));
+        if (f == NULL)
+            break;
+        te__shared_state_file__init(f);
+        f->path = strdup(rep->shared_paths[i]);
+        f->size = rep->shared_sizes[i];
+        u->shared[u->n_shared++] = f;
+        if (f->path == NULL)
+            break;
+    }
+    if (u->n_shared < rep->n_shared || u->shared[u->n_shared - 1]->path == NULL) { /* out of memory: decline */
+        executor_update_free_shared(u);
+        u->shared = NULL;
+        u->n_shared = 0;
+        u->ckpt = 2;
+        free(u->cause);
+        u->cause = strdup("out of memory reporting the shared files of an incremental checkpoint");
     }
 }
 
@@ -259,6 +296,7 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
     u->ckpt_kg_last = rep->kg_last;
     u->cause = rep->cause ? strdup(rep->cause) : NULL;
     u->path = rep->path ? strdup(rep->path) : NULL;
+    update_copy_shared(u, rep);
     pthread_mutex_lock(&te->queue_lock);
     if (te->queue_tail)
         te->queue_tail->next = u;
@@ -356,8 +394,11 @@ static void apply_live(te_task_executor_t *te, const te_config_t *cfg)
         rpc_server_set_idle_timeout(te->rpc, config_get_int(cfg, TE_KEY_TASKMANAGER_RPC_IDLE_TIMEOUT));
     /* Job-level keys: what a job that does not set them gets (copied into each task). */
     static const te_config_key_id_t job_keys[] = {TE_KEY_PIPELINE_AUTO_WATERMARK_INTERVAL,
-                                                  TE_KEY_EXECUTION_BUFFER_TIMEOUT, TE_KEY_STATE_CHECKPOINTS_DIR,
-                                                  TE_KEY_EXECUTION_CHECKPOINTING_UNALIGNED_ENABLED};
+                                                  TE_KEY_EXECUTION_BUFFER_TIMEOUT,
+                                                  TE_KEY_STATE_CHECKPOINTS_DIR,
+                                                  TE_KEY_EXECUTION_CHECKPOINTING_UNALIGNED_ENABLED,
+                                                  TE_KEY_STATE_BACKEND_TYPE,
+                                                  TE_KEY_STATE_BACKEND_INCREMENTAL};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(job_keys) / sizeof(job_keys[0]); i++) {
         te->job_config_defaults[n++] = config_key_name(job_keys[i]);
@@ -402,7 +443,26 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
         .on_state_arg = te,
         .on_checkpoint = on_task_checkpoint,
         .on_checkpoint_arg = te,
+        .state_local_dir = te->state_dir,
+        .snapshot_pool = te->snapshot_pool,
     };
+}
+
+/* This daemon's local state directory (issue #16): <taskmanager.state.local.dir>/
+ * te-<resource id>, so daemons sharing a working directory never touch each other's
+ * RocksDB instances. What a killed earlier run on the same resource id left there is
+ * deleted now (its tasks are gone), the rest at shutdown. */
+static void executor_state_dir(te_task_executor_t *te, const te_config_t *cfg)
+{
+    char rid[160];
+    snprintf(rid, sizeof(rid), "%s", te->resource_id);
+    for (char *p = rid; *p; p++)
+        if (*p == '/' || *p == ':' || *p == ' ')
+            *p = '_';
+    snprintf(te->state_dir, sizeof(te->state_dir), "%s/te-%s",
+             config_get_str(cfg, TE_KEY_TASKMANAGER_STATE_LOCAL_DIR), rid);
+    if (dir_remove_tree(te->state_dir) != 0)
+        TE_WARN(CTX, "cannot delete the old local state in '%s': %s", te->state_dir, strerror(errno));
 }
 
 /* The data plane: I/O threads, partition server (taskmanager.data.port), client. */
@@ -487,6 +547,16 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     te->flusher = output_flusher_new(err);
     if (te->partitions == NULL || te->flusher == NULL || output_flusher_start(te->flusher, err) != TE_OK)
         goto cleanup;
+    te->snapshot_pool = snapshot_pool_new((unsigned)config_get_int(cfg, TE_KEY_STATE_SNAPSHOT_THREADS), err);
+    if (te->snapshot_pool == NULL)
+        goto cleanup;
+    te->managed = managed_memory_new((uint64_t)config_get_int(cfg, TE_KEY_TASKMANAGER_MEMORY_MANAGED_SIZE),
+                                     (unsigned)config_get_int(cfg, TE_KEY_TASKMANAGER_NUMBER_OF_TASK_SLOTS), err);
+    if (te->managed == NULL)
+        goto cleanup;
+    TE_INFO(CTX, "managed memory for keyed state: %.1f MiB, %.1f MiB per slot",
+            (double)managed_memory_total(te->managed) / (1 << 20),
+            (double)managed_memory_limit(managed_memory_slot(te->managed, 0)) / (1 << 20));
     if (executor_start_network(te, cfg, bind, err) != TE_OK)
         goto cleanup;
     te->slots =
@@ -528,6 +598,7 @@ te_task_executor_t *task_executor_new(struct event_base *base, const te_config_t
     else
         snprintf(te->resource_id, sizeof(te->resource_id), "%s:%d", host, rpc_server_port(te->rpc));
     snprintf(te->data_address, sizeof(te->data_address), "%s:%d", host, task_executor_data_port(te));
+    executor_state_dir(te, cfg);
     const char *jm_address = config_get_str(cfg, TE_KEY_JOBMANAGER_ADDRESS);
     if (jm_address[0] != '\0' && (te->rm = rm_connection_new(te, jm_address, err)) == NULL) {
         te_error_prefix(err, "jobmanager.address");
@@ -557,11 +628,19 @@ void task_executor_free(te_task_executor_t *te)
         task_free(r->task);
         free(r);
     }
+    /* Asynchronous checkpoint parts and state frees still running (no task is left
+     * to report to). */
+    snapshot_pool_free(te->snapshot_pool);
+    managed_memory_free(te->managed); /* no state draws from it any more */
+    if (te->state_dir[0])
+        (void)dir_remove_tree(te->state_dir); /* every task's state is freed by now */
     /* Updates queued by tasks that are gone now. */
     te_state_update_t *u = te->queue_head;
     while (u) {
         te_state_update_t *next = u->next;
         free(u->cause);
+        free(u->path);
+        executor_update_free_shared(u);
         free(u);
         u = next;
     }

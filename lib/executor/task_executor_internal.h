@@ -22,6 +22,8 @@
 #include "rpc/rpc_server.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
+#include "state/managed_memory.h"
+#include "state/snapshot_pool.h"
 #include "shuffle/partition_manager.h"
 #include "slots/slot_table.h"
 #include "status/status_server.h"
@@ -73,6 +75,8 @@ typedef struct te_state_update {
     uint64_t ckpt_id, ckpt_size, ckpt_alignment_ns, ckpt_inflight, ckpt_start_delay_ms;
     uint32_t ckpt_subtask, ckpt_parallelism, ckpt_kg_first, ckpt_kg_last;
     char *path;
+    Te__SharedStateFile **shared; /* incremental checkpoints: the shared files it refers to */
+    size_t n_shared;
     struct te_state_update *next;
 } te_state_update_t;
 
@@ -92,6 +96,9 @@ struct te_task_executor {
     te_network_buffer_pool_t *buffers;
     te_partition_manager_t *partitions;
     te_output_flusher_t *flusher;
+    te_snapshot_pool_t *snapshot_pool; /* asynchronous checkpoint parts (state.snapshot.threads) */
+    te_managed_memory_t *managed;      /* taskmanager.memory.managed.size, a budget per slot */
+    char state_dir[4096]; /* <taskmanager.state.local.dir>/te-<resource id>: this daemon's local state */
     /* data plane: taskmanager.network.io-threads I/O threads, the partition server on
      * taskmanager.data.port and the partition client of remote input channels */
     te_net_io_thread_t **net_io;
@@ -148,6 +155,8 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc);
  * pushes to the job's connection. */
 void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
 void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause);
+/* Frees the shared-file list of a checkpoint update (task_executor.c). */
+void executor_update_free_shared(te_state_update_t *u);
 void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u);
 
 /* The slot report (RequestSlotReport, registration, heartbeats): heap storage that

@@ -35,6 +35,9 @@ void checkpoint_metadata_handle_clear(te_ckpt_handle_t *h)
         return;
     free(h->path);
     free(h->key_groups);
+    for (size_t i = 0; i < h->n_shared; i++)
+        free(h->shared[i].path);
+    free(h->shared);
     memset(h, 0, sizeof(*h));
 }
 
@@ -52,7 +55,18 @@ te_status_t checkpoint_metadata_handle_copy(te_ckpt_handle_t *dst, const te_ckpt
             dst->n_key_groups = src->n_key_groups;
         }
     }
-    if (dst->path == NULL || (src->n_key_groups > 0 && dst->key_groups == NULL)) {
+    int oom = dst->path == NULL || (src->n_key_groups > 0 && dst->key_groups == NULL);
+    if (!oom && src->n_shared > 0) {
+        if ((dst->shared = calloc(src->n_shared, sizeof(*dst->shared))) == NULL)
+            oom = 1;
+        for (size_t i = 0; !oom && i < src->n_shared; i++) {
+            dst->shared[i].size = src->shared[i].size;
+            if ((dst->shared[i].path = strdup(src->shared[i].path ? src->shared[i].path : "")) == NULL)
+                oom = 1;
+            dst->n_shared = i + 1;
+        }
+    }
+    if (oom) {
         checkpoint_metadata_handle_clear(dst);
         return te_error_set(err, TE_ENOMEM, "out of memory copying a state handle");
     }
@@ -102,9 +116,17 @@ static json_t *handle_to_json(const te_ckpt_handle_t *h)
     json_t *kg = json_array();
     for (size_t i = 0; kg != NULL && i < h->n_key_groups; i++)
         json_array_append_new(kg, json_integer(h->key_groups[i]));
-    return json_pack("{s:s, s:I, s:o, s:I, s:I}", "path", h->path ? h->path : "", "size", (json_int_t)h->size,
-                     "key_groups", kg, "subtask_index", (json_int_t)h->subtask_index, "parallelism",
-                     (json_int_t)h->parallelism);
+    json_t *j = json_pack("{s:s, s:I, s:o, s:I, s:I}", "path", h->path ? h->path : "", "size", (json_int_t)h->size,
+                          "key_groups", kg, "subtask_index", (json_int_t)h->subtask_index, "parallelism",
+                          (json_int_t)h->parallelism);
+    if (j != NULL && h->n_shared > 0) {
+        json_t *sh = json_array();
+        for (size_t i = 0; sh != NULL && i < h->n_shared; i++)
+            json_array_append_new(
+                sh, json_pack("{s:s, s:I}", "path", h->shared[i].path, "size", (json_int_t)h->shared[i].size));
+        json_object_set_new(j, "shared", sh);
+    }
+    return j;
 }
 
 static json_t *metadata_to_json(const te_ckpt_metadata_t *m, te_error_t *err)
@@ -242,6 +264,22 @@ static const char *handle_from_json(const json_t *j, te_ckpt_handle_t *h)
             return "handle.key_groups[]";
         h->key_groups[i] = (uint32_t)json_integer_value(x);
         h->n_key_groups = i + 1;
+    }
+    const json_t *sh = json_object_get(j, "shared"); /* incremental checkpoints only */
+    if (sh == NULL)
+        return NULL;
+    if (!json_is_array(sh))
+        return "handle.shared";
+    size_t ns = json_array_size(sh);
+    if (ns > 0 && (h->shared = calloc(ns, sizeof(*h->shared))) == NULL)
+        return "memory";
+    for (size_t i = 0; i < ns; i++) {
+        const json_t *f = json_array_get(sh, i);
+        h->n_shared = i + 1;
+        if (!json_is_object(f) || (h->shared[i].path = dup_str(f, "path")) == NULL || h->shared[i].path[0] != '/')
+            return "handle.shared[].path";
+        if (get_u64(f, "size", &h->shared[i].size) != 0)
+            return "handle.shared[].size";
     }
     return NULL;
 }

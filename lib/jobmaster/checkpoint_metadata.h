@@ -17,7 +17,13 @@
  *     "vertices": [ { "id": "count", "vertex_id": "<32 hex>", "parallelism": 2,
  *                     "handles": [ { "path": "/abs/...", "size": 99,
  *                                    "key_groups": [0, 1, ...],
- *                                    "subtask_index": 0, "parallelism": 2 } ] } ] }
+ *                                    "subtask_index": 0, "parallelism": 2,
+ *                                    "shared": [ { "path": "/abs/...", "size": 9 } ] } ] } ] }
+ *
+ * `shared` (incremental checkpoints only; absent otherwise) lists the shared files the
+ * handle's snapshot refers to (<dir>/<job>/shared/...): files an earlier checkpoint may
+ * have written, kept as long as a retained checkpoint refers to them
+ * (shared_state_registry.h).
  *
  * plus "checksum": "sha256:<64 hex>" over the document's canonical text (compact,
  * keys sorted, without the checksum member).
@@ -41,6 +47,12 @@
 #define TE_CKPT_METADATA_FILE "_metadata"
 #define TE_CKPT_RETAINED      3 /* completed checkpoints kept per job */
 
+/* A shared file an incremental checkpoint refers to. */
+typedef struct te_ckpt_shared_file {
+    char *path;
+    uint64_t size;
+} te_ckpt_shared_file_t;
+
 /* One task's snapshot (a StateHandle). */
 typedef struct te_ckpt_handle {
     char *path;
@@ -49,6 +61,8 @@ typedef struct te_ckpt_handle {
     size_t n_key_groups;
     uint32_t subtask_index;
     uint32_t parallelism;
+    te_ckpt_shared_file_t *shared; /* incremental checkpoints */
+    size_t n_shared;
 } te_ckpt_handle_t;
 
 /* The handles of one job vertex (identified by its id in the job graph). */

@@ -791,6 +791,16 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
         goto cleanup;
     if (jm->latest != NULL && cfg->restore_explicit)
         jm->explicit_id = jm->latest->checkpoint_id;
+    if (jm->job_dir != NULL) { /* the shared files of the job's retained (incremental) checkpoints */
+        if ((jm->registry = shared_state_registry_new()) == NULL) {
+            te_error_set(err, TE_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        if (shared_state_registry_load(jm->registry, jm->job_dir, err) != TE_OK) {
+            te_error_prefix(err, "reading the checkpoints in '%s'", jm->job_dir);
+            goto cleanup;
+        }
+    }
     uint64_t max = jm->job_dir ? checkpoint_metadata_max_id(jm->job_dir) : 0;
     if (jm->latest != NULL && jm->latest->checkpoint_id > max)
         max = jm->latest->checkpoint_id;
@@ -814,6 +824,7 @@ void job_master_free(te_job_master_t *jm)
     restart_strategy_free(jm->restart);
     checkpoint_failure_manager_free(jm->failures);
     checkpoint_metadata_free(jm->latest);
+    shared_state_registry_free(jm->registry);
     free(jm->graph_text);
     free(jm->ckpt_root);
     free(jm->job_dir);

@@ -107,13 +107,20 @@ void jm_ckpt_on_ack(te_job_master_t *jm, size_t t, const Te__AcknowledgeCheckpoi
     }
     for (size_t k = 0; k < a->n_handles; k++) {
         const Te__StateHandle *h = a->handles[k];
-        hs[k] =
-            (te_ckpt_handle_t){h->path, h->size, h->key_groups, h->n_key_groups, h->subtask_index, h->parallelism};
+        hs[k] = (te_ckpt_handle_t){h->path,          h->size,        h->key_groups, h->n_key_groups,
+                                   h->subtask_index, h->parallelism, NULL,          0};
+        if (h->n_shared > 0 && (hs[k].shared = calloc(h->n_shared, sizeof(*hs[k].shared))) != NULL) {
+            for (size_t i = 0; i < h->n_shared; i++) /* paths borrowed from the ack */
+                hs[k].shared[i] = (te_ckpt_shared_file_t){h->shared[i]->path, h->shared[i]->size};
+            hs[k].n_shared = h->n_shared;
+        }
     }
     checkpoint_coordinator_ack_metrics(jm->coord, a->checkpoint_id, a->alignment_duration_ns,
                                        a->persisted_in_flight_bytes, a->start_delay_ms);
     te_ckpt_event_t ev =
         checkpoint_coordinator_ack(jm->coord, a->checkpoint_id, t, hs, a->n_handles, a->state_size, jm_now(jm));
+    for (size_t k = 0; k < a->n_handles; k++)
+        free(hs[k].shared);
     free(hs);
     if (ev == TE_CKPT_COMPLETED)
         jm->ckpt_completed = 1;
@@ -257,6 +264,18 @@ static void completed(te_job_master_t *jm, te_ckpt_metadata_t *m, const te_ckpt_
     checkpoint_metadata_free(jm->latest);
     jm->latest = m;
     jm->n_completed++;
+    if (jm->registry != NULL) { /* after retention pruned: a file also in a pruned checkpoint stays */
+        te_error_t rerr = {0};
+        uint64_t added = 0;
+        if (shared_state_registry_register(jm->registry, m, &added, &rerr) != TE_OK)
+            jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu: %s", (unsigned long long)m->checkpoint_id, rerr.msg);
+        shared_state_registry_sync(jm->registry, jm->job_dir);
+        if (shared_state_registry_files(jm->registry) > 0)
+            TE_DEBUG(CTX, "checkpoint %llu added %llu bytes of shared files (%zu files, %llu bytes referenced)",
+                     (unsigned long long)m->checkpoint_id, (unsigned long long)added,
+                     shared_state_registry_files(jm->registry),
+                     (unsigned long long)shared_state_registry_bytes(jm->registry));
+    }
     if (jm->failures != NULL)
         checkpoint_failure_manager_on_success(jm->failures, m->checkpoint_id);
     uint64_t id = m->checkpoint_id;

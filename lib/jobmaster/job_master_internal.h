@@ -8,6 +8,7 @@
 #ifndef TE_JOB_MASTER_INTERNAL_H
 #define TE_JOB_MASTER_INTERNAL_H
 
+#include "jobmaster/shared_state_registry.h"
 #include "jobmaster/checkpoint_failure_manager.h"
 #include "jobmaster/job_master.h"
 #include "jobmaster/restart_strategy.h"
@@ -65,6 +66,7 @@ struct te_job_master {
     te_id_t job_id, jm_id;
     char job_hex[TE_ID_HEX_LEN + 1];
     char *graph_text, *ckpt_root, *job_dir;
+    te_shared_state_registry_t *registry;   /* incremental checkpoints' shared files (with job_dir) */
     te_ckpt_metadata_t *latest;             /* what a restart restores */
     uint64_t protect_id;                    /* the checkpoint the attempt restored from (kept by retention) */
     uint64_t explicit_id;                   /* the checkpoint the user named: never fallen back from */

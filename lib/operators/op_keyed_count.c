@@ -8,10 +8,11 @@
  * end_input, sorted by key bytes for determinism).
  *
  * State: the engine's keyed state backend (ABI v2 state_get / state_put), one 8-byte
- * count per key, stored by key group (the engine snapshots it per key group). The
- * operator's own snapshot/restore callbacks serialize the same counts (little endian):
- * "KCN1", u64 entry count, then per entry u32 key length, key bytes, u64 count; restore
- * (before open) sets the counts it finds.
+ * count per key, stored by key group; the engine snapshots it (one copy of the state
+ * per checkpoint). Snapshots of older builds also hold the operator's own copy of the
+ * counts ("KCN1", u64 entry count, then per entry u32 key length, key bytes, u64 count,
+ * little endian); restore checks that section and skips it, since the engine's keyed
+ * section of the same snapshot restores the same counts.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -135,12 +136,6 @@ static int keyed_count_end_input(void *self, te_output_t *out)
     return rc == 0 ? 0 : -1;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -149,74 +144,25 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-/* KCN1 snapshot: "KCN1" | u64 n | n x (u32 keylen | key | u64 count), little endian. */
-typedef struct kc_snap {
-    op_buf_t buf;
-    uint64_t n;
-} kc_snap_t;
-
-static int kc_snap_entry(void *arg, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen)
-{
-    kc_snap_t *sn = arg;
-    if (vallen != sizeof(uint64_t))
-        return 0;
-    uint8_t hdr[4], cnt[8];
-    for (int b = 0; b < 4; b++)
-        hdr[b] = (uint8_t)(keylen >> (8 * b));
-    uint64_t count;
-    memcpy(&count, val, sizeof(count));
-    put_u64(cnt, count);
-    if (op_buf_append(&sn->buf, hdr, 4) != 0 || op_buf_append(&sn->buf, key, keylen) != 0 ||
-        op_buf_append(&sn->buf, cnt, 8) != 0)
-        return -1;
-    sn->n++;
-    return 0;
-}
-
-static int keyed_count_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
-{
-    keyed_count_t *kc = self;
-    (void)checkpoint_id;
-    kc_snap_t sn = {0};
-    static const uint8_t head[12] = {'K', 'C', 'N', '1'};
-    if (op_buf_append(&sn.buf, head, sizeof(head)) != 0 ||
-        op_keyed_foreach_sorted(kc->api, kc->ctx, kc_snap_entry, &sn) != 0) {
-        op_buf_release(&sn.buf);
-        return -1;
-    }
-    put_u64(sn.buf.data + 4, sn.n);
-    *data = sn.buf.data; /* handed over: the engine frees it */
-    *len = sn.buf.len;
-    return 0;
-}
-
+/* The KCN1 section of an older snapshot: checked, not applied (see the top). */
 static int keyed_count_restore(void *self, const uint8_t *data, size_t len)
 {
-    keyed_count_t *kc = self;
+    (void)self;
     if (len < 12 || memcmp(data, "KCN1", 4) != 0)
         return -1;
-    /* validate first, so a corrupt snapshot changes nothing */
-    for (int apply = 0; apply < 2; apply++) {
-        uint64_t n = get_u64(data + 4);
-        size_t off = 12;
-        for (uint64_t i = 0; i < n; i++) {
-            if (len - off < 4)
-                return -1;
-            uint32_t kl = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 | (uint32_t)data[off + 2] << 16 |
-                          (uint32_t)data[off + 3] << 24;
-            off += 4;
-            if (len - off < (size_t)kl + 8)
-                return -1;
-            uint64_t count = get_u64(data + off + kl);
-            if (apply && count != 0 &&
-                kc->api->state_put(kc->ctx, data + off, kl, (const uint8_t *)&count, sizeof(count)) != 0)
-                return -1;
-            off += (size_t)kl + 8;
-        }
-        if (off != len)
+    uint64_t n = get_u64(data + 4);
+    size_t off = 12;
+    for (uint64_t i = 0; i < n; i++) {
+        if (len - off < 4)
             return -1;
+        uint32_t kl = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 | (uint32_t)data[off + 2] << 16 |
+                      (uint32_t)data[off + 3] << 24;
+        off += 4;
+        if (len - off < (size_t)kl + 8)
+            return -1;
+        off += (size_t)kl + 8;
     }
-    return 0;
+    return off == len ? 0 : -1;
 }
 
 static void keyed_count_dispose(void *self)
@@ -235,7 +181,6 @@ const te_operator_def_t op_keyed_count_def = {
     .setup = keyed_count_setup,
     .process_element = keyed_count_process,
     .end_input = keyed_count_end_input,
-    .snapshot = keyed_count_snapshot,
     .restore = keyed_count_restore,
     .dispose = keyed_count_dispose,
 };

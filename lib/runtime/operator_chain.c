@@ -28,8 +28,12 @@
 #include "common/job_config_keys.h"
 #include "common/log.h"
 #include "common/path_confine.h"
+#include "runtime/async_checkpoint.h"
+#include "state/checkpoint_reader.h"
+#include "state/rocksdb_incremental.h"
 #include "state/snapshot.h"
 #include "state/state_backend.h"
+#include "state/state_store.h"
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"
 
@@ -191,18 +195,36 @@ static void api_counter_add(te_operator_ctx_t *x, const char *name, uint64_t del
 
 /* ---- te_operator_api_t v2: timers, keyed state, stream status ---- */
 
+/* The operator's timers, created on first use (their de-duplication state in the
+ * task's state store). */
 static te_timer_service_t *ctx_timers(te_operator_ctx_t *x)
 {
-    if (x->timers == NULL)
-        x->timers = timer_service_new(x->chain->cfg.max_parallelism);
+    if (x->timers == NULL) {
+        te_state_backend_t *dedup = state_store_timers(x->chain->store, (uint32_t)x->index, NULL);
+        x->timers = dedup ? timer_service_new_with(dedup) : NULL;
+    }
     return x->timers;
 }
 
+/* The operator's keyed state, created on first use; NULL with the failure recorded. */
 static te_state_backend_t *ctx_state(te_operator_ctx_t *x)
 {
+    if (x->state != NULL)
+        return x->state;
+    te_error_t err = {0};
+    x->state = state_store_backend(x->chain->store, (uint32_t)x->index, &err);
     if (x->state == NULL)
-        x->state = state_backend_new("hashmap", x->chain->cfg.max_parallelism, NULL);
+        chain_fail_op(x->chain, x->index, err.msg);
     return x->state;
+}
+
+/* A state call failed (-1): the failure names the backend's reason. */
+static int state_failed(te_operator_ctx_t *x, const char *what)
+{
+    char msg[TE_ERROR_MSG_MAX];
+    snprintf(msg, sizeof(msg), "%s keyed state: %s", what, state_backend_error(x->state));
+    chain_fail_op(x->chain, x->index, msg);
+    return -1;
 }
 
 static int api_register_timer(te_operator_ctx_t *x, int kind, const uint8_t *key, uint32_t keylen, int64_t ts)
@@ -239,24 +261,26 @@ static int api_state_get_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t k
 {
     if (x->state == NULL)
         return 0;
-    return state_backend_get(x->state, key, keylen, ns, nslen, val, vallen);
+    int rc = state_backend_get(x->state, key, keylen, ns, nslen, val, vallen);
+    return rc < 0 ? state_failed(x, "reading") : rc;
 }
 
 static int api_state_put_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                             uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
     te_state_backend_t *b = ctx_state(x);
-    if (b == NULL || state_backend_put(b, key, keylen, ns, nslen, val, vallen) != 0) {
-        chain_fail_op(x->chain, x->index, "out of memory storing keyed state");
+    if (b == NULL)
         return -1;
-    }
-    return 0;
+    return state_backend_put(b, key, keylen, ns, nslen, val, vallen) != 0 ? state_failed(x, "storing") : 0;
 }
 
 static int api_state_delete_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                                uint32_t nslen)
 {
-    return x->state ? state_backend_delete(x->state, key, keylen, ns, nslen) : 0;
+    if (x->state == NULL)
+        return 0;
+    int rc = state_backend_delete(x->state, key, keylen, ns, nslen);
+    return rc < 0 ? state_failed(x, "deleting") : rc;
 }
 
 static int api_state_get(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t **val,
@@ -392,6 +416,15 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->cancelled = cfg->cancelled ? cfg->cancelled : &c->never_cancelled;
     c->num_records_out = cfg->metrics ? &cfg->metrics->num_records_out : &c->records_out_unreported;
     pthread_mutex_init(&c->fail_mu, NULL);
+    c->store = cfg->state;
+    if (c->store == NULL) {
+        te_state_store_config_t sc = {.max_parallelism = cfg->max_parallelism, .task_name = cfg->task_name};
+        c->store = c->own_store = state_store_new(&sc, err);
+        if (c->store == NULL) {
+            st = err ? err->code : TE_ENOMEM;
+            goto cleanup;
+        }
+    }
     c->ctx = calloc(c->n, sizeof(*c->ctx));
     c->out = calloc(c->n, sizeof(*c->out));
     if (c->ctx == NULL || c->out == NULL)
@@ -459,9 +492,9 @@ void operator_chain_free(te_operator_chain_t *c)
             for (size_t k = 0; k < c->ctx[i].n_counters; k++)
                 free(c->ctx[i].counters[k].name);
             timer_service_free(c->ctx[i].timers);
-            state_backend_free(c->ctx[i].state);
         }
     }
+    state_store_free(c->own_store);
     free(c->ctx);
     free(c->out);
     pthread_mutex_destroy(&c->fail_mu);
@@ -670,6 +703,18 @@ struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, si
     return i < c->n ? c->ctx[i].state : NULL;
 }
 
+te_state_store_t *operator_chain_state_store(te_operator_chain_t *c) { return c->store; }
+
+struct te_state_backend *operator_chain_keyed_state(te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? ctx_state(&c->ctx[i]) : NULL;
+}
+
+const char *operator_chain_op_name(const te_operator_chain_t *c, size_t i)
+{
+    return i < c->n ? op_name(&c->ctx[i]) : NULL;
+}
+
 /* ---- checkpoints ---- */
 
 /* Both clocks at one moment: processing-time timers cross a checkpoint on the wall
@@ -693,7 +738,7 @@ static const char *section_name(const te_operator_ctx_t *x, char *buf, size_t ca
 /* The chain position whose operator takes section `sec`: by uid when the section names
  * one, else by position; -1 = nobody claims it and the job allows that
  * (execution.savepoint.ignore-unclaimed-state); -2 = an error (err set). */
-static long section_target(te_operator_chain_t *c, const te_ckpt_snapshot_t *snap, const te_ckpt_section_t *sec,
+static long section_target(te_operator_chain_t *c, uint32_t subtask, const te_ckpt_section_info_t *sec,
                            te_error_t *err)
 {
     const char *hash = strchr(sec->name, '#');
@@ -709,7 +754,7 @@ static long section_target(te_operator_chain_t *c, const te_ckpt_snapshot_t *sna
                 te_error_set(err, TE_EINVAL,
                              "the snapshot of subtask %u holds state of a '%.*s' with uid '%s', but that uid is a "
                              "'%s' in the job",
-                             snap->subtask_index, (int)op_len, sec->name, hash + 1, op_name(x));
+                             subtask, (int)op_len, sec->name, hash + 1, op_name(x));
                 return -2;
             }
             return (long)i;
@@ -719,7 +764,7 @@ static long section_target(te_operator_chain_t *c, const te_ckpt_snapshot_t *sna
         te_error_set(err, TE_EINVAL,
                      "the snapshot of subtask %u holds state of operator '%.*s' with uid '%s', which the job no "
                      "longer has: submit it with allow_non_restored_state (%s: true) to start without that state",
-                     snap->subtask_index, (int)op_len, sec->name, hash + 1, TE_IGNORE_UNCLAIMED_STATE_KEY);
+                     subtask, (int)op_len, sec->name, hash + 1, TE_IGNORE_UNCLAIMED_STATE_KEY);
         return -2;
     }
     if (sec->index < c->n && strcmp(sec->name, op_name(&c->ctx[sec->index])) == 0)
@@ -730,21 +775,93 @@ static long section_target(te_operator_chain_t *c, const te_ckpt_snapshot_t *sna
         err, TE_EINVAL,
         "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but the chain has %s "
         "there: the job graph changed (give the operators a uid to move their state)",
-        snap->subtask_index, sec->name, sec->index,
-        sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+        subtask, sec->name, sec->index, sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
     return -2;
 }
 
-te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id, te_ckpt_snapshot_t *snap,
-                                          te_error_t *err)
+/* An OPERATOR section: non-keyed state, restored when `nonkeyed` says so (1: the same
+ * subtask; 2: rescaled, then not for an operator whose state is keyed: it is restored
+ * from its key groups only, never from another subtask's whole non-keyed copy). */
+static te_status_t restore_operator(te_operator_chain_t *c, te_operator_ctx_t *x, te_ckpt_reader_t *r,
+                                    const te_ckpt_section_info_t *sec, int nonkeyed, te_error_t *err)
+{
+    if (!nonkeyed || (nonkeyed == 2 && checkpoint_reader_find(r, TE_CKPT_SEC_KEYED, sec->index) != NULL))
+        return TE_OK;
+    const te_operator_def_t *def = x->cfg->def;
+    if (def->restore == NULL)
+        return te_error_set(err, TE_EINVAL, "operator '%s' (#%u) has state in the snapshot but cannot restore",
+                            sec->name, sec->index);
+    uint8_t *data;
+    te_status_t st = checkpoint_reader_load(r, sec, &data, err);
+    if (st != TE_OK)
+        return st;
+    int rc = def->restore(x->self, data, (size_t)sec->len);
+    free(data);
+    if (rc == 0)
+        return TE_OK;
+    te_error_t fe;
+    if (operator_chain_failure(c, &fe) != TE_OK)
+        return te_error_set(err, fe.code, "%s", fe.msg);
+    return te_error_set(err, TE_EINVAL, "operator '%s' (#%u): restoring its state of checkpoint %llu failed",
+                        sec->name, sec->index, (unsigned long long)checkpoint_reader_info(r)->checkpoint_id);
+}
+
+/* ---- incremental checkpoints: the whole RocksDB instance as one part ---- */
+
+static int inc_shared(void *arg, const char *path, uint64_t size)
+{
+    return async_checkpoint_add_shared(arg, path, size) == TE_OK ? 0 : -1;
+}
+
+static te_status_t inc_write(void *arg, te_ckpt_writer_t *w, te_async_checkpoint_t *ac, te_error_t *err)
+{
+    return rocksdb_incremental_write(arg, w, inc_shared, ac, err);
+}
+
+static void inc_release(void *arg) { rocksdb_incremental_release(arg); }
+
+static const te_async_part_ops_t inc_ops = {inc_write, inc_release};
+
+/* The native checkpoint of the task's instance, holding the keyed state of every
+ * operator that has any (none: no part). Its column families are named by chain
+ * position and operator name: incremental state is not moved by operator uid. */
+static te_status_t snapshot_incremental(te_operator_chain_t *c, uint64_t checkpoint_id, te_async_checkpoint_t *ac,
+                                        te_error_t *err)
+{
+    te_rocksdb_state_name_t *names = calloc(c->n, sizeof(*names));
+    if (names == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory snapshotting keyed state");
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->ctx[i].state)
+            names[n++] = (te_rocksdb_state_name_t){(uint32_t)i, op_name(&c->ctx[i])};
+    te_status_t st = TE_OK;
+    if (n > 0) {
+        const te_ckpt_file_info_t *in = async_checkpoint_info(ac);
+        te_rocksdb_inc_snapshot_t *snap =
+            state_store_snapshot_incremental(c->store, checkpoint_id, in->kg_first, in->kg_last, names, n, err);
+        if (snap == NULL)
+            st = err ? err->code : TE_EIO;
+        else if (async_checkpoint_add_part(ac, TE_CKPT_SEC_ROCKSDB, 0, TE_ROCKSDB_MANIFEST_VERSION, "rocksdb",
+                                           &inc_ops, snap) != TE_OK)
+            st = te_error_set(err, TE_ENOMEM, "out of memory snapshotting keyed state");
+    }
+    free(names);
+    return st;
+}
+
+te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id,
+                                          te_async_checkpoint_t *ac, te_error_t *err)
 {
     te_timer_clock_t now = chain_clock_now();
+    int incremental = state_store_incremental(c->store);
+    if (incremental && snapshot_incremental(c, checkpoint_id, ac, err) != TE_OK)
+        return err ? err->code : TE_EIO;
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         const te_operator_def_t *def = x->cfg->def;
         char name_buf[512];
         const char *name = section_name(x, name_buf, sizeof(name_buf));
-        te_status_t rc;
         if (def->snapshot) {
             uint8_t *data = NULL;
             size_t len = 0;
@@ -753,83 +870,66 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
                 return te_error_set(err, TE_EIO, "operator '%s' (#%zu): snapshot of checkpoint %llu failed", name,
                                     i, (unsigned long long)checkpoint_id);
             }
-            if (snapshot_add(snap, TE_CKPT_SEC_OPERATOR, (uint32_t)i, 0, name, data, len) != TE_OK)
+            if (async_checkpoint_add_bytes(ac, TE_CKPT_SEC_OPERATOR, (uint32_t)i, 0, name, data, len) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
-        if (x->state) {
-            uint8_t *data = NULL;
-            size_t len = 0;
-            rc = state_backend_snapshot(x->state, &data, &len, err);
-            if (rc != TE_OK)
-                return rc;
-            if (snapshot_add(snap, TE_CKPT_SEC_KEYED, (uint32_t)i, 0, name, data, len) != TE_OK)
+        if (x->state && !incremental) {
+            te_state_view_t *v = state_backend_view(x->state, err);
+            if (v == NULL)
+                return err ? err->code : TE_ENOMEM;
+            if (async_checkpoint_add_view(ac, TE_CKPT_SEC_KEYED, (uint32_t)i, 0, name, v, NULL, 0) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
         if (x->timers && (timer_service_count(x->timers, TE_TIMER_EVENT) > 0 ||
                           timer_service_count(x->timers, TE_TIMER_PROCESSING) > 0)) {
-            uint8_t *data = NULL;
-            size_t len = 0;
-            rc = timer_service_snapshot(x->timers, now, &data, &len, err);
-            if (rc != TE_OK)
-                return rc;
-            if (snapshot_add(snap, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, data, len) !=
-                TE_OK)
+            int64_t map_arg;
+            te_state_view_t *v = timer_service_view(x->timers, now, &map_arg, err);
+            if (v == NULL)
+                return err ? err->code : TE_ENOMEM;
+            if (async_checkpoint_add_view(ac, TE_CKPT_SEC_TIMERS, (uint32_t)i, TE_TIMER_SNAPSHOT_VERSION, name, v,
+                                          timer_service_view_map, map_arg) != TE_OK)
                 return te_error_set(err, TE_ENOMEM, "out of memory snapshotting operator '%s'", name);
         }
     }
     return TE_OK;
 }
 
-te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_snapshot_t *snap, int nonkeyed,
+te_status_t operator_chain_restore_state(te_operator_chain_t *c, te_ckpt_reader_t *r, int nonkeyed,
                                          uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
     te_timer_clock_t now = chain_clock_now();
-    for (size_t k = 0; k < snap->n_sections; k++) {
-        const te_ckpt_section_t *sec = &snap->sections[k];
+    uint32_t subtask = checkpoint_reader_info(r)->subtask_index;
+    for (size_t k = 0; k < checkpoint_reader_count(r); k++) {
+        const te_ckpt_section_info_t *sec = checkpoint_reader_section(r, k);
         if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
             continue;
-        long at = section_target(c, snap, sec, err);
+        long at = section_target(c, subtask, sec, err);
         if (at == -2)
             return err ? err->code : TE_EINVAL;
         if (at < 0)
             continue; /* unclaimed state the job chose to drop */
         te_operator_ctx_t *x = &c->ctx[at];
-        const te_operator_def_t *def = x->cfg->def;
         te_status_t rc = TE_OK;
         if (sec->type == TE_CKPT_SEC_OPERATOR) {
-            /* rescaled (2): an operator whose state is keyed is restored from its key
-             * groups only, never from another subtask's whole non-keyed copy */
-            if (!nonkeyed || (nonkeyed == 2 && snapshot_find(snap, TE_CKPT_SEC_KEYED, sec->index) != NULL))
-                continue;
-            if (def->restore == NULL)
-                return te_error_set(err, TE_EINVAL,
-                                    "operator '%s' (#%u) has state in the snapshot but cannot restore", sec->name,
-                                    sec->index);
-            if (def->restore(x->self, sec->data, sec->len) != 0) {
-                te_error_t fe;
-                if (operator_chain_failure(c, &fe) != TE_OK)
-                    return te_error_set(err, fe.code, "%s", fe.msg);
-                return te_error_set(err, TE_EINVAL,
-                                    "operator '%s' (#%u): restoring its state of checkpoint %llu failed",
-                                    sec->name, sec->index, (unsigned long long)snap->checkpoint_id);
-            }
+            rc = restore_operator(c, x, r, sec, nonkeyed, err);
         } else if (sec->type == TE_CKPT_SEC_KEYED) {
             te_state_backend_t *b = ctx_state(x);
             if (b == NULL)
-                return te_error_set(err, TE_ENOMEM, "out of memory restoring keyed state");
-            rc = state_backend_restore(b, sec->data, sec->len, kg_first, kg_last, err);
+                return operator_chain_failure(c, err);
+            rc = state_backend_restore_section(b, r, sec, kg_first, kg_last, err);
         } else {
             te_timer_service_t *t = ctx_timers(x);
             if (t == NULL)
                 return te_error_set(err, TE_ENOMEM, "out of memory restoring timers");
-            rc = timer_service_restore(t, sec->data, sec->len, sec->sub, now, kg_first, kg_last, err);
+            rc = timer_service_restore_section(t, r, sec, sec->sub, now, kg_first, kg_last, err);
             int64_t next = timer_service_next(t, TE_TIMER_PROCESSING);
             if (next != INT64_MAX && (c->next_proc_timer < 0 || next < c->next_proc_timer))
                 c->next_proc_timer = next;
         }
         if (rc != TE_OK) {
-            te_error_prefix(err, "operator '%s' (#%u), snapshot of subtask %u", sec->name, sec->index,
-                            snap->subtask_index);
+            if (sec->type != TE_CKPT_SEC_OPERATOR)
+                te_error_prefix(err, "operator '%s' (#%u), snapshot of subtask %u", sec->name, sec->index,
+                                subtask);
             return rc;
         }
     }

@@ -13,7 +13,8 @@
  * broadcasts them to every channel.
  *
  * Each operator has its own timer service and keyed state backend (ABI v2, created on
- * first use) and its own current watermark; a watermark that does not advance an
+ * first use, from the task's state store: hashmap or rocksdb) and its own current
+ * watermark; a watermark that does not advance an
  * operator's is dropped. The chain's writers carry the stream status set by
  * api->mark_idle / the input valve (an idle output becomes active again with the next
  * record or watermark). end_input first sends the final watermark (INT64_MAX).
@@ -63,6 +64,7 @@ typedef struct te_operator_chain_config {
     te_task_metrics_t *metrics;      /* borrowed; may be NULL */
     _Atomic int *cancelled;          /* borrowed; may be NULL */
     pthread_mutex_t *head_emit_lock; /* held around each emit of operator 0; may be NULL */
+    struct te_state_store *state;    /* the task's keyed state (borrowed); NULL = a private hashmap store */
 } te_operator_chain_config_t;
 
 /* Sets up every operator (def->setup). On failure the operators set up so far are
@@ -136,22 +138,36 @@ te_status_t operator_chain_fire_processing_timers(te_operator_chain_t *c, int64_
 size_t operator_chain_timer_count(const te_operator_chain_t *c, size_t i, int event_time);
 /* Operator i's keyed state (NULL until it stored something), for checkpoints. */
 struct te_state_backend *operator_chain_state_backend(te_operator_chain_t *c, size_t i);
+/* The same, created now when missing (a restore that filled the store directly);
+ * NULL with the failure recorded. */
+struct te_state_backend *operator_chain_keyed_state(te_operator_chain_t *c, size_t i);
+/* The chain's state store (the task's, or the chain's own). */
+struct te_state_store *operator_chain_state_store(te_operator_chain_t *c);
+/* Operator i's name (its chain entry's, else its definition's); NULL out of range. */
+const char *operator_chain_op_name(const te_operator_chain_t *c, size_t i);
 
-/* Checkpoints (task thread, or under the checkpoint lock). snapshot_state adds, per
- * operator i, an OPERATOR section (def->snapshot bytes, when the def has a snapshot), a
- * KEYED section (its state backend, when it has one) and a TIMERS section (when it has
- * timers, format TE_TIMER_SNAPSHOT_VERSION in the section's `sub`: processing-time
- * timers on the wall clock, timer_service.h) to snap. restore_state (before open)
- * restores from one subtask's snapshot (processing-time timers re-based onto this
- * process's monotonic clock, keeping the wall-clock time they were due at):
- * keyed state and timers of key groups kg_first..kg_last always, non-keyed operator
- * state only when `nonkeyed` is 1 (same subtask) or 2 (rescaled: then not for operators
- * that also have a KEYED section); it checks that snap's operator names match the
- * chain. notify_checkpoint_complete calls def->notify_checkpoint_complete head first. */
-struct te_ckpt_snapshot;
+/* Checkpoints (task thread, or under the checkpoint lock). snapshot_state is the
+ * synchronous part: it adds to ac, per operator i, an OPERATOR part (def->snapshot
+ * bytes, when the def has a snapshot), a KEYED part (a view of its state backend, when
+ * it has one) and a TIMERS part (a view of its timers, when it has any; format
+ * TE_TIMER_SNAPSHOT_VERSION in the section's `sub`: processing-time timers on the wall
+ * clock, timer_service.h); a snapshot thread writes them (async_checkpoint.h).
+ * With incremental checkpoints (state.backend.incremental on rocksdb) the keyed state
+ * of every operator is one ROCKSDB part instead: the task instance's native
+ * checkpoint, whose asynchronous part uploads the new SST files.
+ * restore_state (before open) restores from one subtask's snapshot file
+ * (processing-time timers re-based onto this process's monotonic clock, keeping the
+ * wall-clock time they were due at): keyed state and timers of key groups
+ * kg_first..kg_last always (streamed, groups out of range skipped), non-keyed operator
+ * state only when `nonkeyed` is 1 (same subtask) or 2 (rescaled: then not for
+ * operators that also have a KEYED section); it checks that the snapshot's operator
+ * names match the chain. notify_checkpoint_complete calls
+ * def->notify_checkpoint_complete head first. */
+struct te_async_checkpoint;
+struct te_ckpt_reader;
 te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t checkpoint_id,
-                                          struct te_ckpt_snapshot *snap, te_error_t *err);
-te_status_t operator_chain_restore_state(te_operator_chain_t *c, const struct te_ckpt_snapshot *snap, int nonkeyed,
+                                          struct te_async_checkpoint *ac, te_error_t *err);
+te_status_t operator_chain_restore_state(te_operator_chain_t *c, struct te_ckpt_reader *r, int nonkeyed,
                                          uint32_t kg_first, uint32_t kg_last, te_error_t *err);
 te_status_t operator_chain_notify_checkpoint_complete(te_operator_chain_t *c, uint64_t checkpoint_id,
                                                       te_error_t *err);

@@ -67,6 +67,8 @@ struct te_operator_chain {
     _Atomic int never_cancelled;
     _Atomic uint64_t *num_records_out; /* the task metric, or records_out_unreported: never NULL */
     _Atomic uint64_t records_out_unreported;
+    te_state_store_t *store; /* cfg.state, or own_store */
+    te_state_store_t *own_store;
     int out_idle;            /* the stream status last sent on the writers */
     int64_t next_proc_timer; /* earliest processing-time timer of any operator, -1 none */
 };

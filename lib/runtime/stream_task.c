@@ -10,7 +10,8 @@
  *             operators head first, quiesce + drain the mailbox, flush, remove from the
  *             flusher, finish every record writer with EndOfPartition)
  *          -> cleanUpInvoke (always: stop the source thread, remove from the flusher,
- *             detach gate listeners, dispose operators, close the mailbox).
+ *             detach gate listeners, dispose operators, close the mailbox, free the
+ *             chain and hand the state store to the snapshot pool to free).
  *
  * Processing-time timers (ABI v2): the mailbox processor asks the operator chain for
  * its earliest timer before each default action and as the deadline of its blocking
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "state/snapshot.h"
 #include "runtime/stream_task_internal.h"
@@ -72,11 +74,29 @@ static void writer_wake_arm(writer_wake_t *ww, te_record_writer_t *rw)
 
 /* ---- metrics ---- */
 
+/* The keyed-state gauges, at most every 100 ms (or now when `force`). */
+static void publish_state_metrics(te_stream_task_t *st, int force)
+{
+    te_task_metrics_t *m = st->env.metrics;
+    if (m == NULL || st->store == NULL)
+        return;
+    int64_t now = te_clock_mono_ms();
+    if (!force && now - st->state_published_ms < 100)
+        return;
+    st->state_published_ms = now;
+    te_state_stats_t s;
+    state_store_stats(st->store, &s);
+    atomic_store_explicit(&m->state_size_bytes, s.bytes, memory_order_relaxed);
+    atomic_store_explicit(&m->state_entries, s.entries, memory_order_relaxed);
+    atomic_store_explicit(&m->managed_memory_bytes, state_store_managed_bytes(st->store), memory_order_relaxed);
+}
+
 static void update_output_metrics(te_stream_task_t *st)
 {
     te_task_metrics_t *m = st->env.metrics;
     if (m == NULL)
         return;
+    publish_state_metrics(st, 0);
     uint64_t bytes = 0, bp = 0;
     for (size_t w = 0; w < st->env.n_writers; w++) {
         bytes += record_writer_bytes_out(st->env.writers[w]);
@@ -270,6 +290,7 @@ void stream_task_free(te_stream_task_t *st)
     if (st == NULL)
         return;
     operator_chain_free(st->chain);
+    state_store_free(st->store);
     stream_task_network_input_free(st->input);
     mailbox_processor_free(st->mp); /* wakers become no-ops */
     mailbox_free(st->mb);
@@ -346,6 +367,10 @@ static te_status_t replay_channel_state(te_stream_task_t *st, const te_ckpt_snap
 
 static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
 {
+    te_state_store_config_t scfg = {.max_parallelism = st->env.max_parallelism, .task_name = st->env.task_name};
+    st->store = state_store_new(st->env.state ? st->env.state : &scfg, err);
+    if (st->store == NULL)
+        return err ? err->code : TE_EINVAL;
     te_operator_chain_config_t cfg = {
         .task_name = st->env.task_name,
         .job_id_hex = st->env.checkpoint ? st->env.checkpoint->job_id_hex : NULL,
@@ -364,10 +389,13 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
         .metrics = st->env.metrics,
         .cancelled = &st->cancelled,
         .head_emit_lock = st->blocking_source ? &st->checkpoint_lock : NULL,
+        .state = st->store,
     };
     st->chain = operator_chain_new(&cfg, err);
     if (st->chain == NULL)
         return err ? err->code : TE_EINVAL;
+    if (st->ckpt)
+        subtask_checkpoint_set_store(st->ckpt, st->store);
     te_ckpt_snapshot_t *channel_state = NULL;
     if (st->env.n_restore > 0) {
         te_status_t rc = subtask_checkpoint_restore(st->chain, st->env.subtask_index, st->env.parallelism,
@@ -432,6 +460,8 @@ static te_status_t after_invoke(te_stream_task_t *st, te_error_t *err)
     if (rc != TE_OK)
         return rc;
     remove_from_flusher(st);
+    if (st->ckpt) /* acknowledgements of checkpoints still being written go out first */
+        subtask_checkpoint_wait_all(st->ckpt);
     for (size_t w = 0; w < st->env.n_writers; w++) {
         record_writer_flush_all(st->env.writers[w]);
         rc = record_writer_finish(st->env.writers[w]);
@@ -447,11 +477,21 @@ static void cleanup_invoke(te_stream_task_t *st)
         source_stream_task_stop_thread(st);
     remove_from_flusher(st);
     one_input_stream_task_cleanup(st);
+    if (st->ckpt) /* cancelled or failed: nothing more is reported */
+        subtask_checkpoint_cancel_all(st->ckpt);
     operator_chain_dispose(st->chain);
     mailbox_close(st->mb);
+    publish_state_metrics(st, 1);
     update_output_metrics(st);
     if (st->env.metrics)
         atomic_store(&st->env.metrics->is_backpressured, 0);
+    /* The task's state goes now, off the control thread: the chain (timers) here, the
+     * state store on the snapshot pool (or with the last asynchronous snapshot still
+     * reading it). */
+    operator_chain_free(st->chain);
+    st->chain = NULL;
+    state_store_free(st->store);
+    st->store = NULL;
 }
 
 int stream_task_restore_failed(const te_stream_task_t *st) { return st != NULL && st->restore_failed; }

@@ -29,6 +29,7 @@
 #include "shuffle/record_writer.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
 #include "runtime/task_metrics.h"
+#include "state/state_store.h"
 #include "te/operator.h"
 
 typedef enum te_invokable {
@@ -80,6 +81,9 @@ typedef struct te_stream_task_env {
      * before open. */
     const te_restore_handle_t *restore;
     size_t n_restore;
+    /* Keyed state: the backend and where it lives (borrowed; NULL = in-memory hashmap).
+     * The store is created on the task thread before the operators are set up. */
+    const te_state_store_config_t *state;
 } te_stream_task_env_t;
 
 typedef struct te_stream_task te_stream_task_t;

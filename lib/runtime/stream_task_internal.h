@@ -40,6 +40,8 @@ struct te_stream_task {
     te_mailbox_t *mb;
     te_mailbox_processor_t *mp;
     te_operator_chain_t *chain;
+    te_state_store_t *store;    /* the operators' keyed state (created in before_invoke) */
+    int64_t state_published_ms; /* last publication of the state gauges */
     te_stream_task_network_input_t *input;
     _Atomic int cancelled;
     int invoked;

@@ -7,6 +7,8 @@
  * an update is a relaxed load and a relaxed store, not an atomic read-modify-write (a
  * `lock add` per record costs ~20 cycles and serialises the pipeline); readers on any
  * thread load relaxed and may see a value a moment old, never a torn one.
+ * The keyed-state gauges are published by the task thread, and last_checkpoint_* by the
+ * snapshot thread reporting one of the task's checkpoints (one writer each at a time).
  */
 #ifndef TE_TASK_METRICS_H
 #define TE_TASK_METRICS_H
@@ -30,6 +32,13 @@ typedef struct te_task_metrics {
      * reported, and CLOCK_MONOTONIC ms since when the current one lasts (0 = none). */
     _Atomic uint64_t input_stalls;
     _Atomic int64_t input_stalled_since_ms;
+    /* keyed state (gauges; the task thread publishes them every ~100 ms) */
+    _Atomic uint64_t state_size_bytes; /* hashmap: memory; rocksdb: SST files + memtables */
+    _Atomic uint64_t state_entries;    /* rocksdb: RocksDB's estimate */
+    _Atomic uint64_t managed_memory_bytes;
+    /* the last acknowledged checkpoint's parts */
+    _Atomic uint64_t last_checkpoint_sync_us;
+    _Atomic uint64_t last_checkpoint_async_ms;
 } te_task_metrics_t;
 
 /* Single-writer add (see above): never call it on a counter two threads may update

@@ -29,6 +29,7 @@ typedef struct timer_heap {
 struct te_timer_service {
     timer_heap_t heap[2];
     te_state_backend_t *dedup;
+    int own_dedup;
     uint64_t seq;
     uint8_t *popped; /* the key of the last pop */
 };
@@ -43,6 +44,16 @@ te_timer_service_t *timer_service_new(uint32_t max_parallelism)
         free(ts);
         return NULL;
     }
+    ts->own_dedup = 1;
+    return ts;
+}
+
+te_timer_service_t *timer_service_new_with(te_state_backend_t *dedup)
+{
+    te_timer_service_t *ts = calloc(1, sizeof(*ts));
+    if (ts == NULL)
+        return NULL;
+    ts->dedup = dedup;
     return ts;
 }
 
@@ -55,7 +66,8 @@ void timer_service_free(te_timer_service_t *ts)
             free(ts->heap[k].items[i].key);
         free(ts->heap[k].items);
     }
-    state_backend_free(ts->dedup);
+    if (ts->own_dedup)
+        state_backend_free(ts->dedup);
     free(ts->popped);
     free(ts);
 }
@@ -208,6 +220,23 @@ te_status_t timer_service_snapshot(te_timer_service_t *ts, te_timer_clock_t now,
     return rc;
 }
 
+void timer_service_view_map(int64_t to_wall, uint8_t *ns, uint32_t nslen)
+{
+    if (nslen != 9 || ns[0] != TE_TIMER_PROCESSING)
+        return;
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; i--)
+        u = (u << 8) | ns[1 + i];
+    dedup_ns(ns, TE_TIMER_PROCESSING, sat_add((int64_t)u, to_wall));
+}
+
+te_state_view_t *timer_service_view(te_timer_service_t *ts, te_timer_clock_t now, int64_t *map_arg,
+                                    te_error_t *err)
+{
+    *map_arg = now.wall_ms - now.mono_ms; /* processing time: monotonic -> wall clock */
+    return state_backend_view(ts->dedup, err);
+}
+
 typedef struct restore_ctx {
     te_timer_service_t *ts;
     uint32_t format;
@@ -239,8 +268,10 @@ static int restore_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t ke
     return timer_service_register(rc->ts, kind, key, keylen, t) < 0 ? 2 : 0;
 }
 
-te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t format,
-                                  te_timer_clock_t now, uint32_t kg_first, uint32_t kg_last, te_error_t *err)
+/* From data (in memory) or a section of r. */
+static te_status_t restore_from(te_timer_service_t *ts, const uint8_t *data, size_t len, te_ckpt_reader_t *r,
+                                const te_ckpt_section_info_t *sec, uint32_t format, te_timer_clock_t now,
+                                uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
     if (format != TE_TIMER_SNAPSHOT_MONO && format != TE_TIMER_SNAPSHOT_WALL)
         return te_error_set(err, TE_EPROTO, "timers in snapshot format %u (this build reads formats %u and %u)",
@@ -248,7 +279,8 @@ te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, s
     te_state_backend_t *tmp = state_backend_new("hashmap", state_backend_max_parallelism(ts->dedup), err);
     if (tmp == NULL)
         return err ? err->code : TE_ENOMEM;
-    te_status_t rc = state_backend_restore(tmp, data, len, kg_first, kg_last, err);
+    te_status_t rc = r ? state_backend_restore_section(tmp, r, sec, kg_first, kg_last, err)
+                       : state_backend_restore(tmp, data, len, kg_first, kg_last, err);
     if (rc == TE_OK) {
         restore_ctx_t ctx = {ts, format, now};
         int v = state_backend_foreach(tmp, restore_visit, &ctx);
@@ -259,4 +291,17 @@ te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, s
     }
     state_backend_free(tmp);
     return rc;
+}
+
+te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t format,
+                                  te_timer_clock_t now, uint32_t kg_first, uint32_t kg_last, te_error_t *err)
+{
+    return restore_from(ts, data, len, NULL, NULL, format, now, kg_first, kg_last, err);
+}
+
+te_status_t timer_service_restore_section(te_timer_service_t *ts, te_ckpt_reader_t *r,
+                                          const te_ckpt_section_info_t *sec, uint32_t format, te_timer_clock_t now,
+                                          uint32_t kg_first, uint32_t kg_last, te_error_t *err)
+{
+    return restore_from(ts, NULL, 0, r, sec, format, now, kg_first, kg_last, err);
 }

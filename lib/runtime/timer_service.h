@@ -4,7 +4,10 @@
  * most once, fired in timestamp order (registration order among equal timestamps).
  *
  * Timers are kept in a min-heap per kind, and in a keyed-state backend (key, namespace
- * = kind + timestamp) for de-duplication, stored by key group like all keyed state.
+ * = kind + timestamp) for de-duplication, stored by key group like all keyed state
+ * (a hashmap backend of the task's state store, or the service's own). A checkpoint's
+ * synchronous part takes a copy-on-write view of that backend; a snapshot thread
+ * writes it, moving processing times onto the wall clock as it goes.
  *
  * Who fires them (operator_chain.c): event-time timers when the operator's input
  * watermark reaches them, before the watermark is forwarded; processing-time timers
@@ -35,14 +38,18 @@
 #include <stdint.h>
 
 #include "common/te_status.h"
+#include "state/state_backend.h"
 
 typedef struct te_timer_service te_timer_service_t;
 
 #define TE_TIMER_PROCESSING 0
 #define TE_TIMER_EVENT      1
 
-/* max_parallelism: the key-group count of the de-duplication state (0 = 128). */
+/* max_parallelism: the key-group count of its own de-duplication state (0 = 128). */
 te_timer_service_t *timer_service_new(uint32_t max_parallelism);
+/* The same over a borrowed de-duplication backend (the state store's), which must be
+ * empty and outlive the service. */
+te_timer_service_t *timer_service_new_with(te_state_backend_t *dedup);
 void timer_service_free(te_timer_service_t *ts);
 
 /* Registers a timer (the key is copied; key may be NULL when keylen is 0). Returns 0
@@ -79,5 +86,18 @@ te_status_t timer_service_snapshot(te_timer_service_t *ts, te_timer_clock_t now,
                                    te_error_t *err);
 te_status_t timer_service_restore(te_timer_service_t *ts, const uint8_t *data, size_t len, uint32_t format,
                                   te_timer_clock_t now, uint32_t kg_first, uint32_t kg_last, te_error_t *err);
+/* The same from a TIMERS section of a snapshot file (streamed). */
+te_status_t timer_service_restore_section(te_timer_service_t *ts, te_ckpt_reader_t *r,
+                                          const te_ckpt_section_info_t *sec, uint32_t format, te_timer_clock_t now,
+                                          uint32_t kg_first, uint32_t kg_last, te_error_t *err);
+
+/* Asynchronous snapshots: the view of every pending timer (state_backend_view of the
+ * de-duplication state, taken now, on the owner's thread) and the namespace mapping
+ * that stores processing times on the wall clock: write the view with
+ * state_backend_view_write(v, w, .., timer_service_view_map, *map_arg, ..) and the
+ * section's `sub` TE_TIMER_SNAPSHOT_VERSION. */
+te_state_view_t *timer_service_view(te_timer_service_t *ts, te_timer_clock_t now, int64_t *map_arg,
+                                    te_error_t *err);
+void timer_service_view_map(int64_t map_arg, uint8_t *ns, uint32_t nslen);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * checkpoint_storage — where a subtask's snapshot file of one checkpoint lives
  * (`<state.checkpoints.dir>/<job id hex>/chk-<n>/<job vertex id hex>-<subtask>`), how
- * it is written durably (temp file, fsync, rename, fsync of the directory) and read
- * back (decoded and checked by snapshot_decode; the format is in snapshot.h).
+ * it is written durably (streamed by checkpoint_writer: temp file, fsync, rename, fsync
+ * of the directory) and read back (checked by checkpoint_reader; the format is in
+ * snapshot.h).
  *
  * Threading: blocking file I/O on the caller's thread (the task thread). No state.
  */
@@ -15,9 +16,6 @@
 #include "common/te_status.h"
 #include "state/snapshot.h"
 
-/* Writes data to path durably: creates missing parent directories, writes
- * "<path>.tmp", fsyncs it, renames it over path and fsyncs the directory. */
-te_status_t checkpoint_storage_write_file(const char *path, const uint8_t *data, size_t len, te_error_t *err);
 /* Encodes s and writes it to path; *size = bytes written. */
 te_status_t checkpoint_storage_write(const char *path, const te_ckpt_snapshot_t *s, uint64_t *size,
                                      te_error_t *err);

@@ -1,40 +1,370 @@
 /*
  * hashmap_state_backend — the `hashmap` keyed-state backend (Flink's
- * HashMapStateBackend): entries in memory, one hash table per key group (created on
- * first use), so a key group can be walked, snapshotted or dropped on its own.
+ * HashMapStateBackend with its CopyOnWriteStateMap): entries in memory, one hash table
+ * per key group (created on first use), so a key group can be walked, snapshotted or
+ * dropped on its own; snapshots are copy-on-write views, so a checkpoint's synchronous
+ * part is O(pages), not O(entries), and the task goes on changing the state while a
+ * snapshot thread writes the view out.
  *
- * A table is open addressing with linear probing over (hash, entry pointer) slots,
- * power-of-two capacity grown at 70% load, deletion by backward shift (no tombstones).
- * An entry is one allocation: header + key + namespace + value with spare capacity, so
- * overwriting a value of the same or smaller size (a counter, a sum) never allocates.
+ * Layout. A table is open addressing with linear probing, power-of-two capacity grown
+ * at 80% load, deletion by backward shift (no tombstones). A slot is 8 bytes: the low
+ * 32 bits of the entry's hash and a 32-bit reference into the entry arena (0 = empty).
+ * The slots are split into pages of up to 512 (4 KiB, from a second arena) so a
+ * snapshot can share them. An entry is one arena chunk (slab_arena.c):
+ *     u32 version | u8 class | varint keylen | varint nslen | varint vallen |
+ *     key | namespace | value (up to the chunk's end: room to grow in place)
+ * or, above the arena's largest chunk, the same header with class 0xff followed by a
+ * pointer to a malloc'd key | namespace | value and its u32 value capacity.
  *
- * Threading: owned by one operator instance on its task thread; no locks.
+ * Copy-on-write (Flink's state versions). The backend has a version, starting at 1.
+ * Taking a view gives it version V = the current version and increments it; the view
+ * copies each group's page-reference array (and the arenas' slab tables). Every page
+ * and entry records the version it was created at; one created at a version <= the
+ * newest live view's is shared with some view, so the task thread never writes it: a
+ * write to a shared page copies the page, a change to a shared entry writes a new
+ * entry, and the old one is retired with the version R it was replaced at. A retired
+ * chunk is visible to views with created <= V < R only; it is freed once every live
+ * view has V >= R (all views released: everything retired is freed). A view taken
+ * while no other is live gives each key group back as soon as it has written it (the
+ * group's pin drops to 0), so the task copies only what it changes in groups not yet
+ * written — with one snapshot at a time, the usual case, that roughly halves the
+ * copies and the memory they take.
+ *
+ * Memory: every slab (1 MiB) is reserved from the slot's managed memory before it is
+ * mapped; a refusal fails the put with a message naming the budget.
+ *
+ * Threading: the owner (task) thread does everything except walking and releasing a
+ * view, which a snapshot thread does over chunks the owner no longer writes; release
+ * only sets the view's done flag and bumps release_events (atomics); the owner frees
+ * released views and their retired chunks on its next write (reap). No locks.
  */
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/state_backend.h"
+#include "state/managed_memory.h"
 
-typedef struct hm_entry {
-    uint32_t keylen, nslen, vallen, valcap;
-    uint8_t data[]; /* key | ns | value (valcap bytes) */
-} hm_entry_t;
+#include "common/byte_codec.h"
+#include "state/slab_arena.h"
+#include "state/state_backend_internal.h"
 
-typedef struct hm_slot {
-    uint64_t hash;
-    hm_entry_t *e; /* NULL = empty */
-} hm_slot_t;
+#define PAGE_LOG       9u /* 512 slots */
+#define MIN_CAP        16u
+#define CLASS_INDIRECT 0xffu
+#define ENTRY_HDR_MAX  (4 + 1 + 3 * 5)
 
-typedef struct hm_table {
-    hm_slot_t *slots;
-    size_t cap; /* power of two */
-    size_t used;
-} hm_table_t;
+typedef struct hm_group {
+    uint32_t cap, used;
+    uint32_t *pages;    /* cap >> page_log(cap) references into the page arena */
+    uint32_t *page_ver; /* the version each page was created at */
+} hm_group_t;
+
+typedef struct hm_retired {
+    uint32_t ref;
+    uint32_t version; /* replaced at */
+    uint8_t cls;
+    uint8_t page; /* 1 = a page, 0 = an entry */
+} hm_retired_t;
+
+typedef struct hm_view hm_view_t;
 
 typedef struct hm_backend {
     uint32_t maxp;
-    hm_table_t *groups; /* maxp tables; slots NULL until first put */
+    hm_group_t *groups;
+    te_slab_arena_t *entries, *pages;
+    uint32_t version; /* of everything created now */
+    uint32_t snap_hi; /* the newest live view's version, 0 = none */
+    /* One live view, taken when none was live, gives each key group back as soon as it
+     * has written it (pins[g]: its version while it still needs group g, 0 after); with
+     * several live views every group stays shared until they are released. */
+    _Atomic uint32_t *pins;
+    int early;
+    hm_view_t **views;
+    size_t n_views, cap_views;
+    _Atomic uint64_t release_events;
+    uint64_t seen_events;
+    hm_retired_t *retired;
+    size_t n_retired, cap_retired;
+    uint64_t indirect_bytes, n_entries;
+    te_memory_budget_t *budget; /* the slot's managed memory; NULL = unlimited */
+    int refused;                /* the budget refused a slab */
+    char error[640];
 } hm_backend_t;
+
+/* A view: page-reference copies of the groups, slab-table copies of the arenas. */
+typedef struct hm_view_group {
+    uint32_t cap, used;
+    uint32_t *pages;
+} hm_view_group_t;
+
+struct hm_view {
+    hm_backend_t *b;
+    uint32_t version;
+    int early; /* releases groups as they are written (pins) */
+    uint8_t **eslabs, **pslabs;
+    unsigned eshift, ebits, pshift, pbits;
+    uint32_t maxp;
+    hm_view_group_t *groups;
+    _Atomic int done;
+};
+
+/* ---- entries ---- */
+
+typedef struct hm_entry {
+    uint8_t *hdr; /* the chunk */
+    unsigned cls;
+    uint32_t hlen; /* header bytes (version .. vallen) */
+    uint32_t keylen, nslen, vallen;
+    uint8_t *data;   /* key | ns | value */
+    uint32_t valcap; /* bytes the value may grow to in place */
+} hm_entry_t;
+
+/* A varint of an entry header (trusted memory: the arena's own bytes). */
+static const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
+{
+    *v = 0;
+    return p + byte_get_varint(p, 5, v);
+}
+
+static uint32_t entry_version(const uint8_t *chunk)
+{
+    uint32_t v;
+    memcpy(&v, chunk, 4);
+    return v;
+}
+
+/* Decodes the entry in chunk (class sizes come from the arena a). */
+static void entry_decode(const te_slab_arena_t *a, uint8_t *chunk, hm_entry_t *e)
+{
+    e->hdr = chunk;
+    e->cls = chunk[4];
+    const uint8_t *p = varint_get(chunk + 5, &e->keylen);
+    p = varint_get(p, &e->nslen);
+    p = varint_get(p, &e->vallen);
+    e->hlen = (uint32_t)(p - chunk);
+    if (e->cls == CLASS_INDIRECT) {
+        memcpy(&e->data, p, sizeof(e->data));
+        memcpy(&e->valcap, p + sizeof(e->data), sizeof(e->valcap));
+        return;
+    }
+    e->data = (uint8_t *)p;
+    size_t used = (size_t)(p - chunk) + e->keylen + e->nslen;
+    e->valcap = (uint32_t)(slab_arena_class_size(a, e->cls) - used);
+}
+
+/* The same for a view (its own slab table; only the lengths and data are needed). */
+static void view_entry_decode(const hm_view_t *v, uint32_t ref, hm_entry_t *e)
+{
+    uint8_t *chunk = slab_arena_ptr(v->eslabs, v->eshift, v->ebits, ref);
+    e->hdr = chunk;
+    e->cls = chunk[4];
+    const uint8_t *p = varint_get(chunk + 5, &e->keylen);
+    p = varint_get(p, &e->nslen);
+    p = varint_get(p, &e->vallen);
+    if (e->cls == CLASS_INDIRECT)
+        memcpy(&e->data, p, sizeof(e->data));
+    else
+        e->data = (uint8_t *)p;
+}
+
+static void entry_release(hm_backend_t *b, uint32_t ref)
+{
+    uint8_t *chunk = slab_arena_at(b->entries, ref);
+    hm_entry_t e;
+    entry_decode(b->entries, chunk, &e);
+    unsigned cls = e.cls;
+    if (cls == CLASS_INDIRECT) {
+        b->indirect_bytes -= (uint64_t)e.keylen + e.nslen + e.valcap;
+        free(e.data);
+        cls = slab_arena_class(b->entries, (size_t)e.hlen + sizeof(void *) + 4);
+    }
+    slab_arena_release(b->entries, ref, cls);
+}
+
+/* A new entry (version = the backend's), room for the value to grow when vallen is
+ * small. 0 when out of memory. */
+static uint32_t entry_new(hm_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
+                          const uint8_t *val, uint32_t vallen)
+{
+    uint8_t hdr[ENTRY_HDR_MAX];
+    memcpy(hdr, &b->version, 4);
+    size_t h = 5;
+    h += byte_put_varint(hdr + h, keylen);
+    h += byte_put_varint(hdr + h, nslen);
+    h += byte_put_varint(hdr + h, vallen);
+    size_t need = h + (size_t)keylen + nslen + vallen;
+    uint32_t ref;
+    if (need <= SLAB_ARENA_MAX_CHUNK) {
+        unsigned cls = slab_arena_class(b->entries, need);
+        hdr[4] = (uint8_t)cls;
+        if ((ref = slab_arena_alloc(b->entries, cls)) == 0)
+            return 0;
+        uint8_t *c = slab_arena_at(b->entries, ref);
+        memcpy(c, hdr, h);
+        if (keylen)
+            memcpy(c + h, key, keylen);
+        if (nslen)
+            memcpy(c + h + keylen, ns, nslen);
+        if (vallen)
+            memcpy(c + h + keylen + nslen, val, vallen);
+        return ref;
+    }
+    hdr[4] = CLASS_INDIRECT;
+    uint32_t valcap = vallen > UINT32_MAX / 5 * 4 ? vallen : vallen + vallen / 4;
+    uint8_t *data = malloc((size_t)keylen + nslen + valcap);
+    if (data == NULL)
+        return 0;
+    unsigned cls = slab_arena_class(b->entries, h + sizeof(data) + 4);
+    if ((ref = slab_arena_alloc(b->entries, cls)) == 0) {
+        free(data);
+        return 0;
+    }
+    if (keylen)
+        memcpy(data, key, keylen);
+    if (nslen)
+        memcpy(data + keylen, ns, nslen);
+    if (vallen)
+        memcpy(data + keylen + nslen, val, vallen);
+    uint8_t *c = slab_arena_at(b->entries, ref);
+    memcpy(c, hdr, h);
+    memcpy(c + h, &data, sizeof(data));
+    memcpy(c + h + sizeof(data), &valcap, 4);
+    b->indirect_bytes += (uint64_t)keylen + nslen + valcap;
+    return ref;
+}
+
+/* ---- retiring and views ---- */
+
+static int retire(hm_backend_t *b, uint32_t ref, unsigned cls, int page)
+{
+    if (b->n_retired == b->cap_retired) {
+        size_t nc = b->cap_retired ? b->cap_retired * 2 : 1024;
+        hm_retired_t *p = realloc(b->retired, nc * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        b->retired = p;
+        b->cap_retired = nc;
+    }
+    b->retired[b->n_retired++] = (hm_retired_t){ref, b->version, (uint8_t)cls, (uint8_t)page};
+    return 0;
+}
+
+/* The newest version a live view may still read group g at: chunks of g created at a
+ * version <= it are shared. */
+static inline uint32_t snap_of(const hm_backend_t *b, const hm_group_t *g)
+{
+    if (b->snap_hi == 0 || !b->early)
+        return b->snap_hi;
+    return atomic_load_explicit(&b->pins[g - b->groups], memory_order_acquire);
+}
+
+/* Frees a page or an entry of group g no view sees, or retires one a view may see
+ * (created at `ver`). -1 when out of memory. */
+static int drop_chunk(hm_backend_t *b, const hm_group_t *g, uint32_t ref, unsigned cls, int page, uint32_t ver)
+{
+    if (ver <= snap_of(b, g))
+        return retire(b, ref, cls, page);
+    if (page)
+        slab_arena_release(b->pages, ref, cls);
+    else
+        entry_release(b, ref);
+    return 0;
+}
+
+static void view_free_memory(hm_view_t *v)
+{
+    if (v->groups)
+        for (uint32_t g = 0; g < v->maxp; g++)
+            free(v->groups[g].pages);
+    free(v->groups);
+    free(v->eslabs);
+    free(v->pslabs);
+    free(v);
+}
+
+/* Owner thread: frees released views, then the retired chunks no live view sees. */
+static void reap(hm_backend_t *b)
+{
+    b->seen_events = atomic_load_explicit(&b->release_events, memory_order_acquire);
+    size_t k = 0;
+    uint32_t vmin = UINT32_MAX, vmax = 0;
+    for (size_t i = 0; i < b->n_views; i++) {
+        hm_view_t *v = b->views[i];
+        if (atomic_load_explicit(&v->done, memory_order_acquire)) {
+            view_free_memory(v);
+            continue;
+        }
+        b->views[k++] = v;
+        vmin = v->version < vmin ? v->version : vmin;
+        vmax = v->version > vmax ? v->version : vmax;
+    }
+    b->n_views = k;
+    b->snap_hi = vmax;
+    if (k == 0 && b->early) { /* the early view is gone: what it did not give back is free too */
+        for (uint32_t g = 0; g < b->maxp; g++)
+            atomic_store_explicit(&b->pins[g], 0, memory_order_relaxed);
+        b->early = 0;
+    }
+    size_t r = 0;
+    for (size_t i = 0; i < b->n_retired; i++) {
+        hm_retired_t *x = &b->retired[i];
+        if (k > 0 && x->version > vmin) { /* still seen by the view vmin */
+            b->retired[r++] = *x;
+            continue;
+        }
+        if (x->page)
+            slab_arena_release(b->pages, x->ref, x->cls);
+        else
+            entry_release(b, x->ref);
+    }
+    b->n_retired = r;
+}
+
+static inline void maybe_reap(hm_backend_t *b)
+{
+    if (b->n_views > 0 && atomic_load_explicit(&b->release_events, memory_order_relaxed) != b->seen_events)
+        reap(b);
+}
+
+/* ---- tables ---- */
+
+static inline unsigned page_log(uint32_t cap)
+{
+    unsigned l = 0;
+    while ((1u << l) < cap && l < PAGE_LOG)
+        l++;
+    return l;
+}
+
+static inline uint64_t *page_at(const hm_backend_t *b, const hm_group_t *g, uint32_t p)
+{
+    return slab_arena_at(b->pages, g->pages[p]);
+}
+
+static inline uint64_t slot_get(const hm_backend_t *b, const hm_group_t *g, unsigned pl, uint32_t j)
+{
+    return page_at(b, g, j >> pl)[j & ((1u << pl) - 1)];
+}
+
+/* Writes slot j, copying its page first when a view shares it. -1 when out of memory. */
+static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uint64_t v)
+{
+    uint32_t p = j >> pl;
+    if (g->page_ver[p] <= snap_of(b, g)) {
+        unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
+        uint32_t nref = slab_arena_alloc(b->pages, cls);
+        if (nref == 0 || retire(b, g->pages[p], cls, 1) != 0) {
+            slab_arena_release(b->pages, nref, cls);
+            return -1;
+        }
+        memcpy(slab_arena_at(b->pages, nref), page_at(b, g, p), (size_t)8 << pl);
+        g->pages[p] = nref;
+        g->page_ver[p] = b->version;
+    }
+    page_at(b, g, p)[j & ((1u << pl) - 1)] = v;
+    return 0;
+}
 
 static uint64_t hm_hash(const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
@@ -55,14 +385,148 @@ static uint64_t hm_hash(const uint8_t *key, uint32_t keylen, const uint8_t *ns, 
     return h;
 }
 
-static void *hm_create(uint32_t maxp)
+/* Allocates the pages of a table of cap slots (zeroed, private). -1 out of memory. */
+static int table_alloc(hm_backend_t *b, hm_group_t *g, uint32_t cap)
+{
+    unsigned pl = page_log(cap);
+    uint32_t np = cap >> pl;
+    unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
+    g->pages = calloc(np, sizeof(uint32_t));
+    g->page_ver = calloc(np, sizeof(uint32_t));
+    if (g->pages == NULL || g->page_ver == NULL)
+        goto fail;
+    for (uint32_t p = 0; p < np; p++) {
+        if ((g->pages[p] = slab_arena_alloc(b->pages, cls)) == 0)
+            goto fail;
+        memset(slab_arena_at(b->pages, g->pages[p]), 0, (size_t)8 << pl);
+        g->page_ver[p] = b->version;
+    }
+    g->cap = cap;
+    return 0;
+fail:
+    for (uint32_t p = 0; g->pages && p < np; p++)
+        slab_arena_release(b->pages, g->pages[p], cls);
+    free(g->pages);
+    free(g->page_ver);
+    g->pages = g->page_ver = NULL;
+    return -1;
+}
+
+/* Drops a table's pages (retired when a view shares them). */
+static int table_drop(hm_backend_t *b, const hm_group_t *g, uint32_t cap, uint32_t *pages, uint32_t *page_ver)
+{
+    unsigned pl = page_log(cap);
+    unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
+    int rc = 0;
+    for (uint32_t p = 0; p < (cap >> pl); p++)
+        if (drop_chunk(b, g, pages[p], cls, 1, page_ver[p]) != 0)
+            rc = -1;
+    free(pages);
+    free(page_ver);
+    return rc;
+}
+
+static int table_grow(hm_backend_t *b, hm_group_t *g)
+{
+    hm_group_t old = *g;
+    uint32_t ncap = g->cap ? g->cap * 2 : MIN_CAP;
+    if (table_alloc(b, g, ncap) != 0) {
+        *g = old;
+        return -1;
+    }
+    unsigned opl = page_log(old.cap), npl = page_log(ncap);
+    uint32_t mask = ncap - 1;
+    for (uint32_t j = 0; j < old.cap; j++) {
+        uint64_t s = slot_get(b, &old, opl, j);
+        if (s == 0)
+            continue;
+        uint32_t k = (uint32_t)s & mask;
+        while (slot_get(b, g, npl, k) != 0)
+            k = (k + 1) & mask;
+        page_at(b, g, k >> npl)[k & ((1u << npl) - 1)] = s; /* new pages are private */
+    }
+    g->used = old.used;
+    if (old.cap)
+        table_drop(b, g, old.cap, old.pages, old.page_ver);
+    return 0;
+}
+
+static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key, uint32_t keylen,
+                         const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
+{
+    entry_decode(b->entries, slab_arena_at(b->entries, ref), e);
+    return e->keylen == keylen && e->nslen == nslen && (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
+           (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
+}
+
+/* Slot of (key, ns) in g: 1 found (*e decoded) or 0 with the empty slot it would go to. */
+static int table_find(const hm_backend_t *b, const hm_group_t *g, uint32_t h, const uint8_t *key, uint32_t keylen,
+                      const uint8_t *ns, uint32_t nslen, uint32_t *pos, hm_entry_t *e)
+{
+    unsigned pl = page_log(g->cap);
+    uint32_t mask = g->cap - 1, j = h & mask;
+    for (;;) {
+        uint64_t s = slot_get(b, g, pl, j);
+        if (s == 0) {
+            *pos = j;
+            return 0;
+        }
+        if ((uint32_t)s == h && entry_matches(b, (uint32_t)(s >> 32), key, keylen, ns, nslen, e)) {
+            *pos = j;
+            return 1;
+        }
+        j = (j + 1) & mask;
+    }
+}
+
+/* ---- the ops ---- */
+
+static int oom(hm_backend_t *b, const char *what)
+{
+    if (b->refused) {
+        char desc[240];
+        managed_memory_describe(b->budget, desc, sizeof(desc));
+        b->refused = 0;
+        snprintf(
+            b->error, sizeof(b->error),
+            "%s: the hashmap state (%llu entries, %.1f MiB) outgrew %s; raise taskmanager.memory.managed.size, "
+            "run fewer slots or more parallelism, or use state.backend.type: rocksdb",
+            what, (unsigned long long)b->n_entries,
+            (double)(slab_arena_mapped(b->entries) + slab_arena_mapped(b->pages)) / (1024.0 * 1024.0), desc);
+        return -1;
+    }
+    snprintf(b->error, sizeof(b->error), "out of memory %s (hashmap state: %llu entries)", what,
+             (unsigned long long)b->n_entries);
+    return -1;
+}
+
+/* The arenas' slabs come out of the slot's managed memory. */
+static int hm_reserve(void *arg, int64_t delta)
+{
+    hm_backend_t *b = arg;
+    if (b->budget == NULL || managed_memory_reserve(b->budget, delta) == 0)
+        return 0;
+    b->refused = 1;
+    return -1;
+}
+
+void *hashmap_state_backend_create(uint32_t maxp, te_memory_budget_t *budget)
 {
     hm_backend_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->maxp = maxp;
+    b->version = 1;
+    b->budget = budget;
     b->groups = calloc(maxp, sizeof(*b->groups));
-    if (b->groups == NULL) {
+    b->pins = calloc(maxp, sizeof(*b->pins));
+    b->entries = slab_arena_new(2, hm_reserve, b);
+    b->pages = slab_arena_new(3, hm_reserve, b);
+    if (b->groups == NULL || b->pins == NULL || b->entries == NULL || b->pages == NULL) {
+        free(b->pins);
+        slab_arena_free(b->entries);
+        slab_arena_free(b->pages);
+        free(b->groups);
         free(b);
         return NULL;
     }
@@ -74,68 +538,76 @@ static void hm_destroy(void *impl)
     hm_backend_t *b = impl;
     if (b == NULL)
         return;
+    for (size_t i = 0; i < b->n_views; i++) /* released by now: their writers are done */
+        atomic_store(&b->views[i]->done, 1);
+    reap(b); /* frees the views and every retired chunk */
+    free(b->views);
+    free(b->retired);
+    if (b->indirect_bytes > 0) /* malloc'd values live outside the arenas */
+        for (uint32_t g = 0; g < b->maxp; g++) {
+            hm_group_t *t = &b->groups[g];
+            unsigned pl = page_log(t->cap);
+            for (uint32_t j = 0; j < t->cap; j++) {
+                uint64_t s = slot_get(b, t, pl, j);
+                hm_entry_t e;
+                if (s == 0)
+                    continue;
+                entry_decode(b->entries, slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
+                if (e.cls == CLASS_INDIRECT)
+                    free(e.data);
+            }
+        }
     for (uint32_t g = 0; g < b->maxp; g++) {
-        hm_table_t *t = &b->groups[g];
-        for (size_t i = 0; i < t->cap; i++)
-            free(t->slots[i].e);
-        free(t->slots);
+        free(b->groups[g].pages);
+        free(b->groups[g].page_ver);
     }
     free(b->groups);
+    free(b->pins);
+    slab_arena_free(b->entries);
+    slab_arena_free(b->pages);
     free(b);
-}
-
-static int entry_matches(const hm_slot_t *s, uint64_t h, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
-                         uint32_t nslen)
-{
-    const hm_entry_t *e = s->e;
-    return s->hash == h && e->keylen == keylen && e->nslen == nslen &&
-           (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
-           (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
-}
-
-/* The slot holding (key, ns), or the empty slot where it would go. */
-static size_t hm_find(const hm_table_t *t, uint64_t h, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
-                      uint32_t nslen)
-{
-    size_t mask = t->cap - 1, j = h & mask;
-    while (t->slots[j].e != NULL && !entry_matches(&t->slots[j], h, key, keylen, ns, nslen))
-        j = (j + 1) & mask;
-    return j;
 }
 
 static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                   const uint8_t **val, uint32_t *vallen)
 {
     hm_backend_t *b = impl;
-    hm_table_t *t = &b->groups[kg % b->maxp];
-    if (t->used == 0)
+    hm_group_t *g = &b->groups[kg % b->maxp];
+    if (g->used == 0)
         return 0;
-    size_t j = hm_find(t, hm_hash(key, keylen, ns, nslen), key, keylen, ns, nslen);
-    hm_entry_t *e = t->slots[j].e;
-    if (e == NULL)
+    uint32_t pos;
+    hm_entry_t e;
+    if (!table_find(b, g, (uint32_t)hm_hash(key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, &e))
         return 0;
-    *val = e->data + e->keylen + e->nslen;
-    *vallen = e->vallen;
+    *val = e.data + e.keylen + e.nslen;
+    *vallen = e.vallen;
     return 1;
 }
 
-static int hm_grow(hm_table_t *t)
+/* Overwrites the value of the entry in slot pos in place when it is private and the
+ * value fits; else writes a new entry there and drops the old one. */
+static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h, hm_entry_t *e,
+                        const uint8_t *val, uint32_t vallen)
 {
-    size_t ncap = t->cap ? t->cap * 2 : 16;
-    hm_slot_t *ns = calloc(ncap, sizeof(*ns));
-    if (ns == NULL)
-        return -1;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].e == NULL)
-            continue;
-        size_t j = t->slots[i].hash & (ncap - 1);
-        while (ns[j].e != NULL)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = t->slots[i];
+    uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
+    uint32_t ver = entry_version(e->hdr);
+    if (ver > snap_of(b, g) && vallen <= e->valcap && byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
+        uint8_t *p = e->hdr + 5;
+        p += byte_varint_len(e->keylen) + byte_varint_len(e->nslen);
+        byte_put_varint(p, vallen); /* same length: nothing after it moves */
+        if (vallen)
+            memmove(e->data + e->keylen + e->nslen, val, vallen);
+        return 0;
     }
-    free(t->slots);
-    t->slots = ns;
-    t->cap = ncap;
+    uint32_t nref = entry_new(b, e->data, e->keylen, e->data + e->keylen, e->nslen, val, vallen);
+    if (nref == 0)
+        return oom(b, "storing keyed state");
+    if (slot_set(b, g, page_log(g->cap), pos, (uint64_t)nref << 32 | h) != 0) {
+        entry_release(b, nref);
+        return oom(b, "storing keyed state");
+    }
+    if (drop_chunk(b, g, ref, 0, 0, ver) != 0)
+        return oom(b, "storing keyed state");
     return 0;
 }
 
@@ -143,87 +615,77 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
                   const uint8_t *val, uint32_t vallen)
 {
     hm_backend_t *b = impl;
-    hm_table_t *t = &b->groups[kg % b->maxp];
-    uint64_t h = hm_hash(key, keylen, ns, nslen);
-    if (t->cap == 0 && hm_grow(t) != 0)
-        return -1;
-    size_t j = hm_find(t, h, key, keylen, ns, nslen);
-    hm_entry_t *e = t->slots[j].e;
-    if (e != NULL) {
-        if (vallen > e->valcap) {
-            uint32_t cap = vallen + vallen / 2 + 8;
-            hm_entry_t *ne = realloc(e, sizeof(*e) + (size_t)keylen + nslen + cap);
-            if (ne == NULL)
-                return -1;
-            ne->valcap = cap;
-            t->slots[j].e = e = ne;
-        }
-        if (vallen)
-            memmove(e->data + keylen + nslen, val, vallen);
-        e->vallen = vallen;
-        return 0;
+    maybe_reap(b);
+    hm_group_t *g = &b->groups[kg % b->maxp];
+    uint32_t h = (uint32_t)hm_hash(key, keylen, ns, nslen), pos = 0;
+    hm_entry_t e;
+    if (g->cap > 0 && table_find(b, g, h, key, keylen, ns, nslen, &pos, &e))
+        return update_entry(b, g, pos, h, &e, val, vallen);
+    if ((uint64_t)(g->used + 1) * 5 > (uint64_t)g->cap * 4) {
+        if (table_grow(b, g) != 0)
+            return oom(b, "growing a keyed-state table");
+        table_find(b, g, h, key, keylen, ns, nslen, &pos, &e);
     }
-    if ((t->used + 1) * 10 > t->cap * 7) {
-        if (hm_grow(t) != 0)
-            return -1;
-        j = hm_find(t, h, key, keylen, ns, nslen);
+    uint32_t ref = entry_new(b, key, keylen, ns, nslen, val, vallen);
+    if (ref == 0)
+        return oom(b, "storing keyed state");
+    if (slot_set(b, g, page_log(g->cap), pos, (uint64_t)ref << 32 | h) != 0) {
+        entry_release(b, ref);
+        return oom(b, "storing keyed state");
     }
-    e = malloc(sizeof(*e) + (size_t)keylen + nslen + vallen);
-    if (e == NULL)
-        return -1;
-    e->keylen = keylen;
-    e->nslen = nslen;
-    e->vallen = e->valcap = vallen;
-    if (keylen)
-        memcpy(e->data, key, keylen);
-    if (nslen)
-        memcpy(e->data + keylen, ns, nslen);
-    if (vallen)
-        memcpy(e->data + keylen + nslen, val, vallen);
-    t->slots[j].hash = h;
-    t->slots[j].e = e;
-    t->used++;
+    g->used++;
+    b->n_entries++;
     return 0;
 }
 
 static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
     hm_backend_t *b = impl;
-    hm_table_t *t = &b->groups[kg % b->maxp];
-    if (t->used == 0)
+    maybe_reap(b);
+    hm_group_t *g = &b->groups[kg % b->maxp];
+    if (g->used == 0)
         return 0;
-    size_t mask = t->cap - 1;
-    size_t j = hm_find(t, hm_hash(key, keylen, ns, nslen), key, keylen, ns, nslen);
-    if (t->slots[j].e == NULL)
+    uint32_t h = (uint32_t)hm_hash(key, keylen, ns, nslen), j;
+    hm_entry_t e;
+    if (!table_find(b, g, h, key, keylen, ns, nslen, &j, &e))
         return 0;
-    free(t->slots[j].e);
-    t->slots[j].e = NULL;
-    t->used--;
+    unsigned pl = page_log(g->cap);
+    uint32_t mask = g->cap - 1;
+    uint32_t ref = (uint32_t)(slot_get(b, g, pl, j) >> 32);
     /* backward shift: move later entries of the probe run into the hole */
-    size_t hole = j, k = (j + 1) & mask;
-    while (t->slots[k].e != NULL) {
-        size_t home = t->slots[k].hash & mask;
+    uint32_t hole = j, k = (j + 1) & mask;
+    uint64_t s;
+    while ((s = slot_get(b, g, pl, k)) != 0) {
+        uint32_t home = (uint32_t)s & mask;
         /* k's entry may move to the hole when the hole lies cyclically in [home, k) */
         if (((k - home) & mask) >= ((k - hole) & mask)) {
-            t->slots[hole] = t->slots[k];
-            t->slots[k].e = NULL;
+            if (slot_set(b, g, pl, hole, s) != 0)
+                return oom(b, "deleting keyed state");
             hole = k;
         }
         k = (k + 1) & mask;
     }
+    if (slot_set(b, g, pl, hole, 0) != 0)
+        return oom(b, "deleting keyed state");
+    g->used--;
+    b->n_entries--;
+    if (drop_chunk(b, g, ref, 0, 0, entry_version(e.hdr)) != 0)
+        return oom(b, "deleting keyed state");
     return 1;
 }
 
 static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg)
 {
     hm_backend_t *b = impl;
-    hm_table_t *t = &b->groups[kg % b->maxp];
-    for (size_t i = 0; i < t->cap; i++) {
-        const hm_entry_t *e = t->slots[i].e;
-        if (e == NULL)
+    hm_group_t *g = &b->groups[kg % b->maxp];
+    unsigned pl = page_log(g->cap);
+    for (uint32_t j = 0; j < g->cap; j++) {
+        uint64_t s = slot_get(b, g, pl, j);
+        if (s == 0)
             continue;
-        int rc = fn(arg, kg, e->data, e->keylen, e->data + e->keylen, e->nslen, e->data + e->keylen + e->nslen,
-                    e->vallen);
+        hm_entry_t e;
+        entry_decode(b->entries, slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
+        int rc = fn(arg, kg, e.data, e.keylen, e.data + e.keylen, e.nslen, e.data + e.keylen + e.nslen, e.vallen);
         if (rc != 0)
             return rc;
     }
@@ -236,13 +698,137 @@ static uint64_t hm_group_entries(void *impl, uint32_t kg)
     return b->groups[kg % b->maxp].used;
 }
 
+static void hm_stats(void *impl, te_state_stats_t *out)
+{
+    hm_backend_t *b = impl;
+    out->entries = b->n_entries;
+    out->bytes = slab_arena_mapped(b->entries) + slab_arena_mapped(b->pages) + b->indirect_bytes +
+                 (uint64_t)b->maxp * sizeof(hm_group_t) + b->cap_retired * sizeof(hm_retired_t);
+}
+
+static const char *hm_error(void *impl)
+{
+    hm_backend_t *b = impl;
+    return b->error[0] ? b->error : "out of memory";
+}
+
+/* ---- views ---- */
+
+static void *hm_view_take(void *impl, te_error_t *err)
+{
+    hm_backend_t *b = impl;
+    maybe_reap(b);
+    if (b->version == UINT32_MAX) {
+        te_error_set(err, TE_ETOOBIG, "hashmap state: 4 billion snapshots taken; restart the task");
+        return NULL;
+    }
+    hm_view_t *v = calloc(1, sizeof(*v));
+    if (v == NULL || b->n_views == b->cap_views) {
+        size_t nc = b->cap_views ? b->cap_views * 2 : 4;
+        hm_view_t **p = v ? realloc(b->views, nc * sizeof(*p)) : NULL;
+        if (p == NULL)
+            goto oom;
+        b->views = p;
+        b->cap_views = nc;
+    }
+    v->b = b;
+    v->maxp = b->maxp;
+    v->eshift = b->entries->shift;
+    v->ebits = b->entries->unit_bits;
+    v->pshift = b->pages->shift;
+    v->pbits = b->pages->unit_bits;
+    v->eslabs = slab_arena_table_copy(b->entries);
+    v->pslabs = slab_arena_table_copy(b->pages);
+    v->groups = calloc(b->maxp, sizeof(*v->groups));
+    if (v->eslabs == NULL || v->pslabs == NULL || v->groups == NULL)
+        goto oom;
+    for (uint32_t g = 0; g < b->maxp; g++) {
+        hm_group_t *t = &b->groups[g];
+        if (t->used == 0)
+            continue;
+        uint32_t np = t->cap >> page_log(t->cap);
+        v->groups[g] = (hm_view_group_t){t->cap, t->used, malloc(np * sizeof(uint32_t))};
+        if (v->groups[g].pages == NULL)
+            goto oom;
+        memcpy(v->groups[g].pages, t->pages, np * sizeof(uint32_t));
+    }
+    v->version = b->version++;
+    b->snap_hi = v->version;
+    v->early = b->n_views == 0;
+    b->early = v->early;
+    for (uint32_t g = 0; v->early && g < b->maxp; g++)
+        atomic_store_explicit(&b->pins[g], b->groups[g].used ? v->version : 0, memory_order_relaxed);
+    b->views[b->n_views++] = v;
+    return v;
+oom:
+    if (v)
+        view_free_memory(v);
+    te_error_set(err, TE_ENOMEM, "out of memory taking a snapshot of hashmap state");
+    return NULL;
+}
+
+static int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, void *arg)
+{
+    hm_view_t *v = view;
+    const hm_view_group_t *g = &v->groups[kg % v->maxp];
+    if (g->used == 0)
+        return 0;
+    unsigned pl = page_log(g->cap);
+    for (uint32_t j = 0; j < g->cap; j++) {
+        const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
+        uint64_t s = page[j & ((1u << pl) - 1)];
+        if (s == 0)
+            continue;
+        hm_entry_t e;
+        view_entry_decode(v, (uint32_t)(s >> 32), &e);
+        int rc = fn(arg, kg, e.data, e.keylen, e.data + e.keylen, e.nslen, e.data + e.keylen + e.nslen, e.vallen);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static uint64_t hm_view_group_entries(void *view, uint32_t kg)
+{
+    hm_view_t *v = view;
+    return v->groups[kg % v->maxp].used;
+}
+
+static void hm_view_group_done(void *view, uint32_t kg)
+{
+    hm_view_t *v = view;
+    if (v->early) /* written: the owner may change the group's pages and entries again */
+        atomic_store_explicit(&v->b->pins[kg % v->maxp], 0, memory_order_release);
+}
+
+static void hm_view_release(void *view)
+{
+    hm_view_t *v = view;
+    hm_backend_t *b = v->b;
+    atomic_store_explicit(&v->done, 1, memory_order_release);
+    atomic_fetch_add_explicit(&b->release_events, 1, memory_order_release);
+}
+
+static const char *hm_view_error(void *view)
+{
+    (void)view;
+    return "hashmap snapshot";
+}
+
 const te_state_backend_ops_t hashmap_state_backend_ops = {
     .name = "hashmap",
-    .create = hm_create,
     .destroy = hm_destroy,
     .get = hm_get,
     .put = hm_put,
     .del = hm_del,
     .foreach_group = hm_foreach_group,
     .group_entries = hm_group_entries,
+    .stats = hm_stats,
+    .error = hm_error,
+    .view_take = hm_view_take,
+    .view_foreach_group = hm_view_foreach_group,
+    .view_group_entries = hm_view_group_entries,
+    .view_group_done = hm_view_group_done,
+    .view_release = hm_view_release,
+    .view_error = hm_view_error,
 };

@@ -1,9 +1,8 @@
 /*
- * snapshot — a subtask's snapshot in memory (sections appended, found by type and
- * index) and its encoding and decoding (format in snapshot.h).
+ * snapshot — the in-memory form of a subtask's snapshot and its codec (format in
+ * snapshot.h).
  *
- * Threading: no shared state; every function runs on the caller's thread (the task
- * thread for writes and restores). No locks.
+ * Threading: pure functions on the caller's thread. No locks.
  */
 #include "state/snapshot.h"
 
@@ -11,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/state_backend.h"
+#include "common/byte_codec.h"
+#include "common/crc32c.h"
 
 #define CKPT_MAGIC    "TECK"
 #define CKPT_END      "TEND"
@@ -19,22 +19,6 @@
 #define CKPT_HDR_LEN  44u /* 40 bytes + crc */
 #define CKPT_SEC_HDR  24u
 #define CKPT_NAME_MAX 4096u
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 te_ckpt_snapshot_t *snapshot_new(uint64_t checkpoint_id, uint32_t subtask_index, uint32_t parallelism,
                                  uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last)
@@ -105,34 +89,34 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
     if (b == NULL)
         return te_error_set(err, TE_ENOMEM, "out of memory encoding a %zu-byte checkpoint snapshot", total);
     memcpy(b, CKPT_MAGIC, 4);
-    put32(b + 4, CKPT_VERSION);
-    put64(b + 8, s->checkpoint_id);
-    put32(b + 16, s->subtask_index);
-    put32(b + 20, s->parallelism);
-    put32(b + 24, s->max_parallelism);
-    put32(b + 28, s->kg_first);
-    put32(b + 32, s->kg_last);
-    put32(b + 36, (uint32_t)s->n_sections);
-    put32(b + 40, state_crc32c(0, b, 40));
+    byte_put_le32(b + 4, CKPT_VERSION);
+    byte_put_le64(b + 8, s->checkpoint_id);
+    byte_put_le32(b + 16, s->subtask_index);
+    byte_put_le32(b + 20, s->parallelism);
+    byte_put_le32(b + 24, s->max_parallelism);
+    byte_put_le32(b + 28, s->kg_first);
+    byte_put_le32(b + 32, s->kg_last);
+    byte_put_le32(b + 36, (uint32_t)s->n_sections);
+    byte_put_le32(b + 40, crc32c_update(0, b, 40));
     size_t off = CKPT_HDR_LEN;
     for (size_t i = 0; i < s->n_sections; i++) {
         const te_ckpt_section_t *sec = &s->sections[i];
         size_t nl = strlen(sec->name);
         uint8_t *p = b + off;
-        put32(p, sec->type);
-        put32(p + 4, sec->index);
-        put32(p + 8, sec->sub);
-        put32(p + 12, (uint32_t)nl);
-        put64(p + 16, sec->len);
+        byte_put_le32(p, sec->type);
+        byte_put_le32(p + 4, sec->index);
+        byte_put_le32(p + 8, sec->sub);
+        byte_put_le32(p + 12, (uint32_t)nl);
+        byte_put_le64(p + 16, sec->len);
         memcpy(p + CKPT_SEC_HDR, sec->name, nl);
         if (sec->len)
             memcpy(p + CKPT_SEC_HDR + nl, sec->data, sec->len);
         size_t body = CKPT_SEC_HDR + nl + sec->len;
-        put32(p + body, state_crc32c(0, p, body));
+        byte_put_le32(p + body, crc32c_update(0, p, body));
         off += body + 4;
     }
     memcpy(b + off, CKPT_END, 4);
-    put32(b + off + 4, state_crc32c(0, b, off));
+    byte_put_le32(b + off + 4, crc32c_update(0, b, off));
     *out = b;
     *out_len = total;
     return TE_OK;
@@ -140,7 +124,6 @@ te_status_t snapshot_encode(const te_ckpt_snapshot_t *s, uint8_t **out, size_t *
 
 te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *what, te_error_t *err)
 {
-    te_status_t st = TE_ENOMEM; /* what a failure is unless it says otherwise */
     te_ckpt_snapshot_t *s = NULL;
     what = what ? what : "checkpoint snapshot";
     if (len < CKPT_HDR_LEN + 8) {
@@ -152,12 +135,12 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
         te_error_set(err, TE_EPROTO, "%s: not a checkpoint snapshot (bad magic)", what);
         return NULL;
     }
-    if (get32(d + 4) != CKPT_VERSION) {
-        te_error_set(err, TE_EPROTO, "%s: snapshot format version %u, this daemon reads %u", what, get32(d + 4),
-                     CKPT_VERSION);
+    if (byte_get_le32(d + 4) != CKPT_VERSION) {
+        te_error_set(err, TE_EPROTO, "%s: snapshot format version %u, this daemon reads %u", what,
+                     byte_get_le32(d + 4), CKPT_VERSION);
         return NULL;
     }
-    if (get32(d + 40) != state_crc32c(0, d, 40)) {
+    if (byte_get_le32(d + 40) != crc32c_update(0, d, 40)) {
         te_error_set(err, TE_EPROTO, "%s: header checksum mismatch (corrupt file)", what);
         return NULL;
     }
@@ -165,35 +148,38 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
         te_error_set(err, TE_EPROTO, "%s: truncated or corrupt (no end marker)", what);
         return NULL;
     }
-    if (get32(d + len - 4) != state_crc32c(0, d, len - 8)) {
+    if (byte_get_le32(d + len - 4) != crc32c_update(0, d, len - 8)) {
         te_error_set(err, TE_EPROTO, "%s: checksum mismatch (corrupt file)", what);
         return NULL;
     }
-    uint32_t n = get32(d + 36);
+    uint32_t n = byte_get_le32(d + 36);
     if (n > TE_CKPT_MAX_SECTIONS) {
         te_error_set(err, TE_EPROTO, "%s: %u sections (at most %u)", what, n, TE_CKPT_MAX_SECTIONS);
         return NULL;
     }
-    s = snapshot_new(get64(d + 8), get32(d + 16), get32(d + 20), get32(d + 24), get32(d + 28), get32(d + 32));
-    if (s == NULL)
+    s = snapshot_new(byte_get_le64(d + 8), byte_get_le32(d + 16), byte_get_le32(d + 20), byte_get_le32(d + 24),
+                     byte_get_le32(d + 28), byte_get_le32(d + 32));
+    if (s == NULL) {
+        te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
         goto cleanup;
+    }
     size_t off = CKPT_HDR_LEN, end = len - 8;
     for (uint32_t i = 0; i < n; i++) {
         if (end - off < CKPT_SEC_HDR + 4) {
-            st = te_error_set(err, TE_EPROTO, "%s: section %u is truncated", what, i);
+            te_error_set(err, TE_EPROTO, "%s: section %u is truncated", what, i);
             goto cleanup;
         }
         const uint8_t *p = d + off;
-        uint32_t nl = get32(p + 12);
-        uint64_t dl = get64(p + 16);
+        uint32_t nl = byte_get_le32(p + 12);
+        uint64_t dl = byte_get_le64(p + 16);
         if (nl > CKPT_NAME_MAX || dl > end - off - CKPT_SEC_HDR - 4 - nl || nl > end - off - CKPT_SEC_HDR - 4) {
-            st = te_error_set(err, TE_EPROTO, "%s: section %u length %llu runs past the end of the file", what, i,
-                              (unsigned long long)dl);
+            te_error_set(err, TE_EPROTO, "%s: section %u length %llu runs past the end of the file", what, i,
+                         (unsigned long long)dl);
             goto cleanup;
         }
         size_t body = CKPT_SEC_HDR + nl + (size_t)dl;
-        if (get32(p + body) != state_crc32c(0, p, body)) {
-            st = te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", what, i);
+        if (byte_get_le32(p + body) != crc32c_update(0, p, body)) {
+            te_error_set(err, TE_EPROTO, "%s: section %u checksum mismatch (corrupt file)", what, i);
             goto cleanup;
         }
         char *name = malloc(nl + 1);
@@ -201,26 +187,30 @@ te_ckpt_snapshot_t *snapshot_decode(const uint8_t *d, size_t len, const char *wh
         if (name == NULL || (dl && data == NULL)) {
             free(name);
             free(data);
-            goto cleanup;
+            {
+                te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
+                goto cleanup;
+            }
         }
         memcpy(name, p + CKPT_SEC_HDR, nl);
         name[nl] = '\0';
         if (dl)
             memcpy(data, p + CKPT_SEC_HDR + nl, (size_t)dl);
-        te_status_t rc = snapshot_add(s, get32(p), get32(p + 4), get32(p + 8), name, data, (size_t)dl);
+        te_status_t rc =
+            snapshot_add(s, byte_get_le32(p), byte_get_le32(p + 4), byte_get_le32(p + 8), name, data, (size_t)dl);
         free(name);
-        if (rc != TE_OK)
+        if (rc != TE_OK) {
+            te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
             goto cleanup;
+        }
         off += body + 4;
     }
     if (off != end) {
-        st = te_error_set(err, TE_EPROTO, "%s: %zu unexpected bytes after the last section", what, end - off);
+        te_error_set(err, TE_EPROTO, "%s: %zu unexpected bytes after the last section", what, end - off);
         goto cleanup;
     }
     return s;
 cleanup:
-    if (st == TE_ENOMEM)
-        te_error_set(err, TE_ENOMEM, "%s: out of memory reading the snapshot", what);
     snapshot_free(s);
     return NULL;
 }

@@ -20,8 +20,12 @@
  * 1 = processing-time timers as wall-clock epoch ms, 0 = as the writer's monotonic ms);
  * INPUT_CHANNEL = in-flight data of flat input channel `index` (unaligned checkpoints:
  * the raw stream bytes, replayed before any other input on restore); OUTPUT_CHANNEL =
- * data of writer `index` subpartition `sub` not yet sent (reserved). `name` is the
- * operator's name (a restore checks it matches the chain).
+ * data of writer `index` subpartition `sub` not yet sent (reserved); ROCKSDB = the
+ * task's RocksDB instance as an incremental checkpoint (index 0, `sub` its format
+ * version, name "rocksdb"; the manifest of rocksdb_incremental.h: its SST files by
+ * reference to shared files, the small private files inline) holding the keyed state
+ * of every operator of the chain in place of KEYED sections. `name` is the operator's
+ * name (a restore checks it matches the chain).
  *
  * Threading: pure functions; the caller's thread (the task thread). A
  * te_ckpt_snapshot_t belongs to one thread.
@@ -40,6 +44,7 @@ typedef enum te_ckpt_section_type {
     TE_CKPT_SEC_TIMERS = 3,
     TE_CKPT_SEC_INPUT_CHANNEL = 4,
     TE_CKPT_SEC_OUTPUT_CHANNEL = 5,
+    TE_CKPT_SEC_ROCKSDB = 6,
 } te_ckpt_section_type_t;
 
 typedef struct te_ckpt_section {

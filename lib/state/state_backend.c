@@ -3,16 +3,19 @@
  * assignment and the per-key-group snapshot format with CRC-32C checksums (see
  * state_backend.h for the format).
  *
- * Threading: a backend is used by its operator's task thread only. The CRC table is
- * built once under pthread_once, so state_crc32c may be called from any thread.
+ * Threading: a backend is used by its operator's task thread only.
  */
 #include "state/state_backend.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byte_codec.h"
+#include "common/crc32c.h"
 #include "common/key_group.h"
+#include "state/checkpoint_reader.h"
+#include "state/checkpoint_writer.h"
+#include "state/state_backend_internal.h"
 
 struct te_state_backend {
     const te_state_backend_ops_t *ops;
@@ -20,39 +23,27 @@ struct te_state_backend {
     uint32_t maxp;
 };
 
-/* ---- CRC-32C ---- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_table_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-uint32_t state_crc32c(uint32_t crc, const void *data, size_t len)
-{
-    pthread_once(&crc_once, crc_table_init);
-    const uint8_t *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++)
-        crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 /* ---- the interface ---- */
+
+te_state_backend_t *state_backend_wrap(const te_state_backend_ops_t *ops, void *impl, uint32_t max_parallelism)
+{
+    te_state_backend_t *b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        ops->destroy(impl);
+        return NULL;
+    }
+    b->ops = ops;
+    b->impl = impl;
+    b->maxp = max_parallelism;
+    return b;
+}
 
 te_state_backend_t *state_backend_new(const char *kind, uint32_t max_parallelism, te_error_t *err)
 {
     if (kind == NULL)
         kind = "hashmap";
     if (strcmp(kind, "hashmap") != 0) {
-        te_error_set(err, TE_EINVAL, "unknown state backend '%s' (known: hashmap)", kind);
+        te_error_set(err, TE_EINVAL, "unknown standalone state backend '%s' (known: hashmap)", kind);
         return NULL;
     }
     if (max_parallelism == 0)
@@ -62,19 +53,10 @@ te_state_backend_t *state_backend_new(const char *kind, uint32_t max_parallelism
                      TE_STATE_MAX_MAX_PARALLELISM);
         return NULL;
     }
-    te_state_backend_t *b = calloc(1, sizeof(*b));
-    if (b == NULL) {
+    void *impl = hashmap_state_backend_create(max_parallelism, NULL);
+    te_state_backend_t *b = impl ? state_backend_wrap(&hashmap_state_backend_ops, impl, max_parallelism) : NULL;
+    if (b == NULL)
         te_error_set(err, TE_ENOMEM, "out of memory creating the state backend");
-        return NULL;
-    }
-    b->ops = &hashmap_state_backend_ops;
-    b->maxp = max_parallelism;
-    b->impl = b->ops->create(max_parallelism);
-    if (b->impl == NULL) {
-        free(b);
-        te_error_set(err, TE_ENOMEM, "out of memory creating the state backend");
-        return NULL;
-    }
     return b;
 }
 
@@ -104,6 +86,12 @@ int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen
                       uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
     return b->ops->put(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+}
+
+int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
+                         const uint8_t *ns, uint32_t nslen, const uint8_t *val, uint32_t vallen)
+{
+    return b->ops->put(b->impl, kg, key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
@@ -142,26 +130,56 @@ uint64_t state_backend_entries(te_state_backend_t *b)
     return n;
 }
 
+void state_backend_stats(te_state_backend_t *b, te_state_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    b->ops->stats(b->impl, out);
+}
+
+const char *state_backend_error(te_state_backend_t *b)
+{
+    const char *e = b->ops->error(b->impl);
+    return e && e[0] ? e : "unknown error";
+}
+
+const char *state_backend_kind(const te_state_backend_t *b) { return b->ops->name; }
+
 /* ---- snapshot ---- */
 
-static void put_u32(uint8_t *p, uint32_t v)
+#define TEKS_VERSION 2u /* 1: fixed u32 entry lengths (read, no longer written) */
+
+/* A v2 entry header: varint keylen | varint nslen | varint vallen. Returns its bytes. */
+static size_t entry_header(uint8_t *out, uint32_t kl, uint32_t nl, uint32_t vl)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    size_t n = byte_put_varint(out, kl);
+    n += byte_put_varint(out + n, nl);
+    return n + byte_put_varint(out + n, vl);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
+/* Decodes an entry header of `version` from p (avail bytes): 0 and the lengths and
+ * its size, or -1 when it is cut short / malformed. */
+static int entry_header_get(uint32_t version, const uint8_t *p, size_t avail, uint64_t len[3], size_t *hdr)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    if (version == 1) {
+        if (avail < 12)
+            return -1;
+        for (int i = 0; i < 3; i++)
+            len[i] = byte_get_le32(p + 4 * i);
+        *hdr = 12;
+        return 0;
+    }
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        uint32_t x;
+        size_t used = byte_get_varint(p + n, avail - n, &x);
+        if (used == 0)
+            return -1;
+        len[i] = x;
+        n += used;
+    }
+    *hdr = n;
+    return 0;
 }
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 typedef struct snap_writer {
     uint8_t *buf;
@@ -190,18 +208,24 @@ static uint8_t *sw_reserve(snap_writer_t *w, size_t n)
     return p;
 }
 
+typedef struct snap_group {
+    snap_writer_t *w;
+    uint64_t n;
+} snap_group_t;
+
 static int snap_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
     (void)kg;
-    snap_writer_t *w = arg;
-    uint8_t *p = sw_reserve(w, 12 + (size_t)keylen + nslen + vallen);
+    snap_group_t *g = arg;
+    uint8_t h[15];
+    size_t hl = entry_header(h, keylen, nslen, vallen);
+    uint8_t *p = sw_reserve(g->w, hl + (size_t)keylen + nslen + vallen);
     if (p == NULL)
         return -1;
-    put_u32(p, keylen);
-    put_u32(p + 4, nslen);
-    put_u32(p + 8, vallen);
-    p += 12;
+    g->n++;
+    memcpy(p, h, hl);
+    p += hl;
     if (keylen)
         memcpy(p, key, keylen);
     if (nslen)
@@ -219,37 +243,45 @@ te_status_t state_backend_snapshot(te_state_backend_t *b, uint8_t **data, size_t
     if (hdr == NULL)
         goto cleanup;
     for (uint32_t kg = 0; kg < b->maxp; kg++) {
-        uint64_t n = b->ops->group_entries(b->impl, kg);
-        if (n == 0)
-            continue;
-        if (n > UINT32_MAX)
-            return te_error_set(err, TE_ETOOBIG, "key group %u holds %llu entries (more than a snapshot allows)",
-                                kg, (unsigned long long)n);
         size_t start = w.len;
         if (sw_reserve(&w, 16) == NULL)
             goto cleanup;
-        if (b->ops->foreach_group(b->impl, kg, snap_visit, &w) != 0)
-            goto cleanup;
+        snap_group_t g = {&w, 0};
+        if (b->ops->foreach_group(b->impl, kg, snap_visit, &g) != 0) {
+            if (w.oom)
+                goto cleanup;
+            free(w.buf);
+            return te_error_set(err, TE_EIO, "snapshotting keyed state: %s", state_backend_error(b));
+        }
+        if (g.n == 0) {
+            w.len = start; /* empty groups are omitted */
+            continue;
+        }
+        if (g.n > UINT32_MAX) {
+            free(w.buf);
+            return te_error_set(err, TE_ETOOBIG, "key group %u holds %llu entries (more than a snapshot allows)",
+                                kg, (unsigned long long)g.n);
+        }
         uint8_t *gh = w.buf + start;
-        put_u32(gh, kg);
-        put_u32(gh + 4, (uint32_t)n);
-        put_u64(gh + 8, (uint64_t)(w.len - start - 16));
-        uint32_t crc = state_crc32c(0, w.buf + start, w.len - start);
+        byte_put_le32(gh, kg);
+        byte_put_le32(gh + 4, (uint32_t)g.n);
+        byte_put_le64(gh + 8, (uint64_t)(w.len - start - 16));
+        uint32_t crc = crc32c_update(0, w.buf + start, w.len - start);
         uint8_t *c = sw_reserve(&w, 4);
         if (c == NULL)
             goto cleanup;
-        put_u32(c, crc);
+        byte_put_le32(c, crc);
         n_groups++;
     }
     memcpy(w.buf, "TEKS", 4);
-    put_u32(w.buf + 4, 1);
-    put_u32(w.buf + 8, b->maxp);
-    put_u32(w.buf + 12, n_groups);
-    uint32_t crc = state_crc32c(0, w.buf, w.len);
+    byte_put_le32(w.buf + 4, TEKS_VERSION);
+    byte_put_le32(w.buf + 8, b->maxp);
+    byte_put_le32(w.buf + 12, n_groups);
+    uint32_t crc = crc32c_update(0, w.buf, w.len);
     uint8_t *c = sw_reserve(&w, 4);
     if (c == NULL)
         goto cleanup;
-    put_u32(c, crc);
+    byte_put_le32(c, crc);
     *data = w.buf;
     *len = w.len;
     return TE_OK;
@@ -258,69 +290,156 @@ cleanup:
     return te_error_set(err, TE_ENOMEM, "out of memory writing a keyed-state snapshot");
 }
 
-/* One pass over a snapshot: validate only (apply = 0) or add the entries of the key
- * groups in range (apply = 1, after a validating pass). */
-static te_status_t restore_pass(te_state_backend_t *b, const uint8_t *data, size_t len, uint32_t kg_first,
-                                uint32_t kg_last, int apply, te_error_t *err)
+/* ---- restore: a snapshot in memory or a section of a snapshot file ---- */
+
+/* Where TEKS bytes come from: memory, or a section of a verified snapshot file read
+ * through a window. */
+typedef struct teks_src {
+    const uint8_t *mem;
+    te_ckpt_reader_t *r;
+    uint64_t base, len; /* the section in the file; len = bytes either way */
+    uint8_t *win;
+    size_t win_cap, win_len;
+    uint64_t win_off; /* logical offset of win[0] */
+} teks_src_t;
+
+#define TEKS_WINDOW (1u << 20)
+
+/* n contiguous bytes at logical offset off (the caller checked off + n <= len). */
+static const uint8_t *src_at(teks_src_t *s, uint64_t off, size_t n, te_error_t *err)
 {
+    if (s->mem)
+        return s->mem + off;
+    if (off >= s->win_off && off + n <= s->win_off + s->win_len)
+        return s->win + (off - s->win_off);
+    size_t want = n > TEKS_WINDOW ? n : TEKS_WINDOW;
+    if (want > s->len - off)
+        want = (size_t)(s->len - off);
+    if (want > s->win_cap) {
+        uint8_t *p = realloc(s->win, want);
+        if (p == NULL) {
+            te_error_set(err, TE_ENOMEM, "out of memory reading keyed state (%zu bytes)", want);
+            return NULL;
+        }
+        s->win = p;
+        s->win_cap = want;
+    }
+    if (checkpoint_reader_pread(s->r, s->base + off, s->win, want, err) != TE_OK)
+        return NULL;
+    s->win_off = off;
+    s->win_len = want;
+    return s->win;
+}
+
+/* One pass over a snapshot: validate only (apply = 0: structure and every checksum) or
+ * add the entries of the key groups in range (apply = 1; groups out of range are
+ * skipped unread). */
+static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t kg_first, uint32_t kg_last,
+                                int apply, te_error_t *err)
+{
+    uint64_t len = src->len;
     if (len < 20)
-        return te_error_set(err, TE_EPROTO, "keyed-state snapshot truncated: %zu bytes, a header needs 20", len);
-    if (memcmp(data, "TEKS", 4) != 0)
+        return te_error_set(err, TE_EPROTO, "keyed-state snapshot truncated: %llu bytes, a header needs 20",
+                            (unsigned long long)len);
+    const uint8_t *h = src_at(src, 0, 16, err);
+    if (h == NULL)
+        return err ? err->code : TE_EIO;
+    if (memcmp(h, "TEKS", 4) != 0)
         return te_error_set(err, TE_EPROTO, "not a keyed-state snapshot (bad magic)");
-    if (get_u32(data + 4) != 1)
-        return te_error_set(err, TE_EPROTO, "keyed-state snapshot version %u is not supported (expected 1)",
-                            get_u32(data + 4));
-    if (state_crc32c(0, data, len - 4) != get_u32(data + len - 4))
+    uint32_t version = byte_get_le32(h + 4);
+    if (version != 1 && version != 2)
         return te_error_set(err, TE_EPROTO,
-                            "keyed-state snapshot checksum mismatch (%zu bytes): corrupted or truncated", len);
-    uint32_t maxp = get_u32(data + 8);
+                            "keyed-state snapshot version %u is not supported (this build reads 1 and 2)",
+                            version);
+    uint32_t maxp = byte_get_le32(h + 8), n_groups = byte_get_le32(h + 12);
     if (maxp != b->maxp)
         return te_error_set(err, TE_EINVAL,
                             "keyed-state snapshot was taken with max_parallelism %u, this operator has %u", maxp,
                             b->maxp);
-    uint32_t n_groups = get_u32(data + 12);
-    size_t off = 16, end = len - 4;
+    uint32_t whole = apply ? 0 : crc32c_update(0, h, 16);
+    uint64_t off = 16, end = len - 4;
     int64_t prev = -1;
     for (uint32_t g = 0; g < n_groups; g++) {
         if (end - off < 20)
             return te_error_set(err, TE_EPROTO, "keyed-state snapshot truncated in group section %u", g);
-        uint32_t kg = get_u32(data + off);
-        uint32_t n = get_u32(data + off + 4);
-        uint64_t body = get_u64(data + off + 8);
+        const uint8_t *gh = src_at(src, off, 16, err);
+        if (gh == NULL)
+            return err ? err->code : TE_EIO;
+        uint32_t kg = byte_get_le32(gh), n = byte_get_le32(gh + 4);
+        uint64_t body = byte_get_le64(gh + 8);
         if ((int64_t)kg <= prev || kg >= maxp)
             return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u out of order or >= %u", kg,
                                 maxp);
         prev = kg;
         if (body > end - off - 20)
-            return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u claims %llu bytes, %zu remain",
-                                kg, (unsigned long long)body, end - off - 20);
-        const uint8_t *sec = data + off;
-        if (state_crc32c(0, sec, 16 + (size_t)body) != get_u32(sec + 16 + body))
-            return te_error_set(err, TE_EPROTO, "keyed-state snapshot: checksum mismatch in key group %u", kg);
-        const uint8_t *p = sec + 16, *pe = p + body;
+            return te_error_set(err, TE_EPROTO,
+                                "keyed-state snapshot: key group %u claims %llu bytes, %llu remain", kg,
+                                (unsigned long long)body, (unsigned long long)(end - off - 20));
+        int wanted = kg >= kg_first && kg <= kg_last;
+        if (apply && !wanted) {
+            off += 20 + body;
+            continue;
+        }
+        uint64_t p = off + 16, pe = p + body;
+        uint32_t crc = 0;
+        if (!apply) { /* the group's checksum, streamed */
+            crc = crc32c_update(0, gh, 16);
+            for (uint64_t q = p; q < pe;) {
+                size_t k = pe - q < TEKS_WINDOW ? (size_t)(pe - q) : TEKS_WINDOW;
+                const uint8_t *d = src_at(src, q, k, err);
+                if (d == NULL)
+                    return err ? err->code : TE_EIO;
+                crc = crc32c_update(crc, d, k);
+                q += k;
+            }
+            const uint8_t *c = src_at(src, pe, 4, err);
+            if (c == NULL)
+                return err ? err->code : TE_EIO;
+            if (crc != byte_get_le32(c))
+                return te_error_set(err, TE_EPROTO, "keyed-state snapshot: checksum mismatch in key group %u", kg);
+            whole = crc32c_update(crc32c_combine(whole, crc, 16 + body), c, 4);
+        }
         for (uint32_t i = 0; i < n; i++) {
-            if (pe - p < 12)
+            size_t avail = pe - p < 15 ? (size_t)(pe - p) : 15, hl = 0;
+            const uint8_t *eh = avail > 0 ? src_at(src, p, avail, err) : NULL;
+            uint64_t len[3];
+            if (eh == NULL && err && err->code == TE_ENOMEM)
+                return TE_ENOMEM;
+            if (eh == NULL || entry_header_get(version, eh, avail, len, &hl) != 0)
                 return te_error_set(err, TE_EPROTO, "keyed-state snapshot: key group %u entry %u truncated", kg,
                                     i);
-            uint64_t kl = get_u32(p), nl = get_u32(p + 4), vl = get_u32(p + 8);
-            if (kl + nl + vl > (uint64_t)(pe - p - 12))
+            uint64_t kl = len[0], nl = len[1], vl = len[2];
+            if (kl + nl + vl > pe - p - hl)
                 return te_error_set(err, TE_EPROTO,
                                     "keyed-state snapshot: key group %u entry %u overruns its group", kg, i);
-            const uint8_t *k = p + 12;
-            if (apply && kg >= kg_first && kg <= kg_last &&
-                b->ops->put(b->impl, kg, k, (uint32_t)kl, k + kl, (uint32_t)nl, k + kl + nl, (uint32_t)vl) != 0)
-                return te_error_set(err, TE_ENOMEM, "out of memory restoring keyed state");
-            p = k + kl + nl + vl;
+            if (apply) {
+                const uint8_t *k = src_at(src, p + hl, (size_t)(kl + nl + vl), err);
+                if (k == NULL)
+                    return err ? err->code : TE_EIO;
+                if (b->ops->put(b->impl, kg, k, (uint32_t)kl, k + kl, (uint32_t)nl, k + kl + nl, (uint32_t)vl) !=
+                    0)
+                    return te_error_set(err, TE_EIO, "restoring keyed state: %s", state_backend_error(b));
+            }
+            p += hl + kl + nl + vl;
         }
         if (p != pe)
             return te_error_set(err, TE_EPROTO,
-                                "keyed-state snapshot: key group %u has %zu bytes after its %u entries", kg,
-                                (size_t)(pe - p), n);
-        off += 20 + (size_t)body;
+                                "keyed-state snapshot: key group %u has %llu bytes after its %u entries", kg,
+                                (unsigned long long)(pe - p), n);
+        off += 20 + body;
     }
     if (off != end)
-        return te_error_set(err, TE_EPROTO, "keyed-state snapshot: %zu unexpected bytes after the last key group",
-                            end - off);
+        return te_error_set(err, TE_EPROTO, "keyed-state snapshot: %llu unexpected bytes after the last key group",
+                            (unsigned long long)(end - off));
+    if (!apply) {
+        const uint8_t *t = src_at(src, end, 4, err);
+        if (t == NULL)
+            return err ? err->code : TE_EIO;
+        if (whole != byte_get_le32(t))
+            return te_error_set(err, TE_EPROTO,
+                                "keyed-state snapshot checksum mismatch (%llu bytes): corrupted or truncated",
+                                (unsigned long long)len);
+    }
     return TE_OK;
 }
 
@@ -329,8 +448,160 @@ te_status_t state_backend_restore(te_state_backend_t *b, const uint8_t *data, si
 {
     if (data == NULL)
         return te_error_set(err, TE_EINVAL, "keyed-state snapshot: no data");
-    te_status_t st = restore_pass(b, data, len, kg_first, kg_last, 0, err);
+    teks_src_t src = {.mem = data, .len = len};
+    te_status_t st = restore_pass(b, &src, kg_first, kg_last, 0, err);
     if (st != TE_OK)
         return st;
-    return restore_pass(b, data, len, kg_first, kg_last, 1, err);
+    return restore_pass(b, &src, kg_first, kg_last, 1, err);
+}
+
+te_status_t state_backend_restore_section(te_state_backend_t *b, te_ckpt_reader_t *r,
+                                          const te_ckpt_section_info_t *sec, uint32_t kg_first, uint32_t kg_last,
+                                          te_error_t *err)
+{
+    /* the reader checked the section's checksum when it opened the file: one pass */
+    teks_src_t src = {.r = r, .base = sec->offset, .len = sec->len};
+    te_status_t st = restore_pass(b, &src, kg_first, kg_last, 1, err);
+    free(src.win);
+    return st;
+}
+
+/* ---- views: the snapshot written from another thread ---- */
+
+struct te_state_view {
+    const te_state_backend_ops_t *ops;
+    void *impl;
+    uint32_t maxp;
+};
+
+te_state_view_t *state_backend_view(te_state_backend_t *b, te_error_t *err)
+{
+    te_state_view_t *v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory taking a snapshot of keyed state");
+        return NULL;
+    }
+    v->ops = b->ops;
+    v->maxp = b->maxp;
+    v->impl = b->ops->view_take(b->impl, err);
+    if (v->impl == NULL) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void state_backend_view_release(te_state_view_t *v)
+{
+    if (v == NULL)
+        return;
+    v->ops->view_release(v->impl);
+    free(v);
+}
+
+typedef struct view_writer {
+    te_ckpt_writer_t *w;
+    te_state_ns_map_fn map;
+    int64_t map_arg;
+    uint8_t *ns_buf;
+    size_t ns_cap;
+    uint32_t kg;
+    uint64_t n, body;
+    uint64_t hdr; /* the group header's handle */
+    int oom;
+} view_writer_t;
+
+static int view_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, const uint8_t *val, uint32_t vallen)
+{
+    (void)kg;
+    view_writer_t *vw = arg;
+    if (vw->n == 0) { /* the group's first entry: its section starts */
+        checkpoint_writer_push(vw->w);
+        vw->hdr = checkpoint_writer_reserve(vw->w, 16);
+    }
+    if (vw->map && nslen > 0) {
+        if (nslen > vw->ns_cap) {
+            uint8_t *p = realloc(vw->ns_buf, nslen);
+            if (p == NULL)
+                return vw->oom = -1;
+            vw->ns_buf = p;
+            vw->ns_cap = nslen;
+        }
+        memcpy(vw->ns_buf, ns, nslen);
+        vw->map(vw->map_arg, vw->ns_buf, nslen);
+        ns = vw->ns_buf;
+    }
+    uint8_t h[256];
+    size_t hl = entry_header(h, keylen, nslen, vallen);
+    if (hl + (uint64_t)keylen + nslen + vallen <= sizeof(h)) { /* the usual small entry: one write */
+        memcpy(h + hl, key, keylen);
+        memcpy(h + hl + keylen, ns, nslen);
+        memcpy(h + hl + keylen + nslen, val, vallen);
+        checkpoint_writer_write(vw->w, h, hl + keylen + nslen + vallen);
+    } else {
+        checkpoint_writer_write(vw->w, h, hl);
+        checkpoint_writer_write(vw->w, key, keylen);
+        checkpoint_writer_write(vw->w, ns, nslen);
+        checkpoint_writer_write(vw->w, val, vallen);
+    }
+    vw->n++;
+    vw->body += hl + (uint64_t)keylen + nslen + vallen;
+    return checkpoint_writer_status(vw->w, NULL) == TE_OK ? 0 : -1;
+}
+
+te_status_t state_backend_view_write(te_state_view_t *v, te_ckpt_writer_t *w, uint32_t kg_first, uint32_t kg_last,
+                                     te_state_ns_map_fn map, int64_t map_arg, te_error_t *err)
+{
+    uint8_t h[16];
+    checkpoint_writer_push(w);
+    uint64_t teks = checkpoint_writer_reserve(w, 16);
+    uint32_t n_groups = 0;
+    view_writer_t vw = {.w = w, .map = map, .map_arg = map_arg};
+    te_status_t st = TE_OK;
+    if (kg_last >= v->maxp)
+        kg_last = v->maxp - 1;
+    for (uint32_t kg = kg_first; kg <= kg_last && st == TE_OK; kg++) {
+        if (v->ops->view_group_entries(v->impl, kg) == 0)
+            continue;
+        vw.kg = kg;
+        vw.n = vw.body = 0;
+        int rc = v->ops->view_foreach_group(v->impl, kg, view_visit, &vw);
+        if (v->ops->view_group_done)
+            v->ops->view_group_done(v->impl, kg);
+        if ((st = checkpoint_writer_status(w, err)) != TE_OK)
+            break;
+        if (rc != 0) {
+            st = vw.oom ? te_error_set(err, TE_ENOMEM, "out of memory snapshotting keyed state")
+                        : te_error_set(err, TE_EIO, "snapshotting keyed state: %s", v->ops->view_error(v->impl));
+            break;
+        }
+        if (vw.n == 0)
+            continue;
+        if (vw.n > UINT32_MAX) {
+            st = te_error_set(err, TE_ETOOBIG, "key group %u holds %llu entries (more than a snapshot allows)", kg,
+                              (unsigned long long)vw.n);
+            break;
+        }
+        byte_put_le32(h, kg);
+        byte_put_le32(h + 4, (uint32_t)vw.n);
+        byte_put_le64(h + 8, vw.body);
+        checkpoint_writer_fill(w, vw.hdr, h);
+        uint8_t c[4];
+        byte_put_le32(c, checkpoint_writer_pop(w));
+        checkpoint_writer_write(w, c, 4);
+        n_groups++;
+    }
+    free(vw.ns_buf);
+    if (st != TE_OK)
+        return st;
+    memcpy(h, "TEKS", 4);
+    byte_put_le32(h + 4, TEKS_VERSION);
+    byte_put_le32(h + 8, v->maxp);
+    byte_put_le32(h + 12, n_groups);
+    checkpoint_writer_fill(w, teks, h);
+    uint8_t c[4];
+    byte_put_le32(c, checkpoint_writer_pop(w));
+    checkpoint_writer_write(w, c, 4);
+    return checkpoint_writer_status(w, err);
 }

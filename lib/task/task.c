@@ -11,6 +11,7 @@
  *     before the state that publishes them).
  * Locks: t->lock guards the cause strings only; it is never held while calling out.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "task/task.h"
 
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -70,6 +72,9 @@ struct te_task {
     char job_hex[TE_ID_HEX_LEN + 1], vertex_hex[TE_ID_HEX_LEN + 1];
     te_restore_handle_t *restore;
     size_t n_restore;
+    /* keyed state */
+    te_state_store_config_t state_cfg;
+    char *state_dir, *shared_dir, *state_label;
     _Atomic uint64_t ckpt_last_id, ckpt_last_duration_ms, ckpt_last_size, ckpt_last_alignment_ns;
 };
 
@@ -319,7 +324,7 @@ static const char *task_config(const te_task_t *t, const char *key)
     return NULL;
 }
 
-/* Task thread: a checkpoint was acknowledged or declined. */
+/* Task or snapshot thread: a checkpoint was acknowledged or declined. */
 static void task_on_checkpoint(void *arg, const te_checkpoint_report_t *r)
 {
     te_task_t *t = arg;
@@ -328,6 +333,8 @@ static void task_on_checkpoint(void *arg, const te_checkpoint_report_t *r)
         atomic_store(&t->ckpt_last_size, r->size);
         atomic_store(&t->ckpt_last_alignment_ns, r->alignment_ns);
         atomic_store(&t->ckpt_last_id, r->checkpoint_id);
+        atomic_store(&t->metrics.last_checkpoint_sync_us, r->sync_duration_us);
+        atomic_store(&t->metrics.last_checkpoint_async_ms, r->async_duration_ms);
     }
     if (t->svc.on_checkpoint)
         t->svc.on_checkpoint(t->svc.on_checkpoint_arg, t, r);
@@ -356,6 +363,7 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
         .unaligned = un != NULL && strcmp(un, "true") == 0,
         .report = task_on_checkpoint,
         .report_arg = t,
+        .pool = t->svc.snapshot_pool,
     };
     /* Paths a job names must lie under io.allowed-dirs (the daemon's own default
      * checkpoint directory is the operator's choice and not checked). */
@@ -406,6 +414,55 @@ static te_status_t build_checkpointing(te_task_t *t, te_deploy_error_t *why, te_
         }
     }
     *why = TE_DEPLOY_INTERNAL;
+    return TE_OK;
+}
+
+/* The keyed-state backend the job chose (state.backend.type) and, for rocksdb, the
+ * task's own directory under taskmanager.state.local.dir. */
+static te_status_t build_state(te_task_t *t, te_error_t *err)
+{
+    const Te__TaskInformation *ti = t->tdd->task_information;
+    const char *backend = task_config(t, "state.backend.type");
+    if (state_store_check_backend(backend, err) != TE_OK) {
+        te_error_prefix(err, "job configuration 'state.backend.type'");
+        return TE_EINVAL;
+    }
+    char exec_hex[TE_ID_HEX_LEN + 1];
+    te_id_to_hex(&t->exec_id, exec_hex);
+    const char *root =
+        t->svc.state_local_dir && t->svc.state_local_dir[0] ? t->svc.state_local_dir : "state-local";
+    if (asprintf(&t->state_dir, "%s/%s/%s-%u-%s", root, t->job_hex, t->vertex_hex, t->tdd->subtask_index,
+                 exec_hex) < 0) {
+        t->state_dir = NULL;
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    }
+    const char *inc = task_config(t, "state.backend.incremental");
+    int incremental = inc != NULL && strcmp(inc, "true") == 0;
+    if (incremental) { /* <state.checkpoints.dir>/<job>/shared, absolute */
+        const char *ck = task_config(t, "state.checkpoints.dir");
+        char cwd[4096];
+        if (ck == NULL || ck[0] == '\0')
+            ck = "checkpoints";
+        if (ck[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+            return te_error_set(err, TE_EIO, "cannot resolve the checkpoint directory '%s'", ck);
+        if (asprintf(&t->shared_dir, "%s%s%s/%s/shared", ck[0] == '/' ? "" : cwd, ck[0] == '/' ? "" : "/", ck,
+                     t->job_hex) < 0 ||
+            asprintf(&t->state_label, "%s-%u", t->vertex_hex, t->tdd->subtask_index) < 0) {
+            t->shared_dir = t->state_label = NULL;
+            return te_error_set(err, TE_ENOMEM, "out of memory");
+        }
+    }
+    t->state_cfg = (te_state_store_config_t){
+        .backend = backend,
+        .max_parallelism = ti->max_parallelism ? ti->max_parallelism : 128,
+        .task_name = t->name,
+        .local_dir = t->state_dir,
+        .incremental = incremental,
+        .shared_dir = t->shared_dir,
+        .label = t->state_label,
+        .memory = t->svc.memory_budget,
+        .pool = t->svc.snapshot_pool,
+    };
     return TE_OK;
 }
 
@@ -471,6 +528,10 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
     }
     if (build_checkpointing(t, why, err) != TE_OK)
         goto cleanup;
+    *why = TE_DEPLOY_INVALID_CHAIN;
+    if (build_state(t, err) != TE_OK)
+        goto cleanup;
+    *why = TE_DEPLOY_INTERNAL;
     te_stream_task_env_t env = {
         .task_name = t->name,
         .execution_id = t->exec_id,
@@ -497,6 +558,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .checkpoint = svc->on_checkpoint ? &t->ckpt_cfg : NULL,
         .restore = t->restore,
         .n_restore = t->n_restore,
+        .state = &t->state_cfg,
     };
     t->st = stream_task_new(&env, err);
     if (t->st == NULL)
@@ -684,6 +746,9 @@ void task_free(te_task_t *t)
     free(t->param_keys);
     free(t->param_values);
     free(t->restore);
+    free(t->state_dir);
+    free(t->shared_dir);
+    free(t->state_label);
     if (t->tdd)
         te__task_deployment_descriptor__free_unpacked(t->tdd, NULL);
     pthread_mutex_destroy(&t->lock);

@@ -75,6 +75,12 @@ typedef struct te_task_services {
      * the task takes no checkpoints. */
     void (*on_checkpoint)(void *arg, te_task_t *task, const struct te_checkpoint_report *r);
     void *on_checkpoint_arg;
+    /* Keyed state (issue #16): taskmanager.state.local.dir (a rocksdb task's instance
+     * lives in <dir>/<job>/<vertex>-<subtask>-<attempt>); the daemon's snapshot threads
+     * (asynchronous checkpoint parts; NULL = inline). */
+    const char *state_local_dir;
+    struct te_snapshot_pool *snapshot_pool;
+    struct te_memory_budget *memory_budget; /* the slot's managed memory; NULL = unlimited */
 } te_task_services_t;
 
 /* Error codes a rejected deployment carries (mapped to RPC ErrorCodes by the caller). */

@@ -99,12 +99,14 @@ chromium_dump() {
 }
 
 # start_daemon NAME [-D k=v ...]: starts a daemon, waits for READY, sets
-# <NAME>_PID <NAME>_RPC <NAME>_STATUS <NAME>_LOG.
+# <NAME>_PID <NAME>_RPC <NAME>_STATUS <NAME>_LOG. Its local state (RocksDB instances)
+# goes to $WORK/NAME.state unless -D taskmanager.state.local.dir says otherwise.
 start_daemon() {
   local name=$1; shift
   local log="$WORK/$name.log"
   # TE_DAEMON_WRAPPER (e.g. "valgrind --leak-check=full") runs the daemon under a tool.
-  ${TE_DAEMON_WRAPPER:-} "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 "$@" >"$log" 2>&1 &
+  ${TE_DAEMON_WRAPPER:-} "$DAEMON" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
+    -D taskmanager.state.local.dir="$WORK/$name.state" "$@" >"$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   LOGS+=("$log")

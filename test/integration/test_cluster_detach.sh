@@ -12,7 +12,7 @@ start_executor te2 jm -D taskmanager.numberOfTaskSlots=2 -D taskmanager.rpc.port
 wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
 export TE_JOBMANAGER=$jm_REST
 
-[ "$(http_body "$te1_STATUS/v1/overview" | json 'd["jobmanager"]["state"], d["jobmanager"]["address"]')" = "('registered', '$jm_RPC')" ] \
+[ "$(http_body "$te1_STATUS/v1/overview" | json 'd["jobmanager"]["state"], d["jobmanager"]["address"]')" = "registered $jm_RPC" ] \
   || fail "te1's status endpoint does not show its registration"
 "$TECTL" taskmanagers --json >"$WORK/tms.json" || fail "tectl taskmanagers failed"
 [ "$(json 'sorted(t["slots_total"] for t in d["taskmanagers"])' <"$WORK/tms.json")" = "[2, 2]" ] || fail "taskmanagers: slots"

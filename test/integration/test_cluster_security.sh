@@ -10,6 +10,7 @@ C="$WORK/certs"
 bash "$ROOT/scripts/gen-test-certs.sh" "$C"
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/token"
 head -c 48 /dev/urandom | base64 -w0 >"$WORK/other-token"
+chmod 600 "$WORK/token" "$WORK/other-token" # secrets others can read stop start-up
 TLS=(-D security.ssl.enabled=true -D security.ssl.certificate="$C/server.pem" -D security.ssl.key="$C/server.key"
      -D security.ssl.ca="$C/ca.pem" -D security.ssl.require-client-cert=true)
 start_jobmanager jm "${TLS[@]}" -D security.auth.token-file="$WORK/token"

@@ -26,7 +26,12 @@
 static te_ckpt_handle_t handle(const char *path, uint64_t size, uint32_t subtask, uint32_t par)
 {
     static uint32_t kgs[2] = {3, 4};
-    te_ckpt_handle_t h = {(char *)path, size, kgs, 2, subtask, par};
+    te_ckpt_handle_t h = {.path = (char *)path,
+                          .size = size,
+                          .key_groups = kgs,
+                          .n_key_groups = 2,
+                          .subtask_index = subtask,
+                          .parallelism = par};
     return h;
 }
 
@@ -196,8 +201,18 @@ static te_ckpt_metadata_t *sample(uint64_t id)
     m->vertices[0].parallelism = 2;
     m->vertices[0].n_handles = 2;
     m->vertices[0].handles = calloc(2, sizeof(te_ckpt_handle_t));
-    te_ckpt_handle_t h0 = {(char *)"/c/chk/v-0", 100, kg0, 3, 0, 2},
-                     h1 = {(char *)"/c/chk/v-1", 200, kg1, 2, 1, 2};
+    te_ckpt_handle_t h0 = {.path = (char *)"/c/chk/v-0",
+                           .size = 100,
+                           .key_groups = kg0,
+                           .n_key_groups = 3,
+                           .subtask_index = 0,
+                           .parallelism = 2},
+                     h1 = {.path = (char *)"/c/chk/v-1",
+                           .size = 200,
+                           .key_groups = kg1,
+                           .n_key_groups = 2,
+                           .subtask_index = 1,
+                           .parallelism = 2};
     ck_assert_int_eq(checkpoint_metadata_handle_copy(&m->vertices[0].handles[0], &h0, NULL), TE_OK);
     ck_assert_int_eq(checkpoint_metadata_handle_copy(&m->vertices[0].handles[1], &h1, NULL), TE_OK);
     return m;

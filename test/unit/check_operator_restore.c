@@ -1,8 +1,9 @@
 /*
  * Unit tests: restore of every built-in operator's state. Each test drives an operator
  * through a real operator chain (harness_chain.h), takes a checkpoint the way a task
- * does (operator_chain_snapshot_state into a te_ckpt_snapshot_t, written as a snapshot
- * file by checkpoint_storage), abandons the chain as a failure would (no end of input,
+ * does (operator_chain_snapshot_state, the synchronous part, into an async_checkpoint;
+ * then its asynchronous part writes the snapshot file — here right away, on the test's
+ * thread), abandons the chain as a failure would (no end of input,
  * no close), restores a fresh chain from the file the way a task does
  * (subtask_checkpoint_restore: read, decode, key groups redistributed, before open),
  * feeds it the rest of the input and compares all the two chains produced with an
@@ -25,6 +26,10 @@
  * state (as in Flink, it starts over after a restore), so only there does the restored
  * chain judge lateness exactly as the uninterrupted one.
  *
+ * The keyed tests run twice: with the hashmap backend and with rocksdb (test case
+ * "restore-rocksdb": every chain keeps its keyed state in its own RocksDB instance, so
+ * the restored chains read what another backend instance wrote).
+ *
  * Threading: single-threaded; files go to a mkdtemp directory removed at the end.
  */
 #define _GNU_SOURCE /* asprintf */
@@ -39,8 +44,10 @@
 #include "common/clock.h"
 #include "harness_chain.h"
 #include "harness_events.h"
+#include "runtime/async_checkpoint.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
 #include "runtime/timer_service.h"
+#include "state/checkpoint_reader.h"
 #include "state/checkpoint_storage.h"
 #include "state/state_backend.h"
 
@@ -50,7 +57,7 @@
 
 static char g_dir[64];
 
-static void dir_make(void)
+static void tmp_dir_make(void)
 {
     snprintf(g_dir, sizeof(g_dir), "/tmp/check_restore.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(g_dir));
@@ -62,7 +69,7 @@ static int unlink_any(const char *path, const struct stat *st, int flag, struct 
     return remove(path);
 }
 
-static void dir_remove(void) { ck_assert_int_eq(nftw(g_dir, unlink_any, 16, FTW_DEPTH | FTW_PHYS), 0); }
+static void tmp_dir_remove(void) { ck_assert_int_eq(nftw(g_dir, unlink_any, 16, FTW_DEPTH | FTW_PHYS), 0); }
 
 static void ckpt_path(char *buf, size_t n, uint64_t id, uint32_t subtask)
 {
@@ -77,16 +84,22 @@ static size_t checkpoint(te_operator_chain_t *c, uint64_t id, uint32_t subtask, 
 {
     uint32_t kgf, kgl;
     key_group_range(subtask, MAXP, par, &kgf, &kgl);
-    te_ckpt_snapshot_t *s = snapshot_new(id, subtask, par, MAXP, kgf, kgl);
-    ck_assert_ptr_nonnull(s);
-    te_error_t err = {0};
-    ck_assert_msg(operator_chain_snapshot_state(c, id, s, &err) == TE_OK, "%s", err.msg);
     char path[256];
     ckpt_path(path, sizeof(path), id, subtask);
+    te_ckpt_file_info_t info = {id, subtask, par, MAXP, kgf, kgl};
+    te_async_checkpoint_t *ac = async_checkpoint_new(path, &info, operator_chain_state_store(c));
+    ck_assert_ptr_nonnull(ac);
+    te_error_t err = {0};
+    ck_assert_msg(operator_chain_snapshot_state(c, id, ac, &err) == TE_OK, "%s", err.msg);
     uint64_t size = 0;
-    ck_assert_msg(checkpoint_storage_write(path, s, &size, &err) == TE_OK, "%s", err.msg);
-    size_t n = s->n_sections;
-    snapshot_free(s);
+    ck_assert_msg(async_checkpoint_write(ac, &size, &err) == TE_OK, "%s", err.msg);
+    async_checkpoint_free(ac);
+    te_ckpt_reader_t *r = checkpoint_reader_open(path, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    ck_assert_uint_eq(checkpoint_reader_info(r)->checkpoint_id, id);
+    ck_assert_uint_gt(size, 44);
+    size_t n = checkpoint_reader_count(r);
+    checkpoint_reader_close(r);
     return n;
 }
 
@@ -348,11 +361,9 @@ static const struct window_case {
 };
 #define N_WINDOW_CASES ((int)(sizeof(window_cases) / sizeof(window_cases[0])))
 
-START_TEST(test_windows)
+static void windows_case(const struct window_case *w, int wcase, int split)
 {
-    const struct window_case *w = &window_cases[_i / N_SPLITS];
-    int split = splits[_i % N_SPLITS];
-    gen_events((unsigned)(20 + _i / N_SPLITS));
+    gen_events((unsigned)(20 + wcase));
     const char *keys[] = {"key_field", "size", "agg", "value_field", "slide"};
     const char *vals[] = {"0", w->size, w->agg, "1", w->slide};
     run_info_t ri = run_with_restore(w->op, keys, vals, w->slide ? 5 : 4, 0, split, 1);
@@ -366,6 +377,12 @@ START_TEST(test_windows)
     ck_assert_uint_eq(ri.late_restored, late);
     ck_assert_uint_eq(ri.late_whole, late);
 }
+
+START_TEST(test_windows) { windows_case(&window_cases[_i / N_SPLITS], _i / N_SPLITS, splits[_i % N_SPLITS]); }
+END_TEST
+
+/* Each window case once, checkpointed midway (the rocksdb run). */
+START_TEST(test_windows_midway) { windows_case(&window_cases[_i], _i, splits[2]); }
 END_TEST
 
 START_TEST(test_window_join)
@@ -861,15 +878,34 @@ static const struct {
     const char *name;
     int stateful;
 } builtin_state[] = {
-    {"sequence", 1},       {"nexmark", 1},      {"file_lines", 1}, {"keyed_count", 1},
-    {"keyed_sum", 1},      {"keyed_reduce", 1}, {"max_by", 1},     {"tumbling_window", 1},
-    {"sliding_window", 1}, {"window_join", 1},  {"file_sink", 1},  {"assign_timestamps", 1},
-    {"socket_text", 0},    {"tokenize", 0},     {"filter", 0},     {"select", 0},
-    {"upper", 0},          {"lower", 0},        {"print", 0},      {"discard", 0},
-    {"scale", 0},          {"socket_sink", 0},  {"union", 0},
+    {"sequence", 1},
+    {"nexmark", 1},
+    {"file_lines", 1},
+    {"keyed_count", 1},
+    {"keyed_sum", 1},
+    {"keyed_reduce", 1},
+    {"max_by", 1},
+    {"tumbling_window", 1},
+    {"sliding_window", 1},
+    {"window_join", 1},
+    {"file_sink", 1},
+    {"assign_timestamps", 1},
+    {"socket_text", 0},
+    {"tokenize", 0},
+    {"filter", 0},
+    {"select", 0},
+    {"upper", 0},
+    {"lower", 0},
+    {"print", 0},
+    {"discard", 0},
+    {"scale", 0},
+    {"socket_sink", 0},
+    {"union", 0},
     /* connectors: their state is checked against the real systems by
      * test_postgres_exactly_once, test_kafka and test_mqtt */
-    {"postgres", 1},       {"kafka", 1},        {"mqtt", 1},
+    {"postgres", 1},
+    {"kafka", 1},
+    {"mqtt", 1},
 };
 
 START_TEST(test_every_builtin_covered)
@@ -899,7 +935,7 @@ Suite *operator_restore_suite(void)
     Suite *s = suite_create("operator_restore");
     TCase *tc = tcase_create("restore");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, dir_make, dir_remove);
+    tcase_add_checked_fixture(tc, tmp_dir_make, tmp_dir_remove);
     tcase_add_loop_test(tc, test_keyed_count, 0, N_SPLITS);
     tcase_add_loop_test(tc, test_keyed_sum_and_reduce, 0, N_SPLITS);
     tcase_add_loop_test(tc, test_max_by, 0, N_SPLITS);
@@ -914,5 +950,17 @@ Suite *operator_restore_suite(void)
     tcase_add_test(tc, test_assign_timestamps);
     tcase_add_test(tc, test_every_builtin_covered);
     suite_add_tcase(s, tc);
+    /* the keyed operators again, their state in RocksDB */
+    TCase *tr = tcase_create("restore-rocksdb");
+    tcase_set_timeout(tr, 120);
+    tcase_add_checked_fixture(tr, tmp_dir_make, tmp_dir_remove);
+    tcase_add_checked_fixture(tr, harness_rocksdb_on, harness_rocksdb_off);
+    tcase_add_loop_test(tr, test_keyed_count, 1, 3); /* midway splits: RocksDB instances are slow to open */
+    tcase_add_loop_test(tr, test_keyed_sum_and_reduce, 1, 3);
+    tcase_add_loop_test(tr, test_max_by, 1, 3);
+    tcase_add_loop_test(tr, test_windows_midway, 0, N_WINDOW_CASES);
+    tcase_add_loop_test(tr, test_window_join, 1, 3);
+    tcase_add_loop_test(tr, test_rescale, 0, (int)(sizeof(rescale_cases) / sizeof(rescale_cases[0])));
+    suite_add_tcase(s, tr);
     return s;
 }

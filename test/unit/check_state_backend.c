@@ -1,17 +1,77 @@
 /*
- * Unit tests: the keyed-state backend (`hashmap`): get/put/delete with namespaces
- * against a naive array oracle (random operations), entries stored in the key group
- * key_group_for_key gives, snapshot/restore round trip per key group (full and a
- * key-group range, as redistribution does), and corruption / truncation / wrong
- * max_parallelism detected with the backend left unchanged.
+ * Unit tests: the keyed-state conformance suite, run on both backends (`hashmap` and
+ * `rocksdb`, each made by a task's state store; the loop index picks the backend):
+ * get/put/delete with namespaces against a naive array oracle (random operations),
+ * entries stored in the key group key_group_for_key gives, snapshot/restore round trip
+ * per key group (full and a key-group range, as redistribution does; and across
+ * backends: a snapshot of either restores into either), corruption / truncation / wrong
+ * max_parallelism detected with the backend left unchanged, values that grow and
+ * shrink, the empty key, and the borrowed value of get.
+ *
+ * RocksDB instances live in a mkdtemp directory under /tmp, deleted with their store.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/dir_util.h"
+#include "common/crc32c.h"
 #include "common/key_group.h"
 #include "state/state_backend.h"
+#include "state/managed_memory.h"
+#include "state/state_store.h"
+
+/* ---- backends made by state stores, as a task gets them ---- */
+
+static const char *const kinds[] = {"hashmap", "rocksdb"};
+#define N_STORES 8
+static te_state_store_t *stores[N_STORES];
+static char store_root[64];
+
+/* A fresh backend of kind k (0 hashmap, 1 rocksdb); freed by free_backends. */
+static te_state_backend_t *new_backend(int k, uint32_t maxp)
+{
+    if (store_root[0] == '\0') {
+        snprintf(store_root, sizeof(store_root), "/tmp/check_state.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(store_root));
+    }
+    int i = 0;
+    while (i < N_STORES && stores[i] != NULL)
+        i++;
+    ck_assert_int_lt(i, N_STORES);
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/db%d", store_root, i);
+    te_state_store_config_t cfg = {
+        .backend = kinds[k], .max_parallelism = maxp, .task_name = "t", .local_dir = dir};
+    te_error_t err = {0};
+    stores[i] = state_store_new(&cfg, &err);
+    ck_assert_msg(stores[i] != NULL, "%s", err.msg);
+    te_state_backend_t *b = state_store_backend(stores[i], 0, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    ck_assert_str_eq(state_backend_kind(b), kinds[k]);
+    return b;
+}
+
+static void free_backends(void)
+{
+    for (int i = 0; i < N_STORES; i++) {
+        state_store_free(stores[i]);
+        stores[i] = NULL;
+    }
+    if (store_root[0]) {
+        struct stat sb;
+        for (int i = 0; i < N_STORES; i++) { /* each store deleted its instance directory */
+            char dir[128];
+            snprintf(dir, sizeof(dir), "%s/db%d", store_root, i);
+            ck_assert_msg(stat(dir, &sb) != 0, "%s still exists", dir);
+        }
+        ck_assert_int_eq(dir_remove_tree(store_root), 0);
+        store_root[0] = '\0';
+    }
+}
 
 /* ---- a naive oracle: an array of (key, ns, value) strings ---- */
 
@@ -38,10 +98,10 @@ static int or_count(void)
     return n;
 }
 
-static te_state_backend_t *random_backend(uint32_t maxp, int ops, unsigned seed)
+static te_state_backend_t *random_backend(int kind, uint32_t maxp, int ops, unsigned seed)
 {
     memset(oracle, 0, sizeof(oracle));
-    te_state_backend_t *b = state_backend_new("hashmap", maxp, NULL);
+    te_state_backend_t *b = new_backend(kind, maxp);
     ck_assert_ptr_nonnull(b);
     srand(seed);
     for (int i = 0; i < ops; i++) {
@@ -130,58 +190,78 @@ static int visit_kg(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, const
 
 START_TEST(test_random_ops_match_oracle)
 {
-    te_state_backend_t *b = random_backend(128, 20000, 7);
+    te_state_backend_t *b = random_backend(_i, 128, 20000, 7);
     assert_equals_oracle(b, 0, 127);
     ck_assert_uint_eq(state_backend_entries(b), (uint64_t)or_count());
     kg_check_t c = {128, 0, 0};
     ck_assert_int_eq(state_backend_foreach(b, visit_kg, &c), 0);
     ck_assert_int_eq(c.n, or_count());
     ck_assert_int_eq(c.bad, 0); /* every entry sits in its key's key group */
-    state_backend_free(b);
+    /* per group: exactly its own entries */
+    uint64_t sum = 0;
+    for (uint32_t kg = 0; kg < 128; kg++) {
+        kg_check_t g = {128, 0, 0};
+        ck_assert_int_eq(state_backend_foreach_group(b, kg, visit_kg, &g), 0);
+        ck_assert_int_eq(g.bad, 0);
+        ck_assert_uint_eq((uint64_t)g.n, state_backend_group_entries(b, kg));
+        sum += (uint64_t)g.n;
+    }
+    ck_assert_uint_eq(sum, (uint64_t)or_count());
+    te_state_stats_t st;
+    state_backend_stats(b, &st);
+    ck_assert_uint_gt(st.entries, 0);
+    free_backends();
 }
 END_TEST
 
+/* Loop index: source backend * 2 + target backend (every pair). */
 START_TEST(test_snapshot_round_trip)
 {
-    te_state_backend_t *b = random_backend(128, 8000, 3);
+    int from = _i / 2, to = _i % 2;
+    te_state_backend_t *b = random_backend(from, 128, 8000, 3);
     uint8_t *snap;
     size_t len;
     te_error_t err = {0};
     ck_assert_int_eq(state_backend_snapshot(b, &snap, &len, &err), TE_OK);
     /* full restore */
-    te_state_backend_t *r = state_backend_new(NULL, 128, NULL);
+    te_state_backend_t *r = new_backend(to, 128);
     ck_assert_int_eq(state_backend_restore(r, snap, len, 0, 127, &err), TE_OK);
     assert_equals_oracle(r, 0, 127);
-    state_backend_free(r);
     /* redistribution: subtask 1 of 3 takes its key-group range only */
     uint32_t first, last;
     key_group_range(1, 128, 3, &first, &last);
-    r = state_backend_new(NULL, 128, NULL);
+    r = new_backend(to, 128);
     ck_assert_int_eq(state_backend_restore(r, snap, len, first, last, &err), TE_OK);
     assert_equals_oracle(r, first, last);
-    state_backend_free(r);
+    /* the restored backend snapshots to the same bytes as the original's range */
+    uint8_t *snap2;
+    size_t len2;
+    ck_assert_int_eq(state_backend_snapshot(r, &snap2, &len2, &err), TE_OK);
+    te_state_backend_t *r2 = new_backend(from, 128);
+    ck_assert_int_eq(state_backend_restore(r2, snap2, len2, 0, 127, &err), TE_OK);
+    assert_equals_oracle(r2, first, last);
+    free(snap2);
     /* an empty backend snapshots and restores too */
-    te_state_backend_t *e = state_backend_new(NULL, 128, NULL);
+    te_state_backend_t *e = new_backend(to, 128);
     uint8_t *es;
     size_t el;
     ck_assert_int_eq(state_backend_snapshot(e, &es, &el, &err), TE_OK);
     ck_assert_uint_eq(el, 20);
     ck_assert_int_eq(state_backend_restore(e, es, el, 0, 127, &err), TE_OK);
     free(es);
-    state_backend_free(e);
     free(snap);
-    state_backend_free(b);
+    free_backends();
 }
 END_TEST
 
 START_TEST(test_snapshot_corruption_detected)
 {
-    te_state_backend_t *b = random_backend(128, 3000, 5);
+    te_state_backend_t *b = random_backend(_i, 128, 3000, 5);
     uint8_t *snap;
     size_t len;
     te_error_t err = {0};
     ck_assert_int_eq(state_backend_snapshot(b, &snap, &len, &err), TE_OK);
-    te_state_backend_t *r = state_backend_new(NULL, 128, NULL);
+    te_state_backend_t *r = new_backend(_i, 128);
     /* every truncation */
     for (size_t cut = 0; cut < len; cut += 1 + cut / 64) {
         ck_assert_int_ne(state_backend_restore(r, snap, cut, 0, 127, &err), TE_OK);
@@ -202,22 +282,20 @@ START_TEST(test_snapshot_corruption_detected)
     ck_assert_int_ne(state_backend_restore(r, longer, len + 3, 0, 127, &err), TE_OK);
     free(longer);
     /* another max_parallelism */
-    te_state_backend_t *o = state_backend_new(NULL, 256, NULL);
+    te_state_backend_t *o = new_backend(_i, 256);
     ck_assert_int_eq(state_backend_restore(o, snap, len, 0, 255, &err), TE_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "max_parallelism 128"));
-    state_backend_free(o);
     /* intact data still restores */
     ck_assert_int_eq(state_backend_restore(r, snap, len, 0, 127, &err), TE_OK);
     assert_equals_oracle(r, 0, 127);
-    state_backend_free(r);
     free(snap);
-    state_backend_free(b);
+    free_backends();
 }
 END_TEST
 
 START_TEST(test_values_grow_and_shrink)
 {
-    te_state_backend_t *b = state_backend_new("hashmap", 0, NULL);
+    te_state_backend_t *b = new_backend(_i, 0);
     ck_assert_uint_eq(state_backend_max_parallelism(b), 128);
     char big[1000];
     memset(big, 'x', sizeof(big));
@@ -228,29 +306,179 @@ START_TEST(test_values_grow_and_shrink)
         ck_assert_int_eq(state_backend_get(b, (uint8_t *)"k", 1, NULL, 0, &v, &vl), 1);
         ck_assert_uint_eq(vl, n);
     }
+    for (uint32_t n = sizeof(big); n > 0; n /= 2) { /* shrinking */
+        ck_assert_int_eq(state_backend_put(b, (uint8_t *)"k", 1, NULL, 0, (uint8_t *)big, n), 0);
+        ck_assert_int_eq(state_backend_get(b, (uint8_t *)"k", 1, NULL, 0, &v, &vl), 1);
+        ck_assert_uint_eq(vl, n);
+    }
     ck_assert_int_eq(state_backend_put(b, NULL, 0, NULL, 0, (uint8_t *)"e", 1), 0); /* the empty key */
     ck_assert_int_eq(state_backend_get(b, NULL, 0, NULL, 0, &v, &vl), 1);
     ck_assert_uint_eq(state_backend_entries(b), 2);
-    state_backend_free(b);
+    /* key and namespace are not confused: ("ab", "") != ("a", "b") */
+    ck_assert_int_eq(state_backend_put(b, (uint8_t *)"ab", 2, NULL, 0, (uint8_t *)"1", 1), 0);
+    ck_assert_int_eq(state_backend_put(b, (uint8_t *)"a", 1, (uint8_t *)"b", 1, (uint8_t *)"2", 1), 0);
+    ck_assert_int_eq(state_backend_get(b, (uint8_t *)"ab", 2, NULL, 0, &v, &vl), 1);
+    ck_assert(vl == 1 && v[0] == '1');
+    /* a borrowed value stays valid until the next call: copy, then delete */
+    ck_assert_int_eq(state_backend_get(b, (uint8_t *)"a", 1, (uint8_t *)"b", 1, &v, &vl), 1);
+    ck_assert(vl == 1 && v[0] == '2');
+    ck_assert_int_eq(state_backend_delete(b, (uint8_t *)"a", 1, (uint8_t *)"b", 1), 1);
+    ck_assert_int_eq(state_backend_delete(b, (uint8_t *)"a", 1, (uint8_t *)"b", 1), 0);
+    ck_assert_int_eq(state_backend_get(b, (uint8_t *)"a", 1, (uint8_t *)"b", 1, &v, &vl), 0);
+    ck_assert_uint_eq(state_backend_entries(b), 3);
+    free_backends();
     te_error_t err = {0};
-    ck_assert_ptr_null(state_backend_new("rocksdb", 128, &err));
-    ck_assert_ptr_nonnull(strstr(err.msg, "unknown state backend 'rocksdb'"));
+    ck_assert_ptr_null(state_backend_new("rocksdb", 128, &err)); /* needs a task's store */
+    ck_assert_ptr_nonnull(strstr(err.msg, "rocksdb"));
     ck_assert_ptr_null(state_backend_new("hashmap", 40000, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "max_parallelism 40000"));
+    te_state_store_config_t bad = {.backend = "leveldb"};
+    ck_assert_ptr_null(state_store_new(&bad, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "unknown state backend 'leveldb'"));
+    te_state_store_config_t nodir = {.backend = "rocksdb"};
+    ck_assert_ptr_null(state_store_new(&nodir, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "taskmanager.state.local.dir"));
     /* CRC-32C check value */
-    ck_assert_uint_eq(state_crc32c(0, "123456789", 9), 0xe3069283u);
+    ck_assert_uint_eq(crc32c_update(0, "123456789", 9), 0xe3069283u);
+}
+END_TEST
+
+/* ---- version 1 of the snapshot format (u32 entry lengths), as older builds wrote it:
+ * encoded here independently, it must still restore ---- */
+
+typedef struct v1_buf {
+    uint8_t *b;
+    size_t len, cap;
+} v1_buf_t;
+
+static void v1_put(v1_buf_t *w, const void *p, size_t n)
+{
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->b = realloc(w->b, w->cap);
+        ck_assert_ptr_nonnull(w->b);
+    }
+    memcpy(w->b + w->len, p, n);
+    w->len += n;
+}
+
+static void v1_u32(v1_buf_t *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    v1_put(w, b, 4);
+}
+
+static int v1_visit(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
+                    const uint8_t *v, uint32_t vl)
+{
+    (void)kg;
+    v1_buf_t *w = arg;
+    v1_u32(w, kl);
+    v1_u32(w, nl);
+    v1_u32(w, vl);
+    v1_put(w, k, kl);
+    v1_put(w, ns, nl);
+    v1_put(w, v, vl);
+    return 0;
+}
+
+START_TEST(test_version1_snapshots_restore)
+{
+    te_state_backend_t *b = random_backend(_i, 128, 6000, 9);
+    v1_buf_t w = {0}, body = {0};
+    uint32_t groups = 0;
+    v1_put(&w, "TEKS", 4);
+    v1_u32(&w, 1);
+    v1_u32(&w, 128);
+    v1_u32(&w, 0); /* n_groups, set below */
+    for (uint32_t kg = 0; kg < 128; kg++) {
+        body.len = 0;
+        ck_assert_int_eq(state_backend_foreach_group(b, kg, v1_visit, &body), 0);
+        uint64_t n = state_backend_group_entries(b, kg);
+        if (n == 0)
+            continue;
+        size_t start = w.len;
+        v1_u32(&w, kg);
+        v1_u32(&w, (uint32_t)n);
+        v1_u32(&w, (uint32_t)body.len);
+        v1_u32(&w, 0);
+        v1_put(&w, body.b, body.len);
+        v1_u32(&w, crc32c_update(0, w.b + start, w.len - start));
+        groups++;
+    }
+    w.b[12] = (uint8_t)groups;
+    w.b[13] = (uint8_t)(groups >> 8);
+    v1_u32(&w, crc32c_update(0, w.b, w.len));
+    te_state_backend_t *r = new_backend(_i, 128);
+    te_error_t err = {0};
+    ck_assert_msg(state_backend_restore(r, w.b, w.len, 0, 127, &err) == TE_OK, "%s", err.msg);
+    assert_equals_oracle(r, 0, 127);
+    /* and what this build writes is version 2, smaller */
+    uint8_t *v2;
+    size_t v2len;
+    ck_assert_int_eq(state_backend_snapshot(b, &v2, &v2len, &err), TE_OK);
+    ck_assert_uint_eq(v2[4], 2);
+    ck_assert_uint_lt(v2len, w.len);
+    free(v2);
+    free(w.b);
+    free(body.b);
+    free_backends();
+}
+END_TEST
+
+/* The hashmap backend within a slot's managed memory: puts succeed until the next slab
+ * would pass the share, then fail with a message naming the budget; the budget never
+ * shows more in use than its limit, and freeing the store gives it all back. */
+START_TEST(test_hashmap_budget)
+{
+    te_error_t err = {0};
+    te_managed_memory_t *mm = managed_memory_new(8u << 20, 2, &err); /* 4 MiB per slot */
+    ck_assert_ptr_nonnull(mm);
+    te_memory_budget_t *slot1 = managed_memory_slot(mm, 1);
+    ck_assert_uint_eq(managed_memory_limit(slot1), 4u << 20);
+    te_state_store_config_t cfg = {.max_parallelism = 128, .task_name = "t", .memory = slot1};
+    te_state_store_t *s = state_store_new(&cfg, &err);
+    te_state_backend_t *b = state_store_backend(s, 0, &err);
+    ck_assert_ptr_nonnull(b);
+    char k[32];
+    uint64_t v = 1;
+    int i, rc = 0;
+    for (i = 0; i < 1000000 && rc == 0; i++) {
+        int n = snprintf(k, sizeof(k), "key-%d", i);
+        rc = state_backend_put(b, (uint8_t *)k, (uint32_t)n, NULL, 0, (uint8_t *)&v, 8);
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_gt(i, 10000); /* it held a fair amount first */
+    const char *why = state_backend_error(b);
+    ck_assert_msg(strstr(why, "slot 1's managed memory") != NULL &&
+                      strstr(why, "taskmanager.memory.managed.size") && strstr(why, "rocksdb"),
+                  "%s", why);
+    ck_assert_uint_le(managed_memory_used(slot1), managed_memory_limit(slot1));
+    ck_assert_uint_gt(managed_memory_used(slot1), 0);
+    ck_assert_uint_eq(managed_memory_used(managed_memory_slot(mm, 0)), 0);
+    ck_assert_uint_ge(state_store_managed_bytes(s), managed_memory_used(slot1)); /* + the tables' index */
+    ck_assert_uint_le(state_store_managed_bytes(s), managed_memory_used(slot1) + (64u << 10));
+    /* what was stored is intact */
+    const uint8_t *got;
+    uint32_t gl;
+    ck_assert_int_eq(state_backend_get(b, (uint8_t *)"key-7", 5, NULL, 0, &got, &gl), 1);
+    state_store_free(s);
+    ck_assert_uint_eq(managed_memory_used(slot1), 0);
+    managed_memory_free(mm);
 }
 END_TEST
 
 Suite *state_backend_suite(void)
 {
     Suite *s = suite_create("state_backend");
-    TCase *tc = tcase_create("hashmap");
+    TCase *tc = tcase_create("conformance");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_random_ops_match_oracle);
-    tcase_add_test(tc, test_snapshot_round_trip);
-    tcase_add_test(tc, test_snapshot_corruption_detected);
-    tcase_add_test(tc, test_values_grow_and_shrink);
+    tcase_add_loop_test(tc, test_random_ops_match_oracle, 0, 2);
+    tcase_add_loop_test(tc, test_snapshot_round_trip, 0, 4);
+    tcase_add_loop_test(tc, test_snapshot_corruption_detected, 0, 2);
+    tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);
+    tcase_add_test(tc, test_hashmap_budget);
+    tcase_add_loop_test(tc, test_version1_snapshots_restore, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,11 @@
  *     NUL-terminated copy with its timestamp, and the last watermark) in the list
  *     cap_slot[slot], `slot` being its parameter (default 0), so several chains can
  *     run side by side;
- *   - test_chain_new(_def): the chain [operator(params), capture(slot)] of one subtask.
+ *   - test_chain_new(_def): the chain [operator(params), capture(slot)] of one subtask,
+ *     its keyed state in the backend harness_backend names (hashmap, or rocksdb: then
+ *     each chain gets its own state store, a RocksDB instance under a mkdtemp
+ *     directory; the fixture pair harness_rocksdb_on / harness_rocksdb_off sets it up
+ *     for a test case and frees the stores after the test).
  * Header-only (static functions and lists, one copy per test file).
  *
  * Threading: the test's thread only (Check runs each case in its own forked child).
@@ -18,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dir_util.h"
 #include "operators/operator_registry.h"
 #include "runtime/operator_chain.h"
+#include "state/state_store.h"
 
 #define CAP_SLOTS 8
 
@@ -103,6 +109,50 @@ static inline void cap_reset_all(void)
 
 static inline int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* ---- the keyed-state backend of the chains ---- */
+
+static const char *harness_backend __attribute__((unused)) = "hashmap";
+static char harness_state_dir[64];
+#define HARNESS_MAX_STORES 64
+static te_state_store_t *harness_stores[HARNESS_MAX_STORES];
+static int harness_n_stores;
+
+static inline void harness_rocksdb_on(void)
+{
+    harness_backend = "rocksdb";
+    snprintf(harness_state_dir, sizeof(harness_state_dir), "/tmp/check_chain_state.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(harness_state_dir));
+}
+
+/* Frees every store (their chains must be freed already) and the directory. */
+static inline void harness_rocksdb_off(void)
+{
+    for (int i = 0; i < harness_n_stores; i++)
+        state_store_free(harness_stores[i]);
+    harness_n_stores = 0;
+    if (harness_state_dir[0])
+        ck_assert_int_eq(dir_remove_tree(harness_state_dir), 0);
+    harness_state_dir[0] = '\0';
+    harness_backend = "hashmap";
+}
+
+/* A store for one chain: NULL (the chain's own hashmap) unless rocksdb is on. */
+static inline te_state_store_t *harness_store(uint32_t subtask)
+{
+    if (strcmp(harness_backend, "rocksdb") != 0)
+        return NULL;
+    ck_assert_int_lt(harness_n_stores, HARNESS_MAX_STORES);
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/%d-%u", harness_state_dir, harness_n_stores, subtask);
+    te_state_store_config_t sc = {
+        .backend = "rocksdb", .max_parallelism = 128, .task_name = "t", .local_dir = dir};
+    te_error_t err = {0};
+    te_state_store_t *st = state_store_new(&sc, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    harness_stores[harness_n_stores++] = st;
+    return st;
+}
+
 /* One subtask's chain: the operator, then capture. The configs live here because the
  * chain borrows them for its life. */
 typedef struct test_chain {
@@ -132,7 +182,8 @@ static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_
                                       .parallelism = parallelism,
                                       .max_parallelism = 128,
                                       .ops = t->ops,
-                                      .n_ops = 2};
+                                      .n_ops = 2,
+                                      .state = harness_store(subtask)};
     t->c = operator_chain_new(&cfg, err);
     if (t->c && open)
         ck_assert_msg(operator_chain_open(t->c, err) == TE_OK, "%s", err->msg);

@@ -1,0 +1,81 @@
+/*
+ * byte_codec — little-endian integers and varints (7 bits a byte, low group first,
+ * high bit = more) in byte buffers: the building blocks of the snapshot formats.
+ * Header-only.
+ *
+ * Threading: pure.
+ */
+#ifndef TE_BYTE_CODEC_H
+#define TE_BYTE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+static inline void byte_put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void byte_put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void byte_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t byte_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t byte_get_le64(const uint8_t *p)
+{
+    return (uint64_t)byte_get_le32(p) | (uint64_t)byte_get_le32(p + 4) << 32;
+}
+
+/* Writes v (at most 5 bytes); returns the bytes written. */
+static inline size_t byte_put_varint(uint8_t *p, uint32_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static inline size_t byte_varint_len(uint32_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Reads a varint from the avail bytes at p: the bytes it took, 0 when it is cut short
+ * or longer than a uint32_t. */
+static inline size_t byte_get_varint(const uint8_t *p, size_t avail, uint32_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < avail && i < 5; i++) {
+        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            if (x > UINT32_MAX)
+                return 0;
+            *v = (uint32_t)x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * Unit tests: incremental checkpoints of the rocksdb backend, end to end on the task
+ * side (operator chain + subtask checkpoint coordinator + state store, real RocksDB
+ * instances and files in a mkdtemp directory).
+ *
+ * A keyed_count chain over 8000 keys is checkpointed (1), confirmed, then 1% of its
+ * keys change and it is checkpointed again (2): checkpoint 2 refers to every SST file
+ * of checkpoint 1 that still exists by the same shared file, and the files it uploads
+ * itself are under 5% of checkpoint 1's bytes; every shared file it refers to is in
+ * its acknowledgement. Restores from checkpoint 2 give the counts at checkpoint 2 (the
+ * test's own oracle): into a rocksdb store (the instance rebuilt from the files) and
+ * into a hashmap store (imported), and at parallelism 2 and 3 (each new subtask holds
+ * exactly its key groups; together the oracle). An aborted checkpoint leaves none of
+ * its uploads behind. A corrupt shared file and a missing one fail the restore with an
+ * error naming the file.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/dir_util.h"
+#include "common/key_group.h"
+#include "operators/operator_registry.h"
+#include "runtime/operator_chain.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
+#include "state/state_backend.h"
+#include "state/state_store.h"
+
+#define NK   8000
+#define MAXP 128
+
+static char g_dir[64], g_shared[128];
+
+static void dir_setup(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/check_inc.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(g_dir));
+    snprintf(g_shared, sizeof(g_shared), "%s/ck/job/shared", g_dir);
+}
+
+static void dir_teardown(void) { ck_assert_int_eq(dir_remove_tree(g_dir), 0); }
+
+/* ---- a keyed_count chain on a store of our own ---- */
+
+typedef struct chain {
+    te_chain_op_config_t op;
+    const char *k[1], *v[1];
+    te_state_store_t *store;
+    te_operator_chain_t *c;
+} chain_t;
+
+static void chain_new(chain_t *ch, const char *backend, int incremental, uint32_t subtask, uint32_t par,
+                      const char *name)
+{
+    memset(ch, 0, sizeof(*ch));
+    ch->k[0] = "emit";
+    ch->v[0] = "final";
+    ch->op = (te_chain_op_config_t){operator_registry_find("keyed_count"), "keyed_count", NULL, 1, ch->k, ch->v};
+    char local[160];
+    snprintf(local, sizeof(local), "%s/local/%s", g_dir, name);
+    te_state_store_config_t sc = {.backend = backend,
+                                  .max_parallelism = MAXP,
+                                  .task_name = name,
+                                  .local_dir = local,
+                                  .incremental = incremental,
+                                  .shared_dir = g_shared,
+                                  .label = name};
+    te_error_t err = {0};
+    ch->store = state_store_new(&sc, &err);
+    ck_assert_msg(ch->store != NULL, "%s", err.msg);
+    te_operator_chain_config_t cfg = {.task_name = name,
+                                      .subtask_index = subtask,
+                                      .parallelism = par,
+                                      .max_parallelism = MAXP,
+                                      .ops = &ch->op,
+                                      .n_ops = 1,
+                                      .state = ch->store};
+    ch->c = operator_chain_new(&cfg, &err);
+    ck_assert_msg(ch->c != NULL, "%s", err.msg);
+}
+
+static void chain_free(chain_t *ch)
+{
+    operator_chain_free(ch->c);
+    state_store_free(ch->store);
+}
+
+static int counts[NK];
+
+static void feed(chain_t *ch, int key, int times)
+{
+    char w[16];
+    int n = snprintf(w, sizeof(w), "k%d", key);
+    te_record_t rec = {(uint8_t *)w, (uint32_t)n, TE_NO_TIMESTAMP};
+    te_error_t err = {0};
+    for (int i = 0; i < times; i++)
+        ck_assert_msg(operator_chain_process_element(ch->c, 0, &rec, &err) == TE_OK, "%s", err.msg);
+    counts[key] += times;
+}
+
+/* Asserts the chain holds the oracle's counts of the keys in its key groups (and no
+ * others); returns how many keys it holds. */
+static int check_counts(chain_t *ch, uint32_t subtask, uint32_t par, const int *want)
+{
+    uint32_t kgf, kgl;
+    key_group_range(subtask, MAXP, par, &kgf, &kgl);
+    te_state_backend_t *b = operator_chain_state_backend(ch->c, 0);
+    ck_assert_ptr_nonnull(b);
+    int held = 0;
+    for (int k = 0; k < NK; k++) {
+        char w[16];
+        int n = snprintf(w, sizeof(w), "k%d", k);
+        const uint8_t *v;
+        uint32_t vl;
+        uint64_t c = 0;
+        int found = state_backend_get(b, (uint8_t *)w, (uint32_t)n, NULL, 0, &v, &vl);
+        if (found == 1)
+            memcpy(&c, v, 8);
+        uint32_t kg = key_group_for_key((uint8_t *)w, (uint32_t)n, MAXP);
+        int mine = kg >= kgf && kg <= kgl;
+        ck_assert_msg(c == (uint64_t)(mine ? want[k] : 0), "%s (group %u, subtask %u/%u): %llu, expected %d", w,
+                      kg, subtask, par, (unsigned long long)c, mine ? want[k] : 0);
+        held += found == 1;
+    }
+    return held;
+}
+
+/* ---- checkpoints through the coordinator (no pool: the asynchronous part inline) ---- */
+
+typedef struct rep {
+    int n, declined;
+    char path[512];
+    char shared[64][300];
+    uint64_t shared_size[64];
+    size_t n_shared;
+    char cause[512];
+} rep_t;
+
+static rep_t g_rep;
+
+static void on_report(void *arg, const te_checkpoint_report_t *r)
+{
+    (void)arg;
+    g_rep.n++;
+    g_rep.declined += r->declined;
+    snprintf(g_rep.path, sizeof(g_rep.path), "%s", r->path ? r->path : "");
+    snprintf(g_rep.cause, sizeof(g_rep.cause), "%s", r->cause ? r->cause : "");
+    g_rep.n_shared = r->n_shared < 64 ? r->n_shared : 64;
+    for (size_t i = 0; i < g_rep.n_shared; i++) {
+        snprintf(g_rep.shared[i], sizeof(g_rep.shared[i]), "%s", r->shared_paths[i]);
+        g_rep.shared_size[i] = r->shared_sizes[i];
+    }
+}
+
+static te_subtask_ckpt_t *coordinator(chain_t *ch)
+{
+    char ck[128];
+    snprintf(ck, sizeof(ck), "%s/ck", g_dir);
+    te_subtask_ckpt_config_t cfg = {.task_name = "count",
+                                    .dir = ck,
+                                    .job_id_hex = "job",
+                                    .vertex_id_hex = "v",
+                                    .subtask_index = 0,
+                                    .parallelism = 1,
+                                    .max_parallelism = MAXP,
+                                    .report = on_report};
+    te_subtask_ckpt_t *sc = subtask_checkpoint_coordinator_new(&cfg);
+    ck_assert_ptr_nonnull(sc);
+    subtask_checkpoint_set_store(sc, ch->store);
+    return sc;
+}
+
+static void take(te_subtask_ckpt_t *sc, chain_t *ch, uint64_t id)
+{
+    te_error_t err = {0};
+    int before = g_rep.n;
+    ck_assert_int_eq(subtask_checkpoint_perform(sc, ch->c, NULL, 0, id, 0, 0, &err), TE_OK);
+    ck_assert_int_eq(g_rep.n, before + 1);
+    ck_assert_msg(g_rep.declined == 0, "declined: %s", g_rep.cause);
+}
+
+/* Bytes of the shared files of checkpoint id (named <uid>-<id>-<sst>). */
+static uint64_t uploaded_by(uint64_t id, int *files)
+{
+    char tag[32];
+    snprintf(tag, sizeof(tag), "-%llu-", (unsigned long long)id);
+    DIR *d = opendir(g_shared);
+    uint64_t bytes = 0;
+    *files = 0;
+    if (d == NULL)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strstr(e->d_name, tag) == NULL)
+            continue;
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", g_shared, e->d_name);
+        struct stat sb;
+        ck_assert_int_eq(stat(p, &sb), 0);
+        bytes += (uint64_t)sb.st_size;
+        (*files)++;
+    }
+    closedir(d);
+    return bytes;
+}
+
+static void restore_into(chain_t *ch, const char *path, uint32_t old_par, uint32_t subtask, uint32_t par,
+                         te_error_t *err, te_status_t expect)
+{
+    te_restore_handle_t h = {path, 0, old_par};
+    te_status_t st = subtask_checkpoint_restore(ch->c, subtask, par, MAXP, &h, 1, NULL, err);
+    ck_assert_msg(st == expect, "restore: %s", err->msg);
+}
+
+START_TEST(test_incremental_checkpoints)
+{
+    static int at2[NK];
+    memset(counts, 0, sizeof(counts));
+    memset(&g_rep, 0, sizeof(g_rep));
+    chain_t ch;
+    chain_new(&ch, "rocksdb", 1, 0, 1, "count-0");
+    ck_assert(state_store_incremental(ch.store));
+    for (int k = 0; k < NK; k++)
+        feed(&ch, k, 1 + k % 5);
+    te_subtask_ckpt_t *sc = coordinator(&ch);
+    take(sc, &ch, 1);
+    int f1;
+    uint64_t b1 = uploaded_by(1, &f1);
+    ck_assert_int_gt(f1, 0);
+    ck_assert_uint_eq(g_rep.n_shared, (size_t)f1); /* the first refers to what it uploaded */
+    char ck1[64][300];
+    size_t n1 = g_rep.n_shared;
+    memcpy(ck1, g_rep.shared, sizeof(ck1));
+    te_error_t err = {0};
+    ck_assert_int_eq(subtask_checkpoint_notify_complete(sc, ch.c, 1, &err), TE_OK);
+
+    for (int k = 0; k < NK; k += 100) /* 1% of the keys change */
+        feed(&ch, k, 3);
+    take(sc, &ch, 2);
+    memcpy(at2, counts, sizeof(at2));
+    int f2;
+    uint64_t b2 = uploaded_by(2, &f2);
+    ck_assert_msg(b2 * 20 <= b1, "checkpoint 2 uploaded %llu bytes, checkpoint 1 %llu (more than 5%%)",
+                  (unsigned long long)b2, (unsigned long long)b1);
+    size_t reused = 0;
+    for (size_t i = 0; i < g_rep.n_shared; i++)
+        for (size_t j = 0; j < n1; j++)
+            reused += strcmp(g_rep.shared[i], ck1[j]) == 0;
+    ck_assert_uint_eq(reused + (size_t)f2, g_rep.n_shared); /* every other file is checkpoint 1's */
+    ck_assert_uint_gt(reused, 0);
+    char path2[512];
+    snprintf(path2, sizeof(path2), "%s", g_rep.path);
+    ck_assert_int_eq(subtask_checkpoint_notify_complete(sc, ch.c, 2, &err), TE_OK);
+
+    /* an aborted checkpoint leaves none of its uploads */
+    feed(&ch, 1, 7);
+    feed(&ch, 2, 7);
+    take(sc, &ch, 3);
+    int f3;
+    uploaded_by(3, &f3);
+    ck_assert_int_gt(f3, 0);
+    subtask_checkpoint_abort(sc, NULL, 0, 3, NULL, 0);
+    uploaded_by(3, &f3);
+    ck_assert_int_eq(f3, 0);
+    subtask_checkpoint_coordinator_free(sc);
+    chain_free(&ch);
+
+    /* restores from checkpoint 2 */
+    chain_t r;
+    chain_new(&r, "rocksdb", 1, 0, 1, "rocks-same");
+    restore_into(&r, path2, 1, 0, 1, &err, TE_OK);
+    ck_assert_int_eq(check_counts(&r, 0, 1, at2), NK);
+    chain_free(&r);
+    chain_new(&r, "hashmap", 0, 0, 1, "hashmap-same");
+    restore_into(&r, path2, 1, 0, 1, &err, TE_OK);
+    ck_assert_int_eq(check_counts(&r, 0, 1, at2), NK);
+    chain_free(&r);
+    for (uint32_t par = 2; par <= 3; par++) {
+        int held = 0;
+        for (uint32_t s = 0; s < par; s++) {
+            char name[32];
+            snprintf(name, sizeof(name), "rescale-%u-%u", par, s);
+            chain_new(&r, "rocksdb", 1, s, par, name);
+            restore_into(&r, path2, 1, s, par, &err, TE_OK);
+            held += check_counts(&r, s, par, at2);
+            chain_free(&r);
+        }
+        ck_assert_int_eq(held, NK);
+    }
+
+    /* a corrupt shared file, then a missing one: errors naming the file */
+    ck_assert_uint_gt(n1, 0);
+    FILE *f = fopen(ck1[0], "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 100, SEEK_SET);
+    int byte = fgetc(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(byte ^ 0x40, f);
+    fclose(f);
+    chain_new(&r, "rocksdb", 1, 0, 1, "corrupt");
+    restore_into(&r, path2, 1, 0, 1, &err, TE_EPROTO);
+    ck_assert_msg(strstr(err.msg, ck1[0]) != NULL && strstr(err.msg, "corrupt") != NULL, "%s", err.msg);
+    chain_free(&r);
+    ck_assert_int_eq(unlink(ck1[0]), 0);
+    chain_new(&r, "hashmap", 0, 0, 1, "missing");
+    restore_into(&r, path2, 1, 0, 1, &err, TE_ENOTFOUND);
+    ck_assert_msg(strstr(err.msg, ck1[0]) != NULL && strstr(err.msg, "missing") != NULL, "%s", err.msg);
+    chain_free(&r);
+}
+END_TEST
+
+Suite *incremental_suite(void)
+{
+    Suite *s = suite_create("incremental");
+    TCase *tc = tcase_create("rocksdb");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+    tcase_add_test(tc, test_incremental_checkpoints);
+    suite_add_tcase(s, tc);
+    return s;
+}
