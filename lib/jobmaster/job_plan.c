@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobmaster/job_schema.h"
+
 struct te_job_plan {
     const te_job_graph_t *g; /* borrowed */
     te_id_t job_id;
@@ -29,6 +31,7 @@ struct te_job_plan {
     te_job_kv_t *extra_config; /* job_plan_set_config entries, after the graph's */
     size_t n_extra_config;
     uint32_t attempt_number;
+    te_job_schemas_t *schemas; /* every edge's and operator's schema (job_schema.h) */
 };
 
 void job_plan_free(te_job_plan_t *p)
@@ -53,6 +56,7 @@ void job_plan_free(te_job_plan_t *p)
     free(p->task_base);
     free(p->tasks);
     free(p->slots);
+    job_schemas_free(p->schemas);
     free(p);
 }
 
@@ -67,6 +71,11 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     if (p == NULL)
         goto nomem;
     p->g = g;
+    /* every schema before anything is placed: a bad chain fails here, naming it */
+    if ((p->schemas = job_schemas_derive(g, err)) == NULL) {
+        job_plan_free(p);
+        return NULL;
+    }
     p->job_id = *job_id;
     p->n_executors = n_executors;
     p->n_slots = job_graph_max_vertex_parallelism(g);
@@ -187,6 +196,32 @@ static Te__KeyValue *kv_new(const char *key, const char *value)
     return kv;
 }
 
+/* A te_schema_t as a Schema message (malloc'ed throughout), NULL when out of memory. */
+static Te__Schema *schema_new(const te_schema_t *s)
+{
+    Te__Schema *ps = malloc(sizeof(*ps));
+    if (ps == NULL)
+        return NULL;
+    te__schema__init(ps);
+    if ((ps->fields = calloc(s->n_fields ? s->n_fields : 1, sizeof(*ps->fields))) == NULL)
+        goto fail;
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        Te__Field *f = malloc(sizeof(*f));
+        if (f == NULL)
+            goto fail;
+        te__field__init(f);
+        ps->fields[ps->n_fields++] = f;
+        f->type = (Te__FieldType)s->fields[i].type;
+        f->nullable = s->fields[i].nullable != 0;
+        if ((f->name = strdup(s->fields[i].name)) == NULL)
+            goto fail;
+    }
+    return ps;
+fail:
+    te__schema__free_unpacked(ps, NULL);
+    return NULL;
+}
+
 /* Allocates a repeated-field array of n pointers (at least one slot so malloc(0) is
  * never asked for). */
 static void *ptr_array(size_t n) { return calloc(n ? n : 1, sizeof(void *)); }
@@ -224,19 +259,37 @@ fail:
     return NULL;
 }
 
-static Te__OperatorConfig *operator_new(const te_job_operator_t *op)
+/* Operator i of vertex v, with the schemas job_schema derived for it. */
+static Te__OperatorConfig *operator_new(const te_job_plan_t *p, size_t v, size_t i)
 {
+    const te_job_operator_t *op = &job_graph_vertex(p->g, v)->chain[i];
     Te__OperatorConfig *oc = malloc(sizeof(*oc));
     if (oc == NULL)
         return NULL;
     te__operator_config__init(oc);
+    size_t n_sides = 0;
+    while (job_schemas_op_side(p->schemas, v, i, n_sides, NULL) != NULL)
+        n_sides++;
     if ((oc->name = strdup(op->name)) == NULL || (oc->uid = strdup(op->uid ? op->uid : "")) == NULL ||
-        (oc->params = ptr_array(op->n_params)) == NULL)
+        (oc->params = ptr_array(op->n_params)) == NULL ||
+        (oc->output_schema = schema_new(job_schemas_op_output(p->schemas, v, i))) == NULL ||
+        (oc->side_outputs = ptr_array(n_sides)) == NULL)
         goto fail;
-    for (size_t i = 0; i < op->n_params; i++) {
-        if ((oc->params[i] = kv_new(op->params[i].key, op->params[i].value)) == NULL)
+    for (size_t k = 0; k < op->n_params; k++) {
+        if ((oc->params[k] = kv_new(op->params[k].key, op->params[k].value)) == NULL)
             goto fail;
-        oc->n_params = i + 1;
+        oc->n_params = k + 1;
+    }
+    for (size_t k = 0; k < n_sides; k++) {
+        const te_schema_t *ss;
+        const char *tag = job_schemas_op_side(p->schemas, v, i, k, &ss);
+        Te__SideOutputSchema *so = malloc(sizeof(*so));
+        if (so == NULL)
+            goto fail;
+        te__side_output_schema__init(so);
+        oc->side_outputs[oc->n_side_outputs++] = so;
+        if ((so->tag = strdup(tag)) == NULL || (so->schema = schema_new(ss)) == NULL)
+            goto fail;
     }
     return oc;
 fail:
@@ -258,7 +311,7 @@ static Te__TaskInformation *task_info_new(const te_job_plan_t *p, const te_plan_
         (ti->task_name = strdup(task->task_name)) == NULL || (ti->chain = ptr_array(vx->chain_len)) == NULL)
         goto fail;
     for (size_t i = 0; i < vx->chain_len; i++) {
-        if ((ti->chain[i] = operator_new(&vx->chain[i])) == NULL)
+        if ((ti->chain[i] = operator_new(p, task->vertex, i)) == NULL)
             goto fail;
         ti->n_chain = i + 1;
     }
@@ -281,7 +334,18 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
         ed->partitioner == TE_PARTITION_FORWARD ? 1 : job_graph_vertex(p->g, ed->to)->parallelism;
     rp->partitioner = (Te__Partitioner)ed->partitioner;
     rp->key_field = ed->key_field;
-    if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
+    const te_row_key_t *key = job_schemas_edge_key(p->schemas, e);
+    if (key->n > 0) {
+        if ((rp->key_fields = malloc(key->n * sizeof(uint32_t))) == NULL) {
+            te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
+            return NULL;
+        }
+        memcpy(rp->key_fields, key->idx, key->n * sizeof(uint32_t));
+        rp->n_key_fields = key->n;
+        rp->key_field = (int32_t)key->idx[0];
+    }
+    if ((rp->schema = schema_new(job_schemas_edge(p->schemas, e))) == NULL ||
+        set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
         set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL ||
         (ed->side_output[0] && (rp->side_output_tag = strdup(ed->side_output)) == NULL)) {
         te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
@@ -323,6 +387,7 @@ static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_
     ig->consumed_subpartition_index = forward ? 0 : consumer->subtask;
     ig->input_index = ed->input;
     if (set_id(&ig->consumed_result_id, &p->result_ids[e]) < 0 ||
+        (ig->schema = schema_new(job_schemas_edge(p->schemas, e))) == NULL ||
         (ig->shuffle_descriptors = ptr_array(count)) == NULL)
         goto fail;
     for (uint32_t k = 0; k < count; k++) {

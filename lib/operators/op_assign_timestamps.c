@@ -190,7 +190,7 @@ static int assign_ts_on_timer(void *self, int event_time, int64_t ts, const uint
 static void assign_ts_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_assign_timestamps_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "assign_timestamps",
     .kind = TE_OP_ONE_INPUT,
     .setup = assign_ts_setup,

@@ -198,7 +198,7 @@ static void filter_dispose(void *self)
 }
 
 const te_operator_def_t op_filter_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "filter",
     .kind = TE_OP_ONE_INPUT,
     .setup = filter_setup,

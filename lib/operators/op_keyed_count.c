@@ -229,7 +229,7 @@ static void keyed_count_dispose(void *self)
 }
 
 const te_operator_def_t op_keyed_count_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "keyed_count",
     .kind = TE_OP_ONE_INPUT,
     .setup = keyed_count_setup,

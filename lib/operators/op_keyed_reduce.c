@@ -223,7 +223,7 @@ static void keyed_reduce_dispose(void *self)
 }
 
 const te_operator_def_t op_keyed_sum_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "keyed_sum",
     .kind = TE_OP_ONE_INPUT,
     .setup = keyed_sum_setup,
@@ -233,7 +233,7 @@ const te_operator_def_t op_keyed_sum_def = {
 };
 
 const te_operator_def_t op_keyed_reduce_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "keyed_reduce",
     .kind = TE_OP_ONE_INPUT,
     .setup = keyed_reduce_setup,

@@ -186,7 +186,7 @@ static void map_dispose(void *self)
 }
 
 const te_operator_def_t op_select_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "select",
     .kind = TE_OP_ONE_INPUT,
     .setup = select_setup,
@@ -195,7 +195,7 @@ const te_operator_def_t op_select_def = {
 };
 
 const te_operator_def_t op_upper_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "upper",
     .kind = TE_OP_ONE_INPUT,
     .setup = upper_setup,
@@ -204,7 +204,7 @@ const te_operator_def_t op_upper_def = {
 };
 
 const te_operator_def_t op_lower_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "lower",
     .kind = TE_OP_ONE_INPUT,
     .setup = lower_setup,

@@ -174,7 +174,7 @@ static void max_by_dispose(void *self)
 }
 
 const te_operator_def_t op_max_by_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "max_by",
     .kind = TE_OP_ONE_INPUT,
     .setup = max_by_setup,

@@ -137,7 +137,7 @@ static void scale_dispose(void *self)
 }
 
 const te_operator_def_t op_scale_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "scale",
     .kind = TE_OP_ONE_INPUT,
     .setup = scale_setup,

@@ -106,7 +106,7 @@ static void tokenize_dispose(void *self)
 }
 
 const te_operator_def_t op_tokenize_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "tokenize",
     .kind = TE_OP_ONE_INPUT,
     .setup = tokenize_setup,

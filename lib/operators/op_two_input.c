@@ -39,7 +39,7 @@ static void *union_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
 /* The engine passes records through when process_element is NULL; union only needs
  * setup (parameter check) and the two-input kind. */
 const te_operator_def_t op_union_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "union",
     .kind = TE_OP_TWO_INPUT,
     .setup = union_setup,
@@ -206,7 +206,7 @@ static void window_join_dispose(void *self)
 }
 
 const te_operator_def_t op_window_join_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "window_join",
     .kind = TE_OP_TWO_INPUT,
     .setup = window_join_setup,

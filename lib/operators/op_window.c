@@ -233,7 +233,7 @@ static void window_dispose(void *self)
 }
 
 const te_operator_def_t op_tumbling_window_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "tumbling_window",
     .kind = TE_OP_ONE_INPUT,
     .setup = tumbling_setup,
@@ -243,7 +243,7 @@ const te_operator_def_t op_tumbling_window_def = {
 };
 
 const te_operator_def_t op_sliding_window_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "sliding_window",
     .kind = TE_OP_ONE_INPUT,
     .setup = sliding_setup,

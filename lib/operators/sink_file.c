@@ -512,7 +512,7 @@ static void file_sink_dispose(void *self)
 }
 
 const te_operator_def_t op_file_sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "file_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = file_sink_setup,

@@ -53,7 +53,7 @@ static int print_process(void *self, int input, const te_record_t *rec, te_outpu
 static void print_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_print_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "print",
     .kind = TE_OP_ONE_INPUT,
     .setup = print_setup,

@@ -183,7 +183,7 @@ static void socket_sink_dispose(void *self)
 }
 
 const te_operator_def_t op_socket_sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "socket_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = socket_sink_setup,

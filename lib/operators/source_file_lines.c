@@ -250,7 +250,7 @@ static void file_lines_dispose(void *self)
 }
 
 const te_operator_def_t op_file_lines_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "file_lines",
     .kind = TE_OP_SOURCE,
     .blocking_source = 0,

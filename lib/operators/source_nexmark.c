@@ -313,7 +313,7 @@ static int nexmark_restore(void *self, const uint8_t *data, size_t len)
 static void nexmark_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_nexmark_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "nexmark",
     .kind = TE_OP_SOURCE,
     .setup = nexmark_setup,

@@ -121,7 +121,7 @@ static int sequence_restore(void *self, const uint8_t *data, size_t len)
 static void sequence_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_sequence_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "sequence",
     .kind = TE_OP_SOURCE,
     .blocking_source = 0,

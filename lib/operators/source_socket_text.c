@@ -315,7 +315,7 @@ static void socket_text_dispose(void *self)
 }
 
 const te_operator_def_t op_socket_text_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "socket_text",
     .kind = TE_OP_SOURCE,
     .blocking_source = 1,

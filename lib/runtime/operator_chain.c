@@ -14,6 +14,7 @@
  * Lock order: head_emit_lock -> (record writer internals) ; fail_mu is a leaf.
  */
 #include "runtime/operator_chain.h"
+#include "runtime/operator_chain_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,55 +29,7 @@
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"
 
-#define CHAIN_MAX_NAMED_COUNTERS 8
-
-typedef struct named_counter {
-    char *name;
-    _Atomic uint64_t value;
-} named_counter_t;
-
-/* The engine's te_output_t: where operator `from` emits. */
-struct te_output {
-    te_operator_chain_t *chain;
-    size_t from;
-    pthread_mutex_t *lock; /* operator 0 of a blocking source only */
-};
-
-/* The engine's te_operator_ctx_t: one per operator. */
-struct te_operator_ctx {
-    te_operator_chain_t *chain;
-    size_t index;
-    const te_chain_op_config_t *cfg;
-    void *self;
-    int set_up;
-    int opened;
-    _Atomic uint64_t records_in;
-    _Atomic uint64_t records_out;
-    named_counter_t counters[CHAIN_MAX_NAMED_COUNTERS];
-    size_t n_counters;
-    /* ABI v2: created on first use */
-    te_timer_service_t *timers;
-    te_state_backend_t *state;
-    int64_t current_wm; /* last watermark this operator received */
-};
-
-struct te_operator_chain {
-    te_operator_chain_config_t cfg;
-    te_operator_ctx_t *ctx;
-    te_output_t *out;
-    size_t n;
-    int disposed;
-    _Atomic uint64_t dropped;
-    _Atomic uint64_t side_dropped;
-    pthread_mutex_t fail_mu;
-    _Atomic int failed;
-    te_status_t fail_code;
-    char fail_msg[TE_ERROR_MSG_MAX];
-    int out_idle;            /* the stream status last sent on the writers */
-    int64_t next_proc_timer; /* earliest processing-time timer of any operator, -1 none */
-};
-
-static const char *op_name(const te_operator_ctx_t *x)
+const char *chain_op_name(const te_operator_ctx_t *x)
 {
     if (x->cfg->name && x->cfg->name[0])
         return x->cfg->name;
@@ -84,11 +37,11 @@ static const char *op_name(const te_operator_ctx_t *x)
 }
 
 /* Records the first failure: "operator '<name>' (#<i>): <msg>". */
-static void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
+void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg)
 {
     pthread_mutex_lock(&c->fail_mu);
     if (!atomic_load(&c->failed)) {
-        snprintf(c->fail_msg, sizeof(c->fail_msg), "operator '%s' (#%zu): %s", op_name(&c->ctx[i]), i, msg);
+        snprintf(c->fail_msg, sizeof(c->fail_msg), "operator '%s' (#%zu): %s", chain_op_name(&c->ctx[i]), i, msg);
         c->fail_code = TE_EIO;
         atomic_store(&c->failed, 1);
     }
@@ -162,6 +115,11 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     if (atomic_load(&c->failed) || chain_cancelled(c))
         return -1;
+    te_operator_ctx_t *x = &c->ctx[i];
+    te_record_t tmp;
+    if (__builtin_expect(x->legacy || rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields, 0) &&
+        (rec = chain_rows_emitted(x, NULL, rec, &tmp)) == NULL)
+        return -1;
     atomic_fetch_add_explicit(&c->ctx[i].records_out, 1, memory_order_relaxed);
     if (i + 1 < c->n)
         return chain_push_element(c, i + 1, 0, rec); /* ChainingOutput */
@@ -198,6 +156,9 @@ static int chain_push_element(te_operator_chain_t *c, size_t j, int input, const
 {
     te_operator_ctx_t *x = &c->ctx[j];
     atomic_fetch_add_explicit(&x->records_in, 1, memory_order_relaxed);
+    te_record_t tmp;
+    if (x->legacy && (rec = chain_rows_to_text(x, input, rec, &tmp)) == NULL)
+        return -1;
     if (x->cfg->def->process_element == NULL)
         return emit_from(c, j, rec); /* no callback: pass through */
     int rc = x->cfg->def->process_element(x->self, input, rec, &c->out[j]);
@@ -294,7 +255,7 @@ static int api_emit(te_output_t *out, const te_record_t *rec)
 
 /* A side output: the record goes to the writers whose edge carries `tag` (from any
  * operator of the chain); a tag with no edge is dropped and counted. */
-static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t *rec)
+static int side_emit(te_operator_chain_t *c, size_t from, const char *tag, const te_record_t *rec)
 {
     if (atomic_load(&c->failed) || chain_cancelled(c))
         return -1;
@@ -302,6 +263,9 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
         atomic_fetch_add_explicit(&c->side_dropped, 1, memory_order_relaxed);
         return 0;
     }
+    te_record_t tmp;
+    if ((rec = chain_rows_emitted(&c->ctx[from], tag, rec, &tmp)) == NULL)
+        return -1;
     if (c->out_idle && chain_set_status(c, 0) != 0)
         return -1;
     uint8_t hdr[TE_SE_MAX_HEADER];
@@ -319,9 +283,9 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
 static int api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
 {
     if (out->lock == NULL)
-        return side_emit(out->chain, tag, rec);
+        return side_emit(out->chain, out->from, tag, rec);
     pthread_mutex_lock(out->lock);
-    int rc = side_emit(out->chain, tag, rec);
+    int rc = side_emit(out->chain, out->from, tag, rec);
     pthread_mutex_unlock(out->lock);
     return rc;
 }
@@ -359,7 +323,7 @@ static void api_log(te_operator_ctx_t *x, te_op_log_level_t level, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    te_log_write(l, api_task_name(x), "%s: %s", op_name(x), msg);
+    te_log_write(l, api_task_name(x), "%s: %s", chain_op_name(x), msg);
 }
 
 static int api_is_cancelled(te_operator_ctx_t *x) { return chain_cancelled(x->chain); }
@@ -537,7 +501,7 @@ static void api_mark_idle(te_operator_ctx_t *x, int idle)
 }
 
 static const te_operator_api_t chain_api = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .param = api_param,
     .param_foreach = api_param_foreach,
     .subtask_index = api_subtask_index,
@@ -566,6 +530,9 @@ static const te_operator_api_t chain_api = {
     .mark_idle = api_mark_idle,
     .job_config = api_job_config,
     .check_path = api_check_path,
+    .input_schema = chain_api_input_schema,
+    .set_output_schema = chain_api_set_output_schema,
+    .parse_schema = chain_api_parse_schema,
 };
 
 /* ---- lifecycle ---- */
@@ -601,19 +568,24 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
         const te_operator_def_t *def = x->cfg->def;
         if (def == NULL || def->abi_version < TE_OPERATOR_ABI_MIN_VERSION ||
             def->abi_version > TE_OPERATOR_ABI_VERSION) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", chain_op_name(x), i,
                          def == NULL ? "no definition" : "wrong ABI version");
             goto fail;
         }
-        if (def->setup == NULL)
-            continue; /* stateless: self stays NULL */
-        char msg[TE_ERROR_MSG_MAX] = "";
-        x->self = def->setup(&chain_api, x, msg, sizeof(msg));
-        if (x->self == NULL) {
-            te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i, msg[0] ? msg : "setup failed");
-            goto fail;
+        chain_rows_before_setup(c, i);
+        if (def->setup != NULL) { /* without: stateless, self stays NULL */
+            char msg[TE_ERROR_MSG_MAX] = "";
+            x->self = def->setup(&chain_api, x, msg, sizeof(msg));
+            if (x->self == NULL) {
+                te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", chain_op_name(x), i,
+                             msg[0] ? msg : "setup failed");
+                x->in_setup = 0;
+                goto fail;
+            }
+            x->set_up = 1;
         }
-        x->set_up = 1;
+        if (chain_rows_after_setup(c, i, err) != TE_OK)
+            goto fail;
     }
     return c;
 
@@ -649,6 +621,7 @@ void operator_chain_free(te_operator_chain_t *c)
                 free(c->ctx[i].counters[k].name);
             timer_service_free(c->ctx[i].timers);
             state_backend_free(c->ctx[i].state);
+            chain_rows_free(&c->ctx[i]);
         }
     }
     free(c->ctx);
@@ -881,7 +854,7 @@ te_status_t operator_chain_snapshot_state(te_operator_chain_t *c, uint64_t check
     for (size_t i = 0; i < c->n; i++) {
         te_operator_ctx_t *x = &c->ctx[i];
         const te_operator_def_t *def = x->cfg->def;
-        const char *name = op_name(x);
+        const char *name = chain_op_name(x);
         te_status_t rc;
         if (def->snapshot) {
             uint8_t *data = NULL;
@@ -926,13 +899,13 @@ te_status_t operator_chain_restore_state(te_operator_chain_t *c, const te_ckpt_s
         const te_ckpt_section_t *sec = &snap->sections[k];
         if (sec->type != TE_CKPT_SEC_OPERATOR && sec->type != TE_CKPT_SEC_KEYED && sec->type != TE_CKPT_SEC_TIMERS)
             continue;
-        if (sec->index >= c->n || strcmp(sec->name, op_name(&c->ctx[sec->index])) != 0)
+        if (sec->index >= c->n || strcmp(sec->name, chain_op_name(&c->ctx[sec->index])) != 0)
             return te_error_set(
                 err, TE_EINVAL,
                 "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
                 "the chain has %s there: the job graph changed",
                 snap->subtask_index, sec->name, sec->index,
-                sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+                sec->index < c->n ? chain_op_name(&c->ctx[sec->index]) : "no operator");
         te_operator_ctx_t *x = &c->ctx[sec->index];
         const te_operator_def_t *def = x->cfg->def;
         te_status_t rc = TE_OK;

@@ -27,6 +27,7 @@
 #include "common/thread_sched.h"
 #include "operators/operator_registry.h"
 #include "operators/plugin_loader.h"
+#include "task/task_schema.h"
 #include "runtime/stream_task.h"
 #include "shuffle/channel_selector.h"
 #include "shuffle/input_gate.h"
@@ -61,8 +62,9 @@ struct te_task {
 
     te_chain_op_config_t *chain;
     size_t n_chain;
-    const char **config_keys; /* job configuration over daemon defaults */
-    char **config_owned;      /* copies of the defaults used, NULL-terminated */
+    te_task_schemas_t schemas; /* input schemas, partition keys (task_schema.h) */
+    const char **config_keys;  /* job configuration over daemon defaults */
+    char **config_owned;       /* copies of the defaults used, NULL-terminated */
     const char **config_values;
     size_t n_config;
     const char **param_keys; /* all chain params, flattened */
@@ -303,7 +305,9 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
         c->param_values = &t->param_values[k];
         c->n_params = 0;
         for (size_t j = 0; j < oc->n_params; j++) {
-            if (is_plugin && oc->params[j]->key && strcmp(oc->params[j]->key, "library") == 0)
+            /* `library` and the declared output `schema` are the engine's, not the plugin's */
+            if (is_plugin && oc->params[j]->key &&
+                (strcmp(oc->params[j]->key, "library") == 0 || strcmp(oc->params[j]->key, "schema") == 0))
                 continue;
             t->param_keys[k] = oc->params[j]->key ? oc->params[j]->key : "";
             t->param_values[k] = oc->params[j]->value ? oc->params[j]->value : "";
@@ -311,9 +315,7 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
             c->n_params++;
         }
     }
-    uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
-    return stream_task_validate_chain((te_invokable_t)ti->invokable, t->chain, t->n_chain, t->tdd->subtask_index,
-                                      ti->number_of_subtasks, maxp, err);
+    return task_schemas_derive(t->tdd, t->chain, t->n_chain, &t->schemas, err);
 }
 
 static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_error_t *why, te_error_t *err)
@@ -355,6 +357,11 @@ static te_status_t build_partitions(te_task_t *t, int flush_always, te_deploy_er
                                                           tdd->subtask_index, pd->key_field, d[0], maxp, err);
         if (sel == NULL)
             return err ? err->code : TE_EINVAL;
+        if (i < t->schemas.n_keys && t->schemas.keys[i].n > 0 &&
+            channel_selector_set_key(sel, &t->schemas.keys[i], err) != TE_OK) {
+            channel_selector_free(sel);
+            return err ? err->code : TE_EINVAL;
+        }
         t->writers[i] = record_writer_new(t->partitions[i], sel, flush_always, err);
         if (t->writers[i] == NULL) {
             channel_selector_free(sel);
@@ -655,6 +662,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .writers = t->writers,
         .n_writers = t->n_partitions,
         .writer_tags = t->writer_tags,
+        .input_schemas = {t->schemas.input[0], t->schemas.input[1]},
         .config_keys = t->config_keys,
         .config_values = t->config_values,
         .n_config = t->n_config,
@@ -869,6 +877,7 @@ void task_free(te_task_t *t)
         free(t->config_owned[i]);
     free(t->config_owned);
     free(t->chain);
+    task_schemas_release(&t->schemas);
     free(t->param_keys);
     free(t->param_values);
     free(t->restore);

@@ -147,8 +147,9 @@ static const struct {
      "vertices[1].parallelism: expected a positive integer (at most max_parallelism 1), got 2"},
     {"{\"name\":\"j\",\"config\":[]," VS "}", "config: expected an object"},
     {"{\"name\":\"j\",\"config\":{\"k\":{\"n\":1}}," VS "}",
-     "config.k: expected a string, number or bool, got an object"},
-    {"{\"name\":\"j\",\"config\":{\"k\":null}," VS "}", "config.k: expected a string, number or bool, got null"},
+     "config.k: expected a string, number, bool or an array of them, got an object"},
+    {"{\"name\":\"j\",\"config\":{\"k\":null}," VS "}",
+     "config.k: expected a string, number, bool or an array of them, got null"},
     {"{\"name\":\"j\"}", "vertices: missing"},
     {"{\"name\":\"j\",\"vertices\":[]}", "vertices: expected a non-empty array"},
     {"{\"name\":\"j\",\"vertices\":{}}", "vertices: expected a non-empty array of vertices, got an object"},
@@ -173,8 +174,11 @@ static const struct {
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"m\",\"uid\":3}]}]}",
      "vertices[0].chain[0].uid: expected a non-empty string, got 3"},
     {"{\"name\":\"j\",\"vertices\":[" V1
-     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[1]}]}]}",
-     "vertices[1].chain[1].p: expected a string, number or bool, got an array"},
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[[1]]}]}]}",
+     "vertices[1].chain[1].p: expected a string, number, bool or an array of them, got an array"},
+    {"{\"name\":\"j\",\"vertices\":[" V1
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":{}}]}]}",
+     "vertices[1].chain[1].p: expected a string, number, bool or an array of them, got an object"},
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"}],\"extra\":1}]}",
      "vertices[0].extra: unknown key"},
     {"{\"name\":\"j\"," VS ",\"edges\":{}}", "edges: expected an array of edges, got an object"},
@@ -186,7 +190,13 @@ static const struct {
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"forward\"}]}",
      "edges[0].partitioner: forward needs equal parallelism"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":-1}]}",
-     "edges[0].key_field: expected a non-negative integer, got -1"},
+     "edges[0].key_field: expected a field index (0-48) or a field name, got -1"},
+    {"{\"name\":\"j\"," VS
+     ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_fields\":[]}]}",
+     "edges[0].key_fields: expected an array of 1 to 8 field indexes or names, got an empty array"},
+    {"{\"name\":\"j\"," VS
+     ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":0,\"key_fields\":[1]}]}",
+     "edges[0]: key_field and key_fields exclude each other"},
     {"{\"name\":\"j\"," VS
      ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_delimiter\":\"ab\"}]}",
      "edges[0].key_delimiter: expected a one-character string, got \"ab\""},
@@ -254,7 +264,7 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
     snprintf(json, sizeof(json),
              "{\"name\":\"t\",\"max_parallelism\":64,\"config\":{\"k\":\"v\"},\"vertices\":["
              "{\"id\":\"a\",\"parallelism\":%u,\"chain\":[{\"op\":\"sequence\",\"to\":10}]},"
-             "{\"id\":\"b\",\"parallelism\":%u,\"chain\":[{\"op\":\"map\"},{\"op\":\"discard\"}]}],"
+             "{\"id\":\"b\",\"parallelism\":%u,\"chain\":[{\"op\":\"upper\"},{\"op\":\"discard\"}]}],"
              "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"%s\"%s}]}",
              pa, pb, partitioner, hash ? ",\"key_field\":2,\"key_delimiter\":\",\"" : "");
     te_error_t err = {0};
@@ -383,8 +393,8 @@ END_TEST
 START_TEST(test_plan_two_input_and_wordcount)
 {
     const char *json = "{\"name\":\"j\",\"vertices\":["
-                       "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
-                       "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\"}]},"
+                       "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\",\"to\":5}]},"
+                       "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\",\"to\":5}]},"
                        "{\"id\":\"j\",\"parallelism\":2,\"chain\":[{\"op\":\"union\"}]}],"
                        "\"edges\":[{\"from\":\"l\",\"to\":\"j\",\"partitioner\":\"broadcast\"},"
                        "{\"from\":\"r\",\"to\":\"j\",\"partitioner\":\"forward\",\"input\":1}]}";

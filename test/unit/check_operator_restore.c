@@ -585,7 +585,7 @@ static void feed_records(te_operator_chain_t *c, int from, int to)
     for (int i = from; i < to; i++) {
         int n = snprintf(buf, sizeof(buf), "record %d", i);
         te_record_t r = {(const uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
-        ck_assert_msg(operator_chain_process_element(c, 0, &r, &err) == TE_OK, "%s", err.msg);
+        ck_assert_msg(push_text_rec(c, 0, &r, &err) == TE_OK, "%s", err.msg);
     }
 }
 
@@ -721,7 +721,7 @@ static int ptimer_on_timer(void *self, int event_time, int64_t ts, const uint8_t
 }
 
 static const te_operator_def_t ptimer_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "ptimer",
     .kind = TE_OP_ONE_INPUT,
     .setup = ptimer_setup,
@@ -754,7 +754,7 @@ START_TEST(test_processing_timer_restore)
     te_operator_chain_t *a = test_chain_new_def(&ta, &ptimer_def, "ptimer", NULL, NULL, 0, 0, 1, 0, 1, &err);
     int64_t wall_before = te_clock_wall_ms();
     te_record_t r = {(const uint8_t *)"k", 1, TE_NO_TIMESTAMP};
-    ck_assert_int_eq(operator_chain_process_element(a, 0, &r, &err), TE_OK);
+    ck_assert_int_eq(push_text_rec(a, 0, &r, &err), TE_OK);
     int64_t due = operator_chain_next_processing_timer(a);
     ck_assert_uint_eq(checkpoint(a, 9, 0, 1), 1);
     int64_t wall_after = te_clock_wall_ms();
@@ -820,8 +820,8 @@ START_TEST(test_assign_timestamps)
             restore(ch[1], 0, 1, 1, 1);
             open_chain(ch[1]);
         }
-        ck_assert_int_eq(operator_chain_process_element(ch[0], 0, &r, &err), TE_OK);
-        ck_assert_int_eq(operator_chain_process_element(ch[1], 0, &r, &err), TE_OK);
+        ck_assert_int_eq(push_text_rec(ch[0], 0, &r, &err), TE_OK);
+        ck_assert_int_eq(push_text_rec(ch[1], 0, &r, &err), TE_OK);
     }
     ck_assert_int_eq(cap_slot[0].last_wm, 1400 - 51);
     ck_assert_int_eq(cap_slot[2].last_wm, 1400 - 51);

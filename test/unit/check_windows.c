@@ -143,7 +143,7 @@ START_TEST(test_assign_timestamps_punctuated)
         char buf[32];
         int n = snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
         te_record_t r = {(uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
         max = ts[i] > max ? ts[i] : max;
         ck_assert_int_eq(cap_slot[0].last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
     }
@@ -153,7 +153,7 @@ START_TEST(test_assign_timestamps_punctuated)
     ck_assert_uint_eq(cap_slot[0].n, 5);
     /* a bad timestamp fails the task, naming the field and value */
     te_record_t bad = {(uint8_t *)"a\tnoon", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
+    ck_assert_int_ne(push_text_rec(c, 0, &bad, &err), TE_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "field 1 = 'noon' is not an integer timestamp"));
     operator_chain_free(c);
     cap_reset(0);
@@ -248,7 +248,7 @@ START_TEST(test_keyed_reduce_and_union)
     const char *in[] = {"a\tx", "b\ty", "a\tz", "b\tw", "a\tq"};
     for (int i = 0; i < 5; i++) {
         te_record_t r = {(const uint8_t *)in[i], (uint32_t)strlen(in[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
     }
     ck_assert_uint_eq(cap_slot[0].n, 0);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
@@ -264,13 +264,13 @@ START_TEST(test_keyed_reduce_and_union)
     const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
     for (int i = 0; i < 4; i++) {
         te_record_t r = {(const uint8_t *)nums[i], (uint32_t)strlen(nums[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
     }
     ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
     ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
     ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
     te_record_t bad = {(const uint8_t *)"a\tlots", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
+    ck_assert_int_ne(push_text_rec(c, 0, &bad, &err), TE_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "value_field 1 = 'lots' is not a number"));
     operator_chain_free(c);
     cap_reset(0);
@@ -278,8 +278,8 @@ START_TEST(test_keyed_reduce_and_union)
     c = chain_of("union", NULL, NULL, 0, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     te_record_t r0 = {(const uint8_t *)"left", 4, 5}, r1 = {(const uint8_t *)"right", 5, 6};
-    ck_assert_int_eq(operator_chain_process_element(c, 0, &r0, &err), TE_OK);
-    ck_assert_int_eq(operator_chain_process_element(c, 1, &r1, &err), TE_OK);
+    ck_assert_int_eq(push_text_rec(c, 0, &r0, &err), TE_OK);
+    ck_assert_int_eq(push_text_rec(c, 1, &r1, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 2);
     ck_assert_str_eq(cap_slot[0].lines[1], "right");
     operator_chain_free(c);

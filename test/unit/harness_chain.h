@@ -76,7 +76,7 @@ static inline int cap_watermark(void *self, int64_t wm, te_output_t *out)
 }
 
 static const te_operator_def_t cap_def __attribute__((unused)) = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "capture",
     .kind = TE_OP_ONE_INPUT,
     .setup = cap_setup,
@@ -99,6 +99,19 @@ static inline void cap_reset_all(void)
 {
     for (int i = 0; i < CAP_SLOTS; i++)
         cap_reset(i);
+}
+
+/* Pushes a text record into a chain whose input is text: as the row of one string
+ * field that such an input carries (te/row.h). */
+static inline te_status_t push_text_rec(te_operator_chain_t *c, int input, const te_record_t *text,
+                                        te_error_t *err)
+{
+    static te_row_builder_t b;
+    te_record_t row;
+    te_row_builder_begin(&b, 1);
+    te_row_set_str(&b, 0, text->data, text->len);
+    ck_assert_int_eq(te_row_builder_finish(&b, text->timestamp, &row), 0);
+    return operator_chain_process_element(c, input, &row, err);
 }
 
 static inline int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

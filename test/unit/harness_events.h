@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "runtime/operator_chain.h"
+#include "harness_chain.h"
 #include "common/key_group.h"
 
 typedef struct ev {
@@ -71,8 +72,8 @@ static inline void feed_events_range(te_operator_chain_t *const *chains, uint32_
         int klen = snprintf(NULL, 0, "k%d", evs[i].key);
         uint32_t kg = key_group_for_key((const uint8_t *)buf, (uint32_t)klen, 128);
         te_record_t r = {(uint8_t *)buf, (uint32_t)len, evs[i].t};
-        ck_assert_msg(operator_chain_process_element(chains[key_group_operator_index(kg, 128, n)],
-                                                     two_inputs ? evs[i].input : 0, &r, &err) == TE_OK,
+        ck_assert_msg(push_text_rec(chains[key_group_operator_index(kg, 128, n)], two_inputs ? evs[i].input : 0,
+                                    &r, &err) == TE_OK,
                       "%s", err.msg);
     }
 }
