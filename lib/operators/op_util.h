@@ -113,5 +113,6 @@ extern const te_operator_def_t op_discard_def;
 extern const te_operator_def_t op_nexmark_def;
 extern const te_operator_def_t op_scale_def;
 extern const te_operator_def_t op_socket_sink_def;
+extern const te_operator_def_t op_parse_def;
 
 #endif

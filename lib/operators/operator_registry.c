@@ -36,6 +36,8 @@ static const te_operator_def_t *const builtins[] = {
     &op_union_def,
     &op_window_join_def,
     &op_max_by_def,
+    /* typed rows */
+    &op_parse_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

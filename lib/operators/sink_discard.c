@@ -69,7 +69,7 @@ static int discard_close(void *self, te_output_t *out)
 static void discard_dispose(void *self) { free(self); }
 
 const te_operator_def_t op_discard_def = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "discard",
     .kind = TE_OP_ONE_INPUT,
     .setup = discard_setup,

@@ -1,7 +1,10 @@
 /*
  * sink_file — the `file_sink` operator: writes each record plus "\n" to a file.
  *
- * Parameters: path (required), delimiter (accepted for uniformity, unused). Each
+ * Each row is written as one line of text (te_row_format_tsv: fields separated by
+ * `delimiter`, default a tab; a row of one string field is that string).
+ *
+ * Parameters: path (required), delimiter (between fields, default "\t"). Each
  * subtask writes its own file: every "{subtask}" in path is replaced by the subtask
  * index; without it, ".<subtask>" is appended when the parallelism is > 1. open
  * creates missing parent directories and creates/truncates the file; close flushes, fsyncs and closes it. Errors name the path.
@@ -40,7 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define FILE_SINK_BUF (256 * 1024)
 
@@ -61,6 +64,9 @@ typedef struct file_sink {
     int ckpt_mode;    /* a snapshot or restore happened: the output goes to parts */
     int direct;       /* the path is a FIFO or device: written directly, no two-phase commit */
     int restored;
+    const te_schema_t *schema; /* of the input rows (borrowed for the operator's life) */
+    char delim;
+    op_buf_t big; /* a row whose text exceeds the buffer */
     pending_file_t *pending;
     size_t n_pending, cap_pending;
 } file_sink_t;
@@ -121,12 +127,15 @@ static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     op_setup_t s = {api, ctx, "file_sink", err, errlen};
     const char *path;
     char delim;
+    const te_schema_t *in;
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || (in = op_input_schema(&s, 0)) == NULL)
         return NULL;
     file_sink_t *fs = calloc(1, sizeof(*fs));
     if (fs == NULL)
         goto oom;
+    fs->schema = in;
+    fs->delim = delim;
     fs->api = api;
     fs->ctx = ctx;
     fs->fd = -1;
@@ -282,14 +291,27 @@ static int file_sink_process(void *self, int input, const te_record_t *rec, te_o
         fs->api->fail(fs->ctx, "operator 'file_sink': '%s' is not open", fs->path);
         return -1;
     }
-    if (fs->len + rec->len + 1 > FILE_SINK_BUF && file_sink_flush(fs) != 0)
+    /* the row's text straight into the buffer, room for the newline kept */
+    if (fs->len + 1 >= FILE_SINK_BUF && file_sink_flush(fs) != 0)
         return -1;
-    if ((size_t)rec->len + 1 > FILE_SINK_BUF) {
-        if (file_sink_write_all(fs, rec->data, rec->len) != 0)
+    size_t room = FILE_SINK_BUF - fs->len - 1;
+    size_t need = te_row_format_tsv(rec, fs->schema, fs->delim, (char *)fs->buf + fs->len, room);
+    if (need > room) {
+        if (file_sink_flush(fs) != 0)
             return -1;
+        if (need + 1 > FILE_SINK_BUF) {
+            if (op_row_text(&fs->big, rec, fs->schema, fs->delim) != 0) {
+                fs->api->fail(fs->ctx, "operator 'file_sink': out of memory for a %zu-byte row", need);
+                return -1;
+            }
+            if (file_sink_write_all(fs, fs->big.data, fs->big.len) != 0)
+                return -1;
+        } else {
+            te_row_format_tsv(rec, fs->schema, fs->delim, (char *)fs->buf, FILE_SINK_BUF - 1);
+            fs->len = need;
+        }
     } else {
-        memcpy(fs->buf + fs->len, rec->data, rec->len);
-        fs->len += rec->len;
+        fs->len += need;
     }
     fs->buf[fs->len++] = '\n';
     return 0;
@@ -506,13 +528,14 @@ static void file_sink_dispose(void *self)
     if (fs->fd >= 0)
         close(fs->fd); /* after a failure or cancellation: buffered records are dropped */
     free(fs->buf);
+    op_buf_release(&fs->big);
     free(fs->pending);
     free(fs->path);
     free(fs);
 }
 
 const te_operator_def_t op_file_sink_def = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "file_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = file_sink_setup,

@@ -2,7 +2,8 @@
  * source_file_lines — the `file_lines` source: the lines of a file, split among the
  * source's subtasks without overlap or gaps.
  *
- * Parameters: path (required), delimiter (accepted for uniformity, unused).
+ * Parameters: path (required), delimiter (accepted for uniformity, unused). Output:
+ * (line:string).
  * Subtask i of p owns the byte range [i*size/p, (i+1)*size/p) of the file as it is at
  * open; a line belongs to the subtask whose range contains its first byte. So the
  * subtask skips the tail of a line that began before its range (unless it starts at 0
@@ -25,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define FILE_LINES_BUF (256 * 1024)
 
@@ -43,6 +44,7 @@ typedef struct file_lines {
     int done;
     int restored;
     uint64_t restore_off;
+    te_row_builder_t row;
 } file_lines_t;
 
 static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -52,7 +54,8 @@ static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *c
     const char *path;
     char delim;
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_declare_schema(&s, NULL, &op_text_line_schema) != 0)
         return NULL;
     file_lines_t *fl = calloc(1, sizeof(*fl));
     if (fl == NULL) {
@@ -188,9 +191,8 @@ static te_source_status_t file_lines_step(void *self, te_output_t *out, uint32_t
         }
         if (n > 0 && line[n - 1] == '\r')
             n--;
-        te_record_t rec = {line, (uint32_t)n, TE_NO_TIMESTAMP};
         emitted++;
-        if (fl->api->emit(out, &rec) != 0)
+        if (op_emit_text(fl->api, fl->ctx, out, &fl->row, line, (uint32_t)n, TE_NO_TIMESTAMP) != 0)
             return TE_SOURCE_MORE; /* cancelling: the engine stops calling step */
     }
     return fl->done ? TE_SOURCE_END : TE_SOURCE_MORE;
@@ -246,11 +248,12 @@ static void file_lines_dispose(void *self)
     if (fl->fd >= 0)
         close(fl->fd);
     free(fl->buf);
+    te_row_builder_free(&fl->row);
     free(fl);
 }
 
 const te_operator_def_t op_file_lines_def = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "file_lines",
     .kind = TE_OP_SOURCE,
     .blocking_source = 0,

@@ -501,7 +501,7 @@ static void api_mark_idle(te_operator_ctx_t *x, int idle)
 }
 
 static const te_operator_api_t chain_api = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .param = api_param,
     .param_foreach = api_param_foreach,
     .subtask_index = api_subtask_index,

@@ -266,7 +266,7 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
              "{\"id\":\"a\",\"parallelism\":%u,\"chain\":[{\"op\":\"sequence\",\"to\":10}]},"
              "{\"id\":\"b\",\"parallelism\":%u,\"chain\":[{\"op\":\"upper\"},{\"op\":\"discard\"}]}],"
              "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"%s\"%s}]}",
-             pa, pb, partitioner, hash ? ",\"key_field\":2,\"key_delimiter\":\",\"" : "");
+             pa, pb, partitioner, hash ? ",\"key_field\":\"value\"" : "");
     te_error_t err = {0};
     te_job_graph_t *g = job_graph_parse_string(json, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);
@@ -314,10 +314,16 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
                          hash      ? "HASH"
                          : forward ? "FORWARD"
                                    : "REBALANCE");
-        if (hash) {
-            ck_assert_int_eq(rp->key_field, 2);
-            ck_assert_str_eq(rp->key_delimiter, ",");
+        if (hash) { /* by name: resolved against the edge's schema (value:int64) */
+            ck_assert_int_eq(rp->key_field, 0);
+            ck_assert_uint_eq(rp->n_key_fields, 1);
+            ck_assert_uint_eq(rp->key_fields[0], 0);
         }
+        ck_assert_ptr_nonnull(rp->schema);
+        ck_assert_uint_eq(rp->schema->n_fields, 1);
+        ck_assert_str_eq(rp->schema->fields[0]->name, "value");
+        ck_assert_int_eq(rp->schema->fields[0]->type, TE__FIELD_TYPE__FIELD_INT64);
+        ck_assert_str_eq(tdd->task_information->chain[0]->output_schema->fields[0]->name, "value");
         /* one result per edge, a distinct partition per producer */
         const Te__ResultPartitionDeploymentDescriptor *rp0 = find_task(g, p, "a", 0)->tdd->produced_partitions[0];
         ck_assert(bin_eq(&rp->result_id, &rp0->result_id));
@@ -341,6 +347,8 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         ck_assert_uint_eq(tdd->n_input_gates, 1);
         const Te__InputGateDeploymentDescriptor *ig = tdd->input_gates[0];
         ck_assert_uint_eq(ig->input_index, 0);
+        ck_assert_ptr_nonnull(ig->schema);
+        ck_assert_int_eq(ig->schema->fields[0]->type, TE__FIELD_TYPE__FIELD_INT64);
         ck_assert_uint_eq(ig->consumed_subpartition_index, forward ? 0 : j);
         ck_assert(
             bin_eq(&ig->consumed_result_id, &find_task(g, p, "a", 0)->tdd->produced_partitions[0]->result_id));
@@ -442,6 +450,106 @@ START_TEST(test_plan_two_input_and_wordcount)
 }
 END_TEST
 
+/* ---- schemas (job_schema.c) --------------------------------------------------------- */
+
+static te_job_plan_t *plan_of(const char *json, te_job_graph_t **g, te_error_t *err)
+{
+    *g = job_graph_parse_string(json, err);
+    ck_assert_msg(*g != NULL, "%s", err->msg);
+    te_id_t job_id;
+    te_id_random(&job_id);
+    return job_plan_new(*g, &job_id, 1, err);
+}
+
+#define PARSE_SRC                                                                                           \
+    "{\"id\":\"a\",\"parallelism\":2,\"chain\":[{\"op\":\"file_lines\",\"path\":\"/x\"},{\"op\":\"parse\"," \
+    "\"format\":\"json\",\"fields\":[\"a:int64\",\"b:string?\"]}]}"
+
+START_TEST(test_schemas_derived)
+{
+    const char *json = "{\"name\":\"j\",\"vertices\":[" PARSE_SRC ","
+                       "{\"id\":\"b\",\"parallelism\":2,\"chain\":[{\"op\":\"file_sink\",\"path\":\"/o\"}]},"
+                       "{\"id\":\"c\",\"parallelism\":1,\"chain\":[{\"op\":\"plugin\",\"library\":\"x.so\","
+                       "\"schema\":\"k:string, n:int64\"}]},"
+                       "{\"id\":\"d\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+                       "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":\"b\"},"
+                       "{\"from\":\"a\",\"to\":\"c\",\"side_output\":\"unparsable\"},"
+                       "{\"from\":\"c\",\"to\":\"d\",\"partitioner\":\"hash\",\"key_fields\":[\"n\",0]}]}";
+    te_error_t err = {0};
+    te_job_graph_t *g;
+    te_job_plan_t *p = plan_of(json, &g, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_int_eq(job_plan_build(p, addrs, &err), TE_OK);
+    const Te__TaskDeploymentDescriptor *a = find_task(g, p, "a", 0)->tdd;
+    const Te__OperatorConfig *parse = a->task_information->chain[1];
+    ck_assert_uint_eq(parse->output_schema->n_fields, 2);
+    ck_assert_str_eq(parse->output_schema->fields[1]->name, "b");
+    ck_assert_int_eq(parse->output_schema->fields[1]->type, TE__FIELD_TYPE__FIELD_STRING);
+    ck_assert(parse->output_schema->fields[1]->nullable);
+    ck_assert_uint_eq(parse->n_side_outputs, 1);
+    ck_assert_str_eq(parse->side_outputs[0]->tag, "unparsable");
+    ck_assert_uint_eq(a->n_produced_partitions, 2);
+    ck_assert_uint_eq(a->produced_partitions[0]->n_key_fields, 1);
+    ck_assert_uint_eq(a->produced_partitions[0]->key_fields[0], 1); /* "b" */
+    ck_assert_str_eq(a->produced_partitions[1]->schema->fields[1]->name, "error");
+    const Te__TaskDeploymentDescriptor *c = find_task(g, p, "c", 0)->tdd;
+    ck_assert_str_eq(c->input_gates[0]->schema->fields[0]->name, "input");
+    ck_assert_str_eq(c->task_information->chain[0]->output_schema->fields[1]->name, "n");
+    const Te__ResultPartitionDeploymentDescriptor *cp = c->produced_partitions[0];
+    ck_assert_uint_eq(cp->n_key_fields, 2);
+    ck_assert_uint_eq(cp->key_fields[0], 1);
+    ck_assert_uint_eq(cp->key_fields[1], 0);
+    job_plan_free(p);
+    job_graph_free(g);
+}
+END_TEST
+
+static const struct {
+    const char *json, *expect;
+} bad_chains[] = {
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"file_lines\",\"path\":"
+     "\"/x\"},{\"op\":\"parse\",\"fields\":\"a:int32\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'parse' (#1): operator 'parse': parameter 'fields': entry 0 'a:int32': "
+     "unknown type 'int32'"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":\"zzz\"}]}",
+     "INVALID_CHAIN: edges[0] (\"a\" -> \"b\"): key field 'zzz' is not in the edge's schema (a:int64, b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":2}]}",
+     "key field 2 is not in the edge's schema (a:int64, b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"side_output\":\"nope\"}]}",
+     "INVALID_CHAIN: edges[0]: no operator of vertex 'a' declares the side output 'nope'"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC ","
+     "{\"id\":\"s\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\",\"to\":3}]},"
+     "{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"s\",\"to\":\"b\"}]}",
+     "INVALID_CHAIN: vertex 'b' input 0: edges[1] from 's' carries (value:int64) but edges[0] carries (a:int64, "
+     "b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"nope\"}]}]}",
+     "INVALID_CHAIN: vertex 'a': unknown operator 'nope' at chain position 0"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'discard' (#0): a one-input operator cannot be the head of this vertex"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"plugin\",\"schema\":"
+     "\"x\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'plugin' (#0): parameter 'schema': entry 0 'x' is not name:type"},
+};
+
+START_TEST(test_schemas_invalid)
+{
+    te_error_t err = {0};
+    te_job_graph_t *g;
+    ck_assert_ptr_null(plan_of(bad_chains[_i].json, &g, &err));
+    ck_assert_int_eq(err.code, TE_EINVAL);
+    ck_assert_msg(strstr(err.msg, bad_chains[_i].expect) != NULL, "chain %d: \"%s\" lacks \"%s\"", _i, err.msg,
+                  bad_chains[_i].expect);
+    job_graph_free(g);
+}
+END_TEST
+
 Suite *job_graph_suite(void)
 {
     Suite *s = suite_create("job_graph");
@@ -451,6 +559,12 @@ Suite *job_graph_suite(void)
     tcase_add_test(tc, test_parse_other_jobs);
     tcase_add_test(tc, test_parse_defaults_and_two_input);
     tcase_add_loop_test(tc, test_validation_errors, 0, (int)(sizeof(bad_jobs) / sizeof(bad_jobs[0])));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("schemas");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_schemas_derived);
+    tcase_add_loop_test(tc, test_schemas_invalid, 0, (int)(sizeof(bad_chains) / sizeof(bad_chains[0])));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("plan");

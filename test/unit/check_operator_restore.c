@@ -866,7 +866,7 @@ static const struct {
     {"sliding_window", 1}, {"window_join", 1},  {"file_sink", 1},  {"assign_timestamps", 1},
     {"socket_text", 0},    {"tokenize", 0},     {"filter", 0},     {"select", 0},
     {"upper", 0},          {"lower", 0},        {"print", 0},      {"discard", 0},
-    {"scale", 0},          {"socket_sink", 0},  {"union", 0},
+    {"scale", 0},          {"socket_sink", 0},  {"union", 0},      {"parse", 0},
 };
 
 START_TEST(test_every_builtin_covered)

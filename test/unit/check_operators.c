@@ -22,6 +22,8 @@
 #include "operators/operator_registry.h"
 #include "state/state_backend.h"
 
+#include "harness_rows.h"
+
 /* ------------------------------------------------------------------ harness ---- */
 
 #define H_MAX_PARAMS 16
@@ -39,7 +41,20 @@ struct te_operator_ctx {
     uint64_t discarded;
     atomic_int cancelled;
     te_state_backend_t *state; /* ABI v2 keyed state; kept reachable in h_states */
+    /* ABI v3: input schemas (NULL = text), what the operator declared */
+    const te_schema_t *in_schema[2];
+    te_schema_t *out;
+    struct {
+        char tag[32];
+        te_schema_t *schema;
+    } side[4];
+    int n_side;
+    int v3; /* the operator is ABI v3: the harness feeds rows and records their text */
 };
+
+/* The operator being driven (set by mk): emits of a v3 operator are recorded as the
+ * text of their rows, in the schema it declared. */
+static te_operator_ctx_t *h_cur;
 
 typedef struct rec_list {
     char **data; /* copies, NUL-terminated */
@@ -121,15 +136,43 @@ static uint32_t h_max_parallelism(te_operator_ctx_t *c)
 }
 static const char *h_task_name(te_operator_ctx_t *c) { return c->task_name; }
 
+static const te_schema_t *h_out_schema(const te_operator_ctx_t *c, const char *tag)
+{
+    if (tag != NULL) {
+        for (int i = 0; i < c->n_side; i++)
+            if (strcmp(c->side[i].tag, tag) == 0)
+                return c->side[i].schema;
+        ck_abort_msg("emit to undeclared side output '%s'", tag);
+    }
+    return c->out ? c->out : c->in_schema[0] ? c->in_schema[0] : schema_text_line();
+}
+
+/* A v3 operator's row as text (with ptr = the pointer the operator passed). */
+static void h_push(rec_list_t *l, const te_record_t *rec, const char *tag)
+{
+    if (h_cur == NULL || !h_cur->v3) {
+        list_push(l, rec, tag);
+        return;
+    }
+    const te_schema_t *sc = h_out_schema(h_cur, tag);
+    char why[200];
+    ck_assert_msg(te_row_check(rec, sc, why, sizeof(why)) == 0, "emitted row: %s", why);
+    char *t = h_row_tsv(sc, rec);
+    te_record_t tr = {(const uint8_t *)t, (uint32_t)strlen(t), rec->timestamp};
+    list_push(l, &tr, tag);
+    l->ptr[l->n - 1] = rec->data;
+    free(t);
+}
+
 static int h_emit(te_output_t *o, const te_record_t *rec)
 {
-    list_push(&o->main, rec, NULL);
+    h_push(&o->main, rec, NULL);
     return 0;
 }
 
 static int h_emit_side(te_output_t *o, const char *tag, const te_record_t *rec)
 {
-    list_push(&o->side, rec, tag);
+    h_push(&o->side, rec, tag);
     return 0;
 }
 
@@ -255,8 +298,46 @@ static int64_t h_processing_time(te_operator_ctx_t *c)
 }
 static void h_mark_idle(te_operator_ctx_t *c, int idle) { (void)c, (void)idle; }
 
+static const te_schema_t *h_input_schema(te_operator_ctx_t *c, int input)
+{
+    if (input < 0 || input > 1)
+        return NULL;
+    return c->in_schema[input] ? c->in_schema[input] : input == 0 ? schema_text_line() : NULL;
+}
+
+static int h_set_output_schema(te_operator_ctx_t *c, const char *tag, const te_schema_t *sc, char *err,
+                               size_t errlen)
+{
+    te_error_t e;
+    if (schema_validate(sc, &e) != TE_OK) {
+        snprintf(err, errlen, "%s", e.msg);
+        return -1;
+    }
+    te_schema_t *d = h_keep(schema_dup(sc));
+    if (tag == NULL) {
+        c->out = d;
+        return 0;
+    }
+    ck_assert_int_lt(c->n_side, 4);
+    snprintf(c->side[c->n_side].tag, sizeof(c->side[c->n_side].tag), "%s", tag);
+    c->side[c->n_side++].schema = d;
+    return 0;
+}
+
+static const te_schema_t *h_parse_schema(te_operator_ctx_t *c, const char *spec, char *err, size_t errlen)
+{
+    (void)c;
+    te_error_t e;
+    te_schema_t *sc = schema_parse(spec, &e);
+    if (sc == NULL) {
+        snprintf(err, errlen, "%s", e.msg);
+        return NULL;
+    }
+    return h_keep(sc);
+}
+
 static const te_operator_api_t api = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .param = h_param,
     .param_foreach = h_param_foreach,
     .subtask_index = h_subtask,
@@ -282,6 +363,9 @@ static const te_operator_api_t api = {
     .state_put_ns = h_state_put_ns,
     .state_delete_ns = h_state_delete_ns,
     .mark_idle = h_mark_idle,
+    .input_schema = h_input_schema,
+    .set_output_schema = h_set_output_schema,
+    .parse_schema = h_parse_schema,
 };
 
 /* ctx_init(&c, subtask, parallelism, "key", "value", ..., NULL) */
@@ -318,6 +402,8 @@ static const te_operator_def_t *def_of(const char *name)
 static void *mk(const te_operator_def_t *d, te_operator_ctx_t *c)
 {
     char err[512] = "";
+    h_cur = c;
+    c->v3 = d->abi_version >= 3;
     void *self = d->setup(&api, c, err, sizeof(err));
     ck_assert_msg(self != NULL, "setup of %s failed: %s", d->name, err);
     if (d->open) {
@@ -327,9 +413,13 @@ static void *mk(const te_operator_def_t *d, te_operator_ctx_t *c)
     return self;
 }
 
+/* One record given as text: for a v3 operator the row of its input schema. */
 static void feed(const te_operator_def_t *d, void *self, const char *s, te_output_t *out)
 {
     te_record_t rec = {(const uint8_t *)s, (uint32_t)strlen(s), 42};
+    static te_row_builder_t b;
+    if (d->abi_version >= 3)
+        h_tsv_row(h_input_schema(h_cur, 0), s, strlen(s), 42, &b, &rec);
     ck_assert_int_eq(d->process_element(self, 0, &rec, out), 0);
 }
 
@@ -951,6 +1041,29 @@ START_TEST(test_filter)
     ck_assert_uint_eq(out.main.n, 2);
     ck_assert_str_eq(out.main.data[1], "c\tx");
     ck_assert_uint_eq(out.side.n, 4);
+    out_free(&out);
+}
+END_TEST
+
+/* parse: unparsable records go to the side output with a reason naming the field. */
+START_TEST(test_parse_side_output)
+{
+    const te_operator_def_t *d = def_of("parse");
+    te_operator_ctx_t c;
+    te_output_t out = {0};
+    ctx_init(&c, 0, 1, "fields", "a:int64, b:timestamp", NULL);
+    void *self = mk(d, &c);
+    feed(d, self, "5\t1700000000000", &out);
+    feed(d, self, "5\tnoon", &out);
+    feed(d, self, "5", &out);
+    finish(d, self, &out);
+    ck_assert_uint_eq(out.main.n, 1);
+    ck_assert_str_eq(out.main.data[0], "5\t1700000000000");
+    ck_assert_uint_eq(out.side.n, 2);
+    ck_assert_str_eq(out.side.tag[0], "unparsable");
+    ck_assert_str_eq(out.side.data[0], "5\tnoon\tfield 1 (b): 'noon' is not a timestamp");
+    ck_assert_str_eq(out.side.data[1], "5\t1 values, expected 2");
+    ck_assert_int_eq(out.side.ts[0], 42);
     out_free(&out);
 }
 END_TEST
@@ -1643,6 +1756,7 @@ Suite *operators_suite(void)
     tcase_add_test(tc, test_select_upper_lower);
     tcase_add_test(tc, test_keyed_count_updates);
     tcase_add_test(tc, test_keyed_count_final);
+    tcase_add_test(tc, test_parse_side_output);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sinks");
