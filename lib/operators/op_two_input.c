@@ -23,15 +23,24 @@
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
-/* ---- union ---- */
+/* ---- union: the output has the inputs' (equal) schema ---- */
 
 static void *union_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {NULL};
     op_setup_t s = {api, ctx, "union", err, errlen};
-    if (op_check_keys(&s, allowed) != 0)
+    const te_schema_t *a, *b;
+    if (op_check_keys(&s, allowed) != 0 || (a = op_input_schema(&s, 0)) == NULL ||
+        (b = op_input_schema(&s, 1)) == NULL)
         return NULL;
+    if (!te_schema_equal(a, b)) {
+        char sa[400], sb[400];
+        op_errorf(&s, "its inputs carry different schemas: input 0 %s, input 1 %s (map one to the other first)",
+                  op_schema_str(a, sa, sizeof(sa)), op_schema_str(b, sb, sizeof(sb)));
+        return NULL;
+    }
     static int token;
     return &token; /* stateless */
 }
@@ -39,7 +48,7 @@ static void *union_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
 /* The engine passes records through when process_element is NULL; union only needs
  * setup (parameter check) and the two-input kind. */
 const te_operator_def_t op_union_def = {
-    .abi_version = 2, /* text records (v2) */
+    .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "union",
     .kind = TE_OP_TWO_INPUT,
     .setup = union_setup,

@@ -114,5 +114,8 @@ extern const te_operator_def_t op_nexmark_def;
 extern const te_operator_def_t op_scale_def;
 extern const te_operator_def_t op_socket_sink_def;
 extern const te_operator_def_t op_parse_def;
+extern const te_operator_def_t op_map_def;
+extern const te_operator_def_t op_aggregate_def;
+extern const te_operator_def_t op_window_aggregate_def;
 
 #endif

@@ -38,6 +38,9 @@ static const te_operator_def_t *const builtins[] = {
     &op_max_by_def,
     /* typed rows */
     &op_parse_def,
+    &op_map_def,
+    &op_aggregate_def,
+    &op_window_aggregate_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

@@ -536,20 +536,46 @@ static const struct bad_case bad_cases[] = {
      {"bogus", "1"},
      {"operator 'tokenize': unknown parameter 'bogus'", "allowed: field, lowercase, delimiter"}},
     {"tokenize", {"lowercase", "perhaps"}, {"parameter 'lowercase' = 'perhaps'"}},
-    {"tokenize", {"field", "-1"}, {"parameter 'field' = '-1' is out of range"}},
+    {"tokenize", {"field", "-1"}, {"parameter 'field' = '-1': field -1 is past the last field"}},
+    {"tokenize",
+     {"field", "nope"},
+     {"parameter 'field' = 'nope': no field of that name in the input schema (line:string)"}},
+    {"scale",
+     {"field", "f0", "factor", "2"},
+     {"parameter 'field' = 'f0' is a string field; a number is needed", "(f0:string, f1:int64, f2:string)"}},
+    {"filter",
+     {"expr", "f1 > 'x'"},
+     {"parameter 'expr': expression 'f1 > 'x'': column 4: '>' compares a int64 with a string"}},
+    {"filter", {"expr", "f1 + 1"}, {"parameter 'expr' = 'f1 + 1' is a int64, not a condition"}},
+    {"filter", {"expr", "f1 > 1", "cmp", "eq"}, {"parameter 'expr' cannot be combined with 'cmp'"}},
+    {"map",
+     {"exprs", "f1, nosuch * 2"},
+     {"parameter 'exprs': expression 'f1, nosuch * 2': column 5: no field 'nosuch' in the input schema "
+      "(f0:string, f1:int64, f2:string)"}},
+    {"map", {"exprs", "f1, f1"}, {"two expressions are named 'f1'"}},
+    {"map", {"exprs", "lower(f1)"}, {"lower: argument 1 needs a string, got a int64"}},
+    {"parse",
+     {"fields", "a:int64", "format", "yaml"},
+     {"parameter 'format' = 'yaml' is not one of tsv, csv, json"}},
+    {"parse",
+     {"fields", "a:int64", "field", "f1"},
+     {"parameter 'field' = 'f1' is a int64 field; a string is needed"}},
     {"filter", {"regex", "(ab"}, {"operator 'filter': parameter 'regex' = '(ab' is not a valid"}},
     {"filter", {"cmp", "zz", "value", "1"}, {"parameter 'cmp' = 'zz' is not one of"}},
     {"filter", {"cmp", "lt", "value", "abc"}, {"parameter 'value' = 'abc' is not a number"}},
     {"filter", {"cmp", "eq"}, {"missing required parameter 'value'"}},
-    {"filter", {"field", "1"}, {"missing required parameter 'cmp'"}},
+    {"filter", {"field", "1"}, {"missing required parameter 'expr' (or 'cmp' + 'value', or 'regex')"}},
     {"filter", {"regex", "a", "cmp", "eq"}, {"'regex'", "'cmp'"}},
     {"filter", {"cmp", "multiple_of", "value", "0"}, {"parameter 'value' = '0' is not a positive integer"}},
     {"filter", {"cmp", "eq", "value", "1", "side", "x"}, {"unknown parameter 'side'", "side_output"}},
     {"select", {NULL}, {"operator 'select': missing required parameter 'fields'"}},
-    {"select", {"fields", "1,x"}, {"parameter 'fields' = '1,x'", "'x' is not an integer"}},
-    {"select", {"fields", "1,,2"}, {"parameter 'fields' = '1,,2'"}},
-    {"select", {"fields", "99999999"}, {"parameter 'fields'", "out of range"}},
-    {"upper", {"field", "abc"}, {"operator 'upper': parameter 'field' = 'abc' is not an integer"}},
+    {"select", {"fields", "1,x"}, {"parameter 'fields' = 'x': no field of that name"}},
+    {"select", {"fields", "1,,2"}, {"parameter 'fields' = '1,,2' has an empty item"}},
+    {"select", {"fields", "99999999"}, {"parameter 'fields'", "is past the last field of the input schema"}},
+    {"upper", {"field", "abc"}, {"operator 'upper': parameter 'field' = 'abc': no field of that name"}},
+    {"upper",
+     {"field", "f1"},
+     {"operator 'upper': parameter 'field' = 'f1' is a int64 field; a string is needed"}},
     {"lower", {"fields", "1"}, {"operator 'lower': unknown parameter 'fields'"}},
     {"keyed_count", {"emit", "sometimes"}, {"parameter 'emit' = 'sometimes' is not one of updates, final"}},
     {"keyed_count", {"key_field", "1.5"}, {"parameter 'key_field' = '1.5' is not an integer"}},
@@ -565,6 +591,8 @@ START_TEST(test_bad_params)
     const struct bad_case *bc = &bad_cases[_i];
     te_operator_ctx_t c;
     ctx_init(&c, 0, 1, NULL);
+    if (def_of(bc->op)->abi_version >= 3 && strcmp(bc->op, "tokenize") != 0)
+        c.in_schema[0] = h_schema("f0:string, f1:int64, f2:string");
     for (int k = 0; bc->kv[k]; k += 2) {
         c.keys[c.nparams] = bc->kv[k];
         c.vals[c.nparams] = bc->kv[k + 1];
@@ -585,13 +613,13 @@ START_TEST(test_delimiter_escapes)
     const char *forms[][2] = {{"\\t", "a\tb"}, {"\t", "a\tb"}, {",", "a,b"}, {"\\n", "a\nb"}};
     for (size_t i = 0; i < 4; i++) {
         te_operator_ctx_t c;
-        ctx_init(&c, 0, 1, "fields", "1", "delimiter", forms[i][0], NULL);
-        const te_operator_def_t *d = def_of("select");
+        ctx_init(&c, 0, 1, "fields", "x:string, y:string", "delimiter", forms[i][0], NULL);
+        const te_operator_def_t *d = def_of("parse");
         void *self = mk(d, &c);
         te_output_t out = {0};
         feed(d, self, forms[i][1], &out);
         ck_assert_uint_eq(out.main.n, 1);
-        ck_assert_str_eq(out.main.data[0], "b");
+        ck_assert_str_eq(out.main.data[0], "a\tb");
         finish(d, self, &out);
         out_free(&out);
     }
@@ -944,11 +972,12 @@ START_TEST(test_tokenize_options)
 {
     const te_operator_def_t *d = def_of("tokenize");
     te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "field", "1", "lowercase", "false", NULL);
+    ctx_init(&c, 0, 1, "field", "text", "lowercase", "false", NULL);
+    c.in_schema[0] = h_schema("ign:string, text:string?, more:string");
     void *self = mk(d, &c);
     te_output_t out = {0};
     feed(d, self, "IGNORED words\tKeep THIS-one\tnot this", &out);
-    feed(d, self, "no second field", &out);
+    feed(d, self, "no\t\tsecond field", &out); /* a null field: no words */
     finish(d, self, &out);
     ck_assert_uint_eq(out.main.n, 3);
     ck_assert_str_eq(out.main.data[0], "Keep");
@@ -956,15 +985,12 @@ START_TEST(test_tokenize_options)
     ck_assert_str_eq(out.main.data[2], "one");
     out_free(&out);
 
-    /* Lower-case words are emitted in place, pointing into the input record. */
+    /* a row of one string field needs no `field` */
     ctx_init(&c, 0, 1, NULL);
     self = mk(d, &c);
-    const char *in = "already lower, Not";
-    te_record_t rec = {(const uint8_t *)in, (uint32_t)strlen(in), TE_NO_TIMESTAMP};
-    ck_assert_int_eq(d->process_element(self, 0, &rec, &out), 0);
+    feed(d, self, "already lower, Not", &out);
     ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_ptr_eq(out.main.ptr[0], (const uint8_t *)in);
-    ck_assert_ptr_eq(out.main.ptr[1], (const uint8_t *)in + 8);
+    ck_assert_str_eq(out.main.data[0], "already");
     ck_assert_str_eq(out.main.data[2], "not");
     finish(d, self, &out);
     out_free(&out);
@@ -973,9 +999,12 @@ END_TEST
 
 /* -------------------------------------------------------------------- filter ---- */
 
+/* Rows (k:string, v:string?): the legacy forms compare v's text, or the row's. */
 static void run_filter(te_operator_ctx_t *c, const char *const *in, size_t n, te_output_t *out)
 {
     const te_operator_def_t *d = def_of("filter");
+    if (c->in_schema[0] == NULL)
+        c->in_schema[0] = h_schema("k:string, v:string?");
     void *self = mk(d, c);
     for (size_t i = 0; i < n; i++)
         feed(d, self, in[i], out);
@@ -998,7 +1027,20 @@ START_TEST(test_filter)
     ck_assert_uint_eq(out.side.n, 3); /* 12, the non-number, the record without the field */
     ck_assert_str_eq(out.side.tag[0], "rejects");
     ck_assert_str_eq(out.side.data[0], "b\t12");
-    ck_assert_str_eq(out.side.data[2], "d");
+    ck_assert_str_eq(out.side.data[2], "d\t");
+    out_free(&out);
+
+    /* expr: typed, three-valued (a null v is not TRUE) */
+    ctx_init(&c, 0, 1, "expr", "v % 3 = 0 OR k LIKE 'a%'", "side_output", "no", NULL);
+    c.in_schema[0] = h_schema("k:string, v:int64?");
+    static const char *nums[] = {"x\t9", "y\t10", "z\t", "ab\t1", "q\t-3"};
+    run_filter(&c, nums, 5, &out);
+    ck_assert_uint_eq(out.main.n, 3);
+    ck_assert_str_eq(out.main.data[0], "x\t9");
+    ck_assert_str_eq(out.main.data[1], "ab\t1");
+    ck_assert_str_eq(out.main.data[2], "q\t-3");
+    ck_assert_uint_eq(out.side.n, 2);
+    ck_assert_str_eq(out.side.data[1], "z\t");
     out_free(&out);
 
     ctx_init(&c, 0, 1, "field", "1", "cmp", "ge", "value", "5.5", NULL);
@@ -1075,17 +1117,32 @@ START_TEST(test_select_upper_lower)
     te_operator_ctx_t c;
     te_output_t out = {0};
     const te_operator_def_t *d = def_of("select");
-    ctx_init(&c, 0, 1, "fields", "2,0", NULL);
+    ctx_init(&c, 0, 1, "fields", "2,a", NULL);
+    c.in_schema[0] = h_schema("a:string, b:int64, c:double?");
     void *self = mk(d, &c);
-    feed(d, self, "a\tb\tc", &out);
-    feed(d, self, "only", &out);
-    feed(d, self, "", &out);
+    feed(d, self, "a\t1\t2.5", &out);
+    feed(d, self, "only\t2\t", &out);
     finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "c\ta");
-    ck_assert_str_eq(out.main.data[1], "\tonly"); /* missing field → empty */
-    ck_assert_str_eq(out.main.data[2], "\t");
+    ck_assert_uint_eq(out.main.n, 2);
+    ck_assert_str_eq(out.main.data[0], "2.5\ta");
+    ck_assert_str_eq(out.main.data[1], "\tonly"); /* null -> empty */
     ck_assert(out.main.ts[0] == 42);
+    char sb[128];
+    ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(c:double?, a:string)");
+    out_free(&out);
+
+    /* map: expressions */
+    d = def_of("map");
+    ctx_init(&c, 0, 1, "exprs", "b * 2 AS b2, upper(a) || '!', CASE WHEN c IS NULL THEN -1.0 ELSE c END AS c",
+             NULL);
+    c.in_schema[0] = h_schema("a:string, b:int64, c:double?");
+    self = mk(d, &c);
+    feed(d, self, "x\t21\t0.5", &out);
+    feed(d, self, "y\t-3\t", &out);
+    finish(d, self, &out);
+    ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(b2:int64, expr1:string, c:double?)");
+    ck_assert_str_eq(out.main.data[0], "42\tX!\t0.5");
+    ck_assert_str_eq(out.main.data[1], "-6\tY!\t-1");
     out_free(&out);
 
     d = def_of("upper");
@@ -1096,23 +1153,23 @@ START_TEST(test_select_upper_lower)
     ck_assert_str_eq(out.main.data[0], "HELLO, WORLD 42 \xc3\xa9");
     out_free(&out);
 
-    ctx_init(&c, 0, 1, "field", "1", "delimiter", ",", NULL);
+    ctx_init(&c, 0, 1, "field", "1", NULL);
+    c.in_schema[0] = h_schema("k:string, v:string?, w:string");
     self = mk(d, &c);
-    feed(d, self, "keep,up,keep", &out);
-    feed(d, self, "nofield", &out);
+    feed(d, self, "keep\tup\tkeep", &out);
+    feed(d, self, "keep\t\tkeep", &out);
     finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "keep,UP,keep");
-    ck_assert_str_eq(out.main.data[1], "nofield");
+    ck_assert_str_eq(out.main.data[0], "keep\tUP\tkeep");
+    ck_assert_str_eq(out.main.data[1], "keep\t\tkeep");
     out_free(&out);
 
     d = def_of("lower");
-    ctx_init(&c, 0, 1, "field", "0", NULL);
+    ctx_init(&c, 0, 1, NULL); /* every string field */
+    c.in_schema[0] = h_schema("a:string, n:int64, b:string");
     self = mk(d, &c);
-    feed(d, self, "ABC\tDEF", &out);
-    feed(d, self, "", &out);
+    feed(d, self, "ABC\t7\tDeF", &out);
     finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "abc\tDEF");
-    ck_assert_str_eq(out.main.data[1], "");
+    ck_assert_str_eq(out.main.data[0], "abc\t7\tdef");
     out_free(&out);
 }
 END_TEST
@@ -1497,13 +1554,21 @@ static char **nexmark_all(uint32_t p, const char *count, const char *events, siz
     size_t n = 0;
     for (uint32_t i = 0; i < p; i++) {
         te_operator_ctx_t c;
-        ctx_init(&c, i, p, "count", count, "events", events, "seed", "7", NULL);
+        /* every kind: bids on the main output, every event on the side outputs */
+        int all_kinds = strcmp(events, "all") == 0;
+        ctx_init(&c, i, p, "count", count, "events", all_kinds ? "bids" : events, "seed", "7", "side_outputs",
+                 all_kinds ? "true" : "false", NULL);
         te_output_t out = {0};
         void *self = mk(d, &c);
         uint32_t idle;
         while (d->step(self, &out, 100, &idle) != TE_SOURCE_END)
             ;
         finish(d, self, &out);
+        if (all_kinds) { /* keep the side outputs (all events, in order) as the list checked */
+            rec_list_t t = out.main;
+            out.main = out.side;
+            out.side = t;
+        }
         all = realloc(all, (n + out.main.n) * sizeof(char *));
         for (size_t k = 0; k < out.main.n; k++) {
             /* the record's timestamp is its date_time field (P: 7, A: 6, B: 6) */
@@ -1539,15 +1604,15 @@ START_TEST(test_nexmark_deterministic_split)
         switch (a[i][0]) {
         case 'P':
             persons++;
-            ck_assert_uint_eq(count_fields(a[i]), 8);
+            ck_assert_uint_eq(count_fields(a[i]), 9);
             break;
         case 'A':
             auctions++;
-            ck_assert_uint_eq(count_fields(a[i]), 10);
+            ck_assert_uint_eq(count_fields(a[i]), 11);
             break;
         case 'B':
             bids++;
-            ck_assert_uint_eq(count_fields(a[i]), 7);
+            ck_assert_uint_eq(count_fields(a[i]), 8);
             break;
         default: ck_abort_msg("unknown event kind in '%s'", a[i]);
         }
@@ -1610,22 +1675,26 @@ START_TEST(test_scale)
 {
     const te_operator_def_t *d = def_of("scale");
     te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "field", "1", "factor", "0.908", NULL);
+    ctx_init(&c, 0, 1, "field", "v", "factor", "0.908", NULL);
+    c.in_schema[0] = h_schema("k:string, v:int64?, x:string");
     te_output_t out = {0};
     void *self = mk(d, &c);
     feed(d, self, "a\t100\tx", &out);   /* 90.8 -> 91 */
     feed(d, self, "b\t-1000\ty", &out); /* -908 */
-    feed(d, self, "c\t2.5", &out);      /* 2.27 */
-    feed(d, self, "d\tabc", &out);      /* not a number: unchanged */
-    feed(d, self, "e", &out);           /* no field: unchanged */
+    feed(d, self, "e\t\tz", &out);      /* null stays null */
     finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 5);
+    ck_assert_uint_eq(out.main.n, 3);
     ck_assert_str_eq(out.main.data[0], "a\t91\tx");
     ck_assert_str_eq(out.main.data[1], "b\t-908\ty");
-    ck_assert_str_eq(out.main.data[2], "c\t2.27");
-    ck_assert_str_eq(out.main.data[3], "d\tabc");
-    ck_assert_str_eq(out.main.data[4], "e");
+    ck_assert_str_eq(out.main.data[2], "e\t\tz");
     ck_assert(out.main.ts[0] == 42);
+    out_free(&out);
+    ctx_init(&c, 0, 1, "field", "1", "factor", "0.908", NULL);
+    c.in_schema[0] = h_schema("k:string, d:double");
+    self = mk(d, &c);
+    feed(d, self, "c\t2.5", &out); /* 2.27 */
+    finish(d, self, &out);
+    ck_assert_str_eq(out.main.data[0], "c\t2.27");
     out_free(&out);
 }
 END_TEST

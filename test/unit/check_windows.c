@@ -17,12 +17,16 @@
 #include "harness_events.h"
 #include "runtime/watermark_valve.h"
 
-/* [op(params), capture] as the only subtask (harness_chain.h). */
+/* [op(params), capture] as the only subtask (harness_chain.h); an ABI v3 operator
+ * reads rows (k:string, t:int64), a v2 one text. */
 static test_chain_t g_chain;
+static const te_schema_t *kt_schema(void) { return h_schema("k:string, t:int64"); }
 static te_operator_chain_t *chain_of(const char *op, const char *const *keys, const char *const *vals, size_t n,
                                      te_error_t *err)
 {
-    return test_chain_new(&g_chain, op, keys, vals, n, 0, 1, 0, 1, err);
+    const te_operator_def_t *d = operator_registry_find(op);
+    const te_schema_t *in = d && d->abi_version >= 3 && d->kind == TE_OP_ONE_INPUT ? kt_schema() : NULL;
+    return test_chain_new_in(&g_chain, d, op, keys, vals, n, 0, 1, 0, 1, in, NULL, err);
 }
 
 /* All events, then the end of input. */
@@ -141,9 +145,8 @@ START_TEST(test_assign_timestamps_punctuated)
     int64_t max = INT64_MIN;
     for (size_t i = 0; i < 5; i++) {
         char buf[32];
-        int n = snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
-        te_record_t r = {(uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
-        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
+        snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
+        ck_assert_int_eq(push_tsv(c, 0, kt_schema(), buf, TE_NO_TIMESTAMP, &err), TE_OK);
         max = ts[i] > max ? ts[i] : max;
         ck_assert_int_eq(cap_slot[0].last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
     }
@@ -151,10 +154,14 @@ START_TEST(test_assign_timestamps_punctuated)
     ck_assert_int_eq(operator_chain_process_watermark(c, 5000, &err), TE_OK);
     ck_assert_int_eq(cap_slot[0].last_wm, 1300 - 51);
     ck_assert_uint_eq(cap_slot[0].n, 5);
-    /* a bad timestamp fails the task, naming the field and value */
-    te_record_t bad = {(uint8_t *)"a\tnoon", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(push_text_rec(c, 0, &bad, &err), TE_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "field 1 = 'noon' is not an integer timestamp"));
+    operator_chain_free(c);
+    cap_reset(0);
+    /* a null timestamp fails the task, naming the field */
+    const te_schema_t *nullable = h_schema("k:string, t:int64?");
+    c = test_chain_new_in(&g_chain, operator_registry_find("assign_timestamps"), "assign_timestamps", keys, vals,
+                          3, 0, 1, 0, 1, nullable, NULL, &err);
+    ck_assert_int_ne(push_tsv(c, 0, nullable, "a\t", TE_NO_TIMESTAMP, &err), TE_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "field 1 is null"));
     operator_chain_free(c);
     cap_reset(0);
 }
@@ -212,7 +219,8 @@ START_TEST(test_bad_parameters)
         {"sliding_window", "size", "1s", "slide", "2s", "parameter 'slide' = '2s' is larger than 'size'"},
         {"sliding_window", "size", "1s", NULL, NULL, "missing required parameter 'slide'"},
         {"sliding_window", "size", "0", "slide", "0", "parameter 'size' = '0' is out of range"},
-        {"assign_timestamps", "field", "x", NULL, NULL, "parameter 'field' = 'x'"},
+        {"assign_timestamps", "field", "x", NULL, NULL, "parameter 'field' = 'x': no field of that name"},
+        {"assign_timestamps", "field", "k", NULL, NULL, "parameter 'field' = 'k' is a string field"},
         {"assign_timestamps", "field", "1", "max_out_of_orderness", "-5", "'max_out_of_orderness' = '-5'"},
         {"assign_timestamps", "field", "1", "idle_timeout", "3 days", "'idle_timeout' = '3 days'"},
         {"window_join", "left_key_field", "0", NULL, NULL, "missing required parameter 'size'"},
