@@ -35,22 +35,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/op_row.h"
-
-typedef enum parse_format { PF_TSV, PF_CSV, PF_JSON } parse_format_t;
+#include "operators/op_text.h"
 
 typedef struct parse_op {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
-    parse_format_t format;
     uint32_t field;
-    char delim;
     const char *side;
-    const te_schema_t *out; /* borrowed: parsed by the engine for the operator's life */
-    te_row_builder_t row;
+    op_text_parser_t tp;
     te_row_builder_t err_row;
-    op_buf_t unq; /* csv: an unquoted value */
-    char why[200];
 } parse_op_t;
 
 static const te_field_t side_fields[] = {{"input", TE_TYPE_STRING, 0}, {"error", TE_TYPE_STRING, 0}};
@@ -69,19 +62,13 @@ static void *parse_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
         op_get_field_of(&s, in, "field", 0, &field, NULL) != 0 ||
         op_check_type(&s, in, "field", field, OP_T_TEXT, "a string") != 0)
         return NULL;
-    parse_format_t f;
-    if (strcmp(format, "tsv") == 0)
-        f = PF_TSV;
-    else if (strcmp(format, "csv") == 0)
-        f = PF_CSV;
-    else if (strcmp(format, "json") == 0)
-        f = PF_JSON;
-    else {
+    int f = op_text_format(format);
+    if (f < 0) {
         op_errorf(&s, "parameter 'format' = '%s' is not one of tsv, csv, json", format);
         return NULL;
     }
     char delim;
-    if (op_get_delimiter(&s, "delimiter", f == PF_CSV ? ',' : '\t', &delim) != 0)
+    if (op_get_delimiter(&s, "delimiter", f == OP_TEXT_CSV ? ',' : '\t', &delim) != 0)
         return NULL;
     if (side[0] == '\0') {
         op_errorf(&s, "parameter 'side_output' is empty");
@@ -100,8 +87,8 @@ static void *parse_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
         op_errorf(&s, "out of memory");
         return NULL;
     }
-    *p = (parse_op_t){
-        .api = api, .ctx = ctx, .format = f, .field = field, .delim = delim, .side = side, .out = out};
+    *p = (parse_op_t){.api = api, .ctx = ctx, .field = field, .side = side};
+    p->tp = (op_text_parser_t){.format = f, .delim = delim, .out = out};
     return p;
 }
 
@@ -132,7 +119,7 @@ static int parse_bool(const char *v, size_t n, int *out)
 }
 
 /* Sets field i from its text. 0, or -1 with p->why naming the field. */
-static int set_value(parse_op_t *p, uint32_t i, const char *v, size_t n)
+static int set_value(op_text_parser_t *p, uint32_t i, const char *v, size_t n)
 {
     const te_field_t *f = &p->out->fields[i];
     if (n == 0 && (f->nullable || !te_type_is_var(f->type))) {
@@ -176,7 +163,7 @@ static int set_value(parse_op_t *p, uint32_t i, const char *v, size_t n)
 
 /* ---- formats ---- */
 
-static int parse_tsv(parse_op_t *p, const char *t, size_t len)
+static int parse_tsv(op_text_parser_t *p, const char *t, size_t len)
 {
     const char *end = t + len;
     uint32_t n = p->out->n_fields;
@@ -200,7 +187,7 @@ static int parse_tsv(parse_op_t *p, const char *t, size_t len)
 
 /* One csv value starting at *t: its (unquoted) bytes; *t moves past the delimiter
  * (or to end). -1 on a bad quote. *last = 1 when no delimiter followed. */
-static int csv_value(parse_op_t *p, const char **t, const char *end, const char **v, size_t *n, int *last)
+static int csv_value(op_text_parser_t *p, const char **t, const char *end, const char **v, size_t *n, int *last)
 {
     const char *q = *t;
     if (q < end && *q == '"') {
@@ -242,7 +229,7 @@ static int csv_value(parse_op_t *p, const char **t, const char *end, const char 
     return 0;
 }
 
-static int parse_csv(parse_op_t *p, const char *t, size_t len)
+static int parse_csv(op_text_parser_t *p, const char *t, size_t len)
 {
     const char *end = t + len;
     uint32_t n = p->out->n_fields;
@@ -266,7 +253,7 @@ static int parse_csv(parse_op_t *p, const char *t, size_t len)
     return 0;
 }
 
-static int json_member(parse_op_t *p, uint32_t i, json_t *m)
+static int json_member(op_text_parser_t *p, uint32_t i, json_t *m)
 {
     const te_field_t *f = &p->out->fields[i];
     char num[40];
@@ -293,7 +280,7 @@ static int json_member(parse_op_t *p, uint32_t i, json_t *m)
     return -1;
 }
 
-static int parse_json(parse_op_t *p, const char *t, size_t len)
+static int parse_json(op_text_parser_t *p, const char *t, size_t len)
 {
     json_error_t je;
     json_t *o = json_loadb(t, len, 0, &je);
@@ -310,6 +297,28 @@ static int parse_json(parse_op_t *p, const char *t, size_t len)
     return rc;
 }
 
+int op_text_format(const char *name)
+{
+    return strcmp(name, "tsv") == 0    ? OP_TEXT_TSV
+           : strcmp(name, "csv") == 0  ? OP_TEXT_CSV
+           : strcmp(name, "json") == 0 ? OP_TEXT_JSON
+                                       : -1;
+}
+
+int op_text_parse(op_text_parser_t *p, const char *t, size_t len)
+{
+    te_row_builder_begin(&p->row, p->out->n_fields);
+    return p->format == OP_TEXT_TSV   ? parse_tsv(p, t, len)
+           : p->format == OP_TEXT_CSV ? parse_csv(p, t, len)
+                                      : parse_json(p, t, len);
+}
+
+void op_text_parser_release(op_text_parser_t *p)
+{
+    te_row_builder_free(&p->row);
+    op_buf_release(&p->unq);
+}
+
 static int parse_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     (void)input;
@@ -318,13 +327,10 @@ static int parse_process(void *self, int input, const te_record_t *rec, te_outpu
     const uint8_t *t = te_row_get_str(rec, p->field, &len);
     if (t == NULL)
         t = (const uint8_t *)"";
-    te_row_builder_begin(&p->row, p->out->n_fields);
-    int rc = p->format == PF_TSV   ? parse_tsv(p, (const char *)t, len)
-             : p->format == PF_CSV ? parse_csv(p, (const char *)t, len)
-                                   : parse_json(p, (const char *)t, len);
+    int rc = op_text_parse(&p->tp, (const char *)t, len);
     te_record_t r;
     if (rc == 0) {
-        if (te_row_builder_finish(&p->row, rec->timestamp, &r) != 0) {
+        if (te_row_builder_finish(&p->tp.row, rec->timestamp, &r) != 0) {
             p->api->fail(p->ctx, "operator 'parse': out of memory");
             return -1;
         }
@@ -333,7 +339,7 @@ static int parse_process(void *self, int input, const te_record_t *rec, te_outpu
     p->api->counter_add(p->ctx, "numUnparsableRecords", 1);
     te_row_builder_begin(&p->err_row, 2);
     te_row_set_str(&p->err_row, 0, t, len);
-    te_row_set_str(&p->err_row, 1, p->why, (uint32_t)strlen(p->why));
+    te_row_set_str(&p->err_row, 1, p->tp.why, (uint32_t)strlen(p->tp.why));
     if (te_row_builder_finish(&p->err_row, rec->timestamp, &r) != 0) {
         p->api->fail(p->ctx, "operator 'parse': out of memory");
         return -1;
@@ -346,9 +352,8 @@ static void parse_dispose(void *self)
     parse_op_t *p = self;
     if (p == NULL)
         return;
-    te_row_builder_free(&p->row);
+    op_text_parser_release(&p->tp);
     te_row_builder_free(&p->err_row);
-    op_buf_release(&p->unq);
     free(p);
 }
 

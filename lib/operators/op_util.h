@@ -117,5 +117,10 @@ extern const te_operator_def_t op_parse_def;
 extern const te_operator_def_t op_map_def;
 extern const te_operator_def_t op_aggregate_def;
 extern const te_operator_def_t op_window_aggregate_def;
+extern const te_operator_def_t op_join_def;
+extern const te_operator_def_t op_interval_join_def;
+extern const te_operator_def_t op_top_n_def;
+extern const te_operator_def_t op_lookup_join_def;
+extern const te_operator_def_t op_over_def;
 
 #endif

@@ -41,6 +41,11 @@ static const te_operator_def_t *const builtins[] = {
     &op_map_def,
     &op_aggregate_def,
     &op_window_aggregate_def,
+    &op_join_def,
+    &op_interval_join_def,
+    &op_top_n_def,
+    &op_lookup_join_def,
+    &op_over_def,
 };
 
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))

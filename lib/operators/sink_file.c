@@ -28,6 +28,10 @@
  * A path that exists and is a FIFO or a device is written directly (no temporary names,
  * no two-phase commit: a snapshot only flushes).
  *
+ * A path naming fields of the rows ("/out/dt={dt}/hm={hm}/part-{subtask}.txt") makes
+ * the sink partitioned: each row goes to the file its values name, every such file
+ * (bucket) written as above (sink_buckets.c; Flink's FileSink with a bucket assigner).
+ *
  * Writes go through a 256 KiB buffer (one write(2) per full buffer; a record larger
  * than the buffer is written directly), so there is no per-record syscall.
  *
@@ -43,7 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "operators/op_row.h"
+#include "operators/sink_file.h"
 
 #define FILE_SINK_BUF (256 * 1024)
 
@@ -51,7 +55,8 @@ typedef struct pending_file {
     uint64_t seq, checkpoint_id, size;
 } pending_file_t;
 
-typedef struct file_sink {
+struct file_sink {
+    int buckets; /* 0: this is one file (sink_file.h: the partitioned mode's starts with 1) */
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     char *path; /* owned */
@@ -69,7 +74,7 @@ typedef struct file_sink {
     op_buf_t big; /* a row whose text exceeds the buffer */
     pending_file_t *pending;
     size_t n_pending, cap_pending;
-} file_sink_t;
+};
 
 static void sink_name_of(const char *path, const char *kind, uint64_t seq, char *out, size_t n)
 {
@@ -121,6 +126,30 @@ static char *file_sink_path(const char *pattern, uint32_t subtask, uint32_t para
     return out;
 }
 
+file_sink_t *file_sink_new(op_setup_t *s, const char *pattern, int expand, const te_schema_t *in, char delim)
+{
+    file_sink_t *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        goto oom;
+    fs->schema = in;
+    fs->delim = delim;
+    fs->api = s->api;
+    fs->ctx = s->ctx;
+    fs->fd = -1;
+    fs->seq = 1;
+    fs->path = expand ? file_sink_path(pattern, s->api->subtask_index(s->ctx), s->api->parallelism(s->ctx))
+                      : strdup(pattern);
+    if (fs->path == NULL)
+        goto oom;
+    return fs;
+oom:
+    free(fs);
+    op_errorf(s, "out of memory");
+    return NULL;
+}
+
+const char *file_sink_file(const file_sink_t *fs) { return fs->path; }
+
 static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"path", "delimiter", NULL};
@@ -131,23 +160,9 @@ static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || (in = op_input_schema(&s, 0)) == NULL)
         return NULL;
-    file_sink_t *fs = calloc(1, sizeof(*fs));
-    if (fs == NULL)
-        goto oom;
-    fs->schema = in;
-    fs->delim = delim;
-    fs->api = api;
-    fs->ctx = ctx;
-    fs->fd = -1;
-    fs->seq = 1;
-    fs->path = file_sink_path(path, api->subtask_index(ctx), api->parallelism(ctx));
-    if (fs->path == NULL)
-        goto oom;
-    return fs;
-oom:
-    free(fs);
-    op_errorf(&s, "out of memory");
-    return NULL;
+    if (sink_buckets_wanted(path))
+        return sink_buckets_new(&s, path, in, delim);
+    return file_sink_new(&s, path, 1, in, delim);
 }
 
 /* Creates the missing parent directories of path (mkdir -p of its dirname), as
@@ -230,7 +245,7 @@ static int file_sink_open_inprogress(file_sink_t *fs)
     return fs->fd < 0 ? -1 : 0;
 }
 
-static int file_sink_open(void *self, char *err, size_t errlen)
+int file_sink_open(void *self, char *err, size_t errlen)
 {
     file_sink_t *fs = self;
     op_setup_t s = {fs->api, fs->ctx, "file_sink", err, errlen};
@@ -282,7 +297,7 @@ static int file_sink_flush(file_sink_t *fs)
     return rc;
 }
 
-static int file_sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+int file_sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     file_sink_t *fs = self;
     (void)input;
@@ -364,7 +379,7 @@ static int add_pending(file_sink_t *fs, uint64_t seq, uint64_t ckpt, uint64_t si
     return 0;
 }
 
-static int file_sink_close(void *self, te_output_t *out)
+int file_sink_close(void *self, te_output_t *out)
 {
     file_sink_t *fs = self;
     (void)out;
@@ -414,7 +429,7 @@ static uint64_t get_u64le(const uint8_t *p)
 
 /* State: u64 next_seq | u64 checkpoint_id | u64 n | n x (u64 seq | u64 checkpoint | u64 size) |
  * the subtask's file path (the rest). */
-static int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
+int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
 {
     file_sink_t *fs = self;
     if (fs->fd < 0) {
@@ -466,7 +481,7 @@ static int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data
     return 0;
 }
 
-static int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
+int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
 {
     file_sink_t *fs = self;
     size_t keep = 0;
@@ -482,8 +497,19 @@ static int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
     return 0;
 }
 
+int file_sink_snapshot_path(const uint8_t *data, size_t len, char *out, size_t outlen)
+{
+    uint64_t n = len >= 24 ? get_u64le(data + 16) : 0;
+    if (len < 24 || n > (len - 24) / 24 || len - 24 - 24 * n == 0 || len - 24 - 24 * n >= outlen)
+        return -1;
+    size_t pl = len - 24 - 24 * n;
+    memcpy(out, data + 24 + 24 * n, pl);
+    out[pl] = '\0';
+    return 0;
+}
+
 /* Called before open, once per snapshot given to this subtask (several when rescaled). */
-static int file_sink_restore(void *self, const uint8_t *data, size_t len)
+int file_sink_restore(void *self, const uint8_t *data, size_t len)
 {
     file_sink_t *fs = self;
     if (len == 0)
@@ -520,7 +546,7 @@ static int file_sink_restore(void *self, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void file_sink_dispose(void *self)
+void file_sink_dispose(void *self)
 {
     file_sink_t *fs = self;
     if (fs == NULL)
@@ -534,16 +560,61 @@ static void file_sink_dispose(void *self)
     free(fs);
 }
 
+/* ---- the def: one file, or buckets (sink_buckets.c) by the instance's first field ---- */
+
+static int is_buckets(const void *self) { return self != NULL && *(const int *)self; }
+
+static int sink_open(void *self, char *err, size_t errlen)
+{
+    return is_buckets(self) ? sink_buckets_open(self, err, errlen) : file_sink_open(self, err, errlen);
+}
+
+static int sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    return is_buckets(self) ? sink_buckets_process(self, input, rec, out)
+                            : file_sink_process(self, input, rec, out);
+}
+
+static int sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    return is_buckets(self) ? sink_buckets_snapshot(self, checkpoint_id, data, len)
+                            : file_sink_snapshot(self, checkpoint_id, data, len);
+}
+
+static int sink_restore(void *self, const uint8_t *data, size_t len)
+{
+    return is_buckets(self) ? sink_buckets_restore(self, data, len) : file_sink_restore(self, data, len);
+}
+
+static int sink_notify(void *self, uint64_t checkpoint_id)
+{
+    return is_buckets(self) ? sink_buckets_notify_complete(self, checkpoint_id)
+                            : file_sink_notify_complete(self, checkpoint_id);
+}
+
+static int sink_close(void *self, te_output_t *out)
+{
+    return is_buckets(self) ? sink_buckets_close(self, out) : file_sink_close(self, out);
+}
+
+static void sink_dispose(void *self)
+{
+    if (is_buckets(self))
+        sink_buckets_dispose(self);
+    else
+        file_sink_dispose(self);
+}
+
 const te_operator_def_t op_file_sink_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "file_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = file_sink_setup,
-    .open = file_sink_open,
-    .process_element = file_sink_process,
-    .snapshot = file_sink_snapshot,
-    .restore = file_sink_restore,
-    .notify_checkpoint_complete = file_sink_notify_complete,
-    .close = file_sink_close,
-    .dispose = file_sink_dispose,
+    .open = sink_open,
+    .process_element = sink_process,
+    .snapshot = sink_snapshot,
+    .restore = sink_restore,
+    .notify_checkpoint_complete = sink_notify,
+    .close = sink_close,
+    .dispose = sink_dispose,
 };

@@ -213,14 +213,15 @@ static te_operator_chain_t *chain_in(test_chain_t *t, const char *op, const char
                                      const char *const *vals, size_t np, uint32_t sub, uint32_t par, int slot,
                                      int open, te_error_t *err)
 {
-    return test_chain_new_in(t, operator_registry_find(op), op, keys, vals, np, sub, par, slot, open, g_in, NULL,
-                             err);
+    const te_operator_def_t *d = operator_registry_find(op);
+    return test_chain_new_in(t, d, op, keys, vals, np, sub, par, slot, open, g_in,
+                             d && d->kind == TE_OP_TWO_INPUT ? g_in : NULL, err);
 }
 
 static void feed_in(te_operator_chain_t *const *chains, uint32_t n, int from, int to, int two_inputs)
 {
     if (g_in)
-        feed_events_typed(chains, n, from, to, g_in);
+        feed_events_typed2(chains, n, from, to, g_in, two_inputs);
     else
         feed_events_range(chains, n, from, to, two_inputs);
 }
@@ -426,7 +427,7 @@ END_TEST
 
 static const struct rescale_case {
     const char *op;
-    const char *k[3], *v[3];
+    const char *k[5], *v[5];
     size_t np;
     int two_inputs;
     uint32_t old_par, new_par;
@@ -447,6 +448,27 @@ static const struct rescale_case {
      0,
      1},
     {"aggregate", {"key", "aggs", "emit"}, {"k", "count(*), sum(v)", "timer"}, 3, 0, 2, 1, 0, 1},
+    {"top_n", {"key", "order", "n", "emit"}, {"k", "v desc", "3", "final"}, 4, 0, 2, 3, 0, 1},
+    {"top_n",
+     {"key", "order", "ties", "size", "rank_field"},
+     {"k", "v desc", "true", "100ms", "r"},
+     5,
+     0,
+     3,
+     1,
+     0,
+     1},
+    {"over", {"key", "rows", "aggs"}, {"k", "3", "sum(v), count(*), max(v)"}, 3, 0, 1, 2, 0, 1},
+    {"join", {"left_key", "right_key", "right_prefix"}, {"k", "k", "r_"}, 3, 1, 2, 3, 0, 1},
+    {"interval_join",
+     {"left_key", "right_key", "right_prefix", "lower", "upper"},
+     {"k", "k", "r_", "-50ms", "30ms"},
+     5,
+     1,
+     3,
+     2,
+     0,
+     1},
     {"keyed_count", {"emit"}, {"updates"}, 1, 0, 2, 1, 0, 0},
     {"keyed_count", {"emit"}, {"final"}, 1, 0, 1, 2, 0, 0},
     {"tumbling_window", {"size", "agg"}, {"100ms", "count"}, 2, 0, 1, 2, 100, 0},
@@ -932,6 +954,8 @@ static const struct {
     {"print", 0},       {"discard", 0},         {"scale", 0},
     {"socket_sink", 0}, {"union", 0},           {"parse", 0},
     {"map", 0},         {"aggregate", 1},       {"window_aggregate", 1},
+    {"join", 1},        {"interval_join", 1},   {"top_n", 1},
+    {"over", 1},        {"lookup_join", 0},
 };
 
 START_TEST(test_every_builtin_covered)

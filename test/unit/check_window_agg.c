@@ -255,6 +255,40 @@ START_TEST(test_aggregate)
 }
 END_TEST
 
+/* top_n: ROW_NUMBER vs RANK with ties, per tumbling window, fired by the watermark. */
+START_TEST(test_top_n_ties)
+{
+    static const char *rows[] = {"a\t5", "b\t9", "c\t9", "d\t7", "e\t9", "f\t1"};
+    for (int ties = 0; ties < 2; ties++) {
+        cap_reset(0);
+        const char *keys[] = {"order", "n", "ties", "size", "rank_field"};
+        const char *vals[] = {"v desc", "2", ties ? "true" : "false", "100ms", "rank"};
+        te_error_t err = {0};
+        te_operator_chain_t *c = chain_of("top_n", keys, vals, 5, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        for (int i = 0; i < 6; i++)
+            ck_assert_int_eq(push_tsv(c, 0, kv_schema(), rows[i], 1000 + i, &err), TE_OK);
+        ck_assert_int_eq(push_tsv(c, 0, kv_schema(), "late\t99", 1200, &err), TE_OK); /* another window */
+        ck_assert_int_eq(operator_chain_process_watermark(c, 1099, &err), TE_OK);
+        if (ties) { /* RANK: the three 9s share rank 1 */
+            ck_assert_uint_eq(cap_slot[0].n, 3);
+            ck_assert_str_eq(cap_slot[0].lines[0], "b\t9\t1");
+            ck_assert_str_eq(cap_slot[0].lines[1], "c\t9\t1");
+            ck_assert_str_eq(cap_slot[0].lines[2], "e\t9\t1");
+        } else { /* ROW_NUMBER: the first two 9s by arrival */
+            ck_assert_uint_eq(cap_slot[0].n, 2);
+            ck_assert_str_eq(cap_slot[0].lines[0], "b\t9\t1");
+            ck_assert_str_eq(cap_slot[0].lines[1], "c\t9\t2");
+        }
+        ck_assert_int_eq(cap_slot[0].ts[0], 1099);
+        ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
+        ck_assert_str_eq(cap_slot[0].lines[cap_slot[0].n - 1], "late\t99\t1");
+        operator_chain_free(c);
+    }
+    cap_reset(0);
+}
+END_TEST
+
 START_TEST(test_bad_parameters)
 {
     static const struct {
@@ -301,6 +335,7 @@ Suite *window_agg_suite(void)
     tcase_add_test(tc, test_sessions);
     tcase_add_test(tc, test_processing_time);
     tcase_add_test(tc, test_aggregate);
+    tcase_add_test(tc, test_top_n_ties);
     tcase_add_test(tc, test_bad_parameters);
     suite_add_tcase(s, tc);
     return s;
