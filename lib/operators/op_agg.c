@@ -283,7 +283,8 @@ int op_aggs_init(const op_aggs_t *ag, te_row_builder_t *b)
     for (uint32_t f = 0; f < ag->acc.n_fields; f++)
         if (!ag->acc_fields[f].nullable)
             te_row_set_i64(b, f, 0);
-    return 0;
+    te_record_t r; /* writes the header: from here on the accumulator is b->buf[0..b->len) */
+    return te_row_builder_finish(b, 0, &r);
 }
 
 /* ---- fixed accumulators, in place ---- */
@@ -487,8 +488,13 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
                 if (c == 0)
                     c = v.s.n < cn ? -1 : v.s.n > cn;
             }
-            if (cp == NULL || (a->fn == AGG_MIN ? c < 0 : c > 0))
-                te_row_set_str(b, a->acc, v.s.p, v.s.n); /* the old bytes stay in the tail until compacted */
+            if (cp == NULL || (a->fn == AGG_MIN ? c < 0 : c > 0)) { /* the old bytes stay until compacted */
+                if (te_row_builder_reserve(b, (size_t)b->len + v.s.n) != 0)
+                    return -1;
+                memcpy(b->buf + b->len, v.s.p, v.s.n);
+                acc_set(b->buf, a->acc, (uint64_t)b->len | (uint64_t)v.s.n << 32);
+                b->len += v.s.n;
+            }
         }
     }
     /* compact when the tail grew past twice what its strings need */
@@ -506,7 +512,8 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
             te_row_builder_begin(&c, ag->acc.n_fields);
             for (uint32_t f = 0; f < ag->acc.n_fields; f++)
                 te_row_copy_field(&c, f, &cur, f, ag->acc_fields[f].type);
-            if (c.failed) {
+            te_record_t r;
+            if (te_row_builder_finish(&c, 0, &r) != 0) {
                 te_row_builder_free(&c);
                 return -1;
             }

@@ -5,11 +5,12 @@
  *
  * Event n (0-based, global) is, by n mod 50 as in Nexmark: 0 → a Person, 1..3 → an
  * Auction, 4..49 → a Bid. Subtask i of p generates the events n ≡ i (mod p). Every
- * field of event n comes from a splitmix64 stream keyed by (seed, n), so events do not
+ * field of event n comes from splitmix64 values keyed by (seed, n), so events do not
  * depend on each other or on the split. Ids start at 1000 as in Nexmark; a bid goes to
  * a "hot" auction (every 100th id) half the time, otherwise to one of the 100 most
  * recent auctions; bidders likewise among recent persons. Prices are
- * round(10^(6u) * 100) cents, u uniform in [0,1), as in Nexmark. Three bids in four go
+ * round(10^(6u) * 100) cents, u uniform in [0,1), as in Nexmark (10^(6u) interpolated
+ * in a table of 4097 points). Three bids in four go
  * to a hot channel (Google, Facebook, Baidu, Apple), the rest to "channel-<k>" (k <
  * 10000) whose url carries "&channel_id=<k>", as Nexmark's generator does. Event time
  * (ms) = first_event_time + n * event_interval_us / 1000. `extra` is one of 64 short
@@ -40,6 +41,7 @@
  *
  * Threading: a step-wise source; every callback runs on the task thread.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,7 @@ enum { KIND_BIDS = 0, KIND_AUCTIONS, KIND_PERSONS, N_KINDS };
 
 #define N_EXTRA       64
 #define N_HOT_URL_IDS 1000
+#define PRICE_STEPS   4096
 
 static const char *const KIND_TAG[N_KINDS] = {"bids", "auctions", "persons"};
 
@@ -67,6 +70,7 @@ typedef struct nexmark {
     uint8_t extra_len[N_EXTRA];
     char *hot_urls; /* [4][N_HOT_URL_IDS] urls of 64 bytes, built at open */
     uint8_t *hot_url_len;
+    double *pow10; /* 10^(6 i / PRICE_STEPS), i = 0..PRICE_STEPS, built at open */
 } nexmark_t;
 
 static const te_field_t bid_fields[] = {
@@ -102,6 +106,7 @@ static const char *const CITY[] = {"Phoenix", "Los Angeles", "San Francisco", "B
                                    "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
 static const char *const STATE[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 static const char *const CHANNEL[] = {"Google", "Facebook", "Baidu", "Apple"};
+static const uint32_t CHANNEL_LEN[] = {6, 8, 5, 5};
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -111,8 +116,12 @@ static inline uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* The k-th random number of event n. */
-static inline uint64_t rnd(const nexmark_t *q, uint64_t n, unsigned k) { return mix(q->seed ^ mix(n * 64 + k)); }
+/* The random numbers of event n: r(k) = mix(h + k) with h = mix(seed ^ n * golden). */
+static inline uint64_t event_hash(const nexmark_t *q, uint64_t n)
+{
+    return mix(q->seed ^ (n * 0x9E3779B97F4A7C15ULL));
+}
+static inline uint64_t rk(uint64_t h, unsigned k) { return mix(h + k); }
 
 /* Ids: persons 1000 + n/50, auctions 1000 + 3*(n/50) + (n%50 - 1). */
 static uint64_t last_person(uint64_t n) { return 1000 + n / 50; }
@@ -124,65 +133,93 @@ static uint64_t last_auction(uint64_t n)
     return 1000 + 3 * epoch + (off >= 3 ? 2 : off - 1);
 }
 
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
 {
     te_row_set_str(b, i, s, (uint32_t)strlen(s));
 }
 
-static void set_extra(nexmark_t *q, uint32_t i, uint64_t n, unsigned k)
+static void set_extra(nexmark_t *q, uint32_t i, uint64_t r)
 {
-    unsigned e = (unsigned)(rnd(q, n, k) % N_EXTRA);
+    unsigned e = (unsigned)(r % N_EXTRA);
     te_row_set_str(&q->row, i, q->extra[e], q->extra_len[e]);
 }
 
 static void build_person(nexmark_t *q, uint64_t n, int64_t ts)
 {
     te_row_builder_t *b = &q->row;
-    char name[64], email[96], cc[24];
-    const char *f = FIRST[rnd(q, n, 0) % N_OF(FIRST)], *l = LAST[rnd(q, n, 1) % N_OF(LAST)];
-    int nl = snprintf(name, sizeof(name), "%s %s", f, l);
-    int el = snprintf(email, sizeof(email), "%s.%s@example.com", f, l);
-    uint64_t r = rnd(q, n, 2);
-    int cl = 0;
-    for (int g = 0; g < 4; g++)
-        cl +=
-            snprintf(cc + cl, sizeof(cc) - (size_t)cl, g ? " %04u" : "%04u", (unsigned)((r >> (16 * g)) % 10000));
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1);
+    char name[64], email[96], cc[24], *p;
+    const char *f = FIRST[r0 % N_OF(FIRST)], *l = LAST[(r0 >> 8) % N_OF(LAST)];
+    p = put_str(put_str(put_str(name, f), " "), l);
+    uint32_t nl = (uint32_t)(p - name);
+    p = put_str(put_str(put_str(put_str(email, f), "."), l), "@example.com");
+    uint32_t el = (uint32_t)(p - email);
+    for (int g = 0; g < 4; g++) { /* four groups of 4 digits */
+        unsigned four = (unsigned)((r1 >> (16 * g)) % 10000);
+        char *d = cc + 5 * g;
+        d[0] = (char)('0' + four / 1000);
+        d[1] = (char)('0' + four / 100 % 10);
+        d[2] = (char)('0' + four / 10 % 10);
+        d[3] = (char)('0' + four % 10);
+        d[4] = ' ';
+    }
     te_row_builder_begin(b, N_OF(person_fields));
     te_row_set_str(b, 0, "P", 1);
     te_row_set_i64(b, 1, (int64_t)last_person(n));
-    te_row_set_str(b, 2, name, (uint32_t)nl);
-    te_row_set_str(b, 3, email, (uint32_t)el);
-    te_row_set_str(b, 4, cc, (uint32_t)cl);
-    set_cstr(b, 5, CITY[rnd(q, n, 3) % N_OF(CITY)]);
-    set_cstr(b, 6, STATE[rnd(q, n, 4) % N_OF(STATE)]);
+    te_row_set_str(b, 2, name, nl);
+    te_row_set_str(b, 3, email, el);
+    te_row_set_str(b, 4, cc, 19);
+    set_cstr(b, 5, CITY[(r0 >> 16) % N_OF(CITY)]);
+    set_cstr(b, 6, STATE[(r0 >> 24) % N_OF(STATE)]);
     te_row_set_ts(b, 7, ts);
-    set_extra(q, 8, n, 5);
+    set_extra(q, 8, r0 >> 32);
 }
 
 static void build_auction(nexmark_t *q, uint64_t n, int64_t ts)
 {
     te_row_builder_t *b = &q->row;
-    uint64_t initial = 100 + rnd(q, n, 0) % 10000;
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1), r2 = rk(h, 2);
+    uint64_t initial = 100 + r0 % 10000;
     uint64_t persons = last_person(n) - 1000 + 1;
-    uint64_t seller = rnd(q, n, 3) % 2 ? (last_person(n) / 100) * 100
-                                       : last_person(n) - rnd(q, n, 4) % (persons < 100 ? persons : 100);
+    uint64_t seller =
+        r1 & 1 ? (last_person(n) / 100) * 100 : last_person(n) - (r1 >> 1) % (persons < 100 ? persons : 100);
     if (seller < 1000)
         seller = 1000;
-    char item[32], desc[32];
-    int il = snprintf(item, sizeof(item), "item-%llu", (unsigned long long)(rnd(q, n, 1) % 100000));
-    int dl = snprintf(desc, sizeof(desc), "description-%llu", (unsigned long long)(rnd(q, n, 2) % 100000));
+    char item[32], desc[40];
+    char *ie = put_u(put_str(item, "item-"), (r0 >> 16) % 100000);
+    char *de = put_u(put_str(desc, "description-"), (r0 >> 40) % 100000);
     te_row_builder_begin(b, N_OF(auction_fields));
     te_row_set_str(b, 0, "A", 1);
     te_row_set_i64(b, 1, (int64_t)last_auction(n));
-    te_row_set_str(b, 2, item, (uint32_t)il);
-    te_row_set_str(b, 3, desc, (uint32_t)dl);
+    te_row_set_str(b, 2, item, (uint32_t)(ie - item));
+    te_row_set_str(b, 3, desc, (uint32_t)(de - desc));
     te_row_set_i64(b, 4, (int64_t)initial);
-    te_row_set_i64(b, 5, (int64_t)(initial + rnd(q, n, 5) % 10000));
+    te_row_set_i64(b, 5, (int64_t)(initial + r2 % 10000));
     te_row_set_ts(b, 6, ts);
-    te_row_set_ts(b, 7, ts + 10000 + (int64_t)(rnd(q, n, 6) % 100000));
+    te_row_set_ts(b, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000));
     te_row_set_i64(b, 8, (int64_t)seller);
-    te_row_set_i64(b, 9, (int64_t)(10 + rnd(q, n, 7) % 5));
-    set_extra(q, 10, n, 8);
+    te_row_set_i64(b, 9, (int64_t)(10 + (r1 >> 40) % 5));
+    set_extra(q, 10, r2 >> 40);
 }
 
 static void build_bid(nexmark_t *q, uint64_t n, int64_t ts)
@@ -190,37 +227,40 @@ static void build_bid(nexmark_t *q, uint64_t n, int64_t ts)
     te_row_builder_t *b = &q->row;
     uint64_t la = last_auction(n), lp = last_person(n);
     uint64_t na = la - 1000 + 1, np = lp - 1000 + 1;
-    uint64_t r0 = rnd(q, n, 0), r1 = rnd(q, n, 1), r2 = rnd(q, n, 2), r3 = rnd(q, n, 3);
-    uint64_t auction = r0 & 1 ? (la / 100) * 100 : la - (r0 >> 1) % (na < 100 ? na : 100);
-    uint64_t bidder = r1 & 1 ? (lp / 100) * 100 : lp - (r1 >> 1) % (np < 100 ? np : 100);
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1), r2 = rk(h, 2);
+    uint64_t auction = r0 & 1 ? (la / 100) * 100 : la - ((r0 >> 1) & 0xffffffff) % (na < 100 ? na : 100);
+    uint64_t bidder = r1 & 1 ? (lp / 100) * 100 : lp - ((r1 >> 1) & 0xffffffff) % (np < 100 ? np : 100);
     if (auction < 1000)
         auction = 1000;
     if (bidder < 1000)
         bidder = 1000;
-    /* round(10^(6u) * 100), u uniform in [0,1): computed with exp10 via doubles. */
-    double u = (double)(r2 >> 11) / 9007199254740992.0;
-    double price_d = __builtin_exp(u * 6.0 * 2.302585092994046) * 100.0;
+    /* price = round(10^(6u) * 100), u uniform in [0, 1), by linear interpolation in the
+     * table of 10^(6 i / PRICE_STEPS) built at open */
+    double u = (double)(r2 >> 11) * (PRICE_STEPS / 9007199254740992.0);
+    unsigned i = (unsigned)u;
+    double price_d = (q->pow10[i] + (q->pow10[i + 1] - q->pow10[i]) * (u - (double)i)) * 100.0;
     te_row_builder_begin(b, N_OF(bid_fields));
     te_row_set_str(b, 0, "B", 1);
     te_row_set_i64(b, 1, (int64_t)auction);
     te_row_set_i64(b, 2, (int64_t)bidder);
     te_row_set_i64(b, 3, (int64_t)(price_d + 0.5));
-    unsigned id = (unsigned)(rnd(q, n, 4) % N_HOT_URL_IDS);
-    if ((r3 & 3) != 3) {
-        unsigned c = (unsigned)((r3 >> 2) % N_OF(CHANNEL)), slot = c * N_HOT_URL_IDS + id;
-        set_cstr(b, 4, CHANNEL[c]);
+    unsigned id = (unsigned)((r0 >> 33) % N_HOT_URL_IDS), pick = (unsigned)(r1 >> 33);
+    if ((pick & 3) != 3) {
+        unsigned c = (pick >> 2) % N_OF(CHANNEL), slot = c * N_HOT_URL_IDS + id;
+        te_row_set_str(b, 4, CHANNEL[c], CHANNEL_LEN[c]);
         te_row_set_str(b, 5, q->hot_urls + (size_t)slot * 64, q->hot_url_len[slot]);
     } else {
-        unsigned k = (unsigned)((r3 >> 2) % 10000);
+        unsigned k = (pick >> 2) % 10000;
         char ch[24], url[112];
-        int cl = snprintf(ch, sizeof(ch), "channel-%u", k);
-        int ul = snprintf(url, sizeof(url), "https://www.nexmark.com/%s/item.htm?query=1&id=%u&channel_id=%u", ch,
-                          id, k);
-        te_row_set_str(b, 4, ch, (uint32_t)cl);
-        te_row_set_str(b, 5, url, (uint32_t)ul);
+        char *ce = put_u(put_str(ch, "channel-"), k);
+        char *ue = put_str(url, "https://www.nexmark.com/");
+        memcpy(ue, ch, (size_t)(ce - ch));
+        ue = put_u(put_str(put_u(put_str(ue + (ce - ch), "/item.htm?query=1&id="), id), "&channel_id="), k);
+        te_row_set_str(b, 4, ch, (uint32_t)(ce - ch));
+        te_row_set_str(b, 5, url, (uint32_t)(ue - url));
     }
     te_row_set_ts(b, 6, ts);
-    set_extra(q, 7, n, 5);
+    set_extra(q, 7, r2 >> 3);
 }
 
 /* Builds event n into q->row; its kind in *kind. */
@@ -308,10 +348,13 @@ static int nexmark_open(void *self, char *err, size_t errlen)
     size_t n = N_OF(CHANNEL) * N_HOT_URL_IDS;
     q->hot_urls = malloc(n * 64);
     q->hot_url_len = malloc(n);
-    if (q->hot_urls == NULL || q->hot_url_len == NULL) {
+    q->pow10 = malloc((PRICE_STEPS + 1) * sizeof(double));
+    if (q->hot_urls == NULL || q->hot_url_len == NULL || q->pow10 == NULL) {
         snprintf(err, errlen, "operator 'nexmark': out of memory");
         return -1;
     }
+    for (unsigned i = 0; i <= PRICE_STEPS; i++)
+        q->pow10[i] = pow(10.0, 6.0 * i / PRICE_STEPS);
     for (size_t c = 0; c < N_OF(CHANNEL); c++)
         for (unsigned id = 0; id < N_HOT_URL_IDS; id++) {
             size_t slot = c * N_HOT_URL_IDS + id;
@@ -392,6 +435,7 @@ static void nexmark_dispose(void *self)
     te_row_builder_free(&q->row);
     free(q->hot_urls);
     free(q->hot_url_len);
+    free(q->pow10);
     free(q);
 }
 

@@ -305,9 +305,10 @@ static inline const uint8_t *te_row_key_bytes(const te_record_t *r, const te_row
 typedef struct te_row_builder {
     uint8_t *buf; /* owned; te_row_builder_free releases it */
     uint32_t cap;
-    uint32_t len; /* header + slots + tail so far */
-    uint32_t n;   /* fields of the row being built */
-    int failed;   /* an allocation failed: finish returns -1 */
+    uint32_t len;   /* header + slots + tail so far */
+    uint32_t n;     /* fields of the row being built */
+    int failed;     /* an allocation failed or a field was out of range: finish returns -1 */
+    uint64_t nulls; /* null bit of each field; written into the header by finish */
 } te_row_builder_t;
 
 static inline int te_row_builder_reserve(te_row_builder_t *b, size_t need)
@@ -342,23 +343,11 @@ static inline int te_row_builder_begin(te_row_builder_t *b, uint32_t n)
     size_t fixed = TE_ROW_HEADER + 8u * (size_t)n;
     if (te_row_builder_reserve(b, fixed) != 0)
         return -1;
-    memset(b->buf, 0, fixed);
-    uint64_t hdr = (uint64_t)n | (n ? ((1ull << n) - 1) << TE_ROW_NULL_SHIFT : 0);
-    memcpy(b->buf, &hdr, 8);
+    memset(b->buf + TE_ROW_HEADER, 0, fixed - TE_ROW_HEADER);
+    b->nulls = n ? (1ull << n) - 1 : 0;
     b->n = n;
     b->len = (uint32_t)fixed;
     return 0;
-}
-
-static inline void te_row_builder_mark(te_row_builder_t *b, uint32_t i, int null)
-{
-    uint64_t hdr;
-    memcpy(&hdr, b->buf, 8);
-    if (null)
-        hdr |= 1ull << (TE_ROW_NULL_SHIFT + i);
-    else
-        hdr &= ~(1ull << (TE_ROW_NULL_SHIFT + i));
-    memcpy(b->buf, &hdr, 8);
 }
 
 static inline void te_row_set_slot(te_row_builder_t *b, uint32_t i, uint64_t v)
@@ -368,7 +357,7 @@ static inline void te_row_set_slot(te_row_builder_t *b, uint32_t i, uint64_t v)
         return;
     }
     memcpy(b->buf + TE_ROW_HEADER + 8u * i, &v, 8);
-    te_row_builder_mark(b, i, 0);
+    b->nulls &= ~(1ull << i);
 }
 
 static inline void te_row_set_i64(te_row_builder_t *b, uint32_t i, int64_t v)
@@ -395,7 +384,7 @@ static inline void te_row_set_null(te_row_builder_t *b, uint32_t i)
         return;
     }
     memset(b->buf + TE_ROW_HEADER + 8u * i, 0, 8);
-    te_row_builder_mark(b, i, 1);
+    b->nulls |= 1ull << i;
 }
 
 /* Appends the bytes to the tail (p may be NULL when len is 0). */
@@ -432,6 +421,8 @@ static inline int te_row_builder_finish(te_row_builder_t *b, int64_t timestamp, 
 {
     if (b->failed || b->buf == NULL)
         return -1;
+    uint64_t hdr = (uint64_t)b->n | b->nulls << TE_ROW_NULL_SHIFT;
+    memcpy(b->buf, &hdr, 8);
     out->data = b->buf;
     out->len = b->len;
     out->timestamp = timestamp;
