@@ -222,10 +222,14 @@ static int acc_add_field(op_setup_t *s, op_aggs_t *ag, te_type_t t, int nullable
 
 int op_aggs_parse(op_setup_t *s, const te_schema_t *in, const char *key, op_aggs_t *ag)
 {
+    return op_aggs_parse_text(s, in, key, s->api->param(s->ctx, key), ag);
+}
+
+int op_aggs_parse_text(op_setup_t *s, const te_schema_t *in, const char *key, const char *v, op_aggs_t *ag)
+{
     memset(ag, 0, sizeof(*ag));
     ag->acc.fields = ag->acc_fields;
     ag->fixed = 1;
-    const char *v = s->api->param(s->ctx, key);
     if (v == NULL)
         return op_errorf(s, "missing required parameter '%s' (e.g. \"count(*) AS n, max(price)\")", key);
     op_list_t l;

@@ -56,6 +56,8 @@ typedef struct op_aggs {
 
 /* Parses parameter `key` against the input schema. 0 or -1 (message in s->err). */
 int op_aggs_parse(op_setup_t *s, const te_schema_t *in, const char *key, op_aggs_t *out);
+/* Parses the list `text` (NULL: missing) given for parameter `key` (messages name it). */
+int op_aggs_parse_text(op_setup_t *s, const te_schema_t *in, const char *key, const char *text, op_aggs_t *out);
 void op_aggs_free(op_aggs_t *ag);
 
 /* Appends the results' fields (name, type, nullable) to an output schema. */

@@ -308,6 +308,21 @@ int64_t op_row_int(const te_record_t *rec, uint32_t idx, te_type_t t)
     return d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
 }
 
+int op_row_number_any(const te_record_t *rec, uint32_t idx, te_type_t t, double *out)
+{
+    if (te_row_is_null(rec, idx))
+        return 1;
+    if (t == TE_TYPE_DOUBLE || t == TE_TYPE_INT64 || t == TE_TYPE_TIMESTAMP) {
+        *out = op_row_number(rec, idx, t);
+        return 0;
+    }
+    if (!te_type_is_var(t))
+        return -1;
+    uint32_t n;
+    const uint8_t *p = te_row_get_str(rec, idx, &n);
+    return p != NULL && op_parse_double_bytes(p, n, out) == 0 ? 0 : -1;
+}
+
 int op_row_text(op_buf_t *buf, const te_record_t *rec, const te_schema_t *sc, char delim)
 {
     for (;;) {

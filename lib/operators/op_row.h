@@ -90,6 +90,10 @@ int op_key_to_row(te_row_builder_t *b, uint32_t first, const uint8_t *k, uint32_
 /* Field idx of rec as a double / int64 whatever its numeric type (0 when null). */
 double op_row_number(const te_record_t *rec, uint32_t idx, te_type_t t);
 int64_t op_row_int(const te_record_t *rec, uint32_t idx, te_type_t t);
+/* Field idx of rec as a double, text parsed as a number (the operators that took
+ * numbers out of text keep taking them from string fields). 0, 1 when the field is
+ * null, -1 when its text is not a number (or its type has no number: bool). */
+int op_row_number_any(const te_record_t *rec, uint32_t idx, te_type_t t, double *out);
 
 /* rec (of schema sc) as text with fields separated by delim, into buf (grown; buf->len
  * = the text's length). 0 or -1 (out of memory). */

@@ -116,8 +116,8 @@ void window_agg_dispose(void *self)
 }
 
 window_agg_t *window_agg_new(op_setup_t *s, const te_schema_t *in, const uint32_t *key, uint32_t n_key,
-                             const char *aggs_param, int64_t size, int64_t slide, int64_t gap, int processing,
-                             op_schema_t *o)
+                             const char *aggs_param, const char *aggs, int64_t size, int64_t slide, int64_t gap,
+                             int processing, op_schema_t *o)
 {
     window_agg_t *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -136,7 +136,7 @@ window_agg_t *window_agg_new(op_setup_t *s, const te_schema_t *in, const uint32_
     w->slice = gap ? 0 : gcd64(size, slide);
     w->processing = processing;
     w->fired_end = INT64_MIN;
-    if (op_aggs_parse(s, in, aggs_param, &w->aggs) != 0)
+    if (op_aggs_parse_text(s, in, aggs_param, aggs, &w->aggs) != 0)
         goto fail;
     if (!w->aggs.fixed || w->aggs.distinct) {
         op_errorf(s,
@@ -664,7 +664,8 @@ static void *window_aggregate_setup(const te_operator_api_t *api, te_operator_ct
         return NULL;
     }
     op_schema_t o = {0};
-    window_agg_t *w = window_agg_new(&s, in, idx, nk, "aggs", size, slide, gap, processing, &o);
+    window_agg_t *w =
+        window_agg_new(&s, in, idx, nk, "aggs", api->param(ctx, "aggs"), size, slide, gap, processing, &o);
     if (w == NULL)
         return NULL;
     if (op_declare(&s, NULL, &o) != 0) {

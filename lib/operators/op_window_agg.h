@@ -14,13 +14,13 @@
 
 typedef struct window_agg window_agg_t;
 
-/* An instance: keys key[0..n_key) of `in`, the aggregate list in parameter
- * `aggs_param`, size / slide (tumbling: slide = size) or gap (sessions; size = slide =
+/* An instance: keys key[0..n_key) of `in`, the aggregate list `aggs` (given as
+ * parameter `aggs_param`, which messages name), size / slide (tumbling: slide = size) or gap (sessions; size = slide =
  * 0), processing time or event time. Appends the output fields to o (the caller
  * declares it). NULL with a message. */
 window_agg_t *window_agg_new(op_setup_t *s, const te_schema_t *in, const uint32_t *key, uint32_t n_key,
-                             const char *aggs_param, int64_t size, int64_t slide, int64_t gap, int processing,
-                             op_schema_t *o);
+                             const char *aggs_param, const char *aggs, int64_t size, int64_t slide, int64_t gap,
+                             int processing, op_schema_t *o);
 /* Parameters `size` (required) and `slide` (default size, <= size). 0 or -1. */
 int op_window_sizes(op_setup_t *s, int64_t *size, int64_t *slide);
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests: event time through the real operator chain (operator_chain.c: timers in
- * the watermark path, keyed state, counters) — tumbling / sliding windows and
- * window_join over random out-of-order input with watermarks (harness_events.h),
+ * the watermark path, keyed state, counters) — tumbling / sliding windows (the slicing
+ * engine of window_aggregate) and window_join over random out-of-order rows with
+ * watermarks (harness_events.h),
  * compared with brute-force oracles (per record: enumerate its windows, skip the late
  * ones: harness_events.h; the join's here); late
  * records counted; end of input fires every pending window; assign_timestamps'
@@ -17,23 +18,28 @@
 #include "harness_events.h"
 #include "runtime/watermark_valve.h"
 
-/* [op(params), capture] as the only subtask (harness_chain.h); an ABI v3 operator
- * reads rows (k:string, t:int64), a v2 one text. */
+/* [op(params), capture] as the only subtask (harness_chain.h), reading rows of `in`
+ * (on both inputs of a two-input operator); chain_of reads (k:string, t:int64). */
 static test_chain_t g_chain;
 static const te_schema_t *kt_schema(void) { return h_schema("k:string, t:int64"); }
+static te_operator_chain_t *chain_in(const char *op, const char *const *keys, const char *const *vals, size_t n,
+                                     const te_schema_t *in, te_error_t *err)
+{
+    const te_operator_def_t *d = operator_registry_find(op);
+    return test_chain_new_in(&g_chain, d, op, keys, vals, n, 0, 1, 0, 1, in,
+                             d && d->kind == TE_OP_TWO_INPUT ? in : NULL, err);
+}
 static te_operator_chain_t *chain_of(const char *op, const char *const *keys, const char *const *vals, size_t n,
                                      te_error_t *err)
 {
-    const te_operator_def_t *d = operator_registry_find(op);
-    const te_schema_t *in = d && d->abi_version >= 3 && d->kind == TE_OP_ONE_INPUT ? kt_schema() : NULL;
-    return test_chain_new_in(&g_chain, d, op, keys, vals, n, 0, 1, 0, 1, in, NULL, err);
+    return chain_in(op, keys, vals, n, kt_schema(), err);
 }
 
-/* All events, then the end of input. */
+/* All events (rows (k, v) of kt_schema), then the end of input. */
 static void feed_events(te_operator_chain_t *c, int two_inputs)
 {
     te_error_t err = {0};
-    feed_events_range(&c, 1, 0, NEV, two_inputs);
+    feed_events_typed2(&c, 1, 0, NEV, kt_schema(), two_inputs);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
 }
 
@@ -251,13 +257,12 @@ START_TEST(test_keyed_reduce_and_union)
     const char *keys[] = {"value_field", "fn", "emit"};
     const char *vals[] = {"1", "concat", "final"};
     te_error_t err = {0};
-    te_operator_chain_t *c = chain_of("keyed_reduce", keys, vals, 3, &err);
+    const te_schema_t *ks = h_schema("k:string, v:string");
+    te_operator_chain_t *c = chain_in("keyed_reduce", keys, vals, 3, ks, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     const char *in[] = {"a\tx", "b\ty", "a\tz", "b\tw", "a\tq"};
-    for (int i = 0; i < 5; i++) {
-        te_record_t r = {(const uint8_t *)in[i], (uint32_t)strlen(in[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
-    }
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(push_tsv(c, 0, ks, in[i], TE_NO_TIMESTAMP, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 0);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 2);
@@ -266,24 +271,29 @@ START_TEST(test_keyed_reduce_and_union)
     operator_chain_free(c);
     cap_reset(0);
 
+    /* numbers of a double field, and of a string field (text that is not a number
+     * fails the task, naming the field) */
     const char *sk[] = {"value_field"};
-    const char *sv[] = {"1"};
-    c = chain_of("keyed_sum", sk, sv, 1, &err);
-    const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
-    for (int i = 0; i < 4; i++) {
-        te_record_t r = {(const uint8_t *)nums[i], (uint32_t)strlen(nums[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(push_text_rec(c, 0, &r, &err), TE_OK);
+    const char *sv[] = {"v"};
+    for (int typed = 1; typed >= 0; typed--) {
+        const te_schema_t *ns = h_schema(typed ? "k:string, v:double" : "k:string, v:string");
+        c = chain_in("keyed_sum", sk, sv, 1, ns, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(push_tsv(c, 0, ns, nums[i], TE_NO_TIMESTAMP, &err), TE_OK);
+        ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
+        ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
+        ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
+        if (!typed) {
+            ck_assert_int_ne(push_tsv(c, 0, ns, "a\tlots", TE_NO_TIMESTAMP, &err), TE_OK);
+            ck_assert_msg(strstr(err.msg, "value_field 'v' = 'lots' is not a number") != NULL, "%s", err.msg);
+        }
+        operator_chain_free(c);
+        cap_reset(0);
     }
-    ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
-    ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
-    ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
-    te_record_t bad = {(const uint8_t *)"a\tlots", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(push_text_rec(c, 0, &bad, &err), TE_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "value_field 1 = 'lots' is not a number"));
-    operator_chain_free(c);
-    cap_reset(0);
 
-    c = chain_of("union", NULL, NULL, 0, &err);
+    c = chain_in("union", NULL, NULL, 0, NULL, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     te_record_t r0 = {(const uint8_t *)"left", 4, 5}, r1 = {(const uint8_t *)"right", 5, 6};
     ck_assert_int_eq(push_text_rec(c, 0, &r0, &err), TE_OK);
