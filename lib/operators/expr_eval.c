@@ -411,6 +411,35 @@ static void eval_func(const expr_t *e, const te_record_t *rec, expr_env_t *env, 
 
 /* ---- operators ---- */
 
+static inline void eval_field(const expr_t *e, const te_record_t *rec, expr_value_t *o)
+{
+    if (te_row_is_null(rec, e->field))
+        return set_null(o, e->type);
+    switch (e->type) {
+    case TE_TYPE_DOUBLE: return set_d(o, te_row_get_f64(rec, e->field));
+    case TE_TYPE_STRING:
+    case TE_TYPE_BYTES: {
+        uint32_t n;
+        const uint8_t *p = te_row_get_str(rec, e->field, &n);
+        set_s(o, p, n);
+        o->type = e->type;
+        return;
+    }
+    default: return set_i(o, e->type, te_row_get_i64(rec, e->field));
+    }
+}
+
+/* An operand: fields and literals (most operands) without a call. */
+static inline void eval_arg(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *o)
+{
+    if (e->op == X_FIELD)
+        eval_field(e, rec, o);
+    else if (e->op == X_LIT)
+        *o = e->lit;
+    else
+        expr_eval_node(e, rec, env, o);
+}
+
 static void eval_arith(const expr_t *e, const expr_value_t *a, const expr_value_t *b, expr_value_t *o)
 {
     if (a->null || b->null)
@@ -497,21 +526,7 @@ void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, ex
     expr_value_t a, b, c;
     switch (e->op) {
     case X_LIT: *o = e->lit; return;
-    case X_FIELD:
-        if (te_row_is_null(rec, e->field))
-            return set_null(o, e->type);
-        switch (e->type) {
-        case TE_TYPE_DOUBLE: return set_d(o, te_row_get_f64(rec, e->field));
-        case TE_TYPE_STRING:
-        case TE_TYPE_BYTES: {
-            uint32_t n;
-            const uint8_t *p = te_row_get_str(rec, e->field, &n);
-            set_s(o, p, n);
-            o->type = e->type;
-            return;
-        }
-        default: return set_i(o, e->type, te_row_get_i64(rec, e->field));
-        }
+    case X_FIELD: return eval_field(e, rec, o);
     case X_NEG:
         expr_eval_node(e->args[0], rec, env, &a);
         if (a.null)
@@ -522,8 +537,8 @@ void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, ex
     case X_MUL:
     case X_DIV:
     case X_MOD:
-        expr_eval_node(e->args[0], rec, env, &a);
-        expr_eval_node(e->args[1], rec, env, &b);
+        eval_arg(e->args[0], rec, env, &a);
+        eval_arg(e->args[1], rec, env, &b);
         return eval_arith(e, &a, &b, o);
     case X_CONCAT: {
         expr_eval_node(e->args[0], rec, env, &a);
@@ -543,8 +558,8 @@ void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, ex
     case X_LE:
     case X_GT:
     case X_GE: {
-        expr_eval_node(e->args[0], rec, env, &a);
-        expr_eval_node(e->args[1], rec, env, &b);
+        eval_arg(e->args[0], rec, env, &a);
+        eval_arg(e->args[1], rec, env, &b);
         if (a.null || b.null)
             return set_null(o, TE_TYPE_BOOL);
         int c2 = cmp_values(e, &a, &b);

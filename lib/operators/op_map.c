@@ -33,7 +33,7 @@ typedef struct map_op {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     const char *name;
-    uint32_t n;
+    uint32_t n, n_in; /* output and input fields */
     map_col_t col[TE_ROW_MAX_FIELDS];
     expr_item_t items[TE_ROW_MAX_FIELDS]; /* map */
     uint32_t n_items;
@@ -56,7 +56,7 @@ static void map_dispose(void *self)
     free(m);
 }
 
-static map_op_t *map_new(op_setup_t *s, const char *name)
+static map_op_t *map_new(op_setup_t *s, const char *name, const te_schema_t *in)
 {
     map_op_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -66,6 +66,7 @@ static map_op_t *map_new(op_setup_t *s, const char *name)
     m->api = s->api;
     m->ctx = s->ctx;
     m->name = name;
+    m->n_in = in->n_fields;
     return m;
 }
 
@@ -88,7 +89,7 @@ static void *map_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, cha
     if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
         op_get_string(&s, "exprs", 1, NULL, &exprs) != 0)
         return NULL;
-    map_op_t *m = map_new(&s, "map");
+    map_op_t *m = map_new(&s, "map", in);
     if (m == NULL)
         return NULL;
     /* a JSON array of items is joined into one list */
@@ -151,7 +152,7 @@ static void *select_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_fields_of(&s, in, "fields", 1, idx, TE_ROW_MAX_FIELDS, &n) != 0)
         return NULL;
-    map_op_t *m = map_new(&s, "select");
+    map_op_t *m = map_new(&s, "select", in);
     if (m == NULL)
         return NULL;
     op_schema_t o = {0};
@@ -188,7 +189,7 @@ static void *case_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, ch
         op_get_field_of(&s, in, "field", 0, &field, &given) != 0 ||
         (given && op_check_type(&s, in, "field", field, OP_T_TEXT, "a string") != 0))
         return NULL;
-    map_op_t *m = map_new(&s, name);
+    map_op_t *m = map_new(&s, name, in);
     if (m == NULL)
         return NULL;
     for (uint32_t i = 0; i < in->n_fields; i++) {
@@ -218,12 +219,10 @@ static void *lower_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
     return case_setup(api, ctx, err, errlen, "lower", 0);
 }
 
-static int map_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+/* Any row, through the checked readers (a malformed field reads as null). */
+static int map_process_checked(map_op_t *m, const te_record_t *rec, te_output_t *out)
 {
-    map_op_t *m = self;
-    (void)input;
     te_row_builder_begin(&m->row, m->n);
-    expr_env_reset(&m->env);
     for (uint32_t i = 0; i < m->n; i++) {
         const map_col_t *c = &m->col[i];
         if (c->copy >= 0) {
@@ -239,6 +238,71 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     if (te_row_builder_finish(&m->row, rec->timestamp, &o) != 0)
         goto oom;
     return m->api->emit(out, &o);
+oom:
+    m->api->fail(m->ctx, "operator '%s': out of memory", m->name);
+    return -1;
+}
+
+/* A row whose fixed part has the input's field count is copied slot by slot (a
+ * string's bounds still checked, a malformed one copied as null, as the readers
+ * read it); expressions go through the builder. */
+static int map_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    map_op_t *m = self;
+    (void)input;
+    const uint8_t *d = rec->data;
+    expr_env_reset(&m->env);
+    if (rec->len < TE_ROW_HEADER + 8u * m->n_in || d[0] != m->n_in)
+        return map_process_checked(m, rec, out);
+    te_row_builder_t *b = &m->row;
+    uint32_t n = m->n, olen = TE_ROW_HEADER + 8u * n;
+    if (te_row_builder_reserve(b, olen) != 0)
+        goto oom;
+    b->failed = 0;
+    b->n = n;
+    uint8_t *o = b->buf;
+    uint64_t in_nulls = te_row_load64(d) >> TE_ROW_NULL_SHIFT, nulls = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const map_col_t *c = &m->col[i];
+        if (c->copy >= 0) {
+            uint32_t f = (uint32_t)c->copy;
+            uint64_t v = te_row_load64(d + TE_ROW_HEADER + 8u * f), null = (in_nulls >> f) & 1u;
+            if (te_type_is_var(c->type) && !null) {
+                uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
+                if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
+                    v = 0;
+                    null = 1;
+                } else {
+                    if ((size_t)olen + len > b->cap) {
+                        if (te_row_builder_reserve(b, (size_t)olen + len) != 0)
+                            goto oom;
+                        o = b->buf;
+                    }
+                    memcpy(o + olen, d + off, len);
+                    v = olen | (uint64_t)len << 32;
+                    olen += len;
+                }
+            }
+            memcpy(o + TE_ROW_HEADER + 8u * i, &v, 8);
+            nulls |= null << i;
+        } else {
+            expr_value_t v;
+            if (expr_eval(c->e, rec, &m->env, &v) != 0)
+                goto oom;
+            b->len = olen;
+            b->nulls = nulls;
+            expr_value_set(b, i, &v);
+            o = b->buf;
+            olen = b->len;
+            nulls = b->nulls;
+        }
+    }
+    b->len = olen;
+    b->nulls = nulls;
+    te_record_t r;
+    if (te_row_builder_finish(b, rec->timestamp, &r) != 0)
+        goto oom;
+    return m->api->emit(out, &r);
 oom:
     m->api->fail(m->ctx, "operator '%s': out of memory", m->name);
     return -1;

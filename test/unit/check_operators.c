@@ -1144,6 +1144,33 @@ START_TEST(test_select_upper_lower)
     ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(c:double?, a:string)");
     out_free(&out);
 
+    /* a string copied twice past the builder's first buffer; rows whose fixed part
+     * does not match the schema, or whose string points outside the row, read as
+     * nulls (checked path and fast path agree) */
+    ctx_init(&c, 0, 1, "fields", "a,b,a,a", NULL);
+    c.in_schema[0] = h_schema("a:string?, b:int64?, c:double?");
+    self = mk(d, &c);
+    static char big[700];
+    memset(big, 'z', sizeof(big) - 1);
+    char line[800];
+    snprintf(line, sizeof(line), "%s\t7\t1", big);
+    feed(d, self, line, &out);
+    char want[2200];
+    snprintf(want, sizeof(want), "%s\t7\t%s\t%s", big, big, big);
+    ck_assert_str_eq(out.main.data[0], want);
+    uint8_t bad[8 + 8 * 3] = {3};
+    uint64_t slot = (uint64_t)40 | (uint64_t)1000 << 32; /* a's bytes past the end */
+    memcpy(bad + 8, &slot, 8);
+    bad[16] = 5; /* b = 5 */
+    te_record_t r1 = {bad, sizeof(bad), 1};
+    ck_assert_int_eq(d->process_element(self, 0, &r1, &out), 0);
+    te_record_t r2 = {bad, 12, 2}; /* the fixed part cut short */
+    ck_assert_int_eq(d->process_element(self, 0, &r2, &out), 0);
+    finish(d, self, &out);
+    ck_assert_str_eq(out.main.data[1], "\t5\t\t");
+    ck_assert_str_eq(out.main.data[2], "\t\t\t");
+    out_free(&out);
+
     /* map: expressions */
     d = def_of("map");
     ctx_init(&c, 0, 1, "exprs", "b * 2 AS b2, upper(a) || '!', CASE WHEN c IS NULL THEN -1.0 ELSE c END AS c",
