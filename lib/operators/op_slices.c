@@ -1,8 +1,9 @@
 /*
  * op_slices — slice tables of the slicing window aggregation (see op_slices.h).
  *
- * Hash: 64-bit FNV-1a folded to 32 bits over the key bytes (the table is private, so
- * any good spread will do); linear probing at load <= 1/2.
+ * Hash: the key's 8-byte words multiplied and mixed (the table is private, so any good
+ * spread will do); linear probing at load <= 1/2 over slots that hold the hash beside
+ * the entry's offset, so a probe past another key does not touch its entry.
  *
  * Threading: a slice belongs to one operator instance.
  */
@@ -13,11 +14,20 @@
 
 static uint32_t hash_key(const uint8_t *k, uint32_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (uint32_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 0x100000001b3ULL;
-    h ^= h >> 29;
-    return (uint32_t)(h ^ (h >> 32));
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    for (; n >= 8; k += 8, n -= 8) {
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    if (n) {
+        w = 0;
+        for (uint32_t i = 0; i < n; i++)
+            w |= (uint64_t)k[i] << (8 * i);
+        h = (h ^ w) * 0x94D049BB133111EBULL;
+    }
+    h = (h ^ (h >> 29)) * 0xFF51AFD7ED558CCDULL;
+    return (uint32_t)(h >> 32);
 }
 
 static uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
@@ -62,18 +72,22 @@ static uint8_t *entry_acc(const op_slice_t *s, uint32_t off)
     return s->arena.data + off + 8 + pad8(kl);
 }
 
+static uint32_t slot_off(uint64_t v) { return (uint32_t)v - 1; }
+
 /* The slot of key: its entry's, or the empty one where it would go. */
 static uint32_t probe(const op_slice_t *s, const uint8_t *key, uint32_t keylen, uint32_t h)
 {
     uint32_t mask = s->cap - 1, i = h & mask;
     for (;;) {
-        uint32_t v = s->slots[i];
+        uint64_t v = s->slots[i];
         if (v == 0)
             return i;
-        uint32_t eh, ekl;
-        const uint8_t *ek = entry_key(s, v - 1, &eh, &ekl);
-        if (eh == h && ekl == keylen && (keylen == 0 || memcmp(ek, key, keylen) == 0))
-            return i;
+        if ((uint32_t)(v >> 32) == h) {
+            uint32_t eh, ekl;
+            const uint8_t *ek = entry_key(s, slot_off(v), &eh, &ekl);
+            if (ekl == keylen && (keylen == 0 || memcmp(ek, key, keylen) == 0))
+                return i;
+        }
         i = (i + 1) & mask;
     }
 }
@@ -83,22 +97,23 @@ uint8_t *op_slice_find(op_slice_t *s, const uint8_t *key, uint32_t keylen)
     if (s->n == 0)
         return NULL;
     uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
-    return s->slots[i] ? entry_acc(s, s->slots[i] - 1) : NULL;
+    return s->slots[i] ? entry_acc(s, slot_off(s->slots[i])) : NULL;
 }
 
 static int grow(op_slice_t *s)
 {
     uint32_t cap = s->cap ? s->cap * 2 : 64;
-    uint32_t *slots = calloc(cap, sizeof(*slots));
+    uint64_t *slots = calloc(cap, sizeof(*slots));
     if (slots == NULL)
         return -1;
-    uint32_t *old = s->slots, oldcap = s->cap;
+    uint64_t *old = s->slots;
+    uint32_t oldcap = s->cap;
     s->slots = slots;
     s->cap = cap;
     for (uint32_t i = 0; i < oldcap; i++)
         if (old[i]) {
             uint32_t h, kl;
-            const uint8_t *k = entry_key(s, old[i] - 1, &h, &kl);
+            const uint8_t *k = entry_key(s, slot_off(old[i]), &h, &kl);
             s->slots[probe(s, k, kl, h)] = old[i];
         }
     free(old);
@@ -112,7 +127,7 @@ uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int
         return NULL;
     uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
     if (s->slots[i])
-        return entry_acc(s, s->slots[i] - 1);
+        return entry_acc(s, slot_off(s->slots[i]));
     size_t off = s->arena.len, need = 8 + pad8(keylen) + s->acc_size;
     if (off + need > UINT32_MAX - 1 || op_buf_reserve(&s->arena, off + need) != 0 ||
         op_buf_reserve(&s->order, s->order.len + 4) != 0)
@@ -126,7 +141,7 @@ uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int
     uint32_t o = (uint32_t)off;
     memcpy(s->order.data + s->order.len, &o, 4);
     s->order.len += 4;
-    s->slots[i] = o + 1;
+    s->slots[i] = (uint64_t)h << 32 | (o + 1);
     s->n++;
     *created = 1;
     return entry_acc(s, o);

@@ -21,7 +21,7 @@
 typedef struct op_slice {
     int64_t id; /* slice number (start = id * slice length), or a window end when merging */
     uint32_t acc_size;
-    uint32_t *slots; /* entry offset + 1, 0 = empty */
+    uint64_t *slots; /* hash << 32 | (entry offset + 1); 0 = empty */
     uint32_t cap;    /* power of two */
     uint32_t n;      /* entries */
     op_buf_t arena;  /* entries: u32 hash | u32 keylen | key (padded to 8) | acc */
