@@ -6,12 +6,14 @@
  * Run from the repository root (the shipped job files in conf/jobs/ are read by relative path).
  */
 #include <check.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jobmaster/job_graph.h"
 #include "jobmaster/job_plan.h"
+#include "jobmaster/job_schema.h"
 #include "common/ids.h"
 
 /* ---- parsing the shipped jobs ---------------------------------------------------- */
@@ -504,6 +506,27 @@ START_TEST(test_schemas_derived)
 }
 END_TEST
 
+/* Every shipped job (conf/jobs/, the Nexmark suite included) derives its schemas: a
+ * job that would be refused with INVALID_CHAIN is not shipped. */
+START_TEST(test_shipped_jobs_schemas)
+{
+    glob_t gl;
+    ck_assert_int_eq(glob("conf/jobs/*.json", 0, NULL, &gl), 0);
+    ck_assert_int_eq(glob("conf/jobs/nexmark/*.json", GLOB_APPEND, NULL, &gl), 0);
+    ck_assert_uint_ge(gl.gl_pathc, 30);
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        te_error_t err = {0};
+        te_job_graph_t *g = job_graph_parse_file(gl.gl_pathv[i], &err);
+        ck_assert_msg(g != NULL, "%s: %s", gl.gl_pathv[i], err.msg);
+        te_job_schemas_t *sc = job_schemas_derive(g, &err);
+        ck_assert_msg(sc != NULL, "%s: %s", gl.gl_pathv[i], err.msg);
+        job_schemas_free(sc);
+        job_graph_free(g);
+    }
+    globfree(&gl);
+}
+END_TEST
+
 static const struct {
     const char *json, *expect;
 } bad_chains[] = {
@@ -564,6 +587,7 @@ Suite *job_graph_suite(void)
     tc = tcase_create("schemas");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_schemas_derived);
+    tcase_add_test(tc, test_shipped_jobs_schemas);
     tcase_add_loop_test(tc, test_schemas_invalid, 0, (int)(sizeof(bad_chains) / sizeof(bad_chains[0])));
     suite_add_tcase(s, tc);
 
