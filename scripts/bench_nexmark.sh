@@ -1,47 +1,149 @@
 #!/usr/bin/env bash
-# Nexmark q0/q1/q2/q5 through one real daemon, driven by tectl: events per second per
-# CPU core = events generated / the daemon's CPU seconds (utime+stime from
-# /proc/<pid>/stat) during the job, beside Flink 1.13's published per-core figures
-# (Nexmark project: q0 155K, q1 158K, q2 175K, q5 22K events/s per core) and the
-# issue's target of 10x those.
+# The Nexmark suite (conf/jobs/nexmark/q0..q22), the 10 s tumbling window count
+# (conf/jobs/windowed_count.json) and the word count through one real daemon, driven
+# by tectl: events per CPU-second = events generated / the daemon's CPU seconds
+# (utime + stime from /proc/<pid>/stat) during the job. Printed beside:
+#   - Flink 1.13's published per-core throughput (the Nexmark project's results table)
+#     and the target of 10x that;
+#   - this project's build from before typed rows, measured in the same run: a git
+#     worktree of that commit (BASELINE_REV, default the parent of the commit that
+#     added proto/ROWS.md) is built into a scratch directory and runs its own jobs of
+#     the same queries (q0, q1, q2, q5, windowed_count, wordcount existed then), with
+#     the targets of the typed-rows issue (q1, q2 >= 3x, windowed_count >= 3.5x,
+#     q5 >= 5x, word count not slower).
+# NEXMARK_EVENTS (default 5000000) events per query; joins that keep every row of a
+# side (q3, q20) and processing-time q12 run a fifth of that. NEXMARK_QUERIES picks
+# queries (default all), BASELINE=0 skips the older build.
 set -euo pipefail
 BUILD=${1:-build}
-EVENTS=${NEXMARK_EVENTS:-10000000}
+EVENTS=${NEXMARK_EVENTS:-5000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+BUILD=$(cd "$BUILD" && pwd)
 WORK=$(mktemp -d /tmp/te-nexmark.XXXXXX)
-"$BUILD/taskexecutord" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
-  >"$WORK/daemon.log" 2>&1 &
-DPID=$!
-trap 'kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do grep -q ' READY ' "$WORK/daemon.log" 2>/dev/null && break; sleep 0.05; done
-RPC=$(sed -n 's/.*READY rpc_port=\([0-9]*\).*/\1/p' "$WORK/daemon.log")
-[ -n "$RPC" ] || { cat "$WORK/daemon.log" >&2; exit 1; }
+DPID=
+cleanup() {
+  [ -n "$DPID" ] && { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
+  if [ -d "$WORK/old" ]; then git worktree remove --force "$WORK/old" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+declare -A FLINK=([q0]=155020 [q1]=157940 [q2]=175210 [q3]=152120 [q4]=34330 [q5]=22140 [q7]=12330
+                  [q8]=146140 [q9]=14240 [q10]=57810 [q11]=39700 [q12]=75670 [q13]=130730 [q14]=161230
+                  [q15]=72420 [q16]=18650 [q17]=116800 [q18]=53700 [q19]=44040 [q20]=18980 [q21]=98490
+                  [q22]=129960)
+declare -A OLD_TARGET=([q1]=3 [q2]=3 [q5]=5 [windowed_count]=3.5 [wordcount]=1)
+
+# start_daemon BUILD_DIR: a daemon of that build (its cwd = that build's tree)
+start_daemon() {
+  local tree=$1 bin=$2
+  (cd "$tree" && exec "$bin/taskexecutord" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 \
+     -D taskmanager.status.port=0 -D taskmanager.numberOfTaskSlots=8) >"$WORK/daemon.log" 2>&1 &
+  DPID=$!
+  for _ in $(seq 1 200); do grep -q ' READY ' "$WORK/daemon.log" 2>/dev/null && break; sleep 0.05; done
+  RPC=$(sed -n 's/.*READY rpc_port=\([0-9]*\).*/\1/p' "$WORK/daemon.log")
+  [ -n "$RPC" ] || { cat "$WORK/daemon.log" >&2; exit 1; }
+}
+stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; DPID=; }
 cpu() { awk '{print $14 + $15}' "/proc/$DPID/stat"; }
 hz=$(getconf CLK_TCK)
-declare -A FLINK=([q0]=155000 [q1]=158000 [q2]=175000 [q5]=22000)
-for q in q0 q1 q2 q5; do
-  job="conf/jobs/nexmark_$q.json"
-  [ -f "$job" ] || { echo "{\"figure\":\"nexmark_$q\",\"skipped\":\"$job not present\"}"; continue; }
-  python3 - "$job" "$EVENTS" "$WORK/$q.json" <<'PY'
+
+# measure TREE BIN JOB EVENTS -> "events cpu_s wall_s" (the job's nexmark count set,
+# sinks to /dev/null-like discard, files under WORK)
+measure() {
+  local tree=$1 bin=$2 job=$3 events=$4
+  python3 - "$job" "$events" "$WORK/job.json" "$WORK" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for v in j["vertices"]:
+    for i, op in enumerate(v["chain"]):
+        if op["op"] == "nexmark":
+            op["count"] = sys.argv[2]
+        if op["op"] == "file_sink":
+            op["path"] = sys.argv[4] + "/out/" + op["path"].split("/", 3)[-1] if "{dt}" in op["path"] else sys.argv[4] + "/out-{subtask}.txt"
+json.dump(j, open(sys.argv[3], "w"))
+PY
+  local c0 c1 t0 t1
+  c0=$(cpu); t0=$(date +%s.%N)
+  (cd "$tree" && "$bin/tectl" submit "$WORK/job.json" --executor "127.0.0.1:$RPC") >"$WORK/job.out" 2>&1 ||
+    { cat "$WORK/job.out" >&2; return 1; }
+  t1=$(date +%s.%N); c1=$(cpu)
+  rm -rf "$WORK/out" "$WORK"/out-*
+  python3 -c "import sys; print(sys.argv[1], max((int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]), 1e-9), float(sys.argv[6]) - float(sys.argv[5]))" \
+    "$events" "$c0" "$c1" "$hz" "$t0" "$t1"
+}
+
+# the word count's input: a fixed text, repeated
+python3 - "$WORK/words.txt" <<'PY'
+import random, sys
+random.seed(3)
+words = [("w%d" % i) * (1 + i % 3) for i in range(5000)]
+with open(sys.argv[1], "w") as f:
+    for _ in range(400000):
+        f.write(" ".join(random.choice(words) for _ in range(8)) + "\n")
+PY
+wordcount_job() { # wordcount_job OUT: the shipped word count over WORK/words.txt
+  python3 - "$1" "$WORK/words.txt" "$WORK/wc.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 for v in j["vertices"]:
     for op in v["chain"]:
-        if op["op"] == "nexmark":
-            op["count"] = sys.argv[2]
+        if op["op"] == "file_lines":
+            op["path"] = sys.argv[2]
 json.dump(j, open(sys.argv[3], "w"))
 PY
-  c0=$(cpu); t0=$(date +%s.%N)
-  "$BUILD/tectl" submit "$WORK/$q.json" --executor "127.0.0.1:$RPC" >"$WORK/$q.out" 2>&1 || { cat "$WORK/$q.out" >&2; exit 1; }
-  t1=$(date +%s.%N); c1=$(cpu)
-  python3 - "$q" "$EVENTS" "$c0" "$c1" "$hz" "$t0" "$t1" "${FLINK[$q]}" <<'PY'
+}
+WORDS_EVENTS=$((400000 * 8))
+
+declare -A OLD
+if [ "${BASELINE:-1}" != 0 ]; then
+  first=$(git log --diff-filter=A --format=%H -- proto/ROWS.md | tail -1)
+  REV=${BASELINE_REV:-$(git rev-parse "${first}^")}
+  git worktree add --detach "$WORK/old" "$REV" >/dev/null 2>&1
+  make -C "$WORK/old" -j2 BUILD=build build/taskexecutord build/tectl >"$WORK/old-build.log" 2>&1 ||
+    { tail -20 "$WORK/old-build.log" >&2; exit 1; }
+  start_daemon "$WORK/old" "$WORK/old/build"
+  for q in q0 q1 q2 q5; do
+    [ -f "$WORK/old/conf/jobs/nexmark_$q.json" ] || continue
+    OLD[$q]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/old/conf/jobs/nexmark_$q.json" "$EVENTS")
+  done
+  OLD[windowed_count]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/old/conf/jobs/windowed_count.json" "$EVENTS")
+  wordcount_job "$WORK/old/conf/jobs/wordcount.json"
+  OLD[wordcount]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/wc.json" "$WORDS_EVENTS")
+  stop_daemon
+fi
+
+report() { # report FIGURE "events cpu wall" [flink] [old "events cpu wall"] [old target]
+  python3 - "$@" <<'PY'
 import json, sys
-q, events, c0, c1, hz, t0, t1, flink = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
-cpu_s = max((c1 - c0) / hz, 1e-9)
-per_core = events / cpu_s
-print(json.dumps({"figure": "nexmark_" + q, "events": events, "wall_s": round(t1 - t0, 3), "cpu_s": round(cpu_s, 3),
-                  "events_per_s_per_core": round(per_core), "flink_1_13_per_core": flink,
-                  "ratio_to_flink": round(per_core / flink, 1), "target_ratio": 10}))
+fig, new = sys.argv[1], sys.argv[2].split()
+flink = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else 0
+old = sys.argv[4].split() if len(sys.argv) > 4 and sys.argv[4] else None
+target = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] else None
+ev, cpu, wall = int(new[0]), float(new[1]), float(new[2])
+per = ev / cpu
+d = {"figure": fig, "events": ev, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "events_per_s_per_core": round(per)}
+if flink:
+    d.update({"flink_1_13_per_core": flink, "ratio_to_flink": round(per / flink, 1), "target_ratio_to_flink": 10})
+if old:
+    oper = int(old[0]) / float(old[1])
+    d.update({"before_typed_rows_per_core": round(oper), "ratio_to_before": round(per / oper, 2)})
+    if target:
+        d["target_ratio_to_before"] = target
+print(json.dumps(d))
 PY
+}
+
+start_daemon "$ROOT" "$BUILD"
+for q in ${NEXMARK_QUERIES:-q0 q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22}; do
+  ev=$EVENTS
+  case $q in q3|q12|q20) ev=$((EVENTS / 5)) ;; esac
+  r=$(measure "$ROOT" "$BUILD" "conf/jobs/nexmark/$q.json" "$ev")
+  report "nexmark_$q" "$r" "${FLINK[$q]:-}" "${OLD[$q]:-}" "${OLD_TARGET[$q]:-}"
 done
+r=$(measure "$ROOT" "$BUILD" conf/jobs/windowed_count.json "$EVENTS")
+report windowed_count "$r" "" "${OLD[windowed_count]:-}" "${OLD_TARGET[windowed_count]}"
+wordcount_job conf/jobs/wordcount.json
+r=$(measure "$ROOT" "$BUILD" "$WORK/wc.json" "$WORDS_EVENTS")
+report wordcount "$r" "" "${OLD[wordcount]:-}" "${OLD_TARGET[wordcount]}"

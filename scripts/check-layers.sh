@@ -25,12 +25,19 @@
 #                      each Task the built-in registry and the plugin loader as its
 #                      operator resolver (task.h's te_operator_resolver_t), the status
 #                      views list the operators, and plugins are unloaded at exit
+#   common -> te       the row format (te/row.h, self-contained) is the records' format:
+#                      common/schema converts and checks schemas of it
+#   jobmaster -> te    job graphs and plans carry every edge's schema (te/row.h)
+#   jobmaster -> operators
+#                      job_schema derives a job's schemas before any task starts by
+#                      running each built-in operator's setup against a planning API
+#                      (the scheduler must know what each operator declares)
 set -euo pipefail
 ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$ROOT"
 
 declare -A ALLOWED=(
-  [common]=""
+  [common]="te"
   [te]=""
   [shuffle]="common te proto"
   [state]="common"
@@ -42,7 +49,7 @@ declare -A ALLOWED=(
   [status]="common shuffle state rpc net runtime task te proto"
   [executor]="common shuffle state rpc net runtime task slots status te proto operators"
   [operators]="te"
-  [jobmaster]="common rpc proto"
+  [jobmaster]="common rpc proto te operators"
   [cluster]="common rpc proto jobmaster status"
   [daemon]="common shuffle state rpc net runtime task slots status executor te proto jobmaster cluster"
 )

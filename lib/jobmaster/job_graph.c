@@ -64,10 +64,27 @@ static te_status_t type_error(te_error_t *err, const char *path, const char *exp
                         describe(got, buf, sizeof(buf)));
 }
 
-/* Converts a string / number / bool to newly allocated text; NULL for other types. */
+static int scalar_ok(const json_t *v) { return json_is_string(v) || json_is_number(v) || json_is_boolean(v); }
+
+/* A parameter value: a scalar, or an array of scalars (its compact JSON text). */
+static int param_ok(const json_t *v)
+{
+    if (scalar_ok(v))
+        return 1;
+    if (!json_is_array(v))
+        return 0;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!scalar_ok(json_array_get(v, i)))
+            return 0;
+    return 1;
+}
+
+/* Converts a string / number / bool to newly allocated text, an array to its compact
+ * JSON text; NULL for other types. */
 static char *scalar_to_text(const json_t *v)
 {
     switch (json_typeof(v)) {
+    case JSON_ARRAY: return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     case JSON_STRING: return strdup(json_string_value(v));
     case JSON_INTEGER:
     case JSON_REAL: return json_dumps(v, JSON_ENCODE_ANY);
@@ -76,8 +93,6 @@ static char *scalar_to_text(const json_t *v)
     default: return NULL;
     }
 }
-
-static int scalar_ok(const json_t *v) { return json_is_string(v) || json_is_number(v) || json_is_boolean(v); }
 
 /* Every key of obj must be in `allowed` (NULL-terminated). */
 static te_status_t check_keys(const json_t *obj, const char *path, const char *const *allowed, te_error_t *err)
@@ -161,10 +176,10 @@ static te_status_t read_kvs(const json_t *obj, const char *path, const char *con
                 skip = 1;
         if (skip)
             continue;
-        if (!scalar_ok(val)) {
+        if (!param_ok(val)) {
             char p[256];
             snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
-            return type_error(err, p, "a string, number or bool", val);
+            return type_error(err, p, "a string, number, bool or an array of them", val);
         }
         kv[i].key = strdup(key);
         kv[i].value = scalar_to_text(val);
@@ -305,9 +320,52 @@ static te_status_t parse_vertex(te_job_graph_t *g, const json_t *j, size_t idx, 
     return TE_OK;
 }
 
+/* One key field: an index >= 0 or a field name. */
+static te_status_t parse_key(const json_t *v, const char *path, te_job_edge_t *e, size_t k, te_error_t *err)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= TE_ROW_MAX_FIELDS) {
+        e->key_index[k] = (int)json_integer_value(v);
+        return TE_OK;
+    }
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < sizeof(e->key_name[k])) {
+        e->key_index[k] = -1;
+        snprintf(e->key_name[k], sizeof(e->key_name[k]), "%s", json_string_value(v));
+        return TE_OK;
+    }
+    return type_error(err, path, "a field index (0-48) or a field name", v);
+}
+
+/* key_field (one) or key_fields (an array of 1 to TE_JOB_MAX_KEY_FIELDS). */
+static te_status_t parse_keys(const json_t *j, const char *path, te_job_edge_t *e, te_error_t *err)
+{
+    json_t *one = json_object_get(j, "key_field"), *many = json_object_get(j, "key_fields");
+    char p[128];
+    e->n_keys = 1;
+    e->key_index[0] = 0;
+    if (one != NULL && many != NULL)
+        return te_error_set(err, TE_EINVAL, "%s: key_field and key_fields exclude each other", path);
+    if (one != NULL) {
+        snprintf(p, sizeof(p), "%s.key_field", path);
+        if (parse_key(one, p, e, 0, err) != TE_OK)
+            return TE_EINVAL;
+    } else if (many != NULL) {
+        snprintf(p, sizeof(p), "%s.key_fields", path);
+        if (!json_is_array(many) || json_array_size(many) == 0 || json_array_size(many) > TE_JOB_MAX_KEY_FIELDS)
+            return type_error(err, p, "an array of 1 to 8 field indexes or names", many);
+        e->n_keys = (uint32_t)json_array_size(many);
+        for (size_t k = 0; k < e->n_keys; k++) {
+            snprintf(p, sizeof(p), "%s.key_fields[%zu]", path, k);
+            if (parse_key(json_array_get(many, k), p, e, k, err) != TE_OK)
+                return TE_EINVAL;
+        }
+    }
+    e->key_field = e->key_index[0] >= 0 ? e->key_index[0] : 0;
+    return TE_OK;
+}
+
 static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te_error_t *err)
 {
-    static const char *const allowed[] = {"from",          "to",    "partitioner", "key_field",
+    static const char *const allowed[] = {"from",          "to",    "partitioner", "key_field", "key_fields",
                                           "key_delimiter", "input", "side_output", NULL};
     char path[64];
     snprintf(path, sizeof(path), "edges[%zu]", idx);
@@ -350,10 +408,9 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
                             "and \"%s\" has %u (use rebalance, rescale or hash)",
                             path, from->id, from->parallelism, to->id, to->parallelism);
 
-    long long kf = 0, input = 0;
-    if ((st = get_int(j, path, "key_field", 0, 0, 1 << 20, "a non-negative integer", &kf, err)) != TE_OK)
+    long long input = 0;
+    if ((st = parse_keys(j, path, e, err)) != TE_OK)
         return st;
-    e->key_field = (int)kf;
     e->key_delimiter = '\t';
     json_t *kd = json_object_get(j, "key_delimiter");
     if (kd != NULL) {
@@ -366,7 +423,10 @@ static te_status_t parse_edge(te_job_graph_t *g, const json_t *j, size_t idx, te
     }
     if (e->partitioner != TE__PARTITIONER__HASH) {
         char pn[32];
-        const char *hash_only = json_object_get(j, "key_field") ? "key_field" : kd ? "key_delimiter" : NULL;
+        const char *hash_only = json_object_get(j, "key_field")    ? "key_field"
+                                : json_object_get(j, "key_fields") ? "key_fields"
+                                : kd                               ? "key_delimiter"
+                                                                   : NULL;
         if (hash_only)
             return te_error_set(err, TE_EINVAL, "%s.%s: only valid with partitioner \"hash\" (got \"%s\")", path,
                                 hash_only,

@@ -28,13 +28,17 @@
  *   "chain" (non-empty array of operators, head first).
  * Chain entries: "op" (operator name, required) and "uid" (stable operator id for
  *   state, optional) are reserved; every other key is an operator parameter whose value
- *   must be a string, number or bool (converted to text: 3, 2.5, true). Nested values
- *   are an error. Operator names are not checked here: the daemon validates them.
+ *   must be a string, number or bool (converted to text: 3, 2.5, true) or an array of
+ *   them (passed as its compact JSON text: ["a:int64","b:string"]). Other nested values
+ *   are an error. Operator names and parameters are checked by job_schema (the
+ *   operators' setup) when a plan is made, and again by the daemon.
  * Config values: string, number or bool, converted to text as parameters are.
  * Edges: "from", "to" (vertex ids, required), "partitioner" forward | rebalance |
  *   rescale | hash | broadcast (default rebalance; forward requires equal parallelism
- *   on both ends), "key_field" (hash only; integer >= 0, default 0), "key_delimiter"
- *   (hash only; one character, default "\t"), "input" (0 or 1: which input of a
+ *   on both ends), "key_field" (hash only; a field index >= 0 or a field name, default
+ *   0) or "key_fields" (hash only; an array of 1 to 8 indexes or names: a key of
+ *   several fields), "key_delimiter" (hash only; one character, default "\t": the
+ *   separator of text fields when the edge carries text), "input" (0 or 1: which input of a
  *   two-input vertex the edge feeds; default 0), "side_output" (a tag: the edge carries
  *   the records the producer's operators emit to that side output — e.g. a filter's
  *   rejects — instead of its main output).
@@ -56,6 +60,7 @@
 
 #include "common/te_status.h"
 #include "tdd.pb-c.h"
+#include "te/row.h"
 
 #define TE_JOB_DEFAULT_MAX_PARALLELISM 128
 
@@ -79,10 +84,15 @@ typedef struct te_job_vertex {
     Te__Invokable invokable; /* derived from the incoming edges */
 } te_job_vertex_t;
 
+#define TE_JOB_MAX_KEY_FIELDS 8
+
 typedef struct te_job_edge {
-    size_t from, to;             /* vertex indexes */
-    Te__Partitioner partitioner; /* the TDD's enum (FORWARD .. BROADCAST) */
-    int key_field;
+    size_t from, to;                          /* vertex indexes */
+    Te__Partitioner partitioner;              /* the TDD's enum (FORWARD .. BROADCAST) */
+    int key_field;                            /* key_index[0] when it is an index, else 0 */
+    uint32_t n_keys;                          /* hash: 1..TE_JOB_MAX_KEY_FIELDS */
+    int key_index[TE_JOB_MAX_KEY_FIELDS];     /* -1: given by name */
+    char key_name[TE_JOB_MAX_KEY_FIELDS][64]; /* the field name when key_index is -1 */
     char key_delimiter;
     uint32_t input;       /* 0 or 1 */
     char side_output[64]; /* "" = the producer's main output, else the side-output tag it carries */

@@ -18,6 +18,7 @@ struct exec_entry {
     te_id_t id;
     size_t task;
 };
+#include "jobmaster/job_schema.h"
 
 struct te_job_plan {
     const te_job_graph_t *g; /* borrowed */
@@ -35,6 +36,7 @@ struct te_job_plan {
     size_t n_extra_config;
     uint32_t attempt_number;
     struct exec_entry *by_execution; /* (execution id, task) by id: job_plan_find_task */
+    te_job_schemas_t *schemas;       /* every edge's and operator's schema (job_schema.h) */
 };
 
 void job_plan_free(te_job_plan_t *p)
@@ -60,6 +62,7 @@ void job_plan_free(te_job_plan_t *p)
     free(p->tasks);
     free(p->slots);
     free(p->by_execution);
+    job_schemas_free(p->schemas);
     free(p);
 }
 
@@ -103,6 +106,11 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
     if (p == NULL)
         goto cleanup;
     p->g = g;
+    /* every schema before anything is placed: a bad chain fails here, naming it */
+    if ((p->schemas = job_schemas_derive(g, err)) == NULL) {
+        job_plan_free(p);
+        return NULL;
+    }
     p->job_id = *job_id;
     p->n_executors = n_executors;
     p->n_slots = job_graph_max_vertex_parallelism(g);
@@ -244,6 +252,32 @@ static Te__KeyValue *kv_new(const char *key, const char *value)
     return kv;
 }
 
+/* A te_schema_t as a Schema message (malloc'ed throughout), NULL when out of memory. */
+static Te__Schema *schema_new(const te_schema_t *s)
+{
+    Te__Schema *ps = malloc(sizeof(*ps));
+    if (ps == NULL)
+        return NULL;
+    te__schema__init(ps);
+    if ((ps->fields = calloc(s->n_fields ? s->n_fields : 1, sizeof(*ps->fields))) == NULL)
+        goto cleanup;
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        Te__Field *f = malloc(sizeof(*f));
+        if (f == NULL)
+            goto cleanup;
+        te__field__init(f);
+        ps->fields[ps->n_fields++] = f;
+        f->type = (Te__FieldType)s->fields[i].type;
+        f->nullable = s->fields[i].nullable != 0;
+        if ((f->name = strdup(s->fields[i].name)) == NULL)
+            goto cleanup;
+    }
+    return ps;
+cleanup:
+    te__schema__free_unpacked(ps, NULL);
+    return NULL;
+}
+
 /* Allocates a repeated-field array of n pointers (at least one slot so malloc(0) is
  * never asked for). */
 static void *ptr_array(size_t n) { return calloc(n ? n : 1, sizeof(void *)); }
@@ -281,19 +315,37 @@ cleanup:
     return NULL;
 }
 
-static Te__OperatorConfig *operator_new(const te_job_operator_t *op)
+/* Operator i of vertex v, with the schemas job_schema derived for it. */
+static Te__OperatorConfig *operator_new(const te_job_plan_t *p, size_t v, size_t i)
 {
+    const te_job_operator_t *op = &job_graph_vertex(p->g, v)->chain[i];
     Te__OperatorConfig *oc = malloc(sizeof(*oc));
     if (oc == NULL)
         return NULL;
     te__operator_config__init(oc);
+    size_t n_sides = 0;
+    while (job_schemas_op_side(p->schemas, v, i, n_sides, NULL) != NULL)
+        n_sides++;
     if ((oc->name = strdup(op->name)) == NULL || (oc->uid = strdup(op->uid ? op->uid : "")) == NULL ||
-        (oc->params = ptr_array(op->n_params)) == NULL)
+        (oc->params = ptr_array(op->n_params)) == NULL ||
+        (oc->output_schema = schema_new(job_schemas_op_output(p->schemas, v, i))) == NULL ||
+        (oc->side_outputs = ptr_array(n_sides)) == NULL)
         goto cleanup;
-    for (size_t i = 0; i < op->n_params; i++) {
-        if ((oc->params[i] = kv_new(op->params[i].key, op->params[i].value)) == NULL)
+    for (size_t k = 0; k < op->n_params; k++) {
+        if ((oc->params[k] = kv_new(op->params[k].key, op->params[k].value)) == NULL)
             goto cleanup;
-        oc->n_params = i + 1;
+        oc->n_params = k + 1;
+    }
+    for (size_t k = 0; k < n_sides; k++) {
+        const te_schema_t *ss;
+        const char *tag = job_schemas_op_side(p->schemas, v, i, k, &ss);
+        Te__SideOutputSchema *so = malloc(sizeof(*so));
+        if (so == NULL)
+            goto cleanup;
+        te__side_output_schema__init(so);
+        oc->side_outputs[oc->n_side_outputs++] = so;
+        if ((so->tag = strdup(tag)) == NULL || (so->schema = schema_new(ss)) == NULL)
+            goto cleanup;
     }
     return oc;
 cleanup:
@@ -315,7 +367,7 @@ static Te__TaskInformation *task_info_new(const te_job_plan_t *p, const te_plan_
         (ti->task_name = strdup(task->task_name)) == NULL || (ti->chain = ptr_array(vx->chain_len)) == NULL)
         goto cleanup;
     for (size_t i = 0; i < vx->chain_len; i++) {
-        if ((ti->chain[i] = operator_new(&vx->chain[i])) == NULL)
+        if ((ti->chain[i] = operator_new(p, task->vertex, i)) == NULL)
             goto cleanup;
         ti->n_chain = i + 1;
     }
@@ -377,7 +429,18 @@ static Te__ResultPartitionDeploymentDescriptor *partition_new(const te_job_plan_
                                       : nc;
     rp->partitioner = ed->partitioner;
     rp->key_field = ed->key_field;
-    if (set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
+    const te_row_key_t *key = job_schemas_edge_key(p->schemas, e);
+    if (key->n > 0) {
+        if ((rp->key_fields = malloc(key->n * sizeof(uint32_t))) == NULL) {
+            te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
+            return NULL;
+        }
+        memcpy(rp->key_fields, key->idx, key->n * sizeof(uint32_t));
+        rp->n_key_fields = key->n;
+        rp->key_field = (int32_t)key->idx[0];
+    }
+    if ((rp->schema = schema_new(job_schemas_edge(p->schemas, e))) == NULL ||
+        set_id(&rp->partition_id, &p->partition_ids[e][producer]) < 0 ||
         set_id(&rp->result_id, &p->result_ids[e]) < 0 || (rp->key_delimiter = strdup(delim)) == NULL ||
         (ed->side_output[0] && (rp->side_output_tag = strdup(ed->side_output)) == NULL)) {
         te__result_partition_deployment_descriptor__free_unpacked(rp, NULL);
@@ -420,6 +483,7 @@ static Te__InputGateDeploymentDescriptor *gate_new(const te_job_plan_t *p, size_
     ig->consumed_subpartition_index = sub;
     ig->input_index = ed->input;
     if (set_id(&ig->consumed_result_id, &p->result_ids[e]) < 0 ||
+        (ig->schema = schema_new(job_schemas_edge(p->schemas, e))) == NULL ||
         (ig->shuffle_descriptors = ptr_array(count)) == NULL)
         goto cleanup;
     for (uint32_t k = 0; k < count; k++) {

@@ -24,6 +24,15 @@
 
 /* ---- fields ---- */
 
+int conn_get_field(op_setup_t *s, const char *key, int required, int32_t *out)
+{
+    int64_t x;
+    if (op_get_int(s, key, required, -1, 0, CONN_FIELD_MAX, &x) != 0)
+        return -1;
+    *out = (int32_t)x;
+    return 0;
+}
+
 int conn_field(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **p, uint32_t *len)
 {
     uint32_t start, flen;

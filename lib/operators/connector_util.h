@@ -32,6 +32,11 @@
 /* Field idx of rec (0-based): 0 with *p and *len borrowed from rec, -1 when the record has
  * fewer fields. */
 int conn_field(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **p, uint32_t *len);
+/* The connectors read text records (their defs are ABI v2: the engine's bridge hands
+ * them rows as tab-separated text): a field index parameter 0..CONN_FIELD_MAX; *out =
+ * -1 when absent and not required. */
+#define CONN_FIELD_MAX 65535
+int conn_get_field(op_setup_t *s, const char *key, int required, int32_t *out);
 /* Number of fields of rec (an empty record has one empty field). */
 uint32_t conn_field_count(const te_record_t *rec, char delim);
 

@@ -2,7 +2,8 @@
  * op_assign_timestamps — `assign_timestamps`: Flink's assignTimestampsAndWatermarks
  * with BoundedOutOfOrdernessWatermarks (+ WatermarksWithIdleness).
  *
- * Parameters: field (required; an integer timestamp in ms), delimiter ("\t"),
+ * Parameters: field (required; index or name of an int64 or timestamp field: ms since
+ * the epoch), delimiter (accepted, unused),
  * max_out_of_orderness (duration, default 0), watermark_interval (duration, default
  * the job's pipeline.auto-watermark-interval, 200ms; 0 = a watermark after every record
  * that advances it, deterministic for tests), idle_timeout (duration, default 0 =
@@ -12,8 +13,8 @@
  * Each record is re-emitted with its timestamp; the watermark is
  * max timestamp seen - max_out_of_orderness - 1, emitted every watermark_interval (a
  * processing-time timer) when it advanced. Upstream watermarks are ignored except the
- * final one (INT64_MAX, end of input), which is forwarded. A record whose field is not
- * an integer fails the task with a message naming the field and value.
+ * final one (INT64_MAX, end of input), which is forwarded. A row whose field is null
+ * fails the task with a message naming the field.
  *
  * No operator state: as in Flink, the watermark starts over after a restore. The tick
  * timer is in checkpoints like every timer, but open starts this instance's own tick
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
 typedef struct assign_ts {
     const te_operator_api_t *api;
@@ -61,10 +63,13 @@ static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
         "field", "delimiter", "max_out_of_orderness", "watermark_interval", "idle_timeout", NULL};
     op_setup_t s = {api, ctx, "assign_timestamps", err, errlen};
     const int64_t day = 86400000LL * 365;
-    int32_t field;
+    uint32_t field;
     char delim;
     int64_t ooo, interval, idle;
-    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 1, &field) != 0 ||
+    const te_schema_t *in;
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_field_of(&s, in, "field", 1, &field, NULL) != 0 ||
+        op_check_type(&s, in, "field", field, OP_T_INT, "an int64 or timestamp (ms)") != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_duration_ms(&s, "max_out_of_orderness", 0, 0, 0, day, &ooo) != 0 ||
         op_get_duration_ms(&s, "watermark_interval", 0, default_interval(api, ctx), 0, 3600000, &interval) != 0 ||
@@ -77,7 +82,7 @@ static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     }
     a->api = api;
     a->ctx = ctx;
-    a->field = field;
+    a->field = (int32_t)field;
     a->delim = delim;
     a->ooo = ooo;
     a->interval = interval;
@@ -126,14 +131,11 @@ static int assign_ts_process(void *self, int input, const te_record_t *rec, te_o
 {
     assign_ts_t *a = self;
     (void)input;
-    int64_t ts;
-    if (op_field_int64(rec, a->delim, (uint32_t)a->field, &ts) != 0) {
-        uint32_t s = 0, l = 0;
-        te_record_field(rec->data, rec->len, a->delim, (uint32_t)a->field, &s, &l);
-        a->api->fail(a->ctx, "operator 'assign_timestamps': field %d = '%.*s' is not an integer timestamp (ms)",
-                     a->field, (int)(l > 64 ? 64 : l), (const char *)rec->data + s);
+    if (te_row_is_null(rec, (uint32_t)a->field)) {
+        a->api->fail(a->ctx, "operator 'assign_timestamps': field %d is null (no timestamp)", a->field);
         return -1;
     }
+    int64_t ts = te_row_get_i64(rec, (uint32_t)a->field);
     if (a->idle) {
         a->idle = 0;
         a->api->mark_idle(a->ctx, 0);

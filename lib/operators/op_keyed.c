@@ -6,10 +6,8 @@
 #define _GNU_SOURCE /* qsort_r */
 #include "operators/op_keyed.h"
 
-#include <stdlib.h>
-
-#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int op_parse_duration_ms(const char *v, int64_t *out)
@@ -60,46 +58,6 @@ int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def
 cleanup:
     return op_errorf(s, "parameter '%s' = '%s' is not a duration (a non-negative integer with ms, s, min or h)",
                      key, v);
-}
-
-int op_field_int64(const te_record_t *rec, char delim, uint32_t idx, int64_t *out)
-{
-    uint32_t start, len;
-    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0 || len == 0 || len > 20)
-        return -1;
-    char buf[24];
-    memcpy(buf, rec->data + start, len);
-    buf[len] = '\0';
-    return op_parse_int64(buf, out);
-}
-
-int op_field_double(const te_record_t *rec, char delim, uint32_t idx, double *out)
-{
-    uint32_t start, len;
-    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0 || len == 0)
-        return -1;
-    if (op_parse_double_bytes(rec->data + start, len, out) != 0 || !isfinite(*out))
-        return -1;
-    return 0;
-}
-
-int op_format_number(char *buf, size_t len, double v)
-{
-    int n;
-    if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        n = snprintf(buf, len, "%lld", (long long)v);
-    else
-        n = snprintf(buf, len, "%.17g", v);
-    return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
-}
-
-void op_field_key(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **key, uint32_t *keylen)
-{
-    uint32_t start = 0, len = 0;
-    if (te_record_field(rec->data, rec->len, delim, idx, &start, &len) != 0)
-        start = len = 0;
-    *key = rec->data + start;
-    *keylen = len;
 }
 
 int op_require_v2(op_setup_t *s)

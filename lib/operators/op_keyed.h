@@ -1,8 +1,8 @@
 /*
  * op_keyed — helpers shared by the keyed, event-time and two-input built-ins
  * (keyed_count, keyed_sum, keyed_reduce, assign_timestamps, tumbling_window,
- * sliding_window, union, window_join): duration parameters, numeric fields, number
- * formatting, and their definitions for operator_registry.
+ * sliding_window, union, window_join): duration parameters, the sorted walk of keyed
+ * state, and their definitions for operator_registry.
  *
  * Like op_util, only the public ABI (te/operator.h) and libc.
  *
@@ -24,18 +24,6 @@ int op_parse_duration_ms(const char *v, int64_t *out);
  * The error names the parameter, its value and what is allowed. */
 int op_get_duration_ms(op_setup_t *s, const char *key, int required, int64_t def_ms, int64_t min_ms,
                        int64_t max_ms, int64_t *out);
-
-/* Field `idx` of a record as a signed 64-bit integer / a double. 0 or -1 (missing or
- * not a number). */
-int op_field_int64(const te_record_t *rec, char delim, uint32_t idx, int64_t *out);
-int op_field_double(const te_record_t *rec, char delim, uint32_t idx, double *out);
-
-/* Formats an aggregate: integers (|v| < 2^53 with no fraction) without a decimal
- * point, others with %.17g. Returns the length written (buf >= 32 bytes). */
-int op_format_number(char *buf, size_t len, double v);
-
-/* Field `idx` as a key: its bytes, or the empty key when the record has fewer fields. */
-void op_field_key(const te_record_t *rec, char delim, uint32_t idx, const uint8_t **key, uint32_t *keylen);
 
 /* Calls fn for every keyed-state entry (empty namespace) in key byte order (a shorter
  * key first on a common prefix) — the emit=final pass of keyed operators. Entries are

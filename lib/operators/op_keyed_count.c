@@ -1,14 +1,16 @@
 /*
- * op_keyed_count — the `keyed_count` operator: counts records per key in keyed state,
- * the word count's aggregator.
+ * op_keyed_count — the `keyed_count` operator: counts rows per key in keyed state, the
+ * word count's aggregator.
  *
- * Parameters: key_field (default 0; a record without it counts under the empty key),
- * delimiter (default "\t"), emit = updates (default; Flink's rolling count: emit
- * "key<delim>count" after each record) or final (emit every key's final count in
- * end_input, sorted by key bytes for determinism).
+ * Parameters: key_field (an index or a name, default 0; a null key counts under the
+ * empty key), delimiter (accepted, unused: rows are typed), emit = updates (default;
+ * Flink's rolling count: emit (key, count) after each row) or final (every key's final
+ * count in end_input, sorted by key bytes for determinism). Output: the key field as
+ * it is in the input, then count:int64.
  *
  * State: the engine's keyed state backend (ABI v2 state_get / state_put), one 8-byte
- * count per key, stored by key group; the engine snapshots it (one copy of the state
+ * count per key (the key bytes of te/row.h: a string key is its bytes, so the counts of
+ * string keys read the same as before typed rows), stored by key group; the engine snapshots it (one copy of the state
  * per checkpoint). Snapshots of older builds also hold the operator's own copy of the
  * counts ("KCN1", u64 entry count, then per entry u32 key length, key bytes, u64 count,
  * little endian); restore checks that section and skips it, since the engine's keyed
@@ -21,25 +23,26 @@
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
 typedef struct keyed_count {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
-    int32_t key_field;
-    char delim;
+    te_row_key_t key;
     int emit_final;
-    op_buf_t out;
+    te_row_builder_t out;
 } keyed_count_t;
 
 static void *keyed_count_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"key_field", "delimiter", "emit", NULL};
     op_setup_t s = {api, ctx, "keyed_count", err, errlen};
-    int32_t key_field;
+    const te_schema_t *in;
+    uint32_t key_field = 0;
     char delim;
     const char *emit;
-    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 ||
-        op_get_field(&s, "key_field", 0, &key_field) != 0 ||
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_field_of(&s, in, "key_field", 0, &key_field, NULL) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_string(&s, "emit", 0, "updates", &emit) != 0)
         return NULL;
@@ -52,6 +55,10 @@ static void *keyed_count_setup(const te_operator_api_t *api, te_operator_ctx_t *
         op_errorf(&s, "parameter 'emit' = '%s' is not one of updates, final", emit);
         return NULL;
     }
+    op_schema_t o = {0};
+    if (op_schema_add_from(&s, &o, in, key_field) != 0 || op_schema_add(&s, &o, "count", TE_TYPE_INT64, 0) != 0 ||
+        op_declare(&s, NULL, &o) != 0)
+        return NULL;
     keyed_count_t *kc = calloc(1, sizeof(*kc));
     if (kc == NULL) {
         op_errorf(&s, "out of memory");
@@ -59,8 +66,7 @@ static void *keyed_count_setup(const te_operator_api_t *api, te_operator_ctx_t *
     }
     kc->api = api;
     kc->ctx = ctx;
-    kc->key_field = key_field < 0 ? 0 : key_field;
-    kc->delim = delim;
+    op_key_of(in, &key_field, 1, &kc->key);
     kc->emit_final = final;
     return kc;
 }
@@ -75,35 +81,35 @@ static uint64_t kc_get(keyed_count_t *kc, const uint8_t *key, uint32_t len)
     return n;
 }
 
-/* Emits "key<delim>count". */
+/* Emits (key, count). */
 static int kc_emit(keyed_count_t *kc, const uint8_t *key, uint32_t len, uint64_t count, int64_t ts,
                    te_output_t *out)
 {
-    if (op_buf_reserve(&kc->out, (size_t)len + 32) != 0)
+    te_row_builder_begin(&kc->out, 2);
+    if (op_key_to_row(&kc->out, 0, key, len, &kc->key) != 0) {
+        kc->api->fail(kc->ctx, "operator 'keyed_count': a key in its state does not match its key field");
         return -1;
-    if (len)
-        memcpy(kc->out.data, key, len);
-    kc->out.data[len] = (uint8_t)kc->delim;
-    int n = snprintf((char *)kc->out.data + len + 1, 24, "%llu", (unsigned long long)count);
-    te_record_t rec = {kc->out.data, len + 1 + (uint32_t)n, ts};
-    kc->api->emit(out, &rec);
-    return 0;
+    }
+    te_row_set_i64(&kc->out, 1, (int64_t)count);
+    te_record_t rec;
+    if (te_row_builder_finish(&kc->out, ts, &rec) != 0) {
+        kc->api->fail(kc->ctx, "operator 'keyed_count': out of memory");
+        return -1;
+    }
+    return kc->api->emit(out, &rec);
 }
 
 static int keyed_count_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     keyed_count_t *kc = self;
     (void)input;
-    const uint8_t *key;
     uint32_t len;
-    op_field_key(rec, kc->delim, (uint32_t)kc->key_field, &key, &len);
+    const uint8_t *key = te_row_field_key(rec, kc->key.idx[0], kc->key.type[0], &len);
     uint64_t n = kc_get(kc, key, len) + 1;
     if (kc->api->state_put(kc->ctx, key, len, (const uint8_t *)&n, sizeof(n)) != 0)
         return -1; /* the engine recorded the failure */
-    if (!kc->emit_final && kc_emit(kc, key, len, n, rec->timestamp, out) != 0) {
-        kc->api->fail(kc->ctx, "operator 'keyed_count': out of memory");
-        return -1;
-    }
+    if (!kc->emit_final)
+        return kc_emit(kc, key, len, n, rec->timestamp, out);
     return 0;
 }
 
@@ -170,7 +176,7 @@ static void keyed_count_dispose(void *self)
     keyed_count_t *kc = self;
     if (kc == NULL)
         return;
-    op_buf_release(&kc->out);
+    te_row_builder_free(&kc->out);
     free(kc);
 }
 

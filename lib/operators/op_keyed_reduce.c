@@ -2,24 +2,29 @@
  * op_keyed_reduce — `keyed_sum` and `keyed_reduce`: a rolling reduce per key in keyed
  * state (Flink's KeyedStream.sum / reduce).
  *
- * Parameters: key_field (default 0), value_field (required), delimiter (default "\t"),
- * emit = updates (default: "key<delim>value" after each record, Flink's rolling
- * aggregate) or final (every key once in end_input, sorted by key bytes);
- * keyed_reduce only: fn = sum | min | max | concat (required), separator (concat,
- * default ","). keyed_sum is keyed_reduce with fn = sum.
+ * Parameters: key_field (an index or a name, default 0), value_field (required),
+ * delimiter (accepted, unused: rows are typed), emit = updates (default: (key, value)
+ * after each row, Flink's rolling aggregate) or final (every key once in end_input,
+ * sorted by key bytes); keyed_reduce only: fn = sum | min | max | concat (required),
+ * separator (concat, default ","). keyed_sum is keyed_reduce with fn = sum.
  *
- * Values are numbers (sum/min/max: a double in the state, printed as an integer when
- * integral) or text (concat: the joined bytes in the state). A record whose value field
- * is missing or not a number fails the task with a message naming the field.
+ * Output: the key field as it is in the input, then value: a double for sum / min /
+ * max (the state holds a double, as before typed rows: `aggregate` keeps integer sums
+ * exact), a string for concat (the values as text, te_row_format_field). sum / min /
+ * max take numeric fields, or string fields holding numbers (a row whose text is not a
+ * number fails the task with a message naming the field); a row whose value is null
+ * is skipped.
+ *
+ * State (keyed, by the key field's key bytes): the 8-byte double, or the joined text.
  *
  * Threading: every callback runs on the owning task's thread.
  */
-#define _GNU_SOURCE /* qsort_r */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
 typedef enum reduce_fn { RF_SUM, RF_MIN, RF_MAX, RF_CONCAT } reduce_fn_t;
 
@@ -27,14 +32,16 @@ typedef struct keyed_reduce {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     const char *name;
-    int32_t key_field, value_field;
-    char delim;
+    te_row_key_t key;
+    uint32_t value_field;
+    te_type_t value_type;
+    const char *value_name;
     int emit_final;
     reduce_fn_t fn;
     const char *sep;
     size_t seplen;
     op_buf_t val; /* the new value (concat) */
-    op_buf_t out;
+    te_row_builder_t out;
 } keyed_reduce_t;
 
 static void *reduce_setup_common(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen,
@@ -45,12 +52,13 @@ static void *reduce_setup_common(const te_operator_api_t *api, te_operator_ctx_t
                                                  "fn",        "separator",   NULL};
     const char *name = is_sum ? "keyed_sum" : "keyed_reduce";
     op_setup_t s = {api, ctx, name, err, errlen};
-    int32_t key_field, value_field;
+    const te_schema_t *in;
+    uint32_t key_field = 0, value_field = 0;
     char delim;
     const char *emit, *fn = "sum", *sep = ",";
     if (op_require_v2(&s) != 0 || op_check_keys(&s, is_sum ? allowed_sum : allowed_reduce) != 0 ||
-        op_get_field(&s, "key_field", 0, &key_field) != 0 ||
-        op_get_field(&s, "value_field", 1, &value_field) != 0 ||
+        (in = op_input_schema(&s, 0)) == NULL || op_get_field_of(&s, in, "key_field", 0, &key_field, NULL) != 0 ||
+        op_get_field_of(&s, in, "value_field", 1, &value_field, NULL) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_string(&s, "emit", 0, "updates", &emit) != 0)
         return NULL;
@@ -83,6 +91,14 @@ static void *reduce_setup_common(const te_operator_api_t *api, te_operator_ctx_t
         op_errorf(&s, "parameter 'separator' only applies to fn = concat (fn is '%s')", fn);
         return NULL;
     }
+    if (f != RF_CONCAT &&
+        op_check_type(&s, in, "value_field", value_field, OP_T_NUMBER | OP_T(TE_TYPE_STRING), "a number") != 0)
+        return NULL;
+    op_schema_t o = {0};
+    if (op_schema_add_from(&s, &o, in, key_field) != 0 ||
+        op_schema_add(&s, &o, "value", f == RF_CONCAT ? TE_TYPE_STRING : TE_TYPE_DOUBLE, 0) != 0 ||
+        op_declare(&s, NULL, &o) != 0)
+        return NULL;
     keyed_reduce_t *kr = calloc(1, sizeof(*kr));
     if (kr == NULL) {
         op_errorf(&s, "out of memory");
@@ -91,9 +107,10 @@ static void *reduce_setup_common(const te_operator_api_t *api, te_operator_ctx_t
     kr->api = api;
     kr->ctx = ctx;
     kr->name = name;
-    kr->key_field = key_field < 0 ? 0 : key_field;
+    op_key_of(in, &key_field, 1, &kr->key);
     kr->value_field = value_field;
-    kr->delim = delim;
+    kr->value_type = in->fields[value_field].type;
+    kr->value_name = in->fields[value_field].name;
     kr->emit_final = final;
     kr->fn = f;
     kr->sep = sep;
@@ -111,63 +128,74 @@ static void *keyed_reduce_setup(const te_operator_api_t *api, te_operator_ctx_t 
     return reduce_setup_common(api, ctx, err, errlen, 0);
 }
 
-/* Emits "key<delim>value" where value is the state bytes (concat) or a number. */
+/* Emits (key, value) where value is the state bytes (concat) or a double. */
 static int kr_emit(keyed_reduce_t *kr, const uint8_t *key, uint32_t keylen, const uint8_t *val, uint32_t vallen,
                    int64_t ts, te_output_t *out)
 {
-    char num[40];
-    const uint8_t *v = val;
-    uint32_t vl = vallen;
-    if (kr->fn != RF_CONCAT) {
+    te_row_builder_begin(&kr->out, 2);
+    if (op_key_to_row(&kr->out, 0, key, keylen, &kr->key) != 0) {
+        kr->api->fail(kr->ctx, "operator '%s': a key in its state does not match its key field", kr->name);
+        return -1;
+    }
+    if (kr->fn == RF_CONCAT) {
+        te_row_set_str(&kr->out, 1, val, vallen);
+    } else {
         double d = 0;
         if (vallen == sizeof(d))
             memcpy(&d, val, sizeof(d));
-        vl = (uint32_t)op_format_number(num, sizeof(num), d);
-        v = (const uint8_t *)num;
+        te_row_set_f64(&kr->out, 1, d);
     }
-    kr->out.len = 0;
-    if (op_buf_append(&kr->out, key, keylen) != 0 || op_buf_append(&kr->out, &kr->delim, 1) != 0 ||
-        op_buf_append(&kr->out, v, vl) != 0)
+    te_record_t rec;
+    if (te_row_builder_finish(&kr->out, ts, &rec) != 0) {
+        kr->api->fail(kr->ctx, "operator '%s': out of memory", kr->name);
         return -1;
-    te_record_t rec = {kr->out.data, (uint32_t)kr->out.len, ts};
-    kr->api->emit(out, &rec);
-    return 0;
+    }
+    return kr->api->emit(out, &rec);
+}
+
+/* The value of rec as text, appended to kr->val. */
+static int kr_append_text(keyed_reduce_t *kr, const te_record_t *rec)
+{
+    if (te_type_is_var(kr->value_type)) {
+        uint32_t n;
+        const uint8_t *p = te_row_get_str(rec, kr->value_field, &n);
+        return n ? op_buf_append(&kr->val, p, n) : 0;
+    }
+    char text[64];
+    size_t n = 0;
+    te_row_format_field(rec, kr->value_field, kr->value_type, text, sizeof(text), &n);
+    return op_buf_append(&kr->val, text, n);
 }
 
 static int keyed_reduce_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     keyed_reduce_t *kr = self;
     (void)input;
-    const uint8_t *key, *old;
+    if (te_row_is_null(rec, kr->value_field))
+        return 0;
+    const uint8_t *old;
     uint32_t keylen, oldlen;
-    op_field_key(rec, kr->delim, (uint32_t)kr->key_field, &key, &keylen);
+    const uint8_t *key = te_row_field_key(rec, kr->key.idx[0], kr->key.type[0], &keylen);
     int have = kr->api->state_get(kr->ctx, key, keylen, &old, &oldlen);
     const uint8_t *nv;
     uint32_t nvl;
     double d;
     if (kr->fn == RF_CONCAT) {
-        uint32_t s, l;
-        if (te_record_field(rec->data, rec->len, kr->delim, (uint32_t)kr->value_field, &s, &l) != 0) {
-            kr->api->fail(kr->ctx, "operator '%s': record has no value_field %d", kr->name, kr->value_field);
-            return -1;
-        }
         kr->val.len = 0;
         if ((have &&
              (op_buf_append(&kr->val, old, oldlen) != 0 || op_buf_append(&kr->val, kr->sep, kr->seplen) != 0)) ||
-            op_buf_reserve(&kr->val, kr->val.len + l + 1) != 0) {
+            kr_append_text(kr, rec) != 0 || op_buf_reserve(&kr->val, 1) != 0) {
             kr->api->fail(kr->ctx, "operator '%s': out of memory", kr->name);
             return -1;
         }
-        if (l)
-            op_buf_append(&kr->val, rec->data + s, l);
         nv = kr->val.data;
         nvl = (uint32_t)kr->val.len;
     } else {
-        if (op_field_double(rec, kr->delim, (uint32_t)kr->value_field, &d) != 0) {
-            uint32_t s = 0, l = 0;
-            te_record_field(rec->data, rec->len, kr->delim, (uint32_t)kr->value_field, &s, &l);
-            kr->api->fail(kr->ctx, "operator '%s': value_field %d = '%.*s' is not a number", kr->name,
-                          kr->value_field, (int)(l > 64 ? 64 : l), (const char *)rec->data + s);
+        if (op_row_number_any(rec, kr->value_field, kr->value_type, &d) != 0) {
+            uint32_t l = 0;
+            const uint8_t *p = te_row_get_str(rec, kr->value_field, &l);
+            kr->api->fail(kr->ctx, "operator '%s': value_field '%s' = '%.*s' is not a number", kr->name,
+                          kr->value_name, (int)(l > 64 ? 64 : l), p ? (const char *)p : "");
             return -1;
         }
         if (have && oldlen == sizeof(double)) {
@@ -180,10 +208,8 @@ static int keyed_reduce_process(void *self, int input, const te_record_t *rec, t
     }
     if (kr->api->state_put(kr->ctx, key, keylen, nv, nvl) != 0)
         return -1;
-    if (!kr->emit_final && kr_emit(kr, key, keylen, nv, nvl, rec->timestamp, out) != 0) {
-        kr->api->fail(kr->ctx, "operator '%s': out of memory", kr->name);
-        return -1;
-    }
+    if (!kr->emit_final)
+        return kr_emit(kr, key, keylen, nv, nvl, rec->timestamp, out);
     return 0;
 }
 
@@ -218,7 +244,7 @@ static void keyed_reduce_dispose(void *self)
     if (kr == NULL)
         return;
     op_buf_release(&kr->val);
-    op_buf_release(&kr->out);
+    te_row_builder_free(&kr->out);
     free(kr);
 }
 

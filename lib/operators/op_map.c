@@ -1,96 +1,178 @@
 /*
- * op_map — the `map` family: `select` (project fields), `upper` and `lower` (ASCII case
- * mapping of the record or one field).
+ * op_map — the `map` family over typed rows: every output field is a copy of an input
+ * field or an expression of the input row (expr.h).
  *
- * select: fields = comma-separated 0-based indexes ("2,0"), output joined with the
- *   delimiter (default "\t"); a field the record does not have becomes empty.
- * upper / lower: field (optional; the whole record when absent; a record without the
- *   field passes unchanged), delimiter (default "\t"). Only A-Z / a-z change.
- * Outputs keep the input's timestamp.
+ * map:    exprs = a SELECT list ("auction, price * 0.908 AS price, date_time"; or a
+ *         JSON array of such items): the output schema is the items' names and types.
+ * select: fields = input fields by index or name ("2,0", ["price", "auction"]): a
+ *         projection.
+ * upper / lower: field (index or name; default: every string field): ASCII case
+ *         mapping of that string field, the others unchanged.
+ * Outputs keep the input's timestamp. A field copied is copied as it is (no
+ * conversion); an expression's value is written in its type.
  *
- * Hot path: no allocation, no syscall: the output is built in a per-instance scratch
- * buffer grown only when a longer record arrives.
+ * Hot path: one row builder and one expression arena per instance, reset per row, so
+ * nothing is allocated once they have grown.
  *
  * Threading: every callback runs on the owning task's thread.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/op_util.h"
+#include "operators/expr.h"
+#include "operators/op_row.h"
 
-#define SELECT_MAX_FIELDS 256
+typedef struct map_col {
+    int32_t copy; /* input field copied, or -1: evaluate e */
+    te_type_t type;
+    expr_t *e; /* borrowed from items[] or owned (upper/lower) */
+} map_col_t;
 
 typedef struct map_op {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     const char *name;
-    char delim;
-    int32_t field;    /* upper/lower: -1 = whole record */
-    int to_upper;     /* upper = 1, lower = 0 */
-    uint32_t nfields; /* select */
-    uint32_t fields[SELECT_MAX_FIELDS];
-    op_buf_t out;
+    uint32_t n, n_in; /* output and input fields */
+    map_col_t col[TE_ROW_MAX_FIELDS];
+    expr_item_t items[TE_ROW_MAX_FIELDS]; /* map */
+    uint32_t n_items;
+    expr_env_t env;
+    te_row_builder_t row;
 } map_op_t;
 
-static map_op_t *map_op_new(const te_operator_api_t *api, te_operator_ctx_t *ctx, const char *name, op_setup_t *s)
+static void map_dispose(void *self)
+{
+    map_op_t *m = self;
+    if (m == NULL)
+        return;
+    if (m->n_items > 0)
+        expr_list_free(m->items, m->n_items);
+    else
+        for (uint32_t i = 0; i < m->n; i++)
+            expr_free(m->col[i].e);
+    expr_env_free(&m->env);
+    te_row_builder_free(&m->row);
+    free(m);
+}
+
+static map_op_t *map_new(op_setup_t *s, const char *name, const te_schema_t *in)
 {
     map_op_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         op_errorf(s, "out of memory");
         return NULL;
     }
-    m->api = api;
-    m->ctx = ctx;
+    m->api = s->api;
+    m->ctx = s->ctx;
     m->name = name;
-    m->field = -1;
+    m->n_in = in->n_fields;
     return m;
 }
 
-/* Parses "2,0,1" into m->fields. Returns 0 or -1 with a message. */
-static int select_parse_fields(map_op_t *m, op_setup_t *s, const char *list)
+/* Declares the columns' schema (names from `names`) and returns m, or disposes it. */
+static void *map_finish(op_setup_t *s, map_op_t *m, op_schema_t *o)
 {
-    const char *p = list;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        char tmp[16];
-        int64_t v;
-        if (n == 0 || n >= sizeof(tmp))
-            return op_errorf(s, "parameter 'fields' = '%s' is not a comma-separated list of field indexes", list);
-        memcpy(tmp, p, n);
-        tmp[n] = '\0';
-        if (op_parse_int64(tmp, &v) != 0)
-            return op_errorf(s, "parameter 'fields' = '%s': '%s' is not an integer", list, tmp);
-        if (v < 0 || v > OP_FIELD_MAX)
-            return op_errorf(s, "parameter 'fields' = '%s': index %s is out of range [0, %d]", list, tmp,
-                             OP_FIELD_MAX);
-        if (m->nfields == SELECT_MAX_FIELDS)
-            return op_errorf(s, "parameter 'fields' = '%s' names more than %d fields", list, SELECT_MAX_FIELDS);
-        m->fields[m->nfields++] = (uint32_t)v;
-        if (comma == NULL)
-            return 0;
-        p = comma + 1;
+    if (op_declare(s, NULL, o) != 0) {
+        map_dispose(m);
+        return NULL;
     }
+    return m;
+}
+
+static void *map_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"exprs", NULL};
+    op_setup_t s = {api, ctx, "map", err, errlen};
+    const te_schema_t *in;
+    const char *exprs;
+    if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_string(&s, "exprs", 1, NULL, &exprs) != 0)
+        return NULL;
+    map_op_t *m = map_new(&s, "map", in);
+    if (m == NULL)
+        return NULL;
+    /* a JSON array of items is joined into one list */
+    char *joined = NULL;
+    op_list_t l = {0};
+    if (exprs[strspn(exprs, " \t")] == '[') {
+        if (op_get_list(&s, "exprs", 1, TE_ROW_MAX_FIELDS, &l) != 0) {
+            map_dispose(m);
+            return NULL;
+        }
+        size_t len = 1;
+        for (uint32_t i = 0; i < l.n; i++)
+            len += strlen(l.items[i]) + 2;
+        if ((joined = malloc(len)) != NULL) {
+            joined[0] = '\0';
+            for (uint32_t i = 0; i < l.n; i++) {
+                strcat(joined, i ? ", " : "");
+                strcat(joined, l.items[i]);
+            }
+        }
+        op_list_free(&l);
+        if (joined == NULL) {
+            op_errorf(&s, "out of memory");
+            map_dispose(m);
+            return NULL;
+        }
+        exprs = joined;
+    }
+    char why[512];
+    int rc = expr_list_compile(exprs, in, m->items, TE_ROW_MAX_FIELDS, &m->n_items, why, sizeof(why));
+    free(joined);
+    if (rc != 0) {
+        op_errorf(&s, "parameter 'exprs': %s", why);
+        map_dispose(m);
+        return NULL;
+    }
+    op_schema_t o = {0};
+    for (uint32_t i = 0; i < m->n_items; i++) {
+        const expr_t *e = m->items[i].e;
+        int f = expr_field(e);
+        te_type_t t = expr_type(e) ? expr_type(e) : TE_TYPE_STRING; /* NULL literal: a null string */
+        m->col[i] = (map_col_t){f, t, f >= 0 ? NULL : m->items[i].e};
+        if (op_schema_add(&s, &o, m->items[i].name, t, expr_nullable(e)) != 0) {
+            map_dispose(m);
+            return NULL;
+        }
+    }
+    m->n = m->n_items;
+    return map_finish(&s, m, &o);
 }
 
 static void *select_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"fields", "delimiter", NULL};
     op_setup_t s = {api, ctx, "select", err, errlen};
-    const char *fields;
+    const te_schema_t *in;
     char delim;
-    if (op_check_keys(&s, allowed) != 0 || op_get_string(&s, "fields", 1, NULL, &fields) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+    uint32_t idx[TE_ROW_MAX_FIELDS], n;
+    if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_fields_of(&s, in, "fields", 1, idx, TE_ROW_MAX_FIELDS, &n) != 0)
         return NULL;
-    map_op_t *m = map_op_new(api, ctx, "select", &s);
+    map_op_t *m = map_new(&s, "select", in);
     if (m == NULL)
         return NULL;
-    m->delim = delim;
-    if (select_parse_fields(m, &s, fields) != 0) {
-        free(m);
-        return NULL;
+    op_schema_t o = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        m->col[i] = (map_col_t){(int32_t)idx[i], in->fields[idx[i]].type, NULL};
+        int dup = 0;
+        for (uint32_t k = 0; k < i; k++)
+            dup |= idx[k] == idx[i];
+        /* a field selected twice gets a name of its own: <name>_<position> */
+        char nm[64];
+        snprintf(nm, sizeof(nm), "%.50s_%u", in->fields[idx[i]].name, i);
+        const te_field_t *f = &in->fields[idx[i]];
+        if ((dup ? op_schema_add_named(&s, &o, nm, f->type, f->nullable)
+                 : op_schema_add_from(&s, &o, in, idx[i])) != 0) {
+            map_dispose(m);
+            return NULL;
+        }
     }
-    return m;
+    m->n = n;
+    return map_finish(&s, m, &o);
 }
 
 static void *case_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen,
@@ -98,18 +180,33 @@ static void *case_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, ch
 {
     static const char *const allowed[] = {"field", "delimiter", NULL};
     op_setup_t s = {api, ctx, name, err, errlen};
-    int32_t field;
+    const te_schema_t *in;
     char delim;
-    if (op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 0, &field) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+    uint32_t field = 0;
+    int given;
+    if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_get_field_of(&s, in, "field", 0, &field, &given) != 0 ||
+        (given && op_check_type(&s, in, "field", field, OP_T_TEXT, "a string") != 0))
         return NULL;
-    map_op_t *m = map_op_new(api, ctx, name, &s);
+    map_op_t *m = map_new(&s, name, in);
     if (m == NULL)
         return NULL;
-    m->delim = delim;
-    m->field = field;
-    m->to_upper = to_upper;
-    return m;
+    for (uint32_t i = 0; i < in->n_fields; i++) {
+        m->col[i] = (map_col_t){(int32_t)i, in->fields[i].type, NULL};
+        if ((given ? i == field : in->fields[i].type == TE_TYPE_STRING)) {
+            char text[32], why[256];
+            snprintf(text, sizeof(text), "%s($%u)", to_upper ? "upper" : "lower", i);
+            if ((m->col[i].e = expr_compile(text, in, why, sizeof(why))) == NULL) {
+                op_errorf(&s, "%s", why);
+                map_dispose(m);
+                return NULL;
+            }
+            m->col[i].copy = -1;
+        }
+    }
+    m->n = in->n_fields;
+    return m; /* the output has the input's schema */
 }
 
 static void *upper_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -122,75 +219,110 @@ static void *lower_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
     return case_setup(api, ctx, err, errlen, "lower", 0);
 }
 
-static int map_oom(map_op_t *m)
+/* Any row, through the checked readers (a malformed field reads as null). */
+static int map_process_checked(map_op_t *m, const te_record_t *rec, te_output_t *out)
 {
+    te_row_builder_begin(&m->row, m->n);
+    for (uint32_t i = 0; i < m->n; i++) {
+        const map_col_t *c = &m->col[i];
+        if (c->copy >= 0) {
+            te_row_copy_field(&m->row, i, rec, (uint32_t)c->copy, c->type);
+        } else {
+            expr_value_t v;
+            if (expr_eval(c->e, rec, &m->env, &v) != 0)
+                goto oom;
+            expr_value_set(&m->row, i, &v);
+        }
+    }
+    te_record_t o;
+    if (te_row_builder_finish(&m->row, rec->timestamp, &o) != 0)
+        goto oom;
+    return m->api->emit(out, &o);
+oom:
     m->api->fail(m->ctx, "operator '%s': out of memory", m->name);
     return -1;
 }
 
-static int select_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+/* A row whose fixed part has the input's field count is copied slot by slot (a
+ * string's bounds still checked, a malformed one copied as null, as the readers
+ * read it); expressions go through the builder. */
+static int map_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     map_op_t *m = self;
     (void)input;
-    /* Output is at most the record once per selected field plus the delimiters. */
-    if (op_buf_reserve(&m->out, ((size_t)rec->len + 1) * m->nfields) != 0)
-        return map_oom(m);
-    size_t off = 0;
-    for (uint32_t i = 0; i < m->nfields; i++) {
-        uint32_t start, flen;
-        if (i > 0)
-            m->out.data[off++] = (uint8_t)m->delim;
-        if (te_record_field(rec->data, rec->len, m->delim, m->fields[i], &start, &flen) == 0) {
-            memcpy(m->out.data + off, rec->data + start, flen);
-            off += flen;
+    const uint8_t *d = rec->data;
+    expr_env_reset(&m->env);
+    if (rec->len < TE_ROW_HEADER + 8u * m->n_in || d[0] != m->n_in)
+        return map_process_checked(m, rec, out);
+    te_row_builder_t *b = &m->row;
+    uint32_t n = m->n, olen = TE_ROW_HEADER + 8u * n;
+    if (te_row_builder_reserve(b, olen) != 0)
+        goto oom;
+    b->failed = 0;
+    b->n = n;
+    uint8_t *o = b->buf;
+    uint64_t in_nulls = te_row_load64(d) >> TE_ROW_NULL_SHIFT, nulls = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const map_col_t *c = &m->col[i];
+        if (c->copy >= 0) {
+            uint32_t f = (uint32_t)c->copy;
+            uint64_t v = te_row_load64(d + TE_ROW_HEADER + 8u * f), null = (in_nulls >> f) & 1u;
+            if (te_type_is_var(c->type) && !null) {
+                uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
+                if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
+                    v = 0;
+                    null = 1;
+                } else {
+                    if ((size_t)olen + len > b->cap) {
+                        if (te_row_builder_reserve(b, (size_t)olen + len) != 0)
+                            goto oom;
+                        o = b->buf;
+                    }
+                    memcpy(o + olen, d + off, len);
+                    v = olen | (uint64_t)len << 32;
+                    olen += len;
+                }
+            }
+            memcpy(o + TE_ROW_HEADER + 8u * i, &v, 8);
+            nulls |= null << i;
+        } else {
+            expr_value_t v;
+            if (expr_eval(c->e, rec, &m->env, &v) != 0)
+                goto oom;
+            b->len = olen;
+            b->nulls = nulls;
+            expr_value_set(b, i, &v);
+            o = b->buf;
+            olen = b->len;
+            nulls = b->nulls;
         }
     }
-    te_record_t o = {m->out.data, (uint32_t)off, rec->timestamp};
-    m->api->emit(out, &o);
-    return 0;
+    b->len = olen;
+    b->nulls = nulls;
+    te_record_t r;
+    if (te_row_builder_finish(b, rec->timestamp, &r) != 0)
+        goto oom;
+    return m->api->emit(out, &r);
+oom:
+    m->api->fail(m->ctx, "operator '%s': out of memory", m->name);
+    return -1;
 }
 
-static int case_process(void *self, int input, const te_record_t *rec, te_output_t *out)
-{
-    map_op_t *m = self;
-    (void)input;
-    uint32_t start = 0, flen = rec->len;
-    if (m->field >= 0 && te_record_field(rec->data, rec->len, m->delim, (uint32_t)m->field, &start, &flen) != 0) {
-        m->api->emit(out, rec);
-        return 0;
-    }
-    if (op_buf_reserve(&m->out, (size_t)rec->len + 1) != 0)
-        return map_oom(m);
-    uint8_t *d = m->out.data;
-    if (rec->len)
-        memcpy(d, rec->data, rec->len);
-    for (uint32_t i = start; i < start + flen; i++) {
-        uint8_t c = d[i];
-        if (m->to_upper && c >= 'a' && c <= 'z')
-            d[i] = (uint8_t)(c - 32);
-        else if (!m->to_upper && c >= 'A' && c <= 'Z')
-            d[i] = (uint8_t)(c + 32);
-    }
-    te_record_t o = {d, rec->len, rec->timestamp};
-    m->api->emit(out, &o);
-    return 0;
-}
-
-static void map_dispose(void *self)
-{
-    map_op_t *m = self;
-    if (m == NULL)
-        return;
-    op_buf_release(&m->out);
-    free(m);
-}
+const te_operator_def_t op_map_def = {
+    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .name = "map",
+    .kind = TE_OP_ONE_INPUT,
+    .setup = map_setup,
+    .process_element = map_process,
+    .dispose = map_dispose,
+};
 
 const te_operator_def_t op_select_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "select",
     .kind = TE_OP_ONE_INPUT,
     .setup = select_setup,
-    .process_element = select_process,
+    .process_element = map_process,
     .dispose = map_dispose,
 };
 
@@ -199,7 +331,7 @@ const te_operator_def_t op_upper_def = {
     .name = "upper",
     .kind = TE_OP_ONE_INPUT,
     .setup = upper_setup,
-    .process_element = case_process,
+    .process_element = map_process,
     .dispose = map_dispose,
 };
 
@@ -208,6 +340,6 @@ const te_operator_def_t op_lower_def = {
     .name = "lower",
     .kind = TE_OP_ONE_INPUT,
     .setup = lower_setup,
-    .process_element = case_process,
+    .process_element = map_process,
     .dispose = map_dispose,
 };

@@ -3,16 +3,18 @@
  * (Flink's KeyedStream.maxBy). With windows upstream it answers "which item had the
  * most bids in each window" — Nexmark q5's hot items.
  *
- * Parameters: key_field (default 0), value_field (required), delimiter ("\t"),
- * emit = updates (default: the record each time it becomes its key's new maximum) |
- * final (every key's maximum once at end of input, sorted by key bytes) | watermark
- * (event time: a key's maximum once the watermark reaches the timestamp of the record
- * that first opened the key, then the key starts over — with a window upstream, whose
- * results carry timestamp window end - 1 and are keyed by window, that is "once per
- * window, after all its results arrived"). Ties keep the first record seen.
+ * Parameters: key_field (an index or a name, default 0), value_field (required: a
+ * numeric field, or a string field holding numbers), delimiter (accepted, unused: rows
+ * are typed), emit = updates (default: the row each time it becomes its key's new
+ * maximum) | final (every key's maximum once at end of input, sorted by key bytes) |
+ * watermark (event time: a key's maximum once the watermark reaches the timestamp of
+ * the row that first opened the key, then the key starts over — with a window
+ * upstream, whose results carry timestamp window end - 1 and are keyed by window, that
+ * is "once per window, after all its results arrived"). Ties keep the first row seen;
+ * rows whose value is null are skipped. The output schema is the input's.
  *
- * Keyed state per key: 8-byte IEEE double (host order) of the maximum + its record.
- * A record whose value field is missing or not a number fails the task, naming it.
+ * Keyed state per key: 8-byte IEEE double (host order) of the maximum + its row.
+ * A row whose value field is text that is not a number fails the task, naming it.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -21,14 +23,17 @@
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
 typedef enum { EMIT_UPDATES, EMIT_FINAL, EMIT_WATERMARK } emit_mode_t;
 
 typedef struct max_by {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
-    int32_t key_field, value_field;
-    char delim;
+    te_row_key_t key;
+    uint32_t value_field;
+    te_type_t value_type;
+    const char *value_name;
     emit_mode_t emit;
     op_buf_t buf;
 } max_by_t;
@@ -37,11 +42,15 @@ static void *max_by_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
 {
     static const char *const allowed[] = {"key_field", "value_field", "delimiter", "emit", NULL};
     op_setup_t s = {api, ctx, "max_by", err, errlen};
-    int32_t kf, vf;
+    const te_schema_t *in;
+    uint32_t kf = 0, vf = 0;
     char delim;
     const char *emit;
-    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "key_field", 0, &kf) != 0 ||
-        op_get_field(&s, "value_field", 1, &vf) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_field_of(&s, in, "key_field", 0, &kf, NULL) != 0 ||
+        op_get_field_of(&s, in, "value_field", 1, &vf, NULL) != 0 ||
+        op_check_type(&s, in, "value_field", vf, OP_T_NUMBER | OP_T(TE_TYPE_STRING), "a number") != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_string(&s, "emit", 0, "updates", &emit) != 0)
         return NULL;
     emit_mode_t mode;
@@ -55,6 +64,8 @@ static void *max_by_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
         op_errorf(&s, "parameter 'emit' = '%s' is not one of updates, final, watermark", emit);
         return NULL;
     }
+    if (op_declare_schema(&s, NULL, in) != 0)
+        return NULL;
     max_by_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         op_errorf(&s, "out of memory");
@@ -62,9 +73,10 @@ static void *max_by_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     }
     m->api = api;
     m->ctx = ctx;
-    m->key_field = kf < 0 ? 0 : kf;
+    op_key_of(in, &kf, 1, &m->key);
     m->value_field = vf;
-    m->delim = delim;
+    m->value_type = in->fields[vf].type;
+    m->value_name = in->fields[vf].name;
     m->emit = mode;
     return m;
 }
@@ -74,14 +86,18 @@ static int max_by_process(void *self, int input, const te_record_t *rec, te_outp
     (void)input;
     max_by_t *m = self;
     double v;
-    if (op_field_double(rec, m->delim, (uint32_t)m->value_field, &v) != 0) {
-        m->api->fail(m->ctx, "operator 'max_by': value_field %d of record '%.*s' is missing or not a number",
-                     m->value_field, (int)(rec->len > 80 ? 80 : rec->len), (const char *)rec->data);
+    int rc = op_row_number_any(rec, m->value_field, m->value_type, &v);
+    if (rc > 0)
+        return 0; /* null */
+    if (rc < 0) {
+        uint32_t l = 0;
+        const uint8_t *p = te_row_get_str(rec, m->value_field, &l);
+        m->api->fail(m->ctx, "operator 'max_by': value_field '%s' = '%.*s' is not a number", m->value_name,
+                     (int)(l > 64 ? 64 : l), p ? (const char *)p : "");
         return -1;
     }
-    const uint8_t *key;
     uint32_t keylen;
-    op_field_key(rec, m->delim, (uint32_t)m->key_field, &key, &keylen);
+    const uint8_t *key = te_row_field_key(rec, m->key.idx[0], m->key.type[0], &keylen);
     const uint8_t *old;
     uint32_t oldlen;
     int have = m->api->state_get(m->ctx, key, keylen, &old, &oldlen) && oldlen >= sizeof(double);

@@ -3,13 +3,12 @@
  * factor, leaving the other fields as they are (Nexmark q1's currency conversion:
  * `price * 0.908`).
  *
- * Parameters: field (required, 0-based), factor (required, a number), delimiter
- * (default "\t"). An integer field gives round(value * factor) as an integer; a
- * decimal field gives the product with up to 6 significant decimals. A record whose
- * field is missing or not a number passes through unchanged.
+ * Parameters: field (required: index or name of an int64 or double field), factor
+ * (required, a number), delimiter (accepted, unused). An int64 field gives
+ * round(value * factor) (half away from zero) as an int64, a double field the product;
+ * a null stays null. The output schema is the input's.
  *
- * Hot path: the output is built in a per-instance buffer (grown only for a longer
- * record); integers are formatted by hand.
+ * Hot path: the output row is built in a per-instance row builder.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -18,26 +17,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 typedef struct scale {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
-    int32_t field;
-    char delim;
+    uint32_t field, n;
+    te_type_t type;
     double factor;
-    op_buf_t out;
+    const te_schema_t *in;
+    te_row_builder_t row;
 } scale_t;
 
 static void *scale_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"field", "factor", "delimiter", NULL};
     op_setup_t s = {api, ctx, "scale", err, errlen};
-    int32_t field;
+    uint32_t field;
     char delim;
     const char *factor;
     double f;
-    if (op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 1, &field) != 0 ||
+    const te_schema_t *in;
+    if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_field_of(&s, in, "field", 1, &field, NULL) != 0 ||
+        op_check_type(&s, in, "field", field, OP_T(TE_TYPE_INT64) | OP_T(TE_TYPE_DOUBLE), "a number") != 0 ||
         op_get_string(&s, "factor", 1, NULL, &factor) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
         return NULL;
     if (op_parse_double(factor, &f) != 0 || !isfinite(f)) {
@@ -52,78 +55,37 @@ static void *scale_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
     m->api = api;
     m->ctx = ctx;
     m->field = field;
-    m->delim = delim;
+    m->n = in->n_fields;
+    m->type = in->fields[field].type;
     m->factor = f;
+    m->in = in;
     return m;
-}
-
-static int parse_int(const uint8_t *p, uint32_t len, int64_t *out)
-{
-    uint32_t i = 0;
-    int neg = 0;
-    if (len > 0 && p[0] == '-') {
-        neg = 1;
-        i = 1;
-    }
-    if (i == len || len - i > 18)
-        return -1;
-    int64_t v = 0;
-    for (; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = neg ? -v : v;
-    return 0;
 }
 
 static int scale_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     (void)input;
     scale_t *m = self;
-    uint32_t start, flen;
-    if (te_record_field(rec->data, rec->len, m->delim, (uint32_t)m->field, &start, &flen) != 0)
-        return m->api->emit(out, rec);
-    char num[64];
-    int n;
-    int64_t iv;
-    double dv;
-    if (parse_int(rec->data + start, flen, &iv) == 0) {
-        double prod = (double)iv * m->factor;
-        if (fabs(prod) > 9e18)
-            return m->api->emit(out, rec);
-        int64_t r = (int64_t)llround(prod);
-        char tmp[24];
-        int k = 0, neg = r < 0;
-        uint64_t u = neg ? (uint64_t)0 - (uint64_t)r : (uint64_t)r;
-        do {
-            tmp[k++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        n = 0;
-        if (neg)
-            num[n++] = '-';
-        while (k)
-            num[n++] = tmp[--k];
-    } else if (op_parse_double_bytes(rec->data + start, flen, &dv) == 0) {
-        n = snprintf(num, sizeof(num), "%.6f", dv * m->factor);
-        while (n > 1 && num[n - 1] == '0') /* trim trailing zeros (keep one digit after '.') */
-            n--;
-        if (n > 0 && num[n - 1] == '.')
-            n--;
+    te_row_builder_begin(&m->row, m->n);
+    for (uint32_t i = 0; i < m->n; i++)
+        if (i != m->field)
+            te_row_copy_field(&m->row, i, rec, i, m->in->fields[i].type);
+    if (te_row_is_null(rec, m->field)) {
+        te_row_set_null(&m->row, m->field);
+    } else if (m->type == TE_TYPE_DOUBLE) {
+        te_row_set_f64(&m->row, m->field, te_row_get_f64(rec, m->field) * m->factor);
     } else {
-        return m->api->emit(out, rec);
+        double prod = (double)te_row_get_i64(rec, m->field) * m->factor;
+        if (fabs(prod) > 9e18)
+            te_row_copy_field(&m->row, m->field, rec, m->field, m->type); /* out of range: unchanged */
+        else
+            te_row_set_i64(&m->row, m->field, (int64_t)llround(prod));
     }
-    size_t need = (size_t)rec->len - flen + (size_t)n;
-    if (op_buf_reserve(&m->out, need) != 0) {
-        m->api->fail(m->ctx, "out of memory for a %zu-byte record", need);
+    te_record_t r;
+    if (te_row_builder_finish(&m->row, rec->timestamp, &r) != 0) {
+        m->api->fail(m->ctx, "operator 'scale': out of memory");
         return -1;
     }
-    uint8_t *o = m->out.data;
-    memcpy(o, rec->data, start);
-    memcpy(o + start, num, (size_t)n);
-    memcpy(o + start + (size_t)n, rec->data + start + flen, rec->len - start - flen);
-    te_record_t r = {o, (uint32_t)need, rec->timestamp};
     return m->api->emit(out, &r);
 }
 
@@ -131,7 +93,7 @@ static void scale_dispose(void *self)
 {
     scale_t *m = self;
     if (m) {
-        op_buf_release(&m->out);
+        te_row_builder_free(&m->row);
         free(m);
     }
 }

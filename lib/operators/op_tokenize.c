@@ -4,22 +4,22 @@
  *
  * Rule (reproducible with coreutils: `tr -cs 'A-Za-z' '\n' | tr A-Z a-z`): a word is a
  * maximal run of ASCII letters A-Z a-z; every other byte separates words. Each word is
- * emitted as one record (in lower case unless lowercase=false), with the input's
- * timestamp.
+ * emitted as one row (word:string) (in lower case unless lowercase=false), with the
+ * input's timestamp.
  *
- * Parameters: field (optional: tokenize only that field; a record without it emits
- * nothing), lowercase (default true), delimiter (default "\t", used with field).
+ * Parameters: field (the string field to split, index or name; default: the only
+ * field of a row of one string field), lowercase (default true), delimiter (accepted,
+ * unused).
  *
- * Hot path: no allocation, no syscall. A word that is already lower case is emitted
- * pointing into the borrowed input record; one with upper-case letters is lowered into
- * a per-instance scratch buffer (grown only when a longer record arrives).
+ * Hot path: no allocation, no syscall: each word is copied (and lowered) into a
+ * per-instance row builder.
  *
  * Threading: every callback runs on the owning task's thread.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 typedef struct tokenize {
     const te_operator_api_t *api;
@@ -27,18 +27,32 @@ typedef struct tokenize {
     int32_t field;
     int lowercase;
     char delim;
-    op_buf_t scratch;
+    te_row_builder_t row;
 } tokenize_t;
+
+static const te_field_t word_field = {"word", TE_TYPE_STRING, 0};
+static const te_schema_t word_schema = {1, &word_field};
 
 static void *tokenize_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"field", "lowercase", "delimiter", NULL};
     op_setup_t s = {api, ctx, "tokenize", err, errlen};
-    int32_t field;
-    int lower;
+    uint32_t field = 0;
+    int lower, given;
     char delim;
-    if (op_check_keys(&s, allowed) != 0 || op_get_field(&s, "field", 0, &field) != 0 ||
-        op_get_bool(&s, "lowercase", 1, &lower) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+    const te_schema_t *in;
+    if (op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
+        op_get_field_of(&s, in, "field", 0, &field, &given) != 0 || op_get_bool(&s, "lowercase", 1, &lower) != 0 ||
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        return NULL;
+    if (!given && in->n_fields != 1) {
+        char sb[400];
+        op_errorf(&s, "missing required parameter 'field' (the input has several fields: %s)",
+                  op_schema_str(in, sb, sizeof(sb)));
+        return NULL;
+    }
+    if (op_check_type(&s, in, "field", field, OP_T_TEXT, "a string") != 0 ||
+        op_declare_schema(&s, NULL, &word_schema) != 0)
         return NULL;
     tokenize_t *t = calloc(1, sizeof(*t));
     if (t == NULL) {
@@ -47,7 +61,7 @@ static void *tokenize_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     }
     t->api = api;
     t->ctx = ctx;
-    t->field = field;
+    t->field = (int32_t)field;
     t->lowercase = lower;
     t->delim = delim;
     return t;
@@ -59,15 +73,10 @@ static int tokenize_process(void *self, int input, const te_record_t *rec, te_ou
 {
     tokenize_t *t = self;
     (void)input;
-    const uint8_t *p = rec->data;
-    uint32_t len = rec->len;
-    if (t->field >= 0) {
-        uint32_t start, flen;
-        if (te_record_field(rec->data, rec->len, t->delim, (uint32_t)t->field, &start, &flen) != 0)
-            return 0;
-        p += start;
-        len = flen;
-    }
+    uint32_t len;
+    const uint8_t *p = te_row_get_str(rec, (uint32_t)t->field, &len);
+    if (p == NULL)
+        return 0; /* null: no words */
     uint32_t i = 0;
     while (i < len) {
         while (i < len && !is_letter(p[i]))
@@ -80,16 +89,16 @@ static int tokenize_process(void *self, int input, const te_record_t *rec, te_ou
             upper |= p[i] <= 'Z';
             i++;
         }
-        te_record_t word = {p + w, i - w, rec->timestamp};
-        if (upper && t->lowercase) {
-            if (op_buf_reserve(&t->scratch, i - w) != 0) {
-                t->api->fail(t->ctx, "operator 'tokenize': out of memory");
-                return -1;
-            }
-            for (uint32_t k = 0; k < i - w; k++)
-                t->scratch.data[k] = p[w + k] | 0x20; /* letters only: sets lower case */
-            word.data = t->scratch.data;
+        te_record_t word;
+        te_row_builder_begin(&t->row, 1);
+        te_row_set_str(&t->row, 0, p + w, i - w);
+        if (te_row_builder_finish(&t->row, rec->timestamp, &word) != 0) {
+            t->api->fail(t->ctx, "operator 'tokenize': out of memory");
+            return -1;
         }
+        if (upper && t->lowercase) /* the word is the row's tail: letters only, | 0x20 lowers */
+            for (uint8_t *c = t->row.buf + t->row.len - (i - w); c < t->row.buf + t->row.len; c++)
+                *c |= 0x20;
         if (t->api->emit(out, &word) != 0)
             return 0; /* cancelling */
     }
@@ -101,7 +110,7 @@ static void tokenize_dispose(void *self)
     tokenize_t *t = self;
     if (t == NULL)
         return;
-    op_buf_release(&t->scratch);
+    te_row_builder_free(&t->row);
     free(t);
 }
 

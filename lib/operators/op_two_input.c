@@ -6,15 +6,18 @@
  *
  * `window_join`: Flink's a.join(b).where(key).equalTo(key).window(TumblingEventTime
  * Windows.of(size)). Parameters: size (duration, required), left_key_field /
- * right_key_field (default key_field, default 0), delimiter ("\t"). Each record of
- * input 0 (left) / 1 (right) is kept in keyed state under (key, namespace = window
- * start (8 bytes BE) | side (1) | sequence (8)), with a per-side count under
+ * right_key_field (indexes or names; default key_field, default 0; strings with
+ * strings, numbers of the same type), delimiter (accepted, unused: rows are typed).
+ * Each row of input 0 (left) / 1 (right) is kept in keyed state under (key, namespace
+ * = window start (8 bytes BE) | side (1) | sequence (8)), with a per-side count under
  * (key, start | side); an event-time timer at window end - 1 fires the window: for each
- * left record in arrival order, for each right record in arrival order, it emits
- *     key <TAB> left record <TAB> right record      (timestamp end - 1)
- * and clears the window. Records late for their window (end - 1 <= watermark) are
- * dropped and counted in numLateRecordsDropped; records without a timestamp fail the
- * task. End of input (watermark INT64_MAX) fires every pending window.
+ * left row in arrival order, for each right row in arrival order, it emits
+ *     (key, left_<field>..., right_<field>...)      (timestamp end - 1)
+ * — the key (typed as the left key field), the left row's fields and the right row's,
+ * named with the prefixes left_ / right_ — and clears the window. Rows late for their
+ * window (end - 1 <= watermark) are dropped and counted in numLateRecordsDropped; rows
+ * without a timestamp fail the task. End of input (watermark INT64_MAX) fires every
+ * pending window.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -23,15 +26,24 @@
 #include <string.h>
 
 #include "operators/op_keyed.h"
+#include "operators/op_row.h"
 
-/* ---- union ---- */
+/* ---- union: the output has the inputs' (equal) schema ---- */
 
 static void *union_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {NULL};
     op_setup_t s = {api, ctx, "union", err, errlen};
-    if (op_check_keys(&s, allowed) != 0)
+    const te_schema_t *a, *b;
+    if (op_check_keys(&s, allowed) != 0 || (a = op_input_schema(&s, 0)) == NULL ||
+        (b = op_input_schema(&s, 1)) == NULL)
         return NULL;
+    if (!te_schema_equal(a, b)) {
+        char sa[400], sb[400];
+        op_errorf(&s, "its inputs carry different schemas: input 0 %s, input 1 %s (map one to the other first)",
+                  op_schema_str(a, sa, sizeof(sa)), op_schema_str(b, sb, sizeof(sb)));
+        return NULL;
+    }
     static int token;
     return &token; /* stateless */
 }
@@ -50,40 +62,70 @@ const te_operator_def_t op_union_def = {
 typedef struct window_join {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
-    int32_t key_field[2];
-    char delim;
+    te_row_key_t key[2];
+    const te_schema_t *in[2];
     int64_t size;
-    op_buf_t left; /* copy of the current left record while pairing */
-    op_buf_t out;
+    op_buf_t left; /* copy of the current left row while pairing */
+    te_row_builder_t out;
 } window_join_t;
 
 #define WJ_TS_LIMIT (INT64_MAX / 4)
+
+/* The output schema: key, left_<field>..., right_<field>... */
+static int window_join_schema(op_setup_t *s, const te_schema_t *const in[2], const uint32_t kf[2])
+{
+    te_type_t a = in[0]->fields[kf[0]].type, b = in[1]->fields[kf[1]].type;
+    if (te_type_is_var(a) ? !te_type_is_var(b) : a != b) {
+        char sa[400], sb[400];
+        return op_errorf(s, "left key '%s' is a %s, right key '%s' a %s (input schemas %s and %s)",
+                         in[0]->fields[kf[0]].name, te_type_name(a), in[1]->fields[kf[1]].name, te_type_name(b),
+                         op_schema_str(in[0], sa, sizeof(sa)), op_schema_str(in[1], sb, sizeof(sb)));
+    }
+    op_schema_t o = {0};
+    if (op_schema_add_named(s, &o, "key", a, in[0]->fields[kf[0]].nullable) != 0)
+        return -1;
+    for (int side = 0; side < 2; side++)
+        for (uint32_t f = 0; f < in[side]->n_fields; f++) {
+            char name[64];
+            const te_field_t *fd = &in[side]->fields[f];
+            snprintf(name, sizeof(name), "%s%s", side ? "right_" : "left_", fd->name);
+            if (op_schema_add_named(s, &o, name, fd->type, fd->nullable) != 0)
+                return -1;
+        }
+    return op_declare(s, NULL, &o);
+}
 
 static void *window_join_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"size",      "key_field", "left_key_field", "right_key_field",
                                           "delimiter", NULL};
     op_setup_t s = {api, ctx, "window_join", err, errlen};
-    int32_t kf, lk, rk;
+    const te_schema_t *in[2];
+    uint32_t kf[2] = {0, 0};
+    int has[2];
     char delim;
     int64_t size;
-    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || op_get_field(&s, "key_field", 0, &kf) != 0 ||
-        op_get_field(&s, "left_key_field", 0, &lk) != 0 || op_get_field(&s, "right_key_field", 0, &rk) != 0 ||
+    if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || (in[0] = op_input_schema(&s, 0)) == NULL ||
+        (in[1] = op_input_schema(&s, 1)) == NULL ||
+        op_get_field_of(&s, in[0], "left_key_field", 0, &kf[0], &has[0]) != 0 ||
+        op_get_field_of(&s, in[1], "right_key_field", 0, &kf[1], &has[1]) != 0 ||
+        (!has[0] && op_get_field_of(&s, in[0], "key_field", 0, &kf[0], NULL) != 0) ||
+        (!has[1] && op_get_field_of(&s, in[1], "key_field", 0, &kf[1], NULL) != 0) ||
         op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
-        op_get_duration_ms(&s, "size", 1, 0, 1, 86400000LL * 3650, &size) != 0)
+        op_get_duration_ms(&s, "size", 1, 0, 1, 86400000LL * 3650, &size) != 0 ||
+        window_join_schema(&s, in, kf) != 0)
         return NULL;
     window_join_t *j = calloc(1, sizeof(*j));
     if (j == NULL) {
         op_errorf(&s, "out of memory");
         return NULL;
     }
-    if (kf < 0)
-        kf = 0;
     j->api = api;
     j->ctx = ctx;
-    j->key_field[0] = lk >= 0 ? lk : kf;
-    j->key_field[1] = rk >= 0 ? rk : kf;
-    j->delim = delim;
+    for (int side = 0; side < 2; side++) {
+        j->in[side] = in[side];
+        op_key_of(in[side], &kf[side], 1, &j->key[side]);
+    }
     j->size = size;
     return j;
 }
@@ -127,9 +169,8 @@ static int window_join_process(void *self, int input, const te_record_t *rec, te
         j->api->counter_add(j->ctx, "numLateRecordsDropped", 1);
         return 0;
     }
-    const uint8_t *key;
     uint32_t keylen;
-    op_field_key(rec, j->delim, (uint32_t)j->key_field[side], &key, &keylen);
+    const uint8_t *key = te_row_field_key(rec, j->key[side].idx[0], j->key[side].type[0], &keylen);
     uint8_t ns[17];
     put_be64(ns, (uint64_t)start);
     ns[8] = (uint8_t)side;
@@ -169,13 +210,20 @@ static int window_join_on_timer(void *self, int event_time, int64_t ts, const ui
             put_be64(rns + 9, b);
             if (!j->api->state_get_ns(j->ctx, key, keylen, rns, 17, &v, &vl))
                 continue;
-            j->out.len = 0;
-            if (op_buf_append(&j->out, key, keylen) != 0 || op_buf_append(&j->out, &j->delim, 1) != 0 ||
-                op_buf_append(&j->out, j->left.data, j->left.len) != 0 ||
-                op_buf_append(&j->out, &j->delim, 1) != 0 || op_buf_append(&j->out, v, vl) != 0)
+            te_record_t l = {j->left.data, (uint32_t)j->left.len, 0}, r = {v, vl, 0}, o;
+            uint32_t nl = j->in[0]->n_fields, nr = j->in[1]->n_fields;
+            te_row_builder_begin(&j->out, 1 + nl + nr);
+            if (op_key_to_row(&j->out, 0, key, keylen, &j->key[0]) != 0) {
+                j->api->fail(j->ctx, "operator 'window_join': a key in its state does not match its key field");
+                return -1;
+            }
+            for (uint32_t f = 0; f < nl; f++)
+                te_row_copy_field(&j->out, 1 + f, &l, f, j->in[0]->fields[f].type);
+            for (uint32_t f = 0; f < nr; f++)
+                te_row_copy_field(&j->out, 1 + nl + f, &r, f, j->in[1]->fields[f].type);
+            if (te_row_builder_finish(&j->out, ts, &o) != 0)
                 goto cleanup;
-            te_record_t r = {j->out.data, (uint32_t)j->out.len, ts};
-            if (j->api->emit(out, &r) != 0)
+            if (j->api->emit(out, &o) != 0)
                 return 0; /* cancelled or failed */
         }
     }
@@ -201,7 +249,7 @@ static void window_join_dispose(void *self)
     if (j == NULL)
         return;
     op_buf_release(&j->left);
-    op_buf_release(&j->out);
+    te_row_builder_free(&j->out);
     free(j);
 }
 

@@ -187,15 +187,6 @@ int op_get_delimiter(op_setup_t *s, const char *key, char def, char *out)
                      key, v);
 }
 
-int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out)
-{
-    int64_t x;
-    if (op_get_int(s, key, required, -1, 0, OP_FIELD_MAX, &x) != 0)
-        return -1;
-    *out = (int32_t)x;
-    return 0;
-}
-
 int op_buf_reserve(op_buf_t *b, size_t need)
 {
     if (need <= b->cap)

@@ -26,9 +26,6 @@ typedef struct op_setup {
     size_t errlen;
 } op_setup_t;
 
-/* Largest field index accepted by `field`-style parameters. */
-#define OP_FIELD_MAX 65535
-
 /* Writes "operator '<op>': <message>" into s->err. Returns -1. */
 int op_errorf(op_setup_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -52,9 +49,6 @@ int op_get_bool(op_setup_t *s, const char *key, int def, int *out);
 /* A single-character delimiter. Accepts one character or the escapes "\t", "\n",
  * "\r", "\\" (backslash + letter as typed in JSON/YAML: "\\t"). */
 int op_get_delimiter(op_setup_t *s, const char *key, char def, char *out);
-
-/* Field index 0..OP_FIELD_MAX; *out = -1 when absent and not required. */
-int op_get_field(op_setup_t *s, const char *key, int required, int32_t *out);
 
 /* A file path parameter must lie under the daemon's io.allowed-dirs (the engine's
  * api->check_path). Returns 0, or -1 with "parameter 'path' = '...' is outside

@@ -1,7 +1,10 @@
 /*
  * sink_file — the `file_sink` operator: writes each record plus "\n" to a file.
  *
- * Parameters: path (required), delimiter (accepted for uniformity, unused). Each
+ * Each row is written as one line of text (te_row_format_tsv: fields separated by
+ * `delimiter`, default a tab; a row of one string field is that string).
+ *
+ * Parameters: path (required), delimiter (between fields, default "\t"). Each
  * subtask writes its own file: every "{subtask}" in path is replaced by the subtask
  * index; without it, ".<subtask>" is appended when the parallelism is > 1. open
  * creates missing parent directories and creates/truncates the file; close flushes, fsyncs and closes it. Errors name the path.
@@ -25,6 +28,10 @@
  * A path that exists and is a FIFO or a device is written directly (no temporary names,
  * no two-phase commit: a snapshot only flushes).
  *
+ * A path naming fields of the rows ("/out/dt={dt}/hm={hm}/part-{subtask}.txt") makes
+ * the sink partitioned: each row goes to the file its values name, every such file
+ * (bucket) written as above (sink_buckets.c; Flink's FileSink with a bucket assigner).
+ *
  * Writes go through a 256 KiB buffer (one write(2) per full buffer; a record larger
  * than the buffer is written directly), so there is no per-record syscall.
  *
@@ -40,7 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/sink_file.h"
 
 #define FILE_SINK_BUF (256 * 1024)
 
@@ -48,7 +55,8 @@ typedef struct pending_file {
     uint64_t seq, checkpoint_id, size;
 } pending_file_t;
 
-typedef struct file_sink {
+struct file_sink {
+    int buckets; /* 0: this is one file (sink_file.h: the partitioned mode's starts with 1) */
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     char *path; /* owned */
@@ -61,9 +69,12 @@ typedef struct file_sink {
     int ckpt_mode;    /* a snapshot or restore happened: the output goes to parts */
     int direct;       /* the path is a FIFO or device: written directly, no two-phase commit */
     int restored;
+    const te_schema_t *schema; /* of the input rows (borrowed for the operator's life) */
+    char delim;
+    op_buf_t big; /* a row whose text exceeds the buffer */
     pending_file_t *pending;
     size_t n_pending, cap_pending;
-} file_sink_t;
+};
 
 static void sink_name_of(const char *path, const char *kind, uint64_t seq, char *out, size_t n)
 {
@@ -115,30 +126,43 @@ static char *file_sink_path(const char *pattern, uint32_t subtask, uint32_t para
     return out;
 }
 
+file_sink_t *file_sink_new(op_setup_t *s, const char *pattern, int expand, const te_schema_t *in, char delim)
+{
+    file_sink_t *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        goto oom;
+    fs->schema = in;
+    fs->delim = delim;
+    fs->api = s->api;
+    fs->ctx = s->ctx;
+    fs->fd = -1;
+    fs->seq = 1;
+    fs->path = expand ? file_sink_path(pattern, s->api->subtask_index(s->ctx), s->api->parallelism(s->ctx))
+                      : strdup(pattern);
+    if (fs->path == NULL)
+        goto oom;
+    return fs;
+oom:
+    free(fs);
+    op_errorf(s, "out of memory");
+    return NULL;
+}
+
+const char *file_sink_file(const file_sink_t *fs) { return fs->path; }
+
 static void *file_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {"path", "delimiter", NULL};
     op_setup_t s = {api, ctx, "file_sink", err, errlen};
     const char *path;
     char delim;
+    const te_schema_t *in;
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || (in = op_input_schema(&s, 0)) == NULL)
         return NULL;
-    file_sink_t *fs = calloc(1, sizeof(*fs));
-    if (fs == NULL)
-        goto cleanup;
-    fs->api = api;
-    fs->ctx = ctx;
-    fs->fd = -1;
-    fs->seq = 1;
-    fs->path = file_sink_path(path, api->subtask_index(ctx), api->parallelism(ctx));
-    if (fs->path == NULL)
-        goto cleanup;
-    return fs;
-cleanup:
-    free(fs);
-    op_errorf(&s, "out of memory");
-    return NULL;
+    if (sink_buckets_wanted(path))
+        return sink_buckets_new(&s, path, in, delim);
+    return file_sink_new(&s, path, 1, in, delim);
 }
 
 /* Creates the missing parent directories of path (mkdir -p of its dirname), as
@@ -221,7 +245,7 @@ static int file_sink_open_inprogress(file_sink_t *fs)
     return fs->fd < 0 ? -1 : 0;
 }
 
-static int file_sink_open(void *self, char *err, size_t errlen)
+int file_sink_open(void *self, char *err, size_t errlen)
 {
     file_sink_t *fs = self;
     op_setup_t s = {fs->api, fs->ctx, "file_sink", err, errlen};
@@ -273,7 +297,7 @@ static int file_sink_flush(file_sink_t *fs)
     return rc;
 }
 
-static int file_sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+int file_sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     file_sink_t *fs = self;
     (void)input;
@@ -282,14 +306,27 @@ static int file_sink_process(void *self, int input, const te_record_t *rec, te_o
         fs->api->fail(fs->ctx, "operator 'file_sink': '%s' is not open", fs->path);
         return -1;
     }
-    if (fs->len + rec->len + 1 > FILE_SINK_BUF && file_sink_flush(fs) != 0)
+    /* the row's text straight into the buffer, room for the newline kept */
+    if (fs->len + 1 >= FILE_SINK_BUF && file_sink_flush(fs) != 0)
         return -1;
-    if ((size_t)rec->len + 1 > FILE_SINK_BUF) {
-        if (file_sink_write_all(fs, rec->data, rec->len) != 0)
+    size_t room = FILE_SINK_BUF - fs->len - 1;
+    size_t need = te_row_format_tsv(rec, fs->schema, fs->delim, (char *)fs->buf + fs->len, room);
+    if (need > room) {
+        if (file_sink_flush(fs) != 0)
             return -1;
+        if (need + 1 > FILE_SINK_BUF) {
+            if (op_row_text(&fs->big, rec, fs->schema, fs->delim) != 0) {
+                fs->api->fail(fs->ctx, "operator 'file_sink': out of memory for a %zu-byte row", need);
+                return -1;
+            }
+            if (file_sink_write_all(fs, fs->big.data, fs->big.len) != 0)
+                return -1;
+        } else {
+            te_row_format_tsv(rec, fs->schema, fs->delim, (char *)fs->buf, FILE_SINK_BUF - 1);
+            fs->len = need;
+        }
     } else {
-        memcpy(fs->buf + fs->len, rec->data, rec->len);
-        fs->len += rec->len;
+        fs->len += need;
     }
     fs->buf[fs->len++] = '\n';
     return 0;
@@ -342,7 +379,7 @@ static int add_pending(file_sink_t *fs, uint64_t seq, uint64_t ckpt, uint64_t si
     return 0;
 }
 
-static int file_sink_close(void *self, te_output_t *out)
+int file_sink_close(void *self, te_output_t *out)
 {
     file_sink_t *fs = self;
     (void)out;
@@ -392,7 +429,7 @@ static uint64_t get_u64le(const uint8_t *p)
 
 /* State: u64 next_seq | u64 checkpoint_id | u64 n | n x (u64 seq | u64 checkpoint | u64 size) |
  * the subtask's file path (the rest). */
-static int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
+int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
 {
     file_sink_t *fs = self;
     if (fs->fd < 0) {
@@ -444,7 +481,7 @@ static int file_sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data
     return 0;
 }
 
-static int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
+int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
 {
     file_sink_t *fs = self;
     size_t keep = 0;
@@ -460,8 +497,19 @@ static int file_sink_notify_complete(void *self, uint64_t checkpoint_id)
     return 0;
 }
 
+int file_sink_snapshot_path(const uint8_t *data, size_t len, char *out, size_t outlen)
+{
+    uint64_t n = len >= 24 ? get_u64le(data + 16) : 0;
+    if (len < 24 || n > (len - 24) / 24 || len - 24 - 24 * n == 0 || len - 24 - 24 * n >= outlen)
+        return -1;
+    size_t pl = len - 24 - 24 * n;
+    memcpy(out, data + 24 + 24 * n, pl);
+    out[pl] = '\0';
+    return 0;
+}
+
 /* Called before open, once per snapshot given to this subtask (several when rescaled). */
-static int file_sink_restore(void *self, const uint8_t *data, size_t len)
+int file_sink_restore(void *self, const uint8_t *data, size_t len)
 {
     file_sink_t *fs = self;
     if (len == 0)
@@ -498,7 +546,7 @@ static int file_sink_restore(void *self, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void file_sink_dispose(void *self)
+void file_sink_dispose(void *self)
 {
     file_sink_t *fs = self;
     if (fs == NULL)
@@ -506,9 +554,55 @@ static void file_sink_dispose(void *self)
     if (fs->fd >= 0)
         close(fs->fd); /* after a failure or cancellation: buffered records are dropped */
     free(fs->buf);
+    op_buf_release(&fs->big);
     free(fs->pending);
     free(fs->path);
     free(fs);
+}
+
+/* ---- the def: one file, or buckets (sink_buckets.c) by the instance's first field ---- */
+
+static int is_buckets(const void *self) { return self != NULL && *(const int *)self; }
+
+static int sink_open(void *self, char *err, size_t errlen)
+{
+    return is_buckets(self) ? sink_buckets_open(self, err, errlen) : file_sink_open(self, err, errlen);
+}
+
+static int sink_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    return is_buckets(self) ? sink_buckets_process(self, input, rec, out)
+                            : file_sink_process(self, input, rec, out);
+}
+
+static int sink_snapshot(void *self, uint64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    return is_buckets(self) ? sink_buckets_snapshot(self, checkpoint_id, data, len)
+                            : file_sink_snapshot(self, checkpoint_id, data, len);
+}
+
+static int sink_restore(void *self, const uint8_t *data, size_t len)
+{
+    return is_buckets(self) ? sink_buckets_restore(self, data, len) : file_sink_restore(self, data, len);
+}
+
+static int sink_notify(void *self, uint64_t checkpoint_id)
+{
+    return is_buckets(self) ? sink_buckets_notify_complete(self, checkpoint_id)
+                            : file_sink_notify_complete(self, checkpoint_id);
+}
+
+static int sink_close(void *self, te_output_t *out)
+{
+    return is_buckets(self) ? sink_buckets_close(self, out) : file_sink_close(self, out);
+}
+
+static void sink_dispose(void *self)
+{
+    if (is_buckets(self))
+        sink_buckets_dispose(self);
+    else
+        file_sink_dispose(self);
 }
 
 const te_operator_def_t op_file_sink_def = {
@@ -516,11 +610,11 @@ const te_operator_def_t op_file_sink_def = {
     .name = "file_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = file_sink_setup,
-    .open = file_sink_open,
-    .process_element = file_sink_process,
-    .snapshot = file_sink_snapshot,
-    .restore = file_sink_restore,
-    .notify_checkpoint_complete = file_sink_notify_complete,
-    .close = file_sink_close,
-    .dispose = file_sink_dispose,
+    .open = sink_open,
+    .process_element = sink_process,
+    .snapshot = sink_snapshot,
+    .restore = sink_restore,
+    .notify_checkpoint_complete = sink_notify,
+    .close = sink_close,
+    .dispose = sink_dispose,
 };

@@ -126,9 +126,9 @@ static void *kafka_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *c
     k->ctx = ctx;
     if (op_get_string(&s, "bootstrap_servers", 1, NULL, &k->bootstrap) != 0 ||
         op_get_string(&s, "topic", 0, NULL, &k->topic) != 0 ||
-        op_get_field(&s, "topic_field", 0, &k->topic_field) != 0 ||
-        op_get_field(&s, "key_field", 0, &k->key_field) != 0 ||
-        op_get_field(&s, "value_field", 0, &k->value_field) != 0 ||
+        conn_get_field(&s, "topic_field", 0, &k->topic_field) != 0 ||
+        conn_get_field(&s, "key_field", 0, &k->key_field) != 0 ||
+        conn_get_field(&s, "value_field", 0, &k->value_field) != 0 ||
         conn_get_delivery(&s, "delivery", "at_least_once", 1, &k->delivery) != 0 ||
         op_get_string(&s, "transactional_id_prefix", 0, "te", &k->prefix) != 0 ||
         op_get_duration_ms(&s, "transaction_timeout", 0, 900000, 1000, 86400000, &k->txn_timeout) != 0 ||
@@ -565,7 +565,7 @@ static void kafka_sink_dispose(void *self)
 }
 
 const te_operator_def_t op_kafka_sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records through the engine's bridge; uses the v3 api (job_id) when present */
     .name = "kafka",
     .kind = TE_OP_ONE_INPUT,
     .setup = kafka_sink_setup,

@@ -62,8 +62,8 @@ static void *mqtt_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     m->api = api;
     m->ctx = ctx;
     if (conn_mqtt_get_opts(&s, "sink", &m->o) != 0 || op_get_string(&s, "topic", 0, NULL, &m->topic) != 0 ||
-        op_get_field(&s, "topic_field", 0, &m->topic_field) != 0 ||
-        op_get_field(&s, "payload_field", 0, &m->payload_field) != 0 ||
+        conn_get_field(&s, "topic_field", 0, &m->topic_field) != 0 ||
+        conn_get_field(&s, "payload_field", 0, &m->payload_field) != 0 ||
         op_get_bool(&s, "retain", 0, &m->retain) != 0 ||
         op_get_int(&s, "max_inflight", 0, 1000, 1, 65535, &m->max_inflight) != 0 ||
         op_get_delimiter(&s, "delimiter", '\t', &m->delim) != 0 ||
@@ -208,7 +208,7 @@ static void mqtt_sink_dispose(void *self)
 }
 
 const te_operator_def_t op_mqtt_sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records through the engine's bridge; uses the v3 api (job_id) when present */
     .name = "mqtt",
     .kind = TE_OP_ONE_INPUT,
     .setup = mqtt_sink_setup,

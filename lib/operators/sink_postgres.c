@@ -152,7 +152,7 @@ static int parse_columns(op_setup_t *s, pg_sink_t *ps, const char *columns, cons
             size_t l = (size_t)(colon - items[i]);
             if (l == 0 || l >= sizeof(num) ||
                 (memcpy(num, items[i], l), num[l] = '\0', op_parse_int64(num, &f)) != 0 || f < 0 ||
-                f > OP_FIELD_MAX || colon[1] == '\0') {
+                f > CONN_FIELD_MAX || colon[1] == '\0') {
                 op_errorf(s, "parameter 'columns': '%s' is not <column> or <field index>:<column>", items[i]);
                 reported = 1;
                 goto cleanup;
@@ -984,7 +984,7 @@ static void pg_sink_dispose(void *self)
 }
 
 const te_operator_def_t op_postgres_sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records through the engine's bridge; uses the v3 api (job_id) when present */
     .name = "postgres",
     .kind = TE_OP_ONE_INPUT,
     .setup = pg_sink_setup,

@@ -1,6 +1,7 @@
 /*
- * sink_socket — the `socket_sink` operator: writes each record plus a delimiter to a
- * TCP server (the counterpart of socket_text; Flink's SocketClientSink).
+ * sink_socket — the `socket_sink` operator: writes each row as text (fields separated
+ * by tabs, te_row_format_tsv) plus a delimiter to a TCP server (the counterpart of
+ * socket_text; Flink's SocketClientSink).
  *
  * Parameters: host (required), port (required, 1..65535), delimiter (default "\n"),
  * max_retries (connect attempts after the first, default 0), retry_delay_ms (default
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define SOCKET_SINK_BUF (64 * 1024)
 
@@ -30,6 +31,8 @@ typedef struct socket_sink {
     int64_t port, retries, delay_ms;
     char delim;
     int fd;
+    const te_schema_t *schema;
+    op_buf_t text;
     uint8_t buf[SOCKET_SINK_BUF];
     size_t len;
 } socket_sink_t;
@@ -47,6 +50,9 @@ static void *socket_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *
         op_get_int(&s, "max_retries", 0, 0, 0, 1000000, &retries) != 0 ||
         op_get_int(&s, "retry_delay_ms", 0, 500, 0, 3600000, &delay) != 0)
         return NULL;
+    const te_schema_t *in = op_input_schema(&s, 0);
+    if (in == NULL)
+        return NULL;
     if (host[0] == '\0') {
         op_errorf(&s, "parameter 'host' is empty");
         return NULL;
@@ -58,6 +64,7 @@ static void *socket_sink_setup(const te_operator_api_t *api, te_operator_ctx_t *
     }
     k->api = api;
     k->ctx = ctx;
+    k->schema = in;
     k->host = host;
     k->port = port;
     k->retries = retries;
@@ -135,6 +142,12 @@ static int socket_sink_process(void *self, int input, const te_record_t *rec, te
     (void)input;
     (void)out;
     socket_sink_t *k = self;
+    if (op_row_text(&k->text, rec, k->schema, '\t') != 0) {
+        k->api->fail(k->ctx, "operator 'socket_sink': out of memory");
+        return -1;
+    }
+    te_record_t t = {k->text.data, (uint32_t)k->text.len, rec->timestamp};
+    rec = &t;
     size_t need = (size_t)rec->len + 1;
     if (k->len + need > sizeof(k->buf) && flush_buf(k) != 0)
         return -1;
@@ -179,6 +192,7 @@ static void socket_sink_dispose(void *self)
         return;
     if (k->fd >= 0)
         close(k->fd);
+    op_buf_release(&k->text);
     free(k);
 }
 

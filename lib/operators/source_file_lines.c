@@ -3,7 +3,7 @@
  * source's subtasks without overlap or gaps.
  *
  * Parameters: path (required; a readable regular file at setup, i.e. at deployment),
- * delimiter (accepted for uniformity, unused).
+ * delimiter (accepted for uniformity, unused). Output: (line:string).
  * Subtask i of p owns the byte range [i*size/p, (i+1)*size/p) of the file as it is at
  * open; a line belongs to the subtask whose range contains its first byte. So the
  * subtask skips the tail of a line that began before its range (unless it starts at 0
@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define FILE_LINES_BUF (256 * 1024)
 
@@ -44,6 +44,7 @@ typedef struct file_lines {
     int done;
     int restored;
     uint64_t restore_off;
+    te_row_builder_t row;
 } file_lines_t;
 
 static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -53,16 +54,19 @@ static void *file_lines_setup(const te_operator_api_t *api, te_operator_ctx_t *c
     const char *path;
     char delim;
     if (op_check_keys(&s, allowed) != 0 || op_get_path(&s, "path", &path) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_declare_schema(&s, NULL, &op_text_line_schema) != 0)
         return NULL;
-    /* Setup runs at deployment: a file that cannot be read fails the deployment
+    /* At deployment (not while the scheduler derives schemas: the file lives on the
+     * TaskExecutor's host) a file that cannot be read fails the deployment
      * (INVALID_CHAIN naming the path), not the running job. */
+    int deploying = api->job_id(ctx)[0] != '\0';
     struct stat st;
-    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+    if (deploying && (stat(path, &st) != 0 || access(path, R_OK) != 0)) {
         op_errorf(&s, "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (deploying && !S_ISREG(st.st_mode)) {
         op_errorf(&s, "'%s' is not a regular file", path);
         return NULL;
     }
@@ -200,9 +204,8 @@ static te_source_status_t file_lines_step(void *self, te_output_t *out, uint32_t
         }
         if (n > 0 && line[n - 1] == '\r')
             n--;
-        te_record_t rec = {line, (uint32_t)n, TE_NO_TIMESTAMP};
         emitted++;
-        if (fl->api->emit(out, &rec) != 0)
+        if (op_emit_text(fl->api, fl->ctx, out, &fl->row, line, (uint32_t)n, TE_NO_TIMESTAMP) != 0)
             return TE_SOURCE_MORE; /* cancelling: the engine stops calling step */
     }
     return fl->done ? TE_SOURCE_END : TE_SOURCE_MORE;
@@ -258,6 +261,7 @@ static void file_lines_dispose(void *self)
     if (fl->fd >= 0)
         close(fl->fd);
     free(fl->buf);
+    te_row_builder_free(&fl->row);
     free(fl);
 }
 

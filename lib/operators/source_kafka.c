@@ -612,7 +612,7 @@ static void kafka_source_dispose(void *self)
 }
 
 const te_operator_def_t op_kafka_source_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records through the engine's bridge; uses the v3 api (job_id) when present */
     .name = "kafka",
     .kind = TE_OP_SOURCE,
     .blocking_source = 0,

@@ -1,52 +1,98 @@
 /*
  * source_nexmark — the `nexmark` source: the Nexmark benchmark's event stream of
- * Persons, Auctions and Bids, generated deterministically from a seed (the same seed
- * and count give the same events, whatever the parallelism).
+ * Persons, Auctions and Bids as typed rows, generated deterministically from a seed
+ * (the same seed and count give the same events, whatever the parallelism).
  *
  * Event n (0-based, global) is, by n mod 50 as in Nexmark: 0 → a Person, 1..3 → an
  * Auction, 4..49 → a Bid. Subtask i of p generates the events n ≡ i (mod p). Every
- * field of event n comes from a splitmix64 stream keyed by (seed, n), so events do not
+ * field of event n comes from splitmix64 values keyed by (seed, n), so events do not
  * depend on each other or on the split. Ids start at 1000 as in Nexmark; a bid goes to
  * a "hot" auction (every 100th id) half the time, otherwise to one of the 100 most
  * recent auctions; bidders likewise among recent persons. Prices are
- * round(10^(6u) * 100) cents, u uniform in [0,1), as in Nexmark. Event time (ms) =
- * first_event_time + n * event_interval_us / 1000.
+ * round(10^(6u) * 100) cents, u uniform in [0,1), as in Nexmark (10^(6u) by a
+ * polynomial, relative error < 2e-7). Three bids in four go to a hot channel (Google, Facebook, Baidu, Apple), the rest to "channel-<k>" (k <
+ * 10000) whose url carries "&channel_id=<k>", as Nexmark's generator does. Event time
+ * (ms) = first_event_time + n * event_interval_us / 1000. `extra` is one of 64 short
+ * strings of letters drawn per seed.
  *
- * Records are tab-separated text, the first field the kind:
- *   P  id  name  email  credit_card  city  state  date_time
- *   A  id  item_name  description  initial_bid  reserve  date_time  expires  seller  category
- *   B  auction  bidder  price  channel  url  date_time
- * and carry date_time as their timestamp.
+ * Schemas (the kind first, so the field numbers are those of Nexmark's text records):
+ *   bid      kind:string ("B"), auction:int64, bidder:int64, price:int64, channel:string,
+ *            url:string, date_time:timestamp, extra:string
+ *   auction  kind:string ("A"), id:int64, item_name:string, description:string,
+ *            initial_bid:int64, reserve:int64, date_time:timestamp, expires:timestamp,
+ *            seller:int64, category:int64, extra:string
+ *   person   kind:string ("P"), id:int64, name:string, email_address:string,
+ *            credit_card:string, city:string, state:string, date_time:timestamp,
+ *            extra:string
+ * Records carry date_time as their timestamp.
  *
  * Parameters: count (events in all; required unless unbounded=true), unbounded,
  * rate (events/s for the whole source; 0 = full speed), seed (default 42), events =
- * all | bids | auctions | persons (which kinds to emit; all kinds are still generated
- * and counted), first_event_time (ms, default 1700000000000), event_interval_us
- * (virtual time between events, default 100).
+ * bids (default) | auctions | persons: the kind on the main output (all kinds are
+ * still generated and counted); side_outputs (default false): also emit every kind to
+ * the side outputs "persons", "auctions" and "bids", so one source feeds a join of
+ * kinds; first_event_time (ms, default 1700000000000), event_interval_us (virtual time
+ * between events, default 100).
  *
- * Snapshot: the next event number. Hot path: records are formatted into a per-instance
- * buffer with hand-written integer formatting; no allocation.
+ * Snapshot: the next event number. Hot path: rows are built field by field in a
+ * per-instance row builder (urls of the hot channels precomputed at open); no
+ * allocation once the builder has grown.
  *
  * Threading: a step-wise source; every callback runs on the task thread.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
-enum { KIND_ALL = 0, KIND_BIDS, KIND_AUCTIONS, KIND_PERSONS };
+enum { KIND_BIDS = 0, KIND_AUCTIONS, KIND_PERSONS, N_KINDS };
+
+#define N_EXTRA       64
+#define N_HOT_URL_IDS 1000
+
+static const char *const KIND_TAG[N_KINDS] = {"bids", "auctions", "persons"};
 
 typedef struct nexmark {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
     uint64_t count, next, stride;
-    int unbounded, kinds, done;
+    int unbounded, kinds, done, sides;
     uint64_t seed;
     int64_t first_time, interval_us;
     op_rate_t pace; /* per subtask */
-    char buf[512];
+    te_row_builder_t row;
+    char extra[N_EXTRA][16];
+    uint8_t extra_len[N_EXTRA];
+    char *hot_urls; /* [4][N_HOT_URL_IDS] urls of 64 bytes, built at open */
+    uint8_t *hot_url_len;
 } nexmark_t;
+
+static const te_field_t bid_fields[] = {
+    {"kind", TE_TYPE_STRING, 0},         {"auction", TE_TYPE_INT64, 0},  {"bidder", TE_TYPE_INT64, 0},
+    {"price", TE_TYPE_INT64, 0},         {"channel", TE_TYPE_STRING, 0}, {"url", TE_TYPE_STRING, 0},
+    {"date_time", TE_TYPE_TIMESTAMP, 0}, {"extra", TE_TYPE_STRING, 0},
+};
+static const te_field_t auction_fields[] = {
+    {"kind", TE_TYPE_STRING, 0},         {"id", TE_TYPE_INT64, 0},          {"item_name", TE_TYPE_STRING, 0},
+    {"description", TE_TYPE_STRING, 0},  {"initial_bid", TE_TYPE_INT64, 0}, {"reserve", TE_TYPE_INT64, 0},
+    {"date_time", TE_TYPE_TIMESTAMP, 0}, {"expires", TE_TYPE_TIMESTAMP, 0}, {"seller", TE_TYPE_INT64, 0},
+    {"category", TE_TYPE_INT64, 0},      {"extra", TE_TYPE_STRING, 0},
+};
+static const te_field_t person_fields[] = {
+    {"kind", TE_TYPE_STRING, 0},        {"id", TE_TYPE_INT64, 0},
+    {"name", TE_TYPE_STRING, 0},        {"email_address", TE_TYPE_STRING, 0},
+    {"credit_card", TE_TYPE_STRING, 0}, {"city", TE_TYPE_STRING, 0},
+    {"state", TE_TYPE_STRING, 0},       {"date_time", TE_TYPE_TIMESTAMP, 0},
+    {"extra", TE_TYPE_STRING, 0},
+};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+static const te_schema_t kind_schema[N_KINDS] = {
+    {N_OF(bid_fields), bid_fields},
+    {N_OF(auction_fields), auction_fields},
+    {N_OF(person_fields), person_fields},
+};
 
 static const char *const FIRST[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
                                     "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
@@ -56,7 +102,7 @@ static const char *const CITY[] = {"Phoenix", "Los Angeles", "San Francisco", "B
                                    "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
 static const char *const STATE[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 static const char *const CHANNEL[] = {"Google", "Facebook", "Baidu", "Apple"};
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+static const uint32_t CHANNEL_LEN[] = {6, 8, 5, 5};
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -66,43 +112,12 @@ static inline uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* The k-th random number of event n. */
-static inline uint64_t rnd(const nexmark_t *q, uint64_t n, unsigned k) { return mix(q->seed ^ mix(n * 64 + k)); }
-
-static inline char *put_str(char *p, const char *s)
+/* The random numbers of event n: r(k) = mix(h + k) with h = mix(seed ^ n * golden). */
+static inline uint64_t event_hash(const nexmark_t *q, uint64_t n)
 {
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
+    return mix(q->seed ^ (n * 0x9E3779B97F4A7C15ULL));
 }
-
-static inline char *put_u64(char *p, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-static inline char *put_i64(char *p, int64_t v)
-{
-    if (v < 0) {
-        *p++ = '-';
-        return put_u64(p, (uint64_t)0 - (uint64_t)v);
-    }
-    return put_u64(p, (uint64_t)v);
-}
-
-static inline char *tab(char *p)
-{
-    *p++ = '\t';
-    return p;
-}
+static inline uint64_t rk(uint64_t h, unsigned k) { return mix(h + k); }
 
 /* Ids: persons 1000 + n/50, auctions 1000 + 3*(n/50) + (n%50 - 1). */
 static uint64_t last_person(uint64_t n) { return 1000 + n / 50; }
@@ -114,109 +129,171 @@ static uint64_t last_auction(uint64_t n)
     return 1000 + 3 * epoch + (off >= 3 ? 2 : off - 1);
 }
 
-static uint32_t format_event(nexmark_t *q, uint64_t n, int64_t ts, int *kind)
+/* 10^(6u) * 100 for u in [0, 1): 2^x with x = 6u log2(10) as 2^k (the exponent bits)
+ * times 2^f, |f| <= 1/2, by its Taylor polynomial (relative error < 2e-7): no libm
+ * call and no table. */
+static inline double price_of(double u)
 {
-    char *p = q->buf;
+    double x = u * (6.0 * 3.321928094887362);
+    double k = (double)(int)(x + 0.5), f = (x - k) * 0.6931471805599453;
+    double p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6 + f * (1.0 / 24 + f * (1.0 / 120 + f * (1.0 / 720))))));
+    uint64_t bits = (uint64_t)((int)k + 1023) << 52;
+    double two_k;
+    memcpy(&two_k, &bits, sizeof(two_k));
+    return p * two_k * 100.0;
+}
+
+/* x % m for the small bounds of the id picks: the usual m = 100 as a constant. */
+static inline uint64_t mod_bound(uint64_t x, uint64_t m) { return m == 100 ? x % 100 : x % m; }
+
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
+{
+    te_row_set_str(b, i, s, (uint32_t)strlen(s));
+}
+
+static inline void set_extra(const nexmark_t *q, te_row_builder_t *b, uint32_t i, uint64_t r)
+{
+    unsigned e = (unsigned)(r % N_EXTRA);
+    te_row_set_str(b, i, q->extra[e], q->extra_len[e]);
+}
+
+static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
+{
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1);
+    char name[64], email[96], cc[24], *p;
+    const char *f = FIRST[r0 % N_OF(FIRST)], *l = LAST[(r0 >> 8) % N_OF(LAST)];
+    p = put_str(put_str(put_str(name, f), " "), l);
+    uint32_t nl = (uint32_t)(p - name);
+    p = put_str(put_str(put_str(put_str(email, f), "."), l), "@example.com");
+    uint32_t el = (uint32_t)(p - email);
+    for (int g = 0; g < 4; g++) { /* four groups of 4 digits */
+        unsigned four = (unsigned)((r1 >> (16 * g)) % 10000);
+        char *d = cc + 5 * g;
+        d[0] = (char)('0' + four / 1000);
+        d[1] = (char)('0' + four / 100 % 10);
+        d[2] = (char)('0' + four / 10 % 10);
+        d[3] = (char)('0' + four % 10);
+        d[4] = ' ';
+    }
+    te_row_builder_begin(b, N_OF(person_fields));
+    te_row_set_str(b, 0, "P", 1);
+    te_row_set_i64(b, 1, (int64_t)last_person(n));
+    te_row_set_str(b, 2, name, nl);
+    te_row_set_str(b, 3, email, el);
+    te_row_set_str(b, 4, cc, 19);
+    set_cstr(b, 5, CITY[(r0 >> 16) % N_OF(CITY)]);
+    set_cstr(b, 6, STATE[(r0 >> 24) % N_OF(STATE)]);
+    te_row_set_ts(b, 7, ts);
+    set_extra(q, b, 8, r0 >> 32);
+}
+
+static inline void build_auction(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
+{
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1), r2 = rk(h, 2);
+    uint64_t initial = 100 + r0 % 10000;
+    uint64_t persons = last_person(n) - 1000 + 1;
+    uint64_t seller =
+        r1 & 1 ? (last_person(n) / 100) * 100 : last_person(n) - mod_bound(r1 >> 1, persons < 100 ? persons : 100);
+    if (seller < 1000)
+        seller = 1000;
+    char item[32], desc[40];
+    char *ie = put_u(put_str(item, "item-"), (r0 >> 16) % 100000);
+    char *de = put_u(put_str(desc, "description-"), (r0 >> 40) % 100000);
+    te_row_builder_begin(b, N_OF(auction_fields));
+    te_row_set_str(b, 0, "A", 1);
+    te_row_set_i64(b, 1, (int64_t)last_auction(n));
+    te_row_set_str(b, 2, item, (uint32_t)(ie - item));
+    te_row_set_str(b, 3, desc, (uint32_t)(de - desc));
+    te_row_set_i64(b, 4, (int64_t)initial);
+    te_row_set_i64(b, 5, (int64_t)(initial + r2 % 10000));
+    te_row_set_ts(b, 6, ts);
+    te_row_set_ts(b, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000));
+    te_row_set_i64(b, 8, (int64_t)seller);
+    te_row_set_i64(b, 9, (int64_t)(10 + (r1 >> 40) % 5));
+    set_extra(q, b, 10, r2 >> 40);
+}
+
+static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
+{
+    uint64_t la = last_auction(n), lp = last_person(n);
+    uint64_t na = la - 1000 + 1, np = lp - 1000 + 1;
+    uint64_t h = event_hash(q, n), r0 = rk(h, 0), r1 = rk(h, 1), r2 = rk(h, 2);
+    uint64_t auction = r0 & 1 ? (la / 100) * 100 : la - mod_bound((r0 >> 1) & 0xffffffff, na < 100 ? na : 100);
+    uint64_t bidder = r1 & 1 ? (lp / 100) * 100 : lp - mod_bound((r1 >> 1) & 0xffffffff, np < 100 ? np : 100);
+    if (auction < 1000)
+        auction = 1000;
+    if (bidder < 1000)
+        bidder = 1000;
+    /* price = round(10^(6u) * 100), u uniform in [0, 1) */
+    double price_d = price_of((double)(r2 >> 11) * (1.0 / 9007199254740992.0));
+    te_row_builder_begin(b, N_OF(bid_fields));
+    te_row_set_str(b, 0, "B", 1);
+    te_row_set_i64(b, 1, (int64_t)auction);
+    te_row_set_i64(b, 2, (int64_t)bidder);
+    te_row_set_i64(b, 3, (int64_t)(price_d + 0.5));
+    unsigned id = (unsigned)((r0 >> 33) % N_HOT_URL_IDS), pick = (unsigned)(r1 >> 33);
+    if ((pick & 3) != 3) {
+        unsigned c = (pick >> 2) % N_OF(CHANNEL), slot = c * N_HOT_URL_IDS + id;
+        te_row_set_str(b, 4, CHANNEL[c], CHANNEL_LEN[c]);
+        te_row_set_str(b, 5, q->hot_urls + (size_t)slot * 64, q->hot_url_len[slot]);
+    } else {
+        unsigned k = (pick >> 2) % 10000;
+        char ch[24], url[112];
+        char *ce = put_u(put_str(ch, "channel-"), k);
+        char *ue = put_str(url, "https://www.nexmark.com/");
+        memcpy(ue, ch, (size_t)(ce - ch));
+        ue = put_u(put_str(put_u(put_str(ue + (ce - ch), "/item.htm?query=1&id="), id), "&channel_id="), k);
+        te_row_set_str(b, 4, ch, (uint32_t)(ce - ch));
+        te_row_set_str(b, 5, url, (uint32_t)(ue - url));
+    }
+    te_row_set_ts(b, 6, ts);
+    set_extra(q, b, 7, r2 >> 3);
+}
+
+/* Builds event n into q->row; its kind in *kind. */
+static inline void build_event(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts, int *kind)
+{
     uint64_t off = n % 50;
     if (off == 0) {
         *kind = KIND_PERSONS;
-        uint64_t id = last_person(n);
-        const char *f = FIRST[rnd(q, n, 0) % N_OF(FIRST)], *l = LAST[rnd(q, n, 1) % N_OF(LAST)];
-        p = put_str(p, "P\t");
-        p = put_u64(p, id);
-        p = tab(p);
-        p = put_str(p, f);
-        *p++ = ' ';
-        p = put_str(p, l);
-        p = tab(p);
-        p = put_str(p, f);
-        *p++ = '.';
-        p = put_str(p, l);
-        p = put_str(p, "@example.com\t");
-        uint64_t cc = rnd(q, n, 2);
-        for (int g = 0; g < 4; g++) {
-            uint64_t four = (cc >> (16 * g)) % 10000;
-            *p++ = (char)('0' + four / 1000);
-            *p++ = (char)('0' + four / 100 % 10);
-            *p++ = (char)('0' + four / 10 % 10);
-            *p++ = (char)('0' + four % 10);
-            if (g < 3)
-                *p++ = ' ';
-        }
-        p = tab(p);
-        p = put_str(p, CITY[rnd(q, n, 3) % N_OF(CITY)]);
-        p = tab(p);
-        p = put_str(p, STATE[rnd(q, n, 4) % N_OF(STATE)]);
-        p = tab(p);
-        p = put_i64(p, ts);
+        build_person(q, b, n, ts);
     } else if (off <= 3) {
         *kind = KIND_AUCTIONS;
-        uint64_t id = last_auction(n);
-        uint64_t initial = 100 + rnd(q, n, 0) % 10000;
-        uint64_t persons = last_person(n) - 1000 + 1;
-        uint64_t seller = rnd(q, n, 3) % 2 ? (last_person(n) / 100) * 100
-                                           : last_person(n) - rnd(q, n, 4) % (persons < 100 ? persons : 100);
-        if (seller < 1000)
-            seller = 1000;
-        p = put_str(p, "A\t");
-        p = put_u64(p, id);
-        p = put_str(p, "\titem-");
-        p = put_u64(p, rnd(q, n, 1) % 100000);
-        p = put_str(p, "\tdescription-");
-        p = put_u64(p, rnd(q, n, 2) % 100000);
-        p = tab(p);
-        p = put_u64(p, initial);
-        p = tab(p);
-        p = put_u64(p, initial + rnd(q, n, 5) % 10000);
-        p = tab(p);
-        p = put_i64(p, ts);
-        p = tab(p);
-        p = put_i64(p, ts + 10000 + (int64_t)(rnd(q, n, 6) % 100000));
-        p = tab(p);
-        p = put_u64(p, seller);
-        p = tab(p);
-        p = put_u64(p, 10 + rnd(q, n, 7) % 5);
+        build_auction(q, b, n, ts);
     } else {
         *kind = KIND_BIDS;
-        uint64_t la = last_auction(n), lp = last_person(n);
-        uint64_t na = la - 1000 + 1, np = lp - 1000 + 1;
-        uint64_t r0 = rnd(q, n, 0), r1 = rnd(q, n, 1), r2 = rnd(q, n, 2);
-        uint64_t auction = r0 & 1 ? (la / 100) * 100 : la - (r0 >> 1) % (na < 100 ? na : 100);
-        uint64_t bidder = r1 & 1 ? (lp / 100) * 100 : lp - (r1 >> 1) % (np < 100 ? np : 100);
-        if (auction < 1000)
-            auction = 1000;
-        if (bidder < 1000)
-            bidder = 1000;
-        /* round(10^(6u) * 100), u uniform in [0,1): computed with exp10 via doubles. */
-        double u = (double)(r2 >> 11) / 9007199254740992.0;
-        double price_d = __builtin_exp(u * 6.0 * 2.302585092994046) * 100.0;
-        uint64_t price = (uint64_t)(price_d + 0.5);
-        const char *ch = CHANNEL[rnd(q, n, 3) % N_OF(CHANNEL)];
-        p = put_str(p, "B\t");
-        p = put_u64(p, auction);
-        p = tab(p);
-        p = put_u64(p, bidder);
-        p = tab(p);
-        p = put_u64(p, price);
-        p = tab(p);
-        p = put_str(p, ch);
-        p = put_str(p, "\thttps://www.nexmark.com/");
-        p = put_str(p, ch);
-        p = put_str(p, "/item.htm?query=1&id=");
-        p = put_u64(p, rnd(q, n, 4) % 1000);
-        p = tab(p);
-        p = put_i64(p, ts);
+        build_bid(q, b, n, ts);
     }
-    return (uint32_t)(p - q->buf);
 }
 
 static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
     static const char *const allowed[] = {
-        "count", "unbounded", "rate", "seed", "events", "first_event_time", "event_interval_us", NULL};
+        "count", "unbounded", "rate", "seed", "events", "side_outputs", "first_event_time", "event_interval_us",
+        NULL};
     op_setup_t s = {api, ctx, "nexmark", err, errlen};
     int64_t count = 0, rate, seed, first, interval;
-    int unbounded;
+    int unbounded, sides;
     const char *events;
     if (op_check_keys(&s, allowed) != 0 || op_get_bool(&s, "unbounded", 0, &unbounded) != 0 ||
         op_get_int(&s, "count", !unbounded, 0, 0, INT64_MAX, &count) != 0 ||
@@ -224,21 +301,24 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         op_get_int(&s, "seed", 0, 42, INT64_MIN, INT64_MAX, &seed) != 0 ||
         op_get_int(&s, "first_event_time", 0, 1700000000000LL, 0, INT64_MAX / 2, &first) != 0 ||
         op_get_int(&s, "event_interval_us", 0, 100, 0, 1000000000, &interval) != 0 ||
-        op_get_string(&s, "events", 0, "all", &events) != 0)
+        op_get_bool(&s, "side_outputs", 0, &sides) != 0 || op_get_string(&s, "events", 0, "bids", &events) != 0)
         return NULL;
-    int kinds;
-    if (strcmp(events, "all") == 0)
-        kinds = KIND_ALL;
-    else if (strcmp(events, "bids") == 0)
-        kinds = KIND_BIDS;
-    else if (strcmp(events, "auctions") == 0)
-        kinds = KIND_AUCTIONS;
-    else if (strcmp(events, "persons") == 0)
-        kinds = KIND_PERSONS;
-    else {
-        op_errorf(&s, "parameter 'events' = '%s' is not one of all, bids, auctions, persons", events);
+    int kinds = -1;
+    for (int k = 0; k < N_KINDS; k++)
+        if (strcmp(events, KIND_TAG[k]) == 0)
+            kinds = k;
+    if (kinds < 0) {
+        op_errorf(&s,
+                  "parameter 'events' = '%s' is not one of bids, auctions, persons (an edge carries one kind: "
+                  "with side_outputs=true the other kinds go to the side outputs of those names)",
+                  events);
         return NULL;
     }
+    if (op_declare_schema(&s, NULL, &kind_schema[kinds]) != 0)
+        return NULL;
+    for (int k = 0; sides && k < N_KINDS; k++)
+        if (op_declare_schema(&s, KIND_TAG[k], &kind_schema[k]) != 0)
+            return NULL;
     nexmark_t *q = calloc(1, sizeof(*q));
     if (q == NULL) {
         op_errorf(&s, "out of memory");
@@ -252,12 +332,47 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
     q->count = unbounded ? UINT64_MAX : (uint64_t)count;
     q->unbounded = unbounded;
     q->kinds = kinds;
+    q->sides = sides;
     q->seed = (uint64_t)seed;
     q->first_time = first;
     q->interval_us = interval;
     q->pace.rate = rate > 0 ? (double)rate / (double)q->stride : 0.0;
     q->done = q->next >= q->count;
+    for (int e = 0; e < N_EXTRA; e++) {
+        uint64_t r = mix(q->seed ^ mix(0xE47EA000u + (uint64_t)e));
+        unsigned len = (unsigned)(r % 16);
+        for (unsigned c = 0; c < len; c++)
+            q->extra[e][c] = (char)('a' + (r >> (4 + 4 * c)) % 26);
+        q->extra_len[e] = (uint8_t)len;
+    }
     return q;
+}
+
+/* The urls of the hot channels: "https://www.nexmark.com/<channel>/item.htm?query=1&id=<id>". */
+static int nexmark_open(void *self, char *err, size_t errlen)
+{
+    nexmark_t *q = self;
+    size_t n = N_OF(CHANNEL) * N_HOT_URL_IDS;
+    q->hot_urls = malloc(n * 64);
+    q->hot_url_len = malloc(n);
+    if (q->hot_urls == NULL || q->hot_url_len == NULL) {
+        snprintf(err, errlen, "operator 'nexmark': out of memory");
+        return -1;
+    }
+    for (size_t c = 0; c < N_OF(CHANNEL); c++)
+        for (unsigned id = 0; id < N_HOT_URL_IDS; id++) {
+            size_t slot = c * N_HOT_URL_IDS + id;
+            int l = snprintf(q->hot_urls + slot * 64, 64, "https://www.nexmark.com/%s/item.htm?query=1&id=%u",
+                             CHANNEL[c], id);
+            q->hot_url_len[slot] = (uint8_t)l;
+        }
+    return 0;
+}
+
+static int kind_of(uint64_t n)
+{
+    uint64_t off = n % 50;
+    return off == 0 ? KIND_PERSONS : off <= 3 ? KIND_AUCTIONS : KIND_BIDS;
 }
 
 static te_source_status_t nexmark_step(void *self, te_output_t *out, uint32_t budget, uint32_t *idle_wait_ms)
@@ -271,13 +386,21 @@ static te_source_status_t nexmark_step(void *self, te_output_t *out, uint32_t bu
     for (uint64_t k = 0; k < allowed; k++) {
         uint64_t n = q->next;
         int64_t ts = q->first_time + (int64_t)(n * (uint64_t)q->interval_us / 1000);
-        int kind;
-        uint32_t len = format_event(q, n, ts, &kind);
+        int kind, rc = 0;
         q->pace.emitted++;
-        int rc = 0;
-        if (q->kinds == KIND_ALL || q->kinds == kind) {
-            te_record_t rec = {(const uint8_t *)q->buf, len, ts};
-            rc = q->api->emit(out, &rec);
+        if (q->kinds == kind_of(n) || q->sides) {
+            te_record_t rec;
+            te_row_builder_t b = q->row; /* a local copy: its fields stay in registers */
+            build_event(q, &b, n, ts, &kind);
+            q->row = b;
+            if (te_row_builder_finish(&b, ts, &rec) != 0) {
+                q->api->fail(q->ctx, "operator 'nexmark': out of memory");
+                return TE_SOURCE_ERROR;
+            }
+            if (q->kinds == kind)
+                rc = q->api->emit(out, &rec);
+            if (rc == 0 && q->sides)
+                rc = q->api->emit_side(out, KIND_TAG[kind], &rec);
         }
         if (q->count - n <= q->stride) {
             q->done = 1;
@@ -310,13 +433,23 @@ static int nexmark_restore(void *self, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void nexmark_dispose(void *self) { free(self); }
+static void nexmark_dispose(void *self)
+{
+    nexmark_t *q = self;
+    if (q == NULL)
+        return;
+    te_row_builder_free(&q->row);
+    free(q->hot_urls);
+    free(q->hot_url_len);
+    free(q);
+}
 
 const te_operator_def_t op_nexmark_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,
     .name = "nexmark",
     .kind = TE_OP_SOURCE,
     .setup = nexmark_setup,
+    .open = nexmark_open,
     .step = nexmark_step,
     .snapshot = nexmark_snapshot,
     .restore = nexmark_restore,

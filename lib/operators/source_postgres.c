@@ -313,7 +313,7 @@ static void pg_source_dispose(void *self)
 }
 
 const te_operator_def_t op_postgres_source_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records through the engine's bridge; uses the v3 api (job_id) when present */
     .name = "postgres",
     .kind = TE_OP_SOURCE,
     .blocking_source = 0,

@@ -1,6 +1,7 @@
 /*
- * source_sequence — the `sequence` source: the integers from..to (inclusive) as decimal
- * text, split among the source's subtasks (subtask i of p emits from+i, from+i+p, ...).
+ * source_sequence — the `sequence` source: the integers from..to (inclusive) as rows
+ * (value:int64), split among the source's subtasks (subtask i of p emits from+i,
+ * from+i+p, ...).
  *
  * Parameters: from (default 0), to (required unless unbounded=true; to >= from),
  * unbounded (default false: then the sequence runs until cancelled or INT64_MAX),
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 typedef struct sequence {
     const te_operator_api_t *api;
@@ -27,7 +28,11 @@ typedef struct sequence {
     int unbounded;
     int done;
     op_rate_t pace; /* per subtask */
+    te_row_builder_t row;
 } sequence_t;
+
+static const te_field_t sequence_field = {"value", TE_TYPE_INT64, 0};
+static const te_schema_t sequence_schema = {1, &sequence_field};
 
 static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
 {
@@ -40,7 +45,7 @@ static void *sequence_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
         op_get_int(&s, "from", 0, 0, INT64_MIN, INT64_MAX, &from) != 0 ||
         op_get_int(&s, "to", !unbounded, INT64_MAX, INT64_MIN, INT64_MAX, &to) != 0 ||
         op_get_int(&s, "rate", 0, 0, 0, 1000000000, &rate) != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0)
+        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 || op_declare_schema(&s, NULL, &sequence_schema) != 0)
         return NULL;
     if (unbounded)
         to = INT64_MAX;
@@ -79,10 +84,14 @@ static te_source_status_t sequence_step(void *self, te_output_t *out, uint32_t b
     uint64_t allowed = op_rate_allow(&q->pace, budget, idle_wait_ms);
     if (allowed == 0)
         return TE_SOURCE_IDLE;
-    char num[24];
     for (uint64_t k = 0; k < allowed; k++) {
-        int n = snprintf(num, sizeof(num), "%lld", (long long)q->next);
-        te_record_t rec = {(const uint8_t *)num, (uint32_t)n, TE_NO_TIMESTAMP};
+        te_record_t rec;
+        te_row_builder_begin(&q->row, 1);
+        te_row_set_i64(&q->row, 0, q->next);
+        if (te_row_builder_finish(&q->row, TE_NO_TIMESTAMP, &rec) != 0) {
+            q->api->fail(q->ctx, "operator 'sequence': out of memory");
+            return TE_SOURCE_ERROR;
+        }
         q->pace.emitted++;
         int rc = q->api->emit(out, &rec);
         if ((uint64_t)q->to - (uint64_t)q->next < (uint64_t)q->stride) /* no overflow: next <= to */
@@ -118,7 +127,13 @@ static int sequence_restore(void *self, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void sequence_dispose(void *self) { free(self); }
+static void sequence_dispose(void *self)
+{
+    sequence_t *q = self;
+    if (q)
+        te_row_builder_free(&q->row);
+    free(q);
+}
 
 const te_operator_def_t op_sequence_def = {
     .abi_version = TE_OPERATOR_ABI_VERSION,

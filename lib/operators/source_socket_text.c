@@ -2,7 +2,7 @@
  * source_socket_text — the `socket_text` source, the seed's SocketTextStreamFunction:
  * connects to host:port, reads text, splits it by the delimiter and emits each piece
  * (without the delimiter; a trailing "\r" stripped). Data left after the last delimiter
- * at the end of the stream is emitted as a final record.
+ * at the end of the stream is emitted as a final record. Output: (line:string).
  *
  * Parameters: host (required), port (required, 1..65535), delimiter (default "\n"),
  * max_retries (default 0; -1 = forever): how many times to reconnect after the server
@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define SOCKET_TEXT_READ    65536
 #define SOCKET_TEXT_POLL_MS 200
@@ -46,6 +46,7 @@ typedef struct socket_text {
     int fd; /* guarded by lock */
     uint8_t *rbuf;
     op_buf_t line; /* bytes of a record not yet complete */
+    te_row_builder_t row;
 } socket_text_t;
 
 static void *socket_text_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -59,7 +60,8 @@ static void *socket_text_setup(const te_operator_api_t *api, te_operator_ctx_t *
         op_get_int(&s, "port", 1, 0, 1, 65535, &port) != 0 ||
         op_get_delimiter(&s, "delimiter", '\n', &delim) != 0 ||
         op_get_int(&s, "max_retries", 0, 0, -1, 1000000, &retries) != 0 ||
-        op_get_int(&s, "retry_delay_ms", 0, 500, 0, 3600000, &delay) != 0)
+        op_get_int(&s, "retry_delay_ms", 0, 500, 0, 3600000, &delay) != 0 ||
+        op_declare_schema(&s, NULL, &op_text_line_schema) != 0)
         return NULL;
     if (host[0] == '\0') {
         op_errorf(&s, "parameter 'host' is empty");
@@ -192,8 +194,7 @@ static int socket_text_emit(socket_text_t *st, te_output_t *out, const uint8_t *
 {
     if (n > 0 && p[n - 1] == '\r')
         n--;
-    te_record_t rec = {p, (uint32_t)n, TE_NO_TIMESTAMP};
-    return st->api->emit(out, &rec);
+    return op_emit_text(st->api, st->ctx, out, &st->row, p, (uint32_t)n, TE_NO_TIMESTAMP);
 }
 
 /* Reads until EOF (0), cancellation (1) or an error (-1, message in msg). */
@@ -311,6 +312,7 @@ static void socket_text_dispose(void *self)
     pthread_mutex_destroy(&st->lock);
     free(st->rbuf);
     op_buf_release(&st->line);
+    te_row_builder_free(&st->row);
     free(st);
 }
 

@@ -77,6 +77,9 @@ static TE_ALWAYS_INLINE int push_element(te_operator_chain_t *c, size_t j, int i
 {
     te_operator_ctx_t *x = &c->ctx[j];
     task_metrics_add(&x->records_in, 1);
+    te_record_t tmp;
+    if (TE_UNLIKELY(x->legacy) && (rec = chain_rows_to_text(x, input, rec, &tmp)) == NULL)
+        return -1; /* a v1/v2 operator reads the row as text */
     if (TE_UNLIKELY(x->process_element == NULL))
         return emit_from(c, j, rec); /* no callback: pass through */
     int rc = x->process_element(x->self, input, rec, &c->out[j]);
@@ -162,6 +165,12 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     if (TE_UNLIKELY(atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c)))
         return -1;
+    te_operator_ctx_t *x = &c->ctx[i];
+    te_record_t tmp;
+    /* a v1/v2 operator's text, or a row of another field count, is checked / wrapped */
+    if (TE_UNLIKELY(x->legacy || rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields) &&
+        (rec = chain_rows_emitted(x, NULL, rec, &tmp)) == NULL)
+        return -1;
     if (i + 1 < c->n)
         return emit_chained(c, i + 1, rec);
     return emit_tail(c, rec);
@@ -186,7 +195,8 @@ te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, co
 
 void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h)
 {
-    h->process_element = c->ctx[0].process_element;
+    /* NULL for a v1/v2 head: its rows go through operator_chain_process_element (text) */
+    h->process_element = c->ctx[0].legacy ? NULL : c->ctx[0].process_element;
     h->self = c->ctx[0].self;
     h->out = &c->out[0];
     h->failed = &c->failed;
@@ -263,7 +273,7 @@ int chain_api_emit(te_output_t *out, const te_record_t *rec)
 
 /* A side output: the record goes to the writers whose edge carries `tag` (from any
  * operator of the chain); a tag with no edge is dropped and counted. */
-static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t *rec)
+static int side_emit(te_operator_chain_t *c, size_t from, const char *tag, const te_record_t *rec)
 {
     if (atomic_load(&c->failed) || chain_cancelled(c))
         return -1;
@@ -271,6 +281,9 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
         task_metrics_add(&c->side_dropped, 1);
         return 0;
     }
+    te_record_t tmp;
+    if ((rec = chain_rows_emitted(&c->ctx[from], tag, rec, &tmp)) == NULL)
+        return -1;
     if (c->out_idle && chain_set_status(c, 0) != 0)
         return -1;
     uint8_t hdr[TE_SE_MAX_HEADER];
@@ -288,9 +301,9 @@ static int side_emit(te_operator_chain_t *c, const char *tag, const te_record_t 
 int chain_api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec)
 {
     if (out->lock == NULL)
-        return side_emit(out->chain, tag, rec);
+        return side_emit(out->chain, out->from, tag, rec);
     pthread_mutex_lock(out->lock);
-    int rc = side_emit(out->chain, tag, rec);
+    int rc = side_emit(out->chain, out->from, tag, rec);
     pthread_mutex_unlock(out->lock);
     return rc;
 }

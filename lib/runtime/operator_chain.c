@@ -37,12 +37,14 @@
 #include "runtime/stream_element.h"
 #include "runtime/timer_service.h"
 
-static const char *op_name(const te_operator_ctx_t *x)
+const char *chain_op_name(const te_operator_ctx_t *x)
 {
     if (x->cfg->name && x->cfg->name[0])
         return x->cfg->name;
     return x->cfg->def && x->cfg->def->name ? x->cfg->def->name : "?";
 }
+
+static const char *op_name(const te_operator_ctx_t *x) { return chain_op_name(x); }
 
 /* An operator's message without its own "operator '<name>': " in front (built-ins and
  * plugins name themselves; the chain adds the name and the position once). */
@@ -165,7 +167,7 @@ static void api_log(te_operator_ctx_t *x, te_op_log_level_t level, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    te_log_write(l, api_task_name(x), "%s: %s", op_name(x), msg);
+    te_log_write(l, api_task_name(x), "%s: %s", chain_op_name(x), msg);
 }
 
 static int api_is_cancelled(te_operator_ctx_t *x) { return chain_cancelled(x->chain); }
@@ -395,6 +397,9 @@ static const te_operator_api_t chain_api = {
     .check_path = api_check_path,
     .job_id = api_job_id,
     .vertex_id = api_vertex_id,
+    .input_schema = chain_api_input_schema,
+    .set_output_schema = chain_api_set_output_schema,
+    .parse_schema = chain_api_parse_schema,
 };
 
 /* ---- lifecycle ---- */
@@ -448,16 +453,22 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
                               def == NULL ? "no definition" : "wrong ABI version");
             goto cleanup;
         }
-        if (def->setup == NULL)
-            continue; /* stateless: self stays NULL */
-        char msg[TE_ERROR_MSG_MAX] = "";
-        x->self = def->setup(&chain_api, x, msg, sizeof(msg));
-        if (x->self == NULL) {
-            st = te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
-                              msg[0] ? op_msg_body(x, msg) : "setup failed");
+        chain_rows_before_setup(c, i);
+        if (def->setup != NULL) { /* without: stateless, self stays NULL */
+            char msg[TE_ERROR_MSG_MAX] = "";
+            x->self = def->setup(&chain_api, x, msg, sizeof(msg));
+            if (x->self == NULL) {
+                st = te_error_set(err, TE_EINVAL, "operator '%s' (#%zu): %s", op_name(x), i,
+                                  msg[0] ? op_msg_body(x, msg) : "setup failed");
+                x->in_setup = 0;
+                goto cleanup;
+            }
+            x->set_up = 1;
+        }
+        if (chain_rows_after_setup(c, i, err) != TE_OK) {
+            st = err ? err->code : TE_EINVAL;
             goto cleanup;
         }
-        x->set_up = 1;
     }
     return c;
 
@@ -492,6 +503,7 @@ void operator_chain_free(te_operator_chain_t *c)
             for (size_t k = 0; k < c->ctx[i].n_counters; k++)
                 free(c->ctx[i].counters[k].name);
             timer_service_free(c->ctx[i].timers);
+            chain_rows_free(&c->ctx[i]);
         }
     }
     state_store_free(c->own_store);

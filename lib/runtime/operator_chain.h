@@ -61,6 +61,9 @@ typedef struct te_operator_chain_config {
     const char *const *config_keys; /* the job configuration (borrowed), n_config pairs */
     const char *const *config_values;
     size_t n_config;
+    /* The schemas of the head's inputs 0 and 1 (borrowed for the chain's life); NULL =
+     * text (one string field) for a one-/two-input head, none for a source. */
+    const te_schema_t *input_schemas[2];
     te_task_metrics_t *metrics;      /* borrowed; may be NULL */
     _Atomic int *cancelled;          /* borrowed; may be NULL */
     pthread_mutex_t *head_emit_lock; /* held around each emit of operator 0; may be NULL */
@@ -116,6 +119,16 @@ void operator_chain_dispose(te_operator_chain_t *c);
 te_status_t operator_chain_failure(te_operator_chain_t *c, te_error_t *err);
 size_t operator_chain_length(const te_operator_chain_t *c);
 const te_operator_def_t *operator_chain_def(const te_operator_chain_t *c, size_t i);
+
+/* Schemas (ABI v3; operator_chain_rows.c). The main output of operator i; what the
+ * chain emits to side output `tag` (declared by one of its operators; text when only
+ * v1/v2 operators could emit it), NULL when no operator declares that tag; the tail's
+ * main output with tag NULL. Borrowed for the chain's life. */
+const te_schema_t *operator_chain_op_output_schema(const te_operator_chain_t *c, size_t i);
+const te_schema_t *operator_chain_output_schema(const te_operator_chain_t *c, const char *tag);
+/* The side-output tags operator i declared (n_tags of them; borrowed). */
+const char *operator_chain_op_side_tag(const te_operator_chain_t *c, size_t i, size_t k,
+                                       const te_schema_t **schema);
 
 /* Per-operator counters (numRecordsIn / numRecordsOut of operator i). Counted once per
  * record: inside the chain operator i's records out are operator i+1's records in; the

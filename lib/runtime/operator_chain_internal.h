@@ -1,9 +1,9 @@
 /*
  * operator_chain_internal — the operator chain's private state, shared by
- * operator_chain.c (lifecycle, the operator API, timers, checkpoints) and
- * chain_output.c (the outputs elements travel through: ChainingOutput,
- * RecordWriterOutput, BroadcastingOutputCollector, side outputs). Internal: no other
- * file includes it.
+ * operator_chain.c (lifecycle, the operator API, timers, checkpoints), chain_output.c
+ * (the outputs elements travel through: ChainingOutput, RecordWriterOutput,
+ * BroadcastingOutputCollector, side outputs) and operator_chain_rows.c (the v3 api:
+ * schemas; rows <-> text for v1/v2 operators). Internal: no other file includes it.
  *
  * Threading: see operator_chain.c.
  */
@@ -16,6 +16,8 @@
 #include "state/state_backend.h"
 #include "runtime/operator_chain.h"
 #include "runtime/timer_service.h"
+#include "state/state_store.h"
+#include "te/row.h"
 
 #define CHAIN_MAX_NAMED_COUNTERS 8
 
@@ -23,6 +25,12 @@ typedef struct named_counter {
     char *name;
     _Atomic uint64_t value;
 } named_counter_t;
+
+/* A side output an operator declared (api->set_output_schema with a tag). */
+typedef struct chain_side {
+    char *tag;
+    te_schema_t *schema;
+} chain_side_t;
 
 /* The engine's te_output_t: where operator `from` emits. */
 struct te_output {
@@ -48,6 +56,19 @@ struct te_operator_ctx {
     te_timer_service_t *timers;
     te_state_backend_t *state;
     int64_t current_wm; /* last watermark this operator received */
+    /* ABI v3 (operator_chain_rows.c) */
+    const te_schema_t *in_schema[2]; /* borrowed: the chain's inputs (head) or the previous main output */
+    te_schema_t *out_schema;         /* declared main output (owned); NULL = in_schema[0] */
+    uint32_t out_fields;             /* fields of the main output's rows */
+    chain_side_t *sides;             /* declared side outputs (owned) */
+    size_t n_sides;
+    te_schema_t **parsed; /* api->parse_schema results (owned) */
+    size_t n_parsed;
+    int in_setup;
+    int legacy;    /* def->abi_version < 3: it reads and writes text */
+    uint8_t *text; /* legacy: the text of the current input row */
+    size_t text_cap;
+    te_row_builder_t wrap; /* legacy: the row of a text record it emitted */
 };
 
 struct te_operator_chain {
@@ -76,6 +97,7 @@ struct te_operator_chain {
 static inline int chain_cancelled(const te_operator_chain_t *c) { return atomic_load(c->cancelled); }
 
 /* operator_chain.c */
+const char *chain_op_name(const te_operator_ctx_t *x);
 /* Records the first failure: "operator '<name>' (#<i>): <msg>", or msg as it is. */
 void chain_fail_op(te_operator_chain_t *c, size_t i, const char *msg);
 void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg);
@@ -96,5 +118,28 @@ int chain_set_status(te_operator_chain_t *c, int idle);
 int chain_api_emit(te_output_t *out, const te_record_t *rec);
 int chain_api_emit_side(te_output_t *out, const char *tag, const te_record_t *rec);
 int chain_api_emit_watermark(te_output_t *out, int64_t wm);
+
+/* operator_chain_rows.c — the v3 api functions. */
+const te_schema_t *chain_api_input_schema(te_operator_ctx_t *x, int input);
+int chain_api_set_output_schema(te_operator_ctx_t *x, const char *tag, const te_schema_t *s, char *err,
+                                size_t errlen);
+const te_schema_t *chain_api_parse_schema(te_operator_ctx_t *x, const char *spec, char *err, size_t errlen);
+
+/* Before operator i's setup: its input schemas and whether it is a legacy (v1/v2)
+ * operator. After it: its main output schema is fixed (sources must have declared
+ * one). TE_OK or EINVAL with the message in err. */
+void chain_rows_before_setup(te_operator_chain_t *c, size_t i);
+te_status_t chain_rows_after_setup(te_operator_chain_t *c, size_t i, te_error_t *err);
+/* Frees what operator i's schemas and conversions hold. */
+void chain_rows_free(te_operator_ctx_t *x);
+
+/* A legacy operator's view of input row rec: its text. NULL when out of memory (the
+ * failure is recorded). */
+const te_record_t *chain_rows_to_text(te_operator_ctx_t *x, int input, const te_record_t *rec, te_record_t *tmp);
+/* A record operator x emitted (to side output `tag`, NULL = main) as the row its
+ * outputs carry: for a legacy operator the text wrapped in a one-string-field row; for
+ * a v3 one rec itself, after checking its field count. NULL = failed (recorded). */
+const te_record_t *chain_rows_emitted(te_operator_ctx_t *x, const char *tag, const te_record_t *rec,
+                                      te_record_t *tmp);
 
 #endif

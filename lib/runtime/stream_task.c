@@ -171,13 +171,13 @@ static te_status_t check_chain_shape(te_invokable_t invokable, const te_chain_op
     return TE_OK;
 }
 
-te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
-                                       uint32_t subtask_index, uint32_t parallelism, uint32_t max_parallelism,
-                                       te_error_t *err)
+te_operator_chain_t *stream_task_check_chain(te_invokable_t invokable, const te_chain_op_config_t *chain,
+                                             size_t n_chain, uint32_t subtask_index, uint32_t parallelism,
+                                             uint32_t max_parallelism, const te_schema_t *const inputs[2],
+                                             te_error_t *err)
 {
-    te_status_t rc = check_chain_shape(invokable, chain, n_chain, err);
-    if (rc != TE_OK)
-        return rc;
+    if (check_chain_shape(invokable, chain, n_chain, err) != TE_OK)
+        return NULL;
     te_operator_chain_config_t cfg = {
         .task_name = "validate",
         .subtask_index = subtask_index,
@@ -185,8 +185,17 @@ te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_
         .max_parallelism = max_parallelism,
         .ops = chain,
         .n_ops = n_chain,
+        .input_schemas = {inputs ? inputs[0] : NULL, inputs ? inputs[1] : NULL},
     };
-    te_operator_chain_t *c = operator_chain_new(&cfg, err); /* setup of every operator */
+    return operator_chain_new(&cfg, err); /* setup of every operator */
+}
+
+te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
+                                       uint32_t subtask_index, uint32_t parallelism, uint32_t max_parallelism,
+                                       te_error_t *err)
+{
+    te_operator_chain_t *c =
+        stream_task_check_chain(invokable, chain, n_chain, subtask_index, parallelism, max_parallelism, NULL, err);
     if (c == NULL)
         return err ? err->code : TE_EINVAL;
     operator_chain_free(c); /* dispose */
@@ -383,6 +392,7 @@ static te_status_t before_invoke(te_stream_task_t *st, te_error_t *err)
         .writers = st->env.writers,
         .n_writers = st->env.n_writers,
         .writer_tags = st->env.writer_tags,
+        .input_schemas = {st->env.input_schemas[0], st->env.input_schemas[1]},
         .config_keys = st->env.config_keys,
         .config_values = st->env.config_values,
         .n_config = st->env.n_config,

@@ -60,9 +60,10 @@ typedef struct te_stream_task_env {
     size_t n_chain;
     te_record_writer_t **writers; /* one per produced partition; borrowed */
     size_t n_writers;
-    const char *const *writer_tags; /* per writer: NULL/"" = main output, else the side-output tag
+    const char *const *writer_tags;      /* per writer: NULL/"" = main output, else the side-output tag
                                        whose records it carries; NULL array = all main */
-    const char *const *config_keys; /* the job configuration seen by operators (borrowed) */
+    const te_schema_t *input_schemas[2]; /* of the head's inputs (borrowed); NULL = text */
+    const char *const *config_keys;      /* the job configuration seen by operators (borrowed) */
     const char *const *config_values;
     size_t n_config;
     te_input_gate_t **gates; /* borrowed; input_gate_index() = input 0 or 1 */
@@ -94,6 +95,15 @@ typedef struct te_stream_task te_stream_task_t;
 te_status_t stream_task_validate_chain(te_invokable_t invokable, const te_chain_op_config_t *chain, size_t n_chain,
                                        uint32_t subtask_index, uint32_t parallelism, uint32_t max_parallelism,
                                        te_error_t *err);
+
+/* The same with the schemas of the head's inputs (NULL or a NULL entry = text),
+ * returning the set-up chain (operator_chain_output_schema & co. tell what it derived;
+ * operator_chain_free disposes it). NULL with err on a bad chain. */
+struct te_operator_chain;
+struct te_operator_chain *stream_task_check_chain(te_invokable_t invokable, const te_chain_op_config_t *chain,
+                                                  size_t n_chain, uint32_t subtask_index, uint32_t parallelism,
+                                                  uint32_t max_parallelism, const te_schema_t *const inputs[2],
+                                                  te_error_t *err);
 
 /* Copies env (the pointed-to objects stay borrowed). */
 te_stream_task_t *stream_task_new(const te_stream_task_env_t *env, te_error_t *err);

@@ -7,6 +7,11 @@
  * max_parallelism 0 for HASH means Flink's default: roundUpToPowerOfTwo(n + n/2)
  * clamped to [128, 32768].
  *
+ * Records are rows (te/row.h). A HASH selector keys either by typed fields
+ * (channel_selector_set_key: the key bytes te_row_key_bytes gives, as keyed operators
+ * compute them) or, as created, by text: field `key_field` of the row's first (string)
+ * field split at `delim` — the rule of text records, kept for edges of one string field.
+ *
  * Threading: owned by one RecordWriter; used by its task thread only. No locks.
  */
 #include "shuffle/channel_selector.h"
@@ -25,6 +30,10 @@ struct te_channel_selector {
     int key_field;
     char delim;
     uint32_t max_parallelism;
+    int typed; /* channel_selector_set_key was called */
+    te_row_key_t key;
+    uint8_t *keybuf; /* a key of several fields is assembled here (grown as needed) */
+    size_t keycap;
 };
 
 static uint32_t default_max_parallelism(uint32_t n)
@@ -80,7 +89,57 @@ te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t
     return s;
 }
 
-void channel_selector_free(te_channel_selector_t *s) { free(s); }
+te_status_t channel_selector_set_key(te_channel_selector_t *s, const te_row_key_t *key, te_error_t *err)
+{
+    if (key->n == 0 || key->n > TE_ROW_KEY_MAX_FIELDS)
+        return te_error_set(err, TE_EINVAL, "a key has 1 to %u fields (got %u)", TE_ROW_KEY_MAX_FIELDS, key->n);
+    s->key = *key;
+    s->typed = 1;
+    return TE_OK;
+}
+
+void channel_selector_free(te_channel_selector_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->keybuf);
+    free(s);
+}
+
+/* The key bytes of a typed key (assembled in keybuf for several fields). */
+static const uint8_t *typed_key(te_channel_selector_t *s, const uint8_t *rec, uint32_t len, uint32_t *klen)
+{
+    te_record_t r = {rec, len, 0};
+    for (;;) {
+        const uint8_t *k = te_row_key_bytes(&r, &s->key, s->keybuf, s->keycap, klen);
+        if (k != NULL)
+            return k;
+        size_t cap = s->keycap ? s->keycap * 2 : 256;
+        while (cap < *klen)
+            cap *= 2;
+        uint8_t *nb = realloc(s->keybuf, cap);
+        if (nb == NULL) { /* keep going: such a record goes with the empty key */
+            *klen = 0;
+            return rec;
+        }
+        s->keybuf = nb;
+        s->keycap = cap;
+    }
+}
+
+/* The text key: field key_field of the row's string field 0, split at delim. */
+static const uint8_t *text_key(const te_channel_selector_t *s, const uint8_t *rec, uint32_t len, uint32_t *klen)
+{
+    te_record_t r = {rec, len, 0};
+    uint32_t tl = 0, kstart = 0;
+    const uint8_t *text = te_row_get_str(&r, 0, &tl);
+    if (text == NULL || s->key_field < 0 ||
+        te_record_field(text, tl, s->delim, (uint32_t)s->key_field, &kstart, klen) != 0) {
+        *klen = 0; /* a record lacking the key field: the empty key */
+        return rec;
+    }
+    return text + kstart;
+}
 
 uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, uint32_t len)
 {
@@ -89,10 +148,9 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
     case TE__PARTITIONER__REBALANCE:
     case TE__PARTITIONER__RESCALE: s->next = s->next + 1 == s->n ? 0 : s->next + 1; return s->next;
     case TE__PARTITIONER__HASH: {
-        uint32_t kstart = 0, klen = 0;
-        if (s->key_field < 0 || te_record_field(rec, len, s->delim, (uint32_t)s->key_field, &kstart, &klen) != 0)
-            kstart = klen = 0; /* a record lacking the key field: the empty key */
-        uint32_t kg = key_group_for_key(rec + kstart, klen, s->max_parallelism);
+        uint32_t klen = 0;
+        const uint8_t *key = s->typed ? typed_key(s, rec, len, &klen) : text_key(s, rec, len, &klen);
+        uint32_t kg = key_group_for_key(key, klen, s->max_parallelism);
         return key_group_operator_index(kg, s->max_parallelism, s->n);
     }
     case TE__PARTITIONER__BROADCAST: return TE_SELECT_BROADCAST;

@@ -57,6 +57,11 @@ static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t 
                                  d[0], task->max_parallelism, err);
         if (sel == NULL)
             return err ? err->code : TE_EINVAL;
+        if (i < task->n_keys && task->keys[i].n > 0 &&
+            channel_selector_set_key(sel, &task->keys[i], err) != TE_OK) {
+            channel_selector_free(sel);
+            return err ? err->code : TE_EINVAL;
+        }
         io->writers[i] = record_writer_new(io->partitions[i], sel, task->flush_always, err);
         if (io->writers[i] == NULL) {
             channel_selector_free(sel);

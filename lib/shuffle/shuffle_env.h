@@ -51,6 +51,8 @@ typedef struct te_shuffle_task {
     uint32_t subtask_index;   /* rebalance's first channel */
     uint32_t max_parallelism; /* key groups of hash partitioning */
     int flush_always;         /* writers flush after every record (buffer timeout 0) */
+    const te_row_key_t *keys; /* per produced partition: its typed hash key (n = 0: none); may be NULL */
+    size_t n_keys;
 } te_shuffle_task_t;
 
 /* One task's partitions, writers and gates. Read-only for the task; freed with

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE /* asprintf */
 #include "task/task.h"
+#include "task/task_schema.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,8 +53,9 @@ struct te_task {
 
     te_chain_op_config_t *chain;
     size_t n_chain;
-    const char **config_keys; /* job configuration over daemon defaults */
-    char **config_owned;      /* copies of the defaults used, NULL-terminated */
+    te_task_schemas_t schemas; /* input schemas, partition keys (task_schema.h) */
+    const char **config_keys;  /* job configuration over daemon defaults */
+    char **config_owned;       /* copies of the defaults used, NULL-terminated */
     const char **config_values;
     size_t n_config;
     const char **param_keys; /* all chain params, flattened */
@@ -291,11 +293,19 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
             }
             c->n_params--;
         }
+        if (oc->name && strcmp(oc->name, "plugin") == 0) /* its declared output `schema` is the engine's */
+            for (size_t j = 0; j < c->n_params; j++)
+                if (strcmp(t->param_keys[k + j], "schema") == 0) {
+                    for (size_t m = j; m + 1 < c->n_params; m++) {
+                        t->param_keys[k + m] = t->param_keys[k + m + 1];
+                        t->param_values[k + m] = t->param_values[k + m + 1];
+                    }
+                    c->n_params--;
+                    break;
+                }
         k += c->n_params;
     }
-    uint32_t maxp = ti->max_parallelism ? ti->max_parallelism : 128;
-    return stream_task_validate_chain((te_invokable_t)ti->invokable, t->chain, t->n_chain, t->tdd->subtask_index,
-                                      ti->number_of_subtasks, maxp, err);
+    return task_schemas_derive(t->tdd, t->chain, t->n_chain, &t->schemas, err);
 }
 
 /* The task's partitions and gates (the shuffle environment builds them). */
@@ -303,7 +313,8 @@ static te_status_t build_shuffle_io(te_task_t *t, int flush_always, te_deploy_er
 {
     const Te__TaskDeploymentDescriptor *tdd = t->tdd;
     uint32_t maxp = tdd->task_information->max_parallelism;
-    te_shuffle_task_t task = {t->name, tdd->subtask_index, maxp ? maxp : 128, flush_always};
+    te_shuffle_task_t task = {t->name,      tdd->subtask_index, maxp ? maxp : 128,
+                              flush_always, t->schemas.keys,    t->schemas.n_keys};
     te_shuffle_error_t serr;
     t->io = shuffle_env_create_io(&t->svc.shuffle, &task, tdd->produced_partitions, tdd->n_produced_partitions,
                                   tdd->input_gates, tdd->n_input_gates, &serr, err);
@@ -743,6 +754,7 @@ void task_free(te_task_t *t)
         free(t->config_owned[i]);
     free(t->config_owned);
     free(t->chain);
+    task_schemas_release(&t->schemas);
     free(t->param_keys);
     free(t->param_values);
     free(t->restore);

@@ -104,7 +104,7 @@ static int sink_close(void *self, te_output_t *out)
 }
 
 static const te_operator_def_t SRC = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "bench_source",
     .kind = TE_OP_SOURCE,
     .setup = src_setup,
@@ -112,7 +112,7 @@ static const te_operator_def_t SRC = {
     .dispose = op_dispose,
 };
 static const te_operator_def_t SINK = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "bench_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = sink_setup,

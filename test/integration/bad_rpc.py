@@ -131,6 +131,28 @@ assert code == "OK", (code, text)
 s.close()
 healthy(); checks += 1
 
+# 5b. A TDD whose schemas differ from what the daemon derives (proto/ROWS.md): the
+# scheduler claims `sequence` emits (value:string); the daemon derives (value:int64).
+job, master, alloc, exe = (os.urandom(16) for _ in range(4))
+s = connect()
+code, text = call(s, 20, 10, field_bytes(1, job) + field_bytes(2, master) + field_bytes(3, "schema"))
+assert code == "OK", (code, text)
+code, text = call(s, 21, 11, field_bytes(1, job) + field_bytes(2, master) + field_bytes(3, alloc) + field_varint(4, 0xFFFFFFFFFFFFFFFF))
+assert code == "OK", ("RequestSlot", code, text)
+wrong = field_bytes(1, field_bytes(1, "value") + field_varint(2, 4))     # Schema{Field{value, STRING}}
+task_info = field_bytes(2, "schema (1/1)") + field_varint(3, 1) + field_varint(4, 128) + field_varint(5, 1) + \
+    field_bytes(6, field_bytes(1, "sequence") + field_bytes(3, field_bytes(1, "to") + field_bytes(2, "5")) +
+                field_bytes(4, wrong)) + field_bytes(6, field_bytes(1, "discard"))
+tdd = field_bytes(1, job) + field_bytes(2, exe) + field_bytes(3, alloc) + field_bytes(8, task_info)
+code, text = call(s, 22, 12, field_bytes(1, master) + field_bytes(2, tdd))
+print("a TDD with a wrong schema ->", code, text)
+assert code == "INVALID_CHAIN", (code, text)
+assert "operator 'sequence' (#0) output" in text and "(value:string)" in text and "(value:int64)" in text, text
+code, text = call(s, 23, 14, field_bytes(1, alloc))  # FreeSlot
+assert code == "OK", (code, text)
+s.close()
+healthy(); checks += 1
+
 # 6. Many connections opened and dropped.
 for _ in range(300):
     c = connect()

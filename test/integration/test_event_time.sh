@@ -32,6 +32,7 @@ cat >"$WORK/job_a.json" <<JSON
   "vertices": [
     { "id": "src", "parallelism": 1, "chain": [
         { "op": "file_lines", "path": "$WORK/events.txt" },
+        { "op": "parse", "fields": "k:string, t:int64, v:int64" },
         { "op": "assign_timestamps", "field": "1", "max_out_of_orderness": "100ms", "watermark_interval": "0" } ] },
     { "id": "tw", "parallelism": 2, "chain": [
         { "op": "tumbling_window", "key_field": "0", "size": "1s", "agg": "count" },
@@ -113,9 +114,11 @@ cat >"$WORK/job_b.json" <<JSON
   "vertices": [
     { "id": "data", "parallelism": 1, "chain": [
         { "op": "file_lines", "path": "$WORK/events.txt" },
+        { "op": "parse", "fields": "k:string, t:int64, v:int64" },
         { "op": "assign_timestamps", "field": "1", "max_out_of_orderness": "1s", "watermark_interval": "50ms" } ] },
     { "id": "quiet", "parallelism": 1, "chain": [
         { "op": "socket_text", "host": "127.0.0.1", "port": "$port" },
+        { "op": "parse", "fields": "k:string, t:int64, v:int64" },
         { "op": "assign_timestamps", "field": "1", "idle_timeout": "300ms" } ] },
     { "id": "iw", "parallelism": 1, "chain": [
         { "op": "union" },

@@ -25,9 +25,11 @@ cat >"$WORK/job.json" <<JSON
   "vertices": [
     { "id": "left", "parallelism": 1, "chain": [
         { "op": "file_lines", "path": "$WORK/left.txt" },
+        { "op": "parse", "fields": "k:string, t:int64, tag:string" },
         { "op": "assign_timestamps", "field": "1", "max_out_of_orderness": "200ms", "watermark_interval": "20ms" } ] },
     { "id": "right", "parallelism": 1, "chain": [
         { "op": "file_lines", "path": "$WORK/right.txt" },
+        { "op": "parse", "fields": "k:string, t:int64, tag:string" },
         { "op": "assign_timestamps", "field": "1", "max_out_of_orderness": "200ms", "watermark_interval": "0" } ] },
     { "id": "join", "parallelism": 2, "chain": [
         { "op": "window_join", "size": "1s", "left_key_field": "0", "right_key_field": "0" },

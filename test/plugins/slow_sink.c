@@ -69,7 +69,7 @@ static int slow_process(void *self, int input, const te_record_t *rec, te_output
 static void slow_dispose(void *self) { free(self); }
 
 static const te_operator_def_t SLOW = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "slow_sink",
     .kind = TE_OP_ONE_INPUT,
     .setup = slow_setup,

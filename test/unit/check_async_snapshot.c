@@ -311,7 +311,7 @@ static void feed_words(te_operator_chain_t *c, int from, int to, int *counts)
         int k = (i * 7919) % 5000;
         int n = snprintf(line, sizeof(line), "w%d", k);
         te_record_t rec = {(uint8_t *)line, (uint32_t)n, TE_NO_TIMESTAMP};
-        ck_assert_msg(operator_chain_process_element(c, 0, &rec, &err) == TE_OK, "%s", err.msg);
+        ck_assert_msg(push_text_rec(c, 0, &rec, &err) == TE_OK, "%s", err.msg);
         counts[k]++;
     }
 }

@@ -30,6 +30,7 @@
 #include "runtime/subtask_checkpoint_coordinator.h"
 #include "state/state_backend.h"
 #include "state/state_store.h"
+#include "te/row.h"
 
 #define NK   8000
 #define MAXP 128
@@ -96,7 +97,11 @@ static void feed(chain_t *ch, int key, int times)
 {
     char w[16];
     int n = snprintf(w, sizeof(w), "k%d", key);
-    te_record_t rec = {(uint8_t *)w, (uint32_t)n, TE_NO_TIMESTAMP};
+    static te_row_builder_t b; /* the key as the row (line:string) a text input carries */
+    te_record_t rec;
+    te_row_builder_begin(&b, 1);
+    te_row_set_str(&b, 0, (const uint8_t *)w, (uint32_t)n);
+    ck_assert_int_eq(te_row_builder_finish(&b, TE_NO_TIMESTAMP, &rec), 0);
     te_error_t err = {0};
     for (int i = 0; i < times; i++)
         ck_assert_msg(operator_chain_process_element(ch->c, 0, &rec, &err) == TE_OK, "%s", err.msg);

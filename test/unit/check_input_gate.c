@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "te/row.h"
 #include "common/clock.h"
 #include "shuffle/buffer.h"
 #include "shuffle/channel_selector.h"
@@ -117,18 +118,28 @@ struct e2e {
 
 static uint32_t rec_payload_len(int seq) { return seq % 1000 == 999 ? 3000 : (uint32_t)(seq % 50); }
 
+/* Record seq: a row of one string field (te/row.h) "k<key>\t<seq>\t<padding>", which a
+ * HASH selector keys by its first tab-separated part. */
 static int make_record(int seq, uint8_t *buf)
 {
-    int n = sprintf((char *)buf, "k%d\t%d\t", seq % N_KEYS, seq);
+    uint8_t text[4096];
+    int n = sprintf((char *)text, "k%d\t%d\t", seq % N_KEYS, seq);
     uint32_t pad = rec_payload_len(seq);
-    memset(buf + n, 'a' + seq % 26, pad);
-    return n + (int)pad;
+    memset(text + n, 'a' + seq % 26, pad);
+    te_row_builder_t b = {0};
+    te_record_t row;
+    te_row_builder_begin(&b, 1);
+    te_row_set_str(&b, 0, text, (uint32_t)n + pad);
+    ck_assert_int_eq(te_row_builder_finish(&b, 0, &row), 0);
+    memcpy(buf, row.data, row.len);
+    te_row_builder_free(&b);
+    return (int)row.len;
 }
 
 static void *e2e_producer(void *arg)
 {
     struct e2e *t = arg;
-    static uint8_t buf[4096];
+    static uint8_t buf[8192];
     for (int seq = 0; seq < N_RECORDS; seq++) {
         int n = make_record(seq, buf);
         uint8_t hdr = 7;
@@ -143,7 +154,7 @@ static void *e2e_consumer(void *arg)
     struct e2e *t = arg;
     te_record_deserializer_t *des[2] = {record_deserializer_new(1 << 20), record_deserializer_new(1 << 20)};
     int last[2] = {-1, -1}, ended[2] = {0, 0};
-    static uint8_t expect[4096];
+    static uint8_t expect[8192];
     t->order_ok = 1;
     while (!(ended[0] && ended[1])) {
         clear_listener_flag();
@@ -163,7 +174,8 @@ static void *e2e_consumer(void *arg)
                 while ((dr = record_deserializer_next(des[gi], &d, &len)) == TE_DES_RECORD) {
                     ck_assert_uint_ge(len, 1);
                     ck_assert_uint_eq(d[0], 7);
-                    int seq = atoi(strchr((const char *)d + 1, '\t') + 1);
+                    int seq = atoi(strchr((const char *)d + 1 + 16, '\t') +
+                                   1); /* the text after the row header and slot */
                     ck_assert(seq >= 0 && seq < N_RECORDS);
                     int n = make_record(seq, expect);
                     ck_assert_uint_eq(len, (uint32_t)n + 1);
@@ -222,7 +234,7 @@ START_TEST(test_end_to_end_two_threads)
         uint32_t want_gate =
             key_group_operator_index(key_group_for_key((uint8_t *)key, (uint32_t)kl, MAXP), MAXP, 2);
         ck_assert_int_eq(t->gate_of[seq], (int)want_gate);
-        uint8_t tmp[4096];
+        uint8_t tmp[8192];
         want_bytes += 4 + 1 + (uint64_t)make_record(seq, tmp);
     }
     ck_assert_int_eq(t->order_ok, 1);

@@ -6,12 +6,14 @@
  * Run from the repository root (the shipped job files in conf/jobs/ are read by relative path).
  */
 #include <check.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jobmaster/job_graph.h"
 #include "jobmaster/job_plan.h"
+#include "jobmaster/job_schema.h"
 #include "common/ids.h"
 
 /* ---- parsing the shipped jobs ---------------------------------------------------- */
@@ -147,8 +149,9 @@ static const struct {
      "vertices[1].parallelism: expected a positive integer (at most max_parallelism 1), got 2"},
     {"{\"name\":\"j\",\"config\":[]," VS "}", "config: expected an object"},
     {"{\"name\":\"j\",\"config\":{\"k\":{\"n\":1}}," VS "}",
-     "config.k: expected a string, number or bool, got an object"},
-    {"{\"name\":\"j\",\"config\":{\"k\":null}," VS "}", "config.k: expected a string, number or bool, got null"},
+     "config.k: expected a string, number, bool or an array of them, got an object"},
+    {"{\"name\":\"j\",\"config\":{\"k\":null}," VS "}",
+     "config.k: expected a string, number, bool or an array of them, got null"},
     {"{\"name\":\"j\"}", "vertices: missing"},
     {"{\"name\":\"j\",\"vertices\":[]}", "vertices: expected a non-empty array"},
     {"{\"name\":\"j\",\"vertices\":{}}", "vertices: expected a non-empty array of vertices, got an object"},
@@ -173,8 +176,11 @@ static const struct {
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"m\",\"uid\":3}]}]}",
      "vertices[0].chain[0].uid: expected a non-empty string, got 3"},
     {"{\"name\":\"j\",\"vertices\":[" V1
-     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[1]}]}]}",
-     "vertices[1].chain[1].p: expected a string, number or bool, got an array"},
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":[[1]]}]}]}",
+     "vertices[1].chain[1].p: expected a string, number, bool or an array of them, got an array"},
+    {"{\"name\":\"j\",\"vertices\":[" V1
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"},{\"op\":\"z\",\"p\":{}}]}]}",
+     "vertices[1].chain[1].p: expected a string, number, bool or an array of them, got an object"},
     {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"y\"}],\"extra\":1}]}",
      "vertices[0].extra: unknown key"},
     {"{\"name\":\"j\"," VS ",\"edges\":{}}", "edges: expected an array of edges, got an object"},
@@ -186,7 +192,13 @@ static const struct {
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"forward\"}]}",
      "edges[0].partitioner: forward needs equal parallelism"},
     {"{\"name\":\"j\"," VS ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":-1}]}",
-     "edges[0].key_field: expected a non-negative integer, got -1"},
+     "edges[0].key_field: expected a field index (0-48) or a field name, got -1"},
+    {"{\"name\":\"j\"," VS
+     ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_fields\":[]}]}",
+     "edges[0].key_fields: expected an array of 1 to 8 field indexes or names, got an empty array"},
+    {"{\"name\":\"j\"," VS
+     ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":0,\"key_fields\":[1]}]}",
+     "edges[0]: key_field and key_fields exclude each other"},
     {"{\"name\":\"j\"," VS
      ",\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_delimiter\":\"ab\"}]}",
      "edges[0].key_delimiter: expected a one-character string, got \"ab\""},
@@ -284,9 +296,9 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
     snprintf(json, sizeof(json),
              "{\"name\":\"t\",\"max_parallelism\":64,\"config\":{\"k\":\"v\"},\"vertices\":["
              "{\"id\":\"a\",\"parallelism\":%u,\"chain\":[{\"op\":\"sequence\",\"to\":10}]},"
-             "{\"id\":\"b\",\"parallelism\":%u,\"chain\":[{\"op\":\"map\"},{\"op\":\"discard\"}]}],"
+             "{\"id\":\"b\",\"parallelism\":%u,\"chain\":[{\"op\":\"upper\"},{\"op\":\"discard\"}]}],"
              "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"%s\"%s}]}",
-             pa, pb, partitioner, hash ? ",\"key_field\":2,\"key_delimiter\":\",\"" : "");
+             pa, pb, partitioner, hash ? ",\"key_field\":\"value\"" : "");
     te_error_t err = {0};
     te_job_graph_t *g = job_graph_parse_string(json, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);
@@ -335,10 +347,16 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
                          : forward                             ? "FORWARD"
                          : strcmp(partitioner, "rescale") == 0 ? "RESCALE"
                                                                : "REBALANCE");
-        if (hash) {
-            ck_assert_int_eq(rp->key_field, 2);
-            ck_assert_str_eq(rp->key_delimiter, ",");
+        if (hash) { /* by name: resolved against the edge's schema (value:int64) */
+            ck_assert_int_eq(rp->key_field, 0);
+            ck_assert_uint_eq(rp->n_key_fields, 1);
+            ck_assert_uint_eq(rp->key_fields[0], 0);
         }
+        ck_assert_ptr_nonnull(rp->schema);
+        ck_assert_uint_eq(rp->schema->n_fields, 1);
+        ck_assert_str_eq(rp->schema->fields[0]->name, "value");
+        ck_assert_int_eq(rp->schema->fields[0]->type, TE__FIELD_TYPE__FIELD_INT64);
+        ck_assert_str_eq(tdd->task_information->chain[0]->output_schema->fields[0]->name, "value");
         /* one result per edge, a distinct partition per producer */
         const Te__ResultPartitionDeploymentDescriptor *rp0 = find_task(g, p, "a", 0)->tdd->produced_partitions[0];
         ck_assert(bin_eq(&rp->result_id, &rp0->result_id));
@@ -362,6 +380,8 @@ static void check_two_vertex_plan(uint32_t pa, uint32_t pb, const char *partitio
         ck_assert_uint_eq(tdd->n_input_gates, 1);
         const Te__InputGateDeploymentDescriptor *ig = tdd->input_gates[0];
         ck_assert_uint_eq(ig->input_index, 0);
+        ck_assert_ptr_nonnull(ig->schema);
+        ck_assert_int_eq(ig->schema->fields[0]->type, TE__FIELD_TYPE__FIELD_INT64);
         ck_assert(
             bin_eq(&ig->consumed_result_id, &find_task(g, p, "a", 0)->tdd->produced_partitions[0]->result_id));
         uint32_t readers[64], n_read = 0;
@@ -461,8 +481,8 @@ END_TEST
 START_TEST(test_plan_two_input_and_wordcount)
 {
     const char *json = "{\"name\":\"j\",\"vertices\":["
-                       "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\"}]},"
-                       "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\"}]},"
+                       "{\"id\":\"l\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\",\"to\":5}]},"
+                       "{\"id\":\"r\",\"parallelism\":2,\"chain\":[{\"op\":\"sequence\",\"to\":5}]},"
                        "{\"id\":\"j\",\"parallelism\":2,\"chain\":[{\"op\":\"union\"}]}],"
                        "\"edges\":[{\"from\":\"l\",\"to\":\"j\",\"partitioner\":\"broadcast\"},"
                        "{\"from\":\"r\",\"to\":\"j\",\"partitioner\":\"forward\",\"input\":1}]}";
@@ -515,13 +535,15 @@ END_TEST
  * execution id, a slot placed elsewhere than round robin. */
 START_TEST(test_graph_index_and_assigned_slots)
 {
-    static const char *json = "{\"name\": \"d\", \"vertices\": ["
-                              "{\"id\": \"sink\", \"parallelism\": 2, \"chain\": [{\"op\": \"union\"}]},"
-                              "{\"id\": \"b\", \"parallelism\": 1, \"chain\": [{\"op\": \"map\"}]},"
-                              "{\"id\": \"a\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\"}]},"
-                              "{\"id\": \"c\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\"}]}],"
-                              "\"edges\": [{\"from\": \"b\", \"to\": \"sink\", \"input\": 1},"
-                              "{\"from\": \"a\", \"to\": \"b\"}, {\"from\": \"c\", \"to\": \"sink\"}]}";
+    static const char *json =
+        "{\"name\": \"d\", \"vertices\": ["
+        "{\"id\": \"sink\", \"parallelism\": 2, \"chain\": [{\"op\": \"union\"}]},"
+        "{\"id\": \"b\", \"parallelism\": 1, \"chain\": [{\"op\": \"scale\", \"field\": \"value\", \"factor\": "
+        "\"1\"}]},"
+        "{\"id\": \"a\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\", \"to\": 10}]},"
+        "{\"id\": \"c\", \"parallelism\": 1, \"chain\": [{\"op\": \"sequence\", \"to\": 10}]}],"
+        "\"edges\": [{\"from\": \"b\", \"to\": \"sink\", \"input\": 1},"
+        "{\"from\": \"a\", \"to\": \"b\"}, {\"from\": \"c\", \"to\": \"sink\"}]}";
     te_error_t err = {0};
     te_job_graph_t *g = job_graph_parse_string(json, &err);
     ck_assert_msg(g != NULL, "%s", err.msg);
@@ -547,7 +569,7 @@ START_TEST(test_graph_index_and_assigned_slots)
     te_id_t job_id;
     te_id_random(&job_id);
     te_job_plan_t *p = job_plan_new(g, &job_id, 1, &err);
-    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(p != NULL, "%s", err.msg);
     job_plan_assign_slot(p, 1, 4, 17); /* shared slot 1 on executor 4, its slot 17 */
     ck_assert_uint_eq(job_plan_n_executors(p), 5);
     const char *addrs[5] = {"h0:1", "h1:1", "h2:1", "h3:1", "h4:1"};
@@ -566,6 +588,127 @@ START_TEST(test_graph_index_and_assigned_slots)
 }
 END_TEST
 
+/* ---- schemas (job_schema.c) --------------------------------------------------------- */
+
+static te_job_plan_t *plan_of(const char *json, te_job_graph_t **g, te_error_t *err)
+{
+    *g = job_graph_parse_string(json, err);
+    ck_assert_msg(*g != NULL, "%s", err->msg);
+    te_id_t job_id;
+    te_id_random(&job_id);
+    return job_plan_new(*g, &job_id, 1, err);
+}
+
+#define PARSE_SRC                                                                                           \
+    "{\"id\":\"a\",\"parallelism\":2,\"chain\":[{\"op\":\"file_lines\",\"path\":\"/x\"},{\"op\":\"parse\"," \
+    "\"format\":\"json\",\"fields\":[\"a:int64\",\"b:string?\"]}]}"
+
+START_TEST(test_schemas_derived)
+{
+    const char *json = "{\"name\":\"j\",\"vertices\":[" PARSE_SRC ","
+                       "{\"id\":\"b\",\"parallelism\":2,\"chain\":[{\"op\":\"file_sink\",\"path\":\"/o\"}]},"
+                       "{\"id\":\"c\",\"parallelism\":1,\"chain\":[{\"op\":\"plugin\",\"library\":\"x.so\","
+                       "\"schema\":\"k:string, n:int64\"}]},"
+                       "{\"id\":\"d\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+                       "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":\"b\"},"
+                       "{\"from\":\"a\",\"to\":\"c\",\"side_output\":\"unparsable\"},"
+                       "{\"from\":\"c\",\"to\":\"d\",\"partitioner\":\"hash\",\"key_fields\":[\"n\",0]}]}";
+    te_error_t err = {0};
+    te_job_graph_t *g;
+    te_job_plan_t *p = plan_of(json, &g, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_int_eq(job_plan_build(p, addrs, &err), TE_OK);
+    const Te__TaskDeploymentDescriptor *a = find_task(g, p, "a", 0)->tdd;
+    const Te__OperatorConfig *parse = a->task_information->chain[1];
+    ck_assert_uint_eq(parse->output_schema->n_fields, 2);
+    ck_assert_str_eq(parse->output_schema->fields[1]->name, "b");
+    ck_assert_int_eq(parse->output_schema->fields[1]->type, TE__FIELD_TYPE__FIELD_STRING);
+    ck_assert(parse->output_schema->fields[1]->nullable);
+    ck_assert_uint_eq(parse->n_side_outputs, 1);
+    ck_assert_str_eq(parse->side_outputs[0]->tag, "unparsable");
+    ck_assert_uint_eq(a->n_produced_partitions, 2);
+    ck_assert_uint_eq(a->produced_partitions[0]->n_key_fields, 1);
+    ck_assert_uint_eq(a->produced_partitions[0]->key_fields[0], 1); /* "b" */
+    ck_assert_str_eq(a->produced_partitions[1]->schema->fields[1]->name, "error");
+    const Te__TaskDeploymentDescriptor *c = find_task(g, p, "c", 0)->tdd;
+    ck_assert_str_eq(c->input_gates[0]->schema->fields[0]->name, "input");
+    ck_assert_str_eq(c->task_information->chain[0]->output_schema->fields[1]->name, "n");
+    const Te__ResultPartitionDeploymentDescriptor *cp = c->produced_partitions[0];
+    ck_assert_uint_eq(cp->n_key_fields, 2);
+    ck_assert_uint_eq(cp->key_fields[0], 1);
+    ck_assert_uint_eq(cp->key_fields[1], 0);
+    job_plan_free(p);
+    job_graph_free(g);
+}
+END_TEST
+
+/* Every shipped job (conf/jobs/, the Nexmark suite included) derives its schemas: a
+ * job that would be refused with INVALID_CHAIN is not shipped. */
+START_TEST(test_shipped_jobs_schemas)
+{
+    glob_t gl;
+    ck_assert_int_eq(glob("conf/jobs/*.json", 0, NULL, &gl), 0);
+    ck_assert_int_eq(glob("conf/jobs/nexmark/*.json", GLOB_APPEND, NULL, &gl), 0);
+    ck_assert_uint_ge(gl.gl_pathc, 30);
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        te_error_t err = {0};
+        te_job_graph_t *g = job_graph_parse_file(gl.gl_pathv[i], &err);
+        ck_assert_msg(g != NULL, "%s: %s", gl.gl_pathv[i], err.msg);
+        te_job_schemas_t *sc = job_schemas_derive(g, &err);
+        ck_assert_msg(sc != NULL, "%s: %s", gl.gl_pathv[i], err.msg);
+        job_schemas_free(sc);
+        job_graph_free(g);
+    }
+    globfree(&gl);
+}
+END_TEST
+
+static const struct {
+    const char *json, *expect;
+} bad_chains[] = {
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"file_lines\",\"path\":"
+     "\"/x\"},{\"op\":\"parse\",\"fields\":\"a:int32\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'parse' (#1): operator 'parse': parameter 'fields': entry 0 'a:int32': "
+     "unknown type 'int32'"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":\"zzz\"}]}",
+     "INVALID_CHAIN: edges[0] (\"a\" -> \"b\"): key field 'zzz' is not in the edge's schema (a:int64, b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"partitioner\":\"hash\",\"key_field\":2}]}",
+     "key field 2 is not in the edge's schema (a:int64, b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC
+     ",{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\",\"side_output\":\"nope\"}]}",
+     "INVALID_CHAIN: edges[0]: no operator of vertex 'a' declares the side output 'nope'"},
+    {"{\"name\":\"j\",\"vertices\":[" PARSE_SRC ","
+     "{\"id\":\"s\",\"parallelism\":1,\"chain\":[{\"op\":\"sequence\",\"to\":3}]},"
+     "{\"id\":\"b\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}],"
+     "\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"s\",\"to\":\"b\"}]}",
+     "INVALID_CHAIN: vertex 'b' input 0: edges[1] from 's' carries (value:int64) but edges[0] carries (a:int64, "
+     "b:string?)"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"nope\"}]}]}",
+     "INVALID_CHAIN: vertex 'a': unknown operator 'nope' at chain position 0"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"discard\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'discard' (#0): a one-input operator cannot be the head of this vertex"},
+    {"{\"name\":\"j\",\"vertices\":[{\"id\":\"a\",\"parallelism\":1,\"chain\":[{\"op\":\"plugin\",\"schema\":"
+     "\"x\"}]}]}",
+     "INVALID_CHAIN: vertex 'a' operator 'plugin' (#0): parameter 'schema': entry 0 'x' is not name:type"},
+};
+
+START_TEST(test_schemas_invalid)
+{
+    te_error_t err = {0};
+    te_job_graph_t *g;
+    ck_assert_ptr_null(plan_of(bad_chains[_i].json, &g, &err));
+    ck_assert_int_eq(err.code, TE_EINVAL);
+    ck_assert_msg(strstr(err.msg, bad_chains[_i].expect) != NULL, "chain %d: \"%s\" lacks \"%s\"", _i, err.msg,
+                  bad_chains[_i].expect);
+    job_graph_free(g);
+}
+END_TEST
+
 Suite *job_graph_suite(void)
 {
     Suite *s = suite_create("job_graph");
@@ -575,6 +718,13 @@ Suite *job_graph_suite(void)
     tcase_add_test(tc, test_parse_other_jobs);
     tcase_add_test(tc, test_parse_defaults_and_two_input);
     tcase_add_loop_test(tc, test_validation_errors, 0, (int)(sizeof(bad_jobs) / sizeof(bad_jobs[0])));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("schemas");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_schemas_derived);
+    tcase_add_test(tc, test_shipped_jobs_schemas);
+    tcase_add_loop_test(tc, test_schemas_invalid, 0, (int)(sizeof(bad_chains) / sizeof(bad_chains[0])));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("plan");

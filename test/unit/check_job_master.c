@@ -32,7 +32,7 @@ static const char *job_json(const char *config)
     static char buf[1024];
     snprintf(buf, sizeof(buf),
              "{\"name\": \"t\", \"config\": {%s}, \"vertices\": ["
-             "{\"id\": \"src\", \"parallelism\": 2, \"chain\": [{\"op\": \"sequence\"}]},"
+             "{\"id\": \"src\", \"parallelism\": 2, \"chain\": [{\"op\": \"sequence\", \"to\": 10}]},"
              "{\"id\": \"sink\", \"parallelism\": 3, \"chain\": [{\"op\": \"discard\"}]}],"
              "\"edges\": [{\"from\": \"src\", \"to\": \"sink\"}]}",
              config ? config : "");

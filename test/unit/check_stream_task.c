@@ -93,7 +93,7 @@ static void generic_dispose(void *self)
 }
 
 static const te_operator_def_t count_src_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "count_src",
     .kind = TE_OP_SOURCE,
     .setup = count_src_setup,
@@ -140,7 +140,7 @@ static int doubler_process(void *self, int input, const te_record_t *rec, te_out
 }
 
 static const te_operator_def_t doubler_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "doubler",
     .kind = TE_OP_ONE_INPUT,
     .setup = doubler_setup,
@@ -211,7 +211,7 @@ static int sink_close(void *self, te_output_t *out)
 }
 
 static const te_operator_def_t sink_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "collect",
     .kind = TE_OP_ONE_INPUT,
     .setup = sink_setup,
@@ -266,7 +266,7 @@ static void block_src_cancel(void *self)
 }
 
 static const te_operator_def_t block_src_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "block_src",
     .kind = TE_OP_SOURCE,
     .blocking_source = 1,
@@ -305,7 +305,7 @@ static int union_process(void *self, int input, const te_record_t *rec, te_outpu
 }
 
 static const te_operator_def_t union_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "union",
     .kind = TE_OP_TWO_INPUT,
     .setup = union_setup,
@@ -770,7 +770,7 @@ static te_source_status_t config_src_step(void *self, te_output_t *out, uint32_t
 }
 
 static const te_operator_def_t config_src_def = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "ConfigSource",
     .kind = TE_OP_SOURCE,
     .setup = config_src_setup,

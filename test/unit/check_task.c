@@ -359,6 +359,69 @@ START_TEST(test_rejections_unwind)
 }
 END_TEST
 
+/* The daemon derives the chain's schemas again and refuses a TDD whose schemas differ
+ * (proto/ROWS.md): an operator's output, a partition's schema, a side output no
+ * operator declares, a key field outside the schema. */
+START_TEST(test_schema_checks)
+{
+    te_task_services_t s = services();
+    te_error_t err;
+    te_deploy_error_t why;
+    tdd_builder_t b;
+    Te__Field f[2], *fp[2] = {&f[0], &f[1]};
+    Te__Schema wrong, right;
+    te__field__init(&f[0]);
+    te__field__init(&f[1]);
+    f[0].name = "n";
+    f[0].type = TE__FIELD_TYPE__FIELD_INT64;
+    f[1].name = "line";
+    f[1].type = TE__FIELD_TYPE__FIELD_STRING;
+    te__schema__init(&wrong);
+    te__schema__init(&right);
+    wrong.n_fields = 1;
+    wrong.fields = &fp[0];
+    right.n_fields = 1;
+    right.fields = &fp[1];
+
+    build_tdd(&b, "file_lines", "path", "/etc/passwd", NULL, 2);
+    b.ops[0].output_schema = &wrong;
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_int_eq(why, TE_DEPLOY_INVALID_CHAIN);
+    ck_assert_msg(strstr(err.msg, "operator 'file_lines' (#0) output: the scheduler derived the schema (n:int64), "
+                                  "this daemon derives (line:string)") != NULL,
+                  "%s", err.msg);
+
+    b.ops[0].output_schema = &right;
+    b.rp.schema = &wrong;
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_int_eq(why, TE_DEPLOY_INVALID_CHAIN);
+    ck_assert_msg(strstr(err.msg, "produced_partitions[0]: the scheduler derived the schema (n:int64)") != NULL,
+                  "%s", err.msg);
+
+    b.rp.schema = &right;
+    b.rp.side_output_tag = "nope";
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_msg(strstr(err.msg, "side output 'nope', which no operator of the chain declares") != NULL, "%s",
+                  err.msg);
+
+    b.rp.side_output_tag = NULL;
+    b.rp.partitioner = TE__PARTITIONER__HASH;
+    uint32_t kf = 3;
+    b.rp.key_fields = &kf;
+    b.rp.n_key_fields = 1;
+    ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    ck_assert_msg(strstr(err.msg, "produced_partitions[0]: key field 3 is not in the schema (line:string)") !=
+                      NULL,
+                  "%s", err.msg);
+
+    b.rp.n_key_fields = 0; /* text keyed by key_field: accepted */
+    te_task_t *t = task_new(&b.tdd, &s, &why, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    task_free(t);
+    ck_assert_int_eq(rec.n, 0);
+}
+END_TEST
+
 Suite *task_suite(void)
 {
     Suite *s = suite_create("task");
@@ -373,6 +436,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_cancel_while_running);
     tcase_add_test(tc, test_fail_external);
     tcase_add_test(tc, test_rejections_unwind);
+    tcase_add_test(tc, test_schema_checks);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests: event time through the real operator chain (operator_chain.c: timers in
- * the watermark path, keyed state, counters) — tumbling / sliding windows and
- * window_join over random out-of-order input with watermarks (harness_events.h),
+ * the watermark path, keyed state, counters) — tumbling / sliding windows (the slicing
+ * engine of window_aggregate) and window_join over random out-of-order rows with
+ * watermarks (harness_events.h),
  * compared with brute-force oracles (per record: enumerate its windows, skip the late
  * ones: harness_events.h; the join's here); late
  * records counted; end of input fires every pending window; assign_timestamps'
@@ -17,19 +18,28 @@
 #include "harness_events.h"
 #include "runtime/watermark_valve.h"
 
-/* [op(params), capture] as the only subtask (harness_chain.h). */
+/* [op(params), capture] as the only subtask (harness_chain.h), reading rows of `in`
+ * (on both inputs of a two-input operator); chain_of reads (k:string, t:int64). */
 static test_chain_t g_chain;
+static const te_schema_t *kt_schema(void) { return h_schema("k:string, t:int64"); }
+static te_operator_chain_t *chain_in(const char *op, const char *const *keys, const char *const *vals, size_t n,
+                                     const te_schema_t *in, te_error_t *err)
+{
+    const te_operator_def_t *d = operator_registry_find(op);
+    return test_chain_new_in(&g_chain, d, op, keys, vals, n, 0, 1, 0, 1, in,
+                             d && d->kind == TE_OP_TWO_INPUT ? in : NULL, err);
+}
 static te_operator_chain_t *chain_of(const char *op, const char *const *keys, const char *const *vals, size_t n,
                                      te_error_t *err)
 {
-    return test_chain_new(&g_chain, op, keys, vals, n, 0, 1, 0, 1, err);
+    return chain_in(op, keys, vals, n, kt_schema(), err);
 }
 
-/* All events, then the end of input. */
+/* All events (rows (k, v) of kt_schema), then the end of input. */
 static void feed_events(te_operator_chain_t *c, int two_inputs)
 {
     te_error_t err = {0};
-    feed_events_range(&c, 1, 0, NEV, two_inputs);
+    feed_events_typed2(&c, 1, 0, NEV, kt_schema(), two_inputs);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
 }
 
@@ -141,9 +151,8 @@ START_TEST(test_assign_timestamps_punctuated)
     int64_t max = INT64_MIN;
     for (size_t i = 0; i < 5; i++) {
         char buf[32];
-        int n = snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
-        te_record_t r = {(uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+        snprintf(buf, sizeof(buf), "a\t%lld", (long long)ts[i]);
+        ck_assert_int_eq(push_tsv(c, 0, kt_schema(), buf, TE_NO_TIMESTAMP, &err), TE_OK);
         max = ts[i] > max ? ts[i] : max;
         ck_assert_int_eq(cap_slot[0].last_wm, max - 50 - 1); /* BoundedOutOfOrdernessWatermarks */
     }
@@ -151,10 +160,14 @@ START_TEST(test_assign_timestamps_punctuated)
     ck_assert_int_eq(operator_chain_process_watermark(c, 5000, &err), TE_OK);
     ck_assert_int_eq(cap_slot[0].last_wm, 1300 - 51);
     ck_assert_uint_eq(cap_slot[0].n, 5);
-    /* a bad timestamp fails the task, naming the field and value */
-    te_record_t bad = {(uint8_t *)"a\tnoon", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "field 1 = 'noon' is not an integer timestamp"));
+    operator_chain_free(c);
+    cap_reset(0);
+    /* a null timestamp fails the task, naming the field */
+    const te_schema_t *nullable = h_schema("k:string, t:int64?");
+    c = test_chain_new_in(&g_chain, operator_registry_find("assign_timestamps"), "assign_timestamps", keys, vals,
+                          3, 0, 1, 0, 1, nullable, NULL, &err);
+    ck_assert_int_ne(push_tsv(c, 0, nullable, "a\t", TE_NO_TIMESTAMP, &err), TE_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "field 1 is null"));
     operator_chain_free(c);
     cap_reset(0);
 }
@@ -213,7 +226,8 @@ START_TEST(test_bad_parameters)
         {"sliding_window", "size", "1s", "slide", "2s", "parameter 'slide' = '2s' is larger than 'size'"},
         {"sliding_window", "size", "1s", NULL, NULL, "missing required parameter 'slide'"},
         {"sliding_window", "size", "0", "slide", "0", "parameter 'size' = '0' is out of range"},
-        {"assign_timestamps", "field", "x", NULL, NULL, "parameter 'field' = 'x'"},
+        {"assign_timestamps", "field", "x", NULL, NULL, "parameter 'field' = 'x': no field of that name"},
+        {"assign_timestamps", "field", "k", NULL, NULL, "parameter 'field' = 'k' is a string field"},
         {"assign_timestamps", "field", "1", "max_out_of_orderness", "-5", "'max_out_of_orderness' = '-5'"},
         {"assign_timestamps", "field", "1", "idle_timeout", "3 days", "'idle_timeout' = '3 days'"},
         {"window_join", "left_key_field", "0", NULL, NULL, "missing required parameter 'size'"},
@@ -244,13 +258,12 @@ START_TEST(test_keyed_reduce_and_union)
     const char *keys[] = {"value_field", "fn", "emit"};
     const char *vals[] = {"1", "concat", "final"};
     te_error_t err = {0};
-    te_operator_chain_t *c = chain_of("keyed_reduce", keys, vals, 3, &err);
+    const te_schema_t *ks = h_schema("k:string, v:string");
+    te_operator_chain_t *c = chain_in("keyed_reduce", keys, vals, 3, ks, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     const char *in[] = {"a\tx", "b\ty", "a\tz", "b\tw", "a\tq"};
-    for (int i = 0; i < 5; i++) {
-        te_record_t r = {(const uint8_t *)in[i], (uint32_t)strlen(in[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
-    }
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(push_tsv(c, 0, ks, in[i], TE_NO_TIMESTAMP, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 0);
     ck_assert_int_eq(operator_chain_end_input(c, 0, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 2);
@@ -259,28 +272,33 @@ START_TEST(test_keyed_reduce_and_union)
     operator_chain_free(c);
     cap_reset(0);
 
+    /* numbers of a double field, and of a string field (text that is not a number
+     * fails the task, naming the field) */
     const char *sk[] = {"value_field"};
-    const char *sv[] = {"1"};
-    c = chain_of("keyed_sum", sk, sv, 1, &err);
-    const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
-    for (int i = 0; i < 4; i++) {
-        te_record_t r = {(const uint8_t *)nums[i], (uint32_t)strlen(nums[i]), TE_NO_TIMESTAMP};
-        ck_assert_int_eq(operator_chain_process_element(c, 0, &r, &err), TE_OK);
+    const char *sv[] = {"v"};
+    for (int typed = 1; typed >= 0; typed--) {
+        const te_schema_t *ns = h_schema(typed ? "k:string, v:double" : "k:string, v:string");
+        c = chain_in("keyed_sum", sk, sv, 1, ns, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        const char *nums[] = {"a\t1.5", "a\t2", "b\t-3", "a\t10"};
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(push_tsv(c, 0, ns, nums[i], TE_NO_TIMESTAMP, &err), TE_OK);
+        ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
+        ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
+        ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
+        if (!typed) {
+            ck_assert_int_ne(push_tsv(c, 0, ns, "a\tlots", TE_NO_TIMESTAMP, &err), TE_OK);
+            ck_assert_msg(strstr(err.msg, "value_field 'v' = 'lots' is not a number") != NULL, "%s", err.msg);
+        }
+        operator_chain_free(c);
+        cap_reset(0);
     }
-    ck_assert_str_eq(cap_slot[0].lines[1], "a\t3.5");
-    ck_assert_str_eq(cap_slot[0].lines[2], "b\t-3");
-    ck_assert_str_eq(cap_slot[0].lines[3], "a\t13.5");
-    te_record_t bad = {(const uint8_t *)"a\tlots", 6, TE_NO_TIMESTAMP};
-    ck_assert_int_ne(operator_chain_process_element(c, 0, &bad, &err), TE_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "value_field 1 = 'lots' is not a number"));
-    operator_chain_free(c);
-    cap_reset(0);
 
-    c = chain_of("union", NULL, NULL, 0, &err);
+    c = chain_in("union", NULL, NULL, 0, NULL, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     te_record_t r0 = {(const uint8_t *)"left", 4, 5}, r1 = {(const uint8_t *)"right", 5, 6};
-    ck_assert_int_eq(operator_chain_process_element(c, 0, &r0, &err), TE_OK);
-    ck_assert_int_eq(operator_chain_process_element(c, 1, &r1, &err), TE_OK);
+    ck_assert_int_eq(push_text_rec(c, 0, &r0, &err), TE_OK);
+    ck_assert_int_eq(push_text_rec(c, 1, &r1, &err), TE_OK);
     ck_assert_uint_eq(cap_slot[0].n, 2);
     ck_assert_str_eq(cap_slot[0].lines[1], "right");
     operator_chain_free(c);

@@ -27,6 +27,8 @@
 #include "runtime/operator_chain.h"
 #include "state/state_store.h"
 
+#include "harness_rows.h"
+
 #define CAP_SLOTS 8
 
 typedef struct cap_list {
@@ -82,7 +84,7 @@ static inline int cap_watermark(void *self, int64_t wm, te_output_t *out)
 }
 
 static const te_operator_def_t cap_def __attribute__((unused)) = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "capture",
     .kind = TE_OP_ONE_INPUT,
     .setup = cap_setup,
@@ -105,6 +107,29 @@ static inline void cap_reset_all(void)
 {
     for (int i = 0; i < CAP_SLOTS; i++)
         cap_reset(i);
+}
+
+/* Pushes a text record into a chain whose input is text: as the row of one string
+ * field that such an input carries (te/row.h). */
+static inline te_status_t push_text_rec(te_operator_chain_t *c, int input, const te_record_t *text,
+                                        te_error_t *err)
+{
+    static te_row_builder_t b;
+    te_record_t row;
+    te_row_builder_begin(&b, 1);
+    te_row_set_str(&b, 0, text->data, text->len);
+    ck_assert_int_eq(te_row_builder_finish(&b, text->timestamp, &row), 0);
+    return operator_chain_process_element(c, input, &row, err);
+}
+
+/* Pushes a record given as text (tab-separated values) as the row of schema sc. */
+static inline te_status_t push_tsv(te_operator_chain_t *c, int input, const te_schema_t *sc, const char *text,
+                                   int64_t ts, te_error_t *err)
+{
+    static te_row_builder_t b;
+    te_record_t row;
+    h_tsv_row(sc, text, strlen(text), ts, &b, &row);
+    return operator_chain_process_element(c, input, &row, err);
 }
 
 static inline int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -166,10 +191,28 @@ typedef struct test_chain {
 /* Builds [def(keys = vals) named `name`, capture(slot)] as subtask `subtask` of
  * `parallelism` (max parallelism 128); opens it when `open` (asserting that it opens).
  * NULL with err when a setup fails. */
+static inline te_operator_chain_t *test_chain_new_in(test_chain_t *t, const te_operator_def_t *def,
+                                                     const char *name, const char *const *keys,
+                                                     const char *const *vals, size_t n, uint32_t subtask,
+                                                     uint32_t parallelism, int slot, int open,
+                                                     const te_schema_t *in0, const te_schema_t *in1,
+                                                     te_error_t *err);
+
 static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_operator_def_t *def,
                                                       const char *name, const char *const *keys,
                                                       const char *const *vals, size_t n, uint32_t subtask,
                                                       uint32_t parallelism, int slot, int open, te_error_t *err)
+{
+    return test_chain_new_in(t, def, name, keys, vals, n, subtask, parallelism, slot, open, NULL, NULL, err);
+}
+
+/* The same with the schemas of the operator's inputs (NULL = text). */
+static inline te_operator_chain_t *test_chain_new_in(test_chain_t *t, const te_operator_def_t *def,
+                                                     const char *name, const char *const *keys,
+                                                     const char *const *vals, size_t n, uint32_t subtask,
+                                                     uint32_t parallelism, int slot, int open,
+                                                     const te_schema_t *in0, const te_schema_t *in1,
+                                                     te_error_t *err)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->slot, sizeof(t->slot), "%d", slot);
@@ -183,7 +226,8 @@ static inline te_operator_chain_t *test_chain_new_def(test_chain_t *t, const te_
                                       .max_parallelism = 128,
                                       .ops = t->ops,
                                       .n_ops = 2,
-                                      .state = harness_store(subtask)};
+                                      .state = harness_store(subtask),
+                                      .input_schemas = {in0, in1}};
     t->c = operator_chain_new(&cfg, err);
     if (t->c && open)
         ck_assert_msg(operator_chain_open(t->c, err) == TE_OK, "%s", err->msg);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "runtime/operator_chain.h"
+#include "harness_chain.h"
 #include "common/key_group.h"
 
 typedef struct ev {
@@ -71,10 +72,38 @@ static inline void feed_events_range(te_operator_chain_t *const *chains, uint32_
         int klen = snprintf(NULL, 0, "k%d", evs[i].key);
         uint32_t kg = key_group_for_key((const uint8_t *)buf, (uint32_t)klen, 128);
         te_record_t r = {(uint8_t *)buf, (uint32_t)len, evs[i].t};
-        ck_assert_msg(operator_chain_process_element(chains[key_group_operator_index(kg, 128, n)],
-                                                     two_inputs ? evs[i].input : 0, &r, &err) == TE_OK,
+        ck_assert_msg(push_text_rec(chains[key_group_operator_index(kg, 128, n)], two_inputs ? evs[i].input : 0,
+                                    &r, &err) == TE_OK,
                       "%s", err.msg);
     }
+}
+
+/* The same with typed rows (k:string, v:int64) of schema sc (on their random input
+ * when two_inputs). */
+static inline void feed_events_typed2(te_operator_chain_t *const *chains, uint32_t n, int from, int to,
+                                      const te_schema_t *sc, int two_inputs)
+{
+    te_error_t err = {0};
+    char buf[64];
+    for (int i = from; i < to; i++) {
+        if (evs[i].is_wm) {
+            for (uint32_t s = 0; s < n; s++)
+                ck_assert_msg(operator_chain_process_watermark(chains[s], evs[i].t, &err) == TE_OK, "%s", err.msg);
+            continue;
+        }
+        snprintf(buf, sizeof(buf), "k%d\t%d", evs[i].key, evs[i].val);
+        int klen = snprintf(NULL, 0, "k%d", evs[i].key);
+        uint32_t kg = key_group_for_key((const uint8_t *)buf, (uint32_t)klen, 128);
+        ck_assert_msg(push_tsv(chains[key_group_operator_index(kg, 128, n)], two_inputs ? evs[i].input : 0, sc,
+                               buf, evs[i].t, &err) == TE_OK,
+                      "%s", err.msg);
+    }
+}
+
+static inline void feed_events_typed(te_operator_chain_t *const *chains, uint32_t n, int from, int to,
+                                     const te_schema_t *sc)
+{
+    feed_events_typed2(chains, n, from, to, sc, 0);
 }
 
 static inline int64_t floor_to(int64_t t, int64_t m)

@@ -8,8 +8,8 @@
  *
  * A plugin is a shared object under `plugins.dir` exporting
  *     const te_operator_def_t *te_operator_plugin_entry(void);
- * whose def->abi_version is 1 .. 3 (TE_OPERATOR_ABI_MIN_VERSION ..
- * TE_OPERATOR_ABI_VERSION); the engine accepts each.
+ * whose def->abi_version is 1, 2 or 3 (TE_OPERATOR_ABI_MIN_VERSION ..
+ * TE_OPERATOR_ABI_VERSION); the engine accepts all three.
  *
  * Versions (fields are only ever appended, so an older plugin keeps working):
  *   1  the base API and def.
@@ -17,12 +17,24 @@
  *      keyed value state (by key group), mark_idle; def: on_timer. The engine reads
  *      def->on_timer only when def->abi_version >= 2, and an operator must check
  *      api->abi_version >= 2 before using a v2 api field.
- *   3  api: job_id / vertex_id (names for transactions an operator
- *      opens in an external system, e.g. the PostgreSQL sink's prepared transactions).
- *      The def is unchanged; a def of version 3 is read like one of version 2.
+ *   3  typed rows (te/row.h, proto/ROWS.md): every edge carries a schema; records are
+ *      binary rows of it, read with te_row_get_* and written with a te_row_builder_t.
+ *      api: job_id / vertex_id (names for transactions an operator opens in an
+ *      external system, e.g. the PostgreSQL sink's prepared transactions),
+ *      input_schema, set_output_schema (declared in setup: the scheduler derives
+ *      every edge's schema from the operators' declarations before any task starts),
+ *      parse_schema. A def of version 1 or 2 may use the v3 api fields after checking
+ *      api->abi_version >= 3 (its records stay text, below).
  *
- * Records are byte strings. Built-ins read them as delimited text fields
- * (`delimiter` default "\t"); plugins may use any format.
+ * Records of a v1/v2 operator are text: the engine hands it each row as its
+ * tab-separated text (te_row_format_tsv; for a row of one string field, the string
+ * itself) and turns every record it emits into a row of one string field `line`. So a
+ * v1/v2 operator sees exactly the records of the text era when its input is text.
+ *
+ * setup must acquire nothing outside the process (files, sockets, threads): the
+ * scheduler calls it, with the same parameters and input schemas, to derive the
+ * schemas of a job (then disposes it), and the daemon calls it again to check a
+ * deployment before the task starts. Acquire resources in open.
  *
  * Threading: every callback runs on the owning task's thread (for blocking sources,
  * `run` runs on the task's source thread and emits while the engine holds the
@@ -36,6 +48,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "te/row.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,15 +57,6 @@ extern "C" {
 #define TE_OPERATOR_ABI_VERSION 3
 /* The oldest def->abi_version the engine still loads. */
 #define TE_OPERATOR_ABI_MIN_VERSION 1
-
-/* Timestamp value meaning "this record has none". */
-#define TE_NO_TIMESTAMP INT64_MIN
-
-typedef struct te_record {
-    const uint8_t *data; /* borrowed until the callback returns */
-    uint32_t len;
-    int64_t timestamp; /* TE_NO_TIMESTAMP when absent */
-} te_record_t;
 
 typedef enum te_operator_kind {
     TE_OP_SOURCE = 1,    /* head of a SourceStreamTask */
@@ -183,9 +188,30 @@ typedef struct te_operator_api {
 
     /* The job's id and this operator's vertex id (32 lowercase hex characters each, the
      * same in every attempt of the job, so a restarted sink finds what its previous
-     * attempt left in an external system). Borrowed for the operator's life. */
+     * attempt left in an external system). Borrowed for the operator's life. Both are
+     * empty ("") while the scheduler derives a job's schemas (setup is then run only to
+     * declare schemas: see the top). */
     const char *(*job_id)(te_operator_ctx_t *ctx);
     const char *(*vertex_id)(te_operator_ctx_t *ctx);
+
+    /* The schema of input `input` (0 or 1): the edge's for the head of a chain, the
+     * previous operator's main output otherwise; NULL for a source or an input the
+     * operator does not have. Borrowed for the operator's life. */
+    const te_schema_t *(*input_schema)(te_operator_ctx_t *ctx, int input);
+    /* Declares, during setup, the schema of the main output (tag NULL) or of the side
+     * output `tag`. The engine copies it. Undeclared, the main output has input 0's
+     * schema (a source must declare one). Every row emitted must be of the declared
+     * schema (a row with another field count fails the task). Returns 0, or -1 with
+     * the reason in err: more than TE_ROW_MAX_FIELDS fields, an empty or duplicate
+     * field name, an unknown type, a side output already declared with another
+     * schema, or a call outside setup. */
+    int (*set_output_schema)(te_operator_ctx_t *ctx, const char *tag, const te_schema_t *schema, char *err,
+                             size_t errlen);
+    /* Parses a schema: "name:type, ..." or a JSON array of "name:type" strings; types
+     * int64, double, bool, string, bytes, timestamp; a "?" after the type makes the
+     * field nullable. The result lives as long as the operator. NULL with the problem
+     * (naming the field) in err. */
+    const te_schema_t *(*parse_schema)(te_operator_ctx_t *ctx, const char *spec, char *err, size_t errlen);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
@@ -236,9 +262,10 @@ typedef struct te_operator_def {
     int (*on_timer)(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen, te_output_t *out);
 } te_operator_def_t;
 
-/* Finds field `idx` (0-based) of a record whose fields are separated by `delim`.
- * Returns 0 with the field's offset and length, or -1 when the record has fewer
- * fields. The built-in operators and the engine's hash partitioner share this rule. */
+/* Finds field `idx` (0-based) of a text record whose fields are separated by `delim`
+ * (v1/v2 operators' records; the hash partitioner's rule for an edge of one string
+ * field keyed by a later field). Returns 0 with the field's offset and length, or -1
+ * when the record has fewer fields. */
 static inline int te_record_field(const uint8_t *data, uint32_t len, char delim, uint32_t idx, uint32_t *start,
                                   uint32_t *flen)
 {
