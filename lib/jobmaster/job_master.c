@@ -796,9 +796,14 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
             te_error_set(err, TE_ENOMEM, "out of memory");
             goto cleanup;
         }
-        if (shared_state_registry_load(jm->registry, jm->job_dir, err) != TE_OK) {
-            te_error_prefix(err, "reading the checkpoints in '%s'", jm->job_dir);
-            goto cleanup;
+        te_error_t lerr = {0};
+        if (shared_state_registry_load(jm->registry, jm->job_dir, &lerr) != TE_OK) {
+            if (lerr.code == TE_ENOMEM) {
+                te_error_set(err, TE_ENOMEM, "%s", lerr.msg);
+                goto cleanup;
+            }
+            /* a directory that cannot be read fails the checkpoints, reported there */
+            TE_WARN(CTX, "job %s: reading the checkpoints in '%s': %s", jm->job_hex, jm->job_dir, lerr.msg);
         }
     }
     uint64_t max = jm->job_dir ? checkpoint_metadata_max_id(jm->job_dir) : 0;
