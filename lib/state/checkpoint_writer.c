@@ -409,7 +409,10 @@ te_status_t checkpoint_writer_commit(te_ckpt_writer_t *w, uint64_t *size, te_err
             unlink(w->tmp);
             char what[300];
             snprintf(what, sizeof(what), "cannot rename '%s' to '%s'", w->tmp, w->path);
-            fail(w, TE_EIO, "%s", what, e);
+            /* ENOENT: the checkpoint's directory went away meanwhile: the JobMaster
+             * aborted the checkpoint and discarded it (its AbortCheckpoint is on the
+             * way), so there is nothing to decline */
+            fail(w, e == ENOENT ? TE_ECANCELED : TE_EIO, "%s", what, e);
         } else {
             dir_fsync_parent(w->path);
         }
