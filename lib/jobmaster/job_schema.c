@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/suggest.h"
 #include "common/schema.h"
 #include "operators/operator_registry.h"
 
@@ -299,10 +300,17 @@ static te_status_t plan_op(const te_job_graph_t *g, const te_job_vertex_t *vx, s
     if (def == NULL) {
         char known[512];
         operator_registry_names(known, sizeof(known));
+        te_suggest_t sg;
+        suggest_init(&sg, op->name);
+        for (size_t j = 0; operator_registry_at(j) != NULL; j++)
+            suggest_consider(&sg, operator_registry_at(j)->name);
+        suggest_consider(&sg, "plugin");
+        const char *hint = suggest_best(&sg);
         return te_error_set(err, TE_EINVAL,
-                            INVALID "vertex '%s': unknown operator '%s' at chain position %zu (known operators: "
-                                    "%s, and 'plugin' with a 'library' under plugins.dir)",
-                            vx->id, op->name, i, known);
+                            INVALID "vertex '%s': unknown operator '%s' at chain position %zu%s%s%s (known "
+                                    "operators: %s, and 'plugin' with a 'library' under plugins.dir)",
+                            vx->id, op->name, i, hint ? "; did you mean '" : "", hint ? hint : "",
+                            hint ? "'?" : "", known);
     }
     te_operator_kind_t want = i > 0                                                   ? TE_OP_ONE_INPUT
                               : vx->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK    ? TE_OP_SOURCE

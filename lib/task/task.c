@@ -555,6 +555,7 @@ te_task_t *task_new(const Te__TaskDeploymentDescriptor *tdd, const te_task_servi
         .writers = t->io->writers,
         .n_writers = t->io->n_partitions,
         .writer_tags = t->io->writer_tags,
+        .input_schemas = {t->schemas.input[0], t->schemas.input[1]},
         .config_keys = t->config_keys,
         .config_values = t->config_values,
         .n_config = t->n_config,

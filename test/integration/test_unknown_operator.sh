@@ -1,5 +1,5 @@
-# A job naming an unknown operator is rejected with a message naming it; the daemon
-# keeps serving: a good job runs right after, and every slot is free again.
+# A job naming an unknown operator is rejected with a message naming it before any of
+# its tasks is deployed; the daemon keeps serving: a good job runs right after, and every slot is free again.
 . "$(dirname "$0")/lib.sh"
 start_daemon tm
 cat >"$WORK/bad.json" <<'JSON'
@@ -11,6 +11,9 @@ fi
 cat "$WORK/bad.out"
 grep -q "no_such_operator" "$WORK/bad.out" || fail "the error does not name the operator"
 grep -q "INVALID_CHAIN" "$WORK/bad.out" || fail "the error code is not INVALID_CHAIN"
+# tectl checks every chain before it deploys anything: no slot was asked for, no task
+# of the job was deployed
+grep -q "allocated slot\|deployed" "$tm_LOG" && { cat "$tm_LOG"; fail "the daemon got slots or tasks of a job with an unknown operator"; }
 
 # A bad parameter names the parameter.
 cat >"$WORK/badparam.json" <<'JSON'
