@@ -3,11 +3,9 @@
  *
  * Threading: reentrant; no shared state.
  */
-#define _GNU_SOURCE /* nftw */
 #include "common/file_io.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,24 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dir_util.h"
 #include "common/log.h"
 
 te_status_t file_mkdirs(const char *dir, te_error_t *err)
 {
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(buf))
-        return te_error_set(err, TE_EINVAL, "directory '%s': empty or too long", dir);
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return te_error_set(err, TE_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = c;
-    }
+    if (dir_make(dir) != 0)
+        return te_error_set(err, errno == ENAMETOOLONG || errno == ENOENT ? TE_EINVAL : TE_EIO,
+                            "cannot create directory '%s': %s", dir, strerror(errno));
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return te_error_set(err, TE_EIO, "'%s' is not a directory", dir);
@@ -51,15 +39,6 @@ static int write_all(int fd, const char *data, size_t len)
         len -= (size_t)w;
     }
     return 0;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
 }
 
 te_status_t file_write_durable(const char *path, const void *data, size_t len, te_error_t *err)
@@ -89,7 +68,7 @@ te_status_t file_write_durable(const char *path, const void *data, size_t len, t
         unlink(tmp);
         return te_error_set(err, TE_EIO, "cannot commit '%s': %s", path, strerror(e));
     }
-    fsync_dir(dir);
+    dir_fsync(dir);
     return TE_OK;
 }
 
@@ -131,14 +110,8 @@ char *file_read_all(const char *path, size_t *len, te_error_t *err)
     return buf;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+void file_remove_tree(const char *dir)
 {
-    (void)sb;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (r != 0 && errno != ENOENT)
-        TE_WARN("file", "cannot delete '%s': %s", path, strerror(errno));
-    return 0;
+    if (dir_remove_tree(dir) != 0)
+        TE_WARN("file", "cannot delete all of '%s': %s", dir, strerror(errno));
 }
-
-void file_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
