@@ -165,6 +165,7 @@ const char *http_reason(int code)
     case 204: return "No Content";
     case 307: return "Temporary Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -172,6 +173,7 @@ const char *http_reason(int code)
     case 415: return "Unsupported Media Type";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return code < 400 ? "OK" : "Error";
     }
 }

@@ -41,6 +41,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "status/dashboard_page.h"
+#include "status/http_server.h"
 
 #define SS_CTX           "status"
 #define SS_MAX_HEADERS   8192
@@ -75,38 +76,6 @@ struct status_server {
     char open_paths[512]; /* comma-separated exact paths */
 };
 
-/* Sends `body` (a NEW reference, consumed) as JSON with `code`. */
-static void reply_json(struct evhttp_request *req, int code, const char *reason, json_t *body)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    struct evbuffer *buf = evbuffer_new();
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    json_decref(body);
-    if (buf == NULL || text == NULL) {
-        free(text);
-        if (buf != NULL)
-            evbuffer_free(buf);
-        evhttp_send_error(req, HTTP_INTERNAL, "cannot encode the reply");
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-        evbuffer_add(buf, text, strlen(text));
-        evbuffer_add(buf, "\n", 1);
-    }
-    free(text);
-    evhttp_send_reply(req, code, reason, buf);
-    evbuffer_free(buf);
-}
-
-static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *path,
-                        const char *msg)
-{
-    json_t *o = json_pack("{s:s, s:s, s:i}", "error", msg, "path", path ? path : "", "status", code);
-    reply_json(req, code, reason, o);
-}
-
 static int is_hex32(const char *s)
 {
     size_t n = strlen(s);
@@ -121,36 +90,24 @@ static int is_hex32(const char *s)
 static void serve_json(struct evhttp_request *req, const char *path, json_t *j)
 {
     if (j == NULL)
-        reply_error(req, HTTP_INTERNAL, "Internal Server Error", path,
-                    "the status provider failed to produce this report");
+        http_reply_error(req, HTTP_INTERNAL, path, "the status provider failed to produce this report");
     else
-        reply_json(req, HTTP_OK, "OK", j);
+        http_reply_json(req, HTTP_OK, j);
 }
 
 static void serve_metrics(te_status_server_t *s, struct evhttp_request *req, const char *path)
 {
     if (s->provider.metrics_text == NULL) {
-        reply_error(req, HTTP_NOTFOUND, "Not Found", path, "metrics are not enabled");
+        http_reply_error(req, HTTP_NOTFOUND, path, "metrics are not enabled");
         return;
     }
     char *text = s->provider.metrics_text(s->provider.arg);
     if (text == NULL) {
-        reply_error(req, HTTP_INTERNAL, "Internal Server Error", path, "the metrics provider failed");
+        http_reply_error(req, HTTP_INTERNAL, path, "the metrics provider failed");
         return;
     }
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        free(text);
-        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
-        evbuffer_add(buf, text, strlen(text));
+    http_reply_text(req, HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text);
     free(text);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, HTTP_OK, "OK", buf);
-    evbuffer_free(buf);
 }
 
 /* GET / : the dashboard page (dashboard_page.c). The Content-Security-Policy lets
@@ -158,23 +115,7 @@ static void serve_metrics(te_status_server_t *s, struct evhttp_request *req, con
  * it cannot load anything from elsewhere even by mistake. */
 static void serve_dashboard(struct evhttp_request *req)
 {
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
-        evbuffer_add_reference(buf, te_dashboard_html, te_dashboard_html_len, NULL, NULL);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Content-Security-Policy",
-                      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                      "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
-                      "frame-ancestors 'none'");
-    evhttp_send_reply(req, HTTP_OK, "OK", buf);
-    evbuffer_free(buf);
+    http_reply_page(req, te_dashboard_html, te_dashboard_html_len);
 }
 
 static void serve_task(te_status_server_t *s, struct evhttp_request *req, const char *path, const char *id)
@@ -183,7 +124,7 @@ static void serve_task(te_status_server_t *s, struct evhttp_request *req, const 
     if (!is_hex32(id)) {
         snprintf(msg, sizeof(msg), "malformed execution id '%.80s%s': expected 32 hex characters", id,
                  strlen(id) > 80 ? "..." : "");
-        reply_error(req, HTTP_BADREQUEST, "Bad Request", path, msg);
+        http_reply_error(req, HTTP_BADREQUEST, path, "%s", msg);
         return;
     }
     char lower[TE_ID_HEX_LEN + 1];
@@ -193,10 +134,10 @@ static void serve_task(te_status_server_t *s, struct evhttp_request *req, const 
     json_t *j = s->provider.task ? s->provider.task(s->provider.arg, lower) : NULL;
     if (j == NULL) {
         snprintf(msg, sizeof(msg), "unknown execution id '%s'", lower);
-        reply_error(req, HTTP_NOTFOUND, "Not Found", path, msg);
+        http_reply_error(req, HTTP_NOTFOUND, path, "%s", msg);
         return;
     }
-    reply_json(req, HTTP_OK, "OK", j);
+    http_reply_json(req, HTTP_OK, j);
 }
 
 static json_t *call_or_null(json_t *(*fn)(void *), void *arg) { return fn ? fn(arg) : NULL; }
@@ -290,30 +231,28 @@ static void on_request(struct evhttp_request *req, void *arg)
         /* evhttp would answer in the client's version ("HTTP/1.9 200"): answer 1.1 */
         req->major = 1;
         req->minor = 1;
-        reply_error(req, 505, "HTTP Version Not Supported", "",
-                    "HTTP version not supported: use HTTP/1.0 or HTTP/1.1");
+        http_reply_error(req, 505, "", "HTTP version not supported: use HTTP/1.0 or HTTP/1.1");
         return;
     }
     if (!utf8_valid((const unsigned char *)path)) {
         char shown[512];
         path_for_reply(path, shown, sizeof(shown));
-        reply_error(req, HTTP_BADREQUEST, "Bad Request", shown, "the request path is not valid UTF-8");
+        http_reply_error(req, HTTP_BADREQUEST, shown, "the request path is not valid UTF-8");
         return;
     }
     if (!request_authorized(s, req, path)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"taskexecutord\"");
-        reply_error(req, 401, "Unauthorized", path,
-                    "this endpoint needs the status token: send 'Authorization: Bearer <the contents of "
-                    "taskmanager.status.token-file>'");
+        http_reply_error(req, 401, path,
+                         "this endpoint needs the status token: send 'Authorization: Bearer <the contents of "
+                         "taskmanager.status.token-file>'");
         return;
     }
 
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        reply_error(req, 405, "Method Not Allowed", path,
-                    "method not allowed: the status endpoint is read-only (GET, HEAD)");
+        http_reply_error(req, 405, path, "method not allowed: the status endpoint is read-only (GET, HEAD)");
         return;
     }
     TE_DEBUG(SS_CTX, "GET %s", path);
@@ -333,9 +272,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
         serve_dashboard(req);
     else
-        reply_error(req, HTTP_NOTFOUND, "Not Found", path,
-                    "no such endpoint; try / (the dashboard), /v1/overview, /v1/slots, "
-                    "/v1/tasks, /v1/tasks/<execution-id>, /v1/operators or /metrics");
+        http_reply_error(req, HTTP_NOTFOUND, path,
+                         "no such endpoint; try / (the dashboard), /v1/overview, /v1/slots, "
+                         "/v1/tasks, /v1/tasks/<execution-id>, /v1/operators or /metrics");
 }
 
 /* ---- connection cap ---- */
