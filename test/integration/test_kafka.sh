@@ -50,7 +50,9 @@ cat >"$WORK/wm.json" <<JSON
 { "name": "kafka-watermarks", "vertices": [
     { "id": "src", "parallelism": 1, "chain": [ { "op": "kafka", "bootstrap_servers": "$KAFKA_BS", "topics": "${KT}wm",
         "start_from": "earliest", "idle_timeout": "300ms" },
-        { "op": "tumbling_window", "key_field": 0, "size": "10s" },
+        { "op": "parse", "format": "tsv",
+          "fields": ["key:string", "value:string", "topic:string", "partition:int64", "offset:int64", "ts:int64"] },
+        { "op": "tumbling_window", "key_field": "key", "size": "10s" },
         { "op": "file_sink", "path": "$WORK/wm.txt" } ] } ], "edges": [] }
 JSON
 "$TECTL" submit "$WORK/wm.json" --executor "$tm_RPC" --checkpoint-interval 200ms --checkpoint-dir "$WORK/ckwm" >"$WORK/tectl2.out" 2>&1 &
@@ -83,7 +85,10 @@ mkdir -p "$WORK/eo"
 cat >"$WORK/eo.json" <<JSON
 { "name": "kafka-exactly-once", "config": { "execution.buffer-timeout": "5ms" }, "vertices": [
     { "id": "src", "parallelism": 2, "chain": [ { "op": "kafka", "bootstrap_servers": "$KAFKA_BS", "topics": "${KT}in",
-        "start_from": "earliest", "bounded": "true", "rate": "5000" }, { "op": "select", "fields": "1" } ] },
+        "start_from": "earliest", "bounded": "true", "rate": "5000" },
+        { "op": "parse", "format": "tsv",
+          "fields": ["key:string", "value:string", "topic:string", "partition:int64", "offset:int64", "ts:int64"] },
+        { "op": "select", "fields": "value" } ] },
     { "id": "slow", "parallelism": 2, "chain": [ { "op": "filter", "regex": "." } ] },
     { "id": "eo", "parallelism": 2, "chain": [ { "op": "kafka", "bootstrap_servers": "$KAFKA_BS", "topic": "${KT}eo",
         "delivery": "exactly_once" } ] },

@@ -74,7 +74,7 @@ static te_source_status_t stuck_step(void *self, te_output_t *out, uint32_t budg
 static void stuck_dispose(void *self) { free(self); }
 
 static const te_operator_def_t STUCK = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
+    .abi_version = 2, /* text records (v2) */
     .name = "stuck_source",
     .kind = TE_OP_SOURCE,
     .setup = stuck_setup,
