@@ -69,6 +69,13 @@ def kv(k, v):
     return w.field_bytes(1, k) + w.field_bytes(2, v)
 
 
+def schema_of(sc):
+    """A Schema message: its fields (name, FieldType, nullable)."""
+    return b"".join(w.field_bytes(1, w.field_bytes(1, f["name"]) + w.field_varint(2, enums[f["type"]]) +
+                                  w.field_varint(3, int(f.get("nullable", False))))
+                    for f in sc["fields"])
+
+
 def tdd_of(t):
     ti = t["task_information"]
     chain = b"".join(w.field_bytes(6, w.field_bytes(1, op["name"]) +
@@ -83,7 +90,8 @@ def tdd_of(t):
     for p in t.get("produced_partitions", []):
         out += w.field_bytes(9, w.field_bytes(1, b(p["partition_id"])) + w.field_bytes(2, b(p["result_id"])) +
                              w.field_varint(3, enums[p["type"]]) + w.field_varint(4, p["number_of_subpartitions"]) +
-                             w.field_varint(5, enums[p["partitioner"]]))
+                             w.field_varint(5, enums[p["partitioner"]]) +
+                             (w.field_bytes(9, schema_of(p["schema"])) if "schema" in p else b""))
     for g in t.get("input_gates", []):
         sds = b"".join(w.field_bytes(3, w.field_bytes(1, b(sd["partition_id"])) +
                                      w.field_bytes(2, b(sd["producer_execution_id"])) +
@@ -91,7 +99,8 @@ def tdd_of(t):
                        for sd in g["shuffle_descriptors"])
         out += w.field_bytes(10, w.field_bytes(1, b(g["consumed_result_id"])) +
                              w.field_varint(2, g["consumed_subpartition_index"]) + sds +
-                             w.field_varint(4, g["input_index"]))
+                             w.field_varint(4, g["input_index"]) +
+                             (w.field_bytes(5, schema_of(g["schema"])) if "schema" in g else b""))
     return (w.field_bytes(1, job) + w.field_bytes(2, b(t["execution_attempt_id"])) +
             w.field_bytes(3, b(t["allocation_id"])) + w.field_varint(4, t["subtask_index"]) +
             w.field_varint(5, t["attempt_number"]) + w.field_sint(6, t["target_slot_number"]) +
