@@ -110,9 +110,10 @@ $(BUILD)/obj/%.o: %.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
+# UBSan's vptr check needs the C++ sanitizer runtime, which C programs do not link.
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 $(OPT) -Wall -Wextra $(WERROR) -pthread -Ilib -Ilib/include $(SAN) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) -std=c++17 $(OPT) -Wall -Wextra $(WERROR) -pthread -Ilib -Ilib/include $(SAN) $(if $(findstring undefined,$(SAN)),-fno-sanitize=vptr) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBTE): $(LIB_OBJS)
 	@rm -f $@
