@@ -69,6 +69,41 @@ void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_ex
     r->last_pushed = s;
 }
 
+/* The shared files of an incremental checkpoint's report (issue #16). */
+void executor_update_free_shared(te_state_update_t *u)
+{
+    for (size_t i = 0; i < u->n_shared; i++) {
+        free(u->shared[i]->path);
+        free(u->shared[i]);
+    }
+    free(u->shared);
+}
+
+void executor_update_copy_shared(te_state_update_t *u, const te_checkpoint_report_t *rep)
+{
+    if (rep->n_shared == 0 || (u->shared = calloc(rep->n_shared, sizeof(*u->shared))) == NULL)
+        return;
+    for (size_t i = 0; i < rep->n_shared; i++) {
+        Te__SharedStateFile *f = malloc(sizeof(*f));
+        if (f == NULL)
+            break;
+        te__shared_state_file__init(f);
+        f->path = strdup(rep->shared_paths[i]);
+        f->size = rep->shared_sizes[i];
+        u->shared[u->n_shared++] = f;
+        if (f->path == NULL)
+            break;
+    }
+    if (u->n_shared < rep->n_shared || u->shared[u->n_shared - 1]->path == NULL) { /* out of memory: decline */
+        executor_update_free_shared(u);
+        u->shared = NULL;
+        u->n_shared = 0;
+        u->ckpt = 2;
+        free(u->cause);
+        u->cause = strdup("out of memory reporting the shared files of an incremental checkpoint");
+    }
+}
+
 /* AcknowledgeCheckpoint / DeclineCheckpoint to the task's JobManager connection. */
 void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u)
 {

@@ -211,41 +211,6 @@ static void on_queue(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* The shared files of an incremental checkpoint's report (issue #16). */
-void executor_update_free_shared(te_state_update_t *u)
-{
-    for (size_t i = 0; i < u->n_shared; i++) {
-        free(u->shared[i]->path);
-        free(u->shared[i]);
-    }
-    free(u->shared);
-}
-
-static void update_copy_shared(te_state_update_t *u, const te_checkpoint_report_t *rep)
-{
-    if (rep->n_shared == 0 || (u->shared = calloc(rep->n_shared, sizeof(*u->shared))) == NULL)
-        return;
-    for (size_t i = 0; i < rep->n_shared; i++) {
-        Te__SharedStateFile *f = malloc(sizeof(*f));
-        if (f == NULL)
-            break;
-        te__shared_state_file__init(f);
-        f->path = strdup(rep->shared_paths[i]);
-        f->size = rep->shared_sizes[i];
-        u->shared[u->n_shared++] = f;
-        if (f->path == NULL)
-            break;
-    }
-    if (u->n_shared < rep->n_shared || u->shared[u->n_shared - 1]->path == NULL) { /* out of memory: decline */
-        executor_update_free_shared(u);
-        u->shared = NULL;
-        u->n_shared = 0;
-        u->ckpt = 2;
-        free(u->cause);
-        u->cause = strdup("out of memory reporting the shared files of an incremental checkpoint");
-    }
-}
-
 /* Task listener: any thread. On the control thread (CANCELING from task_cancel) the
  * update is handled at once, so it cannot be overtaken by the final state. */
 static void on_task_state(void *arg, te_task_t *task, te_exec_state_t state, const char *cause)
@@ -296,7 +261,7 @@ static void on_task_checkpoint(void *arg, te_task_t *task, const te_checkpoint_r
     u->ckpt_kg_last = rep->kg_last;
     u->cause = rep->cause ? strdup(rep->cause) : NULL;
     u->path = rep->path ? strdup(rep->path) : NULL;
-    update_copy_shared(u, rep);
+    executor_update_copy_shared(u, rep);
     pthread_mutex_lock(&te->queue_lock);
     if (te->queue_tail)
         te->queue_tail->next = u;

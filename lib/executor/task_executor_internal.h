@@ -20,6 +20,7 @@
 #include "net/partition_client.h"
 #include "net/partition_server.h"
 #include "rpc/rpc_server.h"
+#include "runtime/subtask_checkpoint_coordinator.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/output_flusher.h"
 #include "state/managed_memory.h"
@@ -155,7 +156,9 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc);
  * pushes to the job's connection. */
 void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
 void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause);
-/* Frees the shared-file list of a checkpoint update (task_executor.c). */
+/* The shared files of an incremental checkpoint's update: copied from the task's
+ * report (out of memory turns the update into a decline), freed with it. */
+void executor_update_copy_shared(te_state_update_t *u, const te_checkpoint_report_t *rep);
 void executor_update_free_shared(te_state_update_t *u);
 void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const te_state_update_t *u);
 
