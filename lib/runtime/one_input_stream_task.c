@@ -200,6 +200,17 @@ void one_input_stream_task_check_stall(te_stream_task_t *st, int64_t now_ms)
         return;
     }
     int64_t quiet = now_ms - s->quiet_since_ms;
+    /* An alignment waiting with data held in its blocked channels is the diagnosis
+     * (whatever else sits queued meanwhile). */
+    uint32_t held = st->aligner != NULL && barrier_aligner_pending(st->aligner) != 0
+                        ? stream_task_network_input_num_blocked_with_data(st->input)
+                        : 0;
+    if (held > 0) {
+        s->queued_seen = 0;
+        if (quiet >= st->env.input_stall_threshold_ms && !s->reported)
+            stall_report_alignment(st, quiet, held);
+        return;
+    }
     uint32_t queued = mailbox_processor_is_suspended(st->mp) ? stream_task_network_input_num_queued(st->input) : 0;
     if (queued > 0) {
         /* A wake-up may be in flight right now: only a second look is a lost one. */
@@ -217,13 +228,6 @@ void one_input_stream_task_check_stall(te_stream_task_t *st, int64_t now_ms)
         return;
     }
     s->queued_seen = 0;
-    if (quiet < st->env.input_stall_threshold_ms || s->reported)
-        return;
-    uint32_t held = st->aligner != NULL && barrier_aligner_pending(st->aligner) != 0
-                        ? stream_task_network_input_num_blocked_with_data(st->input)
-                        : 0;
-    if (held > 0)
-        stall_report_alignment(st, quiet, held);
 }
 
 void one_input_stream_task_cleanup(te_stream_task_t *st)
