@@ -746,10 +746,13 @@ START_TEST(test_client_payloads_split_across_reads)
         total += sizes[k];
     partition_client_payload_bytes(cli, &direct, &copied);
     ck_assert_uint_eq(direct + copied, total);
-    /* at least: frame 0 from byte 100 to 10 before its end, frame 2, frame 8's last 150
-     * bytes, frame 9 (a large stream by then) */
-    ck_assert_msg(direct >= (12000 - 110) + BIG_SEG + 150 + BIG_SEG,
-                  "only %llu payload bytes were read straight into buffers", (unsigned long long)direct);
+    /* Unloaded, at least frame 0 from byte 100 to 10 before its end, frame 2, frame 8's
+     * last 150 bytes and frame 9 arrive straight into buffers; how the kernel splits and
+     * joins the writes varies with load (a sanitizer build on a busy host saw 28 kB), so
+     * the bound is one large frame's worth: a reader that copied everything
+     * stays at 0. */
+    ck_assert_msg(direct >= BIG_SEG, "only %llu payload bytes were read straight into buffers",
+                  (unsigned long long)direct);
     ck_assert_uint_ge(copied, 100 + 10 + 300 + 50);
 
     consumer_close(&c);
