@@ -123,7 +123,8 @@ int op_keyed_foreach_sorted(const te_operator_api_t *api, te_operator_ctx_t *ctx
             rc = -2;
     }
     if (rc == 0) {
-        qsort_r(c.items, c.n, sizeof(*c.items), sorted_cmp, c.arena.data);
+        if (c.n > 1) /* c.items is NULL for an empty state */
+            qsort_r(c.items, c.n, sizeof(*c.items), sorted_cmp, c.arena.data);
         for (size_t i = 0; i < c.n && rc == 0; i++) {
             const uint8_t *k = c.arena.data + c.items[i].off;
             if (fn(arg, k, c.items[i].keylen, k + c.items[i].keylen, c.items[i].vallen) != 0)

@@ -13,7 +13,7 @@ start_executor te1 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10
 start_executor te2 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10s
 wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
 
-N=119999
+N=239999 # 20 s at 12000/s: still running when it is killed, even on a sanitizer build
 mkdir -p "$WORK/out"
 seq_sink_job recover-me $N 12000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm_REST" --checkpoint-interval 200ms --restart-attempts 3) \

@@ -67,7 +67,8 @@ static int reverse_process(void *self, int input, const te_record_t *rec, te_out
         r->buf = nb;
         r->cap = need;
     }
-    memcpy(r->buf, prefix, plen);
+    if (plen > 0)
+        memcpy(r->buf, prefix, plen);
     for (uint32_t i = 0; i < rec->len; i++)
         r->buf[plen + i] = rec->data[rec->len - 1 - i];
     te_record_t o = {r->buf, need, rec->timestamp};
