@@ -17,151 +17,7 @@
 
 #include "operators/expr_internal.h"
 
-typedef enum tok {
-    T_EOF,
-    T_NUM,
-    T_STR,
-    T_IDENT,
-    T_QIDENT,
-    T_INDEX,
-    T_OP, /* punctuation / operator text in tok_text */
-} tok_t;
-
-typedef struct parser {
-    const char *src;
-    size_t pos, tok_pos;
-    tok_t tok;
-    char text[256]; /* the token (a string literal unquoted) */
-    size_t text_len;
-    const te_schema_t *in;
-    char *err;
-    size_t errlen;
-    int failed;
-    size_t at; /* the column an operand type error is reported at (its operator's), +1; 0 = tok_pos */
-} parser_t;
-
-static int perr(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int perr(parser_t *p, const char *fmt, ...)
-{
-    if (p->failed)
-        return -1;
-    p->failed = 1;
-    int n = snprintf(p->err, p->errlen, "expression '%s': column %zu: ", p->src, p->at ? p->at : p->tok_pos + 1);
-    if (n < 0 || (size_t)n >= p->errlen)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* ---- lexer ---- */
-
-static void next(parser_t *p)
-{
-    const char *s = p->src;
-    while (isspace((unsigned char)s[p->pos]))
-        p->pos++;
-    p->tok_pos = p->pos;
-    p->text_len = 0;
-    p->text[0] = '\0';
-    char c = s[p->pos];
-    if (c == '\0') {
-        p->tok = T_EOF;
-        return;
-    }
-    if (isdigit((unsigned char)c) || (c == '.' && isdigit((unsigned char)s[p->pos + 1]))) {
-        size_t st = p->pos;
-        while (isalnum((unsigned char)s[p->pos]) || s[p->pos] == '.' ||
-               ((s[p->pos] == '+' || s[p->pos] == '-') && (s[p->pos - 1] == 'e' || s[p->pos - 1] == 'E')))
-            p->pos++;
-        p->text_len = p->pos - st < sizeof(p->text) - 1 ? p->pos - st : sizeof(p->text) - 1;
-        memcpy(p->text, s + st, p->text_len);
-        p->text[p->text_len] = '\0';
-        p->tok = T_NUM;
-        return;
-    }
-    if (c == '\'' || c == '`' || c == '"') {
-        char q = c;
-        p->pos++;
-        for (;;) {
-            char d = s[p->pos];
-            if (d == '\0') {
-                perr(p, "unterminated %s", q == '\'' ? "string" : "quoted name");
-                p->tok = T_EOF;
-                return;
-            }
-            p->pos++;
-            if (d == q) {
-                if (s[p->pos] != q)
-                    break;
-                p->pos++; /* doubled: one quote */
-            }
-            if (p->text_len + 1 < sizeof(p->text))
-                p->text[p->text_len++] = d;
-        }
-        p->text[p->text_len] = '\0';
-        p->tok = q == '\'' ? T_STR : T_QIDENT;
-        return;
-    }
-    if (c == '$' && isdigit((unsigned char)s[p->pos + 1])) {
-        p->pos++;
-        size_t st = p->pos;
-        while (isdigit((unsigned char)s[p->pos]))
-            p->pos++;
-        p->text_len = p->pos - st < 16 ? p->pos - st : 16;
-        memcpy(p->text, s + st, p->text_len);
-        p->text[p->text_len] = '\0';
-        p->tok = T_INDEX;
-        return;
-    }
-    if (isalpha((unsigned char)c) || c == '_') {
-        size_t st = p->pos;
-        while (isalnum((unsigned char)s[p->pos]) || s[p->pos] == '_' || s[p->pos] == '.')
-            p->pos++;
-        p->text_len = p->pos - st < sizeof(p->text) - 1 ? p->pos - st : sizeof(p->text) - 1;
-        memcpy(p->text, s + st, p->text_len);
-        p->text[p->text_len] = '\0';
-        p->tok = T_IDENT;
-        return;
-    }
-    static const char *const two[] = {"<=", ">=", "<>", "!=", "==", "||"};
-    for (size_t i = 0; i < sizeof(two) / sizeof(two[0]); i++)
-        if (strncmp(s + p->pos, two[i], 2) == 0) {
-            memcpy(p->text, two[i], 3);
-            p->text_len = 2;
-            p->pos += 2;
-            p->tok = T_OP;
-            return;
-        }
-    p->text[0] = c;
-    p->text[1] = '\0';
-    p->text_len = 1;
-    p->pos++;
-    p->tok = T_OP;
-}
-
-static int is_op(const parser_t *p, const char *op) { return p->tok == T_OP && strcmp(p->text, op) == 0; }
-static int is_kw(const parser_t *p, const char *kw) { return p->tok == T_IDENT && strcasecmp(p->text, kw) == 0; }
-
-static const char *tok_desc(const parser_t *p) { return p->tok == T_EOF ? "the end" : p->text; }
-
-static int expect_op(parser_t *p, const char *op)
-{
-    if (!is_op(p, op))
-        return perr(p, "expected '%s', got '%s'", op, tok_desc(p));
-    next(p);
-    return 0;
-}
-
-static int expect_kw(parser_t *p, const char *kw)
-{
-    if (!is_kw(p, kw))
-        return perr(p, "expected %s, got '%s'", kw, tok_desc(p));
-    next(p);
-    return 0;
-}
+#include "operators/expr_lex.h"
 
 /* ---- nodes ---- */
 
@@ -169,7 +25,7 @@ static expr_t *node(parser_t *p, xop_t op)
 {
     expr_t *e = calloc(1, sizeof(*e));
     if (e == NULL)
-        perr(p, "out of memory");
+        expr_lex_error(p, "out of memory");
     else
         e->op = op;
     return e;
@@ -182,7 +38,7 @@ static int add_arg(parser_t *p, expr_t *e, expr_t *a)
     expr_t **na = realloc(e->args, (e->nargs + 1) * sizeof(*na));
     if (na == NULL) {
         expr_free(a);
-        return perr(p, "out of memory");
+        return expr_lex_error(p, "out of memory");
     }
     e->args = na;
     e->args[e->nargs++] = a;
@@ -218,7 +74,7 @@ static int type_node(parser_t *p, expr_t *e, const char *what)
     switch (e->op) {
     case X_NEG:
         if (a != 0 && !is_num(a))
-            return perr(p, "%s needs a number, got a %s", what, tname(a));
+            return expr_lex_error(p, "%s needs a number, got a %s", what, tname(a));
         e->type = a == 0 ? TE_TYPE_INT64 : a == TE_TYPE_TIMESTAMP ? TE_TYPE_INT64 : a;
         e->dom = a == TE_TYPE_DOUBLE ? D_DOUBLE : D_INT;
         return 0;
@@ -228,7 +84,7 @@ static int type_node(parser_t *p, expr_t *e, const char *what)
     case X_DIV:
     case X_MOD:
         if ((a && !is_num(a)) || (b && !is_num(b)))
-            return perr(p, "'%s' needs numbers, got %s and %s", what, tname(a), tname(b));
+            return expr_lex_error(p, "'%s' needs numbers, got %s and %s", what, tname(a), tname(b));
         e->dom = a == TE_TYPE_DOUBLE || b == TE_TYPE_DOUBLE ? D_DOUBLE : D_INT;
         e->type = e->dom == D_DOUBLE ? TE_TYPE_DOUBLE : TE_TYPE_INT64;
         if (e->dom == D_INT && (e->op == X_ADD || e->op == X_SUB) &&
@@ -239,7 +95,8 @@ static int type_node(parser_t *p, expr_t *e, const char *what)
         return 0;
     case X_CONCAT:
         if ((a && !is_str(a)) || (b && !is_str(b)))
-            return perr(p, "'||' needs strings, got %s and %s (use CAST(x AS string))", tname(a), tname(b));
+            return expr_lex_error(p, "'||' needs strings, got %s and %s (use CAST(x AS string))", tname(a),
+                                  tname(b));
         e->type = TE_TYPE_STRING;
         e->dom = D_STRING;
         return 0;
@@ -261,7 +118,7 @@ static int type_node(parser_t *p, expr_t *e, const char *what)
                 continue;
             }
             if (!((is_num(t) && is_num(x)) || (is_str(t) && is_str(x)) || t == x))
-                return perr(p, "%s compares a %s with a %s", what, tname(t), tname(x));
+                return expr_lex_error(p, "%s compares a %s with a %s", what, tname(t), tname(x));
             if (x == TE_TYPE_DOUBLE)
                 t = x;
         }
@@ -281,7 +138,7 @@ static int type_node(parser_t *p, expr_t *e, const char *what)
     case X_NOT:
         for (uint32_t i = 0; i < e->nargs; i++)
             if (e->args[i]->type != 0 && e->args[i]->type != TE_TYPE_BOOL)
-                return perr(p, "%s needs a bool, got a %s", what, tname(e->args[i]->type));
+                return expr_lex_error(p, "%s needs a bool, got a %s", what, tname(e->args[i]->type));
         e->type = TE_TYPE_BOOL;
         return 0;
     default: return 0;
@@ -338,11 +195,11 @@ static expr_t *parse_number(parser_t *p)
     else
         e->lit.i = strtoll(p->text, &end, 10);
     if (*end != '\0' || errno == ERANGE) {
-        perr(p, "'%s' is not a number", p->text);
+        expr_lex_error(p, "'%s' is not a number", p->text);
         expr_free(e);
         return NULL;
     }
-    next(p);
+    expr_lex_next(p);
     return e;
 }
 
@@ -353,13 +210,13 @@ static expr_t *parse_string(parser_t *p)
         return NULL;
     if ((e->owned = malloc(p->text_len + 1)) == NULL) {
         expr_free(e);
-        perr(p, "out of memory");
+        expr_lex_error(p, "out of memory");
         return NULL;
     }
     memcpy(e->owned, p->text, p->text_len + 1);
     e->lit.s.p = (const uint8_t *)e->owned;
     e->lit.s.n = (uint32_t)p->text_len;
-    next(p);
+    expr_lex_next(p);
     return e;
 }
 
@@ -371,7 +228,7 @@ static expr_t *field_node(parser_t *p, uint32_t f)
     e->field = f;
     e->type = p->in->fields[f].type;
     e->nullable = p->in->fields[f].nullable;
-    next(p);
+    expr_lex_next(p);
     return e;
 }
 
@@ -381,14 +238,15 @@ static expr_t *parse_field(parser_t *p)
     if (p->tok == T_INDEX) {
         long f = strtol(p->text, NULL, 10);
         if (f < 0 || f >= (long)p->in->n_fields)
-            return perr(p, "$%ld is past the last field of the input schema %s", f,
-                        te_schema_format(p->in, sb, sizeof(sb))),
+            return expr_lex_error(p, "$%ld is past the last field of the input schema %s", f,
+                                  te_schema_format(p->in, sb, sizeof(sb))),
                    NULL;
         return field_node(p, (uint32_t)f);
     }
     int f = te_schema_find(p->in, p->text);
     if (f < 0)
-        return perr(p, "no field '%s' in the input schema %s", p->text, te_schema_format(p->in, sb, sizeof(sb))),
+        return expr_lex_error(p, "no field '%s' in the input schema %s", p->text,
+                              te_schema_format(p->in, sb, sizeof(sb))),
                NULL;
     return field_node(p, (uint32_t)f);
 }
@@ -409,21 +267,23 @@ static te_type_t type_named(const char *n)
 
 static expr_t *parse_cast(parser_t *p)
 {
-    next(p); /* CAST */
+    expr_lex_next(p); /* CAST */
     expr_t *e = node(p, X_CAST);
-    if (e == NULL || expect_op(p, "(") != 0 || add_arg(p, e, parse_or(p)) != 0 || expect_kw(p, "AS") != 0)
+    if (e == NULL || expr_lex_expect_op(p, "(") != 0 || add_arg(p, e, parse_or(p)) != 0 ||
+        expr_lex_expect_kw(p, "AS") != 0)
         goto fail;
     te_type_t t = p->tok == T_IDENT ? type_named(p->text) : 0;
     if (t == 0) {
-        perr(p, "expected a type (int64, double, bool, string, timestamp), got '%s'", tok_desc(p));
+        expr_lex_error(p, "expected a type (int64, double, bool, string, timestamp), got '%s'",
+                       expr_lex_tok_desc(p));
         goto fail;
     }
-    next(p);
-    if (expect_op(p, ")") != 0)
+    expr_lex_next(p);
+    if (expr_lex_expect_op(p, ")") != 0)
         goto fail;
     te_type_t a = e->args[0]->type;
     if (a == TE_TYPE_BYTES || (t == TE_TYPE_BOOL && a == TE_TYPE_DOUBLE)) {
-        perr(p, "cannot CAST a %s to %s", tname(a), tname(t));
+        expr_lex_error(p, "cannot CAST a %s to %s", tname(a), tname(t));
         goto fail;
     }
     e->type = t;
@@ -437,14 +297,14 @@ fail:
 /* CASE [x] WHEN a THEN v ... [ELSE v] END: with an operand, each WHEN becomes x = a. */
 static expr_t *parse_case(parser_t *p)
 {
-    next(p); /* CASE */
+    expr_lex_next(p); /* CASE */
     expr_t *e = node(p, X_CASE), *operand = NULL;
     if (e == NULL)
         return NULL;
-    if (!is_kw(p, "WHEN") && (operand = parse_or(p)) == NULL)
+    if (!expr_lex_is_kw(p, "WHEN") && (operand = parse_or(p)) == NULL)
         goto fail;
-    while (is_kw(p, "WHEN")) {
-        next(p);
+    while (expr_lex_is_kw(p, "WHEN")) {
+        expr_lex_next(p);
         expr_t *w = parse_or(p);
         if (w != NULL && operand != NULL) {
             expr_t *dup = NULL;
@@ -458,30 +318,30 @@ static expr_t *parse_case(parser_t *p)
                                     .nullable = operand->nullable};
                 }
             } else {
-                perr(p, "a CASE operand must be a field (write CASE WHEN x = a THEN ...)");
+                expr_lex_error(p, "a CASE operand must be a field (write CASE WHEN x = a THEN ...)");
                 expr_free(w);
                 goto fail;
             }
             w = binary(p, X_EQ, dup, w, "CASE WHEN", p->tok_pos);
         }
-        if (add_arg(p, e, w) != 0 || expect_kw(p, "THEN") != 0 || add_arg(p, e, parse_or(p)) != 0)
+        if (add_arg(p, e, w) != 0 || expr_lex_expect_kw(p, "THEN") != 0 || add_arg(p, e, parse_or(p)) != 0)
             goto fail;
         if (e->args[e->nargs - 2]->type != 0 && e->args[e->nargs - 2]->type != TE_TYPE_BOOL) {
-            perr(p, "CASE WHEN needs a bool condition, got a %s", tname(e->args[e->nargs - 2]->type));
+            expr_lex_error(p, "CASE WHEN needs a bool condition, got a %s", tname(e->args[e->nargs - 2]->type));
             goto fail;
         }
     }
     if (e->nargs == 0) {
-        perr(p, "CASE needs at least one WHEN, got '%s'", tok_desc(p));
+        expr_lex_error(p, "CASE needs at least one WHEN, got '%s'", expr_lex_tok_desc(p));
         goto fail;
     }
-    if (is_kw(p, "ELSE")) {
-        next(p);
+    if (expr_lex_is_kw(p, "ELSE")) {
+        expr_lex_next(p);
         if (add_arg(p, e, parse_or(p)) != 0)
             goto fail;
         e->has_else = 1;
     }
-    if (expect_kw(p, "END") != 0)
+    if (expr_lex_expect_kw(p, "END") != 0)
         goto fail;
     /* the result type: all values alike, numbers widened to double */
     e->nullable = !e->has_else;
@@ -497,7 +357,7 @@ static expr_t *parse_case(parser_t *p)
             e->type = v->type;
         else if (!(e->type == v->type || (is_num(e->type) && is_num(v->type)) ||
                    (is_str(e->type) && is_str(v->type)))) {
-            perr(p, "CASE mixes a %s and a %s result", tname(e->type), tname(v->type));
+            expr_lex_error(p, "CASE mixes a %s and a %s result", tname(e->type), tname(v->type));
             goto fail;
         }
     }
@@ -554,13 +414,13 @@ static int want(parser_t *p, const expr_t *e, const char *fname, uint32_t i, cha
              (kind == 't' && is_int(t)) || (kind == 'b' && t == TE_TYPE_BOOL);
     static const char *const names[] = {"a string", "a number", "an integer", "a timestamp", "a bool"};
     const char *w = names[kind == 's' ? 0 : kind == 'n' ? 1 : kind == 'i' ? 2 : kind == 't' ? 3 : 4];
-    return ok ? 0 : perr(p, "%s: argument %u needs %s, got a %s", fname, i + 1, w, tname(t));
+    return ok ? 0 : expr_lex_error(p, "%s: argument %u needs %s, got a %s", fname, i + 1, w, tname(t));
 }
 
 static int literal_string(parser_t *p, const expr_t *e, const char *fname, uint32_t i)
 {
     if (e->args[i]->op != X_LIT || e->args[i]->type != TE_TYPE_STRING)
-        return perr(p, "%s: argument %u must be a string literal", fname, i + 1);
+        return expr_lex_error(p, "%s: argument %u must be a string literal", fname, i + 1);
     return 0;
 }
 
@@ -593,7 +453,7 @@ static int type_func(parser_t *p, expr_t *e, const char *fname)
     case F_SPLIT_INDEX:
         rc = want(p, e, fname, 0, 's') || literal_string(p, e, fname, 1) || want(p, e, fname, 2, 'i');
         if (rc == 0 && e->args[1]->lit.s.n == 0)
-            rc = perr(p, "%s: the separator is empty", fname);
+            rc = expr_lex_error(p, "%s: the separator is empty", fname);
         e->type = TE_TYPE_STRING;
         e->nullable = 1;
         break;
@@ -606,7 +466,7 @@ static int type_func(parser_t *p, expr_t *e, const char *fname)
             if (r != 0) {
                 char m[128];
                 regerror(r, &e->re, m, sizeof(m));
-                rc = perr(p, "%s: bad regular expression '%s': %s", fname, e->args[1]->owned, m);
+                rc = expr_lex_error(p, "%s: bad regular expression '%s': %s", fname, e->args[1]->owned, m);
             } else {
                 e->has_re = 1;
             }
@@ -617,7 +477,7 @@ static int type_func(parser_t *p, expr_t *e, const char *fname)
     case F_COUNT_CHAR:
         rc = want(p, e, fname, 0, 's') || literal_string(p, e, fname, 1);
         if (rc == 0 && e->args[1]->lit.s.n != 1)
-            rc = perr(p, "%s: argument 2 must be one character", fname);
+            rc = expr_lex_error(p, "%s: argument 2 must be one character", fname);
         e->type = TE_TYPE_INT64;
         break;
     case F_HOUR:
@@ -657,14 +517,14 @@ static int type_func(parser_t *p, expr_t *e, const char *fname)
             if (e->type == 0 || (is_num(e->type) && t == TE_TYPE_DOUBLE))
                 e->type = e->type == 0 ? t : TE_TYPE_DOUBLE;
             else if (!(e->type == t || (is_num(e->type) && is_num(t)) || (is_str(e->type) && is_str(t))))
-                rc = perr(p, "%s mixes a %s and a %s", fname, tname(e->type), tname(t));
+                rc = expr_lex_error(p, "%s mixes a %s and a %s", fname, tname(e->type), tname(t));
         }
         break;
     case F_IF: {
         rc = want(p, e, fname, 0, 'b');
         te_type_t a = e->args[1]->type, b = e->args[2]->type;
         if (rc == 0 && a && b && !(a == b || (is_num(a) && is_num(b)) || (is_str(a) && is_str(b))))
-            rc = perr(p, "%s mixes a %s and a %s", fname, tname(a), tname(b));
+            rc = expr_lex_error(p, "%s mixes a %s and a %s", fname, tname(a), tname(b));
         e->type = a == 0 ? b : b == 0 ? a : (is_num(a) && a != b) ? TE_TYPE_DOUBLE : a;
         e->nullable = e->args[1]->nullable || e->args[2]->nullable || a == 0 || b == 0;
         break;
@@ -686,25 +546,25 @@ static expr_t *parse_call(parser_t *p)
         if (strcasecmp(funcs[k].name, fname) == 0)
             break;
     if (k == sizeof(funcs) / sizeof(funcs[0]))
-        return perr(p, "unknown function '%s'", fname), NULL;
-    next(p); /* name */
-    next(p); /* ( */
+        return expr_lex_error(p, "unknown function '%s'", fname), NULL;
+    expr_lex_next(p); /* name */
+    expr_lex_next(p); /* ( */
     expr_t *e = node(p, X_FUNC);
     if (e == NULL)
         return NULL;
     e->fn = funcs[k].fn;
-    if (!is_op(p, ")")) {
+    if (!expr_lex_is_op(p, ")")) {
         do {
             if (add_arg(p, e, parse_or(p)) != 0)
                 goto fail;
-        } while (is_op(p, ",") && (next(p), 1));
+        } while (expr_lex_is_op(p, ",") && (expr_lex_next(p), 1));
     }
-    if (expect_op(p, ")") != 0)
+    if (expr_lex_expect_op(p, ")") != 0)
         goto fail;
     if (e->nargs < funcs[k].min || e->nargs > funcs[k].max) {
-        perr(p, "%s takes %u%s%u arguments, got %u", fname, funcs[k].min,
-             funcs[k].min == funcs[k].max ? "" : " to ", funcs[k].min == funcs[k].max ? 0 : funcs[k].max,
-             e->nargs);
+        expr_lex_error(p, "%s takes %u%s%u arguments, got %u", fname, funcs[k].min,
+                       funcs[k].min == funcs[k].max ? "" : " to ", funcs[k].min == funcs[k].max ? 0 : funcs[k].max,
+                       e->nargs);
         goto fail;
     }
     if (type_func(p, e, fname) != 0)
@@ -725,44 +585,46 @@ static expr_t *parse_primary(parser_t *p)
     case T_INDEX:
     case T_QIDENT: return parse_field(p);
     case T_IDENT:
-        if (is_kw(p, "TRUE") || is_kw(p, "FALSE")) {
+        if (expr_lex_is_kw(p, "TRUE") || expr_lex_is_kw(p, "FALSE")) {
             expr_t *e = literal(p, TE_TYPE_BOOL);
             if (e)
-                e->lit.i = is_kw(p, "TRUE");
-            next(p);
+                e->lit.i = expr_lex_is_kw(p, "TRUE");
+            expr_lex_next(p);
             return e;
         }
-        if (is_kw(p, "NULL")) {
-            next(p);
+        if (expr_lex_is_kw(p, "NULL")) {
+            expr_lex_next(p);
             return literal(p, 0);
         }
-        if (is_kw(p, "CASE"))
+        if (expr_lex_is_kw(p, "CASE"))
             return parse_case(p);
-        if (is_kw(p, "CAST"))
+        if (expr_lex_is_kw(p, "CAST"))
             return parse_cast(p);
         if (p->src[p->pos] == '(' || (isspace((unsigned char)p->src[p->pos]) && strchr(p->src + p->pos, '(') &&
                                       p->src[p->pos + strspn(p->src + p->pos, " \t")] == '('))
             return parse_call(p);
         return parse_field(p);
     case T_OP:
-        if (is_op(p, "(")) {
-            next(p);
+        if (expr_lex_is_op(p, "(")) {
+            expr_lex_next(p);
             expr_t *e = parse_or(p);
-            if (e && expect_op(p, ")") != 0) {
+            if (e && expr_lex_expect_op(p, ")") != 0) {
                 expr_free(e);
                 return NULL;
             }
             return e;
         }
         /* fall through */
-    default: perr(p, "expected a value, a field or a function, got '%s'", tok_desc(p)); return NULL;
+    default:
+        expr_lex_error(p, "expected a value, a field or a function, got '%s'", expr_lex_tok_desc(p));
+        return NULL;
     }
 }
 
 static expr_t *parse_unary(parser_t *p)
 {
-    if (is_op(p, "-")) {
-        next(p);
+    if (expr_lex_is_op(p, "-")) {
+        expr_lex_next(p);
         expr_t *a = parse_unary(p);
         if (a == NULL)
             return NULL;
@@ -786,12 +648,12 @@ static expr_t *parse_unary(parser_t *p)
 static expr_t *parse_mul(parser_t *p)
 {
     expr_t *l = parse_unary(p);
-    while (l && (is_op(p, "*") || is_op(p, "/") || is_op(p, "%"))) {
-        xop_t op = is_op(p, "*") ? X_MUL : is_op(p, "/") ? X_DIV : X_MOD;
+    while (l && (expr_lex_is_op(p, "*") || expr_lex_is_op(p, "/") || expr_lex_is_op(p, "%"))) {
+        xop_t op = expr_lex_is_op(p, "*") ? X_MUL : expr_lex_is_op(p, "/") ? X_DIV : X_MOD;
         char what[4];
         snprintf(what, sizeof(what), "%.3s", p->text);
         size_t at = p->tok_pos;
-        next(p);
+        expr_lex_next(p);
         l = binary(p, op, l, parse_unary(p), what, at);
     }
     return l;
@@ -800,12 +662,12 @@ static expr_t *parse_mul(parser_t *p)
 static expr_t *parse_add(parser_t *p)
 {
     expr_t *l = parse_mul(p);
-    while (l && (is_op(p, "+") || is_op(p, "-") || is_op(p, "||"))) {
-        xop_t op = is_op(p, "+") ? X_ADD : is_op(p, "-") ? X_SUB : X_CONCAT;
+    while (l && (expr_lex_is_op(p, "+") || expr_lex_is_op(p, "-") || expr_lex_is_op(p, "||"))) {
+        xop_t op = expr_lex_is_op(p, "+") ? X_ADD : expr_lex_is_op(p, "-") ? X_SUB : X_CONCAT;
         char what[4];
         snprintf(what, sizeof(what), "%.3s", p->text);
         size_t at = p->tok_pos;
-        next(p);
+        expr_lex_next(p);
         l = binary(p, op, l, parse_mul(p), what, at);
     }
     return l;
@@ -815,13 +677,13 @@ static expr_t *parse_add(parser_t *p)
 static expr_t *parse_postfix(parser_t *p, expr_t *l)
 {
     int neg = 0;
-    if (is_kw(p, "IS")) {
-        next(p);
-        if (is_kw(p, "NOT")) {
+    if (expr_lex_is_kw(p, "IS")) {
+        expr_lex_next(p);
+        if (expr_lex_is_kw(p, "NOT")) {
             neg = 1;
-            next(p);
+            expr_lex_next(p);
         }
-        if (expect_kw(p, "NULL") != 0) {
+        if (expr_lex_expect_kw(p, "NULL") != 0) {
             expr_free(l);
             return NULL;
         }
@@ -834,47 +696,48 @@ static expr_t *parse_postfix(parser_t *p, expr_t *l)
         e->type = TE_TYPE_BOOL;
         return e;
     }
-    if (is_kw(p, "NOT")) {
+    if (expr_lex_is_kw(p, "NOT")) {
         neg = 1;
-        next(p);
+        expr_lex_next(p);
     }
     expr_t *e = NULL;
-    if (is_kw(p, "IN")) {
-        next(p);
+    if (expr_lex_is_kw(p, "IN")) {
+        expr_lex_next(p);
         e = node(p, X_IN);
-        if (e == NULL || add_arg(p, e, l) != 0 || expect_op(p, "(") != 0)
+        if (e == NULL || add_arg(p, e, l) != 0 || expr_lex_expect_op(p, "(") != 0)
             goto fail;
         do {
             if (add_arg(p, e, parse_add(p)) != 0)
                 goto fail;
-        } while (is_op(p, ",") && (next(p), 1));
-        if (expect_op(p, ")") != 0 || type_node(p, e, "IN") != 0)
+        } while (expr_lex_is_op(p, ",") && (expr_lex_next(p), 1));
+        if (expr_lex_expect_op(p, ")") != 0 || type_node(p, e, "IN") != 0)
             goto fail;
-    } else if (is_kw(p, "BETWEEN")) {
-        next(p);
+    } else if (expr_lex_is_kw(p, "BETWEEN")) {
+        expr_lex_next(p);
         e = node(p, X_BETWEEN);
-        if (e == NULL || add_arg(p, e, l) != 0 || add_arg(p, e, parse_add(p)) != 0 || expect_kw(p, "AND") != 0 ||
-            add_arg(p, e, parse_add(p)) != 0 || type_node(p, e, "BETWEEN") != 0)
+        if (e == NULL || add_arg(p, e, l) != 0 || add_arg(p, e, parse_add(p)) != 0 ||
+            expr_lex_expect_kw(p, "AND") != 0 || add_arg(p, e, parse_add(p)) != 0 ||
+            type_node(p, e, "BETWEEN") != 0)
             goto fail;
-    } else if (is_kw(p, "LIKE")) {
-        next(p);
+    } else if (expr_lex_is_kw(p, "LIKE")) {
+        expr_lex_next(p);
         e = node(p, X_LIKE);
         if (e == NULL || add_arg(p, e, l) != 0)
             goto fail;
         if (p->tok != T_STR) {
-            perr(p, "LIKE needs a string literal pattern, got '%s'", tok_desc(p));
+            expr_lex_error(p, "LIKE needs a string literal pattern, got '%s'", expr_lex_tok_desc(p));
             goto fail;
         }
         if (add_arg(p, e, parse_primary(p)) != 0)
             goto fail;
         if (l->type != 0 && !is_str(l->type)) {
-            perr(p, "LIKE needs a string, got a %s", tname(l->type));
+            expr_lex_error(p, "LIKE needs a string, got a %s", tname(l->type));
             goto fail;
         }
         e->type = TE_TYPE_BOOL;
         e->nullable = l->nullable;
     } else if (neg) {
-        perr(p, "expected IN, BETWEEN or LIKE after NOT, got '%s'", tok_desc(p));
+        expr_lex_error(p, "expected IN, BETWEEN or LIKE after NOT, got '%s'", expr_lex_tok_desc(p));
         expr_free(l);
         return NULL;
     } else {
@@ -900,11 +763,11 @@ static expr_t *parse_cmp(parser_t *p)
     } cmps[] = {{"=", X_EQ}, {"==", X_EQ}, {"!=", X_NE}, {"<>", X_NE},
                 {"<", X_LT}, {"<=", X_LE}, {">", X_GT},  {">=", X_GE}};
     for (size_t i = 0; i < sizeof(cmps) / sizeof(cmps[0]); i++)
-        if (is_op(p, cmps[i].op)) {
+        if (expr_lex_is_op(p, cmps[i].op)) {
             char what[8];
             snprintf(what, sizeof(what), "'%.2s'", p->text);
             size_t at = p->tok_pos;
-            next(p);
+            expr_lex_next(p);
             return binary(p, cmps[i].x, l, parse_add(p), what, at);
         }
     return parse_postfix(p, l);
@@ -912,8 +775,8 @@ static expr_t *parse_cmp(parser_t *p)
 
 static expr_t *parse_not(parser_t *p)
 {
-    if (is_kw(p, "NOT")) {
-        next(p);
+    if (expr_lex_is_kw(p, "NOT")) {
+        expr_lex_next(p);
         expr_t *a = parse_not(p);
         expr_t *e = a ? node(p, X_NOT) : NULL;
         if (e == NULL || add_arg(p, e, a) != 0 || type_node(p, e, "NOT") != 0) {
@@ -930,9 +793,9 @@ static expr_t *parse_not(parser_t *p)
 static expr_t *parse_and(parser_t *p)
 {
     expr_t *l = parse_not(p);
-    while (l && is_kw(p, "AND")) {
+    while (l && expr_lex_is_kw(p, "AND")) {
         size_t at = p->tok_pos;
-        next(p);
+        expr_lex_next(p);
         l = binary(p, X_AND, l, parse_not(p), "AND", at);
     }
     return l;
@@ -941,9 +804,9 @@ static expr_t *parse_and(parser_t *p)
 static expr_t *parse_or(parser_t *p)
 {
     expr_t *l = parse_and(p);
-    while (l && is_kw(p, "OR")) {
+    while (l && expr_lex_is_kw(p, "OR")) {
         size_t at = p->tok_pos;
-        next(p);
+        expr_lex_next(p);
         l = binary(p, X_OR, l, parse_and(p), "OR", at);
     }
     return l;
@@ -954,14 +817,14 @@ static expr_t *parse_or(parser_t *p)
 expr_t *expr_compile(const char *text, const te_schema_t *in, char *err, size_t errlen)
 {
     parser_t p = {.src = text ? text : "", .in = in, .err = err, .errlen = errlen};
-    next(&p);
+    expr_lex_next(&p);
     if (p.tok == T_EOF) {
-        perr(&p, "empty expression");
+        expr_lex_error(&p, "empty expression");
         return NULL;
     }
     expr_t *e = parse_or(&p);
     if (e != NULL && p.tok != T_EOF) {
-        perr(&p, "unexpected '%s'", tok_desc(&p));
+        expr_lex_error(&p, "unexpected '%s'", expr_lex_tok_desc(&p));
         expr_free(e);
         return NULL;
     }
@@ -989,24 +852,24 @@ int expr_list_compile(const char *text, const te_schema_t *in, expr_item_t *item
 {
     parser_t p = {.src = text ? text : "", .in = in, .err = err, .errlen = errlen};
     *n = 0;
-    next(&p);
+    expr_lex_next(&p);
     for (;;) {
         if (*n >= max) {
-            perr(&p, "more than %u expressions", max);
+            expr_lex_error(&p, "more than %u expressions", max);
             break;
         }
         expr_item_t *it = &items[*n];
         if ((it->e = parse_or(&p)) == NULL)
             break;
         (*n)++;
-        if (is_kw(&p, "AS")) {
-            next(&p);
+        if (expr_lex_is_kw(&p, "AS")) {
+            expr_lex_next(&p);
             if (p.tok != T_IDENT && p.tok != T_QIDENT) {
-                perr(&p, "expected a name after AS, got '%s'", tok_desc(&p));
+                expr_lex_error(&p, "expected a name after AS, got '%s'", expr_lex_tok_desc(&p));
                 break;
             }
             snprintf(it->name, sizeof(it->name), "%.63s", p.text);
-            next(&p);
+            expr_lex_next(&p);
         } else if (it->e->op == X_FIELD) {
             snprintf(it->name, sizeof(it->name), "%s", in->fields[it->e->field].name);
         } else {
@@ -1014,12 +877,12 @@ int expr_list_compile(const char *text, const te_schema_t *in, expr_item_t *item
         }
         for (uint32_t k = 0; k + 1 < *n; k++)
             if (strcmp(items[k].name, it->name) == 0) {
-                perr(&p, "two expressions are named '%s' (name one with AS)", it->name);
+                expr_lex_error(&p, "two expressions are named '%s' (name one with AS)", it->name);
                 break;
             }
         if (p.failed || p.tok == T_EOF)
             break;
-        if (expect_op(&p, ",") != 0)
+        if (expr_lex_expect_op(&p, ",") != 0)
             break;
     }
     if (p.failed) {
