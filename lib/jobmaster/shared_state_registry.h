@@ -7,8 +7,9 @@
  * count reaches zero is deleted — never a file a retained checkpoint refers to. A
  * resumed job first registers every checkpoint retained in its directory.
  *
- * Savepoints (not implemented yet) are full and self-contained, so they never refer
- * to shared files and need no registration.
+ * Savepoints (savepoint.c) copy each handle's snapshot file and are never registered
+ * here; the shared files an incremental RocksDB snapshot refers to are not copied into
+ * a savepoint yet, so such a savepoint still needs the job's shared/ directory.
  *
  * Threading: one thread (the JobMaster's); no locks.
  */
