@@ -260,8 +260,9 @@ static struct evhttp_request *request_new(const etcd_endpoint_t *ep, void (*done
 
 static const char *request_error_name(enum evhttp_request_error e)
 {
-    static const char *const names[] = {"timed out", "connection closed or refused", "I/O error",
-                                        "request cancelled", "malformed answer", "answer too large"};
+    static const char *const names[] = {"timed out",        "connection closed or refused",
+                                        "I/O error",        "request cancelled",
+                                        "malformed answer", "answer too large"};
     return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "request failed";
 }
 
@@ -486,6 +487,7 @@ void etcd_client_free(te_etcd_client_t *c)
 }
 
 const char *etcd_client_describe(const te_etcd_client_t *c) { return c->describe; }
+struct event_base *etcd_client_base(const te_etcd_client_t *c) { return c->base; }
 
 /* ---- watches -------------------------------------------------------------------------------- */
 
@@ -581,7 +583,8 @@ static void watch_open(te_etcd_watch_t *w)
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct evhttp_request *req =
-        text && w->conn ? request_new(&w->c->ep[w->ep], on_watch_done, on_watch_error, w, text, strlen(text)) : NULL;
+        text && w->conn ? request_new(&w->c->ep[w->ep], on_watch_done, on_watch_error, w, text, strlen(text))
+                        : NULL;
     free(text);
     if (req == NULL) {
         watch_retry(w, "out of memory");

@@ -46,6 +46,7 @@ te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints
                                   te_error_t *err);
 /* Pending calls are dropped without their callbacks. NULL: no-op. */
 void etcd_client_free(te_etcd_client_t *c);
+struct event_base *etcd_client_base(const te_etcd_client_t *c);
 /* "etcd http://a:2379,http://b:2379", for messages. */
 const char *etcd_client_describe(const te_etcd_client_t *c);
 

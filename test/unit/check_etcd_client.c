@@ -135,9 +135,9 @@ static void etcd_stop(etcd_proc_t *e)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-#define ETCD_OR_SKIP(e)                                                                  \
-    etcd_proc_t e;                                                                       \
-    if (!etcd_start(&e))                                                                 \
+#define ETCD_OR_SKIP(e)  \
+    etcd_proc_t e;       \
+    if (!etcd_start(&e)) \
         UNIT_SKIP("etcd is not installed (apt-get install etcd-server; scripts/install-deps.sh test)");
 
 static int put(struct event_base *base, te_etcd_client_t *c, const char *key, const char *value)
@@ -205,8 +205,8 @@ START_TEST(test_guarded_txn)
         created[i] = etcd_int(json_object_get(r, "header"), "revision");
         if (i == 1) {
             json_t *kv = json_array_get(
-                json_object_get(json_object_get(json_array_get(json_object_get(r, "responses"), 0), "response_range"),
-                                "kvs"),
+                json_object_get(
+                    json_object_get(json_array_get(json_object_get(r, "responses"), 0), "response_range"), "kvs"),
                 0);
             char *v = etcd_b64_field(kv, "value", NULL);
             ck_assert_str_eq(v, "first");
@@ -276,8 +276,7 @@ static void on_event(void *arg, int is_delete, const json_t *kv)
     seen_t *s = arg;
     char *k = etcd_b64_field(kv, "key", NULL), *v = etcd_b64_field(kv, "value", NULL);
     size_t off = strlen(s->log);
-    snprintf(s->log + off, sizeof(s->log) - off, "%s %s=%s;", is_delete ? "DEL" : "PUT", k ? k : "?",
-             v ? v : "");
+    snprintf(s->log + off, sizeof(s->log) - off, "%s %s=%s;", is_delete ? "DEL" : "PUT", k ? k : "?", v ? v : "");
     s->n++;
     free(k);
     free(v);
@@ -341,7 +340,8 @@ START_TEST(test_next_endpoint_and_errors)
     ck_assert_msg(strstr(w.err.msg, eps) != NULL, "%s", w.err.msg);
     etcd_client_free(c);
     /* malformed endpoint lists */
-    static const char *const bad[] = {"", "127.0.0.1:2379", "https://h:1", "http://h:0", "http://h:x", "http://:1"};
+    static const char *const bad[] = {"",           "127.0.0.1:2379", "https://h:1",
+                                      "http://h:0", "http://h:x",     "http://:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
         ck_assert_ptr_null(etcd_client_new(base, bad[i], 100, &err));

@@ -1,0 +1,180 @@
+/*
+ * etcd_job_store — the job store as etcd keys (see etcd_job_store.h). Each put/remove
+ * is one guarded txn; the operation waits in a list until etcd answers, so that freeing
+ * the store can complete what is pending with an error.
+ *
+ * Threading: the event loop's thread only; no locks.
+ */
+#include "cluster/etcd_job_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ids.h"
+#include "common/log.h"
+
+#define CTX "job-store"
+
+typedef struct etcd_op etcd_op_t;
+
+typedef struct etcd_store {
+    te_job_store_t base; /* first: the store header */
+    te_etcd_client_t *etcd;
+    te_leader_election_t *election;
+    char prefix[512];
+    char describe[1200];
+    etcd_op_t *ops;
+} etcd_store_t;
+
+struct etcd_op {
+    etcd_store_t *s;
+    char job_hex[TE_ID_HEX_LEN + 1];
+    te_job_store_done_fn done;
+    void *arg;
+    etcd_op_t *prev, *next;
+};
+
+static const char *es_describe(const te_job_store_t *base) { return ((const etcd_store_t *)base)->describe; }
+
+static void job_key(const etcd_store_t *s, const char *job_hex, char *key, size_t cap)
+{
+    snprintf(key, cap, "%sjobs/%s", s->prefix, job_hex);
+}
+
+static int is_hex_id(const char *s)
+{
+    if (strlen(s) != TE_ID_HEX_LEN)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+static te_status_t es_load(te_job_store_t *base, te_job_store_record_fn fn, void *arg, te_error_t *err)
+{
+    etcd_store_t *s = (etcd_store_t *)base;
+    char prefix[600];
+    job_key(s, "", prefix, sizeof(prefix));
+    json_t *r = etcd_client_call_sync(s->etcd, "/v3/kv/range", etcd_range_body(prefix, 1), err);
+    if (r == NULL)
+        return err ? err->code : TE_EIO;
+    size_t i;
+    json_t *kv;
+    json_array_foreach(json_object_get(r, "kvs"), i, kv)
+    {
+        char *key = etcd_b64_field(kv, "key", NULL), *value = etcd_b64_field(kv, "value", NULL);
+        const char *hex = key ? key + strlen(prefix) : NULL;
+        if (key == NULL || value == NULL || !is_hex_id(hex))
+            TE_ERROR(CTX, "skipping etcd key %s: not a job record", key ? key : "(undecodable)");
+        else
+            fn(arg, hex, value);
+        free(key);
+        free(value);
+    }
+    json_decref(r);
+    return TE_OK;
+}
+
+static void op_unlink(etcd_op_t *op)
+{
+    etcd_store_t *s = op->s;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        s->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+}
+
+static void on_txn(void *arg, const json_t *reply, const te_error_t *err)
+{
+    etcd_op_t *op = arg;
+    etcd_store_t *s = op->s;
+    te_error_t e = {0};
+    op_unlink(op);
+    if (reply == NULL) {
+        e = *err;
+    } else if (!json_is_true(json_object_get(reply, "succeeded"))) {
+        te_error_set(&e, TE_EIO, "job %s not written: this JobManager is no longer the leader", op->job_hex);
+        leader_election_lost(s->election, "a job store write was refused by etcd (the leader key is not ours)");
+    }
+    if (op->done)
+        op->done(op->arg, e.code == TE_OK ? NULL : &e);
+    free(op);
+}
+
+static void submit(etcd_store_t *s, const char *job_hex, const char *record, te_job_store_done_fn done, void *arg)
+{
+    etcd_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        te_error_t err = {0};
+        te_error_set(&err, TE_ENOMEM, "out of memory writing job %s to the job store", job_hex);
+        if (done)
+            done(arg, &err);
+        return;
+    }
+    *op = (etcd_op_t){s, "", done, arg, NULL, s->ops};
+    snprintf(op->job_hex, sizeof(op->job_hex), "%s", job_hex);
+    if (s->ops)
+        s->ops->prev = op;
+    s->ops = op;
+    char key[600];
+    job_key(s, job_hex, key, sizeof(key));
+    json_t *cmp = json_array(), *succ = json_array();
+    json_array_append_new(cmp, leader_election_guard(s->election));
+    json_array_append_new(succ, record ? etcd_op_put(key, record, 0) : etcd_op_delete(key, 0));
+    etcd_client_call(s->etcd, "/v3/kv/txn", etcd_txn_body(cmp, succ, NULL), on_txn, op);
+}
+
+static void es_put(te_job_store_t *base, const char *job_hex, const char *record, te_job_store_done_fn done,
+                   void *arg)
+{
+    submit((etcd_store_t *)base, job_hex, record, done, arg);
+}
+
+static void es_remove(te_job_store_t *base, const char *job_hex, te_job_store_done_fn done, void *arg)
+{
+    submit((etcd_store_t *)base, job_hex, NULL, done, arg);
+}
+
+/* Pending operations complete with an error; their etcd calls are dropped when the
+ * client is freed (the owner frees it right after, without running the loop). */
+static void es_free(te_job_store_t *base)
+{
+    etcd_store_t *s = (etcd_store_t *)base;
+    while (s->ops != NULL) {
+        etcd_op_t *op = s->ops;
+        op_unlink(op);
+        te_error_t err = {0};
+        te_error_set(&err, TE_ECANCELED, "the job store was closed before job %s was written", op->job_hex);
+        if (op->done)
+            op->done(op->arg, &err);
+        free(op);
+    }
+    free(s);
+}
+
+void etcd_job_store_set_election(te_job_store_t *store, te_leader_election_t *election)
+{
+    ((etcd_store_t *)store)->election = election;
+}
+
+static const te_job_store_ops_t etcd_ops = {es_describe, es_load, es_put, es_remove, es_free};
+
+te_job_store_t *etcd_job_store_new(te_etcd_client_t *etcd, te_leader_election_t *election, const char *prefix,
+                                   te_error_t *err)
+{
+    etcd_store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->base.ops = &etcd_ops;
+    s->etcd = etcd;
+    s->election = election;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+    snprintf(s->describe, sizeof(s->describe), "%s under %s", etcd_client_describe(etcd), prefix);
+    return &s->base;
+}
