@@ -670,6 +670,9 @@ void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call
         return;
     }
     if (call->epoch != 0 && call->epoch < te->epoch_seen) {
+        TE_WARN(CTX, "refused %s of JobManager epoch %llu from %s: following epoch %llu (STALE_EPOCH)",
+                frame_message_body_name(call), (unsigned long long)call->epoch, rpc_conn_peer(conn),
+                (unsigned long long)te->epoch_seen);
         rpc_conn_replyf(conn, call->call_id, TE__ERROR_CODE__STALE_EPOCH,
                         "%s of JobManager epoch %llu refused: this TaskExecutor follows epoch %llu (a newer "
                         "leader); the sender is no longer the leader",
