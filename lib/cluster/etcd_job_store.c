@@ -42,6 +42,16 @@ static void job_key(const etcd_store_t *s, const char *job_hex, char *key, size_
     snprintf(key, cap, "%sjobs/%s", s->prefix, job_hex);
 }
 
+static void checkpoint_key(const etcd_store_t *s, const char *job_hex, char *key, size_t cap)
+{
+    snprintf(key, cap, "%scheckpoints/%s", s->prefix, job_hex);
+}
+
+static void counter_key(const etcd_store_t *s, const char *job_hex, char *key, size_t cap)
+{
+    snprintf(key, cap, "%scheckpoint-counter/%s", s->prefix, job_hex);
+}
+
 static int is_hex_id(const char *s)
 {
     if (strlen(s) != TE_ID_HEX_LEN)
@@ -105,10 +115,12 @@ static void on_txn(void *arg, const json_t *reply, const te_error_t *err)
     free(op);
 }
 
-static void submit(etcd_store_t *s, const char *job_hex, const char *record, te_job_store_done_fn done, void *arg)
+/* One guarded txn of `succ` (taken) for the job. */
+static void submit_ops(etcd_store_t *s, const char *job_hex, json_t *succ, te_job_store_done_fn done, void *arg)
 {
     etcd_op_t *op = calloc(1, sizeof(*op));
     if (op == NULL) {
+        json_decref(succ);
         te_error_t err = {0};
         te_error_set(&err, TE_ENOMEM, "out of memory writing job %s to the job store", job_hex);
         if (done)
@@ -120,12 +132,69 @@ static void submit(etcd_store_t *s, const char *job_hex, const char *record, te_
     if (s->ops)
         s->ops->prev = op;
     s->ops = op;
-    char key[600];
-    job_key(s, job_hex, key, sizeof(key));
-    json_t *cmp = json_array(), *succ = json_array();
+    json_t *cmp = json_array();
     json_array_append_new(cmp, leader_election_guard(s->election));
-    json_array_append_new(succ, record ? etcd_op_put(key, record, 0) : etcd_op_delete(key, 0));
     etcd_client_call(s->etcd, "/v3/kv/txn", etcd_txn_body(cmp, succ, NULL), on_txn, op);
+}
+
+static void submit(etcd_store_t *s, const char *job_hex, const char *record, te_job_store_done_fn done, void *arg)
+{
+    char key[600];
+    json_t *succ = json_array();
+    job_key(s, job_hex, key, sizeof(key));
+    json_array_append_new(succ, record ? etcd_op_put(key, record, 0) : etcd_op_delete(key, 0));
+    if (record == NULL) { /* the job's checkpoint pointer and counter go with it */
+        checkpoint_key(s, job_hex, key, sizeof(key));
+        json_array_append_new(succ, etcd_op_delete(key, 0));
+        counter_key(s, job_hex, key, sizeof(key));
+        json_array_append_new(succ, etcd_op_delete(key, 0));
+    }
+    submit_ops(s, job_hex, succ, done, arg);
+}
+
+static void es_put_checkpoint(te_job_store_t *base, const char *job_hex, uint64_t id, const char *dir,
+                              te_job_store_done_fn done, void *arg)
+{
+    etcd_store_t *s = (etcd_store_t *)base;
+    char key[600], num[32];
+    json_t *ptr = json_pack("{s:I, s:s}", "id", (json_int_t)id, "path", dir);
+    char *text = ptr ? json_dumps(ptr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(ptr);
+    if (text == NULL) {
+        te_error_t err = {0};
+        te_error_set(&err, TE_ENOMEM, "out of memory");
+        done(arg, &err);
+        return;
+    }
+    json_t *succ = json_array();
+    checkpoint_key(s, job_hex, key, sizeof(key));
+    json_array_append_new(succ, etcd_op_put(key, text, 0));
+    counter_key(s, job_hex, key, sizeof(key));
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)id);
+    json_array_append_new(succ, etcd_op_put(key, num, 0));
+    free(text);
+    submit_ops(s, job_hex, succ, done, arg);
+}
+
+static char *es_latest_checkpoint(te_job_store_t *base, const char *job_hex, uint64_t *id, te_error_t *err)
+{
+    etcd_store_t *s = (etcd_store_t *)base;
+    char key[600];
+    checkpoint_key(s, job_hex, key, sizeof(key));
+    json_t *r = etcd_client_call_sync(s->etcd, "/v3/kv/range", etcd_range_body(key, 0), err);
+    if (r == NULL)
+        return NULL;
+    char *text = etcd_b64_field(json_array_get(json_object_get(r, "kvs"), 0), "value", NULL);
+    json_t *ptr = text ? json_loads(text, 0, NULL) : NULL;
+    const char *path = json_string_value(json_object_get(ptr, "path"));
+    char *out = path ? strdup(path) : NULL;
+    *id = (uint64_t)json_integer_value(json_object_get(ptr, "id"));
+    if (text != NULL && out == NULL)
+        te_error_set(err, TE_EINVAL, "the checkpoint pointer %s in etcd is unreadable", key);
+    free(text);
+    json_decref(ptr);
+    json_decref(r);
+    return out;
 }
 
 static void es_put(te_job_store_t *base, const char *job_hex, const char *record, te_job_store_done_fn done,
@@ -161,7 +230,9 @@ void etcd_job_store_set_election(te_job_store_t *store, te_leader_election_t *el
     ((etcd_store_t *)store)->election = election;
 }
 
-static const te_job_store_ops_t etcd_ops = {es_describe, es_load, es_put, es_remove, es_free};
+static const te_job_store_ops_t etcd_ops = {
+    es_describe, es_load, es_put, es_remove, es_free, es_put_checkpoint, es_latest_checkpoint,
+};
 
 te_job_store_t *etcd_job_store_new(te_etcd_client_t *etcd, te_leader_election_t *election, const char *prefix,
                                    te_error_t *err)

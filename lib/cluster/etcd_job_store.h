@@ -1,7 +1,8 @@
 /*
  * etcd_job_store — the job store in etcd (high-availability.type: etcd): job <id> is the
  * key <prefix>jobs/<id> (prefix = /taskexecutord/<cluster-id>/), its value the record
- * text. Every put and remove is a transaction guarded by the leader key still being
+ * text; its latest completed checkpoint <prefix>checkpoints/<id> ({"id", "path": the
+ * chk-<n> directory}) and its checkpoint id counter <prefix>checkpoint-counter/<id>. Every put and remove is a transaction guarded by the leader key still being
  * ours (leader_election_guard): a deposed leader cannot write, and a refused write
  * deposes it (leader_election_lost). load reads every record with one range request
  * (synchronously, when leadership is granted).

@@ -4,7 +4,8 @@
 # the middle of a checkpointed job (a random moment): the standby leads once the old
 # lease ends (the time is printed; make bench measures it), with a higher epoch; the TaskExecutors register
 # with it and follow that epoch; the job goes on from its latest completed checkpoint
-# and its committed output is seq(1) exactly once (coreutils oracle).
+# (the pointer in etcd) and its committed output is seq(1) exactly once (coreutils
+# oracle).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
@@ -49,6 +50,11 @@ job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-int
 [ -n "$(etcd_get "/taskexecutord/failover-$$/jobs/$job")" ] || fail "the job is not in etcd"
 ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $1")" = True ]; }
 wait_until 30 ckpts 2 || fail "no checkpoints completed: $(job_field jm1 "$job" 'd["state"]')"
+ptr=$(etcd_get "/taskexecutord/failover-$$/checkpoints/$job")
+ptr_id=$(json 'd["id"]' <<<"$ptr")
+[ "$ptr_id" -ge 1 ] && [ "$(json 'd["path"]' <<<"$ptr")" = "$WORK/ckpt/$job/chk-$ptr_id" ] ||
+  fail "no checkpoint pointer in etcd: '$ptr'"
+[ "$(etcd_get "/taskexecutord/failover-$$/checkpoint-counter/$job")" -ge "$ptr_id" ] || fail "no checkpoint counter in etcd"
 sleep 0.$((RANDOM % 9 + 1))
 kill -9 "$jm1_PID"
 killed=$(date +%s.%N)
@@ -58,6 +64,8 @@ echo "standby leads ${took}s after kill -9 (lease TTL ${TTL}s; timed in make ben
 epoch2=$(curl -s "$jm2_URL/v1/leader" | json 'd["epoch"]')
 [ "$epoch2" -gt "$epoch1" ] || fail "the new epoch $epoch2 is not above $epoch1"
 grep -q "LEADER epoch=$epoch2 jobs_recovered=1" "$jm2_LOG" || fail "the new leader did not recover the job"
+grep -q "job $job (ha-failover) recovered from the job store: restarting from checkpoint" "$jm2_LOG" ||
+  fail "the new leader did not restore the job from its checkpoint pointer"
 wait_until 20 registered jm2 3 || fail "the TaskExecutors did not register with the new leader"
 for t in te1 te2 te3; do
   log="${t}_LOG"
