@@ -477,6 +477,46 @@ for line in open(log, errors="replace"):
 PY
 }
 
+# start_ha_pair ID TTL [-D k=v ...]: two JobManagers with high availability on the
+# cluster of start_etcd_cluster (cluster id ID, lease TTL seconds, checkpoints in
+# $WORK/ckpt, the extra -D for both) on fixed free ports: jm1 (waited for until it leads)
+# and jm2 (the standby). Sets HA_ARGS (their shared arguments; jm<k>_PORTS restarts one
+# on its ports: start_jobmanager NAME ${jm1_PORTS[@]} "${HA_ARGS[@]}").
+start_ha_pair() {
+  local id=$1 ttl=$2; shift 2
+  local p; read -r -a p <<<"$(free_ports 4)"
+  HA_ARGS=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
+           -D high-availability.cluster-id="$id-$$" -D high-availability.etcd.lease-ttl="${ttl}s"
+           -D state.checkpoints.dir="$WORK/ckpt" "$@")
+  jm1_PORTS=(-D jobmanager.rpc.port="${p[0]}" -D jobmanager.rest.port="${p[1]}")
+  jm2_PORTS=(-D jobmanager.rpc.port="${p[2]}" -D jobmanager.rest.port="${p[3]}")
+  start_jobmanager jm1 "${jm1_PORTS[@]}" "${HA_ARGS[@]}"
+  wait_until 10 leads jm1 || fail "the first JobManager did not become the leader: $(curl -s "$jm1_URL/v1/leader")"
+  start_jobmanager jm2 "${jm2_PORTS[@]}" "${HA_ARGS[@]}"
+}
+
+# start_ha_executors N [-D k=v ...]: te1..teN (2 slots each) listing both JobManagers of
+# start_ha_pair, registering again within 500 ms; waits until the leader jm1 has them.
+start_ha_executors() {
+  local n=$1 t; shift
+  for t in $(seq 1 "$n"); do
+    start_daemon "te$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
+      -D heartbeat.interval=200ms -D cluster.registration.max-timeout=500ms "$@"
+  done
+  wait_until 15 registered jm1 "$n" || fail "the TaskExecutors did not register with the leader"
+}
+
+# expect_seq_once DIR N: the committed output of the file sinks in DIR is `seq 0 N`
+# exactly once (sorted numerically), else the test fails naming what is missing/repeated.
+expect_seq_once() {
+  committed_lines "$1" | sort -n >"$WORK/actual.txt"
+  seq 0 "$2" >"$WORK/expected.txt"
+  if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
+    echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
+    fail "committed output of $1 is not seq 0 $2 exactly once"
+  fi
+}
+
 # leads JM: GET /v1/leader of JobManager JM says it leads.
 leads() {
   local url="${1}_URL"

@@ -7,18 +7,8 @@
 export LC_ALL=C
 start_etcd_cluster 3
 TTL=2
-read -r rpc1 rest1 rpc2 rest2 <<<"$(free_ports 4)"
-ha=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
-    -D high-availability.cluster-id="alldown-$$" -D high-availability.etcd.lease-ttl=${TTL}s
-    -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=20s)
-start_jobmanager jm1 -D jobmanager.rpc.port="$rpc1" -D jobmanager.rest.port="$rest1" "${ha[@]}"
-wait_until 10 leads jm1 || fail "the first JobManager did not become the leader"
-start_jobmanager jm2 -D jobmanager.rpc.port="$rpc2" -D jobmanager.rest.port="$rest2" "${ha[@]}"
-for t in te1 te2 te3; do
-  start_daemon "$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=20s -D cluster.registration.max-timeout=500ms
-done
-wait_until 15 registered jm1 3 || fail "the TaskExecutors did not register with the leader"
+start_ha_pair alldown $TTL -D heartbeat.timeout=20s
+start_ha_executors 3 -D heartbeat.timeout=20s
 N=59999
 jobs=()
 for k in a b; do
@@ -31,7 +21,7 @@ ckpts() { [ "$(job_field jm1 "$1" "d['state'] == 'RUNNING' and d['checkpoints'][
 for j in "${jobs[@]}"; do wait_until 30 ckpts "$j" || fail "job $j did not checkpoint"; done
 kill -9 "$jm1_PID" "$jm2_PID"
 sleep 0.$((RANDOM % 5 + 1))
-start_jobmanager jm3 -D jobmanager.rpc.port="$rpc1" -D jobmanager.rest.port="$rest1" "${ha[@]}"
+start_jobmanager jm3 "${jm1_PORTS[@]}" "${HA_ARGS[@]}"
 wait_until $((TTL + 15)) leads jm3 || fail "the restarted JobManager did not become the leader"
 grep -q "LEADER epoch=[0-9]* jobs_recovered=2" "$jm3_LOG" || fail "the restarted JobManager did not recover both jobs"
 for k in 0 1; do
@@ -41,9 +31,6 @@ for k in 0 1; do
   grep -q "job $j (ha-[ab]) recovered from the job store: restarting from checkpoint" "$jm3_LOG" ||
     fail "job $j was not restored from its checkpoint"
 done
-seq 0 $N >"$WORK/expected.txt"
-for k in a b; do
-  committed_lines "$WORK/out-$k" | sort -n >"$WORK/actual-$k.txt"
-  cmp -s "$WORK/expected.txt" "$WORK/actual-$k.txt" || fail "job $k: committed output is not seq 0 $N exactly once"
-done
+expect_seq_once "$WORK/out-a" $N
+expect_seq_once "$WORK/out-b" $N
 echo "both JobManagers killed; the restarted one led, recovered both jobs from etcd, output exactly once"

@@ -8,18 +8,8 @@
 export LC_ALL=C
 start_etcd_cluster 3
 TTL=3
-read -r rpc1 rest1 rpc2 rest2 <<<"$(free_ports 4)"
-ha=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
-    -D high-availability.cluster-id="quorum-$$" -D high-availability.etcd.lease-ttl=${TTL}s
-    -D high-availability.etcd.request-timeout=1s -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=60s)
-start_jobmanager jm1 -D jobmanager.rpc.port="$rpc1" -D jobmanager.rest.port="$rest1" "${ha[@]}"
-wait_until 10 leads jm1 || fail "the first JobManager did not become the leader"
-start_jobmanager jm2 -D jobmanager.rpc.port="$rpc2" -D jobmanager.rest.port="$rest2" "${ha[@]}"
-for t in te1 te2; do
-  start_daemon "$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=60s -D cluster.registration.max-timeout=500ms
-done
-wait_until 15 registered jm1 2 || fail "the TaskExecutors did not register with the leader"
+start_ha_pair quorum $TTL -D high-availability.etcd.request-timeout=1s -D heartbeat.timeout=60s
+start_ha_executors 2 -D heartbeat.timeout=60s
 
 N=149999
 mkdir -p "$WORK/out"
@@ -59,10 +49,5 @@ leader=jm1; leads jm2 && leader=jm2
 echo "$leader leads again"
 wait_until 90 job_in_state "$leader" "$job" FINISHED FAILED CANCELED || fail "the job did not end"
 job_in_state "$leader" "$job" FINISHED || fail "the job ended $(job_field "$leader" "$job" 'd["state"], d["failure_cause"]')"
-committed_lines "$WORK/out" | sort -n >"$WORK/actual.txt"
-seq 0 $N >"$WORK/expected.txt"
-if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
-  echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
-  fail "committed output is not seq 0 $N exactly once"
-fi
+expect_seq_once "$WORK/out" $N
 echo "one etcd member down: nothing; two: the leader stepped down, tasks ran on; quorum back: $leader led, output exactly once"

@@ -2,21 +2,15 @@
 # other stands by: /v1/leader names the leader, other REST paths answer 307 to it,
 # TaskExecutors are refused), three TaskExecutors listing both. kill -9 of the leader in
 # the middle of a checkpointed job (a random moment): the standby leads once the old
-# lease ends (the time is printed; make bench measures it), with a higher epoch; the TaskExecutors register
-# with it and follow that epoch; the job goes on from its latest completed checkpoint
-# (the pointer in etcd) and its committed output is seq(1) exactly once (coreutils
-# oracle).
+# lease ends (the time is printed; make bench measures it), with a higher epoch; the
+# TaskExecutors register with it and follow that epoch; the job goes on from its latest
+# completed checkpoint (the pointer in etcd) and its committed output is seq(1) exactly
+# once (coreutils oracle).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
 TTL=3
-read -r rpc1 rest1 rpc2 rest2 <<<"$(free_ports 4)"
-ha=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
-    -D high-availability.cluster-id="failover-$$" -D high-availability.etcd.lease-ttl=${TTL}s
-    -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=10s)
-start_jobmanager jm1 -D jobmanager.rpc.port="$rpc1" -D jobmanager.rest.port="$rest1" "${ha[@]}"
-wait_until 10 leads jm1 || fail "the first JobManager did not become the leader: $(curl -s "$jm1_URL/v1/leader")"
-start_jobmanager jm2 -D jobmanager.rpc.port="$rpc2" -D jobmanager.rest.port="$rest2" "${ha[@]}"
+start_ha_pair failover $TTL -D heartbeat.timeout=10s
 standby_knows() { [ "$(curl -s "$jm2_URL/v1/leader" | json 'd["current"]["rest_address"]')" = "$jm1_REST" ]; }
 wait_until 10 standby_knows || fail "the standby does not name the leader: $(curl -s "$jm2_URL/v1/leader")"
 leads jm2 && fail "two leaders"
@@ -36,12 +30,7 @@ assert code == "NOT_LEADER", (code, msg)
 print("standby:", code, msg)
 PY
 
-for t in te1 te2 te3; do
-  start_daemon "$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=10s -D cluster.registration.max-timeout=500ms
-done
-wait_until 15 registered jm1 3 || fail "the TaskExecutors did not register with the leader"
-
+start_ha_executors 3 -D heartbeat.timeout=10s
 N=99999
 mkdir -p "$WORK/out"
 seq_sink_job ha-failover $N 10000 "$WORK/out" >"$WORK/job.json"
@@ -73,13 +62,7 @@ for t in te1 te2 te3; do
 done
 wait_until 60 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the job did not end: $(job_field jm2 "$job" 'd["state"]')"
 job_in_state jm2 "$job" FINISHED || fail "the job ended $(job_field jm2 "$job" 'd["state"], d["failure_cause"]')"
-
-committed_lines "$WORK/out" | sort -n >"$WORK/actual.txt"
-seq 0 $N >"$WORK/expected.txt"
-if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
-  echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
-  fail "committed output is not seq 0 $N exactly once"
-fi
+expect_seq_once "$WORK/out" $N
 [ "$(etcd_get "/taskexecutord/failover-$$/jobs/$job" | json 'd["status"]')" = FINISHED ] ||
   fail "the job's record in etcd is not FINISHED"
 echo "failover in ${took}s (epoch $epoch1 -> $epoch2), job finished, output exactly once"

@@ -9,20 +9,9 @@
 export LC_ALL=C
 start_etcd_cluster 3
 TTL=2
-read -r rpc1 rest1 rpc2 rest2 <<<"$(free_ports 4)"
-ha=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
-    -D high-availability.cluster-id="fencing-$$" -D high-availability.etcd.lease-ttl=${TTL}s
-    -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=4s)
-start_jobmanager jm1 -D jobmanager.rpc.port="$rpc1" -D jobmanager.rest.port="$rest1" "${ha[@]}"
-wait_until 10 leads jm1 || fail "the first JobManager did not become the leader"
-start_jobmanager jm2 -D jobmanager.rpc.port="$rpc2" -D jobmanager.rest.port="$rest2" "${ha[@]}"
-for t in te1 te2 te3; do
-  start_daemon "$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=4s -D cluster.registration.max-timeout=500ms
-done
-wait_until 15 registered jm1 3 || fail "the TaskExecutors did not register with the leader"
+start_ha_pair fencing $TTL -D heartbeat.timeout=4s
+start_ha_executors 3 -D heartbeat.timeout=4s
 epoch1=$(curl -s "$jm1_URL/v1/leader" | json 'd["epoch"]')
-
 N=79999
 mkdir -p "$WORK/out"
 seq_sink_job ha-fencing $N 8000 "$WORK/out" >"$WORK/job.json"
@@ -32,15 +21,16 @@ ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints'
 wait_until 30 ckpts 2 || fail "no checkpoints completed"
 
 kill -STOP "$jm1_PID"
+CLEANUP+=("kill -CONT $jm1_PID")
 stopped=$(date +%s.%N)
-wait_until $((TTL + 15)) leads jm2 || { kill -CONT "$jm1_PID"; fail "the standby did not take over from the frozen leader"; }
+wait_until $((TTL + 15)) leads jm2 || fail "the standby did not take over from the frozen leader"
 echo "standby leads $(log_time_since "$jm2_LOG" "LEADER epoch=" "$stopped")s after SIGSTOP of the leader (TTL ${TTL}s)"
 epoch2=$(curl -s "$jm2_URL/v1/leader" | json 'd["epoch"]')
 [ "$epoch2" -gt "$epoch1" ] || fail "epoch $epoch2 is not above $epoch1"
-wait_until 20 registered jm2 3 || { kill -CONT "$jm1_PID"; fail "the TaskExecutors did not register with the new leader"; }
+wait_until 20 registered jm2 3 || fail "the TaskExecutors did not register with the new leader"
 
 # A TaskExecutor refuses the old epoch and takes the new one.
-python3 - "$te1_RPC" "$epoch1" "$epoch2" <<'PY' || { kill -CONT "$jm1_PID"; fail "the TaskExecutor does not fence by epoch"; }
+python3 - "$te1_RPC" "$epoch1" "$epoch2" <<'PY' || fail "the TaskExecutor does not fence by epoch"
 import sys; sys.path.insert(0, sys.path[0] or "test/integration")
 import te_wire as w
 s = w.connect(sys.argv[1])
@@ -62,11 +52,6 @@ leads jm2 || fail "the new leader lost its leadership"
 
 wait_until 60 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the job did not end"
 job_in_state jm2 "$job" FINISHED || fail "the job ended $(job_field jm2 "$job" 'd["state"], d["failure_cause"]')"
-committed_lines "$WORK/out" | sort -n >"$WORK/actual.txt"
-seq 0 $N >"$WORK/expected.txt"
-if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
-  echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
-  fail "committed output is not seq 0 $N exactly once"
-fi
+expect_seq_once "$WORK/out" $N
 refused=$(cat "$te1_LOG" "$te2_LOG" "$te3_LOG" | grep -c "STALE_EPOCH")
 echo "fenced: epoch $epoch1 -> $epoch2, $refused call(s) of the old epoch refused, output exactly once"
