@@ -454,6 +454,27 @@ static cl_job_t *job_new(te_dispatcher_t *d, const te_id_t *id, json_t *graph_js
     return j;
 }
 
+/* The checkpoint the job store's pointer names. When its directory is gone, the
+ * pointer was written by a txn whose answer never came, the checkpoint then counted as
+ * failed, was discarded and never confirmed: the newest retained one below it is the
+ * latest the sinks committed. */
+static te_ckpt_metadata_t *pointer_checkpoint(cl_job_t *j, uint64_t id, const char *dir, te_error_t *err)
+{
+    te_ckpt_metadata_t *m = checkpoint_metadata_resolve(dir, err);
+    char job_dir[4200], chk[4300];
+    snprintf(job_dir, sizeof(job_dir), "%s/%s", j->opt.checkpoint_root, j->hex);
+    for (uint64_t older = id - 1; m == NULL && older > 0 && older + TE_CKPT_RETAINED >= id; older--) {
+        te_error_t e = {0};
+        if (checkpoint_metadata_chk_dir(job_dir, older, chk, sizeof(chk)) != NULL &&
+            (m = checkpoint_metadata_resolve(chk, &e)) != NULL)
+            TE_WARN(CTX, "job %s: checkpoint %llu of its pointer is gone (%s): restoring %llu", j->hex,
+                    (unsigned long long)id, err ? err->msg : "", (unsigned long long)older);
+    }
+    if (m == NULL)
+        te_error_prefix(err, "checkpoint %llu (%s), the latest in the job store", (unsigned long long)id, dir);
+    return m;
+}
+
 /* What the job restores: its latest completed checkpoint, else its savepoint, else
  * nothing. *explicit_restore: the user named it (never fallen back from). */
 static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t **out, int *explicit_restore,
@@ -469,10 +490,7 @@ static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t
         if (dir == NULL && e.code != TE_OK)
             return te_error_set(err, e.code, "reading its checkpoint pointer: %s", e.msg);
         if (dir != NULL) {
-            *out = checkpoint_metadata_resolve(dir, err);
-            if (*out == NULL)
-                te_error_prefix(err, "checkpoint %llu (%s), the latest in the job store", (unsigned long long)id,
-                                dir);
+            *out = pointer_checkpoint(j, id, dir, err);
             free(dir);
             return *out ? TE_OK : (err ? err->code : TE_EIO);
         }

@@ -3,6 +3,12 @@
  * is one guarded txn; the operation waits in a list until etcd answers, so that freeing
  * the store can complete what is pending with an error.
  *
+ * A txn that got no answer (every endpoint failed or timed out: an etcd leader change,
+ * no quorum) may or may not have been applied, so it is never reported failed: it is
+ * sent again every RETRY_MS until etcd answers (a put is idempotent and the guard still
+ * holds, or deposes us). Only etcd refusing it (the guard, or a 4xx) or the store being
+ * freed (the leader deposed: its lease could not be renewed) ends it with an error.
+ *
  * Threading: the event loop's thread only; no locks.
  */
 #include "cluster/etcd_job_store.h"
@@ -11,10 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "common/ids.h"
 #include "common/log.h"
 
-#define CTX "job-store"
+#define CTX      "job-store"
+#define RETRY_MS 200
 
 typedef struct etcd_op etcd_op_t;
 
@@ -29,6 +38,9 @@ typedef struct etcd_store {
 
 struct etcd_op {
     etcd_store_t *s;
+    json_t *succ;        /* the txn's operations, sent again after a failure */
+    struct event *retry; /* NULL until a first failure */
+    int failures;
     char job_hex[TE_ID_HEX_LEN + 1];
     te_job_store_done_fn done;
     void *arg;
@@ -98,11 +110,38 @@ static void op_unlink(etcd_op_t *op)
         op->next->prev = op->prev;
 }
 
+static void op_free(etcd_op_t *op)
+{
+    json_decref(op->succ);
+    if (op->retry != NULL)
+        event_free(op->retry);
+    free(op);
+}
+
+static void op_send(etcd_op_t *op);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    op_send(arg);
+}
+
 static void on_txn(void *arg, const json_t *reply, const te_error_t *err)
 {
     etcd_op_t *op = arg;
     etcd_store_t *s = op->s;
     te_error_t e = {0};
+    if (reply == NULL && err->code == TE_EIO) { /* no answer: the outcome is unknown */
+        if (op->failures++ == 0)
+            TE_WARN(CTX, "job %s: %s; sending it again every %d ms until etcd answers", op->job_hex, err->msg,
+                    RETRY_MS);
+        if (op->retry == NULL)
+            op->retry = evtimer_new(etcd_client_base(s->etcd), on_retry, op);
+        struct timeval tv = {0, RETRY_MS * 1000};
+        if (op->retry != NULL && evtimer_add(op->retry, &tv) == 0)
+            return;
+    }
     op_unlink(op);
     if (reply == NULL) {
         e = *err;
@@ -110,9 +149,18 @@ static void on_txn(void *arg, const json_t *reply, const te_error_t *err)
         te_error_set(&e, TE_EIO, "job %s not written: this JobManager is no longer the leader", op->job_hex);
         leader_election_lost(s->election, "a job store write was refused by etcd (the leader key is not ours)");
     }
+    if (op->failures > 0 && e.code == TE_OK)
+        TE_INFO(CTX, "job %s: written after %d attempt(s) without an answer", op->job_hex, op->failures);
     if (op->done)
         op->done(op->arg, e.code == TE_OK ? NULL : &e);
-    free(op);
+    op_free(op);
+}
+
+static void op_send(etcd_op_t *op)
+{
+    json_t *cmp = json_array();
+    json_array_append_new(cmp, leader_election_guard(op->s->election));
+    etcd_client_call(op->s->etcd, "/v3/kv/txn", etcd_txn_body(cmp, json_incref(op->succ), NULL), on_txn, op);
 }
 
 /* One guarded txn of `succ` (taken) for the job. */
@@ -127,14 +175,12 @@ static void submit_ops(etcd_store_t *s, const char *job_hex, json_t *succ, te_jo
             done(arg, &err);
         return;
     }
-    *op = (etcd_op_t){s, "", done, arg, NULL, s->ops};
+    *op = (etcd_op_t){s, succ, NULL, 0, "", done, arg, NULL, s->ops};
     snprintf(op->job_hex, sizeof(op->job_hex), "%s", job_hex);
     if (s->ops)
         s->ops->prev = op;
     s->ops = op;
-    json_t *cmp = json_array();
-    json_array_append_new(cmp, leader_election_guard(s->election));
-    etcd_client_call(s->etcd, "/v3/kv/txn", etcd_txn_body(cmp, succ, NULL), on_txn, op);
+    op_send(op);
 }
 
 static void submit(etcd_store_t *s, const char *job_hex, const char *record, te_job_store_done_fn done, void *arg)
@@ -220,7 +266,7 @@ static void es_free(te_job_store_t *base)
         te_error_set(&err, TE_ECANCELED, "the job store was closed before job %s was written", op->job_hex);
         if (op->done)
             op->done(op->arg, &err);
-        free(op);
+        op_free(op);
     }
     free(s);
 }

@@ -28,7 +28,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 
-#define CTX "leader-election"
+#define CTX                "leader-election"
+#define KEEPALIVE_RETRY_MS 250 /* a failed keepalive is tried again this soon (another endpoint) */
 
 typedef enum le_state {
     LE_NO_LEASE = 0,
@@ -54,6 +55,7 @@ struct te_leader_election {
     int64_t epoch;  /* ours while LEADER */
     json_t *leader; /* the leader as last seen (value + "epoch"), or NULL */
     struct event *tick;
+    struct event *retry; /* a keepalive again soon after a failed one */
     te_etcd_watch_t *watch;
 };
 
@@ -143,7 +145,9 @@ static void on_keepalive(void *arg, const json_t *reply, const te_error_t *err)
         return;
     if (reply == NULL) {
         TE_WARN(CTX, "cannot renew the etcd lease: %s", err->msg);
-        return; /* the tick decides when it counts as lost */
+        struct timeval tv = {0, KEEPALIVE_RETRY_MS * 1000};
+        evtimer_add(le->retry, &tv); /* the tick decides when it counts as lost */
+        return;
     }
     if (etcd_int(json_object_get(reply, "result"), "TTL") <= 0) {
         lease_gone(le, "the etcd lease expired");
@@ -243,6 +247,15 @@ static void on_event(void *arg, int is_delete, const json_t *kv)
     }
 }
 
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    te_leader_election_t *le = arg;
+    (void)fd;
+    (void)what;
+    if (le->state != LE_DEPOSED)
+        keepalive(le);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     te_leader_election_t *le = arg;
@@ -286,6 +299,7 @@ te_leader_election_t *leader_election_new(te_etcd_client_t *etcd, const char *ke
     le->arg = arg;
     base = etcd_client_base(etcd);
     if ((le->tick = event_new(base, -1, EV_PERSIST, on_tick, le)) == NULL ||
+        (le->retry = evtimer_new(base, on_retry, le)) == NULL ||
         (le->watch = etcd_watch_new(etcd, key, 0, 0, on_event, le, err)) == NULL) {
         te_error_set(err, TE_ENOMEM, "out of memory");
         goto cleanup;
@@ -318,6 +332,8 @@ void leader_election_free(te_leader_election_t *le)
     etcd_watch_free(le->watch);
     if (le->tick != NULL)
         event_free(le->tick);
+    if (le->retry != NULL)
+        event_free(le->retry);
     json_decref(le->leader);
     free(le->key);
     free(le->value);

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
-TTL=3
+TTL=5 # the default: an etcd leader election (killing its leader) fits well inside it
 start_ha_pair quorum $TTL -D high-availability.etcd.request-timeout=1s -D heartbeat.timeout=60s
 start_ha_executors 2 -D heartbeat.timeout=60s
 
