@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +102,7 @@ static int etcd_start(etcd_proc_t *e)
     e->pid = fork();
     ck_assert_int_ge(e->pid, 0);
     if (e->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion ends the test: etcd goes with it */
         FILE *f = freopen(logp, "w", stderr);
         (void)f;
         execl(bin, "etcd", "--name", "u", "--data-dir", data, "--listen-client-urls", client,
