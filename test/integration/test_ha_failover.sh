@@ -37,6 +37,7 @@ seq_sink_job ha-failover $N 10000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 200ms --restart-attempts 3) \
   || fail "submit failed"
 [ -n "$(etcd_get "/taskexecutord/failover-$$/jobs/$job")" ] || fail "the job is not in etcd"
+"$TECTL" jobs --jobmanager "$jm2_REST" | grep -q "$job" || fail "tectl through the standby does not list the job"
 ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $1")" = True ]; }
 wait_until 30 ckpts 2 || fail "no checkpoints completed: $(job_field jm1 "$job" 'd["state"]')"
 ptr=$(etcd_get "/taskexecutord/failover-$$/checkpoints/$job")
