@@ -142,15 +142,18 @@ static void etcd_stop(etcd_proc_t *e)
     if (!etcd_start(&e)) \
         UNIT_SKIP("etcd is not installed (apt-get install etcd-server; scripts/install-deps.sh test)");
 
-static int put(struct event_base *base, te_etcd_client_t *c, const char *key, const char *value)
+/* The revision of the write (0 = failed). */
+static int64_t put(struct event_base *base, te_etcd_client_t *c, const char *key, const char *value)
 {
     waiter_t w;
     json_t *succ = json_array();
     json_array_append_new(succ, etcd_op_put(key, value, 0));
     json_t *r = call(base, c, "/v3/kv/txn", etcd_txn_body(NULL, succ, NULL), &w);
-    int ok = r != NULL && json_is_true(json_object_get(r, "succeeded"));
+    int64_t rev = r != NULL && json_is_true(json_object_get(r, "succeeded"))
+                      ? etcd_int(json_object_get(r, "header"), "revision")
+                      : 0;
     json_decref(r);
-    return ok;
+    return rev;
 }
 
 START_TEST(test_range_and_prefix)
@@ -289,14 +292,13 @@ START_TEST(test_watch)
     ETCD_OR_SKIP(e);
     struct event_base *base = event_base_new();
     te_etcd_client_t *c = etcd_client_new(base, e.url, 2000, NULL);
-    ck_assert(put(base, c, "/w/before", "old")); /* before the watch: not seen (start = now) */
+    /* from the revision after this write: not seen, and nothing later can be missed */
+    int64_t rev = put(base, c, "/w/before", "old");
+    ck_assert_int_gt(rev, 0);
     seen_t s = {{0}, 0};
-    te_etcd_watch_t *w = etcd_watch_new(c, "/w/", 1, 0, on_event, &s, NULL);
+    te_etcd_watch_t *w = etcd_watch_new(c, "/w/", 1, rev + 1, on_event, &s, NULL);
     ck_assert_ptr_nonnull(w);
-    /* let the stream open, then write */
-    int64_t end = te_clock_mono_ms() + 500;
-    while (te_clock_mono_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);
+    int64_t end;
     ck_assert(put(base, c, "/w/a", "1"));
     ck_assert(put(base, c, "/x/other", "not watched"));
     json_t *succ = json_array();
