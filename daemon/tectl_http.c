@@ -80,8 +80,8 @@ static int split_address(const char *address, char *host, size_t cap, int *port)
     return 0;
 }
 
-int tectl_http(const char *address, const char *method, const char *path, const char *body, size_t len,
-               int timeout_ms, tectl_http_reply_t *out)
+static int http_once(const char *address, const char *method, const char *path, const char *body, size_t len,
+                     int timeout_ms, tectl_http_reply_t *out)
 {
     memset(out, 0, sizeof(*out));
     char host[256];
@@ -125,6 +125,22 @@ cleanup:
     if (out->status == 0 && out->error[0] == '\0')
         snprintf(out->error, sizeof(out->error), "no answer");
     return out->status == 0 ? -1 : 0;
+}
+
+int tectl_http(const char *address, const char *method, const char *path, const char *body, size_t len,
+               int timeout_ms, tectl_http_reply_t *out)
+{
+    int rc = http_once(address, method, path, body, len, timeout_ms, out);
+    const char *leader =
+        out->status == 307
+            ? json_string_value(json_object_get(json_object_get(out->json, "leader"), "rest_address"))
+            : NULL;
+    if (leader == NULL)
+        return rc;
+    char to[300]; /* a standby JobManager (high availability): once more, at the leader */
+    snprintf(to, sizeof(to), "%s", leader);
+    tectl_http_reply_free(out);
+    return http_once(to, method, path, body, len, timeout_ms, out);
 }
 
 void tectl_http_reply_free(tectl_http_reply_t *r)

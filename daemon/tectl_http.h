@@ -19,7 +19,8 @@ typedef struct tectl_http_reply {
 } tectl_http_reply_t;
 
 /* address: "host:port" (or "http://host:port"); method "GET", "POST", "DELETE"; body
- * may be NULL. Returns 0 when an answer came (any status), -1 when none did. */
+ * may be NULL. Returns 0 when an answer came (any status), -1 when none did. A standby
+ * JobManager's 307 (high availability) is followed once, to the leader it names. */
 int tectl_http(const char *address, const char *method, const char *path, const char *body, size_t len,
                int timeout_ms, tectl_http_reply_t *out);
 void tectl_http_reply_free(tectl_http_reply_t *r);

@@ -50,6 +50,12 @@ static void usage(FILE *out)
                  "Jobs are written to jobmanager.store.dir before they are acknowledged; a restart\n"
                  "recovers every unfinished job from its latest completed checkpoint.\n"
                  "\n"
+                 "High availability (high-availability.type: etcd): several tejobmanagers with the\n"
+                 "same high-availability.cluster-id elect a leader in etcd, which keeps the jobs\n"
+                 "there; it logs \"LEADER epoch=N\" when it takes over. A standby answers REST\n"
+                 "with 307 to the leader and refuses TaskExecutors (list every JobManager in their\n"
+                 "jobmanager.address); a deposed leader starts over as a standby (READY again).\n"
+                 "\n"
                  "Signals: SIGTERM/SIGINT stop serving and exit 0; jobs stay in the store (their\n"
                  "         tasks keep running until heartbeat.timeout or the next start).\n"
                  "         SIGHUP re-reads the config file (-D overrides stay on top), applies the\n"
@@ -121,15 +127,6 @@ int main(int argc, char **argv)
     }
     TE_INFO(CTX, "tejobmanager %s starting (pid %d, config %s)", TE_VERSION, (int)getpid(),
             d.args.config_path ? d.args.config_path : "(defaults)");
-    if ((d.jm = job_manager_new(d.base, d.cfg, &err)) == NULL) {
-        TE_ERROR(CTX, "cannot start: %s", err.msg);
-        goto cleanup;
-    }
-    long recovered = job_manager_recover(d.jm, &err);
-    if (recovered < 0) {
-        TE_ERROR(CTX, "cannot read the job store: %s", err.msg);
-        goto cleanup;
-    }
     static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++)
         if ((sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d)) == NULL ||
@@ -137,11 +134,27 @@ int main(int argc, char **argv)
             TE_ERROR(CTX, "cannot install the signal handlers");
             goto cleanup;
         }
-    TE_INFO(CTX, "READY rpc_port=%d rest_port=%d jobs_recovered=%ld job_manager_id=%s pid=%d",
-            job_manager_rpc_port(d.jm), job_manager_rest_port(d.jm), recovered, job_manager_id_hex(d.jm),
-            (int)getpid());
-    notify_ready(&d, "ready");
-    event_base_dispatch(d.base);
+    for (;;) { /* once, or again each time high availability deposes this JobManager */
+        if ((d.jm = job_manager_new(d.base, d.cfg, &err)) == NULL) {
+            TE_ERROR(CTX, "cannot start: %s", err.msg);
+            goto cleanup;
+        }
+        long recovered = job_manager_recover(d.jm, &err);
+        if (recovered < 0) {
+            TE_ERROR(CTX, "cannot read the job store: %s", err.msg);
+            goto cleanup;
+        }
+        TE_INFO(CTX, "READY rpc_port=%d rest_port=%d jobs_recovered=%ld job_manager_id=%s pid=%d",
+                job_manager_rpc_port(d.jm), job_manager_rest_port(d.jm), recovered, job_manager_id_hex(d.jm),
+                (int)getpid());
+        notify_ready(&d, "ready");
+        event_base_dispatch(d.base);
+        if (!job_manager_deposed(d.jm))
+            break;
+        job_manager_free(d.jm);
+        d.jm = NULL;
+        TE_INFO(CTX, "starting over as a standby JobManager");
+    }
     rc = d.exit_code;
     TE_INFO(CTX, "stopped");
 cleanup:

@@ -13,6 +13,13 @@ the limit measured in the same run where there is one:
                                  again on the others: kill -9 (connection loss) and
                                  SIGSTOP (silent: heartbeat.timeout 2 s)
   jobmanager_start_to_ready_ms / jobmanager_idle_rss_bytes
+  ha_failover_to_leader_ms / ha_failover_to_checkpoint_ms / ha_failover_records
+                                 high availability on a 3-member etcd cluster (Debian's
+                                 etcd, started here): the leader kill -9'd mid-job,
+                                 BENCH_HA_TRIALS (10) times -> the standby serving REST
+                                 as leader, -> its first completed checkpoint (p50 / max
+                                 beside the target, lease TTL + 1 s); records lost and
+                                 repeated in the committed output at the end (0 / 0)
 
 usage: bench_cluster.py BUILD_DIR   (BENCH_ONLY="submit te_loss" runs some of them)"""
 import http.client
@@ -250,8 +257,139 @@ def bench_jm_start():
           flush=True)
 
 
+def free_ports(n):
+    import socket
+    ss = [socket.socket() for _ in range(n)]
+    for so in ss:
+        so.bind(("127.0.0.1", 0))
+    ports = [so.getsockname()[1] for so in ss]
+    for so in ss:
+        so.close()
+    return ports
+
+
+def etcd_cluster(n):
+    ports = free_ports(2 * n)
+    urls = ["http://127.0.0.1:%d" % ports[2 * i] for i in range(n)]
+    peers = ["http://127.0.0.1:%d" % ports[2 * i + 1] for i in range(n)]
+    cluster = ",".join("e%d=%s" % (i, peers[i]) for i in range(n))
+    for i in range(n):
+        f = open(os.path.join(WORK, "etcd-%d.log" % i), "w")
+        PROCS.append(subprocess.Popen(
+            ["/usr/bin/etcd", "--name", "e%d" % i, "--data-dir", os.path.join(WORK, "etcd-%d" % i),
+             "--listen-client-urls", urls[i], "--advertise-client-urls", urls[i], "--listen-peer-urls", peers[i],
+             "--initial-advertise-peer-urls", peers[i], "--initial-cluster", cluster,
+             "--initial-cluster-token", "bench", "--initial-cluster-state", "new"], stdout=f, stderr=subprocess.STDOUT))
+
+    def healthy():
+        for u in urls:
+            try:
+                c = http.client.HTTPConnection(u[7:].split(":")[0], int(u.rsplit(":", 1)[1]), timeout=2)
+                c.request("GET", "/health")
+                if b'"true"' not in c.getresponse().read():
+                    return False
+            except OSError:
+                return False
+        return True
+    if not wait(healthy, 30, 0.1):
+        sys.exit("bench_cluster: etcd did not become healthy")
+    return ",".join(urls)
+
+
+def bench_ha_failover():
+    if not os.access("/usr/bin/etcd", os.X_OK):
+        print(json.dumps({"figure": "ha_failover_to_leader_ms", "skipped": "etcd is not installed "
+                          "(apt-get install etcd-server)"}), flush=True)
+        return
+    trials = int(os.environ.get("BENCH_HA_TRIALS", "10"))
+    ttl_s = int(os.environ.get("BENCH_HA_TTL_S", "5"))
+    endpoints = etcd_cluster(3)
+    ports = free_ports(4)
+    jm_args = {}
+
+    def start_jm(k):
+        args = [BUILD + "/tejobmanager", "-D", "jobmanager.rpc.port=%d" % ports[2 * k], "-D",
+                "jobmanager.rest.port=%d" % ports[2 * k + 1], "-D", "high-availability.type=etcd", "-D",
+                "high-availability.etcd.endpoints=" + endpoints, "-D", "high-availability.cluster-id=bench", "-D",
+                "high-availability.etcd.lease-ttl=%ds" % ttl_s, "-D", "state.checkpoints.dir=%s/ha-ckpt" % WORK,
+                "-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=20s"]
+        jm_args[k] = daemon(args, "ha-jm%d-%d.log" % (k, time.time_ns()))[0]
+
+    def leads(k):
+        try:
+            return Rest(ports[2 * k + 1]).call("GET", "/v1/leader")[1].get("leader") is True
+        except (OSError, ValueError, http.client.HTTPException):
+            return False
+    start_jm(0)
+    wait(lambda: leads(0), 20, 0.01)
+    start_jm(1)
+    addrs = "127.0.0.1:%d,127.0.0.1:%d" % (ports[0], ports[2])
+    for i in range(2):
+        daemon([BUILD + "/taskexecutord", "-D", "taskmanager.rpc.port=0", "-D", "taskmanager.data.port=0", "-D",
+                "taskmanager.status.port=0", "-D", "jobmanager.address=" + addrs, "-D",
+                "taskmanager.numberOfTaskSlots=2", "-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=20s",
+                "-D", "cluster.registration.max-timeout=200ms"], "ha-te%d.log" % i)
+    rate = 5000
+    n = rate * (trials * (ttl_s + 6) + 10)
+    out = os.path.join(WORK, "ha-out")
+    os.makedirs(out)
+    job = {"name": "ha-bench", "vertices": [
+        {"id": "seq", "parallelism": 1, "chain": [{"op": "sequence", "from": 0, "to": n - 1, "rate": rate,
+                                                   "uid": "seq"}]},
+        {"id": "sink", "parallelism": 2, "chain": [{"op": "file_sink", "path": out + "/part-{subtask}.txt",
+                                                    "uid": "sink"}]}],
+        "edges": [{"from": "seq", "to": "sink", "partitioner": "rebalance"}]}
+    leader = 0
+    st, d = Rest(ports[1]).call("POST", "/v1/jobs", {"job": job, "checkpoint_interval": "200ms",
+                                                      "restart_attempts": 100})
+    job_id = d["job_id"]
+
+    def job_view(k):
+        try:
+            st, v = Rest(ports[2 * k + 1]).call("GET", "/v1/jobs/" + job_id)
+            return v if st == 200 else None
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
+
+    def checkpointed(k, count):
+        v = job_view(k)
+        return v is not None and v["state"] == "RUNNING" and v["checkpoints"]["completed"] >= count
+    to_leader, to_ckpt = [], []
+    for _ in range(trials):
+        if not wait(lambda: checkpointed(leader, 2), 60, 0.01):
+            sys.exit("bench_cluster: the job does not checkpoint on the leader")
+        time.sleep(0.05 + 0.4 * (time.time_ns() % 1000) / 1000)
+        jm_args[leader].kill()
+        t0 = time.monotonic()
+        other = 1 - leader
+        if not wait(lambda: leads(other), ttl_s + 30, 0.005):
+            sys.exit("bench_cluster: the standby did not take over")
+        to_leader.append((time.monotonic() - t0) * 1000)
+        if not wait(lambda: checkpointed(other, 1), 60, 0.005):
+            sys.exit("bench_cluster: no checkpoint after the failover")
+        to_ckpt.append((time.monotonic() - t0) * 1000)
+        jm_args[leader].wait()
+        start_jm(leader)  # the killed one comes back as the standby
+        leader = other
+    target = ttl_s * 1000 + 1000
+    for fig, xs in (("ha_failover_to_leader_ms", to_leader), ("ha_failover_to_checkpoint_ms", to_ckpt)):
+        print(json.dumps({"figure": fig, "p50": pct(xs, 0.5), "max": round(max(xs), 2), "runs": len(xs),
+                          "lease_ttl_ms": ttl_s * 1000, "target_ms": target}), flush=True)
+    wait(lambda: (job_view(leader) or {}).get("state") in ("FINISHED", "FAILED", "CANCELED"), 600, 0.1)
+    seen = {}
+    for name in os.listdir(out):
+        if ".inprogress-" in name or ".pending-" in name:
+            continue
+        for line in open(os.path.join(out, name)):
+            seen[int(line)] = seen.get(int(line), 0) + 1
+    lost = sum(1 for i in range(n) if i not in seen)
+    repeated = sum(c - 1 for c in seen.values() if c > 1)
+    print(json.dumps({"figure": "ha_failover_records", "records": n, "lost": lost, "repeated": repeated,
+                      "state": (job_view(leader) or {}).get("state"), "failovers": trials}), flush=True)
+
+
 try:
-    for name in os.environ.get("BENCH_ONLY", "jm_start submit te_start te_loss").split():
+    for name in os.environ.get("BENCH_ONLY", "jm_start submit te_start te_loss ha_failover").split():
         globals()["bench_" + name]()
 finally:
     for p in PROCS:

@@ -155,7 +155,7 @@ static void ds_free(te_job_store_t *base)
     free(s);
 }
 
-static const te_job_store_ops_t dir_ops = {ds_describe, ds_load, ds_put, ds_remove, ds_free};
+static const te_job_store_ops_t dir_ops = {ds_describe, ds_load, ds_put, ds_remove, ds_free, NULL, NULL};
 
 te_job_store_t *dir_job_store_new(struct event_base *base, const char *dir, te_error_t *err)
 {

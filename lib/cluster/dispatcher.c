@@ -140,6 +140,9 @@ static te_status_t options_parse(te_dispatcher_t *d, const json_t *root, cl_opti
 
 /* ---- checkpoint metadata off the loop (the JobMasters' metadata_writer) ---------------------- */
 
+/* A completed checkpoint's _metadata written off the loop; with a store that keeps
+ * checkpoint pointers (etcd), the pointer is recorded next and only then do old
+ * checkpoints go (retain), so the pointer never names a pruned checkpoint. */
 typedef struct meta_write {
     const te_ckpt_metadata_t *m; /* borrowed until done */
     char *job_dir;
@@ -147,15 +150,49 @@ typedef struct meta_write {
     te_error_t err;
     void (*done)(void *arg, const te_error_t *err);
     void *arg;
+    te_dispatcher_t *d;
+    int retain_later; /* after the pointer is recorded */
+    int retain_only;  /* a job of its own: prune, nothing else */
 } meta_write_t;
+
+static void meta_free(meta_write_t *w)
+{
+    free(w->job_dir);
+    free(w);
+}
 
 static void meta_work(void *arg)
 {
     meta_write_t *w = arg;
     te_error_t rerr = {0};
-    if (checkpoint_metadata_write(w->m, w->job_dir, &w->err) == TE_OK &&
-        checkpoint_metadata_retain(w->job_dir, w->keep, 0, NULL, &rerr) != TE_OK)
+    if (!w->retain_only && checkpoint_metadata_write(w->m, w->job_dir, &w->err) != TE_OK)
+        return;
+    if (!w->retain_later && checkpoint_metadata_retain(w->job_dir, w->keep, 0, NULL, &rerr) != TE_OK)
         TE_WARN(CTX, "pruning old checkpoints of %s: %s", w->job_dir, rerr.msg);
+}
+
+static void retain_done(void *arg, int cancelled)
+{
+    (void)cancelled;
+    meta_free(arg);
+}
+
+static void on_pointer(void *arg, const te_error_t *err)
+{
+    meta_write_t *w = arg;
+    if (err != NULL) {
+        te_error_t e = {0};
+        te_error_set(&e, err->code, "the checkpoint was not recorded in the job store: %s", err->msg);
+        w->done(w->arg, &e);
+        meta_free(w);
+        return;
+    }
+    w->done(w->arg, NULL);
+    w->retain_later = 0;
+    w->retain_only = 1;
+    w->m = NULL;
+    if (w->d->closing || io_worker_submit(w->d->io, meta_work, retain_done, w) != TE_OK)
+        meta_free(w);
 }
 
 static void meta_done(void *arg, int cancelled)
@@ -164,9 +201,17 @@ static void meta_done(void *arg, int cancelled)
     if (cancelled == 2)
         te_error_set(&w->err, TE_ECANCELED,
                      "the JobManager stopped before the checkpoint's _metadata was written");
+    if (w->err.code == TE_OK && w->retain_later) {
+        char dir[4300];
+        const char *hex = strrchr(w->job_dir, '/');
+        if (checkpoint_metadata_chk_dir(w->job_dir, w->m->checkpoint_id, dir, sizeof(dir)) == NULL)
+            snprintf(dir, sizeof(dir), "%s", w->job_dir);
+        job_store_put_checkpoint(w->d->cfg.store, hex ? hex + 1 : w->job_dir, w->m->checkpoint_id, dir, on_pointer,
+                                 w);
+        return;
+    }
     w->done(w->arg, w->err.code == TE_OK ? NULL : &w->err);
-    free(w->job_dir);
-    free(w);
+    meta_free(w);
 }
 
 static void meta_write(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
@@ -181,7 +226,7 @@ static void meta_write(void *self, const te_ckpt_metadata_t *m, const char *job_
         done(arg, &err);
         return;
     }
-    *w = (meta_write_t){m, w->job_dir, keep, {0}, done, arg};
+    *w = (meta_write_t){m, w->job_dir, keep, {0}, done, arg, d, job_store_keeps_checkpoints(d->cfg.store), 0};
     if (io_worker_submit(d->io, meta_work, meta_done, w) != TE_OK) {
         te_error_set(&w->err, TE_ENOMEM, "out of memory writing the checkpoint's _metadata");
         meta_done(w, 0);
@@ -409,6 +454,27 @@ static cl_job_t *job_new(te_dispatcher_t *d, const te_id_t *id, json_t *graph_js
     return j;
 }
 
+/* The checkpoint the job store's pointer names. When its directory is gone, the
+ * pointer was written by a txn whose answer never came, the checkpoint then counted as
+ * failed, was discarded and never confirmed: the newest retained one below it is the
+ * latest the sinks committed. */
+static te_ckpt_metadata_t *pointer_checkpoint(cl_job_t *j, uint64_t id, const char *dir, te_error_t *err)
+{
+    te_ckpt_metadata_t *m = checkpoint_metadata_resolve(dir, err);
+    char job_dir[4200], chk[4300];
+    snprintf(job_dir, sizeof(job_dir), "%s/%s", j->opt.checkpoint_root, j->hex);
+    for (uint64_t older = id - 1; m == NULL && older > 0 && older + TE_CKPT_RETAINED >= id; older--) {
+        te_error_t e = {0};
+        if (checkpoint_metadata_chk_dir(job_dir, older, chk, sizeof(chk)) != NULL &&
+            (m = checkpoint_metadata_resolve(chk, &e)) != NULL)
+            TE_WARN(CTX, "job %s: checkpoint %llu of its pointer is gone (%s): restoring %llu", j->hex,
+                    (unsigned long long)id, err ? err->msg : "", (unsigned long long)older);
+    }
+    if (m == NULL)
+        te_error_prefix(err, "checkpoint %llu (%s), the latest in the job store", (unsigned long long)id, dir);
+    return m;
+}
+
 /* What the job restores: its latest completed checkpoint, else its savepoint, else
  * nothing. *explicit_restore: the user named it (never fallen back from). */
 static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t **out, int *explicit_restore,
@@ -416,7 +482,19 @@ static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t
 {
     *out = NULL;
     *explicit_restore = 0;
-    if (recovering) {
+    if (recovering && job_store_keeps_checkpoints(j->d->cfg.store)) {
+        /* the pointer only: a newer _metadata it does not name was never confirmed */
+        uint64_t id = 0;
+        te_error_t e = {0};
+        char *dir = job_store_latest_checkpoint(j->d->cfg.store, j->hex, &id, &e);
+        if (dir == NULL && e.code != TE_OK)
+            return te_error_set(err, e.code, "reading its checkpoint pointer: %s", e.msg);
+        if (dir != NULL) {
+            *out = pointer_checkpoint(j, id, dir, err);
+            free(dir);
+            return *out ? TE_OK : (err ? err->code : TE_EIO);
+        }
+    } else if (recovering) {
         char dir[4200];
         te_error_t e = {0};
         snprintf(dir, sizeof(dir), "%s/%s", j->opt.checkpoint_root, j->hex);

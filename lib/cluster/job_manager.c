@@ -12,8 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "cluster/dir_job_store.h"
 #include "cluster/dispatcher.h"
+#include "cluster/etcd_client.h"
+#include "cluster/etcd_job_store.h"
+#include "cluster/leader_election.h"
 #include "cluster/resource_manager.h"
 #include "cluster/rest_api.h"
 #include "common/clock.h"
@@ -37,6 +42,14 @@ struct te_job_manager {
     te_dispatcher_t *dispatcher;
     te_rest_api_t *rest;
     char store_describe[4300];
+    /* high availability (NULL / 0 without) */
+    te_etcd_client_t *etcd;
+    te_leader_election_t *election;
+    te_job_store_t *etcd_store; /* the Dispatcher's store (borrowed), for the election */
+    char ha_prefix[512];
+    char rpc_address[300], rest_address[300];
+    int deposed;
+    long recovered;
 };
 
 /* An absolute path for a directory given relative to the working directory. */
@@ -52,6 +65,85 @@ static char *absolute_dir(const char *dir)
     if (p != NULL)
         snprintf(p, n, "%s/%s", cwd, dir);
     return p;
+}
+
+/* ---- overview and metrics -------------------------------------------------------------- */
+
+/* ---- high availability --------------------------------------------------------------------- */
+
+/* The address others reach a port at: the bind host, or this host's name for a
+ * wildcard bind. */
+static void advertised(const char *bind_host, int port, char *out, size_t cap)
+{
+    char host[256];
+    if (strcmp(bind_host, "0.0.0.0") == 0 || strcmp(bind_host, "::") == 0 || bind_host[0] == '\0') {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "127.0.0.1");
+        host[sizeof(host) - 1] = '\0';
+    } else {
+        snprintf(host, sizeof(host), "%s", bind_host);
+    }
+    snprintf(out, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+static void on_granted(void *arg, int64_t epoch)
+{
+    te_job_manager_t *jm = arg;
+    te_error_t err = {0};
+    resource_manager_lead(jm->rm, (uint64_t)epoch);
+    long n = dispatcher_recover(jm->dispatcher, &err);
+    if (n < 0) {
+        char why[TE_ERROR_MSG_MAX + 64];
+        snprintf(why, sizeof(why), "cannot read the job store: %s", err.msg);
+        leader_election_lost(jm->election, why);
+        return;
+    }
+    jm->recovered = n;
+    TE_INFO(CTX, "LEADER epoch=%lld jobs_recovered=%ld rest_address=%s rpc_address=%s", (long long)epoch, n,
+            jm->rest_address, jm->rpc_address);
+}
+
+static void on_revoked(void *arg, const char *why)
+{
+    te_job_manager_t *jm = arg;
+    TE_WARN(CTX, "deposed (%s): this JobManager stops its jobs' JobMasters and starts over as a standby", why);
+    jm->deposed = 1;
+    event_base_loopbreak(jm->base);
+}
+
+static te_status_t ha_start(te_job_manager_t *jm, te_error_t *err)
+{
+    json_t *value = json_pack("{s:s, s:s, s:s}", "rpc_address", jm->rpc_address, "rest_address", jm->rest_address,
+                              "job_manager_id", jm->id_hex);
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(value);
+    if (text == NULL)
+        return te_error_set(err, TE_ENOMEM, "out of memory");
+    char key[600];
+    snprintf(key, sizeof(key), "%sleader", jm->ha_prefix);
+    static const te_leader_election_cbs_t cbs = {on_granted, on_revoked};
+    jm->election = leader_election_new(
+        jm->etcd, key, text, config_get_int(jm->cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_LEASE_TTL), &cbs, jm, err);
+    free(text);
+    if (jm->election == NULL)
+        return err ? err->code : TE_ENOMEM;
+    etcd_job_store_set_election(jm->etcd_store, jm->election);
+    return TE_OK;
+}
+
+/* Who leads, for GET /v1/leader and the standby's redirects (NEW reference); *leading. */
+static json_t *leader_view(void *arg, int *leading)
+{
+    te_job_manager_t *jm = arg;
+    *leading = jm->election == NULL || leader_election_is_leader(jm->election);
+    if (jm->election == NULL)
+        return json_pack("{s:s, s:b, s:s, s:s}", "high_availability", "none", "leader", 1, "rest_address",
+                         jm->rest_address, "rpc_address", jm->rpc_address);
+    return json_pack("{s:s, s:b, s:s, s:I, s:s, s:s, s:s, s:o}", "high_availability", "etcd", "leader", *leading,
+                     "state", leader_election_state_name(jm->election), "epoch",
+                     (json_int_t)leader_election_epoch(jm->election), "rest_address", jm->rest_address,
+                     "rpc_address", jm->rpc_address, "job_manager_id", jm->id_hex, "current",
+                     leader_election_leader_json(jm->election));
 }
 
 /* ---- overview and metrics -------------------------------------------------------------- */
@@ -134,6 +226,7 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
     }
     jm->base = base;
     jm->cfg = cfg;
+    int ha = strcmp(config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_TYPE), "etcd") == 0;
     jm->started_ms = te_clock_wall_ms();
     te_id_random(&jm->id);
     te_id_to_hex(&jm->id, jm->id_hex);
@@ -154,14 +247,28 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
         .slot_request_timeout_ms = config_get_int(cfg, TE_KEY_SLOT_REQUEST_TIMEOUT),
         .job_manager_id = jm->id,
         .epoch = 0,
+        .standby = ha,
         .is_cluster_job = NULL, /* set once the Dispatcher exists */
     };
     if ((jm->rm = resource_manager_new(&rc, err)) == NULL)
         goto cleanup;
-    const char *store_dir = config_get_str(cfg, TE_KEY_JOBMANAGER_STORE_DIR);
-    if ((store = dir_job_store_new(base, store_dir, err)) == NULL) {
-        te_error_prefix(err, "jobmanager.store.dir");
-        goto cleanup;
+    if (ha) {
+        snprintf(jm->ha_prefix, sizeof(jm->ha_prefix), "/taskexecutord/%s/",
+                 config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_CLUSTER_ID));
+        if ((jm->etcd = etcd_client_new(base, config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_ENDPOINTS),
+                                        config_get_int(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_REQUEST_TIMEOUT),
+                                        err)) == NULL) {
+            te_error_prefix(err, "high-availability.etcd.endpoints");
+            goto cleanup;
+        }
+        if ((store = jm->etcd_store = etcd_job_store_new(jm->etcd, NULL, jm->ha_prefix, err)) == NULL)
+            goto cleanup;
+    } else {
+        const char *store_dir = config_get_str(cfg, TE_KEY_JOBMANAGER_STORE_DIR);
+        if ((store = dir_job_store_new(base, store_dir, err)) == NULL) {
+            te_error_prefix(err, "jobmanager.store.dir");
+            goto cleanup;
+        }
     }
     snprintf(jm->store_describe, sizeof(jm->store_describe), "%s", job_store_describe(store));
     te_dispatcher_config_t dc = {
@@ -187,9 +294,13 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
         .max_body = (size_t)config_get_int(cfg, TE_KEY_JOBMANAGER_REST_MAX_BODY_SIZE),
         .dispatcher = jm->dispatcher,
         .rm = jm->rm,
-        .provider = {jm, overview, metrics_text},
+        .provider = {jm, overview, metrics_text, leader_view},
     };
     if ((jm->rest = rest_api_new(&rest, err)) == NULL)
+        goto cleanup;
+    advertised(rc.bind_host, job_manager_rpc_port(jm), jm->rpc_address, sizeof(jm->rpc_address));
+    advertised(rest.host, job_manager_rest_port(jm), jm->rest_address, sizeof(jm->rest_address));
+    if (ha && ha_start(jm, err) != TE_OK)
         goto cleanup;
     return jm;
 cleanup:
@@ -198,7 +309,14 @@ cleanup:
     return NULL;
 }
 
-long job_manager_recover(te_job_manager_t *jm, te_error_t *err) { return dispatcher_recover(jm->dispatcher, err); }
+long job_manager_recover(te_job_manager_t *jm, te_error_t *err)
+{
+    if (jm->election != NULL)
+        return 0; /* recovered when leadership is granted */
+    return dispatcher_recover(jm->dispatcher, err);
+}
+
+int job_manager_deposed(const te_job_manager_t *jm) { return jm->deposed; }
 
 void job_manager_free(te_job_manager_t *jm)
 {
@@ -207,7 +325,9 @@ void job_manager_free(te_job_manager_t *jm)
     if (jm->dispatcher != NULL)
         dispatcher_close(jm->dispatcher); /* requests still pending go with the REST API */
     rest_api_free(jm->rest);
-    dispatcher_free(jm->dispatcher);
+    dispatcher_free(jm->dispatcher);    /* the etcd store with it */
+    leader_election_free(jm->election); /* a leader resigns */
+    etcd_client_free(jm->etcd);         /* drops the calls still in flight (nothing ran since) */
     resource_manager_free(jm->rm);
     security_free(jm->security);
     free(jm->checkpoint_root);

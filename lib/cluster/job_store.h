@@ -6,8 +6,16 @@
  * jobs.
  *
  * Implementations: dir_job_store (jobmanager.store.dir: one file per job, written
- * temp + fsync + rename on a worker thread); the etcd store of high availability
- * (issue #15) goes behind the same table.
+ * temp + fsync + rename on a worker thread); etcd_job_store (high availability: the
+ * records and each job's checkpoint pointer in etcd, every write guarded by the
+ * leadership).
+ *
+ * Checkpoint pointers (Flink's CompletedCheckpointStore + CheckpointIDCounter), optional:
+ * a store that keeps them is told each completed checkpoint (its id and directory)
+ * after its _metadata is durable and before it counts; recovery then restores the
+ * pointer's checkpoint, never a newer _metadata it does not name (one a deposed leader
+ * wrote). A store without them (the directory) leaves the _metadata files as the
+ * pointers.
  *
  * Contract: put and remove return at once; `done` runs later on the event loop with
  * NULL (durable) or the error; operations on one job complete in the order issued.
@@ -18,6 +26,8 @@
  */
 #ifndef TE_JOB_STORE_H
 #define TE_JOB_STORE_H
+
+#include <stdint.h>
 
 #include "common/te_status.h"
 
@@ -36,6 +46,12 @@ typedef struct te_job_store_ops {
     void (*put)(te_job_store_t *s, const char *job_hex, const char *record, te_job_store_done_fn done, void *arg);
     void (*remove)(te_job_store_t *s, const char *job_hex, te_job_store_done_fn done, void *arg);
     void (*free)(te_job_store_t *s);
+    /* Optional (see above). put_checkpoint: as put. latest_checkpoint (synchronous,
+     * recovery): the directory of the job's latest checkpoint (malloc'd, *id its id), or
+     * NULL with err->code TE_OK when there is none, else the error. */
+    void (*put_checkpoint)(te_job_store_t *s, const char *job_hex, uint64_t id, const char *dir,
+                           te_job_store_done_fn done, void *arg);
+    char *(*latest_checkpoint)(te_job_store_t *s, const char *job_hex, uint64_t *id, te_error_t *err);
 } te_job_store_ops_t;
 
 /* Every implementation starts with this header. */
@@ -56,6 +72,20 @@ static inline void job_store_put(te_job_store_t *s, const char *job_hex, const c
 static inline void job_store_remove(te_job_store_t *s, const char *job_hex, te_job_store_done_fn done, void *arg)
 {
     s->ops->remove(s, job_hex, done, arg);
+}
+static inline int job_store_keeps_checkpoints(const te_job_store_t *s) { return s->ops->put_checkpoint != NULL; }
+static inline void job_store_put_checkpoint(te_job_store_t *s, const char *job_hex, uint64_t id, const char *dir,
+                                            te_job_store_done_fn done, void *arg)
+{
+    if (s->ops->put_checkpoint == NULL)
+        done(arg, NULL);
+    else
+        s->ops->put_checkpoint(s, job_hex, id, dir, done, arg);
+}
+static inline char *job_store_latest_checkpoint(te_job_store_t *s, const char *job_hex, uint64_t *id,
+                                                te_error_t *err)
+{
+    return s->ops->latest_checkpoint ? s->ops->latest_checkpoint(s, job_hex, id, err) : NULL;
 }
 /* NULL: no-op. */
 static inline void job_store_free(te_job_store_t *s)

@@ -286,6 +286,7 @@ static void reply_registration(te_resource_manager_t *rm, rm_executor_t *ex, te_
     reg.job_manager_id.data = rm->cfg.job_manager_id.b;
     reg.job_manager_id.len = TE_ID_LEN;
     reg.heartbeat_interval_ms = (uint64_t)rm->cfg.heartbeat_interval_ms;
+    reg.epoch = rm->cfg.epoch;
     Te__Response resp = TE__RESPONSE__INIT;
     resp.registration = &reg;
     rpc_conn_reply_response(conn, call_id, &resp);
@@ -409,6 +410,12 @@ static void on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call)
 {
     te_resource_manager_t *rm = arg;
     uint64_t id = call->call_id;
+    if (rm->cfg.standby) {
+        rpc_conn_reply(conn, id, TE__ERROR_CODE__NOT_LEADER,
+                       "this JobManager is a standby (high-availability.type: etcd): register with the leader "
+                       "(GET /v1/leader on any JobManager names it)");
+        return;
+    }
     switch (call->body_case) {
     case TE__RPC_MESSAGE__BODY_REGISTER_TASK_EXECUTOR:
         call_register(rm, conn, id, call->register_task_executor);
@@ -591,6 +598,15 @@ void resource_manager_free(te_resource_manager_t *rm)
 }
 
 int resource_manager_port(const te_resource_manager_t *rm) { return rpc_server_port(rm->rpc); }
+
+void resource_manager_lead(te_resource_manager_t *rm, uint64_t epoch)
+{
+    rm->cfg.standby = 0;
+    rm->cfg.epoch = epoch;
+    for (rm_executor_t *ex = rm->executors; ex != NULL; ex = ex->next)
+        if (ex->gw != NULL)
+            rpc_tm_gateway_set_epoch(ex->gw, epoch);
+}
 
 void resource_manager_set_job_filter(te_resource_manager_t *rm, int (*is_cluster_job)(void *, const te_id_t *),
                                      void *arg)

@@ -23,7 +23,9 @@
  * those slots are FREE again: a recovered job never runs beside its old tasks.
  *
  * Every JobManager -> TaskExecutor call carries the epoch given in the configuration
- * (the RpcMessage's epoch; issue #15 fences by it).
+ * or by resource_manager_lead (the RpcMessage's epoch; TaskExecutors refuse older
+ * ones), and so does the registration's answer. A standby (high availability) answers
+ * every TaskExecutor call NOT_LEADER.
  *
  * Threading: the JobManager's event-loop thread; no locks.
  */
@@ -54,12 +56,17 @@ typedef struct te_rm_config {
     int64_t slot_request_timeout_ms;
     te_id_t job_manager_id; /* this process (answered to registrations) */
     uint64_t epoch;         /* carried by every call to a TaskExecutor (0 = none) */
+    int standby;            /* high availability: TaskExecutors are refused (NOT_LEADER) until
+                               resource_manager_lead */
     /* Whether a job id belongs to this JobManager (running, recovered or ended): only
      * its slots are freed as leftovers; others belong to a scheduler driving the
      * TaskExecutor directly. */
     int (*is_cluster_job)(void *arg, const te_id_t *job_id);
     void *cluster_job_arg;
 } te_rm_config_t;
+
+/* High availability: this JobManager leads now with `epoch` (the standby ends). */
+void resource_manager_lead(te_resource_manager_t *rm, uint64_t epoch);
 
 /* Binds the RPC port. NULL + err naming the address. */
 te_resource_manager_t *resource_manager_new(const te_rm_config_t *cfg, te_error_t *err);

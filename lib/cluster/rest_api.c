@@ -131,6 +131,48 @@ static void get_metrics(rest_req_t *q)
     free(text);
 }
 
+static void get_leader(rest_req_t *q)
+{
+    int leading = 1;
+    json_t *l = q->r->cfg.provider.leader ? q->r->cfg.provider.leader(q->r->cfg.provider.arg, &leading) : NULL;
+    if (l == NULL)
+        l = json_pack("{s:s, s:b}", "high_availability", "none", "leader", 1);
+    http_reply_json(q->req, 200, l);
+}
+
+/* A standby's answer to everything but /v1/leader and /metrics: 307 to the leader. */
+static int standby_redirect(te_rest_api_t *r, struct evhttp_request *req, const char *path)
+{
+    int leading = 1;
+    if (r->cfg.provider.leader == NULL || strcmp(path, "/v1/leader") == 0 || strcmp(path, "/metrics") == 0)
+        return 0;
+    json_t *l = r->cfg.provider.leader(r->cfg.provider.arg, &leading);
+    if (leading) {
+        json_decref(l);
+        return 0;
+    }
+    json_t *cur = json_object_get(l, "current");
+    const char *rest = json_string_value(json_object_get(cur, "rest_address"));
+    if (rest == NULL) {
+        http_reply_error(req, 503, path,
+                         "this JobManager is a standby and no leader is elected yet (high availability); retry "
+                         "shortly");
+        json_decref(l);
+        return 1;
+    }
+    char location[1400];
+    const char *uri = evhttp_request_get_uri(req);
+    snprintf(location, sizeof(location), "http://%s%s", rest, uri ? uri : path);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", location);
+    char msg[600];
+    snprintf(msg, sizeof(msg), "this JobManager is a standby; the leader (epoch %lld) is at %s",
+             (long long)json_integer_value(json_object_get(cur, "epoch")), rest);
+    http_reply_json(req, 307,
+                    json_pack("{s:s, s:s, s:O, s:i}", "error", msg, "path", path, "leader", cur, "status", 307));
+    json_decref(l);
+    return 1;
+}
+
 static void get_dashboard(rest_req_t *q)
 {
     http_reply_page(q->req, te_jm_dashboard_html, te_jm_dashboard_html_len);
@@ -152,6 +194,7 @@ static const rest_route_t routes[] = {
     {EVHTTP_REQ_POST, "/v1/jobs/*/stop", post_stop},
     {EVHTTP_REQ_GET, "/v1/taskmanagers", get_taskmanagers},
     {EVHTTP_REQ_GET, "/metrics", get_metrics},
+    {EVHTTP_REQ_GET, "/v1/leader", get_leader},
 };
 
 /* 1 when path matches pattern; the segment a "*" matched goes to seg (its text). */
@@ -203,6 +246,8 @@ static void on_request(void *arg, struct evhttp_request *req)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     enum evhttp_cmd_type as = cmd == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : cmd;
     TE_DEBUG(CTX, "%s %s", method_name(cmd), path);
+    if (standby_redirect(r, req, path))
+        return;
     const rest_route_t *found = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!match(routes[i].pattern, path, seg, sizeof(seg)))

@@ -14,6 +14,12 @@
  *   POST   /v1/jobs/<id>/stop               {"savepoint_dir": "/abs"}: stop-with-savepoint -> 200 (then FINISHED)
  *   GET    /v1/taskmanagers                 registered TaskExecutors, their slots, last heartbeat
  *   GET    /metrics                         Prometheus text 0.0.4 (te_jobmanager_*)
+ *   GET    /v1/leader                       high availability: whether this JobManager leads, its
+ *                                           epoch, the current leader's addresses
+ *
+ * A standby (high availability) serves /v1/leader and /metrics itself and answers every
+ * other request 307 with Location on the leader's REST address and a JSON body naming
+ * it, or 503 while no leader is known.
  *   GET    /                                the dashboard
  *
  * Errors are JSON {"error", "path", "status"}: 400 malformed id / bad body, 404 unknown
@@ -43,6 +49,9 @@ typedef struct te_rest_provider {
     void *arg;
     json_t *(*overview)(void *arg);   /* NEW reference */
     char *(*metrics_text)(void *arg); /* malloc'd */
+    /* GET /v1/leader (NEW reference); *leading = 0 makes this a standby's API: every other
+     * path is answered 307 to the leader's REST address (503 while none is known). */
+    json_t *(*leader)(void *arg, int *leading);
 } te_rest_provider_t;
 
 typedef struct te_rest_config {

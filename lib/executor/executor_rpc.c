@@ -669,5 +669,29 @@ void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call
                         frame_message_body_name(call));
         return;
     }
+    if (call->epoch != 0 && call->epoch < te->epoch_seen) {
+        TE_WARN(CTX, "refused %s of JobManager epoch %llu from %s: following epoch %llu (STALE_EPOCH)",
+                frame_message_body_name(call), (unsigned long long)call->epoch, rpc_conn_peer(conn),
+                (unsigned long long)te->epoch_seen);
+        rpc_conn_replyf(conn, call->call_id, TE__ERROR_CODE__STALE_EPOCH,
+                        "%s of JobManager epoch %llu refused: this TaskExecutor follows epoch %llu (a newer "
+                        "leader); the sender is no longer the leader",
+                        frame_message_body_name(call), (unsigned long long)call->epoch,
+                        (unsigned long long)te->epoch_seen);
+        return;
+    }
+    if (call->epoch > te->epoch_seen)
+        executor_epoch_seen(te, call->epoch);
     calls[bc](te, conn, call->call_id, body);
+}
+
+void executor_epoch_seen(te_task_executor_t *te, uint64_t epoch)
+{
+    if (epoch <= te->epoch_seen)
+        return;
+    TE_INFO(CTX, "following JobManager epoch %llu (calls of epoch %llu and older are refused from now on)",
+            (unsigned long long)epoch, (unsigned long long)te->epoch_seen);
+    te->epoch_seen = epoch;
+    if (te->rm != NULL)
+        rm_connection_epoch_seen(te->rm, epoch);
 }

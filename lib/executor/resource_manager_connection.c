@@ -9,6 +9,14 @@
  *   delay doubled (cluster.registration.initial-timeout .. max-timeout); a successful
  *   registration resets it.
  *
+ * High availability: jobmanager.address may list several JobManagers ("a:6123,b:6123");
+ * each failed attempt moves on to the next one, and the delay doubles only after a
+ * whole round. A standby answers NOT_LEADER: the next address is tried after the
+ * initial delay (the leader is another one, or is being elected). The registration's
+ * epoch is remembered (executor_epoch_seen: older calls are refused); a heartbeat left
+ * unanswered (a frozen or partitioned leader) drops the connection and registers anew,
+ * and so does an epoch newer than the registration's seen in a call.
+ *
  * Offers (OfferSlots) travel on the same connection; an offer that is refused, gets no
  * answer or cannot be sent (not registered) frees its slot again.
  *
@@ -34,6 +42,7 @@
 #define CTX             "registration"
 #define CONNECT_TIMEOUT 5000
 #define CALL_TIMEOUT    10000
+#define MAX_ADDRESSES   16
 
 typedef enum rmc_state {
     RMC_WAITING = 0,
@@ -54,7 +63,10 @@ typedef struct rmc_offer {
 
 struct te_rm_connection {
     te_task_executor_t *te;
-    char address[256];
+    char address[256]; /* the JobManager tried now (one of addrs) */
+    char addrs[MAX_ADDRESSES][256];
+    size_t n_addrs, cur;
+    uint64_t epoch; /* of the registration (0 = none) */
     char rpc_address[300];
     rmc_state_t state;
     te_rpc_channel_t *ch;
@@ -79,9 +91,12 @@ static void timer_in(te_rm_connection_t *rc, int64_t ms)
     evtimer_add(rc->timer, &tv);
 }
 
-/* Drops the channel and waits before the next attempt. */
-static void retry_later(te_rm_connection_t *rc, const char *why)
+/* Drops the channel and waits before the next attempt (at the next address).
+ * reset: start the delays over (a live JobManager answered). */
+static void retry_later_from(te_rm_connection_t *rc, const char *why, int reset)
 {
+    if (reset)
+        rc->backoff_ms = cfg_ms(rc, TE_KEY_CLUSTER_REGISTRATION_INITIAL_TIMEOUT);
     te_rpc_channel_t *ch = rc->ch;
     rc->ch = NULL;
     rpc_channel_free(ch); /* safe inside its own callbacks */
@@ -94,9 +109,14 @@ static void retry_later(te_rm_connection_t *rc, const char *why)
     else
         TE_DEBUG(CTX, "%s: %s; next attempt in %lld ms", rc->address, why, (long long)rc->backoff_ms);
     timer_in(rc, rc->backoff_ms);
+    rc->cur = (rc->cur + 1) % rc->n_addrs;
+    snprintf(rc->address, sizeof(rc->address), "%s", rc->addrs[rc->cur]);
     int64_t max = cfg_ms(rc, TE_KEY_CLUSTER_REGISTRATION_MAX_TIMEOUT);
-    rc->backoff_ms = rc->backoff_ms * 2 > max ? max : rc->backoff_ms * 2;
+    if (rc->cur == 0 && !reset)
+        rc->backoff_ms = rc->backoff_ms * 2 > max ? max : rc->backoff_ms * 2;
 }
+
+static void retry_later(te_rm_connection_t *rc, const char *why) { retry_later_from(rc, why, 0); }
 
 /* ---- calls ------------------------------------------------------------------------ */
 
@@ -142,6 +162,12 @@ static void on_registered(void *arg, const Te__RpcMessage *reply, const te_error
         return;
     }
     const Te__Response *r = reply->response;
+    if (r->code == TE__ERROR_CODE__NOT_LEADER) {
+        char why[TE_ERROR_MSG_MAX + 64];
+        snprintf(why, sizeof(why), "a standby JobManager: %s", r->message ? r->message : "not the leader");
+        retry_later_from(rc, why, 1);
+        return;
+    }
     if (r->code != TE__ERROR_CODE__OK || r->registration == NULL ||
         te_id_from_bytes(r->registration->registration_id.data, r->registration->registration_id.len,
                          &rc->registration_id) != 0) {
@@ -153,10 +179,13 @@ static void on_registered(void *arg, const Te__RpcMessage *reply, const te_error
     }
     rc->state = RMC_REGISTERED;
     rc->attempts = 0;
+    rc->epoch = r->registration->epoch;
+    executor_epoch_seen(rc->te, rc->epoch);
     rc->registered_at = te_clock_wall_ms();
     rc->backoff_ms = cfg_ms(rc, TE_KEY_CLUSTER_REGISTRATION_INITIAL_TIMEOUT);
-    TE_INFO(CTX, "registered with the JobManager at %s as %s (registration %s, RPC address %s)", rc->address,
-            rc->te->resource_id, te_id_str(&rc->registration_id), rc->rpc_address);
+    TE_INFO(CTX, "registered with the JobManager at %s as %s (registration %s, RPC address %s, epoch %llu)",
+            rc->address, rc->te->resource_id, te_id_str(&rc->registration_id), rc->rpc_address,
+            (unsigned long long)rc->epoch);
     timer_in(rc, cfg_ms(rc, TE_KEY_HEARTBEAT_INTERVAL));
 }
 
@@ -165,11 +194,14 @@ static void on_heartbeat_reply(void *arg, const Te__RpcMessage *reply, const te_
     te_rm_connection_t *rc = arg;
     rc->hb_pending = 0;
     if (reply == NULL) {
-        TE_WARN(CTX, "heartbeat to the JobManager at %s: %s", rc->address, err ? err->msg : "no answer");
-        return; /* a closed connection reports itself */
+        char why[TE_ERROR_MSG_MAX + 64];
+        snprintf(why, sizeof(why), "heartbeat unanswered: %s", err ? err->msg : "no answer");
+        if (rc->state == RMC_REGISTERED)
+            retry_later(rc, why); /* a frozen or cut-off JobManager: find the leader again */
+        return;
     }
     const Te__Response *r = reply->response;
-    if (r->code == TE__ERROR_CODE__UNKNOWN_TASK_EXECUTOR) {
+    if (r->code == TE__ERROR_CODE__UNKNOWN_TASK_EXECUTOR || r->code == TE__ERROR_CODE__NOT_LEADER) {
         TE_WARN(CTX, "the JobManager at %s does not know this TaskExecutor any more (%s): registering again",
                 rc->address, r->message ? r->message : "");
         send_registration(rc);
@@ -193,7 +225,9 @@ static void send_heartbeat(te_rm_connection_t *rc)
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
     msg.body_case = TE__RPC_MESSAGE__BODY_TASK_EXECUTOR_HEARTBEAT;
     msg.task_executor_heartbeat = &hb;
-    if (rpc_channel_call(rc->ch, &msg, CALL_TIMEOUT, on_heartbeat_reply, rc, &err) == TE_OK)
+    int64_t timeout = cfg_ms(rc, TE_KEY_HEARTBEAT_TIMEOUT);
+    if (rpc_channel_call(rc->ch, &msg, timeout < CALL_TIMEOUT ? timeout : CALL_TIMEOUT, on_heartbeat_reply, rc,
+                         &err) == TE_OK)
         rc->hb_pending = 1;
     else
         TE_WARN(CTX, "heartbeat to the JobManager at %s: %s", rc->address, err.msg);
@@ -348,12 +382,30 @@ te_rm_connection_t *rm_connection_new(te_task_executor_t *te, const char *addres
         return NULL;
     }
     rc->te = te;
-    const char *colon = strrchr(address, ':');
-    if (colon == NULL || colon == address || colon[1] == '\0' || strlen(address) >= sizeof(rc->address)) {
-        te_error_set(err, TE_EINVAL, "'%s' is not host:port (the JobManager's jobmanager.rpc.port)", address);
+    for (const char *p = address; *p != '\0';) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        const char *colon = NULL;
+        for (size_t i = 0; i < n; i++)
+            colon = p[i] == ':' ? p + i : colon;
+        if (colon == NULL || colon == p || colon == p + n - 1 || n >= sizeof(rc->addrs[0]) ||
+            rc->n_addrs == MAX_ADDRESSES) {
+            te_error_set(err, TE_EINVAL,
+                         "'%.*s' is not host:port (a JobManager's jobmanager.rpc.port; at most %d, "
+                         "comma-separated)",
+                         (int)n, p, MAX_ADDRESSES);
+            goto cleanup;
+        }
+        snprintf(rc->addrs[rc->n_addrs++], sizeof(rc->addrs[0]), "%.*s", (int)n, p);
+        p += n;
+    }
+    if (rc->n_addrs == 0) {
+        te_error_set(err, TE_EINVAL, "'%s' names no JobManager (host:port[,host:port...])", address);
         goto cleanup;
     }
-    snprintf(rc->address, sizeof(rc->address), "%s", address);
+    snprintf(rc->address, sizeof(rc->address), "%s", rc->addrs[0]);
     if (numeric_rpc_address(rc, err) != TE_OK)
         goto cleanup;
     rc->backoff_ms = cfg_ms(rc, TE_KEY_CLUSTER_REGISTRATION_INITIAL_TIMEOUT);
@@ -363,7 +415,8 @@ te_rm_connection_t *rm_connection_new(te_task_executor_t *te, const char *addres
         goto cleanup;
     }
     timer_in(rc, 0);
-    TE_INFO(CTX, "registering with the JobManager at %s", rc->address);
+    TE_INFO(CTX, "registering with the JobManager at %s%s", rc->address,
+            rc->n_addrs > 1 ? " (or the next of jobmanager.address until one leads)" : "");
     return rc;
 cleanup:
     rm_connection_free(rc);
@@ -388,3 +441,12 @@ void rm_connection_free(te_rm_connection_t *rc)
 const char *rm_connection_state(const te_rm_connection_t *rc) { return state_names[rc->state]; }
 const char *rm_connection_address(const te_rm_connection_t *rc) { return rc->address; }
 int64_t rm_connection_registered_at(const te_rm_connection_t *rc) { return rc->registered_at; }
+
+void rm_connection_epoch_seen(te_rm_connection_t *rc, uint64_t epoch)
+{
+    if (rc->state != RMC_REGISTERED || rc->epoch == 0 || epoch <= rc->epoch)
+        return;
+    char why[128];
+    snprintf(why, sizeof(why), "a newer JobManager leader (epoch %llu) exists", (unsigned long long)epoch);
+    retry_later_from(rc, why, 1);
+}

@@ -22,7 +22,8 @@
 struct te_task_executor;
 typedef struct te_rm_connection te_rm_connection_t;
 
-/* Starts registering with `address` ("host:port") at once. The executor's RPC server,
+/* Starts registering with `address` ("host:port", or several comma-separated: the
+ * JobManagers of a high-availability setup, tried in turn until the leader accepts) at once. The executor's RPC server,
  * slot table and data port must exist. NULL + err (a bad address, out of memory). */
 te_rm_connection_t *rm_connection_new(struct te_task_executor *te, const char *address, te_error_t *err);
 /* Closes the connection. NULL: no-op. */
@@ -38,5 +39,8 @@ void rm_connection_offer_slot(te_rm_connection_t *rc, const te_id_t *job_id, con
 const char *rm_connection_state(const te_rm_connection_t *rc);
 const char *rm_connection_address(const te_rm_connection_t *rc);
 int64_t rm_connection_registered_at(const te_rm_connection_t *rc);
+/* A call carried a newer JobManager epoch than the registration's: register again
+ * (with the new leader). */
+void rm_connection_epoch_seen(te_rm_connection_t *rc, uint64_t epoch);
 
 #endif

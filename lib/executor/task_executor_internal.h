@@ -111,6 +111,9 @@ struct te_task_executor {
     te_rpc_server_t *rpc;
     te_status_server_t *status;
     struct te_rm_connection *rm; /* jobmanager.address: the registration with a JobManager */
+    /* High availability: the highest JobManager epoch seen (a call's RpcMessage.epoch or
+     * the registration's); calls of an older epoch are refused (STALE_EPOCH). */
+    uint64_t epoch_seen;
 
     te_job_manager_t *jobs;
     te_task_record_t *tasks;
@@ -155,6 +158,8 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc);
 /* executor_rpc.c: the RPC server's call callback (one handler per call kind), and the
  * pushes to the job's connection. */
 void executor_on_call(void *arg, te_rpc_conn_t *conn, const Te__RpcMessage *call);
+/* A JobManager epoch was seen (a call, a registration): remembered when newer. */
+void executor_epoch_seen(te_task_executor_t *te, uint64_t epoch);
 void executor_push_task_state(te_task_executor_t *te, te_task_record_t *r, te_exec_state_t s, const char *cause);
 /* The shared files of an incremental checkpoint's update: copied from the task's
  * report (out of memory turns the update into a decline), freed with it. */

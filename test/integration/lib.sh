@@ -411,6 +411,118 @@ stop_mosquitto() {
   MQTT_PID=
 }
 
+# start_etcd_cluster N: an N-member etcd cluster (Debian's etcd-server) on free
+# 127.0.0.1 ports, member i's data in $WORK/etcd-i, killed at exit (before the daemons
+# stop: the shell waits for its children then).
+# Sets ETCD_ENDPOINTS (the client URLs, comma-separated: high-availability.etcd.endpoints)
+# and ETCD_URL[i]; etcd_kill I kills member I (-9), etcd_start_member I starts it again
+# on its data; etcd_get KEY prints a key's value (empty when absent).
+start_etcd_cluster() {
+  local n=$1 i ports
+  [ -x /usr/bin/etcd ] || need_tool etcd "etcd-server: the etcd cluster of the high-availability tests"
+  read -r -a ports <<<"$(free_ports $((2 * n)))"
+  ETCD_N=$n ETCD_CLUSTER= ETCD_ENDPOINTS=
+  ETCD_URL=() ETCD_PEER=() ETCD_PID=()
+  for i in $(seq 0 $((n - 1))); do
+    ETCD_URL[$i]=http://127.0.0.1:${ports[$((2 * i))]}
+    ETCD_PEER[$i]=http://127.0.0.1:${ports[$((2 * i + 1))]}
+    ETCD_CLUSTER+="${ETCD_CLUSTER:+,}e$i=${ETCD_PEER[$i]}"
+    ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}${ETCD_URL[$i]}"
+  done
+  for i in $(seq 0 $((n - 1))); do etcd_start_member "$i"; done
+  CLEANUP+=("stop_etcd_cluster")
+  wait_until 30 etcd_healthy || { tail -5 "$WORK"/etcd-*.log; fail "etcd did not become healthy"; }
+}
+etcd_start_member() {
+  local i=$1
+  /usr/bin/etcd --name "e$i" --data-dir "$WORK/etcd-$i" --listen-client-urls "${ETCD_URL[$i]}" \
+    --advertise-client-urls "${ETCD_URL[$i]}" --listen-peer-urls "${ETCD_PEER[$i]}" \
+    --initial-advertise-peer-urls "${ETCD_PEER[$i]}" --initial-cluster "$ETCD_CLUSTER" \
+    --initial-cluster-token "te-$$" --initial-cluster-state new >>"$WORK/etcd-$i.log" 2>&1 &
+  ETCD_PID[$i]=$!
+}
+etcd_kill() { kill -9 "${ETCD_PID[$1]}" 2>/dev/null; wait "${ETCD_PID[$1]}" 2>/dev/null; ETCD_PID[$1]=; }
+etcd_healthy() {
+  local i
+  for i in $(seq 0 $((ETCD_N - 1))); do
+    [ -z "${ETCD_PID[$i]}" ] && continue
+    curl -s -m 2 "${ETCD_URL[$i]}/health" | grep -q '"health":"true"' || return 1
+  done
+}
+stop_etcd_cluster() {
+  local i
+  for i in $(seq 0 $((ETCD_N - 1))); do [ -n "${ETCD_PID[$i]:-}" ] && etcd_kill "$i"; done
+  rm -rf "$WORK"/etcd-[0-9]*
+}
+etcd_get() {
+  local k; k=$(printf '%s' "$1" | base64 -w0)
+  local url; for url in "${ETCD_URL[@]}"; do
+    curl -s -m 2 "$url/v3/kv/range" -d "{\"key\":\"$k\"}" 2>/dev/null |
+      python3 -c 'import json,sys,base64; d=json.load(sys.stdin); kv=d.get("kvs") or [{}]; print(base64.b64decode(kv[0].get("value","")).decode())' 2>/dev/null && return 0
+  done
+  return 1
+}
+
+# log_time_since LOG PATTERN T0: seconds from T0 (date +%s.%N) to the first line of LOG
+# matching PATTERN (by its timestamp); empty when none.
+log_time_since() {
+  python3 - "$@" <<'PY'
+import datetime, re, sys
+log, pat, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
+for line in open(log, errors="replace"):
+    if re.search(pat, line):
+        t = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+        print("%.3f" % (t.timestamp() - t0))
+        break
+PY
+}
+
+# start_ha_pair ID TTL [-D k=v ...]: two JobManagers with high availability on the
+# cluster of start_etcd_cluster (cluster id ID, lease TTL seconds, checkpoints in
+# $WORK/ckpt, the extra -D for both) on fixed free ports: jm1 (waited for until it leads)
+# and jm2 (the standby). Sets HA_ARGS (their shared arguments; jm<k>_PORTS restarts one
+# on its ports: start_jobmanager NAME ${jm1_PORTS[@]} "${HA_ARGS[@]}").
+start_ha_pair() {
+  local id=$1 ttl=$2; shift 2
+  local p; read -r -a p <<<"$(free_ports 4)"
+  HA_ARGS=(-D high-availability.type=etcd -D high-availability.etcd.endpoints="$ETCD_ENDPOINTS"
+           -D high-availability.cluster-id="$id-$$" -D high-availability.etcd.lease-ttl="${ttl}s"
+           -D state.checkpoints.dir="$WORK/ckpt" "$@")
+  jm1_PORTS=(-D jobmanager.rpc.port="${p[0]}" -D jobmanager.rest.port="${p[1]}")
+  jm2_PORTS=(-D jobmanager.rpc.port="${p[2]}" -D jobmanager.rest.port="${p[3]}")
+  start_jobmanager jm1 "${jm1_PORTS[@]}" "${HA_ARGS[@]}"
+  wait_until 10 leads jm1 || fail "the first JobManager did not become the leader: $(curl -s "$jm1_URL/v1/leader")"
+  start_jobmanager jm2 "${jm2_PORTS[@]}" "${HA_ARGS[@]}"
+}
+
+# start_ha_executors N [-D k=v ...]: te1..teN (2 slots each) listing both JobManagers of
+# start_ha_pair, registering again within 500 ms; waits until the leader jm1 has them.
+start_ha_executors() {
+  local n=$1 t; shift
+  for t in $(seq 1 "$n"); do
+    start_daemon "te$t" -D jobmanager.address="$jm1_RPC,$jm2_RPC" -D taskmanager.numberOfTaskSlots=2 \
+      -D heartbeat.interval=200ms -D cluster.registration.max-timeout=500ms "$@"
+  done
+  wait_until 15 registered jm1 "$n" || fail "the TaskExecutors did not register with the leader"
+}
+
+# expect_seq_once DIR N: the committed output of the file sinks in DIR is `seq 0 N`
+# exactly once (sorted numerically), else the test fails naming what is missing/repeated.
+expect_seq_once() {
+  committed_lines "$1" | sort -n >"$WORK/actual.txt"
+  seq 0 "$2" >"$WORK/expected.txt"
+  if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
+    echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
+    fail "committed output of $1 is not seq 0 $2 exactly once"
+  fi
+}
+
+# leads JM: GET /v1/leader of JobManager JM says it leads.
+leads() {
+  local url="${1}_URL"
+  [ "$(curl -s -m 2 "${!url}/v1/leader" | json 'd["leader"]' 2>/dev/null)" = True ]
+}
+
 # start_kafka NAME:PARTITIONS...: a Kafka cluster with these topics: the real one at
 # $KAFKA_BOOTSTRAP when set (topics created there with a per-run prefix), else
 # librdkafka's mock cluster ($BUILD/kafka_tool mock, stopped at exit). Sets KAFKA_BS

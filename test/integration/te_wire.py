@@ -9,7 +9,8 @@ import struct
 ERROR_CODES = {0: "OK", 1: "MALFORMED_MESSAGE", 2: "FRAME_TOO_LARGE", 3: "UNKNOWN_JOB", 4: "JOB_MASTER_MISMATCH",
                5: "SLOT_NOT_FOUND", 6: "SLOT_NOT_AVAILABLE", 7: "INCONSISTENT_IDS", 8: "INVALID_CHAIN",
                9: "INSUFFICIENT_BUFFERS", 10: "DUPLICATE_EXECUTION", 11: "UNKNOWN_TASK", 12: "INVALID_ARGUMENT",
-               13: "INTERNAL", 14: "SHUTTING_DOWN"}
+               13: "INTERNAL", 14: "SHUTTING_DOWN", 15: "UNKNOWN_TASK_EXECUTOR", 16: "SLOT_OFFER_REJECTED",
+               17: "NOT_LEADER", 18: "STALE_EPOCH"}
 # RpcMessage body fields (proto/rpc.proto): calls 10..29, Response 30, pushes 40..49.
 REGISTER_JOB_MANAGER, REQUEST_SLOT, SUBMIT_TASK, CANCEL_TASK, FREE_SLOT = 10, 11, 12, 13, 14
 TRIGGER_CHECKPOINT, CONFIRM_CHECKPOINT, ABORT_CHECKPOINT, HEARTBEAT, DISCONNECT_JOB_MANAGER = 15, 16, 17, 18, 19
@@ -125,8 +126,9 @@ def response_of(body):
     return ERROR_CODES.get(code, str(code)), text
 
 
-def call(s, call_id, field_num, body):
-    s.sendall(frame(field_varint(1, call_id) + field_bytes(field_num, body)))
+def call(s, call_id, field_num, body, epoch=0):
+    """One call (RpcMessage.epoch = epoch when not 0); its (code name, message)."""
+    s.sendall(frame(field_varint(1, call_id) + (field_varint(2, epoch) if epoch else b"") + field_bytes(field_num, body)))
     while True:
         f = read_frame(s)
         assert f is not None, "connection closed while waiting for call %d" % call_id

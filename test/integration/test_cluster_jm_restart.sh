@@ -31,12 +31,7 @@ job_in_state jm2 "$job" FINISHED || fail "the recovered job ended $(job_field jm
 grep -q "job $job (recover-me) recovered from the job store: restarting from checkpoint" "$jm2_LOG" \
   || fail "the job was not restored from a checkpoint"
 
-committed_lines "$WORK/out" | sort -n >"$WORK/actual.txt"
-seq 0 $N >"$WORK/expected.txt"
-if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
-  echo "missing: $(comm -23 "$WORK/expected.txt" "$WORK/actual.txt" | wc -l), extra/duplicate: $(sort "$WORK/actual.txt" | uniq -d | wc -l)"
-  fail "committed output is not seq 0 $N exactly once"
-fi
+expect_seq_once "$WORK/out" $N
 
 # No duplicate writers: on each TaskExecutor, every task deployed before the kill ended
 # before the first task deployed after the restart.

@@ -1,0 +1,633 @@
+/*
+ * etcd_client — etcd's v3 JSON gateway over libevent's evhttp (see etcd_client.h for
+ * why evhttp). One evhttp_connection per endpoint carries the calls (evhttp queues them
+ * and keeps the connection alive); each watch has a connection of its own, without a
+ * read timeout, since its answer is a stream that stays open: one JSON object per line,
+ * {"result": {"header", "created" | "events" | "canceled", ...}}.
+ *
+ * A call (etcd_call_t) lives from etcd_client_call until its callback ran; it is linked
+ * in the client so that etcd_client_free drops it (evhttp frees the queued requests of
+ * a freed connection without calling them).
+ *
+ * Threading: the event-loop thread of `base` only; no locks.
+ */
+#include "cluster/etcd_client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
+
+#include "common/log.h"
+
+#define CTX             "etcd"
+#define MAX_ENDPOINTS   16
+#define WATCH_RETRY_MS  200
+#define WATCH_LINE_MAX  (64 * 1024 * 1024)
+#define WATCH_TIMEOUT_S (24 * 3600)
+
+typedef struct etcd_endpoint {
+    char url[300];
+    char host[256];
+    int port;
+    struct evhttp_connection *conn;
+} etcd_endpoint_t;
+
+typedef struct etcd_call {
+    te_etcd_client_t *c;
+    char path[64];
+    char *body;
+    size_t len;
+    int tries;
+    char last_error[TE_ERROR_MSG_MAX];
+    te_etcd_reply_fn fn;
+    void *arg;
+    struct etcd_call *prev, *next;
+} etcd_call_t;
+
+struct te_etcd_client {
+    struct event_base *base;
+    etcd_endpoint_t ep[MAX_ENDPOINTS];
+    size_t n_ep, cur;
+    int64_t timeout_ms;
+    etcd_call_t *calls;
+    char describe[MAX_ENDPOINTS * 300 + 8];
+};
+
+struct te_etcd_watch {
+    te_etcd_client_t *c;
+    char *key;
+    int prefix;
+    int64_t next_revision; /* 0 = from now */
+    te_etcd_event_fn fn;
+    void *arg;
+    size_t ep;
+    struct evhttp_connection *conn;
+    struct evhttp_request *req; /* the open stream, NULL while waiting */
+    struct evbuffer *lines;
+    struct event *retry;
+};
+
+/* ---- base64 and JSON helpers ------------------------------------------------------------ */
+
+static char *b64_encode(const char *s, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out != NULL)
+        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+    return out;
+}
+
+char *etcd_b64_field(const json_t *obj, const char *name, size_t *len)
+{
+    const char *in = json_string_value(json_object_get(obj, name));
+    if (in == NULL)
+        return NULL;
+    size_t n = strlen(in);
+    if (n % 4 != 0)
+        return NULL;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    int m = n ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)n) : 0;
+    if (m < 0) {
+        free(out);
+        return NULL;
+    }
+    for (size_t i = n; i > 0 && in[i - 1] == '='; i--)
+        m--; /* EVP_DecodeBlock counts the padding as zero bytes */
+    out[m] = '\0';
+    if (len != NULL)
+        *len = (size_t)m;
+    return (char *)out;
+}
+
+static json_t *b64_json(const char *s, size_t n)
+{
+    char *e = b64_encode(s, n);
+    json_t *j = e ? json_string(e) : NULL;
+    free(e);
+    return j;
+}
+
+static json_t *int_json(int64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return json_string(buf);
+}
+
+int64_t etcd_int(const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    const char *s = json_string_value(v);
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+/* The end of the range of every key starting with `key`: its last byte below 0xff
+ * incremented (etcd's prefix rule). */
+static json_t *prefix_end(const char *key)
+{
+    size_t n = strlen(key);
+    char *end = strdup(key);
+    if (end == NULL)
+        return NULL;
+    while (n > 0 && (unsigned char)end[n - 1] == 0xff)
+        n--;
+    json_t *j = NULL;
+    if (n == 0) {
+        j = b64_json("\0", 1);
+    } else {
+        end[n - 1]++;
+        j = b64_json(end, n);
+    }
+    free(end);
+    return j;
+}
+
+json_t *etcd_range_body(const char *key, int prefix)
+{
+    json_t *b = json_object();
+    json_object_set_new(b, "key", b64_json(key, strlen(key)));
+    if (prefix)
+        json_object_set_new(b, "range_end", prefix_end(key));
+    return b;
+}
+
+json_t *etcd_cmp(const char *key, const char *target, const char *result, int64_t value)
+{
+    const char *field = strcmp(target, "CREATE") == 0 ? "create_revision"
+                        : strcmp(target, "MOD") == 0  ? "mod_revision"
+                                                      : "version";
+    json_t *c = json_pack("{s:s, s:s}", "target", target, "result", result);
+    json_object_set_new(c, "key", b64_json(key, strlen(key)));
+    json_object_set_new(c, field, int_json(value));
+    return c;
+}
+
+json_t *etcd_op_put(const char *key, const char *value, int64_t lease)
+{
+    json_t *p = json_object();
+    json_object_set_new(p, "key", b64_json(key, strlen(key)));
+    json_object_set_new(p, "value", b64_json(value, strlen(value)));
+    if (lease != 0)
+        json_object_set_new(p, "lease", int_json(lease));
+    return json_pack("{s:o}", "request_put", p);
+}
+
+json_t *etcd_op_delete(const char *key, int prefix)
+{
+    return json_pack("{s:o}", "request_delete_range", etcd_range_body(key, prefix));
+}
+
+json_t *etcd_op_range(const char *key) { return json_pack("{s:o}", "request_range", etcd_range_body(key, 0)); }
+
+json_t *etcd_txn_body(json_t *compare, json_t *success, json_t *failure)
+{
+    return json_pack("{s:o, s:o, s:o}", "compare", compare ? compare : json_array(), "success",
+                     success ? success : json_array(), "failure", failure ? failure : json_array());
+}
+
+/* ---- endpoints ---------------------------------------------------------------------------- */
+
+static te_status_t parse_endpoint(etcd_endpoint_t *ep, const char *url, size_t n, te_error_t *err)
+{
+    if (n >= sizeof(ep->url))
+        return te_error_set(err, TE_EINVAL, "etcd endpoint '%.*s...' is too long", 64, url);
+    memcpy(ep->url, url, n);
+    ep->url[n] = '\0';
+    const char *p = ep->url;
+    if (strncmp(p, "http://", 7) != 0)
+        return te_error_set(err, TE_EINVAL,
+                            "etcd endpoint '%s': expected http://host:port (the v3 JSON gateway; https is not "
+                            "supported)",
+                            ep->url);
+    p += 7;
+    const char *colon = strrchr(p, ':');
+    char *end = NULL;
+    errno = 0;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || colon == p || (size_t)(colon - p) >= sizeof(ep->host) || errno != 0 ||
+        (*end != '\0' && strcmp(end, "/") != 0) || port <= 0 || port > 65535)
+        return te_error_set(err, TE_EINVAL, "etcd endpoint '%s': expected http://host:port", ep->url);
+    memcpy(ep->host, p, (size_t)(colon - p));
+    ep->host[colon - p] = '\0';
+    if (ep->host[0] == '[' && ep->host[strlen(ep->host) - 1] == ']') {
+        memmove(ep->host, ep->host + 1, strlen(ep->host));
+        ep->host[strlen(ep->host) - 1] = '\0';
+    }
+    ep->port = (int)port;
+    return TE_OK;
+}
+
+static struct evhttp_connection *connection_new(te_etcd_client_t *c, const etcd_endpoint_t *ep, int64_t timeout_ms)
+{
+    struct evhttp_connection *conn = evhttp_connection_base_new(c->base, NULL, ep->host, (ev_uint16_t)ep->port);
+    if (conn == NULL)
+        return NULL;
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((timeout_ms % 1000) * 1000)};
+    evhttp_connection_set_timeout_tv(conn, &tv);
+    return conn;
+}
+
+static struct evhttp_request *request_new(const etcd_endpoint_t *ep, void (*done)(struct evhttp_request *, void *),
+                                          void (*on_error)(enum evhttp_request_error, void *), void *arg,
+                                          const char *body, size_t len)
+{
+    struct evhttp_request *req = evhttp_request_new(done, arg);
+    if (req == NULL)
+        return NULL;
+    evhttp_request_set_error_cb(req, on_error);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char host[300];
+    snprintf(host, sizeof(host), "%s:%d", ep->host, ep->port);
+    evhttp_add_header(h, "Host", host);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (evbuffer_add(evhttp_request_get_output_buffer(req), body, len) != 0) {
+        evhttp_request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+static const char *request_error_name(enum evhttp_request_error e)
+{
+    static const char *const names[] = {"timed out",        "connection closed or refused",
+                                        "I/O error",        "request cancelled",
+                                        "malformed answer", "answer too large"};
+    return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "request failed";
+}
+
+/* ---- calls -------------------------------------------------------------------------------- */
+
+static void call_send(etcd_call_t *k);
+
+static void call_finish(etcd_call_t *k, const json_t *reply, const te_error_t *err)
+{
+    te_etcd_client_t *c = k->c;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        c->calls = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    if (k->fn)
+        k->fn(k->arg, reply, err);
+    free(k->body);
+    free(k);
+}
+
+/* This endpoint failed the call: the next one, unless every one was tried. */
+static void call_failed(etcd_call_t *k, const char *fmt, const char *what)
+{
+    te_etcd_client_t *c = k->c;
+    snprintf(k->last_error, sizeof(k->last_error), fmt, c->ep[c->cur].url, what);
+    if ((size_t)k->tries < c->n_ep) {
+        TE_DEBUG(CTX, "%s %s: %s; trying the next endpoint", k->path, c->ep[c->cur].url, k->last_error);
+        c->cur = (c->cur + 1) % c->n_ep;
+        call_send(k);
+        return;
+    }
+    te_error_t err = {0};
+    te_error_set(&err, TE_EIO, "etcd %s: %s", k->path, k->last_error);
+    call_finish(k, NULL, &err);
+}
+
+static void on_call_error(enum evhttp_request_error e, void *arg)
+{
+    etcd_call_t *k = arg;
+    snprintf(k->last_error, sizeof(k->last_error), "%s", request_error_name(e));
+}
+
+static void on_call_done(struct evhttp_request *req, void *arg)
+{
+    etcd_call_t *k = arg;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    if (code == 0) {
+        char what[TE_ERROR_MSG_MAX];
+        snprintf(what, sizeof(what), "%s", k->last_error[0] ? k->last_error : "no answer");
+        call_failed(k, "%s: %s", what);
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)n), n, 0, &jerr);
+    if (code >= 500 || doc == NULL) {
+        const char *msg = doc ? json_string_value(json_object_get(doc, "message")) : NULL;
+        char what[TE_ERROR_MSG_MAX];
+        snprintf(what, sizeof(what), "HTTP %d%s%s", code, msg ? ": " : " (not JSON)", msg ? msg : "");
+        json_decref(doc);
+        call_failed(k, "%s: %s", what);
+        return;
+    }
+    if (code != 200) {
+        const char *msg = json_string_value(json_object_get(doc, "message"));
+        te_error_t err = {0};
+        te_error_set(&err, TE_EINVAL, "etcd %s at %s: HTTP %d: %s", k->path, k->c->ep[k->c->cur].url, code,
+                     msg ? msg : "(no message)");
+        json_decref(doc);
+        call_finish(k, NULL, &err);
+        return;
+    }
+    call_finish(k, doc, NULL);
+    json_decref(doc);
+}
+
+static void call_send(etcd_call_t *k)
+{
+    te_etcd_client_t *c = k->c;
+    etcd_endpoint_t *ep = &c->ep[c->cur];
+    k->tries++;
+    k->last_error[0] = '\0';
+    if (ep->conn == NULL && (ep->conn = connection_new(c, ep, c->timeout_ms)) == NULL) {
+        call_failed(k, "%s: %s", "cannot create a connection");
+        return;
+    }
+    struct evhttp_request *req = request_new(ep, on_call_done, on_call_error, k, k->body, k->len);
+    if (req == NULL || evhttp_make_request(ep->conn, req, EVHTTP_REQ_POST, k->path) != 0)
+        call_failed(k, "%s: %s", "cannot send the request");
+}
+
+void etcd_client_call(te_etcd_client_t *c, const char *path, json_t *body, te_etcd_reply_fn fn, void *arg)
+{
+    etcd_call_t *k = calloc(1, sizeof(*k));
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (k == NULL || text == NULL) {
+        free(k);
+        free(text);
+        te_error_t err = {0};
+        te_error_set(&err, TE_ENOMEM, "etcd %s: out of memory", path);
+        if (fn)
+            fn(arg, NULL, &err);
+        return;
+    }
+    snprintf(k->path, sizeof(k->path), "%s", path);
+    k->c = c;
+    k->body = text;
+    k->len = strlen(text);
+    k->fn = fn;
+    k->arg = arg;
+    k->next = c->calls;
+    if (c->calls)
+        c->calls->prev = k;
+    c->calls = k;
+    call_send(k);
+}
+
+typedef struct sync_call {
+    json_t *reply;
+    te_error_t err;
+    int done;
+} sync_call_t;
+
+static void on_sync(void *arg, const json_t *reply, const te_error_t *err)
+{
+    sync_call_t *s = arg;
+    s->done = 1;
+    if (reply != NULL)
+        s->reply = json_deep_copy(reply);
+    else
+        s->err = *err;
+}
+
+json_t *etcd_client_call_sync(te_etcd_client_t *c, const char *path, json_t *body, te_error_t *err)
+{
+    sync_call_t s = {0};
+    struct event_base *base = event_base_new();
+    te_etcd_client_t *tmp = base ? calloc(1, sizeof(*tmp)) : NULL;
+    if (tmp == NULL) {
+        json_decref(body);
+        if (base)
+            event_base_free(base);
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    *tmp = *c;
+    tmp->base = base;
+    tmp->calls = NULL;
+    for (size_t i = 0; i < tmp->n_ep; i++)
+        tmp->ep[i].conn = NULL;
+    etcd_client_call(tmp, path, body, on_sync, &s);
+    while (!s.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+        ;
+    c->cur = tmp->cur;
+    etcd_client_free(tmp);
+    event_base_free(base);
+    if (!s.done)
+        te_error_set(err, TE_EIO, "etcd %s: the request did not complete", path);
+    else if (s.reply == NULL && err != NULL)
+        *err = s.err;
+    return s.reply;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------ */
+
+te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints, int64_t timeout_ms,
+                                  te_error_t *err)
+{
+    te_etcd_client_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->base = base;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
+    const char *p = endpoints ? endpoints : "";
+    size_t off = (size_t)snprintf(c->describe, sizeof(c->describe), "etcd ");
+    while (*p != '\0') {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        if (c->n_ep == MAX_ENDPOINTS) {
+            te_error_set(err, TE_EINVAL, "more than %d etcd endpoints", MAX_ENDPOINTS);
+            goto cleanup;
+        }
+        if (parse_endpoint(&c->ep[c->n_ep], p, n, err) != TE_OK)
+            goto cleanup;
+        off += (size_t)snprintf(c->describe + off, sizeof(c->describe) - off, "%s%s", c->n_ep ? "," : "",
+                                c->ep[c->n_ep].url);
+        c->n_ep++;
+        p += n;
+    }
+    if (c->n_ep == 0) {
+        te_error_set(err, TE_EINVAL, "no etcd endpoint given (expected http://host:port[,http://host:port...])");
+        goto cleanup;
+    }
+    return c;
+cleanup:
+    free(c);
+    return NULL;
+}
+
+void etcd_client_free(te_etcd_client_t *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n_ep; i++)
+        if (c->ep[i].conn != NULL)
+            evhttp_connection_free(c->ep[i].conn); /* frees its requests without their callbacks */
+    while (c->calls != NULL) {
+        etcd_call_t *k = c->calls;
+        c->calls = k->next;
+        free(k->body);
+        free(k);
+    }
+    free(c);
+}
+
+const char *etcd_client_describe(const te_etcd_client_t *c) { return c->describe; }
+struct event_base *etcd_client_base(const te_etcd_client_t *c) { return c->base; }
+
+/* ---- watches -------------------------------------------------------------------------------- */
+
+static void watch_open(te_etcd_watch_t *w);
+
+static void watch_retry(te_etcd_watch_t *w, const char *why)
+{
+    TE_DEBUG(CTX, "watch of %s on %s: %s; again in %d ms", w->key, w->c->ep[w->ep].url, why, WATCH_RETRY_MS);
+    w->req = NULL;
+    w->ep = (w->ep + 1) % w->c->n_ep;
+    evbuffer_drain(w->lines, evbuffer_get_length(w->lines));
+    struct timeval tv = {0, WATCH_RETRY_MS * 1000};
+    evtimer_add(w->retry, &tv);
+}
+
+static void watch_message(te_etcd_watch_t *w, const char *line, size_t n)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(line, n, 0, &jerr);
+    json_t *res = json_object_get(doc, "result");
+    if (res == NULL) {
+        TE_WARN(CTX, "watch of %s: unexpected message: %.200s", w->key, line);
+        json_decref(doc);
+        return;
+    }
+    int64_t compact = etcd_int(res, "compact_revision");
+    if (compact > 0 && w->next_revision > 0 && w->next_revision < compact) {
+        TE_WARN(CTX, "watch of %s: revisions before %lld were compacted; watching from now on", w->key,
+                (long long)compact);
+        w->next_revision = 0;
+    }
+    if (json_is_true(json_object_get(res, "created")) && w->next_revision == 0)
+        w->next_revision = etcd_int(json_object_get(res, "header"), "revision") + 1;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(res, "events"), i, ev)
+    {
+        const json_t *kv = json_object_get(ev, "kv");
+        int64_t rev = etcd_int(kv, "mod_revision");
+        if (rev >= w->next_revision)
+            w->next_revision = rev + 1;
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        w->fn(w->arg, type != NULL && strcmp(type, "DELETE") == 0, kv);
+    }
+    json_decref(doc);
+}
+
+static void on_watch_chunk(struct evhttp_request *req, void *arg)
+{
+    te_etcd_watch_t *w = arg;
+    evbuffer_add_buffer(w->lines, evhttp_request_get_input_buffer(req));
+    char *line;
+    size_t n;
+    while ((line = evbuffer_readln(w->lines, &n, EVBUFFER_EOL_LF)) != NULL) {
+        if (n > 0)
+            watch_message(w, line, n);
+        free(line);
+    }
+    if (evbuffer_get_length(w->lines) > WATCH_LINE_MAX)
+        evbuffer_drain(w->lines, evbuffer_get_length(w->lines)); /* the stream is reopened at its end */
+}
+
+static void on_watch_error(enum evhttp_request_error e, void *arg)
+{
+    te_etcd_watch_t *w = arg;
+    TE_DEBUG(CTX, "watch of %s: %s", w->key, request_error_name(e));
+}
+
+static void on_watch_done(struct evhttp_request *req, void *arg)
+{
+    te_etcd_watch_t *w = arg;
+    char why[64];
+    snprintf(why, sizeof(why), "the stream ended (HTTP %d)", req ? evhttp_request_get_response_code(req) : 0);
+    watch_retry(w, why);
+}
+
+static void on_watch_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    watch_open(arg);
+}
+
+static void watch_open(te_etcd_watch_t *w)
+{
+    if (w->conn != NULL)
+        evhttp_connection_free(w->conn);
+    w->conn = connection_new(w->c, &w->c->ep[w->ep], (int64_t)WATCH_TIMEOUT_S * 1000);
+    json_t *create = etcd_range_body(w->key, w->prefix);
+    if (w->next_revision > 0)
+        json_object_set_new(create, "start_revision", int_json(w->next_revision));
+    json_t *body = json_pack("{s:o}", "create_request", create);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct evhttp_request *req =
+        text && w->conn ? request_new(&w->c->ep[w->ep], on_watch_done, on_watch_error, w, text, strlen(text))
+                        : NULL;
+    free(text);
+    if (req == NULL) {
+        watch_retry(w, "out of memory");
+        return;
+    }
+    evhttp_request_set_chunked_cb(req, on_watch_chunk);
+    if (evhttp_make_request(w->conn, req, EVHTTP_REQ_POST, "/v3/watch") != 0) {
+        watch_retry(w, "cannot send the request");
+        return;
+    }
+    w->req = req;
+}
+
+te_etcd_watch_t *etcd_watch_new(te_etcd_client_t *c, const char *key, int prefix, int64_t start_revision,
+                                te_etcd_event_fn fn, void *arg, te_error_t *err)
+{
+    te_etcd_watch_t *w = calloc(1, sizeof(*w));
+    if (w == NULL || (w->key = strdup(key)) == NULL || (w->lines = evbuffer_new()) == NULL ||
+        (w->retry = evtimer_new(c->base, on_watch_retry, w)) == NULL) {
+        etcd_watch_free(w);
+        te_error_set(err, TE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    w->c = c;
+    w->prefix = prefix;
+    w->next_revision = start_revision;
+    w->fn = fn;
+    w->arg = arg;
+    w->ep = c->cur;
+    watch_open(w);
+    return w;
+}
+
+void etcd_watch_free(te_etcd_watch_t *w)
+{
+    if (w == NULL)
+        return;
+    if (w->conn != NULL)
+        evhttp_connection_free(w->conn);
+    if (w->retry != NULL)
+        event_free(w->retry);
+    if (w->lines != NULL)
+        evbuffer_free(w->lines);
+    free(w->key);
+    free(w);
+}
