@@ -430,7 +430,9 @@ START_TEST(test_stall_in_alignment_reported)
     close(fd);
     ck_assert_int_eq(te_log_set_file(logpath), 0);
     rig_t r;
-    rig_start(&r, 100, 0);
+    /* 1 s: a queue entry that lingers while a slow (sanitizer) build gets round to it
+     * must not pass for a lost wake-up first; the alignment holds as long as we like */
+    rig_start(&r, 1000, 0);
     emit(&r, 1, "x");
     barrier(&r, 0, 1);
     emit(&r, 0, "b");
