@@ -240,3 +240,24 @@ cleanup:
     free(names);
     return out;
 }
+
+int schema_sides_put(te_schema_side_t **sides, size_t *n, const char *tag, te_schema_t *schema)
+{
+    for (size_t k = 0; k < *n; k++)
+        if (strcmp((*sides)[k].tag, tag) == 0) {
+            schema_free((*sides)[k].schema);
+            (*sides)[k].schema = schema;
+            return 0;
+        }
+    te_schema_side_t *ns = realloc(*sides, (*n + 1) * sizeof(*ns));
+    char *t = strdup(tag);
+    if (ns != NULL)
+        *sides = ns;
+    if (ns == NULL || t == NULL) {
+        free(t);
+        schema_free(schema);
+        return -1;
+    }
+    (*sides)[(*n)++] = (te_schema_side_t){t, schema};
+    return 0;
+}

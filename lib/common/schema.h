@@ -34,6 +34,15 @@ te_type_t schema_type_parse(const char *name);
 /* The schema of text records: one string field `line` (static, never freed). */
 const te_schema_t *schema_text_line(void);
 
+/* A side output's tag and schema (both owned by the list). */
+typedef struct te_schema_side {
+    char *tag;
+    te_schema_t *schema;
+} te_schema_side_t;
+/* Sets side output `tag`'s schema in the list (replacing the one it had), taking
+ * `schema`. 0, or -1 when out of memory (schema freed, the list unchanged). */
+int schema_sides_put(te_schema_side_t **sides, size_t *n, const char *tag, te_schema_t *schema);
+
 /* A one-string-field schema whatever its field's name (text, as v1/v2 operators see it). */
 int schema_is_text(const te_schema_t *s);
 

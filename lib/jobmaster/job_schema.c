@@ -16,10 +16,7 @@
 #include "common/schema.h"
 #include "operators/operator_registry.h"
 
-typedef struct plan_side {
-    char *tag;
-    te_schema_t *schema;
-} plan_side_t;
+typedef te_schema_side_t plan_side_t;
 
 typedef struct plan_op {
     te_schema_t *out; /* main output (owned) */
@@ -192,18 +189,10 @@ static int p_set_output(te_operator_ctx_t *x, const char *tag, const te_schema_t
         r->out = copy;
         return 0;
     }
-    plan_side_t *ns = realloc(r->sides, (r->n_sides + 1) * sizeof(*ns));
-    char *t = strdup(tag);
-    if (ns == NULL || t == NULL) {
-        if (ns)
-            r->sides = ns;
-        free(t);
-        schema_free(copy);
+    if (schema_sides_put(&r->sides, &r->n_sides, tag, copy) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    r->sides = ns;
-    r->sides[r->n_sides++] = (plan_side_t){t, copy};
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "state/state_backend.h"
+#include "common/schema.h"
 #include "runtime/operator_chain.h"
 #include "runtime/timer_service.h"
 #include "state/state_store.h"
@@ -27,10 +28,7 @@ typedef struct named_counter {
 } named_counter_t;
 
 /* A side output an operator declared (api->set_output_schema with a tag). */
-typedef struct chain_side {
-    char *tag;
-    te_schema_t *schema;
-} chain_side_t;
+typedef te_schema_side_t chain_side_t;
 
 /* The engine's te_output_t: where operator `from` emits. */
 struct te_output {

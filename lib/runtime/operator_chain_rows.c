@@ -76,24 +76,10 @@ int chain_api_set_output_schema(te_operator_ctx_t *x, const char *tag, const te_
         x->out_schema = copy;
         return 0;
     }
-    for (size_t k = 0; k < x->n_sides; k++)
-        if (strcmp(x->sides[k].tag, tag) == 0) {
-            schema_free(x->sides[k].schema);
-            x->sides[k].schema = copy;
-            return 0;
-        }
-    chain_side_t *ns = realloc(x->sides, (x->n_sides + 1) * sizeof(*ns));
-    char *t = strdup(tag);
-    if (ns == NULL || t == NULL) {
-        if (ns)
-            x->sides = ns;
-        free(t);
-        schema_free(copy);
+    if (schema_sides_put(&x->sides, &x->n_sides, tag, copy) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    x->sides = ns;
-    x->sides[x->n_sides++] = (chain_side_t){t, copy};
     return 0;
 }
 
