@@ -45,11 +45,18 @@ struct te_rocksdb_instance {
 /* ThreadSanitizer builds: RocksDB (Debian's, not instrumented) synchronises its
  * memtable and iterators with atomics ThreadSanitizer cannot see, so a task thread
  * writing while a snapshot thread reads (which RocksDB supports) is reported as a race
- * inside the library. Reports whose stacks pass through librocksdb are suppressed;
- * races in this project's own code are still reported. */
+ * inside the library. Reports whose stacks pass through librocksdb or the compression
+ * libraries it uses are suppressed; races in this project's own code are still
+ * reported. */
 #if defined(__SANITIZE_THREAD__)
 const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void) { return "race:librocksdb.so\n"; }
+const char *__tsan_default_suppressions(void)
+{
+    /* RocksDB and the compression libraries it calls (whose frames follow ours directly
+     * when RocksDB's own frames cannot be unwound) */
+    return "race:librocksdb.so\nrace:libzstd.so\nrace:liblz4.so\nrace:libsnappy.so\nrace:libz.so\n"
+           "race:libbz2.so\n";
+}
 #endif
 
 /* Takes ownership of a RocksDB error string: err gets "<what>: <rocksdb message>". */
