@@ -67,32 +67,39 @@ te_http_server_t *http_server_new(struct event_base *base, const char *host, int
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
-    errno = 0;
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
-    if (bs == NULL) {
-        int e = errno;
-        te_error_set(err, TE_EIO, "cannot bind the %s to %s:%d: %s", what, host, port,
-                     e ? strerror(e) : "bind failed");
+    if (http_bind(s->http, host, port, what, &s->port, err) == NULL)
         goto cleanup;
-    }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        te_error_set(err, TE_EIO, "getsockname on the %s socket: %s", what, strerror(errno));
-        goto cleanup;
-    }
-    if (ss.ss_family == AF_INET)
-        s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    else
-        s->port = port;
     TE_INFO(HS_CTX, "%s listening on %s:%d", what, host, s->port);
     return s;
 cleanup:
     http_server_free(s);
     return NULL;
+}
+
+struct evhttp_bound_socket *http_bind(struct evhttp *http, const char *host, int port, const char *what,
+                                      int *bound_port, te_error_t *err)
+{
+    errno = 0;
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
+    if (bs == NULL) {
+        int e = errno;
+        te_error_set(err, TE_EIO, "cannot bind the %s to %s:%d: %s", what, host, port,
+                     e ? strerror(e) : "bind failed");
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0) {
+        te_error_set(err, TE_EIO, "getsockname on the %s socket: %s", what, strerror(errno));
+        return NULL;
+    }
+    if (ss.ss_family == AF_INET)
+        *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+        *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        *bound_port = port;
+    return bs;
 }
 
 int http_server_port(const te_http_server_t *s) { return s == NULL ? -1 : s->port; }

@@ -31,6 +31,12 @@ typedef void (*te_http_request_fn)(void *arg, struct evhttp_request *req);
 te_http_server_t *http_server_new(struct event_base *base, const char *host, int port, size_t max_body,
                                   const char *what, te_http_request_fn fn, void *arg, te_error_t *err);
 int http_server_port(const te_http_server_t *s);
+/* Binds an evhttp to host:port (0 = ephemeral); *bound_port gets the real port. NULL
+ * with err naming `what` ("status server") when it cannot. */
+struct evhttp;
+struct evhttp_bound_socket;
+struct evhttp_bound_socket *http_bind(struct evhttp *http, const char *host, int port, const char *what,
+                                      int *bound_port, te_error_t *err);
 /* Closes the listener and every connection. NULL: no-op. */
 void http_server_free(te_http_server_t *s);
 

@@ -459,30 +459,12 @@ te_status_server_t *status_server_new(struct event_base *base, const char *host,
         te_error_set(err, TE_ENOMEM, "out of memory");
         goto cleanup;
     }
-    errno = 0;
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
-    if (bs == NULL) {
-        int e = errno;
-        te_error_set(err, TE_EIO, "cannot bind the status server to %s:%d: %s", host, port,
-                     e ? strerror(e) : "bind failed");
+    struct evhttp_bound_socket *bs = http_bind(s->http, host, port, "status server", &s->port, err);
+    if (bs == NULL)
         goto cleanup;
-    }
     s->listener = evhttp_bound_socket_get_listener(bs);
     evconnlistener_set_error_cb(s->listener, ss_accept_error);
     ss_arm_sweep(s, SS_IDLE_SWEEP_MS);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        te_error_set(err, TE_EIO, "getsockname on the status server socket: %s", strerror(errno));
-        goto cleanup;
-    }
-    if (ss.ss_family == AF_INET)
-        s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    else
-        s->port = port;
     TE_INFO(SS_CTX, "status server listening on %s:%d", host, s->port);
     return s;
 cleanup:
