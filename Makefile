@@ -195,12 +195,15 @@ bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_jo
 bench-instructions: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
 	bash scripts/bench_instructions.sh $(BUILD)
 
-# ASan+UBSan build of everything, then the whole suite; then the same under TSan.
+# ASan+UBSan build of everything, then the whole suite; then the same under TSan (one
+# after the other even under `make -j`: each suite already runs two tests at a time).
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
-sanitize: asan tsan
+sanitize:
+	$(MAKE) asan
+	$(MAKE) tsan
 
 # The unit suites under valgrind (fork mode: children traced), then the integration
 # tests in VALGRIND_TESTS with every daemon under valgrind (reports fail the test).

@@ -13,7 +13,7 @@ SECS=${FUZZ_SECONDS:-20}
 OUT=build-fuzz
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }
 SAN="-fsanitize=fuzzer-no-link,address,undefined"
-make -s BUILD=$OUT CC=clang CXX=clang++ OPT="-O1 -g -fno-omit-frame-pointer" SAN="$SAN" WERROR= $OUT/libte.a
+make -s -j2 BUILD=$OUT CC=clang CXX=clang++ OPT="-O1 -g -fno-omit-frame-pointer" SAN="$SAN" WERROR= $OUT/libte.a
 CFLAGS="-std=gnu11 -O1 -g -Ilib -Ilib/include -I$OUT/gen $(make -s --no-print-directory print-cflags)"
 LIBS="$(make -s --no-print-directory print-libs)"
 status=0

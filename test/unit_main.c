@@ -2,6 +2,9 @@
  * The unit-test runner: runs every Check suite of test/unit/ (discovered at build time
  * into unit_suites.h), in fork mode. `check_unit NAME...` runs only the named suites.
  *
+ * Suites run TE_UNIT_JOBS at a time (default 2), each in a forked worker whose output is
+ * printed when it ends (so a suite's lines stay together; suites finish out of order).
+ *
  * Output: one line per suite (PASS, or FAIL with each failed test and the suite's
  * log), one "SKIP suite/test: why" per skipped test, then
  * "unit: N passed, N failed, N skipped". While a suite runs, its stdout and stderr
@@ -10,15 +13,18 @@
  * Skips (unit_skip.h) reach the runner as lines appended to the file named by
  * $TE_UNIT_SKIP_FILE, which the runner sets.
  *
- * Threading: single-threaded (each test case runs in its own forked child).
+ * Threading: single-threaded; each suite runs in a forked worker, each test case in a
+ * child of that worker.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unit/unit_skip.h"
@@ -156,19 +162,102 @@ static int run_suite(const struct entry *e, const char *skip_path, long *skip_of
     return failed;
 }
 
+/* One suite run in a forked worker: its output goes to `out`, its totals down `totals_fd`. */
+struct worker {
+    pid_t pid;
+    const struct entry *e;
+    FILE *out;
+    int totals_fd;
+};
+
+static int worker_start(struct worker *w, const struct entry *e)
+{
+    int p[2];
+    FILE *out = tmpfile();
+    if (out == NULL || pipe(p) < 0) {
+        perror("check_unit: worker");
+        if (out != NULL)
+            fclose(out);
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("check_unit: fork");
+        fclose(out);
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        dup2(fileno(out), STDOUT_FILENO);
+        char skip_path[] = "/tmp/te-unit-skips.XXXXXX";
+        int fd = mkstemp(skip_path);
+        if (fd < 0)
+            _exit(2);
+        close(fd);
+        setenv("TE_UNIT_SKIP_FILE", skip_path, 1);
+        struct totals t = {0, 0, 0};
+        long skip_off = 0;
+        run_suite(e, skip_path, &skip_off, &t);
+        fflush(stdout);
+        unlink(skip_path);
+        _exit(write(p[1], &t, sizeof(t)) == (ssize_t)sizeof(t) ? 0 : 2);
+    }
+    close(p[1]);
+    *w = (struct worker){pid, e, out, p[0]};
+    return 0;
+}
+
+/* Waits for any worker, prints its output and adds its totals; returns its slot. */
+static int worker_finish(struct worker *ws, int n, struct totals *t)
+{
+    int status;
+    pid_t pid;
+    do
+        pid = waitpid(-1, &status, 0);
+    while (pid < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        struct worker *w = &ws[i];
+        if (w->pid != pid)
+            continue;
+        struct totals r;
+        int ok = read(w->totals_fd, &r, sizeof(r)) == (ssize_t)sizeof(r) && WIFEXITED(status) &&
+                 WEXITSTATUS(status) == 0;
+        char buf[4096];
+        size_t got;
+        rewind(w->out);
+        while ((got = fread(buf, 1, sizeof(buf), w->out)) > 0)
+            fwrite(buf, 1, got, stdout);
+        if (!ok) {
+            printf("FAIL %-32s the suite's runner died (status %d)\n", w->e->name, status);
+            r = (struct totals){0, 1, 0};
+        }
+        fflush(stdout);
+        t->passed += r.passed;
+        t->failed += r.failed;
+        t->skipped += r.skipped;
+        fclose(w->out);
+        close(w->totals_fd);
+        w->pid = 0;
+        return i;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    char skip_path[] = "/tmp/te-unit-skips.XXXXXX";
-    int fd = mkstemp(skip_path);
-    if (fd < 0) {
-        perror("check_unit: mkstemp");
+    const char *jobs_env = getenv("TE_UNIT_JOBS");
+    int jobs = jobs_env != NULL ? atoi(jobs_env) : 2;
+    if (jobs < 1 || jobs > 64) {
+        fprintf(stderr, "check_unit: TE_UNIT_JOBS must be 1..64, not '%s'\n", jobs_env);
         return 2;
     }
-    close(fd);
-    setenv("TE_UNIT_SKIP_FILE", skip_path, 1);
+    struct worker ws[64] = {{0}};
     struct totals t = {0, 0, 0};
-    long skip_off = 0;
-    int matched = 0;
+    int matched = 0, running = 0;
     for (const struct entry *e = all; e->name; e++) {
         int want = argc < 2;
         for (int i = 1; i < argc; i++)
@@ -177,9 +266,22 @@ int main(int argc, char **argv)
         if (!want)
             continue;
         matched++;
-        run_suite(e, skip_path, &skip_off, &t);
+        int slot = 0;
+        if (running == jobs) {
+            slot = worker_finish(ws, jobs, &t);
+            running--;
+        } else {
+            while (ws[slot].pid != 0)
+                slot++;
+        }
+        if (slot < 0 || worker_start(&ws[slot], e) < 0)
+            return 2;
+        running++;
     }
-    unlink(skip_path);
+    while (running > 0) {
+        worker_finish(ws, jobs, &t);
+        running--;
+    }
     if (matched == 0) {
         fprintf(stderr, "check_unit: no suite matched\n");
         return 2;
