@@ -1,5 +1,5 @@
 /*
- * file_io — durable replace, whole-file read, mkdir -p (see file_io.h).
+ * file_io — durable replace, whole-file read, mkdir -p, link-or-copy (see file_io.h).
  *
  * Threading: reentrant; no shared state.
  */
@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,4 +115,53 @@ void file_remove_tree(const char *dir)
 {
     if (dir_remove_tree(dir) != 0)
         TE_WARN("file", "cannot delete all of '%s': %s", dir, strerror(errno));
+}
+
+#define COPY_CHUNK (1u << 20)
+
+/* Copies src to dst (created), fsynced. */
+static te_status_t file_copy(const char *src, const char *dst, te_error_t *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot read '%s': %s", src,
+                            strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    uint8_t *buf = malloc(COPY_CHUNK);
+    te_status_t st = TE_OK;
+    if (out < 0 || buf == NULL)
+        st = te_error_set(err, TE_EIO, "cannot create '%s': %s", dst, out < 0 ? strerror(errno) : "out of memory");
+    for (ssize_t r; st == TE_OK && (r = read(in, buf, COPY_CHUNK)) != 0;) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = te_error_set(err, TE_EIO, "cannot read '%s': %s", src, strerror(errno));
+            break;
+        }
+        for (ssize_t off = 0; off < r && st == TE_OK;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno != EINTR)
+                st = te_error_set(err, TE_EIO, "cannot write '%s': %s", dst, strerror(errno));
+            else if (w > 0)
+                off += w;
+        }
+    }
+    if (st == TE_OK && fsync(out) != 0)
+        st = te_error_set(err, TE_EIO, "cannot fsync '%s': %s", dst, strerror(errno));
+    free(buf);
+    close(in);
+    if (out >= 0)
+        close(out);
+    if (st != TE_OK)
+        unlink(dst);
+    return st;
+}
+
+te_status_t file_place(const char *src, const char *dst, te_error_t *err)
+{
+    if (link(src, dst) == 0)
+        return TE_OK;
+    if (errno == ENOENT)
+        return te_error_set(err, TE_ENOTFOUND, "'%s' is missing", src);
+    return file_copy(src, dst, err);
 }

@@ -6,52 +6,27 @@
  */
 #include "jobmaster/savepoint.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/file_io.h"
 
-/* Copies src to dst (created exclusive), fsync'd. */
-static te_status_t copy_file(const char *src, const char *dst, te_error_t *err)
+/* Links or copies src into dir under its base name unless a file of that name is there
+ * (two handles of one file after a rescaled restore; a shared file several snapshots
+ * refer to); the base name goes to *base. */
+static te_status_t place_one(const char *src, const char *dir, const char **base, te_error_t *err)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return te_error_set(err, TE_EIO, "cannot read snapshot '%s': %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        return te_error_set(err, TE_EIO, "cannot create '%s': %s", dst, strerror(e));
-    }
-    char buf[65536];
-    te_status_t st = TE_OK;
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0)
-                st = te_error_set(err, TE_EIO, "cannot read snapshot '%s': %s", src, strerror(errno));
-            break;
-        }
-        for (ssize_t off = 0; off < n && st == TE_OK;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno != EINTR)
-                st = te_error_set(err, TE_EIO, "cannot write '%s': %s", dst, strerror(errno));
-            off += w > 0 ? w : 0;
-        }
-        if (st != TE_OK)
-            break;
-    }
-    if (st == TE_OK && fsync(out) != 0)
-        st = te_error_set(err, TE_EIO, "cannot fsync '%s': %s", dst, strerror(errno));
-    close(in);
-    close(out);
+    const char *b = strrchr(src, '/');
+    *base = b ? b + 1 : src;
+    char dst[4400];
+    snprintf(dst, sizeof(dst), "%s/%s", dir, *base);
+    if (access(dst, F_OK) == 0)
+        return TE_OK;
+    te_status_t st = file_place(src, dst, err);
+    if (st == TE_ENOTFOUND)
+        return te_error_set(err, TE_ENOTFOUND, "cannot read snapshot '%s': it is missing", src);
     return st;
 }
 
@@ -64,19 +39,24 @@ static te_status_t place_files(const te_ckpt_metadata_t *m, te_ckpt_metadata_t *
         for (size_t k = 0; k < m->vertices[v].n_handles; k++) {
             const te_ckpt_handle_t *h = &m->vertices[v].handles[k];
             te_ckpt_handle_t *c = &copy->vertices[v].handles[k];
-            const char *base = strrchr(h->path, '/');
-            base = base ? base + 1 : h->path;
-            char dst[4400];
-            snprintf(dst, sizeof(dst), "%s/%s", dir, base);
-            if (access(dst, F_OK) == 0) /* two handles of one file (rescaled restores) */
-                ;
-            else if (link(h->path, dst) != 0 && copy_file(h->path, dst, err) != TE_OK)
-                return err ? err->code : TE_EIO;
+            const char *base;
+            te_status_t st = place_one(h->path, dir, &base, err);
+            for (size_t i = 0; i < h->n_shared && st == TE_OK; i++) {
+                const char *ignored;
+                st = place_one(h->shared[i].path, dir, &ignored, err);
+            }
+            if (st != TE_OK)
+                return st;
             char *rel = strdup(base);
             if (rel == NULL)
                 return te_error_set(err, TE_ENOMEM, "out of memory");
             free(c->path);
             c->path = rel;
+            for (size_t i = 0; i < c->n_shared; i++) /* the savepoint owns its copies */
+                free(c->shared[i].path);
+            free(c->shared);
+            c->shared = NULL;
+            c->n_shared = 0;
         }
     return TE_OK;
 }

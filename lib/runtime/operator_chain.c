@@ -747,14 +747,11 @@ static const char *section_name(const te_operator_ctx_t *x, char *buf, size_t ca
     return buf;
 }
 
-/* The chain position whose operator takes section `sec`: by uid when the section names
- * one, else by position; -1 = nobody claims it and the job allows that
- * (execution.savepoint.ignore-unclaimed-state); -2 = an error (err set). */
-static long section_target(te_operator_chain_t *c, uint32_t subtask, const te_ckpt_section_info_t *sec,
-                           te_error_t *err)
+long operator_chain_state_owner(te_operator_chain_t *c, uint32_t subtask, const char *name, uint32_t index,
+                                te_error_t *err)
 {
-    const char *hash = strchr(sec->name, '#');
-    size_t op_len = hash ? (size_t)(hash - sec->name) : strlen(sec->name);
+    const char *hash = strchr(name, '#');
+    size_t op_len = hash ? (size_t)(hash - name) : strlen(name);
     const char *ignore = api_job_config(&c->ctx[0], TE_IGNORE_UNCLAIMED_STATE_KEY);
     int may_ignore = ignore != NULL && strcmp(ignore, "true") == 0;
     if (hash != NULL) {
@@ -762,11 +759,11 @@ static long section_target(te_operator_chain_t *c, uint32_t subtask, const te_ck
             const te_operator_ctx_t *x = &c->ctx[i];
             if (x->cfg->uid == NULL || strcmp(x->cfg->uid, hash + 1) != 0)
                 continue;
-            if (strlen(op_name(x)) != op_len || strncmp(op_name(x), sec->name, op_len) != 0) {
+            if (strlen(op_name(x)) != op_len || strncmp(op_name(x), name, op_len) != 0) {
                 te_error_set(err, TE_EINVAL,
                              "the snapshot of subtask %u holds state of a '%.*s' with uid '%s', but that uid is a "
                              "'%s' in the job",
-                             subtask, (int)op_len, sec->name, hash + 1, op_name(x));
+                             subtask, (int)op_len, name, hash + 1, op_name(x));
                 return -2;
             }
             return (long)i;
@@ -776,19 +773,26 @@ static long section_target(te_operator_chain_t *c, uint32_t subtask, const te_ck
         te_error_set(err, TE_EINVAL,
                      "the snapshot of subtask %u holds state of operator '%.*s' with uid '%s', which the job no "
                      "longer has: submit it with allow_non_restored_state (%s: true) to start without that state",
-                     subtask, (int)op_len, sec->name, hash + 1, TE_IGNORE_UNCLAIMED_STATE_KEY);
+                     subtask, (int)op_len, name, hash + 1, TE_IGNORE_UNCLAIMED_STATE_KEY);
         return -2;
     }
-    if (sec->index < c->n && strcmp(sec->name, op_name(&c->ctx[sec->index])) == 0)
-        return (long)sec->index;
+    if (index < c->n && strcmp(name, op_name(&c->ctx[index])) == 0)
+        return (long)index;
     if (may_ignore)
         return -1;
     te_error_set(
         err, TE_EINVAL,
         "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but the chain has %s "
         "there: the job graph changed (give the operators a uid to move their state)",
-        subtask, sec->name, sec->index, sec->index < c->n ? op_name(&c->ctx[sec->index]) : "no operator");
+        subtask, name, index, index < c->n ? op_name(&c->ctx[index]) : "no operator");
     return -2;
+}
+
+/* The chain position whose operator takes section `sec` (operator_chain_state_owner). */
+static long section_target(te_operator_chain_t *c, uint32_t subtask, const te_ckpt_section_info_t *sec,
+                           te_error_t *err)
+{
+    return operator_chain_state_owner(c, subtask, sec->name, sec->index, err);
 }
 
 /* An OPERATOR section: non-keyed state, restored when `nonkeyed` says so (1: the same
@@ -836,17 +840,23 @@ static const te_async_part_ops_t inc_ops = {inc_write, inc_release};
 
 /* The native checkpoint of the task's instance, holding the keyed state of every
  * operator that has any (none: no part). Its column families are named by chain
- * position and operator name: incremental state is not moved by operator uid. */
+ * position; the manifest names each one's operator as its sections are named
+ * ("<op>#<uid>" when it has a uid), so a restore moves it by uid like the rest. */
 static te_status_t snapshot_incremental(te_operator_chain_t *c, uint64_t checkpoint_id, te_async_checkpoint_t *ac,
                                         te_error_t *err)
 {
     te_rocksdb_state_name_t *names = calloc(c->n, sizeof(*names));
-    if (names == NULL)
+    char(*bufs)[512] = calloc(c->n, sizeof(*bufs));
+    if (names == NULL || bufs == NULL) {
+        free(names);
+        free(bufs);
         return te_error_set(err, TE_ENOMEM, "out of memory snapshotting keyed state");
+    }
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++)
         if (c->ctx[i].state)
-            names[n++] = (te_rocksdb_state_name_t){(uint32_t)i, op_name(&c->ctx[i])};
+            names[n++] =
+                (te_rocksdb_state_name_t){(uint32_t)i, section_name(&c->ctx[i], bufs[i], sizeof(bufs[i]))};
     te_status_t st = TE_OK;
     if (n > 0) {
         const te_ckpt_file_info_t *in = async_checkpoint_info(ac);
@@ -859,6 +869,7 @@ static te_status_t snapshot_incremental(te_operator_chain_t *c, uint64_t checkpo
             st = te_error_set(err, TE_ENOMEM, "out of memory snapshotting keyed state");
     }
     free(names);
+    free(bufs);
     return st;
 }
 

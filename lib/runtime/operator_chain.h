@@ -158,6 +158,13 @@ struct te_state_backend *operator_chain_keyed_state(te_operator_chain_t *c, size
 struct te_state_store *operator_chain_state_store(te_operator_chain_t *c);
 /* Operator i's name (its chain entry's, else its definition's); NULL out of range. */
 const char *operator_chain_op_name(const te_operator_chain_t *c, size_t i);
+/* The chain position whose operator takes the state a snapshot of subtask `subtask`
+ * names `name` at chain position `index`: by uid when the name is "<op>#<uid>", else by
+ * position (the operator there must be <op>); -1 = nobody claims it and the job allows
+ * that (execution.savepoint.ignore-unclaimed-state); -2 = an error naming the mismatch
+ * (err set). */
+long operator_chain_state_owner(te_operator_chain_t *c, uint32_t subtask, const char *name, uint32_t index,
+                                te_error_t *err);
 
 /* Checkpoints (task thread, or under the checkpoint lock). snapshot_state is the
  * synchronous part: it adds to ac, per operator i, an OPERATOR part (def->snapshot

@@ -472,12 +472,16 @@ static te_status_t take_channel_state(te_ckpt_reader_t *r, te_ckpt_snapshot_t **
 
 /* ---- restore ---- */
 
-/* The ROCKSDB section of r as a manifest whose states match the chain; NULL (and *st
- * TE_OK) when r has none. */
-static te_rocksdb_manifest_t *load_manifest(te_operator_chain_t *chain, te_ckpt_reader_t *r, te_status_t *st,
-                                            te_error_t *err)
+/* The ROCKSDB section of r as a manifest, with the chain position that takes each of
+ * its states in *targets (operator_chain_state_owner: by uid, else by position; -1 =
+ * dropped); *moved = some state does not go back where it was. NULL (and *st TE_OK)
+ * when r has none. */
+static te_rocksdb_manifest_t *load_manifest(te_operator_chain_t *chain, te_ckpt_reader_t *r, long **targets,
+                                            int *moved, te_status_t *st, te_error_t *err)
 {
     *st = TE_OK;
+    *targets = NULL;
+    *moved = 0;
     const te_ckpt_section_info_t *sec = checkpoint_reader_find_type(r, TE_CKPT_SEC_ROCKSDB);
     if (sec == NULL)
         return NULL;
@@ -487,31 +491,35 @@ static te_rocksdb_manifest_t *load_manifest(te_operator_chain_t *chain, te_ckpt_
     te_rocksdb_manifest_t *m =
         rocksdb_incremental_parse(data, (size_t)sec->len, sec->sub, checkpoint_reader_path(r), err);
     free(data);
-    if (m == NULL) {
-        *st = err ? err->code : TE_EPROTO;
-        return NULL;
-    }
-    for (size_t i = 0; i < rocksdb_incremental_manifest_states(m); i++) {
-        const te_rocksdb_state_name_t *n = rocksdb_incremental_manifest_state(m, i);
-        const char *have = operator_chain_op_name(chain, n->op_index);
-        if (have == NULL || strcmp(have, n->name) != 0) {
-            *st = te_error_set(err, TE_EINVAL,
-                               "the snapshot of subtask %u holds state of operator '%s' at chain position %u, but "
-                               "the chain has %s there: the job graph changed",
-                               checkpoint_reader_info(r)->subtask_index, n->name, n->op_index,
-                               have ? have : "no operator");
-            rocksdb_incremental_manifest_free(m);
-            return NULL;
+    size_t n = m ? rocksdb_incremental_manifest_states(m) : 0;
+    if (m != NULL && (*targets = calloc(n ? n : 1, sizeof(**targets))) == NULL)
+        te_error_set(err, TE_ENOMEM, "out of memory restoring keyed state");
+    for (size_t i = 0; *targets != NULL && i < n; i++) {
+        const te_rocksdb_state_name_t *sn = rocksdb_incremental_manifest_state(m, i);
+        long at = operator_chain_state_owner(chain, checkpoint_reader_info(r)->subtask_index, sn->name,
+                                             sn->op_index, err);
+        if (at == -2) {
+            free(*targets);
+            *targets = NULL;
+            break;
         }
+        (*targets)[i] = at;
+        *moved |= at != (long)sn->op_index;
+    }
+    if (m == NULL || *targets == NULL) {
+        *st = err ? err->code : TE_EPROTO;
+        rocksdb_incremental_manifest_free(m);
+        return NULL;
     }
     return m;
 }
 
 /* The chain's operators take the keyed state the store now holds for them. */
-static te_status_t attach_states(te_operator_chain_t *chain, const te_rocksdb_manifest_t *m, te_error_t *err)
+static te_status_t attach_states(te_operator_chain_t *chain, const te_rocksdb_manifest_t *m, const long *targets,
+                                 te_error_t *err)
 {
     for (size_t i = 0; i < rocksdb_incremental_manifest_states(m); i++)
-        if (operator_chain_keyed_state(chain, rocksdb_incremental_manifest_state(m, i)->op_index) == NULL)
+        if (targets[i] >= 0 && operator_chain_keyed_state(chain, (size_t)targets[i]) == NULL)
             return operator_chain_failure(chain, err);
     return TE_OK;
 }
@@ -543,12 +551,17 @@ static long restore_base(te_operator_chain_t *chain, te_ckpt_reader_t **rs, size
         }
     if (best < 0)
         return -1;
-    te_rocksdb_manifest_t *m = load_manifest(chain, rs[best], st, err);
-    if (m != NULL)
+    long *targets;
+    int moved;
+    te_rocksdb_manifest_t *m = load_manifest(chain, rs[best], &targets, &moved, st, err);
+    if (m != NULL && moved) /* column families are named by position: import instead */
+        best = -1;
+    else if (m != NULL)
         *st = state_store_restore_rocksdb(store, m, kgf, kgl, err);
-    if (m != NULL && *st == TE_OK)
-        *st = attach_states(chain, m, err);
+    if (m != NULL && best >= 0 && *st == TE_OK)
+        *st = attach_states(chain, m, targets, err);
     rocksdb_incremental_manifest_free(m);
+    free(targets);
     return *st == TE_OK ? best : -1;
 }
 
@@ -575,12 +588,15 @@ static te_status_t restore_handle(te_operator_chain_t *chain, te_ckpt_reader_t *
     if (nonkeyed || overlap(r, kgf, kgl) > 0)
         rc = operator_chain_restore_state(chain, r, nonkeyed, kgf, kgl, err);
     if (rc == TE_OK && !is_base && overlap(r, kgf, kgl) > 0) {
-        te_rocksdb_manifest_t *m = load_manifest(chain, r, &rc, err);
+        long *targets;
+        int moved;
+        te_rocksdb_manifest_t *m = load_manifest(chain, r, &targets, &moved, &rc, err);
         if (m != NULL)
-            rc = state_store_import_rocksdb(operator_chain_state_store(chain), m, kgf, kgl, err);
+            rc = state_store_import_rocksdb(operator_chain_state_store(chain), m, targets, kgf, kgl, err);
         if (m != NULL && rc == TE_OK)
-            rc = attach_states(chain, m, err);
+            rc = attach_states(chain, m, targets, err);
         rocksdb_incremental_manifest_free(m);
+        free(targets);
     }
     if (rc == TE_OK && in->parallelism != parallelism &&
         (checkpoint_reader_find_type(r, TE_CKPT_SEC_INPUT_CHANNEL) != NULL ||

@@ -22,6 +22,7 @@
 #include "common/byte_codec.h"
 #include "common/crc32c.h"
 #include "common/dir_util.h"
+#include "common/file_io.h"
 
 #define KIND_SHARED  1
 #define KIND_PRIVATE 2
@@ -251,55 +252,6 @@ static te_status_t file_crc(const char *path, uint32_t *crc, uint64_t *size, te_
     *crc = c;
     *size = n;
     return st;
-}
-
-/* Copies src to dst (created), fsynced. */
-static te_status_t file_copy(const char *src, const char *dst, te_error_t *err)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return te_error_set(err, errno == ENOENT ? TE_ENOTFOUND : TE_EIO, "cannot read '%s': %s", src,
-                            strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    uint8_t *buf = malloc(IO_CHUNK);
-    te_status_t st = TE_OK;
-    if (out < 0 || buf == NULL)
-        st = te_error_set(err, TE_EIO, "cannot create '%s': %s", dst, out < 0 ? strerror(errno) : "out of memory");
-    for (ssize_t r; st == TE_OK && (r = read(in, buf, IO_CHUNK)) != 0;) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            st = te_error_set(err, TE_EIO, "cannot read '%s': %s", src, strerror(errno));
-            break;
-        }
-        for (ssize_t off = 0; off < r && st == TE_OK;) {
-            ssize_t w = write(out, buf + off, (size_t)(r - off));
-            if (w < 0 && errno != EINTR)
-                st = te_error_set(err, TE_EIO, "cannot write '%s': %s", dst, strerror(errno));
-            else if (w > 0)
-                off += w;
-        }
-    }
-    if (st == TE_OK && fsync(out) != 0)
-        st = te_error_set(err, TE_EIO, "cannot fsync '%s': %s", dst, strerror(errno));
-    free(buf);
-    close(in);
-    if (out >= 0)
-        close(out);
-    if (st != TE_OK)
-        unlink(dst);
-    return st;
-}
-
-/* Places src at dst: a hard link on the same file system, else a copy (dst must not
- * exist). */
-static te_status_t file_place(const char *src, const char *dst, te_error_t *err)
-{
-    if (link(src, dst) == 0)
-        return TE_OK;
-    if (errno == ENOENT)
-        return te_error_set(err, TE_ENOTFOUND, "'%s' is missing", src);
-    return file_copy(src, dst, err);
 }
 
 /* ---- the synchronous part ---- */
@@ -737,6 +689,17 @@ static te_status_t write_all(const char *path, const uint8_t *data, uint64_t len
     return TE_OK;
 }
 
+/* Where shared file f is read from: its copy beside the snapshot file (m->what) when
+ * there is one, else the path it was uploaded to. */
+static const char *shared_source(const te_rocksdb_manifest_t *m, const mf_file_t *f, char *buf, size_t cap)
+{
+    const char *slash = strrchr(m->what, '/'), *base = strrchr(f->path, '/');
+    if (slash == NULL || base == NULL ||
+        (size_t)snprintf(buf, cap, "%.*s%s", (int)(slash - m->what), m->what, base) >= cap)
+        return f->path;
+    return access(buf, F_OK) == 0 ? buf : f->path;
+}
+
 te_status_t rocksdb_incremental_materialize(const te_rocksdb_manifest_t *m, const char *dir, te_error_t *err)
 {
     if (dir_make(dir) != 0)
@@ -752,7 +715,9 @@ te_status_t rocksdb_incremental_materialize(const te_rocksdb_manifest_t *m, cons
                 return st;
             continue;
         }
-        te_status_t st = file_place(f->path, dst, err);
+        char beside[4200];
+        const char *src = shared_source(m, f, beside, sizeof(beside));
+        te_status_t st = file_place(src, dst, err);
         if (st == TE_ENOTFOUND)
             return te_error_set(
                 err, TE_ENOTFOUND,
@@ -768,12 +733,12 @@ te_status_t rocksdb_incremental_materialize(const te_rocksdb_manifest_t *m, cons
             return te_error_set(err, TE_EPROTO,
                                 "checkpoint file '%s' has %llu bytes, the checkpoint '%s' says %llu: corrupt or "
                                 "truncated",
-                                f->path, (unsigned long long)size, m->what, (unsigned long long)f->size);
+                                src, (unsigned long long)size, m->what, (unsigned long long)f->size);
         if (crc != f->crc)
             return te_error_set(err, TE_EPROTO,
                                 "checkpoint file '%s' is corrupt: its checksum does not match the one recorded "
                                 "in '%s'",
-                                f->path, m->what);
+                                src, m->what);
     }
     dir_fsync(dir);
     return TE_OK;

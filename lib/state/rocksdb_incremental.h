@@ -86,7 +86,8 @@ void rocksdb_incremental_abort(te_rocksdb_incremental_t *x, uint64_t id);
 
 typedef struct te_rocksdb_manifest te_rocksdb_manifest_t;
 
-/* Parses a ROCKSDB section (what: the snapshot file, for messages). NULL + err. */
+/* Parses a ROCKSDB section (what: the path of the snapshot file that holds it, for
+ * messages and for finding shared files beside it). NULL + err. */
 te_rocksdb_manifest_t *rocksdb_incremental_parse(const uint8_t *data, size_t len, uint32_t version,
                                                  const char *what, te_error_t *err);
 void rocksdb_incremental_manifest_free(te_rocksdb_manifest_t *m);
@@ -94,7 +95,10 @@ void rocksdb_incremental_manifest_range(const te_rocksdb_manifest_t *m, uint32_t
                                         uint32_t *kg_first, uint32_t *kg_last);
 size_t rocksdb_incremental_manifest_states(const te_rocksdb_manifest_t *m);
 const te_rocksdb_state_name_t *rocksdb_incremental_manifest_state(const te_rocksdb_manifest_t *m, size_t i);
-/* Writes the instance's files into dir (created; must be empty). */
+/* Writes the instance's files into dir (created; must be empty). A shared file is taken
+ * from beside the snapshot file when a copy of that name lies there (a savepoint carries
+ * its own copies, see jobmaster/savepoint.h), else from the path it was uploaded to;
+ * either way its size and checksum must match. */
 te_status_t rocksdb_incremental_materialize(const te_rocksdb_manifest_t *m, const char *dir, te_error_t *err);
 /* The restored instance is exactly m: its files become the base when they lie in x's
  * shared directory. */

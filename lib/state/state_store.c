@@ -336,13 +336,14 @@ static int import_visit(void *arg, uint32_t kg, const uint8_t *key, uint32_t key
 
 /* Copies key groups kg_first..kg_last of every state of m in inst into s. */
 static te_status_t import_states(te_state_store_t *s, te_rocksdb_instance_t *inst, const te_rocksdb_manifest_t *m,
-                                 uint32_t kg_first, uint32_t kg_last, te_error_t *err)
+                                 const long *targets, uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
     for (size_t i = 0; i < rocksdb_incremental_manifest_states(m); i++) {
         rocksdb_column_family_handle_t *cf = manifest_cf(inst, m, i);
-        if (cf == NULL)
-            continue; /* a state that stored nothing */
-        te_state_backend_t *to = state_store_backend(s, rocksdb_incremental_manifest_state(m, i)->op_index, err);
+        long at = targets ? targets[i] : (long)rocksdb_incremental_manifest_state(m, i)->op_index;
+        if (cf == NULL || at < 0)
+            continue; /* a state that stored nothing, or one the job dropped */
+        te_state_backend_t *to = state_store_backend(s, (uint32_t)at, err);
         if (to == NULL)
             return err ? err->code : TE_ENOMEM;
         void *impl = rocksdb_state_backend_create(inst, cf, s->maxp, err);
@@ -365,8 +366,8 @@ static te_status_t import_states(te_state_store_t *s, te_rocksdb_instance_t *ins
     return TE_OK;
 }
 
-te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_manifest_t *m, uint32_t kg_first,
-                                       uint32_t kg_last, te_error_t *err)
+te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_manifest_t *m, const long *targets,
+                                       uint32_t kg_first, uint32_t kg_last, te_error_t *err)
 {
     char dir[4200];
     if (s->local_dir)
@@ -382,7 +383,7 @@ te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_man
     if (st == TE_OK && inst == NULL)
         st = err ? err->code : TE_EIO;
     if (st == TE_OK)
-        st = import_states(s, inst, m, kg_first, kg_last, err);
+        st = import_states(s, inst, m, targets, kg_first, kg_last, err);
     rocksdb_instance_close(inst, 0);
     (void)dir_remove_tree(dir);
     return st;

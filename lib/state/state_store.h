@@ -104,8 +104,9 @@ void state_store_checkpoint_abort(te_state_store_t *s, uint64_t id);
 te_status_t state_store_restore_rocksdb(te_state_store_t *s, const te_rocksdb_manifest_t *m, uint32_t kg_first,
                                         uint32_t kg_last, te_error_t *err);
 /* Any backend: adds the key groups kg_first..kg_last of every keyed state of m (read
- * from a temporary instance under local_dir) to the store's backends. */
-te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_manifest_t *m, uint32_t kg_first,
-                                       uint32_t kg_last, te_error_t *err);
+ * from a temporary instance under local_dir) to the store's backends: state i of m to
+ * the operator at targets[i] (< 0: dropped; targets NULL: where it was, its op_index). */
+te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_manifest_t *m, const long *targets,
+                                       uint32_t kg_first, uint32_t kg_last, te_error_t *err);
 
 #endif

@@ -6,7 +6,10 @@
 # bids (computed by Python from Nexmark's event numbering). A savepoint taken while the
 # changed job runs is moved to another directory and still starts a job; a job without
 # the stateful operator is refused unless allow_non_restored_state; savepoint / stop of
-# an ended job answers 409.
+# an ended job answers 409. The first run keeps its state in RocksDB with incremental
+# checkpoints: its savepoint must carry the shared files its snapshots refer to (the
+# job's checkpoint directory, shared files and all, is deleted before the second run,
+# which restores that state into the hashmap backend).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_jobmanager jm
@@ -14,11 +17,11 @@ start_executor te1 jm -D taskmanager.numberOfTaskSlots=3
 start_executor te2 jm -D taskmanager.numberOfTaskSlots=3
 wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
 export TE_JOBMANAGER=$jm_REST
-COUNT=60000
-# bids_job NAME OUT PARALLELISM EXTRA_OP_JSON COUNT_OP_JSON
+COUNT=100000
+# bids_job NAME OUT PARALLELISM EXTRA_OP_JSON COUNT_OP_JSON [CONFIG_JSON]
 bids_job() {
   cat <<JSON
-{ "name": "$1", "vertices": [
+{ "name": "$1", "config": { ${6:-} }, "vertices": [
     { "id": "src", "parallelism": 1, "chain": [ { "op": "nexmark", "uid": "bids", "count": $COUNT, "rate": 5000, "events": "bids" } ] },
     { "id": "count", "parallelism": $3, "chain": [ $4 $5
         { "op": "file_sink", "uid": "sink", "path": "$2/part-{subtask}.txt" } ] } ],
@@ -28,7 +31,7 @@ JSON
 COUNTER='{ "op": "keyed_count", "uid": "per-auction", "key_field": 1, "emit": "updates" },'
 PASS='{ "op": "filter", "uid": "only-bids", "field": 0, "cmp": "eq", "value": "B" },'
 mkdir -p "$WORK/out1" "$WORK/out2" "$WORK/sp" "$WORK/moved"
-bids_job v1 "$WORK/out1" 2 "" "$COUNTER" >"$WORK/v1.json"
+bids_job v1 "$WORK/out1" 2 "" "$COUNTER" '"state.backend.type": "rocksdb", "state.backend.incremental": "true"' >"$WORK/v1.json"
 job1=$("$TECTL" submit "$WORK/v1.json" --checkpoint-interval 300ms) || fail "submit v1"
 halfway() { [ "$(job_field jm "$job1" 'd["state"] == "RUNNING" and d["checkpoints"]["completed"] >= 1')" = True ]; }
 wait_until 20 halfway || fail "v1 never ran with a checkpoint"
@@ -38,6 +41,10 @@ sp=$(json 'd["path"]' <"$WORK/stop.json")
 [ -f "$sp/_metadata" ] || fail "no _metadata in the savepoint $sp"
 [ "$(json 'all(not h["path"].startswith("/") for v in d["vertices"] for h in v["handles"])' <"$sp/_metadata")" = True ] \
   || fail "the savepoint's _metadata names absolute snapshot paths (not movable)"
+[ "$(json '"shared" not in str(d)' <"$sp/_metadata")" = True ] || fail "the savepoint's _metadata lists shared files"
+ls "$sp" | grep -q '\.sst$' || fail "the savepoint of an incremental RocksDB checkpoint holds no SST file: $(ls "$sp")"
+ls "$WORK/jm-ckpt/$job1/shared" | grep -q '\.sst$' || fail "v1's incremental checkpoints uploaded no shared file"
+rm -rf "${WORK:?}/jm-ckpt/$job1" # the savepoint must not need the job's checkpoints
 n1=$(committed_lines "$WORK/out1" | wc -l)
 [ "$n1" -gt 0 ] || fail "v1 committed nothing before the stop"
 
