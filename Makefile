@@ -197,10 +197,12 @@ bench-instructions: all $(BUILD)/bench_local_channel $(BUILD)/bench_network
 
 # ASan+UBSan build of everything, then the whole suite; then the same under TSan (one
 # after the other even under `make -j`: each suite already runs two tests at a time).
+# Check's per-test timeouts and the integration tests' (hang guards) scaled for the
+# sanitizers' slowdown.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+	CK_TIMEOUT_MULTIPLIER=3 TE_TEST_TIMEOUT=600 $(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 tsan:
-	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
+	CK_TIMEOUT_MULTIPLIER=4 TE_TEST_TIMEOUT=600 $(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
 sanitize:
 	$(MAKE) asan
 	$(MAKE) tsan

@@ -11,12 +11,14 @@
 # waiting (heartbeats, leases, checkpoints), so two at once nearly halve the wall time
 # even on two cores. A test whose header holds the line "# te-test: alone" runs with
 # no other test beside it. Results are printed as tests finish; ONLY=substring runs the
-# matching tests.
+# matching tests. A test still running after TE_TEST_TIMEOUT seconds (300) fails.
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 JOBS=${TE_TEST_JOBS:-2}
+TIMEOUT=${TE_TEST_TIMEOUT:-300} # seconds a test may take before it counts as hung
+[[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: TE_TEST_TIMEOUT must be a number of seconds, not '$TIMEOUT'" >&2; exit 2; }
 [[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: TE_TEST_JOBS must be a positive integer, not '$JOBS'" >&2; exit 2; }
 cd "$ROOT"
 RES=$(mktemp -d /tmp/te-it-results.XXXXXX)
@@ -31,7 +33,7 @@ run_test() {
   out="$RES/$name.out"
   start=$(date +%s.%N)
   rc=0
-  BUILD="$BUILD" WORK="$work" ROOT="$ROOT" timeout 300 bash "$t" </dev/null >"$work/output.txt" 2>&1 || rc=$?
+  BUILD="$BUILD" WORK="$work" ROOT="$ROOT" timeout "$TIMEOUT" bash "$t" </dev/null >"$work/output.txt" 2>&1 || rc=$?
   local skips=0
   if [ "$rc" = 0 ]; then
     printf 'PASS %-32s %6.2fs\n' "$name" "$(awk "BEGIN{print $(date +%s.%N) - $start}")" >"$out"
