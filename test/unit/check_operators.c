@@ -157,6 +157,15 @@ static void finish(run_t *r)
 #define OUT     (cap_slot[0])
 #define SIDE(r) ((r)->t.side)
 
+/* OUT is exactly want[0..n-1], in order; then it is cleared. */
+static void expect_out(const char *const *want, size_t n)
+{
+    ck_assert_uint_eq(OUT.n, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(OUT.lines[i], want[i]);
+    cap_reset(0);
+}
+
 /* The chain's failure message ("" when none). */
 static const char *failure(run_t *r)
 {
@@ -705,11 +714,7 @@ START_TEST(test_tokenize_options)
     feed(&r, "IGNORED words\tKeep THIS-one\tnot this");
     feed(&r, "no\t\tsecond field"); /* a null field: no words */
     finish(&r);
-    ck_assert_uint_eq(OUT.n, 3);
-    ck_assert_str_eq(OUT.lines[0], "Keep");
-    ck_assert_str_eq(OUT.lines[1], "THIS");
-    ck_assert_str_eq(OUT.lines[2], "one");
-    cap_reset(0);
+    expect_out((const char *[]){"Keep", "THIS", "one"}, 3);
 
     /* a row of one string field needs no `field` */
     mk(&r, "tokenize", 0, 1, NULL, NULL);
@@ -934,12 +939,7 @@ START_TEST(test_keyed_count_updates)
     feed(&r, "a");
     feed(&r, "");
     finish(&r);
-    ck_assert_uint_eq(OUT.n, 4);
-    ck_assert_str_eq(OUT.lines[0], "a\t1");
-    ck_assert_str_eq(OUT.lines[1], "b\t1");
-    ck_assert_str_eq(OUT.lines[2], "a\t2");
-    ck_assert_str_eq(OUT.lines[3], "\t1");
-    cap_reset(0);
+    expect_out((const char *[]){"a\t1", "b\t1", "a\t2", "\t1"}, 4);
 
     /* typed: by an int64 field named in key_field; the output keeps its type */
     mk(&r, "keyed_count", 0, 1, h_schema("s:string, n:int64"), "key_field", "n", NULL);
@@ -1207,12 +1207,7 @@ START_TEST(test_socket_text_reads_lines)
     pthread_join(th, NULL);
     close(s.lfd);
     finish(&r);
-    ck_assert_uint_eq(OUT.n, 4);
-    ck_assert_str_eq(OUT.lines[0], "line one");
-    ck_assert_str_eq(OUT.lines[1], "line two");
-    ck_assert_str_eq(OUT.lines[2], "");
-    ck_assert_str_eq(OUT.lines[3], "last without newline");
-    cap_reset(0);
+    expect_out((const char *[]){"line one", "line two", "", "last without newline"}, 4);
 
     /* Another delimiter. */
     s.payload = "a;bb;ccc;";
@@ -1513,11 +1508,7 @@ START_TEST(test_max_by)
         feed(&r, in[i]);
     ck_assert_uint_eq(OUT.n, 0);
     finish(&r);
-    ck_assert_uint_eq(OUT.n, 3);
-    ck_assert_str_eq(OUT.lines[0], "a\t7\tz");
-    ck_assert_str_eq(OUT.lines[1], "b\t4\tv");
-    ck_assert_str_eq(OUT.lines[2], "c\t-2\tq");
-    cap_reset(0);
+    expect_out((const char *[]){"a\t7\tz", "b\t4\tv", "c\t-2\tq"}, 3);
 
     mk(&r, "max_by", 0, 1, sc, "value_field", "v", NULL); /* updates: each new maximum */
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
