@@ -323,8 +323,8 @@ static inline void test_chain_drain(test_chain_t *t)
     }
 }
 
-/* Drains the side outputs, then frees the chain and its writers (t->side stays until
- * test_chain_reset_side). */
+/* Drains the side outputs, then frees the chain and its writers (t->side stays: the
+ * caller frees it with cap_list_free). */
 static inline void test_chain_free(test_chain_t *t)
 {
     if (t->c != NULL)
