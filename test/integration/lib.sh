@@ -175,6 +175,11 @@ job_in_state() {
   return 1
 }
 
+# job_checkpointed JM JOB N: the job is RUNNING with at least N completed checkpoints.
+job_checkpointed() {
+  [ "$(job_field "$1" "$2" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $3")" = True ]
+}
+
 # job_tasks_running JM JOB N: N subtasks of the job are RUNNING.
 job_tasks_running() {
   [ "$(job_field "$1" "$2" 'sum(1 for v in d["vertices"] for s in v["subtasks"] if s["state"] == "RUNNING")')" = "$3" ]
@@ -239,11 +244,12 @@ wait_until() {
   return 1
 }
 
+# running_tasks STATUS: how many tasks of the daemon whose status URL is STATUS are RUNNING.
+running_tasks() { http_body "$1/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")'; }
+
 # tasks_running STATUS N: exactly N tasks of the daemon whose status URL is STATUS are
 # RUNNING (for wait_until).
-tasks_running() {
-  [ "$(http_body "$1/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")')" = "$2" ]
-}
+tasks_running() { [ "$(running_tasks "$1")" = "$2" ]; }
 
 # submit_bg OUT ARGS...: `tectl submit ARGS...` in the background, its output in OUT;
 # SUBMIT_PID is its pid (wait for it, or kill it).

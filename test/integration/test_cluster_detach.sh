@@ -27,8 +27,8 @@ cat >"$WORK/seq.json" <<JSON
     { "id": "sink", "parallelism": 2, "chain": [ { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "rebalance" } ] }
 JSON
-"$TECTL" submit "$WORK/seq.json" --attach >"$WORK/attach1.out" 2>&1 &
-tpid=$!
+submit_bg "$WORK/attach1.out" "$WORK/seq.json" --attach
+tpid=$SUBMIT_PID
 submitted() { grep -q '^job [0-9a-f]\{32\} submitted' "$WORK/attach1.out"; }
 wait_until 10 submitted || { cat "$WORK/attach1.out"; fail "tectl submit --attach printed no job id"; }
 job=$(sed -n 's/^job \([0-9a-f]\{32\}\) submitted.*/\1/p' "$WORK/attach1.out")

@@ -18,8 +18,7 @@ mkdir -p "$WORK/out"
 seq_sink_job recover-me $N 12000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm_REST" --checkpoint-interval 200ms --restart-attempts 3) \
   || fail "submit failed"
-two_checkpoints() { [ "$(job_field jm "$job" 'd["state"] == "RUNNING" and d["checkpoints"]["completed"] >= 2')" = True ]; }
-wait_until 20 two_checkpoints || fail "no checkpoints completed while running: $(job_field jm "$job" 'd["state"]')"
+wait_until 20 job_checkpointed jm "$job" 2 || fail "no checkpoints completed while running: $(job_field jm "$job" 'd["state"]')"
 kill -9 "$jm_PID"
 killed_at=$(date +%s.%N)
 sleep 0.$((RANDOM % 5 + 3))

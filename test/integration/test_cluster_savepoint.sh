@@ -33,8 +33,7 @@ PASS='{ "op": "filter", "uid": "only-bids", "field": 0, "cmp": "eq", "value": "B
 mkdir -p "$WORK/out1" "$WORK/out2" "$WORK/sp" "$WORK/moved"
 bids_job v1 "$WORK/out1" 2 "" "$COUNTER" '"state.backend.type": "rocksdb", "state.backend.incremental": "true"' >"$WORK/v1.json"
 job1=$("$TECTL" submit "$WORK/v1.json" --checkpoint-interval 300ms) || fail "submit v1"
-halfway() { [ "$(job_field jm "$job1" 'd["state"] == "RUNNING" and d["checkpoints"]["completed"] >= 1')" = True ]; }
-wait_until 20 halfway || fail "v1 never ran with a checkpoint"
+wait_until 20 job_checkpointed jm "$job1" 1 || fail "v1 never ran with a checkpoint"
 "$TECTL" stop "$job1" --savepoint-dir "$WORK/sp" --json >"$WORK/stop.json" || { cat "$WORK/stop.json"; fail "tectl stop"; }
 sp=$(json 'd["path"]' <"$WORK/stop.json")
 [ "$(json 'd["state"]' <"$WORK/stop.json")" = FINISHED ] || fail "the stopped job did not finish: $(cat "$WORK/stop.json")"
@@ -51,8 +50,7 @@ n1=$(committed_lines "$WORK/out1" | wc -l)
 # v2: an operator added before the counter (new uid), parallelism 3, from the savepoint.
 bids_job v2 "$WORK/out2" 3 "$PASS" "$COUNTER" >"$WORK/v2.json"
 job2=$("$TECTL" submit "$WORK/v2.json" --from-savepoint "$sp" --checkpoint-interval 300ms) || fail "submit v2"
-running2() { [ "$(job_field jm "$job2" 'd["state"] == "RUNNING" and d["checkpoints"]["completed"] >= 1')" = True ]; }
-wait_until 20 running2 || fail "v2 never ran: $(job_field jm "$job2" 'd["state"], d["failure_cause"]')"
+wait_until 20 job_checkpointed jm "$job2" 1 || fail "v2 never ran: $(job_field jm "$job2" 'd["state"], d["failure_cause"]')"
 "$TECTL" savepoint "$job2" "$WORK/sp" --json >"$WORK/sp2.json" || { cat "$WORK/sp2.json"; fail "tectl savepoint"; }
 sp2=$(json 'd["path"]' <"$WORK/sp2.json")
 wait_until 60 job_in_state jm "$job2" FINISHED FAILED CANCELED || fail "v2 did not end"

@@ -17,8 +17,7 @@ for k in a b; do
   jobs+=("$("$TECTL" submit "$WORK/job-$k.json" --jobmanager "$jm1_REST" --checkpoint-interval 200ms --restart-attempts 3)") \
     || fail "submit failed"
 done
-ckpts() { [ "$(job_field jm1 "$1" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= 2")" = True ]; }
-for j in "${jobs[@]}"; do wait_until 30 ckpts "$j" || fail "job $j did not checkpoint"; done
+for j in "${jobs[@]}"; do wait_until 30 job_checkpointed jm1 "$j" 2 || fail "job $j did not checkpoint"; done
 kill -9 "$jm1_PID" "$jm2_PID"
 sleep 0.$((RANDOM % 5 + 1))
 start_jobmanager jm3 "${jm1_PORTS[@]}" "${HA_ARGS[@]}"

@@ -17,13 +17,12 @@ seq_sink_job ha-quorum $N 5000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 300ms --restart-attempts 3) \
   || fail "submit failed"
 completed() { job_field jm1 "$job" 'd["checkpoints"]["completed"]'; }
-ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $1")" = True ]; }
-wait_until 30 ckpts 2 || fail "no checkpoints completed"
+wait_until 30 job_checkpointed jm1 "$job" 2 || fail "no checkpoints completed"
 
 # One member down: nothing visible.
 etcd_kill 0
 before=$(completed)
-wait_until 30 ckpts $((before + 5)) || fail "checkpoints stopped completing with one etcd member down"
+wait_until 30 job_checkpointed jm1 "$job" $((before + 5)) || fail "checkpoints stopped completing with one etcd member down"
 sleep $((TTL + 1))
 leads jm1 || fail "the leader lost its leadership with one etcd member down"
 grep -q "deposed" "$jm1_LOG" && fail "the leader stepped down with one etcd member down"
@@ -36,8 +35,7 @@ wait_until $((TTL + 10)) grep -q "deposed (" "$jm1_LOG" || fail "the leader did 
 echo "the leader stepped down $(log_time_since "$jm1_LOG" "deposed \(" "$lost_at")s after quorum was lost (TTL ${TTL}s)"
 leads jm1 && fail "jm1 still claims to lead without quorum"
 leads jm2 && fail "jm2 leads without quorum"
-running=$(( $(http_body "$te1_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")') +
-            $(http_body "$te2_STATUS/v1/tasks" | json 'sum(1 for t in d["tasks"] if t["state"]=="RUNNING")') ))
+running=$(( $(running_tasks "$te1_STATUS") + $(running_tasks "$te2_STATUS") ))
 [ "$running" = 3 ] || fail "the job's tasks did not keep running without a leader ($running of 3)"
 
 # Quorum back: a leader again, the job goes on.

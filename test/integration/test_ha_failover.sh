@@ -38,8 +38,7 @@ job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-int
   || fail "submit failed"
 [ -n "$(etcd_get "/taskexecutord/failover-$$/jobs/$job")" ] || fail "the job is not in etcd"
 "$TECTL" jobs --jobmanager "$jm2_REST" | grep -q "$job" || fail "tectl through the standby does not list the job"
-ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $1")" = True ]; }
-wait_until 30 ckpts 2 || fail "no checkpoints completed: $(job_field jm1 "$job" 'd["state"]')"
+wait_until 30 job_checkpointed jm1 "$job" 2 || fail "no checkpoints completed: $(job_field jm1 "$job" 'd["state"]')"
 ptr=$(etcd_get "/taskexecutord/failover-$$/checkpoints/$job")
 ptr_id=$(json 'd["id"]' <<<"$ptr")
 [ "$ptr_id" -ge 1 ] && [ "$(json 'd["path"]' <<<"$ptr")" = "$WORK/ckpt/$job/chk-$ptr_id" ] ||

@@ -17,8 +17,7 @@ mkdir -p "$WORK/out"
 seq_sink_job ha-fencing $N 8000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 200ms --restart-attempts 3) \
   || fail "submit failed"
-ckpts() { [ "$(job_field jm1 "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $1")" = True ]; }
-wait_until 30 ckpts 2 || fail "no checkpoints completed"
+wait_until 30 job_checkpointed jm1 "$job" 2 || fail "no checkpoints completed"
 
 kill -STOP "$jm1_PID"
 CLEANUP+=("kill -CONT $jm1_PID")

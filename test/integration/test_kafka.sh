@@ -55,8 +55,8 @@ cat >"$WORK/wm.json" <<JSON
         { "op": "tumbling_window", "key_field": "key", "size": "10s" },
         { "op": "file_sink", "path": "$WORK/wm.txt" } ] } ], "edges": [] }
 JSON
-"$TECTL" submit "$WORK/wm.json" --executor "$tm_RPC" --checkpoint-interval 200ms --checkpoint-dir "$WORK/ckwm" >"$WORK/tectl2.out" 2>&1 &
-T2=$!
+submit_bg "$WORK/tectl2.out" "$WORK/wm.json" --executor "$tm_RPC" --checkpoint-interval 200ms --checkpoint-dir "$WORK/ckwm"
+T2=$SUBMIT_PID
 windows() { cat "$WORK"/wm.txt.part-* 2>/dev/null | wc -l; }
 five_windows() { [ "$(windows)" -ge 5 ]; }
 wait_until 30 five_windows || { cat "$WORK/tectl2.out"; fail "event-time windows did not fire while 3 of 4 partitions are empty (watermark held back)"; }

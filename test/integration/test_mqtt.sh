@@ -31,8 +31,8 @@ cat >"$WORK/src.json" <<JSON
              { "from": "src", "to": "bad", "partitioner": "forward", "side_output": "malformed" } ] }
 JSON
 n0=$(subscribed)
-"$TECTL" submit "$WORK/src.json" --executor "$tm_RPC" --timeout 60s >"$WORK/tectl1.out" 2>&1 &
-T1=$!
+submit_bg "$WORK/tectl1.out" "$WORK/src.json" --executor "$tm_RPC" --timeout 60s
+T1=$SUBMIT_PID
 wait_until 20 subscribed_more "$n0" || { cat "$WORK/tectl1.out"; fail "the source never subscribed"; }
 mosquitto_pub $B -q 1 -t sensors/x/humidity -l <"$WORK/other.txt"
 mosquitto_pub $B -q 1 -t sensors/a/temp -l <"$WORK/a.txt"
@@ -55,8 +55,8 @@ JSON
 }
 persist_job 50 "$WORK/p1.txt" >"$WORK/p1.json"
 n0=$(subscribed)
-"$TECTL" submit "$WORK/p1.json" --executor "$tm_RPC" --timeout 60s >"$WORK/tectl2.out" 2>&1 &
-T2=$!
+submit_bg "$WORK/tectl2.out" "$WORK/p1.json" --executor "$tm_RPC" --timeout 60s
+T2=$SUBMIT_PID
 wait_until 20 subscribed_more "$n0" || fail "the persistent-session source never subscribed"
 seq 1 50 | mosquitto_pub $B -q 1 -t persist/one -l
 wait "$T2" || { cat "$WORK/tectl2.out"; fail "the first persistent-session job failed"; }

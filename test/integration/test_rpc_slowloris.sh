@@ -28,10 +28,9 @@ under_attack() { # NAME TOKEN_ARGS...: slowloris on NAME's RPC port while tectl 
   python3 "$(dirname "$0")/slowloris.py" "${rpc%:*}" "${rpc##*:}" 1100 "$WORK/stop" --every 3 --source 127.0.0.2 >"$WORK/$name.slow" 2>&1 &
   local slow=$!
   sleep 5 # the trickle is on: every connection the daemon closes is reopened at once
-  "$TECTL" submit "$WORK/job.json" --executor "$rpc" "$@" >"$WORK/$name.submit" 2>&1 &
-  local sub=$!
-  running() { grep -q 'sink (1/1) RUNNING' "$WORK/$name.submit"; }
-  wait_until 60 running || { cat "$WORK/$name.submit"; touch "$WORK/stop"; fail "$name: the job did not start under the slowloris"; }
+  submit_bg "$WORK/$name.submit" "$WORK/job.json" --executor "$rpc" "$@"
+  local sub=$SUBMIT_PID
+  wait_until 60 grep -q 'sink (1/1) RUNNING' "$WORK/$name.submit" || { cat "$WORK/$name.submit"; touch "$WORK/stop"; fail "$name: the job did not start under the slowloris"; }
   local id; id=$(sed -n 's/^  task \([0-9a-f]\{32\}\) sink .*/\1/p' "$WORK/$name.submit")
   "$TECTL" cancel --executor "$rpc" "$@" "$id" >"$WORK/$name.cancel" 2>&1 ||
     { cat "$WORK/$name.cancel"; touch "$WORK/stop"; fail "$name: tectl cancel failed under the slowloris"; }

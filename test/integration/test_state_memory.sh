@@ -22,8 +22,8 @@ cat >"$WORK/big.json" <<JSON
                                                { "op": "keyed_count", "emit": "final" }, { "op": "discard" } ] } ],
   "edges": [] }
 JSON
-"$TECTL" submit "$WORK/big.json" --executor "$m_RPC" >"$WORK/big.out" 2>&1 &
-BIG=$!
+submit_bg "$WORK/big.out" "$WORK/big.json" --executor "$m_RPC"
+BIG=$SUBMIT_PID
 random_words_file "$WORK/in.txt" 5
 wordcount_job fits "$WORK/in.txt" 1 1 1 >"$WORK/wc.json"
 word_count_oracle "$WORK/in.txt" >"$WORK/expected.txt"
@@ -56,8 +56,8 @@ cat >"$WORK/rocks.json" <<JSON
                                                { "op": "file_sink", "path": "$WORK/rocks/part-{subtask}.txt" } ] } ],
   "edges": [] }
 JSON
-"$TECTL" submit "$WORK/rocks.json" --executor "$r_RPC" --timeout 300s >"$WORK/rocks.out" 2>&1 &
-T=$!
+submit_bg "$WORK/rocks.out" "$WORK/rocks.json" --executor "$r_RPC" --timeout 300s
+T=$SUBMIT_PID
 max=$IDLE
 while kill -0 "$T" 2>/dev/null; do
   v=$(rss_kb "$r_PID") || break

@@ -46,6 +46,8 @@
 #include "shuffle/result_partition.h"
 #include "te/operator.h"
 
+#include "harness_shuffle.h"
+
 /* ---- a sink that drops everything (the task's metrics count what it took in) ---- */
 
 static void *drop_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -212,11 +214,7 @@ static void rig_start(rig_t *r, int64_t stall_threshold_ms, int fake)
     r->gate = input_gate_new("aligner-test", 0, 2, NULL, &err);
     ck_assert_ptr_nonnull(r->gate);
     for (int i = 0; i < 2; i++) {
-        te_id_random(&r->pid[i]);
-        te_local_buffer_pool_t *lp = network_buffer_pool_create_local(r->nbp, "producer", 2, 8, &err);
-        ck_assert_ptr_nonnull(lp);
-        r->rp[i] = result_partition_new(&r->pid[i], "producer", 1, lp, &err);
-        ck_assert_ptr_nonnull(r->rp[i]);
+        r->rp[i] = harness_new_rp(r->nbp, 1, 2, 8, &r->pid[i]);
         ck_assert_int_eq(partition_manager_register(r->pm, r->rp[i], &err), TE_OK);
         te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
         r->rw[i] = record_writer_new(r->rp[i], sel, 1, &err); /* flush every record */

@@ -1,8 +1,9 @@
 /*
- * Unit tests: the built-in operators, driven through the public operator ABI by a small
- * harness implementing te_operator_api_t (params from an array, emits appended to
- * in-memory lists). Outputs are compared with independent oracles (a hand-written
- * line splitter, coreutils `tr` for tokenize, a naive counter for keyed_count).
+ * Unit tests: the built-in operators, each run as the only subtask of a real operator
+ * chain (harness_chain.h: [operator, capture], the engine's te_operator_api_t, keyed
+ * state, side outputs read back from record writers). Outputs are compared with
+ * independent oracles (a hand-written line splitter, coreutils `tr` for tokenize, a
+ * naive counter for keyed_count).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,381 +20,28 @@
 #include <unistd.h>
 
 #include "te/operator.h"
+#include "common/log.h"
 #include "operators/operator_registry.h"
-#include "state/state_backend.h"
 
-#include "harness_rows.h"
+#include "harness_chain.h"
 
 /* ------------------------------------------------------------------ harness ---- */
 
 #define H_MAX_PARAMS 16
 
-struct te_operator_ctx {
+/* One operator under test: its chain (the keys and values it borrows live here), the
+ * head as the chain runs it, and what reached capture (cap_slot[0]) and the side
+ * outputs (t.side). */
+typedef struct run {
+    test_chain_t t;
     const char *keys[H_MAX_PARAMS];
     const char *vals[H_MAX_PARAMS];
-    int nparams;
-    uint32_t subtask, parallelism;
-    const char *task_name;
-    char fail_msg[1024];
-    int nfail;
-    char last_log[1024];
-    int nlogs;
-    uint64_t discarded;
-    atomic_int cancelled;
-    te_state_backend_t *state; /* ABI v2 keyed state; kept reachable in h_states */
-    /* ABI v3: input schemas (NULL = text), what the operator declared */
-    const te_schema_t *in_schema[2];
-    te_schema_t *out;
-    struct {
-        char tag[32];
-        te_schema_t *schema;
-    } side[4];
-    int n_side;
-    int v3; /* the operator is ABI v3: the harness feeds rows and records their text */
-};
-
-/* The operator being driven (set by mk): emits of a v3 operator are recorded as the
- * text of their rows, in the schema it declared. */
-static te_operator_ctx_t *h_cur;
-
-typedef struct rec_list {
-    char **data; /* copies, NUL-terminated */
-    uint32_t *len;
-    int64_t *ts;
-    const uint8_t **ptr; /* the pointer the operator passed */
-    char **tag;          /* side outputs only */
-    size_t n, cap;
-} rec_list_t;
-
-struct te_output {
-    rec_list_t main;
-    rec_list_t side;
-    int64_t last_watermark;
-};
-
-static void list_push(rec_list_t *l, const te_record_t *rec, const char *tag)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->data = realloc(l->data, l->cap * sizeof(*l->data));
-        l->len = realloc(l->len, l->cap * sizeof(*l->len));
-        l->ts = realloc(l->ts, l->cap * sizeof(*l->ts));
-        l->ptr = realloc(l->ptr, l->cap * sizeof(*l->ptr));
-        l->tag = realloc(l->tag, l->cap * sizeof(*l->tag));
-    }
-    char *c = malloc(rec->len + 1);
-    if (rec->len)
-        memcpy(c, rec->data, rec->len);
-    c[rec->len] = '\0';
-    l->data[l->n] = c;
-    l->len[l->n] = rec->len;
-    l->ts[l->n] = rec->timestamp;
-    l->ptr[l->n] = rec->data;
-    l->tag[l->n] = tag ? strdup(tag) : NULL;
-    l->n++;
-}
-
-static void list_free(rec_list_t *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->data[i]);
-        free(l->tag[i]);
-    }
-    free(l->data);
-    free(l->len);
-    free(l->ts);
-    free(l->ptr);
-    free(l->tag);
-    memset(l, 0, sizeof(*l));
-}
-
-static void out_free(te_output_t *o)
-{
-    list_free(&o->main);
-    list_free(&o->side);
-}
-
-static const char *h_param(te_operator_ctx_t *c, const char *key)
-{
-    for (int i = 0; i < c->nparams; i++)
-        if (strcmp(c->keys[i], key) == 0)
-            return c->vals[i];
-    return NULL;
-}
-
-static void h_param_foreach(te_operator_ctx_t *c, void (*fn)(void *, const char *, const char *), void *arg)
-{
-    for (int i = 0; i < c->nparams; i++)
-        fn(arg, c->keys[i], c->vals[i]);
-}
-
-static uint32_t h_subtask(te_operator_ctx_t *c) { return c->subtask; }
-static uint32_t h_parallelism(te_operator_ctx_t *c) { return c->parallelism; }
-static uint32_t h_max_parallelism(te_operator_ctx_t *c)
-{
-    (void)c;
-    return 128;
-}
-static const char *h_task_name(te_operator_ctx_t *c) { return c->task_name; }
-
-static const te_schema_t *h_out_schema(const te_operator_ctx_t *c, const char *tag)
-{
-    if (tag != NULL) {
-        for (int i = 0; i < c->n_side; i++)
-            if (strcmp(c->side[i].tag, tag) == 0)
-                return c->side[i].schema;
-        ck_abort_msg("emit to undeclared side output '%s'", tag);
-    }
-    return c->out ? c->out : c->in_schema[0] ? c->in_schema[0] : schema_text_line();
-}
-
-/* A v3 operator's row as text (with ptr = the pointer the operator passed). */
-static void h_push(rec_list_t *l, const te_record_t *rec, const char *tag)
-{
-    if (h_cur == NULL || !h_cur->v3) {
-        list_push(l, rec, tag);
-        return;
-    }
-    const te_schema_t *sc = h_out_schema(h_cur, tag);
-    char why[200];
-    ck_assert_msg(te_row_check(rec, sc, why, sizeof(why)) == 0, "emitted row: %s", why);
-    char *t = h_row_tsv(sc, rec);
-    te_record_t tr = {(const uint8_t *)t, (uint32_t)strlen(t), rec->timestamp};
-    list_push(l, &tr, tag);
-    l->ptr[l->n - 1] = rec->data;
-    free(t);
-}
-
-static int h_emit(te_output_t *o, const te_record_t *rec)
-{
-    h_push(&o->main, rec, NULL);
-    return 0;
-}
-
-static int h_emit_side(te_output_t *o, const char *tag, const te_record_t *rec)
-{
-    h_push(&o->side, rec, tag);
-    return 0;
-}
-
-static int h_emit_watermark(te_output_t *o, int64_t wm)
-{
-    o->last_watermark = wm;
-    return 0;
-}
-
-static void h_fail(te_operator_ctx_t *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->fail_msg, sizeof(c->fail_msg), fmt, ap);
-    va_end(ap);
-    c->nfail++;
-}
-
-static void h_log(te_operator_ctx_t *c, te_op_log_level_t level, const char *fmt, ...)
-{
-    (void)level;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->last_log, sizeof(c->last_log), fmt, ap);
-    va_end(ap);
-    c->nlogs++;
-}
-
-static int h_is_cancelled(te_operator_ctx_t *c) { return atomic_load(&c->cancelled); }
-
-static void h_counter_add(te_operator_ctx_t *c, const char *name, uint64_t delta)
-{
-    if (strcmp(name, "numRecordsDiscarded") == 0)
-        c->discarded += delta;
-}
-
-/* ABI v2: keyed state on the real hashmap backend (one per ctx, created on first put;
- * every backend is kept here and freed at exit, so re-initialised contexts do not leak). */
-static te_state_backend_t *h_states[256];
-static size_t h_n_states;
-
-static void h_states_free(void)
-{
-    for (size_t i = 0; i < h_n_states; i++)
-        state_backend_free(h_states[i]);
-    h_n_states = 0;
-}
-
-static int h_state_get_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                          const uint8_t **v, uint32_t *vl)
-{
-    return c->state ? state_backend_get(c->state, k, kl, ns, nl, v, vl) : 0;
-}
-
-static int h_state_put_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                          const uint8_t *v, uint32_t vl)
-{
-    if (c->state == NULL) {
-        ck_assert_uint_lt(h_n_states, 256);
-        if (h_n_states == 0)
-            atexit(h_states_free);
-        c->state = h_states[h_n_states++] = state_backend_new("hashmap", 128, NULL);
-    }
-    return state_backend_put(c->state, k, kl, ns, nl, v, vl);
-}
-
-static int h_state_delete_ns(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl)
-{
-    return c->state ? state_backend_delete(c->state, k, kl, ns, nl) : 0;
-}
-
-static int h_state_get(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t **v, uint32_t *vl)
-{
-    return h_state_get_ns(c, k, kl, NULL, 0, v, vl);
-}
-
-static int h_state_put(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, const uint8_t *v, uint32_t vl)
-{
-    return h_state_put_ns(c, k, kl, NULL, 0, v, vl);
-}
-
-static int h_state_delete(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl)
-{
-    return h_state_delete_ns(c, k, kl, NULL, 0);
-}
-
-typedef struct h_visit {
-    int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t);
-    void *arg;
-} h_visit_t;
-
-static int h_visit_plain(void *arg, uint32_t kg, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
-                         const uint8_t *v, uint32_t vl)
-{
-    (void)kg;
-    (void)ns;
-    h_visit_t *h = arg;
-    return nl == 0 ? h->fn(h->arg, k, kl, v, vl) : 0;
-}
-
-static int h_state_foreach(te_operator_ctx_t *c,
-                           int (*fn)(void *, const uint8_t *, uint32_t, const uint8_t *, uint32_t), void *arg)
-{
-    h_visit_t h = {fn, arg};
-    return c->state ? state_backend_foreach(c->state, h_visit_plain, &h) : 0;
-}
-
-static int h_no_timer(te_operator_ctx_t *c, const uint8_t *k, uint32_t kl, int64_t ts)
-{
-    (void)c, (void)k, (void)kl, (void)ts;
-    return -1; /* timers: see check_windows.c */
-}
-
-static int64_t h_current_watermark(te_operator_ctx_t *c)
-{
-    (void)c;
-    return INT64_MIN;
-}
-static int64_t h_processing_time(te_operator_ctx_t *c)
-{
-    (void)c;
-    return 0;
-}
-static void h_mark_idle(te_operator_ctx_t *c, int idle) { (void)c, (void)idle; }
-
-static const te_schema_t *h_input_schema(te_operator_ctx_t *c, int input)
-{
-    if (input < 0 || input > 1)
-        return NULL;
-    return c->in_schema[input] ? c->in_schema[input] : input == 0 ? schema_text_line() : NULL;
-}
-
-static int h_set_output_schema(te_operator_ctx_t *c, const char *tag, const te_schema_t *sc, char *err,
-                               size_t errlen)
-{
-    te_error_t e;
-    if (schema_validate(sc, &e) != TE_OK) {
-        snprintf(err, errlen, "%s", e.msg);
-        return -1;
-    }
-    te_schema_t *d = h_keep(schema_dup(sc));
-    if (tag == NULL) {
-        c->out = d;
-        return 0;
-    }
-    ck_assert_int_lt(c->n_side, 4);
-    snprintf(c->side[c->n_side].tag, sizeof(c->side[c->n_side].tag), "%s", tag);
-    c->side[c->n_side++].schema = d;
-    return 0;
-}
-
-static const te_schema_t *h_parse_schema(te_operator_ctx_t *c, const char *spec, char *err, size_t errlen)
-{
-    (void)c;
-    te_error_t e;
-    te_schema_t *sc = schema_parse(spec, &e);
-    if (sc == NULL) {
-        snprintf(err, errlen, "%s", e.msg);
-        return NULL;
-    }
-    return h_keep(sc);
-}
-
-/* A deployed job's ids (non-empty: the operator is not being planned). */
-static const char *h_id(te_operator_ctx_t *c) { return (void)c, "0123456789abcdef0123456789abcdef"; }
-
-static const te_operator_api_t api = {
-    .abi_version = TE_OPERATOR_ABI_VERSION,
-    .param = h_param,
-    .param_foreach = h_param_foreach,
-    .subtask_index = h_subtask,
-    .parallelism = h_parallelism,
-    .max_parallelism = h_max_parallelism,
-    .task_name = h_task_name,
-    .emit = h_emit,
-    .emit_side = h_emit_side,
-    .emit_watermark = h_emit_watermark,
-    .fail = h_fail,
-    .log = h_log,
-    .is_cancelled = h_is_cancelled,
-    .counter_add = h_counter_add,
-    .register_event_timer = h_no_timer,
-    .register_processing_timer = h_no_timer,
-    .current_watermark = h_current_watermark,
-    .current_processing_time = h_processing_time,
-    .state_get = h_state_get,
-    .state_put = h_state_put,
-    .state_delete = h_state_delete,
-    .state_foreach = h_state_foreach,
-    .state_get_ns = h_state_get_ns,
-    .state_put_ns = h_state_put_ns,
-    .state_delete_ns = h_state_delete_ns,
-    .mark_idle = h_mark_idle,
-    .input_schema = h_input_schema,
-    .set_output_schema = h_set_output_schema,
-    .parse_schema = h_parse_schema,
-    .job_id = h_id,
-    .vertex_id = h_id,
-};
-
-/* ctx_init(&c, subtask, parallelism, "key", "value", ..., NULL) */
-static void ctx_init(te_operator_ctx_t *c, uint32_t subtask, uint32_t par, ...)
-{
-    memset(c, 0, sizeof(*c));
-    c->subtask = subtask;
-    c->parallelism = par;
-    c->task_name = "test-task";
-    atomic_init(&c->cancelled, 0);
-    va_list ap;
-    va_start(ap, par);
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (k == NULL)
-            break;
-        ck_assert_int_lt(c->nparams, H_MAX_PARAMS);
-        c->keys[c->nparams] = k;
-        c->vals[c->nparams] = va_arg(ap, const char *);
-        c->nparams++;
-    }
-    va_end(ap);
-}
+    size_t n;
+    const te_operator_def_t *d;
+    const te_schema_t *in; /* the head's input schema (NULL = text) */
+    te_chain_head_t h;
+    te_operator_chain_t *c;
+} run_t;
 
 static const te_operator_def_t *def_of(const char *name)
 {
@@ -403,44 +51,128 @@ static const te_operator_def_t *def_of(const char *name)
     return d;
 }
 
-/* Sets up and opens; asserts success. */
-static void *mk(const te_operator_def_t *d, te_operator_ctx_t *c)
+/* Builds op(key = value, ...) as subtask `subtask` of `par` reading rows of `in` (NULL =
+ * text); opens it when `open`. NULL with err when setup fails. */
+static te_operator_chain_t *run_try(run_t *r, const char *op, uint32_t subtask, uint32_t par,
+                                    const te_schema_t *in, int open, te_error_t *err, va_list ap)
 {
-    char err[512] = "";
-    h_cur = c;
-    c->v3 = d->abi_version >= 3;
-    void *self = d->setup(&api, c, err, sizeof(err));
-    ck_assert_msg(self != NULL, "setup of %s failed: %s", d->name, err);
-    if (d->open) {
-        int rc = d->open(self, err, sizeof(err));
-        ck_assert_msg(rc == 0, "open of %s failed: %s", d->name, err);
+    memset(r, 0, sizeof(*r));
+    harness_capture_rows(1); /* every emitted row checked against its schema */
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (k == NULL)
+            break;
+        ck_assert_uint_lt(r->n, H_MAX_PARAMS);
+        r->keys[r->n] = k;
+        r->vals[r->n++] = va_arg(ap, const char *);
     }
-    return self;
+    r->d = def_of(op);
+    r->in = in;
+    r->c = test_chain_new_in(&r->t, r->d, op, r->keys, r->vals, r->n, subtask, par, 0, open, in, NULL, err);
+    if (r->c != NULL)
+        operator_chain_head(r->c, &r->h);
+    return r->c;
 }
 
-/* One record given as text: for a v3 operator the row of its input schema. Returns
- * process_element's result. */
-static int feed_rc(const te_operator_def_t *d, void *self, const char *s, te_output_t *out)
+/* The same, set up and opened, asserting success: mk(&r, "op", subtask, par, in,
+ * "key", "value", ..., NULL). */
+static te_operator_chain_t *mk(run_t *r, const char *op, uint32_t subtask, uint32_t par, const te_schema_t *in,
+                               ...)
 {
-    te_record_t rec = {(const uint8_t *)s, (uint32_t)strlen(s), 42};
-    static te_row_builder_t b;
-    if (d->abi_version >= 3)
-        h_tsv_row(h_input_schema(h_cur, 0), s, strlen(s), 42, &b, &rec);
-    return d->process_element(self, 0, &rec, out);
+    te_error_t err = {0};
+    va_list ap;
+    va_start(ap, in);
+    run_try(r, op, subtask, par, in, 1, &err, ap);
+    va_end(ap);
+    ck_assert_msg(r->c != NULL, "setup of %s failed: %s", op, err.msg);
+    return r->c;
 }
 
-static void feed(const te_operator_def_t *d, void *self, const char *s, te_output_t *out)
+/* Set up only (open = 0), asserting success. */
+static te_operator_chain_t *mk_closed(run_t *r, const char *op, uint32_t subtask, uint32_t par,
+                                      const te_schema_t *in, ...)
 {
-    ck_assert_int_eq(feed_rc(d, self, s, out), 0);
+    te_error_t err = {0};
+    va_list ap;
+    va_start(ap, in);
+    run_try(r, op, subtask, par, in, 0, &err, ap);
+    va_end(ap);
+    ck_assert_msg(r->c != NULL, "setup of %s failed: %s", op, err.msg);
+    return r->c;
 }
 
-static void finish(const te_operator_def_t *d, void *self, te_output_t *out)
+/* Setup is refused: the chain's message (NULL when it was accepted). */
+static const char *mk_fails(run_t *r, te_error_t *err, const char *op, const te_schema_t *in, ...)
 {
-    if (d->end_input)
-        ck_assert_int_eq(d->end_input(self, out), 0);
-    if (d->close)
-        ck_assert_int_eq(d->close(self, out), 0);
-    d->dispose(self);
+    va_list ap;
+    va_start(ap, in);
+    run_try(r, op, 0, 1, in, 0, err, ap);
+    va_end(ap);
+    if (r->c == NULL)
+        return err->msg;
+    test_chain_free(&r->t);
+    return NULL;
+}
+
+/* One record given as text (the row of the head's input schema, timestamp 42). Returns
+ * the chain's status. */
+static te_status_t feed_rc(run_t *r, const char *s)
+{
+    te_error_t err = {0};
+    return push_tsv(r->c, 0, r->in ? r->in : schema_text_line(), s, 42, &err);
+}
+
+static void feed(run_t *r, const char *s)
+{
+    te_error_t err = {0};
+    ck_assert_msg(push_tsv(r->c, 0, r->in ? r->in : schema_text_line(), s, 42, &err) == TE_OK, "%s", err.msg);
+}
+
+/* A source step through the chain (asserting it does not fail): the source's status. */
+static te_source_status_t step(run_t *r, uint32_t budget, uint32_t *idle)
+{
+    te_error_t err = {0};
+    te_source_status_t st = TE_SOURCE_ERROR;
+    ck_assert_msg(operator_chain_source_step(r->c, budget, &st, idle, &err) == TE_OK, "%s", err.msg);
+    ck_assert_int_ne(st, TE_SOURCE_ERROR);
+    return st;
+}
+
+/* end_input and close (asserting both succeed); the chain stays for its counters. */
+static void finish_keep(run_t *r)
+{
+    te_error_t err = {0};
+    ck_assert_msg(operator_chain_end_input(r->c, 0, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(operator_chain_close(r->c, &err) == TE_OK, "%s", err.msg);
+}
+
+/* end_input, close, then dispose and free (side outputs drained into r->t.side). */
+static void finish(run_t *r)
+{
+    finish_keep(r);
+    test_chain_free(&r->t);
+}
+
+/* What reached capture (the main output) and the side outputs. */
+#define OUT     (cap_slot[0])
+#define SIDE(r) ((r)->t.side)
+
+/* OUT is exactly want[0..n-1], in order; then it is cleared. */
+static void expect_out(const char *const *want, size_t n)
+{
+    ck_assert_uint_eq(OUT.n, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(OUT.lines[i], want[i]);
+    cap_reset(0);
+}
+
+/* The chain's failure message ("" when none). */
+static const char *failure(run_t *r)
+{
+    static te_error_t err;
+    memset(&err, 0, sizeof(err));
+    operator_chain_failure(r->c, &err);
+    return err.msg;
 }
 
 static char tmpdir[256];
@@ -604,24 +336,36 @@ static const struct bad_case bad_cases[] = {
     {"discard", {"x", "1"}, {"operator 'discard': unknown parameter 'x'"}},
 };
 
+/* want, with the operator's own "operator '<op>': " as the chain writes it (it names
+ * the operator once, with its position: "operator '<op>' (#0): "). */
+static const char *as_chain_says(const char *op, const char *want, char *buf, size_t cap)
+{
+    char own[64];
+    int n = snprintf(own, sizeof(own), "operator '%s': ", op);
+    if (strncmp(want, own, (size_t)n) != 0)
+        return want;
+    snprintf(buf, cap, "operator '%s' (#0): %s", op, want + n);
+    return buf;
+}
+
 START_TEST(test_bad_params)
 {
     const struct bad_case *bc = &bad_cases[_i];
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, NULL);
+    const te_schema_t *in = NULL;
     if (def_of(bc->op)->abi_version >= 3 && strcmp(bc->op, "tokenize") != 0)
-        c.in_schema[0] = h_schema("f0:string, f1:int64, f2:string");
-    for (int k = 0; bc->kv[k]; k += 2) {
-        c.keys[c.nparams] = bc->kv[k];
-        c.vals[c.nparams] = bc->kv[k + 1];
-        c.nparams++;
+        in = h_schema("f0:string, f1:int64, f2:string");
+    const char *kv[10] = {NULL};
+    memcpy(kv, bc->kv, sizeof(bc->kv));
+    run_t r;
+    te_error_t e = {0};
+    const char *err = mk_fails(&r, &e, bc->op, in, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7], NULL);
+    ck_assert_msg(err != NULL, "case %d (%s): setup accepted bad params", _i, bc->op);
+    char buf[512];
+    for (int w = 0; w < 3 && bc->want[w]; w++) {
+        const char *want = as_chain_says(bc->op, bc->want[w], buf, sizeof(buf));
+        ck_assert_msg(strstr(err, want) != NULL, "case %d: '%s' not in '%s'", _i, want, err);
     }
-    char err[512] = "";
-    const te_operator_def_t *d = def_of(bc->op);
-    void *self = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_msg(self == NULL, "case %d (%s): setup accepted bad params", _i, bc->op);
-    for (int w = 0; w < 3 && bc->want[w]; w++)
-        ck_assert_msg(strstr(err, bc->want[w]) != NULL, "case %d: '%s' not in '%s'", _i, bc->want[w], err);
+    test_chain_free(&r.t);
 }
 END_TEST
 
@@ -630,16 +374,13 @@ START_TEST(test_delimiter_escapes)
     /* "\\t" (backslash, t) means tab; a literal character works too. */
     const char *forms[][2] = {{"\\t", "a\tb"}, {"\t", "a\tb"}, {",", "a,b"}, {"\\n", "a\nb"}};
     for (size_t i = 0; i < 4; i++) {
-        te_operator_ctx_t c;
-        ctx_init(&c, 0, 1, "fields", "x:string, y:string", "delimiter", forms[i][0], NULL);
-        const te_operator_def_t *d = def_of("parse");
-        void *self = mk(d, &c);
-        te_output_t out = {0};
-        feed(d, self, forms[i][1], &out);
-        ck_assert_uint_eq(out.main.n, 1);
-        ck_assert_str_eq(out.main.data[0], "a\tb");
-        finish(d, self, &out);
-        out_free(&out);
+        run_t r;
+        mk(&r, "parse", 0, 1, NULL, "fields", "x:string, y:string", "delimiter", forms[i][0], NULL);
+        feed(&r, forms[i][1]);
+        ck_assert_uint_eq(OUT.n, 1);
+        ck_assert_str_eq(OUT.lines[0], "a\tb");
+        finish(&r);
+        cap_reset(0);
     }
 }
 END_TEST
@@ -678,29 +419,25 @@ static void check_file_lines(const char *content, size_t n, uint32_t budget)
     write_file(path, content, n);
     char **want;
     size_t nwant = oracle_lines(content, n, &want);
-    const te_operator_def_t *d = def_of("file_lines");
     for (uint32_t p = 1; p <= 4; p++) {
-        te_output_t out = {0};
         for (uint32_t i = 0; i < p; i++) {
-            te_operator_ctx_t c;
-            ctx_init(&c, i, p, "path", path, NULL);
-            void *self = mk(d, &c);
+            run_t r;
+            mk(&r, "file_lines", i, p, NULL, "path", path, NULL);
             te_source_status_t st;
             int steps = 0;
             do {
                 uint32_t idle = 0;
-                st = d->step(self, &out, budget, &idle);
-                ck_assert_int_ne(st, TE_SOURCE_ERROR);
+                st = step(&r, budget, &idle);
                 ck_assert_int_lt(++steps, 10000000);
             } while (st != TE_SOURCE_END);
-            finish(d, self, &out);
+            finish(&r);
         }
-        ck_assert_msg(out.main.n == nwant, "p=%u size=%zu: %zu lines, want %zu", p, n, out.main.n, nwant);
+        ck_assert_msg(OUT.n == nwant, "p=%u size=%zu: %zu lines, want %zu", p, n, OUT.n, nwant);
         for (size_t k = 0; k < nwant; k++) {
-            ck_assert_msg(strcmp(out.main.data[k], want[k]) == 0, "p=%u line %zu differs", p, k);
-            ck_assert(out.main.ts[k] == TE_NO_TIMESTAMP);
+            ck_assert_msg(strcmp(OUT.lines[k], want[k]) == 0, "p=%u line %zu differs", p, k);
+            ck_assert(OUT.ts[k] == TE_NO_TIMESTAMP);
         }
-        out_free(&out);
+        cap_reset(0);
     }
     for (size_t k = 0; k < nwant; k++)
         free(want[k]);
@@ -747,13 +484,13 @@ END_TEST
 
 START_TEST(test_file_lines_errors)
 {
-    const te_operator_def_t *d = def_of("file_lines");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "path", "/nonexistent/dir/file.txt", NULL);
-    char err[512] = "";
+    run_t r;
+    te_error_t e = {0};
     /* at deployment (a job id is set): refused by setup, naming the path */
-    ck_assert_ptr_null(d->setup(&api, &c, err, sizeof(err)));
+    const char *err = mk_fails(&r, &e, "file_lines", NULL, "path", "/nonexistent/dir/file.txt", NULL);
+    ck_assert_ptr_nonnull(err);
     ck_assert_msg(strstr(err, "/nonexistent/dir/file.txt") != NULL, "%s", err);
+    test_chain_free(&r.t);
 }
 END_TEST
 
@@ -763,50 +500,49 @@ START_TEST(test_file_lines_snapshot)
     char path[300];
     snprintf(path, sizeof(path), "%s/snap.txt", tmpdir);
     write_file(path, "l0\nl1\nl2\nl3\nl4\n", 15);
+    /* the source's own snapshot / restore, called on the chain's instance of it (the
+     * chain calls them the same way around a checkpoint) */
     const te_operator_def_t *d = def_of("file_lines");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "path", path, NULL);
-    te_output_t out = {0};
-    void *a = mk(d, &c);
+    te_error_t err = {0};
+    run_t a, b;
+    mk(&a, "file_lines", 0, 1, NULL, "path", path, NULL);
     uint32_t idle;
-    ck_assert_int_eq(d->step(a, &out, 2, &idle), TE_SOURCE_MORE);
+    ck_assert_int_eq(step(&a, 2, &idle), TE_SOURCE_MORE);
     uint8_t *snap;
     size_t snaplen;
-    ck_assert_int_eq(d->snapshot(a, 1, &snap, &snaplen), 0);
-    finish(d, a, &out);
-    char err[256];
-    void *b = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_int_eq(d->restore(b, snap, snaplen), 0);
+    ck_assert_int_eq(d->snapshot(a.h.self, 1, &snap, &snaplen), 0);
+    finish(&a);
+    mk_closed(&b, "file_lines", 0, 1, NULL, "path", path, NULL);
+    ck_assert_int_eq(d->restore(b.h.self, snap, snaplen), 0);
     free(snap);
-    ck_assert_int_eq(d->open(b, err, sizeof(err)), 0);
-    while (d->step(b, &out, 10, &idle) != TE_SOURCE_END)
+    ck_assert_int_eq(operator_chain_open(b.c, &err), TE_OK);
+    while (step(&b, 10, &idle) != TE_SOURCE_END)
         ;
-    finish(d, b, &out);
-    ck_assert_uint_eq(out.main.n, 5);
+    finish(&b);
+    ck_assert_uint_eq(OUT.n, 5);
     for (int i = 0; i < 5; i++) {
         char want[16];
         snprintf(want, sizeof(want), "l%d", i);
-        ck_assert_str_eq(out.main.data[i], want);
+        ck_assert_str_eq(OUT.lines[i], want);
     }
-    out_free(&out);
+    cap_reset(0);
 
     /* A snapshot taken before the first step of subtask 1 of 2 (still inside a line of
      * subtask 0) restores to the same lines. */
-    ctx_init(&c, 1, 2, "path", path, NULL);
-    a = mk(d, &c);
-    ck_assert_int_eq(d->snapshot(a, 2, &snap, &snaplen), 0);
-    d->dispose(a);
-    b = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_int_eq(d->restore(b, snap, snaplen), 0);
+    mk(&a, "file_lines", 1, 2, NULL, "path", path, NULL);
+    ck_assert_int_eq(d->snapshot(a.h.self, 2, &snap, &snaplen), 0);
+    test_chain_free(&a.t);
+    mk_closed(&b, "file_lines", 1, 2, NULL, "path", path, NULL);
+    ck_assert_int_eq(d->restore(b.h.self, snap, snaplen), 0);
     free(snap);
-    ck_assert_int_eq(d->open(b, err, sizeof(err)), 0);
-    while (d->step(b, &out, 10, &idle) != TE_SOURCE_END)
+    ck_assert_int_eq(operator_chain_open(b.c, &err), TE_OK);
+    while (step(&b, 10, &idle) != TE_SOURCE_END)
         ;
-    finish(d, b, &out);
-    ck_assert_uint_eq(out.main.n, 2); /* bytes [7,15): lines starting at 9 and 12 */
-    ck_assert_str_eq(out.main.data[0], "l3");
-    ck_assert_str_eq(out.main.data[1], "l4");
-    out_free(&out);
+    finish(&b);
+    ck_assert_uint_eq(OUT.n, 2); /* bytes [7,15): lines starting at 9 and 12 */
+    ck_assert_str_eq(OUT.lines[0], "l3");
+    ck_assert_str_eq(OUT.lines[1], "l4");
+    cap_reset(0);
     remove_tmpdir();
 }
 END_TEST
@@ -815,31 +551,28 @@ END_TEST
 
 START_TEST(test_sequence)
 {
-    const te_operator_def_t *d = def_of("sequence");
     for (uint32_t p = 1; p <= 4; p++) {
         int seen[100] = {0};
         size_t total = 0;
         for (uint32_t i = 0; i < p; i++) {
-            te_operator_ctx_t c;
-            ctx_init(&c, i, p, "from", "5", "to", "27", NULL);
-            te_output_t out = {0};
-            void *self = mk(d, &c);
+            run_t r;
+            mk(&r, "sequence", i, p, NULL, "from", "5", "to", "27", NULL);
             uint32_t idle;
-            while (d->step(self, &out, 3, &idle) != TE_SOURCE_END)
+            while (step(&r, 3, &idle) != TE_SOURCE_END)
                 ;
-            ck_assert_int_eq(d->step(self, &out, 3, &idle), TE_SOURCE_END);
-            finish(d, self, &out);
-            for (size_t k = 0; k < out.main.n; k++) {
-                int v = atoi(out.main.data[k]);
+            ck_assert_int_eq(step(&r, 3, &idle), TE_SOURCE_END);
+            finish(&r);
+            for (size_t k = 0; k < OUT.n; k++) {
+                int v = atoi(OUT.lines[k]);
                 ck_assert_int_ge(v, 5);
                 ck_assert_int_le(v, 27);
                 ck_assert_int_eq((v - 5) % (int)p, (int)i); /* subtask i emits from+i, from+i+p... */
                 if (k > 0)
-                    ck_assert_int_eq(v, atoi(out.main.data[k - 1]) + (int)p);
+                    ck_assert_int_eq(v, atoi(OUT.lines[k - 1]) + (int)p);
                 seen[v]++;
             }
-            total += out.main.n;
-            out_free(&out);
+            total += OUT.n;
+            cap_reset(0);
         }
         ck_assert_uint_eq(total, 23);
         for (int v = 5; v <= 27; v++)
@@ -850,75 +583,67 @@ END_TEST
 
 START_TEST(test_sequence_edges)
 {
-    const te_operator_def_t *d = def_of("sequence");
     uint32_t idle = 0;
     /* More subtasks than values: the last ones emit nothing. */
-    te_operator_ctx_t c;
-    ctx_init(&c, 3, 4, "from", "0", "to", "1", NULL);
-    te_output_t out = {0};
-    void *self = mk(d, &c);
-    ck_assert_int_eq(d->step(self, &out, 10, &idle), TE_SOURCE_END);
-    ck_assert_uint_eq(out.main.n, 0);
-    finish(d, self, &out);
+    run_t r;
+    mk(&r, "sequence", 3, 4, NULL, "from", "0", "to", "1", NULL);
+    ck_assert_int_eq(step(&r, 10, &idle), TE_SOURCE_END);
+    ck_assert_uint_eq(OUT.n, 0);
+    finish(&r);
 
     /* Near INT64_MAX: no overflow. */
-    ctx_init(&c, 0, 1, "from", "9223372036854775805", "to", "9223372036854775807", NULL);
-    self = mk(d, &c);
-    while (d->step(self, &out, 10, &idle) != TE_SOURCE_END)
+    mk(&r, "sequence", 0, 1, NULL, "from", "9223372036854775805", "to", "9223372036854775807", NULL);
+    while (step(&r, 10, &idle) != TE_SOURCE_END)
         ;
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[2], "9223372036854775807");
-    out_free(&out);
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[2], "9223372036854775807");
+    cap_reset(0);
 
     /* Unbounded: no `to` needed; keeps going. */
-    ctx_init(&c, 0, 1, "unbounded", "true", "from", "-2", NULL);
-    self = mk(d, &c);
-    ck_assert_int_eq(d->step(self, &out, 100, &idle), TE_SOURCE_MORE);
-    ck_assert_uint_eq(out.main.n, 100);
-    ck_assert_str_eq(out.main.data[0], "-2");
-    ck_assert_str_eq(out.main.data[99], "97");
-    finish(d, self, &out);
-    out_free(&out);
+    mk(&r, "sequence", 0, 1, NULL, "unbounded", "true", "from", "-2", NULL);
+    ck_assert_int_eq(step(&r, 100, &idle), TE_SOURCE_MORE);
+    ck_assert_uint_eq(OUT.n, 100);
+    ck_assert_str_eq(OUT.lines[0], "-2");
+    ck_assert_str_eq(OUT.lines[99], "97");
+    finish(&r);
+    cap_reset(0);
 
     /* Rate-limited: after the allowed record the source reports IDLE with a wait. */
-    ctx_init(&c, 0, 1, "to", "1000", "rate", "1", NULL);
-    self = mk(d, &c);
-    ck_assert_int_eq(d->step(self, &out, 100, &idle), TE_SOURCE_MORE);
-    ck_assert_uint_eq(out.main.n, 1);
+    mk(&r, "sequence", 0, 1, NULL, "to", "1000", "rate", "1", NULL);
+    ck_assert_int_eq(step(&r, 100, &idle), TE_SOURCE_MORE);
+    ck_assert_uint_eq(OUT.n, 1);
     idle = 0;
-    ck_assert_int_eq(d->step(self, &out, 100, &idle), TE_SOURCE_IDLE);
+    ck_assert_int_eq(step(&r, 100, &idle), TE_SOURCE_IDLE);
     ck_assert_uint_gt(idle, 0);
     ck_assert_uint_le(idle, 1000);
-    finish(d, self, &out);
-    out_free(&out);
+    finish(&r);
+    cap_reset(0);
 }
 END_TEST
 
 START_TEST(test_sequence_snapshot)
 {
     const te_operator_def_t *d = def_of("sequence");
-    te_operator_ctx_t c;
-    ctx_init(&c, 1, 2, "from", "0", "to", "20", NULL);
-    te_output_t out = {0};
-    void *a = mk(d, &c);
+    run_t a, b;
+    mk(&a, "sequence", 1, 2, NULL, "from", "0", "to", "20", NULL);
     uint32_t idle;
-    d->step(a, &out, 4, &idle); /* 1 3 5 7 */
+    step(&a, 4, &idle); /* 1 3 5 7 */
     uint8_t *snap;
     size_t len;
-    ck_assert_int_eq(d->snapshot(a, 7, &snap, &len), 0);
-    finish(d, a, &out);
-    void *b = mk(d, &c);
-    ck_assert_int_eq(d->restore(b, snap, len), 0);
-    ck_assert_int_ne(d->restore(b, snap, len - 1), 0);
+    ck_assert_int_eq(d->snapshot(a.h.self, 7, &snap, &len), 0);
+    finish(&a);
+    mk(&b, "sequence", 1, 2, NULL, "from", "0", "to", "20", NULL);
+    ck_assert_int_eq(d->restore(b.h.self, snap, len), 0);
+    ck_assert_int_ne(d->restore(b.h.self, snap, len - 1), 0);
     free(snap);
-    while (d->step(b, &out, 100, &idle) != TE_SOURCE_END)
+    while (step(&b, 100, &idle) != TE_SOURCE_END)
         ;
-    finish(d, b, &out);
-    ck_assert_uint_eq(out.main.n, 10);
+    finish(&b);
+    ck_assert_uint_eq(OUT.n, 10);
     for (int k = 0; k < 10; k++)
-        ck_assert_int_eq(atoi(out.main.data[k]), 2 * k + 1);
-    out_free(&out);
+        ck_assert_int_eq(atoi(OUT.lines[k]), 2 * k + 1);
+    cap_reset(0);
 }
 END_TEST
 
@@ -960,169 +685,168 @@ START_TEST(test_tokenize_vs_tr)
         unlink(inpath);
     }
     /* Concatenate our words one per line and compare (ignoring tr's empty lines). */
-    const te_operator_def_t *d = def_of("tokenize");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    run_t r;
+    mk(&r, "tokenize", 0, 1, NULL, NULL);
     for (size_t i = 0; i < sizeof(tok_sample) / sizeof(tok_sample[0]); i++)
-        feed(d, self, tok_sample[i], &out);
-    finish(d, self, &out);
+        feed(&r, tok_sample[i]);
+    finish(&r);
     size_t k = 0;
     char *save = NULL;
     for (char *w = strtok_r(words, "\n", &save); w; w = strtok_r(NULL, "\n", &save)) {
-        ck_assert_msg(k < out.main.n, "missing word '%s'", w);
-        ck_assert_str_eq(out.main.data[k], w);
-        ck_assert(out.main.ts[k] == 42);
+        ck_assert_msg(k < OUT.n, "missing word '%s'", w);
+        ck_assert_str_eq(OUT.lines[k], w);
+        ck_assert(OUT.ts[k] == 42);
         k++;
     }
-    ck_assert_uint_eq(k, out.main.n);
-    ck_assert_str_eq(out.main.data[0], "hello");
-    ck_assert_str_eq(out.main.data[3], "s");
+    ck_assert_uint_eq(k, OUT.n);
+    ck_assert_str_eq(OUT.lines[0], "hello");
+    ck_assert_str_eq(OUT.lines[3], "s");
     free(words);
-    out_free(&out);
+    cap_reset(0);
 }
 END_TEST
 
 START_TEST(test_tokenize_options)
 {
-    const te_operator_def_t *d = def_of("tokenize");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "field", "text", "lowercase", "false", NULL);
-    c.in_schema[0] = h_schema("ign:string, text:string?, more:string");
-    void *self = mk(d, &c);
-    te_output_t out = {0};
-    feed(d, self, "IGNORED words\tKeep THIS-one\tnot this", &out);
-    feed(d, self, "no\t\tsecond field", &out); /* a null field: no words */
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "Keep");
-    ck_assert_str_eq(out.main.data[1], "THIS");
-    ck_assert_str_eq(out.main.data[2], "one");
-    out_free(&out);
+    run_t r;
+    mk(&r, "tokenize", 0, 1, h_schema("ign:string, text:string?, more:string"), "field", "text", "lowercase",
+       "false", NULL);
+    feed(&r, "IGNORED words\tKeep THIS-one\tnot this");
+    feed(&r, "no\t\tsecond field"); /* a null field: no words */
+    finish(&r);
+    expect_out((const char *[]){"Keep", "THIS", "one"}, 3);
 
     /* a row of one string field needs no `field` */
-    ctx_init(&c, 0, 1, NULL);
-    self = mk(d, &c);
-    feed(d, self, "already lower, Not", &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "already");
-    ck_assert_str_eq(out.main.data[2], "not");
-    finish(d, self, &out);
-    out_free(&out);
+    mk(&r, "tokenize", 0, 1, NULL, NULL);
+    feed(&r, "already lower, Not");
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[0], "already");
+    ck_assert_str_eq(OUT.lines[2], "not");
+    finish(&r);
+    cap_reset(0);
 }
 END_TEST
 
 /* -------------------------------------------------------------------- filter ---- */
 
-/* Rows (k:string, v:string?): the legacy forms compare v's text, or the row's. */
-static void run_filter(te_operator_ctx_t *c, const char *const *in, size_t n, te_output_t *out)
+/* Rows (k:string, v:string?) unless `in`: the legacy forms compare v's text, or the
+ * row's. filter(key, value, ...) with a writer for side output `side` (NULL: none); the
+ * main output in OUT, the side output in *side_out (freed by the caller), the side
+ * records the chain dropped (no edge) in *dropped. */
+static uint64_t filter_dropped;
+
+static void run_filter(const te_schema_t *in, const char *const *rows, size_t n, const char *side,
+                       cap_list_t *side_out, ...)
 {
-    const te_operator_def_t *d = def_of("filter");
-    if (c->in_schema[0] == NULL)
-        c->in_schema[0] = h_schema("k:string, v:string?");
-    void *self = mk(d, c);
+    run_t r;
+    te_error_t err = {0};
+    harness_capture_sides(&side, side ? 1 : 0);
+    va_list ap;
+    va_start(ap, side_out);
+    run_try(&r, "filter", 0, 1, in ? in : h_schema("k:string, v:string?"), 1, &err, ap);
+    va_end(ap);
+    harness_capture_sides(NULL, 0);
+    ck_assert_msg(r.c != NULL, "%s", err.msg);
     for (size_t i = 0; i < n; i++)
-        feed(d, self, in[i], out);
-    finish(d, self, out);
+        feed(&r, rows[i]);
+    finish_keep(&r);
+    filter_dropped = operator_chain_side_dropped(r.c);
+    test_chain_free(&r.t);
+    *side_out = r.t.side;
 }
 
 START_TEST(test_filter)
 {
     static const char *in[] = {"a\t5", "b\t12", "c\tx", "d", "ab\t5.5", "abc\t-3"};
-    te_operator_ctx_t c;
-    te_output_t out = {0};
+    cap_list_t side;
 
-    ctx_init(&c, 0, 1, "field", "1", "cmp", "lt", "value", "10", "side_output", "rejects", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "a\t5");
-    ck_assert_str_eq(out.main.data[1], "ab\t5.5");
-    ck_assert_str_eq(out.main.data[2], "abc\t-3");
-    ck_assert(out.main.ts[0] == 42);
-    ck_assert_uint_eq(out.side.n, 3); /* 12, the non-number, the record without the field */
-    ck_assert_str_eq(out.side.tag[0], "rejects");
-    ck_assert_str_eq(out.side.data[0], "b\t12");
-    ck_assert_str_eq(out.side.data[2], "d\t");
-    out_free(&out);
+    run_filter(NULL, in, 6, "rejects", &side, "field", "1", "cmp", "lt", "value", "10", "side_output", "rejects",
+               NULL);
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[0], "a\t5");
+    ck_assert_str_eq(OUT.lines[1], "ab\t5.5");
+    ck_assert_str_eq(OUT.lines[2], "abc\t-3");
+    ck_assert(OUT.ts[0] == 42);
+    ck_assert_uint_eq(side.n, 3); /* 12, the non-number, the record without the field */
+    ck_assert_str_eq(side.tag[0], "rejects");
+    ck_assert_str_eq(side.lines[0], "b\t12");
+    ck_assert_str_eq(side.lines[2], "d\t");
+    cap_reset(0);
+    cap_list_free(&side);
 
     /* expr: typed, three-valued (a null v is not TRUE) */
-    ctx_init(&c, 0, 1, "expr", "v % 3 = 0 OR k LIKE 'a%'", "side_output", "no", NULL);
-    c.in_schema[0] = h_schema("k:string, v:int64?");
     static const char *nums[] = {"x\t9", "y\t10", "z\t", "ab\t1", "q\t-3"};
-    run_filter(&c, nums, 5, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "x\t9");
-    ck_assert_str_eq(out.main.data[1], "ab\t1");
-    ck_assert_str_eq(out.main.data[2], "q\t-3");
-    ck_assert_uint_eq(out.side.n, 2);
-    ck_assert_str_eq(out.side.data[1], "z\t");
-    out_free(&out);
+    run_filter(h_schema("k:string, v:int64?"), nums, 5, "no", &side, "expr", "v % 3 = 0 OR k LIKE 'a%'",
+               "side_output", "no", NULL);
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[0], "x\t9");
+    ck_assert_str_eq(OUT.lines[1], "ab\t1");
+    ck_assert_str_eq(OUT.lines[2], "q\t-3");
+    ck_assert_uint_eq(side.n, 2);
+    ck_assert_str_eq(side.lines[1], "z\t");
+    cap_reset(0);
+    cap_list_free(&side);
 
-    ctx_init(&c, 0, 1, "field", "1", "cmp", "ge", "value", "5.5", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 2);
-    ck_assert_str_eq(out.main.data[0], "b\t12");
-    ck_assert_uint_eq(out.side.n, 0); /* no side_output: dropped */
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "field", "1", "cmp", "ge", "value", "5.5", NULL);
+    ck_assert_uint_eq(OUT.n, 2);
+    ck_assert_str_eq(OUT.lines[0], "b\t12");
+    ck_assert_uint_eq(filter_dropped, 0); /* no side_output: nothing emitted to one */
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "field", "0", "cmp", "eq", "value", "ab", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 1);
-    ck_assert_str_eq(out.main.data[0], "ab\t5.5");
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "field", "0", "cmp", "eq", "value", "ab", NULL);
+    ck_assert_uint_eq(OUT.n, 1);
+    ck_assert_str_eq(OUT.lines[0], "ab\t5.5");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "field", "0", "cmp", "ne", "value", "ab", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 5);
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "field", "0", "cmp", "ne", "value", "ab", NULL);
+    ck_assert_uint_eq(OUT.n, 5);
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "field", "1", "cmp", "multiple_of", "value", "3", NULL); /* 12 and -3; not 5.5 */
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 2);
-    ck_assert_str_eq(out.main.data[0], "b\t12");
-    ck_assert_str_eq(out.main.data[1], "abc\t-3");
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "field", "1", "cmp", "multiple_of", "value", "3",
+               NULL); /* 12 and -3; not 5.5 */
+    ck_assert_uint_eq(OUT.n, 2);
+    ck_assert_str_eq(OUT.lines[0], "b\t12");
+    ck_assert_str_eq(OUT.lines[1], "abc\t-3");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "cmp", "contains", "value", "b", NULL); /* whole record */
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "cmp", "contains", "value", "b", NULL); /* whole record */
+    ck_assert_uint_eq(OUT.n, 3);
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "regex", "^a.*[0-9]$", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 3); /* a\t5, ab\t5.5, abc\t-3 */
-    out_free(&out);
+    run_filter(NULL, in, 6, NULL, &side, "regex", "^a.*[0-9]$", NULL);
+    ck_assert_uint_eq(OUT.n, 3); /* a\t5, ab\t5.5, abc\t-3 */
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "regex", "^(b|c)$", "field", "0", "side_output", "s", NULL);
-    run_filter(&c, in, 6, &out);
-    ck_assert_uint_eq(out.main.n, 2);
-    ck_assert_str_eq(out.main.data[1], "c\tx");
-    ck_assert_uint_eq(out.side.n, 4);
-    out_free(&out);
+    run_filter(NULL, in, 6, "s", &side, "regex", "^(b|c)$", "field", "0", "side_output", "s", NULL);
+    ck_assert_uint_eq(OUT.n, 2);
+    ck_assert_str_eq(OUT.lines[1], "c\tx");
+    ck_assert_uint_eq(side.n, 4);
+    cap_reset(0);
+    cap_list_free(&side);
 }
 END_TEST
 
 /* parse: unparsable records go to the side output with a reason naming the field. */
 START_TEST(test_parse_side_output)
 {
-    const te_operator_def_t *d = def_of("parse");
-    te_operator_ctx_t c;
-    te_output_t out = {0};
-    ctx_init(&c, 0, 1, "fields", "a:int64, b:timestamp", NULL);
-    void *self = mk(d, &c);
-    feed(d, self, "5\t1700000000000", &out);
-    feed(d, self, "5\tnoon", &out);
-    feed(d, self, "5", &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 1);
-    ck_assert_str_eq(out.main.data[0], "5\t1700000000000");
-    ck_assert_uint_eq(out.side.n, 2);
-    ck_assert_str_eq(out.side.tag[0], "unparsable");
-    ck_assert_str_eq(out.side.data[0], "5\tnoon\tfield 1 (b): 'noon' is not a timestamp");
-    ck_assert_str_eq(out.side.data[1], "5\t1 values, expected 2");
-    ck_assert_int_eq(out.side.ts[0], 42);
-    out_free(&out);
+    static const char *const tags[] = {"unparsable"};
+    run_t r;
+    harness_capture_sides(tags, 1);
+    mk(&r, "parse", 0, 1, NULL, "fields", "a:int64, b:timestamp", NULL);
+    harness_capture_sides(NULL, 0);
+    feed(&r, "5\t1700000000000");
+    feed(&r, "5\tnoon");
+    feed(&r, "5");
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 1);
+    ck_assert_str_eq(OUT.lines[0], "5\t1700000000000");
+    ck_assert_uint_eq(SIDE(&r).n, 2);
+    ck_assert_str_eq(SIDE(&r).tag[0], "unparsable");
+    ck_assert_str_eq(SIDE(&r).lines[0], "5\tnoon\tfield 1 (b): 'noon' is not a timestamp");
+    ck_assert_str_eq(SIDE(&r).lines[1], "5\t1 values, expected 2");
+    ck_assert_int_eq(SIDE(&r).ts[0], 42);
+    cap_reset(0);
+    cap_list_free(&SIDE(&r));
 }
 END_TEST
 
@@ -1130,90 +854,77 @@ END_TEST
 
 START_TEST(test_select_upper_lower)
 {
-    te_operator_ctx_t c;
-    te_output_t out = {0};
-    const te_operator_def_t *d = def_of("select");
-    ctx_init(&c, 0, 1, "fields", "2,a", NULL);
-    c.in_schema[0] = h_schema("a:string, b:int64, c:double?");
-    void *self = mk(d, &c);
-    feed(d, self, "a\t1\t2.5", &out);
-    feed(d, self, "only\t2\t", &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 2);
-    ck_assert_str_eq(out.main.data[0], "2.5\ta");
-    ck_assert_str_eq(out.main.data[1], "\tonly"); /* null -> empty */
-    ck_assert(out.main.ts[0] == 42);
+    run_t r;
     char sb[128];
-    ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(c:double?, a:string)");
-    out_free(&out);
+    mk(&r, "select", 0, 1, h_schema("a:string, b:int64, c:double?"), "fields", "2,a", NULL);
+    feed(&r, "a\t1\t2.5");
+    feed(&r, "only\t2\t");
+    ck_assert_str_eq(te_schema_format(operator_chain_op_output_schema(r.c, 0), sb, sizeof(sb)),
+                     "(c:double?, a:string)");
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 2);
+    ck_assert_str_eq(OUT.lines[0], "2.5\ta");
+    ck_assert_str_eq(OUT.lines[1], "\tonly"); /* null -> empty */
+    ck_assert(OUT.ts[0] == 42);
+    cap_reset(0);
 
     /* a string copied twice past the builder's first buffer; rows whose fixed part
      * does not match the schema, or whose string points outside the row, read as
-     * nulls (checked path and fast path agree) */
-    ctx_init(&c, 0, 1, "fields", "a,b,a,a", NULL);
-    c.in_schema[0] = h_schema("a:string?, b:int64?, c:double?");
-    self = mk(d, &c);
+     * nulls (checked path and fast path agree): handed to the head the way the
+     * network input does (operator_chain_head), which checks nothing itself */
+    mk(&r, "select", 0, 1, h_schema("a:string?, b:int64?, c:double?"), "fields", "a,b,a,a", NULL);
     static char big[700];
     memset(big, 'z', sizeof(big) - 1);
     char line[800];
     snprintf(line, sizeof(line), "%s\t7\t1", big);
-    feed(d, self, line, &out);
+    feed(&r, line);
     char want[2200];
     snprintf(want, sizeof(want), "%s\t7\t%s\t%s", big, big, big);
-    ck_assert_str_eq(out.main.data[0], want);
+    ck_assert_str_eq(OUT.lines[0], want);
     uint8_t bad[8 + 8 * 3] = {3};
     uint64_t slot = (uint64_t)40 | (uint64_t)1000 << 32; /* a's bytes past the end */
     memcpy(bad + 8, &slot, 8);
     bad[16] = 5; /* b = 5 */
     te_record_t r1 = {bad, sizeof(bad), 1};
-    ck_assert_int_eq(d->process_element(self, 0, &r1, &out), 0);
+    ck_assert_int_eq(r.h.process_element(r.h.self, 0, &r1, r.h.out), 0);
     te_record_t r2 = {bad, 12, 2}; /* the fixed part cut short */
-    ck_assert_int_eq(d->process_element(self, 0, &r2, &out), 0);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[1], "\t5\t\t");
-    ck_assert_str_eq(out.main.data[2], "\t\t\t");
-    out_free(&out);
+    ck_assert_int_eq(r.h.process_element(r.h.self, 0, &r2, r.h.out), 0);
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[1], "\t5\t\t");
+    ck_assert_str_eq(OUT.lines[2], "\t\t\t");
+    cap_reset(0);
 
     /* map: expressions */
-    d = def_of("map");
-    ctx_init(&c, 0, 1, "exprs", "b * 2 AS b2, upper(a) || '!', CASE WHEN c IS NULL THEN -1.0 ELSE c END AS c",
-             NULL);
-    c.in_schema[0] = h_schema("a:string, b:int64, c:double?");
-    self = mk(d, &c);
-    feed(d, self, "x\t21\t0.5", &out);
-    feed(d, self, "y\t-3\t", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(b2:int64, expr1:string, c:double?)");
-    ck_assert_str_eq(out.main.data[0], "42\tX!\t0.5");
-    ck_assert_str_eq(out.main.data[1], "-6\tY!\t-1");
-    out_free(&out);
+    mk(&r, "map", 0, 1, h_schema("a:string, b:int64, c:double?"), "exprs",
+       "b * 2 AS b2, upper(a) || '!', CASE WHEN c IS NULL THEN -1.0 ELSE c END AS c", NULL);
+    feed(&r, "x\t21\t0.5");
+    feed(&r, "y\t-3\t");
+    ck_assert_str_eq(te_schema_format(operator_chain_op_output_schema(r.c, 0), sb, sizeof(sb)),
+                     "(b2:int64, expr1:string, c:double?)");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "42\tX!\t0.5");
+    ck_assert_str_eq(OUT.lines[1], "-6\tY!\t-1");
+    cap_reset(0);
 
-    d = def_of("upper");
-    ctx_init(&c, 0, 1, NULL);
-    self = mk(d, &c);
-    feed(d, self, "Hello, wOrld 42 \xc3\xa9", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "HELLO, WORLD 42 \xc3\xa9");
-    out_free(&out);
+    mk(&r, "upper", 0, 1, NULL, NULL);
+    feed(&r, "Hello, wOrld 42 \xc3\xa9");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "HELLO, WORLD 42 \xc3\xa9");
+    cap_reset(0);
 
-    ctx_init(&c, 0, 1, "field", "1", NULL);
-    c.in_schema[0] = h_schema("k:string, v:string?, w:string");
-    self = mk(d, &c);
-    feed(d, self, "keep\tup\tkeep", &out);
-    feed(d, self, "keep\t\tkeep", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "keep\tUP\tkeep");
-    ck_assert_str_eq(out.main.data[1], "keep\t\tkeep");
-    out_free(&out);
+    mk(&r, "upper", 0, 1, h_schema("k:string, v:string?, w:string"), "field", "1", NULL);
+    feed(&r, "keep\tup\tkeep");
+    feed(&r, "keep\t\tkeep");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "keep\tUP\tkeep");
+    ck_assert_str_eq(OUT.lines[1], "keep\t\tkeep");
+    cap_reset(0);
 
-    d = def_of("lower");
-    ctx_init(&c, 0, 1, NULL); /* every string field */
-    c.in_schema[0] = h_schema("a:string, n:int64, b:string");
-    self = mk(d, &c);
-    feed(d, self, "ABC\t7\tDeF", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "abc\t7\tdef");
-    out_free(&out);
+    mk(&r, "lower", 0, 1, h_schema("a:string, n:int64, b:string"), NULL); /* every string field */
+    feed(&r, "ABC\t7\tDeF");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "abc\t7\tdef");
+    cap_reset(0);
 }
 END_TEST
 
@@ -1221,39 +932,28 @@ END_TEST
 
 START_TEST(test_keyed_count_updates)
 {
-    const te_operator_def_t *d = def_of("keyed_count");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
-    feed(d, self, "a", &out);
-    feed(d, self, "b", &out);
-    feed(d, self, "a", &out);
-    feed(d, self, "", &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 4);
-    ck_assert_str_eq(out.main.data[0], "a\t1");
-    ck_assert_str_eq(out.main.data[1], "b\t1");
-    ck_assert_str_eq(out.main.data[2], "a\t2");
-    ck_assert_str_eq(out.main.data[3], "\t1");
-    out_free(&out);
+    run_t r;
+    mk(&r, "keyed_count", 0, 1, NULL, NULL);
+    feed(&r, "a");
+    feed(&r, "b");
+    feed(&r, "a");
+    feed(&r, "");
+    finish(&r);
+    expect_out((const char *[]){"a\t1", "b\t1", "a\t2", "\t1"}, 4);
 
     /* typed: by an int64 field named in key_field; the output keeps its type */
-    ctx_init(&c, 0, 1, "key_field", "n", NULL);
-    c.in_schema[0] = h_schema("s:string, n:int64");
-    self = mk(d, &c);
-    feed(d, self, "x\t-5", &out);
-    feed(d, self, "y\t7", &out);
-    feed(d, self, "z\t-5", &out);
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[2], "-5\t2");
+    mk(&r, "keyed_count", 0, 1, h_schema("s:string, n:int64"), "key_field", "n", NULL);
+    feed(&r, "x\t-5");
+    feed(&r, "y\t7");
+    feed(&r, "z\t-5");
     char sb[128];
-    ck_assert_str_eq(te_schema_format(c.out, sb, sizeof(sb)), "(n:int64, count:int64)");
-    out_free(&out);
+    ck_assert_str_eq(te_schema_format(operator_chain_op_output_schema(r.c, 0), sb, sizeof(sb)),
+                     "(n:int64, count:int64)");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[2], "-5\t2");
+    cap_reset(0);
 }
 END_TEST
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 START_TEST(test_keyed_count_final)
 {
@@ -1266,16 +966,15 @@ START_TEST(test_keyed_count_final)
         snprintf(keys[i], sizeof(keys[i]), "k%d", rand() % 3000);
         sorted[i] = keys[i];
     }
-    qsort(sorted, N, sizeof(sorted[0]), cmp_str);
+    qsort(sorted, N, sizeof(sorted[0]), str_cmp);
 
     const te_operator_def_t *d = def_of("keyed_count");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "emit", "final", NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    run_t r;
+    mk(&r, "keyed_count", 0, 1, NULL, "emit", "final", NULL);
+    void *self = r.h.self;
     for (int i = 0; i < N / 2; i++)
-        feed(d, self, keys[i], &out);
-    ck_assert_uint_eq(out.main.n, 0);
+        feed(&r, keys[i]);
+    ck_assert_uint_eq(OUT.n, 0);
     /* No copy of its own: the engine snapshots the keyed state (check_operator_restore);
      * the KCN1 section of older snapshots is checked and skipped. */
     ck_assert_ptr_null(d->snapshot);
@@ -1285,8 +984,8 @@ START_TEST(test_keyed_count_final)
     ck_assert_int_eq(d->restore(self, kcn1, sizeof(kcn1) - 1), -1);
     ck_assert_int_eq(d->restore(self, kcn1 + 1, sizeof(kcn1) - 1), -1);
     for (int i = N / 2; i < N; i++)
-        feed(d, self, keys[i], &out);
-    finish(d, self, &out);
+        feed(&r, keys[i]);
+    finish(&r);
 
     size_t k = 0;
     for (int i = 0; i < N;) {
@@ -1295,13 +994,13 @@ START_TEST(test_keyed_count_final)
             j++;
         char want[64];
         snprintf(want, sizeof(want), "%s\t%d", sorted[i], j - i);
-        ck_assert_msg(k < out.main.n, "missing %s", want);
-        ck_assert_str_eq(out.main.data[k], want);
+        ck_assert_msg(k < OUT.n, "missing %s", want);
+        ck_assert_str_eq(OUT.lines[k], want);
         k++;
         i = j;
     }
-    ck_assert_uint_eq(k, out.main.n);
-    out_free(&out);
+    ck_assert_uint_eq(k, OUT.n);
+    cap_reset(0);
 }
 END_TEST
 
@@ -1310,7 +1009,7 @@ END_TEST
 START_TEST(test_file_sink)
 {
     make_tmpdir();
-    const te_operator_def_t *d = def_of("file_sink");
+    run_t r;
     char path[300];
     /* parallelism 1: exactly `path`; includes a record larger than the buffer. */
     snprintf(path, sizeof(path), "%s/out.txt", tmpdir);
@@ -1318,28 +1017,25 @@ START_TEST(test_file_sink)
     char *big = malloc(biglen + 1);
     memset(big, 'q', biglen);
     big[biglen] = '\0';
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "path", path, NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    mk(&r, "file_sink", 0, 1, NULL, "path", path, NULL);
     char *expect = NULL;
     size_t elen = 0;
     FILE *m = open_memstream(&expect, &elen);
     for (int i = 0; i < 50000; i++) {
         char rec[32];
         snprintf(rec, sizeof(rec), "record %d", i);
-        feed(d, self, rec, &out);
+        feed(&r, rec);
         fprintf(m, "%s\n", rec);
         if (i == 20000) {
-            feed(d, self, big, &out);
+            feed(&r, big);
             fprintf(m, "%s\n", big);
         }
     }
-    feed(d, self, "", &out);
+    feed(&r, "");
     fprintf(m, "\n");
     fclose(m);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 0);
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 0);
     size_t n;
     char *got = read_file(path, &n);
     ck_assert_uint_eq(n, elen);
@@ -1350,20 +1046,18 @@ START_TEST(test_file_sink)
 
     /* parallelism 2 with {subtask}, and without it (".<i>" appended). */
     snprintf(path, sizeof(path), "%s/part-{subtask}.txt", tmpdir);
-    ctx_init(&c, 1, 2, "path", path, NULL);
-    self = mk(d, &c);
-    feed(d, self, "x", &out);
-    finish(d, self, &out);
+    mk(&r, "file_sink", 1, 2, NULL, "path", path, NULL);
+    feed(&r, "x");
+    finish(&r);
     snprintf(path, sizeof(path), "%s/part-1.txt", tmpdir);
     got = read_file(path, &n);
     ck_assert_str_eq(got, "x\n");
     free(got);
 
     snprintf(path, sizeof(path), "%s/plain", tmpdir);
-    ctx_init(&c, 1, 3, "path", path, NULL);
-    self = mk(d, &c);
-    feed(d, self, "y", &out);
-    finish(d, self, &out);
+    mk(&r, "file_sink", 1, 3, NULL, "path", path, NULL);
+    feed(&r, "y");
+    finish(&r);
     snprintf(path, sizeof(path), "%s/plain.1", tmpdir);
     got = read_file(path, &n);
     ck_assert_str_eq(got, "y\n");
@@ -1371,23 +1065,20 @@ START_TEST(test_file_sink)
 
     /* Missing parent directories are created. */
     snprintf(path, sizeof(path), "%s/new/deeper/out", tmpdir);
-    ctx_init(&c, 0, 1, "path", path, NULL);
-    self = mk(d, &c);
-    feed(d, self, "z", &out);
-    finish(d, self, &out);
+    mk(&r, "file_sink", 0, 1, NULL, "path", path, NULL);
+    feed(&r, "z");
+    finish(&r);
     got = read_file(path, &n);
     ck_assert_str_eq(got, "z\n");
     free(got);
 
     /* Open error names the path: a parent that is a file, not a directory. */
     snprintf(path, sizeof(path), "%s/plain.1/out", tmpdir);
-    ctx_init(&c, 0, 1, "path", path, NULL);
-    char err[512] = "";
-    self = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_ptr_nonnull(self);
-    ck_assert_int_ne(d->open(self, err, sizeof(err)), 0);
-    ck_assert_msg(strstr(err, path) != NULL, "%s", err);
-    d->dispose(self);
+    mk_closed(&r, "file_sink", 0, 1, NULL, "path", path, NULL);
+    te_error_t err = {0};
+    ck_assert_int_ne(operator_chain_open(r.c, &err), TE_OK);
+    ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
+    test_chain_free(&r.t);
     snprintf(path, sizeof(path), "%s/new/deeper/out", tmpdir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/new/deeper", tmpdir);
@@ -1398,35 +1089,58 @@ START_TEST(test_file_sink)
 }
 END_TEST
 
+/* The lines print wrote to the log (a file for the test): how many, the last in *last. */
+static int print_lines(const char *log, char *last, size_t cap)
+{
+    size_t n;
+    char *text = read_file(log, &n);
+    int lines = 0;
+    last[0] = '\0';
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        const char *m = strstr(l, "] print: ");
+        if (m != NULL) {
+            lines++;
+            snprintf(last, cap, "%s", m + 9);
+        }
+    }
+    free(text);
+    return lines;
+}
+
 START_TEST(test_print_discard)
 {
-    const te_operator_def_t *d = def_of("print");
-    te_operator_ctx_t c;
-    te_output_t out = {0};
-    ctx_init(&c, 0, 1, NULL);
-    void *self = mk(d, &c);
-    feed(d, self, "hello", &out);
-    finish(d, self, &out);
-    ck_assert_int_eq(c.nlogs, 1);
-    ck_assert_str_eq(c.last_log, "test-task> hello");
-    ck_assert_uint_eq(out.main.n, 0);
+    /* print logs through the engine's log (INFO): to a file here */
+    make_tmpdir();
+    char log[300], last[256];
+    snprintf(log, sizeof(log), "%s/log", tmpdir);
+    te_log_level_t lvl = te_log_get_level();
+    te_log_set_level(TE_LOG_INFO);
+    ck_assert_int_eq(te_log_set_file(log), 0);
+    run_t r;
+    mk(&r, "print", 0, 1, NULL, NULL);
+    feed(&r, "hello");
+    finish(&r);
+    ck_assert_int_eq(print_lines(log, last, sizeof(last)), 1);
+    ck_assert_str_eq(last, "t> hello"); /* the prefix defaults to the task's name ("t") */
+    ck_assert_uint_eq(OUT.n, 0);
 
-    ctx_init(&c, 2, 4, "prefix", "wc", NULL);
-    self = mk(d, &c);
-    feed(d, self, "a", &out);
-    feed(d, self, "b", &out);
-    finish(d, self, &out);
-    ck_assert_int_eq(c.nlogs, 2);
-    ck_assert_str_eq(c.last_log, "wc:3> b");
+    mk(&r, "print", 2, 4, NULL, "prefix", "wc", NULL);
+    feed(&r, "a");
+    feed(&r, "b");
+    finish(&r);
+    ck_assert_int_eq(print_lines(log, last, sizeof(last)), 1 + 2);
+    ck_assert_str_eq(last, "wc:3> b");
+    te_log_set_file(NULL);
+    te_log_set_level(lvl);
 
-    d = def_of("discard");
-    ctx_init(&c, 0, 1, NULL);
-    self = mk(d, &c);
+    mk(&r, "discard", 0, 1, NULL, NULL);
     for (int i = 0; i < 10001; i++)
-        feed(d, self, "r", &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(c.discarded, 10001);
-    ck_assert_uint_eq(out.main.n, 0);
+        feed(&r, "r");
+    finish_keep(&r);
+    ck_assert_uint_eq(operator_chain_counter(r.c, 0, "numRecordsDiscarded"), 10001);
+    test_chain_free(&r.t);
+    ck_assert_uint_eq(OUT.n, 0);
+    remove_tmpdir();
 }
 END_TEST
 
@@ -1485,50 +1199,41 @@ START_TEST(test_socket_text_reads_lines)
     pthread_create(&th, NULL, server_main, &s);
     char port[16];
     snprintf(port, sizeof(port), "%d", s.port);
+    /* run as the chain's source thread calls it (on the chain's instance and output) */
     const te_operator_def_t *d = def_of("socket_text");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
-    ck_assert_int_eq(d->run(self, &out), TE_SOURCE_END);
+    run_t r;
+    mk(&r, "socket_text", 0, 1, NULL, "host", "127.0.0.1", "port", port, NULL);
+    ck_assert_int_eq(d->run(r.h.self, r.h.out), TE_SOURCE_END);
     pthread_join(th, NULL);
     close(s.lfd);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 4);
-    ck_assert_str_eq(out.main.data[0], "line one");
-    ck_assert_str_eq(out.main.data[1], "line two");
-    ck_assert_str_eq(out.main.data[2], "");
-    ck_assert_str_eq(out.main.data[3], "last without newline");
-    out_free(&out);
+    finish(&r);
+    expect_out((const char *[]){"line one", "line two", "", "last without newline"}, 4);
 
     /* Another delimiter. */
     s.payload = "a;bb;ccc;";
     server_listen(&s);
     pthread_create(&th, NULL, server_main, &s);
     snprintf(port, sizeof(port), "%d", s.port);
-    ctx_init(&c, 0, 1, "host", "localhost", "port", port, "delimiter", ";", NULL);
-    self = mk(d, &c);
-    ck_assert_int_eq(d->run(self, &out), TE_SOURCE_END);
+    mk(&r, "socket_text", 0, 1, NULL, "host", "localhost", "port", port, "delimiter", ";", NULL);
+    ck_assert_int_eq(d->run(r.h.self, r.h.out), TE_SOURCE_END);
     pthread_join(th, NULL);
     close(s.lfd);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[2], "ccc");
-    out_free(&out);
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[2], "ccc");
+    cap_reset(0);
 }
 END_TEST
 
 struct runner {
-    const te_operator_def_t *d;
-    void *self;
-    te_output_t out;
+    run_t r;
     te_source_status_t rc;
 };
 
 static void *runner_main(void *arg)
 {
-    struct runner *r = arg;
-    r->rc = r->d->run(r->self, &r->out);
+    struct runner *x = arg;
+    x->rc = x->r.d->run(x->r.h.self, x->r.h.out);
     return NULL;
 }
 
@@ -1542,22 +1247,19 @@ START_TEST(test_socket_text_cancel)
     pthread_create(&th, NULL, server_main, &s);
     char port[16];
     snprintf(port, sizeof(port), "%d", s.port);
-    struct runner r = {0};
-    r.d = def_of("socket_text");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, "max_retries", "-1", NULL);
-    r.self = mk(r.d, &c);
-    pthread_create(&rt, NULL, runner_main, &r);
+    struct runner x;
+    mk(&x.r, "socket_text", 0, 1, NULL, "host", "127.0.0.1", "port", port, "max_retries", "-1", NULL);
+    x.rc = TE_SOURCE_MORE;
+    pthread_create(&rt, NULL, runner_main, &x);
     usleep(100000);
-    r.d->cancel(r.self);
+    operator_chain_source_cancel(x.r.c);
     pthread_join(rt, NULL); /* the case timeout catches a hang */
-    ck_assert_int_eq(r.rc, TE_SOURCE_END);
-    ck_assert_uint_eq(r.out.main.n, 0);
+    ck_assert_int_eq(x.rc, TE_SOURCE_END);
+    ck_assert_uint_eq(OUT.n, 0);
     atomic_store(&s.release, 1);
     pthread_join(th, NULL);
     close(s.lfd);
-    r.d->dispose(r.self);
-    out_free(&r.out);
+    test_chain_free(&x.r.t);
 }
 END_TEST
 
@@ -1569,22 +1271,20 @@ START_TEST(test_socket_text_connect_fails)
     char port[16];
     snprintf(port, sizeof(port), "%d", s.port);
     const te_operator_def_t *d = def_of("socket_text");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, "max_retries", "1", "retry_delay_ms", "10", NULL);
-    void *self = mk(d, &c);
-    te_output_t out = {0};
-    ck_assert_int_eq(d->run(self, &out), TE_SOURCE_ERROR);
+    run_t r;
+    mk(&r, "socket_text", 0, 1, NULL, "host", "127.0.0.1", "port", port, "max_retries", "1", "retry_delay_ms",
+       "10", NULL);
+    ck_assert_int_eq(d->run(r.h.self, r.h.out), TE_SOURCE_ERROR);
     char want[64];
     snprintf(want, sizeof(want), "127.0.0.1:%s", port);
-    ck_assert_msg(strstr(c.fail_msg, want) != NULL, "%s", c.fail_msg);
-    ck_assert_int_eq(c.nfail, 1);
-    d->dispose(self);
+    /* the chain keeps the first api->fail: it names the address */
+    ck_assert_msg(strstr(failure(&r), want) != NULL, "%s", failure(&r));
+    ck_assert_uint_eq(OUT.n, 0);
+    test_chain_free(&r.t);
 }
 END_TEST
 
 /* ---- nexmark, scale, socket_sink ---- */
-
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static size_t count_fields(const char *r)
 {
@@ -1594,46 +1294,48 @@ static size_t count_fields(const char *r)
     return n;
 }
 
-/* Runs a nexmark source at parallelism p and returns every record (sorted copies). */
-static char **nexmark_all(uint32_t p, const char *count, const char *events, size_t *n_out, te_output_t *keep0)
+/* Runs a nexmark source at parallelism p and returns every record (sorted copies);
+ * *keep0 (when not NULL) gets subtask 0's records in order. events "all": every kind,
+ * read from the side outputs (bids also go to the main output), one event per step and
+ * the side outputs drained after each, so the list keeps the order across kinds. */
+static char **nexmark_all(uint32_t p, const char *count, const char *events, size_t *n_out, cap_list_t *keep0)
 {
-    const te_operator_def_t *d = def_of("nexmark");
+    static const char *const kinds[] = {"persons", "auctions", "bids"};
     char **all = NULL;
     size_t n = 0;
     for (uint32_t i = 0; i < p; i++) {
-        te_operator_ctx_t c;
-        /* every kind: bids on the main output, every event on the side outputs */
         int all_kinds = strcmp(events, "all") == 0;
-        ctx_init(&c, i, p, "count", count, "events", all_kinds ? "bids" : events, "seed", "7", "side_outputs",
-                 all_kinds ? "true" : "false", NULL);
-        te_output_t out = {0};
-        void *self = mk(d, &c);
+        run_t r;
+        harness_capture_sides(kinds, all_kinds ? 3 : 0);
+        mk(&r, "nexmark", i, p, NULL, "count", count, "events", all_kinds ? "bids" : events, "seed", "7",
+           "side_outputs", all_kinds ? "true" : "false", NULL);
+        harness_capture_sides(NULL, 0);
         uint32_t idle;
-        while (d->step(self, &out, 100, &idle) != TE_SOURCE_END)
-            ;
-        finish(d, self, &out);
-        if (all_kinds) { /* keep the side outputs (all events, in order) as the list checked */
-            rec_list_t t = out.main;
-            out.main = out.side;
-            out.side = t;
-        }
-        all = realloc(all, (n + out.main.n) * sizeof(char *));
-        for (size_t k = 0; k < out.main.n; k++) {
+        while (step(&r, all_kinds ? 1 : 100, &idle) != TE_SOURCE_END)
+            test_chain_drain(&r.t);
+        finish(&r);
+        cap_list_t l = all_kinds ? r.t.side : cap_slot[0]; /* the list checked (moved) */
+        if (all_kinds)
+            cap_reset(0);
+        else
+            memset(&cap_slot[0], 0, sizeof(cap_slot[0]));
+        all = realloc(all, (n + l.n) * sizeof(char *));
+        for (size_t k = 0; k < l.n; k++) {
             /* the record's timestamp is its date_time field (P: 7, A: 6, B: 6) */
-            const char *f = out.main.data[k];
+            const char *f = l.lines[k];
             int idx = f[0] == 'P' ? 7 : 6;
             for (int j = 0; j < idx && f; j++)
                 f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
             ck_assert(f != NULL);
-            ck_assert_int_eq(out.main.ts[k], atoll(f));
-            all[n++] = strdup(out.main.data[k]);
+            ck_assert_int_eq(l.ts[k], atoll(f));
+            all[n++] = strdup(l.lines[k]);
         }
         if (i == 0 && keep0)
-            *keep0 = out;
+            *keep0 = l;
         else
-            out_free(&out);
+            cap_list_free(&l);
     }
-    qsort(all, n, sizeof(char *), cmp_cstr);
+    qsort(all, n, sizeof(char *), str_cmp);
     *n_out = n;
     return all;
 }
@@ -1641,7 +1343,7 @@ static char **nexmark_all(uint32_t p, const char *count, const char *events, siz
 START_TEST(test_nexmark_deterministic_split)
 {
     size_t n1, n3;
-    te_output_t first = {0};
+    cap_list_t first = {0};
     char **a = nexmark_all(1, "5000", "all", &n1, &first);
     char **b = nexmark_all(3, "5000", "all", &n3, NULL);
     ck_assert_uint_eq(n1, 5000);
@@ -1672,12 +1374,13 @@ START_TEST(test_nexmark_deterministic_split)
     /* In generation order: event time grows by 100us per event, and every bid refers
      * to an auction and a person created before it. */
     long long max_auction = 0, max_person = 0, prev_ts = 0;
-    for (size_t k = 0; k < first.main.n; k++) {
-        const char *r = first.main.data[k];
+    ck_assert_uint_eq(first.n, 5000);
+    for (size_t k = 0; k < first.n; k++) {
+        const char *r = first.lines[k];
         long long id = atoll(r + 2);
-        ck_assert_int_ge(first.main.ts[k], prev_ts);
-        prev_ts = first.main.ts[k];
-        ck_assert_int_eq(first.main.ts[k], 1700000000000LL + (long long)k / 10);
+        ck_assert_int_ge(first.ts[k], prev_ts);
+        prev_ts = first.ts[k];
+        ck_assert_int_eq(first.ts[k], 1700000000000LL + (long long)k / 10);
         if (r[0] == 'P')
             max_person = id;
         else if (r[0] == 'A')
@@ -1689,7 +1392,7 @@ START_TEST(test_nexmark_deterministic_split)
             ck_assert_int_le(atoll(bidder), max_person);
         }
     }
-    out_free(&first);
+    cap_list_free(&first);
     for (size_t i = 0; i < n1; i++) {
         free(a[i]);
         free(b[i]);
@@ -1721,29 +1424,23 @@ END_TEST
 
 START_TEST(test_scale)
 {
-    const te_operator_def_t *d = def_of("scale");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "field", "v", "factor", "0.908", NULL);
-    c.in_schema[0] = h_schema("k:string, v:int64?, x:string");
-    te_output_t out = {0};
-    void *self = mk(d, &c);
-    feed(d, self, "a\t100\tx", &out);   /* 90.8 -> 91 */
-    feed(d, self, "b\t-1000\ty", &out); /* -908 */
-    feed(d, self, "e\t\tz", &out);      /* null stays null */
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "a\t91\tx");
-    ck_assert_str_eq(out.main.data[1], "b\t-908\ty");
-    ck_assert_str_eq(out.main.data[2], "e\t\tz");
-    ck_assert(out.main.ts[0] == 42);
-    out_free(&out);
-    ctx_init(&c, 0, 1, "field", "1", "factor", "0.908", NULL);
-    c.in_schema[0] = h_schema("k:string, d:double");
-    self = mk(d, &c);
-    feed(d, self, "c\t2.5", &out); /* 2.27 */
-    finish(d, self, &out);
-    ck_assert_str_eq(out.main.data[0], "c\t2.27");
-    out_free(&out);
+    run_t r;
+    mk(&r, "scale", 0, 1, h_schema("k:string, v:int64?, x:string"), "field", "v", "factor", "0.908", NULL);
+    feed(&r, "a\t100\tx");   /* 90.8 -> 91 */
+    feed(&r, "b\t-1000\ty"); /* -908 */
+    feed(&r, "e\t\tz");      /* null stays null */
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 3);
+    ck_assert_str_eq(OUT.lines[0], "a\t91\tx");
+    ck_assert_str_eq(OUT.lines[1], "b\t-908\ty");
+    ck_assert_str_eq(OUT.lines[2], "e\t\tz");
+    ck_assert(OUT.ts[0] == 42);
+    cap_reset(0);
+    mk(&r, "scale", 0, 1, h_schema("k:string, d:double"), "field", "1", "factor", "0.908", NULL);
+    feed(&r, "c\t2.5"); /* 2.27 */
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "c\t2.27");
+    cap_reset(0);
 }
 END_TEST
 
@@ -1776,31 +1473,26 @@ START_TEST(test_socket_sink)
     pthread_create(&th, NULL, collector_main, &k);
     char port[16];
     snprintf(port, sizeof(port), "%d", s.port);
-    const te_operator_def_t *d = def_of("socket_sink");
-    te_operator_ctx_t c;
-    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, NULL);
-    te_output_t out = {0};
-    void *self = mk(d, &c);
-    feed(d, self, "first", &out);
-    feed(d, self, "", &out);
-    feed(d, self, "third record", &out);
-    finish(d, self, &out);
+    run_t r;
+    mk(&r, "socket_sink", 0, 1, NULL, "host", "127.0.0.1", "port", port, NULL);
+    feed(&r, "first");
+    feed(&r, "");
+    feed(&r, "third record");
+    finish(&r);
     pthread_join(th, NULL);
     close(s.lfd);
     ck_assert_str_eq(k.buf, "first\n\nthird record\n");
-    ck_assert_uint_eq(out.main.n, 0);
+    ck_assert_uint_eq(OUT.n, 0);
 
     /* Nobody listening: open fails naming host:port. */
     server_listen(&s);
     snprintf(port, sizeof(port), "%d", s.port);
     close(s.lfd);
-    ctx_init(&c, 0, 1, "host", "127.0.0.1", "port", port, NULL);
-    char err[512] = "";
-    self = d->setup(&api, &c, err, sizeof(err));
-    ck_assert_ptr_nonnull(self);
-    ck_assert_int_ne(d->open(self, err, sizeof(err)), 0);
-    ck_assert_msg(strstr(err, port) != NULL, "%s", err);
-    d->dispose(self);
+    mk_closed(&r, "socket_sink", 0, 1, NULL, "host", "127.0.0.1", "port", port, NULL);
+    te_error_t err = {0};
+    ck_assert_int_ne(operator_chain_open(r.c, &err), TE_OK);
+    ck_assert_msg(strstr(err.msg, port) != NULL, "%s", err.msg);
+    test_chain_free(&r.t);
 }
 END_TEST
 
@@ -1809,44 +1501,32 @@ START_TEST(test_max_by)
     /* Oracle: per key, the first record with the largest value, computed here. */
     static const char *in[] = {"a\t3\tx",  "b\t1\ty",        "a\t7\tz", "b\t1\tw",
                                "c\t-2\tq", "a\t7\tlate-tie", "b\t4\tv"};
-    const te_operator_def_t *d = def_of("max_by");
-    te_operator_ctx_t c;
     const te_schema_t *sc = h_schema("k:string, v:int64, x:string");
-    ctx_init(&c, 0, 1, "value_field", "1", "emit", "final", NULL);
-    c.in_schema[0] = sc;
-    void *self = mk(d, &c);
-    te_output_t out = {0};
+    run_t r;
+    mk(&r, "max_by", 0, 1, sc, "value_field", "1", "emit", "final", NULL);
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-        feed(d, self, in[i], &out);
-    ck_assert_uint_eq(out.main.n, 0);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 3);
-    ck_assert_str_eq(out.main.data[0], "a\t7\tz");
-    ck_assert_str_eq(out.main.data[1], "b\t4\tv");
-    ck_assert_str_eq(out.main.data[2], "c\t-2\tq");
-    out_free(&out);
+        feed(&r, in[i]);
+    ck_assert_uint_eq(OUT.n, 0);
+    finish(&r);
+    expect_out((const char *[]){"a\t7\tz", "b\t4\tv", "c\t-2\tq"}, 3);
 
-    ctx_init(&c, 0, 1, "value_field", "v", NULL); /* updates: each new maximum */
-    c.in_schema[0] = sc;
-    self = mk(d, &c);
+    mk(&r, "max_by", 0, 1, sc, "value_field", "v", NULL); /* updates: each new maximum */
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-        feed(d, self, in[i], &out);
-    finish(d, self, &out);
-    ck_assert_uint_eq(out.main.n, 5); /* a3 b1 a7 c-2 b4 */
-    ck_assert_str_eq(out.main.data[2], "a\t7\tz");
-    ck_assert_str_eq(out.main.data[4], "b\t4\tv");
-    out_free(&out);
+        feed(&r, in[i]);
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 5); /* a3 b1 a7 c-2 b4 */
+    ck_assert_str_eq(OUT.lines[2], "a\t7\tz");
+    ck_assert_str_eq(OUT.lines[4], "b\t4\tv");
+    cap_reset(0);
 
     /* numbers in a string field are read; text that is not one fails the task */
-    ctx_init(&c, 0, 1, "value_field", "1", NULL);
-    c.in_schema[0] = h_schema("k:string, v:string");
-    self = mk(d, &c);
-    feed(d, self, "a\t2.5", &out);
-    ck_assert_uint_eq(out.main.n, 1);
-    ck_assert_int_ne(feed_rc(d, self, "a\tNaN-ish", &out), 0);
-    ck_assert_msg(strstr(c.fail_msg, "value_field 'v' = 'NaN-ish' is not a number") != NULL, "%s", c.fail_msg);
-    d->dispose(self);
-    out_free(&out);
+    mk(&r, "max_by", 0, 1, h_schema("k:string, v:string"), "value_field", "1", NULL);
+    feed(&r, "a\t2.5");
+    ck_assert_uint_eq(OUT.n, 1);
+    ck_assert_int_ne(feed_rc(&r, "a\tNaN-ish"), TE_OK);
+    ck_assert_msg(strstr(failure(&r), "value_field 'v' = 'NaN-ish' is not a number") != NULL, "%s", failure(&r));
+    test_chain_free(&r.t);
+    cap_reset(0);
 }
 END_TEST
 

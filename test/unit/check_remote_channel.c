@@ -799,12 +799,8 @@ START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
     te_error_t err;
     te_network_buffer_pool_t *big = network_buffer_pool_new(64 * BIG_SEG, BIG_SEG, &err);
     ck_assert_ptr_nonnull(big);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(big, "producer", 2, 48, &err);
     te_id_t pid;
-    te_id_random(&pid);
-    big_producer_t p = {result_partition_new(&pid, "producer", 1, lp, &err), 0};
-    ck_assert_ptr_nonnull(lp);
-    ck_assert_ptr_nonnull(p.rp);
+    big_producer_t p = {harness_new_rp(big, 1, 2, 48, &pid), 0};
     ck_assert_int_eq(partition_manager_register(pm, p.rp, &err), TE_OK);
     pthread_t th;
     pthread_create(&th, NULL, produce_until_released, &p);
@@ -935,11 +931,7 @@ START_TEST(test_server_rejects_bad_credit)
      * negative as a signed 32-bit int: each a protocol ErrorResponse, then closed. */
     te_error_t err;
     te_id_t pid;
-    te_id_random(&pid);
-    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "credit-test", 2, 4, &err);
-    ck_assert_ptr_nonnull(lp);
-    te_result_partition_t *rp = result_partition_new(&pid, "credit-test", 1, lp, &err);
-    ck_assert_ptr_nonnull(rp);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 4, &pid);
     ck_assert_int_eq(partition_manager_register(pm, rp, &err), TE_OK);
     const uint32_t bad[] = {0, 0x80000000u, 0xFFFFFFFFu};
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {

@@ -25,6 +25,8 @@
 #include "shuffle/record_writer.h"
 #include "shuffle/result_partition.h"
 
+#include "harness_shuffle.h"
+
 static _Atomic int g_live; /* operator instances set up and not yet disposed */
 
 /* ---- test operators ---- */
@@ -395,11 +397,7 @@ static void net_build(net_t *n, uint32_t p, uint32_t c, te_partitioner_kind_t ki
     ck_assert_ptr_nonnull(n->nbp);
     n->pm = partition_manager_new();
     for (uint32_t i = 0; i < p; i++) {
-        te_id_random(&n->pid[i]);
-        te_local_buffer_pool_t *lp = network_buffer_pool_create_local(n->nbp, "producer", c + 1, 4 * c + 2, &err);
-        ck_assert_msg(lp != NULL, "%s", err.msg);
-        n->rp[i] = result_partition_new(&n->pid[i], "producer", c, lp, &err);
-        ck_assert_msg(n->rp[i] != NULL, "%s", err.msg);
+        n->rp[i] = harness_new_rp(n->nbp, c, c + 1, 4 * c + 2, &n->pid[i]);
         ck_assert_int_eq(partition_manager_register(n->pm, n->rp[i], &err), TE_OK);
         te_channel_selector_t *sel = channel_selector_new(kind, c, i, 0, '\t', 128, &err);
         ck_assert_msg(sel != NULL, "%s", err.msg);
