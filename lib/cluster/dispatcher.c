@@ -182,7 +182,13 @@ static void on_pointer(void *arg, const te_error_t *err)
     meta_write_t *w = arg;
     if (err != NULL) {
         te_error_t e = {0};
-        te_error_set(&e, err->code, "the checkpoint was not recorded in the job store: %s", err->msg);
+        if (w->d->closing) /* deposed or shutting down: not a failure of the job's checkpoints */
+            te_error_set(&e, TE_ECANCELED,
+                         "the JobManager stopped before the checkpoint was recorded in the job "
+                         "store: %s",
+                         err->msg);
+        else
+            te_error_set(&e, err->code, "the checkpoint was not recorded in the job store: %s", err->msg);
         w->done(w->arg, &e);
         meta_free(w);
         return;

@@ -250,10 +250,18 @@ static void pending_write_free(void *arg)
     free(w);
 }
 
-/* _metadata is durable (err NULL): the checkpoint counts, is reported and confirmed. */
+/* _metadata is durable (err NULL): the checkpoint counts, is reported and confirmed.
+ * TE_ECANCELED: the JobManager is stopping (deposed, or shut down) and gave the write
+ * up — not a checkpoint failure: counting it could fail the job over and cancel tasks
+ * the next leader takes on. */
 static void completed(te_job_master_t *jm, te_ckpt_metadata_t *m, const te_ckpt_checkpoint_t *cp,
                       const te_error_t *err)
 {
+    if (err != NULL && err->code == TE_ECANCELED) {
+        jm_logf(jm, TE_LOG_WARN, "checkpoint %llu abandoned: %s", (unsigned long long)m->checkpoint_id, err->msg);
+        checkpoint_metadata_free(m);
+        return;
+    }
     if (err != NULL) {
         jm_logf(jm, TE_LOG_ERROR, "checkpoint %llu cannot be completed: %s", (unsigned long long)m->checkpoint_id,
                 err->msg);

@@ -685,6 +685,37 @@ START_TEST(test_metadata_written_off_the_loop)
 }
 END_TEST
 
+/* A write the metadata writer gives up because the JobManager stops (TE_ECANCELED:
+ * deposed, shutting down) is abandoned quietly; an I/O error is a checkpoint failure
+ * (tolerable 0: the job fails over). */
+START_TEST(test_cancelled_metadata_write_is_not_a_failure)
+{
+    env_t e;
+    held_write_t h = {0};
+    te_error_t cancel = {0}, io = {0};
+    te_error_set(&cancel, TE_ECANCELED, "the JobManager stopped");
+    te_error_set(&io, TE_EIO, "disk full");
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .restarts = 1, .writer = {hold_write, &h}});
+    start_running(&e);
+    advance(&e, 100);
+    ack_all(&e, 0, 1);
+    ck_assert_int_eq(h.n, 1);
+    h.done(h.arg, &cancel);
+    deliver(&e);
+    ck_assert_int_eq(e.n_checkpoints, 0);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    ck_assert_uint_eq(count(&e, FAKE_CANCEL), 0);
+    advance(&e, 100);
+    ack_all(&e, 0, 2);
+    ck_assert_int_eq(h.n, 2);
+    h.done(h.arg, &io);
+    deliver(&e);
+    ck_assert_int_eq(e.n_checkpoints, 0);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FAILING);
+    env_teardown(&e);
+}
+END_TEST
+
 START_TEST(test_decline_counts_against_tolerable_failures)
 {
     /* default tolerable-failed-checkpoints 0: the first decline fails the job over */
@@ -924,6 +955,7 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_savepoint_after_pending_checkpoint_then_declined);
     tcase_add_test(tc, test_savepoint_fails_when_the_attempt_ends);
     tcase_add_test(tc, test_metadata_written_off_the_loop);
+    tcase_add_test(tc, test_cancelled_metadata_write_is_not_a_failure);
     tcase_add_test(tc, test_decline_counts_against_tolerable_failures);
     tcase_add_test(tc, test_tolerable_expirations);
     tcase_add_test(tc, test_finished_task_aborts_quietly);
