@@ -16,7 +16,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$tm_STATUS/v1/overview");
 # A running job shows up with its metrics, then finishes.
 cat >"$WORK/job.json" <<'JSON'
 { "name": "slow", "vertices": [
-    { "id": "seq", "parallelism": 1, "chain": [ { "op": "sequence", "from": "1", "to": "3000", "rate": "1000" } ] },
+    { "id": "seq", "parallelism": 1, "chain": [ { "op": "sequence", "from": "1", "to": "6000", "rate": "1000" } ] },
     { "id": "sink", "parallelism": 1, "chain": [ { "op": "upper" }, { "op": "discard" } ] } ],
   "edges": [ { "from": "seq", "to": "sink", "partitioner": "forward" } ] }
 JSON
@@ -34,6 +34,6 @@ wait_until 3 sink_idle || fail "idleTimeMsPerSecond of a running, mostly idle si
 wait "$tp" || { cat "$WORK/tectl.out"; fail "job failed"; }
 http_get "$tm_STATUS/v1/tasks/$id"; t=$HTTP_BODY; [ "$HTTP_CODE" = 200 ] || fail "finished task not found"
 [ "$(json 'd["state"]' <<<"$t")" = FINISHED ] || fail "state: $t"
-[ "$(json 'd["metrics"]["numRecordsIn"]' <<<"$t")" = 3000 ] || fail "numRecordsIn: $t"
+[ "$(json 'd["metrics"]["numRecordsIn"]' <<<"$t")" = 6000 ] || fail "numRecordsIn: $t"
 http_get "$tm_STATUS/metrics"; mt=$HTTP_BODY; [ "$HTTP_CODE" = 200 ] || fail "/metrics $HTTP_CODE"
 grep -q '^te_slots{state="FREE"}' <<<"$mt" || fail "metrics text"
