@@ -2,11 +2,20 @@
  * local_buffer_pool — a ResultPartition's or InputGate's share of the network arena
  * (Flink's LocalBufferPool).
  *
- * The pool owns `num_owned` segments: min_required reserved at creation plus segments
- * borrowed from the arena (up to max) when its own free list is empty. A recycled
- * segment stays in the pool while the pool is at or below its reservation (or someone
- * waits for it); a borrowed one above the reservation goes back to the arena so other
- * pools can use it.
+ * The pool owns `num_owned` segments: its reservation of min_required (taken at
+ * creation, or `owed` by the arena and taken from it as segments come back) plus
+ * segments borrowed from the arena (up to max) when its own free list is empty. A
+ * recycled segment stays in the pool while the pool is at or below its reservation (or
+ * someone waits for it and the arena owes no other pool); a borrowed one above the
+ * reservation goes back to the arena so other pools can use it.
+ *
+ * Overdraft: while the arena cannot pay what it owes (the segments are borrowed by
+ * pools whose data waits for this pool's task to consume it, and the task consumes
+ * only while it has an output buffer), the pool hands out up to `owed` heap segments
+ * of the segment size instead (Flink's overdraft buffers). They are freed when
+ * recycled, so at most the reservation — bounded by the arena — is ever overdrawn.
+ * A heap segment is told apart by its data following its header (buffer_new_unpooled);
+ * an arena segment's data lies in the arena.
  *
  * Lifetime: destroy returns the free segments and marks the pool destroyed; the pool
  * struct lives on while buffers are outstanding (they point at it) and is freed by
@@ -42,6 +51,8 @@ struct te_local_buffer_pool {
     uint32_t max;
     te_buffer_t *free_list; /* guarded by mu */
     uint32_t num_owned;     /* segments from the arena: free + handed out */
+    uint32_t owed;          /* of the reservation, not received from the arena yet */
+    uint32_t overdrawn;     /* heap segments handed out (at most owed) */
     uint32_t waiters;       /* threads in request_blocking */
     int cancelled;
     int destroyed;
@@ -50,7 +61,8 @@ struct te_local_buffer_pool {
 };
 
 te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_pool *arena, const char *owner,
-                                                       uint32_t min_required, uint32_t max, te_buffer_t *reserved)
+                                                       uint32_t min_required, uint32_t owed, uint32_t max,
+                                                       te_buffer_t *reserved)
 {
     te_local_buffer_pool_t *lp = calloc(1, sizeof(*lp));
     if (lp == NULL)
@@ -66,7 +78,8 @@ te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_
     lp->min_required = min_required;
     lp->max = max;
     lp->free_list = reserved;
-    lp->num_owned = min_required;
+    lp->num_owned = min_required - owed;
+    lp->owed = owed;
     atomic_init(&lp->in_use, 0);
     return lp;
 }
@@ -78,6 +91,8 @@ static void lbp_free(te_local_buffer_pool_t *lp)
     free(lp);
 }
 
+static int lbp_overdrawn(const te_buffer_t *b) { return b->data == (const uint8_t *)(b + 1); }
+
 static te_buffer_t *lbp_pop_locked(te_local_buffer_pool_t *lp)
 {
     if (lp->cancelled)
@@ -85,8 +100,19 @@ static te_buffer_t *lbp_pop_locked(te_local_buffer_pool_t *lp)
     te_buffer_t *b = lp->free_list;
     if (b != NULL) {
         lp->free_list = b->next_free;
+    } else if (lp->owed > 0) {
+        b = network_buffer_pool_take_segment(lp->arena, 1);
+        if (b != NULL) {
+            lp->owed--;
+            lp->num_owned++;
+        } else if (lp->overdrawn < lp->owed &&
+                   (b = buffer_new_unpooled(network_buffer_pool_segment_size(lp->arena))) != NULL) {
+            lp->overdrawn++;
+        } else {
+            return NULL;
+        }
     } else if (lp->num_owned < lp->max) {
-        b = network_buffer_pool_take_segment(lp->arena);
+        b = network_buffer_pool_take_segment(lp->arena, 0);
         if (b == NULL)
             return NULL;
         lp->num_owned++;
@@ -138,7 +164,10 @@ static int lbp_available_locked(te_local_buffer_pool_t *lp)
         return 0;
     if (lp->free_list != NULL)
         return 1;
-    return lp->num_owned < lp->max && network_buffer_pool_available_segments(lp->arena) > 0;
+    uint32_t n_free = network_buffer_pool_available_segments(lp->arena);
+    if (lp->owed > 0)
+        return n_free > 0 || lp->overdrawn < lp->owed;
+    return lp->num_owned < lp->max && n_free > network_buffer_pool_debt(lp->arena);
 }
 
 int local_buffer_pool_is_available(te_local_buffer_pool_t *lp)
@@ -173,11 +202,26 @@ void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t 
         list = b->next_free;
         b->owner = NULL;
         atomic_fetch_sub_explicit(&lp->in_use, 1, memory_order_relaxed);
-        if (lp->destroyed || (lp->num_owned > lp->min_required && lp->waiters == 0 && lp->notifier.fn == NULL)) {
+        if (lbp_overdrawn(b)) {
+            free(b);
+            lp->overdrawn--;
+            free_now = lp->destroyed && lp->num_owned == 0 && lp->overdrawn == 0;
+            if (!lp->destroyed) {
+                kept++; /* another may be overdrawn now */
+                if (lp->notifier.fn != NULL) {
+                    n = lp->notifier;
+                    lp->notifier.fn = NULL;
+                }
+            }
+            continue;
+        }
+        int spare = lp->num_owned > lp->min_required &&
+                    ((lp->waiters == 0 && lp->notifier.fn == NULL) || network_buffer_pool_debt(lp->arena) > 0);
+        if (lp->destroyed || spare) {
             b->next_free = NULL;
             network_buffer_pool_return_segments(lp->arena, b);
             lp->num_owned--;
-            free_now = lp->destroyed && lp->num_owned == 0;
+            free_now = lp->destroyed && lp->num_owned == 0 && lp->overdrawn == 0;
         } else {
             b->next_free = lp->free_list;
             lp->free_list = b;
@@ -237,9 +281,11 @@ void local_buffer_pool_destroy(te_local_buffer_pool_t *lp)
     for (te_buffer_t *b = lp->free_list; b != NULL; b = b->next_free)
         n++;
     network_buffer_pool_return_segments(lp->arena, lp->free_list);
+    network_buffer_pool_release_reservation(lp->arena, lp->min_required, lp->owed);
+    lp->owed = 0;
     lp->free_list = NULL;
     lp->num_owned -= n;
-    int free_now = lp->num_owned == 0;
+    int free_now = lp->num_owned == 0 && lp->overdrawn == 0;
     pthread_mutex_unlock(&lp->mu);
     if (free_now)
         lbp_free(lp);
@@ -258,4 +304,20 @@ double local_buffer_pool_usage(te_local_buffer_pool_t *lp)
         return 0.0;
     double u = (double)local_buffer_pool_in_use(lp) / (double)lp->max;
     return u > 1.0 ? 1.0 : u;
+}
+
+uint32_t local_buffer_pool_owed(te_local_buffer_pool_t *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    uint32_t r = lp->owed;
+    pthread_mutex_unlock(&lp->mu);
+    return r;
+}
+
+uint32_t local_buffer_pool_overdrawn(te_local_buffer_pool_t *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    uint32_t r = lp->overdrawn;
+    pthread_mutex_unlock(&lp->mu);
+    return r;
 }

@@ -42,10 +42,13 @@ void local_buffer_pool_cancel(te_local_buffer_pool_t *lp);
 void local_buffer_pool_destroy(te_local_buffer_pool_t *lp);
 
 /* Internal (network_buffer_pool.c / buffer.c only). Builds a pool around `reserved`
- * (min_required segments already taken from the arena, linked by next_free). */
+ * (min_required - owed segments already taken from the arena, linked by next_free; the
+ * arena owes the other `owed`). */
 struct te_network_buffer_pool;
 te_local_buffer_pool_t *local_buffer_pool_new_reserved(struct te_network_buffer_pool *arena, const char *owner,
-                                                       uint32_t min_required, uint32_t max, te_buffer_t *reserved);
+                                                       uint32_t min_required, uint32_t owed, uint32_t max,
+                                                       te_buffer_t *reserved);
+
 /* Internal: buffer_recycle's path for the last reference of a pooled buffer. */
 void local_buffer_pool_recycle_segment(te_local_buffer_pool_t *lp, te_buffer_t *b);
 /* Internal: buffer_recycle_batch's path: several segments of this pool (linked by
@@ -54,6 +57,10 @@ void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t 
 
 uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp); /* buffers handed out, not yet recycled */
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);
+/* Segments of the reservation the arena still owes, and heap segments handed out in
+ * their stead (overdraft, see local_buffer_pool.c). */
+uint32_t local_buffer_pool_owed(te_local_buffer_pool_t *lp);
+uint32_t local_buffer_pool_overdrawn(te_local_buffer_pool_t *lp);
 /* in_use / max as a fraction 0..1 (inPoolUsage / outPoolUsage). */
 double local_buffer_pool_usage(te_local_buffer_pool_t *lp);
 

@@ -4,9 +4,16 @@
  * with one preallocated te_buffer_t header per segment so that requests never malloc.
  * Free segments form a singly linked list (te_buffer_t.next_free).
  *
- * Local pools take their min_required segments at creation (the reservation) and
- * borrow more, one at a time, up to their max while the arena has free segments;
- * borrowed segments come back when recycled (see local_buffer_pool.c).
+ * Local pools are admitted against the arena's total: the sum of their min_required
+ * (the reservations) never exceeds it. A pool takes its reservation at creation from
+ * the free segments not owed to other pools; what is missing (segments other pools
+ * borrowed above their own reservation) is owed to it — the arena's `debt` — and
+ * paid as borrowed segments come back: while the arena is in debt, a recycled segment
+ * above its pool's reservation returns to the arena and nobody borrows. Pools borrow
+ * more, one at a time, up to their max while the arena has free segments beyond its
+ * debt; borrowed segments come back when recycled (see local_buffer_pool.c). So a task
+ * deployed after others borrowed the arena dry still runs (Flink redistributes the
+ * arena over its pools for the same reason).
  *
  * Threading: every entry point is thread-safe under the arena mutex `mu`. Lock order:
  * a local pool's mutex may be held when taking `mu`, never the other way round.
@@ -30,7 +37,9 @@ struct te_network_buffer_pool {
     uint32_t segment_size;
     uint32_t total;
     te_buffer_t *free_list;  /* guarded by mu */
+    uint32_t reserved;       /* sum of the live pools' min_required (guarded by mu) */
     _Atomic uint32_t n_free; /* written under mu, read anywhere */
+    _Atomic uint32_t debt;   /* reservations not handed out yet (written under mu) */
 };
 
 te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t segment_size, te_error_t *err)
@@ -68,6 +77,7 @@ te_network_buffer_pool_t *network_buffer_pool_new(uint64_t total_bytes, uint32_t
         p->free_list = b;
     }
     atomic_init(&p->n_free, p->total);
+    atomic_init(&p->debt, 0);
     return p;
 
 cleanup:
@@ -97,18 +107,37 @@ uint32_t network_buffer_pool_available_segments(const te_network_buffer_pool_t *
     return atomic_load_explicit(&((te_network_buffer_pool_t *)p)->n_free, memory_order_relaxed);
 }
 
-te_buffer_t *network_buffer_pool_take_segment(te_network_buffer_pool_t *p)
+uint32_t network_buffer_pool_debt(const te_network_buffer_pool_t *p)
+{
+    return atomic_load_explicit(&((te_network_buffer_pool_t *)p)->debt, memory_order_relaxed);
+}
+
+te_buffer_t *network_buffer_pool_take_segment(te_network_buffer_pool_t *p, int owed)
 {
     pthread_mutex_lock(&p->mu);
     te_buffer_t *b = p->free_list;
+    uint32_t debt = atomic_load_explicit(&p->debt, memory_order_relaxed);
+    uint32_t n_free = atomic_load_explicit(&p->n_free, memory_order_relaxed);
+    if (!owed && n_free <= debt)
+        b = NULL; /* what is free is owed to others */
     if (b != NULL) {
         p->free_list = b->next_free;
         b->next_free = NULL;
-        atomic_store_explicit(&p->n_free, atomic_load_explicit(&p->n_free, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
+        atomic_store_explicit(&p->n_free, n_free - 1, memory_order_relaxed);
+        if (owed && debt > 0)
+            atomic_store_explicit(&p->debt, debt - 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&p->mu);
     return b;
+}
+
+void network_buffer_pool_release_reservation(te_network_buffer_pool_t *p, uint32_t min_required, uint32_t owed)
+{
+    pthread_mutex_lock(&p->mu);
+    p->reserved -= min_required;
+    uint32_t debt = atomic_load_explicit(&p->debt, memory_order_relaxed);
+    atomic_store_explicit(&p->debt, debt - owed, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
 }
 
 void network_buffer_pool_return_segments(te_network_buffer_pool_t *p, te_buffer_t *list)
@@ -140,7 +169,7 @@ struct te_local_buffer_pool *network_buffer_pool_create_local(te_network_buffer_
     }
     te_buffer_t *reserved = NULL;
     pthread_mutex_lock(&p->mu);
-    uint32_t avail = atomic_load_explicit(&p->n_free, memory_order_relaxed);
+    uint32_t avail = p->total - p->reserved;
     if (avail < min_required) {
         pthread_mutex_unlock(&p->mu);
         te_error_set(err, TE_ENOBUFS,
@@ -151,18 +180,28 @@ struct te_local_buffer_pool *network_buffer_pool_create_local(te_network_buffer_
                      owner, min_required, avail, p->total, p->segment_size);
         return NULL;
     }
-    for (uint32_t i = 0; i < min_required; i++) {
+    /* the free segments not owed to earlier pools; the rest is owed to this one */
+    uint32_t n_free = atomic_load_explicit(&p->n_free, memory_order_relaxed);
+    uint32_t debt = atomic_load_explicit(&p->debt, memory_order_relaxed);
+    uint32_t take = n_free > debt ? n_free - debt : 0;
+    if (take > min_required)
+        take = min_required;
+    for (uint32_t i = 0; i < take; i++) {
         te_buffer_t *b = p->free_list;
         p->free_list = b->next_free;
         b->next_free = reserved;
         reserved = b;
     }
-    atomic_store_explicit(&p->n_free, avail - min_required, memory_order_relaxed);
+    uint32_t owed = min_required - take;
+    atomic_store_explicit(&p->n_free, n_free - take, memory_order_relaxed);
+    atomic_store_explicit(&p->debt, debt + owed, memory_order_relaxed);
+    p->reserved += min_required;
     pthread_mutex_unlock(&p->mu);
 
-    struct te_local_buffer_pool *lp = local_buffer_pool_new_reserved(p, owner, min_required, max, reserved);
+    struct te_local_buffer_pool *lp = local_buffer_pool_new_reserved(p, owner, min_required, owed, max, reserved);
     if (lp == NULL) {
         network_buffer_pool_return_segments(p, reserved);
+        network_buffer_pool_release_reservation(p, min_required, owed);
         te_error_set(err, TE_ENOMEM, "cannot allocate the buffer pool of %s", owner);
     }
     return lp;

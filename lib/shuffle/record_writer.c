@@ -107,10 +107,26 @@ static void rw_finish_all(te_record_writer_t *rw)
         rw_finish_buffer(rw, c);
 }
 
+/* The pool is empty: the open buffers of the other channels are finished so that their
+ * readers can consume and recycle them (a pool smaller than the channel count must not
+ * be held entirely by half-filled buffers that are never finished). 1 when any was. */
+static int rw_release_open(te_record_writer_t *rw)
+{
+    int any = 0;
+    for (uint32_t c = 0; c < rw->n; c++)
+        if (rw->ch[c].cur != NULL) {
+            rw_finish_buffer(rw, c);
+            any = 1;
+        }
+    return any;
+}
+
 static te_buffer_t *rw_request(te_record_writer_t *rw)
 {
     te_buffer_t *b = local_buffer_pool_request(rw->pool);
     if (b != NULL)
+        return b;
+    if (rw_release_open(rw) && (b = local_buffer_pool_request(rw->pool)) != NULL)
         return b;
     atomic_store_explicit(&rw->bp, 1, memory_order_relaxed);
     int64_t t0 = te_clock_mono_ns();
@@ -251,7 +267,13 @@ void record_writer_free(te_record_writer_t *rw)
     free(rw);
 }
 
-int record_writer_is_available(te_record_writer_t *rw) { return local_buffer_pool_is_available(rw->pool); }
+int record_writer_is_available(te_record_writer_t *rw)
+{
+    if (local_buffer_pool_is_available(rw->pool))
+        return 1;
+    /* about to suspend until a buffer is recycled: let the open ones be */
+    return rw_release_open(rw) && local_buffer_pool_is_available(rw->pool);
+}
 
 int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n)
 {

@@ -16,6 +16,19 @@
 #include "shuffle/channel_selector.h"
 #include "shuffle/local_input_channel.h"
 
+void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs, uint32_t *min, uint32_t *max)
+{
+    uint64_t bound = (uint64_t)env->buffers_per_channel + 1;
+    if (bound < TE_SHUFFLE_PARTITION_MIN_BUFFERS)
+        bound = TE_SHUFFLE_PARTITION_MIN_BUFFERS;
+    uint64_t lo = (uint64_t)subs + 1 < bound ? (uint64_t)subs + 1 : bound;
+    uint64_t hi = (uint64_t)subs * env->buffers_per_channel + env->floating_buffers_per_gate;
+    if (hi < lo)
+        hi = lo;
+    *min = (uint32_t)lo;
+    *max = hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
+}
+
 static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t *env,
                                     const te_shuffle_task_t *task,
                                     Te__ResultPartitionDeploymentDescriptor *const *produced, size_t n,
@@ -34,10 +47,8 @@ static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t 
         te_id_t pid;
         te_id_from_bytes(pd->partition_id.data, pd->partition_id.len, &pid);
         uint32_t subs = pd->number_of_subpartitions;
-        uint32_t min = subs + 1;
-        uint32_t max = subs * env->buffers_per_channel + env->floating_buffers_per_gate;
-        if (max < min)
-            max = min;
+        uint32_t min, max;
+        shuffle_env_partition_pool_size(env, subs, &min, &max);
         char owner[320];
         snprintf(owner, sizeof(owner), "%s partition %zu", task->name, i);
         te_local_buffer_pool_t *pool = network_buffer_pool_create_local(env->buffers, owner, min, max, err);

@@ -5,10 +5,14 @@
  * (each with its channels, local or remote, built the same way, and, when it has
  * remote channels, its own buffer pool) — as one te_shuffle_io_t, and releases them.
  *
- * Buffer pools are sized as Flink sizes them: a partition of n subpartitions needs
- * n + 1 buffers and may grow to n x buffers-per-channel + floating-buffers-per-gate; a
- * gate with r remote channels needs r x buffers-per-channel (their exclusive buffers)
- * and may grow by floating-buffers-per-gate. Local channels need no buffers.
+ * Buffer pools: a partition of n subpartitions needs min(n + 1, buffers-per-channel +
+ * 1) buffers (at least 2) — a bound independent of n: when its pool runs dry
+ * the writer finishes its half-filled buffers so readers can consume and recycle them —
+ * and may grow to n x buffers-per-channel + floating-buffers-per-gate while the arena
+ * has spare segments not owed to other pools (see network_buffer_pool.c). A gate with r remote channels takes r x buffers-per-channel
+ * exclusive buffers (+ floating-buffers-per-gate) when the arena has them; otherwise
+ * (or with buffers-per-channel 0) it runs floating-only: see remote_input_channel.h.
+ * Local channels need no buffers.
  *
  * Threading: shuffle_env_create_io and shuffle_io_free on the control thread;
  * register / unregister on the task thread or the control thread, never both at once
@@ -44,6 +48,12 @@ typedef struct te_shuffle_env {
     int64_t request_backoff_initial_ms; /* PartitionNotFound retries of remote channels */
     int64_t request_backoff_max_ms;
 } te_shuffle_env_t;
+
+/* The least a partition's pool is given, whatever the configuration. */
+#define TE_SHUFFLE_PARTITION_MIN_BUFFERS 2
+
+/* The [min, max] buffers of the pool of a partition of `subs` subpartitions. */
+void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs, uint32_t *min, uint32_t *max);
 
 /* The task the io is for. */
 typedef struct te_shuffle_task {

@@ -2,7 +2,8 @@
  * blocking requests woken by recycling or cancel, one-shot notifiers, the ENOBUFS
  * message, destroy with buffers outstanding, batch recycling (buffers of several
  * pools, shared and unpooled ones, a blocked requester woken by the batch; more pools
- * than the batch groups at once). */
+ * than the batch groups at once); a reservation owed by a pool that borrowed the arena
+ * dry and paid back as it recycles. */
 #include <check.h>
 #include <pthread.h>
 #include <string.h>
@@ -265,6 +266,71 @@ START_TEST(test_destroy_with_outstanding)
 }
 END_TEST
 
+/* A pool admitted while another borrowed the arena dry: its reservation is owed (and
+ * overdrawn from the heap meanwhile, never more than owed), paid as the borrower
+ * recycles (even with a waiter of its own), and borrowing stops while the arena is in
+ * debt. */
+START_TEST(test_reservation_owed_by_borrower)
+{
+    te_error_t err;
+    te_network_buffer_pool_t *p = network_buffer_pool_new(8 * SEG, SEG, &err);
+    te_local_buffer_pool_t *a = network_buffer_pool_create_local(p, "a", 2, 8, &err);
+    te_buffer_t *ab[8];
+    for (int i = 0; i < 8; i++)
+        ck_assert_ptr_nonnull(ab[i] = local_buffer_pool_request(a));
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 0);
+    te_local_buffer_pool_t *b = network_buffer_pool_create_local(p, "b", 3, 6, &err);
+    ck_assert_ptr_nonnull(b); /* admitted: 2 + 3 reserved of 8 */
+    ck_assert_uint_eq(network_buffer_pool_debt(p), 3);
+    /* the arena cannot pay: up to the 3 owed segments are overdrawn from the heap */
+    te_buffer_t *od[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(od[i] = local_buffer_pool_request(b));
+        ck_assert_uint_eq(od[i]->capacity, SEG);
+        memset(od[i]->data, 0xab, SEG);
+    }
+    ck_assert_uint_eq(local_buffer_pool_overdrawn(b), 3);
+    ck_assert_ptr_null(local_buffer_pool_request(b));
+    ck_assert_int_eq(local_buffer_pool_is_available(b), 0);
+    buffer_recycle(od[0]); /* freed: another may be overdrawn */
+    ck_assert_int_eq(local_buffer_pool_is_available(b), 1);
+    ck_assert_uint_eq(local_buffer_pool_overdrawn(b), 2);
+    buffer_recycle(od[1]);
+    buffer_recycle(od[2]);
+    ck_assert_uint_eq(local_buffer_pool_overdrawn(b), 0);
+    ck_assert_uint_eq(local_buffer_pool_owed(b), 3);
+    te_error_clear(&err);
+    ck_assert_ptr_null(network_buffer_pool_create_local(p, "c", 4, 4, &err)); /* 9 > 8 */
+    ck_assert_int_eq(err.code, TE_ENOBUFS);
+    ck_assert_ptr_nonnull(strstr(err.msg, "only 3 available"));
+    /* a has a waiter: before, its recycled segments stayed with it; now they pay b */
+    struct blocker bl = {a, NULL, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, blocking_requester, &bl);
+    te_buffer_t *bb[3];
+    for (int i = 0; i < 3; i++) {
+        buffer_recycle(ab[i]);
+        ck_assert_ptr_nonnull(bb[i] = local_buffer_pool_request(b));
+    }
+    buffer_recycle(ab[3]); /* the debt is paid: this one is a's waiter's */
+    pthread_join(th, NULL);
+    ck_assert_ptr_eq(bl.got, ab[3]);
+    ck_assert_uint_eq(network_buffer_pool_debt(p), 0);
+    ck_assert_uint_eq(local_buffer_pool_owed(b), 0);
+    ck_assert_uint_eq(local_buffer_pool_overdrawn(b), 0);
+    for (int i = 0; i < 3; i++)
+        buffer_recycle(bb[i]);
+    buffer_recycle(bl.got);
+    for (int i = 4; i < 8; i++)
+        buffer_recycle(ab[i]);
+    local_buffer_pool_destroy(a);
+    local_buffer_pool_destroy(b);
+    ck_assert_uint_eq(network_buffer_pool_available_segments(p), 8);
+    ck_assert_uint_eq(network_buffer_pool_debt(p), 0);
+    network_buffer_pool_free(p);
+}
+END_TEST
+
 START_TEST(test_unpooled)
 {
     te_buffer_t *b = buffer_new_unpooled(17);
@@ -291,6 +357,7 @@ Suite *buffer_pool_suite(void)
     tcase_add_test(tc, test_destroy_with_outstanding);
     tcase_add_test(tc, test_unpooled);
     tcase_add_test(tc, test_recycle_batch);
+    tcase_add_test(tc, test_reservation_owed_by_borrower);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,43 @@
+# Network memory that does not grow with parallelism squared: an all-to-all job
+# (rebalance, then hash) at parallelism 64 on one daemon with the default 64 MB arena
+# runs to the end (it was refused with INSUFFICIENT_BUFFERS from parallelism 34: every
+# partition reserved subpartitions + 1 buffers, and tasks deployed later found the
+# arena borrowed dry by the running ones). Oracle: seq and sort. A job that cannot run
+# at all is still refused, with the numbers and the key to raise.
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+P=64
+N=300000
+start_daemon tm -D taskmanager.numberOfTaskSlots=$P
+mkdir -p "$WORK/out"
+a2a_job() {
+  cat <<JSON
+{ "name": "$1", "max_parallelism": 128,
+  "vertices": [
+    { "id": "src", "parallelism": $2, "chain": [ { "op": "sequence", "from": "1", "to": "$N" } ] },
+    { "id": "mid", "parallelism": $2, "chain": [ { "op": "upper" } ] },
+    { "id": "snk", "parallelism": $2, "chain": [ { "op": "file_sink", "path": "$WORK/out/$1-{subtask}.txt" } ] } ],
+  "edges": [ { "from": "src", "to": "mid", "partitioner": "rebalance" },
+             { "from": "mid", "to": "snk", "partitioner": "hash", "key_field": 0 } ] }
+JSON
+}
+a2a_job a2a $P >"$WORK/job.json"
+"$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" >"$WORK/tectl.out" 2>&1 || { tail -5 "$WORK/tectl.out"; fail "all-to-all job at parallelism $P failed"; }
+seq 1 $N | sort >"$WORK/expected.txt"
+cat "$WORK"/out/a2a-*.txt | sort >"$WORK/actual.txt"
+cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "all-to-all output at parallelism $P differs from seq"
+[ "$(ls "$WORK"/out/a2a-*.txt | wc -l)" -eq $P ] || fail "not every sink subtask wrote its file"
+wait_until 10 daemon_idle "$tm_STATUS" || fail "slots or segments not released after the job"
+echo "all-to-all at parallelism $P on one daemon (default arena) = seq ($N records)"
+
+# 8 segments: 8 partitions need min(9, 2 + 1) = 3 each: refused, as before.
+start_daemon small -D taskmanager.numberOfTaskSlots=8 -D taskmanager.memory.network.size=1mb -D taskmanager.memory.segment-size=128kb
+a2a_job small 8 >"$WORK/small.json"
+if "$TECTL" submit "$WORK/small.json" --executor "$small_RPC" >"$WORK/small.out" 2>&1; then
+  fail "a job needing more buffers than the arena has ran"
+fi
+grep -q "INSUFFICIENT_BUFFERS" "$WORK/small.out" || { cat "$WORK/small.out"; fail "no INSUFFICIENT_BUFFERS"; }
+grep -q "required 3, but only" "$WORK/small.out" || { cat "$WORK/small.out"; fail "refusal without the numbers"; }
+grep -q "taskmanager.memory.network.size" "$WORK/small.out" || fail "refusal does not name the key to raise"
+wait_until 10 daemon_idle "$small_STATUS" || fail "a refused job left slots or segments behind"
+echo "a job that cannot run at all is refused with the numbers and the key"
