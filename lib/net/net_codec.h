@@ -51,6 +51,10 @@ typedef enum te_net_error_code {
 } te_net_error_code_t;
 
 /* Data types of a BufferResponse (te_buffer_type_t). */
+/* PartitionRequest: the top bit of the initial credit says the receiver is floating-only
+ * (no exclusive buffers; see proto/NETWORK.md); the credit is the low 31 bits. */
+#define TE_NET_CREDIT_FLOATING 0x80000000u
+
 #define TE_NET_DATA_BUFFER  0
 #define TE_NET_EVENT_BUFFER 1
 

@@ -206,9 +206,10 @@ static void send_request(cli_chan_t *cc)
     uint32_t credit = remote_input_channel_take_credit(cc->ch);
     cc->credit_outstanding += credit;
     te_net_msg_t m;
+    uint32_t flag = remote_input_channel_is_floating(cc->ch) ? TE_NET_CREDIT_FLOATING : 0;
     net_msg_partition_request(&m, remote_input_channel_partition_id(cc->ch)->b,
                               remote_input_channel_subpartition(cc->ch), cc->rid,
-                              (uint32_t)cc->credit_outstanding);
+                              (uint32_t)cc->credit_outstanding | flag);
     send_msg(cc->conn, &m);
     cc->active = 1;
 }
@@ -747,6 +748,22 @@ static void do_credit(void *arg)
     free(o);
 }
 
+/* A floating-only channel passed its aligned barrier's alignment: the server holds no
+ * credit of it any more (it released those buffers at the barrier). */
+static void do_resume(void *arg)
+{
+    struct op *o = arg;
+    cli_chan_t *cc = net_id_map_get(&o->th->chans, remote_input_channel_receiver_id(o->ch)->b);
+    if (cc != NULL && cc->active) {
+        cc->credit_outstanding = 0;
+        te_net_msg_t m;
+        net_msg_receiver(&m, TE_NET_RESUME_CONSUMPTION, cc->rid, 0);
+        send_msg(cc->conn, &m);
+    }
+    remote_input_channel_unref(o->ch);
+    free(o);
+}
+
 static void do_release(void *arg)
 {
     struct op *o = arg;
@@ -794,6 +811,7 @@ static te_status_t tr_request(void *ctx, te_remote_input_channel_t *ch, te_error
 
 static void tr_credit(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_credit); }
 static void tr_release(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_release); }
+static void tr_resume(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_resume); }
 
 te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_threads, uint32_t max_payload,
                                             te_error_t *err)
@@ -815,6 +833,7 @@ te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_
     c->tr.request = tr_request;
     c->tr.credit_available = tr_credit;
     c->tr.release = tr_release;
+    c->tr.resume = tr_resume;
     c->tr.ctx = c;
     return c;
 }

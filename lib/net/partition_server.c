@@ -74,6 +74,8 @@ typedef struct reader {
     uint32_t stash_backlog;
     int has_stash;
     int backlog_announced;
+    int floating;        /* initial credit 0: the receiver has no exclusive buffers */
+    int barrier_blocked; /* floating: an aligned barrier went out; nothing until ResumeConsumption */
     int in_ready;
     int released;
     _Atomic int notify_pending;
@@ -283,6 +285,8 @@ static reader_t *ready_pop(srv_conn_t *c)
 /* Writes at most one buffer of r. 1 when it wrote and may have more. */
 static int reader_write_one(srv_conn_t *c, reader_t *r)
 {
+    if (r->barrier_blocked)
+        return 0; /* ResumeConsumption puts it back in the ready queue */
     if (!r->has_stash) {
         /* Without credit only events are taken out of the subpartition: data stays
          * queued there, where a priority barrier can overtake it. */
@@ -323,6 +327,11 @@ static int reader_write_one(srv_conn_t *c, reader_t *r)
     evbuffer_add(out, hdr, sizeof(hdr));
     te_buffer_t *b = r->stash.buf;
     int eop = !is_data && r->stash.len > 0 && b->data[r->stash.offset] == TE_EVENT_END_OF_PARTITION;
+    /* A floating-only receiver releases its buffers at an aligned barrier (they would
+     * sit behind it until the alignment ends, and other channels need them to bring
+     * their barriers): send nothing more until it resumes, with no credit then. */
+    if (r->floating && !is_data && r->stash.len > 0 && b->data[r->stash.offset] == TE_EVENT_CHECKPOINT_BARRIER)
+        r->barrier_blocked = 1;
     r->has_stash = 0;
     if (r->stash.len == 0)
         buffer_recycle(b);
@@ -398,7 +407,8 @@ static void on_partition_request(srv_conn_t *c, const te_net_msg_t *m)
     memcpy(r->receiver_id, m->receiver_id, TE_NET_ID_LEN);
     te_id_from_bytes(m->partition_id, TE_NET_ID_LEN, &r->pid);
     r->sub = m->subpartition;
-    r->credit = m->credit;
+    r->credit = m->credit & ~TE_NET_CREDIT_FLOATING;
+    r->floating = (m->credit & TE_NET_CREDIT_FLOATING) != 0;
     te_error_t e;
     te_error_clear(&e);
     r->view = partition_manager_create_view(c->s->pm, &r->pid, r->sub, (te_notifier_t){reader_on_data, r}, &e);
@@ -486,6 +496,12 @@ static void on_read(struct bufferevent *bev, void *arg)
                     return;
                 }
                 r->credit += m.credit;
+                r->backlog_announced = 0;
+            } else if (r->barrier_blocked) {
+                /* credit given before the barrier reached the receiver is void: it
+                 * released those buffers (announced again after this) */
+                r->barrier_blocked = 0;
+                r->credit = 0;
                 r->backlog_announced = 0;
             }
             ready_push(c, r);

@@ -36,10 +36,11 @@ struct gate_channel {
     const te_input_channel_ops_t *ops;
     void *impl;
     int finished;
-    int pending;     /* request returned EAGAIN: retry when notified, fail after the deadline */
-    uint8_t queued;  /* guarded by mu */
-    uint8_t blocked; /* checkpoint alignment: not polled until input_gate_resume_channels */
-    uint32_t prio;   /* priority events announced, not yet polled (guarded by mu) */
+    int pending;        /* request returned EAGAIN: retry when notified, fail after the deadline */
+    uint8_t queued;     /* guarded by mu */
+    uint8_t blocked;    /* checkpoint alignment: not polled until input_gate_resume_channels */
+    uint8_t resume_due; /* an aligned barrier was polled from it: ops->resume once not blocked */
+    uint32_t prio;      /* priority events announced, not yet polled (guarded by mu) */
 };
 
 struct te_input_gate {
@@ -57,6 +58,7 @@ struct te_input_gate {
     te_notifier_t poll_hook; /* task thread only */
 
     uint32_t n_finished;
+    uint32_t n_resume_due; /* channels with resume_due (task thread) */
     int failed;
     char failure[TE_ERROR_MSG_MAX];
     int64_t timeout_ms;
@@ -305,6 +307,10 @@ static te_gate_result_t gate_take_event(te_input_gate_t *g, uint32_t i, te_buffe
         g->n_finished++;
         return TE_GATE_NOTHING;
     }
+    if (ev.type == TE_EVENT_CHECKPOINT_BARRIER && g->ch[i].ops->resume != NULL && !g->ch[i].resume_due) {
+        g->ch[i].resume_due = 1;
+        g->n_resume_due++;
+    }
     (void)gate_requeue(g, i); /* the task is polling */
     out->channel = i;
     out->event = ev;
@@ -345,6 +351,21 @@ size_t input_gate_take_overtaken(te_input_gate_t *g, uint32_t ch, uint64_t id, t
     return g->ch[ch].ops->take_overtaken(g->ch[ch].impl, id, out);
 }
 
+/* The channels an aligned barrier was polled from and that the task did not block for
+ * it (or no longer blocks) get their ops->resume. */
+static void gate_resume_due(te_input_gate_t *g)
+{
+    for (uint32_t i = 0; i < g->n && g->n_resume_due > 0; i++) {
+        struct gate_channel *c = &g->ch[i];
+        if (!c->resume_due || c->blocked)
+            continue;
+        c->resume_due = 0;
+        g->n_resume_due--;
+        if (c->impl != NULL && !c->finished)
+            c->ops->resume(c->impl);
+    }
+}
+
 te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out)
 {
     if (g->failed)
@@ -353,6 +374,8 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
         return gate_fail(g, "%s%s", "input gate closed", "");
     if (gate_check_deadline(g))
         return TE_GATE_ERROR;
+    if (g->n_resume_due > 0)
+        gate_resume_due(g);
     if (g->poll_hook.fn != NULL)
         g->poll_hook.fn(g->poll_hook.arg);
     uint32_t i;
@@ -412,6 +435,11 @@ void input_gate_resume_channels(te_input_gate_t *g)
         if (!g->ch[i].blocked)
             continue;
         g->ch[i].blocked = 0;
+        if (g->ch[i].resume_due) {
+            g->ch[i].resume_due = 0;
+            g->n_resume_due--;
+            g->ch[i].ops->resume(g->ch[i].impl);
+        }
         te_notifier_t n = gate_requeue(g, i); /* it may have data queued meanwhile: poll it again */
         if (n.fn != NULL)
             wake = n;

@@ -65,6 +65,10 @@ typedef struct te_input_channel_ops {
     /* Optional: 1 when a buffer or event is queued (a cheap look, no poll). Used to tell
      * whether a channel blocked for an alignment holds data (stall reports). */
     int (*has_data)(void *ch);
+    /* Optional: an aligned checkpoint barrier polled from the channel is behind it — the
+     * channel's alignment ended (input_gate_resume_channels) or the channel was not
+     * blocked for one. A floating-only remote channel gets its credit back then. */
+    void (*resume)(void *ch);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */

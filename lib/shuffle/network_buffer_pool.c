@@ -107,6 +107,14 @@ uint32_t network_buffer_pool_available_segments(const te_network_buffer_pool_t *
     return atomic_load_explicit(&((te_network_buffer_pool_t *)p)->n_free, memory_order_relaxed);
 }
 
+uint32_t network_buffer_pool_unreserved_segments(te_network_buffer_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    uint32_t n = p->total - p->reserved;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 uint32_t network_buffer_pool_debt(const te_network_buffer_pool_t *p)
 {
     return atomic_load_explicit(&((te_network_buffer_pool_t *)p)->debt, memory_order_relaxed);

@@ -26,6 +26,8 @@ uint32_t network_buffer_pool_total_segments(const te_network_buffer_pool_t *p);
 /* Segments not reserved by any local pool nor held by any buffer. */
 uint32_t network_buffer_pool_available_segments(const te_network_buffer_pool_t *p);
 
+/* Segments no pool has reserved: what the next pools can be admitted with. */
+uint32_t network_buffer_pool_unreserved_segments(te_network_buffer_pool_t *p);
 /* Segments reserved by pools but not handed to them yet (borrowed by others). */
 uint32_t network_buffer_pool_debt(const te_network_buffer_pool_t *p);
 

@@ -83,18 +83,30 @@ struct te_remote_input_channel {
     uint32_t backlog;
     uint32_t unannounced;
     int requested, released, ended, failed, waiting;
+    int at_barrier; /* floating-only: an aligned barrier arrived, no buffers until resume */
     char cause[TE_ERROR_MSG_MAX];
 };
 
+/* Recycles a list of buffers linked by next_free (no lock held). */
+static void ch_recycle_list(te_buffer_t *list)
+{
+    while (list != NULL) {
+        te_buffer_t *b = list;
+        list = b->next_free;
+        b->next_free = NULL;
+        buffer_recycle(b);
+    }
+}
+
 /* ---- manager ---- */
 
-te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t buffers_per_channel)
+te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t exclusive_per_channel)
 {
     te_remote_buffers_t *rb = calloc(1, sizeof(*rb));
     if (rb == NULL)
         return NULL;
     rb->pool = pool;
-    rb->bpc = buffers_per_channel;
+    rb->bpc = exclusive_per_channel;
     te_hot_mutex_init(&rb->mu);
     atomic_init(&rb->n_waiting, 0);
     return rb;
@@ -156,16 +168,22 @@ static te_remote_input_channel_t *rb_dequeue(te_remote_buffers_t *rb)
 }
 
 /* Tops the channel up to bpc + backlog buffers free or queued. Returns 1 when the pool
- * ran dry before that (the channel then waits in the manager's FIFO). Caller holds mu. */
-static int ch_ensure_buffers_locked(te_remote_input_channel_t *c)
+ * ran dry before that (the channel then waits in the manager's FIFO). A floating-only
+ * channel that holds a buffer already waits its turn behind the channels waiting for
+ * one, unless this is its turn (`turn`: called by the FIFO), so that one channel's
+ * backlog cannot keep the others without buffers. Caller holds mu. */
+static int ch_ensure_buffers_turn_locked(te_remote_input_channel_t *c, int turn)
 {
-    if (c->released || c->ended || c->failed)
+    if (c->released || c->ended || c->failed || c->at_barrier)
         return 0;
     uint32_t target = c->rb->bpc + c->backlog;
     uint32_t have = c->n_free + c->q_data + (c->reserved != NULL && c->reserved->type == TE_BUFFER_DATA);
     uint32_t got = 0;
     int dry = 0;
-    while (have < target) {
+    if (c->rb->bpc == 0 && !turn && have > 0 && have < target &&
+        atomic_load_explicit(&c->rb->n_waiting, memory_order_relaxed) > 0)
+        dry = 1;
+    while (!dry && have < target) {
         te_buffer_t *b = local_buffer_pool_request(c->rb->pool);
         if (b == NULL) {
             dry = 1;
@@ -188,6 +206,8 @@ static int ch_ensure_buffers_locked(te_remote_input_channel_t *c)
     return dry;
 }
 
+static int ch_ensure_buffers_locked(te_remote_input_channel_t *c) { return ch_ensure_buffers_turn_locked(c, 0); }
+
 void remote_buffers_poll_hook(void *arg)
 {
     te_remote_buffers_t *rb = arg;
@@ -198,7 +218,7 @@ void remote_buffers_poll_hook(void *arg)
             break;
         pthread_mutex_lock(&c->mu);
         c->waiting = 0;
-        int dry = ch_ensure_buffers_locked(c); /* re-queues itself when still short */
+        int dry = ch_ensure_buffers_turn_locked(c, 1); /* re-queues itself when still short */
         pthread_mutex_unlock(&c->mu);
         remote_input_channel_unref(c);
         if (dry)
@@ -217,12 +237,6 @@ te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint3
     if (rb == NULL || tr == NULL || address == NULL || address[0] == '\0') {
         te_error_set(err, TE_EINVAL, "remote input channel %u: no producer address or no network transport",
                      index);
-        return NULL;
-    }
-    if (rb->bpc == 0) {
-        te_error_set(err, TE_EINVAL,
-                     "remote input channels need at least one exclusive buffer: set "
-                     "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
         return NULL;
     }
     te_remote_input_channel_t *c = calloc(1, sizeof(*c));
@@ -445,8 +459,12 @@ te_status_t remote_input_channel_reserve_buffer(te_remote_input_channel_t *c, ui
     } else {
         b = c->free_list;
         if (b == NULL) {
-            st = te_error_set(err, TE_EPROTO, "the producer sent a data buffer without credit on %s",
-                              ch_what(c, what, sizeof(what)));
+            st = te_error_set(err, TE_EPROTO, "the producer sent a data buffer without credit on %s%s",
+                              ch_what(c, what, sizeof(what)),
+                              c->rb->bpc > 0 ? ""
+                                             : " (a floating-only channel: a producer that does not support "
+                                               "them ignores their PartitionRequest's floating flag; upgrade "
+                                               "it, or give this gate exclusive buffers)");
             goto cleanup;
         }
         if (size > b->capacity) {
@@ -502,10 +520,22 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
         goto cleanup;
     }
     c->expected_seq++;
-    if (is_event && size == TE_EVENT_ENCODED_LEN && b->data[0] == TE_EVENT_END_OF_PARTITION)
+    te_buffer_t *give_back = NULL;
+    if (is_event && size == TE_EVENT_ENCODED_LEN && b->data[0] == TE_EVENT_END_OF_PARTITION) {
         c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
-    else
+    } else if (is_event && c->rb->bpc == 0 && b->data[0] == TE_EVENT_CHECKPOINT_BARRIER) {
+        /* Floating-only, aligned barrier: the producer sends nothing more until resume,
+         * and the credited buffers go back to the gate for the other channels'
+         * barriers; the credit they stood for is void (proto/NETWORK.md). */
+        c->at_barrier = 1;
+        give_back = c->free_list;
+        c->free_list = NULL;
+        c->n_free = 0;
+        c->unannounced = 0;
+        c->backlog = 0;
+    } else {
         c->backlog = backlog;
+    }
     /* The gate is told after mu is released: the task it wakes polls at once, and
      * must not find mu held by this (preempted) thread. release waits for it. A
      * priority event is announced as such (the task takes it between records). */
@@ -515,6 +545,7 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
     if (!c->ended)
         ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
+    ch_recycle_list(give_back);
     if (notify)
         ch_wake(c, input_gate_enqueue_channel(c->gate, c->index, prio), wb);
     return TE_OK;
@@ -555,6 +586,10 @@ te_status_t remote_input_channel_on_buffer(te_remote_input_channel_t *c, uint32_
 void remote_input_channel_on_backlog(te_remote_input_channel_t *c, uint32_t backlog)
 {
     pthread_mutex_lock(&c->mu);
+    if (c->at_barrier) { /* announced before the barrier: void */
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
     c->backlog = backlog;
     ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
@@ -654,6 +689,26 @@ static int ric_has_data(void *ch)
     return has;
 }
 
+/* Gate op: the alignment of the channel's aligned barrier ended (floating-only: credit
+ * comes back; the producer is told first, so that it voids the old credit before any
+ * new one arrives). */
+static void ric_resume(void *ch)
+{
+    te_remote_input_channel_t *c = ch;
+    pthread_mutex_lock(&c->mu);
+    int was = c->at_barrier;
+    c->at_barrier = 0;
+    int requested = c->requested;
+    pthread_mutex_unlock(&c->mu);
+    if (!was)
+        return;
+    if (requested && c->tr->resume != NULL)
+        c->tr->resume(c->tr->ctx, c);
+    pthread_mutex_lock(&c->mu);
+    ch_ensure_buffers_locked(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void ric_release(void *ch)
 {
     te_remote_input_channel_t *c = ch;
@@ -674,12 +729,7 @@ static void ric_release(void *ch)
     pthread_mutex_unlock(&c->mu);
     while (atomic_load_explicit(&c->notifying, memory_order_acquire) > 0)
         sched_yield(); /* a commit_buffer is telling the gate: no callback after release */
-    while (free_list != NULL) {
-        te_buffer_t *b = free_list;
-        free_list = b->next_free;
-        b->next_free = NULL;
-        buffer_recycle(b);
-    }
+    ch_recycle_list(free_list);
     for (uint32_t i = 0; i < n; i++)
         buffer_recycle(q[(head + i) % cap].buf);
     free(q);
@@ -697,4 +747,7 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .poll_priority = ric_poll_priority,
     .take_overtaken = ric_take_overtaken,
     .has_data = ric_has_data,
+    .resume = ric_resume,
 };
+
+int remote_input_channel_is_floating(const te_remote_input_channel_t *c) { return c->rb->bpc == 0; }

@@ -8,12 +8,21 @@
  * between), remote_input_channel_commit_buffer once the payload is in.
  *
  * Credit: the channel announces one credit per free buffer it holds for the sender.
- * Buffers come from the gate's pool (te_remote_buffers_t, one per gate: required =
- * channels x buffers-per-channel, max = required + floating-buffers-per-gate). A
- * channel keeps buffers-per-channel + backlog buffers free-or-queued (exclusive plus
- * floating on backlog, Flink's numRequiredBuffers = backlog + initialCredit); what the
- * pool cannot give now is asked again, in FIFO order of the channels, each time the
- * task polls its gate (after the buffers it finished with were recycled). Events come
+ * Buffers come from the gate's pool (te_remote_buffers_t, one per gate). A channel
+ * keeps `exclusive` + backlog buffers free-or-queued (exclusive plus floating on
+ * backlog, Flink's numRequiredBuffers = backlog + initialCredit); what the pool cannot
+ * give now is asked again, in FIFO order of the channels, each time the task polls its
+ * gate (after the buffers it finished with were recycled).
+ *
+ * Floating-only (exclusive 0, FLIP-266's fallback when the arena cannot give every
+ * channel its exclusive buffers): no initial credit (the PartitionRequest says
+ * floating, proto/NETWORK.md); credit only for the backlog the producer announces, from
+ * a pool whose size does not depend on the channel count; a channel holding a buffer
+ * already waits its turn behind channels holding none. An aligned checkpoint barrier
+ * would otherwise let data behind it pin the pool while other channels' barriers need
+ * buffers: at that barrier the producer stops sending and the channel gives its unused
+ * buffers back (their credit is void), until the gate op resume (the alignment ended)
+ * sends ResumeConsumption and credit is announced anew. Events come
  * without credit (own unpooled buffer). Sequence numbers must be 0, 1, 2 ... per
  * channel; a gap fails the channel. A priority event (an unaligned checkpoint's
  * barrier) is queued ahead of the data already queued, which it records as overtaken
@@ -52,11 +61,15 @@ typedef struct te_channel_transport {
     /* The channel was released: cancel the request; no more callbacks are needed. */
     void (*release)(void *ctx, te_remote_input_channel_t *ch);
     void *ctx;
+    /* A floating-only channel's alignment ended: ResumeConsumption (before any credit
+     * announced after this call). NULL: the channel announces credit again only. */
+    void (*resume)(void *ctx, te_remote_input_channel_t *ch);
 } te_channel_transport_t;
 
-/* Per gate: the buffer pool of its remote channels (borrowed: the gate owns it) and
- * the FIFO of channels waiting for buffers. Freed after the gate. */
-te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t buffers_per_channel);
+/* Per gate: the buffer pool of its remote channels (borrowed: the gate owns it), the
+ * exclusive buffers of each channel (0: floating-only) and the FIFO of channels waiting
+ * for buffers. Freed after the gate. */
+te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t exclusive_per_channel);
 void remote_buffers_free(te_remote_buffers_t *rb);
 /* The gate's poll hook (input_gate_set_poll_hook): hands recycled buffers to waiting
  * channels. Task thread. */
@@ -81,6 +94,8 @@ uint32_t remote_input_channel_subpartition(const te_remote_input_channel_t *ch);
 const te_id_t *remote_input_channel_receiver_id(const te_remote_input_channel_t *ch);
 int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *ch);
 int64_t remote_input_channel_backoff_max_ms(const te_remote_input_channel_t *ch);
+/* 1 when the channel has no exclusive buffers (floating-only). */
+int remote_input_channel_is_floating(const te_remote_input_channel_t *ch);
 
 /* Net thread: credit not announced yet (reset to 0). */
 uint32_t remote_input_channel_take_credit(te_remote_input_channel_t *ch);

@@ -29,6 +29,26 @@ void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs,
     *max = hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
 }
 
+void shuffle_env_gate_pool_size(const te_shuffle_env_t *env, uint32_t n_remote, uint32_t unreserved,
+                                uint32_t *exclusive, uint32_t *min, uint32_t *max)
+{
+    uint64_t excl = (uint64_t)n_remote * env->buffers_per_channel;
+    uint64_t floating = env->floating_buffers_per_gate;
+    if (env->buffers_per_channel > 0 && excl + floating <= unreserved) {
+        *exclusive = env->buffers_per_channel;
+        *min = (uint32_t)excl;
+        *max = (uint32_t)(excl + floating);
+        return;
+    }
+    /* floating-only: one buffer lets every channel make progress in turn (credit on
+     * backlog, released at aligned barriers); floating-buffers-per-gate of them when
+     * configured; more borrowed while the arena has spare segments */
+    *exclusive = 0;
+    *min = floating > 0 ? (uint32_t)floating : 1;
+    uint64_t hi = excl + floating;
+    *max = hi < *min ? *min : hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
+}
+
 static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t *env,
                                     const te_shuffle_task_t *task,
                                     Te__ResultPartitionDeploymentDescriptor *const *produced, size_t n,
@@ -82,9 +102,11 @@ static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t 
     return TE_OK;
 }
 
-/* A gate with remote channels gets its own buffer pool: required = remote channels x
- * buffers-per-channel (their exclusive buffers), max = required +
- * floating-buffers-per-gate. *pool stays NULL for a gate of local channels only. */
+/* A gate with remote channels gets its own buffer pool: with exclusive buffers
+ * (required = remote channels x buffers-per-channel, max = required +
+ * floating-buffers-per-gate) when the arena has that many unreserved segments beyond
+ * what this gate's producers need, else floating-only (shuffle_env_gate_pool_size).
+ * *pool stays NULL for a gate of local channels only. */
 static te_status_t build_gate_pool(te_shuffle_io_t *io, const te_shuffle_env_t *env, const char *owner, size_t i,
                                    const Te__InputGateDeploymentDescriptor *gd, te_local_buffer_pool_t **pool,
                                    te_shuffle_error_t *why, te_error_t *err)
@@ -100,18 +122,20 @@ static te_status_t build_gate_pool(te_shuffle_io_t *io, const te_shuffle_env_t *
                             "input_gates[%zu]: a producer is not in this daemon and this daemon has no network "
                             "transport for remote input channels",
                             i);
-    if (env->buffers_per_channel == 0)
-        return te_error_set(err, TE_EINVAL,
-                            "remote input channels need at least one exclusive buffer: set "
-                            "'taskmanager.network.memory.buffers-per-channel' to 1 or more (it is 0)");
-    uint32_t min = n_remote * env->buffers_per_channel;
-    uint32_t max = min + env->floating_buffers_per_gate;
+    uint32_t exclusive, min, max;
+    shuffle_env_gate_pool_size(env, n_remote, network_buffer_pool_unreserved_segments(env->buffers), &exclusive,
+                               &min, &max);
     *pool = network_buffer_pool_create_local(env->buffers, owner, min, max, err);
     if (*pool == NULL) {
         *why = TE_SHUFFLE_ERR_BUFFERS;
         return err ? err->code : TE_ENOBUFS;
     }
-    io->remote_buffers[i] = remote_buffers_new(*pool, env->buffers_per_channel);
+    if (exclusive == 0)
+        TE_INFO("shuffle", "%s: floating-only (%u remote channels share %u..%u buffers; %s)", owner, n_remote, min,
+                max,
+                env->buffers_per_channel == 0 ? "buffers-per-channel is 0"
+                                              : "the arena has not enough unreserved segments for exclusive ones");
+    io->remote_buffers[i] = remote_buffers_new(*pool, exclusive);
     if (io->remote_buffers[i] == NULL) {
         local_buffer_pool_destroy(*pool);
         *pool = NULL;

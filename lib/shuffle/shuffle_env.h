@@ -55,6 +55,13 @@ typedef struct te_shuffle_env {
 /* The [min, max] buffers of the pool of a partition of `subs` subpartitions. */
 void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs, uint32_t *min, uint32_t *max);
 
+/* A gate of n_remote remote channels: exclusive buffers per channel (buffers-per-channel,
+ * or 0: floating-only when they and floating-buffers-per-gate do not fit in the
+ * `unreserved` segments of the arena, or buffers-per-channel is 0) and its pool's
+ * [min, max]. */
+void shuffle_env_gate_pool_size(const te_shuffle_env_t *env, uint32_t n_remote, uint32_t unreserved,
+                                uint32_t *exclusive, uint32_t *min, uint32_t *max);
+
 /* The task the io is for. */
 typedef struct te_shuffle_task {
     const char *name;         /* names pools and gates in messages: "<name> partition 0" */

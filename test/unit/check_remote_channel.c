@@ -346,6 +346,53 @@ START_TEST(test_sequence_gap_and_no_credit)
 }
 END_TEST
 
+/* Floating-only (exclusive 0): no initial credit, credit on backlog from the gate's
+ * one buffer; at an aligned barrier the unused buffer goes back and nothing is
+ * credited until the gate resumes the channel (the poll after the barrier, the task
+ * not blocking it); data from a producer that ignored the floating flag fails the
+ * channel naming that. */
+START_TEST(test_floating_only_credit_and_barrier)
+{
+    te_error_t err;
+    te_input_gate_t *g;
+    te_remote_buffers_t *rb;
+    te_remote_input_channel_t *ch = harness_fake_channel(arena, 0, 1, &g, &rb);
+    ck_assert_int_eq(remote_input_channel_is_floating(ch), 1);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 0);
+    remote_input_channel_on_backlog(ch, 3);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1); /* the gate's one buffer */
+    uint8_t data[10] = "0123456789";
+    ck_assert_int_eq(remote_input_channel_on_buffer(ch, 0, 2, 0, 10, copy_bytes, data, &err), TE_OK);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 0); /* the pool is dry */
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
+    buffer_recycle(el.slice.buf);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING); /* the hook hands it back */
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
+    /* the aligned barrier: the credited buffer goes back to the pool */
+    uint8_t ev[TE_EVENT_ENCODED_LEN];
+    task_event_encode(&(te_event_t){TE_EVENT_CHECKPOINT_BARRIER, 5, 99, 0}, ev);
+    ck_assert_int_eq(remote_input_channel_on_buffer(ch, 1, 2, 1, TE_EVENT_ENCODED_LEN, copy_bytes, ev, &err),
+                     TE_OK);
+    ck_assert(input_gate_pool_usage(g) == 0.0);
+    remote_input_channel_on_backlog(ch, 4); /* crossed the barrier: void */
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 0);
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_EVENT);
+    ck_assert_int_eq(el.event.type, TE_EVENT_CHECKPOINT_BARRIER);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 0);
+    /* the task did not block the channel: the next poll resumes it */
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_NOTHING);
+    remote_input_channel_on_backlog(ch, 1);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 1);
+    ck_assert_int_eq(remote_input_channel_on_buffer(ch, 2, 0, 0, 10, copy_bytes, data, &err), TE_OK);
+    /* a second data buffer without credit: an old producer ignoring the floating flag */
+    ck_assert_int_ne(remote_input_channel_on_buffer(ch, 3, 0, 0, 10, copy_bytes, data, &err), TE_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "floating-only channel"));
+    input_gate_free(g);
+    remote_buffers_free(rb);
+}
+END_TEST
+
 /* ---- receiving into the channel's buffer (reserve / commit), driven directly ---- */
 
 /* A gate of one remote channel on the fake transport, requested (one exclusive buffer,
@@ -1021,6 +1068,7 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_partition_never_registered);
     tcase_add_test(tc, test_connection_lost_names_peer);
     tcase_add_test(tc, test_sequence_gap_and_no_credit);
+    tcase_add_test(tc, test_floating_only_credit_and_barrier);
     tcase_add_test(tc, test_reserve_fill_in_pieces_commit);
     tcase_add_test(tc, test_reserve_release_abort);
     tcase_add_test(tc, test_wake_batch_defers_listeners);

@@ -1,0 +1,50 @@
+# Floating-only input gates (issue 20, item 1): daemon a gives its remote input
+# channels no exclusive buffers (buffers-per-channel 0) and its gates one floating
+# buffer each (floating-buffers-per-gate 1), so every remote channel of a gate competes
+# for that one buffer, with credit announced per channel on backlog only. The job:
+# 1..N from 8 source subtasks (4 in a, 4 in b) rebalanced into a deliberately slow map
+# (slow_sink plugin, forward=true) on each daemon, hash partitioned into keyed_count
+# emit=final + file_sink, with an aligned checkpoint every 50 ms: the backpressured
+# slow map's gate in a reads 4 remote channels through one buffer, and each aligned
+# barrier releases it (the producer stops until ResumeConsumption), so the other
+# channels' barriers and data get through. It must finish by itself (tectl --timeout
+# cancels a hung job and exits 1), with checkpoints completed, and its output must be
+# "k<TAB>1" for every k in 1..N (seq + awk, the oracle). Every source subtask's records
+# must arrive (no starved channel): the count of each residue k mod 8 equals seq's.
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+N=60000
+COMMON=(-D taskmanager.numberOfTaskSlots=8 -D plugins.dir="$BUILD/plugins" -D taskmanager.memory.segment-size=4kb)
+start_daemon a "${COMMON[@]}" -D taskmanager.network.memory.buffers-per-channel=0 \
+  -D taskmanager.network.memory.floating-buffers-per-gate=1
+start_daemon b "${COMMON[@]}"
+mkdir -p "$WORK/out"
+cat >"$WORK/job.json" <<JSON
+{ "name": "floating-only",
+  "config": { "execution.buffer-timeout": "5ms", "execution.checkpointing.tolerable-failed-checkpoints": "1000000" },
+  "vertices": [
+    { "id": "seq", "parallelism": 8, "chain": [ { "op": "sequence", "from": "1", "to": "$N" } ] },
+    { "id": "slow", "parallelism": 2,
+      "chain": [ { "op": "plugin", "library": "slow_sink.so", "every": "50", "sleep_us": "1000", "forward": "true" } ] },
+    { "id": "count", "parallelism": 2, "chain": [ { "op": "keyed_count", "emit": "final" },
+                                                  { "op": "file_sink", "path": "$WORK/out/part-{subtask}.txt" } ] } ],
+  "edges": [ { "from": "seq", "to": "slow", "partitioner": "rebalance" },
+             { "from": "slow", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
+JSON
+seq 1 "$N" | awk '{print $1 "\t1"}' | sort >"$WORK/expected.txt"
+"$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 50ms \
+  --checkpoint-dir "$WORK/chk" --timeout 150s >"$WORK/tectl.out" 2>&1 ||
+  { tail -30 "$WORK/tectl.out"; fail "the job did not finish (a hung task is cancelled by --timeout)"; }
+done_ckpts=$(grep -c 'checkpoint [0-9]* completed' "$WORK/tectl.out" || true)
+[ "$done_ckpts" -ge 1 ] || { tail -30 "$WORK/tectl.out"; fail "no aligned checkpoint completed"; }
+committed_output "$WORK/out" | sort >"$WORK/actual.txt"
+cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "committed output differs from seq 1 $N"
+for r in 0 1 2 3 4 5 6 7; do
+  want=$(seq 1 "$N" | awk -v r=$r '$1 % 8 == r' | wc -l)
+  got=$(awk -v r=$r '$1 % 8 == r' "$WORK/actual.txt" | wc -l)
+  [ "$want" = "$got" ] || fail "source subtask $r: $got of $want records arrived"
+done
+grep -q "floating-only" "$a_LOG" || fail "daemon a did not report a floating-only gate"
+wait_until 10 daemon_idle "$a_STATUS" || fail "slots or segments not released on a"
+wait_until 10 daemon_idle "$b_STATUS" || fail "slots or segments not released on b"
+echo "floating-only gates (1 buffer per gate) under backpressure with $done_ckpts aligned checkpoints: output = seq"
