@@ -30,11 +30,15 @@ void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs,
 }
 
 void shuffle_env_gate_pool_size(const te_shuffle_env_t *env, uint32_t n_remote, uint32_t unreserved,
-                                uint32_t *exclusive, uint32_t *min, uint32_t *max)
+                                uint32_t total, uint32_t *exclusive, uint32_t *min, uint32_t *max)
 {
     uint64_t excl = (uint64_t)n_remote * env->buffers_per_channel;
     uint64_t floating = env->floating_buffers_per_gate;
-    if (env->buffers_per_channel > 0 && excl + floating <= unreserved) {
+    /* exclusive buffers are an optimisation: they come out of the first
+     * 1/TE_SHUFFLE_EXCLUSIVE_SHARE of the arena only, the rest stays for what the
+     * gates and partitions deployed later require */
+    uint64_t keep = (uint64_t)total - total / TE_SHUFFLE_EXCLUSIVE_SHARE;
+    if (env->buffers_per_channel > 0 && excl + floating + keep <= unreserved) {
         *exclusive = env->buffers_per_channel;
         *min = (uint32_t)excl;
         *max = (uint32_t)(excl + floating);
@@ -104,8 +108,7 @@ static te_status_t build_partitions(te_shuffle_io_t *io, const te_shuffle_env_t 
 
 /* A gate with remote channels gets its own buffer pool: with exclusive buffers
  * (required = remote channels x buffers-per-channel, max = required +
- * floating-buffers-per-gate) when the arena has that many unreserved segments beyond
- * what this gate's producers need, else floating-only (shuffle_env_gate_pool_size).
+ * floating-buffers-per-gate) or floating-only (shuffle_env_gate_pool_size).
  * *pool stays NULL for a gate of local channels only. */
 static te_status_t build_gate_pool(te_shuffle_io_t *io, const te_shuffle_env_t *env, const char *owner, size_t i,
                                    const Te__InputGateDeploymentDescriptor *gd, te_local_buffer_pool_t **pool,
@@ -123,8 +126,8 @@ static te_status_t build_gate_pool(te_shuffle_io_t *io, const te_shuffle_env_t *
                             "transport for remote input channels",
                             i);
     uint32_t exclusive, min, max;
-    shuffle_env_gate_pool_size(env, n_remote, network_buffer_pool_unreserved_segments(env->buffers), &exclusive,
-                               &min, &max);
+    shuffle_env_gate_pool_size(env, n_remote, network_buffer_pool_unreserved_segments(env->buffers),
+                               network_buffer_pool_total_segments(env->buffers), &exclusive, &min, &max);
     *pool = network_buffer_pool_create_local(env->buffers, owner, min, max, err);
     if (*pool == NULL) {
         *why = TE_SHUFFLE_ERR_BUFFERS;

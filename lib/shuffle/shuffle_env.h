@@ -9,9 +9,11 @@
  * 1) buffers (at least 2) — a bound independent of n: when its pool runs dry
  * the writer finishes its half-filled buffers so readers can consume and recycle them —
  * and may grow to n x buffers-per-channel + floating-buffers-per-gate while the arena
- * has spare segments not owed to other pools (see network_buffer_pool.c). A gate with r remote channels takes r x buffers-per-channel
- * exclusive buffers (+ floating-buffers-per-gate) when the arena has them; otherwise
- * (or with buffers-per-channel 0) it runs floating-only: see remote_input_channel.h.
+ * has spare segments not owed to other pools (see network_buffer_pool.c). A gate with
+ * r remote channels takes r x buffers-per-channel exclusive buffers (+
+ * floating-buffers-per-gate) while they fit in the first quarter of the arena;
+ * otherwise (or with buffers-per-channel 0) it runs floating-only: see
+ * remote_input_channel.h.
  * Local channels need no buffers.
  *
  * Threading: shuffle_env_create_io and shuffle_io_free on the control thread;
@@ -55,12 +57,15 @@ typedef struct te_shuffle_env {
 /* The [min, max] buffers of the pool of a partition of `subs` subpartitions. */
 void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs, uint32_t *min, uint32_t *max);
 
+/* Gates take exclusive buffers from the first 1/TE_SHUFFLE_EXCLUSIVE_SHARE of the arena. */
+#define TE_SHUFFLE_EXCLUSIVE_SHARE 4
+
 /* A gate of n_remote remote channels: exclusive buffers per channel (buffers-per-channel,
- * or 0: floating-only when they and floating-buffers-per-gate do not fit in the
- * `unreserved` segments of the arena, or buffers-per-channel is 0) and its pool's
- * [min, max]. */
+ * or 0: floating-only when buffers-per-channel is 0 or when taking them with
+ * floating-buffers-per-gate would leave fewer than 3/4 of the arena's `total` segments
+ * unreserved) and its pool's [min, max]. */
 void shuffle_env_gate_pool_size(const te_shuffle_env_t *env, uint32_t n_remote, uint32_t unreserved,
-                                uint32_t *exclusive, uint32_t *min, uint32_t *max);
+                                uint32_t total, uint32_t *exclusive, uint32_t *min, uint32_t *max);
 
 /* The task the io is for. */
 typedef struct te_shuffle_task {

@@ -3,7 +3,8 @@
 # runs to the end (it was refused with INSUFFICIENT_BUFFERS from parallelism 34: every
 # partition reserved subpartitions + 1 buffers, and tasks deployed later found the
 # arena borrowed dry by the running ones). Oracle: seq and sort. A job that cannot run
-# at all is still refused, with the numbers and the key to raise.
+# at all is still refused, with the numbers and the key to raise. The same job at
+# parallelism 128 across two daemons, whose gates then have 64 remote channels each.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 P=64
@@ -29,6 +30,21 @@ cmp -s "$WORK/expected.txt" "$WORK/actual.txt" || fail "all-to-all output at par
 [ "$(ls "$WORK"/out/a2a-*.txt | wc -l)" -eq $P ] || fail "not every sink subtask wrote its file"
 wait_until 10 daemon_idle "$tm_STATUS" || fail "slots or segments not released after the job"
 echo "all-to-all at parallelism $P on one daemon (default arena) = seq ($N records)"
+
+# Parallelism 128 across two daemons (64 slots each): every gate has 64 remote channels
+# (2 x 64 + 8 buffers each with exclusive buffers, 8704 per daemon for its 64 gates);
+# the gates beyond the arena's first quarter run floating-only.
+start_daemon d1 -D taskmanager.numberOfTaskSlots=64
+start_daemon d2 -D taskmanager.numberOfTaskSlots=64
+a2a_job a2a2 128 >"$WORK/job2.json"
+"$TECTL" submit "$WORK/job2.json" --executor "$d1_RPC" --executor "$d2_RPC" >"$WORK/tectl2.out" 2>&1 ||
+  { tail -5 "$WORK/tectl2.out"; fail "all-to-all job at parallelism 128 on two daemons failed"; }
+cat "$WORK"/out/a2a2-*.txt | sort >"$WORK/actual2.txt"
+cmp -s "$WORK/expected.txt" "$WORK/actual2.txt" || fail "all-to-all output at parallelism 128 differs from seq"
+grep -q "floating-only" "$d1_LOG" || fail "no gate of d1 ran floating-only"
+wait_until 10 daemon_idle "$d1_STATUS" || fail "slots or segments not released on d1"
+wait_until 10 daemon_idle "$d2_STATUS" || fail "slots or segments not released on d2"
+echo "all-to-all at parallelism 128 on two daemons (default arenas) = seq"
 
 # 8 segments: 8 partitions need min(9, 2 + 1) = 3 each: refused, as before.
 start_daemon small -D taskmanager.numberOfTaskSlots=8 -D taskmanager.memory.network.size=1mb -D taskmanager.memory.segment-size=128kb
