@@ -78,6 +78,30 @@ static int64_t input_stalled_ms(te_task_t *t)
 }
 
 /* Keyed state and the last checkpoint's synchronous / asynchronous parts (issue #16). */
+/* The task's input gates' network buffers: totals (inPoolExclusiveBuffers,
+ * inPoolFloatingBuffers, inFlightBytes) and per gate (inputGates). */
+static void gate_buffers_json(json_t *metrics, te_task_t *t)
+{
+    const te_shuffle_io_t *io = task_shuffle_io(t);
+    json_t *gates = json_array();
+    uint64_t excl = 0, fl = 0, bytes = 0;
+    for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
+        te_gate_buffer_stats_t st;
+        shuffle_io_gate_stats(io, g, &st);
+        excl += st.exclusive_in_use;
+        fl += st.floating_in_use;
+        bytes += st.in_flight_bytes;
+        json_array_append_new(
+            gates, json_pack("{s:I, s:b, s:I, s:I, s:I}", "gate", (json_int_t)g, "floatingOnly", st.floating_only,
+                             "exclusiveBuffersInUse", (json_int_t)st.exclusive_in_use, "floatingBuffersInUse",
+                             (json_int_t)st.floating_in_use, "inFlightBytes", (json_int_t)st.in_flight_bytes));
+    }
+    json_object_set_new(metrics, "inPoolExclusiveBuffers", json_integer((json_int_t)excl));
+    json_object_set_new(metrics, "inPoolFloatingBuffers", json_integer((json_int_t)fl));
+    json_object_set_new(metrics, "inFlightBytes", json_integer((json_int_t)bytes));
+    json_object_set_new(metrics, "inputGates", gates);
+}
+
 static void executor_state_json(json_t *metrics, te_task_metrics_t *m)
 {
     json_object_set_new(metrics, "stateSizeBytes",
@@ -124,6 +148,7 @@ json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r)
     json_object_set_new(metrics, "lastCheckpointDurationMs", json_integer((json_int_t)ck_ms));
     json_object_set_new(metrics, "lastCheckpointSize", json_integer((json_int_t)ck_size));
     json_object_set_new(metrics, "checkpointAlignmentTimeMs", json_real((double)ck_align / 1e6));
+    gate_buffers_json(metrics, t);
     executor_state_json(metrics, m);
     const char *cause = task_state_is_final(st) ? task_failure_cause(t) : "";
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:I, s:I, s:o}", "execution_id",
@@ -247,6 +272,35 @@ static void sb_task_series(te_prom_t *b, const char *name, const te_task_record_
     prom_printf(b, "%s{job_id=\"%s\",task_name=\"", name, te_id_to_hex(&r->job_id, job));
     prom_label_value(b, task_name(r->task));
     prom_printf(b, "\",subtask=\"%u\"", task_subtask_index(r->task));
+}
+
+/* Per task and input gate: exclusive / floating buffers in use, in-flight bytes. */
+static void metrics_gate_buffers(te_prom_t *b, te_task_record_t *const *recs, size_t n)
+{
+    prom_family(b, "te_task_input_gate_buffers_in_use", "gauge",
+                "Network buffers of an input gate in use, exclusive or floating (kind).");
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n; i++) {
+            const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
+            for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
+                te_gate_buffer_stats_t st;
+                shuffle_io_gate_stats(io, g, &st);
+                sb_task_series(b, "te_task_input_gate_buffers_in_use", recs[i]);
+                prom_printf(b, ",gate=\"%zu\",kind=\"%s\"} %u\n", g, k == 0 ? "exclusive" : "floating",
+                            k == 0 ? st.exclusive_in_use : st.floating_in_use);
+            }
+        }
+    prom_family(b, "te_task_input_gate_in_flight_bytes", "gauge",
+                "Data bytes an input gate received and its task did not read yet.");
+    for (size_t i = 0; i < n; i++) {
+        const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
+        for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
+            te_gate_buffer_stats_t st;
+            shuffle_io_gate_stats(io, g, &st);
+            sb_task_series(b, "te_task_input_gate_in_flight_bytes", recs[i]);
+            prom_printf(b, ",gate=\"%zu\"} %llu\n", g, (unsigned long long)st.in_flight_bytes);
+        }
+    }
 }
 
 static void metrics_daemon(te_prom_t *b, te_task_executor_t *te)
@@ -437,6 +491,7 @@ static void metrics_tasks(te_prom_t *b, te_task_record_t *const *recs, size_t n)
         sb_task_series(b, "te_task_in_pool_usage", recs[i]);
         prom_printf(b, "} %.6g\n", task_in_pool_usage(recs[i]->task));
     }
+    metrics_gate_buffers(b, recs, n);
     prom_family(b, "te_task_out_pool_usage", "gauge",
                 "Fraction of the output buffer pools in use, 0 to 1 (outPoolUsage).");
     for (size_t i = 0; i < n; i++) {

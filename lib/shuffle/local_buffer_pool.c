@@ -297,6 +297,7 @@ uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp)
 }
 
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp) { return lp->max; }
+uint32_t local_buffer_pool_min_required(te_local_buffer_pool_t *lp) { return lp->min_required; }
 
 double local_buffer_pool_usage(te_local_buffer_pool_t *lp)
 {

@@ -57,6 +57,7 @@ void local_buffer_pool_recycle_segments(te_local_buffer_pool_t *lp, te_buffer_t 
 
 uint32_t local_buffer_pool_in_use(te_local_buffer_pool_t *lp); /* buffers handed out, not yet recycled */
 uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);
+uint32_t local_buffer_pool_min_required(te_local_buffer_pool_t *lp);
 /* Segments of the reservation the arena still owes, and heap segments handed out in
  * their stead (overdraft, see local_buffer_pool.c). */
 uint32_t local_buffer_pool_owed(te_local_buffer_pool_t *lp);

@@ -33,6 +33,7 @@ struct te_remote_buffers {
     te_remote_input_channel_t **fifo; /* waiting channels (each holds a reference) */
     uint32_t head, count, cap;
     _Atomic uint32_t n_waiting;
+    _Atomic uint64_t queued_bytes; /* data received by its channels, not polled yet */
 };
 
 /* The data slices queued ahead of a priority barrier when it arrived (one extra
@@ -74,6 +75,7 @@ struct te_remote_input_channel {
     te_buffer_slice_t *q; /* received, not yet polled */
     uint32_t qhead, qcount, qcap;
     uint32_t q_data;             /* data buffers in q */
+    uint64_t q_bytes;            /* their bytes (also counted in rb->queued_bytes) */
     uint32_t q_prio;             /* priority events at the head of q */
     struct overtaken *overtaken; /* per priority barrier: the data it overtook */
     te_buffer_t *reserved;       /* handed to the net thread by reserve_buffer, not committed yet */
@@ -320,8 +322,11 @@ static int q_push_locked(te_remote_input_channel_t *c, te_buffer_slice_t s)
         return -1;
     c->q[(c->qhead + c->qcount) % c->qcap] = s;
     c->qcount++;
-    if (s.type == TE_BUFFER_DATA)
+    if (s.type == TE_BUFFER_DATA) {
         c->q_data++;
+        c->q_bytes += s.len;
+        atomic_fetch_add_explicit(&c->rb->queued_bytes, s.len, memory_order_relaxed);
+    }
     return 0;
 }
 
@@ -629,8 +634,11 @@ static int ric_poll_impl(te_remote_input_channel_t *c, te_buffer_slice_t *out, i
     *out = c->q[c->qhead];
     c->qhead = (c->qhead + 1) % c->qcap;
     c->qcount--;
-    if (out->type == TE_BUFFER_DATA)
+    if (out->type == TE_BUFFER_DATA) {
         c->q_data--;
+        c->q_bytes -= out->len;
+        atomic_fetch_sub_explicit(&c->rb->queued_bytes, out->len, memory_order_relaxed);
+    }
     ch_ensure_buffers_locked(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
@@ -723,6 +731,8 @@ static void ric_release(void *ch)
     te_buffer_slice_t *q = c->q;
     c->q = NULL;
     c->qcount = c->qcap = c->qhead = c->q_data = c->q_prio = 0;
+    atomic_fetch_sub_explicit(&c->rb->queued_bytes, c->q_bytes, memory_order_relaxed);
+    c->q_bytes = 0;
     struct overtaken *ovt = c->overtaken;
     c->overtaken = NULL;
     int requested = c->requested;
@@ -751,3 +761,13 @@ const te_input_channel_ops_t remote_input_channel_ops = {
 };
 
 int remote_input_channel_is_floating(const te_remote_input_channel_t *c) { return c->rb->bpc == 0; }
+
+void remote_buffers_stats(te_remote_buffers_t *rb, te_gate_buffer_stats_t *out)
+{
+    uint32_t in_use = local_buffer_pool_in_use(rb->pool);
+    uint32_t reserved = rb->bpc > 0 ? local_buffer_pool_min_required(rb->pool) : 0;
+    out->floating_only = rb->bpc == 0;
+    out->exclusive_in_use = in_use < reserved ? in_use : reserved;
+    out->floating_in_use = in_use - out->exclusive_in_use;
+    out->in_flight_bytes = atomic_load_explicit(&rb->queued_bytes, memory_order_relaxed);
+}

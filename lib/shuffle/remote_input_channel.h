@@ -71,6 +71,17 @@ typedef struct te_channel_transport {
  * for buffers. Freed after the gate. */
 te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t exclusive_per_channel);
 void remote_buffers_free(te_remote_buffers_t *rb);
+/* A gate's network buffers for metrics (any thread): buffers of its pool in use (by
+ * channels as credit or queued data, or by the task), as exclusive (within the
+ * channels' exclusive reservation) and floating (the rest; all of them when
+ * floating-only), and the data bytes received and not yet polled by the task. */
+typedef struct te_gate_buffer_stats {
+    int floating_only;
+    uint32_t exclusive_in_use;
+    uint32_t floating_in_use;
+    uint64_t in_flight_bytes;
+} te_gate_buffer_stats_t;
+void remote_buffers_stats(te_remote_buffers_t *rb, te_gate_buffer_stats_t *out);
 /* The gate's poll hook (input_gate_set_poll_hook): hands recycled buffers to waiting
  * channels. Task thread. */
 void remote_buffers_poll_hook(void *rb);

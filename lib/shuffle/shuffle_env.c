@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "shuffle/channel_selector.h"
@@ -329,4 +330,11 @@ double shuffle_io_in_pool_usage(const te_shuffle_io_t *io)
             u = x;
     }
     return u;
+}
+
+void shuffle_io_gate_stats(const te_shuffle_io_t *io, size_t i, te_gate_buffer_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i < io->n_gates && io->remote_buffers[i] != NULL)
+        remote_buffers_stats(io->remote_buffers[i], out);
 }

@@ -124,5 +124,7 @@ int shuffle_io_is_backpressured(const te_shuffle_io_t *io);
 uint64_t shuffle_io_backpressured_ns(const te_shuffle_io_t *io);
 double shuffle_io_out_pool_usage(const te_shuffle_io_t *io); /* highest partition pool usage, 0..1 */
 double shuffle_io_in_pool_usage(const te_shuffle_io_t *io);  /* highest gate pool usage, 0..1 */
+/* Gate `i`'s network buffers (all zero for a gate of local channels only). */
+void shuffle_io_gate_stats(const te_shuffle_io_t *io, size_t i, te_gate_buffer_stats_t *out);
 
 #endif

@@ -825,3 +825,4 @@ uint64_t task_backpressured_ns(te_task_t *t)
 
 double task_out_pool_usage(te_task_t *t) { return t->io ? shuffle_io_out_pool_usage(t->io) : 0; }
 double task_in_pool_usage(te_task_t *t) { return t->io ? shuffle_io_in_pool_usage(t->io) : 0; }
+const te_shuffle_io_t *task_shuffle_io(te_task_t *t) { return t->io; }

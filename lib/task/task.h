@@ -137,6 +137,9 @@ uint64_t task_backpressured_ns(te_task_t *t);
 /* Pool usages (0..1) for the status endpoint; safe while the task runs. */
 double task_out_pool_usage(te_task_t *t);
 double task_in_pool_usage(te_task_t *t);
+/* The task's partitions and gates for their figures (shuffle_io_gate_stats), NULL
+ * before deployment built them; same lifetime rules as the pool usages. */
+const te_shuffle_io_t *task_shuffle_io(te_task_t *t);
 int64_t task_start_time_ms(const te_task_t *t);
 
 /* Checkpoints (control thread): hand TriggerCheckpoint (source tasks),

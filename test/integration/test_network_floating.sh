@@ -32,9 +32,41 @@ cat >"$WORK/job.json" <<JSON
              { "from": "slow", "to": "count", "partitioner": "hash", "key_field": 0 } ] }
 JSON
 seq 1 "$N" | awk '{print $1 "\t1"}' | sort >"$WORK/expected.txt"
-"$TECTL" submit "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 50ms \
-  --checkpoint-dir "$WORK/chk" --timeout 150s >"$WORK/tectl.out" 2>&1 ||
-  { tail -30 "$WORK/tectl.out"; fail "the job did not finish (a hung task is cancelled by --timeout)"; }
+submit_bg "$WORK/tectl.out" "$WORK/job.json" --executor "$a_RPC" --executor "$b_RPC" --checkpoint-interval 50ms \
+  --checkpoint-dir "$WORK/chk" --timeout 150s
+# While it runs: the slow map's gate on a (metrics of /v1/tasks and /metrics) is
+# floating-only, holds no exclusive buffer and never more floating ones than its pool.
+python3 - "$a_STATUS" "$SUBMIT_PID" >"$WORK/samples.txt" <<'PY' || { cat "$WORK/samples.txt"; fail "sampling failed"; }
+import json, os, sys, time, urllib.request
+st, tectl = sys.argv[1], int(sys.argv[2])
+seen, fl_max, ex_max, bytes_max, prom = False, 0, 0, 0, False
+def alive():
+    try:
+        return "State:\tZ" not in open(f"/proc/{tectl}/status").read()
+    except OSError:
+        return False
+while alive():
+    with urllib.request.urlopen(st + "/v1/tasks", timeout=5) as r:
+        tasks = json.load(r)["tasks"]
+    for t in tasks:
+        if t["name"].startswith("slow") and t["state"] == "RUNNING" and t["metrics"]["inputGates"]:
+            g = t["metrics"]["inputGates"][0]
+            seen = seen or g["floatingOnly"]
+            fl_max = max(fl_max, g["floatingBuffersInUse"])
+            ex_max = max(ex_max, g["exclusiveBuffersInUse"])
+            bytes_max = max(bytes_max, g["inFlightBytes"])
+    if not prom:
+        with urllib.request.urlopen(st + "/metrics", timeout=5) as r:
+            prom = "te_task_input_gate_in_flight_bytes{" in r.read().decode()
+    time.sleep(0.1)
+print(f"floating_only={seen} floating_max={fl_max} exclusive_max={ex_max} in_flight_max={bytes_max} prom={prom}")
+PY
+wait "$SUBMIT_PID" || { tail -30 "$WORK/tectl.out"; fail "the job did not finish (a hung task is cancelled by --timeout)"; }
+cat "$WORK/samples.txt"
+grep -q "floating_only=True" "$WORK/samples.txt" || fail "the slow map's gate on a was not reported floating-only"
+grep -q "exclusive_max=0 " "$WORK/samples.txt" || fail "a floating-only gate reported exclusive buffers"
+grep -Eq "floating_max=[01] " "$WORK/samples.txt" || fail "the gate held more buffers than its pool of 1"
+grep -q "prom=True" "$WORK/samples.txt" || fail "/metrics has no te_task_input_gate_in_flight_bytes"
 done_ckpts=$(grep -c 'checkpoint [0-9]* completed' "$WORK/tectl.out" || true)
 [ "$done_ckpts" -ge 1 ] || { tail -30 "$WORK/tectl.out"; fail "no aligned checkpoint completed"; }
 committed_output "$WORK/out" | sort >"$WORK/actual.txt"
@@ -47,4 +79,4 @@ done
 grep -q "floating-only" "$a_LOG" || fail "daemon a did not report a floating-only gate"
 wait_until 10 daemon_idle "$a_STATUS" || fail "slots or segments not released on a"
 wait_until 10 daemon_idle "$b_STATUS" || fail "slots or segments not released on b"
-echo "floating-only gates (1 buffer per gate) under backpressure with $done_ckpts aligned checkpoints: output = seq"
+echo "floating-only gates (1 buffer per gate) under backpressure with $done_ckpts aligned checkpoints: output = seq; $(cat "$WORK/samples.txt")"
