@@ -6,7 +6,9 @@
 #   - daemon start-to-READY time;
 #   - idle RSS of a daemon beside its buffer arena size;
 #   - the JobMaster's work on a job (parse, plan, TDDs, lookups) at 5k/10k/20k vertices
-#     and its growth ratio (2 = linear, 4 = quadratic).
+#     and its growth ratio (2 = linear, 4 = quadratic);
+#   - network memory (scripts/bench_netmem.py): the largest all-to-all parallelism with
+#     the default arena on one and two daemons, floating-only vs exclusive throughput.
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,3 +44,4 @@ bash scripts/bench_checkpoint.sh "$BUILD"
 bash scripts/bench_state.sh "$BUILD"
 bash scripts/bench_connectors.sh "$BUILD"
 python3 scripts/bench_cluster.py "$BUILD"
+python3 scripts/bench_netmem.py "$BUILD"

@@ -34,6 +34,7 @@ struct te_remote_buffers {
     uint32_t head, count, cap;
     _Atomic uint32_t n_waiting;
     _Atomic uint64_t queued_bytes; /* data received by its channels, not polled yet */
+    _Atomic uint32_t n_channels;   /* channels made on it */
 };
 
 /* The data slices queued ahead of a priority barrier when it arrived (one extra
@@ -169,6 +170,19 @@ static te_remote_input_channel_t *rb_dequeue(te_remote_buffers_t *rb)
     return c;
 }
 
+/* A floating-only gate whose guaranteed buffers are at least twice its channels lets
+ * each channel keep one buffer credited ahead of the backlog it announced (else every
+ * buffer would wait for a backlog announcement's round trip). Idle channels can pin at
+ * most half of those buffers that way; with fewer buffers no channel is credited
+ * ahead, so none can pin one that another channel's backlog needs. */
+static uint32_t ch_ahead(te_remote_buffers_t *rb)
+{
+    if (rb->bpc > 0)
+        return 0;
+    uint32_t n = atomic_load_explicit(&rb->n_channels, memory_order_relaxed);
+    return 2 * n <= local_buffer_pool_min_required(rb->pool) ? 1 : 0;
+}
+
 /* Tops the channel up to bpc + backlog buffers free or queued. Returns 1 when the pool
  * ran dry before that (the channel then waits in the manager's FIFO). A floating-only
  * channel that holds a buffer already waits its turn behind the channels waiting for
@@ -178,7 +192,7 @@ static int ch_ensure_buffers_turn_locked(te_remote_input_channel_t *c, int turn)
 {
     if (c->released || c->ended || c->failed || c->at_barrier)
         return 0;
-    uint32_t target = c->rb->bpc + c->backlog;
+    uint32_t target = c->rb->bpc + c->backlog + ch_ahead(c->rb);
     uint32_t have = c->n_free + c->q_data + (c->reserved != NULL && c->reserved->type == TE_BUFFER_DATA);
     uint32_t got = 0;
     int dry = 0;
@@ -250,6 +264,7 @@ te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint3
     c->gate = gate;
     c->index = index;
     c->rb = rb;
+    atomic_fetch_add_explicit(&rb->n_channels, 1, memory_order_relaxed);
     c->tr = tr;
     snprintf(c->address, sizeof(c->address), "%s", address);
     c->pid = *partition_id;

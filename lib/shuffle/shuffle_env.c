@@ -19,11 +19,15 @@
 
 void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs, uint32_t *min, uint32_t *max)
 {
-    uint64_t bound = (uint64_t)env->buffers_per_channel + 1;
+    /* buffers-per-channel 0 makes the gates floating-only; producers still grow as if
+     * their consumers had exclusive buffers */
+    uint64_t per =
+        env->buffers_per_channel > 0 ? env->buffers_per_channel : TE_SHUFFLE_FLOATING_GROWTH_PER_CHANNEL;
+    uint64_t bound = per + 1;
     if (bound < TE_SHUFFLE_PARTITION_MIN_BUFFERS)
         bound = TE_SHUFFLE_PARTITION_MIN_BUFFERS;
     uint64_t lo = (uint64_t)subs + 1 < bound ? (uint64_t)subs + 1 : bound;
-    uint64_t hi = (uint64_t)subs * env->buffers_per_channel + env->floating_buffers_per_gate;
+    uint64_t hi = (uint64_t)subs * per + env->floating_buffers_per_gate;
     if (hi < lo)
         hi = lo;
     *min = (uint32_t)lo;
@@ -47,10 +51,11 @@ void shuffle_env_gate_pool_size(const te_shuffle_env_t *env, uint32_t n_remote, 
     }
     /* floating-only: one buffer lets every channel make progress in turn (credit on
      * backlog, released at aligned barriers); floating-buffers-per-gate of them when
-     * configured; more borrowed while the arena has spare segments */
+     * configured; up to TE_SHUFFLE_FLOATING_GROWTH_PER_CHANNEL per channel more borrowed
+     * while the arena has spare segments */
     *exclusive = 0;
     *min = floating > 0 ? (uint32_t)floating : 1;
-    uint64_t hi = excl + floating;
+    uint64_t hi = (uint64_t)n_remote * TE_SHUFFLE_FLOATING_GROWTH_PER_CHANNEL + floating;
     *max = hi < *min ? *min : hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
 }
 

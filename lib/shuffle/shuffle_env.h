@@ -6,7 +6,7 @@
  * remote channels, its own buffer pool) — as one te_shuffle_io_t, and releases them.
  *
  * Buffer pools: a partition of n subpartitions needs min(n + 1, buffers-per-channel +
- * 1) buffers (at least 2) — a bound independent of n: when its pool runs dry
+ * 1) buffers (at least 2; buffers-per-channel 0 counts as 2 for producers) — a bound independent of n: when its pool runs dry
  * the writer finishes its half-filled buffers so readers can consume and recycle them —
  * and may grow to n x buffers-per-channel + floating-buffers-per-gate while the arena
  * has spare segments not owed to other pools (see network_buffer_pool.c). A gate with
@@ -59,6 +59,9 @@ void shuffle_env_partition_pool_size(const te_shuffle_env_t *env, uint32_t subs,
 
 /* Gates take exclusive buffers from the first 1/TE_SHUFFLE_EXCLUSIVE_SHARE of the arena. */
 #define TE_SHUFFLE_EXCLUSIVE_SHARE 4
+/* A floating-only gate's pool may borrow up to this many buffers per channel beyond
+ * floating-buffers-per-gate (what exclusive buffers would have been, by default). */
+#define TE_SHUFFLE_FLOATING_GROWTH_PER_CHANNEL 2
 
 /* A gate of n_remote remote channels: exclusive buffers per channel (buffers-per-channel,
  * or 0: floating-only when buffers-per-channel is 0 or when taking them with

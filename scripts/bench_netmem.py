@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Network memory benchmarks (called by scripts/bench.sh; issue 20). One JSON line per
+figure, with the target and the baseline measured in the same run.
+
+1. all_to_all_max_parallelism: the largest parallelism P in BENCH_NETMEM_PS (32 64 96
+   128 by default; max_parallelism of the job is 128) at which an all-to-all job
+   (sequence -> rebalance -> upper -> hash -> discard) runs with the default 64 MB
+   arena, on one daemon (P slots) and on two (P/2 slots each). Target >= 128; Flink's
+   formula (subpartitions + 1 per partition, buffers-per-channel per remote channel)
+   needs `flink_formula_segments` of the 2048 segments.
+2. floating_vs_exclusive_throughput: records/s of sequence -> rebalance -> discard at
+   parallelism 8 across two daemons, the consumer daemon with floating-only gates
+   (buffers-per-channel 0) vs exclusive buffers (2 per channel); target >= 95 %.
+Environment: BENCH_NETMEM_RECORDS (records of figure 2, 20000000; 0 skips it).
+"""
+import json, os, subprocess, sys, tempfile, time
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build"
+daemon, tectl = os.path.join(build, "taskexecutord"), os.path.join(build, "tectl")
+work = tempfile.mkdtemp(prefix="te-bench-netmem.")
+procs = []
+
+
+def start(name, *conf):
+    log = open(os.path.join(work, name + ".log"), "w+")
+    args = [daemon, "-D", "taskmanager.rpc.port=0", "-D", "taskmanager.data.port=0", "-D",
+            "taskmanager.status.port=0", "-D", "taskmanager.state.local.dir=" + os.path.join(work, name + ".state")]
+    for c in conf:
+        args += ["-D", c]
+    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    procs.append(p)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        log.seek(0)
+        for line in log:
+            if " READY " in line:
+                port = line.split("rpc_port=")[1].split()[0]
+                return p, "127.0.0.1:" + port
+        time.sleep(0.05)
+    raise SystemExit("bench_netmem: daemon %s did not start" % name)
+
+
+def stop(ps):
+    for p in ps:
+        p.terminate()
+        p.wait()
+        procs.remove(p)
+
+
+def submit(job, executors, timeout=300):
+    path = os.path.join(work, "job.json")
+    with open(path, "w") as f:
+        json.dump(job, f)
+    args = [tectl, "submit", path]
+    for e in executors:
+        args += ["--executor", e]
+    t0 = time.monotonic()
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return r.returncode == 0, time.monotonic() - t0, r.stdout
+
+
+def a2a(p, n=100000):
+    return {"name": "a2a-%d" % p, "max_parallelism": 128,
+            "vertices": [{"id": "src", "parallelism": p, "chain": [{"op": "sequence", "from": "1", "to": str(n)}]},
+                         {"id": "mid", "parallelism": p, "chain": [{"op": "upper"}]},
+                         {"id": "snk", "parallelism": p, "chain": [{"op": "discard"}]}],
+            "edges": [{"from": "src", "to": "mid", "partitioner": "rebalance"},
+                      {"from": "mid", "to": "snk", "partitioner": "hash", "key_field": 0}]}
+
+
+try:
+    ps = [int(x) for x in os.environ.get("BENCH_NETMEM_PS", "32 64 96 128").split()]
+    for n_daemons in (1, 2):
+        best, refused = 0, None
+        for p in ps:
+            ds = [start("d%d" % i, "taskmanager.numberOfTaskSlots=%d" % (p // n_daemons)) for i in range(n_daemons)]
+            ok, _, out = submit(a2a(p), [d[1] for d in ds])
+            stop([d[0] for d in ds])
+            if not ok:
+                refused = p
+                break
+            best = p
+        # Flink's requirement for the largest P tried: per daemon its share of the 2P
+        # partitions (P + 1 each) and, across daemons, of the gates' remote channels.
+        pmax = ps[-1]
+        flink = (2 * pmax * (pmax + 1) + (2 * pmax * (pmax - pmax // n_daemons) * 2 + 2 * pmax * 8 if n_daemons > 1 else 0)) // n_daemons
+        print(json.dumps({"figure": "all_to_all_max_parallelism", "daemons": n_daemons, "max_parallelism_run": best,
+                          "first_refused": refused, "target": 128, "arena_segments": 2048,
+                          "flink_formula_segments_at_%d" % pmax: flink}))
+    n = int(os.environ.get("BENCH_NETMEM_RECORDS", "20000000"))
+    if n > 0:
+        rates = {}
+        for mode, bpc in (("exclusive", 2), ("floating_only", 0)):
+            a = start("a", "taskmanager.numberOfTaskSlots=8", "taskmanager.network.memory.buffers-per-channel=%d" % bpc)
+            b = start("b", "taskmanager.numberOfTaskSlots=8")
+            job = {"name": "tp-" + mode,
+                   "vertices": [{"id": "src", "parallelism": 8, "chain": [{"op": "sequence", "from": "1", "to": str(n)}]},
+                                {"id": "snk", "parallelism": 8, "chain": [{"op": "discard"}]}],
+                   "edges": [{"from": "src", "to": "snk", "partitioner": "rebalance"}]}
+            ok, dt, out = submit(job, [a[1], b[1]])
+            stop([a[0], b[0]])
+            if not ok:
+                raise SystemExit("bench_netmem: %s job failed:\n%s" % (mode, out[-2000:]))
+            rates[mode] = n / dt
+        print(json.dumps({"figure": "floating_vs_exclusive_throughput", "parallelism": 8, "records": n,
+                          "exclusive_records_per_s": round(rates["exclusive"]),
+                          "floating_only_records_per_s": round(rates["floating_only"]),
+                          "ratio": round(rates["floating_only"] / rates["exclusive"], 3), "target_ratio": 0.95}))
+finally:
+    for p in procs:
+        p.terminate()
+        p.wait()
+    subprocess.run(["rm", "-rf", work])
