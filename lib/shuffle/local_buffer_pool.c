@@ -307,18 +307,10 @@ double local_buffer_pool_usage(te_local_buffer_pool_t *lp)
     return u > 1.0 ? 1.0 : u;
 }
 
-uint32_t local_buffer_pool_owed(te_local_buffer_pool_t *lp)
+void local_buffer_pool_owed(te_local_buffer_pool_t *lp, uint32_t *owed, uint32_t *overdrawn)
 {
     pthread_mutex_lock(&lp->mu);
-    uint32_t r = lp->owed;
+    *owed = lp->owed;
+    *overdrawn = lp->overdrawn;
     pthread_mutex_unlock(&lp->mu);
-    return r;
-}
-
-uint32_t local_buffer_pool_overdrawn(te_local_buffer_pool_t *lp)
-{
-    pthread_mutex_lock(&lp->mu);
-    uint32_t r = lp->overdrawn;
-    pthread_mutex_unlock(&lp->mu);
-    return r;
 }

@@ -60,8 +60,7 @@ uint32_t local_buffer_pool_max(te_local_buffer_pool_t *lp);
 uint32_t local_buffer_pool_min_required(te_local_buffer_pool_t *lp);
 /* Segments of the reservation the arena still owes, and heap segments handed out in
  * their stead (overdraft, see local_buffer_pool.c). */
-uint32_t local_buffer_pool_owed(te_local_buffer_pool_t *lp);
-uint32_t local_buffer_pool_overdrawn(te_local_buffer_pool_t *lp);
+void local_buffer_pool_owed(te_local_buffer_pool_t *lp, uint32_t *owed, uint32_t *overdrawn);
 /* in_use / max as a fraction 0..1 (inPoolUsage / outPoolUsage). */
 double local_buffer_pool_usage(te_local_buffer_pool_t *lp);
 
