@@ -328,8 +328,12 @@ START_TEST(test_rejections_unwind)
     ck_assert_int_eq(why, TE_DEPLOY_INVALID_CHAIN);
     ck_assert_msg(strstr(err.msg, "to") != NULL, "%s", err.msg);
 
-    build_tdd(&b, "sequence", "to", "10", NULL, 1000); /* 4mb = 128 segments < 1001 */
+    /* a partition needs min(subpartitions + 1, buffers-per-channel + 1): 4mb = 128
+     * segments < 1001 */
+    s.shuffle.buffers_per_channel = 1000;
+    build_tdd(&b, "sequence", "to", "10", NULL, 1000);
     ck_assert_ptr_null(task_new(&b.tdd, &s, &why, &err));
+    s.shuffle.buffers_per_channel = 2;
     ck_assert_int_eq(why, TE_DEPLOY_INSUFFICIENT_BUFFERS);
     ck_assert_msg(strstr(err.msg, "taskmanager.memory.network.size") != NULL, "%s", err.msg);
     ck_assert_msg(strstr(err.msg, "1001") != NULL, "required count missing: %s", err.msg);
