@@ -18,9 +18,9 @@ grep -q "JobManager of job .* lost\|disconnected" "$tm_LOG" || fail "no log line
 failed=$(http_body "$tm_STATUS/v1/tasks" | json 'sum(1 for t in d["finished_history"] if t["state"]=="FAILED" and "JobManager" in (t.get("cause") or ""))')
 [ "$failed" = 4 ] || fail "expected 4 tasks FAILED naming the JobManager, got $failed"
 
-# Too little network memory: 1mb / 256kb = 4 segments; a partition of 4
-# subpartitions needs at least 5.
-start_daemon small -D taskmanager.memory.network.size=1mb -D taskmanager.memory.segment-size=256kb
+# Too little network memory: 1mb / 512kb = 2 segments; a partition of 4
+# subpartitions needs at least min(4 + 1, buffers-per-channel 2 + 1) = 3.
+start_daemon small -D taskmanager.memory.network.size=1mb -D taskmanager.memory.segment-size=512kb
 cat >"$WORK/wide.json" <<'JSON'
 { "name": "wide", "vertices": [
     { "id": "seq", "parallelism": 1, "chain": [ { "op": "sequence", "to": "10" } ] },
@@ -30,7 +30,7 @@ JSON
 "$TECTL" submit "$WORK/wide.json" --executor "$small_RPC" >"$WORK/wide.out" 2>&1 && fail "over-wide job accepted"
 cat "$WORK/wide.out"
 grep -q INSUFFICIENT_BUFFERS "$WORK/wide.out" || fail "no INSUFFICIENT_BUFFERS error"
-grep -q "required 5" "$WORK/wide.out" || fail "the error does not say how many buffers are required"
+grep -q "required 3" "$WORK/wide.out" || fail "the error does not say how many buffers are required"
 grep -q "taskmanager.memory.network.size" "$WORK/wide.out" || fail "the error does not name the config key"
 wait_until 10 daemon_idle "$small_STATUS" || fail "slots not freed after the rejection"
 
