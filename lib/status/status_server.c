@@ -6,9 +6,15 @@
  * timeout per connection, at most max_conns open connections.
  *
  * Connection cap: evhttp creates each connection's bufferevent through ss_new_bev,
- * which keeps a reference to it (created without BEV_OPT_CLOSE_ON_FREE: evhttp closes
- * the socket itself). A connection evhttp freed has its callbacks cleared; the sweep
- * (every SS_SWEEP_MS while any is tracked, SS_IDLE_SWEEP_MS otherwise) drops those.
+ * which keeps a reference to it. A connection evhttp freed has its callbacks cleared;
+ * the sweep (every SS_SWEEP_MS while any is tracked, SS_IDLE_SWEEP_MS otherwise) drops
+ * those. The socket belongs to the bufferevent (BEV_OPT_CLOSE_ON_FREE): it is closed
+ * when the last reference goes, after libevent deleted the bufferevent's events. Were
+ * evhttp to close it while our reference kept those events registered, the sweep's
+ * epoll_ctl(DEL) would name a descriptor number the kernel may meanwhile have given to
+ * another thread's file or socket (ThreadSanitizer reported exactly that against a
+ * snapshot thread's checkpoint file); evhttp closes the socket itself only when the
+ * bufferevent does not own it.
  * At max_conns the listener pauses and the next sweep shuts one down: the oldest that
  * sent no request within SS_GRACE_MS, else one without a request for SS_EVICT_AGE_MS
  * (evhttp sees the end and frees it); below the cap the listener accepts again, one
@@ -382,11 +388,13 @@ static struct bufferevent *ss_new_bev(struct event_base *base, void *arg)
         s->conns = n;
         s->cap_conns = ncap;
     }
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL)
         return NULL;
     bufferevent_incref(bev);
     s->conns[s->n_conns++] = (ss_conn_t){bev, te_clock_mono_ms(), 0, 0};
+    if (s->n_conns == 1)
+        ss_arm_sweep(s, SS_SWEEP_MS); /* not the idle period: its socket closes at the sweep */
     if (s->max_conns > 0 && ss_active(s) >= s->max_conns && s->listener != NULL) {
         /* full: the sweep on the next loop turn (after this one's reads) makes room */
         s->paused_full = 1;
