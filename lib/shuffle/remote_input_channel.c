@@ -101,6 +101,17 @@ static void ch_recycle_list(te_buffer_t *list)
     }
 }
 
+/* Takes the channel's free (credited, unused) buffers out, for ch_recycle_list once mu
+ * is released: the credit they stood for is void. Caller holds mu. */
+static te_buffer_t *ch_take_free_locked(te_remote_input_channel_t *c)
+{
+    te_buffer_t *list = c->free_list;
+    c->free_list = NULL;
+    c->n_free = 0;
+    c->unannounced = 0;
+    return list;
+}
+
 /* ---- manager ---- */
 
 te_remote_buffers_t *remote_buffers_new(te_local_buffer_pool_t *pool, uint32_t exclusive_per_channel)
@@ -542,16 +553,19 @@ te_status_t remote_input_channel_commit_buffer(te_remote_input_channel_t *c, te_
     c->expected_seq++;
     te_buffer_t *give_back = NULL;
     if (is_event && size == TE_EVENT_ENCODED_LEN && b->data[0] == TE_EVENT_END_OF_PARTITION) {
-        c->ended = 1; /* nothing follows; later failures (connection closed) do not count */
+        /* Nothing follows; later failures (connection closed) do not count. Credit the
+         * producer did not use (announced backlog it sent fewer buffers for, or one
+         * ahead) goes back to the gate: an ended channel kept it until the task ended,
+         * and a floating-only gate whose ended channels held its last buffers starved
+         * the channels still running. */
+        c->ended = 1;
+        give_back = ch_take_free_locked(c);
     } else if (is_event && c->rb->bpc == 0 && b->data[0] == TE_EVENT_CHECKPOINT_BARRIER) {
         /* Floating-only, aligned barrier: the producer sends nothing more until resume,
          * and the credited buffers go back to the gate for the other channels'
          * barriers; the credit they stood for is void (proto/NETWORK.md). */
         c->at_barrier = 1;
-        give_back = c->free_list;
-        c->free_list = NULL;
-        c->n_free = 0;
-        c->unannounced = 0;
+        give_back = ch_take_free_locked(c);
         c->backlog = 0;
     } else {
         c->backlog = backlog;
@@ -739,9 +753,7 @@ static void ric_release(void *ch)
         return;
     pthread_mutex_lock(&c->mu);
     c->released = 1;
-    te_buffer_t *free_list = c->free_list;
-    c->free_list = NULL;
-    c->n_free = 0;
+    te_buffer_t *free_list = ch_take_free_locked(c);
     uint32_t n = c->qcount, head = c->qhead, cap = c->qcap;
     te_buffer_slice_t *q = c->q;
     c->q = NULL;

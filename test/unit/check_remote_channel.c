@@ -393,6 +393,37 @@ START_TEST(test_floating_only_credit_and_barrier)
 }
 END_TEST
 
+/* EndOfPartition gives the credit the producer did not use back to the gate: an ended
+ * floating-only channel holding the gate's last buffers would starve the others. */
+START_TEST(test_end_of_partition_returns_unused_credit)
+{
+    te_error_t err;
+    te_input_gate_t *g;
+    te_remote_buffers_t *rb;
+    te_remote_input_channel_t *ch = harness_fake_channel(arena, 0, 2, &g, &rb);
+    remote_input_channel_on_backlog(ch, 2);
+    ck_assert_uint_eq(remote_input_channel_take_credit(ch), 2);
+    uint8_t data[10] = "0123456789";
+    ck_assert_int_eq(remote_input_channel_on_buffer(ch, 0, 0, 0, 10, copy_bytes, data, &err), TE_OK);
+    te_gate_buffer_stats_t st;
+    remote_buffers_stats(rb, &st);
+    ck_assert_uint_eq(st.floating_in_use, 2); /* one queued, one credited */
+    uint8_t ev[TE_EVENT_ENCODED_LEN];
+    task_event_encode(&(te_event_t){TE_EVENT_END_OF_PARTITION, 0, 0, 0}, ev);
+    ck_assert_int_eq(remote_input_channel_on_buffer(ch, 1, 0, 1, TE_EVENT_ENCODED_LEN, copy_bytes, ev, &err),
+                     TE_OK);
+    remote_buffers_stats(rb, &st);
+    ck_assert_uint_eq(st.floating_in_use, 1); /* the queued one only */
+    te_gate_element_t el;
+    ck_assert_int_eq(input_gate_poll_next(g, &el), TE_GATE_BUFFER);
+    buffer_recycle(el.slice.buf);
+    remote_buffers_stats(rb, &st);
+    ck_assert_uint_eq(st.floating_in_use, 0);
+    input_gate_free(g);
+    remote_buffers_free(rb);
+}
+END_TEST
+
 /* ---- receiving into the channel's buffer (reserve / commit), driven directly ---- */
 
 /* A gate of one remote channel on the fake transport, requested (one exclusive buffer,
@@ -1069,6 +1100,7 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_connection_lost_names_peer);
     tcase_add_test(tc, test_sequence_gap_and_no_credit);
     tcase_add_test(tc, test_floating_only_credit_and_barrier);
+    tcase_add_test(tc, test_end_of_partition_returns_unused_credit);
     tcase_add_test(tc, test_reserve_fill_in_pieces_commit);
     tcase_add_test(tc, test_reserve_release_abort);
     tcase_add_test(tc, test_wake_batch_defers_listeners);
