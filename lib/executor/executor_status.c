@@ -92,9 +92,10 @@ static void gate_buffers_json(json_t *metrics, te_task_t *t)
         fl += st.floating_in_use;
         bytes += st.in_flight_bytes;
         json_array_append_new(
-            gates, json_pack("{s:I, s:b, s:I, s:I, s:I}", "gate", (json_int_t)g, "floatingOnly", st.floating_only,
-                             "exclusiveBuffersInUse", (json_int_t)st.exclusive_in_use, "floatingBuffersInUse",
-                             (json_int_t)st.floating_in_use, "inFlightBytes", (json_int_t)st.in_flight_bytes));
+            gates, json_pack("{s:I, s:b, s:I, s:I, s:I, s:I}", "gate", (json_int_t)g, "floatingOnly",
+                             st.floating_only, "exclusiveBuffersInUse", (json_int_t)st.exclusive_in_use,
+                             "floatingBuffersInUse", (json_int_t)st.floating_in_use, "inFlightBytes",
+                             (json_int_t)st.in_flight_bytes, "debloatedBufferSize", (json_int_t)st.buffer_size));
     }
     json_object_set_new(metrics, "inPoolExclusiveBuffers", json_integer((json_int_t)excl));
     json_object_set_new(metrics, "inPoolFloatingBuffers", json_integer((json_int_t)fl));
@@ -299,6 +300,17 @@ static void metrics_gate_buffers(te_prom_t *b, te_task_record_t *const *recs, si
             shuffle_io_gate_stats(io, g, &st);
             sb_task_series(b, "te_task_input_gate_in_flight_bytes", recs[i]);
             prom_printf(b, ",gate=\"%zu\"} %llu\n", g, (unsigned long long)st.in_flight_bytes);
+        }
+    }
+    prom_family(b, "te_task_input_gate_debloated_buffer_size", "gauge",
+                "Buffer size an input gate asked its producers for (buffer debloating; 0 = off), bytes.");
+    for (size_t i = 0; i < n; i++) {
+        const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
+        for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
+            te_gate_buffer_stats_t st;
+            shuffle_io_gate_stats(io, g, &st);
+            sb_task_series(b, "te_task_input_gate_debloated_buffer_size", recs[i]);
+            prom_printf(b, ",gate=\"%zu\"} %u\n", g, st.buffer_size);
         }
     }
 }

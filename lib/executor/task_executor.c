@@ -394,6 +394,10 @@ void executor_task_services(te_task_executor_t *te, te_task_services_t *svc)
                 .request_backoff_initial_ms =
                     config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_INITIAL),
                 .request_backoff_max_ms = config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_REQUEST_BACKOFF_MAX),
+                .debloat_target_ms =
+                    config_get_bool(cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_ENABLED)
+                        ? config_get_int(cfg, TE_KEY_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_TARGET)
+                        : 0,
             },
         .flusher = te->flusher,
         .default_buffer_timeout_ms = config_get_int(cfg, TE_KEY_EXECUTION_BUFFER_TIMEOUT),

@@ -43,6 +43,7 @@ const char *net_msg_name(uint8_t id)
     case TE_NET_ADD_CREDIT: return "AddCredit";
     case TE_NET_RESUME_CONSUMPTION: return "ResumeConsumption";
     case TE_NET_BACKLOG_ANNOUNCEMENT: return "BacklogAnnouncement";
+    case TE_NET_NEW_BUFFER_SIZE: return "NewBufferSize";
     default: return "unknown";
     }
 }
@@ -71,7 +72,8 @@ static long frame_len_for(uint8_t id)
     case TE_NET_CLOSE_REQUEST: return TE_NET_HEADER_LEN;
     case TE_NET_ADD_CREDIT: return TE_NET_HEADER_LEN + 4 + TE_NET_ID_LEN;
     case TE_NET_RESUME_CONSUMPTION: return TE_NET_HEADER_LEN + TE_NET_ID_LEN;
-    case TE_NET_BACKLOG_ANNOUNCEMENT: return TE_NET_HEADER_LEN + 4 + TE_NET_ID_LEN;
+    case TE_NET_BACKLOG_ANNOUNCEMENT:
+    case TE_NET_NEW_BUFFER_SIZE: return TE_NET_HEADER_LEN + 4 + TE_NET_ID_LEN;
     default: return 0;
     }
 }
@@ -158,6 +160,10 @@ int net_codec_decode(const uint8_t *buf, size_t len, uint32_t max_frame, te_net_
         break;
     case TE_NET_BACKLOG_ANNOUNCEMENT:
         out->backlog = rd32(p);
+        memcpy(out->receiver_id, p + 4, TE_NET_ID_LEN);
+        break;
+    case TE_NET_NEW_BUFFER_SIZE:
+        out->buffer_size = rd32(p);
         memcpy(out->receiver_id, p + 4, TE_NET_ID_LEN);
         break;
     }
@@ -253,6 +259,10 @@ size_t net_codec_encode(const te_net_msg_t *m, uint8_t *out, size_t cap)
         p = wr32(p, m->backlog);
         p = wrid(p, m->receiver_id);
         break;
+    case TE_NET_NEW_BUFFER_SIZE:
+        p = wr32(p, m->buffer_size);
+        p = wrid(p, m->receiver_id);
+        break;
     }
     return (size_t)(p - out);
 }
@@ -278,4 +288,6 @@ void net_msg_receiver(te_net_msg_t *m, uint8_t id, const uint8_t *receiver_id, u
         m->credit = value;
     else if (id == TE_NET_BACKLOG_ANNOUNCEMENT)
         m->backlog = value;
+    else if (id == TE_NET_NEW_BUFFER_SIZE)
+        m->buffer_size = value;
 }

@@ -38,6 +38,7 @@ typedef enum te_net_msg_id {
     TE_NET_ADD_CREDIT = 6,
     TE_NET_RESUME_CONSUMPTION = 7,
     TE_NET_BACKLOG_ANNOUNCEMENT = 9,
+    TE_NET_NEW_BUFFER_SIZE = 10, /* buffer debloating: the size the consumer wants (FLIP-183) */
 } te_net_msg_id_t;
 
 /* ErrorResponse codes. */
@@ -54,6 +55,8 @@ typedef enum te_net_error_code {
 /* PartitionRequest: the top bit of the initial credit says the receiver is floating-only
  * (no exclusive buffers; see proto/NETWORK.md); the credit is the low 31 bits. */
 #define TE_NET_CREDIT_FLOATING 0x80000000u
+/* NewBufferSize: the smallest buffer a producer cuts (Flink's min-segment-size). */
+#define TE_NET_MIN_BUFFER_SIZE 256u
 
 #define TE_NET_DATA_BUFFER  0
 #define TE_NET_EVENT_BUFFER 1
@@ -66,6 +69,7 @@ typedef struct te_net_msg {
     uint32_t credit;                     /* PartitionRequest (initial), AddCredit */
     uint32_t sequence;                   /* BufferResponse */
     uint32_t backlog;                    /* BufferResponse, BacklogAnnouncement */
+    uint32_t buffer_size;                /* NewBufferSize */
     uint8_t data_type;                   /* BufferResponse */
     uint8_t compressed;                  /* BufferResponse (always 0 here) */
     uint32_t size;                       /* BufferResponse payload / ErrorResponse message length */

@@ -88,6 +88,7 @@ struct cli_conn {
     int tls;
     cli_rx_t rx;
     uint32_t avg_payload; /* running average of BufferResponse payload sizes (on_readable) */
+    int sent_buffer_size; /* a NewBufferSize went out (a Protocol error then names debloating) */
     cli_conn_t *prev, *next;
 };
 
@@ -201,6 +202,18 @@ static void maybe_close_idle(cli_conn_t *cn)
     }
 }
 
+/* Buffer debloating: the channel's announced size, if any, to the producer. */
+static void send_buffer_size(cli_chan_t *cc)
+{
+    uint32_t size = remote_input_channel_buffer_size(cc->ch);
+    if (size == 0)
+        return;
+    te_net_msg_t m;
+    net_msg_receiver(&m, TE_NET_NEW_BUFFER_SIZE, cc->rid, size);
+    send_msg(cc->conn, &m);
+    cc->conn->sent_buffer_size = 1;
+}
+
 static void send_request(cli_chan_t *cc)
 {
     uint32_t credit = remote_input_channel_take_credit(cc->ch);
@@ -212,6 +225,7 @@ static void send_request(cli_chan_t *cc)
                               (uint32_t)cc->credit_outstanding | flag);
     send_msg(cc->conn, &m);
     cc->active = 1;
+    send_buffer_size(cc);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -236,8 +250,13 @@ static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
     msg[m->size] = '\0';
     static const uint8_t zero[TE_NET_ID_LEN];
     if (memcmp(m->receiver_id, zero, TE_NET_ID_LEN) == 0) {
-        char why[TE_NET_ERROR_MSG_MAX + 64];
-        snprintf(why, sizeof(why), "the producer reported %s: %s", net_error_code_name(m->error_code), msg);
+        char why[TE_NET_ERROR_MSG_MAX + 256];
+        snprintf(
+            why, sizeof(why), "the producer reported %s: %s%s", net_error_code_name(m->error_code), msg,
+            m->error_code == TE_NET_ERR_PROTOCOL && cn->sent_buffer_size
+                ? " (buffer debloating sends NewBufferSize, which this producer does not know: upgrade it, or "
+                  "set taskmanager.network.memory.buffer-debloat.enabled to false on this consumer)"
+                : "");
         conn_fail(cn, why);
         return 1;
     }
@@ -764,6 +783,16 @@ static void do_resume(void *arg)
     free(o);
 }
 
+static void do_buffer_size(void *arg)
+{
+    struct op *o = arg;
+    cli_chan_t *cc = net_id_map_get(&o->th->chans, remote_input_channel_receiver_id(o->ch)->b);
+    if (cc != NULL && cc->active)
+        send_buffer_size(cc);
+    remote_input_channel_unref(o->ch);
+    free(o);
+}
+
 static void do_release(void *arg)
 {
     struct op *o = arg;
@@ -812,6 +841,7 @@ static te_status_t tr_request(void *ctx, te_remote_input_channel_t *ch, te_error
 static void tr_credit(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_credit); }
 static void tr_release(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_release); }
 static void tr_resume(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_resume); }
+static void tr_buffer_size(void *ctx, te_remote_input_channel_t *ch) { submit_op(ctx, ch, do_buffer_size); }
 
 te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_threads, uint32_t max_payload,
                                             te_error_t *err)
@@ -834,6 +864,7 @@ te_partition_client_t *partition_client_new(te_net_io_thread_t **threads, int n_
     c->tr.credit_available = tr_credit;
     c->tr.release = tr_release;
     c->tr.resume = tr_resume;
+    c->tr.buffer_size = tr_buffer_size;
     c->tr.ctx = c;
     return c;
 }

@@ -512,6 +512,16 @@ static void on_read(struct bufferevent *bev, void *arg)
             if (r != NULL)
                 reader_release(c, r);
             break;
+        case TE_NET_NEW_BUFFER_SIZE:
+            /* Buffer debloating: the producer cuts the buffers it starts for this
+             * subpartition at the size (not below TE_NET_MIN_BUFFER_SIZE; a segment at
+             * most). Unknown receivers are ignored, like a cancel (it may cross an
+             * EndOfPartition). */
+            r = net_id_map_get(&c->readers, m.receiver_id);
+            if (r != NULL && r->view != NULL)
+                subpartition_view_set_buffer_size(
+                    r->view, m.buffer_size < TE_NET_MIN_BUFFER_SIZE ? TE_NET_MIN_BUFFER_SIZE : m.buffer_size);
+            break;
         case TE_NET_CLOSE_REQUEST: conn_close(c); return;
         default: {
             char msg[96];

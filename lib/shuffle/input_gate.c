@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/hot_mutex.h"
 #include "common/log.h"
+#include "shuffle/buffer_debloater.h"
 
 struct gate_channel {
     const te_input_channel_ops_t *ops;
@@ -66,6 +67,7 @@ struct te_input_gate {
     uint32_t n_pending;      /* channels with pending = 1 */
     _Atomic uint32_t n_prio; /* sum of the channels' prio */
     _Atomic uint64_t bytes_in;
+    te_buffer_debloater_t *debloat; /* buffer debloating, NULL = off (task thread) */
 };
 
 te_input_gate_t *input_gate_new(const char *owner, uint32_t gate_index, uint32_t n_channels,
@@ -116,6 +118,7 @@ void input_gate_free(te_input_gate_t *g)
     pthread_mutex_destroy(&g->mu);
     free(g->ch);
     free(g->fifo);
+    free(g->debloat);
     free(g);
 }
 
@@ -366,6 +369,29 @@ static void gate_resume_due(te_input_gate_t *g)
     }
 }
 
+void input_gate_enable_debloating(te_input_gate_t *g, int64_t target_ms, uint32_t segment_size)
+{
+    if (g->debloat == NULL && (g->debloat = malloc(sizeof(*g->debloat))) != NULL)
+        buffer_debloater_init(g->debloat, target_ms, segment_size);
+}
+
+uint32_t input_gate_buffer_size(const te_input_gate_t *g)
+{
+    return g->debloat != NULL ? buffer_debloater_size(g->debloat) : 0;
+}
+
+/* Buffer debloating, once a period: a new size goes to every channel's producer. */
+static void gate_debloat(te_input_gate_t *g)
+{
+    uint32_t in_use = g->pool != NULL ? local_buffer_pool_in_use(g->pool) : 0;
+    uint32_t size = buffer_debloater_update(g->debloat, te_clock_mono_ns(),
+                                            atomic_load_explicit(&g->bytes_in, memory_order_relaxed),
+                                            in_use > 0 ? in_use : g->n);
+    for (uint32_t i = 0; size > 0 && i < g->n; i++)
+        if (g->ch[i].impl != NULL && !g->ch[i].finished && g->ch[i].ops->set_buffer_size != NULL)
+            g->ch[i].ops->set_buffer_size(g->ch[i].impl, size);
+}
+
 te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out)
 {
     if (g->failed)
@@ -376,6 +402,8 @@ te_gate_result_t input_gate_poll_next(te_input_gate_t *g, te_gate_element_t *out
         return TE_GATE_ERROR;
     if (g->n_resume_due > 0)
         gate_resume_due(g);
+    if (g->debloat != NULL)
+        gate_debloat(g);
     if (g->poll_hook.fn != NULL)
         g->poll_hook.fn(g->poll_hook.arg);
     uint32_t i;

@@ -69,6 +69,9 @@ typedef struct te_input_channel_ops {
      * channel's alignment ended (input_gate_resume_channels) or the channel was not
      * blocked for one. A floating-only remote channel gets its credit back then. */
     void (*resume)(void *ch);
+    /* Optional (buffer debloating, task thread): the producer should cut the buffers it
+     * starts for this channel at `size` bytes. */
+    void (*set_buffer_size)(void *ch, uint32_t size);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */
@@ -146,5 +149,10 @@ uint32_t input_gate_index(const te_input_gate_t *g);
 /* inPoolUsage: buffers held by this gate's channels over their capacity (0..1). */
 double input_gate_pool_usage(te_input_gate_t *g);
 uint64_t input_gate_bytes_in(const te_input_gate_t *g);
+/* Buffer debloating (buffer_debloater.h): the gate measures its throughput as its task
+ * polls and announces a buffer size to its channels' producers. Before the task runs. */
+void input_gate_enable_debloating(te_input_gate_t *g, int64_t target_ms, uint32_t segment_size);
+/* The size announced last (the segment size before any); 0 when debloating is off. */
+uint32_t input_gate_buffer_size(const te_input_gate_t *g);
 
 #endif

@@ -122,6 +122,7 @@ static te_buffer_t *lbp_pop_locked(te_local_buffer_pool_t *lp)
     b->next_free = NULL;
     b->owner = lp;
     b->type = TE_BUFFER_DATA;
+    b->capacity = network_buffer_pool_segment_size(lp->arena); /* a writer may have cut it (debloating) */
     atomic_store_explicit(&b->committed, 0, memory_order_relaxed);
     atomic_store_explicit(&b->finished, 0, memory_order_relaxed);
     atomic_store_explicit(&b->refcnt, 1, memory_order_relaxed);

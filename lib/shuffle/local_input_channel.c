@@ -24,8 +24,9 @@ struct te_local_input_channel {
     te_id_t pid;
     uint32_t sub;
     te_subpartition_view_t *view;
-    _Atomic int armed; /* registration listener armed */
-    int ever_armed;    /* task thread only */
+    _Atomic int armed;    /* registration listener armed */
+    int ever_armed;       /* task thread only */
+    uint32_t buffer_size; /* debloating's size, 0 = none (task thread) */
 };
 
 static void lic_on_data(void *arg)
@@ -75,6 +76,8 @@ static te_status_t lic_request(void *ch, te_error_t *err)
         c->view = partition_manager_create_view(c->pm, &c->pid, c->sub, on_data, &e);
         if (c->view != NULL) {
             subpartition_view_set_priority_listener(c->view, (te_notifier_t){lic_on_priority, c});
+            if (c->buffer_size > 0)
+                subpartition_view_set_buffer_size(c->view, c->buffer_size);
             /* The listener fires on transitions only: data queued before now needs a nudge. */
             if (subpartition_view_is_available(c->view))
                 input_gate_notify_channel_available(c->gate, c->index);
@@ -144,6 +147,16 @@ static int lic_describe(void *ch, char *buf, size_t len)
     return 1;
 }
 
+/* Buffer debloating: the producer is in this daemon, its subpartition is told at once
+ * (and when the view is made, if later). */
+static void lic_set_buffer_size(void *ch, uint32_t size)
+{
+    te_local_input_channel_t *c = ch;
+    c->buffer_size = size;
+    if (c->view != NULL)
+        subpartition_view_set_buffer_size(c->view, size);
+}
+
 const te_input_channel_ops_t local_input_channel_ops = {
     .request = lic_request,
     .poll = lic_poll,
@@ -152,6 +165,7 @@ const te_input_channel_ops_t local_input_channel_ops = {
     .poll_priority = lic_poll_priority,
     .describe = lic_describe,
     .has_data = lic_has_data,
+    .set_buffer_size = lic_set_buffer_size,
 };
 
 te_status_t local_input_channel_attach(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,

@@ -149,7 +149,10 @@ static te_status_t rw_drain(te_record_writer_t *rw, uint32_t c)
             te_buffer_t *b = rw_request(rw);
             if (b == NULL)
                 return TE_ECANCELED;
-            buffer_retain(b); /* one reference for the queue, one for the writer */
+            uint32_t cut = result_partition_buffer_size(rw->rp, c); /* debloating: the reader's size */
+            if (cut > 0 && cut < b->capacity)
+                b->capacity = cut; /* the pool gives it its segment size back */
+            buffer_retain(b);      /* one reference for the queue, one for the writer */
             result_partition_add_buffer(rw->rp, c, b);
             rw_set_cur(rw, c, b);
         }

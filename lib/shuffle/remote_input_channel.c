@@ -86,7 +86,8 @@ struct te_remote_input_channel {
     uint32_t backlog;
     uint32_t unannounced;
     int requested, released, ended, failed, waiting;
-    int at_barrier; /* floating-only: an aligned barrier arrived, no buffers until resume */
+    int at_barrier;               /* floating-only: an aligned barrier arrived, no buffers until resume */
+    _Atomic uint32_t buffer_size; /* debloating: announced to the producer (task thread writes) */
     char cause[TE_ERROR_MSG_MAX];
 };
 
@@ -746,6 +747,25 @@ static void ric_resume(void *ch)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Gate op (task thread): buffer debloating's size; sent now if the request is out,
+ * else with it (the transport reads it after the PartitionRequest). */
+static void ric_set_buffer_size(void *ch, uint32_t size)
+{
+    te_remote_input_channel_t *c = ch;
+    if (atomic_exchange_explicit(&c->buffer_size, size, memory_order_relaxed) == size)
+        return;
+    pthread_mutex_lock(&c->mu);
+    int live = c->requested && !c->released && !c->ended && !c->failed;
+    pthread_mutex_unlock(&c->mu);
+    if (live && c->tr->buffer_size != NULL)
+        c->tr->buffer_size(c->tr->ctx, c);
+}
+
+uint32_t remote_input_channel_buffer_size(const te_remote_input_channel_t *c)
+{
+    return atomic_load_explicit(&((te_remote_input_channel_t *)c)->buffer_size, memory_order_relaxed);
+}
+
 static void ric_release(void *ch)
 {
     te_remote_input_channel_t *c = ch;
@@ -785,6 +805,7 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .take_overtaken = ric_take_overtaken,
     .has_data = ric_has_data,
     .resume = ric_resume,
+    .set_buffer_size = ric_set_buffer_size,
 };
 
 int remote_input_channel_is_floating(const te_remote_input_channel_t *c) { return c->rb->bpc == 0; }

@@ -64,6 +64,9 @@ typedef struct te_channel_transport {
     /* A floating-only channel's alignment ended: ResumeConsumption (before any credit
      * announced after this call). NULL: the channel announces credit again only. */
     void (*resume)(void *ctx, te_remote_input_channel_t *ch);
+    /* Buffer debloating: the channel's size changed (remote_input_channel_buffer_size);
+     * send it to the producer (NewBufferSize). NULL: sizes are not sent. */
+    void (*buffer_size)(void *ctx, te_remote_input_channel_t *ch);
 } te_channel_transport_t;
 
 /* Per gate: the buffer pool of its remote channels (borrowed: the gate owns it), the
@@ -80,6 +83,7 @@ typedef struct te_gate_buffer_stats {
     uint32_t exclusive_in_use;
     uint32_t floating_in_use;
     uint64_t in_flight_bytes;
+    uint32_t buffer_size; /* debloating's announced size; 0 = off (filled by shuffle_io_gate_stats) */
 } te_gate_buffer_stats_t;
 void remote_buffers_stats(te_remote_buffers_t *rb, te_gate_buffer_stats_t *out);
 /* The gate's poll hook (input_gate_set_poll_hook): hands recycled buffers to waiting
@@ -105,6 +109,8 @@ uint32_t remote_input_channel_subpartition(const te_remote_input_channel_t *ch);
 const te_id_t *remote_input_channel_receiver_id(const te_remote_input_channel_t *ch);
 int64_t remote_input_channel_backoff_initial_ms(const te_remote_input_channel_t *ch);
 int64_t remote_input_channel_backoff_max_ms(const te_remote_input_channel_t *ch);
+/* Buffer debloating: the size announced to the producer (0 = none yet). Any thread. */
+uint32_t remote_input_channel_buffer_size(const te_remote_input_channel_t *ch);
 /* 1 when the channel has no exclusive buffers (floating-only). */
 int remote_input_channel_is_floating(const te_remote_input_channel_t *ch);
 

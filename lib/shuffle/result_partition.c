@@ -29,6 +29,7 @@ struct te_result_partition {
     char owner[128];
     uint32_t n;
     te_pipelined_subpartition_t **subs;
+    _Atomic uint32_t *buffer_size; /* per subpartition: its reader's debloated size, 0 = a segment */
     te_local_buffer_pool_t *pool;
     _Atomic int refcnt;
     _Atomic int released;
@@ -58,7 +59,8 @@ te_result_partition_t *result_partition_new(const te_id_t *partition_id, const c
     if (rp == NULL)
         goto cleanup;
     rp->subs = calloc(n_subpartitions, sizeof(*rp->subs));
-    if (rp->subs == NULL)
+    rp->buffer_size = calloc(n_subpartitions, sizeof(*rp->buffer_size));
+    if (rp->subs == NULL || rp->buffer_size == NULL)
         goto cleanup;
     for (uint32_t i = 0; i < n_subpartitions; i++) {
         rp->subs[i] = pipelined_subpartition_new();
@@ -82,6 +84,7 @@ cleanup:
             for (uint32_t i = 0; i < n_subpartitions; i++)
                 pipelined_subpartition_free(rp->subs[i]);
         free(rp->subs);
+        free(rp->buffer_size);
         free(rp);
     }
     local_buffer_pool_destroy(pool);
@@ -100,6 +103,7 @@ void result_partition_unref(te_result_partition_t *rp)
     for (uint32_t i = 0; i < rp->n; i++)
         pipelined_subpartition_free(rp->subs[i]);
     free(rp->subs);
+    free(rp->buffer_size);
     local_buffer_pool_destroy(rp->pool);
     pthread_mutex_destroy(&rp->mu);
     free(rp);
@@ -285,6 +289,16 @@ int subpartition_view_poll_priority(te_subpartition_view_t *v, te_buffer_slice_t
 void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener)
 {
     pipelined_subpartition_set_priority_listener(v->rp->subs[v->sub], listener);
+}
+
+void subpartition_view_set_buffer_size(te_subpartition_view_t *v, uint32_t size)
+{
+    atomic_store_explicit(&v->rp->buffer_size[v->sub], size, memory_order_relaxed);
+}
+
+uint32_t result_partition_buffer_size(te_result_partition_t *rp, uint32_t sub)
+{
+    return atomic_load_explicit(&rp->buffer_size[sub], memory_order_relaxed);
 }
 
 int subpartition_view_is_available(te_subpartition_view_t *v)

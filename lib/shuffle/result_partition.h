@@ -83,6 +83,11 @@ int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *o
 int subpartition_view_poll_priority(te_subpartition_view_t *v, te_buffer_slice_t *out);
 /* Called (any thread, no lock held) on every priority event added; set after create. */
 void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notifier_t listener);
+/* Buffer debloating (FLIP-183): the size the reader wants the producer's buffers cut
+ * at (0 = a whole segment; the producer also caps it at the segment). Any thread. */
+void subpartition_view_set_buffer_size(te_subpartition_view_t *v, uint32_t size);
+/* Producer: the size announced for `sub` (0 = none), read when a buffer is started. */
+uint32_t result_partition_buffer_size(te_result_partition_t *rp, uint32_t sub);
 /* 1 when readable data (or an event) is queued now. */
 int subpartition_view_is_available(te_subpartition_view_t *v);
 /* When the partition was released: returns 1 and copies the cause. */

@@ -207,6 +207,9 @@ static te_status_t build_gates(te_shuffle_io_t *io, const te_shuffle_env_t *env,
         io->gates[i] = input_gate_new(owner, gd->input_index, (uint32_t)gd->n_shuffle_descriptors, pool, err);
         if (io->gates[i] == NULL)
             return err ? err->code : TE_ENOMEM;
+        if (env->debloat_target_ms > 0)
+            input_gate_enable_debloating(io->gates[i], env->debloat_target_ms,
+                                         network_buffer_pool_segment_size(env->buffers));
         if (io->remote_buffers[i] != NULL)
             input_gate_set_poll_hook(io->gates[i],
                                      (te_notifier_t){remote_buffers_poll_hook, io->remote_buffers[i]});
@@ -342,4 +345,6 @@ void shuffle_io_gate_stats(const te_shuffle_io_t *io, size_t i, te_gate_buffer_s
     memset(out, 0, sizeof(*out));
     if (i < io->n_gates && io->remote_buffers[i] != NULL)
         remote_buffers_stats(io->remote_buffers[i], out);
+    if (i < io->n_gates && io->gates[i] != NULL)
+        out->buffer_size = input_gate_buffer_size(io->gates[i]);
 }

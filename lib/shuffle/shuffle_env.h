@@ -49,6 +49,7 @@ typedef struct te_shuffle_env {
     uint32_t floating_buffers_per_gate; /* taskmanager.network.memory.floating-buffers-per-gate */
     int64_t request_backoff_initial_ms; /* PartitionNotFound retries of remote channels */
     int64_t request_backoff_max_ms;
+    int64_t debloat_target_ms; /* taskmanager.network.memory.buffer-debloat.target; 0 = debloating off */
 } te_shuffle_env_t;
 
 /* The least a partition's pool is given, whatever the configuration. */

@@ -52,7 +52,8 @@ static inline void harness_fake_drop(void *ctx, te_remote_input_channel_t *ch)
 
 static inline const te_channel_transport_t *harness_fake_transport(void)
 {
-    static const te_channel_transport_t tr = {harness_fake_request, harness_fake_drop, harness_fake_drop, NULL, NULL};
+    static const te_channel_transport_t tr = {
+        harness_fake_request, harness_fake_drop, harness_fake_drop, NULL, NULL, NULL};
     return &tr;
 }
 
