@@ -8,7 +8,8 @@
 #   - the JobMaster's work on a job (parse, plan, TDDs, lookups) at 5k/10k/20k vertices
 #     and its growth ratio (2 = linear, 4 = quadratic);
 #   - network memory (scripts/bench_netmem.py): the largest all-to-all parallelism with
-#     the default arena on one and two daemons, floating-only vs exclusive throughput.
+#     the default arena on one and two daemons, floating-only vs exclusive throughput,
+#     aligned checkpoint duration under backpressure with and without buffer debloating.
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

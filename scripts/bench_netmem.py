@@ -11,9 +11,15 @@ figure, with the target and the baseline measured in the same run.
 2. floating_vs_exclusive_throughput: records/s of sequence -> rebalance -> discard at
    parallelism 8 across two daemons, the consumer daemon with floating-only gates
    (buffers-per-channel 0) vs exclusive buffers (2 per channel); target >= 95 %.
-Environment: BENCH_NETMEM_RECORDS (records of figure 2, 20000000; 0 skips it).
+3. debloat_aligned_checkpoint_ms: the median duration of aligned checkpoints (every 500
+   ms) of sequence -> rebalance -> slow map (slow_sink plugin, forward) -> file sink at
+   parallelism 2 on two one-slot daemons, without and with buffer debloating (target
+   1s, Flink's default, and 100 ms; one line per target, the baseline measured in the
+   same run); target >= 5x shorter.
+Environment: BENCH_NETMEM_RECORDS (records of figure 2, 20000000; 0 skips it),
+BENCH_DEBLOAT_RECORDS (records of figure 3, 160000; 0 skips it).
 """
-import json, os, subprocess, sys, tempfile, time
+import json, os, re, statistics, subprocess, sys, tempfile, time
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 daemon, tectl = os.path.join(build, "taskexecutord"), os.path.join(build, "tectl")
@@ -47,11 +53,11 @@ def stop(ps):
         procs.remove(p)
 
 
-def submit(job, executors, timeout=300):
+def submit(job, executors, timeout=300, extra=()):
     path = os.path.join(work, "job.json")
     with open(path, "w") as f:
         json.dump(job, f)
-    args = [tectl, "submit", path]
+    args = [tectl, "submit", path] + list(extra)
     for e in executors:
         args += ["--executor", e]
     t0 = time.monotonic()
@@ -69,8 +75,8 @@ def a2a(p, n=100000):
 
 
 try:
-    ps = [int(x) for x in os.environ.get("BENCH_NETMEM_PS", "32 64 96 128").split()]
-    for n_daemons in (1, 2):
+    ps = [int(x) for x in os.environ.get("BENCH_NETMEM_PS", "32 64 96 128").split()]  # empty: skip figure 1
+    for n_daemons in (1, 2) if ps else ():
         best, refused = 0, None
         for p in ps:
             ds = [start("d%d" % i, "taskmanager.numberOfTaskSlots=%d" % (p // n_daemons)) for i in range(n_daemons)]
@@ -106,6 +112,40 @@ try:
                           "exclusive_records_per_s": round(rates["exclusive"]),
                           "floating_only_records_per_s": round(rates["floating_only"]),
                           "ratio": round(rates["floating_only"] / rates["exclusive"], 3), "target_ratio": 0.95}))
+    n = int(os.environ.get("BENCH_DEBLOAT_RECORDS", "160000"))
+    if n > 0:
+        plugins = os.path.join(build, "plugins")
+
+        def checkpoint_ms(mode, *conf):
+            a = start("a", "taskmanager.numberOfTaskSlots=1", "plugins.dir=" + plugins, *conf)
+            b = start("b", "taskmanager.numberOfTaskSlots=1", "plugins.dir=" + plugins, *conf)
+            out_dir = os.path.join(work, "debloat-" + mode)
+            job = {"name": "debloat-" + mode,
+                   "config": {"execution.checkpointing.tolerable-failed-checkpoints": "1000000"},
+                   "vertices": [{"id": "seq", "parallelism": 2, "chain": [{"op": "sequence", "from": "1", "to": str(n)}]},
+                                {"id": "slow", "parallelism": 2,
+                                 "chain": [{"op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000",
+                                            "forward": "true"},
+                                           {"op": "file_sink", "path": out_dir + "/part-{subtask}.txt"}]}],
+                   "edges": [{"from": "seq", "to": "slow", "partitioner": "rebalance"}]}
+            ok, _, out = submit(job, [a[1], b[1]], extra=["--checkpoint-interval", "500ms", "--checkpoint-dir",
+                                                          os.path.join(work, "chk-" + mode)])
+            stop([a[0], b[0]])
+            if not ok:
+                raise SystemExit("bench_netmem: debloat %s job failed:\n%s" % (mode, out[-2000:]))
+            ms = [int(x) for x in re.findall(r"checkpoint \d+ completed in (\d+) ms", out)]
+            if not ms:
+                raise SystemExit("bench_netmem: debloat %s: no checkpoint completed" % mode)
+            return statistics.median(ms), len(ms)
+
+        off, n_off = checkpoint_ms("off")
+        for target in ("1s", "100ms"):
+            on, n_on = checkpoint_ms("on-" + target, "taskmanager.network.memory.buffer-debloat.enabled=true",
+                                     "taskmanager.network.memory.buffer-debloat.target=" + target)
+            print(json.dumps({"figure": "debloat_aligned_checkpoint_ms", "debloat_target": target, "records": n,
+                              "without_debloating_median_ms": off, "checkpoints_without": n_off,
+                              "with_debloating_median_ms": on, "checkpoints_with": n_on,
+                              "ratio": round(off / max(on, 1), 2), "target_ratio": 5}))
 finally:
     for p in procs:
         p.terminate()
