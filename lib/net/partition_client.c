@@ -251,12 +251,13 @@ static int handle_error_response(cli_conn_t *cn, const te_net_msg_t *m)
     static const uint8_t zero[TE_NET_ID_LEN];
     if (memcmp(m->receiver_id, zero, TE_NET_ID_LEN) == 0) {
         char why[TE_NET_ERROR_MSG_MAX + 256];
-        snprintf(
-            why, sizeof(why), "the producer reported %s: %s%s", net_error_code_name(m->error_code), msg,
-            m->error_code == TE_NET_ERR_PROTOCOL && cn->sent_buffer_size
-                ? " (buffer debloating sends NewBufferSize, which this producer does not know: upgrade it, or "
-                  "set taskmanager.network.memory.buffer-debloat.enabled to false on this consumer)"
-                : "");
+        if (m->error_code == TE_NET_ERR_PROTOCOL && cn->sent_buffer_size) /* the key first: causes get cut */
+            snprintf(why, sizeof(why),
+                     "the producer refused buffer debloating's NewBufferSize (upgrade it, or set "
+                     "taskmanager.network.memory.buffer-debloat.enabled to false here): %s: %s",
+                     net_error_code_name(m->error_code), msg);
+        else
+            snprintf(why, sizeof(why), "the producer reported %s: %s", net_error_code_name(m->error_code), msg);
         conn_fail(cn, why);
         return 1;
     }

@@ -631,6 +631,78 @@ START_TEST(test_wake_batch_defers_listeners)
 }
 END_TEST
 
+/* ---- mixed versions: a producer that predates buffer debloating ---- */
+
+static int read_exact(int fd, uint8_t *p, size_t n);
+
+/* Behaves as a server without message 10 does: reads the PartitionRequest, then the
+ * next frame; an unknown id is a protocol error (ErrorResponse(Protocol) naming it,
+ * all-zero receiver id) and the connection is closed. */
+static void *old_producer(void *arg)
+{
+    int *io = arg; /* [0] the listening fd; [1] out: the second frame's id */
+    int fd = accept(io[0], NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    uint8_t req[49], next[29];
+    if (read_exact(fd, req, sizeof(req)) == 0 && read_exact(fd, next, sizeof(next)) == 0) {
+        io[1] = next[8];
+        char msg[64];
+        snprintf(msg, sizeof(msg), "unknown message id %u", next[8]);
+        te_net_msg_t m;
+        memset(&m, 0, sizeof(m));
+        m.id = TE_NET_ERROR_RESPONSE;
+        m.error_code = TE_NET_ERR_PROTOCOL;
+        m.payload = (const uint8_t *)msg;
+        m.size = (uint32_t)strlen(msg);
+        uint8_t out[128];
+        size_t n = net_codec_encode(&m, out, sizeof(out));
+        if (write(fd, out, n) != (ssize_t)n)
+            io[1] = -1;
+    }
+    close(fd);
+    return NULL;
+}
+
+/* A debloating consumer against it: its NewBufferSize follows the PartitionRequest, the
+ * producer refuses it, and the gate fails naming the key that turns debloating off. */
+START_TEST(test_debloating_consumer_old_producer_refused)
+{
+    int port;
+    int io[2] = {listen_any(&port), 0};
+    pthread_t th;
+    pthread_create(&th, NULL, old_producer, io);
+    char peer[64];
+    snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+    te_id_t pid;
+    te_id_random(&pid);
+    te_error_t err;
+    consumer_t c;
+    te_local_buffer_pool_t *lp = network_buffer_pool_create_local(arena, "consumer", 1, 1, &err);
+    ck_assert_ptr_nonnull(lp);
+    c.gate = input_gate_new("consumer", 0, 1, lp, &err);
+    c.rb = remote_buffers_new(lp, 1);
+    input_gate_set_poll_hook(c.gate, (te_notifier_t){remote_buffers_poll_hook, c.rb});
+    input_gate_set_listener(c.gate, (te_notifier_t){wake, NULL});
+    te_remote_input_channel_t *ch = remote_input_channel_new(c.gate, 0, c.rb, partition_client_transport(client),
+                                                             peer, &pid, 0, 100, 1000, &err);
+    ck_assert_ptr_nonnull(ch);
+    ck_assert_int_eq(input_gate_set_channel(c.gate, 0, &remote_input_channel_ops, ch, &err), TE_OK);
+    remote_input_channel_ops.set_buffer_size(ch, 1024); /* the gate's debloater did, before the request */
+    ck_assert_int_eq(input_gate_request_partitions(c.gate, 10000, &err), TE_OK);
+    uint8_t out[64];
+    size_t len;
+    ck_assert_int_eq(consume(&c, out, sizeof(out), &len), TE_GATE_ERROR);
+    pthread_join(th, NULL);
+    close(io[0]);
+    ck_assert_int_eq(io[1], TE_NET_NEW_BUFFER_SIZE);
+    const char *why = input_gate_failure(c.gate);
+    ck_assert_msg(strstr(why, "unknown message id 10") != NULL, "%s", why);
+    ck_assert_msg(strstr(why, "taskmanager.network.memory.buffer-debloat.enabled") != NULL, "%s", why);
+    consumer_close(&c);
+}
+END_TEST
+
 /* ---- the real client against a scripted producer: payloads split across reads ---- */
 
 #define BIG_SEG 16384u
@@ -1101,6 +1173,7 @@ Suite *remote_channel_suite(void)
     tcase_add_test(tc, test_sequence_gap_and_no_credit);
     tcase_add_test(tc, test_floating_only_credit_and_barrier);
     tcase_add_test(tc, test_end_of_partition_returns_unused_credit);
+    tcase_add_test(tc, test_debloating_consumer_old_producer_refused);
     tcase_add_test(tc, test_reserve_fill_in_pieces_commit);
     tcase_add_test(tc, test_reserve_release_abort);
     tcase_add_test(tc, test_wake_batch_defers_listeners);
