@@ -275,42 +275,50 @@ static void sb_task_series(te_prom_t *b, const char *name, const te_task_record_
     prom_printf(b, "\",subtask=\"%u\"", task_subtask_index(r->task));
 }
 
-/* Per task and input gate: exclusive / floating buffers in use, in-flight bytes. */
+/* The per-gate gauges: one table row each (kind: the `kind` label's value, or NULL). */
+enum gate_gauge { GG_EXCLUSIVE, GG_FLOATING, GG_IN_FLIGHT, GG_BUFFER_SIZE };
+static const struct {
+    enum gate_gauge which;
+    const char *name, *kind, *help; /* help NULL: the family of the row before */
+} gate_gauges[] = {
+    {GG_EXCLUSIVE, "te_task_input_gate_buffers_in_use", "exclusive",
+     "Network buffers of an input gate in use, exclusive or floating (kind)."},
+    {GG_FLOATING, "te_task_input_gate_buffers_in_use", "floating", NULL},
+    {GG_IN_FLIGHT, "te_task_input_gate_in_flight_bytes", NULL,
+     "Data bytes an input gate received and its task did not read yet."},
+    {GG_BUFFER_SIZE, "te_task_input_gate_debloated_buffer_size", NULL,
+     "Buffer size an input gate asked its producers for (buffer debloating; 0 = off), bytes."},
+};
+
+static unsigned long long gate_gauge_value(const te_gate_buffer_stats_t *st, enum gate_gauge which)
+{
+    switch (which) {
+    case GG_EXCLUSIVE: return st->exclusive_in_use;
+    case GG_FLOATING: return st->floating_in_use;
+    case GG_IN_FLIGHT: return st->in_flight_bytes;
+    case GG_BUFFER_SIZE: return st->buffer_size;
+    }
+    return 0;
+}
+
+/* Per task and input gate: exclusive / floating buffers in use, in-flight bytes, the
+ * debloated buffer size. */
 static void metrics_gate_buffers(te_prom_t *b, te_task_record_t *const *recs, size_t n)
 {
-    prom_family(b, "te_task_input_gate_buffers_in_use", "gauge",
-                "Network buffers of an input gate in use, exclusive or floating (kind).");
-    for (int k = 0; k < 2; k++)
+    for (size_t r = 0; r < sizeof(gate_gauges) / sizeof(gate_gauges[0]); r++) {
+        if (gate_gauges[r].help != NULL)
+            prom_family(b, gate_gauges[r].name, "gauge", gate_gauges[r].help);
         for (size_t i = 0; i < n; i++) {
             const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
             for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
                 te_gate_buffer_stats_t st;
                 shuffle_io_gate_stats(io, g, &st);
-                sb_task_series(b, "te_task_input_gate_buffers_in_use", recs[i]);
-                prom_printf(b, ",gate=\"%zu\",kind=\"%s\"} %u\n", g, k == 0 ? "exclusive" : "floating",
-                            k == 0 ? st.exclusive_in_use : st.floating_in_use);
+                sb_task_series(b, gate_gauges[r].name, recs[i]);
+                prom_printf(b, ",gate=\"%zu\"", g);
+                if (gate_gauges[r].kind != NULL)
+                    prom_printf(b, ",kind=\"%s\"", gate_gauges[r].kind);
+                prom_printf(b, "} %llu\n", gate_gauge_value(&st, gate_gauges[r].which));
             }
-        }
-    prom_family(b, "te_task_input_gate_in_flight_bytes", "gauge",
-                "Data bytes an input gate received and its task did not read yet.");
-    for (size_t i = 0; i < n; i++) {
-        const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
-        for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
-            te_gate_buffer_stats_t st;
-            shuffle_io_gate_stats(io, g, &st);
-            sb_task_series(b, "te_task_input_gate_in_flight_bytes", recs[i]);
-            prom_printf(b, ",gate=\"%zu\"} %llu\n", g, (unsigned long long)st.in_flight_bytes);
-        }
-    }
-    prom_family(b, "te_task_input_gate_debloated_buffer_size", "gauge",
-                "Buffer size an input gate asked its producers for (buffer debloating; 0 = off), bytes.");
-    for (size_t i = 0; i < n; i++) {
-        const te_shuffle_io_t *io = task_shuffle_io(recs[i]->task);
-        for (size_t g = 0; io != NULL && g < io->n_gates; g++) {
-            te_gate_buffer_stats_t st;
-            shuffle_io_gate_stats(io, g, &st);
-            sb_task_series(b, "te_task_input_gate_debloated_buffer_size", recs[i]);
-            prom_printf(b, ",gate=\"%zu\"} %u\n", g, st.buffer_size);
         }
     }
 }
