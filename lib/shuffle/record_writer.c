@@ -6,7 +6,9 @@
  * of that buffer and the subpartition queue another (added when the buffer is started),
  * so a concurrent release cannot recycle a segment the writer still writes into. Each
  * record advances b->committed (release store, inside the serializer); a full buffer
- * is marked finished and handed over with result_partition_buffer_finished. Hot path:
+ * is marked finished and handed over with result_partition_buffer_finished. A buffer is
+ * full at its capacity, which the writer cuts when it starts it to the size the
+ * subpartition's reader announced (buffer debloating; the pool restores it). Hot path:
  * no malloc, no syscall, no lock per record (the subpartition lock per buffer only); a
  * small record that fits in its channel's open buffer is written straight into it by
  * the inline path in record_writer.h (hot.open mirrors each channel's `cur` unless

@@ -7,13 +7,15 @@
 # an aligned checkpoint every 500 ms. While it runs the slow maps' gates are sampled
 # (/v1/tasks): in-flight bytes of the remote channel, the announced buffer size, the
 # task's input rate. Checks: both outputs = seq 1 N (the oracle); with debloating the
-# median in-flight bytes per gate are within 2x of the target (input rate x 100 ms),
-# the gates announced a size below the segment, and the in-flight bytes are at most a
-# quarter of those without it. The checkpoint durations of both runs are printed (not
-# asserted: make bench compares them).
+# in-flight bytes per gate (upper quartile of the samples) are within 2x of the target
+# (the median input rate x 100 ms), the gates announced a size below the segment, and
+# the in-flight bytes are at most half of those without it (measured on a plain
+# build: 5-8 kB with it, 65-68 kB without, 37 kB with it when the producers did not
+# cut their buffers). The checkpoint durations of both runs are printed, not asserted
+# (make bench compares them).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-N=160000
+N=120000
 TARGET_MS=100
 COMMON=(-D taskmanager.numberOfTaskSlots=1 -D plugins.dir="$BUILD/plugins")
 DEBLOAT=(-D taskmanager.network.memory.buffer-debloat.enabled=true
@@ -25,7 +27,7 @@ start_daemon y_on "${COMMON[@]}" "${DEBLOAT[@]}"
 seq 1 "$N" | sort >"$WORK/expected.txt"
 
 # run MODE X Y: the job on daemons X and Y; samples to $WORK/MODE.samples, the summary
-# (median in-flight bytes, median target bytes, smallest announced size) to
+# (upper quartile of in-flight bytes, median target bytes, smallest announced size) to
 # $WORK/MODE.summary, checkpoint durations to $WORK/MODE.ckpt.
 run() {
   local mode=$1 x=$2 y=$3
@@ -37,7 +39,7 @@ run() {
   "vertices": [
     { "id": "seq", "parallelism": 2, "chain": [ { "op": "sequence", "from": "1", "to": "$N" } ] },
     { "id": "slow", "parallelism": 2,
-      "chain": [ { "op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000", "forward": "true" },
+      "chain": [ { "op": "plugin", "library": "slow_sink.so", "every": "10", "sleep_us": "1000", "forward": "true" },
                  { "op": "file_sink", "path": "$WORK/$mode.out/part-{subtask}.txt" } ] } ],
   "edges": [ { "from": "seq", "to": "slow", "partitioner": "rebalance" } ] }
 JSON
@@ -78,7 +80,8 @@ while alive():
     time.sleep(0.1)
 if not inflight:
     sys.exit("no sample of a running slow map past its first 2 s while a source ran")
-print(f"in_flight={int(statistics.median(inflight))} target={int(statistics.median(targets))} "
+inflight.sort()  # the upper quartile: most samples are below it; with buffers not cut it is a segment or more
+print(f"in_flight={inflight[len(inflight) * 3 // 4]} target={int(statistics.median(targets))} "
       f"min_size={min(sizes)} samples={len(inflight)}")
 PY
     { tail -20 "$WORK/$mode.samples"; fail "$mode: sampling failed"; }
@@ -102,8 +105,8 @@ off_size=$(field min_size "$WORK/off.summary")
 [ "$on_size" -gt 0 ] && [ "$on_size" -lt 32768 ] || fail "with debloating no gate announced a size below the segment ($on_size)"
 [ "$on_if" -le $((2 * on_target)) ] ||
   fail "with debloating the in-flight bytes per gate ($on_if) are not within 2x of the target ($on_target)"
-[ $((4 * on_if)) -le "$off_if" ] ||
-  fail "debloating did not cut the in-flight bytes per gate to a quarter ($on_if with it, $off_if without)"
+[ $((2 * on_if)) -le "$off_if" ] ||
+  fail "debloating did not cut the in-flight bytes per gate to half ($on_if with it, $off_if without)"
 for d in x_off y_off x_on y_on; do
   st=${d}_STATUS
   wait_until 10 daemon_idle "${!st}" || fail "slots or segments not released on $d"
