@@ -988,6 +988,9 @@ START_TEST(test_server_drops_queued_payloads_of_a_lost_consumer)
            te_clock_mono_ms() < deadline)
         usleep(10000);
     ck_assert_uint_eq(network_buffer_pool_available_segments(big), network_buffer_pool_total_segments(big));
+    /* The count is a relaxed atomic the I/O thread stores before it leaves the arena's
+     * mutex: taking that mutex (unreserved_segments does) waits until it left. */
+    (void)network_buffer_pool_unreserved_segments(big);
     network_buffer_pool_free(big);
     run_transfer(10, 1, 0); /* the server still serves */
 }
