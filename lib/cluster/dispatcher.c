@@ -277,6 +277,18 @@ static void on_plan(void *arg, te_job_master_t *jm)
         json_array_append_new(ex, json_string(job_master_executor_address(jm, e)));
     json_decref(j->executors);
     j->executors = ex;
+    const te_job_plan_t *plan = job_master_plan(jm);
+    json_t *tasks = json_array(), *slots = json_array();
+    char hex[TE_ID_HEX_LEN + 1];
+    for (size_t t = 0; plan != NULL && t < job_plan_n_tasks(plan); t++)
+        json_array_append_new(tasks, json_string(te_id_to_hex(&job_plan_task(plan, t)->execution_id, hex)));
+    for (size_t s = 0; plan != NULL && s < job_plan_n_slots(plan); s++)
+        json_array_append_new(slots, json_string(te_id_to_hex(&job_plan_slot(plan, s)->allocation_id, hex)));
+    json_decref(j->attempt);
+    j->attempt =
+        json_pack("{s:I, s:o, s:o}", "number", (json_int_t)job_master_attempt(jm), "tasks", tasks, "slots", slots);
+    if (job_master_adopted(jm))
+        j->adopted = 1;
     store_write(j);
 }
 
@@ -374,6 +386,8 @@ static char *record_text(const cl_job_t *j)
                             "status", ended ? job_master_state_name(j->state) : "RUNNING", "end_ms",
                             (json_int_t)j->end_ms, "cause", j->cause, "restarts", (int)j->restarts, "recovered",
                             j->recovered, "job", j->graph_json, "options", cl_options_json(&j->opt));
+    if (rec != NULL && j->attempt != NULL && !ended)
+        json_object_set(rec, "attempt", j->attempt);
     char *text = rec ? json_dumps(rec, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(rec);
     return text;
@@ -428,6 +442,7 @@ static void job_free(cl_job_t *j)
     json_decref(j->ckpt_history);
     json_decref(j->final_detail);
     json_decref(j->executors);
+    json_decref(j->attempt);
     json_decref(j->last_savepoint);
     json_decref(j->events);
     free(j);
@@ -517,13 +532,46 @@ static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t
     return TE_OK;
 }
 
+/* The stored last attempt of a recovered job, to adopt (0 = none usable). */
+static int adoption_of(const cl_job_t *j, te_job_adoption_t *a)
+{
+    const json_t *tasks = json_object_get(j->attempt, "tasks"), *slots = json_object_get(j->attempt, "slots");
+    json_int_t number = json_integer_value(json_object_get(j->attempt, "number"));
+    size_t nt = json_array_size(tasks), ns = json_array_size(slots);
+    memset(a, 0, sizeof(*a));
+    if (j->d->cfg.adoption_timeout_ms <= 0 || nt == 0 || ns == 0 || number < 0 || number > UINT32_MAX)
+        return 0;
+    te_id_t *ex = calloc(nt, sizeof(*ex)), *al = calloc(ns, sizeof(*al));
+    int ok = ex != NULL && al != NULL;
+    for (size_t i = 0; ok && i < nt; i++)
+        ok = json_is_string(json_array_get(tasks, i)) &&
+             te_id_from_hex(json_string_value(json_array_get(tasks, i)), &ex[i]) == 0;
+    for (size_t i = 0; ok && i < ns; i++)
+        ok = json_is_string(json_array_get(slots, i)) &&
+             te_id_from_hex(json_string_value(json_array_get(slots, i)), &al[i]) == 0;
+    if (!ok) {
+        free(ex);
+        free(al);
+        return 0;
+    }
+    *a = (te_job_adoption_t){(uint32_t)number, ex, nt, al, ns, j->d->cfg.adoption_timeout_ms};
+    return 1;
+}
+
 static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *err)
 {
     te_dispatcher_t *d = j->d;
     te_ckpt_metadata_t *restore = NULL;
     int explicit_restore = 0;
-    if (restore_point(j, recovering, &restore, &explicit_restore, err) != TE_OK)
+    te_job_adoption_t adopt;
+    int adopting = recovering && adoption_of(j, &adopt);
+    if (restore_point(j, recovering, &restore, &explicit_restore, err) != TE_OK) {
+        if (adopting) {
+            free((void *)adopt.execution_ids);
+            free((void *)adopt.allocation_ids);
+        }
         return err ? err->code : TE_EINVAL;
+    }
     te_job_master_config_t jc = {
         .base = d->cfg.base,
         .graph = j->graph,
@@ -536,6 +584,7 @@ static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *er
         .metadata_writer = {meta_write, d},
         .restore = restore,
         .restore_explicit = explicit_restore,
+        .adopt = adopting ? &adopt : NULL,
         .allow_non_restored_state = j->opt.allow_non_restored_state,
         .restart_attempts = j->opt.restart_attempts,
         .restart_backoff_ms = j->opt.restart_backoff_ms,
@@ -546,6 +595,10 @@ static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *er
         .listener_arg = j,
     };
     j->jm = job_master_new(&jc, err);
+    if (adopting) {
+        free((void *)adopt.execution_ids);
+        free((void *)adopt.allocation_ids);
+    }
     if (j->jm == NULL)
         return err ? err->code : TE_EINVAL;
     j->max_restarts = j->opt.restart_attempts;
@@ -874,6 +927,9 @@ static void recover_one(void *arg, const char *hex, const char *text)
         resource_manager_hold(d->cfg.rm, &id, addrs, n, te_clock_mono_ms() + d->cfg.heartbeat_timeout_ms);
         j->executors = json_incref(executors);
     }
+    json_t *attempt = json_object_get(rec, "attempt");
+    if (json_is_object(attempt))
+        j->attempt = json_incref(attempt);
     json_decref(rec);
     j->recovered = 1;
     if (job_master_create(j, 1, &err) != TE_OK) {
@@ -887,9 +943,17 @@ static void recover_one(void *arg, const char *hex, const char *text)
     }
     link_job(d, j);
     const te_ckpt_metadata_t *m = job_master_latest_checkpoint(j->jm);
-    TE_INFO(CTX, "job %s (%s) recovered from the job store%s%llu", j->hex, job_graph_name(j->graph),
-            m ? ": restarting from checkpoint " : " (no checkpoint: from the beginning)",
-            m ? (unsigned long long)m->checkpoint_id : 0ULL);
+    if (j->attempt != NULL && d->cfg.adoption_timeout_ms > 0)
+        TE_INFO(CTX,
+                "job %s (%s) recovered from the job store: adopting the running tasks of attempt %lld (if they "
+                "do not all run: restarting from %s%llu)",
+                j->hex, job_graph_name(j->graph),
+                (long long)json_integer_value(json_object_get(j->attempt, "number")),
+                m ? "checkpoint " : "the beginning", m ? (unsigned long long)m->checkpoint_id : 0ULL);
+    else
+        TE_INFO(CTX, "job %s (%s) recovered from the job store%s%llu", j->hex, job_graph_name(j->graph),
+                m ? ": restarting from checkpoint " : " (no checkpoint: from the beginning)",
+                m ? (unsigned long long)m->checkpoint_id : 0ULL);
     if (rc->n_started < sizeof(rc->started) / sizeof(rc->started[0]))
         rc->started[rc->n_started++] = j;
     rc->recovered++;
@@ -966,6 +1030,7 @@ void dispatcher_counts(const te_dispatcher_t *d, te_dispatcher_counts_t *c)
         if ((unsigned)j->state < 16)
             c->jobs_by_state[j->state]++;
         c->restarts += (uint64_t)j->restarts;
+        c->adopted += j->adopted;
         c->checkpoints_completed += j->ckpt_completed;
         c->checkpoints_failed += j->ckpt_failed;
         c->checkpoint_duration_seconds_sum += j->ckpt_duration_sum_s;

@@ -40,6 +40,8 @@ typedef struct te_dispatcher_config {
     const char *checkpoint_root; /* absolute: where jobs without checkpoint_dir checkpoint */
     int64_t heartbeat_interval_ms;
     int64_t heartbeat_timeout_ms; /* a recovered job waits this long for its TaskExecutors */
+    int64_t adoption_timeout_ms;  /* a recovered job's running tasks are adopted when reported
+                                     RUNNING within this (0 = never adopt: restart) */
     int64_t checkpoint_timeout_ms;
     long restart_attempts; /* defaults of jobs that do not set them */
     int64_t restart_backoff_ms;
@@ -50,7 +52,8 @@ typedef struct te_dispatcher_config {
 typedef void (*te_dispatch_reply_fn)(void *arg, int status, json_t *body);
 
 te_dispatcher_t *dispatcher_new(const te_dispatcher_config_t *cfg, te_error_t *err);
-/* Reads the store: ended jobs become history, unfinished ones are started again from
+/* Reads the store: ended jobs become history, unfinished ones adopt the tasks of their
+ * last attempt when those still run (adoption_timeout_ms), else are started again from
  * their latest completed checkpoint. Returns how many were recovered (or -1 + err). */
 long dispatcher_recover(te_dispatcher_t *d, te_error_t *err);
 /* Frees the store (pending writes complete first) and every job (JobMasters included;
@@ -88,6 +91,7 @@ json_t *dispatcher_events_json(te_dispatcher_t *d, const char *job_hex, uint64_t
 typedef struct te_dispatcher_counts {
     size_t jobs_by_state[16]; /* te_job_state_t */
     uint64_t restarts, checkpoints_completed, checkpoints_failed, submitted;
+    uint64_t adopted; /* jobs whose running tasks this JobManager adopted */
     double checkpoint_duration_seconds_sum;
 } te_dispatcher_counts_t;
 void dispatcher_counts(const te_dispatcher_t *d, te_dispatcher_counts_t *c);

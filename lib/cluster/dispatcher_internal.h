@@ -45,6 +45,9 @@ typedef struct cl_job {
     json_t *ckpt_history;    /* the last completed / aborted checkpoints, newest last */
     json_t *final_detail;    /* vertices/subtasks at the end (the JobMaster is gone) */
     json_t *executors;       /* RPC addresses of the TaskExecutors of the last attempt (stored) */
+    json_t *attempt;         /* the last attempt's {"number", "tasks", "slots"} (execution and
+                                allocation ids, stored): what a new leader adopts */
+    int adopted;             /* this JobManager adopted its running tasks */
     json_t *last_savepoint;  /* {"id", "path", "time_ms", "stop"} or NULL */
     /* events for attach */
     json_t *events;

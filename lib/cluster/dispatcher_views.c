@@ -63,12 +63,13 @@ json_t *cl_progress_json(const cl_job_t *j) { return j->jm != NULL ? job_event_p
 static json_t *summary_json(const cl_job_t *j)
 {
     int64_t end = j->end_ms > 0 ? j->end_ms : te_clock_wall_ms();
-    return json_pack(
-        "{s:s, s:s, s:s, s:I, s:o, s:I, s:i, s:s?, s:o, s:b}", "job_id", j->hex, "name", job_graph_name(j->graph),
-        "state", job_master_state_name(j->state), "submitted_ms", (json_int_t)j->submitted_ms, "end_ms",
-        j->end_ms > 0 ? json_integer(j->end_ms) : json_null(), "duration_ms", (json_int_t)(end - j->submitted_ms),
-        "restarts", (int)j->restarts, "failure_cause", j->cause, "last_checkpoint",
-        j->last_checkpoint ? json_incref(j->last_checkpoint) : json_null(), "recovered", j->recovered);
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:i, s:s?, s:o, s:b, s:b}", "job_id", j->hex, "name",
+                     job_graph_name(j->graph), "state", job_master_state_name(j->state), "submitted_ms",
+                     (json_int_t)j->submitted_ms, "end_ms", j->end_ms > 0 ? json_integer(j->end_ms) : json_null(),
+                     "duration_ms", (json_int_t)(end - j->submitted_ms), "restarts", (int)j->restarts,
+                     "failure_cause", j->cause, "last_checkpoint",
+                     j->last_checkpoint ? json_incref(j->last_checkpoint) : json_null(), "recovered", j->recovered,
+                     "adopted", j->adopted);
 }
 
 json_t *dispatcher_jobs_json(te_dispatcher_t *d)

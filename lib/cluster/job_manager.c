@@ -188,6 +188,10 @@ static char *metrics_text(void *arg)
     prom_family(&b, "te_jobmanager_job_restarts_total", "counter",
                 "Restarts of the jobs known to the JobManager.");
     prom_printf(&b, "te_jobmanager_job_restarts_total %llu\n", (unsigned long long)dc.restarts);
+    prom_family(&b, "te_jobmanager_jobs_adopted_total", "counter",
+                "Recovered jobs whose running tasks this JobManager adopted (high availability) instead of "
+                "restarting them.");
+    prom_printf(&b, "te_jobmanager_jobs_adopted_total %llu\n", (unsigned long long)dc.adopted);
     prom_family(&b, "te_jobmanager_checkpoints_completed_total", "counter", "Completed checkpoints of all jobs.");
     prom_printf(&b, "te_jobmanager_checkpoints_completed_total %llu\n",
                 (unsigned long long)dc.checkpoints_completed);
@@ -278,6 +282,7 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
         .checkpoint_root = jm->checkpoint_root,
         .heartbeat_interval_ms = config_get_int(cfg, TE_KEY_HEARTBEAT_INTERVAL),
         .heartbeat_timeout_ms = config_get_int(cfg, TE_KEY_HEARTBEAT_TIMEOUT),
+        .adoption_timeout_ms = ha ? config_get_int(cfg, TE_KEY_HIGH_AVAILABILITY_ADOPTION_TIMEOUT) : 0,
         .checkpoint_timeout_ms = config_get_int(cfg, TE_KEY_JOBMANAGER_CHECKPOINT_TIMEOUT),
         .restart_attempts = (long)config_get_int(cfg, TE_KEY_JOBMANAGER_EXECUTION_RESTART_ATTEMPTS),
         .restart_backoff_ms = config_get_int(cfg, TE_KEY_JOBMANAGER_EXECUTION_RESTART_BACKOFF),

@@ -187,6 +187,7 @@ static void executor_free(rm_executor_t *ex)
         return;
     gw_close(ex);
     free(ex->slots);
+    free(ex->tasks);
     free(ex);
 }
 
@@ -333,6 +334,7 @@ static void call_register(te_resource_manager_t *rm, te_rpc_conn_t *conn, uint64
     ex->registered_wall_ms = ex->last_heartbeat_wall_ms = te_clock_wall_ms();
     te_id_random(&ex->registration_id);
     rm->n_registrations++;
+    rm_executor_set_tasks(ex, m->task_report);
     apply_report(rm, ex, m->slot_report);
     TE_INFO(CTX, "TaskExecutor %s registered%s from %s: %zu slot(s), %zu free, RPC %s, data %s", ex->resource_id,
             fresh ? "" : " again", rpc_conn_peer(conn), ex->n_slots, rm_executor_free_slots(ex), ex->rpc_address,
@@ -374,6 +376,7 @@ static void call_heartbeat(te_resource_manager_t *rm, te_rpc_conn_t *conn, uint6
     rm_executor_t *ex = registered(rm, conn, call_id, m->resource_id, m->registration_id);
     if (ex == NULL)
         return;
+    rm_executor_set_tasks(ex, m->task_report);
     if (m->slot_report != NULL)
         apply_report(rm, ex, m->slot_report);
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);

@@ -20,6 +20,12 @@ typedef struct rm_slot {
     te_id_t job_id, allocation_id;
 } rm_slot_t;
 
+/* A task a TaskExecutor reported (registration, heartbeat): what adoption looks for. */
+typedef struct rm_task {
+    te_id_t job_id, execution_id, allocation_id;
+    int state; /* Te__ExecutionState */
+} rm_task_t;
+
 typedef enum rm_gw_state {
     RM_GW_CONNECTING = 0,
     RM_GW_OPEN,
@@ -43,6 +49,8 @@ typedef struct rm_executor {
     char gw_error[TE_ERROR_MSG_MAX];
     rm_slot_t *slots;
     size_t n_slots;
+    rm_task_t *tasks; /* its last task report */
+    size_t n_tasks;
     size_t n_leftover;  /* slots of allocations nobody holds, being freed */
     int report_pending; /* a RequestSlotReport is in flight */
     int64_t report_at;  /* when to ask for a report (leftovers, after a release); -1 none */
@@ -56,6 +64,7 @@ typedef enum rm_req_state {
     RM_REQ_REQUESTED,   /* RequestSlot sent to ex */
     RM_REQ_GRANTED,     /* the TaskExecutor allocated it; its offer is awaited */
     RM_REQ_OFFERED,     /* offered to the JobMaster */
+    RM_REQ_ADOPTING,    /* a running attempt's slot, looked for on the TaskExecutors */
 } rm_req_state_t;
 
 typedef struct rm_req {
@@ -88,6 +97,14 @@ typedef struct rm_job {
     size_t release_pending; /* DisconnectJobManager calls in flight */
     int releasing;
     char waiting[300]; /* why open requests wait ("" = placing) */
+    /* Adoption of a running attempt (resource_manager_adopt.c). */
+    int adopting;          /* its requests are RM_REQ_ADOPTING */
+    int adopt_registering; /* every task was found: RegisterJobManager calls in flight */
+    size_t adopt_regs;     /* those calls */
+    char adopt_error[400]; /* a refused one ("" = none) */
+    te_id_t *adopt_exec;   /* the execution ids of the attempt's tasks */
+    size_t n_adopt_exec;
+    int64_t adopt_deadline; /* monotonic */
     struct rm_job *next;
 } rm_job_t;
 
@@ -126,6 +143,11 @@ int64_t rm_now(void);
 
 /* resource_manager_slots.c */
 extern const te_slot_provider_ops_t rm_slot_provider_ops;
+/* The job of a JobMaster, created (queued last) when new; NULL when out of memory. */
+rm_job_t *rm_job_of(te_resource_manager_t *rm, te_job_master_t *jm, int create);
+rm_job_t *rm_job_by_serial(te_resource_manager_t *rm, uint64_t serial);
+/* Notes that the job's JobMaster is registered with ex (RegisterJobManager sent). */
+void rm_job_add_tm(rm_job_t *j, rm_executor_t *ex);
 /* Places open requests on free slots (re-entrant calls are folded). */
 void rm_schedule(te_resource_manager_t *rm);
 /* OfferSlots from a TaskExecutor: 1 accepted. */
@@ -144,5 +166,17 @@ void rm_job_free(rm_job_t *j);
  * one TaskExecutor still awaited. */
 rm_hold_t *rm_hold_check(te_resource_manager_t *rm, const te_id_t *job_id, int64_t now, const char **missing);
 void rm_holds_free(te_resource_manager_t *rm);
+
+/* resource_manager_adopt.c */
+/* The provider's adopt operation (slot_provider.h). */
+void rm_adopt(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs, size_t n,
+              const te_id_t *execution_ids, size_t n_tasks, int64_t deadline_ms);
+/* Looks for the tasks of adopting jobs (from rm_schedule); failures are reported to
+ * their JobMasters (job_master_adopt_failed). */
+void rm_adopt_check(te_resource_manager_t *rm, int64_t now);
+/* The job's adoption is over (adopted, failed or replaced by a new request). */
+void rm_adopt_end(rm_job_t *j);
+/* Stores a task report of ex (NULL: none, e.g. an older TaskExecutor). */
+void rm_executor_set_tasks(rm_executor_t *ex, const Te__TaskReport *rep);
 
 #endif

@@ -63,6 +63,24 @@ static rm_job_t *find_serial(te_resource_manager_t *rm, uint64_t serial)
     return NULL;
 }
 
+rm_job_t *rm_job_by_serial(te_resource_manager_t *rm, uint64_t serial) { return find_serial(rm, serial); }
+
+rm_job_t *rm_job_of(te_resource_manager_t *rm, te_job_master_t *jm, int create)
+{
+    rm_job_t *j = find_job(rm, jm);
+    if (j != NULL || !create || (j = calloc(1, sizeof(*j))) == NULL)
+        return j;
+    j->jm = jm;
+    j->serial = ++rm->next_serial;
+    j->job_id = *job_master_job_id(jm);
+    te_id_to_hex(&j->job_id, j->hex);
+    rm_job_t **pp = &rm->jobs; /* FIFO: the oldest request is placed first */
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = j;
+    return j;
+}
+
 static rm_req_t *find_req(rm_job_t *j, const te_id_t *alloc)
 {
     for (size_t i = 0; i < j->n_reqs; i++)
@@ -79,10 +97,23 @@ static rm_job_tm_t *find_tm(rm_job_t *j, const rm_executor_t *ex)
     return NULL;
 }
 
+void rm_job_add_tm(rm_job_t *j, rm_executor_t *ex)
+{
+    if (find_tm(j, ex) != NULL)
+        return;
+    rm_job_tm_t *t = calloc(1, sizeof(*t));
+    if (t != NULL) {
+        t->ex = ex;
+        t->next = j->tms;
+        j->tms = t;
+    }
+}
+
 void rm_job_free(rm_job_t *j)
 {
     if (j == NULL)
         return;
+    rm_adopt_end(j);
     while (j->tms != NULL) {
         rm_job_tm_t *t = j->tms;
         j->tms = t->next;
@@ -201,12 +232,7 @@ static void place(te_resource_manager_t *rm, rm_job_t *j, rm_req_t *req, rm_exec
     req->since = rm_now();
     const te_id_t *token = job_master_fencing_token(j->jm);
     if (find_tm(j, ex) == NULL) {
-        rm_job_tm_t *t = calloc(1, sizeof(*t));
-        if (t != NULL) {
-            t->ex = ex;
-            t->next = j->tms;
-            j->tms = t;
-        }
+        rm_job_add_tm(j, ex);
         /* Pipelined: the executor reads the registration before the slot request. */
         tm_gateway_register_job_manager(ex->gw, &j->job_id, token, job_graph_name(job_master_graph(j->jm)),
                                         on_registered, op_new(rm, j, ex, NULL));
@@ -346,6 +372,7 @@ void rm_schedule(te_resource_manager_t *rm)
         for (rm_job_t *j = rm->jobs; j != NULL; j = j->next)
             if (j->requesting && !j->releasing && j->n_open > 0)
                 place_job(rm, j, now);
+        rm_adopt_check(rm, now);
     } while (rm->again);
     rm->scheduling = 0;
 }
@@ -434,21 +461,22 @@ void rm_slots_tick(te_resource_manager_t *rm, int64_t now)
 static void rm_request(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs, size_t n)
 {
     te_resource_manager_t *rm = self;
-    rm_job_t *j = find_job(rm, jm);
+    rm_job_t *j = rm_job_of(rm, jm, 1);
     if (j == NULL) {
-        j = calloc(1, sizeof(*j));
-        if (j == NULL) {
-            job_master_slots_unavailable(jm, 0, "out of memory queueing the slot requests");
-            return;
+        job_master_slots_unavailable(jm, 0, "out of memory queueing the slot requests");
+        return;
+    }
+    if (j->adopting || j->n_adopt_exec > 0) {
+        /* The running attempt was not adopted: its slots are leftovers now, freed (their
+         * tasks cancelled) before the new attempt is placed; registrations start over. */
+        rm_adopt_end(j);
+        while (j->tms != NULL) {
+            rm_job_tm_t *t = j->tms;
+            j->tms = t->next;
+            free(t);
         }
-        j->jm = jm;
-        j->serial = ++rm->next_serial;
-        j->job_id = *job_master_job_id(jm);
-        te_id_to_hex(&j->job_id, j->hex);
-        rm_job_t **pp = &rm->jobs; /* FIFO: the oldest request is placed first */
-        while (*pp != NULL)
-            pp = &(*pp)->next;
-        *pp = j;
+        for (rm_executor_t *ex = rm->executors; ex != NULL; ex = ex->next)
+            rm_executor_refresh(rm, ex, 0);
     }
     free(j->reqs);
     j->reqs = calloc(n ? n : 1, sizeof(*j->reqs));
@@ -509,6 +537,7 @@ static void rm_release(void *self, te_job_master_t *jm, const char *cause)
         job_master_slots_released(jm);
         return;
     }
+    rm_adopt_end(j);
     j->requesting = 0;
     j->releasing = 1;
     j->release_pending = 1; /* until the loop below has sent everything */
@@ -523,7 +552,7 @@ static void rm_release(void *self, te_job_master_t *jm, const char *cause)
         release_done(rm, j);
 }
 
-const te_slot_provider_ops_t rm_slot_provider_ops = {rm_request, rm_release};
+const te_slot_provider_ops_t rm_slot_provider_ops = {rm_request, rm_release, rm_adopt};
 
 void resource_manager_forget(te_resource_manager_t *rm, te_job_master_t *jm)
 {

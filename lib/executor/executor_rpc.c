@@ -193,6 +193,8 @@ static void checkpoint_call(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_
         rc = task_confirm_checkpoint(r->task, ckpt);
     else
         rc = task_abort_checkpoint(r->task, ckpt);
+    if (kind == CKPT_CONFIRM && rc == TE_OK && ckpt > r->last_confirmed)
+        r->last_confirmed = ckpt;
     if (rc == TE_EINVAL)
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
                         "%s: task %s (%s) is not a source task (checkpoints are triggered at the sources)%s", what,
@@ -240,7 +242,11 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
         return;
     }
     te_job_manager_t *jm = executor_find_job(te, &job_id);
-    if (jm != NULL && !te_id_equal(&jm->job_master_id, &master_id) && rpc_server_find_conn(te->rpc, jm->conn_id)) {
+    /* A newer leader (high availability) takes the job over even while the deposed
+     * one's connection is still open: its calls are refused from now on anyway. */
+    int newer = jm != NULL && te->epoch_seen > jm->epoch;
+    if (jm != NULL && !te_id_equal(&jm->job_master_id, &master_id) && !newer &&
+        rpc_server_find_conn(te->rpc, jm->conn_id)) {
         char have[TE_ID_HEX_LEN + 1];
         rpc_conn_replyf(conn, call_id, TE__ERROR_CODE__JOB_MASTER_MISMATCH,
                         "job %s is already led by JobManager %s (connection %s); got job_master_id %s",
@@ -260,10 +266,22 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
     jm->job_master_id = master_id;
     jm->conn_id = rpc_conn_id(conn);
     jm->retain = m->retain_tasks_on_disconnect;
+    jm->epoch = te->epoch_seen;
     jm->last_heartbeat_ms = te_clock_mono_ms();
     snprintf(jm->job_name, sizeof(jm->job_name), "%s", m->job_name ? m->job_name : "");
-    TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s", te_id_str(&master_id), te_id_str(&job_id),
-            jm->job_name, rpc_conn_peer(conn));
+    /* Cluster mode: the job's running tasks now report to this connection (a new leader
+     * adopting them after a failover; their old JobManager connection is gone). */
+    size_t adopted = 0;
+    for (te_task_record_t *r = te->tasks; m->retain_tasks_on_disconnect && r; r = r->next)
+        if (te_id_equal(&r->job_id, &job_id) && !r->final_seen && r->conn_id != jm->conn_id) {
+            r->conn_id = jm->conn_id;
+            adopted++;
+        }
+    char what[64] = "";
+    if (adopted > 0)
+        snprintf(what, sizeof(what), ": it adopts %zu running task(s)", adopted);
+    TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s%s", te_id_str(&master_id), te_id_str(&job_id),
+            jm->job_name, rpc_conn_peer(conn), what);
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
 }
 
@@ -396,6 +414,10 @@ static int deploy_in_slot(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t 
     r->job_id = jm->job_id;
     r->alloc_id = *alloc;
     r->conn_id = rpc_conn_id(conn);
+    r->attempt_number = tdd->attempt_number;
+    r->subtask_index = tdd->subtask_index;
+    (void)te_id_from_bytes(tdd->task_information->job_vertex_id.data, tdd->task_information->job_vertex_id.len,
+                           &r->vertex_id);
     r->rates.last_sample_ms = te_clock_mono_ms();
     r->next = te->tasks;
     te->tasks = r;
@@ -579,30 +601,38 @@ static void call_slot_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
     executor_slot_report_free(rep);
 }
 
-/* RequestTaskReport: every task record (running, or final with its slot still
- * allocated), optionally of one job. */
-static void call_task_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+/* The storage of a task report (executor_task_report_new). */
+typedef struct task_report_box {
+    Te__TaskReport rep; /* first: the box is freed through it */
+    Te__TaskStatus *st;
+    Te__TaskStatus **stp;
+} task_report_box_t;
+
+void executor_task_report_free(Te__TaskReport *rep)
 {
-    const Te__RequestTaskReport *m = body;
-    te_id_t job;
-    int filter = m != NULL && m->job_id.len > 0;
-    if (filter && id_from(m->job_id, &job) != 0) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
-                       "job_id must be 16 bytes (or empty for every job)");
+    task_report_box_t *b = (task_report_box_t *)rep;
+    if (b == NULL)
         return;
-    }
+    free(b->st);
+    free(b->stp);
+    free(b);
+}
+
+Te__TaskReport *executor_task_report_new(te_task_executor_t *te, const te_id_t *job_id)
+{
     size_t n = 0;
     for (te_task_record_t *r = te->tasks; r; r = r->next)
-        n += !filter || te_id_equal(&r->job_id, &job);
-    Te__TaskStatus *st = calloc(n ? n : 1, sizeof(*st));
-    Te__TaskStatus **stp = calloc(n ? n : 1, sizeof(*stp));
-    if (st == NULL || stp == NULL) {
-        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
-        goto cleanup;
+        n += job_id == NULL || te_id_equal(&r->job_id, job_id);
+    task_report_box_t *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->st = calloc(n ? n : 1, sizeof(*b->st))) == NULL ||
+        (b->stp = calloc(n ? n : 1, sizeof(*b->stp))) == NULL) {
+        executor_task_report_free(b ? &b->rep : NULL);
+        return NULL;
     }
+    Te__TaskStatus *st = b->st;
     size_t i = 0;
     for (te_task_record_t *r = te->tasks; r && i < n; r = r->next) {
-        if (filter && !te_id_equal(&r->job_id, &job))
+        if (job_id != NULL && !te_id_equal(&r->job_id, job_id))
             continue;
         te__task_status__init(&st[i]);
         te_job_manager_t *jm = executor_find_job(te, &r->job_id);
@@ -622,20 +652,43 @@ static void call_task_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64
         /* The cause is the task thread's until its final state was drained. */
         const char *cause = r->final_seen ? task_failure_cause(r->task) : NULL;
         st[i].cause = (char *)(cause ? cause : "");
-        stp[i] = &st[i];
+        st[i].attempt_number = r->attempt_number;
+        st[i].vertex_id.data = r->vertex_id.b;
+        st[i].vertex_id.len = TE_ID_LEN;
+        st[i].subtask_index = r->subtask_index;
+        st[i].last_completed_checkpoint = r->last_confirmed;
+        b->stp[i] = &st[i];
         i++;
     }
-    Te__TaskReport rep = TE__TASK_REPORT__INIT;
-    rep.resource_id.data = (uint8_t *)te->resource_id;
-    rep.resource_id.len = strlen(te->resource_id);
-    rep.n_tasks = i;
-    rep.tasks = stp;
+    te__task_report__init(&b->rep);
+    b->rep.resource_id.data = (uint8_t *)te->resource_id;
+    b->rep.resource_id.len = strlen(te->resource_id);
+    b->rep.n_tasks = i;
+    b->rep.tasks = b->stp;
+    return &b->rep;
+}
+
+/* RequestTaskReport: every task record (running, or final with its slot still
+ * allocated), optionally of one job. */
+static void call_task_report(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)
+{
+    const Te__RequestTaskReport *m = body;
+    te_id_t job;
+    int filter = m != NULL && m->job_id.len > 0;
+    if (filter && id_from(m->job_id, &job) != 0) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INVALID_ARGUMENT,
+                       "job_id must be 16 bytes (or empty for every job)");
+        return;
+    }
+    Te__TaskReport *rep = executor_task_report_new(te, filter ? &job : NULL);
+    if (rep == NULL) {
+        rpc_conn_reply(conn, call_id, TE__ERROR_CODE__INTERNAL, "out of memory");
+        return;
+    }
     Te__Response resp = TE__RESPONSE__INIT;
-    resp.task_report = &rep;
+    resp.task_report = rep;
     rpc_conn_reply_response(conn, call_id, &resp);
-cleanup:
-    free(st);
-    free(stp);
+    executor_task_report_free(rep);
 }
 
 /* ---------- the call table ---------- */

@@ -17,6 +17,9 @@
  * unanswered (a frozen or partitioned leader) drops the connection and registers anew,
  * and so does an epoch newer than the registration's seen in a call.
  *
+ * Registrations and heartbeats carry the task report (executor_task_report_new): a new
+ * leader adopts the running tasks it lists instead of restarting their jobs.
+ *
  * Offers (OfferSlots) travel on the same connection; an offer that is refused, gets no
  * answer or cannot be sent (not registered) frees its slot again.
  *
@@ -144,12 +147,14 @@ static void send_registration(te_rm_connection_t *rc)
     reg.segment_size = (uint64_t)config_get_int(te->cfg, TE_KEY_TASKMANAGER_MEMORY_SEGMENT_SIZE);
     reg.slot_report = rep;
     reg.version = (char *)TE_VERSION;
+    reg.task_report = executor_task_report_new(te, NULL); /* NULL (out of memory): none reported */
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
     msg.body_case = TE__RPC_MESSAGE__BODY_REGISTER_TASK_EXECUTOR;
     msg.register_task_executor = &reg;
     rc->state = RMC_REGISTERING;
     te_status_t st = rpc_channel_call(rc->ch, &msg, CALL_TIMEOUT, on_registered, rc, &err);
     executor_slot_report_free(rep);
+    executor_task_report_free(reg.task_report);
     if (st != TE_OK)
         retry_later(rc, err.msg);
 }
@@ -222,6 +227,7 @@ static void send_heartbeat(te_rm_connection_t *rc)
     hb.resource_id = rc->te->resource_id;
     hb.registration_id = id_bin(&rc->registration_id);
     hb.slot_report = rep;
+    hb.task_report = executor_task_report_new(rc->te, NULL);
     Te__RpcMessage msg = TE__RPC_MESSAGE__INIT;
     msg.body_case = TE__RPC_MESSAGE__BODY_TASK_EXECUTOR_HEARTBEAT;
     msg.task_executor_heartbeat = &hb;
@@ -232,6 +238,7 @@ static void send_heartbeat(te_rm_connection_t *rc)
     else
         TE_WARN(CTX, "heartbeat to the JobManager at %s: %s", rc->address, err.msg);
     executor_slot_report_free(rep);
+    executor_task_report_free(hb.task_report);
 }
 
 /* ---- offers ----------------------------------------------------------------------- */

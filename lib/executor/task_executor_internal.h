@@ -37,7 +37,8 @@ typedef struct te_job_manager {
     te_id_t job_master_id;
     uint64_t conn_id;
     int64_t last_heartbeat_ms;
-    int retain; /* cluster mode: a closed connection leaves the tasks to heartbeat.timeout */
+    int retain;     /* cluster mode: a closed connection leaves the tasks to heartbeat.timeout */
+    uint64_t epoch; /* the JobManager epoch followed when it registered (a newer leader takes over) */
     char job_name[128];
     struct te_job_manager *next;
 } te_job_manager_t;
@@ -55,7 +56,11 @@ typedef struct te_task_rates {
 typedef struct te_task_record {
     te_task_t *task;
     te_id_t exec_id, job_id, alloc_id;
-    uint64_t conn_id; /* the submitting JobManager's connection: gets every state */
+    uint64_t conn_id; /* the submitting JobManager's connection (or the one that adopted
+                         the job: RegisterJobManager of a newer leader): gets every state */
+    uint32_t attempt_number, subtask_index;
+    te_id_t vertex_id;
+    uint64_t last_confirmed; /* the newest checkpoint a ConfirmCheckpoint named (0 = none) */
     te_exec_state_t last_pushed;
     int final_seen;            /* its final state was drained from the queue */
     int slot_freed;            /* its slot was freed: drop the record once final */
@@ -171,6 +176,12 @@ void executor_push_checkpoint(te_task_executor_t *te, te_task_record_t *r, const
  * borrows from te until executor_slot_report_free. NULL when out of memory. */
 Te__SlotReport *executor_slot_report_new(te_task_executor_t *te);
 void executor_slot_report_free(Te__SlotReport *rep);
+/* The task records (running, or final with their slot still allocated), of one job
+ * (job_id) or all (NULL), as RequestTaskReport answers them and RegisterTaskExecutor /
+ * TaskExecutorHeartbeat carry them; borrows from te until executor_task_report_free.
+ * NULL when out of memory. */
+Te__TaskReport *executor_task_report_new(te_task_executor_t *te, const te_id_t *job_id);
+void executor_task_report_free(Te__TaskReport *rep);
 /* A slot offer was rejected (or could not be made): frees the allocation. */
 void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_id, const char *cause);
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);

@@ -431,7 +431,7 @@ static void dsp_release(void *self, te_job_master_t *jm, const char *cause)
         release_done(p);
 }
 
-static const te_slot_provider_ops_t dsp_ops = {dsp_request, dsp_release};
+static const te_slot_provider_ops_t dsp_ops = {dsp_request, dsp_release, NULL};
 
 te_slot_provider_t direct_slot_provider_get(te_direct_slot_provider_t *p)
 {

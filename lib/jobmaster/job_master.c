@@ -352,6 +352,17 @@ static void attempt_begin(te_job_master_t *jm)
     set_text(&jm->cause, NULL);
     set_text(&jm->task_cause, NULL);
     jm->plan = job_plan_new(jm->cfg.graph, &jm->job_id, 1, &err);
+    if (jm->plan != NULL && jm->adopting) {
+        te_error_t aerr = {0};
+        if (job_plan_adopt_ids(jm->plan, jm->adopt.execution_ids, jm->adopt.n_tasks, jm->adopt.allocation_ids,
+                               jm->adopt.n_slots, &aerr) != TE_OK) {
+            jm_logf(jm, TE_LOG_WARN, "attempt %u cannot be adopted: %s; deploying anew", jm->attempt, aerr.msg);
+            job_plan_free(jm->plan);
+            jm->adopting = 0;
+            jm->attempt++;
+            jm->plan = job_plan_new(jm->cfg.graph, &jm->job_id, 1, &err);
+        }
+    }
     if (jm->plan != NULL) {
         job_plan_set_attempt(jm->plan, jm->attempt);
         jm->n_tasks = job_plan_n_tasks(jm->plan);
@@ -386,8 +397,41 @@ static void attempt_begin(te_job_master_t *jm)
     for (size_t s = 0; s < jm->n_slots; s++)
         reqs[s] = (te_slot_request_t){s, job_plan_slot(jm->plan, s)->allocation_id};
     jm->slots_requested = 1;
-    jm->cfg.slots.ops->request(jm->cfg.slots.self, jm, jm->attempt, reqs, jm->n_slots);
+    if (jm->adopting)
+        jm->cfg.slots.ops->adopt(jm->cfg.slots.self, jm, jm->attempt, reqs, jm->n_slots, jm->adopt.execution_ids,
+                                 jm->adopt.n_tasks, jm_now(jm) + jm->adopt.timeout_ms);
+    else
+        jm->cfg.slots.ops->request(jm->cfg.slots.self, jm, jm->attempt, reqs, jm->n_slots);
     free(reqs);
+}
+
+/* Every slot of the adopted attempt is offered: its tasks run already (no SubmitTask). */
+static void adopt_running(te_job_master_t *jm)
+{
+    te_error_t err = {0};
+    jm->adopting = 0;
+    if ((jm->cfg.checkpoint_interval_ms > 0 || jm->job_dir != NULL) && jm_ckpt_start(jm, &err) != TE_OK) {
+        jm_logf(jm, TE_LOG_ERROR, "%s", err.msg);
+        jm_fail(jm, 1, 1, NULL, "%s", err.msg);
+        return;
+    }
+    jm->adopted = 1;
+    set_state(jm, TE_JOB_DEPLOYING);
+    if (jm->listener.on_plan)
+        jm->listener.on_plan(jm->cfg.listener_arg, jm);
+    int64_t now = jm_now(jm);
+    jm->start_ms = now;
+    jm->next_progress = now + jm->cfg.progress_interval_ms;
+    for (size_t t = 0; t < jm->n_tasks; t++) {
+        jm_task_t *ts = &jm->tasks[t];
+        ts->submitted = 1;
+        ts->state = TE__EXECUTION_STATE__RUNNING;
+        jm->n_open++;
+        jm->n_running++;
+    }
+    jm_logf(jm, TE_LOG_INFO, "adopted the %zu running task(s) of attempt %u on %zu TaskExecutor(s): no restart",
+            jm->n_tasks, jm->attempt, jm->n_ex);
+    jm_ckpt_resume_adopted(jm);
 }
 
 /* Every slot is offered: TDDs, restore, report, checkpoints, then SubmitTask for all. */
@@ -493,7 +537,10 @@ static void st_waiting_for_slots(te_job_master_t *jm)
     }
     if (jm->n_offered < jm->n_slots)
         return;
-    deploy(jm);
+    if (jm->adopting)
+        adopt_running(jm);
+    else
+        deploy(jm);
     if (jm->end != JM_END_NONE && jm->state == TE_JOB_WAITING_FOR_SLOTS)
         enter_releasing(jm);
 }
@@ -773,6 +820,24 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
     jm->ckpt_root = dup_or_null(cfg->checkpoint_root);
     if (jm->ckpt_root != NULL && (jm->job_dir = malloc(strlen(jm->ckpt_root) + TE_ID_HEX_LEN + 2)) != NULL)
         sprintf(jm->job_dir, "%s/%s", jm->ckpt_root, jm->job_hex);
+    jm->cfg.adopt = NULL;
+    if (cfg->adopt != NULL && cfg->adopt->n_tasks > 0 && cfg->slots.ops != NULL && cfg->slots.ops->adopt != NULL) {
+        jm->adopt = *cfg->adopt;
+        te_id_t *ex = malloc(cfg->adopt->n_tasks * sizeof(*ex));
+        te_id_t *al = malloc((cfg->adopt->n_slots ? cfg->adopt->n_slots : 1) * sizeof(*al));
+        if (ex == NULL || al == NULL) {
+            free(ex);
+            free(al);
+            te_error_set(err, TE_ENOMEM, "out of memory creating the JobMaster");
+            goto cleanup;
+        }
+        memcpy(ex, cfg->adopt->execution_ids, cfg->adopt->n_tasks * sizeof(*ex));
+        memcpy(al, cfg->adopt->allocation_ids, cfg->adopt->n_slots * sizeof(*al));
+        jm->adopt.execution_ids = ex;
+        jm->adopt.allocation_ids = al;
+        jm->adopting = 1;
+        jm->attempt = cfg->adopt->attempt;
+    }
     jm->restart = restart_strategy_fixed_delay_new(cfg->restart_attempts, cfg->restart_backoff_ms);
     jm->timer = evtimer_new(cfg->base, on_timer, jm);
     if ((cfg->graph_text && !jm->graph_text) || (cfg->checkpoint_root && (!jm->ckpt_root || !jm->job_dir)) ||
@@ -827,6 +892,8 @@ void job_master_free(te_job_master_t *jm)
     if (jm->timer != NULL)
         event_free(jm->timer);
     restart_strategy_free(jm->restart);
+    free((void *)jm->adopt.execution_ids);
+    free((void *)jm->adopt.allocation_ids);
     checkpoint_failure_manager_free(jm->failures);
     checkpoint_metadata_free(jm->latest);
     shared_state_registry_free(jm->registry);
@@ -894,6 +961,21 @@ void job_master_offer_slot(te_job_master_t *jm, size_t index, te_tm_gateway_t *g
     jm->n_offered++;
     job_master_drive(jm);
 }
+
+void job_master_adopt_failed(te_job_master_t *jm, const char *cause)
+{
+    if (jm->state != TE_JOB_WAITING_FOR_SLOTS || !jm->adopting)
+        return;
+    jm_logf(jm, TE_LOG_WARN, "the running attempt %u cannot be adopted: %s; deploying the job anew%s", jm->attempt,
+            cause, jm->latest ? " from its latest completed checkpoint" : "");
+    attempt_clear(jm);
+    jm->adopting = 0;
+    jm->attempt++;
+    attempt_begin(jm);
+    job_master_drive(jm);
+}
+
+int job_master_adopted(const te_job_master_t *jm) { return jm->adopted; }
 
 void job_master_slots_unavailable(te_job_master_t *jm, int unreachable, const char *cause)
 {

@@ -15,6 +15,15 @@
  *     the provider) --> RESTARTING (backoff) --> WAITING_FOR_SLOTS ...   or --> FAILED
  *   job_master_cancel --> CANCELLING --> RELEASING --> CANCELED
  *
+ * Adoption (high availability, cfg->adopt): the first attempt is one that already runs
+ * (a new leader recovered the job). WAITING_FOR_SLOTS waits for the provider to find
+ * every task RUNNING and offer their slots, then the JobMaster goes to RUNNING without
+ * SubmitTask: it confirms the latest completed checkpoint to the tasks (a two-phase
+ * commit sink commits what that checkpoint covers, once), aborts the ids after it that
+ * a deposed leader may have triggered (their directories are deleted) and checkpoints
+ * on from the next id. When the provider cannot adopt it, a new attempt is deployed
+ * from the latest checkpoint as usual.
+ *
  * Each attempt (deployment) gets a new plan: new execution ids, attempt number + 1,
  * and, when a checkpoint completed, a TaskRestore from the latest one. Slots: one per
  * shared slot of the plan (slot sharing), requested from the provider with allocation
@@ -131,6 +140,17 @@ typedef struct te_ckpt_writer {
     void *self;
 } te_ckpt_writer_t;
 
+/* A running attempt to adopt instead of deploying a new one (high availability: a new
+ * leader finds the job's tasks still running). Arrays in the plan's task / slot order. */
+typedef struct te_job_adoption {
+    uint32_t attempt;
+    const te_id_t *execution_ids; /* n_tasks */
+    size_t n_tasks;
+    const te_id_t *allocation_ids; /* n_slots */
+    size_t n_slots;
+    int64_t timeout_ms; /* how long the TaskExecutors have to report them all RUNNING */
+} te_job_adoption_t;
+
 typedef struct te_job_master_config {
     struct event_base *base;
     const te_job_graph_t *graph; /* borrowed: must outlive the JobMaster */
@@ -143,7 +163,11 @@ typedef struct te_job_master_config {
     int64_t checkpoint_timeout_ms;    /* > 0 when checkpointing */
     te_ckpt_writer_t metadata_writer; /* optional: where _metadata is written (see above) */
     te_ckpt_metadata_t *restore;      /* taken: start from this checkpoint; NULL = fresh */
-    int restore_explicit;             /* the user named that checkpoint: never fall back from it */
+    /* Adopt this running attempt (copied; NULL = deploy). When it cannot be adopted (a
+     * task missing or not RUNNING within its timeout) the job is deployed anew from
+     * `restore`. The provider must have an adopt operation. */
+    const te_job_adoption_t *adopt;
+    int restore_explicit; /* the user named that checkpoint: never fall back from it */
     /* State of the restore that the job does not claim (a vertex it no longer has; within
      * a chain, a uid it no longer has) is dropped (Flink's allowNonRestoredState), else
      * refused: job_master_new fails for a vertex, the task for an operator. */
@@ -197,6 +221,11 @@ void job_master_drive(te_job_master_t *jm);
  * data port is data_address, copied). Ignored unless the JobMaster waits for it. */
 void job_master_offer_slot(te_job_master_t *jm, size_t index, te_tm_gateway_t *gw, int32_t slot_number,
                            const char *data_address);
+/* The running attempt cannot be adopted (cause): the job is deployed anew from its
+ * latest checkpoint. Ignored unless the JobMaster waits for an adoption. */
+void job_master_adopt_failed(te_job_master_t *jm, const char *cause);
+/* The job runs the tasks it adopted (not deployed by this JobMaster). */
+int job_master_adopted(const te_job_master_t *jm);
 /* The provider cannot serve this attempt (the cause was given to job_master_log by
  * the provider, or is given here when not NULL). unreachable: no TaskExecutor could
  * be reached at all. */

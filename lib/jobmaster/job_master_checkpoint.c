@@ -183,6 +183,25 @@ static void call_tasks(te_job_master_t *jm, jm_op_kind_t kind, uint64_t id, int 
     }
 }
 
+void jm_ckpt_resume_adopted(te_job_master_t *jm)
+{
+    uint64_t latest = jm->latest ? jm->latest->checkpoint_id : 0;
+    if (latest > 0) {
+        jm_logf(jm, TE_LOG_INFO, "confirming checkpoint %llu, the latest completed, to the adopted tasks",
+                (unsigned long long)latest);
+        call_tasks(jm, JM_OP_CONFIRM, latest, 0, 0);
+    }
+    /* Ids a deposed leader may have triggered: never completed (the job store's pointer
+     * did not move), so their snapshots go; a 2PC sink keeps what it pre-committed for
+     * them and commits it with the next checkpoint confirmed. */
+    uint64_t from = jm->next_ckpt_id > latest + JM_MAX_ABORTS ? jm->next_ckpt_id - JM_MAX_ABORTS : latest + 1;
+    for (uint64_t id = from; id < jm->next_ckpt_id; id++) {
+        jm_logf(jm, TE_LOG_INFO, "aborting checkpoint %llu, in flight at the failover", (unsigned long long)id);
+        call_tasks(jm, JM_OP_ABORT, id, 0, 0);
+        checkpoint_metadata_discard(jm->job_dir, id);
+    }
+}
+
 /* The metadata of the checkpoint that just completed (owned copies). */
 static te_ckpt_metadata_t *build_metadata(te_job_master_t *jm, const te_ckpt_checkpoint_t *cp, te_error_t *err)
 {

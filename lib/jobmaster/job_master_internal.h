@@ -77,7 +77,10 @@ struct te_job_master {
     long tolerable_failed_checkpoints;
     te_restart_strategy_t *restart;
     uint32_t attempt;
-    int64_t deadline; /* job timeout (monotonic), -1 none */
+    te_job_adoption_t adopt; /* cfg->adopt (our arrays); n_tasks 0 = none */
+    int adopting;            /* the current attempt is being adopted (WAITING_FOR_SLOTS) */
+    int adopted;             /* the current attempt was adopted */
+    int64_t deadline;        /* job timeout (monotonic), -1 none */
     int cancel_requested;
     char *cancel_why;
 
@@ -180,5 +183,9 @@ te_status_t jm_ckpt_check_restore(te_job_master_t *jm, te_error_t *err);
  * the previous retained valid checkpoint in its place, unless the user named it.
  * Returns 1 when there is one to redeploy from. */
 int jm_ckpt_fall_back(te_job_master_t *jm, const char *cause);
+/* An adopted attempt runs: ConfirmCheckpoint of the latest completed checkpoint to every
+ * task, AbortCheckpoint of every id after it that a deposed leader may have triggered
+ * (their directories deleted). */
+void jm_ckpt_resume_adopted(te_job_master_t *jm);
 
 #endif

@@ -209,6 +209,21 @@ void job_plan_assign_slot(te_job_plan_t *p, size_t slot, size_t executor, int32_
         p->n_executors = executor + 1;
 }
 
+te_status_t job_plan_adopt_ids(te_job_plan_t *p, const te_id_t *execution_ids, size_t n_tasks,
+                               const te_id_t *allocation_ids, size_t n_slots, te_error_t *err)
+{
+    if (n_tasks != p->n_tasks || n_slots != p->n_slots)
+        return te_error_set(err, TE_EINVAL,
+                            "the running attempt has %zu task(s) in %zu slot(s), the graph %zu in %zu", n_tasks,
+                            n_slots, p->n_tasks, p->n_slots);
+    for (size_t t = 0; t < n_tasks; t++)
+        p->tasks[t].execution_id = execution_ids[t];
+    for (size_t s = 0; s < n_slots; s++)
+        p->slots[s].allocation_id = allocation_ids[s];
+    index_executions(p);
+    return TE_OK;
+}
+
 long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id)
 {
     size_t lo = 0, hi = p->n_tasks;

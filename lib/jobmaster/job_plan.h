@@ -88,6 +88,11 @@ size_t job_plan_n_tasks(const te_job_plan_t *p);
 const te_plan_task_t *job_plan_task(const te_job_plan_t *p, size_t t);
 /* Task index of (vertex, subtask), or -1. */
 long job_plan_task_index(const te_job_plan_t *p, size_t vertex, uint32_t subtask);
+/* A running attempt adopted (high availability): its execution ids (in task order)
+ * and allocation ids (in slot order) replace the random ones. TE_EINVAL when the
+ * counts differ from the plan's. */
+te_status_t job_plan_adopt_ids(te_job_plan_t *p, const te_id_t *execution_ids, size_t n_tasks,
+                               const te_id_t *allocation_ids, size_t n_slots, te_error_t *err);
 /* Task index with this execution id, or -1. */
 long job_plan_find_task(const te_job_plan_t *p, const te_id_t *execution_id);
 

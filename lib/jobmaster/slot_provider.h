@@ -42,6 +42,15 @@ typedef struct te_slot_provider_ops {
     /* The attempt's slots were freed: undo what request set up (direct mode:
      * DisconnectJobManager and close the connections), then job_master_slots_released. */
     void (*release)(void *self, te_job_master_t *jm, const char *cause);
+    /* High availability (optional, NULL = none): attempt `attempt` of a job a new leader
+     * recovered still runs. Its slots (reqs: the allocation ids its tasks run in) and
+     * the execution ids of all n_tasks tasks (borrowed) are looked for on the
+     * TaskExecutors registering until deadline_ms (monotonic): once every task is
+     * reported RUNNING the provider registers the JobMaster where they run and offers
+     * every slot (job_master_offer_slot); a task missing, ended or failed reports
+     * job_master_adopt_failed instead (the JobMaster then requests new slots). */
+    void (*adopt)(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs, size_t n,
+                  const te_id_t *execution_ids, size_t n_tasks, int64_t deadline_ms);
 } te_slot_provider_ops_t;
 
 typedef struct te_slot_provider {

@@ -10,7 +10,7 @@
 export LC_ALL=C
 start_etcd_cluster 3
 TTL=3
-start_ha_pair failover $TTL -D heartbeat.timeout=10s
+start_ha_pair failover $TTL -D heartbeat.timeout=10s -D high-availability.adoption-timeout=0
 standby_knows() { [ "$(curl -s "$jm2_URL/v1/leader" | json 'd["current"]["rest_address"]')" = "$jm1_REST" ]; }
 wait_until 10 standby_knows || fail "the standby does not name the leader: $(curl -s "$jm2_URL/v1/leader")"
 leads jm2 && fail "two leaders"

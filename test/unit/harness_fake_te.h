@@ -387,6 +387,6 @@ static void fake_provider_release(void *self, te_job_master_t *jm, const char *c
     job_master_slots_released(jm);
 }
 
-static const te_slot_provider_ops_t fake_provider_ops = {fake_provider_request, fake_provider_release};
+static const te_slot_provider_ops_t fake_provider_ops = {fake_provider_request, fake_provider_release, NULL};
 
 #endif
