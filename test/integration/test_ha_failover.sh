@@ -5,7 +5,9 @@
 # lease ends (the time is printed; make bench measures it), with a higher epoch; the
 # TaskExecutors register with it and follow that epoch; the job goes on from its latest
 # completed checkpoint (the pointer in etcd) and its committed output is seq(1) exactly
-# once (coreutils oracle).
+# once (coreutils oracle). Adoption of the running tasks is switched off here
+# (high-availability.adoption-timeout=0): this covers the restart path a new leader
+# takes when it cannot adopt (test_ha_adopt covers adoption).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
