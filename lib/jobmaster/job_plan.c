@@ -207,6 +207,9 @@ void job_plan_assign_slot(te_job_plan_t *p, size_t slot, size_t executor, int32_
     p->slots[slot].slot_number = slot_number;
     if (executor >= p->n_executors)
         p->n_executors = executor + 1;
+    for (size_t t = 0; t < p->n_tasks; t++) /* (job_plan_build sets them again) */
+        if (p->tasks[t].slot == slot)
+            p->tasks[t].executor = executor;
 }
 
 te_status_t job_plan_adopt_ids(te_job_plan_t *p, const te_id_t *execution_ids, size_t n_tasks,

@@ -80,8 +80,8 @@ size_t job_plan_n_executors(const te_job_plan_t *p);
 size_t job_plan_n_slots(const te_job_plan_t *p);
 const te_plan_slot_t *job_plan_slot(const te_job_plan_t *p, size_t slot);
 void job_plan_set_slot_number(te_job_plan_t *p, size_t slot, int32_t slot_number);
-/* Places shared slot `slot` on executor `executor` (any index: the data addresses given
- * to job_plan_build must cover it) in its slot `slot_number`. */
+/* Places shared slot `slot` (and its tasks) on executor `executor` (any index: the data
+ * addresses given to job_plan_build must cover it) in its slot `slot_number`. */
 void job_plan_assign_slot(te_job_plan_t *p, size_t slot, size_t executor, int32_t slot_number);
 
 size_t job_plan_n_tasks(const te_job_plan_t *p);

@@ -5,7 +5,8 @@
 # random moments, a fresh standby started on its ports each time: every new leader
 # adopts the job (REST "adopted", restart counter 0, the same attempt and execution ids
 # before and after, no task deployed again on any TaskExecutor, the TaskExecutors log the
-# adoption), checkpoints complete again with higher ids, and the committed output is
+# adoption), checkpoints complete again with higher ids and are confirmed to both sink
+# subtasks (each commits a new part file), and the committed output is
 # exactly the oracle's (coreutils: every word's counts 1..n once; a lost or replayed
 # record would leave a gap or a duplicate).
 . "$(dirname "$0")/lib.sh"
@@ -50,6 +51,8 @@ deployed() { cat "$te1_LOG" "$te2_LOG" "$te3_LOG" | grep -c "deployed .* of job 
 # failover OLD NEW SPARE: kill -9 the leader OLD at a random moment; NEW (the standby)
 # must lead and adopt; SPARE is started on OLD's ports as the next standby.
 adopted_ok() { [ "$(job_field "$1" "$job" "d['state'] == 'RUNNING' and d['adopted'] and d['restarts'] == 0")" = True ]; }
+parts() { find "$OUT" -name "part-$1.txt.part-*" | wc -l; }
+parts_above() { [ "$(parts "$1")" -gt "$2" ] || job_in_state "$new" "$job" FINISHED; }
 ckpt_after() { [ "$(job_field "$1" "$job" "(d['last_checkpoint'] or {}).get('id', 0) > $2")" = True ]; }
 failover() {
   local old=$1 new=$2 spare=$3 ports=$4
@@ -78,8 +81,13 @@ failover() {
   local view; view=$(job_field "$new" "$job" '" ".join(sorted(s["execution_id"] for v in d["vertices"] for s in v["subtasks"])) + "|" + str(d["attempt"])')
   [ "$view" = "$ids0|$attempt0" ] || fail "execution ids or attempt changed: '$ids0|$attempt0' -> '$view'"
   [ "$(deployed)" -eq 5 ] || fail "a task was deployed again ($(deployed) deployments)"
+  local p0 p1
+  p0=$(parts 0) p1=$(parts 1)
   wait_until 20 ckpt_after "$new" "${ptr:-0}" ||
     fail "no checkpoint after $ptr completed under $new: $(job_field "$new" "$job" 'd["last_checkpoint"]')"
+  # confirmations reach both sink subtasks again: each commits a new part
+  wait_until 20 parts_above 0 "$p0" && wait_until 20 parts_above 1 "$p1" ||
+    fail "the sinks committed nothing under $new (parts: $p0 -> $(parts 0), $p1 -> $(parts 1))"
   epoch=$(curl -s "$(eval echo "\$${new}_URL")/v1/leader" | json 'd["epoch"]')
   wait_until 20 registered "$new" 3 || fail "the TaskExecutors did not register with $new"
   for t in te1 te2 te3; do

@@ -5,7 +5,8 @@
  * rejected deployment, the restart budget), cancellation, checkpoint coordination
  * (triggers on sources only, acks -> _metadata + confirmations, declines -> aborts,
  * tolerable failed checkpoints, restore on restart, savepoints and stop-with-savepoint),
- * plus restart_strategy and
+ * adoption of a running attempt (no SubmitTask, in-flight ids aborted, checkpoints on
+ * from the next id; a failed adoption deploys anew), plus restart_strategy and
  * checkpoint_failure_manager. Expected values are written out here from the rules,
  * not computed by the code under test.
  *
@@ -118,6 +119,8 @@ typedef struct opts {
     int64_t checkpoint_interval;
     int hold;
     te_ckpt_writer_t writer; /* metadata_writer (none by default) */
+    const te_job_adoption_t *adopt;
+    uint64_t stale_chk; /* > 0: an empty chk-<n> directory exists in the job's directory */
 } opts_t;
 
 static void env_setup(env_t *e, opts_t o)
@@ -159,6 +162,14 @@ static void env_setup(env_t *e, opts_t o)
         .clock_arg = e,
     };
     te_id_random(&c.job_id);
+    c.adopt = o.adopt;
+    if (o.stale_chk > 0) {
+        char hex[TE_ID_HEX_LEN + 1], path[256];
+        snprintf(path, sizeof(path), "%s/%s", e->dir, te_id_to_hex(&c.job_id, hex));
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/%s/chk-%llu", e->dir, hex, (unsigned long long)o.stale_chk);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+    }
     e->jm = job_master_new(&c, &err);
     ck_assert_msg(e->jm != NULL, "%s", err.msg);
 }
@@ -520,6 +531,105 @@ START_TEST(test_checkpoint_trigger_ack_confirm)
     ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4);
     ck_assert_uint_eq(fake_te_call(&e.te[1], FAKE_TRIGGER, 1)->ckpt, 2);
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    env_teardown(&e);
+}
+END_TEST
+
+/* ---- adoption of a running attempt ---------------------------------------------------- */
+
+static void adoption_ids(te_id_t *execs, te_id_t *allocs)
+{
+    for (int i = 0; i < 5; i++)
+        te_id_random(&execs[i]);
+    for (int i = 0; i < 3; i++)
+        te_id_random(&allocs[i]);
+}
+
+START_TEST(test_adopt_running_attempt)
+{
+    env_t e;
+    te_id_t execs[5], allocs[3];
+    adoption_ids(execs, allocs);
+    te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
+    env_setup(&e, (opts_t){.checkpoint_interval = 100, .adopt = &a, .stale_chk = 2});
+    job_master_start(e.jm);
+    /* the provider is asked to adopt attempt 4 with the given ids, nothing is requested */
+    ck_assert_int_eq(e.prov.n_adopts, 1);
+    ck_assert_int_eq(e.prov.n_requests, 0);
+    ck_assert_uint_eq(e.prov.last_attempt, 4);
+    ck_assert_uint_eq(e.prov.n_reqs, 3);
+    ck_assert_uint_eq(e.prov.n_adopt_execs, 5);
+    for (int i = 0; i < 3; i++)
+        ck_assert(te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i]));
+    for (int i = 0; i < 5; i++)
+        ck_assert(te_id_equal(&e.prov.adopt_execs[i], &execs[i]));
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_WAITING_FOR_SLOTS);
+    for (size_t k = 0; k < 3; k++)
+        fake_provider_offer(&e.prov, k);
+    deliver(&e);
+    /* running without a single SubmitTask, under the same ids and attempt */
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
+    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 0);
+    ck_assert_int_eq(job_master_adopted(e.jm), 1);
+    ck_assert_uint_eq(job_master_attempt(e.jm), 4);
+    ck_assert_int_eq(e.n_plans, 1);
+    for (int i = 0; i < 5; i++)
+        ck_assert(te_id_equal(&job_plan_task(job_master_plan(e.jm), (size_t)i)->execution_id, &execs[i]));
+    /* no completed checkpoint: nothing confirmed; ids 1 and 2 (chk-2 exists) aborted on
+     * every task and chk-2 deleted */
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 0);
+    ck_assert_uint_eq(count(&e, FAKE_ABORT), 10);
+    char chk[256];
+    snprintf(chk, sizeof(chk), "%s/%s/chk-2", e.dir, job_master_job_hex(e.jm));
+    ck_assert_int_ne(access(chk, F_OK), 0);
+    /* checkpoint 3 (the next id) is triggered on the two sources (tasks 0 and 1) */
+    advance(&e, 100);
+    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
+    for (int i = 0; i < 2; i++) {
+        const fake_call_t *t = fake_te_call(&e.te[i], FAKE_TRIGGER, 0);
+        ck_assert_uint_eq(t->ckpt, 3);
+        ck_assert(te_id_equal(&t->id, &execs[0]) || te_id_equal(&t->id, &execs[1]));
+    }
+    /* acknowledged by all five: completed and confirmed to all five */
+    for (int i = 0; i < 5; i++)
+        fake_te_ack(&e.te[i % 2], &execs[i], 3, "adopted");
+    deliver(&e);
+    ck_assert_int_eq(e.n_checkpoints, 1);
+    ck_assert_uint_eq(e.last_checkpoint, 3);
+    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
+    /* the adopted tasks finish: the job ends normally */
+    for (int i = 0; i < 5; i++)
+        fake_te_push_state(&e.te[i % 2], &execs[i], TE__EXECUTION_STATE__FINISHED, NULL);
+    deliver(&e);
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
+    ck_assert_uint_eq(count(&e, FAKE_FREE_SLOT), 3);
+    env_teardown(&e);
+}
+END_TEST
+
+START_TEST(test_adopt_failed_deploys_anew)
+{
+    env_t e;
+    te_id_t execs[5], allocs[3];
+    adoption_ids(execs, allocs);
+    te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
+    env_setup(&e, (opts_t){.adopt = &a});
+    job_master_start(e.jm);
+    ck_assert_int_eq(e.prov.n_adopts, 1);
+    job_master_adopt_failed(e.jm, "task x is FAILED");
+    /* a new attempt (5) with new ids, deployed on the slots the provider offers */
+    ck_assert_int_eq(e.prov.n_requests, 1);
+    ck_assert_uint_eq(e.prov.last_attempt, 5);
+    for (int i = 0; i < 3; i++)
+        ck_assert(!te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i]));
+    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_DEPLOYING);
+    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 5);
+    ck_assert_uint_eq(fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->attempt, 5);
+    ck_assert_int_eq(job_master_adopted(e.jm), 0);
+    ck_assert_ptr_nonnull(strstr(e.logs, "cannot be adopted: task x is FAILED"));
+    /* a second report is ignored */
+    job_master_adopt_failed(e.jm, "again");
+    ck_assert_int_eq(e.prov.n_requests, 1);
     env_teardown(&e);
 }
 END_TEST
@@ -964,6 +1074,8 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_free_with_calls_in_flight);
     tcase_add_test(tc, test_restart_strategy);
     tcase_add_test(tc, test_checkpoint_failure_manager);
+    tcase_add_test(tc, test_adopt_running_attempt);
+    tcase_add_test(tc, test_adopt_failed_deploys_anew);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,7 +9,8 @@
  * RequestTaskReport) and pushes task states, acknowledgements and declines itself.
  * Everything it received is recorded for assertions. The fake provider offers slot i
  * on TaskExecutor i % n at once (or holds the requests until the test offers them) and
- * releases at once.
+ * releases at once; an adoption is recorded and held (the test offers its slots or
+ * fails it).
  *
  * Threading: single-threaded (the test's thread); nothing runs an event loop.
  */
@@ -333,6 +334,10 @@ typedef struct fake_provider {
     size_t n_reqs;
     int n_requests, n_releases;
     uint32_t last_attempt;
+    /* adopt: recorded and held (the test offers the slots or fails the adoption) */
+    int n_adopts;
+    te_id_t adopt_execs[64];
+    size_t n_adopt_execs;
 } fake_provider_t;
 
 static void fake_provider_push(void *arg, te_tm_gateway_t *gw, const Te__RpcMessage *push)
@@ -387,6 +392,25 @@ static void fake_provider_release(void *self, te_job_master_t *jm, const char *c
     job_master_slots_released(jm);
 }
 
-static const te_slot_provider_ops_t fake_provider_ops = {fake_provider_request, fake_provider_release, NULL};
+static void fake_provider_adopt(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs,
+                                size_t n, const te_id_t *execs, size_t n_tasks, int64_t deadline_ms)
+{
+    fake_provider_t *p = self;
+    (void)deadline_ms;
+    ck_assert_uint_le(n, 64);
+    ck_assert_uint_le(n_tasks, 64);
+    p->jm = jm;
+    p->n_adopts++;
+    p->last_attempt = attempt;
+    memcpy(p->reqs, reqs, n * sizeof(*reqs));
+    p->n_reqs = n;
+    memcpy(p->adopt_execs, execs, n_tasks * sizeof(*execs));
+    p->n_adopt_execs = n_tasks;
+    for (size_t i = 0; i < p->n_tes; i++)
+        tm_gateway_set_listener(&p->tes[i]->base, &fake_provider_listener, p);
+}
+
+static const te_slot_provider_ops_t fake_provider_ops = {fake_provider_request, fake_provider_release,
+                                                         fake_provider_adopt};
 
 #endif
