@@ -89,7 +89,11 @@ json_t *dispatcher_job_json(te_dispatcher_t *d, const char *job_hex)
     char why[400];
     const char *waiting = j->jm ? resource_manager_waiting_reason(d->cfg.rm, j->jm, why, sizeof(why)) : NULL;
     json_object_set_new(o, "waiting_reason", waiting ? json_string(waiting) : json_null());
-    json_object_set_new(o, "attempt", j->jm ? json_integer(job_master_attempt(j->jm)) : json_null());
+    json_t *last = json_object_get(j->attempt, "number"); /* the last attempt's, once the JobMaster is gone */
+    json_object_set_new(o, "attempt",
+                        j->jm  ? json_integer(job_master_attempt(j->jm))
+                        : last ? json_incref(last)
+                               : json_null());
     json_object_set_new(o, "max_restarts", json_integer(j->max_restarts));
     json_object_set_new(o, "options", cl_options_json(&j->opt));
     json_object_set_new(

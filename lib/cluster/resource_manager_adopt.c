@@ -4,11 +4,12 @@
  * attempt may still run. Its slots (the allocation ids its tasks run in) are held at
  * once, so that the leftover check of a registering TaskExecutor does not free them;
  * every TaskExecutor reports its tasks when it registers and with every heartbeat.
- * Once every task of the attempt is reported RUNNING by a usable TaskExecutor and every
- * slot is in the slot view of one, the JobMaster is registered there
- * (RegisterJobManager: the TaskExecutor then reports those tasks to this JobManager)
- * and every slot is offered to it. A task reported ended, a registration refused, or
- * the deadline passing with something missing ends the adoption
+ * Once every task of the attempt is reported RUNNING (or FINISHED: a bounded source
+ * that ended) by a usable TaskExecutor and every slot is in the slot view of one, the
+ * JobMaster is registered there (RegisterJobManager: the TaskExecutor then reports those
+ * tasks to this JobManager, and their last states again with the job's next Heartbeat)
+ * and every slot is offered to it. A task reported cancelled or failed, a registration
+ * refused, or the deadline passing with something missing ends the adoption
  * (job_master_adopt_failed): the JobMaster requests new slots and the held ones become
  * leftovers, freed (their tasks cancelled) before the new attempt is placed.
  *
@@ -214,8 +215,8 @@ static int check_job(te_resource_manager_t *rm, rm_job_t *j, int64_t now, char *
     for (size_t i = 0; i < j->n_adopt_exec; i++) {
         rm_executor_t *where = NULL;
         const rm_task_t *t = find_task(rm, &j->adopt_exec[i], &where);
-        if (t != NULL && t->state != TE__EXECUTION_STATE__RUNNING && t->state != TE__EXECUTION_STATE__DEPLOYING &&
-            t->state != TE__EXECUTION_STATE__CREATED) {
+        if (t != NULL && (t->state == TE__EXECUTION_STATE__CANCELING ||
+                          t->state == TE__EXECUTION_STATE__CANCELED || t->state == TE__EXECUTION_STATE__FAILED)) {
             snprintf(why, cap, "task %s is %s on TaskExecutor %s", te_id_str(&j->adopt_exec[i]),
                      exec_state_name(t->state), where->resource_id);
             return -1;
@@ -228,7 +229,7 @@ static int check_job(te_resource_manager_t *rm, rm_job_t *j, int64_t now, char *
         else if (!rm_executor_usable(where))
             snprintf(missing, sizeof(missing), "TaskExecutor %s (task %s) is not reachable yet",
                      where->resource_id, te_id_str(&j->adopt_exec[i]));
-        else if (t->state != TE__EXECUTION_STATE__RUNNING)
+        else if (t->state != TE__EXECUTION_STATE__RUNNING && t->state != TE__EXECUTION_STATE__FINISHED)
             snprintf(missing, sizeof(missing), "task %s is %s, not RUNNING yet", te_id_str(&j->adopt_exec[i]),
                      exec_state_name(t->state));
     }

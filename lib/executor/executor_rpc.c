@@ -273,9 +273,10 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
      * adopting them after a failover; their old JobManager connection is gone). */
     size_t adopted = 0;
     for (te_task_record_t *r = te->tasks; m->retain_tasks_on_disconnect && r; r = r->next)
-        if (te_id_equal(&r->job_id, &job_id) && !r->final_seen && r->conn_id != jm->conn_id) {
+        if (te_id_equal(&r->job_id, &job_id) && r->conn_id != jm->conn_id) {
             r->conn_id = jm->conn_id;
-            adopted++;
+            r->repush = 1;
+            adopted += !r->final_seen;
         }
     char what[64] = "";
     if (adopted > 0)
@@ -517,6 +518,14 @@ static void call_heartbeat(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t
     }
     jm->last_heartbeat_ms = te_clock_mono_ms();
     rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+    /* The adopting JobManager runs the job now: the adopted tasks' last states again. */
+    for (te_task_record_t *r = te->tasks; r; r = r->next)
+        if (r->repush && r->conn_id == rpc_conn_id(conn) && te_id_equal(&r->job_id, &job)) {
+            r->repush = 0;
+            if (r->last_pushed != TE_STATE_CREATED)
+                executor_push_task_state(te, r, r->last_pushed,
+                                         r->final_seen ? task_failure_cause(r->task) : NULL);
+        }
 }
 
 static void call_disconnect(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t call_id, const void *body)

@@ -61,6 +61,9 @@ typedef struct te_task_record {
     uint32_t attempt_number, subtask_index;
     te_id_t vertex_id;
     uint64_t last_confirmed; /* the newest checkpoint a ConfirmCheckpoint named (0 = none) */
+    int repush;              /* re-pointed to an adopting JobManager: its last state goes there again
+                   with the job's next Heartbeat (a state pushed to the dead connection, or
+                   before the new leader ran the job, is not lost) */
     te_exec_state_t last_pushed;
     int final_seen;            /* its final state was drained from the queue */
     int slot_freed;            /* its slot was freed: drop the record once final */

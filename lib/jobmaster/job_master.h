@@ -17,8 +17,9 @@
  *
  * Adoption (high availability, cfg->adopt): the first attempt is one that already runs
  * (a new leader recovered the job). WAITING_FOR_SLOTS waits for the provider to find
- * every task RUNNING and offer their slots, then the JobMaster goes to RUNNING without
- * SubmitTask: it confirms the latest completed checkpoint to the tasks (a two-phase
+ * every task running (or finished) and offer their slots, then the JobMaster goes to
+ * RUNNING without SubmitTask (every task counts as RUNNING until a push says
+ * otherwise): it confirms the latest completed checkpoint to the tasks (a two-phase
  * commit sink commits what that checkpoint covers, once), aborts the ids after it that
  * a deposed leader may have triggered (their directories are deleted) and checkpoints
  * on from the next id. When the provider cannot adopt it, a new attempt is deployed

@@ -46,8 +46,9 @@ typedef struct te_slot_provider_ops {
      * recovered still runs. Its slots (reqs: the allocation ids its tasks run in) and
      * the execution ids of all n_tasks tasks (borrowed) are looked for on the
      * TaskExecutors registering until deadline_ms (monotonic): once every task is
-     * reported RUNNING the provider registers the JobMaster where they run and offers
-     * every slot (job_master_offer_slot); a task missing, ended or failed reports
+     * reported RUNNING (or FINISHED) the provider registers the JobMaster where they run
+     * and offers every slot (job_master_offer_slot); their states reach the JobMaster as
+     * pushes afterwards. A task missing, cancelled or failed reports
      * job_master_adopt_failed instead (the JobMaster then requests new slots). */
     void (*adopt)(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs, size_t n,
                   const te_id_t *execution_ids, size_t n_tasks, int64_t deadline_ms);

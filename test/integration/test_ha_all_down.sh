@@ -16,18 +16,20 @@ N=59999
 jobs=()
 for k in a b; do
   mkdir -p "$WORK/out-$k"
-  seq_sink_job "ha-$k" $N 6000 "$WORK/out-$k" >"$WORK/job-$k.json"
+  seq_sink_job "ha-$k" $N 4000 "$WORK/out-$k" >"$WORK/job-$k.json"
   jobs+=("$("$TECTL" submit "$WORK/job-$k.json" --jobmanager "$jm1_REST" --checkpoint-interval 200ms --restart-attempts 3)") \
     || fail "submit failed"
 done
 for j in "${jobs[@]}"; do wait_until 30 job_checkpointed jm1 "$j" 2 || fail "job $j did not checkpoint"; done
 ids() { job_field "$1" "$2" '" ".join(sorted(s["execution_id"] for v in d["vertices"] for s in v["subtasks"]))'; }
-ids_a=$(ids jm1 "${jobs[0]}") ids_b=$(ids jm1 "${jobs[1]}")
-# A TaskExecutor running a task of job b but none of job a (restarted: its tasks are gone).
-victim=$(python3 - "$(curl -s "$jm1_URL/v1/jobs/${jobs[0]}")" "$(curl -s "$jm1_URL/v1/jobs/${jobs[1]}")" <<'PY'
+# Both jobs' execution ids, and a TaskExecutor running a task of job b but none of job a
+# (restarted below: its tasks are gone).
+IFS='|' read -r ids_a ids_b victim < <(python3 - "$(curl -s "$jm1_URL/v1/jobs/${jobs[0]}")" "$(curl -s "$jm1_URL/v1/jobs/${jobs[1]}")" <<'PY'
 import json, sys
-a, b = (set(s["taskmanager"] for v in json.loads(x)["vertices"] for s in v["subtasks"]) for x in sys.argv[1:3])
-print(sorted(b - a)[0] if b - a else "")
+a, b = (json.loads(x)["vertices"] for x in sys.argv[1:3])
+ids = [" ".join(sorted(s["execution_id"] for v in x for s in v["subtasks"])) for x in (a, b)]
+ta, tb = (set(s["taskmanager"] for v in x for s in v["subtasks"]) for x in (a, b))
+print("|".join(ids + [sorted(tb - ta)[0] if tb - ta else ""]))
 PY
 )
 kill -9 "$jm1_PID" "$jm2_PID"
