@@ -522,9 +522,10 @@ static void call_heartbeat(te_task_executor_t *te, te_rpc_conn_t *conn, uint64_t
     for (te_task_record_t *r = te->tasks; r; r = r->next)
         if (r->repush && r->conn_id == rpc_conn_id(conn) && te_id_equal(&r->job_id, &job)) {
             r->repush = 0;
-            if (r->last_pushed != TE_STATE_CREATED)
-                executor_push_task_state(te, r, r->last_pushed,
-                                         r->final_seen ? task_failure_cause(r->task) : NULL);
+            /* a final state drained while no connection took it was never recorded as pushed */
+            te_exec_state_t st = r->final_seen ? task_state(r->task) : r->last_pushed;
+            if (st != TE_STATE_CREATED)
+                executor_push_task_state(te, r, st, r->final_seen ? task_failure_cause(r->task) : NULL);
         }
 }
 
