@@ -2,8 +2,8 @@
 # nothing visible happens (the same leader, no restart, checkpoints still complete);
 # a second one killed -> no quorum: the leader steps down (it cannot renew its lease)
 # while the tasks keep running on the TaskExecutors; both members back -> a leader is
-# elected, recovers the job from its checkpoint pointer, and the job finishes with its
-# committed output seq(1) exactly once (coreutils oracle).
+# elected, adopts the job's tasks (they ran on, or finished, meanwhile: no restart), and
+# the job finishes with its committed output seq(1) exactly once (coreutils oracle).
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
@@ -47,5 +47,7 @@ leader=jm1; leads jm2 && leader=jm2
 echo "$leader leads again"
 wait_until 90 job_in_state "$leader" "$job" FINISHED FAILED CANCELED || fail "the job did not end"
 job_in_state "$leader" "$job" FINISHED || fail "the job ended $(job_field "$leader" "$job" 'd["state"], d["failure_cause"]')"
+[ "$(job_field "$leader" "$job" 'd["adopted"] and d["restarts"] == 0')" = True ] ||
+  fail "the new leader did not adopt the job's tasks: $(grep -E "adopt" "$(eval echo "\$${leader}_LOG")" | tail -2)"
 expect_seq_once "$WORK/out" $N
 echo "one etcd member down: nothing; two: the leader stepped down, tasks ran on; quorum back: $leader led, output exactly once"
