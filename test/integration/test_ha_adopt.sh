@@ -74,7 +74,7 @@ failover() {
   took=$(log_time_since "${!log}" "LEADER epoch=" "$killed")
   wait_until 20 adopted_ok "$new" || {
     grep -E "adopt|recovered" "${!log}" | tail -5
-    fail "$new did not adopt the job: $(job_field "$new" "$job" 'd["state"], d["adopted"], d["restarts"], d["waiting_reason"]')"
+    fail "$new did not adopt the job (last view: $ADOPT_VIEW): $(job_field "$new" "$job" 'd["state"], d["adopted"], d["restarts"], d["waiting_reason"]')"
   }
   grep -q "job $job (ha-adopt) recovered from the job store: adopting the running tasks of attempt $attempt0" "${!log}" ||
     fail "$new did not try to adopt attempt $attempt0"
