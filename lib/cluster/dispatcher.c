@@ -277,16 +277,8 @@ static void on_plan(void *arg, te_job_master_t *jm)
         json_array_append_new(ex, json_string(job_master_executor_address(jm, e)));
     json_decref(j->executors);
     j->executors = ex;
-    const te_job_plan_t *plan = job_master_plan(jm);
-    json_t *tasks = json_array(), *slots = json_array();
-    char hex[TE_ID_HEX_LEN + 1];
-    for (size_t t = 0; plan != NULL && t < job_plan_n_tasks(plan); t++)
-        json_array_append_new(tasks, json_string(te_id_to_hex(&job_plan_task(plan, t)->execution_id, hex)));
-    for (size_t s = 0; plan != NULL && s < job_plan_n_slots(plan); s++)
-        json_array_append_new(slots, json_string(te_id_to_hex(&job_plan_slot(plan, s)->allocation_id, hex)));
     json_decref(j->attempt);
-    j->attempt =
-        json_pack("{s:I, s:o, s:o}", "number", (json_int_t)job_master_attempt(jm), "tasks", tasks, "slots", slots);
+    j->attempt = cl_attempt_json(jm);
     if (job_master_adopted(jm))
         j->adopted = 1;
     store_write(j);
@@ -532,44 +524,16 @@ static te_status_t restore_point(cl_job_t *j, int recovering, te_ckpt_metadata_t
     return TE_OK;
 }
 
-/* The stored last attempt of a recovered job, to adopt (0 = none usable). */
-static int adoption_of(const cl_job_t *j, te_job_adoption_t *a)
-{
-    const json_t *tasks = json_object_get(j->attempt, "tasks"), *slots = json_object_get(j->attempt, "slots");
-    json_int_t number = json_integer_value(json_object_get(j->attempt, "number"));
-    size_t nt = json_array_size(tasks), ns = json_array_size(slots);
-    memset(a, 0, sizeof(*a));
-    if (j->d->cfg.adoption_timeout_ms <= 0 || nt == 0 || ns == 0 || number < 0 || number > UINT32_MAX)
-        return 0;
-    te_id_t *ex = calloc(nt, sizeof(*ex)), *al = calloc(ns, sizeof(*al));
-    int ok = ex != NULL && al != NULL;
-    for (size_t i = 0; ok && i < nt; i++)
-        ok = json_is_string(json_array_get(tasks, i)) &&
-             te_id_from_hex(json_string_value(json_array_get(tasks, i)), &ex[i]) == 0;
-    for (size_t i = 0; ok && i < ns; i++)
-        ok = json_is_string(json_array_get(slots, i)) &&
-             te_id_from_hex(json_string_value(json_array_get(slots, i)), &al[i]) == 0;
-    if (!ok) {
-        free(ex);
-        free(al);
-        return 0;
-    }
-    *a = (te_job_adoption_t){(uint32_t)number, ex, nt, al, ns, j->d->cfg.adoption_timeout_ms};
-    return 1;
-}
-
 static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *err)
 {
     te_dispatcher_t *d = j->d;
     te_ckpt_metadata_t *restore = NULL;
     int explicit_restore = 0;
     te_job_adoption_t adopt;
-    int adopting = recovering && adoption_of(j, &adopt);
+    int adopting = recovering && cl_adoption_of(j, &adopt);
     if (restore_point(j, recovering, &restore, &explicit_restore, err) != TE_OK) {
-        if (adopting) {
-            free((void *)adopt.execution_ids);
-            free((void *)adopt.allocation_ids);
-        }
+        if (adopting)
+            cl_adoption_clear(&adopt);
         return err ? err->code : TE_EINVAL;
     }
     te_job_master_config_t jc = {
@@ -595,10 +559,8 @@ static te_status_t job_master_create(cl_job_t *j, int recovering, te_error_t *er
         .listener_arg = j,
     };
     j->jm = job_master_new(&jc, err);
-    if (adopting) {
-        free((void *)adopt.execution_ids);
-        free((void *)adopt.allocation_ids);
-    }
+    if (adopting)
+        cl_adoption_clear(&adopt);
     if (j->jm == NULL)
         return err ? err->code : TE_EINVAL;
     j->max_restarts = j->opt.restart_attempts;

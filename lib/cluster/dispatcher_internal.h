@@ -82,4 +82,13 @@ json_t *cl_vertices_json(const cl_job_t *j);
 json_t *cl_options_json(const cl_options_t *o);
 json_t *cl_progress_json(const cl_job_t *j);
 
+/* dispatcher_attempt.c */
+/* The attempt of jm's plan as the job record stores it: {"number", "tasks": [execution
+ * ids], "slots": [allocation ids]} (NEW reference). */
+json_t *cl_attempt_json(const te_job_master_t *jm);
+/* The stored last attempt of a recovered job to adopt (its arrays allocated: free with
+ * cl_adoption_clear); 0 when there is none usable or adoption is off. */
+int cl_adoption_of(const cl_job_t *j, te_job_adoption_t *a);
+void cl_adoption_clear(te_job_adoption_t *a);
+
 #endif

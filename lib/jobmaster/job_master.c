@@ -93,7 +93,7 @@ void job_master_log(te_job_master_t *jm, te_log_level_t level, const char *fmt, 
     va_end(ap);
 }
 
-static void set_state(te_job_master_t *jm, te_job_state_t s)
+void jm_set_state(te_job_master_t *jm, te_job_state_t s)
 {
     te_job_state_t from = jm->state;
     if (from == s)
@@ -317,7 +317,7 @@ void jm_op_done(void *arg, te_tm_gateway_t *gw, const te_tm_result_t *r)
 
 /* ---- attempts ---------------------------------------------------------------------- */
 
-static void attempt_clear(te_job_master_t *jm)
+void jm_attempt_clear(te_job_master_t *jm)
 {
     jm_ckpt_stop(jm);
     job_plan_free(jm->plan);
@@ -344,7 +344,7 @@ static void attempt_clear(te_job_master_t *jm)
 }
 
 /* A new deployment: plan, tasks, slot requests. */
-static void attempt_begin(te_job_master_t *jm)
+void jm_attempt_begin(te_job_master_t *jm)
 {
     te_error_t err = {0};
     jm->end = JM_END_NONE;
@@ -352,17 +352,8 @@ static void attempt_begin(te_job_master_t *jm)
     set_text(&jm->cause, NULL);
     set_text(&jm->task_cause, NULL);
     jm->plan = job_plan_new(jm->cfg.graph, &jm->job_id, 1, &err);
-    if (jm->plan != NULL && jm->adopting) {
-        te_error_t aerr = {0};
-        if (job_plan_adopt_ids(jm->plan, jm->adopt.execution_ids, jm->adopt.n_tasks, jm->adopt.allocation_ids,
-                               jm->adopt.n_slots, &aerr) != TE_OK) {
-            jm_logf(jm, TE_LOG_WARN, "attempt %u cannot be adopted: %s; deploying anew", jm->attempt, aerr.msg);
-            job_plan_free(jm->plan);
-            jm->adopting = 0;
-            jm->attempt++;
-            jm->plan = job_plan_new(jm->cfg.graph, &jm->job_id, 1, &err);
-        }
-    }
+    if (jm->plan != NULL && jm->adopting)
+        jm_adopt_plan(jm, &err);
     if (jm->plan != NULL) {
         job_plan_set_attempt(jm->plan, jm->attempt);
         jm->n_tasks = job_plan_n_tasks(jm->plan);
@@ -381,7 +372,7 @@ static void attempt_begin(te_job_master_t *jm)
         if (err.code == TE_OK && jm->cfg.checkpoint_interval_ms > 0)
             job_plan_set_config(jm->plan, "execution.checkpointing.interval", interval, &err);
     }
-    set_state(jm, TE_JOB_WAITING_FOR_SLOTS);
+    jm_set_state(jm, TE_JOB_WAITING_FOR_SLOTS);
     if (err.code != TE_OK) {
         jm_logf(jm, TE_LOG_ERROR, "%s", err.msg);
         jm_fail(jm, 0, 1, NULL, "%s", err.msg);
@@ -403,35 +394,6 @@ static void attempt_begin(te_job_master_t *jm)
     else
         jm->cfg.slots.ops->request(jm->cfg.slots.self, jm, jm->attempt, reqs, jm->n_slots);
     free(reqs);
-}
-
-/* Every slot of the adopted attempt is offered: its tasks run already (no SubmitTask). */
-static void adopt_running(te_job_master_t *jm)
-{
-    te_error_t err = {0};
-    jm->adopting = 0;
-    if ((jm->cfg.checkpoint_interval_ms > 0 || jm->job_dir != NULL) && jm_ckpt_start(jm, &err) != TE_OK) {
-        jm_logf(jm, TE_LOG_ERROR, "%s", err.msg);
-        jm_fail(jm, 1, 1, NULL, "%s", err.msg);
-        return;
-    }
-    jm->adopted = 1;
-    set_state(jm, TE_JOB_DEPLOYING);
-    if (jm->listener.on_plan)
-        jm->listener.on_plan(jm->cfg.listener_arg, jm);
-    int64_t now = jm_now(jm);
-    jm->start_ms = now;
-    jm->next_progress = now + jm->cfg.progress_interval_ms;
-    for (size_t t = 0; t < jm->n_tasks; t++) {
-        jm_task_t *ts = &jm->tasks[t];
-        ts->submitted = 1;
-        ts->state = TE__EXECUTION_STATE__RUNNING;
-        jm->n_open++;
-        jm->n_running++;
-    }
-    jm_logf(jm, TE_LOG_INFO, "adopted the %zu running task(s) of attempt %u on %zu TaskExecutor(s): no restart",
-            jm->n_tasks, jm->attempt, jm->n_ex);
-    jm_ckpt_resume_adopted(jm);
 }
 
 /* Every slot is offered: TDDs, restore, report, checkpoints, then SubmitTask for all. */
@@ -456,7 +418,7 @@ static void deploy(te_job_master_t *jm)
         jm_fail(jm, 0, 1, NULL, "%s", err.msg);
         return;
     }
-    set_state(jm, TE_JOB_DEPLOYING);
+    jm_set_state(jm, TE_JOB_DEPLOYING);
     if (jm->listener.on_plan)
         jm->listener.on_plan(jm->cfg.listener_arg, jm);
     int64_t now = jm_now(jm);
@@ -485,7 +447,7 @@ static void enter_releasing(te_job_master_t *jm)
                                          [JM_END_FAILED] = "job failed",
                                          [JM_END_CANCELED] = "job cancelled"};
     jm_ckpt_stop(jm);
-    set_state(jm, TE_JOB_RELEASING);
+    jm_set_state(jm, TE_JOB_RELEASING);
     jm->last_finished = jm->n_finished;
     jm->last_failed = jm->n_failed;
     jm->last_canceled = jm->n_canceled;
@@ -502,7 +464,7 @@ static void enter_releasing(te_job_master_t *jm)
 
 static void enter_cancelling(te_job_master_t *jm, te_job_state_t state)
 {
-    set_state(jm, state);
+    jm_set_state(jm, state);
     jm->cancelling = 1;
     jm->cancel_deadline = jm_now(jm) + jm->cfg.cancel_wait_ms;
     for (size_t t = jm->n_tasks; t-- > 0;)
@@ -538,7 +500,7 @@ static void st_waiting_for_slots(te_job_master_t *jm)
     if (jm->n_offered < jm->n_slots)
         return;
     if (jm->adopting)
-        adopt_running(jm);
+        jm_adopt_running(jm);
     else
         deploy(jm);
     if (jm->end != JM_END_NONE && jm->state == TE_JOB_WAITING_FOR_SLOTS)
@@ -558,7 +520,7 @@ static void st_running(te_job_master_t *jm)
         return;
     }
     if (jm->state == TE_JOB_DEPLOYING && jm->n_submit_pending == 0)
-        set_state(jm, TE_JOB_RUNNING);
+        jm_set_state(jm, TE_JOB_RUNNING);
     if (jm->state == TE_JOB_RUNNING && jm->n_open == 0) {
         jm->end = JM_END_FINISHED;
         enter_releasing(jm);
@@ -639,18 +601,18 @@ static void st_releasing(te_job_master_t *jm)
     }
     if (jm->slots_requested && !jm->released)
         return;
-    attempt_clear(jm);
+    jm_attempt_clear(jm);
     /* Aborted checkpoints of the attempt whose directory came back (a task wrote its
      * snapshot after the abort): nothing writes them any more. */
     if (jm->job_dir != NULL && jm->next_ckpt_id > jm->first_ckpt_id)
         checkpoint_metadata_sweep(jm->job_dir, jm->first_ckpt_id, jm->next_ckpt_id, NULL, NULL);
     if (jm->end == JM_END_FINISHED) {
-        set_state(jm, TE_JOB_FINISHED);
+        jm_set_state(jm, TE_JOB_FINISHED);
         return;
     }
     if (jm->end == JM_END_CANCELED || jm->cancel_requested) {
         jm->end = JM_END_CANCELED;
-        set_state(jm, TE_JOB_CANCELED);
+        jm_set_state(jm, TE_JOB_CANCELED);
         return;
     }
     if (timed_out_between_attempts(jm))
@@ -658,15 +620,15 @@ static void st_releasing(te_job_master_t *jm)
     if (jm->fallback) { /* not a restart: the same deployment from an older checkpoint */
         jm->fallback = 0;
         jm->restart_at = jm_now(jm);
-        set_state(jm, TE_JOB_RESTARTING);
+        jm_set_state(jm, TE_JOB_RESTARTING);
         return;
     }
     if (!restart_strategy_on_failure(jm->restart, jm->recoverable)) {
-        set_state(jm, TE_JOB_FAILED);
+        jm_set_state(jm, TE_JOB_FAILED);
         return;
     }
     jm->restart_at = jm_now(jm) + restart_strategy_backoff_ms(jm->restart);
-    set_state(jm, TE_JOB_RESTARTING);
+    jm_set_state(jm, TE_JOB_RESTARTING);
     if (jm->listener.on_restart)
         jm->listener.on_restart(jm->cfg.listener_arg, jm, jm->cause ? jm->cause : "the job failed",
                                 restart_strategy_restarts(jm->restart), restart_strategy_max_attempts(jm->restart),
@@ -677,17 +639,17 @@ static void st_restarting(te_job_master_t *jm)
 {
     if (jm->cancel_requested) {
         jm->end = JM_END_CANCELED;
-        set_state(jm, TE_JOB_CANCELED);
+        jm_set_state(jm, TE_JOB_CANCELED);
         return;
     }
     if (timed_out_between_attempts(jm)) {
-        set_state(jm, TE_JOB_FAILED);
+        jm_set_state(jm, TE_JOB_FAILED);
         return;
     }
     if (jm_now(jm) < jm->restart_at)
         return;
     jm->attempt++;
-    attempt_begin(jm);
+    jm_attempt_begin(jm);
 }
 
 static void machine(te_job_master_t *jm)
@@ -821,23 +783,8 @@ te_job_master_t *job_master_new(const te_job_master_config_t *cfg, te_error_t *e
     if (jm->ckpt_root != NULL && (jm->job_dir = malloc(strlen(jm->ckpt_root) + TE_ID_HEX_LEN + 2)) != NULL)
         sprintf(jm->job_dir, "%s/%s", jm->ckpt_root, jm->job_hex);
     jm->cfg.adopt = NULL;
-    if (cfg->adopt != NULL && cfg->adopt->n_tasks > 0 && cfg->slots.ops != NULL && cfg->slots.ops->adopt != NULL) {
-        jm->adopt = *cfg->adopt;
-        te_id_t *ex = malloc(cfg->adopt->n_tasks * sizeof(*ex));
-        te_id_t *al = malloc((cfg->adopt->n_slots ? cfg->adopt->n_slots : 1) * sizeof(*al));
-        if (ex == NULL || al == NULL) {
-            free(ex);
-            free(al);
-            te_error_set(err, TE_ENOMEM, "out of memory creating the JobMaster");
-            goto cleanup;
-        }
-        memcpy(ex, cfg->adopt->execution_ids, cfg->adopt->n_tasks * sizeof(*ex));
-        memcpy(al, cfg->adopt->allocation_ids, cfg->adopt->n_slots * sizeof(*al));
-        jm->adopt.execution_ids = ex;
-        jm->adopt.allocation_ids = al;
-        jm->adopting = 1;
-        jm->attempt = cfg->adopt->attempt;
-    }
+    if (jm_adopt_init(jm, cfg->adopt, err) != TE_OK)
+        goto cleanup;
     jm->restart = restart_strategy_fixed_delay_new(cfg->restart_attempts, cfg->restart_backoff_ms);
     jm->timer = evtimer_new(cfg->base, on_timer, jm);
     if ((cfg->graph_text && !jm->graph_text) || (cfg->checkpoint_root && (!jm->ckpt_root || !jm->job_dir)) ||
@@ -887,13 +834,12 @@ void job_master_free(te_job_master_t *jm)
         return;
     for (jm_op_t *op = jm->ops; op != NULL; op = op->next)
         op->jm = NULL; /* completions still to come find no JobMaster */
-    attempt_clear(jm);
+    jm_attempt_clear(jm);
     free(jm->ex);
     if (jm->timer != NULL)
         event_free(jm->timer);
     restart_strategy_free(jm->restart);
-    free((void *)jm->adopt.execution_ids);
-    free((void *)jm->adopt.allocation_ids);
+    jm_adopt_clear(jm);
     checkpoint_failure_manager_free(jm->failures);
     checkpoint_metadata_free(jm->latest);
     shared_state_registry_free(jm->registry);
@@ -911,7 +857,7 @@ void job_master_start(te_job_master_t *jm)
     if (jm->state != TE_JOB_CREATED)
         return;
     jm->next_hb = jm_now(jm) + jm->cfg.heartbeat_interval_ms;
-    attempt_begin(jm);
+    jm_attempt_begin(jm);
     job_master_drive(jm);
 }
 
@@ -921,7 +867,7 @@ void job_master_cancel(te_job_master_t *jm, const char *why)
         return;
     if (jm->state == TE_JOB_CREATED) {
         jm->end = JM_END_CANCELED;
-        set_state(jm, TE_JOB_CANCELED);
+        jm_set_state(jm, TE_JOB_CANCELED);
         return;
     }
     if (jm->state == TE_JOB_FAILING || jm->state == TE_JOB_CANCELLING) {
@@ -961,21 +907,6 @@ void job_master_offer_slot(te_job_master_t *jm, size_t index, te_tm_gateway_t *g
     jm->n_offered++;
     job_master_drive(jm);
 }
-
-void job_master_adopt_failed(te_job_master_t *jm, const char *cause)
-{
-    if (jm->state != TE_JOB_WAITING_FOR_SLOTS || !jm->adopting)
-        return;
-    jm_logf(jm, TE_LOG_WARN, "the running attempt %u cannot be adopted: %s; deploying the job anew%s", jm->attempt,
-            cause, jm->latest ? " from its latest completed checkpoint" : "");
-    attempt_clear(jm);
-    jm->adopting = 0;
-    jm->attempt++;
-    attempt_begin(jm);
-    job_master_drive(jm);
-}
-
-int job_master_adopted(const te_job_master_t *jm) { return jm->adopted; }
 
 void job_master_slots_unavailable(te_job_master_t *jm, int unreachable, const char *cause)
 {

@@ -1,6 +1,6 @@
 /*
- * job_master_internal — internal to job_master.c, job_master_checkpoint.c and
- * job_master_monitor.c only:
+ * job_master_internal — internal to job_master.c, job_master_checkpoint.c,
+ * job_master_monitor.c and job_master_adopt.c only:
  * the JobMaster's record and what the files call of each other.
  *
  * Threading: as job_master.h (the event-loop thread).
@@ -140,6 +140,12 @@ struct te_job_master {
 
 /* job_master.c */
 int64_t jm_now(const te_job_master_t *jm);
+/* Moves to state s (the listener hears of it). */
+void jm_set_state(te_job_master_t *jm, te_job_state_t s);
+/* Ends the current attempt's records / plans the next one and asks for its slots (or
+ * for the adoption of the running one). */
+void jm_attempt_clear(te_job_master_t *jm);
+void jm_attempt_begin(te_job_master_t *jm);
 void jm_logf(te_job_master_t *jm, te_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Starts a gateway operation for the JobMaster (counted in n_inflight). */
@@ -163,6 +169,16 @@ void jm_fail(te_job_master_t *jm, int recoverable, int reported, const char *tas
 /* Heartbeats and records samples when due. */
 void jm_monitor_tick(te_job_master_t *jm);
 void jm_monitor_op_done(te_job_master_t *jm, jm_op_kind_t kind, size_t e, const te_tm_result_t *r);
+
+/* job_master_adopt.c */
+/* Copies cfg->adopt (a = NULL or a provider without adopt: nothing). */
+te_status_t jm_adopt_init(te_job_master_t *jm, const te_job_adoption_t *a, te_error_t *err);
+void jm_adopt_clear(te_job_master_t *jm);
+/* Puts the adopted ids into the new plan; when they do not fit, plans a new attempt
+ * instead (err: planning that failed). */
+void jm_adopt_plan(te_job_master_t *jm, te_error_t *err);
+/* Every slot of the adopted attempt was offered: RUNNING without SubmitTask. */
+void jm_adopt_running(te_job_master_t *jm);
 
 /* job_master_checkpoint.c */
 te_status_t jm_ckpt_start(te_job_master_t *jm, te_error_t *err);

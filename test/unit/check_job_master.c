@@ -6,9 +6,9 @@
  * (triggers on sources only, acks -> _metadata + confirmations, declines -> aborts,
  * tolerable failed checkpoints, restore on restart, savepoints and stop-with-savepoint),
  * adoption of a running attempt (no SubmitTask, in-flight ids aborted, checkpoints on
- * from the next id; a failed adoption deploys anew), plus restart_strategy and
- * checkpoint_failure_manager. Expected values are written out here from the rules,
- * not computed by the code under test.
+ * from the next id; a failed adoption deploys anew). Expected values are written out
+ * here from the rules, not computed by the code under test (restart_strategy and
+ * checkpoint_failure_manager: check_restart_strategy.c).
  *
  * Threading: single-threaded; no event loop runs (the JobMaster's timer is never
  * waited for: the tests move the fake clock and call job_master_drive).
@@ -25,7 +25,6 @@
 
 #include "harness_fake_te.h"
 #include "jobmaster/checkpoint_failure_manager.h"
-#include "jobmaster/restart_strategy.h"
 
 /* source (p 2) -> sink (p 3): 3 shared slots, 5 tasks. */
 static const char *job_json(const char *config)
@@ -537,44 +536,36 @@ END_TEST
 
 /* ---- adoption of a running attempt ---------------------------------------------------- */
 
-static void adoption_ids(te_id_t *execs, te_id_t *allocs)
+/* Random ids of a running attempt (5 tasks in 3 slots) to adopt. */
+static void adoption_ids(te_id_t *ids)
 {
-    for (int i = 0; i < 5; i++)
-        te_id_random(&execs[i]);
-    for (int i = 0; i < 3; i++)
-        te_id_random(&allocs[i]);
+    for (int i = 0; i < 8; i++)
+        te_id_random(&ids[i]);
 }
 
 START_TEST(test_adopt_running_attempt)
 {
     env_t e;
-    te_id_t execs[5], allocs[3];
-    adoption_ids(execs, allocs);
+    te_id_t ids[8], *execs = ids, *allocs = ids + 5;
+    adoption_ids(ids);
     te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
     env_setup(&e, (opts_t){.checkpoint_interval = 100, .adopt = &a, .stale_chk = 2});
     job_master_start(e.jm);
     /* the provider is asked to adopt attempt 4 with the given ids, nothing is requested */
-    ck_assert_int_eq(e.prov.n_adopts, 1);
-    ck_assert_int_eq(e.prov.n_requests, 0);
-    ck_assert_uint_eq(e.prov.last_attempt, 4);
-    ck_assert_uint_eq(e.prov.n_reqs, 3);
-    ck_assert_uint_eq(e.prov.n_adopt_execs, 5);
-    for (int i = 0; i < 3; i++)
-        ck_assert(te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i]));
+    ck_assert(e.prov.n_adopts == 1 && e.prov.n_requests == 0 && e.prov.last_attempt == 4);
+    ck_assert(e.prov.n_reqs == 3 && e.prov.n_adopt_execs == 5);
     for (int i = 0; i < 5; i++)
-        ck_assert(te_id_equal(&e.prov.adopt_execs[i], &execs[i]));
+        ck_assert(te_id_equal(&e.prov.adopt_execs[i], &execs[i]) &&
+                  (i >= 3 || te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i])));
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_WAITING_FOR_SLOTS);
     for (size_t k = 0; k < 3; k++)
         fake_provider_offer(&e.prov, k);
     deliver(&e);
     /* running without a single SubmitTask, under the same ids and attempt */
-    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
-    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 0);
-    ck_assert_int_eq(job_master_adopted(e.jm), 1);
-    ck_assert_uint_eq(job_master_attempt(e.jm), 4);
-    ck_assert_int_eq(e.n_plans, 1);
-    for (int i = 0; i < 5; i++)
-        ck_assert(te_id_equal(&job_plan_task(job_master_plan(e.jm), (size_t)i)->execution_id, &execs[i]));
+    ck_assert(job_master_state(e.jm) == TE_JOB_RUNNING && count(&e, FAKE_SUBMIT) == 0 && e.n_plans == 1);
+    ck_assert(job_master_adopted(e.jm) && job_master_attempt(e.jm) == 4);
+    for (size_t i = 0; i < 5; i++)
+        ck_assert(te_id_equal(&job_plan_task(job_master_plan(e.jm), i)->execution_id, &execs[i]));
     /* no completed checkpoint: nothing confirmed; ids 1 and 2 (chk-2 exists) aborted on
      * every task and chk-2 deleted */
     ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 0);
@@ -590,14 +581,11 @@ START_TEST(test_adopt_running_attempt)
         ck_assert_uint_eq(t->ckpt, 3);
         ck_assert(te_id_equal(&t->id, &execs[0]) || te_id_equal(&t->id, &execs[1]));
     }
-    /* acknowledged by all five: completed and confirmed to all five */
+    /* acknowledged by all five: completed and confirmed to all five; then they finish */
     for (int i = 0; i < 5; i++)
         fake_te_ack(&e.te[i % 2], &execs[i], 3, "adopted");
     deliver(&e);
-    ck_assert_int_eq(e.n_checkpoints, 1);
-    ck_assert_uint_eq(e.last_checkpoint, 3);
-    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 5);
-    /* the adopted tasks finish: the job ends normally */
+    ck_assert(e.n_checkpoints == 1 && e.last_checkpoint == 3 && count(&e, FAKE_CONFIRM) == 5);
     for (int i = 0; i < 5; i++)
         fake_te_push_state(&e.te[i % 2], &execs[i], TE__EXECUTION_STATE__FINISHED, NULL);
     deliver(&e);
@@ -610,8 +598,8 @@ END_TEST
 START_TEST(test_adopt_failed_deploys_anew)
 {
     env_t e;
-    te_id_t execs[5], allocs[3];
-    adoption_ids(execs, allocs);
+    te_id_t ids[8], *execs = ids, *allocs = ids + 5;
+    adoption_ids(ids);
     te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
     env_setup(&e, (opts_t){.adopt = &a});
     job_master_start(e.jm);
@@ -623,8 +611,7 @@ START_TEST(test_adopt_failed_deploys_anew)
     for (int i = 0; i < 3; i++)
         ck_assert(!te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i]));
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_DEPLOYING);
-    ck_assert_uint_eq(count(&e, FAKE_SUBMIT), 5);
-    ck_assert_uint_eq(fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->attempt, 5);
+    ck_assert(count(&e, FAKE_SUBMIT) == 5 && fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->attempt == 5);
     ck_assert_int_eq(job_master_adopted(e.jm), 0);
     ck_assert_ptr_nonnull(strstr(e.logs, "cannot be adopted: task x is FAILED"));
     /* a second report is ignored */
@@ -1011,41 +998,6 @@ END_TEST
 
 /* ---- restart strategy, failure manager ----------------------------------------------------- */
 
-START_TEST(test_restart_strategy)
-{
-    te_restart_strategy_t *rs = restart_strategy_fixed_delay_new(2, 300);
-    ck_assert_int_eq(restart_strategy_on_failure(rs, 0), 0); /* not recoverable */
-    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 1);
-    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 1);
-    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 0);
-    ck_assert_int_eq(restart_strategy_restarts(rs), 2);
-    ck_assert_int_eq(restart_strategy_backoff_ms(rs), 300);
-    restart_strategy_free(rs);
-    rs = restart_strategy_fixed_delay_new(0, 0);
-    ck_assert_int_eq(restart_strategy_on_failure(rs, 1), 0);
-    restart_strategy_free(rs);
-}
-END_TEST
-
-START_TEST(test_checkpoint_failure_manager)
-{
-    te_ckpt_failure_manager_t *m = checkpoint_failure_manager_new(1);
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 1, TE_CKPT_FAILURE_EXPIRED), 0);
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 1, TE_CKPT_FAILURE_DECLINED), 0); /* once per id */
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 2, TE_CKPT_FAILURE_TRIGGER), 0);  /* not counted */
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 3, TE_CKPT_FAILURE_TASK_GONE), 0);
-    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 1);
-    checkpoint_failure_manager_on_success(m, 4);
-    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 0);
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 3, TE_CKPT_FAILURE_IO),
-                     0); /* older than the success */
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 5, TE_CKPT_FAILURE_IO), 0);
-    ck_assert_int_eq(checkpoint_failure_manager_on_failure(m, 6, TE_CKPT_FAILURE_DECLINED), 1);
-    ck_assert_int_eq(checkpoint_failure_manager_consecutive(m), 0); /* reset after failing over */
-    checkpoint_failure_manager_free(m);
-}
-END_TEST
-
 Suite *job_master_suite(void)
 {
     Suite *s = suite_create("job_master");
@@ -1072,8 +1024,6 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_unreadable_checkpoint_falls_back);
     tcase_add_test(tc, test_heartbeats_and_lost_heartbeat);
     tcase_add_test(tc, test_free_with_calls_in_flight);
-    tcase_add_test(tc, test_restart_strategy);
-    tcase_add_test(tc, test_checkpoint_failure_manager);
     tcase_add_test(tc, test_adopt_running_attempt);
     tcase_add_test(tc, test_adopt_failed_deploys_anew);
     suite_add_tcase(s, tc);
