@@ -15,8 +15,9 @@ start_etcd_cluster 3
 TTL=2
 start_ha_pair adopt $TTL -D heartbeat.timeout=20s
 start_ha_executors 3 -D heartbeat.timeout=20s
-N=69999
+N=69999 # 35 s at RATE: three failovers fit (twice as long under a sanitizer or valgrind)
 RATE=2000
+daemon_instrumented && N=139999
 OUT="$WORK/out"
 mkdir -p "$OUT"
 cat >"$WORK/job.json" <<JSON
@@ -74,7 +75,7 @@ failover() {
   took=$(log_time_since "${!log}" "LEADER epoch=" "$killed")
   wait_until 20 adopted_ok "$new" || {
     grep -E "adopt|recovered" "${!log}" | tail -5
-    fail "$new did not adopt the job (last view: $ADOPT_VIEW): $(job_field "$new" "$job" 'd["state"], d["adopted"], d["restarts"], d["waiting_reason"]')"
+    fail "$new did not adopt the job (last view: ${ADOPT_VIEW:-}): $(job_field "$new" "$job" 'd["state"], d["adopted"], d["restarts"], d["waiting_reason"]')"
   }
   grep -q "job $job (ha-adopt) recovered from the job store: adopting the running tasks of attempt $attempt0" "${!log}" ||
     fail "$new did not try to adopt attempt $attempt0"
