@@ -905,17 +905,13 @@ static void recover_one(void *arg, const char *hex, const char *text)
     }
     link_job(d, j);
     const te_ckpt_metadata_t *m = job_master_latest_checkpoint(j->jm);
+    char adopt[96] = "";
     if (j->attempt != NULL && d->cfg.adoption_timeout_ms > 0)
-        TE_INFO(CTX,
-                "job %s (%s) recovered from the job store: adopting the running tasks of attempt %lld (if they "
-                "do not all run: restarting from %s%llu)",
-                j->hex, job_graph_name(j->graph),
-                (long long)json_integer_value(json_object_get(j->attempt, "number")),
-                m ? "checkpoint " : "the beginning", m ? (unsigned long long)m->checkpoint_id : 0ULL);
-    else
-        TE_INFO(CTX, "job %s (%s) recovered from the job store%s%llu", j->hex, job_graph_name(j->graph),
-                m ? ": restarting from checkpoint " : " (no checkpoint: from the beginning)",
-                m ? (unsigned long long)m->checkpoint_id : 0ULL);
+        snprintf(adopt, sizeof(adopt), ": adopting the running tasks of attempt %lld, or else",
+                 (long long)json_integer_value(json_object_get(j->attempt, "number")));
+    TE_INFO(CTX, "job %s (%s) recovered from the job store%s%s%llu", j->hex, job_graph_name(j->graph), adopt,
+            m ? ": restarting from checkpoint " : " (no checkpoint: from the beginning)",
+            m ? (unsigned long long)m->checkpoint_id : 0ULL);
     if (rc->n_started < sizeof(rc->started) / sizeof(rc->started[0]))
         rc->started[rc->n_started++] = j;
     rc->recovered++;

@@ -40,8 +40,7 @@ seq 0 $N | awk 'BEGIN { a = "abcdefghijklmnopqrstuvwxyz" }
 
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 300ms --restart-attempts 3) ||
   fail "submit failed"
-ckpts() { [ "$(job_field "$1" "$job" "d['state'] == 'RUNNING' and d['checkpoints']['completed'] >= $2")" = True ]; }
-wait_until 30 ckpts jm1 1 || fail "no checkpoint completed: $(job_field jm1 "$job" 'd["state"]')"
+wait_until 30 job_checkpointed jm1 "$job" 1 || fail "no checkpoint completed: $(job_field jm1 "$job" 'd["state"]')"
 ids() { job_field "$1" "$job" '" ".join(sorted(s["execution_id"] for v in d["vertices"] for s in v["subtasks"]))'; }
 ids0=$(ids jm1)
 attempt0=$(job_field jm1 "$job" 'd["attempt"]')

@@ -50,7 +50,7 @@ for k in 0 1; do
   j=${jobs[$k]}
   wait_until 90 job_in_state jm3 "$j" FINISHED FAILED CANCELED || fail "job $j did not end"
   job_in_state jm3 "$j" FINISHED || fail "job $j ended $(job_field jm3 "$j" 'd["state"], d["failure_cause"]')"
-  grep -q "job $j (ha-[ab]) recovered from the job store: adopting the running tasks of attempt 0 (if they do not all run: restarting from checkpoint" "$jm3_LOG" ||
+  grep -q "job $j (ha-[ab]) recovered from the job store: adopting the running tasks of attempt 0, or else: restarting from checkpoint" "$jm3_LOG" ||
     fail "job $j was not recovered from etcd"
 done
 [ "$(job_field jm3 "${jobs[0]}" 'd["adopted"]')" = True ] || fail "job a, whose tasks all ran, was not adopted"

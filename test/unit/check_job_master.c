@@ -5,9 +5,8 @@
  * rejected deployment, the restart budget), cancellation, checkpoint coordination
  * (triggers on sources only, acks -> _metadata + confirmations, declines -> aborts,
  * tolerable failed checkpoints, restore on restart, savepoints and stop-with-savepoint),
- * adoption of a running attempt (no SubmitTask, in-flight ids aborted, checkpoints on
- * from the next id; a failed adoption deploys anew). Expected values are written out
- * here from the rules, not computed by the code under test (restart_strategy and
+ * Expected values are written out here from the rules, not computed by the code under
+ * test (adoption: check_job_master_adopt.c; restart_strategy and
  * checkpoint_failure_manager: check_restart_strategy.c).
  *
  * Threading: single-threaded; no event loop runs (the JobMaster's timer is never
@@ -23,195 +22,8 @@
 
 #include <event2/event.h>
 
-#include "harness_fake_te.h"
+#include "harness_job_master.h"
 #include "jobmaster/checkpoint_failure_manager.h"
-
-/* source (p 2) -> sink (p 3): 3 shared slots, 5 tasks. */
-static const char *job_json(const char *config)
-{
-    static char buf[1024];
-    snprintf(buf, sizeof(buf),
-             "{\"name\": \"t\", \"config\": {%s}, \"vertices\": ["
-             "{\"id\": \"src\", \"parallelism\": 2, \"chain\": [{\"op\": \"sequence\", \"to\": 10}]},"
-             "{\"id\": \"sink\", \"parallelism\": 3, \"chain\": [{\"op\": \"discard\"}]}],"
-             "\"edges\": [{\"from\": \"src\", \"to\": \"sink\"}]}",
-             config ? config : "");
-    return buf;
-}
-
-typedef struct env {
-    struct event_base *base;
-    te_job_graph_t *g;
-    fake_te_t te[2];
-    fake_te_t *tes[2];
-    fake_provider_t prov;
-    te_job_master_t *jm;
-    int64_t now;
-    /* what the listener saw */
-    int n_plans, n_restarts, n_checkpoints, n_aborted, n_progress;
-    te_job_state_t states[64];
-    size_t n_states;
-    char last_restart_cause[256];
-    long last_restart_attempt;
-    uint64_t last_restart_ckpt, last_checkpoint, last_aborted;
-    char logs[4096];
-    char dir[64];
-} env_t;
-
-static int64_t fake_now(void *arg) { return ((env_t *)arg)->now; }
-
-static void l_state(void *arg, te_job_master_t *jm, te_job_state_t from, te_job_state_t to)
-{
-    env_t *e = arg;
-    (void)jm, (void)from;
-    if (e->n_states < 64)
-        e->states[e->n_states++] = to;
-}
-static void l_plan(void *arg, te_job_master_t *jm)
-{
-    (void)jm;
-    ((env_t *)arg)->n_plans++;
-}
-static void l_progress(void *arg, te_job_master_t *jm)
-{
-    (void)jm;
-    ((env_t *)arg)->n_progress++;
-}
-static void l_checkpoint(void *arg, te_job_master_t *jm, const te_ckpt_metadata_t *m,
-                         const te_ckpt_checkpoint_t *cp)
-{
-    env_t *e = arg;
-    (void)jm, (void)cp;
-    e->n_checkpoints++;
-    e->last_checkpoint = m->checkpoint_id;
-}
-static void l_aborted(void *arg, te_job_master_t *jm, uint64_t id, const char *cause)
-{
-    env_t *e = arg;
-    (void)jm, (void)cause;
-    e->n_aborted++;
-    e->last_aborted = id;
-}
-static void l_restart(void *arg, te_job_master_t *jm, const char *cause, long attempt, long max, uint64_t ckpt)
-{
-    env_t *e = arg;
-    (void)jm, (void)max;
-    e->n_restarts++;
-    snprintf(e->last_restart_cause, sizeof(e->last_restart_cause), "%s", cause);
-    e->last_restart_attempt = attempt;
-    e->last_restart_ckpt = ckpt;
-}
-static void l_log(void *arg, te_job_master_t *jm, te_log_level_t level, const char *msg)
-{
-    env_t *e = arg;
-    (void)jm, (void)level;
-    strncat(e->logs, msg, sizeof(e->logs) - strlen(e->logs) - 2);
-    strncat(e->logs, "\n", sizeof(e->logs) - strlen(e->logs) - 1);
-}
-
-static const te_job_master_listener_t listener = {l_state,      l_plan,    NULL,      l_progress,
-                                                  l_checkpoint, l_aborted, l_restart, l_log};
-
-typedef struct opts {
-    const char *config;
-    long restarts;
-    int64_t checkpoint_interval;
-    int hold;
-    te_ckpt_writer_t writer; /* metadata_writer (none by default) */
-    const te_job_adoption_t *adopt;
-    uint64_t stale_chk; /* > 0: an empty chk-<n> directory exists in the job's directory */
-} opts_t;
-
-static void env_setup(env_t *e, opts_t o)
-{
-    te_error_t err = {0};
-    memset(e, 0, sizeof(*e));
-    e->base = event_base_new();
-    ck_assert_ptr_nonnull(e->base);
-    e->g = job_graph_parse_string(job_json(o.config), &err);
-    ck_assert_msg(e->g != NULL, "%s", err.msg);
-    for (int i = 0; i < 2; i++) {
-        char addr[32];
-        snprintf(addr, sizeof(addr), "te%d:6122", i);
-        fake_te_init(&e->te[i], addr);
-        e->tes[i] = &e->te[i];
-    }
-    e->prov.tes = e->tes;
-    e->prov.n_tes = 2;
-    e->prov.hold = o.hold;
-    e->now = 1000;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/check_jm.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(e->dir));
-    te_job_master_config_t c = {
-        .base = e->base,
-        .graph = e->g,
-        .graph_text = job_json(o.config),
-        .slots = {&fake_provider_ops, &e->prov},
-        .checkpoint_root = e->dir,
-        .checkpoint_interval_ms = o.checkpoint_interval,
-        .checkpoint_timeout_ms = 500,
-        .metadata_writer = o.writer,
-        .restart_attempts = o.restarts,
-        .restart_backoff_ms = 200,
-        .heartbeat_interval_ms = 1000,
-        .cancel_wait_ms = 3000,
-        .listener = &listener,
-        .listener_arg = e,
-        .clock_ms = fake_now,
-        .clock_arg = e,
-    };
-    te_id_random(&c.job_id);
-    c.adopt = o.adopt;
-    if (o.stale_chk > 0) {
-        char hex[TE_ID_HEX_LEN + 1], path[256];
-        snprintf(path, sizeof(path), "%s/%s", e->dir, te_id_to_hex(&c.job_id, hex));
-        ck_assert_int_eq(mkdir(path, 0755), 0);
-        snprintf(path, sizeof(path), "%s/%s/chk-%llu", e->dir, hex, (unsigned long long)o.stale_chk);
-        ck_assert_int_eq(mkdir(path, 0755), 0);
-    }
-    e->jm = job_master_new(&c, &err);
-    ck_assert_msg(e->jm != NULL, "%s", err.msg);
-}
-
-static void env_teardown(env_t *e)
-{
-    job_master_free(e->jm);
-    job_graph_free(e->g);
-    event_base_free(e->base);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static void deliver(env_t *e) { fake_te_deliver_all(e->tes, 2); }
-
-static void advance(env_t *e, int64_t ms)
-{
-    e->now += ms;
-    job_master_drive(e->jm);
-    deliver(e);
-}
-
-static void push_all(env_t *e, uint32_t attempt, Te__ExecutionState st)
-{
-    for (int i = 0; i < 2; i++)
-        fake_te_push_all(&e->te[i], attempt, st);
-    deliver(e);
-}
-
-static size_t count(env_t *e, fake_call_kind_t kind)
-{
-    return fake_te_count(&e->te[0], kind) + fake_te_count(&e->te[1], kind);
-}
-
-/* Starts the job and brings every task of attempt 0 to RUNNING. */
-static void start_running(env_t *e)
-{
-    job_master_start(e->jm);
-    deliver(e);
-    push_all(e, 0, TE__EXECUTION_STATE__RUNNING);
-    ck_assert_int_eq(job_master_state(e->jm), TE_JOB_RUNNING);
-}
 
 /* ---- placement, deployment, the end ---------------------------------------------- */
 
@@ -530,93 +342,6 @@ START_TEST(test_checkpoint_trigger_ack_confirm)
     ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 4);
     ck_assert_uint_eq(fake_te_call(&e.te[1], FAKE_TRIGGER, 1)->ckpt, 2);
     ck_assert_int_eq(job_master_state(e.jm), TE_JOB_RUNNING);
-    env_teardown(&e);
-}
-END_TEST
-
-/* ---- adoption of a running attempt ---------------------------------------------------- */
-
-/* Random ids of a running attempt (5 tasks in 3 slots) to adopt. */
-static void adoption_ids(te_id_t *ids)
-{
-    for (int i = 0; i < 8; i++)
-        te_id_random(&ids[i]);
-}
-
-START_TEST(test_adopt_running_attempt)
-{
-    env_t e;
-    te_id_t ids[8], *execs = ids, *allocs = ids + 5;
-    adoption_ids(ids);
-    te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
-    env_setup(&e, (opts_t){.checkpoint_interval = 100, .adopt = &a, .stale_chk = 2});
-    job_master_start(e.jm);
-    /* the provider is asked to adopt attempt 4 with the given ids, nothing is requested */
-    ck_assert(e.prov.n_adopts == 1 && e.prov.n_requests == 0 && e.prov.last_attempt == 4);
-    ck_assert(e.prov.n_reqs == 3 && e.prov.n_adopt_execs == 5);
-    for (int i = 0; i < 5; i++)
-        ck_assert(te_id_equal(&e.prov.adopt_execs[i], &execs[i]) &&
-                  (i >= 3 || te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i])));
-    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_WAITING_FOR_SLOTS);
-    for (size_t k = 0; k < 3; k++)
-        fake_provider_offer(&e.prov, k);
-    deliver(&e);
-    /* running without a single SubmitTask, under the same ids and attempt */
-    ck_assert(job_master_state(e.jm) == TE_JOB_RUNNING && count(&e, FAKE_SUBMIT) == 0 && e.n_plans == 1);
-    ck_assert(job_master_adopted(e.jm) && job_master_attempt(e.jm) == 4);
-    for (size_t i = 0; i < 5; i++)
-        ck_assert(te_id_equal(&job_plan_task(job_master_plan(e.jm), i)->execution_id, &execs[i]));
-    /* no completed checkpoint: nothing confirmed; ids 1 and 2 (chk-2 exists) aborted on
-     * every task and chk-2 deleted */
-    ck_assert_uint_eq(count(&e, FAKE_CONFIRM), 0);
-    ck_assert_uint_eq(count(&e, FAKE_ABORT), 10);
-    char chk[256];
-    snprintf(chk, sizeof(chk), "%s/%s/chk-2", e.dir, job_master_job_hex(e.jm));
-    ck_assert_int_ne(access(chk, F_OK), 0);
-    /* checkpoint 3 (the next id) is triggered on the two sources (tasks 0 and 1) */
-    advance(&e, 100);
-    ck_assert_uint_eq(count(&e, FAKE_TRIGGER), 2);
-    for (int i = 0; i < 2; i++) {
-        const fake_call_t *t = fake_te_call(&e.te[i], FAKE_TRIGGER, 0);
-        ck_assert_uint_eq(t->ckpt, 3);
-        ck_assert(te_id_equal(&t->id, &execs[0]) || te_id_equal(&t->id, &execs[1]));
-    }
-    /* acknowledged by all five: completed and confirmed to all five; then they finish */
-    for (int i = 0; i < 5; i++)
-        fake_te_ack(&e.te[i % 2], &execs[i], 3, "adopted");
-    deliver(&e);
-    ck_assert(e.n_checkpoints == 1 && e.last_checkpoint == 3 && count(&e, FAKE_CONFIRM) == 5);
-    for (int i = 0; i < 5; i++)
-        fake_te_push_state(&e.te[i % 2], &execs[i], TE__EXECUTION_STATE__FINISHED, NULL);
-    deliver(&e);
-    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_FINISHED);
-    ck_assert_uint_eq(count(&e, FAKE_FREE_SLOT), 3);
-    env_teardown(&e);
-}
-END_TEST
-
-START_TEST(test_adopt_failed_deploys_anew)
-{
-    env_t e;
-    te_id_t ids[8], *execs = ids, *allocs = ids + 5;
-    adoption_ids(ids);
-    te_job_adoption_t a = {4, execs, 5, allocs, 3, 1000};
-    env_setup(&e, (opts_t){.adopt = &a});
-    job_master_start(e.jm);
-    ck_assert_int_eq(e.prov.n_adopts, 1);
-    job_master_adopt_failed(e.jm, "task x is FAILED");
-    /* a new attempt (5) with new ids, deployed on the slots the provider offers */
-    ck_assert_int_eq(e.prov.n_requests, 1);
-    ck_assert_uint_eq(e.prov.last_attempt, 5);
-    for (int i = 0; i < 3; i++)
-        ck_assert(!te_id_equal(&e.prov.reqs[i].allocation_id, &allocs[i]));
-    ck_assert_int_eq(job_master_state(e.jm), TE_JOB_DEPLOYING);
-    ck_assert(count(&e, FAKE_SUBMIT) == 5 && fake_te_call(&e.te[0], FAKE_SUBMIT, 0)->attempt == 5);
-    ck_assert_int_eq(job_master_adopted(e.jm), 0);
-    ck_assert_ptr_nonnull(strstr(e.logs, "cannot be adopted: task x is FAILED"));
-    /* a second report is ignored */
-    job_master_adopt_failed(e.jm, "again");
-    ck_assert_int_eq(e.prov.n_requests, 1);
     env_teardown(&e);
 }
 END_TEST
@@ -1024,8 +749,6 @@ Suite *job_master_suite(void)
     tcase_add_test(tc, test_unreadable_checkpoint_falls_back);
     tcase_add_test(tc, test_heartbeats_and_lost_heartbeat);
     tcase_add_test(tc, test_free_with_calls_in_flight);
-    tcase_add_test(tc, test_adopt_running_attempt);
-    tcase_add_test(tc, test_adopt_failed_deploys_anew);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -75,7 +75,7 @@ typedef struct fake_te {
     int next_slot;
 } fake_te_t;
 
-static fake_call_t *fake_record(te_tm_gateway_t *gw, fake_call_kind_t kind, te_tm_done_fn done, void *arg)
+static inline fake_call_t *fake_record(te_tm_gateway_t *gw, fake_call_kind_t kind, te_tm_done_fn done, void *arg)
 {
     fake_te_t *f = (fake_te_t *)gw;
     ck_assert_msg(f->n_calls < FAKE_MAX_CALLS, "fake TaskExecutor %s: too many calls", f->address);
@@ -87,8 +87,8 @@ static fake_call_t *fake_record(te_tm_gateway_t *gw, fake_call_kind_t kind, te_t
     return c;
 }
 
-static const char *fake_address(const te_tm_gateway_t *gw) { return ((const fake_te_t *)gw)->address; }
-static void fake_set_listener(te_tm_gateway_t *gw, const te_tm_listener_t *l, void *arg)
+static inline const char *fake_address(const te_tm_gateway_t *gw) { return ((const fake_te_t *)gw)->address; }
+static inline void fake_set_listener(te_tm_gateway_t *gw, const te_tm_listener_t *l, void *arg)
 {
     fake_te_t *f = (fake_te_t *)gw;
     memset(&f->listener, 0, sizeof(f->listener));
@@ -96,28 +96,28 @@ static void fake_set_listener(te_tm_gateway_t *gw, const te_tm_listener_t *l, vo
         f->listener = *l;
     f->listener_arg = arg;
 }
-static void fake_connect(te_tm_gateway_t *gw, te_tm_done_fn done, void *arg)
+static inline void fake_connect(te_tm_gateway_t *gw, te_tm_done_fn done, void *arg)
 {
     fake_record(gw, FAKE_CONNECT, done, arg);
 }
-static void fake_slot_report(te_tm_gateway_t *gw, te_tm_done_fn done, void *arg)
+static inline void fake_slot_report(te_tm_gateway_t *gw, te_tm_done_fn done, void *arg)
 {
     fake_record(gw, FAKE_SLOT_REPORT, done, arg);
 }
-static void fake_register(te_tm_gateway_t *gw, const te_id_t *job, const te_id_t *jm, const char *name,
-                          te_tm_done_fn done, void *arg)
+static inline void fake_register(te_tm_gateway_t *gw, const te_id_t *job, const te_id_t *jm, const char *name,
+                                 te_tm_done_fn done, void *arg)
 {
     (void)job, (void)jm, (void)name;
     fake_record(gw, FAKE_REGISTER, done, arg);
 }
-static void fake_request_slot(te_tm_gateway_t *gw, const te_id_t *job, const te_id_t *jm, const te_id_t *alloc,
-                              int32_t slot, te_tm_done_fn done, void *arg)
+static inline void fake_request_slot(te_tm_gateway_t *gw, const te_id_t *job, const te_id_t *jm,
+                                     const te_id_t *alloc, int32_t slot, te_tm_done_fn done, void *arg)
 {
     (void)job, (void)jm, (void)slot;
     fake_record(gw, FAKE_REQUEST_SLOT, done, arg)->id = *alloc;
 }
-static void fake_submit(te_tm_gateway_t *gw, const te_id_t *jm, const Te__TaskDeploymentDescriptor *tdd,
-                        te_tm_done_fn done, void *arg)
+static inline void fake_submit(te_tm_gateway_t *gw, const te_id_t *jm, const Te__TaskDeploymentDescriptor *tdd,
+                               te_tm_done_fn done, void *arg)
 {
     (void)jm;
     fake_call_t *c = fake_record(gw, FAKE_SUBMIT, done, arg);
@@ -133,55 +133,56 @@ static void fake_submit(te_tm_gateway_t *gw, const te_id_t *jm, const Te__TaskDe
         c->n_restore_handles = tdd->task_restore->n_handles;
     }
 }
-static void fake_cancel(te_tm_gateway_t *gw, const te_id_t *exec, te_tm_done_fn done, void *arg)
+static inline void fake_cancel(te_tm_gateway_t *gw, const te_id_t *exec, te_tm_done_fn done, void *arg)
 {
     fake_record(gw, FAKE_CANCEL, done, arg)->id = *exec;
 }
-static void fake_free_slot(te_tm_gateway_t *gw, const te_id_t *alloc, const char *cause, te_tm_done_fn done,
-                           void *arg)
+static inline void fake_free_slot(te_tm_gateway_t *gw, const te_id_t *alloc, const char *cause, te_tm_done_fn done,
+                                  void *arg)
 {
     (void)cause;
     fake_record(gw, FAKE_FREE_SLOT, done, arg)->id = *alloc;
 }
-static void fake_ckpt(te_tm_gateway_t *gw, fake_call_kind_t kind, const te_id_t *exec, uint64_t id,
-                      te_tm_done_fn done, void *arg)
+static inline void fake_ckpt(te_tm_gateway_t *gw, fake_call_kind_t kind, const te_id_t *exec, uint64_t id,
+                             te_tm_done_fn done, void *arg)
 {
     fake_call_t *c = fake_record(gw, kind, done, arg);
     c->id = *exec;
     c->ckpt = id;
 }
-static void fake_trigger(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t ts, int terminate,
-                         te_tm_done_fn done, void *arg)
+static inline void fake_trigger(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, int64_t ts, int terminate,
+                                te_tm_done_fn done, void *arg)
 {
     (void)ts;
     fake_ckpt(gw, FAKE_TRIGGER, exec, id, done, arg);
     ((fake_te_t *)gw)->calls[((fake_te_t *)gw)->n_calls - 1].terminate = terminate;
 }
-static void fake_confirm(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, te_tm_done_fn done, void *arg)
+static inline void fake_confirm(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, te_tm_done_fn done,
+                                void *arg)
 {
     fake_ckpt(gw, FAKE_CONFIRM, exec, id, done, arg);
 }
-static void fake_abort(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, te_tm_done_fn done, void *arg)
+static inline void fake_abort(te_tm_gateway_t *gw, const te_id_t *exec, uint64_t id, te_tm_done_fn done, void *arg)
 {
     fake_ckpt(gw, FAKE_ABORT, exec, id, done, arg);
 }
-static void fake_heartbeat(te_tm_gateway_t *gw, const te_id_t *job, te_tm_done_fn done, void *arg)
+static inline void fake_heartbeat(te_tm_gateway_t *gw, const te_id_t *job, te_tm_done_fn done, void *arg)
 {
     (void)job;
     fake_record(gw, FAKE_HEARTBEAT, done, arg);
 }
-static void fake_task_report(te_tm_gateway_t *gw, const te_id_t *job, te_tm_done_fn done, void *arg)
+static inline void fake_task_report(te_tm_gateway_t *gw, const te_id_t *job, te_tm_done_fn done, void *arg)
 {
     (void)job;
     fake_record(gw, FAKE_TASK_REPORT, done, arg);
 }
-static void fake_disconnect(te_tm_gateway_t *gw, const te_id_t *job, const char *cause, te_tm_done_fn done,
-                            void *arg)
+static inline void fake_disconnect(te_tm_gateway_t *gw, const te_id_t *job, const char *cause, te_tm_done_fn done,
+                                   void *arg)
 {
     (void)job, (void)cause;
     fake_record(gw, FAKE_DISCONNECT, done, arg);
 }
-static void fake_free(te_tm_gateway_t *gw) { (void)gw; }
+static inline void fake_free(te_tm_gateway_t *gw) { (void)gw; }
 
 static const te_tm_gateway_ops_t fake_te_ops = {
     fake_address,   fake_set_listener, fake_connect,    fake_slot_report, fake_register, fake_request_slot,
@@ -189,7 +190,7 @@ static const te_tm_gateway_ops_t fake_te_ops = {
     fake_heartbeat, fake_task_report,  fake_disconnect, fake_free,
 };
 
-static void fake_te_init(fake_te_t *f, const char *address)
+static inline void fake_te_init(fake_te_t *f, const char *address)
 {
     memset(f, 0, sizeof(*f));
     f->base.ops = &fake_te_ops;
@@ -198,7 +199,7 @@ static void fake_te_init(fake_te_t *f, const char *address)
 
 /* Answers the calls not answered yet, in order (answers may issue new calls: those
  * are answered too). Returns how many were answered. */
-static size_t fake_te_deliver(fake_te_t *f)
+static inline size_t fake_te_deliver(fake_te_t *f)
 {
     size_t n = 0;
     while (f->n_answered < f->n_calls) {
@@ -226,7 +227,7 @@ static size_t fake_te_deliver(fake_te_t *f)
 }
 
 /* Delivers every fake until none has a call left. */
-static void fake_te_deliver_all(fake_te_t **fs, size_t n)
+static inline void fake_te_deliver_all(fake_te_t **fs, size_t n)
 {
     for (int again = 1; again;) {
         again = 0;
@@ -235,7 +236,7 @@ static void fake_te_deliver_all(fake_te_t **fs, size_t n)
     }
 }
 
-static size_t fake_te_count(const fake_te_t *f, fake_call_kind_t kind)
+static inline size_t fake_te_count(const fake_te_t *f, fake_call_kind_t kind)
 {
     size_t n = 0;
     for (size_t i = 0; i < f->n_calls; i++)
@@ -244,7 +245,7 @@ static size_t fake_te_count(const fake_te_t *f, fake_call_kind_t kind)
 }
 
 /* The k-th call of `kind` (0-based), or NULL. */
-static const fake_call_t *fake_te_call(const fake_te_t *f, fake_call_kind_t kind, size_t k)
+static inline const fake_call_t *fake_te_call(const fake_te_t *f, fake_call_kind_t kind, size_t k)
 {
     for (size_t i = 0; i < f->n_calls; i++)
         if (f->calls[i].kind == kind && k-- == 0)
@@ -252,8 +253,8 @@ static const fake_call_t *fake_te_call(const fake_te_t *f, fake_call_kind_t kind
     return NULL;
 }
 
-static void fake_te_push_state_ex(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause,
-                                  int restore_failed)
+static inline void fake_te_push_state_ex(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st,
+                                         const char *cause, int restore_failed)
 {
     Te__TaskExecutionState tes = TE__TASK_EXECUTION_STATE__INIT;
     tes.restore_failed = restore_failed;
@@ -268,20 +269,20 @@ static void fake_te_push_state_ex(fake_te_t *f, const te_id_t *exec, Te__Executi
         f->listener.on_push(f->listener_arg, &f->base, &m);
 }
 
-static void fake_te_push_state(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause)
+static inline void fake_te_push_state(fake_te_t *f, const te_id_t *exec, Te__ExecutionState st, const char *cause)
 {
     fake_te_push_state_ex(f, exec, st, cause, 0);
 }
 
 /* Pushes `st` for every task submitted to f in attempt `attempt`. */
-static void fake_te_push_all(fake_te_t *f, uint32_t attempt, Te__ExecutionState st)
+static inline void fake_te_push_all(fake_te_t *f, uint32_t attempt, Te__ExecutionState st)
 {
     for (size_t i = 0; i < f->n_calls; i++)
         if (f->calls[i].kind == FAKE_SUBMIT && f->calls[i].attempt == attempt)
             fake_te_push_state(f, &f->calls[i].id, st, NULL);
 }
 
-static void fake_te_ack(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, const char *path)
+static inline void fake_te_ack(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, const char *path)
 {
     Te__AcknowledgeCheckpoint ack = TE__ACKNOWLEDGE_CHECKPOINT__INIT;
     Te__StateHandle h = TE__STATE_HANDLE__INIT, *hs[1] = {&h};
@@ -301,7 +302,7 @@ static void fake_te_ack(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, const 
         f->listener.on_push(f->listener_arg, &f->base, &m);
 }
 
-static void fake_te_decline(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, const char *cause)
+static inline void fake_te_decline(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, const char *cause)
 {
     Te__DeclineCheckpoint d = TE__DECLINE_CHECKPOINT__INIT;
     Te__RpcMessage m = TE__RPC_MESSAGE__INIT;
@@ -315,7 +316,7 @@ static void fake_te_decline(fake_te_t *f, const te_id_t *exec, uint64_t ckpt, co
         f->listener.on_push(f->listener_arg, &f->base, &m);
 }
 
-static void fake_te_lose(fake_te_t *f, const char *cause)
+static inline void fake_te_lose(fake_te_t *f, const char *cause)
 {
     f->lose_calls = 1;
     if (f->listener.on_lost)
@@ -340,13 +341,13 @@ typedef struct fake_provider {
     size_t n_adopt_execs;
 } fake_provider_t;
 
-static void fake_provider_push(void *arg, te_tm_gateway_t *gw, const Te__RpcMessage *push)
+static inline void fake_provider_push(void *arg, te_tm_gateway_t *gw, const Te__RpcMessage *push)
 {
     fake_provider_t *p = arg;
     job_master_on_push(p->jm, gw, push);
 }
 
-static void fake_provider_lost(void *arg, te_tm_gateway_t *gw, const char *cause)
+static inline void fake_provider_lost(void *arg, te_tm_gateway_t *gw, const char *cause)
 {
     fake_provider_t *p = arg;
     job_master_on_gateway_lost(p->jm, gw, cause);
@@ -355,7 +356,7 @@ static void fake_provider_lost(void *arg, te_tm_gateway_t *gw, const char *cause
 static const te_tm_listener_t fake_provider_listener = {fake_provider_push, fake_provider_lost};
 
 /* Offers request k on TaskExecutor k % n with slot number 10 + k. */
-static void fake_provider_offer(fake_provider_t *p, size_t k)
+static inline void fake_provider_offer(fake_provider_t *p, size_t k)
 {
     fake_te_t *f = p->tes[k % p->n_tes];
     char data[48];
@@ -363,8 +364,8 @@ static void fake_provider_offer(fake_provider_t *p, size_t k)
     job_master_offer_slot(p->jm, p->reqs[k].index, &f->base, (int32_t)(10 + k), data);
 }
 
-static void fake_provider_request(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs,
-                                  size_t n)
+static inline void fake_provider_request(void *self, te_job_master_t *jm, uint32_t attempt,
+                                         const te_slot_request_t *reqs, size_t n)
 {
     fake_provider_t *p = self;
     ck_assert_uint_le(n, 64);
@@ -384,7 +385,7 @@ static void fake_provider_request(void *self, te_job_master_t *jm, uint32_t atte
         fake_provider_offer(p, k);
 }
 
-static void fake_provider_release(void *self, te_job_master_t *jm, const char *cause)
+static inline void fake_provider_release(void *self, te_job_master_t *jm, const char *cause)
 {
     fake_provider_t *p = self;
     (void)cause;
@@ -392,8 +393,9 @@ static void fake_provider_release(void *self, te_job_master_t *jm, const char *c
     job_master_slots_released(jm);
 }
 
-static void fake_provider_adopt(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_request_t *reqs,
-                                size_t n, const te_id_t *execs, size_t n_tasks, int64_t deadline_ms)
+static inline void fake_provider_adopt(void *self, te_job_master_t *jm, uint32_t attempt,
+                                       const te_slot_request_t *reqs, size_t n, const te_id_t *execs,
+                                       size_t n_tasks, int64_t deadline_ms)
 {
     fake_provider_t *p = self;
     (void)deadline_ms;
