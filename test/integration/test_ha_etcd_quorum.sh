@@ -11,7 +11,7 @@ TTL=5 # the default: an etcd leader election (killing its leader) fits well insi
 start_ha_pair quorum $TTL -D high-availability.etcd.request-timeout=1s -D heartbeat.timeout=60s
 start_ha_executors 2 -D heartbeat.timeout=60s
 
-N=149999
+N=199999 # 40 s: still running when quorum is lost on a loaded host
 mkdir -p "$WORK/out"
 seq_sink_job ha-quorum $N 5000 "$WORK/out" >"$WORK/job.json"
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 300ms --restart-attempts 3) \

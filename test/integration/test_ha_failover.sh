@@ -35,7 +35,7 @@ PY
 start_ha_executors 3 -D heartbeat.timeout=10s
 N=99999
 mkdir -p "$WORK/out"
-seq_sink_job ha-failover $N 10000 "$WORK/out" >"$WORK/job.json"
+seq_sink_job ha-failover $N 5000 "$WORK/out" >"$WORK/job.json" # 20 s: still running at the kill on a loaded host
 job=$("$TECTL" submit "$WORK/job.json" --jobmanager "$jm1_REST" --checkpoint-interval 200ms --restart-attempts 3) \
   || fail "submit failed"
 [ -n "$(etcd_get "/taskexecutord/failover-$$/jobs/$job")" ] || fail "the job is not in etcd"
