@@ -249,7 +249,7 @@ static int check_job(te_resource_manager_t *rm, rm_job_t *j, int64_t now, char *
         snprintf(why, cap, "%s within high-availability.adoption-timeout", missing);
         return -1;
     }
-    snprintf(j->waiting, sizeof(j->waiting), "adopting attempt %u: %s", j->attempt, missing);
+    snprintf(j->waiting, sizeof(j->waiting), "adopting attempt %u: %.250s", j->attempt, missing);
     return 0;
 }
 
