@@ -63,6 +63,7 @@ struct te_remote_input_channel {
     te_input_gate_t *gate;
     uint32_t index;
     te_remote_buffers_t *rb;
+    int floating; /* rb->bpc == 0, copied: the I/O thread may ask after the gate freed rb */
     const te_channel_transport_t *tr;
     char address[256];
     te_id_t pid;
@@ -276,6 +277,7 @@ te_remote_input_channel_t *remote_input_channel_new(te_input_gate_t *gate, uint3
     c->gate = gate;
     c->index = index;
     c->rb = rb;
+    c->floating = rb->bpc == 0;
     atomic_fetch_add_explicit(&rb->n_channels, 1, memory_order_relaxed);
     c->tr = tr;
     snprintf(c->address, sizeof(c->address), "%s", address);
@@ -808,7 +810,7 @@ const te_input_channel_ops_t remote_input_channel_ops = {
     .set_buffer_size = ric_set_buffer_size,
 };
 
-int remote_input_channel_is_floating(const te_remote_input_channel_t *c) { return c->rb->bpc == 0; }
+int remote_input_channel_is_floating(const te_remote_input_channel_t *c) { return c->floating; }
 
 void remote_buffers_stats(te_remote_buffers_t *rb, te_gate_buffer_stats_t *out)
 {
