@@ -8,7 +8,9 @@
  * that ended) by a usable TaskExecutor and every slot is in the slot view of one, the
  * JobMaster is registered there (RegisterJobManager: the TaskExecutor then reports those
  * tasks to this JobManager, and their last states again with the job's next Heartbeat)
- * and every slot is offered to it. A task reported cancelled or failed, a registration
+ * and every slot is offered to it — once every task is listed running (or finished) by
+ * the answers to those registrations too: a task that ended between its last report and
+ * the registration told no JobManager, so its attempt is not adopted. A task reported cancelled or failed, a registration
  * refused, or the deadline passing with something missing ends the adoption
  * (job_master_adopt_failed): the JobMaster requests new slots and the held ones become
  * leftovers, freed (their tasks cancelled) before the new attempt is placed.
@@ -50,7 +52,9 @@ void rm_executor_set_tasks(rm_executor_t *ex, const Te__TaskReport *rep)
 void rm_adopt_end(rm_job_t *j)
 {
     free(j->adopt_exec);
+    free(j->adopt_confirmed);
     j->adopt_exec = NULL;
+    j->adopt_confirmed = NULL;
     j->n_adopt_exec = 0;
     j->adopting = j->adopt_registering = 0;
     j->adopt_regs = 0;
@@ -64,9 +68,11 @@ void rm_adopt(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_r
     rm_job_t *j = rm_job_of(rm, jm, 1);
     rm_req_t *r = calloc(n ? n : 1, sizeof(*r));
     te_id_t *ex = calloc(n_tasks ? n_tasks : 1, sizeof(*ex));
-    if (j == NULL || r == NULL || ex == NULL) {
+    unsigned char *confirmed = calloc(n_tasks ? n_tasks : 1, 1);
+    if (j == NULL || r == NULL || ex == NULL || confirmed == NULL) {
         free(r);
         free(ex);
+        free(confirmed);
         job_master_adopt_failed(jm, "out of memory");
         return;
     }
@@ -77,6 +83,7 @@ void rm_adopt(void *self, te_job_master_t *jm, uint32_t attempt, const te_slot_r
         j->reqs[i] = (rm_req_t){reqs[i].index, reqs[i].allocation_id, RM_REQ_ADOPTING, NULL, -1, 0};
     memcpy(ex, execution_ids, n_tasks * sizeof(*ex));
     j->adopt_exec = ex;
+    j->adopt_confirmed = confirmed;
     j->n_adopt_exec = n_tasks;
     j->n_reqs = j->n_open = n;
     j->attempt = attempt;
@@ -133,10 +140,39 @@ typedef struct adopt_op {
     rm_executor_t *ex;
 } adopt_op_t;
 
+/* A task the registrations' answers did not list as running: it ended between the
+ * task report the adoption went by and the registration (its final state went to no
+ * JobManager), so the attempt cannot be adopted. */
+static void check_confirmed(rm_job_t *j)
+{
+    for (size_t i = 0; i < j->n_adopt_exec && j->adopt_error[0] == '\0'; i++)
+        if (!j->adopt_confirmed[i])
+            snprintf(j->adopt_error, sizeof(j->adopt_error),
+                     "task %s was no longer running when the job was registered on its TaskExecutor",
+                     te_id_str(&j->adopt_exec[i]));
+}
+
+/* Marks the attempt's tasks an answer to RegisterJobManager lists as running. */
+static void confirm_tasks(rm_job_t *j, const Te__Response *resp)
+{
+    const Te__TaskReport *rep = resp != NULL ? resp->task_report : NULL;
+    for (size_t k = 0; rep != NULL && k < rep->n_tasks; k++) {
+        const Te__TaskStatus *st = rep->tasks[k];
+        te_id_t exec;
+        if ((st->state != TE__EXECUTION_STATE__RUNNING && st->state != TE__EXECUTION_STATE__FINISHED) ||
+            te_id_from_bytes(st->execution_attempt_id.data, st->execution_attempt_id.len, &exec) != 0)
+            continue;
+        for (size_t i = 0; i < j->n_adopt_exec; i++)
+            if (te_id_equal(&j->adopt_exec[i], &exec))
+                j->adopt_confirmed[i] = 1;
+    }
+}
+
 /* Every registration answered: offer every slot (or give up). */
 static void registrations_done(te_resource_manager_t *rm, rm_job_t *j)
 {
     te_job_master_t *jm = j->jm;
+    check_confirmed(j);
     if (j->adopt_error[0] != '\0') {
         char why[sizeof(j->adopt_error)];
         snprintf(why, sizeof(why), "%s", j->adopt_error);
@@ -175,6 +211,8 @@ static void on_adopt_registered(void *arg, te_tm_gateway_t *gw, const te_tm_resu
         if ((r->lost || r->code != TE__ERROR_CODE__OK) && j->adopt_error[0] == '\0')
             snprintf(j->adopt_error, sizeof(j->adopt_error), "TaskExecutor %s refused the job's registration: %s",
                      op->ex->resource_id, r->message);
+        else if (!r->lost && r->code == TE__ERROR_CODE__OK)
+            confirm_tasks(j, r->response);
         if (--j->adopt_regs == 0)
             registrations_done(op->rm, j);
     }

@@ -103,6 +103,7 @@ typedef struct rm_job {
     size_t adopt_regs;     /* those calls */
     char adopt_error[400]; /* a refused one ("" = none) */
     te_id_t *adopt_exec;   /* the execution ids of the attempt's tasks */
+    unsigned char *adopt_confirmed; /* per task: listed running by its registration's answer */
     size_t n_adopt_exec;
     int64_t adopt_deadline; /* monotonic */
     struct rm_job *next;

@@ -283,7 +283,12 @@ static void call_register_job_manager(te_task_executor_t *te, te_rpc_conn_t *con
         snprintf(what, sizeof(what), ": it adopts %zu running task(s)", adopted);
     TE_INFO(CTX, "registered JobManager %s for job %s (%s) from %s%s", te_id_str(&master_id), te_id_str(&job_id),
             jm->job_name, rpc_conn_peer(conn), what);
-    rpc_conn_reply(conn, call_id, TE__ERROR_CODE__OK, NULL);
+    /* The answer lists the job's tasks here: a JobManager adopting them learns which
+     * ones still run (a task that ended before this registration reported to no one). */
+    Te__Response resp = TE__RESPONSE__INIT;
+    resp.task_report = executor_task_report_new(te, &job_id); /* NULL (out of memory): none listed */
+    rpc_conn_reply_response(conn, call_id, &resp);
+    executor_task_report_free(resp.task_report);
 }
 
 /* Looks the job up and checks the fencing token; replies on failure. */
@@ -755,6 +760,15 @@ void executor_epoch_seen(te_task_executor_t *te, uint64_t epoch)
     TE_INFO(CTX, "following JobManager epoch %llu (calls of epoch %llu and older are refused from now on)",
             (unsigned long long)epoch, (unsigned long long)te->epoch_seen);
     te->epoch_seen = epoch;
+    /* A newer leader may adopt the running tasks of the jobs an older one led: their
+     * heartbeat.timeout starts over, so that it has the whole timeout to register them. */
+    int64_t now = te_clock_mono_ms();
+    for (te_job_manager_t *jm = te->jobs; jm != NULL; jm = jm->next)
+        if (jm->retain && jm->epoch < epoch && executor_job_has_live_tasks(te, &jm->job_id)) {
+            TE_INFO(CTX, "job %s (%s): its tasks keep running for heartbeat.timeout (%lld ms) more, for the new "
+                    "leader to adopt them", te_id_str(&jm->job_id), jm->job_name, (long long)te->heartbeat_timeout_ms);
+            jm->last_heartbeat_ms = now;
+        }
     if (te->rm != NULL)
         rm_connection_epoch_seen(te->rm, epoch);
 }

@@ -122,7 +122,7 @@ void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_i
 }
 
 /* Whether a task of the job has not reached a final state. */
-static int job_has_live_tasks(const te_task_executor_t *te, const te_id_t *job_id)
+int executor_job_has_live_tasks(const te_task_executor_t *te, const te_id_t *job_id)
 {
     for (const te_task_record_t *r = te->tasks; r; r = r->next)
         if (te_id_equal(&r->job_id, job_id) && !r->final_seen)
@@ -141,7 +141,7 @@ void executor_disconnect_job(te_task_executor_t *te, const te_id_t *job_id, cons
     if (*pp == NULL)
         return;
     te_job_manager_t *jm = *pp;
-    te_log_level_t level = lost || job_has_live_tasks(te, job_id) ? TE_LOG_WARN : TE_LOG_INFO;
+    te_log_level_t level = lost || executor_job_has_live_tasks(te, job_id) ? TE_LOG_WARN : TE_LOG_INFO;
     TE_LOG(level, CTX, "JobManager of job %s (%s) disconnected: %s", te_id_str(job_id), jm->job_name, reason);
     char cause[512];
     snprintf(cause, sizeof(cause), "the JobManager of job %s was lost: %s", te_id_str(job_id), reason);

@@ -185,6 +185,8 @@ void executor_slot_report_free(Te__SlotReport *rep);
  * NULL when out of memory. */
 Te__TaskReport *executor_task_report_new(te_task_executor_t *te, const te_id_t *job_id);
 void executor_task_report_free(Te__TaskReport *rep);
+/* Whether a task of the job has not reached a final state. */
+int executor_job_has_live_tasks(const te_task_executor_t *te, const te_id_t *job_id);
 /* A slot offer was rejected (or could not be made): frees the allocation. */
 void executor_offer_rejected(te_task_executor_t *te, const te_id_t *allocation_id, const char *cause);
 json_t *executor_task_json(te_task_executor_t *te, te_task_record_t *r);

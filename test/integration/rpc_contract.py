@@ -7,7 +7,10 @@ taskmanager.network.partition-request-timeout=1s and request-backoff.max=60s:
     leaves a slot holding no task ALLOCATED again, and its taskmanager.slot.timeout
     then frees it (it used to stay ACTIVE, with no task, forever);
   - a consumer whose local producer never registers fails after
-    taskmanager.network.partition-request-timeout (it used to wait request-backoff.max).
+    taskmanager.network.partition-request-timeout (it used to wait request-backoff.max);
+  - RegisterJobManager answers with the job's tasks on the daemon (Response.task_report):
+    a running task RUNNING, and after it was cancelled CANCELED (a JobManager adopting
+    tasks learns there which ones still run).
 Usage: rpc_contract.py HOST:PORT N_SLOTS"""
 import os
 import sys
@@ -91,4 +94,46 @@ while True:
 print("consumer of a partition never registered ->", state, cause)
 assert state == "FAILED", state
 assert "PartitionNotFound" in cause and "within 1000 ms" in cause, cause
+
+
+# RegisterJobManager lists the job's tasks here (Response.task_report, TaskStatus fields
+# 3 execution_attempt_id and 5 state).
+def registered_tasks(call_id):
+    code, text, r = w.call_full(s, call_id, w.REGISTER_JOB_MANAGER, w.field_bytes(1, job) + w.field_bytes(2, master))
+    assert code == "OK", (code, text)
+    assert 5 in r, "RegisterJobManager's answer carries no task_report: %r" % r
+    tasks = {}
+    for raw in w.parse(r[5][0]).get(2, []):
+        st = w.parse(raw)
+        tasks[w.msg_field(st, 3)] = w.STATES[w.msg_field(st, 5, 0)]
+    return tasks
+
+
+def kv(k, v):
+    return w.field_bytes(3, w.field_bytes(1, k) + w.field_bytes(2, v))
+
+
+alloc2 = w.new_id()
+code, text = request_slot(7, 0, alloc2)
+assert code == "OK", (code, text)
+runner = w.new_id()
+task_info = (w.field_bytes(2, "runner (1/1)") + w.field_varint(3, 1) + w.field_varint(4, 128) + w.field_varint(5, 1) +
+             w.field_bytes(6, w.field_bytes(1, "sequence") + kv("from", "0") + kv("to", "1000000000") +
+                           kv("rate", "100")) + w.field_bytes(6, w.field_bytes(1, "discard")))
+tdd = (w.field_bytes(1, job) + w.field_bytes(2, runner) + w.field_bytes(3, alloc2) + w.field_varint(6, 0) +
+       w.field_bytes(8, task_info))
+code, text = w.call(s, 8, w.SUBMIT_TASK, w.field_bytes(1, master) + w.field_bytes(2, tdd))
+assert code == "OK", (code, text)
+deadline = time.monotonic() + 60
+while (tasks := registered_tasks(9)).get(runner) != "RUNNING":
+    assert time.monotonic() < deadline, "the running task is not listed RUNNING: %r" % tasks
+    time.sleep(0.1)
+assert tasks.get(exe) == "FAILED", "the failed consumer (its slot still allocated) is not listed: %r" % tasks
+print("RegisterJobManager lists the job's tasks:", sorted(tasks.values()))
+code, text = w.call(s, 10, w.CANCEL_TASK, w.field_bytes(1, runner))
+assert code == "OK", (code, text)
+while (tasks := registered_tasks(11)).get(runner) != "CANCELED":
+    assert time.monotonic() < deadline, "the cancelled task is not listed CANCELED: %r" % tasks
+    time.sleep(0.1)
+print("after CancelTask it lists the task CANCELED")
 s.close()
