@@ -207,6 +207,10 @@ static void meta_done(void *arg, int cancelled)
     if (cancelled == 2)
         te_error_set(&w->err, TE_ECANCELED,
                      "the JobManager stopped before the checkpoint's _metadata was written");
+    else if (w->err.code == TE_OK && w->retain_later && (cancelled || w->d->closing))
+        /* dispatcher_free drains the worker after the store is gone: it is not written */
+        te_error_set(&w->err, TE_ECANCELED,
+                     "the JobManager stopped before the checkpoint was recorded in the job store");
     if (w->err.code == TE_OK && w->retain_later) {
         char dir[4300];
         const char *hex = strrchr(w->job_dir, '/');
