@@ -72,13 +72,15 @@ static int writers_emit(te_operator_chain_t *c, const uint8_t *hdr, uint32_t hdr
 static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec);
 
 /* A record into operator j (input 0/1 of a two-input head). Inline: the per-record
- * path of operator_chain_process_element and of ChainingOutput. */
-static TE_ALWAYS_INLINE int push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec)
+ * path of operator_chain_process_element and of ChainingOutput. is_text (a constant):
+ * rec is already what a v1/v2 operator j reads (another v1/v2 operator's text). */
+static TE_ALWAYS_INLINE int push_element(te_operator_chain_t *c, size_t j, int input, const te_record_t *rec,
+                                         int is_text)
 {
     te_operator_ctx_t *x = &c->ctx[j];
     task_metrics_add(&x->records_in, 1);
     te_record_t tmp;
-    if (TE_UNLIKELY(x->legacy) && (rec = chain_rows_to_text(x, input, rec, &tmp)) == NULL)
+    if (!is_text && TE_UNLIKELY(x->legacy) && (rec = chain_rows_to_text(x, input, rec, &tmp)) == NULL)
         return -1; /* a v1/v2 operator reads the row as text */
     if (TE_UNLIKELY(x->process_element == NULL))
         return emit_from(c, j, rec); /* no callback: pass through */
@@ -156,7 +158,60 @@ static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
 /* ChainingOutput: into operator j's process_element. */
 static TE_NOINLINE int emit_chained(te_operator_chain_t *c, size_t j, const te_record_t *rec)
 {
-    return push_element(c, j, 0, rec);
+    return push_element(c, j, 0, rec, 0);
+}
+
+/* The bytes a v1/v2 operator's text record goes out with ahead of the text itself: the
+ * header and string slot of the one-string-field row (proto/ROWS.md) it is wrapped
+ * into, so that the tail writes that row without building it. */
+#define TEXT_ROW_PREFIX (TE_ROW_HEADER + 8u)
+
+static inline void text_row_prefix(uint8_t *p, uint32_t len)
+{
+    uint64_t hdr = 1, slot = (uint64_t)TEXT_ROW_PREFIX | (uint64_t)len << 32; /* one field, not null */
+    memcpy(p, &hdr, 8);
+    memcpy(p + 8, &slot, 8);
+}
+
+/* A v1/v2 operator i's text record: to a v1/v2 operator after it as it is (it would read
+ * the row it is wrapped into back as the same text); otherwise wrapped into a row
+ * (chain_rows_emitted) and emitted as one. */
+static TE_NOINLINE int emit_text_wrapped(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (i + 1 < c->n && c->ctx[i + 1].legacy && c->ctx[i + 1].in_text[0])
+        return push_element(c, i + 1, 0, rec, 1);
+    te_record_t tmp;
+    if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
+        return -1;
+    if (i + 1 < c->n)
+        return emit_chained(c, i + 1, rec);
+    return emit_tail(c, rec);
+}
+
+/* A v1/v2 operator i's text record. At the tail, a small one for one fixed channel whose
+ * open buffer takes it is written as its row's prefix + the text, without building the
+ * row: no call, so no stack frame; everything else is a tail call. */
+static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (TE_LIKELY(i + 1 == c->n && c->main_writer != NULL && !c->out_idle &&
+                  record_writer_fixed_channel(c->main_writer) == 0)) {
+        uint8_t hdr[TE_SE_MAX_HEADER + TEXT_ROW_PREFIX];
+        int done;
+        if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
+            hdr[0] = TE_SE_RECORD;
+            text_row_prefix(hdr + 1, rec->len);
+            done = record_writer_write_open(c->main_writer, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0);
+        } else {
+            uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+            text_row_prefix(hdr + hl, rec->len);
+            done = record_writer_write_open(c->main_writer, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0);
+        }
+        if (TE_LIKELY(done)) {
+            task_metrics_add(c->num_records_out, 1);
+            return 0;
+        }
+    }
+    return emit_text_wrapped(c, i, rec);
 }
 
 /* Operator i's record to what follows it: the next operator (ChainingOutput) or the
@@ -166,9 +221,11 @@ static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
     if (TE_UNLIKELY(atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c)))
         return -1;
     te_operator_ctx_t *x = &c->ctx[i];
+    if (TE_UNLIKELY(x->legacy))
+        return emit_text(c, i, rec);
     te_record_t tmp;
-    /* a v1/v2 operator's text, or a row of another field count, is checked / wrapped */
-    if (TE_UNLIKELY(x->legacy || rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields) &&
+    /* a row of another field count fails the operator */
+    if (TE_UNLIKELY(rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields) &&
         (rec = chain_rows_emitted(x, NULL, rec, &tmp)) == NULL)
         return -1;
     if (i + 1 < c->n)
@@ -188,15 +245,18 @@ static te_status_t head_failure(te_operator_chain_t *c, te_error_t *err)
 te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, const te_record_t *rec,
                                            te_error_t *err)
 {
-    if (TE_LIKELY(push_element(c, 0, input, rec) == 0))
+    if (TE_LIKELY(push_element(c, 0, input, rec, 0) == 0))
         return TE_OK;
     return head_failure(c, err);
 }
 
 void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h)
 {
-    /* NULL for a v1/v2 head: its rows go through operator_chain_process_element (text) */
-    h->process_element = c->ctx[0].legacy ? NULL : c->ctx[0].process_element;
+    /* a v1/v2 head reads the string of one-string-field rows (the caller takes the view
+     * inline); rows of other schemas go through operator_chain_process_element (text) */
+    const te_operator_ctx_t *x = &c->ctx[0];
+    h->text_input = x->legacy && x->in_text[0] && (x->cfg->def->kind != TE_OP_TWO_INPUT || x->in_text[1]);
+    h->process_element = !x->legacy || h->text_input ? x->process_element : NULL;
     h->self = c->ctx[0].self;
     h->out = &c->out[0];
     h->failed = &c->failed;

@@ -85,15 +85,30 @@ te_status_t operator_chain_process_element(te_operator_chain_t *c, int input, co
  * input's, Flink's DataOutput): per record call process_element(self, input, rec,
  * out); when it returns nonzero or *failed is set, stop and take
  * operator_chain_head_failed. The records handed in are counted with
- * operator_chain_head_count (per batch). process_element NULL: a pass-through head, use
- * operator_chain_process_element. Valid for the chain's life. */
+ * operator_chain_head_count (per batch). text_input: a v1/v2 head whose inputs are rows
+ * of one string field: hand it operator_chain_text_view of each row instead.
+ * process_element NULL: a pass-through head, or a v1/v2 head reading rows of other
+ * schemas as text; use operator_chain_process_element. Valid for the chain's life. */
 typedef struct te_chain_head {
     int (*process_element)(void *self, int input, const te_record_t *rec, te_output_t *out);
     void *self;
     te_output_t *out;
     const _Atomic int *failed;
+    int text_input;
 } te_chain_head_t;
 void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h);
+
+/* What a v1/v2 operator reads for a row of one string field: the string's bytes ("" for
+ * null or a malformed row), the row's timestamp. Returns text. */
+static inline const te_record_t *operator_chain_text_view(const te_record_t *row, te_record_t *text)
+{
+    uint32_t n;
+    const uint8_t *p = te_row_get_str(row, 0, &n);
+    text->data = p ? p : (const uint8_t *)"";
+    text->len = n;
+    text->timestamp = row->timestamp;
+    return text;
+}
 void operator_chain_head_count(te_operator_chain_t *c, uint64_t records);
 /* After a head call returned rc or left the chain failed: the failure (as
  * operator_chain_process_element reports it). */

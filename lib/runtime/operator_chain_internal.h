@@ -63,8 +63,9 @@ struct te_operator_ctx {
     te_schema_t **parsed; /* api->parse_schema results (owned) */
     size_t n_parsed;
     int in_setup;
-    int legacy;    /* def->abi_version < 3: it reads and writes text */
-    uint8_t *text; /* legacy: the text of the current input row */
+    int legacy;     /* def->abi_version < 3: it reads and writes text */
+    int in_text[2]; /* input k's schema is one string field: a legacy operator reads that field */
+    uint8_t *text;  /* legacy: the text of the current input row */
     size_t text_cap;
     te_row_builder_t wrap; /* legacy: the row of a text record it emitted */
 };

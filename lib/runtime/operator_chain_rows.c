@@ -110,12 +110,14 @@ void chain_rows_before_setup(te_operator_chain_t *c, size_t i)
     x->legacy = def->abi_version < 3;
     if (i > 0) {
         x->in_schema[0] = main_output(&c->ctx[i - 1]);
-        return;
+    } else {
+        for (int k = 0; k < 2; k++) {
+            int has = def->kind == TE_OP_TWO_INPUT || (k == 0 && def->kind == TE_OP_ONE_INPUT);
+            x->in_schema[k] = !has ? NULL : c->cfg.input_schemas[k] ? c->cfg.input_schemas[k] : schema_text_line();
+        }
     }
-    for (int k = 0; k < 2; k++) {
-        int has = def->kind == TE_OP_TWO_INPUT || (k == 0 && def->kind == TE_OP_ONE_INPUT);
-        x->in_schema[k] = !has ? NULL : c->cfg.input_schemas[k] ? c->cfg.input_schemas[k] : schema_text_line();
-    }
+    for (int k = 0; k < 2; k++) /* decided once here, not per record */
+        x->in_text[k] = schema_is_text(x->in_schema[k]);
 }
 
 te_status_t chain_rows_after_setup(te_operator_chain_t *c, size_t i, te_error_t *err)
@@ -155,15 +157,11 @@ void chain_rows_free(te_operator_ctx_t *x)
 
 const te_record_t *chain_rows_to_text(te_operator_ctx_t *x, int input, const te_record_t *rec, te_record_t *tmp)
 {
-    const te_schema_t *s = x->in_schema[input == 1 ? 1 : 0];
+    int k = input == 1 ? 1 : 0;
+    const te_schema_t *s = x->in_schema[k];
+    if (x->in_text[k])
+        return operator_chain_text_view(rec, tmp);
     tmp->timestamp = rec->timestamp;
-    if (schema_is_text(s)) {
-        uint32_t n;
-        const uint8_t *p = te_row_get_str(rec, 0, &n);
-        tmp->data = p ? p : (const uint8_t *)"";
-        tmp->len = n;
-        return tmp;
-    }
     for (;;) {
         size_t need = te_row_format_tsv(rec, s, '\t', (char *)x->text, x->text_cap);
         if (need <= x->text_cap) {

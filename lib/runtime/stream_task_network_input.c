@@ -447,7 +447,9 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
         if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
             recs++;
             if (TE_LIKELY(h->process_element != NULL)) {
-                int rc = h->process_element(h->self, input, &rec, h->out);
+                te_record_t text;
+                const te_record_t *r = TE_LIKELY(!h->text_input) ? &rec : operator_chain_text_view(&rec, &text);
+                int rc = h->process_element(h->self, input, r, h->out);
                 if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
                     st = operator_chain_head_failed(in->chain, rc, err);
             } else {

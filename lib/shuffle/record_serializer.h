@@ -80,11 +80,11 @@ static TE_ALWAYS_INLINE void record_serializer_copy_small(uint8_t *d, const uint
     }
 }
 
-#define RECORD_SERIALIZER_SMALL_HEADER  16u
+#define RECORD_SERIALIZER_SMALL_HEADER  32u /* copy_small's limit: a header + a row prefix */
 #define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
 
 /* Writes the whole record when it fits in b with at least one byte to spare; `small`
- * (a constant): hdr_len <= 16 and payload_len <= 32, copied without any call; `prefetch`
+ * (a constant): hdr_len <= 32 and payload_len <= 32, copied without any call; `prefetch`
  * (a constant): prefetch where the channel's next record goes. */
 static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                        const uint8_t *payload, uint32_t payload_len, int small,

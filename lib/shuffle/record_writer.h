@@ -67,7 +67,7 @@ static inline uint32_t record_writer_fixed_channel(const te_record_writer_t *rw)
     return ((const te_record_writer_hot_t *)rw)->fixed;
 }
 
-/* The per-record case, inline and without any call: a small record (header <= 16,
+/* The per-record case, inline and without any call: a small record (header <= 32,
  * payload <= 32 bytes) into channel c's open buffer when it fits. 1 = written and
  * counted; 0 = nothing done (use record_writer_emit_to). prefetch (a constant): ask
  * for the cache lines the channel's next record goes to (worth it when records of
