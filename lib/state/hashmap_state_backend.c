@@ -46,6 +46,7 @@
 #include "state/managed_memory.h"
 
 #include "common/byte_codec.h"
+#include "common/compiler.h"
 #include "state/slab_arena.h"
 #include "state/state_backend_internal.h"
 
@@ -123,6 +124,10 @@ typedef struct hm_entry {
 /* A varint of an entry header (trusted memory: the arena's own bytes). */
 static const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
 {
+    if (TE_LIKELY(p[0] < 0x80)) { /* one byte: every length below 128 */
+        *v = p[0];
+        return p + 1;
+    }
     *v = 0;
     return p + byte_get_varint(p, 5, v);
 }
@@ -134,8 +139,8 @@ static uint32_t entry_version(const uint8_t *chunk)
     return v;
 }
 
-/* Decodes the entry in chunk (class sizes come from the arena a). */
-static void entry_decode(const te_slab_arena_t *a, uint8_t *chunk, hm_entry_t *e)
+/* Decodes the entry in chunk; valcap only for an indirect one (entry_valcap). */
+static inline void entry_decode(uint8_t *chunk, hm_entry_t *e)
 {
     e->hdr = chunk;
     e->cls = chunk[4];
@@ -149,8 +154,14 @@ static void entry_decode(const te_slab_arena_t *a, uint8_t *chunk, hm_entry_t *e
         return;
     }
     e->data = (uint8_t *)p;
-    size_t used = (size_t)(p - chunk) + e->keylen + e->nslen;
-    e->valcap = (uint32_t)(slab_arena_class_size(a, e->cls) - used);
+}
+
+/* The bytes e's value may grow to in place (class sizes come from the arena a). */
+static uint32_t entry_valcap(const te_slab_arena_t *a, const hm_entry_t *e)
+{
+    if (e->cls == CLASS_INDIRECT)
+        return e->valcap;
+    return (uint32_t)(slab_arena_class_size(a, e->cls) - ((size_t)e->hlen + e->keylen + e->nslen));
 }
 
 /* The same for a view (its own slab table; only the lengths and data are needed). */
@@ -172,7 +183,7 @@ static void entry_release(hm_backend_t *b, uint32_t ref)
 {
     uint8_t *chunk = slab_arena_at(b->entries, ref);
     hm_entry_t e;
-    entry_decode(b->entries, chunk, &e);
+    entry_decode(chunk, &e);
     unsigned cls = e.cls;
     if (cls == CLASS_INDIRECT) {
         b->indirect_bytes -= (uint64_t)e.keylen + e.nslen + e.valcap;
@@ -329,12 +340,14 @@ static inline void maybe_reap(hm_backend_t *b)
 
 /* ---- tables ---- */
 
+/* log2 of the slots per page of a table of cap slots: the least l with 2^l >= cap, at
+ * most PAGE_LOG (cap is 0 or a power of two). */
 static inline unsigned page_log(uint32_t cap)
 {
-    unsigned l = 0;
-    while ((1u << l) < cap && l < PAGE_LOG)
-        l++;
-    return l;
+    if (cap <= 1)
+        return 0;
+    unsigned l = 32u - (unsigned)__builtin_clz(cap - 1);
+    return l < PAGE_LOG ? l : PAGE_LOG;
 }
 
 static inline uint64_t *page_at(const hm_backend_t *b, const hm_group_t *g, uint32_t p)
@@ -366,19 +379,42 @@ static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uin
     return 0;
 }
 
+/* Up to 8 bytes as one word, by overlapping loads (no call, no loop). */
+static inline uint64_t hash_tail(const uint8_t *p, uint32_t n)
+{
+    uint32_t a, z;
+    if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        return (uint64_t)a | (uint64_t)z << 32;
+    }
+    return n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
+}
+
+static inline uint64_t hash_mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* The bytes' hash folded into h, a word at a time; the length is part of it. */
+static inline uint64_t hash_bytes(uint64_t h, const uint8_t *p, uint32_t n)
+{
+    h = hash_mix(h, n);
+    for (; n > 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = hash_mix(h, v);
+    }
+    return hash_mix(h, hash_tail(p, n));
+}
+
+/* The table hash of (key, ns): in memory only (positions in the tables), never stored. */
 static uint64_t hm_hash(const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over key, a separator, ns; then a mix */
-    for (uint32_t i = 0; i < keylen; i++) {
-        h ^= key[i];
-        h *= 1099511628211ULL;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ULL;
-    for (uint32_t i = 0; i < nslen; i++) {
-        h ^= ns[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = hash_bytes(0x243f6a8885a308d3ULL, key, keylen);
+    if (nslen)
+        h = hash_bytes(h, ns, nslen);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -454,7 +490,7 @@ static int table_grow(hm_backend_t *b, hm_group_t *g)
 static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key, uint32_t keylen,
                          const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
 {
-    entry_decode(b->entries, slab_arena_at(b->entries, ref), e);
+    entry_decode(slab_arena_at(b->entries, ref), e);
     return e->keylen == keylen && e->nslen == nslen && (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
            (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
 }
@@ -552,7 +588,7 @@ static void hm_destroy(void *impl)
                 hm_entry_t e;
                 if (s == 0)
                     continue;
-                entry_decode(b->entries, slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
+                entry_decode(slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
                 if (e.cls == CLASS_INDIRECT)
                     free(e.data);
             }
@@ -591,7 +627,8 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
 {
     uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
     uint32_t ver = entry_version(e->hdr);
-    if (ver > snap_of(b, g) && vallen <= e->valcap && byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
+    if (ver > snap_of(b, g) && vallen <= entry_valcap(b->entries, e) &&
+        byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
         uint8_t *p = e->hdr + 5;
         p += byte_varint_len(e->keylen) + byte_varint_len(e->nslen);
         byte_put_varint(p, vallen); /* same length: nothing after it moves */
@@ -684,7 +721,7 @@ static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void 
         if (s == 0)
             continue;
         hm_entry_t e;
-        entry_decode(b->entries, slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
+        entry_decode(slab_arena_at(b->entries, (uint32_t)(s >> 32)), &e);
         int rc = fn(arg, kg, e.data, e.keylen, e.data + e.keylen, e.nslen, e.data + e.keylen + e.nslen, e.vallen);
         if (rc != 0)
             return rc;
