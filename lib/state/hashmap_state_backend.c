@@ -89,7 +89,13 @@ typedef struct hm_backend {
     size_t n_retired, cap_retired;
     uint64_t indirect_bytes, n_entries;
     te_memory_budget_t *budget; /* the slot's managed memory; NULL = unlimited */
-    int refused;                /* the budget refused a slab */
+    /* The slot the last lookup found (a get before a put of the same key, as counters
+     * do, skips the put's hash and probe): trusted only while that slot still holds the
+     * same entry and the entry's key matches. */
+    const hm_group_t *last_g;
+    uint32_t last_pos;
+    uint64_t last_slot;
+    int refused; /* the budget refused a slab */
     char error[640];
 } hm_backend_t;
 
@@ -496,7 +502,7 @@ static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key
 }
 
 /* Slot of (key, ns) in g: 1 found (*e decoded) or 0 with the empty slot it would go to. */
-static int table_find(const hm_backend_t *b, const hm_group_t *g, uint32_t h, const uint8_t *key, uint32_t keylen,
+static int table_find(hm_backend_t *b, const hm_group_t *g, uint32_t h, const uint8_t *key, uint32_t keylen,
                       const uint8_t *ns, uint32_t nslen, uint32_t *pos, hm_entry_t *e)
 {
     unsigned pl = page_log(g->cap);
@@ -509,10 +515,27 @@ static int table_find(const hm_backend_t *b, const hm_group_t *g, uint32_t h, co
         }
         if ((uint32_t)s == h && entry_matches(b, (uint32_t)(s >> 32), key, keylen, ns, nslen, e)) {
             *pos = j;
+            b->last_g = g;
+            b->last_pos = j;
+            b->last_slot = s;
             return 1;
         }
         j = (j + 1) & mask;
     }
+}
+
+/* The last lookup's slot when it still holds the entry of (key, ns): 1 with *pos, *h
+ * and *e, else 0. The slot's content proves the position (an entry has one slot), the
+ * key compare the entry. */
+static int last_find(const hm_backend_t *b, const hm_group_t *g, const uint8_t *key, uint32_t keylen,
+                     const uint8_t *ns, uint32_t nslen, uint32_t *pos, uint32_t *h, hm_entry_t *e)
+{
+    if (g != b->last_g || b->last_pos >= g->cap || slot_get(b, g, page_log(g->cap), b->last_pos) != b->last_slot ||
+        !entry_matches(b, (uint32_t)(b->last_slot >> 32), key, keylen, ns, nslen, e))
+        return 0;
+    *pos = b->last_pos;
+    *h = (uint32_t)b->last_slot;
+    return 1;
 }
 
 /* ---- the ops ---- */
@@ -654,8 +677,11 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_backend_t *b = impl;
     maybe_reap(b);
     hm_group_t *g = &b->groups[kg % b->maxp];
-    uint32_t h = (uint32_t)hm_hash(key, keylen, ns, nslen), pos = 0;
+    uint32_t h, pos = 0;
     hm_entry_t e;
+    if (last_find(b, g, key, keylen, ns, nslen, &pos, &h, &e))
+        return update_entry(b, g, pos, h, &e, val, vallen);
+    h = (uint32_t)hm_hash(key, keylen, ns, nslen);
     if (g->cap > 0 && table_find(b, g, h, key, keylen, ns, nslen, &pos, &e))
         return update_entry(b, g, pos, h, &e, val, vallen);
     if ((uint64_t)(g->used + 1) * 5 > (uint64_t)g->cap * 4) {
