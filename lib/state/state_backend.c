@@ -21,6 +21,10 @@ struct te_state_backend {
     const te_state_backend_ops_t *ops;
     void *impl;
     uint32_t maxp;
+    /* The key group of the last key of up to 16 bytes (a read-modify-write gets and puts
+     * the same key): its length (UINT32_MAX = none) and bytes as two words. */
+    uint32_t last_len, last_kg;
+    uint64_t last_key[2];
 };
 
 /* ---- the interface ---- */
@@ -33,6 +37,7 @@ te_state_backend_t *state_backend_wrap(const te_state_backend_ops_t *ops, void *
         return NULL;
     }
     b->ops = ops;
+    b->last_len = UINT32_MAX;
     b->impl = impl;
     b->maxp = max_parallelism;
     return b;
@@ -76,16 +81,50 @@ uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key
     return key_group_for_key(keylen ? key : empty, keylen, b->maxp);
 }
 
+/* A key of n <= 16 bytes as two words (overlapping loads; with n, they determine every
+ * byte). */
+static inline void key_words(const uint8_t *p, uint32_t n, uint64_t w[2])
+{
+    uint32_t a, z;
+    w[1] = 0;
+    if (n >= 8) {
+        memcpy(&w[0], p, 8);
+        memcpy(&w[1], p + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        w[0] = (uint64_t)a | (uint64_t)z << 32;
+    } else {
+        w[0] = n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
+    }
+}
+
+/* state_backend_key_group, remembered for the last short key. */
+static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen)
+{
+    if (keylen > 16)
+        return state_backend_key_group(b, key, keylen);
+    uint64_t w[2];
+    key_words(key, keylen, w);
+    if (keylen == b->last_len && w[0] == b->last_key[0] && w[1] == b->last_key[1])
+        return b->last_kg;
+    b->last_kg = state_backend_key_group(b, key, keylen);
+    b->last_len = keylen;
+    b->last_key[0] = w[0];
+    b->last_key[1] = w[1];
+    return b->last_kg;
+}
+
 int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t **val, uint32_t *vallen)
 {
-    return b->ops->get(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    return b->ops->get(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
-    return b->ops->put(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    return b->ops->put(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
@@ -97,7 +136,7 @@ int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key,
 int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen)
 {
-    return b->ops->del(b->impl, state_backend_key_group(b, key, keylen), key, keylen, ns, nslen);
+    return b->ops->del(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen);
 }
 
 int state_backend_foreach_group(te_state_backend_t *b, uint32_t kg, te_state_visit_fn fn, void *arg)
