@@ -384,6 +384,8 @@ static char *record_text(const cl_job_t *j)
                             j->recovered, "job", j->graph_json, "options", cl_options_json(&j->opt));
     if (rec != NULL && j->attempt != NULL && !ended)
         json_object_set(rec, "attempt", j->attempt);
+    if (rec != NULL && j->savepoints != NULL)
+        json_object_set(rec, "savepoints", j->savepoints);
     char *text = rec ? json_dumps(rec, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(rec);
     return text;
@@ -439,7 +441,7 @@ static void job_free(cl_job_t *j)
     json_decref(j->final_detail);
     json_decref(j->executors);
     json_decref(j->attempt);
-    json_decref(j->last_savepoint);
+    json_decref(j->savepoints);
     json_decref(j->events);
     free(j);
 }
@@ -732,9 +734,14 @@ static void on_savepoint(void *arg, te_job_master_t *jm, const te_ckpt_metadata_
     if (ok) {
         TE_INFO(CTX, "job %s: %s %llu in %s", j->hex, c->stop ? "stop with savepoint" : "savepoint",
                 (unsigned long long)m->checkpoint_id, path);
-        json_decref(j->last_savepoint);
-        j->last_savepoint = json_pack("{s:I, s:s, s:I, s:b}", "id", (json_int_t)m->checkpoint_id, "path", path,
-                                      "time_ms", (json_int_t)te_clock_wall_ms(), "stop", c->stop);
+        if (j->savepoints == NULL)
+            j->savepoints = json_array();
+        json_array_append_new(j->savepoints,
+                              json_pack("{s:I, s:s, s:I, s:b}", "id", (json_int_t)m->checkpoint_id, "path", path,
+                                        "time_ms", (json_int_t)te_clock_wall_ms(), "stop", c->stop));
+        while (json_array_size(j->savepoints) > CL_SAVEPOINTS_KEPT)
+            json_array_remove(j->savepoints, 0);
+        store_write(j); /* the pointer goes to the job store (etcd with high availability) */
         cl_event(j, json_pack("{s:s, s:I, s:s, s:b}", "event", "savepoint", "checkpoint_id",
                               (json_int_t)m->checkpoint_id, "path", path, "stop", c->stop));
     } else {
@@ -874,6 +881,9 @@ static void recover_one(void *arg, const char *hex, const char *text)
     j->stored = 1;
     j->submitted_ms = json_integer_value(json_object_get(rec, "submitted_ms"));
     j->restarts = (long)json_integer_value(json_object_get(rec, "restarts"));
+    json_t *savepoints = json_object_get(rec, "savepoints");
+    if (json_is_array(savepoints))
+        j->savepoints = json_deep_copy(savepoints);
     te_job_state_t ended = state_from_name(status);
     if (job_master_state_is_terminal(ended)) {
         j->state = ended;

@@ -48,7 +48,8 @@ typedef struct cl_job {
     json_t *attempt;         /* the last attempt's {"number", "tasks", "slots"} (execution and
                                 allocation ids, stored): what a new leader adopts */
     int adopted;             /* this JobManager adopted its running tasks */
-    json_t *last_savepoint;  /* {"id", "path", "time_ms", "stop"} or NULL */
+    json_t *savepoints;      /* the savepoints taken, oldest first: [{"id", "path", "time_ms",
+                                "stop"}], the last CL_SAVEPOINTS_KEPT (stored) */
     /* events for attach */
     json_t *events;
     uint64_t next_seq;
@@ -58,6 +59,8 @@ typedef struct cl_job {
     int store_dirty; /* changed since that write */
     struct cl_job *next;
 } cl_job_t;
+
+#define CL_SAVEPOINTS_KEPT 20 /* savepoint pointers a job record keeps */
 
 struct te_dispatcher {
     te_dispatcher_config_t cfg;

@@ -99,7 +99,10 @@ json_t *dispatcher_job_json(te_dispatcher_t *d, const char *job_hex)
     json_object_set_new(
         o, "checkpoints",
         json_pack("{s:I, s:I}", "completed", (json_int_t)j->ckpt_completed, "failed", (json_int_t)j->ckpt_failed));
-    json_object_set_new(o, "last_savepoint", j->last_savepoint ? json_incref(j->last_savepoint) : json_null());
+    size_t n_sp = json_array_size(j->savepoints);
+    json_t *last_sp = n_sp > 0 ? json_array_get(j->savepoints, n_sp - 1) : NULL;
+    json_object_set_new(o, "last_savepoint", last_sp ? json_incref(last_sp) : json_null());
+    json_object_set_new(o, "savepoints", j->savepoints ? json_incref(j->savepoints) : json_array());
     json_object_set_new(o, "progress", cl_progress_json(j));
     json_object_set_new(o, "vertices", cl_vertices_json(j));
     return o;

@@ -7,7 +7,8 @@
 # completed checkpoint (the pointer in etcd) and its committed output is seq(1) exactly
 # once (coreutils oracle). Adoption of the running tasks is switched off here
 # (high-availability.adoption-timeout=0): this covers the restart path a new leader
-# takes when it cannot adopt (test_ha_adopt covers adoption).
+# takes when it cannot adopt (test_ha_adopt covers adoption). A savepoint taken before
+# the kill is in the job's record in etcd and listed by the new leader.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 start_etcd_cluster 3
@@ -46,6 +47,13 @@ ptr_id=$(json 'd["id"]' <<<"$ptr")
 [ "$ptr_id" -ge 1 ] && [ "$(json 'd["path"]' <<<"$ptr")" = "$WORK/ckpt/$job/chk-$ptr_id" ] ||
   fail "no checkpoint pointer in etcd: '$ptr'"
 [ "$(etcd_get "/taskexecutord/failover-$$/checkpoint-counter/$job")" -ge "$ptr_id" ] || fail "no checkpoint counter in etcd"
+# A savepoint's pointer goes to the job's record in etcd and survives the failover.
+mkdir -p "$WORK/sp"
+sp=$(curl -s -X POST -d "{\"dir\": \"$WORK/sp\"}" "$jm1_URL/v1/jobs/$job/savepoints" | json 'd["path"]') ||
+  fail "the savepoint failed"
+[ -f "$sp/_metadata" ] || fail "no _metadata in the savepoint $sp"
+sp_in_etcd() { [ "$(etcd_get "/taskexecutord/failover-$$/jobs/$job" | json 'd["savepoints"][-1]["path"]')" = "$sp" ]; }
+wait_until 10 sp_in_etcd || fail "the savepoint's pointer is not in the job's record in etcd"
 sleep 0.$((RANDOM % 9 + 1))
 kill -9 "$jm1_PID"
 killed=$(date +%s.%N)
@@ -62,9 +70,11 @@ for t in te1 te2 te3; do
   log="${t}_LOG"
   grep -q "following JobManager epoch $epoch2" "${!log}" || fail "$t does not follow epoch $epoch2"
 done
+[ "$(job_field jm2 "$job" 'd["savepoints"][-1]["path"]')" = "$sp" ] ||
+  fail "the new leader does not list the savepoint: $(job_field jm2 "$job" 'd["savepoints"]')"
 wait_until 60 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the job did not end: $(job_field jm2 "$job" 'd["state"]')"
 job_in_state jm2 "$job" FINISHED || fail "the job ended $(job_field jm2 "$job" 'd["state"], d["failure_cause"]')"
 expect_seq_once "$WORK/out" $N
 [ "$(etcd_get "/taskexecutord/failover-$$/jobs/$job" | json 'd["status"]')" = FINISHED ] ||
   fail "the job's record in etcd is not FINISHED"
-echo "failover in ${took}s (epoch $epoch1 -> $epoch2), job finished, output exactly once"
+echo "failover in ${took}s (epoch $epoch1 -> $epoch2), job finished, output exactly once, savepoint pointer kept"
