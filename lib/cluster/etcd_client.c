@@ -19,10 +19,13 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "common/log.h"
 
@@ -32,11 +35,16 @@
 #define WATCH_LINE_MAX  (64 * 1024 * 1024)
 #define WATCH_TIMEOUT_S (24 * 3600)
 
+#define TOKEN_MAX 2048 /* etcd's simple tokens are short; JWT ones a few hundred bytes */
+
 typedef struct etcd_endpoint {
     char url[300];
     char host[256];
     int port;
+    int https;
     struct evhttp_connection *conn;
+    char token[TOKEN_MAX]; /* authentication: this member's token ("" = none yet) */
+    int authing;           /* a /v3/auth/authenticate call to it is in flight */
 } etcd_endpoint_t;
 
 typedef struct etcd_call {
@@ -48,6 +56,9 @@ typedef struct etcd_call {
     char last_error[TE_ERROR_MSG_MAX];
     te_etcd_reply_fn fn;
     void *arg;
+    int auth_ep;      /* an authentication call: to this endpoint only (else -1) */
+    int waiting_ep;   /* waiting for that endpoint's token (else -1) */
+    int reauthorized; /* answered 401 once: sent again with a new token */
     struct etcd_call *prev, *next;
 } etcd_call_t;
 
@@ -57,6 +68,8 @@ struct te_etcd_client {
     size_t n_ep, cur;
     int64_t timeout_ms;
     etcd_call_t *calls;
+    SSL_CTX *tls;
+    char user[256], password[256]; /* user "" = no authentication */
     char describe[MAX_ENDPOINTS * 300 + 8];
 };
 
@@ -205,19 +218,18 @@ static te_status_t parse_endpoint(etcd_endpoint_t *ep, const char *url, size_t n
     memcpy(ep->url, url, n);
     ep->url[n] = '\0';
     const char *p = ep->url;
-    if (strncmp(p, "http://", 7) != 0)
-        return te_error_set(err, TE_EINVAL,
-                            "etcd endpoint '%s': expected http://host:port (the v3 JSON gateway; https is not "
-                            "supported)",
+    ep->https = strncmp(p, "https://", 8) == 0;
+    if (!ep->https && strncmp(p, "http://", 7) != 0)
+        return te_error_set(err, TE_EINVAL, "etcd endpoint '%s': expected http://host:port or https://host:port",
                             ep->url);
-    p += 7;
+    p += ep->https ? 8 : 7;
     const char *colon = strrchr(p, ':');
     char *end = NULL;
     errno = 0;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     if (colon == NULL || colon == p || (size_t)(colon - p) >= sizeof(ep->host) || errno != 0 ||
         (*end != '\0' && strcmp(end, "/") != 0) || port <= 0 || port > 65535)
-        return te_error_set(err, TE_EINVAL, "etcd endpoint '%s': expected http://host:port", ep->url);
+        return te_error_set(err, TE_EINVAL, "etcd endpoint '%s': expected http(s)://host:port", ep->url);
     memcpy(ep->host, p, (size_t)(colon - p));
     ep->host[colon - p] = '\0';
     if (ep->host[0] == '[' && ep->host[strlen(ep->host) - 1] == ']') {
@@ -230,7 +242,27 @@ static te_status_t parse_endpoint(etcd_endpoint_t *ep, const char *url, size_t n
 
 static struct evhttp_connection *connection_new(te_etcd_client_t *c, const etcd_endpoint_t *ep, int64_t timeout_ms)
 {
-    struct evhttp_connection *conn = evhttp_connection_base_new(c->base, NULL, ep->host, (ev_uint16_t)ep->port);
+    struct evhttp_connection *conn = NULL;
+    if (!ep->https) {
+        conn = evhttp_connection_base_new(c->base, NULL, ep->host, (ev_uint16_t)ep->port);
+    } else {
+        /* evhttp reconnects on this bufferevent: libevent clears the SSL state (SSL_clear)
+         * when it sets the new socket */
+        SSL *ssl = SSL_new(c->tls);
+        struct bufferevent *bev =
+            ssl ? bufferevent_openssl_socket_new(c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                : NULL;
+        if (bev == NULL) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        SSL_set_tlsext_host_name(ssl, ep->host);
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        conn = evhttp_connection_base_bufferevent_new(c->base, NULL, bev, ep->host, (ev_uint16_t)ep->port);
+        if (conn == NULL)
+            bufferevent_free(bev);
+    }
     if (conn == NULL)
         return NULL;
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((timeout_ms % 1000) * 1000)};
@@ -240,7 +272,7 @@ static struct evhttp_connection *connection_new(te_etcd_client_t *c, const etcd_
 
 static struct evhttp_request *request_new(const etcd_endpoint_t *ep, void (*done)(struct evhttp_request *, void *),
                                           void (*on_error)(enum evhttp_request_error, void *), void *arg,
-                                          const char *body, size_t len)
+                                          const char *body, size_t len, const char *token)
 {
     struct evhttp_request *req = evhttp_request_new(done, arg);
     if (req == NULL)
@@ -251,6 +283,8 @@ static struct evhttp_request *request_new(const etcd_endpoint_t *ep, void (*done
     snprintf(host, sizeof(host), "%s:%d", ep->host, ep->port);
     evhttp_add_header(h, "Host", host);
     evhttp_add_header(h, "Content-Type", "application/json");
+    if (token != NULL && token[0] != '\0')
+        evhttp_add_header(h, "Authorization", token);
     if (evbuffer_add(evhttp_request_get_output_buffer(req), body, len) != 0) {
         evhttp_request_free(req);
         return NULL;
@@ -285,12 +319,14 @@ static void call_finish(etcd_call_t *k, const json_t *reply, const te_error_t *e
     free(k);
 }
 
-/* This endpoint failed the call: the next one, unless every one was tried. */
+/* This endpoint failed the call: the next one, unless every one was tried (an
+ * authentication call belongs to its endpoint: it fails at once). */
 static void call_failed(etcd_call_t *k, const char *fmt, const char *what)
 {
     te_etcd_client_t *c = k->c;
-    snprintf(k->last_error, sizeof(k->last_error), fmt, c->ep[c->cur].url, what);
-    if ((size_t)k->tries < c->n_ep) {
+    int ep = k->auth_ep >= 0 ? k->auth_ep : (int)c->cur;
+    snprintf(k->last_error, sizeof(k->last_error), fmt, c->ep[ep].url, what);
+    if (k->auth_ep < 0 && (size_t)k->tries < c->n_ep) {
         TE_DEBUG(CTX, "%s %s: %s; trying the next endpoint", k->path, c->ep[c->cur].url, k->last_error);
         c->cur = (c->cur + 1) % c->n_ep;
         call_send(k);
@@ -310,6 +346,7 @@ static void on_call_error(enum evhttp_request_error e, void *arg)
 static void on_call_done(struct evhttp_request *req, void *arg)
 {
     etcd_call_t *k = arg;
+    te_etcd_client_t *c = k->c;
     int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code == 0) {
         char what[TE_ERROR_MSG_MAX];
@@ -329,10 +366,21 @@ static void on_call_done(struct evhttp_request *req, void *arg)
         call_failed(k, "%s: %s", what);
         return;
     }
+    if (code == 401 && k->auth_ep < 0 && c->user[0] != '\0' && !k->reauthorized) {
+        /* the member does not know the token (expired, or it restarted): a new one */
+        TE_DEBUG(CTX, "%s %s: token refused; authenticating again", k->path, c->ep[c->cur].url);
+        json_decref(doc);
+        c->ep[c->cur].token[0] = '\0';
+        k->reauthorized = 1;
+        k->tries--;
+        call_send(k);
+        return;
+    }
     if (code != 200) {
         const char *msg = json_string_value(json_object_get(doc, "message"));
+        int ep = k->auth_ep >= 0 ? k->auth_ep : (int)c->cur;
         te_error_t err = {0};
-        te_error_set(&err, TE_EINVAL, "etcd %s at %s: HTTP %d: %s", k->path, k->c->ep[k->c->cur].url, code,
+        te_error_set(&err, TE_EINVAL, "etcd %s at %s: HTTP %d: %s", k->path, c->ep[ep].url, code,
                      msg ? msg : "(no message)");
         json_decref(doc);
         call_finish(k, NULL, &err);
@@ -342,22 +390,7 @@ static void on_call_done(struct evhttp_request *req, void *arg)
     json_decref(doc);
 }
 
-static void call_send(etcd_call_t *k)
-{
-    te_etcd_client_t *c = k->c;
-    etcd_endpoint_t *ep = &c->ep[c->cur];
-    k->tries++;
-    k->last_error[0] = '\0';
-    if (ep->conn == NULL && (ep->conn = connection_new(c, ep, c->timeout_ms)) == NULL) {
-        call_failed(k, "%s: %s", "cannot create a connection");
-        return;
-    }
-    struct evhttp_request *req = request_new(ep, on_call_done, on_call_error, k, k->body, k->len);
-    if (req == NULL || evhttp_make_request(ep->conn, req, EVHTTP_REQ_POST, k->path) != 0)
-        call_failed(k, "%s: %s", "cannot send the request");
-}
-
-void etcd_client_call(te_etcd_client_t *c, const char *path, json_t *body, te_etcd_reply_fn fn, void *arg)
+static etcd_call_t *call_new(te_etcd_client_t *c, const char *path, json_t *body, te_etcd_reply_fn fn, void *arg)
 {
     etcd_call_t *k = calloc(1, sizeof(*k));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -369,7 +402,7 @@ void etcd_client_call(te_etcd_client_t *c, const char *path, json_t *body, te_et
         te_error_set(&err, TE_ENOMEM, "etcd %s: out of memory", path);
         if (fn)
             fn(arg, NULL, &err);
-        return;
+        return NULL;
     }
     snprintf(k->path, sizeof(k->path), "%s", path);
     k->c = c;
@@ -377,11 +410,118 @@ void etcd_client_call(te_etcd_client_t *c, const char *path, json_t *body, te_et
     k->len = strlen(text);
     k->fn = fn;
     k->arg = arg;
+    k->auth_ep = k->waiting_ep = -1;
     k->next = c->calls;
     if (c->calls)
         c->calls->prev = k;
     c->calls = k;
+    return k;
+}
+
+/* The calls waiting for endpoint i's token go on: sent there (with_token), or failed
+ * over to the next endpoint (no answer), or ended with err (refused credentials). */
+static void auth_resume(te_etcd_client_t *c, int i, int with_token, const te_error_t *err)
+{
+    for (;;) {
+        etcd_call_t *k = c->calls;
+        while (k != NULL && k->waiting_ep != i)
+            k = k->next;
+        if (k == NULL)
+            return;
+        k->waiting_ep = -1;
+        if (with_token) {
+            k->tries--; /* counted when it waited */
+            call_send(k);
+        } else if (err->code == TE_EIO) {
+            call_failed(k, "%s: %s", err->msg);
+        } else {
+            te_error_t e = {0};
+            te_error_set(&e, err->code, "etcd %s: %s", k->path, err->msg);
+            call_finish(k, NULL, &e);
+        }
+    }
+}
+
+typedef struct auth_ctx {
+    te_etcd_client_t *c;
+    int ep;
+} auth_ctx_t;
+
+static void on_authenticated(void *arg, const json_t *reply, const te_error_t *err)
+{
+    auth_ctx_t *a = arg;
+    te_etcd_client_t *c = a->c;
+    int i = a->ep;
+    free(a);
+    etcd_endpoint_t *ep = &c->ep[i];
+    ep->authing = 0;
+    const char *token = reply ? json_string_value(json_object_get(reply, "token")) : NULL;
+    if (token != NULL && strlen(token) < sizeof(ep->token)) {
+        snprintf(ep->token, sizeof(ep->token), "%s", token);
+        TE_DEBUG(CTX, "authenticated as '%s' at %s", c->user, ep->url);
+        auth_resume(c, i, 1, NULL);
+        return;
+    }
+    te_error_t e = {0};
+    if (err != NULL && err->code == TE_EIO) { /* no answer: the calls try the next endpoint */
+        te_error_set(&e, TE_EIO, "authentication as '%s': %s", c->user, err->msg);
+    } else { /* refused (wrong name or password, authentication not enabled, ...) */
+        te_error_set(&e, TE_EINVAL, "authentication as '%s' at %s failed: %s", c->user, ep->url,
+                     err ? err->msg : "no token in the answer");
+        TE_WARN(CTX, "%s", e.msg);
+    }
+    auth_resume(c, i, 0, &e);
+}
+
+/* Asks endpoint i for a token (/v3/auth/authenticate) unless already asking. */
+static void auth_start(te_etcd_client_t *c, int i)
+{
+    if (c->ep[i].authing)
+        return;
+    auth_ctx_t *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        te_error_t e = {0};
+        te_error_set(&e, TE_ENOMEM, "out of memory");
+        auth_resume(c, i, 0, &e);
+        return;
+    }
+    *a = (auth_ctx_t){c, i};
+    c->ep[i].authing = 1;
+    etcd_call_t *k = call_new(c, "/v3/auth/authenticate",
+                              json_pack("{s:s, s:s}", "name", c->user, "password", c->password), on_authenticated, a);
+    if (k == NULL)
+        return; /* on_authenticated ran */
+    k->auth_ep = i;
     call_send(k);
+}
+
+static void call_send(etcd_call_t *k)
+{
+    te_etcd_client_t *c = k->c;
+    int i = k->auth_ep >= 0 ? k->auth_ep : (int)c->cur;
+    etcd_endpoint_t *ep = &c->ep[i];
+    k->tries++;
+    k->last_error[0] = '\0';
+    if (k->auth_ep < 0 && c->user[0] != '\0' && ep->token[0] == '\0') {
+        k->waiting_ep = i; /* sent once this endpoint gave a token */
+        auth_start(c, i);
+        return;
+    }
+    if (ep->conn == NULL && (ep->conn = connection_new(c, ep, c->timeout_ms)) == NULL) {
+        call_failed(k, "%s: %s", "cannot create a connection");
+        return;
+    }
+    struct evhttp_request *req =
+        request_new(ep, on_call_done, on_call_error, k, k->body, k->len, k->auth_ep >= 0 ? NULL : ep->token);
+    if (req == NULL || evhttp_make_request(ep->conn, req, EVHTTP_REQ_POST, k->path) != 0)
+        call_failed(k, "%s: %s", "cannot send the request");
+}
+
+void etcd_client_call(te_etcd_client_t *c, const char *path, json_t *body, te_etcd_reply_fn fn, void *arg)
+{
+    etcd_call_t *k = call_new(c, path, body, fn, arg);
+    if (k != NULL)
+        call_send(k);
 }
 
 typedef struct sync_call {
@@ -415,12 +555,17 @@ json_t *etcd_client_call_sync(te_etcd_client_t *c, const char *path, json_t *bod
     *tmp = *c;
     tmp->base = base;
     tmp->calls = NULL;
-    for (size_t i = 0; i < tmp->n_ep; i++)
+    for (size_t i = 0; i < tmp->n_ep; i++) {
         tmp->ep[i].conn = NULL;
+        tmp->ep[i].authing = 0;
+    }
     etcd_client_call(tmp, path, body, on_sync, &s);
     while (!s.done && event_base_loop(base, EVLOOP_ONCE) == 0)
         ;
     c->cur = tmp->cur;
+    for (size_t i = 0; i < tmp->n_ep; i++) /* tokens it got serve the client too */
+        if (tmp->ep[i].token[0] != '\0' && !c->ep[i].authing)
+            memcpy(c->ep[i].token, tmp->ep[i].token, sizeof(c->ep[i].token));
     etcd_client_free(tmp);
     event_base_free(base);
     if (!s.done)
@@ -432,8 +577,7 @@ json_t *etcd_client_call_sync(te_etcd_client_t *c, const char *path, json_t *bod
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
-te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints, int64_t timeout_ms,
-                                  te_error_t *err)
+te_etcd_client_t *etcd_client_new(struct event_base *base, const te_etcd_options_t *opt, te_error_t *err)
 {
     te_etcd_client_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -441,8 +585,17 @@ te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints
         return NULL;
     }
     c->base = base;
-    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
-    const char *p = endpoints ? endpoints : "";
+    c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
+    c->tls = opt->tls;
+    const char *user = opt->username ? opt->username : "";
+    const char *password = opt->password ? opt->password : "";
+    if (strlen(user) >= sizeof(c->user) || strlen(password) >= sizeof(c->password)) {
+        te_error_set(err, TE_EINVAL, "the etcd user name or password is longer than %zu bytes", sizeof(c->user) - 1);
+        goto cleanup;
+    }
+    snprintf(c->user, sizeof(c->user), "%s", user);
+    snprintf(c->password, sizeof(c->password), "%s", password);
+    const char *p = opt->endpoints ? opt->endpoints : "";
     size_t off = (size_t)snprintf(c->describe, sizeof(c->describe), "etcd ");
     while (*p != '\0') {
         p += strspn(p, " ,");
@@ -453,10 +606,24 @@ te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints
             te_error_set(err, TE_EINVAL, "more than %d etcd endpoints", MAX_ENDPOINTS);
             goto cleanup;
         }
-        if (parse_endpoint(&c->ep[c->n_ep], p, n, err) != TE_OK)
+        etcd_endpoint_t *ep = &c->ep[c->n_ep];
+        if (parse_endpoint(ep, p, n, err) != TE_OK)
             goto cleanup;
-        off += (size_t)snprintf(c->describe + off, sizeof(c->describe) - off, "%s%s", c->n_ep ? "," : "",
-                                c->ep[c->n_ep].url);
+        if (ep->https && c->tls == NULL) {
+            te_error_set(err, TE_EINVAL,
+                         "etcd endpoint '%s' is https:// but no CA is configured to verify it "
+                         "(high-availability.etcd.tls.ca-file)",
+                         ep->url);
+            goto cleanup;
+        }
+        if (!ep->https && c->tls != NULL) {
+            te_error_set(err, TE_EINVAL,
+                         "etcd endpoint '%s' is http:// but TLS is configured (high-availability.etcd.tls.*): "
+                         "use https://",
+                         ep->url);
+            goto cleanup;
+        }
+        off += (size_t)snprintf(c->describe + off, sizeof(c->describe) - off, "%s%s", c->n_ep ? "," : "", ep->url);
         c->n_ep++;
         p += n;
     }
@@ -464,8 +631,11 @@ te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints
         te_error_set(err, TE_EINVAL, "no etcd endpoint given (expected http://host:port[,http://host:port...])");
         goto cleanup;
     }
+    if (c->user[0] != '\0')
+        off += (size_t)snprintf(c->describe + off, sizeof(c->describe) - off, " as %s", c->user);
     return c;
 cleanup:
+    explicit_bzero(c->password, sizeof(c->password));
     free(c);
     return NULL;
 }
@@ -480,9 +650,13 @@ void etcd_client_free(te_etcd_client_t *c)
     while (c->calls != NULL) {
         etcd_call_t *k = c->calls;
         c->calls = k->next;
+        if (k->auth_ep >= 0)
+            free(k->arg); /* its auth_ctx */
         free(k->body);
         free(k);
     }
+    explicit_bzero(c->password, sizeof(c->password));
+    explicit_bzero(c->ep, sizeof(c->ep));
     free(c);
 }
 
@@ -508,16 +682,28 @@ static void watch_message(te_etcd_watch_t *w, const char *line, size_t n)
     json_error_t jerr;
     json_t *doc = json_loadb(line, n, 0, &jerr);
     json_t *res = json_object_get(doc, "result");
-    if (res == NULL) {
-        TE_WARN(CTX, "watch of %s: unexpected message: %.200s", w->key, line);
-        json_decref(doc);
-        return;
-    }
     int64_t compact = etcd_int(res, "compact_revision");
     if (compact > 0 && w->next_revision > 0 && w->next_revision < compact) {
         TE_WARN(CTX, "watch of %s: revisions before %lld were compacted; watching from now on", w->key,
                 (long long)compact);
         w->next_revision = 0;
+    }
+    if (json_is_true(json_object_get(res, "canceled"))) {
+        /* etcd ended the watch (an unknown token, compaction, ...): opened again, after a
+         * new token when it was the token */
+        const char *why = json_string_value(json_object_get(res, "cancel_reason"));
+        TE_DEBUG(CTX, "watch of %s cancelled by etcd: %s", w->key, why ? why : "(no reason)");
+        if (why != NULL && strstr(why, "auth token") != NULL)
+            w->c->ep[w->ep].token[0] = '\0';
+        struct timeval tv = {0, WATCH_RETRY_MS * 1000};
+        evtimer_add(w->retry, &tv); /* watch_open drops this stream */
+        json_decref(doc);
+        return;
+    }
+    if (res == NULL) {
+        TE_WARN(CTX, "watch of %s: unexpected message: %.200s", w->key, line);
+        json_decref(doc);
+        return;
     }
     if (json_is_true(json_object_get(res, "created")) && w->next_revision == 0)
         w->next_revision = etcd_int(json_object_get(res, "header"), "revision") + 1;
@@ -575,6 +761,14 @@ static void watch_open(te_etcd_watch_t *w)
 {
     if (w->conn != NULL)
         evhttp_connection_free(w->conn);
+    w->conn = NULL;
+    etcd_endpoint_t *ep = &w->c->ep[w->ep];
+    if (w->c->user[0] != '\0' && ep->token[0] == '\0') {
+        auth_start(w->c, (int)w->ep);
+        w->ep = (w->ep + w->c->n_ep - 1) % w->c->n_ep; /* watch_retry moves on: the same endpoint again */
+        watch_retry(w, "waiting for an authentication token");
+        return;
+    }
     w->conn = connection_new(w->c, &w->c->ep[w->ep], (int64_t)WATCH_TIMEOUT_S * 1000);
     json_t *create = etcd_range_body(w->key, w->prefix);
     if (w->next_revision > 0)
@@ -583,8 +777,9 @@ static void watch_open(te_etcd_watch_t *w)
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct evhttp_request *req =
-        text && w->conn ? request_new(&w->c->ep[w->ep], on_watch_done, on_watch_error, w, text, strlen(text))
-                        : NULL;
+        text && w->conn
+            ? request_new(&w->c->ep[w->ep], on_watch_done, on_watch_error, w, text, strlen(text), w->c->ep[w->ep].token)
+            : NULL;
     free(text);
     if (req == NULL) {
         watch_retry(w, "out of memory");

@@ -11,6 +11,12 @@
  * nothing beyond HTTP/1.1 with chunked answers (the watch stream). libcurl would add a
  * dependency and a multi-handle-to-libevent bridge for the same result.
  *
+ * Security: https:// endpoints need a TLS client context (the members' CA, optionally a
+ * client certificate for etcd's --client-cert-auth); with a user name, every request
+ * carries the token /v3/auth/authenticate gave for that endpoint (etcd's simple tokens
+ * are per member), fetched before the first request there and again when a request is
+ * answered 401 (an expired or unknown token).
+ *
  * Endpoints: `endpoints` lists client URLs ("http://127.0.0.1:2379,http://..."); calls
  * go to the current one; a call that fails there (no connection, time out, an HTTP 5xx
  * such as "no leader") is sent to the next, each endpoint at most once per call, and the
@@ -40,10 +46,20 @@ typedef void (*te_etcd_reply_fn)(void *arg, const json_t *reply, const te_error_
  * (borrowed). */
 typedef void (*te_etcd_event_fn)(void *arg, int is_delete, const json_t *kv);
 
-/* NULL + err when an endpoint is not http://host:port. timeout_ms bounds each request
- * on one endpoint. */
-te_etcd_client_t *etcd_client_new(struct event_base *base, const char *endpoints, int64_t timeout_ms,
-                                  te_error_t *err);
+typedef struct ssl_ctx_st SSL_CTX;
+
+typedef struct te_etcd_options {
+    const char *endpoints; /* "http://host:port,..." or https:// (with tls) */
+    int64_t timeout_ms;    /* bounds each request on one endpoint */
+    SSL_CTX *tls;          /* borrowed (outlives the client); NULL = http:// endpoints only */
+    const char *username;  /* NULL or "" = no authentication */
+    const char *password;
+} te_etcd_options_t;
+
+/* NULL + err when an endpoint is not http(s)://host:port, an https:// one has no TLS
+ * context or an http:// one has (plaintext where TLS was configured), or the user name
+ * or password is too long. */
+te_etcd_client_t *etcd_client_new(struct event_base *base, const te_etcd_options_t *opt, te_error_t *err);
 /* Pending calls are dropped without their callbacks. NULL: no-op. */
 void etcd_client_free(te_etcd_client_t *c);
 struct event_base *etcd_client_base(const te_etcd_client_t *c);

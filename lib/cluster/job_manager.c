@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "cluster/dir_job_store.h"
 #include "cluster/dispatcher.h"
@@ -22,6 +23,7 @@
 #include "cluster/resource_manager.h"
 #include "cluster/rest_api.h"
 #include "common/clock.h"
+#include "common/file_io.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -44,6 +46,7 @@ struct te_job_manager {
     char store_describe[4300];
     /* high availability (NULL / 0 without) */
     te_etcd_client_t *etcd;
+    SSL_CTX *etcd_tls; /* high-availability.etcd.tls.* (NULL = http://) */
     te_leader_election_t *election;
     te_job_store_t *etcd_store; /* the Dispatcher's store (borrowed), for the election */
     char ha_prefix[512];
@@ -220,6 +223,64 @@ static char *metrics_text(void *arg)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* The etcd client of high-availability.etcd.*: TLS context and password file checked and
+ * read here (errors name the key). */
+static te_etcd_client_t *etcd_connect(te_job_manager_t *jm, const te_config_t *cfg, te_error_t *err)
+{
+    const char *ca = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_TLS_CA_FILE);
+    const char *cert = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_TLS_CERT_FILE);
+    const char *key = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_TLS_KEY_FILE);
+    const char *user = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_USERNAME);
+    const char *pwfile = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_PASSWORD_FILE);
+    int insecure_ok = config_get_bool(cfg, TE_KEY_SECURITY_ALLOW_INSECURE_PERMISSIONS);
+    if (ca[0] == '\0' && (cert[0] != '\0' || key[0] != '\0')) {
+        te_error_set(err, TE_EINVAL, "high-availability.etcd.tls.cert-file and key-file need "
+                                     "high-availability.etcd.tls.ca-file (the CA of the etcd members)");
+        return NULL;
+    }
+    if ((cert[0] == '\0') != (key[0] == '\0')) {
+        te_error_set(err, TE_EINVAL, "high-availability.etcd.tls.cert-file and key-file go together");
+        return NULL;
+    }
+    if ((user[0] == '\0') != (pwfile[0] == '\0')) {
+        te_error_set(err, TE_EINVAL, "high-availability.etcd.username and password-file go together");
+        return NULL;
+    }
+    if (key[0] != '\0' &&
+        security_check_secret_file("high-availability.etcd.tls.key-file", key, insecure_ok, err) != TE_OK)
+        return NULL;
+    if (ca[0] != '\0' && (jm->etcd_tls = tls_client_ctx_new(ca, cert[0] ? cert : NULL, key[0] ? key : NULL, err)) ==
+                              NULL) {
+        te_error_prefix(err, "high-availability.etcd.tls");
+        return NULL;
+    }
+    char *password = NULL;
+    if (pwfile[0] != '\0') {
+        size_t len = 0;
+        if (security_check_secret_file("high-availability.etcd.password-file", pwfile, insecure_ok, err) != TE_OK ||
+            (password = file_read_all(pwfile, &len, err)) == NULL) {
+            te_error_prefix(err, "high-availability.etcd.password-file");
+            return NULL;
+        }
+        password[strcspn(password, "\r\n")] = '\0'; /* its first line */
+    }
+    te_etcd_options_t opt = {
+        .endpoints = config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_ENDPOINTS),
+        .timeout_ms = config_get_int(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_REQUEST_TIMEOUT),
+        .tls = jm->etcd_tls,
+        .username = user,
+        .password = password,
+    };
+    te_etcd_client_t *c = etcd_client_new(jm->base, &opt, err);
+    if (password != NULL) {
+        explicit_bzero(password, strlen(password));
+        free(password);
+    }
+    if (c == NULL)
+        te_error_prefix(err, "high-availability.etcd");
+    return c;
+}
+
 te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cfg, te_error_t *err)
 {
     te_job_manager_t *jm = calloc(1, sizeof(*jm));
@@ -259,12 +320,8 @@ te_job_manager_t *job_manager_new(struct event_base *base, const te_config_t *cf
     if (ha) {
         snprintf(jm->ha_prefix, sizeof(jm->ha_prefix), "/taskexecutord/%s/",
                  config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_CLUSTER_ID));
-        if ((jm->etcd = etcd_client_new(base, config_get_str(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_ENDPOINTS),
-                                        config_get_int(cfg, TE_KEY_HIGH_AVAILABILITY_ETCD_REQUEST_TIMEOUT),
-                                        err)) == NULL) {
-            te_error_prefix(err, "high-availability.etcd.endpoints");
+        if ((jm->etcd = etcd_connect(jm, cfg, err)) == NULL)
             goto cleanup;
-        }
         if ((store = jm->etcd_store = etcd_job_store_new(jm->etcd, NULL, jm->ha_prefix, err)) == NULL)
             goto cleanup;
     } else {
@@ -333,6 +390,8 @@ void job_manager_free(te_job_manager_t *jm)
     dispatcher_free(jm->dispatcher);    /* the etcd store with it */
     leader_election_free(jm->election); /* a leader resigns */
     etcd_client_free(jm->etcd);         /* drops the calls still in flight (nothing ran since) */
+    if (jm->etcd_tls != NULL)
+        SSL_CTX_free(jm->etcd_tls);
     resource_manager_free(jm->rm);
     security_free(jm->security);
     free(jm->checkpoint_root);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,7 @@ static int etcd_start(etcd_proc_t *e)
     }
     /* ready once a range answers */
     struct event_base *base = event_base_new();
-    te_etcd_client_t *c = etcd_client_new(base, e->url, 500, NULL);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = e->url, .timeout_ms = 500}, NULL);
     int ok = 0;
     for (int i = 0; i < 200 && !ok; i++) {
         waiter_t w;
@@ -161,7 +162,7 @@ START_TEST(test_range_and_prefix)
     ETCD_OR_SKIP(e);
     struct event_base *base = event_base_new();
     te_error_t err = {0};
-    te_etcd_client_t *c = etcd_client_new(base, e.url, 2000, &err);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = e.url, .timeout_ms = 2000}, &err);
     ck_assert_ptr_nonnull(c);
     ck_assert(put(base, c, "/t/jobs/a", "{\"x\": 1}"));
     ck_assert(put(base, c, "/t/jobs/b", "two\nlines \xc3\xa9!"));
@@ -196,7 +197,7 @@ START_TEST(test_guarded_txn)
 {
     ETCD_OR_SKIP(e);
     struct event_base *base = event_base_new();
-    te_etcd_client_t *c = etcd_client_new(base, e.url, 2000, NULL);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = e.url, .timeout_ms = 2000}, NULL);
     int64_t created[2];
     for (int i = 0; i < 2; i++) { /* create-if-absent twice: the second one fails and reads */
         json_t *cmp = json_array(), *succ = json_array(), *fail = json_array();
@@ -240,7 +241,7 @@ START_TEST(test_lease)
 {
     ETCD_OR_SKIP(e);
     struct event_base *base = event_base_new();
-    te_etcd_client_t *c = etcd_client_new(base, e.url, 2000, NULL);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = e.url, .timeout_ms = 2000}, NULL);
     waiter_t w;
     json_t *r = call(base, c, "/v3/lease/grant", json_pack("{s:i}", "TTL", 3), &w);
     ck_assert_ptr_nonnull(r);
@@ -291,7 +292,7 @@ START_TEST(test_watch)
 {
     ETCD_OR_SKIP(e);
     struct event_base *base = event_base_new();
-    te_etcd_client_t *c = etcd_client_new(base, e.url, 2000, NULL);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = e.url, .timeout_ms = 2000}, NULL);
     /* from the revision after this write: not seen, and nothing later can be missed */
     int64_t rev = put(base, c, "/w/before", "old");
     ck_assert_int_gt(rev, 0);
@@ -326,7 +327,7 @@ START_TEST(test_next_endpoint_and_errors)
     char eps[200];
     snprintf(eps, sizeof(eps), "http://127.0.0.1:%d, %s", e.dead_port, e.url);
     te_error_t err = {0};
-    te_etcd_client_t *c = etcd_client_new(base, eps, 2000, &err);
+    te_etcd_client_t *c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = eps, .timeout_ms = 2000}, &err);
     ck_assert_ptr_nonnull(c);
     ck_assert(strstr(etcd_client_describe(c), "127.0.0.1") != NULL);
     ck_assert(put(base, c, "/e/k", "v")); /* the dead one first, then the live one */
@@ -338,7 +339,7 @@ START_TEST(test_next_endpoint_and_errors)
     etcd_client_free(c);
     /* only dead endpoints: an error naming them */
     snprintf(eps, sizeof(eps), "http://127.0.0.1:%d", e.dead_port);
-    c = etcd_client_new(base, eps, 2000, &err);
+    c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = eps, .timeout_ms = 2000}, &err);
     r = call(base, c, "/v3/kv/range", etcd_range_body("k", 0), &w);
     ck_assert_ptr_null(r);
     ck_assert_msg(strstr(w.err.msg, eps) != NULL, "%s", w.err.msg);
@@ -348,9 +349,22 @@ START_TEST(test_next_endpoint_and_errors)
                                       "http://h:0", "http://h:x",     "http://:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
-        ck_assert_ptr_null(etcd_client_new(base, bad[i], 100, &err));
+        ck_assert_ptr_null(etcd_client_new(base, &(te_etcd_options_t){.endpoints = bad[i], .timeout_ms = 100}, &err));
         ck_assert_msg(err.msg[0] != '\0', "no message for '%s'", bad[i]);
     }
+    /* https:// without a CA, http:// with TLS configured: refused, naming the key */
+    memset(&err, 0, sizeof(err));
+    ck_assert_ptr_null(etcd_client_new(base, &(te_etcd_options_t){.endpoints = "https://h:1"}, &err));
+    ck_assert_msg(strstr(err.msg, "high-availability.etcd.tls.ca-file") != NULL, "%s", err.msg);
+    SSL_CTX *tls = SSL_CTX_new(TLS_client_method());
+    memset(&err, 0, sizeof(err));
+    ck_assert_ptr_null(etcd_client_new(base, &(te_etcd_options_t){.endpoints = "http://h:1", .tls = tls}, &err));
+    ck_assert_msg(strstr(err.msg, "use https://") != NULL, "%s", err.msg);
+    c = etcd_client_new(base, &(te_etcd_options_t){.endpoints = "https://h:1", .tls = tls, .username = "u"}, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_msg(strstr(etcd_client_describe(c), "https://h:1 as u") != NULL, "%s", etcd_client_describe(c));
+    etcd_client_free(c);
+    SSL_CTX_free(tls);
     etcd_client_free(NULL);
     etcd_watch_free(NULL);
     event_base_free(base);
