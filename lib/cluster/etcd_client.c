@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #define CTX             "etcd"
@@ -70,6 +71,7 @@ struct te_etcd_client {
     etcd_call_t *calls;
     SSL_CTX *tls;
     char user[256], password[256]; /* user "" = no authentication */
+    int64_t auth_warned_ms;        /* the last refused authentication logged (monotonic) */
     char describe[MAX_ENDPOINTS * 300 + 8];
 };
 
@@ -468,7 +470,11 @@ static void on_authenticated(void *arg, const json_t *reply, const te_error_t *e
     } else { /* refused (wrong name or password, authentication not enabled, ...) */
         te_error_set(&e, TE_EINVAL, "authentication as '%s' at %s failed: %s", c->user, ep->url,
                      err ? err->msg : "no token in the answer");
-        TE_WARN(CTX, "%s", e.msg);
+        int64_t now = te_clock_mono_ms(); /* the callers retry: said once a minute */
+        if (c->auth_warned_ms == 0 || now - c->auth_warned_ms >= 60000) {
+            c->auth_warned_ms = now;
+            TE_WARN(CTX, "%s", e.msg);
+        }
     }
     auth_resume(c, i, 0, &e);
 }

@@ -52,6 +52,7 @@ struct te_leader_election {
     int64_t lease_ok_sent; /* monotonic ms */
     int grant_pending, campaign_pending, keepalive_pending;
     int64_t keepalive_sent;
+    int64_t grant_failures, grant_warned_ms; /* lease requests failed in a row; last WARN */
     int64_t epoch;  /* ours while LEADER */
     json_t *leader; /* the leader as last seen (value + "epoch"), or NULL */
     struct event *tick;
@@ -116,9 +117,22 @@ static void on_grant(void *arg, const json_t *reply, const te_error_t *err)
     if (le->state != LE_NO_LEASE)
         return;
     if (reply == NULL || etcd_int(reply, "ID") == 0) {
-        TE_WARN(CTX, "cannot get an etcd lease: %s", err ? err->msg : "no lease in the answer");
-        return; /* the next tick asks again */
+        /* the next tick asks again: said at once, then once a minute */
+        int64_t now = te_clock_mono_ms();
+        le->grant_failures++;
+        te_log_level_t level = TE_LOG_DEBUG;
+        if (le->grant_warned_ms == 0 || now - le->grant_warned_ms >= 60000) {
+            le->grant_warned_ms = now;
+            level = TE_LOG_WARN;
+        }
+        TE_LOG(level, CTX, "cannot get an etcd lease (%lld attempt(s) so far; asking again every %lld ms): %s",
+               (long long)le->grant_failures, (long long)(le->ttl_ms / 3),
+               err ? err->msg : "no lease in the answer");
+        return;
     }
+    if (le->grant_failures > 0)
+        TE_INFO(CTX, "got an etcd lease after %lld failed attempt(s)", (long long)le->grant_failures);
+    le->grant_failures = le->grant_warned_ms = 0;
     le->lease_id = etcd_int(reply, "ID");
     le->lease_ok_sent = le->keepalive_sent;
     TE_DEBUG(CTX, "lease %llx granted (TTL %lld s)", (unsigned long long)le->lease_id,
