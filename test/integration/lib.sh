@@ -304,16 +304,10 @@ word_count_oracle() {
   [ -s "$1" ] || fail "oracle input $1 is empty"
 }
 
-# committed_output DIR: what the file_sinks under DIR committed (`<file>` written when
-# a subtask took no checkpoint, `<file>.part-*` per committed checkpoint), unsorted;
-# in-progress and pending files are left out.
-committed_output() {
-  local f
-  for f in "$1"/*; do
-    case "$f" in *.inprogress-* | *.pending-*) continue ;; esac
-    [ -f "$f" ] && cat "$f"
-  done
-}
+# committed_output DIR: committed_lines (what the file_sinks under DIR committed:
+# `<file>` written when a subtask took no checkpoint, `<file>.part-*` per committed
+# checkpoint), unsorted.
+committed_output() { committed_lines "$1"; }
 
 # random_words_file FILE SEED: 200,000 lines of 5 words from a random vocabulary of 1,500.
 random_words_file() {
