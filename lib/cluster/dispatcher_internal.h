@@ -85,6 +85,12 @@ json_t *cl_vertices_json(const cl_job_t *j);
 json_t *cl_options_json(const cl_options_t *o);
 json_t *cl_progress_json(const cl_job_t *j);
 
+/* dispatcher_metadata.c */
+/* The JobMasters' metadata_writer (self: the Dispatcher): _metadata on the I/O worker,
+ * then the pointer in the store, then the pruning. */
+void cl_metadata_write(void *self, const te_ckpt_metadata_t *m, const char *job_dir, size_t keep,
+                       void (*done)(void *arg, const te_error_t *err), void *arg);
+
 /* dispatcher_attempt.c */
 /* The attempt of jm's plan as the job record stores it: {"number", "tasks": [execution
  * ids], "slots": [allocation ids]} (NEW reference). */
