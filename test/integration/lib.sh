@@ -147,6 +147,16 @@ start_jobmanager() {
   printf -v "${name}_LOG" '%s' "$log"
 }
 
+# start_floating_pair SLOTS: daemons a and b with SLOTS slots each, the test plugins and
+# 4 KB segments; a's remote input channels get no exclusive buffers (floating-only gates:
+# buffers-per-channel 0, floating-buffers-per-gate 1) from a 1 MB arena.
+start_floating_pair() {
+  local common=(-D taskmanager.numberOfTaskSlots="$1" -D plugins.dir="$BUILD/plugins" -D taskmanager.memory.segment-size=4kb)
+  start_daemon a "${common[@]}" -D taskmanager.memory.network.size=1mb \
+    -D taskmanager.network.memory.buffers-per-channel=0 -D taskmanager.network.memory.floating-buffers-per-gate=1
+  start_daemon b "${common[@]}"
+}
+
 # start_executor NAME JM [-D k=v ...]: a taskexecutord registered with JobManager JM
 # (jobmanager.address = <JM>_RPC, heartbeats every 200 ms).
 start_executor() {

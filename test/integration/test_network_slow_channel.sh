@@ -13,10 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 N=400000
-COMMON=(-D taskmanager.numberOfTaskSlots=4 -D plugins.dir="$BUILD/plugins" -D taskmanager.memory.segment-size=4kb)
-start_daemon a "${COMMON[@]}" -D taskmanager.memory.network.size=1mb -D taskmanager.network.memory.buffers-per-channel=0 \
-  -D taskmanager.network.memory.floating-buffers-per-gate=1
-start_daemon b "${COMMON[@]}"
+start_floating_pair 4
 mkdir -p "$WORK/out"
 cat >"$WORK/job.json" <<JSON
 { "name": "slow-channel",
