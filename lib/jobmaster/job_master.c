@@ -181,6 +181,16 @@ static void task_mark_final(te_job_master_t *jm, size_t t, int state)
     jm_ckpt_task_gone(jm, t, state == TE__EXECUTION_STATE__FINISHED || jm->cancelling);
 }
 
+void jm_attempt_deploying(te_job_master_t *jm)
+{
+    jm_set_state(jm, TE_JOB_DEPLOYING);
+    if (jm->listener.on_plan)
+        jm->listener.on_plan(jm->cfg.listener_arg, jm);
+    int64_t now = jm_now(jm);
+    jm->start_ms = now;
+    jm->next_progress = now + jm->cfg.progress_interval_ms;
+}
+
 void jm_executor_lost(te_job_master_t *jm, size_t e, const char *cause)
 {
     if (e >= jm->n_ex || jm->ex[e].lost)
@@ -418,12 +428,7 @@ static void deploy(te_job_master_t *jm)
         jm_fail(jm, 0, 1, NULL, "%s", err.msg);
         return;
     }
-    jm_set_state(jm, TE_JOB_DEPLOYING);
-    if (jm->listener.on_plan)
-        jm->listener.on_plan(jm->cfg.listener_arg, jm);
-    int64_t now = jm_now(jm);
-    jm->start_ms = now;
-    jm->next_progress = now + jm->cfg.progress_interval_ms;
+    jm_attempt_deploying(jm);
     for (size_t t = 0; t < jm->n_tasks; t++) {
         jm_task_t *ts = &jm->tasks[t];
         if (ts->final || jm->end != JM_END_NONE)

@@ -63,12 +63,7 @@ void jm_adopt_running(te_job_master_t *jm)
         return;
     }
     jm->adopted = 1;
-    jm_set_state(jm, TE_JOB_DEPLOYING);
-    if (jm->listener.on_plan)
-        jm->listener.on_plan(jm->cfg.listener_arg, jm);
-    int64_t now = jm_now(jm);
-    jm->start_ms = now;
-    jm->next_progress = now + jm->cfg.progress_interval_ms;
+    jm_attempt_deploying(jm);
     for (size_t t = 0; t < jm->n_tasks; t++) {
         jm_task_t *ts = &jm->tasks[t];
         ts->submitted = 1;

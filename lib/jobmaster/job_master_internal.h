@@ -179,6 +179,9 @@ void jm_adopt_clear(te_job_master_t *jm);
 void jm_adopt_plan(te_job_master_t *jm, te_error_t *err);
 /* Every slot of the adopted attempt was offered: RUNNING without SubmitTask. */
 void jm_adopt_running(te_job_master_t *jm);
+/* An attempt's tasks go out (deployed, or adopted running): DEPLOYING, the listener's
+ * on_plan, the attempt's start and progress clocks. */
+void jm_attempt_deploying(te_job_master_t *jm);
 
 /* job_master_checkpoint.c */
 te_status_t jm_ckpt_start(te_job_master_t *jm, te_error_t *err);
