@@ -11,7 +11,9 @@
 BUILD    ?= build
 PREFIX   ?= /usr/local
 PKGS     := libevent_core libevent_pthreads libevent_extra libevent_openssl libprotobuf-c jansson yaml-0.1 openssl \
-            rdkafka libpq libmosquitto rocksdb
+            rocksdb
+# The connectors' client libraries: only the te_connectors module links them (builtins.def).
+CONNECTOR_PKGS := rdkafka libpq libmosquitto
 VERSION  := 0.1.0
 
 CC       ?= cc
@@ -20,8 +22,9 @@ OPT      ?= -O2 -g
 WERROR   ?=
 CFLAGS_ALL = -std=gnu11 $(OPT) -Wall -Wextra $(WERROR) -pthread -fno-strict-aliasing \
              -Ilib -Ilib/include -I$(BUILD)/gen -DTE_VERSION='"$(VERSION)"' $(SAN) $(EXTRA_CFLAGS)
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(CONNECTOR_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CONNECTOR_LIBS = $(shell pkg-config --libs $(CONNECTOR_PKGS) 2>/dev/null)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_BASE = $(PKG_LIBS) -lstdc++ -ldl -lm -pthread
@@ -30,7 +33,17 @@ LDLIBS_ALL = $(LDLIBS_BASE) $(SAN)
 PROTOS    := proto/tdd.proto proto/rpc.proto
 GEN_SRCS  := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_HDRS  := $(GEN_SRCS:.c=.h)
-LIB_SRCS  ?= $(sort $(shell find lib -name '*.c'))
+# The connectors (and the stamp every module carries) are built into the te_connectors
+# module, loaded on first use (lib/operators/builtin_module.c), not into libte.a: their
+# client libraries doubled every program's start-up.
+CONNECTOR_SRCS := $(addprefix lib/operators/,source_kafka.c sink_kafka.c source_postgres.c sink_postgres.c \
+                    source_mqtt.c sink_mqtt.c connector_util.c)
+MODULE_STAMP   := lib/operators/builtin_module_stamp.c
+CONNECTORS_SO  := $(BUILD)/te_connectors.so
+CONNECTORS_SO_OBJS := $(patsubst %.c,$(BUILD)/pic/%.o,$(CONNECTOR_SRCS) $(MODULE_STAMP) \
+                        lib/operators/op_util.c lib/operators/op_keyed.c)
+CONNECTOR_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CONNECTOR_SRCS))
+LIB_SRCS  ?= $(sort $(filter-out $(CONNECTOR_SRCS) $(MODULE_STAMP),$(shell find lib -name '*.c')))
 # The one C++ file: RocksDB's WriteBufferManager, missing from its C API (lib/state/rocksdb_memory.cc).
 LIB_CXX_SRCS ?= $(sort $(shell find lib -name '*.cc'))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX_SRCS)) \
@@ -91,7 +104,7 @@ endif
 endif
 endif
 
-all: $(DAEMON) $(JOBMGR) $(TECTL) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
+all: $(DAEMON) $(JOBMGR) $(TECTL) $(CONNECTORS_SO) $(UNIT) $(PLUGINS) $(MAN_PAGES) $(TOOLS)
 
 # Every package set at once (what `make` would install piecewise).
 deps:
@@ -114,6 +127,16 @@ $(BUILD)/obj/%.o: %.c $(GEN_HDRS)
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) -Wall -Wextra $(WERROR) -pthread -Ilib -Ilib/include $(SAN) $(if $(findstring undefined,$(SAN)),-fno-sanitize=vptr) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+# Position-independent objects for the modules.
+$(BUILD)/pic/%.o: %.c $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+# Only the public operator ABI and libc inside: every symbol is resolved at link time
+# (the sanitizers' runtime is the program's, so not under a sanitizer).
+$(CONNECTORS_SO): $(CONNECTORS_SO_OBJS)
+	$(CC) -shared $(if $(SAN),,-Wl,-z,defs) $^ -o $@ $(CONNECTOR_LIBS) -pthread $(SAN)
 
 $(LIBTE): $(LIB_OBJS)
 	@rm -f $@
@@ -144,8 +167,10 @@ $(BUILD)/obj/test/unit_main.o: test/unit_main.c $(BUILD)/gen/unit_suites.h
 $(UNIT_OBJS): CHECK_CFLAGS += -include test/unit/unit_assert.h
 $(UNIT_OBJS): test/unit/unit_assert.h
 
-$(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(LIBTE)
-	$(CC) $^ -o $@ $(CHECK_LIBS) $(LDLIBS_ALL)
+# check_connectors calls the connectors' helpers directly: their objects are linked in
+# (the registry still loads the module, as the daemons do).
+$(UNIT): $(BUILD)/obj/test/unit_main.o $(UNIT_OBJS) $(CONNECTOR_OBJS) $(LIBTE) | $(CONNECTORS_SO)
+	$(CC) $(filter-out $(CONNECTORS_SO),$^) -o $@ $(CHECK_LIBS) $(LDLIBS_ALL) $(CONNECTOR_LIBS)
 
 # Man pages: the key reference of taskexecutor.yaml(5) comes from the parser's table.
 $(BUILD)/man/%: daemon/man/%.in daemon/man/gen-man.sh $(DAEMON)
@@ -165,7 +190,7 @@ $(BUILD)/bench_state: $(BUILD)/obj/test/bench/bench_state.o $(LIBTE)
 	$(CC) $^ -o $@ $(LDLIBS_ALL)
 
 $(TOOLS): $(BUILD)/%: $(BUILD)/obj/test/tools/%.o
-	$(CC) $^ -o $@ $(LDLIBS_ALL)
+	$(CC) $^ -o $@ $(LDLIBS_ALL) $(CONNECTOR_LIBS)
 
 $(BUILD)/plugins/%.so: test/plugins/%.c lib/include/te/operator.h
 	@mkdir -p $(dir $@)
@@ -189,7 +214,7 @@ test: all check-layers
 	$(UNIT)
 	bash test/integration/run.sh $(BUILD)
 
-demo: $(DAEMON) $(JOBMGR) $(TECTL)
+demo: $(DAEMON) $(JOBMGR) $(TECTL) $(CONNECTORS_SO)
 	bash scripts/demo.sh $(BUILD)
 
 bench: all $(BUILD)/bench_local_channel $(BUILD)/bench_network $(BUILD)/bench_job_graph $(BUILD)/bench_state
@@ -244,6 +269,8 @@ install: all
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/taskexecutord
 	install -m 0755 $(JOBMGR) $(DESTDIR)$(PREFIX)/sbin/tejobmanager
 	install -m 0755 $(TECTL) $(DESTDIR)$(PREFIX)/bin/tectl
+	install -d $(DESTDIR)$(PREFIX)/lib/taskexecutord
+	install -m 0644 $(CONNECTORS_SO) $(DESTDIR)$(PREFIX)/lib/taskexecutord/
 	install -m 0644 conf/taskexecutor.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/taskexecutor.yaml
 	install -m 0644 conf/jobmanager.yaml $(DESTDIR)$(PREFIX)/etc/taskexecutor/jobmanager.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
@@ -254,4 +281,4 @@ install: all
 	install -m 0644 conf/taskexecutord.service $(DESTDIR)$(PREFIX)/lib/systemd/system/taskexecutord.service
 	install -m 0644 conf/tejobmanager.service $(DESTDIR)$(PREFIX)/lib/systemd/system/tejobmanager.service
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "jobmaster/checkpoint_metadata.h"
 #include "jobmaster/job_events.h"
+#include "jobmaster/job_schema.h"
 #include "jobmaster/savepoint.h"
 
 #define CTX              "dispatcher"
@@ -567,6 +568,11 @@ void dispatcher_submit(te_dispatcher_t *d, const char *body, size_t len, te_disp
         goto bad;
     }
     j->opt = opt;
+    /* a chain that cannot be planned (INVALID_CHAIN) is refused here, not stored */
+    te_job_schemas_t *schemas = job_schemas_derive(j->graph, &err);
+    if (schemas == NULL)
+        goto bad;
+    job_schemas_free(schemas);
     if (job_master_create(j, 0, &err) != TE_OK)
         goto bad;
     json_decref(root);

@@ -1,8 +1,9 @@
 /*
  * executor_confine — the daemon's own files that no job may read or write, whatever
- * io.allowed-dirs says: plugins.dir (the daemon loads code from it: a job writing a
- * shared object there would have the next job run it), the token, key and
- * certificate files of security.*, and the configuration file main names. They go to
+ * io.allowed-dirs says: plugins.dir and the connectors module (the daemon loads code
+ * from them: a job writing a shared object there would have the next job run it), the
+ * token, key and certificate files of security.*, and the configuration file main
+ * names. They go to
  * every task as the enforced job-config key "io.protected-paths" (lines
  * "<what>=<path>", see path_confine_check_protected), which the operator API's
  * check_path and the checkpoint/restore paths of a deployment are checked against.
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "executor/task_executor_internal.h"
+#include "operators/builtin_module.h"
 
 static void confine_add(char *buf, size_t cap, const char *what, const char *path)
 {
@@ -31,6 +33,9 @@ void executor_confine_build(te_task_executor_t *te, const te_config_t *cfg)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         confine_add(te->protected_paths, sizeof(te->protected_paths), config_key_name(keys[i]),
                     config_get_str(cfg, keys[i]));
+    char module[4096];
+    if (builtin_module_path("te_connectors", module, sizeof(module)) == 0) /* code it may load later */
+        confine_add(te->protected_paths, sizeof(te->protected_paths), "connectors module", module);
     if (te->config_file[0] != '\0')
         confine_add(te->protected_paths, sizeof(te->protected_paths), "configuration file", te->config_file);
 }

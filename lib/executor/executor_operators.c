@@ -37,9 +37,14 @@ static const te_operator_def_t *resolve_operator(void *plugins_dir, const char *
             snprintf(err, errlen, "chain position %zu: %s", position, perr);
         return def;
     }
-    const te_operator_def_t *def = operator_registry_find_kind(name, source_head);
+    char why[1536];
+    const te_operator_def_t *def = operator_registry_lookup(name, source_head != 0, why, sizeof(why));
     if (def != NULL)
         return def;
+    if (why[0] != '\0') { /* its module could not be loaded */
+        snprintf(err, errlen, "chain position %zu: %s", position, why);
+        return NULL;
+    }
     char known[512];
     operator_registry_names(known, sizeof(known));
     te_suggest_t s;

@@ -598,16 +598,20 @@ static json_t *plugin_libraries(const char *dir)
 
 /* GET /v1/operators: what a chain may name on this daemon, so a scheduler can check a
  * job graph before it deploys anything: every built-in (name, kind, whether a source
- * blocks) and `plugin` with the libraries under plugins.dir. */
+ * blocks, the module it is kept in) and `plugin` with the libraries under plugins.dir. */
 static json_t *view_operators(void *arg)
 {
     te_task_executor_t *te = arg;
     json_t *ops = json_array();
     const te_operator_def_t *d;
-    for (size_t i = 0; (d = operator_registry_at(i)) != NULL; i++)
-        json_array_append_new(ops, json_pack("{s:s, s:s, s:b}", "name", d->name, "kind",
-                                             operator_registry_kind_name(d->kind), "blocking_source",
-                                             d->blocking_source));
+    for (size_t i = 0; (d = operator_registry_at(i)) != NULL; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "name", d->name, "kind", operator_registry_kind_name(d->kind),
+                              "blocking_source", d->blocking_source);
+        const char *module = operator_registry_module_at(i);
+        if (module != NULL)
+            json_object_set_new(o, "module", json_string(module)); /* loaded on first use */
+        json_array_append_new(ops, o);
+    }
     const char *dir = config_get_str(te->cfg, TE_KEY_PLUGINS_DIR);
     return json_pack("{s:o, s:{s:s, s:s, s:o}}", "operators", ops, "plugin", "dir", dir ? dir : "", "parameter",
                      "library", "libraries", plugin_libraries(dir));

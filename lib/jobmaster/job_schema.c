@@ -284,8 +284,11 @@ static te_status_t plan_op(const te_job_graph_t *g, const te_job_vertex_t *vx, s
     const te_job_operator_t *op = &vx->chain[i];
     if (strcmp(op->name, "plugin") == 0)
         return plan_plugin(vx, i, r, err);
-    const te_operator_def_t *def =
-        operator_registry_find_kind(op->name, i == 0 && vx->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK);
+    char why[1536];
+    const te_operator_def_t *def = operator_registry_lookup(
+        op->name, i == 0 && vx->invokable == TE__INVOKABLE__SOURCE_STREAM_TASK, why, sizeof(why));
+    if (def == NULL && why[0] != '\0')
+        return te_error_set(err, TE_EINVAL, INVALID "vertex '%s' chain position %zu: %s", vx->id, i, why);
     if (def == NULL) {
         char known[512];
         operator_registry_names(known, sizeof(known));

@@ -103,6 +103,17 @@ expect("POST", "/v1/jobs", 400, raw=b"[1, 2]", what="(not an object)")
 doc, _ = expect("POST", "/v1/jobs", 400, body={"name": "x", "vertices": []}, what="(invalid graph)")
 if not doc["error"].startswith("invalid job: "):
     die("an invalid graph's error does not start with 'invalid job: ': %r" % doc["error"])
+# a chain the scheduler cannot plan (an unknown operator, a field its input lacks): 400
+# with INVALID_CHAIN as tectl says it, before anything is stored or started
+bad = seq_job("x", 10)
+bad["vertices"][1]["chain"] = [{"op": "tokenise"}, {"op": "discard"}]
+doc, _ = expect("POST", "/v1/jobs", 400, body=bad, what="(unknown operator)")
+if "INVALID_CHAIN" not in doc["error"] or "did you mean 'tokenize'" not in doc["error"]:
+    die("an unknown operator's error: %r" % doc["error"])
+bad["vertices"][1]["chain"] = [{"op": "select", "fields": "7"}, {"op": "discard"}]
+doc, _ = expect("POST", "/v1/jobs", 400, body=bad, what="(field out of range)")
+if "INVALID_CHAIN" not in doc["error"] or "7" not in doc["error"]:
+    die("a field out of range's error: %r" % doc["error"])
 doc, _ = expect("POST", "/v1/jobs", 400, body={"job": seq_job("x", 10), "checkpoint_intervall": "1s"}, what="(unknown option)")
 if "checkpoint_intervall" not in doc["error"]:
     die("the unknown option is not named: %r" % doc["error"])

@@ -19,3 +19,23 @@ if command -v man >/dev/null; then
 else
   skip_check "man rendering" "man is not installed (scripts/install-deps.sh test)"
 fi
+
+# The connectors are a module loaded on first use (lib/operators/builtin_module.c): the
+# installed programs find it under PREFIX/lib/taskexecutord. An installed JobManager
+# derives the schemas of a job with an mqtt source and a postgres sink (loading the
+# module) and stores it; with the module gone it refuses the job, naming the module
+# and where it looked.
+so="$root/usr/local/lib/taskexecutord/te_connectors.so"
+[ -s "$so" ] || fail "make install did not install lib/taskexecutord/te_connectors.so"
+ldd "$root/usr/local/sbin/tejobmanager" | grep -q "librdkafka\|libpq\|libmosquitto" &&
+  fail "tejobmanager links a connector's client library (the module should)"
+post_job() { curl -s -o "$WORK/post.out" -w '%{http_code}' -X POST --data-binary @"$ROOT/conf/jobs/sensors_to_postgres.json" "$1/v1/jobs"; }
+JOBMANAGER="$root/usr/local/sbin/tejobmanager" start_jobmanager jm1
+code=$(post_job "$jm1_URL")
+[ "$code" = 202 ] || fail "the installed JobManager refused a connector job ($code): $(cat "$WORK/post.out")"
+mv "$so" "$so.away"
+JOBMANAGER="$root/usr/local/sbin/tejobmanager" start_jobmanager jm2
+code=$(post_job "$jm2_URL")
+[ "$code" = 400 ] && grep -q "operator 'mqtt' (source) is not available: module te_connectors.so could not be loaded" "$WORK/post.out" &&
+  grep -qF "/usr/local/sbin/../lib/taskexecutord/te_connectors.so" "$WORK/post.out" ||
+  fail "without its module a connector job gave $code: $(cat "$WORK/post.out")"

@@ -6,7 +6,8 @@
 #      with a message naming the rule, so the second job finds no library - also when
 #      io.allowed-dirs includes plugins.dir's parent, through a symlink, and for a
 #      checkpoint directory inside plugins.dir;
-#   2. a job may not read or write the token file or the --config file either;
+#   2. a job may not read or write the token file, the --config file or the connectors
+#      module either;
 #   3. a library writable by its group, one in a directory writable by others, and (as
 #      root) one owned by another user are refused with the rule; a plugin that only the
 #      daemon's user can change still loads and runs.
@@ -73,6 +74,12 @@ refused "$tm_RPC" "$WORK/j5.json" "is the daemon's security.auth.token-file" "re
 sink_job "$WORK/te.yaml" >"$WORK/j6.json"
 refused "$tm_RPC" "$WORK/j6.json" "is the daemon's configuration file" "overwriting the configuration file" "${T[@]}"
 grep -q 'numberOfTaskSlots: 2' "$WORK/te.yaml" || fail "the configuration file was changed"
+# the connectors module the daemon loads on first use (beside the daemon)
+mod=$(cd "$(dirname "$DAEMON")" && pwd)/te_connectors.so
+sum=$(sha256sum <"$mod")
+sink_job "$mod" >"$WORK/j6m.json"
+refused "$tm_RPC" "$WORK/j6m.json" "is the daemon's connectors module" "overwriting the connectors module" "${T[@]}"
+[ "$(sha256sum <"$mod")" = "$sum" ] || fail "the connectors module was changed"
 
 # 3. libraries others can change
 cp "$BUILD/plugins/example_reverse.so" "$P/group_w.so"; chmod 664 "$P/group_w.so"

@@ -244,6 +244,39 @@ START_TEST(test_registry)
 }
 END_TEST
 
+/* The built-ins kept in a module (the connectors): listed without loading; a lookup
+ * loads the module (build/te_connectors.so, beside this program) and its definition
+ * is the one builtins.def names, of the role asked for. */
+START_TEST(test_registry_module)
+{
+    size_t n = 0;
+    const te_operator_def_t *listed;
+    for (size_t i = 0; (listed = operator_registry_at(i)) != NULL; i++) {
+        const char *module = operator_registry_module_at(i);
+        if (module == NULL)
+            continue;
+        n++;
+        ck_assert_str_eq(module, "te_connectors");
+        ck_assert_ptr_null(listed->setup); /* only its identity until loaded */
+        char err[2048];
+        const te_operator_def_t *d = operator_registry_lookup(listed->name, listed->kind == TE_OP_SOURCE, err, sizeof(err));
+        ck_assert_msg(d != NULL, "%s: %s", listed->name, err);
+        ck_assert_str_eq(err, "");
+        ck_assert_ptr_ne(d, listed);
+        ck_assert_str_eq(d->name, listed->name);
+        ck_assert_int_eq(d->kind, listed->kind);
+        ck_assert_int_eq(d->blocking_source, listed->blocking_source);
+        ck_assert_ptr_nonnull(d->setup);
+        ck_assert_ptr_nonnull(d->kind == TE_OP_SOURCE ? (void *)d->step : (void *)d->process_element);
+        ck_assert_ptr_eq(operator_registry_find_kind(listed->name, listed->kind == TE_OP_SOURCE), d); /* loaded once */
+    }
+    ck_assert_uint_eq(n, 6); /* kafka, postgres, mqtt: a source and a sink each */
+    char err[64] = "x";
+    ck_assert_ptr_null(operator_registry_lookup("no_such_operator", -1, err, sizeof(err)));
+    ck_assert_str_eq(err, ""); /* unknown, not unloadable */
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad parameters ---- */
 
 struct bad_case {
@@ -1536,6 +1569,7 @@ Suite *operators_suite(void)
     TCase *tc = tcase_create("params");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_registry);
+    tcase_add_test(tc, test_registry_module);
     tcase_add_loop_test(tc, test_bad_params, 0, (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
     tcase_add_test(tc, test_delimiter_escapes);
     suite_add_tcase(s, tc);
