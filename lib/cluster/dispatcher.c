@@ -280,6 +280,8 @@ static char *record_text(const cl_job_t *j)
                             j->recovered, "job", j->graph_json, "options", cl_options_json(&j->opt));
     if (rec != NULL && j->attempt != NULL && !ended)
         json_object_set(rec, "attempt", j->attempt);
+    if (rec != NULL && j->executors != NULL && !ended) /* a recovering JobManager waits for them */
+        json_object_set(rec, "executors", j->executors);
     if (rec != NULL && j->savepoints != NULL)
         json_object_set(rec, "savepoints", j->savepoints);
     char *text = rec ? json_dumps(rec, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
