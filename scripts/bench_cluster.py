@@ -20,6 +20,11 @@ the limit measured in the same run where there is one:
                                  as leader, -> its first completed checkpoint (p50 / max
                                  beside the target, lease TTL + 1 s); records lost and
                                  repeated in the committed output at the end (0 / 0)
+  ha_failover_throughput_ratio   the throughput dip: the sinks' lowest 500 ms rate from
+                                 the kill to the first checkpoint after it, over their
+                                 rate before the kill (1.0: no dip; the new leader adopts
+                                 the running tasks), beside the same figure for the 3 s
+                                 before the kill (the sampling's noise)
 
 usage: bench_cluster.py BUILD_DIR   (BENCH_ONLY="submit te_loss" runs some of them)"""
 import http.client
@@ -31,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BUILD = sys.argv[1]
@@ -324,11 +330,37 @@ def bench_ha_failover():
     wait(lambda: leads(0), 20, 0.01)
     start_jm(1)
     addrs = "127.0.0.1:%d,127.0.0.1:%d" % (ports[0], ports[2])
+    status_ports = []
     for i in range(2):
-        daemon([BUILD + "/taskexecutord", "-D", "taskmanager.rpc.port=0", "-D", "taskmanager.data.port=0", "-D",
+        status_ports.append(daemon([BUILD + "/taskexecutord", "-D", "taskmanager.rpc.port=0", "-D", "taskmanager.data.port=0", "-D",
                 "taskmanager.status.port=0", "-D", "jobmanager.address=" + addrs, "-D",
                 "taskmanager.numberOfTaskSlots=2", "-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=20s",
-                "-D", "cluster.registration.max-timeout=200ms"], "ha-te%d.log" % i)
+                "-D", "cluster.registration.max-timeout=200ms"], "ha-te%d.log" % i)[1]["status_port"])
+
+    # The throughput dip: the sinks' records in, summed over both TaskExecutors (whose
+    # status endpoints answer through the failover), sampled every 50 ms.
+    samples = []
+    sampling = threading.Event()
+
+    def sample():
+        conns = [Rest(p) for p in status_ports]
+        while not sampling.is_set():
+            total = 0
+            try:
+                for c in conns:
+                    for t in c.call("GET", "/v1/tasks")[1]["tasks"]:
+                        if t.get("name", "").startswith("sink"):
+                            total += t["metrics"]["numRecordsIn"]
+                samples.append((time.monotonic(), total))
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
+                conns = [Rest(p) for p in status_ports]
+            time.sleep(0.05)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    def rate_between(a, b):
+        xs = [(t, n) for t, n in samples if a <= t <= b]
+        return (xs[-1][1] - xs[0][1]) / (xs[-1][0] - xs[0][0]) if len(xs) >= 2 and xs[-1][0] > xs[0][0] else None
     rate = 5000
     n = rate * (trials * (ttl_s + 6) + 10)
     out = os.path.join(WORK, "ha-out")
@@ -354,7 +386,7 @@ def bench_ha_failover():
     def checkpointed(k, count):
         v = job_view(k)
         return v is not None and v["state"] == "RUNNING" and v["checkpoints"]["completed"] >= count
-    to_leader, to_ckpt = [], []
+    to_leader, to_ckpt, dips = [], [], []
     for _ in range(trials):
         if not wait(lambda: checkpointed(leader, 2), 60, 0.01):
             sys.exit("bench_cluster: the job does not checkpoint on the leader")
@@ -368,6 +400,18 @@ def bench_ha_failover():
         if not wait(lambda: checkpointed(other, 1), 60, 0.005):
             sys.exit("bench_cluster: no checkpoint after the failover")
         to_ckpt.append((time.monotonic() - t0) * 1000)
+        time.sleep(0.6)
+        # the lowest 500 ms rate from the kill until 0.5 s after the first checkpoint
+        # after it, relative to the rate of the 2 s before the kill
+        before = rate_between(t0 - 3.0, t0)
+
+        def lowest(a0, a1):
+            xs = [rate_between(a, a + 0.5) for a, _ in samples if a0 <= a <= a1]
+            xs = [x for x in xs if x is not None]
+            return min(xs) if xs else None
+        during, calm = lowest(t0, t0 + to_ckpt[-1] / 1000), lowest(t0 - 3.0, t0 - 0.5)
+        if before and during is not None and calm is not None:
+            dips.append((during / before, calm / before))
         jm_args[leader].wait()
         start_jm(leader)  # the killed one comes back as the standby
         leader = other
@@ -375,7 +419,18 @@ def bench_ha_failover():
     for fig, xs in (("ha_failover_to_leader_ms", to_leader), ("ha_failover_to_checkpoint_ms", to_ckpt)):
         print(json.dumps({"figure": fig, "p50": pct(xs, 0.5), "max": round(max(xs), 2), "runs": len(xs),
                           "lease_ttl_ms": ttl_s * 1000, "target_ms": target}), flush=True)
+    if dips:
+        during = sorted(d for d, _ in dips)
+        calm = sorted(c for _, c in dips)
+        print(json.dumps({"figure": "ha_failover_throughput_ratio", "what": "lowest 500 ms rate of the sinks from "
+                          "the kill to the first checkpoint after it / their rate in the 3 s before the kill",
+                          "p50": round(during[len(during) // 2], 3), "min": round(during[0], 3),
+                          "baseline_p50": round(calm[len(calm) // 2], 3), "baseline_min": round(calm[0], 3),
+                          "baseline": "the same lowest-500-ms figure over the 3 s before the kill (the "
+                          "sampling's own noise: buffers arrive every buffer-timeout)",
+                          "runs": len(dips), "source_rate": rate}), flush=True)
     wait(lambda: (job_view(leader) or {}).get("state") in ("FINISHED", "FAILED", "CANCELED"), 600, 0.1)
+    sampling.set()
     seen = {}
     for name in os.listdir(out):
         if ".inprogress-" in name or ".pending-" in name:
