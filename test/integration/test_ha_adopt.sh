@@ -1,7 +1,7 @@
 # High availability: a new leader adopts the running tasks instead of restarting them.
 # A real 3-member etcd cluster, two JobManagers, three TaskExecutors listing both, a
 # checkpointed word count (sequence -> words -> tokenize -> keyed_count with rolling
-# updates -> two-phase-commit file_sink). The leader is killed (-9) three times at
+# updates -> two-phase-commit file_sink). The leader is killed (-9) five times at
 # random moments, a fresh standby started on its ports each time: every new leader
 # adopts the job (REST "adopted", restart counter 0, the same attempt and execution ids
 # before and after, no task deployed again on any TaskExecutor, the TaskExecutors log the
@@ -15,9 +15,9 @@ start_etcd_cluster 3
 TTL=2
 start_ha_pair adopt $TTL -D heartbeat.timeout=20s
 start_ha_executors 3 -D heartbeat.timeout=20s
-N=69999 # 35 s at RATE: three failovers fit (twice as long under a sanitizer or valgrind)
+N=119999 # 60 s at RATE: five failovers fit (twice as long under a sanitizer or valgrind)
 RATE=2000
-daemon_instrumented && N=139999
+daemon_instrumented && N=239999
 OUT="$WORK/out"
 mkdir -p "$OUT"
 cat >"$WORK/job.json" <<JSON
@@ -104,9 +104,11 @@ failover() {
 }
 failover jm1 jm2 jm3 jm1_PORTS
 failover jm2 jm3 jm4 jm2_PORTS
-failover jm3 jm4 "" "" # a slow machine may see the job end first: then jm3 still leads
-last=jm4
-leads jm4 || last=jm3
+failover jm3 jm4 jm5 jm1_PORTS
+failover jm4 jm5 jm6 jm2_PORTS
+failover jm5 jm6 "" "" # a slow machine may see the job end first: then jm5 still leads
+last=jm6
+leads jm6 || last=jm5
 wait_until 60 job_in_state $last "$job" FINISHED FAILED CANCELED || fail "the job did not end"
 job_in_state $last "$job" FINISHED || fail "the job ended $(job_field $last "$job" 'd["state"], d["failure_cause"]')"
 [ "$(deployed)" -eq 5 ] || fail "a task was deployed again ($(deployed) deployments)"
@@ -119,4 +121,4 @@ if ! cmp -s "$WORK/expected.txt" "$WORK/actual.txt"; then
 fi
 lu="${last}_URL"
 curl -s "${!lu}/metrics" | grep -q '^te_jobmanager_jobs_adopted_total 1$' || fail "the metric does not count the adoption"
-echo "3 failovers at random moments: every new leader adopted the 5 running tasks (no restart), output exactly once"
+echo "5 failovers at random moments: every new leader adopted the 5 running tasks (no restart), output exactly once"
