@@ -147,6 +147,19 @@ start_jobmanager() {
   printf -v "${name}_LOG" '%s' "$log"
 }
 
+# start_restartable_cluster SLOTS TIMEOUT: a JobManager `jm` on fixed ports with a
+# directory store (JM_ARGS restarts it the same: start_jobmanager NAME "${JM_ARGS[@]}")
+# and TaskExecutors te1, te2 with SLOTS slots each; heartbeat.timeout TIMEOUT on all.
+start_restartable_cluster() {
+  local slots=$1 timeout=$2
+  JM_ARGS=(-D jobmanager.rpc.port="$(free_port)" -D jobmanager.rest.port="$(free_port)"
+           -D jobmanager.store.dir="$WORK/store" -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout="$timeout")
+  start_jobmanager jm "${JM_ARGS[@]}"
+  start_executor te1 jm -D taskmanager.numberOfTaskSlots="$slots" -D heartbeat.timeout="$timeout"
+  start_executor te2 jm -D taskmanager.numberOfTaskSlots="$slots" -D heartbeat.timeout="$timeout"
+  wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
+}
+
 # start_floating_pair SLOTS: daemons a and b with SLOTS slots each, the test plugins and
 # 4 KB segments; a's remote input channels get no exclusive buffers (floating-only gates:
 # buffers-per-channel 0, floating-buffers-per-gate 1) from a 1 MB arena.

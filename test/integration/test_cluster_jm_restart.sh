@@ -5,13 +5,7 @@
 # and finishes; the committed output equals seq(1) exactly once.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-rpc=$(free_port); rest=$(free_port)
-jm_args=(-D jobmanager.rpc.port="$rpc" -D jobmanager.rest.port="$rest" -D jobmanager.store.dir="$WORK/store"
-         -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=10s)
-start_jobmanager jm "${jm_args[@]}"
-start_executor te1 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10s
-start_executor te2 jm -D taskmanager.numberOfTaskSlots=2 -D heartbeat.timeout=10s
-wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
+start_restartable_cluster 2 10s
 
 N=239999 # 20 s at 12000/s: still running when it is killed, even on a sanitizer build
 mkdir -p "$WORK/out"
@@ -22,7 +16,7 @@ wait_until 20 job_checkpointed jm "$job" 2 || fail "no checkpoints completed whi
 kill -9 "$jm_PID"
 killed_at=$(date +%s.%N)
 sleep 0.$((RANDOM % 5 + 3))
-start_jobmanager jm2 "${jm_args[@]}"
+start_jobmanager jm2 "${JM_ARGS[@]}"
 grep -q 'jobs_recovered=1' "$jm2_LOG" || fail "the restarted JobManager did not recover the job"
 wait_until 60 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the recovered job did not end: $(job_field jm2 "$job" 'd')"
 job_in_state jm2 "$job" FINISHED || fail "the recovered job ended $(job_field jm2 "$job" 'd["state"], d["failure_cause"]')"

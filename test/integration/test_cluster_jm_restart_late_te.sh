@@ -7,13 +7,7 @@
 # TaskExecutors of its last attempt; while it waits, the job view says for which one.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-rpc=$(free_port); rest=$(free_port)
-jm_args=(-D jobmanager.rpc.port="$rpc" -D jobmanager.rest.port="$rest" -D jobmanager.store.dir="$WORK/store"
-         -D state.checkpoints.dir="$WORK/ckpt" -D heartbeat.timeout=20s)
-start_jobmanager jm "${jm_args[@]}"
-start_executor te1 jm -D taskmanager.numberOfTaskSlots=4 -D heartbeat.timeout=20s
-start_executor te2 jm -D taskmanager.numberOfTaskSlots=4 -D heartbeat.timeout=20s
-wait_until 10 registered jm 2 || fail "the TaskExecutors did not register"
+start_restartable_cluster 4 20s
 
 N=199999 # 20 s at 10000/s
 mkdir -p "$WORK/out"
@@ -27,7 +21,7 @@ kill -STOP "$te2_PID"
 at_exit "kill -CONT $te2_PID 2>/dev/null"
 kill -9 "$jm_PID"
 killed_at=$(date +%s.%N)
-start_jobmanager jm2 "${jm_args[@]}"
+start_jobmanager jm2 "${JM_ARGS[@]}"
 grep -q 'jobs_recovered=1' "$jm2_LOG" || fail "the restarted JobManager did not recover the job"
 waits_for_te2() { job_field jm2 "$job" 'd.get("waiting_reason") or ""' | grep -q "TaskExecutor ${te2_RPC}, which ran the job's last attempt"; }
 wait_until 10 waits_for_te2 || fail "the recovered job does not wait for te2: $(job_field jm2 "$job" 'd["state"], d.get("waiting_reason")')"
