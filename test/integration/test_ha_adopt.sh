@@ -109,7 +109,7 @@ failover jm4 jm5 jm6 jm2_PORTS
 failover jm5 jm6 "" "" # a slow machine may see the job end first: then jm5 still leads
 last=jm6
 leads jm6 || last=jm5
-wait_until 60 job_in_state $last "$job" FINISHED FAILED CANCELED || fail "the job did not end"
+wait_until $(((N + 1) / RATE + 30)) job_in_state $last "$job" FINISHED FAILED CANCELED || fail "the job did not end"
 job_in_state $last "$job" FINISHED || fail "the job ended $(job_field $last "$job" 'd["state"], d["failure_cause"]')"
 [ "$(deployed)" -eq 5 ] || fail "a task was deployed again ($(deployed) deployments)"
 ! grep -E "\] [0-9a-f]{32} -> (CANCELING|CANCELED|FAILED)" "$te1_LOG" "$te2_LOG" "$te3_LOG" ||
