@@ -5,8 +5,8 @@
 # etcd) and no leader has confirmed it, so the two-phase-commit sinks hold N's output
 # as pending files. The standby jm2 (talking to etcd directly) must lead, adopt the
 # running tasks (nothing cancelled or deployed again) and confirm N itself: the sinks
-# commit N's files before any checkpoint of jm2's own completes. The committed output is
-# `seq 0 TO` exactly once.
+# commit N's files before jm2's first checkpoint after N is written (file times). The
+# committed output is `seq 0 TO` exactly once.
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 start_etcd_cluster 1
@@ -45,6 +45,28 @@ wait_until 60 test -s "$WORK/cut" || fail "no third checkpoint pointer reached e
 N=$(cat "$WORK/cut")
 wait_until 5 eval '! kill -0 "$jm1_PID" 2>/dev/null' || fail "jm1 still runs after the cut"
 parts() { find "$OUT" -name "part-$1.txt.part-*" | wc -l; }
+# the first checkpoint after N that jm2 completes, and when its _metadata was written
+# (polled here: retention may delete its directory later)
+python3 - "$WORK/ckpt/$job" "$N" "$WORK/next_meta" <<'PY' &
+import os, re, sys, time
+d, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+end = time.time() + 120
+while time.time() < end:
+    try:
+        ks = sorted(int(m.group(1)) for m in (re.match(r"chk-(\d+)$", e) for e in os.listdir(d)) if m)
+    except FileNotFoundError:
+        ks = []
+    for k in (k for k in ks if k > n):
+        try:
+            st = os.stat(os.path.join(d, "chk-%d" % k, "_metadata"))
+        except FileNotFoundError:
+            continue
+        with open(out + ".tmp", "w") as f:
+            f.write("%d %d\n" % (k, st.st_mtime_ns))
+        os.rename(out + ".tmp", out)
+        sys.exit(0)
+    time.sleep(0.02)
+PY
 p0=$(parts 0) p1=$(parts 1)
 ptr=$(etcd_get "/taskexecutord/cut-$$/checkpoints/$job" | json 'd["id"]')
 [ "$ptr" = "$N" ] || fail "etcd's checkpoint pointer is '$ptr', the cut txn wrote $N"
@@ -55,12 +77,22 @@ adopted() { [ "$(job_field jm2 "$job" "d['adopted'], d['restarts']")" = "True 0"
 wait_until 20 adopted || fail "jm2 did not adopt: $(job_field jm2 "$job" 'd["state"], d["adopted"], d["restarts"]')"
 grep -q "confirming checkpoint $N, the latest completed, to the adopted tasks" "$jm2_LOG" ||
   fail "jm2 did not confirm checkpoint $N: $(grep -E "confirming|aborting|adopt" "$jm2_LOG" | tail -3)"
-# N's pending files are committed by that confirmation, not by a later checkpoint of
-# jm2: the parts are counted first, then jm2 must still have completed nothing after N
-# (the JobMaster shows a completed checkpoint before it confirms it).
-own_none() { [ "$(job_field jm2 "$job" "(d['last_checkpoint'] or {}).get('id', 0) <= $N")" = True ]; }
-committed_n() { [ "$(parts 0)" -gt "$p0" ] && [ "$(parts 1)" -gt "$p1" ] && own_none; }
-wait_until 10 committed_n || fail "checkpoint $N's output was not committed on jm2's confirmation (parts $p0 -> $(parts 0), $p1 -> $(parts 1); jm2's last checkpoint $(job_field jm2 "$job" 'd["last_checkpoint"]'))"
+# N's pending files are committed by that confirmation, not by jm2's first checkpoint
+# after N: the part each sink subtask commits next (its (p+1)-th) was renamed (ctime)
+# before that checkpoint's _metadata was written (the JobMaster writes it before it
+# confirms the checkpoint; the confirmation of N went to the tasks before its trigger).
+wait_until 60 test -s "$WORK/next_meta" || fail "jm2 completed no checkpoint after $N"
+read -r next meta_ns <"$WORK/next_meta"
+wait_until 30 eval '[ "$(parts 0)" -gt "$p0" ] && [ "$(parts 1)" -gt "$p1" ]' ||
+  fail "the sinks committed nothing after the failover (parts $p0 -> $(parts 0), $p1 -> $(parts 1))"
+for s in 0 1; do
+  p="p$s"
+  part=$(find "$OUT" -name "part-$s.txt.part-*" | sort | sed -n "$((${!p} + 1))p")
+  c=$(python3 -c 'import os, sys; print(os.stat(sys.argv[1]).st_ctime_ns)' "$part")
+  [ "$c" -lt "$meta_ns" ] ||
+    fail "sink $s committed $(basename "$part") $(((c - meta_ns) / 1000000)) ms after jm2's checkpoint $next was written: not on the confirmation of $N"
+done
+echo "both sinks committed checkpoint $N's part before jm2's checkpoint $next completed"
 [ "$(ids jm2)" = "$ids0" ] || fail "execution ids changed: '$ids0' -> '$(ids jm2)'"
 
 wait_until 120 job_in_state jm2 "$job" FINISHED FAILED CANCELED || fail "the job did not end"
