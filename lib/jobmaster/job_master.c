@@ -54,7 +54,7 @@ int job_master_state_is_terminal(te_job_state_t s)
     return s == TE_JOB_FINISHED || s == TE_JOB_FAILED || s == TE_JOB_CANCELED;
 }
 
-static int exec_state_is_final(int s)
+int jm_exec_state_is_final(int s)
 {
     return s == TE__EXECUTION_STATE__FINISHED || s == TE__EXECUTION_STATE__CANCELED ||
            s == TE__EXECUTION_STATE__FAILED;
@@ -104,7 +104,7 @@ void jm_set_state(te_job_master_t *jm, te_job_state_t s)
         jm->listener.on_state(jm->cfg.listener_arg, jm, from, s);
 }
 
-static void set_text(char **dst, const char *src)
+void jm_set_text(char **dst, const char *src)
 {
     free(*dst);
     *dst = src && src[0] ? strdup(src) : NULL;
@@ -120,8 +120,8 @@ void jm_fail(te_job_master_t *jm, int recoverable, int reported, const char *tas
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     jm->end = JM_END_FAILED;
-    set_text(&jm->cause, buf);
-    set_text(&jm->task_cause, task_cause);
+    jm_set_text(&jm->cause, buf);
+    jm_set_text(&jm->task_cause, task_cause);
     jm->cause_reported = reported;
     jm->recoverable = recoverable;
 }
@@ -143,7 +143,7 @@ void *jm_op_new(te_job_master_t *jm, jm_op_kind_t kind, size_t index, uint64_t i
     return op;
 }
 
-static long executor_index(const te_job_master_t *jm, const te_tm_gateway_t *gw)
+long jm_executor_index(const te_job_master_t *jm, const te_tm_gateway_t *gw)
 {
     for (size_t e = 0; e < jm->n_ex; e++)
         if (jm->ex[e].gw == gw)
@@ -162,7 +162,7 @@ int jm_task_reachable(const te_job_master_t *jm, size_t t)
 }
 
 /* Task t reached a final state (or can no longer report one). */
-static void task_mark_final(te_job_master_t *jm, size_t t, int state)
+void jm_task_mark_final(te_job_master_t *jm, size_t t, int state)
 {
     jm_task_t *ts = &jm->tasks[t];
     if (ts->final)
@@ -202,7 +202,7 @@ void jm_executor_lost(te_job_master_t *jm, size_t e, const char *cause)
         return;
     for (size_t t = 0; t < jm->n_tasks; t++)
         if (job_plan_task(jm->plan, t)->executor == e && !jm->tasks[t].final)
-            task_mark_final(jm, t, TE__EXECUTION_STATE__FAILED);
+            jm_task_mark_final(jm, t, TE__EXECUTION_STATE__FAILED);
 }
 
 static void cancel_task(te_job_master_t *jm, size_t t)
@@ -250,10 +250,10 @@ static void on_cancel_done(te_job_master_t *jm, size_t t, const te_tm_result_t *
     if (r->lost)
         jm_executor_lost(jm, job_plan_task(jm->plan, t)->executor, r->message);
     else if (r->code == TE__ERROR_CODE__UNKNOWN_TASK)
-        task_mark_final(jm, t, TE__EXECUTION_STATE__CANCELED); /* already gone */
+        jm_task_mark_final(jm, t, TE__EXECUTION_STATE__CANCELED); /* already gone */
     else if (r->code != TE__ERROR_CODE__OK) {
         jm_logf(jm, TE_LOG_ERROR, "cancel %s: %s", job_plan_task(jm->plan, t)->task_name, r->message);
-        task_mark_final(jm, t, TE__EXECUTION_STATE__CANCELED);
+        jm_task_mark_final(jm, t, TE__EXECUTION_STATE__CANCELED);
     }
 }
 
@@ -359,8 +359,8 @@ void jm_attempt_begin(te_job_master_t *jm)
     te_error_t err = {0};
     jm->end = JM_END_NONE;
     jm->unreachable = 0;
-    set_text(&jm->cause, NULL);
-    set_text(&jm->task_cause, NULL);
+    jm_set_text(&jm->cause, NULL);
+    jm_set_text(&jm->task_cause, NULL);
     jm->plan = job_plan_new(jm->cfg.graph, &jm->job_id, 1, &err);
     if (jm->plan != NULL && jm->adopting)
         jm_adopt_plan(jm, &err);
@@ -434,7 +434,7 @@ static void deploy(te_job_master_t *jm)
         if (ts->final || jm->end != JM_END_NONE)
             continue;
         if (jm->ex[job_plan_task(jm->plan, t)->executor].lost) { /* lost after it offered the slot */
-            task_mark_final(jm, t, TE__EXECUTION_STATE__FAILED);
+            jm_task_mark_final(jm, t, TE__EXECUTION_STATE__FAILED);
             continue;
         }
         ts->submitted = 1; /* a failed call may still have reached the daemon */
@@ -877,7 +877,7 @@ void job_master_cancel(te_job_master_t *jm, const char *why)
     }
     if (jm->state == TE_JOB_FAILING || jm->state == TE_JOB_CANCELLING) {
         jm->forced = 1;
-        set_text(&jm->cancel_why, why);
+        jm_set_text(&jm->cancel_why, why);
     }
     jm->cancel_requested = 1;
     job_master_drive(jm);
@@ -891,7 +891,7 @@ void job_master_offer_slot(te_job_master_t *jm, size_t index, te_tm_gateway_t *g
                  tm_gateway_address(gw), index);
         return;
     }
-    long e = executor_index(jm, gw);
+    long e = jm_executor_index(jm, gw);
     if (e < 0) {
         if (jm->n_ex == jm->cap_ex) {
             size_t cap = jm->cap_ex ? jm->cap_ex * 2 : 8;
@@ -928,76 +928,5 @@ void job_master_slots_unavailable(te_job_master_t *jm, int unreachable, const ch
 void job_master_slots_released(te_job_master_t *jm)
 {
     jm->released = 1;
-    job_master_drive(jm);
-}
-
-static void on_task_state(te_job_master_t *jm, size_t t, const Te__TaskExecutionState *s)
-{
-    jm_task_t *ts = &jm->tasks[t];
-    ts->records_in = s->records_in;
-    ts->records_out = s->records_out;
-    if (!ts->final) {
-        if (ts->state == TE__EXECUTION_STATE__RUNNING)
-            jm->n_running--;
-        if (s->state == TE__EXECUTION_STATE__RUNNING)
-            jm->n_running++;
-    }
-    ts->state = s->state;
-    if (s->restore_failed && !ts->restore_failed) {
-        ts->restore_failed = 1;
-        jm->n_restore_failed++;
-    }
-    if (exec_state_is_final(s->state)) {
-        if (s->state == TE__EXECUTION_STATE__FAILED && jm->first_failed < 0) {
-            jm->first_failed = (long)t;
-            set_text(&jm->first_cause, s->cause);
-        }
-        task_mark_final(jm, t, s->state);
-    }
-    if (jm->listener.on_task_state)
-        jm->listener.on_task_state(jm->cfg.listener_arg, jm, t, s);
-}
-
-void job_master_on_push(te_job_master_t *jm, te_tm_gateway_t *gw, const Te__RpcMessage *push)
-{
-    const ProtobufCBinaryData *exec;
-    const char *what;
-    switch (push->body_case) {
-    case TE__RPC_MESSAGE__BODY_TASK_EXECUTION_STATE:
-        exec = push->task_execution_state ? &push->task_execution_state->execution_attempt_id : NULL;
-        what = "state";
-        break;
-    case TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT:
-        exec = push->acknowledge_checkpoint ? &push->acknowledge_checkpoint->execution_attempt_id : NULL;
-        what = "checkpoint ack";
-        break;
-    case TE__RPC_MESSAGE__BODY_DECLINE_CHECKPOINT:
-        exec = push->decline_checkpoint ? &push->decline_checkpoint->execution_attempt_id : NULL;
-        what = "checkpoint decline";
-        break;
-    default: return;
-    }
-    te_id_t id;
-    long t;
-    if (exec == NULL || jm->plan == NULL || jm->state < TE_JOB_DEPLOYING ||
-        te_id_from_bytes(exec->data, exec->len, &id) != 0 || (t = job_plan_find_task(jm->plan, &id)) < 0) {
-        TE_DEBUG(CTX, "%s: %s push for an unknown execution ignored", tm_gateway_address(gw), what);
-        return;
-    }
-    if (push->body_case == TE__RPC_MESSAGE__BODY_TASK_EXECUTION_STATE)
-        on_task_state(jm, (size_t)t, push->task_execution_state);
-    else if (push->body_case == TE__RPC_MESSAGE__BODY_ACKNOWLEDGE_CHECKPOINT)
-        jm_ckpt_on_ack(jm, (size_t)t, push->acknowledge_checkpoint);
-    else
-        jm_ckpt_on_decline(jm, (size_t)t, push->decline_checkpoint);
-    job_master_drive(jm);
-}
-
-void job_master_on_gateway_lost(te_job_master_t *jm, te_tm_gateway_t *gw, const char *cause)
-{
-    long e = executor_index(jm, gw);
-    if (e < 0)
-        return;
-    jm_executor_lost(jm, (size_t)e, cause);
     job_master_drive(jm);
 }

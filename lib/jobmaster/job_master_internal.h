@@ -161,6 +161,14 @@ te_tm_gateway_t *jm_task_gateway(const te_job_master_t *jm, size_t t);
 /* The task can still take calls. */
 int jm_task_reachable(const te_job_master_t *jm, size_t t);
 void jm_executor_lost(te_job_master_t *jm, size_t e, const char *cause);
+/* The index of gw among the attempt's executors, or -1. */
+long jm_executor_index(const te_job_master_t *jm, const te_tm_gateway_t *gw);
+/* FINISHED, CANCELED or FAILED. */
+int jm_exec_state_is_final(int s);
+/* Task t reached a final state (or can no longer report one): the counters follow. */
+void jm_task_mark_final(te_job_master_t *jm, size_t t, int state);
+/* *dst = a copy of src (NULL for NULL or ""), the old one freed. */
+void jm_set_text(char **dst, const char *src);
 /* Records a failure that ends the attempt (the first one wins). */
 void jm_fail(te_job_master_t *jm, int recoverable, int reported, const char *task_cause, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
