@@ -93,8 +93,9 @@ static void *open_module(const char *module, char *err, size_t errlen)
     err[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         if (access(c[i], F_OK) != 0) {
-            off += (size_t)snprintf(err + off, off < errlen ? errlen - off : 0, "%s%s: %s", off ? "; " : "", c[i],
-                                    strerror(errno));
+            int w = snprintf(err + off, errlen - off, "%s%s: %s", off ? "; " : "", c[i], strerror(errno));
+            if (w > 0)
+                off = (size_t)w < errlen - off ? off + (size_t)w : errlen - 1; /* full: keep what fits */
             continue;
         }
         void *h = dlopen(c[i], RTLD_NOW | RTLD_LOCAL);
