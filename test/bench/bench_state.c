@@ -44,6 +44,7 @@
 #include "runtime/subtask_checkpoint_coordinator.h"
 #include "state/snapshot_pool.h"
 #include "state/state_store.h"
+#include "te/row.h"
 
 static double now_s(void)
 {
@@ -198,10 +199,19 @@ static uint64_t g_keys;
 /* Key i of the key space, "w<i>" (a word-count-like key). */
 static uint32_t key_text(uint64_t i, char *buf) { return (uint32_t)sprintf(buf, "w%llu", (unsigned long long)i); }
 
+/* Key i as the record a text input carries: a row of one string field (te/row.h). */
 static void feed(task_t *t, uint64_t i)
 {
+    static te_row_builder_t b;
     char k[32];
-    te_record_t rec = {(uint8_t *)k, key_text(i, k), TE_NO_TIMESTAMP};
+    uint32_t n = key_text(i, k);
+    te_record_t rec;
+    int bad = te_row_builder_begin(&b, 1);
+    te_row_set_str(&b, 0, k, n);
+    if (bad != 0 || te_row_builder_finish(&b, TE_NO_TIMESTAMP, &rec) != 0) {
+        fprintf(stderr, "bench_state: out of memory\n");
+        exit(1);
+    }
     te_error_t err = {0};
     if (operator_chain_process_element(t->c, 0, &rec, &err) != TE_OK) {
         fprintf(stderr, "bench_state: %s\n", err.msg);
