@@ -24,7 +24,8 @@
  *
  * State per key and side: a meta entry (namespace = side: u64 first, u64 next sequence
  * number) and the rows (namespace = side | sequence (8 bytes, big endian): i64 lower,
- * i64 upper, i64 time, the row). Cleanup timers (interval_join) at the bounds.
+ * i64 upper, i64 time, the row). Cleanup timers (interval_join) one past
+ * each row's last useful watermark (row_until).
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -243,6 +244,20 @@ static void left_bounds(const join_op_t *j, const te_record_t *rec, int64_t *lo,
     *hi = j->upper_f >= 0 ? te_row_get_i64(rec, (uint32_t)j->upper_f) : rec->timestamp + j->upper;
 }
 
+/* interval_join: the last watermark at which a kept row of `side` (lower bound, upper
+ * bound and time as stored) can still join a row of the other side: a left row until
+ * the watermark passes its upper bound, a right row until no later left row can reach
+ * it (later left rows are not late: time >= watermark). A row with until < watermark
+ * is expired: no row arriving later is within its bounds (so a kept expired row joins
+ * nothing), and a cleanup timer at until + 1 deletes it. */
+static int64_t row_until(const join_op_t *j, int side, const uint8_t *v)
+{
+    int64_t hi, ts;
+    memcpy(&hi, v + 8, 8);
+    memcpy(&ts, v + 16, 8);
+    return side == 0 ? hi : j->lower_f >= 0 ? ts : ts - j->lower;
+}
+
 static int join_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     join_op_t *j = self;
@@ -303,10 +318,7 @@ static int join_process(void *self, int input, const te_record_t *rec, te_output
     if (j->api->state_put_ns(j->ctx, key, kl, ns, 9, j->list.data, (uint32_t)j->list.len) != 0 ||
         meta_put(j, key, kl, side, m) != 0)
         return -1;
-    if (j->interval && j->api->register_event_timer(j->ctx, key, kl,
-                                                    side == 0         ? hi
-                                                    : j->lower_f >= 0 ? ts
-                                                                      : ts - j->lower) != 0)
+    if (j->interval && j->api->register_event_timer(j->ctx, key, kl, row_until(j, side, j->list.data) + 1) != 0)
         return -1;
     return 0;
 oom:
@@ -314,7 +326,12 @@ oom:
     return -1;
 }
 
-/* interval_join: drops the rows of key that can no longer match at watermark ts. */
+/* interval_join: drops the rows of key that expired at watermark ts (until < ts), in
+ * arrival order up to the first row still kept, so that each row is looked at about
+ * once however many rows a key keeps (a per-row timer scanning every kept row was
+ * quadratic in a hot key's rows). A row behind the first kept one that expired out of
+ * order stays until the rows before it are gone — joining nothing meanwhile (see
+ * row_until) — and a timer at the first kept row's end makes sure the scan comes back. */
 static int join_on_timer(void *self, int event_time, int64_t ts, const uint8_t *key, uint32_t keylen,
                          te_output_t *out)
 {
@@ -324,31 +341,24 @@ static int join_on_timer(void *self, int event_time, int64_t ts, const uint8_t *
         return 0;
     for (int side = 0; side < 2; side++) {
         side_meta_t m = meta_get(j, key, keylen, side);
+        uint64_t first = m.first;
         uint8_t ns[9];
         ns[0] = (uint8_t)side;
-        int all_gone = 1;
-        for (uint64_t q = m.first; q < m.next; q++) {
-            put_be64(ns + 1, q);
+        for (; m.first < m.next; m.first++) {
+            put_be64(ns + 1, m.first);
             const uint8_t *v;
             uint32_t vl;
             if (!j->api->state_get_ns(j->ctx, key, keylen, ns, 9, &v, &vl) || vl < 24)
                 continue;
-            int64_t hi, rts;
-            memcpy(&hi, v + 8, 8);
-            memcpy(&rts, v + 16, 8);
-            /* a left row matters until the watermark passes its upper bound; a right row
-             * until no later left row can reach it (later left rows are not late) */
-            int64_t until = side == 0 ? hi : (j->lower_f >= 0 ? rts : rts - j->lower);
-            if (until <= ts)
-                j->api->state_delete_ns(j->ctx, key, keylen, ns, 9);
-            else if (all_gone) {
-                all_gone = 0;
-                m.first = q; /* the first row still kept */
+            int64_t until = row_until(j, side, v);
+            if (until >= ts) {
+                if (j->api->register_event_timer(j->ctx, key, keylen, until + 1) != 0)
+                    return -1;
+                break;
             }
+            j->api->state_delete_ns(j->ctx, key, keylen, ns, 9);
         }
-        if (all_gone)
-            m.first = m.next;
-        if (meta_put(j, key, keylen, side, m) != 0)
+        if (m.first != first && meta_put(j, key, keylen, side, m) != 0)
             return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /*
  * Unit tests: event time through the real operator chain (operator_chain.c: timers in
  * the watermark path, keyed state, counters) — tumbling / sliding windows (the slicing
- * engine of window_aggregate) and window_join over random out-of-order rows with
+ * engine of window_aggregate), window_join and interval_join over random out-of-order rows with
  * watermarks (harness_events.h),
  * compared with brute-force oracles (per record: enumerate its windows, skip the late
  * ones: harness_events.h; the join's here); late
@@ -136,6 +136,62 @@ START_TEST(test_window_join)
     ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
     operator_chain_free(c);
     cap_reset(0);
+}
+END_TEST
+
+/* interval_join (lower -50 ms, upper 30 ms) over random out-of-order rows: every pair
+ * of non-late rows of one key with left.t - 50 <= right.t <= left.t + 30, each once
+ * (a row kept while a later non-late row of the other side can still reach it is
+ * exactly that); and once the final watermark passed, no row and no timer is left. */
+START_TEST(test_interval_join)
+{
+    for (unsigned seed = 7; seed < 10; seed++) {
+        gen_events(seed);
+        cap_reset(0);
+        const char *keys[] = {"left_key", "right_key", "right_prefix", "lower", "upper"};
+        const char *vals[] = {"k", "k", "r_", "-50ms", "30ms"};
+        te_error_t err = {0};
+        te_operator_chain_t *c = chain_of("interval_join", keys, vals, 5, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        feed_events(c, 1);
+        static int keep[NEV];
+        int64_t wm = INT64_MIN;
+        uint64_t late = 0;
+        for (int i = 0; i < NEV; i++) {
+            keep[i] = 0;
+            if (evs[i].is_wm)
+                wm = evs[i].t > wm ? evs[i].t : wm;
+            else if (evs[i].t < wm)
+                late++;
+            else
+                keep[i] = 1;
+        }
+        size_t ne = 0;
+        static char *exp[400000];
+        for (int a = 0; a < NEV; a++)
+            for (int b = 0; keep[a] && evs[a].input == 0 && b < NEV; b++) {
+                if (!keep[b] || evs[b].input != 1 || evs[b].key != evs[a].key || evs[b].t < evs[a].t - 50 ||
+                    evs[b].t > evs[a].t + 30)
+                    continue;
+                ck_assert_uint_lt(ne, 400000);
+                if (asprintf(&exp[ne++], "k%d\t%d\tk%d\t%d", evs[a].key, evs[a].val, evs[b].key, evs[b].val) < 0)
+                    ck_abort();
+            }
+        ck_assert_uint_gt(ne, 0);
+        ck_assert_uint_gt(late, 0);
+        ck_assert_uint_eq(cap_slot[0].n, ne);
+        qsort(exp, ne, sizeof(char *), str_cmp);
+        qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
+        for (size_t i = 0; i < ne; i++) {
+            ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
+            free(exp[i]);
+        }
+        ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+        ck_assert_uint_eq(state_backend_entries(operator_chain_state_backend(c, 0)), 0);
+        ck_assert_uint_eq(operator_chain_timer_count(c, 0, 1), 0);
+        operator_chain_free(c);
+        cap_reset(0);
+    }
 }
 END_TEST
 
@@ -316,6 +372,7 @@ Suite *windows_suite(void)
     tcase_add_test(tc, test_sliding_max);
     tcase_add_test(tc, test_sliding_count);
     tcase_add_test(tc, test_window_join);
+    tcase_add_test(tc, test_interval_join);
     tcase_add_test(tc, test_assign_timestamps_punctuated);
     tcase_add_test(tc, test_valve_idle_channel);
     tcase_add_test(tc, test_bad_parameters);
