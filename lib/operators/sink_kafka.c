@@ -359,6 +359,22 @@ static int restore_transactions(kafka_sink_t *k)
     return 0;
 }
 
+/* Fetches the sink topic's metadata once: librdkafka looks up a topic it has no
+ * metadata for only about once a second, so without this the first records of a job
+ * wait ~1 s (a bounded job's whole run is that much longer). A failure is left to the
+ * produce path, which reports it with the broker's error. */
+static void warm_topic_metadata(kafka_sink_t *k)
+{
+    if (k->topic == NULL)
+        return; /* topics from a field: not known yet */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt != NULL && rd_kafka_metadata(k->rk, 0, rkt, &md, (int)k->flush_timeout) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt != NULL)
+        rd_kafka_topic_destroy(rkt);
+}
+
 static int kafka_sink_open(void *self, char *err, size_t errlen)
 {
     kafka_sink_t *k = self;
@@ -368,6 +384,7 @@ static int kafka_sink_open(void *self, char *err, size_t errlen)
     if (k->rk == NULL)
         return op_errorf(&s, "cannot create a Kafka producer: %s", msg);
     k->conf = NULL;
+    warm_topic_metadata(k);
     k->api->log(k->ctx, TE_OP_INFO, "producing to %s on %s, delivery %s", k->topic ? k->topic : "(topic_field)",
                 k->bootstrap, conn_delivery_name(k->delivery));
     if (k->delivery != CONN_DELIVERY_EXACTLY_ONCE)
