@@ -367,7 +367,10 @@ static int kafka_source_open(void *self, char *err, size_t errlen)
                     : k->start_mode == 2 ? RD_KAFKA_OFFSET_END
                     : k->start_mode == 3 ? RD_KAFKA_OFFSET_TAIL_BASE /* marker: resolve by time */
                                          : RD_KAFKA_OFFSET_STORED;
-    if (discover(k, start) < 0 || assign_all(k) != 0 || (k->bounded && query_ends(k) != 0))
+    /* the end offsets before the assignment: once partitions are assigned, each
+     * ListOffsets request waits behind the broker thread's long-polling fetch
+     * (fetch.wait.max.ms, 500 ms) — seconds for a topic of several partitions */
+    if (discover(k, start) < 0 || (k->bounded && query_ends(k) != 0) || assign_all(k) != 0)
         return op_errorf(&s, "opening the source on %s failed", k->bootstrap);
     k->next_discovery = conn_now_ms() + k->discovery_ms;
     return 0;
