@@ -361,15 +361,16 @@ static int restore_transactions(kafka_sink_t *k)
 
 /* Fetches the sink topic's metadata once: librdkafka looks up a topic it has no
  * metadata for only about once a second, so without this the first records of a job
- * wait ~1 s (a bounded job's whole run is that much longer). A failure is left to the
- * produce path, which reports it with the broker's error. */
+ * wait ~1 s (a bounded job's whole run is that much longer). Bounded by 2 s, so an
+ * unreachable broker does not hold the task in open; a failure is left to the produce
+ * path, which reports it with the broker's error. */
 static void warm_topic_metadata(kafka_sink_t *k)
 {
     if (k->topic == NULL)
         return; /* topics from a field: not known yet */
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    if (rkt != NULL && rd_kafka_metadata(k->rk, 0, rkt, &md, (int)k->flush_timeout) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rkt != NULL && rd_kafka_metadata(k->rk, 0, rkt, &md, k->flush_timeout < 2000 ? (int)k->flush_timeout : 2000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
     if (rkt != NULL)
         rd_kafka_topic_destroy(rkt);
