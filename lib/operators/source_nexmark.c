@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/compiler.h"
 #include "operators/op_row.h"
 
 enum { KIND_BIDS = 0, KIND_AUCTIONS, KIND_PERSONS, N_KINDS };
@@ -102,6 +103,7 @@ static const char *const CITY[] = {"Phoenix", "Los Angeles", "San Francisco", "B
                                    "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
 static const char *const STATE[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 static const char *const CHANNEL[] = {"Google", "Facebook", "Baidu", "Apple"};
+static const char CHANNEL_PADDED[][8] = {"Google", "Facebook", "Baidu", "Apple"}; /* set_str_padded */
 static const uint32_t CHANNEL_LEN[] = {6, 8, 5, 5};
 
 static inline uint64_t mix(uint64_t x)
@@ -171,10 +173,24 @@ static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
     te_row_set_str(b, i, s, (uint32_t)strlen(s));
 }
 
+/* te_row_set_str of len <= cap bytes, copying cap bytes from p (readable that far):
+ * one fixed-size copy instead of memcpy's branches on a random length, which the
+ * branch predictor cannot learn (the tail past len is overwritten by the next field). */
+static TE_ALWAYS_INLINE void set_str_padded(te_row_builder_t *b, uint32_t i, const char *p, uint32_t len, uint32_t cap)
+{
+    if (i >= b->n || te_row_builder_reserve(b, (size_t)b->len + cap) != 0) {
+        b->failed = 1;
+        return;
+    }
+    memcpy(b->buf + b->len, p, cap);
+    te_row_set_slot(b, i, (uint64_t)b->len | (uint64_t)len << 32);
+    b->len += len;
+}
+
 static inline void set_extra(const nexmark_t *q, te_row_builder_t *b, uint32_t i, uint64_t r)
 {
     unsigned e = (unsigned)(r % N_EXTRA);
-    te_row_set_str(b, i, q->extra[e], q->extra_len[e]);
+    set_str_padded(b, i, q->extra[e], q->extra_len[e], 16);
 }
 
 static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
@@ -254,8 +270,8 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     unsigned id = (unsigned)((r0 >> 33) % N_HOT_URL_IDS), pick = (unsigned)(r1 >> 33);
     if ((pick & 3) != 3) {
         unsigned c = (pick >> 2) % N_OF(CHANNEL), slot = c * N_HOT_URL_IDS + id;
-        te_row_set_str(b, 4, CHANNEL[c], CHANNEL_LEN[c]);
-        te_row_set_str(b, 5, q->hot_urls + (size_t)slot * 64, q->hot_url_len[slot]);
+        set_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
+        set_str_padded(b, 5, q->hot_urls + (size_t)slot * 64, q->hot_url_len[slot], 64);
     } else {
         unsigned k = (pick >> 2) % 10000;
         char ch[24], url[112];
