@@ -369,7 +369,7 @@ static int nexmark_open(void *self, char *err, size_t errlen)
 {
     nexmark_t *q = self;
     size_t n = N_OF(CHANNEL) * N_HOT_URL_IDS;
-    q->hot_urls = malloc(n * 64);
+    q->hot_urls = calloc(n, 64); /* zeroed: set_str_padded copies whole slots */
     q->hot_url_len = malloc(n);
     if (q->hot_urls == NULL || q->hot_url_len == NULL) {
         snprintf(err, errlen, "operator 'nexmark': out of memory");
