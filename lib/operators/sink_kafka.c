@@ -370,7 +370,9 @@ static void warm_topic_metadata(kafka_sink_t *k)
         return; /* topics from a field: not known yet */
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    if (rkt != NULL && rd_kafka_metadata(k->rk, 0, rkt, &md, k->flush_timeout < 2000 ? (int)k->flush_timeout : 2000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rkt != NULL &&
+        rd_kafka_metadata(k->rk, 0, rkt, &md, k->flush_timeout < 2000 ? (int)k->flush_timeout : 2000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
     if (rkt != NULL)
         rd_kafka_topic_destroy(rkt);

@@ -1,12 +1,12 @@
 /*
  * Unit tests: event time through the real operator chain (operator_chain.c: timers in
  * the watermark path, keyed state, counters) — tumbling / sliding windows (the slicing
- * engine of window_aggregate), window_join and interval_join over random out-of-order rows with
- * watermarks (harness_events.h),
- * compared with brute-force oracles (per record: enumerate its windows, skip the late
- * ones: harness_events.h; the join's here); late
- * records counted; end of input fires every pending window; assign_timestamps'
- * watermarks; the watermark valve with an idle channel; bad parameters named.
+ * engine of window_aggregate), window_join and interval_join over random out-of-order
+ * rows with watermarks (harness_events.h), compared with brute-force oracles (per
+ * record: enumerate its windows, skip the late ones: harness_events.h; the joins'
+ * pairs here); late records counted; end of input fires every pending window;
+ * assign_timestamps' watermarks; the watermark valve with an idle channel; bad
+ * parameters named.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <check.h>
@@ -85,6 +85,73 @@ END_TEST
 START_TEST(test_sliding_count) { check_window("sliding_window", "300", "100", "count", 300, 100, 0, 4); }
 END_TEST
 
+/* ---- the joins' oracle: every pair of non-late rows (left input 0, right input 1) that
+ * `pair` accepts, as the line it writes ---- */
+
+/* keep[i] = event i is a record that was not late when it arrived: its window
+ * [floor(t), floor(t) + window - 1] not yet closed by the watermark (window > 0), or
+ * t >= watermark (window 0). The number of late records. */
+static uint64_t keep_non_late(int *keep, int64_t window)
+{
+    int64_t wm = INT64_MIN;
+    uint64_t late = 0;
+    for (int i = 0; i < NEV; i++) {
+        keep[i] = 0;
+        if (evs[i].is_wm)
+            wm = evs[i].t > wm ? evs[i].t : wm;
+        else if (window > 0 ? floor_to(evs[i].t, window) + window - 1 <= wm : evs[i].t < wm)
+            late++;
+        else
+            keep[i] = 1;
+    }
+    return late;
+}
+
+/* The chain's captured lines must be exactly the oracle's pairs; frees them. */
+static void check_pairs(te_operator_chain_t *c, int64_t window,
+                        int (*pair)(const ev_t *l, const ev_t *r, char **line))
+{
+    static int keep[NEV];
+    static char *exp[400000];
+    uint64_t late = keep_non_late(keep, window);
+    size_t ne = 0;
+    for (int a = 0; a < NEV; a++)
+        for (int b = 0; keep[a] && evs[a].input == 0 && b < NEV; b++)
+            if (keep[b] && evs[b].input == 1 && evs[b].key == evs[a].key && pair(&evs[a], &evs[b], &exp[ne])) {
+                ck_assert_uint_lt(ne, 400000 - 1);
+                ne++;
+            }
+    ck_assert_uint_gt(ne, 0);
+    ck_assert_uint_eq(cap_slot[0].n, ne);
+    qsort(exp, ne, sizeof(char *), str_cmp);
+    qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
+        free(exp[i]);
+    }
+    ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+}
+
+/* window_join (200 ms): same key and window; key, left row, right row */
+static int window_pair(const ev_t *l, const ev_t *r, char **line)
+{
+    if (floor_to(l->t, 200) != floor_to(r->t, 200))
+        return 0;
+    if (asprintf(line, "k%d\tk%d\t%d\tk%d\t%d", l->key, l->key, l->val, r->key, r->val) < 0)
+        ck_abort();
+    return 1;
+}
+
+/* interval_join (lower -50 ms, upper 30 ms): l.t - 50 <= r.t <= l.t + 30; left row, right row */
+static int interval_pair(const ev_t *l, const ev_t *r, char **line)
+{
+    if (r->t < l->t - 50 || r->t > l->t + 30)
+        return 0;
+    if (asprintf(line, "k%d\t%d\tk%d\t%d", l->key, l->val, r->key, r->val) < 0)
+        ck_abort();
+    return 1;
+}
+
 START_TEST(test_window_join)
 {
     gen_events(5);
@@ -95,54 +162,16 @@ START_TEST(test_window_join)
     te_operator_chain_t *c = chain_of("window_join", keys, vals, 3, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     feed_events(c, 1);
-    /* oracle: non-late records per side, then all pairs with the same key and window */
-    static int keep[NEV];
-    int64_t wm = INT64_MIN;
-    uint64_t late = 0;
-    for (int i = 0; i < NEV; i++) {
-        keep[i] = 0;
-        if (evs[i].is_wm) {
-            wm = evs[i].t > wm ? evs[i].t : wm;
-            continue;
-        }
-        if (floor_to(evs[i].t, 200) + 199 <= wm)
-            late++;
-        else
-            keep[i] = 1;
-    }
-    size_t ne = 0;
-    static char *exp[400000];
-    for (int a = 0; a < NEV; a++) {
-        if (!keep[a] || evs[a].input != 0)
-            continue;
-        for (int b = 0; b < NEV; b++) {
-            if (!keep[b] || evs[b].input != 1 || evs[b].key != evs[a].key ||
-                floor_to(evs[a].t, 200) != floor_to(evs[b].t, 200))
-                continue;
-            ck_assert_uint_lt(ne, 400000);
-            if (asprintf(&exp[ne++], "k%d\tk%d\t%d\tk%d\t%d", evs[a].key, evs[a].key, evs[a].val, evs[b].key,
-                         evs[b].val) < 0)
-                ck_abort();
-        }
-    }
-    ck_assert_uint_gt(ne, 0);
-    ck_assert_uint_eq(cap_slot[0].n, ne);
-    qsort(exp, ne, sizeof(char *), str_cmp);
-    qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
-    for (size_t i = 0; i < ne; i++) {
-        ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
-        free(exp[i]);
-    }
-    ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+    check_pairs(c, 200, window_pair);
     operator_chain_free(c);
     cap_reset(0);
 }
 END_TEST
 
-/* interval_join (lower -50 ms, upper 30 ms) over random out-of-order rows: every pair
- * of non-late rows of one key with left.t - 50 <= right.t <= left.t + 30, each once
- * (a row kept while a later non-late row of the other side can still reach it is
- * exactly that); and once the final watermark passed, no row and no timer is left. */
+/* interval_join over random out-of-order rows: every pair of non-late rows of one key
+ * within the bounds, each once (a row kept while a later non-late row of the other side
+ * can still reach it is exactly that); once the final watermark passed, no row and no
+ * timer is left. */
 START_TEST(test_interval_join)
 {
     for (unsigned seed = 7; seed < 10; seed++) {
@@ -154,39 +183,8 @@ START_TEST(test_interval_join)
         te_operator_chain_t *c = chain_of("interval_join", keys, vals, 5, &err);
         ck_assert_msg(c != NULL, "%s", err.msg);
         feed_events(c, 1);
-        static int keep[NEV];
-        int64_t wm = INT64_MIN;
-        uint64_t late = 0;
-        for (int i = 0; i < NEV; i++) {
-            keep[i] = 0;
-            if (evs[i].is_wm)
-                wm = evs[i].t > wm ? evs[i].t : wm;
-            else if (evs[i].t < wm)
-                late++;
-            else
-                keep[i] = 1;
-        }
-        size_t ne = 0;
-        static char *exp[400000];
-        for (int a = 0; a < NEV; a++)
-            for (int b = 0; keep[a] && evs[a].input == 0 && b < NEV; b++) {
-                if (!keep[b] || evs[b].input != 1 || evs[b].key != evs[a].key || evs[b].t < evs[a].t - 50 ||
-                    evs[b].t > evs[a].t + 30)
-                    continue;
-                ck_assert_uint_lt(ne, 400000);
-                if (asprintf(&exp[ne++], "k%d\t%d\tk%d\t%d", evs[a].key, evs[a].val, evs[b].key, evs[b].val) < 0)
-                    ck_abort();
-            }
-        ck_assert_uint_gt(ne, 0);
-        ck_assert_uint_gt(late, 0);
-        ck_assert_uint_eq(cap_slot[0].n, ne);
-        qsort(exp, ne, sizeof(char *), str_cmp);
-        qsort(cap_slot[0].lines, cap_slot[0].n, sizeof(char *), str_cmp);
-        for (size_t i = 0; i < ne; i++) {
-            ck_assert_str_eq(cap_slot[0].lines[i], exp[i]);
-            free(exp[i]);
-        }
-        ck_assert_uint_eq(operator_chain_counter(c, 0, "numLateRecordsDropped"), late);
+        check_pairs(c, 0, interval_pair);
+        ck_assert_uint_gt(operator_chain_counter(c, 0, "numLateRecordsDropped"), 0);
         ck_assert_uint_eq(state_backend_entries(operator_chain_state_backend(c, 0)), 0);
         ck_assert_uint_eq(operator_chain_timer_count(c, 0, 1), 0);
         operator_chain_free(c);
