@@ -45,7 +45,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/compiler.h"
 #include "operators/op_row.h"
 
 enum { KIND_BIDS = 0, KIND_AUCTIONS, KIND_PERSONS, N_KINDS };
@@ -176,8 +175,7 @@ static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
 /* te_row_set_str of len <= cap bytes, copying cap bytes from p (readable that far):
  * one fixed-size copy instead of memcpy's branches on a random length, which the
  * branch predictor cannot learn (the tail past len is overwritten by the next field). */
-static TE_ALWAYS_INLINE void set_str_padded(te_row_builder_t *b, uint32_t i, const char *p, uint32_t len,
-                                            uint32_t cap)
+static inline void set_str_padded(te_row_builder_t *b, uint32_t i, const char *p, uint32_t len, uint32_t cap)
 {
     if (i >= b->n || te_row_builder_reserve(b, (size_t)b->len + cap) != 0) {
         b->failed = 1;
