@@ -23,6 +23,8 @@
 typedef struct bucket {
     char *path; /* the file's path (subtask included) */
     file_sink_t *fs;
+    char *pattern; /* the path pattern with a row's values (bucket_pattern), NULL until a row named it */
+    size_t pattern_len;
 } bucket_t;
 
 typedef struct sink_buckets {
@@ -37,6 +39,7 @@ typedef struct sink_buckets {
     uint32_t n_fields;
     bucket_t *b;
     size_t n, cap;
+    size_t last; /* the bucket of the previous row (rows come mostly in time order) */
     op_buf_t path;
 } sink_buckets_t;
 
@@ -56,6 +59,7 @@ void sink_buckets_dispose(void *self)
     for (size_t i = 0; i < k->n; i++) {
         file_sink_dispose(k->b[i].fs);
         free(k->b[i].path);
+        free(k->b[i].pattern);
     }
     free(k->b);
     op_buf_release(&k->path);
@@ -127,8 +131,9 @@ static int bucket_pattern(sink_buckets_t *k, const te_record_t *r)
 }
 
 /* The bucket of this pattern (`restored`: a final path from a snapshot, not expanded
- * and not opened yet; else a row's, opened when new). */
-static file_sink_t *bucket_for(sink_buckets_t *k, const char *pattern, int restored, char *err, size_t errlen)
+ * and not opened yet; else a row's, opened when new); its index in *at. */
+static file_sink_t *bucket_for(sink_buckets_t *k, const char *pattern, int restored, char *err, size_t errlen,
+                               size_t *at)
 {
     op_setup_t s = {k->api, k->ctx, "file_sink", err, errlen};
     file_sink_t *fs = file_sink_new(&s, pattern, !restored, k->in, k->delim);
@@ -137,6 +142,7 @@ static file_sink_t *bucket_for(sink_buckets_t *k, const char *pattern, int resto
     for (size_t i = 0; i < k->n; i++)
         if (strcmp(k->b[i].path, file_sink_file(fs)) == 0) {
             file_sink_dispose(fs);
+            *at = i;
             return k->b[i].fs;
         }
     if (k->n == k->cap) {
@@ -155,7 +161,8 @@ static file_sink_t *bucket_for(sink_buckets_t *k, const char *pattern, int resto
         file_sink_dispose(fs);
         return NULL;
     }
-    k->b[k->n++] = (bucket_t){path, fs};
+    *at = k->n;
+    k->b[k->n++] = (bucket_t){path, fs, NULL, 0};
     return fs;
 }
 
@@ -169,15 +176,46 @@ int sink_buckets_open(void *self, char *err, size_t errlen)
     return 0;
 }
 
+static int bucket_named(const bucket_t *b, const op_buf_t *pattern)
+{
+    return b->pattern != NULL && b->pattern_len == pattern->len &&
+           memcmp(b->pattern, pattern->data, pattern->len) == 0;
+}
+
+/* The bucket of row rec: the previous row's when the row names the same pattern, else
+ * one found by its pattern, else bucket_for (which expands the subtask, finds a restored
+ * bucket by its path or opens a new one) — file_sink_new and the path expansion only
+ * once per bucket, not per row. */
+static file_sink_t *row_bucket(sink_buckets_t *k, const te_record_t *rec, char *err, size_t errlen)
+{
+    if (bucket_pattern(k, rec) != 0)
+        return NULL;
+    if (k->last < k->n && bucket_named(&k->b[k->last], &k->path))
+        return k->b[k->last].fs;
+    for (size_t i = 0; i < k->n; i++)
+        if (bucket_named(&k->b[i], &k->path)) {
+            k->last = i;
+            return k->b[i].fs;
+        }
+    size_t at;
+    file_sink_t *fs = bucket_for(k, (const char *)k->path.data, 0, err, errlen, &at);
+    if (fs == NULL)
+        return NULL;
+    bucket_t *b = &k->b[at];
+    if (b->pattern == NULL && (b->pattern = malloc(k->path.len)) != NULL) { /* else found by path next time */
+        memcpy(b->pattern, k->path.data, k->path.len);
+        b->pattern_len = k->path.len;
+    }
+    k->last = at;
+    return fs;
+}
+
 int sink_buckets_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     sink_buckets_t *k = self;
-    char err[512] = "";
-    if (bucket_pattern(k, rec) != 0) {
-        k->api->fail(k->ctx, "operator 'file_sink': out of memory");
-        return -1;
-    }
-    file_sink_t *fs = bucket_for(k, (const char *)k->path.data, 0, err, sizeof(err));
+    char err[512];
+    err[0] = '\0'; /* not the whole buffer: this runs per row */
+    file_sink_t *fs = row_bucket(k, rec, err, sizeof(err));
     if (fs == NULL) {
         k->api->fail(k->ctx, "%s", err[0] ? err : "operator 'file_sink': out of memory opening a bucket");
         return -1;
@@ -230,7 +268,8 @@ int sink_buckets_restore(void *self, const uint8_t *data, size_t len)
         off += 4;
         if (len - off < l || file_sink_snapshot_path(data + off, l, path, sizeof(path)) != 0)
             goto corrupt;
-        file_sink_t *fs = bucket_for(k, path, 1, err, sizeof(err)); /* the saved path is final */
+        size_t at;
+        file_sink_t *fs = bucket_for(k, path, 1, err, sizeof(err), &at); /* the saved path is final */
         if (fs == NULL) {
             k->api->fail(k->ctx, "%s", err[0] ? err : "operator 'file_sink': out of memory");
             return -1;

@@ -17,6 +17,7 @@
  * with their timers) and window_join (the buffered
  * records of both inputs); keyed state and timers restored at another parallelism
  * (two subtasks into one, one into two, two into three); file_sink's two-phase commit
+ * (also partitioned into buckets by a field)
  * (restored from a confirmed and from an unconfirmed checkpoint, with files written
  * after it on disk); assign_timestamps (no state of its own: a restored tick timer does
  * not add a second tick); a processing-time timer's stored form (wall-clock time) and
@@ -766,6 +767,65 @@ START_TEST(test_file_sink_two_phase_commit)
 }
 END_TEST
 
+/* The partitioned file_sink (path fields: one bucket per value of the record's line,
+ * sink_buckets.c) through the same failure: records "r<i mod 5>" go to five buckets;
+ * checkpoint 1 confirmed, checkpoint 2 taken, more rows written, the failure; restored
+ * from checkpoint 1 or 2 (_i), the rows after it replayed. Each bucket's committed file
+ * holds exactly its rows (its restored bucket found again by the rows that name it). */
+static void feed_bucket_records(te_operator_chain_t *c, int from, int to)
+{
+    te_error_t err = {0};
+    char buf[8];
+    for (int i = from; i < to; i++) {
+        int n = snprintf(buf, sizeof(buf), "r%d", i % 5);
+        te_record_t r = {(const uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
+        ck_assert_msg(push_text_rec(c, 0, &r, &err) == TE_OK, "%s", err.msg);
+    }
+}
+
+START_TEST(test_file_sink_buckets)
+{
+    const uint64_t from = (uint64_t)_i + 1;
+    const int N = 20000, replay = from == 1 ? 1000 : 2000;
+    char pattern[320];
+    snprintf(pattern, sizeof(pattern), "%s/out/b={line}/part-{subtask}.txt", g_dir);
+    const char *keys[] = {"path"};
+    const char *vals[] = {pattern};
+    te_error_t err = {0};
+    test_chain_t ta, tb;
+    te_operator_chain_t *a = test_chain_new(&ta, "file_sink", keys, vals, 1, 0, 1, 0, 1, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    feed_bucket_records(a, 0, 1000);
+    ck_assert_uint_eq(checkpoint(a, 1, 0, 1), 1);
+    ck_assert_int_eq(operator_chain_notify_checkpoint_complete(a, 1, &err), TE_OK);
+    feed_bucket_records(a, 1000, 2000);
+    checkpoint(a, 2, 0, 1);
+    feed_bucket_records(a, 2000, 3000); /* written after checkpoint 2: lost with the failure */
+    operator_chain_free(a);
+
+    te_operator_chain_t *b = test_chain_new(&tb, "file_sink", keys, vals, 1, 0, 1, 0, 0, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    restore(b, 0, 1, from, 1);
+    open_chain(b);
+    feed_bucket_records(b, replay, N);
+    finish(b);
+
+    for (int v = 0; v < 5; v++) {
+        char dir[400], line[8];
+        snprintf(dir, sizeof(dir), "%s/out/b=r%d", g_dir, v);
+        snprintf(line, sizeof(line), "r%d\n", v);
+        char *got = read_committed(dir, "part-0.txt");
+        size_t lines = 0;
+        for (const char *q = got; *q; q += strlen(line)) {
+            ck_assert_msg(strncmp(q, line, strlen(line)) == 0, "bucket r%d holds another row: %.10s", v, q);
+            lines++;
+        }
+        ck_assert_uint_eq(lines, (size_t)(N / 5));
+        free(got);
+    }
+}
+END_TEST
+
 /* ---- processing-time timers ---- */
 
 /* ptimer: each record registers a processing-time timer due 50 ms later (key = the
@@ -1024,6 +1084,7 @@ Suite *operator_restore_suite(void)
     tcase_add_loop_test(tc, test_nexmark, 0, (int)(sizeof(source_cuts) / sizeof(source_cuts[0])));
     tcase_add_test(tc, test_file_lines);
     tcase_add_loop_test(tc, test_file_sink_two_phase_commit, 0, 2);
+    tcase_add_loop_test(tc, test_file_sink_buckets, 0, 2);
     tcase_add_test(tc, test_processing_timer_restore);
     tcase_add_test(tc, test_assign_timestamps);
     tcase_add_test(tc, test_every_builtin_covered);
