@@ -775,7 +775,7 @@ END_TEST
 static void feed_bucket_records(te_operator_chain_t *c, int from, int to)
 {
     te_error_t err = {0};
-    char buf[8];
+    char buf[16];
     for (int i = from; i < to; i++) {
         int n = snprintf(buf, sizeof(buf), "r%d", i % 5);
         te_record_t r = {(const uint8_t *)buf, (uint32_t)n, TE_NO_TIMESTAMP};
@@ -811,7 +811,7 @@ START_TEST(test_file_sink_buckets)
     finish(b);
 
     for (int v = 0; v < 5; v++) {
-        char dir[400], line[8];
+        char dir[400], line[16];
         snprintf(dir, sizeof(dir), "%s/out/b=r%d", g_dir, v);
         snprintf(line, sizeof(line), "r%d\n", v);
         char *got = read_committed(dir, "part-0.txt");
