@@ -654,12 +654,17 @@ te_ckpt_metadata_t *checkpoint_metadata_resolve(const char *dir, te_error_t *err
 
 /* ---- retention ----------------------------------------------------------------- */
 
-/* chk-<id> and everything in it. */
+/* chk-<id> and everything in it, its _metadata first: a process killed halfway must not
+ * leave a checkpoint that reads as complete while its snapshots are gone (a restore
+ * would pick it and fail on the first missing file). */
 static void remove_chk_dir(const char *job_dir, uint64_t id)
 {
-    char dir[4096];
-    if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) != NULL)
-        file_remove_tree(dir);
+    char dir[4096], meta[4200];
+    if (checkpoint_metadata_chk_dir(job_dir, id, dir, sizeof(dir)) == NULL)
+        return;
+    snprintf(meta, sizeof(meta), "%s/%s", dir, TE_CKPT_METADATA_FILE);
+    (void)unlink(meta);
+    file_remove_tree(dir);
 }
 
 void checkpoint_metadata_discard(const char *job_dir, uint64_t id)
