@@ -712,6 +712,35 @@ static char *read_committed(const char *dir, const char *base)
     return all;
 }
 
+/* A file sink writing `path` fed by `feed`: rows [0, 1000), checkpoint 1 confirmed,
+ * [1000, 2000), checkpoint 2 taken but not confirmed, [2000, lost_to) written after it,
+ * then the failure; a new sink restored from checkpoint `from` (1 or 2) gets the rows
+ * after it up to n and ends. */
+static void sink_fail_and_resume(const char *path, void (*feed)(te_operator_chain_t *, int, int), uint64_t from,
+                                 int lost_to, int n)
+{
+    const char *keys[] = {"path"};
+    const char *vals[] = {path};
+    te_error_t err = {0};
+    test_chain_t ta, tb;
+    te_operator_chain_t *a = test_chain_new(&ta, "file_sink", keys, vals, 1, 0, 1, 0, 1, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    feed(a, 0, 1000);
+    ck_assert_uint_eq(checkpoint(a, 1, 0, 1), 1);
+    ck_assert_int_eq(operator_chain_notify_checkpoint_complete(a, 1, &err), TE_OK);
+    feed(a, 1000, 2000);
+    checkpoint(a, 2, 0, 1);
+    feed(a, 2000, lost_to); /* written after checkpoint 2: lost with the failure */
+    operator_chain_free(a);
+
+    te_operator_chain_t *b = test_chain_new(&tb, "file_sink", keys, vals, 1, 0, 1, 0, 0, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    restore(b, 0, 1, from, 1);
+    open_chain(b);
+    feed(b, from == 1 ? 1000 : 2000, n);
+    finish(b);
+}
+
 /* Checkpoint 1 confirmed, checkpoint 2 taken but not confirmed, 28000 more records
  * written (some reach the in-progress file), then the failure; restored from checkpoint
  * 1 or 2 (_i), the records after it replayed. Every record is committed exactly once,
@@ -719,35 +748,22 @@ static char *read_committed(const char *dir, const char *base)
 START_TEST(test_file_sink_two_phase_commit)
 {
     const uint64_t from = (uint64_t)_i + 1;
-    const int N = 40000, replay = from == 1 ? 1000 : 2000;
+    const int N = 40000;
     char out[320], odir[256], whole[320];
     snprintf(odir, sizeof(odir), "%s/out", g_dir);
     snprintf(out, sizeof(out), "%s/result.txt", odir);
     snprintf(whole, sizeof(whole), "%s/whole/result.txt", g_dir);
     const char *keys[] = {"path"};
-    const char *vals[] = {out}, *wvals[] = {whole};
+    const char *wvals[] = {whole};
     te_error_t err = {0};
-    test_chain_t tc, ta, tb;
+    test_chain_t tc;
 
     te_operator_chain_t *c = test_chain_new(&tc, "file_sink", keys, wvals, 1, 0, 1, 0, 1, &err);
     ck_assert_msg(c != NULL, "%s", err.msg);
     feed_records(c, 0, N);
     finish(c);
 
-    te_operator_chain_t *a = test_chain_new(&ta, "file_sink", keys, vals, 1, 0, 1, 0, 1, &err);
-    feed_records(a, 0, 1000);
-    ck_assert_uint_eq(checkpoint(a, 1, 0, 1), 1);
-    ck_assert_int_eq(operator_chain_notify_checkpoint_complete(a, 1, &err), TE_OK);
-    feed_records(a, 1000, 2000);
-    checkpoint(a, 2, 0, 1);
-    feed_records(a, 2000, 30000); /* written after checkpoint 2: lost with the failure */
-    operator_chain_free(a);
-
-    te_operator_chain_t *b = test_chain_new(&tb, "file_sink", keys, vals, 1, 0, 1, 0, 0, &err);
-    restore(b, 0, 1, from, 1);
-    open_chain(b);
-    feed_records(b, replay, N);
-    finish(b);
+    sink_fail_and_resume(out, feed_records, from, 30000, N);
 
     char *got = read_committed(odir, "result.txt");
     char *exp = NULL;
@@ -786,29 +802,10 @@ static void feed_bucket_records(te_operator_chain_t *c, int from, int to)
 START_TEST(test_file_sink_buckets)
 {
     const uint64_t from = (uint64_t)_i + 1;
-    const int N = 20000, replay = from == 1 ? 1000 : 2000;
+    const int N = 20000;
     char pattern[320];
     snprintf(pattern, sizeof(pattern), "%s/out/b={line}/part-{subtask}.txt", g_dir);
-    const char *keys[] = {"path"};
-    const char *vals[] = {pattern};
-    te_error_t err = {0};
-    test_chain_t ta, tb;
-    te_operator_chain_t *a = test_chain_new(&ta, "file_sink", keys, vals, 1, 0, 1, 0, 1, &err);
-    ck_assert_msg(a != NULL, "%s", err.msg);
-    feed_bucket_records(a, 0, 1000);
-    ck_assert_uint_eq(checkpoint(a, 1, 0, 1), 1);
-    ck_assert_int_eq(operator_chain_notify_checkpoint_complete(a, 1, &err), TE_OK);
-    feed_bucket_records(a, 1000, 2000);
-    checkpoint(a, 2, 0, 1);
-    feed_bucket_records(a, 2000, 3000); /* written after checkpoint 2: lost with the failure */
-    operator_chain_free(a);
-
-    te_operator_chain_t *b = test_chain_new(&tb, "file_sink", keys, vals, 1, 0, 1, 0, 0, &err);
-    ck_assert_msg(b != NULL, "%s", err.msg);
-    restore(b, 0, 1, from, 1);
-    open_chain(b);
-    feed_bucket_records(b, replay, N);
-    finish(b);
+    sink_fail_and_resume(pattern, feed_bucket_records, from, 3000, N);
 
     for (int v = 0; v < 5; v++) {
         char dir[400], line[16];
