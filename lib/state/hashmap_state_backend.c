@@ -54,6 +54,12 @@
 #define MIN_CAP        16u
 #define CLASS_INDIRECT 0xffu
 #define ENTRY_HDR_MAX  (4 + 1 + 3 * 5)
+/* A walk over a table (snapshot, foreach) visits entries in slot order, i.e. at random
+ * places in the entry slabs: a cache and TLB miss each, which it overlaps by asking for
+ * the entry this many slots ahead (a 10 M-key snapshot's asynchronous part: 4.9 s ->
+ * 1.6 s). A snapshot's walk asks with the non-temporal hint: it reads each entry once,
+ * on another core, and should not push the task's working set out of the shared cache. */
+#define WALK_AHEAD 16u
 
 typedef struct hm_group {
     uint32_t cap, used;
@@ -750,6 +756,11 @@ static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void 
     hm_group_t *g = &b->groups[kg % b->maxp];
     unsigned pl = page_log(g->cap);
     for (uint32_t j = 0; j < g->cap; j++) {
+        if (j + WALK_AHEAD < g->cap) {
+            uint64_t a = slot_get(b, g, pl, j + WALK_AHEAD);
+            if (a != 0)
+                __builtin_prefetch(slab_arena_at(b->entries, (uint32_t)(a >> 32)));
+        }
         uint64_t s = slot_get(b, g, pl, j);
         if (s == 0)
             continue;
@@ -845,6 +856,13 @@ static int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, 
         return 0;
     unsigned pl = page_log(g->cap);
     for (uint32_t j = 0; j < g->cap; j++) {
+        if (j + WALK_AHEAD < g->cap) {
+            uint32_t k = j + WALK_AHEAD;
+            const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[k >> pl]);
+            uint64_t a = page[k & ((1u << pl) - 1)];
+            if (a != 0)
+                __builtin_prefetch(slab_arena_ptr(v->eslabs, v->eshift, v->ebits, (uint32_t)(a >> 32)), 0, 0);
+        }
         const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
         uint64_t s = page[j & ((1u << pl) - 1)];
         if (s == 0)
