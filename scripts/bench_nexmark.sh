@@ -13,7 +13,8 @@
 #     q5 >= 5x, word count not slower).
 # NEXMARK_EVENTS (default 5000000) events per query; joins that keep every row of a
 # side (q3, q20) and processing-time q12 run a fifth of that. NEXMARK_QUERIES picks
-# queries (default all), BASELINE=0 skips the older build.
+# queries of conf/jobs/nexmark/ (default all; empty: none, only the window count and the
+# word count, which always run), BASELINE=0 skips the older build.
 set -euo pipefail
 BUILD=${1:-build}
 EVENTS=${NEXMARK_EVENTS:-5000000}
@@ -34,6 +35,13 @@ declare -A FLINK=([q0]=155020 [q1]=157940 [q2]=175210 [q3]=152120 [q4]=34330 [q5
                   [q15]=72420 [q16]=18650 [q17]=116800 [q18]=53700 [q19]=44040 [q20]=18980 [q21]=98490
                   [q22]=129960)
 declare -A OLD_TARGET=([q1]=3 [q2]=3 [q5]=5 [windowed_count]=3.5 [wordcount]=1)
+QUERIES=${NEXMARK_QUERIES-q0 q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22}
+for q in $QUERIES; do # a name that is no query would measure nothing: say so before any run
+  [ -f "conf/jobs/nexmark/$q.json" ] || {
+    echo "bench_nexmark: NEXMARK_QUERIES: '$q' is not a query of conf/jobs/nexmark/ (windowed_count and wordcount always run)" >&2
+    exit 2
+  }
+done
 
 # start_daemon BUILD_DIR: a daemon of that build (its cwd = that build's tree)
 start_daemon() {
@@ -136,7 +144,7 @@ PY
 }
 
 start_daemon "$ROOT" "$BUILD"
-for q in ${NEXMARK_QUERIES:-q0 q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22}; do
+for q in $QUERIES; do
   ev=$EVENTS
   case $q in q3|q12|q20) ev=$((EVENTS / 5)) ;; esac
   r=$(measure "$ROOT" "$BUILD" "conf/jobs/nexmark/$q.json" "$ev")
