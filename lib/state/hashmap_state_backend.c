@@ -333,6 +333,10 @@ static void reap(hm_backend_t *b)
     size_t r = 0;
     for (size_t i = 0; i < b->n_retired; i++) {
         hm_retired_t *x = &b->retired[i];
+        if (i + WALK_AHEAD < b->n_retired) { /* released chunks lie all over the slabs */
+            const hm_retired_t *y = &b->retired[i + WALK_AHEAD];
+            __builtin_prefetch(slab_arena_at(y->page ? b->pages : b->entries, y->ref), 1);
+        }
         if (k > 0 && x->version > vmin) { /* still seen by the view vmin */
             b->retired[r++] = *x;
             continue;
