@@ -665,8 +665,12 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h, hm_entry_t *e,
                         const uint8_t *val, uint32_t vallen)
 {
-    uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
     uint32_t ver = entry_version(e->hdr);
+    if (vallen == e->vallen && ver > snap_of(b, g)) { /* the usual update: same size, private */
+        memmove(e->data + e->keylen + e->nslen, val, vallen);
+        return 0;
+    }
+    uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
     if (ver > snap_of(b, g) && vallen <= entry_valcap(b->entries, e) &&
         byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
         uint8_t *p = e->hdr + 5;
