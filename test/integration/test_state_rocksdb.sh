@@ -128,12 +128,20 @@ alive = set()
 for c in retained:
     md = json.load(open(f'{job}/chk-{c}/_metadata'))
     alive |= {f['path'] for v in md['vertices'] for h in v['handles'] for f in h.get('shared', [])}
+unfinished = 0
 for n in os.listdir(f'{job}/shared'):
     p = f'{job}/shared/{n}'
-    up = int(re.search(r'-(\d+)-\d+\.sst$', n).group(1))
+    m = re.search(r'-(\d+)-\d+\.sst(\.tmp)?$', n)
+    assert m, f'{n}: not a shared file name (<vertex>-<subtask>-<uid>-<checkpoint>-<sst>)'
+    if m.group(2): # an upload the kill -9 of run 1 or 2 cut short: renamed only when complete
+        assert p[:-4] not in alive, f'{n}: unfinished, yet a retained checkpoint refers to {n[:-4]}'
+        unfinished += 1
+        continue
+    up = int(m.group(1))
     assert p in alive or up not in completed or up in retained, \
         f'{n}: uploaded by checkpoint {up}, which completed and was pruned, and no retained checkpoint refers to it'
-print(f'{len(os.listdir(job + "/shared"))} shared files, {len(alive)} referred to by retained checkpoints {sorted(retained)}')
+print(f'{len(os.listdir(job + "/shared"))} shared files ({unfinished} unfinished uploads of killed runs), '
+      f'{len(alive)} referred to by retained checkpoints {sorted(retained)}')
 PY
 wait_until 10 daemon_idle "$a3_STATUS" || fail "daemon a3 not idle after the job"
 for d in a3 b3; do
