@@ -666,12 +666,13 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
                         const uint8_t *val, uint32_t vallen)
 {
     uint32_t ver = entry_version(e->hdr);
-    if (vallen == e->vallen && ver > snap_of(b, g)) { /* the usual update: same size, private */
+    int private_entry = ver > snap_of(b, g);    /* no view can read it */
+    if (private_entry && vallen == e->vallen) { /* the usual update: the value, nothing else */
         memmove(e->data + e->keylen + e->nslen, val, vallen);
         return 0;
     }
     uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
-    if (ver > snap_of(b, g) && vallen <= entry_valcap(b->entries, e) &&
+    if (private_entry && vallen <= entry_valcap(b->entries, e) &&
         byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
         uint8_t *p = e->hdr + 5;
         p += byte_varint_len(e->keylen) + byte_varint_len(e->nslen);
@@ -856,6 +857,13 @@ oom:
     return NULL;
 }
 
+/* Slot j of a view's copy of a group's table (slot_get for a view). */
+static inline uint64_t view_slot_get(const hm_view_t *v, const hm_view_group_t *g, unsigned pl, uint32_t j)
+{
+    const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
+    return page[j & ((1u << pl) - 1)];
+}
+
 static int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, void *arg)
 {
     hm_view_t *v = view;
@@ -865,14 +873,11 @@ static int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, 
     unsigned pl = page_log(g->cap);
     for (uint32_t j = 0; j < g->cap; j++) {
         if (j + WALK_AHEAD < g->cap) {
-            uint32_t k = j + WALK_AHEAD;
-            const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[k >> pl]);
-            uint64_t a = page[k & ((1u << pl) - 1)];
+            uint64_t a = view_slot_get(v, g, pl, j + WALK_AHEAD);
             if (a != 0)
                 __builtin_prefetch(slab_arena_ptr(v->eslabs, v->eshift, v->ebits, (uint32_t)(a >> 32)), 0, 0);
         }
-        const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
-        uint64_t s = page[j & ((1u << pl) - 1)];
+        uint64_t s = view_slot_get(v, g, pl, j);
         if (s == 0)
             continue;
         hm_entry_t e;
