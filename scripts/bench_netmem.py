@@ -13,11 +13,13 @@ figure, with the target and the baseline measured in the same run.
    (buffers-per-channel 0) vs exclusive buffers (2 per channel); target >= 95 %.
 3. debloat_aligned_checkpoint_ms: the median duration of aligned checkpoints (every 500
    ms) of sequence -> rebalance -> slow map (slow_sink plugin, forward) -> file sink at
-   parallelism 2 on two one-slot daemons, without and with buffer debloating (target
-   1s, Flink's default, and 100 ms; one line per target, the baseline measured in the
-   same run); target >= 5x shorter.
+   parallelism 2 and 8 on two daemons (P/2 slots each), without and with buffer
+   debloating (target 1s, Flink's default, and 100 ms; one line per parallelism and
+   target, the baseline measured in the same run; checkpoint 1 left out); target >= 5x
+   shorter.
 Environment: BENCH_NETMEM_RECORDS (records of figure 2, 20000000; 0 skips it),
-BENCH_DEBLOAT_RECORDS (records of figure 3, 160000; 0 skips it).
+BENCH_DEBLOAT_RECORDS (records of figure 3 per two subtasks, 480000, about 12 s of the
+slow map; 0 skips it), BENCH_DEBLOAT_PS (its parallelisms, "2 8").
 """
 import json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -112,18 +114,20 @@ try:
                           "exclusive_records_per_s": round(rates["exclusive"]),
                           "floating_only_records_per_s": round(rates["floating_only"]),
                           "ratio": round(rates["floating_only"] / rates["exclusive"], 3), "target_ratio": 0.95}))
-    n = int(os.environ.get("BENCH_DEBLOAT_RECORDS", "160000"))
+    n = int(os.environ.get("BENCH_DEBLOAT_RECORDS", "480000"))
     if n > 0:
         plugins = os.path.join(build, "plugins")
 
-        def checkpoint_ms(mode, *conf):
-            a = start("a", "taskmanager.numberOfTaskSlots=1", "plugins.dir=" + plugins, *conf)
-            b = start("b", "taskmanager.numberOfTaskSlots=1", "plugins.dir=" + plugins, *conf)
+        def checkpoint_ms(par, mode, *conf):
+            slots = "taskmanager.numberOfTaskSlots=%d" % (par // 2)
+            a = start("a", slots, "plugins.dir=" + plugins, *conf)
+            b = start("b", slots, "plugins.dir=" + plugins, *conf)
+            mode = "p%d-%s" % (par, mode)
             out_dir = os.path.join(work, "debloat-" + mode)
             job = {"name": "debloat-" + mode,
                    "config": {"execution.checkpointing.tolerable-failed-checkpoints": "1000000"},
-                   "vertices": [{"id": "seq", "parallelism": 2, "chain": [{"op": "sequence", "from": "1", "to": str(n)}]},
-                                {"id": "slow", "parallelism": 2,
+                   "vertices": [{"id": "seq", "parallelism": par, "chain": [{"op": "sequence", "from": "1", "to": str(n * par // 2)}]},
+                                {"id": "slow", "parallelism": par,
                                  "chain": [{"op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000",
                                             "forward": "true"},
                                            {"op": "file_sink", "path": out_dir + "/part-{subtask}.txt"}]}],
@@ -133,19 +137,22 @@ try:
             stop([a[0], b[0]])
             if not ok:
                 raise SystemExit("bench_netmem: debloat %s job failed:\n%s" % (mode, out[-2000:]))
-            ms = [int(x) for x in re.findall(r"checkpoint \d+ completed in (\d+) ms", out)]
+            # the first checkpoint waits for the job's start (and the debloater's first
+            # period), so it is left out
+            ms = [int(d) for c, d in re.findall(r"checkpoint (\d+) completed in (\d+) ms", out) if int(c) > 1]
             if not ms:
                 raise SystemExit("bench_netmem: debloat %s: no checkpoint completed" % mode)
             return statistics.median(ms), len(ms)
 
-        off, n_off = checkpoint_ms("off")
-        for target in ("1s", "100ms"):
-            on, n_on = checkpoint_ms("on-" + target, "taskmanager.network.memory.buffer-debloat.enabled=true",
-                                     "taskmanager.network.memory.buffer-debloat.target=" + target)
-            print(json.dumps({"figure": "debloat_aligned_checkpoint_ms", "debloat_target": target, "records": n,
-                              "without_debloating_median_ms": off, "checkpoints_without": n_off,
-                              "with_debloating_median_ms": on, "checkpoints_with": n_on,
-                              "ratio": round(off / max(on, 1), 2), "target_ratio": 5}))
+        for par in [int(x) for x in os.environ.get("BENCH_DEBLOAT_PS", "2 8").split()]:
+            off, n_off = checkpoint_ms(par, "off")
+            for target in ("1s", "100ms"):
+                on, n_on = checkpoint_ms(par, "on-" + target, "taskmanager.network.memory.buffer-debloat.enabled=true",
+                                         "taskmanager.network.memory.buffer-debloat.target=" + target)
+                print(json.dumps({"figure": "debloat_aligned_checkpoint_ms", "parallelism": par, "debloat_target": target,
+                                  "records": n * par // 2, "without_debloating_median_ms": off, "checkpoints_without": n_off,
+                                  "with_debloating_median_ms": on, "checkpoints_with": n_on,
+                                  "ratio": round(off / max(on, 1), 2), "target_ratio": 5}))
 finally:
     for p in procs:
         p.terminate()

@@ -38,6 +38,13 @@ void buffer_debloater_init(te_buffer_debloater_t *d, int64_t target_ms, uint32_t
  * (at least 1), bounded by [TE_DEBLOAT_MIN_SIZE, max_size]. */
 uint32_t buffer_debloater_compute(uint64_t throughput, int64_t target_ms, uint32_t buffers, uint32_t max_size);
 
+/* 1 when the current period is over (or none started): the caller counts its buffers
+ * in use and calls buffer_debloater_update. */
+static inline int buffer_debloater_due(const te_buffer_debloater_t *d, int64_t now_ns)
+{
+    return d->last_ns == 0 || now_ns - d->last_ns >= (int64_t)TE_DEBLOAT_PERIOD_MS * 1000000;
+}
+
 /* Called as the task polls its gate: bytes_in = the gate's data bytes read so far,
  * buffers = its buffers in use. Returns the new size to announce to the gate's
  * producers, or 0 (the period did not end, or the change is below the threshold). */

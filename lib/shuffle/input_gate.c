@@ -380,13 +380,19 @@ uint32_t input_gate_buffer_size(const te_input_gate_t *g)
     return g->debloat != NULL ? buffer_debloater_size(g->debloat) : 0;
 }
 
-/* Buffer debloating, once a period: a new size goes to every channel's producer. */
+/* Buffer debloating, once a period: a new size goes to every channel's producer. The
+ * buffers in use are the gate pool's and those queued for its local channels. */
 static void gate_debloat(te_input_gate_t *g)
 {
+    int64_t now = te_clock_mono_ns();
+    if (!buffer_debloater_due(g->debloat, now))
+        return;
     uint32_t in_use = g->pool != NULL ? local_buffer_pool_in_use(g->pool) : 0;
-    uint32_t size = buffer_debloater_update(g->debloat, te_clock_mono_ns(),
-                                            atomic_load_explicit(&g->bytes_in, memory_order_relaxed),
-                                            in_use > 0 ? in_use : g->n);
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->ch[i].impl != NULL && !g->ch[i].finished && g->ch[i].ops->buffers_in_use != NULL)
+            in_use += g->ch[i].ops->buffers_in_use(g->ch[i].impl);
+    uint32_t size = buffer_debloater_update(
+        g->debloat, now, atomic_load_explicit(&g->bytes_in, memory_order_relaxed), in_use > 0 ? in_use : g->n);
     for (uint32_t i = 0; size > 0 && i < g->n; i++)
         if (g->ch[i].impl != NULL && !g->ch[i].finished && g->ch[i].ops->set_buffer_size != NULL)
             g->ch[i].ops->set_buffer_size(g->ch[i].impl, size);

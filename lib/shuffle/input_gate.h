@@ -72,6 +72,9 @@ typedef struct te_input_channel_ops {
     /* Optional (buffer debloating, task thread): the producer should cut the buffers it
      * starts for this channel at `size` bytes. */
     void (*set_buffer_size)(void *ch, uint32_t size);
+    /* Optional (buffer debloating, task thread): buffers holding this channel's data
+     * outside the gate's pool — a local channel's are its subpartition's queue. */
+    uint32_t (*buffers_in_use)(void *ch);
 } te_input_channel_ops_t;
 
 /* pool may be NULL (local channels only); the gate takes ownership of it. */

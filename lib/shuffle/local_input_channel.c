@@ -157,6 +157,14 @@ static void lic_set_buffer_size(void *ch, uint32_t size)
         subpartition_view_set_buffer_size(c->view, size);
 }
 
+/* Buffer debloating counts the buffers queued in the subpartition (as Flink's
+ * LocalInputChannel does): the finished ones and the one being filled. */
+static uint32_t lic_buffers_in_use(void *ch)
+{
+    te_local_input_channel_t *c = ch;
+    return c->view != NULL ? subpartition_view_backlog(c->view) + 1 : 0;
+}
+
 const te_input_channel_ops_t local_input_channel_ops = {
     .request = lic_request,
     .poll = lic_poll,
@@ -166,6 +174,7 @@ const te_input_channel_ops_t local_input_channel_ops = {
     .describe = lic_describe,
     .has_data = lic_has_data,
     .set_buffer_size = lic_set_buffer_size,
+    .buffers_in_use = lic_buffers_in_use,
 };
 
 te_status_t local_input_channel_attach(te_input_gate_t *gate, uint32_t index, te_partition_manager_t *pm,

@@ -276,6 +276,11 @@ int subpartition_view_poll(te_subpartition_view_t *v, te_buffer_slice_t *out, ui
     return pipelined_subpartition_poll(v->rp->subs[v->sub], out, backlog);
 }
 
+uint32_t subpartition_view_backlog(te_subpartition_view_t *v)
+{
+    return pipelined_subpartition_backlog(v->rp->subs[v->sub]);
+}
+
 int subpartition_view_poll_event(te_subpartition_view_t *v, te_buffer_slice_t *out, uint32_t *backlog)
 {
     return pipelined_subpartition_poll_event(v->rp->subs[v->sub], out, backlog);

@@ -86,6 +86,8 @@ void subpartition_view_set_priority_listener(te_subpartition_view_t *v, te_notif
 /* Buffer debloating (FLIP-183): the size the reader wants the producer's buffers cut
  * at (0 = a whole segment; the producer also caps it at the segment). Any thread. */
 void subpartition_view_set_buffer_size(te_subpartition_view_t *v, uint32_t size);
+/* Finished buffers queued for the reader (any thread). */
+uint32_t subpartition_view_backlog(te_subpartition_view_t *v);
 /* Producer: the size announced for `sub` (0 = none), read when a buffer is started. */
 uint32_t result_partition_buffer_size(te_result_partition_t *rp, uint32_t sub);
 /* 1 when readable data (or an event) is queued now. */
