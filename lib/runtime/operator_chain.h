@@ -99,10 +99,24 @@ typedef struct te_chain_head {
 void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h);
 
 /* What a v1/v2 operator reads for a row of one string field: the string's bytes ("" for
- * null or a malformed row), the row's timestamp. Returns text. */
+ * null or a malformed row), the row's timestamp. Returns text. The row a v1/v2 producer
+ * writes (header 1: one field, no null; the string right after its slot, up to the
+ * row's end) is read with two loads; any other goes through te_row_get_str. */
 static inline const te_record_t *operator_chain_text_view(const te_record_t *row, te_record_t *text)
 {
     uint32_t n;
+    if (TE_LIKELY(row->len >= TE_ROW_HEADER + 8u)) {
+        uint64_t hdr, slot;
+        memcpy(&hdr, row->data, 8);
+        memcpy(&slot, row->data + TE_ROW_HEADER, 8);
+        if (TE_LIKELY(hdr == 1 &&
+                      slot == ((uint64_t)(row->len - TE_ROW_HEADER - 8u) << 32 | (TE_ROW_HEADER + 8u)))) {
+            text->data = row->data + TE_ROW_HEADER + 8u;
+            text->len = row->len - TE_ROW_HEADER - 8u;
+            text->timestamp = row->timestamp;
+            return text;
+        }
+    }
     const uint8_t *p = te_row_get_str(row, 0, &n);
     text->data = p ? p : (const uint8_t *)"";
     text->len = n;
