@@ -44,7 +44,8 @@ CONNECTORS_SO_OBJS := $(patsubst %.c,$(BUILD)/pic/%.o,$(CONNECTOR_SRCS) $(MODULE
                         lib/operators/op_util.c lib/operators/op_keyed.c)
 CONNECTOR_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CONNECTOR_SRCS))
 LIB_SRCS  ?= $(sort $(filter-out $(CONNECTOR_SRCS) $(MODULE_STAMP),$(shell find lib -name '*.c')))
-# The one C++ file: RocksDB's WriteBufferManager, missing from its C API (lib/state/rocksdb_memory.cc).
+# The C++ files: what RocksDB's C API lacks — its WriteBufferManager (lib/state/rocksdb_memory.cc)
+# and a FileSystem (lib/state/rocksdb_scratch_fs.cc).
 LIB_CXX_SRCS ?= $(sort $(shell find lib -name '*.cc'))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX_SRCS)) \
              $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRCS))

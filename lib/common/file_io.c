@@ -157,10 +157,27 @@ static te_status_t file_copy(const char *src, const char *dst, te_error_t *err)
     return st;
 }
 
+/* fsync of path's data (a link shares its inode with the file it names). */
+static te_status_t file_fsync(const char *path, te_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return te_error_set(err, TE_EIO, "cannot open '%s': %s", path, strerror(errno));
+    te_status_t st = TE_OK;
+    if (fsync(fd) != 0)
+        st = te_error_set(err, TE_EIO, "cannot fsync '%s': %s", path, strerror(errno));
+    close(fd);
+    return st;
+}
+
 te_status_t file_place(const char *src, const char *dst, te_error_t *err)
 {
-    if (link(src, dst) == 0)
-        return TE_OK;
+    if (link(src, dst) == 0) {
+        te_status_t st = file_fsync(dst, err);
+        if (st != TE_OK)
+            unlink(dst);
+        return st;
+    }
     if (errno == ENOENT)
         return te_error_set(err, TE_ENOTFOUND, "'%s' is missing", src);
     return file_copy(src, dst, err);

@@ -22,8 +22,9 @@ te_status_t file_write_durable(const char *path, const void *data, size_t len, t
 /* The whole file, NUL-terminated (*len = its length when len != NULL); NULL + err. */
 char *file_read_all(const char *path, size_t *len, te_error_t *err);
 
-/* Places src at dst: a hard link on the same file system, else a fsync'd copy (dst must
- * not exist). TE_ENOTFOUND when src is missing; other errors name the path. */
+/* Places src at dst, its data on disk: a hard link on the same file system (fsynced: the
+ * writer of src may not have synced it), else a fsync'd copy (dst must not exist).
+ * TE_ENOTFOUND when src is missing; other errors name the path. */
 te_status_t file_place(const char *src, const char *dst, te_error_t *err);
 
 /* rm -r dir (best effort: what cannot be deleted is logged). */

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 
 #include "common/dir_util.h"
+#include "common/log.h"
+#include "state/rocksdb_scratch_fs.h"
 
 #define DEFAULT_CACHE_BYTES (32u << 20) /* without a slot's managed memory */
 #define WRITE_BUFFER_BYTES  (16u << 20)
@@ -108,6 +110,9 @@ static te_status_t build_options(te_rocksdb_instance_t *inst, te_rocksdb_memory_
     rocksdb_memory_apply(mem, o, inst->table);
     rocksdb_options_set_block_based_table_factory(o, inst->table);
     rocksdb_writeoptions_disable_WAL(inst->wo, 1);
+    if (rocksdb_scratch_fs_apply(o) != 0)
+        TE_WARN("state", "RocksDB in '%s': out of memory making the scratch file system, syncs stay on",
+                inst->dir);
     return TE_OK;
 }
 

@@ -12,7 +12,8 @@
  * into a hashmap store (imported), and at parallelism 2 and 3 (each new subtask holds
  * exactly its key groups; together the oracle). An aborted checkpoint leaves none of
  * its uploads behind. A corrupt shared file and a missing one fail the restore with an
- * error naming the file.
+ * error naming the file. A task's instance runs on the scratch file system: the flush
+ * and native checkpoint of a synchronous part skip their syncs.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -28,6 +29,8 @@
 #include "operators/operator_registry.h"
 #include "runtime/operator_chain.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
+#include "state/rocksdb_instance.h"
+#include "state/rocksdb_scratch_fs.h"
 #include "state/state_backend.h"
 #include "state/state_store.h"
 #include "te/row.h"
@@ -318,6 +321,38 @@ START_TEST(test_incremental_checkpoints)
 }
 END_TEST
 
+/* The synchronous part of an incremental checkpoint (flush + native checkpoint) syncs
+ * the new SST, the MANIFEST, its copy and the directories: on the scratch file system
+ * each of those is skipped, and the checkpoint holds the data (read back from it). */
+START_TEST(test_scratch_fs_skips_syncs)
+{
+    te_error_t err;
+    char dir[160], chk[160];
+    snprintf(dir, sizeof(dir), "%s/inst", g_dir);
+    snprintf(chk, sizeof(chk), "%s/inst-chk", g_dir);
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, &err);
+    ck_assert_msg(inst != NULL, "%s", err.msg);
+    char *e = NULL;
+    rocksdb_put(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), "k", 1, "v", 1, &e);
+    ck_assert_ptr_null(e);
+    uint64_t before = rocksdb_scratch_fs_syncs_skipped();
+    ck_assert_int_eq(rocksdb_instance_checkpoint(inst, chk, &err), TE_OK);
+    ck_assert_uint_gt(rocksdb_scratch_fs_syncs_skipped(), before);
+    rocksdb_instance_close(inst, 1);
+
+    te_rocksdb_instance_t *back = rocksdb_instance_open(chk, NULL, &err);
+    ck_assert_msg(back != NULL, "%s", err.msg);
+    size_t len = 0;
+    char *v = rocksdb_get(rocksdb_instance_db(back), rocksdb_instance_read_options(back), "k", 1, &len, &e);
+    ck_assert_ptr_null(e);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(len, 1);
+    ck_assert_int_eq(v[0], 'v');
+    rocksdb_free(v);
+    rocksdb_instance_close(back, 1);
+}
+END_TEST
+
 Suite *incremental_suite(void)
 {
     Suite *s = suite_create("incremental");
@@ -325,6 +360,7 @@ Suite *incremental_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
     tcase_add_test(tc, test_incremental_checkpoints);
+    tcase_add_test(tc, test_scratch_fs_skips_syncs);
     suite_add_tcase(s, tc);
     return s;
 }
