@@ -73,36 +73,30 @@ class ScratchFileSystem : public rocksdb::FileSystemWrapper
     IOStatus NewWritableFile(const std::string &f, const FileOptions &o, std::unique_ptr<FSWritableFile> *r,
                              IODebugContext *d) override
     {
-        return wrap(target()->NewWritableFile(f, o, r, d), r);
+        return wrap<ScratchFile>(target()->NewWritableFile(f, o, r, d), r);
     }
     IOStatus ReopenWritableFile(const std::string &f, const FileOptions &o, std::unique_ptr<FSWritableFile> *r,
                                 IODebugContext *d) override
     {
-        return wrap(target()->ReopenWritableFile(f, o, r, d), r);
+        return wrap<ScratchFile>(target()->ReopenWritableFile(f, o, r, d), r);
     }
     IOStatus ReuseWritableFile(const std::string &f, const std::string &old, const FileOptions &o,
                                std::unique_ptr<FSWritableFile> *r, IODebugContext *d) override
     {
-        return wrap(target()->ReuseWritableFile(f, old, o, r, d), r);
+        return wrap<ScratchFile>(target()->ReuseWritableFile(f, old, o, r, d), r);
     }
     IOStatus NewDirectory(const std::string &name, const IOOptions &o, std::unique_ptr<FSDirectory> *r,
                           IODebugContext *d) override
     {
-        IOStatus s = target()->NewDirectory(name, o, r, d);
-        if (s.ok() && *r) {
-            FSDirectory *w = new (std::nothrow) ScratchDirectory(std::move(*r));
-            if (w == nullptr)
-                return IOStatus::NoSpace("out of memory wrapping a directory");
-            r->reset(w);
-        }
-        return s;
+        return wrap<ScratchDirectory>(target()->NewDirectory(name, o, r, d), r);
     }
 
   private:
-    static IOStatus wrap(IOStatus s, std::unique_ptr<FSWritableFile> *r)
+    /* What the POSIX file system opened (when it did), inside its scratch wrapper. */
+    template <class Wrapper, class T> static IOStatus wrap(IOStatus s, std::unique_ptr<T> *r)
     {
         if (s.ok() && *r) {
-            FSWritableFile *w = new (std::nothrow) ScratchFile(std::move(*r));
+            T *w = new (std::nothrow) Wrapper(std::move(*r));
             if (w == nullptr)
                 return IOStatus::NoSpace("out of memory wrapping a file");
             r->reset(w);
