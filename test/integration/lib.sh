@@ -22,10 +22,17 @@ cleanup_daemons() {
   local rc=$?
   local p i c
   for c in "${CLEANUP[@]:-}"; do [ -n "$c" ] && eval "$c" >/dev/null 2>&1; done
+  # A daemon started under a wrapper that forks it (TE_DAEMON_WRAPPER="strace -f ...")
+  # is a child of the recorded pid, and strace detaches from it on SIGTERM: stop the
+  # children first, or they outlive the test.
+  local kids=()
   for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kids+=($(pgrep -P "$p" 2>/dev/null))
+  done
+  for p in "${kids[@]:-}" "${PIDS[@]:-}"; do
     [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
   done
-  for p in "${PIDS[@]:-}"; do
+  for p in "${kids[@]:-}" "${PIDS[@]:-}"; do
     [ -n "$p" ] || continue
     for i in $(seq 1 ${TE_READY_TRIES:-100}); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$p" 2>/dev/null

@@ -11,7 +11,8 @@
 # waiting (heartbeats, leases, checkpoints), so two at once nearly halve the wall time
 # even on two cores. A test whose header holds the line "# te-test: alone" runs with
 # no other test beside it. Results are printed as tests finish; ONLY=substring runs the
-# matching tests. A test still running after TE_TEST_TIMEOUT seconds (300) fails.
+# matching tests. A test still running after TE_TEST_TIMEOUT seconds (300) fails, and
+# so does one that leaves a process running that names its directory.
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,18 @@ run_test() {
   start=$(date +%s.%N)
   rc=0
   BUILD="$BUILD" WORK="$work" ROOT="$ROOT" timeout "$TIMEOUT" bash "$t" </dev/null >"$work/output.txt" 2>&1 || rc=$?
+  # a test stops what it started: a process still naming its directory (2 s after the
+  # test ended, time to finish exiting) fails it, and is killed
+  local left i
+  for i in $(seq 1 20); do
+    left=$(pgrep -d, -f -- "$work" 2>/dev/null) || break
+    sleep 0.1
+  done
+  if [ -n "$left" ]; then
+    { echo "FAIL: processes left running after the test:"; ps -o pid=,args= -p "$left" | cut -c1-300; } >>"$work/output.txt"
+    kill -9 ${left//,/ } 2>/dev/null
+    case $rc in 0 | 77) rc=1 ;; esac
+  fi
   local skips=0
   if [ "$rc" = 0 ]; then
     printf 'PASS %-32s %6.2fs\n' "$name" "$(awk "BEGIN{print $(date +%s.%N) - $start}")" >"$out"
