@@ -126,7 +126,8 @@ try:
             out_dir = os.path.join(work, "debloat-" + mode)
             job = {"name": "debloat-" + mode,
                    "config": {"execution.checkpointing.tolerable-failed-checkpoints": "1000000"},
-                   "vertices": [{"id": "seq", "parallelism": par, "chain": [{"op": "sequence", "from": "1", "to": str(n * par // 2)}]},
+                   "vertices": [{"id": "seq", "parallelism": par,
+                                 "chain": [{"op": "sequence", "from": "1", "to": str(n * par // 2)}]},
                                 {"id": "slow", "parallelism": par,
                                  "chain": [{"op": "plugin", "library": "slow_sink.so", "every": "20", "sleep_us": "1000",
                                             "forward": "true"},

@@ -161,14 +161,11 @@ static TE_NOINLINE int emit_chained(te_operator_chain_t *c, size_t j, const te_r
     return push_element(c, j, 0, rec, 0);
 }
 
-/* The bytes a v1/v2 operator's text record goes out with ahead of the text itself: the
- * header and string slot of the one-string-field row (proto/ROWS.md) it is wrapped
- * into, so that the tail writes that row without building it. */
-#define TEXT_ROW_PREFIX (TE_ROW_HEADER + 8u)
-
+/* The header and string slot of the text row (operator_chain.h) a v1/v2 operator's text
+ * record is wrapped into, so that the tail writes that row without building it. */
 static inline void text_row_prefix(uint8_t *p, uint32_t len)
 {
-    uint64_t hdr = 1, slot = (uint64_t)TEXT_ROW_PREFIX | (uint64_t)len << 32; /* one field, not null */
+    uint64_t hdr = TEXT_ROW_HEADER, slot = text_row_slot(len);
     memcpy(p, &hdr, 8);
     memcpy(p + 8, &slot, 8);
 }

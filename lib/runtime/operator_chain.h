@@ -98,21 +98,26 @@ typedef struct te_chain_head {
 } te_chain_head_t;
 void operator_chain_head(te_operator_chain_t *c, te_chain_head_t *h);
 
+/* The row a v1/v2 operator's text record goes out as (proto/ROWS.md): header 1 (one
+ * field, not null), the string's slot, the string — TEXT_ROW_PREFIX bytes ahead of the
+ * text, written by chain_output.c and read back by operator_chain_text_view. */
+#define TEXT_ROW_PREFIX (TE_ROW_HEADER + 8u)
+#define TEXT_ROW_HEADER 1u
+static inline uint64_t text_row_slot(uint32_t len) { return (uint64_t)TEXT_ROW_PREFIX | (uint64_t)len << 32; }
+
 /* What a v1/v2 operator reads for a row of one string field: the string's bytes ("" for
- * null or a malformed row), the row's timestamp. Returns text. The row a v1/v2 producer
- * writes (header 1: one field, no null; the string right after its slot, up to the
- * row's end) is read with two loads; any other goes through te_row_get_str. */
+ * null or a malformed row), the row's timestamp. Returns text. The text row above is
+ * read with two loads; any other goes through te_row_get_str. */
 static inline const te_record_t *operator_chain_text_view(const te_record_t *row, te_record_t *text)
 {
     uint32_t n;
-    if (TE_LIKELY(row->len >= TE_ROW_HEADER + 8u)) {
+    if (TE_LIKELY(row->len >= TEXT_ROW_PREFIX)) {
         uint64_t hdr, slot;
         memcpy(&hdr, row->data, 8);
         memcpy(&slot, row->data + TE_ROW_HEADER, 8);
-        if (TE_LIKELY(hdr == 1 &&
-                      slot == ((uint64_t)(row->len - TE_ROW_HEADER - 8u) << 32 | (TE_ROW_HEADER + 8u)))) {
-            text->data = row->data + TE_ROW_HEADER + 8u;
-            text->len = row->len - TE_ROW_HEADER - 8u;
+        if (TE_LIKELY(hdr == TEXT_ROW_HEADER && slot == text_row_slot(row->len - TEXT_ROW_PREFIX))) {
+            text->data = row->data + TEXT_ROW_PREFIX;
+            text->len = row->len - TEXT_ROW_PREFIX;
             text->timestamp = row->timestamp;
             return text;
         }

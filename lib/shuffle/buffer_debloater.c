@@ -34,9 +34,9 @@ uint32_t buffer_debloater_update(te_buffer_debloater_t *d, int64_t now_ns, uint6
         d->last_bytes = bytes_in;
         return 0;
     }
-    int64_t dt = now_ns - d->last_ns;
-    if (dt < (int64_t)TE_DEBLOAT_PERIOD_MS * 1000000)
+    if (!buffer_debloater_due(d, now_ns))
         return 0;
+    int64_t dt = now_ns - d->last_ns;
     uint64_t throughput = (bytes_in - d->last_bytes) * 1000000000ull / (uint64_t)dt;
     d->last_ns = now_ns;
     d->last_bytes = bytes_in;
