@@ -44,8 +44,9 @@ CONNECTORS_SO_OBJS := $(patsubst %.c,$(BUILD)/pic/%.o,$(CONNECTOR_SRCS) $(MODULE
                         lib/operators/op_util.c lib/operators/op_keyed.c)
 CONNECTOR_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CONNECTOR_SRCS))
 LIB_SRCS  ?= $(sort $(filter-out $(CONNECTOR_SRCS) $(MODULE_STAMP),$(shell find lib -name '*.c')))
-# The C++ files: what RocksDB's C API lacks — its WriteBufferManager (lib/state/rocksdb_memory.cc)
-# and a FileSystem (lib/state/rocksdb_scratch_fs.cc).
+# The C++ files: what RocksDB's C API lacks — its WriteBufferManager (lib/state/rocksdb_memory.cc),
+# a FileSystem (lib/state/rocksdb_scratch_fs.cc), a flush that does not wait and the sequence
+# numbers of live files (lib/state/rocksdb_capture.cc).
 LIB_CXX_SRCS ?= $(sort $(shell find lib -name '*.cc'))
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX_SRCS)) \
              $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRCS))

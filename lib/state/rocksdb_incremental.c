@@ -58,6 +58,7 @@ struct te_rocksdb_inc_snapshot {
     te_rocksdb_state_name_t *states;
     size_t n_states;
     char *dir;
+    te_rocksdb_capture_t *cap; /* the native checkpoint into dir, begun at the barrier */
 };
 
 /* ---- file lists ---- */
@@ -278,7 +279,7 @@ te_rocksdb_inc_snapshot_t *rocksdb_incremental_snapshot(te_rocksdb_incremental_t
         s->n_states = i + 1;
     }
     (void)dir_remove_tree(local_chk_dir); /* a leftover of an earlier attempt */
-    if (rocksdb_instance_checkpoint(inst, local_chk_dir, err) != TE_OK) {
+    if ((s->cap = rocksdb_instance_capture_begin(inst, local_chk_dir, err)) == NULL) {
         rocksdb_incremental_release(s);
         return NULL;
     }
@@ -293,6 +294,7 @@ void rocksdb_incremental_release(te_rocksdb_inc_snapshot_t *s)
 {
     if (s == NULL)
         return;
+    rocksdb_instance_capture_free(s->cap);
     if (s->dir)
         (void)dir_remove_tree(s->dir);
     for (size_t i = 0; i < s->n_states; i++)
@@ -472,9 +474,11 @@ te_status_t rocksdb_incremental_write(te_rocksdb_inc_snapshot_t *s, te_ckpt_writ
                                       te_rocksdb_shared_fn shared, void *arg, te_error_t *err)
 {
     te_rocksdb_incremental_t *x = s->x;
-    char **names;
-    size_t n;
-    te_status_t st = list_dir(s->dir, &names, &n, err);
+    char **names = NULL;
+    size_t n = 0;
+    te_status_t st = rocksdb_instance_capture_end(s->cap, err);
+    if (st == TE_OK)
+        st = list_dir(s->dir, &names, &n, err);
     inc_ckpt_t base = {0};
     pthread_mutex_lock(&x->mu);
     for (size_t i = 0; st == TE_OK && i < x->base.n; i++)

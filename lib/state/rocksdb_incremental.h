@@ -3,8 +3,9 @@
  * (`state.backend.incremental: true`; Flink's RocksIncrementalSnapshotStrategy and
  * its restore operations).
  *
- * A checkpoint's synchronous part is RocksDB's native checkpoint (flush the memtables,
- * hard-link the SST files into <local>/chk-<n>). Its asynchronous part uploads the SST
+ * A checkpoint's synchronous part switches the instance's memtables; its asynchronous
+ * part waits for their flush and takes RocksDB's native checkpoint (hard links of the
+ * SST files into <local>/chk-<n>) — rocksdb_instance_capture_*. It then uploads the SST
  * files that the base — the files of the last confirmed checkpoint — does not hold, as
  * shared files `<state.checkpoints.dir>/<job>/shared/<instance uid>-<n>-<name>` (a hard
  * link when the checkpoint directory is on the same file system, else a copy; fsynced),
@@ -16,7 +17,7 @@
  *   u32 n_states, then per keyed state: u32 operator index | u32 len | operator name
  *   u32 n_files, then per file: u8 kind | u16 len | name in the instance, then
  *     kind 1 (shared SST): u16 len | absolute path | u64 size | u32 crc32c(content)
- *     kind 2 (private: MANIFEST, CURRENT, OPTIONS): u64 size | content
+ *     kind 2 (private: MANIFEST, CURRENT, OPTIONS, an empty WAL): u64 size | content
  *
  * Every shared file a checkpoint refers to is reported with its acknowledgement, so
  * the coordinator's shared-state registry counts references and deletes a file only
@@ -64,14 +65,15 @@ typedef int (*te_rocksdb_shared_fn)(void *arg, const char *path, uint64_t size);
 te_rocksdb_incremental_t *rocksdb_incremental_new(const char *shared_dir, const char *label);
 void rocksdb_incremental_free(te_rocksdb_incremental_t *x);
 
-/* Synchronous part: a native checkpoint of inst into local_chk_dir (must not exist);
- * states: the keyed states the manifest names (copied). NULL + err. */
+/* Synchronous part: begins a native checkpoint of inst into local_chk_dir (must not
+ * exist); states: the keyed states the manifest names (copied). NULL + err. */
 te_rocksdb_inc_snapshot_t *rocksdb_incremental_snapshot(te_rocksdb_incremental_t *x, te_rocksdb_instance_t *inst,
                                                         uint64_t checkpoint_id, uint32_t max_parallelism,
                                                         uint32_t kg_first, uint32_t kg_last,
                                                         const te_rocksdb_state_name_t *states, size_t n_states,
                                                         const char *local_chk_dir, te_error_t *err);
-/* Asynchronous part: uploads, then writes the manifest into w's current section;
+/* Asynchronous part: ends the native checkpoint (TE_ESTATE: it would not be the state
+ * at the barrier; decline), uploads, then writes the manifest into w's current section;
  * shared(arg, path, size) for every shared file referred to. */
 te_status_t rocksdb_incremental_write(te_rocksdb_inc_snapshot_t *s, te_ckpt_writer_t *w,
                                       te_rocksdb_shared_fn shared, void *arg, te_error_t *err);

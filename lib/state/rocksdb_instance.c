@@ -3,9 +3,11 @@
  * open with every existing column family, column families created on demand, native
  * checkpoints, properties, close and delete.
  *
- * Threading: the task thread opens, creates column families and closes; snapshot
- * threads take checkpoints and read properties. cf_mu guards the column-family table
- * (a leaf lock, never held while calling into RocksDB except around create).
+ * Threading: the task thread opens, creates column families, begins captures and
+ * closes; snapshot threads end captures (flush wait + checkpoint) and read properties.
+ * cf_mu guards the column-family table (a leaf lock, never held while calling into
+ * RocksDB except around create); cap_mu the one capture in flight (a leaf lock; begin
+ * waits on cap_cv while an earlier capture is not ended).
  */
 #include "state/rocksdb_instance.h"
 
@@ -18,6 +20,7 @@
 
 #include "common/dir_util.h"
 #include "common/log.h"
+#include "state/rocksdb_capture.h"
 #include "state/rocksdb_scratch_fs.h"
 
 #define DEFAULT_CACHE_BYTES (32u << 20) /* without a slot's managed memory */
@@ -42,6 +45,26 @@ struct te_rocksdb_instance {
     pthread_mutex_t cf_mu;
     inst_cf_t *cfs;
     size_t n_cfs, cap_cfs;
+    /* captures (cap_mu, a leaf lock, guards them and every capture's state): the one
+     * not linked yet (a later memtable switch would be a write after its barrier, so
+     * the next begin finishes it first); after an unclean one the next checkpoint
+     * flushes in its synchronous part */
+    pthread_mutex_t cap_mu;
+    pthread_cond_t cap_cv;
+    te_rocksdb_capture_t *inflight;
+    int flush_next;
+};
+
+enum { CAP_PENDING, CAP_ENDING, CAP_DONE };
+
+struct te_rocksdb_capture {
+    te_rocksdb_instance_t *inst;
+    char *dir;
+    uint64_t seq;
+    rocksdb_column_family_handle_t **cfs; /* switched at the barrier (default aside) */
+    size_t n_cfs;
+    int state;        /* CAP_*; ENDING: one thread links the files, others wait */
+    te_error_t error; /* the outcome once DONE */
 };
 
 /* ThreadSanitizer builds: RocksDB (Debian's, not instrumented) synchronises its
@@ -203,6 +226,8 @@ te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_
         return NULL;
     }
     pthread_mutex_init(&inst->cf_mu, NULL);
+    pthread_mutex_init(&inst->cap_mu, NULL);
+    pthread_cond_init(&inst->cap_cv, NULL);
     if (build_options(inst, mem, err) != TE_OK)
         goto fail;
     if (dir_make(dir) != 0) {
@@ -228,6 +253,8 @@ void rocksdb_instance_close(te_rocksdb_instance_t *inst, int destroy)
     free(inst->cfs);
     if (inst->default_cf)
         rocksdb_column_family_handle_destroy(inst->default_cf);
+    pthread_mutex_destroy(&inst->cap_mu);
+    pthread_cond_destroy(&inst->cap_cv);
     if (inst->db)
         rocksdb_close(inst->db);
     if (inst->opts)
@@ -319,6 +346,144 @@ te_status_t rocksdb_instance_checkpoint(te_rocksdb_instance_t *inst, const char 
     if (e != NULL)
         return rdb_error(err, e, "RocksDB checkpoint into '%s'", dir);
     return TE_OK;
+}
+
+/* Waits for the flush of what c switched, links the files into c->dir and checks
+ * them (c is ENDING: this thread alone works on it). */
+static te_status_t capture_link(te_rocksdb_capture_t *c, te_error_t *err)
+{
+    te_rocksdb_instance_t *inst = c->inst;
+    char *e = NULL;
+    int clean = 0;
+    te_status_t st = TE_OK;
+    if (rocksdb_capture_wait_flushed(inst->db, c->cfs, c->n_cfs, &e) != 0 ||
+        rocksdb_capture_checkpoint(inst->db, c->dir, c->seq, &clean, &e) != 0)
+        st = te_error_set(err, TE_EIO, "RocksDB checkpoint of '%s' into '%s': %s", inst->dir, c->dir, e);
+    else if (!clean)
+        st = te_error_set(err, TE_ESTATE,
+                          "RocksDB checkpoint of '%s': a memtable written after the barrier was flushed before "
+                          "the checkpoint linked its files (a memtable filled up, or the write-buffer manager "
+                          "flushed it); this checkpoint is declined, the next one flushes in its synchronous part",
+                          inst->dir);
+    free(e);
+    return st;
+}
+
+/* Under cap_mu: c is DONE with st (err's message when failed). */
+static void capture_settle(te_rocksdb_capture_t *c, te_status_t st, const te_error_t *err)
+{
+    c->state = CAP_DONE;
+    c->error.code = st;
+    snprintf(c->error.msg, sizeof(c->error.msg), "%s", st == TE_OK ? "" : err->msg);
+    if (c->inst->inflight == c)
+        c->inst->inflight = NULL;
+    pthread_cond_broadcast(&c->inst->cap_cv);
+}
+
+/* Links the files of a PENDING capture (claimed under cap_mu by the caller, which set
+ * it ENDING), then settles it; a failure makes the next checkpoint flush. */
+static void capture_finish_claimed(te_rocksdb_capture_t *c)
+{
+    te_error_t err = {0};
+    te_status_t st = capture_link(c, &err);
+    pthread_mutex_lock(&c->inst->cap_mu);
+    c->inst->flush_next |= st != TE_OK;
+    capture_settle(c, st, &err);
+    pthread_mutex_unlock(&c->inst->cap_mu);
+}
+
+void rocksdb_instance_capture_free(te_rocksdb_capture_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->inst->cap_mu);
+    while (c->state == CAP_ENDING) /* the next begin is linking it */
+        pthread_cond_wait(&c->inst->cap_cv, &c->inst->cap_mu);
+    if (c->state == CAP_PENDING) { /* dropped before its asynchronous part */
+        te_error_t err;
+        te_error_set(&err, TE_ECANCELED, "the checkpoint was cancelled");
+        capture_settle(c, TE_ECANCELED, &err);
+    }
+    pthread_mutex_unlock(&c->inst->cap_mu);
+    free(c->cfs);
+    free(c->dir);
+    free(c);
+}
+
+te_rocksdb_capture_t *rocksdb_instance_capture_begin(te_rocksdb_instance_t *inst, const char *dir, te_error_t *err)
+{
+    te_rocksdb_capture_t *c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->dir = strdup(dir)) == NULL) {
+        free(c);
+        te_error_set(err, TE_ENOMEM, "out of memory taking a RocksDB checkpoint");
+        return NULL;
+    }
+    c->inst = inst;
+    c->state = CAP_DONE;
+    /* An earlier capture whose files are not linked yet is finished first, here (its
+     * asynchronous part may still be queued): the switch below would otherwise be a
+     * write after its barrier. Bounded by a flush, as every synchronous part was. */
+    pthread_mutex_lock(&inst->cap_mu);
+    te_rocksdb_capture_t *prev = inst->inflight;
+    if (prev != NULL && prev->state == CAP_PENDING) {
+        prev->state = CAP_ENDING;
+        pthread_mutex_unlock(&inst->cap_mu);
+        capture_finish_claimed(prev);
+        pthread_mutex_lock(&inst->cap_mu);
+    }
+    while (inst->inflight != NULL) /* a snapshot thread is linking it */
+        pthread_cond_wait(&inst->cap_cv, &inst->cap_mu);
+    int flush = inst->flush_next;
+    inst->flush_next = 0;
+    pthread_mutex_unlock(&inst->cap_mu);
+
+    te_status_t st = TE_OK;
+    if (flush) {
+        st = rocksdb_instance_checkpoint(inst, dir, err);
+    } else {
+        pthread_mutex_lock(&inst->cf_mu); /* the task thread is the only one adding */
+        c->n_cfs = inst->n_cfs;
+        c->cfs = malloc((c->n_cfs ? c->n_cfs : 1) * sizeof(*c->cfs));
+        for (size_t i = 0; c->cfs != NULL && i < c->n_cfs; i++)
+            c->cfs[i] = inst->cfs[i].h;
+        pthread_mutex_unlock(&inst->cf_mu);
+        char *e = NULL;
+        if (c->cfs == NULL)
+            st = te_error_set(err, TE_ENOMEM, "out of memory taking a RocksDB checkpoint");
+        else if (rocksdb_capture_switch(inst->db, c->cfs, c->n_cfs, &c->seq, &e) != 0)
+            st = te_error_set(err, TE_EIO, "RocksDB checkpoint of '%s': %s", inst->dir, e);
+        free(e);
+        if (st == TE_OK) {
+            pthread_mutex_lock(&inst->cap_mu);
+            c->state = CAP_PENDING;
+            inst->inflight = c;
+            pthread_mutex_unlock(&inst->cap_mu);
+        }
+    }
+    if (st != TE_OK) {
+        rocksdb_instance_capture_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+te_status_t rocksdb_instance_capture_end(te_rocksdb_capture_t *c, te_error_t *err)
+{
+    te_rocksdb_instance_t *inst = c->inst;
+    pthread_mutex_lock(&inst->cap_mu);
+    if (c->state == CAP_PENDING) {
+        c->state = CAP_ENDING;
+        pthread_mutex_unlock(&inst->cap_mu);
+        capture_finish_claimed(c);
+        pthread_mutex_lock(&inst->cap_mu);
+    }
+    while (c->state == CAP_ENDING) /* the next begin is linking it */
+        pthread_cond_wait(&inst->cap_cv, &inst->cap_mu);
+    te_status_t st = c->error.code;
+    if (st != TE_OK)
+        te_error_set(err, st, "%s", c->error.msg);
+    pthread_mutex_unlock(&inst->cap_mu);
+    return st;
 }
 
 /* Sum of an integer property over every column family. */

@@ -4,11 +4,12 @@
  * family per keyed state (named by the state store), writes without a write-ahead log
  * (checkpoints make state durable, as in Flink), memory from the slot's shared block
  * cache and write-buffer manager (rocksdb_memory; a private small cache when none), and
- * native checkpoints (flush + hard links of the SST files) for incremental snapshots.
+ * native checkpoints (hard links of the SST files) for incremental snapshots, whose
+ * flush runs off the task thread (rocksdb_capture).
  * Closing can delete the directory.
  *
  * Threading: RocksDB is thread-safe; the task thread writes, snapshot threads read
- * (iterators over a RocksDB snapshot, checkpoint directories). The column-family table
+ * (iterators over a RocksDB snapshot, checkpoint directories) and end captures. The column-family table
  * is changed only by the task thread (cf_get) and read by snapshot threads after the
  * task thread published the snapshot that names them (a mutex guards it).
  */
@@ -48,8 +49,19 @@ const rocksdb_readoptions_t *rocksdb_instance_read_options(te_rocksdb_instance_t
 const char *rocksdb_instance_dir(const te_rocksdb_instance_t *inst);
 
 /* Native checkpoint into dir (must not exist): flushes the memtables and hard-links
- * the SST files (RocksDB's Checkpoint). */
+ * the SST files (RocksDB's Checkpoint), all on the calling thread. */
 te_status_t rocksdb_instance_checkpoint(te_rocksdb_instance_t *inst, const char *dir, te_error_t *err);
+
+/* The same in two parts (rocksdb_capture.h): begin, on the task thread at the barrier,
+ * switches the memtables (it first waits for an earlier capture of the instance to
+ * end; after an unclean one it takes the whole checkpoint right there); end, on a
+ * snapshot thread, waits for their flush and links the files into dir. end fails with
+ * TE_ESTATE when RocksDB flushed writes newer than the barrier first (the checkpoint
+ * must be declined; the next one flushes in begin). free ends a capture not ended. */
+typedef struct te_rocksdb_capture te_rocksdb_capture_t;
+te_rocksdb_capture_t *rocksdb_instance_capture_begin(te_rocksdb_instance_t *inst, const char *dir, te_error_t *err);
+te_status_t rocksdb_instance_capture_end(te_rocksdb_capture_t *c, te_error_t *err);
+void rocksdb_instance_capture_free(te_rocksdb_capture_t *c);
 
 /* Approximate bytes: SST files on disk, memtables; and the estimated number of keys
  * of a column family. */

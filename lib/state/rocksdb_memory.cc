@@ -2,7 +2,7 @@
  * rocksdb_memory — a slot's RocksDB block cache and write-buffer manager (see
  * rocksdb_memory.h). The C API's option structs are re-declared here exactly as
  * RocksDB's c.cc defines them (a struct holding the C++ object as `rep`), which is how
- * the C API itself reaches them; this file is the only C++ in the tree.
+ * the C API itself reaches them (rocksdb_scratch_fs.cc and rocksdb_capture.cc do the same).
  *
  * Threading: see rocksdb_memory.h; no locks of its own.
  */

@@ -353,6 +353,122 @@ START_TEST(test_scratch_fs_skips_syncs)
 }
 END_TEST
 
+/* Puts key -> value into the default family of inst. */
+static void put_kv(te_rocksdb_instance_t *inst, const char *k, const char *v)
+{
+    char *e = NULL;
+    rocksdb_put(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), k, strlen(k), v, strlen(v), &e);
+    ck_assert_msg(e == NULL, "%s", e);
+}
+
+/* The value of key in the checkpoint in dir ("" when absent). */
+static void expect_in(const char *dir, const char *k, const char *want)
+{
+    te_error_t err;
+    te_rocksdb_instance_t *back = rocksdb_instance_open(dir, NULL, &err);
+    ck_assert_msg(back != NULL, "%s", err.msg);
+    char *e = NULL;
+    size_t len = 0;
+    char *v = rocksdb_get(rocksdb_instance_db(back), rocksdb_instance_read_options(back), k, strlen(k), &len, &e);
+    ck_assert_ptr_null(e);
+    ck_assert_msg(len == strlen(want) && memcmp(v ? v : "", want, len) == 0, "%s in %s: '%.*s', want '%s'", k, dir,
+                  (int)len, v ? v : "", want);
+    rocksdb_free(v);
+    rocksdb_instance_close(back, 0);
+}
+
+/* A checkpoint in two parts holds the state at its barrier: writes after the memtable
+ * switch are not in it, writes before it are (flushed by the asynchronous part), also
+ * when a later checkpoint begins before its asynchronous part. When
+ * RocksDB flushes writes newer than the barrier before the files are linked (here an
+ * explicit flush; in a task a memtable that filled up), the end says so (TE_ESTATE) and
+ * the next capture takes the whole checkpoint in its synchronous part. */
+START_TEST(test_capture_holds_the_barrier_state)
+{
+    te_error_t err;
+    char dir[160], chk[160];
+    snprintf(dir, sizeof(dir), "%s/inst", g_dir);
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, &err);
+    ck_assert_msg(inst != NULL, "%s", err.msg);
+    ck_assert_ptr_nonnull(rocksdb_instance_cf(inst, "op-1", &err));
+    put_kv(inst, "a", "1");
+    put_kv(inst, "b", "1");
+
+    snprintf(chk, sizeof(chk), "%s/chk-1", g_dir);
+    te_rocksdb_capture_t *c = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    put_kv(inst, "a", "2"); /* after the barrier */
+    put_kv(inst, "c", "2");
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+    expect_in(chk, "a", "1");
+    expect_in(chk, "b", "1");
+    expect_in(chk, "c", "");
+
+    snprintf(chk, sizeof(chk), "%s/chk-2", g_dir);
+    c = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    put_kv(inst, "b", "3"); /* after the barrier, and flushed before the end */
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    char *e = NULL;
+    rocksdb_flush(rocksdb_instance_db(inst), fo, &e);
+    ck_assert_ptr_null(e);
+    rocksdb_flushoptions_destroy(fo);
+    ck_assert_int_eq(rocksdb_instance_capture_end(c, &err), TE_ESTATE);
+    ck_assert_msg(strstr(err.msg, "after the barrier") != NULL, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+    (void)dir_remove_tree(chk);
+
+    snprintf(chk, sizeof(chk), "%s/chk-3", g_dir);
+    c = rocksdb_instance_capture_begin(inst, chk, &err); /* synchronous: the files are there */
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    put_kv(inst, "b", "4");
+    expect_in(chk, "b", "3");
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+    expect_in(chk, "a", "2");
+    expect_in(chk, "b", "3");
+    expect_in(chk, "c", "2");
+
+    snprintf(chk, sizeof(chk), "%s/chk-4", g_dir); /* and back to two parts */
+    c = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    put_kv(inst, "b", "5");
+    ck_assert_msg(access(chk, F_OK) != 0, "the capture after a synchronous one is in two parts again");
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+    expect_in(chk, "b", "4");
+
+    /* overlapping checkpoints: the second begins before the first's asynchronous part
+     * (which finds its files linked); one dropped before its asynchronous part leaves
+     * nothing behind that blocks the next */
+    char chk6[160];
+    snprintf(chk, sizeof(chk), "%s/chk-5", g_dir);
+    snprintf(chk6, sizeof(chk6), "%s/chk-6", g_dir);
+    te_rocksdb_capture_t *c5 = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c5 != NULL, "%s", err.msg);
+    put_kv(inst, "b", "6");
+    c = rocksdb_instance_capture_begin(inst, chk6, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    put_kv(inst, "b", "7");
+    ck_assert_msg(rocksdb_instance_capture_end(c5, &err) == TE_OK, "%s", err.msg);
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c5);
+    rocksdb_instance_capture_free(c);
+    expect_in(chk, "b", "5");
+    expect_in(chk6, "b", "6");
+    snprintf(chk, sizeof(chk), "%s/chk-7", g_dir);
+    rocksdb_instance_capture_free(rocksdb_instance_capture_begin(inst, chk, &err));
+    snprintf(chk, sizeof(chk), "%s/chk-8", g_dir);
+    c = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+    expect_in(chk, "b", "7");
+    rocksdb_instance_close(inst, 1);
+}
+END_TEST
+
 Suite *incremental_suite(void)
 {
     Suite *s = suite_create("incremental");
@@ -361,6 +477,7 @@ Suite *incremental_suite(void)
     tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
     tcase_add_test(tc, test_incremental_checkpoints);
     tcase_add_test(tc, test_scratch_fs_skips_syncs);
+    tcase_add_test(tc, test_capture_holds_the_barrier_state);
     suite_add_tcase(s, tc);
     return s;
 }
