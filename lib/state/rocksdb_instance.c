@@ -26,6 +26,7 @@
 #define DEFAULT_CACHE_BYTES (32u << 20) /* without a slot's managed memory */
 #define WRITE_BUFFER_BYTES  (16u << 20)
 #define MAX_COLUMN_FAMILIES 4096
+#define UNIVERSAL_RUNS      10 /* sorted runs before a compaction merges them */
 
 typedef struct inst_cf {
     char *name;
@@ -113,7 +114,16 @@ static te_status_t build_options(te_rocksdb_instance_t *inst, te_rocksdb_memory_
     rocksdb_options_set_max_background_jobs(o, 2);
     rocksdb_options_set_write_buffer_size(o, WRITE_BUFFER_BYTES); /* rocksdb_memory_apply sizes it */
     rocksdb_options_set_max_write_buffer_number(o, 2);
-    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    /* Universal compaction: a flush is a new sorted run, merged with runs of its size,
+     * the whole state rewritten only when the smaller runs reach twice the largest
+     * (space amplification 200%). An incremental checkpoint uploads what compaction
+     * wrote since the last one; leveled compaction keeps a state below a few hundred
+     * MB in one level and rewrites all of it every fourth flush (measured at 10^7 keys,
+     * 1% changed per checkpoint: every checkpoint uploaded the full state; universal
+     * p50 2%, mean 5%). Up to ten runs before they merge: a read checks a bloom filter
+     * per run. A database written with leveled compaction opens as it is. */
+    rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
+    rocksdb_options_set_level0_file_num_compaction_trigger(o, UNIVERSAL_RUNS);
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
     /* Index and filter blocks live in the (bounded) cache, partitioned so a lookup
