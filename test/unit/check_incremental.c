@@ -377,10 +377,28 @@ static void expect_in(const char *dir, const char *k, const char *want)
     rocksdb_instance_close(back, 0);
 }
 
+/* Begins a capture of inst into <g_dir>/chk-<n> (its path in chk). */
+static te_rocksdb_capture_t *begin_at(te_rocksdb_instance_t *inst, int n, char *chk, size_t cap)
+{
+    te_error_t err;
+    snprintf(chk, cap, "%s/chk-%d", g_dir, n);
+    te_rocksdb_capture_t *c = rocksdb_instance_capture_begin(inst, chk, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    return c;
+}
+
+/* Ends c, which must succeed, and frees it. */
+static void end_ok(te_rocksdb_capture_t *c)
+{
+    te_error_t err;
+    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
+    rocksdb_instance_capture_free(c);
+}
+
 /* A checkpoint in two parts holds the state at its barrier: writes after the memtable
  * switch are not in it, writes before it are (flushed by the asynchronous part), also
- * when a later checkpoint begins before its asynchronous part. When
- * RocksDB flushes writes newer than the barrier before the files are linked (here an
+ * when a later checkpoint begins before its asynchronous part. When RocksDB flushes
+ * writes newer than the barrier before the files are linked (here an
  * explicit flush; in a task a memtable that filled up), the end says so (TE_ESTATE) and
  * the next capture takes the whole checkpoint in its synchronous part. */
 START_TEST(test_capture_holds_the_barrier_state)
@@ -394,20 +412,15 @@ START_TEST(test_capture_holds_the_barrier_state)
     put_kv(inst, "a", "1");
     put_kv(inst, "b", "1");
 
-    snprintf(chk, sizeof(chk), "%s/chk-1", g_dir);
-    te_rocksdb_capture_t *c = rocksdb_instance_capture_begin(inst, chk, &err);
-    ck_assert_msg(c != NULL, "%s", err.msg);
+    te_rocksdb_capture_t *c = begin_at(inst, 1, chk, sizeof(chk));
     put_kv(inst, "a", "2"); /* after the barrier */
     put_kv(inst, "c", "2");
-    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
-    rocksdb_instance_capture_free(c);
+    end_ok(c);
     expect_in(chk, "a", "1");
     expect_in(chk, "b", "1");
     expect_in(chk, "c", "");
 
-    snprintf(chk, sizeof(chk), "%s/chk-2", g_dir);
-    c = rocksdb_instance_capture_begin(inst, chk, &err);
-    ck_assert_msg(c != NULL, "%s", err.msg);
+    c = begin_at(inst, 2, chk, sizeof(chk));
     put_kv(inst, "b", "3"); /* after the barrier, and flushed before the end */
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     char *e = NULL;
@@ -419,51 +432,35 @@ START_TEST(test_capture_holds_the_barrier_state)
     rocksdb_instance_capture_free(c);
     (void)dir_remove_tree(chk);
 
-    snprintf(chk, sizeof(chk), "%s/chk-3", g_dir);
-    c = rocksdb_instance_capture_begin(inst, chk, &err); /* synchronous: the files are there */
-    ck_assert_msg(c != NULL, "%s", err.msg);
+    c = begin_at(inst, 3, chk, sizeof(chk)); /* synchronous: the files are there */
     put_kv(inst, "b", "4");
     expect_in(chk, "b", "3");
-    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
-    rocksdb_instance_capture_free(c);
+    end_ok(c);
     expect_in(chk, "a", "2");
     expect_in(chk, "b", "3");
     expect_in(chk, "c", "2");
 
-    snprintf(chk, sizeof(chk), "%s/chk-4", g_dir); /* and back to two parts */
-    c = rocksdb_instance_capture_begin(inst, chk, &err);
-    ck_assert_msg(c != NULL, "%s", err.msg);
+    c = begin_at(inst, 4, chk, sizeof(chk));
     put_kv(inst, "b", "5");
     ck_assert_msg(access(chk, F_OK) != 0, "the capture after a synchronous one is in two parts again");
-    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
-    rocksdb_instance_capture_free(c);
+    end_ok(c);
     expect_in(chk, "b", "4");
 
     /* overlapping checkpoints: the second begins before the first's asynchronous part
      * (which finds its files linked); one dropped before its asynchronous part leaves
      * nothing behind that blocks the next */
     char chk6[160];
-    snprintf(chk, sizeof(chk), "%s/chk-5", g_dir);
-    snprintf(chk6, sizeof(chk6), "%s/chk-6", g_dir);
-    te_rocksdb_capture_t *c5 = rocksdb_instance_capture_begin(inst, chk, &err);
-    ck_assert_msg(c5 != NULL, "%s", err.msg);
+    te_rocksdb_capture_t *c5 = begin_at(inst, 5, chk, sizeof(chk));
     put_kv(inst, "b", "6");
-    c = rocksdb_instance_capture_begin(inst, chk6, &err);
-    ck_assert_msg(c != NULL, "%s", err.msg);
+    c = begin_at(inst, 6, chk6, sizeof(chk6));
     put_kv(inst, "b", "7");
-    ck_assert_msg(rocksdb_instance_capture_end(c5, &err) == TE_OK, "%s", err.msg);
-    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
-    rocksdb_instance_capture_free(c5);
-    rocksdb_instance_capture_free(c);
+    end_ok(c5);
+    end_ok(c);
     expect_in(chk, "b", "5");
     expect_in(chk6, "b", "6");
-    snprintf(chk, sizeof(chk), "%s/chk-7", g_dir);
-    rocksdb_instance_capture_free(rocksdb_instance_capture_begin(inst, chk, &err));
-    snprintf(chk, sizeof(chk), "%s/chk-8", g_dir);
-    c = rocksdb_instance_capture_begin(inst, chk, &err);
-    ck_assert_msg(c != NULL, "%s", err.msg);
-    ck_assert_msg(rocksdb_instance_capture_end(c, &err) == TE_OK, "%s", err.msg);
-    rocksdb_instance_capture_free(c);
+    rocksdb_instance_capture_free(begin_at(inst, 7, chk, sizeof(chk)));
+    c = begin_at(inst, 8, chk, sizeof(chk));
+    end_ok(c);
     expect_in(chk, "b", "7");
     rocksdb_instance_close(inst, 1);
 }
