@@ -95,7 +95,8 @@ static te_status_t rdb_error(te_error_t *err, char *msg, const char *fmt, const 
     return TE_EIO;
 }
 
-static te_status_t build_options(te_rocksdb_instance_t *inst, te_rocksdb_memory_t *mem, te_error_t *err)
+static te_status_t build_options(te_rocksdb_instance_t *inst, te_rocksdb_memory_t *mem,
+                                 te_rocksdb_compaction_t compaction, te_error_t *err)
 {
     inst->opts = rocksdb_options_create();
     inst->table = rocksdb_block_based_options_create();
@@ -114,16 +115,20 @@ static te_status_t build_options(te_rocksdb_instance_t *inst, te_rocksdb_memory_
     rocksdb_options_set_max_background_jobs(o, 2);
     rocksdb_options_set_write_buffer_size(o, WRITE_BUFFER_BYTES); /* rocksdb_memory_apply sizes it */
     rocksdb_options_set_max_write_buffer_number(o, 2);
-    /* Universal compaction: a flush is a new sorted run, merged with runs of its size,
-     * the whole state rewritten only when the smaller runs reach twice the largest
-     * (space amplification 200%). An incremental checkpoint uploads what compaction
-     * wrote since the last one; leveled compaction keeps a state below a few hundred
-     * MB in one level and rewrites all of it every fourth flush (measured at 10^7 keys,
-     * 1% changed per checkpoint: every checkpoint uploaded the full state; universal
-     * p50 2%, mean 5%). Up to ten runs before they merge: a read checks a bloom filter
-     * per run. A database written with leveled compaction opens as it is. */
-    rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
-    rocksdb_options_set_level0_file_num_compaction_trigger(o, UNIVERSAL_RUNS);
+    /* Universal compaction (the default): a flush is a new sorted run, merged with runs
+     * of its size, the whole state rewritten only when the smaller runs reach twice the
+     * largest (space amplification 200%). An incremental checkpoint uploads what
+     * compaction wrote since the last one; leveled compaction keeps a state below a few
+     * hundred MB in one level and rewrites all of it every fourth flush (measured at
+     * 10^7 keys, 1% changed per checkpoint: every checkpoint uploaded the full state;
+     * universal p50 2%, mean 5%). Up to ten runs before they merge: a read checks a
+     * bloom filter per run. */
+    if (compaction == TE_ROCKSDB_LEVEL) {
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    } else {
+        rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
+        rocksdb_options_set_level0_file_num_compaction_trigger(o, UNIVERSAL_RUNS);
+    }
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
     /* Index and filter blocks live in the (bounded) cache, partitioned so a lookup
@@ -227,7 +232,8 @@ cleanup:
     return st;
 }
 
-te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_t *mem, te_error_t *err)
+te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_t *mem,
+                                             te_rocksdb_compaction_t compaction, te_error_t *err)
 {
     te_rocksdb_instance_t *inst = calloc(1, sizeof(*inst));
     if (inst == NULL || (inst->dir = strdup(dir)) == NULL) {
@@ -238,7 +244,7 @@ te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_
     pthread_mutex_init(&inst->cf_mu, NULL);
     pthread_mutex_init(&inst->cap_mu, NULL);
     pthread_cond_init(&inst->cap_cv, NULL);
-    if (build_options(inst, mem, err) != TE_OK)
+    if (build_options(inst, mem, compaction, err) != TE_OK)
         goto fail;
     if (dir_make(dir) != 0) {
         te_error_set(err, TE_EIO, "cannot create the state directory '%s': %s", dir, strerror(errno));

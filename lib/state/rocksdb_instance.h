@@ -26,9 +26,14 @@
 
 typedef struct te_rocksdb_instance te_rocksdb_instance_t;
 
+/* Compaction styles (state.backend.rocksdb.compaction.style). */
+typedef enum { TE_ROCKSDB_UNIVERSAL, TE_ROCKSDB_LEVEL } te_rocksdb_compaction_t;
+
 /* Opens the database in dir, creating it (and the directory) when missing; every
- * column family it holds is opened. mem may be NULL (a private cache). */
-te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_t *mem, te_error_t *err);
+ * column family it holds is opened. mem may be NULL (a private cache). A database
+ * written with the other compaction style opens as it is. */
+te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_t *mem,
+                                             te_rocksdb_compaction_t compaction, te_error_t *err);
 /* Closes the database; with destroy the directory is deleted (recursively). NULL is a
  * no-op. */
 void rocksdb_instance_close(te_rocksdb_instance_t *inst, int destroy);
@@ -59,7 +64,8 @@ te_status_t rocksdb_instance_checkpoint(te_rocksdb_instance_t *inst, const char 
  * TE_ESTATE when RocksDB flushed writes newer than the barrier first (the checkpoint
  * must be declined; the next one flushes in begin). free ends a capture not ended. */
 typedef struct te_rocksdb_capture te_rocksdb_capture_t;
-te_rocksdb_capture_t *rocksdb_instance_capture_begin(te_rocksdb_instance_t *inst, const char *dir, te_error_t *err);
+te_rocksdb_capture_t *rocksdb_instance_capture_begin(te_rocksdb_instance_t *inst, const char *dir,
+                                                     te_error_t *err);
 te_status_t rocksdb_instance_capture_end(te_rocksdb_capture_t *c, te_error_t *err);
 void rocksdb_instance_capture_free(te_rocksdb_capture_t *c);
 

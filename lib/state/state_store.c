@@ -41,6 +41,7 @@ struct te_state_store {
     te_snapshot_pool_t *pool;   /* borrowed */
     te_rocksdb_instance_t *inst;
     te_rocksdb_incremental_t *inc; /* rocksdb + incremental */
+    te_rocksdb_compaction_t compaction;
     unsigned n_imports;
     store_slot_t *slots;
     size_t n, cap;
@@ -56,9 +57,20 @@ te_status_t state_store_check_backend(const char *backend, te_error_t *err)
                         backend);
 }
 
+te_status_t state_store_check_compaction(const char *style, te_error_t *err)
+{
+    if (style == NULL || strcmp(style, "universal") == 0 || strcmp(style, "level") == 0)
+        return TE_OK;
+    return te_error_set(err, TE_EINVAL,
+                        "unknown RocksDB compaction style '%s' (state.backend.rocksdb.compaction.style: universal "
+                        "or level)",
+                        style);
+}
+
 te_state_store_t *state_store_new(const te_state_store_config_t *cfg, te_error_t *err)
 {
-    if (state_store_check_backend(cfg->backend, err) != TE_OK)
+    if (state_store_check_backend(cfg->backend, err) != TE_OK ||
+        state_store_check_compaction(cfg->compaction_style, err) != TE_OK)
         return NULL;
     store_kind_t kind = cfg->backend && strcmp(cfg->backend, "rocksdb") == 0 ? STORE_ROCKSDB : STORE_HASHMAP;
     if (kind == STORE_ROCKSDB && (cfg->local_dir == NULL || cfg->local_dir[0] == '\0')) {
@@ -81,6 +93,8 @@ te_state_store_t *state_store_new(const te_state_store_config_t *cfg, te_error_t
     s->maxp = maxp;
     s->memory = cfg->memory;
     s->pool = cfg->pool;
+    s->compaction = cfg->compaction_style && strcmp(cfg->compaction_style, "level") == 0 ? TE_ROCKSDB_LEVEL
+                                                                                         : TE_ROCKSDB_UNIVERSAL;
     s->task_name = strdup(cfg->task_name ? cfg->task_name : "task");
     if (s->task_name == NULL)
         goto oom;
@@ -189,7 +203,8 @@ static te_status_t open_instance(te_state_store_t *s, te_error_t *err)
 {
     if (s->inst != NULL)
         return TE_OK;
-    s->inst = rocksdb_instance_open(s->db_dir, s->memory ? managed_memory_rocksdb(s->memory) : NULL, err);
+    s->inst =
+        rocksdb_instance_open(s->db_dir, s->memory ? managed_memory_rocksdb(s->memory) : NULL, s->compaction, err);
     return s->inst ? TE_OK : (err ? err->code : TE_EIO);
 }
 
@@ -379,7 +394,7 @@ te_status_t state_store_import_rocksdb(te_state_store_t *s, const te_rocksdb_man
     }
     (void)dir_remove_tree(dir);
     te_status_t st = rocksdb_incremental_materialize(m, dir, err);
-    te_rocksdb_instance_t *inst = st == TE_OK ? rocksdb_instance_open(dir, NULL, err) : NULL;
+    te_rocksdb_instance_t *inst = st == TE_OK ? rocksdb_instance_open(dir, NULL, s->compaction, err) : NULL;
     if (st == TE_OK && inst == NULL)
         st = err ? err->code : TE_EIO;
     if (st == TE_OK)

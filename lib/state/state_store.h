@@ -49,6 +49,8 @@ typedef struct te_state_store_config {
     int incremental;
     const char *shared_dir;
     const char *label;
+    /* rocksdb: state.backend.rocksdb.compaction.style (NULL: universal) */
+    const char *compaction_style;
 } te_state_store_config_t;
 
 typedef struct te_state_store te_state_store_t;
@@ -66,6 +68,8 @@ void state_store_free(te_state_store_t *s);
 
 /* Checks a backend name: TE_OK for hashmap / rocksdb, else a message listing them. */
 te_status_t state_store_check_backend(const char *backend, te_error_t *err);
+/* Checks a RocksDB compaction style (NULL, universal, level), likewise. */
+te_status_t state_store_check_compaction(const char *style, te_error_t *err);
 
 const char *state_store_backend_name(const te_state_store_t *s);
 /* The keyed state of chain operator op_index (created on first use). NULL + err. */

@@ -447,6 +447,11 @@ static te_status_t build_state(te_task_t *t, te_error_t *err)
         t->state_dir = NULL;
         return te_error_set(err, TE_ENOMEM, "out of memory");
     }
+    const char *style = task_config(t, "state.backend.rocksdb.compaction.style");
+    if (state_store_check_compaction(style, err) != TE_OK) {
+        te_error_prefix(err, "job configuration 'state.backend.rocksdb.compaction.style'");
+        return TE_EINVAL;
+    }
     const char *inc = task_config(t, "state.backend.incremental");
     int incremental = inc != NULL && strcmp(inc, "true") == 0;
     if (incremental) { /* <state.checkpoints.dir>/<job>/shared, absolute */
@@ -471,6 +476,7 @@ static te_status_t build_state(te_task_t *t, te_error_t *err)
         .incremental = incremental,
         .shared_dir = t->shared_dir,
         .label = t->state_label,
+        .compaction_style = style,
         .memory = t->svc.memory_budget,
         .pool = t->svc.snapshot_pool,
     };

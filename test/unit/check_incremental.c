@@ -330,7 +330,7 @@ START_TEST(test_scratch_fs_skips_syncs)
     char dir[160], chk[160];
     snprintf(dir, sizeof(dir), "%s/inst", g_dir);
     snprintf(chk, sizeof(chk), "%s/inst-chk", g_dir);
-    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, &err);
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
     ck_assert_msg(inst != NULL, "%s", err.msg);
     char *e = NULL;
     rocksdb_put(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), "k", 1, "v", 1, &e);
@@ -340,7 +340,7 @@ START_TEST(test_scratch_fs_skips_syncs)
     ck_assert_uint_gt(rocksdb_scratch_fs_syncs_skipped(), before);
     rocksdb_instance_close(inst, 1);
 
-    te_rocksdb_instance_t *back = rocksdb_instance_open(chk, NULL, &err);
+    te_rocksdb_instance_t *back = rocksdb_instance_open(chk, NULL, TE_ROCKSDB_UNIVERSAL, &err);
     ck_assert_msg(back != NULL, "%s", err.msg);
     size_t len = 0;
     char *v = rocksdb_get(rocksdb_instance_db(back), rocksdb_instance_read_options(back), "k", 1, &len, &e);
@@ -365,7 +365,7 @@ static void put_kv(te_rocksdb_instance_t *inst, const char *k, const char *v)
 static void expect_in(const char *dir, const char *k, const char *want)
 {
     te_error_t err;
-    te_rocksdb_instance_t *back = rocksdb_instance_open(dir, NULL, &err);
+    te_rocksdb_instance_t *back = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
     ck_assert_msg(back != NULL, "%s", err.msg);
     char *e = NULL;
     size_t len = 0;
@@ -406,7 +406,7 @@ START_TEST(test_capture_holds_the_barrier_state)
     te_error_t err;
     char dir[160], chk[160];
     snprintf(dir, sizeof(dir), "%s/inst", g_dir);
-    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, &err);
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
     ck_assert_msg(inst != NULL, "%s", err.msg);
     ck_assert_ptr_nonnull(rocksdb_instance_cf(inst, "op-1", &err));
     put_kv(inst, "a", "1");
@@ -466,6 +466,41 @@ START_TEST(test_capture_holds_the_barrier_state)
 }
 END_TEST
 
+/* The compaction style of a store's RocksDB instance (the OPTIONS file it writes says
+ * which one RocksDB runs with): universal by default, level when asked; an unknown one
+ * is refused naming the key. */
+static int options_say(const char *db_dir, const char *what)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "grep -qs '^ *compaction_style=%s$' %s/OPTIONS-*", what, db_dir);
+    return system(cmd) == 0;
+}
+
+START_TEST(test_compaction_style)
+{
+    const char *styles[] = {NULL, "level"};
+    const char *want[] = {"kCompactionStyleUniversal", "kCompactionStyleLevel"};
+    for (int i = 0; i < 2; i++) {
+        char local[160], db[200];
+        snprintf(local, sizeof(local), "%s/style-%d", g_dir, i);
+        snprintf(db, sizeof(db), "%s/db", local);
+        te_error_t err;
+        te_state_store_config_t cfg = {.backend = "rocksdb", .local_dir = local, .compaction_style = styles[i]};
+        te_state_store_t *s = state_store_new(&cfg, &err);
+        ck_assert_msg(s != NULL, "%s", err.msg);
+        ck_assert_msg(state_store_backend(s, 0, &err) != NULL, "%s", err.msg);
+        ck_assert_msg(options_say(db, want[i]), "%s: no 'compaction_style=%s' in its OPTIONS", db, want[i]);
+        ck_assert_msg(!options_say(db, want[1 - i]), "%s: %s in its OPTIONS", db, want[1 - i]);
+        state_store_free(s);
+    }
+    te_error_t err;
+    te_state_store_config_t bad = {.backend = "rocksdb", .local_dir = g_dir, .compaction_style = "fifo"};
+    ck_assert_ptr_null(state_store_new(&bad, &err));
+    ck_assert_msg(strstr(err.msg, "'fifo'") && strstr(err.msg, "state.backend.rocksdb.compaction.style"), "%s",
+                  err.msg);
+}
+END_TEST
+
 Suite *incremental_suite(void)
 {
     Suite *s = suite_create("incremental");
@@ -475,6 +510,7 @@ Suite *incremental_suite(void)
     tcase_add_test(tc, test_incremental_checkpoints);
     tcase_add_test(tc, test_scratch_fs_skips_syncs);
     tcase_add_test(tc, test_capture_holds_the_barrier_state);
+    tcase_add_test(tc, test_compaction_style);
     suite_add_tcase(s, tc);
     return s;
 }
