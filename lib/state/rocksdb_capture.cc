@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <limits>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -96,16 +97,19 @@ extern "C" int rocksdb_capture_checkpoint(rocksdb_t *db, const char *dir, uint64
         rocksdb::Status s = d->DisableFileDeletions();
         if (!s.ok())
             return fail(errmsg, "holding off file deletions", s);
+        struct deletions_back { /* also when an allocation below throws */
+            rocksdb::DB *d;
+            ~deletions_back() { d->EnableFileDeletions(false); }
+        } held{d};
         std::vector<rocksdb::LiveFileMetaData> before, after;
         d->GetLiveFilesMetaData(&before);
         rocksdb::Checkpoint *cp = nullptr;
         s = rocksdb::Checkpoint::Create(d, &cp);
         if (s.ok()) {
+            std::unique_ptr<rocksdb::Checkpoint> owned(cp);
             s = cp->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max()); /* max: no flush */
-            delete cp;
         }
         d->GetLiveFilesMetaData(&after);
-        d->EnableFileDeletions(false);
         if (!s.ok())
             return fail(errmsg, std::string("RocksDB checkpoint into '") + dir + "'", s);
         std::unordered_map<std::string, uint64_t> largest;
