@@ -377,6 +377,14 @@ static void expect_in(const char *dir, const char *k, const char *want)
     rocksdb_instance_close(back, 0);
 }
 
+/* The checkpoint in dir holds a, b and c with these values ("": absent). */
+static void expect_abc(const char *dir, const char *a, const char *b, const char *c)
+{
+    expect_in(dir, "a", a);
+    expect_in(dir, "b", b);
+    expect_in(dir, "c", c);
+}
+
 /* Begins a capture of inst into <g_dir>/chk-<n> (its path in chk). */
 static te_rocksdb_capture_t *begin_at(te_rocksdb_instance_t *inst, int n, char *chk, size_t cap)
 {
@@ -416,9 +424,7 @@ START_TEST(test_capture_holds_the_barrier_state)
     put_kv(inst, "a", "2"); /* after the barrier */
     put_kv(inst, "c", "2");
     end_ok(c);
-    expect_in(chk, "a", "1");
-    expect_in(chk, "b", "1");
-    expect_in(chk, "c", "");
+    expect_abc(chk, "1", "1", "");
 
     c = begin_at(inst, 2, chk, sizeof(chk));
     put_kv(inst, "b", "3"); /* after the barrier, and flushed before the end */
@@ -436,9 +442,7 @@ START_TEST(test_capture_holds_the_barrier_state)
     put_kv(inst, "b", "4");
     expect_in(chk, "b", "3");
     end_ok(c);
-    expect_in(chk, "a", "2");
-    expect_in(chk, "b", "3");
-    expect_in(chk, "c", "2");
+    expect_abc(chk, "2", "3", "2");
 
     c = begin_at(inst, 4, chk, sizeof(chk));
     put_kv(inst, "b", "5");
