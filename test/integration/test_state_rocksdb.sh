@@ -9,14 +9,17 @@
 #     shared file a retained checkpoint refers to exists.
 #  2. Resumed from that checkpoint ("restore after pruning") at parallelism 3 (2 → 3,
 #     key groups redistributed from RocksDB checkpoints) on fresh daemons until 4 more
-#     checkpoints completed, killed again.
+#     checkpoints completed, killed again. This run's config sets
+#     "state.backend.rocksdb.compaction.style": "level" (the others run the default,
+#     universal): every RocksDB OPTIONS file under its daemons' local state says so, and
+#     the restores go from one style's checkpoint to the other's instance and back.
 #  3. Resumed at parallelism 2 (3 → 2), to the end. The committed updates must be exactly
 #     1..c per key (nothing lost, nothing twice) and the final counts equal seq + awk.
 #     The shared files uploaded by completed checkpoints that are no longer retained are
 #     gone unless a retained checkpoint refers to them (the registry's reference counts;
 #     uploads of checkpoints cut short by the kills are not counted).
 #  4. A corrupt shared file, then a missing one: resuming fails with a cause naming the
-#     file.
+#     file. A job with an unknown compaction style is rejected naming the key.
 # Each daemon's RocksDB instances live under its taskmanager.state.local.dir, deleted as
 # their tasks end.
 . "$(dirname "$0")/lib.sh"
@@ -29,9 +32,9 @@ daemons() { # SUFFIX
   start_daemon "b$1" -D taskmanager.numberOfTaskSlots=3 -D taskmanager.state.local.dir="$WORK/local-b$1"
 }
 mkdir -p "$WORK/out"
-job() { # COUNT_PARALLELISM
+job() { # COUNT_PARALLELISM [MORE_CONFIG]
   cat <<JSON
-{ "name": "rocksdb-incremental", "config": { "execution.buffer-timeout": "5ms", $STATE },
+{ "name": "rocksdb-incremental", "config": { "execution.buffer-timeout": "5ms", $STATE${2:+, $2} },
   "vertices": [
     { "id": "src", "parallelism": 2, "chain": [ { "op": "sequence", "from": 1, "to": $N, "rate": $RATE },
                                                 { "op": "scale", "field": 0, "factor": 0.015625 } ] },
@@ -41,7 +44,7 @@ job() { # COUNT_PARALLELISM
 JSON
 }
 job 2 >"$WORK/job2.json"
-job 3 >"$WORK/job3.json"
+job 3 '"state.backend.rocksdb.compaction.style": "level"' >"$WORK/job3.json"
 completed_at_least() { # FILE N: at least N checkpoints completed according to FILE
   [ "$(grep -c 'checkpoint [0-9]* completed' "$1")" -ge "$2" ]
 }
@@ -103,6 +106,13 @@ T=$!
 wait_until 20 grep -q "resuming job $JOB from checkpoint $from " "$WORK/tectl2.out" || { cat "$WORK/tectl2.out"; fail "the second run did not resume from checkpoint $from"; }
 wait_until 60 completed_at_least "$WORK/tectl2.out" 4 || { cat "$WORK/tectl2.out"; fail "the run at parallelism 3 completed no 4 checkpoints"; }
 grep -q 'count (3/3)' "$WORK/tectl2.out" || fail "the counting vertex did not run at parallelism 3"
+# the newest OPTIONS file of each task's database is what it runs with (a restored one
+# also holds the file its checkpoint brought)
+opts=$(find "$WORK/local-a2" "$WORK/local-b2" -path '*/db/OPTIONS-*' 2>/dev/null | sort | awk -F/ '
+  { d = $0; sub("/[^/]*$", "", d); last[d] = $0 } END { for (d in last) print last[d] }')
+[ "$(echo "$opts" | grep -c .)" = 3 ] || fail "not 3 RocksDB databases under the local state of the run at parallelism 3: $opts"
+other=$(grep -L 'compaction_style=kCompactionStyleLevel' $opts 2>&1)
+[ -z "$other" ] || fail "a task of the job with compaction style level runs otherwise: $other"
 kill_all "$T" "$a2_PID" "$b2_PID"
 grep -q ' FINISHED' "$WORK/tectl2.out" && fail "the second run finished before it was stopped"
 
@@ -163,4 +173,9 @@ rm -f "$victim"
 "$TECTL" submit --from-checkpoint "$WORK/ck/$JOB/chk-$latest" --executor "$a3_RPC" --executor "$b3_RPC" \
   --timeout 30s >"$WORK/tectl5.out" 2>&1 && fail "a restore with a missing shared file succeeded"
 grep -q "checkpoint file '$victim' is missing" "$WORK/tectl5.out" || { tail "$WORK/tectl5.out"; fail "the failure does not name the missing file"; }
-echo "rocksdb + incremental: restores 2 -> 3 -> 2 after pruning exactly once ($(wc -l <"$WORK/expected_final.txt") keys); corrupt and missing shared files named"
+sed 's/"level"/"fifo"/' "$WORK/job3.json" >"$WORK/job-fifo.json"
+"$TECTL" submit "$WORK/job-fifo.json" --executor "$a3_RPC" --executor "$b3_RPC" --timeout 30s >"$WORK/tectl6.out" 2>&1 &&
+  fail "a job with compaction style fifo ran"
+grep -q "state.backend.rocksdb.compaction.style.*unknown RocksDB compaction style 'fifo'" "$WORK/tectl6.out" ||
+  { tail "$WORK/tectl6.out"; fail "the rejection does not name the key and the style"; }
+echo "rocksdb + incremental: restores 2 -> 3 -> 2 after pruning exactly once ($(wc -l <"$WORK/expected_final.txt") keys); corrupt and missing shared files named; universal -> level -> universal"
