@@ -57,9 +57,20 @@ te_status_t state_store_check_backend(const char *backend, te_error_t *err)
                         backend);
 }
 
+static const char *const compaction_names[] = {[TE_ROCKSDB_UNIVERSAL] = "universal", [TE_ROCKSDB_LEVEL] = "level"};
+
+/* The style called name (NULL: universal), or -1. */
+static int compaction_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof(compaction_names) / sizeof(compaction_names[0]); i++)
+        if (name == NULL || strcmp(name, compaction_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 te_status_t state_store_check_compaction(const char *style, te_error_t *err)
 {
-    if (style == NULL || strcmp(style, "universal") == 0 || strcmp(style, "level") == 0)
+    if (compaction_of(style) >= 0)
         return TE_OK;
     return te_error_set(err, TE_EINVAL,
                         "unknown RocksDB compaction style '%s' (state.backend.rocksdb.compaction.style: universal "
@@ -93,8 +104,7 @@ te_state_store_t *state_store_new(const te_state_store_config_t *cfg, te_error_t
     s->maxp = maxp;
     s->memory = cfg->memory;
     s->pool = cfg->pool;
-    s->compaction = cfg->compaction_style && strcmp(cfg->compaction_style, "level") == 0 ? TE_ROCKSDB_LEVEL
-                                                                                         : TE_ROCKSDB_UNIVERSAL;
+    s->compaction = (te_rocksdb_compaction_t)compaction_of(cfg->compaction_style); /* checked above */
     s->task_name = strdup(cfg->task_name ? cfg->task_name : "task");
     if (s->task_name == NULL)
         goto oom;
