@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -259,7 +260,8 @@ START_TEST(test_registry_module)
         ck_assert_str_eq(module, "te_connectors");
         ck_assert_ptr_null(listed->setup); /* only its identity until loaded */
         char err[2048];
-        const te_operator_def_t *d = operator_registry_lookup(listed->name, listed->kind == TE_OP_SOURCE, err, sizeof(err));
+        const te_operator_def_t *d =
+            operator_registry_lookup(listed->name, listed->kind == TE_OP_SOURCE, err, sizeof(err));
         ck_assert_msg(d != NULL, "%s: %s", listed->name, err);
         ck_assert_str_eq(err, "");
         ck_assert_ptr_ne(d, listed);
@@ -268,7 +270,8 @@ START_TEST(test_registry_module)
         ck_assert_int_eq(d->blocking_source, listed->blocking_source);
         ck_assert_ptr_nonnull(d->setup);
         ck_assert_ptr_nonnull(d->kind == TE_OP_SOURCE ? (void *)d->step : (void *)d->process_element);
-        ck_assert_ptr_eq(operator_registry_find_kind(listed->name, listed->kind == TE_OP_SOURCE), d); /* loaded once */
+        ck_assert_ptr_eq(operator_registry_find_kind(listed->name, listed->kind == TE_OP_SOURCE),
+                         d); /* loaded once */
     }
     ck_assert_uint_eq(n, 6); /* kafka, postgres, mqtt: a source and a sink each */
     char err[64] = "x";
@@ -1455,6 +1458,56 @@ START_TEST(test_nexmark_bids_only)
 }
 END_TEST
 
+static int double_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Bid prices are round(10^(6u) * 100) cents with u uniform in [0, 1), as in Nexmark:
+ * u = log10(price / 100) / 6 over 18,400 bids passes a Kolmogorov-Smirnov test against
+ * the uniform distribution (1% level), spans the whole range, and the high prices
+ * are almost all different. */
+START_TEST(test_nexmark_price_distribution)
+{
+    size_t n;
+    char **a = nexmark_all(1, "20000", "bids", &n, NULL);
+    ck_assert_uint_eq(n, 18400);
+    double *u = malloc(n * sizeof(*u));
+    for (size_t i = 0; i < n; i++) {
+        const char *p = a[i];
+        for (int f = 0; f < 3; f++)
+            p = strchr(p, '\t') + 1;
+        long long price = atoll(p);
+        ck_assert_int_ge(price, 100);
+        ck_assert_int_le(price, 100000000);
+        u[i] = log10((double)price / 100.0) / 6.0;
+        free(a[i]);
+    }
+    free(a);
+    qsort(u, n, sizeof(*u), double_cmp);
+    double d = 0;
+    for (size_t i = 0; i < n; i++) {
+        double lo = u[i] - (double)i / (double)n, hi = (double)(i + 1) / (double)n - u[i];
+        d = fmax(d, fmax(lo, hi));
+    }
+    ck_assert_msg(d < 1.63 / sqrt((double)n), "prices are not 10^(6u) * 100 for uniform u: KS distance %.4f", d);
+    ck_assert_double_lt(u[0], 0.01);
+    ck_assert_double_gt(u[n - 1], 0.99);
+    /* u continuous: the prices of 1,000 dollars and more (a million cents to choose
+     * from per bid) differ, rather than fall on a few thousand steps */
+    size_t high = 0, distinct = 0;
+    for (size_t i = 1; i < n; i++)
+        if (u[i] >= 0.5) {
+            high++;
+            distinct += u[i] != u[i - 1];
+        }
+    ck_assert_msg(distinct * 100 > high * 99, "only %zu distinct prices in %zu bids of 1,000 dollars or more",
+                  distinct, high);
+    free(u);
+}
+END_TEST
+
 START_TEST(test_scale)
 {
     run_t r;
@@ -1613,6 +1666,7 @@ Suite *operators_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_nexmark_deterministic_split);
     tcase_add_test(tc, test_nexmark_bids_only);
+    tcase_add_test(tc, test_nexmark_price_distribution);
     tcase_add_test(tc, test_scale);
     tcase_add_test(tc, test_max_by);
     suite_add_tcase(s, tc);
