@@ -35,8 +35,9 @@
  * between events, default 100).
  *
  * Snapshot: the next event number. Hot path: rows are built field by field in a
- * per-instance row builder (urls of the hot channels precomputed at open); no
- * allocation once the builder has grown.
+ * per-instance row builder (the url prefixes of the hot channels built at setup, small
+ * numbers written from a table of digit pairs); no allocation once the builder has
+ * grown.
  *
  * Threading: a step-wise source; every callback runs on the task thread.
  */
@@ -50,8 +51,8 @@
 
 enum { KIND_BIDS = 0, KIND_AUCTIONS, KIND_PERSONS, N_KINDS };
 
-#define N_EXTRA       64
-#define N_HOT_URL_IDS 1000
+#define N_EXTRA   64
+#define N_URL_IDS 1000
 
 static const char *const KIND_TAG[N_KINDS] = {"bids", "auctions", "persons"};
 
@@ -66,8 +67,8 @@ typedef struct nexmark {
     te_row_builder_t row;
     char extra[N_EXTRA][16];
     uint8_t extra_len[N_EXTRA];
-    char *hot_urls; /* [4][N_HOT_URL_IDS] urls of 64 bytes, built at open */
-    uint8_t *hot_url_len;
+    char hot_url[4][64]; /* "https://www.nexmark.com/<channel>/item.htm?query=1&id=", zero-padded */
+    uint8_t hot_url_len[4];
     double price_table[256]; /* 100 * 2^(j/256) */
 } nexmark_t;
 
@@ -180,6 +181,23 @@ static char *put_u(char *p, uint64_t v)
     return p;
 }
 
+/* v < 10000 as its decimal digits (no leading zeros), in *n <= 4 bytes of the result in
+ * memory order: two lookups in a table of digit pairs, no division loop and no branch
+ * on the length. */
+static const char DIGIT_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+static inline uint32_t digits4(uint32_t v, uint32_t *n)
+{
+    uint16_t hi, lo;
+    memcpy(&hi, DIGIT_PAIRS + 2 * (v / 100), 2);
+    memcpy(&lo, DIGIT_PAIRS + 2 * (v % 100), 2);
+    uint32_t d = hi | (uint32_t)lo << 16; /* four digits, leading zeros first (little endian) */
+    *n = 1 + (v >= 10) + (v >= 100) + (v >= 1000);
+    return d >> (8 * (4 - *n));
+}
+
 static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
 {
     te_row_set_str(b, i, s, (uint32_t)strlen(s));
@@ -197,6 +215,21 @@ static inline void set_str_padded(te_row_builder_t *b, uint32_t i, const char *p
     memcpy(b->buf + b->len, p, cap);
     te_row_set_slot(b, i, (uint64_t)b->len | (uint64_t)len << 32);
     b->len += len;
+}
+
+/* String field i = prefix (plen bytes, readable to 64) + the digits of v < 10000. */
+static inline void set_str_prefix_digits(te_row_builder_t *b, uint32_t i, const char *prefix, uint32_t plen,
+                                         uint32_t v)
+{
+    if (i >= b->n || te_row_builder_reserve(b, (size_t)b->len + 64 + 4) != 0) {
+        b->failed = 1;
+        return;
+    }
+    uint32_t nd, d = digits4(v, &nd);
+    memcpy(b->buf + b->len, prefix, 64);
+    memcpy(b->buf + b->len + plen, &d, 4);
+    te_row_set_slot(b, i, (uint64_t)b->len | (uint64_t)(plen + nd) << 32);
+    b->len += plen + nd;
 }
 
 static inline void set_extra(const nexmark_t *q, te_row_builder_t *b, uint32_t i, uint64_t r)
@@ -279,20 +312,24 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     te_row_set_i64(b, 1, (int64_t)auction);
     te_row_set_i64(b, 2, (int64_t)bidder);
     te_row_set_i64(b, 3, (int64_t)(price_d + 0.5));
-    unsigned id = (unsigned)((r0 >> 33) % N_HOT_URL_IDS), pick = (unsigned)(r1 >> 33);
+    unsigned id = (unsigned)((r0 >> 33) % N_URL_IDS), pick = (unsigned)(r1 >> 33);
     if ((pick & 3) != 3) {
-        unsigned c = (pick >> 2) % N_OF(CHANNEL), slot = c * N_HOT_URL_IDS + id;
+        unsigned c = (pick >> 2) % N_OF(CHANNEL);
         set_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
-        set_str_padded(b, 5, q->hot_urls + (size_t)slot * 64, q->hot_url_len[slot], 64);
-    } else {
-        unsigned k = (pick >> 2) % 10000;
-        char ch[24], url[112];
-        char *ce = put_u(put_str(ch, "channel-"), k);
-        char *ue = put_str(url, "https://www.nexmark.com/");
-        memcpy(ue, ch, (size_t)(ce - ch));
-        ue = put_u(put_str(put_u(put_str(ue + (ce - ch), "/item.htm?query=1&id="), id), "&channel_id="), k);
-        te_row_set_str(b, 4, ch, (uint32_t)(ce - ch));
-        te_row_set_str(b, 5, url, (uint32_t)(ue - url));
+        set_str_prefix_digits(b, 5, q->hot_url[c], q->hot_url_len[c], id);
+    } else { /* channel-<k>, https://www.nexmark.com/channel-<k>/item.htm?query=1&id=<id>&channel_id=<k> */
+        uint32_t nk, ni, dk = digits4((pick >> 2) % 10000, &nk), di = digits4(id, &ni);
+        char ch[16] = "channel-", url[128], *u = url;
+        memcpy(ch + 8, &dk, 4);
+        memcpy(u, "https://www.nexmark.com/", 24);
+        memcpy(u += 24, ch, 16);
+        memcpy(u += 8 + nk, "/item.htm?query=1&id=", 21);
+        memcpy(u += 21, &di, 4);
+        memcpy(u += ni, "&channel_id=", 12);
+        memcpy(u += 12, &dk, 4);
+        u += nk;
+        te_row_set_str(b, 4, ch, 8 + nk);
+        te_row_set_str(b, 5, url, (uint32_t)(u - url));
     }
     te_row_set_ts(b, 6, ts);
     set_extra(q, b, 7, r2 >> 3);
@@ -368,6 +405,9 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
     q->done = q->next >= q->count;
     for (int j = 0; j < 256; j++)
         q->price_table[j] = 100.0 * exp2(j / 256.0);
+    for (size_t c = 0; c < N_OF(CHANNEL); c++) /* the rest of hot_url stays zero (calloc) */
+        q->hot_url_len[c] = (uint8_t)snprintf(q->hot_url[c], sizeof(q->hot_url[c]),
+                                              "https://www.nexmark.com/%s/item.htm?query=1&id=", CHANNEL[c]);
     for (int e = 0; e < N_EXTRA; e++) {
         uint64_t r = mix(q->seed ^ mix(0xE47EA000u + (uint64_t)e));
         unsigned len = (unsigned)(r % 16);
@@ -376,27 +416,6 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         q->extra_len[e] = (uint8_t)len;
     }
     return q;
-}
-
-/* The urls of the hot channels: "https://www.nexmark.com/<channel>/item.htm?query=1&id=<id>". */
-static int nexmark_open(void *self, char *err, size_t errlen)
-{
-    nexmark_t *q = self;
-    size_t n = N_OF(CHANNEL) * N_HOT_URL_IDS;
-    q->hot_urls = calloc(n, 64); /* zeroed: set_str_padded copies whole slots */
-    q->hot_url_len = malloc(n);
-    if (q->hot_urls == NULL || q->hot_url_len == NULL) {
-        snprintf(err, errlen, "operator 'nexmark': out of memory");
-        return -1;
-    }
-    for (size_t c = 0; c < N_OF(CHANNEL); c++)
-        for (unsigned id = 0; id < N_HOT_URL_IDS; id++) {
-            size_t slot = c * N_HOT_URL_IDS + id;
-            int l = snprintf(q->hot_urls + slot * 64, 64, "https://www.nexmark.com/%s/item.htm?query=1&id=%u",
-                             CHANNEL[c], id);
-            q->hot_url_len[slot] = (uint8_t)l;
-        }
-    return 0;
 }
 
 static int kind_of(uint64_t n)
@@ -469,8 +488,6 @@ static void nexmark_dispose(void *self)
     if (q == NULL)
         return;
     te_row_builder_free(&q->row);
-    free(q->hot_urls);
-    free(q->hot_url_len);
     free(q);
 }
 
@@ -479,7 +496,6 @@ const te_operator_def_t op_nexmark_def = {
     .name = "nexmark",
     .kind = TE_OP_SOURCE,
     .setup = nexmark_setup,
-    .open = nexmark_open,
     .step = nexmark_step,
     .snapshot = nexmark_snapshot,
     .restore = nexmark_restore,
