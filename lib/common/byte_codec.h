@@ -1,7 +1,7 @@
 /*
  * byte_codec — little-endian integers and varints (7 bits a byte, low group first,
- * high bit = more) in byte buffers: the building blocks of the snapshot formats.
- * Header-only.
+ * high bit = more) in byte buffers: the building blocks of the snapshot formats; and
+ * small copies without a call. Header-only.
  *
  * Threading: pure.
  */
@@ -10,6 +10,41 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "common/compiler.h"
+
+/* Copies n <= 32 bytes without a call: two overlapping loads and stores of the
+ * largest power of two not above n, so a short header, payload or value costs a few
+ * instructions. Everything is loaded before anything is stored: d and s may overlap. */
+static TE_ALWAYS_INLINE void byte_copy_small(uint8_t *d, const uint8_t *s, uint32_t n)
+{
+    if (n >= 16) {
+        uint8_t a[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(z, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, z, 16);
+    } else if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &z, 8);
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &z, 4);
+    } else if (n > 0) {
+        uint8_t a = s[0], m = s[n >> 1], z = s[n - 1];
+        d[0] = a;
+        d[n >> 1] = m;
+        d[n - 1] = z;
+    }
+}
+
 
 static inline void byte_put_le16(uint8_t *p, uint16_t v)
 {

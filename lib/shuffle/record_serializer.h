@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/byte_codec.h"
 #include "common/compiler.h"
 #include "shuffle/buffer.h"
 
@@ -49,37 +50,6 @@ int record_serializer_has_pending(const te_record_serializer_t *s);
  * after `end` (see record_serializer.c). */
 void record_serializer_prefetch_next(const te_buffer_t *b, uint32_t end, uint32_t len);
 
-/* Copies n <= 32 bytes without a call: two overlapping loads and stores of the
- * largest power of two not above n, so a short header or payload costs a few
- * instructions. */
-static TE_ALWAYS_INLINE void record_serializer_copy_small(uint8_t *d, const uint8_t *s, uint32_t n)
-{
-    if (n >= 16) {
-        uint8_t a[16], z[16];
-        memcpy(a, s, 16);
-        memcpy(z, s + n - 16, 16);
-        memcpy(d, a, 16);
-        memcpy(d + n - 16, z, 16);
-    } else if (n >= 8) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &z, 8);
-    } else if (n >= 4) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &z, 4);
-    } else if (n > 0) {
-        uint8_t a = s[0], m = s[n >> 1], z = s[n - 1];
-        d[0] = a;
-        d[n >> 1] = m;
-        d[n - 1] = z;
-    }
-}
-
 #define RECORD_SERIALIZER_SMALL_HEADER  32u /* copy_small's limit: a header + a row prefix */
 #define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
 
@@ -100,11 +70,11 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
     if (hdr_len == 1) /* a stream record without timestamp */
         d[4] = hdr[0];
     else if (small || hdr_len <= 32)
-        record_serializer_copy_small(d + 4, hdr, hdr_len);
+        byte_copy_small(d + 4, hdr, hdr_len);
     else
         memcpy(d + 4, hdr, hdr_len);
     if (small || payload_len <= 32)
-        record_serializer_copy_small(d + 4 + hdr_len, payload, payload_len);
+        byte_copy_small(d + 4 + hdr_len, payload, payload_len);
     else
         memcpy(d + 4 + hdr_len, payload, payload_len);
     uint32_t end = c + (uint32_t)total;

@@ -76,6 +76,15 @@ typedef struct hm_retired {
 
 typedef struct hm_view hm_view_t;
 
+typedef struct hm_entry {
+    uint8_t *hdr; /* the chunk */
+    unsigned cls;
+    uint32_t hlen; /* header bytes (version .. vallen) */
+    uint32_t keylen, nslen, vallen;
+    uint8_t *data;   /* key | ns | value */
+    uint32_t valcap; /* bytes the value may grow to in place */
+} hm_entry_t;
+
 typedef struct hm_backend {
     uint32_t maxp;
     hm_group_t *groups;
@@ -102,6 +111,11 @@ typedef struct hm_backend {
     const hm_group_t *last_g;
     uint32_t last_pos;
     uint64_t last_slot;
+    /* The entry the last call, a get, found (again_ok; any other call clears it), in
+     * slot last_pos of again_g: put_again updates it without a lookup. */
+    int again_ok;
+    hm_group_t *again_g;
+    hm_entry_t again_e;
     int refused; /* the budget refused a slab */
     char error[640];
 } hm_backend_t;
@@ -124,15 +138,6 @@ struct hm_view {
 };
 
 /* ---- entries ---- */
-
-typedef struct hm_entry {
-    uint8_t *hdr; /* the chunk */
-    unsigned cls;
-    uint32_t hlen; /* header bytes (version .. vallen) */
-    uint32_t keylen, nslen, vallen;
-    uint8_t *data;   /* key | ns | value */
-    uint32_t valcap; /* bytes the value may grow to in place */
-} hm_entry_t;
 
 /* A varint of an entry header (trusted memory: the arena's own bytes). */
 static const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
@@ -655,6 +660,9 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_entry_t e;
     if (!table_find(b, g, (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, &e))
         return 0;
+    b->again_ok = 1;
+    b->again_g = g;
+    b->again_e = e;
     *val = e.data + e.keylen + e.nslen;
     *vallen = e.vallen;
     return 1;
@@ -668,7 +676,11 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
     uint32_t ver = entry_version(e->hdr);
     int private_entry = ver > snap_of(b, g);    /* no view can read it */
     if (private_entry && vallen == e->vallen) { /* the usual update: the value, nothing else */
-        memmove(e->data + e->keylen + e->nslen, val, vallen);
+        uint8_t *d = e->data + e->keylen + e->nslen;
+        if (vallen <= 32) /* counters, sums: no call */
+            byte_copy_small(d, val, vallen);
+        else
+            memmove(d, val, vallen);
         return 0;
     }
     uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
@@ -697,6 +709,7 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
                   const uint8_t *val, uint32_t vallen)
 {
     hm_backend_t *b = impl;
+    b->again_ok = 0;
     maybe_reap(b);
     hm_group_t *g = &b->groups[kg % b->maxp];
     uint32_t h, pos = 0;
@@ -723,9 +736,22 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     return 0;
 }
 
+/* The entry the last get found, still as it found it (nothing happened since): its
+ * slot is last_pos of again_g and holds the hash in last_slot. */
+static int hm_put_again(void *impl, const uint8_t *val, uint32_t vallen)
+{
+    hm_backend_t *b = impl;
+    if (!b->again_ok)
+        return 1;
+    b->again_ok = 0;
+    maybe_reap(b); /* releases retired chunks only: the entry is live */
+    return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
+}
+
 static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
     hm_backend_t *b = impl;
+    b->again_ok = 0;
     maybe_reap(b);
     hm_group_t *g = &b->groups[kg % b->maxp];
     if (g->used == 0)
@@ -807,6 +833,7 @@ static const char *hm_error(void *impl)
 static void *hm_view_take(void *impl, te_error_t *err)
 {
     hm_backend_t *b = impl;
+    b->again_ok = 0;
     maybe_reap(b);
     if (b->version == UINT32_MAX) {
         te_error_set(err, TE_ETOOBIG, "hashmap state: 4 billion snapshots taken; restart the task");
@@ -922,6 +949,7 @@ const te_state_backend_ops_t hashmap_state_backend_ops = {
     .get = hm_get,
     .put = hm_put,
     .del = hm_del,
+    .put_again = hm_put_again,
     .foreach_group = hm_foreach_group,
     .group_entries = hm_group_entries,
     .stats = hm_stats,

@@ -25,6 +25,12 @@ struct te_state_backend {
      * the same key): its length (UINT32_MAX = none) and bytes as two words. */
     uint32_t last_len, last_kg;
     uint64_t last_key[2];
+    /* The last call was a get that found the entry of that key (of up to 16 bytes) and
+     * of a namespace of up to 16 bytes (again_ns, again_nslen): a put of the same key
+     * and namespace next goes to the implementation's put_again, without a lookup. */
+    int again;
+    uint32_t again_nslen;
+    uint64_t again_ns[2];
 };
 
 /* ---- the interface ---- */
@@ -118,24 +124,51 @@ static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, u
 int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t **val, uint32_t *vallen)
 {
-    return b->ops->get(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    int rc = b->ops->get(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    b->again = rc == 1 && b->ops->put_again != NULL && keylen <= 16 && nslen <= 16;
+    if (b->again) { /* key_group_of noted the key */
+        b->again_nslen = nslen;
+        key_words(ns, nslen, b->again_ns);
+    }
+    return rc;
+}
+
+/* 1 when (key, ns) is the last get's, which found its entry. */
+static inline int same_as_found(const te_state_backend_t *b, const uint8_t *key, uint32_t keylen,
+                                const uint8_t *ns, uint32_t nslen)
+{
+    if (!b->again || keylen != b->last_len || nslen != b->again_nslen)
+        return 0;
+    uint64_t k[2], n[2];
+    key_words(key, keylen, k);
+    key_words(ns, nslen, n);
+    return k[0] == b->last_key[0] && k[1] == b->last_key[1] && n[0] == b->again_ns[0] && n[1] == b->again_ns[1];
 }
 
 int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
+    if (same_as_found(b, key, keylen, ns, nslen)) {
+        b->again = 0;
+        int rc = b->ops->put_again(b->impl, val, vallen);
+        if (rc != 1)
+            return rc;
+    }
+    b->again = 0;
     return b->ops->put(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
                          const uint8_t *ns, uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
+    b->again = 0;
     return b->ops->put(b->impl, kg, key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen)
 {
+    b->again = 0;
     return b->ops->del(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen);
 }
 
@@ -522,6 +555,7 @@ te_state_view_t *state_backend_view(te_state_backend_t *b, te_error_t *err)
     }
     v->ops = b->ops;
     v->maxp = b->maxp;
+    b->again = 0;
     v->impl = b->ops->view_take(b->impl, err);
     if (v->impl == NULL) {
         free(v);

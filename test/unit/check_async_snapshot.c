@@ -98,12 +98,33 @@ static void apply(te_state_backend_t *b, oval_t * or, int i, uint32_t len)
     ck_assert_int_eq(state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), buf, len), 0);
 }
 
-/* A phase of random changes among keys [0, keys). */
+/* Reads key i and checks it against the oracle. */
+static void check_get(te_state_backend_t *b, const oval_t * or, int i)
+{
+    static uint8_t buf[BIGVAL];
+    char k[16], ns[8];
+    key_of(i, k, ns);
+    const uint8_t *v;
+    uint32_t vl;
+    int found = state_backend_get(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), &v, &vl);
+    ck_assert_int_eq(found, or [i].len > 0);
+    if (found) {
+        value_of(& or [i], buf);
+        ck_assert(vl == or [i].len && memcmp(v, buf, vl) == 0);
+    }
+}
+
+/* A phase of random changes among keys [0, keys). Half the puts read first, as a
+ * read-modify-write does: the key itself (the put then updates the entry the get found)
+ * or a neighbour (a key of the same length and another last digit: that entry must not
+ * change). */
 static void phase(te_state_backend_t *b, oval_t * or, int keys, int ops)
 {
     for (int n = 0; n < ops; n++) {
         int i = rand() % keys, r = rand() % 100;
         uint32_t len = r < 20 ? 0 : r < 23 ? BIGVAL - (uint32_t)(rand() % 100) : 1 + (uint32_t)(rand() % 60);
+        if (len > 0 && rand() % 2)
+            check_get(b, or, rand() % 2 ? i : i ^ 1);
         apply(b, or, i, len);
     }
 }
@@ -194,6 +215,38 @@ START_TEST(test_views_are_consistent)
     assert_matches(b, or);
     restore_and_compare(_i, j.path[0], "ra", want_a);
     restore_and_compare(_i, j.path[1], "rb", want_b);
+    state_store_free(s);
+}
+END_TEST
+
+/* A view taken between a read and the write of the same key (a read-modify-write
+ * interrupted by a checkpoint's synchronous part) holds the value read. */
+START_TEST(test_view_between_get_and_put)
+{
+    static oval_t or [NKEYS], want[2][NKEYS];
+    memset(or, 0, sizeof(or));
+    srand(5 + (unsigned)_i);
+    te_state_store_t *s = store_new(_i, "live");
+    te_error_t err = {0};
+    te_state_backend_t *b = state_store_backend(s, 0, &err);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 100; i++)
+        apply(b, or, i, 8);
+    view_job_t j;
+    for (int k = 0; k < 2; k++) {
+        int i = 10 + k;
+        check_get(b, or, i);
+        memcpy(want[k], or, sizeof(or));
+        j.v[k] = state_backend_view(b, &err);
+        ck_assert_ptr_nonnull(j.v[k]);
+        apply(b, or, i, 8); /* the same length: the value is overwritten in place when private */
+        check_get(b, or, i);
+        snprintf(j.path[k], sizeof(j.path[k]), "%s/view%d", g_root, k);
+    }
+    write_views(&j);
+    assert_matches(b, or);
+    restore_and_compare(_i, j.path[0], "ra", want[0]);
+    restore_and_compare(_i, j.path[1], "rb", want[1]);
     state_store_free(s);
 }
 END_TEST
@@ -428,6 +481,7 @@ Suite *async_snapshot_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, root_make, root_remove);
     tcase_add_loop_test(tc, test_views_are_consistent, 0, 2);
+    tcase_add_loop_test(tc, test_view_between_get_and_put, 0, 2);
     tcase_add_test(tc, test_copies_freed_after_release);
     tcase_add_test(tc, test_coordinator_async);
     suite_add_tcase(s, tc);

@@ -214,6 +214,62 @@ START_TEST(test_random_ops_match_oracle)
 }
 END_TEST
 
+static void put_s(te_state_backend_t *b, const char *k, const char *ns, const char *v)
+{
+    ck_assert_int_eq(
+        state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), (uint8_t *)v, strlen(v)), 0);
+}
+
+static void expect_s(te_state_backend_t *b, const char *k, const char *ns, const char *v)
+{
+    const uint8_t *got;
+    uint32_t gl;
+    ck_assert_int_eq(state_backend_get(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), &got, &gl), 1);
+    ck_assert_msg(gl == strlen(v) && memcmp(got, v, gl) == 0, "%s/%s: '%.*s', expected '%s'", k, ns, (int)gl,
+                  (const char *)got, v);
+}
+
+/* A put right after a get that found its entry goes to that entry only when key and
+ * namespace are the get's: not for a key of the same length that differs in one byte
+ * (first, middle, last, of short and of 16-byte keys), nor for the same key in
+ * another namespace; a value of another length, and a delete in between, still work. */
+START_TEST(test_put_after_get_same_key_only)
+{
+    te_state_backend_t *b = new_backend(_i, 128);
+    static const char *const pairs[][2] = {{"kAx", "kBx"},
+                                           {"Akx", "Bkx"},
+                                           {"kxA", "kxB"},
+                                           {"k", "j"},
+                                           {"key-0001", "key-0002"},
+                                           {"0123456789abcdeA", "0123456789abcdeB"},
+                                           {"A123456789abcdef", "B123456789abcdef"},
+                                           {"01234567A9abcdef", "01234567B9abcdef"},
+                                           {"a-key-of-more-than-16-bytes-A", "a-key-of-more-than-16-bytes-B"}};
+    for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+        const char *k1 = pairs[p][0], *k2 = pairs[p][1];
+        put_s(b, k1, "", "one");
+        put_s(b, k2, "", "two");
+        expect_s(b, k1, "", "one");
+        put_s(b, k2, "", "TWO"); /* another key, the same length */
+        expect_s(b, k1, "", "one");
+        expect_s(b, k2, "", "TWO");
+        put_s(b, k1, "n1", "three");
+        expect_s(b, k1, "", "one");
+        put_s(b, k1, "n1", "THREE"); /* the same key, another namespace */
+        expect_s(b, k1, "", "one");
+        expect_s(b, k1, "n1", "THREE");
+        expect_s(b, k1, "", "one");
+        put_s(b, k1, "", "a longer value"); /* the same key: a value of another length */
+        expect_s(b, k1, "", "a longer value");
+        ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k2, strlen(k2), NULL, 0), 1);
+        put_s(b, k1, "", "ONE"); /* after a get and a delete */
+        expect_s(b, k1, "", "ONE");
+        expect_s(b, k1, "n1", "THREE");
+    }
+    free_backends();
+}
+END_TEST
+
 /* Loop index: source backend * 2 + target backend (every pair). */
 START_TEST(test_snapshot_round_trip)
 {
@@ -474,6 +530,7 @@ Suite *state_backend_suite(void)
     TCase *tc = tcase_create("conformance");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_random_ops_match_oracle, 0, 2);
+    tcase_add_loop_test(tc, test_put_after_get_same_key_only, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_round_trip, 0, 4);
     tcase_add_loop_test(tc, test_snapshot_corruption_detected, 0, 2);
     tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);
