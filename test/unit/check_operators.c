@@ -1440,9 +1440,22 @@ END_TEST
 
 START_TEST(test_nexmark_bids_only)
 {
-    size_t n;
+    size_t n, n1, n64;
     char **a = nexmark_all(2, "1000", "bids", &n, NULL);
     ck_assert_uint_eq(n, 920);
+    /* many events per step: the same bids at parallelism 1 and 64 (a stride above the 50
+     * events of an epoch) */
+    char **b = nexmark_all(1, "1000", "bids", &n1, NULL), **c = nexmark_all(64, "1000", "bids", &n64, NULL);
+    ck_assert_uint_eq(n1, 920);
+    ck_assert_uint_eq(n64, 920);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(a[i], b[i]);
+        ck_assert_str_eq(a[i], c[i]);
+        free(b[i]);
+        free(c[i]);
+    }
+    free(b);
+    free(c);
     for (size_t i = 0; i < n; i++) {
         ck_assert(a[i][0] == 'B');
         /* B auction bidder price ...: the price is the fourth field */
