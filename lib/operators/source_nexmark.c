@@ -1,7 +1,8 @@
 /*
  * source_nexmark — the `nexmark` source: the Nexmark benchmark's event stream of
  * Persons, Auctions and Bids as typed rows, generated deterministically from a seed
- * (the same seed and count give the same events, whatever the parallelism).
+ * (the same seed and count give the same events, whatever the parallelism; a change of
+ * the generator may change them between builds).
  *
  * Event n (0-based, global) is, by n mod 50 as in Nexmark: 0 → a Person, 1..3 → an
  * Auction, 4..49 → a Bid. Subtask i of p generates the events n ≡ i (mod p). Every
