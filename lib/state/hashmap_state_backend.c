@@ -654,6 +654,7 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 {
     hm_backend_t *b = impl;
     hm_group_t *g = &b->groups[kg % b->maxp];
+    b->again_ok = 0;
     if (g->used == 0)
         return 0;
     uint32_t pos;
