@@ -12,7 +12,8 @@
  * recent auctions; bidders likewise among recent persons. Prices are
  * round(10^(6u) * 100) cents, u uniform in [0,1), as in Nexmark (10^(6u) by a
  * table and a cubic, relative error < 3e-12). Three bids in four go to a hot channel
- * (Google, Facebook, Baidu, Apple), the rest to "channel-<k>" (k < 10000) whose url carries "&channel_id=<k>", as Nexmark's generator does. Event time
+ * (Google, Facebook, Baidu, Apple), the rest to "channel-<k>" (k < 10000) whose url
+ * carries "&channel_id=<k>", as Nexmark's generator does. Event time
  * (ms) = first_event_time + n * event_interval_us / 1000. `extra` is one of 64 short
  * strings of letters drawn per seed.
  *
