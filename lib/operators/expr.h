@@ -76,6 +76,17 @@ int expr_nullable(const expr_t *e);
 /* The field index when the expression is just a field, else -1. */
 int expr_field(const expr_t *e);
 
+/* A fixed expression reads only int64, double and timestamp fields and computes with
+ * literals of those types, unary -, + - * / % and comparisons: it is evaluated straight
+ * from the row's slots, with no value in between (expr_eval and expr_test take that
+ * path by themselves when the row holds the fields). expr_fixed: 1 + the highest field
+ * index it reads (0: none), or -1 when e is not fixed. */
+int expr_fixed(const expr_t *e);
+/* A fixed expression over `row`, whose fixed part the caller has checked holds
+ * expr_fixed(e) fields (length and field count): the result's slot as a row stores it
+ * (te/row.h; a bool 0 or 1, all zero when null) in *slot; returns 1 when it is null. */
+int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot);
+
 /* Evaluates over row rec. 0, or -1 when the arena ran out of memory. */
 int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *out);
 /* A bool expression: 1 when TRUE (NULL and FALSE are 0). -1 out of memory. */

@@ -440,6 +440,151 @@ static inline void eval_arg(const expr_t *e, const te_record_t *rec, expr_env_t 
         expr_eval_node(e, rec, env, o);
 }
 
+/* ---- fixed expressions (expr.h): straight from the slots ---- */
+
+/* A fixed node's value: i or d by the node's type, which is also the type the general
+ * evaluator gives it (type_node: a double operand makes a double, else an int64 or a
+ * timestamp; a comparison a bool). */
+typedef struct fx {
+    union {
+        int64_t i;
+        double d;
+    };
+    int null;
+} fx_t;
+
+static int fx_type(te_type_t t) { return t == TE_TYPE_INT64 || t == TE_TYPE_TIMESTAMP || t == TE_TYPE_DOUBLE; }
+
+/* 1 + the highest field node e reads, or -1 when it is not fixed. */
+static int fixed_need(const expr_t *e)
+{
+    int need = 0;
+    switch (e->op) {
+    case X_LIT: return fx_type(e->type) && !e->lit.null ? 0 : -1;
+    case X_FIELD: return fx_type(e->type) ? (int)e->field + 1 : -1;
+    case X_NEG:
+    case X_ADD:
+    case X_SUB:
+    case X_MUL:
+    case X_DIV:
+    case X_MOD:
+        if (!fx_type(e->type) || (e->dom == D_DOUBLE) != (e->type == TE_TYPE_DOUBLE))
+            return -1;
+        break;
+    case X_EQ:
+    case X_NE:
+    case X_LT:
+    case X_LE:
+    case X_GT:
+    case X_GE:
+        if (e->dom != D_INT && e->dom != D_DOUBLE)
+            return -1;
+        break;
+    default: return -1;
+    }
+    for (uint32_t i = 0; i < e->nargs; i++) {
+        int n = fixed_need(e->args[i]);
+        if (n < 0 || (e->dom == D_INT && e->args[i]->type == TE_TYPE_DOUBLE))
+            return -1;
+        need = n > need ? n : need;
+    }
+    return need;
+}
+
+void expr_fixed_mark(expr_t *e) { e->fixed_need = fixed_need(e); }
+
+static double fx_d(const expr_t *e, fx_t v) { return e->type == TE_TYPE_DOUBLE ? v.d : (double)v.i; }
+
+static fx_t fx_node(const expr_t *e, const uint8_t *row);
+
+/* A fixed node: fields and literals (most operands) without a call. */
+static inline fx_t fx_eval(const expr_t *e, const uint8_t *row)
+{
+    fx_t r = {.i = 0, .null = 0};
+    if (e->op == X_FIELD) {
+        r.null = (int)((te_row_load64(row) >> (TE_ROW_NULL_SHIFT + e->field)) & 1u);
+        r.i = r.null ? 0 : (int64_t)te_row_load64(row + TE_ROW_HEADER + 8u * e->field);
+        return r;
+    }
+    if (e->op == X_LIT) {
+        r.i = e->lit.i; /* the union's bits: a double literal's too */
+        return r;
+    }
+    return fx_node(e, row);
+}
+
+/* An operator node, as eval_arith and cmp_values on fixed values. */
+static fx_t fx_node(const expr_t *e, const uint8_t *row)
+{
+    fx_t r = {.i = 0, .null = 0};
+    fx_t a = fx_eval(e->args[0], row);
+    if (e->op == X_NEG) {
+        if (a.null)
+            return (fx_t){.i = 0, .null = 1};
+        if (e->dom == D_DOUBLE)
+            r.d = -a.d;
+        else
+            r.i = (int64_t)(0 - (uint64_t)a.i);
+        return r;
+    }
+    fx_t b = fx_eval(e->args[1], row);
+    if (a.null || b.null)
+        return (fx_t){.i = 0, .null = 1};
+    int c;
+    if (e->dom == D_DOUBLE) {
+        double x = fx_d(e->args[0], a), y = fx_d(e->args[1], b);
+        switch (e->op) {
+        case X_ADD: r.d = x + y; return r;
+        case X_SUB: r.d = x - y; return r;
+        case X_MUL: r.d = x * y; return r;
+        case X_DIV:
+        case X_MOD:
+            if (y == 0)
+                return (fx_t){.i = 0, .null = 1};
+            r.d = e->op == X_DIV ? x / y : fmod(x, y);
+            return r;
+        default: c = x < y ? -1 : x > y ? 1 : 0; break;
+        }
+    } else {
+        uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i; /* wrapping, as Java's long */
+        switch (e->op) {
+        case X_ADD: r.i = (int64_t)(x + y); return r;
+        case X_SUB: r.i = (int64_t)(x - y); return r;
+        case X_MUL: r.i = (int64_t)(x * y); return r;
+        case X_DIV:
+        case X_MOD:
+            if (b.i == 0)
+                return (fx_t){.i = 0, .null = 1};
+            if (b.i == -1)
+                r.i = e->op == X_DIV ? (int64_t)(0 - x) : 0;
+            else
+                r.i = e->op == X_DIV ? a.i / b.i : a.i % b.i;
+            return r;
+        default: c = a.i < b.i ? -1 : a.i > b.i ? 1 : 0; break;
+        }
+    }
+    r.i = e->op == X_EQ   ? c == 0
+          : e->op == X_NE ? c != 0
+          : e->op == X_LT ? c < 0
+          : e->op == X_LE ? c <= 0
+          : e->op == X_GT ? c > 0
+                          : c >= 0;
+    return r;
+}
+
+int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot)
+{
+    fx_t v = fx_eval(e, row);
+    *slot = (uint64_t)v.i;
+    return v.null;
+}
+
+/* Whether rec holds the first n fields (as expr_eval_fixed needs). */
+static inline int row_holds(const te_record_t *rec, int n)
+{
+    return rec->len >= TE_ROW_HEADER + 8u * (uint32_t)n && rec->data[0] >= n;
+}
+
 static void eval_arith(const expr_t *e, const expr_value_t *a, const expr_value_t *b, expr_value_t *o)
 {
     if (a->null || b->null)
@@ -599,6 +744,13 @@ void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, ex
 
 int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *out)
 {
+    if (e->fixed_need >= 0 && row_holds(rec, e->fixed_need)) {
+        fx_t v = fx_eval(e, rec->data);
+        out->type = e->type;
+        out->null = v.null;
+        out->i = v.i;
+        return 0;
+    }
     env->oom = 0;
     expr_eval_node(e, rec, env, out);
     convert_num(out, e->type);
@@ -607,6 +759,10 @@ int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_val
 
 int expr_test(const expr_t *e, const te_record_t *rec, expr_env_t *env)
 {
+    if (e->fixed_need >= 0 && row_holds(rec, e->fixed_need)) {
+        fx_t v = fx_eval(e, rec->data);
+        return !v.null && v.i != 0;
+    }
     expr_value_t v;
     if (expr_eval(e, rec, env, &v) != 0)
         return -1;

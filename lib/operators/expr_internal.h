@@ -86,7 +86,13 @@ struct expr {
     uint32_t nargs;
     regex_t re; /* regexp_extract, regexp (the pattern is a literal) */
     int has_re;
+    /* the root's: 1 + the highest field a fixed expression reads (see expr_fixed), or
+     * -1 when it is not one; set by expr_fixed_mark once the tree is compiled */
+    int fixed_need;
 };
+
+/* Sets root e's fixed_need (expr_eval.c); the parser calls it on every compiled tree. */
+void expr_fixed_mark(expr_t *e);
 
 /* Evaluates node e (expr_eval.c). */
 void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *out);

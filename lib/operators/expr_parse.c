@@ -27,7 +27,7 @@ static expr_t *node(parser_t *p, xop_t op)
     if (e == NULL)
         expr_lex_error(p, "out of memory");
     else
-        e->op = op;
+        e->op = op, e->fixed_need = -1;
     return e;
 }
 
@@ -832,12 +832,14 @@ expr_t *expr_compile(const char *text, const te_schema_t *in, char *err, size_t 
         expr_free(e);
         return NULL;
     }
+    expr_fixed_mark(e);
     return e;
 }
 
 te_type_t expr_type(const expr_t *e) { return e->type; }
 int expr_nullable(const expr_t *e) { return e->nullable || e->type == 0; }
 int expr_field(const expr_t *e) { return e->op == X_FIELD ? (int)e->field : -1; }
+int expr_fixed(const expr_t *e) { return e->fixed_need; }
 
 void expr_list_free(expr_item_t *items, uint32_t n)
 {
@@ -861,6 +863,7 @@ int expr_list_compile(const char *text, const te_schema_t *in, expr_item_t *item
         expr_item_t *it = &items[*n];
         if ((it->e = parse_or(&p)) == NULL)
             break;
+        expr_fixed_mark(it->e);
         (*n)++;
         if (expr_lex_is_kw(&p, "AS")) {
             expr_lex_next(&p);

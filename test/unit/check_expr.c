@@ -2,7 +2,9 @@
  * Unit tests: expressions (operators/expr.h) — every operator and function evaluated
  * over one row against values worked out by hand (dates from the epoch arithmetic of
  * `date -u`), result types, NULL handling (SQL's three-valued logic), SELECT lists and
- * their names, and compile errors naming the column and the problem.
+ * their names, and compile errors naming the column and the problem; fixed expressions
+ * (straight from the slots) against the general evaluator over random expressions and
+ * rows.
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 
 #include "harness_rows.h"
 #include "operators/expr.h"
+#include "operators/expr_internal.h" /* expr_eval_node: the general evaluator, as the oracle */
 
 #define SCHEMA "a:int64, b:double, s:string, t:timestamp, n:int64?, u:string?, f:bool"
 /* t = 1700000000123 ms = 2023-11-14T22:13:20.123Z (date -u -d @1700000000) */
@@ -242,6 +245,172 @@ START_TEST(test_arena)
 }
 END_TEST
 
+/* Which expressions are fixed, and the fields they need. */
+START_TEST(test_fixed_kinds)
+{
+    const te_schema_t *sc = h_schema(SCHEMA);
+    static const struct {
+        const char *expr;
+        int need;
+    } k[] = {
+        {"a + 3", 1},
+        {"0.908 * b", 2},
+        {"t - t", 4},
+        {"-b", 2},
+        {"3 * 2", 0},
+        {"n % 7 = 0", 5},
+        {"a < b", 2},
+        {"t + 877", 4},
+        {"a", 1},
+        {"s = 'x'", -1},
+        {"f", -1},
+        {"NOT (a > 1)", -1},
+        {"a + NULL", -1},
+        {"a IN (1, 2)", -1},
+        {"length(s) + 1", -1},
+        {"CAST(b AS int64)", -1},
+        {"a = 1 AND a = 2", -1},
+    };
+    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        char err[256];
+        expr_t *e = expr_compile(k[i].expr, sc, err, sizeof(err));
+        ck_assert_msg(e != NULL, "'%s': %s", k[i].expr, err);
+        ck_assert_msg(expr_fixed(e) == k[i].need, "'%s': expr_fixed %d, expected %d", k[i].expr, expr_fixed(e),
+                      k[i].need);
+        expr_free(e);
+    }
+}
+END_TEST
+
+static uint64_t fx_rand(uint64_t *s)
+{
+    *s += 0x9e3779b97f4a7c15ull;
+    uint64_t z = *s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A random arithmetic expression over fields x (int64), y (double), z (timestamp), w
+ * (int64), all nullable, with literals that reach the edge cases (0, -1, the extremes). */
+static void fx_gen(uint64_t *s, int depth, char *out, size_t cap)
+{
+    static const char *const leaves[] = {"x",
+                                         "y",
+                                         "z",
+                                         "w",
+                                         "0",
+                                         "-1",
+                                         "1",
+                                         "7",
+                                         "123",
+                                         "0.0",
+                                         "2.5",
+                                         "-0.5",
+                                         "1e300",
+                                         "9223372036854775807",
+                                         "(-9223372036854775807 - 1)"};
+    static const char *const ops[] = {"+", "-", "*", "/", "%"};
+    uint64_t r = fx_rand(s);
+    if (depth == 0 || r % 4 == 0) {
+        snprintf(out, cap, "%s", leaves[(r >> 8) % (sizeof(leaves) / sizeof(leaves[0]))]);
+        return;
+    }
+    char a[512], b[512];
+    fx_gen(s, depth - 1, a, sizeof(a));
+    if (r % 4 == 1) {
+        snprintf(out, cap, "-(%s)", a);
+        return;
+    }
+    fx_gen(s, depth - 1, b, sizeof(b));
+    snprintf(out, cap, "(%s) %s (%s)", a, ops[(r >> 8) % (sizeof(ops) / sizeof(ops[0]))], b);
+}
+
+/* ... or a comparison of two of them. */
+static void fx_gen_top(uint64_t *s, char *out, size_t cap)
+{
+    static const char *const cmps[] = {"=", "<>", "<", "<=", ">", ">="};
+    uint64_t r = fx_rand(s);
+    if (r % 2 == 0)
+        return fx_gen(s, 3, out, cap);
+    char a[900], b[900];
+    fx_gen(s, 2, a, sizeof(a));
+    fx_gen(s, 2, b, sizeof(b));
+    snprintf(out, cap, "(%s) %s (%s)", a, cmps[(r >> 8) % (sizeof(cmps) / sizeof(cmps[0]))], b);
+}
+
+/* Random fixed expressions over random rows (nulls, zeros, -1, the extremes, NaN and
+ * infinities; a null field whose slot is not zero): the slot and null flag that
+ * expr_eval_fixed computes are exactly the general evaluator's value, and expr_eval /
+ * expr_test agree with both. */
+START_TEST(test_fixed_matches_general)
+{
+    const te_schema_t *sc = h_schema("x:int64?, y:double?, z:timestamp?, w:int64?");
+    static const int64_t ints[] = {0, 1, -1, 7, 123, -123, INT64_MAX, INT64_MIN, 1700000000123, 246};
+    static const double dbls[] = {0.0, -0.0, 1.5, -2.5, 1e300, -1e-300, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 123.0};
+    uint64_t seed = 42;
+    int fixed = 0, compared = 0, nulls = 0;
+    te_row_builder_t b = {0};
+    expr_env_t env = {0};
+    for (int k = 0; k < 3000; k++) {
+        char text[2048], err[512];
+        fx_gen_top(&seed, text, sizeof(text));
+        expr_t *e = expr_compile(text, sc, err, sizeof(err));
+        if (e == NULL)
+            continue; /* a literal out of range: not this test's business */
+        ck_assert_msg(expr_fixed(e) >= 0, "'%s' is not a fixed expression", text);
+        fixed++;
+        for (int r = 0; r < 20; r++) {
+            uint64_t q = fx_rand(&seed);
+            te_row_builder_begin(&b, 4);
+            if (q & 1)
+                te_row_set_i64(&b, 0, ints[(q >> 4) % 10]);
+            if (q & 2)
+                te_row_set_f64(&b, 1, dbls[(q >> 8) % 10]);
+            if ((q >> 12) % 4 != 0)
+                te_row_set_ts(&b, 2, ints[(q >> 16) % 10]);
+            if ((q >> 20) % 4 != 0)
+                te_row_set_i64(&b, 3, ints[(q >> 24) % 10]);
+            te_record_t row;
+            ck_assert_int_eq(te_row_builder_finish(&b, 0, &row), 0);
+            uint8_t odd[256]; /* every fifth row: x null over a slot that is not zero */
+            if (r % 5 == 4 && row.len <= sizeof(odd)) {
+                memcpy(odd, row.data, row.len);
+                odd[2] |= 1;
+                odd[8] |= 0x5a;
+                row.data = odd;
+            }
+            expr_value_t g;
+            expr_eval_node(e, &row, &env, &g);
+            uint64_t slot;
+            int null = expr_eval_fixed(e, row.data, &slot);
+            ck_assert_msg(null == g.null, "'%s' row %d: null %d, the general evaluator %d", text, r, null, g.null);
+            if (!g.null) {
+                ck_assert_msg(g.type == expr_type(e), "'%s': the general evaluator gives a %s, the type is %s",
+                              text, te_type_name(g.type), te_type_name(expr_type(e)));
+                uint64_t want = (uint64_t)g.i;
+                ck_assert_msg(slot == want, "'%s' row %d: slot %016llx, the general evaluator %016llx", text, r,
+                              (unsigned long long)slot, (unsigned long long)want);
+            } else {
+                nulls++;
+                ck_assert_uint_eq(slot, 0);
+            }
+            expr_value_t v;
+            ck_assert_int_eq(expr_eval(e, &row, &env, &v), 0);
+            ck_assert(v.null == g.null && (g.null || v.i == g.i));
+            if (expr_type(e) == TE_TYPE_BOOL)
+                ck_assert_int_eq(expr_test(e, &row, &env), !g.null && g.i != 0);
+            compared++;
+        }
+        expr_free(e);
+    }
+    ck_assert_msg(fixed > 1500 && nulls > compared / 20 && nulls < compared * 9 / 10,
+                  "too few cases: %d fixed expressions, %d rows, %d null results", fixed, compared, nulls);
+    expr_env_free(&env);
+    te_row_builder_free(&b);
+}
+END_TEST
+
 Suite *expr_suite(void)
 {
     Suite *s = suite_create("expr");
@@ -251,6 +420,8 @@ Suite *expr_suite(void)
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof(errors) / sizeof(errors[0])));
     tcase_add_test(tc, test_lists);
     tcase_add_test(tc, test_arena);
+    tcase_add_test(tc, test_fixed_kinds);
+    tcase_add_test(tc, test_fixed_matches_general);
     suite_add_tcase(s, tc);
     return s;
 }
