@@ -12,7 +12,9 @@
  * conversion); an expression's value is written in its type.
  *
  * Hot path: one row builder and one expression arena per instance, reset per row, so
- * nothing is allocated once they have grown.
+ * nothing is allocated once they have grown; the columns sorted by kind at setup
+ * (copies of fixed-size fields, of strings, fixed expressions, other expressions) and
+ * a row built one kind at a time.
  *
  * Threading: every callback runs on the owning task's thread.
  */
@@ -39,6 +41,12 @@ typedef struct map_op {
     uint32_t n_items;
     expr_env_t env;
     te_row_builder_t row;
+    /* the columns by kind (map_plan): fixed-size fields copied, string / bytes fields
+     * copied, fixed expressions (expr_fixed), other expressions */
+    uint32_t n_fc, n_vc, n_fx, n_gen;
+    uint8_t fc_out[TE_ROW_MAX_FIELDS], fc_in[TE_ROW_MAX_FIELDS];
+    uint8_t vc_out[TE_ROW_MAX_FIELDS], vc_in[TE_ROW_MAX_FIELDS];
+    uint8_t fx[TE_ROW_MAX_FIELDS], gen[TE_ROW_MAX_FIELDS];
 } map_op_t;
 
 static void map_dispose(void *self)
@@ -68,6 +76,26 @@ static map_op_t *map_new(op_setup_t *s, const char *name, const te_schema_t *in)
     m->name = name;
     m->n_in = in->n_fields;
     return m;
+}
+
+/* Sorts the columns by kind, so that a row is built one kind at a time, each without
+ * a per-column test of what the column is. */
+static void map_plan(map_op_t *m)
+{
+    for (uint32_t i = 0; i < m->n; i++) {
+        const map_col_t *c = &m->col[i];
+        if (c->copy >= 0 && te_type_is_var(c->type)) {
+            m->vc_out[m->n_vc] = (uint8_t)i;
+            m->vc_in[m->n_vc++] = (uint8_t)c->copy;
+        } else if (c->copy >= 0) {
+            m->fc_out[m->n_fc] = (uint8_t)i;
+            m->fc_in[m->n_fc++] = (uint8_t)c->copy;
+        } else if (expr_fixed(c->e) >= 0) {
+            m->fx[m->n_fx++] = (uint8_t)i;
+        } else {
+            m->gen[m->n_gen++] = (uint8_t)i;
+        }
+    }
 }
 
 /* Declares the columns' schema (names from `names`) and returns m, or disposes it. */
@@ -138,6 +166,7 @@ static void *map_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, cha
         }
     }
     m->n = m->n_items;
+    map_plan(m);
     return map_finish(&s, m, &o);
 }
 
@@ -172,6 +201,7 @@ static void *select_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
         }
     }
     m->n = n;
+    map_plan(m);
     return map_finish(&s, m, &o);
 }
 
@@ -206,6 +236,7 @@ static void *case_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, ch
         }
     }
     m->n = in->n_fields;
+    map_plan(m);
     return m; /* the output has the input's schema */
 }
 
@@ -243,9 +274,10 @@ oom:
     return -1;
 }
 
-/* A row whose fixed part has the input's field count is copied slot by slot (a
- * string's bounds still checked, a malformed one copied as null, as the readers
- * read it); expressions go through the builder. */
+/* A row whose fixed part has the input's field count is built kind by kind (map_plan):
+ * fixed-size slots copied, strings copied into the tail (a string's bounds still
+ * checked, a malformed one copied as null, as the readers read it), fixed expressions
+ * computed from the slots, then the other expressions through the builder. */
 static int map_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     map_op_t *m = self;
@@ -255,50 +287,53 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     if (rec->len < TE_ROW_HEADER + 8u * m->n_in || d[0] != m->n_in)
         return map_process_checked(m, rec, out);
     te_row_builder_t *b = &m->row;
-    uint32_t n = m->n, olen = TE_ROW_HEADER + 8u * n;
-    if (te_row_builder_reserve(b, olen) != 0)
+    uint32_t olen = TE_ROW_HEADER + 8u * m->n;
+    /* each string copied is at most the row: one reserve for all */
+    if (te_row_builder_reserve(b, olen + (size_t)m->n_vc * rec->len) != 0)
         goto oom;
-    b->failed = 0;
-    b->n = n;
     uint8_t *o = b->buf;
+    const uint8_t *slots = d + TE_ROW_HEADER;
+    uint8_t *oslots = o + TE_ROW_HEADER;
     uint64_t in_nulls = te_row_load64(d) >> TE_ROW_NULL_SHIFT, nulls = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const map_col_t *c = &m->col[i];
-        if (c->copy >= 0) {
-            uint32_t f = (uint32_t)c->copy;
-            uint64_t v = te_row_load64(d + TE_ROW_HEADER + 8u * f), null = (in_nulls >> f) & 1u;
-            if (te_type_is_var(c->type) && !null) {
-                uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
-                if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
-                    v = 0;
-                    null = 1;
-                } else {
-                    if ((size_t)olen + len > b->cap) {
-                        if (te_row_builder_reserve(b, (size_t)olen + len) != 0)
-                            goto oom;
-                        o = b->buf;
-                    }
-                    memcpy(o + olen, d + off, len);
-                    v = olen | (uint64_t)len << 32;
-                    olen += len;
-                }
-            }
-            memcpy(o + TE_ROW_HEADER + 8u * i, &v, 8);
-            nulls |= null << i;
-        } else {
-            expr_value_t v;
-            if (expr_eval(c->e, rec, &m->env, &v) != 0)
-                goto oom;
-            b->len = olen;
-            b->nulls = nulls;
-            expr_value_set(b, i, &v);
-            o = b->buf;
-            olen = b->len;
-            nulls = b->nulls;
-        }
+    for (uint32_t k = 0; k < m->n_fc; k++) {
+        uint32_t i = m->fc_out[k], f = m->fc_in[k];
+        memcpy(oslots + 8u * i, slots + 8u * f, 8);
+        nulls |= ((in_nulls >> f) & 1u) << i;
     }
+    for (uint32_t k = 0; k < m->n_vc; k++) {
+        uint32_t i = m->vc_out[k], f = m->vc_in[k];
+        uint64_t v = te_row_load64(slots + 8u * f), null = (in_nulls >> f) & 1u;
+        if (!null) {
+            uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
+            if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
+                v = 0;
+                null = 1;
+            } else {
+                memcpy(o + olen, d + off, len);
+                v = olen | (uint64_t)len << 32;
+                olen += len;
+            }
+        }
+        memcpy(oslots + 8u * i, &v, 8);
+        nulls |= null << i;
+    }
+    for (uint32_t k = 0; k < m->n_fx; k++) {
+        uint32_t i = m->fx[k];
+        uint64_t v, null = (uint64_t)expr_eval_fixed(m->col[i].e, d, &v);
+        memcpy(oslots + 8u * i, &v, 8);
+        nulls |= null << i;
+    }
+    b->failed = 0;
+    b->n = m->n;
     b->len = olen;
     b->nulls = nulls;
+    for (uint32_t k = 0; k < m->n_gen; k++) {
+        uint32_t i = m->gen[k];
+        expr_value_t v;
+        if (expr_eval(m->col[i].e, rec, &m->env, &v) != 0)
+            goto oom;
+        expr_value_set(b, i, &v);
+    }
     te_record_t r;
     if (te_row_builder_finish(b, rec->timestamp, &r) != 0)
         goto oom;

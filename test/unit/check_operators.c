@@ -942,6 +942,22 @@ START_TEST(test_select_upper_lower)
     ck_assert_str_eq(OUT.lines[1], "-6\tY!\t-1");
     cap_reset(0);
 
+    /* every kind of column at once, out of the input's order: fixed-size fields and
+     * strings copied (one twice), fixed expressions, other expressions; nulls in each */
+    mk(&r, "map", 0, 1, h_schema("a:string?, b:int64?, c:double?, d:timestamp?"), "exprs",
+       "d, c * 2 AS c2, a, b % 4 AS m, upper(a) AS u, a AS a2, b, d + 1 AS d1", NULL);
+    feed(&r, "xy\t-7\t1.25\t1000");
+    feed(&r, "\t8\t\t5");
+    feed(&r, "long string\t\t-0.5\t");
+    ck_assert_str_eq(
+        te_schema_format(operator_chain_op_output_schema(r.c, 0), sb, sizeof(sb)),
+        "(d:timestamp?, c2:double?, a:string?, m:int64?, u:string?, a2:string?, b:int64?, d1:timestamp?)");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "1000\t2.5\txy\t-3\tXY\txy\t-7\t1001");
+    ck_assert_str_eq(OUT.lines[1], "5\t\t\t0\t\t\t8\t6");
+    ck_assert_str_eq(OUT.lines[2], "\t-1\tlong string\t\tLONG STRING\tlong string\t\t");
+    cap_reset(0);
+
     mk(&r, "upper", 0, 1, NULL, NULL);
     feed(&r, "Hello, wOrld 42 \xc3\xa9");
     finish(&r);
