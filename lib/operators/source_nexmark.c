@@ -170,31 +170,16 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
-static char *put_u(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
+static char *put_u(char *p, uint64_t v) { return p + te_format_u64(p, v); }
 
 /* v < 10000 as its decimal digits (no leading zeros), in *n <= 4 bytes of the result in
  * memory order: two lookups in a table of digit pairs, no division loop and no branch
  * on the length. */
-static const char DIGIT_PAIRS[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
 static inline uint32_t digits4(uint32_t v, uint32_t *n)
 {
     uint16_t hi, lo;
-    memcpy(&hi, DIGIT_PAIRS + 2 * (v / 100), 2);
-    memcpy(&lo, DIGIT_PAIRS + 2 * (v % 100), 2);
+    memcpy(&hi, te_digit_pairs() + 2 * (v / 100), 2);
+    memcpy(&lo, te_digit_pairs() + 2 * (v % 100), 2);
     uint32_t d = hi | (uint32_t)lo << 16; /* four digits, leading zeros first (little endian) */
     *n = 1 + (v >= 10) + (v >= 100) + (v >= 1000);
     return d >> (8 * (4 - *n));

@@ -186,6 +186,44 @@ START_TEST(test_text_doubles)
 }
 END_TEST
 
+/* Integers in decimal, against libc's printf: the extremes, every power of ten and its
+ * neighbours (digit-count edges), and random values of every length. */
+START_TEST(test_text_integers)
+{
+    int64_t v[200];
+    size_t n = 0;
+    v[n++] = INT64_MIN;
+    v[n++] = INT64_MAX;
+    v[n++] = 0;
+    for (int k = 0; k <= 18; k++) {
+        int64_t p = 1;
+        for (int j = 0; j < k; j++)
+            p *= 10;
+        v[n++] = p - 1, v[n++] = p, v[n++] = p + 1;
+        v[n++] = -(p - 1), v[n++] = -p, v[n++] = -(p + 1);
+    }
+    uint64_t x = 7;
+    while (n < sizeof(v) / sizeof(v[0])) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        v[n++] = (int64_t)(x >> (x % 64)) * (x & 1 ? -1 : 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char got[24], want[24];
+        size_t len = te_format_i64(got, v[i]);
+        snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        ck_assert_msg(len == strlen(want) && memcmp(got, want, len) == 0, "%lld formatted as '%.*s'",
+                      (long long)v[i], (int)len, got);
+        if (v[i] >= 0) {
+            len = te_format_u64(got, (uint64_t)v[i]);
+            ck_assert(len == strlen(want) && memcmp(got, want, len) == 0);
+        }
+    }
+    char got[24];
+    size_t len = te_format_u64(got, UINT64_MAX);
+    ck_assert(len == 20 && memcmp(got, "18446744073709551615", 20) == 0);
+}
+END_TEST
+
 START_TEST(test_schemas)
 {
     te_error_t err = {0};
@@ -442,6 +480,7 @@ Suite *rows_suite(void)
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_text_doubles);
+    tcase_add_test(tc, test_text_integers);
     tcase_add_test(tc, test_schemas);
     suite_add_tcase(s, tc);
     tc = tcase_create("operators");

@@ -437,6 +437,46 @@ static inline void te_row_builder_free(te_row_builder_t *b)
 
 /* ---- text ---- */
 
+/* The two-digit decimals "00" .. "99", 200 bytes. */
+static inline const char *te_digit_pairs(void)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    return pairs;
+}
+
+/* v in decimal into buf (at least 20 bytes; no terminating NUL). Returns the length. */
+static inline size_t te_format_u64(char *buf, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof(tmp);
+    while (v >= 100) {
+        uint64_t q = v / 100;
+        n -= 2;
+        memcpy(tmp + n, te_digit_pairs() + 2 * (v - 100 * q), 2);
+        v = q;
+    }
+    if (v >= 10) {
+        n -= 2;
+        memcpy(tmp + n, te_digit_pairs() + 2 * v, 2);
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    memcpy(buf, tmp + n, sizeof(tmp) - n);
+    return sizeof(tmp) - n;
+}
+
+/* v in decimal, a '-' first when negative, into buf (at least 20 bytes; no NUL).
+ * Returns the length. */
+static inline size_t te_format_i64(char *buf, int64_t v)
+{
+    if (v >= 0)
+        return te_format_u64(buf, (uint64_t)v);
+    buf[0] = '-';
+    return 1 + te_format_u64(buf + 1, 0 - (uint64_t)v);
+}
+
 /* A double as the shortest of %.15g, %.16g, %.17g that reads back as the same value
  * ("nan", "inf", "-inf" for those). Returns the length (buf >= 32 bytes). */
 static inline int te_format_double(char *buf, size_t len, double d)
@@ -470,8 +510,7 @@ static inline void te_row_format_field(const te_record_t *r, uint32_t i, te_type
         p = te_row_get_bool(r, i) ? "true" : "false";
         n = strlen(p);
     } else {
-        int k = snprintf(tmp, sizeof(tmp), "%lld", (long long)te_row_get_i64(r, i));
-        n = k > 0 ? (size_t)k : 0;
+        n = te_format_i64(tmp, te_row_get_i64(r, i));
     }
     if (*off + n <= cap && n)
         memcpy(buf + *off, p, n);
