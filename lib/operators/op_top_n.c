@@ -250,6 +250,28 @@ static void ns_of(int64_t start, uint8_t ns[8])
         ns[i] = (uint8_t)((uint64_t)start >> (56 - 8 * i));
 }
 
+/* 1 when the kept rows (v, vl) already number n and rec would not be kept among them
+ * (after the n-th row, or tied with it without ties): list_insert would give back the
+ * same list, so neither it nor the state write is needed. */
+static int list_drops(const top_n_t *t, const uint8_t *v, uint32_t vl, const te_record_t *rec)
+{
+    size_t off = 0;
+    for (int64_t k = 1;; k++) {
+        uint32_t len;
+        if (off + 4 > vl)
+            return 0;
+        memcpy(&len, v + off, 4);
+        if (off + 4 + len > vl)
+            return 0;
+        if (k == t->n) {
+            te_record_t nth = {v + off + 4, len, 0};
+            int c = order_cmp(t, rec, &nth);
+            return c > 0 || (c == 0 && !t->ties);
+        }
+        off += 4 + (size_t)len;
+    }
+}
+
 static int top_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
     (void)input, (void)out;
@@ -276,6 +298,8 @@ static int top_process(void *self, int input, const te_record_t *rec, te_output_
     if (key == NULL)
         goto oom;
     int have = t->api->state_get_ns(t->ctx, key, kl, nslen ? ns : NULL, nslen, &v, &vl);
+    if (have && list_drops(t, v, vl, rec))
+        return 0;
     t->list.len = 0;
     if (have && op_buf_append(&t->list, v, vl) != 0)
         goto oom;
