@@ -141,8 +141,7 @@ static int assign_ts_process(void *self, int input, const te_record_t *rec, te_o
         a->api->mark_idle(a->ctx, 0);
     }
     a->records++;
-    if (ts > a->max_ts)
-        a->max_ts = ts;
+    a->max_ts = ts > a->max_ts ? ts : a->max_ts; /* a select: out-of-order times mispredict a branch */
     te_record_t r = {rec->data, rec->len, ts};
     if (a->api->emit(out, &r) != 0)
         return 0; /* cancelled or failed: the engine knows */

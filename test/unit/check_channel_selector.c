@@ -76,6 +76,19 @@ START_TEST(test_murmur_vectors)
         int n = snprintf(k, sizeof(k), "key-%d", i * 7919);
         ck_assert_uint_eq(key_group_hash_bytes((const uint8_t *)k, (uint32_t)n), ref_murmur3((uint8_t *)k, n));
     }
+    /* every tail length, each key in a buffer of exactly its size (a read past it is
+     * an error under ASan and valgrind) */
+    uint32_t x = 12345;
+    for (uint32_t len = 0; len <= 40; len++)
+        for (int rep = 0; rep < 20; rep++) {
+            uint8_t *k = malloc(len ? len : 1);
+            for (uint32_t i = 0; i < len; i++)
+                k[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+            ck_assert_uint_eq(key_group_hash_bytes(len ? k : NULL, len), ref_murmur3(k, len));
+            ck_assert_uint_eq(key_group_for_key(len ? k : NULL, len, 128),
+                              ref_flink_mix(ref_murmur3(k, len)) % 128);
+            free(k);
+        }
 }
 END_TEST
 
