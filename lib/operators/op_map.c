@@ -295,13 +295,14 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     const uint8_t *slots = d + TE_ROW_HEADER;
     uint8_t *oslots = o + TE_ROW_HEADER;
     uint64_t in_nulls = te_row_load64(d) >> TE_ROW_NULL_SHIFT, nulls = 0;
-    for (uint32_t k = 0; k < m->n_fc; k++) {
-        uint32_t i = m->fc_out[k], f = m->fc_in[k];
-        memcpy(oslots + 8u * i, slots + 8u * f, 8);
-        nulls |= ((in_nulls >> f) & 1u) << i;
-    }
+    /* strings first: their slots and places in the tail, then their bytes, last to
+     * first, each of at most 16 bytes moved as the 16 bytes that end where it ends (one
+     * load and one store: memcpy's branches on random lengths mispredict); what that
+     * writes before a string belongs to an earlier string, the slots or the header,
+     * all written after it */
+    uint64_t vslot[TE_ROW_MAX_FIELDS], copied = 0; /* bit k: string k is copied */
     for (uint32_t k = 0; k < m->n_vc; k++) {
-        uint32_t i = m->vc_out[k], f = m->vc_in[k];
+        uint32_t f = m->vc_in[k];
         uint64_t v = te_row_load64(slots + 8u * f), null = (in_nulls >> f) & 1u;
         if (!null) {
             uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
@@ -309,13 +310,33 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
                 v = 0;
                 null = 1;
             } else {
-                memcpy(o + olen, d + off, len);
                 v = olen | (uint64_t)len << 32;
                 olen += len;
+                copied |= 1ull << k;
             }
         }
-        memcpy(oslots + 8u * i, &v, 8);
-        nulls |= null << i;
+        vslot[k] = v;
+        nulls |= null << m->vc_out[k];
+    }
+    for (uint32_t k = m->n_vc; k-- > 0;) {
+        if (!((copied >> k) & 1u))
+            continue;
+        uint32_t f = m->vc_in[k], len = (uint32_t)(vslot[k] >> 32), at = (uint32_t)vslot[k];
+        uint32_t off = (uint32_t)te_row_load64(slots + 8u * f);
+        if (len <= 16 && off + len >= 16) { /* at + len >= 16 too: at is past the slots */
+            uint8_t t[16];
+            memcpy(t, d + off + len - 16, 16);
+            memcpy(o + at + len - 16, t, 16);
+        } else if (len > 0) {
+            memcpy(o + at, d + off, len);
+        }
+    }
+    for (uint32_t k = 0; k < m->n_vc; k++)
+        memcpy(oslots + 8u * m->vc_out[k], &vslot[k], 8);
+    for (uint32_t k = 0; k < m->n_fc; k++) {
+        uint32_t i = m->fc_out[k], f = m->fc_in[k];
+        memcpy(oslots + 8u * i, slots + 8u * f, 8);
+        nulls |= ((in_nulls >> f) & 1u) << i;
     }
     for (uint32_t k = 0; k < m->n_fx; k++) {
         uint32_t i = m->fx[k];

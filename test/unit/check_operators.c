@@ -958,6 +958,21 @@ START_TEST(test_select_upper_lower)
     ck_assert_str_eq(OUT.lines[2], "\t-1\tlong string\t\tLONG STRING\tlong string\t\t");
     cap_reset(0);
 
+    /* strings of 0 to 17 bytes, null ones, one copied twice, out of order (short ones
+     * move as the 16 bytes that end where they end: nothing around them may change) */
+    mk(&r, "map", 0, 1, h_schema("p:string?, q:string?, r:string?, n:int64"), "exprs",
+       "r, n, q, p AS p1, p AS p2, n * 2 AS n2", NULL);
+    feed(&r, "\tabcde\t0123456789abcdef\t1");
+    feed(&r, "0123456789abcdefg\tx\tfifteen-bytes..\t2");
+    feed(&r, "ab\t\t\t3");
+    feed(&r, "sixteen-bytes-ok\tq\t\t4");
+    finish(&r);
+    ck_assert_str_eq(OUT.lines[0], "0123456789abcdef\t1\tabcde\t\t\t2");
+    ck_assert_str_eq(OUT.lines[1], "fifteen-bytes..\t2\tx\t0123456789abcdefg\t0123456789abcdefg\t4");
+    ck_assert_str_eq(OUT.lines[2], "\t3\t\tab\tab\t6");
+    ck_assert_str_eq(OUT.lines[3], "\t4\tq\tsixteen-bytes-ok\tsixteen-bytes-ok\t8");
+    cap_reset(0);
+
     mk(&r, "upper", 0, 1, NULL, NULL);
     feed(&r, "Hello, wOrld 42 \xc3\xa9");
     finish(&r);
