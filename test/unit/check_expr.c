@@ -389,6 +389,11 @@ START_TEST(test_fixed_matches_general)
                 ck_assert_msg(g.type == expr_type(e), "'%s': the general evaluator gives a %s, the type is %s",
                               text, te_type_name(g.type), te_type_name(expr_type(e)));
                 uint64_t want = (uint64_t)g.i;
+                double sd, wd;
+                memcpy(&sd, &slot, 8);
+                memcpy(&wd, &want, 8);
+                if (g.type == TE_TYPE_DOUBLE && sd != sd && wd != wd)
+                    want = slot; /* a NaN's sign and payload depend on the operand order the compiler picked */
                 ck_assert_msg(slot == want, "'%s' row %d: slot %016llx, the general evaluator %016llx", text, r,
                               (unsigned long long)slot, (unsigned long long)want);
             } else {
@@ -397,7 +402,8 @@ START_TEST(test_fixed_matches_general)
             }
             expr_value_t v;
             ck_assert_int_eq(expr_eval(e, &row, &env, &v), 0);
-            ck_assert(v.null == g.null && (g.null || v.i == g.i));
+            ck_assert(v.null == g.null &&
+                      (g.null || v.i == g.i || (g.type == TE_TYPE_DOUBLE && v.d != v.d && g.d != g.d)));
             if (expr_type(e) == TE_TYPE_BOOL)
                 ck_assert_int_eq(expr_test(e, &row, &env), !g.null && g.i != 0);
             compared++;
