@@ -491,43 +491,44 @@ static int fixed_need(const expr_t *e)
     return need;
 }
 
-void expr_fixed_mark(expr_t *e) { e->fixed_need = fixed_need(e); }
+void expr_fixed_mark(expr_t *e)
+{
+    e->fixed_need = fixed_need(e);
+    e->fixed_leaves = e->fixed_need >= 0 && e->nargs == 2 && e->op != X_NEG &&
+                      (e->args[0]->op == X_FIELD || e->args[0]->op == X_LIT) &&
+                      (e->args[1]->op == X_FIELD || e->args[1]->op == X_LIT);
+}
 
 static double fx_d(const expr_t *e, fx_t v) { return e->type == TE_TYPE_DOUBLE ? v.d : (double)v.i; }
+
+/* A field or a literal. */
+static inline fx_t fx_leaf(const expr_t *e, const uint8_t *row)
+{
+    fx_t r = {.i = 0, .null = 0};
+    if (e->op == X_FIELD) {
+        r.null = (int)((te_row_load64(row) >> (TE_ROW_NULL_SHIFT + e->field)) & 1u);
+        r.i = r.null ? 0 : (int64_t)te_row_load64(row + TE_ROW_HEADER + 8u * e->field);
+    } else {
+        r.i = e->lit.i; /* the union's bits: a double literal's too */
+    }
+    return r;
+}
 
 static fx_t fx_node(const expr_t *e, const uint8_t *row);
 
 /* A fixed node: fields and literals (most operands) without a call. */
 static inline fx_t fx_eval(const expr_t *e, const uint8_t *row)
 {
-    fx_t r = {.i = 0, .null = 0};
-    if (e->op == X_FIELD) {
-        r.null = (int)((te_row_load64(row) >> (TE_ROW_NULL_SHIFT + e->field)) & 1u);
-        r.i = r.null ? 0 : (int64_t)te_row_load64(row + TE_ROW_HEADER + 8u * e->field);
-        return r;
-    }
-    if (e->op == X_LIT) {
-        r.i = e->lit.i; /* the union's bits: a double literal's too */
-        return r;
-    }
+    if (e->op == X_FIELD || e->op == X_LIT)
+        return fx_leaf(e, row);
     return fx_node(e, row);
 }
 
-/* An operator node, as eval_arith and cmp_values on fixed values. */
-static fx_t fx_node(const expr_t *e, const uint8_t *row)
+/* Binary operator node e over its operands' values a and b, as eval_arith and
+ * cmp_values. */
+static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
 {
     fx_t r = {.i = 0, .null = 0};
-    fx_t a = fx_eval(e->args[0], row);
-    if (e->op == X_NEG) {
-        if (a.null)
-            return (fx_t){.i = 0, .null = 1};
-        if (e->dom == D_DOUBLE)
-            r.d = -a.d;
-        else
-            r.i = (int64_t)(0 - (uint64_t)a.i);
-        return r;
-    }
-    fx_t b = fx_eval(e->args[1], row);
     if (a.null || b.null)
         return (fx_t){.i = 0, .null = 1};
     int c;
@@ -572,9 +573,33 @@ static fx_t fx_node(const expr_t *e, const uint8_t *row)
     return r;
 }
 
+/* An operator node. */
+static fx_t fx_node(const expr_t *e, const uint8_t *row)
+{
+    fx_t a = fx_eval(e->args[0], row);
+    if (e->op != X_NEG)
+        return fx_apply(e, a, fx_eval(e->args[1], row));
+    if (a.null)
+        return a;
+    if (e->dom == D_DOUBLE)
+        a.d = -a.d;
+    else
+        a.i = (int64_t)(0 - (uint64_t)a.i);
+    return a;
+}
+
+/* The root: a binary operator over two fields or literals (price * 0.908, auction % 123)
+ * without a call. */
+static inline fx_t fx_root(const expr_t *e, const uint8_t *row)
+{
+    if (e->fixed_leaves)
+        return fx_apply(e, fx_leaf(e->args[0], row), fx_leaf(e->args[1], row));
+    return fx_eval(e, row);
+}
+
 int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot)
 {
-    fx_t v = fx_eval(e, row);
+    fx_t v = fx_root(e, row);
     *slot = (uint64_t)v.i;
     return v.null;
 }
@@ -745,7 +770,7 @@ void expr_eval_node(const expr_t *e, const te_record_t *rec, expr_env_t *env, ex
 int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *out)
 {
     if (e->fixed_need >= 0 && row_holds(rec, e->fixed_need)) {
-        fx_t v = fx_eval(e, rec->data);
+        fx_t v = fx_root(e, rec->data);
         out->type = e->type;
         out->null = v.null;
         out->i = v.i;
@@ -760,7 +785,7 @@ int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_val
 int expr_test(const expr_t *e, const te_record_t *rec, expr_env_t *env)
 {
     if (e->fixed_need >= 0 && row_holds(rec, e->fixed_need)) {
-        fx_t v = fx_eval(e, rec->data);
+        fx_t v = fx_root(e, rec->data);
         return !v.null && v.i != 0;
     }
     expr_value_t v;
