@@ -85,10 +85,16 @@ START_TEST(test_murmur_vectors)
             for (uint32_t i = 0; i < len; i++)
                 k[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
             ck_assert_uint_eq(key_group_hash_bytes(len ? k : NULL, len), ref_murmur3(k, len));
-            ck_assert_uint_eq(key_group_for_key(len ? k : NULL, len, 128),
-                              ref_flink_mix(ref_murmur3(k, len)) % 128);
+            for (uint32_t maxp = 100; maxp <= 128; maxp += 28) /* a division and a power of two */
+                ck_assert_uint_eq(key_group_for_key(len ? k : NULL, len, maxp),
+                                  ref_flink_mix(ref_murmur3(k, len)) % maxp);
             free(k);
         }
+    static const uint32_t maxps[] = {100, 128, 32767, 32768};
+    for (size_t m = 0; m < sizeof(maxps) / sizeof(maxps[0]); m++)
+        for (uint32_t p = 1, maxp = maxps[m]; p <= 9; p++)
+            for (uint32_t kg = 0; kg < maxp; kg += 1 + kg / 64)
+                ck_assert_uint_eq(key_group_operator_index(kg, maxp, p), (uint32_t)((uint64_t)kg * p / maxp));
 }
 END_TEST
 
