@@ -55,20 +55,18 @@ static inline uint32_t murmur3_32(const uint8_t *key, uint32_t len)
         h = rotl32(h, 13);
         h = h * 5 + 0xe6546b64u;
     }
-    /* the last len & 3 bytes, without a branch on how many (keys of random lengths
-     * would mispredict it): each byte read at an index within them, masked when not
-     * one of them; no bytes make k = 0, whose mixing leaves h as it is */
-    uint32_t t = len & 3, k = 0;
-    if (len > 0) {
-        const uint8_t *b = t > 0 ? key + nblocks * 4 : key + len - 1; /* t = 0: a byte in range */
-        k = (uint32_t)b[t > 2 ? 2 : 0] << 16 & (0u - (t > 2));
-        k |= (uint32_t)b[t > 1 ? 1 : 0] << 8 & (0u - (t > 1));
-        k |= (uint32_t)b[0] & (0u - (t > 0));
+    const uint8_t *tail = key + nblocks * 4;
+    uint32_t k = 0;
+    switch (len & 3) {
+    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1:
+        k ^= tail[0];
+        k *= c1;
+        k = rotl32(k, 15);
+        k *= c2;
+        h ^= k;
     }
-    k *= c1;
-    k = rotl32(k, 15);
-    k *= c2;
-    h ^= k;
     h ^= len;
     return fmix32(h);
 }
