@@ -45,6 +45,23 @@ static TE_ALWAYS_INLINE void byte_copy_small(uint8_t *d, const uint8_t *s, uint3
     }
 }
 
+/* A key of n <= 16 bytes as two words (overlapping loads; with n, they determine every
+ * byte, so two keys of one length are equal exactly when their words are). */
+static inline void byte_key_words(const uint8_t *p, uint32_t n, uint64_t w[2])
+{
+    uint32_t a, z;
+    w[1] = 0;
+    if (n >= 8) {
+        memcpy(&w[0], p, 8);
+        memcpy(&w[1], p + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        w[0] = (uint64_t)a | (uint64_t)z << 32;
+    } else {
+        w[0] = n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
+    }
+}
 
 static inline void byte_put_le16(uint8_t *p, uint16_t v)
 {

@@ -115,3 +115,13 @@ void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parall
     *first = (uint32_t)start;
     *last = (uint32_t)(end_excl - 1); /* first > last when the range is empty (p > maxp) */
 }
+
+void key_group_cache_init(te_key_group_cache_t *c, uint32_t max_parallelism)
+{
+    for (uint32_t i = 0; i < KEY_GROUP_CACHE_SLOTS; i++) {
+        c->e[i].w[0] = c->e[i].w[1] = 0;
+        c->e[i].len = UINT32_MAX;
+        c->e[i].kg = 0;
+    }
+    c->max_parallelism = max_parallelism;
+}

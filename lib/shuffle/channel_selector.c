@@ -34,6 +34,7 @@ struct te_channel_selector {
     te_row_key_t key;
     uint8_t *keybuf; /* a key of several fields is assembled here (grown as needed) */
     size_t keycap;
+    te_key_group_cache_t kg_cache; /* HASH: recent keys' key groups */
 };
 
 static uint32_t default_max_parallelism(uint32_t n)
@@ -83,6 +84,7 @@ te_channel_selector_t *channel_selector_new(te_partitioner_kind_t kind, uint32_t
     s->key_field = key_field;
     s->delim = delim;
     s->max_parallelism = max_parallelism;
+    key_group_cache_init(&s->kg_cache, max_parallelism);
     /* select() advances before returning, so `next` holds the channel before the first one. */
     uint32_t first = kind == TE__PARTITIONER__REBALANCE ? subtask_index % n_channels : 0;
     s->next = (first + n_channels - 1) % n_channels;
@@ -150,7 +152,7 @@ uint32_t channel_selector_select(te_channel_selector_t *s, const uint8_t *rec, u
     case TE__PARTITIONER__HASH: {
         uint32_t klen = 0;
         const uint8_t *key = s->typed ? typed_key(s, rec, len, &klen) : text_key(s, rec, len, &klen);
-        uint32_t kg = key_group_for_key(key, klen, s->max_parallelism);
+        uint32_t kg = key_group_cached(&s->kg_cache, key, klen);
         return key_group_operator_index(kg, s->max_parallelism, s->n);
     }
     case TE__PARTITIONER__BROADCAST: return TE_SELECT_BROADCAST;

@@ -87,31 +87,13 @@ uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key
     return key_group_for_key(keylen ? key : empty, keylen, b->maxp);
 }
 
-/* A key of n <= 16 bytes as two words (overlapping loads; with n, they determine every
- * byte). */
-static inline void key_words(const uint8_t *p, uint32_t n, uint64_t w[2])
-{
-    uint32_t a, z;
-    w[1] = 0;
-    if (n >= 8) {
-        memcpy(&w[0], p, 8);
-        memcpy(&w[1], p + n - 8, 8);
-    } else if (n >= 4) {
-        memcpy(&a, p, 4);
-        memcpy(&z, p + n - 4, 4);
-        w[0] = (uint64_t)a | (uint64_t)z << 32;
-    } else {
-        w[0] = n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
-    }
-}
-
 /* state_backend_key_group, remembered for the last short key. */
 static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen)
 {
     if (keylen > 16)
         return state_backend_key_group(b, key, keylen);
     uint64_t w[2];
-    key_words(key, keylen, w);
+    byte_key_words(key, keylen, w);
     if (keylen == b->last_len && w[0] == b->last_key[0] && w[1] == b->last_key[1])
         return b->last_kg;
     b->last_kg = state_backend_key_group(b, key, keylen);
@@ -128,7 +110,7 @@ int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen
     b->again = rc == 1 && b->ops->put_again != NULL && keylen <= 16 && nslen <= 16;
     if (b->again) { /* key_group_of noted the key */
         b->again_nslen = nslen;
-        key_words(ns, nslen, b->again_ns);
+        byte_key_words(ns, nslen, b->again_ns);
     }
     return rc;
 }
@@ -140,8 +122,8 @@ static inline int same_as_found(const te_state_backend_t *b, const uint8_t *key,
     if (!b->again || keylen != b->last_len || nslen != b->again_nslen)
         return 0;
     uint64_t k[2], n[2];
-    key_words(key, keylen, k);
-    key_words(ns, nslen, n);
+    byte_key_words(key, keylen, k);
+    byte_key_words(ns, nslen, n);
     return k[0] == b->last_key[0] && k[1] == b->last_key[1] && n[0] == b->again_ns[0] && n[1] == b->again_ns[1];
 }
 

@@ -98,6 +98,55 @@ START_TEST(test_murmur_vectors)
 }
 END_TEST
 
+/* The key-group cache answers as key_group_for_key: keys of every length 0-20 (cached up
+ * to 16), near misses of one length differing in one byte (first, middle, last), far
+ * more keys than slots (evictions), each asked several times in a scrambled order. */
+START_TEST(test_key_group_cache)
+{
+    enum { NK = 3000 };
+    static uint8_t keys[NK][20];
+    static uint32_t lens[NK];
+    uint32_t x = 99;
+    for (int i = 0; i < NK; i++) {
+        lens[i] = (uint32_t)(i % 21);
+        if (i >= 21 && i % 3 == 0) { /* a near miss of the key before: one byte changed */
+            memcpy(keys[i], keys[i - 3], sizeof(keys[i]));
+            lens[i] = lens[i - 3];
+            if (lens[i])
+                keys[i][(uint32_t)(i / 3) % 3 == 0   ? 0
+                        : (uint32_t)(i / 3) % 3 == 1 ? lens[i] / 2
+                                                     : lens[i] - 1] ^= 1;
+            continue;
+        }
+        for (int b = 0; b < 20; b++)
+            keys[i][b] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+    }
+    for (uint32_t maxp = 100; maxp <= 128; maxp += 28) {
+        te_key_group_cache_t c;
+        key_group_cache_init(&c, maxp);
+        for (int round = 0; round < 4; round++)
+            for (int j = 0; j < NK; j++) {
+                int i = round % 2 ? NK - 1 - j : (j * 7) % NK; /* 7 and NK are coprime */
+                if (round == 3)
+                    i = j % 50; /* a few hot keys: hits */
+                ck_assert_uint_eq(key_group_cached(&c, keys[i], lens[i]),
+                                  key_group_for_key(keys[i], lens[i], maxp));
+            }
+        /* keys whose words are the same and only the length tells apart */
+        static const struct {
+            const char *k;
+            uint32_t n;
+        } same[] = {{"a", 1}, {"aa", 2}, {"aaa", 3}, {"abab", 4}, {"ababab", 6}, {"\0", 1}, {"\0\0", 2}, {"", 0}};
+        for (int round = 0; round < 3; round++)
+            for (size_t j = 0; j < sizeof(same) / sizeof(same[0]); j++) {
+                size_t i = round == 1 ? sizeof(same) / sizeof(same[0]) - 1 - j : j;
+                ck_assert_uint_eq(key_group_cached(&c, (const uint8_t *)same[i].k, same[i].n),
+                                  key_group_for_key((const uint8_t *)same[i].k, same[i].n, maxp));
+            }
+    }
+}
+END_TEST
+
 /* A text record as the row of one string field that edges of text carry. */
 static const uint8_t *text_row(const char *text, uint32_t *len)
 {
@@ -267,6 +316,7 @@ Suite *channel_selector_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_murmur_vectors);
+    tcase_add_test(tc, test_key_group_cache);
     tcase_add_test(tc, test_hash_selector_consistent);
     tcase_add_test(tc, test_key_group_ranges);
     tcase_add_test(tc, test_rebalance);
