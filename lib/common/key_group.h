@@ -26,7 +26,8 @@ void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parall
  * sees the same keys again (a hash partitioner over a skewed stream: Nexmark's hot
  * channels and auctions, a text's common words): a hit costs a few loads and compares
  * instead of murmur's chain of dependent multiplies. Owned by one thread. */
-#define KEY_GROUP_CACHE_SLOTS 64u
+#define KEY_GROUP_CACHE_LOG   8u
+#define KEY_GROUP_CACHE_SLOTS (1u << KEY_GROUP_CACHE_LOG)
 typedef struct te_key_group_cache {
     struct {
         uint64_t w[2];
@@ -38,14 +39,13 @@ typedef struct te_key_group_cache {
 
 void key_group_cache_init(te_key_group_cache_t *c, uint32_t max_parallelism);
 
-/* key_group_for_key(key, len, c->max_parallelism), through the cache. */
-static inline uint32_t key_group_cached(te_key_group_cache_t *c, const uint8_t *key, uint32_t len)
+/* key_group_for_key(key, len, c->max_parallelism) for a key of at most 16 bytes whose
+ * byte_key_words are w, through the cache. */
+static inline uint32_t key_group_cached_words(te_key_group_cache_t *c, const uint8_t *key, uint32_t len,
+                                              const uint64_t w[2])
 {
-    if (len > 16)
-        return key_group_for_key(key, len, c->max_parallelism);
-    uint64_t w[2];
-    byte_key_words(key, len, w);
-    uint32_t i = (uint32_t)(((w[0] ^ (w[1] * 0x9E3779B97F4A7C15ULL) ^ len) * 0xBF58476D1CE4E5B9ULL) >> 58);
+    uint32_t i = (uint32_t)(((w[0] ^ (w[1] * 0x9E3779B97F4A7C15ULL) ^ len) * 0xBF58476D1CE4E5B9ULL) >>
+                            (64 - KEY_GROUP_CACHE_LOG));
     if (c->e[i].len == len && c->e[i].w[0] == w[0] && c->e[i].w[1] == w[1])
         return c->e[i].kg;
     uint32_t kg = key_group_for_key(key, len, c->max_parallelism);
@@ -54,6 +54,16 @@ static inline uint32_t key_group_cached(te_key_group_cache_t *c, const uint8_t *
     c->e[i].len = len;
     c->e[i].kg = kg;
     return kg;
+}
+
+/* key_group_for_key(key, len, c->max_parallelism), through the cache. */
+static inline uint32_t key_group_cached(te_key_group_cache_t *c, const uint8_t *key, uint32_t len)
+{
+    if (len > 16)
+        return key_group_for_key(key, len, c->max_parallelism);
+    uint64_t w[2];
+    byte_key_words(key, len, w);
+    return key_group_cached_words(c, key, len, w);
 }
 
 #endif

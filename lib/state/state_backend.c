@@ -21,16 +21,16 @@ struct te_state_backend {
     const te_state_backend_ops_t *ops;
     void *impl;
     uint32_t maxp;
-    /* The key group of the last key of up to 16 bytes (a read-modify-write gets and puts
-     * the same key): its length (UINT32_MAX = none) and bytes as two words. */
-    uint32_t last_len, last_kg;
-    uint64_t last_key[2];
-    /* The last call was a get that found the entry of that key (of up to 16 bytes) and
-     * of a namespace of up to 16 bytes (again_ns, again_nslen): a put of the same key
-     * and namespace next goes to the implementation's put_again, without a lookup. */
+    /* The last call was a get that found the entry of a key of up to 16 bytes (its
+     * length and bytes as two words: last_len, last_key) and of a namespace of up to 16
+     * bytes (again_ns, again_nslen): a put of the same key and namespace next goes to
+     * the implementation's put_again, without a lookup. */
     int again;
-    uint32_t again_nslen;
-    uint64_t again_ns[2];
+    uint32_t last_len, again_nslen;
+    uint64_t last_key[2], again_ns[2];
+    /* The key groups of recent keys of up to 16 bytes (a read-modify-write gets and puts
+     * the same key; skewed streams see the same keys again). */
+    te_key_group_cache_t kg_cache;
 };
 
 /* ---- the interface ---- */
@@ -43,9 +43,9 @@ te_state_backend_t *state_backend_wrap(const te_state_backend_ops_t *ops, void *
         return NULL;
     }
     b->ops = ops;
-    b->last_len = UINT32_MAX;
     b->impl = impl;
     b->maxp = max_parallelism;
+    key_group_cache_init(&b->kg_cache, max_parallelism);
     return b;
 }
 
@@ -87,28 +87,27 @@ uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key
     return key_group_for_key(keylen ? key : empty, keylen, b->maxp);
 }
 
-/* state_backend_key_group, remembered for the last short key. */
-static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen)
+/* state_backend_key_group through the cache; w: the key's byte_key_words when it has at
+ * most 16 bytes. */
+static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, uint64_t w[2])
 {
     if (keylen > 16)
         return state_backend_key_group(b, key, keylen);
-    uint64_t w[2];
+    static const uint8_t empty[1] = {0};
     byte_key_words(key, keylen, w);
-    if (keylen == b->last_len && w[0] == b->last_key[0] && w[1] == b->last_key[1])
-        return b->last_kg;
-    b->last_kg = state_backend_key_group(b, key, keylen);
-    b->last_len = keylen;
-    b->last_key[0] = w[0];
-    b->last_key[1] = w[1];
-    return b->last_kg;
+    return key_group_cached_words(&b->kg_cache, keylen ? key : empty, keylen, w);
 }
 
 int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t **val, uint32_t *vallen)
 {
-    int rc = b->ops->get(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    uint64_t w[2] = {0, 0};
+    int rc = b->ops->get(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen, val, vallen);
     b->again = rc == 1 && b->ops->put_again != NULL && keylen <= 16 && nslen <= 16;
-    if (b->again) { /* key_group_of noted the key */
+    if (b->again) {
+        b->last_len = keylen;
+        b->last_key[0] = w[0];
+        b->last_key[1] = w[1];
         b->again_nslen = nslen;
         byte_key_words(ns, nslen, b->again_ns);
     }
@@ -137,7 +136,8 @@ int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen
             return rc;
     }
     b->again = 0;
-    return b->ops->put(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    uint64_t w[2];
+    return b->ops->put(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
@@ -151,7 +151,8 @@ int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t key
                          uint32_t nslen)
 {
     b->again = 0;
-    return b->ops->del(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen);
+    uint64_t w[2];
+    return b->ops->del(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen);
 }
 
 int state_backend_foreach_group(te_state_backend_t *b, uint32_t kg, te_state_visit_fn fn, void *arg)

@@ -132,6 +132,24 @@ START_TEST(test_key_group_cache)
                 ck_assert_uint_eq(key_group_cached(&c, keys[i], lens[i]),
                                   key_group_for_key(keys[i], lens[i], maxp));
             }
+        /* Keys that share a slot with the key asked just before them and differ from it
+         * in one word only (the first, the second, or the length): each candidate right
+         * after the base key, thousands of them, so some land in the base key's slot. */
+        static const uint8_t base[16] = "0123456789abcdef";
+        for (int kind = 0; kind < 3; kind++)
+            for (uint32_t v = 0; v < 4000; v++) {
+                uint8_t k[16];
+                uint32_t n = 16;
+                memcpy(k, base, 16);
+                if (kind == 0)
+                    memcpy(k, &v, 4); /* the first word */
+                else if (kind == 1)
+                    memcpy(k + 12, &v, 4); /* the second word */
+                else
+                    n = 9 + v % 7; /* the length (the words of a shorter key overlap) */
+                key_group_cached(&c, base, 16);
+                ck_assert_uint_eq(key_group_cached(&c, k, n), key_group_for_key(k, n, maxp));
+            }
         /* keys whose words are the same and only the length tells apart */
         static const struct {
             const char *k;
