@@ -513,6 +513,12 @@ static int table_grow(hm_backend_t *b, hm_group_t *g)
     return 0;
 }
 
+/* Key group kg's table: kg is below maxp from the state backend (no division then). */
+static inline hm_group_t *group_of(const hm_backend_t *b, uint32_t kg)
+{
+    return &b->groups[TE_LIKELY(kg < b->maxp) ? kg : kg % b->maxp];
+}
+
 static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key, uint32_t keylen,
                          const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
 {
@@ -653,7 +659,7 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
                   const uint8_t **val, uint32_t *vallen)
 {
     hm_backend_t *b = impl;
-    hm_group_t *g = &b->groups[kg % b->maxp];
+    hm_group_t *g = group_of(b, kg);
     b->again_ok = 0;
     if (g->used == 0)
         return 0;
@@ -712,7 +718,7 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_backend_t *b = impl;
     b->again_ok = 0;
     maybe_reap(b);
-    hm_group_t *g = &b->groups[kg % b->maxp];
+    hm_group_t *g = group_of(b, kg);
     uint32_t h, pos = 0;
     hm_entry_t e;
     if (last_find(b, g, key, keylen, ns, nslen, &pos, &h, &e))
@@ -754,7 +760,7 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_backend_t *b = impl;
     b->again_ok = 0;
     maybe_reap(b);
-    hm_group_t *g = &b->groups[kg % b->maxp];
+    hm_group_t *g = group_of(b, kg);
     if (g->used == 0)
         return 0;
     uint32_t h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), j;
@@ -789,7 +795,7 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg)
 {
     hm_backend_t *b = impl;
-    hm_group_t *g = &b->groups[kg % b->maxp];
+    hm_group_t *g = group_of(b, kg);
     unsigned pl = page_log(g->cap);
     for (uint32_t j = 0; j < g->cap; j++) {
         if (j + WALK_AHEAD < g->cap) {
