@@ -340,9 +340,10 @@ int op_emit_text(const te_operator_api_t *api, te_operator_ctx_t *ctx, te_output
                  const void *p, uint32_t n, int64_t ts)
 {
     te_record_t r;
-    te_row_builder_begin(b, 1);
-    te_row_set_str(b, 0, p, n);
-    if (te_row_builder_finish(b, ts, &r) != 0) {
+    uint8_t *d = te_row_begin_str1(b, n);
+    if (d != NULL && n)
+        memcpy(d, p, n);
+    if (d == NULL || te_row_builder_finish(b, ts, &r) != 0) {
         api->fail(ctx, "out of memory for a %u-byte record", n);
         return -1;
     }

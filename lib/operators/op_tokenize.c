@@ -67,7 +67,8 @@ static void *tokenize_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx
     return t;
 }
 
-static inline int is_letter(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+/* The bytes a word is made of: ASCII letters. */
+static const uint8_t LETTER[256] = {['A' ... 'Z'] = 1, ['a' ... 'z'] = 1};
 
 static int tokenize_process(void *self, int input, const te_record_t *rec, te_output_t *out)
 {
@@ -76,29 +77,25 @@ static int tokenize_process(void *self, int input, const te_record_t *rec, te_ou
     uint32_t len;
     const uint8_t *p = te_row_get_str(rec, (uint32_t)t->field, &len);
     if (p == NULL)
-        return 0; /* null: no words */
+        return 0;                            /* null: no words */
+    uint8_t lower = t->lowercase ? 0x20 : 0; /* letters only: | 0x20 lowers */
     uint32_t i = 0;
     while (i < len) {
-        while (i < len && !is_letter(p[i]))
+        while (i < len && !LETTER[p[i]])
             i++;
         if (i >= len)
             break;
         uint32_t w = i;
-        int upper = 0;
-        while (i < len && is_letter(p[i])) {
-            upper |= p[i] <= 'Z';
+        while (i < len && LETTER[p[i]])
             i++;
-        }
         te_record_t word;
-        te_row_builder_begin(&t->row, 1);
-        te_row_set_str(&t->row, 0, p + w, i - w);
-        if (te_row_builder_finish(&t->row, rec->timestamp, &word) != 0) {
+        uint8_t *d = te_row_begin_str1(&t->row, i - w);
+        if (d == NULL || te_row_builder_finish(&t->row, rec->timestamp, &word) != 0) {
             t->api->fail(t->ctx, "operator 'tokenize': out of memory");
             return -1;
         }
-        if (upper && t->lowercase) /* the word is the row's tail: letters only, | 0x20 lowers */
-            for (uint8_t *c = t->row.buf + t->row.len - (i - w); c < t->row.buf + t->row.len; c++)
-                *c |= 0x20;
+        for (const uint8_t *c = p + w; c < p + i; c++)
+            *d++ = *c | lower;
         if (t->api->emit(out, &word) != 0)
             return 0; /* cancelling */
     }

@@ -98,6 +98,45 @@ START_TEST(test_layout)
 }
 END_TEST
 
+/* te_row_begin_str1 builds the bytes of begin(1) + set_str(0) + finish: the layout by
+ * hand (header 1, slot 16 | n << 32, the bytes), for 0-600 bytes (the buffer grows from
+ * empty), after rows of other shapes and a failed one in the same builder. */
+START_TEST(test_one_string_row)
+{
+    te_row_builder_t b = {0};
+    uint8_t text[600], want[616];
+    for (uint32_t i = 0; i < sizeof(text); i++)
+        text[i] = (uint8_t)(i * 7 + 1);
+    for (uint32_t n = 0; n <= sizeof(text); n += n < 40 ? 1 : 37) {
+        te_record_t r;
+        if (n % 3 == 1) { /* another shape first */
+            te_row_builder_begin(&b, 3);
+            te_row_set_i64(&b, 2, 9);
+            ck_assert_int_eq(te_row_builder_finish(&b, 0, &r), 0);
+        } else if (n % 3 == 2) { /* a failed row first */
+            te_row_builder_begin(&b, 1);
+            te_row_set_i64(&b, 1, 9);
+            ck_assert_int_eq(te_row_builder_finish(&b, 0, &r), -1);
+        }
+        uint8_t *d = te_row_begin_str1(&b, n);
+        ck_assert_ptr_nonnull(d);
+        memcpy(d, text, n);
+        ck_assert_int_eq(te_row_builder_finish(&b, 5, &r), 0);
+        put64(want, 1);
+        put32(want + 8, 16);
+        put32(want + 12, n);
+        memcpy(want + 16, text, n);
+        ck_assert_uint_eq(r.len, 16 + n);
+        ck_assert_int_eq(memcmp(r.data, want, 16 + n), 0);
+        ck_assert_int_eq(r.timestamp, 5);
+        uint32_t got;
+        const uint8_t *p = te_row_get_str(&r, 0, &got);
+        ck_assert(p != NULL && got == n && memcmp(p, text, n) == 0);
+    }
+    te_row_builder_free(&b);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
     const te_schema_t *s = h_schema("id:int64, name:string, score:double?, ok:bool, at:timestamp");
@@ -477,6 +516,7 @@ Suite *rows_suite(void)
     TCase *tc = tcase_create("format");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_layout);
+    tcase_add_test(tc, test_one_string_row);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_text_doubles);

@@ -400,6 +400,24 @@ static inline void te_row_set_str(te_row_builder_t *b, uint32_t i, const void *p
     b->len += len;
 }
 
+/* Starts a row of one string field of n bytes in b (what begin(b, 1) and set_str(b, 0,
+ * ., n) do, in one step): returns where the n bytes go, for the caller to write them
+ * (a copy, or one that transforms them); te_row_builder_finish then gives the record.
+ * NULL when out of memory. */
+static inline uint8_t *te_row_begin_str1(te_row_builder_t *b, uint32_t n)
+{
+    size_t need = TE_ROW_HEADER + 8u + (size_t)n;
+    if (te_row_builder_reserve(b, need) != 0)
+        return NULL;
+    uint64_t slot = (uint64_t)(TE_ROW_HEADER + 8u) | (uint64_t)n << 32;
+    memcpy(b->buf + TE_ROW_HEADER, &slot, 8);
+    b->failed = 0;
+    b->nulls = 0;
+    b->n = 1;
+    b->len = (uint32_t)need;
+    return b->buf + TE_ROW_HEADER + 8u;
+}
+
 /* Field i_in of row `in` (of type t) into field i_out. */
 static inline void te_row_copy_field(te_row_builder_t *b, uint32_t i_out, const te_record_t *in, uint32_t i_in,
                                      te_type_t t)
