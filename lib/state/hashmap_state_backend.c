@@ -436,7 +436,8 @@ static inline uint64_t hash_bytes(uint64_t h, const uint8_t *p, uint32_t n)
  * backend's tables, which with one hash for all would be this table's slot order, and
  * linear probing fed keys in slot order of a larger table clusters them into long runs
  * (a 10 M-key restore took 15 s for 0.2 s at 1 M). */
-static uint64_t hm_hash(uint64_t seed, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
+static TE_ALWAYS_INLINE uint64_t hm_hash(uint64_t seed, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                                         uint32_t nslen)
 {
     uint64_t h = hash_bytes(seed, key, keylen);
     if (nslen)
@@ -513,6 +514,22 @@ static int table_grow(hm_backend_t *b, hm_group_t *g)
     return 0;
 }
 
+/* a[0..n) == b[0..n): up to 16 bytes by overlapping loads (no call), longer by memcmp. */
+static TE_ALWAYS_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (n <= 8)
+        return hash_tail(a, n) == hash_tail(b, n);
+    if (n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 /* Key group kg's table: kg is below maxp from the state backend (no division then). */
 static inline hm_group_t *group_of(const hm_backend_t *b, uint32_t kg)
 {
@@ -523,13 +540,14 @@ static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key
                          const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
 {
     entry_decode(slab_arena_at(b->entries, ref), e);
-    return e->keylen == keylen && e->nslen == nslen && (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
+    return e->keylen == keylen && e->nslen == nslen && bytes_equal(e->data, key, keylen) &&
            (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
 }
 
 /* Slot of (key, ns) in g: 1 found (*e decoded) or 0 with the empty slot it would go to. */
-static int table_find(hm_backend_t *b, const hm_group_t *g, uint32_t h, const uint8_t *key, uint32_t keylen,
-                      const uint8_t *ns, uint32_t nslen, uint32_t *pos, hm_entry_t *e)
+static TE_ALWAYS_INLINE int table_find(hm_backend_t *b, const hm_group_t *g, uint32_t h, const uint8_t *key,
+                                       uint32_t keylen, const uint8_t *ns, uint32_t nslen, uint32_t *pos,
+                                       hm_entry_t *e)
 {
     unsigned pl = page_log(g->cap);
     uint32_t mask = g->cap - 1, j = h & mask;
@@ -664,14 +682,13 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     if (g->used == 0)
         return 0;
     uint32_t pos;
-    hm_entry_t e;
-    if (!table_find(b, g, (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, &e))
+    hm_entry_t *e = &b->again_e; /* decoded in place: put_again's entry when found */
+    if (!table_find(b, g, (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, e))
         return 0;
     b->again_ok = 1;
     b->again_g = g;
-    b->again_e = e;
-    *val = e.data + e.keylen + e.nslen;
-    *vallen = e.vallen;
+    *val = e->data + e->keylen + e->nslen;
+    *vallen = e->vallen;
     return 1;
 }
 
