@@ -12,22 +12,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The last n bytes of k (n <= 8) as one word, by loads that may overlap (no loop). */
+static inline uint64_t tail_word(const uint8_t *k, uint32_t n, uint32_t keylen)
+{
+    uint64_t w;
+    uint32_t a, z;
+    if (keylen >= 8) { /* the 8 bytes that end where the key ends */
+        memcpy(&w, k + n - 8, 8);
+        return w;
+    }
+    if (n >= 4) {
+        memcpy(&a, k, 4);
+        memcpy(&z, k + n - 4, 4);
+        return (uint64_t)a | (uint64_t)z << 32;
+    }
+    return n ? (uint64_t)k[0] | (uint64_t)k[n >> 1] << 8 | (uint64_t)k[n - 1] << 16 : 0;
+}
+
 static uint32_t hash_key(const uint8_t *k, uint32_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
-    for (; n >= 8; k += 8, n -= 8) {
+    uint32_t m = n;
+    for (; m > 8; k += 8, m -= 8) {
         memcpy(&w, k, 8);
         h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
         h ^= h >> 31;
     }
-    if (n) {
-        w = 0;
-        for (uint32_t i = 0; i < n; i++)
-            w |= (uint64_t)k[i] << (8 * i);
-        h = (h ^ w) * 0x94D049BB133111EBULL;
-    }
+    h = (h ^ tail_word(k, m, n)) * 0x94D049BB133111EBULL;
     h = (h ^ (h >> 29)) * 0xFF51AFD7ED558CCDULL;
     return (uint32_t)(h >> 32);
+}
+
+/* a[0..n) == b[0..n): up to 16 bytes by two loads each (no call), longer by memcmp. */
+static inline int key_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    if (n <= 8)
+        return tail_word(a, n, n) == tail_word(b, n, n);
+    return tail_word(a, 8, 8) == tail_word(b, 8, 8) && tail_word(a, n, n) == tail_word(b, n, n);
 }
 
 static uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
@@ -85,7 +108,7 @@ static uint32_t probe(const op_slice_t *s, const uint8_t *key, uint32_t keylen, 
         if ((uint32_t)(v >> 32) == h) {
             uint32_t eh, ekl;
             const uint8_t *ek = entry_key(s, slot_off(v), &eh, &ekl);
-            if (ekl == keylen && (keylen == 0 || memcmp(ek, key, keylen) == 0))
+            if (ekl == keylen && key_equal(ek, key, keylen))
                 return i;
         }
         i = (i + 1) & mask;

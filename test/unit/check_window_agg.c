@@ -14,6 +14,7 @@
 
 #include "harness_chain.h"
 #include "harness_events.h"
+#include "operators/op_slices.h"
 
 static test_chain_t g_chain;
 
@@ -87,6 +88,100 @@ static void check_agg(const char *size, const char *slide, int64_t sz, int64_t s
     operator_chain_free(c);
     cap_reset(0);
 }
+
+/* A slice table keeps one accumulator per key: keys of 0-40 bytes, near misses of each
+ * (one byte changed: first, middle, last; one byte shorter), thousands of them (the
+ * table grows), each counted several times in a scrambled order, against an array. */
+START_TEST(test_slice_table)
+{
+    enum { NK = 4000 };
+    static uint8_t keys[NK][40];
+    static uint32_t lens[NK], want[NK];
+    uint32_t x = 7;
+    for (int i = 0; i < NK; i++) {
+        if (i % 4 != 0) { /* a near miss of the random key before it */
+            int base = i - i % 4;
+            memcpy(keys[i], keys[base], sizeof(keys[i]));
+            uint32_t n = lens[i] = lens[base];
+            if (n == 0)
+                lens[i] = 1;
+            else if (i % 4 == 3)
+                lens[i] = n - 1;
+            else
+                keys[i][i % 4 == 1 ? (i % 8 == 1 ? 0 : n / 2) : n - 1] ^= 0x20;
+            continue;
+        }
+        lens[i] = (uint32_t)(i / 4 % 41);
+        for (int b = 0; b < 40; b++)
+            keys[i][b] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+    }
+    /* the same bytes twice count as one key: find each key's first twin */
+    static uint32_t twin[NK];
+    for (int i = 0; i < NK; i++) {
+        twin[i] = (uint32_t)i;
+        for (int j = 0; j < i; j++)
+            if (lens[j] == lens[i] && memcmp(keys[j], keys[i], lens[i]) == 0) {
+                twin[i] = (uint32_t)j;
+                break;
+            }
+    }
+    op_slice_t sl;
+    op_slice_init(&sl, 0, 8);
+    memset(want, 0, sizeof(want));
+    for (int round = 0; round < 3; round++)
+        for (int j = 0; j < NK; j++) {
+            int i = round == 1 ? NK - 1 - j : (j * 7) % NK;
+            int created;
+            uint8_t *acc = op_slice_upsert(&sl, keys[i], lens[i], &created);
+            ck_assert_ptr_nonnull(acc);
+            uint64_t v = 0;
+            if (!created)
+                memcpy(&v, acc, 8);
+            ck_assert_int_eq(created, want[twin[i]] == 0);
+            v++;
+            memcpy(acc, &v, 8);
+            want[twin[i]]++;
+        }
+    uint32_t distinct = 0;
+    for (int i = 0; i < NK; i++) {
+        distinct += twin[i] == (uint32_t)i;
+        uint64_t v;
+        const uint8_t *acc = op_slice_find(&sl, keys[i], lens[i]);
+        ck_assert_ptr_nonnull(acc);
+        memcpy(&v, acc, 8);
+        ck_assert_uint_eq(v, want[twin[i]]);
+    }
+    ck_assert_uint_eq(sl.n, distinct);
+    ck_assert_ptr_null(op_slice_find(&sl, (const uint8_t *)"not a key of the table", 22));
+    /* 200,000 keys of 12-16 bytes with the same first 8: some pairs share their 32-bit
+     * hash (about five are expected), so the comparison of the rest tells them apart */
+    enum { NH = 200000 };
+    op_slice_clear(&sl, 1);
+    for (uint32_t i = 0; i < NH; i++) {
+        uint8_t k[16] = "samehead";
+        uint32_t v = i * 2654435761u; /* distinct for distinct i */
+        memcpy(k + 8, &v, 4);
+        memcpy(k + 12, &i, 4);
+        int created;
+        uint8_t *acc = op_slice_upsert(&sl, k, 12 + i % 5, &created);
+        ck_assert_ptr_nonnull(acc);
+        ck_assert_int_eq(created, 1);
+        memcpy(acc, &i, 4);
+    }
+    ck_assert_uint_eq(sl.n, NH);
+    for (uint32_t i = 0; i < NH; i++) {
+        uint8_t k[16] = "samehead";
+        uint32_t v = i * 2654435761u, got;
+        memcpy(k + 8, &v, 4);
+        memcpy(k + 12, &i, 4);
+        const uint8_t *acc = op_slice_find(&sl, k, 12 + i % 5);
+        ck_assert_ptr_nonnull(acc);
+        memcpy(&got, acc, 4);
+        ck_assert_uint_eq(got, i);
+    }
+    op_slice_release(&sl);
+}
+END_TEST
 
 START_TEST(test_tumbling) { check_agg("100ms", NULL, 100, 100, 1); }
 END_TEST
@@ -329,6 +424,7 @@ Suite *window_agg_suite(void)
     Suite *s = suite_create("window_agg");
     TCase *tc = tcase_create("windows");
     tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_slice_table);
     tcase_add_test(tc, test_tumbling);
     tcase_add_test(tc, test_sliding);
     tcase_add_test(tc, test_sliding_uneven);
