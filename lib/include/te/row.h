@@ -201,10 +201,13 @@ static inline int te_row_get_bool(const te_record_t *r, uint32_t i) { return te_
  * missing or out of the row's bounds. */
 static inline const uint8_t *te_row_get_str(const te_record_t *r, uint32_t i, uint32_t *len)
 {
-    uint64_t s = te_row_slot(r, i);
-    uint32_t off = (uint32_t)s, n = (uint32_t)(s >> 32);
     *len = 0;
-    if (off < TE_ROW_HEADER || (uint64_t)off + n > r->len || te_row_is_null(r, i))
+    if (i >= TE_ROW_MAX_FIELDS || TE_ROW_HEADER + 8u * (size_t)i + 8u > r->len || i >= r->data[0] ||
+        ((te_row_load64(r->data) >> (TE_ROW_NULL_SHIFT + i)) & 1u)) /* te_row_is_null, the slot in bounds */
+        return NULL;
+    uint64_t s = te_row_load64(r->data + TE_ROW_HEADER + 8u * i);
+    uint32_t off = (uint32_t)s, n = (uint32_t)(s >> 32);
+    if (off < TE_ROW_HEADER || (uint64_t)off + n > r->len)
         return NULL;
     *len = n;
     return r->data + off;
@@ -258,13 +261,13 @@ typedef struct te_row_key {
  * bytes) for nothing. */
 static inline const uint8_t *te_row_field_key(const te_record_t *r, uint32_t i, te_type_t t, uint32_t *len)
 {
+    if (te_type_is_var(t)) { /* null, missing or out of bounds: the empty key */
+        const uint8_t *p = te_row_get_str(r, i, len);
+        return p ? p : r->data;
+    }
     if (te_row_is_null(r, i)) {
         *len = 0;
         return r->data;
-    }
-    if (te_type_is_var(t)) {
-        const uint8_t *p = te_row_get_str(r, i, len);
-        return p ? p : r->data;
     }
     *len = 8;
     return r->data + TE_ROW_HEADER + 8u * i;
