@@ -29,7 +29,7 @@ static inline uint64_t tail_word(const uint8_t *k, uint32_t n, uint32_t keylen)
     return n ? (uint64_t)k[0] | (uint64_t)k[n >> 1] << 8 | (uint64_t)k[n - 1] << 16 : 0;
 }
 
-static uint32_t hash_key(const uint8_t *k, uint32_t n)
+static inline __attribute__((always_inline)) uint32_t hash_key(const uint8_t *k, uint32_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
     uint32_t m = n;
@@ -98,7 +98,8 @@ static uint8_t *entry_acc(const op_slice_t *s, uint32_t off)
 static uint32_t slot_off(uint64_t v) { return (uint32_t)v - 1; }
 
 /* The slot of key: its entry's, or the empty one where it would go. */
-static uint32_t probe(const op_slice_t *s, const uint8_t *key, uint32_t keylen, uint32_t h)
+static inline __attribute__((always_inline)) uint32_t probe(const op_slice_t *s, const uint8_t *key,
+                                                            uint32_t keylen, uint32_t h)
 {
     uint32_t mask = s->cap - 1, i = h & mask;
     for (;;) {
