@@ -68,9 +68,26 @@ struct window_agg {
     te_row_builder_t out, acc;
     op_buf_t keybuf, sess, nsbuf;
     int loaded;
+    /* The slice and the slide period of the last record: [lo, hi) and its number, so
+     * that records of the same period (nearly all: time moves on slowly) take no
+     * division. Empty (lo == hi) at first. */
+    struct period {
+        int64_t lo, hi, q;
+    } slice_of, slide_of;
 };
 
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* floor_div(t, d) through p's last period (|t| <= WIN_TS_LIMIT: no overflow). */
+static inline int64_t period_of(struct period *p, int64_t t, int64_t d)
+{
+    if (t >= p->lo && t < p->hi)
+        return p->q;
+    p->q = floor_div(t, d);
+    p->lo = p->q * d;
+    p->hi = p->lo + d;
+    return p->q;
+}
 
 static int64_t gcd64(int64_t a, int64_t b)
 {
@@ -219,7 +236,7 @@ static void slices_drop(window_agg_t *w, size_t n)
 
 static int add_to_slice(window_agg_t *w, int64_t t, const te_record_t *rec)
 {
-    op_slice_t *sl = slice_get(w, floor_div(t, w->slice));
+    op_slice_t *sl = slice_get(w, period_of(&w->slice_of, t, w->slice));
     uint32_t kl = 0;
     const uint8_t *k = w->n_key ? op_key_bytes(rec, &w->key, &w->keybuf, &kl) : (const uint8_t *)"";
     int created;
@@ -585,7 +602,7 @@ int window_agg_process(void *self, int input, const te_record_t *rec, te_output_
         }
         return session_add(w, rec, t) == 0 ? 0 : -1;
     }
-    int64_t last_end = floor_div(t, w->slide) * w->slide + w->size;
+    int64_t last_end = period_of(&w->slide_of, t, w->slide) * w->slide + w->size;
     if (last_end - 1 <= wm || (w->fired_end != INT64_MIN && last_end <= w->fired_end)) {
         w->api->counter_add(w->ctx, "numLateRecordsDropped", 1);
         return 0;
