@@ -536,8 +536,8 @@ static inline hm_group_t *group_of(const hm_backend_t *b, uint32_t kg)
     return &b->groups[TE_LIKELY(kg < b->maxp) ? kg : kg % b->maxp];
 }
 
-static int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key, uint32_t keylen,
-                         const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
+static TE_ALWAYS_INLINE int entry_matches(const hm_backend_t *b, uint32_t ref, const uint8_t *key, uint32_t keylen,
+                                          const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
 {
     entry_decode(slab_arena_at(b->entries, ref), e);
     return e->keylen == keylen && e->nslen == nslen && bytes_equal(e->data, key, keylen) &&
