@@ -762,12 +762,17 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 
 /* The entry the last get found, still as it found it (nothing happened since): its
  * slot is last_pos of again_g and holds the hash in last_slot. */
-static int hm_put_again(void *impl, const uint8_t *val, uint32_t vallen)
+static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
+                        const uint8_t *val, uint32_t vallen)
 {
     hm_backend_t *b = impl;
     if (!b->again_ok)
         return 1;
     b->again_ok = 0;
+    const hm_entry_t *e = &b->again_e;
+    if (e->keylen != keylen || e->nslen != nslen || !bytes_equal(e->data, key, keylen) ||
+        (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
+        return 1;  /* another key or namespace */
     maybe_reap(b); /* releases retired chunks only: the entry is live */
     return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
 }

@@ -21,13 +21,10 @@ struct te_state_backend {
     const te_state_backend_ops_t *ops;
     void *impl;
     uint32_t maxp;
-    /* The last call was a get that found the entry of a key of up to 16 bytes (its
-     * length and bytes as two words: last_len, last_key) and of a namespace of up to 16
-     * bytes (again_ns, again_nslen): a put of the same key and namespace next goes to
-     * the implementation's put_again, without a lookup. */
+    /* The last call was a get that found its entry: a put next goes to the
+     * implementation's put_again, which updates that entry without a lookup when the
+     * put's key and namespace are its own. */
     int again;
-    uint32_t last_len, again_nslen;
-    uint64_t last_key[2], again_ns[2];
     /* The key groups of recent keys of up to 16 bytes (a read-modify-write gets and puts
      * the same key; skewed streams see the same keys again). */
     te_key_group_cache_t kg_cache;
@@ -87,13 +84,13 @@ uint32_t state_backend_key_group(const te_state_backend_t *b, const uint8_t *key
     return key_group_for_key(keylen ? key : empty, keylen, b->maxp);
 }
 
-/* state_backend_key_group through the cache; w: the key's byte_key_words when it has at
- * most 16 bytes. */
-static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, uint64_t w[2])
+/* state_backend_key_group through the cache. */
+static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, uint32_t keylen)
 {
     if (keylen > 16)
         return state_backend_key_group(b, key, keylen);
     static const uint8_t empty[1] = {0};
+    uint64_t w[2];
     byte_key_words(key, keylen, w);
     return key_group_cached_words(&b->kg_cache, keylen ? key : empty, keylen, w);
 }
@@ -101,43 +98,21 @@ static inline uint32_t key_group_of(te_state_backend_t *b, const uint8_t *key, u
 int state_backend_get(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t **val, uint32_t *vallen)
 {
-    uint64_t w[2] = {0, 0};
-    int rc = b->ops->get(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen, val, vallen);
-    b->again = rc == 1 && b->ops->put_again != NULL && keylen <= 16 && nslen <= 16;
-    if (b->again) {
-        b->last_len = keylen;
-        b->last_key[0] = w[0];
-        b->last_key[1] = w[1];
-        b->again_nslen = nslen;
-        byte_key_words(ns, nslen, b->again_ns);
-    }
+    int rc = b->ops->get(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
+    b->again = rc == 1 && b->ops->put_again != NULL;
     return rc;
-}
-
-/* 1 when (key, ns) is the last get's, which found its entry. */
-static inline int same_as_found(const te_state_backend_t *b, const uint8_t *key, uint32_t keylen,
-                                const uint8_t *ns, uint32_t nslen)
-{
-    if (!b->again || keylen != b->last_len || nslen != b->again_nslen)
-        return 0;
-    uint64_t k[2], n[2];
-    byte_key_words(key, keylen, k);
-    byte_key_words(ns, nslen, n);
-    return k[0] == b->last_key[0] && k[1] == b->last_key[1] && n[0] == b->again_ns[0] && n[1] == b->again_ns[1];
 }
 
 int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                       uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {
-    if (same_as_found(b, key, keylen, ns, nslen)) {
+    if (b->again) {
         b->again = 0;
-        int rc = b->ops->put_again(b->impl, val, vallen);
+        int rc = b->ops->put_again(b->impl, key, keylen, ns, nslen, val, vallen);
         if (rc != 1)
             return rc;
     }
-    b->again = 0;
-    uint64_t w[2];
-    return b->ops->put(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen, val, vallen);
+    return b->ops->put(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
@@ -151,8 +126,7 @@ int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t key
                          uint32_t nslen)
 {
     b->again = 0;
-    uint64_t w[2];
-    return b->ops->del(b->impl, key_group_of(b, key, keylen, w), key, keylen, ns, nslen);
+    return b->ops->del(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen);
 }
 
 int state_backend_foreach_group(te_state_backend_t *b, uint32_t kg, te_state_visit_fn fn, void *arg)

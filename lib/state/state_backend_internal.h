@@ -26,11 +26,12 @@ typedef struct te_state_backend_ops {
     int (*put)(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                const uint8_t *val, uint32_t vallen);
     int (*del)(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen);
-    /* Optional: put to the entry the previous call on impl, a get, found; the caller
-     * has checked that the key and namespace are the get's (a read-modify-write: counts,
-     * aggregates). 0 or -1 as put; 1 when impl cannot (something happened since the
-     * get): the caller puts as usual. */
-    int (*put_again)(void *impl, const uint8_t *val, uint32_t vallen);
+    /* Optional: put to the entry the previous call on impl, a get, found, when key and
+     * namespace are that entry's (a read-modify-write: counts, aggregates): 0 or -1 as
+     * put; 1 when they are not or impl cannot (something happened since the get): the
+     * caller puts as usual. */
+    int (*put_again)(void *impl, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
+                     const uint8_t *val, uint32_t vallen);
     int (*foreach_group)(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg);
     uint64_t (*group_entries)(void *impl, uint32_t kg);
     void (*stats)(void *impl, te_state_stats_t *out);

@@ -259,6 +259,11 @@ START_TEST(test_put_after_get_same_key_only)
         expect_s(b, k1, "", "one");
         expect_s(b, k1, "n1", "THREE");
         expect_s(b, k1, "", "one");
+        put_s(b, k1, "n2", "four");
+        expect_s(b, k1, "n1", "THREE");
+        put_s(b, k1, "n2", "FOUR"); /* the same key, a namespace of the same length */
+        expect_s(b, k1, "n1", "THREE");
+        expect_s(b, k1, "n2", "FOUR");
         put_s(b, k1, "", "a longer value"); /* the same key: a value of another length */
         expect_s(b, k1, "", "a longer value");
         ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k2, strlen(k2), NULL, 0), 1);
