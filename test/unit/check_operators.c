@@ -695,11 +695,45 @@ static const char *tok_sample[] = {
     "x1y2z3",
 };
 
+/* Random lines for test_tokenize_vs_tr: runs of letters of 1-40 bytes (across the
+ * 8-byte steps) between runs of 1-3 other bytes of every value but NUL and newline
+ * (bytes above 0x7f, those next to the letters' ranges: '@', '[', '`', '{'). */
+static char **tok_random(size_t *n)
+{
+    enum { LINES = 300 };
+    char **lines = calloc(LINES, sizeof(*lines));
+    uint32_t x = 12345;
+    for (size_t l = 0; l < LINES; l++) {
+        char *s = calloc(1, 400);
+        size_t k = 0;
+        size_t runs = (x = x * 1103515245u + 12345u) >> 16 & 7;
+        for (size_t r = 0; r < runs && k < 300; r++) {
+            uint32_t wl = 1 + ((x = x * 1103515245u + 12345u) >> 16) % 40;
+            for (uint32_t i = 0; i < wl; i++) {
+                uint32_t v = (x = x * 1103515245u + 12345u) >> 16;
+                s[k++] = (char)((v & 1 ? 'a' : 'A') + (v >> 1) % 26);
+            }
+            uint32_t ol = 1 + ((x = x * 1103515245u + 12345u) >> 16) % 3;
+            for (uint32_t i = 0; i < ol; i++) {
+                uint32_t v;
+                do
+                    v = ((x = x * 1103515245u + 12345u) >> 16) & 0xff;
+                while (v == 0 || v == '\n' || (v >= 'A' && v <= 'Z') || (v >= 'a' && v <= 'z'));
+                s[k++] = (char)v;
+            }
+        }
+        lines[l] = s;
+    }
+    *n = LINES;
+    return lines;
+}
+
 START_TEST(test_tokenize_vs_tr)
 {
     /* Oracle: coreutils, exactly the documented rule. */
     char *words = NULL;
-    size_t wlen = 0;
+    size_t wlen = 0, n_rand;
+    char **rand_lines = tok_random(&n_rand);
     {
         char inpath[] = "/tmp/check_tok.XXXXXX";
         int fd = mkstemp(inpath);
@@ -707,6 +741,8 @@ START_TEST(test_tokenize_vs_tr)
         FILE *f = fdopen(fd, "w");
         for (size_t i = 0; i < sizeof(tok_sample) / sizeof(tok_sample[0]); i++)
             fprintf(f, "%s\n", tok_sample[i]);
+        for (size_t i = 0; i < n_rand; i++)
+            fprintf(f, "%s\n", rand_lines[i]);
         fclose(f);
         char cmd[256];
         snprintf(cmd, sizeof(cmd), "LC_ALL=C tr -cs 'A-Za-z' '\\n' < %s | LC_ALL=C tr A-Z a-z", inpath);
@@ -725,6 +761,8 @@ START_TEST(test_tokenize_vs_tr)
     mk(&r, "tokenize", 0, 1, NULL, NULL);
     for (size_t i = 0; i < sizeof(tok_sample) / sizeof(tok_sample[0]); i++)
         feed(&r, tok_sample[i]);
+    for (size_t i = 0; i < n_rand; i++)
+        feed(&r, rand_lines[i]);
     finish(&r);
     size_t k = 0;
     char *save = NULL;
@@ -737,6 +775,10 @@ START_TEST(test_tokenize_vs_tr)
     ck_assert_uint_eq(k, OUT.n);
     ck_assert_str_eq(OUT.lines[0], "hello");
     ck_assert_str_eq(OUT.lines[3], "s");
+    ck_assert_uint_gt(k, 1000); /* the random lines' words too */
+    for (size_t i = 0; i < n_rand; i++)
+        free(rand_lines[i]);
+    free(rand_lines);
     free(words);
     cap_reset(0);
 }
