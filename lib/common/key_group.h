@@ -18,7 +18,15 @@
 
 uint32_t key_group_hash_bytes(const uint8_t *key, uint32_t len);
 uint32_t key_group_for_key(const uint8_t *key, uint32_t len, uint32_t max_parallelism);
-uint32_t key_group_operator_index(uint32_t key_group, uint32_t max_parallelism, uint32_t parallelism);
+/* Inline: once per keyed record on the hash partitioner's path. */
+static inline uint32_t key_group_operator_index(uint32_t key_group, uint32_t max_parallelism, uint32_t parallelism)
+{
+    if (max_parallelism == 0)
+        return 0;
+    if ((max_parallelism & (max_parallelism - 1)) == 0)
+        return (uint32_t)(((uint64_t)key_group * parallelism) >> __builtin_ctz(max_parallelism));
+    return (uint32_t)((uint64_t)key_group * parallelism / max_parallelism);
+}
 void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parallelism, uint32_t *first,
                      uint32_t *last);
 
