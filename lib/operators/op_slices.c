@@ -44,7 +44,7 @@ static inline __attribute__((always_inline)) uint32_t hash_key(const uint8_t *k,
 }
 
 /* a[0..n) == b[0..n): up to 16 bytes by two loads each (no call), longer by memcmp. */
-static inline int key_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
+static inline __attribute__((always_inline)) int key_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
 {
     if (n > 16)
         return memcmp(a, b, n) == 0;
@@ -159,8 +159,15 @@ uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int
     uint8_t *e = s->arena.data + off;
     memcpy(e, &h, 4);
     memcpy(e + 4, &keylen, 4);
-    if (keylen)
+    if (keylen >= 8 && keylen <= 16) { /* two words that may overlap, inside the padded key */
+        uint64_t w0, w1;
+        memcpy(&w0, key, 8);
+        memcpy(&w1, key + keylen - 8, 8);
+        memcpy(e + 8, &w0, 8);
+        memcpy(e + keylen, &w1, 8);
+    } else if (keylen) {
         memcpy(e + 8, key, keylen);
+    }
     s->arena.len += need;
     uint32_t o = (uint32_t)off;
     memcpy(s->order.data + s->order.len, &o, 4);
