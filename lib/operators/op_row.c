@@ -234,7 +234,8 @@ void op_key_of(const te_schema_t *sc, const uint32_t *idx, uint32_t n, te_row_ke
     }
 }
 
-const uint8_t *op_key_bytes(const te_record_t *rec, const te_row_key_t *key, op_buf_t *scratch, uint32_t *len)
+const uint8_t *op_key_bytes_multi(const te_record_t *rec, const te_row_key_t *key, op_buf_t *scratch,
+                                  uint32_t *len)
 {
     for (;;) {
         const uint8_t *k = te_row_key_bytes(rec, key, scratch->data, scratch->cap, len);

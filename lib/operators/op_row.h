@@ -81,8 +81,18 @@ int op_declare_schema(op_setup_t *s, const char *tag, const te_schema_t *sc);
 /* A key of fields idx[0..n) of sc (te_row_key_t). */
 void op_key_of(const te_schema_t *sc, const uint32_t *idx, uint32_t n, te_row_key_t *key);
 /* The key bytes of rec (te_row_key_bytes), a composite key assembled in *scratch. NULL
- * when out of memory. */
-const uint8_t *op_key_bytes(const te_record_t *rec, const te_row_key_t *key, op_buf_t *scratch, uint32_t *len);
+ * when out of memory. op_key_bytes_multi: the same, the caller's key has several
+ * fields. */
+const uint8_t *op_key_bytes_multi(const te_record_t *rec, const te_row_key_t *key, op_buf_t *scratch,
+                                  uint32_t *len);
+static inline const uint8_t *op_key_bytes(const te_record_t *rec, const te_row_key_t *key, op_buf_t *scratch,
+                                          uint32_t *len)
+{
+    if (key->n == 1) /* a pointer into the row: inline, no call */
+        return te_row_field_key(rec, key->idx[0], key->type[0], len);
+    return op_key_bytes_multi(rec, key, scratch, len);
+}
+
 /* Writes key bytes back as the key's fields into b at fields first..first+n-1. 0, or
  * -1 when the bytes do not match the key's layout. */
 int op_key_to_row(te_row_builder_t *b, uint32_t first, const uint8_t *k, uint32_t len, const te_row_key_t *key);
