@@ -194,16 +194,6 @@ te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const 
     return TE_OK;
 }
 
-static inline void rw_count(te_record_writer_t *rw, uint64_t bytes)
-{
-    atomic_store_explicit(&rw->hot.bytes_out,
-                          atomic_load_explicit(&rw->hot.bytes_out, memory_order_relaxed) + bytes,
-                          memory_order_relaxed);
-    atomic_store_explicit(&rw->hot.records_out,
-                          atomic_load_explicit(&rw->hot.records_out, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 te_status_t record_writer_emit_to(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr, uint32_t hdr_len,
                                   const uint8_t *payload, uint32_t payload_len)
 {
@@ -220,7 +210,7 @@ te_status_t record_writer_emit_to(te_record_writer_t *rw, uint32_t c, const uint
         st = rw_write(rw, c, hdr, hdr_len, payload, payload_len);
     }
     if (st == TE_OK)
-        rw_count(rw, 4ull + hdr_len + payload_len);
+        record_writer_count(&rw->hot, 4ull + hdr_len + payload_len);
     return st;
 }
 
@@ -234,7 +224,7 @@ te_status_t record_writer_broadcast_emit(te_record_writer_t *rw, const uint8_t *
         if (st != TE_OK)
             return st;
     }
-    rw_count(rw, (4ull + hdr_len + payload_len) * rw->n);
+    record_writer_count(&rw->hot, (4ull + hdr_len + payload_len) * rw->n);
     return TE_OK;
 }
 

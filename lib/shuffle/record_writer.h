@@ -67,6 +67,15 @@ static inline uint32_t record_writer_fixed_channel(const te_record_writer_t *rw)
     return ((const te_record_writer_hot_t *)rw)->fixed;
 }
 
+/* One record of `bytes` written: the single-writer counters (a store, not a locked add). */
+static inline void record_writer_count(te_record_writer_hot_t *h, uint64_t bytes)
+{
+    atomic_store_explicit(&h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 /* The per-record case, inline and without any call: a small record (header <= 32,
  * payload <= 32 bytes) into channel c's open buffer when it fits. 1 = written and
  * counted; 0 = nothing done (use record_writer_emit_to). prefetch (a constant): ask
@@ -82,11 +91,7 @@ static TE_ALWAYS_INLINE int record_writer_write_open(te_record_writer_t *rw, uin
                   payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
                   !atomic_load_explicit(h->released, memory_order_acquire) &&
                   record_serializer_write_small(b, hdr, hdr_len, payload, payload_len, prefetch))) {
-        atomic_store_explicit(
-            &h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + 4 + hdr_len + payload_len,
-            memory_order_relaxed);
-        atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        record_writer_count(h, 4ull + hdr_len + payload_len);
         return 1;
     }
     return 0;
@@ -103,11 +108,7 @@ static TE_ALWAYS_INLINE int record_writer_write_open_any(te_record_writer_t *rw,
     te_buffer_t *b = h->open[c];
     if (TE_LIKELY(b != NULL && !atomic_load_explicit(h->released, memory_order_acquire) &&
                   record_serializer_write_whole(b, hdr, hdr_len, payload, payload_len))) {
-        atomic_store_explicit(
-            &h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + 4 + hdr_len + payload_len,
-            memory_order_relaxed);
-        atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        record_writer_count(h, 4ull + hdr_len + payload_len);
         return 1;
     }
     return 0;
