@@ -54,11 +54,12 @@ void record_serializer_prefetch_next(const te_buffer_t *b, uint32_t end, uint32_
 #define RECORD_SERIALIZER_SMALL_PAYLOAD 32u
 
 /* Writes the whole record when it fits in b with at least one byte to spare; `small`
- * (a constant): hdr_len <= 32 and payload_len <= 32, copied without any call; `prefetch`
+ * (a constant): hdr_len <= 32 and payload_len <= 32, copied without any call;
+ * `small_hdr` (a constant): hdr_len <= 32, copied without a call; `prefetch`
  * (a constant): prefetch where the channel's next record goes. */
 static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                        const uint8_t *payload, uint32_t payload_len, int small,
-                                                       int prefetch)
+                                                       int small_hdr, int prefetch)
 {
     uint32_t c = atomic_load_explicit(&b->committed, memory_order_relaxed);
     uint64_t total = 4ull + hdr_len + payload_len;
@@ -69,7 +70,7 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
     memcpy(d, &be, 4);
     if (hdr_len == 1) /* a stream record without timestamp */
         d[4] = hdr[0];
-    else if (small || hdr_len <= 32)
+    else if (small || small_hdr || hdr_len <= 32)
         byte_copy_small(d + 4, hdr, hdr_len);
     else
         memcpy(d + 4, hdr, hdr_len);
@@ -99,7 +100,15 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
 static TE_ALWAYS_INLINE int record_serializer_write_whole(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
                                                           const uint8_t *payload, uint32_t payload_len)
 {
-    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0, 1);
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0, 0, 1);
+}
+
+/* write_whole for a header of at most RECORD_SERIALIZER_SMALL_HEADER bytes (copied
+ * without a call) and a payload of any size. */
+static TE_ALWAYS_INLINE int record_serializer_write_small_hdr(te_buffer_t *b, const uint8_t *hdr, uint32_t hdr_len,
+                                                              const uint8_t *payload, uint32_t payload_len)
+{
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 0, 1, 1);
 }
 
 /* write_whole for a small record (hdr_len <= RECORD_SERIALIZER_SMALL_HEADER, payload_len
@@ -110,7 +119,7 @@ static TE_ALWAYS_INLINE int record_serializer_write_small(te_buffer_t *b, const 
                                                           const uint8_t *payload, uint32_t payload_len,
                                                           int prefetch)
 {
-    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 1, prefetch);
+    return record_serializer_write_in(b, hdr, hdr_len, payload, payload_len, 1, 1, prefetch);
 }
 
 #endif

@@ -97,8 +97,8 @@ static TE_ALWAYS_INLINE int record_writer_write_open(te_record_writer_t *rw, uin
     return 0;
 }
 
-/* write_open for a record of any size that fits in channel c's open buffer (a copy of
- * more than 32 bytes is a memcpy call): the selected channels' path, where the caller
+/* write_open for a record with a header of at most 32 bytes and a payload of any size
+ * that fits in channel c's open buffer (a payload of more than 32 bytes is a memcpy call): the selected channels' path, where the caller
  * has a stack frame anyway. 1 = written and counted; 0 = nothing done. */
 static TE_ALWAYS_INLINE int record_writer_write_open_any(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr,
                                                          uint32_t hdr_len, const uint8_t *payload,
@@ -106,8 +106,9 @@ static TE_ALWAYS_INLINE int record_writer_write_open_any(te_record_writer_t *rw,
 {
     te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
     te_buffer_t *b = h->open[c];
-    if (TE_LIKELY(b != NULL && !atomic_load_explicit(h->released, memory_order_acquire) &&
-                  record_serializer_write_whole(b, hdr, hdr_len, payload, payload_len))) {
+    if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
+                  !atomic_load_explicit(h->released, memory_order_acquire) &&
+                  record_serializer_write_small_hdr(b, hdr, hdr_len, payload, payload_len))) {
         record_writer_count(h, 4ull + hdr_len + payload_len);
         return 1;
     }
