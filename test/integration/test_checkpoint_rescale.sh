@@ -42,8 +42,11 @@ JOB_ID=$(sed -n 's/^job \([0-9a-f]\{32\}\) .*/\1/p' "$WORK/tectl1.out" | head -1
 cat "$WORK/list.txt"
 "$TECTL" checkpoints --checkpoint-dir "$WORK/ck" --job "$JOB_ID" --json >"$WORK/list.json" || fail "tectl checkpoints --json failed"
 n=$(json 'len(d["checkpoints"])' <"$WORK/list.json")
-[ "$n" -ge 1 ] && [ "$n" -le 3 ] || fail "$n checkpoints retained, expected 1..3"
-[ "$(ls -d "$WORK/ck/$JOB_ID"/chk-* | wc -l)" -le 4 ] || fail "old checkpoint directories not deleted: $(ls "$WORK/ck/$JOB_ID")"
+# Three retained; a kill -9 between a checkpoint's _metadata and the pruning of the
+# oldest that follows it leaves a fourth (as a crashed Flink coordinator leaves one), and
+# one more directory may hold a checkpoint in progress.
+[ "$n" -ge 1 ] && [ "$n" -le 4 ] || fail "$n checkpoints retained, expected 1..3 (4 when killed while pruning)"
+[ "$(ls -d "$WORK/ck/$JOB_ID"/chk-* | wc -l)" -le 5 ] || fail "old checkpoint directories not deleted: $(ls "$WORK/ck/$JOB_ID")"
 json 'all(c["job_id"] == "'"$JOB_ID"'" and c["tasks"] == 4 for c in d["checkpoints"])' <"$WORK/list.json" | grep -q True \
   || fail "checkpoint list does not describe 4 task snapshots of job $JOB_ID"
 latest=$(json 'max(c["checkpoint_id"] for c in d["checkpoints"])' <"$WORK/list.json")
