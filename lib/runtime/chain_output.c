@@ -141,11 +141,12 @@ static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
         int done;
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             static const uint8_t hdr = TE_SE_RECORD;
-            done = record_writer_write_open(c->main_writer, 0, &hdr, 1, rec->data, rec->len, 0);
+            done = record_writer_write_open(c->main_writer, 0, &hdr, 1, rec->data, rec->len, 0, 0);
         } else {
             uint8_t hdr[TE_SE_MAX_HEADER];
-            done = record_writer_write_open(
-                c->main_writer, 0, hdr, stream_element_record_header(hdr, rec->timestamp), rec->data, rec->len, 0);
+            done =
+                record_writer_write_open(c->main_writer, 0, hdr, stream_element_record_header(hdr, rec->timestamp),
+                                         rec->data, rec->len, 0, 0);
         }
         if (TE_LIKELY(done)) {
             task_metrics_add(c->num_records_out, 1);
@@ -197,11 +198,13 @@ static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_reco
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             hdr[0] = TE_SE_RECORD;
             text_row_prefix(hdr + 1, rec->len);
-            done = record_writer_write_open(c->main_writer, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0);
+            done =
+                record_writer_write_open(c->main_writer, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
         } else {
             uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
             text_row_prefix(hdr + hl, rec->len);
-            done = record_writer_write_open(c->main_writer, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0);
+            done =
+                record_writer_write_open(c->main_writer, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
         }
         if (TE_LIKELY(done)) {
             task_metrics_add(c->num_records_out, 1);

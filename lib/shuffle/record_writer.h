@@ -76,39 +76,25 @@ static inline void record_writer_count(te_record_writer_hot_t *h, uint64_t bytes
                           memory_order_relaxed);
 }
 
-/* The per-record case, inline and without any call: a small record (header <= 32,
- * payload <= 32 bytes) into channel c's open buffer when it fits. 1 = written and
- * counted; 0 = nothing done (use record_writer_emit_to). prefetch (a constant): ask
- * for the cache lines the channel's next record goes to (worth it when records of
- * other channels come in between; a fixed channel writes sequentially). */
+/* The per-record case, inline: a record into channel c's open buffer when it fits. 1 =
+ * written and counted; 0 = nothing done (use record_writer_emit_to). The header has at
+ * most 32 bytes; any_size (a constant): 0 = the payload too (copied without any call,
+ * so a caller's fast path needs no stack frame), 1 = a payload of any size (more than
+ * 32 bytes is a memcpy call: the selected channels' path, whose caller has a frame
+ * anyway). prefetch (a constant): ask for the cache lines the channel's next record
+ * goes to (worth it when records of other channels come in between; a fixed channel
+ * writes sequentially); always with any_size. */
 static TE_ALWAYS_INLINE int record_writer_write_open(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr,
                                                      uint32_t hdr_len, const uint8_t *payload,
-                                                     uint32_t payload_len, int prefetch)
+                                                     uint32_t payload_len, int any_size, int prefetch)
 {
     te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
     te_buffer_t *b = h->open[c];
     if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
-                  payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD &&
+                  (any_size || payload_len <= RECORD_SERIALIZER_SMALL_PAYLOAD) &&
                   !atomic_load_explicit(h->released, memory_order_acquire) &&
-                  record_serializer_write_small(b, hdr, hdr_len, payload, payload_len, prefetch))) {
-        record_writer_count(h, 4ull + hdr_len + payload_len);
-        return 1;
-    }
-    return 0;
-}
-
-/* write_open for a record with a header of at most 32 bytes and a payload of any size
- * that fits in channel c's open buffer (a payload of more than 32 bytes is a memcpy call): the selected channels' path, where the caller
- * has a stack frame anyway. 1 = written and counted; 0 = nothing done. */
-static TE_ALWAYS_INLINE int record_writer_write_open_any(te_record_writer_t *rw, uint32_t c, const uint8_t *hdr,
-                                                         uint32_t hdr_len, const uint8_t *payload,
-                                                         uint32_t payload_len)
-{
-    te_record_writer_hot_t *h = (te_record_writer_hot_t *)rw;
-    te_buffer_t *b = h->open[c];
-    if (TE_LIKELY(b != NULL && hdr_len <= RECORD_SERIALIZER_SMALL_HEADER &&
-                  !atomic_load_explicit(h->released, memory_order_acquire) &&
-                  record_serializer_write_small_hdr(b, hdr, hdr_len, payload, payload_len))) {
+                  (any_size ? record_serializer_write_small_hdr(b, hdr, hdr_len, payload, payload_len)
+                            : record_serializer_write_small(b, hdr, hdr_len, payload, payload_len, prefetch)))) {
         record_writer_count(h, 4ull + hdr_len + payload_len);
         return 1;
     }
@@ -132,7 +118,7 @@ static TE_ALWAYS_INLINE te_status_t record_writer_emit(te_record_writer_t *rw, c
         if (TE_UNLIKELY(c == TE_SELECT_BROADCAST))
             return record_writer_broadcast_emit(rw, hdr, hdr_len, payload, payload_len);
     }
-    if (record_writer_write_open_any(rw, c, hdr, hdr_len, payload, payload_len))
+    if (record_writer_write_open(rw, c, hdr, hdr_len, payload, payload_len, 1, 1))
         return TE_OK;
     return record_writer_emit_to(rw, c, hdr, hdr_len, payload, payload_len);
 }
