@@ -63,6 +63,17 @@ static inline void byte_key_words(const uint8_t *p, uint32_t n, uint64_t w[2])
     }
 }
 
+/* a[0..n) == b[0..n): up to 16 bytes by their words (no call), longer by memcmp. */
+static inline int byte_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    uint64_t x[2], y[2];
+    byte_key_words(a, n, x);
+    byte_key_words(b, n, y);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
 static inline void byte_put_le16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;

@@ -514,22 +514,6 @@ static int table_grow(hm_backend_t *b, hm_group_t *g)
     return 0;
 }
 
-/* a[0..n) == b[0..n): up to 16 bytes by overlapping loads (no call), longer by memcmp. */
-static TE_ALWAYS_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
-{
-    if (n <= 8)
-        return hash_tail(a, n) == hash_tail(b, n);
-    if (n <= 16) {
-        uint64_t a0, a1, b0, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
 /* Key group kg's table: kg is below maxp from the state backend (no division then). */
 static inline hm_group_t *group_of(const hm_backend_t *b, uint32_t kg)
 {
@@ -540,7 +524,7 @@ static TE_ALWAYS_INLINE int entry_matches(const hm_backend_t *b, uint32_t ref, c
                                           const uint8_t *ns, uint32_t nslen, hm_entry_t *e)
 {
     entry_decode(slab_arena_at(b->entries, ref), e);
-    return e->keylen == keylen && e->nslen == nslen && bytes_equal(e->data, key, keylen) &&
+    return e->keylen == keylen && e->nslen == nslen && byte_equal(e->data, key, keylen) &&
            (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
 }
 
@@ -770,7 +754,7 @@ static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
         return 1;
     b->again_ok = 0;
     const hm_entry_t *e = &b->again_e;
-    if (e->keylen != keylen || e->nslen != nslen || !bytes_equal(e->data, key, keylen) ||
+    if (e->keylen != keylen || e->nslen != nslen || !byte_equal(e->data, key, keylen) ||
         (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
         return 1;  /* another key or namespace */
     maybe_reap(b); /* releases retired chunks only: the entry is live */
