@@ -106,8 +106,9 @@ static int tokenize_process(void *self, int input, const te_record_t *rec, te_ou
     uint32_t len;
     const uint8_t *p = te_row_get_str(rec, (uint32_t)t->field, &len);
     if (p == NULL)
-        return 0;                                    /* null: no words */
-    uint64_t lower = t->lowercase ? ONES * 0x20 : 0; /* letters only: | 0x20 lowers */
+        return 0; /* null: no words */
+    /* words are letters only: | 0x20 lowers them */
+    uint64_t lower = t->lowercase ? ONES * 0x20 : 0;
     uint32_t i = 0;
     while (i < len) {
         while (i < len && !LETTER[p[i]])
