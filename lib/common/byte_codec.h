@@ -74,6 +74,46 @@ static inline int byte_equal(const uint8_t *a, const uint8_t *b, uint32_t n)
     return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 }
 
+/* The index of the first byte c in the 8 bytes of x (little endian: byte 0 first), or
+ * 8. The lowest bit set by the zero-byte test marks a zero byte of x ^ c...c exactly
+ * (a borrow can only set bits above a true zero). */
+static inline uint32_t byte_find_word(uint64_t x, uint8_t c)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t t = x ^ (c * ones), m = (t - ones) & ~t & highs;
+    return m ? (uint32_t)__builtin_ctzll(m) / 8 : 8;
+}
+
+/* The index of the first byte c in p[0..n) for n <= 16, or n when there is none:
+ * overlapping loads (as byte_key_words), no call. */
+static inline uint32_t byte_find_small(const uint8_t *p, uint32_t n, uint8_t c)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t i;
+    if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, p, 8);
+        memcpy(&z, p + n - 8, 8);
+        if ((i = byte_find_word(a, c)) < 8)
+            return i;
+        return (i = byte_find_word(z, c)) < 8 ? n - 8 + i : n;
+    }
+    if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        uint64_t pad = (uint64_t)(uint8_t)~c * 0x01010101ull << 32; /* bytes 4..7: never c */
+        if ((i = byte_find_word(a | pad, c)) < 4)
+            return i;
+        return (i = byte_find_word(z | pad, c)) < 4 ? n - 4 + i : n;
+    }
+#endif
+    for (uint32_t k = 0; k < n; k++)
+        if (p[k] == c)
+            return k;
+    return n;
+}
+
 static inline void byte_put_le16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;

@@ -34,7 +34,7 @@ void key_group_range(uint32_t subtask, uint32_t max_parallelism, uint32_t parall
  * sees the same keys again (a hash partitioner over a skewed stream: Nexmark's hot
  * channels and auctions, a text's common words): a hit costs a few loads and compares
  * instead of murmur's chain of dependent multiplies. Owned by one thread. */
-#define KEY_GROUP_CACHE_LOG   8u
+#define KEY_GROUP_CACHE_LOG   10u
 #define KEY_GROUP_CACHE_SLOTS (1u << KEY_GROUP_CACHE_LOG)
 typedef struct te_key_group_cache {
     struct {

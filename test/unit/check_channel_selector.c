@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byte_codec.h"
 #include "common/proto_enum.h"
 #include "te/row.h"
 #include "shuffle/channel_selector.h"
@@ -137,7 +138,7 @@ START_TEST(test_key_group_cache)
          * after the base key, thousands of them, so some land in the base key's slot. */
         static const uint8_t base[16] = "0123456789abcdef";
         for (int kind = 0; kind < 3; kind++)
-            for (uint32_t v = 0; v < 4000; v++) {
+            for (uint32_t v = 0; v < 16 * KEY_GROUP_CACHE_SLOTS; v++) {
                 uint8_t k[16];
                 uint32_t n = 16;
                 memcpy(k, base, 16);
@@ -209,6 +210,77 @@ START_TEST(test_hash_selector_consistent)
         uint32_t n;
         const uint8_t *row = text_row("nofield", &n);
         ck_assert_uint_eq(channel_selector_select(s, row, n), kg0 * p / maxp);
+        channel_selector_free(s);
+    }
+}
+END_TEST
+
+/* byte_find_small against memchr: every length up to 16, the byte searched for at every
+ * position (and twice, and absent), bytes equal to its complement's neighbours around
+ * it, byte values 0x00, 0x09, 0x80, 0xff. */
+START_TEST(test_find_small_vs_memchr)
+{
+    static const uint8_t cs[] = {0x00, 0x09, 0x2c, 0x7f, 0x80, 0xfe, 0xff};
+    uint8_t buf[32];
+    uint32_t x = 7;
+    for (size_t ci = 0; ci < sizeof(cs); ci++) {
+        uint8_t c = cs[ci];
+        for (uint32_t n = 0; n <= 16; n++)
+            for (int first = -1; first < (int)n; first++)
+                for (int round = 0; round < 8; round++) {
+                    for (size_t j = 0; j < sizeof(buf); j++) { /* bytes around, never c */
+                        x = x * 1103515245u + 12345u;
+                        uint8_t v = round < 2 ? (uint8_t)(c ^ (1u << (j % 8))) : (uint8_t)(x >> 16);
+                        buf[j] = v == c ? (uint8_t)~c : v;
+                    }
+                    uint8_t *p = buf + 8; /* bytes before and after p[0..n) exist and are not c */
+                    if (first >= 0) {
+                        p[first] = c;
+                        if (round % 2 && first + 1 < (int)n)
+                            p[first + 1 + (int)(x % (n - (uint32_t)first - 1))] = c; /* a later one too */
+                    }
+                    const uint8_t *m = n ? memchr(p, c, n) : NULL;
+                    uint32_t want = m ? (uint32_t)(m - p) : n;
+                    ck_assert_msg(byte_find_small(p, n, c) == want, "c 0x%02x n %u first %d: %u, expected %u", c,
+                                  n, first, byte_find_small(p, n, c), want);
+                }
+    }
+}
+END_TEST
+
+/* Hash partitioning by field 0 of text rows (a word, a line's first field): the key is
+ * the text up to the first delimiter (a plain loop here), for texts of 0-40 bytes with
+ * delimiters at random places or none, every byte value, tab and comma delimiters. */
+START_TEST(test_hash_selector_text_field0)
+{
+    const uint32_t maxp = 128, p = 5;
+    static const char delims[] = {'\t', ','};
+    uint32_t x = 4242;
+    for (size_t d = 0; d < sizeof(delims); d++) {
+        te_error_t err;
+        te_channel_selector_t *s = channel_selector_new(TE__PARTITIONER__HASH, p, 0, 0, delims[d], maxp, &err);
+        ck_assert_ptr_nonnull(s);
+        for (int i = 0; i < 20000; i++) {
+            uint8_t text[48];
+            uint32_t n = (uint32_t)(i % 41);
+            for (uint32_t j = 0; j < n; j++) {
+                x = x * 1103515245u + 12345u;
+                uint32_t r = (x >> 16) % 100;
+                text[j] = r < 4 ? (uint8_t)delims[d] : r < 8 ? (uint8_t)delims[1 - d] : (uint8_t)(x >> 8);
+            }
+            uint32_t kl = 0;
+            while (kl < n && text[kl] != (uint8_t)delims[d])
+                kl++;
+            uint32_t want = (ref_flink_mix(ref_murmur3(text, kl)) % maxp) * p / maxp;
+            te_row_builder_t b = {0};
+            te_record_t r;
+            te_row_builder_begin(&b, 1);
+            te_row_set_str(&b, 0, (const char *)text, n);
+            ck_assert_int_eq(te_row_builder_finish(&b, 0, &r), 0);
+            ck_assert_msg(channel_selector_select(s, r.data, r.len) == want, "text %d (%u bytes, key %u)", i, n,
+                          kl);
+            te_row_builder_free(&b);
+        }
         channel_selector_free(s);
     }
 }
@@ -336,6 +408,8 @@ Suite *channel_selector_suite(void)
     tcase_add_test(tc, test_murmur_vectors);
     tcase_add_test(tc, test_key_group_cache);
     tcase_add_test(tc, test_hash_selector_consistent);
+    tcase_add_test(tc, test_find_small_vs_memchr);
+    tcase_add_test(tc, test_hash_selector_text_field0);
     tcase_add_test(tc, test_key_group_ranges);
     tcase_add_test(tc, test_rebalance);
     tcase_add_test(tc, test_forward_broadcast_parse);
