@@ -125,6 +125,13 @@ static int p_get_ns(te_operator_ctx_t *x, const uint8_t *k, uint32_t kl, const u
     return (void)x, (void)k, (void)kl, (void)ns, (void)nl, (void)v, (void)vl, 0;
 }
 
+static int p_add_i64(te_operator_ctx_t *x, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
+                     int64_t d, int64_t *sum)
+{
+    *sum = d;
+    return (void)x, (void)k, (void)kl, (void)ns, (void)nl, 0;
+}
+
 static int p_put_ns(te_operator_ctx_t *x, const uint8_t *k, uint32_t kl, const uint8_t *ns, uint32_t nl,
                     const uint8_t *v, uint32_t vl)
 {
@@ -246,6 +253,7 @@ static const te_operator_api_t plan_api = {
     .input_schema = p_input_schema,
     .set_output_schema = p_set_output,
     .parse_schema = p_parse_schema,
+    .state_add_i64 = p_add_i64,
 };
 
 /* ---- derivation ---- */

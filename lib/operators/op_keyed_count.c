@@ -8,8 +8,8 @@
  * count in end_input, sorted by key bytes for determinism). Output: the key field as
  * it is in the input, then count:int64.
  *
- * State: the engine's keyed state backend (ABI v2 state_get / state_put), one 8-byte
- * count per key (the key bytes of te/row.h: a string key is its bytes, so the counts of
+ * State: the engine's keyed state backend (ABI v4 state_add_i64: one lookup per row;
+ * state_foreach for the final counts), one 8-byte count per key (the key bytes of te/row.h: a string key is its bytes, so the counts of
  * string keys read the same as before typed rows), stored by key group; the engine snapshots it (one copy of the state
  * per checkpoint). Snapshots of older builds also hold the operator's own copy of the
  * counts ("KCN1", u64 entry count, then per entry u32 key length, key bytes, u64 count,
@@ -71,16 +71,6 @@ static void *keyed_count_setup(const te_operator_api_t *api, te_operator_ctx_t *
     return kc;
 }
 
-static uint64_t kc_get(keyed_count_t *kc, const uint8_t *key, uint32_t len)
-{
-    const uint8_t *v;
-    uint32_t vl;
-    uint64_t n = 0;
-    if (kc->api->state_get(kc->ctx, key, len, &v, &vl) && vl == sizeof(n))
-        memcpy(&n, v, sizeof(n));
-    return n;
-}
-
 /* Emits (key, count). */
 static int kc_emit(keyed_count_t *kc, const uint8_t *key, uint32_t len, uint64_t count, int64_t ts,
                    te_output_t *out)
@@ -105,11 +95,11 @@ static int keyed_count_process(void *self, int input, const te_record_t *rec, te
     (void)input;
     uint32_t len;
     const uint8_t *key = te_row_field_key(rec, kc->key.idx[0], kc->key.type[0], &len);
-    uint64_t n = kc_get(kc, key, len) + 1;
-    if (kc->api->state_put(kc->ctx, key, len, (const uint8_t *)&n, sizeof(n)) != 0)
+    int64_t n;
+    if (kc->api->state_add_i64(kc->ctx, key, len, NULL, 0, 1, &n) != 0)
         return -1; /* the engine recorded the failure */
     if (!kc->emit_final)
-        return kc_emit(kc, key, len, n, rec->timestamp, out);
+        return kc_emit(kc, key, len, (uint64_t)n, rec->timestamp, out);
     return 0;
 }
 

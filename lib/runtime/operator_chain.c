@@ -276,6 +276,15 @@ static int api_state_put_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t k
     return state_backend_put(b, key, keylen, ns, nslen, val, vallen) != 0 ? state_failed(x, "storing") : 0;
 }
 
+static int api_state_add_i64(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                             uint32_t nslen, int64_t delta, int64_t *sum)
+{
+    te_state_backend_t *b = ctx_state(x);
+    if (b == NULL)
+        return -1;
+    return state_backend_add_i64(b, key, keylen, ns, nslen, delta, sum) != 0 ? state_failed(x, "storing") : 0;
+}
+
 static int api_state_delete_ns(te_operator_ctx_t *x, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                                uint32_t nslen)
 {
@@ -400,6 +409,7 @@ static const te_operator_api_t chain_api = {
     .input_schema = chain_api_input_schema,
     .set_output_schema = chain_api_set_output_schema,
     .parse_schema = chain_api_parse_schema,
+    .state_add_i64 = api_state_add_i64,
 };
 
 /* ---- lifecycle ---- */

@@ -63,6 +63,7 @@
 
 typedef struct hm_group {
     uint32_t cap, used;
+    uint32_t pl;        /* page_log(cap), kept with cap */
     uint32_t *pages;    /* cap >> page_log(cap) references into the page arena */
     uint32_t *page_ver; /* the version each page was created at */
 } hm_group_t;
@@ -465,6 +466,7 @@ static int table_alloc(hm_backend_t *b, hm_group_t *g, uint32_t cap)
         g->page_ver[p] = b->version;
     }
     g->cap = cap;
+    g->pl = pl;
     return 0;
 fail:
     for (uint32_t p = 0; g->pages && p < np; p++)
@@ -533,7 +535,7 @@ static TE_ALWAYS_INLINE int table_find(hm_backend_t *b, const hm_group_t *g, uin
                                        uint32_t keylen, const uint8_t *ns, uint32_t nslen, uint32_t *pos,
                                        hm_entry_t *e)
 {
-    unsigned pl = page_log(g->cap);
+    unsigned pl = g->pl;
     uint32_t mask = g->cap - 1, j = h & mask;
     for (;;) {
         uint64_t s = slot_get(b, g, pl, j);
@@ -558,7 +560,7 @@ static TE_ALWAYS_INLINE int table_find(hm_backend_t *b, const hm_group_t *g, uin
 static int last_find(const hm_backend_t *b, const hm_group_t *g, const uint8_t *key, uint32_t keylen,
                      const uint8_t *ns, uint32_t nslen, uint32_t *pos, uint32_t *h, hm_entry_t *e)
 {
-    if (g != b->last_g || b->last_pos >= g->cap || slot_get(b, g, page_log(g->cap), b->last_pos) != b->last_slot ||
+    if (g != b->last_g || b->last_pos >= g->cap || slot_get(b, g, g->pl, b->last_pos) != b->last_slot ||
         !entry_matches(b, (uint32_t)(b->last_slot >> 32), key, keylen, ns, nslen, e))
         return 0;
     *pos = b->last_pos;
@@ -691,7 +693,7 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
             memmove(d, val, vallen);
         return 0;
     }
-    uint32_t ref = (uint32_t)(slot_get(b, g, page_log(g->cap), pos) >> 32);
+    uint32_t ref = (uint32_t)(slot_get(b, g, g->pl, pos) >> 32);
     if (private_entry && vallen <= entry_valcap(b->entries, e) &&
         byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
         uint8_t *p = e->hdr + 5;
@@ -704,7 +706,7 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
     uint32_t nref = entry_new(b, e->data, e->keylen, e->data + e->keylen, e->nslen, val, vallen);
     if (nref == 0)
         return oom(b, "storing keyed state");
-    if (slot_set(b, g, page_log(g->cap), pos, (uint64_t)nref << 32 | h) != 0) {
+    if (slot_set(b, g, g->pl, pos, (uint64_t)nref << 32 | h) != 0) {
         entry_release(b, nref);
         return oom(b, "storing keyed state");
     }
@@ -735,7 +737,7 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     uint32_t ref = entry_new(b, key, keylen, ns, nslen, val, vallen);
     if (ref == 0)
         return oom(b, "storing keyed state");
-    if (slot_set(b, g, page_log(g->cap), pos, (uint64_t)ref << 32 | h) != 0) {
+    if (slot_set(b, g, g->pl, pos, (uint64_t)ref << 32 | h) != 0) {
         entry_release(b, ref);
         return oom(b, "storing keyed state");
     }
@@ -761,6 +763,38 @@ static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
     return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
 }
 
+/* A counter's update in one lookup: in place when the entry is private and holds 8
+ * bytes (the usual case), through update_entry when a view shares it or its value has
+ * another size, through hm_put when the key is new. */
+static int hm_add_i64(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                      uint32_t nslen, int64_t delta, int64_t *sum)
+{
+    hm_backend_t *b = impl;
+    b->again_ok = 0;
+    hm_group_t *g = group_of(b, kg);
+    uint64_t n = (uint64_t)delta;
+    if (g->used > 0) {
+        maybe_reap(b); /* before any write, as put does */
+        uint32_t h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), pos;
+        hm_entry_t e;
+        if (table_find(b, g, h, key, keylen, ns, nslen, &pos, &e)) {
+            uint8_t *d = e.data + e.keylen + e.nslen;
+            uint64_t old = 0;
+            if (e.vallen == sizeof(old))
+                memcpy(&old, d, sizeof(old));
+            n += old;
+            *sum = (int64_t)n;
+            if (TE_LIKELY(e.vallen == sizeof(n) && entry_version(e.hdr) > snap_of(b, g))) {
+                memcpy(d, &n, sizeof(n));
+                return 0;
+            }
+            return update_entry(b, g, pos, h, &e, (const uint8_t *)&n, sizeof(n));
+        }
+    }
+    *sum = (int64_t)n;
+    return hm_put(impl, kg, key, keylen, ns, nslen, (const uint8_t *)&n, sizeof(n));
+}
+
 static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
     hm_backend_t *b = impl;
@@ -773,7 +807,7 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_entry_t e;
     if (!table_find(b, g, h, key, keylen, ns, nslen, &j, &e))
         return 0;
-    unsigned pl = page_log(g->cap);
+    unsigned pl = g->pl;
     uint32_t mask = g->cap - 1;
     uint32_t ref = (uint32_t)(slot_get(b, g, pl, j) >> 32);
     /* backward shift: move later entries of the probe run into the hole */
@@ -802,7 +836,7 @@ static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void 
 {
     hm_backend_t *b = impl;
     hm_group_t *g = group_of(b, kg);
-    unsigned pl = page_log(g->cap);
+    unsigned pl = g->pl;
     for (uint32_t j = 0; j < g->cap; j++) {
         if (j + WALK_AHEAD < g->cap) {
             uint64_t a = slot_get(b, g, pl, j + WALK_AHEAD);
@@ -963,6 +997,7 @@ const te_state_backend_ops_t hashmap_state_backend_ops = {
     .put = hm_put,
     .del = hm_del,
     .put_again = hm_put_again,
+    .add_i64 = hm_add_i64,
     .foreach_group = hm_foreach_group,
     .group_entries = hm_group_entries,
     .stats = hm_stats,

@@ -115,6 +115,26 @@ int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen
     return b->ops->put(b->impl, key_group_of(b, key, keylen), key, keylen, ns, nslen, val, vallen);
 }
 
+int state_backend_add_i64(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                          uint32_t nslen, int64_t delta, int64_t *sum)
+{
+    b->again = 0;
+    uint32_t kg = key_group_of(b, key, keylen);
+    if (b->ops->add_i64 != NULL)
+        return b->ops->add_i64(b->impl, kg, key, keylen, ns, nslen, delta, sum);
+    const uint8_t *v;
+    uint32_t vl;
+    uint64_t n = 0;
+    int rc = b->ops->get(b->impl, kg, key, keylen, ns, nslen, &v, &vl);
+    if (rc < 0)
+        return -1;
+    if (rc == 1 && vl == sizeof(n))
+        memcpy(&n, v, sizeof(n));
+    n += (uint64_t)delta;
+    *sum = (int64_t)n;
+    return b->ops->put(b->impl, kg, key, keylen, ns, nslen, (const uint8_t *)&n, sizeof(n));
+}
+
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
                          const uint8_t *ns, uint32_t nslen, const uint8_t *val, uint32_t vallen)
 {

@@ -74,6 +74,11 @@ int state_backend_put(te_state_backend_t *b, const uint8_t *key, uint32_t keylen
                       uint32_t nslen, const uint8_t *val, uint32_t vallen);
 int state_backend_delete(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen);
+/* Adds delta to the 8-byte value (host byte order) of (key, ns): absent or of another
+ * size counts as 0, the addition wraps; *sum = the new value. One lookup on backends
+ * that can (hashmap), a get and a put on the others. 0 or -1 as put. */
+int state_backend_add_i64(te_state_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                          uint32_t nslen, int64_t delta, int64_t *sum);
 
 /* Walks one key group / every key group ascending. */
 int state_backend_foreach_group(te_state_backend_t *b, uint32_t kg, te_state_visit_fn fn, void *arg);

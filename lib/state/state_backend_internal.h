@@ -32,6 +32,10 @@ typedef struct te_state_backend_ops {
      * caller puts as usual. */
     int (*put_again)(void *impl, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                      const uint8_t *val, uint32_t vallen);
+    /* Optional: state_backend_add_i64 in one lookup (kg as get's); 0 or -1 as put.
+     * Without it the generic layer gets and puts. */
+    int (*add_i64)(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
+                   int64_t delta, int64_t *sum);
     int (*foreach_group)(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg);
     uint64_t (*group_entries)(void *impl, uint32_t kg);
     void (*stats)(void *impl, te_state_stats_t *out);

@@ -155,34 +155,49 @@ typedef struct view_job {
     char path[2][200];
 } view_job_t;
 
+/* Writes view v to a checkpoint file of one section (checkpoint id) and releases it. */
+static void write_view_file(te_state_view_t *v, const char *path, uint64_t id)
+{
+    te_ckpt_file_info_t info = {id, 0, 1, 128, 0, 127};
+    te_error_t err = {0};
+    te_ckpt_writer_t *w = checkpoint_writer_open(path, &info, NULL, &err);
+    ck_assert_msg(w != NULL, "%s", err.msg);
+    checkpoint_writer_section_begin(w, 2, 0, 0, "op");
+    ck_assert_msg(state_backend_view_write(v, w, 0, 127, NULL, 0, &err) == TE_OK, "%s", err.msg);
+    checkpoint_writer_section_end(w);
+    uint64_t size;
+    ck_assert_msg(checkpoint_writer_commit(w, &size, &err) == TE_OK, "%s", err.msg);
+    state_backend_view_release(v);
+}
+
 static void *write_views(void *arg)
 {
     view_job_t *j = arg;
-    for (int k = 0; k < 2; k++) {
-        te_ckpt_file_info_t info = {(uint64_t)k + 1, 0, 1, 128, 0, 127};
-        te_error_t err = {0};
-        te_ckpt_writer_t *w = checkpoint_writer_open(j->path[k], &info, NULL, &err);
-        ck_assert_msg(w != NULL, "%s", err.msg);
-        checkpoint_writer_section_begin(w, 2, 0, 0, "op");
-        ck_assert_msg(state_backend_view_write(j->v[k], w, 0, 127, NULL, 0, &err) == TE_OK, "%s", err.msg);
-        checkpoint_writer_section_end(w);
-        uint64_t size;
-        ck_assert_msg(checkpoint_writer_commit(w, &size, &err) == TE_OK, "%s", err.msg);
-        state_backend_view_release(j->v[k]);
-    }
+    for (int k = 0; k < 2; k++)
+        write_view_file(j->v[k], j->path[k], (uint64_t)k + 1);
     return NULL;
+}
+
+/* A fresh store of kind `kind` with the checkpoint file at path restored into its
+ * backend (*b). */
+static te_state_store_t *restore_file(int kind, const char *path, const char *name, te_state_backend_t **b)
+{
+    te_state_store_t *s = store_new(kind, name);
+    te_error_t err = {0};
+    *b = state_store_backend(s, 0, &err);
+    ck_assert_msg(*b != NULL, "%s", err.msg);
+    te_ckpt_reader_t *r = checkpoint_reader_open(path, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    ck_assert_msg(state_backend_restore_section(*b, r, checkpoint_reader_section(r, 0), 0, 127, &err) == TE_OK,
+                  "%s", err.msg);
+    checkpoint_reader_close(r);
+    return s;
 }
 
 static void restore_and_compare(int kind, const char *path, const char *name, const oval_t * or)
 {
-    te_state_store_t *s = store_new(kind, name);
-    te_error_t err = {0};
-    te_state_backend_t *b = state_store_backend(s, 0, &err);
-    te_ckpt_reader_t *r = checkpoint_reader_open(path, &err);
-    ck_assert_msg(r != NULL, "%s", err.msg);
-    ck_assert_msg(state_backend_restore_section(b, r, checkpoint_reader_section(r, 0), 0, 127, &err) == TE_OK,
-                  "%s", err.msg);
-    checkpoint_reader_close(r);
+    te_state_backend_t *b;
+    te_state_store_t *s = restore_file(kind, path, name, &b);
     assert_matches(b, or);
     state_store_free(s);
 }
@@ -247,6 +262,67 @@ START_TEST(test_view_between_get_and_put)
     assert_matches(b, or);
     restore_and_compare(_i, j.path[0], "ra", want[0]);
     restore_and_compare(_i, j.path[1], "rb", want[1]);
+    state_store_free(s);
+}
+END_TEST
+
+/* Counters (state_backend_add_i64, updated in place while no view shares them) under
+ * views: a view taken between adds holds the counts of that moment although every key
+ * is added to again before the view is written; the live state has the final counts.
+ * Loop index: the backend. */
+#define NCOUNTERS 2000
+static void counter_key(int i, char *k) { snprintf(k, 16, "ctr%d", i); }
+
+static void assert_counts(te_state_backend_t *b, const int64_t *want)
+{
+    for (int i = 0; i < NCOUNTERS; i++) {
+        char k[16];
+        counter_key(i, k);
+        const uint8_t *v;
+        uint32_t vl;
+        int64_t got;
+        ck_assert_int_eq(state_backend_get(b, (uint8_t *)k, (uint32_t)strlen(k), NULL, 0, &v, &vl), 1);
+        ck_assert_uint_eq(vl, 8);
+        memcpy(&got, v, 8);
+        ck_assert_msg(got == want[i], "%s: %lld, expected %lld", k, (long long)got, (long long)want[i]);
+    }
+}
+
+START_TEST(test_view_between_adds)
+{
+    static int64_t live[NCOUNTERS], at_view[2][NCOUNTERS];
+    memset(live, 0, sizeof(live));
+    te_state_store_t *s = store_new(_i, "live");
+    te_error_t err = {0};
+    te_state_backend_t *b = state_store_backend(s, 0, &err);
+    ck_assert_ptr_nonnull(b);
+    te_state_view_t *views[2];
+    for (int round = 0; round < 4; round++) {
+        if (round == 1 || round == 2) {
+            memcpy(at_view[round - 1], live, sizeof(live));
+            views[round - 1] = state_backend_view(b, &err);
+            ck_assert_ptr_nonnull(views[round - 1]);
+        }
+        for (int n = 0; n < 3 * NCOUNTERS; n++) {
+            int i = n < NCOUNTERS ? n : rand() % NCOUNTERS; /* every key, then at random */
+            char k[16];
+            counter_key(i, k);
+            int64_t sum, d = 1 + rand() % 9;
+            ck_assert_int_eq(state_backend_add_i64(b, (uint8_t *)k, (uint32_t)strlen(k), NULL, 0, d, &sum), 0);
+            live[i] += d;
+            ck_assert_int_eq(sum, live[i]);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        char path[200];
+        snprintf(path, sizeof(path), "%s/counters%d", g_root, k);
+        write_view_file(views[k], path, 1);
+        te_state_backend_t *rb;
+        te_state_store_t *rs = restore_file(_i, path, k ? "rb" : "ra", &rb);
+        assert_counts(rb, at_view[k]);
+        state_store_free(rs);
+    }
+    assert_counts(b, live);
     state_store_free(s);
 }
 END_TEST
@@ -482,6 +558,7 @@ Suite *async_snapshot_suite(void)
     tcase_add_checked_fixture(tc, root_make, root_remove);
     tcase_add_loop_test(tc, test_views_are_consistent, 0, 2);
     tcase_add_loop_test(tc, test_view_between_get_and_put, 0, 2);
+    tcase_add_loop_test(tc, test_view_between_adds, 0, 2);
     tcase_add_test(tc, test_copies_freed_after_release);
     tcase_add_test(tc, test_coordinator_async);
     suite_add_tcase(s, tc);

@@ -275,6 +275,98 @@ START_TEST(test_put_after_get_same_key_only)
 }
 END_TEST
 
+/* state_backend_add_i64 against an array of counters: 600 keys (a third of them in a
+ * namespace, some longer than 16 bytes), random deltas (small, negative, near the
+ * int64 limits: the addition wraps); now and then a value of another size put first
+ * (it counts as 0), a delete (the next add starts from 0), a get of the key or of its
+ * neighbour right before the add, and a put right after one (neither may go to the
+ * entry a get found before the add). Every sum returned, every value read back, and
+ * the entry count match. */
+START_TEST(test_add_i64_matches_oracle)
+{
+    enum { NK = 600 };
+    te_state_backend_t *b = new_backend(_i, 128);
+    static uint64_t want[NK];
+    static int present[NK];
+    memset(want, 0, sizeof(want));
+    memset(present, 0, sizeof(present));
+    uint32_t x = 11;
+    for (int op = 0; op < 40000; op++) {
+        x = x * 1103515245u + 12345u;
+        int i = (int)((x >> 8) % NK), r = (int)((x >> 20) % 100);
+        char k[40], ns[8];
+        snprintf(k, sizeof(k), i % 5 ? "c%d" : "a-counter-key-longer-than-16-%d", i);
+        snprintf(ns, sizeof(ns), i % 3 ? "" : "w%d", i % 4);
+        uint32_t kl = (uint32_t)strlen(k), nl = (uint32_t)strlen(ns);
+        if (r < 3) { /* a value of another size */
+            ck_assert_int_eq(state_backend_put(b, (uint8_t *)k, kl, (uint8_t *)ns, nl, (const uint8_t *)"abc", 3),
+                             0);
+            want[i] = 0;
+            present[i] = 1;
+            continue;
+        }
+        if (r < 6) {
+            ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k, kl, (uint8_t *)ns, nl), present[i]);
+            want[i] = 0;
+            present[i] = 0;
+            continue;
+        }
+        if (r < 30) { /* a get first: of this key, or of the key next to it */
+            int j = r < 18 ? i : (i + 1) % NK;
+            char gk[40], gns[8];
+            snprintf(gk, sizeof(gk), j % 5 ? "c%d" : "a-counter-key-longer-than-16-%d", j);
+            snprintf(gns, sizeof(gns), j % 3 ? "" : "w%d", j % 4);
+            const uint8_t *v;
+            uint32_t vl;
+            ck_assert_int_eq(state_backend_get(b, (uint8_t *)gk, (uint32_t)strlen(gk), (uint8_t *)gns,
+                                               (uint32_t)strlen(gns), &v, &vl),
+                             present[j]);
+        }
+        int64_t delta = r < 80   ? (int64_t)(x % 7) - 3
+                        : r < 90 ? INT64_MAX - (int64_t)(x % 5)
+                                 : INT64_MIN + (int64_t)(x % 5);
+        int64_t sum = 0;
+        ck_assert_int_eq(state_backend_add_i64(b, (uint8_t *)k, kl, (uint8_t *)ns, nl, delta, &sum), 0);
+        want[i] += (uint64_t)delta;
+        present[i] = 1;
+        ck_assert_msg((uint64_t)sum == want[i], "%s/%s: sum %lld, expected %llu", k, ns, (long long)sum,
+                      (unsigned long long)want[i]);
+        if (r >= 95) { /* a put of the neighbour right after: must not land on key i */
+            int j = (i + 1) % NK;
+            char k2[40], ns2[8];
+            snprintf(k2, sizeof(k2), j % 5 ? "c%d" : "a-counter-key-longer-than-16-%d", j);
+            snprintf(ns2, sizeof(ns2), j % 3 ? "" : "w%d", j % 4);
+            uint64_t v2 = want[j] + 1;
+            ck_assert_int_eq(state_backend_put(b, (uint8_t *)k2, (uint32_t)strlen(k2), (uint8_t *)ns2,
+                                               (uint32_t)strlen(ns2), (const uint8_t *)&v2, 8),
+                             0);
+            want[j] = v2;
+            present[j] = 1;
+        }
+    }
+    uint64_t n = 0;
+    for (int i = 0; i < NK; i++) {
+        char k[40], ns[8];
+        snprintf(k, sizeof(k), i % 5 ? "c%d" : "a-counter-key-longer-than-16-%d", i);
+        snprintf(ns, sizeof(ns), i % 3 ? "" : "w%d", i % 4);
+        const uint8_t *v;
+        uint32_t vl;
+        int found =
+            state_backend_get(b, (uint8_t *)k, (uint32_t)strlen(k), (uint8_t *)ns, (uint32_t)strlen(ns), &v, &vl);
+        ck_assert_int_eq(found, present[i]);
+        if (!found)
+            continue;
+        n++;
+        uint64_t got = 0;
+        if (vl == 8)
+            memcpy(&got, v, 8);
+        ck_assert_msg(vl == 8 ? got == want[i] : (vl == 3 && want[i] == 0), "%s/%s: %u bytes", k, ns, vl);
+    }
+    ck_assert_uint_eq(state_backend_entries(b), n);
+    free_backends();
+}
+END_TEST
+
 /* Loop index: source backend * 2 + target backend (every pair). */
 START_TEST(test_snapshot_round_trip)
 {
@@ -536,6 +628,7 @@ Suite *state_backend_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_random_ops_match_oracle, 0, 2);
     tcase_add_loop_test(tc, test_put_after_get_same_key_only, 0, 2);
+    tcase_add_loop_test(tc, test_add_i64_matches_oracle, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_round_trip, 0, 4);
     tcase_add_loop_test(tc, test_snapshot_corruption_detected, 0, 2);
     tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);

@@ -8,8 +8,8 @@
  *
  * A plugin is a shared object under `plugins.dir` exporting
  *     const te_operator_def_t *te_operator_plugin_entry(void);
- * whose def->abi_version is 1, 2 or 3 (TE_OPERATOR_ABI_MIN_VERSION ..
- * TE_OPERATOR_ABI_VERSION); the engine accepts all three.
+ * whose def->abi_version is 1 to 4 (TE_OPERATOR_ABI_MIN_VERSION ..
+ * TE_OPERATOR_ABI_VERSION); the engine accepts them all.
  *
  * Versions (fields are only ever appended, so an older plugin keeps working):
  *   1  the base API and def.
@@ -25,6 +25,9 @@
  *      every edge's schema from the operators' declarations before any task starts),
  *      parse_schema. A def of version 1 or 2 may use the v3 api fields after checking
  *      api->abi_version >= 3 (its records stay text, below).
+ *   4  api: state_add_i64 (a counter's read-modify-write in one call). A def of
+ *      version 4 is a version 3 def that may use it; any def may, after checking
+ *      api->abi_version >= 4.
  *
  * Records of a v1/v2 operator are text: the engine hands it each row as its
  * tab-separated text (te_row_format_tsv; for a row of one string field, the string
@@ -54,7 +57,7 @@
 extern "C" {
 #endif
 
-#define TE_OPERATOR_ABI_VERSION 3
+#define TE_OPERATOR_ABI_VERSION 4
 /* The oldest def->abi_version the engine still loads. */
 #define TE_OPERATOR_ABI_MIN_VERSION 1
 
@@ -212,6 +215,17 @@ typedef struct te_operator_api {
      * field nullable. The result lives as long as the operator. NULL with the problem
      * (naming the field) in err. */
     const te_schema_t *(*parse_schema)(te_operator_ctx_t *ctx, const char *spec, char *err, size_t errlen);
+
+    /* ---- ABI v4 (check api->abi_version >= 4 before use) ---- */
+
+    /* Adds delta to the 8-byte integer value (host byte order, as memcpy of an int64_t
+     * stores it) of (key, ns) in the keyed state, in one step where state_get_ns +
+     * state_put_ns would take two (counts, sums): an absent value, or one of another
+     * size, counts as 0; the addition wraps. *sum gets the new value. ns may be NULL
+     * with nslen 0 (the state of state_get / state_put). 0, or -1 when it failed (the
+     * task fails with the backend's reason, as for state_put). */
+    int (*state_add_i64)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                         uint32_t nslen, int64_t delta, int64_t *sum);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
