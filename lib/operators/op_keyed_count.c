@@ -9,12 +9,13 @@
  * it is in the input, then count:int64.
  *
  * State: the engine's keyed state backend (ABI v4 state_add_i64: one lookup per row;
- * state_foreach for the final counts), one 8-byte count per key (the key bytes of te/row.h: a string key is its bytes, so the counts of
- * string keys read the same as before typed rows), stored by key group; the engine snapshots it (one copy of the state
- * per checkpoint). Snapshots of older builds also hold the operator's own copy of the
- * counts ("KCN1", u64 entry count, then per entry u32 key length, key bytes, u64 count,
- * little endian); restore checks that section and skips it, since the engine's keyed
- * section of the same snapshot restores the same counts.
+ * state_foreach for the final counts), one 8-byte count per key (the key bytes of
+ * te/row.h: a string key is its bytes, so the counts of string keys read the same as
+ * before typed rows), stored by key group; the engine snapshots it (one copy of the
+ * state per checkpoint). Snapshots of older builds also hold the operator's own copy
+ * of the counts ("KCN1", u64 entry count, then per entry u32 key length, key bytes, u64
+ * count, little endian); restore checks that section and skips it, since the engine's
+ * keyed section of the same snapshot restores the same counts.
  *
  * Threading: every callback runs on the owning task's thread.
  */
