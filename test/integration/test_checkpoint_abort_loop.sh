@@ -1,7 +1,9 @@
 # Aborted aligned checkpoints never hang a job (issue 19, item 1). The word count
 # 2x2x2 (file_lines -> tokenize -> keyed_count + file_sink) over ~11 MB with
 # execution.buffer-timeout 20ms, submitted RUNS times (default 20) with a checkpoint
-# every 50ms and a checkpoint timeout of 20ms: most checkpoints expire while tasks
+# every 50ms and a checkpoint timeout of 5ms (a checkpoint of this job takes ~10 ms: a
+# start delay of 3-6 ms, ~2 ms of alignment; with 20 ms, on a quiet 2-core VM, none
+# expired in 20 runs, with this build and older ones): checkpoints expire while tasks
 # align their barriers, and the coordinator's AbortCheckpoint reaches tasks that wait
 # with a blocked channel full of data. Before the fix the abort re-queued the blocked
 # channel without waking the task, which slept for ever (7 of 10 runs hung at this
@@ -30,7 +32,7 @@ aborted=0
 for run in $(seq 1 "$RUNS"); do
   rm -rf "$WORK/out" "$WORK/chk"
   mkdir -p "$WORK/out"
-  "$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" --checkpoint-interval 50ms --checkpoint-timeout 20ms \
+  "$TECTL" submit "$WORK/job.json" --executor "$tm_RPC" --checkpoint-interval 50ms --checkpoint-timeout 5ms \
     --checkpoint-dir "$WORK/chk" --timeout 120s >"$WORK/tectl.out" 2>&1 ||
     { tail -20 "$WORK/tectl.out"; fail "run $run did not finish (a hung task is cancelled by --timeout)"; }
   committed_output "$WORK/out" | sort >"$WORK/actual.txt"
