@@ -33,6 +33,9 @@
  * Memory: every slab (1 MiB) is reserved from the slot's managed memory before it is
  * mapped; a refusal fails the put with a message naming the budget.
  *
+ * The views themselves live in hashmap_state_view.c, the layout both share in
+ * hashmap_state_internal.h.
+ *
  * Threading: the owner (task) thread does everything except walking and releasing a
  * view, which a snapshot thread does over chunks the owner no longer writes; release
  * only sets the view's done flag and bumps release_events (atomics); the owner frees
@@ -47,109 +50,9 @@
 
 #include "common/byte_codec.h"
 #include "common/compiler.h"
-#include "state/slab_arena.h"
-#include "state/state_backend_internal.h"
-
-#define PAGE_LOG       9u /* 512 slots */
-#define MIN_CAP        16u
-#define CLASS_INDIRECT 0xffu
-#define ENTRY_HDR_MAX  (4 + 1 + 3 * 5)
-/* A walk over a table (snapshot, foreach) visits entries in slot order, i.e. at random
- * places in the entry slabs: a cache and TLB miss each, which it overlaps by asking for
- * the entry this many slots ahead (a 10 M-key snapshot's asynchronous part: 4.9 s ->
- * 1.6 s). A snapshot's walk asks with the non-temporal hint: it reads each entry once,
- * on another core, and should not push the task's working set out of the shared cache. */
-#define WALK_AHEAD 16u
-
-typedef struct hm_group {
-    uint32_t cap, used;
-    uint32_t pl;        /* page_log(cap), kept with cap */
-    uint32_t *pages;    /* cap >> page_log(cap) references into the page arena */
-    uint32_t *page_ver; /* the version each page was created at */
-} hm_group_t;
-
-typedef struct hm_retired {
-    uint32_t ref;
-    uint32_t version; /* replaced at */
-    uint8_t cls;
-    uint8_t page; /* 1 = a page, 0 = an entry */
-} hm_retired_t;
-
-typedef struct hm_view hm_view_t;
-
-typedef struct hm_entry {
-    uint8_t *hdr; /* the chunk */
-    unsigned cls;
-    uint32_t hlen; /* header bytes (version .. vallen) */
-    uint32_t keylen, nslen, vallen;
-    uint8_t *data;   /* key | ns | value */
-    uint32_t valcap; /* bytes the value may grow to in place */
-} hm_entry_t;
-
-typedef struct hm_backend {
-    uint32_t maxp;
-    hm_group_t *groups;
-    te_slab_arena_t *entries, *pages;
-    uint32_t version; /* of everything created now */
-    uint32_t snap_hi; /* the newest live view's version, 0 = none */
-    uint64_t seed;    /* of hm_hash: each backend its own (see hm_hash) */
-    /* One live view, taken when none was live, gives each key group back as soon as it
-     * has written it (pins[g]: its version while it still needs group g, 0 after); with
-     * several live views every group stays shared until they are released. */
-    _Atomic uint32_t *pins;
-    int early;
-    hm_view_t **views;
-    size_t n_views, cap_views;
-    _Atomic uint64_t release_events;
-    uint64_t seen_events;
-    hm_retired_t *retired;
-    size_t n_retired, cap_retired;
-    uint64_t indirect_bytes, n_entries;
-    te_memory_budget_t *budget; /* the slot's managed memory; NULL = unlimited */
-    /* The slot the last lookup found (a get before a put of the same key, as counters
-     * do, skips the put's hash and probe): trusted only while that slot still holds the
-     * same entry and the entry's key matches. */
-    const hm_group_t *last_g;
-    uint32_t last_pos;
-    uint64_t last_slot;
-    /* The entry the last call, a get, found (again_ok; any other call clears it), in
-     * slot last_pos of again_g: put_again updates it without a lookup. */
-    int again_ok;
-    hm_group_t *again_g;
-    hm_entry_t again_e;
-    int refused; /* the budget refused a slab */
-    char error[640];
-} hm_backend_t;
-
-/* A view: page-reference copies of the groups, slab-table copies of the arenas. */
-typedef struct hm_view_group {
-    uint32_t cap, used;
-    uint32_t *pages;
-} hm_view_group_t;
-
-struct hm_view {
-    hm_backend_t *b;
-    uint32_t version;
-    int early; /* releases groups as they are written (pins) */
-    uint8_t **eslabs, **pslabs;
-    unsigned eshift, ebits, pshift, pbits;
-    uint32_t maxp;
-    hm_view_group_t *groups;
-    _Atomic int done;
-};
+#include "state/hashmap_state_internal.h"
 
 /* ---- entries ---- */
-
-/* A varint of an entry header (trusted memory: the arena's own bytes). */
-static const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
-{
-    if (TE_LIKELY(p[0] < 0x80)) { /* one byte: every length below 128 */
-        *v = p[0];
-        return p + 1;
-    }
-    *v = 0;
-    return p + byte_get_varint(p, 5, v);
-}
 
 static uint32_t entry_version(const uint8_t *chunk)
 {
@@ -181,21 +84,6 @@ static uint32_t entry_valcap(const te_slab_arena_t *a, const hm_entry_t *e)
     if (e->cls == CLASS_INDIRECT)
         return e->valcap;
     return (uint32_t)(slab_arena_class_size(a, e->cls) - ((size_t)e->hlen + e->keylen + e->nslen));
-}
-
-/* The same for a view (its own slab table; only the lengths and data are needed). */
-static void view_entry_decode(const hm_view_t *v, uint32_t ref, hm_entry_t *e)
-{
-    uint8_t *chunk = slab_arena_ptr(v->eslabs, v->eshift, v->ebits, ref);
-    e->hdr = chunk;
-    e->cls = chunk[4];
-    const uint8_t *p = varint_get(chunk + 5, &e->keylen);
-    p = varint_get(p, &e->nslen);
-    p = varint_get(p, &e->vallen);
-    if (e->cls == CLASS_INDIRECT)
-        memcpy(&e->data, p, sizeof(e->data));
-    else
-        e->data = (uint8_t *)p;
 }
 
 static void entry_release(hm_backend_t *b, uint32_t ref)
@@ -302,19 +190,8 @@ static int drop_chunk(hm_backend_t *b, const hm_group_t *g, uint32_t ref, unsign
     return 0;
 }
 
-static void view_free_memory(hm_view_t *v)
-{
-    if (v->groups)
-        for (uint32_t g = 0; g < v->maxp; g++)
-            free(v->groups[g].pages);
-    free(v->groups);
-    free(v->eslabs);
-    free(v->pslabs);
-    free(v);
-}
-
 /* Owner thread: frees released views, then the retired chunks no live view sees. */
-static void reap(hm_backend_t *b)
+void hm_reap(hm_backend_t *b)
 {
     b->seen_events = atomic_load_explicit(&b->release_events, memory_order_acquire);
     size_t k = 0;
@@ -322,7 +199,7 @@ static void reap(hm_backend_t *b)
     for (size_t i = 0; i < b->n_views; i++) {
         hm_view_t *v = b->views[i];
         if (atomic_load_explicit(&v->done, memory_order_acquire)) {
-            view_free_memory(v);
+            hm_view_free_memory(v);
             continue;
         }
         b->views[k++] = v;
@@ -355,23 +232,7 @@ static void reap(hm_backend_t *b)
     b->n_retired = r;
 }
 
-static inline void maybe_reap(hm_backend_t *b)
-{
-    if (b->n_views > 0 && atomic_load_explicit(&b->release_events, memory_order_relaxed) != b->seen_events)
-        reap(b);
-}
-
 /* ---- tables ---- */
-
-/* log2 of the slots per page of a table of cap slots: the least l with 2^l >= cap, at
- * most PAGE_LOG (cap is 0 or a power of two). */
-static inline unsigned page_log(uint32_t cap)
-{
-    if (cap <= 1)
-        return 0;
-    unsigned l = 32u - (unsigned)__builtin_clz(cap - 1);
-    return l < PAGE_LOG ? l : PAGE_LOG;
-}
 
 static inline uint64_t *page_at(const hm_backend_t *b, const hm_group_t *g, uint32_t p)
 {
@@ -631,7 +492,7 @@ static void hm_destroy(void *impl)
         return;
     for (size_t i = 0; i < b->n_views; i++) /* released by now: their writers are done */
         atomic_store(&b->views[i]->done, 1);
-    reap(b); /* frees the views and every retired chunk */
+    hm_reap(b); /* frees the views and every retired chunk */
     free(b->views);
     free(b->retired);
     if (b->indirect_bytes > 0) /* malloc'd values live outside the arenas */
@@ -720,7 +581,7 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 {
     hm_backend_t *b = impl;
     b->again_ok = 0;
-    maybe_reap(b);
+    hm_maybe_reap(b);
     hm_group_t *g = group_of(b, kg);
     uint32_t h, pos = 0;
     hm_entry_t e;
@@ -759,7 +620,7 @@ static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
     if (e->keylen != keylen || e->nslen != nslen || !byte_equal(e->data, key, keylen) ||
         (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
         return 1;  /* another key or namespace */
-    maybe_reap(b); /* releases retired chunks only: the entry is live */
+    hm_maybe_reap(b); /* releases retired chunks only: the entry is live */
     return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
 }
 
@@ -774,7 +635,7 @@ static int hm_add_i64(void *impl, uint32_t kg, const uint8_t *key, uint32_t keyl
     hm_group_t *g = group_of(b, kg);
     uint64_t n = (uint64_t)delta;
     if (g->used > 0) {
-        maybe_reap(b); /* before any write, as put does */
+        hm_maybe_reap(b); /* before any write, as put does */
         uint32_t h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), pos;
         hm_entry_t e;
         if (table_find(b, g, h, key, keylen, ns, nslen, &pos, &e)) {
@@ -799,7 +660,7 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 {
     hm_backend_t *b = impl;
     b->again_ok = 0;
-    maybe_reap(b);
+    hm_maybe_reap(b);
     hm_group_t *g = group_of(b, kg);
     if (g->used == 0)
         return 0;
@@ -873,121 +734,6 @@ static const char *hm_error(void *impl)
 {
     hm_backend_t *b = impl;
     return b->error[0] ? b->error : "out of memory";
-}
-
-/* ---- views ---- */
-
-static void *hm_view_take(void *impl, te_error_t *err)
-{
-    hm_backend_t *b = impl;
-    b->again_ok = 0;
-    maybe_reap(b);
-    if (b->version == UINT32_MAX) {
-        te_error_set(err, TE_ETOOBIG, "hashmap state: 4 billion snapshots taken; restart the task");
-        return NULL;
-    }
-    hm_view_t *v = calloc(1, sizeof(*v));
-    if (v == NULL || b->n_views == b->cap_views) {
-        size_t nc = b->cap_views ? b->cap_views * 2 : 4;
-        hm_view_t **p = v ? realloc(b->views, nc * sizeof(*p)) : NULL;
-        if (p == NULL)
-            goto oom;
-        b->views = p;
-        b->cap_views = nc;
-    }
-    v->b = b;
-    v->maxp = b->maxp;
-    v->eshift = b->entries->shift;
-    v->ebits = b->entries->unit_bits;
-    v->pshift = b->pages->shift;
-    v->pbits = b->pages->unit_bits;
-    v->eslabs = slab_arena_table_copy(b->entries);
-    v->pslabs = slab_arena_table_copy(b->pages);
-    v->groups = calloc(b->maxp, sizeof(*v->groups));
-    if (v->eslabs == NULL || v->pslabs == NULL || v->groups == NULL)
-        goto oom;
-    for (uint32_t g = 0; g < b->maxp; g++) {
-        hm_group_t *t = &b->groups[g];
-        if (t->used == 0)
-            continue;
-        uint32_t np = t->cap >> page_log(t->cap);
-        v->groups[g] = (hm_view_group_t){t->cap, t->used, malloc(np * sizeof(uint32_t))};
-        if (v->groups[g].pages == NULL)
-            goto oom;
-        memcpy(v->groups[g].pages, t->pages, np * sizeof(uint32_t));
-    }
-    v->version = b->version++;
-    b->snap_hi = v->version;
-    v->early = b->n_views == 0;
-    b->early = v->early;
-    for (uint32_t g = 0; v->early && g < b->maxp; g++)
-        atomic_store_explicit(&b->pins[g], b->groups[g].used ? v->version : 0, memory_order_relaxed);
-    b->views[b->n_views++] = v;
-    return v;
-oom:
-    if (v)
-        view_free_memory(v);
-    te_error_set(err, TE_ENOMEM, "out of memory taking a snapshot of hashmap state");
-    return NULL;
-}
-
-/* Slot j of a view's copy of a group's table (slot_get for a view). */
-static inline uint64_t view_slot_get(const hm_view_t *v, const hm_view_group_t *g, unsigned pl, uint32_t j)
-{
-    const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
-    return page[j & ((1u << pl) - 1)];
-}
-
-static int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, void *arg)
-{
-    hm_view_t *v = view;
-    const hm_view_group_t *g = &v->groups[kg % v->maxp];
-    if (g->used == 0)
-        return 0;
-    unsigned pl = page_log(g->cap);
-    for (uint32_t j = 0; j < g->cap; j++) {
-        if (j + WALK_AHEAD < g->cap) {
-            uint64_t a = view_slot_get(v, g, pl, j + WALK_AHEAD);
-            if (a != 0)
-                __builtin_prefetch(slab_arena_ptr(v->eslabs, v->eshift, v->ebits, (uint32_t)(a >> 32)), 0, 0);
-        }
-        uint64_t s = view_slot_get(v, g, pl, j);
-        if (s == 0)
-            continue;
-        hm_entry_t e;
-        view_entry_decode(v, (uint32_t)(s >> 32), &e);
-        int rc = fn(arg, kg, e.data, e.keylen, e.data + e.keylen, e.nslen, e.data + e.keylen + e.nslen, e.vallen);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static uint64_t hm_view_group_entries(void *view, uint32_t kg)
-{
-    hm_view_t *v = view;
-    return v->groups[kg % v->maxp].used;
-}
-
-static void hm_view_group_done(void *view, uint32_t kg)
-{
-    hm_view_t *v = view;
-    if (v->early) /* written: the owner may change the group's pages and entries again */
-        atomic_store_explicit(&v->b->pins[kg % v->maxp], 0, memory_order_release);
-}
-
-static void hm_view_release(void *view)
-{
-    hm_view_t *v = view;
-    hm_backend_t *b = v->b;
-    atomic_store_explicit(&v->done, 1, memory_order_release);
-    atomic_fetch_add_explicit(&b->release_events, 1, memory_order_release);
-}
-
-static const char *hm_view_error(void *view)
-{
-    (void)view;
-    return "hashmap snapshot";
 }
 
 const te_state_backend_ops_t hashmap_state_backend_ops = {
