@@ -52,14 +52,14 @@ def rss():
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
-used_max, rss_samples, bp, outp, inp = 0, [], False, 0.0, 0.0
-while True:
+def alive():
+    # tectl may exit between any two reads of /proc: gone or a zombie is "ended".
     try:
-        os.kill(tectl, 0)
+        return "State:\tZ" not in open(f"/proc/{tectl}/status").read()
     except OSError:
-        break
-    if os.path.exists(f"/proc/{tectl}/status") and "State:\tZ" in open(f"/proc/{tectl}/status").read():
-        break
+        return False
+used_max, rss_samples, bp, outp, inp = 0, [], False, 0.0, 0.0
+while alive():
     ov = get(a + "/v1/overview")
     used = ov["network"]["segments_total"] - ov["network"]["segments_available"]
     used_max = max(used_max, used)
