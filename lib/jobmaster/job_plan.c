@@ -18,6 +18,7 @@ struct exec_entry {
     te_id_t id;
     size_t task;
 };
+#include "jobmaster/job_field_use.h"
 #include "jobmaster/job_schema.h"
 
 struct te_job_plan {
@@ -37,6 +38,7 @@ struct te_job_plan {
     uint32_t attempt_number;
     struct exec_entry *by_execution; /* (execution id, task) by id: job_plan_find_task */
     te_job_schemas_t *schemas;       /* every edge's and operator's schema (job_schema.h) */
+    te_job_field_use_t *field_use;   /* the fields no consumer reads (job_field_use.h) */
 };
 
 void job_plan_free(te_job_plan_t *p)
@@ -62,6 +64,7 @@ void job_plan_free(te_job_plan_t *p)
     free(p->tasks);
     free(p->slots);
     free(p->by_execution);
+    job_field_use_free(p->field_use);
     job_schemas_free(p->schemas);
     free(p);
 }
@@ -111,6 +114,8 @@ te_job_plan_t *job_plan_new(const te_job_graph_t *g, const te_id_t *job_id, size
         job_plan_free(p);
         return NULL;
     }
+    if ((p->field_use = job_field_use_derive(g, p->schemas)) == NULL)
+        goto cleanup;
     p->job_id = *job_id;
     p->n_executors = n_executors;
     p->n_slots = job_graph_max_vertex_parallelism(g);
@@ -349,6 +354,7 @@ static Te__OperatorConfig *operator_new(const te_job_plan_t *p, size_t v, size_t
         (oc->output_schema = schema_new(job_schemas_op_output(p->schemas, v, i))) == NULL ||
         (oc->side_outputs = ptr_array(n_sides)) == NULL)
         goto cleanup;
+    oc->unread_fields = job_field_use_unread(p->field_use, v, i);
     for (size_t k = 0; k < op->n_params; k++) {
         if ((oc->params[k] = kv_new(op->params[k].key, op->params[k].value)) == NULL)
             goto cleanup;

@@ -23,6 +23,10 @@ typedef struct plan_op {
     plan_side_t *sides;
     size_t n_sides;
     int text; /* v1/v2 operator or plugin without a declared schema: side outputs are text */
+    /* api->declare_reads: input k's fields it reads, when declared[k] */
+    uint64_t reads[2];
+    uint8_t declared[2];
+    uint8_t pass_through;
 } plan_op_t;
 
 typedef struct plan_vertex {
@@ -203,6 +207,20 @@ static int p_set_output(te_operator_ctx_t *x, const char *tag, const te_schema_t
     return 0;
 }
 
+static int p_declare_reads(te_operator_ctx_t *x, int input, uint64_t fields, int pass_through)
+{
+    if (!x->in_setup || (input != 0 && input != 1) || x->in[input] == NULL || (pass_through && input != 0))
+        return -1;
+    x->res->reads[input] = fields;
+    x->res->declared[input] = 1;
+    if (input == 0)
+        x->res->pass_through = pass_through != 0;
+    return 0;
+}
+
+/* Unknown while schemas are derived: every field. */
+static uint64_t p_output_fields_read(te_operator_ctx_t *x) { return (void)x, ~0ULL; }
+
 static const te_schema_t *p_parse_schema(te_operator_ctx_t *x, const char *spec, char *err, size_t errlen)
 {
     te_error_t e;
@@ -254,6 +272,8 @@ static const te_operator_api_t plan_api = {
     .set_output_schema = p_set_output,
     .parse_schema = p_parse_schema,
     .state_add_i64 = p_add_i64,
+    .declare_reads = p_declare_reads,
+    .output_fields_read = p_output_fields_read,
 };
 
 /* ---- derivation ---- */
@@ -283,6 +303,17 @@ static te_status_t plan_plugin(const te_job_vertex_t *vx, size_t i, plan_op_t *r
         return te_error_set(err, TE_EINVAL, INVALID "vertex '%s' operator 'plugin' (#%zu): parameter 'schema': %s",
                             vx->id, i, e.msg);
     return TE_OK;
+}
+
+/* The first fields of `out` are those of `in` (same types): rows passed through. */
+static int starts_with(const te_schema_t *out, const te_schema_t *in)
+{
+    if (out == NULL || in == NULL || out->n_fields < in->n_fields)
+        return 0;
+    for (uint32_t k = 0; k < in->n_fields; k++)
+        if (out->fields[k].type != in->fields[k].type)
+            return 0;
+    return 1;
 }
 
 /* Runs operator i's setup against the planning api. */
@@ -340,6 +371,8 @@ static te_status_t plan_op(const te_job_graph_t *g, const te_job_vertex_t *vx, s
             def->dispose(self);
         r->text = def->abi_version < 3;
         const te_schema_t *main = r->text ? schema_text_line() : r->out ? r->out : in[0];
+        if (r->pass_through && !starts_with(main, in[0])) /* not its input's rows: reads all */
+            r->declared[0] = r->pass_through = 0;
         if (main == NULL)
             rc =
                 te_error_set(err, TE_EINVAL, INVALID "vertex '%s' operator '%s' (#%zu): declares no output schema",
@@ -509,6 +542,17 @@ const char *job_schemas_op_side(const te_job_schemas_t *js, size_t v, size_t i, 
     if (schema)
         *schema = js->v[v].ops[i].sides[k].schema;
     return js->v[v].ops[i].sides[k].tag;
+}
+
+int job_schemas_op_reads(const te_job_schemas_t *js, size_t v, size_t i, int input, uint64_t *fields,
+                         int *pass_through)
+{
+    if (v >= job_graph_n_vertices(js->g) || i >= js->v[v].n_ops || (input != 0 && input != 1))
+        return 0;
+    const plan_op_t *r = &js->v[v].ops[i];
+    *fields = r->reads[input];
+    *pass_through = input == 0 && r->pass_through;
+    return r->declared[input];
 }
 
 const te_schema_t *job_schemas_edge(const te_job_schemas_t *js, size_t e)

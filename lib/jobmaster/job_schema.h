@@ -38,6 +38,11 @@ void job_schemas_free(te_job_schemas_t *s);
 const te_schema_t *job_schemas_op_output(const te_job_schemas_t *s, size_t v, size_t i);
 const char *job_schemas_op_side(const te_job_schemas_t *s, size_t v, size_t i, size_t k,
                                 const te_schema_t **schema);
+/* What operator i of vertex v declared it reads of input `input` (api->declare_reads):
+ * 1 with the fields (bit i = field i) and whether its main output passes input 0's
+ * rows through; 0 when it declared nothing (it reads every field). */
+int job_schemas_op_reads(const te_job_schemas_t *s, size_t v, size_t i, int input, uint64_t *fields,
+                         int *pass_through);
 /* The rows on edge e and its resolved hash key (n = 0: not hash, or text keyed by
  * key_field). */
 const te_schema_t *job_schemas_edge(const te_job_schemas_t *s, size_t e);

@@ -75,6 +75,8 @@ te_type_t expr_type(const expr_t *e);
 int expr_nullable(const expr_t *e);
 /* The field index when the expression is just a field, else -1. */
 int expr_field(const expr_t *e);
+/* The input fields the expression reads: bit i = field i (TE_ROW_MAX_FIELDS <= 64). */
+uint64_t expr_fields_read(const expr_t *e);
 
 /* A fixed expression reads only int64, double and timestamp fields and computes with
  * literals of those types, unary -, + - * / % and comparisons: it is evaluated straight

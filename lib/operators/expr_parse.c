@@ -841,6 +841,15 @@ int expr_nullable(const expr_t *e) { return e->nullable || e->type == 0; }
 int expr_field(const expr_t *e) { return e->op == X_FIELD ? (int)e->field : -1; }
 int expr_fixed(const expr_t *e) { return e->fixed_need; }
 
+uint64_t expr_fields_read(const expr_t *e)
+{
+    uint64_t m = e->op == X_FIELD ? 1ULL << e->field : 0;
+    for (uint32_t i = 0; i < e->nargs; i++)
+        if (e->args[i] != NULL)
+            m |= expr_fields_read(e->args[i]);
+    return m;
+}
+
 void expr_list_free(expr_item_t *items, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {

@@ -258,6 +258,15 @@ int op_aggs_parse_text(op_setup_t *s, const te_schema_t *in, const char *key, co
     return rc;
 }
 
+uint64_t op_aggs_fields_read(const op_aggs_t *ag)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < ag->n; i++)
+        m |= (ag->a[i].arg ? expr_fields_read(ag->a[i].arg) : 0) |
+             (ag->a[i].filter ? expr_fields_read(ag->a[i].filter) : 0);
+    return m;
+}
+
 void op_aggs_free(op_aggs_t *ag)
 {
     for (uint32_t i = 0; i < ag->n; i++) {

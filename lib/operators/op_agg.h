@@ -59,6 +59,8 @@ int op_aggs_parse(op_setup_t *s, const te_schema_t *in, const char *key, op_aggs
 /* Parses the list `text` (NULL: missing) given for parameter `key` (messages name it). */
 int op_aggs_parse_text(op_setup_t *s, const te_schema_t *in, const char *key, const char *text, op_aggs_t *out);
 void op_aggs_free(op_aggs_t *ag);
+/* The input fields the aggregates' arguments and FILTER conditions read (a mask). */
+uint64_t op_aggs_fields_read(const op_aggs_t *ag);
 
 /* Appends the results' fields (name, type, nullable) to an output schema. */
 int op_aggs_schema(op_setup_t *s, const op_aggs_t *ag, op_schema_t *o);

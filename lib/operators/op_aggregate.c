@@ -113,7 +113,10 @@ static void *aggregate_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     for (uint32_t k = 0; k < nk; k++)
         if (op_schema_add_from(&s, &o, in, idx[k]) != 0)
             goto fail;
-    if (op_aggs_schema(&s, &g->aggs, &o) != 0 || op_declare(&s, NULL, &o) != 0)
+    uint64_t reads =
+        op_fields_mask(idx, nk) | op_aggs_fields_read(&g->aggs) | (g->fire_at ? expr_fields_read(g->fire_at) : 0);
+    if (op_aggs_schema(&s, &g->aggs, &o) != 0 || op_declare(&s, NULL, &o) != 0 ||
+        op_declare_reads(&s, 0, reads, 0) != 0)
         goto fail;
     return g;
 fail:

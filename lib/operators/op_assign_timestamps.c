@@ -70,7 +70,7 @@ static void *assign_ts_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     if (op_require_v2(&s) != 0 || op_check_keys(&s, allowed) != 0 || (in = op_input_schema(&s, 0)) == NULL ||
         op_get_field_of(&s, in, "field", 1, &field, NULL) != 0 ||
         op_check_type(&s, in, "field", field, OP_T_INT, "an int64 or timestamp (ms)") != 0 ||
-        op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
+        op_declare_reads(&s, 0, 1ULL << field, 1) != 0 || op_get_delimiter(&s, "delimiter", '\t', &delim) != 0 ||
         op_get_duration_ms(&s, "max_out_of_orderness", 0, 0, 0, day, &ooo) != 0 ||
         op_get_duration_ms(&s, "watermark_interval", 0, default_interval(api, ctx), 0, 3600000, &interval) != 0 ||
         op_get_duration_ms(&s, "idle_timeout", 0, 0, 0, day, &idle) != 0)

@@ -117,6 +117,8 @@ static void *filter_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
                       te_type_name(expr_type(f->expr)));
             goto cleanup;
         }
+        if (op_declare_reads(&s, 0, expr_fields_read(f->expr), 1) != 0)
+            goto cleanup;
         return f;
     }
     if (regex != NULL) {

@@ -98,10 +98,11 @@ static void map_plan(map_op_t *m)
     }
 }
 
-/* Declares the columns' schema (names from `names`) and returns m, or disposes it. */
-static void *map_finish(op_setup_t *s, map_op_t *m, op_schema_t *o)
+/* Declares the columns' schema (names from `names`) and the input fields they read
+ * (a mask), and returns m, or disposes it. */
+static void *map_finish(op_setup_t *s, map_op_t *m, op_schema_t *o, uint64_t reads)
 {
-    if (op_declare(s, NULL, o) != 0) {
+    if (op_declare(s, NULL, o) != 0 || op_declare_reads(s, 0, reads, 0) != 0) {
         map_dispose(m);
         return NULL;
     }
@@ -167,7 +168,10 @@ static void *map_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, cha
     }
     m->n = m->n_items;
     map_plan(m);
-    return map_finish(&s, m, &o);
+    uint64_t reads = 0;
+    for (uint32_t i = 0; i < m->n_items; i++)
+        reads |= expr_fields_read(m->items[i].e);
+    return map_finish(&s, m, &o, reads);
 }
 
 static void *select_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
@@ -202,7 +206,7 @@ static void *select_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, 
     }
     m->n = n;
     map_plan(m);
-    return map_finish(&s, m, &o);
+    return map_finish(&s, m, &o, op_fields_mask(idx, n));
 }
 
 static void *case_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen,

@@ -222,6 +222,25 @@ int op_declare(op_setup_t *s, const char *tag, const op_schema_t *o)
     return op_declare_schema(s, tag, &sc);
 }
 
+_Static_assert(TE_ROW_MAX_FIELDS <= 64, "a field mask is one uint64_t");
+
+int op_declare_reads(op_setup_t *s, int input, uint64_t fields, int pass_through)
+{
+    if (s->api->abi_version < 5 || s->api->declare_reads == NULL) /* an older engine: it reads all */
+        return 0;
+    if (s->api->declare_reads(s->ctx, input, fields, pass_through) != 0)
+        return op_errorf(s, "declaring the fields it reads of input %d was refused", input);
+    return 0;
+}
+
+uint64_t op_fields_mask(const uint32_t *idx, uint32_t n)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        m |= 1ULL << idx[i];
+    return m;
+}
+
 /* ---- keys ---- */
 
 void op_key_of(const te_schema_t *sc, const uint32_t *idx, uint32_t n, te_row_key_t *key)

@@ -77,6 +77,12 @@ int op_schema_add_named(op_setup_t *s, op_schema_t *o, const char *name, te_type
 int op_declare(op_setup_t *s, const char *tag, const op_schema_t *o);
 /* Declares an existing schema. */
 int op_declare_schema(op_setup_t *s, const char *tag, const te_schema_t *sc);
+/* Declares the fields of input `input` the operator reads (api->declare_reads, ABI v5;
+ * bit i = field i), pass_through when its main output's rows are input 0's as they
+ * came. A no-op on an older engine. 0 or -1 (message). */
+int op_declare_reads(op_setup_t *s, int input, uint64_t fields, int pass_through);
+/* The mask of fields idx[0..n). */
+uint64_t op_fields_mask(const uint32_t *idx, uint32_t n);
 
 /* A key of fields idx[0..n) of sc (te_row_key_t). */
 void op_key_of(const te_schema_t *sc, const uint32_t *idx, uint32_t n, te_row_key_t *key);

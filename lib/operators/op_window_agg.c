@@ -153,7 +153,8 @@ window_agg_t *window_agg_new(op_setup_t *s, const te_schema_t *in, const uint32_
     w->slice = gap ? 0 : gcd64(size, slide);
     w->processing = processing;
     w->fired_end = INT64_MIN;
-    if (op_aggs_parse_text(s, in, aggs_param, aggs, &w->aggs) != 0)
+    if (op_aggs_parse_text(s, in, aggs_param, aggs, &w->aggs) != 0 ||
+        op_declare_reads(s, 0, op_fields_mask(key, n_key) | op_aggs_fields_read(&w->aggs), 0) != 0)
         goto fail;
     if (!w->aggs.fixed || w->aggs.distinct) {
         op_errorf(s,

@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "operators/op_util.h"
+#include "operators/op_row.h"
 
 #define DISCARD_BATCH 4096
 
@@ -21,7 +21,7 @@ static void *discard_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
 {
     static const char *const allowed[] = {NULL};
     op_setup_t s = {api, ctx, "discard", err, errlen};
-    if (op_check_keys(&s, allowed) != 0)
+    if (op_check_keys(&s, allowed) != 0 || op_declare_reads(&s, 0, 0, 0) != 0) /* it reads no field */
         return NULL;
     discard_sink_t *d = calloc(1, sizeof(*d));
     if (d == NULL) {

@@ -39,7 +39,9 @@
  * Snapshot: the next event number. Hot path: rows are built field by field in a
  * per-instance row builder (the url prefixes of the hot channels built at setup, small
  * numbers written from a table of digit pairs); no allocation once the builder has
- * grown.
+ * grown. Projection (ABI v5): the fields of the main output that no consumer reads
+ * (api->output_fields_read) are left empty ("" or 0; strings and a bid's price are not
+ * even built); open logs which. Not with side_outputs (they share the row).
  *
  * Threading: a step-wise source; every callback runs on the task thread.
  */
@@ -72,7 +74,13 @@ typedef struct nexmark {
     char hot_url[4][64]; /* "https://www.nexmark.com/<channel>/item.htm?query=1&id=", zero-padded */
     uint8_t hot_url_len[4];
     double price_table[256]; /* 100 * 2^(j/256) */
+    uint64_t unread;         /* main output fields no consumer reads: left empty (api->output_fields_read) */
 } nexmark_t;
+
+/* Field i of the row being built is read by some consumer; value v of field i, or 0
+ * (an empty number) when it is not. */
+#define WANT(q, i)    (!(((q)->unread >> (i)) & 1))
+#define KEEP(q, i, v) (WANT(q, i) ? (v) : 0)
 
 static const te_field_t bid_fields[] = {
     {"kind", TE_TYPE_STRING, 0},         {"auction", TE_TYPE_INT64, 0},  {"bidder", TE_TYPE_INT64, 0},
@@ -233,7 +241,10 @@ static inline void set_str_prefix_digits(te_row_builder_t *b, uint32_t i, const 
 static inline void set_extra(const nexmark_t *q, te_row_builder_t *b, uint32_t i, uint64_t r)
 {
     unsigned e = (unsigned)(r % N_EXTRA);
-    set_str_padded(b, i, q->extra[e], q->extra_len[e], 16);
+    if (WANT(q, i))
+        set_str_padded(b, i, q->extra[e], q->extra_len[e], 16);
+    else
+        te_row_set_str(b, i, "", 0);
 }
 
 static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
@@ -255,14 +266,14 @@ static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_
         d[4] = ' ';
     }
     te_row_builder_begin(b, N_OF(person_fields));
-    te_row_set_str(b, 0, "P", 1);
-    te_row_set_i64(b, 1, (int64_t)last_person(n));
-    te_row_set_str(b, 2, name, nl);
-    te_row_set_str(b, 3, email, el);
-    te_row_set_str(b, 4, cc, 19);
-    set_cstr(b, 5, CITY[(r0 >> 16) % N_OF(CITY)]);
-    set_cstr(b, 6, STATE[(r0 >> 24) % N_OF(STATE)]);
-    te_row_set_ts(b, 7, ts);
+    te_row_set_str(b, 0, "P", WANT(q, 0));
+    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)last_person(n)));
+    te_row_set_str(b, 2, name, WANT(q, 2) ? nl : 0);
+    te_row_set_str(b, 3, email, WANT(q, 3) ? el : 0);
+    te_row_set_str(b, 4, cc, WANT(q, 4) ? 19 : 0);
+    set_cstr(b, 5, WANT(q, 5) ? CITY[(r0 >> 16) % N_OF(CITY)] : "");
+    set_cstr(b, 6, WANT(q, 6) ? STATE[(r0 >> 24) % N_OF(STATE)] : "");
+    te_row_set_ts(b, 7, KEEP(q, 7, ts));
     set_extra(q, b, 8, r0 >> 32);
 }
 
@@ -279,16 +290,16 @@ static inline void build_auction(const nexmark_t *q, te_row_builder_t *b, uint64
     char *ie = put_u(put_str(item, "item-"), (r0 >> 16) % 100000);
     char *de = put_u(put_str(desc, "description-"), (r0 >> 40) % 100000);
     te_row_builder_begin(b, N_OF(auction_fields));
-    te_row_set_str(b, 0, "A", 1);
-    te_row_set_i64(b, 1, (int64_t)last_auction(n));
-    te_row_set_str(b, 2, item, (uint32_t)(ie - item));
-    te_row_set_str(b, 3, desc, (uint32_t)(de - desc));
-    te_row_set_i64(b, 4, (int64_t)initial);
-    te_row_set_i64(b, 5, (int64_t)(initial + r2 % 10000));
-    te_row_set_ts(b, 6, ts);
-    te_row_set_ts(b, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000));
-    te_row_set_i64(b, 8, (int64_t)seller);
-    te_row_set_i64(b, 9, (int64_t)(10 + (r1 >> 40) % 5));
+    te_row_set_str(b, 0, "A", WANT(q, 0));
+    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)last_auction(n)));
+    te_row_set_str(b, 2, item, WANT(q, 2) ? (uint32_t)(ie - item) : 0);
+    te_row_set_str(b, 3, desc, WANT(q, 3) ? (uint32_t)(de - desc) : 0);
+    te_row_set_i64(b, 4, KEEP(q, 4, (int64_t)initial));
+    te_row_set_i64(b, 5, KEEP(q, 5, (int64_t)(initial + r2 % 10000)));
+    te_row_set_ts(b, 6, KEEP(q, 6, ts));
+    te_row_set_ts(b, 7, KEEP(q, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000)));
+    te_row_set_i64(b, 8, KEEP(q, 8, (int64_t)seller));
+    te_row_set_i64(b, 9, KEEP(q, 9, (int64_t)(10 + (r1 >> 40) % 5)));
     set_extra(q, b, 10, r2 >> 40);
 }
 
@@ -303,32 +314,44 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     if (bidder < 1000)
         bidder = 1000;
     /* price = round(10^(6u) * 100), u = r2 / 2^64 */
-    double price_d = price_of(q, r2);
+    double price_d = WANT(q, 3) ? price_of(q, r2) : 0.0;
     te_row_builder_begin(b, N_OF(bid_fields));
-    te_row_set_str(b, 0, "B", 1);
-    te_row_set_i64(b, 1, (int64_t)auction);
-    te_row_set_i64(b, 2, (int64_t)bidder);
-    te_row_set_i64(b, 3, (int64_t)(price_d + 0.5));
+    te_row_set_str(b, 0, "B", WANT(q, 0));
+    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)auction));
+    te_row_set_i64(b, 2, KEEP(q, 2, (int64_t)bidder));
+    te_row_set_i64(b, 3, KEEP(q, 3, (int64_t)(price_d + 0.5)));
     unsigned id = (unsigned)((r0 >> 33) % N_URL_IDS), pick = (unsigned)(r1 >> 33);
     if ((pick & 3) != 3) {
         unsigned c = (pick >> 2) % N_OF(CHANNEL);
-        set_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
-        set_str_prefix_digits(b, 5, q->hot_url[c], q->hot_url_len[c], id);
+        if (WANT(q, 4))
+            set_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
+        else
+            te_row_set_str(b, 4, "", 0);
+        if (WANT(q, 5))
+            set_str_prefix_digits(b, 5, q->hot_url[c], q->hot_url_len[c], id);
+        else
+            te_row_set_str(b, 5, "", 0);
     } else { /* channel-<k>, https://www.nexmark.com/channel-<k>/item.htm?query=1&id=<id>&channel_id=<k> */
-        uint32_t nk, ni, dk = digits4((pick >> 2) % 10000, &nk), di = digits4(id, &ni);
-        char ch[16] = "channel-", url[128], *u = url;
+        uint32_t nk, dk = digits4((pick >> 2) % 10000, &nk);
+        char ch[16] = "channel-";
         memcpy(ch + 8, &dk, 4);
-        memcpy(u, "https://www.nexmark.com/", 24);
-        memcpy(u += 24, ch, 16);
-        memcpy(u += 8 + nk, "/item.htm?query=1&id=", 21);
-        memcpy(u += 21, &di, 4);
-        memcpy(u += ni, "&channel_id=", 12);
-        memcpy(u += 12, &dk, 4);
-        u += nk;
-        te_row_set_str(b, 4, ch, 8 + nk);
-        te_row_set_str(b, 5, url, (uint32_t)(u - url));
+        te_row_set_str(b, 4, ch, WANT(q, 4) ? 8 + nk : 0);
+        if (WANT(q, 5)) {
+            uint32_t ni, di = digits4(id, &ni);
+            char url[128], *u = url;
+            memcpy(u, "https://www.nexmark.com/", 24);
+            memcpy(u += 24, ch, 16);
+            memcpy(u += 8 + nk, "/item.htm?query=1&id=", 21);
+            memcpy(u += 21, &di, 4);
+            memcpy(u += ni, "&channel_id=", 12);
+            memcpy(u += 12, &dk, 4);
+            u += nk;
+            te_row_set_str(b, 5, url, (uint32_t)(u - url));
+        } else {
+            te_row_set_str(b, 5, "", 0);
+        }
     }
-    te_row_set_ts(b, 6, ts);
+    te_row_set_ts(b, 6, KEEP(q, 6, ts));
     set_extra(q, b, 7, r2 >> 3);
 }
 
@@ -400,6 +423,10 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
     q->interval_us = interval;
     q->pace.rate = rate > 0 ? (double)rate / (double)q->stride : 0.0;
     q->done = q->next >= q->count;
+    /* projection: fields of the main output no consumer reads stay empty (side outputs
+     * share the row and have consumers of their own: then nothing is left out) */
+    if (!sides && api->abi_version >= 5 && api->output_fields_read)
+        q->unread = ~api->output_fields_read(ctx);
     for (int j = 0; j < 256; j++)
         q->price_table[j] = 100.0 * exp2(j / 256.0);
     for (size_t c = 0; c < N_OF(CHANNEL); c++) /* the rest of hot_url stays zero (calloc) */
@@ -413,6 +440,23 @@ static void *nexmark_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx,
         q->extra_len[e] = (uint8_t)len;
     }
     return q;
+}
+
+/* Says which fields the projection leaves empty, once per task. */
+static int nexmark_open(void *self, char *err, size_t errlen)
+{
+    nexmark_t *q = self;
+    (void)err;
+    (void)errlen;
+    const te_schema_t *sc = &kind_schema[q->kinds];
+    char names[512] = "";
+    size_t len = 0;
+    for (uint32_t i = 0; i < sc->n_fields && len < sizeof(names); i++)
+        if (!WANT(q, i))
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", sc->fields[i].name);
+    if (len)
+        q->api->log(q->ctx, TE_OP_INFO, "fields no consumer reads are left empty: %s", names);
+    return 0;
 }
 
 static int kind_of(uint64_t n)
@@ -493,6 +537,7 @@ const te_operator_def_t op_nexmark_def = {
     .name = "nexmark",
     .kind = TE_OP_SOURCE,
     .setup = nexmark_setup,
+    .open = nexmark_open,
     .step = nexmark_step,
     .snapshot = nexmark_snapshot,
     .restore = nexmark_restore,

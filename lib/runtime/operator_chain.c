@@ -410,6 +410,8 @@ static const te_operator_api_t chain_api = {
     .set_output_schema = chain_api_set_output_schema,
     .parse_schema = chain_api_parse_schema,
     .state_add_i64 = api_state_add_i64,
+    .declare_reads = chain_api_declare_reads,
+    .output_fields_read = chain_api_output_fields_read,
 };
 
 /* ---- lifecycle ---- */

@@ -123,6 +123,9 @@ const te_schema_t *chain_api_input_schema(te_operator_ctx_t *x, int input);
 int chain_api_set_output_schema(te_operator_ctx_t *x, const char *tag, const te_schema_t *s, char *err,
                                 size_t errlen);
 const te_schema_t *chain_api_parse_schema(te_operator_ctx_t *x, const char *spec, char *err, size_t errlen);
+/* ... and v5's. */
+int chain_api_declare_reads(te_operator_ctx_t *x, int input, uint64_t fields, int pass_through);
+uint64_t chain_api_output_fields_read(te_operator_ctx_t *x);
 
 /* Before operator i's setup: its input schemas and whether it is a legacy (v1/v2)
  * operator. After it: its main output schema is fixed (sources must have declared

@@ -7,7 +7,8 @@
  * receive is handed over as its tab-separated text (a one-string-field row as its
  * string, without a copy), a record they emit becomes a row of one string field
  * (`line`). A v3 operator's emitted rows are checked for the field count of the schema
- * they go out with (one byte compare on the main output's path).
+ * they go out with (one byte compare on the main output's path). Also the projection's
+ * two calls (ABI v5: declare_reads, output_fields_read).
  *
  * Threading: the chain's (task thread; setup on the deploying thread before the task
  * starts). No locks.
@@ -30,6 +31,19 @@ const te_schema_t *chain_api_input_schema(te_operator_ctx_t *x, int input)
 {
     return input == 0 || input == 1 ? x->in_schema[input] : NULL;
 }
+
+/* The daemon takes what the scheduler derived (the TDD's unread_fields): a declaration
+ * is only checked here. */
+int chain_api_declare_reads(te_operator_ctx_t *x, int input, uint64_t fields, int pass_through)
+{
+    (void)fields;
+    return x->in_setup && (input == 0 || input == 1) && x->in_schema[input] != NULL &&
+                   (!pass_through || input == 0)
+               ? 0
+               : -1;
+}
+
+uint64_t chain_api_output_fields_read(te_operator_ctx_t *x) { return ~x->cfg->unread_fields; }
 
 /* The side output `tag` as declared by any operator of the chain, or NULL. */
 static const te_schema_t *declared_side(const te_operator_chain_t *c, const char *tag)

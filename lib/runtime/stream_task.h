@@ -47,6 +47,7 @@ typedef struct te_chain_op_config {
     size_t n_params;
     const char *const *param_keys;
     const char *const *param_values;
+    uint64_t unread_fields; /* main output fields no consumer reads (TDD; 0 = all read) */
 } te_chain_op_config_t;
 
 typedef struct te_stream_task_env {

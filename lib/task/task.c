@@ -273,6 +273,7 @@ static te_status_t build_chain(te_task_t *t, te_error_t *err)
         c->param_keys = &t->param_keys[k];
         c->param_values = &t->param_values[k];
         c->n_params = oc->n_params;
+        c->unread_fields = oc->unread_fields;
         for (size_t j = 0; j < oc->n_params; j++) {
             t->param_keys[k + j] = oc->params[j]->key ? oc->params[j]->key : "";
             t->param_values[k + j] = oc->params[j]->value ? oc->params[j]->value : "";

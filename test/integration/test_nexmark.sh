@@ -66,3 +66,12 @@ for p in 1 3; do
 done
 
 python3 "$(dirname "$0")/nexmark_oracle.py" "$WORK" 1 3 || fail "a Nexmark result differs from Python's"
+
+# The projection (proto/ROWS.md, "Unread fields"): q1's map reads auction, bidder,
+# price, date_time and extra of a bid, so its source leaves the other three empty —
+# and the dump job, whose file sinks read every field, leaves none (the oracle's input).
+grep -q "nexmark: fields no consumer reads are left empty: kind, channel, url$" "$tm_LOG" ||
+  fail "q1's source did not leave kind, channel and url empty: $(grep -c 'left empty' "$tm_LOG") projection lines"
+for f in bids auctions persons; do
+  awk -F'\t' '$1 == "" { bad++ } END { exit bad > 0 }' "$WORK/$f.txt" || fail "the dump's $f have an empty kind"
+done

@@ -239,7 +239,7 @@ static void rig_start(rig_t *r, int64_t stall_threshold_ms, int fake)
         .max_parallelism = 128,
         .report = on_report,
     };
-    r->chain[0] = (te_chain_op_config_t){&drop_def, "Drop", "u0", 0, NULL, NULL};
+    r->chain[0] = (te_chain_op_config_t){&drop_def, "Drop", "u0", 0, NULL, NULL, 0};
     te_stream_task_env_t e;
     memset(&e, 0, sizeof(e));
     e.task_name = "aligner-test";

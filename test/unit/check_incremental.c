@@ -64,7 +64,8 @@ static void chain_new(chain_t *ch, const char *backend, int incremental, uint32_
     memset(ch, 0, sizeof(*ch));
     ch->k[0] = "emit";
     ch->v[0] = "final";
-    ch->op = (te_chain_op_config_t){operator_registry_find("keyed_count"), "keyed_count", NULL, 1, ch->k, ch->v};
+    ch->op =
+        (te_chain_op_config_t){operator_registry_find("keyed_count"), "keyed_count", NULL, 1, ch->k, ch->v, 0};
     char local[160];
     snprintf(local, sizeof(local), "%s/local/%s", g_dir, name);
     te_state_store_config_t sc = {.backend = backend,

@@ -459,14 +459,14 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     snprintf(ibuf, sizeof(ibuf), "%d", idle_every);
     const char *v_src[] = {nbuf, ibuf};
     te_chain_op_config_t src_chain[] = {
-        {&count_src_def, "Source", "u0", idle_every ? 2 : 1, idle_every ? K_N_IDLE : K_N, v_src},
+        {&count_src_def, "Source", "u0", idle_every ? 2 : 1, idle_every ? K_N_IDLE : K_N, v_src, 0},
     };
     const char *slots[C_MAX][1] = {{"0"}, {"1"}};
     te_chain_op_config_t sink_chain[C_MAX][2];
     task_run_t prod[P_MAX], cons[C_MAX];
     for (uint32_t j = 0; j < C; j++) {
-        sink_chain[j][0] = (te_chain_op_config_t){&doubler_def, "Doubler", "u1", 0, NULL, NULL};
-        sink_chain[j][1] = (te_chain_op_config_t){&sink_def, "Sink", "u2", 1, K_SLOT, slots[j]};
+        sink_chain[j][0] = (te_chain_op_config_t){&doubler_def, "Doubler", "u1", 0, NULL, NULL, 0};
+        sink_chain[j][1] = (te_chain_op_config_t){&sink_def, "Sink", "u2", 1, K_SLOT, slots[j], 0};
         te_stream_task_env_t e = env_base(TE_INVOKABLE_ONE_INPUT, sink_chain[j], 2, j, C);
         e.gates = &n.gate[j];
         e.n_gates = 1;
@@ -552,11 +552,11 @@ START_TEST(test_two_input)
     ck_assert_ptr_nonnull(b.gate[0]);
     ck_assert_int_eq(local_input_channel_attach(b.gate[0], 0, b.pm, &b.pid[0], 0, &err), TE_OK);
     const char *v_a[] = {"3000"}, *v_b[] = {"2000"};
-    te_chain_op_config_t ca[] = {{&count_src_def, "A", "u0", 1, K_N, v_a}};
-    te_chain_op_config_t cb[] = {{&count_src_def, "B", "u1", 1, K_N, v_b}};
+    te_chain_op_config_t ca[] = {{&count_src_def, "A", "u0", 1, K_N, v_a, 0}};
+    te_chain_op_config_t cb[] = {{&count_src_def, "B", "u1", 1, K_N, v_b, 0}};
     te_chain_op_config_t cu[] = {
-        {&union_def, "Union", "u2", 0, NULL, NULL},
-        {&sink_def, "Sink", "u3", 1, K_SLOT, (const char *const[]){"0"}},
+        {&union_def, "Union", "u2", 0, NULL, NULL, 0},
+        {&sink_def, "Sink", "u3", 1, K_SLOT, (const char *const[]){"0"}, 0},
     };
     te_input_gate_t *gates[2] = {b.gate[0], a.gate[0]}; /* order does not matter: index does */
     task_run_t ta, tb, tu;
@@ -601,9 +601,9 @@ START_TEST(test_operator_failure)
     const char *v_n[] = {"1000"};
     const char *v_f[] = {"50"};
     te_chain_op_config_t chain[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_n},
-        {&doubler_def, "Doubler", "u1", 1, K_FAIL, v_f},
-        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}},
+        {&count_src_def, "Source", "u0", 1, K_N, v_n, 0},
+        {&doubler_def, "Doubler", "u1", 1, K_FAIL, v_f, 0},
+        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}, 0},
     };
     task_run_t r;
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 3, 0, 1);
@@ -626,8 +626,8 @@ START_TEST(test_cancel_unbounded_source)
     collectors_init();
     const char *v_n[] = {"-1"};
     te_chain_op_config_t chain[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_n},
-        {&doubler_def, "Doubler", "u1", 0, NULL, NULL},
+        {&count_src_def, "Source", "u0", 1, K_N, v_n, 0},
+        {&doubler_def, "Doubler", "u1", 0, NULL, NULL, 0},
     };
     task_run_t r;
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 2, 0, 1);
@@ -650,8 +650,8 @@ START_TEST(test_cancel_pipeline)
     net_t n;
     net_build(&n, 1, 1, TE__PARTITIONER__FORWARD, 1);
     const char *v_n[] = {"-1"};
-    te_chain_op_config_t src_chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n}};
-    te_chain_op_config_t sink_chain[] = {{&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}}};
+    te_chain_op_config_t src_chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n, 0}};
+    te_chain_op_config_t sink_chain[] = {{&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}, 0}};
     task_run_t prod, cons;
     te_stream_task_env_t ec = env_base(TE_INVOKABLE_ONE_INPUT, sink_chain, 1, 0, 1);
     ec.gates = &n.gate[0];
@@ -688,9 +688,9 @@ START_TEST(test_blocking_source_ends)
     collectors_init();
     const char *v_n[] = {"5000"};
     te_chain_op_config_t chain[] = {
-        {&block_src_def, "Socket", "u0", 1, K_N, v_n},
-        {&doubler_def, "Doubler", "u1", 0, NULL, NULL},
-        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}},
+        {&block_src_def, "Socket", "u0", 1, K_N, v_n, 0},
+        {&doubler_def, "Doubler", "u1", 0, NULL, NULL, 0},
+        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}, 0},
     };
     task_run_t r;
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 3, 0, 1);
@@ -713,8 +713,8 @@ START_TEST(test_blocking_source_cancel)
     collectors_init();
     const char *v_n[] = {"-1"};
     te_chain_op_config_t chain[] = {
-        {&block_src_def, "Socket", "u0", 1, K_N, v_n},
-        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}},
+        {&block_src_def, "Socket", "u0", 1, K_N, v_n, 0},
+        {&sink_def, "Sink", "u2", 1, K_SLOT, (const char *const[]){"0"}, 0},
     };
     task_run_t r;
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 2, 0, 1);
@@ -734,7 +734,7 @@ START_TEST(test_cancel_before_invoke)
 {
     collectors_init();
     const char *v_n[] = {"-1"};
-    te_chain_op_config_t chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n}};
+    te_chain_op_config_t chain[] = {{&count_src_def, "Source", "u0", 1, K_N, v_n, 0}};
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 1, 0, 1);
     te_error_t err = {0};
     te_stream_task_t *st = stream_task_new(&e, &err);
@@ -777,7 +777,7 @@ static const te_operator_def_t config_src_def = {
 
 START_TEST(test_job_config_reaches_operators)
 {
-    te_chain_op_config_t chain[] = {{&config_src_def, "ConfigSource", "u0", 0, NULL, NULL}};
+    te_chain_op_config_t chain[] = {{&config_src_def, "ConfigSource", "u0", 0, NULL, NULL, 0}};
     te_stream_task_env_t e = env_base(TE_INVOKABLE_SOURCE, chain, 1, 0, 1);
     const char *keys[] = {"execution.buffer-timeout", "pipeline.auto-watermark-interval"};
     const char *vals[] = {"5ms", "750ms"};
@@ -800,8 +800,8 @@ START_TEST(test_validate_chain)
     const char *v_n[] = {"10"};
     const char *v_bad[] = {"ten"};
     te_chain_op_config_t ok[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_n},
-        {&doubler_def, "Doubler", "u1", 0, NULL, NULL},
+        {&count_src_def, "Source", "u0", 1, K_N, v_n, 0},
+        {&doubler_def, "Doubler", "u1", 0, NULL, NULL, 0},
     };
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, ok, 2, 0, 1, 128, &err), TE_OK);
     ck_assert_int_eq(atomic_load(&g_live), 0); /* set up, then disposed */
@@ -815,33 +815,33 @@ START_TEST(test_validate_chain)
 
     /* a source not at the head */
     te_chain_op_config_t two_src[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_n},
-        {&count_src_def, "Source2", "u1", 1, K_N, v_n},
+        {&count_src_def, "Source", "u0", 1, K_N, v_n, 0},
+        {&count_src_def, "Source2", "u1", 1, K_N, v_n, 0},
     };
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, two_src, 2, 0, 1, 128, &err), TE_EINVAL);
     ck_assert_msg(strstr(err.msg, "'Source2' (#1)") != NULL, "%s", err.msg);
 
     /* bad and missing parameters: setup rejects them, earlier operators are disposed */
     te_chain_op_config_t bad[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_bad},
+        {&count_src_def, "Source", "u0", 1, K_N, v_bad, 0},
     };
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, bad, 1, 0, 1, 128, &err), TE_EINVAL);
     ck_assert_msg(strstr(err.msg, "'Source' (#0)") && strstr(err.msg, "'ten'"), "%s", err.msg);
     te_chain_op_config_t bad_sink[] = {
-        {&count_src_def, "Source", "u0", 1, K_N, v_n},
-        {&sink_def, "Sink", "u1", 1, K_SLOT, (const char *const[]){"9"}},
+        {&count_src_def, "Source", "u0", 1, K_N, v_n, 0},
+        {&sink_def, "Sink", "u1", 1, K_SLOT, (const char *const[]){"9"}, 0},
     };
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, bad_sink, 2, 0, 1, 128, &err), TE_EINVAL);
     ck_assert_msg(strstr(err.msg, "'Sink' (#1)") && strstr(err.msg, "slot"), "%s", err.msg);
     ck_assert_int_eq(atomic_load(&g_live), 0);
 
     /* missing definition, wrong ABI, empty chain */
-    te_chain_op_config_t nodef[] = {{NULL, "Ghost", "u0", 0, NULL, NULL}};
+    te_chain_op_config_t nodef[] = {{NULL, "Ghost", "u0", 0, NULL, NULL, 0}};
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, nodef, 1, 0, 1, 128, &err), TE_EINVAL);
     ck_assert_msg(strstr(err.msg, "'Ghost' (#0)") != NULL, "%s", err.msg);
     te_operator_def_t wrong = doubler_def;
     wrong.abi_version = 99;
-    te_chain_op_config_t wrong_abi[] = {{&wrong, "Old", "u0", 0, NULL, NULL}};
+    te_chain_op_config_t wrong_abi[] = {{&wrong, "Old", "u0", 0, NULL, NULL, 0}};
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_ONE_INPUT, wrong_abi, 1, 0, 1, 128, &err), TE_EINVAL);
     ck_assert_msg(strstr(err.msg, "ABI") != NULL, "%s", err.msg);
     ck_assert_int_eq(stream_task_validate_chain(TE_INVOKABLE_SOURCE, ok, 0, 0, 1, 128, &err), TE_EINVAL);

@@ -379,8 +379,8 @@ static inline te_operator_chain_t *test_chain_new_in(test_chain_t *t, const te_o
     snprintf(t->slot, sizeof(t->slot), "%d", slot);
     t->cap_key[0] = "slot";
     t->cap_val[0] = t->slot;
-    t->ops[0] = (te_chain_op_config_t){def, name, NULL, n, keys, vals};
-    t->ops[1] = (te_chain_op_config_t){harness_cap, "capture", NULL, 1, t->cap_key, t->cap_val};
+    t->ops[0] = (te_chain_op_config_t){def, name, NULL, n, keys, vals, 0};
+    t->ops[1] = (te_chain_op_config_t){harness_cap, "capture", NULL, 1, t->cap_key, t->cap_val, 0};
     te_operator_chain_config_t cfg = {.task_name = "t",
                                       .subtask_index = subtask,
                                       .parallelism = parallelism,

@@ -8,7 +8,7 @@
  *
  * A plugin is a shared object under `plugins.dir` exporting
  *     const te_operator_def_t *te_operator_plugin_entry(void);
- * whose def->abi_version is 1 to 4 (TE_OPERATOR_ABI_MIN_VERSION ..
+ * whose def->abi_version is 1 to 5 (TE_OPERATOR_ABI_MIN_VERSION ..
  * TE_OPERATOR_ABI_VERSION); the engine accepts them all.
  *
  * Versions (fields are only ever appended, so an older plugin keeps working):
@@ -28,6 +28,10 @@
  *   4  api: state_add_i64 (a counter's read-modify-write in one call). A def of
  *      version 4 is a version 3 def that may use it; any def may, after checking
  *      api->abi_version >= 4.
+ *   5  api: declare_reads, output_fields_read (projection: the scheduler works out
+ *      which fields of a source's rows no consumer reads, and the source may leave
+ *      them empty). A def of version 5 is a version 4 def that may use them; any def
+ *      may, after checking api->abi_version >= 5.
  *
  * Records of a v1/v2 operator are text: the engine hands it each row as its
  * tab-separated text (te_row_format_tsv; for a row of one string field, the string
@@ -57,7 +61,7 @@
 extern "C" {
 #endif
 
-#define TE_OPERATOR_ABI_VERSION 4
+#define TE_OPERATOR_ABI_VERSION 5
 /* The oldest def->abi_version the engine still loads. */
 #define TE_OPERATOR_ABI_MIN_VERSION 1
 
@@ -226,6 +230,26 @@ typedef struct te_operator_api {
      * task fails with the backend's reason, as for state_put). */
     int (*state_add_i64)(te_operator_ctx_t *ctx, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                          uint32_t nslen, int64_t delta, int64_t *sum);
+
+    /* ---- ABI v5 (check api->abi_version >= 5 before use) ---- */
+
+    /* Declares, during setup, which fields of input `input` (0 or 1) the operator reads:
+     * bit i of `fields` = field i (TE_ROW_MAX_FIELDS <= 64). With pass_through = 1 (input
+     * 0 only) its main output's rows are input 0's rows as they came (a filter, a
+     * timestamp assigner), so the fields its consumers read are read as well (the
+     * scheduler takes the claim only when the output schema starts with the input's
+     * fields; otherwise the operator reads every field). An
+     * operator that declares nothing for an input reads every field of it; so does one
+     * whose side outputs are consumed. The scheduler uses the declarations to find the
+     * fields of each operator's output that no consumer reads (output_fields_read).
+     * 0, or -1 outside setup or for an input the operator does not have. */
+    int (*declare_reads)(te_operator_ctx_t *ctx, int input, uint64_t fields, int pass_through);
+    /* The fields of the main output some consumer (an operator, a sink, an edge's key)
+     * reads: bit i = field i; all bits when the scheduler could not tell (while it
+     * derives schemas, or an older scheduler). A source may put an empty value (0,
+     * "", false) into a field that no consumer reads, to spare building and shipping
+     * it; the row stays of its declared schema. */
+    uint64_t (*output_fields_read)(te_operator_ctx_t *ctx);
 } te_operator_api_t;
 
 /* An operator definition. Callbacks an operator does not need may be NULL. */
