@@ -308,17 +308,17 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     uint64_t la = last_auction(n), lp = last_person(n);
     uint64_t na = la - 1000 + 1, np = lp - 1000 + 1;
     uint64_t r0 = rk(q, n, 0), r1 = rk(q, n, 1), r2 = rk(q, n, 2);
-    uint64_t auction = bid_id(r0, la, na), bidder = bid_id(r1, lp, np);
-    if (auction < 1000)
+    uint64_t auction = KEEP(q, 1, bid_id(r0, la, na)), bidder = KEEP(q, 2, bid_id(r1, lp, np));
+    if (auction < 1000 && WANT(q, 1))
         auction = 1000;
-    if (bidder < 1000)
+    if (bidder < 1000 && WANT(q, 2))
         bidder = 1000;
     /* price = round(10^(6u) * 100), u = r2 / 2^64 */
     double price_d = WANT(q, 3) ? price_of(q, r2) : 0.0;
     te_row_builder_begin(b, N_OF(bid_fields));
     te_row_set_str(b, 0, "B", WANT(q, 0));
-    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)auction));
-    te_row_set_i64(b, 2, KEEP(q, 2, (int64_t)bidder));
+    te_row_set_i64(b, 1, (int64_t)auction);
+    te_row_set_i64(b, 2, (int64_t)bidder);
     te_row_set_i64(b, 3, KEEP(q, 3, (int64_t)(price_d + 0.5)));
     unsigned id = (unsigned)((r0 >> 33) % N_URL_IDS), pick = (unsigned)(r1 >> 33);
     if ((pick & 3) != 3) {

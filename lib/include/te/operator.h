@@ -238,7 +238,9 @@ typedef struct te_operator_api {
      * 0 only) its main output's rows are input 0's rows as they came (a filter, a
      * timestamp assigner), so the fields its consumers read are read as well (the
      * scheduler takes the claim only when the output schema starts with the input's
-     * fields; otherwise the operator reads every field). An
+     * fields; otherwise the operator reads every field). An operator that keeps rows
+     * in state and emits them later should not claim pass_through: a restored job whose
+     * consumers read more fields would get the emptied fields of the stored rows. An
      * operator that declares nothing for an input reads every field of it; so does one
      * whose side outputs are consumed. The scheduler uses the declarations to find the
      * fields of each operator's output that no consumer reads (output_fields_read).
