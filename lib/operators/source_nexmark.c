@@ -40,8 +40,8 @@
  * per-instance row builder (the url prefixes of the hot channels built at setup, small
  * numbers written from a table of digit pairs); no allocation once the builder has
  * grown. Projection (ABI v5): the fields of the main output that no consumer reads
- * (api->output_fields_read) are left empty ("" or 0; strings and a bid's price are not
- * even built); open logs which. Not with side_outputs (they share the row).
+ * (api->output_fields_read) are left empty ("" or 0; a bid's ids, price, url and extra
+ * are not even computed); open logs which. Not with side_outputs (they share the row).
  *
  * Threading: a step-wise source; every callback runs on the task thread.
  */
