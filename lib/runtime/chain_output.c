@@ -26,9 +26,15 @@ static const char *writer_tag(const te_operator_chain_t *c, size_t w)
     return t && t[0] ? t : NULL;
 }
 
-te_record_writer_t *chain_main_writer(const te_operator_chain_t *c)
+/* main_writer: the only writer when it has no side-output tag (records then skip the
+ * tag match); fixed_writer: that writer while every record goes to its channel 0 and
+ * the stream is active. */
+void chain_set_main_writer(te_operator_chain_t *c)
 {
-    return c->cfg.n_writers == 1 && writer_tag(c, 0) == NULL ? c->cfg.writers[0] : NULL;
+    c->main_writer = c->cfg.n_writers == 1 && writer_tag(c, 0) == NULL ? c->cfg.writers[0] : NULL;
+    c->fixed_writer = c->main_writer != NULL && !c->out_idle && record_writer_fixed_channel(c->main_writer) == 0
+                          ? c->main_writer
+                          : NULL;
 }
 
 static int writer_failed(te_operator_chain_t *c, size_t w, te_status_t st)
@@ -135,23 +141,23 @@ static TE_NOINLINE int emit_selected(te_operator_chain_t *c, const te_record_t *
  * no call, so it needs no stack frame; everything else is a tail call. */
 static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
 {
-    if (TE_LIKELY(c->main_writer != NULL && !c->out_idle)) {
-        if (record_writer_fixed_channel(c->main_writer) != 0)
-            return emit_selected(c, rec);
+    te_record_writer_t *w = c->fixed_writer;
+    if (TE_LIKELY(w != NULL)) {
         int done;
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             static const uint8_t hdr = TE_SE_RECORD;
-            done = record_writer_write_open(c->main_writer, 0, &hdr, 1, rec->data, rec->len, 0, 0);
+            done = record_writer_write_open(w, 0, &hdr, 1, rec->data, rec->len, 0, 0);
         } else {
             uint8_t hdr[TE_SE_MAX_HEADER];
-            done =
-                record_writer_write_open(c->main_writer, 0, hdr, stream_element_record_header(hdr, rec->timestamp),
-                                         rec->data, rec->len, 0, 0);
+            done = record_writer_write_open(w, 0, hdr, stream_element_record_header(hdr, rec->timestamp),
+                                            rec->data, rec->len, 0, 0);
         }
         if (TE_LIKELY(done)) {
             task_metrics_add(c->num_records_out, 1);
             return 0;
         }
+    } else if (c->main_writer != NULL && !c->out_idle) { /* a selected or round-robin channel */
+        return emit_selected(c, rec);
     }
     return emit_to_writers(c, rec);
 }
@@ -160,6 +166,14 @@ static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
 static TE_NOINLINE int emit_chained(te_operator_chain_t *c, size_t j, const te_record_t *rec)
 {
     return push_element(c, j, 0, rec, 0);
+}
+
+/* Operator i's row to what follows it: the next operator or the writers. */
+static int emit_row(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    if (i + 1 < c->n)
+        return emit_chained(c, i + 1, rec);
+    return emit_tail(c, rec);
 }
 
 /* The header and string slot of the text row (operator_chain.h) a v1/v2 operator's text
@@ -181,9 +195,7 @@ static TE_NOINLINE int emit_text_wrapped(te_operator_chain_t *c, size_t i, const
     te_record_t tmp;
     if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
         return -1;
-    if (i + 1 < c->n)
-        return emit_chained(c, i + 1, rec);
-    return emit_tail(c, rec);
+    return emit_row(c, i, rec);
 }
 
 /* A v1/v2 operator i's text record. At the tail, a small one for one fixed channel whose
@@ -191,20 +203,18 @@ static TE_NOINLINE int emit_text_wrapped(te_operator_chain_t *c, size_t i, const
  * row: no call, so no stack frame; everything else is a tail call. */
 static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
-    if (TE_LIKELY(i + 1 == c->n && c->main_writer != NULL && !c->out_idle &&
-                  record_writer_fixed_channel(c->main_writer) == 0)) {
+    te_record_writer_t *w = c->fixed_writer;
+    if (TE_LIKELY(i + 1 == c->n && w != NULL)) {
         uint8_t hdr[TE_SE_MAX_HEADER + TEXT_ROW_PREFIX];
         int done;
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             hdr[0] = TE_SE_RECORD;
             text_row_prefix(hdr + 1, rec->len);
-            done =
-                record_writer_write_open(c->main_writer, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
+            done = record_writer_write_open(w, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
         } else {
             uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
             text_row_prefix(hdr + hl, rec->len);
-            done =
-                record_writer_write_open(c->main_writer, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
+            done = record_writer_write_open(w, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
         }
         if (TE_LIKELY(done)) {
             task_metrics_add(c->num_records_out, 1);
@@ -214,23 +224,29 @@ static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_reco
     return emit_text_wrapped(c, i, rec);
 }
 
+/* Operator i's record that is not a row of its output's field count: checked (a row of
+ * another field count fails the operator), then emitted. */
+static TE_NOINLINE int emit_unshaped(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    te_record_t tmp;
+    if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
+        return -1;
+    return emit_row(c, i, rec);
+}
+
 /* Operator i's record to what follows it: the next operator (ChainingOutput) or the
- * writers (RecordWriterOutput), or dropped and counted at a sink. */
+ * writers (RecordWriterOutput), or dropped and counted at a sink. Every way on is a
+ * tail call, so the per-record path sets up no stack frame here. */
 static int emit_from(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     if (TE_UNLIKELY(atomic_load_explicit(&c->failed, memory_order_relaxed) || chain_cancelled(c)))
         return -1;
-    te_operator_ctx_t *x = &c->ctx[i];
+    const te_operator_ctx_t *x = &c->ctx[i];
     if (TE_UNLIKELY(x->legacy))
         return emit_text(c, i, rec);
-    te_record_t tmp;
-    /* a row of another field count fails the operator */
-    if (TE_UNLIKELY(rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields) &&
-        (rec = chain_rows_emitted(x, NULL, rec, &tmp)) == NULL)
-        return -1;
-    if (i + 1 < c->n)
-        return emit_chained(c, i + 1, rec);
-    return emit_tail(c, rec);
+    if (TE_UNLIKELY(rec->len < TE_ROW_HEADER || rec->data[0] != x->out_fields))
+        return emit_unshaped(c, i, rec);
+    return emit_row(c, i, rec);
 }
 
 /* The chain's failure after the head failed (or a cancelled pass-through). */
@@ -294,6 +310,7 @@ int chain_set_status(te_operator_chain_t *c, int idle)
     if (c->out_idle == idle || c->cfg.n_writers == 0)
         return 0;
     c->out_idle = idle;
+    chain_set_main_writer(c);
     uint8_t hdr[TE_SE_MAX_HEADER];
     uint32_t hl = stream_element_status_header(hdr, idle);
     return writers_emit(c, hdr, hl, NULL, 0, 1);

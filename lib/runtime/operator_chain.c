@@ -429,7 +429,7 @@ te_operator_chain_t *operator_chain_new(const te_operator_chain_config_t *cfg, t
     c->cfg = *cfg;
     c->n = cfg->n_ops;
     c->next_proc_timer = -1;
-    c->main_writer = chain_main_writer(c);
+    chain_set_main_writer(c);
     c->cancelled = cfg->cancelled ? cfg->cancelled : &c->never_cancelled;
     c->num_records_out = cfg->metrics ? &cfg->metrics->num_records_out : &c->records_out_unreported;
     pthread_mutex_init(&c->fail_mu, NULL);

@@ -82,8 +82,10 @@ struct te_operator_chain {
     _Atomic int failed;
     te_status_t fail_code;
     char fail_msg[TE_ERROR_MSG_MAX];
-    te_record_writer_t *main_writer; /* the only writer, when it is a main output: records skip the tag match */
-    _Atomic int *cancelled;          /* cfg.cancelled, or never_cancelled: never NULL */
+    te_record_writer_t *main_writer;  /* the only writer, when it is a main output: records skip the tag match */
+    te_record_writer_t *fixed_writer; /* main_writer while it sends every record to channel 0 and the
+                                         stream is active (the per-record path's one test), else NULL */
+    _Atomic int *cancelled;           /* cfg.cancelled, or never_cancelled: never NULL */
     _Atomic int never_cancelled;
     _Atomic uint64_t *num_records_out; /* the task metric, or records_out_unreported: never NULL */
     _Atomic uint64_t records_out_unreported;
@@ -104,9 +106,8 @@ void chain_fail_output(te_operator_chain_t *c, te_status_t code, const char *msg
 int chain_fire_timers(te_operator_chain_t *c, size_t j, int kind, int64_t limit);
 
 /* chain_output.c; each returns 0, or -1 once the chain failed or was cancelled */
-/* The main-output writer when there is exactly one writer and it has no side-output
- * tag (records then skip the tag match), else NULL. */
-te_record_writer_t *chain_main_writer(const te_operator_chain_t *c);
+/* Sets main_writer and fixed_writer from the writers and the stream status. */
+void chain_set_main_writer(te_operator_chain_t *c);
 /* A watermark into operator j. */
 int chain_push_watermark(te_operator_chain_t *c, size_t j, int64_t wm);
 /* Operator i's watermark to what follows it (the next operator or the writers). */

@@ -13,6 +13,8 @@
 
 #include "common/clock.h"
 #include "te/operator.h"
+#include "te/row.h"
+#include "runtime/operator_chain.h"
 #include "runtime/stream_element.h"
 #include "runtime/stream_task.h"
 #include "runtime/watermark_valve.h"
@@ -22,6 +24,7 @@
 #include "common/key_group.h"
 #include "shuffle/network_buffer_pool.h"
 #include "shuffle/partition_manager.h"
+#include "shuffle/record_deserializer.h"
 #include "shuffle/record_writer.h"
 #include "shuffle/result_partition.h"
 
@@ -864,6 +867,119 @@ static void check_record_view(const uint8_t *data, uint32_t len)
     }
 }
 
+/* ---- stream status on a chain's one writer ---- */
+
+/* A v2 operator: "idle" / "active" mark its output so, anything else is emitted. */
+typedef struct idler {
+    const te_operator_api_t *api;
+    te_operator_ctx_t *ctx;
+} idler_t;
+
+static void *idler_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    idler_t *o = calloc(1, sizeof(*o));
+    o->api = api;
+    o->ctx = ctx;
+    return o;
+}
+
+static int idler_process(void *self, int input, const te_record_t *rec, te_output_t *out)
+{
+    (void)input;
+    idler_t *o = self;
+    if (rec->len == 4 && memcmp(rec->data, "idle", 4) == 0)
+        o->api->mark_idle(o->ctx, 1);
+    else if (rec->len == 6 && memcmp(rec->data, "active", 6) == 0)
+        o->api->mark_idle(o->ctx, 0);
+    else
+        return o->api->emit(out, rec);
+    return 0;
+}
+
+static const te_operator_def_t idler_def = {
+    .abi_version = 2,
+    .name = "idler",
+    .kind = TE_OP_ONE_INPUT,
+    .setup = idler_setup,
+    .process_element = idler_process,
+    .dispose = free,
+};
+
+/* A record after the output went idle goes out after an ACTIVE status, whichever path
+ * the writer takes (the inline one to a forward channel, with and without timestamps). */
+START_TEST(test_record_after_idle_reactivates)
+{
+    te_error_t err = {0};
+    te_network_buffer_pool_t *arena = network_buffer_pool_new(16 * 4096, 4096, &err);
+    ck_assert_msg(arena != NULL, "%s", err.msg);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 2, 8, NULL);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
+    ck_assert_msg(sel != NULL, "%s", err.msg);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    ck_assert_msg(rw != NULL, "%s", err.msg);
+    te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){0}, &err);
+    ck_assert_msg(v != NULL, "%s", err.msg);
+    te_chain_op_config_t ops[] = {{&idler_def, "Idler", "u0", 0, NULL, NULL, 0}};
+    te_operator_chain_config_t cfg = {.task_name = "t",
+                                      .subtask_index = 0,
+                                      .parallelism = 1,
+                                      .max_parallelism = 128,
+                                      .ops = ops,
+                                      .n_ops = 1,
+                                      .writers = &rw,
+                                      .n_writers = 1};
+    te_operator_chain_t *c = operator_chain_new(&cfg, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    ck_assert_msg(operator_chain_open(c, &err) == TE_OK, "%s", err.msg);
+    static const char *const in[] = {"a", "idle", "b", "idle", "c", "active", "idle", "idle", "d"};
+    te_row_builder_t b = {0};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) { /* rows of one string field */
+        te_record_t r;
+        ck_assert_int_eq(te_row_builder_begin(&b, 1), 0);
+        te_row_set_str(&b, 0, in[i], (uint32_t)strlen(in[i]));
+        ck_assert_int_eq(te_row_builder_finish(&b, i == 4 ? 40 : TE_NO_TIMESTAMP, &r), 0);
+        ck_assert_msg(operator_chain_process_element(c, 0, &r, &err) == TE_OK, "%s", err.msg);
+    }
+    te_row_builder_free(&b);
+    record_writer_flush_all(rw);
+    te_record_deserializer_t *d = record_deserializer_new(1u << 20);
+    char got[256] = "";
+    te_buffer_slice_t sl;
+    while (subpartition_view_poll(v, &sl, NULL)) {
+        if (sl.type == TE_BUFFER_EVENT) {
+            buffer_recycle(sl.buf);
+            continue;
+        }
+        record_deserializer_set_next(d, sl);
+        const uint8_t *data;
+        uint32_t len;
+        while (record_deserializer_next(d, &data, &len) == TE_DES_RECORD) {
+            te_stream_element_t e;
+            ck_assert_int_eq(stream_element_decode(data, len, &e), 0);
+            char one[64];
+            if (e.tag == TE_SE_RECORD || e.tag == TE_SE_RECORD_TS) {
+                te_record_t row = {e.payload, e.payload_len, e.timestamp}, text;
+                const te_record_t *t = operator_chain_text_view(&row, &text);
+                snprintf(one, sizeof(one), "%.*s ", (int)t->len, (const char *)t->data);
+            } else {
+                ck_assert_int_eq(e.tag, TE_SE_STREAM_STATUS);
+                snprintf(one, sizeof(one), "%s ", e.idle ? "IDLE" : "ACTIVE");
+            }
+            strncat(got, one, sizeof(got) - strlen(got) - 1);
+        }
+    }
+    ck_assert_str_eq(got, "a IDLE ACTIVE b IDLE ACTIVE c IDLE ACTIVE d ");
+    record_deserializer_free(d);
+    operator_chain_free(c);
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+    network_buffer_pool_free(arena);
+}
+END_TEST
+
 START_TEST(test_stream_element_record_view)
 {
     uint8_t el[TE_SE_MAX_HEADER + 4];
@@ -978,6 +1094,7 @@ Suite *stream_task_suite(void)
     tcase_add_test(tv, test_stream_element_codec);
     tcase_add_test(tv, test_stream_element_record_view);
     tcase_add_test(tv, test_watermark_valve);
+    tcase_add_test(tv, test_record_after_idle_reactivates);
     suite_add_tcase(s, tv);
     return s;
 }
