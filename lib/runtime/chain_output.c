@@ -6,7 +6,9 @@
  *
  * The per-record path: api emit -> emit_from -> (next operator's process_element, or)
  * record_writer_emit on the chain's one main-output writer when it has exactly one,
- * which is the common case, without matching writer tags. Counters are single-writer
+ * which is the common case, without matching writer tags; when that writer sends every
+ * record to channel 0 and the stream is active (fixed_writer), straight into its open
+ * buffer. Every step is a tail call with no stack frame. Counters are single-writer
  * (task_metrics_add).
  *
  * Threading: as operator_chain.c — the task thread, or the source thread of a blocking
