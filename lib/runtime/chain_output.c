@@ -178,6 +178,17 @@ static int emit_row(te_operator_chain_t *c, size_t i, const te_record_t *rec)
     return emit_tail(c, rec);
 }
 
+/* Operator i's record that is not yet a row of its output's field count — a v1/v2
+ * operator's text (wrapped into a row) or a row of another field count (which fails
+ * the operator): through chain_rows_emitted, then emitted. */
+static TE_NOINLINE int emit_unshaped(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    te_record_t tmp;
+    if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
+        return -1;
+    return emit_row(c, i, rec);
+}
+
 /* The header and string slot of the text row (operator_chain.h) a v1/v2 operator's text
  * record is wrapped into, so that the tail writes that row without building it. */
 static inline void text_row_prefix(uint8_t *p, uint32_t len)
@@ -194,10 +205,7 @@ static TE_NOINLINE int emit_text_wrapped(te_operator_chain_t *c, size_t i, const
 {
     if (i + 1 < c->n && c->ctx[i + 1].legacy && c->ctx[i + 1].in_text[0])
         return push_element(c, i + 1, 0, rec, 1);
-    te_record_t tmp;
-    if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
-        return -1;
-    return emit_row(c, i, rec);
+    return emit_unshaped(c, i, rec);
 }
 
 /* A v1/v2 operator i's text record. At the tail, a small one for one fixed channel whose
@@ -224,16 +232,6 @@ static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_reco
         }
     }
     return emit_text_wrapped(c, i, rec);
-}
-
-/* Operator i's record that is not a row of its output's field count: checked (a row of
- * another field count fails the operator), then emitted. */
-static TE_NOINLINE int emit_unshaped(te_operator_chain_t *c, size_t i, const te_record_t *rec)
-{
-    te_record_t tmp;
-    if ((rec = chain_rows_emitted(&c->ctx[i], NULL, rec, &tmp)) == NULL)
-        return -1;
-    return emit_row(c, i, rec);
 }
 
 /* Operator i's record to what follows it: the next operator (ChainingOutput) or the
