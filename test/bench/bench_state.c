@@ -168,8 +168,8 @@ static void task_new(task_t *t, const char *backend, int incremental, const char
     memset(t, 0, sizeof(*t));
     t->k[0] = "emit";
     t->v[0] = "updates";
-    t->ops[0] = (te_chain_op_config_t){operator_registry_find("keyed_count"), "keyed_count", NULL, 1, t->k, t->v};
-    t->ops[1] = (te_chain_op_config_t){&tail_def, "tail", NULL, 0, NULL, NULL};
+    t->ops[0] = (te_chain_op_config_t){operator_registry_find("keyed_count"), "keyed_count", NULL, 1, t->k, t->v, 0};
+    t->ops[1] = (te_chain_op_config_t){&tail_def, "tail", NULL, 0, NULL, NULL, 0};
     char local[400], shared[400], ck[300];
     snprintf(local, sizeof(local), "%s/local-%s", g_dir, name);
     snprintf(ck, sizeof(ck), "%s/ck", g_dir);
