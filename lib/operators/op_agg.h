@@ -51,6 +51,7 @@ typedef struct op_aggs {
     te_schema_t acc; /* the accumulator's schema */
     int fixed;       /* no string field in the accumulator: updated in place */
     int distinct;    /* some count(DISTINCT) */
+    int exprs;       /* some argument or FILTER to evaluate (else all are count(*)) */
     expr_env_t env;
 } op_aggs_t;
 

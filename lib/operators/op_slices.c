@@ -144,14 +144,15 @@ static int grow(op_slice_t *s)
     return 0;
 }
 
-uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int *created)
+/* op_slice_upsert's new entry for key (hash h), at slot i unless the table grows first. */
+static __attribute__((noinline)) uint8_t *slice_insert(op_slice_t *s, const uint8_t *key, uint32_t keylen,
+                                                       uint32_t h, uint32_t i, int *created)
 {
-    *created = 0;
-    if ((s->n + 1) * 2 > s->cap && grow(s) != 0)
-        return NULL;
-    uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
-    if (s->slots[i])
-        return entry_acc(s, slot_off(s->slots[i]));
+    if ((s->n + 1) * 2 > s->cap) {
+        if (grow(s) != 0)
+            return NULL;
+        i = probe(s, key, keylen, h);
+    }
     size_t off = s->arena.len, need = 8 + pad8(keylen) + s->acc_size;
     if (off + need > UINT32_MAX - 1 || op_buf_reserve(&s->arena, off + need) != 0 ||
         op_buf_reserve(&s->order, s->order.len + 4) != 0)
@@ -176,6 +177,17 @@ uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int
     s->n++;
     *created = 1;
     return entry_acc(s, o);
+}
+
+uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int *created)
+{
+    *created = 0;
+    if (__builtin_expect(s->cap == 0, 0)) /* no table yet */
+        return slice_insert(s, key, keylen, hash_key(key, keylen), 0, created);
+    uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
+    if (__builtin_expect(s->slots[i] != 0, 1))
+        return entry_acc(s, slot_off(s->slots[i]));
+    return slice_insert(s, key, keylen, h, i, created);
 }
 
 uint8_t *op_slice_entry(op_slice_t *s, uint32_t i, const uint8_t **key, uint32_t *keylen)

@@ -184,7 +184,8 @@ fail:
 
 /* ---- slices ---- */
 
-static op_slice_t *slice_get(window_agg_t *w, int64_t id)
+/* slice_get's way when the newest slice is not id's: an older one, or a new slice. */
+static __attribute__((noinline)) op_slice_t *slice_find_or_add(window_agg_t *w, int64_t id)
 {
     size_t i = w->n_active;
     while (i > 0 && w->active[i - 1]->id > id) /* new slices come last, mostly */
@@ -212,6 +213,14 @@ static op_slice_t *slice_get(window_agg_t *w, int64_t id)
     w->active[i] = sl;
     w->n_active++;
     return sl;
+}
+
+/* The slice of id (created when there is none): mostly the newest one, inline. */
+static inline op_slice_t *slice_get(window_agg_t *w, int64_t id)
+{
+    if (__builtin_expect(w->n_active > 0 && w->active[w->n_active - 1]->id == id, 1))
+        return w->active[w->n_active - 1];
+    return slice_find_or_add(w, id);
 }
 
 /* Moves the first n active slices to the pool. */

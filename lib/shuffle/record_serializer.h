@@ -82,9 +82,13 @@ static TE_ALWAYS_INLINE int record_serializer_write_in(te_buffer_t *b, const uin
     atomic_store_explicit(&b->committed, end, memory_order_release);
     if (!prefetch)
         return 1;
-    if (small || total <= 64) {
-        if (end + total < b->capacity)
-            __builtin_prefetch(d + 2 * total, 1, 3);
+    if (small || total <= 128) { /* the lines a next record of this size goes to, without a loop
+                                      (whose trip count would follow the record sizes) */
+        if (end + total < b->capacity) {
+            __builtin_prefetch(d + 2 * total - 1, 1, 3);
+            if (!small)
+                __builtin_prefetch(b->data + end + 64, 1, 3);
+        }
     } else {
         record_serializer_prefetch_next(b, end, (uint32_t)total);
     }
