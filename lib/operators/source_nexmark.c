@@ -305,10 +305,15 @@ static inline void build_auction(const nexmark_t *q, te_row_builder_t *b, uint64
 
 static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
 {
+    /* the random words of the fields a consumer reads only (the same words, so the same
+     * values, as when every field is read): r0 auction and url, r1 bidder, channel and
+     * url, r2 price and extra */
+    uint64_t r0 = WANT(q, 1) || WANT(q, 5) ? rk(q, n, 0) : 0;
+    uint64_t r1 = WANT(q, 2) || WANT(q, 4) || WANT(q, 5) ? rk(q, n, 1) : 0;
+    uint64_t r2 = WANT(q, 3) || WANT(q, 7) ? rk(q, n, 2) : 0;
     uint64_t la = last_auction(n), lp = last_person(n);
-    uint64_t na = la - 1000 + 1, np = lp - 1000 + 1;
-    uint64_t r0 = rk(q, n, 0), r1 = rk(q, n, 1), r2 = rk(q, n, 2);
-    uint64_t auction = KEEP(q, 1, bid_id(r0, la, na)), bidder = KEEP(q, 2, bid_id(r1, lp, np));
+    uint64_t auction = KEEP(q, 1, bid_id(r0, la, la - 1000 + 1)),
+             bidder = KEEP(q, 2, bid_id(r1, lp, lp - 1000 + 1));
     if (auction < 1000 && WANT(q, 1))
         auction = 1000;
     if (bidder < 1000 && WANT(q, 2))
