@@ -263,36 +263,6 @@ static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uin
     return 0;
 }
 
-/* Up to 8 bytes as one word, by overlapping loads (no call, no loop). */
-static inline uint64_t hash_tail(const uint8_t *p, uint32_t n)
-{
-    uint32_t a, z;
-    if (n >= 4) {
-        memcpy(&a, p, 4);
-        memcpy(&z, p + n - 4, 4);
-        return (uint64_t)a | (uint64_t)z << 32;
-    }
-    return n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
-}
-
-static inline uint64_t hash_mix(uint64_t h, uint64_t v)
-{
-    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
-}
-
-/* The bytes' hash folded into h, a word at a time; the length is part of it. */
-static inline uint64_t hash_bytes(uint64_t h, const uint8_t *p, uint32_t n)
-{
-    h = hash_mix(h, n);
-    for (; n > 8; n -= 8, p += 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = hash_mix(h, v);
-    }
-    return hash_mix(h, hash_tail(p, n));
-}
-
 /* The table hash of (key, ns): in memory only (positions in the tables), never stored.
  * Seeded per backend: a restore inserts entries in the order a snapshot walked another
  * backend's tables, which with one hash for all would be this table's slot order, and
@@ -301,9 +271,9 @@ static inline uint64_t hash_bytes(uint64_t h, const uint8_t *p, uint32_t n)
 static TE_ALWAYS_INLINE uint64_t hm_hash(uint64_t seed, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                                          uint32_t nslen)
 {
-    uint64_t h = hash_bytes(seed, key, keylen);
+    uint64_t h = state_hash_bytes(seed, key, keylen);
     if (nslen)
-        h = hash_bytes(h, ns, nslen);
+        h = state_hash_bytes(h, ns, nslen);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -468,7 +438,7 @@ void *hashmap_state_backend_create(uint32_t maxp, te_memory_budget_t *budget)
     static _Atomic uint64_t backends;
     b->maxp = maxp;
     b->version = 1;
-    b->seed = hash_mix(0x243f6a8885a308d3ULL, atomic_fetch_add_explicit(&backends, 1, memory_order_relaxed));
+    b->seed = state_hash_mix(0x243f6a8885a308d3ULL, atomic_fetch_add_explicit(&backends, 1, memory_order_relaxed));
     b->budget = budget;
     b->groups = calloc(maxp, sizeof(*b->groups));
     b->pins = calloc(maxp, sizeof(*b->pins));
@@ -619,7 +589,7 @@ static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
     const hm_entry_t *e = &b->again_e;
     if (e->keylen != keylen || e->nslen != nslen || !byte_equal(e->data, key, keylen) ||
         (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
-        return 1;  /* another key or namespace */
+        return 1;     /* another key or namespace */
     hm_maybe_reap(b); /* releases retired chunks only: the entry is live */
     return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
 }

@@ -159,6 +159,27 @@ static int rdb_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen,
     return e != NULL ? set_error(b, e, "delete") : 1;
 }
 
+static int rdb_write_batch(void *impl, const te_state_write_t *w, size_t n)
+{
+    rdb_backend_t *b = impl;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = encode_key(b, w[i].kg, w[i].key, w[i].keylen, w[i].ns, w[i].nslen);
+        if (kl == 0) {
+            rocksdb_writebatch_destroy(wb);
+            return -1;
+        }
+        if (w[i].del)
+            rocksdb_writebatch_delete_cf(wb, b->cf, (const char *)b->key, kl);
+        else
+            rocksdb_writebatch_put_cf(wb, b->cf, (const char *)b->key, kl, (const char *)w[i].val, w[i].vallen);
+    }
+    char *e = NULL;
+    rocksdb_write(rocksdb_instance_db(b->inst), rocksdb_instance_write_options(b->inst), wb, &e);
+    rocksdb_writebatch_destroy(wb);
+    return e != NULL ? set_error(b, e, "write") : 0;
+}
+
 /* Walks key group kg of cf (as of snapshot when not NULL): fn per entry. Returns fn's
  * non-zero, -1 on an iterator error (message in errbuf), else 0. */
 static int walk_group(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_t *cf,
@@ -325,6 +346,7 @@ const te_state_backend_ops_t rocksdb_state_backend_ops = {
     .get = rdb_get,
     .put = rdb_put,
     .del = rdb_del,
+    .write_batch = rdb_write_batch,
     .foreach_group = rdb_foreach_group,
     .group_entries = rdb_group_entries,
     .stats = rdb_stats,

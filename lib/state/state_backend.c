@@ -185,6 +185,12 @@ void state_backend_stats(te_state_backend_t *b, te_state_stats_t *out)
     b->ops->stats(b->impl, out);
 }
 
+int state_backend_flush(te_state_backend_t *b)
+{
+    b->again = 0;
+    return b->ops->flush ? b->ops->flush(b->impl) : 0;
+}
+
 const char *state_backend_error(te_state_backend_t *b)
 {
     const char *e = b->ops->error(b->impl);

@@ -86,6 +86,9 @@ int state_backend_foreach(te_state_backend_t *b, te_state_visit_fn fn, void *arg
 uint64_t state_backend_group_entries(te_state_backend_t *b, uint32_t kg);
 uint64_t state_backend_entries(te_state_backend_t *b);
 void state_backend_stats(te_state_backend_t *b, te_state_stats_t *out);
+/* Writes back updates a cache in front of the backend holds (rocksdb), so that a
+ * reader of the backend's store sees them. 0, or -1 (state_backend_error says why). */
+int state_backend_flush(te_state_backend_t *b);
 const char *state_backend_error(te_state_backend_t *b);
 /* "hashmap" or "rocksdb". */
 const char *state_backend_kind(const te_state_backend_t *b);

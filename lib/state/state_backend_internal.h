@@ -10,6 +10,7 @@
 #define TE_STATE_BACKEND_INTERNAL_H
 
 #include <rocksdb/c.h>
+#include <string.h>
 
 #include "state/rocksdb_instance.h"
 #include "state/state_backend.h"
@@ -18,6 +19,13 @@
  * absent, -1 error; put: 0 or -1; del: 1 removed, 0 absent, -1 error; after -1,
  * error() says why. group_entries is exact. stats: approximate bytes held (memory for
  * hashmap, disk + memtables for rocksdb) and entries. */
+/* One write of a batch (write_batch). */
+typedef struct te_state_write {
+    uint32_t kg, keylen, nslen, vallen;
+    const uint8_t *key, *ns, *val;
+    int del;
+} te_state_write_t;
+
 typedef struct te_state_backend_ops {
     const char *name;
     void (*destroy)(void *impl);
@@ -51,10 +59,28 @@ typedef struct te_state_backend_ops {
     void (*view_group_done)(void *view, uint32_t kg);
     void (*view_release)(void *view);
     const char *(*view_error)(void *view);
+    /* Optional: n writes in one batch (a cache's write-back): each a put, or a delete
+     * when del (no result: deleting an absent entry is no error). 0 or -1. */
+    int (*write_batch)(void *impl, const struct te_state_write *w, size_t n);
+    /* Optional: writes back what the implementation holds elsewhere (a cache) so that
+     * a reader of what lies behind it sees every update. 0 or -1 (error() says why). */
+    int (*flush)(void *impl);
 } te_state_backend_ops_t;
 
 extern const te_state_backend_ops_t hashmap_state_backend_ops;
 extern const te_state_backend_ops_t rocksdb_state_backend_ops;
+extern const te_state_backend_ops_t state_cache_ops;
+
+/* state_cache.c: a write-back cache of at most max_entries entries and max_bytes bytes,
+ * writing back when max_dirty entries are dirty, in front of inner (its ops; ownership
+ * passes, destroyed with the cache or here on failure). NULL + err. */
+typedef struct te_state_cache_config {
+    uint32_t max_entries;
+    uint64_t max_bytes;
+    uint32_t max_dirty;
+} te_state_cache_config_t;
+void *state_cache_create(const te_state_backend_ops_t *ops, void *inner, const te_state_cache_config_t *cfg,
+                         te_error_t *err);
 
 /* Implementations' constructors (NULL when out of memory / with err). budget: the
  * slot's managed memory every slab is reserved from (NULL = unlimited). */
@@ -62,6 +88,36 @@ struct te_memory_budget;
 void *hashmap_state_backend_create(uint32_t max_parallelism, struct te_memory_budget *budget);
 void *rocksdb_state_backend_create(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_t *cf,
                                    uint32_t max_parallelism, te_error_t *err);
+
+/* Up to 8 bytes as one word, by overlapping loads (no call, no loop). */
+static inline uint64_t state_hash_tail(const uint8_t *p, uint32_t n)
+{
+    uint32_t a, z;
+    if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&z, p + n - 4, 4);
+        return (uint64_t)a | (uint64_t)z << 32;
+    }
+    return n ? (uint64_t)p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16 : 0;
+}
+
+static inline uint64_t state_hash_mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* The bytes' hash folded into h (the hashmap's tables, the state cache), a word at a time; the length is part of it. */
+static inline uint64_t state_hash_bytes(uint64_t h, const uint8_t *p, uint32_t n)
+{
+    h = state_hash_mix(h, n);
+    for (; n > 8; n -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = state_hash_mix(h, v);
+    }
+    return state_hash_mix(h, state_hash_tail(p, n));
+}
 
 /* Wraps impl (ownership passes; destroyed by state_backend_free). NULL when out of
  * memory (impl is destroyed then). */

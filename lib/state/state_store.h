@@ -3,11 +3,11 @@
  * StreamTask's operators, built by its StateBackend): which backend the job chose
  * (`state.backend.type`: hashmap | rocksdb), one te_state_backend_t per chain operator
  * that keeps keyed state (created on first use), and for rocksdb the task's one RocksDB
- * instance they share (a column family each, "op-<index>"), opened in the task's own
- * directory under taskmanager.state.local.dir and deleted with the store. The
- * de-duplication state of each operator's timers lives here too (always hashmap:
- * timers are kept on the heap, Flink's HEAP timer service), so an asynchronous
- * snapshot of timers reads state the store keeps alive.
+ * instance they share (a column family each, "op-<index>", behind a write-back cache:
+ * state_cache.c), opened in the task's own directory under taskmanager.state.local.dir
+ * and deleted with the store. The de-duplication state of each operator's timers lives
+ * here too (always hashmap: timers are kept on the heap, Flink's HEAP timer service),
+ * so an asynchronous snapshot of timers reads state the store keeps alive.
  *
  * References: the task holds one, every asynchronous snapshot in flight another (its
  * views read the backends); the last state_store_free frees everything (on whichever

@@ -20,7 +20,9 @@
 #include "common/dir_util.h"
 #include "common/crc32c.h"
 #include "common/key_group.h"
+#include "state/rocksdb_instance.h"
 #include "state/state_backend.h"
+#include "state/state_backend_internal.h"
 #include "state/managed_memory.h"
 #include "state/state_store.h"
 
@@ -98,11 +100,30 @@ static int or_count(void)
     return n;
 }
 
-static te_state_backend_t *random_backend(int kind, uint32_t maxp, int ops, unsigned seed)
+/* Puts (k, ns) = v into b and the oracle. */
+static void or_put(te_state_backend_t *b, const char *k, const char *ns, const char *v)
 {
-    memset(oracle, 0, sizeof(oracle));
-    te_state_backend_t *b = new_backend(kind, maxp);
-    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(
+        state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), (uint8_t *)v, strlen(v)), 0);
+    or_entry_t *e = or_find(k, ns);
+    if (e == NULL) {
+        for (int j = 0; j < OR_MAX; j++)
+            if (!oracle[j].used) {
+                e = &oracle[j];
+                break;
+            }
+        ck_assert_ptr_nonnull(e);
+        e->used = 1;
+        strcpy(e->key, k);
+        strcpy(e->ns, ns);
+    }
+    strcpy(e->val, v);
+}
+
+/* ops random puts, deletes and gets on b (500 keys, 3 namespaces), each checked
+ * against the oracle (which holds what b holds), the oracle kept up to date. */
+static void random_ops(te_state_backend_t *b, int ops, unsigned seed)
+{
     srand(seed);
     for (int i = 0; i < ops; i++) {
         char k[16], ns[8], v[32];
@@ -114,21 +135,7 @@ static te_state_backend_t *random_backend(int kind, uint32_t maxp, int ops, unsi
         or_entry_t *e = or_find(k, ns);
         if (op < 6) {
             snprintf(v, sizeof(v), "%.*s", 1 + rand() % 30, "abcdefghijklmnopqrstuvwxyz0123456789");
-            ck_assert_int_eq(
-                state_backend_put(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns), (uint8_t *)v, strlen(v)),
-                0);
-            if (e == NULL) {
-                for (int j = 0; j < OR_MAX; j++)
-                    if (!oracle[j].used) {
-                        e = &oracle[j];
-                        break;
-                    }
-                ck_assert_ptr_nonnull(e);
-                e->used = 1;
-                strcpy(e->key, k);
-                strcpy(e->ns, ns);
-            }
-            strcpy(e->val, v);
+            or_put(b, k, ns, v);
         } else if (op < 8) {
             ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k, strlen(k), (uint8_t *)ns, strlen(ns)),
                              e != NULL);
@@ -143,6 +150,14 @@ static te_state_backend_t *random_backend(int kind, uint32_t maxp, int ops, unsi
             }
         }
     }
+}
+
+static te_state_backend_t *random_backend(int kind, uint32_t maxp, int ops, unsigned seed)
+{
+    memset(oracle, 0, sizeof(oracle));
+    te_state_backend_t *b = new_backend(kind, maxp);
+    ck_assert_ptr_nonnull(b);
+    random_ops(b, ops, seed);
     return b;
 }
 
@@ -582,6 +597,57 @@ END_TEST
 /* The hashmap backend within a slot's managed memory: puts succeed until the next slab
  * would pass the share, then fail with a message naming the budget; the budget never
  * shows more in use than its limit, and freeing the store gives it all back. */
+/* The write-back cache in front of RocksDB (state_cache.c), made tiny — 64 entries,
+ * a write-back every 8 dirty ones — so random operations over 1,500 (key, namespace)
+ * pairs keep emptying it: every read through it matches the oracle; after
+ * state_backend_flush a second, uncached backend on the same column family reads
+ * exactly the oracle from RocksDB; after more operations (no flush), a snapshot holds
+ * exactly the oracle too (taking it writes back). */
+START_TEST(test_rocksdb_write_back_cache)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/check_state_cache.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    te_error_t err = {0};
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
+    ck_assert_msg(inst != NULL, "%s", err.msg);
+    rocksdb_column_family_handle_t *cf = rocksdb_instance_cf(inst, "op-0", &err);
+    ck_assert_msg(cf != NULL, "%s", err.msg);
+    te_state_cache_config_t cc = {.max_entries = 64, .max_bytes = 1u << 20, .max_dirty = 8};
+    void *rdb = rocksdb_state_backend_create(inst, cf, 128, &err);
+    ck_assert_ptr_nonnull(rdb);
+    void *cache = state_cache_create(&rocksdb_state_backend_ops, rdb, &cc, &err);
+    ck_assert_msg(cache != NULL, "%s", err.msg);
+    te_state_backend_t *b = state_backend_wrap(&state_cache_ops, cache, 128);
+    void *direct_impl = rocksdb_state_backend_create(inst, cf, 128, &err);
+    te_state_backend_t *direct = state_backend_wrap(&rocksdb_state_backend_ops, direct_impl, 128);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(direct);
+
+    memset(oracle, 0, sizeof(oracle));
+    random_ops(b, 20000, 11);
+    or_put(b, "k1", "", "dirty at the flush"); /* whatever the random ones left dirty */
+    ck_assert_int_eq(state_backend_flush(b), 0);
+    assert_equals_oracle(direct, 0, 127);
+    assert_equals_oracle(b, 0, 127);
+
+    random_ops(b, 5000, 12);
+    uint8_t *snap = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(state_backend_snapshot(b, &snap, &len, &err), TE_OK);
+    te_state_backend_t *h = state_backend_new("hashmap", 128, &err);
+    ck_assert_int_eq(state_backend_restore(h, snap, len, 0, 127, &err), TE_OK);
+    free(snap);
+    assert_equals_oracle(h, 0, 127);
+
+    state_backend_free(h);
+    state_backend_free(direct);
+    state_backend_free(b);
+    rocksdb_instance_close(inst, 1);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_hashmap_budget)
 {
     te_error_t err = {0};
@@ -633,6 +699,7 @@ Suite *state_backend_suite(void)
     tcase_add_loop_test(tc, test_snapshot_corruption_detected, 0, 2);
     tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);
     tcase_add_test(tc, test_hashmap_budget);
+    tcase_add_test(tc, test_rocksdb_write_back_cache);
     tcase_add_loop_test(tc, test_version1_snapshots_restore, 0, 2);
     suite_add_tcase(s, tc);
     return s;
