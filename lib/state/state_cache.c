@@ -73,6 +73,12 @@ static int inner_failed(state_cache_t *c)
     return -1;
 }
 
+static int same_key(const sc_entry_t *e, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
+{
+    return e->keylen == keylen && e->nslen == nslen && (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
+           (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0);
+}
+
 /* The slot of (kg, key, ns): its entry's, or the empty one where it would go. */
 static uint32_t probe(const state_cache_t *c, uint64_t h, uint32_t kg, const uint8_t *key, uint32_t keylen,
                       const uint8_t *ns, uint32_t nslen)
@@ -80,9 +86,7 @@ static uint32_t probe(const state_cache_t *c, uint64_t h, uint32_t kg, const uin
     uint32_t i = (uint32_t)h & c->mask;
     for (;;) {
         const sc_entry_t *e = c->slots[i];
-        if (e == NULL || (e->hash == h && e->kg == kg && e->keylen == keylen && e->nslen == nslen &&
-                          (keylen == 0 || memcmp(e->data, key, keylen) == 0) &&
-                          (nslen == 0 || memcmp(e->data + keylen, ns, nslen) == 0)))
+        if (e == NULL || (e->hash == h && e->kg == kg && same_key(e, key, keylen, ns, nslen)))
             return i;
         i = (i + 1) & c->mask;
     }
@@ -256,15 +260,26 @@ static int64_t load(state_cache_t *c, uint32_t kg, const uint8_t *key, uint32_t 
     return i;
 }
 
+/* A get, delete or add's entry (loaded on a miss), its slot in *slot; NULL on failure. */
+static sc_entry_t *entry_for(state_cache_t *c, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+                             uint32_t nslen, uint32_t *slot)
+{
+    c->last = -1;
+    int64_t i = load(c, kg, key, keylen, ns, nslen);
+    if (i < 0)
+        return NULL;
+    *slot = (uint32_t)i;
+    return c->slots[i];
+}
+
 static int sc_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                   const uint8_t **val, uint32_t *vallen)
 {
     state_cache_t *c = impl;
-    c->last = -1;
-    int64_t i = load(c, kg, key, keylen, ns, nslen);
-    if (i < 0)
+    uint32_t i;
+    sc_entry_t *e = entry_for(c, kg, key, keylen, ns, nslen, &i);
+    if (e == NULL)
         return -1;
-    sc_entry_t *e = c->slots[i];
     if (e->flags & SC_ABSENT)
         return 0;
     *val = entry_val(e);
@@ -305,8 +320,7 @@ static int sc_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
     uint32_t i = (uint32_t)c->last;
     const sc_entry_t *e = c->slots[i];
     c->last = -1;
-    if (e->keylen != keylen || e->nslen != nslen || (keylen && memcmp(e->data, key, keylen) != 0) ||
-        (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
+    if (!same_key(e, key, keylen, ns, nslen))
         return 1;
     return set_value(c, i, val, vallen);
 }
@@ -314,14 +328,13 @@ static int sc_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
 static int sc_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen)
 {
     state_cache_t *c = impl;
-    c->last = -1;
-    int64_t i = load(c, kg, key, keylen, ns, nslen);
-    if (i < 0)
+    uint32_t i;
+    sc_entry_t *e = entry_for(c, kg, key, keylen, ns, nslen, &i);
+    if (e == NULL)
         return -1;
-    sc_entry_t *e = c->slots[i];
     if (e->flags & SC_ABSENT)
         return 0;
-    if (mark_dirty(c, (uint32_t)i) != 0)
+    if (mark_dirty(c, i) != 0)
         return -1;
     e->flags |= SC_ABSENT;
     e->vallen = 0;
@@ -332,17 +345,16 @@ static int sc_add_i64(void *impl, uint32_t kg, const uint8_t *key, uint32_t keyl
                       uint32_t nslen, int64_t delta, int64_t *sum)
 {
     state_cache_t *c = impl;
-    c->last = -1;
-    int64_t i = load(c, kg, key, keylen, ns, nslen);
-    if (i < 0)
+    uint32_t i;
+    sc_entry_t *e = entry_for(c, kg, key, keylen, ns, nslen, &i);
+    if (e == NULL)
         return -1;
-    sc_entry_t *e = c->slots[i];
     uint64_t n = 0;
     if (!(e->flags & SC_ABSENT) && e->vallen == sizeof(n))
         memcpy(&n, entry_val(e), sizeof(n));
     n += (uint64_t)delta;
     *sum = (int64_t)n;
-    return set_value(c, (uint32_t)i, (const uint8_t *)&n, sizeof(n));
+    return set_value(c, i, (const uint8_t *)&n, sizeof(n));
 }
 
 static int sc_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg)
