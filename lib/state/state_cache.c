@@ -10,8 +10,8 @@
  *   - when the cache is full (entries or bytes): everything is written back and the
  *     cache emptied;
  *   - before anything reads the implementation as a whole: a walk of a key group, a
- *     count, a snapshot view, and state_cache_flush (the state store's incremental
- *     checkpoint, which snapshots the RocksDB instance itself).
+ *     count, a snapshot view, and a flush (state_backend_flush: the state store's
+ *     incremental checkpoint, which snapshots the RocksDB instance itself).
  * So the implementation holds every update whenever anyone but this cache reads it.
  * A failed write-back keeps the entries dirty and fails the call, whose error() says why.
  *
