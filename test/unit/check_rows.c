@@ -260,6 +260,50 @@ START_TEST(test_text_integers)
     char got[24];
     size_t len = te_format_u64(got, UINT64_MAX);
     ck_assert(len == 20 && memcmp(got, "18446744073709551615", 20) == 0);
+    /* unsigned: every bit length's edges (the digit count comes from it) and 10^19's */
+    uint64_t u[200];
+    size_t nu = 0;
+    for (int k = 0; k < 64; k++)
+        u[nu++] = (1ull << k) - 1, u[nu++] = 1ull << k, u[nu++] = (1ull << k) + 1;
+    u[nu++] = 9999999999999999999ull, u[nu++] = 10000000000000000000ull, u[nu++] = 10000000000000000001ull;
+    for (size_t i = 0; i < nu; i++) {
+        char want[24];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)u[i]);
+        len = te_format_u64(got, u[i]);
+        ck_assert_msg(len == strlen(want) && memcmp(got, want, len) == 0, "%s formatted as '%.*s'", want, (int)len,
+                      got);
+    }
+}
+END_TEST
+
+/* A row's text into a buffer of every capacity: the full length is returned whatever
+ * the capacity, the text is complete when it fits, and nothing is written past the
+ * capacity (integers are formatted in place when 20 bytes are left). */
+START_TEST(test_text_row_capacity)
+{
+    const te_schema_t *sc = h_schema("a:int64,t:timestamp,s:string,b:int64,c:int64");
+    te_row_builder_t b = {0};
+    ck_assert_int_eq(te_row_builder_begin(&b, 5), 0);
+    te_row_set_i64(&b, 0, INT64_MIN);
+    te_row_set_ts(&b, 1, 1700000000000);
+    te_row_set_str(&b, 2, "channel-42", 10);
+    te_row_set_i64(&b, 3, 7);
+    te_row_set_i64(&b, 4, -123456789);
+    te_record_t r;
+    ck_assert_int_eq(te_row_builder_finish(&b, 0, &r), 0);
+    static const char want[] = "-9223372036854775808\t1700000000000\tchannel-42\t7\t-123456789";
+    size_t n = strlen(want);
+    char buf[128];
+    for (size_t cap = 0; cap <= n + 30; cap++) {
+        memset(buf, '#', sizeof(buf));
+        size_t got = te_row_format_tsv(&r, sc, '\t', buf, cap);
+        ck_assert_uint_eq(got, n);
+        for (size_t j = cap; j < sizeof(buf); j++)
+            ck_assert_msg(buf[j] == '#', "capacity %zu: byte %zu written", cap, j);
+        if (cap >= n)
+            ck_assert_msg(memcmp(buf, want, n) == 0, "capacity %zu: '%.*s'", cap, (int)n, buf);
+    }
+    te_row_builder_free(&b);
 }
 END_TEST
 
@@ -520,6 +564,7 @@ Suite *rows_suite(void)
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_text_doubles);
+    tcase_add_test(tc, test_text_row_capacity);
     tcase_add_test(tc, test_text_integers);
     tcase_add_test(tc, test_schemas);
     suite_add_tcase(s, tc);
