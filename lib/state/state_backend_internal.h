@@ -72,8 +72,9 @@ extern const te_state_backend_ops_t rocksdb_state_backend_ops;
 extern const te_state_backend_ops_t state_cache_ops;
 
 /* state_cache.c: a write-back cache of at most max_entries entries and max_bytes bytes,
- * writing back when max_dirty entries are dirty, in front of inner (its ops; ownership
- * passes, destroyed with the cache or here on failure). NULL + err. */
+ * writing back when max_dirty entries are dirty, in front of inner (its ops, which must
+ * have write_batch; ownership passes, destroyed with the cache or here on failure).
+ * NULL + err. */
 typedef struct te_state_cache_config {
     uint32_t max_entries;
     uint64_t max_bytes;

@@ -48,7 +48,7 @@ typedef struct state_cache {
     uint64_t bytes;
     uint32_t *dirty; /* slots of the dirty entries */
     uint32_t n_dirty;
-    te_state_write_t *batch; /* max_dirty writes (implementations with write_batch) */
+    te_state_write_t *batch; /* a write-back's max_dirty writes */
     int64_t last;            /* the slot of the last get's entry (put_again), -1 none */
     uint64_t seed;
     char error[256];
@@ -98,48 +98,29 @@ static uint64_t hash_of(const state_cache_t *c, uint32_t kg, const uint8_t *key,
     return state_hash_bytes(state_hash_bytes(c->seed ^ kg, key, keylen), ns, nslen);
 }
 
-/* Writes every dirty entry back (a put, or a delete of an absent one): in one batch
- * when the implementation takes batches, else one by one. 0, or -1 with the entries
- * not yet written still dirty. */
+/* Writes every dirty entry back (a put, or a delete of an absent one) in one batch. 0,
+ * or -1 with every entry still dirty. */
 static int write_back(state_cache_t *c)
 {
     if (c->n_dirty == 0)
         return 0;
-    if (c->ops->write_batch) {
-        for (uint32_t d = 0; d < c->n_dirty; d++) {
-            sc_entry_t *e = c->slots[c->dirty[d]];
-            c->batch[d] = (te_state_write_t){.kg = e->kg,
-                                             .keylen = e->keylen,
-                                             .nslen = e->nslen,
-                                             .vallen = e->vallen,
-                                             .key = e->data,
-                                             .ns = e->data + e->keylen,
-                                             .val = entry_val(e),
-                                             .del = (e->flags & SC_ABSENT) != 0};
-        }
-        if (c->ops->write_batch(c->inner, c->batch, c->n_dirty) != 0)
-            return inner_failed(c);
-        for (uint32_t d = 0; d < c->n_dirty; d++)
-            c->slots[c->dirty[d]]->flags &= ~SC_DIRTY;
-        c->n_dirty = 0;
-        return 0;
+    for (uint32_t d = 0; d < c->n_dirty; d++) {
+        sc_entry_t *e = c->slots[c->dirty[d]];
+        c->batch[d] = (te_state_write_t){.kg = e->kg,
+                                         .keylen = e->keylen,
+                                         .nslen = e->nslen,
+                                         .vallen = e->vallen,
+                                         .key = e->data,
+                                         .ns = e->data + e->keylen,
+                                         .val = entry_val(e),
+                                         .del = (e->flags & SC_ABSENT) != 0};
     }
-    uint32_t done = 0;
-    int rc = 0;
-    for (; done < c->n_dirty; done++) {
-        sc_entry_t *e = c->slots[c->dirty[done]];
-        const uint8_t *ns = e->data + e->keylen;
-        if (e->flags & SC_ABSENT)
-            rc = c->ops->del(c->inner, e->kg, e->data, e->keylen, ns, e->nslen) < 0 ? -1 : 0;
-        else
-            rc = c->ops->put(c->inner, e->kg, e->data, e->keylen, ns, e->nslen, entry_val(e), e->vallen);
-        if (rc != 0)
-            break;
-        e->flags &= ~SC_DIRTY;
-    }
-    memmove(c->dirty, c->dirty + done, (size_t)(c->n_dirty - done) * sizeof(*c->dirty));
-    c->n_dirty -= done;
-    return rc == 0 ? 0 : inner_failed(c);
+    if (c->ops->write_batch(c->inner, c->batch, c->n_dirty) != 0)
+        return inner_failed(c);
+    for (uint32_t d = 0; d < c->n_dirty; d++)
+        c->slots[c->dirty[d]]->flags &= ~SC_DIRTY;
+    c->n_dirty = 0;
+    return 0;
 }
 
 /* Writes back, then drops every entry. */
@@ -491,9 +472,9 @@ void *state_cache_create(const te_state_backend_ops_t *ops, void *inner, const t
     if (c != NULL) {
         c->slots = calloc(slots, sizeof(*c->slots));
         c->dirty = malloc((size_t)cfg->max_dirty * sizeof(*c->dirty));
-        c->batch = ops->write_batch ? malloc((size_t)cfg->max_dirty * sizeof(*c->batch)) : NULL;
+        c->batch = malloc((size_t)cfg->max_dirty * sizeof(*c->batch));
     }
-    if (c == NULL || c->slots == NULL || c->dirty == NULL || (ops->write_batch && c->batch == NULL)) {
+    if (c == NULL || c->slots == NULL || c->dirty == NULL || c->batch == NULL) {
         if (c != NULL) {
             free(c->slots);
             free(c->dirty);
