@@ -167,6 +167,7 @@ void output_flusher_add(te_output_flusher_t *f, te_record_writer_t *rw, int64_t 
         pthread_cond_signal(&f->wake);
     }
     pthread_mutex_unlock(&f->mu);
+    record_writer_set_deferred_notify(rw, 1); /* this flush bounds how long a buffer waits */
 }
 
 void output_flusher_remove(te_output_flusher_t *f, te_record_writer_t *rw)
@@ -178,4 +179,6 @@ void output_flusher_remove(te_output_flusher_t *f, te_record_writer_t *rw)
     if (i >= 0)
         f->e[i] = f->e[--f->count];
     pthread_mutex_unlock(&f->mu);
+    if (i >= 0)
+        record_writer_set_deferred_notify(rw, 0);
 }

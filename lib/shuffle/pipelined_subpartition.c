@@ -17,6 +17,15 @@
  * later (without the lock) never become readable without a flush or finish.
  * The listener is called on those transitions only, never per record.
  *
+ * Deferred notifications (on while a periodic flush bounds every record's wait, see
+ * pipelined_subpartition_set_deferred_notify): a finished data buffer that makes the
+ * subpartition readable does not call the listener; the next transition does (the
+ * next buffer finished, an event, a flush, release), and so does announce (the
+ * producer is out of buffers) — a reader keeping pace with its producer is woken once
+ * per two buffers instead of once per buffer, and a full buffer waits at most for the
+ * next flush, as a partly filled one does. `deferred` is set only while something is
+ * readable and the listener was not told.
+ *
  * Priority events (the barriers of unaligned checkpoints) wait in their own FIFO that
  * poll serves first: they overtake every queued byte not yet read, which the producer
  * captures (as output channel state) under the same lock that orders the reader, so
@@ -49,6 +58,8 @@ struct te_pipelined_subpartition {
     int tail_open; /* the last queued buffer is a data buffer not yet finished */
     int released;
     int has_reader;
+    int defer;    /* deferred notifications on */
+    int deferred; /* readable, the listener not told (see the file comment) */
     te_notifier_t listener;
     te_notifier_t prio_listener;
     uint32_t notifying;
@@ -191,15 +202,28 @@ static int sp_readable_locked(te_pipelined_subpartition_t *sp)
     return 0;
 }
 
-/* Takes a listener call ticket when the transition warrants one. Caller holds mu. */
+/* Takes a listener call ticket when the transition warrants one — nothing was readable
+ * (or the listener was not told: deferred) and something is. Caller holds mu. */
 static te_notifier_t sp_begin_notify_locked(te_pipelined_subpartition_t *sp, int was_readable)
 {
     te_notifier_t n = {NULL, NULL};
-    if (!was_readable && sp->has_reader && sp->listener.fn != NULL && sp_readable_locked(sp)) {
+    if ((!was_readable || sp->deferred) && sp->has_reader && sp->listener.fn != NULL && sp_readable_locked(sp)) {
         n = sp->listener;
         sp->notifying++;
+        sp->deferred = 0;
     }
     return n;
+}
+
+/* The same after a data buffer was finished: deferred instead when that made the
+ * subpartition readable and deferring is on. */
+static te_notifier_t sp_finished_notify_locked(te_pipelined_subpartition_t *sp, int was_readable)
+{
+    if (sp->defer && !was_readable && sp->has_reader && sp_readable_locked(sp)) {
+        sp->deferred = 1;
+        return (te_notifier_t){NULL, NULL};
+    }
+    return sp_begin_notify_locked(sp, was_readable);
 }
 
 static void sp_end_notify(te_pipelined_subpartition_t *sp, te_notifier_t n)
@@ -234,7 +258,8 @@ void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
         buffer_recycle(b); /* out of memory growing the ring: the data is lost */
         return;
     }
-    if (sp->tail_open) {
+    int finished = sp->tail_open;
+    if (finished) {
         /* Only the tail may stay unfinished: the producer finishes before adding. */
         atomic_store_explicit(&sp_at(sp, sp->count - 2)->finished, 1, memory_order_release);
         sp->backlog++;
@@ -243,7 +268,13 @@ void pipelined_subpartition_add(te_pipelined_subpartition_t *sp, te_buffer_t *b)
         atomic_store_explicit(&b->finished, 1, memory_order_release);
     sp->tail_open = b->type == TE_BUFFER_DATA;
     te_buffer_t *drop = sp_trim_locked(sp);
-    te_notifier_t n = sp_begin_notify_locked(sp, was);
+    te_notifier_t n = {NULL, NULL};
+    if (b->type != TE_BUFFER_DATA)
+        n = sp_begin_notify_locked(sp, was); /* an event: a deferred notification too */
+    else if (finished)
+        n = sp_finished_notify_locked(sp, was);
+    else if (!was)
+        n = sp_begin_notify_locked(sp, was); /* an empty buffer: readable only if released */
     pthread_mutex_unlock(&sp->mu);
     recycle_list(drop);
     sp_end_notify(sp, n);
@@ -347,7 +378,7 @@ void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp)
     sp->tail_open = 0;
     sp->backlog++;
     te_buffer_t *drop = sp_trim_locked(sp);
-    te_notifier_t n = sp_begin_notify_locked(sp, was);
+    te_notifier_t n = sp_finished_notify_locked(sp, was);
     pthread_mutex_unlock(&sp->mu);
     recycle_list(drop);
     sp_end_notify(sp, n);
@@ -356,16 +387,37 @@ void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp)
 void pipelined_subpartition_flush(te_pipelined_subpartition_t *sp)
 {
     pthread_mutex_lock(&sp->mu);
-    if (sp->released || sp->count == 0 || sp->flush_requested) {
+    if (sp->released || ((sp->count == 0 || sp->flush_requested) && !sp->deferred)) {
         pthread_mutex_unlock(&sp->mu);
         return;
     }
     int was = sp_readable_locked(sp);
     /* Keep the flag only when it makes unread bytes readable (see the file comment). */
-    sp->flush_requested = 1;
-    if (!sp_readable_locked(sp))
-        sp->flush_requested = 0;
+    if (sp->count > 0 && !sp->flush_requested) {
+        sp->flush_requested = 1;
+        if (!sp_readable_locked(sp))
+            sp->flush_requested = 0;
+    }
     te_notifier_t n = sp_begin_notify_locked(sp, was);
+    pthread_mutex_unlock(&sp->mu);
+    sp_end_notify(sp, n);
+}
+
+void pipelined_subpartition_set_deferred_notify(te_pipelined_subpartition_t *sp, int on)
+{
+    pthread_mutex_lock(&sp->mu);
+    sp->defer = on != 0;
+    te_notifier_t n = {NULL, NULL};
+    if (!on)
+        n = sp_begin_notify_locked(sp, 1); /* a deferred one now */
+    pthread_mutex_unlock(&sp->mu);
+    sp_end_notify(sp, n);
+}
+
+void pipelined_subpartition_announce(te_pipelined_subpartition_t *sp)
+{
+    pthread_mutex_lock(&sp->mu);
+    te_notifier_t n = sp->released ? (te_notifier_t){NULL, NULL} : sp_begin_notify_locked(sp, 1);
     pthread_mutex_unlock(&sp->mu);
     sp_end_notify(sp, n);
 }
@@ -458,6 +510,8 @@ int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice
     }
     if (sp->flush_requested && !sp_readable_locked(sp))
         sp->flush_requested = 0; /* nothing unread: a later flush must notify again */
+    if (got)
+        sp->deferred = 0; /* the reader is reading: it polls again after this */
     if (backlog != NULL)
         *backlog = sp->backlog;
     pthread_mutex_unlock(&sp->mu);

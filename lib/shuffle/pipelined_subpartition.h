@@ -32,6 +32,13 @@ void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp);
 void pipelined_subpartition_flush(te_pipelined_subpartition_t *sp);
 /* Any thread: drops queued buffers, refuses later adds, wakes the reader. */
 void pipelined_subpartition_release(te_pipelined_subpartition_t *sp);
+/* Any thread: defers the notification of a finished buffer to the next transition
+ * while on (only while something flushes the subpartition periodically: that bounds
+ * the wait); off tells the reader what it was not told. */
+void pipelined_subpartition_set_deferred_notify(te_pipelined_subpartition_t *sp, int on);
+/* Any thread: tells the reader what a deferred notification kept from it (the
+ * producer is out of buffers: the reader must consume to recycle them). */
+void pipelined_subpartition_announce(te_pipelined_subpartition_t *sp);
 
 /* Reader: 0 and *err message when a reader is attached already or released. */
 int pipelined_subpartition_attach(te_pipelined_subpartition_t *sp, te_notifier_t listener);

@@ -111,9 +111,11 @@ static void rw_finish_all(te_record_writer_t *rw)
 
 /* The pool is empty: the open buffers of the other channels are finished so that their
  * readers can consume and recycle them (a pool smaller than the channel count must not
- * be held entirely by half-filled buffers that are never finished). 1 when any was. */
+ * be held entirely by half-filled buffers that are never finished), and readers not
+ * told of a finished buffer yet are. 1 when any buffer was finished. */
 static int rw_release_open(te_record_writer_t *rw)
 {
+    result_partition_announce_all(rw->rp);
     int any = 0;
     for (uint32_t c = 0; c < rw->n; c++)
         if (rw->ch[c].cur != NULL) {
@@ -243,6 +245,11 @@ te_status_t record_writer_broadcast_priority_event(te_record_writer_t *rw, const
 }
 
 void record_writer_flush_all(te_record_writer_t *rw) { result_partition_flush_all(rw->rp); }
+
+void record_writer_set_deferred_notify(te_record_writer_t *rw, int on)
+{
+    result_partition_set_deferred_notify(rw->rp, on);
+}
 
 te_status_t record_writer_finish(te_record_writer_t *rw)
 {

@@ -134,6 +134,9 @@ te_status_t record_writer_broadcast_priority_event(te_record_writer_t *rw, const
 te_status_t record_writer_write_raw(te_record_writer_t *rw, uint32_t sub, const uint8_t *data, size_t len);
 /* Makes everything written so far readable. Task thread or output flusher. */
 void record_writer_flush_all(te_record_writer_t *rw);
+/* Any thread: see result_partition_set_deferred_notify (the output flusher turns it on
+ * while it flushes the writer). */
+void record_writer_set_deferred_notify(te_record_writer_t *rw, int on);
 /* Finishes open buffers, then EndOfPartition on every channel. */
 te_status_t record_writer_finish(te_record_writer_t *rw);
 

@@ -140,6 +140,18 @@ void result_partition_flush_all(te_result_partition_t *rp)
         pipelined_subpartition_flush(rp->subs[i]);
 }
 
+void result_partition_set_deferred_notify(te_result_partition_t *rp, int on)
+{
+    for (uint32_t i = 0; i < rp->n; i++)
+        pipelined_subpartition_set_deferred_notify(rp->subs[i], on);
+}
+
+void result_partition_announce_all(te_result_partition_t *rp)
+{
+    for (uint32_t i = 0; i < rp->n; i++)
+        pipelined_subpartition_announce(rp->subs[i]);
+}
+
 /* An EVENT buffer: from the pool when one is free now, else a side allocation. */
 static te_buffer_t *rp_event_buffer(te_result_partition_t *rp, const te_event_t *ev)
 {

@@ -49,6 +49,10 @@ void result_partition_buffer_finished(te_result_partition_t *rp, uint32_t sub);
 /* Makes committed bytes of `sub` (or all) readable now. Any thread. */
 void result_partition_flush(te_result_partition_t *rp, uint32_t sub);
 void result_partition_flush_all(te_result_partition_t *rp);
+/* Deferred notifications of finished buffers on every subpartition (on while flushed
+ * periodically; see pipelined_subpartition_set_deferred_notify), and announcing them. */
+void result_partition_set_deferred_notify(te_result_partition_t *rp, int on);
+void result_partition_announce_all(te_result_partition_t *rp);
 /* Producer: appends an event buffer to `sub` (or every subpartition). Events are not
  * subject to the pool: they use a small side allocation if the pool is exhausted. */
 te_status_t result_partition_add_event(te_result_partition_t *rp, uint32_t sub, const te_event_t *ev);

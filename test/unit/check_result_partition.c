@@ -167,6 +167,92 @@ static size_t drain_bytes(te_subpartition_view_t *v, uint8_t *out, size_t cap)
 /* A forward writer takes small records on record_writer_emit's inline path; a writer
  * flushing per record never does. Both must write exactly the oracle stream (u32 BE
  * length, header, payload), across buffer boundaries and with larger records mixed in. */
+/* Emits 124-byte records (128 with the length: two fill a 256-byte buffer) until the
+ * subpartition's backlog is `want` finished buffers. */
+static void emit_until_backlog(te_record_writer_t *rw, te_subpartition_view_t *v, uint32_t want)
+{
+    uint8_t rec[124];
+    memset(rec, 'd', sizeof(rec));
+    for (int i = 0; i < 16 && subpartition_view_backlog(v) < want; i++)
+        ck_assert_int_eq(record_writer_emit(rw, NULL, 0, rec, sizeof(rec)), TE_OK);
+    ck_assert_uint_eq(subpartition_view_backlog(v), want);
+}
+
+static void drain_all(te_subpartition_view_t *v)
+{
+    te_buffer_slice_t s;
+    while (subpartition_view_poll(v, &s, NULL))
+        buffer_recycle(s.buf);
+    ck_assert_int_eq(subpartition_view_is_available(v), 0);
+}
+
+/* While flushed periodically a finished buffer's notification waits for the next
+ * transition: the next finished buffer, a flush, an event, turning it off, or the
+ * producer running out of buffers. */
+START_TEST(test_deferred_notify)
+{
+    te_error_t err;
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 4, 4, NULL);
+    te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
+    te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
+    notified = 0;
+    te_subpartition_view_t *v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
+    ck_assert_ptr_nonnull(v);
+    record_writer_set_deferred_notify(rw, 1);
+
+    emit_until_backlog(rw, v, 1);
+    ck_assert_int_eq(notified, 0);                      /* deferred */
+    ck_assert_int_eq(subpartition_view_is_available(v), 1); /* yet readable */
+    emit_until_backlog(rw, v, 2);
+    ck_assert_int_eq(notified, 1); /* the second buffer tells of both */
+    drain_all(v);
+
+    emit_until_backlog(rw, v, 1);
+    ck_assert_int_eq(notified, 1);
+    record_writer_flush_all(rw); /* the periodic flush */
+    ck_assert_int_eq(notified, 2);
+    drain_all(v);
+
+    emit_until_backlog(rw, v, 1);
+    ck_assert_int_eq(notified, 2);
+    te_event_t ev = {.type = TE_EVENT_CHECKPOINT_BARRIER, .checkpoint_id = 7};
+    ck_assert_int_eq(result_partition_add_event(rp, 0, &ev), TE_OK);
+    ck_assert_int_eq(notified, 3);
+    drain_all(v);
+
+    emit_until_backlog(rw, v, 1);
+    ck_assert_int_eq(notified, 3);
+    record_writer_set_deferred_notify(rw, 0); /* off: told now */
+    ck_assert_int_eq(notified, 4);
+    drain_all(v);
+    emit_until_backlog(rw, v, 1); /* and at once from now on */
+    ck_assert_int_eq(notified, 5);
+    drain_all(v);
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+
+    /* out of buffers: a pool of two, one finished (not told) and one open */
+    rp = harness_new_rp(arena, 1, 2, 2, NULL);
+    sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
+    rw = record_writer_new(rp, sel, 0, &err);
+    notified = 0;
+    v = result_partition_create_view(rp, 0, (te_notifier_t){on_data, NULL}, &err);
+    record_writer_set_deferred_notify(rw, 1);
+    emit_until_backlog(rw, v, 1);
+    uint8_t rec[8] = "12345678";
+    ck_assert_int_eq(record_writer_emit(rw, NULL, 0, rec, sizeof(rec)), TE_OK); /* into the second */
+    ck_assert_int_eq(notified, 0);
+    ck_assert_int_eq(record_writer_is_available(rw), 0); /* would wait: the reader is told */
+    ck_assert_int_eq(notified, 1);
+    drain_all(v);
+    ck_assert_int_eq(record_writer_is_available(rw), 1);
+    subpartition_view_release(v);
+    record_writer_free(rw);
+    result_partition_unref(rp);
+}
+END_TEST
+
 START_TEST(test_writer_fast_path_stream)
 {
     te_id_t id1, id2;
@@ -430,6 +516,7 @@ Suite *result_partition_suite(void)
     tcase_add_test(tc, test_release_cancels_blocked_producer);
     tcase_add_test(tc, test_partition_manager);
     tcase_add_test(tc, test_output_flusher);
+    tcase_add_test(tc, test_deferred_notify);
     suite_add_tcase(s, tc);
     return s;
 }
