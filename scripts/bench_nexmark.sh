@@ -14,7 +14,11 @@
 # NEXMARK_EVENTS (default 5000000) events per query; joins that keep every row of a
 # side (q3, q20) and processing-time q12 run a fifth of that. NEXMARK_QUERIES picks
 # queries of conf/jobs/nexmark/ (default all; empty: none, only the window count and the
-# word count, which always run), BASELINE=0 skips the older build.
+# word count, which always run), BASELINE=0 skips the older build. NEXMARK_REPEAT
+# (default 3) runs of each job, the old build's and this one's alternating (both
+# daemons up, one busy at a time: a drift of the shared host's speed hits both alike),
+# give the median run of each (CPU time is read in clock ticks, and one run of a fast
+# query is a few dozen of them).
 set -euo pipefail
 BUILD=${1:-build}
 EVENTS=${NEXMARK_EVENTS:-5000000}
@@ -22,9 +26,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=$(cd "$BUILD" && pwd)
 WORK=$(mktemp -d /tmp/te-nexmark.XXXXXX)
-DPID=
+declare -A DP DR # per side (old, new): the daemon's pid and RPC port
 cleanup() {
-  [ -n "$DPID" ] && { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
+  for pid in "${DP[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; done
   if [ -d "$WORK/old" ]; then git worktree remove --force "$WORK/old" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
@@ -43,24 +47,23 @@ for q in $QUERIES; do # a name that is no query would measure nothing: say so be
   }
 done
 
-# start_daemon BUILD_DIR: a daemon of that build (its cwd = that build's tree)
+# start_daemon SIDE TREE BIN: a daemon of that build (its cwd = that build's tree)
 start_daemon() {
-  local tree=$1 bin=$2
+  local side=$1 tree=$2 bin=$3
   (cd "$tree" && exec "$bin/taskexecutord" -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 \
-     -D taskmanager.status.port=0 -D taskmanager.numberOfTaskSlots=8) >"$WORK/daemon.log" 2>&1 &
-  DPID=$!
-  for _ in $(seq 1 200); do grep -q ' READY ' "$WORK/daemon.log" 2>/dev/null && break; sleep 0.05; done
-  RPC=$(sed -n 's/.*READY rpc_port=\([0-9]*\).*/\1/p' "$WORK/daemon.log")
-  [ -n "$RPC" ] || { cat "$WORK/daemon.log" >&2; exit 1; }
+     -D taskmanager.status.port=0 -D taskmanager.numberOfTaskSlots=8) >"$WORK/daemon-$side.log" 2>&1 &
+  DP[$side]=$!
+  for _ in $(seq 1 200); do grep -q ' READY ' "$WORK/daemon-$side.log" 2>/dev/null && break; sleep 0.05; done
+  DR[$side]=$(sed -n 's/.*READY rpc_port=\([0-9]*\).*/\1/p' "$WORK/daemon-$side.log")
+  [ -n "${DR[$side]}" ] || { cat "$WORK/daemon-$side.log" >&2; exit 1; }
 }
-stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; DPID=; }
-cpu() { awk '{print $14 + $15}' "/proc/$DPID/stat"; }
+cpu() { awk '{print $14 + $15}' "/proc/${DP[$1]}/stat"; }
 hz=$(getconf CLK_TCK)
 
-# measure TREE BIN JOB EVENTS -> "events cpu_s wall_s" (the job's nexmark count set,
+# measure SIDE TREE BIN JOB EVENTS -> "events cpu_s wall_s" (the job's nexmark count set,
 # sinks to /dev/null-like discard, files under WORK)
 measure() {
-  local tree=$1 bin=$2 job=$3 events=$4
+  local side=$1 tree=$2 bin=$3 job=$4 events=$5
   python3 - "$job" "$events" "$WORK/job.json" "$WORK" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -73,14 +76,17 @@ for v in j["vertices"]:
 json.dump(j, open(sys.argv[3], "w"))
 PY
   local c0 c1 t0 t1
-  c0=$(cpu); t0=$(date +%s.%N)
-  (cd "$tree" && "$bin/tectl" submit "$WORK/job.json" --executor "127.0.0.1:$RPC") >"$WORK/job.out" 2>&1 ||
+  c0=$(cpu "$side"); t0=$(date +%s.%N)
+  (cd "$tree" && "$bin/tectl" submit "$WORK/job.json" --executor "127.0.0.1:${DR[$side]}") >"$WORK/job.out" 2>&1 ||
     { cat "$WORK/job.out" >&2; return 1; }
-  t1=$(date +%s.%N); c1=$(cpu)
+  t1=$(date +%s.%N); c1=$(cpu "$side")
   rm -rf "$WORK/out" "$WORK"/out-*
   python3 -c "import sys; print(sys.argv[1], max((int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]), 1e-9), float(sys.argv[6]) - float(sys.argv[5]))" \
     "$events" "$c0" "$c1" "$hz" "$t0" "$t1"
 }
+
+# median RUN... -> the run ("events cpu_s wall_s") with the median CPU time
+median() { printf '%s\n' "$@" | sort -g -k2 | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 # the word count's input: a fixed text, repeated
 python3 - "$WORK/words.txt" <<'PY'
@@ -91,8 +97,8 @@ with open(sys.argv[1], "w") as f:
     for _ in range(400000):
         f.write(" ".join(random.choice(words) for _ in range(8)) + "\n")
 PY
-wordcount_job() { # wordcount_job OUT: the shipped word count over WORK/words.txt
-  python3 - "$1" "$WORK/words.txt" "$WORK/wc.json" <<'PY'
+wordcount_job() { # wordcount_job TREE OUT: the shipped word count of TREE over WORK/words.txt
+  python3 - "$1/conf/jobs/wordcount.json" "$WORK/words.txt" "$2" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 for v in j["vertices"]:
@@ -103,24 +109,20 @@ json.dump(j, open(sys.argv[3], "w"))
 PY
 }
 WORDS_EVENTS=$((400000 * 8))
-
-declare -A OLD
+REPEAT=${NEXMARK_REPEAT:-3}
+OLDTREE=
 if [ "${BASELINE:-1}" != 0 ]; then
   first=$(git log --diff-filter=A --format=%H -- proto/ROWS.md | tail -1)
   REV=${BASELINE_REV:-$(git rev-parse "${first}^")}
-  git worktree add --detach "$WORK/old" "$REV" >/dev/null 2>&1
-  make -C "$WORK/old" -j2 BUILD=build build/taskexecutord build/tectl >"$WORK/old-build.log" 2>&1 ||
+  OLDTREE=$WORK/old
+  git worktree add --detach "$OLDTREE" "$REV" >/dev/null 2>&1
+  make -C "$OLDTREE" -j2 BUILD=build build/taskexecutord build/tectl >"$WORK/old-build.log" 2>&1 ||
     { tail -20 "$WORK/old-build.log" >&2; exit 1; }
-  start_daemon "$WORK/old" "$WORK/old/build"
-  for q in q0 q1 q2 q5; do
-    [ -f "$WORK/old/conf/jobs/nexmark_$q.json" ] || continue
-    OLD[$q]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/old/conf/jobs/nexmark_$q.json" "$EVENTS")
-  done
-  OLD[windowed_count]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/old/conf/jobs/windowed_count.json" "$EVENTS")
-  wordcount_job "$WORK/old/conf/jobs/wordcount.json"
-  OLD[wordcount]=$(measure "$WORK/old" "$WORK/old/build" "$WORK/wc.json" "$WORDS_EVENTS")
-  stop_daemon
+  start_daemon old "$OLDTREE" "$OLDTREE/build"
+  wordcount_job "$OLDTREE" "$WORK/wc-old.json"
 fi
+start_daemon new "$ROOT" "$BUILD"
+wordcount_job "$ROOT" "$WORK/wc-new.json"
 
 report() { # report FIGURE "events cpu wall" [flink] [old "events cpu wall"] [old target]
   python3 - "$@" <<'PY'
@@ -143,15 +145,25 @@ print(json.dumps(d))
 PY
 }
 
-start_daemon "$ROOT" "$BUILD"
+# run FIGURE NEW_JOB OLD_JOB EVENTS [FLINK] [TARGET]: REPEAT runs on each side,
+# alternating (OLD_JOB empty or missing: this build only), reported
+run() {
+  local fig=$1 job=$2 oldjob=$3 ev=$4 flink=${5:-} target=${6:-} i
+  local new=() old=()
+  [ -n "$OLDTREE" ] && [ -n "$oldjob" ] && [ -f "$oldjob" ] || oldjob=
+  for ((i = 0; i < REPEAT; i++)); do
+    [ -n "$oldjob" ] && old+=("$(measure old "$OLDTREE" "$OLDTREE/build" "$oldjob" "$ev")")
+    new+=("$(measure new "$ROOT" "$BUILD" "$job" "$ev")")
+  done
+  report "$fig" "$(median "${new[@]}")" "$flink" "$([ -n "$oldjob" ] && median "${old[@]}")" "$target"
+}
+
 for q in $QUERIES; do
   ev=$EVENTS
   case $q in q3|q12|q20) ev=$((EVENTS / 5)) ;; esac
-  r=$(measure "$ROOT" "$BUILD" "conf/jobs/nexmark/$q.json" "$ev")
-  report "nexmark_$q" "$r" "${FLINK[$q]:-}" "${OLD[$q]:-}" "${OLD_TARGET[$q]:-}"
+  run "nexmark_$q" "conf/jobs/nexmark/$q.json" "$OLDTREE/conf/jobs/nexmark_$q.json" "$ev" "${FLINK[$q]:-}" \
+    "${OLD_TARGET[$q]:-}"
 done
-r=$(measure "$ROOT" "$BUILD" conf/jobs/windowed_count.json "$EVENTS")
-report windowed_count "$r" "" "${OLD[windowed_count]:-}" "${OLD_TARGET[windowed_count]}"
-wordcount_job conf/jobs/wordcount.json
-r=$(measure "$ROOT" "$BUILD" "$WORK/wc.json" "$WORDS_EVENTS")
-report wordcount "$r" "" "${OLD[wordcount]:-}" "${OLD_TARGET[wordcount]}"
+run windowed_count conf/jobs/windowed_count.json "$OLDTREE/conf/jobs/windowed_count.json" "$EVENTS" "" \
+  "${OLD_TARGET[windowed_count]}"
+run wordcount "$WORK/wc-new.json" "$WORK/wc-old.json" "$WORDS_EVENTS" "" "${OLD_TARGET[wordcount]}"

@@ -491,12 +491,21 @@ static int fixed_need(const expr_t *e)
     return need;
 }
 
+/* Marks e and its operator nodes: fixed_leaves when a fixed binary operator over two
+ * fields or literals. */
+static void mark_leaves(expr_t *e, int fixed)
+{
+    e->fixed_leaves = fixed && e->nargs == 2 && e->op != X_NEG &&
+                      (e->args[0]->op == X_FIELD || e->args[0]->op == X_LIT) &&
+                      (e->args[1]->op == X_FIELD || e->args[1]->op == X_LIT);
+    for (uint32_t i = 0; i < e->nargs; i++)
+        mark_leaves(e->args[i], fixed);
+}
+
 void expr_fixed_mark(expr_t *e)
 {
     e->fixed_need = fixed_need(e);
-    e->fixed_leaves = e->fixed_need >= 0 && e->nargs == 2 && e->op != X_NEG &&
-                      (e->args[0]->op == X_FIELD || e->args[0]->op == X_LIT) &&
-                      (e->args[1]->op == X_FIELD || e->args[1]->op == X_LIT);
+    mark_leaves(e, e->fixed_need >= 0);
 }
 
 static double fx_d(const expr_t *e, fx_t v) { return e->type == TE_TYPE_DOUBLE ? v.d : (double)v.i; }
@@ -514,14 +523,17 @@ static inline fx_t fx_leaf(const expr_t *e, const uint8_t *row)
     return r;
 }
 
-static fx_t fx_node(const expr_t *e, const uint8_t *row);
-
-/* A fixed node: fields and literals (most operands) without a call. */
-static inline fx_t fx_eval(const expr_t *e, const uint8_t *row)
+/* A comparison's result from a < b and a > b (as cmp_values: unordered compares equal). */
+static inline int64_t fx_cmp(xop_t op, int lt, int gt)
 {
-    if (e->op == X_FIELD || e->op == X_LIT)
-        return fx_leaf(e, row);
-    return fx_node(e, row);
+    switch (op) {
+    case X_EQ: return !lt && !gt;
+    case X_NE: return lt || gt;
+    case X_LT: return lt;
+    case X_LE: return !gt;
+    case X_GT: return gt;
+    default: return !lt; /* X_GE */
+    }
 }
 
 /* Binary operator node e over its operands' values a and b, as eval_arith and
@@ -531,7 +543,6 @@ static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
     fx_t r = {.i = 0, .null = 0};
     if (a.null || b.null)
         return (fx_t){.i = 0, .null = 1};
-    int c;
     if (e->dom == D_DOUBLE) {
         double x = fx_d(e->args[0], a), y = fx_d(e->args[1], b);
         switch (e->op) {
@@ -544,33 +555,38 @@ static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
                 return (fx_t){.i = 0, .null = 1};
             r.d = e->op == X_DIV ? x / y : fmod(x, y);
             return r;
-        default: c = x < y ? -1 : x > y ? 1 : 0; break;
-        }
-    } else {
-        uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i; /* wrapping, as Java's long */
-        switch (e->op) {
-        case X_ADD: r.i = (int64_t)(x + y); return r;
-        case X_SUB: r.i = (int64_t)(x - y); return r;
-        case X_MUL: r.i = (int64_t)(x * y); return r;
-        case X_DIV:
-        case X_MOD:
-            if (b.i == 0)
-                return (fx_t){.i = 0, .null = 1};
-            if (b.i == -1)
-                r.i = e->op == X_DIV ? (int64_t)(0 - x) : 0;
-            else
-                r.i = e->op == X_DIV ? a.i / b.i : a.i % b.i;
-            return r;
-        default: c = a.i < b.i ? -1 : a.i > b.i ? 1 : 0; break;
+        default: r.i = fx_cmp(e->op, x < y, x > y); return r;
         }
     }
-    r.i = e->op == X_EQ   ? c == 0
-          : e->op == X_NE ? c != 0
-          : e->op == X_LT ? c < 0
-          : e->op == X_LE ? c <= 0
-          : e->op == X_GT ? c > 0
-                          : c >= 0;
-    return r;
+    uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i; /* wrapping, as Java's long */
+    switch (e->op) {
+    case X_ADD: r.i = (int64_t)(x + y); return r;
+    case X_SUB: r.i = (int64_t)(x - y); return r;
+    case X_MUL: r.i = (int64_t)(x * y); return r;
+    case X_DIV:
+    case X_MOD:
+        if (b.i == 0)
+            return (fx_t){.i = 0, .null = 1};
+        if (b.i == -1)
+            r.i = e->op == X_DIV ? (int64_t)(0 - x) : 0;
+        else
+            r.i = e->op == X_DIV ? a.i / b.i : a.i % b.i;
+        return r;
+    default: r.i = fx_cmp(e->op, a.i < b.i, a.i > b.i); return r;
+    }
+}
+
+static fx_t fx_node(const expr_t *e, const uint8_t *row);
+
+/* A fixed node: fields, literals and operators over two of them (most operands:
+ * auction % 123, price * 0.908) without a call. */
+static inline fx_t fx_eval(const expr_t *e, const uint8_t *row)
+{
+    if (e->op == X_FIELD || e->op == X_LIT)
+        return fx_leaf(e, row);
+    if (e->fixed_leaves)
+        return fx_apply(e, fx_leaf(e->args[0], row), fx_leaf(e->args[1], row));
+    return fx_node(e, row);
 }
 
 /* An operator node. */
@@ -588,12 +604,12 @@ static fx_t fx_node(const expr_t *e, const uint8_t *row)
     return a;
 }
 
-/* The root: a binary operator over two fields or literals (price * 0.908, auction % 123)
- * without a call. */
+/* The root: an operator over two operands each a field, a literal or an operator over
+ * two of those (auction % 123 = 0) without a call. */
 static inline fx_t fx_root(const expr_t *e, const uint8_t *row)
 {
-    if (e->fixed_leaves)
-        return fx_apply(e, fx_leaf(e->args[0], row), fx_leaf(e->args[1], row));
+    if (e->nargs == 2 && e->op != X_NEG)
+        return fx_apply(e, fx_eval(e->args[0], row), fx_eval(e->args[1], row));
     return fx_eval(e, row);
 }
 

@@ -89,7 +89,7 @@ struct expr {
     /* the root's: 1 + the highest field a fixed expression reads (see expr_fixed), or
      * -1 when it is not one; set by expr_fixed_mark once the tree is compiled */
     int fixed_need;
-    int fixed_leaves; /* the root: fixed, a binary operator over two fields or literals */
+    int fixed_leaves; /* a node of a fixed tree: a binary operator over two fields or literals */
 };
 
 /* Sets root e's fixed_need (expr_eval.c); the parser calls it on every compiled tree. */
