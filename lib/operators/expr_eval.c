@@ -555,7 +555,11 @@ static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
                 return (fx_t){.i = 0, .null = 1};
             r.d = e->op == X_DIV ? x / y : fmod(x, y);
             return r;
-        default: r.i = fx_cmp(e->op, x < y, x > y); return r;
+        default: {
+            int lt = (x < y), gt = (x > y);
+            r.i = fx_cmp(e->op, lt, gt);
+            return r;
+        }
         }
     }
     uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i; /* wrapping, as Java's long */
@@ -572,7 +576,11 @@ static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
         else
             r.i = e->op == X_DIV ? a.i / b.i : a.i % b.i;
         return r;
-    default: r.i = fx_cmp(e->op, a.i < b.i, a.i > b.i); return r;
+    default: {
+        int lt = (a.i < b.i), gt = (a.i > b.i);
+        r.i = fx_cmp(e->op, lt, gt);
+        return r;
+    }
     }
 }
 

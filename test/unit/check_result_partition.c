@@ -201,7 +201,7 @@ START_TEST(test_deferred_notify)
     record_writer_set_deferred_notify(rw, 1);
 
     emit_until_backlog(rw, v, 1);
-    ck_assert_int_eq(notified, 0);                      /* deferred */
+    ck_assert_int_eq(notified, 0);                          /* deferred */
     ck_assert_int_eq(subpartition_view_is_available(v), 1); /* yet readable */
     emit_until_backlog(rw, v, 2);
     ck_assert_int_eq(notified, 1); /* the second buffer tells of both */
