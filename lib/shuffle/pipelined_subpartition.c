@@ -58,8 +58,10 @@ struct te_pipelined_subpartition {
     int tail_open; /* the last queued buffer is a data buffer not yet finished */
     int released;
     int has_reader;
-    int defer;    /* deferred notifications on */
-    int deferred; /* readable, the listener not told (see the file comment) */
+    int defer; /* deferred notifications on */
+    /* readable, the listener not told (see the file comment); written under mu, read
+     * without it by announce, whose caller (the producer) is the only one setting it */
+    _Atomic int deferred;
     te_notifier_t listener;
     te_notifier_t prio_listener;
     uint32_t notifying;
@@ -202,15 +204,26 @@ static int sp_readable_locked(te_pipelined_subpartition_t *sp)
     return 0;
 }
 
+static inline int deferred_get(te_pipelined_subpartition_t *sp)
+{
+    return atomic_load_explicit(&sp->deferred, memory_order_relaxed);
+}
+
+static inline void deferred_set(te_pipelined_subpartition_t *sp, int v)
+{
+    atomic_store_explicit(&sp->deferred, v, memory_order_relaxed);
+}
+
 /* Takes a listener call ticket when the transition warrants one — nothing was readable
  * (or the listener was not told: deferred) and something is. Caller holds mu. */
 static te_notifier_t sp_begin_notify_locked(te_pipelined_subpartition_t *sp, int was_readable)
 {
     te_notifier_t n = {NULL, NULL};
-    if ((!was_readable || sp->deferred) && sp->has_reader && sp->listener.fn != NULL && sp_readable_locked(sp)) {
+    if ((!was_readable || deferred_get(sp)) && sp->has_reader && sp->listener.fn != NULL &&
+        sp_readable_locked(sp)) {
         n = sp->listener;
         sp->notifying++;
-        sp->deferred = 0;
+        deferred_set(sp, 0);
     }
     return n;
 }
@@ -220,7 +233,7 @@ static te_notifier_t sp_begin_notify_locked(te_pipelined_subpartition_t *sp, int
 static te_notifier_t sp_finished_notify_locked(te_pipelined_subpartition_t *sp, int was_readable)
 {
     if (sp->defer && !was_readable && sp->has_reader && sp_readable_locked(sp)) {
-        sp->deferred = 1;
+        deferred_set(sp, 1);
         return (te_notifier_t){NULL, NULL};
     }
     return sp_begin_notify_locked(sp, was_readable);
@@ -387,7 +400,7 @@ void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp)
 void pipelined_subpartition_flush(te_pipelined_subpartition_t *sp)
 {
     pthread_mutex_lock(&sp->mu);
-    if (sp->released || ((sp->count == 0 || sp->flush_requested) && !sp->deferred)) {
+    if (sp->released || ((sp->count == 0 || sp->flush_requested) && !deferred_get(sp))) {
         pthread_mutex_unlock(&sp->mu);
         return;
     }
@@ -416,6 +429,8 @@ void pipelined_subpartition_set_deferred_notify(te_pipelined_subpartition_t *sp,
 
 void pipelined_subpartition_announce(te_pipelined_subpartition_t *sp)
 {
+    if (!deferred_get(sp)) /* only the producer, which calls this, sets it: 0 is exact */
+        return;
     pthread_mutex_lock(&sp->mu);
     te_notifier_t n = sp->released ? (te_notifier_t){NULL, NULL} : sp_begin_notify_locked(sp, 1);
     pthread_mutex_unlock(&sp->mu);
@@ -511,7 +526,7 @@ int pipelined_subpartition_poll(te_pipelined_subpartition_t *sp, te_buffer_slice
     if (sp->flush_requested && !sp_readable_locked(sp))
         sp->flush_requested = 0; /* nothing unread: a later flush must notify again */
     if (got)
-        sp->deferred = 0; /* the reader is reading: it polls again after this */
+        deferred_set(sp, 0); /* the reader is reading: it polls again after this */
     if (backlog != NULL)
         *backlog = sp->backlog;
     pthread_mutex_unlock(&sp->mu);

@@ -36,8 +36,9 @@ void pipelined_subpartition_release(te_pipelined_subpartition_t *sp);
  * while on (only while something flushes the subpartition periodically: that bounds
  * the wait); off tells the reader what it was not told. */
 void pipelined_subpartition_set_deferred_notify(te_pipelined_subpartition_t *sp, int on);
-/* Any thread: tells the reader what a deferred notification kept from it (the
- * producer is out of buffers: the reader must consume to recycle them). */
+/* Producer (the only thread deferring, so a cheap check suffices when nothing is):
+ * tells the reader what a deferred notification kept from it (the producer is out of
+ * buffers: the reader must consume to recycle them). */
 void pipelined_subpartition_announce(te_pipelined_subpartition_t *sp);
 
 /* Reader: 0 and *err message when a reader is attached already or released. */

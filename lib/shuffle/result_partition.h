@@ -52,6 +52,7 @@ void result_partition_flush_all(te_result_partition_t *rp);
 /* Deferred notifications of finished buffers on every subpartition (on while flushed
  * periodically; see pipelined_subpartition_set_deferred_notify), and announcing them. */
 void result_partition_set_deferred_notify(te_result_partition_t *rp, int on);
+/* announce_all: the producer only. */
 void result_partition_announce_all(te_result_partition_t *rp);
 /* Producer: appends an event buffer to `sub` (or every subpartition). Events are not
  * subject to the pool: they use a small side allocation if the pool is exhausted. */
