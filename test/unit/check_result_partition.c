@@ -186,13 +186,13 @@ static void drain_all(te_subpartition_view_t *v)
     ck_assert_int_eq(subpartition_view_is_available(v), 0);
 }
 
-/* While flushed periodically a finished buffer's notification waits for the next
- * transition: the next finished buffer, a flush, an event, turning it off, or the
- * producer running out of buffers. */
+/* While flushed periodically a finished buffer's notification waits for three more
+ * finished buffers (the reader is told once per four), or for another transition: a
+ * flush, an event, turning it off, or the producer running out of buffers. */
 START_TEST(test_deferred_notify)
 {
     te_error_t err;
-    te_result_partition_t *rp = harness_new_rp(arena, 1, 4, 4, NULL);
+    te_result_partition_t *rp = harness_new_rp(arena, 1, 6, 6, NULL);
     te_channel_selector_t *sel = channel_selector_new(TE__PARTITIONER__FORWARD, 1, 0, -1, 0, 0, &err);
     te_record_writer_t *rw = record_writer_new(rp, sel, 0, &err);
     notified = 0;
@@ -203,30 +203,35 @@ START_TEST(test_deferred_notify)
     emit_until_backlog(rw, v, 1);
     ck_assert_int_eq(notified, 0);                          /* deferred */
     ck_assert_int_eq(subpartition_view_is_available(v), 1); /* yet readable */
-    emit_until_backlog(rw, v, 2);
-    ck_assert_int_eq(notified, 1); /* the second buffer tells of both */
+    emit_until_backlog(rw, v, 3);
+    ck_assert_int_eq(notified, 0);
+    emit_until_backlog(rw, v, 4);
+    ck_assert_int_eq(notified, 1); /* the fourth buffer tells of all */
+    drain_all(v);
+    emit_until_backlog(rw, v, 4); /* and again from nothing readable */
+    ck_assert_int_eq(notified, 2);
     drain_all(v);
 
     emit_until_backlog(rw, v, 1);
-    ck_assert_int_eq(notified, 1);
+    ck_assert_int_eq(notified, 2);
     record_writer_flush_all(rw); /* the periodic flush */
-    ck_assert_int_eq(notified, 2);
+    ck_assert_int_eq(notified, 3);
     drain_all(v);
 
-    emit_until_backlog(rw, v, 1);
-    ck_assert_int_eq(notified, 2);
+    emit_until_backlog(rw, v, 2);
+    ck_assert_int_eq(notified, 3);
     te_event_t ev = {.type = TE_EVENT_CHECKPOINT_BARRIER, .checkpoint_id = 7};
     ck_assert_int_eq(result_partition_add_event(rp, 0, &ev), TE_OK);
-    ck_assert_int_eq(notified, 3);
+    ck_assert_int_eq(notified, 4);
     drain_all(v);
 
     emit_until_backlog(rw, v, 1);
-    ck_assert_int_eq(notified, 3);
-    record_writer_set_deferred_notify(rw, 0); /* off: told now */
     ck_assert_int_eq(notified, 4);
+    record_writer_set_deferred_notify(rw, 0); /* off: told now */
+    ck_assert_int_eq(notified, 5);
     drain_all(v);
     emit_until_backlog(rw, v, 1); /* and at once from now on */
-    ck_assert_int_eq(notified, 5);
+    ck_assert_int_eq(notified, 6);
     drain_all(v);
     subpartition_view_release(v);
     record_writer_free(rw);
