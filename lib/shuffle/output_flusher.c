@@ -10,6 +10,8 @@
  * main). `mu` guards the entry list, `flushing` and `stop`; it is not held during
  * record_writer_flush_all (which takes subpartition locks). remove waits on `done`
  * while its writer is being flushed, so the caller may free the writer afterwards.
+ * A writer added has its readers told of finished buffers in groups (deferred
+ * notifications, pipelined_subpartition.c), which this flush bounds; remove ends that.
  */
 #include "shuffle/output_flusher.h"
 

@@ -32,9 +32,10 @@ void pipelined_subpartition_buffer_finished(te_pipelined_subpartition_t *sp);
 void pipelined_subpartition_flush(te_pipelined_subpartition_t *sp);
 /* Any thread: drops queued buffers, refuses later adds, wakes the reader. */
 void pipelined_subpartition_release(te_pipelined_subpartition_t *sp);
-/* Any thread: defers the notification of a finished buffer to the next transition
- * while on (only while something flushes the subpartition periodically: that bounds
- * the wait); off tells the reader what it was not told. */
+/* Any thread: while on, finished buffers tell the reader once SP_DEFER_BUFFERS of them
+ * are queued untold, or with the next other transition (only while something flushes
+ * the subpartition periodically: that bounds the wait); off tells the reader what it
+ * was not told. */
 void pipelined_subpartition_set_deferred_notify(te_pipelined_subpartition_t *sp, int on);
 /* Producer (the only thread deferring, so a cheap check suffices when nothing is):
  * tells the reader what a deferred notification kept from it (the producer is out of
