@@ -502,12 +502,6 @@ static void mark_leaves(expr_t *e, int fixed)
         mark_leaves(e->args[i], fixed);
 }
 
-void expr_fixed_mark(expr_t *e)
-{
-    e->fixed_need = fixed_need(e);
-    mark_leaves(e, e->fixed_need >= 0);
-}
-
 static double fx_d(const expr_t *e, fx_t v) { return e->type == TE_TYPE_DOUBLE ? v.d : (double)v.i; }
 
 /* A field or a literal. */
@@ -616,16 +610,149 @@ static fx_t fx_node(const expr_t *e, const uint8_t *row)
  * two of those (auction % 123 = 0) without a call. */
 static inline fx_t fx_root(const expr_t *e, const uint8_t *row)
 {
+    if (e->fx_kernel) {
+        uint64_t v;
+        fx_t r;
+        r.null = e->fx_kernel(e, row, &v);
+        r.i = (int64_t)v;
+        return r;
+    }
     if (e->nargs == 2 && e->op != X_NEG)
         return fx_apply(e, fx_eval(e->args[0], row), fx_eval(e->args[1], row));
     return fx_eval(e, row);
 }
 
-int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot)
+/* ---- kernels: a fixed root over two leaves, one function per domain and operator ---- */
+
+static inline int64_t fk_int(const expr_t *e, int k, const uint8_t *row)
+{
+    const struct fx_operand *o = &e->fx_opnd[k];
+    return o->is_lit ? (int64_t)o->bits : (int64_t)te_row_load64(row + o->off);
+}
+
+static inline double fk_dbl(const expr_t *e, int k, const uint8_t *row)
+{
+    const struct fx_operand *o = &e->fx_opnd[k];
+    fx_t v;
+    v.i = o->is_lit ? (int64_t)o->bits : (int64_t)te_row_load64(row + o->off);
+    return o->to_dbl ? (double)v.i : v.d;
+}
+
+static inline int fk_null(uint64_t *slot)
+{
+    *slot = 0;
+    return 1;
+}
+
+static inline int fk_put_dbl(uint64_t *slot, double d)
+{
+    memcpy(slot, &d, 8);
+    return 0;
+}
+
+/* name, then the result from a and b (int64_t; wrapping, as Java's long) or x and y
+ * (double); a zero divisor is null, as eval_arith */
+#define FK_INT(name, result)                                             \
+    static int name(const expr_t *e, const uint8_t *row, uint64_t *slot) \
+    {                                                                    \
+        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
+            return fk_null(slot);                                        \
+        int64_t a = fk_int(e, 0, row), b = fk_int(e, 1, row);            \
+        result;                                                          \
+    }
+#define FK_DBL(name, result)                                             \
+    static int name(const expr_t *e, const uint8_t *row, uint64_t *slot) \
+    {                                                                    \
+        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
+            return fk_null(slot);                                        \
+        double x = fk_dbl(e, 0, row), y = fk_dbl(e, 1, row);             \
+        result;                                                          \
+    }
+#define FK_SET(v) return (*slot = (uint64_t)(v), 0)
+
+FK_INT(fk_add_i, FK_SET((uint64_t)a + (uint64_t)b))
+FK_INT(fk_sub_i, FK_SET((uint64_t)a - (uint64_t)b))
+FK_INT(fk_mul_i, FK_SET((uint64_t)a *(uint64_t)b))
+FK_INT(fk_div_i, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
+FK_INT(fk_mod_i, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 : a % b))
+FK_INT(fk_eq_i, FK_SET(a == b))
+FK_INT(fk_ne_i, FK_SET(a != b))
+FK_INT(fk_lt_i, FK_SET(a < b))
+FK_INT(fk_le_i, FK_SET(a <= b))
+FK_INT(fk_gt_i, FK_SET(a > b))
+FK_INT(fk_ge_i, FK_SET(a >= b))
+FK_DBL(fk_add_d, return fk_put_dbl(slot, x + y))
+FK_DBL(fk_sub_d, return fk_put_dbl(slot, x - y))
+FK_DBL(fk_mul_d, return fk_put_dbl(slot, x *y))
+FK_DBL(fk_div_d, if (y == 0) return fk_null(slot); return fk_put_dbl(slot, x / y))
+FK_DBL(fk_mod_d, if (y == 0) return fk_null(slot); return fk_put_dbl(slot, fmod(x, y)))
+/* comparisons as cmp_values: unordered (NaN) compares equal */
+FK_DBL(fk_eq_d, FK_SET(!(x < y) && !(x > y)))
+FK_DBL(fk_ne_d, FK_SET(x<y || x> y))
+FK_DBL(fk_lt_d, FK_SET(x < y))
+FK_DBL(fk_le_d, FK_SET(!(x > y)))
+FK_DBL(fk_gt_d, FK_SET(x > y))
+FK_DBL(fk_ge_d, FK_SET(!(x < y)))
+
+/* The kernels by operator: int64 domain, double domain. */
+static const struct {
+    xop_t op;
+    int (*k[2])(const expr_t *, const uint8_t *, uint64_t *);
+} fk_table[] = {
+    {X_ADD, {fk_add_i, fk_add_d}}, {X_SUB, {fk_sub_i, fk_sub_d}}, {X_MUL, {fk_mul_i, fk_mul_d}},
+    {X_DIV, {fk_div_i, fk_div_d}}, {X_MOD, {fk_mod_i, fk_mod_d}}, {X_EQ, {fk_eq_i, fk_eq_d}},
+    {X_NE, {fk_ne_i, fk_ne_d}},    {X_LT, {fk_lt_i, fk_lt_d}},    {X_LE, {fk_le_i, fk_le_d}},
+    {X_GT, {fk_gt_i, fk_gt_d}},    {X_GE, {fk_ge_i, fk_ge_d}},
+};
+
+/* Gives fixed root e its kernel when it is a binary operator over two leaves. */
+static void mark_kernel(expr_t *e)
+{
+    e->fx_kernel = NULL;
+    if (e->fixed_need < 0 || !e->fixed_leaves)
+        return;
+    for (size_t i = 0; i < sizeof(fk_table) / sizeof(fk_table[0]); i++)
+        if (fk_table[i].op == e->op)
+            e->fx_kernel = fk_table[i].k[e->dom == D_DOUBLE];
+    e->fx_reads = 0;
+    for (int k = 0; k < 2; k++) {
+        const expr_t *a = e->args[k];
+        struct fx_operand *o = &e->fx_opnd[k];
+        int dbl = e->dom == D_DOUBLE && a->type != TE_TYPE_DOUBLE; /* an int64 read as a double */
+        *o = (struct fx_operand){0};
+        if (a->op == X_FIELD) {
+            o->off = TE_ROW_HEADER + 8u * a->field;
+            o->to_dbl = (uint8_t)dbl;
+            e->fx_reads |= 1ull << a->field;
+        } else {
+            fx_t v = {.i = a->lit.i};
+            if (dbl)
+                v.d = (double)a->lit.i;
+            o->bits = (uint64_t)v.i;
+            o->is_lit = 1;
+        }
+    }
+}
+
+void expr_fixed_mark(expr_t *e)
+{
+    e->fixed_need = fixed_need(e);
+    mark_leaves(e, e->fixed_need >= 0);
+    mark_kernel(e);
+}
+
+/* A fixed root without a kernel (its own function: expr_eval_fixed saves no registers
+ * on the way to a kernel). */
+static int fx_tree(const expr_t *e, const uint8_t *row, uint64_t *slot)
 {
     fx_t v = fx_root(e, row);
     *slot = (uint64_t)v.i;
     return v.null;
+}
+
+int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot)
+{
+    return e->fx_kernel ? e->fx_kernel(e, row, slot) : fx_tree(e, row, slot);
 }
 
 /* Whether rec holds the first n fields (as expr_eval_fixed needs). */

@@ -90,6 +90,17 @@ struct expr {
      * -1 when it is not one; set by expr_fixed_mark once the tree is compiled */
     int fixed_need;
     int fixed_leaves; /* a node of a fixed tree: a binary operator over two fields or literals */
+    /* a fixed root that is a binary operator over two fields or literals: the function
+     * of its domain and operator (expr_eval.c) and its operands, each a field's slot
+     * offset or a literal's bits (converted to the domain's type) */
+    int (*fx_kernel)(const struct expr *e, const uint8_t *row, uint64_t *slot);
+    uint64_t fx_reads; /* the fields it reads: null bits */
+    struct fx_operand {
+        uint64_t bits;  /* a literal */
+        uint32_t off;   /* a field: its slot's offset in the row */
+        uint8_t is_lit; /* 1: a literal */
+        uint8_t to_dbl; /* 1: an int64 field read in the double domain */
+    } fx_opnd[2];
 };
 
 /* Sets root e's fixed_need (expr_eval.c); the parser calls it on every compiled tree. */

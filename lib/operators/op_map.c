@@ -257,6 +257,7 @@ static void *lower_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
 /* Any row, through the checked readers (a malformed field reads as null). */
 static int map_process_checked(map_op_t *m, const te_record_t *rec, te_output_t *out)
 {
+    expr_env_reset(&m->env);
     te_row_builder_begin(&m->row, m->n);
     for (uint32_t i = 0; i < m->n; i++) {
         const map_col_t *c = &m->col[i];
@@ -287,7 +288,6 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     map_op_t *m = self;
     (void)input;
     const uint8_t *d = rec->data;
-    expr_env_reset(&m->env);
     if (rec->len < TE_ROW_HEADER + 8u * m->n_in || d[0] != m->n_in)
         return map_process_checked(m, rec, out);
     te_row_builder_t *b = &m->row;
@@ -337,11 +337,11 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     }
     for (uint32_t k = 0; k < m->n_vc; k++)
         memcpy(oslots + 8u * m->vc_out[k], &vslot[k], 8);
-    for (uint32_t k = 0; k < m->n_fc; k++) {
-        uint32_t i = m->fc_out[k], f = m->fc_in[k];
-        memcpy(oslots + 8u * i, slots + 8u * f, 8);
-        nulls |= ((in_nulls >> f) & 1u) << i;
-    }
+    for (uint32_t k = 0; k < m->n_fc; k++)
+        memcpy(oslots + 8u * m->fc_out[k], slots + 8u * m->fc_in[k], 8);
+    if (in_nulls != 0) /* most rows have no null: no null bits to move */
+        for (uint32_t k = 0; k < m->n_fc; k++)
+            nulls |= ((in_nulls >> m->fc_in[k]) & 1u) << m->fc_out[k];
     for (uint32_t k = 0; k < m->n_fx; k++) {
         uint32_t i = m->fx[k];
         uint64_t v, null = (uint64_t)expr_eval_fixed(m->col[i].e, d, &v);
@@ -352,6 +352,8 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     b->n = m->n;
     b->len = olen;
     b->nulls = nulls;
+    if (m->n_gen > 0)
+        expr_env_reset(&m->env);
     for (uint32_t k = 0; k < m->n_gen; k++) {
         uint32_t i = m->gen[k];
         expr_value_t v;
