@@ -650,49 +650,43 @@ static inline int fk_put_dbl(uint64_t *slot, double d)
     return 0;
 }
 
-/* name, then the result from a and b (int64_t; wrapping, as Java's long) or x and y
- * (double); a zero divisor is null, as eval_arith */
-#define FK_INT(name, result)                                             \
+/* Kernel `name` over operands a and b of type T, read by fk_int or fk_dbl, whose body
+ * sets the slot from them: integers wrap, as Java's long; a zero divisor is null, as
+ * eval_arith; doubles compare as cmp_values (unordered, NaN, compares equal). */
+#define FK(name, T, read, body)                                          \
     static int name(const expr_t *e, const uint8_t *row, uint64_t *slot) \
     {                                                                    \
         if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
             return fk_null(slot);                                        \
-        int64_t a = fk_int(e, 0, row), b = fk_int(e, 1, row);            \
-        result;                                                          \
-    }
-#define FK_DBL(name, result)                                             \
-    static int name(const expr_t *e, const uint8_t *row, uint64_t *slot) \
-    {                                                                    \
-        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
-            return fk_null(slot);                                        \
-        double x = fk_dbl(e, 0, row), y = fk_dbl(e, 1, row);             \
-        result;                                                          \
+        T a = read(e, 0, row), b = read(e, 1, row);                      \
+        body;                                                            \
     }
 #define FK_SET(v) return (*slot = (uint64_t)(v), 0)
 
-FK_INT(fk_add_i, FK_SET((uint64_t)a + (uint64_t)b))
-FK_INT(fk_sub_i, FK_SET((uint64_t)a - (uint64_t)b))
-FK_INT(fk_mul_i, FK_SET((uint64_t)a *(uint64_t)b))
-FK_INT(fk_div_i, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
-FK_INT(fk_mod_i, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 : a % b))
-FK_INT(fk_eq_i, FK_SET(a == b))
-FK_INT(fk_ne_i, FK_SET(a != b))
-FK_INT(fk_lt_i, FK_SET(a < b))
-FK_INT(fk_le_i, FK_SET(a <= b))
-FK_INT(fk_gt_i, FK_SET(a > b))
-FK_INT(fk_ge_i, FK_SET(a >= b))
-FK_DBL(fk_add_d, return fk_put_dbl(slot, x + y))
-FK_DBL(fk_sub_d, return fk_put_dbl(slot, x - y))
-FK_DBL(fk_mul_d, return fk_put_dbl(slot, x *y))
-FK_DBL(fk_div_d, if (y == 0) return fk_null(slot); return fk_put_dbl(slot, x / y))
-FK_DBL(fk_mod_d, if (y == 0) return fk_null(slot); return fk_put_dbl(slot, fmod(x, y)))
-/* comparisons as cmp_values: unordered (NaN) compares equal */
-FK_DBL(fk_eq_d, FK_SET(!(x < y) && !(x > y)))
-FK_DBL(fk_ne_d, FK_SET(x<y || x> y))
-FK_DBL(fk_lt_d, FK_SET(x < y))
-FK_DBL(fk_le_d, FK_SET(!(x > y)))
-FK_DBL(fk_gt_d, FK_SET(x > y))
-FK_DBL(fk_ge_d, FK_SET(!(x < y)))
+/* clang-format off */
+FK(fk_add_i, int64_t, fk_int, FK_SET((uint64_t)a + (uint64_t)b))
+FK(fk_sub_i, int64_t, fk_int, FK_SET((uint64_t)a - (uint64_t)b))
+FK(fk_mul_i, int64_t, fk_int, FK_SET((uint64_t)a * (uint64_t)b))
+FK(fk_div_i, int64_t, fk_int, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
+FK(fk_mod_i, int64_t, fk_int, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 : a % b))
+FK(fk_eq_i, int64_t, fk_int, FK_SET(a == b))
+FK(fk_ne_i, int64_t, fk_int, FK_SET(a != b))
+FK(fk_lt_i, int64_t, fk_int, FK_SET(a < b))
+FK(fk_le_i, int64_t, fk_int, FK_SET(a <= b))
+FK(fk_gt_i, int64_t, fk_int, FK_SET(a > b))
+FK(fk_ge_i, int64_t, fk_int, FK_SET(a >= b))
+FK(fk_add_d, double, fk_dbl, return fk_put_dbl(slot, a + b))
+FK(fk_sub_d, double, fk_dbl, return fk_put_dbl(slot, a - b))
+FK(fk_mul_d, double, fk_dbl, return fk_put_dbl(slot, a * b))
+FK(fk_div_d, double, fk_dbl, if (b == 0) return fk_null(slot); return fk_put_dbl(slot, a / b))
+FK(fk_mod_d, double, fk_dbl, if (b == 0) return fk_null(slot); return fk_put_dbl(slot, fmod(a, b)))
+FK(fk_eq_d, double, fk_dbl, FK_SET(!(a < b) && !(a > b)))
+FK(fk_ne_d, double, fk_dbl, FK_SET((a < b) || (a > b)))
+FK(fk_lt_d, double, fk_dbl, FK_SET(a < b))
+FK(fk_le_d, double, fk_dbl, FK_SET(!(a > b)))
+FK(fk_gt_d, double, fk_dbl, FK_SET(a > b))
+FK(fk_ge_d, double, fk_dbl, FK_SET(!(a < b)))
+/* clang-format on */
 
 /* The kernels by operator: int64 domain, double domain. */
 static const struct {

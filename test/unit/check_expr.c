@@ -343,11 +343,64 @@ static void fx_gen_top(uint64_t *s, char *out, size_t cap)
  * infinities; a null field whose slot is not zero): the slot and null flag that
  * expr_eval_fixed computes are exactly the general evaluator's value, and expr_eval /
  * expr_test agree with both. */
+static const int64_t fx_ints[] = {0, 1, -1, 7, 123, -123, INT64_MAX, INT64_MIN, 1700000000123, 246};
+static const double fx_dbls[] = {0.0, -0.0, 1.5, -2.5, 1e300, -1e-300, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 123.0};
+
+/* Row number r over fields x, y, z, w from q's bits (a field left null when its bits
+ * say so; every fifth row x null over a slot that is not zero); asserts that the slot
+ * and null flag expr_eval_fixed computes are exactly the general evaluator's value and
+ * that expr_eval / expr_test agree with both. Returns 1 when the value is null. */
+static int fx_check_row(const expr_t *e, const char *text, int r, uint64_t q, te_row_builder_t *b, expr_env_t *env)
+{
+    te_row_builder_begin(b, 4);
+    if (q & 1)
+        te_row_set_i64(b, 0, fx_ints[(q >> 4) % 10]);
+    if (q & 2)
+        te_row_set_f64(b, 1, fx_dbls[(q >> 8) % 10]);
+    if ((q >> 12) % 4 != 0)
+        te_row_set_ts(b, 2, fx_ints[(q >> 16) % 10]);
+    if ((q >> 20) % 4 != 0)
+        te_row_set_i64(b, 3, fx_ints[(q >> 24) % 10]);
+    te_record_t row;
+    ck_assert_int_eq(te_row_builder_finish(b, 0, &row), 0);
+    uint8_t odd[256];
+    if (r % 5 == 4 && row.len <= sizeof(odd)) {
+        memcpy(odd, row.data, row.len);
+        odd[2] |= 1;
+        odd[8] |= 0x5a;
+        row.data = odd;
+    }
+    expr_value_t g;
+    expr_eval_node(e, &row, env, &g);
+    uint64_t slot;
+    int null = expr_eval_fixed(e, row.data, &slot);
+    ck_assert_msg(null == g.null, "'%s' row %d: null %d, the general evaluator %d", text, r, null, g.null);
+    if (!g.null) {
+        ck_assert_msg(g.type == expr_type(e), "'%s': the general evaluator gives a %s, the type is %s", text,
+                      te_type_name(g.type), te_type_name(expr_type(e)));
+        uint64_t want = (uint64_t)g.i;
+        double sd, wd;
+        memcpy(&sd, &slot, 8);
+        memcpy(&wd, &want, 8);
+        if (g.type == TE_TYPE_DOUBLE && sd != sd && wd != wd)
+            want = slot; /* a NaN's sign and payload depend on the operand order the compiler picked */
+        ck_assert_msg(slot == want, "'%s' row %d: slot %016llx, the general evaluator %016llx", text, r,
+                      (unsigned long long)slot, (unsigned long long)want);
+    } else {
+        ck_assert_uint_eq(slot, 0);
+    }
+    expr_value_t v;
+    ck_assert_int_eq(expr_eval(e, &row, env, &v), 0);
+    ck_assert(v.null == g.null &&
+              (g.null || v.i == g.i || (g.type == TE_TYPE_DOUBLE && v.d != v.d && g.d != g.d)));
+    if (expr_type(e) == TE_TYPE_BOOL)
+        ck_assert_int_eq(expr_test(e, &row, env), !g.null && g.i != 0);
+    return g.null;
+}
+
 START_TEST(test_fixed_matches_general)
 {
     const te_schema_t *sc = h_schema("x:int64?, y:double?, z:timestamp?, w:int64?");
-    static const int64_t ints[] = {0, 1, -1, 7, 123, -123, INT64_MAX, INT64_MIN, 1700000000123, 246};
-    static const double dbls[] = {0.0, -0.0, 1.5, -2.5, 1e300, -1e-300, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 123.0};
     uint64_t seed = 42;
     int fixed = 0, compared = 0, nulls = 0;
     te_row_builder_t b = {0};
@@ -361,57 +414,49 @@ START_TEST(test_fixed_matches_general)
         ck_assert_msg(expr_fixed(e) >= 0, "'%s' is not a fixed expression", text);
         fixed++;
         for (int r = 0; r < 20; r++) {
-            uint64_t q = fx_rand(&seed);
-            te_row_builder_begin(&b, 4);
-            if (q & 1)
-                te_row_set_i64(&b, 0, ints[(q >> 4) % 10]);
-            if (q & 2)
-                te_row_set_f64(&b, 1, dbls[(q >> 8) % 10]);
-            if ((q >> 12) % 4 != 0)
-                te_row_set_ts(&b, 2, ints[(q >> 16) % 10]);
-            if ((q >> 20) % 4 != 0)
-                te_row_set_i64(&b, 3, ints[(q >> 24) % 10]);
-            te_record_t row;
-            ck_assert_int_eq(te_row_builder_finish(&b, 0, &row), 0);
-            uint8_t odd[256]; /* every fifth row: x null over a slot that is not zero */
-            if (r % 5 == 4 && row.len <= sizeof(odd)) {
-                memcpy(odd, row.data, row.len);
-                odd[2] |= 1;
-                odd[8] |= 0x5a;
-                row.data = odd;
-            }
-            expr_value_t g;
-            expr_eval_node(e, &row, &env, &g);
-            uint64_t slot;
-            int null = expr_eval_fixed(e, row.data, &slot);
-            ck_assert_msg(null == g.null, "'%s' row %d: null %d, the general evaluator %d", text, r, null, g.null);
-            if (!g.null) {
-                ck_assert_msg(g.type == expr_type(e), "'%s': the general evaluator gives a %s, the type is %s",
-                              text, te_type_name(g.type), te_type_name(expr_type(e)));
-                uint64_t want = (uint64_t)g.i;
-                double sd, wd;
-                memcpy(&sd, &slot, 8);
-                memcpy(&wd, &want, 8);
-                if (g.type == TE_TYPE_DOUBLE && sd != sd && wd != wd)
-                    want = slot; /* a NaN's sign and payload depend on the operand order the compiler picked */
-                ck_assert_msg(slot == want, "'%s' row %d: slot %016llx, the general evaluator %016llx", text, r,
-                              (unsigned long long)slot, (unsigned long long)want);
-            } else {
-                nulls++;
-                ck_assert_uint_eq(slot, 0);
-            }
-            expr_value_t v;
-            ck_assert_int_eq(expr_eval(e, &row, &env, &v), 0);
-            ck_assert(v.null == g.null &&
-                      (g.null || v.i == g.i || (g.type == TE_TYPE_DOUBLE && v.d != v.d && g.d != g.d)));
-            if (expr_type(e) == TE_TYPE_BOOL)
-                ck_assert_int_eq(expr_test(e, &row, &env), !g.null && g.i != 0);
+            nulls += fx_check_row(e, text, r, fx_rand(&seed), &b, &env);
             compared++;
         }
         expr_free(e);
     }
     ck_assert_msg(fixed > 1500 && nulls > compared / 20 && nulls < compared * 9 / 10,
                   "too few cases: %d fixed expressions, %d rows, %d null results", fixed, compared, nulls);
+    expr_env_free(&env);
+    te_row_builder_free(&b);
+}
+END_TEST
+
+/* Every operator over every pair of operand kinds (each field, an int and a double
+ * literal, zero, -1) — what a fixed root over two leaves computes in one function —
+ * over every value of its fields (nulls, zeros, -1, the extremes, NaN, infinities):
+ * as the general evaluator. */
+START_TEST(test_fixed_kernels_match_general)
+{
+    const te_schema_t *sc = h_schema("x:int64?, y:double?, z:timestamp?, w:int64?");
+    static const char *const ops[] = {"+", "-", "*", "/", "%", "=", "<>", "<", "<=", ">", ">="};
+    static const char *const leaves[] = {"x", "y", "z", "w", "7", "2.5", "0", "0.0", "-1"};
+    const size_t nl = sizeof(leaves) / sizeof(leaves[0]);
+    te_row_builder_t b = {0};
+    expr_env_t env = {0};
+    int exprs = 0;
+    for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        for (size_t i = 0; i < nl * nl; i++) {
+            char text[64], err[256];
+            snprintf(text, sizeof(text), "%s %s %s", leaves[i / nl], ops[o], leaves[i % nl]);
+            expr_t *e = expr_compile(text, sc, err, sizeof(err));
+            ck_assert_msg(e != NULL, "'%s': %s", text, err);
+            ck_assert_msg(expr_fixed(e) >= 0, "'%s' is not a fixed expression", text);
+            exprs++;
+            /* x and y through every value and null; z and w through theirs alongside */
+            for (uint64_t r = 0; r < 121; r++) {
+                uint64_t vx = r % 11, vy = r / 11;
+                uint64_t q = (vx < 10 ? 1 | vx << 4 : 0) | (vy < 10 ? 2 | vy << 8 : 0) | (r % 4) << 12 |
+                             ((r + 3) % 10) << 16 | ((r + 1) % 4) << 20 | ((r + 7) % 10) << 24;
+                fx_check_row(e, text, (int)r, q, &b, &env);
+            }
+            expr_free(e);
+        }
+    ck_assert_int_eq(exprs, 11 * 81);
     expr_env_free(&env);
     te_row_builder_free(&b);
 }
@@ -428,6 +473,7 @@ Suite *expr_suite(void)
     tcase_add_test(tc, test_arena);
     tcase_add_test(tc, test_fixed_kinds);
     tcase_add_test(tc, test_fixed_matches_general);
+    tcase_add_test(tc, test_fixed_kernels_match_general);
     suite_add_tcase(s, tc);
     return s;
 }
