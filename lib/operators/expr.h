@@ -84,10 +84,15 @@ uint64_t expr_fields_read(const expr_t *e);
  * path by themselves when the row holds the fields). expr_fixed: 1 + the highest field
  * index it reads (0: none), or -1 when e is not fixed. */
 int expr_fixed(const expr_t *e);
+/* A fixed expression's value: its slot as a row stores it (te/row.h; a bool 0 or 1, all
+ * zero when null) and 1 when it is null (returned in registers, not through memory). */
+typedef struct expr_fixed_value {
+    uint64_t slot;
+    int64_t null;
+} expr_fixed_value_t;
 /* A fixed expression over `row`, whose fixed part the caller has checked holds
- * expr_fixed(e) fields (length and field count): the result's slot as a row stores it
- * (te/row.h; a bool 0 or 1, all zero when null) in *slot; returns 1 when it is null. */
-int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot);
+ * expr_fixed(e) fields (length and field count). */
+expr_fixed_value_t expr_eval_fixed(const expr_t *e, const uint8_t *row);
 
 /* Evaluates over row rec. 0, or -1 when the arena ran out of memory. */
 int expr_eval(const expr_t *e, const te_record_t *rec, expr_env_t *env, expr_value_t *out);

@@ -611,10 +611,10 @@ static fx_t fx_node(const expr_t *e, const uint8_t *row)
 static inline fx_t fx_root(const expr_t *e, const uint8_t *row)
 {
     if (e->fx_kernel) {
-        uint64_t v;
+        expr_fixed_value_t v = e->fx_kernel(e, row);
         fx_t r;
-        r.null = e->fx_kernel(e, row, &v);
-        r.i = (int64_t)v;
+        r.null = (int)v.null;
+        r.i = (int64_t)v.slot;
         return r;
     }
     if (e->nargs == 2 && e->op != X_NEG)
@@ -638,48 +638,46 @@ static inline double fk_dbl(const expr_t *e, int k, const uint8_t *row)
     return o->to_dbl ? (double)v.i : v.d;
 }
 
-static inline int fk_null(uint64_t *slot)
-{
-    *slot = 0;
-    return 1;
-}
+static inline expr_fixed_value_t fk_null(void) { return (expr_fixed_value_t){0, 1}; }
 
-static inline int fk_put_dbl(uint64_t *slot, double d)
+static inline expr_fixed_value_t fk_dbl_value(double d)
 {
-    memcpy(slot, &d, 8);
-    return 0;
+    expr_fixed_value_t v = {0, 0};
+    memcpy(&v.slot, &d, 8);
+    return v;
 }
 
 /* Kernel `name` over operands a and b of type T, read by fk_int or fk_dbl, whose body
  * sets the slot from them: integers wrap, as Java's long; a zero divisor is null, as
  * eval_arith; doubles compare as cmp_values (unordered, NaN, compares equal). */
-#define FK(name, T, read, body)                                          \
-    static int name(const expr_t *e, const uint8_t *row, uint64_t *slot) \
-    {                                                                    \
-        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
-            return fk_null(slot);                                        \
-        T a = read(e, 0, row), b = read(e, 1, row);                      \
-        body;                                                            \
+#define FK(name, T, read, body)                                         \
+    static expr_fixed_value_t name(const expr_t *e, const uint8_t *row) \
+    {                                                                   \
+        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)    \
+            return fk_null();                                           \
+        T a = read(e, 0, row), b = read(e, 1, row);                     \
+        body;                                                           \
     }
-#define FK_SET(v) return (*slot = (uint64_t)(v), 0)
+#define FK_SET(v) \
+    return (expr_fixed_value_t) { (uint64_t)(v), 0 }
 
 /* clang-format off */
 FK(fk_add_i, int64_t, fk_int, FK_SET((uint64_t)a + (uint64_t)b))
 FK(fk_sub_i, int64_t, fk_int, FK_SET((uint64_t)a - (uint64_t)b))
 FK(fk_mul_i, int64_t, fk_int, FK_SET((uint64_t)a * (uint64_t)b))
-FK(fk_div_i, int64_t, fk_int, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
-FK(fk_mod_i, int64_t, fk_int, if (b == 0) return fk_null(slot); FK_SET(b == -1 ? 0 : a % b))
+FK(fk_div_i, int64_t, fk_int, if (b == 0) return fk_null(); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
+FK(fk_mod_i, int64_t, fk_int, if (b == 0) return fk_null(); FK_SET(b == -1 ? 0 : a % b))
 FK(fk_eq_i, int64_t, fk_int, FK_SET(a == b))
 FK(fk_ne_i, int64_t, fk_int, FK_SET(a != b))
 FK(fk_lt_i, int64_t, fk_int, FK_SET(a < b))
 FK(fk_le_i, int64_t, fk_int, FK_SET(a <= b))
 FK(fk_gt_i, int64_t, fk_int, FK_SET(a > b))
 FK(fk_ge_i, int64_t, fk_int, FK_SET(a >= b))
-FK(fk_add_d, double, fk_dbl, return fk_put_dbl(slot, a + b))
-FK(fk_sub_d, double, fk_dbl, return fk_put_dbl(slot, a - b))
-FK(fk_mul_d, double, fk_dbl, return fk_put_dbl(slot, a * b))
-FK(fk_div_d, double, fk_dbl, if (b == 0) return fk_null(slot); return fk_put_dbl(slot, a / b))
-FK(fk_mod_d, double, fk_dbl, if (b == 0) return fk_null(slot); return fk_put_dbl(slot, fmod(a, b)))
+FK(fk_add_d, double, fk_dbl, return fk_dbl_value(a + b))
+FK(fk_sub_d, double, fk_dbl, return fk_dbl_value(a - b))
+FK(fk_mul_d, double, fk_dbl, return fk_dbl_value(a * b))
+FK(fk_div_d, double, fk_dbl, if (b == 0) return fk_null(); return fk_dbl_value(a / b))
+FK(fk_mod_d, double, fk_dbl, if (b == 0) return fk_null(); return fk_dbl_value(fmod(a, b)))
 FK(fk_eq_d, double, fk_dbl, FK_SET(!(a < b) && !(a > b)))
 FK(fk_ne_d, double, fk_dbl, FK_SET((a < b) || (a > b)))
 FK(fk_lt_d, double, fk_dbl, FK_SET(a < b))
@@ -691,7 +689,7 @@ FK(fk_ge_d, double, fk_dbl, FK_SET(!(a < b)))
 /* The kernels by operator: int64 domain, double domain. */
 static const struct {
     xop_t op;
-    int (*k[2])(const expr_t *, const uint8_t *, uint64_t *);
+    expr_fixed_value_t (*k[2])(const expr_t *, const uint8_t *);
 } fk_table[] = {
     {X_ADD, {fk_add_i, fk_add_d}}, {X_SUB, {fk_sub_i, fk_sub_d}}, {X_MUL, {fk_mul_i, fk_mul_d}},
     {X_DIV, {fk_div_i, fk_div_d}}, {X_MOD, {fk_mod_i, fk_mod_d}}, {X_EQ, {fk_eq_i, fk_eq_d}},
@@ -737,16 +735,15 @@ void expr_fixed_mark(expr_t *e)
 
 /* A fixed root without a kernel (its own function: expr_eval_fixed saves no registers
  * on the way to a kernel). */
-static int fx_tree(const expr_t *e, const uint8_t *row, uint64_t *slot)
+static expr_fixed_value_t fx_tree(const expr_t *e, const uint8_t *row)
 {
     fx_t v = fx_root(e, row);
-    *slot = (uint64_t)v.i;
-    return v.null;
+    return (expr_fixed_value_t){(uint64_t)v.i, v.null};
 }
 
-int expr_eval_fixed(const expr_t *e, const uint8_t *row, uint64_t *slot)
+expr_fixed_value_t expr_eval_fixed(const expr_t *e, const uint8_t *row)
 {
-    return e->fx_kernel ? e->fx_kernel(e, row, slot) : fx_tree(e, row, slot);
+    return e->fx_kernel ? e->fx_kernel(e, row) : fx_tree(e, row);
 }
 
 /* Whether rec holds the first n fields (as expr_eval_fixed needs). */

@@ -93,7 +93,7 @@ struct expr {
     /* a fixed root that is a binary operator over two fields or literals: the function
      * of its domain and operator (expr_eval.c) and its operands, each a field's slot
      * offset or a literal's bits (converted to the domain's type) */
-    int (*fx_kernel)(const struct expr *e, const uint8_t *row, uint64_t *slot);
+    expr_fixed_value_t (*fx_kernel)(const struct expr *e, const uint8_t *row);
     uint64_t fx_reads; /* the fields it reads: null bits */
     struct fx_operand {
         uint64_t bits;  /* a literal */

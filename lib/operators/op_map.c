@@ -344,9 +344,9 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
             nulls |= ((in_nulls >> m->fc_in[k]) & 1u) << m->fc_out[k];
     for (uint32_t k = 0; k < m->n_fx; k++) {
         uint32_t i = m->fx[k];
-        uint64_t v, null = (uint64_t)expr_eval_fixed(m->col[i].e, d, &v);
-        memcpy(oslots + 8u * i, &v, 8);
-        nulls |= null << i;
+        expr_fixed_value_t v = expr_eval_fixed(m->col[i].e, d);
+        memcpy(oslots + 8u * i, &v.slot, 8);
+        nulls |= (uint64_t)v.null << i;
     }
     b->failed = 0;
     b->n = m->n;

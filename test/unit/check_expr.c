@@ -372,8 +372,9 @@ static int fx_check_row(const expr_t *e, const char *text, int r, uint64_t q, te
     }
     expr_value_t g;
     expr_eval_node(e, &row, env, &g);
-    uint64_t slot;
-    int null = expr_eval_fixed(e, row.data, &slot);
+    expr_fixed_value_t fv = expr_eval_fixed(e, row.data);
+    uint64_t slot = fv.slot;
+    int null = (int)fv.null;
     ck_assert_msg(null == g.null, "'%s' row %d: null %d, the general evaluator %d", text, r, null, g.null);
     if (!g.null) {
         ck_assert_msg(g.type == expr_type(e), "'%s': the general evaluator gives a %s, the type is %s", text,
