@@ -307,6 +307,82 @@ START_TEST(test_text_row_capacity)
 }
 END_TEST
 
+/* Random rows of every type (nulls, a string's slot pointing past the row or into the
+ * header, a row shorter than its schema or with fewer fields, bools and doubles) at
+ * random capacities: te_row_format_tsv's text and length are the fields' texts, one by
+ * one through te_row_format_field, joined by the delimiter. */
+START_TEST(test_text_row_matches_fields)
+{
+    const te_schema_t *sc = h_schema("a:int64?,b:double?,c:string?,d:bool?,e:timestamp?,f:bytes?,g:int64?");
+    te_row_builder_t b = {0};
+    uint64_t seed = 7;
+    int malformed = 0;
+    for (int k = 0; k < 20000; k++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t q = seed >> 8;
+        ck_assert_int_eq(te_row_builder_begin(&b, 7), 0);
+        static const int64_t ints[] = {0, 7, -1, INT64_MIN, INT64_MAX, 1700000000123, 99999, 100000};
+        if (q & 1)
+            te_row_set_i64(&b, 0, ints[(q >> 8) % 8]);
+        if (q & 2)
+            te_row_set_f64(&b, 1, (double)ints[(q >> 11) % 8] / 3.0);
+        if (q & 4)
+            te_row_set_str(&b, 2, "channel-1234", (uint32_t)((q >> 14) % 13));
+        if (q & 8)
+            te_row_set_bool(&b, 3, (int)((q >> 17) & 1));
+        if (q & 16)
+            te_row_set_ts(&b, 4, ints[(q >> 18) % 8]);
+        if (q & 32)
+            te_row_set_str(&b, 5, "xyz", 3);
+        if (q & 64)
+            te_row_set_i64(&b, 6, ints[(q >> 21) % 8]);
+        te_record_t r;
+        ck_assert_int_eq(te_row_builder_finish(&b, 0, &r), 0);
+        uint8_t row[512];
+        ck_assert_uint_le(r.len, sizeof(row));
+        memcpy(row, r.data, r.len);
+        r.data = row;
+        switch ((q >> 24) % 8) { /* some rows malformed */
+        case 0: {                /* string c's slot past the row's end, or into the header */
+            uint32_t off = (q >> 27) & 1 ? r.len - 1 : 4, len = 5;
+            memcpy(row + TE_ROW_HEADER + 8 * 2, &off, 4);
+            memcpy(row + TE_ROW_HEADER + 8 * 2 + 4, &len, 4);
+            row[2] &= (uint8_t) ~(1u << 2); /* c not null */
+            malformed++;
+            break;
+        }
+        case 1: /* shorter than its fixed part */
+            r.len = TE_ROW_HEADER + 8u * (uint32_t)((q >> 27) % 7);
+            malformed++;
+            break;
+        case 2: /* fewer fields than the schema */
+            row[0] = (uint8_t)((q >> 27) % 7);
+            malformed++;
+            break;
+        default: break;
+        }
+        char want[512], got[512];
+        size_t wn = 0;
+        for (uint32_t i = 0; i < 7; i++) {
+            if (i)
+                want[wn++] = '\t';
+            te_row_format_field(&r, i, sc->fields[i].type, want, sizeof(want), &wn);
+        }
+        size_t cap = (q >> 30) % 2 ? sizeof(got) : (size_t)((q >> 31) % (wn + 2));
+        memset(got, '#', sizeof(got));
+        size_t gn = te_row_format_tsv(&r, sc, '\t', got, cap);
+        ck_assert_uint_eq(gn, wn);
+        if (cap >= wn)
+            ck_assert_msg(memcmp(got, want, wn) == 0, "row %d: '%.*s', the fields '%.*s'", k, (int)gn, got,
+                          (int)wn, want);
+        for (size_t j = cap; j < sizeof(got); j++)
+            ck_assert_msg(got[j] == '#', "row %d capacity %zu: byte %zu written", k, cap, j);
+    }
+    ck_assert_int_gt(malformed, 5000);
+    te_row_builder_free(&b);
+}
+END_TEST
+
 START_TEST(test_schemas)
 {
     te_error_t err = {0};
@@ -565,6 +641,7 @@ Suite *rows_suite(void)
     tcase_add_test(tc, test_keys);
     tcase_add_test(tc, test_text_doubles);
     tcase_add_test(tc, test_text_row_capacity);
+    tcase_add_test(tc, test_text_row_matches_fields);
     tcase_add_test(tc, test_text_integers);
     tcase_add_test(tc, test_schemas);
     suite_add_tcase(s, tc);
