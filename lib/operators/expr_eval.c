@@ -530,52 +530,56 @@ static inline int64_t fx_cmp(xop_t op, int lt, int gt)
     }
 }
 
-/* Binary operator node e over its operands' values a and b, as eval_arith and
- * cmp_values. */
-static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
+/* Operator op over two doubles and over two int64s (wrapping, as Java's long), as
+ * eval_arith and cmp_values: the result (a comparison's as an int64 0 or 1), null on a
+ * zero divisor. One core for the tree walk (fx_apply) and the kernels, which pass a
+ * constant op, so their switch folds away. */
+static inline __attribute__((always_inline)) fx_t fx_op_dbl(xop_t op, double x, double y)
 {
     fx_t r = {.i = 0, .null = 0};
-    if (a.null || b.null)
-        return (fx_t){.i = 0, .null = 1};
-    if (e->dom == D_DOUBLE) {
-        double x = fx_d(e->args[0], a), y = fx_d(e->args[1], b);
-        switch (e->op) {
-        case X_ADD: r.d = x + y; return r;
-        case X_SUB: r.d = x - y; return r;
-        case X_MUL: r.d = x * y; return r;
-        case X_DIV:
-        case X_MOD:
-            if (y == 0)
-                return (fx_t){.i = 0, .null = 1};
-            r.d = e->op == X_DIV ? x / y : fmod(x, y);
-            return r;
-        default: {
-            int lt = (x < y), gt = (x > y);
-            r.i = fx_cmp(e->op, lt, gt);
-            return r;
-        }
-        }
+    switch (op) {
+    case X_ADD: r.d = x + y; return r;
+    case X_SUB: r.d = x - y; return r;
+    case X_MUL: r.d = x * y; return r;
+    case X_DIV:
+    case X_MOD:
+        if (y == 0)
+            return (fx_t){.i = 0, .null = 1};
+        r.d = op == X_DIV ? x / y : fmod(x, y);
+        return r;
+    default: r.i = fx_cmp(op, x<y, x> y); return r;
     }
-    uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i; /* wrapping, as Java's long */
-    switch (e->op) {
+}
+
+static inline __attribute__((always_inline)) fx_t fx_op_int(xop_t op, int64_t a, int64_t b)
+{
+    fx_t r = {.i = 0, .null = 0};
+    uint64_t x = (uint64_t)a, y = (uint64_t)b;
+    switch (op) {
     case X_ADD: r.i = (int64_t)(x + y); return r;
     case X_SUB: r.i = (int64_t)(x - y); return r;
     case X_MUL: r.i = (int64_t)(x * y); return r;
     case X_DIV:
     case X_MOD:
-        if (b.i == 0)
+        if (b == 0)
             return (fx_t){.i = 0, .null = 1};
-        if (b.i == -1)
-            r.i = e->op == X_DIV ? (int64_t)(0 - x) : 0;
+        if (b == -1)
+            r.i = op == X_DIV ? (int64_t)(0 - x) : 0;
         else
-            r.i = e->op == X_DIV ? a.i / b.i : a.i % b.i;
+            r.i = op == X_DIV ? a / b : a % b;
         return r;
-    default: {
-        int lt = (a.i < b.i), gt = (a.i > b.i);
-        r.i = fx_cmp(e->op, lt, gt);
-        return r;
+    default: r.i = fx_cmp(op, a<b, a> b); return r;
     }
-    }
+}
+
+/* Binary operator node e over its operands' values a and b. */
+static inline fx_t fx_apply(const expr_t *e, fx_t a, fx_t b)
+{
+    if (a.null || b.null)
+        return (fx_t){.i = 0, .null = 1};
+    if (e->dom == D_DOUBLE)
+        return fx_op_dbl(e->op, fx_d(e->args[0], a), fx_d(e->args[1], b));
+    return fx_op_int(e->op, a.i, b.i);
 }
 
 static fx_t fx_node(const expr_t *e, const uint8_t *row);
@@ -638,56 +642,33 @@ static inline double fk_dbl(const expr_t *e, int k, const uint8_t *row)
     return o->to_dbl ? (double)v.i : v.d;
 }
 
-static inline expr_fixed_value_t fk_null(void) { return (expr_fixed_value_t){0, 1}; }
-
-static inline expr_fixed_value_t fk_dbl_value(double d)
-{
-    expr_fixed_value_t v = {0, 0};
-    memcpy(&v.slot, &d, 8);
-    return v;
-}
-
-/* Kernel `name` over operands a and b of type T, read by fk_int or fk_dbl, whose body
- * sets the slot from them: integers wrap, as Java's long; a zero divisor is null, as
- * eval_arith; doubles compare as cmp_values (unordered, NaN, compares equal). */
-#define FK(name, T, read, body)                                         \
-    static expr_fixed_value_t name(const expr_t *e, const uint8_t *row) \
-    {                                                                   \
-        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)    \
-            return fk_null();                                           \
-        T a = read(e, 0, row), b = read(e, 1, row);                     \
-        body;                                                           \
+/* Kernel `name`: operator op over operands read by fk_int or fk_dbl, through fx_op_int
+ * or fx_op_dbl. */
+#define FK(name, op, read, core)                                         \
+    static expr_fixed_value_t name(const expr_t *e, const uint8_t *row)  \
+    {                                                                    \
+        if ((te_row_load64(row) >> TE_ROW_NULL_SHIFT) & e->fx_reads)     \
+            return (expr_fixed_value_t){0, 1};                           \
+        fx_t r = core(op, read(e, 0, row), read(e, 1, row));             \
+        return (expr_fixed_value_t){r.null ? 0 : (uint64_t)r.i, r.null}; \
     }
-#define FK_SET(v) \
-    return (expr_fixed_value_t) { (uint64_t)(v), 0 }
 
 /* clang-format off */
-FK(fk_add_i, int64_t, fk_int, FK_SET((uint64_t)a + (uint64_t)b))
-FK(fk_sub_i, int64_t, fk_int, FK_SET((uint64_t)a - (uint64_t)b))
-FK(fk_mul_i, int64_t, fk_int, FK_SET((uint64_t)a * (uint64_t)b))
-FK(fk_div_i, int64_t, fk_int, if (b == 0) return fk_null(); FK_SET(b == -1 ? 0 - (uint64_t)a : (uint64_t)(a / b)))
-FK(fk_mod_i, int64_t, fk_int, if (b == 0) return fk_null(); FK_SET(b == -1 ? 0 : a % b))
-FK(fk_eq_i, int64_t, fk_int, FK_SET(a == b))
-FK(fk_ne_i, int64_t, fk_int, FK_SET(a != b))
-FK(fk_lt_i, int64_t, fk_int, FK_SET(a < b))
-FK(fk_le_i, int64_t, fk_int, FK_SET(a <= b))
-FK(fk_gt_i, int64_t, fk_int, FK_SET(a > b))
-FK(fk_ge_i, int64_t, fk_int, FK_SET(a >= b))
-FK(fk_add_d, double, fk_dbl, return fk_dbl_value(a + b))
-FK(fk_sub_d, double, fk_dbl, return fk_dbl_value(a - b))
-FK(fk_mul_d, double, fk_dbl, return fk_dbl_value(a * b))
-FK(fk_div_d, double, fk_dbl, if (b == 0) return fk_null(); return fk_dbl_value(a / b))
-FK(fk_mod_d, double, fk_dbl, if (b == 0) return fk_null(); return fk_dbl_value(fmod(a, b)))
-FK(fk_eq_d, double, fk_dbl, FK_SET(!(a < b) && !(a > b)))
-FK(fk_ne_d, double, fk_dbl, FK_SET((a < b) || (a > b)))
-FK(fk_lt_d, double, fk_dbl, FK_SET(a < b))
-FK(fk_le_d, double, fk_dbl, FK_SET(!(a > b)))
-FK(fk_gt_d, double, fk_dbl, FK_SET(a > b))
-FK(fk_ge_d, double, fk_dbl, FK_SET(!(a < b)))
-/* clang-format on */
+FK(fk_add_i, X_ADD, fk_int, fx_op_int) FK(fk_add_d, X_ADD, fk_dbl, fx_op_dbl)
+FK(fk_sub_i, X_SUB, fk_int, fx_op_int) FK(fk_sub_d, X_SUB, fk_dbl, fx_op_dbl)
+FK(fk_mul_i, X_MUL, fk_int, fx_op_int) FK(fk_mul_d, X_MUL, fk_dbl, fx_op_dbl)
+FK(fk_div_i, X_DIV, fk_int, fx_op_int) FK(fk_div_d, X_DIV, fk_dbl, fx_op_dbl)
+FK(fk_mod_i, X_MOD, fk_int, fx_op_int) FK(fk_mod_d, X_MOD, fk_dbl, fx_op_dbl)
+FK(fk_eq_i, X_EQ, fk_int, fx_op_int)   FK(fk_eq_d, X_EQ, fk_dbl, fx_op_dbl)
+FK(fk_ne_i, X_NE, fk_int, fx_op_int)   FK(fk_ne_d, X_NE, fk_dbl, fx_op_dbl)
+FK(fk_lt_i, X_LT, fk_int, fx_op_int)   FK(fk_lt_d, X_LT, fk_dbl, fx_op_dbl)
+FK(fk_le_i, X_LE, fk_int, fx_op_int)   FK(fk_le_d, X_LE, fk_dbl, fx_op_dbl)
+FK(fk_gt_i, X_GT, fk_int, fx_op_int)   FK(fk_gt_d, X_GT, fk_dbl, fx_op_dbl)
+FK(fk_ge_i, X_GE, fk_int, fx_op_int)   FK(fk_ge_d, X_GE, fk_dbl, fx_op_dbl)
+    /* clang-format on */
 
-/* The kernels by operator: int64 domain, double domain. */
-static const struct {
+    /* The kernels by operator: int64 domain, double domain. */
+    static const struct {
     xop_t op;
     expr_fixed_value_t (*k[2])(const expr_t *, const uint8_t *);
 } fk_table[] = {
