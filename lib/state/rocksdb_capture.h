@@ -15,9 +15,10 @@
  * Written in C++ (rocksdb_capture.cc): the C API has neither a flush that may stall
  * writes without waiting nor the sequence numbers of the live files.
  *
- * Threading: RocksDB is thread-safe; the switch runs on the task thread (no write of
- * the task may run concurrently, so every column family is switched at one point of
- * its writes), the rest on a snapshot thread.
+ * Threading: RocksDB is thread-safe; the switch runs where no write of the task may run
+ * concurrently, so every column family is switched at one point of its writes (the
+ * task thread, or a snapshot thread while a state gate holds the task's writes), the
+ * rest on a snapshot thread.
  */
 #ifndef TE_ROCKSDB_CAPTURE_H
 #define TE_ROCKSDB_CAPTURE_H

@@ -58,7 +58,10 @@ struct te_rocksdb_inc_snapshot {
     te_rocksdb_state_name_t *states;
     size_t n_states;
     char *dir;
-    te_rocksdb_capture_t *cap; /* the native checkpoint into dir, begun at the barrier */
+    te_rocksdb_instance_t *inst;
+    te_state_batch_t *batch;   /* the caches' dirty entries at the barrier */
+    te_state_gate_t *gate;     /* the task's writes into inst wait for it */
+    te_rocksdb_capture_t *cap; /* the native checkpoint into dir, once the batch is in */
 };
 
 /* ---- file lists ---- */
@@ -261,10 +264,20 @@ te_rocksdb_inc_snapshot_t *rocksdb_incremental_snapshot(te_rocksdb_incremental_t
                                                         uint64_t checkpoint_id, uint32_t max_parallelism,
                                                         uint32_t kg_first, uint32_t kg_last,
                                                         const te_rocksdb_state_name_t *states, size_t n_states,
-                                                        const char *local_chk_dir, te_error_t *err)
+                                                        const char *local_chk_dir, te_state_batch_t *batch,
+                                                        te_state_gate_t *gate, te_error_t *err)
 {
     te_rocksdb_inc_snapshot_t *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->dir = strdup(local_chk_dir)) == NULL ||
+    if (s == NULL) {
+        state_batch_free(batch);
+        state_gate_open(gate, 0);
+        te_error_set(err, TE_ENOMEM, "out of memory taking an incremental snapshot");
+        return NULL;
+    }
+    s->batch = batch;
+    s->gate = state_gate_ref(gate);
+    s->inst = inst;
+    if ((s->dir = strdup(local_chk_dir)) == NULL ||
         (n_states && (s->states = calloc(n_states, sizeof(*s->states))) == NULL))
         goto oom;
     s->x = x;
@@ -279,10 +292,6 @@ te_rocksdb_inc_snapshot_t *rocksdb_incremental_snapshot(te_rocksdb_incremental_t
         s->n_states = i + 1;
     }
     (void)dir_remove_tree(local_chk_dir); /* a leftover of an earlier attempt */
-    if ((s->cap = rocksdb_instance_capture_begin(inst, local_chk_dir, err)) == NULL) {
-        rocksdb_incremental_release(s);
-        return NULL;
-    }
     return s;
 oom:
     rocksdb_incremental_release(s);
@@ -294,6 +303,11 @@ void rocksdb_incremental_release(te_rocksdb_inc_snapshot_t *s)
 {
     if (s == NULL)
         return;
+    if (s->gate) { /* released before the batch was written: the caches keep it dirty */
+        state_gate_open(s->gate, 0);
+        state_gate_unref(s->gate);
+    }
+    state_batch_free(s->batch);
     rocksdb_instance_capture_free(s->cap);
     if (s->dir)
         (void)dir_remove_tree(s->dir);
@@ -476,7 +490,18 @@ te_status_t rocksdb_incremental_write(te_rocksdb_inc_snapshot_t *s, te_ckpt_writ
     te_rocksdb_incremental_t *x = s->x;
     char **names = NULL;
     size_t n = 0;
-    te_status_t st = rocksdb_instance_capture_end(s->cap, err);
+    /* the barrier's state: the batch into the instance, then the memtables switched;
+     * the task's writes wait for the gate until then */
+    te_status_t st = state_batch_write(s->batch, s->inst, err);
+    if (st == TE_OK && (s->cap = rocksdb_instance_capture_begin(s->inst, s->dir, err)) == NULL)
+        st = err ? err->code : TE_EIO;
+    state_gate_open(s->gate, st == TE_OK);
+    state_gate_unref(s->gate);
+    s->gate = NULL;
+    state_batch_free(s->batch);
+    s->batch = NULL;
+    if (st == TE_OK)
+        st = rocksdb_instance_capture_end(s->cap, err);
     if (st == TE_OK)
         st = list_dir(s->dir, &names, &n, err);
     inc_ckpt_t base = {0};

@@ -3,8 +3,10 @@
  * (`state.backend.incremental: true`; Flink's RocksIncrementalSnapshotStrategy and
  * its restore operations).
  *
- * A checkpoint's synchronous part switches the instance's memtables; its asynchronous
- * part waits for their flush and takes RocksDB's native checkpoint (hard links of the
+ * A checkpoint's synchronous part copies what the state caches hold dirty into a batch
+ * and closes a gate on the task's writes into the instance (state_gate.h); its
+ * asynchronous part writes the batch, switches the instance's memtables, opens the
+ * gate, waits for their flush and takes RocksDB's native checkpoint (hard links of the
  * SST files into <local>/chk-<n>) — rocksdb_instance_capture_*. It then uploads the SST
  * files that the base — the files of the last confirmed checkpoint — does not hold, as
  * shared files `<state.checkpoints.dir>/<job>/shared/<instance uid>-<n>-<name>` (a hard
@@ -44,6 +46,8 @@
 #include "common/te_status.h"
 #include "state/checkpoint_writer.h"
 #include "state/rocksdb_instance.h"
+#include "state/state_batch.h"
+#include "state/state_gate.h"
 
 #define TE_ROCKSDB_MANIFEST_VERSION 1u
 
@@ -65,15 +69,20 @@ typedef int (*te_rocksdb_shared_fn)(void *arg, const char *path, uint64_t size);
 te_rocksdb_incremental_t *rocksdb_incremental_new(const char *shared_dir, const char *label);
 void rocksdb_incremental_free(te_rocksdb_incremental_t *x);
 
-/* Synchronous part: begins a native checkpoint of inst into local_chk_dir (must not
- * exist); states: the keyed states the manifest names (copied). NULL + err. */
+/* Synchronous part: a native checkpoint of inst into local_chk_dir (must not exist),
+ * begun by the asynchronous part once it has written batch (the caches' dirty entries at
+ * the barrier; ownership passes) and opened gate (a reference taken; opened failed when
+ * s is released first). states: the keyed states the manifest names (copied). NULL +
+ * err (batch freed, gate opened failed). */
 te_rocksdb_inc_snapshot_t *rocksdb_incremental_snapshot(te_rocksdb_incremental_t *x, te_rocksdb_instance_t *inst,
                                                         uint64_t checkpoint_id, uint32_t max_parallelism,
                                                         uint32_t kg_first, uint32_t kg_last,
                                                         const te_rocksdb_state_name_t *states, size_t n_states,
-                                                        const char *local_chk_dir, te_error_t *err);
-/* Asynchronous part: ends the native checkpoint (TE_ESTATE: it would not be the state
- * at the barrier; decline), uploads, then writes the manifest into w's current section;
+                                                        const char *local_chk_dir, te_state_batch_t *batch,
+                                                        te_state_gate_t *gate, te_error_t *err);
+/* Asynchronous part: writes the batch, begins and ends the native checkpoint (opening
+ * the gate in between; TE_ESTATE: it would not be the state at the barrier; decline),
+ * uploads, then writes the manifest into w's current section;
  * shared(arg, path, size) for every shared file referred to. */
 te_status_t rocksdb_incremental_write(te_rocksdb_inc_snapshot_t *s, te_ckpt_writer_t *w,
                                       te_rocksdb_shared_fn shared, void *arg, te_error_t *err);

@@ -57,8 +57,10 @@ const char *rocksdb_instance_dir(const te_rocksdb_instance_t *inst);
  * the SST files (RocksDB's Checkpoint), all on the calling thread. */
 te_status_t rocksdb_instance_checkpoint(te_rocksdb_instance_t *inst, const char *dir, te_error_t *err);
 
-/* The same in two parts (rocksdb_capture.h): begin, on the task thread at the barrier,
- * switches the memtables (it first waits for an earlier capture of the instance to
+/* The same in two parts (rocksdb_capture.h): begin, where no write of the task can run
+ * meanwhile (the task thread at the barrier, or a snapshot thread while a state gate
+ * holds the task's writes, state_gate.h), switches the memtables (it first waits for an
+ * earlier capture of the instance to
  * end; after an unclean one it takes the whole checkpoint right there); end, on a
  * snapshot thread, waits for their flush and links the files into dir. end fails with
  * TE_ESTATE when RocksDB flushed writes newer than the barrier first (the checkpoint

@@ -180,6 +180,21 @@ static int rdb_write_batch(void *impl, const te_state_write_t *w, size_t n)
     return e != NULL ? set_error(b, e, "write") : 0;
 }
 
+static int rdb_batch_encode(void *impl, te_state_batch_t *out, const te_state_write_t *w, size_t n)
+{
+    rdb_backend_t *b = impl;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = encode_key(b, w[i].kg, w[i].key, w[i].keylen, w[i].ns, w[i].nslen);
+        if (kl == 0)
+            return -1;
+        if (state_batch_add(out, b->cf, b->key, kl, w[i].del ? NULL : w[i].val, w[i].vallen) != 0) {
+            snprintf(b->error, sizeof(b->error), "out of memory copying cached state at a checkpoint");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Walks key group kg of cf (as of snapshot when not NULL): fn per entry. Returns fn's
  * non-zero, -1 on an iterator error (message in errbuf), else 0. */
 static int walk_group(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_t *cf,
@@ -347,6 +362,7 @@ const te_state_backend_ops_t rocksdb_state_backend_ops = {
     .put = rdb_put,
     .del = rdb_del,
     .write_batch = rdb_write_batch,
+    .batch_encode = rdb_batch_encode,
     .foreach_group = rdb_foreach_group,
     .group_entries = rdb_group_entries,
     .stats = rdb_stats,

@@ -191,6 +191,12 @@ int state_backend_flush(te_state_backend_t *b)
     return b->ops->flush ? b->ops->flush(b->impl) : 0;
 }
 
+int state_backend_capture(te_state_backend_t *b, te_state_batch_t *out, te_state_gate_t *gate)
+{
+    b->again = 0;
+    return b->ops->capture ? b->ops->capture(b->impl, out, gate) : state_backend_flush(b);
+}
+
 const char *state_backend_error(te_state_backend_t *b)
 {
     const char *e = b->ops->error(b->impl);

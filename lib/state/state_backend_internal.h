@@ -14,6 +14,8 @@
 
 #include "state/rocksdb_instance.h"
 #include "state/state_backend.h"
+#include "state/state_batch.h"
+#include "state/state_gate.h"
 
 /* An implementation. get: 1 found (*val borrowed until the next call on impl), 0
  * absent, -1 error; put: 0 or -1; del: 1 removed, 0 absent, -1 error; after -1,
@@ -65,6 +67,14 @@ typedef struct te_state_backend_ops {
     /* Optional: writes back what the implementation holds elsewhere (a cache) so that
      * a reader of what lies behind it sees every update. 0 or -1 (error() says why). */
     int (*flush)(void *impl);
+    /* Optional (rocksdb): appends n writes to `out` encoded as the implementation
+     * stores them (state_batch.h), for a write on another thread. 0 or -1. */
+    int (*batch_encode)(void *impl, te_state_batch_t *out, const struct te_state_write *w, size_t n);
+    /* Optional (a cache): instead of writing back, appends what it holds dirty to `out`
+     * and holds every later write into the implementation until `gate` opens (takes a
+     * reference; opened failed, what it appended is dirty again). Waits for an earlier
+     * gate first. 0 or -1 (error() says why; nothing captured). */
+    int (*capture)(void *impl, te_state_batch_t *out, te_state_gate_t *gate);
 } te_state_backend_ops_t;
 
 extern const te_state_backend_ops_t hashmap_state_backend_ops;
@@ -73,8 +83,8 @@ extern const te_state_backend_ops_t state_cache_ops;
 
 /* state_cache.c: a write-back cache of at most max_entries entries and max_bytes bytes,
  * writing back when max_dirty entries are dirty, in front of inner (its ops, which must
- * have write_batch; ownership passes, destroyed with the cache or here on failure).
- * NULL + err. */
+ * have write_batch, and batch_encode for capture; ownership passes, destroyed with the
+ * cache or here on failure). NULL + err. */
 typedef struct te_state_cache_config {
     uint32_t max_entries;
     uint64_t max_bytes;
@@ -123,6 +133,10 @@ static inline uint64_t state_hash_bytes(uint64_t h, const uint8_t *p, uint32_t n
 /* Wraps impl (ownership passes; destroyed by state_backend_free). NULL when out of
  * memory (impl is destroyed then). */
 te_state_backend_t *state_backend_wrap(const te_state_backend_ops_t *ops, void *impl, uint32_t max_parallelism);
+/* An incremental checkpoint's copy of what a cache in front of b holds dirty (ops
+ * capture; see state_gate.h); a backend without a cache is flushed instead. 0 or -1
+ * (state_backend_error says why). */
+int state_backend_capture(te_state_backend_t *b, te_state_batch_t *out, te_state_gate_t *gate);
 /* put with the key group given (restores and imports know it). */
 int state_backend_put_kg(te_state_backend_t *b, uint32_t kg, const uint8_t *key, uint32_t keylen,
                          const uint8_t *ns, uint32_t nslen, const uint8_t *val, uint32_t vallen);

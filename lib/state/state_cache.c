@@ -5,8 +5,9 @@
  * value, or "known absent" — stay in memory: reading or updating a cached entry touches
  * only the cache. An updated entry is dirty until it is written back to the
  * implementation, which happens
- *   - when cfg.max_dirty entries are dirty (a bounded batch, so a checkpoint's
- *     synchronous part never writes back more than that);
+ *   - when cfg.max_dirty entries are dirty: the oldest WB_CHUNK of them (so a
+ *     checkpoint's synchronous part that writes back never writes back more than
+ *     max_dirty, and a task is never held up by more than a chunk at a time);
  *   - when the cache is full (entries or bytes): everything is written back and the
  *     cache emptied;
  *   - before anything reads the implementation as a whole: a walk of a key group, a
@@ -15,13 +16,20 @@
  * So the implementation holds every update whenever anyone but this cache reads it.
  * A failed write-back keeps the entries dirty and fails the call, whose error() says why.
  *
+ * An incremental checkpoint does not write back: capture copies the dirty entries into
+ * a batch its asynchronous part writes (state_gate.h), marks them clean, and holds
+ * every write into the implementation until the checkpoint's gate opens (settle); a
+ * gate opened failed makes them dirty again. Between checkpoints the dirty set is
+ * bounded by max_dirty only, so a working set that fits is written to RocksDB once per
+ * checkpoint, not once per update.
+ *
  * Layout: an open-addressing table (linear probing, load <= 1/2) of pointers to entries,
  * each one allocation: header | key | namespace | value (capacity rounded up to 8). No
  * entry is removed alone (emptying drops all), so a dirty entry is remembered by its
  * slot, which does not move.
  *
  * Threading: the owning task thread only, as the implementation; views are the
- * implementation's, taken after a write-back.
+ * implementation's, taken after a write-back; a gate is opened by a snapshot thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +39,7 @@
 
 #define SC_DIRTY  1u
 #define SC_ABSENT 2u
+#define WB_CHUNK  1024u /* entries a write-back writes at a time */
 
 typedef struct sc_entry {
     uint64_t hash;
@@ -46,9 +55,12 @@ typedef struct state_cache {
     uint32_t mask;
     uint32_t n;
     uint64_t bytes;
-    uint32_t *dirty; /* slots of the dirty entries */
-    uint32_t n_dirty;
-    te_state_write_t *batch; /* a write-back's max_dirty writes */
+    uint32_t *dirty; /* slots of the dirty entries, oldest first */
+    uint32_t n_dirty, cap_dirty;
+    uint32_t *captured; /* slots captured by the checkpoint of `gate` */
+    uint32_t n_captured, cap_captured;
+    te_state_gate_t *gate;   /* held writes: the last capture's gate, until settled */
+    te_state_write_t *batch; /* WB_CHUNK writes */
     int64_t last;            /* the slot of the last get's entry (put_again), -1 none */
     uint64_t seed;
     char error[256];
@@ -98,15 +110,18 @@ static uint64_t hash_of(const state_cache_t *c, uint32_t kg, const uint8_t *key,
     return state_hash_bytes(state_hash_bytes(c->seed ^ kg, key, keylen), ns, nslen);
 }
 
-/* Writes every dirty entry back (a put, or a delete of an absent one) in one batch. 0,
- * or -1 with every entry still dirty. */
-static int write_back(state_cache_t *c)
+/* The writes of dirty entries d .. d + n - 1 (n <= WB_CHUNK) into c->batch. The
+ * entries lie anywhere in memory, two dependent loads each (slot, then entry): the
+ * slot is asked for 16 entries ahead, the entry 8 ahead. */
+static void fill_batch(state_cache_t *c, uint32_t d, uint32_t n)
 {
-    if (c->n_dirty == 0)
-        return 0;
-    for (uint32_t d = 0; d < c->n_dirty; d++) {
-        sc_entry_t *e = c->slots[c->dirty[d]];
-        c->batch[d] = (te_state_write_t){.kg = e->kg,
+    for (uint32_t k = 0; k < n; k++) {
+        if (d + k + 16 < c->n_dirty)
+            __builtin_prefetch(&c->slots[c->dirty[d + k + 16]]);
+        if (d + k + 8 < c->n_dirty)
+            __builtin_prefetch(c->slots[c->dirty[d + k + 8]]);
+        sc_entry_t *e = c->slots[c->dirty[d + k]];
+        c->batch[k] = (te_state_write_t){.kg = e->kg,
                                          .keylen = e->keylen,
                                          .nslen = e->nslen,
                                          .vallen = e->vallen,
@@ -115,13 +130,73 @@ static int write_back(state_cache_t *c)
                                          .val = entry_val(e),
                                          .del = (e->flags & SC_ABSENT) != 0};
     }
-    if (c->ops->write_batch(c->inner, c->batch, c->n_dirty) != 0)
-        return inner_failed(c);
-    for (uint32_t d = 0; d < c->n_dirty; d++)
-        c->slots[c->dirty[d]]->flags &= ~SC_DIRTY;
-    c->n_dirty = 0;
+}
+
+/* Room for `need` slots in the dirty list (grown by doubling). 0, or -1 out of memory. */
+static int dirty_reserve(state_cache_t *c, uint32_t need)
+{
+    if (need <= c->cap_dirty)
+        return 0;
+    uint32_t nc = c->cap_dirty ? c->cap_dirty : WB_CHUNK;
+    while (nc < need)
+        nc *= 2;
+    uint32_t *p = realloc(c->dirty, (size_t)nc * sizeof(*p));
+    if (p == NULL) {
+        snprintf(c->error, sizeof(c->error), "out of memory listing %u dirty cached entries", need);
+        return -1;
+    }
+    c->dirty = p;
+    c->cap_dirty = nc;
     return 0;
 }
+
+/* Waits for the last capture's gate; opened failed, what it captured is dirty again.
+ * Every write into the implementation comes after this. 0, or -1 out of memory (the
+ * gate kept: the next call tries again). */
+static int settle(state_cache_t *c)
+{
+    if (c->gate == NULL)
+        return 0;
+    if (!state_gate_wait(c->gate)) {
+        if (dirty_reserve(c, c->n_dirty + c->n_captured) != 0)
+            return -1;
+        for (uint32_t k = 0; k < c->n_captured; k++) {
+            sc_entry_t *e = c->slots[c->captured[k]];
+            if (!(e->flags & SC_DIRTY)) {
+                e->flags |= SC_DIRTY;
+                c->dirty[c->n_dirty++] = c->captured[k];
+            }
+        }
+    }
+    state_gate_unref(c->gate);
+    c->gate = NULL;
+    c->n_captured = 0;
+    return 0;
+}
+
+/* Writes the oldest `most` dirty entries back (a put, or a delete of an absent one), in
+ * batches of WB_CHUNK. 0, or -1 with those not written still dirty. */
+static int write_back_oldest(state_cache_t *c, uint32_t most)
+{
+    if (settle(c) != 0)
+        return -1;
+    uint32_t done = 0, n = most < c->n_dirty ? most : c->n_dirty;
+    while (done < n) {
+        uint32_t k = n - done < WB_CHUNK ? n - done : WB_CHUNK;
+        fill_batch(c, done, k);
+        if (c->ops->write_batch(c->inner, c->batch, k) != 0)
+            break;
+        for (uint32_t d = done; d < done + k; d++)
+            c->slots[c->dirty[d]]->flags &= ~SC_DIRTY;
+        done += k;
+    }
+    memmove(c->dirty, c->dirty + done, (size_t)(c->n_dirty - done) * sizeof(*c->dirty));
+    c->n_dirty -= done;
+    return done == n ? 0 : inner_failed(c);
+}
+
+/* Writes every dirty entry back. 0 or -1 (those not written still dirty). */
+static int write_back(state_cache_t *c) { return write_back_oldest(c, UINT32_MAX); }
 
 /* Writes back, then drops every entry. */
 static int empty(state_cache_t *c)
@@ -147,8 +222,14 @@ static int make_room(state_cache_t *c, size_t more)
     return empty(c) == 0 ? 1 : -1;
 }
 
-/* Room for one more dirty entry: a full batch written back first. 0 or -1. */
-static int dirty_room(state_cache_t *c) { return c->n_dirty < c->cfg.max_dirty || write_back(c) == 0 ? 0 : -1; }
+/* Room for one more dirty entry: the oldest chunk written back first when max_dirty
+ * are, the list grown when full. 0 or -1. */
+static int dirty_room(state_cache_t *c)
+{
+    if (c->n_dirty >= c->cfg.max_dirty && write_back_oldest(c, WB_CHUNK) != 0)
+        return -1;
+    return dirty_reserve(c, c->n_dirty + 1);
+}
 
 /* Entry `slot` (about to change) becomes dirty; a full batch of dirty entries is
  * written back first. -1 (the entry unchanged) when that fails. */
@@ -419,11 +500,44 @@ static const char *sc_view_error(void *view)
     return v->ops->view_error(v->inner);
 }
 
+static int sc_capture(void *impl, te_state_batch_t *out, te_state_gate_t *gate)
+{
+    state_cache_t *c = impl;
+    c->last = -1;
+    if (c->ops->batch_encode == NULL)
+        return write_back(c);
+    if (settle(c) != 0)
+        return -1;
+    for (uint32_t d = 0; d < c->n_dirty; d += WB_CHUNK) { /* one pass: each entry touched once */
+        uint32_t k = c->n_dirty - d < WB_CHUNK ? c->n_dirty - d : WB_CHUNK;
+        fill_batch(c, d, k);
+        if (c->ops->batch_encode(c->inner, out, c->batch, k) != 0) {
+            for (uint32_t j = 0; j < d; j++) /* nothing captured after all */
+                c->slots[c->dirty[j]]->flags |= SC_DIRTY;
+            return inner_failed(c);
+        }
+        for (uint32_t j = d; j < d + k; j++)
+            c->slots[c->dirty[j]]->flags &= ~SC_DIRTY;
+    }
+    /* the dirty list becomes the captured one; the other, empty, the dirty one */
+    uint32_t *t = c->captured, tc = c->cap_captured;
+    c->captured = c->dirty;
+    c->cap_captured = c->cap_dirty;
+    c->n_captured = c->n_dirty;
+    c->dirty = t;
+    c->cap_dirty = tc;
+    c->n_dirty = 0;
+    c->gate = state_gate_ref(gate);
+    return 0;
+}
+
 static void sc_destroy(void *impl)
 {
     state_cache_t *c = impl;
     if (c == NULL)
         return;
+    state_gate_unref(c->gate);
+    free(c->captured);
     for (uint32_t i = 0; c->slots && i <= c->mask; i++)
         free(c->slots[i]);
     free(c->slots);
@@ -460,6 +574,7 @@ const te_state_backend_ops_t state_cache_ops = {
     .view_release = sc_view_release,
     .view_error = sc_view_error,
     .flush = sc_flush,
+    .capture = sc_capture,
 };
 
 void *state_cache_create(const te_state_backend_ops_t *ops, void *inner, const te_state_cache_config_t *cfg,
@@ -471,8 +586,9 @@ void *state_cache_create(const te_state_backend_ops_t *ops, void *inner, const t
         slots *= 2;
     if (c != NULL) {
         c->slots = calloc(slots, sizeof(*c->slots));
-        c->dirty = malloc((size_t)cfg->max_dirty * sizeof(*c->dirty));
-        c->batch = malloc((size_t)cfg->max_dirty * sizeof(*c->batch));
+        c->cap_dirty = WB_CHUNK;
+        c->dirty = malloc((size_t)c->cap_dirty * sizeof(*c->dirty));
+        c->batch = malloc((size_t)WB_CHUNK * sizeof(*c->batch));
     }
     if (c == NULL || c->slots == NULL || c->dirty == NULL || c->batch == NULL) {
         if (c != NULL) {

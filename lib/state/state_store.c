@@ -220,13 +220,16 @@ static te_status_t open_instance(te_state_store_t *s, te_error_t *err)
 
 /* The write-back cache in front of each RocksDB keyed state (state_cache.c): 1/16 of
  * the slot's managed memory, 64 KiB .. 64 MiB (32 MiB without a budget), its table
- * included (~80 bytes an entry of a small key and value); written back in batches of
- * at most 1,024 entries, so a checkpoint's synchronous part writes back at most one
- * (1.5-4 us an entry here). */
-#define CACHE_MIN_BYTES   (64u << 10)
-#define CACHE_MAX_BYTES   (64u << 20)
-#define CACHE_ENTRY_BYTES 80u
-#define CACHE_MAX_DIRTY   1024u
+ * included (~80 bytes an entry of a small key and value). With full checkpoints at most
+ * 1,024 entries are dirty, so a checkpoint's synchronous part writes back at most that
+ * many (1.5-4 us an entry here). With incremental ones the synchronous part copies the
+ * dirty entries instead (tens of ns an entry; the asynchronous part writes them), so up
+ * to 131,072 may be dirty: a working set that fits reaches RocksDB once per checkpoint. */
+#define CACHE_MIN_BYTES     (64u << 10)
+#define CACHE_MAX_BYTES     (64u << 20)
+#define CACHE_ENTRY_BYTES   80u
+#define CACHE_MAX_DIRTY     1024u
+#define CACHE_MAX_DIRTY_INC (1u << 17)
 static te_state_cache_config_t cache_config(const te_state_store_t *s)
 {
     uint64_t bytes = 32u << 20;
@@ -235,9 +238,10 @@ static te_state_cache_config_t cache_config(const te_state_store_t *s)
         bytes = bytes < CACHE_MIN_BYTES ? CACHE_MIN_BYTES : bytes > CACHE_MAX_BYTES ? CACHE_MAX_BYTES : bytes;
     }
     uint32_t entries = (uint32_t)(bytes / CACHE_ENTRY_BYTES);
+    uint32_t dirty = s->inc ? CACHE_MAX_DIRTY_INC : CACHE_MAX_DIRTY;
     return (te_state_cache_config_t){.max_entries = entries,
                                      .max_bytes = bytes - (uint64_t)entries * 2 * sizeof(void *),
-                                     .max_dirty = entries / 2 < CACHE_MAX_DIRTY ? entries / 2 : CACHE_MAX_DIRTY};
+                                     .max_dirty = entries / 2 < dirty ? entries / 2 : dirty};
 }
 
 static void *make_rocksdb(te_state_store_t *s, uint32_t op_index, te_error_t *err)
@@ -320,16 +324,32 @@ te_rocksdb_inc_snapshot_t *state_store_snapshot_incremental(te_state_store_t *s,
             te_error_set(err, TE_ESTATE, "incremental checkpoints are off");
         return NULL;
     }
-    for (size_t i = 0; i < s->n; i++) /* what a state cache holds into the instance first */
-        if (!s->slots[i].timers && state_backend_flush(s->slots[i].b) != 0) {
+    /* what the state caches hold dirty, copied into one batch the asynchronous part
+     * writes before it switches the memtables; until then the caches hold their writes
+     * (state_gate.h) */
+    te_state_batch_t *batch = state_batch_new();
+    te_state_gate_t *gate = state_gate_new();
+    if (batch == NULL || gate == NULL) {
+        state_batch_free(batch);
+        state_gate_unref(gate);
+        te_error_set(err, TE_ENOMEM, "out of memory taking an incremental snapshot");
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->slots[i].timers && state_backend_capture(s->slots[i].b, batch, gate) != 0) {
             te_error_set(err, TE_EIO, "keyed state of task '%s': %s", s->task_name,
                          state_backend_error(s->slots[i].b));
+            state_gate_open(gate, 0); /* the caches that captured mark it dirty again */
+            state_gate_unref(gate);
+            state_batch_free(batch);
             return NULL;
         }
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/chk-%llu", s->local_dir, (unsigned long long)id);
-    return rocksdb_incremental_snapshot(s->inc, s->inst, id, s->maxp, kg_first, kg_last, states, n_states, dir,
-                                        err);
+    te_rocksdb_inc_snapshot_t *snap = rocksdb_incremental_snapshot(s->inc, s->inst, id, s->maxp, kg_first, kg_last,
+                                                                   states, n_states, dir, batch, gate, err);
+    state_gate_unref(gate);
+    return snap;
 }
 
 void state_store_checkpoint_complete(te_state_store_t *s, uint64_t id)

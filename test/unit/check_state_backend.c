@@ -11,6 +11,7 @@
  * RocksDB instances live in a mkdtemp directory under /tmp, deleted with their store.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,26 +604,38 @@ END_TEST
  * state_backend_flush a second, uncached backend on the same column family reads
  * exactly the oracle from RocksDB; after more operations (no flush), a snapshot holds
  * exactly the oracle too (taking it writes back). */
-START_TEST(test_rocksdb_write_back_cache)
+/* A RocksDB instance in a new directory (dir: at least 64 bytes) with a cache of cc in
+ * front of column family op-0 (*b), and an uncached backend on the same family
+ * (*direct). */
+static te_rocksdb_instance_t *cache_over_rocksdb(char *dir, const te_state_cache_config_t *cc,
+                                                 te_state_backend_t **b, te_state_backend_t **direct)
 {
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/check_state_cache.XXXXXX");
+    snprintf(dir, 64, "/tmp/check_state_cache.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     te_error_t err = {0};
     te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
     ck_assert_msg(inst != NULL, "%s", err.msg);
     rocksdb_column_family_handle_t *cf = rocksdb_instance_cf(inst, "op-0", &err);
     ck_assert_msg(cf != NULL, "%s", err.msg);
-    te_state_cache_config_t cc = {.max_entries = 64, .max_bytes = 1u << 20, .max_dirty = 8};
     void *rdb = rocksdb_state_backend_create(inst, cf, 128, &err);
     ck_assert_ptr_nonnull(rdb);
-    void *cache = state_cache_create(&rocksdb_state_backend_ops, rdb, &cc, &err);
+    void *cache = state_cache_create(&rocksdb_state_backend_ops, rdb, cc, &err);
     ck_assert_msg(cache != NULL, "%s", err.msg);
-    te_state_backend_t *b = state_backend_wrap(&state_cache_ops, cache, 128);
+    *b = state_backend_wrap(&state_cache_ops, cache, 128);
     void *direct_impl = rocksdb_state_backend_create(inst, cf, 128, &err);
-    te_state_backend_t *direct = state_backend_wrap(&rocksdb_state_backend_ops, direct_impl, 128);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_ptr_nonnull(direct);
+    *direct = state_backend_wrap(&rocksdb_state_backend_ops, direct_impl, 128);
+    ck_assert_ptr_nonnull(*b);
+    ck_assert_ptr_nonnull(*direct);
+    return inst;
+}
+
+START_TEST(test_rocksdb_write_back_cache)
+{
+    char dir[64];
+    te_error_t err = {0};
+    te_state_cache_config_t cc = {.max_entries = 64, .max_bytes = 1u << 20, .max_dirty = 8};
+    te_state_backend_t *b, *direct;
+    te_rocksdb_instance_t *inst = cache_over_rocksdb(dir, &cc, &b, &direct);
 
     memset(oracle, 0, sizeof(oracle));
     random_ops(b, 20000, 11);
@@ -641,6 +654,93 @@ START_TEST(test_rocksdb_write_back_cache)
     assert_equals_oracle(h, 0, 127);
 
     state_backend_free(h);
+    state_backend_free(direct);
+    state_backend_free(b);
+    rocksdb_instance_close(inst, 1);
+    rmdir(dir);
+}
+END_TEST
+
+/* A capture (an incremental checkpoint's synchronous part) is written later by
+ * another thread, as the checkpoint's asynchronous part writes it. */
+typedef struct capture_writer {
+    te_state_batch_t *batch;
+    te_state_gate_t *gate;
+    te_rocksdb_instance_t *inst;
+    int ok;
+} capture_writer_t;
+
+static void *write_capture_later(void *arg)
+{
+    capture_writer_t *w = arg;
+    usleep(100 * 1000);
+    te_error_t err = {0};
+    w->ok = state_batch_write(w->batch, w->inst, &err) == TE_OK;
+    state_gate_open(w->gate, w->ok);
+    return NULL;
+}
+
+static int direct_get(te_state_backend_t *direct, const char *k, char *out, size_t cap)
+{
+    const uint8_t *v;
+    uint32_t vl;
+    int found = state_backend_get(direct, (uint8_t *)k, strlen(k), NULL, 0, &v, &vl);
+    if (found == 1)
+        snprintf(out, cap, "%.*s", (int)vl, (const char *)v);
+    return found;
+}
+
+/* The write-back cache's capture: what it holds dirty is copied into a batch and not
+ * written; a write-back after it waits for the batch's gate, so an update made after
+ * the capture lands after the batch (a write-back that did not wait would be
+ * overwritten by the older captured value); a gate opened failed makes the captured
+ * entries dirty again, so the next write-back writes them. Both times RocksDB then holds
+ * exactly the oracle. */
+START_TEST(test_rocksdb_cache_capture)
+{
+    char dir[64];
+    te_state_cache_config_t cc = {.max_entries = 4096, .max_bytes = 8u << 20, .max_dirty = 4096};
+    te_state_backend_t *b, *direct;
+    te_rocksdb_instance_t *inst = cache_over_rocksdb(dir, &cc, &b, &direct);
+    memset(oracle, 0, sizeof(oracle));
+    char got[64];
+
+    /* written by another thread later; an update after the capture waits for it */
+    random_ops(b, 3000, 21);
+    or_put(b, "cap", "", "at the barrier");
+    te_state_batch_t *batch = state_batch_new();
+    te_state_gate_t *gate = state_gate_new();
+    ck_assert_int_eq(state_backend_capture(b, batch, gate), 0);
+    ck_assert_uint_gt(state_batch_count(batch), 100);
+    ck_assert_int_eq(direct_get(direct, "cap", got, sizeof(got)), 0); /* copied, not written */
+    or_put(b, "cap", "", "after the barrier");
+    capture_writer_t w = {batch, gate, inst, 0};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_capture_later, &w), 0);
+    ck_assert_int_eq(state_backend_flush(b), 0); /* waits for the gate */
+    ck_assert_int_eq(direct_get(direct, "cap", got, sizeof(got)), 1);
+    ck_assert_str_eq(got, "after the barrier");
+    pthread_join(t, NULL);
+    ck_assert(w.ok);
+    assert_equals_oracle(direct, 0, 127);
+    state_gate_unref(gate);
+    state_batch_free(batch);
+
+    /* dropped: dirty again */
+    random_ops(b, 3000, 22);
+    or_put(b, "lost", "", "unless written back");
+    batch = state_batch_new();
+    gate = state_gate_new();
+    ck_assert_int_eq(state_backend_capture(b, batch, gate), 0);
+    ck_assert_uint_gt(state_batch_count(batch), 100);
+    state_batch_free(batch); /* never written */
+    state_gate_open(gate, 0);
+    state_gate_unref(gate);
+    ck_assert_int_eq(state_backend_flush(b), 0);
+    ck_assert_int_eq(direct_get(direct, "lost", got, sizeof(got)), 1);
+    assert_equals_oracle(direct, 0, 127);
+    assert_equals_oracle(b, 0, 127);
+
     state_backend_free(direct);
     state_backend_free(b);
     rocksdb_instance_close(inst, 1);
@@ -700,6 +800,7 @@ Suite *state_backend_suite(void)
     tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);
     tcase_add_test(tc, test_hashmap_budget);
     tcase_add_test(tc, test_rocksdb_write_back_cache);
+    tcase_add_test(tc, test_rocksdb_cache_capture);
     tcase_add_loop_test(tc, test_version1_snapshots_restore, 0, 2);
     suite_add_tcase(s, tc);
     return s;
