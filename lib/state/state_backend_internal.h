@@ -92,6 +92,9 @@ typedef struct te_state_cache_config {
 } te_state_cache_config_t;
 void *state_cache_create(const te_state_backend_ops_t *ops, void *inner, const te_state_cache_config_t *cfg,
                          te_error_t *err);
+/* A new cache (nothing captured yet) holds its writes into inner until gate opens, as
+ * the caches that captured for it do (a reference taken). */
+void state_cache_hold(void *cache, te_state_gate_t *gate);
 
 /* Implementations' constructors (NULL when out of memory / with err). budget: the
  * slot's managed memory every slab is reserved from (NULL = unlimited). */

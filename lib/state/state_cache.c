@@ -531,6 +531,12 @@ static int sc_capture(void *impl, te_state_batch_t *out, te_state_gate_t *gate)
     return 0;
 }
 
+void state_cache_hold(void *cache, te_state_gate_t *gate)
+{
+    state_cache_t *c = cache;
+    c->gate = state_gate_ref(gate); /* a new cache: no gate of its own yet */
+}
+
 static void sc_destroy(void *impl)
 {
     state_cache_t *c = impl;

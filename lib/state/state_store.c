@@ -41,6 +41,7 @@ struct te_state_store {
     te_snapshot_pool_t *pool;   /* borrowed */
     te_rocksdb_instance_t *inst;
     te_rocksdb_incremental_t *inc; /* rocksdb + incremental */
+    te_state_gate_t *gate;         /* the last incremental capture's (see make_rocksdb) */
     te_rocksdb_compaction_t compaction;
     unsigned n_imports;
     store_slot_t *slots;
@@ -143,6 +144,7 @@ static void store_destroy(te_state_store_t *s)
     for (size_t i = 0; i < s->n; i++)
         state_backend_free(s->slots[i].b);
     free(s->slots);
+    state_gate_unref(s->gate);
     rocksdb_instance_close(s->inst, 1);
     rocksdb_incremental_free(s->inc);
     if (s->local_dir && s->kind == STORE_ROCKSDB)
@@ -255,7 +257,12 @@ static void *make_rocksdb(te_state_store_t *s, uint32_t op_index, te_error_t *er
     if (rdb == NULL)
         return NULL;
     te_state_cache_config_t cc = cache_config(s);
-    return state_cache_create(&rocksdb_state_backend_ops, rdb, &cc, err);
+    void *cache = state_cache_create(&rocksdb_state_backend_ops, rdb, &cc, err);
+    /* a keyed state first used after a checkpoint's barrier holds its writes until that
+     * checkpoint's switch too: they are after the barrier */
+    if (cache != NULL && s->gate != NULL)
+        state_cache_hold(cache, s->gate);
+    return cache;
 }
 
 te_state_backend_t *state_store_backend(te_state_store_t *s, uint32_t op_index, te_error_t *err)
@@ -348,7 +355,8 @@ te_rocksdb_inc_snapshot_t *state_store_snapshot_incremental(te_state_store_t *s,
     snprintf(dir, sizeof(dir), "%s/chk-%llu", s->local_dir, (unsigned long long)id);
     te_rocksdb_inc_snapshot_t *snap = rocksdb_incremental_snapshot(s->inc, s->inst, id, s->maxp, kg_first, kg_last,
                                                                    states, n_states, dir, batch, gate, err);
-    state_gate_unref(gate);
+    state_gate_unref(s->gate);
+    s->gate = gate; /* the store's reference, for keyed states created before it opens */
     return snap;
 }
 

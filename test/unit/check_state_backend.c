@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "common/dir_util.h"
 #include "common/crc32c.h"
 #include "common/key_group.h"
+#include "state/rocksdb_incremental.h"
 #include "state/rocksdb_instance.h"
 #include "state/state_backend.h"
 #include "state/state_backend_internal.h"
@@ -748,6 +750,67 @@ START_TEST(test_rocksdb_cache_capture)
 }
 END_TEST
 
+typedef struct release_later {
+    te_rocksdb_inc_snapshot_t *snap;
+    _Atomic int released;
+} release_later_t;
+
+static void *release_snapshot_later(void *arg)
+{
+    release_later_t *r = arg;
+    usleep(100 * 1000);
+    atomic_store(&r->released, 1);
+    rocksdb_incremental_release(r->snap); /* dropped unwritten: opens its gate failed */
+    return NULL;
+}
+
+/* A keyed state first used after an incremental checkpoint's barrier (its cache did not
+ * exist at the capture) still holds its writes into RocksDB until that checkpoint's
+ * gate opens: they come after the barrier. Its write-back returns only after the
+ * snapshot was dropped by another thread. */
+START_TEST(test_rocksdb_state_created_after_capture_waits)
+{
+    char dir[64], local[128], shared[128];
+    snprintf(dir, sizeof(dir), "/tmp/check_state_gate.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(local, sizeof(local), "%s/local", dir);
+    snprintf(shared, sizeof(shared), "%s/shared", dir);
+    te_state_store_config_t cfg = {.backend = "rocksdb",
+                                   .max_parallelism = 128,
+                                   .task_name = "t",
+                                   .local_dir = local,
+                                   .incremental = 1,
+                                   .shared_dir = shared,
+                                   .label = "t-0"};
+    te_error_t err = {0};
+    te_state_store_t *s = state_store_new(&cfg, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    te_state_backend_t *a = state_store_backend(s, 0, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    ck_assert_int_eq(state_backend_put(a, (uint8_t *)"k", 1, NULL, 0, (uint8_t *)"before", 6), 0);
+    te_rocksdb_state_name_t names[] = {{0, "a"}};
+    release_later_t r = {0};
+    r.snap = state_store_snapshot_incremental(s, 1, 0, 127, names, 1, &err);
+    ck_assert_msg(r.snap != NULL, "%s", err.msg);
+    te_state_backend_t *b = state_store_backend(s, 1, &err); /* first used after the barrier */
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    ck_assert_int_eq(state_backend_put(b, (uint8_t *)"k", 1, NULL, 0, (uint8_t *)"after", 5), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, release_snapshot_later, &r), 0);
+    ck_assert_int_eq(state_backend_flush(b), 0); /* a write into RocksDB: waits */
+    int released = atomic_load(&r.released);
+    ck_assert_msg(released == 1, "the new state's write-back did not wait for the checkpoint's gate");
+    pthread_join(t, NULL);
+    ck_assert_int_eq(state_backend_flush(a), 0); /* a's capture, dropped, written back now */
+    const uint8_t *v;
+    uint32_t vl;
+    ck_assert_int_eq(state_backend_get(a, (uint8_t *)"k", 1, NULL, 0, &v, &vl), 1);
+    ck_assert(vl == 6 && memcmp(v, "before", 6) == 0);
+    state_store_free(s);
+    ck_assert_int_eq(dir_remove_tree(dir), 0);
+}
+END_TEST
+
 START_TEST(test_hashmap_budget)
 {
     te_error_t err = {0};
@@ -801,6 +864,7 @@ Suite *state_backend_suite(void)
     tcase_add_test(tc, test_hashmap_budget);
     tcase_add_test(tc, test_rocksdb_write_back_cache);
     tcase_add_test(tc, test_rocksdb_cache_capture);
+    tcase_add_test(tc, test_rocksdb_state_created_after_capture_waits);
     tcase_add_loop_test(tc, test_version1_snapshots_restore, 0, 2);
     suite_add_tcase(s, tc);
     return s;
