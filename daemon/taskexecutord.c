@@ -22,6 +22,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/malloc_policy.h"
 #include "executor/task_executor.h"
 #include "daemon_cli.h"
 
@@ -149,6 +150,12 @@ int main(int argc, char **argv)
     }
     if (daemon_logging_start(&d.args, d.cfg) != 0)
         goto cleanup;
+    const char *why;
+    if (malloc_policy_apply(&why))
+        TE_INFO(CTX, "malloc: %s at %u KiB (freed state goes back to the system)", why,
+                TE_MALLOC_THRESHOLD / 1024);
+    else
+        TE_INFO(CTX, "malloc: thresholds left as they are: %s", why);
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         TE_ERROR(CTX, "libevent has no pthreads support");

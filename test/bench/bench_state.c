@@ -23,6 +23,9 @@
  *                process's RSS before any state existed; anon_delta the same for its
  *                anonymous part (RssAnon: without library code paged in on first use)
  *
+ * The process sets malloc up as taskexecutord does (malloc_policy), so the RSS figures
+ * are the daemon's.
+ *
  * Usage: bench_state hashmap|rocksdb KEYS [UPDATES]   (UPDATES default: KEYS, at least
  * 2,000,000). Files go to $BENCH_DIR (default /tmp), removed at the end.
  *
@@ -41,6 +44,7 @@
 
 #include "common/dir_util.h"
 #include "common/key_group.h"
+#include "common/malloc_policy.h"
 #include "operators/operator_registry.h"
 #include "runtime/operator_chain.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
@@ -322,6 +326,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_state hashmap|rocksdb KEYS [UPDATES]\n");
         return 2;
     }
+    const char *why;
+    if (!malloc_policy_apply(&why))
+        fprintf(stderr, "bench_state: malloc thresholds left as they are: %s\n", why);
     const char *backend = argv[1];
     int rocks = strcmp(backend, "rocksdb") == 0;
     g_keys = strtoull(argv[2], NULL, 10);
