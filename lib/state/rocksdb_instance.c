@@ -40,6 +40,7 @@ struct te_rocksdb_instance {
     rocksdb_block_based_table_options_t *table;
     rocksdb_filterpolicy_t *filter; /* owned by table once set */
     te_rocksdb_memory_t *own_mem;   /* private cache when no slot memory was given */
+    te_rocksdb_memory_t *held;      /* the memory this open instance counts in (rocksdb_memory_hold) */
     rocksdb_writeoptions_t *wo;
     rocksdb_readoptions_t *ro;
     rocksdb_column_family_handle_t *default_cf;
@@ -252,6 +253,8 @@ te_rocksdb_instance_t *rocksdb_instance_open(const char *dir, te_rocksdb_memory_
     }
     if (open_db(inst, err) != TE_OK)
         goto fail;
+    inst->held = mem ? mem : inst->own_mem;
+    rocksdb_memory_hold(inst->held);
     return inst;
 fail:
     rocksdb_instance_close(inst, 0);
@@ -273,6 +276,8 @@ void rocksdb_instance_close(te_rocksdb_instance_t *inst, int destroy)
     pthread_cond_destroy(&inst->cap_cv);
     if (inst->db)
         rocksdb_close(inst->db);
+    if (inst->held)
+        rocksdb_memory_release(inst->held); /* the last one: its blocks leave the cache */
     if (inst->opts)
         rocksdb_options_destroy(inst->opts);
     if (inst->table)

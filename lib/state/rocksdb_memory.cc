@@ -4,11 +4,12 @@
  * RocksDB's c.cc defines them (a struct holding the C++ object as `rep`), which is how
  * the C API itself reaches them (rocksdb_scratch_fs.cc and rocksdb_capture.cc do the same).
  *
- * Threading: see rocksdb_memory.h; no locks of its own.
+ * Threading: see rocksdb_memory.h; no locks of its own (the open count is atomic).
  */
 #include "state/rocksdb_memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <new>
 
@@ -28,6 +29,7 @@ struct te_rocksdb_memory {
     size_t capacity;
     std::shared_ptr<rocksdb::Cache> cache;
     std::shared_ptr<rocksdb::WriteBufferManager> wbm;
+    std::atomic<long> open{0}; /* instances holding it */
 };
 
 extern "C" te_rocksdb_memory_t *rocksdb_memory_new(size_t capacity)
@@ -60,6 +62,15 @@ extern "C" void rocksdb_memory_apply(te_rocksdb_memory_t *m, rocksdb_options_t *
      * flushes earlier when the slot's memtables together reach their ratio */
     opts->rep.write_buffer_size = std::min<size_t>(64u << 20, std::max<size_t>(1u << 20, m->capacity / 8));
     table->rep.block_cache = m->cache;
+}
+
+extern "C" void rocksdb_memory_hold(te_rocksdb_memory_t *m) { m->open.fetch_add(1); }
+
+extern "C" void rocksdb_memory_release(te_rocksdb_memory_t *m)
+{
+    /* an instance opening meanwhile only finds some blocks of its own gone: a cache miss */
+    if (m->open.fetch_sub(1) == 1)
+        m->cache->EraseUnRefEntries();
 }
 
 extern "C" size_t rocksdb_memory_capacity(const te_rocksdb_memory_t *m) { return m->capacity; }

@@ -9,7 +9,8 @@
  * WriteBufferManager; the interface is C.
  *
  * Threading: new/free on any one thread; apply while building an instance's options
- * (its caller's thread); usage from any thread (RocksDB's cache is thread-safe). An
+ * (its caller's thread); hold, release and usage from any thread (an atomic count;
+ * RocksDB's cache is thread-safe). An
  * instance opened with apply keeps the cache and manager alive after free.
  */
 #ifndef TE_ROCKSDB_MEMORY_H
@@ -35,6 +36,13 @@ void rocksdb_memory_free(te_rocksdb_memory_t *m);
  * an eighth of the capacity (1 MiB .. 64 MiB). */
 void rocksdb_memory_apply(te_rocksdb_memory_t *m, rocksdb_options_t *opts,
                           rocksdb_block_based_table_options_t *table);
+
+/* An instance opened with m counts in it until it is closed (after rocksdb_close):
+ * when the last one closes, the cache drops every block no one holds. RocksDB leaves a
+ * closed instance's blocks in the cache until the LRU evicts them, which an idle slot
+ * never does: the daemon would keep up to the slot's share resident after its jobs. */
+void rocksdb_memory_hold(te_rocksdb_memory_t *m);
+void rocksdb_memory_release(te_rocksdb_memory_t *m);
 
 size_t rocksdb_memory_capacity(const te_rocksdb_memory_t *m);
 /* Bytes held in the cache, memtables included. */

@@ -10,6 +10,8 @@
 #     resident memory, sampled every 100 ms, stays below its idle size + the budget +
 #     MARGIN_MB (RocksDB's own structures outside the cache: table readers, the
 #     iterators' pinned blocks, compaction buffers, thread stacks, malloc's arenas).
+#  3. the same job on a daemon with a 128 MiB slot: once it is gone, the daemon's RSS
+#     is back within AFTER_MB (10) of its idle size.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 MARGIN_MB=${MARGIN_MB:-32}
@@ -77,3 +79,32 @@ fi
 awk -F'\t' -v n=$N '$2 != 1 || $1 < 1 || $1 > n { bad++ } END { if (bad || NR != n) { print NR " lines, " bad+0 " bad"; exit 1 } }' \
   "$WORK"/rocks/part-0.txt || fail "the rocksdb job's counts are wrong"
 [ "$(cut -f1 "$WORK/rocks/part-0.txt" | sort -u | wc -l)" -eq $N ] || fail "keys missing or repeated in the rocksdb job's output"
+
+# 3. Once a rocksdb job is gone, the daemon gives its memory back: RSS within AFTER_MB
+#    of its idle size. A slot of 128 MiB (memtables of 16 MiB, blocks of several MiB)
+#    runs the keyed count of 2. What may stay: RocksDB's library code paged in, its
+#    thread pools, malloc's arenas (capped by malloc_policy; with glibc's own
+#    thresholds they kept some 20 MiB).
+AFTER_MB=${AFTER_MB:-10}
+start_daemon q -D taskmanager.numberOfTaskSlots=1 -D taskmanager.memory.managed.size=128mb \
+  -D taskmanager.memory.network.size=8mb
+sleep 0.5
+IDLE=$(rss_kb "$q_PID")
+sed "s|$WORK/rocks/|$WORK/rocks2/|" "$WORK/rocks.json" >"$WORK/rocks2.json"
+"$TECTL" submit "$WORK/rocks2.json" --executor "$q_RPC" --timeout 300s >"$WORK/rocks2.out" 2>&1 \
+  || { tail -5 "$WORK/rocks2.out"; fail "the rocksdb job on the 128 MiB slot failed"; }
+peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$q_PID/status")
+wait_until 10 daemon_idle "$q_STATUS" || fail "daemon q not idle after the rocksdb job"
+after=0
+for _ in $(seq 50); do
+  after=$(rss_kb "$q_PID")
+  [ "$after" -le $((IDLE + AFTER_MB * 1024)) ] && break
+  sleep 0.2
+done
+echo "after the rocksdb job: daemon RSS $((after / 1024)) MiB (idle $((IDLE / 1024)) MiB, peak $((peak / 1024)) MiB, limit idle + $AFTER_MB MiB)"
+if [ $SANITIZED -eq 1 ]; then
+  echo "SKIP rocksdb_rss_after_job: a sanitizer build (its quarantine keeps freed memory)"
+else
+  [ "$after" -le $((IDLE + AFTER_MB * 1024)) ] \
+    || fail "10 s after the rocksdb job the daemon's RSS is $((after / 1024)) MiB, above idle + $AFTER_MB MiB ($(((IDLE + AFTER_MB * 1024) / 1024)) MiB)"
+fi

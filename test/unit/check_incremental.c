@@ -30,6 +30,7 @@
 #include "runtime/operator_chain.h"
 #include "runtime/subtask_checkpoint_coordinator.h"
 #include "state/rocksdb_instance.h"
+#include "state/rocksdb_memory.h"
 #include "state/rocksdb_scratch_fs.h"
 #include "state/state_backend.h"
 #include "state/state_store.h"
@@ -506,6 +507,61 @@ START_TEST(test_compaction_style)
 }
 END_TEST
 
+/* Puts n keys of 1 KiB values into inst, or (read_back) reads each of them back: each
+ * read fills the block cache. */
+static void put_many(te_rocksdb_instance_t *inst, int n, int read_back)
+{
+    char k[32], v[1024];
+    memset(v, 'x', sizeof(v));
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "key-%06d", i);
+        char *e = NULL;
+        if (!read_back) {
+            rocksdb_put(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), k, strlen(k), v,
+                        sizeof(v), &e);
+            ck_assert_msg(e == NULL, "%s", e);
+            continue;
+        }
+        size_t len = 0;
+        char *got =
+            rocksdb_get(rocksdb_instance_db(inst), rocksdb_instance_read_options(inst), k, strlen(k), &len, &e);
+        ck_assert_msg(e == NULL && got != NULL && len == sizeof(v), "%s: %s", k, e ? e : "absent");
+        rocksdb_free(got);
+    }
+}
+
+/* A slot's block cache keeps a closed instance's blocks while another instance of the
+ * slot is open, and drops them when the last one closes (an idle slot would otherwise
+ * hold them resident until the daemon exits). */
+START_TEST(test_slot_cache_emptied_when_last_instance_closes)
+{
+    te_rocksdb_memory_t *m = rocksdb_memory_new(32u << 20);
+    ck_assert_ptr_nonnull(m);
+    te_error_t err;
+    char a_dir[160], b_dir[160], chk[160];
+    snprintf(a_dir, sizeof(a_dir), "%s/slot-a", g_dir);
+    snprintf(b_dir, sizeof(b_dir), "%s/slot-b", g_dir);
+    snprintf(chk, sizeof(chk), "%s/slot-a-chk", g_dir);
+    te_rocksdb_instance_t *a = rocksdb_instance_open(a_dir, m, TE_ROCKSDB_UNIVERSAL, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    te_rocksdb_instance_t *b = rocksdb_instance_open(b_dir, m, TE_ROCKSDB_UNIVERSAL, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    put_many(a, 4000, 0);                                               /* 4 MiB of values */
+    ck_assert_int_eq(rocksdb_instance_checkpoint(a, chk, &err), TE_OK); /* flushed into SST files */
+    put_many(a, 4000, 1);                                               /* their blocks into the cache */
+    size_t cached = rocksdb_memory_usage(m);
+    ck_assert_msg(cached >= (2u << 20), "the cache holds only %zu bytes after reading 4 MiB", cached);
+    rocksdb_instance_close(a, 1);
+    size_t kept = rocksdb_memory_usage(m);
+    ck_assert_msg(kept >= (2u << 20), "the cache dropped a's blocks (%zu of %zu bytes left) while b was open",
+                  kept, cached);
+    rocksdb_instance_close(b, 1);
+    size_t left = rocksdb_memory_usage(m);
+    ck_assert_msg(left < (256u << 10), "%zu bytes left in the slot's cache after its last instance closed", left);
+    rocksdb_memory_free(m);
+}
+END_TEST
+
 Suite *incremental_suite(void)
 {
     Suite *s = suite_create("incremental");
@@ -516,6 +572,7 @@ Suite *incremental_suite(void)
     tcase_add_test(tc, test_scratch_fs_skips_syncs);
     tcase_add_test(tc, test_capture_holds_the_barrier_state);
     tcase_add_test(tc, test_compaction_style);
+    tcase_add_test(tc, test_slot_cache_emptied_when_last_instance_closes);
     suite_add_tcase(s, tc);
     return s;
 }
