@@ -303,27 +303,9 @@ int op_aggs_init(const op_aggs_t *ag, te_row_builder_t *b)
 
 /* ---- fixed accumulators, in place ---- */
 
-static uint64_t hdr_of(const uint8_t *acc)
+static int acc_null(const uint8_t *acc, uint32_t f)
 {
-    uint64_t h;
-    memcpy(&h, acc, 8);
-    return h;
-}
-
-static int acc_null(const uint8_t *acc, uint32_t f) { return (int)((hdr_of(acc) >> (TE_ROW_NULL_SHIFT + f)) & 1); }
-
-static void acc_set(uint8_t *acc, uint32_t f, uint64_t v)
-{
-    uint64_t h = hdr_of(acc) & ~(1ull << (TE_ROW_NULL_SHIFT + f));
-    memcpy(acc, &h, 8);
-    memcpy(acc + TE_ROW_HEADER + 8u * f, &v, 8);
-}
-
-static uint64_t acc_get(const uint8_t *acc, uint32_t f)
-{
-    uint64_t v;
-    memcpy(&v, acc + TE_ROW_HEADER + 8u * f, 8);
-    return v;
+    return (int)((op_acc_hdr(acc) >> (TE_ROW_NULL_SHIFT + f)) & 1);
 }
 
 static double u2d(uint64_t u)
@@ -348,34 +330,35 @@ static void fold(uint8_t *acc, const op_agg_t *a, const expr_value_t *v)
     switch (a->fn) {
     case AGG_SUM:
         if (a->type == TE_TYPE_DOUBLE)
-            acc_set(acc, f,
-                    d2u((empty ? 0 : u2d(acc_get(acc, f))) + (v->type == TE_TYPE_DOUBLE ? v->d : (double)v->i)));
+            op_acc_set(
+                acc, f,
+                d2u((empty ? 0 : u2d(op_acc_get(acc, f))) + (v->type == TE_TYPE_DOUBLE ? v->d : (double)v->i)));
         else
-            acc_set(acc, f, (empty ? 0 : acc_get(acc, f)) + (uint64_t)v->i);
+            op_acc_set(acc, f, (empty ? 0 : op_acc_get(acc, f)) + (uint64_t)v->i);
         return;
     case AGG_AVG:
-        acc_set(acc, f,
-                d2u((empty ? 0 : u2d(acc_get(acc, f))) + (v->type == TE_TYPE_DOUBLE ? v->d : (double)v->i)));
-        acc_set(acc, f + 1, acc_get(acc, f + 1) + 1);
+        op_acc_set(acc, f,
+                   d2u((empty ? 0 : u2d(op_acc_get(acc, f))) + (v->type == TE_TYPE_DOUBLE ? v->d : (double)v->i)));
+        op_acc_set(acc, f + 1, op_acc_get(acc, f + 1) + 1);
         return;
     case AGG_MIN:
     case AGG_MAX: {
         int less;
         if (a->type == TE_TYPE_DOUBLE)
-            less = !empty && (a->fn == AGG_MIN ? v->d >= u2d(acc_get(acc, f)) : v->d <= u2d(acc_get(acc, f)));
-        else
             less =
-                !empty && (a->fn == AGG_MIN ? v->i >= (int64_t)acc_get(acc, f) : v->i <= (int64_t)acc_get(acc, f));
+                !empty && (a->fn == AGG_MIN ? v->d >= u2d(op_acc_get(acc, f)) : v->d <= u2d(op_acc_get(acc, f)));
+        else
+            less = !empty &&
+                   (a->fn == AGG_MIN ? v->i >= (int64_t)op_acc_get(acc, f) : v->i <= (int64_t)op_acc_get(acc, f));
         if (!less)
-            acc_set(acc, f, a->type == TE_TYPE_DOUBLE ? d2u(v->d) : (uint64_t)v->i);
+            op_acc_set(acc, f, a->type == TE_TYPE_DOUBLE ? d2u(v->d) : (uint64_t)v->i);
         return;
     }
     default: return;
     }
 }
 
-/* op_aggs_add_fixed's aggregates with an argument or a FILTER (the row count done). */
-static __attribute__((noinline)) int aggs_add_exprs(op_aggs_t *ag, uint8_t *acc, const te_record_t *in)
+int op_aggs_add_exprs(op_aggs_t *ag, uint8_t *acc, const te_record_t *in)
 {
     expr_env_reset(&ag->env);
     for (uint32_t i = 0; i < ag->n; i++) {
@@ -388,7 +371,7 @@ static __attribute__((noinline)) int aggs_add_exprs(op_aggs_t *ag, uint8_t *acc,
                 continue;
         }
         if (a->arg == NULL) {
-            acc_set(acc, a->acc, acc_get(acc, a->acc) + 1);
+            op_acc_set(acc, a->acc, op_acc_get(acc, a->acc) + 1);
             continue;
         }
         expr_value_t v;
@@ -397,31 +380,21 @@ static __attribute__((noinline)) int aggs_add_exprs(op_aggs_t *ag, uint8_t *acc,
         if (v.null)
             continue;
         if (a->fn == AGG_COUNT)
-            acc_set(acc, a->acc, acc_get(acc, a->acc) + 1);
+            op_acc_set(acc, a->acc, op_acc_get(acc, a->acc) + 1);
         else
             fold(acc, a, &v);
     }
     return 0;
 }
 
-int op_aggs_add_fixed(op_aggs_t *ag, uint8_t *acc, const te_record_t *in)
-{
-    acc_set(acc, 0, acc_get(acc, 0) + 1);
-    if (ag->exprs)
-        return aggs_add_exprs(ag, acc, in);
-    for (uint32_t i = 0; i < ag->n; i++) /* count(*) only: no call, no frame */
-        acc_set(acc, ag->a[i].acc, acc_get(acc, ag->a[i].acc) + 1);
-    return 0;
-}
-
 void op_aggs_merge_fixed(const op_aggs_t *ag, uint8_t *dst, const uint8_t *src)
 {
-    acc_set(dst, 0, acc_get(dst, 0) + acc_get(src, 0));
+    op_acc_set(dst, 0, op_acc_get(dst, 0) + op_acc_get(src, 0));
     for (uint32_t i = 0; i < ag->n; i++) {
         const op_agg_t *a = &ag->a[i];
         uint32_t f = a->acc;
         if (a->fn == AGG_COUNT || a->fn == AGG_COUNT_DISTINCT) {
-            acc_set(dst, f, acc_get(dst, f) + acc_get(src, f));
+            op_acc_set(dst, f, op_acc_get(dst, f) + op_acc_get(src, f));
             continue;
         }
         if (acc_null(src, f))
@@ -429,14 +402,14 @@ void op_aggs_merge_fixed(const op_aggs_t *ag, uint8_t *dst, const uint8_t *src)
         expr_value_t v = {.type = a->type};
         if (a->type == TE_TYPE_DOUBLE || a->fn == AGG_AVG) {
             v.type = TE_TYPE_DOUBLE;
-            v.d = u2d(acc_get(src, f));
+            v.d = u2d(op_acc_get(src, f));
         } else {
-            v.i = (int64_t)acc_get(src, f);
+            v.i = (int64_t)op_acc_get(src, f);
         }
         if (a->fn == AGG_AVG) {
-            uint64_t cnt = acc_get(dst, f + 1) + acc_get(src, f + 1);
-            acc_set(dst, f, d2u((acc_null(dst, f) ? 0 : u2d(acc_get(dst, f))) + v.d));
-            acc_set(dst, f + 1, cnt);
+            uint64_t cnt = op_acc_get(dst, f + 1) + op_acc_get(src, f + 1);
+            op_acc_set(dst, f, d2u((acc_null(dst, f) ? 0 : u2d(op_acc_get(dst, f))) + v.d));
+            op_acc_set(dst, f + 1, cnt);
         } else {
             fold(dst, a, &v);
         }
@@ -446,7 +419,7 @@ void op_aggs_merge_fixed(const op_aggs_t *ag, uint8_t *dst, const uint8_t *src)
 int op_aggs_empty_fixed(const op_aggs_t *ag, const uint8_t *acc)
 {
     (void)ag;
-    return acc_get(acc, 0) == 0;
+    return op_acc_get(acc, 0) == 0;
 }
 
 /* ---- any accumulator (strings rebuild the row) ---- */
@@ -470,7 +443,7 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
     /* strings: keep a copy of the old row, fold fixed fields in place, rebuild when a
      * string changes */
     uint8_t *acc = b->buf;
-    acc_set(acc, 0, acc_get(acc, 0) + 1);
+    op_acc_set(acc, 0, op_acc_get(acc, 0) + 1);
     expr_env_reset(&ag->env);
     for (uint32_t i = 0; i < ag->n; i++) {
         op_agg_t *a = &ag->a[i];
@@ -489,7 +462,7 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
                 continue;
         }
         if (a->fn == AGG_COUNT) {
-            acc_set(b->buf, a->acc, acc_get(b->buf, a->acc) + 1);
+            op_acc_set(b->buf, a->acc, op_acc_get(b->buf, a->acc) + 1);
         } else if (a->fn == AGG_COUNT_DISTINCT) {
             uint8_t tmp[8];
             uint32_t n;
@@ -498,7 +471,7 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
             if (r < 0)
                 return -1;
             if (r == 0)
-                acc_set(b->buf, a->acc, acc_get(b->buf, a->acc) + 1);
+                op_acc_set(b->buf, a->acc, op_acc_get(b->buf, a->acc) + 1);
         } else if (!te_type_is_var(a->type)) {
             fold(b->buf, a, &v);
         } else { /* string min / max: compare with the current one, set when it wins */
@@ -516,7 +489,7 @@ int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_ag
                 if (te_row_builder_reserve(b, (size_t)b->len + v.s.n) != 0)
                     return -1;
                 memcpy(b->buf + b->len, v.s.p, v.s.n);
-                acc_set(b->buf, a->acc, (uint64_t)b->len | (uint64_t)v.s.n << 32);
+                op_acc_set(b->buf, a->acc, (uint64_t)b->len | (uint64_t)v.s.n << 32);
                 b->len += v.s.n;
             }
         }

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "operators/expr.h"
 #include "operators/op_row.h"
@@ -81,8 +82,43 @@ typedef int (*op_agg_seen_fn)(void *arg, uint32_t i, const uint8_t *v, uint32_t 
  * (memory, or `seen` failed). */
 int op_aggs_add(op_aggs_t *ag, te_row_builder_t *b, const te_record_t *in, op_agg_seen_fn seen, void *arg);
 
-/* A fixed accumulator updated in place: acc points at op_aggs_acc_size bytes. */
-int op_aggs_add_fixed(op_aggs_t *ag, uint8_t *acc, const te_record_t *in);
+/* A fixed accumulator's header, and its field f read and written (the null bit
+ * cleared) in place. */
+static inline uint64_t op_acc_hdr(const uint8_t *acc)
+{
+    uint64_t h;
+    memcpy(&h, acc, 8);
+    return h;
+}
+
+static inline void op_acc_set(uint8_t *acc, uint32_t f, uint64_t v)
+{
+    uint64_t h = op_acc_hdr(acc) & ~(1ull << (TE_ROW_NULL_SHIFT + f));
+    memcpy(acc, &h, 8);
+    memcpy(acc + TE_ROW_HEADER + 8u * f, &v, 8);
+}
+
+static inline uint64_t op_acc_get(const uint8_t *acc, uint32_t f)
+{
+    uint64_t v;
+    memcpy(&v, acc + TE_ROW_HEADER + 8u * f, 8);
+    return v;
+}
+
+/* op_aggs_add_fixed's aggregates with an argument or a FILTER (the row count done). */
+int op_aggs_add_exprs(op_aggs_t *ag, uint8_t *acc, const te_record_t *in);
+
+/* A fixed accumulator updated in place: acc points at op_aggs_acc_size bytes. Inline:
+ * count(*) aggregates (the common window count) make no call. */
+static inline int op_aggs_add_fixed(op_aggs_t *ag, uint8_t *acc, const te_record_t *in)
+{
+    op_acc_set(acc, 0, op_acc_get(acc, 0) + 1);
+    if (ag->exprs)
+        return op_aggs_add_exprs(ag, acc, in);
+    for (uint32_t i = 0; i < ag->n; i++)
+        op_acc_set(acc, ag->a[i].acc, op_acc_get(acc, ag->a[i].acc) + 1);
+    return 0;
+}
 /* dst += src (fixed accumulators; count(DISTINCT) cannot merge). */
 void op_aggs_merge_fixed(const op_aggs_t *ag, uint8_t *dst, const uint8_t *src);
 /* 1 when the fixed accumulator saw no row (every count 0 and every value null). */

@@ -179,15 +179,38 @@ static __attribute__((noinline)) uint8_t *slice_insert(op_slice_t *s, const uint
     return entry_acc(s, o);
 }
 
+/* op_slice_upsert for a key of any length, or a slice with no table yet. */
+static __attribute__((noinline)) uint8_t *upsert_any(op_slice_t *s, const uint8_t *key, uint32_t keylen,
+                                                     int *created)
+{
+    if (s->cap == 0) /* no table yet */
+        return slice_insert(s, key, keylen, hash_key(key, keylen), 0, created);
+    uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
+    if (s->slots[i] != 0)
+        return entry_acc(s, slot_off(s->slots[i]));
+    return slice_insert(s, key, keylen, h, i, created);
+}
+
+/* Keys of at most 16 bytes (nearly all: ids, names) take a path that makes no call but
+ * tail calls, so it saves no registers: hash, probe and compare without memcmp. */
 uint8_t *op_slice_upsert(op_slice_t *s, const uint8_t *key, uint32_t keylen, int *created)
 {
     *created = 0;
-    if (__builtin_expect(s->cap == 0, 0)) /* no table yet */
-        return slice_insert(s, key, keylen, hash_key(key, keylen), 0, created);
-    uint32_t h = hash_key(key, keylen), i = probe(s, key, keylen, h);
-    if (__builtin_expect(s->slots[i] != 0, 1))
-        return entry_acc(s, slot_off(s->slots[i]));
-    return slice_insert(s, key, keylen, h, i, created);
+    if (__builtin_expect(keylen > 16 || s->cap == 0, 0))
+        return upsert_any(s, key, keylen, created);
+    uint32_t h = hash_key(key, keylen), mask = s->cap - 1, i = h & mask;
+    for (;;) {
+        uint64_t v = s->slots[i];
+        if (v == 0)
+            return slice_insert(s, key, keylen, h, i, created);
+        if ((uint32_t)(v >> 32) == h) {
+            uint32_t eh, ekl;
+            const uint8_t *ek = entry_key(s, slot_off(v), &eh, &ekl);
+            if (ekl == keylen && key_equal(ek, key, keylen)) /* keylen <= 16: no memcmp */
+                return entry_acc(s, slot_off(v));
+        }
+        i = (i + 1) & mask;
+    }
 }
 
 uint8_t *op_slice_entry(op_slice_t *s, uint32_t i, const uint8_t **key, uint32_t *keylen)

@@ -244,7 +244,7 @@ static void slices_drop(window_agg_t *w, size_t n)
     w->n_active -= n;
 }
 
-static int add_to_slice(window_agg_t *w, int64_t t, const te_record_t *rec)
+static inline __attribute__((always_inline)) int add_to_slice(window_agg_t *w, int64_t t, const te_record_t *rec)
 {
     op_slice_t *sl = slice_get(w, period_of(&w->slice_of, t, w->slice));
     uint32_t kl = 0;
