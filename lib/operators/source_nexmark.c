@@ -204,37 +204,53 @@ static inline uint32_t digits4(uint32_t v, uint32_t *n)
     return d >> (8 * (4 - *n));
 }
 
-static void set_cstr(te_row_builder_t *b, uint32_t i, const char *s)
+/* An event's row is built without a check per field: nexmark_step reserves room for
+ * the largest row of any kind (EVENT_ROW_MAX: its fixed part, its strings and the
+ * bytes the fixed-size copies below write past them) before building one,
+ * begin_event starts it, and every field of the kind is then set exactly once (no
+ * field stays null, no index is out of range). */
+#define EVENT_ROW_MAX (TE_ROW_HEADER + 8u * 16u + 512u)
+
+static inline void begin_event(te_row_builder_t *b, uint32_t n)
 {
-    te_row_set_str(b, i, s, (uint32_t)strlen(s));
+    b->failed = 0;
+    b->n = n;
+    b->nulls = 0;
+    b->len = TE_ROW_HEADER + 8u * n;
 }
 
-/* te_row_set_str of len <= cap bytes, copying cap bytes from p (readable that far):
+static inline void put_slot(te_row_builder_t *b, uint32_t i, uint64_t v)
+{
+    memcpy(b->buf + TE_ROW_HEADER + 8u * i, &v, 8);
+}
+
+static inline void put_bytes(te_row_builder_t *b, uint32_t i, const void *p, uint32_t len)
+{
+    memcpy(b->buf + b->len, p, len);
+    put_slot(b, i, (uint64_t)b->len | (uint64_t)len << 32);
+    b->len += len;
+}
+
+static void put_cstr(te_row_builder_t *b, uint32_t i, const char *s) { put_bytes(b, i, s, (uint32_t)strlen(s)); }
+
+/* String field i of len <= cap bytes, copying cap bytes from p (readable that far):
  * one fixed-size copy instead of memcpy's branches on a random length, which the
  * branch predictor cannot learn (the tail past len is overwritten by the next field). */
-static inline void set_str_padded(te_row_builder_t *b, uint32_t i, const char *p, uint32_t len, uint32_t cap)
+static inline void put_str_padded(te_row_builder_t *b, uint32_t i, const char *p, uint32_t len, uint32_t cap)
 {
-    if (i >= b->n || te_row_builder_reserve(b, (size_t)b->len + cap) != 0) {
-        b->failed = 1;
-        return;
-    }
     memcpy(b->buf + b->len, p, cap);
-    te_row_set_slot(b, i, (uint64_t)b->len | (uint64_t)len << 32);
+    put_slot(b, i, (uint64_t)b->len | (uint64_t)len << 32);
     b->len += len;
 }
 
 /* String field i = prefix (plen bytes, readable to 64) + the digits of v < 10000. */
-static inline void set_str_prefix_digits(te_row_builder_t *b, uint32_t i, const char *prefix, uint32_t plen,
+static inline void put_str_prefix_digits(te_row_builder_t *b, uint32_t i, const char *prefix, uint32_t plen,
                                          uint32_t v)
 {
-    if (i >= b->n || te_row_builder_reserve(b, (size_t)b->len + 64 + 4) != 0) {
-        b->failed = 1;
-        return;
-    }
     uint32_t nd, d = digits4(v, &nd);
     memcpy(b->buf + b->len, prefix, 64);
     memcpy(b->buf + b->len + plen, &d, 4);
-    te_row_set_slot(b, i, (uint64_t)b->len | (uint64_t)(plen + nd) << 32);
+    put_slot(b, i, (uint64_t)b->len | (uint64_t)(plen + nd) << 32);
     b->len += plen + nd;
 }
 
@@ -242,9 +258,9 @@ static inline void set_extra(const nexmark_t *q, te_row_builder_t *b, uint32_t i
 {
     unsigned e = (unsigned)(r % N_EXTRA);
     if (WANT(q, i))
-        set_str_padded(b, i, q->extra[e], q->extra_len[e], 16);
+        put_str_padded(b, i, q->extra[e], q->extra_len[e], 16);
     else
-        te_row_set_str(b, i, "", 0);
+        put_bytes(b, i, "", 0);
 }
 
 static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_t n, int64_t ts)
@@ -265,15 +281,15 @@ static inline void build_person(const nexmark_t *q, te_row_builder_t *b, uint64_
         d[3] = (char)('0' + four % 10);
         d[4] = ' ';
     }
-    te_row_builder_begin(b, N_OF(person_fields));
-    te_row_set_str(b, 0, "P", WANT(q, 0));
-    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)last_person(n)));
-    te_row_set_str(b, 2, name, WANT(q, 2) ? nl : 0);
-    te_row_set_str(b, 3, email, WANT(q, 3) ? el : 0);
-    te_row_set_str(b, 4, cc, WANT(q, 4) ? 19 : 0);
-    set_cstr(b, 5, WANT(q, 5) ? CITY[(r0 >> 16) % N_OF(CITY)] : "");
-    set_cstr(b, 6, WANT(q, 6) ? STATE[(r0 >> 24) % N_OF(STATE)] : "");
-    te_row_set_ts(b, 7, KEEP(q, 7, ts));
+    begin_event(b, N_OF(person_fields));
+    put_bytes(b, 0, "P", WANT(q, 0));
+    put_slot(b, 1, (uint64_t)KEEP(q, 1, (int64_t)last_person(n)));
+    put_bytes(b, 2, name, WANT(q, 2) ? nl : 0);
+    put_bytes(b, 3, email, WANT(q, 3) ? el : 0);
+    put_bytes(b, 4, cc, WANT(q, 4) ? 19 : 0);
+    put_cstr(b, 5, WANT(q, 5) ? CITY[(r0 >> 16) % N_OF(CITY)] : "");
+    put_cstr(b, 6, WANT(q, 6) ? STATE[(r0 >> 24) % N_OF(STATE)] : "");
+    put_slot(b, 7, (uint64_t)KEEP(q, 7, ts));
     set_extra(q, b, 8, r0 >> 32);
 }
 
@@ -289,17 +305,17 @@ static inline void build_auction(const nexmark_t *q, te_row_builder_t *b, uint64
     char item[32], desc[40];
     char *ie = put_u(put_str(item, "item-"), (r0 >> 16) % 100000);
     char *de = put_u(put_str(desc, "description-"), (r0 >> 40) % 100000);
-    te_row_builder_begin(b, N_OF(auction_fields));
-    te_row_set_str(b, 0, "A", WANT(q, 0));
-    te_row_set_i64(b, 1, KEEP(q, 1, (int64_t)last_auction(n)));
-    te_row_set_str(b, 2, item, WANT(q, 2) ? (uint32_t)(ie - item) : 0);
-    te_row_set_str(b, 3, desc, WANT(q, 3) ? (uint32_t)(de - desc) : 0);
-    te_row_set_i64(b, 4, KEEP(q, 4, (int64_t)initial));
-    te_row_set_i64(b, 5, KEEP(q, 5, (int64_t)(initial + r2 % 10000)));
-    te_row_set_ts(b, 6, KEEP(q, 6, ts));
-    te_row_set_ts(b, 7, KEEP(q, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000)));
-    te_row_set_i64(b, 8, KEEP(q, 8, (int64_t)seller));
-    te_row_set_i64(b, 9, KEEP(q, 9, (int64_t)(10 + (r1 >> 40) % 5)));
+    begin_event(b, N_OF(auction_fields));
+    put_bytes(b, 0, "A", WANT(q, 0));
+    put_slot(b, 1, (uint64_t)KEEP(q, 1, (int64_t)last_auction(n)));
+    put_bytes(b, 2, item, WANT(q, 2) ? (uint32_t)(ie - item) : 0);
+    put_bytes(b, 3, desc, WANT(q, 3) ? (uint32_t)(de - desc) : 0);
+    put_slot(b, 4, (uint64_t)KEEP(q, 4, (int64_t)initial));
+    put_slot(b, 5, (uint64_t)KEEP(q, 5, (int64_t)(initial + r2 % 10000)));
+    put_slot(b, 6, (uint64_t)KEEP(q, 6, ts));
+    put_slot(b, 7, (uint64_t)KEEP(q, 7, ts + 10000 + (int64_t)((r2 >> 16) % 100000)));
+    put_slot(b, 8, (uint64_t)KEEP(q, 8, (int64_t)seller));
+    put_slot(b, 9, (uint64_t)KEEP(q, 9, (int64_t)(10 + (r1 >> 40) % 5)));
     set_extra(q, b, 10, r2 >> 40);
 }
 
@@ -320,27 +336,27 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
         bidder = 1000;
     /* price = round(10^(6u) * 100), u = r2 / 2^64 */
     double price_d = WANT(q, 3) ? price_of(q, r2) : 0.0;
-    te_row_builder_begin(b, N_OF(bid_fields));
-    te_row_set_str(b, 0, "B", WANT(q, 0));
-    te_row_set_i64(b, 1, (int64_t)auction);
-    te_row_set_i64(b, 2, (int64_t)bidder);
-    te_row_set_i64(b, 3, KEEP(q, 3, (int64_t)(price_d + 0.5)));
+    begin_event(b, N_OF(bid_fields));
+    put_bytes(b, 0, "B", WANT(q, 0));
+    put_slot(b, 1, (uint64_t)(int64_t)auction);
+    put_slot(b, 2, (uint64_t)(int64_t)bidder);
+    put_slot(b, 3, (uint64_t)KEEP(q, 3, (int64_t)(price_d + 0.5)));
     unsigned id = (unsigned)((r0 >> 33) % N_URL_IDS), pick = (unsigned)(r1 >> 33);
     if ((pick & 3) != 3) {
         unsigned c = (pick >> 2) % N_OF(CHANNEL);
         if (WANT(q, 4))
-            set_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
+            put_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
         else
-            te_row_set_str(b, 4, "", 0);
+            put_bytes(b, 4, "", 0);
         if (WANT(q, 5))
-            set_str_prefix_digits(b, 5, q->hot_url[c], q->hot_url_len[c], id);
+            put_str_prefix_digits(b, 5, q->hot_url[c], q->hot_url_len[c], id);
         else
-            te_row_set_str(b, 5, "", 0);
+            put_bytes(b, 5, "", 0);
     } else { /* channel-<k>, https://www.nexmark.com/channel-<k>/item.htm?query=1&id=<id>&channel_id=<k> */
         uint32_t nk, dk = digits4((pick >> 2) % 10000, &nk);
         char ch[16] = "channel-";
         memcpy(ch + 8, &dk, 4);
-        te_row_set_str(b, 4, ch, WANT(q, 4) ? 8 + nk : 0);
+        put_bytes(b, 4, ch, WANT(q, 4) ? 8 + nk : 0);
         if (WANT(q, 5)) {
             uint32_t ni, di = digits4(id, &ni);
             char url[128], *u = url;
@@ -351,12 +367,12 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
             memcpy(u += ni, "&channel_id=", 12);
             memcpy(u += 12, &dk, 4);
             u += nk;
-            te_row_set_str(b, 5, url, (uint32_t)(u - url));
+            put_bytes(b, 5, url, (uint32_t)(u - url));
         } else {
-            te_row_set_str(b, 5, "", 0);
+            put_bytes(b, 5, "", 0);
         }
     }
-    te_row_set_ts(b, 6, KEEP(q, 6, ts));
+    put_slot(b, 6, (uint64_t)KEEP(q, 6, ts));
     set_extra(q, b, 7, r2 >> 3);
 }
 
@@ -486,6 +502,10 @@ static te_source_status_t nexmark_step(void *self, te_output_t *out, uint32_t bu
         if (q->kinds == kind_of(n) || q->sides) {
             te_record_t rec;
             te_row_builder_t b = q->row; /* a local copy: its fields stay in registers */
+            if (te_row_builder_reserve(&b, EVENT_ROW_MAX) != 0) {
+                q->api->fail(q->ctx, "operator 'nexmark': out of memory");
+                return TE_SOURCE_ERROR;
+            }
             build_event(q, &b, n, ts, &kind);
             q->row = b;
             if (te_row_builder_finish(&b, ts, &rec) != 0) {
