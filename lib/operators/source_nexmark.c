@@ -170,6 +170,7 @@ static inline double price_of(const nexmark_t *q, uint64_t r)
 
 /* x % m for the small bounds of the id picks: the usual m = 100 as a constant. */
 static inline uint64_t mod_bound(uint64_t x, uint64_t m) { return m == 100 ? x % 100 : x % m; }
+static inline uint32_t mod_bound32(uint32_t x, uint32_t m) { return m == 100 ? x % 100u : x % m; }
 
 /* A bid's auction or bidder from random word r, the last id and the ids so far: with r's
  * bit 0 a hot one (the last multiple of 100), else one of the last 100. Both computed
@@ -177,7 +178,8 @@ static inline uint64_t mod_bound(uint64_t x, uint64_t m) { return m == 100 ? x %
  * time (two of those per bid were most of the generator's mispredictions). */
 static inline uint64_t bid_id(uint64_t r, uint64_t last, uint64_t ids)
 {
-    uint64_t hot = (last / 100) * 100, cold = last - mod_bound((r >> 1) & 0xffffffff, ids < 100 ? ids : 100);
+    uint64_t hot = (last / 100) * 100,
+             cold = last - mod_bound32((uint32_t)(r >> 1), ids < 100 ? (uint32_t)ids : 100u);
     uint64_t m = 0 - (r & 1);
     return (hot & m) | (cold & ~m);
 }
@@ -342,7 +344,10 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     put_slot(b, 2, (uint64_t)(int64_t)bidder);
     put_slot(b, 3, (uint64_t)KEEP(q, 3, (int64_t)(price_d + 0.5)));
     unsigned id = (unsigned)((r0 >> 33) % N_URL_IDS), pick = (unsigned)(r1 >> 33);
-    if ((pick & 3) != 3) {
+    if (!WANT(q, 4) && !WANT(q, 5)) { /* neither read: no digits, no branch on the pick */
+        put_bytes(b, 4, "", 0);
+        put_bytes(b, 5, "", 0);
+    } else if ((pick & 3) != 3) {
         unsigned c = (pick >> 2) % N_OF(CHANNEL);
         if (WANT(q, 4))
             put_str_padded(b, 4, CHANNEL_PADDED[c], CHANNEL_LEN[c], 8);
