@@ -254,6 +254,21 @@ static void *lower_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, c
     return case_setup(api, ctx, err, errlen, "lower", 0);
 }
 
+/* A string's len bytes from d + off to o + at, where whatever lies before o + at is
+ * written after it (slots, header, an earlier string): one of at most 16 bytes moves
+ * as the 16 bytes that end where it ends (one load and one store: memcpy's branches
+ * on random lengths mispredict). */
+static inline void copy_string(uint8_t *o, uint32_t at, const uint8_t *d, uint32_t off, uint32_t len)
+{
+    if (len <= 16 && off + len >= 16) { /* at + len >= 16 too: at is past the slots */
+        uint8_t t[16];
+        memcpy(t, d + off + len - 16, 16);
+        memcpy(o + at + len - 16, t, 16);
+    } else if (len > 0) {
+        memcpy(o + at, d + off, len);
+    }
+}
+
 /* Any row, through the checked readers (a malformed field reads as null). */
 static int map_process_checked(map_op_t *m, const te_record_t *rec, te_output_t *out)
 {
@@ -299,46 +314,61 @@ static int map_process(void *self, int input, const te_record_t *rec, te_output_
     const uint8_t *slots = d + TE_ROW_HEADER;
     uint8_t *oslots = o + TE_ROW_HEADER;
     uint64_t in_nulls = te_row_load64(d) >> TE_ROW_NULL_SHIFT, nulls = 0;
-    /* strings first: their slots and places in the tail, then their bytes, last to
-     * first, each of at most 16 bytes moved as the 16 bytes that end where it ends (one
-     * load and one store: memcpy's branches on random lengths mispredict); what that
-     * writes before a string belongs to an earlier string, the slots or the header,
-     * all written after it */
-    uint64_t vslot[TE_ROW_MAX_FIELDS], copied = 0; /* bit k: string k is copied */
-    for (uint32_t k = 0; k < m->n_vc; k++) {
-        uint32_t f = m->vc_in[k];
-        uint64_t v = te_row_load64(slots + 8u * f), null = (in_nulls >> f) & 1u;
-        if (!null) {
-            uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
-            if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
-                v = 0;
-                null = 1;
-            } else {
-                v = olen | (uint64_t)len << 32;
-                olen += len;
-                copied |= 1ull << k;
+    /* strings first (copy_string writes before each string, so the slots and the
+     * header come after them): their slots and places in the tail, then their bytes,
+     * last to first */
+    if (m->n_vc == 1) { /* one string (the usual projection): no arrays, no loops */
+        uint32_t f = m->vc_in[0];
+        uint64_t v = te_row_load64(slots + 8u * f);
+        uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
+        if (((in_nulls >> f) & 1u) || off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
+            v = 0;
+            nulls |= 1ull << m->vc_out[0];
+        } else {
+            copy_string(o, olen, d, off, len);
+            v = olen | (uint64_t)len << 32;
+            olen += len;
+        }
+        memcpy(oslots + 8u * m->vc_out[0], &v, 8);
+    } else if (m->n_vc > 1) {
+        uint64_t vslot[TE_ROW_MAX_FIELDS], copied = 0; /* bit k: string k is copied */
+        for (uint32_t k = 0; k < m->n_vc; k++) {
+            uint32_t f = m->vc_in[k];
+            uint64_t v = te_row_load64(slots + 8u * f), null = (in_nulls >> f) & 1u;
+            if (!null) {
+                uint32_t off = (uint32_t)v, len = (uint32_t)(v >> 32);
+                if (off < TE_ROW_HEADER || (uint64_t)off + len > rec->len) {
+                    v = 0;
+                    null = 1;
+                } else {
+                    v = olen | (uint64_t)len << 32;
+                    olen += len;
+                    copied |= 1ull << k;
+                }
             }
+            vslot[k] = v;
+            nulls |= null << m->vc_out[k];
         }
-        vslot[k] = v;
-        nulls |= null << m->vc_out[k];
-    }
-    for (uint32_t k = m->n_vc; k-- > 0;) {
-        if (!((copied >> k) & 1u))
-            continue;
-        uint32_t f = m->vc_in[k], len = (uint32_t)(vslot[k] >> 32), at = (uint32_t)vslot[k];
-        uint32_t off = (uint32_t)te_row_load64(slots + 8u * f);
-        if (len <= 16 && off + len >= 16) { /* at + len >= 16 too: at is past the slots */
-            uint8_t t[16];
-            memcpy(t, d + off + len - 16, 16);
-            memcpy(o + at + len - 16, t, 16);
-        } else if (len > 0) {
-            memcpy(o + at, d + off, len);
+        for (uint32_t k = m->n_vc; k-- > 0;) {
+            if (!((copied >> k) & 1u))
+                continue;
+            uint32_t f = m->vc_in[k], len = (uint32_t)(vslot[k] >> 32), at = (uint32_t)vslot[k];
+            copy_string(o, at, d, (uint32_t)te_row_load64(slots + 8u * f), len);
         }
+        for (uint32_t k = 0; k < m->n_vc; k++)
+            memcpy(oslots + 8u * m->vc_out[k], &vslot[k], 8);
     }
-    for (uint32_t k = 0; k < m->n_vc; k++)
-        memcpy(oslots + 8u * m->vc_out[k], &vslot[k], 8);
-    for (uint32_t k = 0; k < m->n_fc; k++)
-        memcpy(oslots + 8u * m->fc_out[k], slots + 8u * m->fc_in[k], 8);
+    /* the fixed-size copies, unrolled for up to four (most projections) */
+    switch (m->n_fc) {
+    case 4: memcpy(oslots + 8u * m->fc_out[3], slots + 8u * m->fc_in[3], 8); /* fall through */
+    case 3: memcpy(oslots + 8u * m->fc_out[2], slots + 8u * m->fc_in[2], 8); /* fall through */
+    case 2: memcpy(oslots + 8u * m->fc_out[1], slots + 8u * m->fc_in[1], 8); /* fall through */
+    case 1: memcpy(oslots + 8u * m->fc_out[0], slots + 8u * m->fc_in[0], 8); /* fall through */
+    case 0: break;
+    default:
+        for (uint32_t k = 0; k < m->n_fc; k++)
+            memcpy(oslots + 8u * m->fc_out[k], slots + 8u * m->fc_in[k], 8);
+    }
     if (in_nulls != 0) /* most rows have no null: no null bits to move */
         for (uint32_t k = 0; k < m->n_fc; k++)
             nulls |= ((in_nulls >> m->fc_in[k]) & 1u) << m->fc_out[k];

@@ -1015,6 +1015,28 @@ START_TEST(test_select_upper_lower)
     ck_assert_str_eq(OUT.lines[3], "\t4\tq\tsixteen-bytes-ok\tsixteen-bytes-ok\t8");
     cap_reset(0);
 
+    /* one string copied (its own path): null, short, 16 and 17 bytes, and one whose
+     * bytes lie outside the row (read as null), between fixed-size copies */
+    mk(&r, "map", 0, 1, h_schema("p:string?, n:int64"), "exprs", "n, p, n * 3 AS n3", NULL);
+    feed(&r, "\t1");
+    feed(&r, "abc\t2");
+    feed(&r, "sixteen-bytes-ok\t3");
+    feed(&r, "0123456789abcdefg\t4");
+    uint8_t out_of_row[8 + 8 * 2] = {2};
+    uint64_t far = (uint64_t)24 | (uint64_t)100 << 32;
+    memcpy(out_of_row + 8, &far, 8);
+    out_of_row[16] = 9;
+    te_record_t r3 = {out_of_row, sizeof(out_of_row), 1};
+    ck_assert_int_eq(r.h.process_element(r.h.self, 0, &r3, r.h.out), 0);
+    finish(&r);
+    ck_assert_uint_eq(OUT.n, 5);
+    ck_assert_str_eq(OUT.lines[0], "1\t\t3");
+    ck_assert_str_eq(OUT.lines[1], "2\tabc\t6");
+    ck_assert_str_eq(OUT.lines[2], "3\tsixteen-bytes-ok\t9");
+    ck_assert_str_eq(OUT.lines[3], "4\t0123456789abcdefg\t12");
+    ck_assert_str_eq(OUT.lines[4], "9\t\t27");
+    cap_reset(0);
+
     mk(&r, "upper", 0, 1, NULL, NULL);
     feed(&r, "Hello, wOrld 42 \xc3\xa9");
     finish(&r);
