@@ -329,9 +329,15 @@ static inline void build_bid(const nexmark_t *q, te_row_builder_t *b, uint64_t n
     uint64_t r0 = WANT(q, 1) || WANT(q, 5) ? rk(q, n, 0) : 0;
     uint64_t r1 = WANT(q, 2) || WANT(q, 4) || WANT(q, 5) ? rk(q, n, 1) : 0;
     uint64_t r2 = WANT(q, 3) || WANT(q, 7) ? rk(q, n, 2) : 0;
-    uint64_t la = last_auction(n), lp = last_person(n);
-    uint64_t auction = KEEP(q, 1, bid_id(r0, la, la - 1000 + 1)),
-             bidder = KEEP(q, 2, bid_id(r1, lp, lp - 1000 + 1));
+    uint64_t auction = 0, bidder = 0;
+    if (WANT(q, 1)) {
+        uint64_t la = last_auction(n);
+        auction = bid_id(r0, la, la - 1000 + 1);
+    }
+    if (WANT(q, 2)) {
+        uint64_t lp = last_person(n);
+        bidder = bid_id(r1, lp, lp - 1000 + 1);
+    }
     if (auction < 1000 && WANT(q, 1))
         auction = 1000;
     if (bidder < 1000 && WANT(q, 2))
@@ -506,13 +512,14 @@ static te_source_status_t nexmark_step(void *self, te_output_t *out, uint32_t bu
         q->pace.emitted++;
         if (q->kinds == kind_of(n) || q->sides) {
             te_record_t rec;
-            te_row_builder_t b = q->row; /* a local copy: its fields stay in registers */
-            if (te_row_builder_reserve(&b, EVENT_ROW_MAX) != 0) {
+            if (te_row_builder_reserve(&q->row, EVENT_ROW_MAX) != 0) {
                 q->api->fail(q->ctx, "operator 'nexmark': out of memory");
                 return TE_SOURCE_ERROR;
             }
+            /* a local copy, its fields in registers; building does not grow the buffer,
+             * so nothing of it goes back */
+            te_row_builder_t b = q->row;
             build_event(q, &b, n, ts, &kind);
-            q->row = b;
             if (te_row_builder_finish(&b, ts, &rec) != 0) {
                 q->api->fail(q->ctx, "operator 'nexmark': out of memory");
                 return TE_SOURCE_ERROR;
