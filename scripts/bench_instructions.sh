@@ -21,6 +21,10 @@
 #                     repeated K and 2K times: instructions per word, every thread of the
 #                     daemon counted (control, net I/O, flusher and task threads), start-up
 #                     and the idle daemon cancelled by the difference.
+#   nexmark_q1        conf/jobs/nexmark/q1.json (nexmark bids -> map -> discard, one
+#                     task) the same way, 10^6 and 2x10^6 events: per event.
+#   windowed_count    conf/jobs/windowed_count.json (nexmark bids -> assign_timestamps ->
+#                     hash -> 10 s tumbling count x2 -> file_sink) the same way: per event.
 #
 # Environment: BENCH_INSN_FIGURES (a substring filter on the figure names, default all);
 # BENCH_INSN_KEEP=DIR keeps the callgrind files there (callgrind_annotate them for the
@@ -89,22 +93,30 @@ if want remote_8b; then
     '{"what":"bench_network net_throughput_8b_100ch_100ms: producer and consumer processes, every thread"}'
 fi
 
-# One word-count run of the daemon under callgrind; prints its instruction total.
-wordcount_run() {
-  local tag=$1 input=$2
-  rm -rf "$WORK/$tag" && mkdir -p "$WORK/$tag/out"
-  python3 - "$input" "$WORK/$tag" <<'PY'
+# job_copy TAG JOB [INPUT] [EVENTS]: JOB as $WORK/TAG/job.json, its file_lines reading
+# INPUT, its nexmark source generating EVENTS, its file sinks writing under $WORK/TAG.
+job_copy() {
+  rm -rf "$WORK/$1" && mkdir -p "$WORK/$1/out"
+  python3 - "$WORK/$1" "$2" "${3:-}" "${4:-}" <<'PY'
 import json, sys
-src, work = sys.argv[1], sys.argv[2]
-job = json.load(open("conf/jobs/wordcount.json"))
+work, path, src, events = sys.argv[1:5]
+job = json.load(open(path))
 for v in job["vertices"]:
     for op in v["chain"]:
-        if op["op"] == "file_lines":
+        if op["op"] == "file_lines" and src:
             op["path"] = src
+        if op["op"] == "nexmark" and events:
+            op["count"] = events
         if op["op"] == "file_sink":
             op["path"] = work + "/out/part-{subtask}.txt"
 json.dump(job, open(work + "/job.json", "w"))
 PY
+}
+
+# daemon_run TAG: $WORK/TAG/job.json through one taskexecutord under callgrind; prints
+# its instruction total.
+daemon_run() {
+  local tag=$1
   valgrind --tool=callgrind --callgrind-out-file="$WORK/$tag/cg.%p" "$BUILD/taskexecutord" \
     -D taskmanager.rpc.port=0 -D taskmanager.data.port=0 -D taskmanager.status.port=0 \
     -D taskmanager.numberOfTaskSlots=4 >"$WORK/$tag/daemon.log" 2>&1 &
@@ -126,6 +138,8 @@ PY
   awk '/^summary:/ {s += $2; next} END {printf "%.0f\n", s}' "$WORK/$tag"/cg.*
 }
 
+wordcount_run() { job_copy "$1" conf/jobs/wordcount.json "$2" && daemon_run "$1"; }
+
 if want wordcount; then
   text=/usr/share/common-licenses/GPL-3
   [ -r "$text" ] || text=$(ls /usr/share/common-licenses/* | head -1)
@@ -139,3 +153,15 @@ if want wordcount; then
   per_record wordcount "$w1" "$w2" "$a" "$b" \
     '{"what":"conf/jobs/wordcount.json through one taskexecutord, every thread; per word","target":900}'
 fi
+
+for fig in nexmark_q1 windowed_count; do
+  want $fig || continue
+  job=conf/jobs/nexmark/q1.json
+  [ $fig = windowed_count ] && job=conf/jobs/windowed_count.json
+  n1=1000000 n2=2000000
+  job_copy "${fig}1" $job "" $n1
+  a=$(daemon_run "${fig}1")
+  job_copy "${fig}2" $job "" $n2
+  b=$(daemon_run "${fig}2")
+  per_record $fig $n1 $n2 "$a" "$b" "{\"what\":\"$job through one taskexecutord, every thread; per event\"}"
+done
