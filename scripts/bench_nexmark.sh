@@ -15,7 +15,7 @@
 # side (q3, q20) and processing-time q12 run a fifth of that. NEXMARK_QUERIES picks
 # queries of conf/jobs/nexmark/ (default all; empty: none, only the window count and the
 # word count, which always run), BASELINE=0 skips the older build. NEXMARK_REPEAT
-# (default 3) runs of each job, the old build's and this one's alternating (both
+# (default 5) runs of each job, the old build's and this one's alternating (both
 # daemons up, one busy at a time: a drift of the shared host's speed hits both alike),
 # give the median run of each (CPU time is read in clock ticks, and one run of a fast
 # query is a few dozen of them).
@@ -109,7 +109,7 @@ json.dump(j, open(sys.argv[3], "w"))
 PY
 }
 WORDS_EVENTS=$((400000 * 8))
-REPEAT=${NEXMARK_REPEAT:-3}
+REPEAT=${NEXMARK_REPEAT:-5}
 OLDTREE=
 if [ "${BASELINE:-1}" != 0 ]; then
   first=$(git log --diff-filter=A --format=%H -- proto/ROWS.md | tail -1)
