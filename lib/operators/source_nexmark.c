@@ -212,6 +212,8 @@ static inline uint32_t digits4(uint32_t v, uint32_t *n)
  * begin_event starts it, and every field of the kind is then set exactly once (no
  * field stays null, no index is out of range). */
 #define EVENT_ROW_MAX (TE_ROW_HEADER + 8u * 16u + 512u)
+_Static_assert(N_OF(bid_fields) <= 16 && N_OF(auction_fields) <= 16 && N_OF(person_fields) <= 16,
+               "EVENT_ROW_MAX holds the slots of at most 16 fields");
 
 static inline void begin_event(te_row_builder_t *b, uint32_t n)
 {
