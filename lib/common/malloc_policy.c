@@ -19,6 +19,7 @@
 #endif
 #endif
 
+#ifndef SANITIZER_ALLOCATOR
 /* Whether valgrind's allocator replaces malloc (its preload library is mapped). */
 static int under_valgrind(void)
 {
@@ -32,6 +33,7 @@ static int under_valgrind(void)
     fclose(f);
     return found;
 }
+#endif
 
 int malloc_policy_apply(const char **why)
 {
