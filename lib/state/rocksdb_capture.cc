@@ -80,6 +80,49 @@ extern "C" int rocksdb_capture_wait_flushed(rocksdb_t *db, rocksdb_column_family
     }
 }
 
+extern "C" int rocksdb_capture_compact(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, size_t n,
+                                       uint64_t seq, char **errmsg)
+{
+    try {
+        for (size_t i = 0; i < n; i++) {
+            rocksdb::ColumnFamilyMetaData meta;
+            db->rep->GetColumnFamilyMetaData(cfs[i]->rep, &meta);
+            std::vector<std::string> inputs;
+            uint64_t total = 0, largest_run = 0;
+            int busy = 0, last_level = 0;
+            for (const auto &level : meta.levels) {
+                uint64_t run = 0; /* a level above 0 is one sorted run; each file of level 0 is one */
+                for (const auto &f : level.files) {
+                    if (f.being_compacted || f.largest_seqno > seq) {
+                        busy = 1;
+                        break;
+                    }
+                    inputs.push_back(f.name);
+                    total += f.size;
+                    run = level.level == 0 ? f.size : run + f.size;
+                    largest_run = run > largest_run ? run : largest_run;
+                }
+                if (!level.files.empty())
+                    last_level = level.level;
+            }
+            /* only files written by the barrier, none a compaction holds; merged when the
+             * runs besides the largest hold more than half its size */
+            if (busy || inputs.size() < 2 || (total - largest_run) * 2 <= largest_run)
+                continue;
+            rocksdb::CompactionOptions co;
+            co.compression = rocksdb::kDisableCompressionOption; /* the family's, for the output level */
+            int out = meta.levels.empty() ? 0 : (int)meta.levels.size() - 1;
+            out = out > last_level ? out : last_level;
+            rocksdb::Status s = db->rep->CompactFiles(co, cfs[i]->rep, inputs, out);
+            if (!s.ok() && !s.IsAborted() && !s.IsInvalidArgument())
+                return fail(errmsg, "merging the sorted runs of a column family before a checkpoint", s);
+        }
+        return 0;
+    } catch (...) {
+        return out_of_memory(errmsg);
+    }
+}
+
 static std::string base_name(const std::string &p)
 {
     size_t slash = p.rfind('/');

@@ -40,6 +40,16 @@ int rocksdb_capture_switch(rocksdb_t *db, rocksdb_column_family_handle_t *const 
  * -1 with *errmsg when RocksDB reports a background error (the flush cannot end). */
 int rocksdb_capture_wait_flushed(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, size_t n,
                                  char **errmsg);
+/* Bounds what a checkpoint links to 1.5x the state's largest sorted run: each of the n
+ * column families whose SST files all hold writes up to seq (and none is being
+ * compacted) and whose sorted runs besides the largest sum to more than half of it is
+ * merged into one run at its last level, on this thread. Universal compaction checks
+ * space amplification only once the runs reach its trigger, so a small state rewritten
+ * between checkpoints would otherwise be linked as up to that many copies. 0 (also
+ * when RocksDB declined a merge because a compaction took a file meanwhile), or -1
+ * with *errmsg. */
+int rocksdb_capture_compact(rocksdb_t *db, rocksdb_column_family_handle_t *const *cfs, size_t n, uint64_t seq,
+                            char **errmsg);
 /* Native checkpoint of the live files into dir (must not exist) without a flush; *clean
  * is 1 when no SST file in it holds a write newer than seq. 0, or -1 with *errmsg. */
 int rocksdb_capture_checkpoint(rocksdb_t *db, const char *dir, uint64_t seq, int *clean, char **errmsg);

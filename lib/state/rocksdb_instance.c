@@ -378,6 +378,7 @@ static te_status_t capture_link(te_rocksdb_capture_t *c, te_error_t *err)
     int clean = 0;
     te_status_t st = TE_OK;
     if (rocksdb_capture_wait_flushed(inst->db, c->cfs, c->n_cfs, &e) != 0 ||
+        rocksdb_capture_compact(inst->db, c->cfs, c->n_cfs, c->seq, &e) != 0 ||
         rocksdb_capture_checkpoint(inst->db, c->dir, c->seq, &clean, &e) != 0)
         st = te_error_set(err, TE_EIO, "RocksDB checkpoint of '%s' into '%s': %s", inst->dir, c->dir, e);
     else if (!clean)

@@ -472,6 +472,109 @@ START_TEST(test_capture_holds_the_barrier_state)
 }
 END_TEST
 
+/* Writes n keys of family cf, each to a value of round r (20 bytes that do not
+ * compress away). */
+static void put_round(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_t *cf, int n, int r)
+{
+    for (int i = 0; i < n; i++) {
+        char k[32], v[32];
+        int kl = snprintf(k, sizeof(k), "key-%06d", i);
+        int vl = snprintf(v, sizeof(v), "%08x-%02d-%08x", (unsigned)(i * 2654435761u), r,
+                          (unsigned)((i ^ r) * 40503u + 977u * r));
+        char *e = NULL;
+        rocksdb_put_cf(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), cf, k, kl, v, vl, &e);
+        ck_assert_msg(e == NULL, "%s", e);
+    }
+}
+
+/* The SST files in dir: their count and their bytes. */
+static uint64_t sst_bytes(const char *dir, int *files)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    uint64_t sum = 0;
+    *files = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 4, ".sst") != 0)
+            continue;
+        char p[512];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        ck_assert_int_eq(stat(p, &st), 0);
+        sum += (uint64_t)st.st_size;
+        (*files)++;
+    }
+    closedir(d);
+    return sum;
+}
+
+/* Key i of family "op-1" in the checkpoint in dir holds round r's value. */
+static void expect_round(const char *dir, int i, int r)
+{
+    te_error_t err;
+    te_rocksdb_instance_t *back = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
+    ck_assert_msg(back != NULL, "%s", err.msg);
+    rocksdb_column_family_handle_t *cf = rocksdb_instance_cf(back, "op-1", &err);
+    ck_assert_msg(cf != NULL, "%s", err.msg);
+    char k[32], want[32], *e = NULL;
+    int kl = snprintf(k, sizeof(k), "key-%06d", i);
+    snprintf(want, sizeof(want), "%08x-%02d-%08x", (unsigned)(i * 2654435761u), r,
+             (unsigned)((i ^ r) * 40503u + 977u * r));
+    size_t len = 0;
+    char *v = rocksdb_get_cf(rocksdb_instance_db(back), rocksdb_instance_read_options(back), cf, k, kl, &len, &e);
+    ck_assert_ptr_null(e);
+    ck_assert_msg(v != NULL && len == strlen(want) && memcmp(v, want, len) == 0, "%s in %s: '%.*s', want '%s'", k,
+                  dir, (int)len, v ? v : "", want);
+    rocksdb_free(v);
+    rocksdb_instance_close(back, 0);
+}
+
+/* A state rewritten in full between checkpoints is linked as one sorted run, not as one
+ * per checkpoint until universal compaction's trigger: each checkpoint's SST bytes stay
+ * within 1.5x the first's (which holds one run), and it holds the barrier's values. A
+ * run flushed after the barrier is not merged into the checkpoint: it is declined as
+ * before. */
+START_TEST(test_checkpoint_runs_merged)
+{
+    enum { N = 20000, ROUNDS = 5 };
+    te_error_t err;
+    char dir[160], chk[160];
+    snprintf(dir, sizeof(dir), "%s/merge", g_dir);
+    te_rocksdb_instance_t *inst = rocksdb_instance_open(dir, NULL, TE_ROCKSDB_UNIVERSAL, &err);
+    ck_assert_msg(inst != NULL, "%s", err.msg);
+    rocksdb_column_family_handle_t *cf = rocksdb_instance_cf(inst, "op-1", &err);
+    ck_assert_msg(cf != NULL, "%s", err.msg);
+    uint64_t first = 0;
+    for (int r = 1; r <= ROUNDS; r++) {
+        put_round(inst, cf, N, r);
+        te_rocksdb_capture_t *c = begin_at(inst, 100 + r, chk, sizeof(chk));
+        put_round(inst, cf, N / 10, 90 + r); /* after the barrier: not in it */
+        end_ok(c);
+        int files = 0;
+        uint64_t bytes = sst_bytes(chk, &files);
+        if (r == 1)
+            first = bytes;
+        ck_assert_msg(first > 100000 && bytes * 2 <= first * 3,
+                      "checkpoint %d: %d SST files of %llu bytes, the first held %llu", r, files,
+                      (unsigned long long)bytes, (unsigned long long)first);
+        expect_round(chk, 0, r); /* written after the barrier too */
+        expect_round(chk, N - 1, r);
+        (void)dir_remove_tree(chk);
+    }
+    te_rocksdb_capture_t *c = begin_at(inst, 200, chk, sizeof(chk));
+    put_round(inst, cf, N, 99);
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    char *e = NULL;
+    rocksdb_flush_cf(rocksdb_instance_db(inst), fo, cf, &e);
+    ck_assert_ptr_null(e);
+    rocksdb_flushoptions_destroy(fo);
+    ck_assert_int_eq(rocksdb_instance_capture_end(c, &err), TE_ESTATE);
+    rocksdb_instance_capture_free(c);
+    rocksdb_instance_close(inst, 1);
+}
+END_TEST
+
 /* The compaction style of a store's RocksDB instance (the OPTIONS file it writes says
  * which one RocksDB runs with): universal by default, level when asked; an unknown one
  * is refused naming the key. */
@@ -571,6 +674,7 @@ Suite *incremental_suite(void)
     tcase_add_test(tc, test_incremental_checkpoints);
     tcase_add_test(tc, test_scratch_fs_skips_syncs);
     tcase_add_test(tc, test_capture_holds_the_barrier_state);
+    tcase_add_test(tc, test_checkpoint_runs_merged);
     tcase_add_test(tc, test_compaction_style);
     tcase_add_test(tc, test_slot_cache_emptied_when_last_instance_closes);
     suite_add_tcase(s, tc);
