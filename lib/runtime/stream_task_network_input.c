@@ -422,6 +422,25 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
 /* Processes the elements of the current channel's slice until *done reaches stop or the
  * slice is used up (in->current = -1): the per-record loop, with the deserializer's and
  * the record view's fast paths inline. */
+/* A text head's per-record case: a record without timestamp holding a text row
+ * (operator_chain.h's), read as the text in one step. 1 with *text set; 0 for any other
+ * element, which goes the general way (stream_element_record_view, then
+ * operator_chain_text_view). */
+static TE_ALWAYS_INLINE int text_element(const uint8_t *data, uint32_t len, te_record_t *text)
+{
+    if (TE_UNLIKELY(len < 1 + TEXT_ROW_PREFIX || data[0] != TE_SE_RECORD))
+        return 0;
+    uint64_t hdr, slot;
+    memcpy(&hdr, data + 1, 8);
+    memcpy(&slot, data + 1 + TE_ROW_HEADER, 8);
+    if (TE_UNLIKELY(hdr != TEXT_ROW_HEADER || slot != text_row_slot(len - 1 - TEXT_ROW_PREFIX)))
+        return 0;
+    text->data = data + 1 + TEXT_ROW_PREFIX;
+    text->len = len - 1 - TEXT_ROW_PREFIX;
+    text->timestamp = TE_NO_TIMESTAMP;
+    return 1;
+}
+
 static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in, uint32_t stop, uint32_t *done,
                                              uint64_t *records, te_error_t *err)
 {
@@ -432,6 +451,7 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
     uint32_t n = *done;
     uint64_t recs = 0;
     te_status_t st = TE_OK;
+    const int text_fast = h->text_input && h->process_element != NULL;
     while (n < stop) {
         const uint8_t *data;
         uint32_t len;
@@ -444,7 +464,12 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
             break;
         }
         te_record_t rec;
-        if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
+        if (text_fast && TE_LIKELY(text_element(data, len, &rec))) {
+            recs++;
+            int rc = h->process_element(h->self, input, &rec, h->out);
+            if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
+                st = operator_chain_head_failed(in->chain, rc, err);
+        } else if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
             recs++;
             if (TE_LIKELY(h->process_element != NULL)) {
                 te_record_t text;

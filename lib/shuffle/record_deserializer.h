@@ -68,7 +68,12 @@ static TE_ALWAYS_INLINE te_des_result_t record_deserializer_next(te_record_deser
             return TE_DES_RECORD;
         }
     }
-    return record_deserializer_next_slow(d, data, len);
+    const uint8_t *sd = NULL; /* the slow path's results through locals: the caller's own */
+    uint32_t sl = 0;          /* variables, not address-taken, can then live in registers */
+    te_des_result_t r = record_deserializer_next_slow(d, &sd, &sl);
+    *data = sd;
+    *len = sl;
+    return r;
 }
 /* 1 when a partially received record is held (the channel ended mid-record = error). */
 int record_deserializer_has_partial(const te_record_deserializer_t *d);

@@ -287,11 +287,6 @@ uint64_t record_writer_bytes_out(const te_record_writer_t *rw)
     return atomic_load_explicit(&((te_record_writer_t *)rw)->hot.bytes_out, memory_order_relaxed);
 }
 
-uint64_t record_writer_records_out(const te_record_writer_t *rw)
-{
-    return atomic_load_explicit(&((te_record_writer_t *)rw)->hot.records_out, memory_order_relaxed);
-}
-
 uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw)
 {
     te_record_writer_t *w = (te_record_writer_t *)rw;

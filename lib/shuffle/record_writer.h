@@ -44,8 +44,7 @@ typedef struct te_record_writer_hot {
     uint32_t rr_last;            /* round robin: the channel picked last */
     const _Atomic int *released; /* the partition's released flag */
     te_channel_selector_t *sel;
-    _Atomic uint64_t bytes_out; /* single-writer counters */
-    _Atomic uint64_t records_out;
+    _Atomic uint64_t bytes_out; /* single-writer counter (records: the chain counts them) */
 } te_record_writer_hot_t;
 
 te_record_writer_t *record_writer_new(te_result_partition_t *rp, te_channel_selector_t *sel, int flush_always,
@@ -67,12 +66,10 @@ static inline uint32_t record_writer_fixed_channel(const te_record_writer_t *rw)
     return ((const te_record_writer_hot_t *)rw)->fixed;
 }
 
-/* One record of `bytes` written: the single-writer counters (a store, not a locked add). */
+/* One record of `bytes` written: the single-writer counter (a store, not a locked add). */
 static inline void record_writer_count(te_record_writer_hot_t *h, uint64_t bytes)
 {
     atomic_store_explicit(&h->bytes_out, atomic_load_explicit(&h->bytes_out, memory_order_relaxed) + bytes,
-                          memory_order_relaxed);
-    atomic_store_explicit(&h->records_out, atomic_load_explicit(&h->records_out, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
@@ -145,7 +142,6 @@ int record_writer_is_available(te_record_writer_t *rw);
 int record_writer_notify_when_available(te_record_writer_t *rw, te_notifier_t n);
 
 uint64_t record_writer_bytes_out(const te_record_writer_t *rw);
-uint64_t record_writer_records_out(const te_record_writer_t *rw);
 /* Total nanoseconds spent waiting for a buffer, including a wait in progress (any
  * thread; may read slightly low at the instant a wait ends). */
 uint64_t record_writer_backpressured_ns(const te_record_writer_t *rw);

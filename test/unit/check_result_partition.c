@@ -105,7 +105,6 @@ START_TEST(test_flush_makes_partial_readable)
     out[0] = 0;
     drain(v, d, out, sizeof(out), NULL);
     ck_assert_str_eq(out, "z|");
-    ck_assert_uint_eq(record_writer_records_out(rw), 6);
     ck_assert_uint_eq(record_writer_bytes_out(rw), 5 * 8 + 5);
 
     /* fill buffers without flushing: finished buffers are readable, counted as backlog */
@@ -275,7 +274,6 @@ START_TEST(test_writer_fast_path_stream)
     static uint8_t exp[64 * 1024], got[64 * 1024];
     uint8_t hdr[16], payload[300];
     size_t n_exp = 0;
-    uint64_t recs = 0;
     for (uint32_t i = 0; i < 400; i++) {
         uint32_t hl = hdrs[i % 6], pl = i % 7 == 6 ? 100 + i % 150 : i % 41;
         for (uint32_t k = 0; k < hl; k++)
@@ -288,7 +286,6 @@ START_TEST(test_writer_fast_path_stream)
         memcpy(exp + n_exp + 4, hdr, hl);
         memcpy(exp + n_exp + 4 + hl, payload, pl);
         n_exp += 4 + l;
-        recs++;
         for (int w = 0; w < 2; w++)
             ck_assert_int_eq(record_writer_emit(rw[w], hdr, hl, payload, pl), TE_OK);
         if (i % 4 == 3) /* the reader keeps up: at most a few buffers in flight */
@@ -301,8 +298,6 @@ START_TEST(test_writer_fast_path_stream)
             size_t b = drain_bytes(v[1], got, sizeof(got));
             ck_assert_uint_eq(b, n_exp);
             ck_assert_int_eq(memcmp(got, exp, n_exp), 0);
-            for (int w = 0; w < 2; w++)
-                ck_assert_uint_eq(record_writer_records_out(rw[w]), recs);
             n_exp = 0;
         }
     }

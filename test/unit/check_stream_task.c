@@ -106,6 +106,51 @@ static const te_operator_def_t count_src_def = {
     .dispose = generic_dispose,
 };
 
+/* count_src's numbers as rows of one string field (ABI v3) that carry 3 bytes after
+ * the string ("999", outside it by its slot): a v1/v2 head reads each as its string. */
+static void *row_src_setup(const te_operator_api_t *api, te_operator_ctx_t *ctx, char *err, size_t errlen)
+{
+    static const te_field_t f[] = {{"line", TE_TYPE_STRING, 0}};
+    static const te_schema_t sc = {1, f};
+    count_src_t *s = count_src_setup(api, ctx, err, errlen);
+    if (s != NULL && api->set_output_schema(ctx, NULL, &sc, err, errlen) != 0) {
+        free(s);
+        atomic_fetch_sub(&g_live, 1);
+        return NULL;
+    }
+    return s;
+}
+
+static te_source_status_t row_src_step(void *self, te_output_t *out, uint32_t budget, uint32_t *idle_wait_ms)
+{
+    (void)idle_wait_ms;
+    count_src_t *s = self;
+    for (uint32_t i = 0; i < budget; i++) {
+        if (s->next >= s->n)
+            return TE_SOURCE_END;
+        uint8_t row[64];
+        int len = snprintf((char *)row + 16, 32, "%lld", (long long)(s->next * s->par + s->sub));
+        uint64_t hdr = 1, slot = 16u | (uint64_t)len << 32; /* one field, not null; offset 16 */
+        memcpy(row, &hdr, 8);
+        memcpy(row + 8, &slot, 8);
+        memcpy(row + 16 + len, "999", 3);
+        te_record_t r = {row, 16u + (uint32_t)len + 3u, TE_NO_TIMESTAMP};
+        if (s->api->emit(out, &r) != 0)
+            return TE_SOURCE_ERROR;
+        s->next++;
+    }
+    return TE_SOURCE_MORE;
+}
+
+static const te_operator_def_t row_src_def = {
+    .abi_version = 3,
+    .name = "row_src",
+    .kind = TE_OP_SOURCE,
+    .setup = row_src_setup,
+    .step = row_src_step,
+    .dispose = generic_dispose,
+};
+
 typedef struct doubler {
     const te_operator_api_t *api;
     te_operator_ctx_t *ctx;
@@ -452,7 +497,8 @@ static te_stream_task_env_t env_base(te_invokable_t inv, const te_chain_op_confi
 
 /* P sources emitting k = i*P + sub (i < N) -> hash/rebalance -> C consumers doubling into
  * collectors; every 2k arrives exactly once; with hash, at the subtask owning k's key. */
-static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, long long N, int idle_every)
+static void run_pipeline_from(const te_operator_def_t *src, uint32_t P, uint32_t C, te_partitioner_kind_t kind,
+                              long long N, int idle_every)
 {
     collectors_init();
     net_t n;
@@ -462,7 +508,7 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     snprintf(ibuf, sizeof(ibuf), "%d", idle_every);
     const char *v_src[] = {nbuf, ibuf};
     te_chain_op_config_t src_chain[] = {
-        {&count_src_def, "Source", "u0", idle_every ? 2 : 1, idle_every ? K_N_IDLE : K_N, v_src, 0},
+        {src, "Source", "u0", idle_every ? 2 : 1, idle_every ? K_N_IDLE : K_N, v_src, 0},
     };
     const char *slots[C_MAX][1] = {{"0"}, {"1"}};
     te_chain_op_config_t sink_chain[C_MAX][2];
@@ -531,7 +577,19 @@ static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, lon
     collectors_free();
 }
 
+static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, long long N, int idle_every)
+{
+    run_pipeline_from(&count_src_def, P, C, kind, N, idle_every);
+}
+
 START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 20000, 0); }
+END_TEST
+
+/* Rows whose string does not end the row reach a v1/v2 head as their string only. */
+START_TEST(test_text_head_reads_the_string_slot)
+{
+    run_pipeline_from(&row_src_def, 1, 1, TE__PARTITIONER__FORWARD, 20000, 0);
+}
 END_TEST
 
 START_TEST(test_parallel_hash) { run_pipeline(2, 2, TE__PARTITIONER__HASH, 10000, 0); }
@@ -1074,6 +1132,7 @@ Suite *stream_task_suite(void)
     TCase *tc = tcase_create("pipeline");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_source_to_sink);
+    tcase_add_test(tc, test_text_head_reads_the_string_slot);
     tcase_add_test(tc, test_parallel_hash);
     tcase_add_test(tc, test_idle_source);
     tcase_add_test(tc, test_two_input);
