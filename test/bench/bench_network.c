@@ -30,6 +30,11 @@
  *   net_latency_timeout0            buffer-timeout 0 (flush every record), 1 writer, 1
  *                                   channel, paced at 100k records/s; each record carries
  *                                   its CLOCK_MONOTONIC send time (one clock: one host)
+ *   net_latency_socket_baseline     what the host gives without the engine, in the same
+ *                                   run: the same paced 8-byte send times written by a
+ *                                   forked process straight to a TCP loopback socket
+ *                                   (TCP_NODELAY), read by this one blocked in poll() —
+ *                                   one hop, two wake-ups (the engine's path has four)
  *
  *   bench_network [-n records_8b] [-k records_1k] [-l latency_records] [-r latency_rate]
  *                 [-i iperf3_bytes_per_s] [-f figure_substring] [-p policy] [-b busy_poll_us]
@@ -56,7 +61,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,7 +110,7 @@ typedef struct figure {
     int flush_ms;     /* 0: flush after every record (buffer-timeout 0) */
     uint64_t records; /* total over all writers */
     double rate;      /* 0: as fast as possible; else records/s (paced) */
-    int latency;      /* payload carries the send time */
+    int latency;      /* 1: payload carries the send time; 2: the socket baseline (no engine) */
 } figure_t;
 
 typedef struct result {
@@ -201,6 +209,79 @@ static void *writer_main(void *arg)
     free(payload);
     wa->status = s;
     return NULL;
+}
+
+/* net_latency_socket_baseline: n send times at `rate` over one loopback TCP connection
+ * from a forked writer to this process; r->lat_ns gets one sample per record. 0, or -1
+ * (with the reason on stderr). */
+static int socket_baseline_run(uint64_t n, double rate, result_t *r)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &al) != 0 || listen(l, 1) != 0 ||
+        (r->lat_ns = malloc(n * sizeof(uint64_t))) == NULL) {
+        perror("socket baseline");
+        if (l >= 0)
+            close(l);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) { /* the writer */
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+            _exit(1);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        te_thread_set_sched_policy(te_sched_policy_for_task(g_task_policy, 0));
+        int64_t t0 = te_clock_mono_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t due = t0 + (int64_t)((double)i * 1e9 / rate), now = te_clock_mono_ns();
+            if (now < due) {
+                sleep_until_ns(due);
+                now = te_clock_mono_ns();
+            }
+            if (write_all(fd, &now, sizeof(now)) != 0)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    if (pid > 0)
+        c = accept(l, NULL, NULL);
+    close(l);
+    te_thread_set_sched_policy(te_sched_policy_for_task(g_task_policy, 0));
+    uint8_t buf[4096];
+    size_t have = 0;
+    int64_t start = te_clock_mono_ns();
+    while (c >= 0 && r->records < n) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0)
+            break;
+        ssize_t got = read(c, buf + have, sizeof(buf) - have);
+        if (got <= 0)
+            break;
+        int64_t now = te_clock_mono_ns();
+        have += (size_t)got;
+        size_t off = 0;
+        for (; have - off >= 8 && r->records < n; off += 8) {
+            int64_t sent;
+            memcpy(&sent, buf + off, 8);
+            r->lat_ns[r->records++] = (uint64_t)(now - sent);
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    r->seconds = (double)(te_clock_mono_ns() - start) / 1e9;
+    if (c >= 0)
+        close(c);
+    int status = 1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (r->records != n || status != 0) {
+        fprintf(stderr, "socket baseline: %" PRIu64 " of %" PRIu64 " send times arrived\n", r->records, n);
+        return -1;
+    }
+    return 0;
 }
 
 /* Child: serves the partitions until the consumer says done. Returns the exit code. */
@@ -775,6 +856,7 @@ int main(int argc, char **argv)
         {"net_throughput_8b_1000ch_1ms", 8, 4, 1000, 1, n8, 0, 0},
         {"net_throughput_1k", 1024, 4, 100, 100, n1k, 0, 0},
         {"net_latency_timeout0", 8, 1, 1, 0, nlat, rate, 1},
+        {"net_latency_socket_baseline", 8, 1, 1, 0, nlat, rate, 2},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++) {
@@ -782,7 +864,7 @@ int main(int argc, char **argv)
         if (only && strstr(f->name, only) == NULL)
             continue;
         result_t r = {0};
-        if (figure_run(f, &r) != 0) {
+        if ((f->latency == 2 ? socket_baseline_run(f->records, f->rate, &r) : figure_run(f, &r)) != 0) {
             printf("{\"figure\":\"%s\",\"error\":\"failed (see stderr)\"}\n", f->name);
             fflush(stdout);
             failed = 1;
@@ -796,14 +878,21 @@ int main(int argc, char **argv)
             double p99 = (double)r.lat_ns[(size_t)((double)r.records * 0.99)] / 1e3;
             double p999 = (double)r.lat_ns[(size_t)((double)r.records * 0.999)] / 1e3;
             double mx = (double)r.lat_ns[r.records - 1] / 1e3;
-            printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
-                   "\"target_rate\":%.0f,\"writers\":1,\"channels\":1,\"buffer_timeout_ms\":0,\"p50_us\":%.1f,"
-                   "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"target\":\"p99 < 100 us, p99.9 < 500 us\","
-                   "\"ratio_to_target\":%.3f,\"task_thread_policy\":\"%s\",\"busy_poll_us\":%lld,"
-                   "\"sleeps_per_record\":%.3f}\n",
-                   f->name, r.records, r.seconds, rps, f->rate, p50, p99, p999, mx,
-                   p99 / 100.0 > p999 / 500.0 ? p99 / 100.0 : p999 / 500.0, pol,
-                   (long long)(g_busy_poll_ns / 1000), r.sleeps / (double)r.records);
+            if (f->latency == 2)
+                printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
+                       "\"target_rate\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+                       "\"what\":\"one loopback TCP hop, no engine\",\"thread_policy\":\"%s\"}\n",
+                       f->name, r.records, r.seconds, rps, f->rate, p50, p99, p999, mx, pol);
+            else
+                printf(
+                    "{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
+                    "\"target_rate\":%.0f,\"writers\":1,\"channels\":1,\"buffer_timeout_ms\":0,\"p50_us\":%.1f,"
+                    "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"target\":\"p99 < 100 us, p99.9 < 500 us\","
+                    "\"ratio_to_target\":%.3f,\"task_thread_policy\":\"%s\",\"busy_poll_us\":%lld,"
+                    "\"sleeps_per_record\":%.3f}\n",
+                    f->name, r.records, r.seconds, rps, f->rate, p50, p99, p999, mx,
+                    p99 / 100.0 > p999 / 500.0 ? p99 / 100.0 : p999 / 500.0, pol,
+                    (long long)(g_busy_poll_ns / 1000), r.sleeps / (double)r.records);
         } else if (f->rec_len == 1024) {
             double bps = rps * f->rec_len;
             printf("{\"figure\":\"%s\",\"records\":%" PRIu64 ",\"seconds\":%.3f,\"records_per_s\":%.0f,"
