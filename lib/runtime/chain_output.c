@@ -208,30 +208,41 @@ static TE_NOINLINE int emit_text_wrapped(te_operator_chain_t *c, size_t i, const
     return emit_unshaped(c, i, rec);
 }
 
-/* A v1/v2 operator i's text record. At the tail, a small one for one fixed channel whose
- * open buffer takes it is written as its row's prefix + the text, without building the
- * row: no call, so no stack frame; everything else is a tail call. */
-static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+/* A v1/v2 operator i's text record with a timestamp, or one emit_text's case did not
+ * take: at the tail, a small one for one fixed channel whose open buffer takes it is
+ * written as its row's prefix + the text; everything else is wrapped. */
+static TE_NOINLINE int emit_text_other(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     te_record_writer_t *w = c->fixed_writer;
-    if (TE_LIKELY(i + 1 == c->n && w != NULL)) {
+    if (i + 1 == c->n && w != NULL && rec->timestamp != TE_NO_TIMESTAMP) {
         uint8_t hdr[TE_SE_MAX_HEADER + TEXT_ROW_PREFIX];
-        int done;
-        if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
-            hdr[0] = TE_SE_RECORD;
-            text_row_prefix(hdr + 1, rec->len);
-            done = record_writer_write_open(w, 0, hdr, 1 + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
-        } else {
-            uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
-            text_row_prefix(hdr + hl, rec->len);
-            done = record_writer_write_open(w, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0);
-        }
-        if (TE_LIKELY(done)) {
+        uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
+        text_row_prefix(hdr + hl, rec->len);
+        if (record_writer_write_open(w, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0)) {
             task_metrics_add(c->num_records_out, 1);
             return 0;
         }
     }
     return emit_text_wrapped(c, i, rec);
+}
+
+/* A v1/v2 operator i's text record. At the tail, a small one without timestamp for one
+ * fixed channel whose open buffer takes it is written as its row's prefix + the text,
+ * without building the row: no call, so no stack frame (the timestamped case, which
+ * would need more registers, is out of line); everything else is a tail call. */
+static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_record_t *rec)
+{
+    te_record_writer_t *w = c->fixed_writer;
+    if (TE_LIKELY(i + 1 == c->n && w != NULL && rec->timestamp == TE_NO_TIMESTAMP)) {
+        uint8_t hdr[1 + TEXT_ROW_PREFIX];
+        hdr[0] = TE_SE_RECORD;
+        text_row_prefix(hdr + 1, rec->len);
+        if (TE_LIKELY(record_writer_write_open(w, 0, hdr, sizeof(hdr), rec->data, rec->len, 0, 0))) {
+            task_metrics_add(c->num_records_out, 1);
+            return 0;
+        }
+    }
+    return emit_text_other(c, i, rec);
 }
 
 /* Operator i's record to what follows it: the next operator (ChainingOutput) or the

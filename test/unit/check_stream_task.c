@@ -40,6 +40,7 @@ typedef struct count_src {
     int64_t n; /* -1 = unbounded */
     int64_t next;
     int idle_every; /* >0: return IDLE after that many records per step */
+    int stamp;      /* param "stamp": each number k goes out with timestamp k */
     uint32_t sub, par;
     char buf[32];
 } count_src_t;
@@ -63,6 +64,8 @@ static void *count_src_setup(const te_operator_api_t *api, te_operator_ctx_t *ct
     s->n = v;
     const char *ie = api->param(ctx, "idle_every");
     s->idle_every = ie ? atoi(ie) : 0;
+    const char *st = api->param(ctx, "stamp");
+    s->stamp = st != NULL && atoi(st) != 0;
     s->sub = api->subtask_index(ctx);
     s->par = api->parallelism(ctx);
     atomic_fetch_add(&g_live, 1);
@@ -79,7 +82,7 @@ static te_source_status_t count_src_step(void *self, te_output_t *out, uint32_t 
             return TE_SOURCE_END;
         int64_t k = s->next * s->par + s->sub;
         int len = snprintf(s->buf, sizeof(s->buf), "%lld", (long long)k);
-        te_record_t r = {(const uint8_t *)s->buf, (uint32_t)len, TE_NO_TIMESTAMP};
+        te_record_t r = {(const uint8_t *)s->buf, (uint32_t)len, s->stamp ? k : TE_NO_TIMESTAMP};
         if (s->api->emit(out, &r) != 0)
             return s->api->is_cancelled(s->ctx) ? TE_SOURCE_MORE : TE_SOURCE_ERROR;
         s->next++;
@@ -205,6 +208,7 @@ typedef struct collector {
     pthread_mutex_t mu;
     long long *vals;
     size_t n;
+    size_t stamped, bad_stamps; /* records with a timestamp; those whose timestamp is not half their value */
     int ended;
     int closed;
 } collector_t;
@@ -237,9 +241,14 @@ static int sink_process(void *self, int input, const te_record_t *rec, te_output
     uint32_t l = rec->len < sizeof(tmp) - 1 ? rec->len : (uint32_t)sizeof(tmp) - 1;
     memcpy(tmp, rec->data, l);
     tmp[l] = '\0';
+    long long v = atoll(tmp);
     pthread_mutex_lock(&k->c->mu);
     if (k->c->n < MAX_COLLECT)
-        k->c->vals[k->c->n++] = atoll(tmp);
+        k->c->vals[k->c->n++] = v;
+    if (rec->timestamp != TE_NO_TIMESTAMP) {
+        k->c->stamped++;
+        k->c->bad_stamps += rec->timestamp * 2 != v;
+    }
     pthread_mutex_unlock(&k->c->mu);
     return 0;
 }
@@ -370,7 +379,7 @@ static void collectors_init(void)
     for (int i = 0; i < MAX_SLOTS; i++) {
         pthread_mutex_init(&g_coll[i].mu, NULL);
         g_coll[i].vals = calloc(MAX_COLLECT, sizeof(long long));
-        g_coll[i].n = 0;
+        g_coll[i].n = g_coll[i].stamped = g_coll[i].bad_stamps = 0;
         g_coll[i].ended = g_coll[i].closed = 0;
     }
     atomic_store(&g_live, 0);
@@ -394,6 +403,7 @@ static const char *const K_N[] = {"n"};
 static const char *const K_SLOT[] = {"slot"};
 static const char *const K_FAIL[] = {"fail_at"};
 static const char *const K_N_IDLE[] = {"n", "idle_every"};
+static const char *const K_N_IDLE_STAMP[] = {"n", "idle_every", "stamp"};
 
 typedef struct task_run {
     te_stream_task_t *st;
@@ -496,9 +506,11 @@ static te_stream_task_env_t env_base(te_invokable_t inv, const te_chain_op_confi
 /* ---- tests ---- */
 
 /* P sources emitting k = i*P + sub (i < N) -> hash/rebalance -> C consumers doubling into
- * collectors; every 2k arrives exactly once; with hash, at the subtask owning k's key. */
+ * collectors; every 2k arrives exactly once; with hash, at the subtask owning k's key.
+ * stamp: each k carries timestamp k, which each 2k must arrive with; else none may
+ * arrive with a timestamp. */
 static void run_pipeline_from(const te_operator_def_t *src, uint32_t P, uint32_t C, te_partitioner_kind_t kind,
-                              long long N, int idle_every)
+                              long long N, int idle_every, int stamp)
 {
     collectors_init();
     net_t n;
@@ -506,9 +518,16 @@ static void run_pipeline_from(const te_operator_def_t *src, uint32_t P, uint32_t
     char nbuf[32], ibuf[16];
     snprintf(nbuf, sizeof(nbuf), "%lld", N);
     snprintf(ibuf, sizeof(ibuf), "%d", idle_every);
-    const char *v_src[] = {nbuf, ibuf};
+    const char *v_src[] = {nbuf, ibuf, "1"};
     te_chain_op_config_t src_chain[] = {
-        {src, "Source", "u0", idle_every ? 2 : 1, idle_every ? K_N_IDLE : K_N, v_src, 0},
+        {src, "Source", "u0",
+         stamp        ? 3
+         : idle_every ? 2
+                      : 1,
+         stamp        ? K_N_IDLE_STAMP
+         : idle_every ? K_N_IDLE
+                      : K_N,
+         v_src, 0},
     };
     const char *slots[C_MAX][1] = {{"0"}, {"1"}};
     te_chain_op_config_t sink_chain[C_MAX][2];
@@ -540,6 +559,8 @@ static void run_pipeline_from(const te_operator_def_t *src, uint32_t P, uint32_t
         ck_assert_int_eq(g_coll[j].ended, 1);
         ck_assert_int_eq(g_coll[j].closed, 1);
         total_in += task_metrics_get(&cons[j].metrics.num_records_in);
+        ck_assert_uint_eq(g_coll[j].bad_stamps, 0);
+        ck_assert_uint_eq(g_coll[j].stamped, stamp ? g_coll[j].n : 0);
         ck_assert_uint_eq(task_metrics_get(&cons[j].metrics.num_records_in), g_coll[j].n);
     }
     ck_assert_uint_eq(total_in, (uint64_t)N * P);
@@ -579,7 +600,7 @@ static void run_pipeline_from(const te_operator_def_t *src, uint32_t P, uint32_t
 
 static void run_pipeline(uint32_t P, uint32_t C, te_partitioner_kind_t kind, long long N, int idle_every)
 {
-    run_pipeline_from(&count_src_def, P, C, kind, N, idle_every);
+    run_pipeline_from(&count_src_def, P, C, kind, N, idle_every, 0);
 }
 
 START_TEST(test_source_to_sink) { run_pipeline(1, 1, TE__PARTITIONER__FORWARD, 20000, 0); }
@@ -588,7 +609,16 @@ END_TEST
 /* Rows whose string does not end the row reach a v1/v2 head as their string only. */
 START_TEST(test_text_head_reads_the_string_slot)
 {
-    run_pipeline_from(&row_src_def, 1, 1, TE__PARTITIONER__FORWARD, 20000, 0);
+    run_pipeline_from(&row_src_def, 1, 1, TE__PARTITIONER__FORWARD, 20000, 0, 0);
+}
+END_TEST
+
+/* Text records with timestamps keep them through the source's and the doubler's writers
+ * (each a chain tail writing its fixed channel's open buffer) and the channels. */
+START_TEST(test_text_timestamps_cross_channels)
+{
+    run_pipeline_from(&count_src_def, 1, 1, TE__PARTITIONER__FORWARD, 20000, 0, 1);
+    run_pipeline_from(&count_src_def, 2, 2, TE__PARTITIONER__HASH, 10000, 0, 1);
 }
 END_TEST
 
@@ -1133,6 +1163,7 @@ Suite *stream_task_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_source_to_sink);
     tcase_add_test(tc, test_text_head_reads_the_string_slot);
+    tcase_add_test(tc, test_text_timestamps_cross_channels);
     tcase_add_test(tc, test_parallel_hash);
     tcase_add_test(tc, test_idle_source);
     tcase_add_test(tc, test_two_input);
