@@ -228,8 +228,8 @@ static TE_NOINLINE int emit_text_other(te_operator_chain_t *c, size_t i, const t
 
 /* A v1/v2 operator i's text record. At the tail, a small one without timestamp for one
  * fixed channel whose open buffer takes it is written as its row's prefix + the text,
- * without building the row: no call, so no stack frame (the timestamped case, which
- * would need more registers, is out of line); everything else is a tail call. */
+ * without building the row and without a call (the timestamped case is out of line: its
+ * header of variable length made this path longer); everything else is a tail call. */
 static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_record_t *rec)
 {
     te_record_writer_t *w = c->fixed_writer;

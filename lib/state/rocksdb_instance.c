@@ -369,8 +369,9 @@ te_status_t rocksdb_instance_checkpoint(te_rocksdb_instance_t *inst, const char 
     return TE_OK;
 }
 
-/* Waits for the flush of what c switched, links the files into c->dir and checks
- * them (c is ENDING: this thread alone works on it). */
+/* Waits for the flush of what c switched, merges a family's sorted runs when they
+ * amplify it past 1.5x (rocksdb_capture_compact), links the files into c->dir and
+ * checks them (c is ENDING: this thread alone works on it). */
 static te_status_t capture_link(te_rocksdb_capture_t *c, te_error_t *err)
 {
     te_rocksdb_instance_t *inst = c->inst;
