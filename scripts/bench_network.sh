@@ -42,11 +42,18 @@ if command -v iperf3 >/dev/null; then
   # one-off server and every later attempt with it), stopped after the measurement
   iperf3 -s -B 127.0.0.1 -p "$port" >"$WORK/iperf3-server.log" 2>&1 &
   iperf_srv=$!
-  PIDS+=($iperf_srv)
-  for _ in $(seq 1 50); do iperf3 -c 127.0.0.1 -p "$port" -t 3 -J >"$WORK/iperf3.json" 2>/dev/null && break; sleep 0.1; done
+  PIDS+=("$iperf_srv")
+  # an attempt counts only when its report has the received bandwidth (a client that
+  # raced the server's start can exit 0 with an error report)
+  bw=
+  for _ in $(seq 1 50); do
+    iperf3 -c 127.0.0.1 -p "$port" -t 3 -J >"$WORK/iperf3.json" 2>/dev/null || true
+    bw=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/8))' \
+         "$WORK/iperf3.json" 2>/dev/null || true)
+    [ -n "$bw" ] && break
+    sleep 0.1
+  done
   kill "$iperf_srv" 2>/dev/null || true
-  bw=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/8))' \
-       "$WORK/iperf3.json" 2>/dev/null || true)
   if [ -n "$bw" ]; then
     echo "{\"figure\":\"iperf3_loopback_bytes_per_s\",\"bytes_per_s\":$bw,\"streams\":1,\"seconds\":3}"
     IPERF_ARGS=(-i "$bw")
