@@ -138,6 +138,17 @@ static TE_NOINLINE int emit_selected(te_operator_chain_t *c, const te_record_t *
     return 0;
 }
 
+/* rec with its stream-element header (and row prefix) hdr into channel 0's open buffer
+ * of the fixed writer w, counted: 1, or 0 when that buffer does not take it. */
+static TE_ALWAYS_INLINE int tail_write_open(te_operator_chain_t *c, te_record_writer_t *w, const uint8_t *hdr,
+                                            uint32_t hdr_len, const te_record_t *rec)
+{
+    if (!record_writer_write_open(w, 0, hdr, hdr_len, rec->data, rec->len, 0, 0))
+        return 0;
+    task_metrics_add(c->num_records_out, 1);
+    return 1;
+}
+
 /* The tail operator's record (RecordWriterOutput). The common case — one main-output
  * writer sending every record to one channel, whose open buffer takes it inline — makes
  * no call, so it needs no stack frame; everything else is a tail call. */
@@ -148,16 +159,13 @@ static TE_NOINLINE int emit_tail(te_operator_chain_t *c, const te_record_t *rec)
         int done;
         if (rec->timestamp == TE_NO_TIMESTAMP) { /* the header length a constant for the inline writer */
             static const uint8_t hdr = TE_SE_RECORD;
-            done = record_writer_write_open(w, 0, &hdr, 1, rec->data, rec->len, 0, 0);
+            done = tail_write_open(c, w, &hdr, 1, rec);
         } else {
             uint8_t hdr[TE_SE_MAX_HEADER];
-            done = record_writer_write_open(w, 0, hdr, stream_element_record_header(hdr, rec->timestamp),
-                                            rec->data, rec->len, 0, 0);
+            done = tail_write_open(c, w, hdr, stream_element_record_header(hdr, rec->timestamp), rec);
         }
-        if (TE_LIKELY(done)) {
-            task_metrics_add(c->num_records_out, 1);
+        if (TE_LIKELY(done))
             return 0;
-        }
     } else if (c->main_writer != NULL && !c->out_idle) { /* a selected or round-robin channel */
         return emit_selected(c, rec);
     }
@@ -218,10 +226,8 @@ static TE_NOINLINE int emit_text_other(te_operator_chain_t *c, size_t i, const t
         uint8_t hdr[TE_SE_MAX_HEADER + TEXT_ROW_PREFIX];
         uint32_t hl = stream_element_record_header(hdr, rec->timestamp);
         text_row_prefix(hdr + hl, rec->len);
-        if (record_writer_write_open(w, 0, hdr, hl + TEXT_ROW_PREFIX, rec->data, rec->len, 0, 0)) {
-            task_metrics_add(c->num_records_out, 1);
+        if (tail_write_open(c, w, hdr, hl + TEXT_ROW_PREFIX, rec))
             return 0;
-        }
     }
     return emit_text_wrapped(c, i, rec);
 }
@@ -237,10 +243,8 @@ static TE_NOINLINE int emit_text(te_operator_chain_t *c, size_t i, const te_reco
         uint8_t hdr[1 + TEXT_ROW_PREFIX];
         hdr[0] = TE_SE_RECORD;
         text_row_prefix(hdr + 1, rec->len);
-        if (TE_LIKELY(record_writer_write_open(w, 0, hdr, sizeof(hdr), rec->data, rec->len, 0, 0))) {
-            task_metrics_add(c->num_records_out, 1);
+        if (TE_LIKELY(tail_write_open(c, w, hdr, sizeof(hdr), rec)))
             return 0;
-        }
     }
     return emit_text_other(c, i, rec);
 }

@@ -419,9 +419,6 @@ static te_status_t poll_gates(te_stream_task_network_input_t *in, te_gate_result
     return TE_OK;
 }
 
-/* Processes the elements of the current channel's slice until *done reaches stop or the
- * slice is used up (in->current = -1): the per-record loop, with the deserializer's and
- * the record view's fast paths inline. */
 /* A text head's per-record case: a record without timestamp holding a text row
  * (operator_chain.h's), read as the text in one step. 1 with *text set; 0 for any other
  * element, which goes the general way (stream_element_record_view, then
@@ -441,6 +438,19 @@ static TE_ALWAYS_INLINE int text_element(const uint8_t *data, uint32_t len, te_r
     return 1;
 }
 
+/* The head's process_element on one record, and what its failure makes of the chain. */
+static TE_ALWAYS_INLINE te_status_t head_call(te_stream_task_network_input_t *in, const te_chain_head_t *h,
+                                              int input, const te_record_t *rec, te_error_t *err)
+{
+    int rc = h->process_element(h->self, input, rec, h->out);
+    if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
+        return operator_chain_head_failed(in->chain, rc, err);
+    return TE_OK;
+}
+
+/* Processes the elements of the current channel's slice until *done reaches stop or the
+ * slice is used up (in->current = -1): the per-record loop, with the deserializer's and
+ * the record view's fast paths inline. */
 static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in, uint32_t stop, uint32_t *done,
                                              uint64_t *records, te_error_t *err)
 {
@@ -466,17 +476,13 @@ static TE_NOINLINE te_status_t drain_current(te_stream_task_network_input_t *in,
         te_record_t rec;
         if (text_fast && TE_LIKELY(text_element(data, len, &rec))) {
             recs++;
-            int rc = h->process_element(h->self, input, &rec, h->out);
-            if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
-                st = operator_chain_head_failed(in->chain, rc, err);
+            st = head_call(in, h, input, &rec, err);
         } else if (TE_LIKELY(stream_element_record_view(data, len, &rec.data, &rec.len, &rec.timestamp))) {
             recs++;
             if (TE_LIKELY(h->process_element != NULL)) {
                 te_record_t text;
                 const te_record_t *r = TE_LIKELY(!h->text_input) ? &rec : operator_chain_text_view(&rec, &text);
-                int rc = h->process_element(h->self, input, r, h->out);
-                if (TE_UNLIKELY(rc != 0 || atomic_load_explicit(h->failed, memory_order_relaxed)))
-                    st = operator_chain_head_failed(in->chain, rc, err);
+                st = head_call(in, h, input, r, err);
             } else {
                 st = operator_chain_process_element(in->chain, input, &rec, err);
             }
