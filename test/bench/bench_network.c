@@ -170,6 +170,17 @@ static void sleep_until_ns(int64_t t)
         ;
 }
 
+/* Record i's send time at one record every period_ns from t0: sleeps until it is due. */
+static int64_t paced_send_time(int64_t t0, uint64_t i, double period_ns)
+{
+    int64_t due = t0 + (int64_t)((double)i * period_ns), now = te_clock_mono_ns();
+    if (now < due) {
+        sleep_until_ns(due);
+        now = te_clock_mono_ns();
+    }
+    return now;
+}
+
 static void *writer_main(void *arg)
 {
     writer_arg_t *wa = arg;
@@ -191,13 +202,7 @@ static void *writer_main(void *arg)
     for (uint64_t i = 0; i < per && s == TE_OK; i++) {
         uint64_t v;
         if (f->latency) {
-            int64_t due = t0 + (int64_t)((double)i * period_ns);
-            int64_t now = te_clock_mono_ns();
-            if (now < due) {
-                sleep_until_ns(due);
-                now = te_clock_mono_ns();
-            }
-            v = (uint64_t)now;
+            v = (uint64_t)paced_send_time(t0, i, period_ns);
         } else {
             v = base + i;
         }
@@ -236,11 +241,7 @@ static int socket_baseline_run(uint64_t n, double rate, result_t *r)
         te_thread_set_sched_policy(te_sched_policy_for_task(g_task_policy, 0));
         int64_t t0 = te_clock_mono_ns();
         for (uint64_t i = 0; i < n; i++) {
-            int64_t due = t0 + (int64_t)((double)i * 1e9 / rate), now = te_clock_mono_ns();
-            if (now < due) {
-                sleep_until_ns(due);
-                now = te_clock_mono_ns();
-            }
+            int64_t now = paced_send_time(t0, i, 1e9 / rate);
             if (write_all(fd, &now, sizeof(now)) != 0)
                 _exit(1);
         }
