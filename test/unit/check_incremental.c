@@ -472,15 +472,20 @@ START_TEST(test_capture_holds_the_barrier_state)
 }
 END_TEST
 
-/* Writes n keys of family cf, each to a value of round r (20 bytes that do not
- * compress away). */
+/* Key i's value in round r (20 bytes that do not compress away) into v; its length. */
+static int round_value(int i, int r, char v[32])
+{
+    return snprintf(v, 32, "%08x-%02d-%08x", (unsigned)(i * 2654435761u), r,
+                    (unsigned)((i ^ r) * 40503u + 977u * r));
+}
+
+/* Writes n keys of family cf, each to its value of round r. */
 static void put_round(te_rocksdb_instance_t *inst, rocksdb_column_family_handle_t *cf, int n, int r)
 {
     for (int i = 0; i < n; i++) {
         char k[32], v[32];
         int kl = snprintf(k, sizeof(k), "key-%06d", i);
-        int vl = snprintf(v, sizeof(v), "%08x-%02d-%08x", (unsigned)(i * 2654435761u), r,
-                          (unsigned)((i ^ r) * 40503u + 977u * r));
+        int vl = round_value(i, r, v);
         char *e = NULL;
         rocksdb_put_cf(rocksdb_instance_db(inst), rocksdb_instance_write_options(inst), cf, k, kl, v, vl, &e);
         ck_assert_msg(e == NULL, "%s", e);
@@ -519,8 +524,7 @@ static void expect_round(const char *dir, int i, int r)
     ck_assert_msg(cf != NULL, "%s", err.msg);
     char k[32], want[32], *e = NULL;
     int kl = snprintf(k, sizeof(k), "key-%06d", i);
-    snprintf(want, sizeof(want), "%08x-%02d-%08x", (unsigned)(i * 2654435761u), r,
-             (unsigned)((i ^ r) * 40503u + 977u * r));
+    round_value(i, r, want);
     size_t len = 0;
     char *v = rocksdb_get_cf(rocksdb_instance_db(back), rocksdb_instance_read_options(back), cf, k, kl, &len, &e);
     ck_assert_ptr_null(e);
