@@ -6,23 +6,34 @@
  * part is O(pages), not O(entries), and the task goes on changing the state while a
  * snapshot thread writes the view out.
  *
- * Layout. A table is open addressing with linear probing, power-of-two capacity grown
- * at 80% load, deletion by backward shift (no tombstones). A slot is 8 bytes: the low
- * 32 bits of the entry's hash and a 32-bit reference into the entry arena (0 = empty).
- * The slots are split into pages of up to 512 (4 KiB, from a second arena) so a
- * snapshot can share them. An entry is one arena chunk (slab_arena.c):
- *     u32 version | u8 class | varint keylen | varint nslen | varint vallen |
+ * Layout. A table is open addressing with linear probing, deletion by backward shift
+ * (no tombstones). Its capacity is a power of two up to one page of 512 slots, then a
+ * whole number of pages, grown by a quarter at 85% load (doubling at 80% would leave a
+ * table at 40-80% load, on average 58%; this keeps it at 68-85%, on average 76%, for
+ * a few more probes); a hash's home slot is (hash * capacity) >> 31. A slot is 8
+ * bytes: a 32-bit reference into the entry arena (0 = empty), 31 bits of the entry's
+ * hash and the owned bit (below). The slots are split into pages of up to 512 (4 KiB,
+ * from a second arena) so a snapshot can share them. An entry is one chunk of the
+ * entry arena (slab_arena.c, 2-byte units: 8 GiB of entries at most):
+ *     u8 class | varint keylen | [varint nslen] | varint vallen |
  *     key | namespace | value (up to the chunk's end: room to grow in place)
- * or, above the arena's largest chunk, the same header with class 0xff followed by a
+ * where the class byte's top bit (ENTRY_NO_NS) says the namespace is empty and its
+ * length absent — a 7-byte key with an 8-byte value takes 18 bytes; or, above the
+ * arena's largest chunk, the same header with class CLASS_INDIRECT followed by a
  * pointer to a malloc'd key | namespace | value and its u32 value capacity.
  *
  * Copy-on-write (Flink's state versions). The backend has a version, starting at 1.
  * Taking a view gives it version V = the current version and increments it; the view
  * copies each group's page-reference array (and the arenas' slab tables). Every page
- * and entry records the version it was created at; one created at a version <= the
- * newest live view's is shared with some view, so the task thread never writes it: a
- * write to a shared page copies the page, a change to a shared entry writes a new
- * entry, and the old one is retired with the version R it was replaced at. A retired
+ * records the version it was created at; one created at a version <= the newest live
+ * view's is shared with some view, so the task thread never writes it: a write to a
+ * shared page copies the page. An entry carries no version (4 bytes of each entry):
+ * its slot's owned bit says it was created at or after its page's version. A new entry
+ * sets it; a page's copy clears it in every slot; a slot moved to another page (growth,
+ * deletion's shift) keeps it only when the page it comes from is no older. So an entry
+ * is private when no view is live for its group, or when its bit is set and its page is
+ * private; anything else is treated as shared: a change to it writes a new entry, and
+ * the old one is retired with the version R it was replaced at. A retired
  * chunk is visible to views with created <= V < R only; it is freed once every live
  * view has V >= R (all views released: everything retired is freed). A view taken
  * while no other is live gives each key group back as soon as it has written it (the
@@ -54,28 +65,14 @@
 
 /* ---- entries ---- */
 
-static uint32_t entry_version(const uint8_t *chunk)
-{
-    uint32_t v;
-    memcpy(&v, chunk, 4);
-    return v;
-}
-
 /* Decodes the entry in chunk; valcap only for an indirect one (entry_valcap). */
 static inline void entry_decode(uint8_t *chunk, hm_entry_t *e)
 {
-    e->hdr = chunk;
-    e->cls = chunk[4];
-    const uint8_t *p = varint_get(chunk + 5, &e->keylen);
-    p = varint_get(p, &e->nslen);
-    p = varint_get(p, &e->vallen);
-    e->hlen = (uint32_t)(p - chunk);
+    const uint8_t *p = entry_decode_header(chunk, e);
     if (e->cls == CLASS_INDIRECT) {
         memcpy(&e->data, p, sizeof(e->data));
         memcpy(&e->valcap, p + sizeof(e->data), sizeof(e->valcap));
-        return;
     }
-    e->data = (uint8_t *)p;
 }
 
 /* The bytes e's value may grow to in place (class sizes come from the arena a). */
@@ -100,22 +97,22 @@ static void entry_release(hm_backend_t *b, uint32_t ref)
     slab_arena_release(b->entries, ref, cls);
 }
 
-/* A new entry (version = the backend's), room for the value to grow when vallen is
- * small. 0 when out of memory. */
+/* A new entry, room for the value to grow when vallen is small. 0 when out of memory. */
 static uint32_t entry_new(hm_backend_t *b, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                           const uint8_t *val, uint32_t vallen)
 {
     uint8_t hdr[ENTRY_HDR_MAX];
-    memcpy(hdr, &b->version, 4);
-    size_t h = 5;
+    size_t h = 1;
+    uint8_t no_ns = nslen ? 0 : ENTRY_NO_NS;
     h += byte_put_varint(hdr + h, keylen);
-    h += byte_put_varint(hdr + h, nslen);
+    if (nslen)
+        h += byte_put_varint(hdr + h, nslen);
     h += byte_put_varint(hdr + h, vallen);
     size_t need = h + (size_t)keylen + nslen + vallen;
     uint32_t ref;
     if (need <= SLAB_ARENA_MAX_CHUNK) {
         unsigned cls = slab_arena_class(b->entries, need);
-        hdr[4] = (uint8_t)cls;
+        hdr[0] = (uint8_t)(cls | no_ns);
         if ((ref = slab_arena_alloc(b->entries, cls)) == 0)
             return 0;
         uint8_t *c = slab_arena_at(b->entries, ref);
@@ -128,7 +125,7 @@ static uint32_t entry_new(hm_backend_t *b, const uint8_t *key, uint32_t keylen, 
             memcpy(c + h + keylen + nslen, val, vallen);
         return ref;
     }
-    hdr[4] = CLASS_INDIRECT;
+    hdr[0] = (uint8_t)(CLASS_INDIRECT | no_ns);
     uint32_t valcap = vallen > UINT32_MAX / 5 * 4 ? vallen : vallen + vallen / 4;
     uint8_t *data = malloc((size_t)keylen + nslen + valcap);
     if (data == NULL)
@@ -177,11 +174,18 @@ static inline uint32_t snap_of(const hm_backend_t *b, const hm_group_t *g)
     return atomic_load_explicit(&b->pins[g - b->groups], memory_order_acquire);
 }
 
-/* Frees a page or an entry of group g no view sees, or retires one a view may see
- * (created at `ver`). -1 when out of memory. */
-static int drop_chunk(hm_backend_t *b, const hm_group_t *g, uint32_t ref, unsigned cls, int page, uint32_t ver)
+/* Whether the entry in slot s at position pos of g is private (no view can read it). */
+static inline int slot_private(const hm_backend_t *b, const hm_group_t *g, uint32_t pos, uint64_t s)
 {
-    if (ver <= snap_of(b, g))
+    uint32_t sv = snap_of(b, g);
+    return sv == 0 || (((uint32_t)s & SLOT_OWNED) && g->page_ver[pos >> g->pl] > sv);
+}
+
+/* Frees a page or an entry no view sees, or retires one a view may see (shared). -1
+ * when out of memory. */
+static int drop_chunk(hm_backend_t *b, uint32_t ref, unsigned cls, int page, int shared)
+{
+    if (shared)
         return retire(b, ref, cls, page);
     if (page)
         slab_arena_release(b->pages, ref, cls);
@@ -244,8 +248,17 @@ static inline uint64_t slot_get(const hm_backend_t *b, const hm_group_t *g, unsi
     return page_at(b, g, j >> pl)[j & ((1u << pl) - 1)];
 }
 
-/* Writes slot j, copying its page first when a view shares it. -1 when out of memory. */
-static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uint64_t v)
+/* v with its owned bit cleared unless it holds for a page of version to_ver: v's bit
+ * was true of a page of version from_ver. */
+static inline uint64_t slot_moved(uint64_t v, uint32_t from_ver, uint32_t to_ver)
+{
+    return from_ver >= to_ver ? v : v & ~(uint64_t)SLOT_OWNED;
+}
+
+/* Writes v to slot j, copying its page first when a view shares it (the copy's slots
+ * lose their owned bits); v's owned bit is true of pages of version <= v_ver. -1 when
+ * out of memory. */
+static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uint64_t v, uint32_t v_ver)
 {
     uint32_t p = j >> pl;
     if (g->page_ver[p] <= snap_of(b, g)) {
@@ -255,12 +268,33 @@ static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uin
             slab_arena_release(b->pages, nref, cls);
             return -1;
         }
-        memcpy(slab_arena_at(b->pages, nref), page_at(b, g, p), (size_t)8 << pl);
+        const uint64_t *from = page_at(b, g, p);
+        uint64_t *to = slab_arena_at(b->pages, nref);
+        for (uint32_t i = 0; i < (1u << pl); i++)
+            to[i] = from[i] & ~(uint64_t)SLOT_OWNED;
         g->pages[p] = nref;
         g->page_ver[p] = b->version;
     }
-    page_at(b, g, p)[j & ((1u << pl) - 1)] = v;
+    page_at(b, g, p)[j & ((1u << pl) - 1)] = slot_moved(v, v_ver, g->page_ver[p]);
     return 0;
+}
+
+/* The home slot of hash h (31 bits) in a table of cap slots, and the slot after j. */
+static inline uint32_t slot_home(uint32_t h, uint32_t cap) { return (uint32_t)(((uint64_t)h * cap) >> 31); }
+
+static inline uint32_t slot_next(uint32_t j, uint32_t cap) { return j + 1 == cap ? 0 : j + 1; }
+
+/* How many slots j lies after i in a table of cap slots (probing wraps around). */
+static inline uint32_t ring_dist(uint32_t j, uint32_t i, uint32_t cap) { return j >= i ? j - i : j + cap - i; }
+
+/* The capacity a table of cap slots grows to (see the layout above). */
+static uint32_t grown_cap(uint32_t cap)
+{
+    const uint32_t page = 1u << PAGE_LOG;
+    if (cap < page)
+        return cap ? cap * 2 : MIN_CAP;
+    uint64_t n = ((uint64_t)cap + cap / 4 + page - 1) / page * page;
+    return n > UINT32_MAX - page ? 0 : (uint32_t)n;
 }
 
 /* The table hash of (key, ns): in memory only (positions in the tables), never stored.
@@ -268,7 +302,7 @@ static int slot_set(hm_backend_t *b, hm_group_t *g, unsigned pl, uint32_t j, uin
  * backend's tables, which with one hash for all would be this table's slot order, and
  * linear probing fed keys in slot order of a larger table clusters them into long runs
  * (a 10 M-key restore took 15 s for 0.2 s at 1 M). */
-static TE_ALWAYS_INLINE uint64_t hm_hash(uint64_t seed, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
+static TE_ALWAYS_INLINE uint32_t hm_hash(uint64_t seed, const uint8_t *key, uint32_t keylen, const uint8_t *ns,
                                          uint32_t nslen)
 {
     uint64_t h = state_hash_bytes(seed, key, keylen);
@@ -277,7 +311,7 @@ static TE_ALWAYS_INLINE uint64_t hm_hash(uint64_t seed, const uint8_t *key, uint
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
-    return h;
+    return (uint32_t)h & SLOT_HASH;
 }
 
 /* Allocates the pages of a table of cap slots (zeroed, private). -1 out of memory. */
@@ -313,33 +347,48 @@ static int table_drop(hm_backend_t *b, const hm_group_t *g, uint32_t cap, uint32
 {
     unsigned pl = page_log(cap);
     unsigned cls = slab_arena_class(b->pages, (size_t)8 << pl);
+    uint32_t sv = snap_of(b, g);
     int rc = 0;
     for (uint32_t p = 0; p < (cap >> pl); p++)
-        if (drop_chunk(b, g, pages[p], cls, 1, page_ver[p]) != 0)
+        if (drop_chunk(b, pages[p], cls, 1, page_ver[p] <= sv) != 0)
             rc = -1;
     free(pages);
     free(page_ver);
     return rc;
 }
 
-static int table_grow(hm_backend_t *b, hm_group_t *g)
+/* Whether a table of cap slots holds n entries (at most 85% full). */
+static inline int cap_holds(uint32_t cap, uint64_t n) { return n * 20 <= (uint64_t)cap * 17; }
+
+/* Moves g's entries into a new table of ncap slots. -1 when out of memory. */
+static int table_resize(hm_backend_t *b, hm_group_t *g, uint32_t ncap)
 {
     hm_group_t old = *g;
-    uint32_t ncap = g->cap ? g->cap * 2 : MIN_CAP;
-    if (table_alloc(b, g, ncap) != 0) {
+    if (ncap == 0 || table_alloc(b, g, ncap) != 0) {
         *g = old;
         return -1;
     }
     unsigned opl = page_log(old.cap), npl = page_log(ncap);
-    uint32_t mask = ncap - 1;
-    for (uint32_t j = 0; j < old.cap; j++) {
-        uint64_t s = slot_get(b, &old, opl, j);
-        if (s == 0)
-            continue;
-        uint32_t k = (uint32_t)s & mask;
-        while (slot_get(b, g, npl, k) != 0)
-            k = (k + 1) & mask;
-        page_at(b, g, k >> npl)[k & ((1u << npl) - 1)] = s; /* new pages are private */
+    uint32_t nmask = (1u << npl) - 1, at = UINT32_MAX;
+    uint64_t *to = NULL;
+    /* Homes rise with the hash, and so did the old slots: the new table fills nearly in
+     * order, so the page written last is kept at hand. */
+    for (uint32_t p = 0; p < (old.cap >> opl); p++) {
+        const uint64_t *from = page_at(b, &old, p);
+        uint32_t from_ver = old.page_ver[p];
+        for (uint32_t i = 0; i < (1u << opl); i++) {
+            uint64_t s = from[i];
+            if (s == 0)
+                continue;
+            for (uint32_t k = slot_home((uint32_t)s & SLOT_HASH, ncap);; k = slot_next(k, ncap)) {
+                if (k >> npl != at)
+                    to = page_at(b, g, at = k >> npl);
+                if (to[k & nmask] == 0) { /* new pages are private, of the backend's version */
+                    to[k & nmask] = slot_moved(s, from_ver, b->version);
+                    break;
+                }
+            }
+        }
     }
     g->used = old.used;
     if (old.cap)
@@ -367,21 +416,21 @@ static TE_ALWAYS_INLINE int table_find(hm_backend_t *b, const hm_group_t *g, uin
                                        hm_entry_t *e)
 {
     unsigned pl = g->pl;
-    uint32_t mask = g->cap - 1, j = h & mask;
+    uint32_t cap = g->cap, j = slot_home(h, cap);
     for (;;) {
         uint64_t s = slot_get(b, g, pl, j);
         if (s == 0) {
             *pos = j;
             return 0;
         }
-        if ((uint32_t)s == h && entry_matches(b, (uint32_t)(s >> 32), key, keylen, ns, nslen, e)) {
+        if (((uint32_t)s & SLOT_HASH) == h && entry_matches(b, (uint32_t)(s >> 32), key, keylen, ns, nslen, e)) {
             *pos = j;
             b->last_g = g;
             b->last_pos = j;
             b->last_slot = s;
             return 1;
         }
-        j = (j + 1) & mask;
+        j = slot_next(j, cap);
     }
 }
 
@@ -395,7 +444,7 @@ static int last_find(const hm_backend_t *b, const hm_group_t *g, const uint8_t *
         !entry_matches(b, (uint32_t)(b->last_slot >> 32), key, keylen, ns, nslen, e))
         return 0;
     *pos = b->last_pos;
-    *h = (uint32_t)b->last_slot;
+    *h = (uint32_t)b->last_slot & SLOT_HASH;
     return 1;
 }
 
@@ -413,6 +462,13 @@ static int oom(hm_backend_t *b, const char *what)
             "run fewer slots or more parallelism, or use state.backend.type: rocksdb",
             what, (unsigned long long)b->n_entries,
             (double)(slab_arena_mapped(b->entries) + slab_arena_mapped(b->pages)) / (1024.0 * 1024.0), desc);
+        return -1;
+    }
+    if (slab_arena_full(b->entries) || slab_arena_full(b->pages)) {
+        snprintf(b->error, sizeof(b->error),
+                 "%s: the hashmap state (%llu entries) reached the most one task's hashmap holds (8 GiB of "
+                 "entries, 32 GiB of tables); run more parallelism or use state.backend.type: rocksdb",
+                 what, (unsigned long long)b->n_entries);
         return -1;
     }
     snprintf(b->error, sizeof(b->error), "out of memory %s (hashmap state: %llu entries)", what,
@@ -442,7 +498,7 @@ void *hashmap_state_backend_create(uint32_t maxp, te_memory_budget_t *budget)
     b->budget = budget;
     b->groups = calloc(maxp, sizeof(*b->groups));
     b->pins = calloc(maxp, sizeof(*b->pins));
-    b->entries = slab_arena_new(2, hm_reserve, b);
+    b->entries = slab_arena_new(1, hm_reserve, b);
     b->pages = slab_arena_new(3, hm_reserve, b);
     if (b->groups == NULL || b->pins == NULL || b->entries == NULL || b->pages == NULL) {
         free(b->pins);
@@ -500,7 +556,7 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
         return 0;
     uint32_t pos;
     hm_entry_t *e = &b->again_e; /* decoded in place: put_again's entry when found */
-    if (!table_find(b, g, (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, e))
+    if (!table_find(b, g, hm_hash(b->seed, key, keylen, ns, nslen), key, keylen, ns, nslen, &pos, e))
         return 0;
     b->again_ok = 1;
     b->again_g = g;
@@ -514,9 +570,9 @@ static int hm_get(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
 static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h, hm_entry_t *e,
                         const uint8_t *val, uint32_t vallen)
 {
-    uint32_t ver = entry_version(e->hdr);
-    int private_entry = ver > snap_of(b, g);    /* no view can read it */
-    if (private_entry && vallen == e->vallen) { /* the usual update: the value, nothing else */
+    uint64_t s = slot_get(b, g, g->pl, pos);
+    int private_entry = slot_private(b, g, pos, s); /* no view can read it */
+    if (private_entry && vallen == e->vallen) {     /* the usual update: the value, nothing else */
         uint8_t *d = e->data + e->keylen + e->nslen;
         if (vallen <= 32) /* counters, sums: no call */
             byte_copy_small(d, val, vallen);
@@ -524,12 +580,11 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
             memmove(d, val, vallen);
         return 0;
     }
-    uint32_t ref = (uint32_t)(slot_get(b, g, g->pl, pos) >> 32);
+    uint32_t ref = (uint32_t)(s >> 32);
     if (private_entry && vallen <= entry_valcap(b->entries, e) &&
         byte_varint_len(vallen) == byte_varint_len(e->vallen)) {
-        uint8_t *p = e->hdr + 5;
-        p += byte_varint_len(e->keylen) + byte_varint_len(e->nslen);
-        byte_put_varint(p, vallen); /* same length: nothing after it moves */
+        /* the header's last varint, of the same length: nothing after it moves */
+        byte_put_varint(e->hdr + e->hlen - byte_varint_len(e->vallen), vallen);
         if (vallen)
             memmove(e->data + e->keylen + e->nslen, val, vallen);
         return 0;
@@ -537,11 +592,11 @@ static int update_entry(hm_backend_t *b, hm_group_t *g, uint32_t pos, uint32_t h
     uint32_t nref = entry_new(b, e->data, e->keylen, e->data + e->keylen, e->nslen, val, vallen);
     if (nref == 0)
         return oom(b, "storing keyed state");
-    if (slot_set(b, g, g->pl, pos, (uint64_t)nref << 32 | h) != 0) {
+    if (slot_set(b, g, g->pl, pos, (uint64_t)nref << 32 | SLOT_OWNED | h, b->version) != 0) {
         entry_release(b, nref);
         return oom(b, "storing keyed state");
     }
-    if (drop_chunk(b, g, ref, 0, 0, ver) != 0)
+    if (drop_chunk(b, ref, 0, 0, !private_entry) != 0)
         return oom(b, "storing keyed state");
     return 0;
 }
@@ -557,18 +612,18 @@ static int hm_put(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_entry_t e;
     if (last_find(b, g, key, keylen, ns, nslen, &pos, &h, &e))
         return update_entry(b, g, pos, h, &e, val, vallen);
-    h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen);
+    h = hm_hash(b->seed, key, keylen, ns, nslen);
     if (g->cap > 0 && table_find(b, g, h, key, keylen, ns, nslen, &pos, &e))
         return update_entry(b, g, pos, h, &e, val, vallen);
-    if ((uint64_t)(g->used + 1) * 5 > (uint64_t)g->cap * 4) {
-        if (table_grow(b, g) != 0)
+    if (!cap_holds(g->cap, (uint64_t)g->used + 1)) {
+        if (table_resize(b, g, grown_cap(g->cap)) != 0)
             return oom(b, "growing a keyed-state table");
         table_find(b, g, h, key, keylen, ns, nslen, &pos, &e);
     }
     uint32_t ref = entry_new(b, key, keylen, ns, nslen, val, vallen);
     if (ref == 0)
         return oom(b, "storing keyed state");
-    if (slot_set(b, g, g->pl, pos, (uint64_t)ref << 32 | h) != 0) {
+    if (slot_set(b, g, g->pl, pos, (uint64_t)ref << 32 | SLOT_OWNED | h, b->version) != 0) {
         entry_release(b, ref);
         return oom(b, "storing keyed state");
     }
@@ -591,7 +646,7 @@ static int hm_put_again(void *impl, const uint8_t *key, uint32_t keylen, const u
         (nslen && memcmp(e->data + keylen, ns, nslen) != 0))
         return 1;     /* another key or namespace */
     hm_maybe_reap(b); /* releases retired chunks only: the entry is live */
-    return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot, &b->again_e, val, vallen);
+    return update_entry(b, b->again_g, b->last_pos, (uint32_t)b->last_slot & SLOT_HASH, &b->again_e, val, vallen);
 }
 
 /* A counter's update in one lookup: in place when the entry is private and holds 8
@@ -606,7 +661,7 @@ static int hm_add_i64(void *impl, uint32_t kg, const uint8_t *key, uint32_t keyl
     uint64_t n = (uint64_t)delta;
     if (g->used > 0) {
         hm_maybe_reap(b); /* before any write, as put does */
-        uint32_t h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), pos;
+        uint32_t h = hm_hash(b->seed, key, keylen, ns, nslen), pos;
         hm_entry_t e;
         if (table_find(b, g, h, key, keylen, ns, nslen, &pos, &e)) {
             uint8_t *d = e.data + e.keylen + e.nslen;
@@ -615,7 +670,7 @@ static int hm_add_i64(void *impl, uint32_t kg, const uint8_t *key, uint32_t keyl
                 memcpy(&old, d, sizeof(old));
             n += old;
             *sum = (int64_t)n;
-            if (TE_LIKELY(e.vallen == sizeof(n) && entry_version(e.hdr) > snap_of(b, g))) {
+            if (TE_LIKELY(e.vallen == sizeof(n) && slot_private(b, g, pos, b->last_slot))) {
                 memcpy(d, &n, sizeof(n));
                 return 0;
             }
@@ -634,31 +689,32 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
     hm_group_t *g = group_of(b, kg);
     if (g->used == 0)
         return 0;
-    uint32_t h = (uint32_t)hm_hash(b->seed, key, keylen, ns, nslen), j;
+    uint32_t h = hm_hash(b->seed, key, keylen, ns, nslen), j;
     hm_entry_t e;
     if (!table_find(b, g, h, key, keylen, ns, nslen, &j, &e))
         return 0;
     unsigned pl = g->pl;
-    uint32_t mask = g->cap - 1;
-    uint32_t ref = (uint32_t)(slot_get(b, g, pl, j) >> 32);
+    uint32_t cap = g->cap;
+    uint64_t found = slot_get(b, g, pl, j);
+    int shared = !slot_private(b, g, j, found);
     /* backward shift: move later entries of the probe run into the hole */
-    uint32_t hole = j, k = (j + 1) & mask;
+    uint32_t hole = j, k = slot_next(j, cap);
     uint64_t s;
     while ((s = slot_get(b, g, pl, k)) != 0) {
-        uint32_t home = (uint32_t)s & mask;
+        uint32_t home = slot_home((uint32_t)s & SLOT_HASH, cap);
         /* k's entry may move to the hole when the hole lies cyclically in [home, k) */
-        if (((k - home) & mask) >= ((k - hole) & mask)) {
-            if (slot_set(b, g, pl, hole, s) != 0)
+        if (ring_dist(k, home, cap) >= ring_dist(k, hole, cap)) {
+            if (slot_set(b, g, pl, hole, s, g->page_ver[k >> pl]) != 0)
                 return oom(b, "deleting keyed state");
             hole = k;
         }
-        k = (k + 1) & mask;
+        k = slot_next(k, cap);
     }
-    if (slot_set(b, g, pl, hole, 0) != 0)
+    if (slot_set(b, g, pl, hole, 0, b->version) != 0)
         return oom(b, "deleting keyed state");
     g->used--;
     b->n_entries--;
-    if (drop_chunk(b, g, ref, 0, 0, entry_version(e.hdr)) != 0)
+    if (drop_chunk(b, (uint32_t)(found >> 32), 0, 0, shared) != 0)
         return oom(b, "deleting keyed state");
     return 1;
 }
@@ -684,6 +740,25 @@ static int hm_foreach_group(void *impl, uint32_t kg, te_state_visit_fn fn, void 
             return rc;
     }
     return 0;
+}
+
+/* Grows g's table at once to the capacity n more entries would grow it to. */
+static void hm_reserve_group(void *impl, uint32_t kg, uint64_t n)
+{
+    hm_backend_t *b = impl;
+    hm_group_t *g = group_of(b, kg);
+    uint64_t want = g->used + n;
+    uint32_t cap = g->cap;
+    while (!cap_holds(cap, want))
+        if ((cap = grown_cap(cap)) == 0)
+            return;
+    if (cap == g->cap)
+        return;
+    hm_maybe_reap(b);
+    if (table_resize(b, g, cap) != 0) { /* a hint: the puts grow it as far as memory allows */
+        b->refused = 0;
+        b->error[0] = '\0';
+    }
 }
 
 static uint64_t hm_group_entries(void *impl, uint32_t kg)
@@ -714,6 +789,7 @@ const te_state_backend_ops_t hashmap_state_backend_ops = {
     .del = hm_del,
     .put_again = hm_put_again,
     .add_i64 = hm_add_i64,
+    .reserve_group = hm_reserve_group,
     .foreach_group = hm_foreach_group,
     .group_entries = hm_group_entries,
     .stats = hm_stats,

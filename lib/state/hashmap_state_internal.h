@@ -18,10 +18,17 @@
 #include "state/slab_arena.h"
 #include "state/state_backend_internal.h"
 
-#define PAGE_LOG       9u /* 512 slots */
-#define MIN_CAP        16u
-#define CLASS_INDIRECT 0xffu
-#define ENTRY_HDR_MAX  (4 + 1 + 3 * 5)
+#define PAGE_LOG 9u /* 512 slots */
+#define MIN_CAP  16u
+/* An entry's first byte: its arena class, or CLASS_INDIRECT, and ENTRY_NO_NS when its
+ * namespace is empty (its length then is not stored). */
+#define CLASS_INDIRECT 0x7fu
+#define ENTRY_NO_NS    0x80u
+#define ENTRY_HDR_MAX  (1 + 3 * 5)
+/* A slot's low word: bit 31 says the entry was created at or after its page's version
+ * (so it is private whenever the page is), bits 0..30 the entry's hash. */
+#define SLOT_OWNED 0x80000000u
+#define SLOT_HASH  0x7fffffffu
 /* A walk over a table (snapshot, foreach) visits entries in slot order, i.e. at random
  * places in the entry slabs: a cache and TLB miss each, which it overlaps by asking for
  * the entry this many slots ahead (a 10 M-key snapshot's asynchronous part: 4.9 s ->
@@ -115,6 +122,23 @@ static inline const uint8_t *varint_get(const uint8_t *p, uint32_t *v)
     }
     *v = 0;
     return p + byte_get_varint(p, 5, v);
+}
+
+/* Decodes the header of the entry in chunk: class, lengths, header bytes; e->data is
+ * where key | namespace | value start (an indirect entry's pointer and capacity are
+ * the caller's to read from there). */
+static inline const uint8_t *entry_decode_header(uint8_t *chunk, hm_entry_t *e)
+{
+    e->hdr = chunk;
+    e->cls = chunk[0] & CLASS_INDIRECT;
+    const uint8_t *p = varint_get(chunk + 1, &e->keylen);
+    e->nslen = 0;
+    if (!(chunk[0] & ENTRY_NO_NS))
+        p = varint_get(p, &e->nslen);
+    p = varint_get(p, &e->vallen);
+    e->hlen = (uint32_t)(p - chunk);
+    e->data = (uint8_t *)p;
+    return p;
 }
 
 /* log2 of the slots per page of a table of cap slots: the least l with 2^l >= cap, at

@@ -15,16 +15,9 @@
 /* Decodes an entry through a view's copy of the slab table (only the lengths and data). */
 static void view_entry_decode(const hm_view_t *v, uint32_t ref, hm_entry_t *e)
 {
-    uint8_t *chunk = slab_arena_ptr(v->eslabs, v->eshift, v->ebits, ref);
-    e->hdr = chunk;
-    e->cls = chunk[4];
-    const uint8_t *p = varint_get(chunk + 5, &e->keylen);
-    p = varint_get(p, &e->nslen);
-    p = varint_get(p, &e->vallen);
+    const uint8_t *p = entry_decode_header(slab_arena_ptr(v->eslabs, v->eshift, v->ebits, ref), e);
     if (e->cls == CLASS_INDIRECT)
         memcpy(&e->data, p, sizeof(e->data));
-    else
-        e->data = (uint8_t *)p;
 }
 
 void hm_view_free_memory(hm_view_t *v)

@@ -2,8 +2,8 @@
  * slab_arena — size-class chunks in mmap'd 1 MiB slabs, 32-bit references (see
  * slab_arena.h).
  *
- * Classes (in bytes, rounded up to the unit): 8..128 by 4 (by 8 for 8-byte units),
- * 144..1024 by 16, 1280..4096 by 256. A free chunk's first 4 bytes hold the reference
+ * Classes (in bytes): 8..64 by the unit, 72..128 by 8 (by 4 with units of 2 or 4
+ * bytes), 144..1024 by 16, 1280..4096 by 256: at most 113 classes (2-byte units). A free chunk's first 4 bytes hold the reference
  * of the next free chunk of its class. Unit 0 of slab 0 is never handed out, so the
  * reference 0 means none.
  *
@@ -19,7 +19,7 @@
 
 te_slab_arena_t *slab_arena_new(unsigned shift, te_slab_reserve_fn reserve, void *reserve_arg)
 {
-    if (shift < 2 || shift > 3)
+    if (shift < 1 || shift > 3)
         return NULL;
     te_slab_arena_t *a = calloc(1, sizeof(*a));
     if (a == NULL)
@@ -44,16 +44,20 @@ void slab_arena_free(te_slab_arena_t *a)
     free(a);
 }
 
+/* The step of the classes from 64 to 128 bytes. */
+static size_t mid_step(size_t unit) { return unit < 4 ? 4 : unit; }
+
 unsigned slab_arena_class(const te_slab_arena_t *a, size_t bytes)
 {
-    size_t unit = (size_t)1 << a->shift;
+    size_t unit = (size_t)1 << a->shift, mid = mid_step(unit);
     if (bytes < 8)
         bytes = 8;
-    if (bytes <= 128) {
-        size_t step = unit;
-        return (unsigned)((bytes + step - 1) / step - 8 / step);
-    }
-    unsigned base = (unsigned)((128 - 8) / unit + 1);
+    if (bytes <= 64)
+        return (unsigned)((bytes + unit - 1) / unit - 8 / unit);
+    unsigned base = (unsigned)((64 - 8) / unit + 1);
+    if (bytes <= 128)
+        return base + (unsigned)((bytes - 64 + mid - 1) / mid - 1);
+    base += (unsigned)((128 - 64) / mid);
     if (bytes <= 1024)
         return base + (unsigned)((bytes - 128 + 15) / 16 - 1);
     base += (1024 - 128) / 16;
@@ -62,11 +66,14 @@ unsigned slab_arena_class(const te_slab_arena_t *a, size_t bytes)
 
 size_t slab_arena_class_size(const te_slab_arena_t *a, unsigned cls)
 {
-    size_t unit = (size_t)1 << a->shift;
-    unsigned small = (unsigned)((128 - 8) / unit + 1);
+    size_t unit = (size_t)1 << a->shift, mid = mid_step(unit);
+    unsigned small = (unsigned)((64 - 8) / unit + 1);
     if (cls < small)
         return 8 + cls * unit;
     cls -= small;
+    if (cls < (128 - 64) / mid)
+        return 64 + (cls + 1) * mid;
+    cls -= (unsigned)((128 - 64) / mid);
     if (cls < (1024 - 128) / 16)
         return 128 + (cls + 1) * 16;
     cls -= (1024 - 128) / 16;
@@ -75,8 +82,8 @@ size_t slab_arena_class_size(const te_slab_arena_t *a, unsigned cls)
 
 static int add_slab(te_slab_arena_t *a)
 {
-    if (a->n_slabs >= (1u << (MAX_SLABS_BITS - a->unit_bits)))
-        return -1; /* every reference used */
+    if (slab_arena_full(a))
+        return -1;
     if (a->reserve && a->reserve(a->reserve_arg, SLAB_ARENA_SLAB_BYTES) != 0)
         return -1;
     if (a->n_slabs == a->cap_slabs) {
@@ -134,6 +141,8 @@ void slab_arena_release(te_slab_arena_t *a, uint32_t ref, unsigned cls)
     a->free_head[cls] = ref;
     a->chunk_bytes -= slab_arena_class_size(a, cls);
 }
+
+int slab_arena_full(const te_slab_arena_t *a) { return a->n_slabs >= (1u << (MAX_SLABS_BITS - a->unit_bits)); }
 
 uint64_t slab_arena_mapped(const te_slab_arena_t *a) { return (uint64_t)a->n_slabs * SLAB_ARENA_SLAB_BYTES; }
 

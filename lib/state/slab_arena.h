@@ -25,7 +25,7 @@
 
 #define SLAB_ARENA_SLAB_BYTES (1u << 20)
 #define SLAB_ARENA_MAX_CHUNK  4096u
-#define SLAB_ARENA_N_CLASSES  100
+#define SLAB_ARENA_N_CLASSES  113
 
 /* Called before a slab is mapped (delta > 0) and after it is unmapped (delta < 0);
  * returning non-zero refuses the slab. */
@@ -34,7 +34,7 @@ typedef int (*te_slab_reserve_fn)(void *arg, int64_t delta);
 typedef struct te_slab_arena {
     uint8_t **slabs; /* slab i's base address */
     uint32_t n_slabs, cap_slabs;
-    unsigned shift;     /* log2 of the unit: 2 (4-byte units) or 3 */
+    unsigned shift;     /* log2 of the unit: 1, 2 or 3 (2-, 4- or 8-byte units) */
     unsigned unit_bits; /* log2 of the units per slab */
     uint32_t bump;      /* next free unit in the last slab */
     uint32_t free_head[SLAB_ARENA_N_CLASSES];
@@ -43,7 +43,8 @@ typedef struct te_slab_arena {
     uint64_t chunk_bytes; /* bytes of chunks handed out */
 } te_slab_arena_t;
 
-/* shift: 2 or 3 (chunks aligned to 4 or 8 bytes). */
+/* shift: 1, 2 or 3 (chunks aligned to 2, 4 or 8 bytes). References address 2^32
+ * units: 8 GiB of slabs with 2-byte units, 16 GiB with 4, 32 GiB with 8. */
 te_slab_arena_t *slab_arena_new(unsigned shift, te_slab_reserve_fn reserve, void *reserve_arg);
 /* Unmaps every slab (and un-reserves them). NULL is a no-op. */
 void slab_arena_free(te_slab_arena_t *a);
@@ -65,6 +66,9 @@ static inline void *slab_arena_at(const te_slab_arena_t *a, uint32_t ref)
 {
     return slab_arena_ptr(a->slabs, a->shift, a->unit_bits, ref);
 }
+
+/* Whether every reference is used: no further slab can be added. */
+int slab_arena_full(const te_slab_arena_t *a);
 
 /* Mapped bytes (slabs) and handed-out bytes. */
 uint64_t slab_arena_mapped(const te_slab_arena_t *a);

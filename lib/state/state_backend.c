@@ -460,6 +460,8 @@ static te_status_t restore_pass(te_state_backend_t *b, teks_src_t *src, uint32_t
                 return te_error_set(err, TE_EPROTO, "keyed-state snapshot: checksum mismatch in key group %u", kg);
             whole = crc32c_update(crc32c_combine(whole, crc, 16 + body), c, 4);
         }
+        if (apply && b->ops->reserve_group) /* an entry takes 3 bytes at least: a forged n asks no more */
+            b->ops->reserve_group(b->impl, kg, n < body / 3 ? n : body / 3);
         for (uint32_t i = 0; i < n; i++) {
             size_t avail = pe - p < 15 ? (size_t)(pe - p) : 15, hl = 0;
             const uint8_t *eh = avail > 0 ? src_at(src, p, avail, err) : NULL;

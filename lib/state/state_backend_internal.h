@@ -46,6 +46,9 @@ typedef struct te_state_backend_ops {
      * Without it the generic layer gets and puts. */
     int (*add_i64)(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, const uint8_t *ns, uint32_t nslen,
                    int64_t delta, int64_t *sum);
+    /* Optional: room for n more entries in key group kg (a restore says how many a
+     * group brings before it puts them): a hint; the puts report what goes wrong. */
+    void (*reserve_group)(void *impl, uint32_t kg, uint64_t n);
     int (*foreach_group)(void *impl, uint32_t kg, te_state_visit_fn fn, void *arg);
     uint64_t (*group_entries)(void *impl, uint32_t kg);
     void (*stats)(void *impl, te_state_stats_t *out);

@@ -6,7 +6,9 @@
  * per key group (full and a key-group range, as redistribution does; and across
  * backends: a snapshot of either restores into either), corruption / truncation / wrong
  * max_parallelism detected with the backend left unchanged, values that grow and
- * shrink, the empty key, and the borrowed value of get.
+ * shrink, the empty key, and the borrowed value of get. The hashmap alone: one key
+ * group's table of many pages under rounds of deletes and puts, and its allocator's
+ * classes at every unit.
  *
  * RocksDB instances live in a mkdtemp directory under /tmp, deleted with their store.
  */
@@ -27,6 +29,7 @@
 #include "state/state_backend.h"
 #include "state/state_backend_internal.h"
 #include "state/managed_memory.h"
+#include "state/slab_arena.h"
 #include "state/state_store.h"
 
 /* ---- backends made by state stores, as a task gets them ---- */
@@ -229,6 +232,99 @@ START_TEST(test_random_ops_match_oracle)
     state_backend_stats(b, &st);
     ck_assert_uint_gt(st.entries, 0);
     free_backends();
+}
+END_TEST
+
+/* Every key in one key group of the hashmap (max parallelism 1): one table of one page
+ * (300 keys) or of many, its capacity not a power of two (3,000 and 30,000), nearly
+ * full; rounds of deleting a third of the keys at random and putting some back, each
+ * round checked key by key against a presence array: deletes shift entries back across
+ * page boundaries and around the table's end, where a probe run wraps. Loop index:
+ * the size. */
+START_TEST(test_one_group_deletes_match_oracle)
+{
+    static const int sizes[] = {300, 3000, 30000};
+    int n = sizes[_i];
+    static uint8_t present[30000];
+    memset(present, 0, sizeof(present));
+    te_error_t err = {0};
+    te_state_backend_t *b = state_backend_new("hashmap", 1, &err);
+    ck_assert_msg(b != NULL, "%s", err.msg);
+    srand(41 + (unsigned)_i);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < n; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "d%d", i);
+            uint64_t v = (uint64_t)i * 7 + 1;
+            if (round == 0 || (!present[i] && rand() % 2)) {
+                ck_assert_int_eq(state_backend_put(b, (uint8_t *)k, strlen(k), NULL, 0, (uint8_t *)&v, 8), 0);
+                present[i] = 1;
+            } else if (round > 0 && present[i] && rand() % 3 == 0) {
+                ck_assert_int_eq(state_backend_delete(b, (uint8_t *)k, strlen(k), NULL, 0), 1);
+                present[i] = 0;
+            }
+        }
+        uint64_t want = 0;
+        for (int i = 0; i < n; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "d%d", i);
+            const uint8_t *v;
+            uint32_t vl;
+            int found = state_backend_get(b, (uint8_t *)k, strlen(k), NULL, 0, &v, &vl);
+            ck_assert_msg(found == present[i], "round %d: %s found %d, expected %d", round, k, found, present[i]);
+            if (found) {
+                uint64_t got;
+                ck_assert_uint_eq(vl, 8);
+                memcpy(&got, v, 8);
+                ck_assert_uint_eq(got, (uint64_t)i * 7 + 1);
+            }
+            want += present[i];
+        }
+        ck_assert_uint_eq(state_backend_entries(b), want);
+    }
+    state_backend_free(b);
+}
+END_TEST
+
+/* The hashmap's allocator at 2-, 4- and 8-byte units: every request of 1..4096 bytes
+ * gets the smallest class that holds it, a whole number of units, below the class
+ * count; and chunks of mixed classes from one arena never overlap (each filled with
+ * its own byte, all checked after every allocation and some releases and reuses). */
+START_TEST(test_slab_arena_classes)
+{
+    for (unsigned shift = 1; shift <= 3; shift++) {
+        te_slab_arena_t *a = slab_arena_new(shift, NULL, NULL);
+        ck_assert_ptr_nonnull(a);
+        for (size_t bytes = 1; bytes <= SLAB_ARENA_MAX_CHUNK; bytes++) {
+            unsigned cls = slab_arena_class(a, bytes);
+            size_t size = slab_arena_class_size(a, cls);
+            ck_assert_uint_lt(cls, SLAB_ARENA_N_CLASSES);
+            ck_assert_msg(size >= bytes && size % ((size_t)1 << shift) == 0,
+                          "shift %u: %zu bytes in class %u of %zu", shift, bytes, cls, size);
+            ck_assert_msg(cls == 0 || slab_arena_class_size(a, cls - 1) < bytes, "shift %u: %zu bytes, class %u",
+                          shift, bytes, cls);
+        }
+        enum { N = 3000 };
+        static uint32_t refs[N];
+        static unsigned cls[N];
+        for (int i = 0; i < N; i++) {
+            cls[i] = slab_arena_class(a, (size_t)(1 + (i * 37) % 700));
+            refs[i] = slab_arena_alloc(a, cls[i]);
+            ck_assert_uint_ne(refs[i], 0);
+            memset(slab_arena_at(a, refs[i]), (uint8_t)i, slab_arena_class_size(a, cls[i]));
+            if (i % 3 == 2) { /* release one, take it back with other bytes */
+                slab_arena_release(a, refs[i - 1], cls[i - 1]);
+                refs[i - 1] = slab_arena_alloc(a, cls[i - 1]);
+                memset(slab_arena_at(a, refs[i - 1]), (uint8_t)(i - 1), slab_arena_class_size(a, cls[i - 1]));
+            }
+        }
+        for (int i = 0; i < N; i++) {
+            const uint8_t *c = slab_arena_at(a, refs[i]);
+            for (size_t j = 0; j < slab_arena_class_size(a, cls[i]); j++)
+                ck_assert_msg(c[j] == (uint8_t)i, "shift %u: chunk %d byte %zu overwritten", shift, i, j);
+        }
+        slab_arena_free(a);
+    }
 }
 END_TEST
 
@@ -856,12 +952,14 @@ Suite *state_backend_suite(void)
     TCase *tc = tcase_create("conformance");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_random_ops_match_oracle, 0, 2);
+    tcase_add_loop_test(tc, test_one_group_deletes_match_oracle, 0, 3);
     tcase_add_loop_test(tc, test_put_after_get_same_key_only, 0, 2);
     tcase_add_loop_test(tc, test_add_i64_matches_oracle, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_round_trip, 0, 4);
     tcase_add_loop_test(tc, test_snapshot_corruption_detected, 0, 2);
     tcase_add_loop_test(tc, test_values_grow_and_shrink, 0, 2);
     tcase_add_test(tc, test_hashmap_budget);
+    tcase_add_test(tc, test_slab_arena_classes);
     tcase_add_test(tc, test_rocksdb_write_back_cache);
     tcase_add_test(tc, test_rocksdb_cache_capture);
     tcase_add_test(tc, test_rocksdb_state_created_after_capture_waits);
