@@ -25,10 +25,13 @@
 #define CLASS_INDIRECT 0x7fu
 #define ENTRY_NO_NS    0x80u
 #define ENTRY_HDR_MAX  (1 + 3 * 5)
-/* A slot's low word: bit 31 says the entry was created at or after its page's version
- * (so it is private whenever the page is), bits 0..30 the entry's hash. */
+/* A slot's low word: bit 31 (owned) says the entry was created at or after its page's
+ * version (so it is private whenever the page is); bit 30 (forwarded) that the task
+ * finds the entry through the forwarding table, views the one the slot refers to;
+ * bits 0..29 the entry's hash. */
 #define SLOT_OWNED 0x80000000u
-#define SLOT_HASH  0x7fffffffu
+#define SLOT_FWD   0x40000000u
+#define SLOT_HASH  0x3fffffffu
 /* A walk over a table (snapshot, foreach) visits entries in slot order, i.e. at random
  * places in the entry slabs: a cache and TLB miss each, which it overlaps by asking for
  * the entry this many slots ahead (a 10 M-key snapshot's asynchronous part: 4.9 s ->
@@ -51,6 +54,14 @@ typedef struct hm_retired {
 } hm_retired_t;
 
 typedef struct hm_view hm_view_t;
+
+/* A forwarded entry (hashmap_state_forward.c): old = 0 marks a free record, nref = 0
+ * a resolved one. */
+typedef struct hm_fwd {
+    uint32_t old, nref;
+    uint32_t pos; /* the slot then: a hint */
+    uint32_t group;
+} hm_fwd_t;
 
 typedef struct hm_entry {
     uint8_t *hdr; /* the chunk */
@@ -79,6 +90,9 @@ typedef struct hm_backend {
     uint64_t seen_events;
     hm_retired_t *retired;
     size_t n_retired, cap_retired;
+    hm_fwd_t *fwd; /* the forwarding table */
+    uint32_t fwd_cap, fwd_n;
+    uint32_t fwd_last; /* records it held when last cleared */
     uint64_t indirect_bytes, n_entries;
     te_memory_budget_t *budget; /* the slot's managed memory; NULL = unlimited */
     /* The slot the last lookup found (a get before a put of the same key, as counters
@@ -150,6 +164,17 @@ static inline unsigned page_log(uint32_t cap)
     unsigned l = 32u - (unsigned)__builtin_clz(cap - 1);
     return l < PAGE_LOG ? l : PAGE_LOG;
 }
+
+/* The forwarding table (owner thread): the record of old, NULL when none; a new record
+ * (-1 when out of memory); a record's removal; dropping them all. */
+hm_fwd_t *hm_fwd_find(const hm_backend_t *b, uint32_t old);
+int hm_fwd_add(hm_backend_t *b, uint32_t old, uint32_t nref, uint32_t group, uint32_t pos);
+void hm_fwd_remove(hm_backend_t *b, hm_fwd_t *r);
+void hm_fwd_clear(hm_backend_t *b);
+
+/* Owner thread: points every forwarded slot at its entry again (copying the pages live
+ * views share) and drops the table. -1 when out of memory (records done stay done). */
+int hm_fwd_resolve_all(hm_backend_t *b);
 
 /* Owner thread: frees released views, then the retired chunks no live view sees. */
 void hm_reap(hm_backend_t *b);

@@ -36,6 +36,10 @@ void *hm_view_take(void *impl, te_error_t *err)
     hm_backend_t *b = impl;
     b->again_ok = 0;
     hm_maybe_reap(b);
+    if (b->fwd_n > 0 && hm_fwd_resolve_all(b) != 0) { /* a view still live: their pages are copied */
+        te_error_set(err, TE_ENOMEM, "out of memory taking a snapshot of hashmap state: %s", b->error);
+        return NULL;
+    }
     if (b->version == UINT32_MAX) {
         te_error_set(err, TE_ETOOBIG, "hashmap state: 4 billion snapshots taken; restart the task");
         return NULL;
@@ -88,8 +92,9 @@ oom:
 /* Slot j of a view's copy of a group's table (slot_get for a view). */
 static inline uint64_t view_slot_get(const hm_view_t *v, const hm_view_group_t *g, unsigned pl, uint32_t j)
 {
-    const uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
-    return page[j & ((1u << pl) - 1)];
+    uint64_t *page = slab_arena_ptr(v->pslabs, v->pshift, v->pbits, g->pages[j >> pl]);
+    /* the owner may set a slot's forwarded bit meanwhile (atomically); the rest stays */
+    return __atomic_load_n(&page[j & ((1u << pl) - 1)], __ATOMIC_RELAXED);
 }
 
 int hm_view_foreach_group(void *view, uint32_t kg, te_state_visit_fn fn, void *arg)
