@@ -13,22 +13,36 @@
 #include <sys/mman.h>
 
 #include "state/hashmap_state_internal.h"
+#include "state/managed_memory.h"
 
-/* A zeroed table of cap records, its pages faulted in writable: a fresh mapping (what
- * calloc returns at this size) would map the shared zero page at a lookup's read and
- * take a TLB shootdown, an IPI to every core, at the write that follows, once per
- * 4 KiB (10^7 keys: 3.5% of the task's time). NULL when out of memory. */
-static hm_fwd_t *table_map(uint32_t cap)
+/* A zeroed table of cap records, reserved from the slot's managed memory like the
+ * arenas' slabs (a refusal sets b->refused), its pages faulted in writable: a fresh
+ * mapping (what calloc returns at this size) would map the shared zero page at a
+ * lookup's read and take a TLB shootdown, an IPI to every core, at the write that
+ * follows, once per 4 KiB (10^7 keys: 3.5% of the task's time). NULL when refused or
+ * out of memory. */
+static hm_fwd_t *table_map(hm_backend_t *b, uint32_t cap)
 {
-    void *m = mmap(NULL, (size_t)cap * sizeof(hm_fwd_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    return m == MAP_FAILED ? NULL : m;
+    int64_t bytes = (int64_t)cap * (int64_t)sizeof(hm_fwd_t);
+    if (b->budget != NULL && managed_memory_reserve(b->budget, bytes) != 0) {
+        b->refused = 1;
+        return NULL;
+    }
+    void *m = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (m != MAP_FAILED)
+        return m;
+    if (b->budget != NULL)
+        managed_memory_reserve(b->budget, -bytes);
+    return NULL;
 }
 
-static void table_unmap(hm_fwd_t *t, uint32_t cap)
+static void table_unmap(hm_backend_t *b, hm_fwd_t *t, uint32_t cap)
 {
-    if (t != NULL)
-        munmap(t, (size_t)cap * sizeof(hm_fwd_t));
+    if (t == NULL)
+        return;
+    munmap(t, (size_t)cap * sizeof(hm_fwd_t));
+    if (b->budget != NULL)
+        managed_memory_reserve(b->budget, -(int64_t)cap * (int64_t)sizeof(hm_fwd_t));
 }
 
 static inline uint32_t fwd_home(const hm_backend_t *b, uint32_t old)
@@ -68,7 +82,7 @@ int hm_fwd_add(hm_backend_t *b, uint32_t old, uint32_t nref, uint32_t group, uin
         uint32_t ncap = b->fwd_cap ? b->fwd_cap * 2 : 1024;
         while (b->fwd_cap == 0 && ncap < (1u << 31) && ncap / 2 < b->fwd_last)
             ncap *= 2;
-        hm_fwd_t *was = b->fwd, *t = table_map(ncap);
+        hm_fwd_t *was = b->fwd, *t = table_map(b, ncap);
         if (t == NULL)
             return -1;
         uint32_t ocap = b->fwd_cap;
@@ -77,7 +91,7 @@ int hm_fwd_add(hm_backend_t *b, uint32_t old, uint32_t nref, uint32_t group, uin
         for (uint32_t j = 0; j < ocap; j++)
             if (was[j].old != 0)
                 fwd_insert(b, &was[j]);
-        table_unmap(was, ocap);
+        table_unmap(b, was, ocap);
     }
     hm_fwd_t r = {old, nref, pos, group};
     b->fwd_n += (uint32_t)fwd_insert(b, &r);
@@ -101,7 +115,7 @@ void hm_fwd_remove(hm_backend_t *b, hm_fwd_t *r)
 void hm_fwd_clear(hm_backend_t *b)
 {
     b->fwd_last = b->fwd_n;
-    table_unmap(b->fwd, b->fwd_cap);
+    table_unmap(b, b->fwd, b->fwd_cap);
     b->fwd = NULL;
     b->fwd_cap = b->fwd_n = 0;
 }
