@@ -262,8 +262,8 @@ void hm_reap(hm_backend_t *b)
             entry_release(b, x->ref);
     }
     b->n_retired = r;
-    if (k == 0 && b->fwd_n > 0) /* no view left: every page is private, nothing to copy */
-        hm_fwd_resolve_all(b);
+    if (k == 0 && b->fwd_n > 0) /* no view left: resolve the records a few at each write */
+        b->fwd_resolving = 1;
 }
 
 /* ---- tables ---- */
@@ -435,11 +435,13 @@ static inline int slot_forwards(const hm_backend_t *b, const hm_group_t *g, uint
     return ((uint32_t)s & SLOT_FWD) && (uint32_t)(s >> 32) == old;
 }
 
-int hm_fwd_resolve_all(hm_backend_t *b)
+/* Resolves the records in slots [from, to) of the forwarding table. -1 when out of
+ * memory (the records done stay done). */
+static int fwd_resolve_range(hm_backend_t *b, uint32_t from, uint32_t to)
 {
-    for (uint32_t i = 0; i < b->fwd_cap; i++) {
+    for (uint32_t i = from; i < to; i++) {
         hm_fwd_t *r = &b->fwd[i];
-        if (i + 2 * WALK_AHEAD < b->fwd_cap) { /* the slots and old entries lie all over */
+        if (i + 2 * WALK_AHEAD < to) { /* the slots and old entries lie all over */
             const hm_fwd_t *y = &b->fwd[i + 2 * WALK_AHEAD];
             const hm_group_t *yg = &b->groups[y->group];
             if (y->old != 0 && y->nref != 0 && y->pos < yg->cap) {
@@ -466,8 +468,24 @@ int hm_fwd_resolve_all(hm_backend_t *b)
         }
         r->nref = 0;
     }
+    return 0;
+}
+
+int hm_fwd_resolve_all(hm_backend_t *b)
+{
+    if (fwd_resolve_range(b, b->fwd_scan, b->fwd_cap) != 0)
+        return -1;
     hm_fwd_clear(b);
     return 0;
+}
+
+void hm_fwd_resolve_some(hm_backend_t *b)
+{
+    uint32_t to = b->fwd_cap - b->fwd_scan > FWD_RESOLVE_STEP ? b->fwd_scan + FWD_RESOLVE_STEP : b->fwd_cap;
+    fwd_resolve_range(b, b->fwd_scan, to); /* no view is live: no page to copy, nothing fails */
+    b->fwd_scan = to;
+    if (to == b->fwd_cap)
+        hm_fwd_clear(b);
 }
 
 /* Key group kg's table: kg is below maxp from the state backend (no division then). */
@@ -593,6 +611,8 @@ static void hm_destroy(void *impl)
     for (size_t i = 0; i < b->n_views; i++) /* released by now: their writers are done */
         atomic_store(&b->views[i]->done, 1);
     hm_reap(b); /* frees the views and every retired chunk */
+    if (b->fwd_n > 0)
+        hm_fwd_resolve_all(b); /* the old entries' malloc'd values */
     free(b->views);
     free(b->retired);
     if (b->indirect_bytes > 0) /* malloc'd values live outside the arenas */
@@ -804,10 +824,10 @@ static int hm_del(void *impl, uint32_t kg, const uint8_t *key, uint32_t keylen, 
         return oom(b, "deleting keyed state");
     g->used--;
     b->n_entries--;
-    if ((uint32_t)found & SLOT_FWD) { /* the entry views read goes too */
+    if ((uint32_t)found & SLOT_FWD) { /* the entry views read goes too; its record is done */
         hm_fwd_t *r = hm_fwd_find(b, (uint32_t)(found >> 32));
         if (r != NULL)
-            hm_fwd_remove(b, r);
+            r->nref = 0;
         if (drop_chunk(b, (uint32_t)(found >> 32), 0, 0, snap_of(b, g) > 0) != 0)
             return oom(b, "deleting keyed state");
     }

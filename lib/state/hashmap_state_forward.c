@@ -3,8 +3,9 @@
  * (hashmap_state_backend.c says when an entry is forwarded): the reference of an
  * entry a view still reads -> the reference of the entry that replaced it for the
  * task, with the key group and the slot it was in then (a hint: slots move). Open
- * addressing with linear probing on the old reference, at most half full, deletion by
- * backward shift.
+ * addressing with linear probing on the old reference, at most half full; records are
+ * never removed one by one (a resolved or dropped one keeps its place with nref 0, so a
+ * scan resolving them in table order misses none), the table is dropped whole.
  *
  * Threading: the owner (task) thread only; views never read it.
  */
@@ -98,23 +99,11 @@ int hm_fwd_add(hm_backend_t *b, uint32_t old, uint32_t nref, uint32_t group, uin
     return 0;
 }
 
-void hm_fwd_remove(hm_backend_t *b, hm_fwd_t *r)
-{
-    uint32_t mask = b->fwd_cap - 1, hole = (uint32_t)(r - b->fwd);
-    for (uint32_t k = (hole + 1) & mask; b->fwd[k].old != 0; k = (k + 1) & mask) {
-        uint32_t home = fwd_home(b, b->fwd[k].old);
-        if (((k - home) & mask) >= ((k - hole) & mask)) { /* the hole lies in [home, k) */
-            b->fwd[hole] = b->fwd[k];
-            hole = k;
-        }
-    }
-    b->fwd[hole].old = 0;
-    b->fwd_n--;
-}
-
 void hm_fwd_clear(hm_backend_t *b)
 {
     b->fwd_last = b->fwd_n;
+    b->fwd_resolving = 0;
+    b->fwd_scan = 0;
     table_unmap(b, b->fwd, b->fwd_cap);
     b->fwd = NULL;
     b->fwd_cap = b->fwd_n = 0;

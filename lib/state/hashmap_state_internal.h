@@ -93,6 +93,8 @@ typedef struct hm_backend {
     hm_fwd_t *fwd; /* the forwarding table */
     uint32_t fwd_cap, fwd_n;
     uint32_t fwd_last; /* records it held when last cleared */
+    int fwd_resolving; /* no view left: each write resolves the next FWD_RESOLVE_STEP slots */
+    uint32_t fwd_scan; /* of the table, from here on */
     uint64_t indirect_bytes, n_entries;
     te_memory_budget_t *budget; /* the slot's managed memory; NULL = unlimited */
     /* The slot the last lookup found (a get before a put of the same key, as counters
@@ -166,21 +168,31 @@ static inline unsigned page_log(uint32_t cap)
 }
 
 /* The forwarding table (owner thread): the record of old, NULL when none; a new record
- * (-1 when out of memory); a record's removal; dropping them all. */
+ * (-1 when out of memory); dropping them all. A record is resolved or dropped by
+ * setting its nref to 0 (it stays until the table is dropped). */
 hm_fwd_t *hm_fwd_find(const hm_backend_t *b, uint32_t old);
 int hm_fwd_add(hm_backend_t *b, uint32_t old, uint32_t nref, uint32_t group, uint32_t pos);
-void hm_fwd_remove(hm_backend_t *b, hm_fwd_t *r);
 void hm_fwd_clear(hm_backend_t *b);
 
-/* Owner thread: points every forwarded slot at its entry again (copying the pages live
- * views share) and drops the table. -1 when out of memory (records done stay done). */
+/* Owner thread: points every forwarded slot not yet resolved at its entry again
+ * (copying the pages live views share) and drops the table. -1 when out of memory
+ * (records done stay done). hm_fwd_resolve_some: the next FWD_RESOLVE_STEP slots of the
+ * table, once no view is live (hm_maybe_reap). */
 int hm_fwd_resolve_all(hm_backend_t *b);
 
 /* Owner thread: frees released views, then the retired chunks no live view sees. */
 void hm_reap(hm_backend_t *b);
 
+/* Forwarding-table slots a write resolves after the last view is released: the records
+ * of a 10^7-key checkpoint (~700,000) resolved at once held the task 70 ms. */
+#define FWD_RESOLVE_STEP 256u
+
+void hm_fwd_resolve_some(hm_backend_t *b);
+
 static inline void hm_maybe_reap(hm_backend_t *b)
 {
+    if (TE_UNLIKELY(b->fwd_resolving))
+        hm_fwd_resolve_some(b);
     if (b->n_views > 0 && atomic_load_explicit(&b->release_events, memory_order_relaxed) != b->seen_events)
         hm_reap(b);
 }
