@@ -48,10 +48,12 @@
  * new) and the slot gets its forwarded bit, set atomically (a view reads slots with
  * atomic loads and ignores the bit: it still reads the old entry); the task follows the
  * bit to the new entry, which is private. Slots that move (growth, deletion's shift,
- * page copies) carry the bit along. When the last view is released the owner points
- * every forwarded slot at its new entry and frees the old ones (its pages are private
- * then); a view taken while another is still live first does the same, copying the
- * pages the live one shares, so a view never sees a forwarded slot it cannot follow.
+ * page copies) carry the bit along. Once the last view is released the owner points
+ * the forwarded slots at their new entries and frees the old ones (the pages are
+ * private then), a few table slots at each write so that no write waits for all of
+ * them; a view taken before that is done, or while another is still live, first
+ * resolves the rest, copying the pages a live view shares, so a view never sees a
+ * forwarded slot it cannot follow.
  *
  * Memory: every slab (1 MiB) is reserved from the slot's managed memory before it is
  * mapped; a refusal fails the put with a message naming the budget.
