@@ -42,7 +42,7 @@
  *
  * Forwarding. Updates at random touch every page long before a view is written (10^6
  * keys: ~100,000 updates during a 100 ms walk, 2,400 pages of 512 slots): copying the
- * page of each changed slot duplicated the whole table (peak RSS 1.32x the state's).
+ * page of each changed slot duplicated the whole table (peak RSS 1.37x the RSS without).
  * So a change to a shared entry whose slot's page is shared does not copy the page: the
  * new entry goes into the forwarding table (hashmap_state_forward.c: old reference ->
  * new) and the slot gets its forwarded bit, set atomically (a view reads slots with
