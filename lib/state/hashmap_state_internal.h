@@ -158,7 +158,7 @@ static inline const uint8_t *entry_decode_header(uint8_t *chunk, hm_entry_t *e)
 }
 
 /* log2 of the slots per page of a table of cap slots: the least l with 2^l >= cap, at
- * most PAGE_LOG (cap is 0 or a power of two). */
+ * most PAGE_LOG (cap is 0, a power of two up to a page, or a whole number of pages). */
 static inline unsigned page_log(uint32_t cap)
 {
     if (cap <= 1)
